@@ -1,0 +1,88 @@
+/*
+ * sl_buf_t: a heap buffer that doubles when it runs out of room.
+ */
+#include "core/buf.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/pool.h"
+
+
+void
+sl_buf_reserve(sl_buf_t *b, size_t n)
+{
+    size_t want = b->len + n;
+    size_t cap;
+
+    if (want <= b->cap) {
+        return;
+    }
+    cap = b->cap == 0 ? 256 : b->cap;
+    while (cap < want) {
+        cap *= 2;
+    }
+    b->p = sl_xrealloc(b->p, cap);
+    b->cap = cap;
+}
+
+
+void
+sl_buf_append(sl_buf_t *b, const void *data, size_t n)
+{
+    if (n == 0) {
+        return;
+    }
+    sl_buf_reserve(b, n);
+    memcpy(b->p + b->len, data, n);
+    b->len += n;
+}
+
+
+void
+sl_buf_puts(sl_buf_t *b, const char *s)
+{
+    sl_buf_append(b, s, strlen(s));
+}
+
+
+void
+sl_buf_printf(sl_buf_t *b, const char *fmt, ...)
+{
+    va_list ap;
+    int n;
+
+    va_start(ap, fmt);
+    n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n <= 0) {
+        return;
+    }
+    sl_buf_reserve(b, (size_t) n + 1);
+    va_start(ap, fmt);
+    vsnprintf(b->p + b->len, (size_t) n + 1, fmt, ap);
+    va_end(ap);
+    b->len += (size_t) n;
+}
+
+
+void
+sl_buf_consume(sl_buf_t *b, size_t n)
+{
+    if (n >= b->len) {
+        b->len = 0;
+        return;
+    }
+    memmove(b->p, b->p + n, b->len - n);
+    b->len -= n;
+}
+
+
+void
+sl_buf_free(sl_buf_t *b)
+{
+    free(b->p);
+    *b = (sl_buf_t) SL_BUF_INIT;
+}

@@ -1,0 +1,2 @@
+/* placeholder: conf is being written */
+#include <stddef.h>

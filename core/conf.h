@@ -1,0 +1,170 @@
+/*
+ * The validated, immutable configuration of one generation. sl_conf_load()
+ * parses the YAML file (libyaml, in conf.c only), checks every value and
+ * resolves secret references; everything it returns lives in conf->pool (the
+ * generation pool) and is read-only afterwards, so workers forked from the
+ * master share it copy-on-write and never lock it.
+ *
+ * The struct is public because every request reads it on the hot path.
+ * Durations are stored in milliseconds, sizes in bytes.
+ */
+#ifndef SL_CORE_CONF_H
+#define SL_CORE_CONF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "core/log.h"
+#include "core/pool.h"
+
+typedef struct sl_provider_ops sl_provider_ops_t;
+
+typedef struct sl_listen_conf {
+    const char *text; /* as written, e.g. "127.0.0.1:4141" or "[::1]:4141" */
+    struct sockaddr_storage addr;
+    socklen_t addrlen;
+} sl_listen_conf_t;
+
+/* A resolved secret: the plaintext and where it came from (for messages, never the value). */
+typedef struct sl_secret {
+    const char *ref;   /* "env:OPENAI_API_KEY", "file:/etc/sluice/key" */
+    const char *value; /* plaintext, NUL-terminated, in the generation pool */
+    size_t len;
+} sl_secret_t;
+
+typedef struct sl_header_conf {
+    const char *name;
+    const char *value;
+} sl_header_conf_t;
+
+typedef struct sl_provider_conf {
+    const char *name;               /* key under providers: */
+    const char *kind;               /* "openai", ... */
+    const sl_provider_ops_t *ops;   /* from the registry, by kind */
+    void *ext;                      /* what ops->conf_parse returned, or NULL */
+    const char *base_url;           /* as written, without a trailing slash */
+    bool tls;                       /* https:// */
+    const char *host;               /* host name or literal address, no brackets */
+    uint16_t port;                  /* explicit or 443/80 */
+    const char *host_header;        /* "host" or "host:port" when non-default */
+    const char *base_path;          /* path prefix, "" or "/v1" (no trailing slash) */
+    sl_secret_t api_key;            /* value NULL when no key is configured (local servers) */
+    const char *ca_file;            /* extra CA bundle, or NULL */
+    bool tls_verify;                /* default true; false only for explicit opt-out */
+    bool allow_direct;              /* requests for "name/model" allowed (default true) */
+    uint64_t connect_timeout;       /* ms */
+    uint64_t first_byte_timeout;    /* ms: request sent -> response headers */
+    uint64_t idle_timeout;          /* ms: max gap between response bytes */
+    uint64_t total_timeout;         /* ms: whole exchange */
+    uint64_t keepalive_timeout;     /* ms: idle pooled connection lifetime */
+    unsigned max_connections;       /* per worker, per provider */
+    unsigned max_idle;              /* idle connections kept per worker */
+    sl_header_conf_t *headers;      /* extra headers sent upstream */
+    size_t nheaders;
+} sl_provider_conf_t;
+
+typedef enum sl_strategy {
+    SL_STRATEGY_FALLBACK = 0,
+    SL_STRATEGY_WEIGHTED,
+    SL_STRATEGY_CHEAPEST,
+    SL_STRATEGY_FASTEST,
+} sl_strategy_e;
+
+typedef struct sl_target {
+    const sl_provider_conf_t *provider;
+    const char *model; /* the provider's own model name */
+    unsigned weight;   /* for SL_STRATEGY_WEIGHTED, default 1 */
+} sl_target_t;
+
+typedef struct sl_model_conf {
+    const char *name; /* public name clients ask for */
+    sl_target_t *targets;
+    size_t ntargets;
+    sl_strategy_e strategy;
+} sl_model_conf_t;
+
+typedef struct sl_cors_conf {
+    bool enabled;
+    const char **origins; /* "*" allowed */
+    size_t norigins;
+    uint64_t max_age; /* seconds */
+} sl_cors_conf_t;
+
+typedef struct sl_conf {
+    sl_pool_t *pool;  /* generation pool: owns everything below */
+    const char *file; /* path it was loaded from */
+
+    /* server: */
+    sl_listen_conf_t *listen;
+    size_t nlisten;
+    sl_listen_conf_t *admin_listen; /* NULL when not configured */
+    unsigned workers;               /* "auto" resolved to the core count */
+    bool reuse_port;                /* one SO_REUSEPORT socket per worker slot */
+    const char *pid_file;
+    const char *error_log;          /* path or "stderr" */
+    sl_log_level_e log_level;
+    const char *access_log;         /* path, or NULL for none */
+    unsigned backlog;
+    unsigned max_connections;       /* per worker */
+    uint64_t header_timeout;        /* ms: request line + headers must arrive within it */
+    uint64_t body_timeout;          /* ms: max gap between body reads */
+    uint64_t keepalive_timeout;     /* ms: idle keep-alive connection closed after it */
+    uint64_t send_timeout;          /* ms: max gap while the client is not reading */
+    uint64_t drain_timeout;         /* ms: old generation's limit on reload / SIGQUIT */
+    uint64_t stop_timeout;          /* ms: SIGTERM -> SIGKILL escalation */
+    size_t max_body;                /* bytes */
+    size_t max_header_size;         /* bytes: request line + all headers */
+    unsigned max_headers;           /* count */
+    unsigned keepalive_requests;    /* requests per connection before close */
+    sl_cors_conf_t cors;
+
+    /* auth: */
+    sl_secret_t *static_keys;
+    size_t nstatic_keys;
+    sl_secret_t admin_key; /* value NULL when not configured */
+
+    /* storage: */
+    const char *storage_path;
+    size_t storage_map_size;
+    uint64_t storage_sync_interval; /* ms */
+
+    const char *pricing_file; /* NULL when not configured */
+
+    sl_provider_conf_t *providers;
+    size_t nproviders;
+    sl_model_conf_t *models;
+    size_t nmodels;
+} sl_conf_t;
+
+/*
+ * Loads and validates path. On success stores a new configuration in *out
+ * (the caller owns it; free with sl_conf_destroy) and returns 0. On failure
+ * writes one message "file:line:col: what is wrong" into err (NUL-terminated,
+ * truncated to errlen) and returns SL_ECONF (or -errno when the file cannot
+ * be read). Master or CLI context; blocking file I/O is fine here.
+ */
+int sl_conf_load(const char *path, sl_conf_t **out, char *err, size_t errlen);
+
+/* Frees the configuration and everything in its pool. NULL is a no-op. */
+void sl_conf_destroy(sl_conf_t *conf);
+
+/* Finds a provider by name; NULL when there is none. */
+const sl_provider_conf_t *sl_conf_provider(const sl_conf_t *conf, const char *name, size_t len);
+
+/* Finds a model alias by public name; NULL when there is none. */
+const sl_model_conf_t *sl_conf_model(const sl_conf_t *conf, const char *name, size_t len);
+
+/*
+ * Value parsers, exposed for tests and other modules. Each returns 0 or
+ * SL_ECONF. Durations: "750ms", "10s", "5m", "1h", "2d" (bare integers are
+ * seconds). Sizes: "512", "64KiB", "8MiB", "1GiB", "10KB", "5MB" (KB = 1000).
+ */
+int sl_conf_parse_duration(const char *s, uint64_t *ms);
+int sl_conf_parse_size(const char *s, size_t *bytes);
+
+/* Parses "host:port", "[v6]:port", ":port" or "port" into addr. */
+int sl_conf_parse_listen(const char *s, sl_listen_conf_t *out);
+
+#endif

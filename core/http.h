@@ -1,0 +1,31 @@
+/*
+ * HTTP bits shared by the inbound server and the upstream client: the
+ * header type, reason phrases, hop-by-hop detection.
+ */
+#ifndef SL_CORE_HTTP_H
+#define SL_CORE_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "core/str.h"
+
+typedef struct sl_http_header {
+    sl_str_t name;
+    sl_str_t value;
+} sl_http_header_t;
+
+/* Reason phrase for a status code ("Not Found"); "Unknown" for codes it does not know. */
+const char *sl_http_reason(int status);
+
+/*
+ * True for headers a proxy must not forward (RFC 9110 7.6.1): connection,
+ * keep-alive, proxy-connection, te, trailer, transfer-encoding, upgrade,
+ * proxy-authenticate, proxy-authorization.
+ */
+bool sl_http_is_hop_by_hop(sl_str_t name);
+
+/* Finds a header by case-insensitive name; NULL when absent. */
+const sl_http_header_t *sl_http_find_header(const sl_http_header_t *h, size_t n, const char *name);
+
+#endif

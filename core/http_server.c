@@ -1,0 +1,2 @@
+/* placeholder: http_server is being written */
+#include <stddef.h>

@@ -1,0 +1,137 @@
+/*
+ * Inbound HTTP/1.1 server, one per worker, on libuv and llhttp.
+ *
+ * The server owns connections, parsing, limits and timeouts; a handler owns
+ * one request at a time per connection. Pipelined requests are parsed and
+ * answered strictly in order: the next one is not handed out before the
+ * current one is finished. A request's memory (r->pool) lives from the first
+ * byte until the handler finished it AND the response left; the connection's
+ * memory lives until its uv handle's close callback.
+ *
+ * Routing is a static table given at creation: an unknown path answers 404,
+ * a known path with another method answers 405 with Allow. Every error the
+ * server itself produces uses OpenAI's shape {"error":{"message","type",
+ * "param","code"}} and carries x-request-id.
+ *
+ * Worker context only. Nothing here blocks.
+ */
+#ifndef SL_CORE_HTTP_SERVER_H
+#define SL_CORE_HTTP_SERVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "core/conf.h"
+#include "core/http.h"
+#include "core/log.h"
+#include "core/pool.h"
+#include "core/str.h"
+
+typedef struct sl_http_server sl_http_server_t;
+typedef struct sl_http_conn sl_http_conn_t;
+typedef struct sl_http_req sl_http_req_t;
+
+typedef void (*sl_http_handler_cb)(sl_http_req_t *r);
+typedef void (*sl_http_req_cb)(sl_http_req_t *r);
+
+typedef struct sl_http_route {
+    const char *method; /* "GET", "POST", ... */
+    const char *path;   /* exact path, e.g. "/v1/chat/completions"; a trailing '*' matches a prefix */
+    sl_http_handler_cb handler;
+} sl_http_route_t;
+
+/*
+ * One request. Public because handlers read it on the hot path. Fields are
+ * set by the server before the handler runs and are read-only to handlers,
+ * except data, on_abort and on_drain which belong to the handler.
+ */
+struct sl_http_req {
+    sl_pool_t *pool;        /* request pool */
+    sl_log_t log;           /* worker id + connection serial */
+    uv_loop_t *loop;
+    sl_http_server_t *server;
+    const sl_conf_t *conf;  /* the generation this worker serves */
+    sl_str_t method;
+    sl_str_t path;          /* decoded? no: raw path without the query */
+    sl_str_t query;         /* after '?', without it; empty when none */
+    sl_http_header_t *headers;
+    size_t nheaders;
+    sl_str_t body;          /* whole body, de-chunked; at most conf->max_body bytes */
+    const char *request_id; /* client's sane x-request-id, else generated; NUL-terminated */
+    const char *client_addr;/* "127.0.0.1:53412" */
+    uint64_t start_ns;      /* uv_hrtime() at the first byte */
+    unsigned http_minor;    /* 0 or 1 */
+    bool keepalive;         /* the connection may be reused after this response */
+    bool aborted;           /* the client went away; further writes are dropped */
+
+    void *data;              /* the handler's state */
+    sl_http_req_cb on_abort; /* called once if the client goes away before finish; the
+                                handler must still finish the request to release it */
+    sl_http_req_cb on_drain; /* called when queued output fell below the low-water mark */
+};
+
+/*
+ * Creates the server on loop for conf. routes (nroutes entries) must outlive
+ * the server. Returns NULL on failure (logged).
+ */
+sl_http_server_t *sl_http_server_create(uv_loop_t *loop, const sl_conf_t *conf,
+                                        const sl_http_route_t *routes, size_t nroutes);
+
+/* Adopts an already bound and listening socket fd (uv_tcp_open) and starts accepting. */
+int sl_http_server_listen_fd(sl_http_server_t *srv, int fd);
+
+/*
+ * Graceful drain: stops accepting (closes the listener handles), closes idle
+ * keep-alive connections now and busy ones right after their current
+ * response (which then says Connection: close).
+ */
+void sl_http_server_drain(sl_http_server_t *srv);
+
+/* Closes every connection now (fast stop). In-flight handlers get on_abort. */
+void sl_http_server_close_all(sl_http_server_t *srv);
+
+/* Number of open client connections. */
+size_t sl_http_server_connections(const sl_http_server_t *srv);
+
+/* Frees the server once sl_http_server_connections() is 0 and the listeners are closed. */
+void sl_http_server_destroy(sl_http_server_t *srv);
+
+/* Finds a request header (case-insensitive); NULL when absent. */
+const sl_str_t *sl_http_req_header(const sl_http_req_t *r, const char *name);
+
+/*
+ * Response, whole: status, extra headers (the server adds Content-Length,
+ * Connection, Date, Server, x-request-id and CORS), body. Copies everything
+ * it needs; finishes the request. Returns 0 or a negative code.
+ */
+int sl_http_respond(sl_http_req_t *r, int status, const sl_http_header_t *headers,
+                    size_t nheaders, const char *body, size_t len);
+
+/*
+ * Error response in OpenAI's shape. type e.g. "invalid_request_error";
+ * code and param may be NULL. Finishes the request.
+ */
+int sl_http_respond_error(sl_http_req_t *r, int status, const char *type, const char *code,
+                          const char *param, const char *message);
+
+/*
+ * Streaming response: sends the status line and headers (chunked transfer
+ * encoding on HTTP/1.1, close-delimited on 1.0). Then sl_http_write() sends
+ * each piece at once (no buffering beyond the socket) and sl_http_finish()
+ * ends the body and finishes the request.
+ */
+int sl_http_start(sl_http_req_t *r, int status, const sl_http_header_t *headers,
+                  size_t nheaders);
+int sl_http_write(sl_http_req_t *r, const char *data, size_t len);
+int sl_http_finish(sl_http_req_t *r);
+
+/* True when so much output is queued that the producer should pause until on_drain. */
+bool sl_http_is_congested(const sl_http_req_t *r);
+
+/* Bytes queued towards the client and not yet written. */
+size_t sl_http_queued(const sl_http_req_t *r);
+
+#endif

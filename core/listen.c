@@ -1,0 +1,2 @@
+/* placeholder: listen is being written */
+#include <stddef.h>

@@ -1,0 +1,2 @@
+/* placeholder: master is being written */
+#include <stddef.h>

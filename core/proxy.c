@@ -1,0 +1,2 @@
+/* placeholder: proxy is being written */
+#include <stddef.h>

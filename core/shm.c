@@ -1,0 +1,2 @@
+/* placeholder: shm is being written */
+#include <stddef.h>

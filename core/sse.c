@@ -1,0 +1,2 @@
+/* placeholder: sse is being written */
+#include <stddef.h>

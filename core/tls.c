@@ -1,0 +1,2 @@
+/* placeholder: tls is being written */
+#include <stddef.h>

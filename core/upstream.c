@@ -1,0 +1,2 @@
+/* placeholder: upstream is being written */
+#include <stddef.h>

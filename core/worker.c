@@ -1,0 +1,2 @@
+/* placeholder: worker is being written */
+#include <stddef.h>

@@ -1,0 +1,115 @@
+/*
+ * The provider adapter interface. An adapter is a translator, not a client:
+ * it never touches a socket, a timer or LMDB. The core owns all I/O and
+ * calls these hooks to turn an OpenAI-shaped call into the provider's
+ * request, and the provider's bytes back into OpenAI-shaped bytes.
+ *
+ * Adding a provider is one file here plus one line in registry.c.
+ */
+#ifndef SL_PROVIDERS_PROVIDER_H
+#define SL_PROVIDERS_PROVIDER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "core/buf.h"
+#include "core/conf.h"
+#include "core/pool.h"
+#include "core/sse.h"
+#include "core/str.h"
+#include "core/upstream.h"
+
+typedef enum sl_endpoint {
+    SL_ENDPOINT_CHAT = 0,   /* POST /v1/chat/completions */
+    SL_ENDPOINT_EMBEDDINGS, /* POST /v1/embeddings */
+    SL_ENDPOINT_MESSAGES,   /* POST /v1/messages (Anthropic shape in) */
+} sl_endpoint_e;
+
+/* Token counts of one exchange, as the provider reported them. */
+typedef struct sl_usage {
+    uint64_t prompt_tokens;
+    uint64_t completion_tokens;
+    uint64_t cached_tokens;      /* prompt tokens read from the provider's cache */
+    uint64_t cache_write_tokens; /* prompt tokens written to the provider's cache */
+    bool known;                  /* false when the provider said nothing */
+    bool estimated;              /* true when sluice estimated the numbers */
+} sl_usage_t;
+
+/* One call as the core hands it to an adapter. Lives in the request pool. */
+typedef struct sl_call {
+    sl_pool_t *pool;           /* request pool: adapters allocate here */
+    sl_endpoint_e endpoint;
+    json_t *body;              /* parsed client body; the adapter may edit it in place */
+    const sl_target_t *target; /* provider and the provider's model name */
+    bool stream;               /* the client asked for a stream */
+    const char *request_id;
+} sl_call_t;
+
+/* A full upstream answer translated back to the client's shape. */
+typedef struct sl_reply {
+    const char *body; /* request pool */
+    size_t body_len;
+    sl_usage_t usage;
+    const char *served_model; /* model the provider says it used, or NULL */
+} sl_reply_t;
+
+/* An upstream error in OpenAI's terms. Strings live in the request pool or are static. */
+typedef struct sl_error {
+    int status;            /* status to send the client */
+    const char *type;      /* "invalid_request_error", "rate_limit_error", "api_error", ... */
+    const char *code;      /* or NULL */
+    const char *param;     /* or NULL */
+    const char *message;   /* the provider's own message where it gave one */
+    bool retryable;        /* another attempt (or target) may succeed */
+    uint64_t retry_after;  /* ms, 0 when the provider gave none */
+} sl_error_t;
+
+/* Per-stream state: request pool; the adapter keeps its own state in priv. */
+typedef struct sl_stream {
+    sl_call_t *call;
+    void *priv;
+    sl_usage_t usage;
+    bool client_wants_usage; /* the client itself asked for stream_options.include_usage */
+    bool done;               /* the adapter saw the end of the stream */
+    const char *served_model;
+} sl_stream_t;
+
+/* Output of stream_event: bytes to send to the client, already framed as SSE. */
+typedef struct sl_chunks {
+    sl_buf_t *out;
+} sl_chunks_t;
+
+typedef struct sl_conf_ctx sl_conf_ctx_t;   /* defined by core/conf.c */
+typedef struct sl_conf_node sl_conf_node_t; /* defined by core/conf.c */
+
+struct sl_provider_ops {
+    const char *kind; /* YAML `kind:` */
+
+    /*
+     * Master, at config load: provider-specific keys of the provider's YAML
+     * map. Allocates in the generation pool only, no I/O. May be NULL when
+     * the kind has no keys of its own. Returns 0 or SL_ECONF (with the
+     * message already recorded through cx).
+     */
+    int (*conf_parse)(sl_conf_ctx_t *cx, const sl_conf_node_t *node, void **conf);
+
+    /* Worker: OpenAI-shaped call -> method, path, headers, body. Request pool. */
+    int (*build_request)(const void *conf, const sl_call_t *call, sl_upstream_req_t *out);
+
+    /* Worker: full upstream 2xx body -> client body + usage. Request pool. */
+    int (*parse_response)(const void *conf, sl_call_t *call, const sl_buf_t *body,
+                          sl_reply_t *out);
+
+    /* Worker: one upstream stream event -> zero or more client SSE events (+ usage at the end). */
+    int (*stream_event)(const void *conf, sl_stream_t *st, const sl_sse_event_t *ev,
+                        sl_chunks_t *out);
+
+    /* Worker: upstream error status and body -> OpenAI error. Request pool. */
+    int (*map_error)(const void *conf, int status, const sl_buf_t *body, sl_pool_t *pool,
+                     sl_error_t *out);
+};
+
+#endif
