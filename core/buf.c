@@ -4,25 +4,42 @@
 #include "core/buf.h"
 
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/pool.h"
 
+static void buf_overflow(size_t len, size_t n) __attribute__((noreturn, cold));
+
+
+static void
+buf_overflow(size_t len, size_t n)
+{
+    /* fatal: no buffer can be this large; treated like OOM */
+    fprintf(stderr, "sluice: buffer size overflow (%zu + %zu bytes)\n", len, n);
+    abort();
+}
+
 
 void
 sl_buf_reserve(sl_buf_t *b, size_t n)
 {
-    size_t want = b->len + n;
+    size_t want;
     size_t cap;
 
+    if (n > SIZE_MAX - b->len) {
+        buf_overflow(b->len, n);
+    }
+    want = b->len + n;
     if (want <= b->cap) {
         return;
     }
     cap = b->cap == 0 ? 256 : b->cap;
     while (cap < want) {
-        cap *= 2;
+        /* Doubling past SIZE_MAX would wrap and loop forever. */
+        cap = cap > SIZE_MAX / 2 ? want : cap * 2;
     }
     b->p = sl_xrealloc(b->p, cap);
     b->cap = cap;

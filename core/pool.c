@@ -40,6 +40,7 @@ struct sl_pool {
 
 static pool_block_t *pool_block_new(size_t size);
 static void pool_run_cleanups(sl_pool_t *pool);
+static void pool_free_chain(pool_block_t *b);
 static void pool_oom(size_t n) __attribute__((noreturn));
 
 
@@ -55,8 +56,13 @@ pool_oom(size_t n)
 static pool_block_t *
 pool_block_new(size_t size)
 {
-    pool_block_t *b = malloc(sizeof(*b) + size);
+    pool_block_t *b;
 
+    /* A wrapped sum would hand out a tiny block for a huge request. */
+    if (size > SIZE_MAX - sizeof(*b)) {
+        return NULL;
+    }
+    b = malloc(sizeof(*b) + size);
     if (b == NULL) {
         return NULL;
     }
@@ -293,7 +299,9 @@ sl_xstrndup(const char *s, size_t n)
 {
     char *d = sl_xmalloc(n + 1);
 
-    memcpy(d, s, n);
+    if (n > 0) {
+        memcpy(d, s, n);
+    }
     d[n] = '\0';
     return d;
 }

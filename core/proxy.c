@@ -1,2 +1,665 @@
-/* placeholder: proxy is being written */
-#include <stddef.h>
+/*
+ * Client API handlers. One request goes: auth -> parse body -> route ->
+ * adapter builds the upstream request -> upstream client -> relay. A stream
+ * is relayed as its bytes arrive (with backpressure: a slow client pauses
+ * the upstream read), a JSON answer once complete. Once the first byte of a
+ * stream went to the client the request is committed to that target.
+ */
+#include "core/proxy.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "core/buf.h"
+#include "core/errno.h"
+#include "core/log.h"
+#include "core/str.h"
+#include "providers/registry.h"
+
+#define PROXY_MAX_UPSTREAM_BODY (64u * 1024 * 1024) /* a JSON answer larger than this is refused */
+
+struct sl_proxy {
+    uv_loop_t *loop;
+    const sl_conf_t *conf;
+    sl_upstream_t *up;
+    char *models_body; /* GET /v1/models answer, built once per generation */
+    size_t models_len;
+    uint64_t requests;
+};
+
+typedef struct proxy_req {
+    sl_http_req_t *r;
+    sl_proxy_t *px;
+    sl_call_t call;
+    sl_target_t direct;        /* target for a "provider/model" request */
+    const char *public_model;  /* what the client asked for */
+    sl_upstream_call_t *uc;
+    int status;                /* upstream status */
+    const char *retry_after;   /* upstream Retry-After, copied */
+    sl_buf_t body;             /* buffered upstream body (JSON answer or error) */
+    unsigned attempts;
+    bool streaming;            /* relaying an event stream to the client */
+    bool paused;
+    bool done;
+} proxy_req_t;
+
+static sl_proxy_t *proxy_current;
+
+static void proxy_healthz(sl_http_req_t *r);
+static void proxy_models(sl_http_req_t *r);
+static void proxy_chat(sl_http_req_t *r);
+static void proxy_embeddings(sl_http_req_t *r);
+static void proxy_call(sl_http_req_t *r, sl_endpoint_e endpoint);
+static bool proxy_auth(sl_http_req_t *r);
+static int proxy_parse(proxy_req_t *pr, sl_endpoint_e endpoint);
+static int proxy_route(proxy_req_t *pr);
+static void proxy_filter_headers(proxy_req_t *pr);
+static size_t proxy_sluice_headers(proxy_req_t *pr, sl_http_header_t *h);
+static void proxy_error(proxy_req_t *pr, int status, const char *type, const char *code,
+                        const char *param, const char *message);
+static void proxy_finish_log(proxy_req_t *pr, int status);
+static void proxy_on_headers(sl_upstream_call_t *uc, int status, const sl_http_header_t *headers,
+                             size_t nheaders, void *data);
+static void proxy_on_body(sl_upstream_call_t *uc, const char *p, size_t len, void *data);
+static void proxy_on_done(sl_upstream_call_t *uc, int rc, void *data);
+static void proxy_on_abort(sl_http_req_t *r);
+static void proxy_on_drain(sl_http_req_t *r);
+static void proxy_release(proxy_req_t *pr);
+static void proxy_free_buf(void *arg);
+
+static const sl_http_route_t proxy_routes[] = {
+    { "GET", "/healthz", proxy_healthz },
+    { "GET", "/v1/models", proxy_models },
+    { "POST", "/v1/chat/completions", proxy_chat },
+    { "POST", "/v1/embeddings", proxy_embeddings },
+};
+
+static const sl_upstream_cbs_t proxy_cbs = {
+    proxy_on_headers,
+    proxy_on_body,
+    proxy_on_done,
+};
+
+
+const sl_http_route_t *
+sl_proxy_routes(size_t *n)
+{
+    *n = sizeof(proxy_routes) / sizeof(proxy_routes[0]);
+    return proxy_routes;
+}
+
+
+sl_proxy_t *
+sl_proxy_create(uv_loop_t *loop, const sl_conf_t *conf, sl_upstream_t *up)
+{
+    sl_proxy_t *px = sl_xcalloc(1, sizeof(*px));
+    json_t *list = json_object();
+    json_t *data = json_array();
+    json_int_t created = (json_int_t) time(NULL);
+
+    px->loop = loop;
+    px->conf = conf;
+    px->up = up;
+    for (size_t i = 0; i < conf->nmodels; i++) {
+        json_array_append_new(data, json_pack("{s:s,s:s,s:I,s:s}", "id", conf->models[i].name,
+                                              "object", "model", "created", created, "owned_by",
+                                              "sluice"));
+    }
+    json_object_set_new(list, "object", json_string("list"));
+    json_object_set_new(list, "data", data);
+    px->models_body = json_dumps(list, JSON_COMPACT);
+    json_decref(list);
+    if (px->models_body == NULL) {
+        sl_log(NULL, SL_LOG_EMERG, 0, "cannot build the model list");
+        free(px);
+        return NULL;
+    }
+    px->models_len = strlen(px->models_body);
+    proxy_current = px;
+    return px;
+}
+
+
+void
+sl_proxy_destroy(sl_proxy_t *px)
+{
+    if (px == NULL) {
+        return;
+    }
+    if (proxy_current == px) {
+        proxy_current = NULL;
+    }
+    free(px->models_body);
+    free(px);
+}
+
+
+uint64_t
+sl_proxy_requests(const sl_proxy_t *px)
+{
+    return px != NULL ? px->requests : 0;
+}
+
+
+static void
+proxy_healthz(sl_http_req_t *r)
+{
+    static const sl_http_header_t h[] = {
+        { { "content-type", 12 }, { "application/json", 16 } },
+    };
+
+    sl_http_respond(r, 200, h, 1, "{\"status\":\"ok\"}", 15);
+}
+
+
+/*
+ * Checks the client key against auth.static_keys in constant time: every
+ * configured key is compared, whatever matched, so timing says nothing about
+ * which key or how much of it matched.
+ */
+static bool
+proxy_auth(sl_http_req_t *r)
+{
+    const sl_conf_t *conf = r->conf;
+    const sl_str_t *h = sl_http_req_header(r, "authorization");
+    sl_str_t key = sl_str_null;
+    bool ok = false;
+
+    if (h != NULL) {
+        sl_str_t v = sl_str_trim(*h);
+
+        if (v.len > 7 && sl_mem_caseeq(v.p, "bearer ", 7)) {
+            key = sl_str_trim((sl_str_t){ v.p + 7, v.len - 7 });
+        }
+    }
+    if (key.len == 0) {
+        h = sl_http_req_header(r, "x-api-key");
+        if (h != NULL) {
+            key = sl_str_trim(*h);
+        }
+    }
+    if (key.len == 0) {
+        sl_http_respond_error(r, 401, "invalid_request_error", "invalid_api_key", NULL,
+                              "You didn't provide an API key. Provide it in an Authorization "
+                              "header using Bearer auth (Authorization: Bearer YOUR_KEY) or in "
+                              "an x-api-key header.");
+        return false;
+    }
+    for (size_t i = 0; i < conf->nstatic_keys; i++) {
+        ok |= sl_str_ct_eq(key.p, key.len, conf->static_keys[i].value, conf->static_keys[i].len);
+    }
+    if (!ok) {
+        sl_http_respond_error(r, 401, "invalid_request_error", "invalid_api_key", NULL,
+                              "Incorrect API key provided.");
+    }
+    return ok;
+}
+
+
+static void
+proxy_models(sl_http_req_t *r)
+{
+    static const sl_http_header_t h[] = {
+        { { "content-type", 12 }, { "application/json", 16 } },
+    };
+    sl_proxy_t *px = proxy_current;
+
+    if (!proxy_auth(r)) {
+        return;
+    }
+    sl_http_respond(r, 200, h, 1, px->models_body, px->models_len);
+}
+
+
+static void
+proxy_chat(sl_http_req_t *r)
+{
+    proxy_call(r, SL_ENDPOINT_CHAT);
+}
+
+
+static void
+proxy_embeddings(sl_http_req_t *r)
+{
+    proxy_call(r, SL_ENDPOINT_EMBEDDINGS);
+}
+
+
+static void
+proxy_free_buf(void *arg)
+{
+    sl_buf_free(arg);
+}
+
+
+static void
+proxy_call(sl_http_req_t *r, sl_endpoint_e endpoint)
+{
+    sl_proxy_t *px = proxy_current;
+    proxy_req_t *pr;
+    sl_upstream_req_t ureq;
+    const sl_provider_ops_t *ops;
+    int rc;
+
+    px->requests++;
+    if (!proxy_auth(r)) {
+        return;
+    }
+    pr = sl_pcalloc(r->pool, sizeof(*pr));
+    pr->r = r;
+    pr->px = px;
+    pr->body = (sl_buf_t) SL_BUF_INIT;
+    sl_pool_on_destroy(r->pool, proxy_free_buf, &pr->body);
+    pr->call.pool = r->pool;
+    pr->call.endpoint = endpoint;
+    pr->call.request_id = r->request_id;
+
+    if (proxy_parse(pr, endpoint) < 0 || proxy_route(pr) < 0) {
+        return;
+    }
+    proxy_filter_headers(pr);
+
+    ops = pr->call.target->provider->ops;
+    memset(&ureq, 0, sizeof(ureq));
+    rc = ops->build_request(pr->call.target->provider->ext, &pr->call, &ureq);
+    json_decref(pr->call.body);
+    pr->call.body = NULL;
+    if (rc < 0) {
+        proxy_error(pr, 400, "invalid_request_error", NULL, NULL,
+                    "the request cannot be translated for this provider");
+        return;
+    }
+
+    pr->attempts = 1;
+    r->data = pr;
+    r->on_abort = proxy_on_abort;
+    r->on_drain = proxy_on_drain;
+    rc = sl_upstream_send(px->up, pr->call.target->provider, &ureq, &proxy_cbs, pr, &r->log,
+                          &pr->uc);
+    if (rc < 0) {
+        pr->uc = NULL;
+        proxy_error(pr, 502, "api_error", "upstream_error", NULL,
+                    sl_psprintf(r->pool, "cannot reach provider \"%s\": %s",
+                                pr->call.target->provider->name, sl_strerror(rc)));
+    }
+}
+
+
+/* Parses and checks the client's JSON body. Answers the client itself on error. */
+static int
+proxy_parse(proxy_req_t *pr, sl_endpoint_e endpoint)
+{
+    sl_http_req_t *r = pr->r;
+    json_error_t jerr;
+    json_t *body;
+    json_t *v;
+
+    if (r->body.len == 0) {
+        proxy_error(pr, 400, "invalid_request_error", NULL, NULL,
+                    "The request body is empty. Send a JSON object.");
+        return SL_EPARSE;
+    }
+    body = json_loadb(r->body.p, r->body.len, JSON_REJECT_DUPLICATES, &jerr);
+    if (body == NULL) {
+        proxy_error(pr, 400, "invalid_request_error", NULL, NULL,
+                    sl_psprintf(r->pool,
+                                "We could not parse the JSON body of your request: %s "
+                                "(line %d, column %d).",
+                                jerr.text, jerr.line, jerr.column));
+        return SL_EPARSE;
+    }
+    pr->call.body = body;
+    if (!json_is_object(body)) {
+        proxy_error(pr, 400, "invalid_request_error", NULL, NULL,
+                    "The request body must be a JSON object.");
+        goto out_free;
+    }
+    v = json_object_get(body, "model");
+    if (!json_is_string(v) || json_string_length(v) == 0) {
+        proxy_error(pr, 400, "invalid_request_error", v == NULL ? "missing_required_parameter"
+                                                                 : "invalid_type",
+                    "model",
+                    v == NULL ? "You must provide a model parameter."
+                              : "Invalid type for 'model': expected a non-empty string.");
+        goto out_free;
+    }
+    pr->public_model = sl_pstrndup(r->pool, json_string_value(v), json_string_length(v));
+    if (endpoint == SL_ENDPOINT_CHAT) {
+        v = json_object_get(body, "messages");
+        if (!json_is_array(v) || json_array_size(v) == 0) {
+            proxy_error(pr, 400, "invalid_request_error",
+                        v == NULL ? "missing_required_parameter" : "invalid_type", "messages",
+                        v == NULL ? "Missing required parameter: 'messages'."
+                                  : "Invalid type for 'messages': expected a non-empty array.");
+            goto out_free;
+        }
+        v = json_object_get(body, "stream");
+        if (v != NULL && !json_is_boolean(v) && !json_is_null(v)) {
+            proxy_error(pr, 400, "invalid_request_error", "invalid_type", "stream",
+                        "Invalid type for 'stream': expected a boolean.");
+            goto out_free;
+        }
+        pr->call.stream = json_is_true(v);
+    } else if (endpoint == SL_ENDPOINT_EMBEDDINGS) {
+        v = json_object_get(body, "input");
+        if (!json_is_string(v) && !json_is_array(v)) {
+            proxy_error(pr, 400, "invalid_request_error",
+                        v == NULL ? "missing_required_parameter" : "invalid_type", "input",
+                        v == NULL ? "Missing required parameter: 'input'."
+                                  : "Invalid type for 'input': expected a string or an array.");
+            goto out_free;
+        }
+    }
+    return 0;
+
+out_free:
+    json_decref(body);
+    pr->call.body = NULL;
+    return SL_EPARSE;
+}
+
+
+/* model alias -> its first target; "provider/model" -> that provider. */
+static int
+proxy_route(proxy_req_t *pr)
+{
+    const sl_conf_t *conf = pr->r->conf;
+    const char *name = pr->public_model;
+    const sl_model_conf_t *m = sl_conf_model(conf, name, strlen(name));
+    const char *slash;
+
+    if (m != NULL && m->ntargets > 0) {
+        /* fall-back across targets arrives with the routing issue */
+        pr->call.target = &m->targets[0];
+        return 0;
+    }
+    slash = strchr(name, '/');
+    if (slash != NULL && slash[1] != '\0') {
+        const sl_provider_conf_t *p = sl_conf_provider(conf, name, (size_t) (slash - name));
+
+        if (p != NULL && p->allow_direct) {
+            pr->direct.provider = p;
+            pr->direct.model = slash + 1;
+            pr->direct.weight = 1;
+            pr->call.target = &pr->direct;
+            return 0;
+        }
+    }
+    json_decref(pr->call.body);
+    pr->call.body = NULL;
+    proxy_error(pr, 404, "invalid_request_error", "model_not_found", "model",
+                sl_psprintf(pr->r->pool,
+                            "The model `%s` does not exist or you do not have access to it.",
+                            name));
+    return SL_ENOTFOUND;
+}
+
+
+/*
+ * Client headers that may travel upstream: not hop-by-hop, not credentials
+ * (the provider gets the gateway's own), not what the adapter or the
+ * upstream client set themselves.
+ */
+static void
+proxy_filter_headers(proxy_req_t *pr)
+{
+    static const char *const drop[] = {
+        "host", "content-length", "content-type", "authorization", "x-api-key", "api-key",
+        "x-goog-api-key", "cookie", "accept-encoding", "expect", "x-request-id", "origin",
+        "referer",
+    };
+    sl_http_req_t *r = pr->r;
+    sl_http_header_t *out = sl_palloc(r->pool, sizeof(*out) * (r->nheaders + 1));
+    size_t n = 0;
+
+    for (size_t i = 0; i < r->nheaders; i++) {
+        const sl_http_header_t *h = &r->headers[i];
+        bool skip = sl_http_is_hop_by_hop(h->name);
+
+        for (size_t k = 0; !skip && k < sizeof(drop) / sizeof(drop[0]); k++) {
+            skip = sl_str_caseeq(h->name, drop[k]);
+        }
+        if (!skip && h->name.len > 8 && sl_mem_caseeq(h->name.p, "x-sluice", 8)) {
+            skip = true;
+        }
+        if (!skip) {
+            out[n++] = *h;
+        }
+    }
+    pr->call.headers = out;
+    pr->call.nheaders = n;
+}
+
+
+/* Writes the x-sluice-* headers into h (room for 4); returns how many. */
+static size_t
+proxy_sluice_headers(proxy_req_t *pr, sl_http_header_t *h)
+{
+    size_t n = 0;
+    const char *attempts;
+
+    if (pr->call.target == NULL) {
+        return 0;
+    }
+    attempts = sl_psprintf(pr->r->pool, "%u", pr->attempts);
+    h[n++] = (sl_http_header_t){ sl_str_lit("x-sluice-provider"),
+                                 { pr->call.target->provider->name,
+                                   strlen(pr->call.target->provider->name) } };
+    h[n++] = (sl_http_header_t){ sl_str_lit("x-sluice-model"),
+                                 { pr->call.target->model, strlen(pr->call.target->model) } };
+    h[n++] = (sl_http_header_t){ sl_str_lit("x-sluice-cache"), sl_str_lit("bypass") };
+    h[n++] = (sl_http_header_t){ sl_str_lit("x-sluice-attempts"), { attempts, strlen(attempts) } };
+    return n;
+}
+
+
+static void
+proxy_error(proxy_req_t *pr, int status, const char *type, const char *code, const char *param,
+            const char *message)
+{
+    sl_http_req_t *r = pr->r;
+    sl_http_header_t h[7];
+    size_t n = 0;
+    json_t *err = json_pack("{s:s,s:s,s:s?,s:s?}", "message", message, "type", type, "param",
+                            param, "code", code);
+    json_t *root = json_pack("{s:o}", "error", err);
+    char *body = json_dumps(root, JSON_COMPACT);
+
+    json_decref(root);
+    h[n++] = (sl_http_header_t){ sl_str_lit("content-type"), sl_str_lit("application/json") };
+    n += proxy_sluice_headers(pr, &h[n]);
+    if (pr->retry_after != NULL) {
+        h[n++] = (sl_http_header_t){ sl_str_lit("retry-after"),
+                                     { pr->retry_after, strlen(pr->retry_after) } };
+    }
+    proxy_finish_log(pr, status);
+    pr->done = true;
+    sl_http_respond(r, status, h, n, body, body != NULL ? strlen(body) : 0);
+    free(body);
+}
+
+
+static void
+proxy_finish_log(proxy_req_t *pr, int status)
+{
+    sl_http_req_t *r = pr->r;
+
+    sl_log(&r->log, SL_LOG_INFO, 0, "\"%.*s %.*s\" %d model=%s target=%s/%s attempts=%u %llums",
+           (int) r->method.len, r->method.p, (int) r->path.len, r->path.p, status,
+           pr->public_model != NULL ? pr->public_model : "-",
+           pr->call.target != NULL ? pr->call.target->provider->name : "-",
+           pr->call.target != NULL ? pr->call.target->model : "-", pr->attempts,
+           (unsigned long long) ((uv_hrtime() - r->start_ns) / 1000000));
+}
+
+
+static void
+proxy_on_headers(sl_upstream_call_t *uc, int status, const sl_http_header_t *headers,
+                 size_t nheaders, void *data)
+{
+    proxy_req_t *pr = data;
+    const sl_http_header_t *ct = sl_http_find_header(headers, nheaders, "content-type");
+    const sl_http_header_t *ra = sl_http_find_header(headers, nheaders, "retry-after");
+    sl_http_header_t h[7];
+    size_t n = 0;
+
+    (void) uc;
+    pr->status = status;
+    if (ra != NULL && ra->value.len > 0 && ra->value.len < 64) {
+        pr->retry_after = sl_pstrndup(pr->r->pool, ra->value.p, ra->value.len);
+    }
+    if (!pr->call.stream || status < 200 || status > 299 || ct == NULL
+        || ct->value.len < 17 || !sl_mem_caseeq(ct->value.p, "text/event-stream", 17)) {
+        return; /* buffered: a JSON answer or an error */
+    }
+    pr->streaming = true;
+    h[n++] = (sl_http_header_t){ sl_str_lit("content-type"), sl_str_lit("text/event-stream") };
+    h[n++] = (sl_http_header_t){ sl_str_lit("cache-control"), sl_str_lit("no-cache") };
+    n += proxy_sluice_headers(pr, &h[n]);
+    sl_http_start(pr->r, status, h, n);
+}
+
+
+static void
+proxy_on_body(sl_upstream_call_t *uc, const char *p, size_t len, void *data)
+{
+    proxy_req_t *pr = data;
+
+    if (pr->streaming) {
+        sl_http_write(pr->r, p, len);
+        if (!pr->paused && sl_http_is_congested(pr->r)) {
+            pr->paused = true;
+            sl_upstream_pause(uc);
+        }
+        return;
+    }
+    if (pr->body.len + len > PROXY_MAX_UPSTREAM_BODY) {
+        /* on_done reports it; stop collecting */
+        return;
+    }
+    sl_buf_append(&pr->body, p, len);
+}
+
+
+static void
+proxy_on_drain(sl_http_req_t *r)
+{
+    proxy_req_t *pr = r->data;
+
+    if (pr->paused && pr->uc != NULL) {
+        pr->paused = false;
+        sl_upstream_resume(pr->uc);
+    }
+}
+
+
+static void
+proxy_on_done(sl_upstream_call_t *uc, int rc, void *data)
+{
+    proxy_req_t *pr = data;
+    sl_http_req_t *r = pr->r;
+    const sl_provider_ops_t *ops = pr->call.target->provider->ops;
+    const void *ext = pr->call.target->provider->ext;
+
+    (void) uc;
+    pr->uc = NULL;
+
+    if (pr->streaming) {
+        if (rc < 0) {
+            /* the stream broke after it started: tell the client in-band, the way
+             * OpenAI reports a failure mid-stream, so an SDK raises instead of
+             * taking a truncated answer for a complete one */
+            const char *ev = sl_psprintf(
+                r->pool,
+                "data: {\"error\":{\"message\":\"the upstream stream from provider \\\"%s\\\" "
+                "was interrupted: %s\",\"type\":\"api_error\",\"param\":null,"
+                "\"code\":\"upstream_stream_interrupted\"}}\n\n",
+                pr->call.target->provider->name, sl_strerror(rc));
+
+            sl_log(&r->log, SL_LOG_WARN, rc, "upstream stream from \"%s\" interrupted",
+                   pr->call.target->provider->name);
+            sl_http_write(r, ev, strlen(ev));
+        }
+        proxy_finish_log(pr, rc < 0 ? 502 : pr->status);
+        pr->done = true;
+        sl_http_finish(r);
+        return;
+    }
+
+    if (rc == SL_ETIMEOUT) {
+        proxy_error(pr, 504, "timeout_error", "upstream_timeout", NULL,
+                    sl_psprintf(r->pool, "provider \"%s\" did not answer in time",
+                                pr->call.target->provider->name));
+        return;
+    }
+    if (rc < 0) {
+        proxy_error(pr, 502, "api_error", "upstream_error", NULL,
+                    sl_psprintf(r->pool, "provider \"%s\" failed: %s",
+                                pr->call.target->provider->name, sl_strerror(rc)));
+        return;
+    }
+    if (pr->body.len >= PROXY_MAX_UPSTREAM_BODY) {
+        proxy_error(pr, 502, "api_error", "upstream_error", NULL,
+                    "the provider's answer is larger than the gateway accepts");
+        return;
+    }
+    if (pr->status >= 200 && pr->status <= 299) {
+        sl_reply_t reply;
+        sl_http_header_t h[6];
+        size_t n = 0;
+
+        memset(&reply, 0, sizeof(reply));
+        if (ops->parse_response(ext, &pr->call, &pr->body, &reply) < 0) {
+            proxy_error(pr, 502, "api_error", "upstream_invalid_response", NULL,
+                        sl_psprintf(r->pool, "provider \"%s\" sent an answer that is not valid JSON",
+                                    pr->call.target->provider->name));
+            return;
+        }
+        h[n++] = (sl_http_header_t){ sl_str_lit("content-type"), sl_str_lit("application/json") };
+        n += proxy_sluice_headers(pr, &h[n]);
+        proxy_finish_log(pr, pr->status);
+        pr->done = true;
+        sl_http_respond(r, pr->status, h, n, reply.body, reply.body_len);
+        return;
+    }
+
+    sl_error_t e;
+
+    memset(&e, 0, sizeof(e));
+    ops->map_error(ext, pr->status, &pr->body, r->pool, &e);
+    if (e.status >= 500) {
+        sl_log(&r->log, SL_LOG_WARN, 0, "provider \"%s\" answered HTTP %d",
+               pr->call.target->provider->name, pr->status);
+    }
+    proxy_error(pr, e.status, e.type, e.code, e.param, e.message);
+}
+
+
+static void
+proxy_on_abort(sl_http_req_t *r)
+{
+    proxy_req_t *pr = r->data;
+
+    if (pr->uc != NULL) {
+        sl_upstream_cancel(pr->uc);
+        pr->uc = NULL;
+    }
+    proxy_release(pr);
+}
+
+
+static void
+proxy_release(proxy_req_t *pr)
+{
+    if (pr->done) {
+        return;
+    }
+    proxy_finish_log(pr, 499);
+    pr->done = true;
+    sl_http_finish(pr->r);
+}

@@ -67,7 +67,8 @@ sl_str_to_u64(sl_str_t s, unsigned long long *out)
 {
     unsigned long long v = 0;
 
-    if (s.len == 0 || s.len > 20) {
+    /* No length cap: leading zeros are valid, the loop catches overflow. */
+    if (s.len == 0) {
         return SL_EPARSE;
     }
     for (size_t i = 0; i < s.len; i++) {

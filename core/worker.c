@@ -1,2 +1,352 @@
-/* placeholder: worker is being written */
-#include <stddef.h>
+/*
+ * The worker process: start-up in the order STYLE.md §6 gives, a libuv loop
+ * serving clients, and the two ways out: drain (stop accepting, let requests
+ * and streams finish, bounded by drain_timeout) and terminate (close all now).
+ */
+#include "core/worker.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <uv.h>
+
+#include "core/errno.h"
+#include "core/http_server.h"
+#include "core/log.h"
+#include "core/proxy.h"
+#include "core/tls.h"
+#include "core/upstream.h"
+
+#define WORKER_DRAIN_POLL 50 /* ms between "all connections gone?" checks while draining */
+
+typedef struct worker {
+    const sl_worker_ctx_t *ctx;
+    uv_loop_t loop;
+    uv_pipe_t ctl;
+    uv_signal_t sig_term;
+    uv_signal_t sig_int;
+    uv_signal_t sig_quit;
+    uv_signal_t sig_hup;
+    uv_signal_t sig_usr1;
+    uv_timer_t drain_timer;  /* deadline of the drain */
+    uv_timer_t drain_poll;   /* notices when the last connection closed */
+    sl_http_server_t *server;
+    sl_upstream_t *upstream;
+    sl_proxy_t *proxy;
+    uint64_t drain_started;
+    bool has_ctl;
+    bool draining;
+    bool stopping; /* handles are being closed */
+} worker_t;
+
+static void worker_reset_signals(void);
+static void worker_on_ctl_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
+static void worker_on_ctl_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
+static void worker_on_signal(uv_signal_t *h, int signo);
+static void worker_drain(worker_t *w);
+static void worker_terminate(worker_t *w);
+static void worker_on_drain_deadline(uv_timer_t *t);
+static void worker_on_drain_poll(uv_timer_t *t);
+static void worker_stop(worker_t *w);
+static void worker_close_walk(uv_handle_t *h, void *arg);
+
+
+static void
+worker_reset_signals(void)
+{
+    sigset_t set;
+    struct sigaction sa;
+    static const int sigs[] = { SIGHUP, SIGTERM, SIGINT, SIGQUIT, SIGUSR1, SIGCHLD, SIGALRM };
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = SIG_DFL;
+    for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
+        sigaction(sigs[i], &sa, NULL);
+    }
+    signal(SIGPIPE, SIG_IGN);
+    sigemptyset(&set);
+    sigprocmask(SIG_SETMASK, &set, NULL);
+}
+
+
+static void
+worker_on_ctl_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    static char cmd[16];
+
+    (void) h;
+    (void) suggested;
+    buf->base = cmd;
+    buf->len = sizeof(cmd);
+}
+
+
+static void
+worker_on_ctl_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    worker_t *w = s->data;
+
+    if (nread < 0) {
+        /* EOF: the master is gone; finish what we have and leave (HAProxy does the same) */
+        if (nread != UV_EOF) {
+            sl_log(NULL, SL_LOG_ERR, (int) nread, "read() from master channel failed");
+        } else if (!w->draining) {
+            sl_log(NULL, SL_LOG_WARN, 0, "master process went away, draining");
+        }
+        uv_read_stop(s);
+        worker_drain(w);
+        return;
+    }
+    for (ssize_t i = 0; i < nread; i++) {
+        switch (buf->base[i]) {
+        case SL_WORKER_CMD_QUIT:
+            worker_drain(w);
+            break;
+        case SL_WORKER_CMD_TERMINATE:
+            worker_terminate(w);
+            return;
+        case SL_WORKER_CMD_REOPEN: {
+            int rc = sl_log_reopen();
+
+            if (rc < 0) {
+                sl_log(NULL, SL_LOG_ERR, rc, "reopening the log failed");
+            }
+            break;
+        }
+        default:
+            sl_log(NULL, SL_LOG_WARN, 0, "unknown command 0x%02x from master",
+                   (unsigned char) buf->base[i]);
+            break;
+        }
+    }
+}
+
+
+static void
+worker_on_signal(uv_signal_t *h, int signo)
+{
+    worker_t *w = h->data;
+
+    switch (signo) {
+    case SIGTERM:
+    case SIGINT:
+        worker_terminate(w);
+        break;
+    case SIGQUIT:
+        worker_drain(w);
+        break;
+    case SIGUSR1:
+        sl_log_reopen();
+        break;
+    default:
+        /* SIGHUP goes to the master; a worker ignores it (e.g. a process-group HUP) */
+        break;
+    }
+}
+
+
+static void
+worker_drain(worker_t *w)
+{
+    if (w->draining || w->stopping) {
+        return;
+    }
+    w->draining = true;
+    w->drain_started = uv_now(&w->loop);
+    sl_log(NULL, SL_LOG_INFO, 0, "gracefully shutting down, %zu connections open",
+           sl_http_server_connections(w->server));
+    sl_http_server_drain(w->server);
+    uv_timer_start(&w->drain_timer, worker_on_drain_deadline, w->ctx->conf->drain_timeout, 0);
+    uv_timer_start(&w->drain_poll, worker_on_drain_poll, 0, WORKER_DRAIN_POLL);
+}
+
+
+static void
+worker_on_drain_deadline(uv_timer_t *t)
+{
+    worker_t *w = t->data;
+
+    sl_log(NULL, SL_LOG_WARN, 0, "drain timeout, closing %zu connections",
+           sl_http_server_connections(w->server));
+    sl_http_server_close_all(w->server);
+}
+
+
+static void
+worker_on_drain_poll(uv_timer_t *t)
+{
+    worker_t *w = t->data;
+
+    if (sl_http_server_connections(w->server) == 0) {
+        worker_stop(w);
+    }
+}
+
+
+static void
+worker_terminate(worker_t *w)
+{
+    if (w->stopping) {
+        return;
+    }
+    sl_http_server_drain(w->server);
+    sl_http_server_close_all(w->server);
+    w->draining = true;
+    /* close callbacks of the client connections run on the next loop turn */
+    uv_timer_start(&w->drain_poll, worker_on_drain_poll, 0, WORKER_DRAIN_POLL);
+}
+
+
+static void
+worker_close_walk(uv_handle_t *h, void *arg)
+{
+    (void) arg;
+    if (!uv_is_closing(h)) {
+        uv_close(h, NULL);
+    }
+}
+
+
+/* Every client connection is gone: close our own handles so uv_run returns. */
+static void
+worker_stop(worker_t *w)
+{
+    if (w->stopping) {
+        return;
+    }
+    w->stopping = true;
+    uv_timer_stop(&w->drain_timer);
+    uv_timer_stop(&w->drain_poll);
+    uv_close((uv_handle_t *) &w->drain_timer, NULL);
+    uv_close((uv_handle_t *) &w->drain_poll, NULL);
+    uv_close((uv_handle_t *) &w->sig_term, NULL);
+    uv_close((uv_handle_t *) &w->sig_int, NULL);
+    uv_close((uv_handle_t *) &w->sig_quit, NULL);
+    uv_close((uv_handle_t *) &w->sig_hup, NULL);
+    uv_close((uv_handle_t *) &w->sig_usr1, NULL);
+    if (w->has_ctl) {
+        uv_close((uv_handle_t *) &w->ctl, NULL);
+    }
+    sl_upstream_destroy(w->upstream);
+    w->upstream = NULL;
+}
+
+
+int
+sl_worker_run(const sl_worker_ctx_t *ctx)
+{
+    worker_t w;
+    const sl_http_route_t *routes;
+    size_t nroutes;
+    int rc;
+    int code = 0;
+
+    /* 1. signals back to default, nothing blocked */
+    worker_reset_signals();
+    sl_log_set_worker((int) ctx->slot);
+    /* 2. privileges: sluice runs as the user that started it (no user: key yet) */
+    /* 3. other slots' fds were closed by the master right after fork */
+
+    memset(&w, 0, sizeof(w));
+    w.ctx = ctx;
+
+    /* 4. a fresh loop */
+    rc = uv_loop_init(&w.loop);
+    if (rc < 0) {
+        sl_log(NULL, SL_LOG_EMERG, rc, "uv_loop_init() failed");
+        return 2;
+    }
+    /* 5. LMDB arrives with the storage issue */
+    /* 6. this process's own DRBG, never one cloned from the master */
+    if (sl_tls_worker_init() < 0) {
+        code = 2;
+        goto out_loop;
+    }
+    /* 7. providers' per-worker state lives in the upstream client and adapters */
+    w.upstream = sl_upstream_create(&w.loop, ctx->conf);
+    if (w.upstream == NULL) {
+        code = 2;
+        goto out_loop;
+    }
+    w.proxy = sl_proxy_create(&w.loop, ctx->conf, w.upstream);
+    if (w.proxy == NULL) {
+        code = 2;
+        goto out_upstream;
+    }
+    routes = sl_proxy_routes(&nroutes);
+    w.server = sl_http_server_create(&w.loop, ctx->conf, routes, nroutes);
+    if (w.server == NULL) {
+        code = 2;
+        goto out_proxy;
+    }
+    for (size_t i = 0; i < ctx->nlisten; i++) {
+        rc = sl_http_server_listen_fd(w.server, ctx->listen_fds[i]);
+        if (rc < 0) {
+            sl_log(NULL, SL_LOG_EMERG, rc, "adopting listening socket %d failed",
+                   ctx->listen_fds[i]);
+            code = 2;
+            goto out_server;
+        }
+    }
+
+    uv_timer_init(&w.loop, &w.drain_timer);
+    uv_timer_init(&w.loop, &w.drain_poll);
+    w.drain_timer.data = &w;
+    w.drain_poll.data = &w;
+    uv_signal_init(&w.loop, &w.sig_term);
+    uv_signal_init(&w.loop, &w.sig_int);
+    uv_signal_init(&w.loop, &w.sig_quit);
+    uv_signal_init(&w.loop, &w.sig_hup);
+    uv_signal_init(&w.loop, &w.sig_usr1);
+    w.sig_term.data = w.sig_int.data = w.sig_quit.data = w.sig_hup.data = w.sig_usr1.data = &w;
+    uv_signal_start(&w.sig_term, worker_on_signal, SIGTERM);
+    uv_signal_start(&w.sig_int, worker_on_signal, SIGINT);
+    uv_signal_start(&w.sig_quit, worker_on_signal, SIGQUIT);
+    uv_signal_start(&w.sig_hup, worker_on_signal, SIGHUP);
+    uv_signal_start(&w.sig_usr1, worker_on_signal, SIGUSR1);
+    if (ctx->ctl_fd != -1) {
+        uv_pipe_init(&w.loop, &w.ctl, 0);
+        rc = uv_pipe_open(&w.ctl, ctx->ctl_fd);
+        if (rc < 0) {
+            sl_log(NULL, SL_LOG_EMERG, rc, "uv_pipe_open() on master channel failed");
+            uv_close((uv_handle_t *) &w.ctl, NULL);
+        } else {
+            w.has_ctl = true;
+            w.ctl.data = &w;
+            uv_read_start((uv_stream_t *) &w.ctl, worker_on_ctl_alloc, worker_on_ctl_read);
+        }
+    }
+
+    sl_log(NULL, SL_LOG_INFO, 0, "worker started, generation %u", ctx->generation);
+    uv_run(&w.loop, UV_RUN_DEFAULT);
+    sl_log(NULL, SL_LOG_INFO, 0, "worker exiting after %llu requests",
+           (unsigned long long) sl_proxy_requests(w.proxy));
+
+out_server:
+    if (!w.stopping) {
+        /* start-up failed half-way: close whatever exists */
+        sl_http_server_close_all(w.server);
+        uv_walk(&w.loop, worker_close_walk, NULL);
+        uv_run(&w.loop, UV_RUN_DEFAULT);
+    }
+    sl_http_server_destroy(w.server);
+out_proxy:
+    sl_proxy_destroy(w.proxy);
+out_upstream:
+    if (w.upstream != NULL) {
+        sl_upstream_destroy(w.upstream);
+        uv_run(&w.loop, UV_RUN_DEFAULT);
+    }
+out_loop:
+    uv_walk(&w.loop, worker_close_walk, NULL);
+    uv_run(&w.loop, UV_RUN_DEFAULT);
+    rc = uv_loop_close(&w.loop);
+    if (rc < 0) {
+        sl_log(NULL, SL_LOG_ALERT, rc, "uv_loop_close() failed: handles left open");
+    }
+    return code;
+}

@@ -46,6 +46,8 @@ typedef struct sl_call {
     const sl_target_t *target; /* provider and the provider's model name */
     bool stream;               /* the client asked for a stream */
     const char *request_id;
+    const sl_http_header_t *headers; /* client headers safe to forward (no auth, no hop-by-hop) */
+    size_t nheaders;
 } sl_call_t;
 
 /* A full upstream answer translated back to the client's shape. */

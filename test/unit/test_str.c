@@ -1,2 +1,276 @@
-/* placeholder */
-int main(void) { return 0; }
+/*
+ * Unit tests for core/str.c: equality (exact and ASCII case-insensitive),
+ * trimming, strict decimal parsing with overflow, and the constant-time
+ * compare, including inputs of different lengths.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "core/errno.h"
+#include "core/str.h"
+
+#define assert_rc(rc, want) test_assert_rc((rc), (want), #rc, __FILE__, __LINE__)
+
+static void test_assert_rc(int rc, int want, const char *expr, const char *file, int line);
+static sl_str_t str_of(const char *s);
+static void assert_trim(const char *in, const char *want);
+static void assert_u64(const char *in, unsigned long long want);
+static void assert_u64_bad(const char *in);
+static void test_lit(void **state);
+static void test_eq(void **state);
+static void test_caseeq(void **state);
+static void test_mem_caseeq(void **state);
+static void test_trim(void **state);
+static void test_to_u64(void **state);
+static void test_to_u64_overflow(void **state);
+static void test_to_u64_garbage(void **state);
+static void test_ct_eq(void **state);
+
+
+static void
+test_assert_rc(int rc, int want, const char *expr, const char *file, int line)
+{
+    if (rc != want) {
+        print_error("%s = %d (%s), want %d (%s)\n", expr, rc, sl_strerror(rc), want,
+                    sl_strerror(want));
+        _fail(file, line);
+    }
+}
+
+
+static sl_str_t
+str_of(const char *s)
+{
+    sl_str_t r = { s, strlen(s) };
+
+    return r;
+}
+
+
+static void
+assert_trim(const char *in, const char *want)
+{
+    sl_str_t t = sl_str_trim(str_of(in));
+    char got[64];
+
+    assert_in_range(t.len, 0, sizeof(got) - 1);
+    memcpy(got, t.p, t.len);
+    got[t.len] = '\0';
+    assert_string_equal(got, want);
+    /* The result points into the input. */
+    assert_true(t.p >= in && t.p + t.len <= in + strlen(in));
+}
+
+
+static void
+assert_u64(const char *in, unsigned long long want)
+{
+    unsigned long long v = 12345;
+
+    assert_rc(sl_str_to_u64(str_of(in), &v), 0);
+    assert_int_equal(v, want);
+}
+
+
+static void
+assert_u64_bad(const char *in)
+{
+    unsigned long long v = 12345;
+    int rc = sl_str_to_u64(str_of(in), &v);
+
+    if (rc != SL_EPARSE) {
+        print_error("input \"%s\"\n", in);
+    }
+    assert_rc(rc, SL_EPARSE);
+    /* A failed parse leaves *out alone. */
+    assert_int_equal(v, 12345);
+}
+
+
+static void
+test_lit(void **state)
+{
+    sl_str_t s = sl_str_lit("abc");
+    sl_str_t n = sl_str_null;
+
+    assert_int_equal(s.len, 3);
+    assert_memory_equal(s.p, "abc", 3);
+    assert_null(n.p);
+    assert_int_equal(n.len, 0);
+}
+
+
+static void
+test_eq(void **state)
+{
+    static const char nul[] = "ab\0c";
+
+    assert_true(sl_str_eq(sl_str_lit("abc"), "abc"));
+    assert_false(sl_str_eq(sl_str_lit("abc"), "abd"));
+    assert_false(sl_str_eq(sl_str_lit("abc"), "ab"));
+    assert_false(sl_str_eq(sl_str_lit("ab"), "abc"));
+    assert_false(sl_str_eq(sl_str_lit("ABC"), "abc"));
+    assert_true(sl_str_eq(sl_str_lit(""), ""));
+    assert_true(sl_str_eq(sl_str_null, ""));
+    assert_false(sl_str_eq(sl_str_null, "a"));
+    /* A prefix of a longer buffer. */
+    assert_true(sl_str_eq((sl_str_t){ "abcdef", 3 }, "abc"));
+    /* Embedded NUL in a: never equal to the shorter C string. */
+    assert_false(sl_str_eq((sl_str_t){ nul, sizeof(nul) - 1 }, "ab"));
+}
+
+
+static void
+test_caseeq(void **state)
+{
+    assert_true(sl_str_caseeq(sl_str_lit("Content-Type"), "content-type"));
+    assert_true(sl_str_caseeq(sl_str_lit("X-API-KEY"), "x-api-key"));
+    assert_true(sl_str_caseeq(sl_str_lit("abc"), "ABC"));
+    assert_false(sl_str_caseeq(sl_str_lit("abc"), "abd"));
+    assert_false(sl_str_caseeq(sl_str_lit("abc"), "abcd"));
+    assert_true(sl_str_caseeq(sl_str_null, ""));
+    /* ASCII only: '@' (0x40) and '`' (0x60) differ by 0x20 but are not letters. */
+    assert_false(sl_str_caseeq(sl_str_lit("@"), "`"));
+    assert_false(sl_str_caseeq(sl_str_lit("["), "{"));
+    /* Non-ASCII bytes compare exactly. */
+    assert_true(sl_str_caseeq(sl_str_lit("\xC3\xA9"), "\xC3\xA9"));
+    assert_false(sl_str_caseeq(sl_str_lit("\xC3\xA9"), "\xC3\x89"));
+}
+
+
+static void
+test_mem_caseeq(void **state)
+{
+    assert_true(sl_mem_caseeq("HeLLo", "hEllO", 5));
+    assert_true(sl_mem_caseeq("abcX", "ABCy", 3));
+    assert_false(sl_mem_caseeq("abcX", "ABCy", 4));
+    assert_true(sl_mem_caseeq("", "", 0));
+    assert_true(sl_mem_caseeq("a\0b", "A\0B", 3));
+}
+
+
+static void
+test_trim(void **state)
+{
+    assert_trim("  abc  ", "abc");
+    assert_trim("\t a b \t", "a b");
+    assert_trim("abc", "abc");
+    assert_trim("", "");
+    assert_trim("   ", "");
+    assert_trim("\t\t", "");
+    /* Only spaces and tabs: CR, LF and other whitespace stay. */
+    assert_trim(" \r\nx\n ", "\r\nx\n");
+    assert_trim("\vx\f", "\vx\f");
+}
+
+
+static void
+test_to_u64(void **state)
+{
+    assert_u64("0", 0);
+    assert_u64("7", 7);
+    assert_u64("1234567890", 1234567890ULL);
+    assert_u64("007", 7);
+    assert_u64("18446744073709551615", ULLONG_MAX);
+    assert_u64("18446744073709551614", ULLONG_MAX - 1);
+    /* Leading zeros do not count towards overflow. */
+    assert_u64("000000000000000000000000042", 42);
+    assert_u64("00018446744073709551615", ULLONG_MAX);
+}
+
+
+static void
+test_to_u64_overflow(void **state)
+{
+    assert_u64_bad("18446744073709551616");
+    assert_u64_bad("18446744073709551620");
+    assert_u64_bad("18446744073709551699");
+    assert_u64_bad("19000000000000000000");
+    assert_u64_bad("99999999999999999999");
+    assert_u64_bad("100000000000000000000");
+    assert_u64_bad("184467440737095516150");
+    assert_u64_bad("99999999999999999999999999999999999999");
+}
+
+
+static void
+test_to_u64_garbage(void **state)
+{
+    unsigned long long v = 1;
+    sl_str_t s;
+
+    assert_u64_bad("");
+    assert_u64_bad("-1");
+    assert_u64_bad("+1");
+    assert_u64_bad(" 1");
+    assert_u64_bad("1 ");
+    assert_u64_bad("1a");
+    assert_u64_bad("a1");
+    assert_u64_bad("0x10");
+    assert_u64_bad("1.5");
+    assert_u64_bad("1e3");
+    assert_u64_bad("/");
+    assert_u64_bad(":");
+    assert_rc(sl_str_to_u64(sl_str_null, &v), SL_EPARSE);
+
+    /* The length bounds the parse: digits after it are not read. */
+    s.p = "12x";
+    s.len = 2;
+    assert_rc(sl_str_to_u64(s, &v), 0);
+    assert_int_equal(v, 12);
+    s.p = "1\0002";
+    s.len = 3;
+    assert_rc(sl_str_to_u64(s, &v), SL_EPARSE);
+}
+
+
+static void
+test_ct_eq(void **state)
+{
+    assert_true(sl_str_ct_eq("secret", 6, "secret", 6));
+    assert_false(sl_str_ct_eq("secret", 6, "secreT", 6));
+    assert_false(sl_str_ct_eq("secret", 6, "Secret", 6));
+    assert_true(sl_str_ct_eq("", 0, "", 0));
+    assert_true(sl_str_ct_eq(NULL, 0, NULL, 0));
+
+    /* Different lengths are never equal, whichever side is longer. */
+    assert_false(sl_str_ct_eq("secret", 6, "secret2", 7));
+    assert_false(sl_str_ct_eq("secret2", 7, "secret", 6));
+    assert_false(sl_str_ct_eq("", 0, "a", 1));
+    assert_false(sl_str_ct_eq("a", 1, "", 0));
+    assert_false(sl_str_ct_eq(NULL, 0, "a", 1));
+
+    /* A shorter input that matches the longer one's prefix followed by NULs. */
+    assert_false(sl_str_ct_eq("ab", 2, "ab\0", 3));
+    assert_false(sl_str_ct_eq("ab\0", 3, "ab", 2));
+
+    /* A difference only in the last byte, and in the high bit. */
+    assert_false(sl_str_ct_eq("sk-sluice-aaaa", 14, "sk-sluice-aaab", 14));
+    assert_false(sl_str_ct_eq("\x80", 1, "\x00", 1));
+}
+
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_lit),
+        cmocka_unit_test(test_eq),
+        cmocka_unit_test(test_caseeq),
+        cmocka_unit_test(test_mem_caseeq),
+        cmocka_unit_test(test_trim),
+        cmocka_unit_test(test_to_u64),
+        cmocka_unit_test(test_to_u64_overflow),
+        cmocka_unit_test(test_to_u64_garbage),
+        cmocka_unit_test(test_ct_eq),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,2 +1,0 @@
-/* placeholder: shm is being written */
-#include <stddef.h>

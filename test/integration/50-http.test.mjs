@@ -1,0 +1,284 @@
+// The inbound HTTP/1.x server at the byte level: keep-alive, pipelining,
+// chunked bodies, Expect: 100-continue, limits, timeouts, CORS, HTTP/1.0.
+// Uses curl and raw sockets, not the SDK.
+
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startStack, request, RawConn, curl, errorShape, parseResponses } from '../lib/harness.mjs';
+
+const CHAT = JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'raw hello' }] });
+
+describe('inbound HTTP', () => {
+  let stack, sluice, port, auth;
+
+  before(async () => {
+    stack = await startStack({
+      name: 'http',
+      config: {
+        server: {
+          header_timeout: '1s',
+          body_timeout: '1s',
+          keepalive_timeout: '2s',
+          max_header_size: '8KiB',
+          max_body: '64KiB',
+          cors: { allow_origins: ['*'] },
+        },
+      },
+    });
+    ({ sluice } = stack);
+    port = sluice.port;
+    auth = `Authorization: Bearer ${sluice.key}\r\n`;
+  });
+  after(async () => { if (stack) await stack.stop(); });
+
+  const get = (path, extra = '') => `GET ${path} HTTP/1.1\r\nHost: t\r\n${extra}\r\n`;
+  const post = (path, body, extra = '') =>
+    `POST ${path} HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n${extra}\r\n${body}`;
+
+  it('keeps a connection alive across requests (raw socket)', async () => {
+    const c = await RawConn.open(port);
+    try {
+      c.write(get('/healthz'));
+      const [r1] = await c.responses(1);
+      assert.equal(r1.status, 200);
+      assert.ok(!/close/i.test(r1.headers.connection || ''), 'server asked to close');
+      c.write(post('/v1/chat/completions', CHAT, auth));
+      const [, r2] = await c.responses(2, 10000);
+      assert.equal(r2.status, 200, r2.body);
+      assert.equal(JSON.parse(r2.body).choices[0].message.content, 'mock reply: raw hello');
+      c.write(get('/v1/models', auth));
+      const rs = await c.responses(3);
+      assert.equal(rs[2].status, 200);
+      assert.equal(c.closed, false);
+    } finally { c.destroy(); }
+  });
+
+  it('keeps a connection alive for curl (second URL reuses it)', async () => {
+    const u = `${sluice.root}/healthz`;
+    const r = await curl(['-s', '-o', '/dev/null', '-w', '%{http_code}:%{num_connects}\\n', u, u]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(r.stdout.trim().split('\n'), ['200:1', '200:0']);
+  });
+
+  it('closes an idle keep-alive connection after keepalive_timeout', async () => {
+    const c = await RawConn.open(port);
+    try {
+      c.write(get('/healthz'));
+      await c.responses(1);
+      const t0 = Date.now();
+      await c.waitClose(5000);
+      const dt = Date.now() - t0;
+      assert.ok(dt >= 1500, `closed after ${dt} ms, keepalive_timeout is 2 s`);
+    } finally { c.destroy(); }
+  });
+
+  it('answers 3 pipelined requests in order', async () => {
+    const c = await RawConn.open(port);
+    try {
+      c.write(get('/healthz', 'x-request-id: pipe-1\r\n') +
+        post('/v1/chat/completions', CHAT, auth + 'x-request-id: pipe-2\r\n') +
+        get('/v1/models', auth + 'x-request-id: pipe-3\r\n'));
+      const rs = await c.responses(3, 10000);
+      assert.deepEqual(rs.map((r) => r.headers['x-request-id']), ['pipe-1', 'pipe-2', 'pipe-3']);
+      assert.deepEqual(rs.map((r) => r.status), [200, 200, 200]);
+      assert.equal(JSON.parse(rs[1].body).choices[0].message.content, 'mock reply: raw hello');
+      assert.equal(JSON.parse(rs[2].body).object, 'list');
+    } finally { c.destroy(); }
+  });
+
+  it('accepts a chunked request body (curl and raw, split across packets)', async () => {
+    const r = await curl(['-s', '-H', 'Transfer-Encoding: chunked', '-H', 'Content-Type: application/json',
+      '-H', `Authorization: Bearer ${sluice.key}`, '--data-binary', '@-', '-w', '\\n%{http_code}',
+      `${sluice.baseURL}/chat/completions`], { input: CHAT });
+    const lines = r.stdout.trim().split('\n');
+    assert.equal(lines.at(-1), '200', r.stdout);
+    assert.equal(JSON.parse(lines.slice(0, -1).join('\n')).choices[0].message.content, 'mock reply: raw hello');
+
+    const c = await RawConn.open(port);
+    try {
+      const body = Buffer.from(CHAT);
+      const a = body.subarray(0, 10), b = body.subarray(10, 30), rest = body.subarray(30);
+      c.write(`POST /v1/chat/completions HTTP/1.1\r\nHost: t\r\n${auth}Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n`);
+      for (const part of [a, b, rest]) {
+        await new Promise((res) => setTimeout(res, 40));
+        c.write(`${part.length.toString(16)};ext=1\r\n`);
+        c.write(Buffer.concat([part, Buffer.from('\r\n')]));
+      }
+      c.write('0\r\n\r\n');
+      const [res] = await c.responses(1, 10000);
+      assert.equal(res.status, 200, res.body);
+      assert.equal(JSON.parse(res.body).choices[0].message.content, 'mock reply: raw hello');
+    } finally { c.destroy(); }
+  });
+
+  it('sends 100 Continue before reading the body', async () => {
+    const c = await RawConn.open(port);
+    try {
+      c.write(`POST /v1/chat/completions HTTP/1.1\r\nHost: t\r\n${auth}Content-Type: application/json\r\n` +
+        `Content-Length: ${Buffer.byteLength(CHAT)}\r\nExpect: 100-continue\r\n\r\n`);
+      await c.until((x) => /^HTTP\/1\.1 100 /.test(x.text()), 3000, '100 Continue');
+      c.write(CHAT);
+      const rs = await c.responses(2, 10000);
+      assert.equal(rs[0].status, 100);
+      assert.equal(rs[1].status, 200, rs[1].body);
+    } finally { c.destroy(); }
+    const r = await curl(['-s', '-H', 'Expect: 100-continue', '-H', 'Content-Type: application/json',
+      '-H', `Authorization: Bearer ${sluice.key}`, '--data-binary', CHAT, '-o', '/dev/null', '-w', '%{http_code}',
+      `${sluice.baseURL}/chat/completions`]);
+    assert.equal(r.stdout, '200');
+  });
+
+  it('refuses an oversized body announced with Expect: 100-continue without asking for it', async () => {
+    const c = await RawConn.open(port);
+    try {
+      c.write(`POST /v1/chat/completions HTTP/1.1\r\nHost: t\r\n${auth}Content-Type: application/json\r\n` +
+        `Content-Length: 1000000\r\nExpect: 100-continue\r\n\r\n`);
+      const [r] = await c.responses(1, 3000);
+      assert.equal(r.status, 413);
+      errorShape(JSON.parse(r.body));
+    } finally { c.destroy(); }
+  });
+
+  it('431 for a huge header', async () => {
+    const c = await RawConn.open(port);
+    try {
+      c.write(`GET /v1/models HTTP/1.1\r\nHost: t\r\n${auth}x-big: ${'a'.repeat(32 * 1024)}\r\n\r\n`);
+      const [r] = await c.responses(1, 3000);
+      assert.equal(r.status, 431);
+      assert.ok(r.headers['x-request-id'], 'x-request-id on 431');
+      errorShape(JSON.parse(r.body));
+      await c.waitClose(3000);
+    } finally { c.destroy(); }
+    // many small headers adding up past the limit
+    const c2 = await RawConn.open(port);
+    try {
+      let h = '';
+      for (let i = 0; i < 400; i++) h += `x-h${i}: ${'b'.repeat(40)}\r\n`;
+      c2.write(`GET /healthz HTTP/1.1\r\nHost: t\r\n${h}\r\n`);
+      const [r] = await c2.responses(1, 3000);
+      assert.equal(r.status, 431);
+    } finally { c2.destroy(); }
+  });
+
+  it('404 and 405 with the error shape', async () => {
+    const nf = await sluice.req('/v1/nope');
+    assert.equal(nf.status, 404);
+    errorShape(nf.json());
+    const nf2 = await sluice.req('/nothing/here', { method: 'POST', body: '{}' });
+    assert.equal(nf2.status, 404);
+    const na = await sluice.req('/v1/chat/completions');
+    assert.equal(na.status, 405);
+    errorShape(na.json());
+    const na2 = await sluice.req('/v1/models', { method: 'DELETE' });
+    assert.equal(na2.status, 405);
+    const bad = await RawConn.open(port);
+    try {
+      bad.write('THIS IS NOT HTTP\r\n\r\n');
+      const [r] = await bad.responses(1, 3000);
+      assert.equal(r.status, 400);
+    } finally { bad.destroy(); }
+  });
+
+  it('answers a CORS preflight and marks real responses', async () => {
+    const pre = await request(`${sluice.baseURL}/chat/completions`, {
+      method: 'OPTIONS',
+      headers: {
+        origin: 'http://app.example',
+        'access-control-request-method': 'POST',
+        'access-control-request-headers': 'authorization, content-type',
+      },
+    });
+    assert.ok(pre.status === 200 || pre.status === 204, `preflight status ${pre.status}`);
+    assert.ok(['*', 'http://app.example'].includes(pre.headers['access-control-allow-origin']),
+      `allow-origin ${pre.headers['access-control-allow-origin']}`);
+    assert.match(pre.headers['access-control-allow-methods'] || '', /POST/);
+    assert.match(pre.headers['access-control-allow-headers'] || '', /authorization/i);
+    const real = await sluice.chat({}, { headers: { origin: 'http://app.example' } });
+    assert.equal(real.status, 200);
+    assert.ok(real.headers['access-control-allow-origin'], 'allow-origin on the real response');
+  });
+
+  it('puts x-request-id on every response, echoing sane ones only', async () => {
+    const rs = [
+      await request(`${sluice.root}/healthz`),
+      await request(`${sluice.baseURL}/models`),
+      await sluice.req('/v1/nope'),
+      await sluice.req('/v1/chat/completions'),
+      await sluice.req('/v1/chat/completions', { method: 'POST', body: '{' }),
+      await sluice.chat({ model: 'unknown-model' }),
+      await sluice.chat({}),
+    ];
+    const ids = rs.map((r) => r.headers['x-request-id']);
+    ids.forEach((id, i) => assert.ok(id && id.length >= 8, `response ${i} (${rs[i].status}) x-request-id=${id}`));
+    assert.equal(new Set(ids).size, ids.length, 'ids are unique');
+
+    const sane = await request(`${sluice.root}/healthz`, { headers: { 'x-request-id': 'client-ID_1.2-3' } });
+    assert.equal(sane.headers['x-request-id'], 'client-ID_1.2-3');
+    const long = 'z'.repeat(1000);
+    const insane = await request(`${sluice.root}/healthz`, { headers: { 'x-request-id': long } });
+    assert.ok(insane.headers['x-request-id'] && insane.headers['x-request-id'] !== long, 'a 1000-byte id is replaced');
+    const weird = await request(`${sluice.root}/healthz`, { headers: { 'x-request-id': 'a"b<script>' } });
+    assert.ok(weird.headers['x-request-id'] && weird.headers['x-request-id'] !== 'a"b<script>', 'an id with quotes/angles is replaced');
+  });
+
+  it('408 when headers arrive too slowly (header_timeout 1s)', async () => {
+    const c = await RawConn.open(port);
+    try {
+      const t0 = Date.now();
+      c.write('GET /healthz HTTP/1.1\r\nHost: t\r\n');
+      const [r] = await c.responses(1, 4000);
+      const dt = Date.now() - t0;
+      assert.equal(r.status, 408);
+      assert.ok(dt >= 800 && dt < 3500, `408 after ${dt} ms`);
+      await c.waitClose(2000);
+    } finally { c.destroy(); }
+  });
+
+  it('408 when the body arrives too slowly (body_timeout 1s)', async () => {
+    const c = await RawConn.open(port);
+    try {
+      c.write(`POST /v1/chat/completions HTTP/1.1\r\nHost: t\r\n${auth}Content-Type: application/json\r\nContent-Length: 500\r\n\r\n{"model":`);
+      const [r] = await c.responses(1, 4000);
+      assert.equal(r.status, 408);
+      await c.waitClose(2000);
+    } finally { c.destroy(); }
+  });
+
+  it('speaks HTTP/1.0: close after the answer, no chunked encoding, streams close-delimited', async () => {
+    const c = await RawConn.open(port);
+    try {
+      c.write('GET /healthz HTTP/1.0\r\n\r\n');
+      await c.waitClose(3000);
+      const { responses } = parseResponses(c.buf);
+      assert.equal(responses.length, 1);
+      assert.equal(responses[0].status, 200);
+      assert.match(c.text(), /^HTTP\/1\.[01] 200/);
+    } finally { c.destroy(); }
+
+    const s = await RawConn.open(port);
+    try {
+      const body = JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'old client' }], stream: true });
+      s.write(`POST /v1/chat/completions HTTP/1.0\r\n${auth}Content-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+      await s.waitClose(10000);
+      const { responses } = parseResponses(s.buf);
+      assert.equal(responses.length, 1);
+      const r = responses[0];
+      assert.equal(r.status, 200);
+      assert.ok(!/chunked/i.test(r.headers['transfer-encoding'] || ''), 'no chunked encoding for HTTP/1.0');
+      assert.match(r.body, /data: \[DONE\]/);
+      const content = r.body.split('\n').filter((l) => l.startsWith('data: {'))
+        .map((l) => JSON.parse(l.slice(6))).map((j) => j.choices?.[0]?.delta?.content || '').join('');
+      assert.equal(content, 'mock reply: old client');
+    } finally { s.destroy(); }
+  });
+
+  it('closes after a response when the client sends Connection: close', async () => {
+    const c = await RawConn.open(port);
+    try {
+      c.write(get('/healthz', 'Connection: close\r\n'));
+      const [r] = await c.responses(1);
+      assert.equal(r.status, 200);
+      await c.waitClose(2000);
+    } finally { c.destroy(); }
+  });
+});

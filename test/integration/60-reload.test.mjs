@@ -1,0 +1,179 @@
+// Reload: SIGHUP rolls a new generation of workers over while traffic and
+// open streams keep going; a broken config is refused with file:line:col and
+// the old generation keeps serving; `sluice reload` and `sluice check`.
+
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import path from 'node:path';
+import {
+  startStack, loadLoop, collectStream, sleep, waitFor, run, toYaml, SLUICE_BIN,
+} from '../lib/harness.mjs';
+
+describe('reload', () => {
+  let stack, sluice, goodCfg, goodText;
+
+  before(async () => {
+    // the config errors provoked on purpose may be logged at any level
+    stack = await startStack({ name: 'reload', allowLog: [/\.yaml:\d+:\d+/] });
+    ({ sluice } = stack);
+    goodCfg = structuredClone(sluice.cfg);
+    goodText = fs.readFileSync(sluice.configPath, 'utf8');
+  });
+  after(async () => { if (stack) await stack.stop(); });
+
+  async function modelIds() {
+    const r = await sluice.req('/v1/models');
+    assert.equal(r.status, 200);
+    return r.json().data.map((m) => m.id).sort();
+  }
+
+  // Restores the original config and waits for a clean generation.
+  async function restore() {
+    const before = sluice.workerPids();
+    await sluice.writeConfig(goodText);
+    sluice.cfg = structuredClone(goodCfg);
+    sluice.signal('SIGHUP');
+    await sluice.waitWorkers({ notIn: before, timeoutMs: 12000 });
+  }
+
+  it('replaces every worker on SIGHUP; the master stays', async () => {
+    const pids0 = await sluice.waitWorkers();
+    assert.equal(pids0.length, 2);
+    const masterPid = Number(fs.readFileSync(sluice.pidFile, 'utf8').trim());
+    assert.equal(masterPid, sluice.pid, 'pid file holds the master pid');
+    sluice.signal('SIGHUP');
+    const pids1 = await sluice.waitWorkers({ notIn: pids0, timeoutMs: 10000 });
+    assert.equal(pids1.length, 2);
+    assert.equal(Number(fs.readFileSync(sluice.pidFile, 'utf8').trim()), sluice.pid);
+    const r = await sluice.chat({});
+    assert.equal(r.status, 200);
+  });
+
+  it('loses no request under load across 20 reloads', async () => {
+    const pids0 = sluice.workerPids();
+    const load = loadLoop(sluice, { clients: 3, sdkClients: 1, maxRequests: 1500, maxMs: 25000 });
+    await sleep(300);
+    for (let i = 0; i < 20; i++) {
+      sluice.signal('SIGHUP');
+      await sleep(300);
+    }
+    await sleep(700);
+    const res = await load.stop();
+    assert.equal(res.failed, 0, `failed ${res.failed} of ${res.ok + res.failed}:\n${res.errors.join('\n')}`);
+    assert.ok(res.ok >= 50, `only ${res.ok} requests done in ${res.ms} ms`);
+    const pids = await sluice.waitWorkers({ notIn: pids0, timeoutMs: 12000 });
+    assert.equal(pids.length, 2, 'old generations drained, exactly `workers` left');
+  });
+
+  it('finishes a stream that is in flight across a reload', async () => {
+    const pids0 = sluice.workerPids();
+    const client = sluice.client({ timeout: 20000 });
+    const stream = await client.chat.completions.create(
+      { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'survive the reload please' }], stream: true },
+      { headers: { 'x-mock-chunks': '8', 'x-mock-chunk-delay-ms': '300' } });
+    let hupped = false;
+    const s = await collectStream(stream, {
+      onChunk: () => { if (!hupped) { hupped = true; sluice.signal('SIGHUP'); } },
+    });
+    assert.ok(hupped);
+    assert.equal(s.content, 'mock reply: survive the reload please');
+    assert.equal(s.finishReason, 'stop');
+    await sluice.waitWorkers({ notIn: pids0, timeoutMs: 10000 });
+  });
+
+  it('refuses a config with a syntax error and keeps serving the old one', async () => {
+    const pids0 = await sluice.waitWorkers();
+    const models0 = await modelIds();
+    const logBefore = sluice.readLog().length;
+    // an unclosed flow sequence on line 3
+    const broken = goodText.replace('  workers: 2\n', '  workers: [2\n');
+    assert.notEqual(broken, goodText);
+    await sluice.writeConfig(broken);
+    sluice.signal('SIGHUP');
+    const base = path.basename(sluice.configPath);
+    const line = await waitFor(() => sluice.readLog().slice(logBefore).split('\n')
+      .find((l) => new RegExp(`${base.replace('.', '\\.')}:\\d+:\\d+`).test(l)),
+    { timeoutMs: 5000, msg: 'a FILE:LINE:COL line in error.log' });
+    assert.match(line, /\[(emerg|alert|crit|error|warn)\]/, line);
+    await sleep(500);
+    assert.deepEqual(sluice.workerPids(), pids0, 'the old generation runs untouched');
+    assert.deepEqual(await modelIds(), models0);
+    const r = await sluice.chat({});
+    assert.equal(r.status, 200, r.body);
+    await restore();
+  });
+
+  it('refuses a semantically wrong config with the exact line', async () => {
+    const pids0 = await sluice.waitWorkers();
+    const logBefore = sluice.readLog().length;
+    const broken = goodText.replace('  workers: 2\n', '  workers: banana\n');
+    assert.equal(broken.split('\n')[2], '  workers: banana');
+    await sluice.writeConfig(broken);
+    sluice.signal('SIGHUP');
+    const base = path.basename(sluice.configPath).replace('.', '\\.');
+    const line = await waitFor(() => sluice.readLog().slice(logBefore).split('\n').find((l) => new RegExp(`${base}:\\d+:\\d+`).test(l)),
+      { timeoutMs: 5000, msg: 'a FILE:LINE:COL line in error.log' });
+    assert.match(line, new RegExp(`${base}:3:\\d+`), line);
+    await sleep(300);
+    assert.deepEqual(sluice.workerPids(), pids0);
+    assert.equal((await sluice.chat({})).status, 200);
+    await restore();
+  });
+
+  it('applies a valid change (new alias) on reload', async () => {
+    const cfg = structuredClone(goodCfg);
+    cfg.models['extra-alias'] = { targets: ['mock/extra-target'] };
+    const pids0 = sluice.workerPids();
+    await sluice.writeConfig(cfg);
+    sluice.signal('SIGHUP');
+    await waitFor(async () => (await modelIds()).includes('extra-alias'), { timeoutMs: 10000, msg: 'extra-alias in /v1/models' });
+    const r = await sluice.chat({ model: 'extra-alias' });
+    assert.equal(r.status, 200, r.body);
+    assert.equal(r.headers['x-sluice-model'], 'extra-target');
+    await sluice.waitWorkers({ notIn: pids0, timeoutMs: 10000 });
+    // and removing it again makes it unknown
+    await restore();
+    await waitFor(async () => !(await modelIds()).includes('extra-alias'), { timeoutMs: 10000, msg: 'extra-alias gone' });
+    assert.equal((await sluice.chat({ model: 'extra-alias' })).status, 404);
+  });
+
+  it('`sluice reload -c FILE` reloads through the pid file', async () => {
+    const pids0 = await sluice.waitWorkers();
+    const r = await run(SLUICE_BIN, ['reload', '-c', sluice.configPath], { env: sluice.env, timeoutMs: 10000 });
+    assert.equal(r.code, 0, `reload exit ${r.code}: ${r.stderr}`);
+    await sluice.waitWorkers({ notIn: pids0, timeoutMs: 10000 });
+    assert.equal((await sluice.chat({})).status, 200);
+  });
+
+  it('`sluice check -c FILE` exit codes and messages', async () => {
+    const dir = path.dirname(sluice.configPath);
+    const ok = await run(SLUICE_BIN, ['check', '-c', sluice.configPath], { env: sluice.env, timeoutMs: 10000 });
+    assert.equal(ok.code, 0, `check of a good file: ${ok.code} ${ok.stderr}`);
+
+    const semantic = path.join(dir, 'bad-semantic.yaml');
+    await fsp.writeFile(semantic, goodText.replace('  workers: 2\n', '  workers: banana\n'));
+    const r1 = await run(SLUICE_BIN, ['check', '-c', semantic], { env: sluice.env, timeoutMs: 10000 });
+    assert.notEqual(r1.code, 0);
+    assert.match(r1.stderr, /bad-semantic\.yaml:3:\d+: \S/, r1.stderr);
+
+    const syntax = path.join(dir, 'bad-syntax.yaml');
+    await fsp.writeFile(syntax, goodText.replace('  workers: 2\n', '  workers: [2\n'));
+    const r2 = await run(SLUICE_BIN, ['check', '-c', syntax], { env: sluice.env, timeoutMs: 10000 });
+    assert.notEqual(r2.code, 0);
+    assert.match(r2.stderr, /bad-syntax\.yaml:\d+:\d+: \S/, r2.stderr);
+
+    const cfg = structuredClone(goodCfg);
+    cfg.models['dangling'] = { targets: ['no-such-provider/x'] };
+    const dangling = path.join(dir, 'bad-dangling.yaml');
+    await fsp.writeFile(dangling, toYaml(cfg));
+    const r3 = await run(SLUICE_BIN, ['check', '-c', dangling], { env: sluice.env, timeoutMs: 10000 });
+    assert.notEqual(r3.code, 0, 'a target naming an unknown provider is an error');
+    assert.match(r3.stderr, /bad-dangling\.yaml:\d+:\d+: \S/, r3.stderr);
+
+    const missing = await run(SLUICE_BIN, ['check', '-c', path.join(dir, 'does-not-exist.yaml')], { env: sluice.env, timeoutMs: 10000 });
+    assert.notEqual(missing.code, 0);
+    assert.match(missing.stderr, /does-not-exist\.yaml/);
+  });
+});

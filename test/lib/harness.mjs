@@ -1,0 +1,778 @@
+// Integration-test harness: one place for temp dirs, free ports, the mock
+// provider, the sluice master and its workers, raw HTTP helpers, log checks
+// and bounded waits. Every wait here has a timeout; every process started
+// here is killed at teardown (and, as a last resort, when node exits).
+
+import { spawn, execFile } from 'node:child_process';
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import http from 'node:http';
+import https from 'node:https';
+import net from 'node:net';
+import path from 'node:path';
+import crypto from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import OpenAI from 'openai';
+
+export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export const SLUICE_BIN = process.env.SLUICE_BIN || path.join(REPO, 'build/cmd/sluice');
+export const SLUICE_MOCK = process.env.SLUICE_MOCK || path.join(REPO, 'build/test/mock/sluice-mock');
+export const CERTS_SH = path.join(REPO, 'test/lib/certs.sh');
+export const TMP_ROOT = path.join(REPO, 'test/integration/.tmp');
+
+// Lines that fail a test when they appear in the error log or on stderr.
+export const BAD_LOG = [/\[alert\]/, /\[emerg\]/, /AddressSanitizer/, /LeakSanitizer/, /runtime error:/];
+const SANITIZER_LOG = [/AddressSanitizer/, /LeakSanitizer/, /runtime error:/];
+
+// ---------------------------------------------------------------- basics
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+export function randomKey(prefix = 'sk-test-') {
+  return prefix + crypto.randomBytes(18).toString('hex');
+}
+
+// Polls fn() until it returns a truthy value; throws after timeoutMs with msg.
+export async function waitFor(fn, { timeoutMs = 10000, intervalMs = 50, msg = 'condition' } = {}) {
+  const deadline = Date.now() + timeoutMs;
+  let lastErr;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v) return v;
+    } catch (e) {
+      if (e && e.fatal) throw e;
+      lastErr = e;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${msg}` +
+        (lastErr ? ` (last error: ${lastErr.message})` : ''));
+    }
+    await sleep(intervalMs);
+  }
+}
+
+// Rejects if p does not settle within ms.
+export function withTimeout(p, ms, what = 'operation') {
+  let t;
+  return Promise.race([
+    p.finally(() => clearTimeout(t)),
+    new Promise((_, rej) => { t = setTimeout(() => rej(new Error(`${what} timed out after ${ms} ms`)), ms); }),
+  ]);
+}
+
+export async function makeTmpDir(name) {
+  await fsp.mkdir(TMP_ROOT, { recursive: true });
+  return fsp.mkdtemp(path.join(TMP_ROOT, `${name}-`));
+}
+
+export async function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export function portAccepts(port, host = '127.0.0.1', timeoutMs = 1000) {
+  return new Promise((resolve) => {
+    const s = net.connect({ port, host });
+    const done = (ok) => { s.destroy(); resolve(ok); };
+    s.setTimeout(timeoutMs, () => done(false));
+    s.on('connect', () => done(true));
+    s.on('error', () => done(false));
+  });
+}
+
+// ------------------------------------------------------- process tracking
+
+const livePids = new Set();
+process.on('exit', () => {
+  for (const pid of livePids) {
+    try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
+  }
+});
+
+export function pidAlive(pid) {
+  try {
+    const st = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const state = st.slice(st.lastIndexOf(')') + 2).split(' ')[0];
+    return state !== 'Z' && state !== 'X';
+  } catch {
+    return false;
+  }
+}
+
+// Live (non-zombie) children of pid, found by scanning /proc/*/stat.
+export function childPids(ppid) {
+  const out = [];
+  for (const ent of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(ent)) continue;
+    let st;
+    try { st = fs.readFileSync(`/proc/${ent}/stat`, 'utf8'); } catch { continue; }
+    const rest = st.slice(st.lastIndexOf(')') + 2).split(' ');
+    if (Number(rest[1]) === ppid && rest[0] !== 'Z' && rest[0] !== 'X') out.push(Number(ent));
+  }
+  return out.sort((a, b) => a - b);
+}
+
+// ------------------------------------------------------------ raw HTTP
+
+// One HTTP(S) request on a fresh connection. Resolves {status, headers, body,
+// json()} (body a string). Never follows redirects; rejects on timeout.
+export function request(url, { method = 'GET', headers = {}, body, ca, timeoutMs = 15000, agent = false } = {}) {
+  const u = new URL(url);
+  const mod = u.protocol === 'https:' ? https : http;
+  headers = Object.fromEntries(Object.entries(headers).filter(([, v]) => v !== undefined && v !== null));
+  if (body !== undefined && typeof body !== 'string' && !Buffer.isBuffer(body)) body = JSON.stringify(body);
+  const lower = Object.keys(headers).map((k) => k.toLowerCase());
+  if (body !== undefined && !lower.includes('content-length') && !lower.includes('transfer-encoding')) {
+    headers['content-length'] = String(Buffer.byteLength(body));
+  }
+  return new Promise((resolve, reject) => {
+    const req = mod.request(u, { method, headers, ca, agent }, (res) => {
+      const chunks = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8');
+        resolve({
+          status: res.statusCode,
+          headers: res.headers,
+          rawHeaders: res.rawHeaders,
+          body: text,
+          json() { return JSON.parse(text); },
+        });
+      });
+      res.on('error', reject);
+    });
+    req.setTimeout(timeoutMs, () => req.destroy(new Error(`${method} ${url} timed out after ${timeoutMs} ms`)));
+    req.on('error', reject);
+    if (body !== undefined) req.write(body);
+    req.end();
+  });
+}
+
+// Writes `data` (string, Buffer or array of them, written with `gapMs`
+// between parts) on a raw TCP socket and collects everything the server sends
+// until it closes, `until(buf)` is true, or timeoutMs passes. Resolves
+// {data: Buffer, closed: bool, timedOut: bool}.
+export function rawExchange(port, data, { timeoutMs = 5000, until, gapMs = 0, host = '127.0.0.1' } = {}) {
+  return new Promise((resolve, reject) => {
+    const sock = net.connect({ port, host });
+    const chunks = [];
+    let settled = false;
+    const finish = (extra) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      sock.destroy();
+      resolve({ data: Buffer.concat(chunks), closed: false, timedOut: false, ...extra });
+    };
+    const timer = setTimeout(() => finish({ timedOut: true }), timeoutMs);
+    sock.on('data', (c) => {
+      chunks.push(c);
+      if (until && until(Buffer.concat(chunks))) finish({});
+    });
+    sock.on('end', () => finish({ closed: true }));
+    sock.on('close', () => finish({ closed: true }));
+    sock.on('error', (e) => {
+      if (e.code === 'ECONNRESET') finish({ closed: true, reset: true });
+      else if (!settled) { settled = true; clearTimeout(timer); reject(e); }
+    });
+    sock.on('connect', async () => {
+      const parts = Array.isArray(data) ? data : [data];
+      for (let i = 0; i < parts.length; i++) {
+        if (i > 0 && gapMs) await sleep(gapMs);
+        if (settled) return;
+        sock.write(parts[i]);
+      }
+    });
+  });
+}
+
+// Parses as many complete HTTP/1.x responses as buf holds (Content-Length,
+// chunked, or no body for 1xx/204/304/HEAD). Returns {responses, rest}.
+// Each response: {version, status, reason, headers (lowercase, last wins),
+// headerList, body (string)}.
+export function parseResponses(buf, { head = false, closed = true } = {}) {
+  const responses = [];
+  let off = 0;
+  for (;;) {
+    const end = buf.indexOf('\r\n\r\n', off);
+    if (end < 0) break;
+    const headText = buf.subarray(off, end).toString('latin1');
+    const lines = headText.split('\r\n');
+    const m = /^HTTP\/(\d\.\d) (\d{3}) ?(.*)$/.exec(lines[0]);
+    if (!m) throw new Error(`bad status line: ${JSON.stringify(lines[0])}`);
+    const headers = {};
+    const headerList = [];
+    for (const l of lines.slice(1)) {
+      const i = l.indexOf(':');
+      const k = l.slice(0, i).trim().toLowerCase();
+      const v = l.slice(i + 1).trim();
+      headers[k] = v;
+      headerList.push([k, v]);
+    }
+    const status = Number(m[2]);
+    let p = end + 4;
+    let body = Buffer.alloc(0);
+    if (status < 200 || status === 204 || status === 304 || head) {
+      // no body
+    } else if (/chunked/i.test(headers['transfer-encoding'] || '')) {
+      const parts = [];
+      let complete = false;
+      for (;;) {
+        const le = buf.indexOf('\r\n', p);
+        if (le < 0) break;
+        const size = parseInt(buf.subarray(p, le).toString('latin1'), 16);
+        if (Number.isNaN(size)) throw new Error('bad chunk size');
+        if (size === 0) {
+          const te = buf.indexOf('\r\n\r\n', le);
+          if (te < 0) break;
+          p = te + 4;
+          complete = true;
+          break;
+        }
+        if (buf.length < le + 2 + size + 2) break;
+        parts.push(buf.subarray(le + 2, le + 2 + size));
+        p = le + 2 + size + 2;
+      }
+      if (!complete) break;
+      body = Buffer.concat(parts);
+    } else if (headers['content-length'] !== undefined) {
+      const n = Number(headers['content-length']);
+      if (buf.length < p + n) break;
+      body = buf.subarray(p, p + n);
+      p += n;
+    } else {
+      // close-delimited: the rest of the buffer, complete once closed
+      if (!closed) break;
+      body = buf.subarray(p);
+      p = buf.length;
+    }
+    responses.push({ version: m[1], status, reason: m[3], headers, headerList, body: body.toString('utf8') });
+    off = p;
+    if (off >= buf.length) break;
+  }
+  return { responses, rest: buf.subarray(off) };
+}
+
+// Runs curl with a hard time limit. Resolves {code, stdout, stderr}.
+export function curl(args, { timeoutMs = 15000, input } = {}) {
+  return new Promise((resolve, reject) => {
+    const child = execFile('curl', ['--max-time', String(Math.ceil(timeoutMs / 1000)), ...args],
+      { timeout: timeoutMs + 2000, maxBuffer: 16 << 20, encoding: 'utf8' },
+      (err, stdout, stderr) => {
+        if (err && typeof err.code !== 'number') return reject(err);
+        resolve({ code: err ? err.code : 0, stdout, stderr });
+      });
+    if (input !== undefined) child.stdin.end(input);
+  });
+}
+
+// Runs a command to completion with a time limit. Resolves {code, signal, stdout, stderr}.
+export function run(cmd, args, { env, timeoutMs = 15000, cwd } = {}) {
+  return new Promise((resolve) => {
+    execFile(cmd, args, { env: { ...process.env, ...env }, timeout: timeoutMs, cwd, encoding: 'utf8' },
+      (err, stdout, stderr) => {
+        resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0,
+          signal: err ? err.signal : null, stdout, stderr });
+      });
+  });
+}
+
+// -------------------------------------------------------------- YAML out
+
+function yamlScalar(v) {
+  if (v === null) return 'null';
+  if (typeof v === 'number' || typeof v === 'boolean') return String(v);
+  const s = String(v);
+  if (/^[A-Za-z0-9_.\/@-][A-Za-z0-9_.\/@:+-]*$/.test(s) && !/^(true|false|null|yes|no|on|off|~)$/i.test(s)) return s;
+  return JSON.stringify(s);
+}
+
+// Block-style YAML for plain objects; arrays of scalars in flow style.
+export function toYaml(obj, indent = '') {
+  let out = '';
+  for (const [k, v] of Object.entries(obj)) {
+    if (v === undefined) continue;
+    if (Array.isArray(v)) {
+      if (v.every((x) => x === null || typeof x !== 'object')) {
+        out += `${indent}${k}: [${v.map(yamlScalar).join(', ')}]\n`;
+      } else {
+        out += `${indent}${k}:\n`;
+        for (const item of v) {
+          const inner = toYaml(item, indent + '    ');
+          out += `${indent}  - ${inner.trimStart()}`;
+        }
+      }
+    } else if (v !== null && typeof v === 'object') {
+      out += `${indent}${k}:\n${toYaml(v, indent + '  ')}`;
+    } else {
+      out += `${indent}${k}: ${yamlScalar(v)}\n`;
+    }
+  }
+  return out;
+}
+
+export function deepMerge(base, over) {
+  const out = structuredClone(base);
+  for (const [k, v] of Object.entries(over || {})) {
+    if (v && typeof v === 'object' && !Array.isArray(v) && out[k] && typeof out[k] === 'object' && !Array.isArray(out[k])) {
+      out[k] = deepMerge(out[k], v);
+    } else {
+      out[k] = structuredClone(v);
+    }
+  }
+  return out;
+}
+
+// ------------------------------------------------------------------ mock
+
+export async function makeCerts(dir) {
+  const r = await run('sh', [CERTS_SH, dir], { timeoutMs: 30000 });
+  if (r.code !== 0) throw new Error(`certs.sh failed (${r.code}): ${r.stderr}`);
+  for (const f of ['ca.pem', 'server.pem', 'server.key', 'other-ca.pem']) {
+    if (!fs.existsSync(path.join(dir, f))) throw new Error(`certs.sh did not create ${f}`);
+  }
+  return {
+    ca: path.join(dir, 'ca.pem'), cert: path.join(dir, 'server.pem'),
+    key: path.join(dir, 'server.key'), otherCa: path.join(dir, 'other-ca.pem'),
+  };
+}
+
+// Starts sluice-mock; resolves a handle once it printed port=N.
+export async function startMock({ apiKey = randomKey('mk-'), tls, chunks, chunkDelayMs, args = [] } = {}) {
+  const argv = ['--listen', '127.0.0.1:0', '--api-key', apiKey, ...args];
+  if (tls) argv.push('--tls-cert', tls.cert, '--tls-key', tls.key);
+  if (chunks !== undefined) argv.push('--chunks', String(chunks));
+  if (chunkDelayMs !== undefined) argv.push('--chunk-delay-ms', String(chunkDelayMs));
+  if (!fs.existsSync(SLUICE_MOCK)) throw new Error(`mock binary not found: ${SLUICE_MOCK} (set SLUICE_MOCK)`);
+  const proc = spawn(SLUICE_MOCK, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
+  livePids.add(proc.pid);
+  let stdout = '';
+  let stderr = '';
+  proc.stderr.on('data', (c) => { stderr += c; });
+  const exited = new Promise((r) => proc.on('exit', (code, sig) => { livePids.delete(proc.pid); r({ code, sig }); }));
+  const port = await withTimeout(new Promise((resolve, reject) => {
+    proc.stdout.on('data', (c) => {
+      stdout += c;
+      const m = /^port=(\d+)\s*$/m.exec(stdout);
+      if (m) resolve(Number(m[1]));
+    });
+    exited.then(({ code, sig }) => reject(new Error(`mock exited early (code ${code}, signal ${sig}): ${stderr}`)));
+  }), 10000, 'mock start').catch((e) => { proc.kill('SIGKILL'); throw e; });
+  proc.stdout.resume();
+
+  const scheme = tls ? 'https' : 'http';
+  const ca = tls ? fs.readFileSync(tls.ca) : undefined;
+  const root = `${scheme}://127.0.0.1:${port}`;
+  const auth = { authorization: `Bearer ${apiKey}` };
+  const mock = {
+    proc, port, apiKey, root,
+    baseURL: `${root}/v1`,
+    stderr: () => stderr,
+    async requests() {
+      const r = await request(`${root}/__mock/requests`, { headers: auth, ca });
+      if (r.status !== 200) throw new Error(`/__mock/requests -> ${r.status}: ${r.body}`);
+      return r.json().map((q) => {
+        let parsed = q.body;
+        if (typeof parsed === 'string') { try { parsed = JSON.parse(parsed); } catch { /* leave */ } }
+        return { ...q, rawBody: typeof q.body === 'string' ? q.body : JSON.stringify(q.body), json: parsed };
+      });
+    },
+    async reset() {
+      const r = await request(`${root}/__mock/reset`, { method: 'POST', headers: auth, ca, body: '' });
+      if (r.status >= 300) throw new Error(`/__mock/reset -> ${r.status}`);
+    },
+    async stats() {
+      const r = await request(`${root}/__mock/stats`, { headers: auth, ca });
+      return r.json();
+    },
+    async stop() {
+      if (proc.exitCode === null && proc.signalCode === null) {
+        proc.kill('SIGTERM');
+        await withTimeout(exited, 3000, 'mock stop').catch(() => proc.kill('SIGKILL'));
+      }
+      const bad = SANITIZER_LOG.filter((re) => re.test(stderr));
+      if (bad.length) throw new Error(`mock stderr shows sanitizer output:\n${stderr.slice(-4000)}`);
+    },
+  };
+  return mock;
+}
+
+// ---------------------------------------------------------------- sluice
+
+// The config every test file starts from; `over` is deep-merged into it.
+export function baseConfig({ dir, port, mock, over }) {
+  const cfg = {
+    server: {
+      listen: `127.0.0.1:${port}`,
+      workers: 2,
+      pid_file: path.join(dir, 'sluice.pid'),
+      error_log: path.join(dir, 'error.log'),
+      log_level: 'info',
+      drain_timeout: '5s',
+      stop_timeout: '3s',
+    },
+    auth: { static_keys: ['env:SLUICE_TEST_KEY'] },
+    storage: { path: path.join(dir, 'var') },
+    providers: {
+      mock: { kind: 'openai', base_url: mock ? mock.baseURL : 'http://127.0.0.1:9/v1', api_key: 'env:MOCK_UPSTREAM_KEY' },
+    },
+    models: {
+      'gpt-4o-mini': { targets: ['mock/gpt-4o-mini-2024-07-18'] },
+    },
+  };
+  return deepMerge(cfg, over);
+}
+
+// Starts `sluice serve -c <dir>/<name>.yaml`. Options: dir (required), mock
+// (handle from startMock), config (function cfg => cfg, or object merged),
+// name, allowLog (regexes of bad-looking lines a test expects, e.g. a
+// worker killed on purpose), env.
+export async function startSluice({ dir, mock, config, name = 'sluice', allowLog = [], env = {}, readyTimeoutMs = 10000 }) {
+  if (!fs.existsSync(SLUICE_BIN)) throw new Error(`sluice binary not found: ${SLUICE_BIN} (set SLUICE_BIN)`);
+  const port = await freePort();
+  const sub = path.join(dir, name);
+  await fsp.mkdir(sub, { recursive: true });
+  let cfg = baseConfig({ dir: sub, port, mock });
+  if (typeof config === 'function') cfg = config(cfg, { dir: sub, port }) || cfg;
+  else if (config) cfg = deepMerge(cfg, config);
+  const configPath = path.join(sub, 'sluice.yaml');
+  await fsp.writeFile(configPath, toYaml(cfg));
+  const key = randomKey();
+  const fullEnv = {
+    ...process.env,
+    SLUICE_TEST_KEY: key,
+    MOCK_UPSTREAM_KEY: mock ? mock.apiKey : randomKey('mk-'),
+    ...env,
+  };
+  const s = new Sluice({ dir: sub, port, cfg, configPath, key, env: fullEnv, allowLog, mock });
+  await s.start(readyTimeoutMs);
+  return s;
+}
+
+export class Sluice {
+  constructor({ dir, port, cfg, configPath, key, env, allowLog, mock }) {
+    Object.assign(this, { dir, port, cfg, configPath, key, env, allowLog, mock });
+    this.pidFile = cfg.server.pid_file;
+    this.errorLog = cfg.server.error_log;
+    this.baseURL = `http://127.0.0.1:${port}/v1`;
+    this.root = `http://127.0.0.1:${port}`;
+    this.stderr = '';
+    this.stdout = '';
+    this.seenPids = new Set();
+    this.logChecked = false;
+  }
+
+  async start(readyTimeoutMs) {
+    this.proc = spawn(SLUICE_BIN, ['serve', '-c', this.configPath], { env: this.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    this.pid = this.proc.pid;
+    livePids.add(this.pid);
+    this.proc.stdout.on('data', (c) => { this.stdout += c; });
+    this.proc.stderr.on('data', (c) => { this.stderr += c; });
+    this.exited = new Promise((r) => this.proc.on('exit', (code, signal) => {
+      livePids.delete(this.pid);
+      this.exitInfo = { code, signal, at: Date.now() };
+      r(this.exitInfo);
+    }));
+    try {
+      await waitFor(async () => {
+        if (this.exitInfo) {
+          throw Object.assign(new Error(`sluice exited during start-up (code ${this.exitInfo.code}, signal ${this.exitInfo.signal})`), { fatal: true });
+        }
+        if (!fs.existsSync(this.pidFile)) return false;
+        if (!(await portAccepts(this.port))) return false;
+        const r = await request(`${this.root}/healthz`, { timeoutMs: 1000 });
+        return r.status === 200;
+      }, { timeoutMs: readyTimeoutMs, intervalMs: 50, msg: `sluice ready on port ${this.port}` });
+    } catch (e) {
+      const logs = `\n--- stderr ---\n${this.stderr.slice(-3000)}\n--- error.log ---\n${this.readLog().slice(-3000)}`;
+      await this.kill();
+      throw new Error(e.message + logs);
+    }
+    this.trackWorkers();
+  }
+
+  readLog() {
+    try { return fs.readFileSync(this.errorLog, 'utf8'); } catch { return ''; }
+  }
+
+  // Every log file that may hold this instance's lines (USR1 tests rename).
+  allLogs() {
+    let out = '';
+    for (const f of fs.readdirSync(path.dirname(this.errorLog))) {
+      if (f.startsWith(path.basename(this.errorLog))) {
+        try { out += fs.readFileSync(path.join(path.dirname(this.errorLog), f), 'utf8'); } catch { /* raced */ }
+      }
+    }
+    return out;
+  }
+
+  workerPids() {
+    const pids = childPids(this.pid);
+    for (const p of pids) { this.seenPids.add(p); livePids.add(p); }
+    return pids;
+  }
+
+  trackWorkers() { return this.workerPids(); }
+
+  // Waits until the master has exactly `count` live children, none of them in
+  // `notIn`. Returns the new pid list.
+  async waitWorkers({ count = this.cfg.server.workers, notIn = [], timeoutMs = 10000 } = {}) {
+    const old = new Set(notIn);
+    let last = [];
+    try {
+      return await waitFor(() => {
+        last = this.workerPids();
+        return last.length === count && last.every((p) => !old.has(p)) ? last : null;
+      }, { timeoutMs, intervalMs: 50, msg: `${count} workers` });
+    } catch (e) {
+      throw new Error(`${e.message}; last seen children ${JSON.stringify(last)}, excluded ${JSON.stringify([...old])}`);
+    }
+  }
+
+  signal(sig) { process.kill(this.pid, sig); }
+
+  async writeConfig(cfgOrText) {
+    const text = typeof cfgOrText === 'string' ? cfgOrText : toYaml(cfgOrText);
+    // write + rename so the master never reads a half-written file
+    const tmp = this.configPath + '.tmp';
+    await fsp.writeFile(tmp, text);
+    await fsp.rename(tmp, this.configPath);
+    if (typeof cfgOrText !== 'string') this.cfg = cfgOrText;
+  }
+
+  client(opts = {}) {
+    return new OpenAI({ baseURL: this.baseURL, apiKey: this.key, maxRetries: 0, timeout: 15000, ...opts });
+  }
+
+  // Authenticated request on a fresh connection, relative to the root.
+  req(pathname, opts = {}) {
+    const headers = { authorization: `Bearer ${this.key}`, ...(opts.body !== undefined ? { 'content-type': 'application/json' } : {}), ...opts.headers };
+    return request(this.root + pathname, { ...opts, headers });
+  }
+
+  chat(body, opts = {}) {
+    return this.req('/v1/chat/completions', { method: 'POST', body: { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }], ...body }, ...opts });
+  }
+
+  logProblems(text, where) {
+    const problems = [];
+    for (const line of text.split('\n')) {
+      if (BAD_LOG.some((re) => re.test(line)) && !this.allowLog.some((re) => re.test(line))) {
+        problems.push(`${where}: ${line}`);
+      }
+    }
+    return problems;
+  }
+
+  // Throws when the error log or stderr holds alert/emerg/sanitizer lines.
+  checkLogs() {
+    const problems = [...this.logProblems(this.allLogs(), 'error.log'), ...this.logProblems(this.stderr, 'stderr')];
+    if (problems.length) {
+      throw new Error(`bad log lines from sluice (${this.dir}):\n${problems.slice(0, 20).join('\n')}`);
+    }
+  }
+
+  async kill() {
+    this.workerPids();
+    for (const p of [this.pid, ...this.seenPids]) {
+      try { process.kill(p, 'SIGKILL'); } catch { /* gone */ }
+      livePids.delete(p);
+    }
+    await withTimeout(this.exited, 3000, 'sluice SIGKILL').catch(() => {});
+  }
+
+  // SIGTERM, wait for exit (stop_timeout + 2 s), kill leftovers, check logs.
+  async stop() {
+    let failure;
+    if (!this.exitInfo) {
+      this.workerPids();
+      this.signal('SIGTERM');
+      try {
+        await withTimeout(this.exited, 5000, 'sluice SIGTERM exit');
+      } catch (e) {
+        failure = e;
+      }
+    }
+    const leftovers = [...this.seenPids].filter(pidAlive);
+    await this.kill();
+    if (failure) throw failure;
+    if (leftovers.length) throw new Error(`worker processes left after master exit: ${leftovers.join(', ')}`);
+    this.checkLogs();
+  }
+}
+
+// ------------------------------------------------------------ test stack
+
+// One temp dir + mock + sluice. stop() tears down in the right order and
+// reports every problem.
+export async function startStack({ name, mockOpts = {}, config, allowLog, env } = {}) {
+  const dir = await makeTmpDir(name);
+  const mock = await startMock(mockOpts);
+  let sluice;
+  try {
+    sluice = await startSluice({ dir, mock, config, allowLog, env });
+  } catch (e) {
+    await mock.stop().catch(() => {});
+    throw e;
+  }
+  return {
+    dir, mock, sluice,
+    async stop() {
+      const errs = [];
+      await sluice.stop().catch((e) => errs.push(e));
+      await mock.stop().catch((e) => errs.push(e));
+      if (errs.length) throw errs[0];
+      if (!process.env.SLUICE_KEEP_TMP) await fsp.rm(dir, { recursive: true, force: true }).catch(() => {});
+    },
+  };
+}
+
+// ---------------------------------------------------------------- errors
+
+// Asserts the OpenAI error shape and returns the error object.
+export function errorShape(json) {
+  if (!json || typeof json !== 'object' || !json.error || typeof json.error !== 'object') {
+    throw new Error(`not an OpenAI error body: ${JSON.stringify(json)}`);
+  }
+  const e = json.error;
+  for (const k of ['message', 'type', 'param', 'code']) {
+    if (!(k in e)) throw new Error(`error body lacks "${k}": ${JSON.stringify(json)}`);
+  }
+  if (typeof e.message !== 'string' || !e.message) throw new Error(`error.message empty: ${JSON.stringify(json)}`);
+  return e;
+}
+
+// Collects a chat stream from the SDK: {chunks, times (ms since start), content, toolCalls, usage, finishReason}.
+export async function collectStream(stream, { onChunk } = {}) {
+  const t0 = Date.now();
+  const out = { chunks: [], times: [], content: '', toolCalls: [], usage: null, finishReason: null };
+  for await (const chunk of stream) {
+    out.chunks.push(chunk);
+    out.times.push(Date.now() - t0);
+    if (chunk.usage) out.usage = chunk.usage;
+    for (const ch of chunk.choices || []) {
+      const d = ch.delta || {};
+      if (typeof d.content === 'string') out.content += d.content;
+      for (const tc of d.tool_calls || []) {
+        const slot = (out.toolCalls[tc.index ?? 0] ||= { id: '', type: '', function: { name: '', arguments: '' } });
+        if (tc.id) slot.id = tc.id;
+        if (tc.type) slot.type = tc.type;
+        if (tc.function?.name) slot.function.name += tc.function.name;
+        if (tc.function?.arguments) slot.function.arguments += tc.function.arguments;
+      }
+      if (ch.finish_reason) out.finishReason = ch.finish_reason;
+    }
+    if (onChunk) await onChunk(chunk, out);
+  }
+  return out;
+}
+
+// ------------------------------------------------------- raw connection
+
+// A persistent raw TCP connection for keep-alive, pipelining and timeouts.
+export class RawConn {
+  static async open(port, host = '127.0.0.1', timeoutMs = 3000) {
+    const c = new RawConn();
+    c.buf = Buffer.alloc(0);
+    c.closed = false;
+    c.waiters = [];
+    c.sock = net.connect({ port, host });
+    c.sock.on('data', (d) => { c.buf = Buffer.concat([c.buf, d]); c.wake(); });
+    c.sock.on('close', () => { c.closed = true; c.closedAt = Date.now(); c.wake(); });
+    c.sock.on('error', (e) => { c.error = e; });
+    await withTimeout(new Promise((res, rej) => { c.sock.once('connect', res); c.sock.once('error', rej); }), timeoutMs, 'connect');
+    return c;
+  }
+
+  wake() { const w = this.waiters; this.waiters = []; w.forEach((f) => f()); }
+
+  write(data) { this.sock.write(data); }
+
+  // Resolves when pred(this) is truthy; rejects after timeoutMs.
+  until(pred, timeoutMs, what) {
+    return withTimeout(new Promise((resolve, reject) => {
+      const check = () => {
+        let v;
+        try { v = pred(this); } catch (e) { reject(e); return; }
+        if (v) resolve(v); else this.waiters.push(check);
+      };
+      check();
+    }), timeoutMs, what);
+  }
+
+  // Waits for n complete responses (counting from the start of the
+  // connection, interim 1xx included) and returns them all.
+  async responses(n, timeoutMs = 5000, opts) {
+    return this.until(() => {
+      const { responses } = parseResponses(this.buf, { ...opts, closed: this.closed });
+      if (responses.length >= n) return responses;
+      if (this.closed) throw new Error(`connection closed after ${responses.length} responses: ${this.buf.toString('latin1').slice(0, 500)}`);
+      return null;
+    }, timeoutMs, `${n} responses`);
+  }
+
+  waitClose(timeoutMs = 5000) { return this.until((c) => c.closed, timeoutMs, 'server close'); }
+
+  text() { return this.buf.toString('latin1'); }
+
+  destroy() { this.sock.destroy(); }
+}
+
+// ------------------------------------------------------------- load loop
+
+// Runs `clients` concurrent loops of non-streamed chats against sluice until
+// stop() is called, maxRequests are done or maxMs passed. Raw clients use a
+// fresh connection per request; `sdkClients` use the SDK (keep-alive, with
+// the SDK's default retries, as real applications run it). Returns a handle:
+// {stop(): Promise<{ok, failed, errors}>}.
+export function loadLoop(sluice, { clients = 3, sdkClients = 1, maxRequests = 1500, maxMs = 25000, headers = {} } = {}) {
+  const t0 = Date.now();
+  const stats = { ok: 0, failed: 0, errors: [] };
+  let stopped = false;
+  let issued = 0;
+  const more = () => !stopped && issued < maxRequests && Date.now() - t0 < maxMs;
+  const fail = (what) => { stats.failed++; if (stats.errors.length < 20) stats.errors.push(`${Date.now() - t0}ms: ${what}`); };
+  const raw = async (id) => {
+    while (more()) {
+      issued++;
+      const text = `load ${id} ${issued}`;
+      try {
+        const r = await sluice.chat({ messages: [{ role: 'user', content: text }] }, { headers, timeoutMs: 10000 });
+        if (r.status === 200 && JSON.parse(r.body).choices[0].message.content === `mock reply: ${text}`) stats.ok++;
+        else fail(`status ${r.status}: ${r.body.slice(0, 200)}`);
+      } catch (e) { fail(`raw: ${e.code || ''} ${e.message}`); }
+    }
+  };
+  const sdk = async (id) => {
+    const c = sluice.client({ maxRetries: 2, timeout: 10000 });
+    while (more()) {
+      issued++;
+      const text = `sdk ${id} ${issued}`;
+      try {
+        const r = await c.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: text }] }, { headers });
+        if (r.choices[0].message.content === `mock reply: ${text}`) stats.ok++;
+        else fail(`sdk content ${r.choices[0].message.content}`);
+      } catch (e) { fail(`sdk: ${e.status || ''} ${e.message} ${e.cause ? e.cause.message : ''}`); }
+    }
+  };
+  const all = Promise.all([
+    ...Array.from({ length: clients }, (_, i) => raw(i)),
+    ...Array.from({ length: sdkClients }, (_, i) => sdk(i)),
+  ]);
+  return {
+    stats,
+    async stop() {
+      stopped = true;
+      await withTimeout(all, 15000, 'load loop stop');
+      return { ...stats, ms: Date.now() - t0 };
+    },
+  };
+}
