@@ -71,6 +71,13 @@ sl_buf_printf(sl_buf_t *b, const char *fmt, ...)
     va_list ap;
     int n;
 
+    /*
+     * fmt is never NULL, but gcc 12 under -fsanitize=undefined does not know
+     * it and fails the build with a false "null format string" warning.
+     */
+    if (fmt == NULL) {
+        return;
+    }
     va_start(ap, fmt);
     n = vsnprintf(NULL, 0, fmt, ap);
     va_end(ap);

@@ -232,6 +232,13 @@ sl_psprintf(sl_pool_t *pool, const char *fmt, ...)
     int n;
     char *d;
 
+    /*
+     * fmt is never NULL, but gcc 12 under -fsanitize=undefined does not know
+     * it and fails the build with a false "null format string" warning.
+     */
+    if (fmt == NULL) {
+        return sl_pstrdup(pool, "");
+    }
     va_start(ap, fmt);
     n = vsnprintf(NULL, 0, fmt, ap);
     va_end(ap);
