@@ -25,18 +25,18 @@
 
 /* Command-line settings; immutable once the loop runs. */
 typedef struct sl_mock_conf {
-    const char *listen;          /* "host:port", "[v6]:port" */
-    const char *tls_cert;        /* NULL: plain HTTP */
+    const char *listen;   /* "host:port", "[v6]:port" */
+    const char *tls_cert; /* NULL: plain HTTP */
     const char *tls_key;
-    const char *api_key;         /* NULL: no authentication */
-    unsigned chunks;             /* content chunks per streamed reply */
-    unsigned chunk_delay_ms;     /* pause before each streamed event after the first */
-    unsigned latency_ms;         /* delay before the response headers */
+    const char *api_key;     /* NULL: no authentication */
+    unsigned chunks;         /* content chunks per streamed reply */
+    unsigned chunk_delay_ms; /* pause before each streamed event after the first */
+    unsigned latency_ms;     /* delay before the response headers */
 } sl_mock_conf_t;
 
 /* One remembered request (raw bytes; turned into JSON only when asked for). */
 typedef struct sl_mock_record {
-    sl_buf_t blob;   /* method NUL target NUL (name NUL value NUL)* body */
+    sl_buf_t blob; /* method NUL target NUL (name NUL value NUL)* body */
     size_t nheaders;
     size_t body_off;
 } sl_mock_record_t;
@@ -44,15 +44,15 @@ typedef struct sl_mock_record {
 /* Process-wide state: settings, counters and the request log. */
 typedef struct sl_mock {
     sl_mock_conf_t conf;
-    uint64_t requests;     /* requests outside /__mock/ */
-    uint64_t connections;  /* accepted TCP connections */
-    uint64_t active;       /* connections open now */
-    uint64_t serial;       /* response ids */
-    sl_pool_t *scratch;    /* reset after every request */
-    sl_buf_t body;         /* scratch for building one JSON body */
+    uint64_t requests;    /* requests outside /__mock/ */
+    uint64_t connections; /* accepted TCP connections */
+    uint64_t active;      /* connections open now */
+    uint64_t serial;      /* response ids */
+    sl_pool_t *scratch;   /* reset after every request */
+    sl_buf_t body;        /* scratch for building one JSON body */
     sl_mock_record_t log[SL_MOCK_LOG_MAX];
-    size_t log_next;       /* next slot to overwrite */
-    size_t log_len;        /* valid entries, at most SL_MOCK_LOG_MAX */
+    size_t log_next; /* next slot to overwrite */
+    size_t log_len;  /* valid entries, at most SL_MOCK_LOG_MAX */
 } sl_mock_t;
 
 /* A parsed request. Everything is borrowed from the connection until the handler returns. */
@@ -78,13 +78,13 @@ typedef struct sl_mock_resp {
     size_t *seg_end;
     size_t nseg;
     size_t seg_cap;
-    size_t paced_from;      /* segments from this index wait chunk_delay_ms first */
-    unsigned delay_ms;      /* before the first byte */
+    size_t paced_from; /* segments from this index wait chunk_delay_ms first */
+    unsigned delay_ms; /* before the first byte */
     unsigned chunk_delay_ms;
-    unsigned drip_ms;       /* non-zero: one byte per drip_ms */
-    size_t reset_after;     /* non-zero: RST once this many segments went out */
-    bool close;             /* close (FIN) once everything went out */
-    bool abort;             /* the close is an abrupt one: no TLS close_notify */
+    unsigned drip_ms;   /* non-zero: one byte per drip_ms */
+    size_t reset_after; /* non-zero: RST once this many segments went out */
+    bool close;         /* close (FIN) once everything went out */
+    bool abort;         /* the close is an abrupt one: no TLS close_notify */
 } sl_mock_resp_t;
 
 /*

@@ -1,7 +1,7 @@
 /*
  * The mock's API: turns one parsed request into a response plan
  * (sl_mock_resp_t) in OpenAI's wire format, applies the x-mock-* fault
- * headers to that plan, keeps the request log and answers /__mock/*.
+ * headers to that plan, keeps the request log and answers the /__mock/ endpoints.
  * Success bodies are written by hand (they are the benchmark's hot path);
  * request bodies are parsed with jansson.
  */
@@ -24,12 +24,12 @@
 
 /* The x-mock-* request headers, decoded. */
 typedef struct api_faults {
-    int status;            /* 0: none */
-    sl_str_t retry_after;  /* empty: none */
+    int status;           /* 0: none */
+    sl_str_t retry_after; /* empty: none */
     unsigned delay_ms;
     unsigned chunks;
     unsigned chunk_delay_ms;
-    long reset_after;      /* -1: none */
+    long reset_after; /* -1: none */
     unsigned drip_ms;
     bool truncate;
     bool garbage;
@@ -68,17 +68,17 @@ static void api_json_str(sl_buf_t *b, const char *s, size_t len);
 static void api_seg(sl_mock_resp_t *resp);
 static const char *api_date(void);
 static void api_head(sl_mock_t *m, const sl_mock_req_t *r, sl_mock_resp_t *resp, int status,
-    const char *ctype, long long clen, const api_faults_t *f);
+                     const char *ctype, long long clen, const api_faults_t *f);
 static void api_emit(sl_mock_t *m, const sl_mock_req_t *r, sl_mock_resp_t *resp, int status,
-    const api_faults_t *f);
+                     const api_faults_t *f);
 static void api_error_body(sl_mock_t *m, const char *message, const char *type, const char *param,
-    const char *code);
+                           const char *code);
 static void api_error(sl_mock_t *m, const sl_mock_req_t *r, sl_mock_resp_t *resp, int status,
-    const api_faults_t *f, const char *message, const char *type, const char *param,
-    const char *code);
+                      const api_faults_t *f, const char *message, const char *type,
+                      const char *param, const char *code);
 static const sl_http_header_t *api_header(const sl_mock_req_t *r, const char *name);
 static bool api_header_uint(const sl_mock_req_t *r, const char *name, unsigned long long max,
-    unsigned long long *out);
+                            unsigned long long *out);
 static void api_faults(sl_mock_t *m, const sl_mock_req_t *r, api_faults_t *f);
 static bool api_authorized(sl_mock_t *m, const sl_mock_req_t *r);
 static void api_record(sl_mock_t *m, const sl_mock_req_t *r);
@@ -86,31 +86,31 @@ static json_t *api_json_bytes(const char *p, size_t len);
 static void api_introspect(sl_mock_t *m, const sl_mock_req_t *r, sl_mock_resp_t *resp);
 static void api_requests(sl_mock_t *m);
 static void api_route(sl_mock_t *m, const sl_mock_req_t *r, sl_mock_resp_t *resp,
-    const api_faults_t *f);
+                      const api_faults_t *f);
 static json_t *api_parse_body(sl_mock_t *m, const sl_mock_req_t *r, sl_mock_resp_t *resp,
-    const api_faults_t *f);
+                              const api_faults_t *f);
 static void api_text_of(const json_t *content, sl_buf_t *out);
 static size_t api_utf8_prefix(const char *s, size_t len, size_t chars);
 static size_t api_utf8_len(const char *s, size_t len);
 static long long api_words(const char *s, size_t len);
 static bool api_contains_ci(const char *s, size_t len, const char *needle);
 static void api_chat(sl_mock_t *m, const sl_mock_req_t *r, sl_mock_resp_t *resp,
-    const api_faults_t *f);
+                     const api_faults_t *f);
 static void api_usage(sl_buf_t *b, const api_chat_t *ch);
 static void api_chat_full(sl_mock_t *m, const sl_mock_req_t *r, sl_mock_resp_t *resp,
-    const api_faults_t *f, const api_chat_t *ch);
+                          const api_faults_t *f, const api_chat_t *ch);
 static void api_chunk_open(sl_mock_t *m, const api_chat_t *ch);
 static void api_chunk_close(sl_mock_t *m, const api_chat_t *ch, const char *finish);
 static void api_event(sl_mock_t *m, sl_mock_resp_t *resp);
 static void api_chat_stream(sl_mock_t *m, const sl_mock_req_t *r, sl_mock_resp_t *resp,
-    const api_faults_t *f, const api_chat_t *ch);
+                            const api_faults_t *f, const api_chat_t *ch);
 static void api_embeddings(sl_mock_t *m, const sl_mock_req_t *r, sl_mock_resp_t *resp,
-    const api_faults_t *f);
+                           const api_faults_t *f);
 static void api_embedding(sl_buf_t *b, const char *p, size_t len, bool base64);
 static void api_models(sl_mock_t *m, const sl_mock_req_t *r, sl_mock_resp_t *resp,
-    const api_faults_t *f);
+                       const api_faults_t *f);
 static void api_model_one(sl_mock_t *m, const sl_mock_req_t *r, sl_mock_resp_t *resp,
-    const api_faults_t *f, sl_str_t id);
+                          const api_faults_t *f, sl_str_t id);
 
 
 static void
@@ -191,12 +191,12 @@ api_date(void)
 /* Status line and headers; clen < 0 means chunked. Ends the headers segment. */
 static void
 api_head(sl_mock_t *m, const sl_mock_req_t *r, sl_mock_resp_t *resp, int status, const char *ctype,
-    long long clen, const api_faults_t *f)
+         long long clen, const api_faults_t *f)
 {
     sl_buf_t *b = &resp->data;
 
     sl_buf_printf(b, "HTTP/1.1 %d %s\r\nDate: %s\r\nContent-Type: %s\r\n", status,
-        sl_http_reason(status), api_date(), ctype);
+                  sl_http_reason(status), api_date(), ctype);
     if (clen >= 0) {
         sl_buf_printf(b, "Content-Length: %lld\r\n", clen);
     } else {
@@ -221,7 +221,7 @@ api_head(sl_mock_t *m, const sl_mock_req_t *r, sl_mock_resp_t *resp, int status,
 /* Sends m->body as a JSON response, applying truncate and reset faults. */
 static void
 api_emit(sl_mock_t *m, const sl_mock_req_t *r, sl_mock_resp_t *resp, int status,
-    const api_faults_t *f)
+         const api_faults_t *f)
 {
     size_t len = m->body.len;
 
@@ -241,7 +241,7 @@ api_emit(sl_mock_t *m, const sl_mock_req_t *r, sl_mock_resp_t *resp, int status,
 
 static void
 api_error_body(sl_mock_t *m, const char *message, const char *type, const char *param,
-    const char *code)
+               const char *code)
 {
     sl_buf_t *b = &m->body;
 
@@ -268,8 +268,8 @@ api_error_body(sl_mock_t *m, const char *message, const char *type, const char *
 
 static void
 api_error(sl_mock_t *m, const sl_mock_req_t *r, sl_mock_resp_t *resp, int status,
-    const api_faults_t *f, const char *message, const char *type, const char *param,
-    const char *code)
+          const api_faults_t *f, const char *message, const char *type, const char *param,
+          const char *code)
 {
     api_error_body(m, message, type, param, code);
     api_emit(m, r, resp, status, f);
@@ -286,7 +286,7 @@ api_header(const sl_mock_req_t *r, const char *name)
 /* True when the header is present and holds a decimal number <= max. */
 static bool
 api_header_uint(const sl_mock_req_t *r, const char *name, unsigned long long max,
-    unsigned long long *out)
+                unsigned long long *out)
 {
     const sl_http_header_t *h = api_header(r, name);
 
@@ -459,8 +459,8 @@ api_requests(sl_mock_t *m)
             }
         }
         json_object_set_new(o, "headers", hdrs);
-        json_object_set_new(o, "body",
-            api_json_bytes(rec->blob.p + rec->body_off, rec->blob.len - rec->body_off));
+        json_object_set_new(
+            o, "body", api_json_bytes(rec->blob.p + rec->body_off, rec->blob.len - rec->body_off));
         json_array_append_new(arr, o);
     }
     text = json_dumps(arr, JSON_COMPACT);
@@ -491,8 +491,8 @@ api_introspect(sl_mock_t *m, const sl_mock_req_t *r, sl_mock_resp_t *resp)
     } else if (sl_str_eq(r->path, "/__mock/stats") && sl_str_eq(r->method, "GET")) {
         sl_buf_clear(b);
         sl_buf_printf(b, "{\"requests\":%llu,\"connections\":%llu,\"active\":%llu}",
-            (unsigned long long) m->requests, (unsigned long long) m->connections,
-            (unsigned long long) m->active);
+                      (unsigned long long) m->requests, (unsigned long long) m->connections,
+                      (unsigned long long) m->active);
     } else {
         api_error_body(m, "unknown mock control endpoint", "invalid_request_error", NULL, NULL);
         api_emit(m, r, resp, 404, NULL);
@@ -539,8 +539,8 @@ sl_mock_handle(sl_mock_t *m, const sl_mock_req_t *r, sl_mock_resp_t *resp)
         goto out;
     }
     if (!api_authorized(m, r)) {
-        api_error(m, r, resp, 401, &f, "Incorrect API key provided.", "invalid_request_error",
-            NULL, "invalid_api_key");
+        api_error(m, r, resp, 401, &f, "Incorrect API key provided.", "invalid_request_error", NULL,
+                  "invalid_api_key");
         goto out;
     }
     if (f.status != 0) {
@@ -548,7 +548,7 @@ sl_mock_handle(sl_mock_t *m, const sl_mock_req_t *r, sl_mock_resp_t *resp)
 
         if (f.status == 429) {
             api_error(m, r, resp, f.status, &f, msg, "rate_limit_exceeded", NULL,
-                "rate_limit_exceeded");
+                      "rate_limit_exceeded");
         } else if (f.status >= 500) {
             api_error(m, r, resp, f.status, &f, msg, "server_error", NULL, NULL);
         } else {
@@ -576,8 +576,8 @@ sl_mock_bad_request(sl_mock_t *m, sl_mock_resp_t *resp, int status)
     resp->close = true;
     resp->abort = false;
     m->serial++;
-    api_error_body(m, status == 413 ? "request too large" : "malformed HTTP request",
-        "invalid_request_error", NULL, NULL);
+    api_error_body(m, status != 400 ? "request too large" : "malformed HTTP request",
+                   "invalid_request_error", NULL, NULL);
     api_emit(m, NULL, resp, status, NULL);
 }
 
@@ -618,7 +618,7 @@ api_route(sl_mock_t *m, const sl_mock_req_t *r, sl_mock_resp_t *resp, const api_
 
     /* OpenAI's own wording; the URL is made ASCII so the message stays valid JSON */
     msg = sl_psprintf(m->scratch, "Invalid URL (%.*s %.*s)", (int) r->method.len, r->method.p,
-        (int) r->path.len, r->path.p);
+                      (int) r->path.len, r->path.p);
     for (char *p = msg; *p != '\0'; p++) {
         if ((unsigned char) *p >= 0x80) {
             *p = '?';
@@ -639,7 +639,8 @@ api_parse_body(sl_mock_t *m, const sl_mock_req_t *r, sl_mock_resp_t *resp, const
         return root;
     }
     json_decref(root);
-    api_error(m, r, resp, 400, f,
+    api_error(
+        m, r, resp, 400, f,
         "We could not parse the JSON body of your request. (HINT: This likely means you aren't "
         "using your HTTP library correctly. The OpenAI API expects a JSON payload, but what was "
         "sent was not valid JSON. If you have trouble figuring out how to fix this, please "
@@ -759,19 +760,19 @@ api_chat(sl_mock_t *m, const sl_mock_req_t *r, sl_mock_resp_t *resp, const api_f
     }
     model = json_object_get(root, "model");
     if (!json_is_string(model)) {
-        api_error(m, r, resp, 400, f, "you must provide a model parameter",
-            "invalid_request_error", NULL, NULL);
+        api_error(m, r, resp, 400, f, "you must provide a model parameter", "invalid_request_error",
+                  NULL, NULL);
         goto out;
     }
     messages = json_object_get(root, "messages");
     if (!json_is_array(messages)) {
         api_error(m, r, resp, 400, f, "Missing required parameter: 'messages'.",
-            "invalid_request_error", "messages", "missing_required_parameter");
+                  "invalid_request_error", "messages", "missing_required_parameter");
         goto out;
     }
     if (json_array_size(messages) == 0) {
         api_error(m, r, resp, 400, f, "[] is too short - 'messages'", "invalid_request_error",
-            "messages", "empty_array");
+                  "messages", "empty_array");
         goto out;
     }
 
@@ -800,10 +801,9 @@ api_chat(sl_mock_t *m, const sl_mock_req_t *r, sl_mock_resp_t *resp, const api_f
 
     tools = json_object_get(root, "tools");
     if (json_is_array(tools) && json_array_size(tools) > 0 && last_is_user
-        && api_contains_ci(last_user.p, last_user.len, "weather"))
-    {
-        const json_t *name = json_object_get(
-            json_object_get(json_array_get(tools, 0), "function"), "name");
+        && api_contains_ci(last_user.p, last_user.len, "weather")) {
+        const json_t *name =
+            json_object_get(json_object_get(json_array_get(tools, 0), "function"), "name");
 
         if (json_is_string(name)) {
             ch.tool_name = (sl_str_t){ json_string_value(name), json_string_length(name) };
@@ -840,31 +840,35 @@ static void
 api_usage(sl_buf_t *b, const api_chat_t *ch)
 {
     sl_buf_printf(b,
-        "{\"prompt_tokens\":%lld,\"completion_tokens\":%lld,\"total_tokens\":%lld,"
-        "\"prompt_tokens_details\":{\"cached_tokens\":0},"
-        "\"completion_tokens_details\":{\"reasoning_tokens\":0}}",
-        ch->prompt_tokens, ch->completion_tokens, ch->prompt_tokens + ch->completion_tokens);
+                  "{\"prompt_tokens\":%lld,\"completion_tokens\":%lld,\"total_tokens\":%lld,"
+                  "\"prompt_tokens_details\":{\"cached_tokens\":0},"
+                  "\"completion_tokens_details\":{\"reasoning_tokens\":0}}",
+                  ch->prompt_tokens, ch->completion_tokens,
+                  ch->prompt_tokens + ch->completion_tokens);
 }
 
 
 static void
 api_chat_full(sl_mock_t *m, const sl_mock_req_t *r, sl_mock_resp_t *resp, const api_faults_t *f,
-    const api_chat_t *ch)
+              const api_chat_t *ch)
 {
     sl_buf_t *b = &m->body;
 
     sl_buf_clear(b);
-    sl_buf_printf(b, "{\"id\":\"chatcmpl-mock%llu\",\"object\":\"chat.completion\",\"created\":%lld,"
-        "\"model\":", ch->id, ch->created);
+    sl_buf_printf(b,
+                  "{\"id\":\"chatcmpl-mock%llu\",\"object\":\"chat.completion\",\"created\":%lld,"
+                  "\"model\":",
+                  ch->id, ch->created);
     api_json_str(b, ch->model.p, ch->model.len);
     sl_buf_puts(b, ",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":");
     if (ch->tool_name.len > 0) {
         sl_buf_puts(b, "null,\"tool_calls\":[{\"id\":\"call_mock1\",\"type\":\"function\","
-            "\"function\":{\"name\":");
+                       "\"function\":{\"name\":");
         api_json_str(b, ch->tool_name.p, ch->tool_name.len);
         sl_buf_puts(b, ",\"arguments\":");
         api_json_str(b, ch->reply.p, ch->reply.len);
-        sl_buf_puts(b, "}}],\"refusal\":null},\"logprobs\":null,\"finish_reason\":\"tool_calls\"}]");
+        sl_buf_puts(b,
+                    "}}],\"refusal\":null},\"logprobs\":null,\"finish_reason\":\"tool_calls\"}]");
     } else {
         api_json_str(b, ch->reply.p, ch->reply.len);
         sl_buf_puts(b, ",\"refusal\":null},\"logprobs\":null,\"finish_reason\":\"stop\"}]");
@@ -883,8 +887,10 @@ api_chunk_open(sl_mock_t *m, const api_chat_t *ch)
     sl_buf_t *b = &m->body;
 
     sl_buf_clear(b);
-    sl_buf_printf(b, "data: {\"id\":\"chatcmpl-mock%llu\",\"object\":\"chat.completion.chunk\","
-        "\"created\":%lld,\"model\":", ch->id, ch->created);
+    sl_buf_printf(b,
+                  "data: {\"id\":\"chatcmpl-mock%llu\",\"object\":\"chat.completion.chunk\","
+                  "\"created\":%lld,\"model\":",
+                  ch->id, ch->created);
     api_json_str(b, ch->model.p, ch->model.len);
     sl_buf_puts(b, ",\"system_fingerprint\":\"fp_mock\",\"choices\":[");
 }
@@ -895,7 +901,7 @@ static void
 api_chunk_close(sl_mock_t *m, const api_chat_t *ch, const char *finish)
 {
     sl_buf_printf(&m->body, ",\"logprobs\":null,\"finish_reason\":%s}]%s}\n\n", finish,
-        ch->include_usage ? ",\"usage\":null" : "");
+                  ch->include_usage ? ",\"usage\":null" : "");
 }
 
 
@@ -911,8 +917,8 @@ api_event(sl_mock_t *m, sl_mock_resp_t *resp)
 
 
 static void
-api_chat_stream(sl_mock_t *m, const sl_mock_req_t *r, sl_mock_resp_t *resp,
-    const api_faults_t *f, const api_chat_t *ch)
+api_chat_stream(sl_mock_t *m, const sl_mock_req_t *r, sl_mock_resp_t *resp, const api_faults_t *f,
+                const api_chat_t *ch)
 {
     sl_buf_t *b = &m->body;
     size_t chars = api_utf8_len(ch->reply.p, ch->reply.len);
@@ -925,13 +931,13 @@ api_chat_stream(sl_mock_t *m, const sl_mock_req_t *r, sl_mock_resp_t *resp,
     api_chunk_open(m, ch);
     if (tool) {
         sl_buf_puts(b, "{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":null,"
-            "\"tool_calls\":[{\"index\":0,\"id\":\"call_mock1\",\"type\":\"function\","
-            "\"function\":{\"name\":");
+                       "\"tool_calls\":[{\"index\":0,\"id\":\"call_mock1\",\"type\":\"function\","
+                       "\"function\":{\"name\":");
         api_json_str(b, ch->tool_name.p, ch->tool_name.len);
         sl_buf_puts(b, ",\"arguments\":\"\"}}],\"refusal\":null}");
     } else {
         sl_buf_puts(b, "{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\","
-            "\"refusal\":null}");
+                       "\"refusal\":null}");
     }
     api_chunk_close(m, ch, "null");
     api_event(m, resp);
@@ -944,7 +950,7 @@ api_chat_stream(sl_mock_t *m, const sl_mock_req_t *r, sl_mock_resp_t *resp,
         api_chunk_open(m, ch);
         if (tool) {
             sl_buf_puts(b, "{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,"
-                "\"function\":{\"arguments\":");
+                           "\"function\":{\"arguments\":");
             api_json_str(b, ch->reply.p + at, len);
             sl_buf_puts(b, "}}]}");
         } else {
@@ -980,7 +986,8 @@ api_chat_stream(sl_mock_t *m, const sl_mock_req_t *r, sl_mock_resp_t *resp,
     /* headers and the role chunk go at once; every later event waits its turn */
     resp->paced_from = 2;
     if (f->reset_after >= 0) {
-        resp->reset_after = 2 + ((size_t) f->reset_after < pieces ? (size_t) f->reset_after : pieces);
+        resp->reset_after =
+            2 + ((size_t) f->reset_after < pieces ? (size_t) f->reset_after : pieces);
     }
 }
 
@@ -1066,8 +1073,8 @@ api_embeddings(sl_mock_t *m, const sl_mock_req_t *r, sl_mock_resp_t *resp, const
     }
     model = json_object_get(root, "model");
     if (!json_is_string(model)) {
-        api_error(m, r, resp, 400, f, "you must provide a model parameter",
-            "invalid_request_error", NULL, NULL);
+        api_error(m, r, resp, 400, f, "you must provide a model parameter", "invalid_request_error",
+                  NULL, NULL);
         goto out;
     }
     fmt = json_object_get(root, "encoding_format");
@@ -1076,8 +1083,8 @@ api_embeddings(sl_mock_t *m, const sl_mock_req_t *r, sl_mock_resp_t *resp, const
             base64 = true;
         } else if (!json_is_string(fmt) || strcmp(json_string_value(fmt), "float") != 0) {
             api_error(m, r, resp, 400, f,
-                "Invalid value for 'encoding_format': must be 'float' or 'base64'.",
-                "invalid_request_error", "encoding_format", "invalid_value");
+                      "Invalid value for 'encoding_format': must be 'float' or 'base64'.",
+                      "invalid_request_error", "encoding_format", "invalid_value");
             goto out;
         }
     }
@@ -1105,9 +1112,9 @@ api_embeddings(sl_mock_t *m, const sl_mock_req_t *r, sl_mock_resp_t *resp, const
     }
     if (json_array_size(inputs) == 0) {
         api_error(m, r, resp, 400, f,
-            input == NULL ? "Missing required parameter: 'input'." : "Invalid 'input'.",
-            "invalid_request_error", "input",
-            input == NULL ? "missing_required_parameter" : "invalid_value");
+                  input == NULL ? "Missing required parameter: 'input'." : "Invalid 'input'.",
+                  "invalid_request_error", "input",
+                  input == NULL ? "missing_required_parameter" : "invalid_value");
         goto out;
     }
 
@@ -1129,8 +1136,8 @@ api_embeddings(sl_mock_t *m, const sl_mock_req_t *r, sl_mock_resp_t *resp, const
             len = strlen(p);
             tokens += (long long) (json_is_array(item) ? json_array_size(item) : 1);
         }
-        sl_buf_printf(b, "%s{\"object\":\"embedding\",\"index\":%zu,\"embedding\":",
-            i == 0 ? "" : ",", i);
+        sl_buf_printf(
+            b, "%s{\"object\":\"embedding\",\"index\":%zu,\"embedding\":", i == 0 ? "" : ",", i);
         api_embedding(b, p, len, base64);
         sl_buf_append(b, "}", 1);
         free(dump);
@@ -1154,9 +1161,10 @@ api_models(sl_mock_t *m, const sl_mock_req_t *r, sl_mock_resp_t *resp, const api
     sl_buf_clear(b);
     sl_buf_puts(b, "{\"object\":\"list\",\"data\":[");
     for (size_t i = 0; i < sizeof(api_models_list) / sizeof(api_models_list[0]); i++) {
-        sl_buf_printf(b, "%s{\"id\":\"%s\",\"object\":\"model\",\"created\":%lld,"
-            "\"owned_by\":\"mock\"}", i == 0 ? "" : ",", api_models_list[i].id,
-            api_models_list[i].created);
+        sl_buf_printf(b,
+                      "%s{\"id\":\"%s\",\"object\":\"model\",\"created\":%lld,"
+                      "\"owned_by\":\"mock\"}",
+                      i == 0 ? "" : ",", api_models_list[i].id, api_models_list[i].created);
     }
     sl_buf_puts(b, "]}");
     api_emit(m, r, resp, 200, f);
@@ -1165,7 +1173,7 @@ api_models(sl_mock_t *m, const sl_mock_req_t *r, sl_mock_resp_t *resp, const api
 
 static void
 api_model_one(sl_mock_t *m, const sl_mock_req_t *r, sl_mock_resp_t *resp, const api_faults_t *f,
-    sl_str_t id)
+              sl_str_t id)
 {
     sl_buf_t *b = &m->body;
     char *msg;
@@ -1173,8 +1181,10 @@ api_model_one(sl_mock_t *m, const sl_mock_req_t *r, sl_mock_resp_t *resp, const 
     for (size_t i = 0; i < sizeof(api_models_list) / sizeof(api_models_list[0]); i++) {
         if (sl_str_eq(id, api_models_list[i].id)) {
             sl_buf_clear(b);
-            sl_buf_printf(b, "{\"id\":\"%s\",\"object\":\"model\",\"created\":%lld,"
-                "\"owned_by\":\"mock\"}", api_models_list[i].id, api_models_list[i].created);
+            sl_buf_printf(b,
+                          "{\"id\":\"%s\",\"object\":\"model\",\"created\":%lld,"
+                          "\"owned_by\":\"mock\"}",
+                          api_models_list[i].id, api_models_list[i].created);
             api_emit(m, r, resp, 200, f);
             return;
         }
