@@ -48,7 +48,7 @@ struct sl_tls_conf {
 struct sl_tls {
     mbedtls_ssl_context ssl;
     sl_tls_conf_t *conf;
-    sl_buf_t in;  /* ciphertext fed but not yet consumed by mbedTLS */
+    sl_buf_t in; /* ciphertext fed but not yet consumed by mbedTLS */
     size_t in_pos;
     sl_buf_t out; /* ciphertext for the peer */
     unsigned char ip[16];
@@ -183,12 +183,12 @@ sl_tls_conf_client(const char *extra_ca_file, bool verify)
         if (mrc != 0) {
             if (mrc > 0) {
                 sl_log(&sl_log_main, SL_LOG_ERR, 0,
-                       "cannot load CA file \"%s\": %d certificates failed to parse",
-                       extra_ca_file, mrc);
+                       "cannot load CA file \"%s\": %d certificates failed to parse", extra_ca_file,
+                       mrc);
             } else {
                 tls_strerror(mrc, msg, sizeof(msg));
-                sl_log(&sl_log_main, SL_LOG_ERR, 0, "cannot load CA file \"%s\": %s",
-                       extra_ca_file, msg);
+                sl_log(&sl_log_main, SL_LOG_ERR, 0, "cannot load CA file \"%s\": %s", extra_ca_file,
+                       msg);
             }
             goto out_destroy;
         }

@@ -20,7 +20,12 @@
 typedef struct sl_tls_conf sl_tls_conf_t;
 typedef struct sl_tls sl_tls_t;
 
-/* Seeds the per-process DRBG. Returns 0 or SL_ETLS (logged). Idempotent per process. */
+/*
+ * Seeds the per-process DRBG. Returns 0 or SL_ETLS (logged). Idempotent per
+ * process; in a process forked after seeding it seeds again. Workers call it
+ * after fork; a conf or session created in a process that never called it
+ * seeds lazily (so the test mock and CLI need not care).
+ */
 int sl_tls_worker_init(void);
 
 /*
@@ -31,7 +36,8 @@ int sl_tls_worker_init(void);
  */
 sl_tls_conf_t *sl_tls_conf_client(const char *extra_ca_file, bool verify);
 
-/* Server configuration from PEM files (certificate chain, private key). NULL on failure (logged). */
+/* Server configuration from PEM files (certificate chain, private key). NULL on failure (logged).
+ */
 sl_tls_conf_t *sl_tls_conf_server(const char *cert_file, const char *key_file);
 
 /* Frees a configuration; every session made from it must be gone. NULL is a no-op. */
@@ -63,7 +69,9 @@ int sl_tls_write(sl_tls_t *t, const char *p, size_t len);
 /*
  * Decrypts what the fed ciphertext holds, appending plaintext to out.
  * Returns the number of bytes appended (0 when it needs more input),
- * SL_ECLOSED after the peer's close_notify, SL_ETLS on error.
+ * SL_ECLOSED after the peer's close_notify, SL_ETLS on error. Plaintext that
+ * came before a close_notify is returned first; the next call returns
+ * SL_ECLOSED, so read until 0 or an error.
  */
 int sl_tls_read(sl_tls_t *t, sl_buf_t *out);
 

@@ -33,7 +33,7 @@ typedef struct sl_upstream_call sl_upstream_call_t;
 /* A request to send. Everything is copied by sl_upstream_send before it returns. */
 typedef struct sl_upstream_req {
     const char *method;
-    const char *path; /* origin-form, including base_path and query */
+    const char *path;          /* origin-form, including base_path and query */
     sl_http_header_t *headers; /* without Host, Content-Length, Connection: the client adds them */
     size_t nheaders;
     const char *body;
@@ -74,10 +74,14 @@ sl_upstream_t *sl_upstream_create(uv_loop_t *loop, const sl_conf_t *conf);
 void sl_upstream_destroy(sl_upstream_t *u);
 
 /*
- * Starts a call to provider p. On success stores the call in *out (it stays
- * valid until on_done runs or sl_upstream_cancel) and returns 0; the
- * callbacks run later, never from inside this function. log supplies the
- * connection serial for messages.
+ * Starts a call to provider p, which must be an element of the conf's
+ * providers array. On success stores the call in *out (it stays valid until
+ * on_done runs or sl_upstream_cancel) and returns 0; the callbacks run
+ * later, never from inside this function. log supplies the connection serial
+ * for messages (copied; NULL for the process's own). Returns UV_EINVAL for a
+ * provider not in the conf, a method or path with CR, LF, space or NUL, or
+ * after sl_upstream_destroy. Headers named Host, Content-Length, Connection
+ * or Transfer-Encoding, or with CR/LF in name or value, are dropped.
  */
 int sl_upstream_send(sl_upstream_t *u, const sl_provider_conf_t *p, const sl_upstream_req_t *req,
                      const sl_upstream_cbs_t *cbs, void *data, const sl_log_t *log,
@@ -86,7 +90,11 @@ int sl_upstream_send(sl_upstream_t *u, const sl_provider_conf_t *p, const sl_ups
 /* Cancels a call: no callback runs afterwards; its connection is closed, never reused. */
 void sl_upstream_cancel(sl_upstream_call_t *uc);
 
-/* Flow control for streams: stop / restart reading from the upstream socket. */
+/*
+ * Flow control for streams: stop / restart reading from the upstream socket.
+ * Bytes already read when pause is called are still delivered. While paused
+ * the first-byte and idle timeouts do not run; total_timeout does.
+ */
 void sl_upstream_pause(sl_upstream_call_t *uc);
 void sl_upstream_resume(sl_upstream_call_t *uc);
 

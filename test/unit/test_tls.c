@@ -93,8 +93,8 @@ tls_pump(sl_tls_t *from, sl_tls_t *to)
 
 /* Runs both handshakes to the end; returns the client's result. */
 static int
-tls_connect(sl_tls_conf_t *ccf, const char *name, const char *cert, sl_tls_t **cli,
-            sl_tls_t **srv, sl_tls_conf_t **scf)
+tls_connect(sl_tls_conf_t *ccf, const char *name, const char *cert, sl_tls_t **cli, sl_tls_t **srv,
+            sl_tls_conf_t **scf)
 {
     int crc = UV_EAGAIN, src = UV_EAGAIN;
     char crt[PATH_MAX], key[PATH_MAX];
@@ -268,12 +268,9 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_handshake_and_data),
-        cmocka_unit_test(test_untrusted),
-        cmocka_unit_test(test_name_mismatch),
-        cmocka_unit_test(test_ip_literal),
-        cmocka_unit_test(test_no_verify),
-        cmocka_unit_test(test_bad_files),
+        cmocka_unit_test(test_handshake_and_data), cmocka_unit_test(test_untrusted),
+        cmocka_unit_test(test_name_mismatch),      cmocka_unit_test(test_ip_literal),
+        cmocka_unit_test(test_no_verify),          cmocka_unit_test(test_bad_files),
     };
 
     return cmocka_run_group_tests(tests, tls_group_setup, tls_group_teardown);
