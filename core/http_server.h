@@ -39,7 +39,7 @@ typedef void (*sl_http_req_cb)(sl_http_req_t *r);
 
 typedef struct sl_http_route {
     const char *method; /* "GET", "POST", ... */
-    const char *path;   /* exact path, e.g. "/v1/chat/completions"; a trailing '*' matches a prefix */
+    const char *path; /* exact path, e.g. "/v1/chat/completions"; a trailing '*' matches a prefix */
     sl_http_handler_cb handler;
 } sl_http_route_t;
 
@@ -49,26 +49,27 @@ typedef struct sl_http_route {
  * except data, on_abort and on_drain which belong to the handler.
  */
 struct sl_http_req {
-    sl_pool_t *pool;        /* request pool */
-    sl_log_t log;           /* worker id + connection serial */
+    sl_pool_t *pool; /* request pool */
+    sl_log_t log;    /* worker id + connection serial */
     uv_loop_t *loop;
     sl_http_server_t *server;
-    const sl_conf_t *conf;  /* the generation this worker serves */
+    const sl_conf_t *conf; /* the generation this worker serves */
     sl_str_t method;
-    sl_str_t path;          /* decoded? no: raw path without the query */
-    sl_str_t query;         /* after '?', without it; empty when none */
-    sl_http_header_t *headers;
+    sl_str_t path;             /* raw (not percent-decoded), without the query */
+    sl_str_t query;            /* after '?', without it; empty when none */
+    sl_http_header_t *headers; /* in r->pool; names and values NUL-terminated, values trimmed */
     size_t nheaders;
-    sl_str_t body;          /* whole body, de-chunked; at most conf->max_body bytes */
-    const char *request_id; /* client's sane x-request-id, else generated; NUL-terminated */
-    const char *client_addr;/* "127.0.0.1:53412" */
-    uint64_t start_ns;      /* uv_hrtime() at the first byte */
-    unsigned http_minor;    /* 0 or 1 */
-    bool keepalive;         /* the connection may be reused after this response */
-    bool aborted;           /* the client went away; further writes are dropped */
+    sl_str_t body;           /* whole body, de-chunked; at most conf->max_body bytes */
+    const char *request_id;  /* client's sane x-request-id, else generated; NUL-terminated */
+    const char *client_addr; /* "127.0.0.1:53412" */
+    uint64_t start_ns;       /* uv_hrtime() at the first byte */
+    unsigned http_minor;     /* 0 or 1 */
+    bool keepalive;          /* the connection may be reused after this response */
+    bool aborted;            /* the client went away; further writes are dropped */
 
     void *data;              /* the handler's state */
-    sl_http_req_cb on_abort; /* called once if the client goes away before finish; the
+    sl_http_req_cb on_abort; /* called once if the client goes away before finish, from a
+                                libuv callback (never inside an sl_http_* call); the
                                 handler must still finish the request to release it */
     sl_http_req_cb on_drain; /* called when queued output fell below the low-water mark */
 };
@@ -80,7 +81,11 @@ struct sl_http_req {
 sl_http_server_t *sl_http_server_create(uv_loop_t *loop, const sl_conf_t *conf,
                                         const sl_http_route_t *routes, size_t nroutes);
 
-/* Adopts an already bound and listening socket fd (uv_tcp_open) and starts accepting. */
+/*
+ * Adopts an already bound and listening socket fd (uv_tcp_open) and starts
+ * accepting. Takes ownership of fd, also on failure (it is then closed).
+ * Returns 0 or a libuv code (logged).
+ */
 int sl_http_server_listen_fd(sl_http_server_t *srv, int fd);
 
 /*
@@ -96,7 +101,11 @@ void sl_http_server_close_all(sl_http_server_t *srv);
 /* Number of open client connections. */
 size_t sl_http_server_connections(const sl_http_server_t *srv);
 
-/* Frees the server once sl_http_server_connections() is 0 and the listeners are closed. */
+/*
+ * Frees the server. Call it once sl_http_server_connections() is 0 (after
+ * drain or close_all and running the loop); listeners still open are closed
+ * and their memory is released by the loop afterwards.
+ */
 void sl_http_server_destroy(sl_http_server_t *srv);
 
 /* Finds a request header (case-insensitive); NULL when absent. */
@@ -105,10 +114,16 @@ const sl_str_t *sl_http_req_header(const sl_http_req_t *r, const char *name);
 /*
  * Response, whole: status, extra headers (the server adds Content-Length,
  * Connection, Date, Server, x-request-id and CORS), body. Copies everything
- * it needs; finishes the request. Returns 0 or a negative code.
+ * it needs; finishes the request. Returns 0, SL_ECLOSED when the client is
+ * gone, -EINVAL when the response was already started.
+ *
+ * Finishing (sl_http_respond, sl_http_respond_error, sl_http_finish)
+ * releases r: once the call returns, r and r->pool must not be used (the
+ * pool's cleanup hooks may already have run). Finishing an aborted request
+ * only releases it and returns 0.
  */
-int sl_http_respond(sl_http_req_t *r, int status, const sl_http_header_t *headers,
-                    size_t nheaders, const char *body, size_t len);
+int sl_http_respond(sl_http_req_t *r, int status, const sl_http_header_t *headers, size_t nheaders,
+                    const char *body, size_t len);
 
 /*
  * Error response in OpenAI's shape. type e.g. "invalid_request_error";
@@ -121,10 +136,11 @@ int sl_http_respond_error(sl_http_req_t *r, int status, const char *type, const 
  * Streaming response: sends the status line and headers (chunked transfer
  * encoding on HTTP/1.1, close-delimited on 1.0). Then sl_http_write() sends
  * each piece at once (no buffering beyond the socket) and sl_http_finish()
- * ends the body and finishes the request.
+ * ends the body and finishes the request. sl_http_start and sl_http_write
+ * return 0, SL_ECLOSED once the client is gone (the handler still finishes),
+ * or -EINVAL when called out of order.
  */
-int sl_http_start(sl_http_req_t *r, int status, const sl_http_header_t *headers,
-                  size_t nheaders);
+int sl_http_start(sl_http_req_t *r, int status, const sl_http_header_t *headers, size_t nheaders);
 int sl_http_write(sl_http_req_t *r, const char *data, size_t len);
 int sl_http_finish(sl_http_req_t *r);
 
