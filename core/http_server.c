@@ -34,16 +34,17 @@
 #include "core/buf.h"
 #include "core/errno.h"
 
-#define HTTP_RBUF_SIZE    16384
-#define HTTP_POOL_SIZE    8192
-#define HTTP_NHEADERS     16
-#define HTTP_HIGH_WATER   (256 * 1024)
-#define HTTP_LOW_WATER    (64 * 1024)
-#define HTTP_BODY_KEEP    (1024 * 1024) /* larger body buffers are freed between requests */
-#define HTTP_BODY_RESERVE (64 * 1024)   /* body bytes reserved before they arrive */
-#define HTTP_LINGER_MS    2000
-#define HTTP_RID_MAX      128
-#define HTTP_OVERLOAD_LOG 60000 /* ms between two "max_connections reached" messages */
+#define HTTP_RBUF_SIZE        16384
+#define HTTP_POOL_SIZE        8192
+#define HTTP_NHEADERS         16
+#define HTTP_HIGH_WATER       (256 * 1024)
+#define HTTP_LOW_WATER        (64 * 1024)
+#define HTTP_BODY_KEEP        (1024 * 1024) /* larger body buffers are freed between requests */
+#define HTTP_BODY_RESERVE     (64 * 1024)   /* body bytes reserved before they arrive */
+#define HTTP_LINGER_MS        2000
+#define HTTP_DRAIN_IDLE_GRACE 1000 /* ms an idle connection stays open once draining */
+#define HTTP_RID_MAX          128
+#define HTTP_OVERLOAD_LOG     60000 /* ms between two "max_connections reached" messages */
 
 #define HTTP_EXPOSE_HEADERS \
     "x-request-id, x-sluice-provider, x-sluice-model, x-sluice-cache, x-sluice-attempts"
@@ -348,10 +349,21 @@ sl_http_server_drain(sl_http_server_t *srv)
 
     srv->draining = true;
     server_close_listeners(srv);
+    /*
+     * An idle keep-alive connection is not closed at once: its client may
+     * have sent the next request already, and closing now would reset it.
+     * It gets a short grace instead; a request that arrives in it is served
+     * with "Connection: close", and the close after a quiet second races
+     * only as much as any keep-alive timeout does.
+     */
     for (c = srv->conns; c != NULL; c = next) {
         next = c->next;
-        if (c->state == SL_HTTP_IDLE && c->queued == 0 && c->rpos == c->rlen) {
-            conn_close(c);
+        if (c->state == SL_HTTP_IDLE && c->queued == 0 && c->rpos == c->rlen && !c->resume) {
+            uint64_t grace = srv->conf->keepalive_timeout < HTTP_DRAIN_IDLE_GRACE
+                                 ? srv->conf->keepalive_timeout
+                                 : HTTP_DRAIN_IDLE_GRACE;
+
+            conn_timer(c, grace);
         }
     }
 }

@@ -1837,17 +1837,32 @@ client_drain(test_ctx_t *t)
 {
     cl_conn_t *busy = cl_open(t);
     cl_conn_t *idle = cl_open(t);
+    cl_conn_t *late = cl_open(t);
     cl_resp_t resp;
 
-    CHECK(t, busy->fd >= 0 && idle->fd >= 0);
+    CHECK(t, busy->fd >= 0 && idle->fd >= 0 && late->fd >= 0);
     cl_send(idle, "GET /echo HTTP/1.1\r\nHost: x\r\n\r\n");
     CHECK_INT(t, cl_read(idle, &resp), 0);
+    cl_resp_free(&resp);
+    cl_send(late, "GET /echo HTTP/1.1\r\nHost: x\r\n\r\n");
+    CHECK_INT(t, cl_read(late, &resp), 0);
     cl_resp_free(&resp);
     cl_send(busy, "GET /slow?ms=300 HTTP/1.1\r\nHost: x\r\n\r\n");
     ms_sleep(100);
     uv_async_send(&t->drain_async);
+    ms_sleep(50);
 
-    CHECK(t, cl_wait_eof(idle, 1000));
+    /* an idle connection that sends its next request during the grace is served, then closed */
+    cl_send(late, "GET /echo HTTP/1.1\r\nHost: x\r\n\r\n");
+    CHECK_INT(t, cl_read(late, &resp), 0);
+    CHECK_INT(t, resp.status, 200);
+    CHECK_HDR(t, &resp, "connection", "close");
+    cl_resp_free(&resp);
+    CHECK(t, cl_wait_eof(late, 1000));
+    cl_close(late);
+
+    /* one that stays quiet is closed after the grace */
+    CHECK(t, cl_wait_eof(idle, 2500));
     CHECK_INT(t, cl_read(busy, &resp), 0);
     CHECK_INT(t, resp.status, 200);
     CHECK_HDR(t, &resp, "connection", "close");
