@@ -40,28 +40,28 @@ typedef struct sl_header_conf {
 } sl_header_conf_t;
 
 typedef struct sl_provider_conf {
-    const char *name;               /* key under providers: */
-    const char *kind;               /* "openai", ... */
-    const sl_provider_ops_t *ops;   /* from the registry, by kind */
-    void *ext;                      /* what ops->conf_parse returned, or NULL */
-    const char *base_url;           /* as written, without a trailing slash */
-    bool tls;                       /* https:// */
-    const char *host;               /* host name or literal address, no brackets */
-    uint16_t port;                  /* explicit or 443/80 */
-    const char *host_header;        /* "host" or "host:port" when non-default */
-    const char *base_path;          /* path prefix, "" or "/v1" (no trailing slash) */
-    sl_secret_t api_key;            /* value NULL when no key is configured (local servers) */
-    const char *ca_file;            /* extra CA bundle, or NULL */
-    bool tls_verify;                /* default true; false only for explicit opt-out */
-    bool allow_direct;              /* requests for "name/model" allowed (default true) */
-    uint64_t connect_timeout;       /* ms */
-    uint64_t first_byte_timeout;    /* ms: request sent -> response headers */
-    uint64_t idle_timeout;          /* ms: max gap between response bytes */
-    uint64_t total_timeout;         /* ms: whole exchange */
-    uint64_t keepalive_timeout;     /* ms: idle pooled connection lifetime */
-    unsigned max_connections;       /* per worker, per provider */
-    unsigned max_idle;              /* idle connections kept per worker */
-    sl_header_conf_t *headers;      /* extra headers sent upstream */
+    const char *name;             /* key under providers: */
+    const char *kind;             /* "openai", ... */
+    const sl_provider_ops_t *ops; /* from the registry, by kind */
+    void *ext;                    /* what ops->conf_parse returned, or NULL */
+    const char *base_url;         /* as written, without a trailing slash */
+    bool tls;                     /* https:// */
+    const char *host;             /* host name or literal address, no brackets */
+    uint16_t port;                /* explicit or 443/80 */
+    const char *host_header;      /* "host" or "host:port" when non-default */
+    const char *base_path;        /* path prefix, "" or "/v1" (no trailing slash) */
+    sl_secret_t api_key;          /* value NULL when no key is configured (local servers) */
+    const char *ca_file;          /* extra CA bundle, or NULL */
+    bool tls_verify;              /* default true; false only for explicit opt-out */
+    bool allow_direct;            /* requests for "name/model" allowed (default true) */
+    uint64_t connect_timeout;     /* ms */
+    uint64_t first_byte_timeout;  /* ms: request sent -> response headers */
+    uint64_t idle_timeout;        /* ms: max gap between response bytes */
+    uint64_t total_timeout;       /* ms: whole exchange */
+    uint64_t keepalive_timeout;   /* ms: idle pooled connection lifetime */
+    unsigned max_connections;     /* per worker, per provider */
+    unsigned max_idle;            /* idle connections kept per worker */
+    sl_header_conf_t *headers;    /* extra headers sent upstream */
     size_t nheaders;
 } sl_provider_conf_t;
 
@@ -103,21 +103,21 @@ typedef struct sl_conf {
     unsigned workers;               /* "auto" resolved to the core count */
     bool reuse_port;                /* one SO_REUSEPORT socket per worker slot */
     const char *pid_file;
-    const char *error_log;          /* path or "stderr" */
+    const char *error_log; /* path or "stderr" */
     sl_log_level_e log_level;
-    const char *access_log;         /* path, or NULL for none */
+    const char *access_log; /* path, or NULL for none */
     unsigned backlog;
-    unsigned max_connections;       /* per worker */
-    uint64_t header_timeout;        /* ms: request line + headers must arrive within it */
-    uint64_t body_timeout;          /* ms: max gap between body reads */
-    uint64_t keepalive_timeout;     /* ms: idle keep-alive connection closed after it */
-    uint64_t send_timeout;          /* ms: max gap while the client is not reading */
-    uint64_t drain_timeout;         /* ms: old generation's limit on reload / SIGQUIT */
-    uint64_t stop_timeout;          /* ms: SIGTERM -> SIGKILL escalation */
-    size_t max_body;                /* bytes */
-    size_t max_header_size;         /* bytes: request line + all headers */
-    unsigned max_headers;           /* count */
-    unsigned keepalive_requests;    /* requests per connection before close */
+    unsigned max_connections;    /* per worker */
+    uint64_t header_timeout;     /* ms: request line + headers must arrive within it */
+    uint64_t body_timeout;       /* ms: max gap between body reads */
+    uint64_t keepalive_timeout;  /* ms: idle keep-alive connection closed after it */
+    uint64_t send_timeout;       /* ms: max gap while the client is not reading */
+    uint64_t drain_timeout;      /* ms: old generation's limit on reload / SIGQUIT */
+    uint64_t stop_timeout;       /* ms: SIGTERM -> SIGKILL escalation */
+    size_t max_body;             /* bytes */
+    size_t max_header_size;      /* bytes: request line + all headers */
+    unsigned max_headers;        /* count */
+    unsigned keepalive_requests; /* requests per connection before close */
     sl_cors_conf_t cors;
 
     /* auth: */
@@ -164,7 +164,90 @@ const sl_model_conf_t *sl_conf_model(const sl_conf_t *conf, const char *name, si
 int sl_conf_parse_duration(const char *s, uint64_t *ms);
 int sl_conf_parse_size(const char *s, size_t *bytes);
 
-/* Parses "host:port", "[v6]:port", ":port" or "port" into addr. */
+/*
+ * Parses "host:port", "[v6]:port", ":port" or "port" into out->addr and
+ * out->addrlen; out->text is set to s (borrowed, not copied). The host is a
+ * literal IPv4 address, a bracketed IPv6 address, "localhost" (127.0.0.1)
+ * or empty (0.0.0.0); the port is 1..65535. Returns 0 or SL_ECONF.
+ */
 int sl_conf_parse_listen(const char *s, sl_listen_conf_t *out);
+
+/* Looks up an adapter by its YAML kind; sl_provider_find is the real one. */
+typedef const sl_provider_ops_t *(*sl_conf_find_kind_cb)(const char *kind);
+
+/*
+ * As sl_conf_load, but resolves `kind:` with find instead of the provider
+ * registry (tests, and tools that know extra kinds). find must not be NULL.
+ */
+int sl_conf_load_with(const char *path, sl_conf_find_kind_cb find, sl_conf_t **out, char *err,
+                      size_t errlen);
+
+/*
+ * Provider configuration hooks. While sl_conf_load() walks a provider's
+ * mapping it first consumes the common keys (kind, base_url, api_key, ...),
+ * then calls the adapter's ops->conf_parse(cx, node, &ext) with that
+ * mapping, then reports any key nobody consumed as unknown. The adapter
+ * reads its own keys with the helpers below; every sl_conf_get* call marks
+ * its key consumed. cx and the nodes are valid only during the call;
+ * strings the helpers return are copies in the generation pool. A null
+ * value (`key:` or `key: ~`) counts as absent. Master context, no I/O
+ * except what sl_conf_get_secret does to resolve a reference.
+ */
+typedef struct sl_conf_ctx sl_conf_ctx_t;
+typedef struct sl_conf_node sl_conf_node_t;
+
+/*
+ * The value of key in map and marks the key consumed. NULL when map is NULL
+ * or not a mapping, when the key is absent, or when its value is null.
+ */
+const sl_conf_node_t *sl_conf_get(sl_conf_ctx_t *cx, const sl_conf_node_t *map, const char *key);
+
+/*
+ * The text of a scalar node, NUL-terminated, borrowed (valid during the
+ * hook); *len gets its length when len is not NULL. NULL when n is not a
+ * scalar.
+ */
+const char *sl_conf_node_str(const sl_conf_node_t *n, size_t *len);
+
+/*
+ * Typed readers of map's key. Each returns 0 and leaves *out untouched when
+ * the key is absent, returns 0 after storing the value, or records a
+ * message at the value's mark and returns SL_ECONF (wrong type, bad syntax,
+ * outside [min, max]). Strings are copied into the generation pool; bools
+ * are true/false, yes/no or on/off; durations are stored in ms; secrets
+ * must be env:NAME or file:PATH references and are resolved here.
+ */
+int sl_conf_get_str(sl_conf_ctx_t *cx, const sl_conf_node_t *map, const char *key,
+                    const char **out);
+int sl_conf_get_bool(sl_conf_ctx_t *cx, const sl_conf_node_t *map, const char *key, bool *out);
+int sl_conf_get_uint(sl_conf_ctx_t *cx, const sl_conf_node_t *map, const char *key, uint64_t min,
+                     uint64_t max, uint64_t *out);
+int sl_conf_get_duration(sl_conf_ctx_t *cx, const sl_conf_node_t *map, const char *key,
+                         uint64_t min, uint64_t max, uint64_t *ms);
+int sl_conf_get_size(sl_conf_ctx_t *cx, const sl_conf_node_t *map, const char *key, size_t min,
+                     size_t max, size_t *bytes);
+int sl_conf_get_secret(sl_conf_ctx_t *cx, const sl_conf_node_t *map, const char *key,
+                       sl_secret_t *out);
+
+/*
+ * Reports the first key of map that no reader consumed, as
+ * `unknown key "x" in WHERE`. For an adapter's own nested mappings (the
+ * loader checks the provider's mapping itself). Returns 0 or SL_ECONF.
+ */
+int sl_conf_check_unknown(sl_conf_ctx_t *cx, const sl_conf_node_t *map, const char *where);
+
+/*
+ * Records "file:line:col: message" at n's start mark, unless a message is
+ * already recorded (the first one wins). Control characters in the message
+ * become '?', so it stays one line. Never pass a secret. Returns SL_ECONF.
+ */
+int sl_conf_errorf(sl_conf_ctx_t *cx, const sl_conf_node_t *n, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* The generation pool: an adapter's ext and everything it points to live here. */
+sl_pool_t *sl_conf_pool(sl_conf_ctx_t *cx);
+
+/* The provider being parsed, common keys already filled in; NULL outside conf_parse. */
+const sl_provider_conf_t *sl_conf_current_provider(sl_conf_ctx_t *cx);
 
 #endif
