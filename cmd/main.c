@@ -17,8 +17,8 @@
 #include "core/log.h"
 #include "core/master.h"
 
-#define SLUICE_VERSION       "0.1.0"
-#define SLUICE_DEFAULT_CONF  "etc/sluice.yaml"
+#define SLUICE_VERSION      "0.1.0"
+#define SLUICE_DEFAULT_CONF "etc/sluice.yaml"
 
 typedef struct cmd_opts {
     const char *conf_file;
@@ -68,8 +68,8 @@ cmd_usage(FILE *f)
 static void
 cmd_help(const cmd_t *c)
 {
-    printf("usage: %s\n\n%s\n\n  -c FILE   configuration file (default %s)\n", c->usage,
-           c->summary, SLUICE_DEFAULT_CONF);
+    printf("usage: %s\n\n%s\n\n  -c FILE   configuration file (default %s)\n", c->usage, c->summary,
+           SLUICE_DEFAULT_CONF);
 }
 
 
@@ -99,6 +99,12 @@ cmd_serve(const cmd_opts_t *o)
     rc = sl_log_open(conf->error_log, conf->log_level);
     if (rc < 0) {
         fprintf(stderr, "sluice: open() \"%s\" failed: %s\n", conf->error_log, sl_strerror(rc));
+        sl_conf_destroy(conf);
+        return 1;
+    }
+    rc = sl_access_log_open(conf->access_log);
+    if (rc < 0) {
+        fprintf(stderr, "sluice: open() \"%s\" failed: %s\n", conf->access_log, sl_strerror(rc));
         sl_conf_destroy(conf);
         return 1;
     }
@@ -137,8 +143,8 @@ cmd_reload(const cmd_opts_t *o)
     }
     f = fopen(conf->pid_file, "r");
     if (f == NULL) {
-        fprintf(stderr, "sluice: open() \"%s\" failed: %s (is sluice running?)\n",
-                conf->pid_file, strerror(errno));
+        fprintf(stderr, "sluice: open() \"%s\" failed: %s (is sluice running?)\n", conf->pid_file,
+                strerror(errno));
         sl_conf_destroy(conf);
         return 1;
     }

@@ -156,10 +156,13 @@ struct sl_http_conn {
     bool closing;
     bool linger; /* the request was not read completely: shut down and drain before close */
     bool eof;
-    bool hdr_paused; /* llhttp paused in on_headers_complete */
-    bool need_exec;  /* llhttp must run again even without new bytes */
-    bool resume;     /* the IDLE timer fired at 0 ms: parse pipelined bytes */
-    bool counted;    /* counted in srv->nactive */
+    bool hdr_paused;     /* llhttp paused in on_headers_complete */
+    bool need_exec;      /* llhttp must run again even without new bytes */
+    bool resume;         /* the IDLE timer fired at 0 ms: parse pipelined bytes */
+    bool counted;        /* counted in srv->nactive */
+    bool logged;         /* the access log line for this request is written */
+    int resp_status;     /* status of the response being sent */
+    uint64_t resp_bytes; /* bytes of the response handed to the socket */
     char addr[64];
     char rid[HTTP_RID_MAX + 1];
     char rbuf[HTTP_RBUF_SIZE];
@@ -205,6 +208,7 @@ static void conn_linger(sl_http_conn_t *c);
 static void conn_close(sl_http_conn_t *c);
 static void conn_free(sl_http_conn_t *c);
 static void conn_request_id(sl_http_conn_t *c);
+static void conn_access_log(sl_http_conn_t *c);
 static void conn_cors_origin(sl_http_conn_t *c);
 static int http_on_url(llhttp_t *p, const char *at, size_t len);
 static int http_on_url_complete(llhttp_t *p);
@@ -989,7 +993,46 @@ conn_request_begin(sl_http_conn_t *c)
     c->hdr_paused = false;
     c->need_exec = false;
     c->resume = false;
+    c->logged = false;
+    c->resp_status = 0;
+    c->resp_bytes = 0;
     conn_timer(c, srv->conf->header_timeout);
+}
+
+
+/*
+ * One access log line per request, combined-log style plus the request id
+ * and the time taken: never a header value (they may carry keys) or a body.
+ */
+static void
+conn_access_log(sl_http_conn_t *c)
+{
+    sl_http_req_t *r = &c->req;
+    char line[1024];
+    struct tm tm;
+    time_t now;
+    uint64_t us;
+    int n;
+
+    if (c->logged || !sl_access_log_enabled() || c->resp_status == 0) {
+        return;
+    }
+    c->logged = true;
+    now = time(NULL);
+    gmtime_r(&now, &tm);
+    us = (uv_hrtime() - r->start_ns) / 1000;
+    n = snprintf(line, sizeof(line),
+                 "%s [%04d-%02d-%02dT%02d:%02d:%02dZ] \"%.*s %.*s HTTP/1.%u\" %d %llu %llu.%06llu "
+                 "%s%s\n",
+                 c->addr, tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+                 tm.tm_sec, (int) (r->method.len > 16 ? 16 : r->method.len), r->method.p,
+                 (int) (r->path.len > 512 ? 512 : r->path.len), r->path.p, r->http_minor,
+                 c->resp_status, (unsigned long long) c->resp_bytes,
+                 (unsigned long long) (us / 1000000), (unsigned long long) (us % 1000000),
+                 r->aborted ? "aborted " : "", r->request_id != NULL ? r->request_id : "-");
+    if (n > 0) {
+        sl_access_log_write(line, (size_t) n < sizeof(line) ? (size_t) n : sizeof(line) - 1);
+    }
 }
 
 
@@ -1269,6 +1312,10 @@ conn_build_head(sl_http_conn_t *c, int status, const sl_http_header_t *headers, 
     sl_http_req_t *r = &c->req;
     const char *reason;
     const char *date;
+
+    if (status >= 200) {
+        c->resp_status = status;
+    }
     size_t need;
     char *p;
 
@@ -1358,6 +1405,7 @@ conn_send(sl_http_conn_t *c, uv_buf_t *bufs, unsigned nbufs)
     for (unsigned i = 0; i < nbufs; i++) {
         total += bufs[i].len;
     }
+    c->resp_bytes += total;
     if (c->queued == 0) {
         rc = uv_try_write((uv_stream_t *) &c->tcp, bufs, nbufs);
         if (rc < 0 && rc != UV_EAGAIN) {
@@ -1450,6 +1498,7 @@ conn_finish(sl_http_conn_t *c)
 
     c->busy = false;
     c->finished = true;
+    conn_access_log(c);
     if (c->closing) {
         if (held && c->nhandles == 0 && !c->in_close_cb) {
             conn_free(c);

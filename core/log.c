@@ -22,6 +22,8 @@ sl_log_level_e sl_log_level = SL_LOG_NOTICE;
 
 static int log_fd = STDERR_FILENO;
 static char *log_path;
+static int access_fd = -1;
+static char *access_path;
 
 static const char *const log_names[] = {
     "emerg", "alert", "crit", "error", "warn", "notice", "info", "debug",
@@ -73,6 +75,13 @@ sl_log_reopen(void)
 {
     int fd;
 
+    if (access_path != NULL) {
+        fd = log_open_path(access_path);
+        if (fd >= 0) {
+            dup2(fd, access_fd);
+            close(fd);
+        }
+    }
     if (log_path == NULL) {
         return 0;
     }
@@ -89,6 +98,50 @@ sl_log_reopen(void)
     }
     close(fd);
     return 0;
+}
+
+
+int
+sl_access_log_open(const char *path)
+{
+    int fd = -1;
+
+    if (path != NULL) {
+        fd = log_open_path(path);
+        if (fd < 0) {
+            return fd;
+        }
+    }
+    if (access_fd != -1) {
+        close(access_fd);
+    }
+    free(access_path);
+    access_path = path != NULL ? strdup(path) : NULL;
+    access_fd = fd;
+    return 0;
+}
+
+
+bool
+sl_access_log_enabled(void)
+{
+    return access_fd != -1;
+}
+
+
+void
+sl_access_log_write(const char *line, size_t len)
+{
+    if (access_fd != -1 && write(access_fd, line, len) < 0) {
+        /* a full disk must not stop the traffic; the error log says why once per minute */
+        static time_t warned;
+        time_t now = time(NULL);
+
+        if (now - warned >= 60) {
+            warned = now;
+            sl_log(NULL, SL_LOG_CRIT, errno, "write() to access log \"%s\" failed", access_path);
+        }
+    }
 }
 
 

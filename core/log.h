@@ -1,14 +1,15 @@
 /*
  * Error log in nginx's format:
- *   2026/11/21 04:40:00 [err] 1234#2: *15 connect() to 10.0.0.1:443 failed (111: Connection refused)
- * pid, worker id ("#0" is the master), then "*N" the connection serial where
- * one applies. One process-wide log file descriptor, opened O_APPEND, which
- * sl_log_reopen() replaces on SIGUSR1. Lines are written with one write(2)
- * so concurrent workers never interleave within a line.
+ *   2026/11/21 04:40:00 [err] 1234#2: *15 connect() to 10.0.0.1:443 failed (111: Connection
+ * refused) pid, worker id ("#0" is the master), then "*N" the connection serial where one applies.
+ * One process-wide log file descriptor, opened O_APPEND, which sl_log_reopen() replaces on SIGUSR1.
+ * Lines are written with one write(2) so concurrent workers never interleave within a line.
  */
 #ifndef SL_CORE_LOG_H
 #define SL_CORE_LOG_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 typedef enum sl_log_level {
@@ -48,6 +49,19 @@ void sl_log_set_worker(int worker);
 /* Parses "emerg".."debug". Returns 0 or SL_ECONF. */
 int sl_log_level_parse(const char *name, sl_log_level_e *out);
 
+/*
+ * Access log: one line per request, appended with one write(2) so workers
+ * never interleave. path NULL closes it. Reopened by sl_log_reopen().
+ * Returns 0 or -errno.
+ */
+int sl_access_log_open(const char *path);
+
+/* True when an access log is open. */
+bool sl_access_log_enabled(void);
+
+/* Appends one line (len bytes, ending in '\n'). */
+void sl_access_log_write(const char *line, size_t len);
+
 /* The log fd, for handing to children. */
 int sl_log_fd(void);
 
@@ -58,18 +72,18 @@ void sl_log_write(const sl_log_t *log, sl_log_level_e level, int err, const char
  * sl_log(log, level, err, fmt, ...): err is an errno (positive), a negative
  * sluice/libuv code, or 0; when non-zero " (N: text)" is appended.
  */
-#define sl_log(log, level, err, ...)                                                               \
-    do {                                                                                           \
-        if ((level) <= sl_log_level) {                                                             \
-            sl_log_write((log), (level), (err), __VA_ARGS__);                                      \
-        }                                                                                          \
+#define sl_log(log, level, err, ...)                          \
+    do {                                                      \
+        if ((level) <= sl_log_level) {                        \
+            sl_log_write((log), (level), (err), __VA_ARGS__); \
+        }                                                     \
     } while (0)
 
 #ifndef NDEBUG
 #define sl_debug(log, ...) sl_log((log), SL_LOG_DEBUG, 0, __VA_ARGS__)
 #else
-#define sl_debug(log, ...)                                                                         \
-    do {                                                                                           \
+#define sl_debug(log, ...) \
+    do {                   \
     } while (0)
 #endif
 

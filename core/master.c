@@ -25,19 +25,19 @@
 #include "core/log.h"
 #include "core/worker.h"
 
-#define MASTER_BACKOFF_MIN   100   /* ms */
-#define MASTER_BACKOFF_MAX   30000 /* ms */
-#define MASTER_QUICK_EXIT    2000  /* ms: a worker dying sooner than this counts as a crash loop */
-#define MASTER_KILL_GRACE    2000  /* ms beyond drain_timeout before SIGKILL */
+#define MASTER_BACKOFF_MIN 100   /* ms */
+#define MASTER_BACKOFF_MAX 30000 /* ms */
+#define MASTER_QUICK_EXIT  2000  /* ms: a worker dying sooner than this counts as a crash loop */
+#define MASTER_KILL_GRACE  2000  /* ms beyond drain_timeout before SIGKILL */
 
 typedef struct master_proc {
     pid_t pid;
     unsigned slot;
     unsigned generation;
-    int ctl;           /* master's end of the socketpair, -1 when closed */
-    uint64_t started;  /* ms, monotonic */
-    uint64_t kill_at;  /* ms; 0 = no deadline */
-    bool exiting;      /* told to stop: its exit is expected */
+    int ctl;          /* master's end of the socketpair, -1 when closed */
+    uint64_t started; /* ms, monotonic */
+    uint64_t kill_at; /* ms; 0 = no deadline */
+    bool exiting;     /* told to stop: its exit is expected */
 } master_proc_t;
 
 typedef struct master_slot {
@@ -316,8 +316,7 @@ master_send(master_t *m, master_proc_t *p, char cmd)
         int err = errno;
 
         /* the worker is gone or its pipe is broken: a signal still reaches it */
-        sl_log(NULL, SL_LOG_WARN, err, "write() to worker process %d channel failed",
-               (int) p->pid);
+        sl_log(NULL, SL_LOG_WARN, err, "write() to worker process %d channel failed", (int) p->pid);
         kill(p->pid, cmd == SL_WORKER_CMD_QUIT ? SIGQUIT : SIGTERM);
     }
 }
@@ -334,9 +333,8 @@ master_send_all(master_t *m, char cmd, bool only_old)
         }
         master_send(m, p, cmd);
         if (cmd == SL_WORKER_CMD_QUIT || cmd == SL_WORKER_CMD_TERMINATE) {
-            uint64_t grace = cmd == SL_WORKER_CMD_QUIT
-                ? m->conf->drain_timeout + MASTER_KILL_GRACE
-                : m->conf->stop_timeout;
+            uint64_t grace = cmd == SL_WORKER_CMD_QUIT ? m->conf->drain_timeout + MASTER_KILL_GRACE
+                                                       : m->conf->stop_timeout;
 
             p->exiting = true;
             if (p->kill_at == 0 || master_now() + grace < p->kill_at) {
@@ -387,8 +385,8 @@ master_reap(master_t *m)
 
         if (WIFSIGNALED(status)) {
             int sig = WTERMSIG(status);
-            bool crash = sig == SIGSEGV || sig == SIGABRT || sig == SIGBUS || sig == SIGFPE
-                || sig == SIGILL;
+            bool crash =
+                sig == SIGSEGV || sig == SIGABRT || sig == SIGBUS || sig == SIGFPE || sig == SIGILL;
 
             sl_log(NULL, crash ? SL_LOG_ALERT : (p.exiting ? SL_LOG_NOTICE : SL_LOG_ERR), 0,
                    "worker process %d exited on signal %d%s", (int) pid, sig,
@@ -412,13 +410,12 @@ master_reap(master_t *m)
         if (now - p.started < MASTER_QUICK_EXIT) {
             s->quick_exits++;
             if (s->quick_exits > 1) {
-                s->backoff = s->backoff * 2 > MASTER_BACKOFF_MAX ? MASTER_BACKOFF_MAX
-                                                                 : s->backoff * 2;
+                s->backoff =
+                    s->backoff * 2 > MASTER_BACKOFF_MAX ? MASTER_BACKOFF_MAX : s->backoff * 2;
                 sl_log(NULL, SL_LOG_ALERT, 0,
                        "worker slot %u exited %u times in a row within %d ms of start, "
                        "respawning in %llu ms",
-                       p.slot, s->quick_exits, MASTER_QUICK_EXIT,
-                       (unsigned long long) s->backoff);
+                       p.slot, s->quick_exits, MASTER_QUICK_EXIT, (unsigned long long) s->backoff);
             }
             s->respawn_at = now + (s->quick_exits > 1 ? s->backoff : 0);
         } else {
@@ -471,6 +468,14 @@ master_reload(master_t *m)
         if (rc < 0) {
             sl_log(NULL, SL_LOG_ERR, rc, "open() \"%s\" failed, keeping the old log",
                    next->error_log);
+        }
+    }
+    if ((old->access_log == NULL) != (next->access_log == NULL)
+        || (old->access_log != NULL && strcmp(old->access_log, next->access_log) != 0)) {
+        rc = sl_access_log_open(next->access_log);
+        if (rc < 0) {
+            sl_log(NULL, SL_LOG_ERR, rc, "open() \"%s\" failed, keeping the old access log",
+                   next->access_log);
         }
     }
     m->conf = next;
