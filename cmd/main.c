@@ -1,8 +1,8 @@
 /*
  * sluice: the command line. Reads argv, loads the configuration and hands
  * over to the master (serve), or runs a one-shot command (check, reload).
- * Storage commands (keys, secrets, usage, stats, backup) arrive with the
- * storage issue.
+ * The storage commands (keys, teams, secrets, backup, usage, stats) parse
+ * their own arguments; they live in the other files of cmd/ (cli.h).
  */
 #include <errno.h>
 #include <signal.h>
@@ -12,6 +12,7 @@
 #include <sys/types.h>
 #include <unistd.h>
 
+#include "cmd/cli.h"
 #include "core/conf.h"
 #include "core/errno.h"
 #include "core/log.h"
@@ -27,9 +28,13 @@ typedef struct cmd_opts {
 
 typedef int (*cmd_fn)(const cmd_opts_t *o);
 
+/* A subcommand that parses its own argv (argv[0] is its name); see cmd/cli.h. */
+typedef int (*cmd_main_fn)(int argc, char **argv);
+
 typedef struct cmd {
     const char *name;
     cmd_fn fn;
+    cmd_main_fn main; /* set instead of fn */
     const char *usage;
     const char *summary;
 } cmd_t;
@@ -43,14 +48,21 @@ static void cmd_help(const cmd_t *c);
 static int cmd_load(const cmd_opts_t *o, sl_conf_t **conf);
 
 static const cmd_t cmds[] = {
-    { "serve", cmd_serve, "sluice serve [-c FILE] [--single]",
+    { "serve", cmd_serve, NULL, "sluice serve [-c FILE] [--single]",
       "run the gateway in the foreground (master + workers; --single: one process, for "
       "debugging)" },
-    { "check", cmd_check, "sluice check [-c FILE]",
+    { "check", cmd_check, NULL, "sluice check [-c FILE]",
       "validate the configuration; exit non-zero with file:line:column on error" },
-    { "reload", cmd_reload, "sluice reload [-c FILE]",
+    { "reload", cmd_reload, NULL, "sluice reload [-c FILE]",
       "validate the configuration, then send SIGHUP to the master named in server.pid_file" },
-    { "version", cmd_version, "sluice version", "print the version" },
+    { "keys", NULL, sl_cmd_keys, NULL, "create, list, show, revoke and update client keys" },
+    { "teams", NULL, sl_cmd_teams, NULL, "set, list and remove team budgets" },
+    { "secrets", NULL, sl_cmd_secrets, NULL,
+      "store provider keys in the encrypted vault (set, list, rm, rotate-master)" },
+    { "usage", NULL, sl_cmd_usage, NULL, "usage and cost from the ledger, grouped" },
+    { "stats", NULL, sl_cmd_stats, NULL, "spend, traffic and top keys and models from the ledger" },
+    { "backup", NULL, sl_cmd_backup, NULL, "write a compacted copy of the storage to a file" },
+    { "version", cmd_version, NULL, "sluice version", "print the version" },
 };
 
 
@@ -196,6 +208,9 @@ main(int argc, char **argv)
         fprintf(stderr, "sluice: unknown command \"%s\"\n\n", argv[1]);
         cmd_usage(stderr);
         return 2;
+    }
+    if (c->main != NULL) {
+        return c->main(argc - 1, argv + 1);
     }
     for (int i = 2; i < argc; i++) {
         if (strcmp(argv[i], "-c") == 0 && i + 1 < argc) {

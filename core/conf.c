@@ -28,6 +28,7 @@
 #include <yaml.h>
 
 #include "core/errno.h"
+#include "core/pricing.h"
 #include "providers/registry.h"
 
 #define CONF_FILE_MAX    (16u * 1024 * 1024)
@@ -117,6 +118,7 @@ static int conf_parse_logs(sl_conf_ctx_t *cx, const sl_conf_node_t *map);
 static int conf_parse_cors(sl_conf_ctx_t *cx, const sl_conf_node_t *map);
 static int conf_parse_auth(sl_conf_ctx_t *cx, const sl_conf_node_t *map);
 static int conf_parse_storage(sl_conf_ctx_t *cx, const sl_conf_node_t *map);
+static int conf_parse_pricing(sl_conf_ctx_t *cx, const sl_conf_node_t *n);
 static int conf_parse_providers(sl_conf_ctx_t *cx, const sl_conf_node_t *map);
 static int conf_parse_provider(sl_conf_ctx_t *cx, const sl_conf_node_t *key,
                                const sl_conf_node_t *map, sl_provider_conf_t *p);
@@ -700,6 +702,124 @@ sl_conf_current_provider(sl_conf_ctx_t *cx)
 }
 
 
+bool
+sl_conf_node_is_map(const sl_conf_node_t *n)
+{
+    return n != NULL && conf_is_map(n);
+}
+
+
+size_t
+sl_conf_map_size(const sl_conf_node_t *map)
+{
+    if (map == NULL || !conf_is_map(map)) {
+        return 0;
+    }
+    return conf_map_len(map);
+}
+
+
+int
+sl_conf_map_pair(sl_conf_ctx_t *cx, const sl_conf_node_t *map, size_t i, const sl_conf_node_t **key,
+                 const sl_conf_node_t **val)
+{
+    const yaml_node_pair_t *pair;
+    sl_conf_node_t *k, *v;
+
+    if (i >= sl_conf_map_size(map)) {
+        return SL_ENOTFOUND;
+    }
+    pair = &map->y->data.mapping.pairs.start[i];
+    k = conf_node(cx, pair->key);
+    v = conf_node(cx, pair->value);
+    k->consumed = true;
+    *key = k;
+    *val = conf_is_null(v) ? NULL : v;
+    return 0;
+}
+
+
+int
+sl_conf_parse_file(const char *path, sl_pool_t *pool, sl_conf_parse_cb fn, void *arg, char *err,
+                   size_t errlen)
+{
+    sl_conf_ctx_t cx;
+    yaml_parser_t parser;
+    const sl_conf_node_t *root = NULL;
+    yaml_node_t *y;
+    char *buf = NULL;
+    size_t len = 0;
+    int rc;
+
+    memset(&cx, 0, sizeof(cx));
+    cx.file = path;
+    cx.pool = pool;
+    cx.err = err;
+    cx.errlen = errlen;
+    if (err != NULL && errlen > 0) {
+        err[0] = '\0';
+    }
+
+    rc = conf_read_file(&cx, path, &buf, &len);
+    if (rc != 0) {
+        return rc;
+    }
+
+    if (yaml_parser_initialize(&parser) == 0) {
+        conf_error_at(&cx, 0, 0, "out of memory");
+        rc = -ENOMEM;
+        goto out_free_buf;
+    }
+    yaml_parser_set_input_string(&parser, (const unsigned char *) buf, len);
+
+    if (yaml_parser_load(&parser, &cx.doc) == 0) {
+        conf_syntax_error(&cx, &parser, buf, len);
+        rc = SL_ECONF;
+        goto out_delete_parser;
+    }
+
+    rc = conf_check_single(&cx, &parser, buf, len);
+    if (rc != 0) {
+        goto out_delete_document;
+    }
+
+    cx.nnodes = (size_t) (cx.doc.nodes.top - cx.doc.nodes.start);
+    if (cx.nnodes > 0) {
+        cx.nodes = calloc(cx.nnodes, sizeof(sl_conf_node_t));
+        if (cx.nodes == NULL) {
+            conf_error_at(&cx, 0, 0, "out of memory");
+            rc = -ENOMEM;
+            goto out_delete_document;
+        }
+        for (size_t i = 0; i < cx.nnodes; i++) {
+            cx.nodes[i].y = &cx.doc.nodes.start[i];
+        }
+    }
+
+    rc = conf_check_keys(&cx);
+    if (rc == 0) {
+        y = yaml_document_get_root_node(&cx.doc);
+        if (y != NULL && !conf_is_null(&cx.nodes[y - cx.doc.nodes.start])) {
+            root = &cx.nodes[y - cx.doc.nodes.start];
+        }
+        rc = fn(&cx, root, arg);
+        if (rc != 0 && !cx.failed) {
+            /* a callback that forgot its message still must not fail silently */
+            conf_error_at(&cx, 0, 0, "%s", sl_strerror(rc));
+        }
+    }
+
+    free(cx.nodes);
+out_delete_document:
+    yaml_document_delete(&cx.doc);
+out_delete_parser:
+    yaml_parser_delete(&parser);
+out_free_buf:
+    free(buf);
+    return rc;
+}
+
+
 /* Reads the whole file: libyaml reader errors only give a byte offset, which we map back. */
 static int
 conf_read_file(sl_conf_ctx_t *cx, const char *path, char **out, size_t *outlen)
@@ -1140,7 +1260,9 @@ conf_parse_root(sl_conf_ctx_t *cx)
         return SL_ECONF;
     }
     n = sl_conf_get(cx, root, "pricing");
-    if (n != NULL && conf_nonempty(cx, n, "pricing", &cx->conf->pricing_file) != 0) {
+    if (n != NULL
+        && (conf_nonempty(cx, n, "pricing", &cx->conf->pricing_file) != 0
+            || conf_parse_pricing(cx, n) != 0)) {
         return SL_ECONF;
     }
     /* providers before models, whatever the order in the file: targets name providers */
@@ -1402,6 +1524,37 @@ conf_parse_storage(sl_conf_ctx_t *cx, const sl_conf_node_t *map)
         return SL_ECONF;
     }
     return sl_conf_check_unknown(cx, map, "storage");
+}
+
+
+/*
+ * Loads the table `pricing:` names into the generation pool, so a reload
+ * swaps prices together with everything else. An unreadable file is
+ * reported at the `pricing:` line; the table's own errors keep their
+ * file:line:col, which point into the pricing file.
+ */
+static int
+conf_parse_pricing(sl_conf_ctx_t *cx, const sl_conf_node_t *n)
+{
+    sl_pricing_t *pricing;
+    char err[1024];
+    int rc;
+
+    rc = sl_pricing_load(cx->conf->pricing_file, cx->pool, &pricing, err, sizeof(err));
+    if (rc == 0) {
+        cx->conf->pricing = pricing;
+        return 0;
+    }
+    if (rc != SL_ECONF) {
+        return sl_conf_errorf(cx, n, "cannot load pricing: %s", err);
+    }
+    if (!cx->failed) {
+        cx->failed = true;
+        if (cx->err != NULL && cx->errlen > 0) {
+            snprintf(cx->err, cx->errlen, "%s", err);
+        }
+    }
+    return SL_ECONF;
 }
 
 

@@ -20,6 +20,7 @@
 #include "core/pool.h"
 
 typedef struct sl_provider_ops sl_provider_ops_t;
+typedef struct sl_pricing sl_pricing_t; /* core/pricing.h */
 
 typedef struct sl_listen_conf {
     const char *text; /* as written, e.g. "127.0.0.1:4141" or "[::1]:4141" */
@@ -130,7 +131,8 @@ typedef struct sl_conf {
     size_t storage_map_size;
     uint64_t storage_sync_interval; /* ms */
 
-    const char *pricing_file; /* NULL when not configured */
+    const char *pricing_file;    /* NULL when not configured */
+    const sl_pricing_t *pricing; /* loaded from pricing_file (relative to the cwd), or NULL */
 
     sl_provider_conf_t *providers;
     size_t nproviders;
@@ -243,6 +245,37 @@ int sl_conf_check_unknown(sl_conf_ctx_t *cx, const sl_conf_node_t *map, const ch
  */
 int sl_conf_errorf(sl_conf_ctx_t *cx, const sl_conf_node_t *n, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* True when n is a mapping. */
+bool sl_conf_node_is_map(const sl_conf_node_t *n);
+
+/* Number of key/value pairs of map; 0 when map is NULL or not a mapping. */
+size_t sl_conf_map_size(const sl_conf_node_t *map);
+
+/*
+ * The i-th pair of map, in file order, for walking mappings whose keys are
+ * data (model names) rather than a fixed set. Marks the key consumed.
+ * *val is NULL when the value is null. Returns 0, or SL_ENOTFOUND when i is
+ * past the end or map is not a mapping.
+ */
+int sl_conf_map_pair(sl_conf_ctx_t *cx, const sl_conf_node_t *map, size_t i,
+                     const sl_conf_node_t **key, const sl_conf_node_t **val);
+
+/* The callback of sl_conf_parse_file; root is NULL for an empty document. */
+typedef int (*sl_conf_parse_cb)(sl_conf_ctx_t *cx, const sl_conf_node_t *root, void *arg);
+
+/*
+ * Parses another YAML file (the pricing table) with the same rules as the
+ * configuration (one document, scalar and unique keys) and calls
+ * fn(cx, root, arg), which reads it with the node API above; cx and the
+ * nodes are valid only during the call, and sl_conf_pool(cx) is pool, where
+ * fn keeps what it builds. Returns what fn returned, or SL_ECONF / -errno
+ * when the file cannot be read or parsed; every failure leaves one
+ * "file:line:col: message" (or "file: message") in err. Master or CLI
+ * context; blocking file I/O.
+ */
+int sl_conf_parse_file(const char *path, sl_pool_t *pool, sl_conf_parse_cb fn, void *arg, char *err,
+                       size_t errlen);
 
 /* The generation pool: an adapter's ext and everything it points to live here. */
 sl_pool_t *sl_conf_pool(sl_conf_ctx_t *cx);

@@ -1084,6 +1084,12 @@ conn_headers_done(sl_http_conn_t *c)
         && conf->keepalive_timeout > 0
         && (conf->keepalive_requests == 0 || c->nrequests + 1 < conf->keepalive_requests);
 
+    if (r->http_minor >= 1 && sl_http_req_header(r, "host") == NULL) {
+        sl_log(&c->log, SL_LOG_INFO, 0, "client %s sent an HTTP/1.1 request without Host",
+               c->addr);
+        conn_fail(c, 400, "invalid_request", "invalid HTTP request: missing Host header");
+        return;
+    }
     has_body = (p->flags & F_CHUNKED) != 0
                || ((p->flags & F_CONTENT_LENGTH) != 0 && p->content_length > 0);
     expect = r->http_minor >= 1 ? sl_http_req_header(r, "expect") : NULL;

@@ -20,6 +20,7 @@
 
 static int listen_open_one(const sl_listen_conf_t *a, bool reuse_port, unsigned backlog);
 static bool listen_same_addr(const sl_listen_conf_t *a, const sl_listen_conf_t *b);
+static int listen_probe(const sl_listen_conf_t *a);
 static int listen_build(sl_listener_t *l, const sl_listen_conf_t *a, bool reuse_port,
                         size_t nfds, unsigned backlog, const sl_listener_t *old, bool admin);
 static void listen_close(sl_listener_t *l);
@@ -93,6 +94,39 @@ out_close:
 }
 
 
+/*
+ * SO_REUSEPORT lets any process of the same user join a port, so a second
+ * sluice (or anything else) on our address would silently split the
+ * traffic. Before opening reuseport sockets on a new address, bind a plain
+ * socket there: that fails while anyone listens on it.
+ */
+static int
+listen_probe(const sl_listen_conf_t *a)
+{
+    char text[INET6_ADDRSTRLEN + 8];
+    int one = 1;
+    int fd = socket(a->addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int err;
+
+    if (fd == -1) {
+        return 0; /* the real socket() reports it */
+    }
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (a->addr.ss_family == AF_INET6) {
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+    }
+    if (bind(fd, (const struct sockaddr *) &a->addr, a->addrlen) == -1) {
+        err = errno;
+        close(fd);
+        sl_listen_addr_text(a, text, sizeof(text));
+        sl_log(NULL, SL_LOG_EMERG, err, "bind() to %s failed (is another sluice running?)", text);
+        return -err;
+    }
+    close(fd);
+    return 0;
+}
+
+
 static bool
 listen_same_addr(const sl_listen_conf_t *a, const sl_listen_conf_t *b)
 {
@@ -121,6 +155,15 @@ listen_build(sl_listener_t *l, const sl_listen_conf_t *a, bool reuse_port, size_
     }
     for (i = 0; i < nfds; i++) {
         l->fds[i] = -1;
+    }
+    if (reuse_port && (old == NULL || old->nfds == 0)) {
+        int rc = listen_probe(a);
+
+        if (rc < 0) {
+            free(l->fds);
+            l->fds = NULL;
+            return rc;
+        }
     }
     for (i = 0; i < nfds; i++) {
         if (old != NULL && i < old->nfds && old->fds[i] != -1) {
@@ -163,8 +206,7 @@ listen_close(sl_listener_t *l)
 int
 sl_listen_sync(sl_listen_set_t *set, const sl_conf_t *conf)
 {
-    /* the admin listener joins this set when the admin API exists */
-    size_t want = conf->nlisten;
+    size_t want = conf->nlisten + (conf->admin_listen != NULL ? 1 : 0);
     sl_listener_t *next = calloc(want == 0 ? 1 : want, sizeof(*next));
     size_t built = 0;
     int rc = 0;
@@ -173,9 +215,10 @@ sl_listen_sync(sl_listen_set_t *set, const sl_conf_t *conf)
         return -ENOMEM;
     }
     for (size_t i = 0; i < want; i++) {
-        bool admin = false;
-        const sl_listen_conf_t *a = &conf->listen[i];
-        bool reuse = conf->reuse_port;
+        bool admin = i == conf->nlisten;
+        const sl_listen_conf_t *a = admin ? conf->admin_listen : &conf->listen[i];
+        /* the admin listener carries little traffic: one shared socket */
+        bool reuse = admin ? false : conf->reuse_port;
         size_t nfds = reuse ? conf->workers : 1;
         const sl_listener_t *old = NULL;
 

@@ -244,6 +244,7 @@ master_spawn(master_t *m, unsigned slot)
         sl_worker_ctx_t ctx;
         int fds[64];
         size_t nfds = 0;
+        int admin_fd = -1;
 
         /* Close what belongs to the master and the other workers. */
         close(sv[0]);
@@ -261,7 +262,9 @@ master_spawn(master_t *m, unsigned slot)
                     close(l->fds[k]);
                 }
             }
-            if (nfds < sizeof(fds) / sizeof(fds[0])) {
+            if (l->admin) {
+                admin_fd = mine;
+            } else if (nfds < sizeof(fds) / sizeof(fds[0])) {
                 fds[nfds++] = mine;
             }
         }
@@ -270,6 +273,7 @@ master_spawn(master_t *m, unsigned slot)
         ctx.generation = m->generation;
         ctx.listen_fds = fds;
         ctx.nlisten = nfds;
+        ctx.admin_fd = admin_fd;
         ctx.ctl_fd = sv[1];
         _exit(sl_worker_run(&ctx));
     }
@@ -657,14 +661,19 @@ sl_master_run_single(sl_conf_t *conf)
         sl_conf_destroy(conf);
         return 1;
     }
-    for (size_t i = 0; i < set.n && i < 64; i++) {
-        fds[i] = sl_listen_fd_for_slot(&set.items[i], 0);
+    ctx.admin_fd = -1;
+    ctx.nlisten = 0;
+    for (size_t i = 0; i < set.n && ctx.nlisten < 64; i++) {
+        if (set.items[i].admin) {
+            ctx.admin_fd = sl_listen_fd_for_slot(&set.items[i], 0);
+        } else {
+            fds[ctx.nlisten++] = sl_listen_fd_for_slot(&set.items[i], 0);
+        }
     }
     ctx.conf = conf;
     ctx.slot = 0;
     ctx.generation = 1;
     ctx.listen_fds = fds;
-    ctx.nlisten = set.n < 64 ? set.n : 64;
     ctx.ctl_fd = -1;
     rc = sl_worker_run(&ctx);
     sl_listen_close_all(&set);

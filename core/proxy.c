@@ -15,8 +15,11 @@
 
 #include <jansson.h>
 
+#include "core/account.h"
 #include "core/buf.h"
 #include "core/errno.h"
+#include "core/pricing.h"
+#include "core/sse.h"
 #include "core/log.h"
 #include "core/str.h"
 #include "providers/registry.h"
@@ -27,6 +30,7 @@ struct sl_proxy {
     uv_loop_t *loop;
     const sl_conf_t *conf;
     sl_upstream_t *up;
+    sl_db_t *db; /* NULL: no storage (static keys only, no ledger) */
     char *models_body; /* GET /v1/models answer, built once per generation */
     size_t models_len;
     uint64_t requests;
@@ -42,6 +46,11 @@ typedef struct proxy_req {
     int status;                /* upstream status */
     const char *retry_after;   /* upstream Retry-After, copied */
     sl_buf_t body;             /* buffered upstream body (JSON answer or error) */
+    sl_buf_t out;              /* translated stream events waiting to be written */
+    sl_sse_parser_t sse;       /* upstream event stream */
+    sl_stream_t st;
+    sl_acct_t acct;
+    uint64_t first_byte_us;    /* request sent upstream -> first response byte */
     unsigned attempts;
     bool streaming;            /* relaying an event stream to the client */
     bool paused;
@@ -55,10 +64,11 @@ static void proxy_models(sl_http_req_t *r);
 static void proxy_chat(sl_http_req_t *r);
 static void proxy_embeddings(sl_http_req_t *r);
 static void proxy_call(sl_http_req_t *r, sl_endpoint_e endpoint);
-static bool proxy_auth(sl_http_req_t *r);
+static bool proxy_auth(sl_http_req_t *r, sl_acct_t *a);
 static int proxy_parse(proxy_req_t *pr, sl_endpoint_e endpoint);
 static int proxy_route(proxy_req_t *pr);
 static void proxy_filter_headers(proxy_req_t *pr);
+static bool proxy_token_listed(sl_str_t list, sl_str_t name);
 static size_t proxy_sluice_headers(proxy_req_t *pr, sl_http_header_t *h);
 static void proxy_error(proxy_req_t *pr, int status, const char *type, const char *code,
                         const char *param, const char *message);
@@ -71,6 +81,10 @@ static void proxy_on_abort(sl_http_req_t *r);
 static void proxy_on_drain(sl_http_req_t *r);
 static void proxy_release(proxy_req_t *pr);
 static void proxy_free_buf(void *arg);
+static void proxy_free_sse(void *arg);
+static int proxy_on_event(void *data, const sl_sse_event_t *ev);
+static void proxy_record(proxy_req_t *pr, int status, const sl_usage_t *usage);
+static void proxy_estimate(proxy_req_t *pr, sl_usage_t *u);
 
 static const sl_http_route_t proxy_routes[] = {
     { "GET", "/healthz", proxy_healthz },
@@ -95,7 +109,7 @@ sl_proxy_routes(size_t *n)
 
 
 sl_proxy_t *
-sl_proxy_create(uv_loop_t *loop, const sl_conf_t *conf, sl_upstream_t *up)
+sl_proxy_create(uv_loop_t *loop, const sl_conf_t *conf, sl_upstream_t *up, sl_db_t *db)
 {
     sl_proxy_t *px = sl_xcalloc(1, sizeof(*px));
     json_t *list = json_object();
@@ -105,6 +119,7 @@ sl_proxy_create(uv_loop_t *loop, const sl_conf_t *conf, sl_upstream_t *up)
     px->loop = loop;
     px->conf = conf;
     px->up = up;
+    px->db = db;
     for (size_t i = 0; i < conf->nmodels; i++) {
         json_array_append_new(data, json_pack("{s:s,s:s,s:I,s:s}", "id", conf->models[i].name,
                                               "object", "model", "created", created, "owned_by",
@@ -157,47 +172,23 @@ proxy_healthz(sl_http_req_t *r)
 }
 
 
-/*
- * Checks the client key against auth.static_keys in constant time: every
- * configured key is compared, whatever matched, so timing says nothing about
- * which key or how much of it matched.
- */
+/* Authenticates the client; answers 401 (or 500 on a storage failure) itself. */
 static bool
-proxy_auth(sl_http_req_t *r)
+proxy_auth(sl_http_req_t *r, sl_acct_t *a)
 {
-    const sl_conf_t *conf = r->conf;
-    const sl_str_t *h = sl_http_req_header(r, "authorization");
-    sl_str_t key = sl_str_null;
-    bool ok = false;
+    const char *why = NULL;
+    int rc = sl_acct_auth(proxy_current->db, r, a, &why);
 
-    if (h != NULL) {
-        sl_str_t v = sl_str_trim(*h);
-
-        if (v.len > 7 && sl_mem_caseeq(v.p, "bearer ", 7)) {
-            key = sl_str_trim((sl_str_t){ v.p + 7, v.len - 7 });
-        }
-    }
-    if (key.len == 0) {
-        h = sl_http_req_header(r, "x-api-key");
-        if (h != NULL) {
-            key = sl_str_trim(*h);
-        }
-    }
-    if (key.len == 0) {
-        sl_http_respond_error(r, 401, "invalid_request_error", "invalid_api_key", NULL,
-                              "You didn't provide an API key. Provide it in an Authorization "
-                              "header using Bearer auth (Authorization: Bearer YOUR_KEY) or in "
-                              "an x-api-key header.");
+    if (rc == SL_EAUTH) {
+        sl_http_respond_error(r, 401, "invalid_request_error", "invalid_api_key", NULL, why);
         return false;
     }
-    for (size_t i = 0; i < conf->nstatic_keys; i++) {
-        ok |= sl_str_ct_eq(key.p, key.len, conf->static_keys[i].value, conf->static_keys[i].len);
+    if (rc < 0) {
+        sl_http_respond_error(r, 500, "api_error", "storage_error", NULL,
+                              "The gateway cannot read its key store right now.");
+        return false;
     }
-    if (!ok) {
-        sl_http_respond_error(r, 401, "invalid_request_error", "invalid_api_key", NULL,
-                              "Incorrect API key provided.");
-    }
-    return ok;
+    return true;
 }
 
 
@@ -208,8 +199,10 @@ proxy_models(sl_http_req_t *r)
         { { "content-type", 12 }, { "application/json", 16 } },
     };
     sl_proxy_t *px = proxy_current;
+    sl_acct_t a;
 
-    if (!proxy_auth(r)) {
+    memset(&a, 0, sizeof(a));
+    if (!proxy_auth(r, &a)) {
         return;
     }
     sl_http_respond(r, 200, h, 1, px->models_body, px->models_len);
@@ -238,29 +231,76 @@ proxy_free_buf(void *arg)
 
 
 static void
+proxy_free_sse(void *arg)
+{
+    sl_sse_free(arg);
+}
+
+
+static void
 proxy_call(sl_http_req_t *r, sl_endpoint_e endpoint)
 {
     sl_proxy_t *px = proxy_current;
     proxy_req_t *pr;
     sl_upstream_req_t ureq;
     const sl_provider_ops_t *ops;
+    const char *why = NULL;
+    json_t *v;
+    uint64_t max_tokens = 0;
     int rc;
 
     px->requests++;
-    if (!proxy_auth(r)) {
-        return;
-    }
     pr = sl_pcalloc(r->pool, sizeof(*pr));
     pr->r = r;
     pr->px = px;
+    if (!proxy_auth(r, &pr->acct)) {
+        return;
+    }
     pr->body = (sl_buf_t) SL_BUF_INIT;
+    pr->out = (sl_buf_t) SL_BUF_INIT;
     sl_pool_on_destroy(r->pool, proxy_free_buf, &pr->body);
+    sl_pool_on_destroy(r->pool, proxy_free_buf, &pr->out);
     pr->call.pool = r->pool;
     pr->call.endpoint = endpoint;
     pr->call.request_id = r->request_id;
 
     if (proxy_parse(pr, endpoint) < 0 || proxy_route(pr) < 0) {
         return;
+    }
+    if (!sl_acct_allows(&pr->acct, pr->public_model)) {
+        json_decref(pr->call.body);
+        pr->call.body = NULL;
+        proxy_error(pr, 403, "invalid_request_error", "model_not_allowed", "model",
+                    sl_psprintf(r->pool, "This API key is not allowed to use the model `%s`.",
+                                pr->public_model));
+        return;
+    }
+    v = json_object_get(pr->call.body, "max_completion_tokens");
+    if (!json_is_integer(v)) {
+        v = json_object_get(pr->call.body, "max_tokens");
+    }
+    if (json_is_integer(v) && json_integer_value(v) > 0) {
+        max_tokens = (uint64_t) json_integer_value(v);
+    }
+    rc = sl_acct_reserve(px->db, r->conf, &pr->acct, &pr->call, r->body.len, max_tokens, r->pool,
+                         &why);
+    if (rc < 0) {
+        json_decref(pr->call.body);
+        pr->call.body = NULL;
+        if (rc == SL_EDENIED) {
+            proxy_error(pr, 429, "insufficient_quota", "insufficient_quota", NULL, why);
+        } else {
+            proxy_error(pr, 500, "api_error", "storage_error", NULL,
+                        "The gateway cannot update its budget store right now.");
+        }
+        return;
+    }
+    if (pr->call.stream) {
+        v = json_object_get(json_object_get(pr->call.body, "stream_options"), "include_usage");
+        pr->st.call = &pr->call;
+        pr->st.client_wants_usage = json_is_true(v);
+        sl_sse_init(&pr->sse, 0);
+        sl_pool_on_destroy(r->pool, proxy_free_sse, &pr->sse);
     }
     proxy_filter_headers(pr);
 
@@ -400,6 +440,26 @@ proxy_route(proxy_req_t *pr)
 }
 
 
+/* True when name is one of the comma-separated tokens of list (case-insensitive). */
+static bool
+proxy_token_listed(sl_str_t list, sl_str_t name)
+{
+    const char *p = list.p;
+    const char *end = list.p + list.len;
+
+    while (p < end) {
+        const char *comma = memchr(p, ',', (size_t) (end - p));
+        sl_str_t tok = sl_str_trim((sl_str_t){ p, (size_t) ((comma != NULL ? comma : end) - p) });
+
+        if (tok.len == name.len && sl_mem_caseeq(tok.p, name.p, tok.len)) {
+            return true;
+        }
+        p = comma != NULL ? comma + 1 : end;
+    }
+    return false;
+}
+
+
 /*
  * Client headers that may travel upstream: not hop-by-hop, not credentials
  * (the provider gets the gateway's own), not what the adapter or the
@@ -415,11 +475,13 @@ proxy_filter_headers(proxy_req_t *pr)
     };
     sl_http_req_t *r = pr->r;
     sl_http_header_t *out = sl_palloc(r->pool, sizeof(*out) * (r->nheaders + 1));
+    const sl_str_t *conn = sl_http_req_header(r, "connection");
     size_t n = 0;
 
     for (size_t i = 0; i < r->nheaders; i++) {
         const sl_http_header_t *h = &r->headers[i];
-        bool skip = sl_http_is_hop_by_hop(h->name);
+        bool skip = sl_http_is_hop_by_hop(h->name)
+            || (conn != NULL && proxy_token_listed(*conn, h->name));
 
         for (size_t k = 0; !skip && k < sizeof(drop) / sizeof(drop[0]); k++) {
             skip = sl_str_caseeq(h->name, drop[k]);
@@ -436,15 +498,23 @@ proxy_filter_headers(proxy_req_t *pr)
 }
 
 
-/* Writes the x-sluice-* headers into h (room for 4); returns how many. */
+/* Writes the x-sluice-* headers into h (room for 5); returns how many. */
 static size_t
 proxy_sluice_headers(proxy_req_t *pr, sl_http_header_t *h)
 {
     size_t n = 0;
     const char *attempts;
 
+    if (pr->acct.nrefs > 0 && (pr->acct.reserved_at != 0 || pr->acct.remaining != 0)) {
+        char usd[32];
+        const char *v = sl_pstrdup(pr->r->pool,
+                                   sl_pricing_format_usd(pr->acct.remaining, usd, sizeof(usd)));
+
+        h[n++] = (sl_http_header_t){ sl_str_lit("x-sluice-budget-remaining-usd"),
+                                     { v, strlen(v) } };
+    }
     if (pr->call.target == NULL) {
-        return 0;
+        return n;
     }
     attempts = sl_psprintf(pr->r->pool, "%u", pr->attempts);
     h[n++] = (sl_http_header_t){ sl_str_lit("x-sluice-provider"),
@@ -463,7 +533,7 @@ proxy_error(proxy_req_t *pr, int status, const char *type, const char *code, con
             const char *message)
 {
     sl_http_req_t *r = pr->r;
-    sl_http_header_t h[7];
+    sl_http_header_t h[8];
     size_t n = 0;
     json_t *err = json_pack("{s:s,s:s,s:s?,s:s?}", "message", message, "type", type, "param",
                             param, "code", code);
@@ -477,6 +547,7 @@ proxy_error(proxy_req_t *pr, int status, const char *type, const char *code, con
         h[n++] = (sl_http_header_t){ sl_str_lit("retry-after"),
                                      { pr->retry_after, strlen(pr->retry_after) } };
     }
+    proxy_record(pr, status, NULL);
     proxy_finish_log(pr, status);
     pr->done = true;
     sl_http_respond(r, status, h, n, body, body != NULL ? strlen(body) : 0);
@@ -505,11 +576,14 @@ proxy_on_headers(sl_upstream_call_t *uc, int status, const sl_http_header_t *hea
     proxy_req_t *pr = data;
     const sl_http_header_t *ct = sl_http_find_header(headers, nheaders, "content-type");
     const sl_http_header_t *ra = sl_http_find_header(headers, nheaders, "retry-after");
-    sl_http_header_t h[7];
+    sl_http_header_t h[8];
     size_t n = 0;
+    const sl_upstream_timing_t *tm = sl_upstream_timing(uc);
 
-    (void) uc;
     pr->status = status;
+    if (tm->first_byte > tm->sent && tm->sent != 0) {
+        pr->first_byte_us = (tm->first_byte - tm->sent) / 1000;
+    }
     if (ra != NULL && ra->value.len > 0 && ra->value.len < 64) {
         pr->retry_after = sl_pstrndup(pr->r->pool, ra->value.p, ra->value.len);
     }
@@ -531,7 +605,16 @@ proxy_on_body(sl_upstream_call_t *uc, const char *p, size_t len, void *data)
     proxy_req_t *pr = data;
 
     if (pr->streaming) {
-        sl_http_write(pr->r, p, len);
+        int rc = sl_sse_feed(&pr->sse, p, len, proxy_on_event, pr);
+
+        if (pr->out.len > 0) {
+            sl_http_write(pr->r, pr->out.p, pr->out.len);
+            sl_buf_clear(&pr->out);
+        }
+        if (rc < 0) {
+            sl_log(&pr->r->log, SL_LOG_WARN, rc, "bad event stream from provider \"%s\"",
+                   pr->call.target->provider->name);
+        }
         if (!pr->paused && sl_http_is_congested(pr->r)) {
             pr->paused = true;
             sl_upstream_pause(uc);
@@ -543,6 +626,74 @@ proxy_on_body(sl_upstream_call_t *uc, const char *p, size_t len, void *data)
         return;
     }
     sl_buf_append(&pr->body, p, len);
+}
+
+
+/* One upstream event: the adapter translates it into pr->out and reads usage. */
+static int
+proxy_on_event(void *data, const sl_sse_event_t *ev)
+{
+    proxy_req_t *pr = data;
+    const sl_provider_ops_t *ops = pr->call.target->provider->ops;
+    sl_chunks_t out = { &pr->out };
+
+    if (pr->st.done) {
+        return 0;
+    }
+    return ops->stream_event(pr->call.target->provider->ext, &pr->st, ev, &out);
+}
+
+
+/*
+ * Usage of a stream that ended without the provider's numbers: estimated
+ * from what was sent and what came back, about four bytes a token.
+ */
+static void
+proxy_estimate(proxy_req_t *pr, sl_usage_t *u)
+{
+    *u = pr->st.usage;
+    if (u->known) {
+        return;
+    }
+    u->prompt_tokens = (pr->r->body.len + 3) / 4;
+    u->completion_tokens = (pr->st.content_bytes + 3) / 4;
+    u->estimated = true;
+}
+
+
+/* Writes the request's one ledger row (usage NULL: no tokens were used). */
+static void
+proxy_record(proxy_req_t *pr, int status, const sl_usage_t *usage)
+{
+    sl_http_req_t *r = pr->r;
+    sl_ledger_row_t row;
+    sl_usage_t none;
+    struct timespec ts;
+    uint64_t age = uv_hrtime() - r->start_ns;
+
+    if (!pr->acct.authed || pr->acct.recorded) {
+        return;
+    }
+    if (usage == NULL) {
+        memset(&none, 0, sizeof(none));
+        usage = &none;
+    }
+    clock_gettime(CLOCK_REALTIME, &ts);
+    memset(&row, 0, sizeof(row));
+    row.time_ns = (int64_t) ts.tv_sec * 1000000000 + ts.tv_nsec - (int64_t) age;
+    row.request_id = r->request_id;
+    row.endpoint = pr->call.endpoint == SL_ENDPOINT_EMBEDDINGS ? "embeddings" : "chat";
+    row.model = pr->public_model != NULL ? pr->public_model : "";
+    row.provider = pr->call.target != NULL ? pr->call.target->provider->name : "";
+    row.served_model = pr->st.served_model != NULL ? pr->st.served_model
+                     : pr->call.target != NULL  ? pr->call.target->model
+                                                : "";
+    row.attempts = pr->attempts;
+    row.status = (uint32_t) status;
+    row.flags = pr->call.stream ? SL_LEDGER_STREAM : 0;
+    row.latency_us = age / 1000;
+    row.first_byte_us = pr->first_byte_us;
+    sl_acct_record(pr->px->db, r->conf, &pr->acct, pr->call.target, usage, &row);
 }
 
 
@@ -570,7 +721,10 @@ proxy_on_done(sl_upstream_call_t *uc, int rc, void *data)
     pr->uc = NULL;
 
     if (pr->streaming) {
-        if (rc < 0) {
+        sl_usage_t usage;
+        int status = pr->status;
+
+        if (rc < 0 || !pr->st.done) {
             /* the stream broke after it started: tell the client in-band, the way
              * OpenAI reports a failure mid-stream, so an SDK raises instead of
              * taking a truncated answer for a complete one */
@@ -579,13 +733,21 @@ proxy_on_done(sl_upstream_call_t *uc, int rc, void *data)
                 "data: {\"error\":{\"message\":\"the upstream stream from provider \\\"%s\\\" "
                 "was interrupted: %s\",\"type\":\"api_error\",\"param\":null,"
                 "\"code\":\"upstream_stream_interrupted\"}}\n\n",
-                pr->call.target->provider->name, sl_strerror(rc));
+                pr->call.target->provider->name,
+                sl_strerror(rc < 0 ? rc : SL_ECLOSED));
 
             sl_log(&r->log, SL_LOG_WARN, rc, "upstream stream from \"%s\" interrupted",
                    pr->call.target->provider->name);
             sl_http_write(r, ev, strlen(ev));
+            status = 502;
         }
-        proxy_finish_log(pr, rc < 0 ? 502 : pr->status);
+        /* the ledger row is committed before the stream's last bytes go out */
+        proxy_estimate(pr, &usage);
+        proxy_record(pr, status, &usage);
+        if (status < 300) {
+            sl_http_write(r, "data: [DONE]\n\n", 14);
+        }
+        proxy_finish_log(pr, status);
         pr->done = true;
         sl_http_finish(r);
         return;
@@ -610,7 +772,7 @@ proxy_on_done(sl_upstream_call_t *uc, int rc, void *data)
     }
     if (pr->status >= 200 && pr->status <= 299) {
         sl_reply_t reply;
-        sl_http_header_t h[6];
+        sl_http_header_t h[7];
         size_t n = 0;
 
         memset(&reply, 0, sizeof(reply));
@@ -620,6 +782,10 @@ proxy_on_done(sl_upstream_call_t *uc, int rc, void *data)
                                     pr->call.target->provider->name));
             return;
         }
+        if (reply.served_model != NULL) {
+            pr->st.served_model = reply.served_model;
+        }
+        proxy_record(pr, pr->status, &reply.usage);
         h[n++] = (sl_http_header_t){ sl_str_lit("content-type"), sl_str_lit("application/json") };
         n += proxy_sluice_headers(pr, &h[n]);
         proxy_finish_log(pr, pr->status);
@@ -656,8 +822,16 @@ proxy_on_abort(sl_http_req_t *r)
 static void
 proxy_release(proxy_req_t *pr)
 {
+    sl_usage_t usage;
+
     if (pr->done) {
         return;
+    }
+    if (pr->streaming) {
+        proxy_estimate(pr, &usage);
+        proxy_record(pr, 499, &usage);
+    } else {
+        proxy_record(pr, 499, NULL);
     }
     proxy_finish_log(pr, 499);
     pr->done = true;

@@ -20,6 +20,7 @@
 #include "core/proxy.h"
 #include "core/tls.h"
 #include "core/upstream.h"
+#include "storage/db.h"
 
 #define WORKER_DRAIN_POLL 50 /* ms between "all connections gone?" checks while draining */
 
@@ -37,6 +38,10 @@ typedef struct worker {
     sl_http_server_t *server;
     sl_upstream_t *upstream;
     sl_proxy_t *proxy;
+    sl_db_t *db;
+    uv_timer_t sync_timer; /* flushes LMDB to disk every storage.sync_interval */
+    uv_work_t sync_work;
+    bool syncing;
     uint64_t drain_started;
     bool has_ctl;
     bool draining;
@@ -53,6 +58,9 @@ static void worker_on_drain_deadline(uv_timer_t *t);
 static void worker_on_drain_poll(uv_timer_t *t);
 static void worker_stop(worker_t *w);
 static void worker_close_walk(uv_handle_t *h, void *arg);
+static void worker_on_sync_timer(uv_timer_t *t);
+static void worker_sync_work(uv_work_t *req);
+static void worker_sync_done(uv_work_t *req, int status);
 
 
 static void
@@ -201,6 +209,45 @@ worker_terminate(worker_t *w)
 }
 
 
+/*
+ * Commits reach the page cache at once (MDB_NOSYNC); this puts them on disk
+ * every storage.sync_interval, in the thread pool since fsync blocks.
+ */
+static void
+worker_on_sync_timer(uv_timer_t *t)
+{
+    worker_t *w = t->data;
+
+    if (w->syncing || w->db == NULL) {
+        return;
+    }
+    w->syncing = true;
+    w->sync_work.data = w;
+    if (uv_queue_work(&w->loop, &w->sync_work, worker_sync_work, worker_sync_done) < 0) {
+        w->syncing = false;
+    }
+}
+
+
+static void
+worker_sync_work(uv_work_t *req)
+{
+    worker_t *w = req->data;
+
+    sl_db_sync(w->db);
+}
+
+
+static void
+worker_sync_done(uv_work_t *req, int status)
+{
+    worker_t *w = req->data;
+
+    (void) status;
+    w->syncing = false;
+}
+
+
 static void
 worker_close_walk(uv_handle_t *h, void *arg)
 {
@@ -221,8 +268,10 @@ worker_stop(worker_t *w)
     w->stopping = true;
     uv_timer_stop(&w->drain_timer);
     uv_timer_stop(&w->drain_poll);
+    uv_timer_stop(&w->sync_timer);
     uv_close((uv_handle_t *) &w->drain_timer, NULL);
     uv_close((uv_handle_t *) &w->drain_poll, NULL);
+    uv_close((uv_handle_t *) &w->sync_timer, NULL);
     uv_close((uv_handle_t *) &w->sig_term, NULL);
     uv_close((uv_handle_t *) &w->sig_int, NULL);
     uv_close((uv_handle_t *) &w->sig_quit, NULL);
@@ -260,7 +309,12 @@ sl_worker_run(const sl_worker_ctx_t *ctx)
         sl_log(NULL, SL_LOG_EMERG, rc, "uv_loop_init() failed");
         return 2;
     }
-    /* 5. LMDB arrives with the storage issue */
+    /* 5. the LMDB environment (never opened in the master across a fork) */
+    rc = sl_db_open(ctx->conf->storage_path, ctx->conf->storage_map_size, 0, &w.db);
+    if (rc < 0) {
+        code = 2;
+        goto out_loop;
+    }
     /* 6. this process's own DRBG, never one cloned from the master */
     if (sl_tls_worker_init() < 0) {
         code = 2;
@@ -272,7 +326,7 @@ sl_worker_run(const sl_worker_ctx_t *ctx)
         code = 2;
         goto out_loop;
     }
-    w.proxy = sl_proxy_create(&w.loop, ctx->conf, w.upstream);
+    w.proxy = sl_proxy_create(&w.loop, ctx->conf, w.upstream, w.db);
     if (w.proxy == NULL) {
         code = 2;
         goto out_upstream;
@@ -295,8 +349,12 @@ sl_worker_run(const sl_worker_ctx_t *ctx)
 
     uv_timer_init(&w.loop, &w.drain_timer);
     uv_timer_init(&w.loop, &w.drain_poll);
+    uv_timer_init(&w.loop, &w.sync_timer);
     w.drain_timer.data = &w;
     w.drain_poll.data = &w;
+    w.sync_timer.data = &w;
+    uv_timer_start(&w.sync_timer, worker_on_sync_timer, ctx->conf->storage_sync_interval,
+                   ctx->conf->storage_sync_interval);
     uv_signal_init(&w.loop, &w.sig_term);
     uv_signal_init(&w.loop, &w.sig_int);
     uv_signal_init(&w.loop, &w.sig_quit);
@@ -347,6 +405,11 @@ out_loop:
     rc = uv_loop_close(&w.loop);
     if (rc < 0) {
         sl_log(NULL, SL_LOG_ALERT, rc, "uv_loop_close() failed: handles left open");
+    }
+    if (w.db != NULL) {
+        /* what this worker committed reaches the disk before it goes */
+        sl_db_sync(w.db);
+        sl_db_close(w.db);
     }
     return code;
 }

@@ -3,8 +3,6 @@
  * rewrites `model` to the target's name, puts in the provider's credentials
  * and reads usage back. The OpenAI-compatible family and Azure reuse it.
  */
-#define _GNU_SOURCE /* memmem */
-
 #include "providers/provider.h"
 
 #include <stdio.h>
@@ -62,6 +60,17 @@ openai_build_request(const void *conf, const sl_call_t *call, sl_upstream_req_t 
     }
     if (json_object_set_new(call->body, "model", json_string(call->target->model)) != 0) {
         return SL_EPARSE;
+    }
+    if (call->stream && call->endpoint == SL_ENDPOINT_CHAT) {
+        /* usage is what the ledger bills: ask for it even when the client did not
+         * (the proxy hides that extra chunk from such a client) */
+        json_t *so = json_object_get(call->body, "stream_options");
+
+        if (!json_is_object(so)) {
+            so = json_object();
+            json_object_set_new(call->body, "stream_options", so);
+        }
+        json_object_set_new(so, "include_usage", json_true());
     }
     body = json_dumps(call->body, JSON_COMPACT);
     if (body == NULL) {
@@ -135,28 +144,75 @@ openai_parse_response(const void *conf, sl_call_t *call, const sl_buf_t *body, s
 }
 
 
+/*
+ * OpenAI's own events go to the client unchanged, with two exceptions: the
+ * final usage-only chunk (choices empty) is dropped when the client did not
+ * ask for usage (sluice asked on its behalf), and "[DONE]" is held back for
+ * the core to send once the ledger row is written.
+ */
 static int
 openai_stream_event(const void *conf, sl_stream_t *st, const sl_sse_event_t *ev, sl_chunks_t *out)
 {
     json_t *root;
+    json_t *choices;
+    json_t *usage;
+    json_t *model;
+    bool drop = false;
 
     (void) conf;
-    sl_buf_puts(out->out, "data: ");
-    sl_buf_append(out->out, ev->data.p, ev->data.len);
-    sl_buf_puts(out->out, "\n\n");
     if (sl_str_eq(ev->data, "[DONE]")) {
         st->done = true;
         return 0;
     }
-    /* usage rides on the last chunk only; skip the parse for chunks without it */
-    if (memmem(ev->data.p, ev->data.len, "\"usage\":{", 9) == NULL) {
-        return 0;
-    }
     root = json_loadb(ev->data.p, ev->data.len, 0, NULL);
     if (root != NULL) {
-        openai_read_usage(json_object_get(root, "usage"), &st->usage);
+        size_t i;
+        json_t *choice;
+
+        usage = json_object_get(root, "usage");
+        choices = json_object_get(root, "choices");
+        if (json_is_object(usage)) {
+            openai_read_usage(usage, &st->usage);
+            drop = !st->client_wants_usage && json_is_array(choices)
+                && json_array_size(choices) == 0;
+        }
+        json_array_foreach(choices, i, choice)
+        {
+            json_t *delta = json_object_get(choice, "delta");
+            json_t *content = json_object_get(delta, "content");
+            json_t *calls = json_object_get(delta, "tool_calls");
+            size_t k;
+            json_t *call;
+
+            if (json_is_string(content)) {
+                st->content_bytes += json_string_length(content);
+            }
+            json_array_foreach(calls, k, call)
+            {
+                json_t *args = json_object_get(json_object_get(call, "function"), "arguments");
+
+                if (json_is_string(args)) {
+                    st->content_bytes += json_string_length(args);
+                }
+            }
+        }
+        model = json_object_get(root, "model");
+        if (st->served_model == NULL && json_is_string(model)) {
+            st->served_model = sl_pstrdup(st->call->pool, json_string_value(model));
+        }
         json_decref(root);
     }
+    if (drop) {
+        return 0;
+    }
+    if (ev->event.len > 0) {
+        sl_buf_puts(out->out, "event: ");
+        sl_buf_append(out->out, ev->event.p, ev->event.len);
+        sl_buf_puts(out->out, "\n");
+    }
+    sl_buf_puts(out->out, "data: ");
+    sl_buf_append(out->out, ev->data.p, ev->data.len);
+    sl_buf_puts(out->out, "\n\n");
     return 0;
 }
 
@@ -226,7 +282,8 @@ openai_map_error(const void *conf, int status, const sl_buf_t *body, sl_pool_t *
     if (out->type == NULL) {
         out->type = out->status >= 500 ? "api_error" : "invalid_request_error";
     }
-    if (out->status >= 500 && out->status != 503 && status >= 500) {
+    if (out->status >= 500) {
+        /* one type for every provider-side failure, whatever the provider called it */
         out->type = "api_error";
     }
     return 0;

@@ -77,6 +77,7 @@ typedef struct sl_stream {
     bool client_wants_usage; /* the client itself asked for stream_options.include_usage */
     bool done;               /* the adapter saw the end of the stream */
     const char *served_model;
+    uint64_t content_bytes;  /* generated text seen so far, for estimates */
 } sl_stream_t;
 
 /* Output of stream_event: bytes to send to the client, already framed as SSE. */

@@ -197,4 +197,72 @@ describe('chat completions', () => {
     })));
     rs.forEach((r, i) => assert.equal(r.choices[0].message.content, `mock reply: c${i}`));
   });
+  it('streams many small chunks intact, multi-byte characters included', async () => {
+    const text = 'héllo wörld, ünïcödé 🌍 and 日本語 — ' + 'ça va? '.repeat(12);
+    const stream = await client.chat.completions.create(
+      { model: 'gpt-4o-mini', messages: [{ role: 'user', content: text }], stream: true },
+      { headers: { 'x-mock-chunks': '300' } });
+    const s = await collectStream(stream);
+    const want = `mock reply: ${[...text].slice(0, 200).join('')}`;
+    assert.equal(s.content, want);
+    assert.ok(s.chunks.length >= 100, `${s.chunks.length} chunks`);
+  });
+
+  it('keeps 20 concurrent streams apart', async () => {
+    const N = 20;
+    const results = await Promise.all(Array.from({ length: N }, async (_, i) => {
+      const stream = await client.chat.completions.create(
+        { model: 'gpt-4o-mini', messages: [{ role: 'user', content: `parallel stream number ${i}` }], stream: true },
+        { headers: { 'x-mock-chunks': '6', 'x-mock-chunk-delay-ms': '40' } });
+      return collectStream(stream);
+    }));
+    results.forEach((s, i) => assert.equal(s.content, `mock reply: parallel stream number ${i}`));
+  });
+
+  it('copes with an upstream that drips its answer byte by byte', async () => {
+    const r = await sluice.chat({ messages: [{ role: 'user', content: 'drip' }] },
+      { headers: { 'x-mock-drip-ms': '1' }, timeoutMs: 20000 });
+    assert.equal(r.status, 200, r.body);
+    assert.equal(r.json().choices[0].message.content, 'mock reply: drip');
+    const stream = await client.chat.completions.create(
+      { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'drip stream' }], stream: true },
+      { headers: { 'x-mock-drip-ms': '1', 'x-mock-chunks': '3' }, timeout: 20000 });
+    const s = await collectStream(stream);
+    assert.equal(s.content, 'mock reply: drip stream');
+  });
+
+  it('passes a large request body through unchanged', async () => {
+    const big = 'lorem ipsum '.repeat(20000); // ~240 KB
+    const marker = `big-${Date.now()}`;
+    const r = await client.chat.completions.create({
+      model: 'gpt-4o-mini',
+      messages: [{ role: 'system', content: big }, { role: 'user', content: marker }],
+    });
+    assert.equal(r.choices[0].message.content, `mock reply: ${marker}`);
+    const up = (await mock.requests()).find((q) => q.rawBody.includes(marker));
+    assert.ok(up);
+    assert.equal(up.json.messages[0].content, big);
+  });
+
+  it('forwards ordinary client headers, not hop-by-hop or credential ones', async () => {
+    const marker = `hdr-${Date.now()}`;
+    const r = await sluice.chat({ messages: [{ role: 'user', content: marker }] }, {
+      headers: {
+        'x-trace-token': 'trace-123',
+        'openai-organization': 'org-test',
+        connection: 'keep-alive, x-hop-only',
+        'x-hop-only': 'must-not-pass',
+        'proxy-authorization': 'Basic c2VjcmV0OnNlY3JldA==',
+        cookie: 'session=abc',
+      },
+    });
+    assert.equal(r.status, 200, r.body);
+    const up = (await mock.requests()).find((q) => q.rawBody.includes(marker));
+    assert.ok(up);
+    assert.equal(up.headers['x-trace-token'], 'trace-123');
+    assert.equal(up.headers['openai-organization'], 'org-test');
+    assert.ok(!('x-hop-only' in up.headers), 'a header named in Connection is hop-by-hop');
+    assert.ok(!('proxy-authorization' in up.headers), 'proxy-authorization is not forwarded');
+    assert.equal(up.headers.authorization, `Bearer ${mock.apiKey}`);
+  });
 });

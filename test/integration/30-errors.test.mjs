@@ -5,7 +5,7 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import OpenAI from 'openai';
-import { startStack, freePort, request, errorShape, collectStream, withTimeout } from '../lib/harness.mjs';
+import { startStack, freePort, request, errorShape, collectStream, withTimeout, waitFor } from '../lib/harness.mjs';
 
 describe('errors', () => {
   let stack, sluice, mock, client, closedPort;
@@ -20,7 +20,11 @@ describe('errors', () => {
         cfg.providers.down = {
           kind: 'openai', base_url: `http://127.0.0.1:${closedPort}/v1`, api_key: 'env:MOCK_UPSTREAM_KEY', connect_timeout: '2s',
         };
+        cfg.providers.idle = { ...cfg.providers.mock, idle_timeout: '500ms' };
+        cfg.providers.total = { ...cfg.providers.mock, total_timeout: '800ms' };
         cfg.models['slow-model'] = { targets: ['slow/gpt-4o-mini-2024-07-18'] };
+        cfg.models['idle-model'] = { targets: ['idle/gpt-4o-mini-2024-07-18'] };
+        cfg.models['total-model'] = { targets: ['total/gpt-4o-mini-2024-07-18'] };
         cfg.models['down-model'] = { targets: ['down/gpt-4o-mini-2024-07-18'] };
         return cfg;
       },
@@ -131,8 +135,24 @@ describe('errors', () => {
     assert.equal(e.type, 'api_error');
     assert.ok(e.message.includes(upstreamMsg), `message ${JSON.stringify(e.message)} lacks ${JSON.stringify(upstreamMsg)}`);
     assert.ok(!r.body.includes(mock.apiKey), 'upstream key leaked');
-    await assert.rejects(client.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'x' }] },
-      { headers: { 'x-mock-status': '503' } }), (err) => err.status === 502);
+    for (const st of ['502', '504']) {
+      await assert.rejects(client.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'x' }] },
+        { headers: { 'x-mock-status': st } }), (err) => err.status === 502, `upstream ${st}`);
+    }
+  });
+
+  it('upstream 503 (overloaded) is a 502/503 with type api_error', async () => {
+    // 503 may stay 503 by design (overload, retryable); the type is still api_error
+    const ov = await sluice.chat({}, { headers: { 'x-mock-status': '503' } });
+    assert.ok(ov.status === 502 || ov.status === 503, `upstream 503 -> ${ov.status}`);
+    assert.equal(errorShape(ov.json()).type, 'api_error');
+  });
+
+  it('upstream 401 (the gateway\'s own key refused) is not passed on as the client\'s 401', async () => {
+    const r = await sluice.chat({}, { headers: { 'x-mock-status': '401' } });
+    assert.equal(r.status, 502, r.body);
+    assert.equal(errorShape(r.json()).type, 'api_error');
+    assert.ok(!r.body.includes(mock.apiKey) && !r.body.includes(sluice.key));
   });
 
   it('upstream 429 stays 429 with Retry-After', async () => {
@@ -185,7 +205,7 @@ describe('errors', () => {
       const s = await withTimeout(collectStream(stream), 10000, 'stream after upstream reset');
       outcome = { ok: true, content: s.content };
     } catch (err) {
-      if (/timed out/.test(err.message)) throw err;
+      if (/^stream after upstream reset timed out/.test(err.message)) throw err;
       outcome = { ok: false, err: err.message };
     }
     assert.ok(Date.now() - t0 < 10000);
@@ -197,17 +217,115 @@ describe('errors', () => {
     assert.equal(r.status, 200);
   });
 
-  it('a reset before any chunk gives 502', async () => {
-    const r = await sluice.chat({ stream: true }, { headers: { 'x-mock-reset-after': '0' } });
+  it('a reset after the upstream headers (non-stream) gives 502', async () => {
+    const r = await sluice.chat({}, { headers: { 'x-mock-reset-after': '0' } });
     assert.equal(r.status, 502, r.body);
   });
 
-  it('garbage, truncated or closed upstream answers give 502', async () => {
-    for (const h of [{ 'x-mock-garbage': '1' }, { 'x-mock-truncate': '1' }, { 'x-mock-close': '1' }]) {
+  it('garbage or truncated upstream answers give 502', async () => {
+    for (const h of [{ 'x-mock-garbage': '1' }, { 'x-mock-truncate': '1' }]) {
       const r = await sluice.chat({}, { headers: h, timeoutMs: 15000 });
       assert.equal(r.status, 502, `${JSON.stringify(h)} -> ${r.status} ${r.body}`);
       errorShape(r.json());
     }
+  });
+
+  it('an upstream that closes after its answer is not reused', async () => {
+    // the mock answers in full, says Connection: close and closes; the next
+    // requests must not be sent on that dead pooled connection
+    for (let i = 0; i < 6; i++) {
+      const h = i % 2 === 0 ? { 'x-mock-close': '1' } : {};
+      const r = await sluice.chat({ messages: [{ role: 'user', content: `close ${i}` }] }, { headers: h });
+      assert.equal(r.status, 200, `request ${i} ${JSON.stringify(h)} -> ${r.status} ${r.body}`);
+      assert.equal(r.json().choices[0].message.content, `mock reply: close ${i}`);
+    }
+  });
+
+  it('an upstream silent mid-stream past idle_timeout ends the client stream', async () => {
+    const t0 = Date.now();
+    let content = '';
+    let failed = false;
+    try {
+      const stream = await client.chat.completions.create(
+        { model: 'idle-model', messages: [{ role: 'user', content: 'idle upstream stream' }], stream: true },
+        { headers: { 'x-mock-chunks': '4', 'x-mock-chunk-delay-ms': '3000' }, timeout: 15000 });
+      content = (await withTimeout(collectStream(stream), 10000, 'stream after idle timeout')).content;
+    } catch (err) {
+      if (/^stream after idle timeout timed out/.test(err.message)) throw err;
+      failed = true;
+    }
+    const dt = Date.now() - t0;
+    assert.ok(dt < 2500, `stream ended after ${dt} ms; idle_timeout is 500 ms, chunks come every 3 s`);
+    assert.ok(failed || content !== 'mock reply: idle upstream stream', 'the stream cannot be complete');
+    // a non-streamed answer that starts and then stalls gives 504
+    const r = await sluice.chat({ model: 'idle-model' }, { headers: { 'x-mock-drip-ms': '1000' } });
+    assert.equal(r.status, 504, r.body);
+  });
+
+  it('total_timeout bounds a slow non-streamed answer: 504', async () => {
+    const t0 = Date.now();
+    const r = await sluice.chat({ model: 'total-model' }, { headers: { 'x-mock-drip-ms': '20' } });
+    const dt = Date.now() - t0;
+    assert.equal(r.status, 504, r.body);
+    assert.ok(dt < 2500, `504 after ${dt} ms; total_timeout is 800 ms`);
+  });
+
+  it('a client that goes away mid-stream releases the upstream connection', async () => {
+    const ac = new AbortController();
+    const stream = await client.chat.completions.create(
+      { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'abandon this stream early' }], stream: true },
+      { headers: { 'x-mock-chunks': '20', 'x-mock-chunk-delay-ms': '500' }, signal: ac.signal, timeout: 20000 });
+    const it = stream[Symbol.asyncIterator]();
+    await withTimeout(it.next(), 5000, 'first chunk');
+    const during = (await mock.stats()).active;
+    ac.abort();
+    await it.return?.().catch(() => {});
+    // the mock would stream for another ~10 s; sluice must hang up on it
+    await waitFor(async () => (await mock.stats()).active < during,
+      { timeoutMs: 3000, msg: `mock active connections to drop below ${during}` });
+    const r = await sluice.chat({});
+    assert.equal(r.status, 200);
+  });
+
+  it('accepts the Bearer scheme in any case', async () => {
+    for (const scheme of ['bearer', 'BEARER']) {
+      const r = await sluice.chat({}, { headers: { authorization: `${scheme} ${sluice.key}` } });
+      assert.equal(r.status, 200, `${scheme}: ${r.status} ${r.body}`);
+    }
+    const basic = await sluice.chat({}, { headers: { authorization: `Basic ${Buffer.from(`x:${sluice.key}`).toString('base64')}` } });
+    assert.equal(basic.status, 401);
+  });
+
+  it('an upstream error before the first streamed byte is a plain JSON error', async () => {
+    for (const [st, want] of [['500', 502], ['429', 429], ['400', 400]]) {
+      const r = await sluice.chat({ stream: true }, { headers: { 'x-mock-status': st, 'x-mock-retry-after': '3' } });
+      assert.equal(r.status, want, `upstream ${st} on a stream -> ${r.status} ${r.body}`);
+      assert.match(r.headers['content-type'] || '', /^application\/json/);
+      errorShape(r.json());
+    }
+    await assert.rejects(client.chat.completions.create(
+      { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'x' }], stream: true },
+      { headers: { 'x-mock-status': '500' } }), (err) => err.status === 502);
+  });
+
+  it('maps upstream errors on embeddings the same way', async () => {
+    const r = await sluice.req('/v1/embeddings', { method: 'POST', body: { model: 'gpt-4o-mini', input: 'x' }, headers: { 'x-mock-status': '500' } });
+    assert.equal(r.status, 502, r.body);
+    assert.equal(errorShape(r.json()).type, 'api_error');
+    const t = await sluice.req('/v1/embeddings', { method: 'POST', body: { model: 'slow-model', input: 'x' }, headers: { 'x-mock-delay-ms': '3000' } });
+    assert.equal(t.status, 504, t.body);
+  });
+
+  it('a client that gives up while sluice waits for the upstream does no harm', async () => {
+    for (let i = 0; i < 5; i++) {
+      const ac = new AbortController();
+      setTimeout(() => ac.abort(), 150);
+      await assert.rejects(client.chat.completions.create(
+        { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'x' }] },
+        { headers: { 'x-mock-delay-ms': '1000' }, signal: ac.signal }));
+    }
+    const r = await sluice.chat({});
+    assert.equal(r.status, 200);
   });
 
   it('keeps serving after all of the above', async () => {

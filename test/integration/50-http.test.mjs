@@ -55,7 +55,7 @@ describe('inbound HTTP', () => {
 
   it('keeps a connection alive for curl (second URL reuses it)', async () => {
     const u = `${sluice.root}/healthz`;
-    const r = await curl(['-s', '-o', '/dev/null', '-w', '%{http_code}:%{num_connects}\\n', u, u]);
+    const r = await curl(['-s', '-o', '/dev/null', '-o', '/dev/null', '-w', '%{http_code}:%{num_connects}\\n', u, u]);
     assert.equal(r.code, 0, r.stderr);
     assert.deepEqual(r.stdout.trim().split('\n'), ['200:1', '200:0']);
   });
@@ -168,6 +168,7 @@ describe('inbound HTTP', () => {
     assert.equal(nf2.status, 404);
     const na = await sluice.req('/v1/chat/completions');
     assert.equal(na.status, 405);
+    assert.match(na.headers.allow || '', /POST/, 'Allow names the method that works');
     errorShape(na.json());
     const na2 = await sluice.req('/v1/models', { method: 'DELETE' });
     assert.equal(na2.status, 405);
@@ -279,6 +280,68 @@ describe('inbound HTTP', () => {
       const [r] = await c.responses(1);
       assert.equal(r.status, 200);
       await c.waitClose(2000);
+    } finally { c.destroy(); }
+  });
+  async function expect400(name, raw) {
+    const c = await RawConn.open(port);
+    try {
+      c.write(raw);
+      const [r] = await c.responses(1, 3000);
+      assert.equal(r.status, 400, `${name}: got ${r.status}`);
+      await c.waitClose(3000);
+    } finally { c.destroy(); }
+  }
+
+  it('rejects conflicting Content-Length headers and malformed header lines with 400', async () => {
+    await expect400('two different Content-Length values',
+      `POST /v1/chat/completions HTTP/1.1\r\nHost: t\r\n${auth}Content-Length: 5\r\nContent-Length: 7\r\n\r\nhello`);
+    await expect400('header line without a colon', 'GET /healthz HTTP/1.1\r\nHost: t\r\nno colon in this line\r\n\r\n');
+    await expect400('negative Content-Length', 'GET /healthz HTTP/1.1\r\nHost: t\r\nContent-Length: -1\r\n\r\n');
+  });
+
+  it('rejects an HTTP/1.1 request without Host with 400 (RFC 9112 3.2)', async () => {
+    await expect400('HTTP/1.1 without Host', 'GET /healthz HTTP/1.1\r\nUser-Agent: no-host\r\n\r\n');
+  });
+
+  it('survives clients that vanish mid-request and piles of idle connections', async () => {
+    for (let i = 0; i < 20; i++) {
+      const c = await RawConn.open(port);
+      c.write(`POST /v1/chat/completions HTTP/1.1\r\nHost: t\r\n${auth}Content-Type: application/json\r\nContent-Length: 400\r\n\r\n{"model":"gpt`);
+      if (i % 2) c.write('GET /healthz HT');
+      c.destroy();
+    }
+    const idle = await Promise.all(Array.from({ length: 150 }, () => RawConn.open(port)));
+    try {
+      const r = await sluice.chat({});
+      assert.equal(r.status, 200, 'serves while 150 idle connections are open');
+    } finally { idle.forEach((c) => c.destroy()); }
+    // junk bytes
+    const j = await RawConn.open(port);
+    try {
+      j.write(Buffer.from([0, 1, 2, 255, 254, 13, 10, 13, 10, 0x47, 0x45, 0x54]));
+      await j.waitClose(3000);
+    } finally { j.destroy(); }
+    const r = await sluice.chat({ messages: [{ role: 'user', content: 'still alive' }] });
+    assert.equal(r.status, 200);
+    assert.equal(r.json().choices[0].message.content, 'mock reply: still alive');
+  });
+
+  it('ignores the query string when routing', async () => {
+    const r = await sluice.req('/v1/models?limit=5&x=%20y');
+    assert.equal(r.status, 200);
+    assert.equal(r.json().object, 'list');
+  });
+  it('answers a request pipelined behind a stream after the stream ends', async () => {
+    const body = JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'piped stream' }], stream: true });
+    const c = await RawConn.open(port);
+    try {
+      c.write(post('/v1/chat/completions', body, auth + 'x-mock-chunks: 4\r\nx-mock-chunk-delay-ms: 100\r\nx-request-id: ps-1\r\n') +
+        get('/healthz', 'x-request-id: ps-2\r\n'));
+      const rs = await c.responses(2, 10000);
+      assert.deepEqual(rs.map((r) => r.headers['x-request-id']), ['ps-1', 'ps-2']);
+      assert.match(rs[0].headers['content-type'], /^text\/event-stream/);
+      assert.match(rs[0].body, /data: \[DONE\]\s*$/);
+      assert.equal(rs[1].status, 200);
     } finally { c.destroy(); }
   });
 });

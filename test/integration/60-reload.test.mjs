@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import {
-  startStack, loadLoop, collectStream, sleep, waitFor, run, toYaml, SLUICE_BIN,
+  startStack, loadLoop, collectStream, sleep, waitFor, withTimeout, run, toYaml, SLUICE_BIN,
 } from '../lib/harness.mjs';
 
 describe('reload', () => {
@@ -51,16 +51,18 @@ describe('reload', () => {
     assert.equal(r.status, 200);
   });
 
-  it('loses no request under load across 20 reloads', async () => {
+  it('loses no request under load across 20 reloads', async (t) => {
     const pids0 = sluice.workerPids();
-    const load = loadLoop(sluice, { clients: 3, sdkClients: 1, maxRequests: 1500, maxMs: 25000 });
+    const load = loadLoop(sluice, { clients: 3, sdkClients: 1, maxRequests: 8000, maxMs: 25000 });
     await sleep(300);
     for (let i = 0; i < 20; i++) {
       sluice.signal('SIGHUP');
       await sleep(300);
     }
+    assert.equal(load.stats.exhausted, false, 'the load lasted across all the reloads');
     await sleep(700);
     const res = await load.stop();
+    t.diagnostic(`${res.ok} ok, ${res.failed} failed in ${res.ms} ms`);
     assert.equal(res.failed, 0, `failed ${res.failed} of ${res.ok + res.failed}:\n${res.errors.join('\n')}`);
     assert.ok(res.ok >= 50, `only ${res.ok} requests done in ${res.ms} ms`);
     const pids = await sluice.waitWorkers({ notIn: pids0, timeoutMs: 12000 });
@@ -128,15 +130,20 @@ describe('reload', () => {
     const pids0 = sluice.workerPids();
     await sluice.writeConfig(cfg);
     sluice.signal('SIGHUP');
-    await waitFor(async () => (await modelIds()).includes('extra-alias'), { timeoutMs: 10000, msg: 'extra-alias in /v1/models' });
-    const r = await sluice.chat({ model: 'extra-alias' });
-    assert.equal(r.status, 200, r.body);
-    assert.equal(r.headers['x-sluice-model'], 'extra-target');
+    // once the old generation is gone, every worker serves the new config
     await sluice.waitWorkers({ notIn: pids0, timeoutMs: 10000 });
+    for (let i = 0; i < 6; i++) {
+      assert.ok((await modelIds()).includes('extra-alias'), 'extra-alias in /v1/models');
+      const r = await sluice.chat({ model: 'extra-alias' });
+      assert.equal(r.status, 200, r.body);
+      assert.equal(r.headers['x-sluice-model'], 'extra-target');
+    }
     // and removing it again makes it unknown
     await restore();
-    await waitFor(async () => !(await modelIds()).includes('extra-alias'), { timeoutMs: 10000, msg: 'extra-alias gone' });
-    assert.equal((await sluice.chat({ model: 'extra-alias' })).status, 404);
+    for (let i = 0; i < 6; i++) {
+      assert.ok(!(await modelIds()).includes('extra-alias'), 'extra-alias gone');
+      assert.equal((await sluice.chat({ model: 'extra-alias' })).status, 404);
+    }
   });
 
   it('`sluice reload -c FILE` reloads through the pid file', async () => {
@@ -145,6 +152,39 @@ describe('reload', () => {
     assert.equal(r.code, 0, `reload exit ${r.code}: ${r.stderr}`);
     await sluice.waitWorkers({ notIn: pids0, timeoutMs: 10000 });
     assert.equal((await sluice.chat({})).status, 200);
+  });
+
+  it('an old worker leaves after drain_timeout even with a stream still open', async () => {
+    const pids0 = await sluice.waitWorkers();
+    const client = sluice.client({ timeout: 30000 });
+    // 40 chunks every 300 ms: ~12 s, longer than drain_timeout (5 s)
+    const stream = await client.chat.completions.create(
+      { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'a stream longer than the drain timeout' }], stream: true },
+      { headers: { 'x-mock-chunks': '40', 'x-mock-chunk-delay-ms': '300' } });
+    let hupAt = 0;
+    let lastAt = 0;
+    const collecting = collectStream(stream, {
+      onChunk: () => { lastAt = Date.now(); if (!hupAt) { hupAt = Date.now(); sluice.signal('SIGHUP'); } },
+    }).then(() => 'ended', () => 'aborted');
+    await waitFor(() => hupAt, { timeoutMs: 5000, msg: 'first chunk' });
+    await waitFor(() => pids0.every((p) => !sluice.workerPids().includes(p)),
+      { timeoutMs: 9000, intervalMs: 100, msg: 'old workers gone within drain_timeout (5 s) + margin' });
+    const gone = Date.now() - hupAt;
+    assert.ok(gone >= 4000, `old generation left ${gone} ms after HUP, before drain_timeout (5 s) with a stream open`);
+    const how = await withTimeout(collecting, 5000, 'client stream end after drain');
+    assert.ok(lastAt - hupAt >= 4000, `the stream was served for ${lastAt - hupAt} ms after HUP (${how})`);
+    assert.equal((await sluice.chat({})).status, 200);
+  });
+
+  it('`sluice serve` with a bad config exits non-zero with FILE:LINE:COL', async () => {
+    const bad = path.join(path.dirname(sluice.configPath), 'serve-bad.yaml');
+    await fsp.writeFile(bad, goodText.replace('  workers: 2\n', '  workers: banana\n'));
+    const r = await run(SLUICE_BIN, ['serve', '-c', bad], { env: sluice.env, timeoutMs: 8000 });
+    assert.equal(r.timedOut, false, 'serve was still running after 8 s');
+    assert.notEqual(r.code, 0);
+    const all = r.stderr + (fs.existsSync(sluice.errorLog) ? sluice.readLog() : '');
+    assert.match(all, /serve-bad\.yaml:3:\d+/, r.stderr);
+    assert.equal((await sluice.chat({})).status, 200, 'the running instance is unaffected');
   });
 
   it('`sluice check -c FILE` exit codes and messages', async () => {

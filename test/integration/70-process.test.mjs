@@ -6,8 +6,11 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
+import net from 'node:net';
+import path from 'node:path';
 import {
   makeTmpDir, startMock, startSluice, loadLoop, collectStream, sleep, waitFor, withTimeout, pidAlive, portAccepts,
+  baseConfig, toYaml, run, randomKey, SLUICE_BIN,
 } from '../lib/harness.mjs';
 
 describe('process model', () => {
@@ -33,11 +36,11 @@ describe('process model', () => {
     if (dir && !process.env.SLUICE_KEEP_TMP) await fsp.rm(dir, { recursive: true, force: true });
   });
 
-  it('respawns a worker killed with SIGKILL; service continues', async () => {
+  it('respawns a worker killed with SIGKILL; service continues', async (t) => {
     // the master reports the killed worker; that report may be an alert
     const s = await sluiceFor({ allowLog: [/signal 9|SIGKILL|killed/i] });
     const pids0 = await s.waitWorkers();
-    const load = loadLoop(s, { clients: 2, sdkClients: 0, maxRequests: 400, maxMs: 10000 });
+    const load = loadLoop(s, { clients: 2, sdkClients: 0, maxRequests: 4000, maxMs: 10000 });
     await sleep(300);
     const victim = pids0[0];
     process.kill(victim, 'SIGKILL');
@@ -48,6 +51,8 @@ describe('process model', () => {
     assert.ok(pids1.includes(pids0[1]), 'the other worker was left alone');
     await sleep(500);
     const res = await load.stop();
+    t.diagnostic(`${res.ok} ok, ${res.failed} failed around the kill`);
+    assert.equal(res.exhausted, false, 'the load lasted until the respawn');
     assert.ok(res.failed <= 5, `${res.failed} failures around the kill (at most a handful allowed):\n${res.errors.join('\n')}`);
     assert.ok(res.ok > 0);
     for (let i = 0; i < 20; i++) {
@@ -119,6 +124,7 @@ describe('process model', () => {
     await fsp.rename(s.errorLog, rotated);
     s.signal('SIGUSR1');
     await waitFor(() => fs.existsSync(s.errorLog), { timeoutMs: 3000, msg: 'a new error.log after USR1' });
+    await sleep(500); // let the master pass USR1 on to the workers
     const sizeRotated = fs.statSync(rotated).size;
     // make the master and the workers write something
     const pids0 = s.workerPids();
@@ -128,5 +134,41 @@ describe('process model', () => {
     await waitFor(() => fs.statSync(s.errorLog).size > 0, { timeoutMs: 5000, msg: 'lines in the new error.log' });
     assert.equal(fs.statSync(rotated).size, sizeRotated, 'nothing more written to the rotated file');
     await s.stop();
+  });
+  it('refuses to start on a port that is taken, saying so', async () => {
+    const blocker = net.createServer();
+    await new Promise((r) => blocker.listen(0, '127.0.0.1', r));
+    const taken = blocker.address().port;
+    try {
+      const sub = path.join(dir, 'taken');
+      await fsp.mkdir(sub, { recursive: true });
+      const cfg = baseConfig({ dir: sub, port: taken, mock });
+      const cfgPath = path.join(sub, 'sluice.yaml');
+      await fsp.writeFile(cfgPath, toYaml(cfg));
+      const r = await run(SLUICE_BIN, ['serve', '-c', cfgPath],
+        { env: { SLUICE_TEST_KEY: randomKey(), MOCK_UPSTREAM_KEY: mock.apiKey }, timeoutMs: 8000 });
+      assert.equal(r.timedOut, false, 'serve still running after 8 s on a taken port');
+      assert.notEqual(r.code, 0);
+      let log = '';
+      try { log = fs.readFileSync(cfg.server.error_log, 'utf8'); } catch { /* none */ }
+      assert.match(r.stderr + log, new RegExp(`${taken}|address already in use|EADDRINUSE`, 'i'), r.stderr + log);
+    } finally {
+      blocker.close();
+    }
+  });
+  it('a second instance on the same listen address refuses to start', async () => {
+    const a = await sluiceFor();
+    const sub = path.join(dir, 'second');
+    await fsp.mkdir(sub, { recursive: true });
+    const cfg = baseConfig({ dir: sub, port: a.port, mock });
+    const cfgPath = path.join(sub, 'sluice.yaml');
+    await fsp.writeFile(cfgPath, toYaml(cfg));
+    // SO_REUSEPORT must not let two gateways split one port's traffic silently
+    const r = await run(SLUICE_BIN, ['serve', '-c', cfgPath],
+      { env: { SLUICE_TEST_KEY: randomKey(), MOCK_UPSTREAM_KEY: mock.apiKey }, timeoutMs: 5000 });
+    assert.equal(r.timedOut, false, `a second sluice started on port ${a.port}, which the first one serves`);
+    assert.notEqual(r.code, 0);
+    assert.equal((await a.chat({})).status, 200);
+    await a.stop();
   });
 });

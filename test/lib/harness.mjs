@@ -156,44 +156,6 @@ export function request(url, { method = 'GET', headers = {}, body, ca, timeoutMs
   });
 }
 
-// Writes `data` (string, Buffer or array of them, written with `gapMs`
-// between parts) on a raw TCP socket and collects everything the server sends
-// until it closes, `until(buf)` is true, or timeoutMs passes. Resolves
-// {data: Buffer, closed: bool, timedOut: bool}.
-export function rawExchange(port, data, { timeoutMs = 5000, until, gapMs = 0, host = '127.0.0.1' } = {}) {
-  return new Promise((resolve, reject) => {
-    const sock = net.connect({ port, host });
-    const chunks = [];
-    let settled = false;
-    const finish = (extra) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      sock.destroy();
-      resolve({ data: Buffer.concat(chunks), closed: false, timedOut: false, ...extra });
-    };
-    const timer = setTimeout(() => finish({ timedOut: true }), timeoutMs);
-    sock.on('data', (c) => {
-      chunks.push(c);
-      if (until && until(Buffer.concat(chunks))) finish({});
-    });
-    sock.on('end', () => finish({ closed: true }));
-    sock.on('close', () => finish({ closed: true }));
-    sock.on('error', (e) => {
-      if (e.code === 'ECONNRESET') finish({ closed: true, reset: true });
-      else if (!settled) { settled = true; clearTimeout(timer); reject(e); }
-    });
-    sock.on('connect', async () => {
-      const parts = Array.isArray(data) ? data : [data];
-      for (let i = 0; i < parts.length; i++) {
-        if (i > 0 && gapMs) await sleep(gapMs);
-        if (settled) return;
-        sock.write(parts[i]);
-      }
-    });
-  });
-}
-
 // Parses as many complete HTTP/1.x responses as buf holds (Content-Length,
 // chunked, or no body for 1xx/204/304/HEAD). Returns {responses, rest}.
 // Each response: {version, status, reason, headers (lowercase, last wins),
@@ -274,14 +236,23 @@ export function curl(args, { timeoutMs = 15000, input } = {}) {
   });
 }
 
-// Runs a command to completion with a time limit. Resolves {code, signal, stdout, stderr}.
+// Runs a command to completion with a time limit (then SIGTERM, and SIGKILL
+// 3 s later, so that a sluice master still takes its workers down).
+// Resolves {code, signal, stdout, stderr, timedOut}.
 export function run(cmd, args, { env, timeoutMs = 15000, cwd } = {}) {
   return new Promise((resolve) => {
-    execFile(cmd, args, { env: { ...process.env, ...env }, timeout: timeoutMs, cwd, encoding: 'utf8' },
+    let timedOut = false;
+    const child = execFile(cmd, args, { env: { ...process.env, ...env }, cwd, encoding: 'utf8', maxBuffer: 16 << 20 },
       (err, stdout, stderr) => {
+        clearTimeout(timer);
         resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0,
-          signal: err ? err.signal : null, stdout, stderr });
+          signal: err ? err.signal : null, stdout, stderr, timedOut });
       });
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGTERM');
+      setTimeout(() => child.kill('SIGKILL'), 3000).unref();
+    }, timeoutMs);
   });
 }
 
@@ -496,7 +467,7 @@ export class Sluice {
       await this.kill();
       throw new Error(e.message + logs);
     }
-    this.trackWorkers();
+    this.workerPids();
   }
 
   readLog() {
@@ -519,8 +490,6 @@ export class Sluice {
     for (const p of pids) { this.seenPids.add(p); livePids.add(p); }
     return pids;
   }
-
-  trackWorkers() { return this.workerPids(); }
 
   // Waits until the master has exactly `count` live children, none of them in
   // `notIn`. Returns the new pid list.
@@ -732,13 +701,19 @@ export class RawConn {
 // stop() is called, maxRequests are done or maxMs passed. Raw clients use a
 // fresh connection per request; `sdkClients` use the SDK (keep-alive, with
 // the SDK's default retries, as real applications run it). Returns a handle:
-// {stop(): Promise<{ok, failed, errors}>}.
-export function loadLoop(sluice, { clients = 3, sdkClients = 1, maxRequests = 1500, maxMs = 25000, headers = {} } = {}) {
+// {stats, stop(): Promise<{ok, failed, errors, exhausted, ms}>}. Each client
+// pauses pauseMs between requests, which caps the rate so that a count
+// limit sized for the test's duration is not used up early on fast machines.
+export function loadLoop(sluice, { clients = 3, sdkClients = 1, maxRequests = 1500, maxMs = 25000, pauseMs = 5, headers = {} } = {}) {
   const t0 = Date.now();
-  const stats = { ok: 0, failed: 0, errors: [] };
+  const stats = { ok: 0, failed: 0, errors: [], exhausted: false };
   let stopped = false;
   let issued = 0;
-  const more = () => !stopped && issued < maxRequests && Date.now() - t0 < maxMs;
+  const more = () => {
+    if (stopped) return false;
+    if (issued >= maxRequests || Date.now() - t0 >= maxMs) { stats.exhausted = true; return false; }
+    return true;
+  };
   const fail = (what) => { stats.failed++; if (stats.errors.length < 20) stats.errors.push(`${Date.now() - t0}ms: ${what}`); };
   const raw = async (id) => {
     while (more()) {
@@ -749,6 +724,7 @@ export function loadLoop(sluice, { clients = 3, sdkClients = 1, maxRequests = 15
         if (r.status === 200 && JSON.parse(r.body).choices[0].message.content === `mock reply: ${text}`) stats.ok++;
         else fail(`status ${r.status}: ${r.body.slice(0, 200)}`);
       } catch (e) { fail(`raw: ${e.code || ''} ${e.message}`); }
+      if (pauseMs) await sleep(pauseMs);
     }
   };
   const sdk = async (id) => {
@@ -761,6 +737,7 @@ export function loadLoop(sluice, { clients = 3, sdkClients = 1, maxRequests = 15
         if (r.choices[0].message.content === `mock reply: ${text}`) stats.ok++;
         else fail(`sdk content ${r.choices[0].message.content}`);
       } catch (e) { fail(`sdk: ${e.status || ''} ${e.message} ${e.cause ? e.cause.message : ''}`); }
+      if (pauseMs) await sleep(pauseMs);
     }
   };
   const all = Promise.all([

@@ -400,6 +400,8 @@ test_full(void **state)
     char yaml[4096], err[TEST_ERR_MAX];
     char *keyfile = tmp_write("sk-file-key \r\n\n", 15);
     char *cafile = tmp_write("-----BEGIN CERTIFICATE-----\n", 28);
+    static const char prices[] = "models:\n  openai/gpt-4o-mini: {input: 0.15, output: 0.60}\n";
+    char *pricefile = tmp_write(prices, sizeof(prices) - 1);
     const sl_provider_conf_t *p;
     const sl_model_conf_t *m;
     sl_conf_t *conf = NULL;
@@ -438,7 +440,7 @@ test_full(void **state)
              "  path: /srv/sluice/db\n"
              "  map_size: 2GiB\n"
              "  sync_interval: 250ms\n"
-             "pricing: etc/pricing.yaml\n"
+             "pricing: %s\n"
              "models:\n"
              "  gpt:\n"
              "    targets: [openai/gpt-4o-mini, {target: azure/deploy/gpt-4o, weight: 5}]\n"
@@ -470,7 +472,7 @@ test_full(void **state)
              "  local:\n"
              "    kind: openai\n"
              "    base_url: http://127.0.0.1:11434\n",
-             keyfile, cafile, keyfile);
+             keyfile, pricefile, cafile, keyfile);
 
     assert_int_equal(load(yaml, &conf, err, sizeof(err)), 0);
     assert_string_equal(err, "");
@@ -528,7 +530,8 @@ test_full(void **state)
     assert_string_equal(conf->storage_path, "/srv/sluice/db");
     assert_int_equal(conf->storage_map_size, 2ULL << 30);
     assert_int_equal(conf->storage_sync_interval, 250);
-    assert_string_equal(conf->pricing_file, "etc/pricing.yaml");
+    assert_string_equal(conf->pricing_file, pricefile);
+    assert_non_null(conf->pricing);
 
     assert_int_equal(conf->nproviders, 3);
     p = &conf->providers[0];
@@ -610,6 +613,8 @@ test_full(void **state)
     sl_conf_destroy(conf);
     unlink(keyfile);
     unlink(cafile);
+    unlink(pricefile);
+    free(pricefile);
     free(keyfile);
     free(cafile);
 }
@@ -762,7 +767,7 @@ static void
 test_reference_config(void **state)
 {
     const char *srcdir = getenv("SL_TEST_SRCDIR");
-    char path[2 * PATH_MAX + 64], file[PATH_MAX + 32], cwd[PATH_MAX],
+    char path[2 * PATH_MAX + 64], file[PATH_MAX + 32], cwd[PATH_MAX], prices[2 * PATH_MAX + 64],
         dir[] = "/tmp/sl-conf-ref-XXXXXX";
     char err[TEST_ERR_MAX];
     const sl_model_conf_t *m;
@@ -782,9 +787,14 @@ test_reference_config(void **state)
         snprintf(path, sizeof(path), "%s/%s", cwd, file);
     }
     assert_int_equal(access(path, R_OK), 0);
+    /* pricing: etc/pricing.yaml is relative to the cwd: link the reference table there */
+    snprintf(prices, sizeof(prices), "%.*s/pricing.yaml", (int) (strlen(path) - 12), path);
+    assert_int_equal(access(prices, R_OK), 0);
     assert_non_null(mkdtemp(dir));
     assert_int_equal(chdir(dir), 0);
     assert_int_equal(mkdir("var", 0700), 0);
+    assert_int_equal(mkdir("etc", 0700), 0);
+    assert_int_equal(symlink(prices, "etc/pricing.yaml"), 0);
     fp = fopen("var/sluice.key", "w");
     assert_non_null(fp);
     fputs("sk-sluice-reference\n", fp);
@@ -797,6 +807,8 @@ test_reference_config(void **state)
 
     unlink("var/sluice.key");
     rmdir("var");
+    unlink("etc/pricing.yaml");
+    rmdir("etc");
     assert_int_equal(chdir(cwd), 0);
     rmdir(dir);
     if (rc != 0) {
@@ -818,6 +830,7 @@ test_reference_config(void **state)
     assert_null(conf->admin_key.value);
     assert_string_equal(conf->storage_path, "var/");
     assert_string_equal(conf->pricing_file, "etc/pricing.yaml");
+    assert_non_null(conf->pricing);
     assert_int_equal(conf->nproviders, 1);
     assert_string_equal(conf->providers[0].name, "local");
     assert_string_equal(conf->providers[0].host, "127.0.0.1");

@@ -884,7 +884,7 @@ client_simple(test_ctx_t *t)
     ms_sleep(30);
     cl_send(cc, "st: hel");
     ms_sleep(30);
-    cl_send(cc, "lo there  \r\nContent-Length: 6\r\n\r\nab");
+    cl_send(cc, "lo there  \r\nHost: x\r\nContent-Length: 6\r\n\r\nab");
     ms_sleep(30);
     cl_send(cc, "cdef");
     CHECK_INT(t, cl_read(cc, &resp), 0);
@@ -902,7 +902,7 @@ client_simple(test_ctx_t *t)
 
         CHECK(t, big != NULL);
         memset(big, 'x', n);
-        snprintf(head, sizeof(head), "POST /echo HTTP/1.1\r\nContent-Length: %zu\r\n\r\n", n);
+        snprintf(head, sizeof(head), "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: %zu\r\n\r\n", n);
         cl_send(cc, head);
         cl_sendn(cc, big, n);
         free(big);
@@ -921,10 +921,24 @@ client_simple(test_ctx_t *t)
     cl_resp_free(&resp);
 
     /* a prefix route */
-    cl_send(cc, "GET /prefix/a/b HTTP/1.1\r\n\r\n");
+    cl_send(cc, "GET /prefix/a/b HTTP/1.1\r\nHost: x\r\n\r\n");
     CHECK_INT(t, cl_read(cc, &resp), 0);
     CHECK_INT(t, resp.status, 200);
     CHECK_BODY(t, &resp, "\"path\":\"/prefix/a/b\"");
+    cl_resp_free(&resp);
+
+    /* HTTP/1.1 without Host is malformed (RFC 9112 3.2); 1.0 needs none */
+    cl_send(cc, "GET /echo HTTP/1.1\r\n\r\n");
+    CHECK_INT(t, cl_read(cc, &resp), 0);
+    CHECK_INT(t, resp.status, 400);
+    CHECK_BODY(t, &resp, "missing Host header");
+    cl_resp_free(&resp);
+    cl_close(cc);
+
+    cc = cl_open(t);
+    cl_send(cc, "GET /echo HTTP/1.0\r\n\r\n");
+    CHECK_INT(t, cl_read(cc, &resp), 0);
+    CHECK_INT(t, resp.status, 200);
     cl_resp_free(&resp);
     cl_close(cc);
 }
@@ -1236,8 +1250,8 @@ client_431(test_ctx_t *t)
 
     /* exactly at the header limit is fine */
     cc = cl_open(t);
-    cl_send(cc, "GET /echo HTTP/1.1\r\n");
-    for (int i = 0; i < 9; i++) {
+    cl_send(cc, "GET /echo HTTP/1.1\r\nHost: x\r\n");
+    for (int i = 0; i < 8; i++) {
         snprintf(line, sizeof(line), "X-H%d: %d\r\n", i, i);
         cl_send(cc, line);
     }

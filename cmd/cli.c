@@ -1,0 +1,308 @@
+/*
+ * Helpers shared by the storage subcommands: option matching, opening the
+ * configured storage, exact dollar amounts and UTC times.
+ */
+#include "cmd/cli.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/conf.h"
+#include "core/errno.h"
+#include "core/log.h"
+#include "core/pool.h"
+
+#define CLI_NUSD_PER_USD 1000000000ULL
+
+struct sl_cli_table {
+    sl_pool_t *pool;
+    size_t ncols;
+    size_t nrows, cap;
+    char ***rows; /* rows[0] holds the headers */
+    size_t *width;
+};
+
+static int64_t cli_days_from_civil(int64_t y, unsigned m, unsigned d);
+static size_t cli_utf8_width(const char *s);
+
+
+int
+sl_cli_opt(const char *prog, int argc, char **argv, int *i, const char *name, const char **value)
+{
+    size_t n = strlen(name);
+
+    if (strcmp(argv[*i], name) == 0) {
+        if (*i + 1 >= argc) {
+            fprintf(stderr, "%s: option %s needs a value\n", prog, name);
+            return -1;
+        }
+        *value = argv[++*i];
+        return 1;
+    }
+    if (strncmp(argv[*i], name, n) == 0 && argv[*i][n] == '=') {
+        *value = argv[*i] + n + 1;
+        return 1;
+    }
+    return 0;
+}
+
+
+bool
+sl_cli_is_help(const char *arg)
+{
+    return strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0;
+}
+
+
+int
+sl_cli_open_db(const char *prog, const char *conf_file, unsigned flags, sl_db_t **db)
+{
+    char err[1024];
+    sl_conf_t *conf;
+    int rc;
+
+    /* notices such as "map grown" are for the server's log, not a terminal */
+    sl_log_open(NULL, SL_LOG_WARN);
+    rc = sl_conf_load(conf_file, &conf, err, sizeof(err));
+    if (rc != 0) {
+        fprintf(stderr, "%s: %s\n", prog, err);
+        return SL_CLI_FAIL;
+    }
+    rc = sl_db_open(conf->storage_path, conf->storage_map_size, flags, db);
+    if (rc != 0) {
+        fprintf(stderr, "%s: cannot open the storage at \"%s\": %s\n", prog, conf->storage_path,
+                sl_strerror(rc));
+        sl_conf_destroy(conf);
+        return SL_CLI_FAIL;
+    }
+    sl_conf_destroy(conf);
+    return 0;
+}
+
+
+int
+sl_cli_parse_usd(const char *s, uint64_t *nusd)
+{
+    uint64_t whole = 0, frac = 0, scale = CLI_NUSD_PER_USD;
+    const char *p = s;
+    bool digits = false;
+
+    if (*p == '$') {
+        p++;
+    }
+    for (; *p >= '0' && *p <= '9'; p++) {
+        if (whole > (UINT64_MAX / CLI_NUSD_PER_USD) / 10) {
+            return SL_EPARSE;
+        }
+        whole = whole * 10 + (uint64_t) (*p - '0');
+        digits = true;
+    }
+    if (*p == '.') {
+        p++;
+        for (; *p >= '0' && *p <= '9'; p++) {
+            if (scale == 1) {
+                return SL_EPARSE; /* below a nano-dollar */
+            }
+            scale /= 10;
+            frac += (uint64_t) (*p - '0') * scale;
+            digits = true;
+        }
+    }
+    if (!digits || *p != '\0' || whole > (UINT64_MAX - frac) / CLI_NUSD_PER_USD) {
+        return SL_EPARSE;
+    }
+    *nusd = whole * CLI_NUSD_PER_USD + frac;
+    return 0;
+}
+
+
+void
+sl_cli_format_usd(uint64_t nusd, char *buf, size_t len)
+{
+    char frac[10];
+    int n = 9;
+
+    snprintf(frac, sizeof(frac), "%09llu", (unsigned long long) (nusd % CLI_NUSD_PER_USD));
+    while (n > 2 && frac[n - 1] == '0') {
+        n--;
+    }
+    frac[n] = '\0';
+    snprintf(buf, len, "%llu.%s", (unsigned long long) (nusd / CLI_NUSD_PER_USD), frac);
+}
+
+
+int
+sl_cli_parse_u64(const char *s, uint64_t *v)
+{
+    sl_str_t str = { s, strlen(s) };
+    unsigned long long n;
+
+    if (sl_str_to_u64(str, &n) != 0) {
+        return SL_EPARSE;
+    }
+    *v = n;
+    return 0;
+}
+
+
+int
+sl_cli_parse_expiry(const char *s, int64_t now, int64_t *at)
+{
+    unsigned y, m, d;
+    uint64_t ms;
+    int used = 0;
+
+    if (strlen(s) == 10 && sscanf(s, "%4u-%2u-%2u%n", &y, &m, &d, &used) == 3 && used == 10) {
+        /* a day that does not exist would roll over into the next month */
+        if (y < 1970 || m < 1 || m > 12 || d < 1
+            || cli_days_from_civil(y, m, d)
+                   >= cli_days_from_civil(m == 12 ? y + 1 : y, m == 12 ? 1 : m + 1, 1)) {
+            return SL_EPARSE;
+        }
+        *at = (cli_days_from_civil(y, m, d) + 1) * 86400;
+        return 0;
+    }
+    if (sl_conf_parse_duration(s, &ms) != 0 || ms < 1000 || ms / 1000 > (uint64_t) INT32_MAX * 8) {
+        return SL_EPARSE;
+    }
+    *at = now + (int64_t) (ms / 1000);
+    return 0;
+}
+
+
+/* Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm). */
+static int64_t
+cli_days_from_civil(int64_t y, unsigned m, unsigned d)
+{
+    int64_t era, yoe, doy, doe;
+
+    y -= m <= 2;
+    era = (y >= 0 ? y : y - 399) / 400;
+    yoe = y - era * 400;
+    doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+    doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+
+void
+sl_cli_format_time(int64_t t, char *buf, size_t len)
+{
+    time_t tt = (time_t) t;
+    struct tm tm;
+
+    if (gmtime_r(&tt, &tm) == NULL) {
+        snprintf(buf, len, "%lld", (long long) t);
+        return;
+    }
+    strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+
+sl_cli_table_t *
+sl_cli_table_create(size_t ncols, const char *const *headers)
+{
+    sl_pool_t *pool = sl_pool_create(0);
+    sl_cli_table_t *t;
+
+    if (pool == NULL) {
+        abort();
+    }
+    t = sl_pcalloc(pool, sizeof(*t));
+    t->pool = pool;
+    t->ncols = ncols;
+    t->width = sl_pcalloc(pool, ncols * sizeof(*t->width));
+    sl_cli_table_add(t, headers);
+    return t;
+}
+
+
+void
+sl_cli_table_add(sl_cli_table_t *t, const char *const *cells)
+{
+    char ***rows;
+    size_t w;
+
+    if (t->nrows == t->cap) {
+        t->cap = t->cap == 0 ? 16 : t->cap * 2;
+        rows = sl_palloc(t->pool, t->cap * sizeof(*rows));
+        if (t->nrows > 0) {
+            memcpy(rows, t->rows, t->nrows * sizeof(*rows));
+        }
+        t->rows = rows;
+    }
+    t->rows[t->nrows] = sl_palloc(t->pool, t->ncols * sizeof(char *));
+    for (size_t c = 0; c < t->ncols; c++) {
+        t->rows[t->nrows][c] = sl_pstrdup(t->pool, cells[c] == NULL ? "" : cells[c]);
+        w = cli_utf8_width(t->rows[t->nrows][c]);
+        if (w > t->width[c]) {
+            t->width[c] = w;
+        }
+    }
+    t->nrows++;
+}
+
+
+void
+sl_cli_table_print(const sl_cli_table_t *t, FILE *f)
+{
+    const char *cell;
+
+    for (size_t r = 0; r < t->nrows; r++) {
+        for (size_t c = 0; c < t->ncols; c++) {
+            cell = t->rows[r][c];
+            if (c + 1 == t->ncols) {
+                fprintf(f, "%s\n", cell);
+            } else {
+                fprintf(f, "%s%*s", cell, (int) (t->width[c] - cli_utf8_width(cell) + 2), "");
+            }
+        }
+    }
+}
+
+
+void
+sl_cli_table_destroy(sl_cli_table_t *t)
+{
+    if (t != NULL) {
+        sl_pool_destroy(t->pool);
+    }
+}
+
+
+/* Characters, not bytes: UTF-8 continuation bytes do not count. */
+static size_t
+cli_utf8_width(const char *s)
+{
+    size_t n = 0;
+
+    for (; *s != '\0'; s++) {
+        if (((unsigned char) *s & 0xc0) != 0x80) {
+            n++;
+        }
+    }
+    return n;
+}
+
+
+int
+sl_cli_print_json(const char *prog, json_t *j)
+{
+    char *text;
+
+    if (j == NULL) {
+        fprintf(stderr, "%s: out of memory\n", prog);
+        return SL_CLI_FAIL;
+    }
+    text = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    json_decref(j);
+    if (text == NULL) {
+        fprintf(stderr, "%s: out of memory\n", prog);
+        return SL_CLI_FAIL;
+    }
+    printf("%s\n", text);
+    free(text);
+    return 0;
+}

@@ -1,0 +1,269 @@
+/*
+ * sluice teams: set, list and remove team budgets. A key joins a team with
+ * `sluice keys create|update --team NAME`; a team's budget is shared by all
+ * of its keys, on top of each key's own.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "cmd/cli.h"
+#include "core/errno.h"
+#include "core/pool.h"
+#include "storage/teams.h"
+
+typedef struct teams_rows {
+    sl_cli_table_t *table;
+    json_t *array;
+    size_t n;
+} teams_rows_t;
+
+static void teams_help(FILE *f);
+static int teams_set(const char *prog, sl_db_t *db, const char *name, uint64_t budget,
+                     sl_budget_period_e period);
+static int teams_list(const char *prog, sl_db_t *db, bool json);
+static int teams_list_cb(void *arg, const sl_team_t *team);
+static int teams_rm(const char *prog, sl_db_t *db, const char *name);
+
+
+static void
+teams_help(FILE *f)
+{
+    fprintf(f,
+            "usage: sluice teams set NAME --budget USD --period day|month|total\n"
+            "       sluice teams list [--json]\n"
+            "       sluice teams rm NAME\n"
+            "\n"
+            "Team budgets, shared by every key created or updated with --team NAME.\n"
+            "Removing a team removes its budget only; its keys keep working.\n"
+            "\n"
+            "  --budget USD  spend limit per period, e.g. 500 or 12.50\n"
+            "  --period P    day or month (UTC calendar), or total\n"
+            "  --json        print JSON instead of a table\n"
+            "  -c FILE       configuration file (default %s)\n",
+            SL_CLI_DEFAULT_CONF);
+}
+
+
+int
+sl_cmd_teams(int argc, char **argv)
+{
+    const char *conf_file = SL_CLI_DEFAULT_CONF, *name = NULL, *v, *sub, *prog;
+    sl_budget_period_e period = SL_BUDGET_MONTH;
+    bool json = false, has_budget = false, has_period = false;
+    uint64_t budget = 0;
+    sl_db_t *db;
+    int rc;
+
+    if (argc < 2 || sl_cli_is_help(argv[1])) {
+        teams_help(argc < 2 ? stderr : stdout);
+        return argc < 2 ? SL_CLI_USAGE : SL_CLI_OK;
+    }
+    sub = argv[1];
+    if (strcmp(sub, "set") == 0) {
+        prog = "sluice teams set";
+    } else if (strcmp(sub, "list") == 0) {
+        prog = "sluice teams list";
+    } else if (strcmp(sub, "rm") == 0) {
+        prog = "sluice teams rm";
+    } else {
+        fprintf(stderr, "sluice teams: unknown subcommand \"%s\"\n\n", sub);
+        teams_help(stderr);
+        return SL_CLI_USAGE;
+    }
+
+    for (int i = 2; i < argc; i++) {
+        if (sl_cli_is_help(argv[i])) {
+            teams_help(stdout);
+            return SL_CLI_OK;
+        }
+        if ((rc = sl_cli_opt(prog, argc, argv, &i, "-c", &v)) != 0
+            || (rc = sl_cli_opt(prog, argc, argv, &i, "--config", &v)) != 0) {
+            if (rc < 0) {
+                return SL_CLI_USAGE;
+            }
+            conf_file = v;
+        } else if (strcmp(sub, "list") == 0 && strcmp(argv[i], "--json") == 0) {
+            json = true;
+        } else if (strcmp(sub, "set") == 0
+                   && (rc = sl_cli_opt(prog, argc, argv, &i, "--budget", &v)) != 0) {
+            if (rc < 0 || sl_cli_parse_usd(v, &budget) != 0 || budget == 0) {
+                if (rc > 0) {
+                    fprintf(stderr,
+                            "%s: --budget wants a dollar amount above 0 such as 500 or 12.50, "
+                            "not \"%s\"\n",
+                            prog, v);
+                }
+                return SL_CLI_USAGE;
+            }
+            has_budget = true;
+        } else if (strcmp(sub, "set") == 0
+                   && (rc = sl_cli_opt(prog, argc, argv, &i, "--period", &v)) != 0) {
+            if (rc < 0 || sl_budget_period_parse(v, &period) != 0) {
+                if (rc > 0) {
+                    fprintf(stderr, "%s: --period is day, month or total, not \"%s\"\n", prog, v);
+                }
+                return SL_CLI_USAGE;
+            }
+            has_period = true;
+        } else if (strcmp(sub, "list") != 0 && name == NULL && argv[i][0] != '-') {
+            name = argv[i];
+        } else {
+            fprintf(stderr, "%s: unexpected argument \"%s\"\n", prog, argv[i]);
+            return SL_CLI_USAGE;
+        }
+    }
+    if (strcmp(sub, "list") != 0 && name == NULL) {
+        fprintf(stderr, "%s: which team? give its name\n", prog);
+        return SL_CLI_USAGE;
+    }
+    if (strcmp(sub, "set") == 0) {
+        if (!sl_team_name_valid(name)) {
+            fprintf(stderr,
+                    "%s: invalid team name \"%s\": use 1 to 64 letters, digits, '.', '_' or "
+                    "'-', starting with a letter or digit\n",
+                    prog, name);
+            return SL_CLI_USAGE;
+        }
+        if (!has_budget || !has_period) {
+            fprintf(stderr, "%s: --budget and --period are required\n", prog);
+            return SL_CLI_USAGE;
+        }
+    }
+
+    rc = sl_cli_open_db(prog, conf_file, 0, &db);
+    if (rc != 0) {
+        return rc;
+    }
+    if (strcmp(sub, "set") == 0) {
+        rc = teams_set(prog, db, name, budget, period);
+    } else if (strcmp(sub, "list") == 0) {
+        rc = teams_list(prog, db, json);
+    } else {
+        rc = teams_rm(prog, db, name);
+    }
+    if (rc == 0 && (fflush(stdout) != 0 || ferror(stdout))) {
+        fprintf(stderr, "%s: writing the output failed\n", prog);
+        rc = SL_CLI_FAIL;
+    }
+    sl_db_close(db);
+    return rc;
+}
+
+
+static int
+teams_set(const char *prog, sl_db_t *db, const char *name, uint64_t budget,
+          sl_budget_period_e period)
+{
+    char usd[40];
+    int rc;
+
+    rc = sl_teams_set(db, name, budget, period, (int64_t) time(NULL));
+    if (rc != 0) {
+        fprintf(stderr, "%s: %s: %s\n", prog, name, sl_strerror(rc));
+        return SL_CLI_FAIL;
+    }
+    sl_cli_format_usd(budget, usd, sizeof(usd));
+    printf("team %s: budget $%s per %s\n", name, usd,
+           period == SL_BUDGET_TOTAL ? "lifetime" : sl_budget_period_name(period));
+    return 0;
+}
+
+
+static int
+teams_list(const char *prog, sl_db_t *db, bool json)
+{
+    static const char *const headers[] = { "TEAM", "BUDGET", "PERIOD", "UPDATED" };
+    teams_rows_t rows = { NULL, NULL, 0 };
+    sl_pool_t *pool = sl_pool_create(0);
+    sl_txn_t *t;
+    int rc;
+
+    if (pool == NULL) {
+        fprintf(stderr, "%s: out of memory\n", prog);
+        return SL_CLI_FAIL;
+    }
+    if (json) {
+        rows.array = json_array();
+    } else {
+        rows.table = sl_cli_table_create(4, headers);
+    }
+    rc = sl_db_read(db, &t);
+    if (rc == 0) {
+        rc = sl_teams_list(t, pool, teams_list_cb, &rows);
+        sl_db_abort(t);
+    }
+    sl_pool_destroy(pool);
+    if (json) {
+        if (sl_cli_print_json(prog, rows.array) != 0) {
+            return SL_CLI_FAIL;
+        }
+    } else {
+        if (rows.n > 0) {
+            sl_cli_table_print(rows.table, stdout);
+        } else if (rc == 0) {
+            fprintf(stderr,
+                    "%s: no teams yet; add one with sluice teams set NAME --budget USD "
+                    "--period month\n",
+                    prog);
+        }
+        sl_cli_table_destroy(rows.table);
+    }
+    if (rc != 0) {
+        fprintf(stderr, "%s: listing the teams failed: %s\n", prog, sl_strerror(rc));
+        return SL_CLI_FAIL;
+    }
+    return 0;
+}
+
+
+static int
+teams_list_cb(void *arg, const sl_team_t *team)
+{
+    teams_rows_t *rows = arg;
+    char usd[40], budget[48], updated[32];
+    const char *cells[4];
+    json_t *j;
+
+    rows->n++;
+    sl_cli_format_usd(team->budget, usd, sizeof(usd));
+    sl_cli_format_time(team->updated, updated, sizeof(updated));
+    if (rows->array != NULL) {
+        j = json_object();
+        json_object_set_new(j, "team", json_string(team->name));
+        json_object_set_new(j, "budget_usd", json_string(usd));
+        json_object_set_new(j, "budget_nano_usd", json_integer((json_int_t) team->budget));
+        json_object_set_new(j, "period", json_string(sl_budget_period_name(team->period)));
+        json_object_set_new(j, "updated", json_string(updated));
+        json_array_append_new(rows->array, j);
+        return 0;
+    }
+    snprintf(budget, sizeof(budget), "$%s", usd);
+    cells[0] = team->name;
+    cells[1] = budget;
+    cells[2] = sl_budget_period_name(team->period);
+    cells[3] = updated;
+    sl_cli_table_add(rows->table, cells);
+    return 0;
+}
+
+
+static int
+teams_rm(const char *prog, sl_db_t *db, const char *name)
+{
+    int rc = sl_teams_rm(db, name);
+
+    if (rc == SL_ENOTFOUND) {
+        fprintf(stderr, "%s: no team \"%s\"\n", prog, name);
+        return SL_CLI_FAIL;
+    }
+    if (rc != 0) {
+        fprintf(stderr, "%s: %s: %s\n", prog, name, sl_strerror(rc));
+        return SL_CLI_FAIL;
+    }
+    printf("team %s removed (its keys keep working, without a team budget)\n", name);
+    return 0;
+}

@@ -1,0 +1,280 @@
+/*
+ * Request accounting on the storage layer: key lookup, budget reservation
+ * and the per-request ledger write.
+ */
+#include "core/account.h"
+
+#include <string.h>
+
+#include "core/errno.h"
+#include "core/log.h"
+#include "core/pricing.h"
+#include "core/str.h"
+#include "storage/keys.h"
+#include "storage/teams.h"
+
+typedef struct acct_reserve_arg {
+    sl_acct_t *a;
+    uint64_t estimate;
+    time_t now;
+    sl_spend_denial_t denial;
+} acct_reserve_arg_t;
+
+typedef struct acct_record_arg {
+    sl_acct_t *a;
+    sl_ledger_row_t *row;
+    time_t now;
+} acct_record_arg_t;
+
+static sl_str_t acct_client_key(const sl_http_req_t *r);
+static int acct_reserve_txn(sl_txn_t *t, void *arg);
+static int acct_record_txn(sl_txn_t *t, void *arg);
+
+
+static sl_str_t
+acct_client_key(const sl_http_req_t *r)
+{
+    const sl_str_t *h = sl_http_req_header(r, "authorization");
+    sl_str_t key = sl_str_null;
+
+    if (h != NULL) {
+        sl_str_t v = sl_str_trim(*h);
+
+        if (v.len > 7 && sl_mem_caseeq(v.p, "bearer ", 7)) {
+            key = sl_str_trim((sl_str_t){ v.p + 7, v.len - 7 });
+        }
+    }
+    if (key.len == 0) {
+        h = sl_http_req_header(r, "x-api-key");
+        if (h != NULL) {
+            key = sl_str_trim(*h);
+        }
+    }
+    return key;
+}
+
+
+int
+sl_acct_auth(sl_db_t *db, sl_http_req_t *r, sl_acct_t *a, const char **why)
+{
+    const sl_conf_t *conf = r->conf;
+    sl_str_t key = acct_client_key(r);
+    bool ok = false;
+    sl_txn_t *t;
+    sl_key_t *k;
+    sl_team_t *team;
+    time_t now;
+    int rc;
+
+    if (key.len == 0) {
+        *why = "You didn't provide an API key. Provide it in an Authorization header using "
+               "Bearer auth (Authorization: Bearer YOUR_KEY) or in an x-api-key header.";
+        return SL_EAUTH;
+    }
+
+    /* static keys: every one is compared, whatever matched (constant time) */
+    for (size_t i = 0; i < conf->nstatic_keys; i++) {
+        ok |= sl_str_ct_eq(key.p, key.len, conf->static_keys[i].value, conf->static_keys[i].len);
+    }
+    if (ok) {
+        a->key_id = "";
+        a->key_name = "static";
+        a->team = "";
+        a->authed = true;
+        return 0;
+    }
+    *why = "Incorrect API key provided.";
+    if (db == NULL || key.len < sizeof(SL_KEY_PREFIX) - 1
+        || memcmp(key.p, SL_KEY_PREFIX, sizeof(SL_KEY_PREFIX) - 1) != 0) {
+        return SL_EAUTH;
+    }
+
+    rc = sl_db_read(db, &t);
+    if (rc < 0) {
+        return SL_ESTORE;
+    }
+    rc = sl_keys_auth(t, key.p, key.len, r->pool, &k);
+    if (rc < 0) {
+        sl_db_abort(t);
+        return rc == SL_ESTORE ? SL_ESTORE : SL_EAUTH;
+    }
+    now = time(NULL);
+    if (k->revoked != 0) {
+        sl_db_abort(t);
+        *why = "This API key has been revoked.";
+        return SL_EAUTH;
+    }
+    if (k->expires != 0 && k->expires <= now) {
+        sl_db_abort(t);
+        *why = "This API key has expired.";
+        return SL_EAUTH;
+    }
+    a->key_id = k->id;
+    a->key_name = k->name;
+    a->team = k->team != NULL ? k->team : "";
+    a->models = k->models;
+    a->nmodels = k->nmodels;
+    if (k->budget != 0) {
+        a->refs[a->nrefs++] = (sl_budget_ref_t){ SL_BUDGET_KEY, k->id, k->budget, k->period };
+    }
+    if (k->team != NULL && sl_teams_get(t, k->team, r->pool, &team) == 0 && team->budget != 0) {
+        a->refs[a->nrefs++] =
+            (sl_budget_ref_t){ SL_BUDGET_TEAM, team->name, team->budget, team->period };
+    }
+    sl_db_abort(t);
+    a->authed = true;
+    return 0;
+}
+
+
+bool
+sl_acct_allows(const sl_acct_t *a, const char *model)
+{
+    sl_key_t k;
+
+    if (a->nmodels == 0) {
+        return true;
+    }
+    memset(&k, 0, sizeof(k));
+    k.models = a->models;
+    k.nmodels = a->nmodels;
+    return sl_key_allows_model(&k, model);
+}
+
+
+static int
+acct_reserve_txn(sl_txn_t *t, void *arg)
+{
+    acct_reserve_arg_t *ra = arg;
+    sl_acct_t *a = ra->a;
+    int rc = sl_spend_reserve(t, a->refs, a->nrefs, ra->estimate, ra->now, &ra->denial);
+
+    if (rc < 0) {
+        return rc;
+    }
+    a->remaining = UINT64_MAX;
+    for (size_t i = 0; i < a->nrefs; i++) {
+        sl_spend_t s;
+        uint64_t left;
+
+        if (sl_spend_get(t, a->refs[i].kind, a->refs[i].id, a->refs[i].period, ra->now, &s) < 0) {
+            continue;
+        }
+        left = sl_spend_remaining(a->refs[i].budget_nusd, &s);
+        if (left < a->remaining) {
+            a->remaining = left;
+        }
+    }
+    return 0;
+}
+
+
+int
+sl_acct_reserve(sl_db_t *db, const sl_conf_t *conf, sl_acct_t *a, const sl_call_t *call,
+                size_t body_len, uint64_t max_tokens, sl_pool_t *pool, const char **why)
+{
+    acct_reserve_arg_t ra;
+    const sl_provider_conf_t *p = call->target->provider;
+    int rc;
+
+    if (a->nrefs == 0 || db == NULL) {
+        return 0;
+    }
+    memset(&ra, 0, sizeof(ra));
+    ra.a = a;
+    ra.now = time(NULL);
+    ra.estimate = conf->pricing != NULL ? sl_pricing_estimate(conf->pricing, p->name, p->kind,
+                                                              call->target->model, body_len,
+                                                              max_tokens)
+                                        : 0;
+    rc = sl_db_write(db, acct_reserve_txn, &ra);
+    if (rc == SL_EDENIED) {
+        const sl_budget_ref_t *ref = &a->refs[ra.denial.index];
+        char left[32];
+        char budget[32];
+
+        *why = sl_psprintf(pool,
+                           "You exceeded your current quota: the %s budget of %s USD per %s "
+                           "for %s \"%s\" has %s USD left, less than this request may cost.",
+                           ref->kind == SL_BUDGET_KEY ? "key" : "team",
+                           sl_pricing_format_usd(ref->budget_nusd, budget, sizeof(budget)),
+                           sl_budget_period_name(ref->period),
+                           ref->kind == SL_BUDGET_KEY ? "key" : "team",
+                           ref->kind == SL_BUDGET_KEY ? a->key_name : ref->id,
+                           sl_pricing_format_usd(ra.denial.remaining, left, sizeof(left)));
+        a->remaining = ra.denial.remaining;
+        return SL_EDENIED;
+    }
+    if (rc < 0) {
+        return SL_ESTORE;
+    }
+    a->reserved = ra.estimate;
+    a->reserved_at = ra.now;
+    return 0;
+}
+
+
+static int
+acct_record_txn(sl_txn_t *t, void *arg)
+{
+    acct_record_arg_t *ra = arg;
+    sl_acct_t *a = ra->a;
+    int rc;
+
+    if (a->nrefs > 0) {
+        rc = sl_spend_settle(t, a->refs, a->nrefs, a->reserved, ra->row->cost_nusd,
+                             a->reserved_at != 0 ? a->reserved_at : ra->now, ra->now);
+        if (rc < 0) {
+            return rc;
+        }
+    }
+    return sl_ledger_append(t, ra->row);
+}
+
+
+int
+sl_acct_record(sl_db_t *db, const sl_conf_t *conf, sl_acct_t *a, const sl_target_t *target,
+               const sl_usage_t *usage, sl_ledger_row_t *row)
+{
+    acct_record_arg_t ra;
+    int rc;
+
+    if (db == NULL || a->recorded || !a->authed) {
+        return 0;
+    }
+    a->recorded = true;
+    row->key_id = a->key_id;
+    row->key_name = a->key_name;
+    row->team = a->team;
+    row->prompt_tokens = usage->prompt_tokens;
+    row->completion_tokens = usage->completion_tokens;
+    row->cached_tokens = usage->cached_tokens;
+    row->cache_write_tokens = usage->cache_write_tokens;
+    if (usage->estimated) {
+        row->flags |= SL_LEDGER_ESTIMATED;
+    }
+    row->cost_nusd = 0;
+    if (target != NULL && (usage->prompt_tokens != 0 || usage->completion_tokens != 0)) {
+        const sl_provider_conf_t *p = target->provider;
+
+        rc = conf->pricing != NULL
+            ? sl_pricing_cost(conf->pricing, p->name, p->kind, target->model, usage,
+                              &row->cost_nusd)
+            : SL_ENOTFOUND;
+        if (rc < 0) {
+            row->cost_nusd = 0;
+            row->flags |= SL_LEDGER_UNPRICED;
+        }
+    }
+    memset(&ra, 0, sizeof(ra));
+    ra.a = a;
+    ra.row = row;
+    ra.now = time(NULL);
+    rc = sl_db_write(db, acct_record_txn, &ra);
+    if (rc < 0) {
+        sl_log(NULL, SL_LOG_CRIT, rc, "writing the usage ledger row of request %s failed",
+               row->request_id != NULL ? row->request_id : "-");
+        return SL_ESTORE;
+    }
+    return 0;
+}

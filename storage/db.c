@@ -1,0 +1,977 @@
+/*
+ * The LMDB environment: opening (directory 0700, files 0600, named
+ * databases, schema version, stale readers), transactions, the map that
+ * grows when it is full, and the mapping of LMDB's codes to ours. This is
+ * the only file that includes <lmdb.h>.
+ *
+ * MDB_NOTLS ties a read transaction's reader slot to the transaction rather
+ * than to the thread. Without it a thread could hold one read transaction
+ * only, the reset transaction kept here for reuse could not move between the
+ * loop thread and uv_queue_work threads, and a thread that reads while
+ * running a write (the ledger does) would break LMDB's rule.
+ *
+ * LMDB lets a process change its map size only while no transaction of that
+ * process is open. Every transaction therefore holds a process-local rwlock
+ * shared; growing the map (or adopting a size another process chose, after
+ * MDB_MAP_RESIZED) takes it exclusive. The reset read transaction kept for
+ * reuse holds no snapshot and does not count.
+ */
+#include "storage/db.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <lmdb.h>
+
+#include "core/errno.h"
+#include "core/log.h"
+#include "core/pool.h"
+
+#define DB_MAX_READERS  1024
+#define DB_GROWTH_LIMIT 16 /* the map grows up to 16x the size given to sl_db_open */
+#define DB_DEFAULT_MAP  ((size_t) 1 << 30)
+#define DB_SCHEMA_KEY   "schema_version"
+
+struct sl_db {
+    MDB_env *env;
+    MDB_dbi dbi[SL_DBI_COUNT];
+    bool has[SL_DBI_COUNT]; /* false only in a read-only open of an env that lacks it */
+    char *path;
+    unsigned flags;
+    size_t map_size; /* current; read under lock shared, written under it exclusive */
+    size_t map_max;
+    pthread_rwlock_t lock;     /* shared: a transaction is open; exclusive: map resize */
+    _Atomic(sl_txn_t *) spare; /* one reset read transaction kept for reuse */
+    atomic_bool full_logged;   /* "storage is full" said since the last good write */
+};
+
+struct sl_txn {
+    sl_db_t *db;
+    MDB_txn *txn;
+    bool write;
+    bool full; /* an operation hit MDB_MAP_FULL: sl_db_write grows the map and runs fn again */
+};
+
+typedef int (*db_migrate_fn)(sl_txn_t *t);
+
+static int db_mkdir(const char *path);
+static int db_init_write(sl_txn_t *t, void *arg);
+static int db_init_read(sl_db_t *db);
+static int db_check_schema(sl_txn_t *t, bool write);
+static int db_begin(sl_db_t *db, bool write, sl_txn_t *t);
+static void db_unlock(sl_db_t *db);
+static int db_adopt_size(sl_db_t *db);
+static int db_grow(sl_db_t *db, size_t seen);
+static int db_drop_cache(sl_db_t *db);
+static int db_drop_cache_txn(sl_txn_t *t, void *arg);
+static int db_error(const sl_db_t *db, const char *what, sl_dbi_e dbi, int mrc);
+static int db_fsync_dir(const char *path);
+
+static const char *const db_names[SL_DBI_COUNT] = {
+    [SL_DBI_META] = "meta",         [SL_DBI_KEYS] = "keys",       [SL_DBI_KEY_HASH] = "key_hash",
+    [SL_DBI_KEY_NAME] = "key_name", [SL_DBI_SECRETS] = "secrets", [SL_DBI_LEDGER] = "ledger",
+    [SL_DBI_SPEND] = "spend",       [SL_DBI_TEAMS] = "teams",     [SL_DBI_CACHE] = "cache",
+};
+
+/*
+ * Forward migrations: db_migrations[v] turns schema v into v + 1, inside the
+ * opening write transaction. Version 0 is a fresh environment, which needs
+ * nothing because every database was just created.
+ */
+static const db_migrate_fn db_migrations[SL_DB_SCHEMA_VERSION] = {
+    [0] = NULL,
+};
+
+/* Transactions this thread holds, over every handle: the map cannot grow while it is not 0. */
+static _Thread_local unsigned db_txns_held;
+static _Thread_local bool db_in_write;
+
+
+int
+sl_db_open(const char *path, size_t map_size, unsigned flags, sl_db_t **out)
+{
+    sl_db_t *db;
+    MDB_envinfo info;
+    struct stat st;
+    int rc, mrc, dead = 0, err;
+    unsigned mflags = MDB_NOSYNC | MDB_NOTLS;
+
+    *out = NULL;
+    if (path == NULL || *path == '\0') {
+        sl_log(&sl_log_main, SL_LOG_ERR, 0, "storage path is empty");
+        return -EINVAL;
+    }
+    if (map_size == 0) {
+        map_size = DB_DEFAULT_MAP;
+    }
+    if (flags & SL_DB_RDONLY) {
+        mflags |= MDB_RDONLY;
+        if (stat(path, &st) != 0) {
+            err = errno;
+            sl_log(&sl_log_main, SL_LOG_ERR, err, "storage \"%s\" cannot be opened", path);
+            return -err;
+        }
+    } else {
+        rc = db_mkdir(path);
+        if (rc != 0) {
+            return rc;
+        }
+        if (stat(path, &st) != 0) {
+            err = errno;
+            sl_log(&sl_log_main, SL_LOG_ERR, err, "stat() \"%s\" failed", path);
+            return -err;
+        }
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        sl_log(&sl_log_main, SL_LOG_ERR, 0, "storage path \"%s\" is not a directory", path);
+        return -ENOTDIR;
+    }
+    if (st.st_mode & 077) {
+        sl_log(&sl_log_main, SL_LOG_WARN, 0,
+               "storage directory \"%s\" is accessible by group or others (mode %04o), "
+               "run chmod 700 on it",
+               path, (unsigned) (st.st_mode & 07777));
+    }
+
+    db = calloc(1, sizeof(*db));
+    if (db == NULL) {
+        return -ENOMEM;
+    }
+    db->path = strdup(path);
+    if (db->path == NULL) {
+        free(db);
+        return -ENOMEM;
+    }
+    db->flags = flags;
+    db->map_max = map_size <= SIZE_MAX / DB_GROWTH_LIMIT ? map_size * DB_GROWTH_LIMIT : SIZE_MAX;
+    atomic_init(&db->spare, NULL);
+    atomic_init(&db->full_logged, false);
+    rc = pthread_rwlock_init(&db->lock, NULL);
+    if (rc != 0) {
+        free(db->path);
+        free(db);
+        return -rc;
+    }
+
+    mrc = mdb_env_create(&db->env);
+    if (mrc != 0) {
+        rc = db_error(db, "mdb_env_create()", SL_DBI_COUNT, mrc);
+        db->env = NULL;
+        goto out_free;
+    }
+    mrc = mdb_env_set_maxdbs(db->env, SL_DBI_COUNT);
+    if (mrc == 0) {
+        mrc = mdb_env_set_maxreaders(db->env, DB_MAX_READERS);
+    }
+    if (mrc == 0) {
+        mrc = mdb_env_set_mapsize(db->env, map_size);
+    }
+    if (mrc != 0) {
+        rc = db_error(db, "mdb_env_set_*()", SL_DBI_COUNT, mrc);
+        goto out_free;
+    }
+    mrc = mdb_env_open(db->env, path, mflags, 0600);
+    if (mrc == ENOENT && (flags & SL_DB_RDONLY)) {
+        sl_log(&sl_log_main, SL_LOG_ERR, 0, "storage \"%s\" holds no database yet", path);
+        rc = -ENOENT;
+        goto out_free;
+    }
+    if (mrc != 0) {
+        rc = db_error(db, "mdb_env_open()", SL_DBI_COUNT, mrc);
+        goto out_free;
+    }
+    mdb_env_info(db->env, &info);
+    db->map_size = info.me_mapsize;
+    if (db->map_size > db->map_max) {
+        db->map_max = db->map_size;
+    }
+
+    /* slots of processes that died inside a read transaction pin old pages forever */
+    mrc = mdb_reader_check(db->env, &dead);
+    if (mrc != 0) {
+        rc = db_error(db, "mdb_reader_check()", SL_DBI_COUNT, mrc);
+        goto out_free;
+    }
+    if (dead > 0) {
+        sl_log(&sl_log_main, SL_LOG_NOTICE, 0, "cleared %d stale reader slot(s) in \"%s\"", dead,
+               path);
+    }
+
+    if (flags & SL_DB_RDONLY) {
+        rc = db_init_read(db);
+    } else {
+        rc = sl_db_write(db, db_init_write, NULL);
+    }
+    if (rc != 0) {
+        goto out_free;
+    }
+    *out = db;
+    return 0;
+
+out_free:
+    if (db->env != NULL) {
+        mdb_env_close(db->env);
+    }
+    pthread_rwlock_destroy(&db->lock);
+    free(db->path);
+    free(db);
+    return rc;
+}
+
+
+/* mkdir -p with mode 0700 for every directory it creates. */
+static int
+db_mkdir(const char *path)
+{
+    char buf[PATH_MAX];
+    size_t len = strlen(path);
+    int err;
+
+    if (len >= sizeof(buf)) {
+        sl_log(&sl_log_main, SL_LOG_ERR, 0, "storage path \"%s\" is too long", path);
+        return -ENAMETOOLONG;
+    }
+    memcpy(buf, path, len + 1);
+    for (size_t i = 1; i <= len; i++) {
+        if (buf[i] != '/' && buf[i] != '\0') {
+            continue;
+        }
+        if (buf[i - 1] == '/') {
+            continue;
+        }
+        buf[i] = '\0';
+        if (mkdir(buf, 0700) != 0 && errno != EEXIST) {
+            err = errno;
+            sl_log(&sl_log_main, SL_LOG_ERR, err, "mkdir() \"%s\" failed", buf);
+            return -err;
+        }
+        buf[i] = path[i];
+    }
+    return 0;
+}
+
+
+/* Creates the named databases and brings the schema up to date. Repeatable. */
+static int
+db_init_write(sl_txn_t *t, void *arg)
+{
+    sl_db_t *db = t->db;
+    int mrc;
+
+    (void) arg;
+    for (int i = 0; i < SL_DBI_COUNT; i++) {
+        mrc = mdb_dbi_open(t->txn, db_names[i], MDB_CREATE, &db->dbi[i]);
+        if (mrc == MDB_MAP_FULL) {
+            t->full = true;
+            return SL_ESTORE;
+        }
+        if (mrc != 0) {
+            return db_error(db, "mdb_dbi_open()", (sl_dbi_e) i, mrc);
+        }
+        db->has[i] = true;
+    }
+    return db_check_schema(t, true);
+}
+
+
+/*
+ * A read-only open cannot create anything: a database that is missing
+ * (an environment written by an older sluice) reads as empty. The handles
+ * outlive the transaction only if it commits.
+ */
+static int
+db_init_read(sl_db_t *db)
+{
+    sl_txn_t t;
+    int rc, mrc;
+
+    rc = db_begin(db, false, &t);
+    if (rc != 0) {
+        return rc;
+    }
+    for (int i = 0; i < SL_DBI_COUNT; i++) {
+        mrc = mdb_dbi_open(t.txn, db_names[i], 0, &db->dbi[i]);
+        if (mrc == MDB_NOTFOUND) {
+            continue;
+        }
+        if (mrc != 0) {
+            rc = db_error(db, "mdb_dbi_open()", (sl_dbi_e) i, mrc);
+            goto out_abort;
+        }
+        db->has[i] = true;
+    }
+    rc = db_check_schema(&t, false);
+    if (rc != 0) {
+        goto out_abort;
+    }
+    mrc = mdb_txn_commit(t.txn);
+    db_unlock(db);
+    if (mrc != 0) {
+        return db_error(db, "mdb_txn_commit()", SL_DBI_COUNT, mrc);
+    }
+    return 0;
+
+out_abort:
+    mdb_txn_abort(t.txn);
+    db_unlock(db);
+    return rc;
+}
+
+
+static int
+db_check_schema(sl_txn_t *t, bool write)
+{
+    sl_db_t *db = t->db;
+    sl_str_t v;
+    uint8_t be[4];
+    uint32_t version = 0;
+    int rc;
+
+    rc = sl_db_get(t, SL_DBI_META, DB_SCHEMA_KEY, sizeof(DB_SCHEMA_KEY) - 1, &v);
+    if (rc == 0) {
+        if (v.len != 4) {
+            sl_log(&sl_log_main, SL_LOG_ERR, 0,
+                   "storage \"%s\" has a malformed schema version record (%zu bytes)", db->path,
+                   v.len);
+            return SL_ESTORE;
+        }
+        memcpy(be, v.p, 4);
+        version = (uint32_t) be[0] << 24 | (uint32_t) be[1] << 16 | (uint32_t) be[2] << 8 | be[3];
+    } else if (rc != SL_ENOTFOUND) {
+        return rc;
+    }
+    if (version > SL_DB_SCHEMA_VERSION) {
+        sl_log(&sl_log_main, SL_LOG_ERR, 0,
+               "storage \"%s\" has schema version %u, newer than the %u this sluice knows: "
+               "it was written by a newer sluice, run that one",
+               db->path, version, SL_DB_SCHEMA_VERSION);
+        return SL_ESTORE;
+    }
+    if (version == SL_DB_SCHEMA_VERSION) {
+        return 0;
+    }
+    if (!write) {
+        sl_log(&sl_log_main, SL_LOG_ERR, 0,
+               "storage \"%s\" has schema version %u and needs an upgrade to %u, which a "
+               "read-only open cannot do: run any command that writes (e.g. \"sluice keys list\")",
+               db->path, version, SL_DB_SCHEMA_VERSION);
+        return SL_ESTORE;
+    }
+    for (uint32_t v0 = version; v0 < SL_DB_SCHEMA_VERSION; v0++) {
+        if (db_migrations[v0] != NULL) {
+            rc = db_migrations[v0](t);
+            if (rc != 0) {
+                return rc;
+            }
+        }
+    }
+    be[0] = (uint8_t) (SL_DB_SCHEMA_VERSION >> 24);
+    be[1] = (uint8_t) (SL_DB_SCHEMA_VERSION >> 16);
+    be[2] = (uint8_t) (SL_DB_SCHEMA_VERSION >> 8);
+    be[3] = (uint8_t) SL_DB_SCHEMA_VERSION;
+    rc = sl_db_put(t, SL_DBI_META, DB_SCHEMA_KEY, sizeof(DB_SCHEMA_KEY) - 1, be, 4, false);
+    if (rc == 0 && version != 0) {
+        sl_log(&sl_log_main, SL_LOG_NOTICE, 0, "storage \"%s\" migrated from schema %u to %u",
+               db->path, version, SL_DB_SCHEMA_VERSION);
+    }
+    return rc;
+}
+
+
+void
+sl_db_close(sl_db_t *db)
+{
+    sl_txn_t *spare;
+    int mrc;
+
+    if (db == NULL) {
+        return;
+    }
+    spare = atomic_exchange(&db->spare, NULL);
+    if (spare != NULL) {
+        mdb_txn_abort(spare->txn);
+        free(spare);
+    }
+    if (!(db->flags & SL_DB_RDONLY)) {
+        mrc = mdb_env_sync(db->env, 1);
+        if (mrc != 0) {
+            db_error(db, "mdb_env_sync()", SL_DBI_COUNT, mrc);
+        }
+    }
+    mdb_env_close(db->env);
+    pthread_rwlock_destroy(&db->lock);
+    free(db->path);
+    free(db);
+}
+
+
+/*
+ * Begins a transaction holding the lock shared. MDB_MAP_RESIZED means
+ * another process grew the map past ours: adopt its size (which needs the
+ * lock exclusive, so it is dropped first) and begin again.
+ */
+static int
+db_begin(sl_db_t *db, bool write, sl_txn_t *t)
+{
+    int mrc, rc;
+
+    t->db = db;
+    t->txn = NULL;
+    t->write = write;
+    t->full = false;
+    for (int attempt = 0;; attempt++) {
+        pthread_rwlock_rdlock(&db->lock);
+        db_txns_held++;
+        mrc = mdb_txn_begin(db->env, NULL, write ? 0 : MDB_RDONLY, &t->txn);
+        if (mrc == 0) {
+            return 0;
+        }
+        db_unlock(db);
+        if (mrc != MDB_MAP_RESIZED || attempt > 0) {
+            return db_error(db, "mdb_txn_begin()", SL_DBI_COUNT, mrc);
+        }
+        rc = db_adopt_size(db);
+        if (rc != 0) {
+            return rc;
+        }
+    }
+}
+
+
+static void
+db_unlock(sl_db_t *db)
+{
+    db_txns_held--;
+    pthread_rwlock_unlock(&db->lock);
+}
+
+
+static int
+db_adopt_size(sl_db_t *db)
+{
+    MDB_envinfo info;
+    int mrc;
+
+    if (db_txns_held > 0) {
+        sl_log(&sl_log_main, SL_LOG_ALERT, 0,
+               "storage \"%s\" grew in another process but this thread holds a transaction, "
+               "so the map cannot follow",
+               db->path);
+        return SL_ESTORE;
+    }
+    pthread_rwlock_wrlock(&db->lock);
+    mrc = mdb_env_set_mapsize(db->env, 0);
+    if (mrc == 0) {
+        mdb_env_info(db->env, &info);
+        db->map_size = info.me_mapsize;
+        if (db->map_size > db->map_max) {
+            db->map_max = db->map_size;
+        }
+    }
+    pthread_rwlock_unlock(&db->lock);
+    if (mrc != 0) {
+        return db_error(db, "mdb_env_set_mapsize()", SL_DBI_COUNT, mrc);
+    }
+    return 0;
+}
+
+
+/*
+ * Doubles the map (up to map_max) unless another thread already grew it
+ * since the failed transaction saw seen. Returns 0 (try again), -ENOSPC
+ * (at the cap) or SL_ESTORE.
+ */
+static int
+db_grow(sl_db_t *db, size_t seen)
+{
+    MDB_envinfo info;
+    size_t want;
+    int mrc = 0, rc = 0;
+
+    if (db_txns_held > 0) {
+        sl_log(&sl_log_main, SL_LOG_ALERT, 0,
+               "storage \"%s\" is full but this thread holds a transaction, so the map "
+               "cannot grow",
+               db->path);
+        return SL_ESTORE;
+    }
+    pthread_rwlock_wrlock(&db->lock);
+    if (db->map_size == seen) {
+        if (db->map_size >= db->map_max) {
+            rc = -ENOSPC;
+        } else {
+            want = db->map_size <= db->map_max / 2 ? db->map_size * 2 : db->map_max;
+            mrc = mdb_env_set_mapsize(db->env, want);
+            if (mrc == 0) {
+                mdb_env_info(db->env, &info);
+                db->map_size = info.me_mapsize;
+                sl_log(&sl_log_main, SL_LOG_NOTICE, 0, "storage \"%s\" map grown to %zu bytes",
+                       db->path, db->map_size);
+            }
+        }
+    }
+    pthread_rwlock_unlock(&db->lock);
+    if (mrc != 0) {
+        return db_error(db, "mdb_env_set_mapsize()", SL_DBI_COUNT, mrc);
+    }
+    return rc;
+}
+
+
+static int
+db_drop_cache(sl_db_t *db)
+{
+    sl_txn_t t;
+    size_t n = 0;
+    int rc, mrc;
+
+    rc = db_begin(db, true, &t);
+    if (rc != 0) {
+        return rc;
+    }
+    rc = sl_db_count(&t, SL_DBI_CACHE, &n);
+    if (rc == 0) {
+        rc = db_drop_cache_txn(&t, NULL);
+    }
+    if (rc == 0) {
+        mrc = mdb_txn_commit(t.txn);
+        if (mrc == MDB_MAP_FULL) {
+            rc = -ENOSPC;
+        } else if (mrc != 0) {
+            rc = db_error(db, "mdb_txn_commit()", SL_DBI_CACHE, mrc);
+        }
+    } else {
+        mdb_txn_abort(t.txn);
+    }
+    db_unlock(db);
+    if (rc == 0 && n > 0) {
+        sl_log(&sl_log_main, SL_LOG_WARN, 0,
+               "storage \"%s\" is full: emptied the response cache (%zu entries)", db->path, n);
+    }
+    return rc == 0 && n == 0 ? -ENOSPC : rc;
+}
+
+
+static int
+db_drop_cache_txn(sl_txn_t *t, void *arg)
+{
+    int mrc;
+
+    (void) arg;
+    mrc = mdb_drop(t->txn, t->db->dbi[SL_DBI_CACHE], 0);
+    if (mrc == MDB_MAP_FULL) {
+        return -ENOSPC;
+    }
+    if (mrc != 0) {
+        return db_error(t->db, "mdb_drop()", SL_DBI_CACHE, mrc);
+    }
+    return 0;
+}
+
+
+int
+sl_db_read(sl_db_t *db, sl_txn_t **out)
+{
+    sl_txn_t *t;
+    int mrc, rc;
+
+    *out = NULL;
+    t = atomic_exchange(&db->spare, NULL);
+    if (t != NULL) {
+        pthread_rwlock_rdlock(&db->lock);
+        db_txns_held++;
+        mrc = mdb_txn_renew(t->txn);
+        if (mrc == 0) {
+            *out = t;
+            return 0;
+        }
+        db_unlock(db);
+        /* MDB_MAP_RESIZED and the rest: start over with a new transaction */
+        mdb_txn_abort(t->txn);
+        free(t);
+    }
+    t = malloc(sizeof(*t));
+    if (t == NULL) {
+        return -ENOMEM;
+    }
+    rc = db_begin(db, false, t);
+    if (rc != 0) {
+        free(t);
+        return rc;
+    }
+    *out = t;
+    return 0;
+}
+
+
+void
+sl_db_abort(sl_txn_t *t)
+{
+    sl_db_t *db;
+    sl_txn_t *expected = NULL;
+
+    if (t == NULL) {
+        return;
+    }
+    db = t->db;
+    if (t->write) {
+        sl_log(&sl_log_main, SL_LOG_ALERT, 0,
+               "sl_db_abort() called on a write transaction: return an error from the "
+               "sl_db_write() callback instead");
+        return;
+    }
+    mdb_txn_reset(t->txn);
+    db_unlock(db);
+    if (!atomic_compare_exchange_strong(&db->spare, &expected, t)) {
+        mdb_txn_abort(t->txn);
+        free(t);
+    }
+}
+
+
+int
+sl_db_write(sl_db_t *db, int (*fn)(sl_txn_t *t, void *arg), void *arg)
+{
+    sl_txn_t t;
+    size_t seen;
+    bool dropped = false;
+    int rc, mrc;
+
+    if (db->flags & SL_DB_RDONLY) {
+        sl_log(&sl_log_main, SL_LOG_ERR, 0, "storage \"%s\" is open read-only", db->path);
+        return SL_ESTORE;
+    }
+    if (db_in_write) {
+        sl_log(&sl_log_main, SL_LOG_ALERT, 0,
+               "sl_db_write() called inside a write transaction of the same thread");
+        return -EDEADLK;
+    }
+    for (;;) {
+        rc = db_begin(db, true, &t);
+        if (rc != 0) {
+            return rc;
+        }
+        seen = db->map_size;
+        db_in_write = true;
+        rc = fn(&t, arg);
+        db_in_write = false;
+        if (rc == 0 && !t.full) {
+            mrc = mdb_txn_commit(t.txn);
+            if (mrc == MDB_MAP_FULL) {
+                t.full = true;
+            } else if (mrc != 0) {
+                rc = db_error(db, "mdb_txn_commit()", SL_DBI_COUNT, mrc);
+            }
+        } else {
+            mdb_txn_abort(t.txn);
+        }
+        db_unlock(db);
+        if (!t.full) {
+            if (rc == 0) {
+                atomic_store(&db->full_logged, false);
+            }
+            return rc;
+        }
+
+        rc = db_grow(db, seen);
+        if (rc == 0) {
+            continue;
+        }
+        if (rc != -ENOSPC) {
+            return rc;
+        }
+        if (!dropped) {
+            dropped = true;
+            rc = db_drop_cache(db);
+            if (rc == 0) {
+                continue;
+            }
+            if (rc != -ENOSPC) {
+                return rc;
+            }
+        }
+        if (!atomic_exchange(&db->full_logged, true)) {
+            sl_log(&sl_log_main, SL_LOG_ALERT, 0,
+                   "storage is full: \"%s\" reached its map limit of %zu bytes (16x "
+                   "storage.map_size) and the cache is empty; raise storage.map_size",
+                   db->path, db->map_max);
+        }
+        return SL_ESTORE;
+    }
+}
+
+
+int
+sl_db_get(sl_txn_t *t, sl_dbi_e dbi, const void *key, size_t klen, sl_str_t *val)
+{
+    MDB_val k = { klen, (void *) key }, v;
+    int mrc;
+
+    if (t->full) {
+        return SL_ESTORE;
+    }
+    if (!t->db->has[dbi]) {
+        return SL_ENOTFOUND;
+    }
+    mrc = mdb_get(t->txn, t->db->dbi[dbi], &k, &v);
+    if (mrc == MDB_NOTFOUND) {
+        return SL_ENOTFOUND;
+    }
+    if (mrc != 0) {
+        return db_error(t->db, "mdb_get()", dbi, mrc);
+    }
+    val->p = v.mv_data;
+    val->len = v.mv_size;
+    return 0;
+}
+
+
+int
+sl_db_put(sl_txn_t *t, sl_dbi_e dbi, const void *key, size_t klen, const void *val, size_t vlen,
+          bool noover)
+{
+    MDB_val k = { klen, (void *) key }, v = { vlen, (void *) val };
+    int mrc;
+
+    if (t->full) {
+        return SL_ESTORE;
+    }
+    mrc = mdb_put(t->txn, t->db->dbi[dbi], &k, &v, noover ? MDB_NOOVERWRITE : 0);
+    if (mrc == 0) {
+        return 0;
+    }
+    if (mrc == MDB_KEYEXIST) {
+        return -EEXIST;
+    }
+    if (mrc == MDB_MAP_FULL) {
+        /* not an error yet: sl_db_write grows the map and runs the transaction again */
+        t->full = true;
+        return SL_ESTORE;
+    }
+    return db_error(t->db, "mdb_put()", dbi, mrc);
+}
+
+
+int
+sl_db_del(sl_txn_t *t, sl_dbi_e dbi, const void *key, size_t klen)
+{
+    MDB_val k = { klen, (void *) key };
+    int mrc;
+
+    if (t->full) {
+        return SL_ESTORE;
+    }
+    mrc = mdb_del(t->txn, t->db->dbi[dbi], &k, NULL);
+    if (mrc == 0) {
+        return 0;
+    }
+    if (mrc == MDB_NOTFOUND) {
+        return SL_ENOTFOUND;
+    }
+    if (mrc == MDB_MAP_FULL) {
+        t->full = true;
+        return SL_ESTORE;
+    }
+    return db_error(t->db, "mdb_del()", dbi, mrc);
+}
+
+
+int
+sl_db_scan(sl_txn_t *t, sl_dbi_e dbi, const void *from, size_t flen,
+           int (*cb)(void *arg, sl_str_t key, sl_str_t val), void *arg)
+{
+    MDB_cursor *c;
+    MDB_val k = { flen, (void *) from }, v;
+    MDB_cursor_op op = flen > 0 ? MDB_SET_RANGE : MDB_FIRST;
+    sl_str_t ks, vs;
+    int mrc, rc = 0;
+
+    if (t->full) {
+        return SL_ESTORE;
+    }
+    if (!t->db->has[dbi]) {
+        return 0;
+    }
+    mrc = mdb_cursor_open(t->txn, t->db->dbi[dbi], &c);
+    if (mrc != 0) {
+        return db_error(t->db, "mdb_cursor_open()", dbi, mrc);
+    }
+    for (;;) {
+        mrc = mdb_cursor_get(c, &k, &v, op);
+        if (mrc == MDB_NOTFOUND) {
+            break;
+        }
+        if (mrc != 0) {
+            rc = db_error(t->db, "mdb_cursor_get()", dbi, mrc);
+            break;
+        }
+        ks.p = k.mv_data;
+        ks.len = k.mv_size;
+        vs.p = v.mv_data;
+        vs.len = v.mv_size;
+        rc = cb(arg, ks, vs);
+        if (rc != 0) {
+            rc = rc == 1 ? 0 : rc;
+            break;
+        }
+        if (t->full) {
+            rc = SL_ESTORE;
+            break;
+        }
+        /* after a delete of the current record LMDB's MDB_NEXT lands on its successor */
+        op = MDB_NEXT;
+    }
+    mdb_cursor_close(c);
+    return rc;
+}
+
+
+int
+sl_db_sync(sl_db_t *db)
+{
+    int mrc;
+
+    if (db->flags & SL_DB_RDONLY) {
+        return 0;
+    }
+    mrc = mdb_env_sync(db->env, 1);
+    if (mrc != 0) {
+        return db_error(db, "mdb_env_sync()", SL_DBI_COUNT, mrc);
+    }
+    return 0;
+}
+
+
+int
+sl_db_backup(sl_db_t *db, const char *path)
+{
+    char tmp[PATH_MAX];
+    int fd, n, mrc, err, rc = 0;
+
+    n = snprintf(tmp, sizeof(tmp), "%s.tmp-%ld", path, (long) getpid());
+    if (n < 0 || (size_t) n >= sizeof(tmp)) {
+        sl_log(&sl_log_main, SL_LOG_ERR, 0, "backup path \"%s\" is too long", path);
+        return -ENAMETOOLONG;
+    }
+    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        err = errno;
+        sl_log(&sl_log_main, SL_LOG_ERR, err, "open() \"%s\" failed", tmp);
+        return -err;
+    }
+
+    /* the copy reads through this process's map: keep it from being resized meanwhile */
+    pthread_rwlock_rdlock(&db->lock);
+    db_txns_held++;
+    mrc = mdb_env_copyfd2(db->env, fd, MDB_CP_COMPACT);
+    db_unlock(db);
+    if (mrc != 0) {
+        rc = db_error(db, "mdb_env_copyfd2()", SL_DBI_COUNT, mrc);
+        goto out_unlink;
+    }
+    if (fsync(fd) != 0) {
+        err = errno;
+        sl_log(&sl_log_main, SL_LOG_ERR, err, "fsync() \"%s\" failed", tmp);
+        rc = -err;
+        goto out_unlink;
+    }
+    if (close(fd) != 0) {
+        err = errno;
+        fd = -1;
+        sl_log(&sl_log_main, SL_LOG_ERR, err, "close() \"%s\" failed", tmp);
+        rc = -err;
+        goto out_unlink;
+    }
+    fd = -1;
+    if (rename(tmp, path) != 0) {
+        err = errno;
+        sl_log(&sl_log_main, SL_LOG_ERR, err, "rename() \"%s\" to \"%s\" failed", tmp, path);
+        rc = -err;
+        goto out_unlink;
+    }
+    return db_fsync_dir(path);
+
+out_unlink:
+    if (fd >= 0) {
+        close(fd);
+    }
+    unlink(tmp);
+    return rc;
+}
+
+
+/* Makes a rename durable: fsync the directory that holds path. */
+static int
+db_fsync_dir(const char *path)
+{
+    char dir[PATH_MAX];
+    const char *slash = strrchr(path, '/');
+    size_t len;
+    int fd, err, rc = 0;
+
+    if (slash == NULL) {
+        memcpy(dir, ".", 2);
+    } else {
+        len = slash == path ? 1 : (size_t) (slash - path);
+        memcpy(dir, path, len);
+        dir[len] = '\0';
+    }
+    fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) {
+        err = errno;
+        sl_log(&sl_log_main, SL_LOG_ERR, err, "open() \"%s\" failed", dir);
+        return -err;
+    }
+    if (fsync(fd) != 0) {
+        err = errno;
+        sl_log(&sl_log_main, SL_LOG_ERR, err, "fsync() \"%s\" failed", dir);
+        rc = -err;
+    }
+    close(fd);
+    return rc;
+}
+
+
+int
+sl_db_count(sl_txn_t *t, sl_dbi_e dbi, size_t *n)
+{
+    MDB_stat st;
+    int mrc;
+
+    *n = 0;
+    if (!t->db->has[dbi]) {
+        return 0;
+    }
+    mrc = mdb_stat(t->txn, t->db->dbi[dbi], &st);
+    if (mrc != 0) {
+        return db_error(t->db, "mdb_stat()", dbi, mrc);
+    }
+    *n = st.ms_entries;
+    return 0;
+}
+
+
+/*
+ * Logs an LMDB failure with the environment and database it concerns and
+ * returns SL_ESTORE. dbi is SL_DBI_COUNT when no database is involved.
+ */
+static int
+db_error(const sl_db_t *db, const char *what, sl_dbi_e dbi, int mrc)
+{
+    if (dbi < SL_DBI_COUNT) {
+        sl_log(&sl_log_main, SL_LOG_ERR, 0, "%s on \"%s\" in \"%s\" failed: %s", what,
+               db_names[dbi], db->path, mdb_strerror(mrc));
+    } else {
+        sl_log(&sl_log_main, SL_LOG_ERR, 0, "%s in \"%s\" failed: %s", what, db->path,
+               mdb_strerror(mrc));
+    }
+    return SL_ESTORE;
+}

@@ -1,0 +1,970 @@
+/*
+ * The usage ledger and the spend counters on the LMDB environment.
+ *
+ * Ledger value, version 1: one byte 0x01, then LEB128 varints for attempts,
+ * status, prompt, completion, cached and cache-write tokens, cost, flags,
+ * latency and first-byte latency, then eight strings, each a varint length
+ * and its bytes: request id, key id, key name, team, endpoint, model,
+ * provider, served model. The time, pid and sequence live in the key. A
+ * decoder accepts exactly this layout; anything else (another version,
+ * truncation, trailing bytes) is a corrupted row and is skipped.
+ *
+ * Spend value, version 1: one byte 0x01, be64 spent, be64 reserved.
+ */
+#include "storage/ledger.h"
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/buf.h"
+#include "core/errno.h"
+#include "core/log.h"
+
+#define LEDGER_VERSION 1
+#define LEDGER_KEY_LEN 16
+#define LEDGER_NSTRS   8
+#define LEDGER_NINTS   10
+#define LEDGER_VARINT  10 /* bytes of the longest uint64 varint */
+#define LEDGER_ROW_MAX \
+    (1 + LEDGER_NINTS * LEDGER_VARINT + LEDGER_NSTRS * (LEDGER_VARINT + SL_LEDGER_STR_MAX))
+#define LEDGER_NS 1000000000LL
+
+#define SPEND_VERSION 1
+#define SPEND_VAL_LEN 17
+#define SPEND_ID_MAX  400 /* LMDB keys stop at 511 bytes */
+#define SPEND_KEY_MAX (SPEND_ID_MAX + 16)
+
+/* The rows of one scan, and what the caller wants from them. */
+typedef struct ledger_scan {
+    int64_t until_ns; /* INT64_MAX: no end */
+    int (*cb)(void *arg, const sl_ledger_row_t *row);
+    void *arg;
+    sl_buf_t scratch; /* decoded strings of the current row */
+    uint64_t skipped;
+} ledger_scan_t;
+
+typedef struct ledger_prune {
+    sl_txn_t *t;
+    uint8_t before[8];
+    size_t max;
+    size_t n;
+} ledger_prune_t;
+
+/* A group being built, with every latency for exact percentiles. */
+typedef struct agg_group {
+    sl_ledger_group_t g;
+    uint64_t *lat;
+    size_t nlat;
+    size_t latcap;
+} agg_group_t;
+
+typedef struct agg_ctx {
+    sl_ledger_by_e by;
+    sl_pool_t *pool;
+    agg_group_t *groups;
+    size_t ngroups;
+    size_t cap;
+    size_t *slots; /* open addressing: group index + 1, 0 for empty */
+    size_t nslots;
+    agg_group_t total;
+} agg_ctx_t;
+
+typedef struct spend_keys {
+    sl_buf_t keys; /* each key: be16 length, bytes */
+} spend_keys_t;
+
+static atomic_uint_fast32_t ledger_seq;
+
+static uint8_t *ledger_put_varint(uint8_t *p, uint64_t v);
+static uint8_t *ledger_put_str(uint8_t *p, const char *s);
+static int ledger_get_varint(const uint8_t **pp, const uint8_t *end, uint64_t *v);
+static int ledger_get_u32(const uint8_t **pp, const uint8_t *end, uint32_t *v);
+static void ledger_put_be64(uint8_t *p, uint64_t v);
+static uint64_t ledger_get_be64(const uint8_t *p);
+static void ledger_put_be32(uint8_t *p, uint32_t v);
+static uint32_t ledger_get_be32(const uint8_t *p);
+static int ledger_decode(sl_str_t key, sl_str_t val, sl_ledger_row_t *row, sl_buf_t *scratch);
+static int ledger_scan_range(sl_txn_t *t, ledger_scan_t *sc, int64_t since_ns);
+static int ledger_on_row(void *arg, sl_str_t key, sl_str_t val);
+static int ledger_prune_txn(sl_txn_t *t, void *arg);
+static int ledger_prune_row(void *arg, sl_str_t key, sl_str_t val);
+static int agg_on_row(void *arg, const sl_ledger_row_t *row);
+static agg_group_t *agg_group(agg_ctx_t *ac, const char *id);
+static void agg_grow_slots(agg_ctx_t *ac);
+static uint64_t agg_hash(const char *s);
+static void agg_add(agg_group_t *ag, const sl_ledger_row_t *row);
+static void agg_finish(agg_group_t *ag);
+static int agg_cmp_cost(const void *a, const void *b);
+static int agg_cmp_id(const void *a, const void *b);
+static int agg_cmp_u64(const void *a, const void *b);
+static uint64_t sat_add(uint64_t a, uint64_t b);
+static int spend_key(char *buf, sl_budget_kind_e kind, const char *id, sl_budget_period_e period,
+                     time_t when, size_t *len);
+static int spend_read(sl_txn_t *t, const char *key, size_t klen, sl_spend_t *s);
+static int spend_write(sl_txn_t *t, const char *key, size_t klen, const sl_spend_t *s);
+static int spend_collect(void *arg, sl_str_t key, sl_str_t val);
+
+
+int
+sl_ledger_append(sl_txn_t *t, const sl_ledger_row_t *row)
+{
+    uint8_t key[LEDGER_KEY_LEN], val[LEDGER_ROW_MAX], *p = val;
+    uint32_t pid = row->pid != 0 ? row->pid : (uint32_t) getpid();
+    const char *strs[LEDGER_NSTRS] = {
+        row->request_id, row->key_id, row->key_name, row->team,
+        row->endpoint,   row->model,  row->provider, row->served_model,
+    };
+    const uint64_t ints[LEDGER_NINTS] = {
+        row->attempts,          row->status,        row->prompt_tokens,
+        row->completion_tokens, row->cached_tokens, row->cache_write_tokens,
+        row->cost_nusd,         row->flags,         row->latency_us,
+        row->first_byte_us,
+    };
+    int rc;
+
+    *p++ = LEDGER_VERSION;
+    for (size_t i = 0; i < LEDGER_NINTS; i++) {
+        p = ledger_put_varint(p, ints[i]);
+    }
+    for (size_t i = 0; i < LEDGER_NSTRS; i++) {
+        p = ledger_put_str(p, strs[i]);
+    }
+
+    ledger_put_be64(key, row->time_ns > 0 ? (uint64_t) row->time_ns : 0);
+    ledger_put_be32(key + 8, pid);
+    /* a collision needs the same ns, pid and a wrapped counter: try the next value */
+    for (int tries = 0; tries < 4; tries++) {
+        ledger_put_be32(key + 12, (uint32_t) atomic_fetch_add(&ledger_seq, 1));
+        rc = sl_db_put(t, SL_DBI_LEDGER, key, sizeof(key), val, (size_t) (p - val), true);
+        if (rc != -EEXIST) {
+            return rc;
+        }
+    }
+    sl_log(&sl_log_main, SL_LOG_ERR, 0, "ledger: no free key at %lld for pid %u",
+           (long long) row->time_ns, pid);
+    return SL_ESTORE;
+}
+
+
+int
+sl_ledger_scan(sl_txn_t *t, int64_t since_ns, int (*cb)(void *arg, const sl_ledger_row_t *row),
+               void *arg)
+{
+    ledger_scan_t sc;
+    int rc;
+
+    memset(&sc, 0, sizeof(sc));
+    sc.until_ns = INT64_MAX;
+    sc.cb = cb;
+    sc.arg = arg;
+    rc = ledger_scan_range(t, &sc, since_ns);
+    sl_buf_free(&sc.scratch);
+    return rc;
+}
+
+
+int
+sl_ledger_prune(sl_db_t *db, int64_t before_ns, size_t max_rows, size_t *deleted)
+{
+    ledger_prune_t pr;
+    int rc = 0;
+
+    pr.max = max_rows;
+    pr.n = 0;
+    ledger_put_be64(pr.before, before_ns > 0 ? (uint64_t) before_ns : 0);
+    if (max_rows > 0 && before_ns > 0) {
+        rc = sl_db_write(db, ledger_prune_txn, &pr);
+    }
+    if (deleted != NULL) {
+        *deleted = rc == 0 ? pr.n : 0;
+    }
+    return rc;
+}
+
+
+int
+sl_ledger_aggregate(sl_txn_t *t, int64_t since_ns, int64_t until_ns, sl_ledger_by_e by,
+                    sl_ledger_agg_t **out)
+{
+    sl_ledger_agg_t *agg;
+    ledger_scan_t sc;
+    agg_ctx_t ac;
+    int rc;
+
+    *out = NULL;
+    memset(&ac, 0, sizeof(ac));
+    ac.by = by;
+    ac.pool = sl_pool_create(0);
+    if (ac.pool == NULL) {
+        sl_log(&sl_log_main, SL_LOG_ERR, ENOMEM, "ledger: sl_pool_create() failed");
+        return -ENOMEM;
+    }
+    ac.total.g.id = "total";
+    ac.total.g.name = "total";
+
+    memset(&sc, 0, sizeof(sc));
+    sc.until_ns = until_ns > 0 ? until_ns : INT64_MAX;
+    sc.cb = agg_on_row;
+    sc.arg = &ac;
+    rc = ledger_scan_range(t, &sc, since_ns);
+    sl_buf_free(&sc.scratch);
+    if (rc != 0) {
+        goto out_free;
+    }
+
+    agg = sl_pcalloc(ac.pool, sizeof(sl_ledger_agg_t));
+    agg->pool = ac.pool;
+    agg->skipped = sc.skipped;
+    agg->ngroups = ac.ngroups;
+    agg->groups =
+        sl_pcalloc(ac.pool, (ac.ngroups > 0 ? ac.ngroups : 1) * sizeof(sl_ledger_group_t));
+    for (size_t i = 0; i < ac.ngroups; i++) {
+        agg_finish(&ac.groups[i]);
+        agg->groups[i] = ac.groups[i].g;
+    }
+    agg_finish(&ac.total);
+    agg->total = ac.total.g;
+    qsort(agg->groups, agg->ngroups, sizeof(sl_ledger_group_t),
+          by == SL_LEDGER_BY_DAY ? agg_cmp_id : agg_cmp_cost);
+    *out = agg;
+    ac.pool = NULL;
+
+out_free:
+    for (size_t i = 0; i < ac.ngroups; i++) {
+        free(ac.groups[i].lat);
+    }
+    free(ac.total.lat);
+    free(ac.groups);
+    free(ac.slots);
+    sl_pool_destroy(ac.pool);
+    return rc;
+}
+
+
+void
+sl_ledger_agg_free(sl_ledger_agg_t *agg)
+{
+    if (agg == NULL) {
+        return;
+    }
+    sl_pool_destroy(agg->pool);
+}
+
+
+int
+sl_ledger_by_parse(const char *s, sl_ledger_by_e *out)
+{
+    static const char *const names[] = {
+        [SL_LEDGER_BY_KEY] = "key",     [SL_LEDGER_BY_TEAM] = "team",
+        [SL_LEDGER_BY_MODEL] = "model", [SL_LEDGER_BY_PROVIDER] = "provider",
+        [SL_LEDGER_BY_DAY] = "day",
+    };
+
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        if (strcmp(s, names[i]) == 0) {
+            *out = (sl_ledger_by_e) i;
+            return 0;
+        }
+    }
+    return SL_EPARSE;
+}
+
+
+int
+sl_spend_reserve(sl_txn_t *t, const sl_budget_ref_t *refs, size_t n, uint64_t estimate, time_t now,
+                 sl_spend_denial_t *denial)
+{
+    char key[SPEND_KEY_MAX];
+    sl_spend_t s;
+    size_t klen;
+    int rc;
+
+    /* check all before writing any: a refusal changes nothing */
+    for (size_t i = 0; i < n; i++) {
+        rc = spend_key(key, refs[i].kind, refs[i].id, refs[i].period, now, &klen);
+        if (rc == 0) {
+            rc = spend_read(t, key, klen, &s);
+        }
+        if (rc != 0) {
+            return rc;
+        }
+        if (sat_add(sat_add(s.spent, s.reserved), estimate) > refs[i].budget_nusd) {
+            if (denial != NULL) {
+                denial->index = i;
+                denial->remaining = sl_spend_remaining(refs[i].budget_nusd, &s);
+            }
+            return SL_EDENIED;
+        }
+    }
+    if (estimate == 0) {
+        return 0;
+    }
+    for (size_t i = 0; i < n; i++) {
+        /* read again: two refs may share a bucket */
+        rc = spend_key(key, refs[i].kind, refs[i].id, refs[i].period, now, &klen);
+        if (rc == 0) {
+            rc = spend_read(t, key, klen, &s);
+        }
+        if (rc == 0) {
+            s.reserved = sat_add(s.reserved, estimate);
+            rc = spend_write(t, key, klen, &s);
+        }
+        if (rc != 0) {
+            return rc;
+        }
+    }
+    return 0;
+}
+
+
+int
+sl_spend_settle(sl_txn_t *t, const sl_budget_ref_t *refs, size_t n, uint64_t reserved,
+                uint64_t actual, time_t reserved_at, time_t now)
+{
+    char key[SPEND_KEY_MAX];
+    sl_spend_t s;
+    size_t klen;
+    int rc;
+
+    for (size_t i = 0; i < n; i++) {
+        if (reserved > 0) {
+            rc = spend_key(key, refs[i].kind, refs[i].id, refs[i].period, reserved_at, &klen);
+            if (rc == 0) {
+                rc = spend_read(t, key, klen, &s);
+            }
+            if (rc != 0) {
+                return rc;
+            }
+            if (s.reserved < reserved) {
+                /* only after sl_spend_clear_reserved ran under a live request */
+                sl_log(&sl_log_main, SL_LOG_NOTICE, 0,
+                       "spend: reservation of %llu on \"%.*s\" exceeds the %llu reserved",
+                       (unsigned long long) reserved, (int) klen, key,
+                       (unsigned long long) s.reserved);
+            }
+            s.reserved -= s.reserved < reserved ? s.reserved : reserved;
+            rc = spend_write(t, key, klen, &s);
+            if (rc != 0) {
+                return rc;
+            }
+        }
+        if (actual > 0) {
+            rc = spend_key(key, refs[i].kind, refs[i].id, refs[i].period, now, &klen);
+            if (rc == 0) {
+                rc = spend_read(t, key, klen, &s);
+            }
+            if (rc == 0) {
+                s.spent = sat_add(s.spent, actual);
+                rc = spend_write(t, key, klen, &s);
+            }
+            if (rc != 0) {
+                return rc;
+            }
+        }
+    }
+    return 0;
+}
+
+
+int
+sl_spend_get(sl_txn_t *t, sl_budget_kind_e kind, const char *id, sl_budget_period_e period,
+             time_t now, sl_spend_t *out)
+{
+    char key[SPEND_KEY_MAX];
+    size_t klen;
+    int rc;
+
+    rc = spend_key(key, kind, id, period, now, &klen);
+    if (rc != 0) {
+        return rc;
+    }
+    return spend_read(t, key, klen, out);
+}
+
+
+uint64_t
+sl_spend_remaining(uint64_t budget_nusd, const sl_spend_t *s)
+{
+    uint64_t used = sat_add(s->spent, s->reserved);
+
+    return used >= budget_nusd ? 0 : budget_nusd - used;
+}
+
+
+int
+sl_spend_clear_reserved(sl_txn_t *t)
+{
+    spend_keys_t sk;
+    sl_spend_t s;
+    size_t off = 0, klen;
+    int rc;
+
+    sk.keys = SL_BUF_INIT;
+    /* collect first: no writes under the scan's cursor */
+    rc = sl_db_scan(t, SL_DBI_SPEND, NULL, 0, spend_collect, &sk);
+    while (rc == 0 && off + 2 <= sk.keys.len) {
+        klen = (size_t) (((uint8_t) sk.keys.p[off] << 8) | (uint8_t) sk.keys.p[off + 1]);
+        off += 2;
+        rc = spend_read(t, sk.keys.p + off, klen, &s);
+        if (rc == 0) {
+            s.reserved = 0;
+            rc = spend_write(t, sk.keys.p + off, klen, &s);
+        }
+        off += klen;
+    }
+    sl_buf_free(&sk.keys);
+    return rc;
+}
+
+
+int
+sl_budget_period_parse(const char *s, sl_budget_period_e *out)
+{
+    for (int p = SL_BUDGET_DAY; p <= SL_BUDGET_TOTAL; p++) {
+        if (strcmp(s, sl_budget_period_name((sl_budget_period_e) p)) == 0) {
+            *out = (sl_budget_period_e) p;
+            return 0;
+        }
+    }
+    return SL_EPARSE;
+}
+
+
+const char *
+sl_budget_period_name(sl_budget_period_e period)
+{
+    switch (period) {
+    case SL_BUDGET_DAY:
+        return "day";
+    case SL_BUDGET_MONTH:
+        return "month";
+    case SL_BUDGET_TOTAL:
+        return "total";
+    }
+    return "?";
+}
+
+
+static uint8_t *
+ledger_put_varint(uint8_t *p, uint64_t v)
+{
+    while (v >= 0x80) {
+        *p++ = (uint8_t) (v | 0x80);
+        v >>= 7;
+    }
+    *p++ = (uint8_t) v;
+    return p;
+}
+
+
+static uint8_t *
+ledger_put_str(uint8_t *p, const char *s)
+{
+    size_t len = s != NULL ? strlen(s) : 0;
+
+    if (len > SL_LEDGER_STR_MAX) {
+        len = SL_LEDGER_STR_MAX;
+        /* do not cut a UTF-8 sequence in half */
+        while (len > 0 && ((uint8_t) s[len] & 0xc0) == 0x80) {
+            len--;
+        }
+    }
+    p = ledger_put_varint(p, len);
+    if (len > 0) {
+        memcpy(p, s, len);
+    }
+    return p + len;
+}
+
+
+static int
+ledger_get_varint(const uint8_t **pp, const uint8_t *end, uint64_t *v)
+{
+    const uint8_t *p = *pp;
+    uint64_t r = 0;
+
+    for (unsigned shift = 0; shift < 64; shift += 7) {
+        if (p == end) {
+            return SL_EPARSE;
+        }
+        if (shift == 63 && *p > 1) {
+            return SL_EPARSE;
+        }
+        r |= (uint64_t) (*p & 0x7f) << shift;
+        if ((*p++ & 0x80) == 0) {
+            *pp = p;
+            *v = r;
+            return 0;
+        }
+    }
+    return SL_EPARSE;
+}
+
+
+static int
+ledger_get_u32(const uint8_t **pp, const uint8_t *end, uint32_t *v)
+{
+    uint64_t w;
+
+    if (ledger_get_varint(pp, end, &w) != 0 || w > UINT32_MAX) {
+        return SL_EPARSE;
+    }
+    *v = (uint32_t) w;
+    return 0;
+}
+
+
+static void
+ledger_put_be64(uint8_t *p, uint64_t v)
+{
+    for (int i = 7; i >= 0; i--) {
+        p[i] = (uint8_t) v;
+        v >>= 8;
+    }
+}
+
+
+static uint64_t
+ledger_get_be64(const uint8_t *p)
+{
+    uint64_t v = 0;
+
+    for (int i = 0; i < 8; i++) {
+        v = (v << 8) | p[i];
+    }
+    return v;
+}
+
+
+static void
+ledger_put_be32(uint8_t *p, uint32_t v)
+{
+    for (int i = 3; i >= 0; i--) {
+        p[i] = (uint8_t) v;
+        v >>= 8;
+    }
+}
+
+
+static uint32_t
+ledger_get_be32(const uint8_t *p)
+{
+    return ((uint32_t) p[0] << 24) | ((uint32_t) p[1] << 16) | ((uint32_t) p[2] << 8) | p[3];
+}
+
+
+/*
+ * Decodes one row; its strings are copied, NUL-terminated, into scratch,
+ * which is sized up front so the pointers stay valid. SL_EPARSE when the
+ * key or value is not exactly a version 1 row.
+ */
+static int
+ledger_decode(sl_str_t key, sl_str_t val, sl_ledger_row_t *row, sl_buf_t *scratch)
+{
+    const uint8_t *p = (const uint8_t *) val.p, *end = p + val.len, *k = (const uint8_t *) key.p;
+    const char **strs[LEDGER_NSTRS] = {
+        &row->request_id, &row->key_id, &row->key_name, &row->team,
+        &row->endpoint,   &row->model,  &row->provider, &row->served_model,
+    };
+    uint64_t time, len;
+
+    if (key.len != LEDGER_KEY_LEN || val.len < 1 || *p++ != LEDGER_VERSION) {
+        return SL_EPARSE;
+    }
+    time = ledger_get_be64(k);
+    if (time > INT64_MAX) {
+        return SL_EPARSE;
+    }
+    memset(row, 0, sizeof(*row));
+    row->time_ns = (int64_t) time;
+    row->pid = ledger_get_be32(k + 8);
+    row->seq = ledger_get_be32(k + 12);
+
+    if (ledger_get_u32(&p, end, &row->attempts) != 0 || ledger_get_u32(&p, end, &row->status) != 0
+        || ledger_get_varint(&p, end, &row->prompt_tokens) != 0
+        || ledger_get_varint(&p, end, &row->completion_tokens) != 0
+        || ledger_get_varint(&p, end, &row->cached_tokens) != 0
+        || ledger_get_varint(&p, end, &row->cache_write_tokens) != 0
+        || ledger_get_varint(&p, end, &row->cost_nusd) != 0
+        || ledger_get_u32(&p, end, &row->flags) != 0
+        || ledger_get_varint(&p, end, &row->latency_us) != 0
+        || ledger_get_varint(&p, end, &row->first_byte_us) != 0) {
+        return SL_EPARSE;
+    }
+
+    sl_buf_clear(scratch);
+    sl_buf_reserve(scratch, val.len + LEDGER_NSTRS);
+    for (size_t i = 0; i < LEDGER_NSTRS; i++) {
+        if (ledger_get_varint(&p, end, &len) != 0 || len > (uint64_t) (end - p)
+            || len > SL_LEDGER_STR_MAX || memchr(p, '\0', (size_t) len) != NULL) {
+            return SL_EPARSE;
+        }
+        *strs[i] = scratch->p + scratch->len;
+        sl_buf_append(scratch, p, (size_t) len);
+        sl_buf_append(scratch, "", 1);
+        p += len;
+    }
+    return p == end ? 0 : SL_EPARSE;
+}
+
+
+static int
+ledger_scan_range(sl_txn_t *t, ledger_scan_t *sc, int64_t since_ns)
+{
+    uint8_t from[8];
+
+    ledger_put_be64(from, since_ns > 0 ? (uint64_t) since_ns : 0);
+    return sl_db_scan(t, SL_DBI_LEDGER, from, sizeof(from), ledger_on_row, sc);
+}
+
+
+static int
+ledger_on_row(void *arg, sl_str_t key, sl_str_t val)
+{
+    ledger_scan_t *sc = arg;
+    sl_ledger_row_t row;
+    const uint8_t *k = (const uint8_t *) key.p;
+
+    if (key.len >= 8 && ledger_get_be64(k) >= (uint64_t) sc->until_ns) {
+        return 1;
+    }
+    if (ledger_decode(key, val, &row, &sc->scratch) != 0) {
+        sc->skipped++;
+        if (key.len == LEDGER_KEY_LEN) {
+            sl_log(&sl_log_main, SL_LOG_WARN, 0,
+                   "ledger: skipping corrupted row %llu-%u-%u (%zu bytes, version %u)",
+                   (unsigned long long) ledger_get_be64(k), ledger_get_be32(k + 8),
+                   ledger_get_be32(k + 12), val.len, val.len > 0 ? (uint8_t) val.p[0] : 0);
+        } else {
+            sl_log(&sl_log_main, SL_LOG_WARN, 0, "ledger: skipping a row with a %zu-byte key",
+                   key.len);
+        }
+        return 0;
+    }
+    return sc->cb(sc->arg, &row);
+}
+
+
+static int
+ledger_prune_txn(sl_txn_t *t, void *arg)
+{
+    ledger_prune_t *pr = arg;
+
+    /* sl_db_write may run this twice: count only the run that commits */
+    pr->t = t;
+    pr->n = 0;
+    return sl_db_scan(t, SL_DBI_LEDGER, NULL, 0, ledger_prune_row, pr);
+}
+
+
+static int
+ledger_prune_row(void *arg, sl_str_t key, sl_str_t val)
+{
+    ledger_prune_t *pr = arg;
+    size_t n = key.len < 8 ? key.len : 8;
+    int c, rc;
+
+    if (pr->n >= pr->max) {
+        return 1;
+    }
+    c = memcmp(key.p, pr->before, n);
+    if (c > 0 || (c == 0 && key.len >= 8)) {
+        return 1;
+    }
+    (void) val;
+    rc = sl_db_del(pr->t, SL_DBI_LEDGER, key.p, key.len);
+    if (rc != 0) {
+        return rc;
+    }
+    pr->n++;
+    return 0;
+}
+
+
+static int
+agg_on_row(void *arg, const sl_ledger_row_t *row)
+{
+    agg_ctx_t *ac = arg;
+    agg_group_t *ag;
+    const char *id;
+    char day[48];
+    struct tm tm;
+    time_t secs;
+
+    switch (ac->by) {
+    case SL_LEDGER_BY_KEY:
+        id = row->key_id[0] != '\0' ? row->key_id : row->key_name;
+        break;
+    case SL_LEDGER_BY_TEAM:
+        id = row->team;
+        break;
+    case SL_LEDGER_BY_MODEL:
+        id = row->model;
+        break;
+    case SL_LEDGER_BY_PROVIDER:
+        id = row->provider;
+        break;
+    case SL_LEDGER_BY_DAY:
+    default:
+        secs = (time_t) (row->time_ns / LEDGER_NS);
+        if (gmtime_r(&secs, &tm) == NULL) {
+            return 0;
+        }
+        snprintf(day, sizeof(day), "%04d-%02d-%02d", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday);
+        id = day;
+        break;
+    }
+
+    ag = agg_group(ac, id);
+    if (ac->by == SL_LEDGER_BY_KEY && strcmp(ag->g.name, row->key_name) != 0) {
+        /* rows come oldest first: the newest name wins */
+        ag->g.name = sl_pstrdup(ac->pool, row->key_name);
+    }
+    agg_add(ag, row);
+    agg_add(&ac->total, row);
+    return 0;
+}
+
+
+static agg_group_t *
+agg_group(agg_ctx_t *ac, const char *id)
+{
+    agg_group_t *ag;
+    size_t mask, i;
+
+    if (ac->nslots == 0 || (ac->ngroups + 1) * 2 > ac->nslots) {
+        agg_grow_slots(ac);
+    }
+    mask = ac->nslots - 1;
+    for (i = agg_hash(id) & mask; ac->slots[i] != 0; i = (i + 1) & mask) {
+        ag = &ac->groups[ac->slots[i] - 1];
+        if (strcmp(ag->g.id, id) == 0) {
+            return ag;
+        }
+    }
+
+    if (ac->ngroups == ac->cap) {
+        ac->cap = ac->cap == 0 ? 16 : ac->cap * 2;
+        ac->groups = sl_xrealloc(ac->groups, ac->cap * sizeof(agg_group_t));
+    }
+    ag = &ac->groups[ac->ngroups++];
+    memset(ag, 0, sizeof(*ag));
+    ag->g.id = sl_pstrdup(ac->pool, id);
+    ag->g.name = ag->g.id;
+    ac->slots[i] = ac->ngroups;
+    return ag;
+}
+
+
+static void
+agg_grow_slots(agg_ctx_t *ac)
+{
+    size_t n = ac->nslots == 0 ? 64 : ac->nslots * 2, mask = n - 1, j;
+
+    free(ac->slots);
+    ac->slots = sl_xcalloc(n, sizeof(size_t));
+    ac->nslots = n;
+    for (size_t i = 0; i < ac->ngroups; i++) {
+        for (j = agg_hash(ac->groups[i].g.id) & mask; ac->slots[j] != 0; j = (j + 1) & mask) {
+        }
+        ac->slots[j] = i + 1;
+    }
+}
+
+
+/* FNV-1a */
+static uint64_t
+agg_hash(const char *s)
+{
+    uint64_t h = 14695981039346656037ULL;
+
+    for (; *s != '\0'; s++) {
+        h = (h ^ (uint8_t) *s) * 1099511628211ULL;
+    }
+    return h;
+}
+
+
+static void
+agg_add(agg_group_t *ag, const sl_ledger_row_t *row)
+{
+    sl_ledger_group_t *g = &ag->g;
+
+    g->requests++;
+    g->errors += row->status >= 400 ? 1 : 0;
+    g->unpriced += (row->flags & SL_LEDGER_UNPRICED) != 0 ? 1 : 0;
+    g->prompt_tokens = sat_add(g->prompt_tokens, row->prompt_tokens);
+    g->completion_tokens = sat_add(g->completion_tokens, row->completion_tokens);
+    g->cached_tokens = sat_add(g->cached_tokens, row->cached_tokens);
+    g->cache_write_tokens = sat_add(g->cache_write_tokens, row->cache_write_tokens);
+    g->cost_nusd = sat_add(g->cost_nusd, row->cost_nusd);
+    if (ag->nlat == ag->latcap) {
+        ag->latcap = ag->latcap == 0 ? 64 : ag->latcap * 2;
+        ag->lat = sl_xrealloc(ag->lat, ag->latcap * sizeof(uint64_t));
+    }
+    ag->lat[ag->nlat++] = row->latency_us;
+}
+
+
+/* Nearest-rank percentiles: the smallest value with at least p% of the rows at or below it. */
+static void
+agg_finish(agg_group_t *ag)
+{
+    size_t n = ag->nlat;
+
+    if (n == 0) {
+        return;
+    }
+    qsort(ag->lat, n, sizeof(uint64_t), agg_cmp_u64);
+    ag->g.p50_us = ag->lat[(n * 50 + 99) / 100 - 1];
+    ag->g.p95_us = ag->lat[(n * 95 + 99) / 100 - 1];
+}
+
+
+static int
+agg_cmp_cost(const void *a, const void *b)
+{
+    const sl_ledger_group_t *ga = a, *gb = b;
+
+    if (ga->cost_nusd != gb->cost_nusd) {
+        return ga->cost_nusd > gb->cost_nusd ? -1 : 1;
+    }
+    if (ga->requests != gb->requests) {
+        return ga->requests > gb->requests ? -1 : 1;
+    }
+    return strcmp(ga->id, gb->id);
+}
+
+
+static int
+agg_cmp_id(const void *a, const void *b)
+{
+    const sl_ledger_group_t *ga = a, *gb = b;
+
+    return strcmp(ga->id, gb->id);
+}
+
+
+static int
+agg_cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *) a, y = *(const uint64_t *) b;
+
+    return x < y ? -1 : x > y;
+}
+
+
+static uint64_t
+sat_add(uint64_t a, uint64_t b)
+{
+    return a > UINT64_MAX - b ? UINT64_MAX : a + b;
+}
+
+
+/* "k:<id>:<bucket>" or "t:<team>:<bucket>" for the period containing when (UTC). */
+static int
+spend_key(char *buf, sl_budget_kind_e kind, const char *id, sl_budget_period_e period, time_t when,
+          size_t *len)
+{
+    size_t idlen = id != NULL ? strlen(id) : 0;
+    struct tm tm;
+    int n;
+
+    if (idlen == 0 || idlen > SPEND_ID_MAX) {
+        sl_log(&sl_log_main, SL_LOG_ERR, 0, "spend: invalid %s id of %zu bytes",
+               kind == SL_BUDGET_TEAM ? "team" : "key", idlen);
+        return SL_ESTORE;
+    }
+    if (period != SL_BUDGET_TOTAL && gmtime_r(&when, &tm) == NULL) {
+        sl_log(&sl_log_main, SL_LOG_ERR, EOVERFLOW, "spend: gmtime_r(%lld) failed",
+               (long long) when);
+        return SL_ESTORE;
+    }
+    switch (period) {
+    case SL_BUDGET_DAY:
+        n = snprintf(buf, SPEND_KEY_MAX, "%c:%s:%04d%02d%02d", kind == SL_BUDGET_TEAM ? 't' : 'k',
+                     id, tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday);
+        break;
+    case SL_BUDGET_MONTH:
+        n = snprintf(buf, SPEND_KEY_MAX, "%c:%s:%04d%02d", kind == SL_BUDGET_TEAM ? 't' : 'k', id,
+                     tm.tm_year + 1900, tm.tm_mon + 1);
+        break;
+    case SL_BUDGET_TOTAL:
+    default:
+        n = snprintf(buf, SPEND_KEY_MAX, "%c:%s:all", kind == SL_BUDGET_TEAM ? 't' : 'k', id);
+        break;
+    }
+    if (n < 0 || n >= SPEND_KEY_MAX) {
+        return SL_ESTORE;
+    }
+    *len = (size_t) n;
+    return 0;
+}
+
+
+/*
+ * A record that does not decode is counted as {0, 0} and rewritten by the
+ * next update: refusing would lock the key out for good, and LMDB's
+ * copy-on-write pages make this a can't-happen worth a loud line.
+ */
+static int
+spend_read(sl_txn_t *t, const char *key, size_t klen, sl_spend_t *s)
+{
+    const uint8_t *p;
+    sl_str_t val;
+    int rc;
+
+    s->spent = 0;
+    s->reserved = 0;
+    rc = sl_db_get(t, SL_DBI_SPEND, key, klen, &val);
+    if (rc == SL_ENOTFOUND) {
+        return 0;
+    }
+    if (rc != 0) {
+        return rc;
+    }
+    p = (const uint8_t *) val.p;
+    if (val.len != SPEND_VAL_LEN || p[0] != SPEND_VERSION) {
+        sl_log(&sl_log_main, SL_LOG_CRIT, 0,
+               "spend: record \"%.*s\" is corrupted (%zu bytes), counting it as 0", (int) klen, key,
+               val.len);
+        return 0;
+    }
+    s->spent = ledger_get_be64(p + 1);
+    s->reserved = ledger_get_be64(p + 9);
+    return 0;
+}
+
+
+static int
+spend_write(sl_txn_t *t, const char *key, size_t klen, const sl_spend_t *s)
+{
+    uint8_t val[SPEND_VAL_LEN];
+
+    val[0] = SPEND_VERSION;
+    ledger_put_be64(val + 1, s->spent);
+    ledger_put_be64(val + 9, s->reserved);
+    return sl_db_put(t, SL_DBI_SPEND, key, klen, val, sizeof(val), false);
+}
+
+
+static int
+spend_collect(void *arg, sl_str_t key, sl_str_t val)
+{
+    spend_keys_t *sk = arg;
+    uint8_t len[2];
+
+    (void) val;
+    if (key.len > 0xffff) {
+        return 0;
+    }
+    len[0] = (uint8_t) (key.len >> 8);
+    len[1] = (uint8_t) key.len;
+    sl_buf_append(&sk->keys, len, sizeof(len));
+    sl_buf_append(&sk->keys, key.p, key.len);
+    return 0;
+}

@@ -1,0 +1,227 @@
+/*
+ * The usage ledger and the spend counters, on storage/db.h.
+ *
+ * Ledger (SL_DBI_LEDGER): one row per request that got past auth. The key
+ * is be64(time ns) + be32(pid) + be32(seq), so rows sort by time and two
+ * workers never collide; the value is a compact, versioned encoding. A row
+ * that does not decode is skipped with a log line, never trusted.
+ *
+ * Spend (SL_DBI_SPEND): per key and per team, one record per budget period
+ * bucket ("k:<id>:<bucket>", "t:<team>:<bucket>"; bucket "YYYYMMDD" for a
+ * day, "YYYYMM" for a month, "all" for a lifetime budget, all UTC) holding
+ * `spent` and `reserved` in nano-USD. A request reserves an estimate before
+ * it goes upstream and settles the actual cost afterwards, in the same
+ * write transaction as its ledger row:
+ *
+ *     sl_db_write(db, fn, arg) with fn doing
+ *         sl_ledger_append(t, &row);
+ *         sl_spend_settle(t, refs, n, estimate, cost, reserved_at, now);
+ *
+ * so a row and the money it moved are committed together or not at all.
+ *
+ * Every function taking an sl_txn_t works inside the caller's transaction
+ * (read or write as stated) and is repeatable, as sl_db_write requires.
+ * Strings in rows and groups are NUL-terminated.
+ */
+#ifndef SL_STORAGE_LEDGER_H
+#define SL_STORAGE_LEDGER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "core/pool.h"
+#include "storage/db.h"
+
+/* Longest string field kept in a row; longer ones are truncated. */
+#define SL_LEDGER_STR_MAX 1024
+
+typedef enum sl_ledger_flag {
+    SL_LEDGER_UNPRICED = 1u << 0,  /* no price for the model: cost_nusd is 0 */
+    SL_LEDGER_ESTIMATED = 1u << 1, /* token counts estimated by sluice */
+    SL_LEDGER_STREAM = 1u << 2,    /* the client asked for a stream */
+    SL_LEDGER_CACHE_HIT = 1u << 3, /* answered from sluice's response cache */
+} sl_ledger_flag_e;
+
+typedef struct sl_ledger_row {
+    int64_t time_ns; /* unix time, ns: when the request arrived */
+    uint32_t pid;    /* writer; sl_ledger_append uses getpid() when 0 */
+    uint32_t seq;    /* per-process sequence; set by append, read by scan */
+    const char *request_id;
+    const char *key_id; /* "" for a static key from the config */
+    const char *key_name;
+    const char *team;         /* "" when the key has none */
+    const char *endpoint;     /* "chat", "embeddings", "messages" */
+    const char *model;        /* as the client asked for it */
+    const char *provider;     /* provider name of the last attempt, "" when none */
+    const char *served_model; /* what the provider says it used, "" when unknown */
+    uint32_t attempts;
+    uint32_t status;        /* HTTP status sent to the client */
+    uint64_t prompt_tokens; /* includes cached and cache-write tokens */
+    uint64_t completion_tokens;
+    uint64_t cached_tokens;
+    uint64_t cache_write_tokens;
+    uint64_t cost_nusd;     /* nano-USD */
+    uint32_t flags;         /* sl_ledger_flag_e */
+    uint64_t latency_us;    /* arrival to last byte sent */
+    uint64_t first_byte_us; /* request sent upstream to first response byte, 0 if none */
+} sl_ledger_row_t;
+
+/*
+ * Appends row inside the caller's write transaction. NULL strings are
+ * stored as "". The key takes row->time_ns (negative counts as 0),
+ * row->pid (0: getpid()) and the next value of a per-process counter.
+ * Returns 0 or SL_ESTORE (logged). Worker context; no allocation.
+ */
+int sl_ledger_append(sl_txn_t *t, const sl_ledger_row_t *row);
+
+/*
+ * Calls cb(arg, row) for every row with time_ns >= since_ns, oldest first,
+ * until cb returns non-zero: 1 stops the scan and returns 0, a negative
+ * code stops it and is returned. The row and its strings are valid only
+ * during the call. Rows that do not decode are skipped with a warning.
+ * Read or write transaction. Returns 0, cb's code or SL_ESTORE.
+ */
+int sl_ledger_scan(sl_txn_t *t, int64_t since_ns, int (*cb)(void *arg, const sl_ledger_row_t *row),
+                   void *arg);
+
+/*
+ * Deletes at most max_rows of the oldest rows older than before_ns, in one
+ * short write transaction of its own, and stores how many in *deleted
+ * (may be NULL). Call it again while *deleted == max_rows. Worker (off the
+ * loop or from a timer with a small max_rows) or CLI context. Returns 0 or
+ * SL_ESTORE.
+ */
+int sl_ledger_prune(sl_db_t *db, int64_t before_ns, size_t max_rows, size_t *deleted);
+
+typedef enum sl_ledger_by {
+    SL_LEDGER_BY_KEY = 0,  /* id: key id, name: key name */
+    SL_LEDGER_BY_TEAM,     /* id = name: team, "" for none */
+    SL_LEDGER_BY_MODEL,    /* id = name: the model the client asked for */
+    SL_LEDGER_BY_PROVIDER, /* id = name: provider name, "" for none */
+    SL_LEDGER_BY_DAY,      /* id = name: "YYYY-MM-DD" (UTC) */
+} sl_ledger_by_e;
+
+typedef struct sl_ledger_group {
+    const char *id;
+    const char *name; /* by key: the name on the newest row */
+    uint64_t requests;
+    uint64_t errors;   /* status >= 400 */
+    uint64_t unpriced; /* rows flagged SL_LEDGER_UNPRICED */
+    uint64_t prompt_tokens;
+    uint64_t completion_tokens;
+    uint64_t cached_tokens;
+    uint64_t cache_write_tokens;
+    uint64_t cost_nusd; /* saturates at UINT64_MAX */
+    uint64_t p50_us;    /* nearest-rank percentiles of latency_us */
+    uint64_t p95_us;
+} sl_ledger_group_t;
+
+typedef struct sl_ledger_agg {
+    sl_ledger_group_t *groups; /* by day: oldest first; otherwise by cost, then requests */
+    size_t ngroups;
+    sl_ledger_group_t total; /* every row in the window; id and name "total" */
+    uint64_t skipped;        /* rows that did not decode */
+    sl_pool_t *pool;         /* owns groups and their strings */
+} sl_ledger_agg_t;
+
+/*
+ * Groups the rows with since_ns <= time_ns < until_ns (until_ns 0: no end)
+ * by the dimension by (static keys, which have no id, group by name).
+ * On success *out is a new result the caller frees with
+ * sl_ledger_agg_free. Returns 0, -ENOMEM or SL_ESTORE. Memory grows with
+ * the number of rows (latencies are kept for exact percentiles) and
+ * allocation failure aborts, as in a worker: CLI or admin context, never
+ * on the event loop.
+ */
+int sl_ledger_aggregate(sl_txn_t *t, int64_t since_ns, int64_t until_ns, sl_ledger_by_e by,
+                        sl_ledger_agg_t **out);
+
+/* Frees an aggregate. NULL is a no-op. */
+void sl_ledger_agg_free(sl_ledger_agg_t *agg);
+
+/* "key", "team", "model", "provider", "day". Returns 0 or SL_EPARSE. */
+int sl_ledger_by_parse(const char *s, sl_ledger_by_e *out);
+
+typedef enum sl_budget_kind {
+    SL_BUDGET_KEY = 0,
+    SL_BUDGET_TEAM,
+} sl_budget_kind_e;
+
+typedef enum sl_budget_period {
+    SL_BUDGET_DAY = 0, /* UTC calendar day */
+    SL_BUDGET_MONTH,   /* UTC calendar month */
+    SL_BUDGET_TOTAL,   /* lifetime */
+} sl_budget_period_e;
+
+/*
+ * One budget a request is subject to. Build refs only for budgets that
+ * exist: a key or team record with budget 0 has none, and must not be
+ * passed (here 0 means a limit of zero).
+ */
+typedef struct sl_budget_ref {
+    sl_budget_kind_e kind;
+    const char *id;       /* key id or team name */
+    uint64_t budget_nusd; /* the limit per period; 0 refuses all priced requests */
+    sl_budget_period_e period;
+} sl_budget_ref_t;
+
+typedef struct sl_spend {
+    uint64_t spent;    /* settled cost, nano-USD */
+    uint64_t reserved; /* estimates of requests in flight, nano-USD */
+} sl_spend_t;
+
+/* Which budget refused a reservation. */
+typedef struct sl_spend_denial {
+    size_t index;       /* into refs */
+    uint64_t remaining; /* budget - spent - reserved, 0 when overspent */
+} sl_spend_denial_t;
+
+/*
+ * Checks every ref against its bucket for now: when spent + reserved +
+ * estimate > budget_nusd for any of them, nothing is written, *denial (may
+ * be NULL) names the first such ref, and SL_EDENIED is returned. Otherwise
+ * adds estimate to reserved in every ref's bucket and returns 0. Write
+ * transaction. Returns 0, SL_EDENIED or SL_ESTORE.
+ */
+int sl_spend_reserve(sl_txn_t *t, const sl_budget_ref_t *refs, size_t n, uint64_t estimate,
+                     time_t now, sl_spend_denial_t *denial);
+
+/*
+ * Ends a reservation: subtracts reserved from the bucket it was made in
+ * (reserved_at; never below 0) and adds actual to spent in the bucket of
+ * now, for every ref, so a request that straddles midnight is charged to
+ * the day it finished. With reserved 0 it only records spend (requests
+ * that reserved nothing). Never refuses: the money is already spent.
+ * Write transaction. Returns 0 or SL_ESTORE.
+ */
+int sl_spend_settle(sl_txn_t *t, const sl_budget_ref_t *refs, size_t n, uint64_t reserved,
+                    uint64_t actual, time_t reserved_at, time_t now);
+
+/*
+ * The counters of id's bucket for now ({0, 0} when nothing was recorded).
+ * Read or write transaction. Returns 0 or SL_ESTORE.
+ */
+int sl_spend_get(sl_txn_t *t, sl_budget_kind_e kind, const char *id, sl_budget_period_e period,
+                 time_t now, sl_spend_t *out);
+
+/* budget - spent - reserved, 0 when nothing is left. */
+uint64_t sl_spend_remaining(uint64_t budget_nusd, const sl_spend_t *s);
+
+/*
+ * Sets reserved to 0 in every spend record. Only when no request can be in
+ * flight (the master at a cold start, before any worker): a worker killed
+ * between reserve and settle leaves its reservation behind, which would
+ * otherwise hold budget until its period ends ("all": forever). Write
+ * transaction. Returns 0 or SL_ESTORE.
+ */
+int sl_spend_clear_reserved(sl_txn_t *t);
+
+/* "day", "month", "total". Returns 0 or SL_EPARSE. */
+int sl_budget_period_parse(const char *s, sl_budget_period_e *out);
+
+/* "day", "month", "total". */
+const char *sl_budget_period_name(sl_budget_period_e period);
+
+#endif

@@ -1,0 +1,935 @@
+/*
+ * Unit tests for storage/db.c on a real LMDB environment in a temporary
+ * directory: modes of what it creates, get/put/del/scan/count and their
+ * codes, aborting writes, the schema version (newer on disk is refused,
+ * malformed is refused), a tiny map that must grow (in one process, across
+ * processes with MDB_MAP_RESIZED, and from several threads at once), the
+ * cache emptied and "storage is full" said once when the map cannot grow,
+ * stale reader slots cleared at open, compacting backups that open, corrupt
+ * files refused without a crash, and read-only opens.
+ */
+#define _GNU_SOURCE /* memmem */
+#include <dirent.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "core/errno.h"
+#include "core/log.h"
+#include "storage/db.h"
+
+#define assert_rc(rc, want) test_assert_rc((rc), (want), #rc, __FILE__, __LINE__)
+
+typedef struct test_ctx {
+    char dir[64];   /* temporary directory for this test */
+    char path[128]; /* dir/db: the environment */
+    char log[128];  /* dir/error.log */
+} test_ctx_t;
+
+typedef struct put_arg {
+    sl_dbi_e dbi;
+    unsigned first, count;
+    size_t vlen;
+    unsigned calls;
+    int fail; /* returned after the puts when non-zero */
+} put_arg_t;
+
+typedef struct scan_arg {
+    sl_txn_t *t;
+    unsigned seen;
+    unsigned stop_at;
+    int del_mode; /* 0 none, 1 every record, 2 every other */
+    char first[32];
+} scan_arg_t;
+
+typedef struct del_arg {
+    const char *key;
+    bool noover;
+    int put_rc, del_rc, del2_rc;
+} del_arg_t;
+
+typedef struct thread_arg {
+    sl_db_t *db;
+    unsigned base;
+    int rc;
+} thread_arg_t;
+
+static void test_assert_rc(int rc, int want, const char *expr, const char *file, int line);
+static int setup(void **state);
+static int teardown(void **state);
+static void rmtree(const char *path);
+static char *slurp(const char *path, size_t *len);
+static bool log_has(const test_ctx_t *c, const char *needle);
+static int count_in_log(const test_ctx_t *c, const char *needle);
+static void key_of(unsigned i, char *buf, size_t len);
+static int put_many(sl_txn_t *t, void *arg);
+static int put_schema(sl_txn_t *t, void *arg);
+static int put_short_schema(sl_txn_t *t, void *arg);
+static int scan_cb(void *arg, sl_str_t key, sl_str_t val);
+static int scan_del_txn(sl_txn_t *t, void *arg);
+static int del_txn(sl_txn_t *t, void *arg);
+static int nested_write(sl_txn_t *t, void *arg);
+static int noop_txn(sl_txn_t *t, void *arg);
+static unsigned count_dbi(sl_db_t *db, sl_dbi_e dbi);
+static void *writer_thread(void *arg);
+static void *reader_thread(void *arg);
+static void test_open_modes(void **state);
+static void test_put_get_del(void **state);
+static void test_abort_on_error(void **state);
+static void test_scan(void **state);
+static void test_scan_delete(void **state);
+static void test_schema_newer(void **state);
+static void test_schema_malformed(void **state);
+static void test_map_grows(void **state);
+static void test_map_grows_in_one_txn(void **state);
+static void test_storage_full(void **state);
+static void test_map_resized_elsewhere(void **state);
+static void test_threads(void **state);
+static void test_nested_write(void **state);
+static void test_reader_check(void **state);
+static void test_backup(void **state);
+static void test_corrupt_file(void **state);
+static void test_rdonly(void **state);
+
+
+static void
+test_assert_rc(int rc, int want, const char *expr, const char *file, int line)
+{
+    if (rc != want) {
+        print_error("%s = %d (%s), want %d (%s)\n", expr, rc, sl_strerror(rc), want,
+                    sl_strerror(want));
+        _fail(file, line);
+    }
+}
+
+
+static int
+setup(void **state)
+{
+    test_ctx_t *c = calloc(1, sizeof(*c));
+
+    assert_non_null(c);
+    snprintf(c->dir, sizeof(c->dir), "/tmp/sl-db-XXXXXX");
+    assert_non_null(mkdtemp(c->dir));
+    snprintf(c->path, sizeof(c->path), "%s/db", c->dir);
+    snprintf(c->log, sizeof(c->log), "%s/error.log", c->dir);
+    assert_int_equal(sl_log_open(c->log, SL_LOG_INFO), 0);
+    *state = c;
+    return 0;
+}
+
+
+static int
+teardown(void **state)
+{
+    test_ctx_t *c = *state;
+
+    sl_log_open(NULL, SL_LOG_WARN);
+    if (getenv("SL_TEST_KEEP") != NULL) {
+        fprintf(stderr, "kept %s\n", c->dir);
+    } else {
+        rmtree(c->dir);
+    }
+    free(c);
+    return 0;
+}
+
+
+static void
+rmtree(const char *path)
+{
+    DIR *d = opendir(path);
+    struct dirent *e;
+    char sub[512];
+
+    if (d == NULL) {
+        unlink(path);
+        return;
+    }
+    while ((e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) {
+            continue;
+        }
+        snprintf(sub, sizeof(sub), "%s/%s", path, e->d_name);
+        rmtree(sub);
+    }
+    closedir(d);
+    rmdir(path);
+}
+
+
+static char *
+slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    char *buf;
+    long n;
+
+    assert_non_null(f);
+    fseek(f, 0, SEEK_END);
+    n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    buf = malloc((size_t) n + 1);
+    assert_non_null(buf);
+    assert_int_equal(fread(buf, 1, (size_t) n, f), (size_t) n);
+    buf[n] = '\0';
+    fclose(f);
+    *len = (size_t) n;
+    return buf;
+}
+
+
+static bool
+log_has(const test_ctx_t *c, const char *needle)
+{
+    return count_in_log(c, needle) > 0;
+}
+
+
+static int
+count_in_log(const test_ctx_t *c, const char *needle)
+{
+    size_t len;
+    char *text = slurp(c->log, &len), *p = text;
+    int n = 0;
+
+    while ((p = memmem(p, len - (size_t) (p - text), needle, strlen(needle))) != NULL) {
+        n++;
+        p++;
+    }
+    free(text);
+    return n;
+}
+
+
+static void
+key_of(unsigned i, char *buf, size_t len)
+{
+    snprintf(buf, len, "k%08u", i);
+}
+
+
+static int
+put_many(sl_txn_t *t, void *arg)
+{
+    put_arg_t *a = arg;
+    char key[32], val[8192];
+    int rc;
+
+    a->calls++;
+    assert_true(a->vlen <= sizeof(val));
+    for (unsigned i = a->first; i < a->first + a->count; i++) {
+        key_of(i, key, sizeof(key));
+        memset(val, 'a' + (int) (i % 26), a->vlen);
+        rc = sl_db_put(t, a->dbi, key, strlen(key), val, a->vlen, false);
+        if (rc != 0) {
+            return rc;
+        }
+    }
+    return a->fail;
+}
+
+
+static int
+put_schema(sl_txn_t *t, void *arg)
+{
+    static const uint8_t v99[4] = { 0, 0, 0, 99 };
+
+    (void) arg;
+    return sl_db_put(t, SL_DBI_META, "schema_version", 14, v99, 4, false);
+}
+
+
+static int
+put_short_schema(sl_txn_t *t, void *arg)
+{
+    (void) arg;
+    return sl_db_put(t, SL_DBI_META, "schema_version", 14, "\x01\x02", 2, false);
+}
+
+
+static int
+scan_cb(void *arg, sl_str_t key, sl_str_t val)
+{
+    scan_arg_t *a = arg;
+    int rc;
+
+    (void) val;
+    if (a->seen == 0) {
+        snprintf(a->first, sizeof(a->first), "%.*s", (int) key.len, key.p);
+    }
+    a->seen++;
+    if (a->del_mode == 1 || (a->del_mode == 2 && a->seen % 2 == 1)) {
+        rc = sl_db_del(a->t, SL_DBI_KEYS, key.p, key.len);
+        if (rc != 0) {
+            return rc;
+        }
+    }
+    if (a->stop_at != 0 && a->seen == a->stop_at) {
+        return 1;
+    }
+    return 0;
+}
+
+
+static int
+scan_del_txn(sl_txn_t *t, void *arg)
+{
+    scan_arg_t *a = arg;
+
+    a->t = t;
+    a->seen = 0;
+    return sl_db_scan(t, SL_DBI_KEYS, NULL, 0, scan_cb, a);
+}
+
+
+static int
+nested_write(sl_txn_t *t, void *arg)
+{
+    (void) t;
+    return sl_db_write(arg, noop_txn, NULL);
+}
+
+
+static int
+noop_txn(sl_txn_t *t, void *arg)
+{
+    (void) t;
+    (void) arg;
+    return 0;
+}
+
+
+static unsigned
+count_dbi(sl_db_t *db, sl_dbi_e dbi)
+{
+    sl_txn_t *t;
+    size_t n = 0;
+
+    assert_rc(sl_db_read(db, &t), 0);
+    assert_rc(sl_db_count(t, dbi, &n), 0);
+    sl_db_abort(t);
+    return (unsigned) n;
+}
+
+
+static void
+test_open_modes(void **state)
+{
+    test_ctx_t *c = *state;
+    char nested[256], file[300];
+    struct stat st;
+    sl_db_t *db;
+
+    /* missing parents are created too, each 0700 */
+    snprintf(nested, sizeof(nested), "%s/a/b/store", c->dir);
+    assert_rc(sl_db_open(nested, 1 << 20, 0, &db), 0);
+    sl_db_close(db);
+    assert_int_equal(stat(nested, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0700);
+    snprintf(file, sizeof(file), "%s/a", c->dir);
+    assert_int_equal(stat(file, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0700);
+    snprintf(file, sizeof(file), "%s/data.mdb", nested);
+    assert_int_equal(stat(file, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    snprintf(file, sizeof(file), "%s/lock.mdb", nested);
+    assert_int_equal(stat(file, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+
+    /* reopening an existing environment works and a file is not a directory */
+    assert_rc(sl_db_open(nested, 1 << 20, 0, &db), 0);
+    sl_db_close(db);
+    snprintf(file, sizeof(file), "%s/data.mdb", nested);
+    assert_rc(sl_db_open(file, 1 << 20, 0, &db), -ENOTDIR);
+    assert_null(db);
+    assert_rc(sl_db_open("", 1 << 20, 0, &db), -EINVAL);
+    sl_db_close(NULL);
+}
+
+
+static void
+test_put_get_del(void **state)
+{
+    test_ctx_t *c = *state;
+    put_arg_t a = { SL_DBI_KEYS, 0, 10, 100, 0, 0 };
+    sl_db_t *db;
+    sl_txn_t *t;
+    sl_str_t v;
+
+    assert_rc(sl_db_open(c->path, 1 << 20, 0, &db), 0);
+    assert_rc(sl_db_write(db, put_many, &a), 0);
+    assert_int_equal(a.calls, 1);
+
+    assert_rc(sl_db_read(db, &t), 0);
+    assert_rc(sl_db_get(t, SL_DBI_KEYS, "k00000003", 9, &v), 0);
+    assert_int_equal(v.len, 100);
+    assert_int_equal(v.p[0], 'd');
+    assert_rc(sl_db_get(t, SL_DBI_KEYS, "k00000010", 9, &v), SL_ENOTFOUND);
+    /* databases are separate */
+    assert_rc(sl_db_get(t, SL_DBI_SECRETS, "k00000003", 9, &v), SL_ENOTFOUND);
+    sl_db_abort(t);
+    sl_db_abort(NULL);
+    assert_int_equal(count_dbi(db, SL_DBI_KEYS), 10);
+    assert_int_equal(count_dbi(db, SL_DBI_SECRETS), 0);
+    sl_db_close(db);
+}
+
+
+static int
+del_txn(sl_txn_t *t, void *arg)
+{
+    del_arg_t *a = arg;
+
+    a->put_rc = sl_db_put(t, SL_DBI_KEYS, a->key, strlen(a->key), "x", 1, a->noover);
+    a->del_rc = sl_db_del(t, SL_DBI_KEYS, "k00000001", 9);
+    a->del2_rc = sl_db_del(t, SL_DBI_KEYS, "k00000001", 9);
+    return 0;
+}
+
+
+static void
+test_abort_on_error(void **state)
+{
+    test_ctx_t *c = *state;
+    put_arg_t a = { SL_DBI_KEYS, 0, 5, 10, 0, 0 };
+    del_arg_t d = { "k00000002", true, 0, 0, 0 };
+    sl_db_t *db;
+
+    assert_rc(sl_db_open(c->path, 1 << 20, 0, &db), 0);
+    assert_rc(sl_db_write(db, put_many, &a), 0);
+
+    /* an error from fn aborts everything it wrote and comes back as is */
+    a.first = 100;
+    a.fail = -EINVAL;
+    assert_rc(sl_db_write(db, put_many, &a), -EINVAL);
+    assert_int_equal(count_dbi(db, SL_DBI_KEYS), 5);
+
+    assert_rc(sl_db_write(db, del_txn, &d), 0);
+    assert_rc(d.put_rc, -EEXIST);
+    assert_rc(d.del_rc, 0);
+    assert_rc(d.del2_rc, SL_ENOTFOUND);
+    assert_int_equal(count_dbi(db, SL_DBI_KEYS), 4);
+    sl_db_close(db);
+}
+
+
+static void
+test_scan(void **state)
+{
+    test_ctx_t *c = *state;
+    put_arg_t a = { SL_DBI_KEYS, 0, 50, 10, 0, 0 };
+    scan_arg_t s;
+    sl_db_t *db;
+    sl_txn_t *t;
+
+    assert_rc(sl_db_open(c->path, 1 << 20, 0, &db), 0);
+    assert_rc(sl_db_write(db, put_many, &a), 0);
+    assert_rc(sl_db_read(db, &t), 0);
+
+    memset(&s, 0, sizeof(s));
+    assert_rc(sl_db_scan(t, SL_DBI_KEYS, NULL, 0, scan_cb, &s), 0);
+    assert_int_equal(s.seen, 50);
+    assert_string_equal(s.first, "k00000000");
+
+    /* from a key between records: starts at the next one */
+    memset(&s, 0, sizeof(s));
+    assert_rc(sl_db_scan(t, SL_DBI_KEYS, "k00000040x", 10, scan_cb, &s), 0);
+    assert_int_equal(s.seen, 9);
+    assert_string_equal(s.first, "k00000041");
+
+    /* 1 stops quietly */
+    memset(&s, 0, sizeof(s));
+    s.stop_at = 7;
+    assert_rc(sl_db_scan(t, SL_DBI_KEYS, NULL, 0, scan_cb, &s), 0);
+    assert_int_equal(s.seen, 7);
+
+    /* past the end, and an empty database */
+    memset(&s, 0, sizeof(s));
+    assert_rc(sl_db_scan(t, SL_DBI_KEYS, "z", 1, scan_cb, &s), 0);
+    assert_int_equal(s.seen, 0);
+    assert_rc(sl_db_scan(t, SL_DBI_LEDGER, NULL, 0, scan_cb, &s), 0);
+    assert_int_equal(s.seen, 0);
+    sl_db_abort(t);
+    sl_db_close(db);
+}
+
+
+/* Deleting the current record from inside a scan visits every record once, across many pages. */
+static void
+test_scan_delete(void **state)
+{
+    test_ctx_t *c = *state;
+    put_arg_t a = { SL_DBI_KEYS, 0, 3000, 40, 0, 0 };
+    scan_arg_t s;
+    sl_db_t *db;
+
+    assert_rc(sl_db_open(c->path, 4 << 20, 0, &db), 0);
+    assert_rc(sl_db_write(db, put_many, &a), 0);
+
+    memset(&s, 0, sizeof(s));
+    s.del_mode = 2;
+    assert_rc(sl_db_write(db, scan_del_txn, &s), 0);
+    assert_int_equal(s.seen, 3000);
+    assert_int_equal(count_dbi(db, SL_DBI_KEYS), 1500);
+
+    memset(&s, 0, sizeof(s));
+    s.del_mode = 1;
+    assert_rc(sl_db_write(db, scan_del_txn, &s), 0);
+    assert_int_equal(s.seen, 1500);
+    assert_int_equal(count_dbi(db, SL_DBI_KEYS), 0);
+    sl_db_close(db);
+}
+
+
+static void
+test_schema_newer(void **state)
+{
+    test_ctx_t *c = *state;
+    sl_db_t *db;
+
+    assert_rc(sl_db_open(c->path, 1 << 20, 0, &db), 0);
+    assert_rc(sl_db_write(db, put_schema, NULL), 0);
+    sl_db_close(db);
+
+    assert_rc(sl_db_open(c->path, 1 << 20, 0, &db), SL_ESTORE);
+    assert_null(db);
+    assert_true(log_has(c, "has schema version 99, newer than the 1 this sluice knows"));
+    assert_rc(sl_db_open(c->path, 1 << 20, SL_DB_RDONLY, &db), SL_ESTORE);
+}
+
+
+static void
+test_schema_malformed(void **state)
+{
+    test_ctx_t *c = *state;
+    sl_db_t *db;
+
+    assert_rc(sl_db_open(c->path, 1 << 20, 0, &db), 0);
+    assert_rc(sl_db_write(db, put_short_schema, NULL), 0);
+    sl_db_close(db);
+    assert_rc(sl_db_open(c->path, 1 << 20, 0, &db), SL_ESTORE);
+    assert_true(log_has(c, "malformed schema version record"));
+}
+
+
+static void
+test_map_grows(void **state)
+{
+    test_ctx_t *c = *state;
+    put_arg_t a = { SL_DBI_KEYS, 0, 4, 1000, 0, 0 };
+    sl_db_t *db;
+    sl_txn_t *t;
+    sl_str_t v;
+
+    /* 64 KiB: a few pages, far less than what is written below */
+    assert_rc(sl_db_open(c->path, 64 << 10, 0, &db), 0);
+    for (unsigned i = 0; i < 100; i++) {
+        a.first = i * 4;
+        assert_rc(sl_db_write(db, put_many, &a), 0);
+    }
+    assert_int_equal(count_dbi(db, SL_DBI_KEYS), 400);
+    assert_true(log_has(c, "map grown to"));
+    assert_false(log_has(c, "[err]"));
+    assert_rc(sl_db_read(db, &t), 0);
+    assert_rc(sl_db_get(t, SL_DBI_KEYS, "k00000399", 9, &v), 0);
+    assert_int_equal(v.len, 1000);
+    sl_db_abort(t);
+    sl_db_close(db);
+
+    /* what was written survives a reopen at the small configured size */
+    assert_rc(sl_db_open(c->path, 64 << 10, 0, &db), 0);
+    assert_int_equal(count_dbi(db, SL_DBI_KEYS), 400);
+    a.first = 1000;
+    assert_rc(sl_db_write(db, put_many, &a), 0);
+    assert_int_equal(count_dbi(db, SL_DBI_KEYS), 404);
+    sl_db_close(db);
+}
+
+
+static void
+test_map_grows_in_one_txn(void **state)
+{
+    test_ctx_t *c = *state;
+    put_arg_t a = { SL_DBI_KEYS, 0, 100, 4000, 0, 0 };
+    sl_db_t *db;
+
+    /* one transaction bigger than the map: aborted, grown, run again until it fits */
+    assert_rc(sl_db_open(c->path, 64 << 10, 0, &db), 0);
+    assert_rc(sl_db_write(db, put_many, &a), 0);
+    assert_true(a.calls > 1);
+    assert_int_equal(count_dbi(db, SL_DBI_KEYS), 100);
+    sl_db_close(db);
+}
+
+
+static void
+test_storage_full(void **state)
+{
+    test_ctx_t *c = *state;
+    put_arg_t cache = { SL_DBI_CACHE, 0, 60, 4000, 0, 0 };
+    put_arg_t a = { SL_DBI_KEYS, 0, 10, 4000, 0, 0 };
+    unsigned i, fails, written = 0;
+    int rc = 0, logged;
+    sl_db_t *db;
+
+    /* the map may grow to 16 x 64 KiB = 1 MiB */
+    assert_rc(sl_db_open(c->path, 64 << 10, 0, &db), 0);
+    assert_rc(sl_db_write(db, put_many, &cache), 0);
+    assert_int_equal(count_dbi(db, SL_DBI_CACHE), 60);
+
+    /*
+     * Write until it fails twice in a row: pages freed by emptying the
+     * cache become reusable only a transaction or two later, so one
+     * failure may be followed by a success.
+     */
+    for (i = 0, fails = 0; i < 400 && fails < 2; i++) {
+        a.first = i * 10;
+        rc = sl_db_write(db, put_many, &a);
+        fails = rc == 0 ? 0 : fails + 1;
+        if (rc == 0) {
+            written += 10;
+        }
+    }
+    assert_rc(rc, SL_ESTORE);
+    assert_int_equal(fails, 2);
+    assert_true(written > 100);
+    /* the cache was given up before anything else */
+    assert_int_equal(count_dbi(db, SL_DBI_CACHE), 0);
+    assert_true(log_has(c, "emptied the response cache (60 entries)"));
+    logged = count_in_log(c, "reached its map limit");
+    assert_true(logged >= 1);
+    assert_int_equal(count_dbi(db, SL_DBI_KEYS), written);
+
+    /* further failures are not logged again, and nothing half-written appears */
+    for (unsigned j = 0; j < 5; j++) {
+        assert_rc(sl_db_write(db, put_many, &a), SL_ESTORE);
+    }
+    assert_int_equal(count_in_log(c, "reached its map limit"), logged);
+    assert_int_equal(count_dbi(db, SL_DBI_KEYS), written);
+
+    /* small writes still fit, and a success re-arms the message */
+    a.count = 1;
+    a.vlen = 10;
+    a.first = 100000;
+    assert_rc(sl_db_write(db, put_many, &a), 0);
+    sl_db_close(db);
+}
+
+
+/*
+ * Another process grows the map past this one's: the next transaction here
+ * gets MDB_MAP_RESIZED, adopts the new size and carries on.
+ */
+static void
+test_map_resized_elsewhere(void **state)
+{
+    test_ctx_t *c = *state;
+    put_arg_t a = { SL_DBI_KEYS, 0, 1, 10, 0, 0 };
+    sl_db_t *db;
+    sl_txn_t *t;
+    sl_str_t v;
+    int status;
+    pid_t pid;
+
+    assert_rc(sl_db_open(c->path, 64 << 10, 0, &db), 0);
+    assert_rc(sl_db_write(db, put_many, &a), 0);
+    /* keep a reset read transaction around: renewing it must cope too */
+    assert_rc(sl_db_read(db, &t), 0);
+    sl_db_abort(t);
+
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        put_arg_t big = { SL_DBI_KEYS, 1000, 100, 4000, 0, 0 };
+        sl_db_t *db2;
+
+        /* the parent's handle is never touched here */
+        if (sl_db_open(c->path, 64 << 10, 0, &db2) != 0 || sl_db_write(db2, put_many, &big) != 0) {
+            _exit(1);
+        }
+        sl_db_close(db2);
+        _exit(0);
+    }
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_int_equal(status, 0);
+
+    assert_rc(sl_db_read(db, &t), 0);
+    assert_rc(sl_db_get(t, SL_DBI_KEYS, "k00001099", 9, &v), 0);
+    assert_int_equal(v.len, 4000);
+    sl_db_abort(t);
+    a.first = 5000;
+    a.count = 20;
+    a.vlen = 4000;
+    assert_rc(sl_db_write(db, put_many, &a), 0);
+    assert_int_equal(count_dbi(db, SL_DBI_KEYS), 121);
+    sl_db_close(db);
+}
+
+
+static void *
+writer_thread(void *arg)
+{
+    thread_arg_t *ta = arg;
+    put_arg_t a = { SL_DBI_KEYS, 0, 2, 2000, 0, 0 };
+
+    for (unsigned i = 0; i < 50 && ta->rc == 0; i++) {
+        a.first = ta->base + i * 2;
+        ta->rc = sl_db_write(ta->db, put_many, &a);
+    }
+    return NULL;
+}
+
+
+static void *
+reader_thread(void *arg)
+{
+    thread_arg_t *ta = arg;
+    sl_txn_t *t;
+    sl_str_t v;
+    int rc;
+
+    for (unsigned i = 0; i < 2000 && ta->rc == 0; i++) {
+        ta->rc = sl_db_read(ta->db, &t);
+        if (ta->rc != 0) {
+            break;
+        }
+        rc = sl_db_get(t, SL_DBI_KEYS, "k00000000", 9, &v);
+        if (rc == 0 && v.len != 2000) {
+            ta->rc = -EIO;
+        } else if (rc != 0 && rc != SL_ENOTFOUND) {
+            ta->rc = rc;
+        }
+        sl_db_abort(t);
+    }
+    return NULL;
+}
+
+
+/* Writers in threads grow the map while readers in other threads keep reading. */
+static void
+test_threads(void **state)
+{
+    test_ctx_t *c = *state;
+    pthread_t th[4];
+    thread_arg_t ta[4];
+    sl_db_t *db;
+
+    assert_rc(sl_db_open(c->path, 64 << 10, 0, &db), 0);
+    for (int i = 0; i < 4; i++) {
+        ta[i].db = db;
+        ta[i].base = (unsigned) i * 10000;
+        ta[i].rc = 0;
+        assert_int_equal(
+            pthread_create(&th[i], NULL, i < 2 ? writer_thread : reader_thread, &ta[i]), 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(pthread_join(th[i], NULL), 0);
+        assert_rc(ta[i].rc, 0);
+    }
+    assert_int_equal(count_dbi(db, SL_DBI_KEYS), 200);
+    sl_db_close(db);
+}
+
+
+static void
+test_nested_write(void **state)
+{
+    test_ctx_t *c = *state;
+    sl_db_t *db;
+
+    assert_rc(sl_db_open(c->path, 1 << 20, 0, &db), 0);
+    assert_rc(sl_db_write(db, nested_write, db), -EDEADLK);
+    /* the handle is still usable */
+    assert_rc(sl_db_write(db, noop_txn, NULL), 0);
+    sl_db_close(db);
+}
+
+
+/*
+ * A process that dies inside a read transaction leaves its slot behind.
+ * LMDB resets the reader table when the first process opens the lock file,
+ * so the slot matters (and is cleared at open) only while another process
+ * keeps the environment open: a worker crashes, its siblings keep serving,
+ * and its replacement opens the environment.
+ */
+static void
+test_reader_check(void **state)
+{
+    test_ctx_t *c = *state;
+    sl_db_t *db;
+    int status;
+    pid_t pid;
+
+    assert_rc(sl_db_open(c->path, 1 << 20, 0, &db), 0);
+    for (int child = 0; child < 2; child++) {
+        pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+            sl_db_t *db2;
+            sl_txn_t *t;
+
+            /* never touches the parent's handle */
+            if (sl_db_open(c->path, 1 << 20, 0, &db2) != 0) {
+                _exit(1);
+            }
+            if (child == 0 && sl_db_read(db2, &t) != 0) {
+                _exit(1);
+            }
+            if (child == 1) {
+                sl_db_close(db2);
+            }
+            _exit(0);
+        }
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        assert_int_equal(status, 0);
+        assert_int_equal(log_has(c, "cleared 1 stale reader slot(s)"), child == 1);
+    }
+    sl_db_close(db);
+}
+
+
+static void
+test_backup(void **state)
+{
+    test_ctx_t *c = *state;
+    put_arg_t a = { SL_DBI_KEYS, 0, 200, 500, 0, 0 };
+    char file[256], restore[256], data[300];
+    struct stat st, st2;
+    sl_db_t *db, *copy;
+    sl_txn_t *t;
+    sl_str_t v;
+
+    assert_rc(sl_db_open(c->path, 1 << 20, 0, &db), 0);
+    assert_rc(sl_db_write(db, put_many, &a), 0);
+    snprintf(file, sizeof(file), "%s/backup.mdb", c->dir);
+    assert_rc(sl_db_backup(db, file), 0);
+    assert_int_equal(stat(file, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+
+    /* a second backup replaces the first */
+    a.first = 200;
+    assert_rc(sl_db_write(db, put_many, &a), 0);
+    assert_rc(sl_db_backup(db, file), 0);
+    sl_db_close(db);
+
+    /* installed as data.mdb, the copy opens and holds everything */
+    snprintf(restore, sizeof(restore), "%s/restore", c->dir);
+    assert_int_equal(mkdir(restore, 0700), 0);
+    snprintf(data, sizeof(data), "%s/data.mdb", restore);
+    assert_int_equal(rename(file, data), 0);
+    assert_rc(sl_db_open(restore, 1 << 20, 0, &copy), 0);
+    assert_int_equal(count_dbi(copy, SL_DBI_KEYS), 400);
+    assert_rc(sl_db_read(copy, &t), 0);
+    assert_rc(sl_db_get(t, SL_DBI_KEYS, "k00000399", 9, &v), 0);
+    assert_int_equal(v.len, 500);
+    sl_db_abort(t);
+    sl_db_close(copy);
+
+    /* compacted: no bigger than the original */
+    snprintf(file, sizeof(file), "%s/data.mdb", c->path);
+    assert_int_equal(stat(file, &st), 0);
+    assert_int_equal(stat(data, &st2), 0);
+    assert_true(st2.st_size <= st.st_size);
+
+    /* a directory that does not exist: an error, no stray file */
+    assert_rc(sl_db_open(c->path, 1 << 20, 0, &db), 0);
+    snprintf(file, sizeof(file), "%s/nope/backup.mdb", c->dir);
+    assert_rc(sl_db_backup(db, file), -ENOENT);
+    sl_db_close(db);
+}
+
+
+static void
+test_corrupt_file(void **state)
+{
+    test_ctx_t *c = *state;
+    char file[256], junk[16384];
+    sl_db_t *db;
+    FILE *f;
+
+    assert_int_equal(mkdir(c->path, 0700), 0);
+    snprintf(file, sizeof(file), "%s/data.mdb", c->path);
+
+    /* garbage where the meta pages should be */
+    memset(junk, 0xab, sizeof(junk));
+    f = fopen(file, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(junk, 1, sizeof(junk), f), sizeof(junk));
+    fclose(f);
+    assert_rc(sl_db_open(c->path, 1 << 20, 0, &db), SL_ESTORE);
+    assert_null(db);
+    assert_true(log_has(c, "mdb_env_open()"));
+
+    /* a truncated file */
+    f = fopen(file, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(junk, 1, 100, f), 100);
+    fclose(f);
+    assert_rc(sl_db_open(c->path, 1 << 20, 0, &db), SL_ESTORE);
+    assert_null(db);
+}
+
+
+static void
+test_rdonly(void **state)
+{
+    test_ctx_t *c = *state;
+    put_arg_t a = { SL_DBI_KEYS, 0, 3, 10, 0, 0 };
+    sl_db_t *db;
+
+    /* read-only never creates anything */
+    assert_rc(sl_db_open(c->path, 1 << 20, SL_DB_RDONLY, &db), -ENOENT);
+    assert_int_equal(access(c->path, F_OK), -1);
+    assert_int_equal(mkdir(c->path, 0700), 0);
+    assert_rc(sl_db_open(c->path, 1 << 20, SL_DB_RDONLY, &db), -ENOENT);
+    assert_true(log_has(c, "holds no database yet"));
+
+    assert_rc(sl_db_open(c->path, 1 << 20, 0, &db), 0);
+    assert_rc(sl_db_write(db, put_many, &a), 0);
+    sl_db_close(db);
+    assert_rc(sl_db_open(c->path, 1 << 20, SL_DB_RDONLY, &db), 0);
+    assert_int_equal(count_dbi(db, SL_DBI_KEYS), 3);
+    assert_rc(sl_db_write(db, put_many, &a), SL_ESTORE);
+    assert_rc(sl_db_sync(db), 0);
+    sl_db_close(db);
+}
+
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_open_modes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_put_get_del, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_abort_on_error, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_scan, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_scan_delete, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_schema_newer, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_schema_malformed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_map_grows, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_map_grows_in_one_txn, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_storage_full, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_map_resized_elsewhere, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_threads, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_nested_write, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reader_check, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_backup, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_corrupt_file, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rdonly, setup, teardown),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
