@@ -68,7 +68,7 @@ sl_cmd_backup(int argc, char **argv)
         return SL_CLI_USAGE;
     }
 
-    rc = sl_cli_open_db(BACKUP_PROG, conf_file, SL_DB_RDONLY, &db);
+    rc = sl_cli_open_db(BACKUP_PROG, conf_file, SL_DB_RDONLY, &db, NULL);
     if (rc != 0) {
         return rc;
     }

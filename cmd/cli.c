@@ -9,7 +9,6 @@
 #include <string.h>
 #include <time.h>
 
-#include "core/conf.h"
 #include "core/errno.h"
 #include "core/log.h"
 #include "core/pool.h"
@@ -57,27 +56,32 @@ sl_cli_is_help(const char *arg)
 
 
 int
-sl_cli_open_db(const char *prog, const char *conf_file, unsigned flags, sl_db_t **db)
+sl_cli_open_db(const char *prog, const char *conf_file, unsigned flags, sl_db_t **db,
+               sl_conf_t **conf)
 {
     char err[1024];
-    sl_conf_t *conf;
+    sl_conf_t *c;
     int rc;
 
     /* notices such as "map grown" are for the server's log, not a terminal */
     sl_log_open(NULL, SL_LOG_WARN);
-    rc = sl_conf_load(conf_file, &conf, err, sizeof(err));
+    rc = sl_conf_load_flags(conf_file, SL_CONF_NO_SECRETS, &c, err, sizeof(err));
     if (rc != 0) {
         fprintf(stderr, "%s: %s\n", prog, err);
         return SL_CLI_FAIL;
     }
-    rc = sl_db_open(conf->storage_path, conf->storage_map_size, flags, db);
+    rc = sl_db_open(c->storage_path, c->storage_map_size, flags, db);
     if (rc != 0) {
-        fprintf(stderr, "%s: cannot open the storage at \"%s\": %s\n", prog, conf->storage_path,
+        fprintf(stderr, "%s: cannot open the storage at \"%s\": %s\n", prog, c->storage_path,
                 sl_strerror(rc));
-        sl_conf_destroy(conf);
+        sl_conf_destroy(c);
         return SL_CLI_FAIL;
     }
-    sl_conf_destroy(conf);
+    if (conf != NULL) {
+        *conf = c;
+    } else {
+        sl_conf_destroy(c);
+    }
     return 0;
 }
 

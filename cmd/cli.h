@@ -19,6 +19,7 @@
 
 #include <jansson.h>
 
+#include "core/conf.h"
 #include "storage/db.h"
 
 #define SL_CLI_DEFAULT_CONF "etc/sluice.yaml"
@@ -48,9 +49,12 @@ bool sl_cli_is_help(const char *arg);
 /*
  * Loads conf_file and opens its storage.path with storage.map_size (flags
  * as for sl_db_open). Quiets the log to warnings and worse. On failure
- * prints why, prefixed with prog, and returns SL_CLI_FAIL; else 0 and *db.
+ * prints why, prefixed with prog, and returns SL_CLI_FAIL; else 0 and *db,
+ * and the configuration in *conf (free it with sl_conf_destroy) unless conf
+ * is NULL.
  */
-int sl_cli_open_db(const char *prog, const char *conf_file, unsigned flags, sl_db_t **db);
+int sl_cli_open_db(const char *prog, const char *conf_file, unsigned flags, sl_db_t **db,
+                   sl_conf_t **conf);
 
 /*
  * Parses a dollar amount exactly into nano-USD: digits, an optional '.'

@@ -136,7 +136,7 @@ sl_cmd_keys(int argc, char **argv)
         return rc < 0 ? SL_CLI_OK : rc;
     }
 
-    rc = sl_cli_open_db(o.prog, o.conf_file, 0, &db);
+    rc = sl_cli_open_db(o.prog, o.conf_file, 0, &db, NULL);
     if (rc != 0) {
         free(o.models_buf);
         return rc;

@@ -132,8 +132,16 @@ cmd_check(const cmd_opts_t *o)
 {
     sl_conf_t *conf;
 
+    char err[1024];
+
     if (cmd_load(o, &conf) < 0) {
         fprintf(stderr, "sluice: configuration file %s test failed\n", o->conf_file);
+        return 1;
+    }
+    if (sl_conf_resolve_vault(conf, NULL, false, err, sizeof(err)) < 0) {
+        fprintf(stderr, "sluice: %s\nsluice: configuration file %s test failed\n", err,
+                o->conf_file);
+        sl_conf_destroy(conf);
         return 1;
     }
     fprintf(stderr, "sluice: configuration file %s test is successful\n", o->conf_file);

@@ -54,8 +54,9 @@ secrets_help(FILE *f)
             "\n"
             "The vault holds provider keys that the configuration names as vault:NAME,\n"
             "encrypted (AES-256-GCM) under a master key kept outside the storage:\n"
-            "  SLUICE_MASTER_KEY       64 hex digits or base64 of 32 bytes, or\n"
-            "  SLUICE_MASTER_KEY_FILE  a file holding it, mode 0600\n"
+            "  SLUICE_MASTER_KEY       64 hex digits or base64 of 32 bytes, or else\n"
+            "  storage.master_key_file (or $SLUICE_MASTER_KEY_FILE): a file holding it,\n"
+            "                          mode 0600\n"
             "Make one with: openssl rand -hex 32\n"
             "\n"
             "set reads the value from stdin (one trailing newline is dropped); on a\n"
@@ -80,6 +81,7 @@ sl_cmd_secrets(int argc, char **argv)
     secrets_sub_e sub = SECRETS_SET;
     bool json = false;
     sl_vault_t *vault;
+    sl_conf_t *conf;
     sl_db_t *db;
     int rc;
 
@@ -143,11 +145,13 @@ sl_cmd_secrets(int argc, char **argv)
         return SL_CLI_USAGE;
     }
 
-    rc = sl_cli_open_db(prog, conf_file, 0, &db);
+    rc = sl_cli_open_db(prog, conf_file, 0, &db, &conf);
     if (rc != 0) {
         return rc;
     }
-    rc = sl_vault_open(db, NULL, &vault);
+    /* SLUICE_MASTER_KEY, else storage.master_key_file, else $SLUICE_MASTER_KEY_FILE */
+    rc = sl_vault_open(db, conf->storage_master_key_file, &vault);
+    sl_conf_destroy(conf);
     if (rc != 0) {
         fprintf(stderr, "%s: the master key cannot be used: %s\n", prog, sl_strerror(rc));
         sl_db_close(db);

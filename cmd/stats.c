@@ -90,7 +90,7 @@ stats_run(const char *conf_file)
     int64_t since;
     int rc, status = 1;
 
-    rc = sl_conf_load(conf_file, &conf, err, sizeof(err));
+    rc = sl_conf_load_flags(conf_file, SL_CONF_NO_SECRETS, &conf, err, sizeof(err));
     if (rc != 0) {
         fprintf(stderr, "sluice: %s\n", err);
         return 1;

@@ -134,7 +134,7 @@ sl_cmd_teams(int argc, char **argv)
         }
     }
 
-    rc = sl_cli_open_db(prog, conf_file, 0, &db);
+    rc = sl_cli_open_db(prog, conf_file, 0, &db, NULL);
     if (rc != 0) {
         return rc;
     }

@@ -1,8 +1,8 @@
 /*
- * sluice usage: the ledger grouped by key, team, model, provider or day over
- * a recent window, as a table, CSV or JSON. Opens the LMDB environment
- * read-only, so it runs beside a serving gateway; money comes out of the
- * ledger as integer nano-USD and is printed as an exact decimal string.
+ * sluice usage: the ledger grouped by key, team, model, provider, day or
+ * request over a recent window, as a table, CSV or JSON. Opens the LMDB
+ * environment read-only, so it runs beside a serving gateway; money comes out
+ * of the ledger as integer nano-USD and is printed as an exact decimal string.
  */
 #include <stdbool.h>
 #include <stdint.h>
@@ -100,8 +100,8 @@ usage_parse_args(int argc, char **argv, usage_opts_t *o)
         } else if ((v = usage_optarg(argc, argv, &i, "--by")) != NULL) {
             if (sl_ledger_by_parse(v, &o->by) != 0) {
                 fprintf(stderr,
-                        "sluice usage: invalid --by \"%s\" (key, team, model, provider "
-                        "or day)\n",
+                        "sluice usage: invalid --by \"%s\" (key, team, model, provider, "
+                        "day or request)\n",
                         v);
                 return 2;
             }
@@ -180,20 +180,22 @@ usage_parse_since(const char *s, int64_t now_ns, int64_t *since_ns)
 static void
 usage_help(FILE *f)
 {
-    fprintf(f,
-            "usage: sluice usage [-c FILE] [--since 7d] [--by key|team|model|provider|day]\n"
-            "                    [--format table|csv|json]\n"
-            "\n"
-            "Requests, errors, tokens and cost from the usage ledger, one row per group.\n"
-            "\n"
-            "  -c FILE    configuration file (default %s)\n"
-            "  --since D  window: a duration back from now (24h, 7d, 30d) or all (default %s)\n"
-            "  --by G     group by key (default), team, model, provider or day (UTC)\n"
-            "  --format F table (default), csv, or json (an array of objects)\n"
-            "\n"
-            "cost_usd is exact (from integer nano-USD); requests to models without a price\n"
-            "count as 0 and are reported on stderr.\n",
-            USAGE_DEFAULT_CONF, USAGE_DEFAULT_SINCE);
+    fprintf(
+        f,
+        "usage: sluice usage [-c FILE] [--since 7d] [--by key|team|model|provider|day|request]\n"
+        "                    [--format table|csv|json]\n"
+        "\n"
+        "Requests, errors, tokens and cost from the usage ledger, one row per group.\n"
+        "\n"
+        "  -c FILE    configuration file (default %s)\n"
+        "  --since D  window: a duration back from now (24h, 7d, 30d) or all (default %s)\n"
+        "  --by G     group by key (default), team, model, provider, day (UTC) or\n"
+        "             request (id: the request id, name: the model)\n"
+        "  --format F table (default), csv, or json (an array of objects)\n"
+        "\n"
+        "cost_usd is exact (from integer nano-USD); requests to models without a price\n"
+        "count as 0 and are reported on stderr.\n",
+        USAGE_DEFAULT_CONF, USAGE_DEFAULT_SINCE);
 }
 
 
@@ -207,7 +209,7 @@ usage_run(const usage_opts_t *o)
     sl_txn_t *t;
     int rc, status = 1;
 
-    rc = sl_conf_load(o->conf_file, &conf, err, sizeof(err));
+    rc = sl_conf_load_flags(o->conf_file, SL_CONF_NO_SECRETS, &conf, err, sizeof(err));
     if (rc != 0) {
         fprintf(stderr, "sluice: %s\n", err);
         return 1;

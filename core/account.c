@@ -183,9 +183,8 @@ sl_acct_reserve(sl_db_t *db, const sl_conf_t *conf, sl_acct_t *a, const sl_call_
     memset(&ra, 0, sizeof(ra));
     ra.a = a;
     ra.now = time(NULL);
-    ra.estimate = conf->pricing != NULL ? sl_pricing_estimate(conf->pricing, p->name, p->kind,
-                                                              call->target->model, body_len,
-                                                              max_tokens)
+    ra.estimate = conf->pricing != NULL ? sl_pricing_estimate(
+                      conf->pricing, p->name, p->kind, call->target->model, body_len, max_tokens)
                                         : 0;
     rc = sl_db_write(db, acct_reserve_txn, &ra);
     if (rc == SL_EDENIED) {
@@ -257,10 +256,9 @@ sl_acct_record(sl_db_t *db, const sl_conf_t *conf, sl_acct_t *a, const sl_target
     if (target != NULL && (usage->prompt_tokens != 0 || usage->completion_tokens != 0)) {
         const sl_provider_conf_t *p = target->provider;
 
-        rc = conf->pricing != NULL
-            ? sl_pricing_cost(conf->pricing, p->name, p->kind, target->model, usage,
-                              &row->cost_nusd)
-            : SL_ENOTFOUND;
+        rc = conf->pricing != NULL ? sl_pricing_cost(conf->pricing, p->name, p->kind, target->model,
+                                                     usage, &row->cost_nusd)
+                                   : SL_ENOTFOUND;
         if (rc < 0) {
             row->cost_nusd = 0;
             row->flags |= SL_LEDGER_UNPRICED;

@@ -24,18 +24,18 @@
 
 /* One request's account; lives in the request pool (zero it before use). */
 typedef struct sl_acct {
-    const char *key_id;   /* "" for a static key */
-    const char *key_name; /* "static" for a static key */
-    const char *team;     /* "" when none */
+    const char *key_id;        /* "" for a static key */
+    const char *key_name;      /* "static" for a static key */
+    const char *team;          /* "" when none */
     const char *const *models; /* allow-list globs of a stored key */
     size_t nmodels;
-    sl_budget_ref_t refs[2];   /* key and team budgets that exist */
+    sl_budget_ref_t refs[2]; /* key and team budgets that exist */
     size_t nrefs;
-    uint64_t reserved;    /* nano-USD held for this request */
+    uint64_t reserved; /* nano-USD held for this request */
     time_t reserved_at;
-    uint64_t remaining;   /* smallest remaining budget after the reservation, nano-USD */
+    uint64_t remaining; /* smallest remaining budget after the reservation, nano-USD */
     bool authed;
-    bool recorded;        /* the ledger row is written */
+    bool recorded; /* the ledger row is written */
 } sl_acct_t;
 
 /*

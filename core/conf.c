@@ -60,6 +60,7 @@ struct sl_conf_ctx {
     sl_provider_conf_t *provider; /* the one whose conf_parse hook runs */
     char *err;
     size_t errlen;
+    unsigned flags; /* SL_CONF_* */
     bool failed;
 };
 
@@ -107,6 +108,8 @@ static int conf_read_fields(sl_conf_ctx_t *cx, const sl_conf_node_t *map, const 
                             void *base);
 static void conf_defaults(sl_conf_t *conf);
 static void conf_provider_defaults(sl_provider_conf_t *p);
+static int conf_load(const char *path, sl_conf_find_kind_cb find, unsigned flags, sl_conf_t **out,
+                     char *err, size_t errlen);
 static int conf_parse_root(sl_conf_ctx_t *cx);
 static int conf_parse_server(sl_conf_ctx_t *cx, const sl_conf_node_t *map);
 static int conf_parse_listens(sl_conf_ctx_t *cx, const sl_conf_node_t *map);
@@ -177,6 +180,12 @@ static const conf_field_t conf_storage_fields[] = {
     { "path", CONF_PATH, offsetof(sl_conf_t, storage_path), 0, 0 },
     { "map_size", CONF_SIZE, offsetof(sl_conf_t, storage_map_size), CONF_MIB, CONF_TIB },
     { "sync_interval", CONF_MSEC, offsetof(sl_conf_t, storage_sync_interval), 1, CONF_MS_MAX },
+    { "master_key_file", CONF_PATH, offsetof(sl_conf_t, storage_master_key_file), 0, 0 },
+    { NULL, CONF_BOOL, 0, 0, 0 },
+};
+
+static const conf_field_t conf_ledger_fields[] = {
+    { "retention", CONF_MSEC, offsetof(sl_conf_t, ledger_retention), 1, CONF_MS_MAX },
     { NULL, CONF_BOOL, 0, 0, 0 },
 };
 
@@ -212,13 +221,28 @@ static const char *const conf_reserved_headers[] = {
 int
 sl_conf_load(const char *path, sl_conf_t **out, char *err, size_t errlen)
 {
-    return sl_conf_load_with(path, sl_provider_find, out, err, errlen);
+    return conf_load(path, sl_provider_find, 0, out, err, errlen);
+}
+
+
+int
+sl_conf_load_flags(const char *path, unsigned flags, sl_conf_t **out, char *err, size_t errlen)
+{
+    return conf_load(path, sl_provider_find, flags, out, err, errlen);
 }
 
 
 int
 sl_conf_load_with(const char *path, sl_conf_find_kind_cb find, sl_conf_t **out, char *err,
                   size_t errlen)
+{
+    return conf_load(path, find, 0, out, err, errlen);
+}
+
+
+static int
+conf_load(const char *path, sl_conf_find_kind_cb find, unsigned flags, sl_conf_t **out, char *err,
+          size_t errlen)
 {
     sl_conf_ctx_t cx;
     yaml_parser_t parser;
@@ -231,6 +255,7 @@ sl_conf_load_with(const char *path, sl_conf_find_kind_cb find, sl_conf_t **out, 
     memset(&cx, 0, sizeof(cx));
     cx.file = path;
     cx.find = find;
+    cx.flags = flags;
     cx.err = err;
     cx.errlen = errlen;
     if (err != NULL && errlen > 0) {
@@ -1216,6 +1241,7 @@ conf_defaults(sl_conf_t *conf)
     conf->storage_path = "var/";
     conf->storage_map_size = CONF_GIB;
     conf->storage_sync_interval = 1000;
+    conf->ledger_retention = 90ull * 24 * 3600 * 1000;
 }
 
 
@@ -1257,6 +1283,11 @@ conf_parse_root(sl_conf_ctx_t *cx)
         return SL_ECONF;
     }
     if (conf_section(cx, root, "storage", &n) != 0 || conf_parse_storage(cx, n) != 0) {
+        return SL_ECONF;
+    }
+    if (conf_section(cx, root, "ledger", &n) != 0
+        || conf_read_fields(cx, n, conf_ledger_fields, cx->conf) != 0
+        || sl_conf_check_unknown(cx, n, "ledger") != 0) {
         return SL_ECONF;
     }
     n = sl_conf_get(cx, root, "pricing");
@@ -1981,6 +2012,14 @@ conf_secret(sl_conf_ctx_t *cx, const sl_conf_node_t *n, const char *what, sl_sec
     if (conf_scalar(cx, n, what, &ref) != 0) {
         return SL_ECONF;
     }
+    if ((cx->flags & SL_CONF_NO_SECRETS) != 0
+        && (strncmp(ref, "env:", 4) == 0 || strncmp(ref, "file:", 5) == 0)) {
+        /* a storage command: it needs no provider key, so none is read */
+        out->ref = ref;
+        out->value = NULL;
+        out->len = 0;
+        return 0;
+    }
     if (strncmp(ref, "env:", 4) == 0) {
         return conf_secret_env(cx, n, what, ref, out);
     }
@@ -1988,8 +2027,23 @@ conf_secret(sl_conf_ctx_t *cx, const sl_conf_node_t *n, const char *what, sl_sec
         return conf_secret_file(cx, n, what, ref, out);
     }
     if (strncmp(ref, "vault:", 6) == 0) {
-        return sl_conf_errorf(cx, n,
-                              "vault: references need the storage vault, which is not built yet");
+        const char *name = ref + 6;
+        size_t len = strlen(name);
+
+        if (len == 0 || len > 128 || !conf_valid_name(name)) {
+            return sl_conf_errorf(cx, n,
+                                  "%s reference \"%s\" needs a secret name after vault: "
+                                  "(1..128 of A-Z a-z 0-9 . _ -)",
+                                  what, ref);
+        }
+        out->ref = ref;
+        out->value = NULL;
+        out->len = 0;
+        out->vault = true;
+        out->where =
+            sl_psprintf(cx->pool, "%s:%zu:%zu", cx->file, (size_t) n->y->start_mark.line + 1,
+                        (size_t) n->y->start_mark.column + 1);
+        return 0;
     }
     return sl_conf_errorf(cx, n, "%s must be a reference (%s), never a literal secret", what,
                           "env:NAME, file:PATH or vault:NAME");

@@ -20,6 +20,7 @@
 #include "core/pool.h"
 
 typedef struct sl_provider_ops sl_provider_ops_t;
+typedef struct sl_db sl_db_t;           /* storage/db.h */
 typedef struct sl_pricing sl_pricing_t; /* core/pricing.h */
 
 typedef struct sl_listen_conf {
@@ -30,9 +31,12 @@ typedef struct sl_listen_conf {
 
 /* A resolved secret: the plaintext and where it came from (for messages, never the value). */
 typedef struct sl_secret {
-    const char *ref;   /* "env:OPENAI_API_KEY", "file:/etc/sluice/key" */
-    const char *value; /* plaintext, NUL-terminated, in the generation pool */
+    const char *ref;   /* "env:OPENAI_API_KEY", "file:/etc/sluice/key", "vault:openai" */
+    const char *value; /* plaintext, NUL-terminated, in the generation pool; NULL for a
+                          vault: reference until a worker resolved it */
     size_t len;
+    bool vault;        /* a vault: reference: resolved in each worker after fork */
+    const char *where; /* "file:line:col" of the reference, for messages */
 } sl_secret_t;
 
 typedef struct sl_header_conf {
@@ -129,7 +133,9 @@ typedef struct sl_conf {
     /* storage: */
     const char *storage_path;
     size_t storage_map_size;
-    uint64_t storage_sync_interval; /* ms */
+    uint64_t storage_sync_interval;      /* ms */
+    const char *storage_master_key_file; /* vault master key file, or NULL */
+    uint64_t ledger_retention;           /* ms; 0 keeps every row */
 
     const char *pricing_file;    /* NULL when not configured */
     const sl_pricing_t *pricing; /* loaded from pricing_file (relative to the cwd), or NULL */
@@ -148,6 +154,26 @@ typedef struct sl_conf {
  * be read). Master or CLI context; blocking file I/O is fine here.
  */
 int sl_conf_load(const char *path, sl_conf_t **out, char *err, size_t errlen);
+
+/*
+ * As sl_conf_load, with flags: SL_CONF_NO_SECRETS records env: and file:
+ * references without reading them (their value stays NULL), for commands
+ * that only need the storage settings and run in a shell without the
+ * providers' keys.
+ */
+#define SL_CONF_NO_SECRETS 1u
+int sl_conf_load_flags(const char *path, unsigned flags, sl_conf_t **out, char *err, size_t errlen);
+
+/*
+ * Resolves the vault: references of conf (provider keys, static keys, the
+ * admin key). With keep, the plaintexts are stored in conf's pool (a
+ * worker's private copy, after fork); without, each is opened and wiped at
+ * once, which only proves it resolves (the master before a generation, and
+ * `sluice check`). db is the caller's open environment, or NULL to open
+ * conf->storage_path briefly. Returns 0 or SL_ESECRET with
+ * "file:line:col: why" in err. No-op without vault references.
+ */
+int sl_conf_resolve_vault(sl_conf_t *conf, sl_db_t *db, bool keep, char *err, size_t errlen);
 
 /* Frees the configuration and everything in its pool. NULL is a no-op. */
 void sl_conf_destroy(sl_conf_t *conf);

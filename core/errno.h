@@ -11,24 +11,24 @@
 #define SL_DECLINED 1 /* provider dispatch only: "not mine" */
 #define SL_ASYNC    2 /* provider dispatch only: finishes later through a callback */
 
-#define SL_EBASE      (-39000)
-#define SL_ECONF      (-39001) /* invalid configuration */
-#define SL_EPARSE     (-39002) /* malformed input (HTTP, JSON, SSE) */
-#define SL_ETOOBIG    (-39003) /* a size limit was exceeded */
-#define SL_ETIMEOUT   (-39004) /* a deadline passed */
-#define SL_ETLS       (-39005) /* TLS handshake or record failure */
-#define SL_ECERT      (-39006) /* certificate verification failed */
-#define SL_EUPSTREAM  (-39007) /* upstream sent something we cannot use */
-#define SL_ECLOSED    (-39008) /* the peer closed the connection */
-#define SL_ENOTFOUND  (-39009) /* no such record / route / key */
-#define SL_ESTORE     (-39010) /* storage failure (details logged where it happened) */
-#define SL_EAUTH      (-39011) /* authentication failed */
-#define SL_EDENIED    (-39012) /* authenticated but not allowed */
-#define SL_ESECRET    (-39013) /* a secret reference could not be resolved */
-#define SL_ECANCELED  (-39014) /* the operation was cancelled by its owner */
-#define SL_EPOOL      (-39015) /* connection pool is full */
-#define SL_ERESOLVE   (-39016) /* DNS resolution failed */
-#define SL_ELAST      (-39017)
+#define SL_EBASE     (-39000)
+#define SL_ECONF     (-39001) /* invalid configuration */
+#define SL_EPARSE    (-39002) /* malformed input (HTTP, JSON, SSE) */
+#define SL_ETOOBIG   (-39003) /* a size limit was exceeded */
+#define SL_ETIMEOUT  (-39004) /* a deadline passed */
+#define SL_ETLS      (-39005) /* TLS handshake or record failure */
+#define SL_ECERT     (-39006) /* certificate verification failed */
+#define SL_EUPSTREAM (-39007) /* upstream sent something we cannot use */
+#define SL_ECLOSED   (-39008) /* the peer closed the connection */
+#define SL_ENOTFOUND (-39009) /* no such record / route / key */
+#define SL_ESTORE    (-39010) /* storage failure (details logged where it happened) */
+#define SL_EAUTH     (-39011) /* authentication failed */
+#define SL_EDENIED   (-39012) /* authenticated but not allowed */
+#define SL_ESECRET   (-39013) /* a secret reference could not be resolved */
+#define SL_ECANCELED (-39014) /* the operation was cancelled by its owner */
+#define SL_EPOOL     (-39015) /* connection pool is full */
+#define SL_ERESOLVE  (-39016) /* DNS resolution failed */
+#define SL_ELAST     (-39017)
 
 /*
  * Returns a static, human-readable description of rc (an -errno value, a

@@ -76,8 +76,15 @@ bool
 sl_http_is_hop_by_hop(sl_str_t name)
 {
     static const char *const hop[] = {
-        "connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding",
-        "upgrade", "proxy-authenticate", "proxy-authorization",
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "proxy-authenticate",
+        "proxy-authorization",
     };
 
     for (size_t i = 0; i < sizeof(hop) / sizeof(hop[0]); i++) {

@@ -1085,8 +1085,7 @@ conn_headers_done(sl_http_conn_t *c)
         && (conf->keepalive_requests == 0 || c->nrequests + 1 < conf->keepalive_requests);
 
     if (r->http_minor >= 1 && sl_http_req_header(r, "host") == NULL) {
-        sl_log(&c->log, SL_LOG_INFO, 0, "client %s sent an HTTP/1.1 request without Host",
-               c->addr);
+        sl_log(&c->log, SL_LOG_INFO, 0, "client %s sent an HTTP/1.1 request without Host", c->addr);
         conn_fail(c, 400, "invalid_request", "invalid HTTP request: missing Host header");
         return;
     }

@@ -21,8 +21,8 @@
 static int listen_open_one(const sl_listen_conf_t *a, bool reuse_port, unsigned backlog);
 static bool listen_same_addr(const sl_listen_conf_t *a, const sl_listen_conf_t *b);
 static int listen_probe(const sl_listen_conf_t *a);
-static int listen_build(sl_listener_t *l, const sl_listen_conf_t *a, bool reuse_port,
-                        size_t nfds, unsigned backlog, const sl_listener_t *old, bool admin);
+static int listen_build(sl_listener_t *l, const sl_listen_conf_t *a, bool reuse_port, size_t nfds,
+                        unsigned backlog, const sl_listener_t *old, bool admin);
 static void listen_close(sl_listener_t *l);
 
 

@@ -24,6 +24,8 @@
 #include "core/listen.h"
 #include "core/log.h"
 #include "core/worker.h"
+#include "storage/db.h"
+#include "storage/ledger.h"
 
 #define MASTER_BACKOFF_MIN 100   /* ms */
 #define MASTER_BACKOFF_MAX 30000 /* ms */
@@ -87,6 +89,8 @@ static void master_timers(master_t *m);
 static void master_arm_timer(master_t *m);
 static bool master_slot_alive(const master_t *m, unsigned slot);
 static int master_resize_slots(master_t *m, unsigned n);
+static int master_storage_check(sl_conf_t *conf, bool cold);
+static int master_clear_reserved_txn(sl_txn_t *t, void *arg);
 
 
 static uint64_t
@@ -159,6 +163,47 @@ master_install_signals(sigset_t *blocked)
         }
     }
     signal(SIGPIPE, SIG_IGN);
+    return 0;
+}
+
+
+static int
+master_clear_reserved_txn(sl_txn_t *t, void *arg)
+{
+    (void) arg;
+    return sl_spend_clear_reserved(t);
+}
+
+
+/*
+ * The master's only use of LMDB, opened and closed again before any fork
+ * (LMDB forbids using an environment across one): prove that the vault:
+ * references of conf resolve and, at a cold start, drop the budget
+ * reservations that workers of an earlier run never settled.
+ */
+static int
+master_storage_check(sl_conf_t *conf, bool cold)
+{
+    char err[1024];
+    sl_db_t *db;
+    int rc = sl_db_open(conf->storage_path, conf->storage_map_size, 0, &db);
+
+    if (rc < 0) {
+        return rc;
+    }
+    rc = sl_conf_resolve_vault(conf, db, false, err, sizeof(err));
+    if (rc < 0) {
+        sl_log(NULL, cold ? SL_LOG_EMERG : SL_LOG_ERR, 0, "%s", err);
+        sl_db_close(db);
+        return rc;
+    }
+    if (cold) {
+        rc = sl_db_write(db, master_clear_reserved_txn, NULL);
+        if (rc < 0) {
+            sl_log(NULL, SL_LOG_WARN, rc, "clearing stale budget reservations failed");
+        }
+    }
+    sl_db_close(db);
     return 0;
 }
 
@@ -454,6 +499,13 @@ master_reload(master_t *m)
                m->generation);
         return;
     }
+    if (master_storage_check(next, false) < 0) {
+        sl_log(NULL, SL_LOG_ERR, 0,
+               "reload failed, generation %u keeps running with the previous configuration",
+               m->generation);
+        sl_conf_destroy(next);
+        return;
+    }
     rc = sl_listen_sync(&m->listeners, next);
     if (rc < 0) {
         sl_log(NULL, SL_LOG_ERR, rc,
@@ -564,7 +616,7 @@ sl_master_run(sl_conf_t *conf, const char *file)
     m.generation = 1;
     sl_log_set_worker(-1);
 
-    if (master_install_signals(&blocked) < 0) {
+    if (master_install_signals(&blocked) < 0 || master_storage_check(conf, true) < 0) {
         sl_conf_destroy(conf);
         return 1;
     }

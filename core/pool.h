@@ -42,8 +42,7 @@ char *sl_pstrndup(sl_pool_t *pool, const char *s, size_t n);
 char *sl_pstrdup(sl_pool_t *pool, const char *s);
 
 /* printf into pool memory. Aborts on OOM. */
-char *sl_psprintf(sl_pool_t *pool, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+char *sl_psprintf(sl_pool_t *pool, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Checked variants for the master: return NULL on OOM instead of aborting. */
 void *sl_pool_try_alloc(sl_pool_t *pool, size_t n);

@@ -24,13 +24,14 @@
 #include "core/str.h"
 #include "providers/registry.h"
 
-#define PROXY_MAX_UPSTREAM_BODY (64u * 1024 * 1024) /* a JSON answer larger than this is refused */
+#define PROXY_MAX_UPSTREAM_BODY (64u * 1024 * 1024) /* a JSON answer larger than this is refused \
+                                                     */
 
 struct sl_proxy {
     uv_loop_t *loop;
     const sl_conf_t *conf;
     sl_upstream_t *up;
-    sl_db_t *db; /* NULL: no storage (static keys only, no ledger) */
+    sl_db_t *db;       /* NULL: no storage (static keys only, no ledger) */
     char *models_body; /* GET /v1/models answer, built once per generation */
     size_t models_len;
     uint64_t requests;
@@ -40,19 +41,19 @@ typedef struct proxy_req {
     sl_http_req_t *r;
     sl_proxy_t *px;
     sl_call_t call;
-    sl_target_t direct;        /* target for a "provider/model" request */
-    const char *public_model;  /* what the client asked for */
+    sl_target_t direct;       /* target for a "provider/model" request */
+    const char *public_model; /* what the client asked for */
     sl_upstream_call_t *uc;
-    int status;                /* upstream status */
-    const char *retry_after;   /* upstream Retry-After, copied */
-    sl_buf_t body;             /* buffered upstream body (JSON answer or error) */
-    sl_buf_t out;              /* translated stream events waiting to be written */
-    sl_sse_parser_t sse;       /* upstream event stream */
+    int status;              /* upstream status */
+    const char *retry_after; /* upstream Retry-After, copied */
+    sl_buf_t body;           /* buffered upstream body (JSON answer or error) */
+    sl_buf_t out;            /* translated stream events waiting to be written */
+    sl_sse_parser_t sse;     /* upstream event stream */
     sl_stream_t st;
     sl_acct_t acct;
-    uint64_t first_byte_us;    /* request sent upstream -> first response byte */
+    uint64_t first_byte_us; /* request sent upstream -> first response byte */
     unsigned attempts;
-    bool streaming;            /* relaying an event stream to the client */
+    bool streaming; /* relaying an event stream to the client */
     bool paused;
     bool done;
 } proxy_req_t;
@@ -121,9 +122,9 @@ sl_proxy_create(uv_loop_t *loop, const sl_conf_t *conf, sl_upstream_t *up, sl_db
     px->up = up;
     px->db = db;
     for (size_t i = 0; i < conf->nmodels; i++) {
-        json_array_append_new(data, json_pack("{s:s,s:s,s:I,s:s}", "id", conf->models[i].name,
-                                              "object", "model", "created", created, "owned_by",
-                                              "sluice"));
+        json_array_append_new(data,
+                              json_pack("{s:s,s:s,s:I,s:s}", "id", conf->models[i].name, "object",
+                                        "model", "created", created, "owned_by", "sluice"));
     }
     json_object_set_new(list, "object", json_string("list"));
     json_object_set_new(list, "data", data);
@@ -361,9 +362,8 @@ proxy_parse(proxy_req_t *pr, sl_endpoint_e endpoint)
     }
     v = json_object_get(body, "model");
     if (!json_is_string(v) || json_string_length(v) == 0) {
-        proxy_error(pr, 400, "invalid_request_error", v == NULL ? "missing_required_parameter"
-                                                                 : "invalid_type",
-                    "model",
+        proxy_error(pr, 400, "invalid_request_error",
+                    v == NULL ? "missing_required_parameter" : "invalid_type", "model",
                     v == NULL ? "You must provide a model parameter."
                               : "Invalid type for 'model': expected a non-empty string.");
         goto out_free;
@@ -469,9 +469,9 @@ static void
 proxy_filter_headers(proxy_req_t *pr)
 {
     static const char *const drop[] = {
-        "host", "content-length", "content-type", "authorization", "x-api-key", "api-key",
-        "x-goog-api-key", "cookie", "accept-encoding", "expect", "x-request-id", "origin",
-        "referer",
+        "host",         "content-length", "content-type", "authorization",   "x-api-key",
+        "api-key",      "x-goog-api-key", "cookie",       "accept-encoding", "expect",
+        "x-request-id", "origin",         "referer",
     };
     sl_http_req_t *r = pr->r;
     sl_http_header_t *out = sl_palloc(r->pool, sizeof(*out) * (r->nheaders + 1));
@@ -480,8 +480,8 @@ proxy_filter_headers(proxy_req_t *pr)
 
     for (size_t i = 0; i < r->nheaders; i++) {
         const sl_http_header_t *h = &r->headers[i];
-        bool skip = sl_http_is_hop_by_hop(h->name)
-            || (conn != NULL && proxy_token_listed(*conn, h->name));
+        bool skip =
+            sl_http_is_hop_by_hop(h->name) || (conn != NULL && proxy_token_listed(*conn, h->name));
 
         for (size_t k = 0; !skip && k < sizeof(drop) / sizeof(drop[0]); k++) {
             skip = sl_str_caseeq(h->name, drop[k]);
@@ -507,11 +507,11 @@ proxy_sluice_headers(proxy_req_t *pr, sl_http_header_t *h)
 
     if (pr->acct.nrefs > 0 && (pr->acct.reserved_at != 0 || pr->acct.remaining != 0)) {
         char usd[32];
-        const char *v = sl_pstrdup(pr->r->pool,
-                                   sl_pricing_format_usd(pr->acct.remaining, usd, sizeof(usd)));
+        const char *v =
+            sl_pstrdup(pr->r->pool, sl_pricing_format_usd(pr->acct.remaining, usd, sizeof(usd)));
 
-        h[n++] = (sl_http_header_t){ sl_str_lit("x-sluice-budget-remaining-usd"),
-                                     { v, strlen(v) } };
+        h[n++] =
+            (sl_http_header_t){ sl_str_lit("x-sluice-budget-remaining-usd"), { v, strlen(v) } };
     }
     if (pr->call.target == NULL) {
         return n;
@@ -535,8 +535,8 @@ proxy_error(proxy_req_t *pr, int status, const char *type, const char *code, con
     sl_http_req_t *r = pr->r;
     sl_http_header_t h[8];
     size_t n = 0;
-    json_t *err = json_pack("{s:s,s:s,s:s?,s:s?}", "message", message, "type", type, "param",
-                            param, "code", code);
+    json_t *err = json_pack("{s:s,s:s,s:s?,s:s?}", "message", message, "type", type, "param", param,
+                            "code", code);
     json_t *root = json_pack("{s:o}", "error", err);
     char *body = json_dumps(root, JSON_COMPACT);
 
@@ -587,8 +587,8 @@ proxy_on_headers(sl_upstream_call_t *uc, int status, const sl_http_header_t *hea
     if (ra != NULL && ra->value.len > 0 && ra->value.len < 64) {
         pr->retry_after = sl_pstrndup(pr->r->pool, ra->value.p, ra->value.len);
     }
-    if (!pr->call.stream || status < 200 || status > 299 || ct == NULL
-        || ct->value.len < 17 || !sl_mem_caseeq(ct->value.p, "text/event-stream", 17)) {
+    if (!pr->call.stream || status < 200 || status > 299 || ct == NULL || ct->value.len < 17
+        || !sl_mem_caseeq(ct->value.p, "text/event-stream", 17)) {
         return; /* buffered: a JSON answer or an error */
     }
     pr->streaming = true;
@@ -686,8 +686,8 @@ proxy_record(proxy_req_t *pr, int status, const sl_usage_t *usage)
     row.model = pr->public_model != NULL ? pr->public_model : "";
     row.provider = pr->call.target != NULL ? pr->call.target->provider->name : "";
     row.served_model = pr->st.served_model != NULL ? pr->st.served_model
-                     : pr->call.target != NULL  ? pr->call.target->model
-                                                : "";
+                       : pr->call.target != NULL   ? pr->call.target->model
+                                                   : "";
     row.attempts = pr->attempts;
     row.status = (uint32_t) status;
     row.flags = pr->call.stream ? SL_LEDGER_STREAM : 0;
@@ -733,8 +733,7 @@ proxy_on_done(sl_upstream_call_t *uc, int rc, void *data)
                 "data: {\"error\":{\"message\":\"the upstream stream from provider \\\"%s\\\" "
                 "was interrupted: %s\",\"type\":\"api_error\",\"param\":null,"
                 "\"code\":\"upstream_stream_interrupted\"}}\n\n",
-                pr->call.target->provider->name,
-                sl_strerror(rc < 0 ? rc : SL_ECLOSED));
+                pr->call.target->provider->name, sl_strerror(rc < 0 ? rc : SL_ECLOSED));
 
             sl_log(&r->log, SL_LOG_WARN, rc, "upstream stream from \"%s\" interrupted",
                    pr->call.target->provider->name);
@@ -778,7 +777,8 @@ proxy_on_done(sl_upstream_call_t *uc, int rc, void *data)
         memset(&reply, 0, sizeof(reply));
         if (ops->parse_response(ext, &pr->call, &pr->body, &reply) < 0) {
             proxy_error(pr, 502, "api_error", "upstream_invalid_response", NULL,
-                        sl_psprintf(r->pool, "provider \"%s\" sent an answer that is not valid JSON",
+                        sl_psprintf(r->pool,
+                                    "provider \"%s\" sent an answer that is not valid JSON",
                                     pr->call.target->provider->name));
             return;
         }

@@ -27,8 +27,7 @@ typedef struct sl_proxy sl_proxy_t;
  * must outlive it. Returns
  * NULL on failure (logged). Only one may exist per process.
  */
-sl_proxy_t *sl_proxy_create(uv_loop_t *loop, const sl_conf_t *conf, sl_upstream_t *up,
-                            sl_db_t *db);
+sl_proxy_t *sl_proxy_create(uv_loop_t *loop, const sl_conf_t *conf, sl_upstream_t *up, sl_db_t *db);
 
 /* Frees it; every request must be finished. NULL is a no-op. */
 void sl_proxy_destroy(sl_proxy_t *px);

@@ -10,10 +10,12 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <uv.h>
 
+#include "core/crypto.h"
 #include "core/errno.h"
 #include "core/http_server.h"
 #include "core/log.h"
@@ -21,6 +23,7 @@
 #include "core/tls.h"
 #include "core/upstream.h"
 #include "storage/db.h"
+#include "storage/ledger.h"
 
 #define WORKER_DRAIN_POLL 50 /* ms between "all connections gone?" checks while draining */
 
@@ -33,8 +36,8 @@ typedef struct worker {
     uv_signal_t sig_quit;
     uv_signal_t sig_hup;
     uv_signal_t sig_usr1;
-    uv_timer_t drain_timer;  /* deadline of the drain */
-    uv_timer_t drain_poll;   /* notices when the last connection closed */
+    uv_timer_t drain_timer; /* deadline of the drain */
+    uv_timer_t drain_poll;  /* notices when the last connection closed */
     sl_http_server_t *server;
     sl_upstream_t *upstream;
     sl_proxy_t *proxy;
@@ -42,6 +45,10 @@ typedef struct worker {
     uv_timer_t sync_timer; /* flushes LMDB to disk every storage.sync_interval */
     uv_work_t sync_work;
     bool syncing;
+    uv_timer_t prune_timer; /* ledger retention, slot 0 only */
+    uv_work_t prune_work;
+    size_t pruned; /* rows the last batch deleted */
+    bool pruning;
     uint64_t drain_started;
     bool has_ctl;
     bool draining;
@@ -61,6 +68,9 @@ static void worker_close_walk(uv_handle_t *h, void *arg);
 static void worker_on_sync_timer(uv_timer_t *t);
 static void worker_sync_work(uv_work_t *req);
 static void worker_sync_done(uv_work_t *req, int status);
+static void worker_on_prune_timer(uv_timer_t *t);
+static void worker_prune_work(uv_work_t *req);
+static void worker_prune_done(uv_work_t *req, int status);
 
 
 static void
@@ -248,6 +258,58 @@ worker_sync_done(uv_work_t *req, int status)
 }
 
 
+#define WORKER_PRUNE_EVERY 60000 /* ms between retention passes */
+#define WORKER_PRUNE_BATCH 500   /* rows per write transaction */
+
+/* Ledger retention: delete rows older than ledger.retention, in short batches. */
+static void
+worker_on_prune_timer(uv_timer_t *t)
+{
+    worker_t *w = t->data;
+
+    if (w->pruning || w->db == NULL || w->stopping) {
+        return;
+    }
+    w->pruning = true;
+    w->prune_work.data = w;
+    if (uv_queue_work(&w->loop, &w->prune_work, worker_prune_work, worker_prune_done) < 0) {
+        w->pruning = false;
+    }
+}
+
+
+static void
+worker_prune_work(uv_work_t *req)
+{
+    worker_t *w = req->data;
+    struct timespec ts;
+    int64_t before;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    before = (int64_t) ts.tv_sec * 1000000000 + ts.tv_nsec
+             - (int64_t) w->ctx->conf->ledger_retention * 1000000;
+    w->pruned = 0;
+    sl_ledger_prune(w->db, before, WORKER_PRUNE_BATCH, &w->pruned);
+}
+
+
+static void
+worker_prune_done(uv_work_t *req, int status)
+{
+    worker_t *w = req->data;
+
+    (void) status;
+    w->pruning = false;
+    if (w->pruned > 0) {
+        sl_log(NULL, SL_LOG_INFO, 0, "ledger retention removed %zu rows", w->pruned);
+    }
+    if (w->pruned == WORKER_PRUNE_BATCH && !w->stopping) {
+        /* more to go: the next batch soon, letting requests write in between */
+        uv_timer_start(&w->prune_timer, worker_on_prune_timer, 50, WORKER_PRUNE_EVERY);
+    }
+}
+
+
 static void
 worker_close_walk(uv_handle_t *h, void *arg)
 {
@@ -269,6 +331,8 @@ worker_stop(worker_t *w)
     uv_timer_stop(&w->drain_timer);
     uv_timer_stop(&w->drain_poll);
     uv_timer_stop(&w->sync_timer);
+    uv_timer_stop(&w->prune_timer);
+    uv_close((uv_handle_t *) &w->prune_timer, NULL);
     uv_close((uv_handle_t *) &w->drain_timer, NULL);
     uv_close((uv_handle_t *) &w->drain_poll, NULL);
     uv_close((uv_handle_t *) &w->sync_timer, NULL);
@@ -315,8 +379,20 @@ sl_worker_run(const sl_worker_ctx_t *ctx)
         code = 2;
         goto out_loop;
     }
-    /* 6. this process's own DRBG, never one cloned from the master */
-    if (sl_tls_worker_init() < 0) {
+    {
+        char err[1024];
+
+        /* vault plaintexts live only here: in this worker's private copy of the
+         * generation (copy-on-write after fork), never in the master */
+        rc = sl_conf_resolve_vault((sl_conf_t *) ctx->conf, w.db, true, err, sizeof(err));
+        if (rc < 0) {
+            sl_log(NULL, SL_LOG_EMERG, 0, "%s", err);
+            code = 2;
+            goto out_loop;
+        }
+    }
+    /* 6. this process's own DRBGs, never ones cloned from the master */
+    if (sl_tls_worker_init() < 0 || sl_crypto_init() < 0) {
         code = 2;
         goto out_loop;
     }
@@ -355,6 +431,11 @@ sl_worker_run(const sl_worker_ctx_t *ctx)
     w.sync_timer.data = &w;
     uv_timer_start(&w.sync_timer, worker_on_sync_timer, ctx->conf->storage_sync_interval,
                    ctx->conf->storage_sync_interval);
+    uv_timer_init(&w.loop, &w.prune_timer);
+    w.prune_timer.data = &w;
+    if (ctx->slot == 0 && ctx->conf->ledger_retention > 0) {
+        uv_timer_start(&w.prune_timer, worker_on_prune_timer, 10000, WORKER_PRUNE_EVERY);
+    }
     uv_signal_init(&w.loop, &w.sig_term);
     uv_signal_init(&w.loop, &w.sig_int);
     uv_signal_init(&w.loop, &w.sig_quit);

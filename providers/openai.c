@@ -173,8 +173,8 @@ openai_stream_event(const void *conf, sl_stream_t *st, const sl_sse_event_t *ev,
         choices = json_object_get(root, "choices");
         if (json_is_object(usage)) {
             openai_read_usage(usage, &st->usage);
-            drop = !st->client_wants_usage && json_is_array(choices)
-                && json_array_size(choices) == 0;
+            drop =
+                !st->client_wants_usage && json_is_array(choices) && json_array_size(choices) == 0;
         }
         json_array_foreach(choices, i, choice)
         {
@@ -253,7 +253,8 @@ openai_map_error(const void *conf, int status, const sl_buf_t *body, sl_pool_t *
     }
     json_decref(root);
 
-    out->message = message != NULL ? message : sl_psprintf(pool, "upstream returned HTTP %d", status);
+    out->message =
+        message != NULL ? message : sl_psprintf(pool, "upstream returned HTTP %d", status);
     out->status = status;
     out->retryable = false;
     if (status == 401 || status == 403) {
@@ -263,8 +264,8 @@ openai_map_error(const void *conf, int status, const sl_buf_t *body, sl_pool_t *
         out->type = "api_error";
         out->code = "upstream_auth_failed";
         out->param = NULL;
-        out->message = sl_psprintf(pool, "the provider rejected the gateway's credentials (HTTP %d)",
-                                   status);
+        out->message =
+            sl_psprintf(pool, "the provider rejected the gateway's credentials (HTTP %d)", status);
     } else if (status == 408) {
         out->status = 504;
         out->retryable = true;

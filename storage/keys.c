@@ -31,6 +31,7 @@
 
 #include "core/crypto.h"
 #include "core/errno.h"
+#include "core/conf.h"
 #include "core/log.h"
 
 #define KEYS_VERSION    1
@@ -81,6 +82,8 @@ static int keys_get_id(sl_txn_t *t, const char *id, size_t idlen, sl_pool_t *poo
 static int keys_resolve(sl_txn_t *t, const char *id_or_name, sl_str_t *id);
 static int keys_apply(sl_key_t *k, const sl_key_spec_t *c, unsigned fields, sl_pool_t *pool);
 static char *keys_compact_json(const char *text, sl_pool_t *pool);
+static int64_t keys_days_from_civil(int64_t y, unsigned m, unsigned d);
+static json_t *keys_json_time(int64_t t);
 static int keys_encode(const sl_key_t *k, sl_pool_t *pool, uint8_t **out, size_t *len);
 static int keys_decode(sl_str_t id, sl_str_t rec, sl_pool_t *pool, sl_key_t **out);
 static const char *keys_take(char **s, sl_str_t src);
@@ -605,6 +608,105 @@ sl_key_allows_model(const sl_key_t *k, const char *model)
     return false;
 }
 
+
+
+int
+sl_key_parse_expiry(const char *s, int64_t now, int64_t *at)
+{
+    unsigned y, m, d;
+    uint64_t ms;
+    int used = 0;
+
+    if (strlen(s) == 10 && sscanf(s, "%4u-%2u-%2u%n", &y, &m, &d, &used) == 3 && used == 10) {
+        /* a day that does not exist would roll over into the next month */
+        if (y < 1970 || m < 1 || m > 12 || d < 1
+            || keys_days_from_civil(y, m, d)
+                   >= keys_days_from_civil(m == 12 ? y + 1 : y, m == 12 ? 1 : m + 1, 1)) {
+            return SL_EPARSE;
+        }
+        *at = (keys_days_from_civil(y, m, d) + 1) * 86400;
+        return 0;
+    }
+    if (sl_conf_parse_duration(s, &ms) != 0 || ms < 1000 || ms / 1000 > (uint64_t) INT32_MAX * 8) {
+        return SL_EPARSE;
+    }
+    *at = now + (int64_t) (ms / 1000);
+    return 0;
+}
+
+
+/* Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm). */
+static int64_t
+keys_days_from_civil(int64_t y, unsigned m, unsigned d)
+{
+    int64_t era, yoe, doy, doe;
+
+    y -= m <= 2;
+    era = (y >= 0 ? y : y - 399) / 400;
+    yoe = y - era * 400;
+    doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+    doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+
+json_t *
+sl_key_json(const sl_key_t *k, int64_t now, const char *text)
+{
+    json_t *j = json_object(), *models = json_array(), *meta = NULL;
+    char usd[40];
+
+    if (j == NULL || models == NULL) {
+        json_decref(j);
+        json_decref(models);
+        return NULL;
+    }
+    for (size_t i = 0; i < k->nmodels; i++) {
+        json_array_append_new(models, json_string(k->models[i]));
+    }
+    if (k->metadata != NULL) {
+        meta = json_loads(k->metadata, 0, NULL);
+    }
+    json_object_set_new(j, "id", json_string(k->id));
+    json_object_set_new(j, "name", json_string(k->name));
+    if (text != NULL) {
+        json_object_set_new(j, "key", json_string(text));
+    }
+    json_object_set_new(j, "team", k->team == NULL ? json_null() : json_string(k->team));
+    json_object_set_new(j, "status", json_string(sl_key_status(k, now)));
+    json_object_set_new(j, "models", models);
+    json_object_set_new(j, "rpm", json_integer((json_int_t) k->rpm));
+    json_object_set_new(j, "tpm", json_integer((json_int_t) k->tpm));
+    if (k->budget != 0) {
+        sl_budget_format_usd(k->budget, usd, sizeof(usd));
+        json_object_set_new(j, "budget_usd", json_string(usd));
+        json_object_set_new(j, "budget_nano_usd", json_integer((json_int_t) k->budget));
+        json_object_set_new(j, "period", json_string(sl_budget_period_name(k->period)));
+    } else {
+        json_object_set_new(j, "budget_usd", json_null());
+        json_object_set_new(j, "budget_nano_usd", json_integer(0));
+        json_object_set_new(j, "period", json_null());
+    }
+    json_object_set_new(j, "created", keys_json_time(k->created));
+    json_object_set_new(j, "expires", keys_json_time(k->expires));
+    json_object_set_new(j, "revoked", keys_json_time(k->revoked));
+    json_object_set_new(j, "last4", json_string(k->last4));
+    json_object_set_new(j, "metadata", meta == NULL ? json_null() : meta);
+    return j;
+}
+
+
+static json_t *
+keys_json_time(int64_t t)
+{
+    char buf[32];
+
+    if (t == 0) {
+        return json_null();
+    }
+    sl_ledger_format_time(t, buf, sizeof(buf));
+    return json_string(buf);
+}
 
 static int
 keys_encode(const sl_key_t *k, sl_pool_t *pool, uint8_t **out, size_t *len)

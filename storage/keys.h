@@ -25,6 +25,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "core/pool.h"
 #include "storage/db.h"
 #include "storage/ledger.h"
@@ -154,5 +156,23 @@ bool sl_key_allows_model(const sl_key_t *k, const char *model);
 
 /* "active", "revoked" or "expired" at now. */
 const char *sl_key_status(const sl_key_t *k, int64_t now);
+
+/*
+ * An expiry as `sluice keys --expires` and the admin API take it: a
+ * duration from now ("30d", "12h", "90m"; at least 1 s) or a UTC date
+ * "YYYY-MM-DD", valid through that day (it expires at the next midnight
+ * UTC). Returns 0 and *at (unix seconds), or SL_EPARSE. Any context.
+ */
+int sl_key_parse_expiry(const char *s, int64_t now, int64_t *at);
+
+/*
+ * The key as `sluice keys --json` and the admin API show it: id, name,
+ * key (only when text is not NULL: the new key's text, at creation), team,
+ * status at now, models, rpm, tpm, budget_usd (decimal string or null),
+ * budget_nano_usd, period, created, expires, revoked (UTC times or null),
+ * last4, metadata (object or null). Never the key's text otherwise.
+ * Returns a new reference, or NULL when out of memory. Any context.
+ */
+json_t *sl_key_json(const sl_key_t *k, int64_t now, const char *text);
 
 #endif

@@ -21,8 +21,10 @@
 #include <unistd.h>
 
 #include "core/buf.h"
+#include "core/conf.h"
 #include "core/errno.h"
 #include "core/log.h"
+#include "core/pricing.h"
 
 #define LEDGER_VERSION 1
 #define LEDGER_KEY_LEN 16
@@ -107,6 +109,8 @@ static int spend_key(char *buf, sl_budget_kind_e kind, const char *id, sl_budget
 static int spend_read(sl_txn_t *t, const char *key, size_t klen, sl_spend_t *s);
 static int spend_write(sl_txn_t *t, const char *key, size_t klen, const sl_spend_t *s);
 static int spend_collect(void *arg, sl_str_t key, sl_str_t val);
+static void ledger_utf8_clean(const char *s, char *out, size_t size);
+static size_t ledger_utf8_len(const unsigned char *p);
 
 
 int
@@ -261,7 +265,7 @@ sl_ledger_by_parse(const char *s, sl_ledger_by_e *out)
     static const char *const names[] = {
         [SL_LEDGER_BY_KEY] = "key",     [SL_LEDGER_BY_TEAM] = "team",
         [SL_LEDGER_BY_MODEL] = "model", [SL_LEDGER_BY_PROVIDER] = "provider",
-        [SL_LEDGER_BY_DAY] = "day",
+        [SL_LEDGER_BY_DAY] = "day",     [SL_LEDGER_BY_REQUEST] = "request",
     };
 
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
@@ -708,6 +712,9 @@ agg_on_row(void *arg, const sl_ledger_row_t *row)
     case SL_LEDGER_BY_PROVIDER:
         id = row->provider;
         break;
+    case SL_LEDGER_BY_REQUEST:
+        id = row->request_id;
+        break;
     case SL_LEDGER_BY_DAY:
     default:
         secs = (time_t) (row->time_ns / LEDGER_NS);
@@ -723,6 +730,8 @@ agg_on_row(void *arg, const sl_ledger_row_t *row)
     if (ac->by == SL_LEDGER_BY_KEY && strcmp(ag->g.name, row->key_name) != 0) {
         /* rows come oldest first: the newest name wins */
         ag->g.name = sl_pstrdup(ac->pool, row->key_name);
+    } else if (ac->by == SL_LEDGER_BY_REQUEST && strcmp(ag->g.name, row->model) != 0) {
+        ag->g.name = sl_pstrdup(ac->pool, row->model);
     }
     agg_add(ag, row);
     agg_add(&ac->total, row);
@@ -967,4 +976,159 @@ spend_collect(void *arg, sl_str_t key, sl_str_t val)
     sl_buf_append(&sk->keys, len, sizeof(len));
     sl_buf_append(&sk->keys, key.p, key.len);
     return 0;
+}
+
+
+int
+sl_budget_parse_usd(const char *s, uint64_t *nusd)
+{
+    uint64_t whole = 0, frac = 0, scale = SL_NUSD_PER_USD;
+    const char *p = s;
+    bool digits = false;
+
+    if (*p == '$') {
+        p++;
+    }
+    for (; *p >= '0' && *p <= '9'; p++) {
+        if (whole > (UINT64_MAX / SL_NUSD_PER_USD) / 10) {
+            return SL_EPARSE;
+        }
+        whole = whole * 10 + (uint64_t) (*p - '0');
+        digits = true;
+    }
+    if (*p == '.') {
+        p++;
+        for (; *p >= '0' && *p <= '9'; p++) {
+            if (scale == 1) {
+                return SL_EPARSE; /* below a nano-dollar */
+            }
+            scale /= 10;
+            frac += (uint64_t) (*p - '0') * scale;
+            digits = true;
+        }
+    }
+    if (!digits || *p != '\0' || whole > (UINT64_MAX - frac) / SL_NUSD_PER_USD) {
+        return SL_EPARSE;
+    }
+    *nusd = whole * SL_NUSD_PER_USD + frac;
+    return 0;
+}
+
+
+void
+sl_budget_format_usd(uint64_t nusd, char *buf, size_t len)
+{
+    char frac[10];
+    int n = 9;
+
+    snprintf(frac, sizeof(frac), "%09llu", (unsigned long long) (nusd % SL_NUSD_PER_USD));
+    while (n > 2 && frac[n - 1] == '0') {
+        n--;
+    }
+    frac[n] = '\0';
+    snprintf(buf, len, "%llu.%s", (unsigned long long) (nusd / SL_NUSD_PER_USD), frac);
+}
+
+
+void
+sl_ledger_format_time(int64_t t, char *buf, size_t len)
+{
+    time_t tt = (time_t) t;
+    struct tm tm;
+
+    if (gmtime_r(&tt, &tm) == NULL) {
+        snprintf(buf, len, "%lld", (long long) t);
+        return;
+    }
+    strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+
+int
+sl_ledger_parse_since(const char *s, int64_t now_ns, int64_t *since_ns)
+{
+    uint64_t ms;
+
+    if (strcmp(s, "all") == 0) {
+        *since_ns = 0;
+        return 0;
+    }
+    if (sl_conf_parse_duration(s, &ms) != 0 || ms == 0 || ms > (uint64_t) (now_ns / 1000000)) {
+        return SL_EPARSE;
+    }
+    *since_ns = now_ns - (int64_t) ms * 1000000;
+    return 0;
+}
+
+
+json_t *
+sl_ledger_group_json(const sl_ledger_group_t *g)
+{
+    char usd[32], id[SL_LEDGER_STR_MAX + 1], name[SL_LEDGER_STR_MAX + 1];
+
+    ledger_utf8_clean(g->id, id, sizeof(id));
+    ledger_utf8_clean(g->name, name, sizeof(name));
+    return json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:s}", "id", id, "name", name,
+                     "requests", (json_int_t) g->requests, "errors", (json_int_t) g->errors,
+                     "prompt_tokens", (json_int_t) g->prompt_tokens, "completion_tokens",
+                     (json_int_t) g->completion_tokens, "cached_tokens",
+                     (json_int_t) g->cached_tokens, "cost_usd",
+                     sl_pricing_format_usd(g->cost_nusd, usd, sizeof(usd)));
+}
+
+
+/* Copies s, replacing bytes that are not well-formed UTF-8 by '?' (JSON strings must be UTF-8). */
+static void
+ledger_utf8_clean(const char *s, char *out, size_t size)
+{
+    const unsigned char *p = (const unsigned char *) s;
+    size_t o = 0, n;
+
+    while (*p != '\0' && o + 4 < size) {
+        n = ledger_utf8_len(p);
+        if (n == 0) {
+            out[o++] = '?';
+            p++;
+            continue;
+        }
+        memcpy(out + o, p, n);
+        o += n;
+        p += n;
+    }
+    out[o] = '\0';
+}
+
+
+/* Length of the well-formed UTF-8 sequence at p (RFC 3629), 0 when it is not one. */
+static size_t
+ledger_utf8_len(const unsigned char *p)
+{
+    unsigned char lo = 0x80, hi = 0xbf;
+    size_t n;
+
+    if (p[0] < 0x80) {
+        return 1;
+    }
+    if (p[0] >= 0xc2 && p[0] <= 0xdf) {
+        n = 2;
+    } else if (p[0] >= 0xe0 && p[0] <= 0xef) {
+        n = 3;
+        lo = p[0] == 0xe0 ? 0xa0 : 0x80;
+        hi = p[0] == 0xed ? 0x9f : 0xbf;
+    } else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
+        n = 4;
+        lo = p[0] == 0xf0 ? 0x90 : 0x80;
+        hi = p[0] == 0xf4 ? 0x8f : 0xbf;
+    } else {
+        return 0;
+    }
+    if (p[1] < lo || p[1] > hi) {
+        return 0;
+    }
+    for (size_t i = 2; i < n; i++) {
+        if (p[i] < 0x80 || p[i] > 0xbf) {
+            return 0;
+        }
+    }
+    return n;
 }

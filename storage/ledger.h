@@ -31,6 +31,8 @@
 #include <stdint.h>
 #include <time.h>
 
+#include <jansson.h>
+
 #include "core/pool.h"
 #include "storage/db.h"
 
@@ -101,11 +103,12 @@ typedef enum sl_ledger_by {
     SL_LEDGER_BY_MODEL,    /* id = name: the model the client asked for */
     SL_LEDGER_BY_PROVIDER, /* id = name: provider name, "" for none */
     SL_LEDGER_BY_DAY,      /* id = name: "YYYY-MM-DD" (UTC) */
+    SL_LEDGER_BY_REQUEST,  /* id: request id, name: the model on its newest row */
 } sl_ledger_by_e;
 
 typedef struct sl_ledger_group {
     const char *id;
-    const char *name; /* by key: the name on the newest row */
+    const char *name; /* by key (request): the key name (model) on the newest row */
     uint64_t requests;
     uint64_t errors;   /* status >= 400 */
     uint64_t unpriced; /* rows flagged SL_LEDGER_UNPRICED */
@@ -141,7 +144,7 @@ int sl_ledger_aggregate(sl_txn_t *t, int64_t since_ns, int64_t until_ns, sl_ledg
 /* Frees an aggregate. NULL is a no-op. */
 void sl_ledger_agg_free(sl_ledger_agg_t *agg);
 
-/* "key", "team", "model", "provider", "day". Returns 0 or SL_EPARSE. */
+/* "key", "team", "model", "provider", "day", "request". Returns 0 or SL_EPARSE. */
 int sl_ledger_by_parse(const char *s, sl_ledger_by_e *out);
 
 typedef enum sl_budget_kind {
@@ -223,5 +226,36 @@ int sl_budget_period_parse(const char *s, sl_budget_period_e *out);
 
 /* "day", "month", "total". */
 const char *sl_budget_period_name(sl_budget_period_e period);
+
+/*
+ * Parses a dollar amount exactly into nano-USD: digits, an optional '.'
+ * and at most 9 decimals, an optional leading '$' ("12.50" ->
+ * 12500000000). Returns 0 or SL_EPARSE (negative, junk, overflow, more
+ * than 9 decimals). Any context.
+ */
+int sl_budget_parse_usd(const char *s, uint64_t *nusd);
+
+/* "12.50", "0.000000001", "3.00": at least two decimals, no trailing zeros beyond. */
+void sl_budget_format_usd(uint64_t nusd, char *buf, size_t len);
+
+/* Unix seconds as "2026-11-21T04:40:00Z" (UTC) into buf (at least 21 bytes). */
+void sl_ledger_format_time(int64_t t, char *buf, size_t len);
+
+/*
+ * A report window: "all" (*since_ns 0, everything) or a duration back from
+ * now_ns ("24h", "7d", as sl_conf_parse_duration reads it). Returns 0 or
+ * SL_EPARSE (zero, malformed, or reaching back before 1970).
+ */
+int sl_ledger_parse_since(const char *s, int64_t now_ns, int64_t *since_ns);
+
+/*
+ * One group as `sluice usage --format json` and GET /admin/usage show it:
+ * {id, name, requests, errors, prompt_tokens, completion_tokens,
+ * cached_tokens, cost_usd (exact decimal string)}. Bytes of id and name
+ * that are not well-formed UTF-8 (a model name comes from a client and may
+ * have been cut mid-character) become '?'. Returns a new reference, or
+ * NULL when out of memory.
+ */
+json_t *sl_ledger_group_json(const sl_ledger_group_t *g);
 
 #endif

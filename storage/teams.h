@@ -13,6 +13,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "core/pool.h"
 #include "storage/db.h"
 #include "storage/ledger.h"
@@ -48,5 +50,12 @@ int sl_teams_list(sl_txn_t *t, sl_pool_t *pool, int (*cb)(void *arg, const sl_te
 
 /* Removes the team's record. Returns 0, SL_ENOTFOUND or SL_ESTORE. */
 int sl_teams_rm(sl_db_t *db, const char *name);
+
+/*
+ * The team as `sluice teams list --json` and the admin API show it: team,
+ * budget_usd (decimal string), budget_nano_usd, period, updated (UTC time).
+ * Returns a new reference, or NULL when out of memory. Any context.
+ */
+json_t *sl_team_json(const sl_team_t *team);
 
 #endif

@@ -753,3 +753,78 @@ export function loadLoop(sluice, { clients = 3, sdkClients = 1, maxRequests = 15
     },
   };
 }
+
+// ------------------------------------------------------- storage helpers
+
+// Runs `sluice ARGS... -c <config>` with the instance's environment (plus
+// env), stdin from input. Resolves run()'s {code, stdout, stderr, timedOut}.
+export function sluiceCli(sluice, args, { env = {}, input, timeoutMs = 10000 } = {}) {
+  const argv = [...args, '-c', sluice.configPath];
+  if (input === undefined) return run(SLUICE_BIN, argv, { env: { ...sluice.env, ...env }, timeoutMs });
+  return new Promise((resolve) => {
+    let timedOut = false;
+    const child = execFile(SLUICE_BIN, argv, { env: { ...sluice.env, ...env }, encoding: 'utf8', maxBuffer: 16 << 20 },
+      (err, stdout, stderr) => {
+        clearTimeout(timer);
+        resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0,
+          signal: err ? err.signal : null, stdout, stderr, timedOut });
+      });
+    const timer = setTimeout(() => { timedOut = true; child.kill('SIGKILL'); }, timeoutMs);
+    child.stdin.on('error', () => {});
+    child.stdin.end(input);
+  });
+}
+
+// `sluice keys create --json` with extra options; resolves the parsed JSON
+// ({id, key, name, ...}); throws with the CLI's stderr when it fails.
+export async function createKey(sluice, name, opts = []) {
+  const r = await sluiceCli(sluice, ['keys', 'create', '--name', name, ...opts, '--json']);
+  if (r.code !== 0) throw new Error(`keys create ${name} exited ${r.code}: ${r.stderr}`);
+  const j = JSON.parse(r.stdout);
+  if (typeof j.key !== 'string' || !j.key.startsWith('sk-sluice-') || !j.id) {
+    throw new Error(`keys create --json printed no id/key: ${r.stdout}`);
+  }
+  return j;
+}
+
+// `sluice usage --by BY --since SINCE --format json`, parsed (an array).
+export async function usageJson(sluice, by = 'key', since = 'all') {
+  const r = await sluiceCli(sluice, ['usage', '--by', by, '--since', since, '--format', 'json']);
+  if (r.code !== 0) throw new Error(`usage --by ${by} exited ${r.code}: ${r.stderr}`);
+  const j = JSON.parse(r.stdout);
+  if (!Array.isArray(j)) throw new Error(`usage --format json is not an array: ${r.stdout.slice(0, 300)}`);
+  return j;
+}
+
+// Exact USD decimal string ("0.004000000") -> integer nano-USD (BigInt).
+export function usdToNano(s) {
+  const m = /^(\d+)(?:\.(\d{1,9}))?$/.exec(String(s));
+  if (!m) throw new Error(`not a USD amount: ${s}`);
+  return BigInt(m[1]) * 1000000000n + BigInt((m[2] || '').padEnd(9, '0'));
+}
+
+// A pricing file at file: models maps "PREFIX/MODEL" to {input, output, ...}
+// (USD per 1M tokens). Returns file.
+export async function writePricing(file, models) {
+  let text = 'models:\n';
+  for (const [k, v] of Object.entries(models)) {
+    const fields = Object.entries(v).map(([f, x]) => `${f}: ${x}`).join(', ');
+    text += `  ${JSON.stringify(k)}: {${fields}}\n`;
+  }
+  await fsp.writeFile(file, text);
+  return file;
+}
+
+// Starts a stopped (or killed) Sluice again with the same config and port.
+export async function restartSluice(sluice, readyTimeoutMs = 10000) {
+  if (!sluice.exitInfo) throw new Error('restartSluice: the instance is still running');
+  sluice.exitInfo = undefined;
+  sluice.seenPids = new Set();
+  await sluice.start(readyTimeoutMs);
+  return sluice;
+}
+
+// A 64-hex-digit master key for the vault.
+export function randomMasterKey() {
+  return crypto.randomBytes(32).toString('hex');
+}

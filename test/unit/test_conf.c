@@ -1044,8 +1044,9 @@ test_errors_secrets(void **state)
           "directory)" },
         { "auth:\n  admin_key: file:/tmp\n",
           "2:14: secret file \"/tmp\" for admin_key is not a regular file" },
-        { "auth:\n  static_keys:\n    - vault:openai\n",
-          "3:7: vault: references need the storage vault, which is not built yet" },
+        { "auth:\n  static_keys:\n    - \"vault:\"\n",
+          "3:7: static_keys entry reference \"vault:\" needs a secret name after vault: (1..128 "
+          "of A-Z a-z 0-9 . _ -)" },
         { "auth:\n  admin_key: {env: X}\n",
           "2:14: admin_key must be a scalar value, not a mapping" },
         { "auth:\n  keys: []\n", "2:3: unknown key \"keys\" in auth" },
@@ -1053,8 +1054,9 @@ test_errors_secrets(void **state)
           "5:14: api_key must be a reference (env:NAME, file:PATH or vault:NAME), never a literal "
           "secret" },
         { "providers:\n  p:\n    kind: openai\n    base_url: http://x\n    api_key: "
-          "vault:openai\n",
-          "5:14: vault: references need the storage vault, which is not built yet" },
+          "vault:a/b\n",
+          "5:14: api_key reference \"vault:a/b\" needs a secret name after vault: (1..128 of A-Z "
+          "a-z 0-9 . _ -)" },
         { "providers:\n  p:\n    kind: openai\n    base_url: http://x\n    api_key: "
           "env:SL_TEST_UNSET\n",
           "5:14: environment variable SL_TEST_UNSET (api_key) is not set or empty" },
@@ -1347,6 +1349,51 @@ test_provider_hook(void **state)
 }
 
 
+/* vault: references load unresolved, marked, with their position for later messages. */
+static void
+test_vault_refs(void **state)
+{
+    char err[TEST_ERR_MAX], want[TEST_ERR_MAX];
+    sl_conf_t *conf = NULL;
+    const char *yaml = "auth:\n  admin_key: vault:admin\nproviders:\n  p:\n    kind: testkind\n"
+                       "    base_url: http://x\n    api_key: vault:openai.prod\n";
+
+    (void) state;
+    assert_int_equal(load(yaml, &conf, err, sizeof(err)), 0);
+    assert_true(conf->admin_key.vault);
+    assert_null(conf->admin_key.value);
+    assert_string_equal(conf->admin_key.ref, "vault:admin");
+    snprintf(want, sizeof(want), "%s:2:14", last_path);
+    assert_string_equal(conf->admin_key.where, want);
+    assert_true(conf->providers[0].api_key.vault);
+    assert_string_equal(conf->providers[0].api_key.ref, "vault:openai.prod");
+    sl_conf_destroy(conf);
+}
+
+
+/* SL_CONF_NO_SECRETS: storage commands load without the providers' variables. */
+static void
+test_no_secrets_flag(void **state)
+{
+    char err[TEST_ERR_MAX];
+    sl_conf_t *conf = NULL;
+    const char *yaml = "auth:\n  static_keys: [env:SL_TEST_UNSET, file:/nonexistent]\n"
+                       "storage:\n  path: /tmp/x\n";
+    char *path = tmp_write(yaml, strlen(yaml));
+
+    (void) state;
+    unsetenv("SL_TEST_UNSET");
+    assert_int_equal(sl_conf_load(path, &conf, err, sizeof(err)), SL_ECONF);
+    assert_int_equal(sl_conf_load_flags(path, SL_CONF_NO_SECRETS, &conf, err, sizeof(err)), 0);
+    assert_int_equal(conf->nstatic_keys, 2);
+    assert_null(conf->static_keys[0].value);
+    assert_string_equal(conf->storage_path, "/tmp/x");
+    sl_conf_destroy(conf);
+    unlink(path);
+    free(path);
+}
+
+
 int
 main(void)
 {
@@ -1363,6 +1410,8 @@ main(void)
         cmocka_unit_test(test_errors_syntax),
         cmocka_unit_test(test_errors_server),
         cmocka_unit_test(test_errors_secrets),
+        cmocka_unit_test(test_vault_refs),
+        cmocka_unit_test(test_no_secrets_flag),
         cmocka_unit_test(test_errors_providers),
         cmocka_unit_test(test_errors_models),
         cmocka_unit_test(test_secret_never_in_messages),

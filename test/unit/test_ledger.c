@@ -835,6 +835,55 @@ test_aggregate_many(void **state)
 }
 
 
+/*
+ * By request: one group per request id, named after the model, so a client
+ * can find its own requests; a request id seen twice is one group of two.
+ */
+static void
+test_aggregate_by_request(void **state)
+{
+    fixture_t *f = *state;
+    sl_ledger_row_t rows[5];
+    const sl_ledger_group_t *g;
+    sl_ledger_agg_t *a;
+
+    rows[0] = row_at(1 * NS, 1, "req-a");
+    rows[1] = row_at(2 * NS, 1, "req-b");
+    rows[2] = row_at(3 * NS, 2, "req-c");
+    rows[3] = row_at(4 * NS, 2, "req-b");
+    rows[4] = row_at(5 * NS, 2, "");
+    rows[1].model = "fast";
+    rows[3].model = "fast-2";
+    rows[2].status = 502;
+    for (size_t i = 0; i < 5; i++) {
+        rows[i].cost_nusd = (i + 1) * 100;
+        rows[i].prompt_tokens = 10;
+    }
+    append(f, rows, 5);
+
+    a = aggregate(f, 0, 0, SL_LEDGER_BY_REQUEST);
+    assert_int_equal(a->ngroups, 4);
+    /* by cost: req-b (200 + 400), "" (500), req-c (300), req-a (100) */
+    assert_string_equal(a->groups[0].id, "req-b");
+    assert_string_equal(a->groups[3].id, "req-a");
+    g = group(a, "req-a");
+    assert_string_equal(g->name, "gpt-4o-mini");
+    assert_int_equal(g->requests, 1);
+    assert_int_equal(g->cost_nusd, 100);
+    g = group(a, "req-b");
+    assert_string_equal(g->name, "fast-2"); /* the newest row's model */
+    assert_int_equal(g->requests, 2);
+    assert_int_equal(g->prompt_tokens, 20);
+    assert_int_equal(g->cost_nusd, 600);
+    g = group(a, "req-c");
+    assert_int_equal(g->errors, 1);
+    assert_int_equal(group(a, "")->requests, 1);
+    assert_int_equal(a->total.requests, 5);
+    assert_int_equal(a->total.cost_nusd, 1500);
+    sl_ledger_agg_free(a);
+}
+
+
 static void
 test_parse_names(void **state)
 {
@@ -847,6 +896,9 @@ test_parse_names(void **state)
     assert_int_equal(by, SL_LEDGER_BY_DAY);
     assert_int_equal(sl_ledger_by_parse("provider", &by), 0);
     assert_int_equal(by, SL_LEDGER_BY_PROVIDER);
+    assert_int_equal(sl_ledger_by_parse("request", &by), 0);
+    assert_int_equal(by, SL_LEDGER_BY_REQUEST);
+    assert_int_equal(sl_ledger_by_parse("requests", &by), SL_EPARSE);
     assert_int_equal(sl_ledger_by_parse("week", &by), SL_EPARSE);
     assert_int_equal(sl_budget_period_parse("month", &p), 0);
     assert_int_equal(p, SL_BUDGET_MONTH);
@@ -1077,6 +1129,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_prune, setup, teardown),
         cmocka_unit_test_setup_teardown(test_aggregate, setup, teardown),
         cmocka_unit_test_setup_teardown(test_aggregate_many, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_aggregate_by_request, setup, teardown),
         cmocka_unit_test(test_parse_names),
         cmocka_unit_test_setup_teardown(test_reserve_settle, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rollover, setup, teardown),
