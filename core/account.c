@@ -8,6 +8,7 @@
 
 #include "core/errno.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "core/pricing.h"
 #include "core/str.h"
 #include "storage/keys.h"
@@ -177,7 +178,7 @@ sl_acct_reserve(sl_db_t *db, const sl_conf_t *conf, sl_acct_t *a, const sl_call_
     const sl_provider_conf_t *p = call->target->provider;
     int rc;
 
-    if (a->nrefs == 0 || db == NULL) {
+    if (a->nrefs == 0 || db == NULL || !conf->ledger_enabled) {
         return 0;
     }
     memset(&ra, 0, sizeof(ra));
@@ -189,9 +190,10 @@ sl_acct_reserve(sl_db_t *db, const sl_conf_t *conf, sl_acct_t *a, const sl_call_
     rc = sl_db_write(db, acct_reserve_txn, &ra);
     if (rc == SL_EDENIED) {
         const sl_budget_ref_t *ref = &a->refs[ra.denial.index];
+
+        sl_metric_add(SL_METRIC_BUDGET_DENIED, 1);
         char left[32];
         char budget[32];
-
         *why = sl_psprintf(pool,
                            "You exceeded your current quota: the %s budget of %s USD per %s "
                            "for %s \"%s\" has %s USD left, less than this request may cost.",
@@ -238,7 +240,7 @@ sl_acct_record(sl_db_t *db, const sl_conf_t *conf, sl_acct_t *a, const sl_target
     acct_record_arg_t ra;
     int rc;
 
-    if (db == NULL || a->recorded || !a->authed) {
+    if (db == NULL || a->recorded || !a->authed || !conf->ledger_enabled) {
         return 0;
     }
     a->recorded = true;
@@ -262,6 +264,7 @@ sl_acct_record(sl_db_t *db, const sl_conf_t *conf, sl_acct_t *a, const sl_target
         if (rc < 0) {
             row->cost_nusd = 0;
             row->flags |= SL_LEDGER_UNPRICED;
+            sl_metric_add(SL_METRIC_UNPRICED, 1);
         }
     }
     memset(&ra, 0, sizeof(ra));
@@ -270,9 +273,13 @@ sl_acct_record(sl_db_t *db, const sl_conf_t *conf, sl_acct_t *a, const sl_target
     ra.now = time(NULL);
     rc = sl_db_write(db, acct_record_txn, &ra);
     if (rc < 0) {
+        sl_metric_add(SL_METRIC_LEDGER_FAILURES, 1);
         sl_log(NULL, SL_LOG_CRIT, rc, "writing the usage ledger row of request %s failed",
                row->request_id != NULL ? row->request_id : "-");
         return SL_ESTORE;
     }
+    sl_metric_add(SL_METRIC_PROMPT_TOKENS, row->prompt_tokens);
+    sl_metric_add(SL_METRIC_COMPLETION_TOKENS, row->completion_tokens);
+    sl_metric_add(SL_METRIC_COST_NUSD, row->cost_nusd);
     return 0;
 }

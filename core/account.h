@@ -3,7 +3,8 @@
  * auth.static_keys), what it may do (revoked, expired, model allow-list,
  * budgets of the key and its team), and what the request cost (priced from
  * the generation's pricing table, written to the usage ledger together with
- * the budget settlement in one LMDB write transaction).
+ * the budget settlement in one LMDB write transaction). With ledger.enabled
+ * false nothing is recorded and no budget is enforced.
  *
  * Worker context. Every LMDB transaction here is short and ends before the
  * function returns.

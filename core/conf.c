@@ -185,6 +185,7 @@ static const conf_field_t conf_storage_fields[] = {
 };
 
 static const conf_field_t conf_ledger_fields[] = {
+    { "enabled", CONF_BOOL, offsetof(sl_conf_t, ledger_enabled), 0, 0 },
     { "retention", CONF_MSEC, offsetof(sl_conf_t, ledger_retention), 1, CONF_MS_MAX },
     { NULL, CONF_BOOL, 0, 0, 0 },
 };
@@ -1242,6 +1243,7 @@ conf_defaults(sl_conf_t *conf)
     conf->storage_map_size = CONF_GIB;
     conf->storage_sync_interval = 1000;
     conf->ledger_retention = 90ull * 24 * 3600 * 1000;
+    conf->ledger_enabled = true;
 }
 
 

@@ -136,6 +136,7 @@ typedef struct sl_conf {
     uint64_t storage_sync_interval;      /* ms */
     const char *storage_master_key_file; /* vault master key file, or NULL */
     uint64_t ledger_retention;           /* ms; 0 keeps every row */
+    bool ledger_enabled;                 /* false: no usage rows and no budget enforcement */
 
     const char *pricing_file;    /* NULL when not configured */
     const sl_pricing_t *pricing; /* loaded from pricing_file (relative to the cwd), or NULL */

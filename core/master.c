@@ -23,6 +23,7 @@
 #include "core/errno.h"
 #include "core/listen.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "core/worker.h"
 #include "storage/db.h"
 #include "storage/ledger.h"
@@ -616,6 +617,12 @@ sl_master_run(sl_conf_t *conf, const char *file)
     m.generation = 1;
     sl_log_set_worker(-1);
 
+    rc = sl_metrics_init();
+    if (rc < 0) {
+        sl_log(NULL, SL_LOG_EMERG, rc, "mmap() of the metrics segment failed");
+        sl_conf_destroy(conf);
+        return 1;
+    }
     if (master_install_signals(&blocked) < 0 || master_storage_check(conf, true) < 0) {
         sl_conf_destroy(conf);
         return 1;
@@ -636,6 +643,11 @@ sl_master_run(sl_conf_t *conf, const char *file)
         sl_listen_close_all(&m.listeners);
         sl_conf_destroy(conf);
         return 1;
+    }
+    if (!conf->ledger_enabled) {
+        sl_log(NULL, SL_LOG_WARN, 0,
+               "ledger.enabled is false: no usage is recorded and no "
+               "budget is enforced");
     }
     sl_log(NULL, SL_LOG_NOTICE, 0, "sluice started, master process %d, %u workers, %s listener",
            (int) getpid(), conf->workers, conf->reuse_port ? "per-worker reuseport" : "shared");
@@ -709,6 +721,7 @@ sl_master_run_single(sl_conf_t *conf)
 
     /* one process: the per-slot sockets collapse to one per address */
     conf->workers = 1;
+    sl_metrics_init();
     if (sl_listen_sync(&set, conf) < 0) {
         sl_conf_destroy(conf);
         return 1;

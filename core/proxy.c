@@ -21,11 +21,13 @@
 #include "core/pricing.h"
 #include "core/sse.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "core/str.h"
 #include "providers/registry.h"
 
-#define PROXY_MAX_UPSTREAM_BODY (64u * 1024 * 1024) /* a JSON answer larger than this is refused \
-                                                     */
+#define PROXY_MAX_UPSTREAM_BODY                                      \
+    (64u * 1024 * 1024) /* a JSON answer larger than this is refused \
+                         */
 
 struct sl_proxy {
     uv_loop_t *loop;
@@ -560,6 +562,12 @@ proxy_finish_log(proxy_req_t *pr, int status)
 {
     sl_http_req_t *r = pr->r;
 
+    sl_metric_add(status == 499   ? SL_METRIC_REQUESTS_ABORTED
+                  : status >= 500 ? SL_METRIC_REQUESTS_5XX
+                  : status >= 400 ? SL_METRIC_REQUESTS_4XX
+                                  : SL_METRIC_REQUESTS_2XX,
+                  1);
+
     sl_log(&r->log, SL_LOG_INFO, 0, "\"%.*s %.*s\" %d model=%s target=%s/%s attempts=%u %llums",
            (int) r->method.len, r->method.p, (int) r->path.len, r->path.p, status,
            pr->public_model != NULL ? pr->public_model : "-",
@@ -737,6 +745,7 @@ proxy_on_done(sl_upstream_call_t *uc, int rc, void *data)
 
             sl_log(&r->log, SL_LOG_WARN, rc, "upstream stream from \"%s\" interrupted",
                    pr->call.target->provider->name);
+            sl_metric_add(SL_METRIC_STREAMS_BROKEN, 1);
             sl_http_write(r, ev, strlen(ev));
             status = 502;
         }
@@ -752,6 +761,9 @@ proxy_on_done(sl_upstream_call_t *uc, int rc, void *data)
         return;
     }
 
+    if (rc < 0 || pr->status >= 500) {
+        sl_metric_add(SL_METRIC_UPSTREAM_ERRORS, 1);
+    }
     if (rc == SL_ETIMEOUT) {
         proxy_error(pr, 504, "timeout_error", "upstream_timeout", NULL,
                     sl_psprintf(r->pool, "provider \"%s\" did not answer in time",

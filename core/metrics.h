@@ -1,0 +1,45 @@
+/*
+ * Process-wide counters in one MAP_SHARED segment the master maps before
+ * forking, so every worker of every generation adds to the same numbers
+ * (C11 atomics, relaxed: they are statistics, not synchronisation).
+ * Rendered in Prometheus' text format by the admin listener's /metrics.
+ */
+#ifndef SL_CORE_METRICS_H
+#define SL_CORE_METRICS_H
+
+#include <stdint.h>
+
+#include "core/buf.h"
+
+typedef enum sl_metric {
+    SL_METRIC_REQUESTS_2XX = 0, /* proxied requests answered 2xx */
+    SL_METRIC_REQUESTS_4XX,
+    SL_METRIC_REQUESTS_5XX,
+    SL_METRIC_REQUESTS_ABORTED, /* the client went away */
+    SL_METRIC_UPSTREAM_ERRORS,  /* transport failures and 5xx from providers */
+    SL_METRIC_STREAMS_BROKEN,   /* upstream streams cut after the first byte */
+    SL_METRIC_UNPRICED,         /* requests whose model has no price */
+    SL_METRIC_LEDGER_FAILURES,  /* ledger rows that could not be written */
+    SL_METRIC_BUDGET_DENIED,    /* requests refused by a budget */
+    SL_METRIC_PROMPT_TOKENS,
+    SL_METRIC_COMPLETION_TOKENS,
+    SL_METRIC_COST_NUSD, /* priced cost, nano-USD */
+    SL_METRIC_COUNT,
+} sl_metric_e;
+
+/*
+ * Maps the shared segment. Master (or single mode) context, before any
+ * fork; returns 0 or -errno. Until it runs, sl_metric_add is a no-op.
+ */
+int sl_metrics_init(void);
+
+/* Adds n to a counter. Any process after sl_metrics_init. */
+void sl_metric_add(sl_metric_e m, uint64_t n);
+
+/* Current value of a counter (0 before sl_metrics_init). */
+uint64_t sl_metric_get(sl_metric_e m);
+
+/* Appends every counter in Prometheus text exposition format to out. */
+void sl_metrics_render(sl_buf_t *out);
+
+#endif
