@@ -1164,6 +1164,7 @@ conf_section(sl_conf_ctx_t *cx, const sl_conf_node_t *parent, const char *key,
 {
     const sl_conf_node_t *n = sl_conf_get(cx, parent, key);
 
+    *out = NULL;
     if (n != NULL && !conf_is_map(n)) {
         return sl_conf_errorf(cx, n, "%s must be a mapping, not %s", key, conf_type_name(n));
     }
