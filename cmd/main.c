@@ -114,6 +114,7 @@ cmd_serve(const cmd_opts_t *o)
         sl_conf_destroy(conf);
         return 1;
     }
+    sl_log_set_startup(true);
     rc = sl_access_log_open(conf->access_log);
     if (rc < 0) {
         fprintf(stderr, "sluice: open() \"%s\" failed: %s\n", conf->access_log, sl_strerror(rc));

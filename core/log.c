@@ -23,6 +23,7 @@ sl_log_level_e sl_log_level = SL_LOG_NOTICE;
 static int log_fd = STDERR_FILENO;
 static char *log_path;
 static int access_fd = -1;
+static bool log_startup;
 static char *access_path;
 
 static const char *const log_names[] = {
@@ -146,6 +147,13 @@ sl_access_log_write(const char *line, size_t len)
 
 
 void
+sl_log_set_startup(bool on)
+{
+    log_startup = on;
+}
+
+
+void
 sl_log_set_worker(int worker)
 {
     sl_log_main.worker = worker;
@@ -215,6 +223,10 @@ sl_log_write(const sl_log_t *log, sl_log_level_e level, int err, const char *fmt
     line[n++] = '\n';
     if (write(log_fd, line, n) < 0) {
         /* nowhere left to report it */
+    }
+    if (log_startup && log_fd != STDERR_FILENO && level <= SL_LOG_ERR
+        && write(STDERR_FILENO, line, n) < 0) {
+        /* as above */
     }
     errno = saved;
 }

@@ -43,6 +43,14 @@ int sl_log_open(const char *path, sl_log_level_e level);
 /* Reopens the same path (SIGUSR1). Returns 0 or -errno; on failure the old fd stays. */
 int sl_log_reopen(void);
 
+/*
+ * While on, messages at error level and worse also go to stderr when the
+ * log is a file, so a start-up failure reaches the terminal that ran
+ * `sluice serve` (nginx does the same). The master turns it off once the
+ * first generation runs.
+ */
+void sl_log_set_startup(bool on);
+
 /* Records the worker slot printed after the pid. */
 void sl_log_set_worker(int worker);
 

@@ -652,6 +652,7 @@ sl_master_run(sl_conf_t *conf, const char *file)
     sl_log(NULL, SL_LOG_NOTICE, 0, "sluice started, master process %d, %u workers, %s listener",
            (int) getpid(), conf->workers, conf->reuse_port ? "per-worker reuseport" : "shared");
     master_spawn_generation(&m);
+    sl_log_set_startup(false);
 
     sigemptyset(&empty);
     for (;;) {

@@ -16,6 +16,7 @@
 #include <uv.h>
 
 #include "core/crypto.h"
+#include "core/admin.h"
 #include "core/errno.h"
 #include "core/http_server.h"
 #include "core/log.h"
@@ -39,6 +40,8 @@ typedef struct worker {
     uv_timer_t drain_timer; /* deadline of the drain */
     uv_timer_t drain_poll;  /* notices when the last connection closed */
     sl_http_server_t *server;
+    sl_http_server_t *admin_server; /* admin listener; NULL when none */
+    sl_admin_t *admin;
     sl_upstream_t *upstream;
     sl_proxy_t *proxy;
     sl_db_t *db;
@@ -59,6 +62,7 @@ static void worker_reset_signals(void);
 static void worker_on_ctl_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
 static void worker_on_ctl_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 static void worker_on_signal(uv_signal_t *h, int signo);
+static size_t worker_connections(const worker_t *w);
 static void worker_drain(worker_t *w);
 static void worker_terminate(worker_t *w);
 static void worker_on_drain_deadline(uv_timer_t *t);
@@ -167,6 +171,19 @@ worker_on_signal(uv_signal_t *h, int signo)
 }
 
 
+/* Open connections of the client and the admin listeners together. */
+static size_t
+worker_connections(const worker_t *w)
+{
+    size_t n = sl_http_server_connections(w->server);
+
+    if (w->admin_server != NULL) {
+        n += sl_http_server_connections(w->admin_server);
+    }
+    return n;
+}
+
+
 static void
 worker_drain(worker_t *w)
 {
@@ -176,8 +193,11 @@ worker_drain(worker_t *w)
     w->draining = true;
     w->drain_started = uv_now(&w->loop);
     sl_log(NULL, SL_LOG_INFO, 0, "gracefully shutting down, %zu connections open",
-           sl_http_server_connections(w->server));
+           worker_connections(w));
     sl_http_server_drain(w->server);
+    if (w->admin_server != NULL) {
+        sl_http_server_drain(w->admin_server);
+    }
     uv_timer_start(&w->drain_timer, worker_on_drain_deadline, w->ctx->conf->drain_timeout, 0);
     uv_timer_start(&w->drain_poll, worker_on_drain_poll, 0, WORKER_DRAIN_POLL);
 }
@@ -188,9 +208,11 @@ worker_on_drain_deadline(uv_timer_t *t)
 {
     worker_t *w = t->data;
 
-    sl_log(NULL, SL_LOG_WARN, 0, "drain timeout, closing %zu connections",
-           sl_http_server_connections(w->server));
+    sl_log(NULL, SL_LOG_WARN, 0, "drain timeout, closing %zu connections", worker_connections(w));
     sl_http_server_close_all(w->server);
+    if (w->admin_server != NULL) {
+        sl_http_server_close_all(w->admin_server);
+    }
 }
 
 
@@ -199,7 +221,7 @@ worker_on_drain_poll(uv_timer_t *t)
 {
     worker_t *w = t->data;
 
-    if (sl_http_server_connections(w->server) == 0) {
+    if (worker_connections(w) == 0) {
         worker_stop(w);
     }
 }
@@ -213,6 +235,10 @@ worker_terminate(worker_t *w)
     }
     sl_http_server_drain(w->server);
     sl_http_server_close_all(w->server);
+    if (w->admin_server != NULL) {
+        sl_http_server_drain(w->admin_server);
+        sl_http_server_close_all(w->admin_server);
+    }
     w->draining = true;
     /* close callbacks of the client connections run on the next loop turn */
     uv_timer_start(&w->drain_poll, worker_on_drain_poll, 0, WORKER_DRAIN_POLL);
@@ -422,6 +448,23 @@ sl_worker_run(const sl_worker_ctx_t *ctx)
             goto out_server;
         }
     }
+    if (ctx->admin_fd != -1) {
+        /* the admin API shares this loop; --single has no master to reload */
+        w.admin = sl_admin_create(&w.loop, ctx->conf, w.db, ctx->ctl_fd != -1);
+        routes = sl_admin_routes(&nroutes);
+        w.admin_server = sl_http_server_create(&w.loop, ctx->conf, routes, nroutes);
+        if (w.admin == NULL || w.admin_server == NULL) {
+            code = 2;
+            goto out_server;
+        }
+        rc = sl_http_server_listen_fd(w.admin_server, ctx->admin_fd);
+        if (rc < 0) {
+            sl_log(NULL, SL_LOG_EMERG, rc, "adopting admin listening socket %d failed",
+                   ctx->admin_fd);
+            code = 2;
+            goto out_server;
+        }
+    }
 
     uv_timer_init(&w.loop, &w.drain_timer);
     uv_timer_init(&w.loop, &w.drain_poll);
@@ -461,6 +504,7 @@ sl_worker_run(const sl_worker_ctx_t *ctx)
     }
 
     sl_log(NULL, SL_LOG_INFO, 0, "worker started, generation %u", ctx->generation);
+    sl_log_set_startup(false);
     uv_run(&w.loop, UV_RUN_DEFAULT);
     sl_log(NULL, SL_LOG_INFO, 0, "worker exiting after %llu requests",
            (unsigned long long) sl_proxy_requests(w.proxy));
@@ -469,9 +513,14 @@ out_server:
     if (!w.stopping) {
         /* start-up failed half-way: close whatever exists */
         sl_http_server_close_all(w.server);
+        if (w.admin_server != NULL) {
+            sl_http_server_close_all(w.admin_server);
+        }
         uv_walk(&w.loop, worker_close_walk, NULL);
         uv_run(&w.loop, UV_RUN_DEFAULT);
     }
+    sl_http_server_destroy(w.admin_server);
+    sl_admin_destroy(w.admin);
     sl_http_server_destroy(w.server);
 out_proxy:
     sl_proxy_destroy(w.proxy);
