@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "core/errno.h"
+#include "core/limits.h"
 #include "core/log.h"
 #include "core/metrics.h"
 #include "core/pricing.h"
@@ -115,6 +116,8 @@ sl_acct_auth(sl_db_t *db, sl_http_req_t *r, sl_acct_t *a, const char **why)
     a->team = k->team != NULL ? k->team : "";
     a->models = k->models;
     a->nmodels = k->nmodels;
+    a->rpm = k->rpm;
+    a->tpm = k->tpm;
     if (k->budget != 0) {
         a->refs[a->nrefs++] = (sl_budget_ref_t){ SL_BUDGET_KEY, k->id, k->budget, k->period };
     }
@@ -140,6 +143,23 @@ sl_acct_allows(const sl_acct_t *a, const char *model)
     k.models = a->models;
     k.nmodels = a->nmodels;
     return sl_key_allows_model(&k, model);
+}
+
+
+int
+sl_acct_limit(const sl_acct_t *a, sl_pool_t *pool, unsigned *retry_after, const char **why)
+{
+    const char *which = NULL;
+
+    if (sl_limits_admit(a->key_id, a->rpm, a->tpm, (int64_t) time(NULL), retry_after, &which)) {
+        return 0;
+    }
+    *why = sl_psprintf(pool,
+                       "Rate limit reached for key \"%s\": %llu %s per minute. Try again in %u "
+                       "seconds.",
+                       a->key_name, (unsigned long long) (which[0] == 't' ? a->tpm : a->rpm), which,
+                       *retry_after);
+    return SL_EDENIED;
 }
 
 
@@ -278,6 +298,7 @@ sl_acct_record(sl_db_t *db, const sl_conf_t *conf, sl_acct_t *a, const sl_target
                row->request_id != NULL ? row->request_id : "-");
         return SL_ESTORE;
     }
+    sl_limits_add_tokens(a->key_id, row->prompt_tokens + row->completion_tokens, (int64_t) ra.now);
     sl_metric_add(SL_METRIC_PROMPT_TOKENS, row->prompt_tokens);
     sl_metric_add(SL_METRIC_COMPLETION_TOKENS, row->completion_tokens);
     sl_metric_add(SL_METRIC_COST_NUSD, row->cost_nusd);

@@ -30,6 +30,8 @@ typedef struct sl_acct {
     const char *team;          /* "" when none */
     const char *const *models; /* allow-list globs of a stored key */
     size_t nmodels;
+    uint64_t rpm; /* the key's limits, 0: none */
+    uint64_t tpm;
     sl_budget_ref_t refs[2]; /* key and team budgets that exist */
     size_t nrefs;
     uint64_t reserved; /* nano-USD held for this request */
@@ -48,6 +50,13 @@ int sl_acct_auth(sl_db_t *db, sl_http_req_t *r, sl_acct_t *a, const char **why);
 
 /* True when the key may use model (the name the client asked for). */
 bool sl_acct_allows(const sl_acct_t *a, const char *model);
+
+/*
+ * Applies the key's rpm/tpm limits (core/limits.h). Returns 0, or SL_EDENIED
+ * with *retry_after (seconds) and *why set: the client gets 429
+ * rate_limit_exceeded with Retry-After.
+ */
+int sl_acct_limit(const sl_acct_t *a, sl_pool_t *pool, unsigned *retry_after, const char **why);
 
 /*
  * Reserves the estimated cost of the call against every budget of the

@@ -22,6 +22,7 @@
 
 #include "core/errno.h"
 #include "core/listen.h"
+#include "core/limits.h"
 #include "core/log.h"
 #include "core/metrics.h"
 #include "core/worker.h"
@@ -618,8 +619,11 @@ sl_master_run(sl_conf_t *conf, const char *file)
     sl_log_set_worker(-1);
 
     rc = sl_metrics_init();
+    if (rc == 0) {
+        rc = sl_limits_init();
+    }
     if (rc < 0) {
-        sl_log(NULL, SL_LOG_EMERG, rc, "mmap() of the metrics segment failed");
+        sl_log(NULL, SL_LOG_EMERG, rc, "mmap() of the shared segments failed");
         sl_conf_destroy(conf);
         return 1;
     }
@@ -723,6 +727,7 @@ sl_master_run_single(sl_conf_t *conf)
     /* one process: the per-slot sockets collapse to one per address */
     conf->workers = 1;
     sl_metrics_init();
+    sl_limits_init();
     if (sl_listen_sync(&set, conf) < 0) {
         sl_conf_destroy(conf);
         return 1;
