@@ -13,8 +13,6 @@
 #include "core/log.h"
 #include "core/pool.h"
 
-#define CLI_NUSD_PER_USD 1000000000ULL
-
 struct sl_cli_table {
     sl_pool_t *pool;
     size_t ncols;
@@ -23,7 +21,6 @@ struct sl_cli_table {
     size_t *width;
 };
 
-static int64_t cli_days_from_civil(int64_t y, unsigned m, unsigned d);
 static size_t cli_utf8_width(const char *s);
 
 
@@ -87,57 +84,6 @@ sl_cli_open_db(const char *prog, const char *conf_file, unsigned flags, sl_db_t 
 
 
 int
-sl_cli_parse_usd(const char *s, uint64_t *nusd)
-{
-    uint64_t whole = 0, frac = 0, scale = CLI_NUSD_PER_USD;
-    const char *p = s;
-    bool digits = false;
-
-    if (*p == '$') {
-        p++;
-    }
-    for (; *p >= '0' && *p <= '9'; p++) {
-        if (whole > (UINT64_MAX / CLI_NUSD_PER_USD) / 10) {
-            return SL_EPARSE;
-        }
-        whole = whole * 10 + (uint64_t) (*p - '0');
-        digits = true;
-    }
-    if (*p == '.') {
-        p++;
-        for (; *p >= '0' && *p <= '9'; p++) {
-            if (scale == 1) {
-                return SL_EPARSE; /* below a nano-dollar */
-            }
-            scale /= 10;
-            frac += (uint64_t) (*p - '0') * scale;
-            digits = true;
-        }
-    }
-    if (!digits || *p != '\0' || whole > (UINT64_MAX - frac) / CLI_NUSD_PER_USD) {
-        return SL_EPARSE;
-    }
-    *nusd = whole * CLI_NUSD_PER_USD + frac;
-    return 0;
-}
-
-
-void
-sl_cli_format_usd(uint64_t nusd, char *buf, size_t len)
-{
-    char frac[10];
-    int n = 9;
-
-    snprintf(frac, sizeof(frac), "%09llu", (unsigned long long) (nusd % CLI_NUSD_PER_USD));
-    while (n > 2 && frac[n - 1] == '0') {
-        n--;
-    }
-    frac[n] = '\0';
-    snprintf(buf, len, "%llu.%s", (unsigned long long) (nusd / CLI_NUSD_PER_USD), frac);
-}
-
-
-int
 sl_cli_parse_u64(const char *s, uint64_t *v)
 {
     sl_str_t str = { s, strlen(s) };
@@ -148,60 +94,6 @@ sl_cli_parse_u64(const char *s, uint64_t *v)
     }
     *v = n;
     return 0;
-}
-
-
-int
-sl_cli_parse_expiry(const char *s, int64_t now, int64_t *at)
-{
-    unsigned y, m, d;
-    uint64_t ms;
-    int used = 0;
-
-    if (strlen(s) == 10 && sscanf(s, "%4u-%2u-%2u%n", &y, &m, &d, &used) == 3 && used == 10) {
-        /* a day that does not exist would roll over into the next month */
-        if (y < 1970 || m < 1 || m > 12 || d < 1
-            || cli_days_from_civil(y, m, d)
-                   >= cli_days_from_civil(m == 12 ? y + 1 : y, m == 12 ? 1 : m + 1, 1)) {
-            return SL_EPARSE;
-        }
-        *at = (cli_days_from_civil(y, m, d) + 1) * 86400;
-        return 0;
-    }
-    if (sl_conf_parse_duration(s, &ms) != 0 || ms < 1000 || ms / 1000 > (uint64_t) INT32_MAX * 8) {
-        return SL_EPARSE;
-    }
-    *at = now + (int64_t) (ms / 1000);
-    return 0;
-}
-
-
-/* Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm). */
-static int64_t
-cli_days_from_civil(int64_t y, unsigned m, unsigned d)
-{
-    int64_t era, yoe, doy, doe;
-
-    y -= m <= 2;
-    era = (y >= 0 ? y : y - 399) / 400;
-    yoe = y - era * 400;
-    doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-    doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
-
-void
-sl_cli_format_time(int64_t t, char *buf, size_t len)
-{
-    time_t tt = (time_t) t;
-    struct tm tm;
-
-    if (gmtime_r(&tt, &tm) == NULL) {
-        snprintf(buf, len, "%lld", (long long) t);
-        return;
-    }
-    strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
 

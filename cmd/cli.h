@@ -56,29 +56,8 @@ bool sl_cli_is_help(const char *arg);
 int sl_cli_open_db(const char *prog, const char *conf_file, unsigned flags, sl_db_t **db,
                    sl_conf_t **conf);
 
-/*
- * Parses a dollar amount exactly into nano-USD: digits, an optional '.'
- * and at most 9 decimals, an optional leading '$' ("12.50" ->
- * 12500000000). Returns 0 or SL_EPARSE (negative, junk, overflow, more
- * than 9 decimals).
- */
-int sl_cli_parse_usd(const char *s, uint64_t *nusd);
-
-/* "12.50", "0.000000001", "3.00": at least two decimals, no trailing zeros beyond. */
-void sl_cli_format_usd(uint64_t nusd, char *buf, size_t len);
-
 /* A decimal integer that fills s. Returns 0 or SL_EPARSE. */
 int sl_cli_parse_u64(const char *s, uint64_t *v);
-
-/*
- * An expiry: a duration from now ("30d", "12h", "90m") or a UTC date
- * "YYYY-MM-DD", valid through that day (it expires at the next midnight
- * UTC). Returns 0 and *at (unix seconds), or SL_EPARSE.
- */
-int sl_cli_parse_expiry(const char *s, int64_t now, int64_t *at);
-
-/* "2026-11-21T04:40:00Z" into buf (at least 21 bytes). */
-void sl_cli_format_time(int64_t t, char *buf, size_t len);
 
 /*
  * A text table: headers, rows of cells copied in, printed with columns as

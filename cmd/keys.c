@@ -59,8 +59,6 @@ static int keys_show(keys_opts_t *o, sl_db_t *db, sl_pool_t *pool);
 static int keys_revoke(keys_opts_t *o, sl_db_t *db, sl_pool_t *pool);
 static int keys_update(keys_opts_t *o, sl_db_t *db, sl_pool_t *pool);
 static int keys_fail(const keys_opts_t *o, const char *what, int rc);
-static json_t *keys_json(const sl_key_t *k, int64_t now, const char *text);
-static json_t *keys_json_time(int64_t t);
 static void keys_print(const sl_key_t *k, int64_t now);
 static void keys_models_text(const sl_key_t *k, char *buf, size_t len);
 static void keys_budget_text(uint64_t budget, sl_budget_period_e period, char *buf, size_t len);
@@ -284,7 +282,7 @@ keys_parse_flag(int argc, char **argv, int *i, keys_opts_t *o)
         }
         o->fields |= SL_KEY_SET_TPM;
     } else if ((rc = sl_cli_opt(p, argc, argv, i, "--budget", &v)) != 0) {
-        if (rc > 0 && sl_cli_parse_usd(v, &o->spec.budget) != 0) {
+        if (rc > 0 && sl_budget_parse_usd(v, &o->spec.budget) != 0) {
             fprintf(stderr,
                     "%s: --budget wants a dollar amount such as 25 or 12.50 (at most 9 "
                     "decimals), not \"%s\"\n",
@@ -299,7 +297,7 @@ keys_parse_flag(int argc, char **argv, int *i, keys_opts_t *o)
         }
         o->period_given = true;
     } else if ((rc = sl_cli_opt(p, argc, argv, i, "--expires", &v)) != 0) {
-        if (rc > 0 && sl_cli_parse_expiry(v, now, &o->spec.expires) != 0) {
+        if (rc > 0 && sl_key_parse_expiry(v, now, &o->spec.expires) != 0) {
             fprintf(stderr,
                     "%s: --expires wants a duration (12h, 30d) or a date (YYYY-MM-DD), not "
                     "\"%s\"\n",
@@ -388,7 +386,7 @@ keys_create(keys_opts_t *o, sl_db_t *db, sl_pool_t *pool)
         return keys_fail(o, "creating the key failed", rc);
     }
     if (o->json) {
-        rc = sl_cli_print_json(o->prog, keys_json(k, k->created, text));
+        rc = sl_cli_print_json(o->prog, sl_key_json(k, k->created, text));
     } else {
         keys_print(k, k->created);
         fprintf(stderr, "%s: store this key now; it cannot be shown again\n", o->prog);
@@ -453,7 +451,7 @@ keys_list_cb(void *arg, const sl_key_t *k)
 
     rows->n++;
     if (rows->array != NULL) {
-        json_array_append_new(rows->array, keys_json(k, rows->now, NULL));
+        json_array_append_new(rows->array, sl_key_json(k, rows->now, NULL));
         return 0;
     }
     keys_models_text(k, models, sizeof(models));
@@ -466,7 +464,7 @@ keys_list_cb(void *arg, const sl_key_t *k)
     if (k->expires == 0) {
         snprintf(expires, sizeof(expires), "never");
     } else {
-        sl_cli_format_time(k->expires, expires, sizeof(expires));
+        sl_ledger_format_time(k->expires, expires, sizeof(expires));
         expires[10] = '\0';
     }
     snprintf(last4, sizeof(last4), "\xe2\x80\xa6%s", k->last4);
@@ -502,7 +500,7 @@ keys_show(keys_opts_t *o, sl_db_t *db, sl_pool_t *pool)
         return keys_fail(o, o->target, rc);
     }
     if (o->json) {
-        return sl_cli_print_json(o->prog, keys_json(k, now, NULL));
+        return sl_cli_print_json(o->prog, sl_key_json(k, now, NULL));
     }
     keys_print(k, now);
     return 0;
@@ -538,7 +536,7 @@ keys_revoke(keys_opts_t *o, sl_db_t *db, sl_pool_t *pool)
     if (rc != 0) {
         return keys_fail(o, o->target, rc);
     }
-    sl_cli_format_time(k->revoked, when, sizeof(when));
+    sl_ledger_format_time(k->revoked, when, sizeof(when));
     if (already) {
         printf("key %s (%s) was already revoked at %s\n", k->id, k->name, when);
     } else {
@@ -563,7 +561,7 @@ keys_update(keys_opts_t *o, sl_db_t *db, sl_pool_t *pool)
         return keys_fail(o, o->target, rc);
     }
     if (o->json) {
-        return sl_cli_print_json(o->prog, keys_json(k, (int64_t) time(NULL), NULL));
+        return sl_cli_print_json(o->prog, sl_key_json(k, (int64_t) time(NULL), NULL));
     }
     keys_print(k, (int64_t) time(NULL));
     return 0;
@@ -579,66 +577,6 @@ keys_fail(const keys_opts_t *o, const char *what, int rc)
         fprintf(stderr, "%s: %s: %s\n", o->prog, what, sl_strerror(rc));
     }
     return SL_CLI_FAIL;
-}
-
-
-/* The key as JSON; text (the new key, create only) goes right after the name. */
-static json_t *
-keys_json(const sl_key_t *k, int64_t now, const char *text)
-{
-    json_t *j = json_object(), *models = json_array(), *meta = NULL;
-    char usd[40];
-
-    if (j == NULL || models == NULL) {
-        json_decref(j);
-        json_decref(models);
-        return NULL;
-    }
-    for (size_t i = 0; i < k->nmodels; i++) {
-        json_array_append_new(models, json_string(k->models[i]));
-    }
-    if (k->metadata != NULL) {
-        meta = json_loads(k->metadata, 0, NULL);
-    }
-    json_object_set_new(j, "id", json_string(k->id));
-    json_object_set_new(j, "name", json_string(k->name));
-    if (text != NULL) {
-        json_object_set_new(j, "key", json_string(text));
-    }
-    json_object_set_new(j, "team", k->team == NULL ? json_null() : json_string(k->team));
-    json_object_set_new(j, "status", json_string(sl_key_status(k, now)));
-    json_object_set_new(j, "models", models);
-    json_object_set_new(j, "rpm", json_integer((json_int_t) k->rpm));
-    json_object_set_new(j, "tpm", json_integer((json_int_t) k->tpm));
-    if (k->budget != 0) {
-        sl_cli_format_usd(k->budget, usd, sizeof(usd));
-        json_object_set_new(j, "budget_usd", json_string(usd));
-        json_object_set_new(j, "budget_nano_usd", json_integer((json_int_t) k->budget));
-        json_object_set_new(j, "period", json_string(sl_budget_period_name(k->period)));
-    } else {
-        json_object_set_new(j, "budget_usd", json_null());
-        json_object_set_new(j, "budget_nano_usd", json_integer(0));
-        json_object_set_new(j, "period", json_null());
-    }
-    json_object_set_new(j, "created", keys_json_time(k->created));
-    json_object_set_new(j, "expires", keys_json_time(k->expires));
-    json_object_set_new(j, "revoked", keys_json_time(k->revoked));
-    json_object_set_new(j, "last4", json_string(k->last4));
-    json_object_set_new(j, "metadata", meta == NULL ? json_null() : meta);
-    return j;
-}
-
-
-static json_t *
-keys_json_time(int64_t t)
-{
-    char buf[32];
-
-    if (t == 0) {
-        return json_null();
-    }
-    sl_cli_format_time(t, buf, sizeof(buf));
-    return json_string(buf);
 }
 
 
@@ -659,14 +597,14 @@ keys_print(const sl_key_t *k, int64_t now)
     printf("tpm       %s\n", buf);
     keys_budget_text(k->budget, k->period, buf, sizeof(buf));
     printf("budget    %s\n", buf);
-    sl_cli_format_time(k->created, when, sizeof(when));
+    sl_ledger_format_time(k->created, when, sizeof(when));
     printf("created   %s\n", when);
     if (k->expires != 0) {
-        sl_cli_format_time(k->expires, when, sizeof(when));
+        sl_ledger_format_time(k->expires, when, sizeof(when));
     }
     printf("expires   %s\n", k->expires == 0 ? "never" : when);
     if (k->revoked != 0) {
-        sl_cli_format_time(k->revoked, when, sizeof(when));
+        sl_ledger_format_time(k->revoked, when, sizeof(when));
         printf("revoked   %s\n", when);
     }
     printf("key       \xe2\x80\xa6%s\n", k->last4);
@@ -701,7 +639,7 @@ keys_budget_text(uint64_t budget, sl_budget_period_e period, char *buf, size_t l
         snprintf(buf, len, "-");
         return;
     }
-    sl_cli_format_usd(budget, usd, sizeof(usd));
+    sl_budget_format_usd(budget, usd, sizeof(usd));
     snprintf(buf, len, "$%s/%s", usd, sl_budget_period_name(period));
 }
 

@@ -16,6 +16,7 @@
 #include "cmd/cli.h"
 #include "core/crypto.h"
 #include "core/errno.h"
+#include "storage/ledger.h"
 #include "storage/vault.h"
 
 #define SECRETS_NEW_KEY_ENV "SLUICE_NEW_MASTER_KEY"
@@ -339,8 +340,8 @@ secrets_list_cb(void *arg, const sl_vault_entry_t *e)
     json_t *j;
 
     rows->n++;
-    sl_cli_format_time(e->created, created, sizeof(created));
-    sl_cli_format_time(e->updated, updated, sizeof(updated));
+    sl_ledger_format_time(e->created, created, sizeof(created));
+    sl_ledger_format_time(e->updated, updated, sizeof(updated));
     if (rows->array != NULL) {
         j = json_object();
         json_object_set_new(j, "name", json_string(e->name));

@@ -90,7 +90,7 @@ sl_cmd_teams(int argc, char **argv)
             json = true;
         } else if (strcmp(sub, "set") == 0
                    && (rc = sl_cli_opt(prog, argc, argv, &i, "--budget", &v)) != 0) {
-            if (rc < 0 || sl_cli_parse_usd(v, &budget) != 0 || budget == 0) {
+            if (rc < 0 || sl_budget_parse_usd(v, &budget) != 0 || budget == 0) {
                 if (rc > 0) {
                     fprintf(stderr,
                             "%s: --budget wants a dollar amount above 0 such as 500 or 12.50, "
@@ -166,7 +166,7 @@ teams_set(const char *prog, sl_db_t *db, const char *name, uint64_t budget,
         fprintf(stderr, "%s: %s: %s\n", prog, name, sl_strerror(rc));
         return SL_CLI_FAIL;
     }
-    sl_cli_format_usd(budget, usd, sizeof(usd));
+    sl_budget_format_usd(budget, usd, sizeof(usd));
     printf("team %s: budget $%s per %s\n", name, usd,
            period == SL_BUDGET_TOTAL ? "lifetime" : sl_budget_period_name(period));
     return 0;
@@ -226,19 +226,12 @@ teams_list_cb(void *arg, const sl_team_t *team)
     teams_rows_t *rows = arg;
     char usd[40], budget[48], updated[32];
     const char *cells[4];
-    json_t *j;
 
     rows->n++;
-    sl_cli_format_usd(team->budget, usd, sizeof(usd));
-    sl_cli_format_time(team->updated, updated, sizeof(updated));
+    sl_budget_format_usd(team->budget, usd, sizeof(usd));
+    sl_ledger_format_time(team->updated, updated, sizeof(updated));
     if (rows->array != NULL) {
-        j = json_object();
-        json_object_set_new(j, "team", json_string(team->name));
-        json_object_set_new(j, "budget_usd", json_string(usd));
-        json_object_set_new(j, "budget_nano_usd", json_integer((json_int_t) team->budget));
-        json_object_set_new(j, "period", json_string(sl_budget_period_name(team->period)));
-        json_object_set_new(j, "updated", json_string(updated));
-        json_array_append_new(rows->array, j);
+        json_array_append_new(rows->array, sl_team_json(team));
         return 0;
     }
     snprintf(budget, sizeof(budget), "$%s", usd);

@@ -609,7 +609,6 @@ sl_key_allows_model(const sl_key_t *k, const char *model)
 }
 
 
-
 int
 sl_key_parse_expiry(const char *s, int64_t now, int64_t *at)
 {

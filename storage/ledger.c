@@ -1068,9 +1068,9 @@ sl_ledger_group_json(const sl_ledger_group_t *g)
 
     ledger_utf8_clean(g->id, id, sizeof(id));
     ledger_utf8_clean(g->name, name, sizeof(name));
-    return json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:s}", "id", id, "name", name,
-                     "requests", (json_int_t) g->requests, "errors", (json_int_t) g->errors,
-                     "prompt_tokens", (json_int_t) g->prompt_tokens, "completion_tokens",
+    return json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:s}", "id", id, "name", name, "requests",
+                     (json_int_t) g->requests, "errors", (json_int_t) g->errors, "prompt_tokens",
+                     (json_int_t) g->prompt_tokens, "completion_tokens",
                      (json_int_t) g->completion_tokens, "cached_tokens",
                      (json_int_t) g->cached_tokens, "cost_usd",
                      sl_pricing_format_usd(g->cost_nusd, usd, sizeof(usd)));

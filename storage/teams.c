@@ -154,6 +154,25 @@ sl_teams_rm(sl_db_t *db, const char *name)
 }
 
 
+json_t *
+sl_team_json(const sl_team_t *team)
+{
+    char usd[40], updated[32];
+    json_t *j = json_object();
+
+    if (j == NULL) {
+        return NULL;
+    }
+    sl_budget_format_usd(team->budget, usd, sizeof(usd));
+    sl_ledger_format_time(team->updated, updated, sizeof(updated));
+    json_object_set_new(j, "team", json_string(team->name));
+    json_object_set_new(j, "budget_usd", json_string(usd));
+    json_object_set_new(j, "budget_nano_usd", json_integer((json_int_t) team->budget));
+    json_object_set_new(j, "period", json_string(sl_budget_period_name(team->period)));
+    json_object_set_new(j, "updated", json_string(updated));
+    return j;
+}
+
 static int
 teams_rm_txn(sl_txn_t *t, void *arg)
 {
