@@ -28,39 +28,15 @@ typedef struct acct_record_arg {
     time_t now;
 } acct_record_arg_t;
 
-static sl_str_t acct_client_key(const sl_http_req_t *r);
 static int acct_reserve_txn(sl_txn_t *t, void *arg);
 static int acct_record_txn(sl_txn_t *t, void *arg);
-
-
-static sl_str_t
-acct_client_key(const sl_http_req_t *r)
-{
-    const sl_str_t *h = sl_http_req_header(r, "authorization");
-    sl_str_t key = sl_str_null;
-
-    if (h != NULL) {
-        sl_str_t v = sl_str_trim(*h);
-
-        if (v.len > 7 && sl_mem_caseeq(v.p, "bearer ", 7)) {
-            key = sl_str_trim((sl_str_t){ v.p + 7, v.len - 7 });
-        }
-    }
-    if (key.len == 0) {
-        h = sl_http_req_header(r, "x-api-key");
-        if (h != NULL) {
-            key = sl_str_trim(*h);
-        }
-    }
-    return key;
-}
 
 
 int
 sl_acct_auth(sl_db_t *db, sl_http_req_t *r, sl_acct_t *a, const char **why)
 {
     const sl_conf_t *conf = r->conf;
-    sl_str_t key = acct_client_key(r);
+    sl_str_t key = sl_http_req_credential(r);
     bool ok = false;
     sl_txn_t *t;
     sl_key_t *k;

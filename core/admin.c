@@ -25,6 +25,7 @@
 #include "core/crypto.h"
 #include "core/errno.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "core/pool.h"
 #include "core/pricing.h"
 #include "core/str.h"
@@ -77,7 +78,6 @@ static const sl_http_header_t admin_json_header[] = {
 };
 
 static bool admin_auth(sl_http_req_t *r);
-static sl_str_t admin_client_key(const sl_http_req_t *r);
 static bool admin_has_db(sl_http_req_t *r);
 static void admin_error(sl_http_req_t *r, int status, const char *code, const char *param,
                         const char *fmt, ...) __attribute__((format(printf, 5, 6)));
@@ -119,6 +119,7 @@ static int admin_secrets_list_cb(void *arg, const sl_vault_entry_t *e);
 static void admin_secret_put(sl_http_req_t *r);
 static void admin_secret_delete(sl_http_req_t *r);
 static void admin_reload(sl_http_req_t *r);
+static void admin_metrics(sl_http_req_t *r);
 
 static const sl_http_route_t admin_routes[] = {
     { "GET", "/admin/keys", admin_keys_list },
@@ -136,6 +137,7 @@ static const sl_http_route_t admin_routes[] = {
     { "PUT", ADMIN_SECRETS_PREFIX "*", admin_secret_put },
     { "DELETE", ADMIN_SECRETS_PREFIX "*", admin_secret_delete },
     { "POST", "/admin/reload", admin_reload },
+    { "GET", "/metrics", admin_metrics },
 };
 
 /* Which body field each key field comes from, for the param of a 400. */
@@ -199,7 +201,7 @@ static bool
 admin_auth(sl_http_req_t *r)
 {
     const sl_secret_t *admin = &r->conf->admin_key;
-    sl_str_t key = admin_client_key(r);
+    sl_str_t key = sl_http_req_credential(r);
 
     if (admin->value == NULL) {
         admin_error(r, 401, "admin_disabled", NULL,
@@ -222,30 +224,6 @@ admin_auth(sl_http_req_t *r)
         return false;
     }
     return true;
-}
-
-
-/* "Authorization: Bearer KEY", else "x-api-key: KEY"; empty when neither. */
-static sl_str_t
-admin_client_key(const sl_http_req_t *r)
-{
-    const sl_str_t *h = sl_http_req_header(r, "authorization");
-    sl_str_t key = sl_str_null;
-    sl_str_t v;
-
-    if (h != NULL) {
-        v = sl_str_trim(*h);
-        if (v.len > 7 && sl_mem_caseeq(v.p, "bearer ", 7)) {
-            key = sl_str_trim((sl_str_t){ v.p + 7, v.len - 7 });
-        }
-    }
-    if (key.len == 0) {
-        h = sl_http_req_header(r, "x-api-key");
-        if (h != NULL) {
-            key = sl_str_trim(*h);
-        }
-    }
-    return key;
 }
 
 
@@ -1446,6 +1424,24 @@ admin_secret_delete(sl_http_req_t *r)
  * over (this worker drains after answering). 202: the outcome is in the
  * master's log, like `sluice reload`.
  */
+/* Prometheus text exposition of the shared counters (core/metrics.h). */
+static void
+admin_metrics(sl_http_req_t *r)
+{
+    static const sl_http_header_t h[] = {
+        { { "content-type", 12 }, { "text/plain; version=0.0.4", 25 } },
+    };
+    sl_buf_t b = SL_BUF_INIT;
+
+    if (!admin_auth(r)) {
+        return;
+    }
+    sl_metrics_render(&b);
+    sl_http_respond(r, 200, h, 1, b.p, b.len);
+    sl_buf_free(&b);
+}
+
+
 static void
 admin_reload(sl_http_req_t *r)
 {

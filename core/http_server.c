@@ -420,6 +420,29 @@ sl_http_req_header(const sl_http_req_t *r, const char *name)
 }
 
 
+sl_str_t
+sl_http_req_credential(const sl_http_req_t *r)
+{
+    const sl_str_t *h = sl_http_req_header(r, "authorization");
+    sl_str_t key = sl_str_null;
+
+    if (h != NULL) {
+        sl_str_t v = sl_str_trim(*h);
+
+        if (v.len > 7 && sl_mem_caseeq(v.p, "bearer ", 7)) {
+            key = sl_str_trim((sl_str_t){ v.p + 7, v.len - 7 });
+        }
+    }
+    if (key.len == 0) {
+        h = sl_http_req_header(r, "x-api-key");
+        if (h != NULL) {
+            key = sl_str_trim(*h);
+        }
+    }
+    return key;
+}
+
+
 int
 sl_http_respond(sl_http_req_t *r, int status, const sl_http_header_t *headers, size_t nheaders,
                 const char *body, size_t len)

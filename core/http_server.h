@@ -112,6 +112,12 @@ void sl_http_server_destroy(sl_http_server_t *srv);
 const sl_str_t *sl_http_req_header(const sl_http_req_t *r, const char *name);
 
 /*
+ * The client's key: "Authorization: Bearer KEY", else "x-api-key: KEY"
+ * (trimmed); empty when neither is there. Borrowed from the request.
+ */
+sl_str_t sl_http_req_credential(const sl_http_req_t *r);
+
+/*
  * Response, whole: status, extra headers (the server adds Content-Length,
  * Connection, Date, Server, x-request-id and CORS), body. Copies everything
  * it needs; finishes the request. Returns 0, SL_ECLOSED when the client is

@@ -250,6 +250,7 @@ proxy_call(sl_http_req_t *r, sl_endpoint_e endpoint)
     const char *why = NULL;
     json_t *v;
     uint64_t max_tokens = 0;
+    unsigned retry = 0;
     int rc;
 
     px->requests++;
@@ -257,6 +258,11 @@ proxy_call(sl_http_req_t *r, sl_endpoint_e endpoint)
     pr->r = r;
     pr->px = px;
     if (!proxy_auth(r, &pr->acct)) {
+        return;
+    }
+    if (sl_acct_limit(&pr->acct, r->pool, &retry, &why) < 0) {
+        pr->retry_after = sl_psprintf(r->pool, "%u", retry);
+        proxy_error(pr, 429, "rate_limit_exceeded", "rate_limit_exceeded", NULL, why);
         return;
     }
     pr->body = (sl_buf_t) SL_BUF_INIT;

@@ -261,6 +261,36 @@ describe('admin API', () => {
     assert.equal(assertError(await admin('/admin/usage?limit=3'), 400, 'unknown param').param, 'limit');
   });
 
+  it('exports shared counters on /metrics: unpriced requests, outcomes, rate limits', async () => {
+    const counter = (text, name) => {
+      const m = text.match(new RegExp(`^${name.replace(/[{}"]/g, (c) => `\\${c}`)} (\\d+)$`, 'm'));
+      return m ? Number(m[1]) : NaN;
+    };
+    assert.equal((await fetch(`http://127.0.0.1:${adminPort}/metrics`)).status, 401);
+    const before = await admin('/metrics');
+    assert.equal(before.status, 200, before.body);
+    assert.match(before.headers['content-type'], /^text\/plain/);
+    const unpriced0 = counter(before.body, 'sluice_unpriced_requests_total');
+    const ok0 = counter(before.body, 'sluice_requests_total{outcome="2xx"}');
+    assert.ok(Number.isFinite(unpriced0) && Number.isFinite(ok0), before.body);
+
+    // the test config has no pricing: every answered request is unpriced, in whichever worker
+    const c = await admin('/admin/keys', { method: 'POST', body: { name: 'metrics-key', rpm: 2 } });
+    assert.equal(c.status, 201, c.body);
+    made.push(c.json().key);
+    assert.equal((await chatWith(c.json().key)).status, 200);
+    assert.equal((await chatWith(c.json().key)).status, 200);
+    // rpm 2: the third request in this minute is refused with Retry-After
+    const limited = await chatWith(c.json().key);
+    assert.equal(limited.status, 429, limited.body);
+    assert.match(limited.body, /rate_limit_exceeded/);
+    assert.ok(Number(limited.headers['retry-after']) >= 1, JSON.stringify(limited.headers));
+
+    const after = await admin('/metrics');
+    assert.equal(counter(after.body, 'sluice_unpriced_requests_total'), unpriced0 + 2, after.body);
+    assert.equal(counter(after.body, 'sluice_requests_total{outcome="2xx"}'), ok0 + 2, after.body);
+  });
+
   it('sets, lists and removes team budgets', async () => {
     let r = await admin('/admin/teams/eng', { method: 'PUT', body: { budget_usd: '500', period: 'month' } });
     assert.equal(r.status, 200, r.body);
