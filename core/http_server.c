@@ -1857,6 +1857,10 @@ http_span_add(sl_http_conn_t *c, const char *at, size_t len)
     size_t cap;
     char *s;
 
+    if (len == 0) {
+        /* llhttp reports empty pieces (an empty header value); nothing to keep */
+        return 0;
+    }
     if (need > c->srv->conf->max_header_size) {
         c->err_status = 431;
         c->err_code = "request_header_fields_too_large";
