@@ -18,6 +18,7 @@
 #include "core/account.h"
 #include "core/buf.h"
 #include "core/errno.h"
+#include "core/json.h"
 #include "core/pricing.h"
 #include "core/sse.h"
 #include "core/log.h"
@@ -54,6 +55,7 @@ typedef struct proxy_req {
     sl_stream_t st;
     sl_acct_t acct;
     uint64_t first_byte_us; /* request sent upstream -> first response byte */
+    uint64_t max_tokens;    /* max_completion_tokens or max_tokens, 0 when not given */
     unsigned attempts;
     bool streaming; /* relaying an event stream to the client */
     bool paused;
@@ -69,6 +71,7 @@ static void proxy_embeddings(sl_http_req_t *r);
 static void proxy_call(sl_http_req_t *r, sl_endpoint_e endpoint);
 static bool proxy_auth(sl_http_req_t *r, sl_acct_t *a);
 static int proxy_parse(proxy_req_t *pr, sl_endpoint_e endpoint);
+static int proxy_parse_error(proxy_req_t *pr, const sl_json_error_t *jerr, const char *why);
 static int proxy_route(proxy_req_t *pr);
 static void proxy_filter_headers(proxy_req_t *pr);
 static bool proxy_token_listed(sl_str_t list, sl_str_t name);
@@ -88,6 +91,24 @@ static void proxy_free_sse(void *arg);
 static int proxy_on_event(void *data, const sl_sse_event_t *ev);
 static void proxy_record(proxy_req_t *pr, int status, const sl_usage_t *usage);
 static void proxy_estimate(proxy_req_t *pr, sl_usage_t *u);
+
+/* Top-level keys of a client body that the proxy reads; none may repeat. */
+enum {
+    PROXY_KEY_MODEL = 0,
+    PROXY_KEY_MESSAGES,
+    PROXY_KEY_STREAM,
+    PROXY_KEY_STREAM_OPTIONS,
+    PROXY_KEY_INPUT,
+    PROXY_KEY_MAX_COMPLETION_TOKENS,
+    PROXY_KEY_MAX_TOKENS,
+    PROXY_NKEYS
+};
+
+static const char *const proxy_keys[PROXY_NKEYS] = {
+    "model", "messages", "stream", "stream_options", "input", "max_completion_tokens", "max_tokens",
+};
+
+static const char *const proxy_key_include_usage = "include_usage";
 
 static const sl_http_route_t proxy_routes[] = {
     { "GET", "/healthz", proxy_healthz },
@@ -248,8 +269,6 @@ proxy_call(sl_http_req_t *r, sl_endpoint_e endpoint)
     sl_upstream_req_t ureq;
     const sl_provider_ops_t *ops;
     const char *why = NULL;
-    json_t *v;
-    uint64_t max_tokens = 0;
     unsigned retry = 0;
     int rc;
 
@@ -277,25 +296,14 @@ proxy_call(sl_http_req_t *r, sl_endpoint_e endpoint)
         return;
     }
     if (!sl_acct_allows(&pr->acct, pr->public_model)) {
-        json_decref(pr->call.body);
-        pr->call.body = NULL;
         proxy_error(pr, 403, "invalid_request_error", "model_not_allowed", "model",
                     sl_psprintf(r->pool, "This API key is not allowed to use the model `%s`.",
                                 pr->public_model));
         return;
     }
-    v = json_object_get(pr->call.body, "max_completion_tokens");
-    if (!json_is_integer(v)) {
-        v = json_object_get(pr->call.body, "max_tokens");
-    }
-    if (json_is_integer(v) && json_integer_value(v) > 0) {
-        max_tokens = (uint64_t) json_integer_value(v);
-    }
-    rc = sl_acct_reserve(px->db, r->conf, &pr->acct, &pr->call, r->body.len, max_tokens, r->pool,
-                         &why);
+    rc = sl_acct_reserve(px->db, r->conf, &pr->acct, &pr->call, r->body.len, pr->max_tokens,
+                         r->pool, &why);
     if (rc < 0) {
-        json_decref(pr->call.body);
-        pr->call.body = NULL;
         if (rc == SL_EDENIED) {
             proxy_error(pr, 429, "insufficient_quota", "insufficient_quota", NULL, why);
         } else {
@@ -305,9 +313,7 @@ proxy_call(sl_http_req_t *r, sl_endpoint_e endpoint)
         return;
     }
     if (pr->call.stream) {
-        v = json_object_get(json_object_get(pr->call.body, "stream_options"), "include_usage");
         pr->st.call = &pr->call;
-        pr->st.client_wants_usage = json_is_true(v);
         sl_sse_init(&pr->sse, 0);
         sl_pool_on_destroy(r->pool, proxy_free_sse, &pr->sse);
     }
@@ -316,8 +322,6 @@ proxy_call(sl_http_req_t *r, sl_endpoint_e endpoint)
     ops = pr->call.target->provider->ops;
     memset(&ureq, 0, sizeof(ureq));
     rc = ops->build_request(pr->call.target->provider->ext, &pr->call, &ureq);
-    json_decref(pr->call.body);
-    pr->call.body = NULL;
     if (rc < 0) {
         proxy_error(pr, 400, "invalid_request_error", NULL, NULL,
                     "the request cannot be translated for this provider");
@@ -339,75 +343,149 @@ proxy_call(sl_http_req_t *r, sl_endpoint_e endpoint)
 }
 
 
-/* Parses and checks the client's JSON body. Answers the client itself on error. */
+/*
+ * Reads and checks the client's JSON body without building a DOM (the
+ * OpenAI passthrough forwards the bytes). Answers the client itself on
+ * error, with the messages the proxy gave when it parsed with jansson.
+ */
 static int
 proxy_parse(proxy_req_t *pr, sl_endpoint_e endpoint)
 {
     sl_http_req_t *r = pr->r;
-    json_error_t jerr;
-    json_t *body;
-    json_t *v;
+    sl_json_error_t jerr;
+    sl_json_t *doc;
+    sl_str_t model = sl_str_null;
+    int v[PROXY_NKEYS];
+    int usage = -1;
+    int64_t n = 0;
+    int64_t limit;
+    int rc;
 
     if (r->body.len == 0) {
         proxy_error(pr, 400, "invalid_request_error", NULL, NULL,
                     "The request body is empty. Send a JSON object.");
         return SL_EPARSE;
     }
-    body = json_loadb(r->body.p, r->body.len, JSON_REJECT_DUPLICATES, &jerr);
-    if (body == NULL) {
-        proxy_error(pr, 400, "invalid_request_error", NULL, NULL,
-                    sl_psprintf(r->pool,
-                                "We could not parse the JSON body of your request: %s "
-                                "(line %d, column %d).",
-                                jerr.text, jerr.line, jerr.column));
-        return SL_EPARSE;
+    doc = sl_json_create(r->pool);
+    if (sl_json_parse(doc, r->body.p, r->body.len, &jerr) < 0) {
+        return proxy_parse_error(pr, &jerr, NULL);
     }
-    pr->call.body = body;
-    if (!json_is_object(body)) {
+    switch (sl_json_type(doc, SL_JSON_ROOT)) {
+    case SL_JSON_OBJECT:
+        break;
+    case SL_JSON_ARRAY:
         proxy_error(pr, 400, "invalid_request_error", NULL, NULL,
                     "The request body must be a JSON object.");
-        goto out_free;
+        return SL_EPARSE;
+    default:
+        /* jansson, as the proxy called it, takes only an object or an array */
+        return proxy_parse_error(pr, NULL, "'[' or '{' expected");
     }
-    v = json_object_get(body, "model");
-    if (!json_is_string(v) || json_string_length(v) == 0) {
+
+    /*
+     * What jansson refused while parsing is refused before any field is
+     * checked, as before: a repeated key (an ambiguous model is a routing
+     * and billing hazard), a string it would not decode, an integer too big.
+     */
+    if (sl_json_lookup(doc, SL_JSON_ROOT, proxy_keys, PROXY_NKEYS, v) < 0
+        || sl_json_lookup(doc, v[PROXY_KEY_STREAM_OPTIONS], &proxy_key_include_usage, 1, &usage)
+               < 0) {
+        return proxy_parse_error(pr, NULL, "duplicate object key");
+    }
+    if (sl_json_type(doc, v[PROXY_KEY_MODEL]) == SL_JSON_STRING
+        && sl_json_string(doc, v[PROXY_KEY_MODEL], r->pool, &model) < 0) {
+        return proxy_parse_error(pr, NULL, "invalid string");
+    }
+    rc = sl_json_int(doc, v[PROXY_KEY_MAX_COMPLETION_TOKENS], &n);
+    if (rc == SL_ETOOBIG || sl_json_int(doc, v[PROXY_KEY_MAX_TOKENS], &limit) == SL_ETOOBIG) {
+        return proxy_parse_error(pr, NULL, "too big integer");
+    }
+    if (rc != 0) {
+        /* max_completion_tokens, when it is an integer, wins (even at 0) */
+        rc = sl_json_int(doc, v[PROXY_KEY_MAX_TOKENS], &n);
+    }
+    if (rc == 0 && n > 0) {
+        pr->max_tokens = (uint64_t) n;
+    }
+
+    if (model.len == 0) {
+        bool missing = v[PROXY_KEY_MODEL] < 0;
+
         proxy_error(pr, 400, "invalid_request_error",
-                    v == NULL ? "missing_required_parameter" : "invalid_type", "model",
-                    v == NULL ? "You must provide a model parameter."
-                              : "Invalid type for 'model': expected a non-empty string.");
-        goto out_free;
+                    missing ? "missing_required_parameter" : "invalid_type", "model",
+                    missing ? "You must provide a model parameter."
+                            : "Invalid type for 'model': expected a non-empty string.");
+        return SL_EPARSE;
     }
-    pr->public_model = sl_pstrndup(r->pool, json_string_value(v), json_string_length(v));
+    pr->public_model = sl_pstrndup(r->pool, model.p, model.len);
     if (endpoint == SL_ENDPOINT_CHAT) {
-        v = json_object_get(body, "messages");
-        if (!json_is_array(v) || json_array_size(v) == 0) {
+        int m = v[PROXY_KEY_MESSAGES];
+        sl_json_type_e st = sl_json_type(doc, v[PROXY_KEY_STREAM]);
+
+        if (sl_json_type(doc, m) != SL_JSON_ARRAY || sl_json_size(doc, m) == 0) {
             proxy_error(pr, 400, "invalid_request_error",
-                        v == NULL ? "missing_required_parameter" : "invalid_type", "messages",
-                        v == NULL ? "Missing required parameter: 'messages'."
-                                  : "Invalid type for 'messages': expected a non-empty array.");
-            goto out_free;
+                        m < 0 ? "missing_required_parameter" : "invalid_type", "messages",
+                        m < 0 ? "Missing required parameter: 'messages'."
+                              : "Invalid type for 'messages': expected a non-empty array.");
+            return SL_EPARSE;
         }
-        v = json_object_get(body, "stream");
-        if (v != NULL && !json_is_boolean(v) && !json_is_null(v)) {
+        if (st != SL_JSON_NONE && st != SL_JSON_TRUE && st != SL_JSON_FALSE && st != SL_JSON_NULL) {
             proxy_error(pr, 400, "invalid_request_error", "invalid_type", "stream",
                         "Invalid type for 'stream': expected a boolean.");
-            goto out_free;
+            return SL_EPARSE;
         }
-        pr->call.stream = json_is_true(v);
+        pr->call.stream = st == SL_JSON_TRUE;
+        pr->st.client_wants_usage = sl_json_is_true(doc, usage);
     } else if (endpoint == SL_ENDPOINT_EMBEDDINGS) {
-        v = json_object_get(body, "input");
-        if (!json_is_string(v) && !json_is_array(v)) {
+        int in = v[PROXY_KEY_INPUT];
+        sl_json_type_e t = sl_json_type(doc, in);
+
+        if (t != SL_JSON_STRING && t != SL_JSON_ARRAY) {
             proxy_error(pr, 400, "invalid_request_error",
-                        v == NULL ? "missing_required_parameter" : "invalid_type", "input",
-                        v == NULL ? "Missing required parameter: 'input'."
-                                  : "Invalid type for 'input': expected a string or an array.");
-            goto out_free;
+                        in < 0 ? "missing_required_parameter" : "invalid_type", "input",
+                        in < 0 ? "Missing required parameter: 'input'."
+                               : "Invalid type for 'input': expected a string or an array.");
+            return SL_EPARSE;
         }
     }
+    pr->call.raw = r->body;
+    pr->call.doc = doc;
+    pr->call.model = v[PROXY_KEY_MODEL];
+    pr->call.stream_options = v[PROXY_KEY_STREAM_OPTIONS];
     return 0;
+}
 
-out_free:
-    json_decref(body);
-    pr->call.body = NULL;
+
+/*
+ * The 400 for a body that is not JSON. Its text is jansson's, as when the
+ * proxy parsed with jansson: the reader only finds that the body is bad,
+ * and this path is cold. Should jansson take what the reader refused, the
+ * reader's reason (jerr, or why without a position) is given instead.
+ */
+static int
+proxy_parse_error(proxy_req_t *pr, const sl_json_error_t *jerr, const char *why)
+{
+    sl_http_req_t *r = pr->r;
+    json_error_t e;
+    json_t *root = json_loadb(r->body.p, r->body.len, JSON_REJECT_DUPLICATES, &e);
+    const char *msg;
+
+    if (root == NULL) {
+        msg = sl_psprintf(r->pool,
+                          "We could not parse the JSON body of your request: %s "
+                          "(line %d, column %d).",
+                          e.text, e.line, e.column);
+    } else if (jerr != NULL) {
+        json_decref(root);
+        msg = sl_psprintf(r->pool,
+                          "We could not parse the JSON body of your request: %s "
+                          "(line %u, column %u).",
+                          jerr->text, jerr->line, jerr->column);
+    } else {
+        json_decref(root);
+        msg = sl_psprintf(r->pool, "We could not parse the JSON body of your request: %s.", why);
+    }
+    proxy_error(pr, 400, "invalid_request_error", NULL, NULL, msg);
     return SL_EPARSE;
 }
 
@@ -438,8 +516,6 @@ proxy_route(proxy_req_t *pr)
             return 0;
         }
     }
-    json_decref(pr->call.body);
-    pr->call.body = NULL;
     proxy_error(pr, 404, "invalid_request_error", "model_not_found", "model",
                 sl_psprintf(pr->r->pool,
                             "The model `%s` does not exist or you do not have access to it.",

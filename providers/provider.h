@@ -17,6 +17,7 @@
 
 #include "core/buf.h"
 #include "core/conf.h"
+#include "core/json.h"
 #include "core/pool.h"
 #include "core/sse.h"
 #include "core/str.h"
@@ -38,17 +39,37 @@ typedef struct sl_usage {
     bool estimated;              /* true when sluice estimated the numbers */
 } sl_usage_t;
 
-/* One call as the core hands it to an adapter. Lives in the request pool. */
+/*
+ * One call as the core hands it to an adapter. Lives in the request pool.
+ * The proxy has read the body with core/json.h (no DOM): a passthrough
+ * adapter splices raw using the value indexes below; a translating adapter
+ * takes the jansson DOM from sl_call_json().
+ */
 typedef struct sl_call {
-    sl_pool_t *pool;           /* request pool: adapters allocate here */
+    sl_pool_t *pool; /* request pool: adapters allocate here */
     sl_endpoint_e endpoint;
-    json_t *body;              /* parsed client body; the adapter may edit it in place */
+    sl_str_t raw;              /* the client's body as received (request memory) */
+    const sl_json_t *doc;      /* raw, tokenized: a JSON object */
+    int model;                 /* doc value of "model" (a non-empty string) */
+    int stream_options;        /* doc value of "stream_options", or -1 */
+    json_t *body;              /* DOM of raw: NULL until sl_call_json() builds it */
     const sl_target_t *target; /* provider and the provider's model name */
     bool stream;               /* the client asked for a stream */
     const char *request_id;
     const sl_http_header_t *headers; /* client headers safe to forward (no auth, no hop-by-hop) */
     size_t nheaders;
 } sl_call_t;
+
+/*
+ * The client's body as a jansson DOM, parsed on first use and released
+ * with the request pool; the adapter may edit it in place. NULL when
+ * jansson refuses bytes the proxy's reader accepted (treat as SL_EPARSE).
+ */
+static inline json_t *
+sl_call_json(sl_call_t *call)
+{
+    return call->body != NULL ? call->body : (call->body = sl_json_dom(call->pool, call->raw));
+}
 
 /* A full upstream answer translated back to the client's shape. */
 typedef struct sl_reply {
@@ -60,13 +81,13 @@ typedef struct sl_reply {
 
 /* An upstream error in OpenAI's terms. Strings live in the request pool or are static. */
 typedef struct sl_error {
-    int status;            /* status to send the client */
-    const char *type;      /* "invalid_request_error", "rate_limit_error", "api_error", ... */
-    const char *code;      /* or NULL */
-    const char *param;     /* or NULL */
-    const char *message;   /* the provider's own message where it gave one */
-    bool retryable;        /* another attempt (or target) may succeed */
-    uint64_t retry_after;  /* ms, 0 when the provider gave none */
+    int status;           /* status to send the client */
+    const char *type;     /* "invalid_request_error", "rate_limit_error", "api_error", ... */
+    const char *code;     /* or NULL */
+    const char *param;    /* or NULL */
+    const char *message;  /* the provider's own message where it gave one */
+    bool retryable;       /* another attempt (or target) may succeed */
+    uint64_t retry_after; /* ms, 0 when the provider gave none */
 } sl_error_t;
 
 /* Per-stream state: request pool; the adapter keeps its own state in priv. */
@@ -77,7 +98,7 @@ typedef struct sl_stream {
     bool client_wants_usage; /* the client itself asked for stream_options.include_usage */
     bool done;               /* the adapter saw the end of the stream */
     const char *served_model;
-    uint64_t content_bytes;  /* generated text seen so far, for estimates */
+    uint64_t content_bytes; /* generated text seen so far, for estimates */
 } sl_stream_t;
 
 /* Output of stream_event: bytes to send to the client, already framed as SSE. */
@@ -99,12 +120,14 @@ struct sl_provider_ops {
      */
     int (*conf_parse)(sl_conf_ctx_t *cx, const sl_conf_node_t *node, void **conf);
 
-    /* Worker: OpenAI-shaped call -> method, path, headers, body. Request pool. */
-    int (*build_request)(const void *conf, const sl_call_t *call, sl_upstream_req_t *out);
+    /*
+     * Worker: OpenAI-shaped call -> method, path, headers, body. Request
+     * pool. call is not const only so that sl_call_json() can cache the DOM.
+     */
+    int (*build_request)(const void *conf, sl_call_t *call, sl_upstream_req_t *out);
 
     /* Worker: full upstream 2xx body -> client body + usage. Request pool. */
-    int (*parse_response)(const void *conf, sl_call_t *call, const sl_buf_t *body,
-                          sl_reply_t *out);
+    int (*parse_response)(const void *conf, sl_call_t *call, const sl_buf_t *body, sl_reply_t *out);
 
     /* Worker: one upstream stream event -> zero or more client SSE events (+ usage at the end). */
     int (*stream_event)(const void *conf, sl_stream_t *st, const sl_sse_event_t *ev,

@@ -1,0 +1,773 @@
+/*
+ * Unit tests for core/json.c: what the reader accepts and refuses (jsmn's
+ * leniencies closed, compared with jansson on fixed and mutated documents),
+ * error positions, key lookup (escaped and repeated keys), nested paths,
+ * iteration, string decoding, integers, growth of the token array, reuse of
+ * one reader, nesting depth, the splice writer and the jansson bridge.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+
+#include "core/errno.h"
+#include "core/json.h"
+#include "core/pool.h"
+#include "core/str.h"
+
+#define assert_rc(rc, want) test_assert_rc((rc), (want), #rc, __FILE__, __LINE__)
+
+static void test_assert_rc(int rc, int want, const char *expr, const char *file, int line);
+static sl_json_t *parse_ok(sl_pool_t *pool, const char *s);
+static void assert_str(const sl_json_t *doc, int v, const char *want);
+static void assert_jansson_agrees(const char *p, size_t len, bool want_ok);
+static int setup(void **state);
+static int teardown(void **state);
+static void test_valid(void **state);
+static void test_invalid(void **state);
+static void test_mutations(void **state);
+static void test_error_position(void **state);
+static void test_types(void **state);
+static void test_get(void **state);
+static void test_path(void **state);
+static void test_lookup(void **state);
+static void test_iterate(void **state);
+static void test_string(void **state);
+static void test_int(void **state);
+static void test_growth(void **state);
+static void test_reuse(void **state);
+static void test_depth(void **state);
+static void test_splice(void **state);
+static void test_splice_escape(void **state);
+static void test_dom(void **state);
+
+
+static void
+test_assert_rc(int rc, int want, const char *expr, const char *file, int line)
+{
+    if (rc != want) {
+        print_error("%s = %d (%s), want %d (%s)\n", expr, rc, sl_strerror(rc), want,
+                    sl_strerror(want));
+        _fail(file, line);
+    }
+}
+
+
+static int
+setup(void **state)
+{
+    *state = sl_pool_create(0);
+    return *state == NULL ? -1 : 0;
+}
+
+
+static int
+teardown(void **state)
+{
+    sl_pool_destroy(*state);
+    return 0;
+}
+
+
+static sl_json_t *
+parse_ok(sl_pool_t *pool, const char *s)
+{
+    sl_json_t *doc = sl_json_create(pool);
+    sl_json_error_t err;
+    int rc = sl_json_parse(doc, s, strlen(s), &err);
+
+    if (rc != 0) {
+        print_error("parse of %s failed at %zu: %s\n", s, err.pos, err.text);
+    }
+    assert_rc(rc, 0);
+    return doc;
+}
+
+
+static void
+assert_str(const sl_json_t *doc, int v, const char *want)
+{
+    sl_pool_t *pool = sl_pool_create(0);
+    sl_str_t s;
+
+    assert_rc(sl_json_string(doc, v, pool, &s), 0);
+    if (s.len != strlen(want) || memcmp(s.p, want, s.len) != 0) {
+        print_error("string is \"%.*s\", want \"%s\"\n", (int) s.len, s.p, want);
+        fail();
+    }
+    sl_pool_destroy(pool);
+}
+
+
+/* jansson (any top value) takes p exactly when want_ok says. */
+static void
+assert_jansson_agrees(const char *p, size_t len, bool want_ok)
+{
+    json_error_t e;
+    json_t *root = json_loadb(p, len, JSON_DECODE_ANY, &e);
+
+    if ((root != NULL) != want_ok) {
+        print_error("jansson %s %.*s (%s)\n", root != NULL ? "takes" : "refuses", (int) len, p,
+                    root != NULL ? "" : e.text);
+        fail();
+    }
+    json_decref(root);
+}
+
+
+static void
+test_valid(void **state)
+{
+    static const char *const docs[] = {
+        "{}",
+        "[]",
+        " { } ",
+        "\t[ ]\r\n",
+        "0",
+        "-0",
+        "1.5e10",
+        "-12.0E-3 ",
+        "true",
+        "null",
+        "\"\"",
+        "\"a\\\"b\\\\c\\/d\\b\\f\\n\\r\\t\\u00e9\\ud83d\\ude00\"",
+        "{\"a\":1}",
+        "{ \"a\" : 1 , \"b\" : [ 1 , 2 , { } ] }",
+        "{\"model\":\"gpt-4o-mini\",\"messages\":[{\"role\":\"user\",\"content\":\"Say hello\"}]}",
+        "[[[[[]]]]]",
+        "[{\"a\":{\"b\":{\"c\":[true,false,null]}}},\"x\",-1]",
+        "{\"a\":{},\"b\":[],\"c\":\"\",\"d\":{\"e\":[[]]}}",
+        "{\"\":0}",
+        "[\"caf\xc3\xa9\",\"\xf0\x9f\x98\x80\"]",
+    };
+
+    for (size_t i = 0; i < sizeof(docs) / sizeof(docs[0]); i++) {
+        sl_json_t *doc = sl_json_create(*state);
+        sl_json_error_t err;
+        int rc = sl_json_parse(doc, docs[i], strlen(docs[i]), &err);
+
+        if (rc != 0) {
+            print_error("refused %s: %s at %zu\n", docs[i], err.text, err.pos);
+        }
+        assert_rc(rc, 0);
+        assert_jansson_agrees(docs[i], strlen(docs[i]), true);
+    }
+}
+
+
+static void
+test_invalid(void **state)
+{
+    /* many of these are jsmn's leniencies that the check pass closes */
+    static const char *const docs[] = {
+        "",
+        "   ",
+        "{",
+        "[",
+        "}",
+        "]",
+        "{\"a\":1",
+        "{\"a\":",
+        "{\"a\"",
+        "{\"a\"}",
+        "{\"a\":}",
+        "{\"a\" 1}",
+        "{\"a\"::1}",
+        "{\"a\":1,}",
+        "{,\"a\":1}",
+        "{\"a\":1,,\"b\":2}",
+        "{\"a\":1 \"b\":2}",
+        "{\"a\":\"b\":\"c\"}",
+        "{\"a\":1:2}",
+        "{1:2}",
+        "{\"a\":{}:1}",
+        "[1 2]",
+        "[1,]",
+        "[,1]",
+        "[1,,2]",
+        "[\"a\":1]",
+        "[1:2]",
+        "[1}",
+        "{\"a\":[1}]",
+        "[1]]",
+        "tru",
+        "nul",
+        "truex",
+        "01",
+        "1.",
+        ".5",
+        "-",
+        "1e",
+        "1e+",
+        "+1",
+        "0x10",
+        "1 2",
+        "{} {}",
+        "{}x",
+        "{\"model\":\"gpt-4o-mini\",\"messages\":[]}garbage",
+        "not json at all",
+        "'a'",
+        "\"abc",
+        "\"\\x\"",
+        "\"\\u12g4\"",
+        "\xef\xbb\xbf{}",
+        "[true false]",
+        "{\"a\":1}}",
+    };
+
+    for (size_t i = 0; i < sizeof(docs) / sizeof(docs[0]); i++) {
+        sl_json_t *doc = sl_json_create(*state);
+        sl_json_error_t err;
+
+        memset(&err, 0, sizeof(err));
+        if (sl_json_parse(doc, docs[i], strlen(docs[i]), &err) != SL_EPARSE) {
+            print_error("took %s\n", docs[i]);
+            fail();
+        }
+        assert_non_null(err.text);
+        assert_true(err.pos <= strlen(docs[i]));
+        assert_int_equal(sl_json_type(doc, SL_JSON_ROOT), SL_JSON_NONE);
+        assert_jansson_agrees(docs[i], strlen(docs[i]), false);
+    }
+
+    /* a NUL byte ends nothing: the rest must still be there and valid */
+    {
+        sl_json_t *doc = sl_json_create(*state);
+
+        assert_rc(sl_json_parse(doc, "{\"a\":1}\0", 8, NULL), SL_EPARSE);
+        assert_rc(sl_json_parse(doc, "{\"a\":\"b\0c\"}", 11, NULL), SL_EPARSE);
+        assert_rc(sl_json_parse(doc, "[1,\0 2]", 7, NULL), SL_EPARSE);
+    }
+}
+
+
+/*
+ * Random edits of valid documents: the reader and jansson must agree on
+ * every result, except where the reader documents that it does not look
+ * (inside strings, and integers too big for jansson).
+ */
+static void
+test_mutations(void **state)
+{
+    static const char *const seeds[] = {
+        "{\"model\":\"gpt-4o-mini\",\"messages\":[{\"role\":\"user\",\"content\":\"Say hello\"}],"
+        "\"stream\":true,\"stream_options\":{\"include_usage\":false},\"max_tokens\":12}",
+        "{\"usage\":{\"prompt_tokens\":9,\"completion_tokens\":12,\"prompt_tokens_details\":"
+        "{\"cached_tokens\":0}},\"choices\":[{\"index\":0,\"delta\":{\"content\":\"a\\nb\"}}]}",
+        "[1,-2.5e3,true,false,null,\"x\",[],{},[[{\"a\":[0]}]]]",
+    };
+    static const char alphabet[] = "{}[]:,\"\\ 0123456789.-+eEtrufalsn\t\n";
+    unsigned seed = 12345;
+    size_t agree = 0;
+    size_t accepted = 0;
+
+    for (int iter = 0; iter < 200000; iter++) {
+        const char *src = seeds[iter % 3];
+        char buf[512];
+        size_t len = strlen(src);
+        int edits = 1 + (int) ((seed >> 8) % 3);
+        sl_json_t *doc;
+        json_error_t e;
+        json_t *root;
+        int rc;
+
+        memcpy(buf, src, len);
+        for (int k = 0; k < edits; k++) {
+            size_t at;
+            char c;
+
+            seed = seed * 1103515245u + 12345u;
+            at = (seed >> 4) % len;
+            seed = seed * 1103515245u + 12345u;
+            c = alphabet[(seed >> 4) % (sizeof(alphabet) - 1)];
+            switch ((seed >> 12) % 3) {
+            case 0: /* replace */
+                buf[at] = c;
+                break;
+            case 1: /* delete */
+                memmove(buf + at, buf + at + 1, len - at - 1);
+                len--;
+                break;
+            default: /* insert */
+                memmove(buf + at + 1, buf + at, len - at);
+                buf[at] = c;
+                len++;
+                break;
+            }
+        }
+        doc = sl_json_create(*state);
+        rc = sl_json_parse(doc, buf, len, NULL);
+        root = json_loadb(buf, len, JSON_DECODE_ANY, &e);
+        if (rc == 0 && root == NULL
+            && (strstr(e.text, "\\u0000") != NULL || strstr(e.text, "Unicode") != NULL
+                || strstr(e.text, "too big") != NULL || strstr(e.text, "control character") != NULL
+                || strstr(e.text, "overflow") != NULL || strstr(e.text, "newline") != NULL)) {
+            continue;
+        }
+        if ((rc == 0) != (root != NULL)) {
+            print_error("reader %s, jansson %s (%s): %.*s\n", rc == 0 ? "takes" : "refuses",
+                        root != NULL ? "takes" : "refuses", root != NULL ? "" : e.text, (int) len,
+                        buf);
+            fail();
+        }
+        agree++;
+        accepted += rc == 0;
+        json_decref(root);
+        if (iter % 1000 == 999) {
+            /* the docs live in the pool: start a fresh one now and then */
+            sl_pool_destroy(*state);
+            *state = sl_pool_create(0);
+        }
+    }
+    assert_true(agree > 190000);
+    assert_true(accepted > 1000);
+}
+
+
+static void
+test_error_position(void **state)
+{
+    static const char doc_text[] = "{\n  \"a\": 1,\n  \"b\": tru\n}";
+    sl_json_t *doc = sl_json_create(*state);
+    sl_json_error_t err;
+
+    assert_rc(sl_json_parse(doc, doc_text, strlen(doc_text), &err), SL_EPARSE);
+    assert_int_equal(err.line, 3);
+    assert_int_equal(err.column, 8);
+    assert_int_equal(err.pos, 19);
+
+    assert_rc(sl_json_parse(doc, "[1,2", 4, &err), SL_EPARSE);
+    assert_int_equal(err.line, 1);
+    assert_int_equal(err.column, 5);
+    assert_string_equal(err.text, "unexpected end of input");
+
+    assert_rc(sl_json_parse(doc, "[1 2]", 5, &err), SL_EPARSE);
+    assert_int_equal(err.column, 4);
+    assert_string_equal(err.text, "',' expected");
+}
+
+
+static void
+test_types(void **state)
+{
+    sl_json_t *doc =
+        parse_ok(*state, "{\"o\":{\"x\":1,\"y\":2},\"a\":[1,2,3],\"s\":\"str\",\"n\":-1.5,"
+                         "\"t\":true,\"f\":false,\"z\":null}");
+
+    assert_int_equal(sl_json_type(doc, SL_JSON_ROOT), SL_JSON_OBJECT);
+    assert_int_equal(sl_json_size(doc, SL_JSON_ROOT), 7);
+    assert_int_equal(sl_json_type(doc, sl_json_get(doc, 0, "o")), SL_JSON_OBJECT);
+    assert_int_equal(sl_json_size(doc, sl_json_get(doc, 0, "o")), 2);
+    assert_int_equal(sl_json_type(doc, sl_json_get(doc, 0, "a")), SL_JSON_ARRAY);
+    assert_int_equal(sl_json_size(doc, sl_json_get(doc, 0, "a")), 3);
+    assert_int_equal(sl_json_type(doc, sl_json_get(doc, 0, "s")), SL_JSON_STRING);
+    assert_int_equal(sl_json_size(doc, sl_json_get(doc, 0, "s")), 0);
+    assert_int_equal(sl_json_type(doc, sl_json_get(doc, 0, "n")), SL_JSON_NUMBER);
+    assert_int_equal(sl_json_type(doc, sl_json_get(doc, 0, "t")), SL_JSON_TRUE);
+    assert_int_equal(sl_json_type(doc, sl_json_get(doc, 0, "f")), SL_JSON_FALSE);
+    assert_int_equal(sl_json_type(doc, sl_json_get(doc, 0, "z")), SL_JSON_NULL);
+    assert_true(sl_json_is_true(doc, sl_json_get(doc, 0, "t")));
+    assert_false(sl_json_is_true(doc, sl_json_get(doc, 0, "f")));
+    assert_false(sl_json_is_true(doc, -1));
+    assert_int_equal(sl_json_type(doc, -1), SL_JSON_NONE);
+    assert_int_equal(sl_json_type(doc, 1000), SL_JSON_NONE);
+    assert_int_equal(sl_json_type(NULL, SL_JSON_ROOT), SL_JSON_NONE);
+    assert_int_equal(sl_json_get(NULL, SL_JSON_ROOT, "a"), -1);
+    assert_int_equal(sl_json_first(NULL, SL_JSON_ROOT), -1);
+    assert_null(sl_json_raw(NULL, SL_JSON_ROOT).p);
+
+    /* raw spans: strings with their quotes, containers whole */
+    {
+        sl_str_t raw = sl_json_raw(doc, sl_json_get(doc, 0, "s"));
+
+        assert_int_equal(raw.len, 5);
+        assert_memory_equal(raw.p, "\"str\"", 5);
+        raw = sl_json_raw(doc, sl_json_get(doc, 0, "o"));
+        assert_int_equal(raw.len, 13);
+        assert_memory_equal(raw.p, "{\"x\":1,\"y\":2}", 13);
+        raw = sl_json_raw(doc, sl_json_get(doc, 0, "n"));
+        assert_memory_equal(raw.p, "-1.5", raw.len);
+        assert_int_equal(sl_json_offset(doc, sl_json_get(doc, 0, "o")), 5);
+        assert_int_equal(sl_json_raw(doc, -1).len, 0);
+    }
+}
+
+
+static void
+test_get(void **state)
+{
+    sl_json_t *doc = parse_ok(
+        *state,
+        "{\"messages\":[{\"model\":\"inner\"},[\"model\"]],\"model\":\"first\",\"x\":{\"model\":2},"
+        "\"mod\\u0065l\":\"escaped\",\"k\":1,\"k\":2}");
+
+    /* the top-level member, not the ones inside skipped subtrees; the last of a repeat */
+    assert_str(doc, sl_json_get(doc, SL_JSON_ROOT, "model"), "escaped");
+    assert_int_equal(sl_json_get(doc, SL_JSON_ROOT, "missing"), -1);
+    assert_int_equal(sl_json_get(doc, sl_json_get(doc, 0, "messages"), "model"), -1);
+    assert_int_equal(sl_json_get(doc, -1, "model"), -1);
+    assert_memory_equal(sl_json_raw(doc, sl_json_get(doc, SL_JSON_ROOT, "k")).p, "2", 1);
+    assert_int_equal(sl_json_get(doc, sl_json_get(doc, 0, "x"), "model"),
+                     sl_json_path(doc, SL_JSON_ROOT, "x.model"));
+}
+
+
+static void
+test_path(void **state)
+{
+    sl_json_t *doc = parse_ok(
+        *state, "{\"id\":\"c1\",\"choices\":[{\"message\":{\"content\":\"usage\"}}],\"usage\":{"
+                "\"prompt_tokens\":9,\"completion_tokens\":12,\"total_tokens\":21,"
+                "\"prompt_tokens_details\":{\"cached_tokens\":4,\"audio_tokens\":0}},"
+                "\"model\":\"gpt-4o-mini-2024-07-18\"}");
+    int64_t n = 0;
+
+    assert_rc(sl_json_int(doc, sl_json_path(doc, 0, "usage.prompt_tokens"), &n), 0);
+    assert_int_equal(n, 9);
+    assert_rc(
+        sl_json_int(doc, sl_json_path(doc, 0, "usage.prompt_tokens_details.cached_tokens"), &n), 0);
+    assert_int_equal(n, 4);
+    assert_int_equal(sl_json_path(doc, 0, "usage.prompt_tokens.x"), -1);
+    assert_int_equal(sl_json_path(doc, 0, "usage.nope.cached_tokens"), -1);
+    assert_int_equal(sl_json_path(doc, 0, "choices.message"), -1);
+    assert_str(doc, sl_json_path(doc, 0, "model"), "gpt-4o-mini-2024-07-18");
+}
+
+
+static void
+test_lookup(void **state)
+{
+    static const char *const keys[] = { "model", "messages", "stream", "absent" };
+    sl_json_t *doc = parse_ok(*state, "{\"stream\":false,\"model\":\"m\",\"messages\":[1],"
+                                      "\"other\":{\"model\":\"x\",\"model\":\"y\"}}");
+    int v[4];
+
+    assert_rc(sl_json_lookup(doc, SL_JSON_ROOT, keys, 4, v), 0);
+    assert_str(doc, v[0], "m");
+    assert_int_equal(sl_json_type(doc, v[1]), SL_JSON_ARRAY);
+    assert_int_equal(sl_json_type(doc, v[2]), SL_JSON_FALSE);
+    assert_int_equal(v[3], -1);
+
+    /* a repeat among the keys asked for is refused, also when escaped */
+    doc = parse_ok(*state, "{\"model\":\"cheap\",\"messages\":[],\"model\":\"dear\"}");
+    assert_rc(sl_json_lookup(doc, SL_JSON_ROOT, keys, 4, v), SL_EPARSE);
+    doc = parse_ok(*state, "{\"model\":\"cheap\",\"m\\u006fdel\":\"dear\"}");
+    assert_rc(sl_json_lookup(doc, SL_JSON_ROOT, keys, 4, v), SL_EPARSE);
+    /* ... but not among the others, nor in nested objects */
+    doc = parse_ok(*state, "{\"x\":1,\"x\":2,\"o\":{\"model\":1,\"model\":2},\"model\":\"m\"}");
+    assert_rc(sl_json_lookup(doc, SL_JSON_ROOT, keys, 4, v), 0);
+    assert_str(doc, v[0], "m");
+
+    /* not an object: nothing found */
+    doc = parse_ok(*state, "[\"model\"]");
+    assert_rc(sl_json_lookup(doc, SL_JSON_ROOT, keys, 4, v), 0);
+    assert_int_equal(v[0], -1);
+    assert_rc(sl_json_lookup(doc, SL_JSON_ROOT, keys, SL_JSON_LOOKUP_MAX + 1, v), -EINVAL);
+}
+
+
+static void
+test_iterate(void **state)
+{
+    sl_json_t *doc =
+        parse_ok(*state, "{\"choices\":[{\"delta\":{\"content\":\"a\"}},[[1],[2]],3,{}],"
+                         "\"o\":{\"k1\":[1,{\"z\":2}],\"k2\":null}}");
+    int choices = sl_json_get(doc, 0, "choices");
+    int o = sl_json_get(doc, 0, "o");
+    sl_json_type_e want[] = { SL_JSON_OBJECT, SL_JSON_ARRAY, SL_JSON_NUMBER, SL_JSON_OBJECT };
+    int n = 0;
+    int k;
+
+    for (int c = sl_json_first(doc, choices); c >= 0; c = sl_json_next(doc, choices, c)) {
+        assert_true(n < 4);
+        assert_int_equal(sl_json_type(doc, c), want[n]);
+        n++;
+    }
+    assert_int_equal(n, 4);
+
+    k = sl_json_first(doc, o);
+    assert_str(doc, k, "k1");
+    assert_int_equal(sl_json_type(doc, sl_json_key_value(doc, k)), SL_JSON_ARRAY);
+    k = sl_json_next(doc, o, k);
+    assert_str(doc, k, "k2");
+    assert_int_equal(sl_json_type(doc, sl_json_key_value(doc, k)), SL_JSON_NULL);
+    assert_int_equal(sl_json_next(doc, o, k), -1);
+
+    assert_int_equal(sl_json_first(doc, sl_json_get(doc, sl_json_get(doc, 0, "o"), "k2")), -1);
+    assert_int_equal(sl_json_first(doc, sl_json_path(doc, 0, "choices")) + 0, choices + 1);
+    assert_int_equal(sl_json_key_value(doc, choices), -1);
+}
+
+
+static void
+test_string(void **state)
+{
+    sl_json_t *doc = parse_ok(
+        *state, "[\"plain\",\"a\\nb\\t\\\"q\\\"\\\\\\/\",\"caf\\u00e9 \\u20ac\","
+                "\"\\ud83d\\ude00\",\"caf\xc3\xa9\",\"\\u0000\",\"\\ud800\",\"\\udc00x\","
+                "\"\\ud800\\u0041\",\"bad\xff\",\"ctl\x01\",\"\xe0\x80\x80\",\"\xed\xa0\x80\","
+                "\"\xf4\x90\x80\x80\",\"\",7]");
+    int v[16];
+    sl_str_t s;
+    size_t len;
+    int i = 0;
+
+    for (int c = sl_json_first(doc, 0); c >= 0; c = sl_json_next(doc, 0, c)) {
+        v[i++] = c;
+    }
+    assert_int_equal(i, 16);
+
+    /* no escape: borrowed from the source */
+    assert_rc(sl_json_string(doc, v[0], *state, &s), 0);
+    assert_ptr_equal(s.p, sl_json_raw(doc, v[0]).p + 1);
+    assert_str(doc, v[0], "plain");
+    assert_str(doc, v[1], "a\nb\t\"q\"\\/");
+    assert_str(doc, v[2], "caf\xc3\xa9 \xe2\x82\xac");
+    assert_str(doc, v[3], "\xf0\x9f\x98\x80");
+    assert_str(doc, v[4], "caf\xc3\xa9");
+    assert_rc(sl_json_string_len(doc, v[2], &len), 0);
+    assert_int_equal(len, 9);
+    assert_rc(sl_json_string_len(doc, v[3], &len), 0);
+    assert_int_equal(len, 4);
+
+    /* what jansson refuses: \u0000, unpaired surrogates, invalid UTF-8, control characters */
+    for (int k = 5; k <= 13; k++) {
+        assert_rc(sl_json_string(doc, v[k], *state, &s), SL_EPARSE);
+        assert_rc(sl_json_string_len(doc, v[k], &len), SL_EPARSE);
+    }
+    assert_str(doc, v[14], "");
+    assert_rc(sl_json_string(doc, v[15], *state, &s), SL_EPARSE);
+    assert_rc(sl_json_string(doc, -1, *state, &s), SL_EPARSE);
+}
+
+
+static void
+test_int(void **state)
+{
+    sl_json_t *doc = parse_ok(*state, "[0,-0,42,-7,9223372036854775807,-9223372036854775808,"
+                                      "9223372036854775808,-9223372036854775809,"
+                                      "123456789012345678901234567890,1.0,1e3,\"5\",true]");
+    int64_t want[] = { 0, 0, 42, -7, INT64_MAX, INT64_MIN };
+    int64_t n;
+    int v = sl_json_first(doc, 0);
+
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+        assert_rc(sl_json_int(doc, v, &n), 0);
+        assert_true(n == want[i]);
+        v = sl_json_next(doc, 0, v);
+    }
+    for (int i = 0; i < 3; i++) {
+        assert_rc(sl_json_int(doc, v, &n), SL_ETOOBIG);
+        v = sl_json_next(doc, 0, v);
+    }
+    for (int i = 0; i < 4; i++) {
+        assert_rc(sl_json_int(doc, v, &n), SL_EPARSE);
+        v = sl_json_next(doc, 0, v);
+    }
+    assert_int_equal(v, -1);
+}
+
+
+/* Far more tokens than the first array holds: it grows, and lookups still skip subtrees. */
+static void
+test_growth(void **state)
+{
+    size_t cap = 1 << 20;
+    char *buf = malloc(cap);
+    size_t len = 0;
+    sl_json_t *doc;
+    int64_t n;
+    int count = 0;
+
+    assert_non_null(buf);
+    len += (size_t) sprintf(buf + len, "{\"messages\":[");
+    for (int i = 0; i < 5000; i++) {
+        len += (size_t) sprintf(buf + len, "%s{\"role\":\"user\",\"content\":[%d,\"model\"]}",
+                                i > 0 ? "," : "", i);
+    }
+    len += (size_t) sprintf(buf + len, "],\"model\":\"last\",\"max_tokens\":77}");
+    doc = sl_json_create(*state);
+    assert_rc(sl_json_parse(doc, buf, len, NULL), 0);
+    assert_str(doc, sl_json_get(doc, 0, "model"), "last");
+    assert_rc(sl_json_int(doc, sl_json_get(doc, 0, "max_tokens"), &n), 0);
+    assert_int_equal(n, 77);
+    assert_int_equal(sl_json_size(doc, sl_json_get(doc, 0, "messages")), 5000);
+    for (int m = sl_json_first(doc, sl_json_get(doc, 0, "messages")); m >= 0;
+         m = sl_json_next(doc, sl_json_get(doc, 0, "messages"), m)) {
+        int c = sl_json_first(doc, sl_json_get(doc, m, "content"));
+
+        assert_rc(sl_json_int(doc, c, &n), 0);
+        assert_int_equal(n, count);
+        count++;
+    }
+    assert_int_equal(count, 5000);
+    free(buf);
+}
+
+
+/* One reader, documents of changing size in turn; an error leaves no document behind. */
+static void
+test_reuse(void **state)
+{
+    sl_json_t *doc = sl_json_create(*state);
+    char big[4096];
+    size_t len = 0;
+    int64_t n;
+
+    big[len++] = '[';
+    for (int i = 0; i < 500; i++) {
+        len += (size_t) snprintf(big + len, sizeof(big) - len, "%s%d", i > 0 ? "," : "", i % 10);
+    }
+    big[len++] = ']';
+    assert_rc(sl_json_parse(doc, "{\"a\":1}", 7, NULL), 0);
+    assert_rc(sl_json_int(doc, sl_json_get(doc, 0, "a"), &n), 0);
+    assert_rc(sl_json_parse(doc, big, len, NULL), 0);
+    assert_int_equal(sl_json_size(doc, 0), 500);
+    assert_rc(sl_json_parse(doc, "{\"b\":2}", 7, NULL), 0);
+    assert_int_equal(sl_json_get(doc, 0, "a"), -1);
+    assert_rc(sl_json_int(doc, sl_json_get(doc, 0, "b"), &n), 0);
+    assert_int_equal(n, 2);
+    assert_rc(sl_json_parse(doc, "{\"b\":", 5, NULL), SL_EPARSE);
+    assert_int_equal(sl_json_type(doc, 0), SL_JSON_NONE);
+    assert_int_equal(sl_json_get(doc, 0, "b"), -1);
+}
+
+
+static void
+test_depth(void **state)
+{
+    size_t deep = SL_JSON_MAX_DEPTH + 10;
+    char *buf = malloc(deep * 2);
+    sl_json_t *doc = sl_json_create(*state);
+    sl_json_error_t err;
+
+    assert_non_null(buf);
+    for (size_t i = 0; i < deep; i++) {
+        buf[i] = '[';
+        buf[deep * 2 - 1 - i] = ']';
+    }
+    assert_rc(sl_json_parse(doc, buf, deep * 2, &err), SL_EPARSE);
+    assert_string_equal(err.text, "maximum nesting depth reached");
+    /* well inside the limit, with a grown frame stack */
+    assert_rc(sl_json_parse(doc, buf + 20, deep * 2 - 40, NULL), 0);
+    free(buf);
+}
+
+
+static void
+test_splice(void **state)
+{
+    const char *src = "{\"model\": \"gpt-4o\" ,\"messages\":[],\"stream_options\":{}}";
+    sl_json_t *doc = parse_ok(*state, src);
+    sl_str_t m = sl_json_raw(doc, sl_json_get(doc, 0, "model"));
+    sl_str_t so = sl_json_raw(doc, sl_json_get(doc, 0, "stream_options"));
+    sl_json_edit_t ed[2];
+    sl_str_t out;
+
+    ed[0].start = (size_t) (m.p - src);
+    ed[0].end = ed[0].start + m.len;
+    ed[0].text = sl_str_lit("prov/model-\"x\"");
+    ed[0].quote = true;
+    ed[1].start = (size_t) (so.p - src) + 1;
+    ed[1].end = ed[1].start;
+    ed[1].text = sl_str_lit("\"include_usage\":true");
+    ed[1].quote = false;
+    assert_rc(sl_json_splice(*state, (sl_str_t){ src, strlen(src) }, ed, 2, &out), 0);
+    assert_string_equal(out.p, "{\"model\": \"prov/model-\\\"x\\\"\" ,\"messages\":[],"
+                               "\"stream_options\":{\"include_usage\":true}}");
+    assert_int_equal(out.len, strlen(out.p));
+    parse_ok(*state, out.p);
+
+    /* no edits: a copy */
+    assert_rc(sl_json_splice(*state, (sl_str_t){ src, strlen(src) }, ed, 0, &out), 0);
+    assert_string_equal(out.p, src);
+
+    /* out of order, overlapping or out of range */
+    {
+        sl_json_edit_t bad[2] = { ed[1], ed[0] };
+
+        assert_rc(sl_json_splice(*state, (sl_str_t){ src, strlen(src) }, bad, 2, &out), -EINVAL);
+        bad[0] = ed[0];
+        bad[0].end = strlen(src) + 1;
+        assert_rc(sl_json_splice(*state, (sl_str_t){ src, strlen(src) }, bad, 1, &out), -EINVAL);
+    }
+}
+
+
+/* A quoted edit is written byte for byte as json_dumps() writes the string. */
+static void
+test_splice_escape(void **state)
+{
+    static const char *const names[] = {
+        "gpt-4o-mini",
+        "meta-llama/Llama-3.1-8B",
+        "q\"uo\\te",
+        "tab\there\nnl\r\b\f",
+        "ctl\x01\x1f\x7f",
+        "caf\xc3\xa9",
+        "",
+    };
+
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        json_t *j = json_pack("[s]", names[i]);
+        char *want = json_dumps(j, JSON_COMPACT);
+        sl_json_edit_t ed = { 1, 3, { names[i], strlen(names[i]) }, true };
+        sl_str_t out;
+
+        assert_rc(sl_json_splice(*state, sl_str_lit("[\"\"]"), &ed, 1, &out), 0);
+        assert_string_equal(out.p, want);
+        free(want);
+        json_decref(j);
+    }
+}
+
+
+static void
+test_dom(void **state)
+{
+    sl_pool_t *pool = sl_pool_create(0);
+    json_t *root = sl_json_dom(pool, sl_str_lit("{\"model\":\"m\",\"n\":[1,2]}"));
+
+    assert_non_null(root);
+    assert_string_equal(json_string_value(json_object_get(root, "model")), "m");
+    json_object_set_new(root, "model", json_string("edited"));
+    assert_null(sl_json_dom(pool, sl_str_lit("{\"a\":1,\"a\":2}")));
+    assert_null(sl_json_dom(pool, sl_str_lit("{")));
+    /* the pool releases the DOM (ASan reports a leak otherwise) */
+    sl_pool_destroy(pool);
+    (void) state;
+}
+
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_valid, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_invalid, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_mutations, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_error_position, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_types, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_get, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_path, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lookup, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_iterate, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_string, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_int, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_growth, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reuse, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_depth, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_splice, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_splice_escape, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_dom, setup, teardown),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
