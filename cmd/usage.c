@@ -43,7 +43,6 @@ int sl_cmd_usage(int argc, char **argv);
 
 static int usage_parse_args(int argc, char **argv, usage_opts_t *o);
 static const char *usage_optarg(int argc, char **argv, int *i, const char *name);
-static int usage_parse_since(const char *s, int64_t now_ns, int64_t *since_ns);
 static void usage_help(FILE *f);
 static int usage_run(const usage_opts_t *o);
 static void usage_print_table(const sl_ledger_agg_t *a);
@@ -53,8 +52,6 @@ static void usage_cells(const sl_ledger_group_t *g, bool table, char cells[USAGE
 static void usage_table_cells(const sl_ledger_agg_t *a, size_t i,
                               char cells[USAGE_COLS][USAGE_CELL]);
 static void usage_csv_field(const char *s);
-static void usage_clean(const char *s, bool ctrl, char *out, size_t size);
-static size_t usage_utf8_len(const unsigned char *p);
 
 
 /*
@@ -129,7 +126,7 @@ usage_parse_args(int argc, char **argv, usage_opts_t *o)
     }
 
     clock_gettime(CLOCK_REALTIME, &ts);
-    if (usage_parse_since(o->since, (int64_t) ts.tv_sec * USAGE_NS + ts.tv_nsec, &o->since_ns)
+    if (sl_ledger_parse_since(o->since, (int64_t) ts.tv_sec * USAGE_NS + ts.tv_nsec, &o->since_ns)
         != 0) {
         fprintf(stderr,
                 "sluice usage: invalid --since \"%s\" (a duration such as 24h, 7d, 30d, or "
@@ -157,23 +154,6 @@ usage_optarg(int argc, char **argv, int *i, const char *name)
         return argv[*i] + n + 1;
     }
     return NULL;
-}
-
-
-static int
-usage_parse_since(const char *s, int64_t now_ns, int64_t *since_ns)
-{
-    uint64_t ms;
-
-    if (strcmp(s, "all") == 0) {
-        *since_ns = 0;
-        return 0;
-    }
-    if (sl_conf_parse_duration(s, &ms) != 0 || ms == 0 || ms > (uint64_t) (now_ns / 1000000)) {
-        return SL_EPARSE;
-    }
-    *since_ns = now_ns - (int64_t) ms * 1000000;
-    return 0;
 }
 
 
@@ -359,7 +339,6 @@ static int
 usage_print_json(const sl_ledger_agg_t *a)
 {
     const sl_ledger_group_t *g;
-    char usd[32], id[USAGE_CELL], name[USAGE_CELL];
     json_t *arr, *obj;
     int rc = 0;
 
@@ -369,15 +348,7 @@ usage_print_json(const sl_ledger_agg_t *a)
     }
     for (size_t i = 0; i < a->ngroups && rc == 0; i++) {
         g = &a->groups[i];
-        /* ids and names come from clients (model names): JSON strings must be UTF-8 */
-        usage_clean(g->id, false, id, sizeof(id));
-        usage_clean(g->name, false, name, sizeof(name));
-        obj = json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:s}", "id", id, "name", name,
-                        "requests", (json_int_t) g->requests, "errors", (json_int_t) g->errors,
-                        "prompt_tokens", (json_int_t) g->prompt_tokens, "completion_tokens",
-                        (json_int_t) g->completion_tokens, "cached_tokens",
-                        (json_int_t) g->cached_tokens, "cost_usd",
-                        sl_pricing_format_usd(g->cost_nusd, usd, sizeof(usd)));
+        obj = sl_ledger_group_json(g);
         if (obj == NULL || json_array_append_new(arr, obj) != 0) {
             rc = -1;
         }
@@ -409,8 +380,8 @@ usage_cells(const sl_ledger_group_t *g, bool table, char cells[USAGE_COLS][USAGE
     if (table && name[0] == '\0') {
         name = "-";
     }
-    usage_clean(id, true, cells[0], sizeof(cells[0]));
-    usage_clean(name, true, cells[1], sizeof(cells[1]));
+    sl_ledger_utf8_clean(id, true, cells[0], sizeof(cells[0]));
+    sl_ledger_utf8_clean(name, true, cells[1], sizeof(cells[1]));
     snprintf(cells[2], sizeof(cells[2]), "%llu", (unsigned long long) g->requests);
     snprintf(cells[3], sizeof(cells[3]), "%llu", (unsigned long long) g->errors);
     snprintf(cells[4], sizeof(cells[4]), "%llu", (unsigned long long) g->prompt_tokens);
@@ -436,61 +407,4 @@ usage_csv_field(const char *s)
         putchar(*s);
     }
     putchar('"');
-}
-
-
-/* Copies s, replacing invalid UTF-8 bytes (and with ctrl, control characters) by '?'. */
-static void
-usage_clean(const char *s, bool ctrl, char *out, size_t size)
-{
-    const unsigned char *p = (const unsigned char *) s;
-    size_t o = 0, n;
-
-    while (*p != '\0' && o + 4 < size) {
-        n = usage_utf8_len(p);
-        if (n == 0 || (ctrl && (*p < 0x20 || *p == 0x7f))) {
-            out[o++] = '?';
-            p++;
-            continue;
-        }
-        memcpy(out + o, p, n);
-        o += n;
-        p += n;
-    }
-    out[o] = '\0';
-}
-
-
-/* Length of the well-formed UTF-8 sequence at p (RFC 3629), 0 when it is not one. */
-static size_t
-usage_utf8_len(const unsigned char *p)
-{
-    unsigned char lo = 0x80, hi = 0xbf;
-    size_t n;
-
-    if (p[0] < 0x80) {
-        return 1;
-    }
-    if (p[0] >= 0xc2 && p[0] <= 0xdf) {
-        n = 2;
-    } else if (p[0] >= 0xe0 && p[0] <= 0xef) {
-        n = 3;
-        lo = p[0] == 0xe0 ? 0xa0 : 0x80;
-        hi = p[0] == 0xed ? 0x9f : 0xbf;
-    } else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
-        n = 4;
-        lo = p[0] == 0xf0 ? 0x90 : 0x80;
-        hi = p[0] == 0xf4 ? 0x8f : 0xbf;
-    } else {
-        return 0;
-    }
-    if (p[1] < lo || p[1] > hi) {
-        return 0;
-    }
-    for (size_t i = 2; i < n; i++) {
-        if (p[i] < 0x80 || p[i] > 0xbf) {
-            return 0;
-        }
-    }
-    return n;
 }

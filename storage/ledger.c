@@ -109,7 +109,6 @@ static int spend_key(char *buf, sl_budget_kind_e kind, const char *id, sl_budget
 static int spend_read(sl_txn_t *t, const char *key, size_t klen, sl_spend_t *s);
 static int spend_write(sl_txn_t *t, const char *key, size_t klen, const sl_spend_t *s);
 static int spend_collect(void *arg, sl_str_t key, sl_str_t val);
-static void ledger_utf8_clean(const char *s, char *out, size_t size);
 static size_t ledger_utf8_len(const unsigned char *p);
 
 
@@ -1066,8 +1065,8 @@ sl_ledger_group_json(const sl_ledger_group_t *g)
 {
     char usd[32], id[SL_LEDGER_STR_MAX + 1], name[SL_LEDGER_STR_MAX + 1];
 
-    ledger_utf8_clean(g->id, id, sizeof(id));
-    ledger_utf8_clean(g->name, name, sizeof(name));
+    sl_ledger_utf8_clean(g->id, false, id, sizeof(id));
+    sl_ledger_utf8_clean(g->name, false, name, sizeof(name));
     return json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:s}", "id", id, "name", name, "requests",
                      (json_int_t) g->requests, "errors", (json_int_t) g->errors, "prompt_tokens",
                      (json_int_t) g->prompt_tokens, "completion_tokens",
@@ -1077,16 +1076,15 @@ sl_ledger_group_json(const sl_ledger_group_t *g)
 }
 
 
-/* Copies s, replacing bytes that are not well-formed UTF-8 by '?' (JSON strings must be UTF-8). */
-static void
-ledger_utf8_clean(const char *s, char *out, size_t size)
+void
+sl_ledger_utf8_clean(const char *s, bool ctrl, char *out, size_t size)
 {
     const unsigned char *p = (const unsigned char *) s;
     size_t o = 0, n;
 
     while (*p != '\0' && o + 4 < size) {
         n = ledger_utf8_len(p);
-        if (n == 0) {
+        if (n == 0 || (ctrl && (*p < 0x20 || *p == 0x7f))) {
             out[o++] = '?';
             p++;
             continue;

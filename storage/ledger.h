@@ -249,6 +249,13 @@ void sl_ledger_format_time(int64_t t, char *buf, size_t len);
 int sl_ledger_parse_since(const char *s, int64_t now_ns, int64_t *since_ns);
 
 /*
+ * Copies s into out (size bytes, NUL-terminated), replacing bytes that are
+ * not well-formed UTF-8 (and, with ctrl, control characters) by '?': ledger
+ * strings come from clients, and JSON or a terminal must not get them raw.
+ */
+void sl_ledger_utf8_clean(const char *s, bool ctrl, char *out, size_t size);
+
+/*
  * One group as `sluice usage --format json` and GET /admin/usage show it:
  * {id, name, requests, errors, prompt_tokens, completion_tokens,
  * cached_tokens, cost_usd (exact decimal string)}. Bytes of id and name
