@@ -1,10 +1,12 @@
 /*
- * sluice-mock: a fake OpenAI-compatible provider for the integration tests
- * and the benchmarks. mock.c owns the process, the event loop and the
- * connections (HTTP/1.1 over plain TCP or TLS); mock_api.c turns one parsed
- * request into one response plan (the bytes to send, cut into segments, and
- * how to pace them). The split keeps the wire format apart from the I/O, so
- * the fault headers only ever change the plan.
+ * sluice-mock: a fake LLM provider (OpenAI, Anthropic Messages and Gemini
+ * wire formats) for the integration tests and the benchmarks. mock.c owns
+ * the process, the event loop and the connections (HTTP/1.1 over plain TCP
+ * or TLS); mock_api.c turns one parsed request into one response plan (the
+ * bytes to send, cut into segments, and how to pace them) and answers the
+ * OpenAI paths itself; mock_anthropic.c and mock_gemini.c answer theirs. The
+ * split keeps the wire format apart from the I/O, so the fault headers only
+ * ever change the plan.
  *
  * The mock deliberately shares no code with the gateway's HTTP server or
  * upstream client: it is the yardstick they are tested against.
@@ -21,7 +23,10 @@
 #include "core/pool.h"
 #include "core/str.h"
 
-#define SL_MOCK_LOG_MAX 100 /* requests kept for GET /__mock/requests */
+#define SL_MOCK_LOG_MAX         100 /* requests kept for GET /__mock/requests */
+#define SL_MOCK_REPLY_MAX_CHARS 200 /* of the last user text, echoed in the reply */
+#define SL_MOCK_TOOL_ARGS       "{\"location\":\"Paris\"}"
+#define SL_MOCK_EMBED_DIMS      8
 
 /* Command-line settings; immutable once the loop runs. */
 typedef struct sl_mock_conf {
@@ -87,6 +92,20 @@ typedef struct sl_mock_resp {
     bool abort;         /* the close is an abrupt one: no TLS close_notify */
 } sl_mock_resp_t;
 
+/* The x-mock-* request headers, decoded. */
+typedef struct sl_mock_faults {
+    int status;           /* 0: none */
+    sl_str_t retry_after; /* empty: none */
+    unsigned delay_ms;
+    unsigned chunks;
+    unsigned chunk_delay_ms;
+    long reset_after; /* -1: none */
+    unsigned drip_ms;
+    bool truncate;
+    bool garbage;
+    bool close;
+} sl_mock_faults_t;
+
 /*
  * Builds the response plan for r into resp (cleared first) and records r in
  * the request log. Never fails: bad requests get an error response. The
@@ -99,5 +118,67 @@ void sl_mock_bad_request(sl_mock_t *m, sl_mock_resp_t *resp, int status);
 
 /* Frees the request log. */
 void sl_mock_log_free(sl_mock_t *m);
+
+/*
+ * Shared by mock_api.c, mock_anthropic.c and mock_gemini.c only. All run on
+ * the loop thread inside sl_mock_handle; "m->body" is the per-request JSON
+ * scratch, and anything from m->scratch lives until sl_mock_handle returns.
+ */
+
+/* Appends s as a JSON string literal (quotes included); bytes >= 0x80 pass as they are. */
+void sl__mock_json_str(sl_buf_t *b, const char *s, size_t len);
+
+/* Ends a segment of resp at the current end of resp->data. */
+void sl__mock_seg(sl_mock_resp_t *resp);
+
+/*
+ * Status line and headers into resp->data, then ends that segment. clen < 0
+ * means chunked. f may be NULL (no Retry-After); extra, if not NULL, is
+ * more header lines, each ending in CRLF.
+ */
+void sl__mock_head(sl_mock_t *m, const sl_mock_req_t *r, sl_mock_resp_t *resp, int status,
+                   const char *ctype, long long clen, const sl_mock_faults_t *f, const char *extra);
+
+/* m->body as a whole response (head + body), applying the truncate and reset faults of f. */
+void sl__mock_emit(sl_mock_t *m, const sl_mock_req_t *r, sl_mock_resp_t *resp, int status,
+                   const sl_mock_faults_t *f, const char *ctype, const char *extra);
+
+/* m->body as one HTTP chunk and one segment; last also ends the chunked body. */
+void sl__mock_event(sl_mock_t *m, sl_mock_resp_t *resp, bool last);
+
+/* The first request header with that name (case-insensitive), or NULL. */
+const sl_http_header_t *sl__mock_header(const sl_mock_req_t *r, const char *name);
+
+/* UTF-8 helpers: bytes of the first `chars` code points; code points; words; substring. */
+size_t sl__mock_utf8_prefix(const char *s, size_t len, size_t chars);
+size_t sl__mock_utf8_len(const char *s, size_t len);
+long long sl__mock_words(const char *s, size_t len);
+bool sl__mock_contains_ci(const char *s, size_t len, const char *needle);
+/* Bytes up to the end of word number `words` (all of s when it has no more; words > 0). */
+size_t sl__mock_words_prefix(const char *s, size_t len, long long words);
+
+/* SL_MOCK_EMBED_DIMS deterministic values for the input, as a JSON array or a base64 string. */
+void sl__mock_embedding(sl_buf_t *b, const char *p, size_t len, bool base64);
+
+/* "mock reply: " + the first SL_MOCK_REPLY_MAX_CHARS code points of text, in m->scratch. */
+sl_str_t sl__mock_reply(sl_mock_t *m, const char *text, size_t len);
+
+/* Is r for the Anthropic Messages API (/v1/messages...)? */
+bool sl__mock_is_anthropic(const sl_mock_req_t *r);
+
+/*
+ * Answers an Anthropic request: authentication (x-api-key), x-mock-status,
+ * then the endpoint, all in Anthropic's error shape. f has been applied to
+ * resp's pacing already; garbage has been handled.
+ */
+void sl__mock_anthropic(sl_mock_t *m, const sl_mock_req_t *r, sl_mock_resp_t *resp,
+                        const sl_mock_faults_t *f);
+
+/* Is r for the Gemini API (/v1beta/... or POST /v1/models/{model}:method)? */
+bool sl__mock_is_gemini(const sl_mock_req_t *r);
+
+/* Answers a Gemini request, as sl__mock_anthropic does for Anthropic. */
+void sl__mock_gemini(sl_mock_t *m, const sl_mock_req_t *r, sl_mock_resp_t *resp,
+                     const sl_mock_faults_t *f);
 
 #endif

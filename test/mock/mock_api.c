@@ -16,25 +16,8 @@
 
 #include "core/errno.h"
 
-#define API_REPLY_MAX_CHARS 200
-#define API_TOOL_ARGS       "{\"location\":\"Paris\"}"
-#define API_EMBED_DIMS      8
-#define API_MAX_DELAY_MS    3600000ULL
-#define API_MAX_CHUNKS      100000ULL
-
-/* The x-mock-* request headers, decoded. */
-typedef struct api_faults {
-    int status;           /* 0: none */
-    sl_str_t retry_after; /* empty: none */
-    unsigned delay_ms;
-    unsigned chunks;
-    unsigned chunk_delay_ms;
-    long reset_after; /* -1: none */
-    unsigned drip_ms;
-    bool truncate;
-    bool garbage;
-    bool close;
-} api_faults_t;
+#define API_MAX_DELAY_MS 3600000ULL
+#define API_MAX_CHUNKS   100000ULL
 
 /* What a chat completion answers, shared by the plain and the streamed forms. */
 typedef struct api_chat {
@@ -64,57 +47,46 @@ static const api_model_t api_models_list[] = {
 
 static const char api_garbage[] = "SLUICE-MOCK GARBAGE \x01\x02\x03\xff\xfe not http\r\n\r\n";
 
-static void api_json_str(sl_buf_t *b, const char *s, size_t len);
-static void api_seg(sl_mock_resp_t *resp);
 static const char *api_date(void);
-static void api_head(sl_mock_t *m, const sl_mock_req_t *r, sl_mock_resp_t *resp, int status,
-                     const char *ctype, long long clen, const api_faults_t *f);
 static void api_emit(sl_mock_t *m, const sl_mock_req_t *r, sl_mock_resp_t *resp, int status,
-                     const api_faults_t *f);
+                     const sl_mock_faults_t *f);
 static void api_error_body(sl_mock_t *m, const char *message, const char *type, const char *param,
                            const char *code);
 static void api_error(sl_mock_t *m, const sl_mock_req_t *r, sl_mock_resp_t *resp, int status,
-                      const api_faults_t *f, const char *message, const char *type,
+                      const sl_mock_faults_t *f, const char *message, const char *type,
                       const char *param, const char *code);
-static const sl_http_header_t *api_header(const sl_mock_req_t *r, const char *name);
 static bool api_header_uint(const sl_mock_req_t *r, const char *name, unsigned long long max,
                             unsigned long long *out);
-static void api_faults(sl_mock_t *m, const sl_mock_req_t *r, api_faults_t *f);
+static void api_faults(sl_mock_t *m, const sl_mock_req_t *r, sl_mock_faults_t *f);
 static bool api_authorized(sl_mock_t *m, const sl_mock_req_t *r);
 static void api_record(sl_mock_t *m, const sl_mock_req_t *r);
 static json_t *api_json_bytes(const char *p, size_t len);
 static void api_introspect(sl_mock_t *m, const sl_mock_req_t *r, sl_mock_resp_t *resp);
 static void api_requests(sl_mock_t *m);
 static void api_route(sl_mock_t *m, const sl_mock_req_t *r, sl_mock_resp_t *resp,
-                      const api_faults_t *f);
+                      const sl_mock_faults_t *f);
 static json_t *api_parse_body(sl_mock_t *m, const sl_mock_req_t *r, sl_mock_resp_t *resp,
-                              const api_faults_t *f);
+                              const sl_mock_faults_t *f);
 static void api_text_of(const json_t *content, sl_buf_t *out);
-static size_t api_utf8_prefix(const char *s, size_t len, size_t chars);
-static size_t api_utf8_len(const char *s, size_t len);
-static long long api_words(const char *s, size_t len);
-static bool api_contains_ci(const char *s, size_t len, const char *needle);
 static void api_chat(sl_mock_t *m, const sl_mock_req_t *r, sl_mock_resp_t *resp,
-                     const api_faults_t *f);
+                     const sl_mock_faults_t *f);
 static void api_usage(sl_buf_t *b, const api_chat_t *ch);
 static void api_chat_full(sl_mock_t *m, const sl_mock_req_t *r, sl_mock_resp_t *resp,
-                          const api_faults_t *f, const api_chat_t *ch);
+                          const sl_mock_faults_t *f, const api_chat_t *ch);
 static void api_chunk_open(sl_mock_t *m, const api_chat_t *ch);
 static void api_chunk_close(sl_mock_t *m, const api_chat_t *ch, const char *finish);
-static void api_event(sl_mock_t *m, sl_mock_resp_t *resp);
 static void api_chat_stream(sl_mock_t *m, const sl_mock_req_t *r, sl_mock_resp_t *resp,
-                            const api_faults_t *f, const api_chat_t *ch);
+                            const sl_mock_faults_t *f, const api_chat_t *ch);
 static void api_embeddings(sl_mock_t *m, const sl_mock_req_t *r, sl_mock_resp_t *resp,
-                           const api_faults_t *f);
-static void api_embedding(sl_buf_t *b, const char *p, size_t len, bool base64);
+                           const sl_mock_faults_t *f);
 static void api_models(sl_mock_t *m, const sl_mock_req_t *r, sl_mock_resp_t *resp,
-                       const api_faults_t *f);
+                       const sl_mock_faults_t *f);
 static void api_model_one(sl_mock_t *m, const sl_mock_req_t *r, sl_mock_resp_t *resp,
-                          const api_faults_t *f, sl_str_t id);
+                          const sl_mock_faults_t *f, sl_str_t id);
 
 
-static void
-api_json_str(sl_buf_t *b, const char *s, size_t len)
+void
+sl__mock_json_str(sl_buf_t *b, const char *s, size_t len)
 {
     static const char hex[] = "0123456789abcdef";
     const char *run = s;
@@ -159,8 +131,8 @@ api_json_str(sl_buf_t *b, const char *s, size_t len)
 }
 
 
-static void
-api_seg(sl_mock_resp_t *resp)
+void
+sl__mock_seg(sl_mock_resp_t *resp)
 {
     if (resp->nseg == resp->seg_cap) {
         resp->seg_cap = resp->seg_cap == 0 ? 16 : resp->seg_cap * 2;
@@ -188,10 +160,9 @@ api_date(void)
 }
 
 
-/* Status line and headers; clen < 0 means chunked. Ends the headers segment. */
-static void
-api_head(sl_mock_t *m, const sl_mock_req_t *r, sl_mock_resp_t *resp, int status, const char *ctype,
-         long long clen, const api_faults_t *f)
+void
+sl__mock_head(sl_mock_t *m, const sl_mock_req_t *r, sl_mock_resp_t *resp, int status,
+              const char *ctype, long long clen, const sl_mock_faults_t *f, const char *extra)
 {
     sl_buf_t *b = &resp->data;
 
@@ -203,6 +174,9 @@ api_head(sl_mock_t *m, const sl_mock_req_t *r, sl_mock_resp_t *resp, int status,
         sl_buf_puts(b, "Transfer-Encoding: chunked\r\nCache-Control: no-cache\r\n");
     }
     sl_buf_printf(b, "x-request-id: req_mock%llu\r\n", (unsigned long long) m->serial);
+    if (extra != NULL) {
+        sl_buf_puts(b, extra);
+    }
     if (f != NULL && f->retry_after.len > 0) {
         sl_buf_puts(b, "Retry-After: ");
         sl_buf_append(b, f->retry_after.p, f->retry_after.len);
@@ -214,14 +188,22 @@ api_head(sl_mock_t *m, const sl_mock_req_t *r, sl_mock_resp_t *resp, int status,
         sl_buf_puts(b, "Connection: keep-alive\r\n");
     }
     sl_buf_puts(b, "\r\n");
-    api_seg(resp);
+    sl__mock_seg(resp);
 }
 
 
-/* Sends m->body as a JSON response, applying truncate and reset faults. */
+/* Sends m->body as an OpenAI JSON response. */
 static void
 api_emit(sl_mock_t *m, const sl_mock_req_t *r, sl_mock_resp_t *resp, int status,
-         const api_faults_t *f)
+         const sl_mock_faults_t *f)
+{
+    sl__mock_emit(m, r, resp, status, f, "application/json", NULL);
+}
+
+
+void
+sl__mock_emit(sl_mock_t *m, const sl_mock_req_t *r, sl_mock_resp_t *resp, int status,
+              const sl_mock_faults_t *f, const char *ctype, const char *extra)
 {
     size_t len = m->body.len;
 
@@ -230,9 +212,9 @@ api_emit(sl_mock_t *m, const sl_mock_req_t *r, sl_mock_resp_t *resp, int status,
         resp->abort = true;
         len /= 2;
     }
-    api_head(m, r, resp, status, "application/json", (long long) m->body.len, f);
+    sl__mock_head(m, r, resp, status, ctype, (long long) m->body.len, f, extra);
     sl_buf_append(&resp->data, m->body.p, len);
-    api_seg(resp);
+    sl__mock_seg(resp);
     if (f != NULL && f->reset_after >= 0) {
         resp->reset_after = 1;
     }
@@ -247,18 +229,18 @@ api_error_body(sl_mock_t *m, const char *message, const char *type, const char *
 
     sl_buf_clear(b);
     sl_buf_puts(b, "{\"error\":{\"message\":");
-    api_json_str(b, message, strlen(message));
+    sl__mock_json_str(b, message, strlen(message));
     sl_buf_puts(b, ",\"type\":");
-    api_json_str(b, type, strlen(type));
+    sl__mock_json_str(b, type, strlen(type));
     sl_buf_puts(b, ",\"param\":");
     if (param != NULL) {
-        api_json_str(b, param, strlen(param));
+        sl__mock_json_str(b, param, strlen(param));
     } else {
         sl_buf_puts(b, "null");
     }
     sl_buf_puts(b, ",\"code\":");
     if (code != NULL) {
-        api_json_str(b, code, strlen(code));
+        sl__mock_json_str(b, code, strlen(code));
     } else {
         sl_buf_puts(b, "null");
     }
@@ -268,7 +250,7 @@ api_error_body(sl_mock_t *m, const char *message, const char *type, const char *
 
 static void
 api_error(sl_mock_t *m, const sl_mock_req_t *r, sl_mock_resp_t *resp, int status,
-          const api_faults_t *f, const char *message, const char *type, const char *param,
+          const sl_mock_faults_t *f, const char *message, const char *type, const char *param,
           const char *code)
 {
     api_error_body(m, message, type, param, code);
@@ -276,8 +258,8 @@ api_error(sl_mock_t *m, const sl_mock_req_t *r, sl_mock_resp_t *resp, int status
 }
 
 
-static const sl_http_header_t *
-api_header(const sl_mock_req_t *r, const char *name)
+const sl_http_header_t *
+sl__mock_header(const sl_mock_req_t *r, const char *name)
 {
     return sl_http_find_header(r->headers, r->nheaders, name);
 }
@@ -288,7 +270,7 @@ static bool
 api_header_uint(const sl_mock_req_t *r, const char *name, unsigned long long max,
                 unsigned long long *out)
 {
-    const sl_http_header_t *h = api_header(r, name);
+    const sl_http_header_t *h = sl__mock_header(r, name);
 
     if (h == NULL || sl_str_to_u64(sl_str_trim(h->value), out) != 0) {
         return false;
@@ -301,7 +283,7 @@ api_header_uint(const sl_mock_req_t *r, const char *name, unsigned long long max
 
 
 static void
-api_faults(sl_mock_t *m, const sl_mock_req_t *r, api_faults_t *f)
+api_faults(sl_mock_t *m, const sl_mock_req_t *r, sl_mock_faults_t *f)
 {
     const sl_http_header_t *h;
     unsigned long long v;
@@ -315,7 +297,7 @@ api_faults(sl_mock_t *m, const sl_mock_req_t *r, api_faults_t *f)
     if (api_header_uint(r, "x-mock-status", 999, &v) && v >= 400 && v <= 599) {
         f->status = (int) v;
     }
-    h = api_header(r, "x-mock-retry-after");
+    h = sl__mock_header(r, "x-mock-retry-after");
     if (h != NULL) {
         sl_str_t s = sl_str_trim(h->value);
 
@@ -355,7 +337,7 @@ api_authorized(sl_mock_t *m, const sl_mock_req_t *r)
     if (key == NULL) {
         return true;
     }
-    h = api_header(r, "authorization");
+    h = sl__mock_header(r, "authorization");
     if (h == NULL) {
         return false;
     }
@@ -505,7 +487,7 @@ api_introspect(sl_mock_t *m, const sl_mock_req_t *r, sl_mock_resp_t *resp)
 void
 sl_mock_handle(sl_mock_t *m, const sl_mock_req_t *r, sl_mock_resp_t *resp)
 {
-    api_faults_t f;
+    sl_mock_faults_t f;
 
     sl_buf_clear(&resp->data);
     resp->nseg = 0;
@@ -533,9 +515,17 @@ sl_mock_handle(sl_mock_t *m, const sl_mock_req_t *r, sl_mock_resp_t *resp)
 
     if (f.garbage) {
         sl_buf_append(&resp->data, api_garbage, sizeof(api_garbage) - 1);
-        api_seg(resp);
+        sl__mock_seg(resp);
         resp->close = true;
         resp->abort = true;
+        goto out;
+    }
+    if (sl__mock_is_anthropic(r)) {
+        sl__mock_anthropic(m, r, resp, &f);
+        goto out;
+    }
+    if (sl__mock_is_gemini(r)) {
+        sl__mock_gemini(m, r, resp, &f);
         goto out;
     }
     if (!api_authorized(m, r)) {
@@ -593,7 +583,7 @@ sl_mock_log_free(sl_mock_t *m)
 
 
 static void
-api_route(sl_mock_t *m, const sl_mock_req_t *r, sl_mock_resp_t *resp, const api_faults_t *f)
+api_route(sl_mock_t *m, const sl_mock_req_t *r, sl_mock_resp_t *resp, const sl_mock_faults_t *f)
 {
     bool get = sl_str_eq(r->method, "GET");
     bool post = sl_str_eq(r->method, "POST");
@@ -630,7 +620,8 @@ api_route(sl_mock_t *m, const sl_mock_req_t *r, sl_mock_resp_t *resp, const api_
 
 /* Parses the request body as a JSON object, or answers 400 and returns NULL. */
 static json_t *
-api_parse_body(sl_mock_t *m, const sl_mock_req_t *r, sl_mock_resp_t *resp, const api_faults_t *f)
+api_parse_body(sl_mock_t *m, const sl_mock_req_t *r, sl_mock_resp_t *resp,
+               const sl_mock_faults_t *f)
 {
     json_error_t err;
     json_t *root = json_loadb(r->body.p, r->body.len, 0, &err);
@@ -679,8 +670,8 @@ api_text_of(const json_t *content, sl_buf_t *out)
 
 
 /* Bytes taken by the first `chars` code points of UTF-8 text. */
-static size_t
-api_utf8_prefix(const char *s, size_t len, size_t chars)
+size_t
+sl__mock_utf8_prefix(const char *s, size_t len, size_t chars)
 {
     size_t i = 0;
 
@@ -695,8 +686,8 @@ api_utf8_prefix(const char *s, size_t len, size_t chars)
 }
 
 
-static size_t
-api_utf8_len(const char *s, size_t len)
+size_t
+sl__mock_utf8_len(const char *s, size_t len)
 {
     size_t n = 0;
 
@@ -709,8 +700,8 @@ api_utf8_len(const char *s, size_t len)
 }
 
 
-static long long
-api_words(const char *s, size_t len)
+long long
+sl__mock_words(const char *s, size_t len)
 {
     long long n = 0;
     bool in_word = false;
@@ -727,8 +718,8 @@ api_words(const char *s, size_t len)
 }
 
 
-static bool
-api_contains_ci(const char *s, size_t len, const char *needle)
+bool
+sl__mock_contains_ci(const char *s, size_t len, const char *needle)
 {
     size_t n = strlen(needle);
 
@@ -742,7 +733,7 @@ api_contains_ci(const char *s, size_t len, const char *needle)
 
 
 static void
-api_chat(sl_mock_t *m, const sl_mock_req_t *r, sl_mock_resp_t *resp, const api_faults_t *f)
+api_chat(sl_mock_t *m, const sl_mock_req_t *r, sl_mock_resp_t *resp, const sl_mock_faults_t *f)
 {
     json_t *root;
     const json_t *model, *messages, *msg, *tools, *opts;
@@ -801,7 +792,7 @@ api_chat(sl_mock_t *m, const sl_mock_req_t *r, sl_mock_resp_t *resp, const api_f
 
     tools = json_object_get(root, "tools");
     if (json_is_array(tools) && json_array_size(tools) > 0 && last_is_user
-        && api_contains_ci(last_user.p, last_user.len, "weather")) {
+        && sl__mock_contains_ci(last_user.p, last_user.len, "weather")) {
         const json_t *name =
             json_object_get(json_object_get(json_array_get(tools, 0), "function"), "name");
 
@@ -810,17 +801,17 @@ api_chat(sl_mock_t *m, const sl_mock_req_t *r, sl_mock_resp_t *resp, const api_f
         } else {
             ch.tool_name = sl_str_lit("get_weather");
         }
-        ch.reply = sl_str_lit(API_TOOL_ARGS);
+        ch.reply = sl_str_lit(SL_MOCK_TOOL_ARGS);
         ch.completion_tokens = (long long) (ch.reply.len / 4 + 1);
     } else {
-        cut = api_utf8_prefix(last_user.p, last_user.len, API_REPLY_MAX_CHARS);
+        cut = sl__mock_utf8_prefix(last_user.p, last_user.len, SL_MOCK_REPLY_MAX_CHARS);
         reply = sl_palloc(m->scratch, sizeof("mock reply: ") + cut);
         memcpy(reply, "mock reply: ", sizeof("mock reply: ") - 1);
         if (cut > 0) {
             memcpy(reply + sizeof("mock reply: ") - 1, last_user.p, cut);
         }
         ch.reply = (sl_str_t){ reply, sizeof("mock reply: ") - 1 + cut };
-        ch.completion_tokens = api_words(ch.reply.p, ch.reply.len);
+        ch.completion_tokens = sl__mock_words(ch.reply.p, ch.reply.len);
     }
 
     if (json_is_true(json_object_get(root, "stream"))) {
@@ -849,7 +840,7 @@ api_usage(sl_buf_t *b, const api_chat_t *ch)
 
 
 static void
-api_chat_full(sl_mock_t *m, const sl_mock_req_t *r, sl_mock_resp_t *resp, const api_faults_t *f,
+api_chat_full(sl_mock_t *m, const sl_mock_req_t *r, sl_mock_resp_t *resp, const sl_mock_faults_t *f,
               const api_chat_t *ch)
 {
     sl_buf_t *b = &m->body;
@@ -859,18 +850,18 @@ api_chat_full(sl_mock_t *m, const sl_mock_req_t *r, sl_mock_resp_t *resp, const 
                   "{\"id\":\"chatcmpl-mock%llu\",\"object\":\"chat.completion\",\"created\":%lld,"
                   "\"model\":",
                   ch->id, ch->created);
-    api_json_str(b, ch->model.p, ch->model.len);
+    sl__mock_json_str(b, ch->model.p, ch->model.len);
     sl_buf_puts(b, ",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":");
     if (ch->tool_name.len > 0) {
         sl_buf_puts(b, "null,\"tool_calls\":[{\"id\":\"call_mock1\",\"type\":\"function\","
                        "\"function\":{\"name\":");
-        api_json_str(b, ch->tool_name.p, ch->tool_name.len);
+        sl__mock_json_str(b, ch->tool_name.p, ch->tool_name.len);
         sl_buf_puts(b, ",\"arguments\":");
-        api_json_str(b, ch->reply.p, ch->reply.len);
+        sl__mock_json_str(b, ch->reply.p, ch->reply.len);
         sl_buf_puts(b,
                     "}}],\"refusal\":null},\"logprobs\":null,\"finish_reason\":\"tool_calls\"}]");
     } else {
-        api_json_str(b, ch->reply.p, ch->reply.len);
+        sl__mock_json_str(b, ch->reply.p, ch->reply.len);
         sl_buf_puts(b, ",\"refusal\":null},\"logprobs\":null,\"finish_reason\":\"stop\"}]");
     }
     sl_buf_puts(b, ",\"usage\":");
@@ -891,7 +882,7 @@ api_chunk_open(sl_mock_t *m, const api_chat_t *ch)
                   "data: {\"id\":\"chatcmpl-mock%llu\",\"object\":\"chat.completion.chunk\","
                   "\"created\":%lld,\"model\":",
                   ch->id, ch->created);
-    api_json_str(b, ch->model.p, ch->model.len);
+    sl__mock_json_str(b, ch->model.p, ch->model.len);
     sl_buf_puts(b, ",\"system_fingerprint\":\"fp_mock\",\"choices\":[");
 }
 
@@ -905,83 +896,83 @@ api_chunk_close(sl_mock_t *m, const api_chat_t *ch, const char *finish)
 }
 
 
-/* Frames m->body as one HTTP chunk and ends a segment. */
-static void
-api_event(sl_mock_t *m, sl_mock_resp_t *resp)
+void
+sl__mock_event(sl_mock_t *m, sl_mock_resp_t *resp, bool last)
 {
     sl_buf_printf(&resp->data, "%zx\r\n", m->body.len);
     sl_buf_append(&resp->data, m->body.p, m->body.len);
-    sl_buf_append(&resp->data, "\r\n", 2);
-    api_seg(resp);
+    if (last) {
+        sl_buf_append(&resp->data, "\r\n0\r\n\r\n", 7);
+    } else {
+        sl_buf_append(&resp->data, "\r\n", 2);
+    }
+    sl__mock_seg(resp);
 }
 
 
 static void
-api_chat_stream(sl_mock_t *m, const sl_mock_req_t *r, sl_mock_resp_t *resp, const api_faults_t *f,
-                const api_chat_t *ch)
+api_chat_stream(sl_mock_t *m, const sl_mock_req_t *r, sl_mock_resp_t *resp,
+                const sl_mock_faults_t *f, const api_chat_t *ch)
 {
     sl_buf_t *b = &m->body;
-    size_t chars = api_utf8_len(ch->reply.p, ch->reply.len);
+    size_t chars = sl__mock_utf8_len(ch->reply.p, ch->reply.len);
     size_t pieces = f->chunks < chars ? f->chunks : chars;
     size_t at = 0;
     bool tool = ch->tool_name.len > 0;
 
-    api_head(m, r, resp, 200, "text/event-stream; charset=utf-8", -1, f);
+    sl__mock_head(m, r, resp, 200, "text/event-stream; charset=utf-8", -1, f, NULL);
 
     api_chunk_open(m, ch);
     if (tool) {
         sl_buf_puts(b, "{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":null,"
                        "\"tool_calls\":[{\"index\":0,\"id\":\"call_mock1\",\"type\":\"function\","
                        "\"function\":{\"name\":");
-        api_json_str(b, ch->tool_name.p, ch->tool_name.len);
+        sl__mock_json_str(b, ch->tool_name.p, ch->tool_name.len);
         sl_buf_puts(b, ",\"arguments\":\"\"}}],\"refusal\":null}");
     } else {
         sl_buf_puts(b, "{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\","
                        "\"refusal\":null}");
     }
     api_chunk_close(m, ch, "null");
-    api_event(m, resp);
+    sl__mock_event(m, resp, false);
 
     for (size_t i = 0; i < pieces; i++) {
         /* piece i covers code points [i*chars/pieces, (i+1)*chars/pieces) */
         size_t want = (i + 1) * chars / pieces - i * chars / pieces;
-        size_t len = api_utf8_prefix(ch->reply.p + at, ch->reply.len - at, want);
+        size_t len = sl__mock_utf8_prefix(ch->reply.p + at, ch->reply.len - at, want);
 
         api_chunk_open(m, ch);
         if (tool) {
             sl_buf_puts(b, "{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,"
                            "\"function\":{\"arguments\":");
-            api_json_str(b, ch->reply.p + at, len);
+            sl__mock_json_str(b, ch->reply.p + at, len);
             sl_buf_puts(b, "}}]}");
         } else {
             sl_buf_puts(b, "{\"index\":0,\"delta\":{\"content\":");
-            api_json_str(b, ch->reply.p + at, len);
+            sl__mock_json_str(b, ch->reply.p + at, len);
             sl_buf_puts(b, "}");
         }
         api_chunk_close(m, ch, "null");
-        api_event(m, resp);
+        sl__mock_event(m, resp, false);
         at += len;
     }
 
     api_chunk_open(m, ch);
     sl_buf_puts(b, "{\"index\":0,\"delta\":{}");
     api_chunk_close(m, ch, tool ? "\"tool_calls\"" : "\"stop\"");
-    api_event(m, resp);
+    sl__mock_event(m, resp, false);
 
     if (ch->include_usage) {
         api_chunk_open(m, ch);
         sl_buf_puts(b, "],\"usage\":");
         api_usage(b, ch);
         sl_buf_puts(b, "}\n\n");
-        api_event(m, resp);
+        sl__mock_event(m, resp, false);
     }
 
     sl_buf_clear(b);
     sl_buf_puts(b, "data: [DONE]\n\n");
-    sl_buf_printf(&resp->data, "%zx\r\n", b->len);
-    sl_buf_append(&resp->data, b->p, b->len);
-    sl_buf_append(&resp->data, "\r\n0\r\n\r\n", 7);
-    api_seg(resp);
+    sl__mock_event(m, resp, true);
 
     /* headers and the role chunk go at once; every later event waits its turn */
     resp->paced_from = 2;
@@ -997,19 +988,19 @@ api_chat_stream(sl_mock_t *m, const sl_mock_req_t *r, sl_mock_resp_t *resp, cons
  * xorshift). Each is k/1024, exact in float32, so the float and base64
  * encodings decode to the same numbers.
  */
-static void
-api_embedding(sl_buf_t *b, const char *p, size_t len, bool base64)
+void
+sl__mock_embedding(sl_buf_t *b, const char *p, size_t len, bool base64)
 {
     static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     uint64_t x = 1469598103934665603ULL;
-    unsigned char raw[API_EMBED_DIMS * 4];
-    float v[API_EMBED_DIMS];
+    unsigned char raw[SL_MOCK_EMBED_DIMS * 4];
+    float v[SL_MOCK_EMBED_DIMS];
 
     for (size_t i = 0; i < len; i++) {
         x ^= (unsigned char) p[i];
         x *= 1099511628211ULL;
     }
-    for (size_t i = 0; i < API_EMBED_DIMS; i++) {
+    for (size_t i = 0; i < SL_MOCK_EMBED_DIMS; i++) {
         x ^= x << 13;
         x ^= x >> 7;
         x ^= x << 17;
@@ -1018,14 +1009,14 @@ api_embedding(sl_buf_t *b, const char *p, size_t len, bool base64)
 
     if (!base64) {
         sl_buf_append(b, "[", 1);
-        for (size_t i = 0; i < API_EMBED_DIMS; i++) {
+        for (size_t i = 0; i < SL_MOCK_EMBED_DIMS; i++) {
             sl_buf_printf(b, "%s%.10g", i == 0 ? "" : ",", (double) v[i]);
         }
         sl_buf_append(b, "]", 1);
         return;
     }
 
-    for (size_t i = 0; i < API_EMBED_DIMS; i++) {
+    for (size_t i = 0; i < SL_MOCK_EMBED_DIMS; i++) {
         uint32_t u;
 
         memcpy(&u, &v[i], 4);
@@ -1057,7 +1048,8 @@ api_embedding(sl_buf_t *b, const char *p, size_t len, bool base64)
 
 
 static void
-api_embeddings(sl_mock_t *m, const sl_mock_req_t *r, sl_mock_resp_t *resp, const api_faults_t *f)
+api_embeddings(sl_mock_t *m, const sl_mock_req_t *r, sl_mock_resp_t *resp,
+               const sl_mock_faults_t *f)
 {
     json_t *root;
     const json_t *model, *input, *fmt, *item;
@@ -1138,12 +1130,12 @@ api_embeddings(sl_mock_t *m, const sl_mock_req_t *r, sl_mock_resp_t *resp, const
         }
         sl_buf_printf(
             b, "%s{\"object\":\"embedding\",\"index\":%zu,\"embedding\":", i == 0 ? "" : ",", i);
-        api_embedding(b, p, len, base64);
+        sl__mock_embedding(b, p, len, base64);
         sl_buf_append(b, "}", 1);
         free(dump);
     }
     sl_buf_puts(b, "],\"model\":");
-    api_json_str(b, json_string_value(model), json_string_length(model));
+    sl__mock_json_str(b, json_string_value(model), json_string_length(model));
     sl_buf_printf(b, ",\"usage\":{\"prompt_tokens\":%lld,\"total_tokens\":%lld}}", tokens, tokens);
     api_emit(m, r, resp, 200, f);
 
@@ -1154,7 +1146,7 @@ out:
 
 
 static void
-api_models(sl_mock_t *m, const sl_mock_req_t *r, sl_mock_resp_t *resp, const api_faults_t *f)
+api_models(sl_mock_t *m, const sl_mock_req_t *r, sl_mock_resp_t *resp, const sl_mock_faults_t *f)
 {
     sl_buf_t *b = &m->body;
 
@@ -1172,7 +1164,7 @@ api_models(sl_mock_t *m, const sl_mock_req_t *r, sl_mock_resp_t *resp, const api
 
 
 static void
-api_model_one(sl_mock_t *m, const sl_mock_req_t *r, sl_mock_resp_t *resp, const api_faults_t *f,
+api_model_one(sl_mock_t *m, const sl_mock_req_t *r, sl_mock_resp_t *resp, const sl_mock_faults_t *f,
               sl_str_t id)
 {
     sl_buf_t *b = &m->body;
@@ -1196,4 +1188,36 @@ api_model_one(sl_mock_t *m, const sl_mock_req_t *r, sl_mock_resp_t *resp, const 
         }
     }
     api_error(m, r, resp, 404, f, msg, "invalid_request_error", "model", "model_not_found");
+}
+
+
+sl_str_t
+sl__mock_reply(sl_mock_t *m, const char *text, size_t len)
+{
+    static const char prefix[] = "mock reply: ";
+    size_t cut = sl__mock_utf8_prefix(text, len, SL_MOCK_REPLY_MAX_CHARS);
+    char *reply = sl_palloc(m->scratch, sizeof(prefix) + cut);
+
+    memcpy(reply, prefix, sizeof(prefix) - 1);
+    if (cut > 0) {
+        memcpy(reply + sizeof(prefix) - 1, text, cut);
+    }
+    return (sl_str_t){ reply, sizeof(prefix) - 1 + cut };
+}
+
+
+size_t
+sl__mock_words_prefix(const char *s, size_t len, long long words)
+{
+    bool in_word = false;
+
+    for (size_t i = 0; i < len; i++) {
+        bool space = s[i] == ' ' || s[i] == '\n' || s[i] == '\t' || s[i] == '\r';
+
+        if (space && in_word && --words == 0) {
+            return i;
+        }
+        in_word = !space;
+    }
+    return len;
 }
