@@ -1651,10 +1651,14 @@ conf_parse_provider(sl_conf_ctx_t *cx, const sl_conf_node_t *key, const sl_conf_
     }
 
     n = sl_conf_get(cx, map, "base_url");
-    if (n == NULL) {
+    if (n == NULL && p->ops->default_base_url != NULL) {
+        /* a public service's own endpoint: errors, if any, point at the provider */
+        if (conf_parse_base_url(cx, key, p->ops->default_base_url, p) != 0) {
+            return SL_ECONF;
+        }
+    } else if (n == NULL) {
         return sl_conf_errorf(cx, key, "provider \"%s\" needs a base_url", p->name);
-    }
-    if (conf_scalar(cx, n, "base_url", &s) != 0 || conf_parse_base_url(cx, n, s, p) != 0) {
+    } else if (conf_scalar(cx, n, "base_url", &s) != 0 || conf_parse_base_url(cx, n, s, p) != 0) {
         return SL_ECONF;
     }
 

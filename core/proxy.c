@@ -727,7 +727,7 @@ proxy_on_event(void *data, const sl_sse_event_t *ev)
     const sl_provider_ops_t *ops = pr->call.target->provider->ops;
     sl_chunks_t out = { &pr->out };
 
-    if (pr->st.done) {
+    if (pr->st.done || pr->st.failed) {
         return 0;
     }
     return ops->stream_event(pr->call.target->provider->ext, &pr->st, ev, &out);
@@ -814,7 +814,13 @@ proxy_on_done(sl_upstream_call_t *uc, int rc, void *data)
         sl_usage_t usage;
         int status = pr->status;
 
-        if (rc < 0 || !pr->st.done) {
+        if (pr->st.failed) {
+            /* the provider said so in the stream and the adapter told the client */
+            sl_log(&r->log, SL_LOG_WARN, 0, "provider \"%s\" reported an error mid-stream",
+                   pr->call.target->provider->name);
+            sl_metric_add(SL_METRIC_STREAMS_BROKEN, 1);
+            status = 502;
+        } else if (rc < 0 || !pr->st.done) {
             /* the stream broke after it started: tell the client in-band, the way
              * OpenAI reports a failure mid-stream, so an SDK raises instead of
              * taking a truncated answer for a complete one */

@@ -97,6 +97,8 @@ typedef struct sl_stream {
     sl_usage_t usage;
     bool client_wants_usage; /* the client itself asked for stream_options.include_usage */
     bool done;               /* the adapter saw the end of the stream */
+    bool failed;             /* the provider reported an error in the stream; the adapter
+                                already told the client (no [DONE] follows) */
     const char *served_model;
     uint64_t content_bytes; /* generated text seen so far, for estimates */
 } sl_stream_t;
@@ -111,6 +113,12 @@ typedef struct sl_conf_node sl_conf_node_t; /* defined by core/conf.c */
 
 struct sl_provider_ops {
     const char *kind; /* YAML `kind:` */
+
+    /*
+     * base_url used when the provider's YAML map has none (a public
+     * service's well-known endpoint), or NULL when base_url is required.
+     */
+    const char *default_base_url;
 
     /*
      * Master, at config load: provider-specific keys of the provider's YAML

@@ -1,17 +1,49 @@
 /*
  * The registry: one line per adapter. Presets of the OpenAI-compatible family
- * are kinds of the openai adapter and are listed by it.
+ * are kinds defined in openai.c (same hooks, their own default base_url and
+ * quirks); each still needs its line here.
  */
 #include "providers/registry.h"
 
 #include <string.h>
 
+extern const sl_provider_ops_t sl_provider_anthropic;
 extern const sl_provider_ops_t sl_provider_openai;
+extern const sl_provider_ops_t sl_provider_azure;
+extern const sl_provider_ops_t sl_provider_gemini;
+extern const sl_provider_ops_t sl_provider_deepseek;
+extern const sl_provider_ops_t sl_provider_mistral;
+extern const sl_provider_ops_t sl_provider_groq;
+extern const sl_provider_ops_t sl_provider_together;
+extern const sl_provider_ops_t sl_provider_fireworks;
+extern const sl_provider_ops_t sl_provider_xai;
+extern const sl_provider_ops_t sl_provider_openrouter;
+extern const sl_provider_ops_t sl_provider_perplexity;
+extern const sl_provider_ops_t sl_provider_cerebras;
+extern const sl_provider_ops_t sl_provider_ollama;
+extern const sl_provider_ops_t sl_provider_vllm;
 
+/* one adapter a line (clang-format would pack them) */
+/* clang-format off */
 const sl_provider_ops_t *const sl_providers[] = {
     &sl_provider_openai,
+    &sl_provider_azure,
+    &sl_provider_gemini,
+    &sl_provider_deepseek,
+    &sl_provider_mistral,
+    &sl_provider_groq,
+    &sl_provider_together,
+    &sl_provider_fireworks,
+    &sl_provider_xai,
+    &sl_provider_openrouter,
+    &sl_provider_perplexity,
+    &sl_provider_cerebras,
+    &sl_provider_ollama,
+    &sl_provider_vllm,
+    &sl_provider_anthropic,
     NULL,
 };
+/* clang-format on */
 
 
 const sl_provider_ops_t *

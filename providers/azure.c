@@ -1,0 +1,181 @@
+/*
+ * Azure OpenAI: OpenAI's bodies under Azure's paths. A model is served by a
+ * deployment, so the path is /openai/deployments/{deployment}/chat/completions
+ * (or /embeddings) with ?api-version=; the credential goes in `api-key`.
+ * The provider's keys are `api_version` (default 2024-10-21) and
+ * `deployments` (model name -> deployment name; a target model not in the
+ * map is taken as the deployment name). Bodies, answers, streams and errors
+ * are the OpenAI adapter's (openai_internal.h), not copies of it; Azure's
+ * stream opens with a "choices": [] chunk of content-filter notes, which is
+ * dropped.
+ */
+#include "providers/provider.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "core/errno.h"
+#include "providers/openai_internal.h"
+
+#define AZURE_API_VERSION "2024-10-21"
+
+typedef struct azure_deployment {
+    const char *model;
+    const char *name;
+} azure_deployment_t;
+
+typedef struct azure_conf {
+    const char *api_version;
+    azure_deployment_t *deployments;
+    size_t ndeployments;
+} azure_conf_t;
+
+static int azure_conf_parse(sl_conf_ctx_t *cx, const sl_conf_node_t *node, void **conf);
+static bool azure_valid_name(const char *s);
+static const char *azure_escape(sl_pool_t *pool, const char *s);
+static int azure_build_request(const void *conf, sl_call_t *call, sl_upstream_req_t *out);
+static int azure_stream_event(const void *conf, sl_stream_t *st, const sl_sse_event_t *ev,
+                              sl_chunks_t *out);
+
+static const sl__openai_quirks_t azure_quirks = { "azure", NULL, true };
+
+const sl_provider_ops_t sl_provider_azure = {
+    .kind = "azure",
+    .default_base_url = NULL, /* https://RESOURCE.openai.azure.com: no default */
+    .conf_parse = azure_conf_parse,
+    .build_request = azure_build_request,
+    .parse_response = sl__openai_parse_response,
+    .stream_event = azure_stream_event,
+    .map_error = sl__openai_map_error,
+};
+
+
+static int
+azure_conf_parse(sl_conf_ctx_t *cx, const sl_conf_node_t *node, void **conf)
+{
+    azure_conf_t *az = sl_pcalloc(sl_conf_pool(cx), sizeof(*az));
+    const sl_conf_node_t *map;
+    size_t n;
+
+    az->api_version = AZURE_API_VERSION;
+    if (sl_conf_get_str(cx, node, "api_version", &az->api_version) != 0) {
+        return SL_ECONF;
+    }
+    if (!azure_valid_name(az->api_version)) {
+        return sl_conf_errorf(cx, sl_conf_get(cx, node, "api_version"),
+                              "api_version \"%s\" must be 1 to 64 of A-Z a-z 0-9 - . _",
+                              az->api_version);
+    }
+    map = sl_conf_get(cx, node, "deployments");
+    if (map != NULL && !sl_conf_node_is_map(map)) {
+        return sl_conf_errorf(cx, map, "deployments must be a mapping of model to deployment");
+    }
+    n = sl_conf_map_size(map);
+    az->deployments = sl_pcalloc(sl_conf_pool(cx), (n > 0 ? n : 1) * sizeof(azure_deployment_t));
+    for (size_t i = 0; i < n; i++) {
+        const sl_conf_node_t *k, *v;
+        const char *model, *name;
+
+        if (sl_conf_map_pair(cx, map, i, &k, &v) != 0) {
+            return SL_ECONF;
+        }
+        model = sl_conf_node_str(k, NULL);
+        name = v != NULL ? sl_conf_node_str(v, NULL) : NULL;
+        if (model == NULL || name == NULL) {
+            return sl_conf_errorf(cx, v != NULL ? v : k,
+                                  "a deployments entry maps a model name to a deployment name");
+        }
+        if (!azure_valid_name(name)) {
+            return sl_conf_errorf(cx, v, "deployment \"%s\" must be 1 to 64 of A-Z a-z 0-9 - . _",
+                                  name);
+        }
+        az->deployments[i].model = sl_pstrdup(sl_conf_pool(cx), model);
+        az->deployments[i].name = sl_pstrdup(sl_conf_pool(cx), name);
+    }
+    az->ndeployments = n;
+    *conf = az;
+    return 0;
+}
+
+
+/* Azure's resource names: what a path segment and a query value take as they are. */
+static bool
+azure_valid_name(const char *s)
+{
+    size_t len = strlen(s);
+
+    if (len == 0 || len > 64) {
+        return false;
+    }
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i];
+
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-'
+              || c == '.' || c == '_')) {
+            return false;
+        }
+    }
+    return true;
+}
+
+
+/* s as one path segment: bytes outside RFC 3986's unreserved set percent-encoded. */
+static const char *
+azure_escape(sl_pool_t *pool, const char *s)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t len = strlen(s);
+    char *out = sl_palloc(pool, len * 3 + 1);
+    char *d = out;
+
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char) s[i];
+
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-'
+            || c == '.' || c == '_' || c == '~') {
+            *d++ = (char) c;
+        } else {
+            *d++ = '%';
+            *d++ = hex[c >> 4];
+            *d++ = hex[c & 0xf];
+        }
+    }
+    *d = '\0';
+    return out;
+}
+
+
+static int
+azure_build_request(const void *conf, sl_call_t *call, sl_upstream_req_t *out)
+{
+    const azure_conf_t *az = conf;
+    const sl_provider_conf_t *p = call->target->provider;
+    const char *endpoint = sl__openai_endpoint_path(call->endpoint);
+    const char *deployment = NULL;
+    const char *path;
+
+    if (endpoint == NULL || az == NULL) {
+        return SL_EDENIED;
+    }
+    for (size_t i = 0; i < az->ndeployments; i++) {
+        if (strcmp(az->deployments[i].model, call->target->model) == 0) {
+            deployment = az->deployments[i].name;
+            break;
+        }
+    }
+    if (deployment == NULL) {
+        deployment = azure_escape(call->pool, call->target->model);
+    }
+    path = sl_psprintf(call->pool, "%s/openai/deployments/%s%s?api-version=%s", p->base_path,
+                       deployment, endpoint, az->api_version);
+    return sl__openai_build(call, NULL, path, p->api_key.value != NULL ? "api-key" : NULL,
+                            p->api_key.value, out);
+}
+
+
+static int
+azure_stream_event(const void *conf, sl_stream_t *st, const sl_sse_event_t *ev, sl_chunks_t *out)
+{
+    (void) conf;
+    return sl__openai_stream(st, ev, &azure_quirks, out);
+}
