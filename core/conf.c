@@ -110,6 +110,9 @@ static void conf_defaults(sl_conf_t *conf);
 static void conf_provider_defaults(sl_provider_conf_t *p);
 static int conf_load(const char *path, sl_conf_find_kind_cb find, unsigned flags, sl_conf_t **out,
                      char *err, size_t errlen);
+static int conf_with_doc(const char *path, sl_pool_t *pool, sl_conf_find_kind_cb find,
+                         unsigned flags, sl_conf_parse_cb fn, void *arg, char *err, size_t errlen);
+static int conf_load_doc(sl_conf_ctx_t *cx, const sl_conf_node_t *root, void *arg);
 static int conf_parse_root(sl_conf_ctx_t *cx);
 static int conf_parse_server(sl_conf_ctx_t *cx, const sl_conf_node_t *map);
 static int conf_parse_listens(sl_conf_ctx_t *cx, const sl_conf_node_t *map);
@@ -241,97 +244,55 @@ sl_conf_load_with(const char *path, sl_conf_find_kind_cb find, sl_conf_t **out, 
 }
 
 
+typedef struct conf_load_arg {
+    sl_conf_t *conf;
+} conf_load_arg_t;
+
+
+/* conf_with_doc callback of conf_load: the document becomes a configuration. */
+static int
+conf_load_doc(sl_conf_ctx_t *cx, const sl_conf_node_t *root, void *arg)
+{
+    conf_load_arg_t *la = arg;
+    int rc;
+
+    (void) root; /* conf_parse_root finds it and checks its type itself */
+    cx->conf = sl_pcalloc(cx->pool, sizeof(sl_conf_t));
+    cx->conf->pool = cx->pool;
+    cx->conf->file = sl_pstrdup(cx->pool, cx->file);
+    conf_defaults(cx->conf);
+    rc = conf_parse_root(cx);
+    if (rc == 0) {
+        la->conf = cx->conf;
+    }
+    return rc;
+}
+
+
 static int
 conf_load(const char *path, sl_conf_find_kind_cb find, unsigned flags, sl_conf_t **out, char *err,
           size_t errlen)
 {
-    sl_conf_ctx_t cx;
-    yaml_parser_t parser;
+    conf_load_arg_t la = { NULL };
     sl_pool_t *pool;
-    char *buf = NULL;
-    size_t len = 0;
     int rc;
 
     *out = NULL;
-    memset(&cx, 0, sizeof(cx));
-    cx.file = path;
-    cx.find = find;
-    cx.flags = flags;
-    cx.err = err;
-    cx.errlen = errlen;
-    if (err != NULL && errlen > 0) {
-        err[0] = '\0';
-    }
-
-    rc = conf_read_file(&cx, path, &buf, &len);
-    if (rc != 0) {
-        return rc;
-    }
-
     pool = sl_pool_create(0);
     if (pool == NULL) {
-        conf_error_at(&cx, 0, 0, "out of memory");
-        rc = -ENOMEM;
-        goto out_free_buf;
+        if (err != NULL && errlen > 0) {
+            snprintf(err, errlen, "%s: out of memory", path);
+        }
+        return -ENOMEM;
     }
-
-    if (yaml_parser_initialize(&parser) == 0) {
-        conf_error_at(&cx, 0, 0, "out of memory");
-        rc = -ENOMEM;
-        goto out_destroy_pool;
-    }
-    yaml_parser_set_input_string(&parser, (const unsigned char *) buf, len);
-
-    if (yaml_parser_load(&parser, &cx.doc) == 0) {
-        conf_syntax_error(&cx, &parser, buf, len);
-        rc = SL_ECONF;
-        goto out_delete_parser;
-    }
-
-    rc = conf_check_single(&cx, &parser, buf, len);
+    rc = conf_with_doc(path, pool, find, flags, conf_load_doc, &la, err, errlen);
     if (rc != 0) {
-        goto out_delete_document;
+        /* this also wipes the secrets resolved so far */
+        sl_pool_destroy(pool);
+        return rc;
     }
-
-    cx.nnodes = (size_t) (cx.doc.nodes.top - cx.doc.nodes.start);
-    if (cx.nnodes > 0) {
-        cx.nodes = calloc(cx.nnodes, sizeof(sl_conf_node_t));
-        if (cx.nodes == NULL) {
-            conf_error_at(&cx, 0, 0, "out of memory");
-            rc = -ENOMEM;
-            goto out_delete_document;
-        }
-        for (size_t i = 0; i < cx.nnodes; i++) {
-            cx.nodes[i].y = &cx.doc.nodes.start[i];
-        }
-    }
-
-    cx.pool = pool;
-    cx.conf = sl_pcalloc(pool, sizeof(sl_conf_t));
-    cx.conf->pool = pool;
-    cx.conf->file = sl_pstrdup(pool, path);
-    conf_defaults(cx.conf);
-
-    rc = conf_check_keys(&cx);
-    if (rc == 0) {
-        rc = conf_parse_root(&cx);
-    }
-    if (rc == 0) {
-        *out = cx.conf;
-        pool = NULL;
-    }
-
-    free(cx.nodes);
-out_delete_document:
-    yaml_document_delete(&cx.doc);
-out_delete_parser:
-    yaml_parser_delete(&parser);
-out_destroy_pool:
-    /* on failure this also wipes the secrets resolved so far */
-    sl_pool_destroy(pool);
-out_free_buf:
-    free(buf);
-    return rc;
+    *out = la.conf;
+    return 0;
 }
 
 
@@ -769,6 +730,19 @@ int
 sl_conf_parse_file(const char *path, sl_pool_t *pool, sl_conf_parse_cb fn, void *arg, char *err,
                    size_t errlen)
 {
+    return conf_with_doc(path, pool, NULL, 0, fn, arg, err, errlen);
+}
+
+
+/*
+ * Reads path, loads its one YAML document and calls fn with the root node
+ * (NULL for an empty document) in a context whose messages carry
+ * file:line:col. Allocations go to pool. The only place libyaml parses.
+ */
+static int
+conf_with_doc(const char *path, sl_pool_t *pool, sl_conf_find_kind_cb find, unsigned flags,
+              sl_conf_parse_cb fn, void *arg, char *err, size_t errlen)
+{
     sl_conf_ctx_t cx;
     yaml_parser_t parser;
     const sl_conf_node_t *root = NULL;
@@ -780,6 +754,8 @@ sl_conf_parse_file(const char *path, sl_pool_t *pool, sl_conf_parse_cb fn, void 
     memset(&cx, 0, sizeof(cx));
     cx.file = path;
     cx.pool = pool;
+    cx.find = find;
+    cx.flags = flags;
     cx.err = err;
     cx.errlen = errlen;
     if (err != NULL && errlen > 0) {
