@@ -59,6 +59,9 @@ static bool api_header_uint(const sl_mock_req_t *r, const char *name, unsigned l
                             unsigned long long *out);
 static void api_faults(sl_mock_t *m, const sl_mock_req_t *r, sl_mock_faults_t *f);
 static bool api_authorized(sl_mock_t *m, const sl_mock_req_t *r);
+static bool api_azure(const sl_mock_req_t *r, sl_str_t *op);
+static bool api_azure_authorized(sl_mock_t *m, const sl_mock_req_t *r);
+static bool api_azure_version(const sl_mock_req_t *r);
 static void api_record(sl_mock_t *m, const sl_mock_req_t *r);
 static json_t *api_json_bytes(const char *p, size_t len);
 static void api_introspect(sl_mock_t *m, const sl_mock_req_t *r, sl_mock_resp_t *resp);
@@ -528,7 +531,16 @@ sl_mock_handle(sl_mock_t *m, const sl_mock_req_t *r, sl_mock_resp_t *resp)
         sl__mock_gemini(m, r, resp, &f);
         goto out;
     }
-    if (!api_authorized(m, r)) {
+    if (api_azure(r, NULL)) {
+        if (!api_azure_authorized(m, r)) {
+            api_error(m, r, resp, 401, &f,
+                      "Access denied due to invalid subscription key or wrong API endpoint. Make "
+                      "sure to provide a valid key for an active subscription and use a correct "
+                      "regional API endpoint for your resource.",
+                      "invalid_request_error", NULL, "401");
+            goto out;
+        }
+    } else if (!api_authorized(m, r)) {
         api_error(m, r, resp, 401, &f, "Incorrect API key provided.", "invalid_request_error", NULL,
                   "invalid_api_key");
         goto out;
@@ -582,12 +594,99 @@ sl_mock_log_free(sl_mock_t *m)
 }
 
 
+/*
+ * Azure OpenAI: /openai/deployments/{deployment}/{op}. True for such a
+ * path (a non-empty deployment segment and a non-empty rest); op, when not
+ * NULL, gets the rest ("chat/completions", "embeddings", ...).
+ */
+static bool
+api_azure(const sl_mock_req_t *r, sl_str_t *op)
+{
+    static const char prefix[] = "/openai/deployments/";
+    size_t plen = sizeof(prefix) - 1;
+    const char *slash;
+
+    if (r->path.len <= plen || memcmp(r->path.p, prefix, plen) != 0) {
+        return false;
+    }
+    slash = memchr(r->path.p + plen, '/', r->path.len - plen);
+    if (slash == NULL || slash == r->path.p + plen || slash == r->path.p + r->path.len - 1) {
+        return false;
+    }
+    if (op != NULL) {
+        op->p = slash + 1;
+        op->len = (size_t) (r->path.p + r->path.len - op->p);
+    }
+    return true;
+}
+
+
+/* Azure's key header: `api-key: KEY` (Authorization does not count). */
+static bool
+api_azure_authorized(sl_mock_t *m, const sl_mock_req_t *r)
+{
+    const char *key = m->conf.api_key;
+    const sl_http_header_t *h;
+    sl_str_t v;
+
+    if (key == NULL) {
+        return true;
+    }
+    h = sl__mock_header(r, "api-key");
+    if (h == NULL) {
+        return false;
+    }
+    v = sl_str_trim(h->value);
+    return sl_str_ct_eq(v.p, v.len, key, strlen(key));
+}
+
+
+/* Whether the query has a non-empty api-version parameter. */
+static bool
+api_azure_version(const sl_mock_req_t *r)
+{
+    static const char name[] = "api-version=";
+    size_t nlen = sizeof(name) - 1;
+    const char *end = r->target.p + r->target.len;
+    const char *q = memchr(r->target.p, '?', r->target.len);
+
+    while (q != NULL && q < end) {
+        const char *p = q + 1;
+        const char *amp = memchr(p, '&', (size_t) (end - p));
+        const char *pend = amp != NULL ? amp : end;
+
+        if ((size_t) (pend - p) > nlen && memcmp(p, name, nlen) == 0) {
+            return true;
+        }
+        q = amp;
+    }
+    return false;
+}
+
+
 static void
 api_route(sl_mock_t *m, const sl_mock_req_t *r, sl_mock_resp_t *resp, const sl_mock_faults_t *f)
 {
     bool get = sl_str_eq(r->method, "GET");
     bool post = sl_str_eq(r->method, "POST");
+    sl_str_t op;
     char *msg;
+
+    if (api_azure(r, &op)) {
+        /* Azure answers a missing api-version and an unknown operation alike */
+        if (!api_azure_version(r)) {
+            api_error(m, r, resp, 404, f, "Resource not found", "invalid_request_error", NULL,
+                      "404");
+        } else if (post && sl_str_eq(op, "chat/completions")) {
+            api_chat(m, r, resp, f);
+        } else if (post && sl_str_eq(op, "embeddings")) {
+            api_embeddings(m, r, resp, f);
+        } else {
+            api_error(m, r, resp, 404, f, "Resource not found", "invalid_request_error", NULL,
+                      "404");
+        }
+        return;
+    }
 
     if (post && sl_str_eq(r->path, "/v1/chat/completions")) {
         api_chat(m, r, resp, f);
