@@ -4,6 +4,11 @@
  * is relayed as its bytes arrive (with backpressure: a slow client pauses
  * the upstream read), a JSON answer once complete. Once the first byte of a
  * stream went to the client the request is committed to that target.
+ *
+ * POST /v1/messages takes the same path: the inbound hooks of the
+ * "anthropic" adapter turn the client's body into a chat call before the
+ * body is read, and turn the answer, each stream event and every error back
+ * into Anthropic's shape on the way out.
  */
 #include "core/proxy.h"
 
@@ -53,6 +58,11 @@ typedef struct proxy_req {
     sl_buf_t out;            /* translated stream events waiting to be written */
     sl_sse_parser_t sse;     /* upstream event stream */
     sl_stream_t st;
+    const sl_provider_ops_t *client; /* inbound format's hooks (/v1/messages), NULL for OpenAI */
+    sl_str_t in;                     /* the OpenAI-shaped body the call is read from */
+    sl_buf_t mid;                    /* /v1/messages: OpenAI events before the client's format */
+    sl_sse_parser_t mid_sse;
+    sl_stream_t cst; /* /v1/messages: the client side's stream state */
     sl_acct_t acct;
     uint64_t first_byte_us; /* request sent upstream -> first response byte */
     uint64_t max_tokens;    /* max_completion_tokens or max_tokens, 0 when not given */
@@ -68,8 +78,12 @@ static void proxy_healthz(sl_http_req_t *r);
 static void proxy_models(sl_http_req_t *r);
 static void proxy_chat(sl_http_req_t *r);
 static void proxy_embeddings(sl_http_req_t *r);
+static void proxy_messages(sl_http_req_t *r);
 static void proxy_call(sl_http_req_t *r, sl_endpoint_e endpoint);
-static bool proxy_auth(sl_http_req_t *r, sl_acct_t *a);
+static bool proxy_auth(sl_http_req_t *r, sl_acct_t *a, const sl_provider_ops_t *client);
+static void proxy_respond_error(sl_http_req_t *r, const sl_provider_ops_t *client, int status,
+                                const sl_http_header_t *h, size_t n, const sl_error_t *e);
+static int proxy_translate(proxy_req_t *pr);
 static int proxy_parse(proxy_req_t *pr, sl_endpoint_e endpoint);
 static int proxy_parse_error(proxy_req_t *pr, const sl_json_error_t *jerr, const char *why);
 static int proxy_route(proxy_req_t *pr);
@@ -89,6 +103,8 @@ static void proxy_release(proxy_req_t *pr);
 static void proxy_free_buf(void *arg);
 static void proxy_free_sse(void *arg);
 static int proxy_on_event(void *data, const sl_sse_event_t *ev);
+static int proxy_on_client_event(void *data, const sl_sse_event_t *ev);
+static void proxy_client_events(proxy_req_t *pr, const char *p, size_t len);
 static void proxy_record(proxy_req_t *pr, int status, const sl_usage_t *usage);
 static void proxy_estimate(proxy_req_t *pr, sl_usage_t *u);
 
@@ -111,10 +127,11 @@ static const char *const proxy_keys[PROXY_NKEYS] = {
 static const char *const proxy_key_include_usage = "include_usage";
 
 static const sl_http_route_t proxy_routes[] = {
-    { "GET", "/healthz", proxy_healthz },
+    { "GET", "/healthz", proxy_healthz }, /* liveness, no auth */
     { "GET", "/v1/models", proxy_models },
     { "POST", "/v1/chat/completions", proxy_chat },
     { "POST", "/v1/embeddings", proxy_embeddings },
+    { "POST", "/v1/messages", proxy_messages }, /* Anthropic's shape in and out */
 };
 
 static const sl_upstream_cbs_t proxy_cbs = {
@@ -196,23 +213,49 @@ proxy_healthz(sl_http_req_t *r)
 }
 
 
-/* Authenticates the client; answers 401 (or 500 on a storage failure) itself. */
+/*
+ * Authenticates the client; answers 401 (or 500 on a storage failure)
+ * itself, in the inbound format's shape when client is not NULL.
+ */
 static bool
-proxy_auth(sl_http_req_t *r, sl_acct_t *a)
+proxy_auth(sl_http_req_t *r, sl_acct_t *a, const sl_provider_ops_t *client)
 {
     const char *why = NULL;
     int rc = sl_acct_auth(proxy_current->db, r, a, &why);
+    sl_error_t e;
 
-    if (rc == SL_EAUTH) {
-        sl_http_respond_error(r, 401, "invalid_request_error", "invalid_api_key", NULL, why);
-        return false;
+    if (rc == 0) {
+        return true;
     }
-    if (rc < 0) {
-        sl_http_respond_error(r, 500, "api_error", "storage_error", NULL,
-                              "The gateway cannot read its key store right now.");
-        return false;
+    memset(&e, 0, sizeof(e));
+    e.status = rc == SL_EAUTH ? 401 : 500;
+    e.type = rc == SL_EAUTH ? "invalid_request_error" : "api_error";
+    e.code = rc == SL_EAUTH ? "invalid_api_key" : "storage_error";
+    e.message = rc == SL_EAUTH ? why : "The gateway cannot read its key store right now.";
+    if (client == NULL) {
+        sl_http_respond_error(r, e.status, e.type, e.code, NULL, e.message);
+    } else {
+        proxy_respond_error(r, client, e.status, NULL, 0, &e);
     }
-    return true;
+    return false;
+}
+
+
+/* An error in the inbound format's shape: content-type, then the n headers h. */
+static void
+proxy_respond_error(sl_http_req_t *r, const sl_provider_ops_t *client, int status,
+                    const sl_http_header_t *h, size_t n, const sl_error_t *e)
+{
+    sl_http_header_t hh[9];
+    sl_str_t body;
+    size_t k = 0;
+
+    hh[k++] = (sl_http_header_t){ sl_str_lit("content-type"), sl_str_lit("application/json") };
+    for (size_t i = 0; i < n && k < sizeof(hh) / sizeof(hh[0]); i++) {
+        hh[k++] = h[i];
+    }
+    client->client_error(status, e, r->pool, &body);
+    sl_http_respond(r, status, hh, k, body.p, body.len);
 }
 
 
@@ -226,7 +269,7 @@ proxy_models(sl_http_req_t *r)
     sl_acct_t a;
 
     memset(&a, 0, sizeof(a));
-    if (!proxy_auth(r, &a)) {
+    if (!proxy_auth(r, &a, NULL)) {
         return;
     }
     sl_http_respond(r, 200, h, 1, px->models_body, px->models_len);
@@ -244,6 +287,14 @@ static void
 proxy_embeddings(sl_http_req_t *r)
 {
     proxy_call(r, SL_ENDPOINT_EMBEDDINGS);
+}
+
+
+/* Anthropic's Messages API in and out; the call itself runs as chat. */
+static void
+proxy_messages(sl_http_req_t *r)
+{
+    proxy_call(r, SL_ENDPOINT_MESSAGES);
 }
 
 
@@ -276,7 +327,17 @@ proxy_call(sl_http_req_t *r, sl_endpoint_e endpoint)
     pr = sl_pcalloc(r->pool, sizeof(*pr));
     pr->r = r;
     pr->px = px;
-    if (!proxy_auth(r, &pr->acct)) {
+    pr->in = r->body;
+    if (endpoint == SL_ENDPOINT_MESSAGES) {
+        pr->client = sl_provider_find("anthropic");
+        if (pr->client == NULL || pr->client->client_request == NULL) {
+            sl_http_respond_error(r, 404, "invalid_request_error", "unknown_url", NULL,
+                                  "This gateway does not serve the Messages API.");
+            return;
+        }
+        endpoint = SL_ENDPOINT_CHAT; /* the inbound hooks turn it into a chat call */
+    }
+    if (!proxy_auth(r, &pr->acct, pr->client)) {
         return;
     }
     if (sl_acct_limit(&pr->acct, r->pool, &retry, &why) < 0) {
@@ -316,6 +377,13 @@ proxy_call(sl_http_req_t *r, sl_endpoint_e endpoint)
         pr->st.call = &pr->call;
         sl_sse_init(&pr->sse, 0);
         sl_pool_on_destroy(r->pool, proxy_free_sse, &pr->sse);
+        if (pr->client != NULL) {
+            pr->cst.call = &pr->call;
+            pr->mid = (sl_buf_t) SL_BUF_INIT;
+            sl_pool_on_destroy(r->pool, proxy_free_buf, &pr->mid);
+            sl_sse_init(&pr->mid_sse, 0);
+            sl_pool_on_destroy(r->pool, proxy_free_sse, &pr->mid_sse);
+        }
     }
     proxy_filter_headers(pr);
 
@@ -366,8 +434,11 @@ proxy_parse(proxy_req_t *pr, sl_endpoint_e endpoint)
                     "The request body is empty. Send a JSON object.");
         return SL_EPARSE;
     }
+    if (pr->client != NULL && proxy_translate(pr) < 0) {
+        return SL_EPARSE;
+    }
     doc = sl_json_create(r->pool);
-    if (sl_json_parse(doc, r->body.p, r->body.len, &jerr) < 0) {
+    if (sl_json_parse(doc, pr->in.p, pr->in.len, &jerr) < 0) {
         return proxy_parse_error(pr, &jerr, NULL);
     }
     switch (sl_json_type(doc, SL_JSON_ROOT)) {
@@ -448,10 +519,36 @@ proxy_parse(proxy_req_t *pr, sl_endpoint_e endpoint)
             return SL_EPARSE;
         }
     }
-    pr->call.raw = r->body;
+    pr->call.raw = pr->in;
     pr->call.doc = doc;
     pr->call.model = v[PROXY_KEY_MODEL];
     pr->call.stream_options = v[PROXY_KEY_STREAM_OPTIONS];
+    return 0;
+}
+
+
+/*
+ * /v1/messages: the client's body -> the OpenAI chat body the rest of the
+ * call reads (pr->in). Answers the client itself on error.
+ */
+static int
+proxy_translate(proxy_req_t *pr)
+{
+    const char *why = NULL;
+    sl_str_t out;
+
+    if (pr->client->client_request(pr->r->pool, pr->r->body, &out, &why) < 0) {
+        if (why == NULL) {
+            json_t *root = sl_json_dom(pr->r->pool, pr->r->body);
+
+            return proxy_parse_error(pr, NULL,
+                                     json_is_array(root) ? "the request body must be a JSON object"
+                                                         : "'[' or '{' expected");
+        }
+        proxy_error(pr, 400, "invalid_request_error", NULL, NULL, why);
+        return SL_EPARSE;
+    }
+    pr->in = out;
     return 0;
 }
 
@@ -619,13 +716,10 @@ proxy_error(proxy_req_t *pr, int status, const char *type, const char *code, con
     sl_http_req_t *r = pr->r;
     sl_http_header_t h[8];
     size_t n = 0;
-    json_t *err = json_pack("{s:s,s:s,s:s?,s:s?}", "message", message, "type", type, "param", param,
-                            "code", code);
-    json_t *root = json_pack("{s:o}", "error", err);
-    char *body = json_dumps(root, JSON_COMPACT);
+    json_t *err;
+    json_t *root;
+    char *body;
 
-    json_decref(root);
-    h[n++] = (sl_http_header_t){ sl_str_lit("content-type"), sl_str_lit("application/json") };
     n += proxy_sluice_headers(pr, &h[n]);
     if (pr->retry_after != NULL) {
         h[n++] = (sl_http_header_t){ sl_str_lit("retry-after"),
@@ -634,6 +728,22 @@ proxy_error(proxy_req_t *pr, int status, const char *type, const char *code, con
     proxy_record(pr, status, NULL);
     proxy_finish_log(pr, status);
     pr->done = true;
+    if (pr->client != NULL) {
+        sl_error_t e = {
+            .status = status, .type = type, .code = code, .param = param, .message = message
+        };
+
+        proxy_respond_error(r, pr->client, status, h, n, &e);
+        return;
+    }
+    err = json_pack("{s:s,s:s,s:s?,s:s?}", "message", message, "type", type, "param", param, "code",
+                    code);
+    root = json_pack("{s:o}", "error", err);
+    body = json_dumps(root, JSON_COMPACT);
+    json_decref(root);
+    memmove(&h[1], &h[0], n * sizeof(h[0]));
+    h[0] = (sl_http_header_t){ sl_str_lit("content-type"), sl_str_lit("application/json") };
+    n++;
     sl_http_respond(r, status, h, n, body, body != NULL ? strlen(body) : 0);
     free(body);
 }
@@ -725,12 +835,41 @@ proxy_on_event(void *data, const sl_sse_event_t *ev)
 {
     proxy_req_t *pr = data;
     const sl_provider_ops_t *ops = pr->call.target->provider->ops;
-    sl_chunks_t out = { &pr->out };
+    sl_chunks_t out = { pr->client != NULL ? &pr->mid : &pr->out };
+    int rc;
 
     if (pr->st.done || pr->st.failed) {
         return 0;
     }
-    return ops->stream_event(pr->call.target->provider->ext, &pr->st, ev, &out);
+    rc = ops->stream_event(pr->call.target->provider->ext, &pr->st, ev, &out);
+    if (pr->client != NULL && pr->mid.len > 0) {
+        proxy_client_events(pr, pr->mid.p, pr->mid.len);
+        sl_buf_clear(&pr->mid);
+    }
+    return rc;
+}
+
+
+/* /v1/messages: OpenAI-framed events -> the client's format, into pr->out. */
+static void
+proxy_client_events(proxy_req_t *pr, const char *p, size_t len)
+{
+    int rc = sl_sse_feed(&pr->mid_sse, p, len, proxy_on_client_event, pr);
+
+    if (rc < 0) {
+        sl_log(&pr->r->log, SL_LOG_ERR, rc, "cannot re-read the gateway's own event stream");
+    }
+}
+
+
+static int
+proxy_on_client_event(void *data, const sl_sse_event_t *ev)
+{
+    proxy_req_t *pr = data;
+    sl_chunks_t out = { &pr->out };
+
+    pr->cst.usage = pr->st.usage;
+    return pr->client->client_stream_event(&pr->cst, ev, &out);
 }
 
 
@@ -772,7 +911,9 @@ proxy_record(proxy_req_t *pr, int status, const sl_usage_t *usage)
     memset(&row, 0, sizeof(row));
     row.time_ns = (int64_t) ts.tv_sec * 1000000000 + ts.tv_nsec - (int64_t) age;
     row.request_id = r->request_id;
-    row.endpoint = pr->call.endpoint == SL_ENDPOINT_EMBEDDINGS ? "embeddings" : "chat";
+    row.endpoint = pr->client != NULL                            ? "messages"
+                   : pr->call.endpoint == SL_ENDPOINT_EMBEDDINGS ? "embeddings"
+                                                                 : "chat";
     row.model = pr->public_model != NULL ? pr->public_model : "";
     row.provider = pr->call.target != NULL ? pr->call.target->provider->name : "";
     row.served_model = pr->st.served_model != NULL ? pr->st.served_model
@@ -834,13 +975,27 @@ proxy_on_done(sl_upstream_call_t *uc, int rc, void *data)
             sl_log(&r->log, SL_LOG_WARN, rc, "upstream stream from \"%s\" interrupted",
                    pr->call.target->provider->name);
             sl_metric_add(SL_METRIC_STREAMS_BROKEN, 1);
-            sl_http_write(r, ev, strlen(ev));
+            if (pr->client != NULL) {
+                proxy_client_events(pr, ev, strlen(ev));
+                sl_http_write(r, pr->out.p, pr->out.len);
+                sl_buf_clear(&pr->out);
+            } else {
+                sl_http_write(r, ev, strlen(ev));
+            }
             status = 502;
         }
         /* the ledger row is committed before the stream's last bytes go out */
         proxy_estimate(pr, &usage);
         proxy_record(pr, status, &usage);
-        if (status < 300) {
+        if (status < 300 && pr->client != NULL) {
+            sl_sse_event_t done = { sl_str_null, sl_str_lit("[DONE]"), sl_str_null };
+            sl_chunks_t out = { &pr->out };
+
+            pr->cst.usage = usage;
+            pr->client->client_stream_event(&pr->cst, &done, &out);
+            sl_http_write(r, pr->out.p, pr->out.len);
+            sl_buf_clear(&pr->out);
+        } else if (status < 300) {
             sl_http_write(r, "data: [DONE]\n\n", 14);
         }
         proxy_finish_log(pr, status);
@@ -884,6 +1039,21 @@ proxy_on_done(sl_upstream_call_t *uc, int rc, void *data)
         }
         if (reply.served_model != NULL) {
             pr->st.served_model = reply.served_model;
+        }
+        if (pr->client != NULL) {
+            sl_str_t res;
+
+            if (pr->client->client_response(r->pool, (sl_str_t){ reply.body, reply.body_len }, &res)
+                < 0) {
+                proxy_error(pr, 502, "api_error", "upstream_invalid_response", NULL,
+                            sl_psprintf(r->pool,
+                                        "provider \"%s\" sent an answer the gateway "
+                                        "cannot turn into a message",
+                                        pr->call.target->provider->name));
+                return;
+            }
+            reply.body = res.p;
+            reply.body_len = res.len;
         }
         proxy_record(pr, pr->status, &reply.usage);
         h[n++] = (sl_http_header_t){ sl_str_lit("content-type"), sl_str_lit("application/json") };

@@ -1,5 +1,6 @@
 /*
- * The client API handlers: /v1/chat/completions, /v1/embeddings, /v1/models,
+ * The client API handlers: /v1/chat/completions, /v1/embeddings, /v1/messages
+ * (Anthropic shape in and out, through the same pipeline), /v1/models,
  * /healthz. Authenticates the client, parses and checks the body, routes the
  * model to a target, has the provider adapter build the upstream request,
  * sends it with the upstream client and relays the answer (streams event by

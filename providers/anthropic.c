@@ -25,6 +25,14 @@
  *  - an `error` event in a stream goes to the client as OpenAI's in-band
  *    error event; the stream is then not marked done, so the core records a
  *    failure and sends no [DONE].
+ *
+ * The same file serves the other direction (POST /v1/messages in, any
+ * provider out) through the client_* hooks: an Anthropic request becomes an
+ * OpenAI chat request, and the OpenAI-shaped answer, chunks and errors the
+ * pipeline produces become Anthropic's message, events and error body.
+ * There, top_k and thinking are dropped, stop_reason stop_sequence cannot
+ * be told from end_turn (OpenAI does not say which), tool results become
+ * tool messages, and server tools and document blocks are refused.
  */
 #include "providers/provider.h"
 
@@ -52,6 +60,19 @@ typedef struct anthropic_stream {
     bool started;        /* the role chunk went out */
     bool failed;         /* an error event went out: the rest is ignored */
 } anthropic_stream_t;
+
+/* Per-stream state of the inbound side (/v1/messages), in the request pool. */
+typedef struct anthropic_client_stream {
+    sl_json_t *doc;
+    const char *stop_reason; /* Anthropic's, once a finish_reason came */
+    int64_t block;           /* index of the open content block, -1 for none */
+    int64_t nblocks;         /* blocks opened so far */
+    int64_t tool;            /* OpenAI index of the tool call in the open block */
+    bool block_text;         /* the open block is a text block */
+    bool started;            /* message_start went out */
+    bool stopped;            /* message_stop went out */
+    bool failed;             /* an error event went out: the rest is ignored */
+} anthropic_client_stream_t;
 
 static int anthropic_build_request(const void *conf, sl_call_t *call, sl_upstream_req_t *out);
 static int anthropic_build_body(sl_call_t *call, json_t *in, json_t *body);
@@ -98,6 +119,32 @@ static const char *anthropic_quote(sl_pool_t *pool, const char *s);
 static int anthropic_map_error(const void *conf, int status, const sl_buf_t *body, sl_pool_t *pool,
                                sl_error_t *out);
 static const char *anthropic_error_type(const char *anthropic_type);
+static int anthropic_client_request(sl_pool_t *pool, sl_str_t body, sl_str_t *out,
+                                    const char **why);
+static int anthropic_client_system(json_t *system, json_t *msgs, const char **why);
+static json_t *anthropic_client_text(json_t *b);
+static int anthropic_client_messages(json_t *messages, json_t *msgs, const char **why);
+static int anthropic_client_user(json_t *content, json_t *msgs, const char **why);
+static int anthropic_client_image(json_t *b, json_t *parts, const char **why);
+static int anthropic_client_tool_result(json_t *b, json_t *msgs, const char **why);
+static int anthropic_client_assistant(json_t *content, json_t *msgs, const char **why);
+static int anthropic_client_options(json_t *in, json_t *req, const char **why);
+static int anthropic_client_tools(json_t *in, json_t *req, const char **why);
+static int anthropic_client_response(sl_pool_t *pool, sl_str_t body, sl_str_t *out);
+static json_t *anthropic_client_usage(json_t *usage);
+static const char *anthropic_stop_reason(const char *finish);
+static int anthropic_client_stream_event(sl_stream_t *st, const sl_sse_event_t *ev,
+                                         sl_chunks_t *out);
+static void anthropic_client_tool_delta(sl_stream_t *st, anthropic_client_stream_t *s, int k,
+                                        sl_buf_t *b);
+static void anthropic_client_start(sl_stream_t *st, anthropic_client_stream_t *s, sl_buf_t *b);
+static void anthropic_client_usage_raw(sl_stream_t *st, sl_buf_t *b, bool start);
+static void anthropic_client_close_block(anthropic_client_stream_t *s, sl_buf_t *b);
+static void anthropic_client_stream_error(sl_stream_t *st, anthropic_client_stream_t *s,
+                                          sl_buf_t *b);
+static bool anthropic_client_type_known(const char *type);
+static int anthropic_client_error(int status, const sl_error_t *err, sl_pool_t *pool,
+                                  sl_str_t *out);
 
 const sl_provider_ops_t sl_provider_anthropic = {
     .kind = "anthropic",
@@ -107,6 +154,10 @@ const sl_provider_ops_t sl_provider_anthropic = {
     .parse_response = anthropic_parse_response,
     .stream_event = anthropic_stream_event,
     .map_error = anthropic_map_error,
+    .client_request = anthropic_client_request,
+    .client_response = anthropic_client_response,
+    .client_stream_event = anthropic_client_stream_event,
+    .client_error = anthropic_client_error,
 };
 
 
@@ -1374,4 +1425,883 @@ anthropic_error_type(const char *anthropic_type)
         return "invalid_request_error";
     }
     return "api_error"; /* api_error, overloaded_error and types added later */
+}
+
+
+/*
+ * Inbound: POST /v1/messages. The client's Anthropic request becomes an
+ * OpenAI chat request the rest of the pipeline already knows; answers come
+ * back the other way. Tool results, which Anthropic puts in a user turn,
+ * become tool messages placed before the rest of that turn (OpenAI wants
+ * them right after the assistant's tool calls).
+ */
+static int
+anthropic_client_request(sl_pool_t *pool, sl_str_t body, sl_str_t *out, const char **why)
+{
+    json_t *in = sl_json_dom(pool, body);
+    json_t *req;
+    json_t *msgs;
+    json_t *v;
+    size_t len = 0;
+    int rc;
+
+    *why = NULL;
+    if (!json_is_object(in)) {
+        return SL_EPARSE;
+    }
+    req = json_object();
+    msgs = json_array();
+    v = json_object_get(in, "model");
+    if (v != NULL) {
+        json_object_set(req, "model", v);
+    }
+    json_object_set_new(req, "messages", msgs);
+    rc = anthropic_client_system(json_object_get(in, "system"), msgs, why);
+    if (rc < 0) {
+        goto out_free_req;
+    }
+    rc = anthropic_client_messages(json_object_get(in, "messages"), msgs, why);
+    if (rc < 0) {
+        goto out_free_req;
+    }
+    v = json_object_get(in, "max_tokens");
+    if (v == NULL) {
+        *why = "max_tokens: Field required";
+        rc = SL_EPARSE;
+        goto out_free_req;
+    }
+    if (!json_is_integer(v) || json_integer_value(v) < 1) {
+        *why = "max_tokens: Input should be a positive integer";
+        rc = SL_EPARSE;
+        goto out_free_req;
+    }
+    json_object_set(req, "max_tokens", v);
+    rc = anthropic_client_options(in, req, why);
+    if (rc < 0) {
+        goto out_free_req;
+    }
+    rc = anthropic_client_tools(in, req, why);
+    if (rc < 0) {
+        goto out_free_req;
+    }
+    v = json_object_get(in, "stream");
+    if (v != NULL && !json_is_boolean(v) && !json_is_null(v)) {
+        *why = "stream: Input should be a valid boolean";
+        rc = SL_EPARSE;
+        goto out_free_req;
+    }
+    if (json_is_true(v)) {
+        json_object_set_new(req, "stream", json_true());
+        json_object_set_new(req, "stream_options", json_pack("{s:b}", "include_usage", 1));
+    }
+    out->p = anthropic_dump(pool, req, &len);
+    out->len = len;
+    if (out->p == NULL) {
+        *why = "the request cannot be encoded";
+        rc = SL_EPARSE;
+    }
+
+out_free_req:
+    json_decref(req);
+    return rc;
+}
+
+
+/* system: a string, or text blocks (cache_control kept, as the outbound side reads it). */
+static int
+anthropic_client_system(json_t *system, json_t *msgs, const char **why)
+{
+    json_t *parts;
+    json_t *b;
+    size_t i;
+
+    if (system == NULL || json_is_null(system)) {
+        return 0;
+    }
+    if (json_is_string(system)) {
+        if (json_string_length(system) > 0) {
+            json_array_append_new(msgs,
+                                  json_pack("{s:s,s:O}", "role", "system", "content", system));
+        }
+        return 0;
+    }
+    if (!json_is_array(system)) {
+        *why = "system: Input should be a valid string or a list of text blocks";
+        return SL_EPARSE;
+    }
+    parts = json_array();
+    json_array_foreach(system, i, b)
+    {
+        const char *type = json_string_value(json_object_get(b, "type"));
+
+        if (type == NULL || strcmp(type, "text") != 0
+            || !json_is_string(json_object_get(b, "text"))) {
+            json_decref(parts);
+            *why = "system: only text blocks are supported";
+            return SL_EPARSE;
+        }
+        json_array_append_new(parts, anthropic_client_text(b));
+    }
+    if (json_array_size(parts) > 0) {
+        json_array_append_new(msgs, json_pack("{s:s,s:o}", "role", "system", "content", parts));
+    } else {
+        json_decref(parts);
+    }
+    return 0;
+}
+
+
+/* A text block -> an OpenAI text part (cache_control kept). New reference. */
+static json_t *
+anthropic_client_text(json_t *b)
+{
+    json_t *part = json_pack("{s:s,s:O}", "type", "text", "text", json_object_get(b, "text"));
+    json_t *cc = json_object_get(b, "cache_control");
+
+    if (json_is_object(cc)) {
+        json_object_set(part, "cache_control", cc);
+    }
+    return part;
+}
+
+
+static int
+anthropic_client_messages(json_t *messages, json_t *msgs, const char **why)
+{
+    json_t *m;
+    size_t i;
+    int rc;
+
+    if (messages == NULL) {
+        *why = "messages: Field required";
+        return SL_EPARSE;
+    }
+    if (!json_is_array(messages) || json_array_size(messages) == 0) {
+        *why = "messages: Input should be a non-empty list";
+        return SL_EPARSE;
+    }
+    json_array_foreach(messages, i, m)
+    {
+        const char *role = json_string_value(json_object_get(m, "role"));
+        json_t *content = json_object_get(m, "content");
+
+        if (role == NULL || (strcmp(role, "user") != 0 && strcmp(role, "assistant") != 0)) {
+            *why = "messages: each message's role must be \"user\" or \"assistant\"";
+            return SL_EPARSE;
+        }
+        if (json_is_string(content)) {
+            json_array_append_new(msgs, json_pack("{s:s,s:O}", "role", role, "content", content));
+            continue;
+        }
+        if (!json_is_array(content)) {
+            *why = "messages: content must be a string or a list of content blocks";
+            return SL_EPARSE;
+        }
+        rc = strcmp(role, "user") == 0 ? anthropic_client_user(content, msgs, why)
+                                       : anthropic_client_assistant(content, msgs, why);
+        if (rc < 0) {
+            return rc;
+        }
+    }
+    return 0;
+}
+
+
+/* A user turn's blocks: tool results first (as tool messages), then the rest as one message. */
+static int
+anthropic_client_user(json_t *content, json_t *msgs, const char **why)
+{
+    json_t *parts = json_array();
+    json_t *b;
+    size_t i;
+    int rc = 0;
+
+    json_array_foreach(content, i, b)
+    {
+        const char *type = json_string_value(json_object_get(b, "type"));
+
+        if (type == NULL) {
+            *why = "messages: a content block has no type";
+            rc = SL_EPARSE;
+            break;
+        }
+        if (strcmp(type, "text") == 0 && json_is_string(json_object_get(b, "text"))) {
+            json_array_append_new(parts, anthropic_client_text(b));
+        } else if (strcmp(type, "image") == 0) {
+            rc = anthropic_client_image(b, parts, why);
+        } else if (strcmp(type, "tool_result") == 0) {
+            rc = anthropic_client_tool_result(b, msgs, why);
+        } else {
+            *why = "messages: this content block type is not supported by the gateway";
+            rc = SL_EPARSE;
+        }
+        if (rc < 0) {
+            break;
+        }
+    }
+    if (rc == 0 && json_array_size(parts) > 0) {
+        json_array_append_new(msgs, json_pack("{s:s,s:O}", "role", "user", "content", parts));
+    }
+    json_decref(parts);
+    return rc;
+}
+
+
+/* image block (base64 or url source) -> image_url part. */
+static int
+anthropic_client_image(json_t *b, json_t *parts, const char **why)
+{
+    json_t *src = json_object_get(b, "source");
+    const char *type = json_string_value(json_object_get(src, "type"));
+    const char *mt = json_string_value(json_object_get(src, "media_type"));
+    const char *data = json_string_value(json_object_get(src, "data"));
+    const char *url = json_string_value(json_object_get(src, "url"));
+    json_t *u = NULL;
+
+    if (type != NULL && strcmp(type, "base64") == 0 && mt != NULL && data != NULL) {
+        u = json_sprintf("data:%s;base64,%s", mt, data);
+    } else if (type != NULL && strcmp(type, "url") == 0 && url != NULL) {
+        u = json_string(url);
+    }
+    if (u == NULL) {
+        *why = "messages: an image needs a base64 or url source";
+        return SL_EPARSE;
+    }
+    json_array_append_new(parts,
+                          json_pack("{s:s,s:{s:o}}", "type", "image_url", "image_url", "url", u));
+    return 0;
+}
+
+
+/* tool_result -> a tool message; its content a string (text blocks joined). */
+static int
+anthropic_client_tool_result(json_t *b, json_t *msgs, const char **why)
+{
+    json_t *id = json_object_get(b, "tool_use_id");
+    json_t *content = json_object_get(b, "content");
+    sl_buf_t text = SL_BUF_INIT;
+    json_t *part;
+    size_t i;
+
+    if (!json_is_string(id)) {
+        *why = "messages: tool_result.tool_use_id: Field required";
+        return SL_EPARSE;
+    }
+    if (json_is_string(content)) {
+        sl_buf_append(&text, json_string_value(content), json_string_length(content));
+    } else if (json_is_array(content)) {
+        json_array_foreach(content, i, part)
+        {
+            json_t *t = json_object_get(part, "text");
+            const char *type = json_string_value(json_object_get(part, "type"));
+
+            if (type == NULL || strcmp(type, "text") != 0 || !json_is_string(t)) {
+                sl_buf_free(&text);
+                *why = "messages: tool_result content may hold text blocks only";
+                return SL_EPARSE;
+            }
+            if (text.len > 0) {
+                sl_buf_puts(&text, "\n");
+            }
+            sl_buf_append(&text, json_string_value(t), json_string_length(t));
+        }
+    } else if (content != NULL && !json_is_null(content)) {
+        *why = "messages: tool_result content must be a string or a list of text blocks";
+        return SL_EPARSE;
+    }
+    json_array_append_new(msgs, json_pack("{s:s,s:O,s:s%}", "role", "tool", "tool_call_id", id,
+                                          "content", text.len > 0 ? text.p : "", text.len));
+    sl_buf_free(&text);
+    return 0;
+}
+
+
+/* An assistant turn's blocks: text joined into content, tool_use blocks into tool_calls. */
+static int
+anthropic_client_assistant(json_t *content, json_t *msgs, const char **why)
+{
+    json_t *calls = json_array();
+    json_t *msg;
+    sl_buf_t text = SL_BUF_INIT;
+    json_t *b;
+    size_t i;
+
+    json_array_foreach(content, i, b)
+    {
+        const char *type = json_string_value(json_object_get(b, "type"));
+        json_t *t = json_object_get(b, "text");
+
+        if (type != NULL && strcmp(type, "text") == 0 && json_is_string(t)) {
+            sl_buf_append(&text, json_string_value(t), json_string_length(t));
+        } else if (type != NULL && strcmp(type, "tool_use") == 0) {
+            json_t *id = json_object_get(b, "id");
+            json_t *name = json_object_get(b, "name");
+            json_t *input = json_object_get(b, "input");
+            char *args;
+
+            if (!json_is_string(id) || !json_is_string(name)) {
+                *why = "messages: tool_use blocks need an id and a name";
+                goto out_refuse;
+            }
+            args = json_is_object(input) ? json_dumps(input, JSON_COMPACT) : NULL;
+            json_array_append_new(calls, json_pack("{s:O,s:s,s:{s:O,s:s}}", "id", id, "type",
+                                                   "function", "function", "name", name,
+                                                   "arguments", args != NULL ? args : "{}"));
+            free(args);
+        } else if (type != NULL
+                   && (strcmp(type, "thinking") == 0 || strcmp(type, "redacted_thinking") == 0)) {
+            continue; /* only the model that wrote them could read them back */
+        } else {
+            *why = "messages: this content block type is not supported by the gateway";
+            goto out_refuse;
+        }
+    }
+    msg = json_pack("{s:s}", "role", "assistant");
+    if (text.len > 0 || json_array_size(calls) == 0) {
+        json_object_set_new(msg, "content", json_stringn(text.len > 0 ? text.p : "", text.len));
+    } else {
+        json_object_set_new(msg, "content", json_null());
+    }
+    if (json_array_size(calls) > 0) {
+        json_object_set(msg, "tool_calls", calls);
+    }
+    json_array_append_new(msgs, msg);
+    json_decref(calls);
+    sl_buf_free(&text);
+    return 0;
+
+out_refuse:
+    json_decref(calls);
+    sl_buf_free(&text);
+    return SL_EPARSE;
+}
+
+
+/* stop_sequences, temperature, top_p, metadata.user_id (top_k and thinking are dropped). */
+static int
+anthropic_client_options(json_t *in, json_t *req, const char **why)
+{
+    json_t *v = json_object_get(in, "stop_sequences");
+    json_t *s;
+    size_t i;
+
+    if (json_is_array(v) && json_array_size(v) > 0) {
+        json_array_foreach(v, i, s)
+        {
+            if (!json_is_string(s)) {
+                *why = "stop_sequences: Input should be a list of strings";
+                return SL_EPARSE;
+            }
+        }
+        json_object_set(req, "stop", v);
+    } else if (v != NULL && !json_is_null(v) && !json_is_array(v)) {
+        *why = "stop_sequences: Input should be a list of strings";
+        return SL_EPARSE;
+    }
+    v = json_object_get(in, "temperature");
+    if (json_is_number(v)) {
+        json_object_set(req, "temperature", v);
+    } else if (v != NULL && !json_is_null(v)) {
+        *why = "temperature: Input should be a number";
+        return SL_EPARSE;
+    }
+    v = json_object_get(in, "top_p");
+    if (json_is_number(v)) {
+        json_object_set(req, "top_p", v);
+    } else if (v != NULL && !json_is_null(v)) {
+        *why = "top_p: Input should be a number";
+        return SL_EPARSE;
+    }
+    v = json_object_get(json_object_get(in, "metadata"), "user_id");
+    if (json_is_string(v)) {
+        json_object_set(req, "user", v);
+    }
+    return 0;
+}
+
+
+/* tools (custom ones only) and tool_choice. */
+static int
+anthropic_client_tools(json_t *in, json_t *req, const char **why)
+{
+    json_t *tools = json_object_get(in, "tools");
+    json_t *tc = json_object_get(in, "tool_choice");
+    const char *type = json_string_value(json_object_get(tc, "type"));
+    json_t *out;
+    json_t *t;
+    size_t i;
+
+    if (tools != NULL && !json_is_null(tools) && !json_is_array(tools)) {
+        *why = "tools: Input should be a valid list";
+        return SL_EPARSE;
+    }
+    if (json_array_size(tools) > 0) {
+        out = json_array();
+        json_object_set_new(req, "tools", out);
+        json_array_foreach(tools, i, t)
+        {
+            const char *tt = json_string_value(json_object_get(t, "type"));
+            json_t *name = json_object_get(t, "name");
+            json_t *desc = json_object_get(t, "description");
+            json_t *schema = json_object_get(t, "input_schema");
+            json_t *fn;
+
+            if ((tt != NULL && strcmp(tt, "custom") != 0) || !json_is_string(name)) {
+                *why = "tools: only custom tools with a name are supported by the gateway";
+                return SL_EPARSE;
+            }
+            fn = json_pack("{s:O}", "name", name);
+            if (json_is_string(desc)) {
+                json_object_set(fn, "description", desc);
+            }
+            if (json_is_object(schema)) {
+                json_object_set(fn, "parameters", schema);
+            }
+            json_array_append_new(out, json_pack("{s:s,s:o}", "type", "function", "function", fn));
+        }
+    }
+    if (tc == NULL || json_is_null(tc)) {
+        return 0;
+    }
+    if (type == NULL) {
+        *why = "tool_choice: Input should be an object with a type";
+        return SL_EPARSE;
+    }
+    if (strcmp(type, "auto") == 0) {
+        json_object_set_new(req, "tool_choice", json_string("auto"));
+    } else if (strcmp(type, "any") == 0) {
+        json_object_set_new(req, "tool_choice", json_string("required"));
+    } else if (strcmp(type, "none") == 0) {
+        json_object_set_new(req, "tool_choice", json_string("none"));
+    } else if (strcmp(type, "tool") == 0 && json_is_string(json_object_get(tc, "name"))) {
+        json_object_set_new(req, "tool_choice",
+                            json_pack("{s:s,s:{s:O}}", "type", "function", "function", "name",
+                                      json_object_get(tc, "name")));
+    } else {
+        *why = "tool_choice: type must be auto, any, tool (with a name) or none";
+        return SL_EPARSE;
+    }
+    if (json_is_true(json_object_get(tc, "disable_parallel_tool_use"))
+        && json_array_size(tools) > 0) {
+        json_object_set_new(req, "parallel_tool_calls", json_false());
+    }
+    return 0;
+}
+
+
+/* chat.completion -> Anthropic message. */
+static int
+anthropic_client_response(sl_pool_t *pool, sl_str_t body, sl_str_t *out)
+{
+    json_t *in = sl_json_dom(pool, body);
+    json_t *choice = json_array_get(json_object_get(in, "choices"), 0);
+    json_t *msg = json_object_get(choice, "message");
+    json_t *content = json_array();
+    json_t *v;
+    json_t *c;
+    json_t *root;
+    const char *id = json_string_value(json_object_get(in, "id"));
+    const char *model = json_string_value(json_object_get(in, "model"));
+    const char *finish = json_string_value(json_object_get(choice, "finish_reason"));
+    size_t i;
+    size_t len = 0;
+
+    if (!json_is_object(in) || !json_is_object(msg)) {
+        json_decref(content);
+        return SL_EPARSE;
+    }
+    v = json_object_get(msg, "content");
+    if (json_is_string(v) && json_string_length(v) > 0) {
+        json_array_append_new(content, json_pack("{s:s,s:O}", "type", "text", "text", v));
+    }
+    v = json_object_get(msg, "refusal");
+    if (json_is_string(v) && json_string_length(v) > 0) {
+        json_array_append_new(content, json_pack("{s:s,s:O}", "type", "text", "text", v));
+        finish = "content_filter";
+    }
+    json_array_foreach(json_object_get(msg, "tool_calls"), i, c)
+    {
+        json_t *fn = json_object_get(c, "function");
+        const char *args = json_string_value(json_object_get(fn, "arguments"));
+        json_t *input = args != NULL ? json_loads(args, 0, NULL) : NULL;
+
+        if (!json_is_object(input)) {
+            json_decref(input);
+            input = json_object(); /* Anthropic's input is always an object */
+        }
+        json_array_append_new(content,
+                              json_pack("{s:s,s:s,s:s,s:o}", "type", "tool_use", "id",
+                                        json_is_string(json_object_get(c, "id"))
+                                            ? json_string_value(json_object_get(c, "id"))
+                                            : "",
+                                        "name",
+                                        json_is_string(json_object_get(fn, "name"))
+                                            ? json_string_value(json_object_get(fn, "name"))
+                                            : "",
+                                        "input", input));
+    }
+    root = json_pack("{s:s,s:s,s:s,s:s,s:o,s:s,s:n,s:o}", "id", id != NULL ? id : "", "type",
+                     "message", "role", "assistant", "model", model != NULL ? model : "", "content",
+                     content, "stop_reason", anthropic_stop_reason(finish), "stop_sequence",
+                     "usage", anthropic_client_usage(json_object_get(in, "usage")));
+    out->p = root != NULL ? anthropic_dump(pool, root, &len) : NULL;
+    out->len = len;
+    json_decref(root);
+    return out->p != NULL ? 0 : SL_EPARSE;
+}
+
+
+/* OpenAI usage -> Anthropic's (input_tokens excludes the cached part). New reference. */
+static json_t *
+anthropic_client_usage(json_t *usage)
+{
+    json_int_t prompt = json_integer_value(json_object_get(usage, "prompt_tokens"));
+    json_int_t cached = json_integer_value(
+        json_object_get(json_object_get(usage, "prompt_tokens_details"), "cached_tokens"));
+    json_t *u;
+
+    if (cached > prompt) {
+        cached = prompt;
+    }
+    u = json_pack("{s:I,s:I}", "input_tokens", prompt - cached, "output_tokens",
+                  json_integer_value(json_object_get(usage, "completion_tokens")));
+    if (cached > 0) {
+        json_object_set_new(u, "cache_read_input_tokens", json_integer(cached));
+    }
+    return u;
+}
+
+
+/* OpenAI finish_reason -> Anthropic stop_reason. */
+static const char *
+anthropic_stop_reason(const char *finish)
+{
+    if (finish == NULL || strcmp(finish, "stop") == 0) {
+        return "end_turn";
+    }
+    if (strcmp(finish, "length") == 0) {
+        return "max_tokens";
+    }
+    if (strcmp(finish, "tool_calls") == 0 || strcmp(finish, "function_call") == 0) {
+        return "tool_use";
+    }
+    if (strcmp(finish, "content_filter") == 0) {
+        return "refusal";
+    }
+    return "end_turn";
+}
+
+
+/* One OpenAI chunk event -> Anthropic events (see the file comment's inbound part). */
+static int
+anthropic_client_stream_event(sl_stream_t *st, const sl_sse_event_t *ev, sl_chunks_t *out)
+{
+    anthropic_client_stream_t *s = st->priv;
+    sl_buf_t *b = out->out;
+    int choice;
+    int delta;
+    int calls;
+    int finish;
+    sl_str_t raw;
+    size_t len;
+
+    if (s == NULL) {
+        s = sl_pcalloc(st->call->pool, sizeof(*s));
+        s->doc = sl_json_create(st->call->pool);
+        s->block = -1;
+        s->tool = -1;
+        st->priv = s;
+    }
+    if (s->failed || s->stopped) {
+        return 0;
+    }
+    if (sl_str_eq(ev->data, "[DONE]")) {
+        anthropic_client_start(st, s, b);
+        anthropic_client_close_block(s, b);
+        sl_buf_printf(b,
+                      "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":"
+                      "{\"stop_reason\":\"%s\",\"stop_sequence\":null},\"usage\":",
+                      s->stop_reason != NULL ? s->stop_reason : "end_turn");
+        anthropic_client_usage_raw(st, b, false);
+        sl_buf_puts(b, "}\n\nevent: message_stop\ndata: {\"type\":\"message_stop\"}\n\n");
+        s->stopped = true;
+        st->done = true;
+        return 0;
+    }
+    if (sl_json_parse(s->doc, ev->data.p, ev->data.len, NULL) < 0
+        || sl_json_type(s->doc, SL_JSON_ROOT) != SL_JSON_OBJECT) {
+        return 0;
+    }
+    if (sl_json_get(s->doc, SL_JSON_ROOT, "error") >= 0) {
+        anthropic_client_stream_error(st, s, b);
+        return 0;
+    }
+    anthropic_client_start(st, s, b);
+    choice = sl_json_first(s->doc, sl_json_get(s->doc, SL_JSON_ROOT, "choices"));
+    delta = sl_json_get(s->doc, choice, "delta");
+    if (anthropic_raw_string(s->doc, sl_json_get(s->doc, delta, "content"), &raw, &len)
+        && len > 0) {
+        if (s->block < 0 || !s->block_text) {
+            anthropic_client_close_block(s, b);
+            s->block = s->nblocks++;
+            s->block_text = true;
+            sl_buf_printf(b,
+                          "event: content_block_start\ndata: {\"type\":\"content_block_start\","
+                          "\"index\":%lld,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n",
+                          (long long) s->block);
+        }
+        sl_buf_printf(b,
+                      "event: content_block_delta\ndata: {\"type\":\"content_block_delta\","
+                      "\"index\":%lld,\"delta\":{\"type\":\"text_delta\",\"text\":",
+                      (long long) s->block);
+        sl_buf_append(b, raw.p, raw.len);
+        sl_buf_puts(b, "}}\n\n");
+    }
+    calls = sl_json_get(s->doc, delta, "tool_calls");
+    if (sl_json_type(s->doc, calls) == SL_JSON_ARRAY) {
+        for (int k = sl_json_first(s->doc, calls); k >= 0; k = sl_json_next(s->doc, calls, k)) {
+            anthropic_client_tool_delta(st, s, k, b);
+        }
+    }
+    finish = sl_json_get(s->doc, choice, "finish_reason");
+    if (sl_json_type(s->doc, finish) == SL_JSON_STRING) {
+        sl_str_t f = anthropic_name(s->doc, finish);
+        char reason[32];
+
+        if (f.len >= sizeof(reason)) {
+            f.len = 0;
+        }
+        memcpy(reason, f.p, f.len);
+        reason[f.len] = '\0';
+        s->stop_reason = anthropic_stop_reason(reason);
+        anthropic_client_close_block(s, b);
+    }
+    return 0;
+}
+
+
+/* One tool_calls[] element: a new call opens a tool_use block, arguments are its deltas. */
+static void
+anthropic_client_tool_delta(sl_stream_t *st, anthropic_client_stream_t *s, int k, sl_buf_t *b)
+{
+    const sl_json_t *doc = s->doc;
+    int64_t idx = anthropic_int(doc, sl_json_get(doc, k, "index"), 0);
+    int fn = sl_json_get(doc, k, "function");
+    sl_str_t id;
+    sl_str_t name;
+    sl_str_t raw;
+    size_t len;
+    bool has_id = anthropic_raw_string(doc, sl_json_get(doc, k, "id"), &id, &len) && len > 0;
+    bool has_name = anthropic_raw_string(doc, sl_json_get(doc, fn, "name"), &name, &len) && len > 0;
+
+    if ((has_id || has_name) && (s->block < 0 || s->block_text || s->tool != idx)) {
+        anthropic_client_close_block(s, b);
+        s->block = s->nblocks++;
+        s->block_text = false;
+        s->tool = idx;
+        sl_buf_printf(b,
+                      "event: content_block_start\ndata: {\"type\":\"content_block_start\","
+                      "\"index\":%lld,\"content_block\":{\"type\":\"tool_use\",\"id\":",
+                      (long long) s->block);
+        if (has_id) {
+            sl_buf_append(b, id.p, id.len);
+        } else {
+            sl_buf_printf(b, "\"toolu_%s_%lld\"", st->call->request_id, (long long) idx);
+        }
+        sl_buf_puts(b, ",\"name\":");
+        if (has_name) {
+            sl_buf_append(b, name.p, name.len);
+        } else {
+            sl_buf_puts(b, "\"\"");
+        }
+        sl_buf_puts(b, ",\"input\":{}}}\n\n");
+    }
+    if (s->block < 0 || s->block_text || s->tool != idx
+        || !anthropic_raw_string(doc, sl_json_get(doc, fn, "arguments"), &raw, &len) || len == 0) {
+        return;
+    }
+    sl_buf_printf(b,
+                  "event: content_block_delta\ndata: {\"type\":\"content_block_delta\","
+                  "\"index\":%lld,\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":",
+                  (long long) s->block);
+    sl_buf_append(b, raw.p, raw.len);
+    sl_buf_puts(b, "}}\n\n");
+}
+
+
+/* message_start, once, from the first chunk's id and model. */
+static void
+anthropic_client_start(sl_stream_t *st, anthropic_client_stream_t *s, sl_buf_t *b)
+{
+    sl_str_t id = sl_str_null;
+    sl_str_t model = sl_str_null;
+    size_t len;
+    const char *q;
+
+    if (s->started) {
+        return;
+    }
+    s->started = true;
+    sl_buf_puts(b, "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":");
+    if (anthropic_raw_string(s->doc, sl_json_get(s->doc, SL_JSON_ROOT, "id"), &id, &len)
+        && len > 0) {
+        sl_buf_append(b, id.p, id.len);
+    } else {
+        sl_buf_printf(b, "\"msg_%s\"", st->call->request_id);
+    }
+    sl_buf_puts(b, ",\"type\":\"message\",\"role\":\"assistant\",\"model\":");
+    if (anthropic_raw_string(s->doc, sl_json_get(s->doc, SL_JSON_ROOT, "model"), &model, &len)
+        && len > 0) {
+        sl_buf_append(b, model.p, model.len);
+    } else {
+        q = anthropic_quote(st->call->pool,
+                            st->call->target != NULL ? st->call->target->model : "");
+        sl_buf_puts(b, q);
+    }
+    sl_buf_puts(b, ",\"content\":[],\"stop_reason\":null,\"stop_sequence\":null,\"usage\":");
+    anthropic_client_usage_raw(st, b, true);
+    sl_buf_puts(b, "}}\n\n");
+}
+
+
+/* Usage as Anthropic streams it; at the start only the input side is known. */
+static void
+anthropic_client_usage_raw(sl_stream_t *st, sl_buf_t *b, bool start)
+{
+    const sl_usage_t *u = &st->usage;
+    uint64_t cached = u->cached_tokens + u->cache_write_tokens;
+    uint64_t input = u->prompt_tokens > cached ? u->prompt_tokens - cached : 0;
+
+    sl_buf_printf(b, "{\"input_tokens\":%llu,", (unsigned long long) input);
+    if (u->cached_tokens > 0) {
+        sl_buf_printf(b, "\"cache_read_input_tokens\":%llu,",
+                      (unsigned long long) u->cached_tokens);
+    }
+    if (u->cache_write_tokens > 0) {
+        sl_buf_printf(b, "\"cache_creation_input_tokens\":%llu,",
+                      (unsigned long long) u->cache_write_tokens);
+    }
+    sl_buf_printf(b, "\"output_tokens\":%llu}",
+                  (unsigned long long) (start ? 0 : u->completion_tokens));
+}
+
+
+static void
+anthropic_client_close_block(anthropic_client_stream_t *s, sl_buf_t *b)
+{
+    if (s->block < 0) {
+        return;
+    }
+    sl_buf_printf(b,
+                  "event: content_block_stop\ndata: {\"type\":\"content_block_stop\","
+                  "\"index\":%lld}\n\n",
+                  (long long) s->block);
+    s->block = -1;
+    s->tool = -1;
+}
+
+
+/* OpenAI's in-band {"error":…} -> Anthropic's error event; nothing follows it. */
+static void
+anthropic_client_stream_error(sl_stream_t *st, anthropic_client_stream_t *s, sl_buf_t *b)
+{
+    int err = sl_json_get(s->doc, SL_JSON_ROOT, "error");
+    sl_str_t v;
+    const char *type = "api_error";
+    const char *message = "the provider reported an error in the stream";
+    json_t *ev;
+    char *p;
+
+    s->failed = true;
+    if (sl_json_string(s->doc, sl_json_get(s->doc, err, "code"), st->call->pool, &v) == 0) {
+        const char *code = sl_pstrndup(st->call->pool, v.p, v.len);
+
+        if (anthropic_client_type_known(code)) {
+            type = code;
+        }
+    }
+    if (strcmp(type, "api_error") == 0
+        && sl_json_string(s->doc, sl_json_get(s->doc, err, "type"), st->call->pool, &v) == 0) {
+        const char *t = sl_pstrndup(st->call->pool, v.p, v.len);
+
+        type = anthropic_client_type_known(t) ? t : "api_error";
+    }
+    if (sl_json_string(s->doc, sl_json_get(s->doc, err, "message"), st->call->pool, &v) == 0) {
+        message = sl_pstrndup(st->call->pool, v.p, v.len);
+    }
+    ev = json_pack("{s:s,s:{s:s,s:s}}", "type", "error", "error", "type", type, "message", message);
+    p = ev != NULL ? json_dumps(ev, JSON_COMPACT) : NULL;
+    if (p != NULL) {
+        sl_buf_puts(b, "event: error\ndata: ");
+        sl_buf_puts(b, p);
+        sl_buf_puts(b, "\n\n");
+        free(p);
+    }
+    json_decref(ev);
+}
+
+
+/* True for the error types Anthropic's API documents. */
+static bool
+anthropic_client_type_known(const char *type)
+{
+    static const char *const known[] = {
+        "invalid_request_error", "authentication_error", "permission_error", "not_found_error",
+        "request_too_large",     "rate_limit_error",     "api_error",        "overloaded_error",
+    };
+
+    for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++) {
+        if (strcmp(type, known[i]) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+
+/* {"type":"error","error":{"type":…,"message":…}}, the type from the status. */
+static int
+anthropic_client_error(int status, const sl_error_t *err, sl_pool_t *pool, sl_str_t *out)
+{
+    const char *type;
+    json_t *root;
+    size_t len = 0;
+
+    switch (status) {
+    case 400:
+        type = "invalid_request_error";
+        break;
+    case 401:
+        type = "authentication_error";
+        break;
+    case 403:
+        type = "permission_error";
+        break;
+    case 404:
+        type = "not_found_error";
+        break;
+    case 413:
+        type = "request_too_large";
+        break;
+    case 429:
+        type = "rate_limit_error";
+        break;
+    case 503:
+    case 529:
+        type = "overloaded_error";
+        break;
+    default:
+        type = status >= 500 ? "api_error" : "invalid_request_error";
+        break;
+    }
+    root = json_pack("{s:s,s:{s:s,s:s}}", "type", "error", "error", "type", type, "message",
+                     err->message != NULL ? err->message : "error");
+    out->p = root != NULL ? anthropic_dump(pool, root, &len) : NULL;
+    out->len = len;
+    json_decref(root);
+    if (out->p == NULL) {
+        out->p = "{\"type\":\"error\",\"error\":{\"type\":\"api_error\",\"message\":\"error\"}}";
+        out->len = strlen(out->p);
+    }
+    return 0;
 }

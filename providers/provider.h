@@ -144,6 +144,48 @@ struct sl_provider_ops {
     /* Worker: upstream error status and body -> OpenAI error. Request pool. */
     int (*map_error)(const void *conf, int status, const sl_buf_t *body, sl_pool_t *pool,
                      sl_error_t *out);
+
+    /*
+     * Optional inbound hooks, NULL for kinds sluice does not serve to
+     * clients. With them the core takes a request in this kind's wire format
+     * (anthropic: POST /v1/messages), turns it into an OpenAI chat call, runs
+     * that through the same pipeline as /v1/chat/completions (any target
+     * adapter) and turns the OpenAI-shaped answer, stream and errors back.
+     */
+
+    /*
+     * Worker: the client's body in this kind's format -> an OpenAI chat
+     * request body, NUL-terminated in pool (*out). A stream asks for usage
+     * (stream_options.include_usage). Returns 0; SL_EPARSE with *why set
+     * (static or pool) for a body the client must fix, or with *why NULL
+     * when the body is not a JSON object (the core words that 400).
+     */
+    int (*client_request)(sl_pool_t *pool, sl_str_t body, sl_str_t *out, const char **why);
+
+    /*
+     * Worker: an OpenAI chat.completion body -> this kind's answer body,
+     * NUL-terminated in pool (*out). Returns 0 or SL_EPARSE (not a
+     * chat.completion).
+     */
+    int (*client_response)(sl_pool_t *pool, sl_str_t body, sl_str_t *out);
+
+    /*
+     * Worker: one OpenAI chunk event (data a chat.completion.chunk, an
+     * in-band {"error":…} or "[DONE]", which the core passes last, after the
+     * ledger row) -> zero or more events of this kind, framed as SSE, in
+     * out. st is the client side's own state (st->priv is the hook's; the
+     * core keeps st->usage current: the target's usage, estimated before
+     * "[DONE]" when the provider gave none). Allocates in st->call->pool.
+     * Returns 0.
+     */
+    int (*client_stream_event)(sl_stream_t *st, const sl_sse_event_t *ev, sl_chunks_t *out);
+
+    /*
+     * Worker: an error for the client (status as sent, err's OpenAI type,
+     * code and message) -> this kind's error body, NUL-terminated in pool.
+     * Returns 0.
+     */
+    int (*client_error)(int status, const sl_error_t *err, sl_pool_t *pool, sl_str_t *out);
 };
 
 #endif

@@ -6,6 +6,12 @@
  * OpenAI chunk sequences out (fed whole and byte by byte). JSON is compared
  * semantically with json_equal() once `created` is normalised to 0. Also
  * the headers and path, requests the adapter must refuse, and map_error.
+ *
+ * The inbound hooks (POST /v1/messages) have their own client_* fixtures:
+ * Anthropic requests in -> OpenAI requests out, OpenAI answers in ->
+ * Anthropic messages out, OpenAI chunk streams in -> Anthropic event
+ * sequences out (event names checked against each data's type), and the
+ * error bodies by status.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -60,6 +66,14 @@ static void test_response_invalid(void **state);
 static void test_streams(void **state);
 static void test_stream_without_start(void **state);
 static void test_map_error(void **state);
+static json_t *client_events(sl_buf_t *out);
+static int client_feed_on_event(void *data, const sl_sse_event_t *ev);
+static void test_client_requests(void **state);
+static void test_client_request_errors(void **state);
+static void test_client_responses(void **state);
+static void test_client_streams(void **state);
+static void test_client_stream_empty(void **state);
+static void test_client_error(void **state);
 
 
 static int
@@ -210,6 +224,10 @@ test_registry(void **state)
     assert_non_null(ops->parse_response);
     assert_non_null(ops->stream_event);
     assert_non_null(ops->map_error);
+    assert_non_null(ops->client_request);
+    assert_non_null(ops->client_response);
+    assert_non_null(ops->client_stream_event);
+    assert_non_null(ops->client_error);
 }
 
 
@@ -632,6 +650,347 @@ test_map_error(void **state)
 }
 
 
+static void
+test_client_requests(void **state)
+{
+    static const char *const cases[] = {
+        "client_req_text",
+        "client_req_tools",
+        "client_req_tool_choice",
+    };
+    test_ctx_t *t = *state;
+    const sl_provider_ops_t *ops = anthropic();
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char name[128];
+        const char *why = NULL;
+        sl_str_t out;
+        json_t *got;
+        json_t *want;
+        size_t len;
+        char *raw;
+        int rc;
+
+        snprintf(name, sizeof(name), "%s.in.json", cases[i]);
+        raw = fixture(t->pool, name, &len);
+        rc = ops->client_request(t->pool, (sl_str_t){ raw, len }, &out, &why);
+        if (rc != 0) {
+            fail_msg("%s: client_request = %d (%s)", cases[i], rc, why != NULL ? why : "-");
+        }
+        assert_int_equal(out.p[out.len], '\0');
+        got = json_loadb(out.p, out.len, 0, NULL);
+        assert_non_null(got);
+        snprintf(name, sizeof(name), "%s.out.json", cases[i]);
+        want = fixture_json(name);
+        assert_json_equal(got, want, cases[i]);
+        json_decref(got);
+        json_decref(want);
+    }
+}
+
+
+static void
+test_client_request_errors(void **state)
+{
+    static const struct {
+        const char *body;
+        const char *why; /* a substring of the message; NULL: not a JSON object */
+    } cases[] = {
+        { "", NULL },
+        { "{not json", NULL },
+        { "[1]", NULL },
+        { "{\"a\":1,\"a\":2}", NULL },
+        { "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
+          "max_tokens: Field required" },
+        { "{\"model\":\"m\",\"max_tokens\":0,\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
+          "max_tokens" },
+        { "{\"model\":\"m\",\"max_tokens\":5}", "messages: Field required" },
+        { "{\"model\":\"m\",\"max_tokens\":5,\"messages\":[]}", "messages" },
+        { "{\"model\":\"m\",\"max_tokens\":5,\"messages\":[{\"role\":\"tool\",\"content\":\"x\"}]}",
+          "role" },
+        { "{\"model\":\"m\",\"max_tokens\":5,\"messages\":[{\"role\":\"user\",\"content\":5}]}",
+          "content" },
+        { "{\"model\":\"m\",\"max_tokens\":5,\"messages\":[{\"role\":\"user\",\"content\":"
+          "[{\"type\":\"document\",\"source\":{}}]}]}",
+          "not supported" },
+        { "{\"model\":\"m\",\"max_tokens\":5,\"messages\":[{\"role\":\"user\",\"content\":"
+          "[{\"type\":\"image\",\"source\":{\"type\":\"file\",\"file_id\":\"f\"}}]}]}",
+          "image" },
+        { "{\"model\":\"m\",\"max_tokens\":5,\"messages\":[{\"role\":\"user\",\"content\":"
+          "[{\"type\":\"tool_result\",\"content\":\"x\"}]}]}",
+          "tool_use_id" },
+        { "{\"model\":\"m\",\"max_tokens\":5,\"messages\":[{\"role\":\"assistant\",\"content\":"
+          "[{\"type\":\"tool_use\",\"name\":\"n\",\"input\":{}}]}]}",
+          "tool_use" },
+        { "{\"model\":\"m\",\"max_tokens\":5,\"stream\":\"yes\",\"messages\":[{\"role\":\"user\","
+          "\"content\":\"x\"}]}",
+          "stream" },
+        { "{\"model\":\"m\",\"max_tokens\":5,\"tools\":[{\"type\":\"web_search_20250305\","
+          "\"name\":\"web_search\"}],\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
+          "tools" },
+        { "{\"model\":\"m\",\"max_tokens\":5,\"tool_choice\":{\"type\":\"tool\"},\"messages\":"
+          "[{\"role\":\"user\",\"content\":\"x\"}]}",
+          "tool_choice" },
+        { "{\"model\":\"m\",\"max_tokens\":5,\"stop_sequences\":[1],\"messages\":[{\"role\":"
+          "\"user\",\"content\":\"x\"}]}",
+          "stop_sequences" },
+        { "{\"model\":\"m\",\"max_tokens\":5,\"temperature\":\"hot\",\"messages\":[{\"role\":"
+          "\"user\",\"content\":\"x\"}]}",
+          "temperature" },
+        { "{\"model\":\"m\",\"max_tokens\":5,\"system\":[{\"type\":\"image\"}],\"messages\":"
+          "[{\"role\":\"user\",\"content\":\"x\"}]}",
+          "system" },
+    };
+    test_ctx_t *t = *state;
+    const sl_provider_ops_t *ops = anthropic();
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const char *why = "unset";
+        sl_str_t out = sl_str_null;
+        int rc = ops->client_request(t->pool, (sl_str_t){ cases[i].body, strlen(cases[i].body) },
+                                     &out, &why);
+
+        if (rc != SL_EPARSE) {
+            fail_msg("case %zu: client_request = %d, want SL_EPARSE", i, rc);
+        }
+        if (cases[i].why == NULL) {
+            assert_null(why);
+        } else if (why == NULL || strstr(why, cases[i].why) == NULL) {
+            fail_msg("case %zu: why \"%s\", want \"%s\" in it", i, why != NULL ? why : "(null)",
+                     cases[i].why);
+        }
+    }
+}
+
+
+static void
+test_client_responses(void **state)
+{
+    static const char *const cases[] = {
+        "client_resp_text",
+        "client_resp_tool_use",
+        "client_resp_length",
+    };
+    static const char *const bad[] = { "", "not json", "[1]", "{\"choices\":[]}" };
+    test_ctx_t *t = *state;
+    const sl_provider_ops_t *ops = anthropic();
+    sl_str_t out;
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char name[128];
+        json_t *got;
+        json_t *want;
+        size_t len;
+        char *raw;
+
+        snprintf(name, sizeof(name), "%s.in.json", cases[i]);
+        raw = fixture(t->pool, name, &len);
+        assert_int_equal(ops->client_response(t->pool, (sl_str_t){ raw, len }, &out), 0);
+        got = json_loadb(out.p, out.len, 0, NULL);
+        assert_non_null(got);
+        snprintf(name, sizeof(name), "%s.out.json", cases[i]);
+        want = fixture_json(name);
+        assert_json_equal(got, want, cases[i]);
+        json_decref(got);
+        json_decref(want);
+    }
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        assert_int_equal(ops->client_response(t->pool, (sl_str_t){ bad[i], strlen(bad[i]) }, &out),
+                         SL_EPARSE);
+    }
+}
+
+
+static int
+client_feed_on_event(void *data, const sl_sse_event_t *ev)
+{
+    test_feed_t *f = data;
+    sl_chunks_t out = { &f->out };
+
+    return f->ops->client_stream_event(f->st, ev, &out);
+}
+
+
+/*
+ * The events in out as a JSON array of their data; each event's name must
+ * be its data's type.
+ */
+static json_t *
+client_events(sl_buf_t *out)
+{
+    json_t *events = json_array();
+    const char *s = out->p;
+    const char *end = out->p + out->len;
+
+    while (s != NULL && s < end) {
+        const char *sep = strstr(s, "\n\n");
+        const char *nl;
+        json_t *v;
+
+        assert_non_null(sep);
+        assert_memory_equal(s, "event: ", 7);
+        nl = memchr(s, '\n', (size_t) (sep - s));
+        assert_non_null(nl);
+        assert_memory_equal(nl + 1, "data: ", 6);
+        v = json_loadb(nl + 7, (size_t) (sep - nl - 7), 0, NULL);
+        if (v == NULL) {
+            fail_msg("event data is not JSON: %.*s", (int) (sep - s), s);
+        }
+        if (!json_is_string(json_object_get(v, "type"))
+            || strlen(json_string_value(json_object_get(v, "type"))) != (size_t) (nl - s - 7)
+            || memcmp(json_string_value(json_object_get(v, "type")), s + 7, (size_t) (nl - s - 7))
+                   != 0) {
+            fail_msg("event name and data type differ: %.*s", (int) (sep - s), s);
+        }
+        json_array_append_new(events, v);
+        s = sep + 2;
+    }
+    return events;
+}
+
+
+static void
+test_client_streams(void **state)
+{
+    static const char *const cases[] = {
+        "client_stream_text.events.json",
+        "client_stream_tool_use.events.json",
+        "client_stream_error.events.json",
+    };
+    static const size_t steps[] = { 0, 1, 7 };
+    test_ctx_t *t = *state;
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        json_t *want = fixture_json(cases[i]);
+        json_t *u = json_object_get(want, "usage");
+        size_t len;
+        const char *sse = fixture(t->pool, json_string_value(json_object_get(want, "input")), &len);
+
+        for (size_t k = 0; k < sizeof(steps) / sizeof(steps[0]); k++) {
+            sl_stream_t st;
+            test_feed_t f;
+            sl_sse_parser_t p;
+            json_t *got;
+            char what[160];
+
+            call_init(t, "{\"stream\":true}", 15);
+            memset(&st, 0, sizeof(st));
+            st.call = &t->call;
+            st.usage.known = true;
+            st.usage.prompt_tokens =
+                (uint64_t) json_integer_value(json_object_get(u, "prompt_tokens"));
+            st.usage.completion_tokens =
+                (uint64_t) json_integer_value(json_object_get(u, "completion_tokens"));
+            st.usage.cached_tokens =
+                (uint64_t) json_integer_value(json_object_get(u, "cached_tokens"));
+            f.ops = anthropic();
+            f.st = &st;
+            f.out = SL_BUF_INIT;
+            sl_sse_init(&p, 0);
+            for (size_t off = 0; off < len;) {
+                size_t n = steps[k] == 0 || steps[k] > len - off ? len - off : steps[k];
+
+                assert_int_equal(sl_sse_feed(&p, sse + off, n, client_feed_on_event, &f), 0);
+                off += n;
+            }
+            sl_sse_free(&p);
+            got = client_events(&f.out);
+            snprintf(what, sizeof(what), "%s (step %zu)", cases[i], steps[k]);
+            assert_json_equal(got, json_object_get(want, "events"), what);
+            json_decref(got);
+            sl_buf_free(&f.out);
+        }
+        json_decref(want);
+    }
+}
+
+
+/* A stream with no chunk at all still makes a whole message (ids from the request). */
+static void
+test_client_stream_empty(void **state)
+{
+    test_ctx_t *t = *state;
+    const sl_provider_ops_t *ops = anthropic();
+    sl_sse_event_t done = { sl_str_null, sl_str_lit("[DONE]"), sl_str_null };
+    sl_stream_t st;
+    sl_buf_t b = SL_BUF_INIT;
+    sl_chunks_t out = { &b };
+    json_t *got;
+    json_t *want;
+
+    call_init(t, "{\"stream\":true}", 15);
+    memset(&st, 0, sizeof(st));
+    st.call = &t->call;
+    st.usage.prompt_tokens = 2;
+    st.usage.completion_tokens = 0;
+    assert_int_equal(ops->client_stream_event(&st, &done, &out), 0);
+    assert_true(st.done);
+    assert_int_equal(ops->client_stream_event(&st, &done, &out), 0); /* once only */
+    got = client_events(&b);
+    want = json_loads(
+        "[{\"type\":\"message_start\",\"message\":{\"id\":\"msg_req-test\",\"type\":\"message\","
+        "\"role\":\"assistant\",\"model\":\"claude-test\",\"content\":[],\"stop_reason\":null,"
+        "\"stop_sequence\":null,\"usage\":{\"input_tokens\":2,\"output_tokens\":0}}},"
+        "{\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\",\"stop_sequence\":"
+        "null},\"usage\":{\"input_tokens\":2,\"output_tokens\":0}},{\"type\":\"message_stop\"}]",
+        0, NULL);
+    assert_non_null(want);
+    assert_json_equal(got, want, "empty stream");
+    json_decref(got);
+    json_decref(want);
+    sl_buf_free(&b);
+}
+
+
+static void
+test_client_error(void **state)
+{
+    static const struct {
+        int status;
+        const char *type;
+    } cases[] = {
+        { 400, "invalid_request_error" },
+        { 401, "authentication_error" },
+        { 403, "permission_error" },
+        { 404, "not_found_error" },
+        { 408, "invalid_request_error" },
+        { 413, "request_too_large" },
+        { 429, "rate_limit_error" },
+        { 500, "api_error" },
+        { 502, "api_error" },
+        { 503, "overloaded_error" },
+        { 504, "api_error" },
+        { 529, "overloaded_error" },
+    };
+    test_ctx_t *t = *state;
+    const sl_provider_ops_t *ops = anthropic();
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        sl_error_t e;
+        sl_str_t out;
+        json_t *got;
+
+        memset(&e, 0, sizeof(e));
+        e.status = cases[i].status;
+        e.type = "invalid_request_error";
+        e.code = "some_code";
+        e.message = "the \"message\" stays";
+        assert_int_equal(ops->client_error(cases[i].status, &e, t->pool, &out), 0);
+        assert_int_equal(out.p[out.len], '\0');
+        got = json_loadb(out.p, out.len, 0, NULL);
+        assert_non_null(got);
+        assert_string_equal(json_string_value(json_object_get(got, "type")), "error");
+        assert_string_equal(
+            json_string_value(json_object_get(json_object_get(got, "error"), "type")),
+            cases[i].type);
+        assert_string_equal(
+            json_string_value(json_object_get(json_object_get(got, "error"), "message")),
+            "the \"message\" stays");
+        json_decref(got);
+    }
+}
+
+
 int
 main(void)
 {
@@ -645,6 +1004,12 @@ main(void)
         cmocka_unit_test_setup_teardown(test_streams, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stream_without_start, setup, teardown),
         cmocka_unit_test_setup_teardown(test_map_error, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_client_requests, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_client_request_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_client_responses, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_client_streams, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_client_stream_empty, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_client_error, setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
