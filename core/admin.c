@@ -122,22 +122,22 @@ static void admin_reload(sl_http_req_t *r);
 static void admin_metrics(sl_http_req_t *r);
 
 static const sl_http_route_t admin_routes[] = {
-    { "GET", "/admin/keys", admin_keys_list },
-    { "POST", "/admin/keys", admin_keys_create },
-    { "GET", ADMIN_KEYS_PREFIX "*", admin_key_get },
-    { "PATCH", ADMIN_KEYS_PREFIX "*", admin_key_patch },
-    { "DELETE", ADMIN_KEYS_PREFIX "*", admin_key_delete },
-    { "POST", ADMIN_KEYS_PREFIX "*", admin_key_post },
-    { "GET", "/admin/usage", admin_usage },
-    { "GET", "/admin/teams", admin_teams_list },
-    { "GET", ADMIN_TEAMS_PREFIX "*", admin_team_get },
-    { "PUT", ADMIN_TEAMS_PREFIX "*", admin_team_put },
-    { "DELETE", ADMIN_TEAMS_PREFIX "*", admin_team_delete },
-    { "GET", "/admin/secrets", admin_secrets_list },
-    { "PUT", ADMIN_SECRETS_PREFIX "*", admin_secret_put },
-    { "DELETE", ADMIN_SECRETS_PREFIX "*", admin_secret_delete },
-    { "POST", "/admin/reload", admin_reload },
-    { "GET", "/metrics", admin_metrics },
+    { "GET", "/admin/keys", admin_keys_list, NULL },
+    { "POST", "/admin/keys", admin_keys_create, NULL },
+    { "GET", ADMIN_KEYS_PREFIX "*", admin_key_get, NULL },
+    { "PATCH", ADMIN_KEYS_PREFIX "*", admin_key_patch, NULL },
+    { "DELETE", ADMIN_KEYS_PREFIX "*", admin_key_delete, NULL },
+    { "POST", ADMIN_KEYS_PREFIX "*", admin_key_post, NULL },
+    { "GET", "/admin/usage", admin_usage, NULL },
+    { "GET", "/admin/teams", admin_teams_list, NULL },
+    { "GET", ADMIN_TEAMS_PREFIX "*", admin_team_get, NULL },
+    { "PUT", ADMIN_TEAMS_PREFIX "*", admin_team_put, NULL },
+    { "DELETE", ADMIN_TEAMS_PREFIX "*", admin_team_delete, NULL },
+    { "GET", "/admin/secrets", admin_secrets_list, NULL },
+    { "PUT", ADMIN_SECRETS_PREFIX "*", admin_secret_put, NULL },
+    { "DELETE", ADMIN_SECRETS_PREFIX "*", admin_secret_delete, NULL },
+    { "POST", "/admin/reload", admin_reload, NULL },
+    { "GET", "/metrics", admin_metrics, NULL },
 };
 
 /* Which body field each key field comes from, for the param of a 400. */

@@ -230,6 +230,7 @@ static char *http_cat(char *p, const char *s, size_t n);
 static char *http_put_uint(char *p, uint64_t v);
 static char *http_put_hex(char *p, uint64_t v, int width);
 static json_t *http_json_string(const char *s);
+static sl_http_error_cb conn_error_format(const sl_http_conn_t *c);
 static char *http_error_json(const char *type, const char *code, const char *param,
                              const char *message);
 
@@ -1286,6 +1287,8 @@ conn_error(sl_http_conn_t *c, int status, const sl_http_header_t *headers, size_
            const char *type, const char *code, const char *param, const char *message)
 {
     sl_http_header_t h[8];
+    sl_http_error_cb fmt;
+    sl_str_t own;
     char *body;
     size_t n = 0;
     int rc;
@@ -1294,6 +1297,11 @@ conn_error(sl_http_conn_t *c, int status, const sl_http_header_t *headers, size_
     h[n++].value = sl_str_lit("application/json");
     for (size_t i = 0; i < nheaders && n < sizeof(h) / sizeof(h[0]); i++) {
         h[n++] = headers[i];
+    }
+    fmt = conn_error_format(c);
+    if (fmt != NULL && c->pool != NULL
+        && fmt(c->pool, status, type, code, param, message, &own) == 0) {
+        return conn_respond(c, status, h, n, own.p, own.len);
     }
     body = http_error_json(type, code, param, message);
     if (body == NULL) {
@@ -1305,6 +1313,24 @@ conn_error(sl_http_conn_t *c, int status, const sl_http_header_t *headers, size_
     rc = conn_respond(c, status, h, n, body, strlen(body));
     free(body);
     return rc;
+}
+
+
+/* The error formatter of the route the request's path belongs to (any method), or NULL. */
+static sl_http_error_cb
+conn_error_format(const sl_http_conn_t *c)
+{
+    const sl_http_server_t *srv = c->srv;
+
+    if (c->req.path.len == 0) {
+        return NULL; /* the path is not known yet (errors in the request line or headers) */
+    }
+    for (size_t i = 0; i < srv->nroutes; i++) {
+        if (srv->routes[i].error != NULL && http_route_match(srv, i, c->req.path)) {
+            return srv->routes[i].error;
+        }
+    }
+    return NULL;
 }
 
 

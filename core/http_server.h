@@ -37,10 +37,21 @@ typedef struct sl_http_req sl_http_req_t;
 typedef void (*sl_http_handler_cb)(sl_http_req_t *r);
 typedef void (*sl_http_req_cb)(sl_http_req_t *r);
 
+/*
+ * Formats an error body for a route that speaks another wire format than
+ * OpenAI's (e.g. Anthropic's on /v1/messages): status and OpenAI-style
+ * fields in, body (allocated in pool) out. Returns 0 or a negative code
+ * (the server then falls back to OpenAI's shape).
+ */
+typedef int (*sl_http_error_cb)(sl_pool_t *pool, int status, const char *type, const char *code,
+                                const char *param, const char *message, sl_str_t *out);
+
 typedef struct sl_http_route {
     const char *method; /* "GET", "POST", ... */
     const char *path; /* exact path, e.g. "/v1/chat/completions"; a trailing '*' matches a prefix */
     sl_http_handler_cb handler;
+    sl_http_error_cb error; /* NULL: OpenAI's error shape; also used for the server's own
+                               errors (405, 413, 408, ...) on this path */
 } sl_http_route_t;
 
 /*

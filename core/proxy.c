@@ -79,6 +79,8 @@ static void proxy_models(sl_http_req_t *r);
 static void proxy_chat(sl_http_req_t *r);
 static void proxy_embeddings(sl_http_req_t *r);
 static void proxy_messages(sl_http_req_t *r);
+static int proxy_messages_error(sl_pool_t *pool, int status, const char *type, const char *code,
+                                const char *param, const char *message, sl_str_t *out);
 static void proxy_call(sl_http_req_t *r, sl_endpoint_e endpoint);
 static bool proxy_auth(sl_http_req_t *r, sl_acct_t *a, const sl_provider_ops_t *client);
 static void proxy_respond_error(sl_http_req_t *r, const sl_provider_ops_t *client, int status,
@@ -127,11 +129,12 @@ static const char *const proxy_keys[PROXY_NKEYS] = {
 static const char *const proxy_key_include_usage = "include_usage";
 
 static const sl_http_route_t proxy_routes[] = {
-    { "GET", "/healthz", proxy_healthz }, /* liveness, no auth */
-    { "GET", "/v1/models", proxy_models },
-    { "POST", "/v1/chat/completions", proxy_chat },
-    { "POST", "/v1/embeddings", proxy_embeddings },
-    { "POST", "/v1/messages", proxy_messages }, /* Anthropic's shape in and out */
+    { "GET", "/healthz", proxy_healthz, NULL }, /* liveness, no auth */
+    { "GET", "/v1/models", proxy_models, NULL },
+    { "POST", "/v1/chat/completions", proxy_chat, NULL },
+    { "POST", "/v1/embeddings", proxy_embeddings, NULL },
+    /* Anthropic's shape in and out, errors included (also the server's own) */
+    { "POST", "/v1/messages", proxy_messages, proxy_messages_error },
 };
 
 static const sl_upstream_cbs_t proxy_cbs = {
@@ -287,6 +290,31 @@ static void
 proxy_embeddings(sl_http_req_t *r)
 {
     proxy_call(r, SL_ENDPOINT_EMBEDDINGS);
+}
+
+
+/*
+ * Errors the HTTP server produces on /v1/messages before the handler runs
+ * (405, 413, 408, ...) in Anthropic's shape, through the same adapter hook
+ * as the proxy's own errors there.
+ */
+static int
+proxy_messages_error(sl_pool_t *pool, int status, const char *type, const char *code,
+                     const char *param, const char *message, sl_str_t *out)
+{
+    const sl_provider_ops_t *client = sl_provider_find("anthropic");
+    sl_error_t e;
+
+    if (client == NULL || client->client_error == NULL) {
+        return SL_ENOTFOUND;
+    }
+    memset(&e, 0, sizeof(e));
+    e.status = status;
+    e.type = type;
+    e.code = code;
+    e.param = param;
+    e.message = message;
+    return client->client_error(status, &e, pool, out);
 }
 
 

@@ -168,6 +168,22 @@ describe('POST /v1/messages (Anthropic shape in and out)', () => {
       });
   });
 
+  it('the HTTP server\'s own errors on /v1/messages are in Anthropic\'s shape too', async () => {
+    const wrong = await request(`${sluice.root}/v1/messages`, { method: 'GET', timeoutMs: 5000 });
+    assert.equal(wrong.status, 405);
+    assert.equal(wrong.json().type, 'error', wrong.body);
+    assert.equal(wrong.json().error.type, 'invalid_request_error');
+    assert.match(wrong.headers.allow, /POST/);
+    const big = await request(`${sluice.root}/v1/messages`, {
+      method: 'POST', headers: { 'x-api-key': sluice.key, 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'gpt-4o-mini', max_tokens: 8, messages: [{ role: 'user', content: 'x'.repeat(9 * 1024 * 1024) }] }),
+      timeoutMs: 10000,
+    });
+    assert.equal(big.status, 413);
+    assert.equal(big.json().type, 'error', big.body);
+    assert.equal(big.json().error.type, 'request_too_large');
+  });
+
   it('bad requests get 400 invalid_request_error in Anthropic\'s shape', async () => {
     const post = (body) => request(`${sluice.root}/v1/messages`, {
       method: 'POST', headers: { 'x-api-key': sluice.key, 'content-type': 'application/json' }, body,

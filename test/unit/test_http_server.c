@@ -182,9 +182,10 @@ static void job_stream_abort(sl_http_req_t *r);
     } while (0)
 
 static const sl_http_route_t routes[] = {
-    { "GET", "/echo", h_echo },     { "POST", "/echo", h_echo },  { "GET", "/v1/models", h_echo },
-    { "GET", "/prefix/*", h_echo }, { "GET", "/delay", h_delay }, { "GET", "/slow", h_slow },
-    { "GET", "/stream", h_stream }, { "GET", "/big", h_big },
+    { "GET", "/echo", h_echo, NULL },      { "POST", "/echo", h_echo, NULL },
+    { "GET", "/v1/models", h_echo, NULL }, { "GET", "/prefix/*", h_echo, NULL },
+    { "GET", "/delay", h_delay, NULL },    { "GET", "/slow", h_slow, NULL },
+    { "GET", "/stream", h_stream, NULL },  { "GET", "/big", h_big, NULL },
 };
 
 
@@ -902,7 +903,8 @@ client_simple(test_ctx_t *t)
 
         CHECK(t, big != NULL);
         memset(big, 'x', n);
-        snprintf(head, sizeof(head), "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: %zu\r\n\r\n", n);
+        snprintf(head, sizeof(head),
+                 "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: %zu\r\n\r\n", n);
         cl_send(cc, head);
         cl_sendn(cc, big, n);
         free(big);
