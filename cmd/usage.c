@@ -160,22 +160,22 @@ usage_optarg(int argc, char **argv, int *i, const char *name)
 static void
 usage_help(FILE *f)
 {
-    fprintf(
-        f,
-        "usage: sluice usage [-c FILE] [--since 7d] [--by key|team|model|provider|day|request]\n"
-        "                    [--format table|csv|json]\n"
-        "\n"
-        "Requests, errors, tokens and cost from the usage ledger, one row per group.\n"
-        "\n"
-        "  -c FILE    configuration file (default %s)\n"
-        "  --since D  window: a duration back from now (24h, 7d, 30d) or all (default %s)\n"
-        "  --by G     group by key (default), team, model, provider, day (UTC) or\n"
-        "             request (id: the request id, name: the model)\n"
-        "  --format F table (default), csv, or json (an array of objects)\n"
-        "\n"
-        "cost_usd is exact (from integer nano-USD); requests to models without a price\n"
-        "count as 0 and are reported on stderr.\n",
-        USAGE_DEFAULT_CONF, USAGE_DEFAULT_SINCE);
+    fprintf(f,
+            "usage: sluice usage [-c FILE] [--since 7d] [--by "
+            "key|team|model|provider|day|request|endpoint]\n"
+            "                    [--format table|csv|json]\n"
+            "\n"
+            "Requests, errors, tokens and cost from the usage ledger, one row per group.\n"
+            "\n"
+            "  -c FILE    configuration file (default %s)\n"
+            "  --since D  window: a duration back from now (24h, 7d, 30d) or all (default %s)\n"
+            "  --by G     group by key (default), team, model, provider, day (UTC) or\n"
+            "             request (id: the request id, name: the model)\n"
+            "  --format F table (default), csv, or json (an array of objects)\n"
+            "\n"
+            "cost_usd is exact (from integer nano-USD); requests to models without a price\n"
+            "count as 0 and are reported on stderr.\n",
+            USAGE_DEFAULT_CONF, USAGE_DEFAULT_SINCE);
 }
 
 

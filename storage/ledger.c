@@ -262,9 +262,10 @@ int
 sl_ledger_by_parse(const char *s, sl_ledger_by_e *out)
 {
     static const char *const names[] = {
-        [SL_LEDGER_BY_KEY] = "key",     [SL_LEDGER_BY_TEAM] = "team",
-        [SL_LEDGER_BY_MODEL] = "model", [SL_LEDGER_BY_PROVIDER] = "provider",
-        [SL_LEDGER_BY_DAY] = "day",     [SL_LEDGER_BY_REQUEST] = "request",
+        [SL_LEDGER_BY_KEY] = "key",           [SL_LEDGER_BY_TEAM] = "team",
+        [SL_LEDGER_BY_MODEL] = "model",       [SL_LEDGER_BY_PROVIDER] = "provider",
+        [SL_LEDGER_BY_DAY] = "day",           [SL_LEDGER_BY_REQUEST] = "request",
+        [SL_LEDGER_BY_ENDPOINT] = "endpoint",
     };
 
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
@@ -713,6 +714,9 @@ agg_on_row(void *arg, const sl_ledger_row_t *row)
         break;
     case SL_LEDGER_BY_REQUEST:
         id = row->request_id;
+        break;
+    case SL_LEDGER_BY_ENDPOINT:
+        id = row->endpoint;
         break;
     case SL_LEDGER_BY_DAY:
     default:

@@ -104,6 +104,7 @@ typedef enum sl_ledger_by {
     SL_LEDGER_BY_PROVIDER, /* id = name: provider name, "" for none */
     SL_LEDGER_BY_DAY,      /* id = name: "YYYY-MM-DD" (UTC) */
     SL_LEDGER_BY_REQUEST,  /* id: request id, name: the model on its newest row */
+    SL_LEDGER_BY_ENDPOINT, /* id = name: "chat", "embeddings", "messages" */
 } sl_ledger_by_e;
 
 typedef struct sl_ledger_group {
@@ -144,7 +145,7 @@ int sl_ledger_aggregate(sl_txn_t *t, int64_t since_ns, int64_t until_ns, sl_ledg
 /* Frees an aggregate. NULL is a no-op. */
 void sl_ledger_agg_free(sl_ledger_agg_t *agg);
 
-/* "key", "team", "model", "provider", "day", "request". Returns 0 or SL_EPARSE. */
+/* "key", "team", "model", "provider", "day", "request", "endpoint". Returns 0 or SL_EPARSE. */
 int sl_ledger_by_parse(const char *s, sl_ledger_by_e *out);
 
 typedef enum sl_budget_kind {

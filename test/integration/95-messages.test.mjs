@@ -207,5 +207,10 @@ describe('POST /v1/messages (Anthropic shape in and out)', () => {
     }
     const claude = rows.find((x) => x.id === 'claude' || x.name === 'claude');
     assert.ok(claude.errors >= 1 && claude.completion_tokens > 0, JSON.stringify(claude));
+    // every one of them is recorded as coming through the messages endpoint
+    const byEndpoint = await usageJson(sluice, 'endpoint');
+    const messages = byEndpoint.find((x) => x.id === 'messages');
+    assert.ok(messages, JSON.stringify(byEndpoint));
+    assert.equal(messages.requests, rows.reduce((n, g) => n + g.requests, 0), JSON.stringify(byEndpoint));
   });
 });

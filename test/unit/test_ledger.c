@@ -881,6 +881,13 @@ test_aggregate_by_request(void **state)
     assert_int_equal(a->total.requests, 5);
     assert_int_equal(a->total.cost_nusd, 1500);
     sl_ledger_agg_free(a);
+
+    /* by endpoint: the same rows, split by the API they came through */
+    a = aggregate(f, 0, 0, SL_LEDGER_BY_ENDPOINT);
+    assert_int_equal(a->ngroups, 1);
+    assert_string_equal(a->groups[0].id, rows[0].endpoint);
+    assert_int_equal(a->groups[0].requests, 5);
+    sl_ledger_agg_free(a);
 }
 
 
@@ -898,6 +905,8 @@ test_parse_names(void **state)
     assert_int_equal(by, SL_LEDGER_BY_PROVIDER);
     assert_int_equal(sl_ledger_by_parse("request", &by), 0);
     assert_int_equal(by, SL_LEDGER_BY_REQUEST);
+    assert_int_equal(sl_ledger_by_parse("endpoint", &by), 0);
+    assert_int_equal(by, SL_LEDGER_BY_ENDPOINT);
     assert_int_equal(sl_ledger_by_parse("requests", &by), SL_EPARSE);
     assert_int_equal(sl_ledger_by_parse("week", &by), SL_EPARSE);
     assert_int_equal(sl_budget_period_parse("month", &p), 0);
