@@ -1033,3 +1033,14 @@ json_decref_cb(void *arg)
 {
     json_decref(arg);
 }
+
+
+void
+sl_json_quote(sl_buf_t *b, sl_str_t s)
+{
+    size_t n = json_escaped_len(s);
+
+    sl_buf_reserve(b, n);
+    json_escape(b->p + b->len, s);
+    b->len += n;
+}

@@ -26,6 +26,7 @@
 
 #include <jansson.h>
 
+#include "core/buf.h"
 #include "core/pool.h"
 #include "core/str.h"
 
@@ -152,6 +153,13 @@ bool sl_json_is_true(const sl_json_t *doc, int v);
  */
 int sl_json_splice(sl_pool_t *pool, sl_str_t src, const sl_json_edit_t *edits, size_t n,
                    sl_str_t *out);
+
+/*
+ * Appends s to b as a JSON string: quoted and escaped as sl_json_splice()
+ * escapes quoted edits (jansson's json_dumps() way). s must be valid UTF-8
+ * (a decoded sl_json_string() is). Aborts on OOM (worker).
+ */
+void sl_json_quote(sl_buf_t *b, sl_str_t s);
 
 /*
  * jansson DOM of src (duplicate keys refused, as the proxy always did),

@@ -75,6 +75,9 @@ typedef struct anthropic_client_stream {
 } anthropic_client_stream_t;
 
 static int anthropic_build_request(const void *conf, sl_call_t *call, sl_upstream_req_t *out);
+static bool anthropic_fast_body(sl_call_t *call, sl_buf_t *b);
+static bool anthropic_fast_messages(sl_call_t *call, int msgs, sl_buf_t *b, sl_buf_t *system);
+static bool anthropic_fast_max_tokens(const sl_json_t *doc, int mct, int mt, int64_t *out);
 static int anthropic_build_body(sl_call_t *call, json_t *in, json_t *body);
 static int anthropic_messages(json_t *in, json_t *body, json_t *system, bool *system_parts);
 static int anthropic_message_blocks(json_t *m, const char *role, json_t *blocks);
@@ -94,6 +97,12 @@ static sl_http_header_t *anthropic_headers(sl_call_t *call, size_t *n);
 static const char *anthropic_dump(sl_pool_t *pool, json_t *v, size_t *len);
 static int anthropic_parse_response(const void *conf, sl_call_t *call, const sl_buf_t *body,
                                     sl_reply_t *out);
+static bool anthropic_fast_completion(sl_call_t *call, const sl_buf_t *body, sl_reply_t *out);
+static bool anthropic_fast_text(const sl_json_t *doc, int content, sl_pool_t *pool, sl_buf_t *text,
+                                bool *has_text);
+static bool anthropic_loadable(const sl_json_t *doc, int v);
+static uint64_t anthropic_uint(const sl_json_t *doc, int v);
+static const char *anthropic_finish_reason_str(const sl_json_t *doc, int v, sl_pool_t *pool);
 static json_t *anthropic_completion(json_t *in, sl_call_t *call, sl_usage_t *u);
 static json_t *anthropic_usage_json(const sl_usage_t *u);
 static const char *anthropic_dom_string(json_t *v);
@@ -179,6 +188,20 @@ anthropic_build_request(const void *conf, sl_call_t *call, sl_upstream_req_t *ou
     if (call->endpoint != SL_ENDPOINT_CHAT) {
         return SL_EDENIED;
     }
+    if (call->body == NULL) {
+        sl_buf_t b = SL_BUF_INIT;
+
+        if (anthropic_fast_body(call, &b)) {
+            out->body = sl_pstrndup(call->pool, b.p, b.len);
+            out->body_len = b.len;
+            sl_buf_free(&b);
+            out->method = "POST";
+            out->path = sl_psprintf(call->pool, "%s/v1/messages", p->base_path);
+            out->headers = anthropic_headers(call, &out->nheaders);
+            return 0;
+        }
+        sl_buf_free(&b);
+    }
     in = sl_call_json(call);
     if (!json_is_object(in)) {
         return SL_EPARSE;
@@ -200,6 +223,141 @@ anthropic_build_request(const void *conf, sl_call_t *call, sl_upstream_req_t *ou
 out_free_body:
     json_decref(body);
     return rc;
+}
+
+
+/*
+ * The common call written straight from the token reader, no DOM: only
+ * model, messages (system, developer, user and assistant messages with
+ * string content), max_tokens or max_completion_tokens, stream and a null
+ * stream_options. Writes what anthropic_build_body() would, member for
+ * member, into b. False for anything else, and for anything jansson might
+ * refuse (a string that is not valid, an integer that does not fit): the
+ * DOM path then decides, so the answer is the same either way.
+ */
+static bool
+anthropic_fast_body(sl_call_t *call, sl_buf_t *b)
+{
+    static const char *const keys[] = { "model",  "messages",       "max_tokens",
+                                        "stream", "stream_options", "max_completion_tokens" };
+    const sl_json_t *doc = call->doc;
+    sl_buf_t system = SL_BUF_INIT;
+    int v[6];
+    size_t found = 0;
+    int64_t max_tokens;
+    size_t len;
+    sl_json_type_e st;
+
+    if (sl_json_type(doc, SL_JSON_ROOT) != SL_JSON_OBJECT
+        || sl_json_lookup(doc, SL_JSON_ROOT, keys, 6, v) < 0) {
+        return false;
+    }
+    for (size_t i = 0; i < 6; i++) {
+        found += v[i] >= 0;
+    }
+    st = sl_json_type(doc, v[3]);
+    if (found != sl_json_size(doc, SL_JSON_ROOT) || sl_json_string_len(doc, v[0], &len) < 0
+        || sl_json_type(doc, v[1]) != SL_JSON_ARRAY
+        || (v[4] >= 0 && sl_json_type(doc, v[4]) != SL_JSON_NULL)
+        || (v[3] >= 0 && st != SL_JSON_TRUE && st != SL_JSON_FALSE && st != SL_JSON_NULL)
+        || !anthropic_fast_max_tokens(doc, v[5], v[2], &max_tokens)) {
+        return false;
+    }
+
+    sl_buf_puts(b, "{\"model\":");
+    sl_json_quote(b, (sl_str_t){ call->target->model, strlen(call->target->model) });
+    sl_buf_printf(b, ",\"max_tokens\":%lld,\"messages\":[", (long long) max_tokens);
+    if (!anthropic_fast_messages(call, v[1], b, &system)) {
+        sl_buf_free(&system);
+        return false;
+    }
+    sl_buf_append(b, "]", 1);
+    if (system.len > 0) {
+        sl_buf_puts(b, ",\"system\":");
+        sl_json_quote(b, (sl_str_t){ system.p + 2, system.len - 2 });
+    }
+    sl_buf_free(&system);
+    if (call->stream) {
+        sl_buf_puts(b, ",\"stream\":true");
+    }
+    sl_buf_append(b, "}", 1);
+    return true;
+}
+
+
+/* As anthropic_max_tokens() decides, for integers that fit; false to let it decide. */
+static bool
+anthropic_fast_max_tokens(const sl_json_t *doc, int mct, int mt, int64_t *out)
+{
+    int v =
+        sl_json_type(doc, mct) == SL_JSON_NONE || sl_json_type(doc, mct) == SL_JSON_NULL ? mt : mct;
+
+    if (sl_json_type(doc, v) == SL_JSON_NONE || sl_json_type(doc, v) == SL_JSON_NULL) {
+        *out = ANTHROPIC_MAX_TOKENS;
+        return true;
+    }
+    return sl_json_int(doc, v, out) == 0 && *out >= 1;
+}
+
+
+/*
+ * messages -> the turns of anthropic_messages() into b, system texts into
+ * system, each behind "\n\n" (the caller drops the first). False for a
+ * message the fast path does not take.
+ */
+static bool
+anthropic_fast_messages(sl_call_t *call, int msgs, sl_buf_t *b, sl_buf_t *system)
+{
+    static const char *const keys[] = { "role", "content" };
+    const sl_json_t *doc = call->doc;
+    const char *turn_role = NULL;
+
+    for (int m = sl_json_first(doc, msgs); m >= 0; m = sl_json_next(doc, msgs, m)) {
+        int v[2];
+        sl_str_t role;
+        sl_str_t text;
+        const char *as;
+
+        if (sl_json_type(doc, m) != SL_JSON_OBJECT || sl_json_lookup(doc, m, keys, 2, v) < 0
+            || v[0] < 0 || v[1] < 0 || sl_json_size(doc, m) != 2
+            || sl_json_string(doc, v[0], call->pool, &role) < 0
+            || sl_json_string(doc, v[1], call->pool, &text) < 0) {
+            return false;
+        }
+        if (sl_str_eq(role, "system") || sl_str_eq(role, "developer")) {
+            if (text.len > 0) {
+                sl_buf_append(system, "\n\n", 2);
+                sl_buf_append(system, text.p, text.len);
+            }
+            continue;
+        }
+        if (sl_str_eq(role, "user")) {
+            as = "user";
+        } else if (sl_str_eq(role, "assistant")) {
+            as = "assistant";
+        } else {
+            return false; /* tool, function, unknown: the DOM path */
+        }
+        if (text.len == 0) {
+            continue; /* Anthropic refuses empty turns */
+        }
+        if (turn_role == as) {
+            sl_buf_append(b, ",", 1);
+        } else {
+            if (turn_role != NULL) {
+                sl_buf_append(b, "]},", 3);
+            }
+            sl_buf_printf(b, "{\"role\":\"%s\",\"content\":[", as);
+            turn_role = as;
+        }
+        sl_buf_puts(b, "{\"type\":\"text\",\"text\":");
+        sl_json_quote(b, text);
+        sl_buf_append(b, "}", 1);
+    }
+    if (turn_role != NULL) {
+        sl_buf_append(b, "]}", 2);
+    }
+    return true;
 }
 
 
@@ -816,11 +974,15 @@ anthropic_dump(sl_pool_t *pool, json_t *v, size_t *len)
 static int
 anthropic_parse_response(const void *conf, sl_call_t *call, const sl_buf_t *body, sl_reply_t *out)
 {
-    json_t *in = json_loadb(body->p, body->len, 0, NULL);
+    json_t *in;
     json_t *res = NULL;
     int rc = SL_EUPSTREAM;
 
     (void) conf;
+    if (anthropic_fast_completion(call, body, out)) {
+        return 0;
+    }
+    in = json_loadb(body->p, body->len, 0, NULL);
     if (!json_is_object(in)) {
         goto out_free;
     }
@@ -841,6 +1003,190 @@ out_free:
     json_decref(res);
     json_decref(in);
     return rc;
+}
+
+
+/*
+ * A text-only Anthropic message -> the chat.completion anthropic_completion()
+ * would write, member for member, read with the token reader. False, with
+ * out untouched, for a tool_use block and for any document jansson might
+ * judge differently (see anthropic_loadable()): the DOM path then answers.
+ */
+static bool
+anthropic_fast_completion(sl_call_t *call, const sl_buf_t *body, sl_reply_t *out)
+{
+    static const char *const keys[] = { "id", "model", "content", "usage", "stop_reason" };
+    sl_json_t *doc = sl_json_create(call->pool);
+    sl_buf_t text = SL_BUF_INIT;
+    sl_buf_t b = SL_BUF_INIT;
+    sl_usage_t u = out->usage;
+    bool has_text = false;
+    sl_str_t model = sl_str_null;
+    int v[5];
+
+    if (sl_json_parse(doc, body->p != NULL ? body->p : "", body->len, NULL) < 0
+        || sl_json_type(doc, SL_JSON_ROOT) != SL_JSON_OBJECT
+        || !anthropic_loadable(doc, SL_JSON_ROOT)) {
+        return false;
+    }
+    /* repeated keys: jansson keeps the last, as sl_json_get() does */
+    v[0] = sl_json_get(doc, SL_JSON_ROOT, keys[0]);
+    v[1] = sl_json_get(doc, SL_JSON_ROOT, keys[1]);
+    v[2] = sl_json_get(doc, SL_JSON_ROOT, keys[2]);
+    v[3] = sl_json_get(doc, SL_JSON_ROOT, keys[3]);
+    v[4] = sl_json_get(doc, SL_JSON_ROOT, keys[4]);
+    if (!anthropic_fast_text(doc, v[2], call->pool, &text, &has_text)) {
+        sl_buf_free(&text);
+        return false;
+    }
+    if (sl_json_type(doc, v[3]) == SL_JSON_OBJECT) {
+        uint64_t read = anthropic_uint(doc, sl_json_get(doc, v[3], "cache_read_input_tokens"));
+        uint64_t write = anthropic_uint(doc, sl_json_get(doc, v[3], "cache_creation_input_tokens"));
+
+        u.known = true;
+        u.prompt_tokens =
+            anthropic_uint(doc, sl_json_get(doc, v[3], "input_tokens")) + read + write;
+        u.completion_tokens = anthropic_uint(doc, sl_json_get(doc, v[3], "output_tokens"));
+        u.cached_tokens = read;
+        u.cache_write_tokens = write;
+    }
+
+    sl_buf_puts(&b, "{\"id\":");
+    if (sl_json_type(doc, v[0]) == SL_JSON_STRING) {
+        sl_str_t raw = sl_json_raw(doc, v[0]);
+
+        sl_buf_append(&b, raw.p, raw.len);
+    } else {
+        sl_buf_puts(&b, "\"\"");
+    }
+    sl_buf_printf(
+        &b, ",\"object\":\"chat.completion\",\"created\":%lld,\"model\":", (long long) time(NULL));
+    if (sl_json_type(doc, v[1]) == SL_JSON_STRING) {
+        sl_str_t raw = sl_json_raw(doc, v[1]);
+
+        sl_buf_append(&b, raw.p, raw.len);
+        sl_json_string(doc, v[1], call->pool, &model);
+    } else {
+        sl_json_quote(&b, (sl_str_t){ call->target->model, strlen(call->target->model) });
+    }
+    sl_buf_puts(&b, ",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":");
+    if (has_text) {
+        sl_json_quote(&b, (sl_str_t){ text.p != NULL ? text.p : "", text.len });
+    } else {
+        sl_buf_puts(&b, "null");
+    }
+    sl_buf_free(&text);
+    sl_buf_printf(&b, "},\"logprobs\":null,\"finish_reason\":\"%s\"}]",
+                  anthropic_finish_reason_str(doc, v[4], call->pool));
+    if (u.known) {
+        sl_buf_printf(&b,
+                      ",\"usage\":{\"prompt_tokens\":%lld,\"completion_tokens\":%lld,"
+                      "\"total_tokens\":%lld,\"prompt_tokens_details\":{\"cached_tokens\":%lld}}",
+                      (long long) u.prompt_tokens, (long long) u.completion_tokens,
+                      (long long) (u.prompt_tokens + u.completion_tokens),
+                      (long long) u.cached_tokens);
+    }
+    sl_buf_append(&b, "}", 1);
+
+    out->usage = u;
+    out->body = sl_pstrndup(call->pool, b.p, b.len);
+    out->body_len = b.len;
+    sl_buf_free(&b);
+    if (model.p != NULL) {
+        out->served_model = sl_pstrndup(call->pool, model.p, model.len);
+    }
+    return true;
+}
+
+
+/*
+ * The text blocks of content, joined, into text (has_text when there was
+ * one), as anthropic_completion() reads them. False for a tool_use block.
+ */
+static bool
+anthropic_fast_text(const sl_json_t *doc, int content, sl_pool_t *pool, sl_buf_t *text,
+                    bool *has_text)
+{
+    if (sl_json_type(doc, content) != SL_JSON_ARRAY) {
+        return true;
+    }
+    for (int blk = sl_json_first(doc, content); blk >= 0; blk = sl_json_next(doc, content, blk)) {
+        int t = sl_json_get(doc, blk, "text");
+        sl_str_t type;
+        sl_str_t s;
+
+        if (sl_json_string(doc, sl_json_get(doc, blk, "type"), pool, &type) < 0) {
+            continue;
+        }
+        if (sl_str_eq(type, "text") && sl_json_type(doc, t) == SL_JSON_STRING) {
+            sl_json_string(doc, t, pool, &s);
+            sl_buf_append(text, s.p, s.len);
+            *has_text = true;
+        } else if (sl_str_eq(type, "tool_use")) {
+            return false;
+        }
+    }
+    return true;
+}
+
+
+/*
+ * True when jansson's json_loadb() would take every value under v the way
+ * the token reader does: every string (keys too) valid, every number an
+ * integer that fits int64_t (reals are left to jansson's own conversion).
+ */
+static bool
+anthropic_loadable(const sl_json_t *doc, int v)
+{
+    size_t len;
+    int64_t n;
+
+    switch (sl_json_type(doc, v)) {
+    case SL_JSON_OBJECT:
+        for (int k = sl_json_first(doc, v); k >= 0; k = sl_json_next(doc, v, k)) {
+            if (sl_json_string_len(doc, k, &len) < 0
+                || !anthropic_loadable(doc, sl_json_key_value(doc, k))) {
+                return false;
+            }
+        }
+        return true;
+    case SL_JSON_ARRAY:
+        for (int e = sl_json_first(doc, v); e >= 0; e = sl_json_next(doc, v, e)) {
+            if (!anthropic_loadable(doc, e)) {
+                return false;
+            }
+        }
+        return true;
+    case SL_JSON_STRING:
+        return sl_json_string_len(doc, v, &len) == 0;
+    case SL_JSON_NUMBER:
+        return sl_json_int(doc, v, &n) == 0;
+    default:
+        return true;
+    }
+}
+
+
+/* As jansson's json_integer_value(): the integer, 0 for anything else. */
+static uint64_t
+anthropic_uint(const sl_json_t *doc, int v)
+{
+    int64_t n;
+
+    return sl_json_int(doc, v, &n) == 0 ? (uint64_t) n : 0;
+}
+
+
+/* anthropic_finish_reason() of string v (NULL when v is not a string). */
+static const char *
+anthropic_finish_reason_str(const sl_json_t *doc, int v, sl_pool_t *pool)
+{
+    sl_str_t s;
+
+    if (sl_json_string(doc, v, pool, &s) < 0) {
+        return anthropic_finish_reason(NULL);
+    }
+    return anthropic_finish_reason(sl_pstrndup(pool, s.p, s.len));
 }
 
 
