@@ -2362,6 +2362,9 @@ anthropic_client_stream_event(sl_stream_t *st, const sl_sse_event_t *ev, sl_chun
         return 0;
     }
     if (sl_str_eq(ev->data, "[DONE]")) {
+        /* s->doc may still point into an earlier event's data, which is gone
+         * now (fuzz_anthropic_client_stream): start from an empty object */
+        sl_json_parse(s->doc, "{}", 2, NULL);
         anthropic_client_start(st, s, b);
         anthropic_client_close_block(s, b);
         sl_buf_printf(b,

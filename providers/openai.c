@@ -487,9 +487,22 @@ sl__openai_stream(sl_stream_t *st, const sl_sse_event_t *ev, const sl__openai_qu
         sl_buf_append(out->out, ev->event.p, ev->event.len);
         sl_buf_puts(out->out, "\n");
     }
-    sl_buf_puts(out->out, "data: ");
-    sl_buf_append(out->out, ev->data.p, ev->data.len);
-    sl_buf_puts(out->out, "\n\n");
+    /* one "data:" line per line: the parser joined multi-line data with LF, and
+     * a bare line in the output would be a field the client does not expect
+     * (fuzz_openai_stream) */
+    for (const char *p = ev->data.p, *end = ev->data.p + ev->data.len;;) {
+        const char *nl = memchr(p, '\n', (size_t) (end - p));
+        const char *stop = nl != NULL ? nl : end;
+
+        sl_buf_puts(out->out, "data: ");
+        sl_buf_append(out->out, p, (size_t) (stop - p));
+        sl_buf_puts(out->out, "\n");
+        if (nl == NULL) {
+            break;
+        }
+        p = nl + 1;
+    }
+    sl_buf_puts(out->out, "\n");
     return 0;
 }
 
