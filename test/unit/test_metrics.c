@@ -53,8 +53,8 @@ test_render(void **state)
     assert_non_null(strstr(b.p, "sluice_requests_total{outcome=\"2xx\"} 7\n"));
     assert_non_null(strstr(b.p, "sluice_unpriced_requests_total "));
     /* one HELP per metric family, not per label set */
-    assert_null(strstr(strstr(b.p, "# HELP sluice_requests_total") + 1,
-                       "# HELP sluice_requests_total"));
+    assert_null(
+        strstr(strstr(b.p, "# HELP sluice_requests_total") + 1, "# HELP sluice_requests_total"));
     sl_buf_free(&b);
 }
 

@@ -129,8 +129,8 @@ cost_of(const sl_pricing_t *p, const char *name, const char *kind, const char *m
     int rc = sl_pricing_cost(p, name, kind, model, &u, &nusd);
 
     if (rc != 0) {
-        fail_msg("sl_pricing_cost(%s, %s, %s): %s", name != NULL ? name : "-", kind != NULL ? kind : "-",
-                 model, sl_strerror(rc));
+        fail_msg("sl_pricing_cost(%s, %s, %s): %s", name != NULL ? name : "-",
+                 kind != NULL ? kind : "-", model, sl_strerror(rc));
     }
     return nusd;
 }
