@@ -19,12 +19,12 @@
 
 #include <cmocka.h>
 
+#include "unit/testutil.h"
+
 #include "core/crypto.h"
 #include "core/errno.h"
 
-#define assert_rc(rc, want) test_assert_rc((rc), (want), #rc, __FILE__, __LINE__)
 
-static void test_assert_rc(int rc, int want, const char *expr, const char *file, int line);
 static void assert_sha256(const void *p, size_t len, const char *want_hex);
 static void assert_base62(const void *in, size_t len, const char *want);
 static void test_sha256(void **state);
@@ -36,17 +36,6 @@ static void test_hex(void **state);
 static void test_parse_key(void **state);
 static void test_random(void **state);
 static void test_random_after_fork(void **state);
-
-
-static void
-test_assert_rc(int rc, int want, const char *expr, const char *file, int line)
-{
-    if (rc != want) {
-        print_error("%s = %d (%s), want %d (%s)\n", expr, rc, sl_strerror(rc), want,
-                    sl_strerror(want));
-        _fail(file, line);
-    }
-}
 
 
 static void

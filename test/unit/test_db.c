@@ -9,7 +9,6 @@
  * files refused without a crash, and read-only opens.
  */
 #define _GNU_SOURCE /* memmem */
-#include <dirent.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -26,11 +25,12 @@
 
 #include <cmocka.h>
 
+#include "unit/testutil.h"
+
 #include "core/errno.h"
 #include "core/log.h"
 #include "storage/db.h"
 
-#define assert_rc(rc, want) test_assert_rc((rc), (want), #rc, __FILE__, __LINE__)
 
 typedef struct test_ctx {
     char dir[64];   /* temporary directory for this test */
@@ -66,11 +66,8 @@ typedef struct thread_arg {
     int rc;
 } thread_arg_t;
 
-static void test_assert_rc(int rc, int want, const char *expr, const char *file, int line);
 static int setup(void **state);
 static int teardown(void **state);
-static void rmtree(const char *path);
-static char *slurp(const char *path, size_t *len);
 static bool log_has(const test_ctx_t *c, const char *needle);
 static int count_in_log(const test_ctx_t *c, const char *needle);
 static void key_of(unsigned i, char *buf, size_t len);
@@ -104,28 +101,14 @@ static void test_corrupt_file(void **state);
 static void test_rdonly(void **state);
 
 
-static void
-test_assert_rc(int rc, int want, const char *expr, const char *file, int line)
-{
-    if (rc != want) {
-        print_error("%s = %d (%s), want %d (%s)\n", expr, rc, sl_strerror(rc), want,
-                    sl_strerror(want));
-        _fail(file, line);
-    }
-}
-
-
 static int
 setup(void **state)
 {
     test_ctx_t *c = calloc(1, sizeof(*c));
 
     assert_non_null(c);
-    snprintf(c->dir, sizeof(c->dir), "/tmp/sl-db-XXXXXX");
-    assert_non_null(mkdtemp(c->dir));
+    sl_test_tmpdir("/tmp/sl-db-XXXXXX", c->dir, sizeof(c->dir), c->log, sizeof(c->log));
     snprintf(c->path, sizeof(c->path), "%s/db", c->dir);
-    snprintf(c->log, sizeof(c->log), "%s/error.log", c->dir);
-    assert_int_equal(sl_log_open(c->log, SL_LOG_INFO), 0);
     *state = c;
     return 0;
 }
@@ -140,54 +123,10 @@ teardown(void **state)
     if (getenv("SL_TEST_KEEP") != NULL) {
         fprintf(stderr, "kept %s\n", c->dir);
     } else {
-        rmtree(c->dir);
+        sl_test_rmtree(c->dir);
     }
     free(c);
     return 0;
-}
-
-
-static void
-rmtree(const char *path)
-{
-    DIR *d = opendir(path);
-    struct dirent *e;
-    char sub[512];
-
-    if (d == NULL) {
-        unlink(path);
-        return;
-    }
-    while ((e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) {
-            continue;
-        }
-        snprintf(sub, sizeof(sub), "%s/%s", path, e->d_name);
-        rmtree(sub);
-    }
-    closedir(d);
-    rmdir(path);
-}
-
-
-static char *
-slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    char *buf;
-    long n;
-
-    assert_non_null(f);
-    fseek(f, 0, SEEK_END);
-    n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    buf = malloc((size_t) n + 1);
-    assert_non_null(buf);
-    assert_int_equal(fread(buf, 1, (size_t) n, f), (size_t) n);
-    buf[n] = '\0';
-    fclose(f);
-    *len = (size_t) n;
-    return buf;
 }
 
 
@@ -202,7 +141,7 @@ static int
 count_in_log(const test_ctx_t *c, const char *needle)
 {
     size_t len;
-    char *text = slurp(c->log, &len), *p = text;
+    char *text = sl_test_slurp(c->log, &len), *p = text;
     int n = 0;
 
     while ((p = memmem(p, len - (size_t) (p - text), needle, strlen(needle))) != NULL) {

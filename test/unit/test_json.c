@@ -15,6 +15,8 @@
 #include <string.h>
 
 #include <cmocka.h>
+
+#include "unit/testutil.h"
 #include <jansson.h>
 
 #include "core/errno.h"
@@ -22,9 +24,7 @@
 #include "core/pool.h"
 #include "core/str.h"
 
-#define assert_rc(rc, want) test_assert_rc((rc), (want), #rc, __FILE__, __LINE__)
 
-static void test_assert_rc(int rc, int want, const char *expr, const char *file, int line);
 static sl_json_t *parse_ok(sl_pool_t *pool, const char *s);
 static void assert_str(const sl_json_t *doc, int v, const char *want);
 static void assert_jansson_agrees(const char *p, size_t len, bool want_ok);
@@ -47,17 +47,6 @@ static void test_depth(void **state);
 static void test_splice(void **state);
 static void test_splice_escape(void **state);
 static void test_dom(void **state);
-
-
-static void
-test_assert_rc(int rc, int want, const char *expr, const char *file, int line)
-{
-    if (rc != want) {
-        print_error("%s = %d (%s), want %d (%s)\n", expr, rc, sl_strerror(rc), want,
-                    sl_strerror(want));
-        _fail(file, line);
-    }
-}
 
 
 static int

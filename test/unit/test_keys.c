@@ -7,7 +7,6 @@
  * never a crash), the plaintext never reaching the file, and teams.
  */
 #define _GNU_SOURCE /* memmem */
-#include <dirent.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -21,6 +20,8 @@
 
 #include <cmocka.h>
 
+#include "unit/testutil.h"
+
 #include "core/crypto.h"
 #include "core/errno.h"
 #include "core/log.h"
@@ -29,7 +30,6 @@
 #include "storage/keys.h"
 #include "storage/teams.h"
 
-#define assert_rc(rc, want) test_assert_rc((rc), (want), #rc, __FILE__, __LINE__)
 
 typedef struct test_ctx {
     char dir[64];
@@ -53,11 +53,8 @@ typedef struct list_acc {
     const char *names[16];
 } list_acc_t;
 
-static void test_assert_rc(int rc, int want, const char *expr, const char *file, int line);
 static int setup(void **state);
 static int teardown(void **state);
-static void rmtree(const char *path);
-static char *slurp(const char *path, size_t *len);
 static bool log_has(const test_ctx_t *c, const char *needle);
 static int raw_put_txn(sl_txn_t *t, void *arg);
 static void raw_put(sl_db_t *db, sl_dbi_e dbi, const void *key, size_t klen, const void *val,
@@ -83,28 +80,14 @@ static void test_plaintext_absent(void **state);
 static void test_teams(void **state);
 
 
-static void
-test_assert_rc(int rc, int want, const char *expr, const char *file, int line)
-{
-    if (rc != want) {
-        print_error("%s = %d (%s), want %d (%s)\n", expr, rc, sl_strerror(rc), want,
-                    sl_strerror(want));
-        _fail(file, line);
-    }
-}
-
-
 static int
 setup(void **state)
 {
     test_ctx_t *c = calloc(1, sizeof(*c));
 
     assert_non_null(c);
-    snprintf(c->dir, sizeof(c->dir), "/tmp/sl-keys-XXXXXX");
-    assert_non_null(mkdtemp(c->dir));
+    sl_test_tmpdir("/tmp/sl-keys-XXXXXX", c->dir, sizeof(c->dir), c->log, sizeof(c->log));
     snprintf(c->path, sizeof(c->path), "%s/db", c->dir);
-    snprintf(c->log, sizeof(c->log), "%s/error.log", c->dir);
-    assert_int_equal(sl_log_open(c->log, SL_LOG_INFO), 0);
     assert_rc(sl_db_open(c->path, 1 << 20, 0, &c->db), 0);
     c->pool = sl_pool_create(0);
     assert_non_null(c->pool);
@@ -121,52 +104,9 @@ teardown(void **state)
     sl_db_close(c->db);
     sl_pool_destroy(c->pool);
     sl_log_open(NULL, SL_LOG_WARN);
-    rmtree(c->dir);
+    sl_test_rmtree(c->dir);
     free(c);
     return 0;
-}
-
-
-static void
-rmtree(const char *path)
-{
-    DIR *d = opendir(path);
-    struct dirent *e;
-    char sub[512];
-
-    if (d == NULL) {
-        unlink(path);
-        return;
-    }
-    while ((e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) {
-            snprintf(sub, sizeof(sub), "%s/%s", path, e->d_name);
-            rmtree(sub);
-        }
-    }
-    closedir(d);
-    rmdir(path);
-}
-
-
-static char *
-slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    char *buf;
-    long n;
-
-    assert_non_null(f);
-    fseek(f, 0, SEEK_END);
-    n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    buf = malloc((size_t) n + 1);
-    assert_non_null(buf);
-    assert_int_equal(fread(buf, 1, (size_t) n, f), (size_t) n);
-    buf[n] = '\0';
-    fclose(f);
-    *len = (size_t) n;
-    return buf;
 }
 
 
@@ -174,7 +114,7 @@ static bool
 log_has(const test_ctx_t *c, const char *needle)
 {
     size_t len;
-    char *text = slurp(c->log, &len);
+    char *text = sl_test_slurp(c->log, &len);
     bool found = memmem(text, len, needle, strlen(needle)) != NULL;
 
     free(text);
@@ -749,7 +689,7 @@ test_plaintext_absent(void **state)
     sl_db_close(c->db);
     c->db = NULL;
     snprintf(file, sizeof(file), "%s/data.mdb", c->path);
-    data = slurp(file, &len);
+    data = sl_test_slurp(file, &len);
     for (int i = 0; i < 20; i++) {
         /* neither the text, nor its random part, nor a long piece of it */
         assert_null(memmem(data, len, texts[i], strlen(texts[i])));

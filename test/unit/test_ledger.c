@@ -23,6 +23,8 @@
 
 #include <cmocka.h>
 
+#include "unit/testutil.h"
+
 #include "core/errno.h"
 #include "core/log.h"
 #include "storage/db.h"
@@ -144,11 +146,9 @@ static int
 teardown(void **state)
 {
     fixture_t *f = *state;
-    char cmd[128];
 
     sl_db_close(f->db);
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
-    assert_int_equal(system(cmd), 0);
+    sl_test_rmtree(f->dir);
     free(f);
     return 0;
 }

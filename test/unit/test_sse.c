@@ -14,11 +14,12 @@
 
 #include <cmocka.h>
 
+#include "unit/testutil.h"
+
 #include "core/buf.h"
 #include "core/errno.h"
 #include "core/sse.h"
 
-#define assert_rc(rc, want) test_assert_rc((rc), (want), #rc, __FILE__, __LINE__)
 
 /* Parse or feed a string literal, NUL bytes inside it included. */
 #define parse_lit(s, max, out) parse_whole((s), sizeof(s) - 1, (max), (out))
@@ -32,7 +33,6 @@ typedef struct test_rec {
     int nul_ok; /* every field had p[len] == '\0' */
 } test_rec_t;
 
-static void test_assert_rc(int rc, int want, const char *expr, const char *file, int line);
 static void rec_init(test_rec_t *r);
 static void rec_free(test_rec_t *r);
 static int rec_on_event(void *data, const sl_sse_event_t *ev);
@@ -85,17 +85,6 @@ static const char sample_want[] = "[message_start|]{\"type\":\"message_start\"}\
                                   "[|7]first\nsecond\n\n"
                                   "[|7]caf\xC3\xA9 \xE2\x82\xAC\n"
                                   "[|7][DONE]\n";
-
-
-static void
-test_assert_rc(int rc, int want, const char *expr, const char *file, int line)
-{
-    if (rc != want) {
-        print_error("%s = %d (%s), want %d (%s)\n", expr, rc, sl_strerror(rc), want,
-                    sl_strerror(want));
-        _fail(file, line);
-    }
-}
 
 
 static void

@@ -13,12 +13,12 @@
 
 #include <cmocka.h>
 
+#include "unit/testutil.h"
+
 #include "core/errno.h"
 #include "core/str.h"
 
-#define assert_rc(rc, want) test_assert_rc((rc), (want), #rc, __FILE__, __LINE__)
 
-static void test_assert_rc(int rc, int want, const char *expr, const char *file, int line);
 static sl_str_t str_of(const char *s);
 static void assert_trim(const char *in, const char *want);
 static void assert_u64(const char *in, unsigned long long want);
@@ -32,17 +32,6 @@ static void test_to_u64(void **state);
 static void test_to_u64_overflow(void **state);
 static void test_to_u64_garbage(void **state);
 static void test_ct_eq(void **state);
-
-
-static void
-test_assert_rc(int rc, int want, const char *expr, const char *file, int line)
-{
-    if (rc != want) {
-        print_error("%s = %d (%s), want %d (%s)\n", expr, rc, sl_strerror(rc), want,
-                    sl_strerror(want));
-        _fail(file, line);
-    }
-}
 
 
 static sl_str_t

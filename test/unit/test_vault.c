@@ -7,7 +7,6 @@
  * wiped with their pool, and plaintexts absent from data.mdb and the log.
  */
 #define _GNU_SOURCE /* memmem */
-#include <dirent.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -21,6 +20,8 @@
 
 #include <cmocka.h>
 
+#include "unit/testutil.h"
+
 #include "core/crypto.h"
 #include "core/errno.h"
 #include "core/log.h"
@@ -28,7 +29,6 @@
 #include "storage/db.h"
 #include "storage/vault.h"
 
-#define assert_rc(rc, want) test_assert_rc((rc), (want), #rc, __FILE__, __LINE__)
 
 #define KEY_A "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
 #define KEY_B "ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100"
@@ -60,11 +60,8 @@ typedef struct wipe_probe {
     bool zero;
 } wipe_probe_t;
 
-static void test_assert_rc(int rc, int want, const char *expr, const char *file, int line);
 static int setup(void **state);
 static int teardown(void **state);
-static void rmtree(const char *path);
-static char *slurp(const char *path, size_t *len);
 static bool file_has(const char *path, const void *needle, size_t len);
 static int raw_put_txn(sl_txn_t *t, void *arg);
 static sl_str_t raw_get(test_ctx_t *c, const char *name);
@@ -86,28 +83,14 @@ static void test_wiped_with_pool(void **state);
 static void test_plaintext_absent(void **state);
 
 
-static void
-test_assert_rc(int rc, int want, const char *expr, const char *file, int line)
-{
-    if (rc != want) {
-        print_error("%s = %d (%s), want %d (%s)\n", expr, rc, sl_strerror(rc), want,
-                    sl_strerror(want));
-        _fail(file, line);
-    }
-}
-
-
 static int
 setup(void **state)
 {
     test_ctx_t *c = calloc(1, sizeof(*c));
 
     assert_non_null(c);
-    snprintf(c->dir, sizeof(c->dir), "/tmp/sl-vault-XXXXXX");
-    assert_non_null(mkdtemp(c->dir));
+    sl_test_tmpdir("/tmp/sl-vault-XXXXXX", c->dir, sizeof(c->dir), c->log, sizeof(c->log));
     snprintf(c->path, sizeof(c->path), "%s/db", c->dir);
-    snprintf(c->log, sizeof(c->log), "%s/error.log", c->dir);
-    assert_int_equal(sl_log_open(c->log, SL_LOG_INFO), 0);
     assert_rc(sl_db_open(c->path, 1 << 20, 0, &c->db), 0);
     c->pool = sl_pool_create(0);
     assert_non_null(c->pool);
@@ -126,7 +109,7 @@ teardown(void **state)
     sl_db_close(c->db);
     sl_pool_destroy(c->pool);
     sl_log_open(NULL, SL_LOG_WARN);
-    rmtree(c->dir);
+    sl_test_rmtree(c->dir);
     free(c);
     unsetenv(SL_VAULT_KEY_ENV);
     unsetenv(SL_VAULT_KEY_FILE_ENV);
@@ -134,54 +117,11 @@ teardown(void **state)
 }
 
 
-static void
-rmtree(const char *path)
-{
-    DIR *d = opendir(path);
-    struct dirent *e;
-    char sub[512];
-
-    if (d == NULL) {
-        unlink(path);
-        return;
-    }
-    while ((e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) {
-            snprintf(sub, sizeof(sub), "%s/%s", path, e->d_name);
-            rmtree(sub);
-        }
-    }
-    closedir(d);
-    rmdir(path);
-}
-
-
-static char *
-slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    char *buf;
-    long n;
-
-    assert_non_null(f);
-    fseek(f, 0, SEEK_END);
-    n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    buf = malloc((size_t) n + 1);
-    assert_non_null(buf);
-    assert_int_equal(fread(buf, 1, (size_t) n, f), (size_t) n);
-    buf[n] = '\0';
-    fclose(f);
-    *len = (size_t) n;
-    return buf;
-}
-
-
 static bool
 file_has(const char *path, const void *needle, size_t len)
 {
     size_t n;
-    char *text = slurp(path, &n);
+    char *text = sl_test_slurp(path, &n);
     bool found = memmem(text, n, needle, len) != NULL;
 
     free(text);
