@@ -15,6 +15,19 @@ typedef struct sl_http_header {
     sl_str_t value;
 } sl_http_header_t;
 
+/*
+ * An outbound request as an adapter describes it; sl_upstream_send copies
+ * everything before it returns.
+ */
+typedef struct sl_upstream_req {
+    const char *method;
+    const char *path;          /* origin-form, including base_path and query */
+    sl_http_header_t *headers; /* without Host, Content-Length, Connection: the client adds them */
+    size_t nheaders;
+    const char *body;
+    size_t body_len;
+} sl_upstream_req_t;
+
 /* Reason phrase for a status code ("Not Found"); "Unknown" for codes it does not know. */
 const char *sl_http_reason(int status);
 

@@ -30,16 +30,6 @@
 typedef struct sl_upstream sl_upstream_t;
 typedef struct sl_upstream_call sl_upstream_call_t;
 
-/* A request to send. Everything is copied by sl_upstream_send before it returns. */
-typedef struct sl_upstream_req {
-    const char *method;
-    const char *path;          /* origin-form, including base_path and query */
-    sl_http_header_t *headers; /* without Host, Content-Length, Connection: the client adds them */
-    size_t nheaders;
-    const char *body;
-    size_t body_len;
-} sl_upstream_req_t;
-
 typedef struct sl_upstream_cbs {
     /* Response status line and headers arrived. headers are valid during the call only. */
     void (*on_headers)(sl_upstream_call_t *uc, int status, const sl_http_header_t *headers,
