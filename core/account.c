@@ -167,22 +167,28 @@ acct_reserve_txn(sl_txn_t *t, void *arg)
 
 
 int
-sl_acct_reserve(sl_db_t *db, const sl_conf_t *conf, sl_acct_t *a, const sl_call_t *call,
+sl_acct_reserve(sl_db_t *db, const sl_conf_t *conf, sl_acct_t *a, const sl_target_t *target,
                 size_t body_len, uint64_t max_tokens, sl_pool_t *pool, const char **why)
 {
     acct_reserve_arg_t ra;
-    const sl_provider_conf_t *p = call->target->provider;
+    const sl_provider_conf_t *p = target->provider;
+    uint64_t estimate;
     int rc;
 
     if (a->nrefs == 0 || db == NULL || !conf->ledger_enabled) {
         return 0;
     }
+    estimate = conf->pricing != NULL ? sl_pricing_estimate(conf->pricing, p->name, p->kind,
+                                                           target->model, body_len, max_tokens)
+                                     : 0;
+    if (a->reserved_at != 0 && estimate <= a->reserved) {
+        return 0; /* a fallback target that costs no more than what is held */
+    }
     memset(&ra, 0, sizeof(ra));
     ra.a = a;
-    ra.now = time(NULL);
-    ra.estimate = conf->pricing != NULL ? sl_pricing_estimate(
-                      conf->pricing, p->name, p->kind, call->target->model, body_len, max_tokens)
-                                        : 0;
+    ra.now = a->reserved_at != 0 ? a->reserved_at : time(NULL);
+    /* only the difference: the first target's reservation is still held */
+    ra.estimate = estimate - (a->reserved_at != 0 ? a->reserved : 0);
     rc = sl_db_write(db, acct_reserve_txn, &ra);
     if (rc == SL_EDENIED) {
         const sl_budget_ref_t *ref = &a->refs[ra.denial.index];
@@ -199,13 +205,15 @@ sl_acct_reserve(sl_db_t *db, const sl_conf_t *conf, sl_acct_t *a, const sl_call_
                            ref->kind == SL_BUDGET_KEY ? "key" : "team",
                            ref->kind == SL_BUDGET_KEY ? a->key_name : ref->id,
                            sl_pricing_format_usd(ra.denial.remaining, left, sizeof(left)));
-        a->remaining = ra.denial.remaining;
+        if (a->reserved_at == 0) {
+            a->remaining = ra.denial.remaining;
+        }
         return SL_EDENIED;
     }
     if (rc < 0) {
         return SL_ESTORE;
     }
-    a->reserved = ra.estimate;
+    a->reserved = estimate;
     a->reserved_at = ra.now;
     return 0;
 }

@@ -59,11 +59,14 @@ bool sl_acct_allows(const sl_acct_t *a, const char *model);
 int sl_acct_limit(const sl_acct_t *a, sl_pool_t *pool, unsigned *retry_after, const char **why);
 
 /*
- * Reserves the estimated cost of the call against every budget of the
- * account. Returns 0, SL_EDENIED with *why set (the client gets 429
- * insufficient_quota), or SL_ESTORE. No-op without budgets.
+ * Reserves the estimated cost of a call to target against every budget of
+ * the account. Called again for a fallback target, it reserves only what
+ * that target may cost beyond what is already held (nothing for a cheaper
+ * one), so the settlement releases one reservation. Returns 0, SL_EDENIED
+ * with *why set (the client gets 429 insufficient_quota), or SL_ESTORE.
+ * No-op without budgets.
  */
-int sl_acct_reserve(sl_db_t *db, const sl_conf_t *conf, sl_acct_t *a, const sl_call_t *call,
+int sl_acct_reserve(sl_db_t *db, const sl_conf_t *conf, sl_acct_t *a, const sl_target_t *target,
                     size_t body_len, uint64_t max_tokens, sl_pool_t *pool, const char **why);
 
 /*

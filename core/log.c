@@ -230,3 +230,12 @@ sl_log_write(const sl_log_t *log, sl_log_level_e level, int err, const char *fmt
     }
     errno = saved;
 }
+
+
+void
+sl__log_assert_fail(const char *file, int line, const char *expr)
+{
+    sl_log_write(NULL, SL_LOG_ALERT, 0, "assertion \"%s\" failed at %s:%d", expr, file, line);
+    /* fatal */
+    abort();
+}

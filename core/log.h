@@ -95,4 +95,19 @@ void sl_log_write(const sl_log_t *log, sl_log_level_e level, int err, const char
     } while (0)
 #endif
 
+/*
+ * Invariant check that holds in every build (libuv's CHECK): a broken one
+ * would corrupt state, so the process logs it at alert and aborts (a
+ * worker is respawned by the master).
+ */
+#define SL_ASSERT(expr)                                     \
+    do {                                                    \
+        if (!(expr)) {                                      \
+            sl__log_assert_fail(__FILE__, __LINE__, #expr); \
+        }                                                   \
+    } while (0)
+
+/* Logs "assertion failed" at alert and aborts. Only through SL_ASSERT. */
+void sl__log_assert_fail(const char *file, int line, const char *expr) __attribute__((noreturn));
+
 #endif

@@ -20,7 +20,7 @@
 #include "core/errno.h"
 #include "core/http_server.h"
 #include "core/log.h"
-#include "core/proxy.h"
+#include "core/gateway/driver.h"
 #include "core/tls.h"
 #include "core/upstream.h"
 #include "storage/db.h"
@@ -43,7 +43,7 @@ typedef struct worker {
     sl_http_server_t *admin_server; /* admin listener; NULL when none */
     sl_admin_t *admin;
     sl_upstream_t *upstream;
-    sl_proxy_t *proxy;
+    sl_driver_t *driver;
     sl_db_t *db;
     uv_timer_t sync_timer; /* flushes LMDB to disk every storage.sync_interval */
     uv_work_t sync_work;
@@ -209,6 +209,9 @@ worker_on_drain_deadline(uv_timer_t *t)
     worker_t *w = t->data;
 
     sl_log(NULL, SL_LOG_WARN, 0, "drain timeout, closing %zu connections", worker_connections(w));
+    /* a stream cut here must not look complete: each gets an in-band error first */
+    sl_driver_cut_streams(w->driver, "the gateway is shutting down and closed this stream "
+                                     "(drain_timeout)");
     sl_http_server_close_all(w->server);
     if (w->admin_server != NULL) {
         sl_http_server_close_all(w->admin_server);
@@ -428,16 +431,16 @@ sl_worker_run(const sl_worker_ctx_t *ctx)
         code = 2;
         goto out_loop;
     }
-    w.proxy = sl_proxy_create(&w.loop, ctx->conf, w.upstream, w.db);
-    if (w.proxy == NULL) {
+    w.driver = sl_driver_create(&w.loop, ctx->conf, w.upstream, w.db);
+    if (w.driver == NULL) {
         code = 2;
         goto out_upstream;
     }
-    routes = sl_proxy_routes(&nroutes);
+    routes = sl_driver_routes(&nroutes);
     w.server = sl_http_server_create(&w.loop, ctx->conf, routes, nroutes);
     if (w.server == NULL) {
         code = 2;
-        goto out_proxy;
+        goto out_driver;
     }
     for (size_t i = 0; i < ctx->nlisten; i++) {
         rc = sl_http_server_listen_fd(w.server, ctx->listen_fds[i]);
@@ -507,7 +510,7 @@ sl_worker_run(const sl_worker_ctx_t *ctx)
     sl_log_set_startup(false);
     uv_run(&w.loop, UV_RUN_DEFAULT);
     sl_log(NULL, SL_LOG_INFO, 0, "worker exiting after %llu requests",
-           (unsigned long long) sl_proxy_requests(w.proxy));
+           (unsigned long long) sl_driver_requests(w.driver));
 
 out_server:
     if (!w.stopping) {
@@ -522,8 +525,8 @@ out_server:
     sl_http_server_destroy(w.admin_server);
     sl_admin_destroy(w.admin);
     sl_http_server_destroy(w.server);
-out_proxy:
-    sl_proxy_destroy(w.proxy);
+out_driver:
+    sl_driver_destroy(w.driver);
 out_upstream:
     if (w.upstream != NULL) {
         sl_upstream_destroy(w.upstream);

@@ -84,8 +84,7 @@ struct sl_provider_ops {
      * st->failed when the provider reported an error (and pushes
      * SL_EV_ERROR). Request pool. Returns 0.
      */
-    int (*stream_event)(const void *conf, sl_stream_t *st, const sl_sse_event_t *ev,
-                        sl_evs_t *out);
+    int (*stream_event)(const void *conf, sl_stream_t *st, const sl_sse_event_t *ev, sl_evs_t *out);
 
     /* Worker: upstream error status and body -> OpenAI error. Request pool. */
     int (*map_error)(const void *conf, int status, const sl_buf_t *body, sl_pool_t *pool,

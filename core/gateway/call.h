@@ -65,14 +65,14 @@ typedef struct sl_usage {
  * Fields above `body` are shared by every attempt and read-only.
  */
 typedef struct sl_call {
-    sl_pool_t *pool;       /* request pool: adapters allocate here */
-    sl_api_e api;          /* what raw is: SL_API_CHAT or SL_API_EMBEDDINGS */
-    sl_api_e client_api;   /* the frontend the client used */
-    sl_str_t raw;          /* the internal request: OpenAI-shaped JSON */
-    const sl_json_t *doc;  /* raw, tokenized: a JSON object */
-    int model;             /* doc value of "model" (a non-empty string) */
-    int stream_options;    /* doc value of "stream_options", or -1 */
-    sl_str_t native;       /* the client's own body (== raw when client_api is api) */
+    sl_pool_t *pool;             /* request pool: adapters allocate here */
+    sl_api_e api;                /* what raw is: SL_API_CHAT or SL_API_EMBEDDINGS */
+    sl_api_e client_api;         /* the frontend the client used */
+    sl_str_t raw;                /* the internal request: OpenAI-shaped JSON */
+    const sl_json_t *doc;        /* raw, tokenized: a JSON object */
+    int model;                   /* doc value of "model" (a non-empty string) */
+    int stream_options;          /* doc value of "stream_options", or -1 */
+    sl_str_t native;             /* the client's own body (== raw when client_api is api) */
     const sl_json_t *native_doc; /* native, tokenized */
     bool stream;                 /* the client asked for a stream */
     bool client_wants_usage;     /* a chat client asked for stream_options.include_usage */

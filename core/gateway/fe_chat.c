@@ -113,8 +113,7 @@ sl__frontend_read_chat(sl_call_t *call, sl_str_t body, sl_error_t *err)
 
 /* A 400 invalid_request_error for the client. Returns SL_EPARSE. */
 int
-sl__frontend_bad_request(sl_error_t *err, const char *code, const char *param,
-                         const char *message)
+sl__frontend_bad_request(sl_error_t *err, const char *code, const char *param, const char *message)
 {
     memset(err, 0, sizeof(*err));
     err->status = 400;
@@ -261,8 +260,7 @@ chat_parse_error(sl_call_t *call, sl_str_t body, const sl_json_error_t *jerr, co
                           jerr->text, jerr->line, jerr->column);
     } else {
         json_decref(root);
-        msg = sl_psprintf(call->pool, "We could not parse the JSON body of your request: %s.",
-                          why);
+        msg = sl_psprintf(call->pool, "We could not parse the JSON body of your request: %s.", why);
     }
     return sl__frontend_bad_request(err, NULL, NULL, msg);
 }
@@ -401,8 +399,7 @@ chat_chunk_open(chat_stream_t *s, sl_buf_t *out)
         s->id = chat_literal(sl_str_null, "", s->call->pool);
     }
     if (s->model.p == NULL) {
-        s->model = chat_literal(sl_str_null,
-                                s->call->target != NULL ? s->call->target->model : "",
+        s->model = chat_literal(sl_str_null, s->call->target != NULL ? s->call->target->model : "",
                                 s->call->pool);
     }
     sl_buf_puts(out, "data: {\"id\":");

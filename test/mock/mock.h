@@ -47,6 +47,8 @@ typedef struct sl_mock_record {
 } sl_mock_record_t;
 
 /* Process-wide state: settings, counters and the request log. */
+#define SL_MOCK_FAULTS_MAX 16 /* headers one POST /__mock/faults may program */
+
 typedef struct sl_mock {
     sl_mock_conf_t conf;
     uint64_t requests;    /* requests outside /__mock/ */
@@ -58,6 +60,11 @@ typedef struct sl_mock {
     sl_mock_record_t log[SL_MOCK_LOG_MAX];
     size_t log_next; /* next slot to overwrite */
     size_t log_len;  /* valid entries, at most SL_MOCK_LOG_MAX */
+    /* POST /__mock/faults: fault headers applied to the next fault_count API requests */
+    sl_buf_t fault_blob; /* names and values, NUL-terminated */
+    sl_http_header_t fault_h[SL_MOCK_FAULTS_MAX];
+    size_t nfault;
+    long fault_count; /* -1: every request until cleared */
 } sl_mock_t;
 
 /* A parsed request. Everything is borrowed from the connection until the handler returns. */

@@ -66,6 +66,9 @@ static void api_record(sl_mock_t *m, const sl_mock_req_t *r);
 static json_t *api_json_bytes(const char *p, size_t len);
 static void api_introspect(sl_mock_t *m, const sl_mock_req_t *r, sl_mock_resp_t *resp);
 static void api_requests(sl_mock_t *m);
+static int api_program_faults(sl_mock_t *m, const sl_mock_req_t *r);
+static const sl_mock_req_t *api_with_faults(sl_mock_t *m, const sl_mock_req_t *r,
+                                            sl_mock_req_t *copy);
 static void api_route(sl_mock_t *m, const sl_mock_req_t *r, sl_mock_resp_t *resp,
                       const sl_mock_faults_t *f);
 static json_t *api_parse_body(sl_mock_t *m, const sl_mock_req_t *r, sl_mock_resp_t *resp,
@@ -456,6 +459,79 @@ api_requests(sl_mock_t *m)
 }
 
 
+/*
+ * POST /__mock/faults {"headers": {"x-mock-status": "500", ...}, "count": N}:
+ * the next N API requests (all of them for -1 or no count; none for 0)
+ * behave as if they carried those headers, so one mock of several can fail
+ * while the others answer. Returns 0 or -1 for a body it cannot use.
+ */
+static int
+api_program_faults(sl_mock_t *m, const sl_mock_req_t *r)
+{
+    json_t *root = json_loadb(r->body.p, r->body.len, 0, NULL);
+    json_t *hdrs = json_object_get(root, "headers");
+    json_t *count = json_object_get(root, "count");
+    const char *name;
+    json_t *v;
+    size_t off[SL_MOCK_FAULTS_MAX][2];
+    size_t n = 0;
+
+    if (!json_is_object(hdrs) || json_object_size(hdrs) > SL_MOCK_FAULTS_MAX
+        || (count != NULL && !json_is_integer(count))) {
+        json_decref(root);
+        return -1;
+    }
+    sl_buf_clear(&m->fault_blob);
+    json_object_foreach(hdrs, name, v)
+    {
+        if (!json_is_string(v)) {
+            json_decref(root);
+            return -1;
+        }
+        off[n][0] = m->fault_blob.len;
+        sl_buf_append(&m->fault_blob, name, strlen(name) + 1);
+        off[n][1] = m->fault_blob.len;
+        sl_buf_append(&m->fault_blob, json_string_value(v), json_string_length(v) + 1);
+        n++;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const char *nm = m->fault_blob.p + off[i][0];
+        const char *val = m->fault_blob.p + off[i][1];
+
+        m->fault_h[i].name = (sl_str_t){ nm, strlen(nm) };
+        m->fault_h[i].value = (sl_str_t){ val, strlen(val) };
+    }
+    m->nfault = n;
+    m->fault_count = count != NULL ? (long) json_integer_value(count) : -1;
+    json_decref(root);
+    return 0;
+}
+
+
+/* r with the programmed fault headers in front of its own (they win), or r. */
+static const sl_mock_req_t *
+api_with_faults(sl_mock_t *m, const sl_mock_req_t *r, sl_mock_req_t *copy)
+{
+    sl_http_header_t *h;
+
+    if (m->nfault == 0 || m->fault_count == 0) {
+        return r;
+    }
+    if (m->fault_count > 0) {
+        m->fault_count--;
+    }
+    h = sl_palloc(m->scratch, sizeof(*h) * (m->nfault + r->nheaders));
+    memcpy(h, m->fault_h, sizeof(*h) * m->nfault);
+    if (r->nheaders > 0) {
+        memcpy(h + m->nfault, r->headers, sizeof(*h) * r->nheaders);
+    }
+    *copy = *r;
+    copy->headers = h;
+    copy->nheaders = m->nfault + r->nheaders;
+    return copy;
+}
+
+
 static void
 api_introspect(sl_mock_t *m, const sl_mock_req_t *r, sl_mock_resp_t *resp)
 {
@@ -471,6 +547,17 @@ api_introspect(sl_mock_t *m, const sl_mock_req_t *r, sl_mock_resp_t *resp)
         m->log_next = 0;
         m->requests = 0;
         m->connections = 0;
+        m->nfault = 0;
+        m->fault_count = 0;
+        sl_buf_clear(b);
+        sl_buf_puts(b, "{\"ok\":true}");
+    } else if (sl_str_eq(r->path, "/__mock/faults") && sl_str_eq(r->method, "POST")) {
+        if (api_program_faults(m, r) < 0) {
+            api_error_body(m, "expected {\"headers\": {name: value, ...}, \"count\": N}",
+                           "invalid_request_error", NULL, NULL);
+            api_emit(m, r, resp, 400, NULL);
+            return;
+        }
         sl_buf_clear(b);
         sl_buf_puts(b, "{\"ok\":true}");
     } else if (sl_str_eq(r->path, "/__mock/stats") && sl_str_eq(r->method, "GET")) {
@@ -491,6 +578,7 @@ void
 sl_mock_handle(sl_mock_t *m, const sl_mock_req_t *r, sl_mock_resp_t *resp)
 {
     sl_mock_faults_t f;
+    sl_mock_req_t copy;
 
     sl_buf_clear(&resp->data);
     resp->nseg = 0;
@@ -509,7 +597,8 @@ sl_mock_handle(sl_mock_t *m, const sl_mock_req_t *r, sl_mock_resp_t *resp)
     }
 
     m->requests++;
-    api_record(m, r);
+    api_record(m, r); /* as it came: the programmed faults are not the client's */
+    r = api_with_faults(m, r, &copy);
     api_faults(m, r, &f);
     resp->close = resp->close || f.close;
     resp->delay_ms = f.delay_ms;
@@ -591,6 +680,7 @@ sl_mock_log_free(sl_mock_t *m)
         sl_buf_free(&m->log[i].blob);
     }
     m->log_len = 0;
+    sl_buf_free(&m->fault_blob);
 }
 
 

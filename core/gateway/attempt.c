@@ -1,0 +1,785 @@
+/*
+ * Attempts: one upstream exchange with one target. An attempt owns its
+ * upstream call, its adapter's stream state, the frontend encoder's state
+ * and the bytes encoded for the client; until the commit point those bytes
+ * are held, so a failed attempt is discarded without the client seeing a
+ * thing and the next one starts from scratch. The first real output (a
+ * whole JSON answer, a stream's first content or tool-call delta) commits
+ * the request to the attempt.
+ */
+#include "core/gateway/driver_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/errno.h"
+#include "core/log.h"
+#include "core/metrics.h"
+#include "core/str.h"
+
+#define ATTEMPT_MAX_BODY (64u * 1024 * 1024) /* a JSON answer larger than this is refused */
+
+struct sl_drv_attempt {
+    sl_drv_req_t *rq;
+    sl_call_t call; /* this attempt's view of the request */
+    const sl_provider_ops_t *ops;
+    const void *ext;
+    sl_upstream_call_t *uc;
+    sl_timer_t *timer;      /* first-token deadline, or a local answer's delivery */
+    sl_local_reply_t local; /* kinds without network */
+    int status;             /* upstream status */
+    uint64_t retry_after;   /* ms the provider asked to wait, 0 when it did not say */
+    const char *retry_after_text;
+    sl_buf_t body;       /* a buffered answer or error */
+    sl_sse_parser_t sse; /* the upstream event stream */
+    sl_stream_t st;
+    sl_evs_t evs;   /* the typed events of one upstream event */
+    void *fe_state; /* the frontend encoder's stream state */
+    sl_buf_t out;   /* encoded for the client, not yet written (held before the commit) */
+    uint64_t start_ns;
+    bool upstream_stream; /* the provider answered with an event stream */
+    bool paused;
+    bool over; /* failed or finished: later events are ignored */
+};
+
+static const sl_drv_routing_t attempt_routing_defaults = {
+    .retries = 1,
+    .backoff = 200,
+    .max_wait = 5000,
+    .first_token_timeout = 60000,
+};
+
+static sl_drv_attempt_t *attempt_create(sl_drv_req_t *rq, const sl_target_t *t);
+static void attempt_close(sl_drv_attempt_t *a);
+static void attempt_free_bufs(void *arg);
+static void attempt_on_local(void *data);
+static void attempt_on_first_token_timeout(void *data);
+static void attempt_on_headers(sl_upstream_call_t *uc, int status, const sl_http_header_t *headers,
+                               size_t nheaders, void *data);
+static void attempt_on_body(sl_upstream_call_t *uc, const char *p, size_t len, void *data);
+static void attempt_on_done(sl_upstream_call_t *uc, int rc, void *data);
+static int attempt_on_sse(void *data, const sl_sse_event_t *ev);
+static int attempt_events(sl_drv_attempt_t *a);
+static void attempt_commit(sl_drv_attempt_t *a);
+static void attempt_write(sl_drv_attempt_t *a);
+static void attempt_answer(sl_drv_attempt_t *a);
+static void attempt_stream_end(sl_drv_attempt_t *a);
+static void attempt_fail(sl_drv_attempt_t *a, const sl_error_t *e);
+static void attempt_fail_transport(sl_drv_attempt_t *a, int rc);
+static void attempt_give_up(sl_drv_req_t *rq);
+static void attempt_on_wait(void *data);
+static uint64_t attempt_backoff(const sl_drv_routing_t *rt, unsigned tries);
+static uint64_t attempt_parse_retry_after(sl_str_t v);
+static const char *attempt_served_model(sl_drv_attempt_t *a, sl_str_t lit);
+
+static const sl_upstream_cbs_t attempt_cbs = {
+    attempt_on_headers,
+    attempt_on_body,
+    attempt_on_done,
+};
+
+
+const sl_drv_routing_t *
+sl__drv_routing_defaults(void)
+{
+    return &attempt_routing_defaults;
+}
+
+
+void
+sl__drv_attempt_next(sl_drv_req_t *rq)
+{
+    sl_drv_attempt_t *a;
+    const sl_target_t *t;
+    sl_upstream_req_t ureq;
+    int rc;
+
+    SL_ASSERT(rq->att == NULL && !rq->committed && !rq->done);
+    for (;;) {
+        if (rq->ti >= rq->ntargets) {
+            attempt_give_up(rq);
+            return;
+        }
+        t = rq->targets[rq->ti];
+        if (rq->tries == 0) {
+            /* a new target: the budget reservation must cover what it may cost */
+            const char *why = NULL;
+
+            rc = sl_acct_reserve(rq->d->db, rq->r->conf, &rq->acct, t, rq->r->body.len,
+                                 rq->call.max_tokens, rq->r->pool, &why);
+            if (rc == SL_EDENIED && rq->attempts > 0) {
+                rq->ti++; /* too dear for what is left: a cheaper fallback may still do */
+                continue;
+            }
+            if (rc == SL_EDENIED) {
+                sl__drv_error_new(rq, 429, "insufficient_quota", "insufficient_quota", NULL, why);
+                return;
+            }
+            if (rc < 0) {
+                sl__drv_error_new(rq, 500, "api_error", "storage_error", NULL,
+                                  "The gateway cannot update its budget store right now.");
+                return;
+            }
+        }
+        a = attempt_create(rq, t);
+        memset(&ureq, 0, sizeof(ureq));
+        rc = a->ops->build_request(a->ext, &a->call, &ureq);
+        if (rc == SL_EDENIED) {
+            /* this kind does not serve the client's API: the next target may */
+            attempt_close(a);
+            if (!rq->have_error) {
+                rq->have_error = true;
+                rq->last_error = (sl_error_t){
+                    .status = 400,
+                    .type = "invalid_request_error",
+                    .code = "unsupported_api",
+                    .message = sl_psprintf(rq->r->pool,
+                                           "provider \"%s\" (kind %s) does not serve %s requests",
+                                           t->provider->name, t->provider->kind,
+                                           sl_api_name(rq->call.api)),
+                };
+            }
+            rq->ti++;
+            rq->tries = 0;
+            continue;
+        }
+        break;
+    }
+    rq->att = a;
+    rq->tries++;
+    rq->attempts++;
+    rq->last_target = t;
+    if (rc < 0) {
+        sl_error_t e = {
+            .status = 400,
+            .type = "invalid_request_error",
+            .message = sl_psprintf(rq->r->pool,
+                                   "the request cannot be translated for provider \"%s\" "
+                                   "(kind %s)",
+                                   t->provider->name, t->provider->kind),
+        };
+
+        attempt_fail(a, &e);
+        return;
+    }
+    if (rq->call.stream && rq->routing->first_token_timeout > 0) {
+        a->timer = sl_timer_start(rq->d->loop, rq->routing->first_token_timeout,
+                                  attempt_on_first_token_timeout, a);
+    }
+    if (a->ops->local != NULL) {
+        memset(&a->local, 0, sizeof(a->local));
+        if (a->ops->local(a->ext, &a->call, &a->local) < 0) {
+            sl_error_t e = { .status = 400,
+                             .type = "invalid_request_error",
+                             .message = "the request cannot be answered by this provider" };
+
+            attempt_fail(a, &e);
+            return;
+        }
+        sl_timer_cancel(a->timer);
+        a->timer = sl_timer_start(rq->d->loop, 0, attempt_on_local, a);
+        return;
+    }
+    rc = sl_upstream_send(rq->d->up, t->provider, &ureq, &attempt_cbs, a, &rq->r->log, &a->uc);
+    if (rc < 0) {
+        a->uc = NULL;
+        attempt_fail_transport(a, rc);
+    }
+}
+
+
+static sl_drv_attempt_t *
+attempt_create(sl_drv_req_t *rq, const sl_target_t *t)
+{
+    sl_pool_t *pool = rq->r->pool;
+    sl_drv_attempt_t *a = sl_pcalloc(pool, sizeof(*a));
+
+    a->rq = rq;
+    a->call = rq->call;
+    a->call.body = NULL;
+    a->call.target = t;
+    a->call.api_key = t->provider->api_key.value != NULL ? &t->provider->api_key : NULL;
+    a->ops = t->provider->ops;
+    a->ext = t->provider->ext;
+    a->body = (sl_buf_t) SL_BUF_INIT;
+    a->out = (sl_buf_t) SL_BUF_INIT;
+    a->st.call = &a->call;
+    a->evs.pool = pool;
+    a->start_ns = uv_hrtime();
+    sl_sse_init(&a->sse, 0);
+    sl_pool_on_destroy(pool, attempt_free_bufs, a);
+    return a;
+}
+
+
+static void
+attempt_free_bufs(void *arg)
+{
+    sl_drv_attempt_t *a = arg;
+
+    sl_buf_free(&a->body);
+    sl_buf_free(&a->out);
+    sl_sse_free(&a->sse);
+}
+
+
+/* Stops everything the attempt has under way and frees its buffers. */
+static void
+attempt_close(sl_drv_attempt_t *a)
+{
+    a->over = true;
+    if (a->uc != NULL) {
+        sl_upstream_cancel(a->uc);
+        a->uc = NULL;
+    }
+    sl_timer_cancel(a->timer);
+    a->timer = NULL;
+    attempt_free_bufs(a);
+    if (a->rq->att == a) {
+        a->rq->att = NULL;
+    }
+}
+
+
+void
+sl__drv_attempt_cancel(sl_drv_req_t *rq)
+{
+    sl_timer_cancel(rq->timer);
+    rq->timer = NULL;
+    if (rq->att != NULL) {
+        attempt_close(rq->att);
+    }
+}
+
+
+const sl_stream_t *
+sl__drv_attempt_stream(const sl_drv_req_t *rq)
+{
+    return rq->att != NULL && rq->att->upstream_stream ? &rq->att->st : NULL;
+}
+
+
+void
+sl__drv_attempt_resume(sl_drv_req_t *rq)
+{
+    sl_drv_attempt_t *a = rq->att;
+
+    if (a != NULL && a->paused && a->uc != NULL) {
+        a->paused = false;
+        sl_upstream_resume(a->uc);
+    }
+}
+
+
+/* A kind without network answered: deliver it as if it came over the wire. */
+static void
+attempt_on_local(void *data)
+{
+    sl_drv_attempt_t *a = data;
+    sl_http_header_t h = { sl_str_lit("content-type"),
+                           { a->local.content_type, strlen(a->local.content_type) } };
+
+    a->timer = NULL;
+    attempt_on_headers(NULL, a->local.status, &h, 1, a);
+    if (a->over) {
+        return;
+    }
+    attempt_on_body(NULL, a->local.body, a->local.body_len, a);
+    if (a->over) {
+        return;
+    }
+    attempt_on_done(NULL, 0, a);
+}
+
+
+static void
+attempt_on_first_token_timeout(void *data)
+{
+    sl_drv_attempt_t *a = data;
+    sl_drv_req_t *rq = a->rq;
+    sl_error_t e = {
+        .status = 504,
+        .type = "timeout_error",
+        .code = "upstream_timeout",
+        .retryable = true,
+    };
+
+    a->timer = NULL;
+    e.message = sl_psprintf(rq->r->pool, "provider \"%s\" sent no output within %llu ms",
+                            a->call.target->provider->name,
+                            (unsigned long long) rq->routing->first_token_timeout);
+    attempt_fail(a, &e);
+}
+
+
+static void
+attempt_on_headers(sl_upstream_call_t *uc, int status, const sl_http_header_t *headers,
+                   size_t nheaders, void *data)
+{
+    sl_drv_attempt_t *a = data;
+    sl_drv_req_t *rq = a->rq;
+    const sl_http_header_t *ct = sl_http_find_header(headers, nheaders, "content-type");
+    const sl_http_header_t *ra = sl_http_find_header(headers, nheaders, "retry-after-ms");
+
+    a->status = status;
+    if (uc != NULL) {
+        const sl_upstream_timing_t *tm = sl_upstream_timing(uc);
+
+        if (tm->first_byte > tm->sent && tm->sent != 0) {
+            rq->first_byte_us = (tm->first_byte - tm->sent) / 1000;
+        }
+    }
+    if (ra != NULL) {
+        unsigned long long ms;
+
+        if (sl_str_to_u64(sl_str_trim(ra->value), &ms) == 0) {
+            a->retry_after = ms;
+        }
+    } else if ((ra = sl_http_find_header(headers, nheaders, "retry-after")) != NULL) {
+        a->retry_after = attempt_parse_retry_after(ra->value);
+    }
+    if (ra != NULL && ra->value.len > 0 && ra->value.len < 64) {
+        a->retry_after_text = sl_pstrndup(rq->r->pool, ra->value.p, ra->value.len);
+    }
+    if (!rq->call.stream || status < 200 || status > 299 || ct == NULL || ct->value.len < 17
+        || !sl_mem_caseeq(ct->value.p, "text/event-stream", 17)) {
+        return; /* buffered: a JSON answer or an error */
+    }
+    a->upstream_stream = true;
+    a->fe_state = rq->fe->stream_open(&a->call);
+}
+
+
+static void
+attempt_on_body(sl_upstream_call_t *uc, const char *p, size_t len, void *data)
+{
+    sl_drv_attempt_t *a = data;
+    sl_drv_req_t *rq = a->rq;
+    int rc;
+
+    (void) uc;
+    if (a->over) {
+        return;
+    }
+    if (!a->upstream_stream) {
+        if (a->body.len + len <= ATTEMPT_MAX_BODY) {
+            sl_buf_append(&a->body, p, len);
+        } else {
+            a->body.len = ATTEMPT_MAX_BODY + 1; /* on_done reports it */
+        }
+        return;
+    }
+    rc = sl_sse_feed(&a->sse, p, len, attempt_on_sse, a);
+    if (a->over) {
+        return; /* the attempt failed or the request ended inside the feed */
+    }
+    if (rc < 0) {
+        sl_log(&rq->r->log, SL_LOG_WARN, rc, "bad event stream from provider \"%s\"",
+               a->call.target->provider->name);
+    }
+    if (rq->committed && !a->paused && a->uc != NULL && sl_http_is_congested(rq->r)) {
+        a->paused = true;
+        sl_upstream_pause(a->uc);
+    }
+}
+
+
+/* One upstream event: the adapter turns it into typed events. */
+static int
+attempt_on_sse(void *data, const sl_sse_event_t *ev)
+{
+    sl_drv_attempt_t *a = data;
+
+    if (a->over || a->st.done || a->st.failed) {
+        return 0;
+    }
+    sl_evs_reset(&a->evs);
+    a->ops->stream_event(a->ext, &a->st, ev, &a->evs);
+    return attempt_events(a);
+}
+
+
+/*
+ * One batch of typed events. Before the commit point its encoding is held;
+ * the first real output commits. An error before it fails the attempt, an
+ * error after it ends the client's stream. Returns non-zero to stop the
+ * feed (the attempt or the request is over).
+ */
+static int
+attempt_events(sl_drv_attempt_t *a)
+{
+    sl_drv_req_t *rq = a->rq;
+    const sl_error_t *err = NULL;
+    bool output = false;
+
+    for (size_t i = 0; i < a->evs.n; i++) {
+        const sl_ev_t *ev = &a->evs.v[i];
+
+        if (ev->type == SL_EV_ERROR && err == NULL) {
+            err = ev->error;
+        } else if (sl_ev_is_output(ev)) {
+            output = true;
+        }
+    }
+    if (err != NULL && !output && !rq->committed) {
+        attempt_fail(a, err);
+        return 1;
+    }
+    rq->fe->encode_events(a->fe_state, &a->evs, &a->out);
+    if (!rq->committed) {
+        if (!output) {
+            return 0; /* preamble: held */
+        }
+        attempt_commit(a);
+    }
+    attempt_write(a);
+    if (err != NULL) {
+        sl__drv_stream_fail(rq, err);
+        return 1;
+    }
+    return 0;
+}
+
+
+/* The first real output of a stream: the client's response starts. */
+static void
+attempt_commit(sl_drv_attempt_t *a)
+{
+    sl_drv_req_t *rq = a->rq;
+    sl_http_header_t h[16];
+    size_t n = 0;
+
+    rq->committed = true;
+    rq->served = a->call.target;
+    rq->streaming = true;
+    sl_timer_cancel(a->timer);
+    a->timer = NULL;
+    h[n++] = (sl_http_header_t){ sl_str_lit("content-type"), sl_str_lit("text/event-stream") };
+    h[n++] = (sl_http_header_t){ sl_str_lit("cache-control"), sl_str_lit("no-cache") };
+    n += sl__drv_headers(rq, &h[n]);
+    sl_http_start(rq->r, 200, h, n);
+}
+
+
+static void
+attempt_write(sl_drv_attempt_t *a)
+{
+    if (a->out.len > 0) {
+        sl_http_write(a->rq->r, a->out.p, a->out.len);
+        sl_buf_clear(&a->out);
+    }
+}
+
+
+static void
+attempt_on_done(sl_upstream_call_t *uc, int rc, void *data)
+{
+    sl_drv_attempt_t *a = data;
+    sl_drv_req_t *rq = a->rq;
+
+    (void) uc;
+    a->uc = NULL;
+    if (a->over) {
+        return;
+    }
+    if (a->upstream_stream) {
+        if (a->st.done && !a->st.failed) {
+            if (!rq->committed) {
+                attempt_commit(a); /* a complete answer without output (empty) */
+            }
+            attempt_stream_end(a);
+            return;
+        }
+        if (rq->committed) {
+            sl_error_t e = {
+                .status = 502,
+                .type = "api_error",
+                .code = "upstream_stream_interrupted",
+            };
+
+            e.message = sl_psprintf(rq->r->pool,
+                                    "the upstream stream from provider \"%s\" was interrupted: %s",
+                                    a->call.target->provider->name,
+                                    sl_strerror(rc < 0 ? rc : SL_ECLOSED));
+            sl_log(&rq->r->log, SL_LOG_WARN, rc, "upstream stream from \"%s\" interrupted",
+                   a->call.target->provider->name);
+            sl__drv_stream_fail(rq, &e);
+            return;
+        }
+        if (rc == 0) {
+            rc = SL_ECLOSED; /* the stream ended before its end */
+        }
+    }
+    if (rc < 0) {
+        attempt_fail_transport(a, rc);
+        return;
+    }
+    if (a->body.len > ATTEMPT_MAX_BODY) {
+        sl_error_t e = { .status = 502,
+                         .type = "api_error",
+                         .code = "upstream_error",
+                         .message = "the provider's answer is larger than the gateway accepts" };
+
+        attempt_fail(a, &e);
+        return;
+    }
+    if (a->status >= 200 && a->status <= 299) {
+        attempt_answer(a);
+        return;
+    }
+
+    sl_error_t e;
+
+    memset(&e, 0, sizeof(e));
+    a->ops->map_error(a->ext, a->status, &a->body, rq->r->pool, &e);
+    if (a->status >= 500) {
+        sl_metric_add(SL_METRIC_UPSTREAM_ERRORS, 1);
+    }
+    if (e.status >= 500) {
+        sl_log(&rq->r->log, SL_LOG_WARN, 0, "provider \"%s\" answered HTTP %d",
+               a->call.target->provider->name, a->status);
+    }
+    if (e.retry_after == 0) {
+        e.retry_after = a->retry_after;
+    }
+    attempt_fail(a, &e);
+}
+
+
+/* A whole 2xx answer: translated, recorded, sent. */
+static void
+attempt_answer(sl_drv_attempt_t *a)
+{
+    sl_drv_req_t *rq = a->rq;
+    sl_http_req_t *r = rq->r;
+    sl_answer_t ans;
+    sl_buf_t out = SL_BUF_INIT;
+    sl_http_header_t h[16];
+    size_t n = 0;
+
+    memset(&ans, 0, sizeof(ans));
+    if (a->ops->parse_response(a->ext, &a->call, &a->body, &ans) < 0) {
+        sl_error_t e = { .status = 502,
+                         .type = "api_error",
+                         .code = "upstream_invalid_response",
+                         .retryable = true };
+
+        e.message = sl_psprintf(r->pool, "provider \"%s\" sent an answer that is not valid JSON",
+                                a->call.target->provider->name);
+        attempt_fail(a, &e);
+        return;
+    }
+    if (rq->fe->encode_answer(&a->call, &ans, &out) < 0) {
+        sl_error_t e = { .status = 502,
+                         .type = "api_error",
+                         .code = "upstream_invalid_response",
+                         .retryable = true };
+
+        sl_buf_free(&out);
+        e.message = sl_psprintf(r->pool,
+                                "provider \"%s\" sent an answer the gateway cannot turn into "
+                                "this API's shape",
+                                a->call.target->provider->name);
+        attempt_fail(a, &e);
+        return;
+    }
+    rq->committed = true;
+    rq->served = a->call.target;
+    rq->served_model = attempt_served_model(a, ans.model);
+    sl__drv_record(rq, a->status, &ans.usage);
+    h[n++] = (sl_http_header_t){ sl_str_lit("content-type"), sl_str_lit("application/json") };
+    n += sl__drv_headers(rq, &h[n]);
+    sl__drv_log(rq, a->status);
+    attempt_close(a);
+    sl_timer_cancel(rq->timer);
+    rq->timer = NULL;
+    rq->done = true;
+    sl__drv_finish_respond(rq, a->status, h, n, &out);
+}
+
+
+/* The stream ended cleanly: the row, then the end marker. */
+static void
+attempt_stream_end(sl_drv_attempt_t *a)
+{
+    sl_drv_req_t *rq = a->rq;
+    sl_usage_t usage;
+
+    sl__drv_usage(rq, &a->st, &usage);
+    rq->served_model = a->st.served_model;
+    /* the ledger row is committed before the stream's last bytes go out */
+    sl__drv_record(rq, 200, &usage);
+    rq->fe->encode_end(a->fe_state, &usage, &a->out);
+    attempt_write(a);
+    sl__drv_log(rq, 200);
+    attempt_close(a);
+    sl__drv_finish(rq);
+}
+
+
+void
+sl__drv_stream_fail(sl_drv_req_t *rq, const sl_error_t *e)
+{
+    sl_drv_attempt_t *a = rq->att;
+    sl_usage_t usage;
+    sl_buf_t out = SL_BUF_INIT;
+
+    SL_ASSERT(rq->committed && rq->streaming);
+    sl_metric_add(SL_METRIC_STREAMS_BROKEN, 1);
+    sl__drv_usage(rq, a != NULL ? &a->st : NULL, &usage);
+    if (a != NULL && a->st.served_model != NULL) {
+        rq->served_model = a->st.served_model;
+    }
+    sl__drv_record(rq, e->status >= 500 ? 502 : e->status, &usage);
+    rq->fe->encode_stream_error(a != NULL ? a->fe_state : NULL, e, &out);
+    if (out.len > 0) {
+        sl_http_write(rq->r, out.p, out.len);
+    }
+    sl_buf_free(&out);
+    sl__drv_log(rq, 502);
+    if (a != NULL) {
+        attempt_close(a);
+    }
+    sl__drv_finish(rq);
+}
+
+
+/* A connection-level failure: refused, reset, TLS, DNS, timeout. */
+static void
+attempt_fail_transport(sl_drv_attempt_t *a, int rc)
+{
+    sl_drv_req_t *rq = a->rq;
+    const sl_provider_conf_t *p = a->call.target->provider;
+    sl_error_t e = { .type = "api_error", .retryable = true };
+
+    sl_metric_add(SL_METRIC_UPSTREAM_ERRORS, 1);
+    if (rc == SL_ETIMEOUT) {
+        e.status = 504;
+        e.type = "timeout_error";
+        e.code = "upstream_timeout";
+        e.message = sl_psprintf(rq->r->pool, "provider \"%s\" (%s:%u) did not answer in time",
+                                p->name, p->host, (unsigned) p->port);
+    } else {
+        e.status = 502;
+        e.code = "upstream_error";
+        e.message = sl_psprintf(rq->r->pool, "provider \"%s\" (%s:%u) failed: %s", p->name,
+                                p->host, (unsigned) p->port, sl_strerror(rc));
+    }
+    sl_log(&rq->r->log, SL_LOG_WARN, rc, "provider \"%s\" (%s:%u) failed", p->name, p->host,
+           (unsigned) p->port);
+    attempt_fail(a, &e);
+}
+
+
+/*
+ * An attempt failed before the commit point: throw it away and decide
+ * what comes next (the same target after a wait, the next target, or the
+ * client gets the error).
+ */
+static void
+attempt_fail(sl_drv_attempt_t *a, const sl_error_t *e)
+{
+    sl_drv_req_t *rq = a->rq;
+    const sl_drv_routing_t *rt = rq->routing;
+    uint64_t wait = 0;
+
+    SL_ASSERT(!rq->committed);
+    rq->last_error = *e;
+    rq->have_error = true;
+    rq->retry_after = a->retry_after_text;
+    attempt_close(a);
+    if (!e->retryable) {
+        attempt_give_up(rq);
+        return;
+    }
+    if (rq->tries <= rt->retries && e->retry_after <= rt->max_wait) {
+        wait = attempt_backoff(rt, rq->tries);
+        if (e->retry_after > wait) {
+            wait = e->retry_after;
+        }
+    } else {
+        rq->ti++;
+        rq->tries = 0;
+    }
+    if (rq->ti >= rq->ntargets) {
+        attempt_give_up(rq);
+        return;
+    }
+    rq->timer = sl_timer_start(rq->d->loop, wait, attempt_on_wait, rq);
+}
+
+
+static void
+attempt_on_wait(void *data)
+{
+    sl_drv_req_t *rq = data;
+
+    rq->timer = NULL;
+    sl__drv_attempt_next(rq);
+}
+
+
+/* Every attempt failed (or one that must not be retried): the last error. */
+static void
+attempt_give_up(sl_drv_req_t *rq)
+{
+    if (!rq->have_error) {
+        rq->last_error = (sl_error_t){
+            .status = 503,
+            .type = "api_error",
+            .code = "no_target_available",
+            .message = "No target of this model is available right now.",
+        };
+    }
+    sl__drv_error(rq, &rq->last_error);
+}
+
+
+/* Exponential backoff with full jitter: uniform in [0, min(max_wait, backoff * 2^(tries-1))]. */
+static uint64_t
+attempt_backoff(const sl_drv_routing_t *rt, unsigned tries)
+{
+    static uint64_t seed;
+    uint64_t cap = rt->backoff;
+
+    for (unsigned i = 1; i < tries && cap < rt->max_wait; i++) {
+        cap *= 2;
+    }
+    if (cap > rt->max_wait) {
+        cap = rt->max_wait;
+    }
+    if (seed == 0) {
+        seed = uv_hrtime() ^ ((uint64_t) getpid() << 32) ^ 0x9e3779b97f4a7c15ULL;
+    }
+    /* xorshift64: statistics, not secrets */
+    seed ^= seed << 13;
+    seed ^= seed >> 7;
+    seed ^= seed << 17;
+    return cap > 0 ? seed % (cap + 1) : 0;
+}
+
+
+/* Retry-After as delta-seconds; anything else (an HTTP date, garbage) counts as none. */
+static uint64_t
+attempt_parse_retry_after(sl_str_t v)
+{
+    unsigned long long s;
+
+    if (sl_str_to_u64(sl_str_trim(v), &s) < 0 || s > 86400) {
+        return 0;
+    }
+    return (uint64_t) s * 1000;
+}
+
+
+static const char *
+attempt_served_model(sl_drv_attempt_t *a, sl_str_t lit)
+{
+    sl_str_t s;
+
+    if (lit.len < 2 || sl_jstr_decode(a->rq->r->pool, lit, &s) < 0) {
+        return NULL;
+    }
+    return sl_pstrndup(a->rq->r->pool, s.p, s.len);
+}

@@ -1,0 +1,710 @@
+/*
+ * The request driver: routes, the phases of a proxied request, and the
+ * request's end (the record phase, then the response's last bytes). The
+ * attempts themselves (one upstream exchange each) are attempt.c; they
+ * report back through sl__drv_attempt_done().
+ */
+#include "core/gateway/driver_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "core/errno.h"
+#include "core/log.h"
+#include "core/metrics.h"
+#include "core/pricing.h"
+#include "core/str.h"
+
+#define DRV_MAX_HEADERS 12 /* response headers the driver adds */
+
+static sl_driver_t *drv_current;
+
+static void drv_healthz(sl_http_req_t *r);
+static void drv_models(sl_http_req_t *r);
+static void drv_model(sl_http_req_t *r);
+static void drv_chat(sl_http_req_t *r);
+static void drv_embeddings(sl_http_req_t *r);
+static void drv_messages(sl_http_req_t *r);
+static int drv_messages_error(sl_pool_t *pool, int status, const char *type, const char *code,
+                              const char *param, const char *message, sl_str_t *out);
+static void drv_handle(sl_http_req_t *r, sl_api_e api);
+static bool drv_auth(sl_http_req_t *r, const sl_frontend_t *fe, sl_acct_t *a);
+static int drv_plan(sl_drv_req_t *rq);
+static void drv_filter_headers(sl_drv_req_t *rq);
+static bool drv_token_listed(sl_str_t list, sl_str_t name);
+static void drv_on_abort(sl_http_req_t *r);
+static void drv_on_drain(sl_http_req_t *r);
+static void drv_unlink(sl_drv_req_t *rq);
+static void drv_estimate(sl_drv_req_t *rq, const sl_stream_t *st, sl_usage_t *u);
+
+static const sl_http_route_t drv_routes[] = {
+    { "GET", "/healthz", drv_healthz, NULL }, /* liveness, no auth */
+    { "GET", "/v1/models", drv_models, NULL },
+    { "GET", "/v1/models/*", drv_model, NULL },
+    { "POST", "/v1/chat/completions", drv_chat, NULL },
+    { "POST", "/v1/embeddings", drv_embeddings, NULL },
+    /* Anthropic's shape in and out, errors included (also the server's own) */
+    { "POST", "/v1/messages", drv_messages, drv_messages_error },
+};
+
+
+const sl_http_route_t *
+sl_driver_routes(size_t *n)
+{
+    *n = sizeof(drv_routes) / sizeof(drv_routes[0]);
+    return drv_routes;
+}
+
+
+sl_driver_t *
+sl_driver_create(uv_loop_t *loop, const sl_conf_t *conf, sl_upstream_t *up, sl_db_t *db)
+{
+    sl_driver_t *d = sl_xcalloc(1, sizeof(*d));
+    json_t *list = json_object();
+    json_t *data = json_array();
+    json_int_t created = (json_int_t) time(NULL);
+
+    d->loop = loop;
+    d->conf = conf;
+    d->up = up;
+    d->db = db;
+    d->created = (int64_t) created;
+    for (size_t i = 0; i < conf->nmodels; i++) {
+        json_array_append_new(data,
+                              json_pack("{s:s,s:s,s:I,s:s}", "id", conf->models[i].name, "object",
+                                        "model", "created", created, "owned_by", "sluice"));
+    }
+    json_object_set_new(list, "object", json_string("list"));
+    json_object_set_new(list, "data", data);
+    d->models_body = json_dumps(list, JSON_COMPACT);
+    json_decref(list);
+    if (d->models_body == NULL) {
+        sl_log(NULL, SL_LOG_EMERG, 0, "cannot build the model list");
+        free(d);
+        return NULL;
+    }
+    d->models_len = strlen(d->models_body);
+    drv_current = d;
+    return d;
+}
+
+
+void
+sl_driver_destroy(sl_driver_t *d)
+{
+    if (d == NULL) {
+        return;
+    }
+    SL_ASSERT(d->active == NULL);
+    if (drv_current == d) {
+        drv_current = NULL;
+    }
+    free(d->models_body);
+    free(d);
+}
+
+
+uint64_t
+sl_driver_requests(const sl_driver_t *d)
+{
+    return d != NULL ? d->requests : 0;
+}
+
+
+static void
+drv_healthz(sl_http_req_t *r)
+{
+    static const sl_http_header_t h[] = {
+        { { "content-type", 12 }, { "application/json", 16 } },
+    };
+
+    sl_http_respond(r, 200, h, 1, "{\"status\":\"ok\"}", 15);
+}
+
+
+/*
+ * Authenticates the client; answers 401 (or 500 on a storage failure)
+ * itself, in the frontend's shape.
+ */
+static bool
+drv_auth(sl_http_req_t *r, const sl_frontend_t *fe, sl_acct_t *a)
+{
+    const char *why = NULL;
+    int rc = sl_acct_auth(drv_current->db, r, a, &why);
+    sl_error_t e;
+
+    if (rc == 0) {
+        return true;
+    }
+    memset(&e, 0, sizeof(e));
+    e.status = rc == SL_EAUTH ? 401 : 500;
+    e.type = rc == SL_EAUTH ? "invalid_request_error" : "api_error";
+    e.code = rc == SL_EAUTH ? "invalid_api_key" : "storage_error";
+    e.message = rc == SL_EAUTH ? why : "The gateway cannot read its key store right now.";
+    sl__drv_respond_error(r, fe, &e, NULL, 0);
+    return false;
+}
+
+
+/* An error in fe's shape: content-type, then the n headers h. Finishes r. */
+void
+sl__drv_respond_error(sl_http_req_t *r, const sl_frontend_t *fe, const sl_error_t *e,
+                      const sl_http_header_t *h, size_t n)
+{
+    sl_http_header_t hh[DRV_MAX_HEADERS + 2];
+    sl_str_t body;
+    size_t k = 0;
+
+    hh[k++] = (sl_http_header_t){ sl_str_lit("content-type"), sl_str_lit("application/json") };
+    for (size_t i = 0; i < n && k < sizeof(hh) / sizeof(hh[0]); i++) {
+        hh[k++] = h[i];
+    }
+    if (fe->encode_error(r->pool, e, &body) < 0) {
+        body = sl_str_lit("{}");
+    }
+    sl_http_respond(r, e->status, hh, k, body.p, body.len);
+}
+
+
+static void
+drv_models(sl_http_req_t *r)
+{
+    static const sl_http_header_t h[] = {
+        { { "content-type", 12 }, { "application/json", 16 } },
+    };
+    sl_driver_t *d = drv_current;
+    sl_acct_t a;
+
+    memset(&a, 0, sizeof(a));
+    if (!drv_auth(r, sl_frontend_get(SL_API_CHAT), &a)) {
+        return;
+    }
+    sl_http_respond(r, 200, h, 1, d->models_body, d->models_len);
+}
+
+
+/* GET /v1/models/{id}: one model alias, as OpenAI answers. */
+static void
+drv_model(sl_http_req_t *r)
+{
+    static const sl_http_header_t h[] = {
+        { { "content-type", 12 }, { "application/json", 16 } },
+    };
+    sl_driver_t *d = drv_current;
+    const sl_frontend_t *fe = sl_frontend_get(SL_API_CHAT);
+    sl_str_t id = { r->path.p + 11, r->path.len - 11 };
+    const sl_model_conf_t *m;
+    json_t *obj;
+    char *body;
+    sl_acct_t a;
+
+    memset(&a, 0, sizeof(a));
+    if (!drv_auth(r, fe, &a)) {
+        return;
+    }
+    m = sl_conf_model(r->conf, id.p, id.len);
+    if (m == NULL) {
+        sl_error_t e = {
+            .status = 404,
+            .type = "invalid_request_error",
+            .code = "model_not_found",
+            .param = "model",
+            .message = "The model does not exist or you do not have access to it.",
+        };
+
+        sl__drv_respond_error(r, fe, &e, NULL, 0);
+        return;
+    }
+    obj = json_pack("{s:s,s:s,s:I,s:s}", "id", m->name, "object", "model", "created",
+                    (json_int_t) d->created, "owned_by", "sluice");
+    body = json_dumps(obj, JSON_COMPACT);
+    json_decref(obj);
+    sl_http_respond(r, 200, h, 1, body, body != NULL ? strlen(body) : 0);
+    free(body);
+}
+
+
+static void
+drv_chat(sl_http_req_t *r)
+{
+    drv_handle(r, SL_API_CHAT);
+}
+
+
+static void
+drv_embeddings(sl_http_req_t *r)
+{
+    drv_handle(r, SL_API_EMBEDDINGS);
+}
+
+
+static void
+drv_messages(sl_http_req_t *r)
+{
+    drv_handle(r, SL_API_MESSAGES);
+}
+
+
+/*
+ * Errors the HTTP server produces on /v1/messages before the handler runs
+ * (405, 413, 408, ...) in Anthropic's shape.
+ */
+static int
+drv_messages_error(sl_pool_t *pool, int status, const char *type, const char *code,
+                   const char *param, const char *message, sl_str_t *out)
+{
+    const sl_frontend_t *fe = sl_frontend_get(SL_API_MESSAGES);
+    sl_error_t e;
+
+    if (fe == NULL) {
+        return SL_ENOTFOUND;
+    }
+    memset(&e, 0, sizeof(e));
+    e.status = status;
+    e.type = type;
+    e.code = code;
+    e.param = param;
+    e.message = message;
+    return fe->encode_error(pool, &e, out);
+}
+
+
+/* Decode, auth, policy and plan; then the first attempt. */
+static void
+drv_handle(sl_http_req_t *r, sl_api_e api)
+{
+    sl_driver_t *d = drv_current;
+    const sl_frontend_t *fe = sl_frontend_get(api);
+    sl_drv_req_t *rq;
+    sl_error_t e;
+    unsigned retry = 0;
+    const char *why = NULL;
+
+    d->requests++;
+    if (fe == NULL) {
+        sl_http_respond_error(r, 404, "invalid_request_error", "unknown_url", NULL,
+                              "This gateway does not serve this API.");
+        return;
+    }
+    rq = sl_pcalloc(r->pool, sizeof(*rq));
+    rq->r = r;
+    rq->d = d;
+    rq->fe = fe;
+    rq->call.pool = r->pool;
+    rq->call.client_api = api;
+    rq->call.request_id = r->request_id;
+    rq->call.stream_options = -1;
+    rq->call.model = -1;
+
+    if (!drv_auth(r, fe, &rq->acct)) {
+        return;
+    }
+    memset(&e, 0, sizeof(e));
+    if (fe->decode(&rq->call, r->body, &e) < 0) {
+        sl__drv_error(rq, &e);
+        return;
+    }
+    rq->public_model = fe->model(&rq->call);
+    if (rq->public_model == NULL) {
+        sl__frontend_bad_request_error(rq, "model", "Invalid value for 'model'.");
+        return;
+    }
+    if (sl_acct_limit(&rq->acct, r->pool, &retry, &why) < 0) {
+        rq->retry_after = sl_psprintf(r->pool, "%u", retry);
+        sl__drv_error_new(rq, 429, "rate_limit_exceeded", "rate_limit_exceeded", NULL, why);
+        return;
+    }
+    if (!sl_acct_allows(&rq->acct, rq->public_model)) {
+        sl__drv_error_new(rq, 403, "invalid_request_error", "model_not_allowed", "model",
+                          sl_psprintf(r->pool,
+                                      "This API key is not allowed to use the model `%s`.",
+                                      rq->public_model));
+        return;
+    }
+    if (drv_plan(rq) < 0) {
+        return;
+    }
+    drv_filter_headers(rq);
+    r->data = rq;
+    r->on_abort = drv_on_abort;
+    r->on_drain = drv_on_drain;
+    rq->next_active = d->active;
+    if (d->active != NULL) {
+        d->active->prev_active = rq;
+    }
+    d->active = rq;
+    rq->linked = true;
+    sl__drv_attempt_next(rq);
+}
+
+
+/*
+ * The targets to try, in order: a model alias's targets, or the provider
+ * named in a "provider/model" request.
+ */
+static int
+drv_plan(sl_drv_req_t *rq)
+{
+    const sl_conf_t *conf = rq->r->conf;
+    const char *name = rq->public_model;
+    const sl_model_conf_t *m = sl_conf_model(conf, name, strlen(name));
+    const char *slash;
+
+    rq->routing = sl__drv_routing_defaults();
+    if (m != NULL && m->ntargets > 0) {
+        rq->ntargets = m->ntargets;
+        rq->targets = sl_palloc(rq->r->pool, m->ntargets * sizeof(*rq->targets));
+        for (size_t i = 0; i < m->ntargets; i++) {
+            rq->targets[i] = &m->targets[i];
+        }
+        return 0;
+    }
+    slash = strchr(name, '/');
+    if (slash != NULL && slash[1] != '\0') {
+        const sl_provider_conf_t *p = sl_conf_provider(conf, name, (size_t) (slash - name));
+
+        if (p != NULL && p->allow_direct) {
+            rq->direct.provider = p;
+            rq->direct.model = slash + 1;
+            rq->direct.weight = 1;
+            rq->targets = sl_palloc(rq->r->pool, sizeof(*rq->targets));
+            rq->targets[0] = &rq->direct;
+            rq->ntargets = 1;
+            return 0;
+        }
+    }
+    sl__drv_error_new(rq, 404, "invalid_request_error", "model_not_found", "model",
+                      sl_psprintf(rq->r->pool,
+                                  "The model `%s` does not exist or you do not have access to it.",
+                                  name));
+    return SL_ENOTFOUND;
+}
+
+
+/* True when name is one of the comma-separated tokens of list (case-insensitive). */
+static bool
+drv_token_listed(sl_str_t list, sl_str_t name)
+{
+    const char *p = list.p;
+    const char *end = list.p + list.len;
+
+    while (p < end) {
+        const char *comma = memchr(p, ',', (size_t) (end - p));
+        sl_str_t tok = sl_str_trim((sl_str_t){ p, (size_t) ((comma != NULL ? comma : end) - p) });
+
+        if (tok.len == name.len && sl_mem_caseeq(tok.p, name.p, tok.len)) {
+            return true;
+        }
+        p = comma != NULL ? comma + 1 : end;
+    }
+    return false;
+}
+
+
+/*
+ * Client headers that may travel upstream: not hop-by-hop, not credentials
+ * (the provider gets the gateway's own), not what the adapter or the
+ * upstream client set themselves.
+ */
+static void
+drv_filter_headers(sl_drv_req_t *rq)
+{
+    static const char *const drop[] = {
+        "host",         "content-length", "content-type", "authorization",   "x-api-key",
+        "api-key",      "x-goog-api-key", "cookie",       "accept-encoding", "expect",
+        "x-request-id", "origin",         "referer",
+    };
+    sl_http_req_t *r = rq->r;
+    sl_http_header_t *out = sl_palloc(r->pool, sizeof(*out) * (r->nheaders + 1));
+    const sl_str_t *conn = sl_http_req_header(r, "connection");
+    size_t n = 0;
+
+    for (size_t i = 0; i < r->nheaders; i++) {
+        const sl_http_header_t *h = &r->headers[i];
+        bool skip =
+            sl_http_is_hop_by_hop(h->name) || (conn != NULL && drv_token_listed(*conn, h->name));
+
+        for (size_t k = 0; !skip && k < sizeof(drop) / sizeof(drop[0]); k++) {
+            skip = sl_str_caseeq(h->name, drop[k]);
+        }
+        if (!skip && h->name.len > 8 && sl_mem_caseeq(h->name.p, "x-sluice", 8)) {
+            skip = true;
+        }
+        if (!skip) {
+            out[n++] = *h;
+        }
+    }
+    rq->call.headers = out;
+    rq->call.nheaders = n;
+}
+
+
+/* Writes the x-sluice-* (and frontend-specific) headers into h; returns how many. */
+size_t
+sl__drv_headers(sl_drv_req_t *rq, sl_http_header_t *h)
+{
+    sl_pool_t *pool = rq->r->pool;
+    size_t n = 0;
+
+    if (rq->acct.nrefs > 0 && (rq->acct.reserved_at != 0 || rq->acct.remaining != 0)) {
+        char usd[32];
+        const char *v = sl_pstrdup(pool, sl_pricing_format_usd(rq->acct.remaining, usd, sizeof(usd)));
+
+        h[n++] =
+            (sl_http_header_t){ sl_str_lit("x-sluice-budget-remaining-usd"), { v, strlen(v) } };
+    }
+    if (rq->fe->api == SL_API_MESSAGES) {
+        /* Anthropic's SDKs read the request id from this header */
+        h[n++] = (sl_http_header_t){ sl_str_lit("request-id"),
+                                     { rq->r->request_id, strlen(rq->r->request_id) } };
+    }
+    if (rq->served == NULL) {
+        return n;
+    }
+    h[n++] = (sl_http_header_t){ sl_str_lit("x-sluice-provider"),
+                                 { rq->served->provider->name,
+                                   strlen(rq->served->provider->name) } };
+    h[n++] = (sl_http_header_t){ sl_str_lit("x-sluice-model"),
+                                 { rq->served->model, strlen(rq->served->model) } };
+    h[n++] = (sl_http_header_t){ sl_str_lit("x-sluice-cache"), sl_str_lit("bypass") };
+    {
+        const char *attempts = sl_psprintf(pool, "%u", rq->attempts);
+
+        h[n++] =
+            (sl_http_header_t){ sl_str_lit("x-sluice-attempts"), { attempts, strlen(attempts) } };
+    }
+    return n;
+}
+
+
+void
+sl__drv_error_new(sl_drv_req_t *rq, int status, const char *type, const char *code,
+                  const char *param, const char *message)
+{
+    sl_error_t e;
+
+    memset(&e, 0, sizeof(e));
+    e.status = status;
+    e.type = type;
+    e.code = code;
+    e.param = param;
+    e.message = message;
+    sl__drv_error(rq, &e);
+}
+
+
+void
+sl__frontend_bad_request_error(sl_drv_req_t *rq, const char *param, const char *message)
+{
+    sl__drv_error_new(rq, 400, "invalid_request_error", NULL, param, message);
+}
+
+
+/*
+ * The request ends with an error before anything was sent: the ledger row
+ * (when the client was authenticated), the log line, the error in the
+ * frontend's shape.
+ */
+void
+sl__drv_error(sl_drv_req_t *rq, const sl_error_t *e)
+{
+    sl_http_req_t *r = rq->r;
+    sl_http_header_t h[DRV_MAX_HEADERS];
+    size_t n = 0;
+
+    n += sl__drv_headers(rq, &h[n]);
+    if (rq->retry_after != NULL) {
+        h[n++] = (sl_http_header_t){ sl_str_lit("retry-after"),
+                                     { rq->retry_after, strlen(rq->retry_after) } };
+    }
+    if (e->status == 429 && e->code != NULL && strcmp(e->code, "insufficient_quota") == 0) {
+        /* waiting does not bring budget back: the OpenAI SDKs would retry twice */
+        h[n++] = (sl_http_header_t){ sl_str_lit("x-should-retry"), sl_str_lit("false") };
+    }
+    sl__drv_record(rq, e->status, NULL);
+    sl__drv_log(rq, e->status);
+    rq->done = true;
+    drv_unlink(rq);
+    sl__drv_respond_error(r, rq->fe, e, h, n);
+}
+
+
+void
+sl__drv_log(sl_drv_req_t *rq, int status)
+{
+    sl_http_req_t *r = rq->r;
+
+    sl_metric_add(status == 499   ? SL_METRIC_REQUESTS_ABORTED
+                  : status >= 500 ? SL_METRIC_REQUESTS_5XX
+                  : status >= 400 ? SL_METRIC_REQUESTS_4XX
+                                  : SL_METRIC_REQUESTS_2XX,
+                  1);
+    sl_log(&r->log, SL_LOG_INFO, 0, "\"%.*s %.*s\" %d model=%s target=%s/%s attempts=%u %llums",
+           (int) r->method.len, r->method.p, (int) r->path.len, r->path.p, status,
+           rq->public_model != NULL ? rq->public_model : "-",
+           rq->served != NULL ? rq->served->provider->name : "-",
+           rq->served != NULL ? rq->served->model : "-", rq->attempts,
+           (unsigned long long) ((uv_hrtime() - r->start_ns) / 1000000));
+}
+
+
+/*
+ * Usage of a stream that ended without the provider's numbers: estimated
+ * from what was sent and what came back, about four bytes a token.
+ */
+static void
+drv_estimate(sl_drv_req_t *rq, const sl_stream_t *st, sl_usage_t *u)
+{
+    if (st != NULL && st->usage.known) {
+        *u = st->usage;
+        return;
+    }
+    memset(u, 0, sizeof(*u));
+    u->prompt_tokens = (rq->r->body.len + 3) / 4;
+    u->completion_tokens = st != NULL ? (st->content_bytes + 3) / 4 : 0;
+    u->estimated = true;
+}
+
+
+void
+sl__drv_usage(sl_drv_req_t *rq, const sl_stream_t *st, sl_usage_t *u)
+{
+    drv_estimate(rq, st, u);
+}
+
+
+/* Writes the request's one ledger row (usage NULL: no tokens were used). */
+void
+sl__drv_record(sl_drv_req_t *rq, int status, const sl_usage_t *usage)
+{
+    sl_http_req_t *r = rq->r;
+    const sl_target_t *t = rq->served != NULL ? rq->served : rq->last_target;
+    sl_ledger_row_t row;
+    sl_usage_t none;
+    struct timespec ts;
+    uint64_t age = uv_hrtime() - r->start_ns;
+
+    if (!rq->acct.authed || rq->acct.recorded) {
+        return;
+    }
+    if (usage == NULL) {
+        memset(&none, 0, sizeof(none));
+        usage = &none;
+    }
+    clock_gettime(CLOCK_REALTIME, &ts);
+    memset(&row, 0, sizeof(row));
+    row.time_ns = (int64_t) ts.tv_sec * 1000000000 + ts.tv_nsec - (int64_t) age;
+    row.request_id = r->request_id;
+    row.endpoint = rq->fe->name;
+    row.model = rq->public_model != NULL ? rq->public_model : "";
+    row.provider = t != NULL ? t->provider->name : "";
+    row.served_model = rq->served_model != NULL ? rq->served_model : t != NULL ? t->model : "";
+    row.attempts = rq->attempts;
+    row.status = (uint32_t) status;
+    row.flags = rq->call.stream ? SL_LEDGER_STREAM : 0;
+    row.latency_us = age / 1000;
+    row.first_byte_us = rq->first_byte_us;
+    sl_acct_record(rq->d->db, r->conf, &rq->acct, t, usage, &row);
+}
+
+
+static void
+drv_unlink(sl_drv_req_t *rq)
+{
+    sl_driver_t *d = rq->d;
+
+    if (!rq->linked) {
+        return;
+    }
+    rq->linked = false;
+    if (rq->prev_active != NULL) {
+        rq->prev_active->next_active = rq->next_active;
+    } else {
+        d->active = rq->next_active;
+    }
+    if (rq->next_active != NULL) {
+        rq->next_active->prev_active = rq->prev_active;
+    }
+    rq->next_active = rq->prev_active = NULL;
+}
+
+
+/* The request is over (answered, failed or abandoned): release it. */
+void
+sl__drv_finish(sl_drv_req_t *rq)
+{
+    sl_timer_cancel(rq->timer);
+    rq->timer = NULL;
+    drv_unlink(rq);
+    rq->done = true;
+    sl_http_finish(rq->r);
+}
+
+
+void
+sl__drv_finish_respond(sl_drv_req_t *rq, int status, const sl_http_header_t *h, size_t n,
+                       sl_buf_t *body)
+{
+    sl_timer_cancel(rq->timer);
+    rq->timer = NULL;
+    drv_unlink(rq);
+    rq->done = true;
+    sl_http_respond(rq->r, status, h, n, body->p, body->len);
+    sl_buf_free(body);
+}
+
+
+static void
+drv_on_abort(sl_http_req_t *r)
+{
+    sl_drv_req_t *rq = r->data;
+    sl_usage_t usage;
+
+    if (rq->done) {
+        return;
+    }
+    if (rq->committed) {
+        drv_estimate(rq, sl__drv_attempt_stream(rq), &usage);
+        sl__drv_attempt_cancel(rq);
+        sl__drv_record(rq, 499, &usage);
+    } else {
+        sl__drv_attempt_cancel(rq);
+        sl__drv_record(rq, 499, NULL);
+    }
+    sl__drv_log(rq, 499);
+    sl__drv_finish(rq);
+}
+
+
+static void
+drv_on_drain(sl_http_req_t *r)
+{
+    sl_drv_req_t *rq = r->data;
+
+    sl__drv_attempt_resume(rq);
+}
+
+
+void
+sl_driver_cut_streams(sl_driver_t *d, const char *why)
+{
+    while (d != NULL && d->active != NULL) {
+        sl_drv_req_t *rq = d->active;
+        sl_error_t e;
+
+        drv_unlink(rq);
+        if (!rq->committed || !rq->streaming) {
+            continue; /* the connection's close aborts it */
+        }
+        memset(&e, 0, sizeof(e));
+        e.status = 503;
+        e.type = "api_error";
+        e.code = "gateway_shutting_down";
+        e.message = why;
+        sl__drv_stream_fail(rq, &e);
+    }
+}
