@@ -35,6 +35,23 @@ sl_call_json(sl_call_t *call)
 }
 
 
+bool
+sl_ev_is_output(const sl_ev_t *ev)
+{
+    switch (ev->type) {
+    case SL_EV_TEXT:
+    case SL_EV_TOOL_ARGS:
+        return ev->text.len > 2; /* more than "" */
+    case SL_EV_REASONING:
+        return ev->text.len > 2 || ev->signature.len > 2;
+    case SL_EV_TOOL_CALL:
+        return true;
+    default:
+        return false;
+    }
+}
+
+
 void
 sl_evs_push(sl_evs_t *evs, const sl_ev_t *ev)
 {

@@ -167,12 +167,12 @@ typedef struct sl_ev {
     const struct sl_error *error;
 } sl_ev_t;
 
-/* True for the events that are real output: the commit point of a stream. */
-static inline bool
-sl_ev_is_output(const sl_ev_t *ev)
-{
-    return ev->type >= SL_EV_TEXT && ev->type <= SL_EV_TOOL_ARGS;
-}
+/*
+ * True for the events that are real output: the commit point of a stream.
+ * An empty text or reasoning piece (OpenAI's first chunk carries content
+ * "") is preamble, not output.
+ */
+bool sl_ev_is_output(const sl_ev_t *ev);
 
 /*
  * The events one upstream event turned into. raw, when its p is not NULL,

@@ -364,6 +364,12 @@ export async function startMock({ apiKey = randomKey('mk-'), tls, chunks, chunkD
       const r = await request(`${root}/__mock/stats`, { headers: auth, ca });
       return r.json();
     },
+    // The next `count` API requests (all: -1) behave as if they carried these
+    // x-mock-* fault headers; faults({}) clears them.
+    async faults(headers, count = -1) {
+      const r = await request(`${root}/__mock/faults`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, ca, body: JSON.stringify({ headers, count }) });
+      if (r.status !== 200) throw new Error(`/__mock/faults -> ${r.status}: ${r.body}`);
+    },
     async stop() {
       if (proc.exitCode === null && proc.signalCode === null) {
         proc.kill('SIGTERM');
