@@ -120,7 +120,7 @@ typedef struct sl_target {
 } sl_target_t;
 
 /* `complexity:` of a rule's when; SL_COMPLEXITY_ANY when the rule does not ask. */
-typedef enum sl_complexity {
+typedef enum sl_complexity_class {
     SL_COMPLEXITY_ANY = 0,
     SL_COMPLEXITY_SIMPLE,
     SL_COMPLEXITY_COMPLEX,

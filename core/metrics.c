@@ -1,14 +1,17 @@
 /*
- * The shared counters segment and its Prometheus rendering.
+ * The shared counters (the "metrics" region of core/shm.h) and their
+ * Prometheus rendering, with the per-target gauges core/state.h keeps.
  */
-#define _GNU_SOURCE /* MAP_ANONYMOUS */
-
 #include "core/metrics.h"
 
 #include <errno.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
-#include <sys/mman.h>
+#include <string.h>
+
+#include "core/shm.h"
+#include "core/state.h"
 
 typedef struct metrics_shm {
     _Atomic uint64_t v[SL_METRIC_COUNT];
@@ -20,7 +23,16 @@ typedef struct metrics_desc {
     const char *labels; /* "" or {label="value"} */
 } metrics_desc_t;
 
+typedef struct metrics_gauge {
+    sl_buf_t *out;
+    const char *name;
+    bool in_flight; /* else: breaker state */
+} metrics_gauge_t;
+
 static metrics_shm_t *metrics_shm;
+
+static int metrics_gauge_cb(void *arg, const sl_state_target_info_t *t);
+static void metrics_label(sl_buf_t *out, const char *p, size_t len);
 
 static const metrics_desc_t metrics_desc[SL_METRIC_COUNT] = {
     [SL_METRIC_REQUESTS_2XX] = { "sluice_requests_total", "Proxied requests by outcome.",
@@ -49,21 +61,19 @@ static const metrics_desc_t metrics_desc[SL_METRIC_COUNT] = {
 int
 sl_metrics_init(void)
 {
-    void *p;
-
     if (metrics_shm != NULL) {
         return 0;
     }
-    p = mmap(NULL, sizeof(metrics_shm_t), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1,
-             0);
-    if (p == MAP_FAILED) {
-        return -errno;
-    }
-    metrics_shm = p;
-    for (size_t i = 0; i < SL_METRIC_COUNT; i++) {
-        atomic_init(&metrics_shm->v[i], 0);
-    }
-    return 0;
+    /* a fresh region is zero; an existing one (a reload) keeps counting */
+    metrics_shm = sl_shm_region("metrics", sizeof(metrics_shm_t));
+    return metrics_shm != NULL ? 0 : -ENOMEM;
+}
+
+
+size_t
+sl_metrics_shm_size(void)
+{
+    return sizeof(metrics_shm_t);
 }
 
 
@@ -89,6 +99,8 @@ sl_metric_get(sl_metric_e m)
 void
 sl_metrics_render(sl_buf_t *out)
 {
+    metrics_gauge_t g;
+
     for (size_t i = 0; i < SL_METRIC_COUNT; i++) {
         const metrics_desc_t *d = &metrics_desc[i];
 
@@ -97,5 +109,51 @@ sl_metrics_render(sl_buf_t *out)
         }
         sl_buf_printf(out, "%s%s %llu\n", d->name, d->labels,
                       (unsigned long long) sl_metric_get((sl_metric_e) i));
+    }
+    sl_buf_printf(out, "# HELP sluice_target_breaker_state Circuit breaker of a target: 0 closed, "
+                       "1 open, 2 half-open (one probe in flight).\n"
+                       "# TYPE sluice_target_breaker_state gauge\n");
+    g.out = out;
+    g.name = "sluice_target_breaker_state";
+    g.in_flight = false;
+    sl_state_each_target(metrics_gauge_cb, &g, sl_state_now());
+    sl_buf_printf(out, "# HELP sluice_target_in_flight Requests in flight to a target across all "
+                       "workers.\n"
+                       "# TYPE sluice_target_in_flight gauge\n");
+    g.name = "sluice_target_in_flight";
+    g.in_flight = true;
+    sl_state_each_target(metrics_gauge_cb, &g, sl_state_now());
+}
+
+
+/* One sample of a per-target gauge, labelled provider and model. */
+static int
+metrics_gauge_cb(void *arg, const sl_state_target_info_t *t)
+{
+    metrics_gauge_t *g = arg;
+    const char *model = t->name + t->provider_len + (t->name[t->provider_len] == '/' ? 1 : 0);
+
+    sl_buf_printf(g->out, "%s{provider=\"", g->name);
+    metrics_label(g->out, t->name, t->provider_len);
+    sl_buf_printf(g->out, "\",model=\"");
+    metrics_label(g->out, model, strlen(model));
+    sl_buf_printf(g->out, "\"} %llu\n",
+                  (unsigned long long) (g->in_flight ? t->in_flight : (uint64_t) t->breaker));
+    return 0;
+}
+
+
+/* A label value as the exposition format escapes it: backslash, quote, newline. */
+static void
+metrics_label(sl_buf_t *out, const char *p, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        if (p[i] == '\\' || p[i] == '"') {
+            sl_buf_printf(out, "\\%c", p[i]);
+        } else if (p[i] == '\n') {
+            sl_buf_printf(out, "\\n");
+        } else {
+            sl_buf_append(out, &p[i], 1);
+        }
     }
 }

@@ -1,6 +1,7 @@
 /*
  * Unit tests for core/metrics.c: counters are shared across fork and render
- * as Prometheus text.
+ * as Prometheus text, with the per-target gauges of core/state.h (label
+ * values escaped, each family's samples together).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -14,6 +15,7 @@
 
 #include "core/buf.h"
 #include "core/metrics.h"
+#include "core/state.h"
 
 
 static void
@@ -59,12 +61,60 @@ test_render(void **state)
 }
 
 
+static void
+test_target_gauges(void **state)
+{
+    sl_routing_conf_t rc;
+    sl_buf_t b = SL_BUF_INIT;
+    sl_state_target_t *t;
+    const char *breaker, *inflight;
+
+    (void) state;
+    memset(&rc, 0, sizeof(rc));
+    rc.breaker_failures = 1;
+    rc.breaker_cooldown = 60000;
+    assert_int_equal(sl_metrics_init(), 0);
+    assert_int_equal(sl_state_init(NULL), 0);
+    t = sl_state_target("mp", "we\"ird\\model");
+    assert_non_null(t);
+    sl_state_inflight_add(t, 2);
+    sl_state_breaker_failure(t, SL_BREAKER_PASS, sl_state_now(), &rc);
+    sl_state_inflight_add(sl_state_target("mp", "calm"), 1);
+    sl_metrics_render(&b);
+    sl_buf_append(&b, "", 1);
+
+    breaker = strstr(b.p, "# TYPE sluice_target_breaker_state gauge\n");
+    inflight = strstr(b.p, "# TYPE sluice_target_in_flight gauge\n");
+    assert_non_null(breaker);
+    assert_non_null(inflight);
+    assert_non_null(strstr(b.p, "# HELP sluice_target_breaker_state "));
+    assert_non_null(strstr(
+        breaker, "sluice_target_breaker_state{provider=\"mp\",model=\"we\\\"ird\\\\model\"} 1\n"));
+    assert_non_null(
+        strstr(breaker, "sluice_target_breaker_state{provider=\"mp\",model=\"calm\"} 0\n"));
+    assert_non_null(strstr(
+        inflight, "sluice_target_in_flight{provider=\"mp\",model=\"we\\\"ird\\\\model\"} 2\n"));
+    assert_non_null(
+        strstr(inflight, "sluice_target_in_flight{provider=\"mp\",model=\"calm\"} 1\n"));
+    /* one family after the other: no in-flight sample among the breaker ones */
+    assert_true(breaker < inflight);
+    assert_null(strstr(inflight, "sluice_target_breaker_state{"));
+    {
+        const char *first_inflight = strstr(b.p, "sluice_target_in_flight{");
+
+        assert_true(first_inflight > inflight);
+    }
+    sl_buf_free(&b);
+}
+
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_shared_across_fork),
         cmocka_unit_test(test_render),
+        cmocka_unit_test(test_target_gauges),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
