@@ -862,6 +862,10 @@ test_reference_config(void **state)
     assert_int_equal(m->ntargets, 1);
     assert_ptr_equal(m->targets[0].provider, &conf->providers[0]);
     assert_string_equal(m->targets[0].model, "llama3.2");
+    /* routing: spells out the defaults */
+    assert_routing_defaults(&conf->routing);
+    assert_routing_defaults(&m->routing);
+    assert_int_equal(m->nrules, 0);
     sl_conf_destroy(conf);
 }
 
