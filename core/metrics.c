@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "core/json.h"
 #include "core/shm.h"
 #include "core/state.h"
 
@@ -31,8 +32,17 @@ typedef struct metrics_gauge {
 
 static metrics_shm_t *metrics_shm;
 
+typedef struct metrics_json {
+    sl_buf_t *out;
+    uint64_t now;
+    bool first;
+} metrics_json_t;
+
 static int metrics_gauge_cb(void *arg, const sl_state_target_info_t *t);
 static void metrics_label(sl_buf_t *out, const char *p, size_t len);
+static int metrics_target_json_cb(void *arg, const sl_state_target_info_t *t);
+static int metrics_cred_json_cb(void *arg, const sl_state_cred_info_t *c);
+static void metrics_json_opt(sl_buf_t *out, const char *key, bool known, uint64_t v);
 
 static const metrics_desc_t metrics_desc[SL_METRIC_COUNT] = {
     [SL_METRIC_REQUESTS_2XX] = { "sluice_requests_total", "Proxied requests by outcome.",
@@ -156,4 +166,79 @@ metrics_label(sl_buf_t *out, const char *p, size_t len)
             sl_buf_append(out, &p[i], 1);
         }
     }
+}
+
+
+void
+sl_metrics_render_targets(sl_buf_t *out, uint64_t now)
+{
+    metrics_json_t j = { out, now, true };
+
+    sl_buf_printf(out, "{\"targets\":[");
+    sl_state_each_target(metrics_target_json_cb, &j, now);
+    sl_buf_printf(out, "],\"credentials\":[");
+    j.first = true;
+    sl_state_each_cred(metrics_cred_json_cb, &j);
+    sl_buf_printf(out, "]}");
+}
+
+
+/* ,"key":v or ,"key":null */
+static void
+metrics_json_opt(sl_buf_t *out, const char *key, bool known, uint64_t v)
+{
+    if (known) {
+        sl_buf_printf(out, ",\"%s\":%llu", key, (unsigned long long) v);
+    } else {
+        sl_buf_printf(out, ",\"%s\":null", key);
+    }
+}
+
+
+static int
+metrics_target_json_cb(void *arg, const sl_state_target_info_t *t)
+{
+    static const char *const states[] = { "closed", "open", "half_open" };
+    metrics_json_t *j = arg;
+    const char *model = t->name + t->provider_len + (t->name[t->provider_len] == '/' ? 1 : 0);
+
+    sl_buf_printf(j->out, "%s{\"provider\":", j->first ? "" : ",");
+    j->first = false;
+    sl_json_quote(j->out, (sl_str_t){ t->name, t->provider_len });
+    sl_buf_printf(j->out, ",\"model\":");
+    sl_json_quote(j->out, (sl_str_t){ model, strlen(model) });
+    sl_buf_printf(j->out, ",\"breaker\":\"%s\",\"failures\":%u",
+                  states[(unsigned) t->breaker < 3 ? t->breaker : 0], t->failures);
+    metrics_json_opt(j->out, "open_until_ms", t->breaker != SL_BREAKER_CLOSED, t->open_until);
+    metrics_json_opt(j->out, "latency_us", t->latency_us != 0, t->latency_us);
+    metrics_json_opt(j->out, "ttft_us", t->ttft_us != 0, t->ttft_us);
+    sl_buf_printf(j->out, ",\"in_flight\":%llu", (unsigned long long) t->in_flight);
+    metrics_json_opt(j->out, "requests_remaining", t->headroom.requests_remaining >= 0,
+                     (uint64_t) t->headroom.requests_remaining);
+    metrics_json_opt(j->out, "tokens_remaining", t->headroom.tokens_remaining >= 0,
+                     (uint64_t) t->headroom.tokens_remaining);
+    metrics_json_opt(j->out, "requests_reset_ms", t->headroom.requests_reset != 0,
+                     t->headroom.requests_reset);
+    metrics_json_opt(j->out, "tokens_reset_ms", t->headroom.tokens_reset != 0,
+                     t->headroom.tokens_reset);
+    sl_buf_printf(j->out, "}");
+    return 0;
+}
+
+
+static int
+metrics_cred_json_cb(void *arg, const sl_state_cred_info_t *c)
+{
+    metrics_json_t *j = arg;
+    bool cooling = c->cooling_until > j->now;
+
+    sl_buf_printf(j->out, "%s{\"provider\":", j->first ? "" : ",");
+    j->first = false;
+    sl_json_quote(j->out, (sl_str_t){ c->provider, strlen(c->provider) });
+    sl_buf_printf(j->out, ",\"ref\":");
+    sl_json_quote(j->out, (sl_str_t){ c->ref, strlen(c->ref) });
+    sl_buf_printf(j->out, ",\"cooling\":%s", cooling ? "true" : "false");
+    metrics_json_opt(j->out, "cooling_until_ms", cooling, c->cooling_until);
+    sl_buf_printf(j->out, "}");
+    return 0;
 }

@@ -49,4 +49,18 @@ uint64_t sl_metric_get(sl_metric_e m);
 /* Appends every counter in Prometheus text exposition format to out. */
 void sl_metrics_render(sl_buf_t *out);
 
+/*
+ * Appends the per-target state (core/state.h) as one JSON object, for
+ * /admin/targets:
+ *   {"targets":[{"provider","model","breaker":"closed|open|half_open",
+ *     "failures","open_until_ms","latency_us","ttft_us","in_flight",
+ *     "requests_remaining","tokens_remaining","requests_reset_ms",
+ *     "tokens_reset_ms"}],
+ *    "credentials":[{"provider","ref","cooling","cooling_until_ms"}]}
+ * Times are unix ms; unknown values are null (open_until_ms is null when
+ * closed, latencies when not measured). A credential is named by its
+ * reference (e.g. "vault:k1"), never its value. now: unix ms.
+ */
+void sl_metrics_render_targets(sl_buf_t *out, uint64_t now);
+
 #endif

@@ -37,7 +37,10 @@ typedef struct state_name {
     _Atomic uint64_t key;         /* FNV-1a of the full name, never 0; 0 = free */
     _Atomic uint32_t ready;       /* 1 once name is written */
     uint32_t len;                 /* full length of the name */
-    char name[SL_STATE_NAME_MAX]; /* NUL-terminated, cut at SL_STATE_NAME_MAX - 1 */
+    uint32_t keep;                /* bytes of it kept in name */
+    char name[SL_STATE_NAME_MAX]; /* NUL-terminated; a long name is cut at
+                                     SL_STATE_NAME_MAX - 1 bytes or the UTF-8
+                                     character boundary before */
 } state_name_t;
 
 struct sl_state_target {
@@ -96,6 +99,8 @@ static bool state_name_eq(const state_name_t *id, const char *a, size_t alen, ch
                           const char *b, size_t blen);
 static void state_name_set(state_name_t *id, const char *a, size_t alen, char sep, const char *b,
                            size_t blen);
+static size_t state_compose(char *buf, const char *a, size_t alen, char sep, const char *b,
+                            size_t blen);
 static sl_state_target_t *state_target(const char *provider, const char *model, bool lazy);
 static sl_state_cred_t *state_cred(const char *provider, const char *ref);
 static void state_ewma(_Atomic uint64_t *v, uint64_t sample);
@@ -266,45 +271,61 @@ state_hash2(const char *a, size_t alen, char sep, const char *b, size_t blen)
 }
 
 
-/* The stored name is a, sep, b (its first SL_STATE_NAME_MAX - 1 bytes, for long ones). */
+/*
+ * Writes a, sep, b into buf (SL_STATE_NAME_MAX bytes), NUL-terminated and
+ * cut, when longer, at SL_STATE_NAME_MAX - 1 bytes or the UTF-8 character
+ * boundary before; returns the bytes kept.
+ */
+static size_t
+state_compose(char *buf, const char *a, size_t alen, char sep, const char *b, size_t blen)
+{
+    size_t cut = SL_STATE_NAME_MAX - 1, n = alen < cut ? alen : cut, keep;
+
+    memcpy(buf, a, n);
+    if (n < cut) {
+        buf[n++] = sep;
+    }
+    if (n < cut) {
+        size_t m = blen < cut - n ? blen : cut - n;
+
+        memcpy(buf + n, b, m);
+        n += m;
+    }
+    keep = n;
+    if (alen + 1 + blen > n) {
+        /* the first byte left out continues a character: drop that character's start too */
+        char next = n < alen ? a[n] : (n == alen ? sep : b[n - alen - 1]);
+
+        while (keep > 0 && ((unsigned char) next & 0xc0) == 0x80) {
+            next = buf[--keep];
+        }
+    }
+    buf[keep] = '\0';
+    return keep;
+}
+
+
+/* The stored name is a, sep, b (by its full length and kept prefix, for long ones). */
 static bool
 state_name_eq(const state_name_t *id, const char *a, size_t alen, char sep, const char *b,
               size_t blen)
 {
-    size_t len = alen + 1 + blen, cut = SL_STATE_NAME_MAX - 1, n;
+    char buf[SL_STATE_NAME_MAX];
+    size_t keep;
 
-    if (id->len != len) {
+    if (id->len != alen + 1 + blen) {
         return false;
     }
-    n = alen < cut ? alen : cut;
-    if (memcmp(id->name, a, n) != 0) {
-        return false;
-    }
-    if (alen >= cut) {
-        return true;
-    }
-    if (id->name[alen] != sep) {
-        return false;
-    }
-    cut -= alen + 1;
-    n = blen < cut ? blen : cut;
-    return memcmp(id->name + alen + 1, b, n) == 0;
+    keep = state_compose(buf, a, alen, sep, b, blen);
+    return keep == id->keep && memcmp(buf, id->name, keep) == 0;
 }
 
 
 static void
 state_name_set(state_name_t *id, const char *a, size_t alen, char sep, const char *b, size_t blen)
 {
-    size_t cut = SL_STATE_NAME_MAX - 1, n = alen < cut ? alen : cut;
-
     id->len = (uint32_t) (alen + 1 + blen);
-    memcpy(id->name, a, n);
-    if (n < cut) {
-        id->name[n++] = sep;
-        memcpy(id->name + n, b, blen < cut - n ? blen : cut - n);
-        n += blen < cut - n ? blen : cut - n;
-    }
-    id->name[n] = '\0';
+    id->keep = (uint32_t) state_compose(id->name, a, alen, sep, b, blen);
 }
 
 

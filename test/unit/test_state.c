@@ -34,7 +34,9 @@ typedef struct snap {
     unsigned n;
     sl_state_target_info_t want_info;
     const char *want;
+    bool prefix; /* want is a prefix of the name */
     bool found;
+    char want_name[SL_STATE_NAME_MAX];
 } snap_t;
 
 static sl_conf_t *load_conf(const char *yaml);
@@ -80,9 +82,12 @@ snap_cb(void *arg, const sl_state_target_info_t *t)
     snap_t *s = arg;
 
     s->n++;
-    if (s->want != NULL && strcmp(t->name, s->want) == 0) {
+    if (s->want != NULL
+        && (s->prefix ? strncmp(t->name, s->want, strlen(s->want)) == 0
+                      : strcmp(t->name, s->want) == 0)) {
         s->found = true;
         s->want_info = *t;
+        snprintf(s->want_name, sizeof(s->want_name), "%s", t->name);
     }
     return 0;
 }
@@ -624,14 +629,14 @@ test_table_full(void **state)
 static void
 test_long_names(void **state)
 {
-    char a[600], b[600];
+    char a[801], b[600];
     sl_state_target_t *ta, *tb;
     snap_t s;
 
     (void) state;
     assert_int_equal(sl_state_init(NULL), 0);
-    memset(a, 'q', sizeof(a) - 1);
-    a[sizeof(a) - 1] = '\0';
+    memset(a, 'q', 599);
+    a[599] = '\0';
     memcpy(b, a, sizeof(b));
     b[500] = 'r';
     ta = sl_state_target("lnp", a);
@@ -644,6 +649,23 @@ test_long_names(void **state)
     memset(&s, 0, sizeof(s));
     sl_state_each_target(snap_cb, &s, T0);
     assert_true(s.n >= 2);
+
+    /* a cut never splits a UTF-8 character: "u8x/" then 400 two-byte characters */
+    for (int i = 0; i < 400; i++) {
+        a[2 * i] = (char) 0xc3;
+        a[2 * i + 1] = (char) 0xa9;
+    }
+    a[800] = '\0';
+    ta = sl_state_target("u8x", a);
+    assert_non_null(ta);
+    assert_ptr_equal(sl_state_target("u8x", a), ta);
+    memset(&s, 0, sizeof(s));
+    s.want = "u8x/\xc3\xa9";
+    s.prefix = true;
+    sl_state_each_target(snap_cb, &s, T0);
+    assert_true(s.found);
+    assert_int_equal(strlen(s.want_name), SL_STATE_NAME_MAX - 2);
+    assert_int_equal((unsigned char) s.want_name[SL_STATE_NAME_MAX - 3], 0xa9);
 }
 
 
