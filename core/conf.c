@@ -2405,8 +2405,12 @@ conf_parse_names(sl_conf_ctx_t *cx, const sl_conf_node_t *n, const char *what, c
     names = sl_pcalloc(cx->pool, len * sizeof(const char *));
     for (size_t i = 0; i < len; i++) {
         item = conf_is_seq(n) ? conf_node(cx, n->y->data.sequence.items.start[i]) : n;
-        if (conf_nonempty(cx, item, what, &names[i]) != 0) {
+        names[i] = NULL;
+        if (conf_scalar(cx, item, what, &names[i]) != 0) {
             return SL_ECONF;
+        }
+        if (names[i] == NULL || names[i][0] == '\0') {
+            return sl_conf_errorf(cx, item, "%s must not be empty", what);
         }
     }
     *out = names;
