@@ -69,8 +69,14 @@ sl_router_plan(const sl_route_req_t *req, sl_pool_t *pool, sl_route_plan_t *out)
             }
             continue;
         }
-        rt.latency_us = sl_state_latency(rt.state, stream);
-        rt.in_flight = sl_state_inflight(rt.state);
+        /* only what the strategy orders by: the in-flight sum reads every worker's column */
+        if (rc->strategy == SL_STRATEGY_FASTEST
+            || (rc->strategy == SL_STRATEGY_CHEAPEST && rc->max_latency != 0)) {
+            rt.latency_us = sl_state_latency(rt.state, stream);
+        }
+        if (rc->strategy == SL_STRATEGY_LEAST_BUSY) {
+            rt.in_flight = sl_state_inflight(rt.state);
+        }
         rt.headroom_low = sl_state_headroom_low(rt.state, req->now, tokens)
                           || router_creds_cooling(t->provider, req->now);
         if (rc->strategy == SL_STRATEGY_CHEAPEST) {

@@ -56,8 +56,9 @@ typedef struct sl_route_target {
     bool slow;                    /* cheapest with max_latency: its estimate is above it */
     bool priced;                  /* cheapest: the pricing table knows it */
     uint64_t cost_nusd;           /* cheapest: estimated cost of this request */
-    uint64_t latency_us;          /* the estimate used (TTFT for streams); 0: unknown */
-    uint64_t in_flight;           /* requests in flight to it across all workers */
+    uint64_t latency_us;          /* fastest, cheapest with max_latency: the estimate used
+                                     (TTFT for streams); 0: unknown or not read */
+    uint64_t in_flight;           /* least_busy: requests in flight to it, all workers */
 } sl_route_target_t;
 
 typedef struct sl_route_plan {
