@@ -68,6 +68,14 @@ typedef struct sl_provider_conf {
     unsigned max_idle;            /* idle connections kept per worker */
     sl_header_conf_t *headers;    /* extra headers sent upstream */
     size_t nheaders;
+
+    /*
+     * Every credential, in file order: `api_key: REF` or `api_key: [REF, ...]`.
+     * api_key above is a copy of api_keys[0] (value NULL when none is
+     * configured), for code that knows only one. NULL and 0 without api_key.
+     */
+    sl_secret_t *api_keys;
+    size_t napi_keys;
 } sl_provider_conf_t;
 
 typedef enum sl_strategy {
@@ -75,7 +83,35 @@ typedef enum sl_strategy {
     SL_STRATEGY_WEIGHTED,
     SL_STRATEGY_CHEAPEST,
     SL_STRATEGY_FASTEST,
+    SL_STRATEGY_LEAST_BUSY,
 } sl_strategy_e;
+
+/* Upstream failure classes `retry_on:` may name, as bits of sl_routing_conf_t.retry_on. */
+#define SL_RETRY_ON_CONNECT 0x1u /* the connection (TCP, TLS) could not be made */
+#define SL_RETRY_ON_TIMEOUT 0x2u /* connect, first byte, idle, total or first token timeout */
+#define SL_RETRY_ON_429     0x4u /* 429 Too Many Requests */
+#define SL_RETRY_ON_5XX     0x8u /* 500..599 (501 excepted: see core/retry.h) */
+#define SL_RETRY_ON_ALL     0xfu
+
+/*
+ * How one request is routed and retried: the top-level `routing:` map,
+ * with a model's own keys laid over it (resolved once at load). Durations
+ * are milliseconds.
+ */
+typedef struct sl_routing_conf {
+    unsigned retries;             /* extra tries of one target on a retryable failure, 0..10 */
+    uint64_t backoff;             /* first wait between tries of one target, doubled per try */
+    uint64_t max_wait;            /* a wait (backoff or Retry-After) above it moves on instead */
+    unsigned retry_on;            /* SL_RETRY_ON_* bits: what counts as retryable */
+    uint64_t first_token_timeout; /* a stream with no real output by then is abandoned */
+    unsigned breaker_failures;    /* consecutive failures that open a target; 0: no breaker */
+    uint64_t breaker_cooldown;    /* an open target is skipped this long, then probed once */
+    unsigned retry_budget;        /* extra attempts allowed, permille of recent requests */
+    uint64_t deadline;            /* the whole request across attempts; 0: none */
+    sl_strategy_e strategy;       /* how the targets are ordered */
+    uint64_t max_latency;         /* cheapest: skip targets whose latency estimate is above it;
+                                     0: none */
+} sl_routing_conf_t;
 
 typedef struct sl_target {
     const sl_provider_conf_t *provider;
@@ -83,11 +119,57 @@ typedef struct sl_target {
     unsigned weight;   /* for SL_STRATEGY_WEIGHTED, default 1 */
 } sl_target_t;
 
+/* `complexity:` of a rule's when; SL_COMPLEXITY_ANY when the rule does not ask. */
+typedef enum sl_complexity_class {
+    SL_COMPLEXITY_ANY = 0,
+    SL_COMPLEXITY_SIMPLE,
+    SL_COMPLEXITY_COMPLEX,
+} sl_complexity_e;
+
+/* The conditions a rule's when: holds, as bits of sl_rule_conf_t.when. */
+#define SL_WHEN_MIN_PROMPT_TOKENS 0x01u
+#define SL_WHEN_MAX_PROMPT_TOKENS 0x02u
+#define SL_WHEN_HEADER            0x04u
+#define SL_WHEN_KEY               0x08u
+#define SL_WHEN_TEAM              0x10u
+#define SL_WHEN_HAS_TOOLS         0x20u
+#define SL_WHEN_HAS_IMAGES        0x40u
+#define SL_WHEN_COMPLEXITY        0x80u
+
+/*
+ * One entry of a model's `rules:`. It matches when every condition its
+ * when: names holds (core/router.h); the first matching rule's targets
+ * replace the model's.
+ */
+typedef struct sl_rule_conf {
+    unsigned index;             /* 0-based position in the model's rules */
+    const char *where;          /* "file:line:col" of the rule, for traces */
+    unsigned when;              /* SL_WHEN_* bits present */
+    uint64_t min_prompt_tokens; /* estimated prompt tokens >= this */
+    uint64_t max_prompt_tokens; /* estimated prompt tokens <= this */
+    sl_header_conf_t *headers;  /* each: a client header of that name (any case) whose
+                                   value is exactly this */
+    size_t nheaders;
+    const char **keys; /* the client key's name is one of these */
+    size_t nkeys;
+    const char **teams; /* the client key's team is one of these */
+    size_t nteams;
+    bool has_tools;             /* the request offers tools (or not) */
+    bool has_images;            /* the request carries images (or not) */
+    sl_complexity_e complexity; /* simple or complex by the scorer */
+    sl_target_t *targets;       /* at least one */
+    size_t ntargets;
+    sl_routing_conf_t routing; /* the model's, with the rule's strategy when it sets one */
+} sl_rule_conf_t;
+
 typedef struct sl_model_conf {
     const char *name; /* public name clients ask for */
     sl_target_t *targets;
     size_t ntargets;
-    sl_strategy_e strategy;
+    sl_strategy_e strategy;    /* same as routing.strategy */
+    sl_routing_conf_t routing; /* effective: routing: defaults with this model's keys over them */
+    sl_rule_conf_t *rules;     /* in file order; NULL when none */
+    size_t nrules;
 } sl_model_conf_t;
 
 typedef struct sl_cors_conf {
@@ -141,6 +223,9 @@ typedef struct sl_conf {
     const char *pricing_file;    /* NULL when not configured */
     const sl_pricing_t *pricing; /* loaded from pricing_file (relative to the cwd), or NULL */
 
+    sl_routing_conf_t routing; /* routing: as written, for direct provider/model requests and
+                                  as every model's defaults */
+
     sl_provider_conf_t *providers;
     size_t nproviders;
     sl_model_conf_t *models;
@@ -184,6 +269,16 @@ const sl_provider_conf_t *sl_conf_provider(const sl_conf_t *conf, const char *na
 
 /* Finds a model alias by public name; NULL when there is none. */
 const sl_model_conf_t *sl_conf_model(const sl_conf_t *conf, const char *name, size_t len);
+
+/*
+ * Parses a share as `retry_budget:` takes it, "20%" (at most one decimal)
+ * or "0.2" (at most three decimals), both 0..100%, into permille (200).
+ * Returns 0 or SL_ECONF.
+ */
+int sl_conf_parse_share(const char *s, unsigned *permille);
+
+/* The YAML name of a strategy ("fallback", ...). */
+const char *sl_conf_strategy_name(sl_strategy_e s);
 
 /*
  * Value parsers, exposed for tests and other modules. Each returns 0 or

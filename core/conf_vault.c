@@ -42,8 +42,11 @@ conf_vault_add(vault_ref_walk_t *w, sl_secret_t *s)
 static void
 conf_vault_collect(sl_conf_t *conf, vault_ref_walk_t *w)
 {
+    /* every credential of a provider; api_key is a copy of api_keys[0], synced after */
     for (size_t i = 0; i < conf->nproviders; i++) {
-        conf_vault_add(w, &conf->providers[i].api_key);
+        for (size_t k = 0; k < conf->providers[i].napi_keys; k++) {
+            conf_vault_add(w, &conf->providers[i].api_keys[k]);
+        }
     }
     for (size_t i = 0; i < conf->nstatic_keys; i++) {
         conf_vault_add(w, &conf->static_keys[i]);
@@ -111,6 +114,13 @@ sl_conf_resolve_vault(sl_conf_t *conf, sl_db_t *db, bool keep, char *err, size_t
         if (keep) {
             s->value = value.p;
             s->len = value.len;
+        }
+    }
+    if (keep) {
+        for (size_t i = 0; i < conf->nproviders; i++) {
+            if (conf->providers[i].napi_keys > 0) {
+                conf->providers[i].api_key = conf->providers[i].api_keys[0];
+            }
         }
     }
     rc = 0;

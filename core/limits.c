@@ -1,17 +1,16 @@
 /*
- * The shared rate-limit table: 4096 slots of per-key minute counters.
+ * The shared rate-limit table: 4096 slots of per-key minute counters, in
+ * the "limits" region of the shared segment (core/shm.h).
  */
-#define _GNU_SOURCE /* MAP_ANONYMOUS */
-
 #include "core/limits.h"
 
 #include <errno.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <string.h>
-#include <sys/mman.h>
 
 #include "core/log.h"
+#include "core/shm.h"
 
 #define LIMITS_SLOTS 4096 /* power of two */
 #define LIMITS_PROBE 32   /* slots tried before giving up */
@@ -38,19 +37,19 @@ static void limits_roll(limits_slot_t *s, uint64_t window);
 int
 sl_limits_init(void)
 {
-    void *p;
-
     if (limits != NULL) {
         return 0;
     }
-    p = mmap(NULL, sizeof(limits_table_t), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1,
-             0);
-    if (p == MAP_FAILED) {
-        return -errno;
-    }
-    /* anonymous memory is zero: every slot is free */
-    limits = p;
-    return 0;
+    /* a fresh region is zero: every slot is free; an existing one keeps its windows */
+    limits = sl_shm_region("limits", sizeof(limits_table_t));
+    return limits != NULL ? 0 : -ENOMEM;
+}
+
+
+size_t
+sl_limits_shm_size(void)
+{
+    return sizeof(limits_table_t);
 }
 
 

@@ -1,6 +1,6 @@
 /*
  * Per-key request and token rate limits (rpm, tpm), shared by every worker
- * through one MAP_SHARED table the master maps before forking.
+ * through a table in the shared segment the master maps before forking.
  *
  * Fixed one-minute windows per key: simple, exact at the window's edges
  * within one request, and lock-free (C11 atomics). A key's slot is found by
@@ -11,10 +11,18 @@
 #define SL_CORE_LIMITS_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
-/* Maps the table. Master (or single mode), before any fork. Returns 0 or -errno. */
+/*
+ * Carves the table from the shared segment (core/shm.h), or finds it
+ * again. Master (or single mode), before any fork. Returns 0 or -ENOMEM
+ * (logged) when the segment has no room.
+ */
 int sl_limits_init(void);
+
+/* Bytes the table takes in the shared segment, for sizing it. */
+size_t sl_limits_shm_size(void);
 
 /*
  * Admits one request of key_id under rpm (0: unlimited) and tpm (0:

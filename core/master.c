@@ -25,6 +25,8 @@
 #include "core/limits.h"
 #include "core/log.h"
 #include "core/metrics.h"
+#include "core/shm.h"
+#include "core/state.h"
 #include "core/worker.h"
 #include "storage/db.h"
 #include "storage/ledger.h"
@@ -93,6 +95,7 @@ static bool master_slot_alive(const master_t *m, unsigned slot);
 static int master_resize_slots(master_t *m, unsigned n);
 static int master_storage_check(sl_conf_t *conf, bool cold);
 static int master_clear_reserved_txn(sl_txn_t *t, void *arg);
+static int master_shm_init(const sl_conf_t *conf);
 
 
 static uint64_t
@@ -166,6 +169,29 @@ master_install_signals(sigset_t *blocked)
     }
     signal(SIGPIPE, SIG_IGN);
     return 0;
+}
+
+
+/*
+ * Maps the shared segment, sized from the first configuration, and carves
+ * the modules' regions from it. It stays for the master's whole life:
+ * reloads reuse it (sl_state_init registers the new targets).
+ */
+static int
+master_shm_init(const sl_conf_t *conf)
+{
+    int rc = sl_shm_init(sl_metrics_shm_size() + sl_limits_shm_size() + sl_state_shm_size(conf));
+
+    if (rc == 0) {
+        rc = sl_metrics_init();
+    }
+    if (rc == 0) {
+        rc = sl_limits_init();
+    }
+    if (rc == 0) {
+        rc = sl_state_init(conf);
+    }
+    return rc;
 }
 
 
@@ -433,6 +459,8 @@ master_reap(master_t *m)
             close(p.ctl);
         }
         m->procs[i] = m->procs[--m->nprocs];
+        /* its requests are gone: they no longer count as in flight */
+        sl_state_process_exited(pid);
 
         if (WIFSIGNALED(status)) {
             int sig = WTERMSIG(status);
@@ -538,6 +566,8 @@ master_reload(master_t *m)
     }
     m->conf = next;
     m->generation++;
+    /* the segment stays: existing targets keep their state, new ones get slots */
+    sl_state_init(next);
     master_spawn_generation(m);
     /* the old workers keep their own copy of the old configuration */
     master_send_all(m, SL_WORKER_CMD_QUIT, true);
@@ -618,12 +648,9 @@ sl_master_run(sl_conf_t *conf, const char *file)
     m.generation = 1;
     sl_log_set_worker(-1);
 
-    rc = sl_metrics_init();
-    if (rc == 0) {
-        rc = sl_limits_init();
-    }
+    rc = master_shm_init(conf);
     if (rc < 0) {
-        sl_log(NULL, SL_LOG_EMERG, rc, "mmap() of the shared segments failed");
+        sl_log(NULL, SL_LOG_EMERG, rc, "setting up the shared memory segment failed");
         sl_conf_destroy(conf);
         return 1;
     }
@@ -726,8 +753,11 @@ sl_master_run_single(sl_conf_t *conf)
 
     /* one process: the per-slot sockets collapse to one per address */
     conf->workers = 1;
-    sl_metrics_init();
-    sl_limits_init();
+    if (master_shm_init(conf) < 0) {
+        sl_log(NULL, SL_LOG_EMERG, 0, "setting up the shared memory segment failed");
+        sl_conf_destroy(conf);
+        return 1;
+    }
     if (sl_listen_sync(&set, conf) < 0) {
         sl_conf_destroy(conf);
         return 1;

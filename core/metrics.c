@@ -1,14 +1,18 @@
 /*
- * The shared counters segment and its Prometheus rendering.
+ * The shared counters (the "metrics" region of core/shm.h) and their
+ * Prometheus rendering, with the per-target gauges core/state.h keeps.
  */
-#define _GNU_SOURCE /* MAP_ANONYMOUS */
-
 #include "core/metrics.h"
 
 #include <errno.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
-#include <sys/mman.h>
+#include <string.h>
+
+#include "core/json.h"
+#include "core/shm.h"
+#include "core/state.h"
 
 typedef struct metrics_shm {
     _Atomic uint64_t v[SL_METRIC_COUNT];
@@ -20,7 +24,25 @@ typedef struct metrics_desc {
     const char *labels; /* "" or {label="value"} */
 } metrics_desc_t;
 
+typedef struct metrics_gauge {
+    sl_buf_t *out;
+    const char *name;
+    bool in_flight; /* else: breaker state */
+} metrics_gauge_t;
+
 static metrics_shm_t *metrics_shm;
+
+typedef struct metrics_json {
+    sl_buf_t *out;
+    uint64_t now;
+    bool first;
+} metrics_json_t;
+
+static int metrics_gauge_cb(void *arg, const sl_state_target_info_t *t);
+static void metrics_label(sl_buf_t *out, const char *p, size_t len);
+static int metrics_target_json_cb(void *arg, const sl_state_target_info_t *t);
+static int metrics_cred_json_cb(void *arg, const sl_state_cred_info_t *c);
+static void metrics_json_opt(sl_buf_t *out, const char *key, bool known, uint64_t v);
 
 static const metrics_desc_t metrics_desc[SL_METRIC_COUNT] = {
     [SL_METRIC_REQUESTS_2XX] = { "sluice_requests_total", "Proxied requests by outcome.",
@@ -49,21 +71,19 @@ static const metrics_desc_t metrics_desc[SL_METRIC_COUNT] = {
 int
 sl_metrics_init(void)
 {
-    void *p;
-
     if (metrics_shm != NULL) {
         return 0;
     }
-    p = mmap(NULL, sizeof(metrics_shm_t), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1,
-             0);
-    if (p == MAP_FAILED) {
-        return -errno;
-    }
-    metrics_shm = p;
-    for (size_t i = 0; i < SL_METRIC_COUNT; i++) {
-        atomic_init(&metrics_shm->v[i], 0);
-    }
-    return 0;
+    /* a fresh region is zero; an existing one (a reload) keeps counting */
+    metrics_shm = sl_shm_region("metrics", sizeof(metrics_shm_t));
+    return metrics_shm != NULL ? 0 : -ENOMEM;
+}
+
+
+size_t
+sl_metrics_shm_size(void)
+{
+    return sizeof(metrics_shm_t);
 }
 
 
@@ -89,6 +109,8 @@ sl_metric_get(sl_metric_e m)
 void
 sl_metrics_render(sl_buf_t *out)
 {
+    metrics_gauge_t g;
+
     for (size_t i = 0; i < SL_METRIC_COUNT; i++) {
         const metrics_desc_t *d = &metrics_desc[i];
 
@@ -98,4 +120,125 @@ sl_metrics_render(sl_buf_t *out)
         sl_buf_printf(out, "%s%s %llu\n", d->name, d->labels,
                       (unsigned long long) sl_metric_get((sl_metric_e) i));
     }
+    sl_buf_printf(out, "# HELP sluice_target_breaker_state Circuit breaker of a target: 0 closed, "
+                       "1 open, 2 half-open (one probe in flight).\n"
+                       "# TYPE sluice_target_breaker_state gauge\n");
+    g.out = out;
+    g.name = "sluice_target_breaker_state";
+    g.in_flight = false;
+    sl_state_each_target(metrics_gauge_cb, &g, sl_state_now());
+    sl_buf_printf(out, "# HELP sluice_target_in_flight Requests in flight to a target across all "
+                       "workers.\n"
+                       "# TYPE sluice_target_in_flight gauge\n");
+    g.name = "sluice_target_in_flight";
+    g.in_flight = true;
+    sl_state_each_target(metrics_gauge_cb, &g, sl_state_now());
+}
+
+
+/* One sample of a per-target gauge, labelled provider and model. */
+static int
+metrics_gauge_cb(void *arg, const sl_state_target_info_t *t)
+{
+    metrics_gauge_t *g = arg;
+    const char *model = t->name + t->provider_len + (t->name[t->provider_len] == '/' ? 1 : 0);
+
+    sl_buf_printf(g->out, "%s{provider=\"", g->name);
+    metrics_label(g->out, t->name, t->provider_len);
+    sl_buf_printf(g->out, "\",model=\"");
+    metrics_label(g->out, model, strlen(model));
+    sl_buf_printf(g->out, "\"} %llu\n",
+                  (unsigned long long) (g->in_flight ? t->in_flight : (uint64_t) t->breaker));
+    return 0;
+}
+
+
+/* A label value as the exposition format escapes it: backslash, quote, newline. */
+static void
+metrics_label(sl_buf_t *out, const char *p, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        if (p[i] == '\\' || p[i] == '"') {
+            sl_buf_printf(out, "\\%c", p[i]);
+        } else if (p[i] == '\n') {
+            sl_buf_printf(out, "\\n");
+        } else {
+            sl_buf_append(out, &p[i], 1);
+        }
+    }
+}
+
+
+void
+sl_metrics_render_targets(sl_buf_t *out, uint64_t now)
+{
+    metrics_json_t j = { out, now, true };
+
+    sl_buf_printf(out, "{\"targets\":[");
+    sl_state_each_target(metrics_target_json_cb, &j, now);
+    sl_buf_printf(out, "],\"credentials\":[");
+    j.first = true;
+    sl_state_each_cred(metrics_cred_json_cb, &j);
+    sl_buf_printf(out, "]}");
+}
+
+
+/* ,"key":v or ,"key":null */
+static void
+metrics_json_opt(sl_buf_t *out, const char *key, bool known, uint64_t v)
+{
+    if (known) {
+        sl_buf_printf(out, ",\"%s\":%llu", key, (unsigned long long) v);
+    } else {
+        sl_buf_printf(out, ",\"%s\":null", key);
+    }
+}
+
+
+static int
+metrics_target_json_cb(void *arg, const sl_state_target_info_t *t)
+{
+    static const char *const states[] = { "closed", "open", "half_open" };
+    metrics_json_t *j = arg;
+    const char *model = t->name + t->provider_len + (t->name[t->provider_len] == '/' ? 1 : 0);
+
+    sl_buf_printf(j->out, "%s{\"provider\":", j->first ? "" : ",");
+    j->first = false;
+    sl_json_quote(j->out, (sl_str_t){ t->name, t->provider_len });
+    sl_buf_printf(j->out, ",\"model\":");
+    sl_json_quote(j->out, (sl_str_t){ model, strlen(model) });
+    sl_buf_printf(j->out, ",\"breaker\":\"%s\",\"failures\":%u",
+                  states[(unsigned) t->breaker < 3 ? t->breaker : 0], t->failures);
+    metrics_json_opt(j->out, "open_until_ms", t->breaker != SL_BREAKER_CLOSED, t->open_until);
+    metrics_json_opt(j->out, "latency_us", t->latency_us != 0, t->latency_us);
+    metrics_json_opt(j->out, "ttft_us", t->ttft_us != 0, t->ttft_us);
+    sl_buf_printf(j->out, ",\"in_flight\":%llu", (unsigned long long) t->in_flight);
+    metrics_json_opt(j->out, "requests_remaining", t->headroom.requests_remaining >= 0,
+                     (uint64_t) t->headroom.requests_remaining);
+    metrics_json_opt(j->out, "tokens_remaining", t->headroom.tokens_remaining >= 0,
+                     (uint64_t) t->headroom.tokens_remaining);
+    metrics_json_opt(j->out, "requests_reset_ms", t->headroom.requests_reset != 0,
+                     t->headroom.requests_reset);
+    metrics_json_opt(j->out, "tokens_reset_ms", t->headroom.tokens_reset != 0,
+                     t->headroom.tokens_reset);
+    sl_buf_printf(j->out, "}");
+    return 0;
+}
+
+
+static int
+metrics_cred_json_cb(void *arg, const sl_state_cred_info_t *c)
+{
+    metrics_json_t *j = arg;
+    bool cooling = c->cooling_until > j->now;
+
+    sl_buf_printf(j->out, "%s{\"provider\":", j->first ? "" : ",");
+    j->first = false;
+    sl_json_quote(j->out, (sl_str_t){ c->provider, strlen(c->provider) });
+    sl_buf_printf(j->out, ",\"ref\":");
+    sl_json_quote(j->out, (sl_str_t){ c->ref, strlen(c->ref) });
+    sl_buf_printf(j->out, ",\"cooling\":%s", cooling ? "true" : "false");
+    metrics_json_opt(j->out, "cooling_until_ms", cooling, c->cooling_until);
+    sl_buf_printf(j->out, "}");
+    return 0;
 }

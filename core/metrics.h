@@ -1,12 +1,15 @@
 /*
- * Process-wide counters in one MAP_SHARED segment the master maps before
- * forking, so every worker of every generation adds to the same numbers
- * (C11 atomics, relaxed: they are statistics, not synchronisation).
- * Rendered in Prometheus' text format by the admin listener's /metrics.
+ * Process-wide counters in the shared segment (core/shm.h) the master maps
+ * before forking, so every worker of every generation adds to the same
+ * numbers (C11 atomics, relaxed: they are statistics, not
+ * synchronisation). Rendered in Prometheus' text format by the admin
+ * listener's /metrics, together with the per-target gauges of
+ * core/state.h.
  */
 #ifndef SL_CORE_METRICS_H
 #define SL_CORE_METRICS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "core/buf.h"
@@ -28,10 +31,14 @@ typedef enum sl_metric {
 } sl_metric_e;
 
 /*
- * Maps the shared segment. Master (or single mode) context, before any
- * fork; returns 0 or -errno. Until it runs, sl_metric_add is a no-op.
+ * Carves the counters from the shared segment, or finds them again.
+ * Master (or single mode) context, before any fork; returns 0 or -ENOMEM
+ * (logged). Until it runs, sl_metric_add is a no-op.
  */
 int sl_metrics_init(void);
+
+/* Bytes the counters take in the shared segment, for sizing it. */
+size_t sl_metrics_shm_size(void);
 
 /* Adds n to a counter. Any process after sl_metrics_init. */
 void sl_metric_add(sl_metric_e m, uint64_t n);
@@ -41,5 +48,19 @@ uint64_t sl_metric_get(sl_metric_e m);
 
 /* Appends every counter in Prometheus text exposition format to out. */
 void sl_metrics_render(sl_buf_t *out);
+
+/*
+ * Appends the per-target state (core/state.h) as one JSON object, for
+ * /admin/targets:
+ *   {"targets":[{"provider","model","breaker":"closed|open|half_open",
+ *     "failures","open_until_ms","latency_us","ttft_us","in_flight",
+ *     "requests_remaining","tokens_remaining","requests_reset_ms",
+ *     "tokens_reset_ms"}],
+ *    "credentials":[{"provider","ref","cooling","cooling_until_ms"}]}
+ * Times are unix ms; unknown values are null (open_until_ms is null when
+ * closed, latencies when not measured). A credential is named by its
+ * reference (e.g. "vault:k1"), never its value. now: unix ms.
+ */
+void sl_metrics_render_targets(sl_buf_t *out, uint64_t now);
 
 #endif

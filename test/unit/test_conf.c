@@ -56,6 +56,7 @@ static const sl_provider_ops_t *test_find(const char *kind);
 static int test_conf_parse(sl_conf_ctx_t *cx, const sl_conf_node_t *node, void **conf);
 static void assert_v4(const sl_listen_conf_t *l, const char *addr, unsigned port);
 static void assert_v6(const sl_listen_conf_t *l, const char *addr, unsigned port);
+static void assert_routing_defaults(const sl_routing_conf_t *r);
 
 static const sl_provider_ops_t test_ops = {
     .kind = "testkind",
@@ -214,6 +215,23 @@ assert_v6(const sl_listen_conf_t *l, const char *addr, unsigned port)
     assert_int_equal(ntohs(sin6->sin6_port), port);
     assert_non_null(inet_ntop(AF_INET6, &sin6->sin6_addr, buf, sizeof(buf)));
     assert_string_equal(buf, addr);
+}
+
+
+static void
+assert_routing_defaults(const sl_routing_conf_t *r)
+{
+    assert_int_equal(r->retries, 1);
+    assert_int_equal(r->backoff, 200);
+    assert_int_equal(r->max_wait, 5000);
+    assert_int_equal(r->retry_on, SL_RETRY_ON_ALL);
+    assert_int_equal(r->first_token_timeout, 60000);
+    assert_int_equal(r->breaker_failures, 5);
+    assert_int_equal(r->breaker_cooldown, 30000);
+    assert_int_equal(r->retry_budget, 200);
+    assert_int_equal(r->deadline, 0);
+    assert_int_equal(r->strategy, SL_STRATEGY_FALLBACK);
+    assert_int_equal(r->max_latency, 0);
 }
 
 
@@ -673,6 +691,7 @@ test_defaults(void **state)
         assert_null(conf->pricing_file);
         assert_int_equal(conf->nproviders, 0);
         assert_int_equal(conf->nmodels, 0);
+        assert_routing_defaults(&conf->routing);
         sl_conf_destroy(conf);
     }
 
@@ -711,6 +730,8 @@ test_defaults(void **state)
     assert_int_equal(conf->providers[0].max_connections, 256);
     assert_int_equal(conf->providers[0].max_idle, 64);
     assert_int_equal(conf->providers[0].nheaders, 0);
+    assert_null(conf->providers[0].api_keys);
+    assert_int_equal(conf->providers[0].napi_keys, 0);
     sl_conf_destroy(conf);
 }
 
@@ -841,6 +862,10 @@ test_reference_config(void **state)
     assert_int_equal(m->ntargets, 1);
     assert_ptr_equal(m->targets[0].provider, &conf->providers[0]);
     assert_string_equal(m->targets[0].model, "llama3.2");
+    /* routing: spells out the defaults */
+    assert_routing_defaults(&conf->routing);
+    assert_routing_defaults(&m->routing);
+    assert_int_equal(m->nrules, 0);
     sl_conf_destroy(conf);
 }
 
@@ -1221,10 +1246,14 @@ test_errors_models(void **state)
           "5:15: a target must be \"provider/model\" or a mapping, not a list" },
         { "providers:\n  p: {kind: openai, base_url: \"http://x\"}\nmodels:\n  m:\n"
           "    targets: [p/a]\n    strategy: random\n",
-          "6:15: invalid strategy \"random\" (use fallback, weighted, cheapest or fastest)" },
+          "6:15: invalid strategy \"random\" (use fallback, weighted, cheapest, fastest or "
+          "least_busy)" },
         { "providers:\n  p: {kind: openai, base_url: \"http://x\"}\nmodels:\n  m:\n"
-          "    targets: [p/a]\n    retries: 3\n",
-          "6:5: unknown key \"retries\" in model \"m\"" },
+          "    targets: [p/a]\n    retry: 3\n",
+          "6:5: unknown key \"retry\" in model \"m\"" },
+        { "providers:\n  p: {kind: openai, base_url: \"http://x\"}\nmodels:\n  m:\n"
+          "    targets: [p/a, {target: p/a, weight: 2}]\n",
+          "5:20: target \"p/a\" is listed twice" },
     };
 
     expect_errors(t, sizeof(t) / sizeof(t[0]));
@@ -1394,6 +1423,413 @@ test_no_secrets_flag(void **state)
 }
 
 
+static void
+test_parse_share(void **state)
+{
+    static const struct {
+        const char *in;
+        unsigned out;
+    } ok[] = {
+        { "20%", 200 }, { "0%", 0 },    { "100%", 1000 }, { "12.5%", 125 }, { "0.2", 200 },
+        { "0", 0 },     { "1", 1000 },  { "0.125", 125 }, { "1.0", 1000 },  { "0.05", 50 },
+        { "5%", 50 },   { "0.001", 1 }, { "99.9%", 999 },
+    };
+    static const char *const bad[] = {
+        "",       "%",      "20", "2",    "101%", "1.5",  "-0.2", "0.2%x",
+        "12.55%", "0.1234", ".2", "20 %", "0.",   "1e-1", "20%%", "100.1%",
+    };
+    unsigned v;
+
+    (void) state;
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+        v = 12345;
+        if (sl_conf_parse_share(ok[i].in, &v) != 0) {
+            fail_msg("\"%s\" refused", ok[i].in);
+        }
+        assert_int_equal(v, ok[i].out);
+    }
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        if (sl_conf_parse_share(bad[i], &v) != SL_ECONF) {
+            fail_msg("\"%s\" accepted", bad[i]);
+        }
+    }
+    assert_int_equal(sl_conf_parse_share(NULL, &v), SL_ECONF);
+    assert_string_equal(sl_conf_strategy_name(SL_STRATEGY_LEAST_BUSY), "least_busy");
+    assert_string_equal(sl_conf_strategy_name(SL_STRATEGY_FALLBACK), "fallback");
+}
+
+
+/* routing: defaults for every model; a model overrides any key, breaker key by key. */
+static void
+test_routing(void **state)
+{
+    char err[TEST_ERR_MAX];
+    const sl_model_conf_t *m;
+    sl_conf_t *conf = NULL;
+
+    (void) state;
+    if (load("models:\n"
+             "  a:\n"
+             "    targets: [p/x, q/y]\n"
+             "    retries: 0\n"
+             "    breaker: {cooldown: 5s}\n"
+             "  b:\n"
+             "    targets: [p/x]\n"
+             "    strategy: least_busy\n"
+             "    retries: 10\n"
+             "    backoff: 0\n"
+             "    max_wait: 1m\n"
+             "    retry_on: []\n"
+             "    first_token_timeout: 0\n"
+             "    breaker: {failures: 0, cooldown: 1h}\n"
+             "    retry_budget: 0.05\n"
+             "    deadline: 2m\n"
+             "    max_latency: 1500ms\n"
+             "  c: {targets: [q/z]}\n"
+             "routing:\n"
+             "  retries: 3\n"
+             "  backoff: 50ms\n"
+             "  max_wait: 2s\n"
+             "  retry_on: [5xx, connect]\n"
+             "  first_token_timeout: 20s\n"
+             "  breaker: {failures: 2, cooldown: 10s}\n"
+             "  retry_budget: 12.5%\n"
+             "  deadline: 30s\n"
+             "  strategy: cheapest\n"
+             "  max_latency: 3s\n"
+             "providers:\n"
+             "  p: {kind: openai, base_url: \"http://p\"}\n"
+             "  q: {kind: openai, base_url: \"http://q\"}\n",
+             &conf, err, sizeof(err))
+        != 0) {
+        fail_msg("%s", err);
+    }
+    assert_int_equal(conf->routing.retries, 3);
+    assert_int_equal(conf->routing.backoff, 50);
+    assert_int_equal(conf->routing.max_wait, 2000);
+    assert_int_equal(conf->routing.retry_on, SL_RETRY_ON_5XX | SL_RETRY_ON_CONNECT);
+    assert_int_equal(conf->routing.first_token_timeout, 20000);
+    assert_int_equal(conf->routing.breaker_failures, 2);
+    assert_int_equal(conf->routing.breaker_cooldown, 10000);
+    assert_int_equal(conf->routing.retry_budget, 125);
+    assert_int_equal(conf->routing.deadline, 30000);
+    assert_int_equal(conf->routing.strategy, SL_STRATEGY_CHEAPEST);
+    assert_int_equal(conf->routing.max_latency, 3000);
+
+    /* a: two overrides, the rest inherited; the breaker's failures kept, cooldown replaced */
+    m = sl_conf_model(conf, "a", 1);
+    assert_int_equal(m->routing.retries, 0);
+    assert_int_equal(m->routing.backoff, 50);
+    assert_int_equal(m->routing.retry_on, SL_RETRY_ON_5XX | SL_RETRY_ON_CONNECT);
+    assert_int_equal(m->routing.breaker_failures, 2);
+    assert_int_equal(m->routing.breaker_cooldown, 5000);
+    assert_int_equal(m->routing.strategy, SL_STRATEGY_CHEAPEST);
+    assert_int_equal(m->strategy, SL_STRATEGY_CHEAPEST);
+    assert_int_equal(m->nrules, 0);
+    assert_null(m->rules);
+
+    m = sl_conf_model(conf, "b", 1);
+    assert_int_equal(m->routing.strategy, SL_STRATEGY_LEAST_BUSY);
+    assert_int_equal(m->strategy, SL_STRATEGY_LEAST_BUSY);
+    assert_int_equal(m->routing.retries, 10);
+    assert_int_equal(m->routing.backoff, 0);
+    assert_int_equal(m->routing.max_wait, 60000);
+    assert_int_equal(m->routing.retry_on, 0);
+    assert_int_equal(m->routing.first_token_timeout, 0);
+    assert_int_equal(m->routing.breaker_failures, 0);
+    assert_int_equal(m->routing.breaker_cooldown, 3600000);
+    assert_int_equal(m->routing.retry_budget, 50);
+    assert_int_equal(m->routing.deadline, 120000);
+    assert_int_equal(m->routing.max_latency, 1500);
+
+    m = sl_conf_model(conf, "c", 1);
+    assert_memory_equal(&m->routing, &conf->routing, sizeof(sl_routing_conf_t));
+    sl_conf_destroy(conf);
+
+    /* without routing:, models get the documented defaults */
+    conf = NULL;
+    assert_int_equal(load("providers:\n  p: {kind: openai, base_url: \"http://p\"}\n"
+                          "models:\n  m: {targets: [p/x], strategy: weighted}\n",
+                          &conf, err, sizeof(err)),
+                     0);
+    assert_int_equal(conf->models[0].routing.strategy, SL_STRATEGY_WEIGHTED);
+    conf->models[0].routing.strategy = SL_STRATEGY_FALLBACK;
+    assert_routing_defaults(&conf->models[0].routing);
+    sl_conf_destroy(conf);
+}
+
+
+/* rules: every when kind, targets, an own strategy, file positions. */
+static void
+test_rules(void **state)
+{
+    char err[TEST_ERR_MAX], want[TEST_ERR_MAX];
+    const sl_model_conf_t *m;
+    const sl_rule_conf_t *r;
+    sl_conf_t *conf = NULL;
+
+    (void) state;
+    if (load("providers:\n"
+             "  p: {kind: openai, base_url: \"http://p\"}\n"
+             "  q: {kind: openai, base_url: \"http://q\"}\n"
+             "models:\n"
+             "  m:\n"
+             "    targets: [p/small]\n"
+             "    strategy: fallback\n"
+             "    retries: 2\n"
+             "    rules:\n"
+             "      - when: {min_prompt_tokens: 100000}\n"
+             "        targets: [q/long]\n"
+             "      - when: {max_prompt_tokens: 10, min_prompt_tokens: 1}\n"
+             "        targets: [p/tiny, {target: q/tiny, weight: 3}]\n"
+             "        strategy: weighted\n"
+             "      - when: {header: {X-Team: research, x-tier: \"\"}}\n"
+             "        targets: [q/big]\n"
+             "      - when: {key: ci-bot}\n"
+             "        targets: [p/ci]\n"
+             "      - when: {team: [ml, \"data\"], key: [a, b]}\n"
+             "        targets: [p/ml]\n"
+             "      - when: {has_tools: true, has_images: no}\n"
+             "        targets: [q/tools]\n"
+             "      - when: {complexity: complex}\n"
+             "        targets: [q/smart]\n"
+             "        strategy: fastest\n"
+             "      - when: {complexity: simple}\n"
+             "        targets: [p/dumb]\n",
+             &conf, err, sizeof(err))
+        != 0) {
+        fail_msg("%s", err);
+    }
+    m = &conf->models[0];
+    assert_int_equal(m->nrules, 8);
+
+    r = &m->rules[0];
+    assert_int_equal(r->index, 0);
+    snprintf(want, sizeof(want), "%s:10:9", last_path);
+    assert_string_equal(r->where, want);
+    assert_int_equal(r->when, SL_WHEN_MIN_PROMPT_TOKENS);
+    assert_int_equal(r->min_prompt_tokens, 100000);
+    assert_int_equal(r->ntargets, 1);
+    assert_ptr_equal(r->targets[0].provider, &conf->providers[1]);
+    assert_string_equal(r->targets[0].model, "long");
+    assert_int_equal(r->routing.strategy, SL_STRATEGY_FALLBACK);
+    assert_int_equal(r->routing.retries, 2);
+
+    r = &m->rules[1];
+    assert_int_equal(r->index, 1);
+    assert_int_equal(r->when, SL_WHEN_MIN_PROMPT_TOKENS | SL_WHEN_MAX_PROMPT_TOKENS);
+    assert_int_equal(r->min_prompt_tokens, 1);
+    assert_int_equal(r->max_prompt_tokens, 10);
+    assert_int_equal(r->ntargets, 2);
+    assert_int_equal(r->targets[1].weight, 3);
+    assert_int_equal(r->routing.strategy, SL_STRATEGY_WEIGHTED);
+    assert_int_equal(r->routing.retries, 2);
+
+    r = &m->rules[2];
+    assert_int_equal(r->when, SL_WHEN_HEADER);
+    assert_int_equal(r->nheaders, 2);
+    assert_string_equal(r->headers[0].name, "X-Team");
+    assert_string_equal(r->headers[0].value, "research");
+    assert_string_equal(r->headers[1].name, "x-tier");
+    assert_string_equal(r->headers[1].value, "");
+
+    r = &m->rules[3];
+    assert_int_equal(r->when, SL_WHEN_KEY);
+    assert_int_equal(r->nkeys, 1);
+    assert_string_equal(r->keys[0], "ci-bot");
+
+    r = &m->rules[4];
+    assert_int_equal(r->when, SL_WHEN_TEAM | SL_WHEN_KEY);
+    assert_int_equal(r->nteams, 2);
+    assert_string_equal(r->teams[0], "ml");
+    assert_string_equal(r->teams[1], "data");
+    assert_int_equal(r->nkeys, 2);
+    assert_string_equal(r->keys[1], "b");
+
+    r = &m->rules[5];
+    assert_int_equal(r->when, SL_WHEN_HAS_TOOLS | SL_WHEN_HAS_IMAGES);
+    assert_true(r->has_tools);
+    assert_false(r->has_images);
+
+    r = &m->rules[6];
+    assert_int_equal(r->when, SL_WHEN_COMPLEXITY);
+    assert_int_equal(r->complexity, SL_COMPLEXITY_COMPLEX);
+    assert_int_equal(r->routing.strategy, SL_STRATEGY_FASTEST);
+    assert_int_equal(m->rules[7].complexity, SL_COMPLEXITY_SIMPLE);
+    assert_int_equal(m->routing.strategy, SL_STRATEGY_FALLBACK);
+    sl_conf_destroy(conf);
+}
+
+
+/* api_key: one reference or a list; api_key keeps the first. */
+static void
+test_credentials(void **state)
+{
+    char err[TEST_ERR_MAX];
+    char *keyfile = tmp_write("sk-from-file\n", 13);
+    char yaml[1024];
+    const sl_provider_conf_t *p;
+    sl_conf_t *conf = NULL;
+
+    (void) state;
+    setenv("SL_TEST_CRED_A", "sk-a", 1);
+    setenv("SL_TEST_CRED_B", "sk-b", 1);
+    snprintf(yaml, sizeof(yaml),
+             "providers:\n"
+             "  one: {kind: openai, base_url: \"http://x\", api_key: env:SL_TEST_CRED_A}\n"
+             "  many:\n"
+             "    kind: openai\n"
+             "    base_url: http://y\n"
+             "    api_key: [env:SL_TEST_CRED_B, \"file:%s\", vault:third, env:SL_TEST_CRED_A]\n",
+             keyfile);
+    if (load(yaml, &conf, err, sizeof(err)) != 0) {
+        fail_msg("%s", err);
+    }
+    p = &conf->providers[0];
+    assert_int_equal(p->napi_keys, 1);
+    assert_string_equal(p->api_keys[0].value, "sk-a");
+    assert_string_equal(p->api_key.value, "sk-a");
+    assert_string_equal(p->api_key.ref, "env:SL_TEST_CRED_A");
+
+    p = &conf->providers[1];
+    assert_int_equal(p->napi_keys, 4);
+    assert_string_equal(p->api_key.value, "sk-b");
+    assert_string_equal(p->api_keys[0].value, "sk-b");
+    assert_string_equal(p->api_keys[1].value, "sk-from-file");
+    assert_true(p->api_keys[2].vault);
+    assert_null(p->api_keys[2].value);
+    assert_string_equal(p->api_keys[2].ref, "vault:third");
+    assert_string_equal(p->api_keys[3].value, "sk-a");
+    sl_conf_destroy(conf);
+    unlink(keyfile);
+    free(keyfile);
+    unsetenv("SL_TEST_CRED_A");
+    unsetenv("SL_TEST_CRED_B");
+}
+
+
+static void
+test_errors_routing(void **state)
+{
+    static const test_error_t t[] = {
+        { "routing: [1]\n", "1:10: routing must be a mapping, not a list" },
+        { "routing:\n  retrys: 1\n", "2:3: unknown key \"retrys\" in routing" },
+        { "routing:\n  targets: [a/b]\n", "2:3: unknown key \"targets\" in routing" },
+        { "routing:\n  retries: 11\n", "2:12: retries must be a whole number between 0 and 10" },
+        { "routing:\n  retries: -1\n", "2:12: retries must be a whole number between 0 and 10" },
+        { "routing:\n  backoff: 2h\n", "2:12: backoff must be between 0ms and 1h" },
+        { "routing:\n  max_wait: soon\n",
+          "2:13: invalid duration \"soon\" for max_wait (use e.g. 750ms, 10s, 5m, 1h or 2d)" },
+        { "routing:\n  first_token_timeout: 2d\n",
+          "2:24: first_token_timeout must be between 0ms and 1d" },
+        { "routing:\n  deadline: [1s]\n", "2:13: deadline must be a scalar value, not a list" },
+        { "routing:\n  max_latency: 90m\n", "2:16: max_latency must be between 0ms and 1h" },
+        { "routing:\n  retry_on: 5xx\n", "2:13: retry_on must be a list, not a scalar" },
+        { "routing:\n  retry_on: [5xx, 4xx]\n",
+          "2:19: invalid retry_on entry \"4xx\" (use connect, timeout, 429 or 5xx)" },
+        { "routing:\n  retry_on: [429, timeout, 429]\n", "2:28: retry_on lists \"429\" twice" },
+        { "routing:\n  retry_on: [{a: 1}]\n",
+          "2:14: retry_on entry must be a scalar value, not a mapping" },
+        { "routing:\n  breaker: 5\n", "2:12: breaker must be a mapping, not a scalar" },
+        { "routing:\n  breaker: {failures: 1001}\n",
+          "2:23: failures must be a whole number between 0 and 1000" },
+        { "routing:\n  breaker: {cooldown: 0}\n", "2:23: cooldown must be between 1ms and 1d" },
+        { "routing:\n  breaker: {failure: 3}\n", "2:13: unknown key \"failure\" in breaker" },
+        { "routing:\n  retry_budget: 20\n",
+          "2:17: invalid retry_budget \"20\" (a share of requests between 0% and 100%, e.g. 20% "
+          "or 0.2)" },
+        { "routing:\n  retry_budget: 120%\n",
+          "2:17: invalid retry_budget \"120%\" (a share of requests between 0% and 100%, e.g. "
+          "20% or 0.2)" },
+        { "routing:\n  strategy: cheapest_first\n",
+          "2:13: invalid strategy \"cheapest_first\" (use fallback, weighted, cheapest, fastest "
+          "or least_busy)" },
+        { "providers:\n  p: {kind: openai, base_url: \"http://x\"}\nmodels:\n  m:\n"
+          "    targets: [p/a]\n    breaker: {failures: x}\n",
+          "6:25: failures must be a whole number between 0 and 1000" },
+        { "providers:\n  p: {kind: openai, base_url: \"http://x\"}\nmodels:\n  m:\n"
+          "    targets: [p/a]\n    retry_budget: lots\n",
+          "6:19: invalid retry_budget \"lots\" (a share of requests between 0% and 100%, e.g. 20% "
+          "or 0.2)" },
+        { "providers:\n  p: {kind: openai, base_url: \"http://x\", api_key: []}\n",
+          "2:52: api_key needs at least one secret reference" },
+        { "providers:\n  p: {kind: openai, base_url: \"http://x\", api_key: [sk-live]}\n",
+          "2:53: api_key entry must be a reference (env:NAME, file:PATH or vault:NAME), never a "
+          "literal secret" },
+        { "providers:\n  p: {kind: openai, base_url: \"http://x\", api_key: [vault:a, "
+          "vault:a]}\n",
+          "2:62: api_key \"vault:a\" is listed twice" },
+        { "providers:\n  p: {kind: openai, base_url: \"http://x\", api_key: {a: 1}}\n",
+          "2:52: api_key must be a scalar value, not a mapping" },
+    };
+
+    (void) state;
+    expect_errors(t, sizeof(t) / sizeof(t[0]));
+}
+
+
+static void
+test_errors_rules(void **state)
+{
+#define RULE_HEAD                                                              \
+    "providers:\n  p: {kind: openai, base_url: \"http://x\"}\nmodels:\n  m:\n" \
+    "    targets: [p/a]\n    rules:\n"
+    static const test_error_t t[] = {
+        { RULE_HEAD "      x: 1\n", "7:7: rules must be a list, not a mapping" },
+        { RULE_HEAD "      - [p/a]\n", "7:9: rule 1 of model \"m\" must be a mapping, not a list" },
+        { RULE_HEAD "      - {targets: [p/b]}\n", "7:9: rule 1 of model \"m\" needs a when" },
+        { RULE_HEAD "      - {when: {key: a}, targets: [p/b]}\n      - {when: {key: b}}\n",
+          "8:9: rule 2 of model \"m\" needs targets" },
+        { RULE_HEAD "      - {when: {key: a}, targets: []}\n",
+          "7:35: model \"m\" needs at least one target" },
+        { RULE_HEAD "      - {when: {key: a}, targets: [nope/x]}\n",
+          "7:36: unknown provider \"nope\" in target \"nope/x\"" },
+        { RULE_HEAD "      - {when: {key: a}, targets: [p/b], strategy: quick}\n",
+          "7:52: invalid strategy \"quick\" (use fallback, weighted, cheapest, fastest or "
+          "least_busy)" },
+        { RULE_HEAD "      - {when: {key: a}, targets: [p/b], retries: 2}\n",
+          "7:42: unknown key \"retries\" in rule 1 of model \"m\"" },
+        { RULE_HEAD "      - {when: {}, targets: [p/b]}\n",
+          "7:16: when of rule 1 of model \"m\" needs at least one condition" },
+        { RULE_HEAD "      - {when: yes, targets: [p/b]}\n",
+          "7:16: when must be a mapping, not a scalar" },
+        { RULE_HEAD "      - {when: {prompt_tokens: 5}, targets: [p/b]}\n",
+          "7:17: unknown key \"prompt_tokens\" in when of rule 1 of model \"m\"" },
+        { RULE_HEAD "      - {when: {min_prompt_tokens: many}, targets: [p/b]}\n",
+          "7:36: min_prompt_tokens must be a whole number between 0 and 1000000000" },
+        { RULE_HEAD
+          "      - {when: {min_prompt_tokens: 10, max_prompt_tokens: 5}, targets: [p/b]}\n",
+          "7:59: max_prompt_tokens (5) is below min_prompt_tokens (10)" },
+        { RULE_HEAD "      - {when: {header: x-team}, targets: [p/b]}\n",
+          "7:25: header must be a mapping of header names to values" },
+        { RULE_HEAD "      - {when: {header: {}}, targets: [p/b]}\n",
+          "7:25: header must be a mapping of header names to values" },
+        { RULE_HEAD "      - {when: {header: {\"bad name\": x}}, targets: [p/b]}\n",
+          "7:26: invalid header name \"bad name\"" },
+        { RULE_HEAD "      - {when: {header: {X-A: 1, x-a: 2}}, targets: [p/b]}\n",
+          "7:34: duplicate header \"x-a\"" },
+        { RULE_HEAD "      - {when: {header: {X-A: [1]}}, targets: [p/b]}\n",
+          "7:31: header value must be a scalar value, not a list" },
+        { RULE_HEAD "      - {when: {key: []}, targets: [p/b]}\n",
+          "7:22: key needs at least one name" },
+        { RULE_HEAD "      - {when: {team: {a: b}}, targets: [p/b]}\n",
+          "7:23: team must be a name or a list of names, not a mapping" },
+        { RULE_HEAD "      - {when: {team: [a, \"\"]}, targets: [p/b]}\n",
+          "7:27: team must not be empty" },
+        { RULE_HEAD "      - {when: {has_tools: maybe}, targets: [p/b]}\n",
+          "7:28: has_tools must be true or false" },
+        { RULE_HEAD "      - {when: {has_images: 1}, targets: [p/b]}\n",
+          "7:29: has_images must be true or false" },
+        { RULE_HEAD "      - {when: {complexity: hard}, targets: [p/b]}\n",
+          "7:29: invalid complexity \"hard\" (use simple or complex)" },
+    };
+
+    (void) state;
+    expect_errors(t, sizeof(t) / sizeof(t[0]));
+#undef RULE_HEAD
+}
+
+
 int
 main(void)
 {
@@ -1416,6 +1852,12 @@ main(void)
         cmocka_unit_test(test_errors_models),
         cmocka_unit_test(test_secret_never_in_messages),
         cmocka_unit_test(test_provider_hook),
+        cmocka_unit_test(test_parse_share),
+        cmocka_unit_test(test_routing),
+        cmocka_unit_test(test_rules),
+        cmocka_unit_test(test_credentials),
+        cmocka_unit_test(test_errors_routing),
+        cmocka_unit_test(test_errors_rules),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -22,6 +22,7 @@
 
 #include "unit/testutil.h"
 
+#include "core/conf.h"
 #include "core/crypto.h"
 #include "core/errno.h"
 #include "core/log.h"
@@ -81,6 +82,7 @@ static void test_key_files(void **state);
 static void test_bad_env_key(void **state);
 static void test_wiped_with_pool(void **state);
 static void test_plaintext_absent(void **state);
+static void test_conf_credentials(void **state);
 
 
 static int
@@ -600,6 +602,64 @@ test_plaintext_absent(void **state)
 }
 
 
+/* sl_conf_resolve_vault resolves every credential of a provider, api_key keeps the first. */
+static void
+test_conf_credentials(void **state)
+{
+    test_ctx_t *c = *state;
+    sl_vault_t *v = vault_with(c, KEY_A);
+    char yaml[512], conf_path[160], err[512];
+    const sl_provider_conf_t *p;
+    sl_conf_t *conf = NULL;
+
+    assert_rc(sl_vault_set(v, "k1", "sk-one", 6, 1), 0);
+    assert_rc(sl_vault_set(v, "k2", "sk-two", 6, 1), 0);
+    sl_vault_close(v);
+    setenv("SL_TEST_CRED3", "sk-three", 1);
+    snprintf(yaml, sizeof(yaml),
+             "storage: {path: %s}\n"
+             "providers:\n"
+             "  p: {kind: openai, base_url: \"http://x\", api_key: [vault:k1, vault:k2, "
+             "env:SL_TEST_CRED3]}\n",
+             c->path);
+    snprintf(conf_path, sizeof(conf_path), "%s/sluice.yaml", c->dir);
+    write_file(conf_path, yaml, strlen(yaml), 0600);
+    assert_rc(sl_conf_load(conf_path, &conf, err, sizeof(err)), 0);
+    p = &conf->providers[0];
+    assert_int_equal(p->napi_keys, 3);
+    assert_null(p->api_keys[0].value);
+    assert_null(p->api_keys[1].value);
+    assert_string_equal(p->api_keys[2].value, "sk-three");
+
+    /* the master's check proves they resolve and keeps nothing */
+    assert_rc(sl_conf_resolve_vault(conf, c->db, false, err, sizeof(err)), 0);
+    assert_null(p->api_keys[1].value);
+    assert_rc(sl_conf_resolve_vault(conf, c->db, true, err, sizeof(err)), 0);
+    assert_string_equal(p->api_keys[0].value, "sk-one");
+    assert_string_equal(p->api_keys[1].value, "sk-two");
+    assert_int_equal(p->api_keys[1].len, 6);
+    assert_string_equal(p->api_keys[2].value, "sk-three");
+    assert_string_equal(p->api_key.value, "sk-one");
+    assert_string_equal(p->api_key.ref, "vault:k1");
+    sl_conf_destroy(conf);
+
+    /* a missing second credential is reported at its own position */
+    snprintf(yaml, sizeof(yaml),
+             "storage: {path: %s}\n"
+             "providers:\n"
+             "  p: {kind: openai, base_url: \"http://x\", api_key: [vault:k1, vault:nope]}\n",
+             c->path);
+    write_file(conf_path, yaml, strlen(yaml), 0600);
+    assert_rc(sl_conf_load(conf_path, &conf, err, sizeof(err)), 0);
+    assert_rc(sl_conf_resolve_vault(conf, c->db, true, err, sizeof(err)), SL_ESECRET);
+    if (strstr(err, ":3:63: vault:nope: no such secret in the vault") == NULL) {
+        fail_msg("%s", err);
+    }
+    sl_conf_destroy(conf);
+    unsetenv("SL_TEST_CRED3");
+}
+
+
 int
 main(void)
 {
@@ -614,6 +674,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_bad_env_key, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wiped_with_pool, setup, teardown),
         cmocka_unit_test_setup_teardown(test_plaintext_absent, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_conf_credentials, setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
