@@ -25,6 +25,9 @@ struct sl_drv_attempt {
     sl_call_t call; /* this attempt's view of the request */
     const sl_provider_ops_t *ops;
     const void *ext;
+    const sl_route_target_t *rt; /* the plan's entry: target and its shared state */
+    sl_breaker_verdict_e breaker; /* what the breaker said when the attempt began */
+    int cred;                     /* index into the provider's api_keys, -1: none */
     sl_upstream_call_t *uc;
     sl_timer_t *timer;      /* first-token deadline, or a local answer's delivery */
     sl_local_reply_t local; /* kinds without network */
@@ -38,19 +41,15 @@ struct sl_drv_attempt {
     void *fe_state; /* the frontend encoder's stream state */
     sl_buf_t out;   /* encoded for the client, not yet written (held before the commit) */
     uint64_t start_ns;
+    uint64_t first_output_ns; /* the commit point of a stream */
     bool upstream_stream; /* the provider answered with an event stream */
+    bool reported;        /* the breaker and in-flight count know how it ended */
     bool paused;
     bool over; /* failed or finished: later events are ignored */
 };
 
-static const sl_drv_routing_t attempt_routing_defaults = {
-    .retries = 1,
-    .backoff = 200,
-    .max_wait = 5000,
-    .first_token_timeout = 60000,
-};
-
-static sl_drv_attempt_t *attempt_create(sl_drv_req_t *rq, const sl_target_t *t);
+static sl_drv_attempt_t *attempt_create(sl_drv_req_t *rq, const sl_route_target_t *rt, int cred);
+static void attempt_report(sl_drv_attempt_t *a, bool ok, unsigned bits);
 static void attempt_close(sl_drv_attempt_t *a);
 static void attempt_free_bufs(void *arg);
 static void attempt_on_local(void *data);
@@ -65,12 +64,10 @@ static void attempt_commit(sl_drv_attempt_t *a);
 static void attempt_write(sl_drv_attempt_t *a);
 static void attempt_answer(sl_drv_attempt_t *a);
 static void attempt_stream_end(sl_drv_attempt_t *a);
-static void attempt_fail(sl_drv_attempt_t *a, const sl_error_t *e);
+static void attempt_fail(sl_drv_attempt_t *a, sl_fail_e fail, int status, const sl_error_t *e);
 static void attempt_fail_transport(sl_drv_attempt_t *a, int rc);
 static void attempt_give_up(sl_drv_req_t *rq);
 static void attempt_on_wait(void *data);
-static uint64_t attempt_backoff(const sl_drv_routing_t *rt, unsigned tries);
-static uint64_t attempt_parse_retry_after(sl_str_t v);
 static const char *attempt_served_model(sl_drv_attempt_t *a, sl_str_t lit);
 
 static const sl_upstream_cbs_t attempt_cbs = {
@@ -80,53 +77,68 @@ static const sl_upstream_cbs_t attempt_cbs = {
 };
 
 
-const sl_drv_routing_t *
-sl__drv_routing_defaults(void)
-{
-    return &attempt_routing_defaults;
-}
-
-
 void
 sl__drv_attempt_next(sl_drv_req_t *rq)
 {
+    const sl_routing_conf_t *rc = rq->routing;
+    const sl_route_target_t *rt;
+    sl_breaker_verdict_e v = SL_BREAKER_PASS;
     sl_drv_attempt_t *a;
     const sl_target_t *t;
     sl_upstream_req_t ureq;
-    int rc;
+    uint64_t now = sl_state_now();
+    uint64_t wait = 0;
+    int cred;
+    int rc_;
 
     SL_ASSERT(rq->att == NULL && !rq->committed && !rq->done);
-    for (;;) {
-        if (rq->ti >= rq->ntargets) {
+    for (;; rq->ti++, rq->tries = 0) {
+        if (rq->ti >= rq->plan.norder) {
             attempt_give_up(rq);
             return;
         }
-        t = rq->targets[rq->ti];
+        rt = &rq->plan.order[rq->ti];
+        t = rt->target;
         if (rq->tries == 0) {
             /* a new target: the budget reservation must cover what it may cost */
             const char *why = NULL;
 
-            rc = sl_acct_reserve(rq->d->db, rq->r->conf, &rq->acct, t, rq->r->body.len,
-                                 rq->call.max_tokens, rq->r->pool, &why);
-            if (rc == SL_EDENIED && rq->attempts > 0) {
-                rq->ti++; /* too dear for what is left: a cheaper fallback may still do */
-                continue;
+            rc_ = sl_acct_reserve(rq->d->db, rq->r->conf, &rq->acct, t, rq->r->body.len,
+                                  rq->call.max_tokens, rq->r->pool, &why);
+            if (rc_ == SL_EDENIED && rq->attempts > 0) {
+                continue; /* too dear for what is left: a cheaper fallback may still do */
             }
-            if (rc == SL_EDENIED) {
+            if (rc_ == SL_EDENIED) {
                 sl__drv_error_new(rq, 429, "insufficient_quota", "insufficient_quota", NULL, why);
                 return;
             }
-            if (rc < 0) {
+            if (rc_ < 0) {
                 sl__drv_error_new(rq, 500, "api_error", "storage_error", NULL,
                                   "The gateway cannot update its budget store right now.");
                 return;
             }
         }
-        a = attempt_create(rq, t);
+        if (rt->state != NULL) {
+            v = sl_state_breaker_enter(rt->state, now, rc);
+            if (v == SL_BREAKER_SKIP) {
+                /* opened (or probed by another request) since the plan was made */
+                continue;
+            }
+        }
+        cred = sl_router_credential(t->provider, now, NULL, NULL, &wait);
+        if (wait > 0 && wait > rc->max_wait && rq->ti + 1 < rq->plan.norder) {
+            if (rt->state != NULL) {
+                sl_state_breaker_release(rt->state, v, now);
+            }
+            continue; /* every credential cools down longer than we may wait */
+        }
+        a = attempt_create(rq, rt, cred);
+        a->breaker = v;
         memset(&ureq, 0, sizeof(ureq));
-        rc = a->ops->build_request(a->ext, &a->call, &ureq);
-        if (rc == SL_EDENIED) {
+        rc_ = a->ops->build_request(a->ext, &a->call, &ureq);
+        if (rc_ == SL_EDENIED) {
             /* this kind does not serve the client's API: the next target may */
+            attempt_report(a, true, 0);
             attempt_close(a);
             if (!rq->have_error) {
                 rq->have_error = true;
@@ -140,8 +152,6 @@ sl__drv_attempt_next(sl_drv_req_t *rq)
                                            sl_api_name(rq->call.api)),
                 };
             }
-            rq->ti++;
-            rq->tries = 0;
             continue;
         }
         break;
@@ -150,7 +160,7 @@ sl__drv_attempt_next(sl_drv_req_t *rq)
     rq->tries++;
     rq->attempts++;
     rq->last_target = t;
-    if (rc < 0) {
+    if (rc_ < 0) {
         sl_error_t e = {
             .status = 400,
             .type = "invalid_request_error",
@@ -160,11 +170,11 @@ sl__drv_attempt_next(sl_drv_req_t *rq)
                                    t->provider->name, t->provider->kind),
         };
 
-        attempt_fail(a, &e);
+        attempt_fail(a, SL_FAIL_NONE, 400, &e);
         return;
     }
-    if (rq->call.stream && rq->routing->first_token_timeout > 0) {
-        a->timer = sl_timer_start(rq->d->loop, rq->routing->first_token_timeout,
+    if (rq->call.stream && rc->first_token_timeout > 0) {
+        a->timer = sl_timer_start(rq->d->loop, rc->first_token_timeout,
                                   attempt_on_first_token_timeout, a);
     }
     if (a->ops->local != NULL) {
@@ -174,34 +184,37 @@ sl__drv_attempt_next(sl_drv_req_t *rq)
                              .type = "invalid_request_error",
                              .message = "the request cannot be answered by this provider" };
 
-            attempt_fail(a, &e);
+            attempt_fail(a, SL_FAIL_NONE, 400, &e);
             return;
         }
         sl_timer_cancel(a->timer);
         a->timer = sl_timer_start(rq->d->loop, 0, attempt_on_local, a);
         return;
     }
-    rc = sl_upstream_send(rq->d->up, t->provider, &ureq, &attempt_cbs, a, &rq->r->log, &a->uc);
-    if (rc < 0) {
+    rc_ = sl_upstream_send(rq->d->up, t->provider, &ureq, &attempt_cbs, a, &rq->r->log, &a->uc);
+    if (rc_ < 0) {
         a->uc = NULL;
-        attempt_fail_transport(a, rc);
+        attempt_fail_transport(a, rc_);
     }
 }
 
 
 static sl_drv_attempt_t *
-attempt_create(sl_drv_req_t *rq, const sl_target_t *t)
+attempt_create(sl_drv_req_t *rq, const sl_route_target_t *rt, int cred)
 {
     sl_pool_t *pool = rq->r->pool;
     sl_drv_attempt_t *a = sl_pcalloc(pool, sizeof(*a));
+    const sl_provider_conf_t *p = rt->target->provider;
 
     a->rq = rq;
+    a->rt = rt;
+    a->cred = cred;
     a->call = rq->call;
     a->call.body = NULL;
-    a->call.target = t;
-    a->call.api_key = t->provider->api_key.value != NULL ? &t->provider->api_key : NULL;
-    a->ops = t->provider->ops;
-    a->ext = t->provider->ext;
+    a->call.target = rt->target;
+    a->call.api_key = cred >= 0 && p->api_keys[cred].value != NULL ? &p->api_keys[cred] : NULL;
+    a->ops = p->ops;
+    a->ext = p->ext;
     a->body = (sl_buf_t) SL_BUF_INIT;
     a->out = (sl_buf_t) SL_BUF_INIT;
     a->st.call = &a->call;
@@ -209,7 +222,38 @@ attempt_create(sl_drv_req_t *rq, const sl_target_t *t)
     a->start_ns = uv_hrtime();
     sl_sse_init(&a->sse, 0);
     sl_pool_on_destroy(pool, attempt_free_bufs, a);
+    if (rt->state != NULL) {
+        sl_state_inflight_add(rt->state, 1);
+    }
     return a;
+}
+
+
+/*
+ * Tells the shared state how the attempt went, once: the in-flight count,
+ * and the breaker (ok: the target answered; bits: sl_retry_classify's
+ * verdict on a failure, 0 for one that is nobody's fault).
+ */
+static void
+attempt_report(sl_drv_attempt_t *a, bool ok, unsigned bits)
+{
+    sl_state_target_t *st = a->rt->state;
+    uint64_t now;
+
+    if (a->reported || st == NULL) {
+        a->reported = true;
+        return;
+    }
+    a->reported = true;
+    now = sl_state_now();
+    sl_state_inflight_add(st, -1);
+    if (ok) {
+        sl_state_breaker_success(st, a->breaker);
+    } else if (bits & SL_RETRY_BREAKER) {
+        sl_state_breaker_failure(st, a->breaker, now, a->rq->routing);
+    } else {
+        sl_state_breaker_release(st, a->breaker, now);
+    }
 }
 
 
@@ -228,6 +272,7 @@ attempt_free_bufs(void *arg)
 static void
 attempt_close(sl_drv_attempt_t *a)
 {
+    attempt_report(a, false, 0); /* not reported yet: the client went away */
     a->over = true;
     if (a->uc != NULL) {
         sl_upstream_cancel(a->uc);
@@ -309,7 +354,7 @@ attempt_on_first_token_timeout(void *data)
     e.message = sl_psprintf(rq->r->pool, "provider \"%s\" sent no output within %llu ms",
                             a->call.target->provider->name,
                             (unsigned long long) rq->routing->first_token_timeout);
-    attempt_fail(a, &e);
+    attempt_fail(a, SL_FAIL_TIMEOUT, 0, &e);
 }
 
 
@@ -320,7 +365,9 @@ attempt_on_headers(sl_upstream_call_t *uc, int status, const sl_http_header_t *h
     sl_drv_attempt_t *a = data;
     sl_drv_req_t *rq = a->rq;
     const sl_http_header_t *ct = sl_http_find_header(headers, nheaders, "content-type");
-    const sl_http_header_t *ra = sl_http_find_header(headers, nheaders, "retry-after-ms");
+    uint64_t now = sl_state_now();
+    sl_ratelimit_t rl;
+    int64_t after;
 
     a->status = status;
     if (uc != NULL) {
@@ -330,17 +377,14 @@ attempt_on_headers(sl_upstream_call_t *uc, int status, const sl_http_header_t *h
             rq->first_byte_us = (tm->first_byte - tm->sent) / 1000;
         }
     }
-    if (ra != NULL) {
-        unsigned long long ms;
-
-        if (sl_str_to_u64(sl_str_trim(ra->value), &ms) == 0) {
-            a->retry_after = ms;
-        }
-    } else if ((ra = sl_http_find_header(headers, nheaders, "retry-after")) != NULL) {
-        a->retry_after = attempt_parse_retry_after(ra->value);
+    after = sl_retry_after(headers, nheaders, now);
+    if (after >= 0) {
+        a->retry_after = (uint64_t) after;
+        a->retry_after_text =
+            sl_psprintf(rq->r->pool, "%llu", (unsigned long long) ((a->retry_after + 999) / 1000));
     }
-    if (ra != NULL && ra->value.len > 0 && ra->value.len < 64) {
-        a->retry_after_text = sl_pstrndup(rq->r->pool, ra->value.p, ra->value.len);
+    if (a->rt->state != NULL && sl_retry_ratelimit(headers, nheaders, now, &rl)) {
+        sl_state_headroom_update(a->rt->state, &rl, now);
     }
     if (!rq->call.stream || status < 200 || status > 299 || ct == NULL || ct->value.len < 17
         || !sl_mem_caseeq(ct->value.p, "text/event-stream", 17)) {
@@ -423,7 +467,7 @@ attempt_events(sl_drv_attempt_t *a)
         }
     }
     if (err != NULL && !output && !rq->committed) {
-        attempt_fail(a, err);
+        attempt_fail(a, SL_FAIL_NONE, err->status, err);
         return 1;
     }
     rq->fe->encode_events(a->fe_state, &a->evs, &a->out);
@@ -455,6 +499,8 @@ attempt_commit(sl_drv_attempt_t *a)
     rq->streaming = true;
     sl_timer_cancel(a->timer);
     a->timer = NULL;
+    a->first_output_ns = uv_hrtime();
+    attempt_report(a, true, 0);
     h[n++] = (sl_http_header_t){ sl_str_lit("content-type"), sl_str_lit("text/event-stream") };
     h[n++] = (sl_http_header_t){ sl_str_lit("cache-control"), sl_str_lit("no-cache") };
     n += sl__drv_headers(rq, &h[n]);
@@ -521,7 +567,7 @@ attempt_on_done(sl_upstream_call_t *uc, int rc, void *data)
                          .code = "upstream_error",
                          .message = "the provider's answer is larger than the gateway accepts" };
 
-        attempt_fail(a, &e);
+        attempt_fail(a, SL_FAIL_NONE, 502, &e);
         return;
     }
     if (a->status >= 200 && a->status <= 299) {
@@ -543,7 +589,7 @@ attempt_on_done(sl_upstream_call_t *uc, int rc, void *data)
     if (e.retry_after == 0) {
         e.retry_after = a->retry_after;
     }
-    attempt_fail(a, &e);
+    attempt_fail(a, SL_FAIL_NONE, a->status, &e);
 }
 
 
@@ -567,7 +613,7 @@ attempt_answer(sl_drv_attempt_t *a)
 
         e.message = sl_psprintf(r->pool, "provider \"%s\" sent an answer that is not valid JSON",
                                 a->call.target->provider->name);
-        attempt_fail(a, &e);
+        attempt_fail(a, SL_FAIL_NONE, 502, &e);
         return;
     }
     if (rq->fe->encode_answer(&a->call, &ans, &out) < 0) {
@@ -581,12 +627,16 @@ attempt_answer(sl_drv_attempt_t *a)
                                 "provider \"%s\" sent an answer the gateway cannot turn into "
                                 "this API's shape",
                                 a->call.target->provider->name);
-        attempt_fail(a, &e);
+        attempt_fail(a, SL_FAIL_NONE, 502, &e);
         return;
     }
     rq->committed = true;
     rq->served = a->call.target;
     rq->served_model = attempt_served_model(a, ans.model);
+    attempt_report(a, true, 0);
+    if (a->rt->state != NULL) {
+        sl_state_latency_record(a->rt->state, (uv_hrtime() - a->start_ns) / 1000, 0);
+    }
     sl__drv_record(rq, a->status, &ans.usage);
     h[n++] = (sl_http_header_t){ sl_str_lit("content-type"), sl_str_lit("application/json") };
     n += sl__drv_headers(rq, &h[n]);
@@ -608,6 +658,10 @@ attempt_stream_end(sl_drv_attempt_t *a)
 
     sl__drv_usage(rq, &a->st, &usage);
     rq->served_model = a->st.served_model;
+    if (a->rt->state != NULL) {
+        sl_state_latency_record(a->rt->state, (uv_hrtime() - a->start_ns) / 1000,
+                                (a->first_output_ns - a->start_ns) / 1000);
+    }
     /* the ledger row is committed before the stream's last bytes go out */
     sl__drv_record(rq, 200, &usage);
     rq->fe->encode_end(a->fe_state, &usage, &a->out);
@@ -652,15 +706,19 @@ attempt_fail_transport(sl_drv_attempt_t *a, int rc)
     sl_drv_req_t *rq = a->rq;
     const sl_provider_conf_t *p = a->call.target->provider;
     sl_error_t e = { .type = "api_error", .retryable = true };
+    sl_fail_e fail;
 
     sl_metric_add(SL_METRIC_UPSTREAM_ERRORS, 1);
     if (rc == SL_ETIMEOUT) {
+        fail = SL_FAIL_TIMEOUT;
         e.status = 504;
         e.type = "timeout_error";
         e.code = "upstream_timeout";
         e.message = sl_psprintf(rq->r->pool, "provider \"%s\" (%s:%u) did not answer in time",
                                 p->name, p->host, (unsigned) p->port);
     } else {
+        /* broken once the response began, or no connection at all */
+        fail = a->status != 0 ? SL_FAIL_CUT : SL_FAIL_CONNECT;
         e.status = 502;
         e.code = "upstream_error";
         e.message = sl_psprintf(rq->r->pool, "provider \"%s\" (%s:%u) failed: %s", p->name,
@@ -668,41 +726,63 @@ attempt_fail_transport(sl_drv_attempt_t *a, int rc)
     }
     sl_log(&rq->r->log, SL_LOG_WARN, rc, "provider \"%s\" (%s:%u) failed", p->name, p->host,
            (unsigned) p->port);
-    attempt_fail(a, &e);
+    attempt_fail(a, fail, 0, &e);
 }
 
 
 /*
- * An attempt failed before the commit point: throw it away and decide
- * what comes next (the same target after a wait, the next target, or the
- * client gets the error).
+ * An attempt failed before the commit point: tell the shared state, throw
+ * the attempt away and decide what comes next (the same target after a
+ * wait, the next target, or the client gets the error). fail and status
+ * say what happened (core/retry.h); e is what the client gets if this was
+ * the last attempt.
  */
 static void
-attempt_fail(sl_drv_attempt_t *a, const sl_error_t *e)
+attempt_fail(sl_drv_attempt_t *a, sl_fail_e fail, int status, const sl_error_t *e)
 {
     sl_drv_req_t *rq = a->rq;
-    const sl_drv_routing_t *rt = rq->routing;
+    const sl_routing_conf_t *rc = rq->routing;
+    unsigned bits = sl_retry_classify(rc->retry_on, fail, status);
+    uint64_t now = sl_state_now();
     uint64_t wait = 0;
+    uint64_t ra = e->retry_after != 0 ? e->retry_after : a->retry_after;
 
     SL_ASSERT(!rq->committed);
+    attempt_report(a, false, bits);
+    if ((bits & SL_RETRY_COOLDOWN) && a->cred >= 0) {
+        const sl_provider_conf_t *p = a->call.target->provider;
+
+        /* this credential rests until the provider's Retry-After (1 s when it gave none) */
+        sl_state_cred_cool(sl_state_cred(p->name, p->api_keys[a->cred].ref),
+                           now + (ra != 0 ? ra : 1000));
+    }
     rq->last_error = *e;
     rq->have_error = true;
     rq->retry_after = a->retry_after_text;
     attempt_close(a);
-    if (!e->retryable) {
-        attempt_give_up(rq);
-        return;
-    }
-    if (rq->tries <= rt->retries && e->retry_after <= rt->max_wait) {
-        wait = attempt_backoff(rt, rq->tries);
-        if (e->retry_after > wait) {
-            wait = e->retry_after;
+    if ((bits & SL_RETRY_SAME) && rq->tries <= rc->retries && sl_state_budget_retry(now, rc->retry_budget)) {
+        wait = sl_retry_backoff(rc, rq->tries - 1, NULL, NULL);
+        if (ra > wait) {
+            wait = ra;
+        }
+        if (wait > rc->max_wait) {
+            wait = 0;
+            bits &= ~SL_RETRY_SAME; /* too long to wait here: the next target instead */
         }
     } else {
+        bits &= ~SL_RETRY_SAME;
+    }
+    if (!(bits & SL_RETRY_SAME)) {
+        if (!(bits & SL_RETRY_NEXT)) {
+            attempt_give_up(rq);
+            return;
+        }
         rq->ti++;
         rq->tries = 0;
+        wait = 0;
     }
-    if (rq->ti >= rq->ntargets) {
+    if (rq->ti >= rq->plan.norder
+        || (rc->deadline > 0 && now + wait >= rq->start_ms + rc->deadline)) {
         attempt_give_up(rq);
         return;
     }
@@ -733,43 +813,6 @@ attempt_give_up(sl_drv_req_t *rq)
         };
     }
     sl__drv_error(rq, &rq->last_error);
-}
-
-
-/* Exponential backoff with full jitter: uniform in [0, min(max_wait, backoff * 2^(tries-1))]. */
-static uint64_t
-attempt_backoff(const sl_drv_routing_t *rt, unsigned tries)
-{
-    static uint64_t seed;
-    uint64_t cap = rt->backoff;
-
-    for (unsigned i = 1; i < tries && cap < rt->max_wait; i++) {
-        cap *= 2;
-    }
-    if (cap > rt->max_wait) {
-        cap = rt->max_wait;
-    }
-    if (seed == 0) {
-        seed = uv_hrtime() ^ ((uint64_t) getpid() << 32) ^ 0x9e3779b97f4a7c15ULL;
-    }
-    /* xorshift64: statistics, not secrets */
-    seed ^= seed << 13;
-    seed ^= seed >> 7;
-    seed ^= seed << 17;
-    return cap > 0 ? seed % (cap + 1) : 0;
-}
-
-
-/* Retry-After as delta-seconds; anything else (an HTTP date, garbage) counts as none. */
-static uint64_t
-attempt_parse_retry_after(sl_str_t v)
-{
-    unsigned long long s;
-
-    if (sl_str_to_u64(sl_str_trim(v), &s) < 0 || s > 86400) {
-        return 0;
-    }
-    return (uint64_t) s * 1000;
 }
 
 

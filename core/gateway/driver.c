@@ -325,6 +325,8 @@ drv_handle(sl_http_req_t *r, sl_api_e api)
                                       rq->public_model));
         return;
     }
+    rq->start_ms = sl_state_now();
+    sl_state_budget_request(rq->start_ms);
     if (drv_plan(rq) < 0) {
         return;
     }
@@ -343,8 +345,9 @@ drv_handle(sl_http_req_t *r, sl_api_e api)
 
 
 /*
- * The targets to try, in order: a model alias's targets, or the provider
- * named in a "provider/model" request.
+ * The plan: the router orders the targets of the model (or of the rule that
+ * matched), leaving out those whose breaker is open; a "provider/model"
+ * request has that one target. Answers the client itself on failure.
  */
 static int
 drv_plan(sl_drv_req_t *rq)
@@ -352,36 +355,61 @@ drv_plan(sl_drv_req_t *rq)
     const sl_conf_t *conf = rq->r->conf;
     const char *name = rq->public_model;
     const sl_model_conf_t *m = sl_conf_model(conf, name, strlen(name));
+    sl_route_req_t req;
     const char *slash;
 
-    rq->routing = sl__drv_routing_defaults();
+    memset(&req, 0, sizeof(req));
     if (m != NULL && m->ntargets > 0) {
-        rq->ntargets = m->ntargets;
-        rq->targets = sl_palloc(rq->r->pool, m->ntargets * sizeof(*rq->targets));
-        for (size_t i = 0; i < m->ntargets; i++) {
-            rq->targets[i] = &m->targets[i];
-        }
-        return 0;
-    }
-    slash = strchr(name, '/');
-    if (slash != NULL && slash[1] != '\0') {
+        req.model = m;
+    } else if ((slash = strchr(name, '/')) != NULL && slash[1] != '\0') {
         const sl_provider_conf_t *p = sl_conf_provider(conf, name, (size_t) (slash - name));
 
         if (p != NULL && p->allow_direct) {
             rq->direct.provider = p;
             rq->direct.model = slash + 1;
             rq->direct.weight = 1;
-            rq->targets = sl_palloc(rq->r->pool, sizeof(*rq->targets));
-            rq->targets[0] = &rq->direct;
-            rq->ntargets = 1;
-            return 0;
+            req.direct = &rq->direct;
+            req.routing = &conf->routing;
         }
     }
-    sl__drv_error_new(rq, 404, "invalid_request_error", "model_not_found", "model",
-                      sl_psprintf(rq->r->pool,
-                                  "The model `%s` does not exist or you do not have access to it.",
-                                  name));
-    return SL_ENOTFOUND;
+    if (req.model == NULL && req.direct == NULL) {
+        sl__drv_error_new(
+            rq, 404, "invalid_request_error", "model_not_found", "model",
+            sl_psprintf(rq->r->pool,
+                        "The model `%s` does not exist or you do not have access to it.", name));
+        return SL_ENOTFOUND;
+    }
+    sl_features_init(&rq->features);
+    if (m != NULL && (m->nrules > 0 || m->routing.strategy == SL_STRATEGY_CHEAPEST)) {
+        /* only what reads the request pays for reading it */
+        sl_features_from_chat(&rq->features, rq->call.doc, SL_JSON_ROOT, rq->r->pool);
+    } else {
+        rq->features.prompt_bytes = rq->call.raw.len;
+        rq->features.prompt_tokens = (rq->call.raw.len + 3) / 4;
+    }
+    rq->features.max_tokens = rq->call.max_tokens;
+    rq->features.stream = rq->call.stream;
+    rq->features.headers = rq->r->headers;
+    rq->features.nheaders = rq->r->nheaders;
+    rq->features.key_name = rq->acct.key_name;
+    rq->features.team = rq->acct.team != NULL && rq->acct.team[0] != '\0' ? rq->acct.team : NULL;
+    req.pricing = conf->pricing;
+    req.features = &rq->features;
+    req.now = rq->start_ms;
+    sl_router_plan(&req, rq->r->pool, &rq->plan);
+    rq->routing = rq->plan.routing;
+    if (rq->plan.norder == 0) {
+        uint64_t secs = (rq->plan.retry_after + 999) / 1000;
+
+        rq->retry_after = sl_psprintf(rq->r->pool, "%llu", (unsigned long long) (secs > 0 ? secs : 1));
+        sl__drv_error_new(rq, 503, "api_error", "no_target_available", NULL,
+                          sl_psprintf(rq->r->pool,
+                                      "Every target of the model `%s` is failing right now "
+                                      "(circuit breakers open); try again later.",
+                                      name));
+        return SL_EDENIED;
+    }
+    return 0;
 }
 
 
@@ -461,6 +489,12 @@ sl__drv_headers(sl_drv_req_t *rq, sl_http_header_t *h)
         /* Anthropic's SDKs read the request id from this header */
         h[n++] = (sl_http_header_t){ sl_str_lit("request-id"),
                                      { rq->r->request_id, strlen(rq->r->request_id) } };
+    }
+    if (rq->features.scored) {
+        const char *score =
+            sl_psprintf(pool, "%u", sl_features_complexity(&rq->features)->score);
+
+        h[n++] = (sl_http_header_t){ sl_str_lit("x-sluice-complexity"), { score, strlen(score) } };
     }
     if (rq->served == NULL) {
         return n;

@@ -14,7 +14,9 @@
 #include "core/gateway/driver.h"
 #include "core/gateway/frontend.h"
 #include "core/gateway/frontend_internal.h"
+#include "core/features.h"
 #include "core/http_server.h"
+#include "core/router.h"
 #include "core/sse.h"
 #include "core/timer.h"
 #include "core/upstream.h"
@@ -35,14 +37,6 @@ struct sl_driver {
     sl_drv_req_t *active; /* requests with attempts under way or streams open */
 };
 
-/* Retry settings of one request (the routing conf it resolved to). */
-typedef struct sl_drv_routing {
-    unsigned retries;             /* extra tries of one target */
-    uint64_t backoff;             /* ms, first wait */
-    uint64_t max_wait;            /* ms */
-    uint64_t first_token_timeout; /* ms, streams before the commit point */
-} sl_drv_routing_t;
-
 struct sl_drv_req {
     sl_http_req_t *r;
     sl_driver_t *d;
@@ -50,14 +44,15 @@ struct sl_drv_req {
     sl_call_t call; /* the shared fields; each attempt copies it */
     const char *public_model;
     sl_acct_t acct;
-    const sl_drv_routing_t *routing;
+    sl_features_t features;
 
     /* plan */
-    const sl_target_t **targets;
-    size_t ntargets;
-    size_t ti;      /* the target being tried */
-    unsigned tries; /* attempts on targets[ti] so far */
+    sl_route_plan_t plan;
+    const sl_routing_conf_t *routing; /* plan.routing */
+    size_t ti;                        /* plan.order[ti] is the target being tried */
+    unsigned tries;                   /* attempts on it so far */
     sl_target_t direct;
+    uint64_t start_ms; /* sl_state_now() at the start: the deadline counts from it */
 
     /* attempts */
     sl_drv_attempt_t *att; /* the current one, NULL between attempts */
@@ -79,9 +74,6 @@ struct sl_drv_req {
     sl_drv_req_t *next_active;
     sl_drv_req_t *prev_active;
 };
-
-/* The defaults a request routes with until the routing config resolves them. */
-const sl_drv_routing_t *sl__drv_routing_defaults(void);
 
 /* attempt.c */
 
