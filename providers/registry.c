@@ -7,6 +7,7 @@
 
 #include <string.h>
 
+extern const sl_provider_ops_t sl_provider_anthropic;
 extern const sl_provider_ops_t sl_provider_openai;
 extern const sl_provider_ops_t sl_provider_azure;
 extern const sl_provider_ops_t sl_provider_deepseek;
@@ -38,6 +39,7 @@ const sl_provider_ops_t *const sl_providers[] = {
     &sl_provider_cerebras,
     &sl_provider_ollama,
     &sl_provider_vllm,
+    &sl_provider_anthropic,
     &sl_provider_echo,
     NULL,
 };
