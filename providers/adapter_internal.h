@@ -41,6 +41,15 @@ sl_str_t sl__adapter_keep(sl_pool_t *pool, sl_str_t lit);
  */
 int sl__adapter_json_literal(sl_pool_t *pool, const sl_json_t *doc, int v, sl_str_t *out);
 
+/*
+ * One pass over object obj's members: vals[i] gets the value of keys[i],
+ * or -1 (all -1 when obj is not an object). A repeated key gives its last
+ * value, as jansson and sl_json_get() do; a key written with escapes is
+ * found too (then through sl_json_get()). Cheaper than one sl_json_get()
+ * per key on the hot paths.
+ */
+void sl__adapter_members(const sl_json_t *doc, int obj, const sl_str_t *keys, size_t n, int *vals);
+
 /* As jansson's json_integer_value() of a count: the integer, 0 for anything else or < 0. */
 uint64_t sl__adapter_uint(const sl_json_t *doc, int v);
 

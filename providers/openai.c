@@ -26,6 +26,49 @@
 
 #define OPENAI_MAX_INDEX 1023 /* choice and tool-call indexes taken (OpenAI's n is at most 128) */
 
+/*
+ * The members read from answers and chunks, each table in one pass over
+ * its object (sl__adapter_members()).
+ */
+enum { OA_ID = 0, OA_MODEL, OA_CREATED, OA_CHOICES, OA_USAGE, OA_ERROR, OA_NROOT };
+enum { OA_INDEX = 0, OA_MESSAGE, OA_DELTA, OA_FINISH, OA_NCHOICE };
+enum { OA_CONTENT = 0, OA_REASONING_CONTENT, OA_REASONING, OA_TOOL_CALLS, OA_NMESSAGE };
+enum { OA_TINDEX = 0, OA_TID, OA_FUNCTION, OA_NTOOL };
+enum { OA_NAME = 0, OA_ARGUMENTS, OA_NFUNCTION };
+enum { OA_PROMPT = 0, OA_COMPLETION, OA_PROMPT_DETAILS, OA_COMPLETION_DETAILS, OA_NUSAGE };
+
+static const sl_str_t openai_root_keys[OA_NROOT] = {
+    sl_str_lit("id"),      sl_str_lit("model"), sl_str_lit("created"),
+    sl_str_lit("choices"), sl_str_lit("usage"), sl_str_lit("error"),
+};
+static const sl_str_t openai_choice_keys[OA_NCHOICE] = {
+    sl_str_lit("index"),
+    sl_str_lit("message"),
+    sl_str_lit("delta"),
+    sl_str_lit("finish_reason"),
+};
+static const sl_str_t openai_message_keys[OA_NMESSAGE] = {
+    sl_str_lit("content"),
+    sl_str_lit("reasoning_content"),
+    sl_str_lit("reasoning"),
+    sl_str_lit("tool_calls"),
+};
+static const sl_str_t openai_tool_keys[OA_NTOOL] = {
+    sl_str_lit("index"),
+    sl_str_lit("id"),
+    sl_str_lit("function"),
+};
+static const sl_str_t openai_function_keys[OA_NFUNCTION] = {
+    sl_str_lit("name"),
+    sl_str_lit("arguments"),
+};
+static const sl_str_t openai_usage_keys[OA_NUSAGE] = {
+    sl_str_lit("prompt_tokens"),
+    sl_str_lit("completion_tokens"),
+    sl_str_lit("prompt_tokens_details"),
+    sl_str_lit("completion_tokens_details"),
+};
+
 /* Per-stream state (st->priv), request pool. */
 typedef struct openai_stream {
     sl_json_t *doc; /* one reader for the whole stream: each event reuses its tokens */
@@ -48,7 +91,7 @@ static void openai_stream_choice(sl_stream_t *st, openai_stream_t *s, int c, int
 static void openai_stream_error(sl_stream_t *st, const sl_json_t *doc, int err, sl_evs_t *out);
 static bool openai_index(const sl_json_t *doc, int v, int pos, unsigned *out);
 static int openai_choice(sl_call_t *call, const sl_json_t *doc, int c, int pos, sl_choice_t *out);
-static sl_str_t openai_reasoning(const sl_json_t *doc, int obj, size_t *len);
+static sl_str_t openai_reasoning(const sl_json_t *doc, const int *m, size_t *len);
 static sl_str_t openai_call_id(sl_pool_t *pool, sl_str_t id, unsigned choice, unsigned index);
 static sl_finish_e openai_finish(const sl_json_t *doc, int v);
 static void openai_read_usage(const sl_json_t *doc, int usage, sl_usage_t *u);
@@ -381,16 +424,19 @@ openai_include_usage(const sl_call_t *call, sl_json_edit_t *ed)
 static void
 openai_read_usage(const sl_json_t *doc, int usage, sl_usage_t *u)
 {
+    int v[OA_NUSAGE];
+
     if (sl_json_type(doc, usage) != SL_JSON_OBJECT) {
         return;
     }
+    sl__adapter_members(doc, usage, openai_usage_keys, OA_NUSAGE, v);
     u->known = true;
-    u->prompt_tokens = sl__adapter_uint(doc, sl_json_get(doc, usage, "prompt_tokens"));
-    u->completion_tokens = sl__adapter_uint(doc, sl_json_get(doc, usage, "completion_tokens"));
+    u->prompt_tokens = sl__adapter_uint(doc, v[OA_PROMPT]);
+    u->completion_tokens = sl__adapter_uint(doc, v[OA_COMPLETION]);
     u->cached_tokens =
-        sl__adapter_uint(doc, sl_json_path(doc, usage, "prompt_tokens_details.cached_tokens"));
-    u->reasoning_tokens = sl__adapter_uint(
-        doc, sl_json_path(doc, usage, "completion_tokens_details.reasoning_tokens"));
+        sl__adapter_uint(doc, sl_json_get(doc, v[OA_PROMPT_DETAILS], "cached_tokens"));
+    u->reasoning_tokens =
+        sl__adapter_uint(doc, sl_json_get(doc, v[OA_COMPLETION_DETAILS], "reasoning_tokens"));
 }
 
 
@@ -442,12 +488,12 @@ openai_finish(const sl_json_t *doc, int v)
  * neither is a non-empty string.
  */
 static sl_str_t
-openai_reasoning(const sl_json_t *doc, int obj, size_t *len)
+openai_reasoning(const sl_json_t *doc, const int *m, size_t *len)
 {
-    sl_str_t lit = sl__adapter_literal(doc, sl_json_get(doc, obj, "reasoning_content"), len);
+    sl_str_t lit = sl__adapter_literal(doc, m[OA_REASONING_CONTENT], len);
 
     if (lit.len <= 2) {
-        lit = sl__adapter_literal(doc, sl_json_get(doc, obj, "reasoning"), len);
+        lit = sl__adapter_literal(doc, m[OA_REASONING], len);
     }
     return lit.len > 2 ? lit : sl_str_null;
 }
@@ -469,6 +515,7 @@ sl__openai_parse_response(const void *conf, sl_call_t *call, const sl_buf_t *bod
 {
     sl_json_t *doc = sl_json_create(call->pool);
     sl_json_type_e type;
+    int v[OA_NROOT];
     int64_t created;
     int choices;
     int n = 0;
@@ -484,16 +531,17 @@ sl__openai_parse_response(const void *conf, sl_call_t *call, const sl_buf_t *bod
     if (type != SL_JSON_OBJECT && type != SL_JSON_ARRAY) {
         return SL_EUPSTREAM;
     }
-    openai_read_usage(doc, sl_json_get(doc, SL_JSON_ROOT, "usage"), &out->usage);
+    sl__adapter_members(doc, SL_JSON_ROOT, openai_root_keys, OA_NROOT, v);
+    openai_read_usage(doc, v[OA_USAGE], &out->usage);
     if (call->api == SL_API_EMBEDDINGS) {
         return 0;
     }
-    out->id = sl__adapter_literal(doc, sl_json_get(doc, SL_JSON_ROOT, "id"), NULL);
-    out->model = sl__adapter_literal(doc, sl_json_get(doc, SL_JSON_ROOT, "model"), NULL);
-    if (sl_json_int(doc, sl_json_get(doc, SL_JSON_ROOT, "created"), &created) == 0) {
+    out->id = sl__adapter_literal(doc, v[OA_ID], NULL);
+    out->model = sl__adapter_literal(doc, v[OA_MODEL], NULL);
+    if (sl_json_int(doc, v[OA_CREATED], &created) == 0) {
         out->created = created;
     }
-    choices = sl_json_get(doc, SL_JSON_ROOT, "choices");
+    choices = v[OA_CHOICES];
     if (sl_json_type(doc, choices) != SL_JSON_ARRAY || sl_json_size(doc, choices) == 0) {
         return 0;
     }
@@ -511,38 +559,44 @@ sl__openai_parse_response(const void *conf, sl_call_t *call, const sl_buf_t *bod
 static int
 openai_choice(sl_call_t *call, const sl_json_t *doc, int c, int pos, sl_choice_t *out)
 {
-    int msg = sl_json_get(doc, c, "message");
-    int calls = sl_json_get(doc, msg, "tool_calls");
-    int k;
+    int ch[OA_NCHOICE];
+    int m[OA_NMESSAGE];
+    int calls;
+    int k = 0;
 
-    if (sl_json_type(doc, c) != SL_JSON_OBJECT
-        || !openai_index(doc, sl_json_get(doc, c, "index"), pos, &out->index)) {
+    if (sl_json_type(doc, c) != SL_JSON_OBJECT) {
         return SL_EPARSE;
     }
-    out->text = sl__adapter_literal(doc, sl_json_get(doc, msg, "content"), NULL);
-    out->reasoning = openai_reasoning(doc, msg, NULL);
-    out->finish = openai_finish(doc, sl_json_get(doc, c, "finish_reason"));
+    sl__adapter_members(doc, c, openai_choice_keys, OA_NCHOICE, ch);
+    if (!openai_index(doc, ch[OA_INDEX], pos, &out->index)) {
+        return SL_EPARSE;
+    }
+    sl__adapter_members(doc, ch[OA_MESSAGE], openai_message_keys, OA_NMESSAGE, m);
+    out->text = sl__adapter_literal(doc, m[OA_CONTENT], NULL);
+    out->reasoning = openai_reasoning(doc, m, NULL);
+    out->finish = openai_finish(doc, ch[OA_FINISH]);
+    calls = m[OA_TOOL_CALLS];
     if (sl_json_type(doc, calls) != SL_JSON_ARRAY || sl_json_size(doc, calls) == 0) {
         return 0;
     }
     out->tools = sl_pcalloc(call->pool, sl_json_size(doc, calls) * sizeof(sl_tool_call_t));
-    k = 0;
     for (int t = sl_json_first(doc, calls); t >= 0; t = sl_json_next(doc, calls, t), k++) {
         sl_tool_call_t *tc = &out->tools[out->ntools];
-        int fn = sl_json_get(doc, t, "function");
-        int args = sl_json_get(doc, fn, "arguments");
+        int tv[OA_NTOOL];
+        int fv[OA_NFUNCTION];
 
-        tc->name = sl__adapter_literal(doc, sl_json_get(doc, fn, "name"), NULL);
+        sl__adapter_members(doc, t, openai_tool_keys, OA_NTOOL, tv);
+        sl__adapter_members(doc, tv[OA_FUNCTION], openai_function_keys, OA_NFUNCTION, fv);
+        tc->name = sl__adapter_literal(doc, fv[OA_NAME], NULL);
         if (tc->name.len < 2) {
             continue; /* not a function call sluice can carry */
         }
-        tc->id =
-            openai_call_id(call->pool, sl__adapter_literal(doc, sl_json_get(doc, t, "id"), NULL),
-                           out->index, (unsigned) k);
-        tc->args = sl__adapter_literal(doc, args, NULL);
-        if (tc->args.p == NULL && sl_json_type(doc, args) == SL_JSON_OBJECT) {
+        tc->id = openai_call_id(call->pool, sl__adapter_literal(doc, tv[OA_TID], NULL), out->index,
+                                (unsigned) k);
+        tc->args = sl__adapter_literal(doc, fv[OA_ARGUMENTS], NULL);
+        if (tc->args.p == NULL && sl_json_type(doc, fv[OA_ARGUMENTS]) == SL_JSON_OBJECT) {
             /* arguments as an object (some compatible servers): its text */
-            sl__adapter_json_literal(call->pool, doc, args, &tc->args);
+            sl__adapter_json_literal(call->pool, doc, fv[OA_ARGUMENTS], &tc->args);
         }
         out->ntools++;
     }
@@ -616,26 +670,27 @@ sl__openai_stream(sl_stream_t *st, const sl_sse_event_t *ev, const sl__openai_qu
                ? sl_json_type(doc, SL_JSON_ROOT)
                : SL_JSON_NONE;
     if (type == SL_JSON_OBJECT) {
-        int err = sl_json_get(doc, SL_JSON_ROOT, "error");
-        int usage = sl_json_get(doc, SL_JSON_ROOT, "usage");
-        int choices = sl_json_get(doc, SL_JSON_ROOT, "choices");
-        bool empty = sl_json_type(doc, choices) == SL_JSON_ARRAY && sl_json_size(doc, choices) == 0;
+        int v[OA_NROOT];
+        int choices;
+        bool empty;
         int pos = 0;
 
-        if (sl_json_type(doc, err) == SL_JSON_OBJECT || sl_json_type(doc, err) == SL_JSON_STRING) {
-            openai_stream_error(st, doc, err, out);
+        sl__adapter_members(doc, SL_JSON_ROOT, openai_root_keys, OA_NROOT, v);
+        choices = v[OA_CHOICES];
+        empty = sl_json_type(doc, choices) == SL_JSON_ARRAY && sl_json_size(doc, choices) == 0;
+        if (sl_json_type(doc, v[OA_ERROR]) == SL_JSON_OBJECT
+            || sl_json_type(doc, v[OA_ERROR]) == SL_JSON_STRING) {
+            openai_stream_error(st, doc, v[OA_ERROR], out);
             return 0;
         }
         if (!s->started) {
-            int model = sl_json_get(doc, SL_JSON_ROOT, "model");
+            int model = v[OA_MODEL];
             sl_str_t name;
 
             s->started = true;
             memset(&e, 0, sizeof(e));
             e.type = SL_EV_START;
-            e.id = sl__adapter_keep(
-                st->call->pool,
-                sl__adapter_literal(doc, sl_json_get(doc, SL_JSON_ROOT, "id"), NULL));
+            e.id = sl__adapter_keep(st->call->pool, sl__adapter_literal(doc, v[OA_ID], NULL));
             e.name = sl__adapter_keep(st->call->pool, sl__adapter_literal(doc, model, NULL));
             sl_evs_push(out, &e);
             if (st->served_model == NULL
@@ -649,10 +704,10 @@ sl__openai_stream(sl_stream_t *st, const sl_sse_event_t *ev, const sl__openai_qu
         for (int c = sl_json_first(doc, choices); c >= 0; c = sl_json_next(doc, choices, c)) {
             openai_stream_choice(st, s, c, pos++, out);
         }
-        if (sl_json_type(doc, usage) == SL_JSON_OBJECT) {
+        if (sl_json_type(doc, v[OA_USAGE]) == SL_JSON_OBJECT) {
             sl_usage_t *u = sl_palloc(st->call->pool, sizeof(*u));
 
-            openai_read_usage(doc, usage, &st->usage);
+            openai_read_usage(doc, v[OA_USAGE], &st->usage);
             *u = st->usage;
             memset(&e, 0, sizeof(e));
             e.type = SL_EV_USAGE;
@@ -677,65 +732,71 @@ openai_stream_choice(sl_stream_t *st, openai_stream_t *s, int c, int pos, sl_evs
 {
     const sl_json_t *doc = s->doc;
     sl_pool_t *pool = st->call->pool;
-    int delta = sl_json_get(doc, c, "delta");
-    int calls = sl_json_get(doc, delta, "tool_calls");
+    int ch[OA_NCHOICE];
+    int d[OA_NMESSAGE];
     unsigned index;
     sl_ev_t e;
     size_t len = 0;
+    int calls;
     int k = 0;
 
-    if (!openai_index(doc, sl_json_get(doc, c, "index"), pos, &index)) {
+    sl__adapter_members(doc, c, openai_choice_keys, OA_NCHOICE, ch);
+    if (sl_json_type(doc, c) != SL_JSON_OBJECT || !openai_index(doc, ch[OA_INDEX], pos, &index)) {
         return;
     }
+    sl__adapter_members(doc, ch[OA_DELTA], openai_message_keys, OA_NMESSAGE, d);
     memset(&e, 0, sizeof(e));
     e.choice = index;
-    e.text = openai_reasoning(doc, delta, &len);
+    e.text = openai_reasoning(doc, d, &len);
     if (e.text.len > 2) {
         e.type = SL_EV_REASONING;
         e.text = sl__adapter_keep(pool, e.text);
         sl_evs_push(out, &e);
     }
-    e.text = sl__adapter_literal(doc, sl_json_get(doc, delta, "content"), &len);
+    e.text = sl__adapter_literal(doc, d[OA_CONTENT], &len);
     if (e.text.len > 2) {
         e.type = SL_EV_TEXT;
         e.text = sl__adapter_keep(pool, e.text);
         sl_evs_push(out, &e);
         st->content_bytes += len;
     }
-    if (sl_json_type(doc, calls) == SL_JSON_ARRAY) {
-        for (int t = sl_json_first(doc, calls); t >= 0; t = sl_json_next(doc, calls, t), k++) {
-            int fn = sl_json_get(doc, t, "function");
-            sl_str_t id = sl__adapter_literal(doc, sl_json_get(doc, t, "id"), NULL);
-            sl_str_t name = sl__adapter_literal(doc, sl_json_get(doc, fn, "name"), NULL);
+    calls = sl_json_type(doc, d[OA_TOOL_CALLS]) == SL_JSON_ARRAY ? d[OA_TOOL_CALLS] : -1;
+    for (int t = sl_json_first(doc, calls); t >= 0; t = sl_json_next(doc, calls, t), k++) {
+        int tv[OA_NTOOL];
+        int fv[OA_NFUNCTION];
+        sl_str_t id;
+        sl_str_t name;
 
-            memset(&e, 0, sizeof(e));
-            e.choice = index;
-            if (!openai_index(doc, sl_json_get(doc, t, "index"), k, &e.index)) {
-                continue;
-            }
-            if (id.len >= 2 || name.len >= 2) {
-                /* the delta that opens a tool call carries its id and name */
-                e.type = SL_EV_TOOL_CALL;
-                e.id = openai_call_id(pool, sl__adapter_keep(pool, id), index, e.index);
-                e.name = name.len >= 2 ? sl__adapter_keep(pool, name) : sl_str_lit("\"\"");
-                sl_evs_push(out, &e);
-                e.id = e.name = sl_str_null;
-            }
-            e.text = sl__adapter_literal(doc, sl_json_get(doc, fn, "arguments"), &len);
-            if (e.text.len > 2) {
-                e.type = SL_EV_TOOL_ARGS;
-                e.text = sl__adapter_keep(pool, e.text);
-                sl_evs_push(out, &e);
-                st->content_bytes += len;
-            }
+        sl__adapter_members(doc, t, openai_tool_keys, OA_NTOOL, tv);
+        sl__adapter_members(doc, tv[OA_FUNCTION], openai_function_keys, OA_NFUNCTION, fv);
+        memset(&e, 0, sizeof(e));
+        e.choice = index;
+        if (!openai_index(doc, tv[OA_TINDEX], k, &e.index)) {
+            continue;
+        }
+        id = sl__adapter_literal(doc, tv[OA_TID], NULL);
+        name = sl__adapter_literal(doc, fv[OA_NAME], NULL);
+        if (id.len >= 2 || name.len >= 2) {
+            /* the delta that opens a tool call carries its id and name */
+            e.type = SL_EV_TOOL_CALL;
+            e.id = openai_call_id(pool, sl__adapter_keep(pool, id), index, e.index);
+            e.name = name.len >= 2 ? sl__adapter_keep(pool, name) : sl_str_lit("\"\"");
+            sl_evs_push(out, &e);
+            e.id = e.name = sl_str_null;
+        }
+        e.text = sl__adapter_literal(doc, fv[OA_ARGUMENTS], &len);
+        if (e.text.len > 2) {
+            e.type = SL_EV_TOOL_ARGS;
+            e.text = sl__adapter_keep(pool, e.text);
+            sl_evs_push(out, &e);
+            st->content_bytes += len;
         }
     }
-    e.type = SL_EV_FINISH;
-    e.finish = openai_finish(doc, sl_json_get(doc, c, "finish_reason"));
+    memset(&e, 0, sizeof(e));
+    e.finish = openai_finish(doc, ch[OA_FINISH]);
     if (e.finish != SL_FINISH_NONE) {
+        e.type = SL_EV_FINISH;
         e.choice = index;
-        e.index = 0;
-        e.id = e.name = e.text = sl_str_null;
         sl_evs_push(out, &e);
     }
 }
