@@ -10,6 +10,7 @@
 extern const sl_provider_ops_t sl_provider_anthropic;
 extern const sl_provider_ops_t sl_provider_openai;
 extern const sl_provider_ops_t sl_provider_azure;
+extern const sl_provider_ops_t sl_provider_gemini;
 extern const sl_provider_ops_t sl_provider_deepseek;
 extern const sl_provider_ops_t sl_provider_mistral;
 extern const sl_provider_ops_t sl_provider_groq;
@@ -28,6 +29,7 @@ extern const sl_provider_ops_t sl_provider_echo;
 const sl_provider_ops_t *const sl_providers[] = {
     &sl_provider_openai,
     &sl_provider_azure,
+    &sl_provider_gemini,
     &sl_provider_deepseek,
     &sl_provider_mistral,
     &sl_provider_groq,

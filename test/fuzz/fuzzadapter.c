@@ -25,6 +25,7 @@ typedef struct fuzz_feed {
     sl_evs_t evs;
     sl_buf_t out;
     sl_fuzz_raw_cb raw;
+    size_t events;
     bool ended; /* SL_EV_DONE or SL_EV_ERROR went out */
     bool errored;
 } fuzz_feed_t;
@@ -101,6 +102,7 @@ fuzz_on_event(void *data, const sl_sse_event_t *ev)
         sl_fuzz_check(f->evs.n == 0 && f->evs.raw.len == 0, f->name, "events after the end");
         return 0;
     }
+    f->events += f->evs.n;
     for (size_t i = 0; i < f->evs.n; i++) {
         fuzz_event(f->name, &f->evs.v[i]);
         if (f->evs.v[i].type == SL_EV_ERROR && err == NULL) {
@@ -161,10 +163,11 @@ fuzz_chunks(const char *name, const sl_buf_t *out, bool done, bool errored)
 }
 
 
-void
+sl_fuzz_result_t
 sl_fuzz_stream(const char *name, const sl_provider_ops_t *ops, const void *conf, sl_call_t *call,
                const char *s, size_t len, size_t step, sl_fuzz_raw_cb raw)
 {
+    sl_fuzz_result_t r;
     sl_sse_parser_t p;
     sl_stream_t st;
     fuzz_feed_t f;
@@ -198,7 +201,26 @@ sl_fuzz_stream(const char *name, const sl_provider_ops_t *ops, const void *conf,
     if (call->client_api != ops->api) {
         fuzz_chunks(name, &f.out, st.done, f.errored);
     }
+    r.events = f.events;
+    r.bytes = f.out.len;
+    r.done = st.done;
+    r.failed = st.failed;
     sl_buf_free(&f.out);
+    return r;
+}
+
+
+void
+sl_fuzz_stream_twice(const char *name, const sl_provider_ops_t *ops, const void *conf,
+                     sl_call_t *call, const char *s, size_t len, size_t step, sl_fuzz_raw_cb raw)
+{
+    sl_fuzz_result_t a = sl_fuzz_stream(name, ops, conf, call, s, len, 0, raw);
+    sl_fuzz_result_t b = sl_fuzz_stream(name, ops, conf, call, s, len, step, raw);
+
+    /* `created` is a clock reading: the bytes may differ, their number may not */
+    sl_fuzz_check(a.events == b.events && a.bytes == b.bytes && a.done == b.done
+                      && a.failed == b.failed,
+                  name, "the feed size changed the stream");
 }
 
 

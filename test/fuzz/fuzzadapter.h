@@ -12,11 +12,20 @@
 #ifndef SL_TEST_FUZZ_FUZZADAPTER_H
 #define SL_TEST_FUZZ_FUZZADAPTER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "core/gateway/call.h"
 #include "core/sse.h"
 #include "providers/provider.h"
+
+/* What one run of a stream gave: the same whatever the feed size. */
+typedef struct sl_fuzz_result {
+    size_t events; /* typed events */
+    size_t bytes;  /* written for the client */
+    bool done;
+    bool failed;
+} sl_fuzz_result_t;
 
 /* Checks one event's raw bytes (evs->raw set for the client's API); may be NULL. */
 typedef void (*sl_fuzz_raw_cb)(const sl_sse_event_t *ev, const sl_evs_t *evs);
@@ -29,8 +38,14 @@ void sl_fuzz_check(int ok, const char *name, const char *what);
  * through ops (conf) and the chat frontend, with the checks of the file
  * comment; raw, when not NULL, sees every event whose batch has raw set.
  */
-void sl_fuzz_stream(const char *name, const sl_provider_ops_t *ops, const void *conf,
-                    sl_call_t *call, const char *s, size_t len, size_t step, sl_fuzz_raw_cb raw);
+sl_fuzz_result_t sl_fuzz_stream(const char *name, const sl_provider_ops_t *ops, const void *conf,
+                                sl_call_t *call, const char *s, size_t len, size_t step,
+                                sl_fuzz_raw_cb raw);
+
+/* Runs s at once and in steps of step bytes: both must give the same result. */
+void sl_fuzz_stream_twice(const char *name, const sl_provider_ops_t *ops, const void *conf,
+                          sl_call_t *call, const char *s, size_t len, size_t step,
+                          sl_fuzz_raw_cb raw);
 
 /*
  * Runs s[0..len) through parse_response; when it answers, every literal is

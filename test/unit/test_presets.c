@@ -55,8 +55,8 @@ static void test_azure_conf_errors(void **state);
 static void test_credential(void **state);
 
 static const char *const test_kinds[] = {
-    "openai", "azure",      "deepseek",   "mistral",  "groq",   "together", "fireworks",
-    "xai",    "openrouter", "perplexity", "cerebras", "ollama", "vllm",     "echo",
+    "openai", "azure",      "gemini",     "deepseek", "mistral", "groq", "together", "fireworks",
+    "xai",    "openrouter", "perplexity", "cerebras", "ollama",  "vllm", "echo",
 };
 
 static const char test_yaml[] =
@@ -72,6 +72,7 @@ static const char test_yaml[] =
     "  cerebras: {kind: cerebras, api_key: env:SL_TEST_PRESET_KEY}\n"
     "  ollama: {kind: ollama}\n"
     "  vllm: {kind: vllm, base_url: 'http://10.0.0.5:8000/v1'}\n"
+    "  gemini: {kind: gemini, api_key: env:SL_TEST_PRESET_KEY}\n"
     "  openai:\n"
     "    kind: openai\n"
     "    base_url: https://api.openai.com/v1\n"
@@ -254,7 +255,7 @@ test_registry(void **state)
     while (sl_providers[n] != NULL) {
         n++;
     }
-    assert_true(n >= 15); /* with anthropic and echo; gemini is off until it is ported */
+    assert_true(n >= 16); /* with anthropic and echo */
     assert_null(sl_provider_find("azure-openai"));
 }
 
@@ -281,6 +282,8 @@ test_default_base_url(void **state)
         { "cerebras", "https://api.cerebras.ai/v1", "api.cerebras.ai", 443, "/v1" },
         { "ollama", "http://127.0.0.1:11434/v1", "127.0.0.1", 11434, "/v1" },
         { "vllm", "http://10.0.0.5:8000/v1", "10.0.0.5", 8000, "/v1" },
+        { "gemini", "https://generativelanguage.googleapis.com/v1beta",
+          "generativelanguage.googleapis.com", 443, "/v1beta" },
         { "azure", "https://acme.openai.azure.com", "acme.openai.azure.com", 443, "" },
     };
     test_ctx_t *t = *state;
