@@ -2,11 +2,17 @@
  * Google Gemini (the Generative Language API, generateContent): a
  * translating adapter. OpenAI's chat body becomes `contents` (user -> user,
  * assistant -> model, tool results -> functionResponse parts in a user
- * turn), `systemInstruction`, `generationConfig`, `tools` and `toolConfig`;
- * answers, stream chunks (one GenerateContentResponse per SSE event, alt=sse)
- * and errors come back in OpenAI's shape. Embeddings go to :embedContent (one
- * input) or :batchEmbedContents (a list). Everything is built with jansson in
- * the request pool; nothing here does I/O.
+ * turn), `systemInstruction`, `generationConfig`, `tools` and `toolConfig`,
+ * built with jansson. Answers and stream chunks (one GenerateContentResponse
+ * per SSE event, alt=sse) are read with the token reader into the typed
+ * answer and events (core/gateway/call.h): thought parts are reasoning, a
+ * part's thoughtSignature its event's signature (byte for byte), a
+ * functionCall one whole tool call (its args' JSON text as the arguments),
+ * thoughtsTokenCount the reasoning tokens. Errors come back in OpenAI's
+ * terms. Embeddings go to :embedContent (one input) or :batchEmbedContents
+ * (a list) and come back as OpenAI's embeddings body (raw). Gemini speaks
+ * no client API of sluice's (ops->api is SL_API_COUNT). Nothing here does
+ * I/O.
  *
  * Tool calls get ids "call_<n>", numbered within one answer; a later turn
  * recovers a tool result's function name from the most recent assistant
@@ -18,9 +24,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 
 #include "core/errno.h"
+#include "providers/adapter_internal.h"
 
 #define GEMINI_JSON_FLAGS  (JSON_COMPACT | JSON_REAL_PRECISION(15))
 #define GEMINI_MAX_CAND    8  /* candidateCount's ceiling */
@@ -29,15 +35,13 @@
 
 /* Per-stream state (st->priv), request pool. */
 typedef struct gemini_stream {
-    const char *id;
-    const char *model;
-    json_int_t created;
+    sl_json_t *doc;                   /* one reader for the whole stream */
     unsigned next_call;               /* ids: call_<next_call> */
     unsigned ncalls[GEMINI_MAX_CAND]; /* a candidate's tool-call indexes */
-    uint32_t started;                 /* candidates that got their role chunk */
+    uint32_t started;                 /* candidates seen */
     uint32_t finished;
-    uint32_t called; /* candidates that made a function call */
-    uint64_t reasoning;
+    uint32_t called;     /* candidates that made a function call */
+    bool started_stream; /* SL_EV_START went out */
 } gemini_stream_t;
 
 static int gemini_build_request(const void *conf, sl_call_t *call, sl_upstream_req_t *out);
@@ -58,36 +62,35 @@ static json_t *gemini_schema(json_t *src, unsigned depth);
 static int gemini_tools(json_t *body, json_t *req);
 static const char *gemini_model_path(sl_pool_t *pool, const char *model);
 static int gemini_dump(sl_pool_t *pool, json_t *j, sl_str_t *out);
-static int gemini_buf_dump_cb(const char *buffer, size_t size, void *data);
 static int gemini_parse_response(const void *conf, sl_call_t *call, const sl_buf_t *body,
-                                 sl_reply_t *out);
-static int gemini_chat_response(sl_call_t *call, json_t *root, sl_reply_t *out);
-static int gemini_embed_response(sl_call_t *call, json_t *root, sl_reply_t *out);
+                                 sl_answer_t *out);
+static int gemini_chat_response(sl_call_t *call, const sl_json_t *doc, sl_answer_t *out);
+static void gemini_answer_part(sl_call_t *call, const sl_json_t *doc, int p, sl_choice_t *ch,
+                               unsigned *next_call);
+static void gemini_tool_call(sl_call_t *call, const sl_json_t *doc, int fc, unsigned id,
+                             sl_tool_call_t *out);
+static sl_str_t gemini_id(sl_call_t *call, const sl_json_t *doc);
+static sl_finish_e gemini_finish(const sl_json_t *doc, int v, bool called);
+static void gemini_read_usage(const sl_json_t *doc, int um, sl_usage_t *u);
+static int gemini_embed_response(sl_call_t *call, json_t *root, sl_answer_t *out);
 static json_t *gemini_base64_floats(json_t *values);
-static json_t *gemini_message(json_t *cand, unsigned *next_call, bool *called, uint64_t *bytes);
-static json_t *gemini_tool_call(json_t *fc, unsigned id, int index, uint64_t *bytes);
-static bool gemini_is_thought(json_t *part);
-static const char *gemini_finish(const char *reason, bool called);
-static void gemini_read_usage(json_t *um, sl_usage_t *u, uint64_t *reasoning);
-static json_t *gemini_usage_json(const sl_usage_t *u, uint64_t reasoning);
-static const char *gemini_id(sl_pool_t *pool, json_t *root, const char *request_id);
+static gemini_stream_t *gemini_stream_state(sl_stream_t *st);
 static int gemini_stream_event(const void *conf, sl_stream_t *st, const sl_sse_event_t *ev,
-                               sl_chunks_t *out);
-static void gemini_stream_candidate(sl_stream_t *st, gemini_stream_t *gs, json_t *cand, int index,
-                                    sl_chunks_t *out);
-static void gemini_emit(gemini_stream_t *gs, int index, json_t *delta, const char *finish,
-                        sl_chunks_t *out);
-static void gemini_emit_json(json_t *chunk, sl_chunks_t *out);
+                               sl_evs_t *out);
+static sl_ev_t *gemini_push(sl_evs_t *out, sl_ev_type_e type);
+static void gemini_stream_candidate(sl_stream_t *st, gemini_stream_t *gs, int c, unsigned index,
+                                    sl_evs_t *out);
+static void gemini_stream_error(sl_stream_t *st, const sl_json_t *doc, int err, sl_evs_t *out);
 static int gemini_map_error(const void *conf, int status, const sl_buf_t *body, sl_pool_t *pool,
                             sl_error_t *out);
 static uint64_t gemini_retry_delay(json_t *err);
 static const char *gemini_lower(sl_pool_t *pool, const char *s);
-static uint64_t gemini_count(json_t *obj, const char *key);
 static void gemini_decref(void *arg);
 
 const sl_provider_ops_t sl_provider_gemini = {
     .kind = "gemini",
     .default_base_url = GEMINI_DEFAULT_URL,
+    .api = SL_API_COUNT,
     .conf_parse = NULL,
     .build_request = gemini_build_request,
     .parse_response = gemini_parse_response,
@@ -129,12 +132,12 @@ gemini_build_request(const void *conf, sl_call_t *call, sl_upstream_req_t *out)
         return SL_EPARSE;
     }
     req = json_object();
-    switch (call->endpoint) {
-    case SL_ENDPOINT_CHAT:
+    switch (call->api) {
+    case SL_API_CHAT:
         method = call->stream ? "streamGenerateContent?alt=sse" : "generateContent";
         rc = gemini_build_chat(call, body, req);
         break;
-    case SL_ENDPOINT_EMBEDDINGS:
+    case SL_API_EMBEDDINGS:
         rc = gemini_build_embed(call, body, req, &method);
         break;
     default:
@@ -155,9 +158,9 @@ gemini_build_request(const void *conf, sl_call_t *call, sl_upstream_req_t *out)
     }
     h[n].name = sl_str_lit("content-type");
     h[n++].value = sl_str_lit("application/json");
-    if (p->api_key.value != NULL) {
+    if (call->api_key != NULL && call->api_key->value != NULL) {
         h[n].name = sl_str_lit("x-goog-api-key");
-        h[n].value = (sl_str_t){ p->api_key.value, p->api_key.len };
+        h[n].value = (sl_str_t){ call->api_key->value, strlen(call->api_key->value) };
         n++;
     }
     out->method = "POST";
@@ -849,226 +852,390 @@ gemini_embed_request(const char *model, json_t *text, json_t *dimensions)
 
 
 static int
-gemini_parse_response(const void *conf, sl_call_t *call, const sl_buf_t *body, sl_reply_t *out)
+gemini_parse_response(const void *conf, sl_call_t *call, const sl_buf_t *body, sl_answer_t *out)
 {
     json_t *root;
-    int rc;
+    sl_json_t *doc;
 
     (void) conf;
-    root = json_loadb(body->p != NULL ? body->p : "", body->len, 0, NULL);
-    if (!json_is_object(root)) {
-        json_decref(root);
+    if (call->api == SL_API_EMBEDDINGS) {
+        root = json_loadb(body->p != NULL ? body->p : "", body->len, 0, NULL);
+        if (!json_is_object(root)) {
+            json_decref(root);
+            return SL_EUPSTREAM;
+        }
+        sl_pool_on_destroy(call->pool, gemini_decref, root);
+        return gemini_embed_response(call, root, out);
+    }
+    doc = sl_json_create(call->pool);
+    if (sl_json_parse(doc, body->p != NULL ? body->p : "", body->len, NULL) < 0
+        || sl_json_type(doc, SL_JSON_ROOT) != SL_JSON_OBJECT) {
         return SL_EUPSTREAM;
     }
-    sl_pool_on_destroy(call->pool, gemini_decref, root);
-    rc = call->endpoint == SL_ENDPOINT_EMBEDDINGS ? gemini_embed_response(call, root, out)
-                                                  : gemini_chat_response(call, root, out);
-    return rc;
+    return gemini_chat_response(call, doc, out);
 }
 
 
+/*
+ * A GenerateContentResponse -> the typed answer, one choice per candidate:
+ * text parts joined, thought parts as reasoning (joined; the last
+ * thoughtSignature as the signature), function calls as tool calls
+ * numbered across the answer. A prompt blocked before any candidate is one
+ * empty choice finished by the content filter. SL_EUPSTREAM for neither.
+ */
 static int
-gemini_chat_response(sl_call_t *call, json_t *root, sl_reply_t *out)
+gemini_chat_response(sl_call_t *call, const sl_json_t *doc, sl_answer_t *out)
 {
-    json_t *cands = json_object_get(root, "candidates");
-    const char *mv = json_string_value(json_object_get(root, "modelVersion"));
-    const char *block =
-        json_string_value(json_object_get(json_object_get(root, "promptFeedback"), "blockReason"));
-    json_t *resp, *choices, *cand;
-    uint64_t reasoning = 0;
-    uint64_t bytes = 0;
+    int cands = sl_json_get(doc, SL_JSON_ROOT, "candidates");
+    int block = sl_json_path(doc, SL_JSON_ROOT, "promptFeedback.blockReason");
+    size_t n = sl_json_type(doc, cands) == SL_JSON_ARRAY ? sl_json_size(doc, cands) : 0;
     unsigned next_call = 0;
-    sl_str_t text;
-    size_t i;
-    int rc;
+    int pos = 0;
 
-    choices = json_array();
-    json_array_foreach(cands, i, cand)
-    {
-        json_t *idx = json_object_get(cand, "index");
-        const char *reason = json_string_value(json_object_get(cand, "finishReason"));
-        bool called = false;
-        json_t *msg = gemini_message(cand, &next_call, &called, &bytes);
-
-        json_array_append_new(
-            choices,
-            json_pack("{sIsosnss}", "index",
-                      json_is_integer(idx) ? json_integer_value(idx) : (json_int_t) i, "message",
-                      msg, "logprobs", "finish_reason", gemini_finish(reason, called)));
-    }
-    if (json_array_size(choices) == 0) {
-        if (block == NULL) {
-            json_decref(choices);
-            return SL_EUPSTREAM;
-        }
-        /* the prompt itself was blocked: an empty, filtered answer */
-        json_array_append_new(choices, json_pack("{sis{sssn}snss}", "index", 0, "message", "role",
-                                                 "assistant", "content", "logprobs",
-                                                 "finish_reason", "content_filter"));
-    }
-    gemini_read_usage(json_object_get(root, "usageMetadata"), &out->usage, &reasoning);
-    resp = json_pack("{sssssIsssoso}", "id", gemini_id(call->pool, root, call->request_id),
-                     "object", "chat.completion", "created", (json_int_t) time(NULL), "model",
-                     mv != NULL ? mv : call->target->model, "choices", choices, "usage",
-                     gemini_usage_json(&out->usage, reasoning));
-    rc = gemini_dump(call->pool, resp, &text);
-    json_decref(resp);
-    if (rc < 0) {
+    if (n == 0 && sl_json_type(doc, block) != SL_JSON_STRING) {
         return SL_EUPSTREAM;
     }
-    out->body = text.p;
-    out->body_len = text.len;
-    if (mv != NULL) {
-        out->served_model = sl_pstrdup(call->pool, mv);
+    out->id = gemini_id(call, doc);
+    out->model = sl__adapter_literal(doc, sl_json_get(doc, SL_JSON_ROOT, "modelVersion"), NULL);
+    gemini_read_usage(doc, sl_json_get(doc, SL_JSON_ROOT, "usageMetadata"), &out->usage);
+    out->choices = sl_pcalloc(call->pool, (n > 0 ? n : 1) * sizeof(sl_choice_t));
+    if (n == 0) {
+        /* the prompt itself was blocked: an empty, filtered answer */
+        out->choices[0].finish = SL_FINISH_CONTENT_FILTER;
+        out->nchoices = 1;
+        return 0;
+    }
+    for (int c = sl_json_first(doc, cands); c >= 0; c = sl_json_next(doc, cands, c), pos++) {
+        sl_choice_t *ch = &out->choices[out->nchoices++];
+        int parts = sl_json_path(doc, c, "content.parts");
+        int64_t index;
+
+        ch->index = sl_json_int(doc, sl_json_get(doc, c, "index"), &index) == 0 && index >= 0
+                            && index < GEMINI_MAX_CAND
+                        ? (unsigned) index
+                        : (unsigned) pos;
+        if (sl_json_type(doc, parts) == SL_JSON_ARRAY && sl_json_size(doc, parts) > 0) {
+            ch->tools = sl_pcalloc(call->pool, sl_json_size(doc, parts) * sizeof(sl_tool_call_t));
+        }
+        for (int p = sl_json_first(doc, parts); p >= 0; p = sl_json_next(doc, parts, p)) {
+            gemini_answer_part(call, doc, p, ch, &next_call);
+        }
+        ch->finish = gemini_finish(doc, sl_json_get(doc, c, "finishReason"), ch->ntools > 0);
     }
     return 0;
 }
 
 
-/* "chatcmpl-" + Gemini's responseId, else the gateway's request id. */
-static const char *
-gemini_id(sl_pool_t *pool, json_t *root, const char *request_id)
+/* One part of a candidate's answer into ch. */
+static void
+gemini_answer_part(sl_call_t *call, const sl_json_t *doc, int p, sl_choice_t *ch,
+                   unsigned *next_call)
 {
-    const char *rid = json_string_value(json_object_get(root, "responseId"));
+    sl_str_t text = sl__adapter_literal(doc, sl_json_get(doc, p, "text"), NULL);
+    sl_str_t sig = sl__adapter_literal(doc, sl_json_get(doc, p, "thoughtSignature"), NULL);
+    int fc = sl_json_get(doc, p, "functionCall");
 
-    if (rid == NULL) {
-        rid = request_id != NULL ? request_id : "gemini";
+    if (sig.len > 2) {
+        ch->signature = sig; /* byte for byte, as Gemini wrote it */
     }
-    return sl_psprintf(pool, "chatcmpl-%s", rid);
+    if (text.p != NULL && sl_json_is_true(doc, sl_json_get(doc, p, "thought"))) {
+        ch->reasoning = sl_jstr_concat(call->pool, ch->reasoning, text);
+    } else if (text.p != NULL) {
+        /* an empty first part still makes the content "", not null */
+        ch->text = ch->text.len == 0 ? text : sl_jstr_concat(call->pool, ch->text, text);
+    } else if (sl_json_type(doc, fc) == SL_JSON_OBJECT) {
+        gemini_tool_call(call, doc, fc, (*next_call)++, &ch->tools[ch->ntools++]);
+    }
 }
 
 
-/* A candidate's parts -> OpenAI's message: text joined, thoughts left out, calls numbered. */
-static json_t *
-gemini_message(json_t *cand, unsigned *next_call, bool *called, uint64_t *bytes)
+/* A functionCall -> one whole tool call: Gemini's id or "call_<id>", its name, args' JSON text. */
+static void
+gemini_tool_call(sl_call_t *call, const sl_json_t *doc, int fc, unsigned id, sl_tool_call_t *out)
 {
-    json_t *parts = json_object_get(json_object_get(cand, "content"), "parts");
-    json_t *calls = json_array();
-    json_t *msg, *part;
-    sl_buf_t text = SL_BUF_INIT;
-    bool has_text = false;
-    size_t i;
+    int args = sl_json_get(doc, fc, "args");
 
-    json_array_foreach(parts, i, part)
-    {
-        json_t *t = json_object_get(part, "text");
-        json_t *fc = json_object_get(part, "functionCall");
-
-        if (json_is_string(t) && !gemini_is_thought(part)) {
-            sl_buf_append(&text, json_string_value(t), json_string_length(t));
-            has_text = true;
-        } else if (json_is_object(fc)) {
-            json_array_append_new(calls, gemini_tool_call(fc, (*next_call)++, -1, bytes));
-        }
+    out->id = sl__adapter_literal(doc, sl_json_get(doc, fc, "id"), NULL);
+    if (out->id.len < 2) {
+        out->id = sl__adapter_quote(call->pool, sl_psprintf(call->pool, "call_%u", id));
     }
-    *bytes += text.len;
-    msg = json_pack("{sssn}", "role", "assistant", "content");
-    if (has_text) {
-        json_object_set_new(msg, "content", json_stringn(text.p != NULL ? text.p : "", text.len));
+    out->name = sl__adapter_literal(doc, sl_json_get(doc, fc, "name"), NULL);
+    if (out->name.len < 2) {
+        out->name = sl_str_lit("\"\"");
     }
-    sl_buf_free(&text);
-    if (json_array_size(calls) > 0) {
-        *called = true;
-        json_object_set(msg, "tool_calls", calls);
+    if (sl_json_type(doc, args) != SL_JSON_OBJECT
+        || sl__adapter_json_literal(call->pool, doc, args, &out->args) < 0) {
+        out->args = sl_str_lit("\"{}\"");
     }
-    json_decref(calls);
-    return msg;
 }
 
 
-/* A functionCall as one complete OpenAI tool call; index >= 0 adds the stream's index. */
-static json_t *
-gemini_tool_call(json_t *fc, unsigned id, int index, uint64_t *bytes)
+/* "chatcmpl-" + Gemini's responseId, else the gateway's request id, as a literal. */
+static sl_str_t
+gemini_id(sl_call_t *call, const sl_json_t *doc)
 {
-    const char *name = json_string_value(json_object_get(fc, "name"));
-    const char *gid = json_string_value(json_object_get(fc, "id"));
-    json_t *args = json_object_get(fc, "args");
-    char *arguments = json_is_object(args) ? json_dumps(args, GEMINI_JSON_FLAGS) : NULL;
-    char idbuf[32];
-    json_t *tc;
+    sl_str_t rid;
+    const char *id;
 
-    if (gid == NULL) {
-        snprintf(idbuf, sizeof(idbuf), "call_%u", id);
-        gid = idbuf;
+    if (sl_json_string(doc, sl_json_get(doc, SL_JSON_ROOT, "responseId"), call->pool, &rid) == 0) {
+        id = sl_psprintf(call->pool, "chatcmpl-%.*s", (int) rid.len, rid.p);
+    } else {
+        id = sl_psprintf(call->pool, "chatcmpl-%s",
+                         call->request_id != NULL ? call->request_id : "gemini");
     }
-    tc = json_pack("{sssss{ssss}}", "id", gid, "type", "function", "function", "name",
-                   name != NULL ? name : "", "arguments", arguments != NULL ? arguments : "{}");
-    if (index >= 0) {
-        json_object_set_new(tc, "index", json_integer(index));
-    }
-    *bytes += arguments != NULL ? strlen(arguments) : 2;
-    free(arguments);
-    return tc;
+    return sl_jstr_quote(call->pool, (sl_str_t){ id, strlen(id) });
 }
 
 
-static bool
-gemini_is_thought(json_t *part)
-{
-    return json_is_true(json_object_get(part, "thought"));
-}
-
-
-static const char *
-gemini_finish(const char *reason, bool called)
+/* finishReason (a string token) -> sl_finish_e; tool calls make a natural end TOOL_CALLS. */
+static sl_finish_e
+gemini_finish(const sl_json_t *doc, int v, bool called)
 {
     static const char *const filtered[] = {
         "SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "IMAGE_SAFETY", NULL,
     };
+    sl_str_t r = sl_json_raw(doc, v);
 
-    if (reason == NULL || strcmp(reason, "STOP") == 0) {
-        return called ? "tool_calls" : "stop";
+    if (sl_json_type(doc, v) != SL_JSON_STRING) {
+        return called ? SL_FINISH_TOOL_CALLS : SL_FINISH_STOP;
     }
-    if (strcmp(reason, "MAX_TOKENS") == 0) {
-        return "length";
+    r = (sl_str_t){ r.p + 1, r.len - 2 };
+    if (sl_str_eq(r, "MAX_TOKENS")) {
+        return SL_FINISH_LENGTH;
     }
     for (size_t i = 0; filtered[i] != NULL; i++) {
-        if (strcmp(reason, filtered[i]) == 0) {
-            return "content_filter";
+        if (sl_str_eq(r, filtered[i])) {
+            return SL_FINISH_CONTENT_FILTER;
         }
     }
-    return called ? "tool_calls" : "stop";
-}
-
-
-static uint64_t
-gemini_count(json_t *obj, const char *key)
-{
-    json_t *v = json_object_get(obj, key);
-
-    return json_is_integer(v) && json_integer_value(v) > 0 ? (uint64_t) json_integer_value(v) : 0;
+    return called ? SL_FINISH_TOOL_CALLS : SL_FINISH_STOP;
 }
 
 
 /*
  * usageMetadata -> usage: prompt = promptTokenCount (cached included) +
  * toolUsePromptTokenCount; completion = candidatesTokenCount +
- * thoughtsTokenCount (thinking is billed as output); cached =
- * cachedContentTokenCount.
+ * thoughtsTokenCount (thinking is billed as output), the latter also as
+ * reasoning; cached = cachedContentTokenCount.
  */
 static void
-gemini_read_usage(json_t *um, sl_usage_t *u, uint64_t *reasoning)
+gemini_read_usage(const sl_json_t *doc, int um, sl_usage_t *u)
 {
-    if (!json_is_object(um)) {
+    if (sl_json_type(doc, um) != SL_JSON_OBJECT) {
         return;
     }
     u->known = true;
-    u->prompt_tokens =
-        gemini_count(um, "promptTokenCount") + gemini_count(um, "toolUsePromptTokenCount");
-    *reasoning = gemini_count(um, "thoughtsTokenCount");
-    u->completion_tokens = gemini_count(um, "candidatesTokenCount") + *reasoning;
-    u->cached_tokens = gemini_count(um, "cachedContentTokenCount");
+    u->prompt_tokens = sl__adapter_uint(doc, sl_json_get(doc, um, "promptTokenCount"))
+                       + sl__adapter_uint(doc, sl_json_get(doc, um, "toolUsePromptTokenCount"));
+    u->reasoning_tokens = sl__adapter_uint(doc, sl_json_get(doc, um, "thoughtsTokenCount"));
+    u->completion_tokens =
+        sl__adapter_uint(doc, sl_json_get(doc, um, "candidatesTokenCount")) + u->reasoning_tokens;
+    u->cached_tokens = sl__adapter_uint(doc, sl_json_get(doc, um, "cachedContentTokenCount"));
 }
 
 
-static json_t *
-gemini_usage_json(const sl_usage_t *u, uint64_t reasoning)
+static gemini_stream_t *
+gemini_stream_state(sl_stream_t *st)
 {
-    return json_pack("{sIsIsIs{sI}s{sI}}", "prompt_tokens", (json_int_t) u->prompt_tokens,
-                     "completion_tokens", (json_int_t) u->completion_tokens, "total_tokens",
-                     (json_int_t) (u->prompt_tokens + u->completion_tokens),
-                     "prompt_tokens_details", "cached_tokens", (json_int_t) u->cached_tokens,
-                     "completion_tokens_details", "reasoning_tokens", (json_int_t) reasoning);
+    gemini_stream_t *gs = st->priv;
+
+    if (gs == NULL) {
+        gs = sl_pcalloc(st->call->pool, sizeof(*gs));
+        gs->doc = sl_json_create(st->call->pool);
+        st->priv = gs;
+    }
+    return gs;
+}
+
+
+/*
+ * One GenerateContentResponse chunk -> typed events: START with the first
+ * chunk (the id from responseId, else the request id; the model from
+ * modelVersion), then per candidate its parts as TEXT, REASONING (thought
+ * parts) and whole tool calls (TOOL_CALL, then TOOL_ARGS with all the
+ * arguments), a part's thoughtSignature as the signature of the part's
+ * event, FINISH at its finishReason; USAGE when the chunk has
+ * usageMetadata. Gemini has no end event: once every candidate that
+ * started has finished, the stream is done (SL_EV_DONE). A chunk holding
+ * "error" is SL_EV_ERROR.
+ */
+static int
+gemini_stream_event(const void *conf, sl_stream_t *st, const sl_sse_event_t *ev, sl_evs_t *out)
+{
+    gemini_stream_t *gs = gemini_stream_state(st);
+    const sl_json_t *doc = gs->doc;
+    sl_pool_t *pool = st->call->pool;
+    int cands;
+    int model;
+    int um;
+    uint32_t before;
+    int pos = 0;
+    sl_str_t name;
+    sl_ev_t *e;
+
+    (void) conf;
+    if (st->done || st->failed) {
+        return 0;
+    }
+    if (sl_json_parse(gs->doc, ev->data.p, ev->data.len, NULL) < 0
+        || sl_json_type(doc, SL_JSON_ROOT) != SL_JSON_OBJECT) {
+        return 0; /* not a chunk (a keep-alive, or a comment the parser let through) */
+    }
+    if (sl_json_type(doc, sl_json_get(doc, SL_JSON_ROOT, "error")) == SL_JSON_OBJECT) {
+        gemini_stream_error(st, doc, sl_json_get(doc, SL_JSON_ROOT, "error"), out);
+        return 0;
+    }
+    model = sl_json_get(doc, SL_JSON_ROOT, "modelVersion");
+    if (st->served_model == NULL && sl_json_string(doc, model, pool, &name) == 0) {
+        st->served_model = sl_pstrndup(pool, name.p, name.len);
+    }
+    if (!gs->started_stream) {
+        gs->started_stream = true;
+        e = gemini_push(out, SL_EV_START);
+        e->id = gemini_id(st->call, doc);
+        e->name = sl__adapter_keep(pool, sl__adapter_literal(doc, model, NULL));
+    }
+
+    before = gs->finished;
+    cands = sl_json_get(doc, SL_JSON_ROOT, "candidates");
+    if (sl_json_type(doc, cands) != SL_JSON_ARRAY) {
+        cands = -1;
+    }
+    for (int c = sl_json_first(doc, cands); c >= 0; c = sl_json_next(doc, cands, c), pos++) {
+        int64_t index;
+
+        if (sl_json_int(doc, sl_json_get(doc, c, "index"), &index) < 0) {
+            index = pos;
+        }
+        if (index >= 0 && index < GEMINI_MAX_CAND) {
+            gemini_stream_candidate(st, gs, c, (unsigned) index, out);
+        }
+    }
+    if (sl_json_type(doc, sl_json_path(doc, SL_JSON_ROOT, "promptFeedback.blockReason"))
+            == SL_JSON_STRING
+        && sl_json_size(doc, cands) == 0 && gs->started == 0) {
+        gemini_push(out, SL_EV_FINISH)->finish = SL_FINISH_CONTENT_FILTER;
+        gs->started = gs->finished = 1;
+    }
+    um = sl_json_get(doc, SL_JSON_ROOT, "usageMetadata");
+    if (sl_json_type(doc, um) == SL_JSON_OBJECT) {
+        sl_usage_t *u = sl_palloc(pool, sizeof(*u));
+
+        gemini_read_usage(doc, um, &st->usage);
+        *u = st->usage;
+        gemini_push(out, SL_EV_USAGE)->usage = u;
+    }
+    if (gs->finished != before && (gs->finished & gs->started) == gs->started) {
+        st->done = true;
+        gemini_push(out, SL_EV_DONE);
+    }
+    return 0;
+}
+
+
+/* Pushes an event of type with nothing else set; returns it for the caller to fill. */
+static sl_ev_t *
+gemini_push(sl_evs_t *out, sl_ev_type_e type)
+{
+    sl_ev_t e;
+
+    memset(&e, 0, sizeof(e));
+    e.type = type;
+    sl_evs_push(out, &e);
+    return &out->v[out->n - 1];
+}
+
+
+static void
+gemini_stream_candidate(sl_stream_t *st, gemini_stream_t *gs, int c, unsigned index, sl_evs_t *out)
+{
+    const sl_json_t *doc = gs->doc;
+    sl_pool_t *pool = st->call->pool;
+    int parts = sl_json_path(doc, c, "content.parts");
+    int reason = sl_json_get(doc, c, "finishReason");
+    uint32_t bit = 1u << index;
+
+    if (gs->finished & bit) {
+        return;
+    }
+    gs->started |= bit;
+    for (int p = sl_json_first(doc, parts); p >= 0; p = sl_json_next(doc, parts, p)) {
+        size_t len = 0;
+        sl_str_t text = sl__adapter_literal(doc, sl_json_get(doc, p, "text"), &len);
+        sl_str_t sig = sl__adapter_literal(doc, sl_json_get(doc, p, "thoughtSignature"), NULL);
+        int fc = sl_json_get(doc, p, "functionCall");
+        bool thought = sl_json_is_true(doc, sl_json_get(doc, p, "thought"));
+        sl_ev_t *e = NULL;
+
+        sig = sig.len > 2 ? sl__adapter_keep(pool, sig) : sl_str_null;
+        if (text.len > 2) {
+            e = gemini_push(out, thought ? SL_EV_REASONING : SL_EV_TEXT);
+            e->text = sl__adapter_keep(pool, text);
+            st->content_bytes += len;
+        } else if (sl_json_type(doc, fc) == SL_JSON_OBJECT) {
+            sl_tool_call_t tc;
+
+            gemini_tool_call(st->call, doc, fc, gs->next_call++, &tc);
+            e = gemini_push(out, SL_EV_TOOL_CALL);
+            e->index = gs->ncalls[index];
+            e->id = sl__adapter_keep(pool, tc.id);
+            e->name = sl__adapter_keep(pool, tc.name);
+            e->signature = sig;
+            e->choice = index;
+            e = gemini_push(out, SL_EV_TOOL_ARGS);
+            e->index = gs->ncalls[index]++;
+            e->text = tc.args; /* in the pool already */
+            st->content_bytes += tc.args.len - 2;
+            gs->called |= bit;
+            e->choice = index;
+            continue;
+        } else if (sig.p != NULL) {
+            e = gemini_push(out, SL_EV_REASONING);
+        }
+        if (e != NULL) {
+            e->choice = index;
+            e->signature = sig;
+        }
+    }
+    if (sl_json_type(doc, reason) == SL_JSON_STRING && sl_json_raw(doc, reason).len > 2) {
+        sl_ev_t *e = gemini_push(out, SL_EV_FINISH);
+
+        e->choice = index;
+        e->finish = gemini_finish(doc, reason, (gs->called & bit) != 0);
+        gs->finished |= bit;
+    }
+}
+
+
+/*
+ * {"error": {"code", "message", "status"}} in a stream -> SL_EV_ERROR:
+ * Google's message, its status lower-cased as the code, the HTTP status
+ * from error.code mapped as map_error maps it (502 when there is none).
+ */
+static void
+gemini_stream_error(sl_stream_t *st, const sl_json_t *doc, int err, sl_evs_t *out)
+{
+    sl_pool_t *pool = st->call->pool;
+    sl_error_t *e = sl_pcalloc(pool, sizeof(*e));
+    sl_buf_t none = SL_BUF_INIT;
+    int64_t code;
+    sl_str_t s;
+
+    if (sl_json_int(doc, sl_json_get(doc, err, "code"), &code) < 0 || code < 400 || code > 599) {
+        code = 502;
+    }
+    gemini_map_error(NULL, (int) code, &none, pool, e);
+    e->message = "the provider failed mid-stream";
+    if (sl_json_string(doc, sl_json_get(doc, err, "message"), pool, &s) == 0) {
+        e->message = sl_pstrndup(pool, s.p, s.len);
+    }
+    e->code = "upstream_error";
+    if (sl_json_string(doc, sl_json_get(doc, err, "status"), pool, &s) == 0) {
+        e->code = gemini_lower(pool, sl_pstrndup(pool, s.p, s.len));
+    }
+    e->type = "api_error";
+    st->failed = true;
+    gemini_push(out, SL_EV_ERROR)->error = e;
 }
 
 
@@ -1078,7 +1245,7 @@ gemini_usage_json(const sl_usage_t *u, uint64_t reasoning)
  * the input (about four bytes a token) and marked so.
  */
 static int
-gemini_embed_response(sl_call_t *call, json_t *root, sl_reply_t *out)
+gemini_embed_response(sl_call_t *call, json_t *root, sl_answer_t *out)
 {
     json_t *body = sl_call_json(call);
     json_t *one = json_object_get(root, "embedding");
@@ -1135,8 +1302,8 @@ gemini_embed_response(sl_call_t *call, json_t *root, sl_reply_t *out)
     if (rc < 0) {
         return SL_EUPSTREAM;
     }
-    out->body = text.p;
-    out->body_len = text.len;
+    out->raw = text;
+    out->raw_api = SL_API_EMBEDDINGS;
     return 0;
 }
 
@@ -1185,183 +1352,6 @@ gemini_base64_floats(json_t *values)
     free(raw);
     free(text);
     return s;
-}
-
-
-/*
- * One GenerateContentResponse chunk -> OpenAI chunks: the role first, then
- * text deltas and one complete delta per function call, a finish chunk per
- * candidate, and (when the client asked for it) a usage chunk once every
- * candidate finished. Gemini has no end event: the stream is done at that
- * point, and the core takes the upstream's EOF after it as success.
- */
-static int
-gemini_stream_event(const void *conf, sl_stream_t *st, const sl_sse_event_t *ev, sl_chunks_t *out)
-{
-    gemini_stream_t *gs = st->priv;
-    json_t *root, *cands, *cand, *err;
-    const char *mv;
-    const char *block;
-    uint32_t before;
-    size_t i;
-
-    (void) conf;
-    root = json_loadb(ev->data.p, ev->data.len, 0, NULL);
-    if (!json_is_object(root)) {
-        json_decref(root);
-        return 0; /* not a chunk (a keep-alive, or a comment the parser let through) */
-    }
-    err = json_object_get(root, "error");
-    if (json_is_object(err)) {
-        const char *msg = json_string_value(json_object_get(err, "message"));
-        const char *status = json_string_value(json_object_get(err, "status"));
-        json_t *e = json_pack(
-            "{s{sssssnss}}", "error", "message",
-            msg != NULL ? msg : "the provider failed mid-stream", "type", "api_error", "param",
-            "code", status != NULL ? gemini_lower(st->call->pool, status) : "upstream_error");
-
-        gemini_emit_json(e, out);
-        goto out_free;
-    }
-
-    if (gs == NULL) {
-        gs = sl_pcalloc(st->call->pool, sizeof(*gs));
-        gs->id = gemini_id(st->call->pool, root, st->call->request_id);
-        gs->created = (json_int_t) time(NULL);
-        st->priv = gs;
-    }
-    mv = json_string_value(json_object_get(root, "modelVersion"));
-    if (mv != NULL && st->served_model == NULL) {
-        st->served_model = sl_pstrdup(st->call->pool, mv);
-    }
-    if (gs->model == NULL) {
-        gs->model = st->served_model != NULL ? st->served_model : st->call->target->model;
-    }
-    gemini_read_usage(json_object_get(root, "usageMetadata"), &st->usage, &gs->reasoning);
-
-    before = gs->finished;
-    cands = json_object_get(root, "candidates");
-    json_array_foreach(cands, i, cand)
-    {
-        json_t *idx = json_object_get(cand, "index");
-        json_int_t index = json_is_integer(idx) ? json_integer_value(idx) : (json_int_t) i;
-
-        if (index >= 0 && index < GEMINI_MAX_CAND) {
-            gemini_stream_candidate(st, gs, cand, (int) index, out);
-        }
-    }
-    block =
-        json_string_value(json_object_get(json_object_get(root, "promptFeedback"), "blockReason"));
-    if (block != NULL && json_array_size(cands) == 0 && gs->started == 0) {
-        gemini_emit(gs, 0, json_pack("{sssn}", "role", "assistant", "content"), NULL, out);
-        gemini_emit(gs, 0, json_object(), "content_filter", out);
-        gs->started = gs->finished = 1;
-    }
-
-    if (gs->finished != before && (gs->finished & gs->started) == gs->started) {
-        if (st->client_wants_usage && st->usage.known) {
-            json_t *u =
-                json_pack("{sssssIsss[]so}", "id", gs->id, "object", "chat.completion.chunk",
-                          "created", gs->created, "model", gs->model, "choices", "usage",
-                          gemini_usage_json(&st->usage, gs->reasoning));
-
-            gemini_emit_json(u, out);
-        }
-        st->done = true;
-    }
-
-out_free:
-    json_decref(root);
-    return 0;
-}
-
-
-static void
-gemini_stream_candidate(sl_stream_t *st, gemini_stream_t *gs, json_t *cand, int index,
-                        sl_chunks_t *out)
-{
-    json_t *parts = json_object_get(json_object_get(cand, "content"), "parts");
-    const char *reason = json_string_value(json_object_get(cand, "finishReason"));
-    uint32_t bit = 1u << index;
-    sl_buf_t text = SL_BUF_INIT;
-    json_t *part;
-    size_t i;
-
-    if (gs->finished & bit) {
-        return;
-    }
-    if (!(gs->started & bit)) {
-        gemini_emit(gs, index, json_pack("{ssss}", "role", "assistant", "content", ""), NULL, out);
-        gs->started |= bit;
-    }
-    json_array_foreach(parts, i, part)
-    {
-        json_t *t = json_object_get(part, "text");
-        json_t *fc = json_object_get(part, "functionCall");
-
-        if (json_is_string(t) && !gemini_is_thought(part)) {
-            sl_buf_append(&text, json_string_value(t), json_string_length(t));
-            continue;
-        }
-        if (!json_is_object(fc)) {
-            continue;
-        }
-        if (text.len > 0) {
-            gemini_emit(gs, index, json_pack("{ss%}", "content", text.p, text.len), NULL, out);
-            st->content_bytes += text.len;
-            sl_buf_clear(&text);
-        }
-        gemini_emit(gs, index,
-                    json_pack("{s[o]}", "tool_calls",
-                              gemini_tool_call(fc, gs->next_call++, (int) gs->ncalls[index]++,
-                                               &st->content_bytes)),
-                    NULL, out);
-        gs->called |= bit;
-    }
-    if (text.len > 0) {
-        gemini_emit(gs, index, json_pack("{ss%}", "content", text.p, text.len), NULL, out);
-        st->content_bytes += text.len;
-    }
-    sl_buf_free(&text);
-    if (reason != NULL && reason[0] != '\0') {
-        gemini_emit(gs, index, json_object(), gemini_finish(reason, (gs->called & bit) != 0), out);
-        gs->finished |= bit;
-    }
-}
-
-
-/* One chat.completion.chunk with one choice; takes delta's reference. */
-static void
-gemini_emit(gemini_stream_t *gs, int index, json_t *delta, const char *finish, sl_chunks_t *out)
-{
-    json_t *chunk = json_pack("{sssssIsss[{sisosnso}]}", "id", gs->id, "object",
-                              "chat.completion.chunk", "created", gs->created, "model", gs->model,
-                              "choices", "index", index, "delta", delta, "logprobs",
-                              "finish_reason", finish != NULL ? json_string(finish) : json_null());
-
-    gemini_emit_json(chunk, out);
-}
-
-
-/* "data: JSON\n\n" into out; releases chunk. */
-static void
-gemini_emit_json(json_t *chunk, sl_chunks_t *out)
-{
-    if (chunk == NULL) {
-        return;
-    }
-    sl_buf_puts(out->out, "data: ");
-    json_dump_callback(chunk, gemini_buf_dump_cb, out->out, GEMINI_JSON_FLAGS);
-    sl_buf_puts(out->out, "\n\n");
-    json_decref(chunk);
-}
-
-
-static int
-gemini_buf_dump_cb(const char *buffer, size_t size, void *data)
-{
-    sl_buf_append(data, buffer, size);
-    return 0;
 }
 
 

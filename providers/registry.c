@@ -22,6 +22,7 @@ extern const sl_provider_ops_t sl_provider_perplexity;
 extern const sl_provider_ops_t sl_provider_cerebras;
 extern const sl_provider_ops_t sl_provider_ollama;
 extern const sl_provider_ops_t sl_provider_vllm;
+extern const sl_provider_ops_t sl_provider_echo;
 
 /* one adapter a line (clang-format would pack them) */
 /* clang-format off */
@@ -41,6 +42,7 @@ const sl_provider_ops_t *const sl_providers[] = {
     &sl_provider_ollama,
     &sl_provider_vllm,
     &sl_provider_anthropic,
+    &sl_provider_echo,
     NULL,
 };
 /* clang-format on */

@@ -2,12 +2,14 @@
  * Unit tests for providers/gemini.c against golden fixtures in
  * test/unit/fixtures/gemini/ (found through SL_TEST_SRCDIR): OpenAI
  * requests in -> Gemini requests out (NAME.in.json -> NAME.out.json),
- * Gemini answers in -> OpenAI answers out, recorded Gemini streams in ->
- * the OpenAI chunk list out (a JSON array; fed whole and byte by byte),
- * embeddings one and batched, and errors. JSON is compared with
- * json_equal() once `created` is normalised to 0. With
- * SL_TEST_UPDATE_GOLDEN=1 the expected files are rewritten from what the
- * adapter produces (review the diff before committing it).
+ * Gemini answers in -> the typed answer -> the chat frontend's answer out,
+ * recorded Gemini streams in -> typed events -> the chat frontend's chunk
+ * list out (a JSON array; fed whole and byte by byte), composed as the
+ * driver does (adaptertest.c); thoughts and their signatures, embeddings
+ * one and batched, and errors. JSON is compared with json_equal() once
+ * `created` is normalised to 0. With SL_TEST_UPDATE_GOLDEN=1 the expected
+ * files are rewritten from what the adapter produces (review the diff
+ * before committing it).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -22,10 +24,12 @@
 #include <jansson.h>
 
 #include "core/errno.h"
+#include "core/gateway/frontend.h"
 #include "core/pool.h"
 #include "core/sse.h"
 #include "providers/provider.h"
 #include "providers/registry.h"
+#include "unit/adaptertest.h"
 
 #define API_KEY "AIza-test-secret-0123456789"
 
@@ -36,25 +40,18 @@ typedef struct test_ctx {
     sl_call_t call;
 } test_ctx_t;
 
-typedef struct test_feed {
-    const sl_provider_ops_t *ops;
-    sl_stream_t *st;
-    sl_buf_t out;
-} test_feed_t;
-
 static int setup(void **state);
 static int teardown(void **state);
 static const sl_provider_ops_t *gemini(void);
 static const char *fixture_path(const char *name);
 static char *fixture(sl_pool_t *pool, const char *name, size_t *len);
-static void call_init(test_ctx_t *t, sl_endpoint_e endpoint, const char *name);
+static void call_init(test_ctx_t *t, sl_api_e api, const char *name);
 static void check_golden(json_t *got, const char *name);
 static void normalise_created(json_t *v);
 static json_t *build(test_ctx_t *t, sl_upstream_req_t *req);
-static json_t *parse(test_ctx_t *t, const char *name, sl_reply_t *reply);
-static int feed_on_event(void *data, const sl_sse_event_t *ev);
+static json_t *parse(test_ctx_t *t, const char *name, sl_answer_t *a);
 static json_t *run_stream(test_ctx_t *t, const char *name, bool wants_usage, size_t step,
-                          sl_stream_t *st);
+                          sl_stream_t *st, json_t **events);
 static const char *header(sl_pool_t *pool, const sl_upstream_req_t *req, const char *name);
 static void test_registry(void **state);
 static void test_request_tools(void **state);
@@ -72,6 +69,8 @@ static void test_stream_text(void **state);
 static void test_stream_tools(void **state);
 static void test_stream_safety(void **state);
 static void test_stream_error(void **state);
+static void test_response_thoughts(void **state);
+static void test_stream_thoughts(void **state);
 static void test_map_error(void **state);
 
 
@@ -158,7 +157,7 @@ fixture(sl_pool_t *pool, const char *name, size_t *len)
 
 /* The call the proxy would hand over for fixture name (the client's body). */
 static void
-call_init(test_ctx_t *t, sl_endpoint_e endpoint, const char *name)
+call_init(test_ctx_t *t, sl_api_e api, const char *name)
 {
     sl_call_t *c = &t->call;
     sl_json_t *doc = sl_json_create(t->pool);
@@ -168,9 +167,13 @@ call_init(test_ctx_t *t, sl_endpoint_e endpoint, const char *name)
     memset(c, 0, sizeof(*c));
     assert_int_equal(sl_json_parse(doc, raw, len, NULL), 0);
     c->pool = t->pool;
-    c->endpoint = endpoint;
+    c->api = api;
+    c->client_api = api;
     c->raw = (sl_str_t){ raw, len };
     c->doc = doc;
+    c->native = c->raw;
+    c->native_doc = doc;
+    c->api_key = &t->prov.api_key;
     c->model = sl_json_get(doc, SL_JSON_ROOT, "model");
     c->stream_options = sl_json_get(doc, SL_JSON_ROOT, "stream_options");
     c->target = &t->target;
@@ -267,88 +270,60 @@ header(sl_pool_t *pool, const sl_upstream_req_t *req, const char *name)
 }
 
 
-/* parse_response on fixture name; returns the client body parsed. */
+/*
+ * parse_response on fixture name; returns the body the client gets from
+ * its frontend (chat, or embeddings), parsed.
+ */
 static json_t *
-parse(test_ctx_t *t, const char *name, sl_reply_t *reply)
+parse(test_ctx_t *t, const char *name, sl_answer_t *a)
 {
-    sl_buf_t body = SL_BUF_INIT;
-    json_error_t err;
+    sl_buf_t body;
     size_t len;
     char *p = fixture(t->pool, name, &len);
-    json_t *out;
 
-    sl_buf_append(&body, p, len);
-    memset(reply, 0, sizeof(*reply));
-    assert_int_equal(gemini()->parse_response(t->prov.ext, &t->call, &body, reply), 0);
-    sl_buf_free(&body);
-    out = json_loadb(reply->body, reply->body_len, 0, &err);
-    if (out == NULL) {
-        fail_msg("client body is not JSON: %s", err.text);
+    body = (sl_buf_t){ p, len, len };
+    memset(a, 0, sizeof(*a));
+    assert_int_equal(gemini()->parse_response(t->prov.ext, &t->call, &body, a), 0);
+    if (t->call.api == SL_API_EMBEDDINGS) {
+        sl_buf_t out = SL_BUF_INIT;
+        json_t *v;
+
+        assert_int_equal(a->raw_api, SL_API_EMBEDDINGS);
+        assert_int_equal(sl_frontend_get(SL_API_EMBEDDINGS)->encode_answer(&t->call, a, &out), 0);
+        v = json_loadb(out.p, out.len, 0, NULL);
+        assert_non_null(v);
+        sl_buf_free(&out);
+        return v;
     }
-    return out;
-}
-
-
-static int
-feed_on_event(void *data, const sl_sse_event_t *ev)
-{
-    test_feed_t *f = data;
-    sl_chunks_t out = { &f->out };
-
-    if (f->st->done) {
-        return 0; /* as the proxy: nothing after the end */
-    }
-    return f->ops->stream_event(f->st->call->target->provider->ext, f->st, ev, &out);
+    assert_null(a->raw.p);
+    return sl_test_encode_answer(&t->call, a);
 }
 
 
 /*
  * Feeds fixture name through the SSE parser, step bytes at a time (0: all
- * at once), and returns the chunks written as a JSON array. Every event
- * must be "data: JSON\n\n".
+ * at once), into the adapter and the chat frontend's encoders; returns the
+ * chunks the client got as a JSON array (the final "data: [DONE]" apart:
+ * it must come exactly when the stream is done) and, in *events when not
+ * NULL, the typed events.
  */
 static json_t *
-run_stream(test_ctx_t *t, const char *name, bool wants_usage, size_t step, sl_stream_t *st)
+run_stream(test_ctx_t *t, const char *name, bool wants_usage, size_t step, sl_stream_t *st,
+           json_t **events)
 {
-    sl_sse_parser_t parser;
-    test_feed_t f = { gemini(), st, SL_BUF_INIT };
-    json_t *list = json_array();
+    sl_test_stream_t got;
     size_t len;
     char *sse = fixture(t->pool, name, &len);
-    const char *p, *end;
+    json_t *list;
 
-    memset(st, 0, sizeof(*st));
-    st->call = &t->call;
-    st->client_wants_usage = wants_usage;
-    sl_sse_init(&parser, 0);
-    if (step == 0) {
-        assert_int_equal(sl_sse_feed(&parser, sse, len, feed_on_event, &f), 0);
-    } else {
-        for (size_t i = 0; i < len; i += step) {
-            size_t n = len - i < step ? len - i : step;
-
-            assert_int_equal(sl_sse_feed(&parser, sse + i, n, feed_on_event, &f), 0);
-        }
+    t->call.client_wants_usage = wants_usage;
+    sl_test_run_stream(gemini(), t->prov.ext, &t->call, st, sse, len, step, &got);
+    assert_int_equal(got.done_line, st->done);
+    list = json_incref(got.data);
+    if (events != NULL) {
+        *events = json_incref(got.events);
     }
-    sl_sse_free(&parser);
-
-    p = f.out.p;
-    end = f.out.p + f.out.len;
-    while (p != NULL && p < end) {
-        const char *e = strstr(p, "\n\n");
-        json_error_t err;
-        json_t *chunk;
-
-        assert_non_null(e);
-        assert_memory_equal(p, "data: ", 6);
-        chunk = json_loadb(p + 6, (size_t) (e - p - 6), 0, &err);
-        if (chunk == NULL) {
-            fail_msg("chunk is not JSON: %s", err.text);
-        }
-        json_array_append_new(list, chunk);
-        p = e + 2;
-    }
-    sl_buf_free(&f.out);
+    sl_test_stream_free(&got);
     return list;
 }
 
@@ -371,7 +346,7 @@ test_request_tools(void **state)
     test_ctx_t *t = *state;
     sl_upstream_req_t req;
 
-    call_init(t, SL_ENDPOINT_CHAT, "req_tools.in.json");
+    call_init(t, SL_API_CHAT, "req_tools.in.json");
     check_golden(build(t, &req), "req_tools.out.json");
     assert_string_equal(req.path, "/v1beta/models/gemini-2.0-flash:generateContent");
     assert_string_equal(header(t->pool, &req, "x-goog-api-key"), API_KEY);
@@ -388,7 +363,7 @@ test_request_images(void **state)
     sl_upstream_req_t req;
 
     t->target.model = "models/gemini-1.5-pro";
-    call_init(t, SL_ENDPOINT_CHAT, "req_images.in.json");
+    call_init(t, SL_API_CHAT, "req_images.in.json");
     check_golden(build(t, &req), "req_images.out.json");
     assert_string_equal(req.path, "/v1beta/models/gemini-1.5-pro:streamGenerateContent?alt=sse");
 }
@@ -402,7 +377,7 @@ test_request_json_object(void **state)
 
     t->target.model = "../../v1/files x";
     t->prov.api_key.value = NULL;
-    call_init(t, SL_ENDPOINT_CHAT, "req_json_object.in.json");
+    call_init(t, SL_API_CHAT, "req_json_object.in.json");
     check_golden(build(t, &req), "req_json_object.out.json");
     /* a client's model never walks the path */
     assert_string_equal(req.path, "/v1beta/models/..%2F..%2Fv1%2Ffiles%20x:generateContent");
@@ -440,7 +415,7 @@ test_request_errors(void **state)
         memset(&t->call, 0, sizeof(t->call));
         assert_int_equal(sl_json_parse(doc, bodies[i], strlen(bodies[i]), NULL), 0);
         t->call.pool = t->pool;
-        t->call.endpoint = SL_ENDPOINT_CHAT;
+        t->call.api = SL_API_CHAT;
         t->call.raw = (sl_str_t){ bodies[i], strlen(bodies[i]) };
         t->call.doc = doc;
         t->call.model = sl_json_get(doc, SL_JSON_ROOT, "model");
@@ -450,7 +425,7 @@ test_request_errors(void **state)
             fail_msg("accepted %s", bodies[i]);
         }
     }
-    call_init(t, SL_ENDPOINT_MESSAGES, "req_json_object.in.json");
+    call_init(t, SL_API_MESSAGES, "req_json_object.in.json");
     assert_int_equal(gemini()->build_request(NULL, &t->call, &req), SL_EDENIED);
 }
 
@@ -460,15 +435,15 @@ static void
 test_response_text(void **state)
 {
     test_ctx_t *t = *state;
-    sl_reply_t reply;
+    sl_answer_t reply;
 
-    call_init(t, SL_ENDPOINT_CHAT, "req_json_object.in.json");
+    call_init(t, SL_API_CHAT, "req_json_object.in.json");
     check_golden(parse(t, "resp_text.in.json", &reply), "resp_text.out.json");
     assert_true(reply.usage.known);
     assert_int_equal(reply.usage.prompt_tokens, 1200);
     assert_int_equal(reply.usage.completion_tokens, 37);
     assert_int_equal(reply.usage.cached_tokens, 1024);
-    assert_string_equal(reply.served_model, "gemini-2.5-flash-001");
+    assert_true(sl_str_eq(reply.model, "\"gemini-2.5-flash-001\""));
 }
 
 
@@ -476,9 +451,9 @@ static void
 test_response_parallel_calls(void **state)
 {
     test_ctx_t *t = *state;
-    sl_reply_t reply;
+    sl_answer_t reply;
 
-    call_init(t, SL_ENDPOINT_CHAT, "req_tools.in.json");
+    call_init(t, SL_API_CHAT, "req_tools.in.json");
     check_golden(parse(t, "resp_parallel_calls.in.json", &reply), "resp_parallel_calls.out.json");
     assert_int_equal(reply.usage.prompt_tokens, 80);
     assert_int_equal(reply.usage.completion_tokens, 20);
@@ -505,12 +480,12 @@ test_response_finish_reasons(void **state)
         { "OTHER", "stop" },
     };
     test_ctx_t *t = *state;
-    sl_reply_t reply;
+    sl_answer_t reply;
 
-    call_init(t, SL_ENDPOINT_CHAT, "req_json_object.in.json");
+    call_init(t, SL_API_CHAT, "req_json_object.in.json");
     check_golden(parse(t, "resp_max_tokens.in.json", &reply), "resp_max_tokens.out.json");
     assert_int_equal(reply.usage.prompt_tokens, 7);
-    assert_null(reply.served_model);
+    assert_int_equal(reply.model.len, 0);
 
     for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++) {
         char body[256];
@@ -524,9 +499,8 @@ test_response_finish_reasons(void **state)
         sl_buf_puts(&b, body);
         memset(&reply, 0, sizeof(reply));
         assert_int_equal(gemini()->parse_response(NULL, &t->call, &b, &reply), 0);
+        out = sl_test_encode_answer(&t->call, &reply);
         sl_buf_free(&b);
-        out = json_loadb(reply.body, reply.body_len, 0, NULL);
-        assert_non_null(out);
         assert_string_equal(
             json_string_value(json_object_get(json_array_get(json_object_get(out, "choices"), 0),
                                               "finish_reason")),
@@ -541,9 +515,9 @@ static void
 test_response_blocked(void **state)
 {
     test_ctx_t *t = *state;
-    sl_reply_t reply;
+    sl_answer_t reply;
 
-    call_init(t, SL_ENDPOINT_CHAT, "req_json_object.in.json");
+    call_init(t, SL_API_CHAT, "req_json_object.in.json");
     check_golden(parse(t, "resp_blocked.in.json", &reply), "resp_blocked.out.json");
     assert_int_equal(reply.usage.prompt_tokens, 9);
 }
@@ -554,9 +528,9 @@ test_response_invalid(void **state)
 {
     static const char *const bodies[] = { "", "not json", "[1,2]", "{}", "{\"candidates\":[]}" };
     test_ctx_t *t = *state;
-    sl_reply_t reply;
+    sl_answer_t reply;
 
-    call_init(t, SL_ENDPOINT_CHAT, "req_json_object.in.json");
+    call_init(t, SL_API_CHAT, "req_json_object.in.json");
     for (size_t i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++) {
         sl_buf_t b = SL_BUF_INIT;
 
@@ -565,7 +539,7 @@ test_response_invalid(void **state)
         assert_int_equal(gemini()->parse_response(NULL, &t->call, &b, &reply), SL_EUPSTREAM);
         sl_buf_free(&b);
     }
-    call_init(t, SL_ENDPOINT_EMBEDDINGS, "embed_single.in.json");
+    call_init(t, SL_API_EMBEDDINGS, "embed_single.in.json");
     {
         sl_buf_t b = SL_BUF_INIT;
 
@@ -581,10 +555,10 @@ test_embed_single(void **state)
 {
     test_ctx_t *t = *state;
     sl_upstream_req_t req;
-    sl_reply_t reply;
+    sl_answer_t reply;
 
     t->target.model = "text-embedding-004";
-    call_init(t, SL_ENDPOINT_EMBEDDINGS, "embed_single.in.json");
+    call_init(t, SL_API_EMBEDDINGS, "embed_single.in.json");
     check_golden(build(t, &req), "embed_single.out.json");
     assert_string_equal(req.path, "/v1beta/models/text-embedding-004:embedContent");
     check_golden(parse(t, "embed_single.resp.json", &reply), "embed_single.resp.out.json");
@@ -599,11 +573,11 @@ test_embed_batch(void **state)
 {
     test_ctx_t *t = *state;
     sl_upstream_req_t req;
-    sl_reply_t reply;
+    sl_answer_t reply;
     json_t *out;
 
     t->target.model = "text-embedding-004";
-    call_init(t, SL_ENDPOINT_EMBEDDINGS, "embed_batch.in.json");
+    call_init(t, SL_API_EMBEDDINGS, "embed_batch.in.json");
     check_golden(build(t, &req), "embed_batch.out.json");
     assert_string_equal(req.path, "/v1beta/models/text-embedding-004:batchEmbedContents");
     out = parse(t, "embed_batch.resp.json", &reply);
@@ -627,36 +601,39 @@ test_stream_text(void **state)
     test_ctx_t *t = *state;
     sl_stream_t st;
 
-    call_init(t, SL_ENDPOINT_CHAT, "req_images.in.json");
+    call_init(t, SL_API_CHAT, "req_images.in.json");
     for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
-        check_golden(run_stream(t, "stream_text.sse", true, steps[i], &st),
+        check_golden(run_stream(t, "stream_text.sse", true, steps[i], &st, NULL),
                      "stream_text.usage.json");
         assert_true(st.done);
         assert_true(st.usage.known);
         assert_int_equal(st.usage.prompt_tokens, 10);
         assert_int_equal(st.usage.completion_tokens, 7);
         assert_int_equal(st.usage.cached_tokens, 6);
-        assert_int_equal(st.content_bytes, 13);
+        assert_int_equal(st.content_bytes, 13 + 9); /* the thought counts: it is output */
         assert_string_equal(st.served_model, "gemini-2.0-flash");
     }
-    check_golden(run_stream(t, "stream_text.sse", false, 0, &st), "stream_text.nousage.json");
+    check_golden(run_stream(t, "stream_text.sse", false, 0, &st, NULL), "stream_text.nousage.json");
     assert_true(st.done);
     assert_int_equal(st.usage.completion_tokens, 7);
 }
 
 
-/* Parallel calls: one complete tool_calls delta each; finish tool_calls. CRLF framing. */
+/*
+ * Parallel calls: each a tool call (id, name) then its whole arguments;
+ * finish tool_calls. CRLF framing.
+ */
 static void
 test_stream_tools(void **state)
 {
     test_ctx_t *t = *state;
     sl_stream_t st;
 
-    call_init(t, SL_ENDPOINT_CHAT, "req_tools.in.json");
-    check_golden(run_stream(t, "stream_tools.sse", true, 0, &st), "stream_tools.usage.json");
+    call_init(t, SL_API_CHAT, "req_tools.in.json");
+    check_golden(run_stream(t, "stream_tools.sse", true, 0, &st, NULL), "stream_tools.usage.json");
     assert_true(st.done);
     assert_int_equal(st.usage.prompt_tokens, 50);
-    check_golden(run_stream(t, "stream_tools.sse", true, 3, &st), "stream_tools.usage.json");
+    check_golden(run_stream(t, "stream_tools.sse", true, 3, &st, NULL), "stream_tools.usage.json");
 }
 
 
@@ -666,24 +643,78 @@ test_stream_safety(void **state)
     test_ctx_t *t = *state;
     sl_stream_t st;
 
-    call_init(t, SL_ENDPOINT_CHAT, "req_tools.in.json");
-    check_golden(run_stream(t, "stream_safety.sse", false, 0, &st), "stream_safety.nousage.json");
+    call_init(t, SL_API_CHAT, "req_tools.in.json");
+    check_golden(run_stream(t, "stream_safety.sse", false, 0, &st, NULL),
+                 "stream_safety.nousage.json");
     assert_true(st.done);
     assert_int_equal(st.usage.completion_tokens, 2);
 }
 
 
-/* An error event mid-stream: passed on in OpenAI's shape; the stream is not done. */
+/*
+ * An error chunk mid-stream: SL_EV_ERROR (503 UNAVAILABLE: retryable),
+ * which the driver ends the stream with in OpenAI's shape; not done.
+ */
 static void
 test_stream_error(void **state)
 {
     test_ctx_t *t = *state;
     sl_stream_t st;
+    json_t *events;
+    json_t *e;
 
-    call_init(t, SL_ENDPOINT_CHAT, "req_tools.in.json");
-    check_golden(run_stream(t, "stream_error.sse", true, 0, &st), "stream_error.usage.json");
+    call_init(t, SL_API_CHAT, "req_tools.in.json");
+    check_golden(run_stream(t, "stream_error.sse", true, 0, &st, &events),
+                 "stream_error.usage.json");
     assert_false(st.done);
+    assert_true(st.failed);
     assert_false(st.usage.known);
+    e = json_object_get(json_array_get(events, json_array_size(events) - 1), "error");
+    assert_int_equal(json_integer_value(json_object_get(e, "status")), 503);
+    assert_true(json_is_true(json_object_get(e, "retryable")));
+    assert_string_equal(json_string_value(json_object_get(e, "code")), "unavailable");
+    json_decref(events);
+}
+
+
+/* Thought parts are reasoning; thoughtSignature is kept byte for byte; thinking tokens. */
+static void
+test_response_thoughts(void **state)
+{
+    test_ctx_t *t = *state;
+    sl_answer_t a;
+    json_t *s;
+
+    call_init(t, SL_API_CHAT, "req_tools.in.json");
+    check_golden(parse(t, "resp_thoughts.in.json", &a), "resp_thoughts.out.json");
+    assert_int_equal(a.nchoices, 1);
+    s = sl_test_literal(a.choices[0].reasoning);
+    assert_string_equal(json_string_value(s), "Weather first, then time.");
+    json_decref(s);
+    assert_true(sl_str_eq(a.choices[0].signature, "\"CiQB0e2Kb\\/+sigB==\""));
+    assert_int_equal(a.choices[0].ntools, 1);
+    assert_int_equal(a.usage.reasoning_tokens, 12);
+    assert_int_equal(a.usage.completion_tokens, 20);
+    assert_int_equal(a.choices[0].finish, SL_FINISH_TOOL_CALLS);
+}
+
+
+/* The typed events of a stream with thoughts, signatures and a call (fixture events). */
+static void
+test_stream_thoughts(void **state)
+{
+    test_ctx_t *t = *state;
+    sl_stream_t st;
+    json_t *events;
+    json_t *chunks;
+
+    call_init(t, SL_API_CHAT, "req_tools.in.json");
+    chunks = run_stream(t, "stream_thoughts.sse", true, 0, &st, &events);
+    normalise_created(chunks);
+    check_golden(json_pack("{soso}", "events", events, "chunks", chunks),
+                 "stream_thoughts.out.json");
+    assert_true(st.done);
+    assert_int_equal(st.usage.reasoning_tokens, 9);
 }
 
 
@@ -765,6 +796,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_stream_tools, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stream_safety, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stream_error, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_response_thoughts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stream_thoughts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_map_error, setup, teardown),
     };
 
