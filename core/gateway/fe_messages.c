@@ -885,6 +885,10 @@ messages_encode_events(void *state, const sl_evs_t *evs, sl_buf_t *out)
     for (size_t i = 0; i < evs->n; i++) {
         const sl_ev_t *ev = &evs->v[i];
 
+        if (sl_ev_is_output(ev)) {
+            /* the driver commits on it, even when it is empty: the message has begun */
+            messages_start(s, out);
+        }
         if (ev->type != SL_EV_START && ev->type != SL_EV_USAGE && ev->choice != 0) {
             continue;
         }
