@@ -1,12 +1,20 @@
 /*
- * Anthropic Messages API: an OpenAI chat completion call becomes a POST
- * {base_path}/v1/messages, and the answer, whole or streamed, comes back as
- * OpenAI's chat.completion or chat.completion.chunk events. Requests and
- * whole answers are rebuilt through jansson DOMs; stream events are read
- * with the token reader and the chunks written by hand, splicing the
- * provider's own JSON strings (checked first), so a text delta costs no DOM.
+ * Anthropic Messages API. A call of the internal (OpenAI chat) request
+ * becomes a POST {base_path}/v1/messages; the answer, whole or streamed,
+ * comes back as the typed answer and events of core/gateway/call.h.
+ * Requests are written from the token reader for the common call and
+ * rebuilt through a jansson DOM otherwise; answers and stream events are
+ * read with the token reader, splicing the provider's own JSON strings
+ * (checked first), so a text delta costs no DOM.
  *
- * Where the two APIs differ:
+ * A client of the Messages API itself (POST /v1/messages) in front of an
+ * Anthropic target is served natively (ops->api): its own body goes
+ * upstream with only the model changed, with its anthropic-version and
+ * anthropic-beta, and answers and events go back raw, with the typed
+ * answer and events filled beside them (usage, thinking and signatures)
+ * for the driver.
+ *
+ * Where the two APIs differ when translating:
  *  - max_tokens is required by Anthropic: max_completion_tokens, else
  *    max_tokens, else ANTHROPIC_MAX_TOKENS (4096).
  *  - temperature: OpenAI's range is 0..2, Anthropic's 0..1; values above 1
@@ -22,17 +30,12 @@
  *  - n > 1 cannot be served (one choice per answer) and is refused;
  *    logprobs, penalties, seed, logit_bias and other OpenAI-only parameters
  *    are dropped.
- *  - an `error` event in a stream goes to the client as OpenAI's in-band
- *    error event; the stream is then not marked done, so the core records a
- *    failure and sends no [DONE].
- *
- * The same file serves the other direction (POST /v1/messages in, any
- * provider out) through the client_* hooks: an Anthropic request becomes an
- * OpenAI chat request, and the OpenAI-shaped answer, chunks and errors the
- * pipeline produces become Anthropic's message, events and error body.
- * There, top_k and thinking are dropped, stop_reason stop_sequence cannot
- * be told from end_turn (OpenAI does not say which), tool results become
- * tool messages, and server tools and document blocks are refused.
+ *  - thinking blocks are reasoning (their signatures kept byte for byte),
+ *    tool_use blocks tool calls (the input's JSON text as arguments); stop
+ *    reasons keep what Anthropic tells apart (stop_sequence, pause_turn,
+ *    refusal); usage counts cache reads and writes (1-hour writes apart).
+ *  - an `error` event in a stream is SL_EV_ERROR (the stream failed, it is
+ *    not done): the driver decides what the client sees.
  */
 #include "providers/provider.h"
 
@@ -41,38 +44,31 @@
 #include <time.h>
 
 #include "core/errno.h"
+#include "providers/adapter_internal.h"
 
 #define ANTHROPIC_VERSION "2023-06-01"
 /* Anthropic requires max_tokens; OpenAI's default is "no limit" */
 #define ANTHROPIC_MAX_TOKENS 4096
 
+/* Usage as last reported, field by field. */
+typedef struct anthropic_usage {
+    uint64_t input;          /* input_tokens: neither read from nor written to the cache */
+    uint64_t cache_read;     /* cache_read_input_tokens */
+    uint64_t cache_write;    /* cache_creation_input_tokens */
+    uint64_t cache_write_1h; /* cache_creation.ephemeral_1h_input_tokens */
+    uint64_t output;
+} anthropic_usage_t;
+
 /* Per-stream state, in the request pool (st->priv). */
 typedef struct anthropic_stream {
-    sl_json_t *doc;       /* one reader for the whole stream */
-    const char *head;     /* chunk prefix: {"id":…,"object":…,"created":…,"model":… */
-    uint64_t input;       /* usage as last reported, field by field */
-    uint64_t cache_read;  /* cache_read_input_tokens */
-    uint64_t cache_write; /* cache_creation_input_tokens */
-    uint64_t output;
-    unsigned tools;      /* tool_use blocks so far: the next one's OpenAI index */
+    sl_json_t *doc; /* one reader for the whole stream */
+    sl_buf_t *raw;  /* the current event as a Messages client gets it */
+    anthropic_usage_t u;
+    unsigned tools;      /* tool_use blocks so far: the next one's tool-call index */
     int64_t block;       /* Anthropic index of the open tool_use block, -1 for none */
-    unsigned block_tool; /* its OpenAI index */
-    bool started;        /* the role chunk went out */
-    bool failed;         /* an error event went out: the rest is ignored */
+    unsigned block_tool; /* its tool-call index */
+    bool started;        /* SL_EV_START went out */
 } anthropic_stream_t;
-
-/* Per-stream state of the inbound side (/v1/messages), in the request pool. */
-typedef struct anthropic_client_stream {
-    sl_json_t *doc;
-    const char *stop_reason; /* Anthropic's, once a finish_reason came */
-    int64_t block;           /* index of the open content block, -1 for none */
-    int64_t nblocks;         /* blocks opened so far */
-    int64_t tool;            /* OpenAI index of the tool call in the open block */
-    bool block_text;         /* the open block is a text block */
-    bool started;            /* message_start went out */
-    bool stopped;            /* message_stop went out */
-    bool failed;             /* an error event went out: the rest is ignored */
-} anthropic_client_stream_t;
 
 static int anthropic_build_request(const void *conf, sl_call_t *call, sl_upstream_req_t *out);
 static bool anthropic_fast_body(sl_call_t *call, sl_buf_t *b);
@@ -93,88 +89,52 @@ static int anthropic_max_tokens(json_t *in, json_t *body);
 static int anthropic_sampling(json_t *in, json_t *body);
 static int anthropic_tools(json_t *in, json_t *body);
 static int anthropic_tool_choice(json_t *in, json_t *body);
-static sl_http_header_t *anthropic_headers(sl_call_t *call, size_t *n);
+static sl_http_header_t *anthropic_headers(sl_call_t *call, bool native, size_t *n);
 static const char *anthropic_dump(sl_pool_t *pool, json_t *v, size_t *len);
+static int anthropic_build_native(sl_call_t *call, sl_upstream_req_t *out);
+static sl_finish_e anthropic_finish(const sl_json_t *doc, int v);
+static void anthropic_usage(const sl_json_t *doc, int usage, anthropic_usage_t *u, sl_usage_t *out);
 static int anthropic_parse_response(const void *conf, sl_call_t *call, const sl_buf_t *body,
-                                    sl_reply_t *out);
-static bool anthropic_fast_completion(sl_call_t *call, const sl_buf_t *body, sl_reply_t *out);
-static bool anthropic_fast_text(const sl_json_t *doc, int content, sl_pool_t *pool, sl_buf_t *text,
-                                bool *has_text);
-static bool anthropic_loadable(const sl_json_t *doc, int v);
-static uint64_t anthropic_uint(const sl_json_t *doc, int v);
-static const char *anthropic_finish_reason_str(const sl_json_t *doc, int v, sl_pool_t *pool);
-static json_t *anthropic_completion(json_t *in, sl_call_t *call, sl_usage_t *u);
-static json_t *anthropic_usage_json(const sl_usage_t *u);
-static const char *anthropic_dom_string(json_t *v);
-static const char *anthropic_finish_reason(const char *stop_reason);
-static int anthropic_stream_event(const void *conf, sl_stream_t *st, const sl_sse_event_t *ev,
-                                  sl_chunks_t *out);
+                                    sl_answer_t *out);
+static int anthropic_block(sl_call_t *call, const sl_json_t *doc, int b, sl_choice_t *c);
 static anthropic_stream_t *anthropic_stream_state(sl_stream_t *st);
-static void anthropic_on_message_start(sl_stream_t *st, anthropic_stream_t *s, sl_buf_t *b);
-static void anthropic_on_block_start(sl_stream_t *st, anthropic_stream_t *s, sl_buf_t *b);
-static void anthropic_on_block_delta(sl_stream_t *st, anthropic_stream_t *s, sl_buf_t *b);
-static void anthropic_on_message_delta(sl_stream_t *st, anthropic_stream_t *s, sl_buf_t *b);
-static void anthropic_on_message_stop(sl_stream_t *st, anthropic_stream_t *s, sl_buf_t *b);
-static void anthropic_on_error(sl_stream_t *st, anthropic_stream_t *s, sl_buf_t *b);
-static void anthropic_read_usage(sl_stream_t *st, anthropic_stream_t *s, int usage);
-static void anthropic_begin(sl_stream_t *st, anthropic_stream_t *s, sl_buf_t *b);
-static void anthropic_head(sl_stream_t *st, anthropic_stream_t *s, sl_str_t id, sl_str_t model);
-static void anthropic_chunk_open(anthropic_stream_t *s, sl_buf_t *b);
-static void anthropic_chunk_close(sl_buf_t *b, const char *finish);
+static int anthropic_stream_event(const void *conf, sl_stream_t *st, const sl_sse_event_t *ev,
+                                  sl_evs_t *out);
+static sl_ev_t *anthropic_push(sl_evs_t *out, sl_ev_type_e type);
+static void anthropic_push_usage(sl_stream_t *st, sl_evs_t *out);
+static void anthropic_push_text(sl_stream_t *st, anthropic_stream_t *s, int v, sl_ev_type_e type,
+                                unsigned index, sl_evs_t *out);
+static void anthropic_push_signature(sl_stream_t *st, anthropic_stream_t *s, int v, sl_evs_t *out);
+static void anthropic_on_message_start(sl_stream_t *st, anthropic_stream_t *s, sl_evs_t *out);
+static void anthropic_on_block_start(sl_stream_t *st, anthropic_stream_t *s, sl_evs_t *out);
+static void anthropic_on_block_delta(sl_stream_t *st, anthropic_stream_t *s, sl_evs_t *out);
+static void anthropic_on_message_delta(sl_stream_t *st, anthropic_stream_t *s, sl_evs_t *out);
+static void anthropic_on_error(sl_stream_t *st, anthropic_stream_t *s, sl_evs_t *out);
 static sl_str_t anthropic_name(const sl_json_t *doc, int v);
-static bool anthropic_raw_string(const sl_json_t *doc, int v, sl_str_t *raw, size_t *len);
 static int64_t anthropic_int(const sl_json_t *doc, int v, int64_t dflt);
-static const char *anthropic_quote(sl_pool_t *pool, const char *s);
+static uint64_t anthropic_count(const sl_json_t *doc, int v, uint64_t dflt);
 static int anthropic_map_error(const void *conf, int status, const sl_buf_t *body, sl_pool_t *pool,
                                sl_error_t *out);
 static const char *anthropic_error_type(const char *anthropic_type);
-static int anthropic_client_request(sl_pool_t *pool, sl_str_t body, sl_str_t *out,
-                                    const char **why);
-static int anthropic_client_system(json_t *system, json_t *msgs, const char **why);
-static json_t *anthropic_client_text(json_t *b);
-static int anthropic_client_messages(json_t *messages, json_t *msgs, const char **why);
-static int anthropic_client_user(json_t *content, json_t *msgs, const char **why);
-static int anthropic_client_image(json_t *b, json_t *parts, const char **why);
-static int anthropic_client_tool_result(json_t *b, json_t *msgs, const char **why);
-static int anthropic_client_assistant(json_t *content, json_t *msgs, const char **why);
-static int anthropic_client_options(json_t *in, json_t *req, const char **why);
-static int anthropic_client_tools(json_t *in, json_t *req, const char **why);
-static int anthropic_client_response(sl_pool_t *pool, sl_str_t body, sl_str_t *out);
-static json_t *anthropic_client_usage(json_t *usage);
-static const char *anthropic_stop_reason(const char *finish);
-static int anthropic_client_stream_event(sl_stream_t *st, const sl_sse_event_t *ev,
-                                         sl_chunks_t *out);
-static void anthropic_client_tool_delta(sl_stream_t *st, anthropic_client_stream_t *s, int k,
-                                        sl_buf_t *b);
-static void anthropic_client_start(sl_stream_t *st, anthropic_client_stream_t *s, sl_buf_t *b);
-static void anthropic_client_usage_raw(sl_stream_t *st, sl_buf_t *b, bool start);
-static void anthropic_client_close_block(anthropic_client_stream_t *s, sl_buf_t *b);
-static void anthropic_client_stream_error(sl_stream_t *st, anthropic_client_stream_t *s,
-                                          sl_buf_t *b);
-static bool anthropic_client_type_known(const char *type);
-static int anthropic_client_error(int status, const sl_error_t *err, sl_pool_t *pool,
-                                  sl_str_t *out);
 
 const sl_provider_ops_t sl_provider_anthropic = {
     .kind = "anthropic",
     .default_base_url = "https://api.anthropic.com",
+    .api = SL_API_MESSAGES,
     .conf_parse = NULL,
     .build_request = anthropic_build_request,
     .parse_response = anthropic_parse_response,
     .stream_event = anthropic_stream_event,
     .map_error = anthropic_map_error,
-    .client_request = anthropic_client_request,
-    .client_response = anthropic_client_response,
-    .client_stream_event = anthropic_client_stream_event,
-    .client_error = anthropic_client_error,
 };
 
 
 /*
- * Returns 0; SL_EDENIED for an endpoint other than chat; SL_EPARSE for a
- * call that cannot be said in Anthropic's terms (n > 1, tool arguments that
- * are not a JSON object, an image that is neither a data: nor an http(s)
- * URL, a content part or role Anthropic has no counterpart for).
+ * Returns 0; SL_EDENIED for an API other than chat; SL_EPARSE for a call
+ * that cannot be said in Anthropic's terms (n > 1, tool arguments that are
+ * not a JSON object, an image that is neither a data: nor an http(s) URL,
+ * a content part or role Anthropic has no counterpart for). A Messages
+ * client's own body goes as it is (anthropic_build_native()).
  */
 static int
 anthropic_build_request(const void *conf, sl_call_t *call, sl_upstream_req_t *out)
@@ -185,8 +145,11 @@ anthropic_build_request(const void *conf, sl_call_t *call, sl_upstream_req_t *ou
     int rc;
 
     (void) conf;
-    if (call->endpoint != SL_ENDPOINT_CHAT) {
+    if (call->api != SL_API_CHAT) {
         return SL_EDENIED;
+    }
+    if (call->client_api == SL_API_MESSAGES) {
+        return anthropic_build_native(call, out);
     }
     if (call->body == NULL) {
         sl_buf_t b = SL_BUF_INIT;
@@ -197,7 +160,7 @@ anthropic_build_request(const void *conf, sl_call_t *call, sl_upstream_req_t *ou
             sl_buf_free(&b);
             out->method = "POST";
             out->path = sl_psprintf(call->pool, "%s/v1/messages", p->base_path);
-            out->headers = anthropic_headers(call, &out->nheaders);
+            out->headers = anthropic_headers(call, false, &out->nheaders);
             return 0;
         }
         sl_buf_free(&b);
@@ -218,7 +181,7 @@ anthropic_build_request(const void *conf, sl_call_t *call, sl_upstream_req_t *ou
     }
     out->method = "POST";
     out->path = sl_psprintf(call->pool, "%s/v1/messages", p->base_path);
-    out->headers = anthropic_headers(call, &out->nheaders);
+    out->headers = anthropic_headers(call, false, &out->nheaders);
 
 out_free_body:
     json_decref(body);
@@ -926,26 +889,38 @@ anthropic_tool_choice(json_t *in, json_t *body)
 }
 
 
-/* Client headers (minus anthropic-version: the adapter speaks one version), then ours. */
+/*
+ * The client's headers, then ours. A translated request is in the one
+ * anthropic-version this adapter speaks, so the client's is dropped; a
+ * native one is in the client's, which goes as it came (ours when it sent
+ * none). anthropic-beta goes as the client sent it.
+ */
 static sl_http_header_t *
-anthropic_headers(sl_call_t *call, size_t *n)
+anthropic_headers(sl_call_t *call, bool native, size_t *n)
 {
-    const sl_provider_conf_t *p = call->target->provider;
+    const char *key = call->api_key != NULL ? call->api_key->value : NULL;
     sl_http_header_t *h = sl_palloc(call->pool, sizeof(*h) * (call->nheaders + 3));
+    bool version = false;
     size_t k = 0;
 
     for (size_t i = 0; i < call->nheaders; i++) {
-        if (!sl_str_caseeq(call->headers[i].name, "anthropic-version")) {
-            h[k++] = call->headers[i];
+        if (sl_str_caseeq(call->headers[i].name, "anthropic-version")) {
+            if (!native) {
+                continue;
+            }
+            version = true;
         }
+        h[k++] = call->headers[i];
     }
     h[k].name = sl_str_lit("content-type");
     h[k++].value = sl_str_lit("application/json");
-    h[k].name = sl_str_lit("anthropic-version");
-    h[k++].value = sl_str_lit(ANTHROPIC_VERSION);
-    if (p->api_key.value != NULL) {
+    if (!version) {
+        h[k].name = sl_str_lit("anthropic-version");
+        h[k++].value = sl_str_lit(ANTHROPIC_VERSION);
+    }
+    if (key != NULL) {
         h[k].name = sl_str_lit("x-api-key");
-        h[k].value = (sl_str_t){ p->api_key.value, strlen(p->api_key.value) };
+        h[k].value = (sl_str_t){ key, strlen(key) };
         k++;
     }
     *n = k;
@@ -971,382 +946,204 @@ anthropic_dump(sl_pool_t *pool, json_t *v, size_t *len)
 }
 
 
+/*
+ * The client's own Messages request, forwarded (a client of Anthropic's
+ * API in front of an Anthropic target): the body with only `model` set to
+ * the target's model, nothing added, even to a stream. Returns 0 or
+ * SL_EPARSE (a body without a string model).
+ */
 static int
-anthropic_parse_response(const void *conf, sl_call_t *call, const sl_buf_t *body, sl_reply_t *out)
+anthropic_build_native(sl_call_t *call, sl_upstream_req_t *out)
 {
-    json_t *in;
-    json_t *res = NULL;
-    int rc = SL_EUPSTREAM;
+    const sl_provider_conf_t *p = call->target->provider;
+    const sl_json_t *doc = call->native_doc;
+    int model = sl_json_get(doc, SL_JSON_ROOT, "model");
+    sl_str_t raw = sl_json_raw(doc, model);
+    sl_json_edit_t ed;
+    sl_str_t body;
 
-    (void) conf;
-    if (anthropic_fast_completion(call, body, out)) {
-        return 0;
+    if (sl_json_type(doc, SL_JSON_ROOT) != SL_JSON_OBJECT
+        || sl_json_type(doc, model) != SL_JSON_STRING) {
+        return SL_EPARSE;
     }
-    in = json_loadb(body->p, body->len, 0, NULL);
-    if (!json_is_object(in)) {
-        goto out_free;
+    ed.start = (size_t) (raw.p - call->native.p);
+    ed.end = ed.start + raw.len;
+    ed.text = (sl_str_t){ call->target->model, strlen(call->target->model) };
+    ed.quote = true;
+    if (sl_json_splice(call->pool, call->native, &ed, 1, &body) < 0) {
+        return SL_EPARSE;
     }
-    res = anthropic_completion(in, call, &out->usage);
-    if (res == NULL) {
-        goto out_free;
-    }
-    out->body = anthropic_dump(call->pool, res, &out->body_len);
-    if (out->body == NULL) {
-        goto out_free;
-    }
-    if (json_is_string(json_object_get(in, "model"))) {
-        out->served_model = sl_pstrdup(call->pool, json_string_value(json_object_get(in, "model")));
-    }
-    rc = 0;
-
-out_free:
-    json_decref(res);
-    json_decref(in);
-    return rc;
+    out->method = "POST";
+    out->path = sl_psprintf(call->pool, "%s/v1/messages", p->base_path);
+    out->headers = anthropic_headers(call, true, &out->nheaders);
+    out->body = body.p;
+    out->body_len = body.len;
+    return 0;
 }
 
 
 /*
- * A text-only Anthropic message -> the chat.completion anthropic_completion()
- * would write, member for member, read with the token reader. False, with
- * out untouched, for a tool_use block and for any document jansson might
- * judge differently (see anthropic_loadable()): the DOM path then answers.
+ * Anthropic's stop_reason (a string token) -> sl_finish_e. Absent or
+ * unknown: SL_FINISH_STOP (end_turn and reasons added later).
  */
-static bool
-anthropic_fast_completion(sl_call_t *call, const sl_buf_t *body, sl_reply_t *out)
+static sl_finish_e
+anthropic_finish(const sl_json_t *doc, int v)
 {
-    static const char *const keys[] = { "id", "model", "content", "usage", "stop_reason" };
+    sl_str_t r = anthropic_name(doc, v);
+
+    if (sl_str_eq(r, "max_tokens") || sl_str_eq(r, "model_context_window_exceeded")) {
+        return SL_FINISH_LENGTH;
+    }
+    if (sl_str_eq(r, "tool_use")) {
+        return SL_FINISH_TOOL_CALLS;
+    }
+    if (sl_str_eq(r, "refusal")) {
+        return SL_FINISH_CONTENT_FILTER;
+    }
+    if (sl_str_eq(r, "stop_sequence")) {
+        return SL_FINISH_STOP_SEQUENCE;
+    }
+    if (sl_str_eq(r, "pause_turn")) {
+        return SL_FINISH_PAUSE;
+    }
+    return SL_FINISH_STOP;
+}
+
+
+/*
+ * The usage members present in usage into the running counts u (a stream's
+ * message_delta repeats only some of them), then the sum into out: every
+ * input token is a prompt token (cache reads and writes included).
+ */
+static void
+anthropic_usage(const sl_json_t *doc, int usage, anthropic_usage_t *u, sl_usage_t *out)
+{
+    if (sl_json_type(doc, usage) != SL_JSON_OBJECT) {
+        return;
+    }
+    u->input = anthropic_count(doc, sl_json_get(doc, usage, "input_tokens"), u->input);
+    u->cache_read =
+        anthropic_count(doc, sl_json_get(doc, usage, "cache_read_input_tokens"), u->cache_read);
+    u->cache_write = anthropic_count(doc, sl_json_get(doc, usage, "cache_creation_input_tokens"),
+                                     u->cache_write);
+    u->cache_write_1h =
+        anthropic_count(doc, sl_json_path(doc, usage, "cache_creation.ephemeral_1h_input_tokens"),
+                        u->cache_write_1h);
+    u->output = anthropic_count(doc, sl_json_get(doc, usage, "output_tokens"), u->output);
+    out->known = true;
+    out->prompt_tokens = u->input + u->cache_read + u->cache_write;
+    out->completion_tokens = u->output;
+    out->cached_tokens = u->cache_read;
+    out->cache_write_tokens = u->cache_write;
+    out->cache_write_1h_tokens = u->cache_write_1h;
+}
+
+
+/*
+ * A Messages answer -> the typed answer (one choice), read with the token
+ * reader: text blocks joined, thinking blocks as reasoning (joined; the
+ * last block's signature), tool_use blocks as tool calls (the input's JSON
+ * text as the arguments), server tool and redacted thinking blocks left to
+ * raw. raw is the body, for a Messages client. SL_EUPSTREAM for a body that
+ * is not a JSON object, or a block whose strings jansson would refuse.
+ */
+static int
+anthropic_parse_response(const void *conf, sl_call_t *call, const sl_buf_t *body, sl_answer_t *out)
+{
     sl_json_t *doc = sl_json_create(call->pool);
-    sl_buf_t text = SL_BUF_INIT;
-    sl_buf_t b = SL_BUF_INIT;
-    sl_usage_t u = out->usage;
-    bool has_text = false;
-    sl_str_t model = sl_str_null;
-    int v[5];
-
-    if (sl_json_parse(doc, body->p != NULL ? body->p : "", body->len, NULL) < 0
-        || sl_json_type(doc, SL_JSON_ROOT) != SL_JSON_OBJECT
-        || !anthropic_loadable(doc, SL_JSON_ROOT)) {
-        return false;
-    }
-    /* repeated keys: jansson keeps the last, as sl_json_get() does */
-    v[0] = sl_json_get(doc, SL_JSON_ROOT, keys[0]);
-    v[1] = sl_json_get(doc, SL_JSON_ROOT, keys[1]);
-    v[2] = sl_json_get(doc, SL_JSON_ROOT, keys[2]);
-    v[3] = sl_json_get(doc, SL_JSON_ROOT, keys[3]);
-    v[4] = sl_json_get(doc, SL_JSON_ROOT, keys[4]);
-    if (!anthropic_fast_text(doc, v[2], call->pool, &text, &has_text)) {
-        sl_buf_free(&text);
-        return false;
-    }
-    if (sl_json_type(doc, v[3]) == SL_JSON_OBJECT) {
-        uint64_t read = anthropic_uint(doc, sl_json_get(doc, v[3], "cache_read_input_tokens"));
-        uint64_t write = anthropic_uint(doc, sl_json_get(doc, v[3], "cache_creation_input_tokens"));
-
-        u.known = true;
-        u.prompt_tokens =
-            anthropic_uint(doc, sl_json_get(doc, v[3], "input_tokens")) + read + write;
-        u.completion_tokens = anthropic_uint(doc, sl_json_get(doc, v[3], "output_tokens"));
-        u.cached_tokens = read;
-        u.cache_write_tokens = write;
-    }
-
-    sl_buf_puts(&b, "{\"id\":");
-    if (sl_json_type(doc, v[0]) == SL_JSON_STRING) {
-        sl_str_t raw = sl_json_raw(doc, v[0]);
-
-        sl_buf_append(&b, raw.p, raw.len);
-    } else {
-        sl_buf_puts(&b, "\"\"");
-    }
-    sl_buf_printf(
-        &b, ",\"object\":\"chat.completion\",\"created\":%lld,\"model\":", (long long) time(NULL));
-    if (sl_json_type(doc, v[1]) == SL_JSON_STRING) {
-        sl_str_t raw = sl_json_raw(doc, v[1]);
-
-        sl_buf_append(&b, raw.p, raw.len);
-        sl_json_string(doc, v[1], call->pool, &model);
-    } else {
-        sl_json_quote(&b, (sl_str_t){ call->target->model, strlen(call->target->model) });
-    }
-    sl_buf_puts(&b, ",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":");
-    if (has_text) {
-        sl_json_quote(&b, (sl_str_t){ text.p != NULL ? text.p : "", text.len });
-    } else {
-        sl_buf_puts(&b, "null");
-    }
-    sl_buf_free(&text);
-    sl_buf_printf(&b, "},\"logprobs\":null,\"finish_reason\":\"%s\"}]",
-                  anthropic_finish_reason_str(doc, v[4], call->pool));
-    if (u.known) {
-        sl_buf_printf(&b,
-                      ",\"usage\":{\"prompt_tokens\":%lld,\"completion_tokens\":%lld,"
-                      "\"total_tokens\":%lld,\"prompt_tokens_details\":{\"cached_tokens\":%lld}}",
-                      (long long) u.prompt_tokens, (long long) u.completion_tokens,
-                      (long long) (u.prompt_tokens + u.completion_tokens),
-                      (long long) u.cached_tokens);
-    }
-    sl_buf_append(&b, "}", 1);
-
-    out->usage = u;
-    out->body = sl_pstrndup(call->pool, b.p, b.len);
-    out->body_len = b.len;
-    sl_buf_free(&b);
-    if (model.p != NULL) {
-        out->served_model = sl_pstrndup(call->pool, model.p, model.len);
-    }
-    return true;
-}
-
-
-/*
- * The text blocks of content, joined, into text (has_text when there was
- * one), as anthropic_completion() reads them. False for a tool_use block.
- */
-static bool
-anthropic_fast_text(const sl_json_t *doc, int content, sl_pool_t *pool, sl_buf_t *text,
-                    bool *has_text)
-{
-    if (sl_json_type(doc, content) != SL_JSON_ARRAY) {
-        return true;
-    }
-    for (int blk = sl_json_first(doc, content); blk >= 0; blk = sl_json_next(doc, content, blk)) {
-        int t = sl_json_get(doc, blk, "text");
-        sl_str_t type;
-        sl_str_t s;
-
-        if (sl_json_string(doc, sl_json_get(doc, blk, "type"), pool, &type) < 0) {
-            continue;
-        }
-        if (sl_str_eq(type, "text") && sl_json_type(doc, t) == SL_JSON_STRING) {
-            sl_json_string(doc, t, pool, &s);
-            sl_buf_append(text, s.p, s.len);
-            *has_text = true;
-        } else if (sl_str_eq(type, "tool_use")) {
-            return false;
-        }
-    }
-    return true;
-}
-
-
-/*
- * True when jansson's json_loadb() would take every value under v the way
- * the token reader does: every string (keys too) valid, every number an
- * integer that fits int64_t (reals are left to jansson's own conversion).
- */
-static bool
-anthropic_loadable(const sl_json_t *doc, int v)
-{
-    size_t len;
-    int64_t n;
-
-    switch (sl_json_type(doc, v)) {
-    case SL_JSON_OBJECT:
-        for (int k = sl_json_first(doc, v); k >= 0; k = sl_json_next(doc, v, k)) {
-            if (sl_json_string_len(doc, k, &len) < 0
-                || !anthropic_loadable(doc, sl_json_key_value(doc, k))) {
-                return false;
-            }
-        }
-        return true;
-    case SL_JSON_ARRAY:
-        for (int e = sl_json_first(doc, v); e >= 0; e = sl_json_next(doc, v, e)) {
-            if (!anthropic_loadable(doc, e)) {
-                return false;
-            }
-        }
-        return true;
-    case SL_JSON_STRING:
-        return sl_json_string_len(doc, v, &len) == 0;
-    case SL_JSON_NUMBER:
-        return sl_json_int(doc, v, &n) == 0;
-    default:
-        return true;
-    }
-}
-
-
-/* As jansson's json_integer_value(): the integer, 0 for anything else. */
-static uint64_t
-anthropic_uint(const sl_json_t *doc, int v)
-{
-    int64_t n;
-
-    return sl_json_int(doc, v, &n) == 0 ? (uint64_t) n : 0;
-}
-
-
-/* anthropic_finish_reason() of string v (NULL when v is not a string). */
-static const char *
-anthropic_finish_reason_str(const sl_json_t *doc, int v, sl_pool_t *pool)
-{
-    sl_str_t s;
-
-    if (sl_json_string(doc, v, pool, &s) < 0) {
-        return anthropic_finish_reason(NULL);
-    }
-    return anthropic_finish_reason(sl_pstrndup(pool, s.p, s.len));
-}
-
-
-/* An Anthropic message -> OpenAI chat.completion (new reference), and its usage into u. */
-static json_t *
-anthropic_completion(json_t *in, sl_call_t *call, sl_usage_t *u)
-{
-    json_t *content = json_object_get(in, "content");
-    json_t *usage = json_object_get(in, "usage");
-    json_t *id = json_object_get(in, "id");
-    json_t *model = json_object_get(in, "model");
-    json_t *calls = json_array();
-    json_t *message;
-    json_t *res;
-    json_t *b;
-    sl_buf_t text = SL_BUF_INIT;
-    bool has_text = false;
-    size_t i;
-
-    json_array_foreach(content, i, b)
-    {
-        const char *type = json_string_value(json_object_get(b, "type"));
-        json_t *t = json_object_get(b, "text");
-
-        if (type == NULL) {
-            continue;
-        }
-        if (strcmp(type, "text") == 0 && json_is_string(t)) {
-            sl_buf_append(&text, json_string_value(t), json_string_length(t));
-            has_text = true;
-        } else if (strcmp(type, "tool_use") == 0) {
-            json_t *input = json_object_get(b, "input");
-            char *args = input != NULL ? json_dumps(input, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
-
-            json_array_append_new(calls, json_pack("{s:s,s:s,s:{s:s,s:s}}", "id",
-                                                   anthropic_dom_string(json_object_get(b, "id")),
-                                                   "type", "function", "function", "name",
-                                                   anthropic_dom_string(json_object_get(b, "name")),
-                                                   "arguments", args != NULL ? args : "{}"));
-            free(args);
-        }
-    }
-
-    message = json_pack("{s:s}", "role", "assistant");
-    json_object_set_new(message, "content",
-                        has_text ? json_stringn(text.p != NULL ? text.p : "", text.len)
-                                 : json_null());
-    if (json_array_size(calls) > 0) {
-        json_object_set(message, "tool_calls", calls);
-    }
-    sl_buf_free(&text);
-    json_decref(calls);
-
-    if (json_is_object(usage)) {
-        uint64_t read =
-            (uint64_t) json_integer_value(json_object_get(usage, "cache_read_input_tokens"));
-        uint64_t write =
-            (uint64_t) json_integer_value(json_object_get(usage, "cache_creation_input_tokens"));
-
-        u->known = true;
-        u->prompt_tokens =
-            (uint64_t) json_integer_value(json_object_get(usage, "input_tokens")) + read + write;
-        u->completion_tokens =
-            (uint64_t) json_integer_value(json_object_get(usage, "output_tokens"));
-        u->cached_tokens = read;
-        u->cache_write_tokens = write;
-    }
-
-    res = json_pack("{s:s,s:s,s:I,s:s,s:[{s:i,s:o,s:n,s:s}]}", "id", anthropic_dom_string(id),
-                    "object", "chat.completion", "created", (json_int_t) time(NULL), "model",
-                    json_is_string(model) ? json_string_value(model) : call->target->model,
-                    "choices", "index", 0, "message", message, "logprobs", "finish_reason",
-                    anthropic_finish_reason(json_string_value(json_object_get(in, "stop_reason"))));
-    if (res != NULL && u->known) {
-        json_object_set_new(res, "usage", anthropic_usage_json(u));
-    }
-    return res;
-}
-
-
-static json_t *
-anthropic_usage_json(const sl_usage_t *u)
-{
-    return json_pack("{s:I,s:I,s:I,s:{s:I}}", "prompt_tokens", (json_int_t) u->prompt_tokens,
-                     "completion_tokens", (json_int_t) u->completion_tokens, "total_tokens",
-                     (json_int_t) (u->prompt_tokens + u->completion_tokens),
-                     "prompt_tokens_details", "cached_tokens", (json_int_t) u->cached_tokens);
-}
-
-
-/* A DOM string's value, "" for anything else. */
-static const char *
-anthropic_dom_string(json_t *v)
-{
-    return json_is_string(v) ? json_string_value(v) : "";
-}
-
-
-static const char *
-anthropic_finish_reason(const char *stop_reason)
-{
-    if (stop_reason == NULL) {
-        return "stop";
-    }
-    if (strcmp(stop_reason, "max_tokens") == 0
-        || strcmp(stop_reason, "model_context_window_exceeded") == 0) {
-        return "length";
-    }
-    if (strcmp(stop_reason, "tool_use") == 0) {
-        return "tool_calls";
-    }
-    if (strcmp(stop_reason, "refusal") == 0) {
-        return "content_filter";
-    }
-    return "stop"; /* end_turn, stop_sequence, pause_turn */
-}
-
-
-/*
- * One Anthropic event -> zero or more OpenAI chunks. The event's own "type"
- * member names it (the SSE event: line says the same). Events that are not
- * JSON objects, and parts that are not what they claim, are skipped.
- */
-static int
-anthropic_stream_event(const void *conf, sl_stream_t *st, const sl_sse_event_t *ev,
-                       sl_chunks_t *out)
-{
-    anthropic_stream_t *s = anthropic_stream_state(st);
-    sl_str_t type;
+    anthropic_usage_t u;
+    sl_choice_t *c;
+    int content;
+    int n;
 
     (void) conf;
-    if (s->failed || st->done) {
+    out->raw = (sl_str_t){ body->p != NULL ? body->p : "", body->len };
+    out->raw_api = SL_API_MESSAGES;
+    if (sl_json_parse(doc, out->raw.p, out->raw.len, NULL) < 0
+        || sl_json_type(doc, SL_JSON_ROOT) != SL_JSON_OBJECT) {
+        return SL_EUPSTREAM;
+    }
+    out->id = sl__adapter_literal(doc, sl_json_get(doc, SL_JSON_ROOT, "id"), NULL);
+    out->model = sl__adapter_literal(doc, sl_json_get(doc, SL_JSON_ROOT, "model"), NULL);
+    memset(&u, 0, sizeof(u));
+    anthropic_usage(doc, sl_json_get(doc, SL_JSON_ROOT, "usage"), &u, &out->usage);
+
+    c = sl_pcalloc(call->pool, sizeof(*c));
+    out->choices = c;
+    out->nchoices = 1;
+    c->finish = anthropic_finish(doc, sl_json_get(doc, SL_JSON_ROOT, "stop_reason"));
+    content = sl_json_get(doc, SL_JSON_ROOT, "content");
+    if (sl_json_type(doc, content) != SL_JSON_ARRAY) {
         return 0;
     }
-    if (sl_json_parse(s->doc, ev->data.p, ev->data.len, NULL) < 0
-        || sl_json_type(s->doc, SL_JSON_ROOT) != SL_JSON_OBJECT) {
-        return 0;
+    n = 0;
+    for (int b = sl_json_first(doc, content); b >= 0; b = sl_json_next(doc, content, b)) {
+        n += sl_str_eq(anthropic_name(doc, sl_json_get(doc, b, "type")), "tool_use");
     }
-    type = anthropic_name(s->doc, sl_json_get(s->doc, SL_JSON_ROOT, "type"));
-    if (type.len == 0) {
-        type = ev->event;
+    if (n > 0) {
+        c->tools = sl_pcalloc(call->pool, (size_t) n * sizeof(sl_tool_call_t));
     }
-    if (sl_str_eq(type, "message_start")) {
-        anthropic_on_message_start(st, s, out->out);
-    } else if (sl_str_eq(type, "content_block_start")) {
-        anthropic_on_block_start(st, s, out->out);
-    } else if (sl_str_eq(type, "content_block_delta")) {
-        anthropic_on_block_delta(st, s, out->out);
-    } else if (sl_str_eq(type, "content_block_stop")) {
-        if (anthropic_int(s->doc, sl_json_get(s->doc, SL_JSON_ROOT, "index"), -2) == s->block) {
-            s->block = -1;
+    for (int b = sl_json_first(doc, content); b >= 0; b = sl_json_next(doc, content, b)) {
+        if (anthropic_block(call, doc, b, c) < 0) {
+            return SL_EUPSTREAM;
         }
-    } else if (sl_str_eq(type, "message_delta")) {
-        anthropic_on_message_delta(st, s, out->out);
-    } else if (sl_str_eq(type, "message_stop")) {
-        anthropic_on_message_stop(st, s, out->out);
-    } else if (sl_str_eq(type, "error")) {
-        anthropic_on_error(st, s, out->out);
     }
-    /* ping and event types added later: nothing for the client */
+    return 0;
+}
+
+
+/* One content block of an answer into c. SL_EPARSE for strings jansson would refuse. */
+static int
+anthropic_block(sl_call_t *call, const sl_json_t *doc, int b, sl_choice_t *c)
+{
+    sl_str_t type = anthropic_name(doc, sl_json_get(doc, b, "type"));
+    int v;
+
+    if (sl_str_eq(type, "text")) {
+        v = sl_json_get(doc, b, "text");
+        if (sl_json_type(doc, v) != SL_JSON_STRING) {
+            return 0;
+        }
+        if (sl__adapter_literal(doc, v, NULL).p == NULL) {
+            return SL_EPARSE;
+        }
+        /* an empty first block still makes the content "", not null */
+        c->text = c->text.len == 0 ? sl_json_raw(doc, v)
+                                   : sl_jstr_concat(call->pool, c->text, sl_json_raw(doc, v));
+        return 0;
+    }
+    if (sl_str_eq(type, "thinking")) {
+        sl_str_t text = sl__adapter_literal(doc, sl_json_get(doc, b, "thinking"), NULL);
+        sl_str_t sig = sl__adapter_literal(doc, sl_json_get(doc, b, "signature"), NULL);
+
+        if (text.len > 2) {
+            c->reasoning = sl_jstr_concat(call->pool, c->reasoning, text);
+        }
+        if (sig.len > 2) {
+            c->signature = sig; /* byte for byte, as Anthropic wrote it */
+        }
+        return 0;
+    }
+    if (sl_str_eq(type, "tool_use")) {
+        sl_tool_call_t *t = &c->tools[c->ntools];
+        int input = sl_json_get(doc, b, "input");
+
+        t->id = sl__adapter_literal(doc, sl_json_get(doc, b, "id"), NULL);
+        t->name = sl__adapter_literal(doc, sl_json_get(doc, b, "name"), NULL);
+        if (t->id.len == 0) {
+            t->id = sl_str_lit("\"\"");
+        }
+        if (t->name.len == 0) {
+            t->name = sl_str_lit("\"\"");
+        }
+        if (input < 0) {
+            t->args = sl_str_lit("\"{}\"");
+        } else if (sl__adapter_json_literal(call->pool, doc, input, &t->args) < 0) {
+            return SL_EPARSE;
+        }
+        c->ntools++;
+    }
+    /* redacted_thinking, server tools, citations: carried by raw only */
     return 0;
 }
 
@@ -1360,295 +1157,275 @@ anthropic_stream_state(sl_stream_t *st)
         s = sl_pcalloc(st->call->pool, sizeof(*s));
         s->doc = sl_json_create(st->call->pool);
         s->block = -1;
+        if (st->call->client_api == SL_API_MESSAGES) {
+            s->raw = sl__adapter_buf(st->call->pool);
+        }
         st->priv = s;
     }
     return s;
 }
 
 
-static void
-anthropic_on_message_start(sl_stream_t *st, anthropic_stream_t *s, sl_buf_t *b)
+/*
+ * One Anthropic event -> typed events. The event's own "type" member names
+ * it (the SSE event: line says the same). A Messages client gets the event
+ * raw as it came, but for message_stop (the frontend's encode_end writes
+ * it) and error (the driver decides what the client sees). Parts that are
+ * not what they claim give no typed event.
+ */
+static int
+anthropic_stream_event(const void *conf, sl_stream_t *st, const sl_sse_event_t *ev, sl_evs_t *out)
 {
-    int msg = sl_json_get(s->doc, SL_JSON_ROOT, "message");
-    int model = sl_json_get(s->doc, msg, "model");
-    sl_str_t id_raw = sl_str_null;
-    sl_str_t model_raw = sl_str_null;
-    sl_str_t name;
-    size_t len;
+    anthropic_stream_t *s = anthropic_stream_state(st);
+    bool pass = true;
+    sl_str_t type;
 
-    if (!anthropic_raw_string(s->doc, sl_json_get(s->doc, msg, "id"), &id_raw, &len)) {
-        id_raw = sl_str_null;
+    (void) conf;
+    if (s->raw != NULL) {
+        sl_buf_clear(s->raw);
+        out->raw = sl__adapter_buf_str(s->raw);
+        out->raw_api = SL_API_MESSAGES;
     }
-    if (!anthropic_raw_string(s->doc, model, &model_raw, &len)) {
-        model_raw = sl_str_null;
-    } else if (st->served_model == NULL
-               && sl_json_string(s->doc, model, st->call->pool, &name) == 0) {
-        st->served_model = sl_pstrndup(st->call->pool, name.p, name.len);
+    if (st->failed || st->done) {
+        return 0;
     }
-    anthropic_head(st, s, id_raw, model_raw);
-    anthropic_read_usage(st, s, sl_json_get(s->doc, msg, "usage"));
-    anthropic_begin(st, s, b);
+    if (sl_json_parse(s->doc, ev->data.p, ev->data.len, NULL) == 0
+        && sl_json_type(s->doc, SL_JSON_ROOT) == SL_JSON_OBJECT) {
+        type = anthropic_name(s->doc, sl_json_get(s->doc, SL_JSON_ROOT, "type"));
+        if (type.p == NULL) {
+            type = ev->event;
+        }
+        if (sl_str_eq(type, "message_start")) {
+            anthropic_on_message_start(st, s, out);
+        } else if (sl_str_eq(type, "content_block_start")) {
+            anthropic_on_block_start(st, s, out);
+        } else if (sl_str_eq(type, "content_block_delta")) {
+            anthropic_on_block_delta(st, s, out);
+        } else if (sl_str_eq(type, "content_block_stop")) {
+            if (anthropic_int(s->doc, sl_json_get(s->doc, SL_JSON_ROOT, "index"), -2) == s->block) {
+                s->block = -1;
+            }
+        } else if (sl_str_eq(type, "message_delta")) {
+            anthropic_on_message_delta(st, s, out);
+        } else if (sl_str_eq(type, "message_stop")) {
+            anthropic_push(out, SL_EV_DONE);
+            st->done = true;
+            pass = false;
+        } else if (sl_str_eq(type, "error")) {
+            anthropic_on_error(st, s, out);
+            pass = false;
+        }
+        /* ping and event types added later: nothing typed */
+    }
+    if (s->raw != NULL && pass) {
+        sl__adapter_sse(s->raw, ev->event, ev->data);
+        out->raw = sl__adapter_buf_str(s->raw);
+    }
+    return 0;
+}
+
+
+/* Pushes an event of type with nothing else set; returns it for the caller to fill. */
+static sl_ev_t *
+anthropic_push(sl_evs_t *out, sl_ev_type_e type)
+{
+    sl_ev_t e;
+
+    memset(&e, 0, sizeof(e));
+    e.type = type;
+    sl_evs_push(out, &e);
+    return &out->v[out->n - 1];
+}
+
+
+/* A USAGE event with the counts so far (a copy in the pool). */
+static void
+anthropic_push_usage(sl_stream_t *st, sl_evs_t *out)
+{
+    sl_usage_t *u = sl_palloc(st->call->pool, sizeof(*u));
+
+    *u = st->usage;
+    anthropic_push(out, SL_EV_USAGE)->usage = u;
+}
+
+
+/* A TEXT, REASONING or TOOL_ARGS event of string v (nothing for an empty or refused one). */
+static void
+anthropic_push_text(sl_stream_t *st, anthropic_stream_t *s, int v, sl_ev_type_e type,
+                    unsigned index, sl_evs_t *out)
+{
+    size_t len;
+    sl_str_t lit = sl__adapter_literal(s->doc, v, &len);
+    sl_ev_t *e;
+
+    if (lit.len <= 2) {
+        return;
+    }
+    st->content_bytes += len;
+    e = anthropic_push(out, type);
+    e->text = sl__adapter_keep(st->call->pool, lit);
+    e->index = index;
 }
 
 
 static void
-anthropic_on_block_start(sl_stream_t *st, anthropic_stream_t *s, sl_buf_t *b)
+anthropic_on_message_start(sl_stream_t *st, anthropic_stream_t *s, sl_evs_t *out)
 {
+    sl_pool_t *pool = st->call->pool;
+    int msg = sl_json_get(s->doc, SL_JSON_ROOT, "message");
+    int model = sl_json_get(s->doc, msg, "model");
+    sl_ev_t *e;
+    sl_str_t name;
+
+    if (!s->started) {
+        s->started = true;
+        e = anthropic_push(out, SL_EV_START);
+        e->id = sl__adapter_keep(pool,
+                                 sl__adapter_literal(s->doc, sl_json_get(s->doc, msg, "id"), NULL));
+        e->name = sl__adapter_keep(pool, sl__adapter_literal(s->doc, model, NULL));
+        if (st->served_model == NULL && e->name.len > 0
+            && sl_json_string(s->doc, model, pool, &name) == 0) {
+            st->served_model = sl_pstrndup(pool, name.p, name.len);
+        }
+    }
+    if (sl_json_type(s->doc, sl_json_get(s->doc, msg, "usage")) == SL_JSON_OBJECT) {
+        anthropic_usage(s->doc, sl_json_get(s->doc, msg, "usage"), &s->u, &st->usage);
+        anthropic_push_usage(st, out);
+    }
+}
+
+
+static void
+anthropic_on_block_start(sl_stream_t *st, anthropic_stream_t *s, sl_evs_t *out)
+{
+    sl_pool_t *pool = st->call->pool;
     int cb = sl_json_get(s->doc, SL_JSON_ROOT, "content_block");
-    sl_str_t type;
-    sl_str_t raw;
+    sl_str_t type = anthropic_name(s->doc, sl_json_get(s->doc, cb, "type"));
+    int input;
     sl_str_t id;
     sl_str_t name;
-    size_t len;
+    sl_str_t args;
+    sl_ev_t *e;
 
-    type = anthropic_name(s->doc, sl_json_get(s->doc, cb, "type"));
     if (sl_str_eq(type, "text")) {
-        if (anthropic_raw_string(s->doc, sl_json_get(s->doc, cb, "text"), &raw, &len) && len > 0) {
-            anthropic_begin(st, s, b);
-            anthropic_chunk_open(s, b);
-            sl_buf_puts(b, "{\"content\":");
-            sl_buf_append(b, raw.p, raw.len);
-            sl_buf_puts(b, "}");
-            anthropic_chunk_close(b, "null");
-            st->content_bytes += len;
-        }
+        anthropic_push_text(st, s, sl_json_get(s->doc, cb, "text"), SL_EV_TEXT, 0, out);
         return;
     }
-    if (!sl_str_eq(type, "tool_use")
-        || !anthropic_raw_string(s->doc, sl_json_get(s->doc, cb, "id"), &id, &len)
-        || !anthropic_raw_string(s->doc, sl_json_get(s->doc, cb, "name"), &name, &len)) {
-        return; /* thinking, server tools: nothing OpenAI's shape can carry */
+    if (sl_str_eq(type, "thinking")) {
+        anthropic_push_text(st, s, sl_json_get(s->doc, cb, "thinking"), SL_EV_REASONING, 0, out);
+        anthropic_push_signature(st, s, sl_json_get(s->doc, cb, "signature"), out);
+        return;
+    }
+    id = sl__adapter_literal(s->doc, sl_json_get(s->doc, cb, "id"), NULL);
+    name = sl__adapter_literal(s->doc, sl_json_get(s->doc, cb, "name"), NULL);
+    if (!sl_str_eq(type, "tool_use") || id.len < 2 || name.len < 2) {
+        return; /* redacted thinking, server tools: raw only */
     }
     s->block = anthropic_int(s->doc, sl_json_get(s->doc, SL_JSON_ROOT, "index"), -1);
     s->block_tool = s->tools++;
-    anthropic_begin(st, s, b);
-    anthropic_chunk_open(s, b);
-    sl_buf_printf(b, "{\"tool_calls\":[{\"index\":%u,\"id\":", s->block_tool);
-    sl_buf_append(b, id.p, id.len);
-    sl_buf_puts(b, ",\"type\":\"function\",\"function\":{\"name\":");
-    sl_buf_append(b, name.p, name.len);
-    sl_buf_puts(b, ",\"arguments\":\"\"}}]}");
-    anthropic_chunk_close(b, "null");
+    e = anthropic_push(out, SL_EV_TOOL_CALL);
+    e->index = s->block_tool;
+    e->id = sl__adapter_keep(pool, id);
+    e->name = sl__adapter_keep(pool, name);
+    /* the input comes as input_json_delta; one given whole at the start is its arguments */
+    input = sl_json_get(s->doc, cb, "input");
+    if (sl_json_size(s->doc, input) > 0
+        && sl__adapter_json_literal(pool, s->doc, input, &args) == 0) {
+        e = anthropic_push(out, SL_EV_TOOL_ARGS);
+        e->index = s->block_tool;
+        e->text = args;
+        st->content_bytes += args.len - 2;
+    }
+}
+
+
+/* A REASONING event with signature v alone (nothing for an empty one). */
+static void
+anthropic_push_signature(sl_stream_t *st, anthropic_stream_t *s, int v, sl_evs_t *out)
+{
+    sl_str_t lit = sl__adapter_literal(s->doc, v, NULL);
+
+    if (lit.len <= 2) {
+        return;
+    }
+    anthropic_push(out, SL_EV_REASONING)->signature = sl__adapter_keep(st->call->pool, lit);
 }
 
 
 static void
-anthropic_on_block_delta(sl_stream_t *st, anthropic_stream_t *s, sl_buf_t *b)
+anthropic_on_block_delta(sl_stream_t *st, anthropic_stream_t *s, sl_evs_t *out)
 {
     int d = sl_json_get(s->doc, SL_JSON_ROOT, "delta");
-    sl_str_t type;
-    sl_str_t raw;
-    size_t len;
+    sl_str_t type = anthropic_name(s->doc, sl_json_get(s->doc, d, "type"));
 
-    type = anthropic_name(s->doc, sl_json_get(s->doc, d, "type"));
     if (sl_str_eq(type, "text_delta")) {
-        if (!anthropic_raw_string(s->doc, sl_json_get(s->doc, d, "text"), &raw, &len) || len == 0) {
-            return;
-        }
-        anthropic_begin(st, s, b);
-        anthropic_chunk_open(s, b);
-        sl_buf_puts(b, "{\"content\":");
-        sl_buf_append(b, raw.p, raw.len);
-        sl_buf_puts(b, "}");
-        anthropic_chunk_close(b, "null");
-        st->content_bytes += len;
-        return;
+        anthropic_push_text(st, s, sl_json_get(s->doc, d, "text"), SL_EV_TEXT, 0, out);
+    } else if (sl_str_eq(type, "thinking_delta")) {
+        anthropic_push_text(st, s, sl_json_get(s->doc, d, "thinking"), SL_EV_REASONING, 0, out);
+    } else if (sl_str_eq(type, "signature_delta")) {
+        anthropic_push_signature(st, s, sl_json_get(s->doc, d, "signature"), out);
+    } else if (sl_str_eq(type, "input_json_delta") && s->block >= 0
+               && anthropic_int(s->doc, sl_json_get(s->doc, SL_JSON_ROOT, "index"), -1)
+                      == s->block) {
+        anthropic_push_text(st, s, sl_json_get(s->doc, d, "partial_json"), SL_EV_TOOL_ARGS,
+                            s->block_tool, out);
     }
-    if (!sl_str_eq(type, "input_json_delta") || s->block < 0
-        || anthropic_int(s->doc, sl_json_get(s->doc, SL_JSON_ROOT, "index"), -1) != s->block
-        || !anthropic_raw_string(s->doc, sl_json_get(s->doc, d, "partial_json"), &raw, &len)
-        || len == 0) {
-        return; /* thinking, signatures, citations, or a delta for no open tool block */
-    }
-    anthropic_begin(st, s, b);
-    anthropic_chunk_open(s, b);
-    sl_buf_printf(b, "{\"tool_calls\":[{\"index\":%u,\"function\":{\"arguments\":", s->block_tool);
-    sl_buf_append(b, raw.p, raw.len);
-    sl_buf_puts(b, "}}]}");
-    anthropic_chunk_close(b, "null");
-    st->content_bytes += len;
+    /* citations, or a delta for no open tool block: nothing typed */
 }
 
 
 static void
-anthropic_on_message_delta(sl_stream_t *st, anthropic_stream_t *s, sl_buf_t *b)
+anthropic_on_message_delta(sl_stream_t *st, anthropic_stream_t *s, sl_evs_t *out)
 {
-    sl_str_t r = anthropic_name(s->doc, sl_json_path(s->doc, SL_JSON_ROOT, "delta.stop_reason"));
-    char reason[64];
+    int reason = sl_json_path(s->doc, SL_JSON_ROOT, "delta.stop_reason");
 
-    anthropic_read_usage(st, s, sl_json_get(s->doc, SL_JSON_ROOT, "usage"));
-    if (r.p == NULL) {
-        return; /* no stop reason (yet): usage only */
+    if (sl_json_type(s->doc, sl_json_get(s->doc, SL_JSON_ROOT, "usage")) == SL_JSON_OBJECT) {
+        anthropic_usage(s->doc, sl_json_get(s->doc, SL_JSON_ROOT, "usage"), &s->u, &st->usage);
+        anthropic_push_usage(st, out);
     }
-    if (r.len >= sizeof(reason)) {
-        r.len = 0; /* no stop reason is that long: "stop" */
+    if (sl_json_type(s->doc, reason) == SL_JSON_STRING) {
+        anthropic_push(out, SL_EV_FINISH)->finish = anthropic_finish(s->doc, reason);
     }
-    memcpy(reason, r.p, r.len);
-    reason[r.len] = '\0';
-    anthropic_begin(st, s, b);
-    anthropic_chunk_open(s, b);
-    sl_buf_printf(b, "{},\"logprobs\":null,\"finish_reason\":\"%s\"}]}\n\n",
-                  anthropic_finish_reason(reason));
-}
-
-
-static void
-anthropic_on_message_stop(sl_stream_t *st, anthropic_stream_t *s, sl_buf_t *b)
-{
-    if (st->client_wants_usage && st->usage.known) {
-        anthropic_head(st, s, sl_str_null, sl_str_null);
-        sl_buf_puts(b, "data: ");
-        sl_buf_puts(b, s->head);
-        sl_buf_printf(
-            b,
-            ",\"choices\":[],\"usage\":{\"prompt_tokens\":%llu,\"completion_tokens\":%llu,"
-            "\"total_tokens\":%llu,\"prompt_tokens_details\":{\"cached_tokens\":%llu}}}"
-            "\n\n",
-            (unsigned long long) st->usage.prompt_tokens,
-            (unsigned long long) st->usage.completion_tokens,
-            (unsigned long long) (st->usage.prompt_tokens + st->usage.completion_tokens),
-            (unsigned long long) st->usage.cached_tokens);
-    }
-    st->done = true;
 }
 
 
 /*
- * {"type":"error","error":{"type":…,"message":…}} -> OpenAI's in-band error
- * event, Anthropic's type as its code. st->failed tells the core: it
- * records a failure and adds neither its own error nor [DONE].
+ * {"type":"error","error":{"type":…,"message":…}} -> SL_EV_ERROR: the
+ * provider's message, OpenAI's type for Anthropic's (Anthropic's as the
+ * code), the status map_error would give it, retryable when Anthropic was
+ * overloaded or failed (overloaded_error, api_error).
  */
 static void
-anthropic_on_error(sl_stream_t *st, anthropic_stream_t *s, sl_buf_t *b)
-{
-    int err = sl_json_get(s->doc, SL_JSON_ROOT, "error");
-    json_t *ev = json_pack("{s:{s:s,s:s,s:n,s:n}}", "error", "message",
-                           "the provider reported an error in the stream", "type", "api_error",
-                           "param", "code");
-    json_t *e = json_object_get(ev, "error");
-    sl_str_t v;
-    char *p;
-
-    s->failed = true;
-    st->failed = true;
-    if (sl_json_string(s->doc, sl_json_get(s->doc, err, "type"), st->call->pool, &v) == 0) {
-        const char *t = sl_pstrndup(st->call->pool, v.p, v.len);
-
-        json_object_set_new(e, "type", json_string(anthropic_error_type(t)));
-        json_object_set_new(e, "code", json_stringn(v.p, v.len));
-    }
-    if (sl_json_string(s->doc, sl_json_get(s->doc, err, "message"), st->call->pool, &v) == 0) {
-        json_object_set_new(e, "message", json_stringn(v.p, v.len));
-    }
-    p = json_dumps(ev, JSON_COMPACT);
-    if (p != NULL) {
-        sl_buf_puts(b, "data: ");
-        sl_buf_puts(b, p);
-        sl_buf_puts(b, "\n\n");
-        free(p);
-    }
-    json_decref(ev);
-}
-
-
-/*
- * Reads the usage members present in usage (message_start has them all,
- * message_delta the cumulative output and sometimes the rest) into st.
- */
-static void
-anthropic_read_usage(sl_stream_t *st, anthropic_stream_t *s, int usage)
-{
-    if (sl_json_type(s->doc, usage) != SL_JSON_OBJECT) {
-        return;
-    }
-    s->input = (uint64_t) anthropic_int(s->doc, sl_json_get(s->doc, usage, "input_tokens"),
-                                        (int64_t) s->input);
-    s->cache_read = (uint64_t) anthropic_int(
-        s->doc, sl_json_get(s->doc, usage, "cache_read_input_tokens"), (int64_t) s->cache_read);
-    s->cache_write =
-        (uint64_t) anthropic_int(s->doc, sl_json_get(s->doc, usage, "cache_creation_input_tokens"),
-                                 (int64_t) s->cache_write);
-    s->output = (uint64_t) anthropic_int(s->doc, sl_json_get(s->doc, usage, "output_tokens"),
-                                         (int64_t) s->output);
-    st->usage.known = true;
-    st->usage.prompt_tokens = s->input + s->cache_read + s->cache_write;
-    st->usage.completion_tokens = s->output;
-    st->usage.cached_tokens = s->cache_read;
-    st->usage.cache_write_tokens = s->cache_write;
-}
-
-
-/* Before the first chunk with content: the role chunk (and a head if message_start was missing). */
-static void
-anthropic_begin(sl_stream_t *st, anthropic_stream_t *s, sl_buf_t *b)
-{
-    if (s->started) {
-        return;
-    }
-    s->started = true;
-    anthropic_head(st, s, sl_str_null, sl_str_null);
-    anthropic_chunk_open(s, b);
-    sl_buf_puts(b, "{\"role\":\"assistant\",\"content\":\"\"}");
-    anthropic_chunk_close(b, "null");
-}
-
-
-/* Builds the chunk prefix once; id and model are raw JSON strings, or null for the fallbacks. */
-static void
-anthropic_head(sl_stream_t *st, anthropic_stream_t *s, sl_str_t id, sl_str_t model)
+anthropic_on_error(sl_stream_t *st, anthropic_stream_t *s, sl_evs_t *out)
 {
     sl_pool_t *pool = st->call->pool;
-    const char *fallback;
+    int err = sl_json_get(s->doc, SL_JSON_ROOT, "error");
+    sl_error_t *e = sl_pcalloc(pool, sizeof(*e));
+    sl_str_t v;
 
-    if (s->head != NULL) {
-        return;
+    e->status = 502;
+    e->type = "api_error";
+    e->message = "the provider reported an error in the stream";
+    e->retryable = true;
+    if (sl_json_string(s->doc, sl_json_get(s->doc, err, "type"), pool, &v) == 0) {
+        const char *t = sl_pstrndup(pool, v.p, v.len);
+
+        e->code = t;
+        e->type = anthropic_error_type(t);
+        e->retryable = strcmp(t, "overloaded_error") == 0 || strcmp(t, "api_error") == 0;
+        if (strcmp(t, "overloaded_error") == 0) {
+            e->status = 503;
+        } else if (strcmp(t, "rate_limit_error") == 0) {
+            e->status = 429;
+        } else if (strcmp(e->type, "invalid_request_error") == 0) {
+            e->status = 400;
+        }
     }
-    if (id.p == NULL) {
-        id = sl_str_lit("\"\"");
+    if (sl_json_string(s->doc, sl_json_get(s->doc, err, "message"), pool, &v) == 0) {
+        e->message = sl_pstrndup(pool, v.p, v.len);
     }
-    if (model.p == NULL) {
-        fallback = anthropic_quote(pool, st->call->target != NULL ? st->call->target->model : "");
-        model = (sl_str_t){ fallback, strlen(fallback) };
-    }
-    s->head = sl_psprintf(pool,
-                          "{\"id\":%.*s,\"object\":\"chat.completion.chunk\",\"created\":%lld,"
-                          "\"model\":%.*s",
-                          (int) id.len, id.p, (long long) time(NULL), (int) model.len, model.p);
-}
-
-
-static void
-anthropic_chunk_open(anthropic_stream_t *s, sl_buf_t *b)
-{
-    sl_buf_puts(b, "data: ");
-    sl_buf_puts(b, s->head);
-    sl_buf_puts(b, ",\"choices\":[{\"index\":0,\"delta\":");
-}
-
-
-/* finish: a JSON value, "null" or a quoted reason. */
-static void
-anthropic_chunk_close(sl_buf_t *b, const char *finish)
-{
-    sl_buf_puts(b, ",\"logprobs\":null,\"finish_reason\":");
-    sl_buf_puts(b, finish);
-    sl_buf_puts(b, "}]}\n\n");
-}
-
-
-/*
- * True when v is a string jansson would accept (no control characters,
- * valid UTF-8, no \u0000): then raw is its JSON text, quotes included, fit
- * to splice into a chunk, and len its decoded length.
- */
-static bool
-anthropic_raw_string(const sl_json_t *doc, int v, sl_str_t *raw, size_t *len)
-{
-    if (sl_json_string_len(doc, v, len) < 0) {
-        return false;
-    }
-    *raw = sl_json_raw(doc, v);
-    return true;
+    st->failed = true;
+    anthropic_push(out, SL_EV_ERROR)->error = e;
 }
 
 
@@ -1680,16 +1457,11 @@ anthropic_int(const sl_json_t *doc, int v, int64_t dflt)
 }
 
 
-/* s as a JSON string, in pool; "\"\"" when s is not UTF-8. */
-static const char *
-anthropic_quote(sl_pool_t *pool, const char *s)
+/* A token count v, or dflt when v is absent or not a count. */
+static uint64_t
+anthropic_count(const sl_json_t *doc, int v, uint64_t dflt)
 {
-    json_t *v = json_string(s);
-    size_t len = 0;
-    const char *q = v != NULL ? anthropic_dump(pool, v, &len) : NULL;
-
-    json_decref(v);
-    return q != NULL ? q : "\"\"";
+    return (uint64_t) anthropic_int(doc, v, (int64_t) dflt);
 }
 
 
@@ -1771,886 +1543,4 @@ anthropic_error_type(const char *anthropic_type)
         return "invalid_request_error";
     }
     return "api_error"; /* api_error, overloaded_error and types added later */
-}
-
-
-/*
- * Inbound: POST /v1/messages. The client's Anthropic request becomes an
- * OpenAI chat request the rest of the pipeline already knows; answers come
- * back the other way. Tool results, which Anthropic puts in a user turn,
- * become tool messages placed before the rest of that turn (OpenAI wants
- * them right after the assistant's tool calls).
- */
-static int
-anthropic_client_request(sl_pool_t *pool, sl_str_t body, sl_str_t *out, const char **why)
-{
-    json_t *in = sl_json_dom(pool, body);
-    json_t *req;
-    json_t *msgs;
-    json_t *v;
-    size_t len = 0;
-    int rc;
-
-    *why = NULL;
-    if (!json_is_object(in)) {
-        return SL_EPARSE;
-    }
-    req = json_object();
-    msgs = json_array();
-    v = json_object_get(in, "model");
-    if (v != NULL) {
-        json_object_set(req, "model", v);
-    }
-    json_object_set_new(req, "messages", msgs);
-    rc = anthropic_client_system(json_object_get(in, "system"), msgs, why);
-    if (rc < 0) {
-        goto out_free_req;
-    }
-    rc = anthropic_client_messages(json_object_get(in, "messages"), msgs, why);
-    if (rc < 0) {
-        goto out_free_req;
-    }
-    v = json_object_get(in, "max_tokens");
-    if (v == NULL) {
-        *why = "max_tokens: Field required";
-        rc = SL_EPARSE;
-        goto out_free_req;
-    }
-    if (!json_is_integer(v) || json_integer_value(v) < 1) {
-        *why = "max_tokens: Input should be a positive integer";
-        rc = SL_EPARSE;
-        goto out_free_req;
-    }
-    json_object_set(req, "max_tokens", v);
-    rc = anthropic_client_options(in, req, why);
-    if (rc < 0) {
-        goto out_free_req;
-    }
-    rc = anthropic_client_tools(in, req, why);
-    if (rc < 0) {
-        goto out_free_req;
-    }
-    v = json_object_get(in, "stream");
-    if (v != NULL && !json_is_boolean(v) && !json_is_null(v)) {
-        *why = "stream: Input should be a valid boolean";
-        rc = SL_EPARSE;
-        goto out_free_req;
-    }
-    if (json_is_true(v)) {
-        json_object_set_new(req, "stream", json_true());
-        json_object_set_new(req, "stream_options", json_pack("{s:b}", "include_usage", 1));
-    }
-    out->p = anthropic_dump(pool, req, &len);
-    out->len = len;
-    if (out->p == NULL) {
-        *why = "the request cannot be encoded";
-        rc = SL_EPARSE;
-    }
-
-out_free_req:
-    json_decref(req);
-    return rc;
-}
-
-
-/* system: a string, or text blocks (cache_control kept, as the outbound side reads it). */
-static int
-anthropic_client_system(json_t *system, json_t *msgs, const char **why)
-{
-    json_t *parts;
-    json_t *b;
-    size_t i;
-
-    if (system == NULL || json_is_null(system)) {
-        return 0;
-    }
-    if (json_is_string(system)) {
-        if (json_string_length(system) > 0) {
-            json_array_append_new(msgs,
-                                  json_pack("{s:s,s:O}", "role", "system", "content", system));
-        }
-        return 0;
-    }
-    if (!json_is_array(system)) {
-        *why = "system: Input should be a valid string or a list of text blocks";
-        return SL_EPARSE;
-    }
-    parts = json_array();
-    json_array_foreach(system, i, b)
-    {
-        const char *type = json_string_value(json_object_get(b, "type"));
-
-        if (type == NULL || strcmp(type, "text") != 0
-            || !json_is_string(json_object_get(b, "text"))) {
-            json_decref(parts);
-            *why = "system: only text blocks are supported";
-            return SL_EPARSE;
-        }
-        json_array_append_new(parts, anthropic_client_text(b));
-    }
-    if (json_array_size(parts) > 0) {
-        json_array_append_new(msgs, json_pack("{s:s,s:o}", "role", "system", "content", parts));
-    } else {
-        json_decref(parts);
-    }
-    return 0;
-}
-
-
-/* A text block -> an OpenAI text part (cache_control kept). New reference. */
-static json_t *
-anthropic_client_text(json_t *b)
-{
-    json_t *part = json_pack("{s:s,s:O}", "type", "text", "text", json_object_get(b, "text"));
-    json_t *cc = json_object_get(b, "cache_control");
-
-    if (json_is_object(cc)) {
-        json_object_set(part, "cache_control", cc);
-    }
-    return part;
-}
-
-
-static int
-anthropic_client_messages(json_t *messages, json_t *msgs, const char **why)
-{
-    json_t *m;
-    size_t i;
-    int rc;
-
-    if (messages == NULL) {
-        *why = "messages: Field required";
-        return SL_EPARSE;
-    }
-    if (!json_is_array(messages) || json_array_size(messages) == 0) {
-        *why = "messages: Input should be a non-empty list";
-        return SL_EPARSE;
-    }
-    json_array_foreach(messages, i, m)
-    {
-        const char *role = json_string_value(json_object_get(m, "role"));
-        json_t *content = json_object_get(m, "content");
-
-        if (role == NULL || (strcmp(role, "user") != 0 && strcmp(role, "assistant") != 0)) {
-            *why = "messages: each message's role must be \"user\" or \"assistant\"";
-            return SL_EPARSE;
-        }
-        if (json_is_string(content)) {
-            json_array_append_new(msgs, json_pack("{s:s,s:O}", "role", role, "content", content));
-            continue;
-        }
-        if (!json_is_array(content)) {
-            *why = "messages: content must be a string or a list of content blocks";
-            return SL_EPARSE;
-        }
-        rc = strcmp(role, "user") == 0 ? anthropic_client_user(content, msgs, why)
-                                       : anthropic_client_assistant(content, msgs, why);
-        if (rc < 0) {
-            return rc;
-        }
-    }
-    return 0;
-}
-
-
-/* A user turn's blocks: tool results first (as tool messages), then the rest as one message. */
-static int
-anthropic_client_user(json_t *content, json_t *msgs, const char **why)
-{
-    json_t *parts = json_array();
-    json_t *b;
-    size_t i;
-    int rc = 0;
-
-    json_array_foreach(content, i, b)
-    {
-        const char *type = json_string_value(json_object_get(b, "type"));
-
-        if (type == NULL) {
-            *why = "messages: a content block has no type";
-            rc = SL_EPARSE;
-            break;
-        }
-        if (strcmp(type, "text") == 0 && json_is_string(json_object_get(b, "text"))) {
-            json_array_append_new(parts, anthropic_client_text(b));
-        } else if (strcmp(type, "image") == 0) {
-            rc = anthropic_client_image(b, parts, why);
-        } else if (strcmp(type, "tool_result") == 0) {
-            rc = anthropic_client_tool_result(b, msgs, why);
-        } else {
-            *why = "messages: this content block type is not supported by the gateway";
-            rc = SL_EPARSE;
-        }
-        if (rc < 0) {
-            break;
-        }
-    }
-    if (rc == 0 && json_array_size(parts) > 0) {
-        json_array_append_new(msgs, json_pack("{s:s,s:O}", "role", "user", "content", parts));
-    }
-    json_decref(parts);
-    return rc;
-}
-
-
-/* image block (base64 or url source) -> image_url part. */
-static int
-anthropic_client_image(json_t *b, json_t *parts, const char **why)
-{
-    json_t *src = json_object_get(b, "source");
-    const char *type = json_string_value(json_object_get(src, "type"));
-    const char *mt = json_string_value(json_object_get(src, "media_type"));
-    const char *data = json_string_value(json_object_get(src, "data"));
-    const char *url = json_string_value(json_object_get(src, "url"));
-    json_t *u = NULL;
-
-    if (type != NULL && strcmp(type, "base64") == 0 && mt != NULL && data != NULL) {
-        u = json_sprintf("data:%s;base64,%s", mt, data);
-    } else if (type != NULL && strcmp(type, "url") == 0 && url != NULL) {
-        u = json_string(url);
-    }
-    if (u == NULL) {
-        *why = "messages: an image needs a base64 or url source";
-        return SL_EPARSE;
-    }
-    json_array_append_new(parts,
-                          json_pack("{s:s,s:{s:o}}", "type", "image_url", "image_url", "url", u));
-    return 0;
-}
-
-
-/* tool_result -> a tool message; its content a string (text blocks joined). */
-static int
-anthropic_client_tool_result(json_t *b, json_t *msgs, const char **why)
-{
-    json_t *id = json_object_get(b, "tool_use_id");
-    json_t *content = json_object_get(b, "content");
-    sl_buf_t text = SL_BUF_INIT;
-    json_t *part;
-    size_t i;
-
-    if (!json_is_string(id)) {
-        *why = "messages: tool_result.tool_use_id: Field required";
-        return SL_EPARSE;
-    }
-    if (json_is_string(content)) {
-        sl_buf_append(&text, json_string_value(content), json_string_length(content));
-    } else if (json_is_array(content)) {
-        json_array_foreach(content, i, part)
-        {
-            json_t *t = json_object_get(part, "text");
-            const char *type = json_string_value(json_object_get(part, "type"));
-
-            if (type == NULL || strcmp(type, "text") != 0 || !json_is_string(t)) {
-                sl_buf_free(&text);
-                *why = "messages: tool_result content may hold text blocks only";
-                return SL_EPARSE;
-            }
-            if (text.len > 0) {
-                sl_buf_puts(&text, "\n");
-            }
-            sl_buf_append(&text, json_string_value(t), json_string_length(t));
-        }
-    } else if (content != NULL && !json_is_null(content)) {
-        *why = "messages: tool_result content must be a string or a list of text blocks";
-        return SL_EPARSE;
-    }
-    json_array_append_new(msgs, json_pack("{s:s,s:O,s:s%}", "role", "tool", "tool_call_id", id,
-                                          "content", text.len > 0 ? text.p : "", text.len));
-    sl_buf_free(&text);
-    return 0;
-}
-
-
-/* An assistant turn's blocks: text joined into content, tool_use blocks into tool_calls. */
-static int
-anthropic_client_assistant(json_t *content, json_t *msgs, const char **why)
-{
-    json_t *calls = json_array();
-    json_t *msg;
-    sl_buf_t text = SL_BUF_INIT;
-    json_t *b;
-    size_t i;
-
-    json_array_foreach(content, i, b)
-    {
-        const char *type = json_string_value(json_object_get(b, "type"));
-        json_t *t = json_object_get(b, "text");
-
-        if (type != NULL && strcmp(type, "text") == 0 && json_is_string(t)) {
-            sl_buf_append(&text, json_string_value(t), json_string_length(t));
-        } else if (type != NULL && strcmp(type, "tool_use") == 0) {
-            json_t *id = json_object_get(b, "id");
-            json_t *name = json_object_get(b, "name");
-            json_t *input = json_object_get(b, "input");
-            char *args;
-
-            if (!json_is_string(id) || !json_is_string(name)) {
-                *why = "messages: tool_use blocks need an id and a name";
-                goto out_refuse;
-            }
-            args = json_is_object(input) ? json_dumps(input, JSON_COMPACT) : NULL;
-            json_array_append_new(calls, json_pack("{s:O,s:s,s:{s:O,s:s}}", "id", id, "type",
-                                                   "function", "function", "name", name,
-                                                   "arguments", args != NULL ? args : "{}"));
-            free(args);
-        } else if (type != NULL
-                   && (strcmp(type, "thinking") == 0 || strcmp(type, "redacted_thinking") == 0)) {
-            continue; /* only the model that wrote them could read them back */
-        } else {
-            *why = "messages: this content block type is not supported by the gateway";
-            goto out_refuse;
-        }
-    }
-    msg = json_pack("{s:s}", "role", "assistant");
-    if (text.len > 0 || json_array_size(calls) == 0) {
-        json_object_set_new(msg, "content", json_stringn(text.len > 0 ? text.p : "", text.len));
-    } else {
-        json_object_set_new(msg, "content", json_null());
-    }
-    if (json_array_size(calls) > 0) {
-        json_object_set(msg, "tool_calls", calls);
-    }
-    json_array_append_new(msgs, msg);
-    json_decref(calls);
-    sl_buf_free(&text);
-    return 0;
-
-out_refuse:
-    json_decref(calls);
-    sl_buf_free(&text);
-    return SL_EPARSE;
-}
-
-
-/* stop_sequences, temperature, top_p, metadata.user_id (top_k and thinking are dropped). */
-static int
-anthropic_client_options(json_t *in, json_t *req, const char **why)
-{
-    json_t *v = json_object_get(in, "stop_sequences");
-    json_t *s;
-    size_t i;
-
-    if (json_is_array(v) && json_array_size(v) > 0) {
-        json_array_foreach(v, i, s)
-        {
-            if (!json_is_string(s)) {
-                *why = "stop_sequences: Input should be a list of strings";
-                return SL_EPARSE;
-            }
-        }
-        json_object_set(req, "stop", v);
-    } else if (v != NULL && !json_is_null(v) && !json_is_array(v)) {
-        *why = "stop_sequences: Input should be a list of strings";
-        return SL_EPARSE;
-    }
-    v = json_object_get(in, "temperature");
-    if (json_is_number(v)) {
-        json_object_set(req, "temperature", v);
-    } else if (v != NULL && !json_is_null(v)) {
-        *why = "temperature: Input should be a number";
-        return SL_EPARSE;
-    }
-    v = json_object_get(in, "top_p");
-    if (json_is_number(v)) {
-        json_object_set(req, "top_p", v);
-    } else if (v != NULL && !json_is_null(v)) {
-        *why = "top_p: Input should be a number";
-        return SL_EPARSE;
-    }
-    v = json_object_get(json_object_get(in, "metadata"), "user_id");
-    if (json_is_string(v)) {
-        json_object_set(req, "user", v);
-    }
-    return 0;
-}
-
-
-/* tools (custom ones only) and tool_choice. */
-static int
-anthropic_client_tools(json_t *in, json_t *req, const char **why)
-{
-    json_t *tools = json_object_get(in, "tools");
-    json_t *tc = json_object_get(in, "tool_choice");
-    const char *type = json_string_value(json_object_get(tc, "type"));
-    json_t *out;
-    json_t *t;
-    size_t i;
-
-    if (tools != NULL && !json_is_null(tools) && !json_is_array(tools)) {
-        *why = "tools: Input should be a valid list";
-        return SL_EPARSE;
-    }
-    if (json_array_size(tools) > 0) {
-        out = json_array();
-        json_object_set_new(req, "tools", out);
-        json_array_foreach(tools, i, t)
-        {
-            const char *tt = json_string_value(json_object_get(t, "type"));
-            json_t *name = json_object_get(t, "name");
-            json_t *desc = json_object_get(t, "description");
-            json_t *schema = json_object_get(t, "input_schema");
-            json_t *fn;
-
-            if ((tt != NULL && strcmp(tt, "custom") != 0) || !json_is_string(name)) {
-                *why = "tools: only custom tools with a name are supported by the gateway";
-                return SL_EPARSE;
-            }
-            fn = json_pack("{s:O}", "name", name);
-            if (json_is_string(desc)) {
-                json_object_set(fn, "description", desc);
-            }
-            if (json_is_object(schema)) {
-                json_object_set(fn, "parameters", schema);
-            }
-            json_array_append_new(out, json_pack("{s:s,s:o}", "type", "function", "function", fn));
-        }
-    }
-    if (tc == NULL || json_is_null(tc)) {
-        return 0;
-    }
-    if (type == NULL) {
-        *why = "tool_choice: Input should be an object with a type";
-        return SL_EPARSE;
-    }
-    if (strcmp(type, "auto") == 0) {
-        json_object_set_new(req, "tool_choice", json_string("auto"));
-    } else if (strcmp(type, "any") == 0) {
-        json_object_set_new(req, "tool_choice", json_string("required"));
-    } else if (strcmp(type, "none") == 0) {
-        json_object_set_new(req, "tool_choice", json_string("none"));
-    } else if (strcmp(type, "tool") == 0 && json_is_string(json_object_get(tc, "name"))) {
-        json_object_set_new(req, "tool_choice",
-                            json_pack("{s:s,s:{s:O}}", "type", "function", "function", "name",
-                                      json_object_get(tc, "name")));
-    } else {
-        *why = "tool_choice: type must be auto, any, tool (with a name) or none";
-        return SL_EPARSE;
-    }
-    if (json_is_true(json_object_get(tc, "disable_parallel_tool_use"))
-        && json_array_size(tools) > 0) {
-        json_object_set_new(req, "parallel_tool_calls", json_false());
-    }
-    return 0;
-}
-
-
-/* chat.completion -> Anthropic message. */
-static int
-anthropic_client_response(sl_pool_t *pool, sl_str_t body, sl_str_t *out)
-{
-    json_t *in = sl_json_dom(pool, body);
-    json_t *choice = json_array_get(json_object_get(in, "choices"), 0);
-    json_t *msg = json_object_get(choice, "message");
-    json_t *content = json_array();
-    json_t *v;
-    json_t *c;
-    json_t *root;
-    const char *id = json_string_value(json_object_get(in, "id"));
-    const char *model = json_string_value(json_object_get(in, "model"));
-    const char *finish = json_string_value(json_object_get(choice, "finish_reason"));
-    size_t i;
-    size_t len = 0;
-
-    if (!json_is_object(in) || !json_is_object(msg)) {
-        json_decref(content);
-        return SL_EPARSE;
-    }
-    v = json_object_get(msg, "content");
-    if (json_is_string(v) && json_string_length(v) > 0) {
-        json_array_append_new(content, json_pack("{s:s,s:O}", "type", "text", "text", v));
-    }
-    v = json_object_get(msg, "refusal");
-    if (json_is_string(v) && json_string_length(v) > 0) {
-        json_array_append_new(content, json_pack("{s:s,s:O}", "type", "text", "text", v));
-        finish = "content_filter";
-    }
-    json_array_foreach(json_object_get(msg, "tool_calls"), i, c)
-    {
-        json_t *fn = json_object_get(c, "function");
-        const char *args = json_string_value(json_object_get(fn, "arguments"));
-        json_t *input = args != NULL ? json_loads(args, 0, NULL) : NULL;
-
-        if (!json_is_object(input)) {
-            json_decref(input);
-            input = json_object(); /* Anthropic's input is always an object */
-        }
-        json_array_append_new(content,
-                              json_pack("{s:s,s:s,s:s,s:o}", "type", "tool_use", "id",
-                                        json_is_string(json_object_get(c, "id"))
-                                            ? json_string_value(json_object_get(c, "id"))
-                                            : "",
-                                        "name",
-                                        json_is_string(json_object_get(fn, "name"))
-                                            ? json_string_value(json_object_get(fn, "name"))
-                                            : "",
-                                        "input", input));
-    }
-    root = json_pack("{s:s,s:s,s:s,s:s,s:o,s:s,s:n,s:o}", "id", id != NULL ? id : "", "type",
-                     "message", "role", "assistant", "model", model != NULL ? model : "", "content",
-                     content, "stop_reason", anthropic_stop_reason(finish), "stop_sequence",
-                     "usage", anthropic_client_usage(json_object_get(in, "usage")));
-    out->p = root != NULL ? anthropic_dump(pool, root, &len) : NULL;
-    out->len = len;
-    json_decref(root);
-    return out->p != NULL ? 0 : SL_EPARSE;
-}
-
-
-/* OpenAI usage -> Anthropic's (input_tokens excludes the cached part). New reference. */
-static json_t *
-anthropic_client_usage(json_t *usage)
-{
-    json_int_t prompt = json_integer_value(json_object_get(usage, "prompt_tokens"));
-    json_int_t cached = json_integer_value(
-        json_object_get(json_object_get(usage, "prompt_tokens_details"), "cached_tokens"));
-    json_t *u;
-
-    if (cached > prompt) {
-        cached = prompt;
-    }
-    u = json_pack("{s:I,s:I}", "input_tokens", prompt - cached, "output_tokens",
-                  json_integer_value(json_object_get(usage, "completion_tokens")));
-    if (cached > 0) {
-        json_object_set_new(u, "cache_read_input_tokens", json_integer(cached));
-    }
-    return u;
-}
-
-
-/* OpenAI finish_reason -> Anthropic stop_reason. */
-static const char *
-anthropic_stop_reason(const char *finish)
-{
-    if (finish == NULL || strcmp(finish, "stop") == 0) {
-        return "end_turn";
-    }
-    if (strcmp(finish, "length") == 0) {
-        return "max_tokens";
-    }
-    if (strcmp(finish, "tool_calls") == 0 || strcmp(finish, "function_call") == 0) {
-        return "tool_use";
-    }
-    if (strcmp(finish, "content_filter") == 0) {
-        return "refusal";
-    }
-    return "end_turn";
-}
-
-
-/* One OpenAI chunk event -> Anthropic events (see the file comment's inbound part). */
-static int
-anthropic_client_stream_event(sl_stream_t *st, const sl_sse_event_t *ev, sl_chunks_t *out)
-{
-    anthropic_client_stream_t *s = st->priv;
-    sl_buf_t *b = out->out;
-    int choice;
-    int delta;
-    int calls;
-    int finish;
-    sl_str_t raw;
-    size_t len;
-
-    if (s == NULL) {
-        s = sl_pcalloc(st->call->pool, sizeof(*s));
-        s->doc = sl_json_create(st->call->pool);
-        s->block = -1;
-        s->tool = -1;
-        st->priv = s;
-    }
-    if (s->failed || s->stopped) {
-        return 0;
-    }
-    if (sl_str_eq(ev->data, "[DONE]")) {
-        /* s->doc may still point into an earlier event's data, which is gone
-         * now (fuzz_anthropic_client_stream): start from an empty object */
-        sl_json_parse(s->doc, "{}", 2, NULL);
-        anthropic_client_start(st, s, b);
-        anthropic_client_close_block(s, b);
-        sl_buf_printf(b,
-                      "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":"
-                      "{\"stop_reason\":\"%s\",\"stop_sequence\":null},\"usage\":",
-                      s->stop_reason != NULL ? s->stop_reason : "end_turn");
-        anthropic_client_usage_raw(st, b, false);
-        sl_buf_puts(b, "}\n\nevent: message_stop\ndata: {\"type\":\"message_stop\"}\n\n");
-        s->stopped = true;
-        st->done = true;
-        return 0;
-    }
-    if (sl_json_parse(s->doc, ev->data.p, ev->data.len, NULL) < 0
-        || sl_json_type(s->doc, SL_JSON_ROOT) != SL_JSON_OBJECT) {
-        return 0;
-    }
-    if (sl_json_get(s->doc, SL_JSON_ROOT, "error") >= 0) {
-        anthropic_client_stream_error(st, s, b);
-        return 0;
-    }
-    anthropic_client_start(st, s, b);
-    choice = sl_json_first(s->doc, sl_json_get(s->doc, SL_JSON_ROOT, "choices"));
-    delta = sl_json_get(s->doc, choice, "delta");
-    if (anthropic_raw_string(s->doc, sl_json_get(s->doc, delta, "content"), &raw, &len)
-        && len > 0) {
-        if (s->block < 0 || !s->block_text) {
-            anthropic_client_close_block(s, b);
-            s->block = s->nblocks++;
-            s->block_text = true;
-            sl_buf_printf(b,
-                          "event: content_block_start\ndata: {\"type\":\"content_block_start\","
-                          "\"index\":%lld,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n",
-                          (long long) s->block);
-        }
-        sl_buf_printf(b,
-                      "event: content_block_delta\ndata: {\"type\":\"content_block_delta\","
-                      "\"index\":%lld,\"delta\":{\"type\":\"text_delta\",\"text\":",
-                      (long long) s->block);
-        sl_buf_append(b, raw.p, raw.len);
-        sl_buf_puts(b, "}}\n\n");
-    }
-    calls = sl_json_get(s->doc, delta, "tool_calls");
-    if (sl_json_type(s->doc, calls) == SL_JSON_ARRAY) {
-        for (int k = sl_json_first(s->doc, calls); k >= 0; k = sl_json_next(s->doc, calls, k)) {
-            anthropic_client_tool_delta(st, s, k, b);
-        }
-    }
-    finish = sl_json_get(s->doc, choice, "finish_reason");
-    if (sl_json_type(s->doc, finish) == SL_JSON_STRING) {
-        sl_str_t f = anthropic_name(s->doc, finish);
-        char reason[32];
-
-        if (f.len >= sizeof(reason)) {
-            f.len = 0;
-        }
-        memcpy(reason, f.p, f.len);
-        reason[f.len] = '\0';
-        s->stop_reason = anthropic_stop_reason(reason);
-        anthropic_client_close_block(s, b);
-    }
-    return 0;
-}
-
-
-/* One tool_calls[] element: a new call opens a tool_use block, arguments are its deltas. */
-static void
-anthropic_client_tool_delta(sl_stream_t *st, anthropic_client_stream_t *s, int k, sl_buf_t *b)
-{
-    const sl_json_t *doc = s->doc;
-    int64_t idx = anthropic_int(doc, sl_json_get(doc, k, "index"), 0);
-    int fn = sl_json_get(doc, k, "function");
-    sl_str_t id;
-    sl_str_t name;
-    sl_str_t raw;
-    size_t len;
-    bool has_id = anthropic_raw_string(doc, sl_json_get(doc, k, "id"), &id, &len) && len > 0;
-    bool has_name = anthropic_raw_string(doc, sl_json_get(doc, fn, "name"), &name, &len) && len > 0;
-
-    if ((has_id || has_name) && (s->block < 0 || s->block_text || s->tool != idx)) {
-        anthropic_client_close_block(s, b);
-        s->block = s->nblocks++;
-        s->block_text = false;
-        s->tool = idx;
-        sl_buf_printf(b,
-                      "event: content_block_start\ndata: {\"type\":\"content_block_start\","
-                      "\"index\":%lld,\"content_block\":{\"type\":\"tool_use\",\"id\":",
-                      (long long) s->block);
-        if (has_id) {
-            sl_buf_append(b, id.p, id.len);
-        } else {
-            sl_buf_printf(b, "\"toolu_%s_%lld\"", st->call->request_id, (long long) idx);
-        }
-        sl_buf_puts(b, ",\"name\":");
-        if (has_name) {
-            sl_buf_append(b, name.p, name.len);
-        } else {
-            sl_buf_puts(b, "\"\"");
-        }
-        sl_buf_puts(b, ",\"input\":{}}}\n\n");
-    }
-    if (s->block < 0 || s->block_text || s->tool != idx
-        || !anthropic_raw_string(doc, sl_json_get(doc, fn, "arguments"), &raw, &len) || len == 0) {
-        return;
-    }
-    sl_buf_printf(b,
-                  "event: content_block_delta\ndata: {\"type\":\"content_block_delta\","
-                  "\"index\":%lld,\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":",
-                  (long long) s->block);
-    sl_buf_append(b, raw.p, raw.len);
-    sl_buf_puts(b, "}}\n\n");
-}
-
-
-/* message_start, once, from the first chunk's id and model. */
-static void
-anthropic_client_start(sl_stream_t *st, anthropic_client_stream_t *s, sl_buf_t *b)
-{
-    sl_str_t id = sl_str_null;
-    sl_str_t model = sl_str_null;
-    size_t len;
-    const char *q;
-
-    if (s->started) {
-        return;
-    }
-    s->started = true;
-    sl_buf_puts(b, "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":");
-    if (anthropic_raw_string(s->doc, sl_json_get(s->doc, SL_JSON_ROOT, "id"), &id, &len)
-        && len > 0) {
-        sl_buf_append(b, id.p, id.len);
-    } else {
-        sl_buf_printf(b, "\"msg_%s\"", st->call->request_id);
-    }
-    sl_buf_puts(b, ",\"type\":\"message\",\"role\":\"assistant\",\"model\":");
-    if (anthropic_raw_string(s->doc, sl_json_get(s->doc, SL_JSON_ROOT, "model"), &model, &len)
-        && len > 0) {
-        sl_buf_append(b, model.p, model.len);
-    } else {
-        q = anthropic_quote(st->call->pool,
-                            st->call->target != NULL ? st->call->target->model : "");
-        sl_buf_puts(b, q);
-    }
-    sl_buf_puts(b, ",\"content\":[],\"stop_reason\":null,\"stop_sequence\":null,\"usage\":");
-    anthropic_client_usage_raw(st, b, true);
-    sl_buf_puts(b, "}}\n\n");
-}
-
-
-/* Usage as Anthropic streams it; at the start only the input side is known. */
-static void
-anthropic_client_usage_raw(sl_stream_t *st, sl_buf_t *b, bool start)
-{
-    const sl_usage_t *u = &st->usage;
-    uint64_t cached = u->cached_tokens + u->cache_write_tokens;
-    uint64_t input = u->prompt_tokens > cached ? u->prompt_tokens - cached : 0;
-
-    sl_buf_printf(b, "{\"input_tokens\":%llu,", (unsigned long long) input);
-    if (u->cached_tokens > 0) {
-        sl_buf_printf(b, "\"cache_read_input_tokens\":%llu,",
-                      (unsigned long long) u->cached_tokens);
-    }
-    if (u->cache_write_tokens > 0) {
-        sl_buf_printf(b, "\"cache_creation_input_tokens\":%llu,",
-                      (unsigned long long) u->cache_write_tokens);
-    }
-    sl_buf_printf(b, "\"output_tokens\":%llu}",
-                  (unsigned long long) (start ? 0 : u->completion_tokens));
-}
-
-
-static void
-anthropic_client_close_block(anthropic_client_stream_t *s, sl_buf_t *b)
-{
-    if (s->block < 0) {
-        return;
-    }
-    sl_buf_printf(b,
-                  "event: content_block_stop\ndata: {\"type\":\"content_block_stop\","
-                  "\"index\":%lld}\n\n",
-                  (long long) s->block);
-    s->block = -1;
-    s->tool = -1;
-}
-
-
-/* OpenAI's in-band {"error":…} -> Anthropic's error event; nothing follows it. */
-static void
-anthropic_client_stream_error(sl_stream_t *st, anthropic_client_stream_t *s, sl_buf_t *b)
-{
-    int err = sl_json_get(s->doc, SL_JSON_ROOT, "error");
-    sl_str_t v;
-    const char *type = "api_error";
-    const char *message = "the provider reported an error in the stream";
-    json_t *ev;
-    char *p;
-
-    s->failed = true;
-    if (sl_json_string(s->doc, sl_json_get(s->doc, err, "code"), st->call->pool, &v) == 0) {
-        const char *code = sl_pstrndup(st->call->pool, v.p, v.len);
-
-        if (anthropic_client_type_known(code)) {
-            type = code;
-        }
-    }
-    if (strcmp(type, "api_error") == 0
-        && sl_json_string(s->doc, sl_json_get(s->doc, err, "type"), st->call->pool, &v) == 0) {
-        const char *t = sl_pstrndup(st->call->pool, v.p, v.len);
-
-        type = anthropic_client_type_known(t) ? t : "api_error";
-    }
-    if (sl_json_string(s->doc, sl_json_get(s->doc, err, "message"), st->call->pool, &v) == 0) {
-        message = sl_pstrndup(st->call->pool, v.p, v.len);
-    }
-    ev = json_pack("{s:s,s:{s:s,s:s}}", "type", "error", "error", "type", type, "message", message);
-    p = ev != NULL ? json_dumps(ev, JSON_COMPACT) : NULL;
-    if (p != NULL) {
-        sl_buf_puts(b, "event: error\ndata: ");
-        sl_buf_puts(b, p);
-        sl_buf_puts(b, "\n\n");
-        free(p);
-    }
-    json_decref(ev);
-}
-
-
-/* True for the error types Anthropic's API documents. */
-static bool
-anthropic_client_type_known(const char *type)
-{
-    static const char *const known[] = {
-        "invalid_request_error", "authentication_error", "permission_error", "not_found_error",
-        "request_too_large",     "rate_limit_error",     "api_error",        "overloaded_error",
-    };
-
-    for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++) {
-        if (strcmp(type, known[i]) == 0) {
-            return true;
-        }
-    }
-    return false;
-}
-
-
-/* {"type":"error","error":{"type":…,"message":…}}, the type from the status. */
-static int
-anthropic_client_error(int status, const sl_error_t *err, sl_pool_t *pool, sl_str_t *out)
-{
-    const char *type;
-    json_t *root;
-    size_t len = 0;
-
-    switch (status) {
-    case 400:
-        type = "invalid_request_error";
-        break;
-    case 401:
-        type = "authentication_error";
-        break;
-    case 403:
-        type = "permission_error";
-        break;
-    case 404:
-        type = "not_found_error";
-        break;
-    case 413:
-        type = "request_too_large";
-        break;
-    case 429:
-        type = "rate_limit_error";
-        break;
-    case 503:
-    case 529:
-        type = "overloaded_error";
-        break;
-    default:
-        type = status >= 500 ? "api_error" : "invalid_request_error";
-        break;
-    }
-    root = json_pack("{s:s,s:{s:s,s:s}}", "type", "error", "error", "type", type, "message",
-                     err->message != NULL ? err->message : "error");
-    out->p = root != NULL ? anthropic_dump(pool, root, &len) : NULL;
-    out->len = len;
-    json_decref(root);
-    if (out->p == NULL) {
-        out->p = "{\"type\":\"error\",\"error\":{\"type\":\"api_error\",\"message\":\"error\"}}";
-        out->len = strlen(out->p);
-    }
-    return 0;
 }

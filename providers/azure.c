@@ -35,13 +35,14 @@ static bool azure_valid_name(const char *s);
 static const char *azure_escape(sl_pool_t *pool, const char *s);
 static int azure_build_request(const void *conf, sl_call_t *call, sl_upstream_req_t *out);
 static int azure_stream_event(const void *conf, sl_stream_t *st, const sl_sse_event_t *ev,
-                              sl_chunks_t *out);
+                              sl_evs_t *out);
 
 static const sl__openai_quirks_t azure_quirks = { "azure", NULL, true };
 
 const sl_provider_ops_t sl_provider_azure = {
     .kind = "azure",
     .default_base_url = NULL, /* https://RESOURCE.openai.azure.com: no default */
+    .api = SL_API_CHAT,
     .conf_parse = azure_conf_parse,
     .build_request = azure_build_request,
     .parse_response = sl__openai_parse_response,
@@ -150,7 +151,8 @@ azure_build_request(const void *conf, sl_call_t *call, sl_upstream_req_t *out)
 {
     const azure_conf_t *az = conf;
     const sl_provider_conf_t *p = call->target->provider;
-    const char *endpoint = sl__openai_endpoint_path(call->endpoint);
+    const char *endpoint = sl__openai_api_path(call->api);
+    const char *key = call->api_key != NULL ? call->api_key->value : NULL;
     const char *deployment = NULL;
     const char *path;
 
@@ -168,13 +170,12 @@ azure_build_request(const void *conf, sl_call_t *call, sl_upstream_req_t *out)
     }
     path = sl_psprintf(call->pool, "%s/openai/deployments/%s%s?api-version=%s", p->base_path,
                        deployment, endpoint, az->api_version);
-    return sl__openai_build(call, NULL, path, p->api_key.value != NULL ? "api-key" : NULL,
-                            p->api_key.value, out);
+    return sl__openai_build(call, NULL, path, key != NULL ? "api-key" : NULL, key, out);
 }
 
 
 static int
-azure_stream_event(const void *conf, sl_stream_t *st, const sl_sse_event_t *ev, sl_chunks_t *out)
+azure_stream_event(const void *conf, sl_stream_t *st, const sl_sse_event_t *ev, sl_evs_t *out)
 {
     (void) conf;
     return sl__openai_stream(st, ev, &azure_quirks, out);

@@ -1,9 +1,12 @@
 /*
- * OpenAI wire format: the client already speaks it, so the adapter only
- * rewrites `model` to the target's name, puts in the provider's credentials
- * and reads usage back. The OpenAI-compatible family and Azure reuse it.
- * No DOM on this path: the client's bytes are spliced (core/json.h) and the
- * answers are read with the token reader.
+ * OpenAI wire format: the internal request already is one, so the adapter
+ * only rewrites `model` to the target's name and puts in the credential;
+ * answers and stream chunks are read into typed answers and events, and a
+ * chat client gets the provider's own bytes (raw) beside them. The
+ * OpenAI-compatible family, Azure and echo reuse it. No DOM on this path:
+ * the request's bytes are spliced (core/json.h), answers and chunks are
+ * read with the token reader, and every string in the typed output is the
+ * provider's own literal.
  *
  * The OpenAI-compatible presets (deepseek, mistral, groq, ...) live here
  * too: each is a kind with the same hooks, a default base_url and a row of
@@ -18,7 +21,17 @@
 
 #include "core/errno.h"
 #include "core/log.h"
+#include "providers/adapter_internal.h"
 #include "providers/openai_internal.h"
+
+#define OPENAI_MAX_INDEX 1023 /* choice and tool-call indexes taken (OpenAI's n is at most 128) */
+
+/* Per-stream state (st->priv), request pool. */
+typedef struct openai_stream {
+    sl_json_t *doc; /* one reader for the whole stream: each event reuses its tokens */
+    sl_buf_t *raw;  /* the current event as a chat client gets it */
+    bool started;   /* SL_EV_START went out */
+} openai_stream_t;
 
 static int openai_build_request(const void *conf, sl_call_t *call, sl_upstream_req_t *out);
 static int openai_preset_conf(sl_conf_ctx_t *cx, const sl_conf_node_t *node, void **conf);
@@ -28,10 +41,18 @@ static bool openai_drops(const sl__openai_quirks_t *q, const sl_json_t *doc, int
                          sl_pool_t *pool, sl_str_t *name);
 static size_t openai_include_usage(const sl_call_t *call, sl_json_edit_t *ed);
 static int openai_stream_event(const void *conf, sl_stream_t *st, const sl_sse_event_t *ev,
-                               sl_chunks_t *out);
+                               sl_evs_t *out);
+static openai_stream_t *openai_stream_state(sl_stream_t *st);
+static void openai_stream_choice(sl_stream_t *st, openai_stream_t *s, int c, int pos,
+                                 sl_evs_t *out);
+static void openai_stream_error(sl_stream_t *st, const sl_json_t *doc, int err, sl_evs_t *out);
+static bool openai_index(const sl_json_t *doc, int v, int pos, unsigned *out);
+static int openai_choice(sl_call_t *call, const sl_json_t *doc, int c, int pos, sl_choice_t *out);
+static sl_str_t openai_reasoning(const sl_json_t *doc, int obj, size_t *len);
+static sl_str_t openai_call_id(sl_pool_t *pool, sl_str_t id, unsigned choice, unsigned index);
+static sl_finish_e openai_finish(const sl_json_t *doc, int v);
 static void openai_read_usage(const sl_json_t *doc, int usage, sl_usage_t *u);
-static uint64_t openai_uint(const sl_json_t *doc, int v);
-static size_t openai_string_len(const sl_json_t *doc, int v);
+static void openai_classify(int status, sl_pool_t *pool, sl_error_t *out);
 
 /*
  * The OpenAI-compatible presets: kinds that reuse every OpenAI hook and
@@ -75,6 +96,7 @@ static const sl__openai_quirks_t openai_quirks[] = {
 const sl_provider_ops_t sl_provider_openai = {
     .kind = "openai",
     .default_base_url = NULL,
+    .api = SL_API_CHAT,
     .conf_parse = NULL,
     .build_request = openai_build_request,
     .parse_response = sl__openai_parse_response,
@@ -87,6 +109,7 @@ const sl_provider_ops_t sl_provider_openai = {
     const sl_provider_ops_t sl_provider_##name = {   \
         .kind = #name,                               \
         .default_base_url = url,                     \
+        .api = SL_API_CHAT,                          \
         .conf_parse = openai_preset_conf,            \
         .build_request = openai_build_request,       \
         .parse_response = sl__openai_parse_response, \
@@ -130,14 +153,14 @@ static int
 openai_build_request(const void *conf, sl_call_t *call, sl_upstream_req_t *out)
 {
     const sl_provider_conf_t *p = call->target->provider;
-    const char *endpoint = sl__openai_endpoint_path(call->endpoint);
+    const char *endpoint = sl__openai_api_path(call->api);
     const char *auth = NULL;
 
     if (endpoint == NULL) {
         return SL_EDENIED;
     }
-    if (p->api_key.value != NULL) {
-        auth = sl_psprintf(call->pool, "Bearer %s", p->api_key.value);
+    if (call->api_key != NULL && call->api_key->value != NULL) {
+        auth = sl_psprintf(call->pool, "Bearer %s", call->api_key->value);
     }
     return sl__openai_build(call, conf, sl_psprintf(call->pool, "%s%s", p->base_path, endpoint),
                             auth != NULL ? "authorization" : NULL, auth, out);
@@ -145,12 +168,12 @@ openai_build_request(const void *conf, sl_call_t *call, sl_upstream_req_t *out)
 
 
 const char *
-sl__openai_endpoint_path(sl_endpoint_e endpoint)
+sl__openai_api_path(sl_api_e api)
 {
-    switch (endpoint) {
-    case SL_ENDPOINT_CHAT:
+    switch (api) {
+    case SL_API_CHAT:
         return "/chat/completions";
-    case SL_ENDPOINT_EMBEDDINGS:
+    case SL_API_EMBEDDINGS:
         return "/embeddings";
     default:
         return NULL;
@@ -172,7 +195,7 @@ sl__openai_build(sl_call_t *call, const sl__openai_quirks_t *q, const char *path
 
     if (sl_json_type(call->doc, call->model) != SL_JSON_STRING
         || sl_json_type(call->doc, SL_JSON_ROOT) != SL_JSON_OBJECT) {
-        return SL_EPARSE; /* a call the proxy did not read */
+        return SL_EPARSE; /* a call the frontend did not read */
     }
     ed = sl_palloc(call->pool, sizeof(*ed) * (sl_json_size(call->doc, SL_JSON_ROOT) + 2));
     ned = openai_edits(call, q, ed, &dropped);
@@ -222,7 +245,7 @@ openai_edits(const sl_call_t *call, const sl__openai_quirks_t *q, sl_json_edit_t
              sl_buf_t *dropped)
 {
     const sl_json_t *doc = call->doc;
-    bool chat = call->endpoint == SL_ENDPOINT_CHAT;
+    bool chat = call->api == SL_API_CHAT;
     bool usage = call->stream && chat;
     bool kept = false;
     size_t prev_end = 0;
@@ -350,26 +373,11 @@ openai_include_usage(const sl_call_t *call, sl_json_edit_t *ed)
 }
 
 
-/* A usage count: json_integer_value()'s reading (0 for anything but an integer). */
-static uint64_t
-openai_uint(const sl_json_t *doc, int v)
-{
-    int64_t n;
-
-    return sl_json_int(doc, v, &n) == 0 ? (uint64_t) n : 0;
-}
-
-
-/* Decoded length of string v (json_string_length()), 0 for anything else. */
-static size_t
-openai_string_len(const sl_json_t *doc, int v)
-{
-    size_t len;
-
-    return sl_json_string_len(doc, v, &len) == 0 ? len : 0;
-}
-
-
+/*
+ * usage -> u: prompt and completion tokens, cached input
+ * (prompt_tokens_details.cached_tokens) and reasoning output
+ * (completion_tokens_details.reasoning_tokens).
+ */
 static void
 openai_read_usage(const sl_json_t *doc, int usage, sl_usage_t *u)
 {
@@ -377,25 +385,99 @@ openai_read_usage(const sl_json_t *doc, int usage, sl_usage_t *u)
         return;
     }
     u->known = true;
-    u->prompt_tokens = openai_uint(doc, sl_json_get(doc, usage, "prompt_tokens"));
-    u->completion_tokens = openai_uint(doc, sl_json_get(doc, usage, "completion_tokens"));
+    u->prompt_tokens = sl__adapter_uint(doc, sl_json_get(doc, usage, "prompt_tokens"));
+    u->completion_tokens = sl__adapter_uint(doc, sl_json_get(doc, usage, "completion_tokens"));
     u->cached_tokens =
-        openai_uint(doc, sl_json_path(doc, usage, "prompt_tokens_details.cached_tokens"));
+        sl__adapter_uint(doc, sl_json_path(doc, usage, "prompt_tokens_details.cached_tokens"));
+    u->reasoning_tokens = sl__adapter_uint(
+        doc, sl_json_path(doc, usage, "completion_tokens_details.reasoning_tokens"));
+}
+
+
+/* A choice or tool-call index: v when it is a small integer, else pos; false for neither. */
+static bool
+openai_index(const sl_json_t *doc, int v, int pos, unsigned *out)
+{
+    int64_t n;
+
+    if (v < 0) {
+        n = pos;
+    } else if (sl_json_int(doc, v, &n) < 0) {
+        return false;
+    }
+    if (n < 0 || n > OPENAI_MAX_INDEX) {
+        return false;
+    }
+    *out = (unsigned) n;
+    return true;
+}
+
+
+/* OpenAI's finish_reason string v -> sl_finish_e; NONE for null or absent. */
+static sl_finish_e
+openai_finish(const sl_json_t *doc, int v)
+{
+    sl_str_t r = sl_json_raw(doc, v);
+
+    if (sl_json_type(doc, v) != SL_JSON_STRING) {
+        return SL_FINISH_NONE;
+    }
+    r = (sl_str_t){ r.p + 1, r.len - 2 };
+    if (sl_str_eq(r, "length")) {
+        return SL_FINISH_LENGTH;
+    }
+    if (sl_str_eq(r, "tool_calls") || sl_str_eq(r, "function_call")) {
+        return SL_FINISH_TOOL_CALLS;
+    }
+    if (sl_str_eq(r, "content_filter")) {
+        return SL_FINISH_CONTENT_FILTER;
+    }
+    return SL_FINISH_STOP;
+}
+
+
+/*
+ * Reasoning text of a message or delta: reasoning_content (DeepSeek, vLLM,
+ * Together) or reasoning (OpenRouter, Groq, Ollama); an empty literal when
+ * neither is a non-empty string.
+ */
+static sl_str_t
+openai_reasoning(const sl_json_t *doc, int obj, size_t *len)
+{
+    sl_str_t lit = sl__adapter_literal(doc, sl_json_get(doc, obj, "reasoning_content"), len);
+
+    if (lit.len <= 2) {
+        lit = sl__adapter_literal(doc, sl_json_get(doc, obj, "reasoning"), len);
+    }
+    return lit.len > 2 ? lit : sl_str_null;
+}
+
+
+/* id, or "call_<choice>_<index>" for a provider that sent none. */
+static sl_str_t
+openai_call_id(sl_pool_t *pool, sl_str_t id, unsigned choice, unsigned index)
+{
+    if (id.len >= 2) {
+        return id;
+    }
+    return sl__adapter_quote(pool, sl_psprintf(pool, "call_%u_%u", choice, index));
 }
 
 
 int
-sl__openai_parse_response(const void *conf, sl_call_t *call, const sl_buf_t *body, sl_reply_t *out)
+sl__openai_parse_response(const void *conf, sl_call_t *call, const sl_buf_t *body, sl_answer_t *out)
 {
     sl_json_t *doc = sl_json_create(call->pool);
     sl_json_type_e type;
-    sl_str_t model;
+    int64_t created;
+    int choices;
+    int n = 0;
 
     (void) conf;
-    /* the client gets the provider's bytes unchanged; only usage is read */
-    out->body = body->p;
-    out->body_len = body->len;
-    if (sl_json_parse(doc, body->p, body->len, NULL) < 0) {
+    /* a client of the provider's own API gets its bytes unchanged */
+    out->raw = (sl_str_t){ body->p != NULL ? body->p : "", body->len };
+    out->raw_api = call->api;
+    if (sl_json_parse(doc, out->raw.p, out->raw.len, NULL) < 0) {
         return SL_EUPSTREAM;
     }
     type = sl_json_type(doc, SL_JSON_ROOT);
@@ -403,8 +485,66 @@ sl__openai_parse_response(const void *conf, sl_call_t *call, const sl_buf_t *bod
         return SL_EUPSTREAM;
     }
     openai_read_usage(doc, sl_json_get(doc, SL_JSON_ROOT, "usage"), &out->usage);
-    if (sl_json_string(doc, sl_json_get(doc, SL_JSON_ROOT, "model"), call->pool, &model) == 0) {
-        out->served_model = sl_pstrndup(call->pool, model.p, model.len);
+    if (call->api == SL_API_EMBEDDINGS) {
+        return 0;
+    }
+    out->id = sl__adapter_literal(doc, sl_json_get(doc, SL_JSON_ROOT, "id"), NULL);
+    out->model = sl__adapter_literal(doc, sl_json_get(doc, SL_JSON_ROOT, "model"), NULL);
+    if (sl_json_int(doc, sl_json_get(doc, SL_JSON_ROOT, "created"), &created) == 0) {
+        out->created = created;
+    }
+    choices = sl_json_get(doc, SL_JSON_ROOT, "choices");
+    if (sl_json_type(doc, choices) != SL_JSON_ARRAY || sl_json_size(doc, choices) == 0) {
+        return 0;
+    }
+    out->choices = sl_pcalloc(call->pool, sl_json_size(doc, choices) * sizeof(sl_choice_t));
+    for (int c = sl_json_first(doc, choices); c >= 0; c = sl_json_next(doc, choices, c), n++) {
+        if (openai_choice(call, doc, c, n, &out->choices[out->nchoices]) == 0) {
+            out->nchoices++;
+        }
+    }
+    return 0;
+}
+
+
+/* One choice of a chat.completion; SL_EPARSE for one that is not an object or has a bad index. */
+static int
+openai_choice(sl_call_t *call, const sl_json_t *doc, int c, int pos, sl_choice_t *out)
+{
+    int msg = sl_json_get(doc, c, "message");
+    int calls = sl_json_get(doc, msg, "tool_calls");
+    int k;
+
+    if (sl_json_type(doc, c) != SL_JSON_OBJECT
+        || !openai_index(doc, sl_json_get(doc, c, "index"), pos, &out->index)) {
+        return SL_EPARSE;
+    }
+    out->text = sl__adapter_literal(doc, sl_json_get(doc, msg, "content"), NULL);
+    out->reasoning = openai_reasoning(doc, msg, NULL);
+    out->finish = openai_finish(doc, sl_json_get(doc, c, "finish_reason"));
+    if (sl_json_type(doc, calls) != SL_JSON_ARRAY || sl_json_size(doc, calls) == 0) {
+        return 0;
+    }
+    out->tools = sl_pcalloc(call->pool, sl_json_size(doc, calls) * sizeof(sl_tool_call_t));
+    k = 0;
+    for (int t = sl_json_first(doc, calls); t >= 0; t = sl_json_next(doc, calls, t), k++) {
+        sl_tool_call_t *tc = &out->tools[out->ntools];
+        int fn = sl_json_get(doc, t, "function");
+        int args = sl_json_get(doc, fn, "arguments");
+
+        tc->name = sl__adapter_literal(doc, sl_json_get(doc, fn, "name"), NULL);
+        if (tc->name.len < 2) {
+            continue; /* not a function call sluice can carry */
+        }
+        tc->id =
+            openai_call_id(call->pool, sl__adapter_literal(doc, sl_json_get(doc, t, "id"), NULL),
+                           out->index, (unsigned) k);
+        tc->args = sl__adapter_literal(doc, args, NULL);
+        if (tc->args.p == NULL && sl_json_type(doc, args) == SL_JSON_OBJECT) {
+            /* arguments as an object (some compatible servers): its text */
+            sl__adapter_json_literal(call->pool, doc, args, &tc->args);
+        }
+        out->ntools++;
     }
     return 0;
 }
@@ -412,98 +552,243 @@ sl__openai_parse_response(const void *conf, sl_call_t *call, const sl_buf_t *bod
 
 /* conf is NULL for openai itself, a preset's quirks otherwise. */
 static int
-openai_stream_event(const void *conf, sl_stream_t *st, const sl_sse_event_t *ev, sl_chunks_t *out)
+openai_stream_event(const void *conf, sl_stream_t *st, const sl_sse_event_t *ev, sl_evs_t *out)
 {
     return sl__openai_stream(st, ev, conf, out);
 }
 
 
+static openai_stream_t *
+openai_stream_state(sl_stream_t *st)
+{
+    openai_stream_t *s = st->priv;
+
+    if (s == NULL) {
+        s = sl_pcalloc(st->call->pool, sizeof(*s));
+        s->doc = sl_json_create(st->call->pool);
+        if (st->call->client_api == SL_API_CHAT) {
+            s->raw = sl__adapter_buf(st->call->pool);
+        }
+        st->priv = s;
+    }
+    return s;
+}
+
+
 /*
- * OpenAI's own events go to the client unchanged, with these exceptions:
- * the final usage-only chunk (choices empty) is dropped when the client did
- * not ask for usage (sluice asked on its behalf), other empty chunks are
- * dropped when q says the provider sends them, and "[DONE]" is held back
- * for the core to send once the ledger row is written.
+ * One chunk -> events: SL_EV_START once (the first JSON chunk's id and
+ * model), then per choice TEXT, REASONING, TOOL_CALL (a tool-call delta
+ * with an id or a name) and TOOL_ARGS (its arguments) and FINISH, then
+ * USAGE when the chunk has usage. "[DONE]" is SL_EV_DONE; a chunk holding
+ * "error" is SL_EV_ERROR (the stream failed). A chat client gets each event
+ * raw as the provider sent it, with these exceptions: the final usage-only
+ * chunk (choices empty) when the client did not ask for usage (sluice asked
+ * on its behalf), other empty chunks when q says the provider sends them,
+ * and "[DONE]" and errors, which are the frontend's and the driver's to
+ * write. Data that is not JSON passes raw, with no event.
  */
 int
 sl__openai_stream(sl_stream_t *st, const sl_sse_event_t *ev, const sl__openai_quirks_t *q,
-                  sl_chunks_t *out)
+                  sl_evs_t *out)
 {
-    sl_json_t *doc = st->priv;
+    openai_stream_t *s = openai_stream_state(st);
+    const sl_json_t *doc = s->doc;
     sl_json_type_e type;
     bool drop = false;
+    sl_ev_t e;
 
-    if (sl_str_eq(ev->data, "[DONE]")) {
-        st->done = true;
+    if (s->raw != NULL) {
+        sl_buf_clear(s->raw);
+        out->raw = sl__adapter_buf_str(s->raw);
+        out->raw_api = SL_API_CHAT;
+    }
+    if (st->done || st->failed) {
         return 0;
     }
-    if (doc == NULL) {
-        /* one reader for the whole stream: each event reuses its tokens */
-        doc = sl_json_create(st->call->pool);
-        st->priv = doc;
+    if (sl_str_eq(ev->data, "[DONE]")) {
+        st->done = true;
+        memset(&e, 0, sizeof(e));
+        e.type = SL_EV_DONE;
+        sl_evs_push(out, &e);
+        return 0;
     }
-    type = sl_json_parse(doc, ev->data.p, ev->data.len, NULL) == 0 ? sl_json_type(doc, SL_JSON_ROOT)
-                                                                   : SL_JSON_NONE;
-    if (type == SL_JSON_OBJECT || type == SL_JSON_ARRAY) {
+    type = sl_json_parse(s->doc, ev->data.p, ev->data.len, NULL) == 0
+               ? sl_json_type(doc, SL_JSON_ROOT)
+               : SL_JSON_NONE;
+    if (type == SL_JSON_OBJECT) {
+        int err = sl_json_get(doc, SL_JSON_ROOT, "error");
         int usage = sl_json_get(doc, SL_JSON_ROOT, "usage");
         int choices = sl_json_get(doc, SL_JSON_ROOT, "choices");
-        sl_str_t model;
+        bool empty = sl_json_type(doc, choices) == SL_JSON_ARRAY && sl_json_size(doc, choices) == 0;
+        int pos = 0;
 
-        if (sl_json_type(doc, usage) == SL_JSON_OBJECT) {
-            openai_read_usage(doc, usage, &st->usage);
-            drop = !st->client_wants_usage && sl_json_type(doc, choices) == SL_JSON_ARRAY
-                   && sl_json_size(doc, choices) == 0;
-        } else if (q != NULL && q->skip_empty_chunks && sl_json_type(doc, choices) == SL_JSON_ARRAY
-                   && sl_json_size(doc, choices) == 0) {
-            drop = true;
+        if (sl_json_type(doc, err) == SL_JSON_OBJECT || sl_json_type(doc, err) == SL_JSON_STRING) {
+            openai_stream_error(st, doc, err, out);
+            return 0;
+        }
+        if (!s->started) {
+            int model = sl_json_get(doc, SL_JSON_ROOT, "model");
+            sl_str_t name;
+
+            s->started = true;
+            memset(&e, 0, sizeof(e));
+            e.type = SL_EV_START;
+            e.id = sl__adapter_keep(
+                st->call->pool,
+                sl__adapter_literal(doc, sl_json_get(doc, SL_JSON_ROOT, "id"), NULL));
+            e.name = sl__adapter_keep(st->call->pool, sl__adapter_literal(doc, model, NULL));
+            sl_evs_push(out, &e);
+            if (st->served_model == NULL
+                && sl_json_string(doc, model, st->call->pool, &name) == 0) {
+                st->served_model = sl_pstrndup(st->call->pool, name.p, name.len);
+            }
         }
         if (sl_json_type(doc, choices) != SL_JSON_ARRAY) {
             choices = -1;
         }
         for (int c = sl_json_first(doc, choices); c >= 0; c = sl_json_next(doc, choices, c)) {
-            int delta = sl_json_get(doc, c, "delta");
-            int calls = sl_json_get(doc, delta, "tool_calls");
+            openai_stream_choice(st, s, c, pos++, out);
+        }
+        if (sl_json_type(doc, usage) == SL_JSON_OBJECT) {
+            sl_usage_t *u = sl_palloc(st->call->pool, sizeof(*u));
 
-            st->content_bytes += openai_string_len(doc, sl_json_get(doc, delta, "content"));
-            if (sl_json_type(doc, calls) != SL_JSON_ARRAY) {
+            openai_read_usage(doc, usage, &st->usage);
+            *u = st->usage;
+            memset(&e, 0, sizeof(e));
+            e.type = SL_EV_USAGE;
+            e.usage = u;
+            sl_evs_push(out, &e);
+            drop = empty && !st->call->client_wants_usage;
+        } else if (q != NULL && q->skip_empty_chunks && empty) {
+            drop = true;
+        }
+    }
+    if (s->raw != NULL && !drop) {
+        sl__adapter_sse(s->raw, ev->event, ev->data);
+        out->raw = sl__adapter_buf_str(s->raw);
+    }
+    return 0;
+}
+
+
+/* One element of a chunk's choices -> its events. */
+static void
+openai_stream_choice(sl_stream_t *st, openai_stream_t *s, int c, int pos, sl_evs_t *out)
+{
+    const sl_json_t *doc = s->doc;
+    sl_pool_t *pool = st->call->pool;
+    int delta = sl_json_get(doc, c, "delta");
+    int calls = sl_json_get(doc, delta, "tool_calls");
+    unsigned index;
+    sl_ev_t e;
+    size_t len = 0;
+    int k = 0;
+
+    if (!openai_index(doc, sl_json_get(doc, c, "index"), pos, &index)) {
+        return;
+    }
+    memset(&e, 0, sizeof(e));
+    e.choice = index;
+    e.text = openai_reasoning(doc, delta, &len);
+    if (e.text.len > 2) {
+        e.type = SL_EV_REASONING;
+        e.text = sl__adapter_keep(pool, e.text);
+        sl_evs_push(out, &e);
+    }
+    e.text = sl__adapter_literal(doc, sl_json_get(doc, delta, "content"), &len);
+    if (e.text.len > 2) {
+        e.type = SL_EV_TEXT;
+        e.text = sl__adapter_keep(pool, e.text);
+        sl_evs_push(out, &e);
+        st->content_bytes += len;
+    }
+    if (sl_json_type(doc, calls) == SL_JSON_ARRAY) {
+        for (int t = sl_json_first(doc, calls); t >= 0; t = sl_json_next(doc, calls, t), k++) {
+            int fn = sl_json_get(doc, t, "function");
+            sl_str_t id = sl__adapter_literal(doc, sl_json_get(doc, t, "id"), NULL);
+            sl_str_t name = sl__adapter_literal(doc, sl_json_get(doc, fn, "name"), NULL);
+
+            memset(&e, 0, sizeof(e));
+            e.choice = index;
+            if (!openai_index(doc, sl_json_get(doc, t, "index"), k, &e.index)) {
                 continue;
             }
-            for (int k = sl_json_first(doc, calls); k >= 0; k = sl_json_next(doc, calls, k)) {
-                st->content_bytes +=
-                    openai_string_len(doc, sl_json_path(doc, k, "function.arguments"));
+            if (id.len >= 2 || name.len >= 2) {
+                /* the delta that opens a tool call carries its id and name */
+                e.type = SL_EV_TOOL_CALL;
+                e.id = openai_call_id(pool, sl__adapter_keep(pool, id), index, e.index);
+                e.name = name.len >= 2 ? sl__adapter_keep(pool, name) : sl_str_lit("\"\"");
+                sl_evs_push(out, &e);
+                e.id = e.name = sl_str_null;
+            }
+            e.text = sl__adapter_literal(doc, sl_json_get(doc, fn, "arguments"), &len);
+            if (e.text.len > 2) {
+                e.type = SL_EV_TOOL_ARGS;
+                e.text = sl__adapter_keep(pool, e.text);
+                sl_evs_push(out, &e);
+                st->content_bytes += len;
             }
         }
-        if (st->served_model == NULL
-            && sl_json_string(doc, sl_json_get(doc, SL_JSON_ROOT, "model"), st->call->pool, &model)
-                   == 0) {
-            st->served_model = sl_pstrndup(st->call->pool, model.p, model.len);
-        }
     }
-    if (drop) {
-        return 0;
+    e.type = SL_EV_FINISH;
+    e.finish = openai_finish(doc, sl_json_get(doc, c, "finish_reason"));
+    if (e.finish != SL_FINISH_NONE) {
+        e.choice = index;
+        e.index = 0;
+        e.id = e.name = e.text = sl_str_null;
+        sl_evs_push(out, &e);
     }
-    if (ev->event.len > 0) {
-        sl_buf_puts(out->out, "event: ");
-        sl_buf_append(out->out, ev->event.p, ev->event.len);
-        sl_buf_puts(out->out, "\n");
-    }
-    /* one "data:" line per line: the parser joined multi-line data with LF, and
-     * a bare line in the output would be a field the client does not expect
-     * (fuzz_openai_stream) */
-    for (const char *p = ev->data.p, *end = ev->data.p + ev->data.len;;) {
-        const char *nl = memchr(p, '\n', (size_t) (end - p));
-        const char *stop = nl != NULL ? nl : end;
+}
 
-        sl_buf_puts(out->out, "data: ");
-        sl_buf_append(out->out, p, (size_t) (stop - p));
-        sl_buf_puts(out->out, "\n");
-        if (nl == NULL) {
-            break;
-        }
-        p = nl + 1;
+
+/*
+ * An in-band {"error": {...}} (or {"error": "text"}) -> SL_EV_ERROR. Its
+ * status is error.code when that is an HTTP status (vLLM and others put
+ * one there), else what its type says (rate limit, invalid request),
+ * else 502; then as map_error would map that status.
+ */
+static void
+openai_stream_error(sl_stream_t *st, const sl_json_t *doc, int err, sl_evs_t *out)
+{
+    sl_pool_t *pool = st->call->pool;
+    sl_error_t *e = sl_pcalloc(pool, sizeof(*e));
+    sl_str_t s;
+    int64_t code;
+    int status = 502;
+    sl_ev_t ev;
+
+    if (sl_json_string(doc, err, pool, &s) == 0) {
+        e->message = sl_pstrndup(pool, s.p, s.len);
     }
-    sl_buf_puts(out->out, "\n");
-    return 0;
+    if (sl_json_string(doc, sl_json_get(doc, err, "message"), pool, &s) == 0) {
+        e->message = sl_pstrndup(pool, s.p, s.len);
+    }
+    if (sl_json_string(doc, sl_json_get(doc, err, "type"), pool, &s) == 0) {
+        e->type = sl_pstrndup(pool, s.p, s.len);
+        if (sl_str_eq(s, "rate_limit_error") || sl_str_eq(s, "rate_limit_exceeded")) {
+            status = 429;
+        } else if (sl_str_eq(s, "invalid_request_error")) {
+            status = 400;
+        }
+    }
+    if (sl_json_string(doc, sl_json_get(doc, err, "code"), pool, &s) == 0) {
+        e->code = sl_pstrndup(pool, s.p, s.len);
+    } else if (sl_json_int(doc, sl_json_get(doc, err, "code"), &code) == 0 && code >= 400
+               && code <= 599) {
+        status = (int) code;
+    }
+    if (sl_json_string(doc, sl_json_get(doc, err, "param"), pool, &s) == 0) {
+        e->param = sl_pstrndup(pool, s.p, s.len);
+    }
+    if (e->message == NULL) {
+        e->message = "the provider reported an error in the stream";
+    }
+    openai_classify(status, pool, e);
+    st->failed = true;
+    memset(&ev, 0, sizeof(ev));
+    ev.type = SL_EV_ERROR;
+    ev.error = e;
+    sl_evs_push(out, &ev);
 }
 
 
@@ -545,6 +830,18 @@ sl__openai_map_error(const void *conf, int status, const sl_buf_t *body, sl_pool
 
     out->message =
         message != NULL ? message : sl_psprintf(pool, "upstream returned HTTP %d", status);
+    openai_classify(status, pool, out);
+    return 0;
+}
+
+
+/*
+ * The provider's status -> the client's status, type and retryability
+ * (out->type and message as the provider gave them, or NULL).
+ */
+static void
+openai_classify(int status, sl_pool_t *pool, sl_error_t *out)
+{
     out->status = status;
     out->retryable = false;
     if (status == 401 || status == 403) {
@@ -577,5 +874,4 @@ sl__openai_map_error(const void *conf, int status, const sl_buf_t *body, sl_pool
         /* one type for every provider-side failure, whatever the provider called it */
         out->type = "api_error";
     }
-    return 0;
 }

@@ -23,31 +23,42 @@ typedef struct sl__openai_quirks {
 } sl__openai_quirks_t;
 
 /*
- * The upstream request for call in OpenAI's shape: the client's bytes with
- * `model` set to the target's model, stream_options.include_usage forced on
- * for chat streams (unless q drops stream_options), and, for chat, q's keys
- * removed with one info log line naming them (q may be NULL). path is the
- * whole origin-form path (base_path included); auth_name/auth_value is the
- * credential header, or NULL when the provider has no key. Request pool.
- * Returns 0 or SL_EPARSE (a body the proxy did not read). Worker context.
+ * The upstream request for call in OpenAI's shape: the internal request's
+ * bytes (call->raw) with `model` set to the target's model,
+ * stream_options.include_usage forced on for chat streams (unless q drops
+ * stream_options), and, for chat, q's keys removed with one info log line
+ * naming them (q may be NULL). path is the whole origin-form path
+ * (base_path included); auth_name/auth_value is the credential header, or
+ * NULL when the call has no key. Request pool. Returns 0 or SL_EPARSE (a
+ * body the frontend did not read). Worker context.
  */
 int sl__openai_build(sl_call_t *call, const sl__openai_quirks_t *q, const char *path,
                      const char *auth_name, const char *auth_value, sl_upstream_req_t *out);
 
-/* The client's endpoint as OpenAI's path suffix ("/chat/completions"), or NULL. */
-const char *sl__openai_endpoint_path(sl_endpoint_e endpoint);
-
-/* OpenAI's parse_response hook: the body passes unchanged, usage and model are read. */
-int sl__openai_parse_response(const void *conf, sl_call_t *call, const sl_buf_t *body,
-                              sl_reply_t *out);
+/* OpenAI's path suffix for api ("/chat/completions", "/embeddings"), or NULL. */
+const char *sl__openai_api_path(sl_api_e api);
 
 /*
- * OpenAI's stream translation: events pass unchanged except the usage-only
- * chunk the client did not ask for, "[DONE]" (held for the core) and, when
- * q says so, empty chunks. q may be NULL. Request pool.
+ * OpenAI's parse_response hook: the typed answer read with the token
+ * reader (id, model, created, choices with text, reasoning_content, tool
+ * calls and finish, usage with cached and reasoning tokens), and raw = the
+ * body for a client of call->api. Embeddings: raw and usage only. The
+ * answer's literals point into body. Returns 0 or SL_EUPSTREAM (not JSON).
+ */
+int sl__openai_parse_response(const void *conf, sl_call_t *call, const sl_buf_t *body,
+                              sl_answer_t *out);
+
+/*
+ * OpenAI's stream_event: one chat.completion.chunk (or "[DONE]", or an
+ * in-band {"error": ...}) -> typed events (see openai.c), and, for a chat
+ * client, the event raw as the provider sent it, except the usage-only
+ * chunk the client did not ask for, "[DONE]" (the frontend's encode_end
+ * writes the end), an error (the driver decides what the client sees) and,
+ * when q says so, empty chunks. q may be NULL. Request pool; literals and
+ * raw point into ev and a per-stream buffer: valid until the next call.
  */
 int sl__openai_stream(sl_stream_t *st, const sl_sse_event_t *ev, const sl__openai_quirks_t *q,
-                      sl_chunks_t *out);
+                      sl_evs_t *out);
 
 /* OpenAI's map_error hook: OpenAI's error shape, statuses mapped for the client. */
 int sl__openai_map_error(const void *conf, int status, const sl_buf_t *body, sl_pool_t *pool,

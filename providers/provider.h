@@ -70,8 +70,9 @@ struct sl_provider_ops {
 
     /*
      * Worker: a whole 2xx upstream body -> the typed answer (and raw, for
-     * a client of the adapter's own API). Request pool. Returns 0 or
-     * SL_EUPSTREAM (not an answer).
+     * a client of the adapter's own API). Request pool. The answer's
+     * literals and raw may point into body: keep body until the answer is
+     * encoded. Returns 0 or SL_EUPSTREAM (not an answer).
      */
     int (*parse_response)(const void *conf, sl_call_t *call, const sl_buf_t *body,
                           sl_answer_t *out);
@@ -82,10 +83,28 @@ struct sl_provider_ops {
      * st->usage, st->content_bytes and st->served_model current; sets
      * st->done at the provider's clean end (and pushes SL_EV_DONE) and
      * st->failed when the provider reported an error (and pushes
-     * SL_EV_ERROR). Request pool. Returns 0.
+     * SL_EV_ERROR); after either, further events give nothing. Request
+     * pool: the events' literals are copied there (a frontend may keep the
+     * START's); out->raw is the adapter's scratch, valid until its next
+     * call. Returns 0.
+     *
+     * Raw events. The clean end marker is the frontend's (encode_end), and
+     * what a client sees of a provider's error is the driver's
+     * (encode_stream_error): neither is passed raw. An event the client
+     * must not see gets raw "" (p set, len 0). By adapter:
+     *  - openai family and echo (SL_API_CHAT, raw only when the client's
+     *    API is chat): every event as the provider sent it ("event:" line
+     *    kept, one "data:" line per line), except "[DONE]", an in-band
+     *    {"error": ...}, the usage-only chunk when the client did not ask
+     *    for usage (sluice asked on its behalf), and the empty chunks of the
+     *    providers that send them (Azure, Together, Fireworks, OpenRouter).
+     *  - anthropic (SL_API_MESSAGES, raw only when the client's API is
+     *    messages): every event as it came, its "event:" line included
+     *    (message_start, content_block_*, message_delta, ping and types
+     *    added later), except message_stop and `error`.
+     *  - gemini: none (SL_API_COUNT).
      */
-    int (*stream_event)(const void *conf, sl_stream_t *st, const sl_sse_event_t *ev,
-                        sl_evs_t *out);
+    int (*stream_event)(const void *conf, sl_stream_t *st, const sl_sse_event_t *ev, sl_evs_t *out);
 
     /* Worker: upstream error status and body -> OpenAI error. Request pool. */
     int (*map_error)(const void *conf, int status, const sl_buf_t *body, sl_pool_t *pool,

@@ -10,7 +10,6 @@
 extern const sl_provider_ops_t sl_provider_anthropic;
 extern const sl_provider_ops_t sl_provider_openai;
 extern const sl_provider_ops_t sl_provider_azure;
-extern const sl_provider_ops_t sl_provider_gemini;
 extern const sl_provider_ops_t sl_provider_deepseek;
 extern const sl_provider_ops_t sl_provider_mistral;
 extern const sl_provider_ops_t sl_provider_groq;
@@ -22,13 +21,13 @@ extern const sl_provider_ops_t sl_provider_perplexity;
 extern const sl_provider_ops_t sl_provider_cerebras;
 extern const sl_provider_ops_t sl_provider_ollama;
 extern const sl_provider_ops_t sl_provider_vllm;
+extern const sl_provider_ops_t sl_provider_echo;
 
 /* one adapter a line (clang-format would pack them) */
 /* clang-format off */
 const sl_provider_ops_t *const sl_providers[] = {
     &sl_provider_openai,
     &sl_provider_azure,
-    &sl_provider_gemini,
     &sl_provider_deepseek,
     &sl_provider_mistral,
     &sl_provider_groq,
@@ -41,6 +40,7 @@ const sl_provider_ops_t *const sl_providers[] = {
     &sl_provider_ollama,
     &sl_provider_vllm,
     &sl_provider_anthropic,
+    &sl_provider_echo,
     NULL,
 };
 /* clang-format on */

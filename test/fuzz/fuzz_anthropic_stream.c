@@ -1,13 +1,15 @@
 /*
- * libFuzzer target for the Anthropic adapter's stream translation: the
- * first input byte chooses the feed size and whether the client asked for
- * usage, the rest is an upstream event stream fed through core/sse.c into
- * stream_event, as the core does (no events after done). Beyond "no crash,
- * no sanitizer report" it checks that every client event is `data: ` plus
- * one JSON object and a blank line and that nothing follows an in-band
- * error; libFuzzer's -rss_limit_mb and LeakSanitizer watch memory. The same
- * bytes also go through parse_response (whose output must be a JSON
- * object) and map_error.
+ * libFuzzer target for the Anthropic adapter's answers and streams: the
+ * first input byte chooses the feed size, whether the client asked for
+ * usage and whether the client speaks Messages (the native path: raw
+ * events) or chat (typed events only); the rest is an upstream event
+ * stream fed through core/sse.c into stream_event and the chat frontend's
+ * encoders, as the driver does (fuzzadapter.c holds the shared checks).
+ * For a Messages client it also checks that each event's raw bytes are
+ * nothing or the event as it came ("event:" line, one "data:" line per
+ * line, a blank line), and that message_stop and error events are never
+ * raw. The same bytes also go through parse_response and map_error.
+ * libFuzzer's -rss_limit_mb and LeakSanitizer watch memory.
  *
  * Through meson (test/fuzz/meson.build, clang only):
  *   CC=clang meson setup build-fuzz -Db_sanitize=address,undefined -Db_lundef=false \
@@ -15,83 +17,67 @@
  *   ninja -C build-fuzz test/fuzz/fuzz_anthropic_stream
  *   build-fuzz/test/fuzz/fuzz_anthropic_stream -max_total_time=60
  */
-#define _GNU_SOURCE /* memmem */
-
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <jansson.h>
-
 #include "core/buf.h"
 #include "core/errno.h"
 #include "core/pool.h"
 #include "core/sse.h"
+#include "fuzzadapter.h"
 #include "providers/provider.h"
 #include "providers/registry.h"
 
-typedef struct fuzz_feed {
-    const sl_provider_ops_t *ops;
-    sl_stream_t *st;
-    sl_buf_t out;
-} fuzz_feed_t;
+#define NAME "fuzz_anthropic_stream"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static int fuzz_on_event(void *data, const sl_sse_event_t *ev);
-static void fuzz_check(int ok, const char *what);
-static void fuzz_check_events(const sl_buf_t *out);
+static void fuzz_check_raw(const sl_sse_event_t *ev, const sl_evs_t *evs);
 
 static const size_t fuzz_steps[4] = { 0, 1, 5, 64 };
 
 
+/* The event as it came, or nothing (message_stop, error, after the end). */
 static void
-fuzz_check(int ok, const char *what)
+fuzz_check_raw(const sl_sse_event_t *ev, const sl_evs_t *evs)
 {
-    if (!ok) {
-        fprintf(stderr, "fuzz_anthropic_stream: check failed: %s\n", what);
-        abort();
+    sl_buf_t want = SL_BUF_INIT;
+    const char *p = ev->data.p;
+    const char *end = p + ev->data.len;
+
+    sl_fuzz_check(evs->raw_api == SL_API_MESSAGES, NAME, "raw for another API");
+    for (size_t i = 0; i < evs->n; i++) {
+        sl_fuzz_check((evs->v[i].type != SL_EV_ERROR && evs->v[i].type != SL_EV_DONE)
+                          || evs->raw.len == 0,
+                      NAME, "message_stop or an error passed raw");
     }
-}
-
-
-static int
-fuzz_on_event(void *data, const sl_sse_event_t *ev)
-{
-    fuzz_feed_t *f = data;
-    sl_chunks_t out = { &f->out };
-
-    if (f->st->done) {
-        return 0;
+    if (evs->raw.len == 0) {
+        return;
     }
-    fuzz_check(f->ops->stream_event(NULL, f->st, ev, &out) == 0, "stream_event failed");
-    return 0;
-}
+    if (ev->event.len > 0) {
+        sl_buf_puts(&want, "event: ");
+        sl_buf_append(&want, ev->event.p, ev->event.len);
+        sl_buf_puts(&want, "\n");
+    }
+    for (;;) {
+        const char *nl = memchr(p, '\n', (size_t) (end - p));
+        const char *stop = nl != NULL ? nl : end;
 
-
-/* Every event is "data: " JSON-object "\n\n"; an error event is the last one. */
-static void
-fuzz_check_events(const sl_buf_t *out)
-{
-    const char *s = out->p;
-    const char *end = out->p + out->len;
-
-    while (s != NULL && s < end) {
-        const char *sep = memmem(s, (size_t) (end - s), "\n\n", 2);
-        json_t *v;
-
-        fuzz_check(sep != NULL, "event without a blank line");
-        fuzz_check(sep - s > 6 && memcmp(s, "data: ", 6) == 0, "event without data");
-        fuzz_check(memchr(s, '\n', (size_t) (sep - s)) == NULL, "data spans lines");
-        v = json_loadb(s + 6, (size_t) (sep - s - 6), 0, NULL);
-        fuzz_check(json_is_object(v), "event data is not a JSON object");
-        if (json_object_get(v, "error") != NULL) {
-            fuzz_check(sep + 2 == end, "events after an error");
+        sl_buf_puts(&want, "data: ");
+        sl_buf_append(&want, p, (size_t) (stop - p));
+        sl_buf_puts(&want, "\n");
+        if (nl == NULL) {
+            break;
         }
-        json_decref(v);
-        s = sep + 2;
+        p = nl + 1;
     }
+    sl_buf_puts(&want, "\n");
+    sl_fuzz_check(want.len == evs->raw.len && memcmp(want.p, evs->raw.p, want.len) == 0, NAME,
+                  "the event changed on the way");
+    sl_buf_free(&want);
 }
 
 
@@ -99,25 +85,21 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     const sl_provider_ops_t *ops = sl_provider_find("anthropic");
+    static const char native[] = "{\"model\":\"m\",\"max_tokens\":5,\"stream\":true}";
     sl_provider_conf_t prov;
     sl_target_t target;
     sl_call_t call;
-    sl_stream_t st;
-    sl_sse_parser_t p;
-    fuzz_feed_t f;
+    sl_json_t *doc;
     sl_pool_t *pool;
-    sl_reply_t reply;
     sl_error_t e;
     sl_buf_t body;
     const char *s;
     size_t len;
-    size_t step;
 
-    fuzz_check(ops != NULL, "no anthropic adapter");
+    sl_fuzz_check(ops != NULL, NAME, "no anthropic adapter");
     if (size < 1) {
         return 0;
     }
-    step = fuzz_steps[data[0] & 3];
     s = (const char *) data + 1;
     len = size - 1;
 
@@ -128,44 +110,29 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memset(&target, 0, sizeof(target));
     target.provider = &prov;
     target.model = "claude-fuzz";
+    doc = sl_json_create(pool);
+    sl_fuzz_check(sl_json_parse(doc, native, sizeof(native) - 1, NULL) == 0, NAME, "native");
     memset(&call, 0, sizeof(call));
     call.pool = pool;
-    call.endpoint = SL_ENDPOINT_CHAT;
+    call.api = SL_API_CHAT;
+    call.client_api = (data[0] & 0x20) != 0 ? SL_API_MESSAGES : SL_API_CHAT;
+    call.native = (sl_str_t){ native, sizeof(native) - 1 };
+    call.native_doc = doc;
     call.target = &target;
     call.stream = true;
-    memset(&st, 0, sizeof(st));
-    st.call = &call;
-    st.client_wants_usage = (data[0] & 4) != 0;
+    call.client_wants_usage = (data[0] & 4) != 0;
+    call.request_id = "req-fuzz";
 
-    f.ops = ops;
-    f.st = &st;
-    f.out = SL_BUF_INIT;
-    sl_sse_init(&p, 0);
-    for (size_t off = 0; off < len;) {
-        size_t n = step == 0 || step > len - off ? len - off : step;
+    sl_fuzz_stream(NAME, ops, NULL, &call, s, len, fuzz_steps[data[0] & 3], fuzz_check_raw);
 
-        if (sl_sse_feed(&p, s + off, n, fuzz_on_event, &f) != 0) {
-            break;
-        }
-        off += n;
-    }
-    sl_sse_free(&p);
-    fuzz_check_events(&f.out);
-    sl_buf_free(&f.out);
-
+    call.stream = false;
+    sl_fuzz_answer(NAME, ops, NULL, &call, s, len);
     body = (sl_buf_t){ (char *) s, len, len };
-    memset(&reply, 0, sizeof(reply));
-    if (ops->parse_response(NULL, &call, &body, &reply) == 0) {
-        json_t *v = json_loadb(reply.body, reply.body_len, 0, NULL);
-
-        fuzz_check(json_is_object(v), "parse_response wrote no JSON object");
-        json_decref(v);
-    }
     memset(&e, 0, sizeof(e));
-    fuzz_check(ops->map_error(NULL, 400 + (int) (data[0] >> 3) * 5, &body, pool, &e) == 0,
-               "map_error failed");
-    fuzz_check(e.status >= 400 && e.message != NULL && e.type != NULL, "map_error left holes");
-
+    sl_fuzz_check(ops->map_error(NULL, 400 + (int) (data[0] >> 3) * 5, &body, pool, &e) == 0, NAME,
+                  "map_error failed");
+    sl_fuzz_check(e.status >= 400 && e.message != NULL && e.type != NULL, NAME,
+                  "map_error left holes");
     sl_pool_destroy(pool);
     return 0;
 }

@@ -1,17 +1,17 @@
 /*
  * Unit tests for providers/anthropic.c against golden fixtures in
  * test/unit/fixtures/anthropic/ (found through SL_TEST_SRCDIR, which meson
- * sets to test/): OpenAI requests in -> Anthropic requests out, Anthropic
- * answers in -> OpenAI answers out, recorded Anthropic event streams in ->
- * OpenAI chunk sequences out (fed whole and byte by byte). JSON is compared
- * semantically with json_equal() once `created` is normalised to 0. Also
- * the headers and path, requests the adapter must refuse, and map_error.
- *
- * The inbound hooks (POST /v1/messages) have their own client_* fixtures:
- * Anthropic requests in -> OpenAI requests out, OpenAI answers in ->
- * Anthropic messages out, OpenAI chunk streams in -> Anthropic event
- * sequences out (event names checked against each data's type), and the
- * error bodies by status.
+ * sets to test/): OpenAI requests in -> Anthropic requests out; Anthropic
+ * answers and recorded event streams (fed whole and byte by byte) in ->
+ * the typed answer and events, composed with the chat frontend's encoders
+ * as the driver does (adaptertest.c), so the OpenAI answers and chunk
+ * sequences out are what they were. JSON is compared semantically once
+ * `created` is normalised to 0. Also thinking and its signatures (byte for
+ * byte), 1-hour cache writes, the headers and path, requests the adapter
+ * must refuse, map_error and stream errors, and the native path: a
+ * Messages client's own body forwarded with only the model changed, its
+ * answers and events passed raw (message_stop and errors left to the
+ * frontend and the driver) with the typed side filled beside them.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -30,8 +30,10 @@
 #include "core/sse.h"
 #include "providers/provider.h"
 #include "providers/registry.h"
+#include "unit/adaptertest.h"
 
 #define API_KEY "sk-ant-test-secret-0123456789"
+#define DIR     "anthropic"
 
 typedef struct test_ctx {
     sl_pool_t *pool;
@@ -40,40 +42,26 @@ typedef struct test_ctx {
     sl_call_t call;
 } test_ctx_t;
 
-typedef struct test_feed {
-    const sl_provider_ops_t *ops;
-    sl_stream_t *st;
-    sl_buf_t out;
-} test_feed_t;
-
 static int setup(void **state);
 static int teardown(void **state);
 static const sl_provider_ops_t *anthropic(void);
-static char *fixture(sl_pool_t *pool, const char *name, size_t *len);
-static json_t *fixture_json(const char *name);
 static void call_init(test_ctx_t *t, const char *raw, size_t len);
-static void assert_json_equal(json_t *got, json_t *want, const char *what);
-static void normalise_created(json_t *v);
-static int feed_on_event(void *data, const sl_sse_event_t *ev);
-static json_t *run_stream(test_ctx_t *t, const char *sse, size_t len, bool wants_usage, size_t step,
-                          sl_stream_t *st);
+static void native_init(test_ctx_t *t, const char *raw, size_t len);
+static json_t *answer(test_ctx_t *t, const char *name, sl_answer_t *a, sl_buf_t *body);
 static void test_registry(void **state);
 static void test_requests(void **state);
 static void test_headers(void **state);
 static void test_request_errors(void **state);
 static void test_responses(void **state);
+static void test_response_thinking(void **state);
 static void test_response_invalid(void **state);
 static void test_streams(void **state);
 static void test_stream_without_start(void **state);
+static void test_stream_errors(void **state);
 static void test_map_error(void **state);
-static json_t *client_events(sl_buf_t *out);
-static int client_feed_on_event(void *data, const sl_sse_event_t *ev);
-static void test_client_requests(void **state);
-static void test_client_request_errors(void **state);
-static void test_client_responses(void **state);
-static void test_client_streams(void **state);
-static void test_client_stream_empty(void **state);
-static void test_client_error(void **state);
+static void test_native_request(void **state);
+static void test_native_answer(void **state);
+static void test_native_stream(void **state);
 
 
 static int
@@ -118,62 +106,27 @@ anthropic(void)
 }
 
 
-/* Reads fixtures/anthropic/name into pool, NUL-terminated. */
-static char *
-fixture(sl_pool_t *pool, const char *name, size_t *len)
-{
-    const char *srcdir = getenv("SL_TEST_SRCDIR");
-    char path[4096];
-    FILE *f;
-    long n;
-    char *p;
-
-    snprintf(path, sizeof(path), "%s/unit/fixtures/anthropic/%s", srcdir != NULL ? srcdir : "test",
-             name);
-    f = fopen(path, "rb");
-    if (f == NULL) {
-        fail_msg("cannot open fixture %s", path);
-    }
-    assert_int_equal(fseek(f, 0, SEEK_END), 0);
-    n = ftell(f);
-    assert_true(n >= 0);
-    rewind(f);
-    p = sl_palloc(pool, (size_t) n + 1);
-    assert_int_equal(fread(p, 1, (size_t) n, f), (size_t) n);
-    fclose(f);
-    p[n] = '\0';
-    *len = (size_t) n;
-    return p;
-}
-
-
-static json_t *
-fixture_json(const char *name)
-{
-    sl_pool_t *pool = sl_pool_create(0);
-    json_error_t err;
-    size_t len;
-    char *p = fixture(pool, name, &len);
-    json_t *v = json_loadb(p, len, 0, &err);
-
-    if (v == NULL) {
-        fail_msg("fixture %s: %s at line %d", name, err.text, err.line);
-    }
-    sl_pool_destroy(pool);
-    return v;
-}
-
-
+/* A chat client's call (raw may be anything: the translating path reads its DOM). */
 static void
 call_init(test_ctx_t *t, const char *raw, size_t len)
 {
+    sl_json_t *doc = sl_json_create(t->pool);
+
     memset(&t->call, 0, sizeof(t->call));
     t->call.pool = t->pool;
-    t->call.endpoint = SL_ENDPOINT_CHAT;
+    t->call.api = SL_API_CHAT;
+    t->call.client_api = SL_API_CHAT;
     t->call.raw = (sl_str_t){ raw, len };
     t->call.model = -1;
     t->call.stream_options = -1;
+    if (sl_json_parse(doc, raw, len, NULL) == 0) {
+        t->call.doc = doc;
+        t->call.model = sl_json_get(doc, SL_JSON_ROOT, "model");
+        t->call.native_doc = doc;
+    }
+    t->call.native = t->call.raw;
     t->call.target = &t->target;
+    t->call.api_key = &t->prov.api_key;
     t->call.request_id = "req-test";
     if (sl_call_json(&t->call) != NULL) {
         t->call.stream = json_is_true(json_object_get(t->call.body, "stream"));
@@ -181,35 +134,39 @@ call_init(test_ctx_t *t, const char *raw, size_t len)
 }
 
 
+/* A Messages client's call: its own body is native (raw stands for the chat translation). */
 static void
-assert_json_equal(json_t *got, json_t *want, const char *what)
+native_init(test_ctx_t *t, const char *raw, size_t len)
 {
-    if (!json_equal(got, want)) {
-        char *g = json_dumps(got, JSON_INDENT(1) | JSON_SORT_KEYS | JSON_ENCODE_ANY);
-        char *w = json_dumps(want, JSON_INDENT(1) | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+    static const char chat[] = "{\"model\":\"fast\",\"messages\":[{\"role\":\"user\","
+                               "\"content\":\"x\"}]}";
+    sl_json_t *doc = sl_json_create(t->pool);
 
-        print_error("%s: got\n%s\nwant\n%s\n", what, g != NULL ? g : "(null)",
-                    w != NULL ? w : "(null)");
-        free(g);
-        free(w);
-        fail();
-    }
+    call_init(t, chat, sizeof(chat) - 1);
+    assert_int_equal(sl_json_parse(doc, raw, len, NULL), 0);
+    t->call.client_api = SL_API_MESSAGES;
+    t->call.native = (sl_str_t){ raw, len };
+    t->call.native_doc = doc;
+    t->call.stream = sl_json_is_true(doc, sl_json_get(doc, SL_JSON_ROOT, "stream"));
 }
 
 
-/* Checks that `created` is a plausible time and sets it to 0. */
-static void
-normalise_created(json_t *v)
+/* parse_response on fixture name; returns what a chat client gets, created set to 0. */
+static json_t *
+answer(test_ctx_t *t, const char *name, sl_answer_t *a, sl_buf_t *body)
 {
-    json_t *c = json_object_get(v, "created");
-    json_int_t now = (json_int_t) time(NULL);
+    size_t len;
+    json_t *v;
 
-    if (c == NULL) {
-        return;
-    }
-    assert_true(json_is_integer(c));
-    assert_true(json_integer_value(c) >= now - 60 && json_integer_value(c) <= now + 60);
-    json_object_set_new(v, "created", json_integer(0));
+    body->p = sl_test_fixture(t->pool, DIR, name, &len);
+    body->len = len;
+    body->cap = len;
+    memset(a, 0, sizeof(*a));
+    assert_int_equal(anthropic()->parse_response(NULL, &t->call, body, a), 0);
+    assert_int_equal(a->raw_api, SL_API_MESSAGES);
+    v = sl_test_encode_answer(&t->call, a);
+    sl_test_normalise_created(v);
+    return v;
 }
 
 
@@ -220,14 +177,12 @@ test_registry(void **state)
 
     (void) state;
     assert_string_equal(ops->kind, "anthropic");
+    assert_int_equal(ops->api, SL_API_MESSAGES);
     assert_non_null(ops->build_request);
     assert_non_null(ops->parse_response);
     assert_non_null(ops->stream_event);
     assert_non_null(ops->map_error);
-    assert_non_null(ops->client_request);
-    assert_non_null(ops->client_response);
-    assert_non_null(ops->client_stream_event);
-    assert_non_null(ops->client_error);
+    assert_null(ops->local);
 }
 
 
@@ -245,13 +200,12 @@ test_requests(void **state)
         char name[128];
         sl_upstream_req_t req;
         json_t *got;
-        json_t *want;
         size_t len;
         char *raw;
         int rc;
 
         snprintf(name, sizeof(name), "%s.in.json", cases[i]);
-        raw = fixture(t->pool, name, &len);
+        raw = sl_test_fixture(t->pool, DIR, name, &len);
         call_init(t, raw, len);
         memset(&req, 0, sizeof(req));
         rc = ops->build_request(NULL, &t->call, &req);
@@ -263,10 +217,7 @@ test_requests(void **state)
         got = json_loadb(req.body, req.body_len, 0, NULL);
         assert_non_null(got);
         snprintf(name, sizeof(name), "%s.out.json", cases[i]);
-        want = fixture_json(name);
-        assert_json_equal(got, want, cases[i]);
-        json_decref(got);
-        json_decref(want);
+        sl_test_json_expect(got, sl_test_fixture_json(DIR, name), cases[i]);
     }
 }
 
@@ -307,9 +258,9 @@ test_headers(void **state)
     assert_true(sl_str_eq(h->value, "application/json"));
     assert_null(sl_http_find_header(req.headers, req.nheaders, "authorization"));
 
-    /* no key configured: no x-api-key */
-    t->prov.api_key.value = NULL;
+    /* no key for this attempt: no x-api-key */
     call_init(t, raw, sizeof(raw) - 1);
+    t->call.api_key = NULL;
     memset(&req, 0, sizeof(req));
     assert_int_equal(ops->build_request(NULL, &t->call, &req), 0);
     assert_null(sl_http_find_header(req.headers, req.nheaders, "x-api-key"));
@@ -360,7 +311,7 @@ test_request_errors(void **state)
         }
     }
     call_init(t, bad[0], strlen(bad[0]));
-    t->call.endpoint = SL_ENDPOINT_EMBEDDINGS;
+    t->call.api = SL_API_EMBEDDINGS;
     assert_int_equal(ops->build_request(NULL, &t->call, &req), SL_EDENIED);
 }
 
@@ -372,159 +323,154 @@ test_responses(void **state)
         "resp_text",     "resp_max_tokens", "resp_stop_sequence",
         "resp_tool_use", "resp_cache",      "resp_refusal",
     };
+    static const sl_finish_e finish[] = {
+        SL_FINISH_STOP,       SL_FINISH_LENGTH,     SL_FINISH_STOP_SEQUENCE,
+        SL_FINISH_TOOL_CALLS, SL_FINISH_TOOL_CALLS, SL_FINISH_CONTENT_FILTER,
+    };
     test_ctx_t *t = *state;
-    const sl_provider_ops_t *ops = anthropic();
 
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         char name[128];
-        sl_reply_t reply;
+        sl_answer_t a;
         sl_buf_t body;
         json_t *got;
         json_t *want;
         json_t *u;
-        size_t len;
+        json_t *model;
 
-        snprintf(name, sizeof(name), "%s.in.json", cases[i]);
-        body.p = fixture(t->pool, name, &len);
-        body.len = len;
-        body.cap = len;
         call_init(t, "{}", 2);
-        memset(&reply, 0, sizeof(reply));
-        assert_int_equal(ops->parse_response(NULL, &t->call, &body, &reply), 0);
-        got = json_loadb(reply.body, reply.body_len, 0, NULL);
-        assert_non_null(got);
-        normalise_created(got);
+        snprintf(name, sizeof(name), "%s.in.json", cases[i]);
+        got = answer(t, name, &a, &body);
         snprintf(name, sizeof(name), "%s.out.json", cases[i]);
-        want = fixture_json(name);
-        assert_json_equal(got, want, cases[i]);
+        want = sl_test_fixture_json(DIR, name);
+        sl_test_json_equal(got, want, cases[i]);
 
         u = json_object_get(want, "usage");
-        assert_true(reply.usage.known);
-        assert_int_equal(reply.usage.prompt_tokens,
+        assert_true(a.usage.known);
+        assert_int_equal(a.usage.prompt_tokens,
                          json_integer_value(json_object_get(u, "prompt_tokens")));
-        assert_int_equal(reply.usage.completion_tokens,
+        assert_int_equal(a.usage.completion_tokens,
                          json_integer_value(json_object_get(u, "completion_tokens")));
-        assert_int_equal(reply.usage.cached_tokens,
+        assert_int_equal(a.usage.cached_tokens,
                          json_integer_value(json_object_get(
                              json_object_get(u, "prompt_tokens_details"), "cached_tokens")));
-        assert_non_null(reply.served_model);
-        assert_string_equal(reply.served_model, json_string_value(json_object_get(want, "model")));
+        model = sl_test_literal(a.model);
+        assert_non_null(model);
+        assert_string_equal(json_string_value(model),
+                            json_string_value(json_object_get(want, "model")));
+        json_decref(model);
+        assert_int_equal(a.nchoices, 1);
+        assert_int_equal(a.choices[0].finish, finish[i]);
         if (strcmp(cases[i], "resp_cache") == 0) {
-            assert_int_equal(reply.usage.cached_tokens, 1000);
-            assert_int_equal(reply.usage.cache_write_tokens, 300);
+            assert_int_equal(a.usage.cached_tokens, 1000);
+            assert_int_equal(a.usage.cache_write_tokens, 300);
         }
+        assert_ptr_equal(a.raw.p, body.p);
         json_decref(got);
         json_decref(want);
     }
 }
 
 
+/*
+ * Thinking is the choice's reasoning and its signature the provider's own
+ * bytes; text blocks are joined; 1-hour cache writes are counted apart;
+ * redacted thinking is left to raw.
+ */
 static void
-test_response_invalid(void **state)
+test_response_thinking(void **state)
 {
-    static const char *const bad[] = { "", "not json", "[1]", "\"msg\"" };
     test_ctx_t *t = *state;
-    const sl_provider_ops_t *ops = anthropic();
+    sl_answer_t a;
+    sl_buf_t body;
+    json_t *s;
 
-    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        sl_buf_t body = { (char *) bad[i], strlen(bad[i]), strlen(bad[i]) };
-        sl_reply_t reply;
-
-        call_init(t, "{}", 2);
-        memset(&reply, 0, sizeof(reply));
-        assert_int_equal(ops->parse_response(NULL, &t->call, &body, &reply), SL_EUPSTREAM);
-    }
+    call_init(t, "{}", 2);
+    sl_test_json_expect(answer(t, "resp_thinking.in.json", &a, &body),
+                        sl_test_fixture_json(DIR, "resp_thinking.out.json"), "resp_thinking");
+    s = sl_test_literal(a.choices[0].reasoning);
+    assert_string_equal(json_string_value(s), "Let me think about \"this\".");
+    json_decref(s);
+    assert_true(sl_str_eq(a.choices[0].signature,
+                          "\"EqQBCgIYAhIM1gbcDa9GJwZA2b3hGgxDEtw+JhsjAtbA\\/0IiMA==\""));
+    assert_int_equal(a.usage.prompt_tokens, 2150);
+    assert_int_equal(a.usage.cached_tokens, 100);
+    assert_int_equal(a.usage.cache_write_tokens, 2000);
+    assert_int_equal(a.usage.cache_write_1h_tokens, 1500);
+    assert_int_equal(a.usage.completion_tokens, 120);
+    assert_int_equal(a.choices[0].ntools, 0);
 }
 
 
-static int
-feed_on_event(void *data, const sl_sse_event_t *ev)
+static void
+test_response_invalid(void **state)
 {
-    test_feed_t *f = data;
-    sl_chunks_t out = { &f->out };
+    static const char *const bad[] = {
+        "",
+        "not json",
+        "[1]",
+        "\"msg\"",
+        /* strings jansson refuses, in a block sluice reads */
+        "{\"content\":[{\"type\":\"text\",\"text\":\"a\\u0000b\"}]}",
+        "{\"content\":[{\"type\":\"tool_use\",\"id\":\"t\",\"name\":\"f\",\"input\":"
+        "{\"k\":\"\x01\"}}]}",
+    };
+    test_ctx_t *t = *state;
 
-    if (f->st->done) {
-        return 0; /* as the core does */
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        sl_buf_t body = { (char *) bad[i], strlen(bad[i]), strlen(bad[i]) };
+        sl_answer_t a;
+
+        call_init(t, "{}", 2);
+        memset(&a, 0, sizeof(a));
+        if (anthropic()->parse_response(NULL, &t->call, &body, &a) != SL_EUPSTREAM) {
+            fail_msg("case %zu: answered", i);
+        }
     }
-    return f->ops->stream_event(NULL, f->st, ev, &out);
 }
 
 
 /*
- * Feeds sse in steps of step bytes (0: at once) and returns the client
- * events as a JSON array of their data, created normalised.
+ * The recorded streams through the adapter and the chat frontend: the
+ * chunks a chat client got before the typed events, fed at once and in
+ * steps; usage, content bytes, the served model; the typed events where
+ * the fixture lists them.
  */
-static json_t *
-run_stream(test_ctx_t *t, const char *sse, size_t len, bool wants_usage, size_t step,
-           sl_stream_t *st)
-{
-    test_feed_t f;
-    sl_sse_parser_t p;
-    json_t *chunks = json_array();
-    const char *s;
-    const char *end;
-
-    call_init(t, "{\"stream\":true}", 15);
-    memset(st, 0, sizeof(*st));
-    st->call = &t->call;
-    st->client_wants_usage = wants_usage;
-    f.ops = anthropic();
-    f.st = st;
-    f.out = SL_BUF_INIT;
-    sl_sse_init(&p, 0);
-    for (size_t off = 0; off < len;) {
-        size_t n = step == 0 || step > len - off ? len - off : step;
-
-        assert_int_equal(sl_sse_feed(&p, sse + off, n, feed_on_event, &f), 0);
-        off += n;
-    }
-    sl_sse_free(&p);
-
-    s = f.out.p;
-    end = f.out.p + f.out.len;
-    while (s != NULL && s < end) {
-        const char *sep = strstr(s, "\n\n");
-        json_t *v;
-
-        assert_non_null(sep);
-        assert_memory_equal(s, "data: ", 6);
-        v = json_loadb(s + 6, (size_t) (sep - s - 6), 0, NULL);
-        if (v == NULL) {
-            fail_msg("chunk is not JSON: %.*s", (int) (sep - s), s);
-        }
-        normalise_created(v);
-        json_array_append_new(chunks, v);
-        s = sep + 2;
-    }
-    sl_buf_free(&f.out);
-    return chunks;
-}
-
-
 static void
 test_streams(void **state)
 {
     static const char *const cases[] = {
         "stream_text.usage.json",  "stream_text.nousage.json",       "stream_tool_use.usage.json",
-        "stream_error.usage.json", "stream_max_tokens.nousage.json",
+        "stream_error.usage.json", "stream_max_tokens.nousage.json", "stream_thinking.usage.json",
     };
     static const size_t steps[] = { 0, 1, 7 };
     test_ctx_t *t = *state;
 
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        json_t *want = fixture_json(cases[i]);
+        json_t *want = sl_test_fixture_json(DIR, cases[i]);
         json_t *u = json_object_get(want, "usage");
         size_t len;
-        const char *sse = fixture(t->pool, json_string_value(json_object_get(want, "input")), &len);
+        const char *sse =
+            sl_test_fixture(t->pool, DIR, json_string_value(json_object_get(want, "input")), &len);
+        bool done = json_is_true(json_object_get(want, "done"));
 
         for (size_t k = 0; k < sizeof(steps) / sizeof(steps[0]); k++) {
+            sl_test_stream_t got;
             sl_stream_t st;
-            json_t *got =
-                run_stream(t, sse, len, json_is_true(json_object_get(want, "client_wants_usage")),
-                           steps[k], &st);
+            char what[160];
 
-            assert_json_equal(got, json_object_get(want, "chunks"), cases[i]);
-            assert_int_equal(st.done, json_is_true(json_object_get(want, "done")));
+            snprintf(what, sizeof(what), "%s (step %zu)", cases[i], steps[k]);
+            call_init(t, "{\"stream\":true}", 15);
+            t->call.client_wants_usage = json_is_true(json_object_get(want, "client_wants_usage"));
+            sl_test_run_stream(anthropic(), NULL, &t->call, &st, sse, len, steps[k], &got);
+            sl_test_normalise_created(got.data);
+            sl_test_json_equal(got.data, json_object_get(want, "chunks"), what);
+            if (json_object_get(want, "events") != NULL) {
+                sl_test_json_equal(got.events, json_object_get(want, "events"), what);
+            }
+            assert_int_equal(st.done, done);
+            assert_int_equal(got.done_line, done);
+            assert_int_equal(st.failed, !done);
             assert_true(st.usage.known);
             assert_int_equal(st.usage.prompt_tokens,
                              json_integer_value(json_object_get(u, "prompt_tokens")));
@@ -534,12 +480,14 @@ test_streams(void **state)
                              json_integer_value(json_object_get(u, "cached_tokens")));
             assert_int_equal(st.usage.cache_write_tokens,
                              json_integer_value(json_object_get(u, "cache_write_tokens")));
+            assert_int_equal(st.usage.cache_write_1h_tokens,
+                             json_integer_value(json_object_get(u, "cache_write_1h_tokens")));
             assert_int_equal(st.content_bytes,
                              json_integer_value(json_object_get(want, "content_bytes")));
             assert_non_null(st.served_model);
             assert_string_equal(st.served_model, json_string_value(json_object_get(
-                                                     json_array_get(got, 0), "model")));
-            json_decref(got);
+                                                     json_array_get(got.data, 0), "model")));
+            sl_test_stream_free(&got);
         }
         json_decref(want);
     }
@@ -560,23 +508,83 @@ test_stream_without_start(void **state)
         "data: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\","
         "\"text\":\"after\"}}\n\n";
     test_ctx_t *t = *state;
+    sl_test_stream_t got;
     sl_stream_t st;
-    json_t *got = run_stream(t, sse, sizeof(sse) - 1, true, 0, &st);
+
+    call_init(t, "{\"stream\":true}", 15);
+    t->call.client_wants_usage = true;
+    sl_test_run_stream(anthropic(), NULL, &t->call, &st, sse, sizeof(sse) - 1, 0, &got);
 
     /* the role chunk and "hi"; no usage chunk, as the provider gave none */
-    assert_int_equal(json_array_size(got), 2);
-    assert_string_equal(json_string_value(json_object_get(json_array_get(got, 0), "model")),
+    assert_int_equal(json_array_size(got.data), 2);
+    assert_true(got.done_line);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(got.data, 0), "model")),
                         "claude-test");
     assert_string_equal(
         json_string_value(json_object_get(
-            json_object_get(json_array_get(json_object_get(json_array_get(got, 1), "choices"), 0),
-                            "delta"),
+            json_object_get(
+                json_array_get(json_object_get(json_array_get(got.data, 1), "choices"), 0),
+                "delta"),
             "content")),
         "hi");
     assert_true(st.done);
     assert_false(st.usage.known);
     assert_int_equal(st.content_bytes, 2);
-    json_decref(got);
+    sl_test_stream_free(&got);
+}
+
+
+/* A stream `error` event: its status, type and retryability by Anthropic's error type. */
+static void
+test_stream_errors(void **state)
+{
+    static const struct {
+        const char *type;
+        int status;
+        const char *want_type;
+        bool retryable;
+    } cases[] = {
+        { "overloaded_error", 503, "api_error", true },
+        { "api_error", 502, "api_error", true },
+        { "rate_limit_error", 429, "rate_limit_error", false },
+        { "invalid_request_error", 400, "invalid_request_error", false },
+        { "some_new_error", 502, "api_error", false },
+    };
+    test_ctx_t *t = *state;
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char data[256];
+        sl_sse_event_t ev = { sl_str_lit("error"), sl_str_null, sl_str_lit("") };
+        sl_evs_t evs;
+        sl_stream_t st;
+        const sl_error_t *e;
+
+        snprintf(data, sizeof(data),
+                 "{\"type\":\"error\",\"error\":{\"type\":\"%s\",\"message\":\"m %zu\"}}",
+                 cases[i].type, i);
+        ev.data = (sl_str_t){ data, strlen(data) };
+        call_init(t, "{\"stream\":true}", 15);
+        memset(&st, 0, sizeof(st));
+        st.call = &t->call;
+        memset(&evs, 0, sizeof(evs));
+        evs.pool = t->pool;
+        assert_int_equal(anthropic()->stream_event(NULL, &st, &ev, &evs), 0);
+        assert_true(st.failed);
+        assert_int_equal(evs.n, 1);
+        assert_int_equal(evs.v[0].type, SL_EV_ERROR);
+        e = evs.v[0].error;
+        assert_int_equal(e->status, cases[i].status);
+        assert_string_equal(e->type, cases[i].want_type);
+        assert_string_equal(e->code, cases[i].type);
+        assert_int_equal(e->retryable, cases[i].retryable);
+        assert_non_null(strstr(e->message, "m "));
+        /* nothing after the failure */
+        sl_evs_reset(&evs);
+        ev.data = sl_str_lit("{\"type\":\"message_stop\"}");
+        assert_int_equal(anthropic()->stream_event(NULL, &st, &ev, &evs), 0);
+        assert_int_equal(evs.n, 0);
+        assert_false(st.done);
+    }
 }
 
 
@@ -650,343 +658,149 @@ test_map_error(void **state)
 }
 
 
+/*
+ * A Messages client's own body goes upstream with only the model changed
+ * (thinking, top_k, output_config, documents and server tools intact,
+ * nothing added to a stream), with the client's anthropic-version and
+ * anthropic-beta.
+ */
 static void
-test_client_requests(void **state)
+test_native_request(void **state)
 {
-    static const char *const cases[] = {
-        "client_req_text",
-        "client_req_tools",
-        "client_req_tool_choice",
-    };
     test_ctx_t *t = *state;
-    const sl_provider_ops_t *ops = anthropic();
+    sl_http_header_t in[3] = {
+        { sl_str_lit("anthropic-beta"), sl_str_lit("interleaved-thinking-2025-05-14") },
+        { sl_str_lit("anthropic-version"), sl_str_lit("2023-01-01") },
+        { sl_str_lit("x-custom"), sl_str_lit("1") },
+    };
+    sl_upstream_req_t req;
+    const sl_http_header_t *h;
+    size_t len;
+    const char *raw = sl_test_fixture(t->pool, DIR, "native_req.json", &len);
+    const char *model = strstr(raw, "\"fast\"");
+    char *want;
 
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        char name[128];
-        const char *why = NULL;
-        sl_str_t out;
-        json_t *got;
-        json_t *want;
-        size_t len;
-        char *raw;
-        int rc;
-
-        snprintf(name, sizeof(name), "%s.in.json", cases[i]);
-        raw = fixture(t->pool, name, &len);
-        rc = ops->client_request(t->pool, (sl_str_t){ raw, len }, &out, &why);
-        if (rc != 0) {
-            fail_msg("%s: client_request = %d (%s)", cases[i], rc, why != NULL ? why : "-");
-        }
-        assert_int_equal(out.p[out.len], '\0');
-        got = json_loadb(out.p, out.len, 0, NULL);
-        assert_non_null(got);
-        snprintf(name, sizeof(name), "%s.out.json", cases[i]);
-        want = fixture_json(name);
-        assert_json_equal(got, want, cases[i]);
-        json_decref(got);
-        json_decref(want);
+    native_init(t, raw, len);
+    t->call.headers = in;
+    t->call.nheaders = 3;
+    memset(&req, 0, sizeof(req));
+    assert_int_equal(anthropic()->build_request(NULL, &t->call, &req), 0);
+    assert_string_equal(req.method, "POST");
+    assert_string_equal(req.path, "/v1/messages");
+    assert_non_null(model);
+    want = sl_psprintf(t->pool, "%.*s\"claude-test\"%s", (int) (model - raw), raw, model + 6);
+    if (strlen(want) != req.body_len || memcmp(want, req.body, req.body_len) != 0) {
+        fail_msg("native body: got\n%.*s\nwant\n%s", (int) req.body_len, req.body, want);
     }
+    h = sl_http_find_header(req.headers, req.nheaders, "anthropic-version");
+    assert_true(sl_str_eq(h->value, "2023-01-01"));
+    h = sl_http_find_header(req.headers, req.nheaders, "anthropic-beta");
+    assert_true(sl_str_eq(h->value, "interleaved-thinking-2025-05-14"));
+    h = sl_http_find_header(req.headers, req.nheaders, "x-api-key");
+    assert_true(sl_str_eq(h->value, API_KEY));
+    assert_int_equal(req.nheaders, 5);
+
+    /* without the client's version: ours */
+    t->call.nheaders = 1;
+    assert_int_equal(anthropic()->build_request(NULL, &t->call, &req), 0);
+    h = sl_http_find_header(req.headers, req.nheaders, "anthropic-version");
+    assert_true(sl_str_eq(h->value, "2023-06-01"));
+
+    native_init(t, "{\"max_tokens\":5}", 16);
+    assert_int_equal(anthropic()->build_request(NULL, &t->call, &req), SL_EPARSE);
 }
 
 
+/* A whole answer for a Messages client: raw, with the typed answer beside it. */
 static void
-test_client_request_errors(void **state)
+test_native_answer(void **state)
 {
-    static const struct {
-        const char *body;
-        const char *why; /* a substring of the message; NULL: not a JSON object */
-    } cases[] = {
-        { "", NULL },
-        { "{not json", NULL },
-        { "[1]", NULL },
-        { "{\"a\":1,\"a\":2}", NULL },
-        { "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
-          "max_tokens: Field required" },
-        { "{\"model\":\"m\",\"max_tokens\":0,\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
-          "max_tokens" },
-        { "{\"model\":\"m\",\"max_tokens\":5}", "messages: Field required" },
-        { "{\"model\":\"m\",\"max_tokens\":5,\"messages\":[]}", "messages" },
-        { "{\"model\":\"m\",\"max_tokens\":5,\"messages\":[{\"role\":\"tool\",\"content\":\"x\"}]}",
-          "role" },
-        { "{\"model\":\"m\",\"max_tokens\":5,\"messages\":[{\"role\":\"user\",\"content\":5}]}",
-          "content" },
-        { "{\"model\":\"m\",\"max_tokens\":5,\"messages\":[{\"role\":\"user\",\"content\":"
-          "[{\"type\":\"document\",\"source\":{}}]}]}",
-          "not supported" },
-        { "{\"model\":\"m\",\"max_tokens\":5,\"messages\":[{\"role\":\"user\",\"content\":"
-          "[{\"type\":\"image\",\"source\":{\"type\":\"file\",\"file_id\":\"f\"}}]}]}",
-          "image" },
-        { "{\"model\":\"m\",\"max_tokens\":5,\"messages\":[{\"role\":\"user\",\"content\":"
-          "[{\"type\":\"tool_result\",\"content\":\"x\"}]}]}",
-          "tool_use_id" },
-        { "{\"model\":\"m\",\"max_tokens\":5,\"messages\":[{\"role\":\"assistant\",\"content\":"
-          "[{\"type\":\"tool_use\",\"name\":\"n\",\"input\":{}}]}]}",
-          "tool_use" },
-        { "{\"model\":\"m\",\"max_tokens\":5,\"stream\":\"yes\",\"messages\":[{\"role\":\"user\","
-          "\"content\":\"x\"}]}",
-          "stream" },
-        { "{\"model\":\"m\",\"max_tokens\":5,\"tools\":[{\"type\":\"web_search_20250305\","
-          "\"name\":\"web_search\"}],\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
-          "tools" },
-        { "{\"model\":\"m\",\"max_tokens\":5,\"tool_choice\":{\"type\":\"tool\"},\"messages\":"
-          "[{\"role\":\"user\",\"content\":\"x\"}]}",
-          "tool_choice" },
-        { "{\"model\":\"m\",\"max_tokens\":5,\"stop_sequences\":[1],\"messages\":[{\"role\":"
-          "\"user\",\"content\":\"x\"}]}",
-          "stop_sequences" },
-        { "{\"model\":\"m\",\"max_tokens\":5,\"temperature\":\"hot\",\"messages\":[{\"role\":"
-          "\"user\",\"content\":\"x\"}]}",
-          "temperature" },
-        { "{\"model\":\"m\",\"max_tokens\":5,\"system\":[{\"type\":\"image\"}],\"messages\":"
-          "[{\"role\":\"user\",\"content\":\"x\"}]}",
-          "system" },
-    };
     test_ctx_t *t = *state;
-    const sl_provider_ops_t *ops = anthropic();
+    size_t len;
+    const char *raw = sl_test_fixture(t->pool, DIR, "native_req.json", &len);
+    sl_answer_t a;
+    sl_buf_t body;
+    json_t *got;
 
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        const char *why = "unset";
-        sl_str_t out = sl_str_null;
-        int rc = ops->client_request(t->pool, (sl_str_t){ cases[i].body, strlen(cases[i].body) },
-                                     &out, &why);
-
-        if (rc != SL_EPARSE) {
-            fail_msg("case %zu: client_request = %d, want SL_EPARSE", i, rc);
-        }
-        if (cases[i].why == NULL) {
-            assert_null(why);
-        } else if (why == NULL || strstr(why, cases[i].why) == NULL) {
-            fail_msg("case %zu: why \"%s\", want \"%s\" in it", i, why != NULL ? why : "(null)",
-                     cases[i].why);
-        }
-    }
-}
-
-
-static void
-test_client_responses(void **state)
-{
-    static const char *const cases[] = {
-        "client_resp_text",
-        "client_resp_tool_use",
-        "client_resp_length",
-    };
-    static const char *const bad[] = { "", "not json", "[1]", "{\"choices\":[]}" };
-    test_ctx_t *t = *state;
-    const sl_provider_ops_t *ops = anthropic();
-    sl_str_t out;
-
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        char name[128];
-        json_t *got;
-        json_t *want;
-        size_t len;
-        char *raw;
-
-        snprintf(name, sizeof(name), "%s.in.json", cases[i]);
-        raw = fixture(t->pool, name, &len);
-        assert_int_equal(ops->client_response(t->pool, (sl_str_t){ raw, len }, &out), 0);
-        got = json_loadb(out.p, out.len, 0, NULL);
-        assert_non_null(got);
-        snprintf(name, sizeof(name), "%s.out.json", cases[i]);
-        want = fixture_json(name);
-        assert_json_equal(got, want, cases[i]);
-        json_decref(got);
-        json_decref(want);
-    }
-    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        assert_int_equal(ops->client_response(t->pool, (sl_str_t){ bad[i], strlen(bad[i]) }, &out),
-                         SL_EPARSE);
-    }
-}
-
-
-static int
-client_feed_on_event(void *data, const sl_sse_event_t *ev)
-{
-    test_feed_t *f = data;
-    sl_chunks_t out = { &f->out };
-
-    return f->ops->client_stream_event(f->st, ev, &out);
+    native_init(t, raw, len);
+    got = answer(t, "resp_thinking.in.json", &a, &body);
+    json_decref(got);
+    assert_ptr_equal(a.raw.p, body.p);
+    assert_int_equal(a.raw.len, body.len);
+    assert_int_equal(a.raw_api, SL_API_MESSAGES);
+    assert_true(a.choices[0].signature.len > 2);
+    assert_int_equal(a.usage.cache_write_1h_tokens, 1500);
 }
 
 
 /*
- * The events in out as a JSON array of their data; each event's name must
- * be its data's type.
+ * A stream for a Messages client: each event raw as it came ("event:" line
+ * included) but message_stop and error (nothing: the frontend and the
+ * driver write those), and the same typed events as for any client.
  */
-static json_t *
-client_events(sl_buf_t *out)
-{
-    json_t *events = json_array();
-    const char *s = out->p;
-    const char *end = out->p + out->len;
-
-    while (s != NULL && s < end) {
-        const char *sep = strstr(s, "\n\n");
-        const char *nl;
-        json_t *v;
-
-        assert_non_null(sep);
-        assert_memory_equal(s, "event: ", 7);
-        nl = memchr(s, '\n', (size_t) (sep - s));
-        assert_non_null(nl);
-        assert_memory_equal(nl + 1, "data: ", 6);
-        v = json_loadb(nl + 7, (size_t) (sep - nl - 7), 0, NULL);
-        if (v == NULL) {
-            fail_msg("event data is not JSON: %.*s", (int) (sep - s), s);
-        }
-        if (!json_is_string(json_object_get(v, "type"))
-            || strlen(json_string_value(json_object_get(v, "type"))) != (size_t) (nl - s - 7)
-            || memcmp(json_string_value(json_object_get(v, "type")), s + 7, (size_t) (nl - s - 7))
-                   != 0) {
-            fail_msg("event name and data type differ: %.*s", (int) (sep - s), s);
-        }
-        json_array_append_new(events, v);
-        s = sep + 2;
-    }
-    return events;
-}
-
-
 static void
-test_client_streams(void **state)
+test_native_stream(void **state)
 {
-    static const char *const cases[] = {
-        "client_stream_text.events.json",
-        "client_stream_tool_use.events.json",
-        "client_stream_error.events.json",
-    };
-    static const size_t steps[] = { 0, 1, 7 };
+    static const char *const inputs[] = { "stream_thinking.sse", "stream_error.sse" };
     test_ctx_t *t = *state;
+    size_t nlen;
+    const char *native = sl_test_fixture(t->pool, DIR, "native_req.json", &nlen);
 
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        json_t *want = fixture_json(cases[i]);
-        json_t *u = json_object_get(want, "usage");
+    for (size_t i = 0; i < sizeof(inputs) / sizeof(inputs[0]); i++) {
         size_t len;
-        const char *sse = fixture(t->pool, json_string_value(json_object_get(want, "input")), &len);
+        const char *sse = sl_test_fixture(t->pool, DIR, inputs[i], &len);
+        const char *p = sse;
+        const char *end = sse + len;
+        sl_stream_t st;
+        sl_evs_t evs;
+        json_t *events = json_array();
+        json_t *want;
 
-        for (size_t k = 0; k < sizeof(steps) / sizeof(steps[0]); k++) {
-            sl_stream_t st;
-            test_feed_t f;
-            sl_sse_parser_t p;
-            json_t *got;
-            char what[160];
+        native_init(t, native, nlen);
+        memset(&st, 0, sizeof(st));
+        st.call = &t->call;
+        memset(&evs, 0, sizeof(evs));
+        evs.pool = t->pool;
+        /* one event at a time, as the recorded text has it */
+        while (p < end) {
+            const char *sep = strstr(p, "\n\n");
+            const char *nl = strchr(p, '\n');
+            sl_sse_event_t ev;
+            bool quiet;
 
-            call_init(t, "{\"stream\":true}", 15);
-            memset(&st, 0, sizeof(st));
-            st.call = &t->call;
-            st.usage.known = true;
-            st.usage.prompt_tokens =
-                (uint64_t) json_integer_value(json_object_get(u, "prompt_tokens"));
-            st.usage.completion_tokens =
-                (uint64_t) json_integer_value(json_object_get(u, "completion_tokens"));
-            st.usage.cached_tokens =
-                (uint64_t) json_integer_value(json_object_get(u, "cached_tokens"));
-            f.ops = anthropic();
-            f.st = &st;
-            f.out = SL_BUF_INIT;
-            sl_sse_init(&p, 0);
-            for (size_t off = 0; off < len;) {
-                size_t n = steps[k] == 0 || steps[k] > len - off ? len - off : steps[k];
-
-                assert_int_equal(sl_sse_feed(&p, sse + off, n, client_feed_on_event, &f), 0);
-                off += n;
+            assert_non_null(sep);
+            assert_memory_equal(p, "event: ", 7);
+            memset(&ev, 0, sizeof(ev));
+            ev.event = (sl_str_t){ p + 7, (size_t) (nl - p - 7) };
+            ev.data = (sl_str_t){ nl + 7, (size_t) (sep - nl - 7) };
+            ev.id = sl_str_lit("");
+            sl_evs_reset(&evs);
+            assert_int_equal(anthropic()->stream_event(NULL, &st, &ev, &evs), 0);
+            for (size_t k = 0; k < evs.n; k++) {
+                json_array_append_new(events, sl_test_event_json(&evs.v[k]));
             }
-            sl_sse_free(&p);
-            got = client_events(&f.out);
-            snprintf(what, sizeof(what), "%s (step %zu)", cases[i], steps[k]);
-            assert_json_equal(got, json_object_get(want, "events"), what);
-            json_decref(got);
-            sl_buf_free(&f.out);
+            quiet =
+                sl_str_eq(ev.event, "message_stop") || sl_str_eq(ev.event, "error") || st.failed;
+            assert_non_null(evs.raw.p);
+            assert_int_equal(evs.raw_api, SL_API_MESSAGES);
+            if (quiet) {
+                assert_int_equal(evs.raw.len, 0);
+            } else if (evs.raw.len != (size_t) (sep + 2 - p)
+                       || memcmp(evs.raw.p, p, evs.raw.len) != 0) {
+                fail_msg("raw: got\n%.*s\nwant\n%.*s", (int) evs.raw.len, evs.raw.p,
+                         (int) (sep + 2 - p), p);
+            }
+            p = sep + 2;
         }
-        json_decref(want);
-    }
-}
-
-
-/* A stream with no chunk at all still makes a whole message (ids from the request). */
-static void
-test_client_stream_empty(void **state)
-{
-    test_ctx_t *t = *state;
-    const sl_provider_ops_t *ops = anthropic();
-    sl_sse_event_t done = { sl_str_null, sl_str_lit("[DONE]"), sl_str_null };
-    sl_stream_t st;
-    sl_buf_t b = SL_BUF_INIT;
-    sl_chunks_t out = { &b };
-    json_t *got;
-    json_t *want;
-
-    call_init(t, "{\"stream\":true}", 15);
-    memset(&st, 0, sizeof(st));
-    st.call = &t->call;
-    st.usage.prompt_tokens = 2;
-    st.usage.completion_tokens = 0;
-    assert_int_equal(ops->client_stream_event(&st, &done, &out), 0);
-    assert_true(st.done);
-    assert_int_equal(ops->client_stream_event(&st, &done, &out), 0); /* once only */
-    got = client_events(&b);
-    want = json_loads(
-        "[{\"type\":\"message_start\",\"message\":{\"id\":\"msg_req-test\",\"type\":\"message\","
-        "\"role\":\"assistant\",\"model\":\"claude-test\",\"content\":[],\"stop_reason\":null,"
-        "\"stop_sequence\":null,\"usage\":{\"input_tokens\":2,\"output_tokens\":0}}},"
-        "{\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\",\"stop_sequence\":"
-        "null},\"usage\":{\"input_tokens\":2,\"output_tokens\":0}},{\"type\":\"message_stop\"}]",
-        0, NULL);
-    assert_non_null(want);
-    assert_json_equal(got, want, "empty stream");
-    json_decref(got);
-    json_decref(want);
-    sl_buf_free(&b);
-}
-
-
-static void
-test_client_error(void **state)
-{
-    static const struct {
-        int status;
-        const char *type;
-    } cases[] = {
-        { 400, "invalid_request_error" },
-        { 401, "authentication_error" },
-        { 403, "permission_error" },
-        { 404, "not_found_error" },
-        { 408, "invalid_request_error" },
-        { 413, "request_too_large" },
-        { 429, "rate_limit_error" },
-        { 500, "api_error" },
-        { 502, "api_error" },
-        { 503, "overloaded_error" },
-        { 504, "api_error" },
-        { 529, "overloaded_error" },
-    };
-    test_ctx_t *t = *state;
-    const sl_provider_ops_t *ops = anthropic();
-
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        sl_error_t e;
-        sl_str_t out;
-        json_t *got;
-
-        memset(&e, 0, sizeof(e));
-        e.status = cases[i].status;
-        e.type = "invalid_request_error";
-        e.code = "some_code";
-        e.message = "the \"message\" stays";
-        assert_int_equal(ops->client_error(cases[i].status, &e, t->pool, &out), 0);
-        assert_int_equal(out.p[out.len], '\0');
-        got = json_loadb(out.p, out.len, 0, NULL);
-        assert_non_null(got);
-        assert_string_equal(json_string_value(json_object_get(got, "type")), "error");
-        assert_string_equal(
-            json_string_value(json_object_get(json_object_get(got, "error"), "type")),
-            cases[i].type);
-        assert_string_equal(
-            json_string_value(json_object_get(json_object_get(got, "error"), "message")),
-            "the \"message\" stays");
-        json_decref(got);
+        if (i == 0) {
+            want = sl_test_fixture_json(DIR, "stream_thinking.usage.json");
+            sl_test_json_equal(events, json_object_get(want, "events"), inputs[i]);
+            json_decref(want);
+            assert_true(st.done);
+        } else {
+            assert_true(st.failed);
+        }
+        json_decref(events);
     }
 }
 
@@ -1000,16 +814,15 @@ main(void)
         cmocka_unit_test_setup_teardown(test_headers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_request_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_responses, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_response_thinking, setup, teardown),
         cmocka_unit_test_setup_teardown(test_response_invalid, setup, teardown),
         cmocka_unit_test_setup_teardown(test_streams, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stream_without_start, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stream_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_map_error, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_client_requests, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_client_request_errors, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_client_responses, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_client_streams, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_client_stream_empty, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_client_error, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_native_request, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_native_answer, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_native_stream, setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,43 @@
+/*
+ * What the adapter fuzz targets (fuzz_openai_stream, fuzz_anthropic_stream,
+ * fuzz_gemini_stream) share: an upstream byte stream fed through core/sse.c
+ * into an adapter's stream_event and each batch into the chat frontend's
+ * encoders, as the driver does, and a whole body through parse_response and
+ * encode_answer. Beyond "no crash, no sanitizer report" it checks that
+ * every literal in the typed events and answers is one jansson takes, that
+ * every chunk the chat frontend writes is "data: " plus one JSON object and
+ * a blank line (then "data: [DONE]" only after a clean end, nothing after
+ * an error), and that nothing follows SL_EV_DONE or SL_EV_ERROR.
+ */
+#ifndef SL_TEST_FUZZ_FUZZADAPTER_H
+#define SL_TEST_FUZZ_FUZZADAPTER_H
+
+#include <stddef.h>
+
+#include "core/gateway/call.h"
+#include "core/sse.h"
+#include "providers/provider.h"
+
+/* Checks one event's raw bytes (evs->raw set for the client's API); may be NULL. */
+typedef void (*sl_fuzz_raw_cb)(const sl_sse_event_t *ev, const sl_evs_t *evs);
+
+/* Aborts with a message when ok is 0. */
+void sl_fuzz_check(int ok, const char *name, const char *what);
+
+/*
+ * Runs s[0..len) in steps of step bytes (0: at once) as a stream of call
+ * through ops (conf) and the chat frontend, with the checks of the file
+ * comment; raw, when not NULL, sees every event whose batch has raw set.
+ */
+void sl_fuzz_stream(const char *name, const sl_provider_ops_t *ops, const void *conf,
+                    sl_call_t *call, const char *s, size_t len, size_t step, sl_fuzz_raw_cb raw);
+
+/*
+ * Runs s[0..len) through parse_response; when it answers, every literal is
+ * checked and the typed answer, encoded by the chat frontend (raw left
+ * aside), must be a JSON object.
+ */
+void sl_fuzz_answer(const char *name, const sl_provider_ops_t *ops, const void *conf,
+                    sl_call_t *call, const char *s, size_t len);
+
+#endif
