@@ -7,10 +7,12 @@
  * chunk streams, read by the OpenAI adapter's stream_event, -> Anthropic
  * event sequences out (fed whole and in small steps; each event's name must
  * be its data's type). JSON is compared semantically with json_equal().
- * Also what the fixtures cannot show: thinking blocks and signatures kept
+ * Also what those fixtures cannot show: thinking blocks and signatures kept
  * byte-identical, an Anthropic target's own bytes passed through (with
  * exactly one message_stop at the end), an error after the commit point,
- * 1-hour cache writes, and the error bodies.
+ * 1-hour cache writes, and the error bodies; and the Anthropic adapter's
+ * fixtures (resp_thinking, stream_thinking) through this frontend, natively
+ * (byte for byte) and as typed events.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -77,6 +79,10 @@ static void test_stream_raw(void **state);
 static void test_stream_raw_without_finish(void **state);
 static void test_stream_error_after_content(void **state);
 static void test_stream_error_after_empty_output(void **state);
+static void test_native_answer(void **state);
+static void test_native_stream(void **state);
+static void test_anthropic_typed_stream(void **state);
+static void run_anthropic(test_ctx_t *t, sl_api_e client_api, size_t step, sl_buf_t *out);
 static void test_error(void **state);
 
 
@@ -1145,6 +1151,180 @@ test_stream_error_after_empty_output(void **state)
 }
 
 
+/*
+ * An Anthropic target's answer to a Messages client: the provider's body,
+ * byte for byte. Its typed answer, encoded, keeps the signature's literal
+ * (an escaped '/') and the usage with cache writes by time to live.
+ */
+static void
+test_native_answer(void **state)
+{
+    test_ctx_t *t = *state;
+    const sl_provider_ops_t *ops = sl_provider_find("anthropic");
+    sl_buf_t body = SL_BUF_INIT;
+    sl_buf_t out = SL_BUF_INIT;
+    sl_answer_t a;
+    json_t *got;
+    json_t *want;
+    size_t len;
+    char *raw;
+
+    assert_non_null(ops);
+    assert_int_equal(ops->api, SL_API_MESSAGES);
+    raw = fixture(t->pool, "resp_thinking.in.json", &len);
+    sl_buf_append(&body, raw, len);
+    memset(&a, 0, sizeof(a));
+    assert_int_equal(ops->parse_response(NULL, &t->call, &body, &a), 0);
+    assert_int_equal(a.raw_api, SL_API_MESSAGES);
+    assert_int_equal(messages()->encode_answer(&t->call, &a, &out), 0);
+    assert_int_equal(out.len, len);
+    assert_memory_equal(out.p, raw, len);
+
+    sl_buf_clear(&out);
+    a.raw = sl_str_null;
+    assert_int_equal(messages()->encode_answer(&t->call, &a, &out), 0);
+    sl_buf_append(&out, "", 1);
+    assert_non_null(
+        strstr(out.p, "\"signature\":\"EqQBCgIYAhIM1gbcDa9GJwZA2b3hGgxDEtw+JhsjAtbA\\/0IiMA==\""));
+    got = json_loadb(out.p, out.len - 1, 0, NULL);
+    assert_non_null(got);
+    want = json_loads(
+        "{\"id\":\"msg_t1\",\"type\":\"message\",\"role\":\"assistant\",\"model\":"
+        "\"claude-sonnet-4-5\",\"content\":[{\"type\":\"thinking\",\"thinking\":\"Let me think "
+        "about \\\"this\\\".\",\"signature\":\"EqQBCgIYAhIM1gbcDa9GJwZA2b3hGgxDEtw+JhsjAtbA/0IiMA=="
+        "\"},{\"type\":\"text\",\"text\":\"The answer is 4.\"}],\"stop_reason\":\"end_turn\","
+        "\"stop_sequence\":null,\"usage\":{\"input_tokens\":50,\"cache_creation_input_tokens\":"
+        "2000,\"cache_read_input_tokens\":100,\"cache_creation\":{\"ephemeral_5m_input_tokens\":"
+        "500,\"ephemeral_1h_input_tokens\":1500},\"output_tokens\":120}}",
+        0, NULL);
+    assert_non_null(want);
+    assert_json_equal(got, want, "typed Anthropic answer");
+    json_decref(got);
+    json_decref(want);
+    sl_buf_free(&out);
+    sl_buf_free(&body);
+}
+
+
+/* fixtures/anthropic/stream_thinking.sse through the Anthropic adapter and the frontend. */
+static void
+run_anthropic(test_ctx_t *t, sl_api_e client_api, size_t step, sl_buf_t *out)
+{
+    size_t len;
+    const char *sse = fixture(t->pool, "stream_thinking.sse", &len);
+    sl_stream_t st;
+    test_feed_t f;
+    sl_sse_parser_t p;
+
+    call_init(t);
+    t->call.client_api = client_api;
+    t->call.stream = true;
+    memset(&st, 0, sizeof(st));
+    st.call = &t->call;
+    memset(&f, 0, sizeof(f));
+    f.fe = messages();
+    f.ops = sl_provider_find("anthropic");
+    assert_non_null(f.ops);
+    f.st = &st;
+    f.evs.pool = t->pool;
+    f.state = f.fe->stream_open(&t->call);
+    f.out = SL_BUF_INIT;
+    sl_sse_init(&p, 0);
+    for (size_t off = 0; off < len;) {
+        size_t n = step == 0 || step > len - off ? len - off : step;
+
+        assert_int_equal(sl_sse_feed(&p, sse + off, n, feed_on_event, &f), 0);
+        off += n;
+    }
+    sl_sse_free(&p);
+    assert_true(st.done);
+    assert_false(st.failed);
+    assert_int_equal(f.fe->encode_end(f.state, &st.usage, &f.out), 0);
+    *out = f.out;
+}
+
+
+/*
+ * A Messages client in front of an Anthropic target gets the provider's
+ * stream byte for byte: the adapter passes every event but message_stop,
+ * which encode_end writes, once.
+ */
+static void
+test_native_stream(void **state)
+{
+    static const size_t steps[] = { 0, 1, 7 };
+    test_ctx_t *t = *state;
+    size_t len;
+    const char *sse = fixture(t->pool, "stream_thinking.sse", &len);
+
+    for (size_t k = 0; k < sizeof(steps) / sizeof(steps[0]); k++) {
+        sl_buf_t out;
+
+        run_anthropic(t, SL_API_MESSAGES, steps[k], &out);
+        if (out.len != len || memcmp(out.p, sse, len) != 0) {
+            fail_msg("step %zu: got\n%.*s\nwant\n%s", steps[k], (int) out.len, out.p, sse);
+        }
+        assert_int_equal(count(out.p, out.len, "event: message_stop\n"), 1);
+        sl_buf_free(&out);
+    }
+}
+
+
+/*
+ * The same stream as typed events (what any adapter gives): thinking and
+ * signature deltas with the provider's literals (the signature's escaped
+ * '/' kept), the redacted block left out, pause_turn, and message_start
+ * with the input tokens Anthropic reported in its own message_start.
+ */
+static void
+test_anthropic_typed_stream(void **state)
+{
+    test_ctx_t *t = *state;
+    sl_buf_t out;
+    json_t *got;
+    json_t *want;
+
+    run_anthropic(t, SL_API_CHAT, 0, &out);
+    sl_buf_append(&out, "", 1);
+    assert_non_null(strstr(out.p, "\"signature\":\"EqQBCgIYAhIM1gbcDa9GJwZA2b3h\\/GgxDEtw==\"}}"));
+    got = events_json(out.p, out.len - 1);
+    want = json_loads(
+        "["
+        "{\"type\":\"message_start\",\"message\":{\"id\":\"msg_t2\",\"type\":\"message\","
+        "\"role\":\"assistant\",\"model\":\"claude-sonnet-4-5\",\"content\":[],\"stop_reason\":"
+        "null,\"stop_sequence\":null,\"usage\":{\"input_tokens\":12,"
+        "\"cache_creation_input_tokens\":1000,\"cache_creation\":{\"ephemeral_5m_input_tokens\":"
+        "0,\"ephemeral_1h_input_tokens\":1000},\"output_tokens\":0}}},"
+        "{\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"thinking\","
+        "\"thinking\":\"\",\"signature\":\"\"}},"
+        "{\"type\":\"ping\"},"
+        "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"thinking_delta\","
+        "\"thinking\":\"Two plus\"}},"
+        "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"thinking_delta\","
+        "\"thinking\":\" two.\"}},"
+        "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"signature_delta\","
+        "\"signature\":\"EqQBCgIYAhIM1gbcDa9GJwZA2b3h/GgxDEtw==\"}},"
+        "{\"type\":\"content_block_stop\",\"index\":0},"
+        "{\"type\":\"content_block_start\",\"index\":1,\"content_block\":{\"type\":\"text\","
+        "\"text\":\"\"}},"
+        "{\"type\":\"content_block_delta\",\"index\":1,\"delta\":{\"type\":\"text_delta\","
+        "\"text\":\"4\"}},"
+        "{\"type\":\"content_block_stop\",\"index\":1},"
+        "{\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"pause_turn\",\"stop_sequence\":"
+        "null},\"usage\":{\"input_tokens\":12,\"cache_creation_input_tokens\":1000,"
+        "\"cache_creation\":{\"ephemeral_5m_input_tokens\":0,\"ephemeral_1h_input_tokens\":1000},"
+        "\"output_tokens\":30}},"
+        "{\"type\":\"message_stop\"}"
+        "]",
+        0, NULL);
+    assert_non_null(want);
+    assert_json_equal(got, want, "typed Anthropic stream");
+    json_decref(got);
+    json_decref(want);
+    sl_buf_free(&out);
+}
+
+
 static void
 test_error(void **state)
 {
@@ -1214,6 +1394,9 @@ main(void)
         cmocka_unit_test_setup_teardown(test_stream_raw_without_finish, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stream_error_after_content, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stream_error_after_empty_output, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_native_answer, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_native_stream, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_anthropic_typed_stream, setup, teardown),
         cmocka_unit_test_setup_teardown(test_error, setup, teardown),
     };
 
