@@ -8,7 +8,7 @@
 static const sl_frontend_t *const frontends[SL_API_COUNT] = {
     [SL_API_CHAT] = &sl__frontend_chat,
     [SL_API_EMBEDDINGS] = &sl__frontend_embeddings,
-    [SL_API_MESSAGES] = NULL, /* fe_messages.c */
+    [SL_API_MESSAGES] = &sl__frontend_messages,
     [SL_API_RESPONSES] = NULL,
 };
 

@@ -1,14 +1,22 @@
 /*
- * libFuzzer target for the Anthropic adapter's inbound stream translation
- * (POST /v1/messages): client_stream_event turns OpenAI chunk events into
- * Anthropic events. The first input byte chooses the feed size and the
- * usage the core reports in st->usage; the rest is an OpenAI event stream
- * fed through core/sse.c into the hook, followed by "[DONE]" as the core
- * sends it last (no events after done). Beyond "no crash, no sanitizer
- * report" it checks that every client event is `event: X`, then `data: `
- * plus one JSON object whose "type" is X, then a blank line; that
- * message_start comes first (unless an error event does), and that nothing
- * follows an error or message_stop. libFuzzer's -rss_limit_mb and
+ * libFuzzer target for the Messages frontend's stream encoder (POST
+ * /v1/messages in front of an OpenAI-shaped target): an OpenAI chunk stream
+ * goes through core/sse.c into the OpenAI adapter's stream_event, and each
+ * batch of typed events into core/gateway/fe_messages.c, the way the driver
+ * hands them over: an error before the first output drops the attempt (its
+ * held bytes are never sent), an error after it is encode_stream_error, the
+ * provider's clean end is encode_end with the adapter's usage, and a stream
+ * cut after output ends with the driver's "interrupted" error. The first
+ * input byte chooses the feed size and the request id and target model
+ * (with characters to escape); the rest is the stream.
+ *
+ * Beyond "no crash, no sanitizer report" it checks that every client event
+ * is `event: X`, then `data: ` plus one JSON object (jansson) whose "type"
+ * is X, then a blank line; that message_start comes first; that content
+ * blocks open at the next index, get deltas and close only while open, and
+ * that no block is open at message_delta; that the stream ends with exactly
+ * one message_stop after one message_delta (clean end) or with one error
+ * event (failure), nothing after either. libFuzzer's -rss_limit_mb and
  * LeakSanitizer watch memory.
  *
  * Through meson (test/fuzz/meson.build, clang only):
@@ -29,6 +37,7 @@
 
 #include "core/buf.h"
 #include "core/errno.h"
+#include "core/gateway/frontend.h"
 #include "core/pool.h"
 #include "core/sse.h"
 #include "providers/provider.h"
@@ -36,17 +45,26 @@
 
 typedef struct fuzz_feed {
     const sl_provider_ops_t *ops;
+    const sl_frontend_t *fe;
     sl_stream_t *st;
+    sl_evs_t evs;
+    void *state;
     sl_buf_t out;
+    bool committed; /* an output event came: the held bytes went out */
+    bool dropped;   /* the attempt failed before output: nothing was sent */
+    bool failed;    /* an error event went out */
 } fuzz_feed_t;
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static int fuzz_on_event(void *data, const sl_sse_event_t *ev);
 static void fuzz_check(int ok, const char *what);
-static void fuzz_check_events(const sl_buf_t *out);
+static long long fuzz_index(json_t *v);
+static void fuzz_check_events(const sl_buf_t *out, bool failed);
 
 static const size_t fuzz_steps[4] = { 0, 1, 5, 64 };
+static const char *const fuzz_ids[2] = { "req-fuzz", "req-\"\\\n-\xc3\xa9" };
+static const char *const fuzz_models[2] = { "gpt-\"fuzz\"", "m\\\t\xe2\x82\xac" };
 
 
 static void
@@ -59,38 +77,80 @@ fuzz_check(int ok, const char *what)
 }
 
 
+/* One upstream event: the adapter's batch, then the driver's part. */
 static int
 fuzz_on_event(void *data, const sl_sse_event_t *ev)
 {
     fuzz_feed_t *f = data;
-    sl_chunks_t out = { &f->out };
 
-    if (f->st->done) {
+    if (f->st->done || f->dropped || f->failed) {
         return 0;
     }
-    fuzz_check(f->ops->client_stream_event(f->st, ev, &out) == 0, "client_stream_event failed");
+    sl_evs_reset(&f->evs);
+    fuzz_check(f->ops->stream_event(NULL, f->st, ev, &f->evs) == 0, "stream_event failed");
+    for (size_t i = 0; i < f->evs.n; i++) {
+        const sl_ev_t *e = &f->evs.v[i];
+
+        fuzz_check(e->text.p == NULL || e->text.len == 0 || e->text.len >= 2,
+                   "an event's text is not a literal");
+        if (sl_ev_is_output(e)) {
+            f->committed = true;
+        }
+    }
+    fuzz_check(f->fe->encode_events(f->state, &f->evs, &f->out) == 0, "encode_events failed");
+    for (size_t i = 0; i < f->evs.n; i++) {
+        if (f->evs.v[i].type != SL_EV_ERROR) {
+            continue;
+        }
+        fuzz_check(f->evs.v[i].error != NULL, "an error event without its error");
+        if (!f->committed) {
+            /* a failed attempt: the driver drops what it held */
+            f->dropped = true;
+            return 0;
+        }
+        fuzz_check(f->fe->encode_stream_error(f->state, f->evs.v[i].error, &f->out) == 0,
+                   "encode_stream_error failed");
+        f->failed = true;
+        return 0;
+    }
     return 0;
 }
 
 
+/* The "index" of an event, -1 when it has none that fits. */
+static long long
+fuzz_index(json_t *v)
+{
+    json_t *i = json_object_get(v, "index");
+
+    return json_is_integer(i) && json_integer_value(i) >= 0 ? (long long) json_integer_value(i)
+                                                            : -1;
+}
+
+
 /*
- * Every event is "event: " X "\n" "data: " {"type": X, ...} "\n\n";
- * message_start (or an error) comes first; error and message_stop are last.
+ * Every event is "event: " X "\n" "data: " {"type": X, ...} "\n\n", in
+ * Anthropic's order (see the file comment).
  */
 static void
-fuzz_check_events(const sl_buf_t *out)
+fuzz_check_events(const sl_buf_t *out, bool failed)
 {
     const char *s = out->p;
     const char *end = out->p + out->len;
+    const char *last = NULL;
+    long long next = 0; /* index of the next block */
+    long long open = -1;
     bool first = true;
+    bool delta = false;
 
-    while (s != NULL && s < end) {
+    while (s < end) {
         const char *sep = memmem(s, (size_t) (end - s), "\n\n", 2);
         const char *nl;
         const char *type;
         size_t name_len;
         json_t *v;
 
+        fuzz_check(last == NULL, "events after an error or message_stop");
         fuzz_check(sep != NULL, "event without a blank line");
         fuzz_check(sep - s > 7 && memcmp(s, "event: ", 7) == 0, "event without a name");
         nl = memchr(s, '\n', (size_t) (sep - s));
@@ -98,21 +158,49 @@ fuzz_check_events(const sl_buf_t *out)
         name_len = (size_t) (nl - s - 7);
         fuzz_check(sep - nl > 6 && memcmp(nl + 1, "data: ", 6) == 0, "event without data");
         fuzz_check(memchr(nl + 1, '\n', (size_t) (sep - nl - 1)) == NULL, "data spans lines");
-        v = json_loadb(nl + 7, (size_t) (sep - nl - 7), 0, NULL);
+        v = json_loadb(nl + 7, (size_t) (sep - nl - 7), JSON_REJECT_DUPLICATES, NULL);
         fuzz_check(json_is_object(v), "event data is not a JSON object");
         type = json_string_value(json_object_get(v, "type"));
         fuzz_check(type != NULL && strlen(type) == name_len && memcmp(type, s + 7, name_len) == 0,
                    "event name and data type differ");
         if (first) {
-            fuzz_check(strcmp(type, "message_start") == 0 || strcmp(type, "error") == 0,
-                       "first event is neither message_start nor error");
+            fuzz_check(strcmp(type, "message_start") == 0, "first event is not message_start");
+            fuzz_check(json_is_string(json_object_get(json_object_get(v, "message"), "id")),
+                       "message_start without an id");
             first = false;
-        }
-        if (strcmp(type, "error") == 0 || strcmp(type, "message_stop") == 0) {
-            fuzz_check(sep + 2 == end, "events after an error or message_stop");
+        } else if (strcmp(type, "message_start") == 0) {
+            fuzz_check(0, "a second message_start");
+        } else if (strcmp(type, "content_block_start") == 0) {
+            fuzz_check(open < 0 && !delta, "a block starts while one is open");
+            fuzz_check(fuzz_index(v) == next, "a block starts at the wrong index");
+            fuzz_check(json_is_object(json_object_get(v, "content_block")), "a block without body");
+            open = next++;
+        } else if (strcmp(type, "content_block_delta") == 0) {
+            fuzz_check(open >= 0 && fuzz_index(v) == open, "a delta outside the open block");
+        } else if (strcmp(type, "content_block_stop") == 0) {
+            fuzz_check(open >= 0 && fuzz_index(v) == open, "a stop outside the open block");
+            open = -1;
+        } else if (strcmp(type, "message_delta") == 0) {
+            fuzz_check(open < 0 && !delta, "message_delta with a block open, or twice");
+            fuzz_check(json_is_string(json_object_get(json_object_get(v, "delta"), "stop_reason")),
+                       "message_delta without a stop_reason");
+            delta = true;
+        } else if (strcmp(type, "message_stop") == 0) {
+            fuzz_check(delta, "message_stop before message_delta");
+            last = "message_stop";
+        } else if (strcmp(type, "error") == 0) {
+            fuzz_check(json_is_string(json_object_get(json_object_get(v, "error"), "type")),
+                       "an error without a type");
+            last = "error";
+        } else {
+            fuzz_check(strcmp(type, "ping") == 0, "an unknown event");
         }
         json_decref(v);
         s = sep + 2;
+    }
+    if (out->len > 0) {
+        fuzz_check(last != NULL && strcmp(last, failed ? "error" : "message_stop") == 0,
+                   "the stream does not end as it should");
     }
 }
 
@@ -120,8 +208,8 @@ fuzz_check_events(const sl_buf_t *out)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    const sl_provider_ops_t *ops = sl_provider_find("anthropic");
-    static const sl_sse_event_t done = { { "", 0 }, { "[DONE]", 6 }, { "", 0 } };
+    const sl_provider_ops_t *ops = sl_provider_find("openai");
+    const sl_frontend_t *fe = sl_frontend_get(SL_API_MESSAGES);
     sl_provider_conf_t prov;
     sl_target_t target;
     sl_call_t call;
@@ -133,7 +221,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t len;
     size_t step;
 
-    fuzz_check(ops != NULL && ops->client_stream_event != NULL, "no anthropic client hook");
+    fuzz_check(ops != NULL && ops->stream_event != NULL, "no openai adapter");
+    fuzz_check(fe != NULL, "no messages frontend");
     if (size < 1) {
         return 0;
     }
@@ -144,29 +233,31 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     pool = sl_pool_create(0);
     memset(&prov, 0, sizeof(prov));
     prov.name = "openai";
+    prov.kind = "openai";
+    prov.ops = ops;
     prov.base_path = "";
     memset(&target, 0, sizeof(target));
     target.provider = &prov;
-    target.model = "gpt-\"fuzz\"";
+    target.model = fuzz_models[(data[0] >> 2) & 1];
     memset(&call, 0, sizeof(call));
     call.pool = pool;
-    call.endpoint = SL_ENDPOINT_MESSAGES;
+    call.api = SL_API_CHAT;
+    call.client_api = SL_API_MESSAGES;
+    call.model = -1;
+    call.stream_options = -1;
     call.target = &target;
     call.stream = true;
-    call.request_id = "req-fuzz";
+    call.client_wants_usage = true;
+    call.request_id = fuzz_ids[(data[0] >> 3) & 1];
     memset(&st, 0, sizeof(st));
     st.call = &call;
-    st.client_wants_usage = true;
-    if (data[0] & 4) {
-        st.usage.known = true;
-        st.usage.prompt_tokens = (uint64_t) (data[0] >> 3) * 7;
-        st.usage.cached_tokens = data[0] >> 5;
-        st.usage.cache_write_tokens = (data[0] >> 6) * 11;
-        st.usage.completion_tokens = (uint64_t) data[0] * 1000003;
-    }
 
+    memset(&f, 0, sizeof(f));
     f.ops = ops;
+    f.fe = fe;
     f.st = &st;
+    f.evs.pool = pool;
+    f.state = fe->stream_open(&call);
     f.out = SL_BUF_INIT;
     sl_sse_init(&p, 0);
     for (size_t off = 0; off < len;) {
@@ -178,8 +269,28 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         off += n;
     }
     sl_sse_free(&p);
-    fuzz_on_event(&f, &done);
-    fuzz_check_events(&f.out);
+    if (!f.dropped && !f.failed) {
+        if (st.done) {
+            fuzz_check(fe->encode_end(f.state, &st.usage, &f.out) == 0, "encode_end failed");
+        } else if (f.committed) {
+            sl_error_t e = { 502,
+                             "api_error",
+                             "upstream_stream_interrupted",
+                             NULL,
+                             "the upstream stream was interrupted",
+                             false,
+                             0 };
+
+            fuzz_check(fe->encode_stream_error(f.state, &e, &f.out) == 0,
+                       "encode_stream_error failed");
+            f.failed = true;
+        } else {
+            f.dropped = true; /* no output: the driver tries the next target */
+        }
+    }
+    if (!f.dropped) {
+        fuzz_check_events(&f.out, f.failed);
+    }
     sl_buf_free(&f.out);
     sl_pool_destroy(pool);
     return 0;
