@@ -78,7 +78,6 @@ static void test_stream_thinking(void **state);
 static void test_stream_raw(void **state);
 static void test_stream_raw_without_finish(void **state);
 static void test_stream_error_after_content(void **state);
-static void test_stream_error_after_empty_output(void **state);
 static void test_native_answer(void **state);
 static void test_native_stream(void **state);
 static void test_anthropic_typed_stream(void **state);
@@ -1117,41 +1116,6 @@ test_stream_error_after_content(void **state)
 
 
 /*
- * An empty text delta is output to the driver (the commit point) though it
- * makes no block: the message has begun, so an error after it follows a
- * message_start.
- */
-static void
-test_stream_error_after_empty_output(void **state)
-{
-    test_ctx_t *t = *state;
-    const sl_frontend_t *fe = messages();
-    void *s = fe->stream_open(&t->call);
-    sl_evs_t evs = { .pool = t->pool };
-    sl_error_t e;
-    sl_buf_t b = SL_BUF_INIT;
-    json_t *got;
-
-    push(&evs, SL_EV_TEXT, "\"\"");
-    assert_true(sl_ev_is_output(&evs.v[0]));
-    assert_int_equal(fe->encode_events(s, &evs, &b), 0);
-    memset(&e, 0, sizeof(e));
-    e.status = 502;
-    e.type = "api_error";
-    e.message = "cut";
-    assert_int_equal(fe->encode_stream_error(s, &e, &b), 0);
-    got = events_json(b.p, b.len);
-    assert_int_equal(json_array_size(got), 2);
-    assert_string_equal(json_string_value(json_object_get(json_array_get(got, 0), "type")),
-                        "message_start");
-    assert_string_equal(json_string_value(json_object_get(json_array_get(got, 1), "type")),
-                        "error");
-    json_decref(got);
-    sl_buf_free(&b);
-}
-
-
-/*
  * An Anthropic target's answer to a Messages client: the provider's body,
  * byte for byte. Its typed answer, encoded, keeps the signature's literal
  * (an escaped '/') and the usage with cache writes by time to live.
@@ -1393,7 +1357,6 @@ main(void)
         cmocka_unit_test_setup_teardown(test_stream_raw, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stream_raw_without_finish, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stream_error_after_content, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_stream_error_after_empty_output, setup, teardown),
         cmocka_unit_test_setup_teardown(test_native_answer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_native_stream, setup, teardown),
         cmocka_unit_test_setup_teardown(test_anthropic_typed_stream, setup, teardown),
