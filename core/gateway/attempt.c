@@ -751,10 +751,14 @@ attempt_fail(sl_drv_attempt_t *a, sl_fail_e fail, int status, const sl_error_t *
     attempt_report(a, false, bits);
     if ((bits & SL_RETRY_COOLDOWN) && a->cred >= 0) {
         const sl_provider_conf_t *p = a->call.target->provider;
+        uint64_t other;
 
         /* this credential rests until the provider's Retry-After (1 s when it gave none) */
         sl_state_cred_cool(sl_state_cred(p->name, p->api_keys[a->cred].ref),
                            now + (ra != 0 ? ra : 1000));
+        if (sl_router_credential(p, now, NULL, NULL, &other) >= 0 && other == 0) {
+            ra = 0; /* another credential is free: no need to wait for this one */
+        }
     }
     rq->last_error = *e;
     rq->have_error = true;

@@ -476,6 +476,7 @@ size_t
 sl__drv_headers(sl_drv_req_t *rq, sl_http_header_t *h)
 {
     sl_pool_t *pool = rq->r->pool;
+    const sl_target_t *t;
     size_t n = 0;
 
     if (rq->acct.nrefs > 0 && (rq->acct.reserved_at != 0 || rq->acct.remaining != 0)) {
@@ -496,14 +497,13 @@ sl__drv_headers(sl_drv_req_t *rq, sl_http_header_t *h)
 
         h[n++] = (sl_http_header_t){ sl_str_lit("x-sluice-complexity"), { score, strlen(score) } };
     }
-    if (rq->served == NULL) {
+    t = rq->served != NULL ? rq->served : rq->last_target; /* an error: who gave it */
+    if (t == NULL) {
         return n;
     }
     h[n++] = (sl_http_header_t){ sl_str_lit("x-sluice-provider"),
-                                 { rq->served->provider->name,
-                                   strlen(rq->served->provider->name) } };
-    h[n++] = (sl_http_header_t){ sl_str_lit("x-sluice-model"),
-                                 { rq->served->model, strlen(rq->served->model) } };
+                                 { t->provider->name, strlen(t->provider->name) } };
+    h[n++] = (sl_http_header_t){ sl_str_lit("x-sluice-model"), { t->model, strlen(t->model) } };
     h[n++] = (sl_http_header_t){ sl_str_lit("x-sluice-cache"), sl_str_lit("bypass") };
     {
         const char *attempts = sl_psprintf(pool, "%u", rq->attempts);

@@ -318,7 +318,7 @@ export async function makeCerts(dir) {
 
 // Starts sluice-mock; resolves a handle once it printed port=N.
 export async function startMock({ apiKey = randomKey('mk-'), tls, chunks, chunkDelayMs, args = [] } = {}) {
-  const argv = ['--listen', '127.0.0.1:0', '--api-key', apiKey, ...args];
+  const argv = ['--listen', '127.0.0.1:0', ...(apiKey === null ? [] : ['--api-key', apiKey]), ...args];
   if (tls) argv.push('--tls-cert', tls.cert, '--tls-key', tls.key);
   if (chunks !== undefined) argv.push('--chunks', String(chunks));
   if (chunkDelayMs !== undefined) argv.push('--chunk-delay-ms', String(chunkDelayMs));
@@ -342,7 +342,7 @@ export async function startMock({ apiKey = randomKey('mk-'), tls, chunks, chunkD
   const scheme = tls ? 'https' : 'http';
   const ca = tls ? fs.readFileSync(tls.ca) : undefined;
   const root = `${scheme}://127.0.0.1:${port}`;
-  const auth = { authorization: `Bearer ${apiKey}` };
+  const auth = apiKey === null ? {} : { authorization: `Bearer ${apiKey}` };
   const mock = {
     proc, port, apiKey, root,
     baseURL: `${root}/v1`,
@@ -398,6 +398,9 @@ export function baseConfig({ dir, port, mock, over }) {
     },
     auth: { static_keys: ['env:SLUICE_TEST_KEY'] },
     storage: { path: path.join(dir, 'var') },
+    // one attempt per request and no breaker, so a test that makes the mock
+    // fail sees that failure; 100-routing tests retries and breakers
+    routing: { retries: 0, breaker: { failures: 0 } },
     providers: {
       mock: { kind: 'openai', base_url: mock ? mock.baseURL : 'http://127.0.0.1:9/v1', api_key: 'env:MOCK_UPSTREAM_KEY' },
     },
