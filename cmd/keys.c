@@ -233,7 +233,8 @@ keys_parse(int argc, char **argv, keys_opts_t *o)
         fprintf(stderr, "%s: nothing to change; see sluice keys --help\n", o->prog);
         return SL_CLI_USAGE;
     }
-    if ((o->fields & SL_KEY_SET_BUDGET) && o->spec.budget != 0 && !o->period_given) {
+    if (o->sub == KEYS_CREATE && (o->fields & SL_KEY_SET_BUDGET) && o->spec.budget != 0
+        && !o->period_given) {
         fprintf(stderr, "%s: --budget needs --period day, month or total\n", o->prog);
         return SL_CLI_USAGE;
     }
@@ -296,6 +297,7 @@ keys_parse_flag(int argc, char **argv, int *i, keys_opts_t *o)
             return -1;
         }
         o->period_given = true;
+        o->fields |= SL_KEY_SET_PERIOD;
     } else if ((rc = sl_cli_opt(p, argc, argv, i, "--expires", &v)) != 0) {
         if (rc > 0 && sl_key_parse_expiry(v, now, &o->spec.expires) != 0) {
             fprintf(stderr,
@@ -553,6 +555,11 @@ keys_update(keys_opts_t *o, sl_db_t *db, sl_pool_t *pool)
     int rc;
 
     rc = sl_keys_update(db, o->target, &o->spec, o->fields, pool, &k);
+    if (rc == -EINVAL && (o->fields & SL_KEY_SET_BUDGET)) {
+        fprintf(stderr, "%s: key \"%s\" has no budget yet: give --period day, month or total\n",
+                o->prog, o->target);
+        return SL_CLI_USAGE;
+    }
     if (rc == -EEXIST) {
         fprintf(stderr, "%s: a key named \"%s\" already exists\n", o->prog, o->spec.name);
         return SL_CLI_FAIL;

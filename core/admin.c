@@ -26,6 +26,7 @@
 #include "core/errno.h"
 #include "core/log.h"
 #include "core/metrics.h"
+#include "core/state.h"
 #include "core/pool.h"
 #include "core/pricing.h"
 #include "core/str.h"
@@ -120,6 +121,7 @@ static void admin_secret_put(sl_http_req_t *r);
 static void admin_secret_delete(sl_http_req_t *r);
 static void admin_reload(sl_http_req_t *r);
 static void admin_metrics(sl_http_req_t *r);
+static void admin_targets(sl_http_req_t *r);
 
 static const sl_http_route_t admin_routes[] = {
     { "GET", "/admin/keys", admin_keys_list, NULL },
@@ -137,6 +139,7 @@ static const sl_http_route_t admin_routes[] = {
     { "PUT", ADMIN_SECRETS_PREFIX "*", admin_secret_put, NULL },
     { "DELETE", ADMIN_SECRETS_PREFIX "*", admin_secret_delete, NULL },
     { "POST", "/admin/reload", admin_reload, NULL },
+    { "GET", "/admin/targets", admin_targets, NULL },
     { "GET", "/metrics", admin_metrics, NULL },
 };
 
@@ -539,8 +542,9 @@ admin_key_fields(sl_http_req_t *r, json_t *body, admin_spec_t *as, bool create)
                   "tpm, budget_usd (with period), expires or metadata.");
         return -EINVAL;
     }
-    /* as the CLI: a budget needs its period, and a period goes with a budget */
-    if (as->budget_given && as->spec.budget != 0 && !as->period_given) {
+    /* as the CLI: a new key's budget needs its period (an update keeps the key's own),
+     * and a period goes with a budget */
+    if (create && as->budget_given && as->spec.budget != 0 && !as->period_given) {
         admin_bad(r, "period", "budget_usd needs period: day, month or total.");
         return -EINVAL;
     }
@@ -629,6 +633,7 @@ admin_key_field(sl_http_req_t *r, const char *field, json_t *v, admin_spec_t *as
             return -EINVAL;
         }
         as->period_given = true;
+        as->fields |= SL_KEY_SET_PERIOD;
     } else if (strcmp(field, "expires") == 0) {
         s->expires = 0;
         if (json_is_integer(v) && json_integer_value(v) > 0) {
@@ -886,6 +891,12 @@ admin_key_patch(sl_http_req_t *r)
     }
     if (rc == SL_ENOTFOUND) {
         admin_key_not_found(r, id);
+        return;
+    }
+    if (rc == -EINVAL && (as.fields & SL_KEY_SET_BUDGET) && !as.period_given) {
+        admin_bad(r, "period",
+                  "The key has no budget yet: budget_usd needs period: day, month "
+                  "or total.");
         return;
     }
     if (rc == -EINVAL) {
@@ -1437,6 +1448,28 @@ admin_metrics(sl_http_req_t *r)
         return;
     }
     sl_metrics_render(&b);
+    sl_http_respond(r, 200, h, 1, b.p, b.len);
+    sl_buf_free(&b);
+}
+
+
+/*
+ * GET /admin/targets: every target the gateway keeps state for (breaker
+ * state, consecutive failures, open until, latency estimates, in flight,
+ * rate-limit headroom) and the credentials cooling down after a 429.
+ */
+static void
+admin_targets(sl_http_req_t *r)
+{
+    static const sl_http_header_t h[] = {
+        { { "content-type", 12 }, { "application/json", 16 } },
+    };
+    sl_buf_t b = SL_BUF_INIT;
+
+    if (!admin_auth(r)) {
+        return;
+    }
+    sl_metrics_render_targets(&b, sl_state_now());
     sl_http_respond(r, 200, h, 1, b.p, b.len);
     sl_buf_free(&b);
 }

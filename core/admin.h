@@ -21,6 +21,8 @@
  *   PUT    /admin/secrets/{name}         {"value": "..."}: seal (204)
  *   DELETE /admin/secrets/{name}         remove (204)
  *   POST   /admin/reload                 SIGHUP to the master (202)
+ *   GET    /admin/targets                breakers, latency estimates, in-flight
+ *                                        counts, headroom, credentials cooling down
  *
  * Money in request bodies (budget_usd): a decimal string, parsed exactly
  * ("12.5", "0.000000001": at most 9 decimals), or a JSON number that is

@@ -167,6 +167,7 @@ struct sl_upstream_call {
 static size_t upstream_request_size(const sl_provider_conf_t *p, const sl_upstream_req_t *req,
                                     bool *with_length);
 static bool upstream_header_skip(const sl_http_header_t *h);
+static bool upstream_provider_sets(const sl_provider_conf_t *p, sl_str_t name);
 static bool upstream_bad_chars(const char *s, size_t len);
 static char *upstream_put(char *d, const char *s, size_t len);
 static void upstream_serialize(sl_upstream_call_t *uc, const sl_provider_conf_t *p,
@@ -449,7 +450,8 @@ upstream_request_size(const sl_provider_conf_t *p, const sl_upstream_req_t *req,
     len = strlen(m) + 1 + strlen(req->path) + sizeof(" HTTP/1.1\r\nHost: ") - 1
           + strlen(p->host_header) + 2;
     for (size_t i = 0; i < req->nheaders; i++) {
-        if (!upstream_header_skip(&req->headers[i])) {
+        if (!upstream_header_skip(&req->headers[i])
+            && !upstream_provider_sets(p, req->headers[i].name)) {
             len += req->headers[i].name.len + 2 + req->headers[i].value.len + 2;
         }
     }
@@ -480,6 +482,19 @@ upstream_header_skip(const sl_http_header_t *h)
            || (h->value.len > 0
                && (memchr(h->value.p, '\r', h->value.len) != NULL
                    || memchr(h->value.p, '\n', h->value.len) != NULL));
+}
+
+
+/* True when the provider's `headers:` set name: its value replaces the request's. */
+static bool
+upstream_provider_sets(const sl_provider_conf_t *p, sl_str_t name)
+{
+    for (size_t i = 0; i < p->nheaders; i++) {
+        if (sl_str_caseeq(name, p->headers[i].name)) {
+            return true;
+        }
+    }
+    return false;
 }
 
 
@@ -522,7 +537,7 @@ upstream_serialize(sl_upstream_call_t *uc, const sl_provider_conf_t *p,
     d = upstream_put(d, "\r\n", 2);
     for (size_t i = 0; i < req->nheaders; i++) {
         h = &req->headers[i];
-        if (upstream_header_skip(h)) {
+        if (upstream_header_skip(h) || upstream_provider_sets(p, h->name)) {
             continue;
         }
         d = upstream_put(d, h->name.p, h->name.len);

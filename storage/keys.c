@@ -193,7 +193,7 @@ sl_key_spec_check(const sl_key_spec_t *spec, unsigned fields, int64_t now, char 
             }
         }
     }
-    if ((fields & SL_KEY_SET_BUDGET) && spec->budget != 0
+    if ((fields & SL_KEY_SET_BUDGET) && (fields & SL_KEY_SET_PERIOD) && spec->budget != 0
         && (spec->period < SL_BUDGET_DAY || spec->period > SL_BUDGET_TOTAL)) {
         return keys_errf(err, errlen, "a budget needs a period: day, month or total");
     }
@@ -534,8 +534,16 @@ keys_apply(sl_key_t *k, const sl_key_spec_t *c, unsigned fields, sl_pool_t *pool
         k->tpm = c->tpm;
     }
     if (fields & SL_KEY_SET_BUDGET) {
+        if (c->budget != 0 && !(fields & SL_KEY_SET_PERIOD) && k->budget == 0) {
+            return -EINVAL; /* a new budget needs a period: there is none to keep */
+        }
+        if (fields & SL_KEY_SET_PERIOD) {
+            k->period = c->period;
+        }
         k->budget = c->budget;
-        k->period = c->budget == 0 ? SL_BUDGET_DAY : c->period;
+        if (c->budget == 0) {
+            k->period = SL_BUDGET_DAY;
+        }
     }
     if (fields & SL_KEY_SET_EXPIRES) {
         k->expires = c->expires;

@@ -67,9 +67,12 @@ typedef enum sl_key_field {
     SL_KEY_SET_MODELS = 1u << 2,
     SL_KEY_SET_RPM = 1u << 3,
     SL_KEY_SET_TPM = 1u << 4,
-    SL_KEY_SET_BUDGET = 1u << 5, /* budget and period together */
+    SL_KEY_SET_BUDGET = 1u << 5, /* the budget; its period only with SL_KEY_SET_PERIOD */
     SL_KEY_SET_EXPIRES = 1u << 6,
     SL_KEY_SET_METADATA = 1u << 7,
+    SL_KEY_SET_PERIOD = 1u << 8, /* with SL_KEY_SET_BUDGET: the period; an update without it
+                                    keeps the key's own (a key with no budget yet has none:
+                                    -EINVAL) */
 } sl_key_field_e;
 
 /* What a new key looks like, or (with a field mask) what an update changes. Borrowed. */

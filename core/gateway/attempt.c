@@ -25,7 +25,7 @@ struct sl_drv_attempt {
     sl_call_t call; /* this attempt's view of the request */
     const sl_provider_ops_t *ops;
     const void *ext;
-    const sl_route_target_t *rt; /* the plan's entry: target and its shared state */
+    const sl_route_target_t *rt;  /* the plan's entry: target and its shared state */
     sl_breaker_verdict_e breaker; /* what the breaker said when the attempt began */
     int cred;                     /* index into the provider's api_keys, -1: none */
     sl_upstream_call_t *uc;
@@ -42,8 +42,8 @@ struct sl_drv_attempt {
     sl_buf_t out;   /* encoded for the client, not yet written (held before the commit) */
     uint64_t start_ns;
     uint64_t first_output_ns; /* the commit point of a stream */
-    bool upstream_stream; /* the provider answered with an event stream */
-    bool reported;        /* the breaker and in-flight count know how it ended */
+    bool upstream_stream;     /* the provider answered with an event stream */
+    bool reported;            /* the breaker and in-flight count know how it ended */
     bool paused;
     bool over; /* failed or finished: later events are ignored */
 };
@@ -146,10 +146,9 @@ sl__drv_attempt_next(sl_drv_req_t *rq)
                     .status = 400,
                     .type = "invalid_request_error",
                     .code = "unsupported_api",
-                    .message = sl_psprintf(rq->r->pool,
-                                           "provider \"%s\" (kind %s) does not serve %s requests",
-                                           t->provider->name, t->provider->kind,
-                                           sl_api_name(rq->call.api)),
+                    .message = sl_psprintf(
+                        rq->r->pool, "provider \"%s\" (kind %s) does not serve %s requests",
+                        t->provider->name, t->provider->kind, sl_api_name(rq->call.api)),
                 };
             }
             continue;
@@ -174,8 +173,8 @@ sl__drv_attempt_next(sl_drv_req_t *rq)
         return;
     }
     if (rq->call.stream && rc->first_token_timeout > 0) {
-        a->timer = sl_timer_start(rq->d->loop, rc->first_token_timeout,
-                                  attempt_on_first_token_timeout, a);
+        a->timer =
+            sl_timer_start(rq->d->loop, rc->first_token_timeout, attempt_on_first_token_timeout, a);
     }
     if (a->ops->local != NULL) {
         memset(&a->local, 0, sizeof(a->local));
@@ -544,10 +543,9 @@ attempt_on_done(sl_upstream_call_t *uc, int rc, void *data)
                 .code = "upstream_stream_interrupted",
             };
 
-            e.message = sl_psprintf(rq->r->pool,
-                                    "the upstream stream from provider \"%s\" was interrupted: %s",
-                                    a->call.target->provider->name,
-                                    sl_strerror(rc < 0 ? rc : SL_ECLOSED));
+            e.message = sl_psprintf(
+                rq->r->pool, "the upstream stream from provider \"%s\" was interrupted: %s",
+                a->call.target->provider->name, sl_strerror(rc < 0 ? rc : SL_ECLOSED));
             sl_log(&rq->r->log, SL_LOG_WARN, rc, "upstream stream from \"%s\" interrupted",
                    a->call.target->provider->name);
             sl__drv_stream_fail(rq, &e);
@@ -721,8 +719,8 @@ attempt_fail_transport(sl_drv_attempt_t *a, int rc)
         fail = a->status != 0 ? SL_FAIL_CUT : SL_FAIL_CONNECT;
         e.status = 502;
         e.code = "upstream_error";
-        e.message = sl_psprintf(rq->r->pool, "provider \"%s\" (%s:%u) failed: %s", p->name,
-                                p->host, (unsigned) p->port, sl_strerror(rc));
+        e.message = sl_psprintf(rq->r->pool, "provider \"%s\" (%s:%u) failed: %s", p->name, p->host,
+                                (unsigned) p->port, sl_strerror(rc));
     }
     sl_log(&rq->r->log, SL_LOG_WARN, rc, "provider \"%s\" (%s:%u) failed", p->name, p->host,
            (unsigned) p->port);
@@ -764,7 +762,8 @@ attempt_fail(sl_drv_attempt_t *a, sl_fail_e fail, int status, const sl_error_t *
     rq->have_error = true;
     rq->retry_after = a->retry_after_text;
     attempt_close(a);
-    if ((bits & SL_RETRY_SAME) && rq->tries <= rc->retries && sl_state_budget_retry(now, rc->retry_budget)) {
+    if ((bits & SL_RETRY_SAME) && rq->tries <= rc->retries
+        && sl_state_budget_retry(now, rc->retry_budget)) {
         wait = sl_retry_backoff(rc, rq->tries - 1, NULL, NULL);
         if (ra > wait) {
             wait = ra;

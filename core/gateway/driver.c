@@ -320,8 +320,7 @@ drv_handle(sl_http_req_t *r, sl_api_e api)
     }
     if (!sl_acct_allows(&rq->acct, rq->public_model)) {
         sl__drv_error_new(rq, 403, "invalid_request_error", "model_not_allowed", "model",
-                          sl_psprintf(r->pool,
-                                      "This API key is not allowed to use the model `%s`.",
+                          sl_psprintf(r->pool, "This API key is not allowed to use the model `%s`.",
                                       rq->public_model));
         return;
     }
@@ -401,7 +400,8 @@ drv_plan(sl_drv_req_t *rq)
     if (rq->plan.norder == 0) {
         uint64_t secs = (rq->plan.retry_after + 999) / 1000;
 
-        rq->retry_after = sl_psprintf(rq->r->pool, "%llu", (unsigned long long) (secs > 0 ? secs : 1));
+        rq->retry_after =
+            sl_psprintf(rq->r->pool, "%llu", (unsigned long long) (secs > 0 ? secs : 1));
         sl__drv_error_new(rq, 503, "api_error", "no_target_available", NULL,
                           sl_psprintf(rq->r->pool,
                                       "Every target of the model `%s` is failing right now "
@@ -481,7 +481,8 @@ sl__drv_headers(sl_drv_req_t *rq, sl_http_header_t *h)
 
     if (rq->acct.nrefs > 0 && (rq->acct.reserved_at != 0 || rq->acct.remaining != 0)) {
         char usd[32];
-        const char *v = sl_pstrdup(pool, sl_pricing_format_usd(rq->acct.remaining, usd, sizeof(usd)));
+        const char *v =
+            sl_pstrdup(pool, sl_pricing_format_usd(rq->acct.remaining, usd, sizeof(usd)));
 
         h[n++] =
             (sl_http_header_t){ sl_str_lit("x-sluice-budget-remaining-usd"), { v, strlen(v) } };
@@ -492,8 +493,7 @@ sl__drv_headers(sl_drv_req_t *rq, sl_http_header_t *h)
                                      { rq->r->request_id, strlen(rq->r->request_id) } };
     }
     if (rq->features.scored) {
-        const char *score =
-            sl_psprintf(pool, "%u", sl_features_complexity(&rq->features)->score);
+        const char *score = sl_psprintf(pool, "%u", sl_features_complexity(&rq->features)->score);
 
         h[n++] = (sl_http_header_t){ sl_str_lit("x-sluice-complexity"), { score, strlen(score) } };
     }

@@ -147,6 +147,7 @@ static void t_on_resume(uv_timer_t *timer);
 static void t_on_finish(uv_timer_t *timer);
 
 static void test_content_length(void **state);
+static void test_provider_header_wins(void **state);
 static void test_get_no_body(void **state);
 static void test_chunked_pieces(void **state);
 static void test_close_delimited(void **state);
@@ -783,6 +784,28 @@ test_content_length(void **state)
 }
 
 
+/* A header the provider's config sets replaces the client's of the same name (any case). */
+static void
+test_provider_header_wins(void **state)
+{
+    static const char want[] = "POST /v1/x HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
+                               "a: provider\r\nContent-Length: 4\r\n\r\nbody";
+    char buf[256];
+
+    srv_start(&t.srv, resp_hello, 1);
+    t_provider("127.0.0.1", t.srv.port, false);
+    t.extra.name = "a";
+    t.extra.value = "provider";
+    t_create();
+    t.expect = 1;
+    t_send(0, "POST", "/v1/x", "body");
+    t_run();
+    assert_int_equal(t.recs[0].rc, 0);
+    snprintf(buf, sizeof(buf), want, t.srv.port);
+    assert_string_equal(t.srv.last_req.p, buf);
+}
+
+
 static void
 test_get_no_body(void **state)
 {
@@ -1349,6 +1372,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(test_content_length, test_setup),
+        cmocka_unit_test_setup(test_provider_header_wins, test_setup),
         cmocka_unit_test_setup(test_get_no_body, test_setup),
         cmocka_unit_test_setup(test_chunked_pieces, test_setup),
         cmocka_unit_test_setup(test_close_delimited, test_setup),
