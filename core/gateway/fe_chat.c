@@ -32,6 +32,7 @@ typedef struct chat_stream {
     sl_str_t id;    /* literal */
     sl_str_t model; /* literal */
     int64_t created;
+    sl_str_t head; /* "data: {...,"model":M": built once, at the first chunk */
     sl_usage_t usage;
     bool started; /* the role chunk went out */
     bool raw;     /* the provider's own chunks are going out */
@@ -50,6 +51,8 @@ static void *chat_stream_open(const sl_call_t *call);
 static int chat_encode_events(void *state, const sl_evs_t *evs, sl_buf_t *out);
 static void chat_chunk_open(chat_stream_t *s, sl_buf_t *out);
 static void chat_chunk_close(sl_buf_t *out, const char *finish);
+static void chat_choice_open(sl_buf_t *out, unsigned index);
+static void chat_uint(sl_buf_t *out, unsigned v);
 static int chat_encode_end(void *state, const sl_usage_t *usage, sl_buf_t *out);
 static int chat_encode_stream_error(void *state, const sl_error_t *e, sl_buf_t *out);
 static int chat_encode_error(sl_pool_t *pool, const sl_error_t *e, sl_str_t *out);
@@ -395,18 +398,54 @@ chat_stream_open(const sl_call_t *call)
 static void
 chat_chunk_open(chat_stream_t *s, sl_buf_t *out)
 {
-    if (s->id.p == NULL) {
-        s->id = chat_literal(sl_str_null, "", s->call->pool);
+    if (s->head.p == NULL) {
+        /* the chunks' common prefix, formatted once per stream */
+        sl_buf_t b = SL_BUF_INIT;
+        char *p;
+
+        if (s->id.p == NULL) {
+            s->id = chat_literal(sl_str_null, "", s->call->pool);
+        }
+        if (s->model.p == NULL) {
+            s->model = chat_literal(
+                sl_str_null, s->call->target != NULL ? s->call->target->model : "", s->call->pool);
+        }
+        sl_buf_puts(&b, "data: {\"id\":");
+        sl_buf_append(&b, s->id.p, s->id.len);
+        sl_buf_printf(&b, ",\"object\":\"chat.completion.chunk\",\"created\":%lld,\"model\":",
+                      (long long) s->created);
+        sl_buf_append(&b, s->model.p, s->model.len);
+        p = sl_palloc(s->call->pool, b.len);
+        memcpy(p, b.p, b.len);
+        s->head = (sl_str_t){ p, b.len };
+        sl_buf_free(&b);
     }
-    if (s->model.p == NULL) {
-        s->model = chat_literal(sl_str_null, s->call->target != NULL ? s->call->target->model : "",
-                                s->call->pool);
-    }
-    sl_buf_puts(out, "data: {\"id\":");
-    sl_buf_append(out, s->id.p, s->id.len);
-    sl_buf_printf(out, ",\"object\":\"chat.completion.chunk\",\"created\":%lld,\"model\":",
-                  (long long) s->created);
-    sl_buf_append(out, s->model.p, s->model.len);
+    sl_buf_append(out, s->head.p, s->head.len);
+}
+
+
+/* ,"choices":[{"index":N,"delta": */
+static void
+chat_choice_open(sl_buf_t *out, unsigned index)
+{
+    sl_buf_puts(out, ",\"choices\":[{\"index\":");
+    chat_uint(out, index);
+    sl_buf_puts(out, ",\"delta\":");
+}
+
+
+/* A small unsigned number without printf. */
+static void
+chat_uint(sl_buf_t *out, unsigned v)
+{
+    char d[12];
+    size_t n = sizeof(d);
+
+    do {
+        d[--n] = (char) ('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    sl_buf_append(out, d + n, sizeof(d) - n);
 }
 
 
@@ -445,26 +484,25 @@ chat_encode_events(void *state, const sl_evs_t *evs, sl_buf_t *out)
             && (ev->type == SL_EV_START || sl_ev_is_output(ev) || ev->type == SL_EV_FINISH)) {
             s->started = true;
             chat_chunk_open(s, out);
-            sl_buf_printf(out,
-                          ",\"choices\":[{\"index\":%u,\"delta\":{\"role\":\"assistant\","
-                          "\"content\":\"\"}",
-                          ev->choice);
+            chat_choice_open(out, ev->choice);
+            sl_buf_puts(out, "{\"role\":\"assistant\",\"content\":\"\"}");
             chat_chunk_close(out, NULL);
         }
         switch (ev->type) {
         case SL_EV_TEXT:
             chat_chunk_open(s, out);
-            sl_buf_printf(out, ",\"choices\":[{\"index\":%u,\"delta\":{\"content\":", ev->choice);
+            chat_choice_open(out, ev->choice);
+            sl_buf_puts(out, "{\"content\":");
             sl_buf_append(out, ev->text.p, ev->text.len);
             sl_buf_puts(out, "}");
             chat_chunk_close(out, NULL);
             break;
         case SL_EV_TOOL_CALL:
             chat_chunk_open(s, out);
-            sl_buf_printf(out,
-                          ",\"choices\":[{\"index\":%u,\"delta\":{\"tool_calls\":[{\"index\":%u,"
-                          "\"id\":",
-                          ev->choice, ev->index);
+            chat_choice_open(out, ev->choice);
+            sl_buf_puts(out, "{\"tool_calls\":[{\"index\":");
+            chat_uint(out, ev->index);
+            sl_buf_puts(out, ",\"id\":");
             sl_buf_append(out, ev->id.p, ev->id.len);
             sl_buf_puts(out, ",\"type\":\"function\",\"function\":{\"name\":");
             sl_buf_append(out, ev->name.p, ev->name.len);
@@ -473,17 +511,18 @@ chat_encode_events(void *state, const sl_evs_t *evs, sl_buf_t *out)
             break;
         case SL_EV_TOOL_ARGS:
             chat_chunk_open(s, out);
-            sl_buf_printf(out,
-                          ",\"choices\":[{\"index\":%u,\"delta\":{\"tool_calls\":[{\"index\":%u,"
-                          "\"function\":{\"arguments\":",
-                          ev->choice, ev->index);
+            chat_choice_open(out, ev->choice);
+            sl_buf_puts(out, "{\"tool_calls\":[{\"index\":");
+            chat_uint(out, ev->index);
+            sl_buf_puts(out, ",\"function\":{\"arguments\":");
             sl_buf_append(out, ev->text.p, ev->text.len);
             sl_buf_puts(out, "}}]}");
             chat_chunk_close(out, NULL);
             break;
         case SL_EV_FINISH:
             chat_chunk_open(s, out);
-            sl_buf_printf(out, ",\"choices\":[{\"index\":%u,\"delta\":{}", ev->choice);
+            chat_choice_open(out, ev->choice);
+            sl_buf_puts(out, "{}");
             chat_chunk_close(out, sl_finish_openai(ev->finish));
             break;
         case SL_EV_USAGE:

@@ -852,15 +852,20 @@ test_reference_config(void **state)
     assert_string_equal(conf->storage_path, "var/");
     assert_string_equal(conf->pricing_file, "etc/pricing.yaml");
     assert_non_null(conf->pricing);
-    assert_int_equal(conf->nproviders, 1);
-    assert_string_equal(conf->providers[0].name, "local");
-    assert_string_equal(conf->providers[0].host, "127.0.0.1");
-    assert_int_equal(conf->providers[0].port, 11434);
-    assert_null(conf->providers[0].api_key.value);
+    assert_int_equal(conf->nproviders, 2);
+    /* the first request works with nothing else running: demo answers through echo */
+    assert_string_equal(conf->providers[0].name, "demo");
+    assert_string_equal(conf->providers[0].kind, "echo");
+    assert_string_equal(conf->providers[1].name, "local");
+    assert_string_equal(conf->providers[1].host, "127.0.0.1");
+    assert_int_equal(conf->providers[1].port, 11434);
+    assert_null(conf->providers[1].api_key.value);
+    assert_string_equal(conf->models[0].name, "demo");
+    assert_ptr_equal(conf->models[0].targets[0].provider, &conf->providers[0]);
     m = sl_conf_model(conf, "local-llama", 11);
     assert_non_null(m);
     assert_int_equal(m->ntargets, 1);
-    assert_ptr_equal(m->targets[0].provider, &conf->providers[0]);
+    assert_ptr_equal(m->targets[0].provider, &conf->providers[1]);
     assert_string_equal(m->targets[0].model, "llama3.2");
     /* routing: spells out the defaults */
     assert_routing_defaults(&conf->routing);
