@@ -395,6 +395,10 @@ proxy_call(sl_http_req_t *r, sl_endpoint_e endpoint)
     if (rc < 0) {
         if (rc == SL_EDENIED) {
             proxy_error(pr, 429, "insufficient_quota", "insufficient_quota", NULL, why);
+        } else if (rc == SL_EFULL) {
+            proxy_error(pr, 503, "api_error", "storage_full", NULL,
+                        "The gateway's usage ledger is full, so it cannot record this request "
+                        "and did not send it. Try again later.");
         } else {
             proxy_error(pr, 500, "api_error", "storage_error", NULL,
                         "The gateway cannot update its budget store right now.");
@@ -428,6 +432,7 @@ proxy_call(sl_http_req_t *r, sl_endpoint_e endpoint)
     r->data = pr;
     r->on_abort = proxy_on_abort;
     r->on_drain = proxy_on_drain;
+    sl_intent_update(pr->acct.intent, 0);
     rc = sl_upstream_send(px->up, pr->call.target->provider, &ureq, &proxy_cbs, pr, &r->log,
                           &pr->uc);
     if (rc < 0) {
@@ -832,6 +837,7 @@ proxy_on_body(sl_upstream_call_t *uc, const char *p, size_t len, void *data)
 {
     proxy_req_t *pr = data;
 
+    sl_intent_update(pr->acct.intent, pr->streaming ? pr->st.content_bytes : pr->body.len + len);
     if (pr->streaming) {
         int rc = sl_sse_feed(&pr->sse, p, len, proxy_on_event, pr);
 
