@@ -53,7 +53,8 @@
 #define DB_BACK_RETRY   1000 /* ms: a failed reservation of disk space is retried this often */
 #define DB_COMMIT_MAX   (128u << 10) /* bytes of map one commit is assumed to take at most */
 #define DB_WHY_MAX      320
-#define DB_KEY_MAX      511 /* LMDB's default mdb_env_get_maxkeysize() */
+#define DB_KEY_MAX      511          /* LMDB's default mdb_env_get_maxkeysize() */
+#define DB_LOCK_SIZE    (128u << 10) /* a new lock.mdb: more than LMDB's 1024 reader slots need */
 
 struct sl_db {
     MDB_env *env;
@@ -105,6 +106,7 @@ static int db_check_length(sl_db_t *db, off_t size);
 static int db_init(sl_db_t *db);
 static int db_back(sl_db_t *db, size_t size);
 static void db_back_lockfile(sl_db_t *db);
+static int db_make_lockfile(const char *path);
 static int db_ensure_backed(sl_db_t *db);
 static void db_set_full(sl_db_t *db, bool full, const char *why, size_t room);
 static void db_after_commit(sl_db_t *db);
@@ -236,6 +238,12 @@ sl_db_open(const char *path, size_t map_size, unsigned flags, sl_db_t **out)
     if (mrc != 0) {
         rc = db_error(db, "mdb_env_set_*()", SL_DBI_COUNT, mrc);
         goto out_free;
+    }
+    if (!(flags & SL_DB_RDONLY)) {
+        rc = db_make_lockfile(path);
+        if (rc != 0) {
+            goto out_free;
+        }
     }
     mrc = mdb_env_open(db->env, path, mflags, 0600);
     if (mrc == ENOENT && (flags & SL_DB_RDONLY)) {
@@ -1018,6 +1026,43 @@ db_back(sl_db_t *db, size_t size)
     }
     /* other threads may have reserved more meanwhile: keep the larger */
     while (from < size && !atomic_compare_exchange_weak(&db->backed, &from, size)) {
+    }
+    return 0;
+}
+
+
+/*
+ * LMDB creates a missing lock.mdb sparse and writes its header through a
+ * mapping, which on a full disk is a SIGBUS inside mdb_env_open. So a new
+ * one is made here, its blocks reserved; LMDB adopts a lock file at least
+ * as large as it needs. Before mdb_env_open this process holds no lock on
+ * the file, so closing the descriptor drops nothing.
+ */
+static int
+db_make_lockfile(const char *path)
+{
+    char file[PATH_MAX];
+    int fd, rc, n;
+
+    n = snprintf(file, sizeof(file), "%s/lock.mdb", path);
+    if (n < 0 || (size_t) n >= sizeof(file)) {
+        return -ENAMETOOLONG;
+    }
+    fd = open(file, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        return errno == EEXIST ? 0 : -errno;
+    }
+    do {
+        rc = posix_fallocate(fd, 0, DB_LOCK_SIZE);
+    } while (rc == EINTR);
+    close(fd);
+    if (rc != 0) {
+        unlink(file);
+        sl_log(&sl_log_main, SL_LOG_ERR, rc,
+               "storage \"%s\" cannot be set up: the filesystem has no room for its lock file; "
+               "free disk space",
+               path);
+        return rc == ENOSPC ? SL_EFULL : -rc;
     }
     return 0;
 }
