@@ -114,8 +114,10 @@ describe('a full filesystem', () => {
     fs.closeSync(fd);
     t.diagnostic(`filled ${filled} bytes: the filesystem is full`);
 
+    // a long direct model name makes each row about 2 KB: the map fills in a few hundred requests
     const results = await withTimeout(drive(sluice, {
-      count: 40000, prefix: 'full', stopWhen: (o) => o.filter((r) => r.status === 503).length >= 50,
+      count: 40000, prefix: 'full', model: `mock/${'m'.repeat(900)}`,
+      stopWhen: (o) => o.filter((r) => r.status === 503).length >= 50,
     }), 50000, 'load until storage_full');
     const ok = results.filter((r) => r.status === 200);
     const refused = results.filter((r) => r.status === 503);
