@@ -214,7 +214,8 @@ test_dead_worker(void **state)
     assert_int_equal(r.n, 4);
     assert_int_equal(r.committed_n, 1);
     assert_int_equal(r.open.status, SL_LEDGER_STATUS_WORKER_DIED);
-    assert_int_equal(r.open.flags, SL_LEDGER_WORKER_DIED | SL_LEDGER_ESTIMATED | SL_LEDGER_UNPRICED);
+    assert_int_equal(r.open.flags,
+                     SL_LEDGER_WORKER_DIED | SL_LEDGER_ESTIMATED | SL_LEDGER_UNPRICED);
     assert_int_equal(r.open.prompt_tokens, 100);
     assert_int_equal(r.open.completion_tokens, 25);
     assert_int_equal(r.open.attempts, 1);
