@@ -391,7 +391,8 @@ export function baseConfig({ dir, port, mock, over }) {
       stop_timeout: '3s',
     },
     auth: { static_keys: ['env:SLUICE_TEST_KEY'] },
-    storage: { path: path.join(dir, 'var') },
+    // the map is reserved on disk up front: keep it small, it grows as a test needs
+    storage: { path: path.join(dir, 'var'), map_size: '64MiB' },
     providers: {
       mock: { kind: 'openai', base_url: mock ? mock.baseURL : 'http://127.0.0.1:9/v1', api_key: 'env:MOCK_UPSTREAM_KEY' },
     },
