@@ -4,10 +4,12 @@
  */
 #include "cmd/cli.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "core/errno.h"
 #include "core/log.h"
@@ -22,6 +24,11 @@ struct sl_cli_table {
 };
 
 static size_t cli_utf8_width(const char *s);
+static void cli_on_crash(int signo);
+
+/* What cli_on_crash writes: formatted before the storage is read (a handler may not format). */
+static char cli_crash_msg[1024];
+static size_t cli_crash_len;
 
 
 int
@@ -80,6 +87,43 @@ sl_cli_open_db(const char *prog, const char *conf_file, unsigned flags, sl_db_t 
         sl_conf_destroy(c);
     }
     return 0;
+}
+
+
+void
+sl_cli_guard_storage(const char *prog, const char *path)
+{
+    static const int sigs[] = { SIGSEGV, SIGBUS, SIGABRT, SIGFPE, SIGILL };
+    struct sigaction sa;
+    int n;
+
+    n = snprintf(cli_crash_msg, sizeof(cli_crash_msg),
+                 "%s: reading the storage crashed: the file \"%s/data.mdb\" is damaged (nothing "
+                 "was printed). Stop sluice, keep a copy of the file and restore the last backup "
+                 "(see \"Backup and recovery\" in README.md)\n",
+                 prog, path);
+    cli_crash_len = n < 0                                ? 0
+                    : (size_t) n < sizeof(cli_crash_msg) ? (size_t) n
+                                                         : sizeof(cli_crash_msg) - 1;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = cli_on_crash;
+    sigemptyset(&sa.sa_mask);
+    for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
+        sigaction(sigs[i], &sa, NULL);
+    }
+}
+
+
+/* Async-signal-safe: write(2) a prepared message and _exit. */
+static void
+cli_on_crash(int signo)
+{
+    ssize_t w;
+
+    (void) signo;
+    w = write(STDERR_FILENO, cli_crash_msg, cli_crash_len);
+    (void) w;
+    _exit(SL_CLI_FAIL);
 }
 
 

@@ -34,6 +34,7 @@ int sl_cmd_secrets(int argc, char **argv); /* cmd/secrets.c */
 int sl_cmd_backup(int argc, char **argv);  /* cmd/backup.c */
 int sl_cmd_usage(int argc, char **argv);   /* cmd/usage.c */
 int sl_cmd_stats(int argc, char **argv);   /* cmd/stats.c */
+int sl_cmd_budgets(int argc, char **argv); /* cmd/budgets.c */
 
 /*
  * Matches argv[*i] against option name, as "NAME VALUE" or "NAME=VALUE".
@@ -55,6 +56,16 @@ bool sl_cli_is_help(const char *arg);
  */
 int sl_cli_open_db(const char *prog, const char *conf_file, unsigned flags, sl_db_t **db,
                    sl_conf_t **conf);
+
+/*
+ * For commands that only read the storage at path: LMDB trusts its pages,
+ * and a damaged one can crash it (or its caller) while it walks a tree.
+ * From here on SIGSEGV, SIGBUS, SIGABRT, SIGFPE and SIGILL print that the
+ * storage is damaged and what to do, then exit with SL_CLI_FAIL, instead of
+ * dumping core. Call before sl_db_open; nothing may be printed to stdout
+ * before the reading is done (a crash leaves no half report behind).
+ */
+void sl_cli_guard_storage(const char *prog, const char *path);
 
 /* A decimal integer that fills s. Returns 0 or SL_EPARSE. */
 int sl_cli_parse_u64(const char *s, uint64_t *v);

@@ -24,6 +24,7 @@
 typedef struct cmd_opts {
     const char *conf_file;
     int single;
+    int init_storage; /* serve --init-storage */
 } cmd_opts_t;
 
 typedef int (*cmd_fn)(const cmd_opts_t *o);
@@ -48,9 +49,10 @@ static void cmd_help(const cmd_t *c);
 static int cmd_load(const cmd_opts_t *o, sl_conf_t **conf);
 
 static const cmd_t cmds[] = {
-    { "serve", cmd_serve, NULL, "sluice serve [-c FILE] [--single]",
+    { "serve", cmd_serve, NULL, "sluice serve [-c FILE] [--single] [--init-storage]",
       "run the gateway in the foreground (master + workers; --single: one process, for "
-      "debugging)" },
+      "debugging; --init-storage: start an empty store in a 0-byte data.mdb instead of "
+      "refusing it)" },
     { "check", cmd_check, NULL, "sluice check [-c FILE]",
       "validate the configuration; exit non-zero with file:line:column on error" },
     { "reload", cmd_reload, NULL, "sluice reload [-c FILE]",
@@ -61,6 +63,8 @@ static const cmd_t cmds[] = {
       "store provider keys in the encrypted vault (set, list, rm, rotate-master)" },
     { "usage", NULL, sl_cmd_usage, NULL, "usage and cost from the ledger, grouped" },
     { "stats", NULL, sl_cmd_stats, NULL, "spend, traffic and top keys and models from the ledger" },
+    { "budgets", NULL, sl_cmd_budgets, NULL,
+      "every key and team budget: spent, reserved by requests in flight, remaining" },
     { "backup", NULL, sl_cmd_backup, NULL, "write a compacted copy of the storage to a file" },
     { "version", cmd_version, NULL, "sluice version", "print the version" },
 };
@@ -108,6 +112,7 @@ cmd_serve(const cmd_opts_t *o)
     if (cmd_load(o, &conf) < 0) {
         return 1;
     }
+    conf->storage_init = o->init_storage != 0;
     rc = sl_log_open(conf->error_log, conf->log_level);
     if (rc < 0) {
         fprintf(stderr, "sluice: open() \"%s\" failed: %s\n", conf->error_log, sl_strerror(rc));
@@ -199,7 +204,7 @@ cmd_version(const cmd_opts_t *o)
 int
 main(int argc, char **argv)
 {
-    cmd_opts_t o = { SLUICE_DEFAULT_CONF, 0 };
+    cmd_opts_t o = { SLUICE_DEFAULT_CONF, 0, 0 };
     const cmd_t *c = NULL;
     int help = 0;
 
@@ -228,6 +233,8 @@ main(int argc, char **argv)
             o.conf_file = argv[i] + 9;
         } else if (strcmp(argv[i], "--single") == 0 && c->fn == cmd_serve) {
             o.single = 1;
+        } else if (strcmp(argv[i], "--init-storage") == 0 && c->fn == cmd_serve) {
+            o.init_storage = 1;
         } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             help = 1;
         } else {

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "cmd/cli.h"
 #include "core/conf.h"
 #include "core/errno.h"
 #include "core/pricing.h"
@@ -95,6 +96,7 @@ stats_run(const char *conf_file)
         fprintf(stderr, "sluice: %s\n", err);
         return 1;
     }
+    sl_cli_guard_storage("sluice stats", conf->storage_path);
     rc = sl_db_open(conf->storage_path, conf->storage_map_size, SL_DB_RDONLY, &db);
     if (rc != 0) {
         fprintf(stderr, "sluice stats: cannot open the storage at \"%s\": %s\n", conf->storage_path,
@@ -112,6 +114,14 @@ stats_run(const char *conf_file)
     stats_print(aggs[0], aggs[1], aggs[2], now);
     if (fflush(stdout) != 0 || ferror(stdout)) {
         fprintf(stderr, "sluice stats: writing the output failed\n");
+        goto out_db;
+    }
+    if (aggs[0]->skipped > 0) {
+        fprintf(stderr,
+                "sluice stats: %llu damaged ledger row(s) skipped, so the figures above leave "
+                "them out: the file \"%s/data.mdb\" is damaged. Stop sluice, keep a copy of the "
+                "file and restore the last backup (see \"Backup and recovery\" in README.md)\n",
+                (unsigned long long) aggs[0]->skipped, conf->storage_path);
         goto out_db;
     }
     status = 0;

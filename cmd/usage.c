@@ -13,6 +13,7 @@
 
 #include <jansson.h>
 
+#include "cmd/cli.h"
 #include "core/conf.h"
 #include "core/errno.h"
 #include "core/pricing.h"
@@ -45,8 +46,8 @@ static int usage_parse_args(int argc, char **argv, usage_opts_t *o);
 static const char *usage_optarg(int argc, char **argv, int *i, const char *name);
 static void usage_help(FILE *f);
 static int usage_run(const usage_opts_t *o);
-static void usage_print_table(const sl_ledger_agg_t *a);
-static void usage_print_csv(const sl_ledger_agg_t *a);
+static void usage_print_table(const sl_ledger_agg_t *a, bool flags);
+static void usage_print_csv(const sl_ledger_agg_t *a, bool flags);
 static int usage_print_json(const sl_ledger_agg_t *a);
 static void usage_cells(const sl_ledger_group_t *g, bool table, char cells[USAGE_COLS][USAGE_CELL]);
 static void usage_table_cells(const sl_ledger_agg_t *a, size_t i,
@@ -169,8 +170,10 @@ usage_help(FILE *f)
             "\n"
             "  -c FILE    configuration file (default %s)\n"
             "  --since D  window: a duration back from now (24h, 7d, 30d) or all (default %s)\n"
-            "  --by G     group by key (default), team, model, provider, day (UTC) or\n"
-            "             request (id: the request id, name: the model)\n"
+            "  --by G     group by key (default), team, model, provider, day (UTC),\n"
+            "             endpoint or request (id: the request id, name: the model; a last\n"
+            "             column FLAGS: worker_died when the master wrote the row for a\n"
+            "             worker that died mid-request, estimated, stream, ...)\n"
             "  --format F table (default), csv, or json (an array of objects)\n"
             "\n"
             "cost_usd is exact (from integer nano-USD); requests to models without a price\n"
@@ -194,6 +197,7 @@ usage_run(const usage_opts_t *o)
         fprintf(stderr, "sluice: %s\n", err);
         return 1;
     }
+    sl_cli_guard_storage("sluice usage", conf->storage_path);
     rc = sl_db_open(conf->storage_path, conf->storage_map_size, SL_DB_RDONLY, &db);
     if (rc != 0) {
         fprintf(stderr, "sluice usage: cannot open the storage at \"%s\": %s\n", conf->storage_path,
@@ -212,10 +216,10 @@ usage_run(const usage_opts_t *o)
 
     switch (o->format) {
     case USAGE_TABLE:
-        usage_print_table(agg);
+        usage_print_table(agg, o->by == SL_LEDGER_BY_REQUEST);
         break;
     case USAGE_CSV:
-        usage_print_csv(agg);
+        usage_print_csv(agg, o->by == SL_LEDGER_BY_REQUEST);
         break;
     case USAGE_JSON:
         if (usage_print_json(agg) != 0) {
@@ -233,8 +237,12 @@ usage_run(const usage_opts_t *o)
                 (unsigned long long) agg->total.unpriced);
     }
     if (agg->skipped > 0) {
-        fprintf(stderr, "sluice usage: %llu corrupted ledger row(s) skipped\n",
-                (unsigned long long) agg->skipped);
+        fprintf(stderr,
+                "sluice usage: %llu damaged ledger row(s) skipped, so the totals above leave "
+                "them out: the file \"%s/data.mdb\" is damaged. Stop sluice, keep a copy of the "
+                "file and restore the last backup (see \"Backup and recovery\" in README.md)\n",
+                (unsigned long long) agg->skipped, conf->storage_path);
+        goto out_agg;
     }
     status = 0;
 
@@ -248,8 +256,9 @@ out_conf:
 }
 
 
+/* With flags (--by request), a last FLAGS column: worker_died, estimated, stream, ... */
 static void
-usage_print_table(const sl_ledger_agg_t *a)
+usage_print_table(const sl_ledger_agg_t *a, bool flags)
 {
     static const char *const head[USAGE_COLS] = {
         "ID",
@@ -281,12 +290,18 @@ usage_print_table(const sl_ledger_agg_t *a)
     for (size_t c = 2; c < USAGE_COLS; c++) {
         printf("  %*s", width[c], head[c]);
     }
-    printf("\n");
+    printf(flags ? "  FLAGS\n" : "\n");
     for (size_t i = 0; i <= a->ngroups; i++) {
+        char names[96];
+
         usage_table_cells(a, i, cells);
         printf("%-*s  %-*s", width[0], cells[0], width[1], cells[1]);
         for (size_t c = 2; c < USAGE_COLS; c++) {
             printf("  %*s", width[c], cells[c]);
+        }
+        if (flags && i < a->ngroups) {
+            sl_ledger_flag_names(a->groups[i].flags, names, sizeof(names));
+            printf("  %s", names[0] != '\0' ? names : "-");
         }
         printf("\n");
     }
@@ -317,11 +332,12 @@ usage_table_cells(const sl_ledger_agg_t *a, size_t i, char cells[USAGE_COLS][USA
 
 
 static void
-usage_print_csv(const sl_ledger_agg_t *a)
+usage_print_csv(const sl_ledger_agg_t *a, bool flags)
 {
-    char cells[USAGE_COLS][USAGE_CELL];
+    char cells[USAGE_COLS][USAGE_CELL], names[96];
 
-    printf("id,name,requests,errors,prompt_tokens,completion_tokens,cached_tokens,cost_usd\n");
+    printf("id,name,requests,errors,prompt_tokens,completion_tokens,cached_tokens,cost_usd%s\n",
+           flags ? ",flags" : "");
     for (size_t i = 0; i < a->ngroups; i++) {
         usage_cells(&a->groups[i], false, cells);
         usage_csv_field(cells[0]);
@@ -329,6 +345,11 @@ usage_print_csv(const sl_ledger_agg_t *a)
         usage_csv_field(cells[1]);
         for (size_t c = 2; c < USAGE_COLS; c++) {
             printf(",%s", cells[c]);
+        }
+        if (flags) {
+            sl_ledger_flag_names(a->groups[i].flags, names, sizeof(names));
+            printf(",");
+            usage_csv_field(names);
         }
         printf("\n");
     }

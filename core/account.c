@@ -11,6 +11,7 @@
 #include "core/log.h"
 #include "core/metrics.h"
 #include "core/pricing.h"
+#include "core/settle.h"
 #include "core/str.h"
 #include "storage/keys.h"
 #include "storage/teams.h"
@@ -44,6 +45,7 @@ sl_acct_auth(sl_db_t *db, sl_http_req_t *r, sl_acct_t *a, const char **why)
     time_t now;
     int rc;
 
+    a->req = r;
     if (key.len == 0) {
         *why = "You didn't provide an API key. Provide it in an Authorization header using "
                "Bearer auth (Authorization: Bearer YOUR_KEY) or in an x-api-key header.";
@@ -149,6 +151,7 @@ acct_reserve_txn(sl_txn_t *t, void *arg)
     if (rc < 0) {
         return rc;
     }
+    sl_settle_reserved(a, (a->reserved_at != 0 ? a->reserved : 0) + ra->estimate, ra->now);
     a->remaining = UINT64_MAX;
     for (size_t i = 0; i < a->nrefs; i++) {
         sl_spend_t s;
@@ -167,6 +170,16 @@ acct_reserve_txn(sl_txn_t *t, void *arg)
 
 
 int
+sl_acct_admit(sl_db_t *db, const sl_conf_t *conf, sl_acct_t *a, const sl_call_t *call)
+{
+    if (db == NULL || !conf->ledger_enabled) {
+        return 0;
+    }
+    return sl_settle_admit(conf, a, call);
+}
+
+
+int
 sl_acct_reserve(sl_db_t *db, const sl_conf_t *conf, sl_acct_t *a, const sl_target_t *target,
                 size_t body_len, uint64_t max_tokens, sl_pool_t *pool, const char **why)
 {
@@ -175,8 +188,11 @@ sl_acct_reserve(sl_db_t *db, const sl_conf_t *conf, sl_acct_t *a, const sl_targe
     uint64_t estimate;
     int rc;
 
-    if (a->nrefs == 0 || db == NULL || !conf->ledger_enabled) {
+    if (db == NULL || !conf->ledger_enabled) {
         return 0;
+    }
+    if (a->nrefs == 0 || a->recorded) {
+        return 0; /* no budget, or no row for this request: nothing to hold */
     }
     estimate = conf->pricing != NULL ? sl_pricing_estimate(conf->pricing, p->name, p->kind,
                                                            target->model, body_len, max_tokens)
@@ -190,6 +206,10 @@ sl_acct_reserve(sl_db_t *db, const sl_conf_t *conf, sl_acct_t *a, const sl_targe
     /* only the difference: the first target's reservation is still held */
     ra.estimate = estimate - (a->reserved_at != 0 ? a->reserved : 0);
     rc = sl_db_write(db, acct_reserve_txn, &ra);
+    if (rc < 0) {
+        /* the intent keeps what was held before (nothing for a first reservation) */
+        sl_settle_reserved(a, a->reserved_at != 0 ? a->reserved : 0, a->reserved_at);
+    }
     if (rc == SL_EDENIED) {
         const sl_budget_ref_t *ref = &a->refs[ra.denial.index];
 
@@ -209,6 +229,10 @@ sl_acct_reserve(sl_db_t *db, const sl_conf_t *conf, sl_acct_t *a, const sl_targe
             a->remaining = ra.denial.remaining;
         }
         return SL_EDENIED;
+    }
+    if (rc == SL_EFULL) {
+        /* filled up just now: refuse, or serve with nothing reserved */
+        return conf->ledger_on_full == SL_ON_FULL_REFUSE ? SL_EFULL : 0;
     }
     if (rc < 0) {
         return SL_ESTORE;
@@ -233,7 +257,7 @@ acct_record_txn(sl_txn_t *t, void *arg)
             return rc;
         }
     }
-    return sl_ledger_append(t, ra->row);
+    return sl_settle_append(t, a, ra->row);
 }
 
 
@@ -276,10 +300,8 @@ sl_acct_record(sl_db_t *db, const sl_conf_t *conf, sl_acct_t *a, const sl_target
     ra.row = row;
     ra.now = time(NULL);
     rc = sl_db_write(db, acct_record_txn, &ra);
+    sl_settle_recorded(a, row, rc);
     if (rc < 0) {
-        sl_metric_add(SL_METRIC_LEDGER_FAILURES, 1);
-        sl_log(NULL, SL_LOG_CRIT, rc, "writing the usage ledger row of request %s failed",
-               row->request_id != NULL ? row->request_id : "-");
         return SL_ESTORE;
     }
     sl_limits_add_tokens(a->key_id, row->prompt_tokens + row->completion_tokens, (int64_t) ra.now);

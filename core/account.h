@@ -19,6 +19,7 @@
 
 #include "core/conf.h"
 #include "core/http_server.h"
+#include "core/intent.h"
 #include "providers/provider.h"
 #include "storage/db.h"
 #include "storage/ledger.h"
@@ -38,7 +39,9 @@ typedef struct sl_acct {
     time_t reserved_at;
     uint64_t remaining; /* smallest remaining budget after the reservation, nano-USD */
     bool authed;
-    bool recorded; /* the ledger row is written */
+    bool recorded;            /* the ledger row is written (or none will be: storage full) */
+    const sl_http_req_t *req; /* the request (id, arrival, body), set by sl_acct_auth */
+    sl_intent_t *intent;      /* admission to ledger row (core/settle.h); NULL: none */
 } sl_acct_t;
 
 /*
@@ -59,12 +62,22 @@ bool sl_acct_allows(const sl_acct_t *a, const char *model);
 int sl_acct_limit(const sl_acct_t *a, sl_pool_t *pool, unsigned *retry_after, const char **why);
 
 /*
+ * Admits the request to the ledger, once, after auth, routing and the
+ * allow-list and before the first attempt (core/settle.h: the full-storage
+ * policy and the request's intent). Returns 0, or SL_EFULL (storage full
+ * and ledger.on_full refuse: the client gets 503 storage_full, and the
+ * request no ledger row).
+ */
+int sl_acct_admit(sl_db_t *db, const sl_conf_t *conf, sl_acct_t *a, const sl_call_t *call);
+
+/*
  * Reserves the estimated cost of a call to target against every budget of
  * the account. Called again for a fallback target, it reserves only what
  * that target may cost beyond what is already held (nothing for a cheaper
- * one), so the settlement releases one reservation. Returns 0, SL_EDENIED
- * with *why set (the client gets 429 insufficient_quota), or SL_ESTORE.
- * No-op without budgets.
+ * one), so the settlement releases one reservation. Returns 0, SL_EFULL
+ * (the storage filled up just now and ledger.on_full is refuse: 503
+ * storage_full), SL_EDENIED with *why set (the client gets 429
+ * insufficient_quota), or SL_ESTORE. No reservation without budgets.
  */
 int sl_acct_reserve(sl_db_t *db, const sl_conf_t *conf, sl_acct_t *a, const sl_target_t *target,
                     size_t body_len, uint64_t max_tokens, sl_pool_t *pool, const char **why);

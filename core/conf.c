@@ -128,6 +128,7 @@ static int conf_parse_logs(sl_conf_ctx_t *cx, const sl_conf_node_t *map);
 static int conf_parse_cors(sl_conf_ctx_t *cx, const sl_conf_node_t *map);
 static int conf_parse_auth(sl_conf_ctx_t *cx, const sl_conf_node_t *map);
 static int conf_parse_storage(sl_conf_ctx_t *cx, const sl_conf_node_t *map);
+static int conf_parse_ledger(sl_conf_ctx_t *cx, const sl_conf_node_t *map);
 static int conf_parse_pricing(sl_conf_ctx_t *cx, const sl_conf_node_t *n);
 static int conf_parse_providers(sl_conf_ctx_t *cx, const sl_conf_node_t *map);
 static int conf_parse_provider(sl_conf_ctx_t *cx, const sl_conf_node_t *key,
@@ -1284,9 +1285,7 @@ conf_parse_root(sl_conf_ctx_t *cx)
     if (conf_section(cx, root, "storage", &n) != 0 || conf_parse_storage(cx, n) != 0) {
         return SL_ECONF;
     }
-    if (conf_section(cx, root, "ledger", &n) != 0
-        || conf_read_fields(cx, n, conf_ledger_fields, cx->conf) != 0
-        || sl_conf_check_unknown(cx, n, "ledger") != 0) {
+    if (conf_section(cx, root, "ledger", &n) != 0 || conf_parse_ledger(cx, n) != 0) {
         return SL_ECONF;
     }
     n = sl_conf_get(cx, root, "pricing");
@@ -1306,6 +1305,32 @@ conf_parse_root(sl_conf_ctx_t *cx)
         return SL_ECONF;
     }
     return sl_conf_check_unknown(cx, root, NULL);
+}
+
+
+static int
+conf_parse_ledger(sl_conf_ctx_t *cx, const sl_conf_node_t *map)
+{
+    const sl_conf_node_t *n;
+    const char *s;
+
+    if (conf_read_fields(cx, map, conf_ledger_fields, cx->conf) != 0) {
+        return SL_ECONF;
+    }
+    n = map != NULL ? sl_conf_get(cx, map, "on_full") : NULL;
+    if (n != NULL) {
+        if (conf_scalar(cx, n, "on_full", &s) != 0) {
+            return SL_ECONF;
+        }
+        if (strcmp(s, "refuse") == 0) {
+            cx->conf->ledger_on_full = SL_ON_FULL_REFUSE;
+        } else if (strcmp(s, "serve") == 0) {
+            cx->conf->ledger_on_full = SL_ON_FULL_SERVE;
+        } else {
+            return sl_conf_errorf(cx, n, "invalid on_full \"%s\" (use refuse or serve)", s);
+        }
+    }
+    return sl_conf_check_unknown(cx, map, "ledger");
 }
 
 

@@ -172,6 +172,12 @@ typedef struct sl_model_conf {
     size_t nrules;
 } sl_model_conf_t;
 
+/* ledger.on_full: what admission does while the storage is full (storage/db.h). */
+typedef enum sl_on_full {
+    SL_ON_FULL_REFUSE = 0, /* 503 storage_full before any upstream call */
+    SL_ON_FULL_SERVE,      /* serve without a ledger row, counted in /metrics */
+} sl_on_full_e;
+
 typedef struct sl_cors_conf {
     bool enabled;
     const char **origins; /* "*" allowed */
@@ -219,6 +225,9 @@ typedef struct sl_conf {
     const char *storage_master_key_file; /* vault master key file, or NULL */
     uint64_t ledger_retention;           /* ms; 0 keeps every row */
     bool ledger_enabled;                 /* false: no usage rows and no budget enforcement */
+    sl_on_full_e ledger_on_full;
+    bool storage_init; /* `serve --init-storage` (command line, not YAML): a 0-byte data.mdb may
+                          start an empty store */
 
     const char *pricing_file;    /* NULL when not configured */
     const sl_pricing_t *pricing; /* loaded from pricing_file (relative to the cwd), or NULL */

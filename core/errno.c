@@ -24,6 +24,8 @@ static const char *const errno_names[] = {
     [-(SL_ECANCELED - SL_EBASE)] = "operation canceled",
     [-(SL_EPOOL - SL_EBASE)] = "connection pool exhausted",
     [-(SL_ERESOLVE - SL_EBASE)] = "name resolution failed",
+    [-(SL_EFULL - SL_EBASE)] = "storage is full",
+    [-(SL_ECORRUPT - SL_EBASE)] = "storage is damaged",
 };
 
 

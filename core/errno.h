@@ -28,7 +28,9 @@
 #define SL_ECANCELED (-39014) /* the operation was cancelled by its owner */
 #define SL_EPOOL     (-39015) /* connection pool is full */
 #define SL_ERESOLVE  (-39016) /* DNS resolution failed */
-#define SL_ELAST     (-39017)
+#define SL_EFULL     (-39017) /* storage is full: map at its limit or no disk space to back it */
+#define SL_ECORRUPT  (-39018) /* storage file is damaged (details logged where it was found) */
+#define SL_ELAST     (-39019)
 
 /*
  * Returns a static, human-readable description of rc (an -errno value, a

@@ -21,20 +21,23 @@
 #include <unistd.h>
 
 #include "core/errno.h"
+#include "core/intent.h"
 #include "core/listen.h"
 #include "core/limits.h"
 #include "core/log.h"
 #include "core/metrics.h"
 #include "core/shm.h"
 #include "core/state.h"
+#include "core/settle.h"
 #include "core/worker.h"
 #include "storage/db.h"
 #include "storage/ledger.h"
 
-#define MASTER_BACKOFF_MIN 100   /* ms */
-#define MASTER_BACKOFF_MAX 30000 /* ms */
-#define MASTER_QUICK_EXIT  2000  /* ms: a worker dying sooner than this counts as a crash loop */
-#define MASTER_KILL_GRACE  2000  /* ms beyond drain_timeout before SIGKILL */
+#define MASTER_BACKOFF_MIN  100   /* ms */
+#define MASTER_BACKOFF_MAX  30000 /* ms */
+#define MASTER_QUICK_EXIT   2000  /* ms: a worker dying sooner than this counts as a crash loop */
+#define MASTER_KILL_GRACE   2000  /* ms beyond drain_timeout before SIGKILL */
+#define MASTER_SETTLE_RETRY 2000  /* ms between tries to write the rows a dead worker left */
 
 typedef struct master_proc {
     pid_t pid;
@@ -70,6 +73,9 @@ typedef struct master {
     unsigned nslots;
     master_state_e state;
     uint64_t stop_deadline;
+    pid_t *unsettled; /* dead workers whose intents could not be written yet */
+    size_t nunsettled;
+    uint64_t settle_at; /* ms; 0 = nothing to retry */
 } master_t;
 
 static volatile sig_atomic_t sig_reload;
@@ -94,6 +100,9 @@ static void master_arm_timer(master_t *m);
 static bool master_slot_alive(const master_t *m, unsigned slot);
 static int master_resize_slots(master_t *m, unsigned n);
 static int master_storage_check(sl_conf_t *conf, bool cold);
+static void master_settle(master_t *m, pid_t pid, bool signaled);
+static void master_settle_retry(master_t *m);
+static bool master_pid_alive(const master_t *m, pid_t pid);
 static int master_clear_reserved_txn(sl_txn_t *t, void *arg);
 static int master_shm_init(const sl_conf_t *conf);
 
@@ -180,7 +189,9 @@ master_install_signals(sigset_t *blocked)
 static int
 master_shm_init(const sl_conf_t *conf)
 {
-    int rc = sl_shm_init(sl_metrics_shm_size() + sl_limits_shm_size() + sl_state_shm_size(conf));
+    int rc = sl_shm_init(sl_metrics_shm_size() + sl_limits_shm_size() + sl_state_shm_size(conf)
+                         + sl_db_shared_size()
+                         + sl_intent_shm_size(sl_settle_capacity(conf)));
 
     if (rc == 0) {
         rc = sl_metrics_init();
@@ -190,6 +201,12 @@ master_shm_init(const sl_conf_t *conf)
     }
     if (rc == 0) {
         rc = sl_state_init(conf);
+    }
+    if (rc == 0) {
+        rc = sl_db_shared_init();
+    }
+    if (rc == 0) {
+        rc = sl_intent_init(sl_settle_capacity(conf));
     }
     return rc;
 }
@@ -214,11 +231,16 @@ master_storage_check(sl_conf_t *conf, bool cold)
 {
     char err[1024];
     sl_db_t *db;
-    int rc = sl_db_open(conf->storage_path, conf->storage_map_size, 0, &db);
+    int rc = sl_db_open(conf->storage_path, conf->storage_map_size,
+                        cold && conf->storage_init ? SL_DB_INIT : 0, &db);
 
     if (rc < 0) {
+        if (cold) {
+            sl_log(NULL, SL_LOG_EMERG, rc, "cannot open the storage at \"%s\"", conf->storage_path);
+        }
         return rc;
     }
+    sl_db_set_reserve(db, sl_settle_reserve(conf));
     rc = sl_conf_resolve_vault(conf, db, false, err, sizeof(err));
     if (rc < 0) {
         sl_log(NULL, cold ? SL_LOG_EMERG : SL_LOG_ERR, 0, "%s", err);
@@ -476,6 +498,8 @@ master_reap(master_t *m)
             sl_log(NULL, code == 0 ? SL_LOG_NOTICE : SL_LOG_ERR, 0,
                    "worker process %d exited with code %d", (int) pid, code);
         }
+        /* before any respawn: LMDB is opened and closed in there, never across a fork */
+        master_settle(m, pid, WIFSIGNALED(status));
 
         if (p.exiting || m->state != MASTER_RUNNING || p.generation != m->generation
             || p.slot >= m->nslots || master_slot_alive(m, p.slot)) {
@@ -509,6 +533,67 @@ master_reap(master_t *m)
             }
         }
     }
+}
+
+
+/*
+ * The requests pid left in the intent table become ledger rows and its
+ * reservations are released; when the storage cannot take them now, pid
+ * is kept and tried again every MASTER_SETTLE_RETRY.
+ */
+static void
+master_settle(master_t *m, pid_t pid, bool signaled)
+{
+    pid_t *u;
+
+    if (sl_settle_dead(m->conf, pid, signaled, NULL) == 0) {
+        return;
+    }
+    u = realloc(m->unsettled, sizeof(*u) * (m->nunsettled + 1));
+    if (u == NULL) {
+        sl_log(NULL, SL_LOG_ALERT, ENOMEM, "cannot remember worker process %d to settle it later",
+               (int) pid);
+        return;
+    }
+    m->unsettled = u;
+    m->unsettled[m->nunsettled++] = pid;
+    if (m->settle_at == 0) {
+        m->settle_at = master_now() + MASTER_SETTLE_RETRY;
+    }
+}
+
+
+static void
+master_settle_retry(master_t *m)
+{
+    size_t i = 0;
+
+    m->settle_at = 0;
+    while (i < m->nunsettled) {
+        pid_t pid = m->unsettled[i];
+
+        /* a recycled pid now owns fresh entries of its own: leave them alone */
+        if (!master_pid_alive(m, pid) && sl_settle_dead(m->conf, pid, true, NULL) != 0) {
+            i++;
+            continue;
+        }
+        m->unsettled[i] = m->unsettled[--m->nunsettled];
+    }
+    if (m->nunsettled > 0) {
+        m->settle_at = master_now() + MASTER_SETTLE_RETRY;
+    }
+}
+
+
+static bool
+master_pid_alive(const master_t *m, pid_t pid)
+{
+    for (size_t i = 0; i < m->nprocs; i++) {
+        if (m->procs[i].pid == pid) {
+            return true;
+        }
+    }
+    return false;
 }
 
 
@@ -548,6 +633,12 @@ master_reload(master_t *m)
         sl_log(NULL, SL_LOG_ERR, ENOMEM, "reload failed");
         sl_conf_destroy(next);
         return;
+    }
+    if (sl_settle_capacity(next) > sl_intent_capacity()) {
+        sl_log(NULL, SL_LOG_WARN, 0,
+               "the intent table keeps its %zu entries, fewer than the %zu that workers and "
+               "max_connections now allow in flight: restart sluice to resize it",
+               sl_intent_capacity(), sl_settle_capacity(next));
     }
     if (strcmp(old->error_log, next->error_log) != 0 || old->log_level != next->log_level) {
         rc = sl_log_open(next->error_log, next->log_level);
@@ -592,6 +683,9 @@ master_timers(master_t *m)
             p->kill_at = 0;
         }
     }
+    if (m->settle_at != 0 && now >= m->settle_at) {
+        master_settle_retry(m);
+    }
     if (m->state != MASTER_RUNNING) {
         return;
     }
@@ -622,6 +716,9 @@ master_arm_timer(master_t *m)
         if (m->slots[s].respawn_at != 0 && (next == 0 || m->slots[s].respawn_at < next)) {
             next = m->slots[s].respawn_at;
         }
+    }
+    if (m->settle_at != 0 && (next == 0 || m->settle_at < next)) {
+        next = m->settle_at;
     }
     memset(&itv, 0, sizeof(itv));
     if (next != 0) {
@@ -734,8 +831,18 @@ sl_master_run(sl_conf_t *conf, const char *file)
     }
 
     sl_log(NULL, SL_LOG_NOTICE, 0, "exit");
+    if (m.nunsettled > 0) {
+        master_settle_retry(&m);
+    }
+    if (m.nunsettled > 0) {
+        sl_log(NULL, SL_LOG_ERR, 0,
+               "exiting with the requests of %zu dead worker(s) not in the ledger: the storage "
+               "could not take their rows",
+               m.nunsettled);
+    }
     unlink(m.conf->pid_file);
     sl_listen_close_all(&m.listeners);
+    free(m.unsettled);
     free(m.procs);
     free(m.slots);
     sl_conf_destroy(m.conf);

@@ -22,6 +22,7 @@ typedef struct metrics_desc {
     const char *name;
     const char *help;
     const char *labels; /* "" or {label="value"} */
+    const char *type;   /* NULL: counter */
 } metrics_desc_t;
 
 typedef struct metrics_gauge {
@@ -65,6 +66,28 @@ static const metrics_desc_t metrics_desc[SL_METRIC_COUNT] = {
     [SL_METRIC_COMPLETION_TOKENS] = { "sluice_tokens_total", NULL, "{kind=\"completion\"}" },
     [SL_METRIC_COST_NUSD] = { "sluice_cost_nanodollars_total",
                               "Priced cost of recorded requests in nano-USD.", "" },
+    [SL_METRIC_STORAGE_REFUSED] = { "sluice_storage_full_refused_total",
+                                    "Requests refused with 503 storage_full while the storage "
+                                    "was full (ledger.on_full: refuse).",
+                                    "" },
+    [SL_METRIC_UNRECORDED] = { "sluice_ledger_unrecorded_total",
+                               "Requests served without a ledger row while the storage was full "
+                               "(ledger.on_full: serve).",
+                               "" },
+    [SL_METRIC_BUDGET_OVERRUN] = { "sluice_budget_overrun_total",
+                                   "Requests whose cost exceeded their budget reservation.", "" },
+    [SL_METRIC_OVERRUN_NUSD] = { "sluice_budget_overrun_nanodollars_total",
+                                 "Cost beyond the reservation of those requests, nano-USD.", "" },
+    [SL_METRIC_WORKER_DIED] = { "sluice_ledger_worker_died_total",
+                                "Ledger rows written by the master for requests of a worker "
+                                "that died.",
+                                "" },
+    [SL_METRIC_INTENTS_FULL] = { "sluice_intents_unavailable_total",
+                                 "Requests admitted without an intent because the intent table "
+                                 "was full.",
+                                 "" },
+    [SL_METRIC_STORAGE_FULL] = { "sluice_storage_full", "1 while the storage is full, else 0.", "",
+                                 "gauge" },
 };
 
 
@@ -96,6 +119,15 @@ sl_metric_add(sl_metric_e m, uint64_t n)
 }
 
 
+void
+sl_metric_set(sl_metric_e m, uint64_t v)
+{
+    if (metrics_shm != NULL) {
+        atomic_store_explicit(&metrics_shm->v[m], v, memory_order_relaxed);
+    }
+}
+
+
 uint64_t
 sl_metric_get(sl_metric_e m)
 {
@@ -115,7 +147,8 @@ sl_metrics_render(sl_buf_t *out)
         const metrics_desc_t *d = &metrics_desc[i];
 
         if (d->help != NULL) {
-            sl_buf_printf(out, "# HELP %s %s\n# TYPE %s counter\n", d->name, d->help, d->name);
+            sl_buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n", d->name, d->help, d->name,
+                          d->type != NULL ? d->type : "counter");
         }
         sl_buf_printf(out, "%s%s %llu\n", d->name, d->labels,
                       (unsigned long long) sl_metric_get((sl_metric_e) i));

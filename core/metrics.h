@@ -26,7 +26,14 @@ typedef enum sl_metric {
     SL_METRIC_BUDGET_DENIED,    /* requests refused by a budget */
     SL_METRIC_PROMPT_TOKENS,
     SL_METRIC_COMPLETION_TOKENS,
-    SL_METRIC_COST_NUSD, /* priced cost, nano-USD */
+    SL_METRIC_COST_NUSD,       /* priced cost, nano-USD */
+    SL_METRIC_STORAGE_REFUSED, /* 503 storage_full: refused while the storage is full */
+    SL_METRIC_UNRECORDED,      /* served with no ledger row (ledger.on_full: serve) */
+    SL_METRIC_BUDGET_OVERRUN,  /* requests that cost more than their reservation */
+    SL_METRIC_OVERRUN_NUSD,    /* what they cost beyond it, nano-USD */
+    SL_METRIC_WORKER_DIED,     /* rows the master wrote for requests of a dead worker */
+    SL_METRIC_INTENTS_FULL,    /* requests admitted without an intent: the table was full */
+    SL_METRIC_STORAGE_FULL,    /* gauge: 1 while the storage is full */
     SL_METRIC_COUNT,
 } sl_metric_e;
 
@@ -42,6 +49,9 @@ size_t sl_metrics_shm_size(void);
 
 /* Adds n to a counter. Any process after sl_metrics_init. */
 void sl_metric_add(sl_metric_e m, uint64_t n);
+
+/* Sets a gauge (SL_METRIC_STORAGE_FULL). Any process after sl_metrics_init. */
+void sl_metric_set(sl_metric_e m, uint64_t v);
 
 /* Current value of a counter (0 before sl_metrics_init). */
 uint64_t sl_metric_get(sl_metric_e m);

@@ -21,6 +21,7 @@
 #include "core/http_server.h"
 #include "core/log.h"
 #include "core/gateway/driver.h"
+#include "core/settle.h"
 #include "core/tls.h"
 #include "core/upstream.h"
 #include "storage/db.h"
@@ -250,7 +251,10 @@ worker_terminate(worker_t *w)
 
 /*
  * Commits reach the page cache at once (MDB_NOSYNC); this puts them on disk
- * every storage.sync_interval, in the thread pool since fsync blocks.
+ * every storage.sync_interval, in the thread pool since fsync blocks. The
+ * same pass looks at the room left in the map (growing it, or entering or
+ * leaving the full state), and then, back on the loop, writes the rows
+ * that failed to commit before.
  */
 static void
 worker_on_sync_timer(uv_timer_t *t)
@@ -274,6 +278,7 @@ worker_sync_work(uv_work_t *req)
     worker_t *w = req->data;
 
     sl_db_sync(w->db);
+    sl_db_check_room(w->db);
 }
 
 
@@ -284,6 +289,7 @@ worker_sync_done(uv_work_t *req, int status)
 
     (void) status;
     w->syncing = false;
+    sl_settle_retry(w->db, w->ctx->conf);
 }
 
 
@@ -403,11 +409,13 @@ sl_worker_run(const sl_worker_ctx_t *ctx)
         return 2;
     }
     /* 5. the LMDB environment (never opened in the master across a fork) */
-    rc = sl_db_open(ctx->conf->storage_path, ctx->conf->storage_map_size, 0, &w.db);
+    rc = sl_db_open(ctx->conf->storage_path, ctx->conf->storage_map_size,
+                    ctx->conf->storage_init ? SL_DB_INIT : 0, &w.db);
     if (rc < 0) {
         code = 2;
         goto out_loop;
     }
+    sl_db_set_reserve(w.db, sl_settle_reserve(ctx->conf));
     {
         char err[1024];
 
@@ -540,6 +548,7 @@ out_loop:
         sl_log(NULL, SL_LOG_ALERT, rc, "uv_loop_close() failed: handles left open");
     }
     if (w.db != NULL) {
+        sl_settle_exit(w.db, ctx->conf);
         /* what this worker committed reaches the disk before it goes */
         sl_db_sync(w.db);
         sl_db_close(w.db);

@@ -15,7 +15,15 @@
  * shared; growing the map (or adopting a size another process chose, after
  * MDB_MAP_RESIZED) takes it exclusive. The reset read transaction kept for
  * reuse holds no snapshot and does not count.
+ *
+ * Disk space: with MDB_WRITEMAP a store into a page the filesystem cannot
+ * back raises SIGBUS, so the file is reserved with posix_fallocate up to the
+ * map size before LMDB may write (db_back: at open, before the map grows,
+ * and retried before a write while it is short). The full state (db.h)
+ * lives in a small shared segment; its transitions are logged once.
  */
+#define _GNU_SOURCE /* MAP_ANONYMOUS */
+
 #include "storage/db.h"
 
 #include <errno.h>
@@ -26,19 +34,28 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <lmdb.h>
 
 #include "core/errno.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "core/pool.h"
+#include "core/shm.h"
 
 #define DB_MAX_READERS  1024
 #define DB_GROWTH_LIMIT 16 /* the map grows up to 16x the size given to sl_db_open */
 #define DB_DEFAULT_MAP  ((size_t) 1 << 30)
 #define DB_SCHEMA_KEY   "schema_version"
+#define DB_BACK_RETRY   1000 /* ms: a failed reservation of disk space is retried this often */
+#define DB_COMMIT_MAX   (128u << 10) /* bytes of map one commit is assumed to take at most */
+#define DB_WHY_MAX      320
+#define DB_KEY_MAX      511          /* LMDB's default mdb_env_get_maxkeysize() */
+#define DB_LOCK_SIZE    (128u << 10) /* a new lock.mdb: more than LMDB's 1024 reader slots need */
 
 struct sl_db {
     MDB_env *env;
@@ -48,10 +65,21 @@ struct sl_db {
     unsigned flags;
     size_t map_size; /* current; read under lock shared, written under it exclusive */
     size_t map_max;
+    size_t psize;              /* LMDB page size */
     pthread_rwlock_t lock;     /* shared: a transaction is open; exclusive: map resize */
     _Atomic(sl_txn_t *) spare; /* one reset read transaction kept for reuse */
-    atomic_bool full_logged;   /* "storage is full" said since the last good write */
+    _Atomic size_t backed;     /* bytes of data.mdb reserved on disk (posix_fallocate) */
+    _Atomic uint64_t back_at;  /* ms: no new reservation attempt before this */
+    _Atomic size_t eval_skip;  /* commits that cannot have used up the room seen last */
+    size_t reserve;            /* room kept for admitted requests; 0: no full state */
+    int lockfd;                /* lock.mdb, open until after mdb_env_close (db_back_lockfile) */
+    char grow_why[DB_WHY_MAX]; /* why the map could not grow last time, under lock exclusive */
 };
+
+/* The full state; one per machine once sl_db_shared_init mapped it. */
+typedef struct db_state {
+    atomic_bool full;
+} db_state_t;
 
 struct sl_txn {
     sl_db_t *db;
@@ -74,6 +102,19 @@ static int db_drop_cache(sl_db_t *db);
 static int db_drop_cache_txn(sl_txn_t *t, void *arg);
 static int db_error(const sl_db_t *db, const char *what, sl_dbi_e dbi, int mrc);
 static int db_fsync_dir(const char *path);
+static int db_check_file(const char *path, unsigned flags, off_t *size);
+static int db_check_length(sl_db_t *db, off_t size);
+static int db_init(sl_db_t *db);
+static int db_back(sl_db_t *db, size_t size);
+static void db_back_lockfile(sl_db_t *db);
+static int db_make_lockfile(const char *path);
+static int db_ensure_backed(sl_db_t *db);
+static void db_set_full(sl_db_t *db, bool full, const char *why, size_t room);
+static void db_after_commit(sl_db_t *db);
+static int db_room(sl_db_t *db, size_t *room, size_t *map_size);
+static bool db_sane_len(const sl_txn_t *t, size_t klen, size_t vlen);
+static int db_damaged(const sl_db_t *db, const char *what, sl_dbi_e dbi);
+static uint64_t db_now_ms(void);
 
 static const char *const db_names[SL_DBI_COUNT] = {
     [SL_DBI_META] = "meta",         [SL_DBI_KEYS] = "keys",       [SL_DBI_KEY_HASH] = "key_hash",
@@ -90,6 +131,9 @@ static const db_migrate_fn db_migrations[SL_DB_SCHEMA_VERSION] = {
     [0] = NULL,
 };
 
+static db_state_t db_local_state;
+static db_state_t *db_state = &db_local_state;
+
 /* Transactions this thread holds, over every handle: the map cannot grow while it is not 0. */
 static _Thread_local unsigned db_txns_held;
 static _Thread_local bool db_in_write;
@@ -101,14 +145,17 @@ sl_db_open(const char *path, size_t map_size, unsigned flags, sl_db_t **out)
     sl_db_t *db;
     MDB_envinfo info;
     struct stat st;
-    int rc, mrc, dead = 0, err;
+    MDB_stat ms;
+    off_t size = -1;
+    int rc, mrc, brc = 0, dead = 0, err;
     /*
      * MDB_WRITEMAP: a commit writes the map in place instead of pwrite()ing
      * every dirty page, which is what keeps the per-request ledger write
      * cheap (scripts/bench: ledger on/off 0.75 -> 0.91). LMDB's price is
      * that a wild write into the map could damage the store; nothing here
      * writes through a pointer LMDB returned (values are copied out), and
-     * the ASan builds in CI would catch a stray write.
+     * the ASan builds in CI would catch a stray write. The other price, a
+     * SIGBUS when the disk cannot back a page, is paid off by db_back.
      */
     unsigned mflags = MDB_NOSYNC | MDB_NOTLS | MDB_WRITEMAP;
 
@@ -148,6 +195,10 @@ sl_db_open(const char *path, size_t map_size, unsigned flags, sl_db_t **out)
                "run chmod 700 on it",
                path, (unsigned) (st.st_mode & 07777));
     }
+    rc = db_check_file(path, flags, &size);
+    if (rc != 0) {
+        return rc;
+    }
 
     db = calloc(1, sizeof(*db));
     if (db == NULL) {
@@ -159,9 +210,12 @@ sl_db_open(const char *path, size_t map_size, unsigned flags, sl_db_t **out)
         return -ENOMEM;
     }
     db->flags = flags;
+    db->lockfd = -1;
     db->map_max = map_size <= SIZE_MAX / DB_GROWTH_LIMIT ? map_size * DB_GROWTH_LIMIT : SIZE_MAX;
     atomic_init(&db->spare, NULL);
-    atomic_init(&db->full_logged, false);
+    atomic_init(&db->backed, 0);
+    atomic_init(&db->back_at, 0);
+    atomic_init(&db->eval_skip, 0);
     rc = pthread_rwlock_init(&db->lock, NULL);
     if (rc != 0) {
         free(db->path);
@@ -186,6 +240,12 @@ sl_db_open(const char *path, size_t map_size, unsigned flags, sl_db_t **out)
         rc = db_error(db, "mdb_env_set_*()", SL_DBI_COUNT, mrc);
         goto out_free;
     }
+    if (!(flags & SL_DB_RDONLY)) {
+        rc = db_make_lockfile(path);
+        if (rc != 0) {
+            goto out_free;
+        }
+    }
     mrc = mdb_env_open(db->env, path, mflags, 0600);
     if (mrc == ENOENT && (flags & SL_DB_RDONLY)) {
         sl_log(&sl_log_main, SL_LOG_ERR, 0, "storage \"%s\" holds no database yet", path);
@@ -201,6 +261,19 @@ sl_db_open(const char *path, size_t map_size, unsigned flags, sl_db_t **out)
     if (db->map_size > db->map_max) {
         db->map_max = db->map_size;
     }
+    mdb_env_stat(db->env, &ms);
+    db->psize = ms.ms_psize;
+    rc = db_check_length(db, size);
+    if (rc != 0) {
+        goto out_free;
+    }
+    db_back_lockfile(db);
+    if (!(flags & SL_DB_RDONLY)) {
+        brc = db_back(db, db->map_size);
+        if (brc != 0) {
+            atomic_store(&db->back_at, db_now_ms() + DB_BACK_RETRY);
+        }
+    }
 
     /* slots of processes that died inside a read transaction pin old pages forever */
     mrc = mdb_reader_check(db->env, &dead);
@@ -213,13 +286,22 @@ sl_db_open(const char *path, size_t map_size, unsigned flags, sl_db_t **out)
                path);
     }
 
-    if (flags & SL_DB_RDONLY) {
-        rc = db_init_read(db);
-    } else {
-        rc = sl_db_write(db, db_init_write, NULL);
+    rc = (flags & SL_DB_RDONLY) ? db_init_read(db) : db_init(db);
+    if (rc == SL_EFULL) {
+        sl_log(&sl_log_main, SL_LOG_ERR, 0,
+               "storage \"%s\" cannot be set up: the filesystem has no room for its %zu-byte map "
+               "(%s); free disk space or lower storage.map_size",
+               path, db->map_size, sl_strerror(brc));
     }
     if (rc != 0) {
         goto out_free;
+    }
+    if (brc != 0) {
+        char why[DB_WHY_MAX];
+
+        snprintf(why, sizeof(why), "the filesystem has no room to reserve its %zu-byte map (%s)",
+                 db->map_size, sl_strerror(brc));
+        db_set_full(db, true, why, 0);
     }
     *out = db;
     return 0;
@@ -227,6 +309,9 @@ sl_db_open(const char *path, size_t map_size, unsigned flags, sl_db_t **out)
 out_free:
     if (db->env != NULL) {
         mdb_env_close(db->env);
+    }
+    if (db->lockfd >= 0) {
+        close(db->lockfd);
     }
     pthread_rwlock_destroy(&db->lock);
     free(db->path);
@@ -334,6 +419,148 @@ out_abort:
 }
 
 
+/*
+ * A writable open: when every database exists and the schema is current
+ * nothing is written, so a store whose disk filled up still opens; else
+ * one write transaction creates what is missing and migrates.
+ */
+static int
+db_init(sl_db_t *db)
+{
+    sl_txn_t t;
+    sl_str_t v;
+    bool complete = true;
+    int rc, mrc;
+
+    rc = db_begin(db, false, &t);
+    if (rc != 0) {
+        return rc;
+    }
+    for (int i = 0; i < SL_DBI_COUNT; i++) {
+        mrc = mdb_dbi_open(t.txn, db_names[i], 0, &db->dbi[i]);
+        if (mrc == MDB_NOTFOUND) {
+            complete = false;
+            continue;
+        }
+        if (mrc != 0) {
+            rc = db_error(db, "mdb_dbi_open()", (sl_dbi_e) i, mrc);
+            goto out_abort;
+        }
+        db->has[i] = true;
+    }
+    if (complete) {
+        rc = sl_db_get(&t, SL_DBI_META, DB_SCHEMA_KEY, sizeof(DB_SCHEMA_KEY) - 1, &v);
+        if (rc != 0 && rc != SL_ENOTFOUND) {
+            goto out_abort;
+        }
+        complete = rc == 0 && v.len == 4
+                   && ((uint32_t) (uint8_t) v.p[0] << 24 | (uint32_t) (uint8_t) v.p[1] << 16
+                       | (uint32_t) (uint8_t) v.p[2] << 8 | (uint8_t) v.p[3])
+                          == SL_DB_SCHEMA_VERSION;
+    }
+    if (!complete) {
+        mdb_txn_abort(t.txn);
+        db_unlock(db);
+        for (int i = 0; i < SL_DBI_COUNT; i++) {
+            db->has[i] = false;
+        }
+        return sl_db_write(db, db_init_write, NULL);
+    }
+    mrc = mdb_txn_commit(t.txn);
+    db_unlock(db);
+    if (mrc != 0) {
+        return db_error(db, "mdb_txn_commit()", SL_DBI_COUNT, mrc);
+    }
+    return 0;
+
+out_abort:
+    mdb_txn_abort(t.txn);
+    db_unlock(db);
+    return rc;
+}
+
+
+/*
+ * Looks at data.mdb before LMDB does. A file of 0 bytes is a store that was
+ * truncated (or a copy that failed): LMDB would silently start an empty
+ * store in it, so it is refused unless SL_DB_INIT says to start one. *size
+ * is the file's length, -1 when there is none yet.
+ */
+static int
+db_check_file(const char *path, unsigned flags, off_t *size)
+{
+    char file[PATH_MAX];
+    struct stat st;
+    int n, err;
+
+    *size = -1;
+    n = snprintf(file, sizeof(file), "%s/data.mdb", path);
+    if (n < 0 || (size_t) n >= sizeof(file)) {
+        sl_log(&sl_log_main, SL_LOG_ERR, 0, "storage path \"%s\" is too long", path);
+        return -ENAMETOOLONG;
+    }
+    if (stat(file, &st) != 0) {
+        err = errno;
+        if (err == ENOENT) {
+            return 0;
+        }
+        sl_log(&sl_log_main, SL_LOG_ERR, err, "stat() \"%s\" failed", file);
+        return -err;
+    }
+    *size = st.st_size;
+    if (st.st_size > 0) {
+        return 0;
+    }
+    if ((flags & SL_DB_INIT) && !(flags & SL_DB_RDONLY)) {
+        sl_log(&sl_log_main, SL_LOG_WARN, 0,
+               "storage \"%s\" is empty (0 bytes): starting a new, empty store in it as "
+               "--init-storage asks",
+               file);
+        return 0;
+    }
+    sl_log(&sl_log_main, SL_LOG_ERR, 0,
+           "storage \"%s\" is empty (0 bytes): the store was truncated or never written. "
+           "Restore data.mdb from a backup (see \"Backup and recovery\" in README.md), or, to "
+           "start with an empty store on purpose, run \"sluice serve --init-storage\" once",
+           file);
+    return SL_ECORRUPT;
+}
+
+
+/*
+ * A data.mdb shorter than its own last page has lost data (a copy that
+ * stopped half-way, a truncate): reading the missing pages would crash
+ * with SIGBUS. size is the length before LMDB opened it (a writable open
+ * extends the file to the map size), -1 for a new store.
+ */
+static int
+db_check_length(sl_db_t *db, off_t size)
+{
+    MDB_envinfo info;
+    struct stat st;
+    size_t need;
+    int fd;
+
+    if ((db->flags & SL_DB_RDONLY) && mdb_env_get_fd(db->env, &fd) == 0 && fstat(fd, &st) == 0) {
+        size = st.st_size;
+    }
+    if (size <= 0) {
+        return 0;
+    }
+    mdb_env_info(db->env, &info);
+    need = (info.me_last_pgno + 1) * db->psize;
+    if ((size_t) size >= need) {
+        return 0;
+    }
+    sl_log(&sl_log_main, SL_LOG_ERR, 0,
+           "storage \"%s/data.mdb\" is truncated: it has %lld bytes but its pages reach byte "
+           "%zu. Stop sluice, keep the file for analysis and restore the last backup (see "
+           "\"Backup and recovery\" in README.md)",
+           db->path, (long long) size, need);
+    return SL_ECORRUPT;
+}
+
+
 static int
 db_check_schema(sl_txn_t *t, bool write)
 {
@@ -415,6 +642,9 @@ sl_db_close(sl_db_t *db)
         }
     }
     mdb_env_close(db->env);
+    if (db->lockfd >= 0) {
+        close(db->lockfd);
+    }
     pthread_rwlock_destroy(&db->lock);
     free(db->path);
     free(db);
@@ -494,8 +724,10 @@ db_adopt_size(sl_db_t *db)
 
 /*
  * Doubles the map (up to map_max) unless another thread already grew it
- * since the failed transaction saw seen. Returns 0 (try again), -ENOSPC
- * (at the cap) or SL_ESTORE.
+ * since the failed transaction saw seen. The new size is reserved on disk
+ * first: a map the disk cannot back does not grow. Returns 0 (try again),
+ * -ENOSPC (at the cap, or no disk space; db->grow_why says which) or
+ * SL_ESTORE.
  */
 static int
 db_grow(sl_db_t *db, size_t seen)
@@ -514,11 +746,22 @@ db_grow(sl_db_t *db, size_t seen)
     pthread_rwlock_wrlock(&db->lock);
     if (db->map_size == seen) {
         if (db->map_size >= db->map_max) {
+            snprintf(db->grow_why, sizeof(db->grow_why),
+                     "its map reached its map limit of %zu bytes (16 x storage.map_size)",
+                     db->map_max);
             rc = -ENOSPC;
         } else {
             want = db->map_size <= db->map_max / 2 ? db->map_size * 2 : db->map_max;
-            mrc = mdb_env_set_mapsize(db->env, want);
-            if (mrc == 0) {
+            rc = db_back(db, want);
+            if (rc != 0) {
+                snprintf(db->grow_why, sizeof(db->grow_why),
+                         "the filesystem has no room to grow its map to %zu bytes (%s)", want,
+                         sl_strerror(rc));
+                rc = -ENOSPC;
+            } else {
+                mrc = mdb_env_set_mapsize(db->env, want);
+            }
+            if (rc == 0 && mrc == 0) {
                 mdb_env_info(db->env, &info);
                 db->map_size = info.me_mapsize;
                 sl_log(&sl_log_main, SL_LOG_NOTICE, 0, "storage \"%s\" map grown to %zu bytes",
@@ -662,6 +905,10 @@ sl_db_write(sl_db_t *db, int (*fn)(sl_txn_t *t, void *arg), void *arg)
                "sl_db_write() called inside a write transaction of the same thread");
         return -EDEADLK;
     }
+    rc = db_ensure_backed(db);
+    if (rc != 0) {
+        return rc;
+    }
     for (;;) {
         rc = db_begin(db, true, &t);
         if (rc != 0) {
@@ -684,7 +931,7 @@ sl_db_write(sl_db_t *db, int (*fn)(sl_txn_t *t, void *arg), void *arg)
         db_unlock(db);
         if (!t.full) {
             if (rc == 0) {
-                atomic_store(&db->full_logged, false);
+                db_after_commit(db);
             }
             return rc;
         }
@@ -706,14 +953,361 @@ sl_db_write(sl_db_t *db, int (*fn)(sl_txn_t *t, void *arg), void *arg)
                 return rc;
             }
         }
-        if (!atomic_exchange(&db->full_logged, true)) {
-            sl_log(&sl_log_main, SL_LOG_ALERT, 0,
-                   "storage is full: \"%s\" reached its map limit of %zu bytes (16x "
-                   "storage.map_size) and the cache is empty; raise storage.map_size",
-                   db->path, db->map_max);
+        {
+            char why[DB_WHY_MAX + 64];
+
+            pthread_rwlock_rdlock(&db->lock);
+            snprintf(why, sizeof(why), "%s, and the response cache is empty", db->grow_why);
+            pthread_rwlock_unlock(&db->lock);
+            db_set_full(db, true, why, 0);
         }
-        return SL_ESTORE;
+        return SL_EFULL;
     }
+}
+
+
+/*
+ * Reserves the disk space of the whole map when it is not yet, at most
+ * once per DB_BACK_RETRY. Returns 0 or SL_EFULL (the full state is set).
+ */
+static int
+db_ensure_backed(sl_db_t *db)
+{
+    char why[DB_WHY_MAX];
+    size_t size;
+    uint64_t now;
+    int rc;
+
+    pthread_rwlock_rdlock(&db->lock);
+    size = db->map_size;
+    if (atomic_load(&db->backed) >= size) {
+        pthread_rwlock_unlock(&db->lock);
+        return 0;
+    }
+    now = db_now_ms();
+    if (now < atomic_load(&db->back_at)) {
+        pthread_rwlock_unlock(&db->lock);
+        return SL_EFULL;
+    }
+    atomic_store(&db->back_at, now + DB_BACK_RETRY);
+    rc = db_back(db, size);
+    pthread_rwlock_unlock(&db->lock);
+    if (rc != 0) {
+        snprintf(why, sizeof(why), "the filesystem has no room to reserve its %zu-byte map (%s)",
+                 size, sl_strerror(rc));
+        db_set_full(db, true, why, 0);
+        return SL_EFULL;
+    }
+    return 0;
+}
+
+
+/*
+ * Reserves disk blocks for the first size bytes of data.mdb (no-op for
+ * what is reserved already). Returns 0, -ENOSPC or another -errno; logs
+ * nothing, the caller says what the failure means.
+ */
+static int
+db_back(sl_db_t *db, size_t size)
+{
+    size_t from = atomic_load(&db->backed);
+    int fd, rc;
+
+    if (from >= size) {
+        return 0;
+    }
+    if (mdb_env_get_fd(db->env, &fd) != 0) {
+        return -EBADF;
+    }
+    do {
+        rc = posix_fallocate(fd, (off_t) from, (off_t) (size - from));
+    } while (rc == EINTR);
+    if (rc != 0) {
+        return -rc;
+    }
+    /* other threads may have reserved more meanwhile: keep the larger */
+    while (from < size && !atomic_compare_exchange_weak(&db->backed, &from, size)) {
+    }
+    return 0;
+}
+
+
+/*
+ * LMDB creates a missing lock.mdb sparse and writes its header through a
+ * mapping, which on a full disk is a SIGBUS inside mdb_env_open. So a new
+ * one is made here, its blocks reserved; LMDB adopts a lock file at least
+ * as large as it needs. Before mdb_env_open this process holds no lock on
+ * the file, so closing the descriptor drops nothing.
+ */
+static int
+db_make_lockfile(const char *path)
+{
+    char file[PATH_MAX];
+    int fd, rc, n;
+
+    n = snprintf(file, sizeof(file), "%s/lock.mdb", path);
+    if (n < 0 || (size_t) n >= sizeof(file)) {
+        return -ENAMETOOLONG;
+    }
+    fd = open(file, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        return errno == EEXIST ? 0 : -errno;
+    }
+    do {
+        rc = posix_fallocate(fd, 0, DB_LOCK_SIZE);
+    } while (rc == EINTR);
+    close(fd);
+    if (rc != 0) {
+        unlink(file);
+        sl_log(&sl_log_main, SL_LOG_ERR, rc,
+               "storage \"%s\" cannot be set up: the filesystem has no room for its lock file; "
+               "free disk space",
+               path);
+        return rc == ENOSPC ? SL_EFULL : -rc;
+    }
+    return 0;
+}
+
+
+/*
+ * The lock file is a shared mapping too (the reader table): reserve its
+ * blocks so that taking a reader slot cannot fault on a full disk. The
+ * descriptor stays open until after mdb_env_close: closing any descriptor
+ * of a file drops every fcntl() lock the process holds on it, and LMDB's
+ * locks on lock.mdb must live as long as the environment.
+ */
+static void
+db_back_lockfile(sl_db_t *db)
+{
+    char file[PATH_MAX];
+    struct stat st;
+    int rc, n;
+
+    n = snprintf(file, sizeof(file), "%s/lock.mdb", db->path);
+    if (n < 0 || (size_t) n >= sizeof(file)) {
+        return;
+    }
+    db->lockfd = open(file, O_RDWR | O_CLOEXEC);
+    if (db->lockfd < 0) {
+        return;
+    }
+    rc = fstat(db->lockfd, &st) == 0 && st.st_size > 0 ? posix_fallocate(db->lockfd, 0, st.st_size)
+                                                       : 0;
+    if (rc != 0) {
+        sl_log(&sl_log_main, SL_LOG_WARN, rc, "cannot reserve disk space for \"%s\"", file);
+    }
+}
+
+
+/*
+ * Enters (full) or leaves the full state; whoever flips it logs: an alert
+ * with why when it starts, a notice with the room when it ends.
+ */
+static void
+db_set_full(sl_db_t *db, bool full, const char *why, size_t room)
+{
+    sl_metric_set(SL_METRIC_STORAGE_FULL, full ? 1 : 0);
+    if (full) {
+        if (!atomic_exchange(&db_state->full, true)) {
+            sl_log(&sl_log_main, SL_LOG_ALERT, 0,
+                   "storage \"%s\" is full: %s; until there is room again new requests are "
+                   "handled as ledger.on_full says (free disk space, raise storage.map_size and "
+                   "reload, or lower ledger.retention)",
+                   db->path, why);
+        }
+        return;
+    }
+    if (atomic_exchange(&db_state->full, false)) {
+        sl_log(&sl_log_main, SL_LOG_NOTICE, 0,
+               "storage \"%s\" has room again (%zu bytes free in its map): requests are recorded "
+               "again",
+               db->path, room);
+    }
+}
+
+
+/*
+ * After a commit: without a reserve a write that fits ends a full episode
+ * (CLI, tests); with one, a map whose tail is getting short is evaluated,
+ * which grows it or enters the full state. An evaluation that found room R
+ * is not repeated for the next (R - reserve) / DB_COMMIT_MAX commits, which
+ * cannot have used it up: the free list is not read on every write. Leaving
+ * the full state is left to sl_db_check_room, run periodically.
+ */
+static void
+db_after_commit(sl_db_t *db)
+{
+    MDB_envinfo info;
+    size_t used, skip;
+
+    if (db->reserve == 0) {
+        db_set_full(db, false, NULL, 0);
+        return;
+    }
+    if (atomic_load_explicit(&db_state->full, memory_order_relaxed)) {
+        return;
+    }
+    mdb_env_info(db->env, &info);
+    used = (info.me_last_pgno + 1) * db->psize;
+    if (used < info.me_mapsize && info.me_mapsize - used >= db->reserve) {
+        return;
+    }
+    skip = atomic_load(&db->eval_skip);
+    while (skip > 0 && !atomic_compare_exchange_weak(&db->eval_skip, &skip, skip - 1)) {
+    }
+    if (skip > 0) {
+        return;
+    }
+    sl_db_check_room(db);
+}
+
+
+int
+sl_db_check_room(sl_db_t *db)
+{
+    char why[DB_WHY_MAX * 2];
+    size_t room = 0, size = 0, max;
+    int rc;
+
+    if (db->flags & SL_DB_RDONLY) {
+        return 0;
+    }
+    rc = db_ensure_backed(db);
+    if (rc != 0 || db->reserve == 0) {
+        return rc;
+    }
+    rc = db_room(db, &room, &size);
+    if (rc != 0) {
+        return rc;
+    }
+    pthread_rwlock_rdlock(&db->lock);
+    max = db->map_max;
+    pthread_rwlock_unlock(&db->lock);
+    /* grow while that helps: each step doubles the map, up to its limit and the disk's */
+    while (room < db->reserve && size < max) {
+        rc = db_grow(db, size);
+        if (rc == -ENOSPC) {
+            break;
+        }
+        if (rc == 0) {
+            rc = db_room(db, &room, &size);
+        }
+        if (rc != 0) {
+            return rc;
+        }
+    }
+    if (room < db->reserve) {
+        pthread_rwlock_rdlock(&db->lock);
+        snprintf(why, sizeof(why),
+                 "%zu bytes are free in its %zu-byte map, less than the %zu kept for requests in "
+                 "flight, and %s",
+                 room, size, db->reserve,
+                 db->map_size < db->map_max ? db->grow_why : "it is at its map limit");
+        pthread_rwlock_unlock(&db->lock);
+        db_set_full(db, true, why, room);
+        return SL_EFULL;
+    }
+    atomic_store(&db->eval_skip, (room - db->reserve) / DB_COMMIT_MAX);
+    if (room >= 2 * db->reserve) {
+        db_set_full(db, false, NULL, room);
+    }
+    return atomic_load(&db_state->full) ? SL_EFULL : 0;
+}
+
+
+/*
+ * Free bytes in the map: pages past the last one used, plus the pages on
+ * LMDB's free list (what pruning freed; reused before the map extends).
+ */
+static int
+db_room(sl_db_t *db, size_t *room, size_t *map_size)
+{
+    MDB_envinfo info;
+    MDB_cursor *c;
+    MDB_val k, v;
+    sl_txn_t t;
+    size_t pages, used, free_pages = 0;
+    int rc, mrc;
+
+    rc = db_begin(db, false, &t);
+    if (rc != 0) {
+        return rc;
+    }
+    mdb_env_info(db->env, &info);
+    /* the free list is database 0: records of page-number lists, count first */
+    mrc = mdb_cursor_open(t.txn, 0, &c);
+    if (mrc != 0) {
+        rc = db_error(db, "mdb_cursor_open()", SL_DBI_COUNT, mrc);
+    } else {
+        while ((mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) == 0) {
+            if (v.mv_size >= sizeof(size_t)) {
+                free_pages += *(const size_t *) v.mv_data;
+            }
+        }
+        if (mrc != MDB_NOTFOUND) {
+            rc = db_error(db, "mdb_cursor_get()", SL_DBI_COUNT, mrc);
+        }
+        mdb_cursor_close(c);
+    }
+    mdb_txn_abort(t.txn);
+    db_unlock(db);
+    if (rc != 0) {
+        return rc;
+    }
+    pages = info.me_mapsize / db->psize;
+    used = info.me_last_pgno + 1;
+    *room = ((pages > used ? pages - used : 0) + free_pages) * db->psize;
+    *map_size = info.me_mapsize;
+    return 0;
+}
+
+
+size_t
+sl_db_shared_size(void)
+{
+    return sizeof(db_state_t);
+}
+
+
+int
+sl_db_shared_init(void)
+{
+    void *p;
+
+    if (db_state != &db_local_state) {
+        return 0;
+    }
+    p = sl_shm_region("storage", sizeof(db_state_t));
+    if (p == NULL) {
+        return -ENOMEM;
+    }
+    db_state = p;
+    atomic_init(&db_state->full, atomic_load(&db_local_state.full));
+    return 0;
+}
+
+
+bool
+sl_db_is_full(void)
+{
+    return atomic_load_explicit(&db_state->full, memory_order_relaxed);
+}
+
+
+void
+sl_db_set_reserve(sl_db_t *db, size_t bytes)
+{
+    db->reserve = bytes;
+}
+
+
+static uint64_t
+db_now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
 }
 
 
@@ -735,6 +1329,9 @@ sl_db_get(sl_txn_t *t, sl_dbi_e dbi, const void *key, size_t klen, sl_str_t *val
     }
     if (mrc != 0) {
         return db_error(t->db, "mdb_get()", dbi, mrc);
+    }
+    if (!db_sane_len(t, klen, v.mv_size)) {
+        return db_damaged(t->db, "mdb_get()", dbi);
     }
     val->p = v.mv_data;
     val->len = v.mv_size;
@@ -819,6 +1416,10 @@ sl_db_scan(sl_txn_t *t, sl_dbi_e dbi, const void *from, size_t flen,
         }
         if (mrc != 0) {
             rc = db_error(t->db, "mdb_cursor_get()", dbi, mrc);
+            break;
+        }
+        if (!db_sane_len(t, k.mv_size, v.mv_size)) {
+            rc = db_damaged(t->db, "mdb_cursor_get()", dbi);
             break;
         }
         ks.p = k.mv_data;
@@ -968,12 +1569,48 @@ sl_db_count(sl_txn_t *t, sl_dbi_e dbi, size_t *n)
 
 
 /*
+ * A record's length must fit in the map (a key in LMDB's 511 bytes): a
+ * damaged node can claim gigabytes, and whoever decodes the value would
+ * read past the map. LMDB offers no way to learn the map's address, so
+ * this is the check there is; page numbers LMDB checks itself.
+ */
+static bool
+db_sane_len(const sl_txn_t *t, size_t klen, size_t vlen)
+{
+    size_t n = t->db->map_size;
+
+    return klen <= DB_KEY_MAX && vlen <= n - 2 * t->db->psize;
+}
+
+
+static int
+db_damaged(const sl_db_t *db, const char *what, sl_dbi_e dbi)
+{
+    sl_log(&sl_log_main, SL_LOG_ERR, 0,
+           "%s on \"%s\" in \"%s\" returned a record larger than the map. The file "
+           "\"%s/data.mdb\" is damaged: stop sluice, keep a copy of the file and restore the last "
+           "backup (see \"Backup and recovery\" in README.md)",
+           what, db_names[dbi], db->path, db->path);
+    return SL_ECORRUPT;
+}
+
+
+/*
  * Logs an LMDB failure with the environment and database it concerns and
- * returns SL_ESTORE. dbi is SL_DBI_COUNT when no database is involved.
+ * returns SL_ESTORE, or SL_ECORRUPT when LMDB found the file damaged. dbi
+ * is SL_DBI_COUNT when no database is involved.
  */
 static int
 db_error(const sl_db_t *db, const char *what, sl_dbi_e dbi, int mrc)
 {
+    if (mrc == MDB_CORRUPTED || mrc == MDB_PAGE_NOTFOUND || mrc == MDB_INVALID) {
+        sl_log(&sl_log_main, SL_LOG_ERR, 0,
+               "%s in \"%s\" failed: %s. The file \"%s/data.mdb\" is damaged: stop sluice, keep "
+               "a copy of the file and restore the last backup (see \"Backup and recovery\" in "
+               "README.md)",
+               what, db->path, mdb_strerror(mrc), db->path);
+        return SL_ECORRUPT;
+    }
     if (dbi < SL_DBI_COUNT) {
         sl_log(&sl_log_main, SL_LOG_ERR, 0, "%s on \"%s\" in \"%s\" failed: %s", what,
                db_names[dbi], db->path, mdb_strerror(mrc));

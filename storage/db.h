@@ -12,6 +12,26 @@
  *  - write transactions are short (a few puts); sl_db_write() runs one,
  *    growing the map and retrying when it is full.
  *
+ * Disk space: the environment runs with MDB_WRITEMAP, so LMDB writes new
+ * pages by storing into a shared file mapping. A page the filesystem cannot
+ * back (disk full) would kill the writer with SIGBUS, so every byte of the
+ * map is reserved on disk (posix_fallocate) before LMDB may write to it: at
+ * open, and before the map grows. A map that cannot be backed is not
+ * written to (SL_EFULL) until the space is there; a map that cannot grow
+ * counts as full. On copy-on-write filesystems (btrfs, ZFS) an overwrite
+ * needs new blocks even inside reserved space: put storage.path on a
+ * filesystem that overwrites in place, or mark it nodatacow (chattr +C).
+ *
+ * Full state: with a reserve set (sl_db_set_reserve), the storage counts as
+ * full when the free room in the map (pages past the last used one plus
+ * LMDB's free list, after growing the map as far as disk and the 16x limit
+ * allow) falls below the reserve, and as not full again once the room is
+ * back to twice the reserve (retention pruning, a bigger storage.map_size
+ * after a reload, disk space freed). The state is shared by every process
+ * (sl_db_shared_init) and logged once per episode: an alert when it starts,
+ * a notice when it ends. Admission reads it (sl_db_is_full) so that the
+ * reserve is left to the rows of requests already admitted.
+ *
  * The environment is opened with MDB_NOSYNC: commits reach the OS page cache
  * at once (a killed process loses nothing), and sl_db_sync() flushes them to
  * disk every storage.sync_interval, so power loss costs at most that.
@@ -54,6 +74,7 @@ typedef enum sl_dbi {
 
 typedef enum sl_db_flags {
     SL_DB_RDONLY = 1u << 0, /* open read-only (reporting commands) */
+    SL_DB_INIT = 1u << 1,   /* a 0-byte data.mdb may be initialised (serve --init-storage) */
 } sl_db_flags_e;
 
 /*
@@ -61,10 +82,45 @@ typedef enum sl_db_flags {
  * environment at path with at least map_size bytes of map. Creates the
  * named databases, checks the schema version and migrates forward; a newer
  * version than this binary knows is an error. Clears stale reader slots
- * (mdb_reader_check). Returns 0 and *out, or SL_ESTORE / -errno (logged).
- * Worker (after fork) or CLI context.
+ * (mdb_reader_check). Reserves the map's disk space (see above): when the
+ * disk cannot hold it the open still succeeds if nothing has to be written
+ * (an existing, current store), with the storage in the full state.
+ *
+ * Refuses, without changing anything, a data.mdb of 0 bytes (truncated:
+ * restore a backup, or pass SL_DB_INIT to start an empty store) and one
+ * shorter than its own last page (SL_ECORRUPT). Returns 0 and *out, or
+ * SL_ESTORE, SL_ECORRUPT, SL_EFULL (a new store on a full disk) or -errno,
+ * all logged. Worker (after fork), master (never across a fork) or CLI.
  */
 int sl_db_open(const char *path, size_t map_size, unsigned flags, sl_db_t **out);
+
+/*
+ * Maps the full state shared by every process. Master (or single mode)
+ * before any fork; until then the state is this process's own. Returns 0
+ * or -errno.
+ */
+int sl_db_shared_init(void);
+
+/* Bytes of the shared segment sl_db_shared_init takes. */
+size_t sl_db_shared_size(void);
+
+/* True while the storage is full. Any process; a relaxed atomic load. */
+bool sl_db_is_full(void);
+
+/*
+ * Sets the room in bytes that the map keeps for rows of requests already
+ * admitted; 0 (the default) turns the full state off for this handle.
+ * Call once after sl_db_open, before the handle is shared between threads.
+ */
+void sl_db_set_reserve(sl_db_t *db, size_t bytes);
+
+/*
+ * Re-evaluates the room now: retries reserving disk space for the map,
+ * grows the map when the room is below the reserve, and sets or clears the
+ * full state. Returns 0 (room) or SL_EFULL. Blocking (fallocate, a read of
+ * LMDB's free list): worker thread pool or CLI, never on the loop.
+ */
+int sl_db_check_room(sl_db_t *db);
 
 /* Closes the environment. No transaction may be open. NULL is a no-op. */
 void sl_db_close(sl_db_t *db);
@@ -80,15 +136,21 @@ void sl_db_abort(sl_txn_t *t);
  * a full map, the transaction is aborted, the map grown (doubling, up to 16x
  * the size given to sl_db_open) and fn run again, so fn must be repeatable
  * (no side effects outside the txn). When the map cannot grow, the cache
- * database is emptied and fn tried once more; after that SL_ESTORE
- * ("storage is full", logged once). fn returns 0 to commit or a negative
- * code to abort (returned as is). Also returns SL_ESTORE on a read-only
- * handle, and -EDEADLK when called from inside another write transaction.
- * Blocks while another process writes: keep fn short.
+ * database is emptied and fn tried once more; after that SL_EFULL (the
+ * storage enters the full state, logged once per episode). SL_EFULL also
+ * when the map's disk space is not reserved yet and cannot be now: then fn
+ * does not run at all. fn returns 0 to commit or a negative code to abort
+ * (returned as is). Also returns SL_ESTORE on a read-only handle, and
+ * -EDEADLK when called from inside another write transaction. Blocks while
+ * another process writes: keep fn short.
  */
 int sl_db_write(sl_db_t *db, int (*fn)(sl_txn_t *t, void *arg), void *arg);
 
-/* Borrowed value of key in dbi. Returns 0, SL_ENOTFOUND or SL_ESTORE. */
+/*
+ * Borrowed value of key in dbi. Returns 0, SL_ENOTFOUND, SL_ECORRUPT (LMDB
+ * found a damaged page, or the value lies outside the map; logged with what
+ * to do) or SL_ESTORE. sl_db_scan checks the same.
+ */
 int sl_db_get(sl_txn_t *t, sl_dbi_e dbi, const void *key, size_t klen, sl_str_t *val);
 
 /*

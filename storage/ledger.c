@@ -27,7 +27,7 @@
 #include "core/pricing.h"
 
 #define LEDGER_VERSION 1
-#define LEDGER_KEY_LEN 16
+#define LEDGER_KEY_LEN SL_LEDGER_KEY_LEN
 #define LEDGER_NSTRS   8
 #define LEDGER_NINTS   10
 #define LEDGER_VARINT  10 /* bytes of the longest uint64 varint */
@@ -115,7 +115,25 @@ static size_t ledger_utf8_len(const unsigned char *p);
 int
 sl_ledger_append(sl_txn_t *t, const sl_ledger_row_t *row)
 {
-    uint8_t key[LEDGER_KEY_LEN], val[LEDGER_ROW_MAX], *p = val;
+    uint8_t key[LEDGER_KEY_LEN];
+
+    return sl_ledger_append_key(t, row, key);
+}
+
+
+int
+sl_ledger_has(sl_txn_t *t, const uint8_t key[SL_LEDGER_KEY_LEN])
+{
+    sl_str_t val;
+
+    return sl_db_get(t, SL_DBI_LEDGER, key, LEDGER_KEY_LEN, &val);
+}
+
+
+int
+sl_ledger_append_key(sl_txn_t *t, const sl_ledger_row_t *row, uint8_t key[SL_LEDGER_KEY_LEN])
+{
+    uint8_t val[LEDGER_ROW_MAX], *p = val;
     uint32_t pid = row->pid != 0 ? row->pid : (uint32_t) getpid();
     const char *strs[LEDGER_NSTRS] = {
         row->request_id, row->key_id, row->key_name, row->team,
@@ -142,7 +160,7 @@ sl_ledger_append(sl_txn_t *t, const sl_ledger_row_t *row)
     /* a collision needs the same ns, pid and a wrapped counter: try the next value */
     for (int tries = 0; tries < 4; tries++) {
         ledger_put_be32(key + 12, (uint32_t) atomic_fetch_add(&ledger_seq, 1));
-        rc = sl_db_put(t, SL_DBI_LEDGER, key, sizeof(key), val, (size_t) (p - val), true);
+        rc = sl_db_put(t, SL_DBI_LEDGER, key, LEDGER_KEY_LEN, val, (size_t) (p - val), true);
         if (rc != -EEXIST) {
             return rc;
         }
@@ -387,6 +405,26 @@ sl_spend_get(sl_txn_t *t, sl_budget_kind_e kind, const char *id, sl_budget_perio
         return rc;
     }
     return spend_read(t, key, klen, out);
+}
+
+
+json_t *
+sl_spend_json(sl_txn_t *t, sl_budget_kind_e kind, const char *id, uint64_t budget_nusd,
+              sl_budget_period_e period, time_t now)
+{
+    char spent[32], reserved[32], left[32];
+    sl_spend_t s;
+
+    if (sl_spend_get(t, kind, id, period, now, &s) != 0) {
+        return NULL;
+    }
+    sl_budget_format_usd(s.spent, spent, sizeof(spent));
+    sl_budget_format_usd(s.reserved, reserved, sizeof(reserved));
+    sl_budget_format_usd(sl_spend_remaining(budget_nusd, &s), left, sizeof(left));
+    return json_pack("{s:s, s:s, s:s, s:s, s:I, s:I}", "period", sl_budget_period_name(period),
+                     "spent_usd", spent, "reserved_usd", reserved, "remaining_usd", left,
+                     "spent_nano_usd", (json_int_t) s.spent, "reserved_nano_usd",
+                     (json_int_t) s.reserved);
 }
 
 
@@ -809,6 +847,8 @@ agg_add(agg_group_t *ag, const sl_ledger_row_t *row)
     g->requests++;
     g->errors += row->status >= 400 ? 1 : 0;
     g->unpriced += (row->flags & SL_LEDGER_UNPRICED) != 0 ? 1 : 0;
+    g->worker_died += (row->flags & SL_LEDGER_WORKER_DIED) != 0 ? 1 : 0;
+    g->flags |= row->flags;
     g->prompt_tokens = sat_add(g->prompt_tokens, row->prompt_tokens);
     g->completion_tokens = sat_add(g->completion_tokens, row->completion_tokens);
     g->cached_tokens = sat_add(g->cached_tokens, row->cached_tokens);
@@ -1067,16 +1107,47 @@ sl_ledger_parse_since(const char *s, int64_t now_ns, int64_t *since_ns)
 json_t *
 sl_ledger_group_json(const sl_ledger_group_t *g)
 {
-    char usd[32], id[SL_LEDGER_STR_MAX + 1], name[SL_LEDGER_STR_MAX + 1];
+    char usd[32], id[SL_LEDGER_STR_MAX + 1], name[SL_LEDGER_STR_MAX + 1], names[96];
+    json_t *flags = json_array(), *j;
+    const char *p, *comma;
 
     sl_ledger_utf8_clean(g->id, false, id, sizeof(id));
     sl_ledger_utf8_clean(g->name, false, name, sizeof(name));
-    return json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:s}", "id", id, "name", name, "requests",
-                     (json_int_t) g->requests, "errors", (json_int_t) g->errors, "prompt_tokens",
-                     (json_int_t) g->prompt_tokens, "completion_tokens",
-                     (json_int_t) g->completion_tokens, "cached_tokens",
-                     (json_int_t) g->cached_tokens, "cost_usd",
-                     sl_pricing_format_usd(g->cost_nusd, usd, sizeof(usd)));
+    sl_ledger_flag_names(g->flags, names, sizeof(names));
+    for (p = names; flags != NULL && *p != '\0'; p = *comma != '\0' ? comma + 1 : comma) {
+        comma = strchr(p, ',');
+        if (comma == NULL) {
+            comma = p + strlen(p);
+        }
+        json_array_append_new(flags, json_stringn(p, (size_t) (comma - p)));
+    }
+    j = json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:s, s:I, s:o*}", "id", id, "name", name,
+                  "requests", (json_int_t) g->requests, "errors", (json_int_t) g->errors,
+                  "prompt_tokens", (json_int_t) g->prompt_tokens, "completion_tokens",
+                  (json_int_t) g->completion_tokens, "cached_tokens", (json_int_t) g->cached_tokens,
+                  "cost_usd", sl_pricing_format_usd(g->cost_nusd, usd, sizeof(usd)), "worker_died",
+                  (json_int_t) g->worker_died, "flags", flags);
+    return j;
+}
+
+
+void
+sl_ledger_flag_names(uint32_t flags, char *buf, size_t len)
+{
+    static const char *const names[] = { "unpriced", "estimated", "stream", "cache_hit",
+                                         "worker_died" };
+    size_t n = 0;
+
+    if (len == 0) {
+        return;
+    }
+    buf[0] = '\0';
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        if ((flags & (1u << i)) != 0) {
+            n += (size_t) snprintf(buf + n, n < len ? len - n : 0, "%s%s", n > 0 ? "," : "",
+                                   names[i]);
+        }
+    }
 }
 
 

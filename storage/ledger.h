@@ -40,11 +40,20 @@
 #define SL_LEDGER_STR_MAX 1024
 
 typedef enum sl_ledger_flag {
-    SL_LEDGER_UNPRICED = 1u << 0,  /* no price for the model: cost_nusd is 0 */
-    SL_LEDGER_ESTIMATED = 1u << 1, /* token counts estimated by sluice */
-    SL_LEDGER_STREAM = 1u << 2,    /* the client asked for a stream */
-    SL_LEDGER_CACHE_HIT = 1u << 3, /* answered from sluice's response cache */
+    SL_LEDGER_UNPRICED = 1u << 0,    /* no price for the model: cost_nusd is 0 */
+    SL_LEDGER_ESTIMATED = 1u << 1,   /* token counts estimated by sluice */
+    SL_LEDGER_STREAM = 1u << 2,      /* the client asked for a stream */
+    SL_LEDGER_CACHE_HIT = 1u << 3,   /* answered from sluice's response cache */
+    SL_LEDGER_WORKER_DIED = 1u << 4, /* written by the master: the worker died mid-request */
 } sl_ledger_flag_e;
+
+/*
+ * The status of a row the master wrote for a request whose worker died
+ * before answering it: the client got no complete answer, as with a
+ * client that closed the connection (nginx's 499), and it counts as an
+ * error. The row also carries SL_LEDGER_WORKER_DIED.
+ */
+#define SL_LEDGER_STATUS_WORKER_DIED 499
 
 typedef struct sl_ledger_row {
     int64_t time_ns; /* unix time, ns: when the request arrived */
@@ -77,6 +86,18 @@ typedef struct sl_ledger_row {
  * Returns 0 or SL_ESTORE (logged). Worker context; no allocation.
  */
 int sl_ledger_append(sl_txn_t *t, const sl_ledger_row_t *row);
+
+#define SL_LEDGER_KEY_LEN 16
+
+/* As sl_ledger_append, and stores the row's key in key (valid once the transaction commits). */
+int sl_ledger_append_key(sl_txn_t *t, const sl_ledger_row_t *row, uint8_t key[SL_LEDGER_KEY_LEN]);
+
+/*
+ * Whether the row under key exists: 0, SL_ENOTFOUND or SL_ESTORE. Read or
+ * write transaction. Tells whether a write that a dead process may or may
+ * not have committed did commit.
+ */
+int sl_ledger_has(sl_txn_t *t, const uint8_t key[SL_LEDGER_KEY_LEN]);
 
 /*
  * Calls cb(arg, row) for every row with time_ns >= since_ns, oldest first,
@@ -111,8 +132,10 @@ typedef struct sl_ledger_group {
     const char *id;
     const char *name; /* by key (request): the key name (model) on the newest row */
     uint64_t requests;
-    uint64_t errors;   /* status >= 400 */
-    uint64_t unpriced; /* rows flagged SL_LEDGER_UNPRICED */
+    uint64_t errors;      /* status >= 400 */
+    uint64_t unpriced;    /* rows flagged SL_LEDGER_UNPRICED */
+    uint64_t worker_died; /* rows flagged SL_LEDGER_WORKER_DIED */
+    uint32_t flags;       /* every sl_ledger_flag_e seen on the group's rows */
     uint64_t prompt_tokens;
     uint64_t completion_tokens;
     uint64_t cached_tokens;
@@ -210,6 +233,15 @@ int sl_spend_settle(sl_txn_t *t, const sl_budget_ref_t *refs, size_t n, uint64_t
 int sl_spend_get(sl_txn_t *t, sl_budget_kind_e kind, const char *id, sl_budget_period_e period,
                  time_t now, sl_spend_t *out);
 
+/*
+ * The current bucket of a budget as the CLI shows it: {period, spent_usd,
+ * reserved_usd, remaining_usd (decimal strings), spent_nano_usd,
+ * reserved_nano_usd}. Read or write transaction. Returns a new reference,
+ * or NULL when the bucket cannot be read or memory runs out.
+ */
+json_t *sl_spend_json(sl_txn_t *t, sl_budget_kind_e kind, const char *id, uint64_t budget_nusd,
+                      sl_budget_period_e period, time_t now);
+
 /* budget - spent - reserved, 0 when nothing is left. */
 uint64_t sl_spend_remaining(uint64_t budget_nusd, const sl_spend_t *s);
 
@@ -259,11 +291,19 @@ void sl_ledger_utf8_clean(const char *s, bool ctrl, char *out, size_t size);
 /*
  * One group as `sluice usage --format json` and GET /admin/usage show it:
  * {id, name, requests, errors, prompt_tokens, completion_tokens,
- * cached_tokens, cost_usd (exact decimal string)}. Bytes of id and name
+ * cached_tokens, cost_usd (exact decimal string), worker_died (rows the
+ * master wrote for a dead worker's requests), flags (names of the flags
+ * seen: sl_ledger_flag_names)}. Bytes of id and name
  * that are not well-formed UTF-8 (a model name comes from a client and may
  * have been cut mid-character) become '?'. Returns a new reference, or
  * NULL when out of memory.
  */
 json_t *sl_ledger_group_json(const sl_ledger_group_t *g);
+
+/*
+ * The names of flags ("unpriced", "estimated", "stream", "cache_hit",
+ * "worker_died"), comma-separated, into buf; "" for none.
+ */
+void sl_ledger_flag_names(uint32_t flags, char *buf, size_t len);
 
 #endif

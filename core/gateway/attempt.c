@@ -16,6 +16,7 @@
 #include "core/errno.h"
 #include "core/log.h"
 #include "core/metrics.h"
+#include "core/settle.h"
 #include "core/str.h"
 
 #define ATTEMPT_MAX_BODY (64u * 1024 * 1024) /* a JSON answer larger than this is refused */
@@ -112,6 +113,12 @@ sl__drv_attempt_next(sl_drv_req_t *rq)
                 sl__drv_error_new(rq, 429, "insufficient_quota", "insufficient_quota", NULL, why);
                 return;
             }
+            if (rc_ == SL_EFULL) {
+                sl__drv_error_new(rq, 503, "api_error", "storage_full", NULL,
+                                  "The gateway's usage ledger is full, so it cannot record this "
+                                  "request and did not send it. Try again later.");
+                return;
+            }
             if (rc_ < 0) {
                 sl__drv_error_new(rq, 500, "api_error", "storage_error", NULL,
                                   "The gateway cannot update its budget store right now.");
@@ -190,6 +197,8 @@ sl__drv_attempt_next(sl_drv_req_t *rq)
         a->timer = sl_timer_start(rq->d->loop, 0, attempt_on_local, a);
         return;
     }
+    sl_settle_target(&rq->acct, t);
+    sl_intent_update(rq->acct.intent, 0); /* from here the provider may bill it */
     rc_ = sl_upstream_send(rq->d->up, t->provider, &ureq, &attempt_cbs, a, &rq->r->log, &a->uc);
     if (rc_ < 0) {
         a->uc = NULL;
@@ -405,6 +414,7 @@ attempt_on_body(sl_upstream_call_t *uc, const char *p, size_t len, void *data)
     if (a->over) {
         return;
     }
+    sl_intent_update(rq->acct.intent, a->upstream_stream ? a->st.content_bytes : a->body.len + len);
     if (!a->upstream_stream) {
         if (a->body.len + len <= ATTEMPT_MAX_BODY) {
             sl_buf_append(&a->body, p, len);

@@ -329,6 +329,12 @@ drv_handle(sl_http_req_t *r, sl_api_e api)
     if (drv_plan(rq) < 0) {
         return;
     }
+    if (sl_acct_admit(d->db, r->conf, &rq->acct, &rq->call) == SL_EFULL) {
+        sl__drv_error_new(rq, 503, "api_error", "storage_full", NULL,
+                          "The gateway's usage ledger is full, so it cannot record this request "
+                          "and did not send it. Try again later.");
+        return;
+    }
     drv_filter_headers(rq);
     r->data = rq;
     r->on_abort = drv_on_abort;

@@ -10,7 +10,10 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 import {
   makeTmpDir, startMock, startSluice, request, errorShape, sluiceCli, createKey, usageJson, usdToNano, writePricing,
+  freePort,
 } from '../lib/harness.mjs';
+
+const ADMIN_KEY = 'sk-admin-' + 'b'.repeat(32);
 
 // input free, output 1000 USD per 1M tokens: 1,000,000 nano-USD per completion token
 const PRICE_OUT_NUSD = 1000000n;
@@ -20,7 +23,7 @@ const COST_NUSD = BigInt(COMPLETION) * PRICE_OUT_NUSD; // 0.003 USD per request
 const nanoToUsd = (n) => `${n / 1000000000n}.${String(n % 1000000000n).padStart(9, '0')}`;
 
 describe('budgets', () => {
-  let dir, mock, sluice;
+  let dir, mock, sluice, adminPort;
 
   before(async () => {
     dir = await makeTmpDir('budget');
@@ -28,7 +31,12 @@ describe('budgets', () => {
     const pricing = await writePricing(path.join(dir, 'pricing.yaml'), {
       'mock/gpt-4o-mini-2024-07-18': { input: 0, output: 1000, checked: '2026-11-01' },
     });
-    sluice = await startSluice({ dir, mock, config: { pricing } });
+    adminPort = await freePort();
+    sluice = await startSluice({
+      dir, mock,
+      env: { SLUICE_TEST_ADMIN_KEY: ADMIN_KEY },
+      config: { pricing, server: { admin_listen: `127.0.0.1:${adminPort}` }, auth: { admin_key: 'env:SLUICE_TEST_ADMIN_KEY' } },
+    });
   });
   after(async () => {
     const errs = [];
@@ -135,5 +143,33 @@ describe('budgets', () => {
     assert.ok(team, 'usage --by team shows the team');
     assert.ok(usdToNano(team.cost_usd) <= teamBudget, `team spent ${team.cost_usd} of ${nanoToUsd(teamBudget)}`);
     assert.equal(team.requests, served + 1 + 2, 'rows for served and refused requests of both keys');
+  });
+
+  it('settles the real cost when the provider exceeds max_tokens, and counts the overrun', async () => {
+    const metric = async (name) => {
+      const r = await request(`http://127.0.0.1:${adminPort}/metrics`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } });
+      assert.equal(r.status, 200, r.body);
+      const m = new RegExp(`^${name} (\\d+)$`, 'm').exec(r.body);
+      assert.ok(m, `${name} in /metrics`);
+      return BigInt(m[1]);
+    };
+    const k = await createKey(sluice, 'overrun', ['--budget', '1', '--period', 'total']);
+    const before = await metric('sluice_budget_overrun_total');
+    const beforeNusd = await metric('sluice_budget_overrun_nanodollars_total');
+    // the reservation trusts max_tokens: 1, the OpenAI mock answers 5 words anyway
+    const one = await request(`${sluice.root}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${k.key}`, 'content-type': 'application/json' },
+      body: { model: 'gpt-4o-mini', max_tokens: 1, messages: [{ role: 'user', content: 'budget overrun check' }] },
+    });
+    assert.equal(one.status, 200, one.body);
+    assert.equal(one.json().usage.completion_tokens, 5, one.body);
+    const g = await keyUsage(k.id);
+    assert.equal(usdToNano(g.cost_usd), 5n * PRICE_OUT_NUSD, `the ledger has the real cost: ${g.cost_usd}`);
+    const b = JSON.parse((await sluiceCli(sluice, ['budgets', '--json'])).stdout).find((x) => x.id === k.id);
+    assert.equal(BigInt(b.spent_nano_usd), 5n * PRICE_OUT_NUSD, `the budget is charged the real cost: ${JSON.stringify(b)}`);
+    assert.equal(b.reserved_nano_usd, 0);
+    assert.equal(await metric('sluice_budget_overrun_total') - before, 1n, 'the request overran its reservation');
+    assert.equal(await metric('sluice_budget_overrun_nanodollars_total') - beforeNusd, 4n * PRICE_OUT_NUSD);
   });
 });

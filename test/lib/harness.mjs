@@ -397,7 +397,8 @@ export function baseConfig({ dir, port, mock, over }) {
       stop_timeout: '3s',
     },
     auth: { static_keys: ['env:SLUICE_TEST_KEY'] },
-    storage: { path: path.join(dir, 'var') },
+    // the map is reserved on disk up front: keep it small, it grows as a test needs
+    storage: { path: path.join(dir, 'var'), map_size: '64MiB' },
     // one attempt per request and no breaker, so a test that makes the mock
     // fail sees that failure; 100-routing tests retries and breakers
     routing: { retries: 0, breaker: { failures: 0 } },

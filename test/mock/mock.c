@@ -206,6 +206,7 @@ main(int argc, char **argv)
     sl_tls_conf_destroy(mock_tls);
     sl_mock_log_free(&mock);
     sl_buf_free(&mock.body);
+    sl_buf_free(&mock.tags);
     sl_pool_destroy(mock.scratch);
     return 0;
 }

@@ -58,6 +58,7 @@ typedef struct sl_mock {
     sl_pool_t *scratch;   /* reset after every request */
     sl_buf_t body;        /* scratch for building one JSON body */
     sl_mock_record_t log[SL_MOCK_LOG_MAX];
+    sl_buf_t tags;   /* x-mock-tag values of every request since the last reset, '\n'-separated */
     size_t log_next; /* next slot to overwrite */
     size_t log_len;  /* valid entries, at most SL_MOCK_LOG_MAX */
     /* POST /__mock/faults: fault headers applied to the next fault_count API requests */

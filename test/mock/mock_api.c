@@ -388,6 +388,15 @@ api_record(sl_mock_t *m, const sl_mock_req_t *r)
     if (m->log_len < SL_MOCK_LOG_MAX) {
         m->log_len++;
     }
+
+    /* every tag, however many requests: the ledger tests match them one by one */
+    const sl_http_header_t *tag = sl__mock_header(r, "x-mock-tag");
+
+    if (tag != NULL && tag->value.len > 0 && tag->value.len <= 256
+        && memchr(tag->value.p, '\n', tag->value.len) == NULL) {
+        sl_buf_append(&m->tags, tag->value.p, tag->value.len);
+        sl_buf_append(&m->tags, "\n", 1);
+    }
 }
 
 
@@ -539,12 +548,29 @@ api_introspect(sl_mock_t *m, const sl_mock_req_t *r, sl_mock_resp_t *resp)
 
     if (sl_str_eq(r->path, "/__mock/requests") && sl_str_eq(r->method, "GET")) {
         api_requests(m);
+    } else if (sl_str_eq(r->path, "/__mock/tags") && sl_str_eq(r->method, "GET")) {
+        json_t *arr = json_array();
+        char *text;
+
+        for (size_t at = 0; at < m->tags.len;) {
+            const char *nl = memchr(m->tags.p + at, '\n', m->tags.len - at);
+
+            json_array_append_new(arr,
+                                  api_json_bytes(m->tags.p + at, (size_t) (nl - m->tags.p) - at));
+            at = (size_t) (nl - m->tags.p) + 1;
+        }
+        text = json_dumps(arr, JSON_COMPACT);
+        sl_buf_clear(b);
+        sl_buf_puts(b, text != NULL ? text : "[]");
+        free(text);
+        json_decref(arr);
     } else if (sl_str_eq(r->path, "/__mock/reset") && sl_str_eq(r->method, "POST")) {
         for (size_t i = 0; i < SL_MOCK_LOG_MAX; i++) {
             sl_buf_clear(&m->log[i].blob);
         }
         m->log_len = 0;
         m->log_next = 0;
+        sl_buf_clear(&m->tags);
         m->requests = 0;
         m->connections = 0;
         m->nfault = 0;

@@ -6,7 +6,11 @@
  * processes with MDB_MAP_RESIZED, and from several threads at once), the
  * cache emptied and "storage is full" said once when the map cannot grow,
  * stale reader slots cleared at open, compacting backups that open, corrupt
- * files refused without a crash, and read-only opens.
+ * files refused without a crash, and read-only opens. Then the hardening:
+ * a 0-byte or truncated data.mdb refused unless asked to start anew, the
+ * map reserved on disk, a full filesystem (a file-size limit in a child)
+ * giving SL_EFULL and one alert instead of SIGBUS, and the full state that
+ * keeps a reserve, is shared across fork and ends once room returns.
  */
 #define _GNU_SOURCE /* memmem */
 #include <errno.h>
@@ -19,6 +23,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -99,6 +105,14 @@ static void test_reader_check(void **state);
 static void test_backup(void **state);
 static void test_corrupt_file(void **state);
 static void test_rdonly(void **state);
+static void test_zero_bytes(void **state);
+static void test_truncated(void **state);
+static void test_backed(void **state);
+static void test_disk_full(void **state);
+static void test_reserve(void **state);
+static void test_shared_state(void **state);
+static int del_many(sl_txn_t *t, void *arg);
+static int disk_full_child(test_ctx_t *c);
 
 
 static int
@@ -542,7 +556,7 @@ test_storage_full(void **state)
             written += 10;
         }
     }
-    assert_rc(rc, SL_ESTORE);
+    assert_rc(rc, SL_EFULL);
     assert_int_equal(fails, 2);
     assert_true(written > 100);
     /* the cache was given up before anything else */
@@ -554,7 +568,7 @@ test_storage_full(void **state)
 
     /* further failures are not logged again, and nothing half-written appears */
     for (unsigned j = 0; j < 5; j++) {
-        assert_rc(sl_db_write(db, put_many, &a), SL_ESTORE);
+        assert_rc(sl_db_write(db, put_many, &a), SL_EFULL);
     }
     assert_int_equal(count_in_log(c, "reached its map limit"), logged);
     assert_int_equal(count_dbi(db, SL_DBI_KEYS), written);
@@ -816,16 +830,17 @@ test_corrupt_file(void **state)
     assert_non_null(f);
     assert_int_equal(fwrite(junk, 1, sizeof(junk), f), sizeof(junk));
     fclose(f);
-    assert_rc(sl_db_open(c->path, 1 << 20, 0, &db), SL_ESTORE);
+    assert_rc(sl_db_open(c->path, 1 << 20, 0, &db), SL_ECORRUPT);
     assert_null(db);
     assert_true(log_has(c, "mdb_env_open()"));
+    assert_true(log_has(c, "is damaged: stop sluice"));
 
     /* a truncated file */
     f = fopen(file, "wb");
     assert_non_null(f);
     assert_int_equal(fwrite(junk, 1, 100, f), 100);
     fclose(f);
-    assert_rc(sl_db_open(c->path, 1 << 20, 0, &db), SL_ESTORE);
+    assert_rc(sl_db_open(c->path, 1 << 20, 0, &db), SL_ECORRUPT);
     assert_null(db);
 }
 
@@ -855,6 +870,262 @@ test_rdonly(void **state)
 }
 
 
+/* A data.mdb of 0 bytes is a truncated store: refused, untouched, unless SL_DB_INIT. */
+static void
+test_zero_bytes(void **state)
+{
+    test_ctx_t *c = *state;
+    put_arg_t a = { SL_DBI_KEYS, 0, 3, 10, 0, 0 };
+    char file[256];
+    struct stat st;
+    sl_db_t *db;
+    FILE *f;
+
+    assert_int_equal(mkdir(c->path, 0700), 0);
+    snprintf(file, sizeof(file), "%s/data.mdb", c->path);
+    f = fopen(file, "wb");
+    assert_non_null(f);
+    fclose(f);
+
+    assert_rc(sl_db_open(c->path, 1 << 20, 0, &db), SL_ECORRUPT);
+    assert_null(db);
+    assert_true(log_has(c, "is empty (0 bytes)"));
+    assert_true(log_has(c, "--init-storage"));
+    assert_rc(sl_db_open(c->path, 1 << 20, SL_DB_RDONLY, &db), SL_ECORRUPT);
+    assert_int_equal(stat(file, &st), 0);
+    assert_int_equal(st.st_size, 0);
+
+    /* asked for: an empty store starts in it */
+    assert_rc(sl_db_open(c->path, 1 << 20, SL_DB_INIT, &db), 0);
+    assert_rc(sl_db_write(db, put_many, &a), 0);
+    sl_db_close(db);
+    assert_true(log_has(c, "starting a new, empty store"));
+    assert_rc(sl_db_open(c->path, 1 << 20, 0, &db), 0);
+    assert_int_equal(count_dbi(db, SL_DBI_KEYS), 3);
+    sl_db_close(db);
+}
+
+
+/* A data.mdb shorter than its last page lost data: refused, also read-only. */
+static void
+test_truncated(void **state)
+{
+    test_ctx_t *c = *state;
+    put_arg_t a = { SL_DBI_KEYS, 0, 100, 1000, 0, 0 };
+    char file[256];
+    sl_db_t *db;
+
+    assert_rc(sl_db_open(c->path, 1 << 20, 0, &db), 0);
+    assert_rc(sl_db_write(db, put_many, &a), 0);
+    sl_db_close(db);
+    snprintf(file, sizeof(file), "%s/data.mdb", c->path);
+    assert_int_equal(truncate(file, 5 * 4096), 0);
+
+    assert_rc(sl_db_open(c->path, 1 << 20, SL_DB_RDONLY, &db), SL_ECORRUPT);
+    assert_true(log_has(c, "is truncated"));
+    assert_rc(sl_db_open(c->path, 1 << 20, 0, &db), SL_ECORRUPT);
+    assert_null(db);
+}
+
+
+/* The whole map is reserved on disk at open and when it grows: no hole LMDB could fault on. */
+static void
+test_backed(void **state)
+{
+    test_ctx_t *c = *state;
+    put_arg_t a = { SL_DBI_KEYS, 0, 300, 4000, 0, 0 };
+    char file[256];
+    struct stat st;
+    sl_db_t *db;
+
+    snprintf(file, sizeof(file), "%s/data.mdb", c->path);
+    assert_rc(sl_db_open(c->path, 1 << 20, 0, &db), 0);
+    assert_int_equal(stat(file, &st), 0);
+    assert_true((uint64_t) st.st_blocks * 512 >= (uint64_t) 1 << 20);
+    /* 1.2 MB of values: the map grows to 2 MiB, reserved before it is used */
+    assert_rc(sl_db_write(db, put_many, &a), 0);
+    assert_true(log_has(c, "map grown to"));
+    assert_int_equal(stat(file, &st), 0);
+    assert_true((uint64_t) st.st_blocks * 512 >= (uint64_t) 2 << 20);
+    sl_db_close(db);
+}
+
+
+/*
+ * A filesystem that cannot hold more than 2 MiB, made with a file-size
+ * limit (in a child: the limit is process-wide): the map cannot grow past
+ * it, so writes fail with SL_EFULL and one alert, never SIGBUS; once the
+ * limit is lifted the next evaluation grows the map and ends the episode.
+ */
+static void
+test_disk_full(void **state)
+{
+    test_ctx_t *c = *state;
+    int status;
+    pid_t pid;
+
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        _exit(disk_full_child(c));
+    }
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_false(WIFSIGNALED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    assert_int_equal(count_in_log(c, "[alert]"), 1);
+    assert_int_equal(count_in_log(c, "no room to grow its map to 4194304 bytes"), 1);
+    assert_int_equal(count_in_log(c, "has room again"), 1);
+}
+
+
+/* Exit codes name the step that failed. */
+static int
+disk_full_child(test_ctx_t *c)
+{
+    put_arg_t a = { SL_DBI_KEYS, 0, 10, 4000, 0, 0 };
+    struct rlimit rl;
+    sl_db_t *db;
+    int rc = 0;
+
+    signal(SIGXFSZ, SIG_IGN);
+    if (getrlimit(RLIMIT_FSIZE, &rl) != 0) {
+        return 10;
+    }
+    rl.rlim_cur = 2 << 20;
+    if (setrlimit(RLIMIT_FSIZE, &rl) != 0) {
+        return 11;
+    }
+    if (sl_db_open(c->path, 1 << 20, 0, &db) != 0) {
+        return 12;
+    }
+    sl_db_set_reserve(db, 64 << 10);
+    for (unsigned i = 0; i < 200 && rc == 0; i++) {
+        a.first = i * 10;
+        rc = sl_db_write(db, put_many, &a);
+    }
+    if (rc != SL_EFULL || !sl_db_is_full()) {
+        return 13;
+    }
+    if (sl_db_write(db, put_many, &a) != SL_EFULL || sl_db_check_room(db) != SL_EFULL) {
+        return 14;
+    }
+    /* the operator frees space */
+    rl.rlim_cur = rl.rlim_max;
+    if (setrlimit(RLIMIT_FSIZE, &rl) != 0) {
+        return 15;
+    }
+    if (sl_db_check_room(db) != 0 || sl_db_is_full() || sl_db_write(db, put_many, &a) != 0) {
+        return 16;
+    }
+    sl_db_close(db);
+    return 0;
+}
+
+
+static int
+del_many(sl_txn_t *t, void *arg)
+{
+    put_arg_t *a = arg;
+    char key[32];
+    int rc;
+
+    for (unsigned i = a->first; i < a->first + a->count; i++) {
+        key_of(i, key, sizeof(key));
+        rc = sl_db_del(t, a->dbi, key, strlen(key));
+        if (rc != 0 && rc != SL_ENOTFOUND) {
+            return rc;
+        }
+    }
+    return 0;
+}
+
+
+/*
+ * With a reserve the storage counts as full while writes still fit (the
+ * reserve is for rows of requests already admitted), and stops being full
+ * once deletions (retention pruning) free twice the reserve.
+ */
+static void
+test_reserve(void **state)
+{
+    test_ctx_t *c = *state;
+    put_arg_t a = { SL_DBI_KEYS, 0, 5, 1000, 0, 0 };
+    put_arg_t d = { SL_DBI_KEYS, 0, 0, 0, 0, 0 };
+    unsigned i;
+    sl_db_t *db;
+
+    /* the map may grow to 16 x 64 KiB = 1 MiB; keep 256 KiB */
+    assert_rc(sl_db_open(c->path, 64 << 10, 0, &db), 0);
+    sl_db_set_reserve(db, 256 << 10);
+    for (i = 0; i < 400 && !sl_db_is_full(); i++) {
+        a.first = i * 5;
+        assert_rc(sl_db_write(db, put_many, &a), 0);
+    }
+    assert_true(sl_db_is_full());
+    assert_int_equal(count_in_log(c, "less than the 262144 kept for requests in flight"), 1);
+    /* what was admitted still fits */
+    a.first = 100000;
+    assert_rc(sl_db_write(db, put_many, &a), 0);
+    assert_rc(sl_db_check_room(db), SL_EFULL);
+    assert_false(log_has(c, "has room again"));
+
+    d.count = i * 5;
+    assert_rc(sl_db_write(db, del_many, &d), 0);
+    /* freed pages become reusable a transaction later */
+    assert_rc(sl_db_write(db, noop_txn, NULL), 0);
+    assert_rc(sl_db_check_room(db), 0);
+    assert_false(sl_db_is_full());
+    assert_int_equal(count_in_log(c, "has room again"), 1);
+    assert_int_equal(count_in_log(c, "[alert]"), 1);
+    sl_db_close(db);
+}
+
+
+/* After sl_db_shared_init a full storage seen by one process is seen by all. */
+static void
+test_shared_state(void **state)
+{
+    test_ctx_t *c = *state;
+    int status;
+    pid_t pid, pid2;
+
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        if (sl_db_shared_init() != 0 || sl_db_is_full()) {
+            _exit(10);
+        }
+        pid2 = fork();
+        if (pid2 == 0) {
+            put_arg_t a = { SL_DBI_KEYS, 0, 5, 1000, 0, 0 };
+            sl_db_t *db;
+
+            if (sl_db_open(c->path, 64 << 10, 0, &db) != 0) {
+                _exit(11);
+            }
+            sl_db_set_reserve(db, 256 << 10);
+            for (unsigned i = 0; i < 400 && !sl_db_is_full(); i++) {
+                a.first = i * 5;
+                if (sl_db_write(db, put_many, &a) != 0) {
+                    _exit(12);
+                }
+            }
+            sl_db_close(db);
+            _exit(sl_db_is_full() ? 0 : 13);
+        }
+        if (pid2 < 0 || waitpid(pid2, &status, 0) != pid2 || !WIFEXITED(status)) {
+            _exit(14);
+        }
+        _exit(WEXITSTATUS(status) != 0 ? WEXITSTATUS(status) : sl_db_is_full() ? 0 : 15);
+    }
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    /* this process never mapped the segment: its own state is untouched */
+    assert_false(sl_db_is_full());
+}
+
+
 int
 main(void)
 {
@@ -876,6 +1147,12 @@ main(void)
         cmocka_unit_test_setup_teardown(test_backup, setup, teardown),
         cmocka_unit_test_setup_teardown(test_corrupt_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rdonly, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_zero_bytes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_truncated, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_backed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_disk_full, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reserve, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_shared_state, setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
