@@ -10,14 +10,10 @@
  * input byte chooses the feed size and the request id and target model
  * (with characters to escape); the rest is the stream.
  *
- * Beyond "no crash, no sanitizer report" it checks that every client event
- * is `event: X`, then `data: ` plus one JSON object (jansson) whose "type"
- * is X, then a blank line; that message_start comes first; that content
- * blocks open at the next index, get deltas and close only while open, and
- * that no block is open at message_delta; that the stream ends with exactly
- * one message_stop after one message_delta (clean end) or with one error
- * event (failure), nothing after either. libFuzzer's -rss_limit_mb and
- * LeakSanitizer watch memory.
+ * The stream the client gets is checked by fuzzmessages.c (Anthropic's
+ * event framing and order, see fuzzmessages.h); the adapter's literals are
+ * checked to be literals. libFuzzer's -rss_limit_mb and LeakSanitizer
+ * watch memory.
  *
  * Through meson (test/fuzz/meson.build, clang only):
  *   CC=clang meson setup build-fuzz -Db_sanitize=address,undefined -Db_lundef=false \
@@ -25,15 +21,11 @@
  *   ninja -C build-fuzz test/fuzz/fuzz_anthropic_client_stream
  *   build-fuzz/test/fuzz/fuzz_anthropic_client_stream -max_total_time=60
  */
-#define _GNU_SOURCE /* memmem */
-
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include <jansson.h>
 
 #include "core/buf.h"
 #include "core/errno.h"
@@ -42,6 +34,8 @@
 #include "core/sse.h"
 #include "providers/provider.h"
 #include "providers/registry.h"
+
+#include "fuzzmessages.h"
 
 typedef struct fuzz_feed {
     const sl_provider_ops_t *ops;
@@ -59,8 +53,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static int fuzz_on_event(void *data, const sl_sse_event_t *ev);
 static void fuzz_check(int ok, const char *what);
-static long long fuzz_index(json_t *v);
-static void fuzz_check_events(const sl_buf_t *out, bool failed);
 
 static const size_t fuzz_steps[4] = { 0, 1, 5, 64 };
 static const char *const fuzz_ids[2] = { "req-fuzz", "req-\"\\\n-\xc3\xa9" };
@@ -114,94 +106,6 @@ fuzz_on_event(void *data, const sl_sse_event_t *ev)
         return 0;
     }
     return 0;
-}
-
-
-/* The "index" of an event, -1 when it has none that fits. */
-static long long
-fuzz_index(json_t *v)
-{
-    json_t *i = json_object_get(v, "index");
-
-    return json_is_integer(i) && json_integer_value(i) >= 0 ? (long long) json_integer_value(i)
-                                                            : -1;
-}
-
-
-/*
- * Every event is "event: " X "\n" "data: " {"type": X, ...} "\n\n", in
- * Anthropic's order (see the file comment).
- */
-static void
-fuzz_check_events(const sl_buf_t *out, bool failed)
-{
-    const char *s = out->p;
-    const char *end = out->p + out->len;
-    const char *last = NULL;
-    long long next = 0; /* index of the next block */
-    long long open = -1;
-    bool first = true;
-    bool delta = false;
-
-    while (s < end) {
-        const char *sep = memmem(s, (size_t) (end - s), "\n\n", 2);
-        const char *nl;
-        const char *type;
-        size_t name_len;
-        json_t *v;
-
-        fuzz_check(last == NULL, "events after an error or message_stop");
-        fuzz_check(sep != NULL, "event without a blank line");
-        fuzz_check(sep - s > 7 && memcmp(s, "event: ", 7) == 0, "event without a name");
-        nl = memchr(s, '\n', (size_t) (sep - s));
-        fuzz_check(nl != NULL, "event without data");
-        name_len = (size_t) (nl - s - 7);
-        fuzz_check(sep - nl > 6 && memcmp(nl + 1, "data: ", 6) == 0, "event without data");
-        fuzz_check(memchr(nl + 1, '\n', (size_t) (sep - nl - 1)) == NULL, "data spans lines");
-        v = json_loadb(nl + 7, (size_t) (sep - nl - 7), JSON_REJECT_DUPLICATES, NULL);
-        fuzz_check(json_is_object(v), "event data is not a JSON object");
-        type = json_string_value(json_object_get(v, "type"));
-        fuzz_check(type != NULL && strlen(type) == name_len && memcmp(type, s + 7, name_len) == 0,
-                   "event name and data type differ");
-        if (first) {
-            fuzz_check(strcmp(type, "message_start") == 0, "first event is not message_start");
-            fuzz_check(json_is_string(json_object_get(json_object_get(v, "message"), "id")),
-                       "message_start without an id");
-            first = false;
-        } else if (strcmp(type, "message_start") == 0) {
-            fuzz_check(0, "a second message_start");
-        } else if (strcmp(type, "content_block_start") == 0) {
-            fuzz_check(open < 0 && !delta, "a block starts while one is open");
-            fuzz_check(fuzz_index(v) == next, "a block starts at the wrong index");
-            fuzz_check(json_is_object(json_object_get(v, "content_block")), "a block without body");
-            open = next++;
-        } else if (strcmp(type, "content_block_delta") == 0) {
-            fuzz_check(open >= 0 && fuzz_index(v) == open, "a delta outside the open block");
-        } else if (strcmp(type, "content_block_stop") == 0) {
-            fuzz_check(open >= 0 && fuzz_index(v) == open, "a stop outside the open block");
-            open = -1;
-        } else if (strcmp(type, "message_delta") == 0) {
-            fuzz_check(open < 0 && !delta, "message_delta with a block open, or twice");
-            fuzz_check(json_is_string(json_object_get(json_object_get(v, "delta"), "stop_reason")),
-                       "message_delta without a stop_reason");
-            delta = true;
-        } else if (strcmp(type, "message_stop") == 0) {
-            fuzz_check(delta, "message_stop before message_delta");
-            last = "message_stop";
-        } else if (strcmp(type, "error") == 0) {
-            fuzz_check(json_is_string(json_object_get(json_object_get(v, "error"), "type")),
-                       "an error without a type");
-            last = "error";
-        } else {
-            fuzz_check(strcmp(type, "ping") == 0, "an unknown event");
-        }
-        json_decref(v);
-        s = sep + 2;
-    }
-    if (out->len > 0) {
-        fuzz_check(last != NULL && strcmp(last, failed ? "error" : "message_stop") == 0,
-                   "the stream does not end as it should");
-    }
 }
 
 
@@ -289,7 +193,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
     }
     if (!f.dropped) {
-        fuzz_check_events(&f.out, f.failed);
+        sl_fuzz_messages_check("fuzz_anthropic_client_stream", &f.out, f.failed);
     }
     sl_buf_free(&f.out);
     sl_pool_destroy(pool);
