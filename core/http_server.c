@@ -183,6 +183,7 @@ static void conn_on_write(uv_write_t *req, int status);
 static void conn_on_shutdown(uv_shutdown_t *req, int status);
 static void conn_on_close(uv_handle_t *handle);
 static void conn_timer(sl_http_conn_t *c, uint64_t ms);
+static uint64_t conn_idle_timeout(const sl_http_conn_t *c);
 static void conn_read_start(sl_http_conn_t *c);
 static void conn_read_stop(sl_http_conn_t *c);
 static void conn_process(sl_http_conn_t *c);
@@ -364,11 +365,7 @@ sl_http_server_drain(sl_http_server_t *srv)
     for (c = srv->conns; c != NULL; c = next) {
         next = c->next;
         if (c->state == SL_HTTP_IDLE && c->queued == 0 && c->rpos == c->rlen && !c->resume) {
-            uint64_t grace = srv->conf->keepalive_timeout < HTTP_DRAIN_IDLE_GRACE
-                                 ? srv->conf->keepalive_timeout
-                                 : HTTP_DRAIN_IDLE_GRACE;
-
-            conn_timer(c, grace);
+            conn_timer(c, conn_idle_timeout(c));
         }
     }
 }
@@ -741,6 +738,22 @@ conn_timer(sl_http_conn_t *c, uint64_t ms)
 }
 
 
+/*
+ * How long an idle keep-alive connection waits for its next request:
+ * keepalive_timeout, or the short drain grace once the server drains.
+ */
+static uint64_t
+conn_idle_timeout(const sl_http_conn_t *c)
+{
+    uint64_t ms = c->srv->conf->keepalive_timeout;
+
+    if (c->srv->draining && ms > HTTP_DRAIN_IDLE_GRACE) {
+        ms = HTTP_DRAIN_IDLE_GRACE;
+    }
+    return ms;
+}
+
+
 static void
 conn_read_start(sl_http_conn_t *c)
 {
@@ -871,7 +884,7 @@ conn_on_timer(uv_timer_t *timer)
     case SL_HTTP_IDLE:
         if (c->resume) {
             c->resume = false;
-            conn_timer(c, c->srv->conf->keepalive_timeout);
+            conn_timer(c, conn_idle_timeout(c));
             conn_process(c);
             break;
         }
@@ -1568,19 +1581,31 @@ conn_finish(sl_http_conn_t *c)
 }
 
 
-/* The response left: keep the connection for the next request or close it. */
+/*
+ * The response left: keep the connection for the next request or close it.
+ * A response that promised keep-alive keeps its promise also when draining
+ * began while it was sent (a stream, typically): the client may reuse the
+ * connection the moment the body ends, so the connection waits for that
+ * request like an idle one (the drain grace) and answers it with
+ * "Connection: close". Closing at once would race with that request.
+ */
 static void
 conn_request_done(sl_http_conn_t *c)
 {
-    if (!c->req.keepalive || c->srv->draining || c->eof) {
+    if (!c->req.keepalive) {
         conn_close_after_response(c);
+        return;
+    }
+    if (c->eof && c->rpos == c->rlen) {
+        /* the client half-closed: no further request can come */
+        conn_close(c);
         return;
     }
     conn_request_end(c);
     c->state = SL_HTTP_IDLE;
     if (c->in_process) {
         /* conn_process goes on with any pipelined bytes */
-        conn_timer(c, c->srv->conf->keepalive_timeout);
+        conn_timer(c, conn_idle_timeout(c));
         return;
     }
     if (c->rpos < c->rlen) {
@@ -1591,7 +1616,7 @@ conn_request_done(sl_http_conn_t *c)
         c->resume = true;
         uv_timer_start(&c->timer, conn_on_timer, 0, 0);
     } else {
-        conn_timer(c, c->srv->conf->keepalive_timeout);
+        conn_timer(c, conn_idle_timeout(c));
     }
     conn_read_start(c);
 }

@@ -100,9 +100,13 @@ sl_http_server_t *sl_http_server_create(uv_loop_t *loop, const sl_conf_t *conf,
 int sl_http_server_listen_fd(sl_http_server_t *srv, int fd);
 
 /*
- * Graceful drain: stops accepting (closes the listener handles), closes idle
- * keep-alive connections now and busy ones right after their current
- * response (which then says Connection: close).
+ * Graceful drain: stops accepting (closes the listener handles). An idle
+ * keep-alive connection gets a short grace (1 s) for a request its client
+ * may already have sent, which is answered with Connection: close; quiet
+ * ones are closed after it. A busy connection finishes its response; when
+ * that response went out with Connection: close it closes right after it,
+ * else (a stream that began before the drain) it becomes idle and gets the
+ * same grace.
  */
 void sl_http_server_drain(sl_http_server_t *srv);
 

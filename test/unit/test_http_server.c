@@ -1900,6 +1900,66 @@ test_drain(void **state)
 }
 
 
+/*
+ * A stream that began before the drain went out with keep-alive: once it
+ * ends, the client may send its next request at once, and that request
+ * (also one pipelined behind the stream) must be answered, with
+ * Connection: close, before the connection closes.
+ */
+static void
+client_drain_stream(test_ctx_t *t)
+{
+    cl_conn_t *cc = cl_open(t);
+    cl_conn_t *pp = cl_open(t);
+    cl_resp_t resp;
+
+    CHECK(t, cc->fd >= 0 && pp->fd >= 0);
+    cl_send(cc, "GET /stream HTTP/1.1\r\nHost: x\r\n\r\n");
+    cl_send(pp, "GET /stream HTTP/1.1\r\nHost: x\r\n\r\n");
+    ms_sleep(50);
+    uv_async_send(&t->drain_async);
+    ms_sleep(20);
+    /* pp pipelines its next request while the stream is still going */
+    cl_send(pp, "GET /echo HTTP/1.1\r\nHost: x\r\nX-Test: piped\r\n\r\n");
+
+    CHECK_INT(t, cl_read(cc, &resp), 0);
+    CHECK_INT(t, resp.status, 200);
+    CHECK_HDR(t, &resp, "connection", "keep-alive");
+    CHECK_BODY(t, &resp, "piece-3");
+    cl_resp_free(&resp);
+    cl_send(cc, "GET /echo HTTP/1.1\r\nHost: x\r\nX-Test: next\r\n\r\n");
+    CHECK_INT(t, cl_read(cc, &resp), 0);
+    CHECK_INT(t, resp.status, 200);
+    CHECK_HDR(t, &resp, "connection", "close");
+    CHECK_BODY(t, &resp, "\"hdr\":\"next\"");
+    cl_resp_free(&resp);
+    CHECK(t, cl_wait_eof(cc, 1000));
+
+    CHECK_INT(t, cl_read(pp, &resp), 0);
+    CHECK_INT(t, resp.status, 200);
+    CHECK_BODY(t, &resp, "piece-3");
+    cl_resp_free(&resp);
+    CHECK_INT(t, cl_read(pp, &resp), 0);
+    CHECK_INT(t, resp.status, 200);
+    CHECK_HDR(t, &resp, "connection", "close");
+    CHECK_BODY(t, &resp, "\"hdr\":\"piped\"");
+    cl_resp_free(&resp);
+    CHECK(t, cl_wait_eof(pp, 1000));
+    cl_close(cc);
+    cl_close(pp);
+}
+
+
+static void
+test_drain_stream(void **state)
+{
+    test_ctx_t t;
+
+    test_init(&t);
+    test_run(&t, client_drain_stream);
+}
+
+
 int
 main(void)
 {
@@ -1924,6 +1984,7 @@ main(void)
         cmocka_unit_test(test_cors_star),
         cmocka_unit_test(test_max_connections),
         cmocka_unit_test(test_drain),
+        cmocka_unit_test(test_drain_stream),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
