@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 #include <time.h>
 #include <unistd.h>
@@ -45,6 +46,7 @@
 #define HTTP_DRAIN_IDLE_GRACE 1000 /* ms an idle connection stays open once draining */
 #define HTTP_RID_MAX          128
 #define HTTP_OVERLOAD_LOG     60000 /* ms between two "max_connections reached" messages */
+#define HTTP_PEER_CHECK       250 /* ms between checks of a half-closed client (see conn_peer_probe) */
 
 #define HTTP_EXPOSE_HEADERS \
     "x-request-id, x-sluice-provider, x-sluice-model, x-sluice-cache, x-sluice-attempts"
@@ -161,6 +163,7 @@ struct sl_http_conn {
     bool resume;         /* the IDLE timer fired at 0 ms: parse pipelined bytes */
     bool counted;        /* counted in srv->nactive */
     bool logged;         /* the access log line for this request is written */
+    bool peer_check;     /* the client half-closed and was probed: watch for its RST */
     int resp_status;     /* status of the response being sent */
     uint64_t resp_bytes; /* bytes of the response handed to the socket */
     char addr[64];
@@ -179,6 +182,8 @@ static void conn_on_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf);
 static void conn_on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf);
 static void conn_on_read_error(sl_http_conn_t *c, ssize_t nread);
 static void conn_on_timer(uv_timer_t *timer);
+static void conn_peer_probe(sl_http_conn_t *c);
+static void conn_peer_check(sl_http_conn_t *c);
 static void conn_on_write(uv_write_t *req, int status);
 static void conn_on_shutdown(uv_shutdown_t *req, int status);
 static void conn_on_close(uv_handle_t *handle);
@@ -850,28 +855,92 @@ conn_on_read_error(sl_http_conn_t *c, ssize_t nread)
         return;
     }
 
+    /*
+     * EOF is all a client that half-closed (shutdown(SHUT_WR)) after its
+     * request and one that went away send: what it already sent is still
+     * answered, and a client that is gone shows when it answers a write
+     * with RST (conn_peer_probe).
+     */
     switch (c->state) {
     case SL_HTTP_HEADERS:
     case SL_HTTP_BODY:
-        sl_log(&c->log, SL_LOG_INFO, 0, "client %s closed the connection while sending a request",
-               c->addr);
-        conn_close(c);
+        if (c->rpos == c->rlen) {
+            sl_log(&c->log, SL_LOG_INFO, 0,
+                   "client %s closed the connection while sending a request", c->addr);
+            conn_close(c);
+        }
         break;
     case SL_HTTP_BUSY:
         if (c->busy) {
-            sl_log(&c->log, SL_LOG_INFO, 0,
-                   "client %s closed the connection before the response was complete", c->addr);
-            conn_close(c);
+            conn_peer_probe(c);
         }
-        /* the server's own error response: finish sending it, then close */
+        /* else the server's own error response: finish sending it, then close */
         break;
     case SL_HTTP_SENDING:
-        /* a half-close: the client still reads what is queued */
+        /* the client still reads what is queued */
+        break;
+    case SL_HTTP_IDLE:
+        if (c->rpos == c->rlen) {
+            conn_close(c);
+        }
+        /* else pipelined requests wait for their turn (c->resume) */
         break;
     default:
         conn_close(c);
         break;
     }
+}
+
+
+/*
+ * The client sent EOF while a handler works on its request. A client that
+ * half-closed wants the answer; one that closed its socket will never read
+ * it, and the handler's upstream work should stop. On the wire both are the
+ * same FIN; they differ once we send something: a closed socket answers
+ * with RST. So an HTTP/1.1 request that has no response bytes yet gets an
+ * interim "100 Continue" (RFC 9110 15.2: clients must accept unexpected 1xx
+ * responses), and the socket's pending error is checked every
+ * HTTP_PEER_CHECK ms until the response starts. A streaming response needs
+ * no probe (its own writes meet the RST), and HTTP/1.0 allows no 1xx: such
+ * requests are answered, and a gone client shows at the next write.
+ */
+static void
+conn_peer_probe(sl_http_conn_t *c)
+{
+    uv_buf_t buf = uv_buf_init("HTTP/1.1 100 Continue\r\n\r\n", 25);
+    uint64_t bytes = c->resp_bytes;
+
+    if (c->streaming || c->finished || c->req.http_minor == 0) {
+        return;
+    }
+    sl_debug(&c->log, "client %s half-closed; probing it", c->addr);
+    if (conn_send(c, &buf, 1) != 0) {
+        return;
+    }
+    c->resp_bytes = bytes; /* not part of the response in the access log */
+    c->peer_check = true;
+    if (c->queued == 0) {
+        conn_timer(c, HTTP_PEER_CHECK);
+    }
+}
+
+
+/* The socket's pending error (RST after the probe): the client is gone. */
+static void
+conn_peer_check(sl_http_conn_t *c)
+{
+    uv_os_fd_t fd;
+    socklen_t len = sizeof(int);
+    int soerr = 0;
+
+    if (uv_fileno((uv_handle_t *) &c->tcp, &fd) == 0
+        && getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) == 0 && soerr != 0) {
+        sl_log(&c->log, SL_LOG_INFO, soerr,
+               "client %s closed the connection before the response was complete", c->addr);
+        conn_close(c);
+        return;
+    }
+    conn_timer(c, HTTP_PEER_CHECK);
 }
 
 
@@ -900,6 +969,11 @@ conn_on_timer(uv_timer_t *timer)
         conn_fail(c, 408, "request_timeout", "Timed out waiting for the request body.");
         break;
     case SL_HTTP_BUSY:
+        if (c->peer_check && c->queued == 0) {
+            conn_peer_check(c);
+            break;
+        }
+        /* fall through */
     case SL_HTTP_SENDING:
         sl_log(&c->log, SL_LOG_INFO, 0, "client %s timed out reading the response", c->addr);
         conn_close(c);
@@ -980,6 +1054,14 @@ conn_process(sl_http_conn_t *c)
     }
     c->in_process = false;
 
+    if (c->eof && !c->closing && c->rpos == c->rlen
+        && (c->state == SL_HTTP_HEADERS || c->state == SL_HTTP_BODY)) {
+        /* the client half-closed in the middle of a request: it cannot complete */
+        sl_log(&c->log, SL_LOG_INFO, 0, "client %s closed the connection while sending a request",
+               c->addr);
+        conn_close(c);
+        return;
+    }
     if (!c->closing && c->state != SL_HTTP_LINGER && c->rlen < sizeof(c->rbuf)) {
         conn_read_start(c);
     }
@@ -1031,6 +1113,7 @@ conn_request_begin(sl_http_conn_t *c)
     c->need_exec = false;
     c->resume = false;
     c->logged = false;
+    c->peer_check = false;
     c->resp_status = 0;
     c->resp_bytes = 0;
     conn_timer(c, srv->conf->header_timeout);
@@ -1382,6 +1465,13 @@ conn_build_head(sl_http_conn_t *c, int status, const sl_http_header_t *headers, 
 
     if (status >= 200) {
         c->resp_status = status;
+        if (c->peer_check) {
+            /* the response's own writes meet a gone client */
+            c->peer_check = false;
+            if (c->queued == 0) {
+                uv_timer_stop(&c->timer);
+            }
+        }
     }
     size_t need;
     char *p;
@@ -1390,7 +1480,9 @@ conn_build_head(sl_http_conn_t *c, int status, const sl_http_header_t *headers, 
         status = 500;
     }
     reason = sl_http_reason(status);
-    r->keepalive = r->keepalive && !c->srv->draining && body != SL_HTTP_BODY_CLOSE;
+    /* after a half-close, the last request read is the last one answered */
+    r->keepalive = r->keepalive && !c->srv->draining && !(c->eof && c->rpos == c->rlen)
+                   && body != SL_HTTP_BODY_CLOSE;
     need = 512 + strlen(reason) + HTTP_RID_MAX + c->cors_origin.len;
     for (size_t i = 0; i < nheaders; i++) {
         need += headers[i].name.len + headers[i].value.len + 4;
@@ -1535,6 +1627,8 @@ conn_on_write(uv_write_t *req, int status)
         /* progress re-arms send_timeout */
         if (c->queued > 0) {
             conn_timer(c, c->srv->conf->send_timeout);
+        } else if (c->peer_check && c->state == SL_HTTP_BUSY) {
+            conn_timer(c, HTTP_PEER_CHECK);
         } else {
             uv_timer_stop(&c->timer);
         }

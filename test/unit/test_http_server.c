@@ -1900,6 +1900,98 @@ test_drain(void **state)
 }
 
 
+/* Reads the next final (non-1xx) response; *interim counts the 1xx ones skipped. */
+static int
+cl_read_final(cl_conn_t *cc, cl_resp_t *resp, int *interim)
+{
+    int rc;
+
+    for (;;) {
+        rc = cl_read(cc, resp);
+        if (rc != 0 || resp->status >= 200) {
+            return rc;
+        }
+        (*interim)++;
+        cl_resp_free(resp);
+    }
+}
+
+
+/*
+ * A client that half-closes (shutdown(SHUT_WR)) after its request still
+ * gets its whole answer, also to pipelined requests and streams, then EOF.
+ */
+static void
+client_half_close(test_ctx_t *t)
+{
+    cl_conn_t *cc = cl_open(t);
+    cl_resp_t resp;
+    int interim = 0;
+
+    CHECK(t, cc->fd >= 0);
+    cl_send(cc, "GET /slow?ms=300 HTTP/1.1\r\nHost: x\r\n\r\n");
+    CHECK_INT(t, shutdown(cc->fd, SHUT_WR), 0);
+    CHECK_INT(t, cl_read_final(cc, &resp, &interim), 0);
+    CHECK_INT(t, resp.status, 200);
+    CHECK_BODY(t, &resp, "slow done");
+    cl_resp_free(&resp);
+    CHECK(t, cl_wait_eof(cc, 1000));
+    cl_close(cc);
+    CHECK_INT(t, atomic_load(&t->aborts), 0);
+
+    cc = cl_open(t);
+    cl_send(cc, "GET /echo HTTP/1.1\r\nHost: x\r\nX-Test: first\r\n\r\n"
+                "GET /slow?ms=200 HTTP/1.1\r\nHost: x\r\n\r\n"
+                "GET /echo HTTP/1.1\r\nHost: x\r\nX-Test: third\r\n\r\n");
+    CHECK_INT(t, shutdown(cc->fd, SHUT_WR), 0);
+    CHECK_INT(t, cl_read_final(cc, &resp, &interim), 0);
+    CHECK_BODY(t, &resp, "\"hdr\":\"first\"");
+    cl_resp_free(&resp);
+    CHECK_INT(t, cl_read_final(cc, &resp, &interim), 0);
+    CHECK_BODY(t, &resp, "slow done");
+    cl_resp_free(&resp);
+    CHECK_INT(t, cl_read_final(cc, &resp, &interim), 0);
+    CHECK_BODY(t, &resp, "\"hdr\":\"third\"");
+    cl_resp_free(&resp);
+    CHECK(t, cl_wait_eof(cc, 1000));
+    cl_close(cc);
+
+    /* HTTP/1.0 gets no interim response, just the answer */
+    cc = cl_open(t);
+    interim = 0;
+    cl_send(cc, "GET /slow?ms=200 HTTP/1.0\r\n\r\n");
+    CHECK_INT(t, shutdown(cc->fd, SHUT_WR), 0);
+    CHECK_INT(t, cl_read_final(cc, &resp, &interim), 0);
+    CHECK_INT(t, interim, 0);
+    CHECK_BODY(t, &resp, "slow done");
+    cl_resp_free(&resp);
+    cl_close(cc);
+
+    /* a stream goes on to its end */
+    cc = cl_open(t);
+    cl_send(cc, "GET /stream HTTP/1.1\r\nHost: x\r\n\r\n");
+    ms_sleep(20);
+    CHECK_INT(t, shutdown(cc->fd, SHUT_WR), 0);
+    CHECK_INT(t, cl_read_final(cc, &resp, &interim), 0);
+    CHECK_INT(t, resp.status, 200);
+    CHECK_BODY(t, &resp, "piece-1piece-2piece-3");
+    cl_resp_free(&resp);
+    CHECK(t, cl_wait_eof(cc, 1000));
+    cl_close(cc);
+    CHECK_INT(t, atomic_load(&t->aborts), 0);
+}
+
+
+static void
+test_half_close(void **state)
+{
+    test_ctx_t t;
+
+    test_init(&t);
+    test_run(&t, client_half_close);
+}
+
+
 /*
  * A stream that began before the drain went out with keep-alive: once it
  * ends, the client may send its next request at once, and that request
@@ -1985,6 +2077,7 @@ main(void)
         cmocka_unit_test(test_max_connections),
         cmocka_unit_test(test_drain),
         cmocka_unit_test(test_drain_stream),
+        cmocka_unit_test(test_half_close),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
