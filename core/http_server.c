@@ -233,6 +233,7 @@ static bool http_rid_is_sane(sl_str_t id);
 static bool http_header_is_ours(sl_str_t name);
 static bool http_status_has_body(int status);
 static char *http_cat(char *p, const char *s, size_t n);
+static char *http_cat_field(char *p, const char *s, size_t n);
 static char *http_put_uint(char *p, uint64_t v);
 static char *http_put_hex(char *p, uint64_t v, int width);
 static json_t *http_json_string(const char *s);
@@ -1499,17 +1500,32 @@ conn_build_head(sl_http_conn_t *c, int status, const sl_http_header_t *headers, 
     date = server_date(c->srv);
     p = http_cat(p, date, strlen(date));
     p = http_cat_lit(p, "\r\n");
+    /*
+     * A handler's header values may carry what a client sent (a model
+     * name): a name that is not a token drops its header, and a value's
+     * control characters (CR and LF included, and DEL) go out as '?', so no
+     * byte of a value can end or split the header or trip a strict client.
+     */
     for (size_t i = 0; i < nheaders; i++) {
         const sl_http_header_t *h = &headers[i];
 
-        if (h->name.len == 0 || http_header_is_ours(h->name)
-            || memchr(h->value.p, '\r', h->value.len) != NULL
-            || memchr(h->value.p, '\n', h->value.len) != NULL) {
+        if (http_header_is_ours(h->name)) {
+            continue;
+        }
+        if (!sl_http_is_token(h->name)) {
+            sl_log(&c->log, SL_LOG_INFO, 0, "response header with an invalid name dropped");
             continue;
         }
         p = http_cat(p, h->name.p, h->name.len);
         p = http_cat_lit(p, ": ");
-        p = http_cat(p, h->value.p, h->value.len);
+        if (sl_http_is_field_value(h->value)) {
+            p = http_cat(p, h->value.p, h->value.len);
+        } else {
+            sl_log(&c->log, SL_LOG_INFO, 0,
+                   "control characters in the value of response header \"%.*s\" sent as '?'",
+                   (int) h->name.len, h->name.p);
+            p = http_cat_field(p, h->value.p, h->value.len);
+        }
         p = http_cat_lit(p, "\r\n");
     }
     switch (body) {
@@ -2142,6 +2158,19 @@ http_cat(char *p, const char *s, size_t n)
 {
     memcpy(p, s, n);
     return p + n;
+}
+
+
+/* http_cat for a header value: control characters (all but HTAB) and DEL become '?'. */
+static char *
+http_cat_field(char *p, const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char) s[i];
+
+        *p++ = (ch < 0x20 && ch != '\t') || ch == 0x7f ? '?' : (char) ch;
+    }
+    return p;
 }
 
 

@@ -361,6 +361,21 @@ describe('inbound HTTP', () => {
       { timeoutMs: 2500, msg: 'the abort in the log before the upstream answered' });
   });
 
+  it('refuses a model name with control characters (DEL included) with 400, before any upstream call', async () => {
+    for (const model of ['mock/gpt\x7f-4o', 'mock/gpt\u0001', 'mock/a\r\nx-injected: 1']) {
+      const r = await sluice.chat({ model, messages: [{ role: 'user', content: 'ctl model' }] });
+      assert.equal(r.status, 400, `${JSON.stringify(model)}: ${r.body}`);
+      const e = errorShape(r.json());
+      assert.equal(e.param, 'model');
+      assert.equal(r.headers['x-injected'], undefined);
+      for (const [k, v] of Object.entries(r.headers)) {
+        assert.doesNotMatch(String(v), /[\x00-\x08\x0a-\x1f\x7f]/, `header ${k}`);
+      }
+    }
+    const seen = (await stack.mock.requests()).filter((q) => q.rawBody.includes('ctl model'));
+    assert.equal(seen.length, 0, 'no such request reached the provider');
+  });
+
   it('ignores the query string when routing', async () => {
     const r = await sluice.req('/v1/models?limit=5&x=%20y');
     assert.equal(r.status, 200);

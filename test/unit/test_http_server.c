@@ -132,6 +132,7 @@ static void h_stream(sl_http_req_t *r);
 static void h_big(sl_http_req_t *r);
 static void h_big_write(sl_http_req_t *r);
 static void h_big_abort(sl_http_req_t *r);
+static void h_badhdr(sl_http_req_t *r);
 static job_t *job_new(sl_http_req_t *r);
 static void job_on_close(uv_handle_t *handle);
 static void job_on_delay(uv_timer_t *timer);
@@ -186,6 +187,7 @@ static const sl_http_route_t routes[] = {
     { "GET", "/v1/models", h_echo, NULL }, { "GET", "/prefix/*", h_echo, NULL },
     { "GET", "/delay", h_delay, NULL },    { "GET", "/slow", h_slow, NULL },
     { "GET", "/stream", h_stream, NULL },  { "GET", "/big", h_big, NULL },
+    { "GET", "/badhdr", h_badhdr, NULL },
 };
 
 
@@ -840,6 +842,26 @@ h_big_abort(sl_http_req_t *r)
     atomic_fetch_add(&T->aborts, 1);
     free(r->data);
     sl_http_finish(r);
+}
+
+
+/* Headers a handler built from client input: control characters, DEL, a bad name. */
+static void
+h_badhdr(sl_http_req_t *r)
+{
+    static const char del[] = "gpt\x7f-4o";
+    static const char crlf[] = "v\r\nInjected: 1";
+    static const char nul[] = { 'a', '\0', 'b' };
+    sl_http_header_t h[] = {
+        { sl_str_lit("x-sluice-model"), { del, sizeof(del) - 1 } },
+        { sl_str_lit("x-crlf"), { crlf, sizeof(crlf) - 1 } },
+        { sl_str_lit("x-nul"), { nul, sizeof(nul) } },
+        { sl_str_lit("bad name"), sl_str_lit("v") },
+        { sl_str_lit("x-tab"), sl_str_lit("a\tb") },
+        { sl_str_lit("x-utf8"), sl_str_lit("mod\xc3\xa8le") },
+    };
+
+    sl_http_respond(r, 200, h, sizeof(h) / sizeof(h[0]), "ok", 2);
 }
 
 
@@ -1900,6 +1922,75 @@ test_drain(void **state)
 }
 
 
+/*
+ * No response header value carries a control character: the writer sends
+ * them as '?' (CR and LF too, so nothing is injected), drops a header whose
+ * name is not a token, and keeps HTAB and UTF-8.
+ */
+static void
+client_header_values(test_ctx_t *t)
+{
+    cl_conn_t *cc = cl_open(t);
+    cl_resp_t resp;
+    char v[128];
+
+    CHECK(t, cc->fd >= 0);
+    cl_send(cc, "GET /badhdr HTTP/1.1\r\nHost: x\r\n\r\n");
+    CHECK_INT(t, cl_read(cc, &resp), 0);
+    CHECK_INT(t, resp.status, 200);
+    CHECK_HDR(t, &resp, "x-sluice-model", "gpt?-4o");
+    CHECK_HDR(t, &resp, "x-crlf", "v??Injected: 1");
+    CHECK_HDR(t, &resp, "x-nul", "a?b");
+    CHECK_HDR(t, &resp, "x-tab", "a\tb");
+    CHECK_HDR(t, &resp, "x-utf8", "mod\xc3\xa8le");
+    CHECK(t, !cl_header(&resp, "injected", v, sizeof(v)));
+    CHECK(t, !cl_header(&resp, "bad name", v, sizeof(v)));
+    CHECK(t, strstr(resp.headers, "bad name") == NULL);
+    cl_resp_free(&resp);
+
+    /* the connection is still in sync */
+    cl_send(cc, "GET /echo HTTP/1.1\r\nHost: x\r\n\r\n");
+    CHECK_INT(t, cl_read(cc, &resp), 0);
+    CHECK_INT(t, resp.status, 200);
+    cl_resp_free(&resp);
+    cl_close(cc);
+}
+
+
+static void
+test_header_values(void **state)
+{
+    test_ctx_t t;
+
+    test_init(&t);
+    test_run(&t, client_header_values);
+}
+
+
+static void
+test_field_value_checks(void **state)
+{
+    static const char nul[] = { 'a', '\0' };
+
+    assert_true(sl_http_is_field_value(sl_str_lit("gpt-4o mini\t(x)")));
+    assert_true(sl_http_is_field_value(sl_str_lit("mod\xc3\xa8le")));
+    assert_true(sl_http_is_field_value(sl_str_lit("")));
+    assert_false(sl_http_is_field_value(sl_str_lit("gpt\x7f")));
+    assert_false(sl_http_is_field_value(sl_str_lit("a\rb")));
+    assert_false(sl_http_is_field_value(sl_str_lit("a\nb")));
+    assert_false(sl_http_is_field_value(sl_str_lit("\x1b[31m")));
+    assert_false(sl_http_is_field_value((sl_str_t){ nul, sizeof(nul) }));
+    assert_true(sl_http_is_token(sl_str_lit("x-sluice-model")));
+    assert_true(sl_http_is_token(sl_str_lit("!#$%&'*+-.^_`|~09azAZ")));
+    assert_false(sl_http_is_token(sl_str_lit("")));
+    assert_false(sl_http_is_token(sl_str_lit("bad name")));
+    assert_false(sl_http_is_token(sl_str_lit("x:y")));
+    assert_false(sl_http_is_token(sl_str_lit("x\x7f")));
+    assert_false(sl_http_is_token((sl_str_t){ nul, sizeof(nul) }));
+    (void) state;
+}
+
+
 /* Reads the next final (non-1xx) response; *interim counts the 1xx ones skipped. */
 static int
 cl_read_final(cl_conn_t *cc, cl_resp_t *resp, int *interim)
@@ -2078,6 +2169,8 @@ main(void)
         cmocka_unit_test(test_drain),
         cmocka_unit_test(test_drain_stream),
         cmocka_unit_test(test_half_close),
+        cmocka_unit_test(test_header_values),
+        cmocka_unit_test(test_field_value_checks),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
