@@ -34,6 +34,7 @@
 
 #include "core/buf.h"
 #include "core/errno.h"
+#include "core/tls.h"
 
 #define HTTP_RBUF_SIZE        16384
 #define HTTP_POOL_SIZE        8192
@@ -47,6 +48,8 @@
 #define HTTP_RID_MAX          128
 #define HTTP_OVERLOAD_LOG     60000 /* ms between two "max_connections reached" messages */
 #define HTTP_PEER_CHECK       250 /* ms between checks of a half-closed client (see conn_peer_probe) */
+#define HTTP_TLS_OUT_KEEP     (64 * 1024) /* larger TLS output buffers are freed once sent */
+#define HTTP_TLS_HANDSHAKE    0x16        /* the content type of a TLS handshake record */
 
 #define HTTP_EXPOSE_HEADERS \
     "x-request-id, x-sluice-provider, x-sluice-model, x-sluice-cache, x-sluice-attempts"
@@ -78,6 +81,7 @@ struct http_listener {
     uv_tcp_t tcp;
     sl_http_server_t *srv;
     http_listener_t *next;
+    sl_tls_conf_t *tls; /* NULL: plain HTTP; owned by srv (tls_confs) */
     bool closing;
 };
 
@@ -113,12 +117,16 @@ struct sl_http_server {
     char date[40];
     char rid_prefix[17];
     bool draining;
+    sl_tls_conf_t **tls_confs; /* one per TLS listener, freed with the server */
+    size_t ntls;
+    char tls_rbuf[HTTP_RBUF_SIZE]; /* ciphertext lands here, then goes to the session at once */
 };
 
 struct sl_http_conn {
     uv_tcp_t tcp;
     uv_timer_t timer;
     uv_shutdown_t shutdown;
+    sl_tls_t *tls; /* NULL on a plain connection */
     llhttp_t parser;
     sl_http_req_t req;
     sl_log_t log;
@@ -164,6 +172,8 @@ struct sl_http_conn {
     bool counted;        /* counted in srv->nactive */
     bool logged;         /* the access log line for this request is written */
     bool peer_check;     /* the client half-closed and was probed: watch for its RST */
+    bool tls_handshake;  /* the TLS handshake is not complete yet */
+    bool tls_quiet;      /* no more TLS output: the session failed or close_notify went */
     int resp_status;     /* status of the response being sent */
     uint64_t resp_bytes; /* bytes of the response handed to the socket */
     char addr[64];
@@ -175,12 +185,20 @@ static void server_on_connection(uv_stream_t *stream, int status);
 static void server_on_listener_close(uv_handle_t *handle);
 static void server_close_listeners(sl_http_server_t *srv);
 static const char *server_date(sl_http_server_t *srv);
-static void server_refuse(sl_http_server_t *srv, sl_http_conn_t *c);
+static void server_refuse(sl_http_server_t *srv, sl_http_conn_t *c, bool tls);
 static sl_http_conn_t *http_conn(const sl_http_req_t *r);
 static void conn_peer_addr(sl_http_conn_t *c);
 static void conn_on_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf);
 static void conn_on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf);
 static void conn_on_read_error(sl_http_conn_t *c, ssize_t nread);
+static void conn_on_eof(sl_http_conn_t *c);
+static void conn_on_plain(sl_http_conn_t *c, size_t n);
+static void conn_tls_on_read(sl_http_conn_t *c, const char *p, size_t n);
+static int conn_tls_handshake(sl_http_conn_t *c);
+static void conn_tls_plain_http(sl_http_conn_t *c);
+static int conn_tls_fill(sl_http_conn_t *c);
+static int conn_tls_flush(sl_http_conn_t *c);
+static void conn_compact(sl_http_conn_t *c);
 static void conn_on_timer(uv_timer_t *timer);
 static void conn_peer_probe(sl_http_conn_t *c);
 static void conn_peer_check(sl_http_conn_t *c);
@@ -207,6 +225,7 @@ static int conn_respond(sl_http_conn_t *c, int status, const sl_http_header_t *h
 static void conn_build_head(sl_http_conn_t *c, int status, const sl_http_header_t *headers,
                             size_t nheaders, sl_http_body_e body, size_t clen);
 static int conn_send(sl_http_conn_t *c, uv_buf_t *bufs, unsigned nbufs);
+static int conn_send_raw(sl_http_conn_t *c, uv_buf_t *bufs, unsigned nbufs);
 static int conn_finish(sl_http_conn_t *c);
 static void conn_request_done(sl_http_conn_t *c);
 static void conn_close_after_response(sl_http_conn_t *c);
@@ -353,6 +372,34 @@ out_close:
 }
 
 
+int
+sl_http_server_listen_tls(sl_http_server_t *srv, int fd, const sl_listen_tls_t *tls)
+{
+    sl_tls_conf_t *conf;
+    char err[512];
+    int rc;
+
+    if (tls == NULL) {
+        return sl_http_server_listen_fd(srv, fd);
+    }
+    conf = sl_tls_conf_server_pem(tls->cert_pem, tls->cert_len, tls->key_pem, tls->key_len, err,
+                                  sizeof(err));
+    if (conf == NULL) {
+        sl_log(&sl_log_main, SL_LOG_EMERG, 0, "TLS for \"%s\" and \"%s\": %s", tls->cert_file,
+               tls->key_file, err);
+        close(fd);
+        return SL_ETLS;
+    }
+    srv->tls_confs = sl_xrealloc(srv->tls_confs, (srv->ntls + 1) * sizeof(*srv->tls_confs));
+    srv->tls_confs[srv->ntls++] = conf;
+    rc = sl_http_server_listen_fd(srv, fd);
+    if (rc == 0) {
+        srv->listeners->tls = conf;
+    }
+    return rc;
+}
+
+
 void
 sl_http_server_drain(sl_http_server_t *srv)
 {
@@ -410,6 +457,10 @@ sl_http_server_destroy(sl_http_server_t *srv)
         return;
     }
     server_close_listeners(srv);
+    for (size_t i = 0; i < srv->ntls; i++) {
+        sl_tls_conf_destroy(srv->tls_confs[i]);
+    }
+    free(srv->tls_confs);
     free(srv->info);
     free(srv);
 }
@@ -630,23 +681,37 @@ server_on_connection(uv_stream_t *stream, int status)
     conn_peer_addr(c);
 
     if (srv->conf->max_connections > 0 && srv->nactive >= srv->conf->max_connections) {
-        server_refuse(srv, c);
+        server_refuse(srv, c, l->tls != NULL);
         return;
     }
     srv->nactive++;
     c->counted = true;
     sl_debug(&c->log, "accepted connection from %s", c->addr);
+    if (l->tls != NULL) {
+        c->tls = sl_tls_create(l->tls, NULL);
+        if (c->tls == NULL) {
+            conn_close(c);
+            return;
+        }
+        c->tls_handshake = true;
+    }
 
-    /* a fresh connection gets header_timeout to send its first byte (nginx) */
+    /*
+     * A fresh connection gets header_timeout to send its first byte (nginx),
+     * and to complete the TLS handshake.
+     */
     c->state = SL_HTTP_IDLE;
     conn_timer(c, srv->conf->header_timeout);
     conn_read_start(c);
 }
 
 
-/* Answers 503 on a connection over max_connections and closes it. */
+/*
+ * Answers 503 on a connection over max_connections and closes it; a TLS
+ * connection is just closed (a handshake is what the overload cannot pay).
+ */
 static void
-server_refuse(sl_http_server_t *srv, sl_http_conn_t *c)
+server_refuse(sl_http_server_t *srv, sl_http_conn_t *c, bool tls)
 {
     uint64_t now = uv_now(srv->loop);
 
@@ -657,6 +722,10 @@ server_refuse(sl_http_server_t *srv, sl_http_conn_t *c)
                srv->conf->max_connections, (unsigned long long) srv->refused);
         srv->overload_logged = now != 0 ? now : 1;
         srv->refused = 0;
+    }
+    if (tls) {
+        conn_close(c);
+        return;
     }
     conn_request_begin(c);
     conn_fail(c, 503, "server_overloaded",
@@ -788,12 +857,31 @@ conn_read_stop(sl_http_conn_t *c)
 }
 
 
+/*
+ * Plain connections read straight into rbuf. TLS connections read into the
+ * server's one ciphertext buffer, which the session copies at once, and
+ * decrypt into rbuf as far as it has room (conn_tls_fill); a read callback
+ * always follows its alloc callback before any other, so one buffer serves
+ * them all.
+ */
 static void
 conn_on_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
 {
     sl_http_conn_t *c = handle->data;
 
-    /* nothing points into rbuf between reads, so unparsed bytes may move */
+    if (c->tls != NULL) {
+        *buf = uv_buf_init(c->srv->tls_rbuf, sizeof(c->srv->tls_rbuf));
+        return;
+    }
+    conn_compact(c);
+    *buf = uv_buf_init(c->rbuf + c->rlen, (unsigned) (sizeof(c->rbuf) - c->rlen));
+}
+
+
+/* Moves unparsed bytes to the front of rbuf: nothing points into it between reads. */
+static void
+conn_compact(sl_http_conn_t *c)
+{
     if (c->rpos == c->rlen) {
         c->rpos = 0;
         c->rlen = 0;
@@ -802,7 +890,6 @@ conn_on_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
         c->rlen -= c->rpos;
         c->rpos = 0;
     }
-    *buf = uv_buf_init(c->rbuf + c->rlen, (unsigned) (sizeof(c->rbuf) - c->rlen));
 }
 
 
@@ -818,14 +905,25 @@ conn_on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
         conn_on_read_error(c, nread);
         return;
     }
+    if (c->tls != NULL) {
+        conn_tls_on_read(c, buf->base, (size_t) nread);
+        return;
+    }
+    conn_on_plain(c, (size_t) nread);
+}
 
+
+/* n new bytes of the request stream are at rbuf + rlen. */
+static void
+conn_on_plain(sl_http_conn_t *c, size_t n)
+{
     switch (c->state) {
     case SL_HTTP_LINGER:
         return;
     case SL_HTTP_BUSY:
     case SL_HTTP_SENDING:
         /* the next pipelined request waits until this response left */
-        c->rlen += (size_t) nread;
+        c->rlen += n;
         if (c->rlen == sizeof(c->rbuf) && c->rpos == 0) {
             conn_read_stop(c);
         }
@@ -836,8 +934,154 @@ conn_on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
     default:
         break;
     }
-    c->rlen += (size_t) nread;
+    c->rlen += n;
     conn_process(c);
+}
+
+
+static void
+conn_tls_on_read(sl_http_conn_t *c, const char *p, size_t n)
+{
+    int rc;
+
+    if (c->state == SL_HTTP_LINGER) {
+        return;
+    }
+    if (c->tls_handshake && c->state == SL_HTTP_IDLE && c->nrequests == 0
+        && (unsigned char) p[0] != HTTP_TLS_HANDSHAKE && !sl_tls_pending(c->tls)) {
+        conn_tls_plain_http(c);
+        return;
+    }
+    sl_tls_feed(c->tls, p, n);
+    if (c->tls_handshake && conn_tls_handshake(c) != 0) {
+        return;
+    }
+    switch (c->state) {
+    case SL_HTTP_BUSY:
+    case SL_HTTP_SENDING:
+        /* the next pipelined request waits in rbuf, and in the session when rbuf is full */
+        do {
+            rc = conn_tls_fill(c);
+        } while (rc > 0);
+        if (rc == SL_ECLOSED) {
+            conn_on_eof(c);
+        } else if (rc == 0 && c->rlen == sizeof(c->rbuf) && c->rpos == 0) {
+            conn_read_stop(c);
+        }
+        return;
+    case SL_HTTP_BODY:
+        conn_timer(c, c->srv->conf->body_timeout);
+        break;
+    default:
+        break;
+    }
+    conn_process(c);
+}
+
+
+/*
+ * Advances the handshake with what was fed. Returns 0 once it is complete,
+ * 1 while it needs more, -1 when it failed (the connection is closing).
+ */
+static int
+conn_tls_handshake(sl_http_conn_t *c)
+{
+    int rc = sl_tls_handshake(c->tls);
+
+    if (conn_tls_flush(c) != 0) {
+        return -1;
+    }
+    if (rc == UV_EAGAIN) {
+        return 1;
+    }
+    if (rc < 0) {
+        sl_log(&c->log, SL_LOG_INFO, 0, "TLS handshake with client %s failed: %s", c->addr,
+               sl_tls_last_error(c->tls));
+        c->tls_quiet = true;
+        conn_linger(c);
+        return -1;
+    }
+    c->tls_handshake = false;
+    /* the first request gets its own header_timeout */
+    conn_timer(c, c->srv->conf->header_timeout);
+    return 0;
+}
+
+
+/*
+ * The first bytes on a TLS port are no TLS handshake: most likely a plain
+ * HTTP request. It gets a plain 400 that says so, and the connection a
+ * clean close (nginx answers the same with its 497).
+ */
+static void
+conn_tls_plain_http(sl_http_conn_t *c)
+{
+    sl_log(&c->log, SL_LOG_INFO, 0, "client %s sent plain HTTP to a TLS port", c->addr);
+    sl_tls_destroy(c->tls);
+    c->tls = NULL;
+    c->tls_handshake = false;
+    conn_request_begin(c);
+    conn_fail(c, 400, "https_required", "This port speaks HTTPS: use https:// for it.");
+}
+
+
+/*
+ * Decrypts what the session holds into rbuf's free space. Returns the
+ * number of bytes added, 0 when there is nothing more or no room,
+ * SL_ECLOSED after the client's close_notify (eof is set), or SL_ETLS (the
+ * connection is closing).
+ */
+static int
+conn_tls_fill(sl_http_conn_t *c)
+{
+    int n;
+
+    if (c->tls == NULL || c->tls_handshake || c->closing || c->eof) {
+        return 0;
+    }
+    conn_compact(c);
+    n = sl_tls_read_into(c->tls, c->rbuf + c->rlen, sizeof(c->rbuf) - c->rlen);
+    if (sl_tls_output(c->tls)->len > 0 && conn_tls_flush(c) != 0) {
+        return SL_ETLS;
+    }
+    if (n > 0) {
+        c->rlen += (size_t) n;
+        return n;
+    }
+    if (n == SL_ECLOSED) {
+        conn_read_stop(c);
+        c->eof = true;
+        return SL_ECLOSED;
+    }
+    if (n < 0) {
+        sl_log(&c->log, SL_LOG_INFO, 0, "TLS read from client %s failed: %s", c->addr,
+               sl_tls_last_error(c->tls));
+        c->tls_quiet = true;
+        conn_close(c);
+        return SL_ETLS;
+    }
+    return 0;
+}
+
+
+/* Sends the session's pending output (handshake messages, alerts). 0, or SL_ECLOSED. */
+static int
+conn_tls_flush(sl_http_conn_t *c)
+{
+    sl_buf_t *out = sl_tls_output(c->tls);
+    uv_buf_t buf;
+    int rc = 0;
+
+    if (out->len > 0) {
+        buf = uv_buf_init(out->p, (unsigned) out->len);
+        rc = conn_send_raw(c, &buf, 1);
+    }
+    if (out->cap > HTTP_TLS_OUT_KEEP) {
+        sl_buf_free(out);
+    } else {
+        sl_buf_clear(out);
+    }
+    return rc;
 }
 
 
@@ -852,10 +1096,18 @@ conn_on_read_error(sl_http_conn_t *c, ssize_t nread)
     c->eof = true;
     if (nread != UV_EOF) {
         sl_log(&c->log, SL_LOG_INFO, (int) nread, "recv() from client %s failed", c->addr);
+        c->tls_quiet = true;
         conn_close(c);
         return;
     }
+    conn_on_eof(c);
+}
 
+
+/* The client sent EOF (a FIN, or a TLS close_notify). */
+static void
+conn_on_eof(sl_http_conn_t *c)
+{
     /*
      * EOF is all a client that half-closed (shutdown(SHUT_WR)) after its
      * request and one that went away send: what it already sent is still
@@ -958,7 +1210,12 @@ conn_on_timer(uv_timer_t *timer)
             conn_process(c);
             break;
         }
-        sl_debug(&c->log, "keep-alive connection timed out");
+        if (c->tls_handshake) {
+            sl_log(&c->log, SL_LOG_INFO, 0, "client %s timed out in the TLS handshake", c->addr);
+            c->tls_quiet = true;
+        } else {
+            sl_debug(&c->log, "keep-alive connection timed out");
+        }
         conn_close(c);
         break;
     case SL_HTTP_HEADERS:
@@ -1002,7 +1259,7 @@ conn_process(sl_http_conn_t *c)
     c->in_process = true;
     while (!c->closing) {
         if (c->state == SL_HTTP_IDLE) {
-            if (c->rpos == c->rlen) {
+            if (c->rpos == c->rlen && conn_tls_fill(c) <= 0) {
                 break;
             }
             conn_request_begin(c);
@@ -1011,7 +1268,10 @@ conn_process(sl_http_conn_t *c)
         }
         avail = c->rlen - c->rpos;
         if (avail == 0 && !c->need_exec) {
-            break;
+            if (conn_tls_fill(c) <= 0) {
+                break;
+            }
+            avail = c->rlen - c->rpos;
         }
         c->need_exec = false;
         data = c->rbuf + c->rpos;
@@ -1060,6 +1320,10 @@ conn_process(sl_http_conn_t *c)
         /* the client half-closed in the middle of a request: it cannot complete */
         sl_log(&c->log, SL_LOG_INFO, 0, "client %s closed the connection while sending a request",
                c->addr);
+        conn_close(c);
+        return;
+    }
+    if (c->eof && !c->closing && c->rpos == c->rlen && c->state == SL_HTTP_IDLE) {
         conn_close(c);
         return;
     }
@@ -1567,6 +1831,32 @@ conn_build_head(sl_http_conn_t *c, int status, const sl_http_header_t *headers, 
 static int
 conn_send(sl_http_conn_t *c, uv_buf_t *bufs, unsigned nbufs)
 {
+    if (c->closing) {
+        return SL_ECLOSED;
+    }
+    for (unsigned i = 0; i < nbufs; i++) {
+        c->resp_bytes += bufs[i].len;
+    }
+    if (c->tls == NULL) {
+        return conn_send_raw(c, bufs, nbufs);
+    }
+    for (unsigned i = 0; i < nbufs; i++) {
+        if (sl_tls_write(c->tls, bufs[i].base, bufs[i].len) != 0) {
+            sl_log(&c->log, SL_LOG_INFO, 0, "TLS write to client %s failed: %s", c->addr,
+                   sl_tls_last_error(c->tls));
+            c->tls_quiet = true;
+            conn_close(c);
+            return SL_ECLOSED;
+        }
+    }
+    return conn_tls_flush(c);
+}
+
+
+/* conn_send for bytes as they go on the wire (ciphertext on a TLS connection). */
+static int
+conn_send_raw(sl_http_conn_t *c, uv_buf_t *bufs, unsigned nbufs)
+{
     http_write_t *w;
     size_t total = 0;
     size_t done = 0;
@@ -1580,7 +1870,6 @@ conn_send(sl_http_conn_t *c, uv_buf_t *bufs, unsigned nbufs)
     for (unsigned i = 0; i < nbufs; i++) {
         total += bufs[i].len;
     }
-    c->resp_bytes += total;
     if (c->queued == 0) {
         rc = uv_try_write((uv_stream_t *) &c->tcp, bufs, nbufs);
         if (rc < 0 && rc != UV_EAGAIN) {
@@ -1718,7 +2007,7 @@ conn_request_done(sl_http_conn_t *c)
         conn_timer(c, conn_idle_timeout(c));
         return;
     }
-    if (c->rpos < c->rlen) {
+    if (c->rpos < c->rlen || (c->tls != NULL && sl_tls_pending(c->tls))) {
         /*
          * Parse the next pipelined request on the next loop turn, not inside
          * the sl_http_* call of the handler that just finished.
@@ -1760,6 +2049,13 @@ conn_linger(sl_http_conn_t *c)
     c->state = SL_HTTP_LINGER;
     c->rpos = 0;
     c->rlen = 0;
+    if (c->tls != NULL && !c->tls_handshake && !c->tls_quiet) {
+        sl_tls_close_notify(c->tls);
+        c->tls_quiet = true;
+        if (conn_tls_flush(c) != 0) {
+            return;
+        }
+    }
     rc = uv_shutdown(&c->shutdown, (uv_stream_t *) &c->tcp, conn_on_shutdown);
     if (rc < 0) {
         conn_close(c);
@@ -1793,6 +2089,17 @@ conn_close(sl_http_conn_t *c)
 
     if (c->closing) {
         return;
+    }
+    if (c->tls != NULL && !c->tls_handshake && !c->tls_quiet && c->queued == 0) {
+        /* best effort: tell the client the stream ends here and not by truncation */
+        sl_buf_t *out = sl_tls_output(c->tls);
+        uv_buf_t buf;
+
+        sl_buf_clear(out);
+        sl_tls_close_notify(c->tls);
+        c->tls_quiet = true;
+        buf = uv_buf_init(out->p, (unsigned) out->len);
+        (void) uv_try_write((uv_stream_t *) &c->tcp, &buf, 1);
     }
     c->closing = true;
     if (c->busy) {
@@ -1840,6 +2147,7 @@ conn_on_close(uv_handle_t *handle)
 static void
 conn_free(sl_http_conn_t *c)
 {
+    sl_tls_destroy(c->tls);
     sl_pool_destroy(c->pool);
     sl_buf_free(&c->body);
     sl_buf_free(&c->head);

@@ -100,6 +100,14 @@ sl_http_server_t *sl_http_server_create(uv_loop_t *loop, const sl_conf_t *conf,
 int sl_http_server_listen_fd(sl_http_server_t *srv, int fd);
 
 /*
+ * As sl_http_server_listen_fd, speaking HTTPS with tls (from the generation's
+ * configuration; the server builds its own mbedTLS configuration from the
+ * PEM text and frees it with the server). tls NULL: plain. Returns 0, a
+ * libuv code, or SL_ETLS (logged; fd is closed on every failure).
+ */
+int sl_http_server_listen_tls(sl_http_server_t *srv, int fd, const sl_listen_tls_t *tls);
+
+/*
  * Graceful drain: stops accepting (closes the listener handles). An idle
  * keep-alive connection gets a short grace (1 s) for a request its client
  * may already have sent, which is answered with Connection: close; quiet

@@ -440,7 +440,9 @@ sl_worker_run(const sl_worker_ctx_t *ctx)
         goto out_proxy;
     }
     for (size_t i = 0; i < ctx->nlisten; i++) {
-        rc = sl_http_server_listen_fd(w.server, ctx->listen_fds[i]);
+        const sl_listen_tls_t *tls = i < ctx->conf->nlisten ? ctx->conf->listen[i].tls : NULL;
+
+        rc = sl_http_server_listen_tls(w.server, ctx->listen_fds[i], tls);
         if (rc < 0) {
             sl_log(NULL, SL_LOG_EMERG, rc, "adopting listening socket %d failed",
                    ctx->listen_fds[i]);
@@ -457,7 +459,7 @@ sl_worker_run(const sl_worker_ctx_t *ctx)
             code = 2;
             goto out_server;
         }
-        rc = sl_http_server_listen_fd(w.admin_server, ctx->admin_fd);
+        rc = sl_http_server_listen_tls(w.admin_server, ctx->admin_fd, ctx->conf->admin_listen->tls);
         if (rc < 0) {
             sl_log(NULL, SL_LOG_EMERG, rc, "adopting admin listening socket %d failed",
                    ctx->admin_fd);
