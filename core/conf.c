@@ -1129,7 +1129,7 @@ conf_scalar(sl_conf_ctx_t *cx, const sl_conf_node_t *n, const char *what, const 
 static int
 conf_nonempty(sl_conf_ctx_t *cx, const sl_conf_node_t *n, const char *what, const char **out)
 {
-    const char *s;
+    const char *s = ""; /* gcc -O3 cannot see that conf_scalar sets it whenever it returns 0 */
 
     if (conf_scalar(cx, n, what, &s) != 0) {
         return SL_ECONF;
