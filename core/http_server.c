@@ -1112,7 +1112,9 @@ conn_on_eof(sl_http_conn_t *c)
      * EOF is all a client that half-closed (shutdown(SHUT_WR)) after its
      * request and one that went away send: what it already sent is still
      * answered, and a client that is gone shows when it answers a write
-     * with RST (conn_peer_probe).
+     * with RST (conn_peer_probe). Once a stream has begun, EOF means the
+     * client stopped listening (a half-close comes right after the request,
+     * before any answer), so the stream stops at once.
      */
     switch (c->state) {
     case SL_HTTP_HEADERS:
@@ -1124,7 +1126,11 @@ conn_on_eof(sl_http_conn_t *c)
         }
         break;
     case SL_HTTP_BUSY:
-        if (c->busy) {
+        if (c->busy && c->streaming) {
+            sl_log(&c->log, SL_LOG_INFO, 0,
+                   "client %s closed the connection before the response was complete", c->addr);
+            conn_close(c);
+        } else if (c->busy) {
             conn_peer_probe(c);
         }
         /* else the server's own error response: finish sending it, then close */
@@ -1153,9 +1159,9 @@ conn_on_eof(sl_http_conn_t *c)
  * with RST. So an HTTP/1.1 request that has no response bytes yet gets an
  * interim "100 Continue" (RFC 9110 15.2: clients must accept unexpected 1xx
  * responses), and the socket's pending error is checked every
- * HTTP_PEER_CHECK ms until the response starts. A streaming response needs
- * no probe (its own writes meet the RST), and HTTP/1.0 allows no 1xx: such
- * requests are answered, and a gone client shows at the next write.
+ * HTTP_PEER_CHECK ms until the response starts (a stream that begins later
+ * meets the RST with its own writes). HTTP/1.0 allows no 1xx: such a
+ * request is answered, and a gone client shows at the write.
  */
 static void
 conn_peer_probe(sl_http_conn_t *c)

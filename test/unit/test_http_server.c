@@ -138,6 +138,7 @@ static void job_on_close(uv_handle_t *handle);
 static void job_on_delay(uv_timer_t *timer);
 static void job_on_slow(uv_timer_t *timer);
 static void job_on_stream(uv_timer_t *timer);
+static void job_on_stream_begin(uv_timer_t *timer);
 static void job_abort(sl_http_req_t *r);
 static void job_stream_abort(sl_http_req_t *r);
 
@@ -752,13 +753,32 @@ job_abort(sl_http_req_t *r)
 }
 
 
+/* Three pieces 100 ms apart; "?wait=MS" first waits before the response starts. */
 static void
 h_stream(sl_http_req_t *r)
 {
-    sl_http_header_t h = { sl_str_lit("Content-Type"), sl_str_lit("text/plain") };
     job_t *j = job_new(r);
+    unsigned long long ms = 0;
 
     r->on_abort = job_stream_abort;
+    if (r->query.len > 5 && memcmp(r->query.p, "wait=", 5) == 0) {
+        sl_str_to_u64((sl_str_t){ r->query.p + 5, r->query.len - 5 }, &ms);
+    }
+    if (ms > 0) {
+        uv_timer_start(&j->timer, job_on_stream_begin, ms, 0);
+        return;
+    }
+    job_on_stream_begin(&j->timer);
+}
+
+
+static void
+job_on_stream_begin(uv_timer_t *timer)
+{
+    sl_http_header_t h = { sl_str_lit("Content-Type"), sl_str_lit("text/plain") };
+    job_t *j = timer->data;
+    sl_http_req_t *r = j->r;
+
     assert_int_equal(sl_http_start(r, 200, &h, 1), 0);
     atomic_store(&T->produced, 1);
     sl_http_write(r, "piece-1", 7);
@@ -2058,10 +2078,9 @@ client_half_close(test_ctx_t *t)
     cl_resp_free(&resp);
     cl_close(cc);
 
-    /* a stream goes on to its end */
+    /* a stream that begins after the half-close goes on to its end */
     cc = cl_open(t);
-    cl_send(cc, "GET /stream HTTP/1.1\r\nHost: x\r\n\r\n");
-    ms_sleep(20);
+    cl_send(cc, "GET /stream?wait=200 HTTP/1.1\r\nHost: x\r\n\r\n");
     CHECK_INT(t, shutdown(cc->fd, SHUT_WR), 0);
     CHECK_INT(t, cl_read_final(cc, &resp, &interim), 0);
     CHECK_INT(t, resp.status, 200);
@@ -2070,6 +2089,38 @@ client_half_close(test_ctx_t *t)
     CHECK(t, cl_wait_eof(cc, 1000));
     cl_close(cc);
     CHECK_INT(t, atomic_load(&t->aborts), 0);
+
+    /* EOF in the middle of a stream: the client is gone, the stream stops */
+    cc = cl_open(t);
+    cl_send(cc, "GET /stream HTTP/1.1\r\nHost: x\r\n\r\n");
+    {
+        char raw[4096];
+        size_t got = 0;
+        ssize_t n;
+        uint64_t t0 = ms_now();
+
+        /* the head and the first piece: the stream has begun */
+        while (got < sizeof(raw) - 1 && ms_now() - t0 < 2000) {
+            n = recv(cc->fd, raw + got, sizeof(raw) - 1 - got, 0);
+            if (n <= 0) {
+                break;
+            }
+            got += (size_t) n;
+            raw[got] = '\0';
+            if (strstr(raw, "piece-1") != NULL) {
+                break;
+            }
+        }
+        raw[got] = '\0';
+        CHECK(t, strstr(raw, "piece-1") != NULL && strstr(raw, "piece-3") == NULL);
+        CHECK_INT(t, shutdown(cc->fd, SHUT_WR), 0);
+        t0 = ms_now();
+        while (atomic_load(&t->aborts) == 0 && ms_now() - t0 < 2000) {
+            ms_sleep(10);
+        }
+    }
+    CHECK_INT(t, atomic_load(&t->aborts), 1);
+    cl_close(cc);
 }
 
 
