@@ -37,7 +37,7 @@
 #include "core/tls.h"
 
 #define HTTP_RBUF_SIZE        16384
-#define HTTP_POOL_SIZE        8192
+#define HTTP_POOL_SIZE        6144
 #define HTTP_NHEADERS         16
 #define HTTP_HIGH_WATER       (256 * 1024)
 #define HTTP_LOW_WATER        (64 * 1024)
@@ -48,7 +48,7 @@
 #define HTTP_RID_MAX          128
 #define HTTP_OVERLOAD_LOG     60000 /* ms between two "max_connections reached" messages */
 #define HTTP_PEER_CHECK       250 /* ms between checks of a half-closed client (see conn_peer_probe) */
-#define HTTP_TLS_OUT_KEEP     (64 * 1024) /* larger TLS output buffers are freed once sent */
+#define HTTP_TLS_OUT_KEEP     (16 * 1024) /* larger TLS output buffers are freed once sent */
 #define HTTP_TLS_HANDSHAKE    0x16        /* the content type of a TLS handshake record */
 
 #define HTTP_EXPOSE_HEADERS \
@@ -119,7 +119,14 @@ struct sl_http_server {
     bool draining;
     sl_tls_conf_t **tls_confs; /* one per TLS listener, freed with the server */
     size_t ntls;
-    char tls_rbuf[HTTP_RBUF_SIZE]; /* ciphertext lands here, then goes to the session at once */
+    /*
+     * Reads land in these buffers, shared by every connection of the
+     * server: one read callback at a time, and what a connection has not
+     * parsed when its callback returns moves to its own buffer (conn_keep).
+     */
+    char rbuf[HTTP_RBUF_SIZE];
+    char tls_rbuf[HTTP_RBUF_SIZE]; /* ciphertext, copied into the session at once */
+    sl_buf_t head;                 /* the response head being sent (conn_build_head) */
 };
 
 struct sl_http_conn {
@@ -150,7 +157,6 @@ struct sl_http_conn {
     size_t body_length;   /* Content-Length of the request, 0 when chunked or none */
     size_t queued;        /* bytes handed to uv_write and not written yet */
     sl_buf_t body;
-    sl_buf_t head;  /* response head scratch */
     int err_status; /* a parser callback refused the request with this status */
     const char *err_code;
     const char *err_message;
@@ -176,9 +182,10 @@ struct sl_http_conn {
     bool tls_quiet;      /* no more TLS output: the session failed or close_notify went */
     int resp_status;     /* status of the response being sent */
     uint64_t resp_bytes; /* bytes of the response handed to the socket */
+    char *rbuf; /* the request bytes: srv->rbuf, or own while bytes wait between callbacks */
+    char *own;  /* HTTP_RBUF_SIZE bytes, only while unparsed (pipelined) bytes wait */
     char addr[64];
     char rid[HTTP_RID_MAX + 1];
-    char rbuf[HTTP_RBUF_SIZE];
 };
 
 static void server_on_connection(uv_stream_t *stream, int status);
@@ -198,7 +205,9 @@ static int conn_tls_handshake(sl_http_conn_t *c);
 static void conn_tls_plain_http(sl_http_conn_t *c);
 static int conn_tls_fill(sl_http_conn_t *c);
 static int conn_tls_flush(sl_http_conn_t *c);
-static void conn_compact(sl_http_conn_t *c);
+static void conn_rbuf(sl_http_conn_t *c);
+static void conn_keep(sl_http_conn_t *c);
+static void conn_parse(sl_http_conn_t *c);
 static void conn_on_timer(uv_timer_t *timer);
 static void conn_peer_probe(sl_http_conn_t *c);
 static void conn_peer_check(sl_http_conn_t *c);
@@ -461,6 +470,7 @@ sl_http_server_destroy(sl_http_server_t *srv)
         sl_tls_conf_destroy(srv->tls_confs[i]);
     }
     free(srv->tls_confs);
+    sl_buf_free(&srv->head);
     free(srv->info);
     free(srv);
 }
@@ -552,7 +562,7 @@ sl_http_start(sl_http_req_t *r, int status, const sl_http_header_t *headers, siz
     }
     conn_build_head(c, status, headers, nheaders,
                     c->chunked ? SL_HTTP_BODY_CHUNKED : SL_HTTP_BODY_CLOSE, 0);
-    buf = uv_buf_init(c->head.p, (unsigned) c->head.len);
+    buf = uv_buf_init(c->srv->head.p, (unsigned) c->srv->head.len);
     return conn_send(c, &buf, 1);
 }
 
@@ -651,10 +661,9 @@ server_on_connection(uv_stream_t *stream, int status)
         return;
     }
 
-    /* the read buffer is not zeroed: it is written before it is read */
-    c = sl_xmalloc(sizeof(*c));
-    memset(c, 0, offsetof(sl_http_conn_t, rbuf));
+    c = sl_xcalloc(1, sizeof(*c));
     c->srv = srv;
+    c->rbuf = srv->rbuf;
     c->log.worker = sl_log_main.worker;
     c->log.conn = ++srv->serial;
     uv_tcp_init(srv->loop, &c->tcp);
@@ -858,11 +867,11 @@ conn_read_stop(sl_http_conn_t *c)
 
 
 /*
- * Plain connections read straight into rbuf. TLS connections read into the
- * server's one ciphertext buffer, which the session copies at once, and
- * decrypt into rbuf as far as it has room (conn_tls_fill); a read callback
- * always follows its alloc callback before any other, so one buffer serves
- * them all.
+ * Plain connections read into rbuf (conn_rbuf picks it). TLS connections
+ * read into the server's ciphertext buffer, which the session copies at
+ * once, and decrypt into rbuf as far as it has room (conn_tls_fill). A read
+ * callback always follows its alloc callback before any other, so shared
+ * buffers are safe.
  */
 static void
 conn_on_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
@@ -873,23 +882,61 @@ conn_on_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
         *buf = uv_buf_init(c->srv->tls_rbuf, sizeof(c->srv->tls_rbuf));
         return;
     }
-    conn_compact(c);
-    *buf = uv_buf_init(c->rbuf + c->rlen, (unsigned) (sizeof(c->rbuf) - c->rlen));
+    conn_rbuf(c);
+    *buf = uv_buf_init(c->rbuf + c->rlen, (unsigned) (HTTP_RBUF_SIZE - c->rlen));
 }
 
 
-/* Moves unparsed bytes to the front of rbuf: nothing points into it between reads. */
+/*
+ * Points rbuf where new bytes go: the server's shared buffer when nothing
+ * is pending, else the buffer holding the pending bytes, which move to its
+ * front (nothing points into it: llhttp's spans are copied to the pool).
+ */
 static void
-conn_compact(sl_http_conn_t *c)
+conn_rbuf(sl_http_conn_t *c)
 {
     if (c->rpos == c->rlen) {
         c->rpos = 0;
         c->rlen = 0;
-    } else if (c->rpos > 0) {
+        c->rbuf = c->srv->rbuf;
+        return;
+    }
+    if (c->rpos > 0) {
         memmove(c->rbuf, c->rbuf + c->rpos, c->rlen - c->rpos);
         c->rlen -= c->rpos;
         c->rpos = 0;
     }
+}
+
+
+/*
+ * Before a callback returns: unparsed bytes still in the shared buffer move
+ * to the connection's own (allocated for the purpose: pipelining is rare,
+ * and a connection without pending bytes holds no read buffer at all).
+ */
+static void
+conn_keep(sl_http_conn_t *c)
+{
+    size_t n = c->rlen - c->rpos;
+
+    if (n == 0 || c->closing) {
+        c->rpos = 0;
+        c->rlen = 0;
+        c->rbuf = c->srv->rbuf;
+        free(c->own);
+        c->own = NULL;
+        return;
+    }
+    if (c->rbuf == c->own) {
+        return;
+    }
+    if (c->own == NULL) {
+        c->own = sl_xmalloc(HTTP_RBUF_SIZE);
+    }
+    memcpy(c->own, c->rbuf + c->rpos, n);
+    c->rbuf = c->own;
+    c->rpos = 0;
+    c->rlen = n;
 }
 
 
@@ -924,9 +971,10 @@ conn_on_plain(sl_http_conn_t *c, size_t n)
     case SL_HTTP_SENDING:
         /* the next pipelined request waits until this response left */
         c->rlen += n;
-        if (c->rlen == sizeof(c->rbuf) && c->rpos == 0) {
+        if (c->rlen == HTTP_RBUF_SIZE && c->rpos == 0) {
             conn_read_stop(c);
         }
+        conn_keep(c);
         return;
     case SL_HTTP_BODY:
         conn_timer(c, c->srv->conf->body_timeout);
@@ -963,10 +1011,12 @@ conn_tls_on_read(sl_http_conn_t *c, const char *p, size_t n)
         do {
             rc = conn_tls_fill(c);
         } while (rc > 0);
+        if (rc == 0 && c->rlen == HTTP_RBUF_SIZE && c->rpos == 0) {
+            conn_read_stop(c);
+        }
+        conn_keep(c);
         if (rc == SL_ECLOSED) {
             conn_on_eof(c);
-        } else if (rc == 0 && c->rlen == sizeof(c->rbuf) && c->rpos == 0) {
-            conn_read_stop(c);
         }
         return;
     case SL_HTTP_BODY:
@@ -1039,8 +1089,8 @@ conn_tls_fill(sl_http_conn_t *c)
     if (c->tls == NULL || c->tls_handshake || c->closing || c->eof) {
         return 0;
     }
-    conn_compact(c);
-    n = sl_tls_read_into(c->tls, c->rbuf + c->rlen, sizeof(c->rbuf) - c->rlen);
+    conn_rbuf(c);
+    n = sl_tls_read_into(c->tls, c->rbuf + c->rlen, HTTP_RBUF_SIZE - c->rlen);
     if (sl_tls_output(c->tls)->len > 0 && conn_tls_flush(c) != 0) {
         return SL_ETLS;
     }
@@ -1251,10 +1301,18 @@ conn_on_timer(uv_timer_t *timer)
 
 /*
  * Runs llhttp over the unparsed bytes until it needs more, a handler owns
- * the request, or the connection is closing.
+ * the request, or the connection is closing; what is left is kept.
  */
 static void
 conn_process(sl_http_conn_t *c)
+{
+    conn_parse(c);
+    conn_keep(c);
+}
+
+
+static void
+conn_parse(sl_http_conn_t *c)
 {
     const sl_conf_t *conf = c->srv->conf;
     llhttp_errno_t err;
@@ -1333,7 +1391,7 @@ conn_process(sl_http_conn_t *c)
         conn_close(c);
         return;
     }
-    if (!c->closing && c->state != SL_HTTP_LINGER && c->rlen < sizeof(c->rbuf)) {
+    if (!c->closing && c->state != SL_HTTP_LINGER && c->rlen < HTTP_RBUF_SIZE) {
         conn_read_start(c);
     }
 }
@@ -1716,7 +1774,7 @@ conn_respond(sl_http_conn_t *c, int status, const sl_http_header_t *headers, siz
     } else {
         conn_build_head(c, status, headers, nheaders, SL_HTTP_BODY_LENGTH, len);
     }
-    bufs[0] = uv_buf_init(c->head.p, (unsigned) c->head.len);
+    bufs[0] = uv_buf_init(c->srv->head.p, (unsigned) c->srv->head.len);
     if (len > 0 && !c->head_only) {
         bufs[nbufs++] = uv_buf_init((char *) body, (unsigned) len);
     }
@@ -1758,10 +1816,11 @@ conn_build_head(sl_http_conn_t *c, int status, const sl_http_header_t *headers, 
     for (size_t i = 0; i < nheaders; i++) {
         need += headers[i].name.len + headers[i].value.len + 4;
     }
-    sl_buf_clear(&c->head);
-    sl_buf_reserve(&c->head, need);
+    /* one scratch buffer for every head: conn_send copies what the socket does not take */
+    sl_buf_clear(&c->srv->head);
+    sl_buf_reserve(&c->srv->head, need);
 
-    p = c->head.p;
+    p = c->srv->head.p;
     p = http_cat_lit(p, "HTTP/1.1 ");
     p = http_put_uint(p, (uint64_t) status);
     *p++ = ' ';
@@ -1825,7 +1884,7 @@ conn_build_head(sl_http_conn_t *c, int status, const sl_http_header_t *headers, 
             p, "\r\nVary: Origin\r\nAccess-Control-Expose-Headers: " HTTP_EXPOSE_HEADERS "\r\n");
     }
     p = http_cat_lit(p, "\r\n");
-    c->head.len = (size_t) (p - c->head.p);
+    c->srv->head.len = (size_t) (p - c->srv->head.p);
 }
 
 
@@ -2154,9 +2213,9 @@ static void
 conn_free(sl_http_conn_t *c)
 {
     sl_tls_destroy(c->tls);
+    free(c->own);
     sl_pool_destroy(c->pool);
     sl_buf_free(&c->body);
-    sl_buf_free(&c->head);
     free(c);
 }
 

@@ -35,6 +35,7 @@
 #define TLS_SYSTEM_CA_FILE "/etc/ssl/certs/ca-certificates.crt"
 #define TLS_ERR_MAX        256
 #define TLS_READ_CHUNK     16384
+#define TLS_IN_KEEP        4096 /* larger input buffers are freed once consumed */
 
 struct sl_tls_conf {
     mbedtls_ssl_config ssl;
@@ -661,8 +662,13 @@ tls_bio_recv(void *ctx, unsigned char *p, size_t len)
     memcpy(p, t->in.p + t->in_pos, len);
     t->in_pos += len;
     if (t->in_pos == t->in.len) {
+        /* all consumed: a big read's buffer is not kept by an idle session */
         t->in_pos = 0;
-        t->in.len = 0;
+        if (t->in.cap > TLS_IN_KEEP) {
+            sl_buf_free(&t->in);
+        } else {
+            t->in.len = 0;
+        }
     }
     return (int) len;
 }
