@@ -521,6 +521,12 @@ proxy_parse(proxy_req_t *pr, sl_endpoint_e endpoint)
                             : "Invalid type for 'model': expected a non-empty string.");
         return SL_EPARSE;
     }
+    if (!sl_http_is_field_value(model)) {
+        /* it would reach the x-sluice-model header (and the upstream request) */
+        proxy_error(pr, 400, "invalid_request_error", "invalid_value", "model",
+                    "Invalid 'model': control characters are not allowed.");
+        return SL_EPARSE;
+    }
     pr->public_model = sl_pstrndup(r->pool, model.p, model.len);
     if (endpoint == SL_ENDPOINT_CHAT) {
         int m = v[PROXY_KEY_MESSAGES];
