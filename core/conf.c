@@ -29,10 +29,12 @@
 
 #include "core/errno.h"
 #include "core/pricing.h"
+#include "core/tls.h"
 #include "providers/registry.h"
 
 #define CONF_FILE_MAX    (16u * 1024 * 1024)
 #define CONF_SECRET_MAX  (64u * 1024)
+#define CONF_PEM_MAX     (1024u * 1024)
 #define CONF_NAME_MAX    64
 #define CONF_MODEL_MAX   256
 #define CONF_WORKERS_MAX 256
@@ -120,9 +122,16 @@ static int conf_load_doc(sl_conf_ctx_t *cx, const sl_conf_node_t *root, void *ar
 static int conf_parse_root(sl_conf_ctx_t *cx);
 static int conf_parse_server(sl_conf_ctx_t *cx, const sl_conf_node_t *map);
 static int conf_parse_listens(sl_conf_ctx_t *cx, const sl_conf_node_t *map);
-static int conf_parse_listen_list(sl_conf_ctx_t *cx, const sl_conf_node_t *n);
+static int conf_parse_listen_list(sl_conf_ctx_t *cx, const sl_conf_node_t *n,
+                                  const sl_listen_tls_t *tls);
+static int conf_parse_listen_item(sl_conf_ctx_t *cx, const sl_conf_node_t *n, const char *what,
+                                  const sl_listen_tls_t *dflt, sl_listen_conf_t *out);
 static int conf_parse_address(sl_conf_ctx_t *cx, const sl_conf_node_t *n, const char *what,
                               sl_listen_conf_t *out);
+static int conf_parse_tls(sl_conf_ctx_t *cx, const sl_conf_node_t *n, const char *what,
+                          const sl_listen_tls_t **out);
+static int conf_read_pem(sl_conf_ctx_t *cx, const sl_conf_node_t *n, const char *what,
+                         const char *path, bool secret, const char **out, size_t *len);
 static int conf_parse_workers(sl_conf_ctx_t *cx, const sl_conf_node_t *map);
 static int conf_parse_logs(sl_conf_ctx_t *cx, const sl_conf_node_t *map);
 static int conf_parse_cors(sl_conf_ctx_t *cx, const sl_conf_node_t *map);
@@ -1141,7 +1150,7 @@ conf_scalar(sl_conf_ctx_t *cx, const sl_conf_node_t *n, const char *what, const 
 static int
 conf_nonempty(sl_conf_ctx_t *cx, const sl_conf_node_t *n, const char *what, const char **out)
 {
-    const char *s;
+    const char *s = ""; /* gcc -O3 cannot see that conf_scalar sets it whenever it returns 0 */
 
     if (conf_scalar(cx, n, what, &s) != 0) {
         return SL_ECONF;
@@ -1347,18 +1356,30 @@ conf_parse_server(sl_conf_ctx_t *cx, const sl_conf_node_t *map)
 }
 
 
+/*
+ * listen: an address, a mapping {address, tls}, or a list of either;
+ * server.tls applies to every listen address whose item does not set its
+ * own tls (false: plain). admin_listen takes the same forms, but only its
+ * own tls.
+ */
 static int
 conf_parse_listens(sl_conf_ctx_t *cx, const sl_conf_node_t *map)
 {
     sl_conf_t *conf = cx->conf;
+    const sl_listen_tls_t *tls = NULL;
     const sl_conf_node_t *n;
 
+    n = sl_conf_get(cx, map, "tls");
+    if (n != NULL && conf_parse_tls(cx, n, "server.tls", &tls) != 0) {
+        return SL_ECONF;
+    }
     n = sl_conf_get(cx, map, "listen");
     if (n == NULL) {
         conf->listen = sl_pcalloc(cx->pool, sizeof(sl_listen_conf_t));
         conf->nlisten = 1;
         (void) sl_conf_parse_listen("127.0.0.1:4141", &conf->listen[0]);
-    } else if (conf_parse_listen_list(cx, n) != 0) {
+        conf->listen[0].tls = tls;
+    } else if (conf_parse_listen_list(cx, n, tls) != 0) {
         return SL_ECONF;
     }
 
@@ -1367,7 +1388,7 @@ conf_parse_listens(sl_conf_ctx_t *cx, const sl_conf_node_t *map)
         return 0;
     }
     conf->admin_listen = sl_pcalloc(cx->pool, sizeof(sl_listen_conf_t));
-    if (conf_parse_address(cx, n, "admin_listen", conf->admin_listen) != 0) {
+    if (conf_parse_listen_item(cx, n, "admin_listen", NULL, conf->admin_listen) != 0) {
         return SL_ECONF;
     }
     for (size_t j = 0; j < conf->nlisten; j++) {
@@ -1380,9 +1401,9 @@ conf_parse_listens(sl_conf_ctx_t *cx, const sl_conf_node_t *map)
 }
 
 
-/* One address or a list; the same address twice is an error. */
+/* One item or a list of items; the same address twice is an error. */
 static int
-conf_parse_listen_list(sl_conf_ctx_t *cx, const sl_conf_node_t *n)
+conf_parse_listen_list(sl_conf_ctx_t *cx, const sl_conf_node_t *n, const sl_listen_tls_t *tls)
 {
     sl_conf_t *conf = cx->conf;
     const sl_conf_node_t *item;
@@ -1393,7 +1414,7 @@ conf_parse_listen_list(sl_conf_ctx_t *cx, const sl_conf_node_t *n)
         if (count == 0) {
             return sl_conf_errorf(cx, n, "listen needs at least one address");
         }
-    } else if (n->y->type == YAML_SCALAR_NODE) {
+    } else if (n->y->type == YAML_SCALAR_NODE || conf_is_map(n)) {
         count = 1;
     } else {
         return sl_conf_errorf(cx, n, "listen must be an address or a list of addresses, not %s",
@@ -1403,7 +1424,7 @@ conf_parse_listen_list(sl_conf_ctx_t *cx, const sl_conf_node_t *n)
     conf->listen = sl_pcalloc(cx->pool, count * sizeof(sl_listen_conf_t));
     for (size_t i = 0; i < count; i++) {
         item = conf_is_seq(n) ? conf_node(cx, n->y->data.sequence.items.start[i]) : n;
-        if (conf_parse_address(cx, item, "listen", &conf->listen[i]) != 0) {
+        if (conf_parse_listen_item(cx, item, "listen", tls, &conf->listen[i]) != 0) {
             return SL_ECONF;
         }
         for (size_t j = 0; j < i; j++) {
@@ -1414,6 +1435,149 @@ conf_parse_listen_list(sl_conf_ctx_t *cx, const sl_conf_node_t *n)
         }
         conf->nlisten = i + 1;
     }
+    return 0;
+}
+
+
+/* "host:port", or {address: "host:port", tls: {cert, key} | false}; dflt when tls is not set. */
+static int
+conf_parse_listen_item(sl_conf_ctx_t *cx, const sl_conf_node_t *n, const char *what,
+                       const sl_listen_tls_t *dflt, sl_listen_conf_t *out)
+{
+    const sl_conf_node_t *a, *t;
+    char where[64];
+
+    out->tls = dflt;
+    if (!conf_is_map(n)) {
+        return conf_parse_address(cx, n, what, out);
+    }
+    a = sl_conf_get(cx, n, "address");
+    if (a == NULL) {
+        return sl_conf_errorf(cx, n, "%s needs an address (e.g. {address: 0.0.0.0:4443, tls: ...})",
+                              what);
+    }
+    if (conf_parse_address(cx, a, what, out) != 0) {
+        return SL_ECONF;
+    }
+    t = sl_conf_get(cx, n, "tls");
+    snprintf(where, sizeof(where), "%s %s tls", what, out->text);
+    if (t != NULL && conf_parse_tls(cx, t, where, &out->tls) != 0) {
+        return SL_ECONF;
+    }
+    return sl_conf_check_unknown(cx, n, what);
+}
+
+
+/*
+ * tls: {cert: FILE, key: FILE} reads and checks both PEM files; false (or
+ * off, no) means plain HTTP and stores NULL.
+ */
+static int
+conf_parse_tls(sl_conf_ctx_t *cx, const sl_conf_node_t *n, const char *what,
+               const sl_listen_tls_t **out)
+{
+    const sl_conf_node_t *cn, *kn;
+    sl_listen_tls_t *tls;
+    char msg[512];
+    bool on;
+
+    if (n->y->type == YAML_SCALAR_NODE && conf_parse_bool(conf_text(n), &on) == 0 && !on) {
+        *out = NULL;
+        return 0;
+    }
+    if (!conf_is_map(n)) {
+        return sl_conf_errorf(cx, n, "%s must be {cert: FILE, key: FILE} or false, not %s", what,
+                              conf_type_name(n));
+    }
+    tls = sl_pcalloc(cx->pool, sizeof(*tls));
+    cn = sl_conf_get(cx, n, "cert");
+    kn = sl_conf_get(cx, n, "key");
+    if (cn == NULL || kn == NULL) {
+        return sl_conf_errorf(cx, n, "%s needs both cert and key (PEM files)", what);
+    }
+    if (conf_nonempty(cx, cn, "cert", &tls->cert_file) != 0
+        || conf_nonempty(cx, kn, "key", &tls->key_file) != 0
+        || sl_conf_check_unknown(cx, n, what) != 0) {
+        return SL_ECONF;
+    }
+    if ((cx->flags & SL_CONF_NO_SECRETS) != 0) {
+        /* a command that serves nothing: the key file may well be unreadable here */
+        *out = tls;
+        return 0;
+    }
+    if (conf_read_pem(cx, cn, "certificate", tls->cert_file, false, &tls->cert_pem, &tls->cert_len)
+            != 0
+        || conf_read_pem(cx, kn, "private key", tls->key_file, true, &tls->key_pem, &tls->key_len)
+               != 0) {
+        return SL_ECONF;
+    }
+    if (sl_tls_check_server_pem(tls->cert_pem, tls->cert_len, tls->key_pem, tls->key_len, msg,
+                                sizeof(msg))
+        != 0) {
+        return sl_conf_errorf(cx, strncmp(msg, "private key", 11) == 0 ? kn : cn,
+                              "%s: %s (cert \"%s\", key \"%s\")", what, msg, tls->cert_file,
+                              tls->key_file);
+    }
+    *out = tls;
+    return 0;
+}
+
+
+/* Reads a PEM file whole into the generation pool, NUL-terminated; a secret is wiped later. */
+static int
+conf_read_pem(sl_conf_ctx_t *cx, const sl_conf_node_t *n, const char *what, const char *path,
+              bool secret, const char **out, size_t *len)
+{
+    struct stat st;
+    char *buf;
+    size_t got = 0;
+    ssize_t r;
+    int fd, err;
+
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        err = errno;
+        return sl_conf_errorf(cx, n, "%s \"%s\" cannot be read (%d: %s)", what, path, err,
+                              strerror(err));
+    }
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return sl_conf_errorf(cx, n, "%s \"%s\" is not a regular file", what, path);
+    }
+    if ((uint64_t) st.st_size > CONF_PEM_MAX) {
+        close(fd);
+        return sl_conf_errorf(cx, n, "%s \"%s\" is larger than 1MiB", what, path);
+    }
+    buf = sl_palloc(cx->pool, (size_t) st.st_size + 1);
+    if (secret) {
+        buf[0] = '\0';
+        sl_pool_on_destroy(cx->pool, conf_wipe, buf);
+    }
+    while (got < (size_t) st.st_size) {
+        r = read(fd, buf + got, (size_t) st.st_size - got);
+        if (r < 0 && errno == EINTR) {
+            continue;
+        }
+        if (r < 0) {
+            err = errno;
+            buf[got] = '\0';
+            close(fd);
+            return sl_conf_errorf(cx, n, "%s \"%s\" cannot be read (%d: %s)", what, path, err,
+                                  strerror(err));
+        }
+        if (r == 0) {
+            break;
+        }
+        got += (size_t) r;
+    }
+    close(fd);
+    buf[got] = '\0';
+    if (got == 0 || memchr(buf, '\0', got) != NULL) {
+        return sl_conf_errorf(cx, n, "%s \"%s\" is %s", what, path,
+                              got == 0 ? "empty" : "not a PEM file");
+    }
+    *out = buf;
+    *len = got;
     return 0;
 }
 

@@ -23,10 +23,27 @@ typedef struct sl_provider_ops sl_provider_ops_t;
 typedef struct sl_db sl_db_t;           /* storage/db.h */
 typedef struct sl_pricing sl_pricing_t; /* core/pricing.h */
 
+/*
+ * HTTPS on a listen address: the PEM files as configured and their
+ * contents, read (and checked to parse and belong together) when the
+ * configuration is loaded, so every worker of a generation serves exactly
+ * what was checked and a reload re-reads them. The key text is wiped when
+ * the generation goes.
+ */
+typedef struct sl_listen_tls {
+    const char *cert_file;
+    const char *key_file;
+    const char *cert_pem; /* NUL-terminated; cert_len excludes the NUL */
+    size_t cert_len;
+    const char *key_pem; /* secret */
+    size_t key_len;
+} sl_listen_tls_t;
+
 typedef struct sl_listen_conf {
     const char *text; /* as written, e.g. "127.0.0.1:4141" or "[::1]:4141" */
     struct sockaddr_storage addr;
     socklen_t addrlen;
+    const sl_listen_tls_t *tls; /* NULL: plain HTTP */
 } sl_listen_conf_t;
 
 /* A resolved secret: the plaintext and where it came from (for messages, never the value). */
@@ -190,9 +207,9 @@ typedef struct sl_conf {
     const char *file; /* path it was loaded from */
 
     /* server: */
-    sl_listen_conf_t *listen;
+    sl_listen_conf_t *listen; /* each with its tls (server.tls unless the item says otherwise) */
     size_t nlisten;
-    sl_listen_conf_t *admin_listen; /* NULL when not configured */
+    sl_listen_conf_t *admin_listen; /* NULL when not configured; server.tls does not apply */
     unsigned workers;               /* "auto" resolved to the core count */
     bool reuse_port;                /* one SO_REUSEPORT socket per worker slot */
     const char *pid_file;

@@ -3,6 +3,8 @@
  */
 #include "core/http.h"
 
+#include <string.h>
+
 
 const char *
 sl_http_reason(int status)
@@ -69,6 +71,38 @@ sl_http_reason(int status)
     default:
         return "Unknown";
     }
+}
+
+
+bool
+sl_http_is_token(sl_str_t name)
+{
+    if (name.len == 0) {
+        return false;
+    }
+    for (size_t i = 0; i < name.len; i++) {
+        unsigned char ch = (unsigned char) name.p[i];
+
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9')
+              || (ch != '\0' && strchr("!#$%&'*+-.^_`|~", ch) != NULL))) {
+            return false;
+        }
+    }
+    return true;
+}
+
+
+bool
+sl_http_is_field_value(sl_str_t value)
+{
+    for (size_t i = 0; i < value.len; i++) {
+        unsigned char ch = (unsigned char) value.p[i];
+
+        if ((ch < 0x20 && ch != '\t') || ch == 0x7f) {
+            return false;
+        }
+    }
+    return true;
 }
 
 

@@ -38,6 +38,16 @@ const char *sl_http_reason(int status);
  */
 bool sl_http_is_hop_by_hop(sl_str_t name);
 
+/* True when name is a non-empty RFC 9110 token (the only bytes a header name may hold). */
+bool sl_http_is_token(sl_str_t name);
+
+/*
+ * True when value may be sent as a header field value as it is: no control
+ * characters (0x00-0x1f other than HTAB, and DEL 0x7f), so no CR or LF.
+ * Bytes 0x80-0xff (obs-text, e.g. UTF-8) are allowed.
+ */
+bool sl_http_is_field_value(sl_str_t value);
+
 /* Finds a header by case-insensitive name; NULL when absent. */
 const sl_http_header_t *sl_http_find_header(const sl_http_header_t *h, size_t n, const char *name);
 

@@ -100,9 +100,21 @@ sl_http_server_t *sl_http_server_create(uv_loop_t *loop, const sl_conf_t *conf,
 int sl_http_server_listen_fd(sl_http_server_t *srv, int fd);
 
 /*
- * Graceful drain: stops accepting (closes the listener handles), closes idle
- * keep-alive connections now and busy ones right after their current
- * response (which then says Connection: close).
+ * As sl_http_server_listen_fd, speaking HTTPS with tls (from the generation's
+ * configuration; the server builds its own mbedTLS configuration from the
+ * PEM text and frees it with the server). tls NULL: plain. Returns 0, a
+ * libuv code, or SL_ETLS (logged; fd is closed on every failure).
+ */
+int sl_http_server_listen_tls(sl_http_server_t *srv, int fd, const sl_listen_tls_t *tls);
+
+/*
+ * Graceful drain: stops accepting (closes the listener handles). An idle
+ * keep-alive connection gets a short grace (1 s) for a request its client
+ * may already have sent, which is answered with Connection: close; quiet
+ * ones are closed after it. A busy connection finishes its response; when
+ * that response went out with Connection: close it closes right after it,
+ * else (a stream that began before the drain) it becomes idle and gets the
+ * same grace.
  */
 void sl_http_server_drain(sl_http_server_t *srv);
 

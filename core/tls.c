@@ -35,6 +35,7 @@
 #define TLS_SYSTEM_CA_FILE "/etc/ssl/certs/ca-certificates.crt"
 #define TLS_ERR_MAX        256
 #define TLS_READ_CHUNK     16384
+#define TLS_IN_KEEP        4096 /* larger input buffers are freed once consumed */
 
 struct sl_tls_conf {
     mbedtls_ssl_config ssl;
@@ -59,12 +60,32 @@ struct sl_tls {
 
 static int tls_seed(void);
 static sl_tls_conf_t *tls_conf_new(bool server);
+static void tls_conf_harden_server(sl_tls_conf_t *conf);
+static int tls_parse_pem(mbedtls_x509_crt *crt, mbedtls_pk_context *pk, const char *cert,
+                         size_t cert_len, const char *key, size_t key_len, char *err,
+                         size_t errlen);
 static int tls_bio_send(void *ctx, const unsigned char *p, size_t len);
 static int tls_bio_recv(void *ctx, unsigned char *p, size_t len);
 static int tls_verify_ip(void *arg, mbedtls_x509_crt *crt, int depth, uint32_t *flags);
 static bool tls_crt_has_ip(const mbedtls_x509_crt *crt, const unsigned char *ip, size_t iplen);
 static int tls_error(sl_tls_t *t, int mrc);
 static void tls_strerror(int mrc, char *buf, size_t len);
+
+/*
+ * What a server offers: ECDHE (forward secrecy) with AEAD ciphers only, for
+ * ECDSA and RSA certificates alike; mbedTLS picks what the key allows.
+ */
+static const int tls_server_suites[] = {
+    MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+    MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+    MBEDTLS_TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+    MBEDTLS_TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+    MBEDTLS_TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+    MBEDTLS_TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+    0,
+};
+
+static const char *tls_server_alpn[] = { "http/1.1", NULL };
 
 static mbedtls_entropy_context tls_entropy;
 static mbedtls_ctr_drbg_context tls_drbg;
@@ -236,12 +257,117 @@ sl_tls_conf_server(const char *cert_file, const char *key_file)
                cert_file, msg);
         goto out_destroy;
     }
-    mbedtls_ssl_conf_authmode(&conf->ssl, MBEDTLS_SSL_VERIFY_NONE);
+    tls_conf_harden_server(conf);
     return conf;
 
 out_destroy:
     sl_tls_conf_destroy(conf);
     return NULL;
+}
+
+
+sl_tls_conf_t *
+sl_tls_conf_server_pem(const char *cert, size_t cert_len, const char *key, size_t key_len,
+                       char *err, size_t errlen)
+{
+    sl_tls_conf_t *conf;
+    int mrc;
+    char msg[TLS_ERR_MAX];
+
+    conf = tls_conf_new(true);
+    if (conf == NULL) {
+        snprintf(err, errlen, "the random generator cannot be seeded");
+        return NULL;
+    }
+    if (tls_parse_pem(&conf->cert, &conf->key, cert, cert_len, key, key_len, err, errlen) != 0) {
+        goto out_destroy;
+    }
+    mrc = mbedtls_ssl_conf_own_cert(&conf->ssl, &conf->cert, &conf->key);
+    if (mrc != 0) {
+        tls_strerror(mrc, msg, sizeof(msg));
+        snprintf(err, errlen, "certificate: %s", msg);
+        goto out_destroy;
+    }
+    tls_conf_harden_server(conf);
+    return conf;
+
+out_destroy:
+    sl_tls_conf_destroy(conf);
+    return NULL;
+}
+
+
+int
+sl_tls_check_server_pem(const char *cert, size_t cert_len, const char *key, size_t key_len,
+                        char *err, size_t errlen)
+{
+    mbedtls_x509_crt crt;
+    mbedtls_pk_context pk;
+    int rc;
+
+    mbedtls_x509_crt_init(&crt);
+    mbedtls_pk_init(&pk);
+    rc = tls_parse_pem(&crt, &pk, cert, cert_len, key, key_len, err, errlen);
+    mbedtls_x509_crt_free(&crt);
+    mbedtls_pk_free(&pk);
+    return rc;
+}
+
+
+/*
+ * Parses a PEM chain and a PEM key (both NUL-terminated: mbedTLS wants the
+ * NUL counted) and checks that the key is the leaf's. Messages never quote
+ * the key.
+ */
+static int
+tls_parse_pem(mbedtls_x509_crt *crt, mbedtls_pk_context *pk, const char *cert, size_t cert_len,
+              const char *key, size_t key_len, char *err, size_t errlen)
+{
+    int mrc;
+    char msg[TLS_ERR_MAX];
+
+    if (cert[cert_len] != '\0' || strstr(cert, "-----BEGIN CERTIFICATE-----") == NULL) {
+        snprintf(err, errlen, "certificate: no PEM certificate (\"-----BEGIN CERTIFICATE-----\")");
+        return SL_ETLS;
+    }
+    mrc = mbedtls_x509_crt_parse(crt, (const unsigned char *) cert, cert_len + 1);
+    if (mrc != 0) {
+        if (mrc > 0) {
+            snprintf(err, errlen, "certificate: %d certificates of the chain failed to parse", mrc);
+        } else {
+            tls_strerror(mrc, msg, sizeof(msg));
+            snprintf(err, errlen, "certificate: %s", msg);
+        }
+        return SL_ETLS;
+    }
+    if (key[key_len] != '\0' || strstr(key, "-----BEGIN") == NULL) {
+        snprintf(err, errlen, "private key: not a PEM key (\"-----BEGIN ... PRIVATE KEY-----\")");
+        return SL_ETLS;
+    }
+    mrc = mbedtls_pk_parse_key(pk, (const unsigned char *) key, key_len + 1, NULL, 0);
+    if (mrc != 0) {
+        tls_strerror(mrc, msg, sizeof(msg));
+        snprintf(err, errlen, "private key: %s", msg);
+        return SL_ETLS;
+    }
+    mrc = mbedtls_pk_check_pair(&crt->pk, pk);
+    if (mrc != 0) {
+        snprintf(err, errlen, "private key: it does not belong to the certificate");
+        return SL_ETLS;
+    }
+    return 0;
+}
+
+
+/* TLS 1.2+ (tls_conf_new), ECDHE + AEAD, ALPN http/1.1, no renegotiation, no client certs. */
+static void
+tls_conf_harden_server(sl_tls_conf_t *conf)
+{
+    mbedtls_ssl_conf_authmode(&conf->ssl, MBEDTLS_SSL_VERIFY_NONE);
+    mbedtls_ssl_conf_ciphersuites(&conf->ssl, tls_server_suites);
+    (void) mbedtls_ssl_conf_alpn_protocols(&conf->ssl, tls_server_alpn);
+    mbedtls_ssl_conf_renegotiation(&conf->ssl, MBEDTLS_SSL_RENEGOTIATION_DISABLED);
+    mbedtls_ssl_conf_legacy_renegotiation(&conf->ssl, MBEDTLS_SSL_LEGACY_NO_RENEGOTIATION);
 }
 
 
@@ -429,6 +555,61 @@ sl_tls_read(sl_tls_t *t, sl_buf_t *out)
 }
 
 
+int
+sl_tls_read_into(sl_tls_t *t, char *p, size_t len)
+{
+    int mrc;
+
+    if (t->closed) {
+        return SL_ECLOSED;
+    }
+    if (len == 0) {
+        return 0;
+    }
+    if (len > INT32_MAX) {
+        len = INT32_MAX;
+    }
+    for (;;) {
+        mrc = mbedtls_ssl_read(&t->ssl, (unsigned char *) p, len);
+        if (mrc > 0) {
+            return mrc;
+        }
+        /*
+         * WANT_READ also follows a record that carried no data (an alert, a
+         * refused renegotiation); records fed behind it are read on. Each
+         * round consumes input, so this ends.
+         */
+        if (mrc == MBEDTLS_ERR_SSL_WANT_READ && t->in_pos < t->in.len) {
+            continue;
+        }
+        break;
+    }
+    if (mrc == MBEDTLS_ERR_SSL_WANT_READ || mrc == MBEDTLS_ERR_SSL_WANT_WRITE) {
+        return 0;
+    }
+    if (mrc == 0 || mrc == MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY) {
+        t->closed = true;
+        return SL_ECLOSED;
+    }
+    return tls_error(t, mrc);
+}
+
+
+bool
+sl_tls_pending(const sl_tls_t *t)
+{
+    return t->in.len > t->in_pos || mbedtls_ssl_get_bytes_avail(&t->ssl) > 0
+           || mbedtls_ssl_check_pending(&t->ssl) != 0;
+}
+
+
+const char *
+sl_tls_alpn(const sl_tls_t *t)
+{
+    return mbedtls_ssl_get_alpn_protocol(&t->ssl);
+}
+
+
 void
 sl_tls_close_notify(sl_tls_t *t)
 {
@@ -481,8 +662,13 @@ tls_bio_recv(void *ctx, unsigned char *p, size_t len)
     memcpy(p, t->in.p + t->in_pos, len);
     t->in_pos += len;
     if (t->in_pos == t->in.len) {
+        /* all consumed: a big read's buffer is not kept by an idle session */
         t->in_pos = 0;
-        t->in.len = 0;
+        if (t->in.cap > TLS_IN_KEEP) {
+            sl_buf_free(&t->in);
+        } else {
+            t->in.len = 0;
+        }
     }
     return (int) len;
 }

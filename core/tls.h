@@ -36,9 +36,31 @@ int sl_tls_worker_init(void);
  */
 sl_tls_conf_t *sl_tls_conf_client(const char *extra_ca_file, bool verify);
 
-/* Server configuration from PEM files (certificate chain, private key). NULL on failure (logged).
+/*
+ * Server configuration from PEM files (certificate chain, private key).
+ * NULL on failure (logged). Server configurations speak TLS 1.2 or later
+ * only, with ECDHE key exchange and AEAD ciphers, offer ALPN "http/1.1",
+ * refuse renegotiation and ask for no client certificate.
  */
 sl_tls_conf_t *sl_tls_conf_server(const char *cert_file, const char *key_file);
+
+/*
+ * The same from PEM text in memory: cert (the chain, leaf first) and key,
+ * each NUL-terminated, *_len counting the bytes before the NUL. Both are
+ * copied. NULL on failure, with a one-line reason in err (never key
+ * material); nothing is logged.
+ */
+sl_tls_conf_t *sl_tls_conf_server_pem(const char *cert, size_t cert_len, const char *key,
+                                      size_t key_len, char *err, size_t errlen);
+
+/*
+ * Checks that cert (PEM chain) and key (PEM private key) parse and belong
+ * together, as sl_tls_conf_server_pem would need them, without touching the
+ * DRBG (the master checks a configuration before it forks). Returns 0, or
+ * SL_ETLS with "certificate: why" or "private key: why" in err.
+ */
+int sl_tls_check_server_pem(const char *cert, size_t cert_len, const char *key, size_t key_len,
+                            char *err, size_t errlen);
 
 /* Frees a configuration; every session made from it must be gone. NULL is a no-op. */
 void sl_tls_conf_destroy(sl_tls_conf_t *conf);
@@ -74,6 +96,20 @@ int sl_tls_write(sl_tls_t *t, const char *p, size_t len);
  * SL_ECLOSED, so read until 0 or an error.
  */
 int sl_tls_read(sl_tls_t *t, sl_buf_t *out);
+
+/*
+ * Decrypts into p, at most len bytes. Returns the number of bytes (0 when
+ * it needs more input), SL_ECLOSED after the peer's close_notify, SL_ETLS
+ * on error. Call it until it returns 0 (or fails); anything the session
+ * must answer meanwhile (alerts) waits in the output buffer.
+ */
+int sl_tls_read_into(sl_tls_t *t, char *p, size_t len);
+
+/* True when fed ciphertext or decrypted plaintext waits to be read. */
+bool sl_tls_pending(const sl_tls_t *t);
+
+/* The protocol ALPN agreed on, or NULL. */
+const char *sl_tls_alpn(const sl_tls_t *t);
 
 /* Queues a close_notify alert in the output buffer. */
 void sl_tls_close_notify(sl_tls_t *t);

@@ -87,6 +87,13 @@ struct sl_upstream {
     TAILQ_HEAD(, sl_upstream_call) calls; /* every call not yet closed */
     size_t refs;                          /* live connections and calls */
     bool destroyed;
+    /*
+     * Every read is parsed before its callback returns, so the connections
+     * of a worker share one buffer for what the socket gives and one for
+     * TLS plaintext instead of holding 32 KiB (and 16 KiB) each.
+     */
+    char rbuf[UPSTREAM_RBUF_SIZE];
+    char pbuf[UPSTREAM_RBUF_SIZE];
 };
 
 struct upstream_pool {
@@ -121,10 +128,8 @@ struct upstream_conn {
     char addr_text[UPSTREAM_ADDR_TEXT];
     sl_tls_t *tls;
     llhttp_t parser;
-    char *rbuf;
-    sl_buf_t plain; /* TLS plaintext */
-    sl_buf_t wbuf;  /* TLS ciphertext being written */
-    sl_buf_t hbuf;  /* header names and values of the current response */
+    sl_buf_t wbuf; /* TLS ciphertext being written */
+    sl_buf_t hbuf; /* header names and values of the current response */
     upstream_hidx_t *hidx;
     sl_http_header_t *hdrs;
     unsigned nh;
@@ -848,7 +853,6 @@ conn_create(upstream_pool_t *pool)
     c->connect_req.data = c;
     c->write_req.data = c;
     c->handles = 2;
-    c->rbuf = sl_xmalloc(UPSTREAM_RBUF_SIZE);
     llhttp_init(&c->parser, HTTP_RESPONSE, &upstream_http_settings);
     c->parser.data = c;
     snprintf(c->addr_text, sizeof(c->addr_text), "%s", pool->p->host);
@@ -1214,7 +1218,7 @@ conn_on_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
 {
     upstream_conn_t *c = handle->data;
 
-    *buf = uv_buf_init(c->rbuf, UPSTREAM_RBUF_SIZE);
+    *buf = uv_buf_init(c->pool->u->rbuf, UPSTREAM_RBUF_SIZE);
 }
 
 
@@ -1249,10 +1253,9 @@ conn_on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
         return;
     }
     for (;;) {
-        rc = sl_tls_read(c->tls, &c->plain);
+        rc = sl_tls_read_into(c->tls, c->pool->u->pbuf, UPSTREAM_RBUF_SIZE);
         if (rc > 0) {
-            conn_parse(c, c->plain.p, c->plain.len);
-            sl_buf_clear(&c->plain);
+            conn_parse(c, c->pool->u->pbuf, (size_t) rc);
             if (c->state == UPSTREAM_CONN_CLOSING) {
                 return;
             }
@@ -1531,8 +1534,6 @@ conn_free(upstream_conn_t *c)
     sl_upstream_t *u = c->pool->u;
 
     sl_tls_destroy(c->tls);
-    free(c->rbuf);
-    sl_buf_free(&c->plain);
     sl_buf_free(&c->wbuf);
     sl_buf_free(&c->hbuf);
     free(c->hidx);
@@ -1657,6 +1658,14 @@ http_on_headers_complete(llhttp_t *parser)
             return -1;
         }
     }
+    /* the headers were valid during the call only: a long stream does not keep their 2.5 KiB */
+    sl_buf_free(&c->hbuf);
+    free(c->hidx);
+    free(c->hdrs);
+    c->hidx = NULL;
+    c->hdrs = NULL;
+    c->hcap = 0;
+    c->nh = 0;
     /* a response to HEAD has no body whatever its headers say */
     return uc->head ? 1 : 0;
 }

@@ -6,6 +6,7 @@
 #include "core/worker.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -27,7 +28,9 @@
 #include "storage/db.h"
 #include "storage/ledger.h"
 
-#define WORKER_DRAIN_POLL 50 /* ms between "all connections gone?" checks while draining */
+#define WORKER_DRAIN_POLL 50   /* ms between "all connections gone?" checks while draining */
+#define WORKER_TRIM_EVERY 2000 /* ms between looks at the connection count (worker_on_trim) */
+#define WORKER_TRIM_DROP  256  /* connections gone since the peak before free memory goes back */
 
 typedef struct worker {
     const sl_worker_ctx_t *ctx;
@@ -49,6 +52,8 @@ typedef struct worker {
     uv_timer_t sync_timer; /* flushes LMDB to disk every storage.sync_interval */
     uv_work_t sync_work;
     bool syncing;
+    uv_timer_t trim_timer;  /* hands free heap memory back after a load peak */
+    size_t conn_peak;       /* most connections seen since the last trim */
     uv_timer_t prune_timer; /* ledger retention, slot 0 only */
     uv_work_t prune_work;
     size_t pruned; /* rows the last batch deleted */
@@ -73,6 +78,7 @@ static void worker_close_walk(uv_handle_t *h, void *arg);
 static void worker_on_sync_timer(uv_timer_t *t);
 static void worker_sync_work(uv_work_t *req);
 static void worker_sync_done(uv_work_t *req, int status);
+static void worker_on_trim(uv_timer_t *t);
 static void worker_on_prune_timer(uv_timer_t *t);
 static void worker_prune_work(uv_work_t *req);
 static void worker_prune_done(uv_work_t *req, int status);
@@ -293,6 +299,38 @@ worker_sync_done(uv_work_t *req, int status)
 }
 
 
+/*
+ * glibc keeps what a load peak freed: free chunks between live ones are not
+ * returned, so a worker that once held 10,000 streams stays that large (and
+ * grows with every peak, as fragmentation spreads). When the connection
+ * count has fallen to half its peak or less, by at least WORKER_TRIM_DROP,
+ * malloc_trim(0) gives the free pages back (madvise; the heap stays mapped).
+ * It walks the free lists, so it runs only after such a drop, never per
+ * request.
+ */
+static void
+worker_on_trim(uv_timer_t *t)
+{
+    worker_t *w = t->data;
+    size_t n = worker_connections(w);
+    uint64_t t0;
+
+    if (n >= w->conn_peak) {
+        w->conn_peak = n;
+        return;
+    }
+    if (w->conn_peak - n < WORKER_TRIM_DROP || n > w->conn_peak / 2) {
+        return;
+    }
+    t0 = uv_hrtime();
+    malloc_trim(0);
+    sl_log(NULL, SL_LOG_INFO, 0,
+           "%zu connections, down from %zu: free memory returned to the system in %llu us", n,
+           w->conn_peak, (unsigned long long) ((uv_hrtime() - t0) / 1000));
+    w->conn_peak = n;
+}
+
+
 #define WORKER_PRUNE_EVERY 60000 /* ms between retention passes */
 #define WORKER_PRUNE_BATCH 500   /* rows per write transaction */
 
@@ -367,7 +405,9 @@ worker_stop(worker_t *w)
     uv_timer_stop(&w->drain_poll);
     uv_timer_stop(&w->sync_timer);
     uv_timer_stop(&w->prune_timer);
+    uv_timer_stop(&w->trim_timer);
     uv_close((uv_handle_t *) &w->prune_timer, NULL);
+    uv_close((uv_handle_t *) &w->trim_timer, NULL);
     uv_close((uv_handle_t *) &w->drain_timer, NULL);
     uv_close((uv_handle_t *) &w->drain_poll, NULL);
     uv_close((uv_handle_t *) &w->sync_timer, NULL);
@@ -451,7 +491,9 @@ sl_worker_run(const sl_worker_ctx_t *ctx)
         goto out_driver;
     }
     for (size_t i = 0; i < ctx->nlisten; i++) {
-        rc = sl_http_server_listen_fd(w.server, ctx->listen_fds[i]);
+        const sl_listen_tls_t *tls = i < ctx->conf->nlisten ? ctx->conf->listen[i].tls : NULL;
+
+        rc = sl_http_server_listen_tls(w.server, ctx->listen_fds[i], tls);
         if (rc < 0) {
             sl_log(NULL, SL_LOG_EMERG, rc, "adopting listening socket %d failed",
                    ctx->listen_fds[i]);
@@ -468,7 +510,7 @@ sl_worker_run(const sl_worker_ctx_t *ctx)
             code = 2;
             goto out_server;
         }
-        rc = sl_http_server_listen_fd(w.admin_server, ctx->admin_fd);
+        rc = sl_http_server_listen_tls(w.admin_server, ctx->admin_fd, ctx->conf->admin_listen->tls);
         if (rc < 0) {
             sl_log(NULL, SL_LOG_EMERG, rc, "adopting admin listening socket %d failed",
                    ctx->admin_fd);
@@ -485,6 +527,9 @@ sl_worker_run(const sl_worker_ctx_t *ctx)
     w.sync_timer.data = &w;
     uv_timer_start(&w.sync_timer, worker_on_sync_timer, ctx->conf->storage_sync_interval,
                    ctx->conf->storage_sync_interval);
+    uv_timer_init(&w.loop, &w.trim_timer);
+    w.trim_timer.data = &w;
+    uv_timer_start(&w.trim_timer, worker_on_trim, WORKER_TRIM_EVERY, WORKER_TRIM_EVERY);
     uv_timer_init(&w.loop, &w.prune_timer);
     w.prune_timer.data = &w;
     if (ctx->slot == 0 && ctx->conf->ledger_retention > 0) {

@@ -14,7 +14,7 @@ typedef struct sl_worker_ctx {
     const sl_conf_t *conf;
     unsigned slot;         /* 0..workers-1 */
     unsigned generation;   /* bumps on every reload */
-    const int *listen_fds; /* client API listeners */
+    const int *listen_fds; /* client API listeners: listen_fds[i] serves conf->listen[i] */
     size_t nlisten;
     int admin_fd; /* admin listener, -1 when none */
     int ctl_fd;   /* socketpair end from the master, -1 in single mode */

@@ -195,6 +195,11 @@ chat_read(sl_call_t *call, sl_str_t body, sl_api_e api, sl_error_t *err)
             missing ? "You must provide a model parameter."
                     : "Invalid type for 'model': expected a non-empty string.");
     }
+    if (!sl_http_is_field_value(model)) {
+        /* it would reach the x-sluice-model header (and the upstream request) */
+        return sl__frontend_bad_request(err, "invalid_value", "model",
+                                        "Invalid 'model': control characters are not allowed.");
+    }
     if (api == SL_API_CHAT) {
         int m = v[CHAT_KEY_MESSAGES];
         sl_json_type_e st = sl_json_type(doc, v[CHAT_KEY_STREAM]);

@@ -4,7 +4,7 @@
 
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startStack, request, RawConn, curl, errorShape, parseResponses } from '../lib/harness.mjs';
+import { startStack, request, RawConn, curl, errorShape, parseResponses, waitFor } from '../lib/harness.mjs';
 
 const CHAT = JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'raw hello' }] });
 
@@ -324,6 +324,56 @@ describe('inbound HTTP', () => {
     const r = await sluice.chat({ messages: [{ role: 'user', content: 'still alive' }] });
     assert.equal(r.status, 200);
     assert.equal(r.json().choices[0].message.content, 'mock reply: still alive');
+  });
+
+  it('answers a client that half-closes after its request, then closes (raw socket)', async () => {
+    for (const stream of [false, true]) {
+      const content = stream ? 'half-closed stream' : 'half-closed json';
+      const body = JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content }], stream });
+      const c = await RawConn.open(port);
+      try {
+        c.write(post('/v1/chat/completions', body, auth + 'x-mock-delay-ms: 300\r\n'));
+        c.sock.end(); // shutdown(SHUT_WR): no more requests, but the answer is wanted
+        await c.waitClose(10000);
+        const final = parseResponses(c.buf).responses.filter((r) => r.status >= 200);
+        assert.equal(final.length, 1, c.text().slice(0, 500));
+        assert.equal(final[0].status, 200, final[0].body);
+        assert.equal(final[0].headers.connection, 'close');
+        if (stream) {
+          const text = final[0].body.split('\n').filter((l) => l.startsWith('data: {'))
+            .map((l) => JSON.parse(l.slice(6)).choices[0]?.delta?.content || '').join('');
+          assert.equal(text, `mock reply: ${content}`);
+          assert.match(final[0].body, /data: \[DONE\]/);
+        } else {
+          assert.equal(JSON.parse(final[0].body).choices[0].message.content, `mock reply: ${content}`);
+        }
+      } finally { c.destroy(); }
+    }
+  });
+
+  it('still notices a client that closed its socket while waiting for the answer', async () => {
+    const before = sluice.readLog().length;
+    const c = await RawConn.open(port);
+    c.write(post('/v1/chat/completions', CHAT, auth + 'x-mock-delay-ms: 3000\r\n'));
+    await new Promise((r) => setTimeout(r, 200));
+    c.destroy();
+    await waitFor(() => /closed the connection before the response was complete/.test(sluice.readLog().slice(before)),
+      { timeoutMs: 2500, msg: 'the abort in the log before the upstream answered' });
+  });
+
+  it('refuses a model name with control characters (DEL included) with 400, before any upstream call', async () => {
+    for (const model of ['mock/gpt\x7f-4o', 'mock/gpt\u0001', 'mock/a\r\nx-injected: 1']) {
+      const r = await sluice.chat({ model, messages: [{ role: 'user', content: 'ctl model' }] });
+      assert.equal(r.status, 400, `${JSON.stringify(model)}: ${r.body}`);
+      const e = errorShape(r.json());
+      assert.equal(e.param, 'model');
+      assert.equal(r.headers['x-injected'], undefined);
+      for (const [k, v] of Object.entries(r.headers)) {
+        assert.doesNotMatch(String(v), /[\x00-\x08\x0a-\x1f\x7f]/, `header ${k}`);
+      }
+    }
+    const seen = (await stack.mock.requests()).filter((q) => q.rawBody.includes('ctl model'));
+    assert.equal(seen.length, 0, 'no such request reached the provider');
   });
 
   it('ignores the query string when routing', async () => {

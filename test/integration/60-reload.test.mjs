@@ -5,10 +5,12 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import http from 'node:http';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import {
   startStack, loadLoop, collectStream, sleep, waitFor, withTimeout, run, toYaml, SLUICE_BIN,
+  agentFetch,
 } from '../lib/harness.mjs';
 
 describe('reload', () => {
@@ -65,6 +67,71 @@ describe('reload', () => {
     t.diagnostic(`${res.ok} ok, ${res.failed} failed in ${res.ms} ms`);
     assert.equal(res.failed, 0, `failed ${res.failed} of ${res.ok + res.failed}:\n${res.errors.join('\n')}`);
     assert.ok(res.ok >= 50, `only ${res.ok} requests done in ${res.ms} ms`);
+    const pids = await sluice.waitWorkers({ notIn: pids0, timeoutMs: 12000 });
+    assert.equal(pids.length, 2, 'old generations drained, exactly `workers` left');
+  });
+
+  // A stream in flight at SIGHUP went out with keep-alive; the draining
+  // worker must answer the next request its client sends on that connection
+  // (with Connection: close) instead of closing under it. SDK clients with
+  // keep-alive pools (fetch's own, and an http.Agent), no SDK retries.
+  it('answers every streamed and JSON request on keep-alive connections across 20 reloads', async (t) => {
+    const pids0 = sluice.workerPids();
+    let connections = 0;
+    const agent = new http.Agent({ keepAlive: true });
+    const create = agent.createConnection.bind(agent);
+    agent.createConnection = (...a) => { connections++; return create(...a); };
+    const clients = [
+      sluice.client({ maxRetries: 0, timeout: 15000 }),
+      sluice.client({ maxRetries: 0, timeout: 15000, fetch: agentFetch(agent) }),
+    ];
+    const stats = { streams: 0, json: 0, agentRequests: 0, failed: 0, errors: [] };
+    let stopped = false;
+    const deadline = Date.now() + 20000;
+    const fail = (what) => { stats.failed++; if (stats.errors.length < 20) stats.errors.push(what); };
+    const loop = async (id, ci, stream) => {
+      const client = clients[ci];
+      for (let i = 0; !stopped && Date.now() < deadline; i++) {
+        const text = `ka ${id} ${i}`;
+        const body = { model: 'gpt-4o-mini', messages: [{ role: 'user', content: text }] };
+        if (ci === 1) stats.agentRequests++;
+        try {
+          if (stream) {
+            const s = await collectStream(await client.chat.completions.create({ ...body, stream: true },
+              { headers: { 'x-mock-chunks': '4', 'x-mock-chunk-delay-ms': '40' } }));
+            if (s.content === `mock reply: ${text}` && s.finishReason === 'stop') stats.streams++;
+            else fail(`${id}/${i}: stream content ${JSON.stringify(s.content)} finish ${s.finishReason}`);
+          } else {
+            const r = await client.chat.completions.create(body);
+            if (r.choices[0].message.content === `mock reply: ${text}`) stats.json++;
+            else fail(`${id}/${i}: content ${r.choices[0].message.content}`);
+            await sleep(5);
+          }
+        } catch (e) {
+          fail(`${id}/${i} ${stream ? 'stream' : 'json'}: ${e.status || ''} ${e.message} ${e.cause ? e.cause.code || e.cause.message : ''}`);
+        }
+      }
+    };
+    const loops = [];
+    for (let ci = 0; ci < clients.length; ci++) {
+      for (let k = 0; k < 3; k++) loops.push(loop(`s${ci}${k}`, ci, true));
+      for (let k = 0; k < 2; k++) loops.push(loop(`j${ci}${k}`, ci, false));
+    }
+    await sleep(300);
+    for (let i = 0; i < 20; i++) {
+      sluice.signal('SIGHUP');
+      await sleep(300);
+    }
+    await sleep(500);
+    stopped = true;
+    await withTimeout(Promise.all(loops), 20000, 'keep-alive load loops');
+    agent.destroy();
+    t.diagnostic(`${stats.streams} streams and ${stats.json} JSON requests ok, ${stats.failed} failed; ` +
+      `${stats.agentRequests} requests on ${connections} agent connections`);
+    assert.equal(stats.failed, 0, `failed ${stats.failed}:\n${stats.errors.join('\n')}`);
+    assert.ok(stats.streams >= 60, `only ${stats.streams} streams done`);
+    assert.ok(stats.json >= 20, `only ${stats.json} JSON requests done`);
+    assert.ok(connections < stats.agentRequests / 2, `keep-alive barely reused: ${stats.agentRequests} requests on ${connections} connections`);
     const pids = await sluice.waitWorkers({ notIn: pids0, timeoutMs: 12000 });
     assert.equal(pids.length, 2, 'old generations drained, exactly `workers` left');
   });

@@ -11,6 +11,7 @@ import https from 'node:https';
 import net from 'node:net';
 import path from 'node:path';
 import crypto from 'node:crypto';
+import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import OpenAI from 'openai';
 
@@ -153,6 +154,43 @@ export function request(url, { method = 'GET', headers = {}, body, ca, timeoutMs
     req.on('error', reject);
     if (body !== undefined) req.write(body);
     req.end();
+  });
+}
+
+// A fetch() for the SDKs (their `fetch` option) on node's http/https modules
+// with the given Agent: keep-alive pools a test controls, and https with a
+// test CA (new https.Agent({ ca, keepAlive: true })). Bodies may be strings,
+// Buffers or typed arrays; response bodies stream.
+export function agentFetch(agent) {
+  return (input, init = {}) => new Promise((resolve, reject) => {
+    const u = new URL(typeof input === 'string' || input instanceof URL ? input : input.url);
+    const mod = u.protocol === 'https:' ? https : http;
+    const method = (init.method || 'GET').toUpperCase();
+    const headers = {};
+    new Headers(init.headers || {}).forEach((v, k) => { headers[k] = v; });
+    let body = init.body;
+    if (body instanceof ArrayBuffer) body = Buffer.from(body);
+    else if (ArrayBuffer.isView(body)) body = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+    else if (body !== undefined && body !== null && typeof body !== 'string') {
+      reject(new TypeError(`agentFetch: unsupported body type ${Object.prototype.toString.call(body)}`));
+      return;
+    }
+    if (body !== undefined && body !== null) headers['content-length'] = String(Buffer.byteLength(body));
+    const req = mod.request(u, { method, headers, agent }, (res) => {
+      const h = new Headers();
+      for (let i = 0; i < res.rawHeaders.length; i += 2) h.append(res.rawHeaders[i], res.rawHeaders[i + 1]);
+      const empty = method === 'HEAD' || res.statusCode === 204 || res.statusCode === 304;
+      if (empty) res.resume();
+      resolve(new Response(empty ? null : Readable.toWeb(res),
+        { status: res.statusCode, statusText: res.statusMessage, headers: h }));
+    });
+    req.on('error', reject);
+    if (init.signal) {
+      const abort = () => req.destroy(Object.assign(new Error('The operation was aborted.'), { name: 'AbortError' }));
+      if (init.signal.aborted) abort();
+      else init.signal.addEventListener('abort', abort, { once: true });
+    }
+    req.end(body ?? undefined);
   });
 }
 

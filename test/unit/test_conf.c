@@ -27,6 +27,7 @@
 #include "core/conf.h"
 #include "core/errno.h"
 #include "providers/registry.h"
+#include "testutil.h"
 
 #define TEST_ERR_MAX 1024
 
@@ -1005,7 +1006,9 @@ test_errors_server(void **state)
           "port, with port 1..65535)" },
         { "server:\n  listen: []\n", "2:11: listen needs at least one address" },
         { "server:\n  listen: {a: 1}\n",
-          "2:11: listen must be an address or a list of addresses, not a mapping" },
+          "2:11: listen needs an address (e.g. {address: 0.0.0.0:4443, tls: ...})" },
+        { "server:\n  listen: true\n", "2:11: invalid listen address \"true\" (use host:port, "
+                                       "[ipv6]:port, :port or port, with port 1..65535)" },
         { "server:\n  listen: [[1]]\n", "2:12: listen must be a scalar value, not a list" },
         { "server:\n  listen: [\"4141\", \":4141\"]\n",
           "2:20: duplicate listen address \":4141\"" },
@@ -1835,6 +1838,124 @@ test_errors_rules(void **state)
 }
 
 
+/* A new directory with good.crt/good.key and wrong.crt/wrong.key (test/unit/upstream/gen-certs.sh).
+ */
+static void
+tls_certs_dir(char *dir, size_t len)
+{
+    const char *src = getenv("SL_TEST_SRCDIR");
+    char cmd[PATH_MAX + 128];
+
+    snprintf(dir, len, "/tmp/sl-conf-tls-XXXXXX");
+    assert_non_null(mkdtemp(dir));
+    snprintf(cmd, sizeof(cmd), "sh %s/unit/upstream/gen-certs.sh %s", src != NULL ? src : "test",
+             dir);
+    assert_int_equal(system(cmd), 0);
+}
+
+
+static void
+test_tls_listen(void **state)
+{
+    char d[64], yaml[2048], err[TEST_ERR_MAX], want[TEST_ERR_MAX];
+    sl_conf_t *conf = NULL;
+    const sl_listen_tls_t *t;
+
+    tls_certs_dir(d, sizeof(d));
+    /* server.tls for every address unless an item says otherwise; admin only by its own */
+    snprintf(
+        yaml, sizeof(yaml),
+        "server:\n"
+        "  tls: {cert: %s/good.crt, key: %s/good.key}\n"
+        "  listen:\n"
+        "    - 127.0.0.1:4443\n"
+        "    - {address: 127.0.0.1:4141, tls: false}\n"
+        "    - address: \"[::1]:4444\"\n"
+        "      tls: {cert: %s/wrong.crt, key: %s/wrong.key}\n"
+        "  admin_listen: {address: 127.0.0.1:4142, tls: {cert: %s/good.crt, key: %s/good.key}}\n",
+        d, d, d, d, d, d);
+    if (load(yaml, &conf, err, sizeof(err)) != 0) {
+        fail_msg("%s", err);
+    }
+    assert_int_equal(conf->nlisten, 3);
+    t = conf->listen[0].tls;
+    assert_non_null(t);
+    assert_non_null(strstr(t->cert_file, "/good.crt"));
+    assert_non_null(strstr(t->cert_pem, "-----BEGIN CERTIFICATE-----"));
+    assert_int_equal(strlen(t->cert_pem), t->cert_len);
+    assert_non_null(strstr(t->key_pem, "PRIVATE KEY"));
+    assert_int_equal(strlen(t->key_pem), t->key_len);
+    assert_v4(&conf->listen[1], "127.0.0.1", 4141);
+    assert_null(conf->listen[1].tls);
+    assert_v6(&conf->listen[2], "::1", 4444);
+    assert_non_null(conf->listen[2].tls);
+    assert_non_null(strstr(conf->listen[2].tls->cert_file, "/wrong.crt"));
+    assert_v4(conf->admin_listen, "127.0.0.1", 4142);
+    assert_non_null(conf->admin_listen->tls);
+    sl_conf_destroy(conf);
+
+    /* without server.tls everything is plain; an item may still have its own */
+    snprintf(yaml, sizeof(yaml),
+             "server:\n  listen: [{address: 0.0.0.0:4443, tls: {cert: %s/good.crt, key: "
+             "%s/good.key}}, 127.0.0.1:4141]\n  admin_listen: 127.0.0.1:4142\n",
+             d, d);
+    conf = NULL;
+    if (load(yaml, &conf, err, sizeof(err)) != 0) {
+        fail_msg("%s", err);
+    }
+    assert_non_null(conf->listen[0].tls);
+    assert_null(conf->listen[1].tls);
+    assert_null(conf->admin_listen->tls);
+    sl_conf_destroy(conf);
+
+    /* server.tls alone covers the default address */
+    snprintf(yaml, sizeof(yaml), "server:\n  tls: {cert: %s/good.crt, key: %s/good.key}\n", d, d);
+    conf = NULL;
+    if (load(yaml, &conf, err, sizeof(err)) != 0) {
+        fail_msg("%s", err);
+    }
+    assert_int_equal(conf->nlisten, 1);
+    assert_non_null(conf->listen[0].tls);
+    sl_conf_destroy(conf);
+
+    /* errors, each at its node */
+    snprintf(yaml, sizeof(yaml), "server:\n  tls: {cert: %s/good.crt}\n", d);
+    expect_error(yaml, "2:8: server.tls needs both cert and key (PEM files)");
+    expect_error("server:\n  tls: yes\n",
+                 "2:8: server.tls must be {cert: FILE, key: FILE} or false, not a scalar");
+    snprintf(yaml, sizeof(yaml), "server:\n  tls: {cert: %s/good.crt, key: %s/good.key, x: 1}\n", d,
+             d);
+    snprintf(want, sizeof(want), "2:%zu: unknown key \"x\" in server.tls",
+             strlen("  tls: {cert: /good.crt, key: /good.key, x") + 2 * strlen(d));
+    expect_error(yaml, want);
+    snprintf(yaml, sizeof(yaml), "server:\n  tls: {cert: %s/nope.crt, key: %s/good.key}\n", d, d);
+    snprintf(want, sizeof(want),
+             "2:15: certificate \"%s/nope.crt\" cannot be read (2: No such file or directory)", d);
+    expect_error(yaml, want);
+    snprintf(yaml, sizeof(yaml), "server:\n  tls: {cert: %s/good.key, key: %s/good.key}\n", d, d);
+    snprintf(want, sizeof(want),
+             "2:15: server.tls: certificate: no PEM certificate (\"-----BEGIN CERTIFICATE-----\") "
+             "(cert \"%s/good.key\", key \"%s/good.key\")",
+             d, d);
+    expect_error(yaml, want);
+    snprintf(yaml, sizeof(yaml), "server:\n  tls: {cert: %s/good.crt, key: %s/wrong.key}\n", d, d);
+    snprintf(want, sizeof(want),
+             "2:%zu: server.tls: private key: it does not belong to the certificate "
+             "(cert \"%s/good.crt\", key \"%s/wrong.key\")",
+             strlen("  tls: {cert: /good.crt, key: ") + strlen(d) + 1, d, d);
+    expect_error(yaml, want);
+    expect_error("server:\n  listen: [{tls: false}]\n",
+                 "2:12: listen needs an address (e.g. {address: 0.0.0.0:4443, tls: ...})");
+    expect_error("server:\n  listen: {address: 127.0.0.1:1, port: 2}\n",
+                 "2:34: unknown key \"port\" in listen");
+    expect_error("server:\n  admin_listen: {address: 127.0.0.1:1, tls: on}\n",
+                 "2:45: admin_listen 127.0.0.1:1 tls must be {cert: FILE, key: FILE} or false, "
+                 "not a scalar");
+    sl_test_rmtree(d);
+    (void) state;
+}
+
+
 int
 main(void)
 {
@@ -1842,6 +1963,7 @@ main(void)
         cmocka_unit_test(test_parse_duration),
         cmocka_unit_test(test_parse_size),
         cmocka_unit_test(test_parse_listen),
+        cmocka_unit_test(test_tls_listen),
         cmocka_unit_test(test_full),
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_base_urls),

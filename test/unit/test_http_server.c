@@ -132,11 +132,13 @@ static void h_stream(sl_http_req_t *r);
 static void h_big(sl_http_req_t *r);
 static void h_big_write(sl_http_req_t *r);
 static void h_big_abort(sl_http_req_t *r);
+static void h_badhdr(sl_http_req_t *r);
 static job_t *job_new(sl_http_req_t *r);
 static void job_on_close(uv_handle_t *handle);
 static void job_on_delay(uv_timer_t *timer);
 static void job_on_slow(uv_timer_t *timer);
 static void job_on_stream(uv_timer_t *timer);
+static void job_on_stream_begin(uv_timer_t *timer);
 static void job_abort(sl_http_req_t *r);
 static void job_stream_abort(sl_http_req_t *r);
 
@@ -186,6 +188,7 @@ static const sl_http_route_t routes[] = {
     { "GET", "/v1/models", h_echo, NULL }, { "GET", "/prefix/*", h_echo, NULL },
     { "GET", "/delay", h_delay, NULL },    { "GET", "/slow", h_slow, NULL },
     { "GET", "/stream", h_stream, NULL },  { "GET", "/big", h_big, NULL },
+    { "GET", "/badhdr", h_badhdr, NULL },
 };
 
 
@@ -750,13 +753,32 @@ job_abort(sl_http_req_t *r)
 }
 
 
+/* Three pieces 100 ms apart; "?wait=MS" first waits before the response starts. */
 static void
 h_stream(sl_http_req_t *r)
 {
-    sl_http_header_t h = { sl_str_lit("Content-Type"), sl_str_lit("text/plain") };
     job_t *j = job_new(r);
+    unsigned long long ms = 0;
 
     r->on_abort = job_stream_abort;
+    if (r->query.len > 5 && memcmp(r->query.p, "wait=", 5) == 0) {
+        sl_str_to_u64((sl_str_t){ r->query.p + 5, r->query.len - 5 }, &ms);
+    }
+    if (ms > 0) {
+        uv_timer_start(&j->timer, job_on_stream_begin, ms, 0);
+        return;
+    }
+    job_on_stream_begin(&j->timer);
+}
+
+
+static void
+job_on_stream_begin(uv_timer_t *timer)
+{
+    sl_http_header_t h = { sl_str_lit("Content-Type"), sl_str_lit("text/plain") };
+    job_t *j = timer->data;
+    sl_http_req_t *r = j->r;
+
     assert_int_equal(sl_http_start(r, 200, &h, 1), 0);
     atomic_store(&T->produced, 1);
     sl_http_write(r, "piece-1", 7);
@@ -840,6 +862,26 @@ h_big_abort(sl_http_req_t *r)
     atomic_fetch_add(&T->aborts, 1);
     free(r->data);
     sl_http_finish(r);
+}
+
+
+/* Headers a handler built from client input: control characters, DEL, a bad name. */
+static void
+h_badhdr(sl_http_req_t *r)
+{
+    static const char del[] = "gpt\x7f-4o";
+    static const char crlf[] = "v\r\nInjected: 1";
+    static const char nul[] = { 'a', '\0', 'b' };
+    sl_http_header_t h[] = {
+        { sl_str_lit("x-sluice-model"), { del, sizeof(del) - 1 } },
+        { sl_str_lit("x-crlf"), { crlf, sizeof(crlf) - 1 } },
+        { sl_str_lit("x-nul"), { nul, sizeof(nul) } },
+        { sl_str_lit("bad name"), sl_str_lit("v") },
+        { sl_str_lit("x-tab"), sl_str_lit("a\tb") },
+        { sl_str_lit("x-utf8"), sl_str_lit("mod\xc3\xa8le") },
+    };
+
+    sl_http_respond(r, 200, h, sizeof(h) / sizeof(h[0]), "ok", 2);
 }
 
 
@@ -1900,6 +1942,258 @@ test_drain(void **state)
 }
 
 
+/*
+ * No response header value carries a control character: the writer sends
+ * them as '?' (CR and LF too, so nothing is injected), drops a header whose
+ * name is not a token, and keeps HTAB and UTF-8.
+ */
+static void
+client_header_values(test_ctx_t *t)
+{
+    cl_conn_t *cc = cl_open(t);
+    cl_resp_t resp;
+    char v[128];
+
+    CHECK(t, cc->fd >= 0);
+    cl_send(cc, "GET /badhdr HTTP/1.1\r\nHost: x\r\n\r\n");
+    CHECK_INT(t, cl_read(cc, &resp), 0);
+    CHECK_INT(t, resp.status, 200);
+    CHECK_HDR(t, &resp, "x-sluice-model", "gpt?-4o");
+    CHECK_HDR(t, &resp, "x-crlf", "v??Injected: 1");
+    CHECK_HDR(t, &resp, "x-nul", "a?b");
+    CHECK_HDR(t, &resp, "x-tab", "a\tb");
+    CHECK_HDR(t, &resp, "x-utf8", "mod\xc3\xa8le");
+    CHECK(t, !cl_header(&resp, "injected", v, sizeof(v)));
+    CHECK(t, !cl_header(&resp, "bad name", v, sizeof(v)));
+    CHECK(t, strstr(resp.headers, "bad name") == NULL);
+    cl_resp_free(&resp);
+
+    /* the connection is still in sync */
+    cl_send(cc, "GET /echo HTTP/1.1\r\nHost: x\r\n\r\n");
+    CHECK_INT(t, cl_read(cc, &resp), 0);
+    CHECK_INT(t, resp.status, 200);
+    cl_resp_free(&resp);
+    cl_close(cc);
+}
+
+
+static void
+test_header_values(void **state)
+{
+    test_ctx_t t;
+
+    test_init(&t);
+    test_run(&t, client_header_values);
+}
+
+
+static void
+test_field_value_checks(void **state)
+{
+    static const char nul[] = { 'a', '\0' };
+
+    assert_true(sl_http_is_field_value(sl_str_lit("gpt-4o mini\t(x)")));
+    assert_true(sl_http_is_field_value(sl_str_lit("mod\xc3\xa8le")));
+    assert_true(sl_http_is_field_value(sl_str_lit("")));
+    assert_false(sl_http_is_field_value(sl_str_lit("gpt\x7f")));
+    assert_false(sl_http_is_field_value(sl_str_lit("a\rb")));
+    assert_false(sl_http_is_field_value(sl_str_lit("a\nb")));
+    assert_false(sl_http_is_field_value(sl_str_lit("\x1b[31m")));
+    assert_false(sl_http_is_field_value((sl_str_t){ nul, sizeof(nul) }));
+    assert_true(sl_http_is_token(sl_str_lit("x-sluice-model")));
+    assert_true(sl_http_is_token(sl_str_lit("!#$%&'*+-.^_`|~09azAZ")));
+    assert_false(sl_http_is_token(sl_str_lit("")));
+    assert_false(sl_http_is_token(sl_str_lit("bad name")));
+    assert_false(sl_http_is_token(sl_str_lit("x:y")));
+    assert_false(sl_http_is_token(sl_str_lit("x\x7f")));
+    assert_false(sl_http_is_token((sl_str_t){ nul, sizeof(nul) }));
+    (void) state;
+}
+
+
+/* Reads the next final (non-1xx) response; *interim counts the 1xx ones skipped. */
+static int
+cl_read_final(cl_conn_t *cc, cl_resp_t *resp, int *interim)
+{
+    int rc;
+
+    for (;;) {
+        rc = cl_read(cc, resp);
+        if (rc != 0 || resp->status >= 200) {
+            return rc;
+        }
+        (*interim)++;
+        cl_resp_free(resp);
+    }
+}
+
+
+/*
+ * A client that half-closes (shutdown(SHUT_WR)) after its request still
+ * gets its whole answer, also to pipelined requests and streams, then EOF.
+ */
+static void
+client_half_close(test_ctx_t *t)
+{
+    cl_conn_t *cc = cl_open(t);
+    cl_resp_t resp;
+    int interim = 0;
+
+    CHECK(t, cc->fd >= 0);
+    cl_send(cc, "GET /slow?ms=300 HTTP/1.1\r\nHost: x\r\n\r\n");
+    CHECK_INT(t, shutdown(cc->fd, SHUT_WR), 0);
+    CHECK_INT(t, cl_read_final(cc, &resp, &interim), 0);
+    CHECK_INT(t, resp.status, 200);
+    CHECK_BODY(t, &resp, "slow done");
+    cl_resp_free(&resp);
+    CHECK(t, cl_wait_eof(cc, 1000));
+    cl_close(cc);
+    CHECK_INT(t, atomic_load(&t->aborts), 0);
+
+    cc = cl_open(t);
+    cl_send(cc, "GET /echo HTTP/1.1\r\nHost: x\r\nX-Test: first\r\n\r\n"
+                "GET /slow?ms=200 HTTP/1.1\r\nHost: x\r\n\r\n"
+                "GET /echo HTTP/1.1\r\nHost: x\r\nX-Test: third\r\n\r\n");
+    CHECK_INT(t, shutdown(cc->fd, SHUT_WR), 0);
+    CHECK_INT(t, cl_read_final(cc, &resp, &interim), 0);
+    CHECK_BODY(t, &resp, "\"hdr\":\"first\"");
+    cl_resp_free(&resp);
+    CHECK_INT(t, cl_read_final(cc, &resp, &interim), 0);
+    CHECK_BODY(t, &resp, "slow done");
+    cl_resp_free(&resp);
+    CHECK_INT(t, cl_read_final(cc, &resp, &interim), 0);
+    CHECK_BODY(t, &resp, "\"hdr\":\"third\"");
+    cl_resp_free(&resp);
+    CHECK(t, cl_wait_eof(cc, 1000));
+    cl_close(cc);
+
+    /* HTTP/1.0 gets no interim response, just the answer */
+    cc = cl_open(t);
+    interim = 0;
+    cl_send(cc, "GET /slow?ms=200 HTTP/1.0\r\n\r\n");
+    CHECK_INT(t, shutdown(cc->fd, SHUT_WR), 0);
+    CHECK_INT(t, cl_read_final(cc, &resp, &interim), 0);
+    CHECK_INT(t, interim, 0);
+    CHECK_BODY(t, &resp, "slow done");
+    cl_resp_free(&resp);
+    cl_close(cc);
+
+    /* a stream that begins after the half-close goes on to its end */
+    cc = cl_open(t);
+    cl_send(cc, "GET /stream?wait=200 HTTP/1.1\r\nHost: x\r\n\r\n");
+    CHECK_INT(t, shutdown(cc->fd, SHUT_WR), 0);
+    CHECK_INT(t, cl_read_final(cc, &resp, &interim), 0);
+    CHECK_INT(t, resp.status, 200);
+    CHECK_BODY(t, &resp, "piece-1piece-2piece-3");
+    cl_resp_free(&resp);
+    CHECK(t, cl_wait_eof(cc, 1000));
+    cl_close(cc);
+    CHECK_INT(t, atomic_load(&t->aborts), 0);
+
+    /* EOF in the middle of a stream: the client is gone, the stream stops */
+    cc = cl_open(t);
+    cl_send(cc, "GET /stream HTTP/1.1\r\nHost: x\r\n\r\n");
+    {
+        char raw[4096];
+        size_t got = 0;
+        ssize_t n;
+        uint64_t t0 = ms_now();
+
+        /* the head and the first piece: the stream has begun */
+        while (got < sizeof(raw) - 1 && ms_now() - t0 < 2000) {
+            n = recv(cc->fd, raw + got, sizeof(raw) - 1 - got, 0);
+            if (n <= 0) {
+                break;
+            }
+            got += (size_t) n;
+            raw[got] = '\0';
+            if (strstr(raw, "piece-1") != NULL) {
+                break;
+            }
+        }
+        raw[got] = '\0';
+        CHECK(t, strstr(raw, "piece-1") != NULL && strstr(raw, "piece-3") == NULL);
+        CHECK_INT(t, shutdown(cc->fd, SHUT_WR), 0);
+        t0 = ms_now();
+        while (atomic_load(&t->aborts) == 0 && ms_now() - t0 < 2000) {
+            ms_sleep(10);
+        }
+    }
+    CHECK_INT(t, atomic_load(&t->aborts), 1);
+    cl_close(cc);
+}
+
+
+static void
+test_half_close(void **state)
+{
+    test_ctx_t t;
+
+    test_init(&t);
+    test_run(&t, client_half_close);
+}
+
+
+/*
+ * A stream that began before the drain went out with keep-alive: once it
+ * ends, the client may send its next request at once, and that request
+ * (also one pipelined behind the stream) must be answered, with
+ * Connection: close, before the connection closes.
+ */
+static void
+client_drain_stream(test_ctx_t *t)
+{
+    cl_conn_t *cc = cl_open(t);
+    cl_conn_t *pp = cl_open(t);
+    cl_resp_t resp;
+
+    CHECK(t, cc->fd >= 0 && pp->fd >= 0);
+    cl_send(cc, "GET /stream HTTP/1.1\r\nHost: x\r\n\r\n");
+    cl_send(pp, "GET /stream HTTP/1.1\r\nHost: x\r\n\r\n");
+    ms_sleep(50);
+    uv_async_send(&t->drain_async);
+    ms_sleep(20);
+    /* pp pipelines its next request while the stream is still going */
+    cl_send(pp, "GET /echo HTTP/1.1\r\nHost: x\r\nX-Test: piped\r\n\r\n");
+
+    CHECK_INT(t, cl_read(cc, &resp), 0);
+    CHECK_INT(t, resp.status, 200);
+    CHECK_HDR(t, &resp, "connection", "keep-alive");
+    CHECK_BODY(t, &resp, "piece-3");
+    cl_resp_free(&resp);
+    cl_send(cc, "GET /echo HTTP/1.1\r\nHost: x\r\nX-Test: next\r\n\r\n");
+    CHECK_INT(t, cl_read(cc, &resp), 0);
+    CHECK_INT(t, resp.status, 200);
+    CHECK_HDR(t, &resp, "connection", "close");
+    CHECK_BODY(t, &resp, "\"hdr\":\"next\"");
+    cl_resp_free(&resp);
+    CHECK(t, cl_wait_eof(cc, 1000));
+
+    CHECK_INT(t, cl_read(pp, &resp), 0);
+    CHECK_INT(t, resp.status, 200);
+    CHECK_BODY(t, &resp, "piece-3");
+    cl_resp_free(&resp);
+    CHECK_INT(t, cl_read(pp, &resp), 0);
+    CHECK_INT(t, resp.status, 200);
+    CHECK_HDR(t, &resp, "connection", "close");
+    CHECK_BODY(t, &resp, "\"hdr\":\"piped\"");
+    cl_resp_free(&resp);
+    CHECK(t, cl_wait_eof(pp, 1000));
+    cl_close(cc);
+    cl_close(pp);
+}
+
+
+static void
+test_drain_stream(void **state)
+{
+    test_ctx_t t;
+
+    test_init(&t);
+    test_run(&t, client_drain_stream);
+}
+
+
 int
 main(void)
 {
@@ -1924,6 +2218,10 @@ main(void)
         cmocka_unit_test(test_cors_star),
         cmocka_unit_test(test_max_connections),
         cmocka_unit_test(test_drain),
+        cmocka_unit_test(test_drain_stream),
+        cmocka_unit_test(test_half_close),
+        cmocka_unit_test(test_header_values),
+        cmocka_unit_test(test_field_value_checks),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

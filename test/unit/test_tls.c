@@ -33,6 +33,9 @@ static void test_name_mismatch(void **state);
 static void test_ip_literal(void **state);
 static void test_no_verify(void **state);
 static void test_bad_files(void **state);
+static void test_server_pem(void **state);
+static void test_read_into(void **state);
+static char *tls_slurp(const char *name, size_t *len);
 
 
 static int
@@ -264,6 +267,128 @@ test_bad_files(void **state)
 }
 
 
+/* A file of the test directory, NUL-terminated; *len excludes the NUL. */
+static char *
+tls_slurp(const char *name, size_t *len)
+{
+    FILE *f = fopen(tls_path(name), "rb");
+    char *p;
+
+    assert_non_null(f);
+    p = calloc(1, 65536);
+    assert_non_null(p);
+    *len = fread(p, 1, 65535, f);
+    fclose(f);
+    return p;
+}
+
+
+static void
+test_server_pem(void **state)
+{
+    size_t clen, klen, wlen, calen;
+    char *crt = tls_slurp("good.crt", &clen);
+    char *key = tls_slurp("good.key", &klen);
+    char *wkey = tls_slurp("wrong.key", &wlen);
+    char *ca = tls_slurp("ca.crt", &calen);
+    sl_tls_conf_t *scf, *ccf;
+    sl_tls_t *cli, *srv;
+    char err[256];
+    int crc = UV_EAGAIN, src = UV_EAGAIN;
+    char saved;
+
+    assert_int_equal(sl_tls_check_server_pem(crt, clen, key, klen, err, sizeof(err)), 0);
+    assert_int_equal(sl_tls_check_server_pem(crt, clen, wkey, wlen, err, sizeof(err)), SL_ETLS);
+    assert_string_equal(err, "private key: it does not belong to the certificate");
+    assert_int_equal(sl_tls_check_server_pem(key, klen, key, klen, err, sizeof(err)), SL_ETLS);
+    assert_non_null(strstr(err, "certificate: no PEM certificate"));
+    assert_int_equal(sl_tls_check_server_pem(crt, clen, ca, calen, err, sizeof(err)), SL_ETLS);
+    assert_memory_equal(err, "private key: ", 13);
+    assert_int_equal(sl_tls_check_server_pem(crt, clen, "hello", 5, err, sizeof(err)), SL_ETLS);
+    assert_non_null(strstr(err, "private key: not a PEM key"));
+    /* a damaged certificate */
+    saved = crt[clen / 2];
+    crt[clen / 2] = saved == 'A' ? 'B' : 'A';
+    assert_int_equal(sl_tls_check_server_pem(crt, clen, key, klen, err, sizeof(err)), SL_ETLS);
+    assert_non_null(strstr(err, "certificate: "));
+    assert_null(sl_tls_conf_server_pem(crt, clen, key, klen, err, sizeof(err)));
+    crt[clen / 2] = saved;
+
+    /* the configuration made from memory serves a verifying client */
+    scf = sl_tls_conf_server_pem(crt, clen, key, klen, err, sizeof(err));
+    assert_non_null(scf);
+    ccf = sl_tls_conf_client(tls_path("ca.crt"), true);
+    assert_non_null(ccf);
+    cli = sl_tls_create(ccf, "localhost");
+    srv = sl_tls_create(scf, NULL);
+    for (int i = 0; i < 20 && (crc == UV_EAGAIN || src == UV_EAGAIN); i++) {
+        if (crc == UV_EAGAIN) {
+            crc = sl_tls_handshake(cli);
+        }
+        tls_pump(cli, srv);
+        if (src == UV_EAGAIN) {
+            src = sl_tls_handshake(srv);
+        }
+        tls_pump(srv, cli);
+    }
+    assert_int_equal(crc, 0);
+    assert_int_equal(src, 0);
+    /* the client offered no ALPN: none agreed */
+    assert_null(sl_tls_alpn(srv));
+
+    sl_tls_destroy(cli);
+    sl_tls_destroy(srv);
+    sl_tls_conf_destroy(ccf);
+    sl_tls_conf_destroy(scf);
+    free(crt);
+    free(key);
+    free(wkey);
+    free(ca);
+    (void) state;
+}
+
+
+/* sl_tls_read_into fills a bounded buffer; what does not fit stays pending. */
+static void
+test_read_into(void **state)
+{
+    sl_tls_conf_t *ccf, *scf;
+    sl_tls_t *cli, *srv;
+    char big[40000], got[40000 + 16], small[1000];
+    size_t n = 0;
+    int rc;
+
+    ccf = sl_tls_conf_client(tls_path("ca.crt"), true);
+    assert_non_null(ccf);
+    assert_int_equal(tls_connect(ccf, "localhost", "good", &cli, &srv, &scf), 0);
+    assert_false(sl_tls_pending(srv));
+    assert_int_equal(sl_tls_read_into(srv, small, sizeof(small)), 0);
+
+    for (size_t i = 0; i < sizeof(big); i++) {
+        big[i] = (char) ('a' + i % 26);
+    }
+    assert_int_equal(sl_tls_write(cli, big, sizeof(big)), 0);
+    sl_tls_close_notify(cli);
+    tls_pump(cli, srv);
+    assert_true(sl_tls_pending(srv));
+    while ((rc = sl_tls_read_into(srv, small, sizeof(small))) > 0) {
+        assert_true((size_t) rc <= sizeof(small));
+        memcpy(got + n, small, (size_t) rc);
+        n += (size_t) rc;
+    }
+    assert_int_equal(rc, SL_ECLOSED);
+    assert_int_equal(n, sizeof(big));
+    assert_memory_equal(got, big, sizeof(big));
+    assert_int_equal(sl_tls_read_into(srv, small, sizeof(small)), SL_ECLOSED);
+
+    sl_tls_destroy(cli);
+    sl_tls_destroy(srv);
+    sl_tls_conf_destroy(ccf);
+    sl_tls_conf_destroy(scf);
+    (void) state;
+}
+
+
 int
 main(void)
 {
@@ -271,6 +396,7 @@ main(void)
         cmocka_unit_test(test_handshake_and_data), cmocka_unit_test(test_untrusted),
         cmocka_unit_test(test_name_mismatch),      cmocka_unit_test(test_ip_literal),
         cmocka_unit_test(test_no_verify),          cmocka_unit_test(test_bad_files),
+        cmocka_unit_test(test_server_pem),         cmocka_unit_test(test_read_into),
     };
 
     return cmocka_run_group_tests(tests, tls_group_setup, tls_group_teardown);
