@@ -2,10 +2,11 @@
 // shapes (tiny arrays and objects, groups nested 2000 deep, many keys,
 // escaped keys, escaped strings, numbers) in a valid chat request, sent with
 // a valid key to a single worker over /v1/chat/completions and /v1/messages.
-// Each is answered (the mock's reply; a 400 for nesting past the limit), and
-// the same worker answers /healthz while one is in flight. Before the fix
-// the tiny-arrays body alone held the worker for half a minute, well past
-// the harness's request timeout.
+// Each is answered (the mock's reply; a 400 for nesting past the limit or a
+// bad last byte, with the reader's reason), and the same worker answers
+// /healthz while one is in flight. Before the fix the tiny-arrays body alone
+// held the worker for half a minute, well past the harness's request
+// timeout.
 
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -77,6 +78,17 @@ describe('hostile JSON bodies', () => {
       assert.equal(msg.json().content[0].text, 'mock reply: hi');
     });
   }
+
+  it('refused at its last byte: a 400 with the reader\'s reason, no second parse', async () => {
+    const good = body(list('{}', MIB));
+    const text = good.slice(0, -1) + ']';
+    const r = await sluice.req('/v1/chat/completions', {
+      method: 'POST', headers: { 'content-type': 'application/json' }, body: text,
+    });
+    assert.equal(r.status, 400, r.body.slice(0, 300));
+    assert.equal(errorShape(r.json()).message,
+      `We could not parse the JSON body of your request: ',' or '}' expected (line 1, column ${text.length}).`);
+  });
 
   it('nesting past the limit: a 400 that says so, at once', async () => {
     const depth = MIB / 2;
