@@ -13,21 +13,28 @@
 #include "core/json_internal.h"
 
 #include <errno.h>
-#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/errno.h"
 
-#define JSON_INITIAL_TOKENS 64 /* a chat request or answer needs 10 to 50 */
+#define JSON_INITIAL_TOKENS 64                 /* a chat request or answer needs 10 to 50 */
+#define JSON_MAX_LEN        ((size_t) 1 << 30) /* keeps every size under 2^29 */
 
+/*
+ * 16 bytes: a body of [],[],… needs a token per 3 bytes, so tokens are most
+ * of what a hostile document costs (an 8 MiB body: 45 MB, each page of it
+ * faulted in fresh).
+ */
 typedef struct json_tok {
-    int start;    /* first byte; a string's first byte after its quote */
-    int end;      /* one past the last byte; a string's closing quote */
-    int size;     /* members or elements; 1 for a key, 0 for other scalars */
-    int next;     /* index of the first token after the subtree (a key's holds its value) */
-    uint8_t type; /* sl_json_type_e */
+    int start;          /* first byte; a string's first byte after its quote */
+    int end;            /* one past the last byte; a string's closing quote */
+    int next;           /* index of the first token after the subtree (a key's holds its value) */
+    unsigned size : 29; /* members or elements; 1 for a key, 0 for other scalars */
+    unsigned type : 3;  /* sl_json_type_e */
 } json_tok_t;
+
+_Static_assert(sizeof(json_tok_t) == 16, "a token is 16 bytes");
 
 struct sl_json {
     sl_pool_t *pool;
@@ -115,7 +122,7 @@ sl_json_parse(sl_json_t *doc, const char *p, size_t len, sl_json_error_t *err)
     doc->work = 0;
     doc->p = p;
     doc->len = len;
-    if (len >= INT_MAX) {
+    if (len >= JSON_MAX_LEN) {
         if (err != NULL) {
             err->pos = 0;
             err->line = 1;
@@ -482,7 +489,7 @@ json_push(json_parser_t *jp, sl_json_type_e type, size_t start, size_t end)
     }
     jp->work++;
     t = &doc->tok[doc->ntok];
-    t->type = (uint8_t) type;
+    t->type = (unsigned) type;
     t->start = (int) start;
     t->end = (int) end;
     t->size = 0;

@@ -9,7 +9,7 @@
  * decoded into the pool when they hold escapes.
  *
  * Costs, for hostile input too: sl_json_parse() is linear in len (it never
- * goes back over bytes or tokens; about 20 bytes of tokens per value);
+ * goes back over bytes or tokens; 16 bytes of tokens per value and key);
  * sl_json_next(), sl_json_first(), sl_json_type() and the like are O(1);
  * sl_json_get() and sl_json_lookup() are linear in the object's members
  * (each key compared in O(key asked for)); sl_json_string() is linear in
@@ -81,8 +81,8 @@ sl_json_t *sl_json_create(sl_pool_t *pool);
 /*
  * Reads p[0..len), which must outlive every use of the values. Any JSON
  * value may be the top one. Returns 0; SL_EPARSE with *err filled (err may
- * be NULL) when the bytes are not one JSON value; SL_ETOOBIG when len does
- * not fit the reader's int offsets (2 GiB). After an error the reader holds
+ * be NULL) when the bytes are not one JSON value; SL_ETOOBIG when len is
+ * 1 GiB or more (the reader's offsets and sizes). After an error the reader holds
  * no document. Linear in len. Worker context; grows the reader's token
  * array (heap, released with the pool) when a document needs more.
  */

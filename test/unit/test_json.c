@@ -1009,6 +1009,11 @@ test_linear_refused(void **state)
     assert_string_equal(err.text, "',' or '}' expected");
     assert_linear(doc, b.len, "bad end");
     assert_int_equal(sl_json_type(doc, SL_JSON_ROOT), SL_JSON_NONE);
+
+    /* 1 GiB or more is refused before a byte is read (sizes must fit the tokens) */
+    assert_rc(sl_json_parse(doc, b.p, (size_t) 1 << 30, &err), SL_ETOOBIG);
+    assert_string_equal(err.text, "document too large");
+    assert_int_equal(sl_json_type(doc, SL_JSON_ROOT), SL_JSON_NONE);
     sl_buf_free(&b);
 }
 
