@@ -1,48 +1,78 @@
 /*
- * The zero-copy JSON reader (see json.h): jsmn in strict mode for the
- * tokens, then one walk over them that checks the grammar jsmn does not
- * (the bytes between tokens, keys, primitives, depth) and fills next[],
- * the index just past each value's subtree. Also the string decoder shared
- * by lookups and callers, the splice writer and the jansson bridge.
+ * The zero-copy JSON reader (see json.h). One forward pass over the bytes
+ * checks the whole grammar and writes the tokens: each token records its
+ * type, its span, its member count and next, the index just past its
+ * subtree. Open containers wait on a stack, so a closing bracket or a comma
+ * costs O(1) and the pass is linear in the input; every loop below advances
+ * the cursor or closes a container it opened. (jsmn, which this replaced,
+ * looked for the open container by walking back over earlier tokens: a
+ * 1 MB body of [] took half a minute.) Also the string decoder shared by
+ * lookups and callers, the splice writer and the jansson bridge.
  */
 #include "core/json.h"
+#include "core/json_internal.h"
 
 #include <errno.h>
-#include <limits.h>
+#include <stdlib.h>
 #include <string.h>
-
-#define JSMN_STRICT
-#define JSMN_STATIC
-#include <jsmn.h>
 
 #include "core/errno.h"
 
-#define JSON_INITIAL_TOKENS 64 /* a chat request or answer needs 10 to 50 */
+#define JSON_INITIAL_TOKENS 64                 /* a chat request or answer needs 10 to 50 */
+#define JSON_MAX_LEN        ((size_t) 1 << 30) /* keeps every size under 2^29 */
+
+/*
+ * 16 bytes: a body of [],[],… needs a token per 3 bytes, so tokens are most
+ * of what a hostile document costs (an 8 MiB body: 45 MB, each page of it
+ * faulted in fresh).
+ */
+typedef struct json_tok {
+    int start;          /* first byte; a string's first byte after its quote */
+    int end;            /* one past the last byte; a string's closing quote */
+    int next;           /* index of the first token after the subtree (a key's holds its value) */
+    unsigned size : 29; /* members or elements; 1 for a key, 0 for other scalars */
+    unsigned type : 3;  /* sl_json_type_e */
+} json_tok_t;
+
+_Static_assert(sizeof(json_tok_t) == 16, "a token is 16 bytes");
 
 struct sl_json {
     sl_pool_t *pool;
     const char *p;
     size_t len;
-    jsmntok_t *tok;
-    int *next;         /* next[i]: index of the first token after value i's subtree */
-    unsigned ntok;     /* tokens of the current document, 0 when there is none */
-    unsigned cap;      /* room in tok */
-    unsigned next_cap; /* room in next */
+    json_tok_t *tok; /* heap, grown as documents need; freed with the pool */
+    unsigned ntok;   /* tokens of the current document, 0 when there is none */
+    unsigned cap;    /* room in tok */
+    uint64_t work;   /* steps of the last parse (sl__json_work) */
 };
 
-typedef struct json_frame {
-    int tok;       /* open object, array or key */
-    int left;      /* children still to come */
-    bool has_prev; /* a child was seen: the next one needs a separator */
-} json_frame_t;
+/* One parse in progress. */
+typedef struct json_parser {
+    sl_json_t *doc;
+    const char *p;
+    size_t len;
+    size_t pos; /* the cursor: it only moves forward */
+    sl_json_error_t *err;
+    uint64_t work;               /* loop steps, for sl__json_work() */
+    int depth;                   /* open non-empty containers and keys, for the limit */
+    int nopen;                   /* entries in open */
+    int open[SL_JSON_MAX_DEPTH]; /* open non-empty containers (token indexes), innermost last */
+} json_parser_t;
 
-static int json_tokenize(sl_json_t *doc, sl_json_error_t *err);
-static int json_check(sl_json_t *doc, sl_json_error_t *err);
-static int json_close(sl_json_t *doc, json_frame_t *stack, int *depth, int end, size_t *pos,
-                      sl_json_error_t *err);
-static int json_gap(const sl_json_t *doc, size_t from, size_t to, char sep, size_t *bad);
-static bool json_is_space(char c);
-static bool json_primitive_ok(const char *s, size_t n);
+/* Bytes that end a run of plain string bytes: the quote, an escape, and NUL (refused). */
+static const bool json_string_stop[256] = { [0] = true, ['"'] = true, ['\\'] = true };
+
+static void json_free_cb(void *arg);
+static int json_tokenize(json_parser_t *jp);
+static int json_read_value(json_parser_t *jp, int *out);
+static int json_read_key(json_parser_t *jp);
+static int json_read_string(json_parser_t *jp, int *out);
+static int json_read_number(json_parser_t *jp, int *out);
+static int json_read_literal(json_parser_t *jp, int *out);
+static int json_push(json_parser_t *jp, sl_json_type_e type, size_t start, size_t end);
+static void json_skip_space(json_parser_t *jp);
+static bool json_is_digit(const json_parser_t *jp, size_t at);
+static bool json_is_hex(char c);
 static int json_fail(const sl_json_t *doc, sl_json_error_t *err, size_t pos, const char *text);
 static size_t json_raw_start(const sl_json_t *doc, int v);
 static size_t json_raw_end(const sl_json_t *doc, int v);
@@ -55,6 +85,12 @@ static size_t json_escaped_len(sl_str_t s);
 static char *json_escape(char *d, sl_str_t s);
 static void json_decref_cb(void *arg);
 
+/* What json_value() and json_key() did besides failing. */
+enum {
+    JSON_DONE = 0, /* read a whole value (*out) */
+    JSON_OPEN = 1, /* opened a container (an object's first key read too): its children come next */
+};
+
 
 sl_json_t *
 sl_json_create(sl_pool_t *pool)
@@ -62,19 +98,31 @@ sl_json_create(sl_pool_t *pool)
     sl_json_t *doc = sl_pcalloc(pool, sizeof(*doc));
 
     doc->pool = pool;
+    sl_pool_on_destroy(pool, json_free_cb, doc);
     return doc;
+}
+
+
+static void
+json_free_cb(void *arg)
+{
+    sl_json_t *doc = arg;
+
+    free(doc->tok);
 }
 
 
 int
 sl_json_parse(sl_json_t *doc, const char *p, size_t len, sl_json_error_t *err)
 {
+    json_parser_t jp;
     int rc;
 
     doc->ntok = 0;
+    doc->work = 0;
     doc->p = p;
     doc->len = len;
-    if (len >= INT_MAX) {
+    if (len >= JSON_MAX_LEN) {
         if (err != NULL) {
             err->pos = 0;
             err->line = 1;
@@ -83,10 +131,17 @@ sl_json_parse(sl_json_t *doc, const char *p, size_t len, sl_json_error_t *err)
         }
         return SL_ETOOBIG;
     }
-    rc = json_tokenize(doc, err);
-    if (rc == 0) {
-        rc = json_check(doc, err);
-    }
+    /* jp holds the open-container stack, 8 KiB: fine on a worker's stack */
+    jp.doc = doc;
+    jp.p = p;
+    jp.len = len;
+    jp.pos = 0;
+    jp.err = err;
+    jp.work = 0;
+    jp.depth = 0;
+    jp.nopen = 0;
+    rc = json_tokenize(&jp);
+    doc->work = jp.work;
     if (rc < 0) {
         doc->ntok = 0;
     }
@@ -94,275 +149,383 @@ sl_json_parse(sl_json_t *doc, const char *p, size_t len, sl_json_error_t *err)
 }
 
 
-/* jsmn over the whole buffer, growing the token array in the pool as it asks. */
-static int
-json_tokenize(sl_json_t *doc, sl_json_error_t *err)
+uint64_t
+sl__json_work(const sl_json_t *doc)
 {
-    jsmn_parser jp;
-    int n;
-
-    if (doc->cap == 0) {
-        doc->cap = JSON_INITIAL_TOKENS;
-        doc->tok = sl_palloc(doc->pool, sizeof(jsmntok_t) * doc->cap);
-    }
-    jsmn_init(&jp);
-    for (;;) {
-        n = jsmn_parse(&jp, doc->p, doc->len, doc->tok, doc->cap);
-        if (n != JSMN_ERROR_NOMEM) {
-            break;
-        }
-        /* jsmn resumes where it stopped once it has room; the old array stays
-         * in the pool, which at most doubles what the tokens cost */
-        jsmntok_t *bigger = sl_palloc(doc->pool, sizeof(jsmntok_t) * doc->cap * 4);
-
-        memcpy(bigger, doc->tok, sizeof(jsmntok_t) * jp.toknext);
-        doc->tok = bigger;
-        doc->cap *= 4;
-    }
-    if (n == JSMN_ERROR_INVAL) {
-        return json_fail(doc, err, jp.pos, "invalid character");
-    }
-    if (n == JSMN_ERROR_PART && jp.toknext == 0 && jp.pos < doc->len && doc->p[jp.pos] != '\0'
-        && strchr("-0123456789tfn", doc->p[jp.pos]) != NULL) {
-        /* strict jsmn wants a delimiter after a primitive, even a top one
-         * that ends the input: take it, json_check() reads its grammar */
-        doc->tok[0].type = JSMN_PRIMITIVE;
-        doc->tok[0].start = (int) jp.pos;
-        doc->tok[0].end = (int) doc->len;
-        doc->tok[0].size = 0;
-        n = 1;
-    }
-    if (n == JSMN_ERROR_PART) {
-        return json_fail(doc, err, doc->len, "unexpected end of input");
-    }
-    if (n <= 0) {
-        return json_fail(doc, err, jp.pos, "no JSON value");
-    }
-    doc->ntok = (unsigned) n;
-    return 0;
+    return doc->work;
 }
 
 
 /*
- * The walk: each token is checked against its parent (a key needs a value,
- * a value has no children), the bytes before it against what the grammar
- * puts there (nothing, ':' or ','), and the subtrees it closes get their
- * next[] entries.
+ * The pass: read a value; when it completes a container's member, take the
+ * ',' (and the next key) or the closing bracket, which may complete the
+ * container in turn, and so on outwards. Each turn of either loop consumes
+ * input or closes an open container.
  */
 static int
-json_check(sl_json_t *doc, sl_json_error_t *err)
+json_tokenize(json_parser_t *jp)
 {
-    json_frame_t small[16];
-    json_frame_t *stack = small;
-    int nstack = 16;
-    int depth = 0;
-    size_t pos = 0;
-    size_t bad;
+    sl_json_t *doc = jp->doc;
+    int t;
     int rc;
 
-    if (doc->next_cap < doc->ntok) {
-        doc->next_cap = doc->cap;
-        doc->next = sl_palloc(doc->pool, sizeof(int) * doc->next_cap);
-    }
-    for (int i = 0; i < (int) doc->ntok; i++) {
-        const jsmntok_t *t = &doc->tok[i];
-        const jsmntok_t *parent = depth > 0 ? &doc->tok[stack[depth - 1].tok] : NULL;
-        size_t start = json_raw_start(doc, i);
-        char sep = 0;
-
-        if (parent == NULL && i > 0) {
-            return json_fail(doc, err, start, "end of input expected");
-        }
-        if (parent != NULL && parent->type == JSMN_STRING) {
-            sep = ':';
-        } else if (parent != NULL && stack[depth - 1].has_prev) {
-            sep = ',';
-        }
-        if (json_gap(doc, pos, start, sep, &bad) < 0) {
-            return json_fail(doc, err, bad,
-                             sep == ':'   ? "':' expected"
-                             : sep == ',' ? "',' expected"
-                                          : "unexpected character");
-        }
-        if (parent != NULL && parent->type == JSMN_OBJECT) {
-            if (t->type != JSMN_STRING) {
-                return json_fail(doc, err, start, "string or '}' expected");
-            }
-            if (t->size != 1) {
-                return json_fail(doc, err, json_raw_end(doc, i), "':' expected");
-            }
-        } else if (t->type == JSMN_STRING || t->type == JSMN_PRIMITIVE) {
-            if (t->size != 0) {
-                return json_fail(doc, err, json_raw_end(doc, i),
-                                 "',' or end of container expected");
-            }
-            if (t->type == JSMN_PRIMITIVE
-                && !json_primitive_ok(doc->p + t->start, (size_t) (t->end - t->start))) {
-                return json_fail(doc, err, start, "invalid literal or number");
-            }
-        }
-        if (t->size > 0) {
-            /* an object, array or key with children: they come next */
-            if (depth == SL_JSON_MAX_DEPTH) {
-                return json_fail(doc, err, start, "maximum nesting depth reached");
-            }
-            if (depth == nstack) {
-                json_frame_t *bigger = sl_palloc(doc->pool, sizeof(*bigger) * (size_t) nstack * 4);
-
-                memcpy(bigger, stack, sizeof(*bigger) * (size_t) nstack);
-                stack = bigger;
-                nstack *= 4;
-            }
-            stack[depth].tok = i;
-            stack[depth].left = t->size;
-            stack[depth].has_prev = false;
-            depth++;
-            pos = t->type == JSMN_STRING ? json_raw_end(doc, i) : (size_t) t->start + 1;
-            continue;
-        }
-        if (t->type == JSMN_OBJECT || t->type == JSMN_ARRAY) {
-            if (json_gap(doc, (size_t) t->start + 1, (size_t) t->end - 1, 0, &bad) < 0) {
-                return json_fail(doc, err, bad,
-                                 t->type == JSMN_OBJECT ? "string or '}' expected"
-                                                        : "value or ']' expected");
-            }
-        }
-        pos = json_raw_end(doc, i);
-        doc->next[i] = i + 1;
-        rc = json_close(doc, stack, &depth, i + 1, &pos, err);
+    for (;;) {
+        jp->work++;
+        rc = json_read_value(jp, &t);
         if (rc < 0) {
             return rc;
         }
-    }
-    if (depth != 0) {
-        /* jsmn reports unclosed containers itself; this is a dangling key */
-        return json_fail(doc, err, doc->len, "unexpected end of input");
-    }
-    if (json_gap(doc, pos, doc->len, 0, &bad) < 0) {
-        return json_fail(doc, err, bad, "end of input expected");
-    }
-    return 0;
-}
-
-
-/*
- * A child of the innermost open frame ended (its subtree stops before token
- * end): counts it, and closes every frame that it completes, checking that
- * only whitespace stands before each closing bracket.
- */
-static int
-json_close(sl_json_t *doc, json_frame_t *stack, int *depth, int end, size_t *pos,
-           sl_json_error_t *err)
-{
-    size_t bad;
-
-    while (*depth > 0) {
-        json_frame_t *f = &stack[*depth - 1];
-        const jsmntok_t *t = &doc->tok[f->tok];
-
-        f->left--;
-        f->has_prev = true;
-        if (f->left > 0) {
-            return 0;
+        if (rc == JSON_OPEN) {
+            continue;
         }
-        if (t->type != JSMN_STRING) {
-            if (json_gap(doc, *pos, (size_t) t->end - 1, 0, &bad) < 0) {
-                return json_fail(doc, err, bad,
-                                 t->type == JSMN_OBJECT ? "',' or '}' expected"
-                                                        : "',' or ']' expected");
+        /* t is complete: record where its subtree ends, then close what it completes */
+        for (;;) {
+            int c;
+            json_tok_t *ct;
+
+            jp->work++;
+            doc->tok[t].next = (int) doc->ntok;
+            if (jp->nopen == 0) {
+                json_skip_space(jp);
+                if (jp->pos != jp->len) {
+                    return json_fail(doc, jp->err, jp->pos, "end of input expected");
+                }
+                return 0;
             }
-            *pos = (size_t) t->end;
+            c = jp->open[jp->nopen - 1];
+            ct = &doc->tok[c];
+            if (ct->type == SL_JSON_OBJECT) {
+                /* t is a member's value: its key's subtree ends here too */
+                doc->tok[t - 1].next = (int) doc->ntok;
+                jp->depth--;
+            }
+            ct->size++;
+            json_skip_space(jp);
+            if (jp->pos == jp->len) {
+                return json_fail(doc, jp->err, jp->pos, "unexpected end of input");
+            }
+            if (jp->p[jp->pos] == ',') {
+                jp->pos++;
+                if (ct->type == SL_JSON_OBJECT) {
+                    rc = json_read_key(jp);
+                    if (rc < 0) {
+                        return rc;
+                    }
+                }
+                break;
+            }
+            if (jp->p[jp->pos] != (ct->type == SL_JSON_OBJECT ? '}' : ']')) {
+                return json_fail(doc, jp->err, jp->pos,
+                                 ct->type == SL_JSON_OBJECT ? "',' or '}' expected"
+                                                            : "',' or ']' expected");
+            }
+            jp->pos++;
+            ct->end = (int) jp->pos;
+            jp->nopen--;
+            jp->depth--;
+            t = c;
         }
-        doc->next[f->tok] = end;
-        (*depth)--;
     }
-    return 0;
 }
 
 
 /*
- * Bytes [from, to) hold whitespace, with exactly one sep in it when sep is
- * not 0. Returns 0, or -1 with *bad at the first byte out of place.
+ * One value at the cursor (after whitespace). A scalar or an empty
+ * container is read whole (JSON_DONE, *out its token); any other container
+ * is opened (JSON_OPEN), and for an object its first key and ':' are read.
  */
 static int
-json_gap(const sl_json_t *doc, size_t from, size_t to, char sep, size_t *bad)
+json_read_value(json_parser_t *jp, int *out)
 {
-    bool seen = sep == 0;
+    sl_json_t *doc = jp->doc;
+    sl_json_type_e type = SL_JSON_ARRAY;
+    char close = ']';
+    int t;
 
-    for (size_t i = from; i < to; i++) {
-        char c = doc->p[i];
+    json_skip_space(jp);
+    if (jp->pos == jp->len) {
+        return json_fail(doc, jp->err, jp->pos,
+                         doc->ntok == 0 ? "no JSON value" : "unexpected end of input");
+    }
+    switch (jp->p[jp->pos]) {
+    case '{':
+        type = SL_JSON_OBJECT;
+        close = '}';
+        /* fall through */
+    case '[':
+        t = json_push(jp, type, jp->pos, jp->pos);
+        jp->pos++;
+        json_skip_space(jp);
+        if (jp->pos < jp->len && jp->p[jp->pos] == close) {
+            jp->pos++;
+            doc->tok[t].end = (int) jp->pos;
+            *out = t;
+            return JSON_DONE;
+        }
+        if (jp->depth == SL_JSON_MAX_DEPTH) {
+            return json_fail(doc, jp->err, (size_t) doc->tok[t].start,
+                             "maximum nesting depth reached");
+        }
+        jp->open[jp->nopen++] = t;
+        jp->depth++;
+        if (type == SL_JSON_OBJECT) {
+            int rc = json_read_key(jp);
 
-        if (json_is_space(c)) {
-            continue;
+            if (rc < 0) {
+                return rc;
+            }
         }
-        if (!seen && c == sep) {
-            seen = true;
-            continue;
-        }
-        *bad = i;
-        return -1;
+        return JSON_OPEN;
+    case '"':
+        return json_read_string(jp, out);
+    case '-':
+    case '0':
+    case '1':
+    case '2':
+    case '3':
+    case '4':
+    case '5':
+    case '6':
+    case '7':
+    case '8':
+    case '9':
+        return json_read_number(jp, out);
+    case 't':
+    case 'f':
+    case 'n':
+        return json_read_literal(jp, out);
+    default:
+        return json_fail(doc, jp->err, jp->pos, "value expected");
     }
-    if (!seen) {
-        *bad = to;
-        return -1;
-    }
-    return 0;
 }
 
 
-static bool
-json_is_space(char c)
+/* An object's key and its ':' (after whitespace); the key counts towards the depth limit. */
+static int
+json_read_key(json_parser_t *jp)
 {
-    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+    sl_json_t *doc = jp->doc;
+    int t;
+    int rc;
+
+    json_skip_space(jp);
+    if (jp->pos == jp->len) {
+        return json_fail(doc, jp->err, jp->pos, "unexpected end of input");
+    }
+    if (jp->p[jp->pos] != '"') {
+        return json_fail(doc, jp->err, jp->pos, "string expected");
+    }
+    rc = json_read_string(jp, &t);
+    if (rc < 0) {
+        return rc;
+    }
+    doc->tok[t].size = 1;
+    json_skip_space(jp);
+    if (jp->pos == jp->len) {
+        return json_fail(doc, jp->err, jp->pos, "unexpected end of input");
+    }
+    if (jp->p[jp->pos] != ':') {
+        return json_fail(doc, jp->err, jp->pos, "':' expected");
+    }
+    jp->pos++;
+    if (jp->depth == SL_JSON_MAX_DEPTH) {
+        return json_fail(doc, jp->err, json_raw_start(doc, t), "maximum nesting depth reached");
+    }
+    jp->depth++;
+    return JSON_DONE;
 }
 
 
-/* true, false, null or a number as RFC 8259 spells it (jsmn takes any run of printable bytes). */
-static bool
-json_primitive_ok(const char *s, size_t n)
+/*
+ * A string at the cursor (its opening quote). Escapes are checked for form
+ * (what follows a backslash, four hex digits after \u); their meaning, and
+ * the bytes between them, are left to json_unescape() when asked for. A NUL
+ * byte is refused, as jsmn refused it.
+ */
+static int
+json_read_string(json_parser_t *jp, int *out)
 {
-    const char *p = s;
-    const char *end = s + n;
+    const char *p = jp->p;
+    size_t len = jp->len;
+    size_t start = jp->pos + 1;
+    size_t q = start;
 
-    if ((n == 4 && memcmp(s, "true", 4) == 0) || (n == 5 && memcmp(s, "false", 5) == 0)
-        || (n == 4 && memcmp(s, "null", 4) == 0)) {
-        return true;
+    for (;;) {
+        size_t from = q;
+
+        while (q < len && !json_string_stop[(unsigned char) p[q]]) {
+            q++;
+        }
+        jp->work += q - from + 1;
+        if (q == len) {
+            return json_fail(jp->doc, jp->err, len, "unexpected end of input");
+        }
+        if (p[q] == '"') {
+            break;
+        }
+        if (p[q] == '\0') {
+            return json_fail(jp->doc, jp->err, q, "NUL byte in string");
+        }
+        if (q + 1 == len) {
+            return json_fail(jp->doc, jp->err, len, "unexpected end of input");
+        }
+        switch (p[q + 1]) {
+        case '"':
+        case '\\':
+        case '/':
+        case 'b':
+        case 'f':
+        case 'n':
+        case 'r':
+        case 't':
+            q += 2;
+            break;
+        case 'u':
+            if (len - q < 6) {
+                return json_fail(jp->doc, jp->err, len, "unexpected end of input");
+            }
+            if (!json_is_hex(p[q + 2]) || !json_is_hex(p[q + 3]) || !json_is_hex(p[q + 4])
+                || !json_is_hex(p[q + 5])) {
+                return json_fail(jp->doc, jp->err, q, "invalid escape");
+            }
+            q += 6;
+            break;
+        default:
+            return json_fail(jp->doc, jp->err, q, "invalid escape");
+        }
     }
-    if (p < end && *p == '-') {
-        p++;
+    *out = json_push(jp, SL_JSON_STRING, start, q);
+    jp->pos = q + 1;
+    return JSON_DONE;
+}
+
+
+/* A number at the cursor, as RFC 8259 spells it; what follows it is the caller's. */
+static int
+json_read_number(json_parser_t *jp, int *out)
+{
+    size_t start = jp->pos;
+    size_t q = start;
+
+    if (jp->p[q] == '-') {
+        q++;
     }
-    if (p == end || *p < '0' || *p > '9') {
-        return false;
-    }
-    if (*p == '0') {
-        p++;
+    if (q < jp->len && jp->p[q] == '0') {
+        q++;
+    } else if (json_is_digit(jp, q)) {
+        while (json_is_digit(jp, q)) {
+            q++;
+        }
     } else {
-        while (p < end && *p >= '0' && *p <= '9') {
-            p++;
+        return json_fail(jp->doc, jp->err, start, "invalid literal or number");
+    }
+    if (q < jp->len && jp->p[q] == '.') {
+        q++;
+        if (!json_is_digit(jp, q)) {
+            return json_fail(jp->doc, jp->err, start, "invalid literal or number");
+        }
+        while (json_is_digit(jp, q)) {
+            q++;
         }
     }
-    if (p < end && *p == '.') {
-        p++;
-        if (p == end || *p < '0' || *p > '9') {
-            return false;
+    if (q < jp->len && (jp->p[q] == 'e' || jp->p[q] == 'E')) {
+        q++;
+        if (q < jp->len && (jp->p[q] == '+' || jp->p[q] == '-')) {
+            q++;
         }
-        while (p < end && *p >= '0' && *p <= '9') {
-            p++;
+        if (!json_is_digit(jp, q)) {
+            return json_fail(jp->doc, jp->err, start, "invalid literal or number");
         }
-    }
-    if (p < end && (*p == 'e' || *p == 'E')) {
-        p++;
-        if (p < end && (*p == '+' || *p == '-')) {
-            p++;
-        }
-        if (p == end || *p < '0' || *p > '9') {
-            return false;
-        }
-        while (p < end && *p >= '0' && *p <= '9') {
-            p++;
+        while (json_is_digit(jp, q)) {
+            q++;
         }
     }
-    return p == end;
+    jp->work += q - start;
+    *out = json_push(jp, SL_JSON_NUMBER, start, q);
+    jp->pos = q;
+    return JSON_DONE;
+}
+
+
+/* true, false or null at the cursor. */
+static int
+json_read_literal(json_parser_t *jp, int *out)
+{
+    static const struct {
+        const char *text;
+        size_t len;
+        sl_json_type_e type;
+    } lits[] = {
+        { "true", 4, SL_JSON_TRUE },
+        { "false", 5, SL_JSON_FALSE },
+        { "null", 4, SL_JSON_NULL },
+    };
+    size_t left = jp->len - jp->pos;
+
+    for (size_t i = 0; i < sizeof(lits) / sizeof(lits[0]); i++) {
+        if (left >= lits[i].len && memcmp(jp->p + jp->pos, lits[i].text, lits[i].len) == 0) {
+            *out = json_push(jp, lits[i].type, jp->pos, jp->pos + lits[i].len);
+            jp->pos += lits[i].len;
+            jp->work += lits[i].len;
+            return JSON_DONE;
+        }
+    }
+    return json_fail(jp->doc, jp->err, jp->pos, "invalid literal or number");
+}
+
+
+/* A new token; the array doubles when full (amortized O(1)). Aborts on OOM (worker). */
+static int
+json_push(json_parser_t *jp, sl_json_type_e type, size_t start, size_t end)
+{
+    sl_json_t *doc = jp->doc;
+    json_tok_t *t;
+
+    if (doc->ntok == doc->cap) {
+        unsigned cap = doc->cap == 0 ? JSON_INITIAL_TOKENS : doc->cap * 2;
+
+        doc->tok = sl_xrealloc(doc->tok, sizeof(json_tok_t) * cap);
+        doc->cap = cap;
+    }
+    jp->work++;
+    t = &doc->tok[doc->ntok];
+    t->type = (unsigned) type;
+    t->start = (int) start;
+    t->end = (int) end;
+    t->size = 0;
+    t->next = 0;
+    return (int) doc->ntok++;
+}
+
+
+static void
+json_skip_space(json_parser_t *jp)
+{
+    size_t from = jp->pos;
+
+    while (jp->pos < jp->len) {
+        char c = jp->p[jp->pos];
+
+        if (c != ' ' && c != '\n' && c != '\r' && c != '\t') {
+            break;
+        }
+        jp->pos++;
+    }
+    jp->work += jp->pos - from;
+}
+
+
+static bool
+json_is_digit(const json_parser_t *jp, size_t at)
+{
+    return at < jp->len && jp->p[at] >= '0' && jp->p[at] <= '9';
+}
+
+
+static bool
+json_is_hex(char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
 }
 
 
@@ -396,9 +559,9 @@ json_fail(const sl_json_t *doc, sl_json_error_t *err, size_t pos, const char *te
 static size_t
 json_raw_start(const sl_json_t *doc, int v)
 {
-    const jsmntok_t *t = &doc->tok[v];
+    const json_tok_t *t = &doc->tok[v];
 
-    return t->type == JSMN_STRING ? (size_t) t->start - 1 : (size_t) t->start;
+    return t->type == SL_JSON_STRING ? (size_t) t->start - 1 : (size_t) t->start;
 }
 
 
@@ -406,42 +569,18 @@ json_raw_start(const sl_json_t *doc, int v)
 static size_t
 json_raw_end(const sl_json_t *doc, int v)
 {
-    const jsmntok_t *t = &doc->tok[v];
+    const json_tok_t *t = &doc->tok[v];
 
-    return t->type == JSMN_STRING ? (size_t) t->end + 1 : (size_t) t->end;
+    return t->type == SL_JSON_STRING ? (size_t) t->end + 1 : (size_t) t->end;
 }
-
 
 sl_json_type_e
 sl_json_type(const sl_json_t *doc, int v)
 {
-    const jsmntok_t *t;
-
     if (doc == NULL || v < 0 || (unsigned) v >= doc->ntok) {
         return SL_JSON_NONE;
     }
-    t = &doc->tok[v];
-    switch (t->type) {
-    case JSMN_OBJECT:
-        return SL_JSON_OBJECT;
-    case JSMN_ARRAY:
-        return SL_JSON_ARRAY;
-    case JSMN_STRING:
-        return SL_JSON_STRING;
-    case JSMN_PRIMITIVE:
-        switch (doc->p[t->start]) {
-        case 't':
-            return SL_JSON_TRUE;
-        case 'f':
-            return SL_JSON_FALSE;
-        case 'n':
-            return SL_JSON_NULL;
-        default:
-            return SL_JSON_NUMBER;
-        }
-    default:
-        return SL_JSON_NONE;
-    }
+    return (sl_json_type_e) doc->tok[v].type;
 }
 
 
@@ -570,8 +709,8 @@ sl_json_next(const sl_json_t *doc, int parent, int v)
         return -1;
     }
     /* a key's subtree holds its value, so this steps from key to key */
-    n = doc->next[v];
-    return n < doc->next[parent] ? n : -1;
+    n = doc->tok[v].next;
+    return n < doc->tok[parent].next ? n : -1;
 }
 
 
@@ -588,7 +727,7 @@ sl_json_key_value(const sl_json_t *doc, int k)
 static bool
 json_key_eq(const sl_json_t *doc, int k, const char *key, size_t klen)
 {
-    const jsmntok_t *t = &doc->tok[k];
+    const json_tok_t *t = &doc->tok[k];
     const char *s = doc->p + t->start;
     size_t n = (size_t) (t->end - t->start);
     char buf[64];
@@ -597,8 +736,13 @@ json_key_eq(const sl_json_t *doc, int k, const char *key, size_t klen)
     if (n == klen && memcmp(s, key, klen) == 0) {
         return true;
     }
-    /* an escaped key may still decode to key: "mod\u0065l" is "model" */
-    if (klen >= sizeof(buf) || n <= klen || memchr(s, '\\', n) == NULL) {
+    /*
+     * an escaped key may still decode to key: "mod\u0065l" is "model". No
+     * escape is longer than six times its bytes (\u0041 is "A"), so a raw
+     * key past 6 * klen cannot match and is not decoded: a lookup costs
+     * O(klen) per key however long the keys are.
+     */
+    if (klen >= sizeof(buf) || n <= klen || n > klen * 6 || memchr(s, '\\', n) == NULL) {
         return false;
     }
     if (json_unescape(s, n, NULL, &len) < 0 || len != klen) {
@@ -614,7 +758,7 @@ json_key_eq(const sl_json_t *doc, int k, const char *key, size_t klen)
 int
 sl_json_string(const sl_json_t *doc, int v, sl_pool_t *pool, sl_str_t *out)
 {
-    const jsmntok_t *t;
+    const json_tok_t *t;
     const char *s;
     size_t n;
     size_t len;
@@ -644,7 +788,7 @@ sl_json_string(const sl_json_t *doc, int v, sl_pool_t *pool, sl_str_t *out)
 int
 sl_json_string_len(const sl_json_t *doc, int v, size_t *len)
 {
-    const jsmntok_t *t;
+    const json_tok_t *t;
 
     if (sl_json_type(doc, v) != SL_JSON_STRING) {
         return SL_EPARSE;
@@ -851,7 +995,7 @@ json_utf8_put(unsigned cp, unsigned char *buf)
 int
 sl_json_int(const sl_json_t *doc, int v, int64_t *out)
 {
-    const jsmntok_t *t;
+    const json_tok_t *t;
     const char *p;
     const char *end;
     bool neg = false;

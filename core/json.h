@@ -1,21 +1,27 @@
 /*
  * Zero-copy JSON reader for hot paths that pass a document on and only need
- * a few of its fields (the passthrough adapters, the proxy's checks). jsmn
- * tokenizes the buffer in place; a second pass checks what jsmn leaves out
- * (commas, colons, keys, number and literal grammar, nesting depth) and
- * links every value to the one after it, so a lookup skips a whole subtree
- * in one step. A value is a token index into the document (SL_JSON_ROOT is
- * the top value, -1 means "absent"). Strings come back as sl_str_t borrowed
- * from the buffer, or decoded into the pool when they hold escapes.
+ * a few of its fields (the passthrough adapters, the proxy's checks). One
+ * pass over the buffer checks the grammar (RFC 8259, nesting depth) and
+ * writes a token per value and key, each linked to the one after its
+ * subtree, so a lookup skips a whole subtree in one step. A value is a
+ * token index into the document (SL_JSON_ROOT is the top value, -1 means
+ * "absent"). Strings come back as sl_str_t borrowed from the buffer, or
+ * decoded into the pool when they hold escapes.
  *
- * Not checked for the whole document (the reader does not visit string
- * bytes): control characters and UTF-8 inside strings, and repeated keys.
- * sl_json_string() checks both for the strings it returns and
+ * Costs, for hostile input too: sl_json_parse() is linear in len (it never
+ * goes back over bytes or tokens; 16 bytes of tokens per value and key);
+ * sl_json_next(), sl_json_first(), sl_json_type() and the like are O(1);
+ * sl_json_get() and sl_json_lookup() are linear in the object's members
+ * (each key compared in O(key asked for)); sl_json_string() is linear in
+ * the string.
+ *
+ * Not checked for the whole document (the pass only finds where strings
+ * end and that their escapes are well formed): control characters and
+ * UTF-8 inside strings, \u0000 and surrogates, and repeated keys.
+ * sl_json_string() checks all of these for the strings it returns and
  * sl_json_lookup() reports repeated keys among the ones asked for; a
  * provider rejects the rest itself. Translation that edits a document uses
  * jansson; sl_json_dom() builds that DOM from the same bytes.
- *
- * This file is the only user of jsmn.
  */
 #ifndef SL_CORE_JSON_H
 #define SL_CORE_JSON_H
@@ -64,19 +70,21 @@ typedef struct sl_json_edit {
 } sl_json_edit_t;
 
 /*
- * Creates an empty reader whose token arrays live in pool (grown there as
- * documents need). One reader can parse many documents in turn: each
- * sl_json_parse() replaces the previous one and reuses its memory. Aborts on
- * OOM (worker). Owned by the pool.
+ * Creates an empty reader in pool. Its token array is on the heap, grown
+ * (doubled) as documents need and freed when pool is destroyed. One reader
+ * can parse many documents in turn: each sl_json_parse() replaces the
+ * previous one and reuses its memory. Aborts on OOM (worker). Owned by the
+ * pool.
  */
 sl_json_t *sl_json_create(sl_pool_t *pool);
 
 /*
  * Reads p[0..len), which must outlive every use of the values. Any JSON
  * value may be the top one. Returns 0; SL_EPARSE with *err filled (err may
- * be NULL) when the bytes are not one JSON value; SL_ETOOBIG when len does
- * not fit jsmn's int offsets. After an error the reader holds no document.
- * Worker context; allocates in the reader's pool only to grow.
+ * be NULL) when the bytes are not one JSON value; SL_ETOOBIG when len is
+ * 1 GiB or more (the reader's offsets and sizes). After an error the reader holds
+ * no document. Linear in len. Worker context; grows the reader's token
+ * array (heap, released with the pool) when a document needs more.
  */
 int sl_json_parse(sl_json_t *doc, const char *p, size_t len, sl_json_error_t *err);
 

@@ -242,33 +242,25 @@ chat_read(sl_call_t *call, sl_str_t body, sl_api_e api, sl_error_t *err)
 
 
 /*
- * The 400 for a body that is not JSON. Its text is jansson's, as when the
- * gateway parsed with jansson: the reader only finds that the body is bad,
- * and this path is cold. Should jansson take what the reader refused, the
- * reader's reason (jerr, or why without a position) is given instead.
+ * The 400 for a body that is not JSON: the reader's reason and position
+ * (jerr), or why without a position. No second parse with jansson for its
+ * wording: on a hostile body that held the worker ~0.4 s per MiB.
  */
 static int
 chat_parse_error(sl_call_t *call, sl_str_t body, const sl_json_error_t *jerr, const char *why,
                  sl_error_t *err)
 {
-    json_error_t e;
-    json_t *root = json_loadb(body.p, body.len, JSON_REJECT_DUPLICATES, &e);
     const char *msg;
 
-    if (root == NULL) {
-        msg = sl_psprintf(call->pool,
-                          "We could not parse the JSON body of your request: %s "
-                          "(line %d, column %d).",
-                          e.text, e.line, e.column);
-    } else if (jerr != NULL) {
-        json_decref(root);
+    (void) body;
+    if (jerr != NULL) {
         msg = sl_psprintf(call->pool,
                           "We could not parse the JSON body of your request: %s "
                           "(line %u, column %u).",
                           jerr->text, jerr->line, jerr->column);
     } else {
-        json_decref(root);
-        msg = sl_psprintf(call->pool, "We could not parse the JSON body of your request: %s.", why);
+        msg = sl_psprintf(call->pool, "We could not parse the JSON body of your request: %s.",
+                          why);
     }
     return sl__frontend_bad_request(err, NULL, NULL, msg);
 }

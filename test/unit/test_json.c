@@ -1,9 +1,11 @@
 /*
- * Unit tests for core/json.c: what the reader accepts and refuses (jsmn's
- * leniencies closed, compared with jansson on fixed and mutated documents),
+ * Unit tests for core/json.c: what the reader accepts and refuses (compared
+ * with jansson on fixed and mutated documents),
  * error positions, key lookup (escaped and repeated keys), nested paths,
  * iteration, string decoding, integers, growth of the token array, reuse of
- * one reader, nesting depth, the splice writer and the jansson bridge.
+ * one reader, nesting depth, the splice writer and the jansson bridge; and
+ * that the reader stays linear on hostile bodies (sl__json_work(), the
+ * reader's own step count, not a clock: issue 7's 1 MB of [] took 31 s).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -19,11 +21,21 @@
 #include "unit/testutil.h"
 #include <jansson.h>
 
+#include "core/buf.h"
 #include "core/errno.h"
 #include "core/json.h"
+#include "core/json_internal.h"
 #include "core/pool.h"
 #include "core/str.h"
 
+
+/* A hostile body for test_linear: n repetitions of a worst case, and the values it holds. */
+typedef struct shape {
+    const char *name;
+    void (*gen)(sl_buf_t *b, size_t n);
+    size_t n;                   /* repetitions for a body of about 1 MiB */
+    size_t (*values)(size_t n); /* values in the body (keys not counted) */
+} shape_t;
 
 static sl_json_t *parse_ok(sl_pool_t *pool, const char *s);
 static void assert_str(const sl_json_t *doc, int v, const char *want);
@@ -44,6 +56,28 @@ static void test_int(void **state);
 static void test_growth(void **state);
 static void test_reuse(void **state);
 static void test_depth(void **state);
+static void test_depth_limit(void **state);
+static void test_linear(void **state);
+static void test_linear_refused(void **state);
+static void test_key_escape_bound(void **state);
+static void shape_open(sl_buf_t *b);
+static void shape_list(sl_buf_t *b, size_t n, const char *item);
+static void gen_arrays(sl_buf_t *b, size_t n);
+static void gen_objects(sl_buf_t *b, size_t n);
+static void gen_nest(sl_buf_t *b, size_t n);
+static void gen_keys(sl_buf_t *b, size_t n);
+static void gen_esckeys(sl_buf_t *b, size_t n);
+static void gen_string(sl_buf_t *b, size_t n);
+static void gen_strings(sl_buf_t *b, size_t n);
+static void gen_numbers(sl_buf_t *b, size_t n);
+static void gen_mixed(sl_buf_t *b, size_t n);
+static size_t values_list(size_t n);
+static size_t values_nest(size_t n);
+static size_t values_keys(size_t n);
+static size_t values_string(size_t n);
+static size_t values_mixed(size_t n);
+static void count_values(const sl_json_t *doc, int v, size_t *count);
+static void assert_linear(const sl_json_t *doc, size_t len, const char *what);
 static void test_splice(void **state);
 static void test_splice_escape(void **state);
 static void test_dom(void **state);
@@ -154,7 +188,7 @@ test_valid(void **state)
 static void
 test_invalid(void **state)
 {
-    /* many of these are jsmn's leniencies that the check pass closes */
+    /* many of these are leniencies of jsmn, which the reader was built on before */
     static const char *const docs[] = {
         "",
         "   ",
@@ -339,7 +373,7 @@ test_error_position(void **state)
 
     assert_rc(sl_json_parse(doc, "[1 2]", 5, &err), SL_EPARSE);
     assert_int_equal(err.column, 4);
-    assert_string_equal(err.text, "',' expected");
+    assert_string_equal(err.text, "',' or ']' expected");
 }
 
 
@@ -650,6 +684,363 @@ test_depth(void **state)
 }
 
 
+/*
+ * The limit counts open non-empty containers and keys, as it always did:
+ * 2049 arrays nest (the innermost, empty, opens nothing), 2050 do not; an
+ * object level costs two (the object and its key).
+ */
+static void
+test_depth_limit(void **state)
+{
+    sl_json_t *doc = sl_json_create(*state);
+    sl_buf_t b = SL_BUF_INIT;
+    sl_json_error_t err;
+
+    for (int k = 0; k < 2; k++) {
+        size_t n = SL_JSON_MAX_DEPTH + 1 + (size_t) k;
+
+        sl_buf_clear(&b);
+        for (size_t i = 0; i < n; i++) {
+            sl_buf_append(&b, "[", 1);
+        }
+        for (size_t i = 0; i < n; i++) {
+            sl_buf_append(&b, "]", 1);
+        }
+        assert_rc(sl_json_parse(doc, b.p, b.len, &err), k == 0 ? 0 : SL_EPARSE);
+    }
+    assert_string_equal(err.text, "maximum nesting depth reached");
+    for (int k = 0; k < 2; k++) {
+        size_t n = SL_JSON_MAX_DEPTH / 2 + (size_t) k;
+
+        sl_buf_clear(&b);
+        for (size_t i = 0; i < n; i++) {
+            sl_buf_puts(&b, "{\"a\":");
+        }
+        sl_buf_append(&b, "0", 1);
+        for (size_t i = 0; i < n; i++) {
+            sl_buf_append(&b, "}", 1);
+        }
+        assert_rc(sl_json_parse(doc, b.p, b.len, &err), k == 0 ? 0 : SL_EPARSE);
+    }
+    assert_string_equal(err.text, "maximum nesting depth reached");
+    sl_buf_free(&b);
+}
+
+
+/* {"model":"m","messages":[1],"x": — then the shape's value and "}" */
+static void
+shape_open(sl_buf_t *b)
+{
+    sl_buf_puts(b, "{\"model\":\"m\",\"messages\":[1],\"x\":");
+}
+
+
+/* x: [item,item,…] (n items), and the body's closing brace */
+static void
+shape_list(sl_buf_t *b, size_t n, const char *item)
+{
+    shape_open(b);
+    sl_buf_append(b, "[", 1);
+    for (size_t i = 0; i < n; i++) {
+        if (i > 0) {
+            sl_buf_append(b, ",", 1);
+        }
+        sl_buf_puts(b, item);
+    }
+    sl_buf_puts(b, "]}");
+}
+
+
+static void
+gen_arrays(sl_buf_t *b, size_t n)
+{
+    shape_list(b, n, "[]");
+}
+
+
+static void
+gen_objects(sl_buf_t *b, size_t n)
+{
+    shape_list(b, n, "{}");
+}
+
+
+static void
+gen_strings(sl_buf_t *b, size_t n)
+{
+    shape_list(b, n, "\"a\\n\\u00e9\"");
+}
+
+
+static void
+gen_numbers(sl_buf_t *b, size_t n)
+{
+    shape_list(b, n, "-1.5e+10");
+}
+
+
+static void
+gen_mixed(sl_buf_t *b, size_t n)
+{
+    shape_list(b, n, "{\"a\":[1,\"s\",{}],\"b\":null}");
+}
+
+
+/* x: [[[…0…]],[[…0…]],…]: n groups 2000 deep, closed all at once */
+static void
+gen_nest(sl_buf_t *b, size_t n)
+{
+    shape_open(b);
+    sl_buf_append(b, "[", 1);
+    for (size_t i = 0; i < n; i++) {
+        if (i > 0) {
+            sl_buf_append(b, ",", 1);
+        }
+        for (int d = 0; d < 2000; d++) {
+            sl_buf_append(b, "[", 1);
+        }
+        sl_buf_append(b, "0", 1);
+        for (int d = 0; d < 2000; d++) {
+            sl_buf_append(b, "]", 1);
+        }
+    }
+    sl_buf_puts(b, "]}");
+}
+
+
+/* n top-level keys after model and messages (no "x") */
+static void
+gen_keys(sl_buf_t *b, size_t n)
+{
+    sl_buf_puts(b, "{\"model\":\"m\",\"messages\":[1]");
+    for (size_t i = 0; i < n; i++) {
+        sl_buf_printf(b, ",\"k%08zu\":0", i);
+    }
+    sl_buf_puts(b, "}");
+}
+
+
+/* as gen_keys, each key escaped (a lookup must not decode them all in full) */
+static void
+gen_esckeys(sl_buf_t *b, size_t n)
+{
+    sl_buf_puts(b, "{\"model\":\"m\",\"messages\":[1]");
+    for (size_t i = 0; i < n; i++) {
+        sl_buf_printf(b, ",\"\\u006b%08zu\":0", i);
+    }
+    sl_buf_puts(b, "}");
+}
+
+
+/* x: one string of n escape runs */
+static void
+gen_string(sl_buf_t *b, size_t n)
+{
+    shape_open(b);
+    sl_buf_append(b, "\"", 1);
+    for (size_t i = 0; i < n; i++) {
+        sl_buf_puts(b, "\\\"\\\\\\n\\u00e9\\ud83d\\ude00 abc");
+    }
+    sl_buf_puts(b, "\"}");
+}
+
+
+/* root, model, messages, its 1, x and x's n elements */
+static size_t
+values_list(size_t n)
+{
+    return n + 5;
+}
+
+
+static size_t
+values_nest(size_t n)
+{
+    return n * 2001 + 5;
+}
+
+
+static size_t
+values_keys(size_t n)
+{
+    return n + 4;
+}
+
+
+static size_t
+values_string(size_t n)
+{
+    (void) n;
+    return 5;
+}
+
+
+static size_t
+values_mixed(size_t n)
+{
+    return n * 6 + 5;
+}
+
+
+/* Every value under v, through first/next and key_value (keys are not values). */
+static void
+count_values(const sl_json_t *doc, int v, size_t *count)
+{
+    bool obj = sl_json_type(doc, v) == SL_JSON_OBJECT;
+
+    (*count)++;
+    for (int c = sl_json_first(doc, v); c >= 0; c = sl_json_next(doc, v, c)) {
+        count_values(doc, obj ? sl_json_key_value(doc, c) : c, count);
+    }
+}
+
+
+static void
+assert_linear(const sl_json_t *doc, size_t len, const char *what)
+{
+    uint64_t work = sl__json_work(doc);
+
+    if (work == 0 || work > 4 * (uint64_t) len + 8) {
+        print_error("%s: %llu steps for %zu bytes (want 1 .. 4 * len + 8)\n", what,
+                    (unsigned long long) work, len);
+        fail();
+    }
+}
+
+
+/*
+ * Issue 7's shapes at about 1 MiB each: the reader takes them in a number
+ * of steps linear in the size (the jsmn-based reader took minutes here,
+ * past the test's timeout), builds the right tree, and a lookup still finds
+ * the members around the big subtree.
+ */
+static void
+test_linear(void **state)
+{
+    static const shape_t shapes[] = {
+        { "arrays", gen_arrays, 350000, values_list },
+        { "objects", gen_objects, 350000, values_list },
+        { "nest", gen_nest, 260, values_nest },
+        { "keys", gen_keys, 75000, values_keys },
+        { "esckeys", gen_esckeys, 55000, values_keys },
+        { "string", gen_string, 36000, values_string },
+        { "strings", gen_strings, 90000, values_list },
+        { "numbers", gen_numbers, 110000, values_list },
+        { "mixed", gen_mixed, 35000, values_mixed },
+    };
+    static const char *const keys[] = { "model", "messages", "x", "stream" };
+
+    for (size_t i = 0; i < sizeof(shapes) / sizeof(shapes[0]); i++) {
+        const shape_t *sh = &shapes[i];
+        sl_pool_t *pool = sl_pool_create(0);
+        sl_json_t *doc = sl_json_create(pool);
+        sl_buf_t b = SL_BUF_INIT;
+        sl_json_error_t err;
+        size_t count = 0;
+        int v[4];
+        int rc;
+
+        sh->gen(&b, sh->n);
+        assert_true(b.len > 900000);
+        rc = sl_json_parse(doc, b.p, b.len, &err);
+        if (rc != 0) {
+            print_error("%s: %s at %zu\n", sh->name, err.text, err.pos);
+        }
+        assert_rc(rc, 0);
+        assert_linear(doc, b.len, sh->name);
+        count_values(doc, SL_JSON_ROOT, &count);
+        if (count != sh->values(sh->n)) {
+            print_error("%s: %zu values, want %zu\n", sh->name, count, sh->values(sh->n));
+            fail();
+        }
+        assert_rc(sl_json_lookup(doc, SL_JSON_ROOT, keys, 4, v), 0);
+        assert_str(doc, v[0], "m");
+        assert_int_equal(sl_json_size(doc, v[1]), 1);
+        assert_int_equal(v[3], -1);
+        if (sh->values != values_keys) {
+            assert_int_equal(sl_json_get(doc, SL_JSON_ROOT, "x"), v[2]);
+            assert_true(v[2] > v[1]);
+        }
+        assert_int_equal(sl_json_offset(doc, SL_JSON_ROOT), 0);
+        assert_int_equal(sl_json_raw(doc, SL_JSON_ROOT).len, b.len);
+        sl_buf_free(&b);
+        sl_pool_destroy(pool);
+    }
+}
+
+
+/* Hostile bodies the reader refuses: it stops early, or at least in linear steps. */
+static void
+test_linear_refused(void **state)
+{
+    sl_json_t *doc = sl_json_create(*state);
+    sl_buf_t b = SL_BUF_INIT;
+    sl_json_error_t err;
+    size_t n = 1 << 19;
+
+    /* far too deep: refused at the limit, not after reading the rest */
+    for (size_t i = 0; i < n; i++) {
+        sl_buf_append(&b, "[", 1);
+    }
+    for (size_t i = 0; i < n; i++) {
+        sl_buf_append(&b, "]", 1);
+    }
+    assert_rc(sl_json_parse(doc, b.p, b.len, &err), SL_EPARSE);
+    assert_string_equal(err.text, "maximum nesting depth reached");
+    assert_int_equal(err.pos, SL_JSON_MAX_DEPTH);
+    assert_linear(doc, err.pos + 1, "deep");
+
+    /* a million tiny arrays that never close: refused at the end, linearly */
+    sl_buf_clear(&b);
+    sl_buf_append(&b, "[", 1);
+    for (size_t i = 0; i < n; i++) {
+        sl_buf_puts(&b, "[],");
+    }
+    assert_rc(sl_json_parse(doc, b.p, b.len, &err), SL_EPARSE);
+    assert_int_equal(err.pos, b.len);
+    assert_linear(doc, b.len, "unclosed");
+
+    /* a bad byte at the very end of a big valid prefix */
+    sl_buf_clear(&b);
+    gen_objects(&b, n);
+    b.p[b.len - 1] = ']';
+    assert_rc(sl_json_parse(doc, b.p, b.len, &err), SL_EPARSE);
+    assert_int_equal(err.pos, b.len - 1);
+    assert_string_equal(err.text, "',' or '}' expected");
+    assert_linear(doc, b.len, "bad end");
+    assert_int_equal(sl_json_type(doc, SL_JSON_ROOT), SL_JSON_NONE);
+
+    /* 1 GiB or more is refused before a byte is read (sizes must fit the tokens) */
+    assert_rc(sl_json_parse(doc, b.p, (size_t) 1 << 30, &err), SL_ETOOBIG);
+    assert_string_equal(err.text, "document too large");
+    assert_int_equal(sl_json_type(doc, SL_JSON_ROOT), SL_JSON_NONE);
+    sl_buf_free(&b);
+}
+
+
+/*
+ * A lookup does not decode a key more than six times longer than the name
+ * it looks for (no escape is longer than that), and still finds one that is
+ * exactly that long.
+ */
+static void
+test_key_escape_bound(void **state)
+{
+    sl_json_t *doc;
+    int v;
+
+    doc = parse_ok(*state, "{\"\\u006d\\u006f\\u0064\\u0065\\u006c\":1}");
+    v = sl_json_get(doc, SL_JSON_ROOT, "model");
+    assert_int_equal(sl_json_type(doc, v), SL_JSON_NUMBER);
+    doc = parse_ok(*state, "{\"\\ud83d\\ude00\":1,\"\\u00e9\\u00e9\":2,\"\\/\":3}");
+    assert_int_equal(sl_json_get(doc, SL_JSON_ROOT, "\xf0\x9f\x98\x80"), 2);
+    assert_int_equal(sl_json_get(doc, SL_JSON_ROOT, "\xc3\xa9\xc3\xa9"), 4);
+    assert_int_equal(sl_json_get(doc, SL_JSON_ROOT, "/"), 6);
+    doc = parse_ok(*state, "{\"\\u006d\\u006f\\u0064\\u0065\\u006c \":1}");
+    assert_int_equal(sl_json_get(doc, SL_JSON_ROOT, "model"), -1);
+}
+
+
 static void
 test_splice(void **state)
 {
@@ -753,6 +1144,10 @@ main(void)
         cmocka_unit_test_setup_teardown(test_growth, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reuse, setup, teardown),
         cmocka_unit_test_setup_teardown(test_depth, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_depth_limit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_linear, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_linear_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_key_escape_bound, setup, teardown),
         cmocka_unit_test_setup_teardown(test_splice, setup, teardown),
         cmocka_unit_test_setup_teardown(test_splice_escape, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dom, setup, teardown),
