@@ -190,8 +190,7 @@ static int
 master_shm_init(const sl_conf_t *conf)
 {
     int rc = sl_shm_init(sl_metrics_shm_size() + sl_limits_shm_size() + sl_state_shm_size(conf)
-                         + sl_db_shared_size()
-                         + sl_intent_shm_size(sl_settle_capacity(conf)));
+                         + sl_db_shared_size() + sl_intent_shm_size(sl_settle_capacity(conf)));
 
     if (rc == 0) {
         rc = sl_metrics_init();

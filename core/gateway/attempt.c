@@ -49,6 +49,9 @@ struct sl_drv_attempt {
     bool over; /* failed or finished: later events are ignored */
 };
 
+static void attempt_dom_work(uv_work_t *w);
+static void attempt_dom_done(uv_work_t *w, int status);
+static void attempt_build(sl_drv_attempt_t *a);
 static sl_drv_attempt_t *attempt_create(sl_drv_req_t *rq, const sl_route_target_t *rt, int cred);
 static void attempt_report(sl_drv_attempt_t *a, bool ok, unsigned bits);
 static void attempt_close(sl_drv_attempt_t *a);
@@ -86,7 +89,6 @@ sl__drv_attempt_next(sl_drv_req_t *rq)
     sl_breaker_verdict_e v = SL_BREAKER_PASS;
     sl_drv_attempt_t *a;
     const sl_target_t *t;
-    sl_upstream_req_t ureq;
     uint64_t now = sl_state_now();
     uint64_t wait = 0;
     int cred;
@@ -141,28 +143,85 @@ sl__drv_attempt_next(sl_drv_req_t *rq)
         }
         a = attempt_create(rq, rt, cred);
         a->breaker = v;
-        memset(&ureq, 0, sizeof(ureq));
-        rc_ = a->ops->build_request(a->ext, &a->call, &ureq);
-        if (rc_ == SL_EDENIED) {
-            /* this kind does not serve the client's API: the next target may */
-            attempt_report(a, true, 0);
-            attempt_close(a);
-            if (!rq->have_error) {
-                rq->have_error = true;
-                rq->last_error = (sl_error_t){
-                    .status = 400,
-                    .type = "invalid_request_error",
-                    .code = "unsupported_api",
-                    .message = sl_psprintf(
-                        rq->r->pool, "provider \"%s\" (kind %s) does not serve %s requests",
-                        t->provider->name, t->provider->kind, sl_api_name(rq->call.api)),
-                };
-            }
-            continue;
-        }
         break;
     }
     rq->att = a;
+    if (rq->r->body.len >= SL_DRV_OFFLOOP_BYTES && a->ops->api != rq->call.client_api
+        && a->ops->api != rq->call.api) {
+        /* a translating adapter will want the DOM of a large body: built off the loop */
+        rq->working = true;
+        rq->work.data = a;
+        if (uv_queue_work(rq->d->loop, &rq->work, attempt_dom_work, attempt_dom_done) == 0) {
+            return;
+        }
+        rq->working = false;
+    }
+    attempt_build(a);
+}
+
+
+/* Thread pool: the DOM of the internal request for this attempt's adapter. */
+static void
+attempt_dom_work(uv_work_t *w)
+{
+    sl_drv_attempt_t *a = w->data;
+
+    sl_call_json(&a->call);
+}
+
+
+static void
+attempt_dom_done(uv_work_t *w, int status)
+{
+    sl_drv_attempt_t *a = w->data;
+    sl_drv_req_t *rq = a->rq;
+
+    (void) status;
+    rq->working = false;
+    if (rq->gone) {
+        sl__drv_gone(rq);
+        return;
+    }
+    attempt_build(a);
+}
+
+
+/*
+ * The adapter builds the upstream request of attempt a, which is then sent
+ * (or answered locally). A kind that does not serve the client's API moves
+ * on to the next target.
+ */
+static void
+attempt_build(sl_drv_attempt_t *a)
+{
+    sl_drv_req_t *rq = a->rq;
+    const sl_routing_conf_t *rc = rq->routing;
+    const sl_target_t *t = a->call.target;
+    sl_upstream_req_t ureq;
+    int rc_;
+
+    memset(&ureq, 0, sizeof(ureq));
+    rc_ = a->ops->build_request(a->ext, &a->call, &ureq);
+    if (rc_ == SL_EDENIED) {
+        /* this kind does not serve the client's API: the next target may */
+        attempt_report(a, true, 0);
+        attempt_close(a);
+        if (!rq->have_error) {
+            rq->have_error = true;
+            rq->last_error = (sl_error_t){
+                .status = 400,
+                .type = "invalid_request_error",
+                .code = "unsupported_api",
+                .message =
+                    sl_psprintf(rq->r->pool, "provider \"%s\" (kind %s) does not serve %s requests",
+                                t->provider->name, t->provider->kind, sl_api_name(rq->call.api)),
+            };
+        }
+        rq->ti++;
+        rq->tries = 0;
+        sl__drv_attempt_next(rq);
+        return;
+    }
     rq->tries++;
     rq->attempts++;
     rq->last_target = t;

@@ -32,6 +32,9 @@ static void drv_messages(sl_http_req_t *r);
 static int drv_messages_error(sl_pool_t *pool, int status, const char *type, const char *code,
                               const char *param, const char *message, sl_str_t *out);
 static void drv_handle(sl_http_req_t *r, sl_api_e api);
+static void drv_decode_work(uv_work_t *w);
+static void drv_decode_done(uv_work_t *w, int status);
+static void drv_decoded(sl_drv_req_t *rq);
 static bool drv_auth(sl_http_req_t *r, const sl_frontend_t *fe, sl_acct_t *a);
 static int drv_plan(sl_drv_req_t *rq);
 static void drv_filter_headers(sl_drv_req_t *rq);
@@ -280,9 +283,6 @@ drv_handle(sl_http_req_t *r, sl_api_e api)
     sl_driver_t *d = drv_current;
     const sl_frontend_t *fe = sl_frontend_get(api);
     sl_drv_req_t *rq;
-    sl_error_t e;
-    unsigned retry = 0;
-    const char *why = NULL;
 
     d->requests++;
     if (fe == NULL) {
@@ -303,9 +303,61 @@ drv_handle(sl_http_req_t *r, sl_api_e api)
     if (!drv_auth(r, fe, &rq->acct)) {
         return;
     }
-    memset(&e, 0, sizeof(e));
-    if (fe->decode(&rq->call, r->body, &e) < 0) {
-        sl__drv_error(rq, &e);
+    r->data = rq;
+    r->on_abort = drv_on_abort;
+    r->on_drain = drv_on_drain;
+    if (r->body.len >= SL_DRV_OFFLOOP_BYTES) {
+        rq->working = true;
+        rq->work.data = rq;
+        if (uv_queue_work(d->loop, &rq->work, drv_decode_work, drv_decode_done) == 0) {
+            return;
+        }
+        rq->working = false; /* no thread pool: decode here */
+    }
+    memset(&rq->decode_err, 0, sizeof(rq->decode_err));
+    rq->decode_rc = fe->decode(&rq->call, r->body, &rq->decode_err);
+    drv_decoded(rq);
+}
+
+
+/* Thread pool: the frontend's decode of a large body (the request waits). */
+static void
+drv_decode_work(uv_work_t *w)
+{
+    sl_drv_req_t *rq = w->data;
+
+    memset(&rq->decode_err, 0, sizeof(rq->decode_err));
+    rq->decode_rc = rq->fe->decode(&rq->call, rq->r->body, &rq->decode_err);
+}
+
+
+static void
+drv_decode_done(uv_work_t *w, int status)
+{
+    sl_drv_req_t *rq = w->data;
+
+    (void) status;
+    rq->working = false;
+    if (rq->gone) {
+        sl__drv_gone(rq);
+        return;
+    }
+    drv_decoded(rq);
+}
+
+
+/* The rest of the phases, once the body is decoded: policy, plan, admission, attempts. */
+static void
+drv_decoded(sl_drv_req_t *rq)
+{
+    sl_http_req_t *r = rq->r;
+    sl_driver_t *d = rq->d;
+    const sl_frontend_t *fe = rq->fe;
+    unsigned retry = 0;
+    const char *why = NULL;
+
+    if (rq->decode_rc < 0) {
+        sl__drv_error(rq, &rq->decode_err);
         return;
     }
     rq->public_model = fe->model(&rq->call);
@@ -336,9 +388,6 @@ drv_handle(sl_http_req_t *r, sl_api_e api)
         return;
     }
     drv_filter_headers(rq);
-    r->data = rq;
-    r->on_abort = drv_on_abort;
-    r->on_drain = drv_on_drain;
     rq->next_active = d->active;
     if (d->active != NULL) {
         d->active->prev_active = rq;
@@ -707,6 +756,10 @@ drv_on_abort(sl_http_req_t *r)
     if (rq->done) {
         return;
     }
+    if (rq->working) {
+        rq->gone = true; /* the work's callback finishes the request */
+        return;
+    }
     if (rq->committed) {
         drv_estimate(rq, sl__drv_attempt_stream(rq), &usage);
         sl__drv_attempt_cancel(rq);
@@ -715,6 +768,16 @@ drv_on_abort(sl_http_req_t *r)
         sl__drv_attempt_cancel(rq);
         sl__drv_record(rq, 499, NULL);
     }
+    sl__drv_log(rq, 499);
+    sl__drv_finish(rq);
+}
+
+
+void
+sl__drv_gone(sl_drv_req_t *rq)
+{
+    sl__drv_attempt_cancel(rq);
+    sl__drv_record(rq, 499, NULL);
     sl__drv_log(rq, 499);
     sl__drv_finish(rq);
 }

@@ -62,6 +62,13 @@ struct sl_drv_req {
     bool have_error;
     const char *retry_after; /* Retry-After for the client, or NULL */
 
+    /* work off the loop (decoding or a DOM of a large body) */
+    uv_work_t work;
+    bool working;  /* work is queued or running: the request waits for it */
+    bool gone;     /* the client went away while it ran */
+    int decode_rc; /* the frontend's decode, when it ran off the loop */
+    sl_error_t decode_err;
+
     /* outcome */
     const sl_target_t *served;      /* the target whose answer the client got */
     const sl_target_t *last_target; /* the last one tried */
@@ -77,8 +84,21 @@ struct sl_drv_req {
 
 /* attempt.c */
 
+/*
+ * Bodies at least this large are decoded, and turned into a DOM for a
+ * translating adapter, in the thread pool: hostile JSON (millions of tiny
+ * values) costs jansson about 0.3 s per MiB, which must not hold the loop.
+ */
+#define SL_DRV_OFFLOOP_BYTES (256u * 1024)
+
 /* Starts the next attempt of the plan, or answers with the last error. */
 void sl__drv_attempt_next(sl_drv_req_t *rq);
+
+/*
+ * The client went away while work ran off the loop: record and release the
+ * request now that the work is done.
+ */
+void sl__drv_gone(sl_drv_req_t *rq);
 
 /* The client went away: stop the attempt in flight (no callback follows). */
 void sl__drv_attempt_cancel(sl_drv_req_t *rq);

@@ -259,8 +259,7 @@ chat_parse_error(sl_call_t *call, sl_str_t body, const sl_json_error_t *jerr, co
                           "(line %u, column %u).",
                           jerr->text, jerr->line, jerr->column);
     } else {
-        msg = sl_psprintf(call->pool, "We could not parse the JSON body of your request: %s.",
-                          why);
+        msg = sl_psprintf(call->pool, "We could not parse the JSON body of your request: %s.", why);
     }
     return sl__frontend_bad_request(err, NULL, NULL, msg);
 }

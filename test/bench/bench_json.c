@@ -31,8 +31,7 @@
 #include "core/errno.h"
 #include "core/json.h"
 #include "core/pool.h"
-#include "providers/provider.h"
-#include "providers/registry.h"
+#include "core/gateway/frontend.h"
 
 #define BENCH_HEAD "{\"model\":\"gpt-4o-mini\",\"max_tokens\":16,\"messages\":"
 #define BENCH_MSGS "[{\"role\":\"user\",\"content\":\"hi\"}]"
@@ -183,12 +182,14 @@ bench_stage(const char *stage, const char *p, size_t len)
     if (strcmp(stage, "dom") == 0) {
         result = sl_json_dom(pool, (sl_str_t){ p, len }) != NULL ? "ok" : "refused";
     } else if (strcmp(stage, "messages") == 0) {
-        const sl_provider_ops_t *ops = sl_provider_find("anthropic");
-        const char *why = NULL;
-        sl_str_t out;
+        const sl_frontend_t *fe = sl_frontend_get(SL_API_MESSAGES);
+        sl_call_t call = { .pool = pool, .client_api = SL_API_MESSAGES, .model = -1 };
+        sl_error_t e;
 
-        if (ops->client_request(pool, (sl_str_t){ p, len }, &out, &why) < 0) {
-            result = why != NULL ? why : "refused";
+        memset(&e, 0, sizeof(e));
+        call.stream_options = -1;
+        if (fe->decode(&call, (sl_str_t){ p, len }, &e) < 0) {
+            result = e.message != NULL ? e.message : "refused";
         }
     } else if (sl_json_parse(doc, p, len, &err) < 0) {
         result = err.text;

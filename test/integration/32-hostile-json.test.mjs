@@ -54,6 +54,9 @@ describe('hostile JSON bodies', () => {
       name: 'hostile-json',
       config: (cfg) => {
         cfg.server.workers = 1;
+        const root = cfg.providers.mock.base_url.replace(/\/v1$/, '');
+        cfg.providers.gem = { kind: 'gemini', base_url: `${root}/v1beta`, api_key: 'env:MOCK_UPSTREAM_KEY' };
+        cfg.models.gemini = { targets: ['gem/gemini-2.5-flash'] };
         return cfg;
       },
     });
@@ -78,6 +81,18 @@ describe('hostile JSON bodies', () => {
       assert.equal(msg.json().content[0].text, 'mock reply: hi');
     });
   }
+
+  it('a hostile body for a translating target: its DOM is built off the loop, /healthz meanwhile', async () => {
+    const text = body(list('[]', MIB)).replace('"gpt-4o-mini"', '"gemini"');
+    const headers = { 'content-type': 'application/json' };
+    const [r, health] = await Promise.all([
+      sluice.req('/v1/chat/completions', { method: 'POST', headers, body: text, timeoutMs: 20000 }),
+      sluice.req('/healthz'),
+    ]);
+    assert.equal(health.status, 200);
+    assert.equal(r.status, 200, r.body.slice(0, 300));
+    assert.equal(r.json().choices[0].message.content, 'mock reply: hi');
+  });
 
   it('refused at its last byte: a 400 with the reader\'s reason, no second parse', async () => {
     const good = body(list('{}', MIB));
