@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 
 #include "cmd/cli.h"
-#include "core/errno.h"
+#include "core/base/errno.h"
 
 #define BACKUP_PROG "sluice backup"
 

@@ -11,8 +11,8 @@
 #include <time.h>
 
 #include "cmd/cli.h"
-#include "core/errno.h"
-#include "core/pool.h"
+#include "core/base/errno.h"
+#include "core/base/pool.h"
 #include "storage/keys.h"
 #include "storage/ledger.h"
 #include "storage/teams.h"

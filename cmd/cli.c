@@ -11,9 +11,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "core/errno.h"
-#include "core/log.h"
-#include "core/pool.h"
+#include "core/base/errno.h"
+#include "core/base/log.h"
+#include "core/base/pool.h"
 
 struct sl_cli_table {
     sl_pool_t *pool;

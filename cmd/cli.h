@@ -19,7 +19,7 @@
 
 #include <jansson.h>
 
-#include "core/conf.h"
+#include "core/conf/conf.h"
 #include "storage/db.h"
 
 #define SL_CLI_DEFAULT_CONF "etc/sluice.yaml"

@@ -13,9 +13,9 @@
 #include <jansson.h>
 
 #include "cmd/cli.h"
-#include "core/crypto.h"
-#include "core/errno.h"
-#include "core/pool.h"
+#include "core/base/crypto.h"
+#include "core/base/errno.h"
+#include "core/base/pool.h"
 #include "storage/keys.h"
 
 #define KEYS_PROG "sluice keys"

@@ -13,10 +13,11 @@
 #include <unistd.h>
 
 #include "cmd/cli.h"
-#include "core/conf.h"
-#include "core/errno.h"
-#include "core/log.h"
-#include "core/master.h"
+#include "core/conf/conf.h"
+#include "core/base/errno.h"
+#include "core/base/log.h"
+#include "core/process/master.h"
+#include "storage/vault.h"
 
 #define SLUICE_VERSION      "0.1.0"
 #define SLUICE_DEFAULT_CONF "etc/sluice.yaml"
@@ -144,7 +145,7 @@ cmd_check(const cmd_opts_t *o)
         fprintf(stderr, "sluice: configuration file %s test failed\n", o->conf_file);
         return 1;
     }
-    if (sl_conf_resolve_vault(conf, NULL, false, err, sizeof(err)) < 0) {
+    if (sl_vault_resolve_conf(conf, NULL, false, err, sizeof(err)) < 0) {
         fprintf(stderr, "sluice: %s\nsluice: configuration file %s test failed\n", err,
                 o->conf_file);
         sl_conf_destroy(conf);

@@ -14,8 +14,8 @@
 #include <jansson.h>
 
 #include "cmd/cli.h"
-#include "core/crypto.h"
-#include "core/errno.h"
+#include "core/base/crypto.h"
+#include "core/base/errno.h"
 #include "storage/ledger.h"
 #include "storage/vault.h"
 

@@ -11,8 +11,8 @@
 #include <jansson.h>
 
 #include "cmd/cli.h"
-#include "core/errno.h"
-#include "core/pool.h"
+#include "core/base/errno.h"
+#include "core/base/pool.h"
 #include "storage/teams.h"
 
 typedef struct teams_rows {

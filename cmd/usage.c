@@ -14,9 +14,9 @@
 #include <jansson.h>
 
 #include "cmd/cli.h"
-#include "core/conf.h"
-#include "core/errno.h"
-#include "core/pricing.h"
+#include "core/conf/conf.h"
+#include "core/base/errno.h"
+#include "core/gateway/pricing.h"
 #include "storage/db.h"
 #include "storage/ledger.h"
 

@@ -7,7 +7,7 @@
 
 #include <string.h>
 
-#include "core/errno.h"
+#include "core/base/errno.h"
 
 static bool adapter_strings_ok(const sl_json_t *doc, int v, unsigned depth);
 static void adapter_buf_free(void *arg);

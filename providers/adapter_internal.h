@@ -11,11 +11,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "core/buf.h"
+#include "core/base/buf.h"
 #include "core/gateway/call.h"
-#include "core/json.h"
-#include "core/pool.h"
-#include "core/str.h"
+#include "core/base/json.h"
+#include "core/base/pool.h"
+#include "core/base/str.h"
 
 /*
  * String v as a literal (its source bytes, quotes included) when it is one

@@ -43,7 +43,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "core/errno.h"
+#include "core/base/errno.h"
 #include "providers/adapter_internal.h"
 
 #define ANTHROPIC_VERSION "2023-06-01"

@@ -14,7 +14,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "core/errno.h"
+#include "core/base/errno.h"
 #include "providers/openai_internal.h"
 
 #define AZURE_API_VERSION "2024-10-21"

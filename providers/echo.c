@@ -37,7 +37,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "core/errno.h"
+#include "core/base/errno.h"
 #include "providers/adapter_internal.h"
 #include "providers/openai_internal.h"
 

@@ -25,7 +25,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "core/errno.h"
+#include "core/base/errno.h"
 #include "providers/adapter_internal.h"
 
 #define GEMINI_JSON_FLAGS  (JSON_COMPACT | JSON_REAL_PRECISION(15))

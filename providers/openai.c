@@ -4,7 +4,7 @@
  * answers and stream chunks are read into typed answers and events, and a
  * chat client gets the provider's own bytes (raw) beside them. The
  * OpenAI-compatible family, Azure and echo reuse it. No DOM on this path:
- * the request's bytes are spliced (core/json.h), answers and chunks are
+ * the request's bytes are spliced (core/base/json.h), answers and chunks are
  * read with the token reader, and every string in the typed output is the
  * provider's own literal.
  *
@@ -19,8 +19,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/errno.h"
-#include "core/log.h"
+#include "core/base/errno.h"
+#include "core/base/log.h"
 #include "providers/adapter_internal.h"
 #include "providers/openai_internal.h"
 

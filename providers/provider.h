@@ -17,16 +17,16 @@
 
 #include <jansson.h>
 
-#include "core/buf.h"
-#include "core/conf.h"
+#include "core/base/buf.h"
+#include "core/conf/conf.h"
 #include "core/gateway/call.h"
-#include "core/json.h"
-#include "core/pool.h"
-#include "core/sse.h"
-#include "core/str.h"
+#include "core/base/json.h"
+#include "core/base/pool.h"
+#include "core/base/sse.h"
+#include "core/base/str.h"
 
-typedef struct sl_conf_ctx sl_conf_ctx_t;   /* defined by core/conf.c */
-typedef struct sl_conf_node sl_conf_node_t; /* defined by core/conf.c */
+typedef struct sl_conf_ctx sl_conf_ctx_t;   /* defined by core/conf/conf.c */
+typedef struct sl_conf_node sl_conf_node_t; /* defined by core/conf/conf.c */
 
 /* What an adapter without network answers (kind echo): a whole upstream response. */
 typedef struct sl_local_reply {

@@ -41,11 +41,11 @@
 
 #include <lmdb.h>
 
-#include "core/errno.h"
-#include "core/log.h"
-#include "core/metrics.h"
-#include "core/pool.h"
-#include "core/shm.h"
+#include "core/base/errno.h"
+#include "core/base/log.h"
+#include "core/admin/metrics.h"
+#include "core/base/pool.h"
+#include "core/base/shm.h"
 
 #define DB_MAX_READERS  1024
 #define DB_GROWTH_LIMIT 16 /* the map grows up to 16x the size given to sl_db_open */

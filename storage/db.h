@@ -51,7 +51,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "core/str.h"
+#include "core/base/str.h"
 
 typedef struct sl_db sl_db_t;
 typedef struct sl_txn sl_txn_t;

@@ -29,10 +29,10 @@
 
 #include <jansson.h>
 
-#include "core/crypto.h"
-#include "core/errno.h"
-#include "core/conf.h"
-#include "core/log.h"
+#include "core/base/crypto.h"
+#include "core/base/errno.h"
+#include "core/conf/conf.h"
+#include "core/base/log.h"
 
 #define KEYS_VERSION    1
 #define KEYS_FIXED_LEN  56 /* version .. last4 */

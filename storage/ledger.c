@@ -20,11 +20,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "core/buf.h"
-#include "core/conf.h"
-#include "core/errno.h"
-#include "core/log.h"
-#include "core/pricing.h"
+#include "core/base/buf.h"
+#include "core/conf/conf.h"
+#include "core/base/errno.h"
+#include "core/base/log.h"
+#include "core/gateway/pricing.h"
 
 #define LEDGER_VERSION 1
 #define LEDGER_KEY_LEN SL_LEDGER_KEY_LEN

@@ -33,7 +33,7 @@
 
 #include <jansson.h>
 
-#include "core/pool.h"
+#include "core/base/pool.h"
 #include "storage/db.h"
 
 /* Longest string field kept in a row; longer ones are truncated. */

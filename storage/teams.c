@@ -12,8 +12,8 @@
 #include <errno.h>
 #include <string.h>
 
-#include "core/errno.h"
-#include "core/log.h"
+#include "core/base/errno.h"
+#include "core/base/log.h"
 #include "storage/keys.h"
 
 #define TEAMS_VERSION 1

@@ -15,7 +15,7 @@
 
 #include <jansson.h>
 
-#include "core/pool.h"
+#include "core/base/pool.h"
 #include "storage/db.h"
 #include "storage/ledger.h"
 

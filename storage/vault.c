@@ -21,8 +21,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "core/errno.h"
-#include "core/log.h"
+#include "core/base/errno.h"
+#include "core/base/log.h"
 
 #define VAULT_VERSION    1
 #define VAULT_HDR_LEN    20

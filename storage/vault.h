@@ -24,9 +24,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "core/crypto.h"
-#include "core/pool.h"
-#include "core/str.h"
+#include "core/base/crypto.h"
+#include "core/base/pool.h"
+#include "core/base/str.h"
+#include "core/conf/conf.h"
 #include "storage/db.h"
 
 #define SL_VAULT_NAME_MAX  128
@@ -109,5 +110,16 @@ int sl_vault_rm(sl_vault_t *v, const char *name);
  * open: nothing is changed) or -EIO.
  */
 int sl_vault_rotate(sl_vault_t *v, const uint8_t new_key[SL_CRYPTO_KEY_LEN], size_t *count);
+
+/*
+ * Resolves the vault: references of conf (core/conf/conf.h) (provider keys, static keys, the
+ * admin key). With keep, the plaintexts are stored in conf's pool (a
+ * worker's private copy, after fork); without, each is opened and wiped at
+ * once, which only proves it resolves (the master before a generation, and
+ * `sluice check`). db is the caller's open environment, or NULL to open
+ * conf->storage_path briefly. Returns 0 or SL_ESECRET with
+ * "file:line:col: why" in err. No-op without vault references.
+ */
+int sl_vault_resolve_conf(sl_conf_t *conf, sl_db_t *db, bool keep, char *err, size_t errlen);
 
 #endif

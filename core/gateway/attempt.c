@@ -13,11 +13,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "core/errno.h"
-#include "core/log.h"
-#include "core/metrics.h"
-#include "core/settle.h"
-#include "core/str.h"
+#include "core/base/errno.h"
+#include "core/base/log.h"
+#include "core/admin/metrics.h"
+#include "core/gateway/settle.h"
+#include "core/base/str.h"
 
 #define ATTEMPT_MAX_BODY (64u * 1024 * 1024) /* a JSON answer larger than this is refused */
 
@@ -801,7 +801,7 @@ attempt_fail_transport(sl_drv_attempt_t *a, int rc)
  * An attempt failed before the commit point: tell the shared state, throw
  * the attempt away and decide what comes next (the same target after a
  * wait, the next target, or the client gets the error). fail and status
- * say what happened (core/retry.h); e is what the client gets if this was
+ * say what happened (core/gateway/retry.h); e is what the client gets if this was
  * the last attempt.
  */
 static void

@@ -6,7 +6,7 @@
 
 #include <string.h>
 
-#include "core/errno.h"
+#include "core/base/errno.h"
 
 #define EVS_FIRST 8 /* events per batch before the array first grows */
 

@@ -1,10 +1,10 @@
 /*
  * The shared pipeline types: what flows between a frontend (one client wire
  * format), the driver, and an adapter (one provider wire format). Providers
- * include this header and core/http.h, never the upstream client or storage.
+ * include this header and core/http/http.h, never the upstream client or storage.
  *
  * The internal request is an OpenAI-shaped JSON body (chat completions or
- * embeddings) read once with core/json.h and never edited: every attempt
+ * embeddings) read once with core/base/json.h and never edited: every attempt
  * gets its own sl_call_t view of it, and an adapter that wants a DOM builds
  * a private one with sl_call_json(). The client's own body travels along
  * (call->native) so that an adapter speaking the client's wire format can
@@ -29,12 +29,12 @@
 
 #include <jansson.h>
 
-#include "core/buf.h"
-#include "core/conf.h"
-#include "core/http.h"
-#include "core/json.h"
-#include "core/pool.h"
-#include "core/str.h"
+#include "core/base/buf.h"
+#include "core/conf/conf.h"
+#include "core/http/http.h"
+#include "core/base/json.h"
+#include "core/base/pool.h"
+#include "core/base/str.h"
 
 /* Wire formats: the APIs clients speak (frontends) and providers speak (adapters). */
 typedef enum sl_api {

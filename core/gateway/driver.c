@@ -13,11 +13,11 @@
 
 #include <jansson.h>
 
-#include "core/errno.h"
-#include "core/log.h"
-#include "core/metrics.h"
-#include "core/pricing.h"
-#include "core/str.h"
+#include "core/base/errno.h"
+#include "core/base/log.h"
+#include "core/admin/metrics.h"
+#include "core/gateway/pricing.h"
+#include "core/base/str.h"
 
 #define DRV_MAX_HEADERS 12 /* response headers the driver adds */
 

@@ -25,9 +25,9 @@
 
 #include <uv.h>
 
-#include "core/conf.h"
-#include "core/http_server.h"
-#include "core/upstream.h"
+#include "core/conf/conf.h"
+#include "core/http/http_server.h"
+#include "core/http/upstream.h"
 #include "storage/db.h"
 
 typedef struct sl_driver sl_driver_t;

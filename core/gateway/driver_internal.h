@@ -9,17 +9,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "core/account.h"
+#include "core/gateway/account.h"
 #include "core/gateway/call.h"
 #include "core/gateway/driver.h"
 #include "core/gateway/frontend.h"
 #include "core/gateway/frontend_internal.h"
-#include "core/features.h"
-#include "core/http_server.h"
-#include "core/router.h"
-#include "core/sse.h"
-#include "core/timer.h"
-#include "core/upstream.h"
+#include "core/gateway/features.h"
+#include "core/http/http_server.h"
+#include "core/gateway/router.h"
+#include "core/base/sse.h"
+#include "core/base/timer.h"
+#include "core/http/upstream.h"
 #include "providers/provider.h"
 
 typedef struct sl_drv_req sl_drv_req_t;

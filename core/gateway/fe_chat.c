@@ -12,7 +12,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "core/errno.h"
+#include "core/base/errno.h"
 
 /* Top-level keys of a client body that the frontend reads; none may repeat. */
 enum {

@@ -28,7 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/errno.h"
+#include "core/base/errno.h"
 
 /* Kind of the content block a stream has open. */
 typedef enum msg_block {

@@ -13,10 +13,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "core/buf.h"
+#include "core/base/buf.h"
 #include "core/gateway/call.h"
-#include "core/pool.h"
-#include "core/str.h"
+#include "core/base/pool.h"
+#include "core/base/str.h"
 
 typedef struct sl_frontend {
     const char *name; /* "chat", ...: sl_api_name(api) */

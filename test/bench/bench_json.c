@@ -1,5 +1,5 @@
 /*
- * Timing of the JSON reader (core/json.c) and the jansson bridge on hostile
+ * Timing of the JSON reader (core/base/json.c) and the jansson bridge on hostile
  * request bodies, for scripts/bench (BENCH_ONLY=json). Every shape but
  * deep and badend (refused on purpose) is a valid chat request
  * ({"model":…,"max_tokens":…,"messages":[…]}) that carries a worst case in
@@ -27,10 +27,10 @@
 #include <string.h>
 #include <time.h>
 
-#include "core/buf.h"
-#include "core/errno.h"
-#include "core/json.h"
-#include "core/pool.h"
+#include "core/base/buf.h"
+#include "core/base/errno.h"
+#include "core/base/json.h"
+#include "core/base/pool.h"
 #include "core/gateway/frontend.h"
 
 #define BENCH_HEAD "{\"model\":\"gpt-4o-mini\",\"max_tokens\":16,\"messages\":"

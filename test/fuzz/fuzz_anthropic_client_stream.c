@@ -1,7 +1,7 @@
 /*
  * libFuzzer target for the Messages frontend's stream encoder (POST
  * /v1/messages in front of an OpenAI-shaped target): an OpenAI chunk stream
- * goes through core/sse.c into the OpenAI adapter's stream_event, and each
+ * goes through core/base/sse.c into the OpenAI adapter's stream_event, and each
  * batch of typed events into core/gateway/fe_messages.c, the way the driver
  * hands them over: an error before the first output drops the attempt (its
  * held bytes are never sent), an error after it is encode_stream_error, the
@@ -27,11 +27,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/buf.h"
-#include "core/errno.h"
+#include "core/base/buf.h"
+#include "core/base/errno.h"
 #include "core/gateway/frontend.h"
-#include "core/pool.h"
-#include "core/sse.h"
+#include "core/base/pool.h"
+#include "core/base/sse.h"
 #include "providers/provider.h"
 #include "providers/registry.h"
 

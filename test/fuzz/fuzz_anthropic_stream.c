@@ -3,7 +3,7 @@
  * first input byte chooses the feed size, whether the client asked for
  * usage and whether the client speaks Messages (the native path: raw
  * events) or chat (typed events only); the rest is an upstream event
- * stream fed through core/sse.c into stream_event and the chat frontend's
+ * stream fed through core/base/sse.c into stream_event and the chat frontend's
  * encoders, as the driver does (fuzzadapter.c holds the shared checks).
  * For a Messages client it also checks that each event's raw bytes are
  * nothing or the event as it came ("event:" line, one "data:" line per
@@ -23,10 +23,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/buf.h"
-#include "core/errno.h"
-#include "core/pool.h"
-#include "core/sse.h"
+#include "core/base/buf.h"
+#include "core/base/errno.h"
+#include "core/base/pool.h"
+#include "core/base/sse.h"
 #include "fuzzadapter.h"
 #include "providers/provider.h"
 #include "providers/registry.h"

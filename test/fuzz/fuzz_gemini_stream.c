@@ -2,7 +2,7 @@
  * libFuzzer target for the Gemini adapter's answers and streams
  * (providers/gemini.c). The first input byte chooses whether the client
  * asked for usage and the feed size; the rest is an upstream event stream,
- * cut into events by core/sse.c and handed to stream_event and the chat
+ * cut into events by core/base/sse.c and handed to stream_event and the chat
  * frontend's encoders the way the driver does (fuzzadapter.c holds the
  * shared checks: literals jansson takes, chat chunks that are JSON
  * objects, nothing after the end), fed at once and in steps, which must
@@ -20,10 +20,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/buf.h"
-#include "core/errno.h"
-#include "core/pool.h"
-#include "core/sse.h"
+#include "core/base/buf.h"
+#include "core/base/errno.h"
+#include "core/base/pool.h"
+#include "core/base/sse.h"
 #include "fuzzadapter.h"
 #include "providers/provider.h"
 #include "providers/registry.h"

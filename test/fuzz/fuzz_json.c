@@ -1,5 +1,5 @@
 /*
- * libFuzzer target for the JSON reader (core/json.c). The input is the
+ * libFuzzer target for the JSON reader (core/base/json.c). The input is the
  * document. Beyond "no crash, no sanitizer report" it checks, aborting on
  * any mismatch:
  *   - linearity: the parse takes at most 4 * len + 8 steps (sl__json_work);
@@ -37,11 +37,11 @@
 
 #include <jansson.h>
 
-#include "core/buf.h"
-#include "core/errno.h"
-#include "core/json.h"
-#include "core/json_internal.h"
-#include "core/pool.h"
+#include "core/base/buf.h"
+#include "core/base/errno.h"
+#include "core/base/json.h"
+#include "core/base/json_internal.h"
+#include "core/base/pool.h"
 
 #define FUZZ_MAX_EDITS 64
 

@@ -22,9 +22,9 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "core/buf.h"
+#include "core/base/buf.h"
 #include "core/gateway/frontend.h"
-#include "core/pool.h"
+#include "core/base/pool.h"
 
 #include "fuzzmessages.h"
 

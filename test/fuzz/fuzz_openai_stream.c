@@ -5,7 +5,7 @@
  * usage, whether the client speaks chat (raw events) or another API (typed
  * events only), and the kind (openai, mistral, or together, which drops
  * empty chunks); the rest is an upstream event stream fed through
- * core/sse.c into stream_event and the chat frontend's encoders, as the
+ * core/base/sse.c into stream_event and the chat frontend's encoders, as the
  * driver does (fuzzadapter.c holds the shared checks). For a chat client it
  * also checks that each event's raw bytes are nothing, or one well-framed
  * event (an optional "event:" line, "data: " lines, a blank line) whose
@@ -34,10 +34,10 @@
 
 #include <jansson.h>
 
-#include "core/buf.h"
-#include "core/errno.h"
-#include "core/pool.h"
-#include "core/sse.h"
+#include "core/base/buf.h"
+#include "core/base/errno.h"
+#include "core/base/pool.h"
+#include "core/base/sse.h"
 #include "fuzzadapter.h"
 #include "providers/openai_internal.h"
 #include "providers/provider.h"

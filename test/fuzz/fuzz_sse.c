@@ -1,5 +1,5 @@
 /*
- * libFuzzer target for core/sse.c. The first three input bytes choose how the
+ * libFuzzer target for core/base/sse.c. The first three input bytes choose how the
  * rest is cut into feeds (a chunk-size cap and a PRNG seed), a small
  * max_event and an event at which the callback asks to stop; the rest is the
  * stream. Beyond "no crash, no sanitizer report" it checks that splitting
@@ -14,16 +14,17 @@
  *   ninja -C build-fuzz test/fuzz/fuzz_sse && build-fuzz/test/fuzz/fuzz_sse -max_total_time=60
  * Or stand-alone, from the repository root:
  *   clang -std=c11 -D_POSIX_C_SOURCE=200809L -g -O1 -fsanitize=fuzzer,address,undefined -I. \
- *       test/fuzz/fuzz_sse.c core/sse.c core/buf.c core/pool.c core/str.c core/errno.c -o fuzz_sse
+ *       test/fuzz/fuzz_sse.c core/base/sse.c core/base/buf.c core/base/pool.c core/base/str.c
+ * core/base/errno.c -o fuzz_sse
  */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/buf.h"
-#include "core/errno.h"
-#include "core/sse.h"
+#include "core/base/buf.h"
+#include "core/base/errno.h"
+#include "core/base/sse.h"
 
 #define FUZZ_STOP_RC 4242
 

@@ -12,7 +12,7 @@
 
 #include <jansson.h>
 
-#include "core/buf.h"
+#include "core/base/buf.h"
 #include "core/gateway/frontend.h"
 
 typedef struct fuzz_feed {

@@ -1,6 +1,6 @@
 /*
  * What the adapter fuzz targets (fuzz_openai_stream, fuzz_anthropic_stream,
- * fuzz_gemini_stream) share: an upstream byte stream fed through core/sse.c
+ * fuzz_gemini_stream) share: an upstream byte stream fed through core/base/sse.c
  * into an adapter's stream_event and each batch into the chat frontend's
  * encoders, as the driver does, and a whole body through parse_response and
  * encode_answer. Beyond "no crash, no sanitizer report" it checks that
@@ -16,7 +16,7 @@
 #include <stddef.h>
 
 #include "core/gateway/call.h"
-#include "core/sse.h"
+#include "core/base/sse.h"
 #include "providers/provider.h"
 
 /* What one run of a stream gave: the same whatever the feed size. */

@@ -14,7 +14,7 @@
 
 #include <stdbool.h>
 
-#include "core/buf.h"
+#include "core/base/buf.h"
 
 /* Checks out (failed: it ends with an error); aborts naming name when a check fails. */
 void sl_fuzz_messages_check(const char *name, const sl_buf_t *out, bool failed);

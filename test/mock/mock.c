@@ -1,6 +1,6 @@
 /*
  * sluice-mock: process, event loop and connections. One libuv loop serves
- * HTTP/1.1 with keep-alive and pipelining, over plain TCP or TLS (core/tls.h
+ * HTTP/1.1 with keep-alive and pipelining, over plain TCP or TLS (core/http/tls.h
  * over memory buffers). Each request is parsed by llhttp into per-connection
  * buffers, handed to mock_api.c, and the resulting plan is sent segment by
  * segment: at once when nothing asks for pacing, otherwise driven by one
@@ -22,9 +22,9 @@
 #include <llhttp.h>
 #include <uv.h>
 
-#include "core/errno.h"
-#include "core/log.h"
-#include "core/tls.h"
+#include "core/base/errno.h"
+#include "core/base/log.h"
+#include "core/http/tls.h"
 
 #define MOCK_DEFAULT_LISTEN "127.0.0.1:0"
 #define MOCK_DEFAULT_CHUNKS 5

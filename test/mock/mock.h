@@ -18,10 +18,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "core/buf.h"
-#include "core/http.h"
-#include "core/pool.h"
-#include "core/str.h"
+#include "core/base/buf.h"
+#include "core/http/http.h"
+#include "core/base/pool.h"
+#include "core/base/str.h"
 
 #define SL_MOCK_LOG_MAX         100 /* requests kept for GET /__mock/requests */
 #define SL_MOCK_REPLY_MAX_CHARS 200 /* of the last user text, echoed in the reply */

@@ -14,7 +14,7 @@
 
 #include <jansson.h>
 
-#include "core/errno.h"
+#include "core/base/errno.h"
 
 #define API_MAX_DELAY_MS 3600000ULL
 #define API_MAX_CHUNKS   100000ULL

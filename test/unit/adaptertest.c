@@ -14,7 +14,7 @@
 #include <cmocka.h>
 
 #include "core/gateway/frontend.h"
-#include "core/sse.h"
+#include "core/base/sse.h"
 
 typedef struct test_feed {
     const sl_provider_ops_t *ops;

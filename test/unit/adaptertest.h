@@ -15,9 +15,9 @@
 
 #include <jansson.h>
 
-#include "core/buf.h"
+#include "core/base/buf.h"
 #include "core/gateway/call.h"
-#include "core/pool.h"
+#include "core/base/pool.h"
 #include "providers/provider.h"
 
 /* What a stream made, as the client of the chat frontend sees it. */

@@ -25,9 +25,9 @@
 #include <cmocka.h>
 #include <jansson.h>
 
-#include "core/errno.h"
-#include "core/pool.h"
-#include "core/sse.h"
+#include "core/base/errno.h"
+#include "core/base/pool.h"
+#include "core/base/sse.h"
 #include "providers/provider.h"
 #include "providers/registry.h"
 #include "unit/adaptertest.h"

@@ -1,5 +1,5 @@
 /*
- * Unit tests for core/buf.c: append, puts, printf (short, empty and long
+ * Unit tests for core/base/buf.c: append, puts, printf (short, empty and long
  * output), consume, reserve and its growth, clear and free.
  */
 #include <stdarg.h>
@@ -11,7 +11,7 @@
 
 #include <cmocka.h>
 
-#include "core/buf.h"
+#include "core/base/buf.h"
 
 static void assert_buf(const sl_buf_t *b, const char *want);
 static void test_init(void **state);

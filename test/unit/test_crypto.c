@@ -1,5 +1,5 @@
 /*
- * Unit tests for core/crypto.c: SHA-256 against FIPS 180-2 vectors,
+ * Unit tests for core/base/crypto.c: SHA-256 against FIPS 180-2 vectors,
  * AES-256-GCM against the GCM specification's test case 14 and round trips
  * that must fail after any tampering (ciphertext, tag, nonce, additional
  * data, key), base62 against values computed independently, master key
@@ -21,8 +21,8 @@
 
 #include "unit/testutil.h"
 
-#include "core/crypto.h"
-#include "core/errno.h"
+#include "core/base/crypto.h"
+#include "core/base/errno.h"
 
 
 static void assert_sha256(const void *p, size_t len, const char *want_hex);

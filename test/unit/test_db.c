@@ -33,8 +33,8 @@
 
 #include "unit/testutil.h"
 
-#include "core/errno.h"
-#include "core/log.h"
+#include "core/base/errno.h"
+#include "core/base/log.h"
 #include "storage/db.h"
 
 

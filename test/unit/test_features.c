@@ -1,5 +1,5 @@
 /*
- * Unit tests for core/features.c: the prompt size estimate, tools and
+ * Unit tests for core/gateway/features.c: the prompt size estimate, tools and
  * images detection, max_tokens and stream, and the complexity scorer on a
  * table of prompts with every part checked, deterministic across runs.
  */
@@ -13,10 +13,10 @@
 
 #include <cmocka.h>
 
-#include "core/errno.h"
-#include "core/features.h"
-#include "core/json.h"
-#include "core/pool.h"
+#include "core/base/errno.h"
+#include "core/gateway/features.h"
+#include "core/base/json.h"
+#include "core/base/pool.h"
 
 typedef struct score_case {
     const char *name;

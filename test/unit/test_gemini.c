@@ -23,10 +23,10 @@
 #include <cmocka.h>
 #include <jansson.h>
 
-#include "core/errno.h"
+#include "core/base/errno.h"
 #include "core/gateway/frontend.h"
-#include "core/pool.h"
-#include "core/sse.h"
+#include "core/base/pool.h"
+#include "core/base/sse.h"
 #include "providers/provider.h"
 #include "providers/registry.h"
 #include "unit/adaptertest.h"

@@ -30,9 +30,9 @@
 #include <llhttp.h>
 #include <uv.h>
 
-#include "core/buf.h"
-#include "core/errno.h"
-#include "core/http_server.h"
+#include "core/base/buf.h"
+#include "core/base/errno.h"
+#include "core/http/http_server.h"
 
 #define BIG_TOTAL (8 * 1024 * 1024)
 #define BIG_PIECE (64 * 1024)

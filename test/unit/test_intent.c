@@ -1,5 +1,5 @@
 /*
- * Unit tests for core/intent.c: the shared table's capacity (a full table
+ * Unit tests for core/gateway/intent.c: the shared table's capacity (a full table
  * says so once and gives NULL), reuse of freed entries lowest first,
  * updates, entries found by owner pid after that owner died (as the master
  * finds a killed worker's), and strings cut at a UTF-8 boundary.
@@ -15,7 +15,7 @@
 
 #include <cmocka.h>
 
-#include "core/intent.h"
+#include "core/gateway/intent.h"
 
 static void test_table(void **state);
 static void test_dead_owner(void **state);

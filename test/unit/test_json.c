@@ -1,5 +1,5 @@
 /*
- * Unit tests for core/json.c: what the reader accepts and refuses (compared
+ * Unit tests for core/base/json.c: what the reader accepts and refuses (compared
  * with jansson on fixed and mutated documents),
  * error positions, key lookup (escaped and repeated keys), nested paths,
  * iteration, string decoding, integers, growth of the token array, reuse of
@@ -21,12 +21,12 @@
 #include "unit/testutil.h"
 #include <jansson.h>
 
-#include "core/buf.h"
-#include "core/errno.h"
-#include "core/json.h"
-#include "core/json_internal.h"
-#include "core/pool.h"
-#include "core/str.h"
+#include "core/base/buf.h"
+#include "core/base/errno.h"
+#include "core/base/json.h"
+#include "core/base/json_internal.h"
+#include "core/base/pool.h"
+#include "core/base/str.h"
 
 
 /* A hostile body for test_linear: n repetitions of a worst case, and the values it holds. */

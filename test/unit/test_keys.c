@@ -22,10 +22,10 @@
 
 #include "unit/testutil.h"
 
-#include "core/crypto.h"
-#include "core/errno.h"
-#include "core/log.h"
-#include "core/pool.h"
+#include "core/base/crypto.h"
+#include "core/base/errno.h"
+#include "core/base/log.h"
+#include "core/base/pool.h"
 #include "storage/db.h"
 #include "storage/keys.h"
 #include "storage/teams.h"

@@ -1,5 +1,5 @@
 /*
- * Unit tests for core/limits.c: per-key minute windows shared across fork.
+ * Unit tests for core/gateway/limits.c: per-key minute windows shared across fork.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -11,7 +11,7 @@
 
 #include <cmocka.h>
 
-#include "core/limits.h"
+#include "core/gateway/limits.h"
 
 
 static void

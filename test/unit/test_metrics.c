@@ -1,6 +1,6 @@
 /*
- * Unit tests for core/metrics.c: counters are shared across fork and render
- * as Prometheus text, with the per-target gauges of core/state.h (label
+ * Unit tests for core/admin/metrics.c: counters are shared across fork and render
+ * as Prometheus text, with the per-target gauges of core/gateway/state.h (label
  * values escaped, each family's samples together).
  */
 #include <setjmp.h>
@@ -14,9 +14,9 @@
 #include <cmocka.h>
 #include <jansson.h>
 
-#include "core/buf.h"
-#include "core/metrics.h"
-#include "core/state.h"
+#include "core/base/buf.h"
+#include "core/admin/metrics.h"
+#include "core/gateway/state.h"
 
 
 static void

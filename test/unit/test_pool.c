@@ -1,5 +1,5 @@
 /*
- * Unit tests for core/pool.c: alignment of every allocation, many small and
+ * Unit tests for core/base/pool.c: alignment of every allocation, many small and
  * large allocations, sl_pool_reset, cleanup hook order on destroy and reset,
  * the string helpers and the sl_x* heap helpers.
  */
@@ -14,7 +14,7 @@
 
 #include <cmocka.h>
 
-#include "core/pool.h"
+#include "core/base/pool.h"
 
 #define TEST_MAX_HOOKS 16
 

@@ -20,9 +20,9 @@
 
 #include <cmocka.h>
 
-#include "core/conf.h"
-#include "core/errno.h"
-#include "core/pool.h"
+#include "core/conf/conf.h"
+#include "core/base/errno.h"
+#include "core/base/pool.h"
 #include "providers/provider.h"
 #include "providers/registry.h"
 

@@ -1,5 +1,5 @@
 /*
- * Unit tests for core/pricing.c: exact decimal parsing, the USD formatter,
+ * Unit tests for core/gateway/pricing.c: exact decimal parsing, the USD formatter,
  * the cost arithmetic (cached and cache-write tokens, rounding, overflow),
  * the lookup order (provider name, kind, "*", snapshot suffixes), the
  * reservation estimate, every validation error with its file:line:col, the
@@ -20,10 +20,10 @@
 
 #include <cmocka.h>
 
-#include "core/conf.h"
-#include "core/errno.h"
-#include "core/pool.h"
-#include "core/pricing.h"
+#include "core/conf/conf.h"
+#include "core/base/errno.h"
+#include "core/base/pool.h"
+#include "core/gateway/pricing.h"
 #include "providers/registry.h"
 
 #define TEST_ERR_MAX 1024

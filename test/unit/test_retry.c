@@ -1,5 +1,5 @@
 /*
- * Unit tests for core/retry.c: backoff with full jitter (bounds, doubling,
+ * Unit tests for core/gateway/retry.c: backoff with full jitter (bounds, doubling,
  * the max_wait cap, an injected random source), Retry-After in all its
  * forms with garbage ignored, retry-after-ms first, the failure classes
  * against retry_on, Go-style durations, RFC 3339 times and the providers'
@@ -13,8 +13,8 @@
 
 #include <cmocka.h>
 
-#include "core/errno.h"
-#include "core/retry.h"
+#include "core/base/errno.h"
+#include "core/gateway/retry.h"
 
 /* 2024-01-01T00:00:00Z */
 #define JAN1_2024 1704067200000ull

@@ -1,5 +1,5 @@
 /*
- * Unit tests for core/router.c: rule matching (every when kind, first
+ * Unit tests for core/gateway/router.c: rule matching (every when kind, first
  * match wins, the complexity scored only when needed), every strategy's
  * ordering (fallback, weighted with an injected random source, cheapest
  * by this request's size with unpriced last and max_latency, fastest with
@@ -20,12 +20,12 @@
 
 #include <cmocka.h>
 
-#include "core/conf.h"
-#include "core/features.h"
-#include "core/json.h"
-#include "core/pool.h"
-#include "core/router.h"
-#include "core/state.h"
+#include "core/conf/conf.h"
+#include "core/gateway/features.h"
+#include "core/base/json.h"
+#include "core/base/pool.h"
+#include "core/gateway/router.h"
+#include "core/gateway/state.h"
 
 #define T0 1700000000000ull
 

@@ -1,5 +1,5 @@
 /*
- * Unit tests for core/settle.c, the master's side: a worker (a child here)
+ * Unit tests for core/gateway/settle.c, the master's side: a worker (a child here)
  * dies with intents open, one of them holding a budget reservation, one
  * finished with a row that did commit, one whose row failed, and one never
  * filled. sl_settle_dead writes exactly one row for each request that needs
@@ -23,11 +23,11 @@
 
 #include "unit/testutil.h"
 
-#include "core/conf.h"
-#include "core/errno.h"
-#include "core/intent.h"
-#include "core/log.h"
-#include "core/settle.h"
+#include "core/conf/conf.h"
+#include "core/base/errno.h"
+#include "core/gateway/intent.h"
+#include "core/base/log.h"
+#include "core/gateway/settle.h"
 #include "storage/db.h"
 #include "storage/ledger.h"
 

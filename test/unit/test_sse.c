@@ -1,5 +1,5 @@
 /*
- * Unit tests for core/sse.c: OpenAI- and Anthropic-shaped streams, every way
+ * Unit tests for core/base/sse.c: OpenAI- and Anthropic-shaped streams, every way
  * of splitting a stream across feeds, the three line endings (a CRLF split
  * between feeds included), comments, multi-line data, the BOM, the id and
  * event field rules, the max_event limit and callback stop codes. Events are
@@ -16,9 +16,9 @@
 
 #include "unit/testutil.h"
 
-#include "core/buf.h"
-#include "core/errno.h"
-#include "core/sse.h"
+#include "core/base/buf.h"
+#include "core/base/errno.h"
+#include "core/base/sse.h"
 
 
 /* Parse or feed a string literal, NUL bytes inside it included. */

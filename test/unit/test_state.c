@@ -1,5 +1,5 @@
 /*
- * Unit tests for core/state.c and core/shm.c: named regions of the shared
+ * Unit tests for core/gateway/state.c and core/base/shm.c: named regions of the shared
  * segment, the breaker state machine (thresholds, cooldown, the single
  * probe, also under concurrency between processes, a lost probe's lease,
  * release, a disabled breaker), the latency EWMA, in-flight counts with a
@@ -23,10 +23,10 @@
 
 #include <cmocka.h>
 
-#include "core/conf.h"
-#include "core/log.h"
-#include "core/shm.h"
-#include "core/state.h"
+#include "core/conf/conf.h"
+#include "core/base/log.h"
+#include "core/base/shm.h"
+#include "core/gateway/state.h"
 
 #define T0 1700000000000ull /* a fixed "now" */
 

@@ -1,5 +1,5 @@
 /*
- * Unit tests for core/str.c: equality (exact and ASCII case-insensitive),
+ * Unit tests for core/base/str.c: equality (exact and ASCII case-insensitive),
  * trimming, strict decimal parsing with overflow, and the constant-time
  * compare, including inputs of different lengths.
  */
@@ -15,8 +15,8 @@
 
 #include "unit/testutil.h"
 
-#include "core/errno.h"
-#include "core/str.h"
+#include "core/base/errno.h"
+#include "core/base/str.h"
 
 
 static sl_str_t str_of(const char *s);

@@ -1,5 +1,5 @@
 /*
- * Unit tests for core/tls.c: a client and a server session talk through
+ * Unit tests for core/http/tls.c: a client and a server session talk through
  * memory buffers only (no sockets). Certificates come from
  * test/unit/upstream/gen-certs.sh, run into a mkdtemp directory.
  */
@@ -16,8 +16,8 @@
 #include <cmocka.h>
 #include <uv.h>
 
-#include "core/errno.h"
-#include "core/tls.h"
+#include "core/base/errno.h"
+#include "core/http/tls.h"
 
 static char tls_dir[64];
 

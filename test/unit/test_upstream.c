@@ -1,7 +1,7 @@
 /*
- * Unit tests for core/upstream.c against in-process libuv servers on
+ * Unit tests for core/http/upstream.c against in-process libuv servers on
  * 127.0.0.1:0 that follow a script per request (canned bytes, delays,
- * closes, silence), in plain HTTP and over TLS (core/tls.h server side,
+ * closes, silence), in plain HTTP and over TLS (core/http/tls.h server side,
  * certificates made by test/unit/upstream/gen-certs.sh at start-up).
  */
 #include <limits.h>
@@ -18,13 +18,13 @@
 #include <cmocka.h>
 #include <uv.h>
 
-#include "core/buf.h"
-#include "core/errno.h"
-#include "core/http.h"
-#include "core/log.h"
-#include "core/pool.h"
-#include "core/tls.h"
-#include "core/upstream.h"
+#include "core/base/buf.h"
+#include "core/base/errno.h"
+#include "core/http/http.h"
+#include "core/base/log.h"
+#include "core/base/pool.h"
+#include "core/http/tls.h"
+#include "core/http/upstream.h"
 
 #define MAX_CALLS 8
 

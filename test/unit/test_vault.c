@@ -22,11 +22,11 @@
 
 #include "unit/testutil.h"
 
-#include "core/conf.h"
-#include "core/crypto.h"
-#include "core/errno.h"
-#include "core/log.h"
-#include "core/pool.h"
+#include "core/conf/conf.h"
+#include "core/base/crypto.h"
+#include "core/base/errno.h"
+#include "core/base/log.h"
+#include "core/base/pool.h"
 #include "storage/db.h"
 #include "storage/vault.h"
 
@@ -602,7 +602,7 @@ test_plaintext_absent(void **state)
 }
 
 
-/* sl_conf_resolve_vault resolves every credential of a provider, api_key keeps the first. */
+/* sl_vault_resolve_conf resolves every credential of a provider, api_key keeps the first. */
 static void
 test_conf_credentials(void **state)
 {
@@ -632,9 +632,9 @@ test_conf_credentials(void **state)
     assert_string_equal(p->api_keys[2].value, "sk-three");
 
     /* the master's check proves they resolve and keeps nothing */
-    assert_rc(sl_conf_resolve_vault(conf, c->db, false, err, sizeof(err)), 0);
+    assert_rc(sl_vault_resolve_conf(conf, c->db, false, err, sizeof(err)), 0);
     assert_null(p->api_keys[1].value);
-    assert_rc(sl_conf_resolve_vault(conf, c->db, true, err, sizeof(err)), 0);
+    assert_rc(sl_vault_resolve_conf(conf, c->db, true, err, sizeof(err)), 0);
     assert_string_equal(p->api_keys[0].value, "sk-one");
     assert_string_equal(p->api_keys[1].value, "sk-two");
     assert_int_equal(p->api_keys[1].len, 6);
@@ -651,7 +651,7 @@ test_conf_credentials(void **state)
              c->path);
     write_file(conf_path, yaml, strlen(yaml), 0600);
     assert_rc(sl_conf_load(conf_path, &conf, err, sizeof(err)), 0);
-    assert_rc(sl_conf_resolve_vault(conf, c->db, true, err, sizeof(err)), SL_ESECRET);
+    assert_rc(sl_vault_resolve_conf(conf, c->db, true, err, sizeof(err)), SL_ESECRET);
     if (strstr(err, ":3:63: vault:nope: no such secret in the vault") == NULL) {
         fail_msg("%s", err);
     }

@@ -14,8 +14,8 @@
 
 #include <cmocka.h>
 
-#include "core/errno.h"
-#include "core/log.h"
+#include "core/base/errno.h"
+#include "core/base/log.h"
 
 
 void

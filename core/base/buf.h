@@ -1,0 +1,44 @@
+/*
+ * Growable byte buffer on the heap. The sl_buf_t owns p; release it with
+ * sl_buf_free(). Growth aborts on OOM (worker rule). Used for socket read
+ * accumulation, response bodies and anything built incrementally.
+ */
+#ifndef SL_CORE_BASE_BUF_H
+#define SL_CORE_BASE_BUF_H
+
+#include <stddef.h>
+
+typedef struct sl_buf {
+    char *p;
+    size_t len;
+    size_t cap;
+} sl_buf_t;
+
+#define SL_BUF_INIT ((sl_buf_t){ NULL, 0, 0 })
+
+/* Makes room for at least n more bytes. */
+void sl_buf_reserve(sl_buf_t *b, size_t n);
+
+/* Appends n bytes. */
+void sl_buf_append(sl_buf_t *b, const void *data, size_t n);
+
+/* Appends a NUL-terminated string (without the NUL). */
+void sl_buf_puts(sl_buf_t *b, const char *s);
+
+/* Appends printf output. */
+void sl_buf_printf(sl_buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Drops the first n bytes, moving the rest to the front. */
+void sl_buf_consume(sl_buf_t *b, size_t n);
+
+/* Keeps the storage, forgets the content. */
+static inline void
+sl_buf_clear(sl_buf_t *b)
+{
+    b->len = 0;
+}
+
+/* Frees the storage; the buffer is SL_BUF_INIT afterwards. */
+void sl_buf_free(sl_buf_t *b);
+
+#endif

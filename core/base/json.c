@@ -1,0 +1,1190 @@
+/*
+ * The zero-copy JSON reader (see json.h). One forward pass over the bytes
+ * checks the whole grammar and writes the tokens: each token records its
+ * type, its span, its member count and next, the index just past its
+ * subtree. Open containers wait on a stack, so a closing bracket or a comma
+ * costs O(1) and the pass is linear in the input; every loop below advances
+ * the cursor or closes a container it opened. (jsmn, which this replaced,
+ * looked for the open container by walking back over earlier tokens: a
+ * 1 MB body of [] took half a minute.) Also the string decoder shared by
+ * lookups and callers, the splice writer and the jansson bridge.
+ */
+#include "core/base/json.h"
+#include "core/base/json_internal.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/base/errno.h"
+
+#define JSON_INITIAL_TOKENS 64                 /* a chat request or answer needs 10 to 50 */
+#define JSON_MAX_LEN        ((size_t) 1 << 30) /* keeps every size under 2^29 */
+
+/*
+ * 16 bytes: a body of [],[],… needs a token per 3 bytes, so tokens are most
+ * of what a hostile document costs (an 8 MiB body: 45 MB, each page of it
+ * faulted in fresh).
+ */
+typedef struct json_tok {
+    int start;          /* first byte; a string's first byte after its quote */
+    int end;            /* one past the last byte; a string's closing quote */
+    int next;           /* index of the first token after the subtree (a key's holds its value) */
+    unsigned size : 29; /* members or elements; 1 for a key, 0 for other scalars */
+    unsigned type : 3;  /* sl_json_type_e */
+} json_tok_t;
+
+_Static_assert(sizeof(json_tok_t) == 16, "a token is 16 bytes");
+
+struct sl_json {
+    sl_pool_t *pool;
+    const char *p;
+    size_t len;
+    json_tok_t *tok; /* heap, grown as documents need; freed with the pool */
+    unsigned ntok;   /* tokens of the current document, 0 when there is none */
+    unsigned cap;    /* room in tok */
+    uint64_t work;   /* steps of the last parse (sl__json_work) */
+};
+
+/* One parse in progress. */
+typedef struct json_parser {
+    sl_json_t *doc;
+    const char *p;
+    size_t len;
+    size_t pos; /* the cursor: it only moves forward */
+    sl_json_error_t *err;
+    uint64_t work;               /* loop steps, for sl__json_work() */
+    int depth;                   /* open non-empty containers and keys, for the limit */
+    int nopen;                   /* entries in open */
+    int open[SL_JSON_MAX_DEPTH]; /* open non-empty containers (token indexes), innermost last */
+} json_parser_t;
+
+/* Bytes that end a run of plain string bytes: the quote, an escape, and NUL (refused). */
+static const bool json_string_stop[256] = { [0] = true, ['"'] = true, ['\\'] = true };
+
+static void json_free_cb(void *arg);
+static int json_tokenize(json_parser_t *jp);
+static int json_read_value(json_parser_t *jp, int *out);
+static int json_read_key(json_parser_t *jp);
+static int json_read_string(json_parser_t *jp, int *out);
+static int json_read_number(json_parser_t *jp, int *out);
+static int json_read_literal(json_parser_t *jp, int *out);
+static int json_push(json_parser_t *jp, sl_json_type_e type, size_t start, size_t end);
+static void json_skip_space(json_parser_t *jp);
+static bool json_is_digit(const json_parser_t *jp, size_t at);
+static bool json_is_hex(char c);
+static int json_fail(const sl_json_t *doc, sl_json_error_t *err, size_t pos, const char *text);
+static size_t json_raw_start(const sl_json_t *doc, int v);
+static size_t json_raw_end(const sl_json_t *doc, int v);
+static int json_unescape(const char *s, size_t n, char *dst, size_t *outlen);
+static size_t json_utf8_len(const unsigned char *p, const unsigned char *end);
+static int json_hex4(const char *s, const char *end, unsigned *out);
+static size_t json_utf8_put(unsigned cp, unsigned char *buf);
+static bool json_key_eq(const sl_json_t *doc, int k, const char *key, size_t klen);
+static size_t json_escaped_len(sl_str_t s);
+static char *json_escape(char *d, sl_str_t s);
+static void json_decref_cb(void *arg);
+
+/* What json_value() and json_key() did besides failing. */
+enum {
+    JSON_DONE = 0, /* read a whole value (*out) */
+    JSON_OPEN = 1, /* opened a container (an object's first key read too): its children come next */
+};
+
+
+sl_json_t *
+sl_json_create(sl_pool_t *pool)
+{
+    sl_json_t *doc = sl_pcalloc(pool, sizeof(*doc));
+
+    doc->pool = pool;
+    sl_pool_on_destroy(pool, json_free_cb, doc);
+    return doc;
+}
+
+
+static void
+json_free_cb(void *arg)
+{
+    sl_json_t *doc = arg;
+
+    free(doc->tok);
+}
+
+
+int
+sl_json_parse(sl_json_t *doc, const char *p, size_t len, sl_json_error_t *err)
+{
+    json_parser_t jp;
+    int rc;
+
+    doc->ntok = 0;
+    doc->work = 0;
+    doc->p = p;
+    doc->len = len;
+    if (len >= JSON_MAX_LEN) {
+        if (err != NULL) {
+            err->pos = 0;
+            err->line = 1;
+            err->column = 1;
+            err->text = "document too large";
+        }
+        return SL_ETOOBIG;
+    }
+    /* jp holds the open-container stack, 8 KiB: fine on a worker's stack */
+    jp.doc = doc;
+    jp.p = p;
+    jp.len = len;
+    jp.pos = 0;
+    jp.err = err;
+    jp.work = 0;
+    jp.depth = 0;
+    jp.nopen = 0;
+    rc = json_tokenize(&jp);
+    doc->work = jp.work;
+    if (rc < 0) {
+        doc->ntok = 0;
+    }
+    return rc;
+}
+
+
+uint64_t
+sl__json_work(const sl_json_t *doc)
+{
+    return doc->work;
+}
+
+
+/*
+ * The pass: read a value; when it completes a container's member, take the
+ * ',' (and the next key) or the closing bracket, which may complete the
+ * container in turn, and so on outwards. Each turn of either loop consumes
+ * input or closes an open container.
+ */
+static int
+json_tokenize(json_parser_t *jp)
+{
+    sl_json_t *doc = jp->doc;
+    int t;
+    int rc;
+
+    for (;;) {
+        jp->work++;
+        rc = json_read_value(jp, &t);
+        if (rc < 0) {
+            return rc;
+        }
+        if (rc == JSON_OPEN) {
+            continue;
+        }
+        /* t is complete: record where its subtree ends, then close what it completes */
+        for (;;) {
+            int c;
+            json_tok_t *ct;
+
+            jp->work++;
+            doc->tok[t].next = (int) doc->ntok;
+            if (jp->nopen == 0) {
+                json_skip_space(jp);
+                if (jp->pos != jp->len) {
+                    return json_fail(doc, jp->err, jp->pos, "end of input expected");
+                }
+                return 0;
+            }
+            c = jp->open[jp->nopen - 1];
+            ct = &doc->tok[c];
+            if (ct->type == SL_JSON_OBJECT) {
+                /* t is a member's value: its key's subtree ends here too */
+                doc->tok[t - 1].next = (int) doc->ntok;
+                jp->depth--;
+            }
+            ct->size++;
+            json_skip_space(jp);
+            if (jp->pos == jp->len) {
+                return json_fail(doc, jp->err, jp->pos, "unexpected end of input");
+            }
+            if (jp->p[jp->pos] == ',') {
+                jp->pos++;
+                if (ct->type == SL_JSON_OBJECT) {
+                    rc = json_read_key(jp);
+                    if (rc < 0) {
+                        return rc;
+                    }
+                }
+                break;
+            }
+            if (jp->p[jp->pos] != (ct->type == SL_JSON_OBJECT ? '}' : ']')) {
+                return json_fail(doc, jp->err, jp->pos,
+                                 ct->type == SL_JSON_OBJECT ? "',' or '}' expected"
+                                                            : "',' or ']' expected");
+            }
+            jp->pos++;
+            ct->end = (int) jp->pos;
+            jp->nopen--;
+            jp->depth--;
+            t = c;
+        }
+    }
+}
+
+
+/*
+ * One value at the cursor (after whitespace). A scalar or an empty
+ * container is read whole (JSON_DONE, *out its token); any other container
+ * is opened (JSON_OPEN), and for an object its first key and ':' are read.
+ */
+static int
+json_read_value(json_parser_t *jp, int *out)
+{
+    sl_json_t *doc = jp->doc;
+    sl_json_type_e type = SL_JSON_ARRAY;
+    char close = ']';
+    int t;
+
+    json_skip_space(jp);
+    if (jp->pos == jp->len) {
+        return json_fail(doc, jp->err, jp->pos,
+                         doc->ntok == 0 ? "no JSON value" : "unexpected end of input");
+    }
+    switch (jp->p[jp->pos]) {
+    case '{':
+        type = SL_JSON_OBJECT;
+        close = '}';
+        /* fall through */
+    case '[':
+        t = json_push(jp, type, jp->pos, jp->pos);
+        jp->pos++;
+        json_skip_space(jp);
+        if (jp->pos < jp->len && jp->p[jp->pos] == close) {
+            jp->pos++;
+            doc->tok[t].end = (int) jp->pos;
+            *out = t;
+            return JSON_DONE;
+        }
+        if (jp->depth == SL_JSON_MAX_DEPTH) {
+            return json_fail(doc, jp->err, (size_t) doc->tok[t].start,
+                             "maximum nesting depth reached");
+        }
+        jp->open[jp->nopen++] = t;
+        jp->depth++;
+        if (type == SL_JSON_OBJECT) {
+            int rc = json_read_key(jp);
+
+            if (rc < 0) {
+                return rc;
+            }
+        }
+        return JSON_OPEN;
+    case '"':
+        return json_read_string(jp, out);
+    case '-':
+    case '0':
+    case '1':
+    case '2':
+    case '3':
+    case '4':
+    case '5':
+    case '6':
+    case '7':
+    case '8':
+    case '9':
+        return json_read_number(jp, out);
+    case 't':
+    case 'f':
+    case 'n':
+        return json_read_literal(jp, out);
+    default:
+        return json_fail(doc, jp->err, jp->pos, "value expected");
+    }
+}
+
+
+/* An object's key and its ':' (after whitespace); the key counts towards the depth limit. */
+static int
+json_read_key(json_parser_t *jp)
+{
+    sl_json_t *doc = jp->doc;
+    int t;
+    int rc;
+
+    json_skip_space(jp);
+    if (jp->pos == jp->len) {
+        return json_fail(doc, jp->err, jp->pos, "unexpected end of input");
+    }
+    if (jp->p[jp->pos] != '"') {
+        return json_fail(doc, jp->err, jp->pos, "string expected");
+    }
+    rc = json_read_string(jp, &t);
+    if (rc < 0) {
+        return rc;
+    }
+    doc->tok[t].size = 1;
+    json_skip_space(jp);
+    if (jp->pos == jp->len) {
+        return json_fail(doc, jp->err, jp->pos, "unexpected end of input");
+    }
+    if (jp->p[jp->pos] != ':') {
+        return json_fail(doc, jp->err, jp->pos, "':' expected");
+    }
+    jp->pos++;
+    if (jp->depth == SL_JSON_MAX_DEPTH) {
+        return json_fail(doc, jp->err, json_raw_start(doc, t), "maximum nesting depth reached");
+    }
+    jp->depth++;
+    return JSON_DONE;
+}
+
+
+/*
+ * A string at the cursor (its opening quote). Escapes are checked for form
+ * (what follows a backslash, four hex digits after \u); their meaning, and
+ * the bytes between them, are left to json_unescape() when asked for. A NUL
+ * byte is refused, as jsmn refused it.
+ */
+static int
+json_read_string(json_parser_t *jp, int *out)
+{
+    const char *p = jp->p;
+    size_t len = jp->len;
+    size_t start = jp->pos + 1;
+    size_t q = start;
+
+    for (;;) {
+        size_t from = q;
+
+        while (q < len && !json_string_stop[(unsigned char) p[q]]) {
+            q++;
+        }
+        jp->work += q - from + 1;
+        if (q == len) {
+            return json_fail(jp->doc, jp->err, len, "unexpected end of input");
+        }
+        if (p[q] == '"') {
+            break;
+        }
+        if (p[q] == '\0') {
+            return json_fail(jp->doc, jp->err, q, "NUL byte in string");
+        }
+        if (q + 1 == len) {
+            return json_fail(jp->doc, jp->err, len, "unexpected end of input");
+        }
+        switch (p[q + 1]) {
+        case '"':
+        case '\\':
+        case '/':
+        case 'b':
+        case 'f':
+        case 'n':
+        case 'r':
+        case 't':
+            q += 2;
+            break;
+        case 'u':
+            if (len - q < 6) {
+                return json_fail(jp->doc, jp->err, len, "unexpected end of input");
+            }
+            if (!json_is_hex(p[q + 2]) || !json_is_hex(p[q + 3]) || !json_is_hex(p[q + 4])
+                || !json_is_hex(p[q + 5])) {
+                return json_fail(jp->doc, jp->err, q, "invalid escape");
+            }
+            q += 6;
+            break;
+        default:
+            return json_fail(jp->doc, jp->err, q, "invalid escape");
+        }
+    }
+    *out = json_push(jp, SL_JSON_STRING, start, q);
+    jp->pos = q + 1;
+    return JSON_DONE;
+}
+
+
+/* A number at the cursor, as RFC 8259 spells it; what follows it is the caller's. */
+static int
+json_read_number(json_parser_t *jp, int *out)
+{
+    size_t start = jp->pos;
+    size_t q = start;
+
+    if (jp->p[q] == '-') {
+        q++;
+    }
+    if (q < jp->len && jp->p[q] == '0') {
+        q++;
+    } else if (json_is_digit(jp, q)) {
+        while (json_is_digit(jp, q)) {
+            q++;
+        }
+    } else {
+        return json_fail(jp->doc, jp->err, start, "invalid literal or number");
+    }
+    if (q < jp->len && jp->p[q] == '.') {
+        q++;
+        if (!json_is_digit(jp, q)) {
+            return json_fail(jp->doc, jp->err, start, "invalid literal or number");
+        }
+        while (json_is_digit(jp, q)) {
+            q++;
+        }
+    }
+    if (q < jp->len && (jp->p[q] == 'e' || jp->p[q] == 'E')) {
+        q++;
+        if (q < jp->len && (jp->p[q] == '+' || jp->p[q] == '-')) {
+            q++;
+        }
+        if (!json_is_digit(jp, q)) {
+            return json_fail(jp->doc, jp->err, start, "invalid literal or number");
+        }
+        while (json_is_digit(jp, q)) {
+            q++;
+        }
+    }
+    jp->work += q - start;
+    *out = json_push(jp, SL_JSON_NUMBER, start, q);
+    jp->pos = q;
+    return JSON_DONE;
+}
+
+
+/* true, false or null at the cursor. */
+static int
+json_read_literal(json_parser_t *jp, int *out)
+{
+    static const struct {
+        const char *text;
+        size_t len;
+        sl_json_type_e type;
+    } lits[] = {
+        { "true", 4, SL_JSON_TRUE },
+        { "false", 5, SL_JSON_FALSE },
+        { "null", 4, SL_JSON_NULL },
+    };
+    size_t left = jp->len - jp->pos;
+
+    for (size_t i = 0; i < sizeof(lits) / sizeof(lits[0]); i++) {
+        if (left >= lits[i].len && memcmp(jp->p + jp->pos, lits[i].text, lits[i].len) == 0) {
+            *out = json_push(jp, lits[i].type, jp->pos, jp->pos + lits[i].len);
+            jp->pos += lits[i].len;
+            jp->work += lits[i].len;
+            return JSON_DONE;
+        }
+    }
+    return json_fail(jp->doc, jp->err, jp->pos, "invalid literal or number");
+}
+
+
+/* A new token; the array doubles when full (amortized O(1)). Aborts on OOM (worker). */
+static int
+json_push(json_parser_t *jp, sl_json_type_e type, size_t start, size_t end)
+{
+    sl_json_t *doc = jp->doc;
+    json_tok_t *t;
+
+    if (doc->ntok == doc->cap) {
+        unsigned cap = doc->cap == 0 ? JSON_INITIAL_TOKENS : doc->cap * 2;
+
+        doc->tok = sl_xrealloc(doc->tok, sizeof(json_tok_t) * cap);
+        doc->cap = cap;
+    }
+    jp->work++;
+    t = &doc->tok[doc->ntok];
+    t->type = (unsigned) type;
+    t->start = (int) start;
+    t->end = (int) end;
+    t->size = 0;
+    t->next = 0;
+    return (int) doc->ntok++;
+}
+
+
+static void
+json_skip_space(json_parser_t *jp)
+{
+    size_t from = jp->pos;
+
+    while (jp->pos < jp->len) {
+        char c = jp->p[jp->pos];
+
+        if (c != ' ' && c != '\n' && c != '\r' && c != '\t') {
+            break;
+        }
+        jp->pos++;
+    }
+    jp->work += jp->pos - from;
+}
+
+
+static bool
+json_is_digit(const json_parser_t *jp, size_t at)
+{
+    return at < jp->len && jp->p[at] >= '0' && jp->p[at] <= '9';
+}
+
+
+static bool
+json_is_hex(char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+
+static int
+json_fail(const sl_json_t *doc, sl_json_error_t *err, size_t pos, const char *text)
+{
+    size_t line_start = 0;
+    unsigned line = 1;
+
+    if (err == NULL) {
+        return SL_EPARSE;
+    }
+    if (pos > doc->len) {
+        pos = doc->len;
+    }
+    for (size_t i = 0; i < pos; i++) {
+        if (doc->p[i] == '\n') {
+            line++;
+            line_start = i + 1;
+        }
+    }
+    err->pos = pos;
+    err->line = line;
+    err->column = (unsigned) (pos - line_start) + 1;
+    err->text = text;
+    return SL_EPARSE;
+}
+
+
+/* First byte of value v in the source: a string's opening quote. */
+static size_t
+json_raw_start(const sl_json_t *doc, int v)
+{
+    const json_tok_t *t = &doc->tok[v];
+
+    return t->type == SL_JSON_STRING ? (size_t) t->start - 1 : (size_t) t->start;
+}
+
+
+/* One past the last byte of value v: past a string's closing quote. */
+static size_t
+json_raw_end(const sl_json_t *doc, int v)
+{
+    const json_tok_t *t = &doc->tok[v];
+
+    return t->type == SL_JSON_STRING ? (size_t) t->end + 1 : (size_t) t->end;
+}
+
+sl_json_type_e
+sl_json_type(const sl_json_t *doc, int v)
+{
+    if (doc == NULL || v < 0 || (unsigned) v >= doc->ntok) {
+        return SL_JSON_NONE;
+    }
+    return (sl_json_type_e) doc->tok[v].type;
+}
+
+
+size_t
+sl_json_size(const sl_json_t *doc, int v)
+{
+    sl_json_type_e type = sl_json_type(doc, v);
+
+    if (type != SL_JSON_OBJECT && type != SL_JSON_ARRAY) {
+        return 0;
+    }
+    return (size_t) doc->tok[v].size;
+}
+
+
+sl_str_t
+sl_json_raw(const sl_json_t *doc, int v)
+{
+    size_t start;
+
+    if (sl_json_type(doc, v) == SL_JSON_NONE) {
+        return sl_str_null;
+    }
+    start = json_raw_start(doc, v);
+    return (sl_str_t){ doc->p + start, json_raw_end(doc, v) - start };
+}
+
+
+size_t
+sl_json_offset(const sl_json_t *doc, int v)
+{
+    if (sl_json_type(doc, v) == SL_JSON_NONE) {
+        return 0;
+    }
+    return json_raw_start(doc, v);
+}
+
+
+int
+sl_json_get(const sl_json_t *doc, int obj, const char *key)
+{
+    size_t klen = strlen(key);
+    int found = -1;
+
+    if (sl_json_type(doc, obj) != SL_JSON_OBJECT) {
+        return -1;
+    }
+    for (int k = sl_json_first(doc, obj); k >= 0; k = sl_json_next(doc, obj, k)) {
+        if (json_key_eq(doc, k, key, klen)) {
+            found = k + 1;
+        }
+    }
+    return found;
+}
+
+
+int
+sl_json_path(const sl_json_t *doc, int obj, const char *path)
+{
+    char key[64];
+    const char *p = path;
+
+    while (obj >= 0) {
+        const char *dot = strchr(p, '.');
+        size_t n = dot != NULL ? (size_t) (dot - p) : strlen(p);
+
+        if (n >= sizeof(key)) {
+            return -1;
+        }
+        memcpy(key, p, n);
+        key[n] = '\0';
+        obj = sl_json_get(doc, obj, key);
+        if (dot == NULL) {
+            break;
+        }
+        p = dot + 1;
+    }
+    return obj;
+}
+
+
+int
+sl_json_lookup(const sl_json_t *doc, int obj, const char *const *keys, size_t n, int *vals)
+{
+    size_t klen[SL_JSON_LOOKUP_MAX];
+
+    if (n > SL_JSON_LOOKUP_MAX) {
+        return -EINVAL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        vals[i] = -1;
+        klen[i] = strlen(keys[i]);
+    }
+    if (sl_json_type(doc, obj) != SL_JSON_OBJECT) {
+        return 0;
+    }
+    for (int k = sl_json_first(doc, obj); k >= 0; k = sl_json_next(doc, obj, k)) {
+        for (size_t i = 0; i < n; i++) {
+            if (!json_key_eq(doc, k, keys[i], klen[i])) {
+                continue;
+            }
+            if (vals[i] >= 0) {
+                return SL_EPARSE;
+            }
+            vals[i] = k + 1;
+            break;
+        }
+    }
+    return 0;
+}
+
+
+int
+sl_json_first(const sl_json_t *doc, int v)
+{
+    return sl_json_size(doc, v) > 0 ? v + 1 : -1;
+}
+
+
+int
+sl_json_next(const sl_json_t *doc, int parent, int v)
+{
+    int n;
+
+    if (sl_json_type(doc, v) == SL_JSON_NONE || sl_json_type(doc, parent) == SL_JSON_NONE) {
+        return -1;
+    }
+    /* a key's subtree holds its value, so this steps from key to key */
+    n = doc->tok[v].next;
+    return n < doc->tok[parent].next ? n : -1;
+}
+
+
+int
+sl_json_key_value(const sl_json_t *doc, int k)
+{
+    if (sl_json_type(doc, k) != SL_JSON_STRING || doc->tok[k].size != 1) {
+        return -1;
+    }
+    return k + 1;
+}
+
+
+static bool
+json_key_eq(const sl_json_t *doc, int k, const char *key, size_t klen)
+{
+    const json_tok_t *t = &doc->tok[k];
+    const char *s = doc->p + t->start;
+    size_t n = (size_t) (t->end - t->start);
+    char buf[64];
+    size_t len;
+
+    if (n == klen && memcmp(s, key, klen) == 0) {
+        return true;
+    }
+    /*
+     * an escaped key may still decode to key: "mod\u0065l" is "model". No
+     * escape is longer than six times its bytes (\u0041 is "A"), so a raw
+     * key past 6 * klen cannot match and is not decoded: a lookup costs
+     * O(klen) per key however long the keys are.
+     */
+    if (klen >= sizeof(buf) || n <= klen || n > klen * 6 || memchr(s, '\\', n) == NULL) {
+        return false;
+    }
+    if (json_unescape(s, n, NULL, &len) < 0 || len != klen) {
+        return false;
+    }
+    if (json_unescape(s, n, buf, &len) < 0) {
+        return false;
+    }
+    return memcmp(buf, key, klen) == 0;
+}
+
+
+int
+sl_json_string(const sl_json_t *doc, int v, sl_pool_t *pool, sl_str_t *out)
+{
+    const json_tok_t *t;
+    const char *s;
+    size_t n;
+    size_t len;
+    char *d;
+
+    if (sl_json_type(doc, v) != SL_JSON_STRING) {
+        return SL_EPARSE;
+    }
+    t = &doc->tok[v];
+    s = doc->p + t->start;
+    n = (size_t) (t->end - t->start);
+    if (json_unescape(s, n, NULL, &len) < 0) {
+        return SL_EPARSE;
+    }
+    if (memchr(s, '\\', n) == NULL) {
+        *out = (sl_str_t){ s, n };
+        return 0;
+    }
+    d = sl_palloc(pool, len + 1);
+    json_unescape(s, n, d, &len);
+    d[len] = '\0';
+    *out = (sl_str_t){ d, len };
+    return 0;
+}
+
+
+int
+sl_json_string_len(const sl_json_t *doc, int v, size_t *len)
+{
+    const json_tok_t *t;
+
+    if (sl_json_type(doc, v) != SL_JSON_STRING) {
+        return SL_EPARSE;
+    }
+    t = &doc->tok[v];
+    return json_unescape(doc->p + t->start, (size_t) (t->end - t->start), NULL, len);
+}
+
+
+/*
+ * Decodes the string body s[0..n) (no quotes) into dst, which has room for
+ * n bytes, or only measures it when dst is NULL. Refuses what jansson
+ * refuses: control characters, bad escapes, \u0000, unpaired surrogates and
+ * invalid UTF-8. Returns 0 with the decoded length in *outlen, or SL_EPARSE.
+ */
+static int
+json_unescape(const char *s, size_t n, char *dst, size_t *outlen)
+{
+    const char *p = s;
+    const char *end = s + n;
+    size_t o = 0;
+
+    while (p < end) {
+        unsigned char c = (unsigned char) *p;
+        unsigned char buf[4];
+        const unsigned char *src = buf;
+        size_t k;
+
+        if (c >= 0x20 && c < 0x80 && c != '\\') {
+            /* the common case: a run of plain ASCII */
+            const char *q = p + 1;
+
+            while (q < end && (unsigned char) *q >= 0x20 && (unsigned char) *q < 0x80
+                   && *q != '\\') {
+                q++;
+            }
+            if (dst != NULL) {
+                memcpy(dst + o, p, (size_t) (q - p));
+            }
+            o += (size_t) (q - p);
+            p = q;
+            continue;
+        }
+        if (c < 0x20) {
+            return SL_EPARSE;
+        }
+        if (c >= 0x80) {
+            k = json_utf8_len((const unsigned char *) p, (const unsigned char *) end);
+            if (k == 0) {
+                return SL_EPARSE;
+            }
+            src = (const unsigned char *) p;
+            p += k;
+        } else {
+            unsigned cp;
+
+            if (end - p < 2) {
+                return SL_EPARSE;
+            }
+            k = 1;
+            switch (p[1]) {
+            case '"':
+            case '\\':
+            case '/':
+                buf[0] = (unsigned char) p[1];
+                break;
+            case 'b':
+                buf[0] = '\b';
+                break;
+            case 'f':
+                buf[0] = '\f';
+                break;
+            case 'n':
+                buf[0] = '\n';
+                break;
+            case 'r':
+                buf[0] = '\r';
+                break;
+            case 't':
+                buf[0] = '\t';
+                break;
+            case 'u':
+                if (json_hex4(p + 2, end, &cp) < 0 || cp == 0) {
+                    return SL_EPARSE;
+                }
+                if (cp >= 0xdc00 && cp <= 0xdfff) {
+                    return SL_EPARSE;
+                }
+                if (cp >= 0xd800 && cp <= 0xdbff) {
+                    unsigned lo;
+
+                    if (end - p < 12 || p[6] != '\\' || p[7] != 'u'
+                        || json_hex4(p + 8, end, &lo) < 0 || lo < 0xdc00 || lo > 0xdfff) {
+                        return SL_EPARSE;
+                    }
+                    cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+                    p += 6;
+                }
+                k = json_utf8_put(cp, buf);
+                p += 4;
+                break;
+            default:
+                return SL_EPARSE;
+            }
+            p += 2;
+        }
+        if (dst != NULL) {
+            memcpy(dst + o, src, k);
+        }
+        o += k;
+    }
+    *outlen = o;
+    return 0;
+}
+
+
+/* Length of the valid UTF-8 sequence at p (not ASCII), or 0. */
+static size_t
+json_utf8_len(const unsigned char *p, const unsigned char *end)
+{
+    unsigned char c = p[0];
+    unsigned char lo = 0x80;
+    unsigned char hi = 0xbf;
+    size_t n;
+
+    if (c >= 0xc2 && c <= 0xdf) {
+        n = 2;
+    } else if (c >= 0xe0 && c <= 0xef) {
+        n = 3;
+        lo = c == 0xe0 ? 0xa0 : 0x80; /* no overlong forms */
+        hi = c == 0xed ? 0x9f : 0xbf; /* no surrogates */
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        n = 4;
+        lo = c == 0xf0 ? 0x90 : 0x80;
+        hi = c == 0xf4 ? 0x8f : 0xbf; /* nothing past U+10FFFF */
+    } else {
+        return 0;
+    }
+    if ((size_t) (end - p) < n || p[1] < lo || p[1] > hi) {
+        return 0;
+    }
+    for (size_t i = 2; i < n; i++) {
+        if (p[i] < 0x80 || p[i] > 0xbf) {
+            return 0;
+        }
+    }
+    return n;
+}
+
+
+static int
+json_hex4(const char *s, const char *end, unsigned *out)
+{
+    unsigned v = 0;
+
+    if (end - s < 4) {
+        return -1;
+    }
+    for (int i = 0; i < 4; i++) {
+        char c = s[i];
+
+        v <<= 4;
+        if (c >= '0' && c <= '9') {
+            v |= (unsigned) (c - '0');
+        } else if (c >= 'a' && c <= 'f') {
+            v |= (unsigned) (c - 'a' + 10);
+        } else if (c >= 'A' && c <= 'F') {
+            v |= (unsigned) (c - 'A' + 10);
+        } else {
+            return -1;
+        }
+    }
+    *out = v;
+    return 0;
+}
+
+
+static size_t
+json_utf8_put(unsigned cp, unsigned char *buf)
+{
+    if (cp < 0x80) {
+        buf[0] = (unsigned char) cp;
+        return 1;
+    }
+    if (cp < 0x800) {
+        buf[0] = (unsigned char) (0xc0 | (cp >> 6));
+        buf[1] = (unsigned char) (0x80 | (cp & 0x3f));
+        return 2;
+    }
+    if (cp < 0x10000) {
+        buf[0] = (unsigned char) (0xe0 | (cp >> 12));
+        buf[1] = (unsigned char) (0x80 | ((cp >> 6) & 0x3f));
+        buf[2] = (unsigned char) (0x80 | (cp & 0x3f));
+        return 3;
+    }
+    buf[0] = (unsigned char) (0xf0 | (cp >> 18));
+    buf[1] = (unsigned char) (0x80 | ((cp >> 12) & 0x3f));
+    buf[2] = (unsigned char) (0x80 | ((cp >> 6) & 0x3f));
+    buf[3] = (unsigned char) (0x80 | (cp & 0x3f));
+    return 4;
+}
+
+
+int
+sl_json_int(const sl_json_t *doc, int v, int64_t *out)
+{
+    const json_tok_t *t;
+    const char *p;
+    const char *end;
+    bool neg = false;
+    uint64_t limit;
+    uint64_t n = 0;
+
+    if (sl_json_type(doc, v) != SL_JSON_NUMBER) {
+        return SL_EPARSE;
+    }
+    t = &doc->tok[v];
+    p = doc->p + t->start;
+    end = doc->p + t->end;
+    if (*p == '-') {
+        neg = true;
+        p++;
+    }
+    if (memchr(p, '.', (size_t) (end - p)) != NULL || memchr(p, 'e', (size_t) (end - p)) != NULL
+        || memchr(p, 'E', (size_t) (end - p)) != NULL) {
+        return SL_EPARSE;
+    }
+    limit = neg ? (uint64_t) INT64_MAX + 1 : (uint64_t) INT64_MAX;
+    for (; p < end; p++) {
+        unsigned d = (unsigned) (*p - '0');
+
+        if (n > (limit - d) / 10) {
+            return SL_ETOOBIG;
+        }
+        n = n * 10 + d;
+    }
+    if (neg) {
+        *out = n == (uint64_t) INT64_MAX + 1 ? INT64_MIN : -(int64_t) n;
+    } else {
+        *out = (int64_t) n;
+    }
+    return 0;
+}
+
+
+bool
+sl_json_is_true(const sl_json_t *doc, int v)
+{
+    return sl_json_type(doc, v) == SL_JSON_TRUE;
+}
+
+
+int
+sl_json_splice(sl_pool_t *pool, sl_str_t src, const sl_json_edit_t *edits, size_t n, sl_str_t *out)
+{
+    size_t len = 0;
+    size_t at = 0;
+    char *buf;
+    char *d;
+
+    for (size_t i = 0; i < n; i++) {
+        const sl_json_edit_t *e = &edits[i];
+
+        if (e->start < at || e->end < e->start || e->end > src.len) {
+            return -EINVAL;
+        }
+        len += e->start - at;
+        len += e->quote ? json_escaped_len(e->text) : e->text.len;
+        at = e->end;
+    }
+    len += src.len - at;
+
+    buf = sl_palloc(pool, len + 1);
+    d = buf;
+    at = 0;
+    for (size_t i = 0; i < n; i++) {
+        const sl_json_edit_t *e = &edits[i];
+
+        memcpy(d, src.p + at, e->start - at);
+        d += e->start - at;
+        if (e->quote) {
+            d = json_escape(d, e->text);
+        } else {
+            memcpy(d, e->text.p, e->text.len);
+            d += e->text.len;
+        }
+        at = e->end;
+    }
+    memcpy(d, src.p + at, src.len - at);
+    d += src.len - at;
+    *d = '\0';
+    *out = (sl_str_t){ buf, len };
+    return 0;
+}
+
+
+/* Bytes json_escape() writes for s, quotes included. */
+static size_t
+json_escaped_len(sl_str_t s)
+{
+    size_t n = 2;
+
+    for (size_t i = 0; i < s.len; i++) {
+        unsigned char c = (unsigned char) s.p[i];
+
+        if (c == '"' || c == '\\' || c == '\b' || c == '\f' || c == '\n' || c == '\r'
+            || c == '\t') {
+            n += 2;
+        } else if (c < 0x20) {
+            n += 6;
+        } else {
+            n++;
+        }
+    }
+    return n;
+}
+
+
+/* Writes s as a JSON string at d, the way jansson's dump does; returns the end. */
+static char *
+json_escape(char *d, sl_str_t s)
+{
+    static const char hex[] = "0123456789ABCDEF";
+
+    *d++ = '"';
+    for (size_t i = 0; i < s.len; i++) {
+        unsigned char c = (unsigned char) s.p[i];
+        char esc = 0;
+
+        switch (c) {
+        case '"':
+            esc = '"';
+            break;
+        case '\\':
+            esc = '\\';
+            break;
+        case '\b':
+            esc = 'b';
+            break;
+        case '\f':
+            esc = 'f';
+            break;
+        case '\n':
+            esc = 'n';
+            break;
+        case '\r':
+            esc = 'r';
+            break;
+        case '\t':
+            esc = 't';
+            break;
+        default:
+            break;
+        }
+        if (esc != 0) {
+            *d++ = '\\';
+            *d++ = esc;
+        } else if (c < 0x20) {
+            memcpy(d, "\\u00", 4);
+            d[4] = hex[c >> 4];
+            d[5] = hex[c & 0xf];
+            d += 6;
+        } else {
+            *d++ = (char) c;
+        }
+    }
+    *d++ = '"';
+    return d;
+}
+
+
+json_t *
+sl_json_dom(sl_pool_t *pool, sl_str_t src)
+{
+    json_t *root = json_loadb(src.p, src.len, JSON_REJECT_DUPLICATES, NULL);
+
+    if (root != NULL) {
+        sl_pool_on_destroy(pool, json_decref_cb, root);
+    }
+    return root;
+}
+
+
+static void
+json_decref_cb(void *arg)
+{
+    json_decref(arg);
+}
+
+
+void
+sl_json_quote(sl_buf_t *b, sl_str_t s)
+{
+    size_t n = json_escaped_len(s);
+
+    sl_buf_reserve(b, n);
+    json_escape(b->p + b->len, s);
+    b->len += n;
+}

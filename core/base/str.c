@@ -1,0 +1,105 @@
+/*
+ * Small helpers over sl_str_t: comparisons, trimming, integer parsing and a
+ * constant-time compare for secrets.
+ */
+#include "core/base/str.h"
+
+#include <limits.h>
+
+#include "core/base/errno.h"
+
+
+bool
+sl_str_eq(sl_str_t a, const char *b)
+{
+    size_t n = strlen(b);
+
+    return a.len == n && (n == 0 || memcmp(a.p, b, n) == 0);
+}
+
+
+bool
+sl_mem_caseeq(const char *a, const char *b, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        unsigned char x = (unsigned char) a[i];
+        unsigned char y = (unsigned char) b[i];
+
+        if (x >= 'A' && x <= 'Z') {
+            x |= 0x20;
+        }
+        if (y >= 'A' && y <= 'Z') {
+            y |= 0x20;
+        }
+        if (x != y) {
+            return false;
+        }
+    }
+    return true;
+}
+
+
+bool
+sl_str_caseeq(sl_str_t a, const char *b)
+{
+    size_t n = strlen(b);
+
+    return a.len == n && sl_mem_caseeq(a.p, b, n);
+}
+
+
+sl_str_t
+sl_str_trim(sl_str_t s)
+{
+    while (s.len > 0 && (s.p[0] == ' ' || s.p[0] == '\t')) {
+        s.p++;
+        s.len--;
+    }
+    while (s.len > 0 && (s.p[s.len - 1] == ' ' || s.p[s.len - 1] == '\t')) {
+        s.len--;
+    }
+    return s;
+}
+
+
+int
+sl_str_to_u64(sl_str_t s, unsigned long long *out)
+{
+    unsigned long long v = 0;
+
+    /* No length cap: leading zeros are valid, the loop catches overflow. */
+    if (s.len == 0) {
+        return SL_EPARSE;
+    }
+    for (size_t i = 0; i < s.len; i++) {
+        unsigned d;
+
+        if (s.p[i] < '0' || s.p[i] > '9') {
+            return SL_EPARSE;
+        }
+        d = (unsigned) (s.p[i] - '0');
+        if (v > (ULLONG_MAX - d) / 10) {
+            return SL_EPARSE;
+        }
+        v = v * 10 + d;
+    }
+    *out = v;
+    return 0;
+}
+
+
+bool
+sl_str_ct_eq(const char *a, size_t alen, const char *b, size_t blen)
+{
+    /* Walk the longer input fully so timing leaks only the lengths. */
+    size_t n = alen > blen ? alen : blen;
+    unsigned char diff = (unsigned char) (alen != blen);
+
+    for (size_t i = 0; i < n; i++) {
+        unsigned char x = i < alen ? (unsigned char) a[i] : 0;
+        unsigned char y = i < blen ? (unsigned char) b[i] : 0;
+
+        diff |= (unsigned char) (x ^ y);
+    }
+    return diff == 0;
+}

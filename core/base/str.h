@@ -1,0 +1,41 @@
+/*
+ * Borrowed byte strings. An sl_str_t points into memory someone else owns
+ * (a pool, a read buffer, a literal); it is not NUL-terminated unless said.
+ */
+#ifndef SL_CORE_BASE_STR_H
+#define SL_CORE_BASE_STR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <string.h>
+
+typedef struct sl_str {
+    const char *p;
+    size_t len;
+} sl_str_t;
+
+#define sl_str_lit(s) ((sl_str_t){ (s), sizeof(s) - 1 })
+#define sl_str_null   ((sl_str_t){ NULL, 0 })
+
+/* Case-sensitive equality with a C string. */
+bool sl_str_eq(sl_str_t a, const char *b);
+
+/* ASCII case-insensitive equality with a C string (HTTP header names). */
+bool sl_str_caseeq(sl_str_t a, const char *b);
+
+/* ASCII case-insensitive comparison of two byte ranges of equal length. */
+bool sl_mem_caseeq(const char *a, const char *b, size_t len);
+
+/* Strips spaces and tabs at both ends. */
+sl_str_t sl_str_trim(sl_str_t s);
+
+/*
+ * Parses a non-negative decimal integer that fills s exactly. Returns 0 and
+ * stores it in *out, or SL_EPARSE on anything else (empty, sign, overflow).
+ */
+int sl_str_to_u64(sl_str_t s, unsigned long long *out);
+
+/* Constant-time comparison: time depends on lengths only, never on content. */
+bool sl_str_ct_eq(const char *a, size_t alen, const char *b, size_t blen);
+
+#endif

@@ -1,0 +1,95 @@
+/*
+ * Request accounting: who the client is (a key stored in LMDB, or one of
+ * auth.static_keys), what it may do (revoked, expired, model allow-list,
+ * budgets of the key and its team), and what the request cost (priced from
+ * the generation's pricing table, written to the usage ledger together with
+ * the budget settlement in one LMDB write transaction). With ledger.enabled
+ * false nothing is recorded and no budget is enforced.
+ *
+ * Worker context. Every LMDB transaction here is short and ends before the
+ * function returns.
+ */
+#ifndef SL_CORE_GATEWAY_ACCOUNT_H
+#define SL_CORE_GATEWAY_ACCOUNT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "core/conf/conf.h"
+#include "core/http/http_server.h"
+#include "core/gateway/intent.h"
+#include "providers/provider.h"
+#include "storage/db.h"
+#include "storage/ledger.h"
+
+/* One request's account; lives in the request pool (zero it before use). */
+typedef struct sl_acct {
+    const char *key_id;        /* "" for a static key */
+    const char *key_name;      /* "static" for a static key */
+    const char *team;          /* "" when none */
+    const char *const *models; /* allow-list globs of a stored key */
+    size_t nmodels;
+    uint64_t rpm; /* the key's limits, 0: none */
+    uint64_t tpm;
+    sl_budget_ref_t refs[2]; /* key and team budgets that exist */
+    size_t nrefs;
+    uint64_t reserved; /* nano-USD held for this request */
+    time_t reserved_at;
+    uint64_t remaining; /* smallest remaining budget after the reservation, nano-USD */
+    bool authed;
+    bool recorded;            /* the ledger row is written (or none will be: storage full) */
+    const sl_http_req_t *req; /* the request (id, arrival, body), set by sl_acct_auth */
+    sl_intent_t *intent;      /* admission to ledger row (core/gateway/settle.h); NULL: none */
+} sl_acct_t;
+
+/*
+ * Authenticates r from "Authorization: Bearer KEY" or "x-api-key: KEY".
+ * Returns 0 and fills a, or SL_EAUTH with *why set to a message for the
+ * client (never containing the key), or SL_ESTORE.
+ */
+int sl_acct_auth(sl_db_t *db, sl_http_req_t *r, sl_acct_t *a, const char **why);
+
+/* True when the key may use model (the name the client asked for). */
+bool sl_acct_allows(const sl_acct_t *a, const char *model);
+
+/*
+ * Applies the key's rpm/tpm limits (core/gateway/limits.h). Returns 0, or SL_EDENIED
+ * with *retry_after (seconds) and *why set: the client gets 429
+ * rate_limit_exceeded with Retry-After.
+ */
+int sl_acct_limit(const sl_acct_t *a, sl_pool_t *pool, unsigned *retry_after, const char **why);
+
+/*
+ * Admits the request to the ledger, once, after auth, routing and the
+ * allow-list and before the first attempt (core/gateway/settle.h: the full-storage
+ * policy and the request's intent). Returns 0, or SL_EFULL (storage full
+ * and ledger.on_full refuse: the client gets 503 storage_full, and the
+ * request no ledger row).
+ */
+int sl_acct_admit(sl_db_t *db, const sl_conf_t *conf, sl_acct_t *a, const sl_call_t *call);
+
+/*
+ * Reserves the estimated cost of a call to target against every budget of
+ * the account. Called again for a fallback target, it reserves only what
+ * that target may cost beyond what is already held (nothing for a cheaper
+ * one), so the settlement releases one reservation. Returns 0, SL_EFULL
+ * (the storage filled up just now and ledger.on_full is refuse: 503
+ * storage_full), SL_EDENIED with *why set (the client gets 429
+ * insufficient_quota), or SL_ESTORE. No reservation without budgets.
+ */
+int sl_acct_reserve(sl_db_t *db, const sl_conf_t *conf, sl_acct_t *a, const sl_target_t *target,
+                    size_t body_len, uint64_t max_tokens, sl_pool_t *pool, const char **why);
+
+/*
+ * Prices the usage (flags the row unpriced when the model has no price),
+ * settles the reservation and appends the ledger row, all in one LMDB write.
+ * row carries everything but cost, flags for pricing, and pid/seq. Called
+ * once per request, before the last byte of the response goes out.
+ * Returns 0 or SL_ESTORE (logged; the response still goes out).
+ */
+int sl_acct_record(sl_db_t *db, const sl_conf_t *conf, sl_acct_t *a, const sl_target_t *target,
+                   const sl_usage_t *usage, sl_ledger_row_t *row);
+
+#endif

@@ -1,0 +1,142 @@
+/*
+ * Shared HTTP helpers.
+ */
+#include "core/http/http.h"
+
+#include <string.h>
+
+
+const char *
+sl_http_reason(int status)
+{
+    switch (status) {
+    case 100:
+        return "Continue";
+    case 200:
+        return "OK";
+    case 201:
+        return "Created";
+    case 204:
+        return "No Content";
+    case 301:
+        return "Moved Permanently";
+    case 304:
+        return "Not Modified";
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 402:
+        return "Payment Required";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 408:
+        return "Request Timeout";
+    case 409:
+        return "Conflict";
+    case 411:
+        return "Length Required";
+    case 413:
+        return "Content Too Large";
+    case 415:
+        return "Unsupported Media Type";
+    case 417:
+        return "Expectation Failed";
+    case 422:
+        return "Unprocessable Content";
+    case 429:
+        return "Too Many Requests";
+    case 431:
+        return "Request Header Fields Too Large";
+    case 499:
+        return "Client Closed Request";
+    case 500:
+        return "Internal Server Error";
+    case 501:
+        return "Not Implemented";
+    case 502:
+        return "Bad Gateway";
+    case 503:
+        return "Service Unavailable";
+    case 504:
+        return "Gateway Timeout";
+    case 505:
+        return "HTTP Version Not Supported";
+    case 529:
+        return "Overloaded";
+    default:
+        return "Unknown";
+    }
+}
+
+
+bool
+sl_http_is_token(sl_str_t name)
+{
+    if (name.len == 0) {
+        return false;
+    }
+    for (size_t i = 0; i < name.len; i++) {
+        unsigned char ch = (unsigned char) name.p[i];
+
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9')
+              || (ch != '\0' && strchr("!#$%&'*+-.^_`|~", ch) != NULL))) {
+            return false;
+        }
+    }
+    return true;
+}
+
+
+bool
+sl_http_is_field_value(sl_str_t value)
+{
+    for (size_t i = 0; i < value.len; i++) {
+        unsigned char ch = (unsigned char) value.p[i];
+
+        if ((ch < 0x20 && ch != '\t') || ch == 0x7f) {
+            return false;
+        }
+    }
+    return true;
+}
+
+
+bool
+sl_http_is_hop_by_hop(sl_str_t name)
+{
+    static const char *const hop[] = {
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "proxy-authenticate",
+        "proxy-authorization",
+    };
+
+    for (size_t i = 0; i < sizeof(hop) / sizeof(hop[0]); i++) {
+        if (sl_str_caseeq(name, hop[i])) {
+            return true;
+        }
+    }
+    return false;
+}
+
+
+const sl_http_header_t *
+sl_http_find_header(const sl_http_header_t *h, size_t n, const char *name)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (sl_str_caseeq(h[i].name, name)) {
+            return &h[i];
+        }
+    }
+    return NULL;
+}
