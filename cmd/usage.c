@@ -23,7 +23,7 @@
 #define USAGE_DEFAULT_CONF  "etc/sluice.yaml"
 #define USAGE_DEFAULT_SINCE "7d"
 #define USAGE_NS            1000000000LL
-#define USAGE_COLS          8
+#define USAGE_COLS          10
 #define USAGE_CELL          (SL_LEDGER_STR_MAX + 1)
 
 typedef enum usage_format {
@@ -50,6 +50,7 @@ static void usage_print_table(const sl_ledger_agg_t *a, bool flags);
 static void usage_print_csv(const sl_ledger_agg_t *a, bool flags);
 static int usage_print_json(const sl_ledger_agg_t *a);
 static void usage_cells(const sl_ledger_group_t *g, bool table, char cells[USAGE_COLS][USAGE_CELL]);
+static void usage_pad_usd(char *usd);
 static void usage_table_cells(const sl_ledger_agg_t *a, size_t i,
                               char cells[USAGE_COLS][USAGE_CELL]);
 static void usage_csv_field(const char *s);
@@ -269,6 +270,8 @@ usage_print_table(const sl_ledger_agg_t *a, bool flags)
         "COMPLETION_TOKENS",
         "CACHED_TOKENS",
         "COST_USD",
+        "CACHE_HITS",
+        "SAVED_USD",
     };
     char cells[USAGE_COLS][USAGE_CELL];
     int width[USAGE_COLS];
@@ -315,15 +318,22 @@ usage_print_table(const sl_ledger_agg_t *a, bool flags)
 static void
 usage_table_cells(const sl_ledger_agg_t *a, size_t i, char cells[USAGE_COLS][USAGE_CELL])
 {
-    char *usd = cells[USAGE_COLS - 1], *dot;
-    size_t len;
-
     usage_cells(i < a->ngroups ? &a->groups[i] : &a->total, true, cells);
     if (i == a->ngroups) {
         cells[1][0] = '\0';
     }
-    dot = strchr(usd, '.');
-    len = strlen(usd);
+    usage_pad_usd(cells[7]);
+    usage_pad_usd(cells[9]);
+}
+
+
+/* Pads an amount to 9 decimals with spaces, so the decimal points line up. */
+static void
+usage_pad_usd(char *usd)
+{
+    char *dot = strchr(usd, '.');
+    size_t len = strlen(usd);
+
     while (dot != NULL && len - (size_t) (dot - usd) - 1 < 9 && len + 1 < USAGE_CELL) {
         usd[len++] = ' ';
         usd[len] = '\0';
@@ -336,7 +346,8 @@ usage_print_csv(const sl_ledger_agg_t *a, bool flags)
 {
     char cells[USAGE_COLS][USAGE_CELL], names[96];
 
-    printf("id,name,requests,errors,prompt_tokens,completion_tokens,cached_tokens,cost_usd%s\n",
+    printf("id,name,requests,errors,prompt_tokens,completion_tokens,cached_tokens,cost_usd,"
+           "cache_hits,saved_usd%s\n",
            flags ? ",flags" : "");
     for (size_t i = 0; i < a->ngroups; i++) {
         usage_cells(&a->groups[i], false, cells);
@@ -386,7 +397,7 @@ usage_print_json(const sl_ledger_agg_t *a)
 
 
 /*
- * One group as text: id, name, five counts, cost. Control characters and
+ * One group as text: id, name, five counts, cost, cache hits, savings. Control characters and
  * invalid UTF-8 in names become '?' (a model name comes from a client and
  * must not drive the terminal); in a table "" shows as "-".
  */
@@ -409,6 +420,8 @@ usage_cells(const sl_ledger_group_t *g, bool table, char cells[USAGE_COLS][USAGE
     snprintf(cells[5], sizeof(cells[5]), "%llu", (unsigned long long) g->completion_tokens);
     snprintf(cells[6], sizeof(cells[6]), "%llu", (unsigned long long) g->cached_tokens);
     sl_pricing_format_usd(g->cost_nusd, cells[7], sizeof(cells[7]));
+    snprintf(cells[8], sizeof(cells[8]), "%llu", (unsigned long long) g->cache_hits);
+    sl_pricing_format_usd(g->saved_nusd, cells[9], sizeof(cells[9]));
 }
 
 

@@ -1,13 +1,17 @@
 /*
  * The usage ledger and the spend counters on the LMDB environment.
  *
- * Ledger value, version 1: one byte 0x01, then LEB128 varints for attempts,
+ * Ledger value, version 2: one byte 0x02, then LEB128 varints for attempts,
  * status, prompt, completion, cached and cache-write tokens, cost, flags,
- * latency and first-byte latency, then eight strings, each a varint length
- * and its bytes: request id, key id, key name, team, endpoint, model,
- * provider, served model. The time, pid and sequence live in the key. A
- * decoder accepts exactly this layout; anything else (another version,
- * truncation, trailing bytes) is a corrupted row and is skipped.
+ * latency, first-byte latency, saved cost, reasoning tokens, 1-hour
+ * cache-write tokens and time to first token, then eleven strings, each a
+ * varint length and its bytes: request id, key id, key name, team,
+ * endpoint, model, provider, served model, cache status, guardrail
+ * decisions, trace id. Version 1 (0x01) rows, written before, have the
+ * first ten varints and eight strings; they read with the rest zero or
+ * empty. The time, pid and sequence live in the key. A decoder accepts
+ * exactly these layouts; anything else (another version, truncation,
+ * trailing bytes) is a corrupted row and is skipped.
  *
  * Spend value, version 1: one byte 0x01, be64 spent, be64 reserved.
  */
@@ -26,11 +30,13 @@
 #include "core/base/log.h"
 #include "core/gateway/pricing.h"
 
-#define LEDGER_VERSION 1
-#define LEDGER_KEY_LEN SL_LEDGER_KEY_LEN
-#define LEDGER_NSTRS   8
-#define LEDGER_NINTS   10
-#define LEDGER_VARINT  10 /* bytes of the longest uint64 varint */
+#define LEDGER_VERSION  2
+#define LEDGER_KEY_LEN  SL_LEDGER_KEY_LEN
+#define LEDGER_NSTRS    11
+#define LEDGER_NINTS    14
+#define LEDGER_V1_NSTRS 8
+#define LEDGER_V1_NINTS 10
+#define LEDGER_VARINT   10 /* bytes of the longest uint64 varint */
 #define LEDGER_ROW_MAX \
     (1 + LEDGER_NINTS * LEDGER_VARINT + LEDGER_NSTRS * (LEDGER_VARINT + SL_LEDGER_STR_MAX))
 #define LEDGER_NS 1000000000LL
@@ -136,14 +142,24 @@ sl_ledger_append_key(sl_txn_t *t, const sl_ledger_row_t *row, uint8_t key[SL_LED
     uint8_t val[LEDGER_ROW_MAX], *p = val;
     uint32_t pid = row->pid != 0 ? row->pid : (uint32_t) getpid();
     const char *strs[LEDGER_NSTRS] = {
-        row->request_id, row->key_id, row->key_name, row->team,
-        row->endpoint,   row->model,  row->provider, row->served_model,
+        row->request_id, row->key_id,       row->key_name, row->team,  row->endpoint, row->model,
+        row->provider,   row->served_model, row->cache,    row->guard, row->trace_id,
     };
     const uint64_t ints[LEDGER_NINTS] = {
-        row->attempts,          row->status,        row->prompt_tokens,
-        row->completion_tokens, row->cached_tokens, row->cache_write_tokens,
-        row->cost_nusd,         row->flags,         row->latency_us,
+        row->attempts,
+        row->status,
+        row->prompt_tokens,
+        row->completion_tokens,
+        row->cached_tokens,
+        row->cache_write_tokens,
+        row->cost_nusd,
+        row->flags,
+        row->latency_us,
         row->first_byte_us,
+        row->saved_nusd,
+        row->reasoning_tokens,
+        row->cache_write_1h_tokens,
+        row->ttft_us,
     };
     int rc;
 
@@ -602,7 +618,7 @@ ledger_get_be32(const uint8_t *p)
 /*
  * Decodes one row; its strings are copied, NUL-terminated, into scratch,
  * which is sized up front so the pointers stay valid. SL_EPARSE when the
- * key or value is not exactly a version 1 row.
+ * key or value is not exactly a version 1 or 2 row.
  */
 static int
 ledger_decode(sl_str_t key, sl_str_t val, sl_ledger_row_t *row, sl_buf_t *scratch)
@@ -611,12 +627,17 @@ ledger_decode(sl_str_t key, sl_str_t val, sl_ledger_row_t *row, sl_buf_t *scratc
     const char **strs[LEDGER_NSTRS] = {
         &row->request_id, &row->key_id, &row->key_name, &row->team,
         &row->endpoint,   &row->model,  &row->provider, &row->served_model,
+        &row->cache,      &row->guard,  &row->trace_id,
     };
     uint64_t time, len;
+    unsigned version;
+    size_t nstrs;
 
-    if (key.len != LEDGER_KEY_LEN || val.len < 1 || *p++ != LEDGER_VERSION) {
+    if (key.len != LEDGER_KEY_LEN || val.len < 1 || (*p != 1 && *p != LEDGER_VERSION)) {
         return SL_EPARSE;
     }
+    version = *p++;
+    nstrs = version == 1 ? LEDGER_V1_NSTRS : LEDGER_NSTRS;
     time = ledger_get_be64(k);
     if (time > INT64_MAX) {
         return SL_EPARSE;
@@ -637,10 +658,21 @@ ledger_decode(sl_str_t key, sl_str_t val, sl_ledger_row_t *row, sl_buf_t *scratc
         || ledger_get_varint(&p, end, &row->first_byte_us) != 0) {
         return SL_EPARSE;
     }
+    if (version != 1
+        && (ledger_get_varint(&p, end, &row->saved_nusd) != 0
+            || ledger_get_varint(&p, end, &row->reasoning_tokens) != 0
+            || ledger_get_varint(&p, end, &row->cache_write_1h_tokens) != 0
+            || ledger_get_varint(&p, end, &row->ttft_us) != 0)) {
+        return SL_EPARSE;
+    }
 
     sl_buf_clear(scratch);
     sl_buf_reserve(scratch, val.len + LEDGER_NSTRS);
     for (size_t i = 0; i < LEDGER_NSTRS; i++) {
+        if (i >= nstrs) {
+            *strs[i] = ""; /* a version 1 row */
+            continue;
+        }
         if (ledger_get_varint(&p, end, &len) != 0 || len > (uint64_t) (end - p)
             || len > SL_LEDGER_STR_MAX || memchr(p, '\0', (size_t) len) != NULL) {
             return SL_EPARSE;
@@ -854,6 +886,8 @@ agg_add(agg_group_t *ag, const sl_ledger_row_t *row)
     g->cached_tokens = sat_add(g->cached_tokens, row->cached_tokens);
     g->cache_write_tokens = sat_add(g->cache_write_tokens, row->cache_write_tokens);
     g->cost_nusd = sat_add(g->cost_nusd, row->cost_nusd);
+    g->cache_hits += (row->flags & SL_LEDGER_CACHE_HIT) != 0 ? 1 : 0;
+    g->saved_nusd = sat_add(g->saved_nusd, row->saved_nusd);
     if (ag->nlat == ag->latcap) {
         ag->latcap = ag->latcap == 0 ? 64 : ag->latcap * 2;
         ag->lat = sl_xrealloc(ag->lat, ag->latcap * sizeof(uint64_t));
@@ -1107,7 +1141,7 @@ sl_ledger_parse_since(const char *s, int64_t now_ns, int64_t *since_ns)
 json_t *
 sl_ledger_group_json(const sl_ledger_group_t *g)
 {
-    char usd[32], id[SL_LEDGER_STR_MAX + 1], name[SL_LEDGER_STR_MAX + 1], names[96];
+    char usd[32], saved[32], id[SL_LEDGER_STR_MAX + 1], name[SL_LEDGER_STR_MAX + 1], names[128];
     json_t *flags = json_array(), *j;
     const char *p, *comma;
 
@@ -1121,11 +1155,13 @@ sl_ledger_group_json(const sl_ledger_group_t *g)
         }
         json_array_append_new(flags, json_stringn(p, (size_t) (comma - p)));
     }
-    j = json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:s, s:I, s:o*}", "id", id, "name", name,
-                  "requests", (json_int_t) g->requests, "errors", (json_int_t) g->errors,
+    j = json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:s, s:I, s:s, s:I, s:o*}", "id", id, "name",
+                  name, "requests", (json_int_t) g->requests, "errors", (json_int_t) g->errors,
                   "prompt_tokens", (json_int_t) g->prompt_tokens, "completion_tokens",
                   (json_int_t) g->completion_tokens, "cached_tokens", (json_int_t) g->cached_tokens,
-                  "cost_usd", sl_pricing_format_usd(g->cost_nusd, usd, sizeof(usd)), "worker_died",
+                  "cost_usd", sl_pricing_format_usd(g->cost_nusd, usd, sizeof(usd)), "cache_hits",
+                  (json_int_t) g->cache_hits, "saved_usd",
+                  sl_pricing_format_usd(g->saved_nusd, saved, sizeof(saved)), "worker_died",
                   (json_int_t) g->worker_died, "flags", flags);
     return j;
 }
@@ -1134,8 +1170,8 @@ sl_ledger_group_json(const sl_ledger_group_t *g)
 void
 sl_ledger_flag_names(uint32_t flags, char *buf, size_t len)
 {
-    static const char *const names[] = { "unpriced", "estimated", "stream", "cache_hit",
-                                         "worker_died" };
+    static const char *const names[] = { "unpriced",    "estimated",      "stream", "cache_hit",
+                                         "worker_died", "cache_semantic", "gateway" };
     size_t n = 0;
 
     if (len == 0) {

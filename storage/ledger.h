@@ -40,11 +40,13 @@
 #define SL_LEDGER_STR_MAX 1024
 
 typedef enum sl_ledger_flag {
-    SL_LEDGER_UNPRICED = 1u << 0,    /* no price for the model: cost_nusd is 0 */
-    SL_LEDGER_ESTIMATED = 1u << 1,   /* token counts estimated by sluice */
-    SL_LEDGER_STREAM = 1u << 2,      /* the client asked for a stream */
-    SL_LEDGER_CACHE_HIT = 1u << 3,   /* answered from sluice's response cache */
-    SL_LEDGER_WORKER_DIED = 1u << 4, /* written by the master: the worker died mid-request */
+    SL_LEDGER_UNPRICED = 1u << 0,       /* no price for the model: cost_nusd is 0 */
+    SL_LEDGER_ESTIMATED = 1u << 1,      /* token counts estimated by sluice */
+    SL_LEDGER_STREAM = 1u << 2,         /* the client asked for a stream */
+    SL_LEDGER_CACHE_HIT = 1u << 3,      /* answered from sluice's response cache */
+    SL_LEDGER_WORKER_DIED = 1u << 4,    /* written by the master: the worker died mid-request */
+    SL_LEDGER_CACHE_SEMANTIC = 1u << 5, /* the hit was a semantic one (with SL_LEDGER_CACHE_HIT) */
+    SL_LEDGER_GATEWAY = 1u << 6, /* the gateway's own usage (e.g. a semantic cache embedding) */
 } sl_ledger_flag_e;
 
 /*
@@ -77,6 +79,14 @@ typedef struct sl_ledger_row {
     uint32_t flags;         /* sl_ledger_flag_e */
     uint64_t latency_us;    /* arrival to last byte sent */
     uint64_t first_byte_us; /* request sent upstream to first response byte, 0 if none */
+    /* version 2: */
+    uint64_t saved_nusd;            /* a cache hit: the price of the answer it replaced */
+    uint64_t reasoning_tokens;      /* of completion_tokens */
+    uint64_t cache_write_1h_tokens; /* of cache_write_tokens, kept for 1 hour */
+    uint64_t ttft_us;               /* arrival to the first real output of a stream, 0 if none */
+    const char *cache;              /* "hit", "semantic", "miss", "bypass"; "" when none applied */
+    const char *guard;              /* guardrail decisions, "policy/rule/action;..."; "" none */
+    const char *trace_id;           /* the request's W3C trace id (32 hex digits), or "" */
 } sl_ledger_row_t;
 
 /*
@@ -140,8 +150,10 @@ typedef struct sl_ledger_group {
     uint64_t completion_tokens;
     uint64_t cached_tokens;
     uint64_t cache_write_tokens;
-    uint64_t cost_nusd; /* saturates at UINT64_MAX */
-    uint64_t p50_us;    /* nearest-rank percentiles of latency_us */
+    uint64_t cost_nusd;  /* saturates at UINT64_MAX */
+    uint64_t cache_hits; /* rows answered from the response cache */
+    uint64_t saved_nusd; /* what those hits would have cost; saturates */
+    uint64_t p50_us;     /* nearest-rank percentiles of latency_us */
     uint64_t p95_us;
 } sl_ledger_group_t;
 
@@ -291,7 +303,8 @@ void sl_ledger_utf8_clean(const char *s, bool ctrl, char *out, size_t size);
 /*
  * One group as `sluice usage --format json` and GET /admin/usage show it:
  * {id, name, requests, errors, prompt_tokens, completion_tokens,
- * cached_tokens, cost_usd (exact decimal string), worker_died (rows the
+ * cached_tokens, cost_usd (exact decimal string), cache_hits, saved_usd
+ * (exact decimal string: what the hits would have cost), worker_died (rows the
  * master wrote for a dead worker's requests), flags (names of the flags
  * seen: sl_ledger_flag_names)}. Bytes of id and name
  * that are not well-formed UTF-8 (a model name comes from a client and may

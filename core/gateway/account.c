@@ -279,6 +279,8 @@ sl_acct_record(sl_db_t *db, const sl_conf_t *conf, sl_acct_t *a, const sl_target
     row->completion_tokens = usage->completion_tokens;
     row->cached_tokens = usage->cached_tokens;
     row->cache_write_tokens = usage->cache_write_tokens;
+    row->cache_write_1h_tokens = usage->cache_write_1h_tokens;
+    row->reasoning_tokens = usage->reasoning_tokens;
     if (usage->estimated) {
         row->flags |= SL_LEDGER_ESTIMATED;
     }

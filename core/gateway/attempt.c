@@ -568,6 +568,7 @@ attempt_commit(sl_drv_attempt_t *a)
     sl_timer_cancel(a->timer);
     a->timer = NULL;
     a->first_output_ns = uv_hrtime();
+    rq->ttft_us = (a->first_output_ns - rq->r->start_ns) / 1000;
     attempt_report(a, true, 0);
     h[n++] = (sl_http_header_t){ sl_str_lit("content-type"), sl_str_lit("text/event-stream") };
     h[n++] = (sl_http_header_t){ sl_str_lit("cache-control"), sl_str_lit("no-cache") };

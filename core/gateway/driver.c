@@ -697,6 +697,8 @@ sl__drv_record(sl_drv_req_t *rq, int status, const sl_usage_t *usage)
     row.flags = rq->call.stream ? SL_LEDGER_STREAM : 0;
     row.latency_us = age / 1000;
     row.first_byte_us = rq->first_byte_us;
+    row.ttft_us = rq->ttft_us;
+    row.cache = "bypass";
     sl_acct_record(rq->d->db, r->conf, &rq->acct, t, usage, &row);
 }
 

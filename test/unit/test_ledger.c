@@ -102,6 +102,7 @@ typedef struct request {
     bool fail;
 } request_t;
 
+static void test_v1_row(void **state);
 static int setup(void **state);
 static int teardown(void **state);
 static int append_txn(sl_txn_t *t, void *arg);
@@ -401,12 +402,43 @@ fields_cb(void *arg, const sl_ledger_row_t *row)
         assert_int_equal(row->flags, SL_LEDGER_STREAM | SL_LEDGER_ESTIMATED);
         assert_int_equal(row->latency_us, 1500000);
         assert_int_equal(row->first_byte_us, 250000);
-    } else {
+        assert_int_equal(row->saved_nusd, 987654321);
+        assert_int_equal(row->reasoning_tokens, 42);
+        assert_int_equal(row->cache_write_1h_tokens, 5);
+        assert_int_equal(row->ttft_us, 90000);
+        assert_string_equal(row->cache, "miss");
+        assert_string_equal(row->guard, "strict/card/redact");
+        assert_string_equal(row->trace_id, "4bf92f3577b34da6a3ce929d0e0e4736");
+    } else if (fl->n == 1) {
+        assert_string_equal(row->cache, "");
+        assert_string_equal(row->guard, "");
+        assert_int_equal(row->saved_nusd, 0);
         assert_int_equal(row->pid, (uint32_t) getpid());
         assert_string_equal(row->request_id, "");
         assert_string_equal(row->key_id, "");
         assert_string_equal(row->served_model, "");
         fl->long_len = strlen(row->model);
+    } else {
+        /* test_v1_row's row */
+        assert_int_equal(row->attempts, 2);
+        assert_int_equal(row->status, 200);
+        assert_int_equal(row->prompt_tokens, 10);
+        assert_int_equal(row->completion_tokens, 20);
+        assert_int_equal(row->cached_tokens, 3);
+        assert_int_equal(row->cost_nusd, 10000);
+        assert_int_equal(row->flags, SL_LEDGER_STREAM);
+        assert_int_equal(row->latency_us, 1000);
+        assert_string_equal(row->request_id, "r1");
+        assert_string_equal(row->key_name, "k");
+        assert_string_equal(row->endpoint, "chat");
+        assert_string_equal(row->model, "m");
+        assert_string_equal(row->provider, "p");
+        assert_int_equal(row->saved_nusd, 0);
+        assert_int_equal(row->reasoning_tokens, 0);
+        assert_int_equal(row->ttft_us, 0);
+        assert_string_equal(row->cache, "");
+        assert_string_equal(row->guard, "");
+        assert_string_equal(row->trace_id, "");
     }
     fl->n++;
     return 0;
@@ -446,6 +478,13 @@ test_fields(void **state)
     rows[0].flags = SL_LEDGER_STREAM | SL_LEDGER_ESTIMATED;
     rows[0].latency_us = 1500000;
     rows[0].first_byte_us = 250000;
+    rows[0].saved_nusd = 987654321;
+    rows[0].reasoning_tokens = 42;
+    rows[0].cache_write_1h_tokens = 5;
+    rows[0].ttft_us = 90000;
+    rows[0].cache = "miss";
+    rows[0].guard = "strict/card/redact";
+    rows[0].trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
     rows[1].time_ns = rows[0].time_ns + 1;
     rows[1].model = long_model;
     append(f, rows, 2);
@@ -455,6 +494,30 @@ test_fields(void **state)
     sl_db_abort(t);
     assert_int_equal(fl.n, 2);
     assert_int_equal(fl.long_len, SL_LEDGER_STR_MAX);
+}
+
+
+/* A version 1 row (written before version 2) reads back with the new fields zero or empty. */
+static void
+test_v1_row(void **state)
+{
+    fixture_t *f = *state;
+    static const uint8_t v1[] = {
+        1,                                         /* version */
+        2, 0xc8, 0x01, 10, 20, 3,   0, 0x90, 0x4e, /* attempts 2, status 200, tokens, cost 10000 */
+        4, 0xe8, 0x07, 0,                          /* flags, latency 1000, first byte 0 */
+        2, 'r',  '1',  0,  1,  'k', 0, 4,    'c',  'h', 'a', 't', 1, 'm', 1, 'p', 0,
+    };
+    uint8_t key[16];
+    fields_t fl = { 3, 0 };
+    sl_txn_t *t;
+
+    make_key(key, (uint64_t) T0 * NS + 5);
+    put_raw(f, key, sizeof(key), v1, sizeof(v1));
+    assert_ok(sl_db_read(f->db, &t));
+    assert_ok(sl_ledger_scan(t, 0, fields_cb, &fl));
+    sl_db_abort(t);
+    assert_int_equal(fl.n, 4);
 }
 
 
@@ -1133,6 +1196,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_fields, setup, teardown),
         cmocka_unit_test_setup_teardown(test_order, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_v1_row, setup, teardown),
         cmocka_unit_test_setup_teardown(test_workers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_corrupted, setup, teardown),
         cmocka_unit_test_setup_teardown(test_prune, setup, teardown),
