@@ -25,7 +25,7 @@
 #include "core/base/sse.h"
 #include "core/base/str.h"
 
-typedef struct sl_conf_ctx sl_conf_ctx_t;   /* defined by core/conf/conf.c */
+typedef struct sl_conf_ctx sl_conf_ctx_t;   /* defined by core/conf/conf_internal.h */
 typedef struct sl_conf_node sl_conf_node_t; /* defined by core/conf/conf.c */
 
 /* What an adapter without network answers (kind echo): a whole upstream response. */

@@ -8,6 +8,9 @@
  * wins and the walk stops there. What the configuration keeps lives in the
  * generation pool; the document and the node wrappers are freed before
  * sl_conf_load() returns. Resolved secrets are wiped when the pool dies.
+ * This file holds the public API, the document, the walk from its root and
+ * the helpers the sections share; the sections themselves are in
+ * conf_server.c, conf_providers.c and conf_models.c (see conf_internal.h).
  */
 #include "core/conf/conf.h"
 
@@ -21,72 +24,29 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <yaml.h>
 
 #include "core/base/errno.h"
-#include "core/gateway/pricing.h"
-#include "core/http/tls.h"
+#include "core/conf/conf_internal.h"
 #include "providers/registry.h"
 
-#define CONF_FILE_MAX    (16u * 1024 * 1024)
-#define CONF_SECRET_MAX  (64u * 1024)
-#define CONF_PEM_MAX     (1024u * 1024)
-#define CONF_NAME_MAX    64
-#define CONF_MODEL_MAX   256
-#define CONF_WORKERS_MAX 256
-#define CONF_MS_MAX      (365ULL * 86400 * 1000)
-#define CONF_WHERE_MAX   (CONF_MODEL_MAX + 16)
-#define CONF_HOUR_MS     (3600ULL * 1000)
-#define CONF_DAY_MS      (86400ULL * 1000)
-#define CONF_CREDS_MAX   64 /* credentials per provider */
-#define CONF_TOKENS_MAX  1000000000ULL
-
-#define CONF_KIB (1024ULL)
-#define CONF_MIB (1024ULL * CONF_KIB)
-#define CONF_GIB (1024ULL * CONF_MIB)
-#define CONF_TIB (1024ULL * CONF_GIB)
+#define CONF_FILE_MAX   (16u * 1024 * 1024)
+#define CONF_SECRET_MAX (64u * 1024)
+#define CONF_NAME_MAX   64
 
 struct sl_conf_node {
     yaml_node_t *y;
     bool consumed; /* as a mapping key: some reader asked for it */
 };
 
-struct sl_conf_ctx {
-    const char *file;
-    sl_conf_find_kind_cb find;
-    sl_conf_t *conf;
-    sl_pool_t *pool;
-    yaml_document_t doc;
-    sl_conf_node_t *nodes; /* one wrapper per document node, same order */
-    size_t nnodes;
-    sl_provider_conf_t *provider; /* the one whose conf_parse hook runs */
-    char *err;
-    size_t errlen;
-    unsigned flags; /* SL_CONF_* */
-    bool failed;
-};
-
-typedef enum conf_type {
-    CONF_BOOL = 0,
-    CONF_UINT, /* unsigned */
-    CONF_MSEC, /* uint64_t, milliseconds */
-    CONF_SIZE, /* size_t, bytes */
-    CONF_PATH, /* const char *, non-empty */
-} conf_type_e;
-
-/* A plain key read straight into a struct field. */
-typedef struct conf_field {
-    const char *key;
-    conf_type_e type;
-    size_t offset;
-    uint64_t min;
-    uint64_t max;
-} conf_field_t;
-
+static int conf_load_doc(sl_conf_ctx_t *cx, const sl_conf_node_t *root, void *arg);
+static int conf_load(const char *path, sl_conf_find_kind_cb find, unsigned flags, sl_conf_t **out,
+                     char *err, size_t errlen);
+static int conf_with_doc(const char *path, sl_pool_t *pool, sl_conf_find_kind_cb find,
+                         unsigned flags, sl_conf_parse_cb fn, void *arg, char *err, size_t errlen);
 static int conf_read_file(sl_conf_ctx_t *cx, const char *path, char **out, size_t *outlen);
 static void conf_syntax_error(sl_conf_ctx_t *cx, const yaml_parser_t *parser, const char *buf,
                               size_t len);
@@ -96,160 +56,17 @@ static int conf_error_at(sl_conf_ctx_t *cx, size_t line, size_t col, const char 
 static void conf_verror_at(sl_conf_ctx_t *cx, size_t line, size_t col, const char *fmt, va_list ap)
     __attribute__((format(printf, 4, 0)));
 static sl_conf_node_t *conf_node(sl_conf_ctx_t *cx, yaml_node_item_t index);
-static bool conf_is_null(const sl_conf_node_t *n);
-static bool conf_is_map(const sl_conf_node_t *n);
-static bool conf_is_seq(const sl_conf_node_t *n);
-static const char *conf_type_name(const sl_conf_node_t *n);
-static const char *conf_text(const sl_conf_node_t *n);
-static size_t conf_map_len(const sl_conf_node_t *n);
-static size_t conf_seq_len(const sl_conf_node_t *n);
 static int conf_check_keys(sl_conf_ctx_t *cx);
-static int conf_scalar(sl_conf_ctx_t *cx, const sl_conf_node_t *n, const char *what,
-                       const char **out);
-static int conf_nonempty(sl_conf_ctx_t *cx, const sl_conf_node_t *n, const char *what,
-                         const char **out);
-static int conf_section(sl_conf_ctx_t *cx, const sl_conf_node_t *parent, const char *key,
-                        const sl_conf_node_t **out);
-static int conf_read_fields(sl_conf_ctx_t *cx, const sl_conf_node_t *map, const conf_field_t *f,
-                            void *base);
-static void conf_defaults(sl_conf_t *conf);
-static void conf_provider_defaults(sl_provider_conf_t *p);
-static int conf_load(const char *path, sl_conf_find_kind_cb find, unsigned flags, sl_conf_t **out,
-                     char *err, size_t errlen);
-static int conf_with_doc(const char *path, sl_pool_t *pool, sl_conf_find_kind_cb find,
-                         unsigned flags, sl_conf_parse_cb fn, void *arg, char *err, size_t errlen);
-static int conf_load_doc(sl_conf_ctx_t *cx, const sl_conf_node_t *root, void *arg);
 static int conf_parse_root(sl_conf_ctx_t *cx);
-static int conf_parse_server(sl_conf_ctx_t *cx, const sl_conf_node_t *map);
-static int conf_parse_listens(sl_conf_ctx_t *cx, const sl_conf_node_t *map);
-static int conf_parse_listen_list(sl_conf_ctx_t *cx, const sl_conf_node_t *n,
-                                  const sl_listen_tls_t *tls);
-static int conf_parse_listen_item(sl_conf_ctx_t *cx, const sl_conf_node_t *n, const char *what,
-                                  const sl_listen_tls_t *dflt, sl_listen_conf_t *out);
-static int conf_parse_address(sl_conf_ctx_t *cx, const sl_conf_node_t *n, const char *what,
-                              sl_listen_conf_t *out);
-static int conf_parse_tls(sl_conf_ctx_t *cx, const sl_conf_node_t *n, const char *what,
-                          const sl_listen_tls_t **out);
-static int conf_read_pem(sl_conf_ctx_t *cx, const sl_conf_node_t *n, const char *what,
-                         const char *path, bool secret, const char **out, size_t *len);
-static int conf_parse_workers(sl_conf_ctx_t *cx, const sl_conf_node_t *map);
-static int conf_parse_logs(sl_conf_ctx_t *cx, const sl_conf_node_t *map);
-static int conf_parse_cors(sl_conf_ctx_t *cx, const sl_conf_node_t *map);
-static int conf_parse_auth(sl_conf_ctx_t *cx, const sl_conf_node_t *map);
-static int conf_parse_storage(sl_conf_ctx_t *cx, const sl_conf_node_t *map);
-static int conf_parse_ledger(sl_conf_ctx_t *cx, const sl_conf_node_t *map);
-static int conf_parse_pricing(sl_conf_ctx_t *cx, const sl_conf_node_t *n);
-static int conf_parse_providers(sl_conf_ctx_t *cx, const sl_conf_node_t *map);
-static int conf_parse_provider(sl_conf_ctx_t *cx, const sl_conf_node_t *key,
-                               const sl_conf_node_t *map, sl_provider_conf_t *p);
-static int conf_parse_base_url(sl_conf_ctx_t *cx, const sl_conf_node_t *n, const char *url,
-                               sl_provider_conf_t *p);
-static int conf_parse_headers(sl_conf_ctx_t *cx, const sl_conf_node_t *n, sl_provider_conf_t *p);
-static int conf_check_readable(sl_conf_ctx_t *cx, const sl_conf_node_t *n, const char *what,
-                               const char *path);
-static int conf_parse_models(sl_conf_ctx_t *cx, const sl_conf_node_t *map);
-static int conf_parse_model(sl_conf_ctx_t *cx, const sl_conf_node_t *key, const sl_conf_node_t *map,
-                            sl_model_conf_t *m);
-static int conf_parse_target(sl_conf_ctx_t *cx, const sl_conf_node_t *item, sl_target_t *t);
-static int conf_parse_targets(sl_conf_ctx_t *cx, const sl_conf_node_t *n, const char *owner,
-                              sl_target_t **out, size_t *count);
-static void conf_routing_defaults(sl_routing_conf_t *r);
-static int conf_parse_routing(sl_conf_ctx_t *cx, const sl_conf_node_t *map);
-static int conf_read_routing(sl_conf_ctx_t *cx, const sl_conf_node_t *map, sl_routing_conf_t *r);
-static int conf_parse_strategy(sl_conf_ctx_t *cx, const sl_conf_node_t *n, sl_strategy_e *out);
-static int conf_parse_retry_on(sl_conf_ctx_t *cx, const sl_conf_node_t *n, unsigned *out);
-static int conf_parse_rules(sl_conf_ctx_t *cx, const sl_conf_node_t *n, sl_model_conf_t *m);
-static int conf_parse_rule(sl_conf_ctx_t *cx, const sl_conf_node_t *item, const sl_model_conf_t *m,
-                           sl_rule_conf_t *rule);
-static int conf_parse_when(sl_conf_ctx_t *cx, const sl_conf_node_t *n, const char *where,
-                           sl_rule_conf_t *rule);
-static int conf_parse_when_headers(sl_conf_ctx_t *cx, const sl_conf_node_t *n,
-                                   sl_rule_conf_t *rule);
-static int conf_parse_names(sl_conf_ctx_t *cx, const sl_conf_node_t *n, const char *what,
-                            const char ***out, size_t *count);
-static int conf_parse_api_keys(sl_conf_ctx_t *cx, const sl_conf_node_t *map, sl_provider_conf_t *p);
-static int conf_secret(sl_conf_ctx_t *cx, const sl_conf_node_t *n, const char *what,
-                       sl_secret_t *out);
 static int conf_secret_env(sl_conf_ctx_t *cx, const sl_conf_node_t *n, const char *what,
                            const char *ref, sl_secret_t *out);
 static int conf_secret_file(sl_conf_ctx_t *cx, const sl_conf_node_t *n, const char *what,
                             const char *ref, sl_secret_t *out);
 static void conf_secret_store(sl_conf_ctx_t *cx, const char *ref, const char *value, size_t len,
                               sl_secret_t *out);
-static void conf_wipe(void *arg);
 static void conf_wipe_n(char *p, size_t n);
-static int conf_digits(const char **pp, uint64_t *out);
-static int conf_parse_uint(const char *s, uint64_t *out);
-static int conf_parse_bool(const char *s, bool *out);
 static const char *conf_fmt_ms(char *buf, size_t size, uint64_t ms);
 static const char *conf_fmt_size(char *buf, size_t size, uint64_t bytes);
-static bool conf_same_addr(const sl_listen_conf_t *a, const sl_listen_conf_t *b);
-static bool conf_valid_name(const char *s);
-static bool conf_valid_model_name(const char *s);
-static bool conf_valid_origin(const char *s);
-static bool conf_valid_host(const char *s, size_t len);
-static bool conf_is_token(const char *s);
-static unsigned conf_cpus(void);
-
-
-static const conf_field_t conf_server_fields[] = {
-    { "reuse_port", CONF_BOOL, offsetof(sl_conf_t, reuse_port), 0, 0 },
-    { "backlog", CONF_UINT, offsetof(sl_conf_t, backlog), 1, 65535 },
-    { "pid_file", CONF_PATH, offsetof(sl_conf_t, pid_file), 0, 0 },
-    { "max_connections", CONF_UINT, offsetof(sl_conf_t, max_connections), 1, 1000000 },
-    { "header_timeout", CONF_MSEC, offsetof(sl_conf_t, header_timeout), 1, CONF_MS_MAX },
-    { "body_timeout", CONF_MSEC, offsetof(sl_conf_t, body_timeout), 1, CONF_MS_MAX },
-    { "keepalive_timeout", CONF_MSEC, offsetof(sl_conf_t, keepalive_timeout), 1, CONF_MS_MAX },
-    { "send_timeout", CONF_MSEC, offsetof(sl_conf_t, send_timeout), 1, CONF_MS_MAX },
-    { "drain_timeout", CONF_MSEC, offsetof(sl_conf_t, drain_timeout), 1, CONF_MS_MAX },
-    { "stop_timeout", CONF_MSEC, offsetof(sl_conf_t, stop_timeout), 1, CONF_MS_MAX },
-    { "max_body", CONF_SIZE, offsetof(sl_conf_t, max_body), CONF_KIB, CONF_GIB },
-    { "max_header_size", CONF_SIZE, offsetof(sl_conf_t, max_header_size), CONF_KIB, CONF_MIB },
-    { "max_headers", CONF_UINT, offsetof(sl_conf_t, max_headers), 1, 1000 },
-    { "keepalive_requests", CONF_UINT, offsetof(sl_conf_t, keepalive_requests), 1, 1000000 },
-    { NULL, CONF_BOOL, 0, 0, 0 },
-};
-
-static const conf_field_t conf_storage_fields[] = {
-    { "path", CONF_PATH, offsetof(sl_conf_t, storage_path), 0, 0 },
-    { "map_size", CONF_SIZE, offsetof(sl_conf_t, storage_map_size), CONF_MIB, CONF_TIB },
-    { "sync_interval", CONF_MSEC, offsetof(sl_conf_t, storage_sync_interval), 1, CONF_MS_MAX },
-    { "master_key_file", CONF_PATH, offsetof(sl_conf_t, storage_master_key_file), 0, 0 },
-    { NULL, CONF_BOOL, 0, 0, 0 },
-};
-
-static const conf_field_t conf_ledger_fields[] = {
-    { "enabled", CONF_BOOL, offsetof(sl_conf_t, ledger_enabled), 0, 0 },
-    { "retention", CONF_MSEC, offsetof(sl_conf_t, ledger_retention), 1, CONF_MS_MAX },
-    { NULL, CONF_BOOL, 0, 0, 0 },
-};
-
-static const conf_field_t conf_provider_fields[] = {
-    { "tls_verify", CONF_BOOL, offsetof(sl_provider_conf_t, tls_verify), 0, 0 },
-    { "allow_direct", CONF_BOOL, offsetof(sl_provider_conf_t, allow_direct), 0, 0 },
-    { "connect_timeout", CONF_MSEC, offsetof(sl_provider_conf_t, connect_timeout), 1, CONF_MS_MAX },
-    { "first_byte_timeout", CONF_MSEC, offsetof(sl_provider_conf_t, first_byte_timeout), 1,
-      CONF_MS_MAX },
-    { "idle_timeout", CONF_MSEC, offsetof(sl_provider_conf_t, idle_timeout), 1, CONF_MS_MAX },
-    { "total_timeout", CONF_MSEC, offsetof(sl_provider_conf_t, total_timeout), 1, CONF_MS_MAX },
-    { "keepalive_timeout", CONF_MSEC, offsetof(sl_provider_conf_t, keepalive_timeout), 1,
-      CONF_MS_MAX },
-    { "max_connections", CONF_UINT, offsetof(sl_provider_conf_t, max_connections), 1, 100000 },
-    { "max_idle", CONF_UINT, offsetof(sl_provider_conf_t, max_idle), 0, 100000 },
-    { NULL, CONF_BOOL, 0, 0, 0 },
-};
-
-static const char *const conf_strategies[] = {
-    [SL_STRATEGY_FALLBACK] = "fallback",     [SL_STRATEGY_WEIGHTED] = "weighted",
-    [SL_STRATEGY_CHEAPEST] = "cheapest",     [SL_STRATEGY_FASTEST] = "fastest",
-    [SL_STRATEGY_LEAST_BUSY] = "least_busy",
-};
-
-/* Hop-by-hop and framing headers: the upstream client owns them. */
-static const char *const conf_reserved_headers[] = {
-    "host", "content-length", "transfer-encoding", "connection", "keep-alive", "te", "upgrade",
-    NULL,
-};
 
 
 int
@@ -290,7 +107,7 @@ conf_load_doc(sl_conf_ctx_t *cx, const sl_conf_node_t *root, void *arg)
     cx->conf = sl_pcalloc(cx->pool, sizeof(sl_conf_t));
     cx->conf->pool = cx->pool;
     cx->conf->file = sl_pstrdup(cx->pool, cx->file);
-    conf_defaults(cx->conf);
+    sl__conf_defaults(cx->conf);
     rc = conf_parse_root(cx);
     if (rc == 0) {
         la->conf = cx->conf;
@@ -377,7 +194,7 @@ sl_conf_parse_duration(const char *s, uint64_t *ms)
     const char *p = s;
     uint64_t v;
 
-    if (s == NULL || conf_digits(&p, &v) != 0) {
+    if (s == NULL || sl__conf_digits(&p, &v) != 0) {
         return SL_ECONF;
     }
     for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
@@ -415,7 +232,7 @@ sl_conf_parse_size(const char *s, size_t *bytes)
     const char *p = s;
     uint64_t v;
 
-    if (s == NULL || conf_digits(&p, &v) != 0) {
+    if (s == NULL || sl__conf_digits(&p, &v) != 0) {
         return SL_ECONF;
     }
     for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
@@ -475,7 +292,7 @@ sl_conf_parse_listen(const char *s, sl_listen_conf_t *out)
     }
     host[hlen] = '\0';
 
-    if (conf_parse_uint(port_p, &port) != 0 || port < 1 || port > 65535) {
+    if (sl__conf_parse_uint(port_p, &port) != 0 || port < 1 || port > 65535) {
         return SL_ECONF;
     }
 
@@ -513,7 +330,7 @@ sl_conf_get(sl_conf_ctx_t *cx, const sl_conf_node_t *map, const char *key)
     sl_conf_node_t *k, *v;
     size_t klen = strlen(key);
 
-    if (map == NULL || !conf_is_map(map)) {
+    if (map == NULL || !sl__conf_is_map(map)) {
         return NULL;
     }
     for (pair = map->y->data.mapping.pairs.start; pair < map->y->data.mapping.pairs.top; pair++) {
@@ -522,7 +339,7 @@ sl_conf_get(sl_conf_ctx_t *cx, const sl_conf_node_t *map, const char *key)
             && memcmp(k->y->data.scalar.value, key, klen) == 0) {
             k->consumed = true;
             v = conf_node(cx, pair->value);
-            return conf_is_null(v) ? NULL : v;
+            return sl__conf_is_null(v) ? NULL : v;
         }
     }
     return NULL;
@@ -550,7 +367,7 @@ sl_conf_get_str(sl_conf_ctx_t *cx, const sl_conf_node_t *map, const char *key, c
     if (n == NULL) {
         return 0;
     }
-    return conf_scalar(cx, n, key, out);
+    return sl__conf_scalar(cx, n, key, out);
 }
 
 
@@ -563,10 +380,10 @@ sl_conf_get_bool(sl_conf_ctx_t *cx, const sl_conf_node_t *map, const char *key, 
     if (n == NULL) {
         return 0;
     }
-    if (conf_scalar(cx, n, key, &s) != 0) {
+    if (sl__conf_scalar(cx, n, key, &s) != 0) {
         return SL_ECONF;
     }
-    if (conf_parse_bool(s, out) != 0) {
+    if (sl__conf_parse_bool(s, out) != 0) {
         return sl_conf_errorf(cx, n, "%s must be true or false", key);
     }
     return 0;
@@ -584,10 +401,10 @@ sl_conf_get_uint(sl_conf_ctx_t *cx, const sl_conf_node_t *map, const char *key, 
     if (n == NULL) {
         return 0;
     }
-    if (conf_scalar(cx, n, key, &s) != 0) {
+    if (sl__conf_scalar(cx, n, key, &s) != 0) {
         return SL_ECONF;
     }
-    if (conf_parse_uint(s, &v) != 0 || v < min || v > max) {
+    if (sl__conf_parse_uint(s, &v) != 0 || v < min || v > max) {
         return sl_conf_errorf(cx, n, "%s must be a whole number between %" PRIu64 " and %" PRIu64,
                               key, min, max);
     }
@@ -608,7 +425,7 @@ sl_conf_get_duration(sl_conf_ctx_t *cx, const sl_conf_node_t *map, const char *k
     if (n == NULL) {
         return 0;
     }
-    if (conf_scalar(cx, n, key, &s) != 0) {
+    if (sl__conf_scalar(cx, n, key, &s) != 0) {
         return SL_ECONF;
     }
     if (sl_conf_parse_duration(s, &v) != 0) {
@@ -636,7 +453,7 @@ sl_conf_get_size(sl_conf_ctx_t *cx, const sl_conf_node_t *map, const char *key, 
     if (n == NULL) {
         return 0;
     }
-    if (conf_scalar(cx, n, key, &s) != 0) {
+    if (sl__conf_scalar(cx, n, key, &s) != 0) {
         return SL_ECONF;
     }
     if (sl_conf_parse_size(s, &v) != 0) {
@@ -661,7 +478,7 @@ sl_conf_get_secret(sl_conf_ctx_t *cx, const sl_conf_node_t *map, const char *key
     if (n == NULL) {
         return 0;
     }
-    return conf_secret(cx, n, key, out);
+    return sl__conf_secret(cx, n, key, out);
 }
 
 
@@ -671,7 +488,7 @@ sl_conf_check_unknown(sl_conf_ctx_t *cx, const sl_conf_node_t *map, const char *
     const yaml_node_pair_t *pair;
     const sl_conf_node_t *k;
 
-    if (map == NULL || !conf_is_map(map)) {
+    if (map == NULL || !sl__conf_is_map(map)) {
         return 0;
     }
     for (pair = map->y->data.mapping.pairs.start; pair < map->y->data.mapping.pairs.top; pair++) {
@@ -680,9 +497,9 @@ sl_conf_check_unknown(sl_conf_ctx_t *cx, const sl_conf_node_t *map, const char *
             continue;
         }
         if (where == NULL) {
-            return sl_conf_errorf(cx, k, "unknown key \"%s\"", conf_text(k));
+            return sl_conf_errorf(cx, k, "unknown key \"%s\"", sl__conf_text(k));
         }
-        return sl_conf_errorf(cx, k, "unknown key \"%s\" in %s", conf_text(k), where);
+        return sl_conf_errorf(cx, k, "unknown key \"%s\" in %s", sl__conf_text(k), where);
     }
     return 0;
 }
@@ -722,17 +539,17 @@ sl_conf_current_provider(sl_conf_ctx_t *cx)
 bool
 sl_conf_node_is_map(const sl_conf_node_t *n)
 {
-    return n != NULL && conf_is_map(n);
+    return n != NULL && sl__conf_is_map(n);
 }
 
 
 size_t
 sl_conf_map_size(const sl_conf_node_t *map)
 {
-    if (map == NULL || !conf_is_map(map)) {
+    if (map == NULL || !sl__conf_is_map(map)) {
         return 0;
     }
-    return conf_map_len(map);
+    return sl__conf_map_len(map);
 }
 
 
@@ -751,7 +568,7 @@ sl_conf_map_pair(sl_conf_ctx_t *cx, const sl_conf_node_t *map, size_t i, const s
     v = conf_node(cx, pair->value);
     k->consumed = true;
     *key = k;
-    *val = conf_is_null(v) ? NULL : v;
+    *val = sl__conf_is_null(v) ? NULL : v;
     return 0;
 }
 
@@ -775,6 +592,7 @@ conf_with_doc(const char *path, sl_pool_t *pool, sl_conf_find_kind_cb find, unsi
 {
     sl_conf_ctx_t cx;
     yaml_parser_t parser;
+    yaml_document_t doc;
     const sl_conf_node_t *root = NULL;
     yaml_node_t *y;
     char *buf = NULL;
@@ -783,6 +601,7 @@ conf_with_doc(const char *path, sl_pool_t *pool, sl_conf_find_kind_cb find, unsi
 
     memset(&cx, 0, sizeof(cx));
     cx.file = path;
+    cx.doc = &doc;
     cx.pool = pool;
     cx.find = find;
     cx.flags = flags;
@@ -804,7 +623,7 @@ conf_with_doc(const char *path, sl_pool_t *pool, sl_conf_find_kind_cb find, unsi
     }
     yaml_parser_set_input_string(&parser, (const unsigned char *) buf, len);
 
-    if (yaml_parser_load(&parser, &cx.doc) == 0) {
+    if (yaml_parser_load(&parser, &doc) == 0) {
         conf_syntax_error(&cx, &parser, buf, len);
         rc = SL_ECONF;
         goto out_delete_parser;
@@ -815,7 +634,7 @@ conf_with_doc(const char *path, sl_pool_t *pool, sl_conf_find_kind_cb find, unsi
         goto out_delete_document;
     }
 
-    cx.nnodes = (size_t) (cx.doc.nodes.top - cx.doc.nodes.start);
+    cx.nnodes = (size_t) (doc.nodes.top - doc.nodes.start);
     if (cx.nnodes > 0) {
         cx.nodes = calloc(cx.nnodes, sizeof(sl_conf_node_t));
         if (cx.nodes == NULL) {
@@ -824,15 +643,15 @@ conf_with_doc(const char *path, sl_pool_t *pool, sl_conf_find_kind_cb find, unsi
             goto out_delete_document;
         }
         for (size_t i = 0; i < cx.nnodes; i++) {
-            cx.nodes[i].y = &cx.doc.nodes.start[i];
+            cx.nodes[i].y = &doc.nodes.start[i];
         }
     }
 
     rc = conf_check_keys(&cx);
     if (rc == 0) {
-        y = yaml_document_get_root_node(&cx.doc);
-        if (y != NULL && !conf_is_null(&cx.nodes[y - cx.doc.nodes.start])) {
-            root = &cx.nodes[y - cx.doc.nodes.start];
+        y = yaml_document_get_root_node(&doc);
+        if (y != NULL && !sl__conf_is_null(&cx.nodes[y - doc.nodes.start])) {
+            root = &cx.nodes[y - doc.nodes.start];
         }
         rc = fn(&cx, root, arg);
         if (rc != 0 && !cx.failed) {
@@ -843,7 +662,7 @@ conf_with_doc(const char *path, sl_pool_t *pool, sl_conf_find_kind_cb find, unsi
 
     free(cx.nodes);
 out_delete_document:
-    yaml_document_delete(&cx.doc);
+    yaml_document_delete(&doc);
 out_delete_parser:
     yaml_parser_delete(&parser);
 out_free_buf:
@@ -1030,8 +849,8 @@ conf_node(sl_conf_ctx_t *cx, yaml_node_item_t index)
 }
 
 
-static bool
-conf_is_null(const sl_conf_node_t *n)
+bool
+sl__conf_is_null(const sl_conf_node_t *n)
 {
     const char *s;
 
@@ -1044,22 +863,29 @@ conf_is_null(const sl_conf_node_t *n)
 }
 
 
-static bool
-conf_is_map(const sl_conf_node_t *n)
+bool
+sl__conf_is_map(const sl_conf_node_t *n)
 {
     return n->y->type == YAML_MAPPING_NODE;
 }
 
 
-static bool
-conf_is_seq(const sl_conf_node_t *n)
+bool
+sl__conf_is_seq(const sl_conf_node_t *n)
 {
     return n->y->type == YAML_SEQUENCE_NODE;
 }
 
 
-static const char *
-conf_type_name(const sl_conf_node_t *n)
+bool
+sl__conf_is_scalar(const sl_conf_node_t *n)
+{
+    return n->y->type == YAML_SCALAR_NODE;
+}
+
+
+const char *
+sl__conf_type_name(const sl_conf_node_t *n)
 {
     switch (n->y->type) {
     case YAML_MAPPING_NODE:
@@ -1067,14 +893,14 @@ conf_type_name(const sl_conf_node_t *n)
     case YAML_SEQUENCE_NODE:
         return "a list";
     default:
-        return conf_is_null(n) ? "an empty value" : "a scalar";
+        return sl__conf_is_null(n) ? "an empty value" : "a scalar";
     }
 }
 
 
 /* A scalar's text for messages; "" for anything else. */
-static const char *
-conf_text(const sl_conf_node_t *n)
+const char *
+sl__conf_text(const sl_conf_node_t *n)
 {
     const char *s = sl_conf_node_str(n, NULL);
 
@@ -1082,17 +908,43 @@ conf_text(const sl_conf_node_t *n)
 }
 
 
-static size_t
-conf_map_len(const sl_conf_node_t *n)
+size_t
+sl__conf_map_len(const sl_conf_node_t *n)
 {
     return (size_t) (n->y->data.mapping.pairs.top - n->y->data.mapping.pairs.start);
 }
 
 
-static size_t
-conf_seq_len(const sl_conf_node_t *n)
+size_t
+sl__conf_seq_len(const sl_conf_node_t *n)
 {
     return (size_t) (n->y->data.sequence.items.top - n->y->data.sequence.items.start);
+}
+
+
+const sl_conf_node_t *
+sl__conf_seq_item(sl_conf_ctx_t *cx, const sl_conf_node_t *n, size_t i)
+{
+    return conf_node(cx, n->y->data.sequence.items.start[i]);
+}
+
+
+void
+sl__conf_map_at(sl_conf_ctx_t *cx, const sl_conf_node_t *n, size_t i, const sl_conf_node_t **key,
+                const sl_conf_node_t **val)
+{
+    const yaml_node_pair_t *pair = &n->y->data.mapping.pairs.start[i];
+
+    *key = conf_node(cx, pair->key);
+    *val = conf_node(cx, pair->value);
+}
+
+
+const char *
+sl__conf_where(sl_conf_ctx_t *cx, const sl_conf_node_t *n)
+{
+    return sl_psprintf(cx->pool, "%s:%zu:%zu", cx->file, (size_t) n->y->start_mark.line + 1,
+                       (size_t) n->y->start_mark.column + 1);
 }
 
 
@@ -1113,7 +965,7 @@ conf_check_keys(sl_conf_ctx_t *cx)
             ka = conf_node(cx, a->key);
             if (ka->y->type != YAML_SCALAR_NODE) {
                 return sl_conf_errorf(cx, ka, "mapping keys must be scalars, not %s",
-                                      conf_type_name(ka));
+                                      sl__conf_type_name(ka));
             }
             for (b = y->data.mapping.pairs.start; b < a; b++) {
                 kb = conf_node(cx, b->key);
@@ -1121,7 +973,7 @@ conf_check_keys(sl_conf_ctx_t *cx)
                     && memcmp(ka->y->data.scalar.value, kb->y->data.scalar.value,
                               ka->y->data.scalar.length)
                            == 0) {
-                    return sl_conf_errorf(cx, ka, "duplicate key \"%s\"", conf_text(ka));
+                    return sl_conf_errorf(cx, ka, "duplicate key \"%s\"", sl__conf_text(ka));
                 }
             }
         }
@@ -1131,13 +983,14 @@ conf_check_keys(sl_conf_ctx_t *cx)
 
 
 /* Copies a scalar's text into the generation pool. */
-static int
-conf_scalar(sl_conf_ctx_t *cx, const sl_conf_node_t *n, const char *what, const char **out)
+int
+sl__conf_scalar(sl_conf_ctx_t *cx, const sl_conf_node_t *n, const char *what, const char **out)
 {
     const yaml_node_t *y = n->y;
 
     if (y->type != YAML_SCALAR_NODE) {
-        return sl_conf_errorf(cx, n, "%s must be a scalar value, not %s", what, conf_type_name(n));
+        return sl_conf_errorf(cx, n, "%s must be a scalar value, not %s", what,
+                              sl__conf_type_name(n));
     }
     if (strlen((const char *) y->data.scalar.value) != y->data.scalar.length) {
         return sl_conf_errorf(cx, n, "%s must not contain NUL characters", what);
@@ -1147,12 +1000,12 @@ conf_scalar(sl_conf_ctx_t *cx, const sl_conf_node_t *n, const char *what, const 
 }
 
 
-static int
-conf_nonempty(sl_conf_ctx_t *cx, const sl_conf_node_t *n, const char *what, const char **out)
+int
+sl__conf_nonempty(sl_conf_ctx_t *cx, const sl_conf_node_t *n, const char *what, const char **out)
 {
-    const char *s = ""; /* gcc -O3 cannot see that conf_scalar sets it whenever it returns 0 */
+    const char *s = ""; /* gcc -O3 cannot see that sl__conf_scalar sets it whenever it returns 0 */
 
-    if (conf_scalar(cx, n, what, &s) != 0) {
+    if (sl__conf_scalar(cx, n, what, &s) != 0) {
         return SL_ECONF;
     }
     if (*s == '\0') {
@@ -1164,23 +1017,24 @@ conf_nonempty(sl_conf_ctx_t *cx, const sl_conf_node_t *n, const char *what, cons
 
 
 /* An optional mapping under parent: *out is NULL when absent or null. */
-static int
-conf_section(sl_conf_ctx_t *cx, const sl_conf_node_t *parent, const char *key,
-             const sl_conf_node_t **out)
+int
+sl__conf_section(sl_conf_ctx_t *cx, const sl_conf_node_t *parent, const char *key,
+                 const sl_conf_node_t **out)
 {
     const sl_conf_node_t *n = sl_conf_get(cx, parent, key);
 
     *out = NULL;
-    if (n != NULL && !conf_is_map(n)) {
-        return sl_conf_errorf(cx, n, "%s must be a mapping, not %s", key, conf_type_name(n));
+    if (n != NULL && !sl__conf_is_map(n)) {
+        return sl_conf_errorf(cx, n, "%s must be a mapping, not %s", key, sl__conf_type_name(n));
     }
     *out = n;
     return 0;
 }
 
 
-static int
-conf_read_fields(sl_conf_ctx_t *cx, const sl_conf_node_t *map, const conf_field_t *f, void *base)
+int
+sl__conf_read_fields(sl_conf_ctx_t *cx, const sl_conf_node_t *map, const conf_field_t *f,
+                     void *base)
 {
     const sl_conf_node_t *n;
     char *p;
@@ -1211,7 +1065,7 @@ conf_read_fields(sl_conf_ctx_t *cx, const sl_conf_node_t *map, const conf_field_
         case CONF_PATH:
             n = sl_conf_get(cx, map, f->key);
             if (n != NULL) {
-                rc = conf_nonempty(cx, n, f->key, (const char **) p);
+                rc = sl__conf_nonempty(cx, n, f->key, (const char **) p);
             }
             break;
         }
@@ -1223,1432 +1077,51 @@ conf_read_fields(sl_conf_ctx_t *cx, const sl_conf_node_t *map, const conf_field_
 }
 
 
-static void
-conf_defaults(sl_conf_t *conf)
-{
-    conf->workers = conf_cpus();
-    conf->reuse_port = true;
-    conf->pid_file = "var/sluice.pid";
-    conf->error_log = "stderr";
-    conf->log_level = SL_LOG_NOTICE;
-    conf->access_log = NULL;
-    conf->backlog = 511;
-    conf->max_connections = 4096;
-    conf->header_timeout = 10 * 1000;
-    conf->body_timeout = 30 * 1000;
-    conf->keepalive_timeout = 75 * 1000;
-    conf->send_timeout = 60 * 1000;
-    conf->drain_timeout = 30 * 1000;
-    conf->stop_timeout = 5 * 1000;
-    conf->max_body = 8 * CONF_MIB;
-    conf->max_header_size = 32 * CONF_KIB;
-    conf->max_headers = 100;
-    conf->keepalive_requests = 1000;
-    conf->cors.enabled = false;
-    conf->cors.max_age = 600;
-    conf->storage_path = "var/";
-    conf->storage_map_size = CONF_GIB;
-    conf->storage_sync_interval = 1000;
-    conf->ledger_retention = 90ull * 24 * 3600 * 1000;
-    conf->ledger_enabled = true;
-}
-
-
-static void
-conf_provider_defaults(sl_provider_conf_t *p)
-{
-    p->tls_verify = true;
-    p->allow_direct = true;
-    p->connect_timeout = 10 * 1000;
-    p->first_byte_timeout = 300 * 1000;
-    p->idle_timeout = 120 * 1000;
-    p->total_timeout = 600 * 1000;
-    p->keepalive_timeout = 60 * 1000;
-    p->max_connections = 256;
-    p->max_idle = 64;
-}
-
-
 static int
 conf_parse_root(sl_conf_ctx_t *cx)
 {
     const sl_conf_node_t *root = NULL, *n;
-    yaml_node_t *y = yaml_document_get_root_node(&cx->doc);
+    yaml_node_t *y = yaml_document_get_root_node(cx->doc);
 
     if (y != NULL) {
-        root = &cx->nodes[y - cx->doc.nodes.start];
-        if (conf_is_null(root)) {
+        root = &cx->nodes[y - cx->doc->nodes.start];
+        if (sl__conf_is_null(root)) {
             root = NULL;
-        } else if (!conf_is_map(root)) {
+        } else if (!sl__conf_is_map(root)) {
             return sl_conf_errorf(cx, root, "the configuration must be a mapping, not %s",
-                                  conf_type_name(root));
+                                  sl__conf_type_name(root));
         }
     }
 
-    if (conf_section(cx, root, "server", &n) != 0 || conf_parse_server(cx, n) != 0) {
+    if (sl__conf_section(cx, root, "server", &n) != 0 || sl__conf_parse_server(cx, n) != 0) {
         return SL_ECONF;
     }
-    if (conf_section(cx, root, "auth", &n) != 0 || conf_parse_auth(cx, n) != 0) {
+    if (sl__conf_section(cx, root, "auth", &n) != 0 || sl__conf_parse_auth(cx, n) != 0) {
         return SL_ECONF;
     }
-    if (conf_section(cx, root, "storage", &n) != 0 || conf_parse_storage(cx, n) != 0) {
+    if (sl__conf_section(cx, root, "storage", &n) != 0 || sl__conf_parse_storage(cx, n) != 0) {
         return SL_ECONF;
     }
-    if (conf_section(cx, root, "ledger", &n) != 0 || conf_parse_ledger(cx, n) != 0) {
+    if (sl__conf_section(cx, root, "ledger", &n) != 0 || sl__conf_parse_ledger(cx, n) != 0) {
         return SL_ECONF;
     }
     n = sl_conf_get(cx, root, "pricing");
     if (n != NULL
-        && (conf_nonempty(cx, n, "pricing", &cx->conf->pricing_file) != 0
-            || conf_parse_pricing(cx, n) != 0)) {
+        && (sl__conf_nonempty(cx, n, "pricing", &cx->conf->pricing_file) != 0
+            || sl__conf_parse_pricing(cx, n) != 0)) {
         return SL_ECONF;
     }
     /* routing and providers before models, whatever the order in the file */
-    if (conf_section(cx, root, "routing", &n) != 0 || conf_parse_routing(cx, n) != 0) {
+    if (sl__conf_section(cx, root, "routing", &n) != 0 || sl__conf_parse_routing(cx, n) != 0) {
         return SL_ECONF;
     }
-    if (conf_section(cx, root, "providers", &n) != 0 || conf_parse_providers(cx, n) != 0) {
+    if (sl__conf_section(cx, root, "providers", &n) != 0 || sl__conf_parse_providers(cx, n) != 0) {
         return SL_ECONF;
     }
-    if (conf_section(cx, root, "models", &n) != 0 || conf_parse_models(cx, n) != 0) {
+    if (sl__conf_section(cx, root, "models", &n) != 0 || sl__conf_parse_models(cx, n) != 0) {
         return SL_ECONF;
     }
     return sl_conf_check_unknown(cx, root, NULL);
-}
-
-
-static int
-conf_parse_ledger(sl_conf_ctx_t *cx, const sl_conf_node_t *map)
-{
-    const sl_conf_node_t *n;
-    const char *s;
-
-    if (conf_read_fields(cx, map, conf_ledger_fields, cx->conf) != 0) {
-        return SL_ECONF;
-    }
-    n = map != NULL ? sl_conf_get(cx, map, "on_full") : NULL;
-    if (n != NULL) {
-        if (conf_scalar(cx, n, "on_full", &s) != 0) {
-            return SL_ECONF;
-        }
-        if (strcmp(s, "refuse") == 0) {
-            cx->conf->ledger_on_full = SL_ON_FULL_REFUSE;
-        } else if (strcmp(s, "serve") == 0) {
-            cx->conf->ledger_on_full = SL_ON_FULL_SERVE;
-        } else {
-            return sl_conf_errorf(cx, n, "invalid on_full \"%s\" (use refuse or serve)", s);
-        }
-    }
-    return sl_conf_check_unknown(cx, map, "ledger");
-}
-
-
-static int
-conf_parse_server(sl_conf_ctx_t *cx, const sl_conf_node_t *map)
-{
-    if (conf_parse_listens(cx, map) != 0 || conf_parse_workers(cx, map) != 0
-        || conf_parse_logs(cx, map) != 0
-        || conf_read_fields(cx, map, conf_server_fields, cx->conf) != 0
-        || conf_parse_cors(cx, map) != 0) {
-        return SL_ECONF;
-    }
-    return sl_conf_check_unknown(cx, map, "server");
-}
-
-
-/*
- * listen: an address, a mapping {address, tls}, or a list of either;
- * server.tls applies to every listen address whose item does not set its
- * own tls (false: plain). admin_listen takes the same forms, but only its
- * own tls.
- */
-static int
-conf_parse_listens(sl_conf_ctx_t *cx, const sl_conf_node_t *map)
-{
-    sl_conf_t *conf = cx->conf;
-    const sl_listen_tls_t *tls = NULL;
-    const sl_conf_node_t *n;
-
-    n = sl_conf_get(cx, map, "tls");
-    if (n != NULL && conf_parse_tls(cx, n, "server.tls", &tls) != 0) {
-        return SL_ECONF;
-    }
-    n = sl_conf_get(cx, map, "listen");
-    if (n == NULL) {
-        conf->listen = sl_pcalloc(cx->pool, sizeof(sl_listen_conf_t));
-        conf->nlisten = 1;
-        (void) sl_conf_parse_listen("127.0.0.1:4141", &conf->listen[0]);
-        conf->listen[0].tls = tls;
-    } else if (conf_parse_listen_list(cx, n, tls) != 0) {
-        return SL_ECONF;
-    }
-
-    n = sl_conf_get(cx, map, "admin_listen");
-    if (n == NULL) {
-        return 0;
-    }
-    conf->admin_listen = sl_pcalloc(cx->pool, sizeof(sl_listen_conf_t));
-    if (conf_parse_listen_item(cx, n, "admin_listen", NULL, conf->admin_listen) != 0) {
-        return SL_ECONF;
-    }
-    for (size_t j = 0; j < conf->nlisten; j++) {
-        if (conf_same_addr(conf->admin_listen, &conf->listen[j])) {
-            return sl_conf_errorf(cx, n, "admin_listen \"%s\" duplicates a listen address",
-                                  conf->admin_listen->text);
-        }
-    }
-    return 0;
-}
-
-
-/* One item or a list of items; the same address twice is an error. */
-static int
-conf_parse_listen_list(sl_conf_ctx_t *cx, const sl_conf_node_t *n, const sl_listen_tls_t *tls)
-{
-    sl_conf_t *conf = cx->conf;
-    const sl_conf_node_t *item;
-    size_t count;
-
-    if (conf_is_seq(n)) {
-        count = conf_seq_len(n);
-        if (count == 0) {
-            return sl_conf_errorf(cx, n, "listen needs at least one address");
-        }
-    } else if (n->y->type == YAML_SCALAR_NODE || conf_is_map(n)) {
-        count = 1;
-    } else {
-        return sl_conf_errorf(cx, n, "listen must be an address or a list of addresses, not %s",
-                              conf_type_name(n));
-    }
-
-    conf->listen = sl_pcalloc(cx->pool, count * sizeof(sl_listen_conf_t));
-    for (size_t i = 0; i < count; i++) {
-        item = conf_is_seq(n) ? conf_node(cx, n->y->data.sequence.items.start[i]) : n;
-        if (conf_parse_listen_item(cx, item, "listen", tls, &conf->listen[i]) != 0) {
-            return SL_ECONF;
-        }
-        for (size_t j = 0; j < i; j++) {
-            if (conf_same_addr(&conf->listen[i], &conf->listen[j])) {
-                return sl_conf_errorf(cx, item, "duplicate listen address \"%s\"",
-                                      conf->listen[i].text);
-            }
-        }
-        conf->nlisten = i + 1;
-    }
-    return 0;
-}
-
-
-/* "host:port", or {address: "host:port", tls: {cert, key} | false}; dflt when tls is not set. */
-static int
-conf_parse_listen_item(sl_conf_ctx_t *cx, const sl_conf_node_t *n, const char *what,
-                       const sl_listen_tls_t *dflt, sl_listen_conf_t *out)
-{
-    const sl_conf_node_t *a, *t;
-    char where[64];
-
-    out->tls = dflt;
-    if (!conf_is_map(n)) {
-        return conf_parse_address(cx, n, what, out);
-    }
-    a = sl_conf_get(cx, n, "address");
-    if (a == NULL) {
-        return sl_conf_errorf(cx, n, "%s needs an address (e.g. {address: 0.0.0.0:4443, tls: ...})",
-                              what);
-    }
-    if (conf_parse_address(cx, a, what, out) != 0) {
-        return SL_ECONF;
-    }
-    t = sl_conf_get(cx, n, "tls");
-    snprintf(where, sizeof(where), "%s %s tls", what, out->text);
-    if (t != NULL && conf_parse_tls(cx, t, where, &out->tls) != 0) {
-        return SL_ECONF;
-    }
-    return sl_conf_check_unknown(cx, n, what);
-}
-
-
-/*
- * tls: {cert: FILE, key: FILE} reads and checks both PEM files; false (or
- * off, no) means plain HTTP and stores NULL.
- */
-static int
-conf_parse_tls(sl_conf_ctx_t *cx, const sl_conf_node_t *n, const char *what,
-               const sl_listen_tls_t **out)
-{
-    const sl_conf_node_t *cn, *kn;
-    sl_listen_tls_t *tls;
-    char msg[512];
-    bool on;
-
-    if (n->y->type == YAML_SCALAR_NODE && conf_parse_bool(conf_text(n), &on) == 0 && !on) {
-        *out = NULL;
-        return 0;
-    }
-    if (!conf_is_map(n)) {
-        return sl_conf_errorf(cx, n, "%s must be {cert: FILE, key: FILE} or false, not %s", what,
-                              conf_type_name(n));
-    }
-    tls = sl_pcalloc(cx->pool, sizeof(*tls));
-    cn = sl_conf_get(cx, n, "cert");
-    kn = sl_conf_get(cx, n, "key");
-    if (cn == NULL || kn == NULL) {
-        return sl_conf_errorf(cx, n, "%s needs both cert and key (PEM files)", what);
-    }
-    if (conf_nonempty(cx, cn, "cert", &tls->cert_file) != 0
-        || conf_nonempty(cx, kn, "key", &tls->key_file) != 0
-        || sl_conf_check_unknown(cx, n, what) != 0) {
-        return SL_ECONF;
-    }
-    if ((cx->flags & SL_CONF_NO_SECRETS) != 0) {
-        /* a command that serves nothing: the key file may well be unreadable here */
-        *out = tls;
-        return 0;
-    }
-    if (conf_read_pem(cx, cn, "certificate", tls->cert_file, false, &tls->cert_pem, &tls->cert_len)
-            != 0
-        || conf_read_pem(cx, kn, "private key", tls->key_file, true, &tls->key_pem, &tls->key_len)
-               != 0) {
-        return SL_ECONF;
-    }
-    if (sl_tls_check_server_pem(tls->cert_pem, tls->cert_len, tls->key_pem, tls->key_len, msg,
-                                sizeof(msg))
-        != 0) {
-        return sl_conf_errorf(cx, strncmp(msg, "private key", 11) == 0 ? kn : cn,
-                              "%s: %s (cert \"%s\", key \"%s\")", what, msg, tls->cert_file,
-                              tls->key_file);
-    }
-    *out = tls;
-    return 0;
-}
-
-
-/* Reads a PEM file whole into the generation pool, NUL-terminated; a secret is wiped later. */
-static int
-conf_read_pem(sl_conf_ctx_t *cx, const sl_conf_node_t *n, const char *what, const char *path,
-              bool secret, const char **out, size_t *len)
-{
-    struct stat st;
-    char *buf;
-    size_t got = 0;
-    ssize_t r;
-    int fd, err;
-
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        err = errno;
-        return sl_conf_errorf(cx, n, "%s \"%s\" cannot be read (%d: %s)", what, path, err,
-                              strerror(err));
-    }
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        close(fd);
-        return sl_conf_errorf(cx, n, "%s \"%s\" is not a regular file", what, path);
-    }
-    if ((uint64_t) st.st_size > CONF_PEM_MAX) {
-        close(fd);
-        return sl_conf_errorf(cx, n, "%s \"%s\" is larger than 1MiB", what, path);
-    }
-    buf = sl_palloc(cx->pool, (size_t) st.st_size + 1);
-    if (secret) {
-        buf[0] = '\0';
-        sl_pool_on_destroy(cx->pool, conf_wipe, buf);
-    }
-    while (got < (size_t) st.st_size) {
-        r = read(fd, buf + got, (size_t) st.st_size - got);
-        if (r < 0 && errno == EINTR) {
-            continue;
-        }
-        if (r < 0) {
-            err = errno;
-            buf[got] = '\0';
-            close(fd);
-            return sl_conf_errorf(cx, n, "%s \"%s\" cannot be read (%d: %s)", what, path, err,
-                                  strerror(err));
-        }
-        if (r == 0) {
-            break;
-        }
-        got += (size_t) r;
-    }
-    close(fd);
-    buf[got] = '\0';
-    if (got == 0 || memchr(buf, '\0', got) != NULL) {
-        return sl_conf_errorf(cx, n, "%s \"%s\" is %s", what, path,
-                              got == 0 ? "empty" : "not a PEM file");
-    }
-    *out = buf;
-    *len = got;
-    return 0;
-}
-
-
-static int
-conf_parse_address(sl_conf_ctx_t *cx, const sl_conf_node_t *n, const char *what,
-                   sl_listen_conf_t *out)
-{
-    const char *s;
-
-    if (conf_scalar(cx, n, what, &s) != 0) {
-        return SL_ECONF;
-    }
-    if (sl_conf_parse_listen(s, out) != 0) {
-        return sl_conf_errorf(cx, n, "invalid %s address \"%s\" (use %s)", what, s,
-                              "host:port, [ipv6]:port, :port or port, with port 1..65535");
-    }
-    return 0;
-}
-
-
-static int
-conf_parse_workers(sl_conf_ctx_t *cx, const sl_conf_node_t *map)
-{
-    const sl_conf_node_t *n = sl_conf_get(cx, map, "workers");
-    const char *s;
-    uint64_t v;
-
-    if (n == NULL) {
-        return 0;
-    }
-    if (conf_scalar(cx, n, "workers", &s) != 0) {
-        return SL_ECONF;
-    }
-    if (strcmp(s, "auto") == 0) {
-        cx->conf->workers = conf_cpus();
-        return 0;
-    }
-    if (conf_parse_uint(s, &v) != 0 || v < 1 || v > CONF_WORKERS_MAX) {
-        return sl_conf_errorf(cx, n, "workers must be \"auto\" or a number between 1 and %d",
-                              CONF_WORKERS_MAX);
-    }
-    cx->conf->workers = (unsigned) v;
-    return 0;
-}
-
-
-static int
-conf_parse_logs(sl_conf_ctx_t *cx, const sl_conf_node_t *map)
-{
-    sl_conf_t *conf = cx->conf;
-    const sl_conf_node_t *n;
-    const char *s;
-
-    n = sl_conf_get(cx, map, "error_log");
-    if (n != NULL && conf_nonempty(cx, n, "error_log", &conf->error_log) != 0) {
-        return SL_ECONF;
-    }
-
-    n = sl_conf_get(cx, map, "log_level");
-    if (n != NULL) {
-        if (conf_scalar(cx, n, "log_level", &s) != 0) {
-            return SL_ECONF;
-        }
-        if (sl_log_level_parse(s, &conf->log_level) != 0) {
-            return sl_conf_errorf(cx, n, "invalid log_level \"%s\" (use %s)", s,
-                                  "emerg, alert, crit, error, warn, notice, info or debug");
-        }
-    }
-
-    n = sl_conf_get(cx, map, "access_log");
-    if (n != NULL) {
-        if (conf_nonempty(cx, n, "access_log", &s) != 0) {
-            return SL_ECONF;
-        }
-        conf->access_log = strcmp(s, "off") == 0 ? NULL : s;
-    }
-    return 0;
-}
-
-
-static int
-conf_parse_cors(sl_conf_ctx_t *cx, const sl_conf_node_t *map)
-{
-    sl_cors_conf_t *cors = &cx->conf->cors;
-    const sl_conf_node_t *n, *o, *item;
-    uint64_t ms;
-    size_t count;
-
-    if (conf_section(cx, map, "cors", &n) != 0) {
-        return SL_ECONF;
-    }
-    if (n == NULL) {
-        return 0;
-    }
-
-    o = sl_conf_get(cx, n, "allow_origins");
-    if (o == NULL) {
-        return sl_conf_errorf(cx, n, "cors needs allow_origins");
-    }
-    if (!conf_is_seq(o)) {
-        return sl_conf_errorf(cx, o, "allow_origins must be a list, not %s", conf_type_name(o));
-    }
-    count = conf_seq_len(o);
-    if (count == 0) {
-        return sl_conf_errorf(cx, o, "allow_origins needs at least one origin");
-    }
-    cors->origins = sl_pcalloc(cx->pool, count * sizeof(const char *));
-    for (size_t i = 0; i < count; i++) {
-        item = conf_node(cx, o->y->data.sequence.items.start[i]);
-        if (conf_scalar(cx, item, "allow_origins entry", &cors->origins[i]) != 0) {
-            return SL_ECONF;
-        }
-        if (!conf_valid_origin(cors->origins[i])) {
-            return sl_conf_errorf(cx, item,
-                                  "invalid CORS origin \"%s\" (use \"*\" or scheme://host[:port])",
-                                  cors->origins[i]);
-        }
-    }
-    cors->norigins = count;
-
-    ms = cors->max_age * 1000;
-    if (sl_conf_get_duration(cx, n, "max_age", 0, CONF_MS_MAX, &ms) != 0) {
-        return SL_ECONF;
-    }
-    cors->max_age = ms / 1000;
-    cors->enabled = true;
-    return sl_conf_check_unknown(cx, n, "server.cors");
-}
-
-
-static int
-conf_parse_auth(sl_conf_ctx_t *cx, const sl_conf_node_t *map)
-{
-    sl_conf_t *conf = cx->conf;
-    const sl_conf_node_t *n, *item;
-    size_t count;
-
-    n = sl_conf_get(cx, map, "static_keys");
-    if (n != NULL) {
-        if (!conf_is_seq(n)) {
-            return sl_conf_errorf(cx, n, "static_keys must be a list, not %s", conf_type_name(n));
-        }
-        count = conf_seq_len(n);
-        conf->static_keys = sl_pcalloc(cx->pool, (count > 0 ? count : 1) * sizeof(sl_secret_t));
-        for (size_t i = 0; i < count; i++) {
-            item = conf_node(cx, n->y->data.sequence.items.start[i]);
-            if (conf_secret(cx, item, "static_keys entry", &conf->static_keys[i]) != 0) {
-                return SL_ECONF;
-            }
-            conf->nstatic_keys = i + 1;
-        }
-    }
-
-    if (sl_conf_get_secret(cx, map, "admin_key", &conf->admin_key) != 0) {
-        return SL_ECONF;
-    }
-    return sl_conf_check_unknown(cx, map, "auth");
-}
-
-
-static int
-conf_parse_storage(sl_conf_ctx_t *cx, const sl_conf_node_t *map)
-{
-    if (conf_read_fields(cx, map, conf_storage_fields, cx->conf) != 0) {
-        return SL_ECONF;
-    }
-    return sl_conf_check_unknown(cx, map, "storage");
-}
-
-
-/*
- * Loads the table `pricing:` names into the generation pool, so a reload
- * swaps prices together with everything else. An unreadable file is
- * reported at the `pricing:` line; the table's own errors keep their
- * file:line:col, which point into the pricing file.
- */
-static int
-conf_parse_pricing(sl_conf_ctx_t *cx, const sl_conf_node_t *n)
-{
-    sl_pricing_t *pricing;
-    char err[1024];
-    int rc;
-
-    rc = sl_pricing_load(cx->conf->pricing_file, cx->pool, &pricing, err, sizeof(err));
-    if (rc == 0) {
-        cx->conf->pricing = pricing;
-        return 0;
-    }
-    if (rc != SL_ECONF) {
-        return sl_conf_errorf(cx, n, "cannot load pricing: %s", err);
-    }
-    if (!cx->failed) {
-        cx->failed = true;
-        if (cx->err != NULL && cx->errlen > 0) {
-            snprintf(cx->err, cx->errlen, "%s", err);
-        }
-    }
-    return SL_ECONF;
-}
-
-
-static int
-conf_parse_providers(sl_conf_ctx_t *cx, const sl_conf_node_t *map)
-{
-    sl_conf_t *conf = cx->conf;
-    const yaml_node_pair_t *pair;
-    size_t count, i = 0;
-
-    if (map == NULL) {
-        return 0;
-    }
-    count = conf_map_len(map);
-    conf->providers = sl_pcalloc(cx->pool, (count > 0 ? count : 1) * sizeof(sl_provider_conf_t));
-    for (pair = map->y->data.mapping.pairs.start; pair < map->y->data.mapping.pairs.top; pair++) {
-        if (conf_parse_provider(cx, conf_node(cx, pair->key), conf_node(cx, pair->value),
-                                &conf->providers[i])
-            != 0) {
-            return SL_ECONF;
-        }
-        conf->nproviders = ++i;
-    }
-    return 0;
-}
-
-
-static int
-conf_parse_provider(sl_conf_ctx_t *cx, const sl_conf_node_t *key, const sl_conf_node_t *map,
-                    sl_provider_conf_t *p)
-{
-    char where[CONF_WHERE_MAX];
-    const sl_conf_node_t *n;
-    const char *s;
-    int rc;
-
-    if (conf_scalar(cx, key, "provider name", &p->name) != 0) {
-        return SL_ECONF;
-    }
-    if (!conf_valid_name(p->name)) {
-        return sl_conf_errorf(
-            cx, key, "invalid provider name \"%s\" (use 1 to 64 of A-Z a-z 0-9 _ . -)", p->name);
-    }
-    if (!conf_is_map(map)) {
-        return sl_conf_errorf(cx, map, "provider \"%s\" must be a mapping, not %s", p->name,
-                              conf_type_name(map));
-    }
-    conf_provider_defaults(p);
-
-    n = sl_conf_get(cx, map, "kind");
-    if (n == NULL) {
-        return sl_conf_errorf(cx, key, "provider \"%s\" needs a kind", p->name);
-    }
-    if (conf_scalar(cx, n, "kind", &p->kind) != 0) {
-        return SL_ECONF;
-    }
-    p->ops = cx->find(p->kind);
-    if (p->ops == NULL) {
-        return sl_conf_errorf(cx, n, "unknown provider kind \"%s\"", p->kind);
-    }
-
-    n = sl_conf_get(cx, map, "base_url");
-    if (n == NULL && p->ops->default_base_url != NULL) {
-        /* a public service's own endpoint: errors, if any, point at the provider */
-        if (conf_parse_base_url(cx, key, p->ops->default_base_url, p) != 0) {
-            return SL_ECONF;
-        }
-    } else if (n == NULL) {
-        return sl_conf_errorf(cx, key, "provider \"%s\" needs a base_url", p->name);
-    } else if (conf_scalar(cx, n, "base_url", &s) != 0 || conf_parse_base_url(cx, n, s, p) != 0) {
-        return SL_ECONF;
-    }
-
-    if (conf_parse_api_keys(cx, map, p) != 0) {
-        return SL_ECONF;
-    }
-
-    n = sl_conf_get(cx, map, "ca_file");
-    if (n != NULL
-        && (conf_nonempty(cx, n, "ca_file", &p->ca_file) != 0
-            || conf_check_readable(cx, n, "ca_file", p->ca_file) != 0)) {
-        return SL_ECONF;
-    }
-
-    if (conf_read_fields(cx, map, conf_provider_fields, p) != 0) {
-        return SL_ECONF;
-    }
-    if (p->max_idle > p->max_connections) {
-        n = sl_conf_get(cx, map, "max_idle");
-        return sl_conf_errorf(cx, n != NULL ? n : key,
-                              "max_idle (%u) must not exceed max_connections (%u)", p->max_idle,
-                              p->max_connections);
-    }
-
-    n = sl_conf_get(cx, map, "headers");
-    if (n != NULL && conf_parse_headers(cx, n, p) != 0) {
-        return SL_ECONF;
-    }
-
-    if (p->ops->conf_parse != NULL) {
-        cx->provider = p;
-        rc = p->ops->conf_parse(cx, map, &p->ext);
-        cx->provider = NULL;
-        if (rc != 0 || cx->failed) {
-            return sl_conf_errorf(cx, map, "provider \"%s\" of kind \"%s\" is misconfigured",
-                                  p->name, p->kind);
-        }
-    }
-
-    snprintf(where, sizeof(where), "provider \"%s\"", p->name);
-    return sl_conf_check_unknown(cx, map, where);
-}
-
-
-/*
- * http[s]://host[:port][/path]. The host is a name or an IPv4 literal, or an
- * IPv6 literal in brackets; user info, queries and fragments are refused
- * (credentials belong in api_key, and adapters append their own paths).
- */
-static int
-conf_parse_base_url(sl_conf_ctx_t *cx, const sl_conf_node_t *n, const char *url,
-                    sl_provider_conf_t *p)
-{
-    char addr[INET6_ADDRSTRLEN + 1];
-    const char *auth, *end, *host, *close, *colon, *port_p = NULL;
-    struct in6_addr in6;
-    size_t hlen, len;
-    uint64_t port;
-    uint16_t def;
-    bool v6 = false;
-
-    for (const char *c = url; *c != '\0'; c++) {
-        if ((unsigned char) *c <= 0x20 || *c == 0x7f) {
-            return sl_conf_errorf(cx, n, "base_url must not contain spaces or control characters");
-        }
-    }
-    if (strncasecmp(url, "https://", 8) == 0) {
-        p->tls = true;
-        auth = url + 8;
-        def = 443;
-    } else if (strncasecmp(url, "http://", 7) == 0) {
-        p->tls = false;
-        auth = url + 7;
-        def = 80;
-    } else {
-        return sl_conf_errorf(cx, n, "base_url \"%s\" must start with http:// or https://", url);
-    }
-    if (strpbrk(url, "?#") != NULL) {
-        return sl_conf_errorf(cx, n, "base_url \"%s\" must not have a query or fragment", url);
-    }
-    end = auth + strcspn(auth, "/");
-    if (memchr(auth, '@', (size_t) (end - auth)) != NULL) {
-        /* do not echo the URL: user info is often a password */
-        return sl_conf_errorf(cx, n, "base_url must not contain user info (use api_key)");
-    }
-
-    if (*auth == '[') {
-        close = memchr(auth, ']', (size_t) (end - auth));
-        if (close == NULL) {
-            return sl_conf_errorf(cx, n, "base_url \"%s\" has an unterminated IPv6 address", url);
-        }
-        host = auth + 1;
-        hlen = (size_t) (close - host);
-        if (hlen == 0 || hlen >= sizeof(addr)) {
-            return sl_conf_errorf(cx, n, "base_url \"%s\" has an invalid IPv6 address", url);
-        }
-        memcpy(addr, host, hlen);
-        addr[hlen] = '\0';
-        if (inet_pton(AF_INET6, addr, &in6) != 1) {
-            return sl_conf_errorf(cx, n, "base_url \"%s\" has an invalid IPv6 address", url);
-        }
-        if (close + 1 < end) {
-            if (close[1] != ':') {
-                return sl_conf_errorf(cx, n, "base_url \"%s\" has an invalid host", url);
-            }
-            port_p = close + 2;
-        }
-        v6 = true;
-    } else {
-        host = auth;
-        colon = memchr(auth, ':', (size_t) (end - auth));
-        hlen = (size_t) ((colon != NULL ? colon : end) - auth);
-        if (colon != NULL) {
-            port_p = colon + 1;
-        }
-        if (!conf_valid_host(host, hlen)) {
-            return sl_conf_errorf(cx, n, "base_url \"%s\" has an invalid host", url);
-        }
-    }
-
-    if (port_p != NULL) {
-        const char *q = port_p;
-
-        if (conf_digits(&q, &port) != 0 || q != end || port < 1 || port > 65535) {
-            return sl_conf_errorf(cx, n, "base_url \"%s\" has an invalid port", url);
-        }
-    } else {
-        port = def;
-    }
-
-    len = strlen(url);
-    while (len > (size_t) (end - url) && url[len - 1] == '/') {
-        len--;
-    }
-    p->base_url = sl_pstrndup(cx->pool, url, len);
-    p->base_path = sl_pstrndup(cx->pool, end, len - (size_t) (end - url));
-    p->host = sl_pstrndup(cx->pool, host, hlen);
-    p->port = (uint16_t) port;
-    if (port != def) {
-        p->host_header =
-            sl_psprintf(cx->pool, v6 ? "[%s]:%u" : "%s:%u", p->host, (unsigned) p->port);
-    } else {
-        p->host_header = v6 ? sl_psprintf(cx->pool, "[%s]", p->host) : p->host;
-    }
-    return 0;
-}
-
-
-static int
-conf_parse_headers(sl_conf_ctx_t *cx, const sl_conf_node_t *n, sl_provider_conf_t *p)
-{
-    const yaml_node_pair_t *pair;
-    const sl_conf_node_t *k, *v;
-    sl_header_conf_t *h;
-    size_t count;
-
-    if (!conf_is_map(n)) {
-        return sl_conf_errorf(cx, n, "headers must be a mapping, not %s", conf_type_name(n));
-    }
-    count = conf_map_len(n);
-    p->headers = sl_pcalloc(cx->pool, (count > 0 ? count : 1) * sizeof(sl_header_conf_t));
-    for (pair = n->y->data.mapping.pairs.start; pair < n->y->data.mapping.pairs.top; pair++) {
-        k = conf_node(cx, pair->key);
-        v = conf_node(cx, pair->value);
-        h = &p->headers[p->nheaders];
-        if (conf_scalar(cx, k, "header name", &h->name) != 0) {
-            return SL_ECONF;
-        }
-        if (!conf_is_token(h->name)) {
-            return sl_conf_errorf(cx, k, "invalid header name \"%s\"", h->name);
-        }
-        for (size_t i = 0; conf_reserved_headers[i] != NULL; i++) {
-            if (strcasecmp(h->name, conf_reserved_headers[i]) == 0) {
-                return sl_conf_errorf(cx, k, "header \"%s\" is set by sluice itself", h->name);
-            }
-        }
-        for (size_t i = 0; i < p->nheaders; i++) {
-            if (strcasecmp(h->name, p->headers[i].name) == 0) {
-                return sl_conf_errorf(cx, k, "duplicate header \"%s\"", h->name);
-            }
-        }
-        /* never quote a header value: it may well be a credential */
-        if (v->y->type != YAML_SCALAR_NODE) {
-            return sl_conf_errorf(cx, v, "header \"%s\" must have a scalar value, not %s", h->name,
-                                  conf_type_name(v));
-        }
-        if (strlen((const char *) v->y->data.scalar.value) != v->y->data.scalar.length
-            || strpbrk((const char *) v->y->data.scalar.value, "\r\n") != NULL) {
-            return sl_conf_errorf(cx, v, "value of header \"%s\" must not contain CR, LF or NUL",
-                                  h->name);
-        }
-        h->value =
-            conf_is_null(v) ? "" : sl_pstrdup(cx->pool, (const char *) v->y->data.scalar.value);
-        p->nheaders++;
-    }
-    return 0;
-}
-
-
-static int
-conf_check_readable(sl_conf_ctx_t *cx, const sl_conf_node_t *n, const char *what, const char *path)
-{
-    struct stat st;
-    int fd, err;
-
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        err = errno;
-        return sl_conf_errorf(cx, n, "%s \"%s\" cannot be read (%d: %s)", what, path, err,
-                              strerror(err));
-    }
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        close(fd);
-        return sl_conf_errorf(cx, n, "%s \"%s\" is not a regular file", what, path);
-    }
-    close(fd);
-    return 0;
-}
-
-
-static int
-conf_parse_models(sl_conf_ctx_t *cx, const sl_conf_node_t *map)
-{
-    sl_conf_t *conf = cx->conf;
-    const yaml_node_pair_t *pair;
-    size_t count, i = 0;
-
-    if (map == NULL) {
-        return 0;
-    }
-    count = conf_map_len(map);
-    conf->models = sl_pcalloc(cx->pool, (count > 0 ? count : 1) * sizeof(sl_model_conf_t));
-    for (pair = map->y->data.mapping.pairs.start; pair < map->y->data.mapping.pairs.top; pair++) {
-        if (conf_parse_model(cx, conf_node(cx, pair->key), conf_node(cx, pair->value),
-                             &conf->models[i])
-            != 0) {
-            return SL_ECONF;
-        }
-        conf->nmodels = ++i;
-    }
-    return 0;
-}
-
-
-static int
-conf_parse_model(sl_conf_ctx_t *cx, const sl_conf_node_t *key, const sl_conf_node_t *map,
-                 sl_model_conf_t *m)
-{
-    char where[CONF_WHERE_MAX];
-    const sl_conf_node_t *n;
-
-    if (conf_scalar(cx, key, "model name", &m->name) != 0) {
-        return SL_ECONF;
-    }
-    if (!conf_valid_model_name(m->name)) {
-        return sl_conf_errorf(cx, key, "invalid model name \"%s\" (%s)", m->name,
-                              "1 to 256 characters, no spaces or control characters");
-    }
-    if (!conf_is_map(map)) {
-        return sl_conf_errorf(cx, map, "model \"%s\" must be a mapping, not %s", m->name,
-                              conf_type_name(map));
-    }
-
-    n = sl_conf_get(cx, map, "targets");
-    if (n == NULL) {
-        return sl_conf_errorf(cx, key, "model \"%s\" needs targets", m->name);
-    }
-    if (conf_parse_targets(cx, n, m->name, &m->targets, &m->ntargets) != 0) {
-        return SL_ECONF;
-    }
-
-    /* every routing: key may be overridden here, directly under the model */
-    m->routing = cx->conf->routing;
-    if (conf_read_routing(cx, map, &m->routing) != 0) {
-        return SL_ECONF;
-    }
-    m->strategy = m->routing.strategy;
-
-    n = sl_conf_get(cx, map, "rules");
-    if (n != NULL && conf_parse_rules(cx, n, m) != 0) {
-        return SL_ECONF;
-    }
-
-    snprintf(where, sizeof(where), "model \"%s\"", m->name);
-    return sl_conf_check_unknown(cx, map, where);
-}
-
-
-/* "provider/model" or {target: "provider/model", weight: N}. */
-static int
-conf_parse_target(sl_conf_ctx_t *cx, const sl_conf_node_t *item, sl_target_t *t)
-{
-    const sl_conf_node_t *n = item;
-    const char *text, *slash;
-    uint64_t weight = 1;
-
-    if (conf_is_map(item)) {
-        n = sl_conf_get(cx, item, "target");
-        if (n == NULL) {
-            return sl_conf_errorf(cx, item, "a target mapping needs a \"target\" key");
-        }
-        if (sl_conf_get_uint(cx, item, "weight", 1, 1000, &weight) != 0
-            || sl_conf_check_unknown(cx, item, "target") != 0) {
-            return SL_ECONF;
-        }
-    } else if (item->y->type != YAML_SCALAR_NODE) {
-        return sl_conf_errorf(cx, item, "a target must be \"provider/model\" or a mapping, not %s",
-                              conf_type_name(item));
-    }
-
-    if (conf_scalar(cx, n, "target", &text) != 0) {
-        return SL_ECONF;
-    }
-    slash = strchr(text, '/');
-    if (slash == NULL || slash == text || slash[1] == '\0') {
-        return sl_conf_errorf(cx, n, "target \"%s\" must be \"provider/model\"", text);
-    }
-    t->provider = sl_conf_provider(cx->conf, text, (size_t) (slash - text));
-    if (t->provider == NULL) {
-        return sl_conf_errorf(cx, n, "unknown provider \"%.*s\" in target \"%s\"",
-                              (int) (slash - text), text, text);
-    }
-    t->model = slash + 1;
-    t->weight = (unsigned) weight;
-    return 0;
-}
-
-
-/* A model's or a rule's targets: a non-empty list, no target twice. */
-static int
-conf_parse_targets(sl_conf_ctx_t *cx, const sl_conf_node_t *n, const char *owner, sl_target_t **out,
-                   size_t *count)
-{
-    const sl_conf_node_t *item;
-    sl_target_t *t;
-    size_t len;
-
-    if (!conf_is_seq(n)) {
-        return sl_conf_errorf(cx, n, "targets must be a list, not %s", conf_type_name(n));
-    }
-    len = conf_seq_len(n);
-    if (len == 0) {
-        return sl_conf_errorf(cx, n, "model \"%s\" needs at least one target", owner);
-    }
-    t = sl_pcalloc(cx->pool, len * sizeof(sl_target_t));
-    for (size_t i = 0; i < len; i++) {
-        item = conf_node(cx, n->y->data.sequence.items.start[i]);
-        if (conf_parse_target(cx, item, &t[i]) != 0) {
-            return SL_ECONF;
-        }
-        for (size_t j = 0; j < i; j++) {
-            if (t[j].provider == t[i].provider && strcmp(t[j].model, t[i].model) == 0) {
-                return sl_conf_errorf(cx, item, "target \"%s/%s\" is listed twice",
-                                      t[i].provider->name, t[i].model);
-            }
-        }
-    }
-    *out = t;
-    *count = len;
-    return 0;
-}
-
-
-static void
-conf_routing_defaults(sl_routing_conf_t *r)
-{
-    r->retries = 1;
-    r->backoff = 200;
-    r->max_wait = 5 * 1000;
-    r->retry_on = SL_RETRY_ON_ALL;
-    r->first_token_timeout = 60 * 1000;
-    r->breaker_failures = 5;
-    r->breaker_cooldown = 30 * 1000;
-    r->retry_budget = 200;
-    r->deadline = 0;
-    r->strategy = SL_STRATEGY_FALLBACK;
-    r->max_latency = 0;
-}
-
-
-/* The top-level routing: map; every model starts from it. */
-static int
-conf_parse_routing(sl_conf_ctx_t *cx, const sl_conf_node_t *map)
-{
-    conf_routing_defaults(&cx->conf->routing);
-    if (conf_read_routing(cx, map, &cx->conf->routing) != 0) {
-        return SL_ECONF;
-    }
-    return sl_conf_check_unknown(cx, map, "routing");
-}
-
-
-/*
- * Reads the routing keys present in map over r; absent keys keep what r
- * holds. Shared by routing: and by a model, where the same keys sit
- * directly under the model's name (the caller checks for unknown keys).
- */
-static int
-conf_read_routing(sl_conf_ctx_t *cx, const sl_conf_node_t *map, sl_routing_conf_t *r)
-{
-    const sl_conf_node_t *n, *b;
-    const char *s;
-    uint64_t v;
-
-    if (map == NULL) {
-        return 0;
-    }
-    v = r->retries;
-    if (sl_conf_get_uint(cx, map, "retries", 0, 10, &v) != 0) {
-        return SL_ECONF;
-    }
-    r->retries = (unsigned) v;
-    if (sl_conf_get_duration(cx, map, "backoff", 0, CONF_HOUR_MS, &r->backoff) != 0
-        || sl_conf_get_duration(cx, map, "max_wait", 0, CONF_HOUR_MS, &r->max_wait) != 0
-        || sl_conf_get_duration(cx, map, "first_token_timeout", 0, CONF_DAY_MS,
-                                &r->first_token_timeout)
-               != 0
-        || sl_conf_get_duration(cx, map, "deadline", 0, CONF_DAY_MS, &r->deadline) != 0
-        || sl_conf_get_duration(cx, map, "max_latency", 0, CONF_HOUR_MS, &r->max_latency) != 0) {
-        return SL_ECONF;
-    }
-
-    n = sl_conf_get(cx, map, "retry_on");
-    if (n != NULL && conf_parse_retry_on(cx, n, &r->retry_on) != 0) {
-        return SL_ECONF;
-    }
-
-    n = sl_conf_get(cx, map, "strategy");
-    if (n != NULL && conf_parse_strategy(cx, n, &r->strategy) != 0) {
-        return SL_ECONF;
-    }
-
-    n = sl_conf_get(cx, map, "retry_budget");
-    if (n != NULL) {
-        if (conf_scalar(cx, n, "retry_budget", &s) != 0) {
-            return SL_ECONF;
-        }
-        if (sl_conf_parse_share(s, &r->retry_budget) != 0) {
-            return sl_conf_errorf(cx, n,
-                                  "invalid retry_budget \"%s\" (a share of requests between 0%% "
-                                  "and 100%%, e.g. 20%% or 0.2)",
-                                  s);
-        }
-    }
-
-    if (conf_section(cx, map, "breaker", &b) != 0) {
-        return SL_ECONF;
-    }
-    if (b != NULL) {
-        v = r->breaker_failures;
-        if (sl_conf_get_uint(cx, b, "failures", 0, 1000, &v) != 0
-            || sl_conf_get_duration(cx, b, "cooldown", 1, CONF_DAY_MS, &r->breaker_cooldown) != 0
-            || sl_conf_check_unknown(cx, b, "breaker") != 0) {
-            return SL_ECONF;
-        }
-        r->breaker_failures = (unsigned) v;
-    }
-    return 0;
-}
-
-
-static int
-conf_parse_strategy(sl_conf_ctx_t *cx, const sl_conf_node_t *n, sl_strategy_e *out)
-{
-    const char *s;
-
-    if (conf_scalar(cx, n, "strategy", &s) != 0) {
-        return SL_ECONF;
-    }
-    for (size_t i = 0; i < sizeof(conf_strategies) / sizeof(conf_strategies[0]); i++) {
-        if (strcmp(s, conf_strategies[i]) == 0) {
-            *out = (sl_strategy_e) i;
-            return 0;
-        }
-    }
-    return sl_conf_errorf(
-        cx, n, "invalid strategy \"%s\" (use fallback, weighted, cheapest, fastest or least_busy)",
-        s);
-}
-
-
-/* A list of connect, timeout, 429, 5xx; an empty list retries nothing. */
-static int
-conf_parse_retry_on(sl_conf_ctx_t *cx, const sl_conf_node_t *n, unsigned *out)
-{
-    static const struct {
-        const char *name;
-        unsigned bit;
-    } classes[] = {
-        { "connect", SL_RETRY_ON_CONNECT },
-        { "timeout", SL_RETRY_ON_TIMEOUT },
-        { "429", SL_RETRY_ON_429 },
-        { "5xx", SL_RETRY_ON_5XX },
-    };
-    const sl_conf_node_t *item;
-    unsigned bits = 0;
-    const char *s;
-    size_t i;
-
-    if (!conf_is_seq(n)) {
-        return sl_conf_errorf(cx, n, "retry_on must be a list, not %s", conf_type_name(n));
-    }
-    for (size_t k = 0; k < conf_seq_len(n); k++) {
-        item = conf_node(cx, n->y->data.sequence.items.start[k]);
-        if (conf_scalar(cx, item, "retry_on entry", &s) != 0) {
-            return SL_ECONF;
-        }
-        for (i = 0; i < sizeof(classes) / sizeof(classes[0]); i++) {
-            if (strcmp(s, classes[i].name) == 0) {
-                break;
-            }
-        }
-        if (i == sizeof(classes) / sizeof(classes[0])) {
-            return sl_conf_errorf(cx, item,
-                                  "invalid retry_on entry \"%s\" (use connect, timeout, 429 or "
-                                  "5xx)",
-                                  s);
-        }
-        if ((bits & classes[i].bit) != 0) {
-            return sl_conf_errorf(cx, item, "retry_on lists \"%s\" twice", s);
-        }
-        bits |= classes[i].bit;
-    }
-    *out = bits;
-    return 0;
-}
-
-
-static int
-conf_parse_rules(sl_conf_ctx_t *cx, const sl_conf_node_t *n, sl_model_conf_t *m)
-{
-    size_t count;
-
-    if (!conf_is_seq(n)) {
-        return sl_conf_errorf(cx, n, "rules must be a list, not %s", conf_type_name(n));
-    }
-    count = conf_seq_len(n);
-    if (count == 0) {
-        return 0;
-    }
-    m->rules = sl_pcalloc(cx->pool, count * sizeof(sl_rule_conf_t));
-    for (size_t i = 0; i < count; i++) {
-        m->rules[i].index = (unsigned) i;
-        if (conf_parse_rule(cx, conf_node(cx, n->y->data.sequence.items.start[i]), m, &m->rules[i])
-            != 0) {
-            return SL_ECONF;
-        }
-        m->nrules = i + 1;
-    }
-    return 0;
-}
-
-
-/* {when: {...}, targets: [...], strategy: S}; when and targets are required. */
-static int
-conf_parse_rule(sl_conf_ctx_t *cx, const sl_conf_node_t *item, const sl_model_conf_t *m,
-                sl_rule_conf_t *rule)
-{
-    char where[CONF_WHERE_MAX + 32];
-    const sl_conf_node_t *n;
-
-    snprintf(where, sizeof(where), "rule %u of model \"%s\"", rule->index + 1, m->name);
-    if (!conf_is_map(item)) {
-        return sl_conf_errorf(cx, item, "%s must be a mapping, not %s", where,
-                              conf_type_name(item));
-    }
-    rule->where =
-        sl_psprintf(cx->pool, "%s:%zu:%zu", cx->file, (size_t) item->y->start_mark.line + 1,
-                    (size_t) item->y->start_mark.column + 1);
-
-    n = sl_conf_get(cx, item, "when");
-    if (n == NULL) {
-        return sl_conf_errorf(cx, item, "%s needs a when", where);
-    }
-    if (conf_parse_when(cx, n, where, rule) != 0) {
-        return SL_ECONF;
-    }
-
-    n = sl_conf_get(cx, item, "targets");
-    if (n == NULL) {
-        return sl_conf_errorf(cx, item, "%s needs targets", where);
-    }
-    if (conf_parse_targets(cx, n, m->name, &rule->targets, &rule->ntargets) != 0) {
-        return SL_ECONF;
-    }
-
-    rule->routing = m->routing;
-    n = sl_conf_get(cx, item, "strategy");
-    if (n != NULL && conf_parse_strategy(cx, n, &rule->routing.strategy) != 0) {
-        return SL_ECONF;
-    }
-    return sl_conf_check_unknown(cx, item, where);
-}
-
-
-static int
-conf_parse_when(sl_conf_ctx_t *cx, const sl_conf_node_t *n, const char *where, sl_rule_conf_t *rule)
-{
-    char in[CONF_WHERE_MAX + 48];
-    const sl_conf_node_t *v;
-    const char *s;
-
-    if (!conf_is_map(n)) {
-        return sl_conf_errorf(cx, n, "when must be a mapping, not %s", conf_type_name(n));
-    }
-    if (sl_conf_get(cx, n, "min_prompt_tokens") != NULL) {
-        rule->when |= SL_WHEN_MIN_PROMPT_TOKENS;
-        if (sl_conf_get_uint(cx, n, "min_prompt_tokens", 0, CONF_TOKENS_MAX,
-                             &rule->min_prompt_tokens)
-            != 0) {
-            return SL_ECONF;
-        }
-    }
-    if (sl_conf_get(cx, n, "max_prompt_tokens") != NULL) {
-        rule->when |= SL_WHEN_MAX_PROMPT_TOKENS;
-        if (sl_conf_get_uint(cx, n, "max_prompt_tokens", 0, CONF_TOKENS_MAX,
-                             &rule->max_prompt_tokens)
-            != 0) {
-            return SL_ECONF;
-        }
-        if ((rule->when & SL_WHEN_MIN_PROMPT_TOKENS) != 0
-            && rule->max_prompt_tokens < rule->min_prompt_tokens) {
-            return sl_conf_errorf(cx, sl_conf_get(cx, n, "max_prompt_tokens"),
-                                  "max_prompt_tokens (%" PRIu64
-                                  ") is below min_prompt_tokens (%" PRIu64 ")",
-                                  rule->max_prompt_tokens, rule->min_prompt_tokens);
-        }
-    }
-
-    v = sl_conf_get(cx, n, "header");
-    if (v != NULL) {
-        rule->when |= SL_WHEN_HEADER;
-        if (conf_parse_when_headers(cx, v, rule) != 0) {
-            return SL_ECONF;
-        }
-    }
-    v = sl_conf_get(cx, n, "key");
-    if (v != NULL) {
-        rule->when |= SL_WHEN_KEY;
-        if (conf_parse_names(cx, v, "key", &rule->keys, &rule->nkeys) != 0) {
-            return SL_ECONF;
-        }
-    }
-    v = sl_conf_get(cx, n, "team");
-    if (v != NULL) {
-        rule->when |= SL_WHEN_TEAM;
-        if (conf_parse_names(cx, v, "team", &rule->teams, &rule->nteams) != 0) {
-            return SL_ECONF;
-        }
-    }
-    if (sl_conf_get(cx, n, "has_tools") != NULL) {
-        rule->when |= SL_WHEN_HAS_TOOLS;
-        if (sl_conf_get_bool(cx, n, "has_tools", &rule->has_tools) != 0) {
-            return SL_ECONF;
-        }
-    }
-    if (sl_conf_get(cx, n, "has_images") != NULL) {
-        rule->when |= SL_WHEN_HAS_IMAGES;
-        if (sl_conf_get_bool(cx, n, "has_images", &rule->has_images) != 0) {
-            return SL_ECONF;
-        }
-    }
-    v = sl_conf_get(cx, n, "complexity");
-    if (v != NULL) {
-        rule->when |= SL_WHEN_COMPLEXITY;
-        if (conf_scalar(cx, v, "complexity", &s) != 0) {
-            return SL_ECONF;
-        }
-        if (strcmp(s, "simple") == 0) {
-            rule->complexity = SL_COMPLEXITY_SIMPLE;
-        } else if (strcmp(s, "complex") == 0) {
-            rule->complexity = SL_COMPLEXITY_COMPLEX;
-        } else {
-            return sl_conf_errorf(cx, v, "invalid complexity \"%s\" (use simple or complex)", s);
-        }
-    }
-
-    snprintf(in, sizeof(in), "when of %s", where);
-    if (sl_conf_check_unknown(cx, n, in) != 0) {
-        return SL_ECONF;
-    }
-    if (rule->when == 0) {
-        /* an empty when would match everything and hide every later rule */
-        return sl_conf_errorf(cx, n, "when of %s needs at least one condition", where);
-    }
-    return 0;
-}
-
-
-/* header: {NAME: VALUE, ...}: names are matched in any case, values exactly. */
-static int
-conf_parse_when_headers(sl_conf_ctx_t *cx, const sl_conf_node_t *n, sl_rule_conf_t *rule)
-{
-    const yaml_node_pair_t *pair;
-    const sl_conf_node_t *k, *v;
-    sl_header_conf_t *h;
-
-    if (!conf_is_map(n) || conf_map_len(n) == 0) {
-        return sl_conf_errorf(cx, n, "header must be a mapping of header names to values");
-    }
-    rule->headers = sl_pcalloc(cx->pool, conf_map_len(n) * sizeof(sl_header_conf_t));
-    for (pair = n->y->data.mapping.pairs.start; pair < n->y->data.mapping.pairs.top; pair++) {
-        k = conf_node(cx, pair->key);
-        v = conf_node(cx, pair->value);
-        h = &rule->headers[rule->nheaders];
-        if (conf_scalar(cx, k, "header name", &h->name) != 0) {
-            return SL_ECONF;
-        }
-        if (!conf_is_token(h->name)) {
-            return sl_conf_errorf(cx, k, "invalid header name \"%s\"", h->name);
-        }
-        for (size_t i = 0; i < rule->nheaders; i++) {
-            if (strcasecmp(h->name, rule->headers[i].name) == 0) {
-                return sl_conf_errorf(cx, k, "duplicate header \"%s\"", h->name);
-            }
-        }
-        if (conf_is_null(v)) {
-            h->value = "";
-        } else if (conf_scalar(cx, v, "header value", &h->value) != 0) {
-            return SL_ECONF;
-        }
-        rule->nheaders++;
-    }
-    return 0;
-}
-
-
-/* One name or a non-empty list of names (keys, teams). */
-static int
-conf_parse_names(sl_conf_ctx_t *cx, const sl_conf_node_t *n, const char *what, const char ***out,
-                 size_t *count)
-{
-    const sl_conf_node_t *item;
-    const char **names;
-    size_t len = 1;
-
-    if (conf_is_seq(n)) {
-        len = conf_seq_len(n);
-        if (len == 0) {
-            return sl_conf_errorf(cx, n, "%s needs at least one name", what);
-        }
-    } else if (conf_is_map(n)) {
-        return sl_conf_errorf(cx, n, "%s must be a name or a list of names, not a mapping", what);
-    }
-    names = sl_pcalloc(cx->pool, len * sizeof(const char *));
-    for (size_t i = 0; i < len; i++) {
-        item = conf_is_seq(n) ? conf_node(cx, n->y->data.sequence.items.start[i]) : n;
-        names[i] = NULL;
-        if (conf_scalar(cx, item, what, &names[i]) != 0) {
-            return SL_ECONF;
-        }
-        if (names[i] == NULL || names[i][0] == '\0') {
-            return sl_conf_errorf(cx, item, "%s must not be empty", what);
-        }
-    }
-    *out = names;
-    *count = len;
-    return 0;
-}
-
-
-/*
- * api_key: one secret reference or a list of them (several credentials of
- * one account, used in turn). api_key keeps the first, for code that only
- * knows one.
- */
-static int
-conf_parse_api_keys(sl_conf_ctx_t *cx, const sl_conf_node_t *map, sl_provider_conf_t *p)
-{
-    const sl_conf_node_t *n = sl_conf_get(cx, map, "api_key"), *item;
-    size_t len = 1;
-
-    if (n == NULL) {
-        return 0;
-    }
-    if (conf_is_seq(n)) {
-        len = conf_seq_len(n);
-        if (len == 0) {
-            return sl_conf_errorf(cx, n, "api_key needs at least one secret reference");
-        }
-        if (len > CONF_CREDS_MAX) {
-            return sl_conf_errorf(cx, n, "api_key takes at most %d secret references",
-                                  CONF_CREDS_MAX);
-        }
-    }
-    p->api_keys = sl_pcalloc(cx->pool, len * sizeof(sl_secret_t));
-    for (size_t i = 0; i < len; i++) {
-        item = conf_is_seq(n) ? conf_node(cx, n->y->data.sequence.items.start[i]) : n;
-        if (conf_secret(cx, item, conf_is_seq(n) ? "api_key entry" : "api_key", &p->api_keys[i])
-            != 0) {
-            return SL_ECONF;
-        }
-        for (size_t j = 0; j < i; j++) {
-            if (strcmp(p->api_keys[j].ref, p->api_keys[i].ref) == 0) {
-                return sl_conf_errorf(cx, item, "api_key \"%s\" is listed twice",
-                                      p->api_keys[i].ref);
-            }
-        }
-        p->napi_keys = i + 1;
-    }
-    p->api_key = p->api_keys[0];
-    return 0;
 }
 
 
@@ -2661,7 +1134,7 @@ sl_conf_parse_share(const char *s, unsigned *permille)
     bool percent;
     size_t len;
 
-    if (s == NULL || conf_digits(&p, &whole) != 0) {
+    if (s == NULL || sl__conf_digits(&p, &whole) != 0) {
         return SL_ECONF;
     }
     len = strlen(s);
@@ -2699,26 +1172,16 @@ sl_conf_parse_share(const char *s, unsigned *permille)
 }
 
 
-const char *
-sl_conf_strategy_name(sl_strategy_e s)
-{
-    if ((size_t) s >= sizeof(conf_strategies) / sizeof(conf_strategies[0])) {
-        return "unknown";
-    }
-    return conf_strategies[s];
-}
-
-
 /*
  * A secret is always a reference; its value never reaches a message. The
  * reference text itself is safe to print: it names a variable or a path.
  */
-static int
-conf_secret(sl_conf_ctx_t *cx, const sl_conf_node_t *n, const char *what, sl_secret_t *out)
+int
+sl__conf_secret(sl_conf_ctx_t *cx, const sl_conf_node_t *n, const char *what, sl_secret_t *out)
 {
     const char *ref;
 
-    if (conf_scalar(cx, n, what, &ref) != 0) {
+    if (sl__conf_scalar(cx, n, what, &ref) != 0) {
         return SL_ECONF;
     }
     if ((cx->flags & SL_CONF_NO_SECRETS) != 0
@@ -2739,7 +1202,7 @@ conf_secret(sl_conf_ctx_t *cx, const sl_conf_node_t *n, const char *what, sl_sec
         const char *name = ref + 6;
         size_t len = strlen(name);
 
-        if (len == 0 || len > 128 || !conf_valid_name(name)) {
+        if (len == 0 || len > 128 || !sl__conf_valid_name(name)) {
             return sl_conf_errorf(cx, n,
                                   "%s reference \"%s\" needs a secret name after vault: "
                                   "(1..128 of A-Z a-z 0-9 . _ -)",
@@ -2749,9 +1212,7 @@ conf_secret(sl_conf_ctx_t *cx, const sl_conf_node_t *n, const char *what, sl_sec
         out->value = NULL;
         out->len = 0;
         out->vault = true;
-        out->where =
-            sl_psprintf(cx->pool, "%s:%zu:%zu", cx->file, (size_t) n->y->start_mark.line + 1,
-                        (size_t) n->y->start_mark.column + 1);
+        out->where = sl__conf_where(cx, n);
         return 0;
     }
     return sl_conf_errorf(cx, n, "%s must be a reference (%s), never a literal secret", what,
@@ -2875,7 +1336,7 @@ conf_secret_store(sl_conf_ctx_t *cx, const char *ref, const char *value, size_t 
 {
     char *copy = sl_pstrndup(cx->pool, value, len);
 
-    sl_pool_on_destroy(cx->pool, conf_wipe, copy);
+    sl_pool_on_destroy(cx->pool, sl__conf_wipe, copy);
     out->ref = sl_pstrdup(cx->pool, ref);
     out->value = copy;
     out->len = len;
@@ -2883,8 +1344,8 @@ conf_secret_store(sl_conf_ctx_t *cx, const char *ref, const char *value, size_t 
 
 
 /* Pool cleanup: zero a plaintext secret so it does not outlive its generation in memory. */
-static void
-conf_wipe(void *arg)
+void
+sl__conf_wipe(void *arg)
 {
     conf_wipe_n(arg, strlen(arg));
 }
@@ -2903,8 +1364,8 @@ conf_wipe_n(char *p, size_t n)
 
 
 /* One or more decimal digits; fails on none or on overflow. Advances *pp. */
-static int
-conf_digits(const char **pp, uint64_t *out)
+int
+sl__conf_digits(const char **pp, uint64_t *out)
 {
     const char *p = *pp;
     uint64_t v = 0;
@@ -2924,20 +1385,20 @@ conf_digits(const char **pp, uint64_t *out)
 }
 
 
-static int
-conf_parse_uint(const char *s, uint64_t *out)
+int
+sl__conf_parse_uint(const char *s, uint64_t *out)
 {
     const char *p = s;
 
-    if (conf_digits(&p, out) != 0 || *p != '\0') {
+    if (sl__conf_digits(&p, out) != 0 || *p != '\0') {
         return SL_ECONF;
     }
     return 0;
 }
 
 
-static int
-conf_parse_bool(const char *s, bool *out)
+int
+sl__conf_parse_bool(const char *s, bool *out)
 {
     static const char *const yes[] = { "true", "True", "TRUE", "yes", "on", NULL };
     static const char *const no[] = { "false", "False", "FALSE", "no", "off", NULL };
@@ -3007,29 +1468,8 @@ conf_fmt_size(char *buf, size_t size, uint64_t bytes)
 }
 
 
-static bool
-conf_same_addr(const sl_listen_conf_t *a, const sl_listen_conf_t *b)
-{
-    const struct sockaddr_in *a4, *b4;
-    const struct sockaddr_in6 *a6, *b6;
-
-    if (a->addr.ss_family != b->addr.ss_family) {
-        return false;
-    }
-    if (a->addr.ss_family == AF_INET) {
-        a4 = (const struct sockaddr_in *) &a->addr;
-        b4 = (const struct sockaddr_in *) &b->addr;
-        return a4->sin_port == b4->sin_port && a4->sin_addr.s_addr == b4->sin_addr.s_addr;
-    }
-    a6 = (const struct sockaddr_in6 *) &a->addr;
-    b6 = (const struct sockaddr_in6 *) &b->addr;
-    return a6->sin6_port == b6->sin6_port
-           && memcmp(&a6->sin6_addr, &b6->sin6_addr, sizeof(a6->sin6_addr)) == 0;
-}
-
-
-static bool
-conf_valid_name(const char *s)
+bool
+sl__conf_valid_name(const char *s)
 {
     size_t len = strlen(s);
 
@@ -3046,72 +1486,9 @@ conf_valid_name(const char *s)
 }
 
 
-static bool
-conf_valid_model_name(const char *s)
-{
-    size_t len = strlen(s);
-
-    if (len == 0 || len > CONF_MODEL_MAX) {
-        return false;
-    }
-    for (; *s != '\0'; s++) {
-        if ((unsigned char) *s <= 0x20 || *s == 0x7f) {
-            return false;
-        }
-    }
-    return true;
-}
-
-
-/* "*" or scheme://host[:port], exactly as browsers send Origin. */
-static bool
-conf_valid_origin(const char *s)
-{
-    const char *host;
-
-    if (strcmp(s, "*") == 0) {
-        return true;
-    }
-    if (strncmp(s, "https://", 8) == 0) {
-        host = s + 8;
-    } else if (strncmp(s, "http://", 7) == 0) {
-        host = s + 7;
-    } else {
-        return false;
-    }
-    if (*host == '\0' || *host == ':') {
-        return false;
-    }
-    for (; *host != '\0'; host++) {
-        if (!((*host >= 'A' && *host <= 'Z') || (*host >= 'a' && *host <= 'z')
-              || (*host >= '0' && *host <= '9') || *host == '.' || *host == '-' || *host == ':'
-              || *host == '[' || *host == ']' || *host == '_')) {
-            return false;
-        }
-    }
-    return true;
-}
-
-
-static bool
-conf_valid_host(const char *s, size_t len)
-{
-    if (len == 0) {
-        return false;
-    }
-    for (size_t i = 0; i < len; i++) {
-        if (!((s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= 'a' && s[i] <= 'z')
-              || (s[i] >= '0' && s[i] <= '9') || s[i] == '.' || s[i] == '-' || s[i] == '_')) {
-            return false;
-        }
-    }
-    return true;
-}
-
-
 /* RFC 9110 token: the only characters allowed in a header name. */
-static bool
-conf_is_token(const char *s)
+bool
+sl__conf_is_token(const char *s)
 {
     if (*s == '\0') {
         return false;
@@ -3123,16 +1500,4 @@ conf_is_token(const char *s)
         }
     }
     return true;
-}
-
-
-static unsigned
-conf_cpus(void)
-{
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-
-    if (n < 1) {
-        return 1;
-    }
-    return n > CONF_WORKERS_MAX ? CONF_WORKERS_MAX : (unsigned) n;
 }

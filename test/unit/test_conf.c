@@ -1,5 +1,5 @@
 /*
- * Unit tests for core/conf/conf.c: the value parsers (durations, sizes, listen
+ * Unit tests for core/conf/conf*.c: the value parsers (durations, sizes, listen
  * addresses), a configuration using every key, the defaults, the annotated
  * etc/sluice.yaml, the adapter hook helpers, and every error path with its
  * exact file:line:col message. Each test writes its YAML to a mkstemp()

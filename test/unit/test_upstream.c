@@ -1,5 +1,5 @@
 /*
- * Unit tests for core/http/upstream.c against in-process libuv servers on
+ * Unit tests for core/http/upstream*.c against in-process libuv servers on
  * 127.0.0.1:0 that follow a script per request (canned bytes, delays,
  * closes, silence), in plain HTTP and over TLS (core/http/tls.h server side,
  * certificates made by test/unit/upstream/gen-certs.sh at start-up).
