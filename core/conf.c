@@ -28,6 +28,7 @@
 #include <yaml.h>
 
 #include "core/errno.h"
+#include "core/headers.h"
 #include "core/pricing.h"
 #include "providers/registry.h"
 
@@ -130,6 +131,8 @@ static int conf_parse_provider(sl_conf_ctx_t *cx, const sl_conf_node_t *key,
                                const sl_conf_node_t *map, sl_provider_conf_t *p);
 static int conf_parse_base_url(sl_conf_ctx_t *cx, const sl_conf_node_t *n, const char *url,
                                sl_provider_conf_t *p);
+static int conf_parse_forward_headers(sl_conf_ctx_t *cx, const sl_conf_node_t *n,
+                                      sl_provider_conf_t *p);
 static int conf_parse_headers(sl_conf_ctx_t *cx, const sl_conf_node_t *n, sl_provider_conf_t *p);
 static int conf_check_readable(sl_conf_ctx_t *cx, const sl_conf_node_t *n, const char *what,
                                const char *path);
@@ -1663,6 +1666,10 @@ conf_parse_provider(sl_conf_ctx_t *cx, const sl_conf_node_t *key, const sl_conf_
     if (n != NULL && conf_parse_headers(cx, n, p) != 0) {
         return SL_ECONF;
     }
+    n = sl_conf_get(cx, map, "forward_headers");
+    if (n != NULL && conf_parse_forward_headers(cx, n, p) != 0) {
+        return SL_ECONF;
+    }
 
     if (p->ops->conf_parse != NULL) {
         cx->provider = p;
@@ -1829,6 +1836,53 @@ conf_parse_headers(sl_conf_ctx_t *cx, const sl_conf_node_t *n, sl_provider_conf_
         h->value =
             conf_is_null(v) ? "" : sl_pstrdup(cx->pool, (const char *) v->y->data.scalar.value);
         p->nheaders++;
+    }
+    return 0;
+}
+
+
+/* forward_headers: [name, ...]: opt-in client headers (core/headers.h) this provider gets. */
+static int
+conf_parse_forward_headers(sl_conf_ctx_t *cx, const sl_conf_node_t *n, sl_provider_conf_t *p)
+{
+    const sl_conf_node_t *item;
+    const char *name;
+    size_t count;
+
+    if (!conf_is_seq(n)) {
+        return sl_conf_errorf(cx, n, "forward_headers must be a list of header names, not %s",
+                              conf_type_name(n));
+    }
+    count = conf_seq_len(n);
+    p->forward_headers = sl_pcalloc(cx->pool, (count > 0 ? count : 1) * sizeof(const char *));
+    for (size_t i = 0; i < count; i++) {
+        item = conf_node(cx, n->y->data.sequence.items.start[i]);
+        if (conf_scalar(cx, item, "forward_headers entry", &name) != 0) {
+            return SL_ECONF;
+        }
+        if (!conf_is_token(name)) {
+            return sl_conf_errorf(cx, item, "invalid header name \"%s\"", name);
+        }
+        if (sl_headers_class((sl_str_t){ name, strlen(name) }) == SL_HEADERS_NEVER) {
+            return sl_conf_errorf(cx, item,
+                                  "header \"%s\" is never forwarded (a credential, hop-by-hop, "
+                                  "or set by sluice itself)",
+                                  name);
+        }
+        for (size_t k = 0; k < p->nheaders; k++) {
+            if (strcasecmp(name, p->headers[k].name) == 0) {
+                return sl_conf_errorf(cx, item,
+                                      "header \"%s\" is set by this provider's headers: and "
+                                      "cannot also be forwarded from the client",
+                                      name);
+            }
+        }
+        for (size_t k = 0; k < p->nforward_headers; k++) {
+            if (strcasecmp(name, p->forward_headers[k]) == 0) {
+                return sl_conf_errorf(cx, item, "duplicate header \"%s\" in forward_headers", name);
+            }
+        }
+        p->forward_headers[p->nforward_headers++] = name;
     }
     return 0;
 }

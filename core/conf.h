@@ -68,6 +68,8 @@ typedef struct sl_provider_conf {
     unsigned max_idle;            /* idle connections kept per worker */
     sl_header_conf_t *headers;    /* extra headers sent upstream */
     size_t nheaders;
+    const char **forward_headers; /* opt-in client headers passed upstream (core/headers.h) */
+    size_t nforward_headers;
 } sl_provider_conf_t;
 
 typedef enum sl_strategy {

@@ -23,6 +23,7 @@
 #include "core/account.h"
 #include "core/buf.h"
 #include "core/errno.h"
+#include "core/headers.h"
 #include "core/json.h"
 #include "core/pricing.h"
 #include "core/sse.h"
@@ -90,7 +91,6 @@ static int proxy_parse(proxy_req_t *pr, sl_endpoint_e endpoint);
 static int proxy_parse_error(proxy_req_t *pr, const sl_json_error_t *jerr, const char *why);
 static int proxy_route(proxy_req_t *pr);
 static void proxy_filter_headers(proxy_req_t *pr);
-static bool proxy_token_listed(sl_str_t list, sl_str_t name);
 static size_t proxy_sluice_headers(proxy_req_t *pr, sl_http_header_t *h);
 static void proxy_error(proxy_req_t *pr, int status, const char *type, const char *code,
                         const char *param, const char *message);
@@ -418,6 +418,15 @@ proxy_call(sl_http_req_t *r, sl_endpoint_e endpoint)
     ops = pr->call.target->provider->ops;
     memset(&ureq, 0, sizeof(ureq));
     rc = ops->build_request(pr->call.target->provider->ext, &pr->call, &ureq);
+    if (rc == SL_ENOTFOUND) {
+        proxy_error(pr, 400, "invalid_request_error", "invalid_model", "model",
+                    sl_psprintf(r->pool,
+                                "The model `%s` is not a valid model name for provider \"%s\": "
+                                "use letters, digits, '-', '_' and '.', starting with a letter "
+                                "or digit.",
+                                pr->public_model, pr->call.target->provider->name));
+        return;
+    }
     if (rc < 0) {
         proxy_error(pr, 400, "invalid_request_error", NULL, NULL,
                     "the request cannot be translated for this provider");
@@ -649,61 +658,16 @@ proxy_route(proxy_req_t *pr)
 }
 
 
-/* True when name is one of the comma-separated tokens of list (case-insensitive). */
-static bool
-proxy_token_listed(sl_str_t list, sl_str_t name)
-{
-    const char *p = list.p;
-    const char *end = list.p + list.len;
-
-    while (p < end) {
-        const char *comma = memchr(p, ',', (size_t) (end - p));
-        sl_str_t tok = sl_str_trim((sl_str_t){ p, (size_t) ((comma != NULL ? comma : end) - p) });
-
-        if (tok.len == name.len && sl_mem_caseeq(tok.p, name.p, tok.len)) {
-            return true;
-        }
-        p = comma != NULL ? comma + 1 : end;
-    }
-    return false;
-}
-
-
-/*
- * Client headers that may travel upstream: not hop-by-hop, not credentials
- * (the provider gets the gateway's own), not what the adapter or the
- * upstream client set themselves.
- */
+/* Client headers that may travel upstream to this target's provider (core/headers.h). */
 static void
 proxy_filter_headers(proxy_req_t *pr)
 {
-    static const char *const drop[] = {
-        "host",         "content-length", "content-type", "authorization",   "x-api-key",
-        "api-key",      "x-goog-api-key", "cookie",       "accept-encoding", "expect",
-        "x-request-id", "origin",         "referer",
-    };
     sl_http_req_t *r = pr->r;
     sl_http_header_t *out = sl_palloc(r->pool, sizeof(*out) * (r->nheaders + 1));
-    const sl_str_t *conn = sl_http_req_header(r, "connection");
-    size_t n = 0;
 
-    for (size_t i = 0; i < r->nheaders; i++) {
-        const sl_http_header_t *h = &r->headers[i];
-        bool skip =
-            sl_http_is_hop_by_hop(h->name) || (conn != NULL && proxy_token_listed(*conn, h->name));
-
-        for (size_t k = 0; !skip && k < sizeof(drop) / sizeof(drop[0]); k++) {
-            skip = sl_str_caseeq(h->name, drop[k]);
-        }
-        if (!skip && h->name.len > 8 && sl_mem_caseeq(h->name.p, "x-sluice", 8)) {
-            skip = true;
-        }
-        if (!skip) {
-            out[n++] = *h;
-        }
-    }
     pr->call.headers = out;
-    pr->call.nheaders = n;
+    pr->call.nheaders =
+        sl_headers_upstream(pr->call.target->provider, r->headers, r->nheaders, out);
 }
 
 

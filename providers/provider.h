@@ -131,6 +131,12 @@ struct sl_provider_ops {
     /*
      * Worker: OpenAI-shaped call -> method, path, headers, body. Request
      * pool. call is not const only so that sl_call_json() can cache the DOM.
+     * Returns 0; SL_ENOTFOUND when the target's model cannot name a model
+     * of this provider (an adapter that puts it into the URL path accepts
+     * letters, digits, '-', '_' and '.', starting with a letter or digit:
+     * never a dot segment); another negative code when the call cannot be
+     * expressed for this provider. The core answers both with 400 and
+     * sends nothing upstream.
      */
     int (*build_request)(const void *conf, sl_call_t *call, sl_upstream_req_t *out);
 
