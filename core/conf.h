@@ -125,6 +125,7 @@ typedef struct sl_conf {
     size_t max_header_size;      /* bytes: request line + all headers */
     unsigned max_headers;        /* count */
     unsigned keepalive_requests; /* requests per connection before close */
+    bool core_dumps;             /* false: RLIMIT_CORE 0 and not dumpable (core/process.h) */
     sl_cors_conf_t cors;
 
     /* auth: */

@@ -20,6 +20,7 @@
 #include "core/errno.h"
 #include "core/http_server.h"
 #include "core/log.h"
+#include "core/process.h"
 #include "core/proxy.h"
 #include "core/tls.h"
 #include "core/upstream.h"
@@ -384,9 +385,12 @@ sl_worker_run(const sl_worker_ctx_t *ctx)
     int rc;
     int code = 0;
 
-    /* 1. signals back to default, nothing blocked */
+    /* 1. signals back to default, nothing blocked; no core file with this worker's secrets */
     worker_reset_signals();
     sl_log_set_worker((int) ctx->slot);
+    if (sl_process_core_dumps(ctx->conf->core_dumps) < 0) {
+        return 2;
+    }
     /* 2. privileges: sluice runs as the user that started it (no user: key yet) */
     /* 3. other slots' fds were closed by the master right after fork */
 
