@@ -75,7 +75,7 @@ static void
 fuzz_check_events(const sl_buf_t *out)
 {
     const char *s = out->p;
-    const char *end = out->p + out->len;
+    const char *end = out->p != NULL ? out->p + out->len : NULL; /* NULL + 0 is UB */
 
     while (s != NULL && s < end) {
         const char *sep = memmem(s, (size_t) (end - s), "\n\n", 2);

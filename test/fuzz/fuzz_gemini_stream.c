@@ -102,7 +102,7 @@ static void
 fuzz_check_events(const sl_buf_t *out)
 {
     const char *p = out->p;
-    const char *end = out->p + out->len;
+    const char *end = out->p != NULL ? out->p + out->len : NULL; /* NULL + 0 is UB */
 
     while (p != NULL && p < end) {
         const char *e = p;
