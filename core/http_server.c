@@ -1789,6 +1789,13 @@ http_on_header_field_complete(llhttp_t *p)
     sl_http_conn_t *c = p->data;
 
     c->hname = http_span_take(c);
+    if (c->hname.len == 0) {
+        /* llhttp takes ":name: value" as a field with an empty name; a field name is a token */
+        c->err_status = 400;
+        c->err_code = "invalid_request";
+        c->err_message = "invalid HTTP request: empty header name";
+        return -1;
+    }
     return 0;
 }
 

@@ -1464,6 +1464,37 @@ test_malformed(void **state)
 }
 
 
+/* A line starting with ':' is a field with an empty name (found by fuzz_http): refused. */
+static void
+client_empty_header_name(test_ctx_t *t)
+{
+    cl_conn_t *cc = cl_open(t);
+    cl_resp_t resp;
+
+    CHECK(t, cc->fd >= 0);
+    cl_send(cc, "POST /echo HTTP/1.1\r\nHost: x\r\n:ransfer-Encoding: chunked\r\n"
+                "Content-Length: 2\r\n\r\nhi");
+    CHECK_INT(t, cl_read(cc, &resp), 0);
+    CHECK_INT(t, resp.status, 400);
+    CHECK_BODY(t, &resp, "invalid HTTP request: empty header name");
+    CHECK_INT(t, atomic_load(&t->handled), 0);
+    cl_resp_free(&resp);
+    CHECK(t, cl_wait_eof(cc, 3000));
+    cl_close(cc);
+}
+
+
+static void
+test_empty_header_name(void **state)
+{
+    test_ctx_t t;
+
+    (void) state;
+    test_init(&t);
+    test_run(&t, client_empty_header_name);
+}
+
+
 static void
 client_request_id(test_ctx_t *t)
 {
@@ -1915,6 +1946,7 @@ main(void)
         cmocka_unit_test(test_timeouts),
         cmocka_unit_test(test_routing),
         cmocka_unit_test(test_malformed),
+        cmocka_unit_test(test_empty_header_name),
         cmocka_unit_test(test_request_id),
         cmocka_unit_test(test_http10),
         cmocka_unit_test(test_stream),
