@@ -173,20 +173,33 @@ fuzz_init(void)
 }
 
 
-/* A connected, non-blocking client socket (loopback connects complete at once). */
+/*
+ * A connected, non-blocking client socket (loopback connects complete at
+ * once). The client closes first, so each connection leaves a TIME_WAIT
+ * entry for a minute: the source address rotates through 127.0.0.0/16 so
+ * that a long run never runs out of ephemeral ports.
+ */
 static int
 fuzz_connect(int port)
 {
+    static uint32_t next;
     struct sockaddr_in sin;
     int one = 1;
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int err;
 
     fuzz_check(fd >= 0, "client socket");
     memset(&sin, 0, sizeof(sin));
     sin.sin_family = AF_INET;
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK + 1 + next++ % 65000);
+    fuzz_check(bind(fd, (struct sockaddr *) &sin, sizeof(sin)) == 0, "client bind");
     sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     sin.sin_port = htons((uint16_t) port);
-    fuzz_check(connect(fd, (struct sockaddr *) &sin, sizeof(sin)) == 0, "connect");
+    err = connect(fd, (struct sockaddr *) &sin, sizeof(sin)) == 0 ? 0 : errno;
+    if (err != 0) {
+        fprintf(stderr, "fuzz_http: connect(): %s\n", strerror(err));
+    }
+    fuzz_check(err == 0, "connect");
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     fuzz_check(fcntl(fd, F_SETFL, O_NONBLOCK) == 0, "O_NONBLOCK");
     return fd;
