@@ -130,6 +130,7 @@ struct sl_http_conn {
     size_t rpos;        /* parsed up to here */
     size_t rlen;        /* read up to here */
     size_t hdr_bytes;   /* request line and headers so far */
+    size_t trl_bytes;   /* trailer fields so far (chunked bodies), never merged */
     size_t hcap;        /* capacity of req.headers */
     char *span;         /* URL, header name or value being collected, in the pool */
     size_t span_len;
@@ -999,6 +1000,7 @@ conn_request_begin(sl_http_conn_t *c)
 
     c->state = SL_HTTP_HEADERS;
     c->hdr_bytes = 0;
+    c->trl_bytes = 0;
     c->hcap = 0;
     c->span = NULL;
     c->span_len = 0;
@@ -1815,6 +1817,22 @@ http_on_header_value_complete(llhttp_t *p)
     sl_http_header_t *h;
     sl_str_t value = sl_str_trim(http_span_take(c));
 
+    if (c->state == SL_HTTP_BODY) {
+        /*
+         * A trailer field of a chunked body: not merged into the header
+         * section the handler sees (RFC 9110 6.5.1), where it would add a
+         * Content-Length, a Host or a credential after framing was decided.
+         * Dropped, within the header size budget.
+         */
+        c->trl_bytes += c->hname.len + value.len + 4;
+        if (c->trl_bytes > c->srv->conf->max_header_size) {
+            c->err_status = 431;
+            c->err_code = "request_header_fields_too_large";
+            c->err_message = "Request trailer fields too large.";
+            return -1;
+        }
+        return 0;
+    }
     if (r->nheaders >= c->srv->conf->max_headers) {
         c->err_status = 431;
         c->err_code = "request_header_fields_too_large";

@@ -274,6 +274,12 @@ fuzz_check_req(sl_http_req_t *r)
         te = te || sl_str_caseeq(h->name, "transfer-encoding");
         cl = cl || sl_str_caseeq(h->name, "content-length");
     }
+    if (te && cl) {
+        for (size_t i = 0; i < r->nheaders; i++) {
+            fprintf(stderr, "fuzz_http: header \"%s\": \"%s\"\n", r->headers[i].name.p,
+                    r->headers[i].value.p);
+        }
+    }
     fuzz_check(!(te && cl), "a request with both Transfer-Encoding and Content-Length");
     (void) sl_http_req_credential(r);
 }
