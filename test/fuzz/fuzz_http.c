@@ -32,12 +32,12 @@
 #define _GNU_SOURCE /* memmem */
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <unistd.h>
 
 #include <arpa/inet.h>
@@ -175,18 +175,21 @@ fuzz_init(void)
 
 /*
  * A connected, non-blocking client socket (loopback connects complete at
- * once). The client closes first, so each connection leaves a TIME_WAIT
- * entry for a minute: the source address rotates through 127.0.0.0/16 so
- * that a long run never runs out of ephemeral ports.
+ * once, without the server's accept). The client closes first, so each
+ * connection leaves a TIME_WAIT entry for a minute: the source address
+ * rotates through 127.0.0.0/16 so that a long run never runs out of
+ * ephemeral ports. libFuzzer's SIGALRM may interrupt the wait: retried.
  */
 static int
 fuzz_connect(int port)
 {
     static uint32_t next;
     struct sockaddr_in sin;
+    struct pollfd pfd;
+    socklen_t len = sizeof(int);
     int one = 1;
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    int err;
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    int err = 0;
 
     fuzz_check(fd >= 0, "client socket");
     memset(&sin, 0, sizeof(sin));
@@ -195,13 +198,21 @@ fuzz_connect(int port)
     fuzz_check(bind(fd, (struct sockaddr *) &sin, sizeof(sin)) == 0, "client bind");
     sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     sin.sin_port = htons((uint16_t) port);
-    err = connect(fd, (struct sockaddr *) &sin, sizeof(sin)) == 0 ? 0 : errno;
+    if (connect(fd, (struct sockaddr *) &sin, sizeof(sin)) != 0) {
+        err = errno;
+        fuzz_check(err == EINPROGRESS || err == EINTR, "connect");
+        pfd.fd = fd;
+        pfd.events = POLLOUT;
+        while (poll(&pfd, 1, 5000) < 0) {
+            fuzz_check(errno == EINTR, "poll");
+        }
+        fuzz_check(getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0, "SO_ERROR");
+    }
     if (err != 0) {
         fprintf(stderr, "fuzz_http: connect(): %s\n", strerror(err));
     }
     fuzz_check(err == 0, "connect");
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    fuzz_check(fcntl(fd, F_SETFL, O_NONBLOCK) == 0, "O_NONBLOCK");
     return fd;
 }
 
