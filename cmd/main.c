@@ -17,6 +17,7 @@
 #include "core/base/errno.h"
 #include "core/base/log.h"
 #include "core/process/master.h"
+#include "core/process/process.h"
 #include "storage/vault.h"
 
 #define SLUICE_VERSION      "0.1.0"
@@ -208,6 +209,9 @@ main(int argc, char **argv)
     cmd_opts_t o = { SLUICE_DEFAULT_CONF, 0, 0 };
     const cmd_t *c = NULL;
     int help = 0;
+
+    /* before any secret is read; `serve` applies server.core_dumps itself */
+    (void) sl_process_core_dumps(false);
 
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0
         || strcmp(argv[1], "help") == 0) {

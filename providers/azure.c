@@ -4,7 +4,8 @@
  * (or /embeddings) with ?api-version=; the credential goes in `api-key`.
  * The provider's keys are `api_version` (default 2024-10-21) and
  * `deployments` (model name -> deployment name; a target model not in the
- * map is taken as the deployment name). Bodies, answers, streams and errors
+ * map is taken as the deployment name, and refused with SL_ENOTFOUND when it
+ * cannot be one). Bodies, answers, streams and errors
  * are the OpenAI adapter's (openai_internal.h), not copies of it; Azure's
  * stream opens with a "choices": [] chunk of content-filter notes, which is
  * dropped.
@@ -32,7 +33,7 @@ typedef struct azure_conf {
 
 static int azure_conf_parse(sl_conf_ctx_t *cx, const sl_conf_node_t *node, void **conf);
 static bool azure_valid_name(const char *s);
-static const char *azure_escape(sl_pool_t *pool, const char *s);
+static bool azure_valid_deployment(const char *s);
 static int azure_build_request(const void *conf, sl_call_t *call, sl_upstream_req_t *out);
 static int azure_stream_event(const void *conf, sl_stream_t *st, const sl_sse_event_t *ev,
                               sl_evs_t *out);
@@ -86,8 +87,10 @@ azure_conf_parse(sl_conf_ctx_t *cx, const sl_conf_node_t *node, void **conf)
             return sl_conf_errorf(cx, v != NULL ? v : k,
                                   "a deployments entry maps a model name to a deployment name");
         }
-        if (!azure_valid_name(name)) {
-            return sl_conf_errorf(cx, v, "deployment \"%s\" must be 1 to 64 of A-Z a-z 0-9 - . _",
+        if (!azure_valid_deployment(name)) {
+            return sl_conf_errorf(cx, v,
+                                  "deployment \"%s\" must be 1 to 64 of A-Z a-z 0-9 - . _, "
+                                  "starting with a letter or digit",
                                   name);
         }
         az->deployments[i].model = sl_pstrdup(sl_conf_pool(cx), model);
@@ -120,29 +123,20 @@ azure_valid_name(const char *s)
 }
 
 
-/* s as one path segment: bytes outside RFC 3986's unreserved set percent-encoded. */
-static const char *
-azure_escape(sl_pool_t *pool, const char *s)
+/*
+ * A deployment name as Azure accepts one (and as a path segment takes it
+ * as is): 1 to 64 of A-Z a-z 0-9 - . _, starting with a letter or digit,
+ * the rule of Azure's Cognitive Services resource names
+ * (^[a-zA-Z0-9][a-zA-Z0-9_.-]*$). So never "." or "..", which would walk
+ * the upstream path.
+ */
+static bool
+azure_valid_deployment(const char *s)
 {
-    static const char hex[] = "0123456789ABCDEF";
-    size_t len = strlen(s);
-    char *out = sl_palloc(pool, len * 3 + 1);
-    char *d = out;
+    char c = s[0];
 
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char) s[i];
-
-        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-'
-            || c == '.' || c == '_' || c == '~') {
-            *d++ = (char) c;
-        } else {
-            *d++ = '%';
-            *d++ = hex[c >> 4];
-            *d++ = hex[c & 0xf];
-        }
-    }
-    *d = '\0';
-    return out;
+    return ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
+           && azure_valid_name(s);
 }
 
 
@@ -166,7 +160,11 @@ azure_build_request(const void *conf, sl_call_t *call, sl_upstream_req_t *out)
         }
     }
     if (deployment == NULL) {
-        deployment = azure_escape(call->pool, call->target->model);
+        /* the model is the deployment: a client's "az/.." must not walk the path */
+        if (!azure_valid_deployment(call->target->model)) {
+            return SL_ENOTFOUND;
+        }
+        deployment = call->target->model;
     }
     path = sl_psprintf(call->pool, "%s/openai/deployments/%s%s?api-version=%s", p->base_path,
                        deployment, endpoint, az->api_version);

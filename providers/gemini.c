@@ -128,6 +128,9 @@ gemini_build_request(const void *conf, sl_call_t *call, sl_upstream_req_t *out)
     int rc;
 
     (void) conf;
+    if (model == NULL) {
+        return SL_ENOTFOUND;
+    }
     if (!json_is_object(body)) {
         return SL_EPARSE;
     }
@@ -174,16 +177,18 @@ gemini_build_request(const void *conf, sl_call_t *call, sl_upstream_req_t *out)
 
 
 /*
- * "models/NAME" (or "tunedModels/NAME") for the path, NAME percent-encoded
- * as one segment: a client's "provider/model" must not walk the path.
+ * "models/NAME" (or "tunedModels/NAME") for the path, or NULL when NAME
+ * cannot be a Gemini model id: 1 to 128 of A-Z a-z 0-9 - . _, starting
+ * with a letter or digit ("gemini-2.5-flash", "text-embedding-004"). A
+ * client's "provider/model" must not walk the path, so "..", "a/b" and
+ * anything that needs escaping are refused rather than encoded.
  */
 static const char *
 gemini_model_path(sl_pool_t *pool, const char *model)
 {
-    static const char hex[] = "0123456789ABCDEF";
     const char *prefix = "models/";
     size_t len;
-    char *out, *d;
+    char c;
 
     if (strncmp(model, "models/", 7) == 0) {
         model += 7;
@@ -192,22 +197,19 @@ gemini_model_path(sl_pool_t *pool, const char *model)
         prefix = "tunedModels/";
     }
     len = strlen(model);
-    out = sl_palloc(pool, strlen(prefix) + len * 3 + 1);
-    d = stpcpy(out, prefix);
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char) model[i];
-
-        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-'
-            || c == '.' || c == '_' || c == '~') {
-            *d++ = (char) c;
-        } else {
-            *d++ = '%';
-            *d++ = hex[c >> 4];
-            *d++ = hex[c & 0xf];
+    c = model[0];
+    if (len == 0 || len > 128
+        || !((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))) {
+        return NULL;
+    }
+    for (size_t i = 1; i < len; i++) {
+        c = model[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-'
+              || c == '.' || c == '_')) {
+            return NULL;
         }
     }
-    *d = '\0';
-    return out;
+    return sl_psprintf(pool, "%s%s", prefix, model);
 }
 
 

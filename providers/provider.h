@@ -62,9 +62,13 @@ struct sl_provider_ops {
 
     /*
      * Worker: the call -> method, path, headers, body. Request pool. The
-     * credential is call->api_key (NULL: none). Returns 0, SL_EPARSE (the
-     * call cannot be expressed: the client gets a 400), or SL_EDENIED (the
-     * kind does not serve call->api).
+     * credential is call->api_key (NULL: none). Returns 0; SL_ENOTFOUND when
+     * the target's model cannot name a model of this provider (an adapter
+     * that puts it into the URL path accepts letters, digits, '-', '_' and
+     * '.', starting with a letter or digit: never a dot segment; the client
+     * gets 400 invalid_model); SL_EPARSE when the call cannot be expressed
+     * for this provider (a 400); SL_EDENIED when the kind does not serve
+     * call->api (the next target may). Nothing is sent upstream on an error.
      */
     int (*build_request)(const void *conf, sl_call_t *call, sl_upstream_req_t *out);
 

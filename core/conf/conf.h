@@ -93,6 +93,8 @@ typedef struct sl_provider_conf {
      */
     sl_secret_t *api_keys;
     size_t napi_keys;
+    const char **forward_headers; /* opt-in client headers passed upstream (core/http/headers.h) */
+    size_t nforward_headers;
 } sl_provider_conf_t;
 
 typedef enum sl_strategy {
@@ -228,6 +230,7 @@ typedef struct sl_conf {
     size_t max_header_size;      /* bytes: request line + all headers */
     unsigned max_headers;        /* count */
     unsigned keepalive_requests; /* requests per connection before close */
+    bool core_dumps; /* false: RLIMIT_CORE 0 and not dumpable (core/process/process.h) */
     sl_cors_conf_t cors;
 
     /* auth: */

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "core/base/errno.h"
+#include "core/http/headers.h"
 #include "providers/provider.h"
 
 #define CONF_CREDS_MAX 64 /* credentials per provider */
@@ -29,6 +30,8 @@ static int conf_parse_provider(sl_conf_ctx_t *cx, const sl_conf_node_t *key,
                                const sl_conf_node_t *map, sl_provider_conf_t *p);
 static int conf_parse_base_url(sl_conf_ctx_t *cx, const sl_conf_node_t *n, const char *url,
                                sl_provider_conf_t *p);
+static int conf_parse_forward_headers(sl_conf_ctx_t *cx, const sl_conf_node_t *n,
+                                      sl_provider_conf_t *p);
 static int conf_parse_headers(sl_conf_ctx_t *cx, const sl_conf_node_t *n, sl_provider_conf_t *p);
 static int conf_check_readable(sl_conf_ctx_t *cx, const sl_conf_node_t *n, const char *what,
                                const char *path);
@@ -166,6 +169,10 @@ conf_parse_provider(sl_conf_ctx_t *cx, const sl_conf_node_t *key, const sl_conf_
 
     n = sl_conf_get(cx, map, "headers");
     if (n != NULL && conf_parse_headers(cx, n, p) != 0) {
+        return SL_ECONF;
+    }
+    n = sl_conf_get(cx, map, "forward_headers");
+    if (n != NULL && conf_parse_forward_headers(cx, n, p) != 0) {
         return SL_ECONF;
     }
 
@@ -332,6 +339,54 @@ conf_parse_headers(sl_conf_ctx_t *cx, const sl_conf_node_t *n, sl_provider_conf_
         }
         h->value = sl__conf_is_null(v) ? "" : sl_pstrdup(cx->pool, s);
         p->nheaders++;
+    }
+    return 0;
+}
+
+
+/* forward_headers: [name, ...]: opt-in client headers (core/http/headers.h) this provider gets. */
+static int
+conf_parse_forward_headers(sl_conf_ctx_t *cx, const sl_conf_node_t *n, sl_provider_conf_t *p)
+{
+    const sl_conf_node_t *item;
+    const char *name;
+    size_t count;
+
+    if (!sl__conf_is_seq(n)) {
+        return sl_conf_errorf(cx, n, "forward_headers must be a list of header names, not %s",
+                              sl__conf_type_name(n));
+    }
+    count = sl__conf_seq_len(n);
+    p->forward_headers =
+        sl_pcalloc(sl_conf_pool(cx), (count > 0 ? count : 1) * sizeof(const char *));
+    for (size_t i = 0; i < count; i++) {
+        item = sl__conf_seq_item(cx, n, i);
+        if (sl__conf_scalar(cx, item, "forward_headers entry", &name) != 0) {
+            return SL_ECONF;
+        }
+        if (!sl__conf_is_token(name)) {
+            return sl_conf_errorf(cx, item, "invalid header name \"%s\"", name);
+        }
+        if (sl_headers_class((sl_str_t){ name, strlen(name) }) == SL_HEADERS_NEVER) {
+            return sl_conf_errorf(cx, item,
+                                  "header \"%s\" is never forwarded (a credential, hop-by-hop, "
+                                  "or set by sluice itself)",
+                                  name);
+        }
+        for (size_t k = 0; k < p->nheaders; k++) {
+            if (strcasecmp(name, p->headers[k].name) == 0) {
+                return sl_conf_errorf(cx, item,
+                                      "header \"%s\" is set by this provider's headers: and "
+                                      "cannot also be forwarded from the client",
+                                      name);
+            }
+        }
+        for (size_t k = 0; k < p->nforward_headers; k++) {
+            if (strcasecmp(name, p->forward_headers[k]) == 0) {
+                return sl_conf_errorf(cx, item, "duplicate header \"%s\" in forward_headers", name);
+            }
+        }
+        p->forward_headers[p->nforward_headers++] = name;
     }
     return 0;
 }

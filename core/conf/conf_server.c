@@ -60,6 +60,7 @@ static const conf_field_t conf_server_fields[] = {
     { "max_header_size", CONF_SIZE, offsetof(sl_conf_t, max_header_size), CONF_KIB, CONF_MIB },
     { "max_headers", CONF_UINT, offsetof(sl_conf_t, max_headers), 1, 1000 },
     { "keepalive_requests", CONF_UINT, offsetof(sl_conf_t, keepalive_requests), 1, 1000000 },
+    { "core_dumps", CONF_BOOL, offsetof(sl_conf_t, core_dumps), 0, 0 },
     { NULL, CONF_BOOL, 0, 0, 0 },
 };
 

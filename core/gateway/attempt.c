@@ -17,6 +17,7 @@
 #include "core/base/log.h"
 #include "core/admin/metrics.h"
 #include "core/gateway/settle.h"
+#include "core/http/headers.h"
 #include "core/base/str.h"
 
 #define ATTEMPT_MAX_BODY (64u * 1024 * 1024) /* a JSON answer larger than this is refused */
@@ -225,6 +226,22 @@ attempt_build(sl_drv_attempt_t *a)
     rq->tries++;
     rq->attempts++;
     rq->last_target = t;
+    if (rc_ == SL_ENOTFOUND) {
+        sl_error_t e = {
+            .status = 400,
+            .type = "invalid_request_error",
+            .code = "invalid_model",
+            .param = "model",
+            .message = sl_psprintf(rq->r->pool,
+                                   "The model `%s` is not a valid model name for provider \"%s\": "
+                                   "use letters, digits, '-', '_' and '.', starting with a letter "
+                                   "or digit.",
+                                   rq->public_model, t->provider->name),
+        };
+
+        attempt_fail(a, SL_FAIL_NONE, 400, &e);
+        return;
+    }
     if (rc_ < 0) {
         sl_error_t e = {
             .status = 400,
@@ -272,6 +289,7 @@ attempt_create(sl_drv_req_t *rq, const sl_route_target_t *rt, int cred)
     sl_pool_t *pool = rq->r->pool;
     sl_drv_attempt_t *a = sl_pcalloc(pool, sizeof(*a));
     const sl_provider_conf_t *p = rt->target->provider;
+    sl_http_header_t *hdrs;
 
     a->rq = rq;
     a->rt = rt;
@@ -280,6 +298,10 @@ attempt_create(sl_drv_req_t *rq, const sl_route_target_t *rt, int cred)
     a->call.body = NULL;
     a->call.target = rt->target;
     a->call.api_key = cred >= 0 && p->api_keys[cred].value != NULL ? &p->api_keys[cred] : NULL;
+    /* which client headers may go to this provider depends on the provider (forward_headers) */
+    hdrs = sl_palloc(pool, sizeof(*hdrs) * (rq->r->nheaders + 1));
+    a->call.headers = hdrs;
+    a->call.nheaders = sl_headers_upstream(p, rq->r->headers, rq->r->nheaders, hdrs);
     a->ops = p->ops;
     a->ext = p->ext;
     a->body = (sl_buf_t) SL_BUF_INIT;

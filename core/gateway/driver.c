@@ -37,8 +37,6 @@ static void drv_decode_done(uv_work_t *w, int status);
 static void drv_decoded(sl_drv_req_t *rq);
 static bool drv_auth(sl_http_req_t *r, const sl_frontend_t *fe, sl_acct_t *a);
 static int drv_plan(sl_drv_req_t *rq);
-static void drv_filter_headers(sl_drv_req_t *rq);
-static bool drv_token_listed(sl_str_t list, sl_str_t name);
 static void drv_on_abort(sl_http_req_t *r);
 static void drv_on_drain(sl_http_req_t *r);
 static void drv_unlink(sl_drv_req_t *rq);
@@ -387,7 +385,6 @@ drv_decoded(sl_drv_req_t *rq)
                           "and did not send it. Try again later.");
         return;
     }
-    drv_filter_headers(rq);
     rq->next_active = d->active;
     if (d->active != NULL) {
         d->active->prev_active = rq;
@@ -465,64 +462,6 @@ drv_plan(sl_drv_req_t *rq)
         return SL_EDENIED;
     }
     return 0;
-}
-
-
-/* True when name is one of the comma-separated tokens of list (case-insensitive). */
-static bool
-drv_token_listed(sl_str_t list, sl_str_t name)
-{
-    const char *p = list.p;
-    const char *end = list.p + list.len;
-
-    while (p < end) {
-        const char *comma = memchr(p, ',', (size_t) (end - p));
-        sl_str_t tok = sl_str_trim((sl_str_t){ p, (size_t) ((comma != NULL ? comma : end) - p) });
-
-        if (tok.len == name.len && sl_mem_caseeq(tok.p, name.p, tok.len)) {
-            return true;
-        }
-        p = comma != NULL ? comma + 1 : end;
-    }
-    return false;
-}
-
-
-/*
- * Client headers that may travel upstream: not hop-by-hop, not credentials
- * (the provider gets the gateway's own), not what the adapter or the
- * upstream client set themselves.
- */
-static void
-drv_filter_headers(sl_drv_req_t *rq)
-{
-    static const char *const drop[] = {
-        "host",         "content-length", "content-type", "authorization",   "x-api-key",
-        "api-key",      "x-goog-api-key", "cookie",       "accept-encoding", "expect",
-        "x-request-id", "origin",         "referer",
-    };
-    sl_http_req_t *r = rq->r;
-    sl_http_header_t *out = sl_palloc(r->pool, sizeof(*out) * (r->nheaders + 1));
-    const sl_str_t *conn = sl_http_req_header(r, "connection");
-    size_t n = 0;
-
-    for (size_t i = 0; i < r->nheaders; i++) {
-        const sl_http_header_t *h = &r->headers[i];
-        bool skip =
-            sl_http_is_hop_by_hop(h->name) || (conn != NULL && drv_token_listed(*conn, h->name));
-
-        for (size_t k = 0; !skip && k < sizeof(drop) / sizeof(drop[0]); k++) {
-            skip = sl_str_caseeq(h->name, drop[k]);
-        }
-        if (!skip && h->name.len > 8 && sl_mem_caseeq(h->name.p, "x-sluice", 8)) {
-            skip = true;
-        }
-        if (!skip) {
-            out[n++] = *h;
-        }
-    }
-    rq->call.headers = out;
-    rq->call.nheaders = n;
 }
 
 

@@ -665,6 +665,7 @@ sl__http_conn_request_begin(sl_http_conn_t *c)
 
     c->state = SL_HTTP_HEADERS;
     c->hdr_bytes = 0;
+    c->trl_bytes = 0;
     c->hcap = 0;
     c->span = NULL;
     c->span_len = 0;

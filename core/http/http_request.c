@@ -318,6 +318,13 @@ http_on_header_field_complete(llhttp_t *p)
     sl_http_conn_t *c = p->data;
 
     c->hname = http_span_take(c);
+    if (c->hname.len == 0) {
+        /* llhttp takes ":name: value" as a field with an empty name; a field name is a token */
+        c->err_status = 400;
+        c->err_code = "invalid_request";
+        c->err_message = "invalid HTTP request: empty header name";
+        return -1;
+    }
     return 0;
 }
 
@@ -337,6 +344,22 @@ http_on_header_value_complete(llhttp_t *p)
     sl_http_header_t *h;
     sl_str_t value = sl_str_trim(http_span_take(c));
 
+    if (c->state == SL_HTTP_BODY) {
+        /*
+         * A trailer field of a chunked body: not merged into the header
+         * section the handler sees (RFC 9110 6.5.1), where it would add a
+         * Content-Length, a Host or a credential after framing was decided.
+         * Dropped, within the header size budget.
+         */
+        c->trl_bytes += c->hname.len + value.len + 4;
+        if (c->trl_bytes > c->srv->conf->max_header_size) {
+            c->err_status = 431;
+            c->err_code = "request_header_fields_too_large";
+            c->err_message = "Request trailer fields too large.";
+            return -1;
+        }
+        return 0;
+    }
     if (r->nheaders >= c->srv->conf->max_headers) {
         c->err_status = 431;
         c->err_code = "request_header_fields_too_large";

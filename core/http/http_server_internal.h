@@ -139,6 +139,7 @@ struct sl_http_conn {
     size_t rpos;        /* parsed up to here */
     size_t rlen;        /* read up to here */
     size_t hdr_bytes;   /* request line and headers so far */
+    size_t trl_bytes;   /* trailer fields so far (chunked bodies), never merged */
     size_t hcap;        /* capacity of req.headers */
     char *span;         /* URL, header name or value being collected, in the pool */
     size_t span_len;

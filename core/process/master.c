@@ -23,6 +23,7 @@
 #include "core/base/errno.h"
 #include "core/gateway/intent.h"
 #include "core/process/listen.h"
+#include "core/process/process.h"
 #include "core/gateway/limits.h"
 #include "core/base/log.h"
 #include "core/admin/metrics.h"
@@ -106,6 +107,8 @@ static void master_settle_retry(master_t *m);
 static bool master_pid_alive(const master_t *m, pid_t pid);
 static int master_clear_reserved_txn(sl_txn_t *t, void *arg);
 static int master_shm_init(const sl_conf_t *conf);
+static void master_core_dumps(const sl_conf_t *conf);
+static void master_notify(const master_t *m, const char *state);
 
 
 static uint64_t
@@ -255,6 +258,32 @@ master_storage_check(sl_conf_t *conf, bool cold)
     }
     sl_db_close(db);
     return 0;
+}
+
+
+/* The core-dump policy of conf for the master (workers apply it again after fork). */
+static void
+master_core_dumps(const sl_conf_t *conf)
+{
+    if (sl_process_core_dumps(conf->core_dumps) == 0 && conf->core_dumps) {
+        sl_log(NULL, SL_LOG_WARN, 0,
+               "server.core_dumps is on: a core file of sluice may hold decrypted secrets");
+    }
+}
+
+
+/* Tells a Type=notify service manager about state, with the generation as its status. */
+static void
+master_notify(const master_t *m, const char *state)
+{
+    char buf[256];
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    snprintf(buf, sizeof(buf), "%s\nMONOTONIC_USEC=%llu\nSTATUS=generation %u, %u workers", state,
+             (unsigned long long) ts.tv_sec * 1000000 + (unsigned long long) ts.tv_nsec / 1000,
+             m->generation, m->conf->workers);
+    sl_process_notify(buf);
 }
 
 
@@ -659,6 +688,7 @@ master_reload(master_t *m)
     m->generation++;
     /* the segment stays: existing targets keep their state, new ones get slots */
     sl_state_init(next);
+    master_core_dumps(next);
     master_spawn_generation(m);
     /* the old workers keep their own copy of the old configuration */
     master_send_all(m, SL_WORKER_CMD_QUIT, true);
@@ -744,6 +774,7 @@ sl_master_run(sl_conf_t *conf, const char *file)
     m.file = file;
     m.generation = 1;
     sl_log_set_worker(-1);
+    master_core_dumps(conf);
 
     rc = master_shm_init(conf);
     if (rc < 0) {
@@ -781,6 +812,7 @@ sl_master_run(sl_conf_t *conf, const char *file)
            (int) getpid(), conf->workers, conf->reuse_port ? "per-worker reuseport" : "shared");
     master_spawn_generation(&m);
     sl_log_set_startup(false);
+    master_notify(&m, "READY=1");
 
     sigemptyset(&empty);
     for (;;) {
@@ -795,18 +827,22 @@ sl_master_run(sl_conf_t *conf, const char *file)
             sig_terminate = 0;
             sl_log(NULL, SL_LOG_NOTICE, 0, "fast shutdown");
             m.state = MASTER_TERMINATING;
+            master_notify(&m, "STOPPING=1");
             master_send_all(&m, SL_WORKER_CMD_TERMINATE, false);
         }
         if (sig_quit && m.state == MASTER_RUNNING) {
             sig_quit = 0;
             sl_log(NULL, SL_LOG_NOTICE, 0, "graceful shutdown");
             m.state = MASTER_QUITTING;
+            master_notify(&m, "STOPPING=1");
             master_send_all(&m, SL_WORKER_CMD_QUIT, false);
         }
         if (sig_reload) {
             sig_reload = 0;
             if (m.state == MASTER_RUNNING) {
+                master_notify(&m, "RELOADING=1");
                 master_reload(&m);
+                master_notify(&m, "READY=1");
             }
         }
         if (sig_reopen) {
@@ -860,6 +896,7 @@ sl_master_run_single(sl_conf_t *conf)
 
     /* one process: the per-slot sockets collapse to one per address */
     conf->workers = 1;
+    master_core_dumps(conf);
     if (master_shm_init(conf) < 0) {
         sl_log(NULL, SL_LOG_EMERG, 0, "setting up the shared memory segment failed");
         sl_conf_destroy(conf);

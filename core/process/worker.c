@@ -21,6 +21,7 @@
 #include "core/base/errno.h"
 #include "core/http/http_server.h"
 #include "core/base/log.h"
+#include "core/process/process.h"
 #include "core/gateway/driver.h"
 #include "core/gateway/settle.h"
 #include "core/http/tls.h"
@@ -434,9 +435,12 @@ sl_worker_run(const sl_worker_ctx_t *ctx)
     int rc;
     int code = 0;
 
-    /* 1. signals back to default, nothing blocked */
+    /* 1. signals back to default, nothing blocked; no core file with this worker's secrets */
     worker_reset_signals();
     sl_log_set_worker((int) ctx->slot);
+    if (sl_process_core_dumps(ctx->conf->core_dumps) < 0) {
+        return 2;
+    }
     /* 2. privileges: sluice runs as the user that started it (no user: key yet) */
     /* 3. other slots' fds were closed by the master right after fork */
 

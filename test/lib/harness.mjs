@@ -453,8 +453,10 @@ export function baseConfig({ dir, port, mock, over }) {
 // Starts `sluice serve -c <dir>/<name>.yaml`. Options: dir (required), mock
 // (handle from startMock), config (function cfg => cfg, or object merged),
 // name, allowLog (regexes of bad-looking lines a test expects, e.g. a
-// worker killed on purpose), env.
-export async function startSluice({ dir, mock, config, name = 'sluice', allowLog = [], env = {}, readyTimeoutMs = 10000 }) {
+// worker killed on purpose), env, wrap (a command line that execs the
+// sluice command line appended to it, e.g. ['prlimit', '--core=0']: the
+// pid stays sluice's).
+export async function startSluice({ dir, mock, config, name = 'sluice', allowLog = [], env = {}, readyTimeoutMs = 10000, wrap = [] }) {
   if (!fs.existsSync(SLUICE_BIN)) throw new Error(`sluice binary not found: ${SLUICE_BIN} (set SLUICE_BIN)`);
   const port = await freePort();
   const sub = path.join(dir, name);
@@ -471,14 +473,14 @@ export async function startSluice({ dir, mock, config, name = 'sluice', allowLog
     MOCK_UPSTREAM_KEY: mock ? mock.apiKey : randomKey('mk-'),
     ...env,
   };
-  const s = new Sluice({ dir: sub, port, cfg, configPath, key, env: fullEnv, allowLog, mock });
+  const s = new Sluice({ dir: sub, port, cfg, configPath, key, env: fullEnv, allowLog, mock, wrap });
   await s.start(readyTimeoutMs);
   return s;
 }
 
 export class Sluice {
-  constructor({ dir, port, cfg, configPath, key, env, allowLog, mock }) {
-    Object.assign(this, { dir, port, cfg, configPath, key, env, allowLog, mock });
+  constructor({ dir, port, cfg, configPath, key, env, allowLog, mock, wrap = [] }) {
+    Object.assign(this, { dir, port, cfg, configPath, key, env, allowLog, mock, wrap });
     this.pidFile = cfg.server.pid_file;
     this.errorLog = cfg.server.error_log;
     this.baseURL = `http://127.0.0.1:${port}/v1`;
@@ -490,7 +492,8 @@ export class Sluice {
   }
 
   async start(readyTimeoutMs) {
-    this.proc = spawn(SLUICE_BIN, ['serve', '-c', this.configPath], { env: this.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const argv = [...this.wrap, SLUICE_BIN, 'serve', '-c', this.configPath];
+    this.proc = spawn(argv[0], argv.slice(1), { env: this.env, stdio: ['ignore', 'pipe', 'pipe'] });
     this.pid = this.proc.pid;
     livePids.add(this.pid);
     this.proc.stdout.on('data', (c) => { this.stdout += c; });

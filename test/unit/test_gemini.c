@@ -375,12 +375,11 @@ test_request_json_object(void **state)
     test_ctx_t *t = *state;
     sl_upstream_req_t req;
 
-    t->target.model = "../../v1/files x";
+    t->target.model = "tunedModels/my_model-2.0";
     t->prov.api_key.value = NULL;
     call_init(t, SL_API_CHAT, "req_json_object.in.json");
     check_golden(build(t, &req), "req_json_object.out.json");
-    /* a client's model never walks the path */
-    assert_string_equal(req.path, "/v1beta/models/..%2F..%2Fv1%2Ffiles%20x:generateContent");
+    assert_string_equal(req.path, "/v1beta/tunedModels/my_model-2.0:generateContent");
     assert_null(header(t->pool, &req, "x-goog-api-key"));
 }
 
@@ -406,6 +405,23 @@ test_request_errors(void **state)
         "\"tool_choice\":\"sometimes\"}",
         "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"video\"}]}]}",
     };
+    static const char *const models[] = {
+        "..",
+        ".",
+        "models/..",
+        "tunedModels/..",
+        "../../v1/files x",
+        "a/b",
+        "models/a/b",
+        "-x",
+        ".x",
+        "",
+        "models/",
+        "gemini 2",
+        "x:generateContent",
+        "x?alt=sse",
+        "x%2F..",
+    };
     test_ctx_t *t = *state;
     sl_upstream_req_t req;
 
@@ -427,6 +443,20 @@ test_request_errors(void **state)
     }
     call_init(t, SL_API_MESSAGES, "req_json_object.in.json");
     assert_int_equal(gemini()->build_request(NULL, &t->call, &req), SL_EDENIED);
+
+    /* a client's model never walks the path: refused, not encoded */
+    for (size_t i = 0; i < sizeof(models) / sizeof(models[0]); i++) {
+        for (int embed = 0; embed < 2; embed++) {
+            t->target.model = models[i];
+            call_init(t, embed ? SL_API_EMBEDDINGS : SL_API_CHAT,
+                      embed ? "embed_single.in.json" : "req_json_object.in.json");
+            memset(&req, 0, sizeof(req));
+            if (gemini()->build_request(NULL, &t->call, &req) != SL_ENOTFOUND) {
+                fail_msg("model \"%s\" was not refused", models[i]);
+            }
+            assert_null(req.path);
+        }
+    }
 }
 
 

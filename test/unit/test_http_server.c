@@ -1506,6 +1506,93 @@ test_malformed(void **state)
 }
 
 
+/* A line starting with ':' is a field with an empty name (found by fuzz_http): refused. */
+static void
+client_empty_header_name(test_ctx_t *t)
+{
+    cl_conn_t *cc = cl_open(t);
+    cl_resp_t resp;
+
+    CHECK(t, cc->fd >= 0);
+    cl_send(cc, "POST /echo HTTP/1.1\r\nHost: x\r\n:ransfer-Encoding: chunked\r\n"
+                "Content-Length: 2\r\n\r\nhi");
+    CHECK_INT(t, cl_read(cc, &resp), 0);
+    CHECK_INT(t, resp.status, 400);
+    CHECK_BODY(t, &resp, "invalid HTTP request: empty header name");
+    CHECK_INT(t, atomic_load(&t->handled), 0);
+    cl_resp_free(&resp);
+    CHECK(t, cl_wait_eof(cc, 3000));
+    cl_close(cc);
+}
+
+
+static void
+test_empty_header_name(void **state)
+{
+    test_ctx_t t;
+
+    (void) state;
+    test_init(&t);
+    test_run(&t, client_empty_header_name);
+}
+
+
+/*
+ * Trailer fields of a chunked body never join the request's headers (found
+ * by fuzz_http: a trailer Content-Length sat next to Transfer-Encoding).
+ */
+static void
+client_trailers(test_ctx_t *t)
+{
+    cl_conn_t *cc = cl_open(t);
+    cl_resp_t resp;
+    char big[1200];
+
+    CHECK(t, cc->fd >= 0);
+    cl_send(cc, "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                "2\r\nhi\r\n0\r\nX-Test: from-trailer\r\nContent-Length: 4\r\n\r\n");
+    CHECK_INT(t, cl_read(cc, &resp), 0);
+    CHECK_INT(t, resp.status, 200);
+    CHECK_BODY(t, &resp, "\"body\":\"hi\"");
+    CHECK_BODY(t, &resp, "\"hdr\":\"\"");
+    cl_resp_free(&resp);
+
+    /* the header's own value stays; the connection stays usable */
+    cl_send(cc, "POST /echo HTTP/1.1\r\nHost: x\r\nX-Test: header\r\n"
+                "Transfer-Encoding: chunked\r\n\r\n0\r\nX-Test: trailer\r\n\r\n");
+    CHECK_INT(t, cl_read(cc, &resp), 0);
+    CHECK_INT(t, resp.status, 200);
+    CHECK_BODY(t, &resp, "\"hdr\":\"header\"");
+    cl_resp_free(&resp);
+
+    /* trailers count against max_header_size (8192 here) like headers do */
+    memset(big, 'a', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    cl_send(cc, "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n");
+    for (int i = 0; i < 8; i++) {
+        cl_send(cc, "X-Pad: ");
+        cl_send(cc, big);
+        cl_send(cc, "\r\n");
+    }
+    cl_send(cc, "\r\n");
+    CHECK_INT(t, cl_read(cc, &resp), 0);
+    CHECK_INT(t, resp.status, 431);
+    cl_resp_free(&resp);
+    cl_close(cc);
+}
+
+
+static void
+test_trailers(void **state)
+{
+    test_ctx_t t;
+
+    (void) state;
+    test_init(&t);
+    test_run(&t, client_trailers);
+}
+
+
 static void
 client_request_id(test_ctx_t *t)
 {
@@ -2209,6 +2296,8 @@ main(void)
         cmocka_unit_test(test_timeouts),
         cmocka_unit_test(test_routing),
         cmocka_unit_test(test_malformed),
+        cmocka_unit_test(test_empty_header_name),
+        cmocka_unit_test(test_trailers),
         cmocka_unit_test(test_request_id),
         cmocka_unit_test(test_http10),
         cmocka_unit_test(test_stream),

@@ -398,6 +398,23 @@ test_empty_chunks(void **state)
 static void
 test_azure(void **state)
 {
+    static const char *const bad[] = {
+        "..",
+        ".",
+        "../x",
+        "a/b",
+        "my deploy",
+        "-x",
+        "_x",
+        ".hidden",
+        "a%2F..",
+        "x?y",
+        "x#y",
+        "",
+        "a\\b",
+        "\xc3\xa9t\xc3\xa9",
+        "x123456789x123456789x123456789x123456789x123456789x123456789x1234",
+    };
     test_ctx_t *t = *state;
     sl_upstream_req_t req;
 
@@ -416,11 +433,21 @@ test_azure(void **state)
     assert_string_equal(req.path,
                         "/openai/deployments/emb/embeddings?api-version=2025-01-01-preview");
 
-    /* not in the map: the model is the deployment, as one path segment */
-    call_init(t, "azure", "my deploy/1", SL_API_CHAT, "{\"model\":\"a\"}", false);
+    /* not in the map: the model is the deployment, when it can be one */
+    call_init(t, "azure", "gpt-4.1_mini-2", SL_API_CHAT, "{\"model\":\"a\"}", false);
     req = build(t);
-    assert_string_equal(req.path, "/openai/deployments/my%20deploy%2F1/chat/completions"
+    assert_string_equal(req.path, "/openai/deployments/gpt-4.1_mini-2/chat/completions"
                                   "?api-version=2025-01-01-preview");
+    /* a client's "az/.." must not walk the upstream path: refused before anything is sent */
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        call_init(t, "azure", bad[i], SL_API_CHAT, "{\"model\":\"a\"}", false);
+        memset(&req, 0, sizeof(req));
+        if (t->target.provider->ops->build_request(t->target.provider->ext, &t->call, &req)
+            != SL_ENOTFOUND) {
+            fail_msg("deployment \"%s\" was not refused", bad[i]);
+        }
+        assert_null(req.path);
+    }
 
     /* defaults: api_version, no key, base path kept */
     call_init(t, "azure2", "gpt-4o", SL_API_CHAT, "{\"model\":\"a\"}", false);
@@ -450,6 +477,11 @@ test_azure_conf_errors(void **state)
           "deployments must be a mapping" },
         { "providers:\n  a: {kind: azure, base_url: 'https://x', deployments: {m: 'a/b'}}\n",
           "deployment \"a/b\" must be" },
+        { "providers:\n  a: {kind: azure, base_url: 'https://x', deployments: {m: '..'}}\n",
+          "deployment \"..\" must be 1 to 64 of A-Z a-z 0-9 - . _, starting with a letter or "
+          "digit" },
+        { "providers:\n  a: {kind: azure, base_url: 'https://x', deployments: {m: '.x'}}\n",
+          "deployment \".x\" must be" },
         { "providers:\n  a: {kind: azure, base_url: 'https://x', deployments: {m: [x]}}\n",
           "maps a model name to a deployment name" },
         { "providers:\n  a: {kind: azure, base_url: 'https://x', deployment: x}\n",
