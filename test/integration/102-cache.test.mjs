@@ -153,6 +153,29 @@ describe('response cache (exact)', () => {
     assert.equal(await upstream(text), 1);
   });
 
+  it('stores only complete answers: not an upstream error, not a stream cut short', async () => {
+    // x-mock-* headers reach the mock but are not part of the key
+    const text = unique('incomplete');
+    const body = { model: MODEL, messages: [{ role: 'user', content: text }] };
+    await assert.rejects(client.chat.completions.create(body, { headers: { 'x-mock-status': '400' }, maxRetries: 0 }),
+      (e) => e.status === 400);
+    const r1 = await client.chat.completions.create(body).withResponse();
+    assert.equal(r1.response.headers.get('x-sluice-cache'), 'miss', 'the error was not stored');
+    assert.equal(await upstream(text), 2);
+
+    const text2 = unique('cut short');
+    const body2 = { model: MODEL, messages: [{ role: 'user', content: text2 }] };
+    const cut = await client.chat.completions.create({ ...body2, stream: true },
+      { headers: { 'x-mock-chunks': '6', 'x-mock-reset-after': '2' }, maxRetries: 0 });
+    let s = null;
+    await assert.rejects(async () => { s = await collectStream(cut); }, 'the client sees the stream fail');
+    assert.equal(s, null);
+    const r2 = await client.chat.completions.create(body2).withResponse();
+    assert.equal(r2.response.headers.get('x-sluice-cache'), 'miss', 'the broken stream was not stored');
+    assert.equal(r2.data.choices[0].message.content, `mock reply: ${text2}`);
+    assert.equal(await upstream(text2), 2);
+  });
+
   it('Cache-Control: no-cache refreshes, no-store bypasses, max-age limits the age', async () => {
     const text = unique('directives');
     const ask = (headers) => client.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: text }] }, { headers }).withResponse();
