@@ -116,6 +116,7 @@ static int cache_match_cb(void *arg, sl_str_t key, sl_str_t val);
 static int cache_select_cb(void *arg, sl_str_t key, sl_str_t val);
 static int cache_del_txn(sl_txn_t *t, void *arg);
 static int cache_collect(sl_db_t *db, cache_keys_t *ks, bool expired);
+static int cache_del_batches(sl_db_t *db, cache_keys_t *ks, bool expired, size_t max, size_t *n);
 static bool cache_is_entry_key(sl_str_t key);
 static int cache_report_cb(void *arg, const sl_ledger_row_t *row);
 
@@ -764,42 +765,17 @@ int
 sl_cache_expire(sl_db_t *db, int64_t now, size_t max, size_t *n)
 {
     cache_keys_t ks;
-    cache_del_arg_t d;
-    size_t total = 0;
-    int rc = 0;
 
     memset(&ks, 0, sizeof(ks));
     ks.max = max < CACHE_BATCH ? max : CACHE_BATCH;
     ks.now = now;
+    if (n != NULL) {
+        *n = 0;
+    }
     if (ks.max == 0) {
         return 0;
     }
-    ks.keys = malloc(ks.max * CACHE_AGE_KEY);
-    if (ks.keys == NULL) {
-        return -ENOMEM;
-    }
-    while (total < max) {
-        rc = cache_collect(db, &ks, true);
-        if (rc != 0 || ks.n == 0) {
-            break;
-        }
-        memset(&d, 0, sizeof(d));
-        d.ks = &ks;
-        d.expired = true;
-        rc = sl_db_write(db, cache_del_txn, &d);
-        if (rc != 0) {
-            break;
-        }
-        total += d.deleted;
-        if (ks.n < ks.max || d.deleted == 0) {
-            break;
-        }
-    }
-    free(ks.keys);
-    if (n != NULL) {
-        *n = total;
-    }
-    return rc;
+    return cache_del_batches(db, &ks, true, max, n);
 }
 
 
@@ -808,11 +784,10 @@ sl_cache_purge(sl_db_t *db, const char *model, const char *key, size_t *n)
 {
     cache_keys_t ks;
     cache_del_arg_t d;
-    size_t total = 0;
-    int rc = 0;
+    int rc;
 
-    memset(&d, 0, sizeof(d));
     if (model == NULL && key == NULL) {
+        memset(&d, 0, sizeof(d));
         d.all = true;
         rc = sl_db_write(db, cache_del_txn, &d);
         if (n != NULL) {
@@ -824,27 +799,45 @@ sl_cache_purge(sl_db_t *db, const char *model, const char *key, size_t *n)
     ks.max = CACHE_BATCH;
     ks.model = model;
     ks.key = key;
-    ks.keys = malloc(ks.max * CACHE_AGE_KEY);
-    if (ks.keys == NULL) {
+    return cache_del_batches(db, &ks, false, SIZE_MAX, n);
+}
+
+
+/*
+ * Deletes, up to max, the entries a read scan selects (expired ones, or
+ * those of ks->model / ks->key), ks->max per write transaction, so no
+ * write holds the lock for long. *n (when not NULL): how many went.
+ */
+static int
+cache_del_batches(sl_db_t *db, cache_keys_t *ks, bool expired, size_t max, size_t *n)
+{
+    cache_del_arg_t d;
+    size_t total = 0;
+    int rc = 0;
+
+    ks->keys = malloc(ks->max * CACHE_AGE_KEY);
+    if (ks->keys == NULL) {
         return -ENOMEM;
     }
-    for (;;) {
-        rc = cache_collect(db, &ks, false);
-        if (rc != 0 || ks.n == 0) {
+    while (total < max) {
+        rc = cache_collect(db, ks, expired);
+        if (rc != 0 || ks->n == 0) {
             break;
         }
         memset(&d, 0, sizeof(d));
-        d.ks = &ks;
+        d.ks = ks;
+        d.expired = expired;
         rc = sl_db_write(db, cache_del_txn, &d);
         if (rc != 0) {
             break;
         }
         total += d.deleted;
-        if (ks.n < ks.max || d.deleted == 0) {
+        if (ks->n < ks->max || d.deleted == 0) {
             break;
         }
     }
-    free(ks.keys);
+    free(ks->keys);
+    ks->keys = NULL;
     if (n != NULL) {
         *n = total;
     }
