@@ -130,7 +130,7 @@ main(int argc, char **argv)
     }
     sl_log_open(NULL, SL_LOG_WARN);
     /* vector, words, the entry and its two index records, with room to spare */
-    map = n * (4 * (size_t) dims + sizeof(body) + 512) * 2 + (64u << 20);
+    map = n * (5 * (size_t) dims + sizeof(body) + 512) * 2 + (64u << 20);
     rc = sl_db_open(argv[1], map, 0, &db);
     if (rc != 0) {
         fprintf(stderr, "bench_cache: cannot open \"%s\": %s\n", argv[1], sl_strerror(rc));
