@@ -103,7 +103,7 @@ sl__conf_defaults(sl_conf_t *conf)
     conf->cors.enabled = false;
     conf->cors.max_age = 600;
     conf->storage_path = "var/";
-    conf->storage_map_size = CONF_GIB;
+    conf->storage_map_size = 256 * CONF_MIB;
     conf->storage_sync_interval = 1000;
     conf->ledger_retention = 90ull * 24 * 3600 * 1000;
     conf->ledger_enabled = true;

@@ -687,7 +687,7 @@ test_defaults(void **state)
         assert_int_equal(conf->nstatic_keys, 0);
         assert_null(conf->admin_key.value);
         assert_string_equal(conf->storage_path, "var/");
-        assert_int_equal(conf->storage_map_size, 1ULL << 30);
+        assert_int_equal(conf->storage_map_size, 256ULL << 20);
         assert_int_equal(conf->storage_sync_interval, 1000);
         assert_null(conf->pricing_file);
         assert_int_equal(conf->nproviders, 0);
