@@ -23,6 +23,9 @@
  *   POST   /admin/reload                 SIGHUP to the master (202)
  *   GET    /admin/targets                breakers, latency estimates, in-flight
  *                                        counts, headroom, credentials cooling down
+ *   GET    /admin/cache?since=7d         the response cache: entries, bytes, hits,
+ *                                        misses, hit ratio, savings (sluice cache stats)
+ *   DELETE /admin/cache?model=M&key=K    purge (neither: all): {"deleted": N}
  *
  * Money in request bodies (budget_usd): a decimal string, parsed exactly
  * ("12.5", "0.000000001": at most 9 decimals), or a JSON number that is

@@ -12,6 +12,7 @@
  *   admin_usage.c    what the gateway did and does: /admin/usage (the
  *                    ledger, grouped in the thread pool), /admin/targets
  *                    and /metrics
+ *   admin_cache.c    /admin/cache: the response cache's figures, purges
  *
  * Worker context, like core/admin/admin.h. Every handler starts with
  * sl__admin_auth() and answers exactly once; the helpers that answer say so.
@@ -119,9 +120,20 @@ void sl__admin_secrets_list(sl_http_req_t *r);
 void sl__admin_secret_put(sl_http_req_t *r);
 void sl__admin_secret_delete(sl_http_req_t *r);
 
+/*
+ * Splits r's query into the n parameters names allows; values[i] is a copy
+ * in r->pool, or stays as it was when absent. Answers 400 itself and
+ * returns -EINVAL for a parameter it does not know. (admin_usage.c)
+ */
+int sl__admin_query(sl_http_req_t *r, const char *const *names, const char **values, size_t n);
+
 /* admin_usage.c: GET /admin/usage, /admin/targets and /metrics. */
 void sl__admin_usage(sl_http_req_t *r);
 void sl__admin_targets(sl_http_req_t *r);
 void sl__admin_metrics(sl_http_req_t *r);
+
+/* admin_cache.c: GET and DELETE /admin/cache. */
+void sl__admin_cache_get(sl_http_req_t *r);
+void sl__admin_cache_delete(sl_http_req_t *r);
 
 #endif

@@ -90,6 +90,22 @@ static const metrics_desc_t metrics_desc[SL_METRIC_COUNT] = {
                                  "", NULL },
     [SL_METRIC_STORAGE_FULL] = { "sluice_storage_full", "1 while the storage is full, else 0.", "",
                                  "gauge" },
+    [SL_METRIC_CACHE_HITS] = { "sluice_cache_hits_total",
+                               "Requests answered from the response cache.", "{kind=\"exact\"}",
+                               NULL },
+    [SL_METRIC_CACHE_SEMANTIC_HITS] = { "sluice_cache_hits_total", NULL, "{kind=\"semantic\"}",
+                                        NULL },
+    [SL_METRIC_CACHE_MISSES] = { "sluice_cache_misses_total",
+                                 "Response cache lookups that found no usable entry.", "", NULL },
+    [SL_METRIC_CACHE_FILLS] = { "sluice_cache_fills_total", "Answers stored in the response cache.",
+                                "", NULL },
+    [SL_METRIC_CACHE_EVICTIONS] = { "sluice_cache_evictions_total",
+                                    "Response cache entries evicted to stay under cache.max_size.",
+                                    "", NULL },
+    [SL_METRIC_CACHE_SAVED_NUSD] = { "sluice_cache_saved_nanodollars_total",
+                                     "What the answers served from the cache cost when they were "
+                                     "filled, nano-USD.",
+                                     "", NULL },
 };
 
 

@@ -26,14 +26,20 @@ typedef enum sl_metric {
     SL_METRIC_BUDGET_DENIED,    /* requests refused by a budget */
     SL_METRIC_PROMPT_TOKENS,
     SL_METRIC_COMPLETION_TOKENS,
-    SL_METRIC_COST_NUSD,       /* priced cost, nano-USD */
-    SL_METRIC_STORAGE_REFUSED, /* 503 storage_full: refused while the storage is full */
-    SL_METRIC_UNRECORDED,      /* served with no ledger row (ledger.on_full: serve) */
-    SL_METRIC_BUDGET_OVERRUN,  /* requests that cost more than their reservation */
-    SL_METRIC_OVERRUN_NUSD,    /* what they cost beyond it, nano-USD */
-    SL_METRIC_WORKER_DIED,     /* rows the master wrote for requests of a dead worker */
-    SL_METRIC_INTENTS_FULL,    /* requests admitted without an intent: the table was full */
-    SL_METRIC_STORAGE_FULL,    /* gauge: 1 while the storage is full */
+    SL_METRIC_COST_NUSD,           /* priced cost, nano-USD */
+    SL_METRIC_STORAGE_REFUSED,     /* 503 storage_full: refused while the storage is full */
+    SL_METRIC_UNRECORDED,          /* served with no ledger row (ledger.on_full: serve) */
+    SL_METRIC_BUDGET_OVERRUN,      /* requests that cost more than their reservation */
+    SL_METRIC_OVERRUN_NUSD,        /* what they cost beyond it, nano-USD */
+    SL_METRIC_WORKER_DIED,         /* rows the master wrote for requests of a dead worker */
+    SL_METRIC_INTENTS_FULL,        /* requests admitted without an intent: the table was full */
+    SL_METRIC_STORAGE_FULL,        /* gauge: 1 while the storage is full */
+    SL_METRIC_CACHE_HITS,          /* requests answered from the response cache, exact key */
+    SL_METRIC_CACHE_SEMANTIC_HITS, /* ... by a semantic match */
+    SL_METRIC_CACHE_MISSES,        /* lookups that found nothing */
+    SL_METRIC_CACHE_FILLS,         /* answers stored */
+    SL_METRIC_CACHE_EVICTIONS,     /* entries evicted to stay under cache.max_size */
+    SL_METRIC_CACHE_SAVED_NUSD,    /* what the hits' answers cost when they were filled */
     SL_METRIC_COUNT,
 } sl_metric_e;
 

@@ -181,6 +181,13 @@ typedef struct sl_rule_conf {
     sl_routing_conf_t routing; /* the model's, with the rule's strategy when it sets one */
 } sl_rule_conf_t;
 
+/* A model's `cache:`: what cache.enabled says, false, or true / {ttl, semantic}. */
+typedef enum sl_model_cache {
+    SL_MODEL_CACHE_DEFAULT = 0, /* no cache: key: cache.enabled decides */
+    SL_MODEL_CACHE_OFF,         /* cache: false */
+    SL_MODEL_CACHE_ON,          /* cache: true or a mapping */
+} sl_model_cache_e;
+
 typedef struct sl_model_conf {
     const char *name; /* public name clients ask for */
     sl_target_t *targets;
@@ -189,7 +196,29 @@ typedef struct sl_model_conf {
     sl_routing_conf_t routing; /* effective: routing: defaults with this model's keys over them */
     sl_rule_conf_t *rules;     /* in file order; NULL when none */
     size_t nrules;
+    sl_model_cache_e cache; /* the response cache for this model */
+    uint64_t cache_ttl;     /* ms; 0: cache.ttl */
+    bool cache_no_semantic; /* cache: {semantic: false}: exact lookups only */
 } sl_model_conf_t;
+
+/* cache.scope: who may read an entry another client's request filled. */
+typedef enum sl_cache_scope {
+    SL_CACHE_SCOPE_KEY = 0, /* the client key that filled it */
+    SL_CACHE_SCOPE_TEAM,    /* every key of its team (a key without a team: itself only) */
+    SL_CACHE_SCOPE_GLOBAL,  /* every client */
+} sl_cache_scope_e;
+
+/* cache: the response cache (core/gateway/cache.h, storage/cache.h). */
+typedef struct sl_cache_conf {
+    bool enabled; /* every model's default; a model's cache: overrides it */
+    uint64_t ttl; /* ms an entry is served after it was filled */
+    sl_cache_scope_e scope;
+    size_t max_size;       /* bytes of the map the cache may take; oldest entries go first */
+    bool semantic;         /* cache.semantic is configured */
+    sl_target_t embedding; /* cache.semantic.embedding: who embeds the prompts */
+    float threshold;       /* cosine similarity a candidate needs, (0, 1] */
+    unsigned max_messages; /* longer conversations skip the semantic lookup */
+} sl_cache_conf_t;
 
 /* ledger.on_full: what admission does while the storage is full (storage/db.h). */
 typedef enum sl_on_full {
@@ -259,6 +288,8 @@ typedef struct sl_conf {
     size_t nproviders;
     sl_model_conf_t *models;
     size_t nmodels;
+
+    sl_cache_conf_t cache;
 } sl_conf_t;
 
 /*

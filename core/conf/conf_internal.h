@@ -15,6 +15,7 @@
  *                     a provider's defaults and the adapter's own keys)
  *   conf_models.c     models: and their targets, routing: with a model's own
  *                     overrides, rules: and their when: conditions
+ *   conf_cache.c      cache: (and its semantic: part), a model's own cache:
  *
  * Nodes stay opaque outside conf.c: the section files reach them only
  * through the functions below, so libyaml's types stay behind one file.
@@ -171,5 +172,13 @@ int sl__conf_parse_pricing(sl_conf_ctx_t *cx, const sl_conf_node_t *n);
 int sl__conf_parse_routing(sl_conf_ctx_t *cx, const sl_conf_node_t *map);
 int sl__conf_parse_providers(sl_conf_ctx_t *cx, const sl_conf_node_t *map);
 int sl__conf_parse_models(sl_conf_ctx_t *cx, const sl_conf_node_t *map);
+
+/*
+ * conf_cache.c: the cache: section (after providers: the semantic
+ * embedding target names one), and a model's cache: value n (false, true
+ * or {ttl, semantic}) into m. Each returns 0 or SL_ECONF.
+ */
+int sl__conf_parse_cache(sl_conf_ctx_t *cx, const sl_conf_node_t *map);
+int sl__conf_parse_model_cache(sl_conf_ctx_t *cx, const sl_conf_node_t *n, sl_model_conf_t *m);
 
 #endif

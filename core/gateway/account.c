@@ -125,11 +125,14 @@ sl_acct_allows(const sl_acct_t *a, const char *model)
 
 
 int
-sl_acct_limit(const sl_acct_t *a, sl_pool_t *pool, unsigned *retry_after, const char **why)
+sl_acct_limit(const sl_acct_t *a, sl_pool_t *pool, unsigned limits, unsigned *retry_after,
+              const char **why)
 {
+    uint64_t rpm = (limits & SL_ACCT_LIMIT_REQUESTS) ? a->rpm : 0;
+    uint64_t tpm = (limits & SL_ACCT_LIMIT_TOKENS) ? a->tpm : 0;
     const char *which = NULL;
 
-    if (sl_limits_admit(a->key_id, a->rpm, a->tpm, (int64_t) time(NULL), retry_after, &which)) {
+    if (sl_limits_admit(a->key_id, rpm, tpm, (int64_t) time(NULL), retry_after, &which)) {
         return 0;
     }
     *why = sl_psprintf(pool,

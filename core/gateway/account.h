@@ -54,12 +54,20 @@ int sl_acct_auth(sl_db_t *db, sl_http_req_t *r, sl_acct_t *a, const char **why);
 /* True when the key may use model (the name the client asked for). */
 bool sl_acct_allows(const sl_acct_t *a, const char *model);
 
+/* Which limits sl_acct_limit applies. */
+#define SL_ACCT_LIMIT_REQUESTS 0x1u /* rpm: counts the request */
+#define SL_ACCT_LIMIT_TOKENS   0x2u /* tpm: the tokens of this minute so far */
+#define SL_ACCT_LIMIT_ALL      0x3u
+
 /*
- * Applies the key's rpm/tpm limits (core/gateway/limits.h). Returns 0, or SL_EDENIED
- * with *retry_after (seconds) and *why set: the client gets 429
+ * Applies the key's rpm and/or tpm limits (limits: SL_ACCT_LIMIT_* bits;
+ * core/gateway/limits.h). A request the response cache may answer is
+ * held to rpm first and to tpm only once the lookup missed. Returns 0, or
+ * SL_EDENIED with *retry_after (seconds) and *why set: the client gets 429
  * rate_limit_exceeded with Retry-After.
  */
-int sl_acct_limit(const sl_acct_t *a, sl_pool_t *pool, unsigned *retry_after, const char **why);
+int sl_acct_limit(const sl_acct_t *a, sl_pool_t *pool, unsigned limits, unsigned *retry_after,
+                  const char **why);
 
 /*
  * Admits the request to the ledger, once, after auth, routing and the

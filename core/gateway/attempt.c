@@ -560,6 +560,7 @@ attempt_events(sl_drv_attempt_t *a)
         attempt_fail(a, SL_FAIL_NONE, err->status, err);
         return 1;
     }
+    sl__cache_events(rq, a, &a->evs);
     rq->fe->encode_events(a->fe_state, &a->evs, &a->out);
     if (!rq->committed) {
         if (!output) {
@@ -720,6 +721,7 @@ attempt_answer(sl_drv_attempt_t *a)
         attempt_fail(a, SL_FAIL_NONE, 502, &e);
         return;
     }
+    sl__cache_answer(rq, &ans);
     rq->committed = true;
     rq->served = a->call.target;
     rq->served_model = attempt_served_model(a, ans.model);

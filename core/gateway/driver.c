@@ -35,6 +35,7 @@ static void drv_handle(sl_http_req_t *r, sl_api_e api);
 static void drv_decode_work(uv_work_t *w);
 static void drv_decode_done(uv_work_t *w, int status);
 static void drv_decoded(sl_drv_req_t *rq);
+static bool drv_limit(sl_drv_req_t *rq, unsigned limits);
 static bool drv_auth(sl_http_req_t *r, const sl_frontend_t *fe, sl_acct_t *a);
 static int drv_plan(sl_drv_req_t *rq);
 static void drv_on_abort(sl_http_req_t *r);
@@ -344,15 +345,12 @@ drv_decode_done(uv_work_t *w, int status)
 }
 
 
-/* The rest of the phases, once the body is decoded: policy, plan, admission, attempts. */
+/* The rest of the phases, once the body is decoded: policy, cache lookup, then the others. */
 static void
 drv_decoded(sl_drv_req_t *rq)
 {
     sl_http_req_t *r = rq->r;
-    sl_driver_t *d = rq->d;
     const sl_frontend_t *fe = rq->fe;
-    unsigned retry = 0;
-    const char *why = NULL;
 
     if (rq->decode_rc < 0) {
         sl__drv_error(rq, &rq->decode_err);
@@ -363,15 +361,47 @@ drv_decoded(sl_drv_req_t *rq)
         sl__frontend_bad_request_error(rq, "model", "Invalid value for 'model'.");
         return;
     }
-    if (sl_acct_limit(&rq->acct, r->pool, &retry, &why) < 0) {
-        rq->retry_after = sl_psprintf(r->pool, "%u", retry);
-        sl__drv_error_new(rq, 429, "rate_limit_exceeded", "rate_limit_exceeded", NULL, why);
+    sl__cache_prepare(rq);
+    if (!drv_limit(rq, sl__cache_may_hit(rq) ? SL_ACCT_LIMIT_REQUESTS : SL_ACCT_LIMIT_ALL)) {
         return;
     }
     if (!sl_acct_allows(&rq->acct, rq->public_model)) {
         sl__drv_error_new(rq, 403, "invalid_request_error", "model_not_allowed", "model",
                           sl_psprintf(r->pool, "This API key is not allowed to use the model `%s`.",
                                       rq->public_model));
+        return;
+    }
+    if (sl__cache_lookup(rq) != 0) {
+        return; /* answered from the cache, or the lookup goes on and proceeds itself */
+    }
+    sl__drv_proceed(rq);
+}
+
+
+/* The key's rate limits (SL_ACCT_LIMIT_* bits); answers 429 itself. */
+static bool
+drv_limit(sl_drv_req_t *rq, unsigned limits)
+{
+    unsigned retry = 0;
+    const char *why = NULL;
+
+    if (sl_acct_limit(&rq->acct, rq->r->pool, limits, &retry, &why) == 0) {
+        return true;
+    }
+    rq->retry_after = sl_psprintf(rq->r->pool, "%u", retry);
+    sl__drv_error_new(rq, 429, "rate_limit_exceeded", "rate_limit_exceeded", NULL, why);
+    return false;
+}
+
+
+void
+sl__drv_proceed(sl_drv_req_t *rq)
+{
+    sl_http_req_t *r = rq->r;
+    sl_driver_t *d = rq->d;
+
+    /* a request the cache might have answered was held to rpm only so far */
+    if (sl__cache_may_hit(rq) && !drv_limit(rq, SL_ACCT_LIMIT_TOKENS)) {
         return;
     }
     rq->start_ms = sl_state_now();
@@ -498,7 +528,7 @@ sl__drv_headers(sl_drv_req_t *rq, sl_http_header_t *h)
     h[n++] = (sl_http_header_t){ sl_str_lit("x-sluice-provider"),
                                  { t->provider->name, strlen(t->provider->name) } };
     h[n++] = (sl_http_header_t){ sl_str_lit("x-sluice-model"), { t->model, strlen(t->model) } };
-    h[n++] = (sl_http_header_t){ sl_str_lit("x-sluice-cache"), sl_str_lit("bypass") };
+    h[n++] = (sl_http_header_t){ sl_str_lit("x-sluice-cache"), sl__cache_status(rq) };
     {
         const char *attempts = sl_psprintf(pool, "%u", rq->attempts);
 
@@ -637,8 +667,9 @@ sl__drv_record(sl_drv_req_t *rq, int status, const sl_usage_t *usage)
     row.latency_us = age / 1000;
     row.first_byte_us = rq->first_byte_us;
     row.ttft_us = rq->ttft_us;
-    row.cache = "bypass";
+    sl__cache_row(rq, &row);
     sl_acct_record(rq->d->db, r->conf, &rq->acct, t, usage, &row);
+    sl__cache_fill(rq, status, usage);
 }
 
 

@@ -69,6 +69,8 @@ struct sl_drv_req {
     int decode_rc; /* the frontend's decode, when it ran off the loop */
     sl_error_t decode_err;
 
+    struct sl_cache_req *cache; /* the response cache's state, NULL: it does not apply */
+
     /* outcome */
     const sl_target_t *served;      /* the target whose answer the client got */
     const sl_target_t *last_target; /* the last one tried */
@@ -149,5 +151,46 @@ void sl__drv_finish_respond(sl_drv_req_t *rq, int status, const sl_http_header_t
 
 /* Releases the request (sl_http_finish); rq and its pool are gone afterwards. */
 void sl__drv_finish(sl_drv_req_t *rq);
+
+/*
+ * The phases after the cache lookup missed: the token limit (when the
+ * lookup ran first), plan, admission, the first attempt.
+ */
+void sl__drv_proceed(sl_drv_req_t *rq);
+
+/* cache.c: the response cache (core/gateway/cache.h) */
+
+/*
+ * Whether the cache applies to rq (cache.enabled and the model's cache:,
+ * Cache-Control no-store) and how (no-cache, max-age); sets rq->cache.
+ * After decode, once the public model is known.
+ */
+void sl__cache_prepare(sl_drv_req_t *rq);
+
+/* True when rq may be answered by the cache: a hit counts against rpm, never tpm. */
+bool sl__cache_may_hit(const sl_drv_req_t *rq);
+
+/*
+ * The lookup phase, before the plan. Returns 0 when the request goes on
+ * (a miss, or the cache does not apply), non-zero when the cache took it
+ * over: answered a hit, or looks further off the loop (it then answers or
+ * calls sl__drv_proceed).
+ */
+int sl__cache_lookup(sl_drv_req_t *rq);
+
+/* One batch of stream events of attempt a, before the frontend encodes them: gathered to fill. */
+void sl__cache_events(sl_drv_req_t *rq, const void *a, const sl_evs_t *evs);
+
+/* The whole answer the client gets, kept to fill. */
+void sl__cache_answer(sl_drv_req_t *rq, const sl_answer_t *ans);
+
+/* The ledger row's cache fields (and a hit's provider, model and savings). */
+void sl__cache_row(sl_drv_req_t *rq, sl_ledger_row_t *row);
+
+/* After the row: a complete answer (status 200) is filled, off the loop. */
+void sl__cache_fill(sl_drv_req_t *rq, int status, const sl_usage_t *usage);
+
+/* x-sluice-cache: hit, semantic, miss or bypass. */
+sl_str_t sl__cache_status(const sl_drv_req_t *rq);
 
 #endif

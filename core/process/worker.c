@@ -26,6 +26,7 @@
 #include "core/gateway/settle.h"
 #include "core/http/tls.h"
 #include "core/http/upstream.h"
+#include "storage/cache.h"
 #include "storage/db.h"
 #include "storage/vault.h"
 #include "storage/ledger.h"
@@ -56,7 +57,7 @@ typedef struct worker {
     bool syncing;
     uv_timer_t trim_timer;  /* hands free heap memory back after a load peak */
     size_t conn_peak;       /* most connections seen since the last trim */
-    uv_timer_t prune_timer; /* ledger retention, slot 0 only */
+    uv_timer_t prune_timer; /* ledger retention and cache expiry, slot 0 only */
     uv_work_t prune_work;
     size_t pruned; /* rows the last batch deleted */
     bool pruning;
@@ -336,7 +337,10 @@ worker_on_trim(uv_timer_t *t)
 #define WORKER_PRUNE_EVERY 60000 /* ms between retention passes */
 #define WORKER_PRUNE_BATCH 500   /* rows per write transaction */
 
-/* Ledger retention: delete rows older than ledger.retention, in short batches. */
+/*
+ * Ledger retention: delete rows older than ledger.retention, in short
+ * batches; and expired response cache entries.
+ */
 static void
 worker_on_prune_timer(uv_timer_t *t)
 {
@@ -364,7 +368,11 @@ worker_prune_work(uv_work_t *req)
     before = (int64_t) ts.tv_sec * 1000000000 + ts.tv_nsec
              - (int64_t) w->ctx->conf->ledger_retention * 1000000;
     w->pruned = 0;
-    sl_ledger_prune(w->db, before, WORKER_PRUNE_BATCH, &w->pruned);
+    if (w->ctx->conf->ledger_retention > 0) {
+        sl_ledger_prune(w->db, before, WORKER_PRUNE_BATCH, &w->pruned);
+    }
+    /* the response cache's expired entries go in the same pass (each read misses them anyway) */
+    sl_cache_expire(w->db, (int64_t) ts.tv_sec, WORKER_PRUNE_BATCH, NULL);
 }
 
 
@@ -537,7 +545,7 @@ sl_worker_run(const sl_worker_ctx_t *ctx)
     uv_timer_start(&w.trim_timer, worker_on_trim, WORKER_TRIM_EVERY, WORKER_TRIM_EVERY);
     uv_timer_init(&w.loop, &w.prune_timer);
     w.prune_timer.data = &w;
-    if (ctx->slot == 0 && ctx->conf->ledger_retention > 0) {
+    if (ctx->slot == 0) {
         uv_timer_start(&w.prune_timer, worker_on_prune_timer, 10000, WORKER_PRUNE_EVERY);
     }
     uv_signal_init(&w.loop, &w.sig_term);
