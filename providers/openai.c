@@ -80,6 +80,7 @@ static int openai_build_request(const void *conf, sl_call_t *call, sl_upstream_r
 static int openai_preset_conf(sl_conf_ctx_t *cx, const sl_conf_node_t *node, void **conf);
 static size_t openai_edits(const sl_call_t *call, const sl__openai_quirks_t *q, sl_json_edit_t *ed,
                            sl_buf_t *dropped);
+static bool openai_internal(const sl_json_t *doc, int key);
 static bool openai_drops(const sl__openai_quirks_t *q, const sl_json_t *doc, int key,
                          sl_pool_t *pool, sl_str_t *name);
 static size_t openai_include_usage(const sl_call_t *call, sl_json_edit_t *ed);
@@ -307,7 +308,8 @@ openai_edits(const sl_call_t *call, const sl__openai_quirks_t *q, sl_json_edit_t
             ed[ned].text = (sl_str_t){ call->target->model, strlen(call->target->model) };
             ed[ned].quote = true;
             ned++;
-        } else if (chat && openai_drops(q, doc, k, call->pool, &name)) {
+        } else if (chat
+                   && (openai_internal(doc, k) || openai_drops(q, doc, k, call->pool, &name))) {
             int next = sl_json_next(doc, SL_JSON_ROOT, k);
 
             ed[ned].quote = false;
@@ -323,6 +325,9 @@ openai_edits(const sl_call_t *call, const sl__openai_quirks_t *q, sl_json_edit_t
             ned++;
             if (v == call->stream_options) {
                 usage = false;
+            }
+            if (openai_internal(doc, k)) {
+                continue; /* the gateway's own: never the provider's business */
             }
             if (dropped->len > 0) {
                 sl_buf_puts(dropped, ", ");
@@ -340,6 +345,20 @@ openai_edits(const sl_call_t *call, const sl__openai_quirks_t *q, sl_json_edit_t
         ned += openai_include_usage(call, &ed[ned]);
     }
     return ned;
+}
+
+
+/*
+ * Whether key names one of the internal body's own members ("sluice_...":
+ * tool name maps, reasoning to carry back, the response id; see the
+ * frontends), which no OpenAI-shaped provider is sent.
+ */
+static bool
+openai_internal(const sl_json_t *doc, int key)
+{
+    sl_str_t raw = sl_json_raw(doc, key);
+
+    return raw.len > 8 && memcmp(raw.p, "\"sluice_", 8) == 0;
 }
 
 

@@ -147,7 +147,7 @@ sl__drv_attempt_next(sl_drv_req_t *rq)
         break;
     }
     rq->att = a;
-    if (rq->r->body.len >= SL_DRV_OFFLOOP_BYTES && a->ops->api != rq->call.client_api
+    if (rq->r->body.len >= SL_DRV_OFFLOOP_BYTES && !sl_provider_speaks(a->ops, rq->call.client_api)
         && a->ops->api != rq->call.api) {
         /* a translating adapter will want the DOM of a large body: built off the loop */
         rq->working = true;
@@ -202,7 +202,22 @@ attempt_build(sl_drv_attempt_t *a)
     int rc_;
 
     memset(&ureq, 0, sizeof(ureq));
-    rc_ = a->ops->build_request(a->ext, &a->call, &ureq);
+    if (rq->call.untranslatable != NULL && !sl_provider_speaks(a->ops, rq->call.client_api)) {
+        /* only a target that takes the client's own body can serve it */
+        rq->have_error = true;
+        rq->last_error = (sl_error_t){
+            .status = 400,
+            .type = "invalid_request_error",
+            .code = "unsupported_parameter",
+            .message = sl_psprintf(rq->r->pool,
+                                   "%s: provider \"%s\" (kind %s) does not speak this API, and "
+                                   "the request cannot be translated for it",
+                                   rq->call.untranslatable, t->provider->name, t->provider->kind),
+        };
+        rc_ = SL_EDENIED;
+    } else {
+        rc_ = a->ops->build_request(a->ext, &a->call, &ureq);
+    }
     if (rc_ == SL_EDENIED) {
         /* this kind does not serve the client's API: the next target may */
         attempt_report(a, true, 0);

@@ -29,6 +29,7 @@ static void drv_model(sl_http_req_t *r);
 static void drv_chat(sl_http_req_t *r);
 static void drv_embeddings(sl_http_req_t *r);
 static void drv_messages(sl_http_req_t *r);
+static void drv_responses(sl_http_req_t *r);
 static int drv_messages_error(sl_pool_t *pool, int status, const char *type, const char *code,
                               const char *param, const char *message, sl_str_t *out);
 static void drv_handle(sl_http_req_t *r, sl_api_e api);
@@ -50,6 +51,7 @@ static const sl_http_route_t drv_routes[] = {
     { "POST", "/v1/embeddings", drv_embeddings, NULL },
     /* Anthropic's shape in and out, errors included (also the server's own) */
     { "POST", "/v1/messages", drv_messages, drv_messages_error },
+    { "POST", "/v1/responses", drv_responses, NULL },
 };
 
 
@@ -247,6 +249,13 @@ static void
 drv_messages(sl_http_req_t *r)
 {
     drv_handle(r, SL_API_MESSAGES);
+}
+
+
+static void
+drv_responses(sl_http_req_t *r)
+{
+    drv_handle(r, SL_API_RESPONSES);
 }
 
 
