@@ -58,15 +58,16 @@ typedef struct sl_txn sl_txn_t;
 
 /* The named databases. */
 typedef enum sl_dbi {
-    SL_DBI_META = 0, /* schema version and other singletons */
-    SL_DBI_KEYS,     /* key id -> key record */
-    SL_DBI_KEY_HASH, /* sha256(client key) -> key id */
-    SL_DBI_KEY_NAME, /* key name -> key id */
-    SL_DBI_SECRETS,  /* secret name -> sealed value */
-    SL_DBI_LEDGER,   /* be64 time ns + be32 worker/seq -> usage row */
-    SL_DBI_SPEND,    /* "k:<id>:<bucket>" / "t:<team>:<bucket>" -> spend counters */
-    SL_DBI_TEAMS,    /* team name -> team record (budget) */
-    SL_DBI_CACHE,    /* response cache (cache issue) */
+    SL_DBI_META = 0,  /* schema version and other singletons */
+    SL_DBI_KEYS,      /* key id -> key record */
+    SL_DBI_KEY_HASH,  /* sha256(client key) -> key id */
+    SL_DBI_KEY_NAME,  /* key name -> key id */
+    SL_DBI_SECRETS,   /* secret name -> sealed value */
+    SL_DBI_LEDGER,    /* be64 time ns + be32 worker/seq -> usage row */
+    SL_DBI_SPEND,     /* "k:<id>:<bucket>" / "t:<team>:<bucket>" -> spend counters */
+    SL_DBI_TEAMS,     /* team name -> team record (budget) */
+    SL_DBI_CACHE,     /* response cache (cache issue) */
+    SL_DBI_RESPONSES, /* stored responses of POST /v1/responses (storage/responses.h) */
     SL_DBI_COUNT,
 } sl_dbi_e;
 

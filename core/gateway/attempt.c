@@ -708,6 +708,7 @@ attempt_answer(sl_drv_attempt_t *a)
     sl_buf_t out = SL_BUF_INIT;
     sl_http_header_t h[16];
     size_t n = 0;
+    bool native;
 
     memset(&ans, 0, sizeof(ans));
     if (a->ops->parse_response(a->ext, &a->call, &a->body, &ans) < 0) {
@@ -746,9 +747,13 @@ attempt_answer(sl_drv_attempt_t *a)
     h[n++] = (sl_http_header_t){ sl_str_lit("content-type"), sl_str_lit("application/json") };
     n += sl__drv_headers(rq, &h[n]);
     sl__drv_log(rq, a->status);
+    native = a->call.forwarded;
     attempt_close(a);
     sl_timer_cancel(rq->timer);
     rq->timer = NULL;
+    if (sl__drv_responses_hold(rq, NULL, &out, a->status, h, n, native)) {
+        return; /* stored first, then answered */
+    }
     rq->done = true;
     sl__drv_finish_respond(rq, a->status, h, n, &out);
 }
@@ -760,6 +765,7 @@ attempt_stream_end(sl_drv_attempt_t *a)
 {
     sl_drv_req_t *rq = a->rq;
     sl_usage_t usage;
+    bool held;
 
     sl__drv_usage(rq, &a->st, &usage);
     rq->served_model = a->st.served_model;
@@ -770,10 +776,13 @@ attempt_stream_end(sl_drv_attempt_t *a)
     /* the ledger row is committed before the stream's last bytes go out */
     sl__drv_record(rq, 200, &usage);
     rq->fe->encode_end(a->fe_state, &usage, &a->out);
+    held = sl__drv_responses_hold(rq, a->fe_state, &a->out, 200, NULL, 0, a->call.forwarded);
     attempt_write(a);
     sl__drv_log(rq, 200);
     attempt_close(a);
-    sl__drv_finish(rq);
+    if (!held) {
+        sl__drv_finish(rq);
+    }
 }
 
 

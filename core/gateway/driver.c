@@ -52,6 +52,8 @@ static const sl_http_route_t drv_routes[] = {
     /* Anthropic's shape in and out, errors included (also the server's own) */
     { "POST", "/v1/messages", drv_messages, drv_messages_error },
     { "POST", "/v1/responses", drv_responses, NULL },
+    { "GET", "/v1/responses/*", sl__drv_responses_route, NULL },
+    { "DELETE", "/v1/responses/*", sl__drv_responses_route, NULL },
 };
 
 
@@ -93,6 +95,13 @@ sl_driver_create(uv_loop_t *loop, const sl_conf_t *conf, sl_upstream_t *up, sl_d
     d->models_len = strlen(d->models_body);
     drv_current = d;
     return d;
+}
+
+
+sl_driver_t *
+sl__drv_current(void)
+{
+    return drv_current;
 }
 
 
@@ -365,6 +374,9 @@ drv_decoded(sl_drv_req_t *rq)
 
     if (rq->decode_rc < 0) {
         sl__drv_error(rq, &rq->decode_err);
+        return;
+    }
+    if (rq->call.client_api == SL_API_RESPONSES && sl__drv_responses_decoded(rq) < 0) {
         return;
     }
     rq->public_model = fe->model(&rq->call);

@@ -85,10 +85,10 @@ typedef struct rs_stream {
     int open; /* the item whose events are under way, -1 for none */
     sl_usage_t usage;
     sl_finish_e finish;
-    bool started; /* response.created went out */
-    bool raw;     /* the provider's own events are going out */
-    bool over;    /* the end or an error went out */
-    sl_buf_t held; /* raw: the provider's closing event, written by encode_end */
+    bool started;   /* response.created went out */
+    bool raw;       /* the provider's own events are going out */
+    bool over;      /* the end or an error went out */
+    sl_buf_t held;  /* raw: the provider's closing event, written by encode_end */
     sl_str_t final; /* the response object the end carried (pool) */
 } rs_stream_t;
 
@@ -120,8 +120,7 @@ static int rs_items(rs_ctx_t *x, json_t *items, const char *where);
 static int rs_item(rs_ctx_t *x, json_t *item, const char *where);
 static int rs_message(rs_ctx_t *x, json_t *item, const char *where);
 static int rs_user_parts(rs_ctx_t *x, json_t *content, const char *where, json_t **out);
-static int rs_join_text(rs_ctx_t *x, json_t *content, const char *where, bool outputs,
-                        sl_buf_t *b);
+static int rs_join_text(rs_ctx_t *x, json_t *content, const char *where, bool outputs, sl_buf_t *b);
 static json_t *rs_assistant(rs_ctx_t *x);
 static int rs_function_call(rs_ctx_t *x, json_t *item, const char *where);
 static int rs_call_output(rs_ctx_t *x, json_t *item, const char *where);
@@ -341,6 +340,11 @@ sl__frontend_responses_translate(sl_call_t *call, json_t *in, json_t *history, s
         json_object_set(x.req, "sluice_reasoning", x.reasoning);
     }
     json_object_set_new(x.req, "sluice_response_id", json_string(rs_new_id(call)));
+    v = json_object_get(in, "previous_response_id");
+    if (json_is_string(v)) {
+        /* echoed from here: a native body may have lost it to the whole conversation */
+        json_object_set(x.req, "sluice_previous_response_id", v);
+    }
     chat.p = rs_dump(call->pool, x.req, &len);
     chat.len = len;
     if (chat.p == NULL) {
@@ -372,8 +376,8 @@ rs_bad(rs_ctx_t *x, const char *code, const char *param, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    return sl__frontend_bad_request(x->err, code, param != NULL ? sl_pstrdup(x->call->pool, param)
-                                                                : NULL,
+    return sl__frontend_bad_request(x->err, code,
+                                    param != NULL ? sl_pstrdup(x->call->pool, param) : NULL,
                                     sl_pstrdup(x->call->pool, msg));
 }
 
@@ -527,8 +531,8 @@ rs_text(rs_ctx_t *x, json_t *text)
     }
     name = json_object_get(format, "name");
     js = json_pack("{s:O}", "schema", schema);
-    json_object_set_new(js, "name", json_string(json_is_string(name) ? json_string_value(name)
-                                                                       : "response"));
+    json_object_set_new(js, "name",
+                        json_string(json_is_string(name) ? json_string_value(name) : "response"));
     if (json_is_boolean(json_object_get(format, "strict"))) {
         json_object_set(js, "strict", json_object_get(format, "strict"));
     }
@@ -571,8 +575,9 @@ rs_tools(rs_ctx_t *x, json_t *tools, const char *where)
             continue;
         }
         if (strcmp(type, "namespace") != 0) {
-            rs_native_only(x, "%s[%zu]: the hosted tool `%s` is served by OpenAI's Responses API "
-                              "only",
+            rs_native_only(x,
+                           "%s[%zu]: the hosted tool `%s` is served by OpenAI's Responses API "
+                           "only",
                            where, i, type);
             continue;
         }
@@ -588,8 +593,9 @@ rs_tools(rs_ctx_t *x, json_t *tools, const char *where)
             const char *st = json_string_value(json_object_get(s, "type"));
 
             if (st == NULL || strcmp(st, "function") != 0) {
-                rs_native_only(x, "%s[%zu].tools[%zu]: the tool type `%s` is served by OpenAI's "
-                                  "Responses API only",
+                rs_native_only(x,
+                               "%s[%zu].tools[%zu]: the tool type `%s` is served by OpenAI's "
+                               "Responses API only",
                                where, i, k, st != NULL ? st : "(none)");
                 continue;
             }
@@ -815,7 +821,8 @@ rs_message(rs_ctx_t *x, json_t *item, const char *where)
         rc = rs_join_text(x, content, where, true, &text);
         if (rc == 0) {
             msg = rs_assistant(x);
-            json_object_set_new(msg, "content", json_stringn(text.p != NULL ? text.p : "", text.len));
+            json_object_set_new(msg, "content",
+                                json_stringn(text.p != NULL ? text.p : "", text.len));
         }
         sl_buf_free(&text);
         return rc;
@@ -825,8 +832,8 @@ rs_message(rs_ctx_t *x, json_t *item, const char *where)
     if (strcmp(role, "system") == 0 || strcmp(role, "developer") == 0) {
         rc = rs_join_text(x, content, where, false, &text);
         if (rc == 0 && text.len > 0) {
-            json_array_append_new(x->msgs, json_pack("{s:s,s:s%}", "role", role, "content",
-                                                     text.p, text.len));
+            json_array_append_new(
+                x->msgs, json_pack("{s:s,s:s%}", "role", role, "content", text.p, text.len));
         }
         sl_buf_free(&text);
         return rc;
@@ -838,8 +845,7 @@ rs_message(rs_ctx_t *x, json_t *item, const char *where)
                       where);
     }
     if (json_is_string(content)) {
-        json_array_append_new(x->msgs,
-                              json_pack("{s:s,s:O}", "role", "user", "content", content));
+        json_array_append_new(x->msgs, json_pack("{s:s,s:O}", "role", "user", "content", content));
         return 0;
     }
     rc = rs_user_parts(x, content, where, &parts);
@@ -878,8 +884,9 @@ rs_user_parts(rs_ctx_t *x, json_t *content, const char *where, json_t **out)
             json_t *iu;
 
             if (!json_is_string(url)) {
-                rs_native_only(x, "%s.content[%zu]: an input_image by file_id refers to OpenAI's "
-                                  "file storage",
+                rs_native_only(x,
+                               "%s.content[%zu]: an input_image by file_id refers to OpenAI's "
+                               "file storage",
                                where, i);
                 continue;
             }
@@ -887,16 +894,17 @@ rs_user_parts(rs_ctx_t *x, json_t *content, const char *where, json_t **out)
             if (json_is_string(detail)) {
                 json_object_set(iu, "detail", detail);
             }
-            json_array_append_new(parts, json_pack("{s:s,s:o}", "type", "image_url", "image_url",
-                                                   iu));
+            json_array_append_new(parts,
+                                  json_pack("{s:s,s:o}", "type", "image_url", "image_url", iu));
         } else if (strcmp(type, "input_file") == 0) {
             json_t *data = json_object_get(p, "file_data");
             json_t *name = json_object_get(p, "filename");
             json_t *file;
 
             if (!json_is_string(data)) {
-                rs_native_only(x, "%s.content[%zu]: an input_file by file_id or file_url is "
-                                  "fetched by OpenAI",
+                rs_native_only(x,
+                               "%s.content[%zu]: an input_file by file_id or file_url is "
+                               "fetched by OpenAI",
                                where, i);
                 continue;
             }
@@ -907,9 +915,9 @@ rs_user_parts(rs_ctx_t *x, json_t *content, const char *where, json_t **out)
             json_array_append_new(parts, json_pack("{s:s,s:o}", "type", "file", "file", file));
         } else if (strcmp(type, "input_audio") == 0
                    && json_is_object(json_object_get(p, "input_audio"))) {
-            json_array_append_new(parts, json_pack("{s:s,s:O}", "type", "input_audio",
-                                                   "input_audio",
-                                                   json_object_get(p, "input_audio")));
+            json_array_append_new(parts,
+                                  json_pack("{s:s,s:O}", "type", "input_audio", "input_audio",
+                                            json_object_get(p, "input_audio")));
         } else {
             json_decref(parts);
             return rs_bad(x, "invalid_value", where,
@@ -996,10 +1004,10 @@ rs_function_call(rs_ctx_t *x, json_t *item, const char *where)
         calls = json_array();
         json_object_set_new(msg, "tool_calls", calls);
     }
-    json_array_append_new(calls, json_pack("{s:O,s:s,s:{s:s,s:s}}", "id", id, "type", "function",
-                                           "function", "name", rs_safe_name(x, space, name),
-                                           "arguments",
-                                           json_is_string(args) ? json_string_value(args) : "{}"));
+    json_array_append_new(calls,
+                          json_pack("{s:O,s:s,s:{s:s,s:s}}", "id", id, "type", "function",
+                                    "function", "name", rs_safe_name(x, space, name), "arguments",
+                                    json_is_string(args) ? json_string_value(args) : "{}"));
     return 0;
 }
 
@@ -1029,8 +1037,9 @@ rs_call_output(rs_ctx_t *x, json_t *item, const char *where)
             if (json_is_string(t)) {
                 sl_buf_append(&text, json_string_value(t), json_string_length(t));
             } else {
-                rs_native_only(x, "%s.output[%zu]: a tool output that is not text is taken by "
-                                  "OpenAI's Responses API only",
+                rs_native_only(x,
+                               "%s.output[%zu]: a tool output that is not text is taken by "
+                               "OpenAI's Responses API only",
                                where, i);
             }
         }
@@ -1228,11 +1237,19 @@ rs_object_tail(const sl_call_t *call, const sl_usage_t *usage, sl_buf_t *out)
 {
     int reasoning = sl_json_get(call->native_doc, SL_JSON_ROOT, "reasoning");
     int effort = sl_json_get(call->native_doc, reasoning, "effort");
+    int prev;
 
     sl_buf_puts(out, "],\"parallel_tool_calls\":");
     rs_echo(call, "parallel_tool_calls", "true", out);
     sl_buf_puts(out, ",\"previous_response_id\":");
-    rs_echo(call, "previous_response_id", "null", out);
+    prev = sl_json_get(call->doc, SL_JSON_ROOT, "sluice_previous_response_id");
+    if (prev >= 0) {
+        sl_str_t raw = sl_json_raw(call->doc, prev);
+
+        sl_buf_append(out, raw.p, raw.len);
+    } else {
+        sl_buf_puts(out, "null");
+    }
     sl_buf_puts(out, ",\"reasoning\":{\"effort\":");
     if (sl_json_type(call->native_doc, effort) == SL_JSON_STRING) {
         sl_str_t raw = sl_json_raw(call->native_doc, effort);
@@ -1487,9 +1504,9 @@ responses_encode_answer(const sl_call_t *call, const sl_answer_t *a, sl_buf_t *o
                 sl_str_t name, space;
 
                 rs_client_name(call, t->name, &name, &space);
-                rs_write_call(call, n, t->id, name, space, t->args.len >= 2 ? rs_body(t->args)
-                                                                           : sl_str_lit("{}"),
-                              "completed", out);
+                rs_write_call(call, n, t->id, name, space,
+                              t->args.len >= 2 ? rs_body(t->args) : sl_str_lit("{}"), "completed",
+                              out);
                 break;
             }
             }
@@ -1514,8 +1531,7 @@ responses_encode_answer(const sl_call_t *call, const sl_answer_t *a, sl_buf_t *o
             }
             rs_client_name(call, t->name, &name, &space);
             rs_write_call(call, n++, t->id, name, space,
-                          t->args.len >= 2 ? rs_body(t->args) : sl_str_lit("{}"), "completed",
-                          out);
+                          t->args.len >= 2 ? rs_body(t->args) : sl_str_lit("{}"), "completed", out);
         }
     }
     rs_object_tail(call, &a->usage, out);

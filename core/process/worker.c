@@ -29,6 +29,7 @@
 #include "storage/db.h"
 #include "storage/vault.h"
 #include "storage/ledger.h"
+#include "storage/responses.h"
 
 #define WORKER_DRAIN_POLL 50   /* ms between "all connections gone?" checks while draining */
 #define WORKER_TRIM_EVERY 2000 /* ms between looks at the connection count (worker_on_trim) */
@@ -365,6 +366,9 @@ worker_prune_work(uv_work_t *req)
              - (int64_t) w->ctx->conf->ledger_retention * 1000000;
     w->pruned = 0;
     sl_ledger_prune(w->db, before, WORKER_PRUNE_BATCH, &w->pruned);
+    before = (int64_t) ts.tv_sec * 1000000000 + ts.tv_nsec
+             - (int64_t) w->ctx->conf->responses_retention * 1000000;
+    sl_responses_prune(w->db, before, WORKER_PRUNE_BATCH, NULL);
 }
 
 
