@@ -141,6 +141,7 @@ const sl_provider_ops_t sl_provider_openai = {
     .kind = "openai",
     .default_base_url = NULL,
     .api = SL_API_CHAT,
+    .native_apis = 1u << SL_API_RESPONSES,
     .conf_parse = NULL,
     .build_request = openai_build_request,
     .parse_response = sl__openai_parse_response,
@@ -205,6 +206,11 @@ openai_build_request(const void *conf, sl_call_t *call, sl_upstream_req_t *out)
     }
     if (call->api_key != NULL && call->api_key->value != NULL) {
         auth = sl_psprintf(call->pool, "Bearer %s", call->api_key->value);
+    }
+    if (call->client_api == SL_API_RESPONSES && sl_provider_speaks(p->ops, SL_API_RESPONSES)) {
+        return sl__openai_responses_build(call, call->target->model,
+                                          sl_psprintf(call->pool, "%s/responses", p->base_path),
+                                          auth != NULL ? "authorization" : NULL, auth, out);
     }
     return sl__openai_build(call, conf, sl_psprintf(call->pool, "%s%s", p->base_path, endpoint),
                             auth != NULL ? "authorization" : NULL, auth, out);
@@ -540,6 +546,9 @@ sl__openai_parse_response(const void *conf, sl_call_t *call, const sl_buf_t *bod
     int n = 0;
 
     (void) conf;
+    if (call->forwarded && call->client_api == SL_API_RESPONSES) {
+        return sl__openai_responses_parse(call, body, out);
+    }
     /* a client of the provider's own API gets its bytes unchanged */
     out->raw = (sl_str_t){ body->p != NULL ? body->p : "", body->len };
     out->raw_api = call->api;
@@ -627,6 +636,9 @@ openai_choice(sl_call_t *call, const sl_json_t *doc, int c, int pos, sl_choice_t
 static int
 openai_stream_event(const void *conf, sl_stream_t *st, const sl_sse_event_t *ev, sl_evs_t *out)
 {
+    if (st->call->forwarded && st->call->client_api == SL_API_RESPONSES) {
+        return sl__openai_responses_stream(st, ev, out);
+    }
     return sl__openai_stream(st, ev, conf, out);
 }
 

@@ -29,6 +29,8 @@ describe('POST /v1/responses (translated onto every kind)', () => {
         // a chat-completions target of the OpenAI family (not native Responses)
         cfg.providers.compat = { kind: 'vllm', base_url: cfg.providers.mock.base_url, api_key: 'env:MOCK_UPSTREAM_KEY' };
         cfg.models.compat = { targets: ['compat/llama-3'] };
+        cfg.providers.az = { kind: 'azure', base_url: root, api_key: 'env:MOCK_UPSTREAM_KEY', deployments: { 'gpt-4o': 'prod-4o' } };
+        cfg.models.azure = { targets: ['az/gpt-4o'] };
         cfg.models.claude = { targets: ['anth/claude-haiku-4-5'] };
         cfg.models.gemini = { targets: ['gem/gemini-2.5-flash'] };
         return cfg;
@@ -193,6 +195,61 @@ describe('POST /v1/responses (translated onto every kind)', () => {
         });
     });
   }
+
+  for (const model of ['gpt-4o-mini', 'azure']) {
+    it(`${model}: an openai/azure target gets the client's own body, and its answer raw`, async () => {
+      const body = {
+        model, input: [{ role: 'user', content: 'What is the weather in Paris?' }], store: true,
+        tools: [{ type: 'web_search' }, WEATHER], include: ['reasoning.encrypted_content'],
+        reasoning: { effort: 'low', summary: 'auto' },
+      };
+      const r = await client.responses.create(body);
+      assert.match(r.id, /^resp_mock\d+$/, 'the provider\'s own response');
+      const call = r.output.find((o) => o.type === 'function_call');
+      assert.equal(call.name, 'get_weather');
+      const up = await lastUpstream();
+      assert.equal(up.path, model === 'azure' ? '/openai/v1/responses' : '/v1/responses');
+      assert.deepEqual(up.json, { ...body, model: model === 'azure' ? 'prod-4o' : 'gpt-4o-mini-2024-07-18' });
+      // stored under the provider's id, for the same key
+      assert.equal((await client.responses.retrieve(r.id)).id, r.id);
+
+      // streamed: the provider's events as they came, completed last
+      const stream = await client.responses.create({ model, input: 'stream natively', stream: true },
+        { headers: { 'x-mock-chunks': '3' } });
+      const events = [];
+      for await (const ev of stream) events.push(ev);
+      assert.equal(events[0].type, 'response.created');
+      assert.equal(events.at(-1).type, 'response.completed');
+      events.forEach((e, i) => assert.equal(e.sequence_number, i));
+      assert.equal(events.at(-1).response.output[0].content[0].text, 'mock reply: stream natively');
+      assert.ok(events.at(-1).response.usage.input_tokens > 0);
+
+      // a chain of native responses goes upstream as the client sent it
+      const next = await client.responses.create({ model, input: 'and then?', previous_response_id: r.id });
+      assert.equal(next.output_text, 'mock reply: and then?');
+      const up2 = (await lastUpstream()).json;
+      assert.equal(up2.previous_response_id, r.id);
+    });
+  }
+
+  it('a chain started on a translated target continues natively with the whole conversation', async () => {
+    const first = await client.responses.create({ model: 'claude', input: 'remember 42' });
+    const next = await client.responses.create({ model: 'gpt-4o-mini', input: 'what number?', previous_response_id: first.id });
+    assert.equal(next.output_text, 'mock reply: what number?');
+    const up = (await lastUpstream()).json;
+    assert.equal(up.previous_response_id, undefined, 'the upstream never saw that response');
+    const text = JSON.stringify(up.input);
+    assert.ok(text.includes('remember 42') && text.includes('mock reply: remember 42'), text);
+  });
+
+  it('a failure after the stream started reaches the SDK as an error, not a short answer', async () => {
+    for (const [model, headers] of [['gpt-4o-mini', { 'x-mock-stream-error': '1' }], ['claude', { 'x-mock-stream-error': '1' }],
+      ['compat', { 'x-mock-reset-after': '2' }]]) {
+      const stream = await client.responses.create({ model, input: 'break please', stream: true }, { headers });
+      await assert.rejects((async () => { for await (const ev of stream) { void ev; } })(),
+        (e) => e instanceof OpenAI.APIError, `${model}: the stream must fail`);
+    }
+  });
 
   it('store: false keeps nothing', async () => {
     const r = await client.responses.create({ model: 'compat', input: 'not kept', store: false });
