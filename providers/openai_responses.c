@@ -114,7 +114,7 @@ oar_finish(const sl_json_t *doc, int resp, bool tools)
         && memcmp(s.p, "\"incomplete\"", 12) == 0) {
         s = sl_json_raw(doc, reason);
         return s.len == 16 && memcmp(s.p, "\"content_filter\"", 16) == 0 ? SL_FINISH_CONTENT_FILTER
-                                                                       : SL_FINISH_LENGTH;
+                                                                         : SL_FINISH_LENGTH;
     }
     return tools ? SL_FINISH_TOOL_CALLS : SL_FINISH_STOP;
 }

@@ -1830,6 +1830,16 @@ responses_encode_events(void *state, const sl_evs_t *evs, sl_buf_t *out)
         if (ev->type == SL_EV_START || sl_ev_is_output(ev)) {
             rs_start(s, out);
         }
+        if ((ev->type == SL_EV_TEXT || ev->type == SL_EV_TOOL_CALL) && ev->signature.len > 2) {
+            /* Gemini signs the part after its thoughts: a reasoning item carries it back */
+            if (it == NULL || it->kind != RS_REASONING || it->sig.len > 0) {
+                it = rs_open(s, RS_REASONING, ev, out);
+            }
+            body = rs_body(ev->signature);
+            sl_buf_append(&it->sig, body.p, body.len);
+            rs_close(s, out);
+            it = NULL;
+        }
         switch (ev->type) {
         case SL_EV_REASONING:
             if (ev->text.len > 2) {
