@@ -1228,6 +1228,7 @@ anthropic_parse_response(const void *conf, sl_call_t *call, const sl_buf_t *body
     if (n > 0) {
         c->tools = sl_pcalloc(call->pool, (size_t) n * sizeof(sl_tool_call_t));
     }
+    c->parts = sl_pcalloc(call->pool, (sl_json_size(doc, content) + 1) * sizeof(sl_part_t));
     for (int b = sl_json_first(doc, content); b >= 0; b = sl_json_next(doc, content, b)) {
         if (anthropic_block(call, doc, b, c) < 0) {
             return SL_EUPSTREAM;
@@ -1255,6 +1256,7 @@ anthropic_block(sl_call_t *call, const sl_json_t *doc, int b, sl_choice_t *c)
         /* an empty first block still makes the content "", not null */
         c->text = c->text.len == 0 ? sl_json_raw(doc, v)
                                    : sl_jstr_concat(call->pool, c->text, sl_json_raw(doc, v));
+        c->parts[c->nparts++] = (sl_part_t){ SL_PART_TEXT, sl_json_raw(doc, v), sl_str_null, 0 };
         return 0;
     }
     if (sl_str_eq(type, "thinking")) {
@@ -1266,6 +1268,15 @@ anthropic_block(sl_call_t *call, const sl_json_t *doc, int b, sl_choice_t *c)
         }
         if (sig.len > 2) {
             c->signature = sig; /* byte for byte, as Anthropic wrote it */
+        }
+        c->parts[c->nparts++] = (sl_part_t){ SL_PART_REASONING, text, sig, 0 };
+        return 0;
+    }
+    if (sl_str_eq(type, "redacted_thinking")) {
+        sl_str_t data = sl__adapter_literal(doc, sl_json_get(doc, b, "data"), NULL);
+
+        if (data.len > 2) {
+            c->parts[c->nparts++] = (sl_part_t){ SL_PART_REDACTED, data, sl_str_null, 0 };
         }
         return 0;
     }
@@ -1286,9 +1297,10 @@ anthropic_block(sl_call_t *call, const sl_json_t *doc, int b, sl_choice_t *c)
         } else if (sl__adapter_json_literal(call->pool, doc, input, &t->args) < 0) {
             return SL_EPARSE;
         }
+        c->parts[c->nparts++] = (sl_part_t){ SL_PART_TOOL, sl_str_null, sl_str_null, c->ntools };
         c->ntools++;
     }
-    /* redacted_thinking, server tools, citations: carried by raw only */
+    /* server tools, citations: carried by raw only */
     return 0;
 }
 
@@ -1463,8 +1475,16 @@ anthropic_on_block_start(sl_stream_t *st, anthropic_stream_t *s, sl_evs_t *out)
     }
     id = sl__adapter_literal(s->doc, sl_json_get(s->doc, cb, "id"), NULL);
     name = sl__adapter_literal(s->doc, sl_json_get(s->doc, cb, "name"), NULL);
+    if (sl_str_eq(type, "redacted_thinking")) {
+        sl_str_t data = sl__adapter_literal(s->doc, sl_json_get(s->doc, cb, "data"), NULL);
+
+        if (data.len > 2) {
+            anthropic_push(out, SL_EV_REDACTED)->text = sl__adapter_keep(pool, data);
+        }
+        return;
+    }
     if (!sl_str_eq(type, "tool_use") || id.len < 2 || name.len < 2) {
-        return; /* redacted thinking, server tools: raw only */
+        return; /* server tools: raw only */
     }
     s->block = anthropic_int(s->doc, sl_json_get(s->doc, SL_JSON_ROOT, "index"), -1);
     s->block_tool = s->tools++;

@@ -51,6 +51,12 @@ static const sl_http_route_t drv_routes[] = {
     { "POST", "/v1/embeddings", drv_embeddings, NULL },
     /* Anthropic's shape in and out, errors included (also the server's own) */
     { "POST", "/v1/messages", drv_messages, drv_messages_error },
+    { "POST", "/v1/messages/count_tokens", sl__drv_count_tokens, drv_messages_error },
+    { "GET", "/v1/messages/*", sl__drv_messages_other, drv_messages_error },
+    { "POST", "/v1/messages/*", sl__drv_messages_other, drv_messages_error },
+    { "PUT", "/v1/messages/*", sl__drv_messages_other, drv_messages_error },
+    { "PATCH", "/v1/messages/*", sl__drv_messages_other, drv_messages_error },
+    { "DELETE", "/v1/messages/*", sl__drv_messages_other, drv_messages_error },
     { "POST", "/v1/responses", drv_responses, NULL },
     { "GET", "/v1/responses/*", sl__drv_responses_route, NULL },
     { "DELETE", "/v1/responses/*", sl__drv_responses_route, NULL },

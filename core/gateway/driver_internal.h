@@ -177,4 +177,8 @@ bool sl__drv_responses_hold(sl_drv_req_t *rq, void *fe_state, sl_buf_t *body, in
 /* GET and DELETE /v1/responses/{id}, GET /v1/responses/{id}/input_items. */
 void sl__drv_responses_route(sl_http_req_t *r);
 
+/* count.c: POST /v1/messages/count_tokens; every other /v1/messages/... path (a 404). */
+void sl__drv_count_tokens(sl_http_req_t *r);
+void sl__drv_messages_other(sl_http_req_t *r);
+
 #endif

@@ -28,9 +28,9 @@
 typedef struct mr_answer {
     unsigned long long id;
     sl_str_t model;
-    sl_str_t reply;     /* text, or the call's arguments */
-    sl_str_t tool;      /* empty: a text answer */
-    sl_str_t space;     /* the tool's namespace, or empty */
+    sl_str_t reply; /* text, or the call's arguments */
+    sl_str_t tool;  /* empty: a text answer */
+    sl_str_t space; /* the tool's namespace, or empty */
     long long input_tokens;
     long long output_tokens;
     bool stream_error;
@@ -182,7 +182,8 @@ sl__mock_responses(sl_mock_t *m, const sl_mock_req_t *r, sl_mock_resp_t *resp,
     h = sl__mock_header(r, "x-mock-stream-error");
     a.stream_error = h != NULL && sl_str_eq(sl_str_trim(h->value), "1");
     tools = json_object_get(root, "tools");
-    if (json_array_size(tools) > 0 && question && sl__mock_contains_ci(last.p, last.len, "weather")) {
+    if (json_array_size(tools) > 0 && question
+        && sl__mock_contains_ci(last.p, last.len, "weather")) {
         mr_first_tool(tools, &a.tool, &a.space);
     }
     if (a.tool.len > 0) {
@@ -222,8 +223,9 @@ sl__mock_responses(sl_mock_t *m, const sl_mock_req_t *r, sl_mock_resp_t *resp,
         mr_event(m, resp, &seq, "response.output_item.added", false);
         if (a.tool.len == 0) {
             sl_buf_clear(b);
-            sl_buf_printf(b, ",\"item_id\":\"msg_mock%llu\",\"output_index\":0,\"content_index\":0,"
-                             "\"part\":{\"type\":\"output_text\",\"text\":\"\",\"annotations\":[]}",
+            sl_buf_printf(b,
+                          ",\"item_id\":\"msg_mock%llu\",\"output_index\":0,\"content_index\":0,"
+                          "\"part\":{\"type\":\"output_text\",\"text\":\"\",\"annotations\":[]}",
                           a.id);
             mr_event(m, resp, &seq, "response.content_part.added", false);
         }
@@ -264,8 +266,9 @@ sl__mock_responses(sl_mock_t *m, const sl_mock_req_t *r, sl_mock_resp_t *resp,
             sl__mock_json_str(b, a.reply.p, a.reply.len);
             mr_event(m, resp, &seq, "response.output_text.done", false);
             sl_buf_clear(b);
-            sl_buf_printf(b, ",\"item_id\":\"msg_mock%llu\",\"output_index\":0,\"content_index\":0,"
-                             "\"part\":{\"type\":\"output_text\",\"text\":",
+            sl_buf_printf(b,
+                          ",\"item_id\":\"msg_mock%llu\",\"output_index\":0,\"content_index\":0,"
+                          "\"part\":{\"type\":\"output_text\",\"text\":",
                           a.id);
             sl__mock_json_str(b, a.reply.p, a.reply.len);
             sl_buf_puts(b, ",\"annotations\":[]}");
@@ -280,7 +283,7 @@ sl__mock_responses(sl_mock_t *m, const sl_mock_req_t *r, sl_mock_resp_t *resp,
         mr_object(m, &a, "completed", true);
         mr_event(m, resp, &seq, "response.completed", true);
 
-paced:
+    paced:
         resp->paced_from = MR_PREAMBLE;
         if (f->reset_after >= 0) {
             resp->reset_after = MR_PREAMBLE + 2 + (size_t) f->reset_after;
