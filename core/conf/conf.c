@@ -1105,6 +1105,9 @@ conf_parse_root(sl_conf_ctx_t *cx)
     if (sl__conf_section(cx, root, "ledger", &n) != 0 || sl__conf_parse_ledger(cx, n) != 0) {
         return SL_ECONF;
     }
+    if (sl__conf_section(cx, root, "responses", &n) != 0 || sl__conf_parse_responses(cx, n) != 0) {
+        return SL_ECONF;
+    }
     n = sl_conf_get(cx, root, "pricing");
     if (n != NULL
         && (sl__conf_nonempty(cx, n, "pricing", &cx->conf->pricing_file) != 0

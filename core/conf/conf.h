@@ -278,6 +278,11 @@ typedef struct sl_conf {
     bool storage_init; /* `serve --init-storage` (command line, not YAML): a 0-byte data.mdb may
                           start an empty store */
 
+    /* responses: (stored responses of POST /v1/responses) */
+    bool responses_store;         /* false: nothing is kept and previous_response_id is refused */
+    uint64_t responses_retention; /* ms a stored response is kept */
+    size_t responses_max_size;    /* bytes: a larger response (with its input) is not kept */
+
     const char *pricing_file;    /* NULL when not configured */
     const sl_pricing_t *pricing; /* loaded from pricing_file (relative to the cwd), or NULL */
 

@@ -167,6 +167,7 @@ void sl__conf_defaults(sl_conf_t *conf);
 int sl__conf_parse_server(sl_conf_ctx_t *cx, const sl_conf_node_t *map);
 int sl__conf_parse_auth(sl_conf_ctx_t *cx, const sl_conf_node_t *map);
 int sl__conf_parse_storage(sl_conf_ctx_t *cx, const sl_conf_node_t *map);
+int sl__conf_parse_responses(sl_conf_ctx_t *cx, const sl_conf_node_t *map);
 int sl__conf_parse_ledger(sl_conf_ctx_t *cx, const sl_conf_node_t *map);
 int sl__conf_parse_pricing(sl_conf_ctx_t *cx, const sl_conf_node_t *n);
 int sl__conf_parse_routing(sl_conf_ctx_t *cx, const sl_conf_node_t *map);

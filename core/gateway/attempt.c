@@ -147,7 +147,7 @@ sl__drv_attempt_next(sl_drv_req_t *rq)
         break;
     }
     rq->att = a;
-    if (rq->r->body.len >= SL_DRV_OFFLOOP_BYTES && a->ops->api != rq->call.client_api
+    if (rq->r->body.len >= SL_DRV_OFFLOOP_BYTES && !sl_provider_speaks(a->ops, rq->call.client_api)
         && a->ops->api != rq->call.api) {
         /* a translating adapter will want the DOM of a large body: built off the loop */
         rq->working = true;
@@ -202,7 +202,22 @@ attempt_build(sl_drv_attempt_t *a)
     int rc_;
 
     memset(&ureq, 0, sizeof(ureq));
-    rc_ = a->ops->build_request(a->ext, &a->call, &ureq);
+    if (rq->call.untranslatable != NULL && !sl_provider_speaks(a->ops, rq->call.client_api)) {
+        /* only a target that takes the client's own body can serve it */
+        rq->have_error = true;
+        rq->last_error = (sl_error_t){
+            .status = 400,
+            .type = "invalid_request_error",
+            .code = "unsupported_parameter",
+            .message = sl_psprintf(rq->r->pool,
+                                   "%s: provider \"%s\" (kind %s) does not speak this API, and "
+                                   "the request cannot be translated for it",
+                                   rq->call.untranslatable, t->provider->name, t->provider->kind),
+        };
+        rc_ = SL_EDENIED;
+    } else {
+        rc_ = a->ops->build_request(a->ext, &a->call, &ureq);
+    }
     if (rc_ == SL_EDENIED) {
         /* this kind does not serve the client's API: the next target may */
         attempt_report(a, true, 0);
@@ -694,6 +709,7 @@ attempt_answer(sl_drv_attempt_t *a)
     sl_buf_t out = SL_BUF_INIT;
     sl_http_header_t h[16];
     size_t n = 0;
+    bool native;
 
     memset(&ans, 0, sizeof(ans));
     if (a->ops->parse_response(a->ext, &a->call, &a->body, &ans) < 0) {
@@ -733,9 +749,13 @@ attempt_answer(sl_drv_attempt_t *a)
     h[n++] = (sl_http_header_t){ sl_str_lit("content-type"), sl_str_lit("application/json") };
     n += sl__drv_headers(rq, &h[n]);
     sl__drv_log(rq, a->status);
+    native = a->call.forwarded;
     attempt_close(a);
     sl_timer_cancel(rq->timer);
     rq->timer = NULL;
+    if (sl__drv_responses_hold(rq, NULL, &out, a->status, h, n, native)) {
+        return; /* stored first, then answered */
+    }
     rq->done = true;
     sl__drv_finish_respond(rq, a->status, h, n, &out);
 }
@@ -747,6 +767,7 @@ attempt_stream_end(sl_drv_attempt_t *a)
 {
     sl_drv_req_t *rq = a->rq;
     sl_usage_t usage;
+    bool held;
 
     sl__drv_usage(rq, &a->st, &usage);
     rq->served_model = a->st.served_model;
@@ -757,10 +778,13 @@ attempt_stream_end(sl_drv_attempt_t *a)
     /* the ledger row is committed before the stream's last bytes go out */
     sl__drv_record(rq, 200, &usage);
     rq->fe->encode_end(a->fe_state, &usage, &a->out);
+    held = sl__drv_responses_hold(rq, a->fe_state, &a->out, 200, NULL, 0, a->call.forwarded);
     attempt_write(a);
     sl__drv_log(rq, 200);
     attempt_close(a);
-    sl__drv_finish(rq);
+    if (!held) {
+        sl__drv_finish(rq);
+    }
 }
 
 

@@ -29,6 +29,7 @@ static void drv_model(sl_http_req_t *r);
 static void drv_chat(sl_http_req_t *r);
 static void drv_embeddings(sl_http_req_t *r);
 static void drv_messages(sl_http_req_t *r);
+static void drv_responses(sl_http_req_t *r);
 static int drv_messages_error(sl_pool_t *pool, int status, const char *type, const char *code,
                               const char *param, const char *message, sl_str_t *out);
 static void drv_handle(sl_http_req_t *r, sl_api_e api);
@@ -51,6 +52,15 @@ static const sl_http_route_t drv_routes[] = {
     { "POST", "/v1/embeddings", drv_embeddings, NULL },
     /* Anthropic's shape in and out, errors included (also the server's own) */
     { "POST", "/v1/messages", drv_messages, drv_messages_error },
+    { "POST", "/v1/messages/count_tokens", sl__drv_count_tokens, drv_messages_error },
+    { "GET", "/v1/messages/*", sl__drv_messages_other, drv_messages_error },
+    { "POST", "/v1/messages/*", sl__drv_messages_other, drv_messages_error },
+    { "PUT", "/v1/messages/*", sl__drv_messages_other, drv_messages_error },
+    { "PATCH", "/v1/messages/*", sl__drv_messages_other, drv_messages_error },
+    { "DELETE", "/v1/messages/*", sl__drv_messages_other, drv_messages_error },
+    { "POST", "/v1/responses", drv_responses, NULL },
+    { "GET", "/v1/responses/*", sl__drv_responses_route, NULL },
+    { "DELETE", "/v1/responses/*", sl__drv_responses_route, NULL },
 };
 
 
@@ -92,6 +102,13 @@ sl_driver_create(uv_loop_t *loop, const sl_conf_t *conf, sl_upstream_t *up, sl_d
     d->models_len = strlen(d->models_body);
     drv_current = d;
     return d;
+}
+
+
+sl_driver_t *
+sl__drv_current(void)
+{
+    return drv_current;
 }
 
 
@@ -251,6 +268,13 @@ drv_messages(sl_http_req_t *r)
 }
 
 
+static void
+drv_responses(sl_http_req_t *r)
+{
+    drv_handle(r, SL_API_RESPONSES);
+}
+
+
 /*
  * Errors the HTTP server produces on /v1/messages before the handler runs
  * (405, 413, 408, ...) in Anthropic's shape.
@@ -354,6 +378,9 @@ drv_decoded(sl_drv_req_t *rq)
 
     if (rq->decode_rc < 0) {
         sl__drv_error(rq, &rq->decode_err);
+        return;
+    }
+    if (rq->call.client_api == SL_API_RESPONSES && sl__drv_responses_decoded(rq) < 0) {
         return;
     }
     rq->public_model = fe->model(&rq->call);

@@ -192,5 +192,35 @@ void sl__cache_fill(sl_drv_req_t *rq, int status, const sl_usage_t *usage);
 
 /* x-sluice-cache: hit, semantic, miss or bypass. */
 sl_str_t sl__cache_status(const sl_drv_req_t *rq);
+/* The driver of the running generation. */
+sl_driver_t *sl__drv_current(void);
+
+/* responses.c (stored responses) */
+
+/*
+ * After a Responses request's decode: a previous_response_id puts the
+ * stored conversation before the input (the call is translated again).
+ * Returns 0, or a negative code after answering the client (400
+ * previous_response_not_found, 500).
+ */
+int sl__drv_responses_decoded(sl_drv_req_t *rq);
+
+/*
+ * Before a successful Responses answer's last bytes: when the response is
+ * to be stored, takes body (the whole answer, or a stream's last bytes:
+ * fe_state is then the stream encoder's) into a write in the thread pool
+ * and returns true; the request finishes when the write is done (status
+ * and the n headers h for a whole answer, copied). native: the answer came
+ * from a native upstream. False when nothing is stored: go on as usual.
+ */
+bool sl__drv_responses_hold(sl_drv_req_t *rq, void *fe_state, sl_buf_t *body, int status,
+                            const sl_http_header_t *h, size_t n, bool native);
+
+/* GET and DELETE /v1/responses/{id}, GET /v1/responses/{id}/input_items. */
+void sl__drv_responses_route(sl_http_req_t *r);
+
+/* count.c: POST /v1/messages/count_tokens; every other /v1/messages/... path (a 404). */
+void sl__drv_count_tokens(sl_http_req_t *r);
+void sl__drv_messages_other(sl_http_req_t *r);
 
 #endif

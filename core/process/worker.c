@@ -30,6 +30,7 @@
 #include "storage/db.h"
 #include "storage/vault.h"
 #include "storage/ledger.h"
+#include "storage/responses.h"
 
 #define WORKER_DRAIN_POLL 50   /* ms between "all connections gone?" checks while draining */
 #define WORKER_TRIM_EVERY 2000 /* ms between looks at the connection count (worker_on_trim) */
@@ -373,6 +374,9 @@ worker_prune_work(uv_work_t *req)
     }
     /* the response cache's expired entries go in the same pass (each read misses them anyway) */
     sl_cache_expire(w->db, (int64_t) ts.tv_sec, WORKER_PRUNE_BATCH, NULL);
+    before = (int64_t) ts.tv_sec * 1000000000 + ts.tv_nsec
+             - (int64_t) w->ctx->conf->responses_retention * 1000000;
+    sl_responses_prune(w->db, before, WORKER_PRUNE_BATCH, NULL);
 }
 
 
