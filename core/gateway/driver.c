@@ -351,7 +351,7 @@ drv_decoded(sl_drv_req_t *rq)
     sl_http_req_t *r = rq->r;
     sl_driver_t *d = rq->d;
     const sl_frontend_t *fe = rq->fe;
-    unsigned retry = 0;
+    uint64_t retry_ms = 0;
     const char *why = NULL;
 
     if (rq->decode_rc < 0) {
@@ -363,8 +363,10 @@ drv_decoded(sl_drv_req_t *rq)
         sl__frontend_bad_request_error(rq, "model", "Invalid value for 'model'.");
         return;
     }
-    if (sl_acct_limit(&rq->acct, r->pool, &retry, &why) < 0) {
-        rq->retry_after = sl_psprintf(r->pool, "%u", retry);
+    if (sl_acct_limit(&rq->acct, r->pool, &retry_ms, &why) < 0) {
+        rq->retry_after =
+            sl_psprintf(r->pool, "%llu", (unsigned long long) (retry_ms + 999) / 1000);
+        rq->retry_after_ms = sl_psprintf(r->pool, "%llu", (unsigned long long) retry_ms);
         sl__drv_error_new(rq, 429, "rate_limit_exceeded", "rate_limit_exceeded", NULL, why);
         return;
     }
@@ -548,6 +550,10 @@ sl__drv_error(sl_drv_req_t *rq, const sl_error_t *e)
     if (rq->retry_after != NULL) {
         h[n++] = (sl_http_header_t){ sl_str_lit("retry-after"),
                                      { rq->retry_after, strlen(rq->retry_after) } };
+    }
+    if (rq->retry_after_ms != NULL) {
+        h[n++] = (sl_http_header_t){ sl_str_lit("retry-after-ms"),
+                                     { rq->retry_after_ms, strlen(rq->retry_after_ms) } };
     }
     if (e->status == 429 && e->code != NULL && strcmp(e->code, "insufficient_quota") == 0) {
         /* waiting does not bring budget back: the OpenAI SDKs would retry twice */
