@@ -36,6 +36,7 @@ int sl_cmd_usage(int argc, char **argv);   /* cmd/usage.c */
 int sl_cmd_stats(int argc, char **argv);   /* cmd/stats.c */
 int sl_cmd_budgets(int argc, char **argv); /* cmd/budgets.c */
 int sl_cmd_cache(int argc, char **argv);   /* cmd/cache.c */
+int sl_cmd_pricing(int argc, char **argv); /* cmd/pricing.c */
 
 /*
  * Matches argv[*i] against option name, as "NAME VALUE" or "NAME=VALUE".

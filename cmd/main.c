@@ -70,6 +70,8 @@ static const cmd_t cmds[] = {
     { "backup", NULL, sl_cmd_backup, NULL, "write a compacted copy of the storage to a file" },
     { "cache", NULL, sl_cmd_cache, NULL,
       "the response cache: stats (entries, hit ratio, savings) and purge" },
+    { "pricing", NULL, sl_cmd_pricing, NULL,
+      "show the price of a model (file, line, fields); check that every target has one" },
     { "version", cmd_version, NULL, "sluice version", "print the version" },
 };
 

@@ -482,7 +482,7 @@ sl_spend_clear_reserved(sl_txn_t *t)
 int
 sl_budget_period_parse(const char *s, sl_budget_period_e *out)
 {
-    for (int p = SL_BUDGET_DAY; p <= SL_BUDGET_TOTAL; p++) {
+    for (int p = SL_BUDGET_DAY; p <= SL_BUDGET_PERIOD_MAX; p++) {
         if (strcmp(s, sl_budget_period_name((sl_budget_period_e) p)) == 0) {
             *out = (sl_budget_period_e) p;
             return 0;
@@ -498,6 +498,8 @@ sl_budget_period_name(sl_budget_period_e period)
     switch (period) {
     case SL_BUDGET_DAY:
         return "day";
+    case SL_BUDGET_WEEK:
+        return "week";
     case SL_BUDGET_MONTH:
         return "month";
     case SL_BUDGET_TOTAL:
@@ -979,6 +981,16 @@ spend_key(char *buf, sl_budget_kind_e kind, const char *id, sl_budget_period_e p
         n = snprintf(buf, SPEND_KEY_MAX, "%c:%s:%04d%02d", kind == SL_BUDGET_TEAM ? 't' : 'k', id,
                      tm.tm_year + 1900, tm.tm_mon + 1);
         break;
+    case SL_BUDGET_WEEK: {
+        char week[16];
+
+        /* ISO 8601: weeks start on Monday, week 1 holds the year's first Thursday */
+        if (strftime(week, sizeof(week), "%GW%V", &tm) == 0) {
+            return SL_ESTORE;
+        }
+        n = snprintf(buf, SPEND_KEY_MAX, "%c:%s:%s", kind == SL_BUDGET_TEAM ? 't' : 'k', id, week);
+        break;
+    }
     case SL_BUDGET_TOTAL:
     default:
         n = snprintf(buf, SPEND_KEY_MAX, "%c:%s:all", kind == SL_BUDGET_TEAM ? 't' : 'k', id);

@@ -20,7 +20,14 @@
 #include "core/base/pool.h"
 
 typedef struct sl_provider_ops sl_provider_ops_t;
-typedef struct sl_db sl_db_t;           /* storage/db.h */
+typedef struct sl_db sl_db_t; /* storage/db.h */
+/*
+ * Completion tokens a budget reservation assumes when the request sets no
+ * max_tokens and the price data give no max_output for the model
+ * (budgets.default_output_tokens).
+ */
+#define SL_BUDGET_DEFAULT_OUTPUT 4096
+
 typedef struct sl_pricing sl_pricing_t; /* core/gateway/pricing.h */
 
 /*
@@ -275,6 +282,7 @@ typedef struct sl_conf {
     uint64_t ledger_retention;           /* ms; 0 keeps every row */
     bool ledger_enabled;                 /* false: no usage rows and no budget enforcement */
     sl_on_full_e ledger_on_full;
+    uint64_t ledger_commit_window; /* ms rows wait to be committed together; 0: one loop turn */
     bool storage_init; /* `serve --init-storage` (command line, not YAML): a 0-byte data.mdb may
                           start an empty store */
 
@@ -283,8 +291,14 @@ typedef struct sl_conf {
     uint64_t responses_retention; /* ms a stored response is kept */
     size_t responses_max_size;    /* bytes: a larger response (with its input) is not kept */
 
-    const char *pricing_file;    /* NULL when not configured */
-    const sl_pricing_t *pricing; /* loaded from pricing_file (relative to the cwd), or NULL */
+    const char *pricing_file;         /* NULL when not configured; else pricing_files[0] */
+    const sl_pricing_t *pricing;      /* loaded from pricing_files (relative to the cwd), or NULL */
+    const char *const *pricing_files; /* `pricing:` as a list, in order (later files win) */
+    size_t npricing_files;
+    bool unpriced_reject; /* unpriced: reject: no upstream call to a target without a price */
+    uint64_t budget_max_reservation;          /* budgets.max_reservation in nano-USD, 0: none */
+    unsigned budget_max_reservation_permille; /* or as a share of the smallest budget, 0: none */
+    uint64_t budget_default_output;           /* budgets.default_output_tokens */
 
     sl_routing_conf_t routing; /* routing: as written, for direct provider/model requests and
                                   as every model's defaults */
@@ -424,6 +438,9 @@ int sl_conf_errorf(sl_conf_ctx_t *cx, const sl_conf_node_t *n, const char *fmt, 
 
 /* True when n is a mapping. */
 bool sl_conf_node_is_map(const sl_conf_node_t *n);
+
+/* The 1-based line of n's first character in its file (0 for NULL). */
+unsigned sl_conf_node_line(const sl_conf_node_t *n);
 
 /* Number of key/value pairs of map; 0 when map is NULL or not a mapping. */
 size_t sl_conf_map_size(const sl_conf_node_t *map);

@@ -10,12 +10,13 @@
  *                     helpers every section uses: node access, secrets,
  *                     numbers, name checks. The only file that sees libyaml.
  *   conf_server.c     the defaults, server: (listen, TLS and its PEM files,
- *                     workers, logs, CORS), auth:, storage:, ledger:, pricing:
+ *                     workers, logs, CORS), auth:, storage:, ledger:
  *   conf_providers.c  providers: (base_url, headers, api_key credentials,
  *                     a provider's defaults and the adapter's own keys)
  *   conf_models.c     models: and their targets, routing: with a model's own
  *                     overrides, rules: and their when: conditions
  *   conf_cache.c      cache: (and its semantic: part), a model's own cache:
+ *   conf_accounting.c pricing: (one file or a list), unpriced:, budgets:
  *
  * Nodes stay opaque outside conf.c: the section files reach them only
  * through the functions below, so libyaml's types stay behind one file.
@@ -157,10 +158,13 @@ bool sl__conf_is_token(const char *s);
 /* conf_server.c: the built-in values every key starts from. */
 void sl__conf_defaults(sl_conf_t *conf);
 
+/* conf_accounting.c: the defaults of unpriced: and budgets:. */
+void sl__conf_accounting_defaults(sl_conf_t *conf);
+
 /*
  * The sections, in the order conf.c walks them: each reads its mapping
  * (NULL when absent) into cx->conf and reports its unknown keys. pricing
- * takes the `pricing:` node, whose path is already in cx->conf->pricing_file.
+ * takes the `pricing:` node (a path or a list of them).
  * routing comes before providers and providers before models, which refer
  * to both. Each returns 0, or SL_ECONF with the message recorded.
  */
@@ -170,6 +174,8 @@ int sl__conf_parse_storage(sl_conf_ctx_t *cx, const sl_conf_node_t *map);
 int sl__conf_parse_responses(sl_conf_ctx_t *cx, const sl_conf_node_t *map);
 int sl__conf_parse_ledger(sl_conf_ctx_t *cx, const sl_conf_node_t *map);
 int sl__conf_parse_pricing(sl_conf_ctx_t *cx, const sl_conf_node_t *n);
+/* conf_accounting.c: unpriced: and budgets: from the root mapping (NULL: none). */
+int sl__conf_parse_accounting(sl_conf_ctx_t *cx, const sl_conf_node_t *root);
 int sl__conf_parse_routing(sl_conf_ctx_t *cx, const sl_conf_node_t *map);
 int sl__conf_parse_providers(sl_conf_ctx_t *cx, const sl_conf_node_t *map);
 int sl__conf_parse_models(sl_conf_ctx_t *cx, const sl_conf_node_t *map);

@@ -112,6 +112,18 @@ sl__drv_attempt_next(sl_drv_req_t *rq)
             if (rc_ == SL_EDENIED && rq->attempts > 0) {
                 continue; /* too dear for what is left: a cheaper fallback may still do */
             }
+            if (rc_ == SL_ENOTFOUND) {
+                /* unpriced: reject: never sent; a priced fallback may serve it */
+                if (!rq->have_error) {
+                    rq->have_error = true;
+                    rq->last_error = (sl_error_t){ .status = 403,
+                                                   .type = "invalid_request_error",
+                                                   .code = "model_not_priced",
+                                                   .param = "model",
+                                                   .message = why };
+                }
+                continue;
+            }
             if (rc_ == SL_EDENIED) {
                 sl__drv_error_new(rq, 429, "insufficient_quota", "insufficient_quota", NULL, why);
                 return;

@@ -325,7 +325,7 @@ sl__cache_hit(sl_drv_req_t *rq, bool semantic)
     sl_http_header_t h[CACHE_MAX_HEADERS];
     sl_buf_t out = SL_BUF_INIT;
     sl_answer_t ans;
-    const char *age, *v;
+    const char *age, *v, *why = NULL;
     size_t n = 0;
 
     if (sl_cache_answer_decode(e->body, r->pool, &ans) != 0) {
@@ -350,6 +350,13 @@ sl__cache_hit(sl_drv_req_t *rq, bool semantic)
         h[n++] = (sl_http_header_t){ sl_str_lit("content-type"), sl_str_lit("application/json") };
     }
 
+    /* a hit spends nothing, but a key (or team) whose budget is spent gets no answer at all */
+    if (sl_acct_spent_out(rq->d->db, r->conf, &rq->acct, r->pool, &why) == SL_EDENIED) {
+        sl_buf_free(&out);
+        sl_metric_add(SL_METRIC_BUDGET_DENIED, 1);
+        sl__drv_error_new(rq, 429, "insufficient_quota", "insufficient_quota", NULL, why);
+        return 0;
+    }
     /* a hit is a request: it has its row (and an intent), so it is admitted like one */
     if (sl_acct_admit(rq->d->db, r->conf, &rq->acct, &rq->call) == SL_EFULL) {
         sl_buf_free(&out);

@@ -409,13 +409,15 @@ drv_decoded(sl_drv_req_t *rq)
 static bool
 drv_limit(sl_drv_req_t *rq, unsigned limits)
 {
-    unsigned retry = 0;
+    uint64_t retry_ms = 0;
     const char *why = NULL;
 
-    if (sl_acct_limit(&rq->acct, rq->r->pool, limits, &retry, &why) == 0) {
+    if (sl_acct_limit(&rq->acct, rq->r->pool, limits, &retry_ms, &why) == 0) {
         return true;
     }
-    rq->retry_after = sl_psprintf(rq->r->pool, "%u", retry);
+    rq->retry_after =
+        sl_psprintf(rq->r->pool, "%llu", (unsigned long long) (retry_ms + 999) / 1000);
+    rq->retry_after_ms = sl_psprintf(rq->r->pool, "%llu", (unsigned long long) retry_ms);
     sl__drv_error_new(rq, 429, "rate_limit_exceeded", "rate_limit_exceeded", NULL, why);
     return false;
 }
@@ -605,6 +607,10 @@ sl__drv_error(sl_drv_req_t *rq, const sl_error_t *e)
     if (rq->retry_after != NULL) {
         h[n++] = (sl_http_header_t){ sl_str_lit("retry-after"),
                                      { rq->retry_after, strlen(rq->retry_after) } };
+    }
+    if (rq->retry_after_ms != NULL) {
+        h[n++] = (sl_http_header_t){ sl_str_lit("retry-after-ms"),
+                                     { rq->retry_after_ms, strlen(rq->retry_after_ms) } };
     }
     if (e->status == 429 && e->code != NULL && strcmp(e->code, "insufficient_quota") == 0) {
         /* waiting does not bring budget back: the OpenAI SDKs would retry twice */

@@ -60,7 +60,8 @@ struct sl_drv_req {
     sl_timer_t *timer;     /* the wait before the next attempt */
     sl_error_t last_error; /* what the client gets when every attempt failed */
     bool have_error;
-    const char *retry_after; /* Retry-After for the client, or NULL */
+    const char *retry_after;    /* Retry-After for the client, or NULL */
+    const char *retry_after_ms; /* retry-after-ms for the client (our own rate limit), or NULL */
 
     /* work off the loop (decoding or a DOM of a large body) */
     uv_work_t work;
