@@ -36,6 +36,8 @@ int sl_cmd_usage(int argc, char **argv);   /* cmd/usage.c */
 int sl_cmd_stats(int argc, char **argv);   /* cmd/stats.c */
 int sl_cmd_budgets(int argc, char **argv); /* cmd/budgets.c */
 
+int sl_cmd_dashboard(int argc, char **argv); /* cmd/dashboard.c */
+
 /*
  * Matches argv[*i] against option name, as "NAME VALUE" or "NAME=VALUE".
  * Returns 1 and *value (advancing *i past a separate value), 0 when argv[*i]

@@ -68,6 +68,8 @@ static const cmd_t cmds[] = {
     { "budgets", NULL, sl_cmd_budgets, NULL,
       "every key and team budget: spent, reserved by requests in flight, remaining" },
     { "backup", NULL, sl_cmd_backup, NULL, "write a compacted copy of the storage to a file" },
+    { "dashboard", NULL, sl_cmd_dashboard, NULL,
+      "print a one-time link that opens the dashboard logged in" },
     { "version", cmd_version, NULL, "sluice version", "print the version" },
 };
 

@@ -120,6 +120,7 @@ static const char *const db_names[SL_DBI_COUNT] = {
     [SL_DBI_META] = "meta",         [SL_DBI_KEYS] = "keys",       [SL_DBI_KEY_HASH] = "key_hash",
     [SL_DBI_KEY_NAME] = "key_name", [SL_DBI_SECRETS] = "secrets", [SL_DBI_LEDGER] = "ledger",
     [SL_DBI_SPEND] = "spend",       [SL_DBI_TEAMS] = "teams",     [SL_DBI_CACHE] = "cache",
+    [SL_DBI_SESSIONS] = "sessions",
 };
 
 /*

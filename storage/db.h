@@ -67,6 +67,7 @@ typedef enum sl_dbi {
     SL_DBI_SPEND,    /* "k:<id>:<bucket>" / "t:<team>:<bucket>" -> spend counters */
     SL_DBI_TEAMS,    /* team name -> team record (budget) */
     SL_DBI_CACHE,    /* response cache (cache issue) */
+    SL_DBI_SESSIONS, /* dashboard logins: sha256(token) -> expiry (storage/sessions.h) */
     SL_DBI_COUNT,
 } sl_dbi_e;
 

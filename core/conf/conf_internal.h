@@ -15,6 +15,7 @@
  *                     a provider's defaults and the adapter's own keys)
  *   conf_models.c     models: and their targets, routing: with a model's own
  *                     overrides, rules: and their when: conditions
+ *   conf_dashboard.c  dashboard: and alerts:
  *
  * Nodes stay opaque outside conf.c: the section files reach them only
  * through the functions below, so libyaml's types stay behind one file.
@@ -171,5 +172,9 @@ int sl__conf_parse_pricing(sl_conf_ctx_t *cx, const sl_conf_node_t *n);
 int sl__conf_parse_routing(sl_conf_ctx_t *cx, const sl_conf_node_t *map);
 int sl__conf_parse_providers(sl_conf_ctx_t *cx, const sl_conf_node_t *map);
 int sl__conf_parse_models(sl_conf_ctx_t *cx, const sl_conf_node_t *map);
+
+/* conf_dashboard.c: dashboard: and alerts: (defaults included: map may be NULL). */
+int sl__conf_parse_dashboard(sl_conf_ctx_t *cx, const sl_conf_node_t *map);
+int sl__conf_parse_alerts(sl_conf_ctx_t *cx, const sl_conf_node_t *map);
 
 #endif
