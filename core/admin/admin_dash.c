@@ -35,8 +35,8 @@
 #include "storage/ledger.h"
 #include "storage/sessions.h"
 
-#define DASH_CSP                                                                                   \
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "             \
+#define DASH_CSP                                                                      \
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; " \
     "connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 
 static const char *dash_cookie_name(sl_http_req_t *r);
@@ -136,7 +136,7 @@ dash_same_origin(sl_http_req_t *r)
     }
     self = sl_psprintf(r->pool, "%s://%.*s",
                        r->conf->admin_listen != NULL && r->conf->admin_listen->tls != NULL ? "https"
-                                                                                          : "http",
+                                                                                           : "http",
                        (int) host->len, host->p);
     len = strlen(self);
     if (origin != NULL && origin->len > 0) {
@@ -399,8 +399,8 @@ dash_session_answer(sl_http_req_t *r, int status, const char *token, const sl_se
 
     if (s != NULL) {
         sl_ledger_format_time(s->expires / 1000, when, sizeof(when));
-        j = json_pack("{s:b, s:s, s:s, s:s}", "authenticated", 1, "via", "session", "csrf",
-                      s->csrf, "expires", when);
+        j = json_pack("{s:b, s:s, s:s, s:s}", "authenticated", 1, "via", "session", "csrf", s->csrf,
+                      "expires", when);
     } else {
         j = json_pack("{s:b, s:s, s:n, s:n}", "authenticated", 1, "via", "admin_key", "csrf",
                       "expires");
@@ -439,8 +439,7 @@ sl__admin_session_get(sl_http_req_t *r)
     }
     token = dash_cookie(r);
     if (sl_http_req_credential(r).len > 0 || token.len == 0
-        || sl_sessions_get(sl__admin_db(), token.p, token.len, (int64_t) sl_state_now(), &s)
-               != 0) {
+        || sl_sessions_get(sl__admin_db(), token.p, token.len, (int64_t) sl_state_now(), &s) != 0) {
         dash_session_answer(r, 200, NULL, NULL);
         return;
     }

@@ -42,7 +42,7 @@ typedef struct budget_item {
     sl_spend_t spend;
     int64_t start; /* unix ms; 0 for a lifetime budget */
     int64_t end;
-    int64_t step; /* ms between points */
+    int64_t step;                       /* ms between points */
     uint64_t points[BUDGET_POINTS_MAX]; /* cost per step from the ledger */
     size_t npoints;
 } budget_item_t;
@@ -424,8 +424,8 @@ budgets_item_json(const budget_item_t *b, int64_t now)
             break;
         }
         sum += b->points[i];
-        json_array_append_new(points, json_pack("{s:I, s:I}", "t", (json_int_t) at, "spent_nusd",
-                                                (json_int_t) sum));
+        json_array_append_new(
+            points, json_pack("{s:I, s:I}", "t", (json_int_t) at, "spent_nusd", (json_int_t) sum));
     }
     sl_ledger_format_time(b->start / 1000, start, sizeof(start));
     sl_ledger_format_time(b->end / 1000, end, sizeof(end));
@@ -495,7 +495,8 @@ sl__admin_tail(sl_http_req_t *r)
         return;
     }
     if (sl_str_to_u64((sl_str_t){ values[0], strlen(values[0]) }, &after) != 0) {
-        sl__admin_bad(r, "after", "after wants the seq of the last entry seen (0: from the start).");
+        sl__admin_bad(r, "after",
+                      "after wants the seq of the last entry seen (0: from the start).");
         return;
     }
     if (sl_str_to_u64((sl_str_t){ values[1], strlen(values[1]) }, &limit) != 0 || limit == 0
@@ -508,9 +509,9 @@ sl__admin_tail(sl_http_req_t *r)
         sl__admin_send(r, 500, NULL);
         return;
     }
-    sl__admin_send(r, 200,
-                   json_pack("{s:s, s:I, s:o}", "object", "list", "seq", (json_int_t) last, "data",
-                             data));
+    sl__admin_send(
+        r, 200,
+        json_pack("{s:s, s:I, s:o}", "object", "list", "seq", (json_int_t) last, "data", data));
 }
 
 

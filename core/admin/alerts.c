@@ -360,8 +360,8 @@ alerts_budget_one(const sl_ledger_row_t *row, const sl_budget_ref_t *ref, const 
 {
     const sl_alerts_conf_t *ac = &alerts_current->conf->alerts;
     char bucket[16], key[256], subject[160], spent[32], budget[32], share[16];
-    double used = ref->budget_nusd > 0 ? (double) sp->spent * 1000.0 / (double) ref->budget_nusd
-                                       : 1000.0;
+    double used =
+        ref->budget_nusd > 0 ? (double) sp->spent * 1000.0 / (double) ref->budget_nusd : 1000.0;
     const char *who = ref->kind == SL_BUDGET_KEY ? "key" : "team";
     const char *name = ref->kind == SL_BUDGET_KEY ? row->key_name : ref->id;
     const char *period = sl_budget_period_name(ref->period);
@@ -393,16 +393,15 @@ alerts_budget_one(const sl_ledger_row_t *row, const sl_budget_ref_t *ref, const 
         }
         sl_budget_format_usd(sp->spent, spent, sizeof(spent));
         sl_budget_format_usd(ref->budget_nusd, budget, sizeof(budget));
-        alerts_raise("budget", ac->budget[i] >= 1000 ? "critical" : "warning", subject,
-                     json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:i}", "scope", who, "name", name,
-                               "period", period, "threshold", share, "spent_usd", spent,
-                               "budget_usd", budget, "used_percent", (int) (used / 10.0)),
-                     now, "%s budget: %s \"%s\" has spent $%s of its %s budget of $%s (%u%%)%s",
-                     ac->budget[i] >= 1000 ? ":rotating_light:" : ":warning:", who, name, spent,
-                     ref->period == SL_BUDGET_TOTAL ? "lifetime" : period, budget,
-                     (unsigned) (used / 10.0),
-                     ac->budget[i] >= 1000 ? "; its requests are refused until the period ends."
-                                           : ".");
+        alerts_raise(
+            "budget", ac->budget[i] >= 1000 ? "critical" : "warning", subject,
+            json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:i}", "scope", who, "name", name, "period",
+                      period, "threshold", share, "spent_usd", spent, "budget_usd", budget,
+                      "used_percent", (int) (used / 10.0)),
+            now, "%s budget: %s \"%s\" has spent $%s of its %s budget of $%s (%u%%)%s",
+            ac->budget[i] >= 1000 ? ":rotating_light:" : ":warning:", who, name, spent,
+            ref->period == SL_BUDGET_TOTAL ? "lifetime" : period, budget, (unsigned) (used / 10.0),
+            ac->budget[i] >= 1000 ? "; its requests are refused until the period ends." : ".");
     }
 }
 
@@ -550,8 +549,8 @@ sl_alerts_model_failed(const char *model, int status, unsigned attempts)
     int64_t now = alerts_now();
     char key[300], subject[160];
 
-    if (alerts_current == NULL || alerts_current->stopped || !alerts_current->conf->alerts.model_down
-        || model == NULL || model[0] == '\0') {
+    if (alerts_current == NULL || alerts_current->stopped
+        || !alerts_current->conf->alerts.model_down || model == NULL || model[0] == '\0') {
         return;
     }
     snprintf(key, sizeof(key), "model_down|%s", model);
@@ -559,13 +558,13 @@ sl_alerts_model_failed(const char *model, int status, unsigned attempts)
         return;
     }
     snprintf(subject, sizeof(subject), "model %s", model);
-    alerts_raise("model_down", "critical", subject,
-                 json_pack("{s:s, s:i, s:i}", "model", model, "status", status, "attempts",
-                           (int) attempts),
-                 now,
-                 ":rotating_light: every target of model \"%s\" failed: a request got %d after "
-                 "%u attempt%s.",
-                 model, status, attempts, attempts == 1 ? "" : "s");
+    alerts_raise(
+        "model_down", "critical", subject,
+        json_pack("{s:s, s:i, s:i}", "model", model, "status", status, "attempts", (int) attempts),
+        now,
+        ":rotating_light: every target of model \"%s\" failed: a request got %d after "
+        "%u attempt%s.",
+        model, status, attempts, attempts == 1 ? "" : "s");
 }
 
 
@@ -791,8 +790,8 @@ alerts_on_done(sl_upstream_call_t *uc, int rc, void *data)
     alerts_set_delivery(j->seq, ALERTS_RETRYING, j->tries);
     wait = a->conf->alerts.backoff << (j->tries - 1 < 20 ? j->tries - 1 : 20);
     a->waiting = true;
-    uv_timer_start(&a->retry, alerts_on_retry, wait < ALERTS_BACKOFF_MAX ? wait : ALERTS_BACKOFF_MAX,
-                   0);
+    uv_timer_start(&a->retry, alerts_on_retry,
+                   wait < ALERTS_BACKOFF_MAX ? wait : ALERTS_BACKOFF_MAX, 0);
 }
 
 
@@ -884,8 +883,8 @@ sl_alerts_json(size_t limit)
         return data;
     }
     next = atomic_load(&alerts_shm->next);
-    for (uint64_t seq = next; seq >= 1 && seq + SL_ALERTS_RING > next && json_array_size(data) < limit;
-         seq--) {
+    for (uint64_t seq = next;
+         seq >= 1 && seq + SL_ALERTS_RING > next && json_array_size(data) < limit; seq--) {
         alerts_entry_t *e = &alerts_shm->ring[seq % SL_ALERTS_RING];
 
         if (atomic_load(&e->seq) != seq) {

@@ -44,7 +44,7 @@
 #include "storage/db.h"
 #include "storage/ledger.h"
 
-#define SL_ALERTS_RING     64  /* alerts the dashboard can show */
+#define SL_ALERTS_RING     64 /* alerts the dashboard can show */
 #define SL_ALERTS_EPISODES 1024
 #define SL_ALERTS_MODELS   256 /* models whose error rate is measured */
 #define SL_ALERTS_QUEUE    32  /* alerts a worker holds for delivery */

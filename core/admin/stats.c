@@ -10,9 +10,9 @@
 
 #include "core/base/pool.h"
 
-#define STATS_SLOTS   (SL_STATS_NAMES_MAX * 2) /* open addressing, at most half full */
-#define STATS_SERVED  4                        /* targets kept per model */
-#define STATS_SUB     8                        /* histogram bins per doubling */
+#define STATS_SLOTS    (SL_STATS_NAMES_MAX * 2) /* open addressing, at most half full */
+#define STATS_SERVED   4                        /* targets kept per model */
+#define STATS_SUB      8                        /* histogram bins per doubling */
 #define STATS_NAME_MAX 128
 
 typedef struct stats_name {
@@ -266,8 +266,8 @@ stats_name_add(sl_stats_t *s, stats_dim_t *d, const char *name, size_t bi, uint6
             }
             break;
         }
-        if (d->names[idx - 1].hash == h && strncmp(d->names[idx - 1].name, name, STATS_NAME_MAX - 1)
-                                               == 0) {
+        if (d->names[idx - 1].hash == h
+            && strncmp(d->names[idx - 1].name, name, STATS_NAME_MAX - 1) == 0) {
             n = &d->names[idx - 1];
             break;
         }
@@ -320,8 +320,7 @@ stats_model_add(sl_stats_t *s, const sl_ledger_row_t *row, bool error)
     if (m->nserved < STATS_SERVED) {
         snprintf(m->served[m->nserved].provider, sizeof(m->served[0].provider), "%s",
                  row->provider);
-        snprintf(m->served[m->nserved].model, sizeof(m->served[0].model), "%s",
-                 row->served_model);
+        snprintf(m->served[m->nserved].model, sizeof(m->served[0].model), "%s", row->served_model);
         m->served[m->nserved++].requests = 1;
     }
 }
@@ -390,8 +389,8 @@ stats_pct_series(const sl_stats_t *s, bool ttft, unsigned q)
         const stats_bucket_t *b = &s->b[i];
         uint64_t n = ttft ? b->nttft : b->nlat;
 
-        json_array_append_new(a, stats_ms(sl_stats_percentile(ttft ? b->ttft : b->lat, n, q),
-                                          n > 0));
+        json_array_append_new(a,
+                              stats_ms(sl_stats_percentile(ttft ? b->ttft : b->lat, n, q), n > 0));
     }
     return a;
 }
@@ -419,13 +418,12 @@ stats_name_json(const sl_stats_t *s, const stats_name_t *n)
     json_t *costs = json_array();
 
     for (size_t i = 0; costs != NULL && i < s->nbuckets; i++) {
-        json_array_append_new(costs, json_integer((json_int_t) (n->bucket_cost[i] > INT64_MAX
-                                                                    ? INT64_MAX
-                                                                    : n->bucket_cost[i])));
+        json_array_append_new(
+            costs, json_integer((json_int_t) (n->bucket_cost[i] > INT64_MAX ? INT64_MAX
+                                                                            : n->bucket_cost[i])));
     }
     return json_pack("{s:s%, s:o, s:o, s:I}", "name", n->name, strlen(n->name), "cost_usd",
-                     stats_usd(n->cost), "cost_nusd", costs, "requests",
-                     (json_int_t) n->requests);
+                     stats_usd(n->cost), "cost_nusd", costs, "requests", (json_int_t) n->requests);
 }
 
 
@@ -509,8 +507,8 @@ stats_models_json(const sl_stats_t *s)
         }
         json_array_append_new(
             a, json_pack("{s:s, s:I, s:I, s:o, s:o, s:o}", "model", m[i].name, "requests",
-                         (json_int_t) m[i].requests, "errors", (json_int_t) m[i].errors,
-                         "cost_usd", stats_usd(m[i].cost), "p95_us",
+                         (json_int_t) m[i].requests, "errors", (json_int_t) m[i].errors, "cost_usd",
+                         stats_usd(m[i].cost), "p95_us",
                          stats_ms(sl_stats_percentile(m[i].hist, m[i].count, 95), m[i].count > 0),
                          "served", served != NULL ? served : json_array()));
     }
@@ -534,14 +532,13 @@ sl_stats_json(const sl_stats_t *s)
     for (int d = 0; series != NULL && d < SL_STATS_DIMS; d++) {
         json_object_set_new(series, dim_names[d], stats_dim_json(s, &s->dim[d]));
     }
-    total = json_pack("{s:I, s:I, s:o, s:I, s:I, s:I, s:I, s:o, s:o, s:o}", "requests",
-                      (json_int_t) t->requests, "errors", (json_int_t) t->errors, "cost_usd",
-                      stats_usd(t->cost), "cost_nusd",
-                      (json_int_t) (t->cost > INT64_MAX ? INT64_MAX : t->cost), "prompt_tokens",
-                      (json_int_t) s->prompt_tokens, "completion_tokens",
-                      (json_int_t) s->completion_tokens, "cache_hits", (json_int_t) t->cache_hits,
-                      "saved_usd", stats_usd(t->saved), "latency_us", stats_pcts(t->lat, t->nlat),
-                      "ttft_us", stats_pcts(t->ttft, t->nttft));
+    total = json_pack(
+        "{s:I, s:I, s:o, s:I, s:I, s:I, s:I, s:o, s:o, s:o}", "requests", (json_int_t) t->requests,
+        "errors", (json_int_t) t->errors, "cost_usd", stats_usd(t->cost), "cost_nusd",
+        (json_int_t) (t->cost > INT64_MAX ? INT64_MAX : t->cost), "prompt_tokens",
+        (json_int_t) s->prompt_tokens, "completion_tokens", (json_int_t) s->completion_tokens,
+        "cache_hits", (json_int_t) t->cache_hits, "saved_usd", stats_usd(t->saved), "latency_us",
+        stats_pcts(t->lat, t->nlat), "ttft_us", stats_pcts(t->ttft, t->nttft));
     sl_ledger_format_time(s->since / 1000, since, sizeof(since));
     sl_ledger_format_time(s->until / 1000, until, sizeof(until));
     j = json_pack(

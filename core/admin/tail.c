@@ -150,14 +150,14 @@ sl_tail_json(uint64_t after, size_t limit, uint64_t *last)
         o = json_pack("{s:I, s:s, s:I, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:i, s:I, s:I, "
                       "s:I, s:I, s:s, s:I, s:s, s:b}",
                       "seq", (json_int_t) seq, "time", when, "time_ms", (json_int_t) copy.time_ms,
-                      "request_id", copy.request_id, "key", copy.key, "team", copy.team,
-                      "endpoint", copy.endpoint, "model", copy.model, "provider", copy.provider,
-                      "served_model", copy.served_model, "status", (int) copy.status, "attempts",
+                      "request_id", copy.request_id, "key", copy.key, "team", copy.team, "endpoint",
+                      copy.endpoint, "model", copy.model, "provider", copy.provider, "served_model",
+                      copy.served_model, "status", (int) copy.status, "attempts",
                       (int) copy.attempts, "latency_us", (json_int_t) copy.latency_us, "ttft_us",
                       (json_int_t) copy.ttft_us, "prompt_tokens", (json_int_t) copy.prompt_tokens,
                       "completion_tokens", (json_int_t) copy.completion_tokens, "cost_usd", usd,
-                      "cost_nusd", (json_int_t) copy.cost_nusd, "cache", copy.cache,
-                      "stream", (copy.flags & SL_LEDGER_STREAM) != 0);
+                      "cost_nusd", (json_int_t) copy.cost_nusd, "cache", copy.cache, "stream",
+                      (copy.flags & SL_LEDGER_STREAM) != 0);
         if (o == NULL || json_array_append_new(data, o) != 0) {
             json_decref(data);
             return NULL;

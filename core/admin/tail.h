@@ -36,8 +36,8 @@ void sl_tail_add(const sl_ledger_row_t *row);
  * limit of the newest, as a JSON array of objects {seq, time, request_id,
  * key, team, endpoint, model, provider, served_model, status, attempts,
  * latency_us, ttft_us (0: not a stream), prompt_tokens, completion_tokens,
- * cost_usd, cost_nusd, cache, stream}; *last gets the newest sequence number written so far. Returns a
- * new reference, or NULL when out of memory. Any process.
+ * cost_usd, cost_nusd, cache, stream}; *last gets the newest sequence number written so far.
+ * Returns a new reference, or NULL when out of memory. Any process.
  */
 json_t *sl_tail_json(uint64_t after, size_t limit, uint64_t *last);
 

@@ -71,8 +71,8 @@ sl__conf_parse_alerts(sl_conf_ctx_t *cx, const sl_conf_node_t *map)
     a->timeout = 10 * 1000;
     a->retries = 5;
     a->backoff = 1000;
-    if (sl__conf_read_fields(cx, map, conf_alerts_fields, a) != 0
-        || conf_alert_budget(cx, map) != 0 || conf_alert_error_rate(cx, map) != 0) {
+    if (sl__conf_read_fields(cx, map, conf_alerts_fields, a) != 0 || conf_alert_budget(cx, map) != 0
+        || conf_alert_error_rate(cx, map) != 0) {
         return SL_ECONF;
     }
     n = map != NULL ? sl_conf_get(cx, map, "webhook") : NULL;
@@ -81,8 +81,7 @@ sl__conf_parse_alerts(sl_conf_ctx_t *cx, const sl_conf_node_t *map)
             return SL_ECONF;
         }
         /* a vault: URL is known in the workers only, which check it the same way */
-        if (a->webhook.value != NULL
-            && sl_url_parse(cx->pool, a->webhook.value, &url, &why) != 0) {
+        if (a->webhook.value != NULL && sl_url_parse(cx->pool, a->webhook.value, &url, &why) != 0) {
             return sl_conf_errorf(cx, n, "alerts.webhook (%s): %s", a->webhook.ref, why);
         }
     }
@@ -120,8 +119,7 @@ conf_alert_budget(sl_conf_ctx_t *cx, const sl_conf_node_t *map)
             return SL_ECONF;
         }
         if (a->budget[i] == 0 || (i > 0 && a->budget[i] <= a->budget[i - 1])) {
-            return sl_conf_errorf(cx, item,
-                                  "alerts.budget shares must be above 0%% and ascending");
+            return sl_conf_errorf(cx, item, "alerts.budget shares must be above 0%% and ascending");
         }
     }
     a->nbudget = count;
@@ -159,8 +157,7 @@ conf_alert_error_rate(sl_conf_ctx_t *cx, const sl_conf_node_t *map)
             return sl_conf_errorf(cx, t, "alerts.error_rate.threshold must be above 0%%");
         }
     }
-    if (sl_conf_get_duration(cx, n, "window", 10 * 1000, 24ULL * 3600 * 1000, &a->error_window)
-            != 0
+    if (sl_conf_get_duration(cx, n, "window", 10 * 1000, 24ULL * 3600 * 1000, &a->error_window) != 0
         || sl_conf_get_uint(cx, n, "min_requests", 1, 1000000, &a->error_min_requests) != 0) {
         return SL_ECONF;
     }

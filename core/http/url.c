@@ -24,8 +24,8 @@ url_host_ok(const char *p, size_t len)
     for (size_t i = 0; i < len; i++) {
         char c = p[i];
 
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
-              || c == '-' || c == '.')) {
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-'
+              || c == '.')) {
             return false;
         }
     }
