@@ -72,6 +72,7 @@ static const sl_http_route_t admin_routes[] = {
     { "GET", "/metrics", sl__admin_metrics, NULL },
     { "GET", "/", sl__admin_dash_asset, NULL },
     { "GET", "/assets/*", sl__admin_dash_asset, NULL },
+    { "GET", "/favicon.ico", sl__admin_dash_asset, NULL },
     { "GET", "/login", sl__admin_dash_login, NULL },
     { "GET", "/admin/session", sl__admin_session_get, NULL },
     { "POST", "/admin/session", sl__admin_session_post, NULL },

@@ -4,7 +4,7 @@
  * fetched from elsewhere); at build time embed.py turns them into C arrays,
  * each with a gzip copy and an ETag (a hash of its content), in the
  * generated dashboard_assets.c. index.html is served at /, the others at
- * /assets/NAME.
+ * /assets/NAME (favicon.svg also at /favicon.ico).
  */
 #ifndef SL_CORE_ADMIN_DASHBOARD_H
 #define SL_CORE_ADMIN_DASHBOARD_H

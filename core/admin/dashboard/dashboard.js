@@ -57,6 +57,7 @@
   function usdText(s) { return s === null || s === undefined ? '–' : usd(Math.round(parseFloat(s) * 1e9)); }
   function dur(us) {
     if (us === null || us === undefined) return '–';
+    if (us === 0) return '0';
     if (us < 1000) return (us / 1000).toFixed(2) + ' ms';
     if (us < 1e6) return Math.round(us / 1000) + ' ms';
     return (us / 1e6).toFixed(us < 1e7 ? 2 : 1) + ' s';
@@ -291,6 +292,12 @@
   }
 
   function renderCache(st) {
+    if (!st.total.cache_hits) {
+      state.charts['c-cache'] = null;
+      $('c-cache').replaceChildren(el('div', { class: 'empty', text: 'No cache hits in this window. Hits show here with what they saved (cache: in the configuration).' }));
+      legend($('l-cache'), []);
+      return;
+    }
     drawChart($('c-cache'), {
       x: st.buckets, bucketMs: st.bucket_ms, fmt: compact, fmtRight: usd,
       bars: [{ name: 'cache hits', color: '#1fb5b5', values: st.cache_hits }],

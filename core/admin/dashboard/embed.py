@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 # Turns the dashboard's files into C arrays (core/admin/dashboard.h):
 #   embed.py OUTPUT.c FILE...
-# index.html is served at /, every other file at /assets/NAME. Each gets a
+# index.html is served at /, every other file at /assets/NAME (favicon.svg
+# also at /favicon.ico). Each gets a
 # gzip copy (mtime 0: the build is reproducible) and an ETag from its hash.
 import gzip
 import hashlib
@@ -40,9 +41,12 @@ def main():
         etag = hashlib.sha256(data).hexdigest()[:20]
         parts.append(carray(f'asset{i}_body', data))
         parts.append(carray(f'asset{i}_gzip', gz))
-        url = '/' if name == 'index.html' else '/assets/' + name
-        table.append(f'    {{ "{url}", "{TYPES[ext]}", asset{i}_body, sizeof(asset{i}_body), '
-                     f'asset{i}_gzip, sizeof(asset{i}_gzip), "\\"{etag}\\"" }},')
+        urls = ['/'] if name == 'index.html' else ['/assets/' + name]
+        if name == 'favicon.svg':
+            urls.append('/favicon.ico')  # what browsers ask for on their own
+        for url in urls:
+            table.append(f'    {{ "{url}", "{TYPES[ext]}", asset{i}_body, sizeof(asset{i}_body), '
+                         f'asset{i}_gzip, sizeof(asset{i}_gzip), "\\"{etag}\\"" }},')
     parts.append('static const sl_dash_asset_t dash_assets[] = {')
     parts.extend(table)
     parts.append('};')
