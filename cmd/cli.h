@@ -38,6 +38,8 @@ int sl_cmd_budgets(int argc, char **argv); /* cmd/budgets.c */
 int sl_cmd_cache(int argc, char **argv);   /* cmd/cache.c */
 int sl_cmd_pricing(int argc, char **argv); /* cmd/pricing.c */
 
+int sl_cmd_dashboard(int argc, char **argv); /* cmd/dashboard.c */
+
 /*
  * Matches argv[*i] against option name, as "NAME VALUE" or "NAME=VALUE".
  * Returns 1 and *value (advancing *i past a separate value), 0 when argv[*i]

@@ -72,6 +72,8 @@ static const cmd_t cmds[] = {
       "the response cache: stats (entries, hit ratio, savings) and purge" },
     { "pricing", NULL, sl_cmd_pricing, NULL,
       "show the price of a model (file, line, fields); check that every target has one" },
+    { "dashboard", NULL, sl_cmd_dashboard, NULL,
+      "print a one-time link that opens the dashboard logged in" },
     { "version", cmd_version, NULL, "sluice version", "print the version" },
 };
 

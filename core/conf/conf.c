@@ -1135,6 +1135,10 @@ conf_parse_root(sl_conf_ctx_t *cx)
     if (sl__conf_section(cx, root, "models", &n) != 0 || sl__conf_parse_models(cx, n) != 0) {
         return SL_ECONF;
     }
+    if (sl__conf_section(cx, root, "dashboard", &n) != 0 || sl__conf_parse_dashboard(cx, n) != 0
+        || sl__conf_section(cx, root, "alerts", &n) != 0 || sl__conf_parse_alerts(cx, n) != 0) {
+        return SL_ECONF;
+    }
     return sl_conf_check_unknown(cx, root, NULL);
 }
 

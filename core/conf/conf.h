@@ -240,6 +240,37 @@ typedef struct sl_cors_conf {
     uint64_t max_age; /* seconds */
 } sl_cors_conf_t;
 
+/*
+ * dashboard: (core/conf/conf_dashboard.c): the web page at / on the admin
+ * listener and its logins (core/admin/admin.h).
+ */
+typedef struct sl_dashboard_conf {
+    bool enabled;         /* GET / serves the dashboard; false: 404 */
+    uint64_t session_ttl; /* ms a login lasts */
+    uint64_t link_ttl;    /* ms within which a `sluice dashboard` link must be opened */
+} sl_dashboard_conf_t;
+
+#define SL_ALERTS_BUDGET_MAX 4
+
+/*
+ * alerts: (core/conf/conf_dashboard.c, core/admin/alerts.h): what raises an
+ * alert and where it is posted. Alerts are shown on the dashboard whether
+ * or not a webhook is configured.
+ */
+typedef struct sl_alerts_conf {
+    sl_secret_t webhook;                   /* an http(s) URL; value NULL: no webhook */
+    unsigned budget[SL_ALERTS_BUDGET_MAX]; /* permille of a budget, ascending; none: off */
+    size_t nbudget;
+    bool breaker;                /* a target's breaker opens */
+    bool model_down;             /* every target of a model failed a request */
+    unsigned error_rate;         /* permille of a model's requests answered 5xx; 0: off */
+    uint64_t error_window;       /* ms the error rate is measured over */
+    uint64_t error_min_requests; /* fewer requests in the window never alert */
+    uint64_t timeout;            /* ms one delivery may take */
+    unsigned retries;            /* deliveries after the first one failed */
+    uint64_t backoff;            /* ms before the first retry, doubled per retry */
+} sl_alerts_conf_t;
+
 typedef struct sl_conf {
     sl_pool_t *pool;  /* generation pool: owns everything below */
     const char *file; /* path it was loaded from */
@@ -309,6 +340,8 @@ typedef struct sl_conf {
     size_t nmodels;
 
     sl_cache_conf_t cache;
+    sl_dashboard_conf_t dashboard;
+    sl_alerts_conf_t alerts;
 } sl_conf_t;
 
 /*

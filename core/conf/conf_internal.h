@@ -17,6 +17,7 @@
  *                     overrides, rules: and their when: conditions
  *   conf_cache.c      cache: (and its semantic: part), a model's own cache:
  *   conf_accounting.c pricing: (one file or a list), unpriced:, budgets:
+ *   conf_dashboard.c  dashboard: and alerts:
  *
  * Nodes stay opaque outside conf.c: the section files reach them only
  * through the functions below, so libyaml's types stay behind one file.
@@ -187,5 +188,8 @@ int sl__conf_parse_models(sl_conf_ctx_t *cx, const sl_conf_node_t *map);
  */
 int sl__conf_parse_cache(sl_conf_ctx_t *cx, const sl_conf_node_t *map);
 int sl__conf_parse_model_cache(sl_conf_ctx_t *cx, const sl_conf_node_t *n, sl_model_conf_t *m);
+/* conf_dashboard.c: dashboard: and alerts: (defaults included: map may be NULL). */
+int sl__conf_parse_dashboard(sl_conf_ctx_t *cx, const sl_conf_node_t *map);
+int sl__conf_parse_alerts(sl_conf_ctx_t *cx, const sl_conf_node_t *map);
 
 #endif

@@ -15,6 +15,7 @@
 
 #include "core/base/errno.h"
 #include "core/base/log.h"
+#include "core/admin/alerts.h"
 #include "core/admin/metrics.h"
 #include "core/gateway/settle.h"
 #include "core/http/headers.h"
@@ -944,6 +945,9 @@ attempt_give_up(sl_drv_req_t *rq)
             .code = "no_target_available",
             .message = "No target of this model is available right now.",
         };
+    }
+    if (rq->last_error.status >= 500 || rq->last_error.status == 429) {
+        sl_alerts_model_failed(rq->public_model, rq->last_error.status, rq->attempts);
     }
     sl__drv_error(rq, &rq->last_error);
 }

@@ -15,7 +15,9 @@
 
 #include "core/base/errno.h"
 #include "core/base/log.h"
+#include "core/admin/alerts.h"
 #include "core/admin/metrics.h"
+#include "core/admin/tail.h"
 #include "core/gateway/pricing.h"
 #include "core/base/str.h"
 
@@ -703,6 +705,9 @@ sl__drv_record(sl_drv_req_t *rq, int status, const sl_usage_t *usage)
     sl__cache_row(rq, &row);
     sl_acct_record(rq->d->db, r->conf, &rq->acct, t, usage, &row);
     sl__cache_fill(rq, status, usage);
+    /* the dashboard's live tail and the alerts see the row as written */
+    sl_tail_add(&row);
+    sl_alerts_record(&row, rq->acct.refs, rq->acct.nrefs);
 }
 
 

@@ -18,6 +18,7 @@
 
 #include "core/base/crypto.h"
 #include "core/admin/admin.h"
+#include "core/admin/alerts.h"
 #include "core/base/errno.h"
 #include "core/http/http_server.h"
 #include "core/base/log.h"
@@ -50,6 +51,7 @@ typedef struct worker {
     sl_http_server_t *server;
     sl_http_server_t *admin_server; /* admin listener; NULL when none */
     sl_admin_t *admin;
+    sl_alerts_t *alerts;
     sl_upstream_t *upstream;
     sl_driver_t *driver;
     sl_db_t *db;
@@ -435,6 +437,7 @@ worker_stop(worker_t *w)
     }
     sl_upstream_destroy(w->upstream);
     w->upstream = NULL;
+    sl_alerts_stop(w->alerts);
 }
 
 
@@ -501,6 +504,7 @@ sl_worker_run(const sl_worker_ctx_t *ctx)
         code = 2;
         goto out_upstream;
     }
+    w.alerts = sl_alerts_create(&w.loop, ctx->conf, w.db);
     routes = sl_driver_routes(&nroutes);
     w.server = sl_http_server_create(&w.loop, ctx->conf, routes, nroutes);
     if (w.server == NULL) {
@@ -603,8 +607,10 @@ out_upstream:
         uv_run(&w.loop, UV_RUN_DEFAULT);
     }
 out_loop:
+    sl_alerts_stop(w.alerts);
     uv_walk(&w.loop, worker_close_walk, NULL);
     uv_run(&w.loop, UV_RUN_DEFAULT);
+    sl_alerts_destroy(w.alerts);
     rc = uv_loop_close(&w.loop);
     if (rc < 0) {
         sl_log(NULL, SL_LOG_ALERT, rc, "uv_loop_close() failed: handles left open");
