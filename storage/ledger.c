@@ -28,6 +28,7 @@
 #include "core/conf/conf.h"
 #include "core/base/errno.h"
 #include "core/base/log.h"
+#include "core/base/str.h"
 #include "core/gateway/pricing.h"
 
 #define LEDGER_VERSION  2
@@ -1221,32 +1222,6 @@ sl_ledger_utf8_clean(const char *s, bool ctrl, char *out, size_t size)
 static size_t
 ledger_utf8_len(const unsigned char *p)
 {
-    unsigned char lo = 0x80, hi = 0xbf;
-    size_t n;
-
-    if (p[0] < 0x80) {
-        return 1;
-    }
-    if (p[0] >= 0xc2 && p[0] <= 0xdf) {
-        n = 2;
-    } else if (p[0] >= 0xe0 && p[0] <= 0xef) {
-        n = 3;
-        lo = p[0] == 0xe0 ? 0xa0 : 0x80;
-        hi = p[0] == 0xed ? 0x9f : 0xbf;
-    } else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
-        n = 4;
-        lo = p[0] == 0xf0 ? 0x90 : 0x80;
-        hi = p[0] == 0xf4 ? 0x8f : 0xbf;
-    } else {
-        return 0;
-    }
-    if (p[1] < lo || p[1] > hi) {
-        return 0;
-    }
-    for (size_t i = 2; i < n; i++) {
-        if (p[i] < 0x80 || p[i] > 0xbf) {
-            return 0;
-        }
-    }
-    return n;
+    /* p is NUL-terminated: a NUL is never a continuation byte, so nothing past it is read */
+    return sl_utf8_char_len((const char *) p, 4);
 }

@@ -15,6 +15,7 @@
 #define OTLP_SCOPE "sluice"
 
 static void otlp_attrs_push(sl_pool_t *pool, sl_otlp_attrs_t *a, const sl_otlp_attr_t *at);
+static void *otlp_grow(sl_pool_t *pool, void *v, size_t n, size_t *cap, size_t size, size_t first);
 static size_t otlp_vsize(uint64_t v);
 static size_t otlp_lsize(size_t len);
 static size_t otlp_any_size(const sl_otlp_attr_t *a);
@@ -91,16 +92,7 @@ sl_otlp_bool(sl_pool_t *pool, sl_otlp_attrs_t *a, const char *key, bool v)
 static void
 otlp_attrs_push(sl_pool_t *pool, sl_otlp_attrs_t *a, const sl_otlp_attr_t *at)
 {
-    if (a->n == a->cap) {
-        size_t cap = a->cap > 0 ? a->cap * 2 : 16;
-        sl_otlp_attr_t *v = sl_palloc(pool, cap * sizeof(*v));
-
-        if (a->n > 0) {
-            memcpy(v, a->v, a->n * sizeof(*v));
-        }
-        a->v = v;
-        a->cap = cap;
-    }
+    a->v = otlp_grow(pool, a->v, a->n, &a->cap, sizeof(*a->v), 16);
     a->v[a->n++] = *at;
 }
 
@@ -110,21 +102,30 @@ sl_otlp_event(sl_pool_t *pool, sl_otlp_span_t *s, const char *name, uint64_t tim
 {
     sl_otlp_event_t *e;
 
-    if (s->nevents == s->events_cap) {
-        size_t cap = s->events_cap > 0 ? s->events_cap * 2 : 4;
-        sl_otlp_event_t *v = sl_palloc(pool, cap * sizeof(*v));
-
-        if (s->nevents > 0) {
-            memcpy(v, s->events, s->nevents * sizeof(*v));
-        }
-        s->events = v;
-        s->events_cap = cap;
-    }
+    s->events = otlp_grow(pool, s->events, s->nevents, &s->events_cap, sizeof(*s->events), 4);
     e = &s->events[s->nevents++];
     memset(e, 0, sizeof(*e));
     e->name = name;
     e->time_ns = time_ns;
     return e;
+}
+
+
+/* v (n used of *cap elements of size bytes) with room for one more: doubled into pool. */
+static void *
+otlp_grow(sl_pool_t *pool, void *v, size_t n, size_t *cap, size_t size, size_t first)
+{
+    void *nv;
+
+    if (n < *cap) {
+        return v;
+    }
+    *cap = *cap > 0 ? *cap * 2 : first;
+    nv = sl_palloc(pool, *cap * size);
+    if (n > 0) {
+        memcpy(nv, v, n * size);
+    }
+    return nv;
 }
 
 

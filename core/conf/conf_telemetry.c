@@ -11,6 +11,7 @@
  */
 #include "core/conf/conf_internal.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
@@ -42,7 +43,6 @@ static int tel_add_header(sl_conf_ctx_t *cx, const sl_conf_node_t *where, const 
 static int tel_env_kv_list(sl_conf_ctx_t *cx, const sl_conf_node_t *where, const char *var,
                            tel_kv_t *out, size_t max, size_t *n);
 static char *tel_pct_decode(sl_pool_t *pool, const char *p, size_t len, bool *ok);
-static int tel_hex(char c);
 static int tel_parse_ratio(const char *s, double *out);
 static int tel_parse_protocol(sl_conf_ctx_t *cx, const sl_conf_node_t *n, const char *what,
                               const char *s);
@@ -584,39 +584,29 @@ tel_pct_decode(sl_pool_t *pool, const char *p, size_t len, bool *ok)
     size_t k = 0;
 
     for (size_t i = 0; i < len; i++) {
-        int hi, lo;
+        char hex[3];
 
         if (p[i] != '%') {
             out[k++] = p[i];
             continue;
         }
-        hi = i + 2 < len ? tel_hex(p[i + 1]) : -1;
-        lo = i + 2 < len ? tel_hex(p[i + 2]) : -1;
-        if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) {
+        if (i + 2 >= len || !isxdigit((unsigned char) p[i + 1])
+            || !isxdigit((unsigned char) p[i + 2])) {
             *ok = false;
             break;
         }
-        out[k++] = (char) (hi * 16 + lo);
+        hex[0] = p[i + 1];
+        hex[1] = p[i + 2];
+        hex[2] = '\0';
+        out[k] = (char) strtol(hex, NULL, 16);
+        if (out[k++] == '\0') {
+            *ok = false; /* a NUL would cut the value short */
+            break;
+        }
         i += 2;
     }
     out[k] = '\0';
     return out;
-}
-
-
-static int
-tel_hex(char c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
 }
 
 
