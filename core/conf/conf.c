@@ -1139,6 +1139,10 @@ conf_parse_root(sl_conf_ctx_t *cx)
         || sl__conf_section(cx, root, "alerts", &n) != 0 || sl__conf_parse_alerts(cx, n) != 0) {
         return SL_ECONF;
     }
+    /* also without a telemetry: section: the OTEL_* environment may turn it on */
+    if (sl__conf_section(cx, root, "telemetry", &n) != 0 || sl__conf_parse_telemetry(cx, n) != 0) {
+        return SL_ECONF;
+    }
     return sl_conf_check_unknown(cx, root, NULL);
 }
 

@@ -271,6 +271,29 @@ typedef struct sl_alerts_conf {
     uint64_t backoff;            /* ms before the first retry, doubled per retry */
 } sl_alerts_conf_t;
 
+/*
+ * telemetry.otlp (core/conf/conf_telemetry.c): OpenTelemetry traces over
+ * OTLP/HTTP, from the file or the standard OTEL_* environment variables
+ * (the file wins key by key). Durations in ms.
+ */
+typedef struct sl_otlp_conf {
+    bool enabled;                 /* false: no spans are exported */
+    const char *endpoint;         /* the traces URL, e.g. "http://127.0.0.1:4318/v1/traces" */
+    const char *path;             /* its request path ("/v1/traces") */
+    bool protobuf;                /* http/protobuf; false: http/json */
+    sl_provider_conf_t collector; /* the collector as the upstream client takes it: host, port,
+                                     TLS, timeouts, headers (values may be secrets) */
+    const char *service_name;
+    sl_header_conf_t *resource; /* more resource attributes (OTEL_RESOURCE_ATTRIBUTES) */
+    size_t nresource;
+    double sampling;         /* share of new traces recorded, 0..1 */
+    bool parent_based;       /* a client's traceparent decides whether its trace is recorded */
+    unsigned queue_size;     /* spans waiting for export, per worker */
+    unsigned batch_size;     /* spans per export */
+    uint64_t flush_interval; /* ms: a batch that is not full goes after this long */
+    uint64_t timeout;        /* ms: one export, connection included */
+} sl_otlp_conf_t;
+
 typedef struct sl_conf {
     sl_pool_t *pool;  /* generation pool: owns everything below */
     const char *file; /* path it was loaded from */
@@ -285,6 +308,7 @@ typedef struct sl_conf {
     const char *error_log; /* path or "stderr" */
     sl_log_level_e log_level;
     const char *access_log; /* path, or NULL for none */
+    bool access_log_json;   /* access_log_format: json (one JSON object a line), else text */
     unsigned backlog;
     unsigned max_connections;    /* per worker */
     uint64_t header_timeout;     /* ms: request line + headers must arrive within it */
@@ -342,6 +366,7 @@ typedef struct sl_conf {
     sl_cache_conf_t cache;
     sl_dashboard_conf_t dashboard;
     sl_alerts_conf_t alerts;
+    sl_otlp_conf_t otlp; /* telemetry.otlp */
 } sl_conf_t;
 
 /*

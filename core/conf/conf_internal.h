@@ -18,6 +18,8 @@
  *   conf_cache.c      cache: (and its semantic: part), a model's own cache:
  *   conf_accounting.c pricing: (one file or a list), unpriced:, budgets:
  *   conf_dashboard.c  dashboard: and alerts:
+ *   conf_telemetry.c  telemetry: (OTLP trace export) and the standard
+ *                     OTEL_* environment variables
  *
  * Nodes stay opaque outside conf.c: the section files reach them only
  * through the functions below, so libyaml's types stay behind one file.
@@ -156,6 +158,15 @@ bool sl__conf_valid_name(const char *s);
 /* An RFC 9110 token: the only characters allowed in a header name. */
 bool sl__conf_is_token(const char *s);
 
+/*
+ * conf_providers.c: an http[s]://host[:port][/path] URL into p's base_url,
+ * tls, host, port, host_header and base_path; what names the value in
+ * messages, secrets where credentials go instead of user info. Returns 0
+ * or SL_ECONF.
+ */
+int sl__conf_parse_url(sl_conf_ctx_t *cx, const sl_conf_node_t *n, const char *what,
+                       const char *secrets, const char *url, sl_provider_conf_t *p);
+
 /* conf_server.c: the built-in values every key starts from. */
 void sl__conf_defaults(sl_conf_t *conf);
 
@@ -180,6 +191,7 @@ int sl__conf_parse_accounting(sl_conf_ctx_t *cx, const sl_conf_node_t *root);
 int sl__conf_parse_routing(sl_conf_ctx_t *cx, const sl_conf_node_t *map);
 int sl__conf_parse_providers(sl_conf_ctx_t *cx, const sl_conf_node_t *map);
 int sl__conf_parse_models(sl_conf_ctx_t *cx, const sl_conf_node_t *map);
+int sl__conf_parse_telemetry(sl_conf_ctx_t *cx, const sl_conf_node_t *map);
 
 /*
  * conf_cache.c: the cache: section (after providers: the semantic

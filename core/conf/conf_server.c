@@ -448,6 +448,17 @@ conf_parse_logs(sl_conf_ctx_t *cx, const sl_conf_node_t *map)
         }
         conf->access_log = strcmp(s, "off") == 0 ? NULL : s;
     }
+
+    n = sl_conf_get(cx, map, "access_log_format");
+    if (n != NULL) {
+        if (sl__conf_scalar(cx, n, "access_log_format", &s) != 0) {
+            return SL_ECONF;
+        }
+        if (strcmp(s, "json") != 0 && strcmp(s, "text") != 0) {
+            return sl_conf_errorf(cx, n, "invalid access_log_format \"%s\" (use text or json)", s);
+        }
+        conf->access_log_json = strcmp(s, "json") == 0;
+    }
     return 0;
 }
 

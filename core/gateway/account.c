@@ -364,6 +364,7 @@ sl_acct_record(sl_db_t *db, const sl_conf_t *conf, sl_acct_t *a, const sl_target
                const sl_usage_t *usage, sl_ledger_row_t *row)
 {
     acct_record_arg_t ra;
+    uint64_t t0;
     int rc;
 
     if (db == NULL || a->recorded || !a->authed || !conf->ledger_enabled) {
@@ -399,7 +400,9 @@ sl_acct_record(sl_db_t *db, const sl_conf_t *conf, sl_acct_t *a, const sl_target
     ra.a = a;
     ra.row = row;
     ra.now = time(NULL);
+    t0 = uv_hrtime();
     rc = sl_db_write(db, acct_record_txn, &ra);
+    sl_metrics_ledger_write((uv_hrtime() - t0) / 1000);
     sl_settle_recorded(a, row, rc);
     if (rc < 0) {
         return SL_ESTORE;
@@ -408,8 +411,5 @@ sl_acct_record(sl_db_t *db, const sl_conf_t *conf, sl_acct_t *a, const sl_target
         sl_limits_add_tokens(a->key_id, row->prompt_tokens + row->completion_tokens,
                              (int64_t) ra.now * 1000);
     }
-    sl_metric_add(SL_METRIC_PROMPT_TOKENS, row->prompt_tokens);
-    sl_metric_add(SL_METRIC_COMPLETION_TOKENS, row->completion_tokens);
-    sl_metric_add(SL_METRIC_COST_NUSD, row->cost_nusd);
     return 0;
 }

@@ -48,7 +48,8 @@ struct sl_drv_attempt {
     bool upstream_stream;     /* the provider answered with an event stream */
     bool reported;            /* the breaker and in-flight count know how it ended */
     bool paused;
-    bool over; /* failed or finished: later events are ignored */
+    bool over;  /* failed or finished: later events are ignored */
+    void *span; /* observe.c's view of the attempt */
 };
 
 static void attempt_dom_work(uv_work_t *w);
@@ -111,6 +112,7 @@ sl__drv_attempt_next(sl_drv_req_t *rq)
             rc_ = sl_acct_reserve(rq->d->db, rq->r->conf, &rq->acct, t, rq->r->body.len,
                                   rq->call.max_tokens, rq->r->pool, &why);
             if (rc_ == SL_EDENIED && rq->attempts > 0) {
+                sl__drv_obs_event(rq, "budget_skip", t);
                 continue; /* too dear for what is left: a cheaper fallback may still do */
             }
             if (rc_ == SL_ENOTFOUND) {
@@ -145,6 +147,7 @@ sl__drv_attempt_next(sl_drv_req_t *rq)
             v = sl_state_breaker_enter(rt->state, now, rc);
             if (v == SL_BREAKER_SKIP) {
                 /* opened (or probed by another request) since the plan was made */
+                sl__drv_obs_event(rq, "breaker_skip", t);
                 continue;
             }
         }
@@ -254,6 +257,7 @@ attempt_build(sl_drv_attempt_t *a)
     rq->tries++;
     rq->attempts++;
     rq->last_target = t;
+    sl__drv_obs_attempt_start(rq, a->span, rq->attempts, a->breaker == SL_BREAKER_PROBE);
     if (rc_ == SL_ENOTFOUND) {
         sl_error_t e = {
             .status = 400,
@@ -330,6 +334,7 @@ attempt_create(sl_drv_req_t *rq, const sl_route_target_t *rt, int cred)
     hdrs = sl_palloc(pool, sizeof(*hdrs) * (rq->r->nheaders + 1));
     a->call.headers = hdrs;
     a->call.nheaders = sl_headers_upstream(p, rq->r->headers, rq->r->nheaders, hdrs);
+    a->span = sl__drv_obs_attempt(rq, rt->target, hdrs, &a->call.nheaders);
     a->ops = p->ops;
     a->ext = p->ext;
     a->body = (sl_buf_t) SL_BUF_INIT;
@@ -390,6 +395,7 @@ static void
 attempt_close(sl_drv_attempt_t *a)
 {
     attempt_report(a, false, 0); /* not reported yet: the client went away */
+    sl__drv_obs_attempt_end(a->rq, a->span);
     a->over = true;
     if (a->uc != NULL) {
         sl_upstream_cancel(a->uc);
@@ -892,6 +898,7 @@ attempt_fail(sl_drv_attempt_t *a, sl_fail_e fail, int status, const sl_error_t *
     rq->last_error = *e;
     rq->have_error = true;
     rq->retry_after = a->retry_after_text;
+    sl__drv_obs_attempt_fail(rq, a->span, a->status != 0 ? a->status : status, e);
     attempt_close(a);
     if ((bits & SL_RETRY_SAME) && rq->tries <= rc->retries
         && sl_state_budget_retry(now, rc->retry_budget)) {
@@ -920,6 +927,7 @@ attempt_fail(sl_drv_attempt_t *a, sl_fail_e fail, int status, const sl_error_t *
         attempt_give_up(rq);
         return;
     }
+    sl__drv_obs_attempt_next(a->span, (bits & SL_RETRY_SAME) ? "retry" : "fallback", wait);
     rq->timer = sl_timer_start(rq->d->loop, wait, attempt_on_wait, rq);
 }
 

@@ -268,7 +268,7 @@ void
 sl__cache_missed(sl_drv_req_t *rq)
 {
     rq->cache->status = "miss";
-    sl_metric_add(SL_METRIC_CACHE_MISSES, 1);
+    sl_metrics_cache_lookup(false, false);
 }
 
 
@@ -368,8 +368,7 @@ sl__cache_hit(sl_drv_req_t *rq, bool semantic)
     c->hit = true;
     c->semantic_hit = semantic;
     c->status = semantic ? "semantic" : "hit";
-    sl_metric_add(semantic ? SL_METRIC_CACHE_SEMANTIC_HITS : SL_METRIC_CACHE_HITS, 1);
-    sl_metric_add(SL_METRIC_CACHE_SAVED_NUSD, e->cost_nusd);
+    sl_metrics_cache_lookup(true, semantic); /* its savings reach /metrics with the row */
 
     n += sl__drv_headers(rq, &h[n]);
     h[n++] =

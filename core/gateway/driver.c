@@ -328,6 +328,7 @@ drv_handle(sl_http_req_t *r, sl_api_e api)
     if (!drv_auth(r, fe, &rq->acct)) {
         return;
     }
+    sl__drv_obs_begin(rq);
     r->data = rq;
     r->on_abort = drv_on_abort;
     r->on_drain = drv_on_drain;
@@ -631,11 +632,7 @@ sl__drv_log(sl_drv_req_t *rq, int status)
 {
     sl_http_req_t *r = rq->r;
 
-    sl_metric_add(status == 499   ? SL_METRIC_REQUESTS_ABORTED
-                  : status >= 500 ? SL_METRIC_REQUESTS_5XX
-                  : status >= 400 ? SL_METRIC_REQUESTS_4XX
-                                  : SL_METRIC_REQUESTS_2XX,
-                  1);
+    sl__drv_obs_end(rq, status);
     sl_log(&r->log, SL_LOG_INFO, 0, "\"%.*s %.*s\" %d model=%s target=%s/%s attempts=%u %llums",
            (int) r->method.len, r->method.p, (int) r->path.len, r->path.p, status,
            rq->public_model != NULL ? rq->public_model : "-",
@@ -703,11 +700,13 @@ sl__drv_record(sl_drv_req_t *rq, int status, const sl_usage_t *usage)
     row.first_byte_us = rq->first_byte_us;
     row.ttft_us = rq->ttft_us;
     sl__cache_row(rq, &row);
+    row.trace_id = sl__drv_obs_trace_id(rq);
     sl_acct_record(rq->d->db, r->conf, &rq->acct, t, usage, &row);
     sl__cache_fill(rq, status, usage);
     /* the dashboard's live tail and the alerts see the row as written */
     sl_tail_add(&row);
     sl_alerts_record(&row, rq->acct.refs, rq->acct.nrefs);
+    sl__drv_obs_record(rq, &row, usage);
 }
 
 

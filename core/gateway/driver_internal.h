@@ -24,6 +24,7 @@
 
 typedef struct sl_drv_req sl_drv_req_t;
 typedef struct sl_drv_attempt sl_drv_attempt_t;
+typedef struct sl_drv_obs sl_drv_obs_t;
 
 struct sl_driver {
     uv_loop_t *loop;
@@ -82,6 +83,7 @@ struct sl_drv_req {
     bool streaming;   /* the client's response is an event stream already started */
     bool done;
     bool linked;
+    sl_drv_obs_t *obs; /* metrics, trace and access log fields (observe.c) */
     sl_drv_req_t *next_active;
     sl_drv_req_t *prev_active;
 };
@@ -223,5 +225,30 @@ void sl__drv_responses_route(sl_http_req_t *r);
 /* count.c: POST /v1/messages/count_tokens; every other /v1/messages/... path (a 404). */
 void sl__drv_count_tokens(sl_http_req_t *r);
 void sl__drv_messages_other(sl_http_req_t *r);
+
+/*
+ * observe.c: what a request tells metrics, its trace and the access log.
+ * begin after authentication; attempt when an attempt is created (returns
+ * its handle, NULL without begin, and replaces a client's traceparent in the
+ * n headers h, which have room for one more, with the attempt's own while
+ * tracing is on); attempt_start once the adapter built its request (the
+ * number of the attempt; probe: the breaker let it through as a probe);
+ * attempt_fail when it failed (the upstream status, 0 for none, and the
+ * error), attempt_next when another try follows ("retry" or "fallback",
+ * after wait_ms); attempt_end when it is closed; event for a target skipped
+ * while attempting ("breaker_skip", "budget_skip"); trace_id is "" or the
+ * 32 hex digits for the ledger row; record when the row is written (its
+ * cost and cache status, and the usage); end in the log phase, once.
+ */
+void sl__drv_obs_begin(sl_drv_req_t *rq);
+void *sl__drv_obs_attempt(sl_drv_req_t *rq, const sl_target_t *t, sl_http_header_t *h, size_t *n);
+void sl__drv_obs_attempt_start(sl_drv_req_t *rq, void *span, unsigned number, bool probe);
+void sl__drv_obs_attempt_fail(sl_drv_req_t *rq, void *span, int status, const sl_error_t *e);
+void sl__drv_obs_attempt_next(void *span, const char *outcome, uint64_t wait_ms);
+void sl__drv_obs_attempt_end(sl_drv_req_t *rq, void *span);
+void sl__drv_obs_event(sl_drv_req_t *rq, const char *name, const sl_target_t *t);
+const char *sl__drv_obs_trace_id(const sl_drv_req_t *rq);
+void sl__drv_obs_record(sl_drv_req_t *rq, const sl_ledger_row_t *row, const sl_usage_t *usage);
+void sl__drv_obs_end(sl_drv_req_t *rq, int status);
 
 #endif

@@ -19,6 +19,7 @@
 #include "core/base/crypto.h"
 #include "core/admin/admin.h"
 #include "core/admin/alerts.h"
+#include "core/admin/telemetry.h"
 #include "core/base/errno.h"
 #include "core/http/http_server.h"
 #include "core/base/log.h"
@@ -53,6 +54,7 @@ typedef struct worker {
     sl_admin_t *admin;
     sl_alerts_t *alerts;
     sl_upstream_t *upstream;
+    sl_telemetry_t *telemetry; /* trace export; NULL when off */
     sl_driver_t *driver;
     sl_db_t *db;
     uv_timer_t sync_timer; /* flushes LMDB to disk every storage.sync_interval */
@@ -438,6 +440,7 @@ worker_stop(worker_t *w)
     sl_upstream_destroy(w->upstream);
     w->upstream = NULL;
     sl_alerts_stop(w->alerts);
+    sl_telemetry_shutdown(w->telemetry);
 }
 
 
@@ -499,6 +502,7 @@ sl_worker_run(const sl_worker_ctx_t *ctx)
         code = 2;
         goto out_loop;
     }
+    w.telemetry = sl_telemetry_create(&w.loop, ctx->conf);
     w.driver = sl_driver_create(&w.loop, ctx->conf, w.upstream, w.db);
     if (w.driver == NULL) {
         code = 2;
@@ -606,6 +610,7 @@ out_upstream:
         sl_upstream_destroy(w.upstream);
         uv_run(&w.loop, UV_RUN_DEFAULT);
     }
+    sl_telemetry_destroy(w.telemetry);
 out_loop:
     sl_alerts_stop(w.alerts);
     uv_walk(&w.loop, worker_close_walk, NULL);
