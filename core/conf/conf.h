@@ -20,8 +20,10 @@
 #include "core/base/pool.h"
 
 typedef struct sl_provider_ops sl_provider_ops_t;
-typedef struct sl_db sl_db_t;           /* storage/db.h */
-typedef struct sl_pricing sl_pricing_t; /* core/gateway/pricing.h */
+typedef struct sl_db sl_db_t;                     /* storage/db.h */
+typedef struct sl_pricing sl_pricing_t;           /* core/gateway/pricing.h */
+typedef struct sl_guard_conf sl_guard_conf_t;     /* core/gateway/guard.h */
+typedef struct sl_guard_policy sl_guard_policy_t; /* core/gateway/guard.h */
 
 /*
  * HTTPS on a listen address: the PEM files as configured and their
@@ -189,6 +191,7 @@ typedef struct sl_model_conf {
     sl_routing_conf_t routing; /* effective: routing: defaults with this model's keys over them */
     sl_rule_conf_t *rules;     /* in file order; NULL when none */
     size_t nrules;
+    const sl_guard_policy_t *guard; /* models.NAME.guard, NULL when unset */
 } sl_model_conf_t;
 
 /* ledger.on_full: what admission does while the storage is full (storage/db.h). */
@@ -259,6 +262,8 @@ typedef struct sl_conf {
     size_t nproviders;
     sl_model_conf_t *models;
     size_t nmodels;
+
+    const sl_guard_conf_t *guard; /* guardrails: (core/gateway/guard.h), NULL when absent */
 } sl_conf_t;
 
 /*

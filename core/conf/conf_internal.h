@@ -15,6 +15,8 @@
  *                     a provider's defaults and the adapter's own keys)
  *   conf_models.c     models: and their targets, routing: with a model's own
  *                     overrides, rules: and their when: conditions
+ *   conf_guard.c      guardrails: (policies and their checks, apply) and a
+ *                     model's guard: key
  *
  * Nodes stay opaque outside conf.c: the section files reach them only
  * through the functions below, so libyaml's types stay behind one file.
@@ -171,5 +173,14 @@ int sl__conf_parse_pricing(sl_conf_ctx_t *cx, const sl_conf_node_t *n);
 int sl__conf_parse_routing(sl_conf_ctx_t *cx, const sl_conf_node_t *map);
 int sl__conf_parse_providers(sl_conf_ctx_t *cx, const sl_conf_node_t *map);
 int sl__conf_parse_models(sl_conf_ctx_t *cx, const sl_conf_node_t *map);
+
+/*
+ * conf_guard.c: the guardrails: section (before models:, whose guard: key
+ * names its policies), and such a reference: a policy name or "none"
+ * (&sl_guard_policy_none). Each returns 0, or SL_ECONF with the message
+ * recorded.
+ */
+int sl__conf_parse_guardrails(sl_conf_ctx_t *cx, const sl_conf_node_t *map);
+int sl__conf_guard_ref(sl_conf_ctx_t *cx, const sl_conf_node_t *n, const sl_guard_policy_t **out);
 
 #endif

@@ -18,8 +18,12 @@
 
 #include <cmocka.h>
 
+#include <unistd.h>
+
 #include "core/base/errno.h"
+#include "core/base/json.h"
 #include "core/base/pool.h"
+#include "core/conf/conf.h"
 #include "core/gateway/guard.h"
 #include "core/gateway/guard_internal.h"
 
@@ -35,6 +39,8 @@ static sl__guard_sess_t *sess(sl_pool_t *pool, const char *desc);
 static const char *apply(sl__guard_sess_t *s, unsigned dir, const char *text, int *rc);
 static const char *streamed(sl__guard_sess_t *s, const char *text, size_t chunk, int *rc,
                             bool *word_cut);
+static int load(const char *yaml, sl_conf_t **conf, char *err, size_t errlen);
+static sl_call_t *chat_call(sl_pool_t *pool, const char *body, const char *native);
 
 #define SLUICE_KEY "sk-sluice-0123456789abcdefghijklmnopqrstuvwxyzABCDEFG"
 #define JWT \
@@ -524,14 +530,398 @@ test_unquote(void **state)
 }
 
 
+#define CONF_HEAD                     \
+    "server: {listen: 127.0.0.1:1}\n" \
+    "providers: {demo: {kind: echo}}\n"
+
+#define CONF_GOOD                                                                               \
+    CONF_HEAD                                                                                   \
+    "guardrails:\n"                                                                             \
+    "  policies:\n"                                                                             \
+    "    strict:\n"                                                                             \
+    "      - {detect: [email, phone, card, iban, ip, secret], action: redact, restore: true}\n" \
+    "      - {deny: [\"project  falcon\", \"re:(?i)internal[- ]only\"], action: block}\n"       \
+    "      - {limits: {max_prompt_tokens: 8000, max_output_tokens: 2000, max_messages: 3,\n"    \
+    "                  max_images: 1, max_body: 64KiB}}\n"                                      \
+    "      - {models: [\"demo*\", \"demo/*\"], name: allowed}\n"                                \
+    "      - {detect: [secret], on: both, action: log, name: keys}\n"                           \
+    "    relaxed:\n"                                                                            \
+    "      - {deny: [forbidden], on: output}\n"                                                 \
+    "    empty:\n"                                                                              \
+    "  apply: strict\n"                                                                         \
+    "models:\n"                                                                                 \
+    "  demo: {targets: [demo/echo], guard: relaxed}\n"                                          \
+    "  demo-open: {targets: [demo/echo], guard: none}\n"                                        \
+    "  demo-global: {targets: [demo/echo]}\n"
+
+
+/* Loads yaml from a temporary file. */
+static int
+load(const char *yaml, sl_conf_t **conf, char *err, size_t errlen)
+{
+    char path[] = "/tmp/sl-guard-conf-XXXXXX";
+    int fd = mkstemp(path), rc;
+
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, yaml, strlen(yaml)), (ssize_t) strlen(yaml));
+    close(fd);
+    rc = sl_conf_load(path, conf, err, errlen);
+    unlink(path);
+    return rc;
+}
+
+
+static void
+test_conf(void **state)
+{
+    sl_conf_t *conf = NULL;
+    const sl_guard_policy_t *p;
+    const sl_guard_check_t *c;
+    char err[512];
+
+    (void) state;
+    if (load(CONF_GOOD, &conf, err, sizeof(err)) != 0) {
+        fail_msg("%s", err);
+    }
+    assert_non_null(conf->guard);
+    assert_int_equal(conf->guard->npolicies, 3);
+    p = sl_guard_find(conf->guard, "strict");
+    assert_ptr_equal(conf->guard->apply, p);
+    assert_int_equal(p->nchecks, 5);
+    c = &p->checks[0];
+    assert_int_equal(c->kind, SL_GUARD_DETECT);
+    assert_int_equal(c->detect, (1u << SL_GUARD_DET_COUNT) - 1);
+    assert_int_equal(c->action, SL_GUARD_REDACT);
+    assert_true(c->restore);
+    assert_int_equal(c->on, SL_GUARD_INPUT);
+    c = &p->checks[1];
+    assert_int_equal(c->kind, SL_GUARD_DENY);
+    assert_int_equal(c->ndeny, 2);
+    assert_string_equal(c->deny[0].lit, "project falcon");
+    assert_true(c->deny[1].regex);
+    assert_int_equal(c->on, SL_GUARD_INPUT | SL_GUARD_OUTPUT);
+    assert_string_equal(c->deny_rule, "deny[2]");
+    c = &p->checks[2];
+    assert_int_equal(c->limits.max_prompt_tokens, 8000);
+    assert_int_equal(c->limits.max_output_tokens, 2000);
+    assert_int_equal(c->limits.max_messages, 3);
+    assert_int_equal(c->limits.max_images, 1);
+    assert_int_equal(c->limits.max_body, 64 * 1024);
+    assert_int_equal(c->action, SL_GUARD_BLOCK);
+    c = &p->checks[3];
+    assert_int_equal(c->nmodels, 2);
+    assert_string_equal(c->name, "allowed");
+    assert_int_equal(p->checks[4].on, SL_GUARD_INPUT | SL_GUARD_OUTPUT);
+    assert_int_equal(p->checks[4].action, SL_GUARD_LOG);
+    assert_true(p->in_text);
+    assert_true(p->out_text);
+    assert_true(p->restore);
+    assert_int_equal(p->hold, SL__GUARD_HOLD + strlen("project falcon"));
+    assert_ptr_equal(sl_conf_model(conf, "demo", 4)->guard, sl_guard_find(conf->guard, "relaxed"));
+    assert_ptr_equal(sl_conf_model(conf, "demo-open", 9)->guard, &sl_guard_policy_none);
+    assert_null(sl_conf_model(conf, "demo-global", 11)->guard);
+    assert_false(sl_guard_find(conf->guard, "relaxed")->in_text);
+    assert_int_equal(sl_guard_find(conf->guard, "empty")->nchecks, 0);
+    sl_conf_destroy(conf);
+}
+
+
+static void
+test_conf_errors(void **state)
+{
+    static const struct {
+        const char *yaml;
+        const char *msg;
+    } bad[] = {
+        { "guardrails: {policies: {p: [{detect: [email, ssn]}]}}",
+          "unknown detector \"ssn\" (email, phone, card, iban, ip, secret)" },
+        { "guardrails: {policies: {p: [{detect: [email], deny: [x]}]}}",
+          "a check of policy \"p\" needs exactly one of detect, deny, limits or models" },
+        { "guardrails: {policies: {p: [{action: block}]}}",
+          "a check of policy \"p\" needs exactly one of detect, deny, limits or models" },
+        { "guardrails: {policies: {p: [{deny: [\"re:a(\"]}]}}", "deny pattern \"re:a(\": bad" },
+        { "guardrails: {policies: {p: [{deny: [\"re:(?s)x\"]}]}}", "deny pattern \"re:(?s)x\": " },
+        { "guardrails: {policies: {p: [{deny: [x], action: block, restore: true}]}}",
+          "restore goes with action redact on the input" },
+        { "guardrails: {policies: {p: [{limits: {max_messages: 2}, action: redact}]}}",
+          "action must be block or log, not \"redact\"" },
+        { "guardrails: {policies: {p: [{limits: {max_messages: 2}, on: output}]}}",
+          "on: goes with detect and deny checks only" },
+        { "guardrails: {policies: {p: [{limits: {max_tokens: 2}}]}}",
+          "unknown key \"max_tokens\"" },
+        { "guardrails: {policies: {p: [{detect: []}]}}", "detect must be a non-empty list" },
+        { "guardrails: {policies: {p: [{detect: [ip], on: sideways}]}}",
+          "on must be input, output or both, not \"sideways\"" },
+        { "guardrails: {policies: {p: [{deny: [x], colour: red}]}}", "unknown key \"colour\"" },
+        { "guardrails: {policies: {none: []}}", "\"none\" is reserved: it means no policy" },
+        { "guardrails: {policies: {\"a b\": []}}", "invalid policy name \"a b\"" },
+        { "guardrails: {policies: {p: []}, apply: q}", "unknown guardrail policy \"q\"" },
+        { "guardrails: {policies: {p: []}}\nmodels: {m: {targets: [demo/echo], guard: zz}}",
+          "unknown guardrail policy \"zz\"" },
+    };
+    char yaml[1024], err[512];
+    sl_conf_t *conf = NULL;
+
+    (void) state;
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        snprintf(yaml, sizeof(yaml), "%s%s\n", CONF_HEAD, bad[i].yaml);
+        if (load(yaml, &conf, err, sizeof(err)) == 0) {
+            fail_msg("loaded: %s", bad[i].yaml);
+        }
+        if (strstr(err, bad[i].msg) == NULL || strstr(err, "/tmp/sl-guard-conf-") != err) {
+            fail_msg("%s:\n got  \"%s\"\n want \"...%s...\"", bad[i].yaml, err, bad[i].msg);
+        }
+    }
+}
+
+
+/* A chat call on body (and native, when not NULL: a frontend's own body). */
+static sl_call_t *
+chat_call(sl_pool_t *pool, const char *body, const char *native)
+{
+    sl_call_t *call = sl_pcalloc(pool, sizeof(*call));
+    sl_json_t *doc = sl_json_create(pool);
+    int64_t n = 0;
+
+    call->pool = pool;
+    call->api = SL_API_CHAT;
+    call->raw = (sl_str_t){ body, strlen(body) };
+    assert_int_equal(sl_json_parse(doc, body, strlen(body), NULL), 0);
+    call->doc = doc;
+    call->model = sl_json_get(doc, SL_JSON_ROOT, "model");
+    call->native = call->raw;
+    call->native_doc = doc;
+    if (sl_json_int(doc, sl_json_get(doc, SL_JSON_ROOT, "max_tokens"), &n) == 0) {
+        call->max_tokens = (uint64_t) n;
+    }
+    if (native != NULL) {
+        sl_json_t *nd = sl_json_create(pool);
+
+        call->native = (sl_str_t){ native, strlen(native) };
+        assert_int_equal(sl_json_parse(nd, native, strlen(native), NULL), 0);
+        call->native_doc = nd;
+    }
+    return call;
+}
+
+
+static void
+test_request(void **state)
+{
+    sl_pool_t *pool = sl_pool_create(0);
+    sl_conf_t *conf = NULL;
+    sl_guard_who_t who;
+    sl_guard_req_t *g;
+    sl_call_t *call;
+    sl_error_t e;
+    char err[512];
+    size_t n;
+
+    (void) state;
+    if (load(CONF_GOOD, &conf, err, sizeof(err)) != 0) {
+        fail_msg("%s", err);
+    }
+    memset(&who, 0, sizeof(who));
+    who.model = "demo-global";
+    who.body_len = 100;
+
+    /* redacted in the internal body and in the client's own, with the same placeholders */
+    call = chat_call(pool,
+                     "{\"model\":\"demo-global\",\"messages\":[{\"role\":\"user\",\"content\":"
+                     "\"mail a@b.io, card 4111 1111 1111 1111\",\"name\":\"a@b.io\"}]}",
+                     "{\"model\":\"demo-global\",\"system\":\"x\",\"messages\":[{\"role\":\"user\","
+                     "\"content\":[{\"type\":\"text\",\"text\":\"mail a@b.io, card 4111 1111 1111 "
+                     "1111\"}]}]}");
+    assert_int_equal(sl_guard_request(conf->guard, &who, call, &g, &e), 0);
+    assert_non_null(g);
+    assert_string_equal(sl_guard_policy_name(g), "strict");
+    assert_string_equal(call->raw.p, "{\"model\":\"demo-global\",\"messages\":[{\"role\":\"user\","
+                                     "\"content\":\"mail [EMAIL_1], card [CARD_1]\",\"name\":"
+                                     "\"a@b.io\"}]}");
+    assert_non_null(strstr(call->native.p, "\"text\":\"mail [EMAIL_1], card [CARD_1]\""));
+    assert_int_equal(sl_json_type(call->doc, sl_json_get(call->doc, SL_JSON_ROOT, "messages")),
+                     SL_JSON_ARRAY);
+    assert_true(sl_guard_filters_output(g));
+    assert_string_equal(sl_guard_row(g), "strict/email/redact;strict/card/redact");
+    assert_non_null(sl_guard_decisions(g, &n));
+    assert_int_equal(n, 2);
+
+    /* blocked: a deny literal across white space, before any upstream call */
+    call = chat_call(pool,
+                     "{\"model\":\"demo-global\",\"messages\":[{\"role\":\"user\",\"content\":"
+                     "\"about PROJECT\\n falcon\"}]}",
+                     NULL);
+    assert_int_equal(sl_guard_request(conf->guard, &who, call, &g, &e), SL_EDENIED);
+    assert_int_equal(e.status, 400);
+    assert_string_equal(e.code, "guardrail_blocked");
+    assert_non_null(strstr(e.message, "policy \"strict\", rule \"deny[2]\""));
+    assert_null(strstr(e.message, "falcon"));
+    assert_string_equal(sl_guard_row(g), "strict/deny[2]/block");
+
+    /* limits: messages (400), output tokens, body (413), images; models (403) */
+    call = chat_call(pool,
+                     "{\"model\":\"demo-global\",\"messages\":[{\"role\":\"user\",\"content\":"
+                     "\"a\"},{\"role\":\"user\",\"content\":\"b\"},{\"role\":\"user\","
+                     "\"content\":\"c\"},{\"role\":\"user\",\"content\":\"d\"}]}",
+                     NULL);
+    assert_int_equal(sl_guard_request(conf->guard, &who, call, &g, &e), SL_EDENIED);
+    assert_int_equal(e.status, 400);
+    assert_string_equal(e.code, "guardrail_limit_exceeded");
+    assert_non_null(strstr(e.message, "rule \"max_messages\": The request has 4 messages; at "
+                                      "most 3 are allowed."));
+    call = chat_call(pool, "{\"model\":\"demo-global\",\"max_tokens\":2001,\"messages\":[]}", NULL);
+    assert_int_equal(sl_guard_request(conf->guard, &who, call, &g, &e), SL_EDENIED);
+    assert_string_equal(e.param, "max_tokens");
+    call = chat_call(pool,
+                     "{\"model\":\"demo-global\",\"messages\":[{\"role\":\"user\",\"content\":"
+                     "[{\"type\":\"image_url\",\"image_url\":{\"url\":\"data:a@b.io\"}},"
+                     "{\"type\":\"image_url\",\"image_url\":{\"url\":\"x\"}}]}]}",
+                     NULL);
+    assert_int_equal(sl_guard_request(conf->guard, &who, call, &g, &e), SL_EDENIED);
+    assert_non_null(strstr(e.message, "max_images"));
+    who.body_len = 65 * 1024;
+    call = chat_call(pool, "{\"model\":\"demo-global\",\"messages\":[]}", NULL);
+    assert_int_equal(sl_guard_request(conf->guard, &who, call, &g, &e), SL_EDENIED);
+    assert_int_equal(e.status, 413);
+    who.body_len = 100;
+    who.model = "gpt-4o";
+    assert_int_equal(sl_guard_request(conf->guard, &who, call, &g, &e), SL_EDENIED);
+    assert_int_equal(e.status, 403);
+    assert_string_equal(e.code, "model_not_allowed");
+    assert_string_equal(sl_guard_row(g), "strict/allowed/block");
+
+    /* who decides: key > team > model > global; "none" stops the chain */
+    who.model = "demo";
+    who.model_policy = sl_conf_model(conf, "demo", 4)->guard;
+    call = chat_call(pool,
+                     "{\"model\":\"demo\",\"messages\":[{\"role\":\"user\",\"content\":"
+                     "\"a@b.io\"}]}",
+                     NULL);
+    assert_int_equal(sl_guard_request(conf->guard, &who, call, &g, &e), 0);
+    assert_string_equal(sl_guard_policy_name(g), "relaxed");
+    assert_non_null(strstr(call->raw.p, "a@b.io")); /* relaxed reads only the answer */
+    who.team_guard = "strict";
+    assert_int_equal(sl_guard_request(conf->guard, &who, call, &g, &e), 0);
+    assert_string_equal(sl_guard_policy_name(g), "strict");
+    who.key_guard = "none";
+    assert_int_equal(sl_guard_request(conf->guard, &who, call, &g, &e), 0);
+    assert_null(g);
+    assert_string_equal(sl_guard_row(g), "");
+    who.key_guard = "gone";
+    assert_int_equal(sl_guard_request(conf->guard, &who, call, &g, &e), SL_ENOTFOUND);
+    assert_int_equal(e.status, 500);
+    assert_non_null(strstr(e.message, "\"gone\""));
+    who.key_guard = NULL;
+    who.team_guard = NULL;
+    who.model_policy = sl_conf_model(conf, "demo-open", 9)->guard;
+    assert_int_equal(sl_guard_request(conf->guard, &who, call, &g, &e), 0);
+    assert_null(g);
+
+    sl_conf_destroy(conf);
+    sl_pool_destroy(pool);
+}
+
+
+static void
+test_answer_and_events(void **state)
+{
+    sl_pool_t *pool = sl_pool_create(0);
+    sl_conf_t *conf = NULL;
+    sl_guard_who_t who;
+    sl_guard_req_t *g;
+    sl_call_t *call;
+    sl_error_t e;
+    sl_answer_t a;
+    sl_choice_t ch;
+    sl_tool_call_t tc;
+    sl_evs_t evs;
+    sl_ev_t ev;
+    sl_buf_t text = SL_BUF_INIT;
+    char err[512];
+
+    (void) state;
+    if (load(CONF_GOOD, &conf, err, sizeof(err)) != 0) {
+        fail_msg("%s", err);
+    }
+    memset(&who, 0, sizeof(who));
+    who.model = "demo-global";
+    call = chat_call(pool,
+                     "{\"model\":\"demo-global\",\"messages\":[{\"role\":\"user\",\"content\":"
+                     "\"mail \\\"q\\\"@b.io or a@b.io\"}]}",
+                     NULL);
+    assert_int_equal(sl_guard_request(conf->guard, &who, call, &g, &e), 0);
+    assert_non_null(strstr(call->raw.p, "[EMAIL_1]"));
+
+    /* a whole answer: text and tool arguments restored (JSON-escaped in the arguments) */
+    memset(&a, 0, sizeof(a));
+    memset(&ch, 0, sizeof(ch));
+    memset(&tc, 0, sizeof(tc));
+    ch.text = sl_str_lit("\"Sent to [EMAIL_1].\"");
+    tc.args = sl_str_lit("\"{\\\"to\\\":\\\"[EMAIL_1]\\\"}\"");
+    ch.tools = &tc;
+    ch.ntools = 1;
+    a.choices = &ch;
+    a.nchoices = 1;
+    a.raw = sl_str_lit("{}");
+    assert_int_equal(sl_guard_answer(g, &a, &e), 0);
+    assert_null(a.raw.p);
+    assert_int_equal(ch.text.len, strlen("\"Sent to a@b.io.\""));
+    assert_memory_equal(ch.text.p, "\"Sent to a@b.io.\"", ch.text.len);
+
+    /* output deny in a stream: the text before it goes out, then the error */
+    memset(&evs, 0, sizeof(evs));
+    evs.pool = pool;
+    memset(&ev, 0, sizeof(ev));
+    ev.type = SL_EV_TEXT;
+    ev.text = sl_str_lit("\"Hello [EMAIL_1], the word is \"");
+    sl_evs_push(&evs, &ev);
+    evs.raw = sl_str_lit("raw bytes");
+    assert_int_equal(sl_guard_events(g, &evs, false, &e), 0);
+    assert_null(evs.raw.p);
+    for (size_t i = 0; i < evs.n; i++) {
+        assert_int_equal(sl__guard_unquote(evs.v[i].text, &text), 0);
+    }
+    sl_evs_reset(&evs);
+    ev.text = sl_str_lit("\"Internal-Only, sorry\"");
+    sl_evs_push(&evs, &ev);
+    /* held back (it could still grow) until the choice finishes */
+    assert_int_equal(sl_guard_events(g, &evs, false, &e), 0);
+    assert_int_equal(evs.n, 0);
+    ev.type = SL_EV_FINISH;
+    ev.text = sl_str_null;
+    ev.finish = SL_FINISH_STOP;
+    sl_evs_push(&evs, &ev);
+    assert_int_equal(sl_guard_events(g, &evs, false, &e), SL_EDENIED);
+    for (size_t i = 0; i < evs.n; i++) {
+        assert_int_equal(sl__guard_unquote(evs.v[i].text, &text), 0);
+    }
+    assert_int_equal(text.len, strlen("Hello a@b.io, the word is "));
+    assert_memory_equal(text.p, "Hello a@b.io, the word is ", text.len);
+    assert_int_equal(e.status, 400);
+    assert_non_null(strstr(e.message, "rule \"output:deny[2]\": the answer contains"));
+    assert_non_null(strstr(sl_guard_row(g), "strict/output:deny[2]/block"));
+    sl_buf_free(&text);
+    sl_conf_destroy(conf);
+    sl_pool_destroy(pool);
+}
+
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_detectors),        cmocka_unit_test(test_checksums),
-        cmocka_unit_test(test_patterns),         cmocka_unit_test(test_redact_restore),
-        cmocka_unit_test(test_block_and_output), cmocka_unit_test(test_stream_equals_whole),
-        cmocka_unit_test(test_stream_block),     cmocka_unit_test(test_unquote),
+        cmocka_unit_test(test_detectors),
+        cmocka_unit_test(test_checksums),
+        cmocka_unit_test(test_patterns),
+        cmocka_unit_test(test_redact_restore),
+        cmocka_unit_test(test_block_and_output),
+        cmocka_unit_test(test_stream_equals_whole),
+        cmocka_unit_test(test_stream_block),
+        cmocka_unit_test(test_unquote),
+        cmocka_unit_test(test_conf),
+        cmocka_unit_test(test_conf_errors),
+        cmocka_unit_test(test_request),
+        cmocka_unit_test(test_answer_and_events),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
