@@ -68,6 +68,8 @@ static const cmd_t cmds[] = {
     { "budgets", NULL, sl_cmd_budgets, NULL,
       "every key and team budget: spent, reserved by requests in flight, remaining" },
     { "backup", NULL, sl_cmd_backup, NULL, "write a compacted copy of the storage to a file" },
+    { "guard", NULL, sl_cmd_guard, NULL,
+      "test a guardrail policy on a prompt from stdin, list them" },
     { "version", cmd_version, NULL, "sluice version", "print the version" },
 };
 

@@ -806,6 +806,9 @@ agg_on_row(void *arg, const sl_ledger_row_t *row)
     } else if (ac->by == SL_LEDGER_BY_REQUEST && strcmp(ag->g.name, row->model) != 0) {
         ag->g.name = sl_pstrdup(ac->pool, row->model);
     }
+    if (ac->by == SL_LEDGER_BY_REQUEST && (ag->g.guard == NULL || row->guard[0] != '\0')) {
+        ag->g.guard = sl_pstrdup(ac->pool, row->guard);
+    }
     agg_add(ag, row);
     agg_add(&ac->total, row);
     return 0;
@@ -1163,6 +1166,10 @@ sl_ledger_group_json(const sl_ledger_group_t *g)
                   (json_int_t) g->cache_hits, "saved_usd",
                   sl_pricing_format_usd(g->saved_nusd, saved, sizeof(saved)), "worker_died",
                   (json_int_t) g->worker_died, "flags", flags);
+    if (j != NULL && g->guard != NULL) {
+        sl_ledger_utf8_clean(g->guard, false, id, sizeof(id));
+        json_object_set_new(j, "guard", json_string(id));
+    }
     return j;
 }
 

@@ -155,6 +155,7 @@ typedef struct sl_ledger_group {
     uint64_t saved_nusd; /* what those hits would have cost; saturates */
     uint64_t p50_us;     /* nearest-rank percentiles of latency_us */
     uint64_t p95_us;
+    const char *guard; /* by request: its row's guardrail decisions ("" none); else NULL */
 } sl_ledger_group_t;
 
 typedef struct sl_ledger_agg {

@@ -896,6 +896,18 @@ sl_guard_events(sl_guard_req_t *g, sl_evs_t *evs, bool final, sl_error_t *err)
 }
 
 
+void
+sl_guard_restart(sl_guard_req_t *g)
+{
+    for (size_t i = 0; g != NULL && i < g->nstreams; i++) {
+        sl__guard_stream_free(&g->streams[i]);
+    }
+    if (g != NULL) {
+        g->nstreams = 0;
+    }
+}
+
+
 /* One whole literal through the output checks; *lit replaced when it changed. */
 static int
 guard_one(sl_guard_req_t *g, sl_str_t *lit, bool json, bool *changed)

@@ -234,6 +234,13 @@ bool sl_guard_filters_output(const sl_guard_req_t *g);
 int sl_guard_events(sl_guard_req_t *g, sl_evs_t *evs, bool final, sl_error_t *err);
 
 /*
+ * A new attempt's stream starts (the last one failed before the commit
+ * point): forgets what the output filters held of the old one. g NULL is
+ * a no-op.
+ */
+void sl_guard_restart(sl_guard_req_t *g);
+
+/*
  * Output filter of a whole answer, in place (texts and tool arguments;
  * a->raw is cleared when anything changed). Returns 0 or SL_EDENIED with
  * *err. g NULL is a no-op.
