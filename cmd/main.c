@@ -74,6 +74,8 @@ static const cmd_t cmds[] = {
       "show the price of a model (file, line, fields); check that every target has one" },
     { "dashboard", NULL, sl_cmd_dashboard, NULL,
       "print a one-time link that opens the dashboard logged in" },
+    { "guard", NULL, sl_cmd_guard, NULL,
+      "test a guardrail policy on a prompt from stdin, list them" },
     { "version", cmd_version, NULL, "sluice version", "print the version" },
 };
 

@@ -812,6 +812,9 @@ agg_on_row(void *arg, const sl_ledger_row_t *row)
     if (ac->by == SL_LEDGER_BY_REQUEST && row->trace_id[0] != '\0') {
         ag->g.trace_id = sl_pstrdup(ac->pool, row->trace_id);
     }
+    if (ac->by == SL_LEDGER_BY_REQUEST && (ag->g.guard == NULL || row->guard[0] != '\0')) {
+        ag->g.guard = sl_pstrdup(ac->pool, row->guard);
+    }
     agg_add(ag, row);
     agg_add(&ac->total, row);
     return 0;
@@ -1185,6 +1188,11 @@ sl_ledger_group_json(const sl_ledger_group_t *g)
                   sl_pricing_format_usd(g->saved_nusd, saved, sizeof(saved)), "worker_died",
                   (json_int_t) g->worker_died, "flags", flags, "trace_id",
                   g->trace_id != NULL ? trace : NULL);
+    if (j != NULL && g->guard != NULL) {
+        sl_ledger_utf8_clean(g->guard, false, id, sizeof(id));
+        json_object_set_new(j, "guard", json_string(id));
+    }
+
     return j;
 }
 

@@ -157,6 +157,7 @@ typedef struct sl_ledger_group {
     uint64_t p50_us;     /* nearest-rank percentiles of latency_us */
     uint64_t p95_us;
     const char *trace_id; /* by request: the W3C trace id of its row, NULL when none */
+    const char *guard;    /* by request: its row's guardrail decisions ("" none); else NULL */
 } sl_ledger_group_t;
 
 typedef struct sl_ledger_agg {

@@ -12,6 +12,7 @@
 
 #include "core/base/json.h"
 #include "core/base/shm.h"
+#include "core/gateway/guard.h"
 #include "core/gateway/state.h"
 
 #define METRICS_BUCKETS 15 /* finite histogram buckets; +Inf is one more */
@@ -552,6 +553,7 @@ sl_metrics_render(sl_buf_t *out)
     g.name = "sluice_target_in_flight";
     g.in_flight = true;
     sl_state_each_target(metrics_gauge_cb, &g, sl_state_now());
+    sl_guard_metrics_render(out);
 }
 
 

@@ -1129,6 +1129,10 @@ conf_parse_root(sl_conf_ctx_t *cx)
     if (sl__conf_section(cx, root, "providers", &n) != 0 || sl__conf_parse_providers(cx, n) != 0) {
         return SL_ECONF;
     }
+    if (sl__conf_section(cx, root, "guardrails", &n) != 0
+        || sl__conf_parse_guardrails(cx, n) != 0) {
+        return SL_ECONF;
+    }
     if (sl__conf_section(cx, root, "cache", &n) != 0 || sl__conf_parse_cache(cx, n) != 0) {
         return SL_ECONF;
     }

@@ -28,7 +28,9 @@ typedef struct sl_db sl_db_t; /* storage/db.h */
  */
 #define SL_BUDGET_DEFAULT_OUTPUT 4096
 
-typedef struct sl_pricing sl_pricing_t; /* core/gateway/pricing.h */
+typedef struct sl_pricing sl_pricing_t;           /* core/gateway/pricing.h */
+typedef struct sl_guard_conf sl_guard_conf_t;     /* core/gateway/guard.h */
+typedef struct sl_guard_policy sl_guard_policy_t; /* core/gateway/guard.h */
 
 /*
  * HTTPS on a listen address: the PEM files as configured and their
@@ -203,9 +205,10 @@ typedef struct sl_model_conf {
     sl_routing_conf_t routing; /* effective: routing: defaults with this model's keys over them */
     sl_rule_conf_t *rules;     /* in file order; NULL when none */
     size_t nrules;
-    sl_model_cache_e cache; /* the response cache for this model */
-    uint64_t cache_ttl;     /* ms; 0: cache.ttl */
-    bool cache_no_semantic; /* cache: {semantic: false}: exact lookups only */
+    sl_model_cache_e cache;         /* the response cache for this model */
+    uint64_t cache_ttl;             /* ms; 0: cache.ttl */
+    bool cache_no_semantic;         /* cache: {semantic: false}: exact lookups only */
+    const sl_guard_policy_t *guard; /* models.NAME.guard, NULL when unset */
 } sl_model_conf_t;
 
 /* cache.scope: who may read an entry another client's request filled. */
@@ -366,7 +369,8 @@ typedef struct sl_conf {
     sl_cache_conf_t cache;
     sl_dashboard_conf_t dashboard;
     sl_alerts_conf_t alerts;
-    sl_otlp_conf_t otlp; /* telemetry.otlp */
+    sl_otlp_conf_t otlp;          /* telemetry.otlp */
+    const sl_guard_conf_t *guard; /* guardrails: (core/gateway/guard.h), NULL when absent */
 } sl_conf_t;
 
 /*

@@ -20,6 +20,8 @@
  *   conf_dashboard.c  dashboard: and alerts:
  *   conf_telemetry.c  telemetry: (OTLP trace export) and the standard
  *                     OTEL_* environment variables
+ *   conf_guard.c      guardrails: (policies and their checks, apply) and a
+ *                     model's guard: key
  *
  * Nodes stay opaque outside conf.c: the section files reach them only
  * through the functions below, so libyaml's types stay behind one file.
@@ -203,5 +205,14 @@ int sl__conf_parse_model_cache(sl_conf_ctx_t *cx, const sl_conf_node_t *n, sl_mo
 /* conf_dashboard.c: dashboard: and alerts: (defaults included: map may be NULL). */
 int sl__conf_parse_dashboard(sl_conf_ctx_t *cx, const sl_conf_node_t *map);
 int sl__conf_parse_alerts(sl_conf_ctx_t *cx, const sl_conf_node_t *map);
+
+/*
+ * conf_guard.c: the guardrails: section (before models:, whose guard: key
+ * names its policies), and such a reference: a policy name or "none"
+ * (&sl_guard_policy_none). Each returns 0, or SL_ECONF with the message
+ * recorded.
+ */
+int sl__conf_parse_guardrails(sl_conf_ctx_t *cx, const sl_conf_node_t *map);
+int sl__conf_guard_ref(sl_conf_ctx_t *cx, const sl_conf_node_t *n, const sl_guard_policy_t **out);
 
 #endif

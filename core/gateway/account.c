@@ -99,9 +99,13 @@ sl_acct_auth(sl_db_t *db, sl_http_req_t *r, sl_acct_t *a, const char **why)
     if (k->budget != 0) {
         a->refs[a->nrefs++] = (sl_budget_ref_t){ SL_BUDGET_KEY, k->id, k->budget, k->period };
     }
-    if (k->team != NULL && sl_teams_get(t, k->team, r->pool, &team) == 0 && team->budget != 0) {
-        a->refs[a->nrefs++] =
-            (sl_budget_ref_t){ SL_BUDGET_TEAM, team->name, team->budget, team->period };
+    a->key_guard = k->guard;
+    if (k->team != NULL && sl_teams_get(t, k->team, r->pool, &team) == 0) {
+        if (team->budget != 0) {
+            a->refs[a->nrefs++] =
+                (sl_budget_ref_t){ SL_BUDGET_TEAM, team->name, team->budget, team->period };
+        }
+        a->team_guard = team->guard;
     }
     sl_db_abort(t);
     a->authed = true;

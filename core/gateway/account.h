@@ -43,6 +43,8 @@ typedef struct sl_acct {
     bool recorded;            /* the ledger row is written (or none will be: storage full) */
     const sl_http_req_t *req; /* the request (id, arrival, body), set by sl_acct_auth */
     sl_intent_t *intent;      /* admission to ledger row (core/gateway/settle.h); NULL: none */
+    const char *key_guard;    /* the key's guardrail policy (core/gateway/guard.h), or NULL */
+    const char *team_guard;   /* its team's, or NULL */
 } sl_acct_t;
 
 /*

@@ -66,7 +66,8 @@ static void attempt_on_headers(sl_upstream_call_t *uc, int status, const sl_http
 static void attempt_on_body(sl_upstream_call_t *uc, const char *p, size_t len, void *data);
 static void attempt_on_done(sl_upstream_call_t *uc, int rc, void *data);
 static int attempt_on_sse(void *data, const sl_sse_event_t *ev);
-static int attempt_events(sl_drv_attempt_t *a);
+static int attempt_events(sl_drv_attempt_t *a, bool final);
+static void attempt_guard_block(sl_drv_attempt_t *a, const sl_usage_t *usage, const sl_error_t *e);
 static void attempt_commit(sl_drv_attempt_t *a);
 static void attempt_write(sl_drv_attempt_t *a);
 static void attempt_answer(sl_drv_attempt_t *a);
@@ -515,6 +516,7 @@ attempt_on_headers(sl_upstream_call_t *uc, int status, const sl_http_header_t *h
     }
     a->upstream_stream = true;
     a->fe_state = rq->fe->stream_open(&a->call);
+    sl_guard_restart(rq->guard);
 }
 
 
@@ -564,22 +566,36 @@ attempt_on_sse(void *data, const sl_sse_event_t *ev)
     }
     sl_evs_reset(&a->evs);
     a->ops->stream_event(a->ext, &a->st, ev, &a->evs);
-    return attempt_events(a);
+    return attempt_events(a, false);
 }
 
 
 /*
- * One batch of typed events. Before the commit point its encoding is held;
- * the first real output commits. An error before it fails the attempt, an
- * error after it ends the client's stream. Returns non-zero to stop the
- * feed (the attempt or the request is over).
+ * One batch of typed events, through the guardrails' output filters first
+ * (final: the stream ended, let out what they hold). Before the commit
+ * point its encoding is held; the first real output commits. An error
+ * before it fails the attempt, an error after it ends the client's
+ * stream; so does an output check that blocks. Returns non-zero to stop
+ * the feed (the attempt or the request is over).
  */
 static int
-attempt_events(sl_drv_attempt_t *a)
+attempt_events(sl_drv_attempt_t *a, bool final)
 {
     sl_drv_req_t *rq = a->rq;
     const sl_error_t *err = NULL;
     bool output = false;
+    sl_error_t blocked;
+
+    if (sl_guard_events(rq->guard, &a->evs, final, &blocked) < 0) {
+        if (!rq->committed) {
+            sl_usage_t usage;
+
+            sl__drv_usage(rq, &a->st, &usage);
+            attempt_guard_block(a, &usage, &blocked);
+            return 1;
+        }
+        err = &blocked; /* what may go out before it does, then the in-band error */
+    }
 
     for (size_t i = 0; i < a->evs.n; i++) {
         const sl_ev_t *ev = &a->evs.v[i];
@@ -657,6 +673,12 @@ attempt_on_done(sl_upstream_call_t *uc, int rc, void *data)
     }
     if (a->upstream_stream) {
         if (a->st.done && !a->st.failed) {
+            if (sl_guard_filters_output(rq->guard)) {
+                sl_evs_reset(&a->evs);
+                if (attempt_events(a, true) != 0) {
+                    return; /* blocked */
+                }
+            }
             if (!rq->committed) {
                 attempt_commit(a); /* a complete answer without output (empty) */
             }
@@ -727,6 +749,7 @@ attempt_answer(sl_drv_attempt_t *a)
     sl_answer_t ans;
     sl_buf_t out = SL_BUF_INIT;
     sl_http_header_t h[16];
+    sl_error_t blocked;
     size_t n = 0;
     bool native;
 
@@ -740,6 +763,11 @@ attempt_answer(sl_drv_attempt_t *a)
         e.message = sl_psprintf(r->pool, "provider \"%s\" sent an answer that is not valid JSON",
                                 a->call.target->provider->name);
         attempt_fail(a, SL_FAIL_NONE, 502, &e);
+        return;
+    }
+    if (sl_guard_answer(rq->guard, &ans, &blocked) < 0) {
+        rq->served_model = attempt_served_model(a, ans.model);
+        attempt_guard_block(a, &ans.usage, &blocked);
         return;
     }
     if (rq->fe->encode_answer(&a->call, &ans, &out) < 0) {
@@ -777,6 +805,24 @@ attempt_answer(sl_drv_attempt_t *a)
     }
     rq->done = true;
     sl__drv_finish_respond(rq, a->status, h, n, &out);
+}
+
+
+/*
+ * An output check blocked the answer before the commit point: the target
+ * did its job (it is not failed over, and the usage is recorded), the
+ * client gets the guardrail's error.
+ */
+static void
+attempt_guard_block(sl_drv_attempt_t *a, const sl_usage_t *usage, const sl_error_t *e)
+{
+    sl_drv_req_t *rq = a->rq;
+
+    rq->served = a->call.target;
+    attempt_report(a, true, 0);
+    sl__drv_record(rq, e->status, usage);
+    attempt_close(a);
+    sl__drv_error(rq, e);
 }
 
 

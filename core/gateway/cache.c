@@ -52,6 +52,7 @@ static int cache_key(sl_drv_req_t *rq);
 static void cache_key_work(uv_work_t *w);
 static void cache_key_done(uv_work_t *w, int status);
 static int cache_keyed(sl_drv_req_t *rq);
+static bool cache_guarded(const sl_drv_req_t *rq);
 static int64_t cache_now_ns(void);
 static char *cache_copy(char **at, const char *s);
 static void cache_fill_work(uv_work_t *w);
@@ -189,12 +190,46 @@ sl__cache_key_headers(sl_drv_req_t *rq, sl_buf_t *b)
 }
 
 
+/* True when the guardrails redacted rq's input or filter its answer. */
+static bool
+cache_guarded(const sl_drv_req_t *rq)
+{
+    const sl_guard_decision_t *d;
+    size_t n = 0;
+
+    if (rq->guard == NULL) {
+        return false;
+    }
+    if (sl_guard_filters_output(rq->guard)) {
+        return true;
+    }
+    d = sl_guard_decisions(rq->guard, &n);
+    for (size_t i = 0; i < n; i++) {
+        if (d[i].action == SL_GUARD_REDACT) {
+            return true;
+        }
+    }
+    return false;
+}
+
+
 int
 sl__cache_lookup(sl_drv_req_t *rq)
 {
     struct sl_cache_req *c = rq->cache;
 
     if (c == NULL) {
+        return 0;
+    }
+    if (cache_guarded(rq)) {
+        /*
+         * a redacted request's placeholders stand for this request's text
+         * only, and an answer the guardrails rewrite or may cut must pass
+         * them: neither served from nor kept in the cache
+         */
+        c->lookup = false;
+        c->store = false;
+        c->status = "bypass";
         return 0;
     }
     if (rq->r->body.len >= SL_DRV_OFFLOOP_BYTES) {

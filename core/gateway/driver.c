@@ -41,6 +41,8 @@ static void drv_decoded(sl_drv_req_t *rq);
 static bool drv_limit(sl_drv_req_t *rq, unsigned limits);
 static bool drv_auth(sl_http_req_t *r, const sl_frontend_t *fe, sl_acct_t *a);
 static int drv_plan(sl_drv_req_t *rq);
+static void drv_guard_run(sl_drv_req_t *rq);
+static int drv_guard(sl_drv_req_t *rq);
 static void drv_on_abort(sl_http_req_t *r);
 static void drv_on_drain(sl_http_req_t *r);
 static void drv_unlink(sl_drv_req_t *rq);
@@ -354,6 +356,9 @@ drv_decode_work(uv_work_t *w)
 
     memset(&rq->decode_err, 0, sizeof(rq->decode_err));
     rq->decode_rc = rq->fe->decode(&rq->call, rq->r->body, &rq->decode_err);
+    if (rq->decode_rc == 0) {
+        drv_guard_run(rq); /* reading a large body's text must not hold the loop either */
+    }
 }
 
 
@@ -399,6 +404,9 @@ drv_decoded(sl_drv_req_t *rq)
         sl__drv_error_new(rq, 403, "invalid_request_error", "model_not_allowed", "model",
                           sl_psprintf(r->pool, "This API key is not allowed to use the model `%s`.",
                                       rq->public_model));
+        return;
+    }
+    if (drv_guard(rq) < 0) {
         return;
     }
     if (sl__cache_lookup(rq) != 0) {
@@ -454,6 +462,41 @@ sl__drv_proceed(sl_drv_req_t *rq)
     d->active = rq;
     rq->linked = true;
     sl__drv_attempt_next(rq);
+}
+
+
+/*
+ * The guardrails' request phase: the policy of the key, its team, the
+ * model or the configuration runs its checks on the internal request (and
+ * may rewrite it). Thread pool or loop; touches only the request.
+ */
+static void
+drv_guard_run(sl_drv_req_t *rq)
+{
+    const sl_conf_t *conf = rq->r->conf;
+    const char *model = rq->fe->model(&rq->call);
+    const sl_model_conf_t *m = model != NULL ? sl_conf_model(conf, model, strlen(model)) : NULL;
+    sl_guard_who_t who = { rq->acct.key_guard, rq->acct.team_guard, model,
+                           m != NULL ? m->guard : NULL, rq->r->body.len };
+
+    rq->guarded = true;
+    memset(&rq->guard_err, 0, sizeof(rq->guard_err));
+    rq->guard_rc = sl_guard_request(conf->guard, &who, &rq->call, &rq->guard, &rq->guard_err);
+}
+
+
+/* Runs the request phase unless it ran off the loop; answers the client itself when it blocks. */
+static int
+drv_guard(sl_drv_req_t *rq)
+{
+    if (!rq->guarded) {
+        drv_guard_run(rq);
+    }
+    if (rq->guard_rc < 0) {
+        sl__drv_error(rq, &rq->guard_err);
+        return -1;
+    }
+    return 0;
 }
 
 
@@ -701,6 +744,7 @@ sl__drv_record(sl_drv_req_t *rq, int status, const sl_usage_t *usage)
     row.ttft_us = rq->ttft_us;
     sl__cache_row(rq, &row);
     row.trace_id = sl__drv_obs_trace_id(rq);
+    row.guard = sl_guard_row(rq->guard);
     sl_acct_record(rq->d->db, r->conf, &rq->acct, t, usage, &row);
     sl__cache_fill(rq, status, usage);
     /* the dashboard's live tail and the alerts see the row as written */

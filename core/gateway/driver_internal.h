@@ -15,6 +15,7 @@
 #include "core/gateway/frontend.h"
 #include "core/gateway/frontend_internal.h"
 #include "core/gateway/features.h"
+#include "core/gateway/guard.h"
 #include "core/http/http_server.h"
 #include "core/gateway/router.h"
 #include "core/base/sse.h"
@@ -72,6 +73,11 @@ struct sl_drv_req {
     sl_error_t decode_err;
 
     struct sl_cache_req *cache; /* the response cache's state, NULL: it does not apply */
+    /* guardrails (core/gateway/guard.h): the request's state, NULL when no policy applies */
+    sl_guard_req_t *guard;
+    bool guarded; /* the request phase ran (off the loop, with a large body's decode) */
+    int guard_rc; /* its result */
+    sl_error_t guard_err;
 
     /* outcome */
     const sl_target_t *served;      /* the target whose answer the client got */
