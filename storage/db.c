@@ -122,7 +122,8 @@ static const char *const db_names[SL_DBI_COUNT] = {
     [SL_DBI_SECRETS] = "secrets",     [SL_DBI_LEDGER] = "ledger",
     [SL_DBI_SPEND] = "spend",         [SL_DBI_TEAMS] = "teams",
     [SL_DBI_CACHE] = "cache",         [SL_DBI_CACHE_AGE] = "cache_age",
-    [SL_DBI_CACHE_VEC] = "cache_vec",
+    [SL_DBI_CACHE_VEC] = "cache_vec", [SL_DBI_RESPONSES] = "responses",
+    [SL_DBI_SESSIONS] = "sessions",
 };
 
 /*

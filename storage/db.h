@@ -69,6 +69,8 @@ typedef enum sl_dbi {
     SL_DBI_CACHE,     /* response cache: sha256 of the request -> entry (storage/cache.h) */
     SL_DBI_CACHE_AGE, /* be64 fill time ns + entry key -> be64 expiry: oldest first */
     SL_DBI_CACHE_VEC, /* partition + entry key -> prompt vector of the semantic cache */
+    SL_DBI_RESPONSES, /* stored responses of POST /v1/responses (storage/responses.h) */
+    SL_DBI_SESSIONS,  /* dashboard logins: sha256(token) -> expiry (storage/sessions.h) */
     SL_DBI_COUNT,
 } sl_dbi_e;
 

@@ -52,6 +52,7 @@ static int cache_key(sl_drv_req_t *rq);
 static void cache_key_work(uv_work_t *w);
 static void cache_key_done(uv_work_t *w, int status);
 static int cache_keyed(sl_drv_req_t *rq);
+static bool cache_guarded(const sl_drv_req_t *rq);
 static int64_t cache_now_ns(void);
 static char *cache_copy(char **at, const char *s);
 static void cache_fill_work(uv_work_t *w);
@@ -189,12 +190,46 @@ sl__cache_key_headers(sl_drv_req_t *rq, sl_buf_t *b)
 }
 
 
+/* True when the guardrails redacted rq's input or filter its answer. */
+static bool
+cache_guarded(const sl_drv_req_t *rq)
+{
+    const sl_guard_decision_t *d;
+    size_t n = 0;
+
+    if (rq->guard == NULL) {
+        return false;
+    }
+    if (sl_guard_filters_output(rq->guard)) {
+        return true;
+    }
+    d = sl_guard_decisions(rq->guard, &n);
+    for (size_t i = 0; i < n; i++) {
+        if (d[i].action == SL_GUARD_REDACT) {
+            return true;
+        }
+    }
+    return false;
+}
+
+
 int
 sl__cache_lookup(sl_drv_req_t *rq)
 {
     struct sl_cache_req *c = rq->cache;
 
     if (c == NULL) {
+        return 0;
+    }
+    if (cache_guarded(rq)) {
+        /*
+         * a redacted request's placeholders stand for this request's text
+         * only, and an answer the guardrails rewrite or may cut must pass
+         * them: neither served from nor kept in the cache
+         */
+        c->lookup = false;
+        c->store = false;
+        c->status = "bypass";
         return 0;
     }
     if (rq->r->body.len >= SL_DRV_OFFLOOP_BYTES) {
@@ -268,7 +303,7 @@ void
 sl__cache_missed(sl_drv_req_t *rq)
 {
     rq->cache->status = "miss";
-    sl_metric_add(SL_METRIC_CACHE_MISSES, 1);
+    sl_metrics_cache_lookup(false, false);
 }
 
 
@@ -325,7 +360,7 @@ sl__cache_hit(sl_drv_req_t *rq, bool semantic)
     sl_http_header_t h[CACHE_MAX_HEADERS];
     sl_buf_t out = SL_BUF_INIT;
     sl_answer_t ans;
-    const char *age, *v;
+    const char *age, *v, *why = NULL;
     size_t n = 0;
 
     if (sl_cache_answer_decode(e->body, r->pool, &ans) != 0) {
@@ -350,6 +385,13 @@ sl__cache_hit(sl_drv_req_t *rq, bool semantic)
         h[n++] = (sl_http_header_t){ sl_str_lit("content-type"), sl_str_lit("application/json") };
     }
 
+    /* a hit spends nothing, but a key (or team) whose budget is spent gets no answer at all */
+    if (sl_acct_spent_out(rq->d->db, r->conf, &rq->acct, r->pool, &why) == SL_EDENIED) {
+        sl_buf_free(&out);
+        sl_metric_add(SL_METRIC_BUDGET_DENIED, 1);
+        sl__drv_error_new(rq, 429, "insufficient_quota", "insufficient_quota", NULL, why);
+        return 0;
+    }
     /* a hit is a request: it has its row (and an intent), so it is admitted like one */
     if (sl_acct_admit(rq->d->db, r->conf, &rq->acct, &rq->call) == SL_EFULL) {
         sl_buf_free(&out);
@@ -361,8 +403,7 @@ sl__cache_hit(sl_drv_req_t *rq, bool semantic)
     c->hit = true;
     c->semantic_hit = semantic;
     c->status = semantic ? "semantic" : "hit";
-    sl_metric_add(semantic ? SL_METRIC_CACHE_SEMANTIC_HITS : SL_METRIC_CACHE_HITS, 1);
-    sl_metric_add(SL_METRIC_CACHE_SAVED_NUSD, e->cost_nusd);
+    sl_metrics_cache_lookup(true, semantic); /* its savings reach /metrics with the row */
 
     n += sl__drv_headers(rq, &h[n]);
     h[n++] =

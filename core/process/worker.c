@@ -18,6 +18,8 @@
 
 #include "core/base/crypto.h"
 #include "core/admin/admin.h"
+#include "core/admin/alerts.h"
+#include "core/admin/telemetry.h"
 #include "core/base/errno.h"
 #include "core/http/http_server.h"
 #include "core/base/log.h"
@@ -30,6 +32,7 @@
 #include "storage/db.h"
 #include "storage/vault.h"
 #include "storage/ledger.h"
+#include "storage/responses.h"
 
 #define WORKER_DRAIN_POLL 50   /* ms between "all connections gone?" checks while draining */
 #define WORKER_TRIM_EVERY 2000 /* ms between looks at the connection count (worker_on_trim) */
@@ -49,7 +52,9 @@ typedef struct worker {
     sl_http_server_t *server;
     sl_http_server_t *admin_server; /* admin listener; NULL when none */
     sl_admin_t *admin;
+    sl_alerts_t *alerts;
     sl_upstream_t *upstream;
+    sl_telemetry_t *telemetry; /* trace export; NULL when off */
     sl_driver_t *driver;
     sl_db_t *db;
     uv_timer_t sync_timer; /* flushes LMDB to disk every storage.sync_interval */
@@ -373,6 +378,9 @@ worker_prune_work(uv_work_t *req)
     }
     /* the response cache's expired entries go in the same pass (each read misses them anyway) */
     sl_cache_expire(w->db, (int64_t) ts.tv_sec, WORKER_PRUNE_BATCH, NULL);
+    before = (int64_t) ts.tv_sec * 1000000000 + ts.tv_nsec
+             - (int64_t) w->ctx->conf->responses_retention * 1000000;
+    sl_responses_prune(w->db, before, WORKER_PRUNE_BATCH, NULL);
 }
 
 
@@ -431,6 +439,8 @@ worker_stop(worker_t *w)
     }
     sl_upstream_destroy(w->upstream);
     w->upstream = NULL;
+    sl_alerts_stop(w->alerts);
+    sl_telemetry_shutdown(w->telemetry);
 }
 
 
@@ -492,11 +502,13 @@ sl_worker_run(const sl_worker_ctx_t *ctx)
         code = 2;
         goto out_loop;
     }
+    w.telemetry = sl_telemetry_create(&w.loop, ctx->conf);
     w.driver = sl_driver_create(&w.loop, ctx->conf, w.upstream, w.db);
     if (w.driver == NULL) {
         code = 2;
         goto out_upstream;
     }
+    w.alerts = sl_alerts_create(&w.loop, ctx->conf, w.db);
     routes = sl_driver_routes(&nroutes);
     w.server = sl_http_server_create(&w.loop, ctx->conf, routes, nroutes);
     if (w.server == NULL) {
@@ -598,9 +610,12 @@ out_upstream:
         sl_upstream_destroy(w.upstream);
         uv_run(&w.loop, UV_RUN_DEFAULT);
     }
+    sl_telemetry_destroy(w.telemetry);
 out_loop:
+    sl_alerts_stop(w.alerts);
     uv_walk(&w.loop, worker_close_walk, NULL);
     uv_run(&w.loop, UV_RUN_DEFAULT);
+    sl_alerts_destroy(w.alerts);
     rc = uv_loop_close(&w.loop);
     if (rc < 0) {
         sl_log(NULL, SL_LOG_ALERT, rc, "uv_loop_close() failed: handles left open");

@@ -297,10 +297,11 @@ describe('response cache (exact)', () => {
     assert.equal(ag.cache_hits, 2);
     assert.equal(ag.saved_usd, g.saved_usd);
     const m = (await admin('/metrics')).body;
-    assert.match(m, /sluice_cache_hits_total\{kind="exact"\} [1-9]/);
-    assert.match(m, /sluice_cache_misses_total [1-9]/);
+    assert.match(m, /sluice_cache_lookups_total\{result="hit"\} [1-9]/);
+    assert.match(m, /sluice_cache_lookups_total\{result="miss"\} [1-9]/);
+    assert.match(m, /sluice_cache_hits_total\{[^}]*model="[^"]+"[^}]*\} [1-9]/);
     assert.match(m, /sluice_cache_fills_total [1-9]/);
-    assert.match(m, /sluice_cache_saved_nanodollars_total [1-9]/);
+    assert.match(m, /sluice_cache_saved_nanodollars_total\{[^}]*\} [1-9]/);
   });
 
   it('a hit counts against rpm but not tpm', async () => {

@@ -5,7 +5,7 @@
 // context must match, tool turns and long conversations are not embedded,
 // a failing embedding provider only costs the lookup, the embedding calls
 // are the gateway's own usage in the ledger; and, with cache.scope global,
-// other keys read entries, also a key whose budget is spent.
+// other keys read entries, but a key whose budget is spent gets no hit.
 
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -158,7 +158,7 @@ describe('response cache (semantic, global scope)', () => {
     assert.ok(sem.length >= 2 && sem.every((g) => g.cache_hits === 1 && usdToNano(g.saved_usd) > 0n), JSON.stringify(sem));
   });
 
-  it('global scope: another key reads an entry, also one whose budget is spent', async () => {
+  it('global scope: another key reads an entry; a key whose budget is spent gets no hit', async () => {
     const text = `shared answer ${++seq}`;
     const before = await entries();
     await ask(user(text));
@@ -167,9 +167,12 @@ describe('response cache (semantic, global scope)', () => {
     const broke = await createKey(sluice, `broke-${seq}`, ['--budget', '0.000000001', '--period', 'total']);
     const o = await sluice.client({ apiKey: other.key }).chat.completions.create({ model: MODEL, messages: user(text) }).withResponse();
     assert.equal(o.response.headers.get('x-sluice-cache'), 'hit');
-    const bc = sluice.client({ apiKey: broke.key });
-    const b = await bc.chat.completions.create({ model: MODEL, messages: user(text) }).withResponse();
-    assert.equal(b.response.headers.get('x-sluice-cache'), 'hit', 'a hit needs no budget');
+    const bc = sluice.client({ apiKey: broke.key, maxRetries: 0 });
+    // the broke key's first request holds a capped reservation (budgets.max_reservation) and overspends
+    await bc.chat.completions.create({ model: MODEL, messages: user(`zebra quartz ${seq} violin`) });
+    // the budget rule holds on cache hits too: a spent budget gets nothing, not even a free hit
+    await assert.rejects(bc.chat.completions.create({ model: MODEL, messages: user(text) }),
+      (e) => e.status === 429 && e.code === 'insufficient_quota');
     await assert.rejects(bc.chat.completions.create({ model: MODEL, messages: user(`${text} but new`) }),
       (e) => e.status === 429 && e.code === 'insufficient_quota');
     assert.equal(await chats(text), 1);

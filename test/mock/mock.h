@@ -189,4 +189,11 @@ bool sl__mock_is_gemini(const sl_mock_req_t *r);
 void sl__mock_gemini(sl_mock_t *m, const sl_mock_req_t *r, sl_mock_resp_t *resp,
                      const sl_mock_faults_t *f);
 
+/* Is r for OpenAI's Responses API (/v1/responses, Azure's /openai/v1/responses)? */
+bool sl__mock_is_responses(const sl_mock_req_t *r);
+
+/* Answers a Responses request (mock_responses.c); authentication and faults are done. */
+void sl__mock_responses(sl_mock_t *m, const sl_mock_req_t *r, sl_mock_resp_t *resp,
+                        const sl_mock_faults_t *f);
+
 #endif

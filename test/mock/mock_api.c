@@ -647,7 +647,7 @@ sl_mock_handle(sl_mock_t *m, const sl_mock_req_t *r, sl_mock_resp_t *resp)
         sl__mock_gemini(m, r, resp, &f);
         goto out;
     }
-    if (api_azure(r, NULL)) {
+    if (api_azure(r, NULL) || sl_str_eq(r->path, "/openai/v1/responses")) {
         if (!api_azure_authorized(m, r)) {
             api_error(m, r, resp, 401, &f,
                       "Access denied due to invalid subscription key or wrong API endpoint. Make "
@@ -805,6 +805,10 @@ api_route(sl_mock_t *m, const sl_mock_req_t *r, sl_mock_resp_t *resp, const sl_m
         return;
     }
 
+    if (sl__mock_is_responses(r)) {
+        sl__mock_responses(m, r, resp, f);
+        return;
+    }
     if (post && sl_str_eq(r->path, "/v1/chat/completions")) {
         api_chat(m, r, resp, f);
         return;

@@ -413,8 +413,8 @@ test_answer_roundtrip(void **state)
         { 0,
           lit("\"Hello, caf\\u00e9 \\ud83d\\ude00\\n and a long enough text to come back in "
               "several pieces of about sixty-four bytes each, \\\"quoted\\\" too.\""),
-          lit("\"thinking...\""), lit("\"sig==\""), tools, 2, SL_FINISH_TOOL_CALLS },
-        { 1, lit("\"second\""), sl_str_null, sl_str_null, NULL, 0, SL_FINISH_LENGTH },
+          lit("\"thinking...\""), lit("\"sig==\""), tools, 2, SL_FINISH_TOOL_CALLS, NULL, 0 },
+        { 1, lit("\"second\""), sl_str_null, sl_str_null, NULL, 0, SL_FINISH_LENGTH, NULL, 0 },
     };
     sl_answer_t a = { lit("\"chatcmpl-1\""), lit("\"gpt-x\""), 1700000000, choices, 2, { 0 },
                       sl_str_null,           SL_API_CHAT };

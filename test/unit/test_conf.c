@@ -687,7 +687,7 @@ test_defaults(void **state)
         assert_int_equal(conf->nstatic_keys, 0);
         assert_null(conf->admin_key.value);
         assert_string_equal(conf->storage_path, "var/");
-        assert_int_equal(conf->storage_map_size, 1ULL << 30);
+        assert_int_equal(conf->storage_map_size, 256ULL << 20);
         assert_int_equal(conf->storage_sync_interval, 1000);
         assert_null(conf->pricing_file);
         assert_int_equal(conf->nproviders, 0);
@@ -949,7 +949,22 @@ test_errors_syntax(void **state)
         { "storage: [a]\n", "1:10: storage must be a mapping, not a list" },
         { "providers: [a]\n", "1:12: providers must be a mapping, not a list" },
         { "models: x\n", "1:9: models must be a mapping, not a scalar" },
-        { "pricing: [a]\n", "1:10: pricing must be a scalar value, not a list" },
+        { "pricing: {a: b}\n", "1:10: pricing must be a scalar value, not a mapping" },
+        { "pricing: []\n", "1:10: pricing must list 1 to 64 files" },
+        { "pricing: [[a]]\n", "1:11: pricing must be a scalar value, not a list" },
+        { "pricing: [no/such.yaml]\n",
+          "1:11: cannot load pricing: no/such.yaml: open() failed (2: No such file or directory)" },
+        { "unpriced: maybe\n", "1:11: invalid unpriced \"maybe\" (use allow or reject)" },
+        { "budgets: {max_reservation: 1.2345678}\n",
+          "1:28: invalid max_reservation \"1.2345678\" (USD with at most 6 decimals like 0.50, or "
+          "a share of the budget like 10%)" },
+        { "budgets: {max_reservation: 120%}\n",
+          "1:28: invalid max_reservation \"120%\" (a share of the budget, 0% to 100% with one "
+          "decimal at most, or USD like 0.50)" },
+        { "budgets: {default_output_tokens: 0}\n",
+          "1:34: default_output_tokens must be a whole number between 1 and 10000000" },
+        { "budgets: {cap: 1}\n", "1:11: unknown key \"cap\" in budgets" },
+        { "ledger: {commit_window: 2s}\n", "1:25: commit_window must be between 0ms and 1s" },
         { "pricing: \"\"\n", "1:10: pricing must not be empty" },
     };
 
