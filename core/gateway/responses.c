@@ -205,7 +205,13 @@ resp_store_done(uv_work_t *w, int status)
         sl__drv_finish(rq);
         return;
     }
-    sl__drv_finish_respond(rq, job->status, job->h, job->n, &job->tail);
+    {
+        /* the job lives in the request's pool, which the response may reset */
+        sl_buf_t tail = job->tail;
+
+        job->tail = (sl_buf_t) SL_BUF_INIT;
+        sl__drv_finish_respond(rq, job->status, job->h, job->n, &tail);
+    }
 }
 
 
