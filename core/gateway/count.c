@@ -77,8 +77,9 @@ count_error(sl_http_req_t *r, int status, const char *message)
 void
 sl__drv_messages_other(sl_http_req_t *r)
 {
-    count_error(r, 404, sl_psprintf(r->pool, "Not Found: %.*s %.*s", (int) r->method.len,
-                                    r->method.p, (int) r->path.len, r->path.p));
+    count_error(r, 404,
+                sl_psprintf(r->pool, "Not Found: %.*s %.*s", (int) r->method.len, r->method.p,
+                            (int) r->path.len, r->path.p));
 }
 
 
@@ -107,7 +108,8 @@ sl__drv_count_tokens(sl_http_req_t *r)
     if (rc != 0) {
         sl_error_t e = { .status = rc == SL_EAUTH ? 401 : 500,
                          .type = rc == SL_EAUTH ? "authentication_error" : "api_error",
-                         .message = rc == SL_EAUTH ? why : "The gateway cannot read its key store." };
+                         .message =
+                             rc == SL_EAUTH ? why : "The gateway cannot read its key store." };
 
         sl__drv_respond_error(r, count_fe(), &e, NULL, 0);
         return;
@@ -129,8 +131,8 @@ sl__drv_count_tokens(sl_http_req_t *r)
     if (!sl_acct_allows(&a, model)) {
         sl_error_t e = { .status = 403, .type = "permission_error" };
 
-        e.message = sl_psprintf(r->pool, "This API key is not allowed to use the model `%s`.",
-                                model);
+        e.message =
+            sl_psprintf(r->pool, "This API key is not allowed to use the model `%s`.", model);
         sl__drv_respond_error(r, count_fe(), &e, NULL, 0);
         return;
     }
@@ -233,8 +235,8 @@ count_estimate(sl_http_req_t *r, json_t *in)
         json_t *v = json_object_get(in, parts[i]);
 
         if (v != NULL && !json_is_null(v)) {
-            bytes += json_is_string(v) ? json_string_length(v)
-                                       : json_dumpb(v, NULL, 0, JSON_COMPACT);
+            bytes +=
+                json_is_string(v) ? json_string_length(v) : json_dumpb(v, NULL, 0, JSON_COMPACT);
         }
     }
     n = snprintf(body, sizeof(body), "{\"input_tokens\":%zu}", (bytes + 3) / 4);
