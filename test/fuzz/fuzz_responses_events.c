@@ -94,8 +94,9 @@ fuzz_check(const sl_buf_t *out, bool failed, sl_str_t final)
         }
         memcpy(last, p + 7, tlen);
         last[tlen] = '\0';
-        if (!failed && (strcmp(last, "response.completed") == 0
-                        || strcmp(last, "response.incomplete") == 0)) {
+        if (!failed
+            && (strcmp(last, "response.completed") == 0
+                || strcmp(last, "response.incomplete") == 0)) {
             json_t *r = json_object_get(ev, "response");
 
             if (!json_is_array(json_object_get(r, "output"))
@@ -107,8 +108,9 @@ fuzz_check(const sl_buf_t *out, bool failed, sl_str_t final)
         seq++;
         p = stop + 2;
     }
-    if (failed ? strcmp(last, "error") != 0
-               : strcmp(last, "response.completed") != 0 && strcmp(last, "response.incomplete") != 0) {
+    if (failed
+            ? strcmp(last, "error") != 0
+            : strcmp(last, "response.completed") != 0 && strcmp(last, "response.incomplete") != 0) {
         abort();
     }
     if (!failed) {

@@ -10,7 +10,8 @@
  *   CC=clang meson setup build-fuzz -Db_sanitize=address,undefined -Db_lundef=false \
  *       -Dc_args=-fsanitize=fuzzer-no-link
  *   ninja -C build-fuzz test/fuzz/fuzz_responses_request
- *   build-fuzz/test/fuzz/fuzz_responses_request -max_total_time=60 test/fuzz/corpus/responses_request
+ *   build-fuzz/test/fuzz/fuzz_responses_request -max_total_time=60
+ * test/fuzz/corpus/responses_request
  */
 #include <stdint.h>
 #include <stdlib.h>

@@ -302,6 +302,34 @@ describe('POST /v1/responses (translated onto every kind)', () => {
     assert.match(nf.json().error.message, /resp_nope/);
   });
 
+  it('GET /v1/models/{id}: one alias as OpenAI answers, 404 in OpenAI\'s shape otherwise', async () => {
+    const m = await client.models.retrieve('claude');
+    assert.equal(m.id, 'claude');
+    assert.equal(m.object, 'model');
+    assert.equal(m.owned_by, 'sluice');
+    assert.equal(typeof m.created, 'number');
+    await assert.rejects(client.models.retrieve('no-such-model'), (e) => {
+      assert.ok(e instanceof OpenAI.NotFoundError, String(e));
+      assert.equal(e.code, 'model_not_found');
+      return true;
+    });
+    const anon = await request(`${sluice.root}/v1/models/claude`);
+    assert.equal(anon.status, 401);
+  });
+
+  it('native answers and streams reach the ledger with the usage the provider reported', async () => {
+    const k = await createKey(sluice, 'resp-native');
+    const c = new OpenAI({ baseURL: sluice.baseURL, apiKey: k.key, maxRetries: 0 });
+    const r = await c.responses.create({ model: 'gpt-4o-mini', input: 'count me' });
+    const s = await c.responses.stream({ model: 'azure', input: 'count me as well please' }).finalResponse();
+    assert.ok(r.usage.input_tokens > 0 && s.usage.output_tokens > 0);
+    const row = (await usageJson(sluice, 'key')).find((g) => g.id === k.id);
+    assert.ok(row, 'usage shows the key');
+    assert.equal(row.requests, 2);
+    assert.equal(row.prompt_tokens, r.usage.input_tokens + s.usage.input_tokens);
+    assert.equal(row.completion_tokens, r.usage.output_tokens + s.usage.output_tokens);
+  });
+
   it('usage reaches the ledger with endpoint responses', async () => {
     const rows = await usageJson(sluice, 'endpoint');
     const row = rows.find((x) => x.id === 'responses' || x.name === 'responses');

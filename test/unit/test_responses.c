@@ -97,7 +97,7 @@ test_store(void **state)
     assert_false(sl_responses_visible(&rec, "k2", "blue"));
     assert_false(sl_responses_visible(&rec, "", ""));
     assert_rc(sl_responses_get(t, "resp_2", c->pool, &rec), 0);
-    assert_true(sl_responses_visible(&rec, "", ""));   /* static keys share one identity */
+    assert_true(sl_responses_visible(&rec, "", ""));    /* static keys share one identity */
     assert_false(sl_responses_visible(&rec, "k1", "")); /* no team: nobody else */
     assert_rc(sl_responses_get(t, "resp_3", c->pool, &rec), SL_ENOTFOUND);
     sl_db_abort(t);
@@ -181,18 +181,18 @@ test_translate_tools(void **state)
     assert_string_equal(json_string_value(json_object_get(
                             json_object_get(json_array_get(tools, 0), "function"), "name")),
                         "plain_name");
-    assert_true(json_is_true(json_object_get(json_object_get(json_array_get(tools, 0), "function"),
-                                             "strict")));
+    assert_true(json_is_true(
+        json_object_get(json_object_get(json_array_get(tools, 0), "function"), "strict")));
     safe = json_string_value(
         json_object_get(json_object_get(json_array_get(tools, 1), "function"), "name"));
     assert_string_equal(safe, "dotted_name_4c738d92");
     assert_string_equal(json_string_value(json_object_get(
                             json_object_get(json_array_get(tools, 2), "function"), "name")),
                         "mcp__s__b");
-    assert_string_equal(json_string_value(json_object_get(
-                            json_object_get(json_object_get(chat, "tool_choice"), "function"),
-                            "name")),
-                        "mcp__s__b");
+    assert_string_equal(
+        json_string_value(json_object_get(
+            json_object_get(json_object_get(chat, "tool_choice"), "function"), "name")),
+        "mcp__s__b");
     names = json_object_get(chat, "sluice_tool_names");
     assert_string_equal(json_string_value(json_object_get(json_object_get(names, safe), "name")),
                         "dotted.name");
@@ -270,9 +270,9 @@ test_translate_native_only(void **state)
                      call.untranslatable != NULL ? call.untranslatable : "(null)");
         }
     }
-    assert_int_equal(decode(c->pool, "{\"model\":\"m\",\"input\":[{\"type\":\"nope\"}]}", &call,
-                            &err),
-                     SL_EPARSE);
+    assert_int_equal(
+        decode(c->pool, "{\"model\":\"m\",\"input\":[{\"type\":\"nope\"}]}", &call, &err),
+        SL_EPARSE);
     assert_string_equal(err.param, "input[0]");
 }
 
@@ -284,7 +284,8 @@ test_answer_names(void **state)
     test_ctx_t *c = *state;
     static const char body[] =
         "{\"model\":\"m\",\"input\":\"x\",\"metadata\":{\"a\":\"b\"},\"tools\":[{\"type\":"
-        "\"namespace\",\"name\":\"mcp__s__\",\"tools\":[{\"type\":\"function\",\"name\":\"g.h\"}]}]}";
+        "\"namespace\",\"name\":\"mcp__s__\",\"tools\":[{\"type\":\"function\",\"name\":\"g.h\"}]}]"
+        "}";
     const sl_frontend_t *fe = sl_frontend_get(SL_API_RESPONSES);
     sl_provider_conf_t prov = { .name = "p", .kind = "anthropic" };
     sl_target_t target = { &prov, "claude", 1 };
@@ -336,9 +337,8 @@ test_answer_names(void **state)
                         "toolu_1");
     assert_string_equal(json_string_value(json_object_get(json_object_get(r, "metadata"), "a")),
                         "b");
-    assert_int_equal(json_integer_value(json_object_get(json_object_get(r, "usage"),
-                                                        "total_tokens")),
-                     7);
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(r, "usage"), "total_tokens")), 7);
     json_decref(r);
     sl_buf_free(&out);
 }
