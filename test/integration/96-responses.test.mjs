@@ -251,6 +251,32 @@ describe('POST /v1/responses (translated onto every kind)', () => {
     }
   });
 
+  it('responses finished together are all stored (one group commit) and chain at once', async () => {
+    const rs = await Promise.all(Array.from({ length: 24 }, (_, i) =>
+      client.responses.create({ model: i % 2 ? 'compat' : 'claude', input: `batch ${i}` })));
+    const next = await Promise.all(rs.map((r, i) =>
+      client.responses.create({ model: 'compat', input: `after ${i}`, previous_response_id: r.id })));
+    next.forEach((r, i) => assert.equal(r.previous_response_id, rs[i].id));
+    const got = await Promise.all(rs.map((r) => client.responses.retrieve(r.id)));
+    got.forEach((g, i) => assert.equal(g.output_text, `mock reply: batch ${i}`));
+  });
+
+  it('input items of an array input keep their ids, others get one', async () => {
+    const r = await client.responses.create({ model: 'compat', input: [
+      { role: 'user', content: 'first "quoted" \u00e9' },
+      { type: 'message', role: 'assistant', id: 'msg_given', content: [{ type: 'output_text', text: 'hi' }] },
+      { role: 'user', content: [{ type: 'input_text', text: 'last' }] }] });
+    const items = (await client.responses.inputItems.list(r.id, { order: 'asc' })).data;
+    const suffix = r.id.slice(5);
+    assert.deepEqual(items.map((x) => [x.type, x.id]),
+      [['message', `in_${suffix}_0`], ['message', 'msg_given'], ['message', `in_${suffix}_2`]]);
+    assert.equal(items[0].content, 'first "quoted" \u00e9', 'kept as the client sent it');
+    const next = await client.responses.create({ model: 'compat', input: 'more', previous_response_id: r.id });
+    const up = JSON.stringify((await lastUpstream()).json.messages);
+    assert.ok(up.includes('first \\"quoted\\" \u00e9') && up.includes('last'), up);
+    assert.equal(next.output_text, 'mock reply: more');
+  });
+
   it('store: false keeps nothing', async () => {
     const r = await client.responses.create({ model: 'compat', input: 'not kept', store: false });
     assert.equal(r.store, false);

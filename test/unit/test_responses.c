@@ -38,6 +38,7 @@ static int setup(void **state);
 static int teardown(void **state);
 static void test_store(void **state);
 static void test_prune(void **state);
+static void test_put_many(void **state);
 static int decode(sl_pool_t *pool, const char *body, sl_call_t *call, sl_error_t *err);
 static void test_translate_tools(void **state);
 static void test_translate_reasoning(void **state);
@@ -140,6 +141,39 @@ test_prune(void **state)
     assert_rc(sl_responses_get(t, "resp_3", c->pool, &rec), SL_ENOTFOUND);
     assert_rc(sl_responses_get(t, "resp_4", c->pool, &rec), 0);
     sl_db_abort(t);
+}
+
+
+/* A batch: one transaction for the valid ones, the invalid one left out. */
+static void
+test_put_many(void **state)
+{
+    test_ctx_t *c = *state;
+    char long_id[SL_RESPONSES_ID_MAX + 2];
+    sl_resp_put_t v[3] = {
+        { "resp_a", "k1", "", 10, sl_str_lit("{\"a\":1}"), 7 },
+        { long_id, "k1", "", 20, sl_str_lit("{}"), 7 },
+        { "resp_b", "k2", "t", 30, sl_str_lit("{\"b\":2}"), 7 },
+    };
+    sl_resp_rec_t rec;
+    sl_txn_t *t;
+
+    memset(long_id, 'x', sizeof(long_id) - 1);
+    long_id[sizeof(long_id) - 1] = '\0';
+    assert_rc(sl_responses_put_many(c->db, v, 3), 0);
+    assert_int_equal(v[0].rc, 0);
+    assert_int_equal(v[1].rc, -EINVAL);
+    assert_int_equal(v[2].rc, 0);
+    assert_rc(sl_db_read(c->db, &t), 0);
+    assert_rc(sl_responses_get(t, "resp_a", c->pool, &rec), 0);
+    assert_memory_equal(rec.json.p, "{\"a\":1}", 7);
+    assert_rc(sl_responses_get(t, "resp_b", c->pool, &rec), 0);
+    assert_string_equal(rec.team, "t");
+    assert_int_equal(rec.created_ns, 30);
+    sl_db_abort(t);
+    /* nothing valid: no transaction, no error */
+    assert_rc(sl_responses_put_many(c->db, &v[1], 1), 0);
+    assert_int_equal(v[1].rc, -EINVAL);
 }
 
 
@@ -350,6 +384,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_store, setup, teardown),
         cmocka_unit_test_setup_teardown(test_prune, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_put_many, setup, teardown),
         cmocka_unit_test_setup_teardown(test_translate_tools, setup, teardown),
         cmocka_unit_test_setup_teardown(test_translate_reasoning, setup, teardown),
         cmocka_unit_test_setup_teardown(test_translate_native_only, setup, teardown),
