@@ -321,6 +321,7 @@ static void
 resp_store_done(resp_job_t *job)
 {
     sl_drv_req_t *rq = job->rq;
+    sl_buf_t tail;
 
     rq->working = false;
     if (job->rc == SL_ETOOBIG) {
@@ -342,7 +343,8 @@ resp_store_done(resp_job_t *job)
         sl__drv_finish(rq);
         return;
     }
-    sl__drv_finish_respond(rq, job->status, job->h, job->n, &job->tail);
+    tail = job->tail; /* job is in the request's pool, which the answer ends */
+    sl__drv_finish_respond(rq, job->status, job->h, job->n, &tail);
 }
 
 

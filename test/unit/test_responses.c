@@ -336,10 +336,11 @@ test_answer_names(void **state)
 
     assert_int_equal(decode(c->pool, body, &call, &err), 0);
     call.target = &target;
-    names = json_object_get(json_loadb(call.raw.p, call.raw.len, 0, NULL), "sluice_tool_names");
+    r = json_loadb(call.raw.p, call.raw.len, 0, NULL);
+    names = json_object_get(r, "sluice_tool_names");
     it = json_object_iter(names);
     safe = sl_psprintf(c->pool, "\"%s\"", json_object_iter_key(it));
-    json_decref(names);
+    json_decref(r);
     tc.name = (sl_str_t){ safe, strlen(safe) };
     memset(&ch, 0, sizeof(ch));
     ch.tools = &tc;
