@@ -111,6 +111,20 @@ static const char *resp_query(sl_http_req_t *r, const char *name);
 
 
 bool
+sl__drv_responses_stores(const sl_drv_req_t *rq)
+{
+    int store;
+
+    if (rq->call.client_api != SL_API_RESPONSES || !rq->r->conf->responses_store
+        || rq->d->db == NULL) {
+        return false;
+    }
+    store = sl_json_get(rq->call.native_doc, SL_JSON_ROOT, "store");
+    return sl_json_type(rq->call.native_doc, store) != SL_JSON_FALSE; /* false: what Codex sends */
+}
+
+
+bool
 sl__drv_responses_hold(sl_drv_req_t *rq, void *fe_state, sl_buf_t *body, int status,
                        const sl_http_header_t *h, size_t n, bool native)
 {
@@ -119,15 +133,9 @@ sl__drv_responses_hold(sl_drv_req_t *rq, void *fe_state, sl_buf_t *body, int sta
     resp_job_t *job;
     struct timespec ts;
     sl_str_t object;
-    int store;
 
-    if (rq->call.client_api != SL_API_RESPONSES || !conf->responses_store || rq->d->db == NULL
-        || status < 200 || status > 299 || !rq->acct.authed) {
+    if (status < 200 || status > 299 || !rq->acct.authed || !sl__drv_responses_stores(rq)) {
         return false;
-    }
-    store = sl_json_get(rq->call.native_doc, SL_JSON_ROOT, "store");
-    if (sl_json_type(rq->call.native_doc, store) == SL_JSON_FALSE) {
-        return false; /* what Codex sends: nothing is kept */
     }
     object = fe_state != NULL ? sl__frontend_responses_final(fe_state)
                               : (sl_str_t){ body->p, body->len };
