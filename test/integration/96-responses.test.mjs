@@ -33,6 +33,7 @@ describe('POST /v1/responses (translated onto every kind)', () => {
         cfg.models.azure = { targets: ['az/gpt-4o'] };
         cfg.models.claude = { targets: ['anth/claude-haiku-4-5'] };
         cfg.models.gemini = { targets: ['gem/gemini-2.5-flash'] };
+        cfg.models.cached = { targets: ['anth/claude-haiku-4-5'], cache: true };
         return cfg;
       },
     });
@@ -275,6 +276,23 @@ describe('POST /v1/responses (translated onto every kind)', () => {
     const up = JSON.stringify((await lastUpstream()).json.messages);
     assert.ok(up.includes('first \\"quoted\\" \u00e9') && up.includes('last'), up);
     assert.equal(next.output_text, 'mock reply: more');
+  });
+
+  it('the response cache serves store: false requests, and stays out of stored ones', async () => {
+    const ask = async (store) => {
+      const { data, response } = await client.responses.create({ model: 'cached', input: `cache me ${store}`, store })
+        .withResponse();
+      return { r: data, cache: response.headers.get('x-sluice-cache') };
+    };
+    const a = await ask(false);
+    const b = await ask(false);
+    assert.deepEqual([a.cache, b.cache], ['miss', 'hit']);
+    assert.equal(b.r.output_text, a.r.output_text);
+    assert.notEqual(b.r.id, a.r.id, 'a hit is a response of its own');
+    const c = await ask(true);
+    const d = await ask(true);
+    assert.deepEqual([c.cache, d.cache], ['bypass', 'bypass']);
+    assert.equal((await client.responses.retrieve(d.r.id)).id, d.r.id, 'stored as usual');
   });
 
   it('store: false keeps nothing', async () => {

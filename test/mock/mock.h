@@ -26,7 +26,7 @@
 #define SL_MOCK_LOG_MAX         100 /* requests kept for GET /__mock/requests */
 #define SL_MOCK_REPLY_MAX_CHARS 200 /* of the last user text, echoed in the reply */
 #define SL_MOCK_TOOL_ARGS       "{\"location\":\"Paris\"}"
-#define SL_MOCK_EMBED_DIMS      8
+#define SL_MOCK_EMBED_DIMS      64
 
 /* Command-line settings; immutable once the loop runs. */
 typedef struct sl_mock_conf {

@@ -30,6 +30,8 @@ typedef struct ant_msg {
     long long input_tokens;
     long long output_tokens;
     unsigned long long cache_read;
+    unsigned long long cache_write;    /* cache_creation_input_tokens */
+    unsigned long long cache_write_1h; /* of them, cache_creation.ephemeral_1h_input_tokens */
     bool stream_error;
     sl_str_t thinking; /* empty: the request did not ask for thinking */
     char signature[24];
@@ -301,6 +303,17 @@ ant_messages(sl_mock_t *m, const sl_mock_req_t *r, sl_mock_resp_t *resp, const s
     if (h != NULL && sl_str_to_u64(sl_str_trim(h->value), &a.cache_read) != 0) {
         a.cache_read = 0;
     }
+    h = sl__mock_header(r, "x-mock-cache-write");
+    if (h != NULL && sl_str_to_u64(sl_str_trim(h->value), &a.cache_write) != 0) {
+        a.cache_write = 0;
+    }
+    h = sl__mock_header(r, "x-mock-cache-write-1h");
+    if (h != NULL && sl_str_to_u64(sl_str_trim(h->value), &a.cache_write_1h) != 0) {
+        a.cache_write_1h = 0;
+    }
+    if (a.cache_write_1h > a.cache_write) {
+        a.cache_write = a.cache_write_1h;
+    }
     h = sl__mock_header(r, "x-mock-stream-error");
     a.stream_error = h != NULL && sl_str_eq(sl_str_trim(h->value), "1");
 
@@ -355,9 +368,16 @@ static void
 ant_usage(sl_buf_t *b, const ant_msg_t *a, long long output_tokens)
 {
     sl_buf_printf(b,
-                  "{\"input_tokens\":%lld,\"cache_creation_input_tokens\":0,"
-                  "\"cache_read_input_tokens\":%llu,\"output_tokens\":%lld}",
-                  a->input_tokens, a->cache_read, output_tokens);
+                  "{\"input_tokens\":%lld,\"cache_creation_input_tokens\":%llu,"
+                  "\"cache_read_input_tokens\":%llu,\"output_tokens\":%lld",
+                  a->input_tokens, a->cache_write, a->cache_read, output_tokens);
+    if (a->cache_write > 0) {
+        sl_buf_printf(b,
+                      ",\"cache_creation\":{\"ephemeral_5m_input_tokens\":%llu,"
+                      "\"ephemeral_1h_input_tokens\":%llu}",
+                      a->cache_write - a->cache_write_1h, a->cache_write_1h);
+    }
+    sl_buf_puts(b, "}");
 }
 
 
