@@ -90,6 +90,10 @@ static const metrics_desc_t metrics_desc[SL_METRIC_COUNT] = {
                                  "", NULL },
     [SL_METRIC_STORAGE_FULL] = { "sluice_storage_full", "1 while the storage is full, else 0.", "",
                                  "gauge" },
+    [SL_METRIC_LEDGER_COMMITS] = { "sluice_ledger_commits_total",
+                                   "Write transactions of the ledger's group commit.", "", NULL },
+    [SL_METRIC_LEDGER_ROWS] = { "sluice_ledger_committed_rows_total",
+                                "Ledger rows written by the group commit.", "", NULL },
 };
 
 

@@ -34,6 +34,8 @@ typedef enum sl_metric {
     SL_METRIC_WORKER_DIED,     /* rows the master wrote for requests of a dead worker */
     SL_METRIC_INTENTS_FULL,    /* requests admitted without an intent: the table was full */
     SL_METRIC_STORAGE_FULL,    /* gauge: 1 while the storage is full */
+    SL_METRIC_LEDGER_COMMITS,  /* LMDB write transactions of the ledger's group commit */
+    SL_METRIC_LEDGER_ROWS,     /* ledger rows they committed */
     SL_METRIC_COUNT,
 } sl_metric_e;
 

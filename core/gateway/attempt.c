@@ -55,6 +55,7 @@ static void attempt_dom_done(uv_work_t *w, int status);
 static void attempt_build(sl_drv_attempt_t *a);
 static sl_drv_attempt_t *attempt_create(sl_drv_req_t *rq, const sl_route_target_t *rt, int cred);
 static void attempt_report(sl_drv_attempt_t *a, bool ok, unsigned bits);
+static void attempt_halt(sl_drv_attempt_t *a);
 static void attempt_close(sl_drv_attempt_t *a);
 static void attempt_free_bufs(void *arg);
 static void attempt_on_local(void *data);
@@ -68,7 +69,10 @@ static int attempt_events(sl_drv_attempt_t *a);
 static void attempt_commit(sl_drv_attempt_t *a);
 static void attempt_write(sl_drv_attempt_t *a);
 static void attempt_answer(sl_drv_attempt_t *a);
+static void attempt_answer_end(sl_drv_req_t *rq);
 static void attempt_stream_end(sl_drv_attempt_t *a);
+static void attempt_stream_end_write(sl_drv_req_t *rq);
+static void attempt_stream_fail_write(sl_drv_req_t *rq);
 static void attempt_fail(sl_drv_attempt_t *a, sl_fail_e fail, int status, const sl_error_t *e);
 static void attempt_fail_transport(sl_drv_attempt_t *a, int rc);
 static void attempt_give_up(sl_drv_req_t *rq);
@@ -369,9 +373,9 @@ attempt_free_bufs(void *arg)
 }
 
 
-/* Stops everything the attempt has under way and frees its buffers. */
+/* Stops everything the attempt has under way; its encoder and buffers stay. */
 static void
-attempt_close(sl_drv_attempt_t *a)
+attempt_halt(sl_drv_attempt_t *a)
 {
     attempt_report(a, false, 0); /* not reported yet: the client went away */
     a->over = true;
@@ -381,6 +385,14 @@ attempt_close(sl_drv_attempt_t *a)
     }
     sl_timer_cancel(a->timer);
     a->timer = NULL;
+}
+
+
+/* Stops everything the attempt has under way and frees its buffers. */
+static void
+attempt_close(sl_drv_attempt_t *a)
+{
+    attempt_halt(a);
     attempt_free_bufs(a);
     if (a->rq->att == a) {
         a->rq->att = NULL;
@@ -703,8 +715,6 @@ attempt_answer(sl_drv_attempt_t *a)
     sl_http_req_t *r = rq->r;
     sl_answer_t ans;
     sl_buf_t out = SL_BUF_INIT;
-    sl_http_header_t h[16];
-    size_t n = 0;
 
     memset(&ans, 0, sizeof(ans));
     if (a->ops->parse_response(a->ext, &a->call, &a->body, &ans) < 0) {
@@ -739,15 +749,27 @@ attempt_answer(sl_drv_attempt_t *a)
     if (a->rt->state != NULL) {
         sl_state_latency_record(a->rt->state, (uv_hrtime() - a->start_ns) / 1000, 0);
     }
-    sl__drv_record(rq, a->status, &ans.usage);
-    h[n++] = (sl_http_header_t){ sl_str_lit("content-type"), sl_str_lit("application/json") };
-    n += sl__drv_headers(rq, &h[n]);
-    sl__drv_log(rq, a->status);
+    rq->end_status = a->status;
+    rq->end_body = out;
     attempt_close(a);
     sl_timer_cancel(rq->timer);
     rq->timer = NULL;
+    /* the answer goes out once its row is committed */
+    sl__drv_record(rq, rq->end_status, &ans.usage, attempt_answer_end);
+}
+
+
+static void
+attempt_answer_end(sl_drv_req_t *rq)
+{
+    sl_http_header_t h[16];
+    size_t n = 0;
+
+    h[n++] = (sl_http_header_t){ sl_str_lit("content-type"), sl_str_lit("application/json") };
+    n += sl__drv_headers(rq, &h[n]);
+    sl__drv_log(rq, rq->end_status);
     rq->done = true;
-    sl__drv_finish_respond(rq, a->status, h, n, &out);
+    sl__drv_finish_respond(rq, rq->end_status, h, n, &rq->end_body);
 }
 
 
@@ -756,17 +778,25 @@ static void
 attempt_stream_end(sl_drv_attempt_t *a)
 {
     sl_drv_req_t *rq = a->rq;
-    sl_usage_t usage;
 
-    sl__drv_usage(rq, &a->st, &usage);
+    sl__drv_usage(rq, &a->st, &rq->end_usage);
     rq->served_model = a->st.served_model;
     if (a->rt->state != NULL) {
         sl_state_latency_record(a->rt->state, (uv_hrtime() - a->start_ns) / 1000,
                                 (a->first_output_ns - a->start_ns) / 1000);
     }
+    attempt_halt(a);
     /* the ledger row is committed before the stream's last bytes go out */
-    sl__drv_record(rq, 200, &usage);
-    rq->fe->encode_end(a->fe_state, &usage, &a->out);
+    sl__drv_record(rq, 200, &rq->end_usage, attempt_stream_end_write);
+}
+
+
+static void
+attempt_stream_end_write(sl_drv_req_t *rq)
+{
+    sl_drv_attempt_t *a = rq->att;
+
+    rq->fe->encode_end(a->fe_state, &rq->end_usage, &a->out);
     attempt_write(a);
     sl__drv_log(rq, 200);
     attempt_close(a);
@@ -778,17 +808,30 @@ void
 sl__drv_stream_fail(sl_drv_req_t *rq, const sl_error_t *e)
 {
     sl_drv_attempt_t *a = rq->att;
-    sl_usage_t usage;
-    sl_buf_t out = SL_BUF_INIT;
 
-    SL_ASSERT(rq->committed && rq->streaming);
+    SL_ASSERT(rq->committed && rq->streaming && !rq->recording);
     sl_metric_add(SL_METRIC_STREAMS_BROKEN, 1);
-    sl__drv_usage(rq, a != NULL ? &a->st : NULL, &usage);
+    sl__drv_usage(rq, a != NULL ? &a->st : NULL, &rq->end_usage);
     if (a != NULL && a->st.served_model != NULL) {
         rq->served_model = a->st.served_model;
     }
-    sl__drv_record(rq, e->status >= 500 ? 502 : e->status, &usage);
-    rq->fe->encode_stream_error(a != NULL ? a->fe_state : NULL, e, &out);
+    if (a != NULL) {
+        attempt_halt(a); /* nothing more from upstream; the encoder stays for the error */
+    }
+    rq->end_error = *e;
+    sl__drv_record(rq, e->status >= 500 ? 502 : e->status, &rq->end_usage,
+                   attempt_stream_fail_write);
+}
+
+
+/* The broken stream's row is committed: its in-band error, never a clean end. */
+static void
+attempt_stream_fail_write(sl_drv_req_t *rq)
+{
+    sl_drv_attempt_t *a = rq->att;
+    sl_buf_t out = SL_BUF_INIT;
+
+    rq->fe->encode_stream_error(a != NULL ? a->fe_state : NULL, &rq->end_error, &out);
     if (out.len > 0) {
         sl_http_write(rq->r, out.p, out.len);
     }

@@ -41,6 +41,9 @@ static void drv_on_abort(sl_http_req_t *r);
 static void drv_on_drain(sl_http_req_t *r);
 static void drv_unlink(sl_drv_req_t *rq);
 static void drv_estimate(sl_drv_req_t *rq, const sl_stream_t *st, sl_usage_t *u);
+static void drv_error_end(sl_drv_req_t *rq);
+static void drv_abort_end(sl_drv_req_t *rq);
+static void drv_recorded(void *arg);
 
 static const sl_http_route_t drv_routes[] = {
     { "GET", "/healthz", drv_healthz, NULL }, /* liveness, no auth */
@@ -73,6 +76,15 @@ sl_driver_create(uv_loop_t *loop, const sl_conf_t *conf, sl_upstream_t *up, sl_d
     d->conf = conf;
     d->up = up;
     d->db = db;
+    if (db != NULL && conf->ledger_enabled) {
+        d->commit = sl_commit_create(loop, db, conf->ledger_commit_window);
+        if (d->commit == NULL) {
+            json_decref(list);
+            json_decref(data);
+            free(d);
+            return NULL;
+        }
+    }
     d->created = (int64_t) created;
     for (size_t i = 0; i < conf->nmodels; i++) {
         json_array_append_new(data,
@@ -85,6 +97,7 @@ sl_driver_create(uv_loop_t *loop, const sl_conf_t *conf, sl_upstream_t *up, sl_d
     json_decref(list);
     if (d->models_body == NULL) {
         sl_log(NULL, SL_LOG_EMERG, 0, "cannot build the model list");
+        sl_commit_destroy(d->commit);
         free(d);
         return NULL;
     }
@@ -104,6 +117,7 @@ sl_driver_destroy(sl_driver_t *d)
     if (drv_current == d) {
         drv_current = NULL;
     }
+    sl_commit_destroy(d->commit);
     free(d->models_body);
     free(d);
 }
@@ -542,7 +556,17 @@ sl__frontend_bad_request_error(sl_drv_req_t *rq, const char *param, const char *
 void
 sl__drv_error(sl_drv_req_t *rq, const sl_error_t *e)
 {
+    rq->end_error = *e;
+    sl__drv_record(rq, e->status, NULL, drv_error_end);
+}
+
+
+/* The error's row is committed: the answer. */
+static void
+drv_error_end(sl_drv_req_t *rq)
+{
     sl_http_req_t *r = rq->r;
+    const sl_error_t *e = &rq->end_error;
     sl_http_header_t h[DRV_MAX_HEADERS];
     size_t n = 0;
 
@@ -559,7 +583,6 @@ sl__drv_error(sl_drv_req_t *rq, const sl_error_t *e)
         /* waiting does not bring budget back: the OpenAI SDKs would retry twice */
         h[n++] = (sl_http_header_t){ sl_str_lit("x-should-retry"), sl_str_lit("false") };
     }
-    sl__drv_record(rq, e->status, NULL);
     sl__drv_log(rq, e->status);
     rq->done = true;
     drv_unlink(rq);
@@ -611,18 +634,20 @@ sl__drv_usage(sl_drv_req_t *rq, const sl_stream_t *st, sl_usage_t *u)
 }
 
 
-/* Writes the request's one ledger row (usage NULL: no tokens were used). */
+/* Writes the request's one ledger row (usage NULL: no tokens were used), then then(rq). */
 void
-sl__drv_record(sl_drv_req_t *rq, int status, const sl_usage_t *usage)
+sl__drv_record(sl_drv_req_t *rq, int status, const sl_usage_t *usage,
+               void (*then)(sl_drv_req_t *rq))
 {
     sl_http_req_t *r = rq->r;
     const sl_target_t *t = rq->served != NULL ? rq->served : rq->last_target;
-    sl_ledger_row_t row;
+    sl_ledger_row_t *row = &rq->row;
     sl_usage_t none;
     struct timespec ts;
     uint64_t age = uv_hrtime() - r->start_ns;
 
     if (!rq->acct.authed || rq->acct.recorded) {
+        then(rq);
         return;
     }
     if (usage == NULL) {
@@ -630,21 +655,34 @@ sl__drv_record(sl_drv_req_t *rq, int status, const sl_usage_t *usage)
         usage = &none;
     }
     clock_gettime(CLOCK_REALTIME, &ts);
-    memset(&row, 0, sizeof(row));
-    row.time_ns = (int64_t) ts.tv_sec * 1000000000 + ts.tv_nsec - (int64_t) age;
-    row.request_id = r->request_id;
-    row.endpoint = rq->fe->name;
-    row.model = rq->public_model != NULL ? rq->public_model : "";
-    row.provider = t != NULL ? t->provider->name : "";
-    row.served_model = rq->served_model != NULL ? rq->served_model : t != NULL ? t->model : "";
-    row.attempts = rq->attempts;
-    row.status = (uint32_t) status;
-    row.flags = rq->call.stream ? SL_LEDGER_STREAM : 0;
-    row.latency_us = age / 1000;
-    row.first_byte_us = rq->first_byte_us;
-    row.ttft_us = rq->ttft_us;
-    row.cache = "bypass";
-    sl_acct_record(rq->d->db, r->conf, &rq->acct, t, usage, &row);
+    memset(row, 0, sizeof(*row));
+    row->time_ns = (int64_t) ts.tv_sec * 1000000000 + ts.tv_nsec - (int64_t) age;
+    row->request_id = r->request_id;
+    row->endpoint = rq->fe->name;
+    row->model = rq->public_model != NULL ? rq->public_model : "";
+    row->provider = t != NULL ? t->provider->name : "";
+    row->served_model = rq->served_model != NULL ? rq->served_model : t != NULL ? t->model : "";
+    row->attempts = rq->attempts;
+    row->status = (uint32_t) status;
+    row->flags = rq->call.stream ? SL_LEDGER_STREAM : 0;
+    row->latency_us = age / 1000;
+    row->first_byte_us = rq->first_byte_us;
+    row->ttft_us = rq->ttft_us;
+    row->cache = "bypass";
+    rq->recording = true;
+    rq->then = then;
+    sl_acct_record(rq->d->db, rq->d->commit, r->conf, &rq->acct, t, usage, row, drv_recorded, rq);
+}
+
+
+/* The row is committed (or failed, logged): the rest of the request's end. */
+static void
+drv_recorded(void *arg)
+{
+    sl_drv_req_t *rq = arg;
+
+    rq->recording = false;
+    rq->then(rq);
 }
 
 
@@ -700,8 +738,9 @@ drv_on_abort(sl_http_req_t *r)
     sl_drv_req_t *rq = r->data;
     sl_usage_t usage;
 
-    if (rq->done) {
-        return;
+    if (rq->done || rq->recording) {
+        return; /* the row is being committed: its callback finishes the request (nothing goes out)
+                 */
     }
     if (rq->working) {
         rq->gone = true; /* the work's callback finishes the request */
@@ -710,11 +749,18 @@ drv_on_abort(sl_http_req_t *r)
     if (rq->committed) {
         drv_estimate(rq, sl__drv_attempt_stream(rq), &usage);
         sl__drv_attempt_cancel(rq);
-        sl__drv_record(rq, 499, &usage);
+        sl__drv_record(rq, 499, &usage, drv_abort_end);
     } else {
         sl__drv_attempt_cancel(rq);
-        sl__drv_record(rq, 499, NULL);
+        sl__drv_record(rq, 499, NULL, drv_abort_end);
     }
+}
+
+
+/* The client went away and the row is committed: release the request. */
+static void
+drv_abort_end(sl_drv_req_t *rq)
+{
     sl__drv_log(rq, 499);
     sl__drv_finish(rq);
 }
@@ -724,9 +770,7 @@ void
 sl__drv_gone(sl_drv_req_t *rq)
 {
     sl__drv_attempt_cancel(rq);
-    sl__drv_record(rq, 499, NULL);
-    sl__drv_log(rq, 499);
-    sl__drv_finish(rq);
+    sl__drv_record(rq, 499, NULL, drv_abort_end);
 }
 
 
@@ -747,8 +791,8 @@ sl_driver_cut_streams(sl_driver_t *d, const char *why)
         sl_error_t e;
 
         drv_unlink(rq);
-        if (!rq->committed || !rq->streaming) {
-            continue; /* the connection's close aborts it */
+        if (!rq->committed || !rq->streaming || rq->recording) {
+            continue; /* the connection's close aborts it, or its row is being committed */
         }
         memset(&e, 0, sizeof(e));
         e.status = 503;
@@ -756,5 +800,9 @@ sl_driver_cut_streams(sl_driver_t *d, const char *why)
         e.code = "gateway_shutting_down";
         e.message = why;
         sl__drv_stream_fail(rq, &e);
+    }
+    if (d != NULL && d->commit != NULL) {
+        /* the cut streams' rows now, so that their error events go out before the close */
+        sl_commit_flush(d->commit);
     }
 }

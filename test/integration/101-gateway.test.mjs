@@ -102,6 +102,13 @@ describe('gateway contract', () => {
     sluice.signal('SIGHUP');
     await sleep(1500);
     const k = await createKey(sluice, 'tight', ['--budget', '0.000001', '--period', 'day']);
+    // reservations are capped (budgets.max_reservation): the first request gets through and
+    // spends the budget; the refusal comes once the real spend is over it
+    const first = await request(`${sluice.baseURL}/chat/completions`, {
+      method: 'POST', headers: { authorization: `Bearer ${k.key}`, 'content-type': 'application/json' },
+      body: { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] },
+    });
+    assert.equal(first.status, 200, first.body);
     const r = await request(`${sluice.baseURL}/chat/completions`, {
       method: 'POST', headers: { authorization: `Bearer ${k.key}`, 'content-type': 'application/json' },
       body: { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] },
@@ -113,7 +120,7 @@ describe('gateway contract', () => {
     await mock.reset();
     await assert.rejects(client.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] }), (e) => e.status === 429);
     const rows = (await usageJson(sluice, 'key')).filter((g) => g.name === 'tight');
-    assert.equal(rows[0].requests, 2, 'one row for the raw request, one for the SDK\'s (not three)');
+    assert.equal(rows[0].requests, 3, 'one row for each raw request, one for the SDK\'s (not five)');
   });
 
   it('a rate-limited request\'s ledger row records the model', async () => {
