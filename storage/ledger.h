@@ -156,6 +156,8 @@ typedef struct sl_ledger_group {
     uint64_t saved_nusd; /* what those hits would have cost; saturates */
     uint64_t p50_us;     /* nearest-rank percentiles of latency_us */
     uint64_t p95_us;
+    const char *trace_id; /* by request: the W3C trace id of its row, NULL when none */
+    const char *guard;    /* by request: its row's guardrail decisions ("" none); else NULL */
 } sl_ledger_group_t;
 
 typedef struct sl_ledger_agg {
@@ -311,7 +313,8 @@ void sl_ledger_utf8_clean(const char *s, bool ctrl, char *out, size_t size);
  * cached_tokens, cost_usd (exact decimal string), cache_hits, saved_usd
  * (exact decimal string: what the hits would have cost), worker_died (rows the
  * master wrote for a dead worker's requests), flags (names of the flags
- * seen: sl_ledger_flag_names)}. Bytes of id and name
+ * seen: sl_ledger_flag_names), and trace_id (by request, when the row has one)}.
+ * Bytes of id and name
  * that are not well-formed UTF-8 (a model name comes from a client and may
  * have been cut mid-character) become '?'. Returns a new reference, or
  * NULL when out of memory.

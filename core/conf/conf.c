@@ -1112,6 +1112,9 @@ conf_parse_root(sl_conf_ctx_t *cx)
     if (sl__conf_section(cx, root, "ledger", &n) != 0 || sl__conf_parse_ledger(cx, n) != 0) {
         return SL_ECONF;
     }
+    if (sl__conf_section(cx, root, "responses", &n) != 0 || sl__conf_parse_responses(cx, n) != 0) {
+        return SL_ECONF;
+    }
     n = sl_conf_get(cx, root, "pricing");
     if (n != NULL && sl__conf_parse_pricing(cx, n) != 0) {
         return SL_ECONF;
@@ -1126,7 +1129,22 @@ conf_parse_root(sl_conf_ctx_t *cx)
     if (sl__conf_section(cx, root, "providers", &n) != 0 || sl__conf_parse_providers(cx, n) != 0) {
         return SL_ECONF;
     }
+    if (sl__conf_section(cx, root, "guardrails", &n) != 0
+        || sl__conf_parse_guardrails(cx, n) != 0) {
+        return SL_ECONF;
+    }
+    if (sl__conf_section(cx, root, "cache", &n) != 0 || sl__conf_parse_cache(cx, n) != 0) {
+        return SL_ECONF;
+    }
     if (sl__conf_section(cx, root, "models", &n) != 0 || sl__conf_parse_models(cx, n) != 0) {
+        return SL_ECONF;
+    }
+    if (sl__conf_section(cx, root, "dashboard", &n) != 0 || sl__conf_parse_dashboard(cx, n) != 0
+        || sl__conf_section(cx, root, "alerts", &n) != 0 || sl__conf_parse_alerts(cx, n) != 0) {
+        return SL_ECONF;
+    }
+    /* also without a telemetry: section: the OTEL_* environment may turn it on */
+    if (sl__conf_section(cx, root, "telemetry", &n) != 0 || sl__conf_parse_telemetry(cx, n) != 0) {
         return SL_ECONF;
     }
     return sl_conf_check_unknown(cx, root, NULL);

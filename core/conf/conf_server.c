@@ -102,7 +102,7 @@ sl__conf_defaults(sl_conf_t *conf)
     conf->cors.enabled = false;
     conf->cors.max_age = 600;
     conf->storage_path = "var/";
-    conf->storage_map_size = CONF_GIB;
+    conf->storage_map_size = 256 * CONF_MIB;
     conf->storage_sync_interval = 1000;
     conf->ledger_retention = 90ull * 24 * 3600 * 1000;
     conf->ledger_enabled = true;
@@ -447,6 +447,17 @@ conf_parse_logs(sl_conf_ctx_t *cx, const sl_conf_node_t *map)
             return SL_ECONF;
         }
         conf->access_log = strcmp(s, "off") == 0 ? NULL : s;
+    }
+
+    n = sl_conf_get(cx, map, "access_log_format");
+    if (n != NULL) {
+        if (sl__conf_scalar(cx, n, "access_log_format", &s) != 0) {
+            return SL_ECONF;
+        }
+        if (strcmp(s, "json") != 0 && strcmp(s, "text") != 0) {
+            return sl_conf_errorf(cx, n, "invalid access_log_format \"%s\" (use text or json)", s);
+        }
+        conf->access_log_json = strcmp(s, "json") == 0;
     }
     return 0;
 }

@@ -96,9 +96,13 @@ sl_acct_auth(sl_db_t *db, sl_http_req_t *r, sl_acct_t *a, const char **why)
     if (k->budget != 0) {
         a->refs[a->nrefs++] = (sl_budget_ref_t){ SL_BUDGET_KEY, k->id, k->budget, k->period };
     }
-    if (k->team != NULL && sl_teams_get(t, k->team, r->pool, &team) == 0 && team->budget != 0) {
-        a->refs[a->nrefs++] =
-            (sl_budget_ref_t){ SL_BUDGET_TEAM, team->name, team->budget, team->period };
+    a->key_guard = k->guard;
+    if (k->team != NULL && sl_teams_get(t, k->team, r->pool, &team) == 0) {
+        if (team->budget != 0) {
+            a->refs[a->nrefs++] =
+                (sl_budget_ref_t){ SL_BUDGET_TEAM, team->name, team->budget, team->period };
+        }
+        a->team_guard = team->guard;
     }
     sl_db_abort(t);
     a->authed = true;
@@ -122,18 +126,20 @@ sl_acct_allows(const sl_acct_t *a, const char *model)
 
 
 int
-sl_acct_limit(const sl_acct_t *a, sl_pool_t *pool, uint64_t *retry_after_ms, const char **why)
+sl_acct_limit(const sl_acct_t *a, sl_pool_t *pool, unsigned limits, uint64_t *retry_after_ms,
+              const char **why)
 {
+    uint64_t rpm = (limits & SL_ACCT_LIMIT_REQUESTS) ? a->rpm : 0;
+    uint64_t tpm = (limits & SL_ACCT_LIMIT_TOKENS) ? a->tpm : 0;
     const char *which = NULL;
     struct timespec ts;
 
-    if (a->rpm == 0 && a->tpm == 0) {
+    if (rpm == 0 && tpm == 0) {
         return 0;
     }
     clock_gettime(CLOCK_REALTIME, &ts);
-    if (sl_limits_admit(a->key_id, a->rpm, a->tpm,
-                        (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000, retry_after_ms,
-                        &which)) {
+    if (sl_limits_admit(a->key_id, rpm, tpm, (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000,
+                        retry_after_ms, &which)) {
         return 0;
     }
     *why = sl_psprintf(pool,
@@ -226,6 +232,41 @@ sl_acct_estimate(const sl_conf_t *conf, const sl_acct_t *a, const sl_price_t *pr
         estimate = cap;
     }
     return estimate;
+}
+
+
+int
+sl_acct_spent_out(sl_db_t *db, const sl_conf_t *conf, const sl_acct_t *a, sl_pool_t *pool,
+                  const char **why)
+{
+    sl_txn_t *t;
+    int64_t now = time(NULL);
+    int rc = 0;
+
+    if (db == NULL || !conf->ledger_enabled || a->nrefs == 0 || sl_db_read(db, &t) < 0) {
+        return 0;
+    }
+    for (size_t i = 0; i < a->nrefs && rc == 0; i++) {
+        const sl_budget_ref_t *ref = &a->refs[i];
+        sl_spend_t s;
+        char budget[32];
+
+        if (sl_spend_get(t, ref->kind, ref->id, ref->period, now, &s) < 0
+            || s.spent < ref->budget_nusd) {
+            continue;
+        }
+        *why = sl_psprintf(pool,
+                           "You exceeded your current quota: the %s budget of %s USD per %s "
+                           "for %s \"%s\" is spent.",
+                           ref->kind == SL_BUDGET_KEY ? "key" : "team",
+                           sl_pricing_format_usd(ref->budget_nusd, budget, sizeof(budget)),
+                           sl_budget_period_name(ref->period),
+                           ref->kind == SL_BUDGET_KEY ? "key" : "team",
+                           ref->kind == SL_BUDGET_KEY ? a->key_name : ref->id);
+        rc = SL_EDENIED;
+    }
+    sl_db_abort(t);
+    return rc;
 }
 
 
@@ -333,7 +374,7 @@ acct_record_one(sl_txn_t *t, void *arg)
 }
 
 
-/* After the commit, on the loop: the intent, the limits and metrics, then the caller. */
+/* After the commit, on the loop: the intent and the limits, then the caller. */
 static void
 acct_recorded(sl_commit_item_t *it, int rc)
 {
@@ -346,9 +387,6 @@ acct_recorded(sl_commit_item_t *it, int rc)
             sl_limits_add_tokens(a->key_id, row->prompt_tokens + row->completion_tokens,
                                  (int64_t) a->record_at * 1000);
         }
-        sl_metric_add(SL_METRIC_PROMPT_TOKENS, row->prompt_tokens);
-        sl_metric_add(SL_METRIC_COMPLETION_TOKENS, row->completion_tokens);
-        sl_metric_add(SL_METRIC_COST_NUSD, row->cost_nusd);
     }
     a->on_recorded(a->on_recorded_arg);
 }
@@ -359,6 +397,7 @@ sl_acct_record(sl_db_t *db, sl_commit_t *commit, const sl_conf_t *conf, sl_acct_
                const sl_target_t *target, const sl_usage_t *usage, sl_ledger_row_t *row,
                void (*recorded)(void *arg), void *arg)
 {
+    uint64_t t0;
     int rc;
 
     if (db == NULL || a->recorded || !a->authed || !conf->ledger_enabled) {
@@ -401,6 +440,8 @@ sl_acct_record(sl_db_t *db, sl_commit_t *commit, const sl_conf_t *conf, sl_acct_
         sl_commit_push(commit, &a->commit);
         return;
     }
+    t0 = uv_hrtime();
     rc = sl_db_write(db, acct_record_one, &a->commit);
+    sl_metrics_ledger_write((uv_hrtime() - t0) / 1000);
     acct_recorded(&a->commit, rc);
 }

@@ -45,6 +45,8 @@ typedef struct sl_acct {
     bool recorded;            /* the ledger row is written (or none will be: storage full) */
     const sl_http_req_t *req; /* the request (id, arrival, body), set by sl_acct_auth */
     sl_intent_t *intent;      /* admission to ledger row (core/gateway/settle.h); NULL: none */
+    const char *key_guard;    /* the key's guardrail policy (core/gateway/guard.h), or NULL */
+    const char *team_guard;   /* its team's, or NULL */
     /* the record phase: the row waits in the commit queue, then on_recorded(on_recorded_arg) */
     sl_commit_item_t commit;
     sl_ledger_row_t *row;
@@ -63,13 +65,21 @@ int sl_acct_auth(sl_db_t *db, sl_http_req_t *r, sl_acct_t *a, const char **why);
 /* True when the key may use model (the name the client asked for). */
 bool sl_acct_allows(const sl_acct_t *a, const char *model);
 
+/* Which limits sl_acct_limit applies. */
+#define SL_ACCT_LIMIT_REQUESTS 0x1u /* rpm: counts the request */
+#define SL_ACCT_LIMIT_TOKENS   0x2u /* tpm: the tokens of this minute so far */
+#define SL_ACCT_LIMIT_ALL      0x3u
+
 /*
- * Applies the key's rpm/tpm limits (core/gateway/limits.h). Returns 0, or
+ * Applies the key's rpm and/or tpm limits (limits: SL_ACCT_LIMIT_* bits;
+ * core/gateway/limits.h). A request the response cache may answer is
+ * held to rpm first and to tpm only once the lookup missed. Returns 0, or
  * SL_EDENIED with *retry_after_ms (when a request would be admitted) and
  * *why set: the client gets 429 rate_limit_exceeded with Retry-After (whole
  * seconds, rounded up) and retry-after-ms.
  */
-int sl_acct_limit(const sl_acct_t *a, sl_pool_t *pool, uint64_t *retry_after_ms, const char **why);
+int sl_acct_limit(const sl_acct_t *a, sl_pool_t *pool, unsigned limits, uint64_t *retry_after_ms,
+                  const char **why);
 
 /*
  * Admits the request to the ledger, once, after auth, routing and the
@@ -79,6 +89,16 @@ int sl_acct_limit(const sl_acct_t *a, sl_pool_t *pool, uint64_t *retry_after_ms,
  * request no ledger row).
  */
 int sl_acct_admit(sl_db_t *db, const sl_conf_t *conf, sl_acct_t *a, const sl_call_t *call);
+
+/*
+ * For a request that spends nothing (a cache hit): SL_EDENIED with *why set
+ * when one of the account's budgets is already spent in its period (the
+ * client gets 429 insufficient_quota, as any request of that key would), 0
+ * otherwise (also on a read error: a hit costs nothing). On the loop: one
+ * read transaction.
+ */
+int sl_acct_spent_out(sl_db_t *db, const sl_conf_t *conf, const sl_acct_t *a, sl_pool_t *pool,
+                      const char **why);
 
 /*
  * Reserves the estimated cost of a call to target against every budget of

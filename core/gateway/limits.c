@@ -214,7 +214,7 @@ sl_limits_admit(const char *key_id, uint64_t rpm, uint64_t tpm, int64_t now_ms,
             *which = "requests";
         }
     }
-    if (wait == 0) {
+    if (wait == 0 && rpm != 0) { /* a tokens-only check (after a cache miss) counts no request */
         s->requests[s->head % LIMITS_BUCKETS] =
             limits_sat_add(s->requests[s->head % LIMITS_BUCKETS], 1);
     }
