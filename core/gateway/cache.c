@@ -57,6 +57,7 @@ static int64_t cache_now_ns(void);
 static char *cache_copy(char **at, const char *s);
 static void cache_fill_work(uv_work_t *w);
 static void cache_fill_done(uv_work_t *w, int status);
+static void cache_hit_end(sl_drv_req_t *rq);
 
 /* Client headers that change an answer, so they are part of the key. */
 static const char *const cache_key_headers[] = { "anthropic-version", "anthropic-beta",
@@ -417,10 +418,23 @@ sl__cache_hit(sl_drv_req_t *rq, bool semantic)
     h[n++] = (sl_http_header_t){ sl_str_lit("x-sluice-attempts"), sl_str_lit("0") };
 
     /* the row is committed before the answer's bytes go out, as for any request */
-    sl__drv_record(rq, 200, NULL);
-    sl__drv_log(rq, 200);
-    sl__drv_finish_respond(rq, 200, h, n, &out);
+    c->hit_h = sl_palloc(r->pool, n * sizeof(*h));
+    memcpy(c->hit_h, h, n * sizeof(*h));
+    c->hit_n = n;
+    rq->end_body = out;
+    sl__drv_record(rq, 200, NULL, cache_hit_end);
     return 0;
+}
+
+
+/* The hit's row is committed: its answer. */
+static void
+cache_hit_end(sl_drv_req_t *rq)
+{
+    struct sl_cache_req *c = rq->cache;
+
+    sl__drv_log(rq, 200);
+    sl__drv_finish_respond(rq, 200, c->hit_h, c->hit_n, &rq->end_body);
 }
 
 

@@ -126,6 +126,7 @@ void
 sl_commit_flush(sl_commit_t *c)
 {
     sl_commit_item_t *batch, *it, *next;
+    uint64_t t0;
     size_t n;
     int rc;
 
@@ -147,7 +148,9 @@ sl_commit_flush(sl_commit_t *c)
         for (it = batch; it != NULL; it = it->next) {
             n++;
         }
+        t0 = uv_hrtime();
         rc = sl_db_write(c->db, commit_batch_txn, batch);
+        sl_metrics_ledger_write((uv_hrtime() - t0) / 1000);
         if (rc == 0) {
             commit_count(c, n);
         }

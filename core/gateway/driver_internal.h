@@ -99,6 +99,9 @@ struct sl_drv_req {
     sl_buf_t end_body;    /* a whole answer, sent by then() */
     sl_usage_t end_usage; /* a stream's usage, for its end */
     sl_error_t end_error; /* the error then() answers or ends the stream with */
+    bool end_native;      /* the answer came from a native upstream (responses hold) */
+    sl_usage_t rec_usage; /* the row's usage, for what sees the row once committed */
+    int rec_status;
     bool linked;
     sl_drv_obs_t *obs; /* metrics, trace and access log fields (observe.c) */
     sl_drv_req_t *next_active;
@@ -164,6 +167,9 @@ void sl__drv_usage(sl_drv_req_t *rq, const sl_stream_t *st, sl_usage_t *u);
  */
 void sl__drv_record(sl_drv_req_t *rq, int status, const sl_usage_t *usage,
                     void (*then)(sl_drv_req_t *rq));
+
+/* Copies e (its strings into the request's pool) to rq->end_error, for then(). */
+void sl__drv_keep_error(sl_drv_req_t *rq, const sl_error_t *e);
 
 /* The request's info log line and status metrics. */
 void sl__drv_log(sl_drv_req_t *rq, int status);

@@ -31,10 +31,10 @@
 typedef struct item {
     sl_commit_item_t it; /* first: the callbacks cast back */
     char key[16];
-    bool bad;    /* its txn fails */
-    int runs;    /* txn calls */
-    int done;    /* done calls */
-    int rc;      /* what done got */
+    bool bad;   /* its txn fails */
+    int runs;   /* txn calls */
+    int done;   /* done calls */
+    int rc;     /* what done got */
     int pushed; /* done_push: pushed another */
     struct fixture *f;
 } item_t;
