@@ -855,12 +855,16 @@ void
 sl__drv_finish_respond(sl_drv_req_t *rq, int status, const sl_http_header_t *h, size_t n,
                        sl_buf_t *body)
 {
+    /* body may live in rq (rq->end_body), which the response's end releases */
+    sl_buf_t b = *body;
+
+    memset(body, 0, sizeof(*body));
     sl_timer_cancel(rq->timer);
     rq->timer = NULL;
     drv_unlink(rq);
     rq->done = true;
-    sl_http_respond(rq->r, status, h, n, body->p, body->len);
-    sl_buf_free(body);
+    sl_http_respond(rq->r, status, h, n, b.p, b.len);
+    sl_buf_free(&b);
 }
 
 
