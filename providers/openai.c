@@ -300,7 +300,7 @@ openai_edits(const sl_call_t *call, const sl__openai_quirks_t *q, sl_json_edit_t
     bool kept = false;
     size_t prev_end = 0;
     size_t ned = 0;
-    sl_str_t name;
+    sl_str_t name = sl_str_null;
 
     for (int k = sl_json_first(doc, SL_JSON_ROOT); k >= 0; k = sl_json_next(doc, SL_JSON_ROOT, k)) {
         int v = sl_json_key_value(doc, k);

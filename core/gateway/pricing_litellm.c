@@ -423,10 +423,14 @@ litellm_price(const sl_json_t *doc, int v, const char *field, uint64_t *out, cha
         return SL_EPARSE;
     }
     if (sl_pricing_parse_per_token(raw.p, raw.len, out) != 0) {
-        snprintf(why, len,
-                 "%s %.*s is not a price sluice can keep exactly (USD per token, not negative, "
-                 "a whole number of 1e-12 USD, at most 1 USD)",
-                 field, (int) (raw.len < 40 ? raw.len : 40), raw.p);
+        /* a long field name may cut the message short: the result is looked at */
+        if (snprintf(why, len,
+                     "%s %.*s is not a price sluice can keep exactly (USD per token, not "
+                     "negative, a whole number of 1e-12 USD, at most 1 USD)",
+                     field, (int) (raw.len < 40 ? raw.len : 40), raw.p)
+            < 0) {
+            why[0] = '\0';
+        }
         return SL_EPARSE;
     }
     return 0;
