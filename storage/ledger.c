@@ -28,6 +28,7 @@
 #include "core/conf/conf.h"
 #include "core/base/errno.h"
 #include "core/base/log.h"
+#include "core/base/pid.h"
 #include "core/base/str.h"
 #include "core/gateway/pricing.h"
 
@@ -141,7 +142,7 @@ int
 sl_ledger_append_key(sl_txn_t *t, const sl_ledger_row_t *row, uint8_t key[SL_LEDGER_KEY_LEN])
 {
     uint8_t val[LEDGER_ROW_MAX], *p = val;
-    uint32_t pid = row->pid != 0 ? row->pid : (uint32_t) getpid();
+    uint32_t pid = row->pid != 0 ? row->pid : (uint32_t) sl_pid();
     const char *strs[LEDGER_NSTRS] = {
         row->request_id, row->key_id,       row->key_name, row->team,  row->endpoint, row->model,
         row->provider,   row->served_model, row->cache,    row->guard, row->trace_id,

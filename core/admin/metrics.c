@@ -200,6 +200,10 @@ static const metrics_desc_t metrics_desc[SL_METRIC_COUNT] = {
                                      "{reason=\"queue_full\"}", NULL },
     [SL_METRIC_SPANS_FAILED] = { "sluice_trace_spans_dropped_total", NULL,
                                  "{reason=\"export_failed\"}", NULL },
+    [SL_METRIC_LEDGER_COMMITS] = { "sluice_ledger_commits_total",
+                                   "Write transactions of the ledger's group commit.", "", NULL },
+    [SL_METRIC_LEDGER_ROWS] = { "sluice_ledger_committed_rows_total",
+                                "Ledger rows written by the group commit.", "", NULL },
 };
 
 /* The labelled families of a spend series, in METRICS_SPEND_* order. */

@@ -56,6 +56,8 @@ typedef enum sl_metric {
     SL_METRIC_SPANS_EXPORTED,   /* trace spans the OTLP collector accepted */
     SL_METRIC_SPANS_QUEUE_FULL, /* spans dropped: the worker's export queue was full */
     SL_METRIC_SPANS_FAILED,     /* spans dropped: their export failed */
+    SL_METRIC_LEDGER_COMMITS,   /* write transactions of the ledger's group commit */
+    SL_METRIC_LEDGER_ROWS,      /* ledger rows they committed */
     SL_METRIC_COUNT,
 } sl_metric_e;
 

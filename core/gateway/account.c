@@ -23,14 +23,11 @@ typedef struct acct_reserve_arg {
     sl_spend_denial_t denial;
 } acct_reserve_arg_t;
 
-typedef struct acct_record_arg {
-    sl_acct_t *a;
-    sl_ledger_row_t *row;
-    time_t now;
-} acct_record_arg_t;
-
 static int acct_reserve_txn(sl_txn_t *t, void *arg);
-static int acct_record_txn(sl_txn_t *t, void *arg);
+static int acct_record_txn(sl_txn_t *t, sl_commit_item_t *it);
+static int acct_record_one(sl_txn_t *t, void *arg);
+static void acct_recorded(sl_commit_item_t *it, int rc);
+static sl_acct_t *acct_of(sl_commit_item_t *it);
 
 
 int
@@ -345,34 +342,67 @@ sl_acct_reserve(sl_db_t *db, const sl_conf_t *conf, sl_acct_t *a, const sl_targe
 }
 
 
-static int
-acct_record_txn(sl_txn_t *t, void *arg)
+static sl_acct_t *
+acct_of(sl_commit_item_t *it)
 {
-    acct_record_arg_t *ra = arg;
-    sl_acct_t *a = ra->a;
+    return (sl_acct_t *) (void *) ((char *) it - offsetof(sl_acct_t, commit));
+}
+
+
+/* Inside the batch's write transaction: the settlement, the row, the intent. Repeatable. */
+static int
+acct_record_txn(sl_txn_t *t, sl_commit_item_t *it)
+{
+    sl_acct_t *a = acct_of(it);
     int rc;
 
     if (a->nrefs > 0) {
-        rc = sl_spend_settle(t, a->refs, a->nrefs, a->reserved, ra->row->cost_nusd,
-                             a->reserved_at != 0 ? a->reserved_at : ra->now, ra->now);
+        rc = sl_spend_settle(t, a->refs, a->nrefs, a->reserved, a->row->cost_nusd,
+                             a->reserved_at != 0 ? a->reserved_at : a->record_at, a->record_at);
         if (rc < 0) {
             return rc;
         }
     }
-    return sl_settle_append(t, a, ra->row);
+    return sl_settle_append(t, a, a->row);
 }
 
 
-int
-sl_acct_record(sl_db_t *db, const sl_conf_t *conf, sl_acct_t *a, const sl_target_t *target,
-               const sl_usage_t *usage, sl_ledger_row_t *row)
+static int
+acct_record_one(sl_txn_t *t, void *arg)
 {
-    acct_record_arg_t ra;
+    return acct_record_txn(t, arg);
+}
+
+
+/* After the commit, on the loop: the intent and the limits, then the caller. */
+static void
+acct_recorded(sl_commit_item_t *it, int rc)
+{
+    sl_acct_t *a = acct_of(it);
+    const sl_ledger_row_t *row = a->row;
+
+    sl_settle_recorded(a, row, rc);
+    if (rc == 0) {
+        if (a->tpm != 0) {
+            sl_limits_add_tokens(a->key_id, row->prompt_tokens + row->completion_tokens,
+                                 (int64_t) a->record_at * 1000);
+        }
+    }
+    a->on_recorded(a->on_recorded_arg);
+}
+
+
+void
+sl_acct_record(sl_db_t *db, sl_commit_t *commit, const sl_conf_t *conf, sl_acct_t *a,
+               const sl_target_t *target, const sl_usage_t *usage, sl_ledger_row_t *row,
+               void (*recorded)(void *arg), void *arg)
+{
     uint64_t t0;
     int rc;
 
     if (db == NULL || a->recorded || !a->authed || !conf->ledger_enabled) {
-        return 0;
+        recorded(arg);
+        return;
     }
     a->recorded = true;
     row->key_id = a->key_id;
@@ -400,20 +430,18 @@ sl_acct_record(sl_db_t *db, const sl_conf_t *conf, sl_acct_t *a, const sl_target
             sl_metric_add(SL_METRIC_UNPRICED, 1);
         }
     }
-    memset(&ra, 0, sizeof(ra));
-    ra.a = a;
-    ra.row = row;
-    ra.now = time(NULL);
+    a->row = row;
+    a->record_at = time(NULL);
+    a->on_recorded = recorded;
+    a->on_recorded_arg = arg;
+    a->commit.txn = acct_record_txn;
+    a->commit.done = acct_recorded;
+    if (commit != NULL) {
+        sl_commit_push(commit, &a->commit);
+        return;
+    }
     t0 = uv_hrtime();
-    rc = sl_db_write(db, acct_record_txn, &ra);
+    rc = sl_db_write(db, acct_record_one, &a->commit);
     sl_metrics_ledger_write((uv_hrtime() - t0) / 1000);
-    sl_settle_recorded(a, row, rc);
-    if (rc < 0) {
-        return SL_ESTORE;
-    }
-    if (a->tpm != 0) {
-        sl_limits_add_tokens(a->key_id, row->prompt_tokens + row->completion_tokens,
-                             (int64_t) ra.now * 1000);
-    }
-    return 0;
+    acct_recorded(&a->commit, rc);
 }

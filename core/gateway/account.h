@@ -3,11 +3,12 @@
  * auth.static_keys), what it may do (revoked, expired, model allow-list,
  * budgets of the key and its team), and what the request cost (priced from
  * the generation's pricing table, written to the usage ledger together with
- * the budget settlement in one LMDB write transaction). With ledger.enabled
- * false nothing is recorded and no budget is enforced.
+ * the budget settlement, group-committed with the other rows of the same
+ * loop turn: core/gateway/commit.h). With ledger.enabled false nothing is
+ * recorded and no budget is enforced.
  *
  * Worker context. Every LMDB transaction here is short and ends before the
- * function returns.
+ * function returns; a recorded row waits in the worker's commit queue.
  */
 #ifndef SL_CORE_GATEWAY_ACCOUNT_H
 #define SL_CORE_GATEWAY_ACCOUNT_H
@@ -19,6 +20,7 @@
 
 #include "core/conf/conf.h"
 #include "core/http/http_server.h"
+#include "core/gateway/commit.h"
 #include "core/gateway/intent.h"
 #include "core/gateway/pricing.h"
 #include "providers/provider.h"
@@ -45,6 +47,12 @@ typedef struct sl_acct {
     sl_intent_t *intent;      /* admission to ledger row (core/gateway/settle.h); NULL: none */
     const char *key_guard;    /* the key's guardrail policy (core/gateway/guard.h), or NULL */
     const char *team_guard;   /* its team's, or NULL */
+    /* the record phase: the row waits in the commit queue, then on_recorded(on_recorded_arg) */
+    sl_commit_item_t commit;
+    sl_ledger_row_t *row;
+    time_t record_at;
+    void (*on_recorded)(void *arg);
+    void *on_recorded_arg;
 } sl_acct_t;
 
 /*
@@ -125,13 +133,21 @@ uint64_t sl_acct_estimate(const sl_conf_t *conf, const sl_acct_t *a, const sl_pr
 bool sl_acct_unpriced(const sl_conf_t *conf, const sl_target_t *target);
 
 /*
- * Prices the usage (flags the row unpriced when the model has no price),
- * settles the reservation and appends the ledger row, all in one LMDB write.
- * row carries everything but cost, flags for pricing, and pid/seq. Called
- * once per request, before the last byte of the response goes out.
- * Returns 0 or SL_ESTORE (logged; the response still goes out).
+ * Prices the usage (flags the row unpriced when the model has no price) and
+ * queues the row on commit: its write transaction settles the reservation
+ * and appends the row (and puts it in the request's intent), together with
+ * the other rows of this loop turn. Then recorded(arg) runs, once, on the
+ * loop: the response's last bytes go out from there, after the commit. A
+ * failed write is logged and the row waits in the intent (settle.h); the
+ * response still goes out. When there is nothing to record (not
+ * authenticated, recorded already, no ledger) recorded runs before this
+ * returns, and without a queue (commit NULL) the row is written here: the
+ * caller touches nothing of the request after the call. row carries
+ * everything but cost, flags for pricing, and pid/seq; it must live until
+ * recorded runs. Called once per request.
  */
-int sl_acct_record(sl_db_t *db, const sl_conf_t *conf, sl_acct_t *a, const sl_target_t *target,
-                   const sl_usage_t *usage, sl_ledger_row_t *row);
+void sl_acct_record(sl_db_t *db, sl_commit_t *commit, const sl_conf_t *conf, sl_acct_t *a,
+                    const sl_target_t *target, const sl_usage_t *usage, sl_ledger_row_t *row,
+                    void (*recorded)(void *arg), void *arg);
 
 #endif

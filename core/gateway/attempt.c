@@ -57,6 +57,7 @@ static void attempt_dom_done(uv_work_t *w, int status);
 static void attempt_build(sl_drv_attempt_t *a);
 static sl_drv_attempt_t *attempt_create(sl_drv_req_t *rq, const sl_route_target_t *rt, int cred);
 static void attempt_report(sl_drv_attempt_t *a, bool ok, unsigned bits);
+static void attempt_halt(sl_drv_attempt_t *a);
 static void attempt_close(sl_drv_attempt_t *a);
 static void attempt_free_bufs(void *arg);
 static void attempt_on_local(void *data);
@@ -71,7 +72,11 @@ static void attempt_guard_block(sl_drv_attempt_t *a, const sl_usage_t *usage, co
 static void attempt_commit(sl_drv_attempt_t *a);
 static void attempt_write(sl_drv_attempt_t *a);
 static void attempt_answer(sl_drv_attempt_t *a);
+static void attempt_answer_end(sl_drv_req_t *rq);
 static void attempt_stream_end(sl_drv_attempt_t *a);
+static void attempt_stream_end_write(sl_drv_req_t *rq);
+static void attempt_guard_block_end(sl_drv_req_t *rq);
+static void attempt_stream_fail_write(sl_drv_req_t *rq);
 static void attempt_fail(sl_drv_attempt_t *a, sl_fail_e fail, int status, const sl_error_t *e);
 static void attempt_fail_transport(sl_drv_attempt_t *a, int rc);
 static void attempt_give_up(sl_drv_req_t *rq);
@@ -391,9 +396,9 @@ attempt_free_bufs(void *arg)
 }
 
 
-/* Stops everything the attempt has under way and frees its buffers. */
+/* Stops everything the attempt has under way; its encoder and buffers stay. */
 static void
-attempt_close(sl_drv_attempt_t *a)
+attempt_halt(sl_drv_attempt_t *a)
 {
     attempt_report(a, false, 0); /* not reported yet: the client went away */
     sl__drv_obs_attempt_end(a->rq, a->span);
@@ -404,6 +409,14 @@ attempt_close(sl_drv_attempt_t *a)
     }
     sl_timer_cancel(a->timer);
     a->timer = NULL;
+}
+
+
+/* Stops everything the attempt has under way and frees its buffers. */
+static void
+attempt_close(sl_drv_attempt_t *a)
+{
+    attempt_halt(a);
     attempt_free_bufs(a);
     if (a->rq->att == a) {
         a->rq->att = NULL;
@@ -748,10 +761,7 @@ attempt_answer(sl_drv_attempt_t *a)
     sl_http_req_t *r = rq->r;
     sl_answer_t ans;
     sl_buf_t out = SL_BUF_INIT;
-    sl_http_header_t h[16];
     sl_error_t blocked;
-    size_t n = 0;
-    bool native;
 
     memset(&ans, 0, sizeof(ans));
     if (a->ops->parse_response(a->ext, &a->call, &a->body, &ans) < 0) {
@@ -792,19 +802,31 @@ attempt_answer(sl_drv_attempt_t *a)
     if (a->rt->state != NULL) {
         sl_state_latency_record(a->rt->state, (uv_hrtime() - a->start_ns) / 1000, 0);
     }
-    sl__drv_record(rq, a->status, &ans.usage);
-    h[n++] = (sl_http_header_t){ sl_str_lit("content-type"), sl_str_lit("application/json") };
-    n += sl__drv_headers(rq, &h[n]);
-    sl__drv_log(rq, a->status);
-    native = a->call.forwarded;
+    rq->end_status = a->status;
+    rq->end_body = out;
+    rq->end_native = a->call.forwarded;
     attempt_close(a);
     sl_timer_cancel(rq->timer);
     rq->timer = NULL;
-    if (sl__drv_responses_hold(rq, NULL, &out, a->status, h, n, native)) {
+    /* the answer goes out once its row is committed */
+    sl__drv_record(rq, rq->end_status, &ans.usage, attempt_answer_end);
+}
+
+
+static void
+attempt_answer_end(sl_drv_req_t *rq)
+{
+    sl_http_header_t h[16];
+    size_t n = 0;
+
+    h[n++] = (sl_http_header_t){ sl_str_lit("content-type"), sl_str_lit("application/json") };
+    n += sl__drv_headers(rq, &h[n]);
+    sl__drv_log(rq, rq->end_status);
+    if (sl__drv_responses_hold(rq, NULL, &rq->end_body, rq->end_status, h, n, rq->end_native)) {
         return; /* stored first, then answered */
     }
     rq->done = true;
-    sl__drv_finish_respond(rq, a->status, h, n, &out);
+    sl__drv_finish_respond(rq, rq->end_status, h, n, &rq->end_body);
 }
 
 
@@ -818,11 +840,21 @@ attempt_guard_block(sl_drv_attempt_t *a, const sl_usage_t *usage, const sl_error
 {
     sl_drv_req_t *rq = a->rq;
 
+    sl_usage_t u = *usage; /* usage may live in the attempt */
+
     rq->served = a->call.target;
     attempt_report(a, true, 0);
-    sl__drv_record(rq, e->status, usage);
+    sl__drv_keep_error(rq, e);
     attempt_close(a);
-    sl__drv_error(rq, e);
+    /* the row with the usage first; the error's own record then finds it written */
+    sl__drv_record(rq, rq->end_error.status, &u, attempt_guard_block_end);
+}
+
+
+static void
+attempt_guard_block_end(sl_drv_req_t *rq)
+{
+    sl__drv_error(rq, &rq->end_error);
 }
 
 
@@ -831,18 +863,26 @@ static void
 attempt_stream_end(sl_drv_attempt_t *a)
 {
     sl_drv_req_t *rq = a->rq;
-    sl_usage_t usage;
-    bool held;
 
-    sl__drv_usage(rq, &a->st, &usage);
+    sl__drv_usage(rq, &a->st, &rq->end_usage);
     rq->served_model = a->st.served_model;
     if (a->rt->state != NULL) {
         sl_state_latency_record(a->rt->state, (uv_hrtime() - a->start_ns) / 1000,
                                 (a->first_output_ns - a->start_ns) / 1000);
     }
+    attempt_halt(a);
     /* the ledger row is committed before the stream's last bytes go out */
-    sl__drv_record(rq, 200, &usage);
-    rq->fe->encode_end(a->fe_state, &usage, &a->out);
+    sl__drv_record(rq, 200, &rq->end_usage, attempt_stream_end_write);
+}
+
+
+static void
+attempt_stream_end_write(sl_drv_req_t *rq)
+{
+    sl_drv_attempt_t *a = rq->att;
+    bool held;
+
+    rq->fe->encode_end(a->fe_state, &rq->end_usage, &a->out);
     held = sl__drv_responses_hold(rq, a->fe_state, &a->out, 200, NULL, 0, a->call.forwarded);
     attempt_write(a);
     sl__drv_log(rq, 200);
@@ -857,17 +897,30 @@ void
 sl__drv_stream_fail(sl_drv_req_t *rq, const sl_error_t *e)
 {
     sl_drv_attempt_t *a = rq->att;
-    sl_usage_t usage;
-    sl_buf_t out = SL_BUF_INIT;
 
-    SL_ASSERT(rq->committed && rq->streaming);
+    SL_ASSERT(rq->committed && rq->streaming && !rq->recording);
     sl_metric_add(SL_METRIC_STREAMS_BROKEN, 1);
-    sl__drv_usage(rq, a != NULL ? &a->st : NULL, &usage);
+    sl__drv_usage(rq, a != NULL ? &a->st : NULL, &rq->end_usage);
     if (a != NULL && a->st.served_model != NULL) {
         rq->served_model = a->st.served_model;
     }
-    sl__drv_record(rq, e->status >= 500 ? 502 : e->status, &usage);
-    rq->fe->encode_stream_error(a != NULL ? a->fe_state : NULL, e, &out);
+    if (a != NULL) {
+        attempt_halt(a); /* nothing more from upstream; the encoder stays for the error */
+    }
+    sl__drv_keep_error(rq, e);
+    sl__drv_record(rq, e->status >= 500 ? 502 : e->status, &rq->end_usage,
+                   attempt_stream_fail_write);
+}
+
+
+/* The broken stream's row is committed: its in-band error, never a clean end. */
+static void
+attempt_stream_fail_write(sl_drv_req_t *rq)
+{
+    sl_drv_attempt_t *a = rq->att;
+    sl_buf_t out = SL_BUF_INIT;
+
+    rq->fe->encode_stream_error(a != NULL ? a->fe_state : NULL, &rq->end_error, &out);
     if (out.len > 0) {
         sl_http_write(rq->r, out.p, out.len);
     }

@@ -59,6 +59,7 @@ static int64_t cache_now_ns(void);
 static char *cache_copy(char **at, const char *s);
 static void cache_fill_work(uv_work_t *w);
 static void cache_fill_done(uv_work_t *w, int status);
+static void cache_hit_end(sl_drv_req_t *rq);
 
 /* Client headers that change an answer, so they are part of the key. */
 static const char *const cache_key_headers[] = { "anthropic-version", "anthropic-beta",
@@ -420,9 +421,12 @@ sl__cache_hit(sl_drv_req_t *rq, bool semantic)
     h[n++] = (sl_http_header_t){ sl_str_lit("x-sluice-attempts"), sl_str_lit("0") };
 
     /* the row is committed before the answer's bytes go out, as for any request */
-    sl__drv_record(rq, 200, NULL);
-    sl__drv_log(rq, 200);
-    cache_respond(rq, st, h, n, &out);
+    c->hit_st = st;
+    c->hit_h = sl_palloc(r->pool, n * sizeof(*h));
+    memcpy(c->hit_h, h, n * sizeof(*h));
+    c->hit_n = n;
+    rq->end_body = out;
+    sl__drv_record(rq, 200, NULL, cache_hit_end);
     return 0;
 }
 
@@ -454,6 +458,17 @@ cache_respond(sl_drv_req_t *rq, void *st, const sl_http_header_t *h, size_t n, s
         sl_buf_free(out);
         sl__drv_finish(rq);
     }
+}
+
+
+/* The hit's row is committed: its answer. */
+static void
+cache_hit_end(sl_drv_req_t *rq)
+{
+    struct sl_cache_req *c = rq->cache;
+
+    sl__drv_log(rq, 200);
+    cache_respond(rq, c->hit_st, c->hit_h, c->hit_n, &rq->end_body);
 }
 
 

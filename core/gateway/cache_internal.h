@@ -34,7 +34,10 @@ struct sl_cache_req {
 
     /* the entry a hit replays */
     sl_cache_entry_t entry;
-    int64_t age; /* seconds */
+    int64_t age;             /* seconds */
+    sl_http_header_t *hit_h; /* the hit's headers, sent once its row is committed */
+    size_t hit_n;
+    void *hit_st; /* a streamed hit's encoder state (its frontend's), else NULL */
 
     /* what a miss fills */
     sl_str_t answer;     /* a JSON answer, encoded (sl_cache_answer_encode), in the pool */

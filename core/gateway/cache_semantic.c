@@ -51,6 +51,7 @@ static void cache_embed_on_done(sl_upstream_call_t *uc, int rc, void *data);
 static void cache_embed_done(cache_embed_t *e, int rc);
 static int cache_embed_vector(sl_drv_req_t *rq, sl_str_t raw);
 static void cache_embed_record(cache_embed_t *e, int status, const sl_usage_t *usage);
+static void cache_embed_recorded(void *arg);
 static void cache_semantic_match(sl_drv_req_t *rq);
 static void cache_match_work(uv_work_t *w);
 static void cache_match_done(uv_work_t *w, int status);
@@ -385,7 +386,15 @@ cache_embed_record(cache_embed_t *e, int status, const sl_usage_t *usage)
     row.latency_us = age / 1000;
     row.first_byte_us = e->first_byte_us;
     row.cache = "";
-    sl_acct_record(rq->d->db, rq->r->conf, &a, t, usage, &row);
+    /* written at once (no commit queue): a and row live on this stack */
+    sl_acct_record(rq->d->db, NULL, rq->r->conf, &a, t, usage, &row, cache_embed_recorded, NULL);
+}
+
+
+static void
+cache_embed_recorded(void *arg)
+{
+    (void) arg;
 }
 
 

@@ -47,6 +47,9 @@ static void drv_on_abort(sl_http_req_t *r);
 static void drv_on_drain(sl_http_req_t *r);
 static void drv_unlink(sl_drv_req_t *rq);
 static void drv_estimate(sl_drv_req_t *rq, const sl_stream_t *st, sl_usage_t *u);
+static void drv_error_end(sl_drv_req_t *rq);
+static void drv_abort_end(sl_drv_req_t *rq);
+static void drv_recorded(void *arg);
 
 static const sl_http_route_t drv_routes[] = {
     { "GET", "/healthz", drv_healthz, NULL }, /* liveness, no auth */
@@ -88,6 +91,15 @@ sl_driver_create(uv_loop_t *loop, const sl_conf_t *conf, sl_upstream_t *up, sl_d
     d->conf = conf;
     d->up = up;
     d->db = db;
+    if (db != NULL && conf->ledger_enabled) {
+        d->commit = sl_commit_create(loop, db, conf->ledger_commit_window);
+        if (d->commit == NULL) {
+            json_decref(list);
+            json_decref(data);
+            free(d);
+            return NULL;
+        }
+    }
     d->created = (int64_t) created;
     for (size_t i = 0; i < conf->nmodels; i++) {
         json_array_append_new(data,
@@ -100,6 +112,7 @@ sl_driver_create(uv_loop_t *loop, const sl_conf_t *conf, sl_upstream_t *up, sl_d
     json_decref(list);
     if (d->models_body == NULL) {
         sl_log(NULL, SL_LOG_EMERG, 0, "cannot build the model list");
+        sl_commit_destroy(d->commit);
         free(d);
         return NULL;
     }
@@ -126,6 +139,7 @@ sl_driver_destroy(sl_driver_t *d)
     if (drv_current == d) {
         drv_current = NULL;
     }
+    sl_commit_destroy(d->commit);
     free(d->models_body);
     free(d);
 }
@@ -645,7 +659,37 @@ sl__frontend_bad_request_error(sl_drv_req_t *rq, const char *param, const char *
 void
 sl__drv_error(sl_drv_req_t *rq, const sl_error_t *e)
 {
+    sl__drv_keep_error(rq, e);
+    sl__drv_record(rq, e->status, NULL, drv_error_end);
+}
+
+
+/*
+ * Keeps e for the end of the request, which comes after the row's commit:
+ * its strings may point into buffers that go before that (the attempt's).
+ */
+void
+sl__drv_keep_error(sl_drv_req_t *rq, const sl_error_t *e)
+{
+    sl_pool_t *pool = rq->r->pool;
+
+    if (e == &rq->end_error) {
+        return;
+    }
+    rq->end_error = *e;
+    rq->end_error.type = e->type != NULL ? sl_pstrdup(pool, e->type) : NULL;
+    rq->end_error.code = e->code != NULL ? sl_pstrdup(pool, e->code) : NULL;
+    rq->end_error.param = e->param != NULL ? sl_pstrdup(pool, e->param) : NULL;
+    rq->end_error.message = e->message != NULL ? sl_pstrdup(pool, e->message) : NULL;
+}
+
+
+/* The error's row is committed: the answer. */
+static void
+drv_error_end(sl_drv_req_t *rq)
+{
     sl_http_req_t *r = rq->r;
+    const sl_error_t *e = &rq->end_error;
     sl_http_header_t h[DRV_MAX_HEADERS];
     size_t n = 0;
 
@@ -662,7 +706,6 @@ sl__drv_error(sl_drv_req_t *rq, const sl_error_t *e)
         /* waiting does not bring budget back: the OpenAI SDKs would retry twice */
         h[n++] = (sl_http_header_t){ sl_str_lit("x-should-retry"), sl_str_lit("false") };
     }
-    sl__drv_record(rq, e->status, NULL);
     sl__drv_log(rq, e->status);
     rq->done = true;
     drv_unlink(rq);
@@ -710,18 +753,20 @@ sl__drv_usage(sl_drv_req_t *rq, const sl_stream_t *st, sl_usage_t *u)
 }
 
 
-/* Writes the request's one ledger row (usage NULL: no tokens were used). */
+/* Writes the request's one ledger row (usage NULL: no tokens were used), then then(rq). */
 void
-sl__drv_record(sl_drv_req_t *rq, int status, const sl_usage_t *usage)
+sl__drv_record(sl_drv_req_t *rq, int status, const sl_usage_t *usage,
+               void (*then)(sl_drv_req_t *rq))
 {
     sl_http_req_t *r = rq->r;
     const sl_target_t *t = rq->served != NULL ? rq->served : rq->last_target;
-    sl_ledger_row_t row;
+    sl_ledger_row_t *row = &rq->row;
     sl_usage_t none;
     struct timespec ts;
     uint64_t age = uv_hrtime() - r->start_ns;
 
     if (!rq->acct.authed || rq->acct.recorded) {
+        then(rq);
         return;
     }
     if (usage == NULL) {
@@ -729,28 +774,47 @@ sl__drv_record(sl_drv_req_t *rq, int status, const sl_usage_t *usage)
         usage = &none;
     }
     clock_gettime(CLOCK_REALTIME, &ts);
-    memset(&row, 0, sizeof(row));
-    row.time_ns = (int64_t) ts.tv_sec * 1000000000 + ts.tv_nsec - (int64_t) age;
-    row.request_id = r->request_id;
-    row.endpoint = rq->fe->name;
-    row.model = rq->public_model != NULL ? rq->public_model : "";
-    row.provider = t != NULL ? t->provider->name : "";
-    row.served_model = rq->served_model != NULL ? rq->served_model : t != NULL ? t->model : "";
-    row.attempts = rq->attempts;
-    row.status = (uint32_t) status;
-    row.flags = rq->call.stream ? SL_LEDGER_STREAM : 0;
-    row.latency_us = age / 1000;
-    row.first_byte_us = rq->first_byte_us;
-    row.ttft_us = rq->ttft_us;
-    sl__cache_row(rq, &row);
-    row.trace_id = sl__drv_obs_trace_id(rq);
-    row.guard = sl_guard_row(rq->guard);
-    sl_acct_record(rq->d->db, r->conf, &rq->acct, t, usage, &row);
-    sl__cache_fill(rq, status, usage);
-    /* the dashboard's live tail and the alerts see the row as written */
-    sl_tail_add(&row);
-    sl_alerts_record(&row, rq->acct.refs, rq->acct.nrefs);
-    sl__drv_obs_record(rq, &row, usage);
+    memset(row, 0, sizeof(*row));
+    row->time_ns = (int64_t) ts.tv_sec * 1000000000 + ts.tv_nsec - (int64_t) age;
+    row->request_id = r->request_id;
+    row->endpoint = rq->fe->name;
+    row->model = rq->public_model != NULL ? rq->public_model : "";
+    row->provider = t != NULL ? t->provider->name : "";
+    row->served_model = rq->served_model != NULL ? rq->served_model : t != NULL ? t->model : "";
+    row->attempts = rq->attempts;
+    row->status = (uint32_t) status;
+    row->flags = rq->call.stream ? SL_LEDGER_STREAM : 0;
+    row->latency_us = age / 1000;
+    row->first_byte_us = rq->first_byte_us;
+    row->ttft_us = rq->ttft_us;
+    sl__cache_row(rq, row);
+    row->trace_id = sl__drv_obs_trace_id(rq);
+    row->guard = sl_guard_row(rq->guard);
+    /* the caller's usage may not outlive this call: the commit's callback uses a copy */
+    rq->rec_usage = *usage;
+    rq->rec_status = status;
+    rq->recording = true;
+    rq->then = then;
+    sl_acct_record(rq->d->db, rq->d->commit, r->conf, &rq->acct, t, usage, row, drv_recorded, rq);
+}
+
+
+/*
+ * The row is committed (or failed, logged): the response cache, the live
+ * tail, the alerts and the request's metrics and trace see it as written,
+ * then the rest of the request's end.
+ */
+static void
+drv_recorded(void *arg)
+{
+    sl_drv_req_t *rq = arg;
+
+    rq->recording = false;
+    sl__cache_fill(rq, rq->rec_status, &rq->rec_usage);
+    sl_tail_add(&rq->row);
+    sl_alerts_record(&rq->row, rq->acct.refs, rq->acct.nrefs);
+    sl__drv_obs_record(rq, &rq->row, &rq->rec_usage);
+    rq->then(rq);
 }
 
 
@@ -791,12 +855,16 @@ void
 sl__drv_finish_respond(sl_drv_req_t *rq, int status, const sl_http_header_t *h, size_t n,
                        sl_buf_t *body)
 {
+    /* body may live in rq (rq->end_body), which the response's end releases */
+    sl_buf_t b = *body;
+
+    memset(body, 0, sizeof(*body));
     sl_timer_cancel(rq->timer);
     rq->timer = NULL;
     drv_unlink(rq);
     rq->done = true;
-    sl_http_respond(rq->r, status, h, n, body->p, body->len);
-    sl_buf_free(body);
+    sl_http_respond(rq->r, status, h, n, b.p, b.len);
+    sl_buf_free(&b);
 }
 
 
@@ -806,8 +874,9 @@ drv_on_abort(sl_http_req_t *r)
     sl_drv_req_t *rq = r->data;
     sl_usage_t usage;
 
-    if (rq->done) {
-        return;
+    if (rq->done || rq->recording) {
+        return; /* the row is being committed: its callback finishes the request (nothing goes out)
+                 */
     }
     if (rq->working) {
         rq->gone = true; /* the work's callback finishes the request */
@@ -816,11 +885,18 @@ drv_on_abort(sl_http_req_t *r)
     if (rq->committed) {
         drv_estimate(rq, sl__drv_attempt_stream(rq), &usage);
         sl__drv_attempt_cancel(rq);
-        sl__drv_record(rq, 499, &usage);
+        sl__drv_record(rq, 499, &usage, drv_abort_end);
     } else {
         sl__drv_attempt_cancel(rq);
-        sl__drv_record(rq, 499, NULL);
+        sl__drv_record(rq, 499, NULL, drv_abort_end);
     }
+}
+
+
+/* The client went away and the row is committed: release the request. */
+static void
+drv_abort_end(sl_drv_req_t *rq)
+{
     sl__drv_log(rq, 499);
     sl__drv_finish(rq);
 }
@@ -830,9 +906,7 @@ void
 sl__drv_gone(sl_drv_req_t *rq)
 {
     sl__drv_attempt_cancel(rq);
-    sl__drv_record(rq, 499, NULL);
-    sl__drv_log(rq, 499);
-    sl__drv_finish(rq);
+    sl__drv_record(rq, 499, NULL, drv_abort_end);
 }
 
 
@@ -853,8 +927,8 @@ sl_driver_cut_streams(sl_driver_t *d, const char *why)
         sl_error_t e;
 
         drv_unlink(rq);
-        if (!rq->committed || !rq->streaming) {
-            continue; /* the connection's close aborts it */
+        if (!rq->committed || !rq->streaming || rq->recording) {
+            continue; /* the connection's close aborts it, or its row is being committed */
         }
         memset(&e, 0, sizeof(e));
         e.status = 503;
@@ -862,5 +936,9 @@ sl_driver_cut_streams(sl_driver_t *d, const char *why)
         e.code = "gateway_shutting_down";
         e.message = why;
         sl__drv_stream_fail(rq, &e);
+    }
+    if (d != NULL && d->commit != NULL) {
+        /* the cut streams' rows now, so that their error events go out before the close */
+        sl_commit_flush(d->commit);
     }
 }

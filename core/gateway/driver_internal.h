@@ -11,6 +11,7 @@
 
 #include "core/gateway/account.h"
 #include "core/gateway/call.h"
+#include "core/gateway/commit.h"
 #include "core/gateway/driver.h"
 #include "core/gateway/frontend.h"
 #include "core/gateway/frontend_internal.h"
@@ -32,7 +33,8 @@ struct sl_driver {
     const sl_conf_t *conf;
     sl_upstream_t *up;
     sl_db_t *db;
-    char *models_body; /* GET /v1/models answer, built once per generation */
+    sl_commit_t *commit; /* the ledger's group commit (NULL without a ledger) */
+    char *models_body;   /* GET /v1/models answer, built once per generation */
     size_t models_len;
     int64_t created;
     uint64_t requests;
@@ -88,6 +90,18 @@ struct sl_drv_req {
     bool committed;   /* the client got real output */
     bool streaming;   /* the client's response is an event stream already started */
     bool done;
+
+    /* the record phase: the ledger row is being committed, then then() sends the end */
+    sl_ledger_row_t row;
+    bool recording;
+    void (*then)(sl_drv_req_t *rq);
+    int end_status;
+    sl_buf_t end_body;    /* a whole answer, sent by then() */
+    sl_usage_t end_usage; /* a stream's usage, for its end */
+    sl_error_t end_error; /* the error then() answers or ends the stream with */
+    bool end_native;      /* the answer came from a native upstream (responses hold) */
+    sl_usage_t rec_usage; /* the row's usage, for what sees the row once committed */
+    int rec_status;
     bool linked;
     sl_drv_obs_t *obs; /* metrics, trace and access log fields (observe.c) */
     sl_drv_req_t *next_active;
@@ -145,8 +159,17 @@ size_t sl__drv_headers(sl_drv_req_t *rq, sl_http_header_t *h);
 /* The request's usage: the stream's reported one, else an estimate. */
 void sl__drv_usage(sl_drv_req_t *rq, const sl_stream_t *st, sl_usage_t *u);
 
-/* The request's one ledger row (usage NULL: none used). */
-void sl__drv_record(sl_drv_req_t *rq, int status, const sl_usage_t *usage);
+/*
+ * The request's one ledger row (usage NULL: none used), group-committed;
+ * then then(rq) runs, once, on the loop: the response's last bytes go out
+ * from there. It may run before sl__drv_record returns (nothing to record):
+ * the caller touches nothing of rq after the call.
+ */
+void sl__drv_record(sl_drv_req_t *rq, int status, const sl_usage_t *usage,
+                    void (*then)(sl_drv_req_t *rq));
+
+/* Copies e (its strings into the request's pool) to rq->end_error, for then(). */
+void sl__drv_keep_error(sl_drv_req_t *rq, const sl_error_t *e);
 
 /* The request's info log line and status metrics. */
 void sl__drv_log(sl_drv_req_t *rq, int status);

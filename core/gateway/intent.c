@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "core/base/log.h"
+#include "core/base/pid.h"
 #include "core/admin/metrics.h"
 #include "core/base/shm.h"
 
@@ -93,7 +94,7 @@ sl_intent_open(void)
     if (intent_tab == NULL) {
         return NULL;
     }
-    pid = (int32_t) getpid();
+    pid = (int32_t) sl_pid();
     for (size_t i = 0; i < intent_tab->capacity; i++) {
         cur = atomic_load_explicit(&intent_owner[i], memory_order_relaxed);
         if (cur != 0 || !atomic_compare_exchange_strong(&intent_owner[i], &cur, pid)) {

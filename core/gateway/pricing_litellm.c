@@ -24,7 +24,7 @@
 #include "core/gateway/pricing_internal.h"
 
 #define LITELLM_FILE_MAX (256u * 1024 * 1024)
-#define LITELLM_WHY_MAX  256
+#define LITELLM_WHY_MAX  512
 
 /* litellm_provider -> sluice kind, and the prefix LiteLLM puts on that provider's model keys. */
 typedef struct litellm_kind {

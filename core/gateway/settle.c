@@ -17,6 +17,7 @@
 #include "core/gateway/intent.h"
 #include "core/base/json.h"
 #include "core/base/log.h"
+#include "core/base/pid.h"
 #include "core/admin/metrics.h"
 #include "core/gateway/pricing.h"
 
@@ -235,7 +236,7 @@ sl_settle_retry(sl_db_t *db, const sl_conf_t *conf)
     memset(&b, 0, sizeof(b));
     b.conf = conf;
     b.done_only = true;
-    sl_intent_scan(getpid(), settle_collect, &b);
+    sl_intent_scan(sl_pid(), settle_collect, &b);
     if (b.n == 0 || b.oom) {
         free(b.items);
         return settle_pending;
@@ -266,7 +267,7 @@ sl_settle_exit(sl_db_t *db, const sl_conf_t *conf)
                settle_pending);
     }
     memset(&b, 0, sizeof(b));
-    sl_intent_scan(getpid(), settle_collect, &b);
+    sl_intent_scan(sl_pid(), settle_collect, &b);
     for (size_t i = 0; i < b.n; i++) {
         open += b.items[i]->state == SL_INTENT_OPEN ? 1 : 0;
     }

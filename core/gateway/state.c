@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "core/base/log.h"
+#include "core/base/pid.h"
 #include "core/base/shm.h"
 
 #define STATE_MIN_TARGETS 256
@@ -615,7 +616,7 @@ sl_state_latency(const sl_state_target_t *t, bool stream)
 static unsigned
 state_column(void)
 {
-    pid_t pid = getpid();
+    pid_t pid = sl_pid();
 
     if (state_col >= 0 && state_pid == pid) {
         return (unsigned) state_col;

@@ -6,7 +6,7 @@
 
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startStack } from '../lib/harness.mjs';
+import { startStack, sluiceCli, waitFor } from '../lib/harness.mjs';
 
 const TARGET = 'mock/gpt-4o-mini-2024-07-18';
 
@@ -41,12 +41,23 @@ describe('response cache and guardrails', () => {
     const r = await client.chat.completions.create({ model, messages: [{ role: 'user', content }] }).withResponse();
     return { status: r.response.headers.get('x-sluice-cache'), text: r.data.choices[0].message.content };
   };
+  const entries = async () => {
+    const r = await sluiceCli(stack.sluice, ['cache', 'stats', '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    return JSON.parse(r.stdout).entries;
+  };
+  // a miss whose answer is then stored (fills are written after the answer, off the loop)
+  const fill = async (model, content) => {
+    const before = await entries();
+    assert.equal((await ask(model, content)).status, 'miss');
+    await waitFor(async () => (await entries()) > before, { msg: 'the cache entry' });
+  };
   const upstream = async (needle) => (await mock.requests()).filter((q) => q.path === '/v1/chat/completions'
     && JSON.stringify(q.json.messages).includes(needle)).length;
 
   it('caches what the policy leaves untouched', async () => {
     const text = `plain question ${++seq}`;
-    assert.equal((await ask('gpt-4o-mini', text)).status, 'miss');
+    await fill('gpt-4o-mini', text);
     assert.equal((await ask('gpt-4o-mini', text)).status, 'hit');
     assert.equal(await upstream(text), 1);
   });
@@ -70,13 +81,13 @@ describe('response cache and guardrails', () => {
     assert.match(b.text, /bob@example\.org/);
     assert.doesNotMatch(b.text, /ann@example\.com/);
     // with nothing redacted there is nothing to restore: such a request is cached
-    assert.equal((await ask('restored', `nothing personal ${n}`)).status, 'miss');
+    await fill('restored', `nothing personal ${n}`);
     assert.equal((await ask('restored', `nothing personal ${n}`)).status, 'hit');
   });
 
   it('caches under a limits-only policy', async () => {
     const text = `limited question ${++seq}`;
-    assert.equal((await ask('limited', text)).status, 'miss');
+    await fill('limited', text);
     assert.equal((await ask('limited', text)).status, 'hit');
     assert.equal(await upstream(text), 1);
   });
