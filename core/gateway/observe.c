@@ -109,6 +109,7 @@ sl__drv_obs_begin(sl_drv_req_t *rq)
         sampled = sl_trace_sample(o->trace_id, oc->sampling);
     }
     o->recording = sampled;
+    sl_otlp_span_init(&o->span, oc->protobuf);
     memcpy(o->span.trace_id, o->trace_id, 16);
     memcpy(o->span.span_id, o->span_id, 8);
     o->span.trace_flags = sampled ? SL_TRACE_SAMPLED : 0;
@@ -157,6 +158,7 @@ sl__drv_obs_attempt(sl_drv_req_t *rq, const sl_target_t *t, sl_http_header_t *h,
     if (!o->propagate) {
         return a;
     }
+    sl_otlp_span_init(&a->span, rq->r->conf->otlp.protobuf);
     memcpy(a->span.trace_id, o->trace_id, 16);
     sl_trace_new_id(a->span.span_id, 8);
     memcpy(a->span.parent_id, o->span_id, 8);
@@ -484,10 +486,17 @@ obs_usage(sl_pool_t *pool, sl_otlp_attrs_t *a, const sl_usage_t *u)
 {
     sl_otlp_int(pool, a, "gen_ai.usage.input_tokens", (int64_t) u->prompt_tokens);
     sl_otlp_int(pool, a, "gen_ai.usage.output_tokens", (int64_t) u->completion_tokens);
-    sl_otlp_int(pool, a, "gen_ai.usage.cache_read.input_tokens", (int64_t) u->cached_tokens);
-    sl_otlp_int(pool, a, "gen_ai.usage.cache_creation.input_tokens",
-                (int64_t) u->cache_write_tokens);
-    sl_otlp_int(pool, a, "gen_ai.usage.reasoning.output_tokens", (int64_t) u->reasoning_tokens);
+    /* the breakdowns only when there is one: most answers have none */
+    if (u->cached_tokens != 0) {
+        sl_otlp_int(pool, a, "gen_ai.usage.cache_read.input_tokens", (int64_t) u->cached_tokens);
+    }
+    if (u->cache_write_tokens != 0) {
+        sl_otlp_int(pool, a, "gen_ai.usage.cache_creation.input_tokens",
+                    (int64_t) u->cache_write_tokens);
+    }
+    if (u->reasoning_tokens != 0) {
+        sl_otlp_int(pool, a, "gen_ai.usage.reasoning.output_tokens", (int64_t) u->reasoning_tokens);
+    }
     if (u->estimated) {
         sl_otlp_bool(pool, a, "sluice.usage.estimated", true);
     }

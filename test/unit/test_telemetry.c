@@ -124,9 +124,9 @@ test_sampling_and_ids(void **state)
 
 /* A span with one of everything, ids 0x01.. and 0x02.. */
 static void
-test_span(sl_pool_t *pool, sl_otlp_span_t *s)
+test_span(sl_pool_t *pool, sl_otlp_span_t *s, bool protobuf)
 {
-    memset(s, 0, sizeof(*s));
+    sl_otlp_span_init(s, protobuf);
     memset(s->trace_id, 0x01, 16);
     memset(s->span_id, 0x02, 8);
     s->name = "s";
@@ -159,8 +159,8 @@ test_protobuf_span(void **state)
     sl_buf_t b = SL_BUF_INIT;
 
     (void) state;
-    test_span(pool, &s);
-    sl_otlp_encode_span(&b, &s, true);
+    test_span(pool, &s, true);
+    sl_otlp_encode_span(&b, &s);
     assert_int_equal(b.len, sizeof(want));
     assert_memory_equal(b.p, want, sizeof(want));
 
@@ -175,7 +175,7 @@ test_protobuf_span(void **state)
     sl_otlp_event(pool, &s, "e", 3);
     s.status = SL_OTLP_STATUS_ERROR;
     s.status_message = "m";
-    sl_otlp_encode_span(&b, &s, true);
+    sl_otlp_encode_span(&b, &s);
     /* the length in front matches what follows (two-byte varint: > 127) */
     assert_int_equal(((uint8_t) b.p[1] & 0x7f) | ((uint8_t) b.p[2] << 7), b.len - 3);
     /* int64 -1 is ten varint bytes: 0xff x9, 0x01 */
@@ -204,15 +204,26 @@ test_protobuf_export(void **state)
     sl_buf_t spans = SL_BUF_INIT, b = SL_BUF_INIT;
 
     (void) state;
-    test_span(pool, &s);
-    sl_otlp_encode_span(&spans, &s, true);
+    test_span(pool, &s, true);
+    sl_otlp_encode_span(&spans, &s);
+    sl_otlp_attrs_init(&res, true, 1);
     sl_otlp_str(pool, &res, "service.name", "x");
-    sl_otlp_encode_export(&b, true, &res, spans.p, spans.len);
+    sl_otlp_encode_export(&b, &res, spans.p, spans.len);
     /* resource_spans(108) { resource(21) {attributes(19)}, scope_spans(83) {scope(8), spans} } */
     assert_int_equal(b.len, 110);
     assert_memory_equal(b.p, "\x0a\x6c\x0a\x15\x0a\x13\x0a\x0cservice.name\x12\x03\x0a\x01x", 25);
     assert_memory_equal(b.p + 25, "\x12\x53\x0a\x08\x0a\x06sluice", 12);
     assert_memory_equal(b.p + 37, spans.p, spans.len);
+
+    /* a key that is not UTF-8 is cleaned like a value: KeyValue{key "a\ufffd", int 1} */
+    sl_otlp_attrs_init(&res, true, 1);
+    sl_otlp_int(pool, &res, "a\xff", 1);
+    assert_int_equal(res.len, 12);
+    assert_memory_equal(res.p,
+                        "\x0a\x0a\x0a\x04"
+                        "a\xef\xbf\xbd"
+                        "\x12\x02\x18\x01",
+                        12);
     sl_buf_free(&spans);
     sl_buf_free(&b);
     sl_pool_destroy(pool);
@@ -230,7 +241,7 @@ test_json(void **state)
     json_error_t jerr;
 
     (void) state;
-    test_span(pool, &s);
+    test_span(pool, &s, false);
     memset(s.parent_id, 0xab, 8);
     s.has_parent = true;
     s.start_ns = 1700000000123456789ull;
@@ -238,13 +249,25 @@ test_json(void **state)
     sl_otlp_strn(pool, &s.attrs, "bad", (sl_str_t){ "a\xff\"b", 4 });
     sl_otlp_event(pool, &s, "ev", 5);
     s.status = SL_OTLP_STATUS_ERROR;
-    sl_otlp_encode_span(&spans, &s, false);
+    sl_otlp_encode_span(&spans, &s);
     sl_buf_append(&spans, ",", 1);
-    sl_otlp_encode_span(&spans, &s, false);
+    sl_otlp_encode_span(&spans, &s);
+    sl_otlp_attrs_init(&res, false, 1);
     sl_otlp_str(pool, &res, "service.name", "x");
-    sl_otlp_encode_export(&b, false, &res, spans.p, spans.len);
+    sl_otlp_str(pool, &res, "a\"b\\\xff", "y"); /* OTEL_RESOURCE_ATTRIBUTES may name anything */
+    sl_otlp_encode_export(&b, &res, spans.p, spans.len);
     doc = json_loadb(b.p, b.len, 0, &jerr);
     assert_non_null(doc);
+    assert_string_equal(
+        json_string_value(json_object_get(
+            json_array_get(
+                json_object_get(
+                    json_object_get(json_array_get(json_object_get(doc, "resourceSpans"), 0),
+                                    "resource"),
+                    "attributes"),
+                1),
+            "key")),
+        "a\"b\\\xef\xbf\xbd");
     assert_int_equal(
         json_array_size(json_object_get(
             json_array_get(json_object_get(json_array_get(json_object_get(doc, "resourceSpans"), 0),
