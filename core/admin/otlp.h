@@ -83,11 +83,12 @@ void sl_otlp_attrs_init(sl_otlp_attrs_t *a, bool protobuf, unsigned field);
 void sl_otlp_span_init(sl_otlp_span_t *s, bool protobuf);
 
 /*
- * Setters: encode one attribute into a (growing it in pool). Keys and
- * string values are copied (JSON-escaped for JSON), each byte that does
- * not start well-formed UTF-8
- * becoming U+FFFD; a NULL value adds nothing, as does a double that is not
- * finite.
+ * Setters: encode one attribute into a (growing it in pool). Keys are
+ * copied as they are: they must be safe names (literals like
+ * "gen_ai.request.model", or what sl_otlp_key made of one from outside).
+ * String values are copied (JSON-escaped for JSON), each byte that does not
+ * start well-formed UTF-8 becoming U+FFFD; a NULL value adds nothing, as
+ * does a double that is not finite.
  */
 void sl_otlp_str(sl_pool_t *pool, sl_otlp_attrs_t *a, const char *key, const char *v);
 void sl_otlp_strn(sl_pool_t *pool, sl_otlp_attrs_t *a, const char *key, sl_str_t v);
@@ -101,6 +102,14 @@ sl_otlp_event_t *sl_otlp_event(sl_pool_t *pool, sl_otlp_span_t *s, const char *n
 
 /* s itself when it is valid UTF-8, else a cleaned copy in pool (U+FFFD per bad byte). */
 sl_str_t sl_otlp_clean(sl_pool_t *pool, sl_str_t s);
+
+/*
+ * name as a safe attribute key: itself when it is printable ASCII without
+ * '"' or '\\', else a copy in pool, cleaned like a value (U+FFFD) with
+ * '"', '\\' and control characters as '_' (e.g. OTEL_RESOURCE_ATTRIBUTES'
+ * names, which may be anything).
+ */
+const char *sl_otlp_key(sl_pool_t *pool, const char *name);
 
 /*
  * Appends span s to out, ready to be concatenated with others into the

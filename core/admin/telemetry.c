@@ -97,7 +97,8 @@ sl_telemetry_create(uv_loop_t *loop, const sl_conf_t *conf)
     }
     sl_otlp_int(t->pool, &t->resource, "process.pid", (int64_t) getpid());
     for (size_t i = 0; i < oc->nresource; i++) {
-        sl_otlp_str(t->pool, &t->resource, oc->resource[i].name, oc->resource[i].value);
+        sl_otlp_str(t->pool, &t->resource, sl_otlp_key(t->pool, oc->resource[i].name),
+                    oc->resource[i].value);
     }
     t->queue = (sl_buf_t) SL_BUF_INIT;
     t->body = (sl_buf_t) SL_BUF_INIT;
