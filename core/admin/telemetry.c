@@ -264,6 +264,24 @@ tel_on_done(sl_upstream_call_t *uc, int rc, void *data)
 }
 
 
+bool
+sl_telemetry_full(size_t n)
+{
+    const sl_telemetry_t *t = tel_current;
+
+    return t == NULL || t->stopping || t->nq + n > t->oc->queue_size;
+}
+
+
+void
+sl_telemetry_drop(size_t n)
+{
+    if (tel_current != NULL && !tel_current->stopping) {
+        sl_metric_add(SL_METRIC_SPANS_QUEUE_FULL, n);
+    }
+}
+
+
 void
 sl_telemetry_shutdown(sl_telemetry_t *t)
 {

@@ -373,8 +373,16 @@ obs_trace(sl_drv_req_t *rq, int status)
     const char *op = obs_operation(rq);
     uint64_t now = obs_unix_ns(uv_hrtime());
     char usd[32];
+    size_t nspans = 1;
 
-    if (!o->recording) {
+    for (size_t i = 0; i < o->nattempts; i++) {
+        nspans += o->attempts[i]->started ? 1 : 0;
+    }
+    if (!o->recording || sl_telemetry_full(nspans)) {
+        /* not sampled, or nowhere to put them (a collector down fills the queue): not built */
+        if (o->recording) {
+            sl_telemetry_drop(nspans);
+        }
         for (size_t i = 0; i < o->nattempts; i++) {
             sl__drv_obs_attempt_end(rq, o->attempts[i]);
         }
