@@ -483,7 +483,7 @@ sl_spend_clear_reserved(sl_txn_t *t)
 int
 sl_budget_period_parse(const char *s, sl_budget_period_e *out)
 {
-    for (int p = SL_BUDGET_DAY; p <= SL_BUDGET_TOTAL; p++) {
+    for (int p = SL_BUDGET_DAY; p <= SL_BUDGET_PERIOD_MAX; p++) {
         if (strcmp(s, sl_budget_period_name((sl_budget_period_e) p)) == 0) {
             *out = (sl_budget_period_e) p;
             return 0;
@@ -499,6 +499,8 @@ sl_budget_period_name(sl_budget_period_e period)
     switch (period) {
     case SL_BUDGET_DAY:
         return "day";
+    case SL_BUDGET_WEEK:
+        return "week";
     case SL_BUDGET_MONTH:
         return "month";
     case SL_BUDGET_TOTAL:
@@ -810,6 +812,9 @@ agg_on_row(void *arg, const sl_ledger_row_t *row)
     if (ac->by == SL_LEDGER_BY_REQUEST && row->trace_id[0] != '\0') {
         ag->g.trace_id = sl_pstrdup(ac->pool, row->trace_id);
     }
+    if (ac->by == SL_LEDGER_BY_REQUEST && (ag->g.guard == NULL || row->guard[0] != '\0')) {
+        ag->g.guard = sl_pstrdup(ac->pool, row->guard);
+    }
     agg_add(ag, row);
     agg_add(&ac->total, row);
     return 0;
@@ -983,6 +988,16 @@ spend_key(char *buf, sl_budget_kind_e kind, const char *id, sl_budget_period_e p
         n = snprintf(buf, SPEND_KEY_MAX, "%c:%s:%04d%02d", kind == SL_BUDGET_TEAM ? 't' : 'k', id,
                      tm.tm_year + 1900, tm.tm_mon + 1);
         break;
+    case SL_BUDGET_WEEK: {
+        char week[16];
+
+        /* ISO 8601: weeks start on Monday, week 1 holds the year's first Thursday */
+        if (strftime(week, sizeof(week), "%GW%V", &tm) == 0) {
+            return SL_ESTORE;
+        }
+        n = snprintf(buf, SPEND_KEY_MAX, "%c:%s:%s", kind == SL_BUDGET_TEAM ? 't' : 'k', id, week);
+        break;
+    }
     case SL_BUDGET_TOTAL:
     default:
         n = snprintf(buf, SPEND_KEY_MAX, "%c:%s:all", kind == SL_BUDGET_TEAM ? 't' : 'k', id);
@@ -1173,6 +1188,11 @@ sl_ledger_group_json(const sl_ledger_group_t *g)
                   sl_pricing_format_usd(g->saved_nusd, saved, sizeof(saved)), "worker_died",
                   (json_int_t) g->worker_died, "flags", flags, "trace_id",
                   g->trace_id != NULL ? trace : NULL);
+    if (j != NULL && g->guard != NULL) {
+        sl_ledger_utf8_clean(g->guard, false, id, sizeof(id));
+        json_object_set_new(j, "guard", json_string(id));
+    }
+
     return j;
 }
 

@@ -12,6 +12,7 @@
 
 #include "core/base/json.h"
 #include "core/base/shm.h"
+#include "core/gateway/guard.h"
 #include "core/gateway/state.h"
 
 #define METRICS_BUCKETS 15 /* finite histogram buckets; +Inf is one more */
@@ -186,6 +187,11 @@ static const metrics_desc_t metrics_desc[SL_METRIC_COUNT] = {
     [SL_METRIC_CACHE_SEMANTIC] = { "sluice_cache_lookups_total", NULL, "{result=\"semantic\"}",
                                    NULL },
     [SL_METRIC_CACHE_MISS] = { "sluice_cache_lookups_total", NULL, "{result=\"miss\"}", NULL },
+    [SL_METRIC_CACHE_FILLS] = { "sluice_cache_fills_total", "Answers stored in the response cache.",
+                                "", NULL },
+    [SL_METRIC_CACHE_EVICTIONS] = { "sluice_cache_evictions_total",
+                                    "Response cache entries evicted to stay under cache.max_size.",
+                                    "", NULL },
     [SL_METRIC_SPANS_EXPORTED] = { "sluice_trace_spans_exported_total",
                                    "Trace spans the OTLP collector accepted.", "", NULL },
     [SL_METRIC_SPANS_QUEUE_FULL] = { "sluice_trace_spans_dropped_total",
@@ -547,6 +553,7 @@ sl_metrics_render(sl_buf_t *out)
     g.name = "sluice_target_in_flight";
     g.in_flight = true;
     sl_state_each_target(metrics_gauge_cb, &g, sl_state_now());
+    sl_guard_metrics_render(out);
 }
 
 

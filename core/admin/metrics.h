@@ -51,6 +51,8 @@ typedef enum sl_metric {
     SL_METRIC_CACHE_HIT,        /* response cache lookups: an exact hit (sl_metrics_cache_lookup) */
     SL_METRIC_CACHE_SEMANTIC,   /* a semantic hit */
     SL_METRIC_CACHE_MISS,       /* a miss */
+    SL_METRIC_CACHE_FILLS,      /* answers stored in the response cache */
+    SL_METRIC_CACHE_EVICTIONS,  /* entries evicted to stay under cache.max_size */
     SL_METRIC_SPANS_EXPORTED,   /* trace spans the OTLP collector accepted */
     SL_METRIC_SPANS_QUEUE_FULL, /* spans dropped: the worker's export queue was full */
     SL_METRIC_SPANS_FAILED,     /* spans dropped: their export failed */

@@ -199,13 +199,17 @@ describe('admin API', () => {
     assert.equal(r.status, 201, r.body);
     made.push(r.json().key);
     assert.equal(r.json().budget_nano_usd, 25000000000);
+    r = await mk({ name: 'exact-4', budget_usd: '7.5', period: 'week' });
+    assert.equal(r.status, 201, r.body);
+    made.push(r.json().key);
+    assert.equal(r.json().period, 'week');
 
     const bad = [
       [{ name: 'x1', budget_usd: 0.1234567, period: 'day' }, 'budget_usd'],
       [{ name: 'x2', budget_usd: '12.3456789012', period: 'day' }, 'budget_usd'],
       [{ name: 'x3', budget_usd: -1, period: 'day' }, 'budget_usd'],
       [{ name: 'x4', budget_usd: '5' }, 'period'],
-      [{ name: 'x5', period: 'week', budget_usd: '5' }, 'period'],
+      [{ name: 'x5', period: 'fortnight', budget_usd: '5' }, 'period'],
       [{ name: 'bad name!' }, 'name'],
       [{ name: 'key_abc' }, 'name'],
       [{ name: 'x6', models: [] }, 'models'],
