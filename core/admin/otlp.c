@@ -1,8 +1,10 @@
 /*
- * OTLP span encodings: protobuf (sizes computed first, so every nested
- * message is written once, straight into the output, with its length in
- * front) and the JSON mapping (ids as hex, 64-bit integers as strings, enums
- * as numbers, as the OTLP/HTTP specification asks).
+ * OTLP span encodings: protobuf (attributes encoded as they are set, the
+ * span's length computed from its parts, then written in one pass through
+ * a cursor) and the JSON mapping (ids as hex, 64-bit integers as strings,
+ * enums as numbers, as the OTLP/HTTP specification asks). A span is
+ * encoded once, on the request's path, so every byte here counts: no
+ * printf, no per-byte buffer calls.
  */
 #include "core/admin/otlp.h"
 
@@ -10,32 +12,68 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "core/base/json.h"
-
 #define OTLP_SCOPE "sluice"
 
-static void otlp_attrs_push(sl_pool_t *pool, sl_otlp_attrs_t *a, const sl_otlp_attr_t *at);
-static void *otlp_grow(sl_pool_t *pool, void *v, size_t n, size_t *cap, size_t size, size_t first);
+enum { OTLP_VARINT = 0, OTLP_I64 = 1, OTLP_LEN = 2, OTLP_I32 = 5 };
+
+static char *otlp_room(sl_pool_t *pool, sl_otlp_attrs_t *a, size_t n);
 static size_t otlp_vsize(uint64_t v);
-static size_t otlp_lsize(size_t len);
-static size_t otlp_any_size(const sl_otlp_attr_t *a);
-static size_t otlp_kv_size(const sl_otlp_attr_t *a);
-static size_t otlp_attrs_size(const sl_otlp_attrs_t *a);
-static size_t otlp_event_size(const sl_otlp_event_t *e);
-static size_t otlp_status_size(const sl_otlp_span_t *s);
-static size_t otlp_span_size(const sl_otlp_span_t *s);
-static void otlp_varint(sl_buf_t *out, uint64_t v);
-static void otlp_tag(sl_buf_t *out, unsigned field, unsigned wire);
-static void otlp_bytes(sl_buf_t *out, unsigned field, const void *p, size_t len);
-static void otlp_fixed64(sl_buf_t *out, unsigned field, uint64_t v);
-static void otlp_pb_attrs(sl_buf_t *out, unsigned field, const sl_otlp_attrs_t *a);
+static char *otlp_varint(char *d, uint64_t v);
+static char *otlp_fixed64(char *d, uint64_t v);
+static char *otlp_mem(char *d, const void *p, size_t n);
+static char *otlp_pb_str(char *d, uint8_t tag, const char *p, size_t n);
+static bool otlp_plain(const char *p, size_t n);
+static bool otlp_valid(const char *p, size_t n);
+static char *otlp_json_esc(char *d, const char *p, size_t n);
+static char *otlp_json_hex(char *d, const uint8_t *p, size_t n);
+static char *otlp_json_u64(char *d, uint64_t v);
+static char *otlp_json_key(sl_otlp_attrs_t *a, char *d, const char *key, size_t klen);
+static void otlp_pb_value(sl_pool_t *pool, sl_otlp_attrs_t *a, const char *key, uint8_t vtag,
+                          const char *v, size_t vlen, uint64_t num);
+static size_t otlp_pb_event_size(const sl_otlp_event_t *e);
+static size_t otlp_pb_status_size(const sl_otlp_span_t *s);
 static void otlp_pb_span(sl_buf_t *out, const sl_otlp_span_t *s);
-static void otlp_json_hex(sl_buf_t *out, const uint8_t *p, size_t n);
-static void otlp_json_str(sl_buf_t *out, const char *s);
-static void otlp_json_attrs(sl_buf_t *out, const sl_otlp_attrs_t *a);
 static void otlp_json_span(sl_buf_t *out, const sl_otlp_span_t *s);
 
-enum { OTLP_VARINT = 0, OTLP_I64 = 1, OTLP_LEN = 2, OTLP_I32 = 5 };
+
+void
+sl_otlp_attrs_init(sl_otlp_attrs_t *a, bool protobuf, unsigned field)
+{
+    memset(a, 0, sizeof(*a));
+    a->protobuf = protobuf;
+    a->tag = (uint8_t) ((field << 3) | OTLP_LEN);
+}
+
+
+void
+sl_otlp_span_init(sl_otlp_span_t *s, bool protobuf)
+{
+    memset(s, 0, sizeof(*s));
+    s->protobuf = protobuf;
+    sl_otlp_attrs_init(&s->attrs, protobuf, 9); /* Span.attributes */
+}
+
+
+/* n more bytes at the end of a, growing it (doubled) in pool. */
+static char *
+otlp_room(sl_pool_t *pool, sl_otlp_attrs_t *a, size_t n)
+{
+    if (a->len + n > a->cap) {
+        size_t cap = a->cap > 0 ? a->cap * 2 : 512;
+        char *p;
+
+        while (cap < a->len + n) {
+            cap *= 2;
+        }
+        p = sl_palloc(pool, cap);
+        if (a->len > 0) {
+            memcpy(p, a->p, a->len);
+        }
+        a->p = p;
+        a->cap = cap;
+    }
+    return a->p + a->len;
+}
 
 
 void
@@ -50,50 +88,142 @@ sl_otlp_str(sl_pool_t *pool, sl_otlp_attrs_t *a, const char *key, const char *v)
 void
 sl_otlp_strn(sl_pool_t *pool, sl_otlp_attrs_t *a, const char *key, sl_str_t v)
 {
-    sl_otlp_attr_t at = { .key = key, .type = SL_OTLP_STR };
+    size_t klen;
+    char *d;
 
     if (v.p == NULL) {
         return;
     }
-    at.s = sl_otlp_clean(pool, v);
-    otlp_attrs_push(pool, a, &at);
+    if (a->protobuf) {
+        if (!otlp_valid(v.p, v.len)) {
+            v = sl_otlp_clean(pool, v);
+        }
+        otlp_pb_value(pool, a, key, 0x0a, v.p, v.len, 0); /* AnyValue.string_value */
+        return;
+    }
+    klen = strlen(key);
+    d = otlp_room(pool, a, klen + 6 * v.len + 48);
+    d = otlp_json_key(a, d, key, klen);
+    d = otlp_mem(d, "{\"stringValue\":\"", 16);
+    d = otlp_json_esc(d, v.p, v.len);
+    d = otlp_mem(d, "\"}}", 3);
+    a->len = (size_t) (d - a->p);
 }
 
 
 void
 sl_otlp_int(sl_pool_t *pool, sl_otlp_attrs_t *a, const char *key, int64_t v)
 {
-    sl_otlp_attr_t at = { .key = key, .type = SL_OTLP_INT, .i = v };
+    size_t klen;
+    char *d;
 
-    otlp_attrs_push(pool, a, &at);
+    if (a->protobuf) {
+        otlp_pb_value(pool, a, key, 0x18, NULL, 0, (uint64_t) v); /* AnyValue.int_value */
+        return;
+    }
+    klen = strlen(key);
+    d = otlp_room(pool, a, klen + 80);
+    d = otlp_json_key(a, d, key, klen);
+    d = otlp_mem(d, "{\"intValue\":\"", 13);
+    if (v < 0) {
+        *d++ = '-';
+    }
+    d = otlp_json_u64(d, v < 0 ? (uint64_t) 0 - (uint64_t) v : (uint64_t) v);
+    d = otlp_mem(d, "\"}}", 3);
+    a->len = (size_t) (d - a->p);
 }
 
 
 void
 sl_otlp_double(sl_pool_t *pool, sl_otlp_attrs_t *a, const char *key, double v)
 {
-    sl_otlp_attr_t at = { .key = key, .type = SL_OTLP_DOUBLE, .d = v };
+    size_t klen;
+    uint64_t bits;
+    char *d;
+    int n;
 
-    if (isfinite(v)) {
-        otlp_attrs_push(pool, a, &at);
+    if (!isfinite(v)) {
+        return;
     }
+    if (a->protobuf) {
+        memcpy(&bits, &v, sizeof(bits));
+        otlp_pb_value(pool, a, key, 0x21, NULL, 0, bits); /* AnyValue.double_value */
+        return;
+    }
+    klen = strlen(key);
+    d = otlp_room(pool, a, klen + 80);
+    d = otlp_json_key(a, d, key, klen);
+    d = otlp_mem(d, "{\"doubleValue\":", 15);
+    n = snprintf(d, 32, "%.17g", v);
+    d += n > 0 && n < 32 ? n : 0;
+    d = otlp_mem(d, "}}", 2);
+    a->len = (size_t) (d - a->p);
 }
 
 
 void
 sl_otlp_bool(sl_pool_t *pool, sl_otlp_attrs_t *a, const char *key, bool v)
 {
-    sl_otlp_attr_t at = { .key = key, .type = SL_OTLP_BOOL, .b = v };
+    size_t klen;
+    char *d;
 
-    otlp_attrs_push(pool, a, &at);
+    if (a->protobuf) {
+        otlp_pb_value(pool, a, key, 0x10, NULL, 0, v ? 1 : 0); /* AnyValue.bool_value */
+        return;
+    }
+    klen = strlen(key);
+    d = otlp_room(pool, a, klen + 48);
+    d = otlp_json_key(a, d, key, klen);
+    d = v ? otlp_mem(d, "{\"boolValue\":true}}", 19) : otlp_mem(d, "{\"boolValue\":false}}", 20);
+    a->len = (size_t) (d - a->p);
 }
 
 
+/*
+ * One KeyValue field of a protobuf list: the key, and an AnyValue whose
+ * only field has tag vtag (a string v[0..vlen) for 0x0a, else num as a
+ * varint, or as fixed64 for the double's 0x21).
+ */
 static void
-otlp_attrs_push(sl_pool_t *pool, sl_otlp_attrs_t *a, const sl_otlp_attr_t *at)
+otlp_pb_value(sl_pool_t *pool, sl_otlp_attrs_t *a, const char *key, uint8_t vtag, const char *v,
+              size_t vlen, uint64_t num)
 {
-    a->v = otlp_grow(pool, a->v, a->n, &a->cap, sizeof(*a->v), 16);
-    a->v[a->n++] = *at;
+    sl_str_t k = { key, strlen(key) };
+    size_t any, kv;
+    char *d;
+
+    any = vtag == 0x0a ? 1 + otlp_vsize(vlen) + vlen : vtag == 0x21 ? 9 : 1 + otlp_vsize(num);
+    kv = 1 + otlp_vsize(k.len) + k.len + 1 + otlp_vsize(any) + any;
+    d = otlp_room(pool, a, 1 + otlp_vsize(kv) + kv);
+    *d++ = (char) a->tag;
+    d = otlp_varint(d, kv);
+    d = otlp_pb_str(d, 0x0a, k.p, k.len); /* KeyValue.key */
+    *d++ = 0x12;                          /* KeyValue.value */
+    d = otlp_varint(d, any);
+    if (vtag == 0x0a) {
+        d = otlp_pb_str(d, 0x0a, v, vlen);
+    } else if (vtag == 0x21) {
+        *d++ = 0x21;
+        d = otlp_fixed64(d, num);
+    } else {
+        *d++ = (char) vtag;
+        d = otlp_varint(d, num);
+    }
+    a->len = (size_t) (d - a->p);
+    a->n++;
+}
+
+
+/* ,{"key":"KEY","value": (the comma unless first) */
+static char *
+otlp_json_key(sl_otlp_attrs_t *a, char *d, const char *key, size_t klen)
+{
+    if (a->n++ > 0) {
+        *d++ = ',';
+    }
+    d = otlp_mem(d, "{\"key\":\"", 8);
+    d = otlp_mem(d, key, klen); /* a safe name (sl_otlp_key) */
+    return otlp_mem(d, "\",\"value\":", 10);
 }
 
 
@@ -102,58 +232,133 @@ sl_otlp_event(sl_pool_t *pool, sl_otlp_span_t *s, const char *name, uint64_t tim
 {
     sl_otlp_event_t *e;
 
-    s->events = otlp_grow(pool, s->events, s->nevents, &s->events_cap, sizeof(*s->events), 4);
+    if (s->nevents == s->events_cap) {
+        size_t cap = s->events_cap > 0 ? s->events_cap * 2 : 4;
+        sl_otlp_event_t *v = sl_palloc(pool, cap * sizeof(*v));
+
+        if (s->nevents > 0) {
+            memcpy(v, s->events, s->nevents * sizeof(*v));
+        }
+        s->events = v;
+        s->events_cap = cap;
+    }
     e = &s->events[s->nevents++];
     memset(e, 0, sizeof(*e));
     e->name = name;
     e->time_ns = time_ns;
+    sl_otlp_attrs_init(&e->attrs, s->protobuf, 3); /* Span.Event.attributes */
     return e;
 }
 
 
-/* v (n used of *cap elements of size bytes) with room for one more: doubled into pool. */
-static void *
-otlp_grow(sl_pool_t *pool, void *v, size_t n, size_t *cap, size_t size, size_t first)
+/*
+ * True when p[0..n) is printable ASCII without '"' or '\\': what nearly
+ * every name and value is, and what needs neither checking nor escaping.
+ * Eight bytes at a time (the bit tricks of "Bit Twiddling Hacks": a zero
+ * byte, a byte below a bound; exact for whether any byte is one).
+ */
+static bool
+otlp_plain(const char *p, size_t n)
 {
-    void *nv;
+#define OTLP_ONES        0x0101010101010101ull
+#define OTLP_HIGHS       0x8080808080808080ull
+#define OTLP_HAS_ZERO(v) ((((v) -OTLP_ONES) & ~(v) &OTLP_HIGHS) != 0)
+    size_t i = 0;
 
-    if (n < *cap) {
-        return v;
+    if (n >= 8) {
+        /* whole words, the last one overlapping the one before when n is not a multiple of 8 */
+        for (;; i += 8) {
+            uint64_t w;
+
+            if (i + 8 > n) {
+                i = n - 8;
+            }
+            memcpy(&w, p + i, 8);
+            if ((w & OTLP_HIGHS) != 0 || ((w - OTLP_ONES * 0x20) & ~w & OTLP_HIGHS) != 0
+                || OTLP_HAS_ZERO(w ^ (OTLP_ONES * 0x7f)) || OTLP_HAS_ZERO(w ^ (OTLP_ONES * '"'))
+                || OTLP_HAS_ZERO(w ^ (OTLP_ONES * '\\'))) {
+                return false;
+            }
+            if (i + 8 == n) {
+                return true;
+            }
+        }
     }
-    *cap = *cap > 0 ? *cap * 2 : first;
-    nv = sl_palloc(pool, *cap * size);
-    if (n > 0) {
-        memcpy(nv, v, n * size);
+    for (; i < n; i++) {
+        unsigned char c = (unsigned char) p[i];
+
+        if (c < 0x20 || c >= 0x7f || c == '"' || c == '\\') {
+            return false;
+        }
     }
-    return nv;
+    return true;
+#undef OTLP_HAS_ZERO
+#undef OTLP_HIGHS
+#undef OTLP_ONES
+}
+
+
+/* True when p[0..n) is well-formed UTF-8 without a NUL. */
+static bool
+otlp_valid(const char *p, size_t n)
+{
+    size_t len;
+
+    if (otlp_plain(p, n)) {
+        return true;
+    }
+    for (size_t i = 0; i < n; i += len) {
+        if ((unsigned char) p[i] - 1u < 0x7fu) {
+            len = 1; /* ASCII but NUL */
+        } else if ((len = sl_utf8_char_len(p + i, n - i)) == 0 || p[i] == 0) {
+            return false;
+        }
+    }
+    return true;
+}
+
+
+const char *
+sl_otlp_key(sl_pool_t *pool, const char *name)
+{
+    sl_str_t s = { name, strlen(name) };
+    char *k;
+
+    if (otlp_plain(s.p, s.len)) {
+        return name;
+    }
+    s = sl_otlp_clean(pool, s);
+    k = sl_pstrndup(pool, s.p, s.len);
+    for (size_t i = 0; i < s.len; i++) {
+        unsigned char c = (unsigned char) k[i];
+
+        if (c < 0x20 || c == 0x7f || c == '"' || c == '\\') {
+            k[i] = '_';
+        }
+    }
+    return k;
 }
 
 
 sl_str_t
 sl_otlp_clean(sl_pool_t *pool, sl_str_t s)
 {
-    const unsigned char *p = (const unsigned char *) s.p;
-    size_t i = 0, k, len;
+    size_t i = 0, k = 0, len;
     char *out;
 
-    while (i < s.len && (len = sl_utf8_char_len(s.p + i, s.len - i)) != 0 && p[i] != 0) {
-        i += len;
-    }
-    if (i == s.len) {
+    if (otlp_valid(s.p, s.len)) {
         return s;
     }
     out = sl_palloc(pool, s.len * 3 + 1);
-    memcpy(out, s.p, i);
-    k = i;
     while (i < s.len) {
-        len = sl_utf8_char_len(s.p + i, s.len - i);
-        if (len == 0 || p[i] == 0) {
+        len = s.p[i] != 0 ? sl_utf8_char_len(s.p + i, s.len - i) : 0;
+        if (len == 0) {
             memcpy(out + k, "\xef\xbf\xbd", 3); /* U+FFFD */
             k += 3;
             i++;
             continue;
         }
-        memcpy(out + k, p + i, len);
+        memcpy(out + k, s.p + i, len);
         k += len;
         i += len;
     }
@@ -169,7 +374,7 @@ sl_otlp_content_type(bool protobuf)
 }
 
 
-/* ---------------------------------------------------------------- protobuf */
+/* ---------------------------------------------------------------- writers */
 
 static size_t
 otlp_vsize(uint64_t v)
@@ -184,351 +389,306 @@ otlp_vsize(uint64_t v)
 }
 
 
-/* A length-delimited field's size: tag (fields below 16: one byte), length, payload. */
-static size_t
-otlp_lsize(size_t len)
+static char *
+otlp_varint(char *d, uint64_t v)
 {
-    return 1 + otlp_vsize(len) + len;
-}
-
-
-static size_t
-otlp_any_size(const sl_otlp_attr_t *a)
-{
-    switch (a->type) {
-    case SL_OTLP_STR:
-        return otlp_lsize(a->s.len);
-    case SL_OTLP_INT:
-        return 1 + otlp_vsize((uint64_t) a->i);
-    case SL_OTLP_DOUBLE:
-        return 1 + 8;
-    case SL_OTLP_BOOL:
-        return 1 + 1;
+    while (v >= 0x80) {
+        *d++ = (char) (v | 0x80);
+        v >>= 7;
     }
-    return 0;
+    *d++ = (char) v;
+    return d;
 }
 
 
-static size_t
-otlp_kv_size(const sl_otlp_attr_t *a)
+static char *
+otlp_fixed64(char *d, uint64_t v)
 {
-    return otlp_lsize(strlen(a->key)) + otlp_lsize(otlp_any_size(a));
+    for (size_t i = 0; i < 8; i++) {
+        *d++ = (char) (v >> (8 * i));
+    }
+    return d;
 }
 
 
-/* Every attribute as a length-delimited KeyValue field (tags below 16). */
-static size_t
-otlp_attrs_size(const sl_otlp_attrs_t *a)
+static char *
+otlp_mem(char *d, const void *p, size_t n)
 {
+    if (n > 0) {
+        memcpy(d, p, n);
+    }
+    return d + n;
+}
+
+
+/* A length-delimited field with a one-byte tag. */
+static char *
+otlp_pb_str(char *d, uint8_t tag, const char *p, size_t n)
+{
+    *d++ = (char) tag;
+    d = otlp_varint(d, n);
+    return otlp_mem(d, p, n);
+}
+
+
+/* p[0..n) escaped for a JSON string (at most 6 bytes out per byte in); bad UTF-8 as U+FFFD. */
+static char *
+otlp_json_esc(char *d, const char *p, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t len;
+
+    if (otlp_plain(p, n)) {
+        return otlp_mem(d, p, n);
+    }
+    for (size_t i = 0; i < n; i += len) {
+        unsigned char c = (unsigned char) p[i];
+
+        len = 1;
+        if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
+            *d++ = (char) c;
+        } else if (c == '"' || c == '\\') {
+            *d++ = '\\';
+            *d++ = (char) c;
+        } else if (c < 0x20 || c == 0x7f) {
+            d = otlp_mem(d, "\\u00", 4);
+            *d++ = hex[c >> 4];
+            *d++ = hex[c & 0xf];
+        } else if ((len = sl_utf8_char_len(p + i, n - i)) == 0) {
+            d = otlp_mem(d, "\\ufffd", 6);
+            len = 1;
+        } else {
+            d = otlp_mem(d, p + i, len);
+        }
+    }
+    return d;
+}
+
+
+static char *
+otlp_json_hex(char *d, const uint8_t *p, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+
+    *d++ = '"';
+    for (size_t i = 0; i < n; i++) {
+        *d++ = hex[p[i] >> 4];
+        *d++ = hex[p[i] & 0xf];
+    }
+    *d++ = '"';
+    return d;
+}
+
+
+static char *
+otlp_json_u64(char *d, uint64_t v)
+{
+    char b[20];
     size_t n = 0;
 
-    for (size_t i = 0; i < a->n; i++) {
-        n += otlp_lsize(otlp_kv_size(&a->v[i]));
+    do {
+        b[n++] = (char) ('0' + v % 10);
+        v /= 10;
+    } while (v > 0);
+    while (n > 0) {
+        *d++ = b[--n];
     }
-    return n;
+    return d;
 }
 
 
+/* ---------------------------------------------------------------- protobuf */
+
 static size_t
-otlp_event_size(const sl_otlp_event_t *e)
+otlp_pb_event_size(const sl_otlp_event_t *e)
 {
-    return 1 + 8 + otlp_lsize(strlen(e->name)) + otlp_attrs_size(&e->attrs);
+    size_t nlen = strlen(e->name);
+
+    return 9 + 1 + otlp_vsize(nlen) + nlen + e->attrs.len;
 }
 
 
 static size_t
-otlp_status_size(const sl_otlp_span_t *s)
+otlp_pb_status_size(const sl_otlp_span_t *s)
 {
     size_t n = 1 + otlp_vsize((uint64_t) s->status);
 
     if (s->status_message != NULL) {
-        n += otlp_lsize(strlen(s->status_message));
+        size_t m = strlen(s->status_message);
+
+        n += 1 + otlp_vsize(m) + m;
     }
     return n;
-}
-
-
-static size_t
-otlp_span_size(const sl_otlp_span_t *s)
-{
-    size_t n = otlp_lsize(16) + otlp_lsize(8) + otlp_lsize(strlen(s->name)) + 1
-               + otlp_vsize((uint64_t) s->kind) + (1 + 8) * 2 + otlp_attrs_size(&s->attrs);
-
-    if (s->has_parent) {
-        n += otlp_lsize(8);
-    }
-    for (size_t i = 0; i < s->nevents; i++) {
-        n += otlp_lsize(otlp_event_size(&s->events[i]));
-    }
-    n += otlp_lsize(otlp_status_size(s));
-    n += 2 + 4; /* flags: field 16 takes a two-byte tag */
-    return n;
-}
-
-
-static void
-otlp_varint(sl_buf_t *out, uint64_t v)
-{
-    unsigned char b[10];
-    size_t n = 0;
-
-    while (v >= 0x80) {
-        b[n++] = (unsigned char) (v | 0x80);
-        v >>= 7;
-    }
-    b[n++] = (unsigned char) v;
-    sl_buf_append(out, b, n);
-}
-
-
-static void
-otlp_tag(sl_buf_t *out, unsigned field, unsigned wire)
-{
-    otlp_varint(out, ((uint64_t) field << 3) | wire);
-}
-
-
-static void
-otlp_bytes(sl_buf_t *out, unsigned field, const void *p, size_t len)
-{
-    otlp_tag(out, field, OTLP_LEN);
-    otlp_varint(out, len);
-    sl_buf_append(out, p, len);
-}
-
-
-static void
-otlp_fixed64(sl_buf_t *out, unsigned field, uint64_t v)
-{
-    unsigned char b[8];
-
-    for (size_t i = 0; i < 8; i++) {
-        b[i] = (unsigned char) (v >> (8 * i));
-    }
-    otlp_tag(out, field, OTLP_I64);
-    sl_buf_append(out, b, 8);
-}
-
-
-static void
-otlp_pb_attrs(sl_buf_t *out, unsigned field, const sl_otlp_attrs_t *a)
-{
-    for (size_t i = 0; i < a->n; i++) {
-        const sl_otlp_attr_t *at = &a->v[i];
-        uint64_t bits;
-
-        otlp_tag(out, field, OTLP_LEN);
-        otlp_varint(out, otlp_kv_size(at));
-        otlp_bytes(out, 1, at->key, strlen(at->key));
-        otlp_tag(out, 2, OTLP_LEN);
-        otlp_varint(out, otlp_any_size(at));
-        switch (at->type) {
-        case SL_OTLP_STR:
-            otlp_bytes(out, 1, at->s.p, at->s.len);
-            break;
-        case SL_OTLP_BOOL:
-            otlp_tag(out, 2, OTLP_VARINT);
-            otlp_varint(out, at->b ? 1 : 0);
-            break;
-        case SL_OTLP_INT:
-            otlp_tag(out, 3, OTLP_VARINT);
-            otlp_varint(out, (uint64_t) at->i);
-            break;
-        case SL_OTLP_DOUBLE:
-            memcpy(&bits, &at->d, sizeof(bits));
-            otlp_fixed64(out, 4, bits);
-            break;
-        }
-    }
 }
 
 
 static void
 otlp_pb_span(sl_buf_t *out, const sl_otlp_span_t *s)
 {
-    unsigned char flags[4];
+    size_t nlen = strlen(s->name), st = otlp_pb_status_size(s);
+    size_t size = 18 + 10 + (s->has_parent ? 10 : 0) + 1 + otlp_vsize(nlen) + nlen + 2 + 9 + 9
+                  + s->attrs.len + 1 + otlp_vsize(st) + st + 6;
     uint32_t f = s->trace_flags;
+    char *d;
 
-    otlp_bytes(out, 1, s->trace_id, 16);
-    otlp_bytes(out, 2, s->span_id, 8);
-    if (s->has_parent) {
-        otlp_bytes(out, 4, s->parent_id, 8);
+    for (size_t i = 0; i < s->nevents; i++) {
+        size_t e = otlp_pb_event_size(&s->events[i]);
+
+        size += 1 + otlp_vsize(e) + e;
     }
-    otlp_bytes(out, 5, s->name, strlen(s->name));
-    otlp_tag(out, 6, OTLP_VARINT);
-    otlp_varint(out, (uint64_t) s->kind);
-    otlp_fixed64(out, 7, s->start_ns);
-    otlp_fixed64(out, 8, s->end_ns);
-    otlp_pb_attrs(out, 9, &s->attrs);
+    sl_buf_reserve(out, size + 12);
+    d = out->p + out->len;
+    *d++ = 0x12; /* ScopeSpans.spans */
+    d = otlp_varint(d, size);
+    d = otlp_pb_str(d, 0x0a, (const char *) s->trace_id, 16);
+    d = otlp_pb_str(d, 0x12, (const char *) s->span_id, 8);
+    if (s->has_parent) {
+        d = otlp_pb_str(d, 0x22, (const char *) s->parent_id, 8);
+        f |= 0x100u | (s->parent_remote ? 0x200u : 0); /* parent remote: bits 8 and 9 */
+    }
+    d = otlp_pb_str(d, 0x2a, s->name, nlen);
+    *d++ = 0x30; /* kind */
+    *d++ = (char) s->kind;
+    *d++ = 0x39; /* start_time_unix_nano */
+    d = otlp_fixed64(d, s->start_ns);
+    *d++ = 0x41; /* end_time_unix_nano */
+    d = otlp_fixed64(d, s->end_ns);
+    d = otlp_mem(d, s->attrs.p, s->attrs.len);
     for (size_t i = 0; i < s->nevents; i++) {
         const sl_otlp_event_t *e = &s->events[i];
 
-        otlp_tag(out, 11, OTLP_LEN);
-        otlp_varint(out, otlp_event_size(e));
-        otlp_fixed64(out, 1, e->time_ns);
-        otlp_bytes(out, 2, e->name, strlen(e->name));
-        otlp_pb_attrs(out, 3, &e->attrs);
+        *d++ = 0x5a; /* events */
+        d = otlp_varint(d, otlp_pb_event_size(e));
+        *d++ = 0x09;
+        d = otlp_fixed64(d, e->time_ns);
+        d = otlp_pb_str(d, 0x12, e->name, strlen(e->name));
+        d = otlp_mem(d, e->attrs.p, e->attrs.len);
     }
-    otlp_tag(out, 15, OTLP_LEN);
-    otlp_varint(out, otlp_status_size(s));
+    *d++ = 0x7a; /* status */
+    d = otlp_varint(d, st);
     if (s->status_message != NULL) {
-        otlp_bytes(out, 2, s->status_message, strlen(s->status_message));
+        d = otlp_pb_str(d, 0x12, s->status_message, strlen(s->status_message));
     }
-    otlp_tag(out, 3, OTLP_VARINT);
-    otlp_varint(out, (uint64_t) s->status);
-    /* flags: the W3C trace flags, and whether the parent is remote (bits 8 and 9) */
-    if (s->has_parent) {
-        f |= 0x100u | (s->parent_remote ? 0x200u : 0);
-    }
+    *d++ = 0x18;
+    d = otlp_varint(d, (uint64_t) s->status);
+    *d++ = (char) 0x85; /* flags: field 16, fixed32, a two-byte tag */
+    *d++ = 0x01;
     for (size_t i = 0; i < 4; i++) {
-        flags[i] = (unsigned char) (f >> (8 * i));
+        *d++ = (char) (f >> (8 * i));
     }
-    otlp_tag(out, 16, OTLP_I32);
-    sl_buf_append(out, flags, 4);
+    out->len = (size_t) (d - out->p);
 }
 
 
 /* ---------------------------------------------------------------- JSON */
 
 static void
-otlp_json_hex(sl_buf_t *out, const uint8_t *p, size_t n)
-{
-    static const char hex[] = "0123456789abcdef";
-    char b[2 * 16 + 2];
-    size_t k = 0;
-
-    b[k++] = '"';
-    for (size_t i = 0; i < n; i++) {
-        b[k++] = hex[p[i] >> 4];
-        b[k++] = hex[p[i] & 0xf];
-    }
-    b[k++] = '"';
-    sl_buf_append(out, b, k);
-}
-
-
-static void
-otlp_json_str(sl_buf_t *out, const char *s)
-{
-    sl_json_quote(out, (sl_str_t){ s, strlen(s) });
-}
-
-
-static void
-otlp_json_attrs(sl_buf_t *out, const sl_otlp_attrs_t *a)
-{
-    sl_buf_puts(out, "[");
-    for (size_t i = 0; i < a->n; i++) {
-        const sl_otlp_attr_t *at = &a->v[i];
-
-        sl_buf_puts(out, i > 0 ? ",{\"key\":" : "{\"key\":");
-        otlp_json_str(out, at->key);
-        switch (at->type) {
-        case SL_OTLP_STR:
-            sl_buf_puts(out, ",\"value\":{\"stringValue\":");
-            sl_json_quote(out, at->s);
-            sl_buf_puts(out, "}}");
-            break;
-        case SL_OTLP_INT:
-            sl_buf_printf(out, ",\"value\":{\"intValue\":\"%lld\"}}", (long long) at->i);
-            break;
-        case SL_OTLP_DOUBLE:
-            sl_buf_printf(out, ",\"value\":{\"doubleValue\":%.17g}}", at->d);
-            break;
-        case SL_OTLP_BOOL:
-            sl_buf_printf(out, ",\"value\":{\"boolValue\":%s}}", at->b ? "true" : "false");
-            break;
-        }
-    }
-    sl_buf_puts(out, "]");
-}
-
-
-static void
 otlp_json_span(sl_buf_t *out, const sl_otlp_span_t *s)
 {
+    size_t nlen = strlen(s->name);
+    size_t size = 400 + 6 * nlen + s->attrs.len
+                  + (s->status_message != NULL ? 6 * strlen(s->status_message) : 0);
     uint32_t f = s->trace_flags;
+    char *d;
 
-    sl_buf_puts(out, "{\"traceId\":");
-    otlp_json_hex(out, s->trace_id, 16);
-    sl_buf_puts(out, ",\"spanId\":");
-    otlp_json_hex(out, s->span_id, 8);
+    for (size_t i = 0; i < s->nevents; i++) {
+        size += 100 + 6 * strlen(s->events[i].name) + s->events[i].attrs.len;
+    }
+    sl_buf_reserve(out, size);
+    d = out->p + out->len;
+    d = otlp_mem(d, "{\"traceId\":", 11);
+    d = otlp_json_hex(d, s->trace_id, 16);
+    d = otlp_mem(d, ",\"spanId\":", 10);
+    d = otlp_json_hex(d, s->span_id, 8);
     if (s->has_parent) {
-        sl_buf_puts(out, ",\"parentSpanId\":");
-        otlp_json_hex(out, s->parent_id, 8);
+        d = otlp_mem(d, ",\"parentSpanId\":", 16);
+        d = otlp_json_hex(d, s->parent_id, 8);
         f |= 0x100u | (s->parent_remote ? 0x200u : 0);
     }
-    sl_buf_puts(out, ",\"name\":");
-    otlp_json_str(out, s->name);
-    sl_buf_printf(out,
-                  ",\"kind\":%d,\"startTimeUnixNano\":\"%llu\",\"endTimeUnixNano\":\"%llu\","
-                  "\"flags\":%u,\"attributes\":",
-                  (int) s->kind, (unsigned long long) s->start_ns, (unsigned long long) s->end_ns,
-                  (unsigned) f);
-    otlp_json_attrs(out, &s->attrs);
+    d = otlp_mem(d, ",\"name\":\"", 9);
+    d = otlp_json_esc(d, s->name, nlen);
+    d = otlp_mem(d, "\",\"kind\":", 9);
+    d = otlp_json_u64(d, (uint64_t) s->kind);
+    d = otlp_mem(d, ",\"startTimeUnixNano\":\"", 22);
+    d = otlp_json_u64(d, s->start_ns);
+    d = otlp_mem(d, "\",\"endTimeUnixNano\":\"", 21);
+    d = otlp_json_u64(d, s->end_ns);
+    d = otlp_mem(d, "\",\"flags\":", 10);
+    d = otlp_json_u64(d, f);
+    d = otlp_mem(d, ",\"attributes\":[", 15);
+    d = otlp_mem(d, s->attrs.p, s->attrs.len);
+    *d++ = ']';
     if (s->nevents > 0) {
-        sl_buf_puts(out, ",\"events\":[");
+        d = otlp_mem(d, ",\"events\":[", 11);
         for (size_t i = 0; i < s->nevents; i++) {
-            sl_buf_printf(out, "%s{\"timeUnixNano\":\"%llu\",\"name\":", i > 0 ? "," : "",
-                          (unsigned long long) s->events[i].time_ns);
-            otlp_json_str(out, s->events[i].name);
-            sl_buf_puts(out, ",\"attributes\":");
-            otlp_json_attrs(out, &s->events[i].attrs);
-            sl_buf_puts(out, "}");
+            const sl_otlp_event_t *e = &s->events[i];
+
+            d = otlp_mem(d, i > 0 ? ",{\"timeUnixNano\":\"" : "{\"timeUnixNano\":\"",
+                         i > 0 ? 18 : 17);
+            d = otlp_json_u64(d, e->time_ns);
+            d = otlp_mem(d, "\",\"name\":\"", 10);
+            d = otlp_json_esc(d, e->name, strlen(e->name));
+            d = otlp_mem(d, "\",\"attributes\":[", 16);
+            d = otlp_mem(d, e->attrs.p, e->attrs.len);
+            d = otlp_mem(d, "]}", 2);
         }
-        sl_buf_puts(out, "]");
+        *d++ = ']';
     }
-    sl_buf_printf(out, ",\"status\":{\"code\":%d", (int) s->status);
+    d = otlp_mem(d, ",\"status\":{\"code\":", 18);
+    d = otlp_json_u64(d, (uint64_t) s->status);
     if (s->status_message != NULL) {
-        sl_buf_puts(out, ",\"message\":");
-        otlp_json_str(out, s->status_message);
+        d = otlp_mem(d, ",\"message\":\"", 12);
+        d = otlp_json_esc(d, s->status_message, strlen(s->status_message));
+        *d++ = '"';
     }
-    sl_buf_puts(out, "}}");
+    d = otlp_mem(d, "}}", 2);
+    out->len = (size_t) (d - out->p);
 }
 
 
 /* ---------------------------------------------------------------- both */
 
 void
-sl_otlp_encode_span(sl_buf_t *out, const sl_otlp_span_t *s, bool protobuf)
+sl_otlp_encode_span(sl_buf_t *out, const sl_otlp_span_t *s)
 {
-    if (!protobuf) {
+    if (s->protobuf) {
+        otlp_pb_span(out, s);
+    } else {
         otlp_json_span(out, s);
-        return;
     }
-    otlp_tag(out, 2, OTLP_LEN); /* ScopeSpans.spans */
-    otlp_varint(out, otlp_span_size(s));
-    otlp_pb_span(out, s);
 }
 
 
 void
-sl_otlp_encode_export(sl_buf_t *out, bool protobuf, const sl_otlp_attrs_t *resource,
-                      const char *spans, size_t len)
+sl_otlp_encode_export(sl_buf_t *out, const sl_otlp_attrs_t *resource, const char *spans, size_t len)
 {
     size_t scope, scope_spans, res, resource_spans;
+    char *d;
 
-    if (!protobuf) {
-        sl_buf_puts(out, "{\"resourceSpans\":[{\"resource\":{\"attributes\":");
-        otlp_json_attrs(out, resource);
-        sl_buf_puts(out, "},\"scopeSpans\":[{\"scope\":{\"name\":\"" OTLP_SCOPE "\"},\"spans\":[");
+    if (!resource->protobuf) {
+        sl_buf_puts(out, "{\"resourceSpans\":[{\"resource\":{\"attributes\":[");
+        sl_buf_append(out, resource->p, resource->len);
+        sl_buf_puts(out, "]},\"scopeSpans\":[{\"scope\":{\"name\":\"" OTLP_SCOPE "\"},\"spans\":[");
         sl_buf_append(out, spans, len);
         sl_buf_puts(out, "]}]}]}");
         return;
     }
-    scope = otlp_lsize(sizeof(OTLP_SCOPE) - 1);
-    scope_spans = otlp_lsize(scope) + len;
-    res = otlp_attrs_size(resource);
-    resource_spans = otlp_lsize(res) + otlp_lsize(scope_spans);
-    otlp_tag(out, 1, OTLP_LEN); /* ExportTraceServiceRequest.resource_spans */
-    otlp_varint(out, resource_spans);
-    otlp_tag(out, 1, OTLP_LEN); /* ResourceSpans.resource */
-    otlp_varint(out, res);
-    otlp_pb_attrs(out, 1, resource);
-    otlp_tag(out, 2, OTLP_LEN); /* ResourceSpans.scope_spans */
-    otlp_varint(out, scope_spans);
-    otlp_tag(out, 1, OTLP_LEN); /* ScopeSpans.scope */
-    otlp_varint(out, scope);
-    otlp_bytes(out, 1, OTLP_SCOPE, sizeof(OTLP_SCOPE) - 1);
-    sl_buf_append(out, spans, len);
+    scope = 2 + sizeof(OTLP_SCOPE) - 1;
+    scope_spans = 2 + scope + len;
+    res = resource->len;
+    resource_spans = 1 + otlp_vsize(res) + res + 1 + otlp_vsize(scope_spans) + scope_spans;
+    sl_buf_reserve(out, resource_spans + 16);
+    d = out->p + out->len;
+    *d++ = 0x0a; /* ExportTraceServiceRequest.resource_spans */
+    d = otlp_varint(d, resource_spans);
+    *d++ = 0x0a; /* ResourceSpans.resource */
+    d = otlp_varint(d, res);
+    d = otlp_mem(d, resource->p, resource->len);
+    *d++ = 0x12; /* ResourceSpans.scope_spans */
+    d = otlp_varint(d, scope_spans);
+    *d++ = 0x0a; /* ScopeSpans.scope */
+    d = otlp_varint(d, scope);
+    d = otlp_pb_str(d, 0x0a, OTLP_SCOPE, sizeof(OTLP_SCOPE) - 1);
+    d = otlp_mem(d, spans, len);
+    out->len = (size_t) (d - out->p);
 }

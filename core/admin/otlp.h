@@ -34,26 +34,20 @@ typedef enum sl_otlp_status {
     SL_OTLP_STATUS_ERROR = 2,
 } sl_otlp_status_e;
 
-typedef enum sl_otlp_type {
-    SL_OTLP_STR = 0,
-    SL_OTLP_INT,
-    SL_OTLP_DOUBLE,
-    SL_OTLP_BOOL,
-} sl_otlp_type_e;
-
-typedef struct sl_otlp_attr {
-    const char *key; /* static or pool; valid UTF-8 */
-    sl_otlp_type_e type;
-    sl_str_t s; /* SL_OTLP_STR: valid UTF-8 (the setter cleans it) */
-    int64_t i;
-    double d; /* finite */
-    bool b;
-} sl_otlp_attr_t;
-
+/*
+ * A list of attributes, encoded as each one is set (so a span costs one
+ * pass): protobuf KeyValue fields under the list's own field number, or
+ * JSON objects joined by commas. Bytes in a pool; zero it, then
+ * sl_otlp_attrs_init (a span's and an event's lists are set up by
+ * sl_otlp_span_init and sl_otlp_event).
+ */
 typedef struct sl_otlp_attrs {
-    sl_otlp_attr_t *v;
-    size_t n;
+    char *p;
+    size_t len;
     size_t cap;
+    size_t n;    /* attributes */
+    uint8_t tag; /* protobuf: the tag byte of the list's field */
+    bool protobuf;
 } sl_otlp_attrs_t;
 
 typedef struct sl_otlp_event {
@@ -68,7 +62,7 @@ typedef struct sl_otlp_span {
     uint8_t parent_id[8];
     bool has_parent;
     bool parent_remote; /* the parent came from another process (a client's traceparent) */
-    const char *name;
+    const char *name;   /* valid UTF-8 */
     sl_otlp_kind_e kind;
     uint64_t start_ns; /* unix */
     uint64_t end_ns;
@@ -77,15 +71,24 @@ typedef struct sl_otlp_span {
     size_t nevents;
     size_t events_cap;
     sl_otlp_status_e status;
-    const char *status_message; /* NULL: none */
+    const char *status_message; /* NULL: none; valid UTF-8 */
     uint8_t trace_flags;        /* W3C flags, 0x01 sampled */
+    bool protobuf;              /* how its attributes are encoded */
 } sl_otlp_span_t;
 
+/* Starts the empty attribute list of protobuf field field (JSON: no field). */
+void sl_otlp_attrs_init(sl_otlp_attrs_t *a, bool protobuf, unsigned field);
+
+/* Zeroes s and makes it a span to be encoded as protobuf or JSON. */
+void sl_otlp_span_init(sl_otlp_span_t *s, bool protobuf);
+
 /*
- * Setters: append one attribute to a (arrays grow in pool). String values
- * are borrowed when they are valid UTF-8 and copied into pool with U+FFFD
- * for each bad byte otherwise; NULL values add nothing. Doubles that are
- * not finite add nothing.
+ * Setters: encode one attribute into a (growing it in pool). Keys are
+ * copied as they are: they must be safe names (literals like
+ * "gen_ai.request.model", or what sl_otlp_key made of one from outside).
+ * String values are copied (JSON-escaped for JSON), each byte that does not
+ * start well-formed UTF-8 becoming U+FFFD; a NULL value adds nothing, as
+ * does a double that is not finite.
  */
 void sl_otlp_str(sl_pool_t *pool, sl_otlp_attrs_t *a, const char *key, const char *v);
 void sl_otlp_strn(sl_pool_t *pool, sl_otlp_attrs_t *a, const char *key, sl_str_t v);
@@ -93,7 +96,7 @@ void sl_otlp_int(sl_pool_t *pool, sl_otlp_attrs_t *a, const char *key, int64_t v
 void sl_otlp_double(sl_pool_t *pool, sl_otlp_attrs_t *a, const char *key, double v);
 void sl_otlp_bool(sl_pool_t *pool, sl_otlp_attrs_t *a, const char *key, bool v);
 
-/* Adds an event to s (name borrowed) and returns it, for its attributes. */
+/* Adds an event to s (name borrowed: valid UTF-8) and returns it, for its attributes. */
 sl_otlp_event_t *sl_otlp_event(sl_pool_t *pool, sl_otlp_span_t *s, const char *name,
                                uint64_t time_ns);
 
@@ -101,20 +104,29 @@ sl_otlp_event_t *sl_otlp_event(sl_pool_t *pool, sl_otlp_span_t *s, const char *n
 sl_str_t sl_otlp_clean(sl_pool_t *pool, sl_str_t s);
 
 /*
+ * name as a safe attribute key: itself when it is printable ASCII without
+ * '"' or '\\', else a copy in pool, cleaned like a value (U+FFFD) with
+ * '"', '\\' and control characters as '_' (e.g. OTEL_RESOURCE_ATTRIBUTES'
+ * names, which may be anything).
+ */
+const char *sl_otlp_key(sl_pool_t *pool, const char *name);
+
+/*
  * Appends span s to out, ready to be concatenated with others into the
  * spans of one export: protobuf, the Span message as ScopeSpans field 2
  * (tag, length, message); JSON, the span object alone (the caller puts
  * commas between them).
  */
-void sl_otlp_encode_span(sl_buf_t *out, const sl_otlp_span_t *s, bool protobuf);
+void sl_otlp_encode_span(sl_buf_t *out, const sl_otlp_span_t *s);
 
 /*
  * Appends one ExportTraceServiceRequest to out: one ResourceSpans with
- * resource's attributes, one ScopeSpans of scope "sluice" holding spans
- * (len bytes of sl_otlp_encode_span output; for JSON joined by commas).
+ * the attributes resource (field 1 of Resource), one ScopeSpans of scope
+ * "sluice" holding spans (len bytes of sl_otlp_encode_span output, in the
+ * same encoding; for JSON joined by commas).
  */
-void sl_otlp_encode_export(sl_buf_t *out, bool protobuf, const sl_otlp_attrs_t *resource,
-                           const char *spans, size_t len);
+void sl_otlp_encode_export(sl_buf_t *out, const sl_otlp_attrs_t *resource, const char *spans,
+                           size_t len);
 
 /* Content-Type of an export: "application/x-protobuf" or "application/json". */
 const char *sl_otlp_content_type(bool protobuf);

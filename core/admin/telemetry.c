@@ -89,6 +89,7 @@ sl_telemetry_create(uv_loop_t *loop, const sl_conf_t *conf)
     if (t->pool == NULL) {
         abort(); /* fatal: worker rule */
     }
+    sl_otlp_attrs_init(&t->resource, oc->protobuf, 1); /* Resource.attributes */
     sl_otlp_str(t->pool, &t->resource, "service.name", oc->service_name);
     if (gethostname(host, sizeof(host)) == 0) {
         host[sizeof(host) - 1] = '\0';
@@ -96,7 +97,8 @@ sl_telemetry_create(uv_loop_t *loop, const sl_conf_t *conf)
     }
     sl_otlp_int(t->pool, &t->resource, "process.pid", (int64_t) getpid());
     for (size_t i = 0; i < oc->nresource; i++) {
-        sl_otlp_str(t->pool, &t->resource, oc->resource[i].name, oc->resource[i].value);
+        sl_otlp_str(t->pool, &t->resource, sl_otlp_key(t->pool, oc->resource[i].name),
+                    oc->resource[i].value);
     }
     t->queue = (sl_buf_t) SL_BUF_INIT;
     t->body = (sl_buf_t) SL_BUF_INIT;
@@ -125,7 +127,7 @@ sl_telemetry_add(const sl_otlp_span_t *s)
     if (!t->oc->protobuf && t->nq > 0) {
         sl_buf_append(&t->queue, ",", 1);
     }
-    sl_otlp_encode_span(&t->queue, s, t->oc->protobuf);
+    sl_otlp_encode_span(&t->queue, s);
     t->ends[t->nq++] = t->queue.len;
     if (t->nq >= t->oc->batch_size && t->uc == NULL && uv_now(t->loop) >= t->rest_until) {
         tel_export(t);
@@ -160,7 +162,7 @@ tel_export(sl_telemetry_t *t)
     int rc;
 
     sl_buf_clear(&t->body);
-    sl_otlp_encode_export(&t->body, oc->protobuf, &t->resource, t->queue.p, end);
+    sl_otlp_encode_export(&t->body, &t->resource, t->queue.p, end);
     sl_buf_consume(&t->queue, end);
     if (!oc->protobuf && t->queue.len > 0 && t->queue.p[0] == ',') {
         sl_buf_consume(&t->queue, 1);
@@ -258,6 +260,24 @@ tel_on_done(sl_upstream_call_t *uc, int rc, void *data)
     }
     if (t->nq >= t->oc->batch_size && now >= t->rest_until) {
         tel_export(t);
+    }
+}
+
+
+bool
+sl_telemetry_full(size_t n)
+{
+    const sl_telemetry_t *t = tel_current;
+
+    return t == NULL || t->stopping || t->nq + n > t->oc->queue_size;
+}
+
+
+void
+sl_telemetry_drop(size_t n)
+{
+    if (tel_current != NULL && !tel_current->stopping) {
+        sl_metric_add(SL_METRIC_SPANS_QUEUE_FULL, n);
     }
 }
 

@@ -39,6 +39,16 @@ sl_telemetry_t *sl_telemetry_create(uv_loop_t *loop, const sl_conf_t *conf);
 void sl_telemetry_add(const sl_otlp_span_t *s);
 
 /*
+ * Whether n more spans would be dropped (the queue is full, or there is no
+ * exporter): then the caller need not build them, and counts them with
+ * sl_telemetry_drop.
+ */
+bool sl_telemetry_full(size_t n);
+
+/* Counts n spans dropped because the queue was full. */
+void sl_telemetry_drop(size_t n);
+
+/*
  * The worker stops: sends what is queued (one last export, bounded by the
  * timeout) and stops the timer. NULL is a no-op.
  */

@@ -68,6 +68,7 @@ static const char *obs_operation(const sl_drv_req_t *rq);
 static const char *obs_genai_provider(const sl_provider_conf_t *p);
 static const char *obs_name(sl_pool_t *pool, const char *op, const char *model);
 static void obs_str(sl_pool_t *pool, sl_otlp_attrs_t *a, const char *key, const char *v);
+static void obs_strn(sl_pool_t *pool, sl_otlp_attrs_t *a, const char *key, sl_str_t v);
 static void obs_usage(sl_pool_t *pool, sl_otlp_attrs_t *a, const sl_usage_t *u);
 static void obs_trace(sl_drv_req_t *rq, int status);
 static void obs_metrics(sl_drv_req_t *rq, int status);
@@ -109,6 +110,7 @@ sl__drv_obs_begin(sl_drv_req_t *rq)
         sampled = sl_trace_sample(o->trace_id, oc->sampling);
     }
     o->recording = sampled;
+    sl_otlp_span_init(&o->span, oc->protobuf);
     memcpy(o->span.trace_id, o->trace_id, 16);
     memcpy(o->span.span_id, o->span_id, 8);
     o->span.trace_flags = sampled ? SL_TRACE_SAMPLED : 0;
@@ -157,6 +159,7 @@ sl__drv_obs_attempt(sl_drv_req_t *rq, const sl_target_t *t, sl_http_header_t *h,
     if (!o->propagate) {
         return a;
     }
+    sl_otlp_span_init(&a->span, rq->r->conf->otlp.protobuf);
     memcpy(a->span.trace_id, o->trace_id, 16);
     sl_trace_new_id(a->span.span_id, 8);
     memcpy(a->span.parent_id, o->span_id, 8);
@@ -370,8 +373,16 @@ obs_trace(sl_drv_req_t *rq, int status)
     const char *op = obs_operation(rq);
     uint64_t now = obs_unix_ns(uv_hrtime());
     char usd[32];
+    size_t nspans = 1;
 
-    if (!o->recording) {
+    for (size_t i = 0; i < o->nattempts; i++) {
+        nspans += o->attempts[i]->started ? 1 : 0;
+    }
+    if (!o->recording || sl_telemetry_full(nspans)) {
+        /* not sampled, or nowhere to put them (a collector down fills the queue): not built */
+        if (o->recording) {
+            sl_telemetry_drop(nspans);
+        }
         for (size_t i = 0; i < o->nattempts; i++) {
             sl__drv_obs_attempt_end(rq, o->attempts[i]);
         }
@@ -379,8 +390,8 @@ obs_trace(sl_drv_req_t *rq, int status)
     }
     s->name = obs_name(pool, op, rq->public_model);
     s->end_ns = now;
-    obs_str(pool, at, "http.request.method", sl_pstrndup(pool, r->method.p, r->method.len));
-    obs_str(pool, at, "url.path", sl_pstrndup(pool, r->path.p, r->path.len));
+    obs_strn(pool, at, "http.request.method", r->method);
+    obs_strn(pool, at, "url.path", r->path);
     sl_otlp_int(pool, at, "http.response.status_code", status);
     obs_str(pool, at, "gen_ai.operation.name", op);
     obs_str(pool, at, "gen_ai.request.model", rq->public_model);
@@ -484,10 +495,17 @@ obs_usage(sl_pool_t *pool, sl_otlp_attrs_t *a, const sl_usage_t *u)
 {
     sl_otlp_int(pool, a, "gen_ai.usage.input_tokens", (int64_t) u->prompt_tokens);
     sl_otlp_int(pool, a, "gen_ai.usage.output_tokens", (int64_t) u->completion_tokens);
-    sl_otlp_int(pool, a, "gen_ai.usage.cache_read.input_tokens", (int64_t) u->cached_tokens);
-    sl_otlp_int(pool, a, "gen_ai.usage.cache_creation.input_tokens",
-                (int64_t) u->cache_write_tokens);
-    sl_otlp_int(pool, a, "gen_ai.usage.reasoning.output_tokens", (int64_t) u->reasoning_tokens);
+    /* the breakdowns only when there is one: most answers have none */
+    if (u->cached_tokens != 0) {
+        sl_otlp_int(pool, a, "gen_ai.usage.cache_read.input_tokens", (int64_t) u->cached_tokens);
+    }
+    if (u->cache_write_tokens != 0) {
+        sl_otlp_int(pool, a, "gen_ai.usage.cache_creation.input_tokens",
+                    (int64_t) u->cache_write_tokens);
+    }
+    if (u->reasoning_tokens != 0) {
+        sl_otlp_int(pool, a, "gen_ai.usage.reasoning.output_tokens", (int64_t) u->reasoning_tokens);
+    }
     if (u->estimated) {
         sl_otlp_bool(pool, a, "sluice.usage.estimated", true);
     }
@@ -612,18 +630,29 @@ obs_genai_provider(const sl_provider_conf_t *p)
 static const char *
 obs_name(sl_pool_t *pool, const char *op, const char *model)
 {
-    sl_str_t s;
+    size_t ol, ml;
+    sl_str_t s, c;
+    char *p;
 
     if (model == NULL || model[0] == '\0') {
         return op;
     }
-    s.p = sl_psprintf(pool, "%s %.*s", op, 200, model);
-    s.len = strlen(s.p);
-    while (s.len > 0 && ((unsigned char) s.p[s.len - 1] & 0xc0) == 0x80) {
-        s.len--; /* a cut in the middle of a character: drop the rest of it */
+    ol = strlen(op);
+    ml = strlen(model);
+    if (ml > 200) {
+        ml = 200;
+        while (ml > 0 && ((unsigned char) model[ml] & 0xc0) == 0x80) {
+            ml--; /* a cut in the middle of a character: drop all of it */
+        }
     }
-    s = sl_otlp_clean(pool, s);
-    return sl_pstrndup(pool, s.p, s.len);
+    p = sl_palloc(pool, ol + 1 + ml + 1);
+    memcpy(p, op, ol);
+    p[ol] = ' ';
+    memcpy(p + ol + 1, model, ml);
+    p[ol + 1 + ml] = '\0';
+    s = (sl_str_t){ p, ol + 1 + ml };
+    c = sl_otlp_clean(pool, s);
+    return c.p == s.p ? p : sl_pstrndup(pool, c.p, c.len);
 }
 
 
@@ -631,17 +660,20 @@ obs_name(sl_pool_t *pool, const char *op, const char *model)
 static void
 obs_str(sl_pool_t *pool, sl_otlp_attrs_t *a, const char *key, const char *v)
 {
-    size_t len;
-
-    if (v == NULL) {
-        return;
+    if (v != NULL) {
+        obs_strn(pool, a, key, (sl_str_t){ v, strlen(v) });
     }
-    len = strlen(v);
-    if (len > OBS_ATTR_MAX) {
-        len = OBS_ATTR_MAX;
-        while (len > 0 && ((unsigned char) v[len] & 0xc0) == 0x80) {
-            len--;
+}
+
+
+static void
+obs_strn(sl_pool_t *pool, sl_otlp_attrs_t *a, const char *key, sl_str_t v)
+{
+    if (v.len > OBS_ATTR_MAX) {
+        v.len = OBS_ATTR_MAX;
+        while (v.len > 0 && ((unsigned char) v.p[v.len] & 0xc0) == 0x80) {
+            v.len--;
         }
     }
-    sl_otlp_strn(pool, a, key, (sl_str_t){ v, len });
+    sl_otlp_strn(pool, a, key, v);
 }

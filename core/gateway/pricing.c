@@ -515,14 +515,31 @@ sl_pricing_parse_per_token(const char *s, size_t len, uint64_t *pico)
 char *
 sl_pricing_format_usd(uint64_t nusd, char *buf, size_t size)
 {
-    char frac[16];
-    int n = 9;
+    /* by hand, not printf: every traced request and JSON log line formats one */
+    char tmp[32];
+    char *e = tmp + sizeof(tmp);
+    uint64_t whole = nusd / SL_NUSD_PER_USD, frac = nusd % SL_NUSD_PER_USD;
+    size_t n = 9, len;
 
-    snprintf(frac, sizeof(frac), "%09llu", (unsigned long long) (nusd % SL_NUSD_PER_USD));
-    while (n > 6 && frac[n - 1] == '0') {
+    while (n > 6 && frac % 10 == 0) {
+        frac /= 10;
         n--;
     }
-    snprintf(buf, size, "%llu.%.*s", (unsigned long long) (nusd / SL_NUSD_PER_USD), n, frac);
+    for (size_t i = 0; i < n; i++) {
+        *--e = (char) ('0' + frac % 10);
+        frac /= 10;
+    }
+    *--e = '.';
+    do {
+        *--e = (char) ('0' + whole % 10);
+        whole /= 10;
+    } while (whole > 0);
+    len = (size_t) (tmp + sizeof(tmp) - e);
+    if (size > 0) {
+        len = len < size - 1 ? len : size - 1;
+        memcpy(buf, e, len);
+        buf[len] = '\0';
+    }
     return buf;
 }
 

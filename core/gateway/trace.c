@@ -1,10 +1,13 @@
 /*
  * W3C traceparent parsing and formatting, trace sampling, and the ids:
  * xoshiro256** seeded from the process's DRBG, so ids cost a few
- * nanoseconds and never repeat across workers (a fork reseeds).
+ * nanoseconds and never repeat across workers (a fork reseeds, told by
+ * an atfork handler).
  */
 #include "core/gateway/trace.h"
 
+#include <pthread.h>
+#include <stdbool.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -12,12 +15,15 @@
 #include "core/base/errno.h"
 
 static uint64_t trace_rng[4];
-static pid_t trace_rng_pid;
+static bool trace_rng_seeded; /* cleared in a forked child: it must not repeat its parent's ids */
+static pthread_once_t trace_rng_once = PTHREAD_ONCE_INIT;
 
 static int trace_hex_byte(const char *p);
 static bool trace_all_zero(const uint8_t *p, size_t n);
 static uint64_t trace_next(void);
 static uint64_t trace_rotl(uint64_t x, int k);
+static void trace_rng_at_fork(void);
+static void trace_rng_on_fork(void);
 
 
 static int
@@ -166,18 +172,18 @@ trace_next(void)
 void
 sl_trace_new_id(uint8_t *id, size_t n)
 {
-    pid_t pid = getpid();
-
-    if (trace_rng_pid != pid || trace_all_zero((const uint8_t *) trace_rng, sizeof(trace_rng))) {
+    /* a fork is noticed by an atfork handler, not getpid(): a system call per id is dear */
+    (void) pthread_once(&trace_rng_once, trace_rng_at_fork);
+    if (!trace_rng_seeded) {
         if (sl_crypto_random(trace_rng, sizeof(trace_rng)) < 0
             || trace_all_zero((const uint8_t *) trace_rng, sizeof(trace_rng))) {
             /* no DRBG (logged): still distinct per process and per moment */
-            trace_rng[0] = (uint64_t) pid * 0x9e3779b97f4a7c15ull;
+            trace_rng[0] = (uint64_t) getpid() * 0x9e3779b97f4a7c15ull;
             trace_rng[1] = (uint64_t) (uintptr_t) id ^ 0xbf58476d1ce4e5b9ull;
             trace_rng[2] = 0x94d049bb133111ebull;
             trace_rng[3] = 1;
         }
-        trace_rng_pid = pid;
+        trace_rng_seeded = true;
     }
     do {
         for (size_t i = 0; i < n; i += 8) {
@@ -187,4 +193,18 @@ sl_trace_new_id(uint8_t *id, size_t n)
             memcpy(id + i, &r, k);
         }
     } while (trace_all_zero(id, n));
+}
+
+
+static void
+trace_rng_at_fork(void)
+{
+    (void) pthread_atfork(NULL, NULL, trace_rng_on_fork);
+}
+
+
+static void
+trace_rng_on_fork(void)
+{
+    trace_rng_seeded = false;
 }

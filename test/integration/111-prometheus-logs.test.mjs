@@ -178,7 +178,9 @@ describe('Prometheus metrics and JSON access logs', () => {
     const file = path.join(path.dirname(sluice.pidFile), 'access.log');
     const lines = await waitFor(() => {
       const l = fs.existsSync(file) ? fs.readFileSync(file, 'utf8').split('\n').filter(Boolean) : [];
-      return l.some((x) => x.includes('json-log-2')) ? l : null;
+      // each worker writes its own lines: wait for all three (the 401 one too)
+      const done = ['json-log-1', 'json-log-2', '"status":401'].every((m) => l.some((x) => x.includes(m)));
+      return done ? l : null;
     }, { timeoutMs: 5000, msg: 'the access log lines' });
     const objs = lines.map((l) => JSON.parse(l)); // every line is one JSON object
     const a = objs.find((o) => o.request_id === 'json-log-1');

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -122,11 +123,39 @@ test_sampling_and_ids(void **state)
 }
 
 
+/* A forked child (a worker) reseeds: its next id is not its parent's next id. */
+static void
+test_ids_after_fork(void **state)
+{
+    uint8_t mine[16], child[16];
+    int fds[2];
+    pid_t pid;
+    int st;
+
+    (void) state;
+    sl_trace_new_id(mine, 16); /* seeded before the fork */
+    assert_int_equal(pipe(fds), 0);
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        sl_trace_new_id(child, 16);
+        _exit(write(fds[1], child, 16) == 16 ? 0 : 1);
+    }
+    close(fds[1]);
+    assert_int_equal(read(fds[0], child, 16), 16);
+    close(fds[0]);
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    sl_trace_new_id(mine, 16);
+    assert_memory_not_equal(mine, child, 16);
+}
+
+
 /* A span with one of everything, ids 0x01.. and 0x02.. */
 static void
-test_span(sl_pool_t *pool, sl_otlp_span_t *s)
+test_span(sl_pool_t *pool, sl_otlp_span_t *s, bool protobuf)
 {
-    memset(s, 0, sizeof(*s));
+    sl_otlp_span_init(s, protobuf);
     memset(s->trace_id, 0x01, 16);
     memset(s->span_id, 0x02, 8);
     s->name = "s";
@@ -159,8 +188,8 @@ test_protobuf_span(void **state)
     sl_buf_t b = SL_BUF_INIT;
 
     (void) state;
-    test_span(pool, &s);
-    sl_otlp_encode_span(&b, &s, true);
+    test_span(pool, &s, true);
+    sl_otlp_encode_span(&b, &s);
     assert_int_equal(b.len, sizeof(want));
     assert_memory_equal(b.p, want, sizeof(want));
 
@@ -175,7 +204,7 @@ test_protobuf_span(void **state)
     sl_otlp_event(pool, &s, "e", 3);
     s.status = SL_OTLP_STATUS_ERROR;
     s.status_message = "m";
-    sl_otlp_encode_span(&b, &s, true);
+    sl_otlp_encode_span(&b, &s);
     /* the length in front matches what follows (two-byte varint: > 127) */
     assert_int_equal(((uint8_t) b.p[1] & 0x7f) | ((uint8_t) b.p[2] << 7), b.len - 3);
     /* int64 -1 is ten varint bytes: 0xff x9, 0x01 */
@@ -204,15 +233,26 @@ test_protobuf_export(void **state)
     sl_buf_t spans = SL_BUF_INIT, b = SL_BUF_INIT;
 
     (void) state;
-    test_span(pool, &s);
-    sl_otlp_encode_span(&spans, &s, true);
+    test_span(pool, &s, true);
+    sl_otlp_encode_span(&spans, &s);
+    sl_otlp_attrs_init(&res, true, 1);
     sl_otlp_str(pool, &res, "service.name", "x");
-    sl_otlp_encode_export(&b, true, &res, spans.p, spans.len);
+    sl_otlp_encode_export(&b, &res, spans.p, spans.len);
     /* resource_spans(108) { resource(21) {attributes(19)}, scope_spans(83) {scope(8), spans} } */
     assert_int_equal(b.len, 110);
     assert_memory_equal(b.p, "\x0a\x6c\x0a\x15\x0a\x13\x0a\x0cservice.name\x12\x03\x0a\x01x", 25);
     assert_memory_equal(b.p + 25, "\x12\x53\x0a\x08\x0a\x06sluice", 12);
     assert_memory_equal(b.p + 37, spans.p, spans.len);
+
+    /* a name from outside that is not UTF-8 is cleaned: KeyValue{key "a\ufffd", int 1} */
+    sl_otlp_attrs_init(&res, true, 1);
+    sl_otlp_int(pool, &res, sl_otlp_key(pool, "a\xff"), 1);
+    assert_int_equal(res.len, 12);
+    assert_memory_equal(res.p,
+                        "\x0a\x0a\x0a\x04"
+                        "a\xef\xbf\xbd"
+                        "\x12\x02\x18\x01",
+                        12);
     sl_buf_free(&spans);
     sl_buf_free(&b);
     sl_pool_destroy(pool);
@@ -230,7 +270,7 @@ test_json(void **state)
     json_error_t jerr;
 
     (void) state;
-    test_span(pool, &s);
+    test_span(pool, &s, false);
     memset(s.parent_id, 0xab, 8);
     s.has_parent = true;
     s.start_ns = 1700000000123456789ull;
@@ -238,13 +278,25 @@ test_json(void **state)
     sl_otlp_strn(pool, &s.attrs, "bad", (sl_str_t){ "a\xff\"b", 4 });
     sl_otlp_event(pool, &s, "ev", 5);
     s.status = SL_OTLP_STATUS_ERROR;
-    sl_otlp_encode_span(&spans, &s, false);
+    sl_otlp_encode_span(&spans, &s);
     sl_buf_append(&spans, ",", 1);
-    sl_otlp_encode_span(&spans, &s, false);
+    sl_otlp_encode_span(&spans, &s);
+    sl_otlp_attrs_init(&res, false, 1);
     sl_otlp_str(pool, &res, "service.name", "x");
-    sl_otlp_encode_export(&b, false, &res, spans.p, spans.len);
+    sl_otlp_str(pool, &res, sl_otlp_key(pool, "a\"b\\\xff\x01"), "y"); /* from outside */
+    sl_otlp_encode_export(&b, &res, spans.p, spans.len);
     doc = json_loadb(b.p, b.len, 0, &jerr);
     assert_non_null(doc);
+    assert_string_equal(
+        json_string_value(json_object_get(
+            json_array_get(
+                json_object_get(
+                    json_object_get(json_array_get(json_object_get(doc, "resourceSpans"), 0),
+                                    "resource"),
+                    "attributes"),
+                1),
+            "key")),
+        "a_b_\xef\xbf\xbd_");
     assert_int_equal(
         json_array_size(json_object_get(
             json_array_get(json_object_get(json_array_get(json_object_get(doc, "resourceSpans"), 0),
@@ -283,6 +335,63 @@ test_json(void **state)
     json_decref(doc);
     sl_buf_free(&spans);
     sl_buf_free(&b);
+    sl_pool_destroy(pool);
+}
+
+
+/*
+ * The eight-bytes-at-a-time fast path: one byte that needs escaping (or is
+ * not UTF-8) at every position of a 17-byte string, in both encodings.
+ */
+static void
+test_plain_fast_path(void **state)
+{
+    static const unsigned char odd[] = { '"', '\\', 0x01, 0x1f, 0x7f, 0xff, 0x80 };
+    sl_pool_t *pool = sl_pool_create(1024);
+
+    (void) state;
+    for (size_t k = 0; k < sizeof(odd); k++) {
+        for (size_t i = 0; i < 17; i++) {
+            char v[17];
+            sl_otlp_attrs_t a;
+            sl_buf_t b = SL_BUF_INIT;
+            json_t *doc;
+            json_error_t jerr;
+            const char *got;
+
+            memset(v, 'a', sizeof(v));
+            v[i] = (char) odd[k];
+            sl_otlp_attrs_init(&a, false, 1);
+            sl_otlp_strn(pool, &a, "k", (sl_str_t){ v, sizeof(v) });
+            sl_buf_puts(&b, "[");
+            sl_buf_append(&b, a.p, a.len);
+            sl_buf_puts(&b, "]");
+            doc = json_loadb(b.p, b.len, 0, &jerr);
+            assert_non_null(doc);
+            got = json_string_value(
+                json_object_get(json_object_get(json_array_get(doc, 0), "value"), "stringValue"));
+            if (odd[k] < 0x80) {
+                assert_int_equal(strlen(got), 17);
+                assert_memory_equal(got, v, 17); /* escaped and back */
+            } else {
+                assert_int_equal(strlen(got), 19); /* U+FFFD for the byte */
+                assert_memory_equal(got + i, "\xef\xbf\xbd", 3);
+            }
+            json_decref(doc);
+            sl_buf_free(&b);
+
+            /* protobuf: bytes as they are when valid UTF-8, else U+FFFD */
+            sl_otlp_attrs_init(&a, true, 1);
+            sl_otlp_strn(pool, &a, "k", (sl_str_t){ v, sizeof(v) });
+            /* tag, len, key(3), value tag, len, string tag, len, string */
+            assert_int_equal(a.len, 9 + (odd[k] < 0x80 ? 17 : 19));
+            if (odd[k] < 0x80) {
+                assert_memory_equal(a.p + 9, v, 17);
+            } else {
+                assert_memory_equal(a.p + 9 + i, "\xef\xbf\xbd", 3);
+            }
+        }
+    }
     sl_pool_destroy(pool);
 }
 
@@ -399,6 +508,22 @@ test_conf_env(void **state)
     sl_conf_destroy(conf);
     clear_env();
 
+    /* the file's headers are secret references, resolved at load; a variable adds only others */
+    setenv("SL_TEST_OTLP_AUTH", "Bearer from-env", 1);
+    setenv("OTEL_EXPORTER_OTLP_HEADERS", "authorization=ignored,x-c=3", 1);
+    assert_int_equal(
+        load("telemetry:\n  otlp:\n    headers: {Authorization: env:SL_TEST_OTLP_AUTH}\n", &conf,
+             err, sizeof(err)),
+        0);
+    o = &conf->otlp;
+    assert_int_equal(o->collector.nheaders, 2);
+    assert_string_equal(o->collector.headers[0].name, "Authorization");
+    assert_string_equal(o->collector.headers[0].value, "Bearer from-env");
+    assert_string_equal(o->collector.headers[1].name, "x-c");
+    sl_conf_destroy(conf);
+    unsetenv("SL_TEST_OTLP_AUTH");
+    clear_env();
+
     /* a file mapping alone: on, at the default endpoint */
     assert_int_equal(load("telemetry:\n  otlp: {}\n", &conf, err, sizeof(err)), 0);
     assert_true(conf->otlp.enabled);
@@ -475,10 +600,15 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_traceparent),   cmocka_unit_test(test_sampling_and_ids),
-        cmocka_unit_test(test_protobuf_span), cmocka_unit_test(test_protobuf_export),
-        cmocka_unit_test(test_json),          cmocka_unit_test(test_conf_env),
+        cmocka_unit_test(test_traceparent),
+        cmocka_unit_test(test_sampling_and_ids),
+        cmocka_unit_test(test_protobuf_span),
+        cmocka_unit_test(test_protobuf_export),
+        cmocka_unit_test(test_json),
+        cmocka_unit_test(test_conf_env),
         cmocka_unit_test(test_conf_errors),
+        cmocka_unit_test(test_ids_after_fork),
+        cmocka_unit_test(test_plain_fast_path),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
