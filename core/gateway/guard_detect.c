@@ -64,6 +64,7 @@ static bool det_space(unsigned char c);
 static bool det_keychar(unsigned char c);
 static unsigned char det_lower(unsigned char c);
 static bool det_num_start(const char *t, size_t i);
+static bool det_group_tail(const char *t, size_t i);
 static size_t det_email(const char *t, size_t len, size_t at, size_t *start);
 static bool det_domain_ok(const char *d, size_t n);
 static size_t det_card(const char *t, size_t len, size_t i);
@@ -195,6 +196,28 @@ det_num_start(const char *t, size_t i)
         return false;
     }
     return !((p == '-' || p == ',' || p == ':') && det_digit(pp));
+}
+
+
+/*
+ * Whether t[i] follows a separator (' ' or '-') after an alphanumeric group
+ * holding a digit: the tail of a longer run of groups such as an account
+ * number or an IBAN ("DE89 3704 0044 ..."), where no card or phone starts.
+ */
+static bool
+det_group_tail(const char *t, size_t i)
+{
+    size_t k;
+
+    if (i < 2 || (t[i - 1] != ' ' && t[i - 1] != '-')) {
+        return false;
+    }
+    for (k = i - 1; k > 0 && det_alnum((unsigned char) t[k - 1]); k--) {
+        if (det_digit((unsigned char) t[k - 1])) {
+            return true;
+        }
+    }
+    return false;
 }
 
 
@@ -466,7 +489,7 @@ det_card(const char *t, size_t len, size_t i)
     char sep = 0;
     unsigned char first = (unsigned char) t[i];
 
-    if (first < '2' || first > '6') {
+    if (first < '2' || first > '6' || det_group_tail(t, i)) {
         return 0;
     }
     while (ng < DET_CARD_GROUPS) {
@@ -533,6 +556,9 @@ det_phone(const char *t, size_t len, size_t i)
 
     if (t[i] == '+') {
         return det_phone_plus(t, len, i);
+    }
+    if (det_group_tail(t, i)) {
+        return 0;
     }
     e = det_phone_nanp(t, len, i);
     if (e == 0 && t[i] == '0') {

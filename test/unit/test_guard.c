@@ -72,7 +72,7 @@ static const det_case_t det_cases[] = {
     { SL_GUARD_DET_PHONE, "order 12345678 and 4155550100", "" },
     { SL_GUARD_DET_PHONE, "on 2024-01-15 at 12:30:45, version 1.2.3", "" },
     { SL_GUARD_DET_PHONE, "+12 34 and 415-555-01000 and ID 0123456", "" },
-    { SL_GUARD_DET_PHONE, "card 4111 1111 1111 1111", "" },
+    { SL_GUARD_DET_PHONE, "card 4111 1111 1111 1111, iban DE89 3704 0044 0532 0130 01", "" },
     /* card */
     { SL_GUARD_DET_CARD, "card 4111 1111 1111 1111 exp 12/29", "4111 1111 1111 1111" },
     { SL_GUARD_DET_CARD, "4111-1111-1111-1111 and 5500000000000004",
@@ -83,6 +83,8 @@ static const det_case_t det_cases[] = {
     { SL_GUARD_DET_CARD, "41111111111111111111 is twenty digits", "" },
     { SL_GUARD_DET_CARD, "4111 1111-1111 1111 mixes separators", "" },
     { SL_GUARD_DET_CARD, "ref 1234567812345670, x4111111111111111", "" },
+    { SL_GUARD_DET_CARD, "iban DE89 3704 0044 0532 0130 01 (bad checksum)", "" },
+    { SL_GUARD_DET_CARD, "acct AB12-3704-0044-0532-0130-01", "" },
     /* iban */
     { SL_GUARD_DET_IBAN, "IBAN DE89 3704 0044 0532 0130 00, thanks",
       "DE89 3704 0044 0532 0130 00" },
