@@ -1035,13 +1035,25 @@ deny_literal(const sl_guard_pattern_t *p, const char *t, size_t len, size_t from
 }
 
 
+/*
+ * regexec with REG_STARTEND: glibc keeps within [rm_so, rm_eo), but t
+ * must still be a C string (the sanitizers' interceptor and other libcs
+ * read up to its NUL), and texts here are not: t is matched as a copy.
+ */
 static void
-deny_regex(const sl_guard_pattern_t *p, const char *t, size_t len, size_t from, bool at_start,
+deny_regex(const sl_guard_pattern_t *p, const char *text, size_t len, size_t from, bool at_start,
            sl__guard_hits_t *out)
 {
     size_t pos = from;
     regmatch_t m;
+    char *t;
 
+    if (from >= len) {
+        return;
+    }
+    t = sl_xmalloc(len + 1);
+    memcpy(t, text, len);
+    t[len] = '\0';
     while (pos < len) {
         size_t s, e;
 
@@ -1049,7 +1061,7 @@ deny_regex(const sl_guard_pattern_t *p, const char *t, size_t len, size_t from, 
         m.rm_eo = (regoff_t) len;
         if (regexec(&p->re, t, 1, &m, REG_STARTEND | (pos > 0 || !at_start ? REG_NOTBOL : 0))
             != 0) {
-            return;
+            break;
         }
         s = (size_t) m.rm_so;
         e = (size_t) m.rm_eo;
@@ -1069,4 +1081,5 @@ deny_regex(const sl_guard_pattern_t *p, const char *t, size_t len, size_t from, 
         }
         pos = e;
     }
+    free(t);
 }

@@ -147,8 +147,13 @@ redact_collect(sl__guard_sess_t *s, unsigned dir, const char *w, size_t n, size_
 static void
 redact_restore_hits(sl__guard_sess_t *s, const char *w, size_t n, size_t from)
 {
-    const char *p = w + from, *end = w + n;
+    const char *p, *end;
 
+    if (n <= from) {
+        return; /* w may be NULL (an empty stream window) */
+    }
+    p = w + from;
+    end = w + n;
     while (p < end && (p = memchr(p, '[', (size_t) (end - p))) != NULL) {
         for (size_t i = 0; i < s->nph; i++) {
             const sl__guard_ph_t *ph = &s->ph[i];
@@ -291,7 +296,6 @@ sl__guard_apply(sl__guard_sess_t *s, unsigned dir, const char *w, size_t n, size
     }
     if (blk != NULL) {
         limit = blk->start;
-        sl__guard_decide(s, blk->check, sl__guard_rule(blk->check, blk->det), output);
         s->blocked = blk->check;
         s->blocked_det = blk->det;
         s->blocked_output = output;
@@ -335,6 +339,10 @@ sl__guard_apply(sl__guard_sess_t *s, unsigned dir, const char *w, size_t n, size
     }
     if (limit > pos) {
         sl_buf_append(out, w + pos, limit - pos);
+    }
+    if (blk != NULL) {
+        /* after the decisions on the text before it, as a stream records them */
+        sl__guard_decide(s, blk->check, sl__guard_rule(blk->check, blk->det), output);
     }
     *cut = limit;
     return blk != NULL ? SL_EDENIED : 0;

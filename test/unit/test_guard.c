@@ -379,7 +379,7 @@ test_block_and_output(void **state)
     assert_int_equal(rc, SL_EDENIED);
     assert_true(s->blocked_output);
     assert_string_equal(decisions(s),
-                        "deny[2]/block*1;email/redact*1;output:secret/redact*1;output:deny[2]/"
+                        "email/redact*1;deny[2]/block*1;output:secret/redact*1;output:deny[2]/"
                         "block*1");
     sl_pool_destroy(pool);
 }
