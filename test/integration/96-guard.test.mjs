@@ -54,6 +54,7 @@ describe('guardrails', () => {
             outdeny: [
               { detect: ['email'], action: 'redact', restore: true },
               { deny: ['forbidden'], action: 'block', on: 'output' },
+              { detect: ['secret', 'card'], action: 'redact', on: 'output' },
             ],
             noemail: [{ detect: ['email'], action: 'block' }],
             nophone: [{ detect: ['phone'], action: 'block' }],
@@ -180,6 +181,33 @@ describe('guardrails', () => {
     // input checks of that policy still redact and restore
     const ok = await openai.chat.completions.create({ model: 'watched', messages: [{ role: 'user', content: `hi ${TRUE.email}` }] });
     assert.equal(ok.choices[0].message.content, `mock reply: hi ${TRUE.email}`);
+  });
+
+  it('output redaction rewrites streamed deltas without cutting a match', async () => {
+    const prompt = `key ${TRUE.secret} and card ${TRUE.card} end`;
+    const want = 'mock reply: key [SECRET_1] and card [CARD_1] end';
+    for (const chunks of ['7', '23']) {
+      const stream = await openai.chat.completions.create(
+        { model: 'watched', stream: true, messages: [{ role: 'user', content: prompt }] },
+        { headers: { 'x-mock-chunks': chunks } });
+      const pieces = [];
+      const s = await collectStream(stream, { onChunk: (c) => pieces.push(c.choices[0]?.delta?.content || '') });
+      assert.equal(s.content, want);
+      // no piece carries a part of a match or of a placeholder
+      assert.ok(pieces.every((p) => !/sk-|4111/.test(p) && p.split('[').length === p.split(']').length),
+        pieces.join('|'));
+      assert.ok((await lastUpstream()).includes(TRUE.secret), 'an output-only check leaves the request alone');
+    }
+    let text = '';
+    const ms = await anthropic.messages.create(
+      { model: 'watched', max_tokens: 100, stream: true, messages: [{ role: 'user', content: prompt }] },
+      { headers: { 'x-mock-chunks': '11' } });
+    for await (const ev of ms) {
+      if (ev.type === 'content_block_delta' && ev.delta.type === 'text_delta') text += ev.delta.text;
+    }
+    assert.equal(text, want);
+    const r = await openai.chat.completions.create({ model: 'watched', messages: [{ role: 'user', content: prompt }] });
+    assert.equal(r.choices[0].message.content, want);
   });
 
   it('a key\'s policy beats its team\'s, the model\'s and the global one', async () => {
