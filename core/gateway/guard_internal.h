@@ -93,6 +93,9 @@ typedef struct sl__guard_sess {
     size_t nph;
     size_t phcap;
     size_t nrestorable;
+    uint32_t *by_orig; /* hash of the placeholders by label and text: index + 1, 0 empty */
+    uint32_t *by_text; /* and by their own text ("[EMAIL_1]") */
+    size_t tabcap;     /* slots of each (a power of two, at least twice nph) */
     unsigned counter[SL_GUARD_DET_COUNT + 1]; /* placeholders per label, the last: deny */
     sl_guard_decision_t *dec;
     size_t ndec;

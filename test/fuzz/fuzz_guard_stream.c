@@ -87,17 +87,15 @@ fuzz_policy(sl_pool_t *pool, unsigned choice)
         c->on = SL_GUARD_OUTPUT;
         c->deny = sl_pcalloc(pool, 2 * sizeof(*c->deny));
         if (choice & 8u) {
-            fuzz_check(sl_guard_pattern_compile(pool, "re:code[0-9]+x?", &c->deny[0], err,
-                                                sizeof(err))
-                           == 0,
-                       "regex compiles");
+            fuzz_check(
+                sl_guard_pattern_compile(pool, "re:code[0-9]+x?", &c->deny[0], err, sizeof(err))
+                    == 0,
+                "regex compiles");
             c->ndeny = 1;
         } else {
-            fuzz_check(sl_guard_pattern_compile(pool, "falcon", &c->deny[0], err, sizeof(err))
-                           == 0,
+            fuzz_check(sl_guard_pattern_compile(pool, "falcon", &c->deny[0], err, sizeof(err)) == 0,
                        "literal compiles");
-            fuzz_check(sl_guard_pattern_compile(pool, "top  secret!", &c->deny[1], err,
-                                                sizeof(err))
+            fuzz_check(sl_guard_pattern_compile(pool, "top  secret!", &c->deny[1], err, sizeof(err))
                            == 0,
                        "literal compiles");
             c->ndeny = 2;
@@ -118,11 +116,11 @@ fuzz_session(sl__guard_sess_t *s, sl_pool_t *pool, const sl_guard_policy_t *p)
     bool changed = false;
 
     sl__guard_sess_init(s, pool, p);
-    fuzz_check(sl__guard_apply(s, SL_GUARD_INPUT, in, sizeof(in) - 1, 0, true, false, &out, &cut,
-                               &changed)
-                       == 0
-                   && changed && s->nrestorable == 1,
-               "the input's address is redacted");
+    fuzz_check(
+        sl__guard_apply(s, SL_GUARD_INPUT, in, sizeof(in) - 1, 0, true, false, &out, &cut, &changed)
+                == 0
+            && changed && s->nrestorable == 1,
+        "the input's address is redacted");
     sl_buf_free(&out);
 }
 
@@ -182,8 +180,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     fuzz_session(&whole, pool, p);
     fuzz_session(&st, pool, p);
-    rc_whole = sl__guard_apply(&whole, SL_GUARD_OUTPUT, text, len, 0, true, json, &a, &cut,
-                               &changed);
+    rc_whole =
+        sl__guard_apply(&whole, SL_GUARD_OUTPUT, text, len, 0, true, json, &a, &cut, &changed);
     fuzz_check(rc_whole == 0 || rc_whole == SL_EDENIED, "the engine answers 0 or SL_EDENIED");
     fuzz_check(rc_whole == 0 ? cut == len : cut <= len, "the whole text is decided");
 

@@ -113,6 +113,13 @@ static const det_case_t det_cases[] = {
     { SL_GUARD_DET_SECRET,
       "gh ghp_0123456789abcdefghijklmnopqrstuvwxyz slack xoxb-1234567890-abcdef",
       "ghp_0123456789abcdefghijklmnopqrstuvwxyz|xoxb-1234567890-abcdef" },
+    { SL_GUARD_DET_SECRET,
+      "sk_live_0123456789abcdefgh rk_live_0123456789abcdefgh ASIAIOSFODNN7EXAMPLE "
+      "github_pat_0123456789abcdefghijkl glpat-0123456789abcdefghij xapp-1-A0123-456 "
+      "hf_0123456789abcdefghijklmnopqrstu",
+      "sk_live_0123456789abcdefgh|rk_live_0123456789abcdefgh|ASIAIOSFODNN7EXAMPLE|"
+      "github_pat_0123456789abcdefghijkl|glpat-0123456789abcdefghij|xapp-1-A0123-456|"
+      "hf_0123456789abcdefghijklmnopqrstu" },
     { SL_GUARD_DET_SECRET, "token " JWT " ok", JWT },
     { SL_GUARD_DET_SECRET, "key:\n" PEM "\nend", PEM },
     { SL_GUARD_DET_SECRET, "sk-123 and desk-abcdefghijklmnopqrstuvwxyz and AKIA1234", "" },
