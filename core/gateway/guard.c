@@ -16,6 +16,8 @@
  * body forwarded natively) is read and rewritten the same way as the
  * internal one, with the same placeholders.
  */
+#define _GNU_SOURCE /* memmem */
+
 #include "core/gateway/guard.h"
 
 #include <errno.h>
@@ -405,7 +407,12 @@ guard_shape(sl_guard_req_t *g, const sl_guard_who_t *who, sl_call_t *call, sl_er
         if (rc == 0 && l->max_prompt_tokens > 0) {
             uint64_t tokens;
 
-            if (chat) {
+            if (chat && call->raw.len / 4 < l->max_prompt_tokens
+                && memmem(call->raw.p, call->raw.len, "image", 5) == NULL) {
+                /* the text is never longer than the body, and there is no image: under the limit
+                   without reading it */
+                tokens = (call->raw.len + 3) / 4;
+            } else if (chat) {
                 sl_features_t f;
 
                 sl_features_init(&f);

@@ -798,6 +798,42 @@ test_request(void **state)
     assert_int_equal(e.status, 403);
     assert_string_equal(e.code, "model_not_allowed");
     assert_string_equal(sl_guard_row(g), "strict/allowed/block");
+    who.model = "demo-global";
+
+    /* max_prompt_tokens (8000) counts the text, not the JSON around it, and an image as 1024
+       bytes: 32000 bytes of text pass, 32004 do not, nor 31000 with an image */
+    {
+        char *body = sl_palloc(pool, 40000), *x = sl_palloc(pool, 32005);
+
+        memset(x, 'x', 32004);
+        x[32000] = '\0';
+        snprintf(body, 40000,
+                 "{\"model\":\"demo-global\",\"messages\":[{\"role\":\"user\",\"content\":"
+                 "\"%s\"}]}",
+                 x);
+        call = chat_call(pool, body, NULL);
+        assert_true(call->raw.len / 4 > 8000);
+        assert_int_equal(sl_guard_request(conf->guard, &who, call, &g, &e), 0);
+        x[32000] = 'x';
+        x[32004] = '\0';
+        snprintf(body, 40000,
+                 "{\"model\":\"demo-global\",\"messages\":[{\"role\":\"user\",\"content\":"
+                 "\"%s\"}]}",
+                 x);
+        call = chat_call(pool, body, NULL);
+        assert_int_equal(sl_guard_request(conf->guard, &who, call, &g, &e), SL_EDENIED);
+        assert_non_null(strstr(e.message, "max_prompt_tokens"));
+        x[31000] = '\0';
+        snprintf(body, 40000,
+                 "{\"model\":\"demo-global\",\"messages\":[{\"role\":\"user\",\"content\":"
+                 "[{\"type\":\"text\",\"text\":\"%s\"},{\"type\":\"image_url\",\"image_url\":"
+                 "{\"url\":\"data:x\"}}]}]}",
+                 x);
+        call = chat_call(pool, body, NULL);
+        assert_true(call->raw.len / 4 < 8000);
+        assert_int_equal(sl_guard_request(conf->guard, &who, call, &g, &e), SL_EDENIED);
+        assert_non_null(strstr(e.message, "max_prompt_tokens"));
+    }
 
     /* who decides: key > team > model > global; "none" stops the chain */
     who.model = "demo";
