@@ -80,6 +80,8 @@ typedef struct sl__guard_ph {
     char text[SL__GUARD_PH_MAX];
     size_t len;
     bool restorable; /* from an input check with restore: true */
+    uint64_t horig;  /* hashes of det and orig, and of text (the session's tables) */
+    uint64_t htext;
 } sl__guard_ph_t;
 
 /*

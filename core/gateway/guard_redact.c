@@ -228,12 +228,12 @@ redact_index(sl__guard_sess_t *s, size_t i)
         }
     }
     mask = s->tabcap - 1;
-    k = (size_t) redact_hash(s->ph[i].det, s->ph[i].orig.p, s->ph[i].orig.len) & mask;
+    k = (size_t) s->ph[i].horig & mask;
     while (s->by_orig[k] != 0) {
         k = (k + 1) & mask;
     }
     s->by_orig[k] = (uint32_t) (i + 1);
-    k = (size_t) redact_hash(0, s->ph[i].text, s->ph[i].len) & mask;
+    k = (size_t) s->ph[i].htext & mask;
     while (s->by_text[k] != 0) {
         k = (k + 1) & mask;
     }
@@ -424,9 +424,10 @@ static const sl__guard_ph_t *
 redact_placeholder(sl__guard_sess_t *s, unsigned det, bool restorable, const char *p, size_t len)
 {
     unsigned label = det < SL_GUARD_DET_COUNT ? det : SL_GUARD_DET_COUNT;
+    uint64_t h = redact_hash(label, p, len);
     sl__guard_ph_t *ph;
 
-    for (size_t k = s->tabcap == 0 ? 0 : (size_t) redact_hash(label, p, len) & (s->tabcap - 1);
+    for (size_t k = s->tabcap == 0 ? 0 : (size_t) h & (s->tabcap - 1);
          s->tabcap != 0 && s->by_orig[k] != 0; k = (k + 1) & (s->tabcap - 1)) {
         ph = &s->ph[s->by_orig[k] - 1];
         if (ph->det == label && ph->orig.len == len && memcmp(ph->orig.p, p, len) == 0) {
@@ -473,6 +474,8 @@ redact_placeholder(sl__guard_sess_t *s, unsigned det, bool restorable, const cha
         ph->text[3 + ll + nd] = '\0';
         ph->len = 3 + ll + nd;
     }
+    ph->horig = h;
+    ph->htext = redact_hash(0, ph->text, ph->len);
     redact_index(s, s->nph - 1);
     return ph;
 }
