@@ -35,7 +35,11 @@ int sl_cmd_backup(int argc, char **argv);  /* cmd/backup.c */
 int sl_cmd_usage(int argc, char **argv);   /* cmd/usage.c */
 int sl_cmd_stats(int argc, char **argv);   /* cmd/stats.c */
 int sl_cmd_budgets(int argc, char **argv); /* cmd/budgets.c */
+int sl_cmd_cache(int argc, char **argv);   /* cmd/cache.c */
+int sl_cmd_pricing(int argc, char **argv); /* cmd/pricing.c */
 int sl_cmd_guard(int argc, char **argv);   /* cmd/guard.c */
+
+int sl_cmd_dashboard(int argc, char **argv); /* cmd/dashboard.c */
 
 /*
  * cmd/guard.c: 0 when name (a --guard value) is a policy of conf or

@@ -70,7 +70,7 @@ keys_help(FILE *f)
 {
     fprintf(f,
             "usage: sluice keys create --name NAME [--team T] [--models GLOB,...] [--rpm N]\n"
-            "                          [--tpm N] [--budget USD --period day|month|total]\n"
+            "                          [--tpm N] [--budget USD --period day|week|month|total]\n"
             "                          [--expires 30d|YYYY-MM-DD] [--meta JSON] [--guard POLICY]\n"
             "                          [--json]\n"
             "       sluice keys list [--json]\n"
@@ -89,7 +89,7 @@ keys_help(FILE *f)
             "                   default: every model\n"
             "  --rpm N, --tpm N requests / tokens per minute (0: unlimited)\n"
             "  --budget USD     spend limit per period, e.g. 25 or 12.50\n"
-            "  --period P       day or month (UTC calendar), or total\n"
+            "  --period P       day, week or month (UTC calendar), or total\n"
             "  --expires E      a duration from now (12h, 30d) or a UTC date (valid through\n"
             "                   that day)\n"
             "  --meta JSON      free-form JSON object kept with the key\n"
@@ -245,7 +245,7 @@ keys_parse(int argc, char **argv, keys_opts_t *o)
     }
     if (o->sub == KEYS_CREATE && (o->fields & SL_KEY_SET_BUDGET) && o->spec.budget != 0
         && !o->period_given) {
-        fprintf(stderr, "%s: --budget needs --period day, month or total\n", o->prog);
+        fprintf(stderr, "%s: --budget needs --period day, week, month or total\n", o->prog);
         return SL_CLI_USAGE;
     }
     if (o->period_given && !(o->fields & SL_KEY_SET_BUDGET)) {
@@ -303,7 +303,7 @@ keys_parse_flag(int argc, char **argv, int *i, keys_opts_t *o)
         o->fields |= SL_KEY_SET_BUDGET;
     } else if ((rc = sl_cli_opt(p, argc, argv, i, "--period", &v)) != 0) {
         if (rc > 0 && sl_budget_period_parse(v, &o->spec.period) != 0) {
-            fprintf(stderr, "%s: --period is day, month or total, not \"%s\"\n", p, v);
+            fprintf(stderr, "%s: --period is day, week, month or total, not \"%s\"\n", p, v);
             return -1;
         }
         o->period_given = true;
@@ -572,7 +572,8 @@ keys_update(keys_opts_t *o, sl_db_t *db, sl_pool_t *pool)
 
     rc = sl_keys_update(db, o->target, &o->spec, o->fields, pool, &k);
     if (rc == -EINVAL && (o->fields & SL_KEY_SET_BUDGET)) {
-        fprintf(stderr, "%s: key \"%s\" has no budget yet: give --period day, month or total\n",
+        fprintf(stderr,
+                "%s: key \"%s\" has no budget yet: give --period day, week, month or total\n",
                 o->prog, o->target);
         return SL_CLI_USAGE;
     }

@@ -35,7 +35,7 @@ static void
 teams_help(FILE *f)
 {
     fprintf(f,
-            "usage: sluice teams set NAME [--budget USD --period day|month|total]\n"
+            "usage: sluice teams set NAME [--budget USD --period day|week|month|total]\n"
             "                             [--guard POLICY | --no-guard]\n"
             "       sluice teams list [--json]\n"
             "       sluice teams rm NAME\n"
@@ -45,7 +45,7 @@ teams_help(FILE *f)
             "its keys keep working.\n"
             "\n"
             "  --budget USD    spend limit per period, e.g. 500 or 12.50\n"
-            "  --period P      day or month (UTC calendar), or total\n"
+            "  --period P      day, week or month (UTC calendar), or total\n"
             "  --guard POLICY  guardrail policy for the team's keys that have none of their\n"
             "                  own (guardrails.policies in the configuration, or none);\n"
             "                  --no-guard removes it\n"
@@ -112,7 +112,8 @@ sl_cmd_teams(int argc, char **argv)
                    && (rc = sl_cli_opt(prog, argc, argv, &i, "--period", &v)) != 0) {
             if (rc < 0 || sl_budget_period_parse(v, &period) != 0) {
                 if (rc > 0) {
-                    fprintf(stderr, "%s: --period is day, month or total, not \"%s\"\n", prog, v);
+                    fprintf(stderr, "%s: --period is day, week, month or total, not \"%s\"\n", prog,
+                            v);
                 }
                 return SL_CLI_USAGE;
             }

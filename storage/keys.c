@@ -199,8 +199,8 @@ sl_key_spec_check(const sl_key_spec_t *spec, unsigned fields, int64_t now, char 
         }
     }
     if ((fields & SL_KEY_SET_BUDGET) && (fields & SL_KEY_SET_PERIOD) && spec->budget != 0
-        && (spec->period < SL_BUDGET_DAY || spec->period > SL_BUDGET_TOTAL)) {
-        return keys_errf(err, errlen, "a budget needs a period: day, month or total");
+        && (spec->period < SL_BUDGET_DAY || spec->period > SL_BUDGET_PERIOD_MAX)) {
+        return keys_errf(err, errlen, "a budget needs a period: day, week, month or total");
     }
     if ((fields & SL_KEY_SET_GUARD) && spec->guard != NULL && *spec->guard != '\0'
         && !keys_name_ok(spec->guard)) {
@@ -804,7 +804,7 @@ keys_decode(sl_str_t id, sl_str_t rec, sl_pool_t *pool, sl_key_t **out)
     if (sum != keys_fnv1a(b, rec.len - KEYS_SUM_LEN)) {
         return keys_corrupt(id, "checksum mismatch");
     }
-    if (b[1] > SL_BUDGET_TOTAL || b[2] != 0 || b[3] != 0) {
+    if (b[1] > SL_BUDGET_PERIOD_MAX || b[2] != 0 || b[3] != 0) {
         return keys_corrupt(id, "bad period or flags");
     }
     r.p = b + 4;

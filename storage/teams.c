@@ -75,7 +75,7 @@ sl_teams_set(sl_db_t *db, const char *name, uint64_t budget, sl_budget_period_e 
 {
     teams_set_arg_t a = { name, budget, period, now, true, NULL };
 
-    if (!sl_team_name_valid(name) || period < SL_BUDGET_DAY || period > SL_BUDGET_TOTAL) {
+    if (!sl_team_name_valid(name) || period < SL_BUDGET_DAY || period > SL_BUDGET_PERIOD_MAX) {
         return -EINVAL;
     }
     return sl_db_write(db, teams_set_txn, &a);
@@ -281,7 +281,7 @@ teams_decode(sl_str_t name, sl_str_t rec, sl_pool_t *pool, sl_team_t **out)
             (uint32_t) b[e] << 24 | (uint32_t) b[e + 1] << 16 | (uint32_t) b[e + 2] << 8 | b[e + 3];
         if (sum != teams_fnv1a(b, e)) {
             why = "checksum mismatch";
-        } else if (b[1] > SL_BUDGET_TOTAL || b[2] != 0 || b[3] != 0) {
+        } else if (b[1] > SL_BUDGET_PERIOD_MAX || b[2] != 0 || b[3] != 0) {
             why = "bad period or flags";
         }
     }

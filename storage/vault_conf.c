@@ -51,6 +51,7 @@ vault_conf_collect(sl_conf_t *conf, vault_ref_walk_t *w)
         vault_conf_add(w, &conf->static_keys[i]);
     }
     vault_conf_add(w, &conf->admin_key);
+    vault_conf_add(w, &conf->alerts.webhook);
 }
 
 

@@ -69,7 +69,20 @@ static const sl_http_route_t admin_routes[] = {
     { "DELETE", ADMIN_SECRETS_PREFIX "*", sl__admin_secret_delete, NULL },
     { "POST", "/admin/reload", admin_reload, NULL },
     { "GET", "/admin/targets", sl__admin_targets, NULL },
+    { "GET", "/admin/cache", sl__admin_cache_get, NULL },
+    { "DELETE", "/admin/cache", sl__admin_cache_delete, NULL },
     { "GET", "/metrics", sl__admin_metrics, NULL },
+    { "GET", "/", sl__admin_dash_asset, NULL },
+    { "GET", "/assets/*", sl__admin_dash_asset, NULL },
+    { "GET", "/favicon.ico", sl__admin_dash_asset, NULL },
+    { "GET", "/login", sl__admin_dash_login, NULL },
+    { "GET", "/admin/session", sl__admin_session_get, NULL },
+    { "POST", "/admin/session", sl__admin_session_post, NULL },
+    { "DELETE", "/admin/session", sl__admin_session_delete, NULL },
+    { "GET", "/admin/stats", sl__admin_stats, NULL },
+    { "GET", "/admin/budgets", sl__admin_budgets, NULL },
+    { "GET", "/admin/tail", sl__admin_tail, NULL },
+    { "GET", "/admin/alerts", sl__admin_alerts, NULL },
 };
 
 
@@ -117,13 +130,24 @@ sl_admin_routes(size_t *n)
 }
 
 
-/* Checks the admin key; answers 401 itself. The key given is never echoed or logged. */
+/*
+ * Checks the admin key, or without one a dashboard session (admin_dash.c);
+ * answers 401 (403 for a session's request that fails the CSRF checks)
+ * itself. The key given is never echoed or logged.
+ */
 bool
 sl__admin_auth(sl_http_req_t *r)
 {
     const sl_secret_t *admin = &r->conf->admin_key;
     sl_str_t key = sl_http_req_credential(r);
 
+    if (key.len == 0 && sl__admin_has_cookie(r)) {
+        if (admin_current == NULL) {
+            sl__admin_error(r, 503, "admin_unavailable", NULL, "The admin API is not ready.");
+            return false;
+        }
+        return sl__admin_session_auth(r);
+    }
     if (admin->value == NULL) {
         sl__admin_error(r, 401, "admin_disabled", NULL,
                         "The admin API is disabled: auth.admin_key is not configured.");

@@ -23,6 +23,22 @@
  *   POST   /admin/reload                 SIGHUP to the master (202)
  *   GET    /admin/targets                breakers, latency estimates, in-flight
  *                                        counts, headroom, credentials cooling down
+ *   GET    /admin/cache?since=7d         the response cache: entries, bytes, hits,
+ *                                        misses, hit ratio, savings (sluice cache stats)
+ *   DELETE /admin/cache?model=M&key=K    purge (neither: all): {"deleted": N}
+ *   GET    /admin/stats?since=24h&bucket=hour  the dashboard's time series
+ *   GET    /admin/budgets                budgets, spend this period, projection
+ *   GET    /admin/tail?after=SEQ         recent requests (metadata only)
+ *   GET    /admin/alerts                 recent alerts and their delivery
+ *   GET    /admin/session                who is asking; a session's CSRF token
+ *   POST   /admin/session                {"admin_key"}: a dashboard login (cookie)
+ *   DELETE /admin/session                logout
+ *   GET    /, /assets/NAME, /login?token=  the dashboard and its one-time links
+ *                                        (core/admin/admin_dash.c: no key needed)
+ *
+ * Besides the admin key, a dashboard session cookie authenticates; with
+ * it, a request that changes something also needs X-CSRF-Token and the
+ * dashboard's own Origin (403 otherwise).
  *
  * Money in request bodies (budget_usd): a decimal string, parsed exactly
  * ("12.5", "0.000000001": at most 9 decimals), or a JSON number that is

@@ -12,6 +12,9 @@
  *   admin_usage.c    what the gateway did and does: /admin/usage (the
  *                    ledger, grouped in the thread pool), /admin/targets
  *                    and /metrics
+ *   admin_cache.c    /admin/cache: the response cache's figures, purges
+ *   admin_dash.c     the dashboard page, its login link and sessions
+ *   admin_stats.c    what the dashboard reads: stats, budgets, tail, alerts
  *
  * Worker context, like core/admin/admin.h. Every handler starts with
  * sl__admin_auth() and answers exactly once; the helpers that answer say so.
@@ -119,9 +122,40 @@ void sl__admin_secrets_list(sl_http_req_t *r);
 void sl__admin_secret_put(sl_http_req_t *r);
 void sl__admin_secret_delete(sl_http_req_t *r);
 
+/*
+ * admin_dash.c: the dashboard's files, its login link, sessions. A request
+ * with a session cookie and no admin key is authenticated by
+ * sl__admin_session_auth (which answers 401/403 itself, CSRF included).
+ */
+bool sl__admin_has_cookie(sl_http_req_t *r);
+bool sl__admin_session_auth(sl_http_req_t *r);
+void sl__admin_dash_asset(sl_http_req_t *r);
+void sl__admin_dash_login(sl_http_req_t *r);
+void sl__admin_session_get(sl_http_req_t *r);
+void sl__admin_session_post(sl_http_req_t *r);
+void sl__admin_session_delete(sl_http_req_t *r);
+
+/* admin_stats.c: what the dashboard reads: /admin/stats, /admin/budgets, /admin/tail,
+ * /admin/alerts. */
+void sl__admin_stats(sl_http_req_t *r);
+void sl__admin_budgets(sl_http_req_t *r);
+void sl__admin_tail(sl_http_req_t *r);
+void sl__admin_alerts(sl_http_req_t *r);
+
+/*
+ * Splits r's query into the n parameters names allows; values[i] is a copy
+ * in r->pool, or stays as it was when absent. Answers 400 itself and
+ * returns -EINVAL for a parameter it does not know. (admin_usage.c)
+ */
+int sl__admin_query(sl_http_req_t *r, const char *const *names, const char **values, size_t n);
+
 /* admin_usage.c: GET /admin/usage, /admin/targets and /metrics. */
 void sl__admin_usage(sl_http_req_t *r);
 void sl__admin_targets(sl_http_req_t *r);
 void sl__admin_metrics(sl_http_req_t *r);
+
+/* admin_cache.c: GET and DELETE /admin/cache. */
+void sl__admin_cache_get(sl_http_req_t *r);
+void sl__admin_cache_delete(sl_http_req_t *r);
 
 #endif

@@ -119,7 +119,7 @@ admin_key_fields(sl_http_req_t *r, json_t *body, admin_spec_t *as, bool create)
     /* as the CLI: a new key's budget needs its period (an update keeps the key's own),
      * and a period goes with a budget */
     if (create && as->budget_given && as->spec.budget != 0 && !as->period_given) {
-        sl__admin_bad(r, "period", "budget_usd needs period: day, month or total.");
+        sl__admin_bad(r, "period", "budget_usd needs period: day, week, month or total.");
         return -EINVAL;
     }
     if (as->period_given && !as->budget_given) {
@@ -203,7 +203,7 @@ admin_key_field(sl_http_req_t *r, const char *field, json_t *v, admin_spec_t *as
             return 0;
         }
         if (!json_is_string(v) || sl_budget_period_parse(json_string_value(v), &s->period) != 0) {
-            sl__admin_bad(r, "period", "period is day, month or total.");
+            sl__admin_bad(r, "period", "period is day, week, month or total.");
             return -EINVAL;
         }
         as->period_given = true;

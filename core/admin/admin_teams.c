@@ -146,7 +146,7 @@ sl__admin_team_put(sl_http_req_t *r)
         } else if (strcmp(field, "period") == 0) {
             if (!json_is_string(v) || sl_budget_period_parse(json_string_value(v), &period) != 0) {
                 json_decref(body);
-                sl__admin_bad(r, "period", "period is day, month or total.");
+                sl__admin_bad(r, "period", "period is day, week, month or total.");
                 return;
             }
             has_period = true;

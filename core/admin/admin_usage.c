@@ -35,18 +35,13 @@ typedef struct admin_usage {
     int rc;
 } admin_usage_t;
 
-static int admin_query(sl_http_req_t *r, const char *const *names, const char **values, size_t n);
 static void admin_usage_work(uv_work_t *req);
 static void admin_usage_done(uv_work_t *req, int status);
 
 
-/*
- * Splits the query into the n parameters names allows; values[i] is a copy
- * in r->pool, or stays as it was when absent. Answers 400 itself and
- * returns -EINVAL for a parameter it does not know.
- */
-static int
-admin_query(sl_http_req_t *r, const char *const *names, const char **values, size_t n)
+/* See admin_internal.h. */
+int
+sl__admin_query(sl_http_req_t *r, const char *const *names, const char **values, size_t n)
 {
     const char *p = r->query.p, *end = r->query.p + r->query.len, *amp, *eq;
     size_t klen;
@@ -89,7 +84,7 @@ sl__admin_usage(sl_http_req_t *r)
     if (!sl__admin_auth(r) || !sl__admin_has_db(r)) {
         return;
     }
-    if (admin_query(r, names, values, 2) < 0) {
+    if (sl__admin_query(r, names, values, 2) < 0) {
         return;
     }
     u = sl_pcalloc(r->pool, sizeof(*u));

@@ -38,4 +38,11 @@ int sl_str_to_u64(sl_str_t s, unsigned long long *out);
 /* Constant-time comparison: time depends on lengths only, never on content. */
 bool sl_str_ct_eq(const char *a, size_t alen, const char *b, size_t blen);
 
+/*
+ * Length of the well-formed UTF-8 character at p (n > 0 bytes left): 1 to
+ * 4, or 0 when p does not start one (a stray continuation byte, an overlong
+ * form, a surrogate, beyond U+10FFFF, or cut short).
+ */
+size_t sl_utf8_char_len(const char *p, size_t n);
+
 #endif

@@ -15,6 +15,7 @@
 
 #include "core/base/errno.h"
 #include "core/base/log.h"
+#include "core/admin/alerts.h"
 #include "core/admin/metrics.h"
 #include "core/gateway/settle.h"
 #include "core/http/headers.h"
@@ -47,7 +48,8 @@ struct sl_drv_attempt {
     bool upstream_stream;     /* the provider answered with an event stream */
     bool reported;            /* the breaker and in-flight count know how it ended */
     bool paused;
-    bool over; /* failed or finished: later events are ignored */
+    bool over;  /* failed or finished: later events are ignored */
+    void *span; /* observe.c's view of the attempt */
 };
 
 static void attempt_dom_work(uv_work_t *w);
@@ -111,7 +113,20 @@ sl__drv_attempt_next(sl_drv_req_t *rq)
             rc_ = sl_acct_reserve(rq->d->db, rq->r->conf, &rq->acct, t, rq->r->body.len,
                                   rq->call.max_tokens, rq->r->pool, &why);
             if (rc_ == SL_EDENIED && rq->attempts > 0) {
+                sl__drv_obs_event(rq, "budget_skip", t);
                 continue; /* too dear for what is left: a cheaper fallback may still do */
+            }
+            if (rc_ == SL_ENOTFOUND) {
+                /* unpriced: reject: never sent; a priced fallback may serve it */
+                if (!rq->have_error) {
+                    rq->have_error = true;
+                    rq->last_error = (sl_error_t){ .status = 403,
+                                                   .type = "invalid_request_error",
+                                                   .code = "model_not_priced",
+                                                   .param = "model",
+                                                   .message = why };
+                }
+                continue;
             }
             if (rc_ == SL_EDENIED) {
                 sl__drv_error_new(rq, 429, "insufficient_quota", "insufficient_quota", NULL, why);
@@ -133,6 +148,7 @@ sl__drv_attempt_next(sl_drv_req_t *rq)
             v = sl_state_breaker_enter(rt->state, now, rc);
             if (v == SL_BREAKER_SKIP) {
                 /* opened (or probed by another request) since the plan was made */
+                sl__drv_obs_event(rq, "breaker_skip", t);
                 continue;
             }
         }
@@ -148,7 +164,7 @@ sl__drv_attempt_next(sl_drv_req_t *rq)
         break;
     }
     rq->att = a;
-    if (rq->r->body.len >= SL_DRV_OFFLOOP_BYTES && a->ops->api != rq->call.client_api
+    if (rq->r->body.len >= SL_DRV_OFFLOOP_BYTES && !sl_provider_speaks(a->ops, rq->call.client_api)
         && a->ops->api != rq->call.api) {
         /* a translating adapter will want the DOM of a large body: built off the loop */
         rq->working = true;
@@ -203,7 +219,22 @@ attempt_build(sl_drv_attempt_t *a)
     int rc_;
 
     memset(&ureq, 0, sizeof(ureq));
-    rc_ = a->ops->build_request(a->ext, &a->call, &ureq);
+    if (rq->call.untranslatable != NULL && !sl_provider_speaks(a->ops, rq->call.client_api)) {
+        /* only a target that takes the client's own body can serve it */
+        rq->have_error = true;
+        rq->last_error = (sl_error_t){
+            .status = 400,
+            .type = "invalid_request_error",
+            .code = "unsupported_parameter",
+            .message = sl_psprintf(rq->r->pool,
+                                   "%s: provider \"%s\" (kind %s) does not speak this API, and "
+                                   "the request cannot be translated for it",
+                                   rq->call.untranslatable, t->provider->name, t->provider->kind),
+        };
+        rc_ = SL_EDENIED;
+    } else {
+        rc_ = a->ops->build_request(a->ext, &a->call, &ureq);
+    }
     if (rc_ == SL_EDENIED) {
         /* this kind does not serve the client's API: the next target may */
         attempt_report(a, true, 0);
@@ -227,6 +258,7 @@ attempt_build(sl_drv_attempt_t *a)
     rq->tries++;
     rq->attempts++;
     rq->last_target = t;
+    sl__drv_obs_attempt_start(rq, a->span, rq->attempts, a->breaker == SL_BREAKER_PROBE);
     if (rc_ == SL_ENOTFOUND) {
         sl_error_t e = {
             .status = 400,
@@ -303,6 +335,7 @@ attempt_create(sl_drv_req_t *rq, const sl_route_target_t *rt, int cred)
     hdrs = sl_palloc(pool, sizeof(*hdrs) * (rq->r->nheaders + 1));
     a->call.headers = hdrs;
     a->call.nheaders = sl_headers_upstream(p, rq->r->headers, rq->r->nheaders, hdrs);
+    a->span = sl__drv_obs_attempt(rq, rt->target, hdrs, &a->call.nheaders);
     a->ops = p->ops;
     a->ext = p->ext;
     a->body = (sl_buf_t) SL_BUF_INIT;
@@ -363,6 +396,7 @@ static void
 attempt_close(sl_drv_attempt_t *a)
 {
     attempt_report(a, false, 0); /* not reported yet: the client went away */
+    sl__drv_obs_attempt_end(a->rq, a->span);
     a->over = true;
     if (a->uc != NULL) {
         sl_upstream_cancel(a->uc);
@@ -576,6 +610,7 @@ attempt_events(sl_drv_attempt_t *a, bool final)
         attempt_fail(a, SL_FAIL_NONE, err->status, err);
         return 1;
     }
+    sl__cache_events(rq, a, &a->evs);
     rq->fe->encode_events(a->fe_state, &a->evs, &a->out);
     if (!rq->committed) {
         if (!output) {
@@ -716,6 +751,7 @@ attempt_answer(sl_drv_attempt_t *a)
     sl_http_header_t h[16];
     sl_error_t blocked;
     size_t n = 0;
+    bool native;
 
     memset(&ans, 0, sizeof(ans));
     if (a->ops->parse_response(a->ext, &a->call, &a->body, &ans) < 0) {
@@ -748,6 +784,7 @@ attempt_answer(sl_drv_attempt_t *a)
         attempt_fail(a, SL_FAIL_NONE, 502, &e);
         return;
     }
+    sl__cache_answer(rq, &ans);
     rq->committed = true;
     rq->served = a->call.target;
     rq->served_model = attempt_served_model(a, ans.model);
@@ -759,9 +796,13 @@ attempt_answer(sl_drv_attempt_t *a)
     h[n++] = (sl_http_header_t){ sl_str_lit("content-type"), sl_str_lit("application/json") };
     n += sl__drv_headers(rq, &h[n]);
     sl__drv_log(rq, a->status);
+    native = a->call.forwarded;
     attempt_close(a);
     sl_timer_cancel(rq->timer);
     rq->timer = NULL;
+    if (sl__drv_responses_hold(rq, NULL, &out, a->status, h, n, native)) {
+        return; /* stored first, then answered */
+    }
     rq->done = true;
     sl__drv_finish_respond(rq, a->status, h, n, &out);
 }
@@ -791,6 +832,7 @@ attempt_stream_end(sl_drv_attempt_t *a)
 {
     sl_drv_req_t *rq = a->rq;
     sl_usage_t usage;
+    bool held;
 
     sl__drv_usage(rq, &a->st, &usage);
     rq->served_model = a->st.served_model;
@@ -801,10 +843,13 @@ attempt_stream_end(sl_drv_attempt_t *a)
     /* the ledger row is committed before the stream's last bytes go out */
     sl__drv_record(rq, 200, &usage);
     rq->fe->encode_end(a->fe_state, &usage, &a->out);
+    held = sl__drv_responses_hold(rq, a->fe_state, &a->out, 200, NULL, 0, a->call.forwarded);
     attempt_write(a);
     sl__drv_log(rq, 200);
     attempt_close(a);
-    sl__drv_finish(rq);
+    if (!held) {
+        sl__drv_finish(rq);
+    }
 }
 
 
@@ -899,6 +944,7 @@ attempt_fail(sl_drv_attempt_t *a, sl_fail_e fail, int status, const sl_error_t *
     rq->last_error = *e;
     rq->have_error = true;
     rq->retry_after = a->retry_after_text;
+    sl__drv_obs_attempt_fail(rq, a->span, a->status != 0 ? a->status : status, e);
     attempt_close(a);
     if ((bits & SL_RETRY_SAME) && rq->tries <= rc->retries
         && sl_state_budget_retry(now, rc->retry_budget)) {
@@ -927,6 +973,7 @@ attempt_fail(sl_drv_attempt_t *a, sl_fail_e fail, int status, const sl_error_t *
         attempt_give_up(rq);
         return;
     }
+    sl__drv_obs_attempt_next(a->span, (bits & SL_RETRY_SAME) ? "retry" : "fallback", wait);
     rq->timer = sl_timer_start(rq->d->loop, wait, attempt_on_wait, rq);
 }
 
@@ -952,6 +999,9 @@ attempt_give_up(sl_drv_req_t *rq)
             .code = "no_target_available",
             .message = "No target of this model is available right now.",
         };
+    }
+    if (rq->last_error.status >= 500 || rq->last_error.status == 429) {
+        sl_alerts_model_failed(rq->public_model, rq->last_error.status, rq->attempts);
     }
     sl__drv_error(rq, &rq->last_error);
 }

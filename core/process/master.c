@@ -29,6 +29,8 @@
 #include "core/base/log.h"
 #include "core/admin/metrics.h"
 #include "core/base/shm.h"
+#include "core/admin/alerts.h"
+#include "core/admin/tail.h"
 #include "core/gateway/state.h"
 #include "core/gateway/settle.h"
 #include "core/process/worker.h"
@@ -196,7 +198,7 @@ master_shm_init(const sl_conf_t *conf)
 {
     int rc = sl_shm_init(sl_metrics_shm_size() + sl_limits_shm_size() + sl_state_shm_size(conf)
                          + sl_db_shared_size() + sl_intent_shm_size(sl_settle_capacity(conf))
-                         + sl_guard_shm_size());
+                         + sl_tail_shm_size() + sl_alerts_shm_size() + sl_guard_shm_size());
 
     if (rc == 0) {
         rc = sl_metrics_init();
@@ -212,6 +214,12 @@ master_shm_init(const sl_conf_t *conf)
     }
     if (rc == 0) {
         rc = sl_intent_init(sl_settle_capacity(conf));
+    }
+    if (rc == 0) {
+        rc = sl_tail_init();
+    }
+    if (rc == 0) {
+        rc = sl_alerts_init();
     }
     if (rc == 0) {
         rc = sl_guard_init();
