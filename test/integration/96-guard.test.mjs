@@ -1,7 +1,8 @@
 // Guardrails through the official SDKs: every built-in detector redacted
 // before the request leaves (the mock sees placeholders, near misses pass
-// untouched) and restored for the client, on /v1/chat/completions and
-// /v1/messages (to an OpenAI-shaped and to an Anthropic target), JSON and
+// untouched) and restored for the client, on /v1/chat/completions,
+// /v1/messages and /v1/responses (to an OpenAI-shaped and to an Anthropic
+// target), JSON and
 // streaming with placeholders split across chunks, and embeddings; deny
 // lists blocking with each frontend's error shape and no upstream request;
 // an output deny list ending a committed stream with an in-band error;
@@ -129,6 +130,32 @@ describe('guardrails', () => {
       assertRedacted(await lastUpstream());
       assert.equal(text, `mock reply: ${PROMPT}`);
       assert.equal(types.at(-1), 'message_stop');
+    });
+  }
+
+  for (const model of ['gpt-4o-mini', 'claude']) {
+    it(`responses to ${model}: JSON and streaming, redacted upstream and restored`, async () => {
+      const r = await openai.responses.create({ model, input: PROMPT });
+      assertRedacted(await lastUpstream());
+      assert.equal(r.output_text, `mock reply: ${PROMPT}`);
+
+      const stream = await openai.responses.create({ model, input: PROMPT, stream: true },
+        { headers: { 'x-mock-chunks': '40' } });
+      let text = '';
+      let done;
+      for await (const ev of stream) {
+        if (ev.type === 'response.output_text.delta') text += ev.delta;
+        if (ev.type === 'response.output_text.done') done = ev.text;
+        if (ev.type === 'response.completed') assert.equal(ev.response.output[0].content[0].text, `mock reply: ${PROMPT}`);
+      }
+      assertRedacted(await lastUpstream());
+      assert.equal(text, `mock reply: ${PROMPT}`);
+      assert.equal(done, `mock reply: ${PROMPT}`);
+
+      const before = await upstreamCount();
+      await assert.rejects(openai.responses.create({ model, input: 'about project falcon' }),
+        (err) => err.status === 400 && err.code === 'guardrail_blocked' && /rule "deny\[2\]"/.test(err.message));
+      assert.equal(await upstreamCount(), before, 'nothing reached the provider');
     });
   }
 
