@@ -41,6 +41,7 @@ static const char *streamed(sl__guard_sess_t *s, const char *text, size_t chunk,
                             bool *word_cut);
 static int load(const char *yaml, sl_conf_t **conf, char *err, size_t errlen);
 static sl_call_t *chat_call(sl_pool_t *pool, const char *body, const char *native);
+static sl_call_t *prompt_call(sl_pool_t *pool, size_t n, bool image);
 
 #define SLUICE_KEY "sk-sluice-0123456789abcdefghijklmnopqrstuvwxyzABCDEFG"
 #define JWT \
@@ -718,6 +719,22 @@ chat_call(sl_pool_t *pool, const char *body, const char *native)
 }
 
 
+/* A chat call whose one user message is n bytes of text, with an image part after it. */
+static sl_call_t *
+prompt_call(sl_pool_t *pool, size_t n, bool image)
+{
+    char *x = sl_palloc(pool, n + 1), *body = sl_palloc(pool, n + 256);
+
+    memset(x, 'x', n);
+    x[n] = '\0';
+    snprintf(body, n + 256,
+             "{\"model\":\"demo-global\",\"messages\":[{\"role\":\"user\",\"content\":"
+             "[{\"type\":\"text\",\"text\":\"%s\"}%s]}]}",
+             x, image ? ",{\"type\":\"image_url\",\"image_url\":{\"url\":\"data:x\"}}" : "");
+    return chat_call(pool, body, NULL);
+}
+
+
 static void
 test_request(void **state)
 {
@@ -806,38 +823,16 @@ test_request(void **state)
 
     /* max_prompt_tokens (8000) counts the text, not the JSON around it, and an image as 1024
        bytes: 32000 bytes of text pass, 32004 do not, nor 31000 with an image */
-    {
-        char *body = sl_palloc(pool, 40000), *x = sl_palloc(pool, 32005);
-
-        memset(x, 'x', 32004);
-        x[32000] = '\0';
-        snprintf(body, 40000,
-                 "{\"model\":\"demo-global\",\"messages\":[{\"role\":\"user\",\"content\":"
-                 "\"%s\"}]}",
-                 x);
-        call = chat_call(pool, body, NULL);
-        assert_true(call->raw.len / 4 > 8000);
-        assert_int_equal(sl_guard_request(conf->guard, &who, call, &g, &e), 0);
-        x[32000] = 'x';
-        x[32004] = '\0';
-        snprintf(body, 40000,
-                 "{\"model\":\"demo-global\",\"messages\":[{\"role\":\"user\",\"content\":"
-                 "\"%s\"}]}",
-                 x);
-        call = chat_call(pool, body, NULL);
-        assert_int_equal(sl_guard_request(conf->guard, &who, call, &g, &e), SL_EDENIED);
-        assert_non_null(strstr(e.message, "max_prompt_tokens"));
-        x[31000] = '\0';
-        snprintf(body, 40000,
-                 "{\"model\":\"demo-global\",\"messages\":[{\"role\":\"user\",\"content\":"
-                 "[{\"type\":\"text\",\"text\":\"%s\"},{\"type\":\"image_url\",\"image_url\":"
-                 "{\"url\":\"data:x\"}}]}]}",
-                 x);
-        call = chat_call(pool, body, NULL);
-        assert_true(call->raw.len / 4 < 8000);
-        assert_int_equal(sl_guard_request(conf->guard, &who, call, &g, &e), SL_EDENIED);
-        assert_non_null(strstr(e.message, "max_prompt_tokens"));
-    }
+    call = prompt_call(pool, 32000, false);
+    assert_true(call->raw.len / 4 > 8000);
+    assert_int_equal(sl_guard_request(conf->guard, &who, call, &g, &e), 0);
+    call = prompt_call(pool, 32004, false);
+    assert_int_equal(sl_guard_request(conf->guard, &who, call, &g, &e), SL_EDENIED);
+    assert_non_null(strstr(e.message, "max_prompt_tokens"));
+    call = prompt_call(pool, 31000, true);
+    assert_true(call->raw.len / 4 < 8000);
+    assert_int_equal(sl_guard_request(conf->guard, &who, call, &g, &e), SL_EDENIED);
+    assert_non_null(strstr(e.message, "max_prompt_tokens"));
 
     /* who decides: key > team > model > global; "none" stops the chain */
     who.model = "demo";
