@@ -21,11 +21,8 @@
 #define RESP_KEY_MAX  (2 + 8 + SL_RESPONSES_ID_MAX)
 
 typedef struct resp_put_arg {
-    const char *id;
-    const char *key_id;
-    const char *team;
-    int64_t created_ns;
-    sl_str_t json;
+    sl_resp_put_t *v;
+    size_t n;
 } resp_put_arg_t;
 
 typedef struct resp_del_arg {
@@ -42,6 +39,8 @@ typedef struct resp_prune_arg {
 } resp_prune_arg_t;
 
 static int resp_put_txn(sl_txn_t *t, void *arg);
+static int resp_put_one(sl_txn_t *t, const sl_resp_put_t *p);
+static bool resp_put_valid(const sl_resp_put_t *p);
 static int resp_del_txn(sl_txn_t *t, void *arg);
 static int resp_prune_txn(sl_txn_t *t, void *arg);
 static int resp_prune_one(void *arg, sl_str_t key, sl_str_t val);
@@ -57,13 +56,38 @@ int
 sl_responses_put(sl_db_t *db, const char *id, const char *key_id, const char *team,
                  int64_t created_ns, sl_str_t json)
 {
-    resp_put_arg_t a = { id, key_id, team, created_ns, json };
-    size_t idlen = strlen(id);
+    sl_resp_put_t p = { id, key_id, team, created_ns, json, 0 };
+    int rc;
 
-    if (idlen == 0 || idlen > SL_RESPONSES_ID_MAX || strlen(key_id) > 255 || strlen(team) > 255) {
+    if (!resp_put_valid(&p)) {
         return -EINVAL;
     }
-    return sl_db_write(db, resp_put_txn, &a);
+    rc = sl_responses_put_many(db, &p, 1);
+    return rc != 0 ? rc : p.rc;
+}
+
+
+int
+sl_responses_put_many(sl_db_t *db, sl_resp_put_t *v, size_t n)
+{
+    resp_put_arg_t a = { v, n };
+    size_t valid = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        v[i].rc = resp_put_valid(&v[i]) ? 0 : -EINVAL;
+        valid += v[i].rc == 0;
+    }
+    return valid > 0 ? sl_db_write(db, resp_put_txn, &a) : 0;
+}
+
+
+static bool
+resp_put_valid(const sl_resp_put_t *p)
+{
+    size_t idlen = strlen(p->id);
+
+    return idlen > 0 && idlen <= SL_RESPONSES_ID_MAX && strlen(p->key_id) <= 255
+           && strlen(p->team) <= 255;
 }
 
 
@@ -71,6 +95,23 @@ static int
 resp_put_txn(sl_txn_t *t, void *arg)
 {
     resp_put_arg_t *a = arg;
+
+    for (size_t i = 0; i < a->n; i++) {
+        if (a->v[i].rc == 0) {
+            int rc = resp_put_one(t, &a->v[i]);
+
+            if (rc != 0) {
+                return rc;
+            }
+        }
+    }
+    return 0;
+}
+
+
+static int
+resp_put_one(sl_txn_t *t, const sl_resp_put_t *a)
+{
     size_t idlen = strlen(a->id);
     size_t klen = strlen(a->key_id);
     size_t tlen = strlen(a->team);

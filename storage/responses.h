@@ -43,6 +43,25 @@ typedef struct sl_resp_rec {
 int sl_responses_put(sl_db_t *db, const char *id, const char *key_id, const char *team,
                      int64_t created_ns, sl_str_t json);
 
+/* One response of a batch (sl_responses_put_many). */
+typedef struct sl_resp_put {
+    const char *id;
+    const char *key_id;
+    const char *team;
+    int64_t created_ns;
+    sl_str_t json;
+    int rc; /* out: 0, or -EINVAL for this one (the others are stored) */
+} sl_resp_put_t;
+
+/*
+ * Stores (or replaces) n responses in one write transaction (a group
+ * commit: one commit for every response finished meanwhile). An invalid
+ * entry (as sl_responses_put would refuse) gets rc -EINVAL and is left
+ * out. Returns 0 (every valid one stored), SL_EFULL or SL_ESTORE (none
+ * stored). Blocking.
+ */
+int sl_responses_put_many(sl_db_t *db, sl_resp_put_t *v, size_t n);
+
 /*
  * Reads response id into *out (in pool). Returns 0, SL_ENOTFOUND, or
  * SL_ECORRUPT / SL_ESTORE (a record that does not decode is logged).

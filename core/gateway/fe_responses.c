@@ -36,7 +36,7 @@
  *    reasoning.effort reasoning_effort, max_output_tokens
  *    max_completion_tokens; temperature, top_p, parallel_tool_calls,
  *    tool_choice and user keep their names; metadata is echoed.
- *  - the response's id ("resp_" + 24 random hex digits) is chosen here and
+ *  - the response's id ("resp_" + 24 hex digits, time then random) is chosen here and
  *    travels as sluice_response_id, so a stream's events and the stored
  *    response agree on it.
  */
@@ -1135,16 +1135,26 @@ rs_dump(sl_pool_t *pool, json_t *v, size_t *len)
 }
 
 
-/* "resp_" + 24 random hex digits (the request id's when there is no randomness). */
+/*
+ * "resp_" + 24 hex digits: 12 of the time in milliseconds, then 12 random
+ * ones (the request id's when there is no randomness). Ids that grow with
+ * time keep the store's inserts at the right edge of its B-tree, so a
+ * batch of responses touches a few pages instead of one page each.
+ */
 static const char *
 rs_new_id(sl_call_t *call)
 {
-    unsigned char r[12];
-    char hex[25];
+    unsigned char r[6];
+    char hex[13];
+    struct timespec ts;
+    unsigned long long ms;
 
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ms = ((unsigned long long) ts.tv_sec * 1000 + (unsigned long long) ts.tv_nsec / 1000000)
+         & 0xffffffffffffULL;
     if (sl_crypto_random(r, sizeof(r)) == 0) {
         sl_crypto_hex(r, sizeof(r), hex);
-        return sl_psprintf(call->pool, "resp_%s", hex);
+        return sl_psprintf(call->pool, "resp_%012llx%s", ms, hex);
     }
     return sl_psprintf(call->pool, "resp_%s", call->request_id != NULL ? call->request_id : "0");
 }

@@ -5,7 +5,9 @@
  *    false and responses.store on, is written with its input items before
  *    the answer's last bytes go out, in the thread pool: the response is
  *    held (the end of a stream, or a whole answer) until the write is done,
- *    so a client that chains at once finds it on any worker;
+ *    so a client that chains at once finds it on any worker. The writes
+ *    are a group commit: while one batch is written, the responses that
+ *    finish queue up and go together in the next write transaction;
  *  - previous_response_id: after decode, the chain of stored responses
  *    (each one's input items, then its output items, oldest first) is put
  *    before the request's input and the request translated again, so any
@@ -39,7 +41,7 @@
 
 /* One response being stored while its answer is held. */
 typedef struct resp_job {
-    uv_work_t work;
+    struct resp_job *next; /* in the queue or the batch */
     sl_drv_req_t *rq;
     sl_db_t *db;
     const char *key_id;
@@ -55,7 +57,21 @@ typedef struct resp_job {
     sl_http_header_t *h;
     size_t n;
     bool stream;
+    char *id;   /* thread pool: the response's id (malloc) */
+    char *text; /* thread pool: the record's JSON text (malloc) */
 } resp_job_t;
+
+/* The worker's group commit: jobs queue while a batch is in the thread pool. */
+typedef struct resp_writer {
+    uv_work_t work;
+    uv_loop_t *loop;
+    resp_job_t *queue;
+    resp_job_t **tail;
+    resp_job_t *batch; /* being written, all for one database */
+    bool busy;
+} resp_writer_t;
+
+static resp_writer_t resp_writer = { .tail = &resp_writer.queue };
 
 /* One DELETE in the thread pool. */
 typedef struct resp_del {
@@ -68,9 +84,14 @@ typedef struct resp_del {
     int rc;
 } resp_del_t;
 
-static void resp_store_work(uv_work_t *w);
-static void resp_store_done(uv_work_t *w, int status);
-static json_t *resp_input_items(json_t *client, const char *id);
+static void resp_enqueue(uv_loop_t *loop, resp_job_t *job);
+static void resp_kick(void);
+static void resp_batch_work(uv_work_t *w);
+static void resp_batch_done(uv_work_t *w, int status);
+static void resp_store_prepare(resp_job_t *job);
+static void resp_store_done(resp_job_t *job);
+static void resp_input_items(const sl_json_t *cl, sl_str_t id, sl_buf_t *b);
+static void resp_item_id(sl_buf_t *b, sl_str_t suffix, size_t i);
 static int resp_chain(sl_drv_req_t *rq, const char *id, json_t **history, bool *all_native);
 static int resp_native_rewrite(sl_drv_req_t *rq, json_t *in, json_t *history);
 static const sl_frontend_t *resp_fe(void);
@@ -90,6 +111,20 @@ static const char *resp_query(sl_http_req_t *r, const char *name);
 
 
 bool
+sl__drv_responses_stores(const sl_drv_req_t *rq)
+{
+    int store;
+
+    if (rq->call.client_api != SL_API_RESPONSES || !rq->r->conf->responses_store
+        || rq->d->db == NULL) {
+        return false;
+    }
+    store = sl_json_get(rq->call.native_doc, SL_JSON_ROOT, "store");
+    return sl_json_type(rq->call.native_doc, store) != SL_JSON_FALSE; /* false: what Codex sends */
+}
+
+
+bool
 sl__drv_responses_hold(sl_drv_req_t *rq, void *fe_state, sl_buf_t *body, int status,
                        const sl_http_header_t *h, size_t n, bool native)
 {
@@ -98,15 +133,9 @@ sl__drv_responses_hold(sl_drv_req_t *rq, void *fe_state, sl_buf_t *body, int sta
     resp_job_t *job;
     struct timespec ts;
     sl_str_t object;
-    int store;
 
-    if (rq->call.client_api != SL_API_RESPONSES || !conf->responses_store || rq->d->db == NULL
-        || status < 200 || status > 299 || !rq->acct.authed) {
+    if (status < 200 || status > 299 || !rq->acct.authed || !sl__drv_responses_stores(rq)) {
         return false;
-    }
-    store = sl_json_get(rq->call.native_doc, SL_JSON_ROOT, "store");
-    if (sl_json_type(rq->call.native_doc, store) == SL_JSON_FALSE) {
-        return false; /* what Codex sends: nothing is kept */
     }
     object = fe_state != NULL ? sl__frontend_responses_final(fe_state)
                               : (sl_str_t){ body->p, body->len };
@@ -133,58 +162,175 @@ sl__drv_responses_hold(sl_drv_req_t *rq, void *fe_state, sl_buf_t *body, int sta
         memcpy(job->h, h, n * sizeof(*h));
         job->n = n;
     }
-    job->work.data = job;
     rq->working = true;
     rq->streaming = false; /* a shutdown now closes the connection instead of failing the stream */
-    if (uv_queue_work(rq->d->loop, &job->work, resp_store_work, resp_store_done) != 0) {
-        rq->working = false;
-        *body = job->tail;
-        return false;
-    }
+    resp_enqueue(rq->d->loop, job);
     return true;
 }
 
 
-/* Thread pool: the record, then the write. */
+/* Queues job for the next batch, and starts one when none is being written. */
 static void
-resp_store_work(uv_work_t *w)
+resp_enqueue(uv_loop_t *loop, resp_job_t *job)
 {
-    resp_job_t *job = w->data;
-    json_t *obj = json_loadb(job->object.p, job->object.len, 0, NULL);
-    json_t *client = json_loadb(job->client.p, job->client.len, 0, NULL);
-    const char *id = json_string_value(json_object_get(obj, "id"));
-    json_t *rec;
-    char *text;
+    resp_writer.loop = loop;
+    job->next = NULL;
+    *resp_writer.tail = job;
+    resp_writer.tail = &job->next;
+    resp_kick();
+}
+
+
+/* Hands the queued jobs of one database to the thread pool as a batch (one at a time). */
+static void
+resp_kick(void)
+{
+    resp_writer_t *w = &resp_writer;
+    resp_job_t **at;
+
+    if (w->busy || w->queue == NULL) {
+        return;
+    }
+    w->batch = w->queue;
+    at = &w->queue->next;
+    while (*at != NULL && (*at)->db == w->batch->db) {
+        at = &(*at)->next;
+    }
+    w->queue = *at;
+    *at = NULL;
+    if (w->queue == NULL) {
+        w->tail = &w->queue;
+    }
+    w->busy = true;
+    if (uv_queue_work(w->loop, &w->work, resp_batch_work, resp_batch_done) != 0) {
+        for (resp_job_t *job = w->batch; job != NULL; job = job->next) {
+            job->rc = SL_ESTORE;
+        }
+        resp_batch_done(&w->work, UV_ECANCELED);
+    }
+}
+
+
+/* Thread pool: each record, then one write transaction for them all. */
+static void
+resp_batch_work(uv_work_t *w)
+{
+    resp_job_t *first = resp_writer.batch;
+    sl_resp_put_t *v;
+    size_t n = 0, i = 0;
+    int rc;
+
+    for (resp_job_t *job = first; job != NULL; job = job->next) {
+        resp_store_prepare(job);
+        n += job->rc == 0;
+    }
+    if (n == 0) {
+        return;
+    }
+    v = sl_xmalloc(n * sizeof(*v));
+    for (resp_job_t *job = first; job != NULL; job = job->next) {
+        if (job->rc == 0) {
+            v[i++] = (sl_resp_put_t){
+                job->id, job->key_id, job->team, job->created_ns, { job->text, strlen(job->text) },
+                0
+            };
+        }
+    }
+    rc = sl_responses_put_many(first->db, v, n);
+    i = 0;
+    for (resp_job_t *job = first; job != NULL; job = job->next) {
+        if (job->rc == 0) {
+            job->rc = rc != 0 ? rc : v[i].rc;
+            i++;
+        }
+    }
+    free(v);
+    (void) w;
+}
+
+
+/* Loop: every response of the batch goes out; then the next batch. */
+static void
+resp_batch_done(uv_work_t *w, int status)
+{
+    resp_job_t *job = resp_writer.batch;
+
+    (void) w;
+    (void) status;
+    resp_writer.batch = NULL;
+    resp_writer.busy = false;
+    while (job != NULL) {
+        resp_job_t *next = job->next; /* job lives in its request's pool */
+
+        free(job->id);
+        free(job->text);
+        resp_store_done(job);
+        job = next;
+    }
+    resp_kick();
+}
+
+
+/*
+ * Thread pool: the record's text and id (rc 0 when it is to be written),
+ * {"response":<the object as sent>,"input":[items],"previous_response_id":
+ * ..,"native":..}, put together from the bytes with the tokenizer (no DOM).
+ */
+static void
+resp_store_prepare(resp_job_t *job)
+{
+    sl_pool_t *pool = sl_pool_create(0);
+    sl_json_t *obj = sl_json_create(pool);
+    sl_json_t *cl = sl_json_create(pool);
+    sl_buf_t b = SL_BUF_INIT;
+    sl_str_t id;
+    int prev;
 
     job->rc = SL_EPARSE;
-    if (id != NULL && json_is_object(client)) {
-        json_t *prev = json_object_get(client, "previous_response_id");
-
-        rec = json_pack("{s:O,s:o,s:O,s:b}", "response", obj, "input", resp_input_items(client, id),
-                        "previous_response_id", json_is_string(prev) ? prev : json_null(), "native",
-                        job->native);
-        text = json_dumps(rec, JSON_COMPACT);
-        json_decref(rec);
-        if (text != NULL && strlen(text) > job->max_size) {
-            job->rc = SL_ETOOBIG;
-        } else if (text != NULL) {
-            job->rc = sl_responses_put(job->db, id, job->key_id, job->team, job->created_ns,
-                                       (sl_str_t){ text, strlen(text) });
-        }
-        free(text);
+    if (sl_json_parse(obj, job->object.p, job->object.len, NULL) != 0
+        || sl_json_string(obj, sl_json_get(obj, SL_JSON_ROOT, "id"), pool, &id) != 0 || id.len == 0
+        || sl_json_parse(cl, job->client.p, job->client.len, NULL) != 0
+        || sl_json_type(cl, SL_JSON_ROOT) != SL_JSON_OBJECT) {
+        sl_pool_destroy(pool);
+        return;
     }
-    json_decref(obj);
-    json_decref(client);
+    sl_buf_puts(&b, "{\"response\":");
+    sl_buf_append(&b, job->object.p, job->object.len);
+    sl_buf_puts(&b, ",\"input\":");
+    resp_input_items(cl, id, &b);
+    sl_buf_puts(&b, ",\"previous_response_id\":");
+    prev = sl_json_get(cl, SL_JSON_ROOT, "previous_response_id");
+    if (sl_json_type(cl, prev) == SL_JSON_STRING) {
+        sl_str_t raw = sl_json_raw(cl, prev);
+
+        sl_buf_append(&b, raw.p, raw.len);
+    } else {
+        sl_buf_puts(&b, "null");
+    }
+    sl_buf_puts(&b, job->native ? ",\"native\":true}" : ",\"native\":false}");
+    if (b.len > job->max_size) {
+        job->rc = SL_ETOOBIG;
+        sl_buf_free(&b);
+    } else {
+        job->rc = 0;
+        job->text = sl_xmalloc(b.len + 1);
+        memcpy(job->text, b.p, b.len);
+        job->text[b.len] = '\0';
+        job->id = sl_xmalloc(id.len + 1);
+        memcpy(job->id, id.p, id.len);
+        job->id[id.len] = '\0';
+        sl_buf_free(&b);
+    }
+    sl_pool_destroy(pool);
 }
 
 
 static void
-resp_store_done(uv_work_t *w, int status)
+resp_store_done(resp_job_t *job)
 {
-    resp_job_t *job = w->data;
     sl_drv_req_t *rq = job->rq;
+    sl_buf_t tail;
 
-    (void) status;
     rq->working = false;
     if (job->rc == SL_ETOOBIG) {
         sl_log(&rq->r->log, SL_LOG_NOTICE, 0,
@@ -205,46 +351,79 @@ resp_store_done(uv_work_t *w, int status)
         sl__drv_finish(rq);
         return;
     }
-    sl__drv_finish_respond(rq, job->status, job->h, job->n, &job->tail);
+    tail = job->tail; /* job is in the request's pool, which the answer ends */
+    sl__drv_finish_respond(rq, job->status, job->h, job->n, &tail);
 }
 
 
 /*
- * The request's own input as items, each with an id ("in_" + the
- * response id's random part + "_" + position where it had none). A new
- * reference.
+ * Appends the request's own input as a JSON array of items: a string is
+ * one user message; an object item gets "type":"message" when it has a
+ * role and no type, and an id ("in_" + the response id's random part +
+ * "_" + position) when it has no string one, as its last member (so it
+ * wins over a non-string one on reading); anything else becomes {} with
+ * an id.
  */
-static json_t *
-resp_input_items(json_t *client, const char *id)
+static void
+resp_input_items(const sl_json_t *cl, sl_str_t id, sl_buf_t *b)
 {
-    json_t *input = json_object_get(client, "input");
-    json_t *items = json_array();
-    const char *suffix = strncmp(id, "resp_", 5) == 0 ? id + 5 : id;
-    json_t *it;
-    size_t i;
+    int input = sl_json_get(cl, SL_JSON_ROOT, "input");
+    sl_str_t suffix = id;
+    size_t i = 0;
 
-    if (json_is_string(input)) {
-        json_array_append_new(items,
-                              json_pack("{s:s,s:s,s:[{s:s,s:O}]}", "type", "message", "role",
-                                        "user", "content", "type", "input_text", "text", input));
-    } else if (json_is_array(input)) {
-        json_array_foreach(input, i, it)
-        {
-            json_t *copy = json_is_object(it) ? json_copy(it) : json_object();
+    if (id.len > 5 && memcmp(id.p, "resp_", 5) == 0) {
+        suffix = (sl_str_t){ id.p + 5, id.len - 5 };
+    }
+    sl_buf_puts(b, "[");
+    if (sl_json_type(cl, input) == SL_JSON_STRING) {
+        sl_str_t raw = sl_json_raw(cl, input);
 
-            if (json_object_get(copy, "type") == NULL && json_object_get(copy, "role") != NULL) {
-                json_object_set_new(copy, "type", json_string("message"));
+        sl_buf_puts(b, "{\"type\":\"message\",\"role\":\"user\",\"content\":[{\"type\":"
+                       "\"input_text\",\"text\":");
+        sl_buf_append(b, raw.p, raw.len);
+        sl_buf_puts(b, "}],");
+        resp_item_id(b, suffix, 0);
+        sl_buf_puts(b, "}");
+    } else if (sl_json_type(cl, input) == SL_JSON_ARRAY) {
+        for (int it = sl_json_first(cl, input); it >= 0; it = sl_json_next(cl, input, it), i++) {
+            bool obj = sl_json_type(cl, it) == SL_JSON_OBJECT;
+            bool sep = obj && sl_json_size(cl, it) > 0;
+
+            if (i > 0) {
+                sl_buf_puts(b, ",");
             }
-            json_array_append_new(items, copy);
+            if (obj) {
+                sl_str_t raw = sl_json_raw(cl, it);
+
+                sl_buf_append(b, raw.p, raw.len - 1); /* up to its closing brace */
+            } else {
+                sl_buf_puts(b, "{");
+            }
+            if (obj && sl_json_get(cl, it, "type") < 0 && sl_json_get(cl, it, "role") >= 0) {
+                sl_buf_puts(b, sep ? ",\"type\":\"message\"" : "\"type\":\"message\"");
+                sep = true;
+            }
+            if (!obj || sl_json_type(cl, sl_json_get(cl, it, "id")) != SL_JSON_STRING) {
+                sl_buf_puts(b, sep ? "," : "");
+                resp_item_id(b, suffix, i);
+            }
+            sl_buf_puts(b, "}");
         }
     }
-    json_array_foreach(items, i, it)
-    {
-        if (!json_is_string(json_object_get(it, "id"))) {
-            json_object_set_new(it, "id", json_sprintf("in_%s_%zu", suffix, i));
-        }
-    }
-    return items;
+    sl_buf_puts(b, "]");
+}
+
+
+/* Appends "id":"in_<suffix>_<i>" (suffix is valid UTF-8, as sl_json_string gives it). */
+static void
+resp_item_id(sl_buf_t *b, sl_str_t suffix, size_t i)
+{
+    sl_buf_t t = SL_BUF_INIT;
+
+    sl_buf_printf(&t, "in_%.*s_%zu", (int) suffix.len, suffix.p, i);
+    sl_buf_puts(b, "\"id\":");
+    sl_json_quote(b, (sl_str_t){ t.p, t.len });
+    sl_buf_free(&t);
 }
 
 

@@ -64,7 +64,8 @@ typedef struct worker {
     size_t conn_peak;       /* most connections seen since the last trim */
     uv_timer_t prune_timer; /* ledger retention and cache expiry, slot 0 only */
     uv_work_t prune_work;
-    size_t pruned; /* rows the last batch deleted */
+    size_t pruned;      /* rows the last batch deleted */
+    size_t resp_pruned; /* stored responses the last batch deleted */
     bool pruning;
     uint64_t drain_started;
     bool has_ctl;
@@ -380,7 +381,8 @@ worker_prune_work(uv_work_t *req)
     sl_cache_expire(w->db, (int64_t) ts.tv_sec, WORKER_PRUNE_BATCH, NULL);
     before = (int64_t) ts.tv_sec * 1000000000 + ts.tv_nsec
              - (int64_t) w->ctx->conf->responses_retention * 1000000;
-    sl_responses_prune(w->db, before, WORKER_PRUNE_BATCH, NULL);
+    w->resp_pruned = 0;
+    sl_responses_prune(w->db, before, WORKER_PRUNE_BATCH, &w->resp_pruned);
 }
 
 
@@ -394,7 +396,11 @@ worker_prune_done(uv_work_t *req, int status)
     if (w->pruned > 0) {
         sl_log(NULL, SL_LOG_INFO, 0, "ledger retention removed %zu rows", w->pruned);
     }
-    if (w->pruned == WORKER_PRUNE_BATCH && !w->stopping) {
+    if (w->resp_pruned > 0) {
+        sl_log(NULL, SL_LOG_INFO, 0, "responses retention removed %zu stored responses",
+               w->resp_pruned);
+    }
+    if ((w->pruned == WORKER_PRUNE_BATCH || w->resp_pruned == WORKER_PRUNE_BATCH) && !w->stopping) {
         /* more to go: the next batch soon, letting requests write in between */
         uv_timer_start(&w->prune_timer, worker_on_prune_timer, 50, WORKER_PRUNE_EVERY);
     }

@@ -33,6 +33,7 @@ describe('POST /v1/responses (translated onto every kind)', () => {
         cfg.models.azure = { targets: ['az/gpt-4o'] };
         cfg.models.claude = { targets: ['anth/claude-haiku-4-5'] };
         cfg.models.gemini = { targets: ['gem/gemini-2.5-flash'] };
+        cfg.models.cached = { targets: ['anth/claude-haiku-4-5'], cache: true };
         return cfg;
       },
     });
@@ -251,6 +252,50 @@ describe('POST /v1/responses (translated onto every kind)', () => {
     }
   });
 
+  it('responses finished together are all stored (one group commit) and chain at once', async () => {
+    const rs = await Promise.all(Array.from({ length: 24 }, (_, i) =>
+      client.responses.create({ model: i % 2 ? 'compat' : 'claude', input: `batch ${i}` })));
+    const next = await Promise.all(rs.map((r, i) =>
+      client.responses.create({ model: 'compat', input: `after ${i}`, previous_response_id: r.id })));
+    next.forEach((r, i) => assert.equal(r.previous_response_id, rs[i].id));
+    const got = await Promise.all(rs.map((r) => client.responses.retrieve(r.id)));
+    got.forEach((g, i) => assert.equal(g.output_text, `mock reply: batch ${i}`));
+  });
+
+  it('input items of an array input keep their ids, others get one', async () => {
+    const r = await client.responses.create({ model: 'compat', input: [
+      { role: 'user', content: 'first "quoted" \u00e9' },
+      { type: 'message', role: 'assistant', id: 'msg_given', content: [{ type: 'output_text', text: 'hi' }] },
+      { role: 'user', content: [{ type: 'input_text', text: 'last' }] }] });
+    const items = (await client.responses.inputItems.list(r.id, { order: 'asc' })).data;
+    const suffix = r.id.slice(5);
+    assert.deepEqual(items.map((x) => [x.type, x.id]),
+      [['message', `in_${suffix}_0`], ['message', 'msg_given'], ['message', `in_${suffix}_2`]]);
+    assert.equal(items[0].content, 'first "quoted" \u00e9', 'kept as the client sent it');
+    const next = await client.responses.create({ model: 'compat', input: 'more', previous_response_id: r.id });
+    const up = JSON.stringify((await lastUpstream()).json.messages);
+    assert.ok(up.includes('first \\"quoted\\" \u00e9') && up.includes('last'), up);
+    assert.equal(next.output_text, 'mock reply: more');
+  });
+
+  it('the response cache serves store: false requests, and a stored hit is a stored response of its own', async () => {
+    const ask = async (store) => {
+      const { data, response } = await client.responses.create({ model: 'cached', input: `cache me ${store}`, store })
+        .withResponse();
+      return { r: data, cache: response.headers.get('x-sluice-cache') };
+    };
+    const a = await ask(false);
+    const b = await ask(false);
+    assert.deepEqual([a.cache, b.cache], ['miss', 'hit']);
+    assert.equal(b.r.output_text, a.r.output_text);
+    assert.notEqual(b.r.id, a.r.id, 'a hit is a response of its own');
+    const c = await ask(true);
+    const d = await ask(true);
+    assert.deepEqual([c.cache, d.cache], ['miss', 'hit']);
+    assert.notEqual(d.r.id, c.r.id);
+    assert.equal((await client.responses.retrieve(d.r.id)).output_text, c.r.output_text, 'the hit is stored as usual');
+  });
+
   it('store: false keeps nothing', async () => {
     const r = await client.responses.create({ model: 'compat', input: 'not kept', store: false });
     assert.equal(r.store, false);
@@ -300,6 +345,34 @@ describe('POST /v1/responses (translated onto every kind)', () => {
     const nf = await request(`${sluice.root}/v1/responses/resp_nope`, { headers: { authorization: `Bearer ${sluice.key}` } });
     assert.equal(nf.status, 404);
     assert.match(nf.json().error.message, /resp_nope/);
+  });
+
+  it('GET /v1/models/{id}: one alias as OpenAI answers, 404 in OpenAI\'s shape otherwise', async () => {
+    const m = await client.models.retrieve('claude');
+    assert.equal(m.id, 'claude');
+    assert.equal(m.object, 'model');
+    assert.equal(m.owned_by, 'sluice');
+    assert.equal(typeof m.created, 'number');
+    await assert.rejects(client.models.retrieve('no-such-model'), (e) => {
+      assert.ok(e instanceof OpenAI.NotFoundError, String(e));
+      assert.equal(e.code, 'model_not_found');
+      return true;
+    });
+    const anon = await request(`${sluice.root}/v1/models/claude`);
+    assert.equal(anon.status, 401);
+  });
+
+  it('native answers and streams reach the ledger with the usage the provider reported', async () => {
+    const k = await createKey(sluice, 'resp-native');
+    const c = new OpenAI({ baseURL: sluice.baseURL, apiKey: k.key, maxRetries: 0 });
+    const r = await c.responses.create({ model: 'gpt-4o-mini', input: 'count me' });
+    const s = await c.responses.stream({ model: 'azure', input: 'count me as well please' }).finalResponse();
+    assert.ok(r.usage.input_tokens > 0 && s.usage.output_tokens > 0);
+    const row = (await usageJson(sluice, 'key')).find((g) => g.id === k.id);
+    assert.ok(row, 'usage shows the key');
+    assert.equal(row.requests, 2);
+    assert.equal(row.prompt_tokens, r.usage.input_tokens + s.usage.input_tokens);
+    assert.equal(row.completion_tokens, r.usage.output_tokens + s.usage.output_tokens);
   });
 
   it('usage reaches the ledger with endpoint responses', async () => {

@@ -140,6 +140,28 @@ describe('coding agents and SDKs', () => {
     assert.equal(again.type, 'message');
   });
 
+  it('an Anthropic target gets the client\'s own body: top_k, output_config, documents, eager_input_streaming', async () => {
+    const body = {
+      model: 'claude', max_tokens: 200, top_k: 7, thinking: { type: 'adaptive' },
+      output_config: { format: { type: 'json_schema', schema: { type: 'object', properties: { a: { type: 'string' } } } } },
+      tools: [{ ...WEATHER, eager_input_streaming: true }],
+      messages: [{ role: 'user', content: [
+        { type: 'document', source: { type: 'base64', media_type: 'application/pdf', data: 'JVBERi0xLjQK' }, title: 'spec' },
+        { type: 'document', source: { type: 'url', url: 'https://example.com/a.pdf' } },
+        { type: 'text', text: 'summarise \u00e9 these' }] }],
+    };
+    // sent as raw bytes, odd spacing included: the upstream gets them unchanged but the model
+    const raw = JSON.stringify(body, null, 1);
+    const r = await request(`${sluice.root}/v1/messages`, { method: 'POST', body: raw,
+      headers: { 'x-api-key': sluice.key, 'content-type': 'application/json', 'anthropic-version': '2023-06-01' } });
+    assert.equal(r.status, 200, r.body);
+    const up = await lastUpstream();
+    assert.equal(up.path, '/v1/messages');
+    assert.deepEqual(up.json, { ...body, model: 'claude-sonnet-4-5' });
+    assert.equal(up.rawBody, raw.replace('"claude"', '"claude-sonnet-4-5"'));
+    assert.equal(r.json().content.find((b) => b.type === 'thinking').type, 'thinking');
+  });
+
   it('thinking, top_k and output_config map onto Gemini and OpenAI-shaped targets', async () => {
     const base = {
       max_tokens: 100, top_k: 5, thinking: { type: 'enabled', budget_tokens: 3000 },

@@ -1,0 +1,396 @@
+/*
+ * Unit tests of the Responses API's pure parts: the store
+ * (storage/responses.c: put, get, visibility by key and team, delete,
+ * retention pruning) and the frontend's translation (fe_responses.c:
+ * namespaced and unsafe tool names, reasoning items carried or dropped,
+ * hosted tools only for a native target, the echo and mapping back of
+ * names in answers).
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+
+#include "core/base/errno.h"
+#include "core/base/log.h"
+#include "core/base/pool.h"
+#include "core/gateway/frontend.h"
+#include "core/gateway/frontend_internal.h"
+#include "storage/db.h"
+#include "storage/responses.h"
+#include "testutil.h"
+
+typedef struct test_ctx {
+    char dir[256];
+    char log[300];
+    char path[300];
+    sl_db_t *db;
+    sl_pool_t *pool;
+} test_ctx_t;
+
+static int setup(void **state);
+static int teardown(void **state);
+static void test_store(void **state);
+static void test_prune(void **state);
+static void test_put_many(void **state);
+static int decode(sl_pool_t *pool, const char *body, sl_call_t *call, sl_error_t *err);
+static void test_translate_tools(void **state);
+static void test_translate_reasoning(void **state);
+static void test_translate_native_only(void **state);
+static void test_answer_names(void **state);
+
+
+static int
+setup(void **state)
+{
+    test_ctx_t *c = calloc(1, sizeof(*c));
+
+    assert_non_null(c);
+    sl_test_tmpdir("/tmp/sl-resp-XXXXXX", c->dir, sizeof(c->dir), c->log, sizeof(c->log));
+    snprintf(c->path, sizeof(c->path), "%s/db", c->dir);
+    assert_rc(sl_db_open(c->path, 1 << 20, 0, &c->db), 0);
+    c->pool = sl_pool_create(0);
+    *state = c;
+    return 0;
+}
+
+
+static int
+teardown(void **state)
+{
+    test_ctx_t *c = *state;
+
+    sl_db_close(c->db);
+    sl_pool_destroy(c->pool);
+    sl_log_open(NULL, SL_LOG_WARN);
+    sl_test_rmtree(c->dir);
+    free(c);
+    return 0;
+}
+
+
+/* Put, get, visibility (the key, or its team), delete only by who may see it. */
+static void
+test_store(void **state)
+{
+    test_ctx_t *c = *state;
+    sl_resp_rec_t rec;
+    sl_txn_t *t;
+
+    assert_rc(sl_responses_put(c->db, "resp_1", "k1", "red", 1000, sl_str_lit("{\"a\":1}")), 0);
+    assert_rc(sl_responses_put(c->db, "resp_2", "", "", 2000, sl_str_lit("{}")), 0);
+    assert_rc(sl_responses_put(c->db, "", "k1", "", 1, sl_str_lit("{}")), -EINVAL);
+    assert_rc(sl_db_read(c->db, &t), 0);
+    assert_rc(sl_responses_get(t, "resp_1", c->pool, &rec), 0);
+    assert_string_equal(rec.key_id, "k1");
+    assert_string_equal(rec.team, "red");
+    assert_int_equal(rec.created_ns, 1000);
+    assert_int_equal(rec.json.len, 7);
+    assert_memory_equal(rec.json.p, "{\"a\":1}", 7);
+    assert_true(sl_responses_visible(&rec, "k1", ""));
+    assert_true(sl_responses_visible(&rec, "k2", "red"));
+    assert_false(sl_responses_visible(&rec, "k2", "blue"));
+    assert_false(sl_responses_visible(&rec, "", ""));
+    assert_rc(sl_responses_get(t, "resp_2", c->pool, &rec), 0);
+    assert_true(sl_responses_visible(&rec, "", ""));    /* static keys share one identity */
+    assert_false(sl_responses_visible(&rec, "k1", "")); /* no team: nobody else */
+    assert_rc(sl_responses_get(t, "resp_3", c->pool, &rec), SL_ENOTFOUND);
+    sl_db_abort(t);
+
+    assert_rc(sl_responses_del(c->db, "resp_1", "k9", "blue"), SL_ENOTFOUND);
+    assert_rc(sl_responses_del(c->db, "resp_1", "k2", "red"), 0);
+    assert_rc(sl_responses_del(c->db, "resp_1", "k1", "red"), SL_ENOTFOUND);
+    assert_rc(sl_db_read(c->db, &t), 0);
+    assert_rc(sl_responses_get(t, "resp_1", c->pool, &rec), SL_ENOTFOUND);
+    sl_db_abort(t);
+}
+
+
+/* Retention: the oldest first, up to max, the index and the record both. */
+static void
+test_prune(void **state)
+{
+    test_ctx_t *c = *state;
+    sl_resp_rec_t rec;
+    size_t n = 0;
+    sl_txn_t *t;
+
+    for (int i = 1; i <= 5; i++) {
+        char id[16];
+
+        snprintf(id, sizeof(id), "resp_%d", i);
+        assert_rc(sl_responses_put(c->db, id, "k", "", i * 100, sl_str_lit("{}")), 0);
+    }
+    /* replacing one moves it in the index */
+    assert_rc(sl_responses_put(c->db, "resp_1", "k", "", 900, sl_str_lit("{}")), 0);
+    assert_rc(sl_responses_prune(c->db, 350, 1, &n), 0);
+    assert_int_equal(n, 1);
+    assert_rc(sl_responses_prune(c->db, 350, 10, &n), 0);
+    assert_int_equal(n, 1);
+    assert_rc(sl_responses_prune(c->db, 350, 10, &n), 0);
+    assert_int_equal(n, 0);
+    assert_rc(sl_db_read(c->db, &t), 0);
+    assert_rc(sl_responses_get(t, "resp_1", c->pool, &rec), 0);
+    assert_rc(sl_responses_get(t, "resp_2", c->pool, &rec), SL_ENOTFOUND);
+    assert_rc(sl_responses_get(t, "resp_3", c->pool, &rec), SL_ENOTFOUND);
+    assert_rc(sl_responses_get(t, "resp_4", c->pool, &rec), 0);
+    sl_db_abort(t);
+}
+
+
+/* A batch: one transaction for the valid ones, the invalid one left out. */
+static void
+test_put_many(void **state)
+{
+    test_ctx_t *c = *state;
+    char long_id[SL_RESPONSES_ID_MAX + 2];
+    sl_resp_put_t v[3] = {
+        { "resp_a", "k1", "", 10, sl_str_lit("{\"a\":1}"), 7 },
+        { long_id, "k1", "", 20, sl_str_lit("{}"), 7 },
+        { "resp_b", "k2", "t", 30, sl_str_lit("{\"b\":2}"), 7 },
+    };
+    sl_resp_rec_t rec;
+    sl_txn_t *t;
+
+    memset(long_id, 'x', sizeof(long_id) - 1);
+    long_id[sizeof(long_id) - 1] = '\0';
+    assert_rc(sl_responses_put_many(c->db, v, 3), 0);
+    assert_int_equal(v[0].rc, 0);
+    assert_int_equal(v[1].rc, -EINVAL);
+    assert_int_equal(v[2].rc, 0);
+    assert_rc(sl_db_read(c->db, &t), 0);
+    assert_rc(sl_responses_get(t, "resp_a", c->pool, &rec), 0);
+    assert_memory_equal(rec.json.p, "{\"a\":1}", 7);
+    assert_rc(sl_responses_get(t, "resp_b", c->pool, &rec), 0);
+    assert_string_equal(rec.team, "t");
+    assert_int_equal(rec.created_ns, 30);
+    sl_db_abort(t);
+    /* nothing valid: no transaction, no error */
+    assert_rc(sl_responses_put_many(c->db, &v[1], 1), 0);
+    assert_int_equal(v[1].rc, -EINVAL);
+}
+
+
+static int
+decode(sl_pool_t *pool, const char *body, sl_call_t *call, sl_error_t *err)
+{
+    memset(call, 0, sizeof(*call));
+    memset(err, 0, sizeof(*err));
+    call->pool = pool;
+    call->client_api = SL_API_RESPONSES;
+    call->model = -1;
+    call->stream_options = -1;
+    call->request_id = "req-test";
+    return sl_frontend_get(SL_API_RESPONSES)->decode(call, (sl_str_t){ body, strlen(body) }, err);
+}
+
+
+/* Function tools, namespaces flattened, unsafe names replaced and mapped. */
+static void
+test_translate_tools(void **state)
+{
+    test_ctx_t *c = *state;
+    static const char body[] =
+        "{\"model\":\"m\",\"input\":\"x\",\"tool_choice\":{\"type\":\"function\",\"name\":\"b\","
+        "\"namespace\":\"mcp__s__\"},\"tools\":[{\"type\":\"function\",\"name\":\"plain_name\","
+        "\"parameters\":{\"type\":\"object\"},\"strict\":true},{\"type\":\"function\",\"name\":"
+        "\"dotted.name\"},{\"type\":\"namespace\",\"name\":\"mcp__s__\",\"tools\":[{\"type\":"
+        "\"function\",\"name\":\"b\"}]}]}";
+    sl_call_t call;
+    sl_error_t err;
+    json_t *chat, *tools, *names;
+    const char *safe;
+
+    assert_int_equal(decode(c->pool, body, &call, &err), 0);
+    assert_null(call.untranslatable);
+    chat = json_loadb(call.raw.p, call.raw.len, 0, NULL);
+    tools = json_object_get(chat, "tools");
+    assert_int_equal(json_array_size(tools), 3);
+    assert_string_equal(json_string_value(json_object_get(
+                            json_object_get(json_array_get(tools, 0), "function"), "name")),
+                        "plain_name");
+    assert_true(json_is_true(
+        json_object_get(json_object_get(json_array_get(tools, 0), "function"), "strict")));
+    safe = json_string_value(
+        json_object_get(json_object_get(json_array_get(tools, 1), "function"), "name"));
+    assert_string_equal(safe, "dotted_name_4c738d92");
+    assert_string_equal(json_string_value(json_object_get(
+                            json_object_get(json_array_get(tools, 2), "function"), "name")),
+                        "mcp__s__b");
+    assert_string_equal(
+        json_string_value(json_object_get(
+            json_object_get(json_object_get(chat, "tool_choice"), "function"), "name")),
+        "mcp__s__b");
+    names = json_object_get(chat, "sluice_tool_names");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(names, safe), "name")),
+                        "dotted.name");
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(names, "mcp__s__b"), "namespace")),
+        "mcp__s__");
+    assert_null(json_object_get(names, "plain_name"));
+    json_decref(chat);
+}
+
+
+/*
+ * Reasoning items: a provider's signed one goes with the assistant
+ * message after it; OpenAI's own and unsigned ones are dropped, silently.
+ */
+static void
+test_translate_reasoning(void **state)
+{
+    test_ctx_t *c = *state;
+    static const char body[] =
+        "{\"model\":\"m\",\"input\":[{\"role\":\"user\",\"content\":\"q\"},"
+        "{\"type\":\"reasoning\",\"summary\":[{\"type\":\"summary_text\",\"text\":\"t\"}],"
+        "\"encrypted_content\":\"sl1.a.SIG\"},{\"type\":\"reasoning\",\"summary\":[],"
+        "\"encrypted_content\":\"gAAAA-openai\"},{\"type\":\"reasoning\",\"summary\":[]},"
+        "{\"type\":\"function_call\",\"call_id\":\"c1\",\"name\":\"f\",\"arguments\":\"{}\"},"
+        "{\"type\":\"function_call_output\",\"call_id\":\"c1\",\"output\":\"r\"},"
+        "{\"type\":\"reasoning\",\"encrypted_content\":\"sl1.g.GSIG\"},"
+        "{\"role\":\"assistant\",\"content\":[{\"type\":\"output_text\",\"text\":\"a\"}]},"
+        "{\"type\":\"reasoning\",\"encrypted_content\":\"sl1.r.DATA\"},"
+        "{\"role\":\"user\",\"content\":\"next\"}]}";
+    sl_call_t call;
+    sl_error_t err;
+    json_t *chat, *r;
+
+    assert_int_equal(decode(c->pool, body, &call, &err), 0);
+    chat = json_loadb(call.raw.p, call.raw.len, 0, NULL);
+    r = json_object_get(chat, "sluice_reasoning");
+    assert_int_equal(json_array_size(r), 2);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(r, 0), "kind")),
+                        "anthropic");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(r, 0), "signature")),
+                        "SIG");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(r, 0), "text")), "t");
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(r, 0), "message")), 1);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(r, 1), "kind")), "gemini");
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(r, 1), "message")), 3);
+    assert_int_equal(json_array_size(json_object_get(chat, "messages")), 5);
+    assert_null(strstr(call.raw.p, "gAAAA"));
+    assert_null(strstr(call.raw.p, "DATA")); /* no assistant turn followed it */
+    json_decref(chat);
+}
+
+
+/* Hosted tools and items: a request for a native target only, with what it is named. */
+static void
+test_translate_native_only(void **state)
+{
+    test_ctx_t *c = *state;
+    static const char *const bodies[] = {
+        "{\"model\":\"m\",\"input\":\"x\",\"tools\":[{\"type\":\"web_search\"}]}",
+        "{\"model\":\"m\",\"input\":[{\"role\":\"user\",\"content\":\"x\"},{\"type\":"
+        "\"web_search_call\",\"id\":\"ws\"}]}",
+        "{\"model\":\"m\",\"input\":\"x\",\"tools\":[{\"type\":\"namespace\",\"name\":\"n\","
+        "\"tools\":[{\"type\":\"custom\",\"name\":\"c\"}]}]}",
+        "{\"model\":\"m\",\"input\":\"x\",\"tool_choice\":{\"type\":\"file_search\"}}",
+    };
+    static const char *const names[] = { "web_search", "web_search_call", "custom", "file_search" };
+    sl_call_t call;
+    sl_error_t err;
+
+    for (size_t i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++) {
+        assert_int_equal(decode(c->pool, bodies[i], &call, &err), 0);
+        if (call.untranslatable == NULL || strstr(call.untranslatable, names[i]) == NULL) {
+            fail_msg("case %zu: untranslatable \"%s\"", i,
+                     call.untranslatable != NULL ? call.untranslatable : "(null)");
+        }
+    }
+    assert_int_equal(
+        decode(c->pool, "{\"model\":\"m\",\"input\":[{\"type\":\"nope\"}]}", &call, &err),
+        SL_EPARSE);
+    assert_string_equal(err.param, "input[0]");
+}
+
+
+/* An answer's tool call comes back under the client's own name and namespace. */
+static void
+test_answer_names(void **state)
+{
+    test_ctx_t *c = *state;
+    static const char body[] =
+        "{\"model\":\"m\",\"input\":\"x\",\"metadata\":{\"a\":\"b\"},\"tools\":[{\"type\":"
+        "\"namespace\",\"name\":\"mcp__s__\",\"tools\":[{\"type\":\"function\",\"name\":\"g.h\"}]}]"
+        "}";
+    const sl_frontend_t *fe = sl_frontend_get(SL_API_RESPONSES);
+    sl_provider_conf_t prov = { .name = "p", .kind = "anthropic" };
+    sl_target_t target = { &prov, "claude", 1 };
+    sl_tool_call_t tc = { sl_str_lit("\"toolu_1\""), { NULL, 0 }, sl_str_lit("\"{\\\"a\\\":1}\"") };
+    sl_part_t parts[2];
+    sl_choice_t ch;
+    sl_answer_t a;
+    sl_call_t call;
+    sl_error_t err;
+    sl_buf_t out = SL_BUF_INIT;
+    json_t *names, *r, *items;
+    const char *safe;
+    void *it;
+
+    assert_int_equal(decode(c->pool, body, &call, &err), 0);
+    call.target = &target;
+    r = json_loadb(call.raw.p, call.raw.len, 0, NULL);
+    names = json_object_get(r, "sluice_tool_names");
+    it = json_object_iter(names);
+    safe = sl_psprintf(c->pool, "\"%s\"", json_object_iter_key(it));
+    json_decref(r);
+    tc.name = (sl_str_t){ safe, strlen(safe) };
+    memset(&ch, 0, sizeof(ch));
+    ch.tools = &tc;
+    ch.ntools = 1;
+    ch.finish = SL_FINISH_TOOL_CALLS;
+    parts[0] = (sl_part_t){ SL_PART_REASONING, sl_str_lit("\"hmm\""), sl_str_lit("\"S1\""), 0 };
+    parts[1] = (sl_part_t){ SL_PART_TOOL, { NULL, 0 }, { NULL, 0 }, 0 };
+    ch.parts = parts;
+    ch.nparts = 2;
+    memset(&a, 0, sizeof(a));
+    a.choices = &ch;
+    a.nchoices = 1;
+    a.usage.known = true;
+    a.usage.prompt_tokens = 3;
+    a.usage.completion_tokens = 4;
+    assert_int_equal(fe->encode_answer(&call, &a, &out), 0);
+    r = json_loadb(out.p, out.len, 0, NULL);
+    assert_non_null(r);
+    items = json_object_get(r, "output");
+    assert_int_equal(json_array_size(items), 2);
+    assert_string_equal(
+        json_string_value(json_object_get(json_array_get(items, 0), "encrypted_content")),
+        "sl1.a.S1");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(items, 1), "name")),
+                        "g.h");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(items, 1), "namespace")),
+                        "mcp__s__");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(items, 1), "call_id")),
+                        "toolu_1");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(r, "metadata"), "a")),
+                        "b");
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(r, "usage"), "total_tokens")), 7);
+    json_decref(r);
+    sl_buf_free(&out);
+}
+
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_store, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_prune, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_put_many, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_translate_tools, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_translate_reasoning, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_translate_native_only, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_answer_names, setup, teardown),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
