@@ -46,6 +46,7 @@ static void guard_matches(sl__guard_sess_t *s, unsigned dir, const char *text, s
                           json_t *list);
 static void guard_print(const guard_opts_t *o, json_t *report);
 static const char *guard_verdict(const sl_guard_decision_t *d, size_t n, bool blocked);
+static bool guard_utf8(const char *text, size_t len);
 
 
 static void
@@ -212,6 +213,17 @@ guard_read_stdin(char **out, size_t *len)
 }
 
 
+/* Whether text[0..len) is UTF-8 without NUL (what jansson takes as a string). */
+static bool
+guard_utf8(const char *text, size_t len)
+{
+    json_t *j = json_stringn(text, len);
+
+    json_decref(j);
+    return j != NULL;
+}
+
+
 static int
 guard_test(const guard_opts_t *o, const sl_conf_t *conf)
 {
@@ -247,12 +259,14 @@ guard_test(const guard_opts_t *o, const sl_conf_t *conf)
         size_t cut;
         bool changed;
 
-        if (json_stringn(text, len) == NULL) {
+        if (!guard_utf8(text, len)) {
             fprintf(stderr, "%s: the answer on stdin is not UTF-8 text\n", GUARD_PROG);
             rc = SL_CLI_FAIL;
             goto out;
         }
         guard_matches(s, SL_GUARD_OUTPUT, text, len, matches);
+        sl__guard_hits_free(&s->hits); /* a fresh session for the answer itself */
+        sl_buf_free(&s->scratch);
         sl__guard_sess_init(s, pool, p);
         rc = sl__guard_apply(s, SL_GUARD_OUTPUT, text, len, 0, true, false, &out, &cut, &changed);
         blocked = rc < 0;
@@ -283,7 +297,7 @@ guard_test(const guard_opts_t *o, const sl_conf_t *conf)
                 who.model = sl_pstrdup(pool, json_string_value(json_object_get(body, "model")));
             }
         } else {
-            if (json_stringn(text, len) == NULL) {
+            if (!guard_utf8(text, len)) {
                 fprintf(stderr, "%s: the prompt on stdin is not UTF-8 text\n", GUARD_PROG);
                 rc = SL_CLI_FAIL;
                 goto out;

@@ -16,6 +16,8 @@
  * body forwarded natively) is read and rewritten the same way as the
  * internal one, with the same placeholders.
  */
+#define _GNU_SOURCE /* memmem */
+
 #include "core/gateway/guard.h"
 
 #include <errno.h>
@@ -89,6 +91,7 @@ static sl__guard_stream_t *guard_stream(sl_guard_req_t *g, unsigned choice, unsi
 static int guard_feed(sl_guard_req_t *g, sl__guard_stream_t *st, sl_str_t lit, bool final,
                       sl_evs_t *evs, const sl_ev_t *like);
 static int guard_flush(sl_guard_req_t *g, sl_evs_t *evs, bool all, unsigned choice);
+static int guard_parts(sl_guard_req_t *g, sl_choice_t *c, bool *changed);
 static int guard_one(sl_guard_req_t *g, sl_str_t *lit, bool json, bool *changed);
 static void guard_req_free(void *arg);
 static guard_slot_t *guard_slot(const char *name);
@@ -405,7 +408,12 @@ guard_shape(sl_guard_req_t *g, const sl_guard_who_t *who, sl_call_t *call, sl_er
         if (rc == 0 && l->max_prompt_tokens > 0) {
             uint64_t tokens;
 
-            if (chat) {
+            if (chat && call->raw.len / 4 < l->max_prompt_tokens
+                && memmem(call->raw.p, call->raw.len, "image", 5) == NULL) {
+                /* the text is never longer than the body, and there is no image: under the limit
+                   without reading it */
+                tokens = (call->raw.len + 3) / 4;
+            } else if (chat) {
                 sl_features_t f;
 
                 sl_features_init(&f);
@@ -959,11 +967,47 @@ sl_guard_answer(sl_guard_req_t *g, sl_answer_t *a, sl_error_t *err)
                 return SL_EDENIED;
             }
         }
+        if (c->nparts > 0 && guard_parts(g, c, &changed) < 0) {
+            guard_block_error(g, err);
+            return SL_EDENIED;
+        }
     }
     if (changed) {
         a->raw = sl_str_null;
     }
     return 0;
+}
+
+
+/*
+ * The text parts of c (the same text as c->text, in the order a frontend
+ * that keeps blocks apart reads them) through the output filters too;
+ * their decisions are those already counted for c->text, so the counts
+ * are put back as they were.
+ */
+static int
+guard_parts(sl_guard_req_t *g, sl_choice_t *c, bool *changed)
+{
+    sl__guard_sess_t *s = &g->sess;
+    size_t ndec = s->ndec;
+    unsigned *counts = ndec > 0 ? sl_palloc(s->pool, ndec * sizeof(*counts)) : NULL;
+    int rc = 0;
+
+    for (size_t i = 0; i < ndec; i++) {
+        counts[i] = s->dec[i].count;
+    }
+    for (size_t k = 0; k < c->nparts && rc == 0; k++) {
+        if (c->parts[k].type == SL_PART_TEXT) {
+            rc = guard_one(g, &c->parts[k].text, false, changed);
+        }
+    }
+    if (rc == 0) {
+        s->ndec = ndec;
+        for (size_t i = 0; i < ndec; i++) {
+            s->dec[i].count = counts[i];
+        }
+    }
+    return rc;
 }
 
 

@@ -64,6 +64,7 @@ static bool det_space(unsigned char c);
 static bool det_keychar(unsigned char c);
 static unsigned char det_lower(unsigned char c);
 static bool det_num_start(const char *t, size_t i);
+static bool det_group_tail(const char *t, size_t i);
 static size_t det_email(const char *t, size_t len, size_t at, size_t *start);
 static bool det_domain_ok(const char *d, size_t n);
 static size_t det_card(const char *t, size_t len, size_t i);
@@ -89,6 +90,32 @@ static void deny_literal(const sl_guard_pattern_t *p, const char *t, size_t len,
 static void deny_regex(const sl_guard_pattern_t *p, const char *t, size_t len, size_t from,
                        bool at_start, sl__guard_hits_t *out);
 
+/*
+ * Character classes (ASCII; every byte >= 0x80 is none of them): DET_C_*
+ * bits, and DET_C_START for the bytes where a match may begin (digits,
+ * letters, '@', '+', '(', '-', ':'); the scan skips the others at once.
+ */
+#define DET_C_DIGIT 1u
+#define DET_C_ALPHA 2u
+#define DET_C_UNDER 4u
+#define DET_C_HEXL  8u /* a-f A-F */
+#define DET_C_DASH  16u
+#define DET_C_START 32u
+
+static const unsigned char det_cls[256] = {
+    0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,
+    0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  32, 0,  0,  32, 0,  48, 0,  0,
+    33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 32, 0,  0,  0,  0,  0,  32, 42, 42, 42, 42, 42, 42, 34,
+    34, 34, 34, 34, 34, 34, 34, 34, 34, 34, 34, 34, 34, 34, 34, 34, 34, 34, 34, 0,  0,  0,  0,  4,
+    0,  42, 42, 42, 42, 42, 42, 34, 34, 34, 34, 34, 34, 34, 34, 34, 34, 34, 34, 34, 34, 34, 34, 34,
+    34, 34, 34, 0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,
+    0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,
+    0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,
+    0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,
+    0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,
+    0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,
+};
+
 /* ISO 13616 IBAN lengths by country (the SWIFT registry). */
 static const det_iban_len_t det_iban_lens[] = {
     { "AD", 24 }, { "AE", 23 }, { "AL", 28 }, { "AT", 20 }, { "AZ", 28 }, { "BA", 20 },
@@ -108,50 +135,73 @@ static const det_iban_len_t det_iban_lens[] = {
     { "VA", 22 }, { "VG", 24 }, { "XK", 20 }, { "YE", 30 },
 };
 
-/* Key shapes by prefix; the longest prefixes first where one begins another. */
+/*
+ * Key shapes by prefix, grouped by first letter (det_secret() knows the
+ * groups); the longest prefixes first where one begins another.
+ */
 static const det_prefix_t det_prefixes[] = {
-    { "sk_live_", 8, 16, false },     { "sk_test_", 8, 16, false }, { "rk_live_", 8, 16, false },
-    { "sk-", 3, 20, false },          { "AKIA", 4, 16, true },      { "ASIA", 4, 16, true },
-    { "AIza", 4, 35, false },         { "ghp_", 4, 36, false },     { "gho_", 4, 36, false },
-    { "ghu_", 4, 36, false },         { "ghs_", 4, 36, false },     { "ghr_", 4, 36, false },
-    { "github_pat_", 11, 22, false }, { "glpat-", 6, 20, false },   { "xoxb-", 5, 10, false },
-    { "xoxp-", 5, 10, false },        { "xoxa-", 5, 10, false },    { "xoxr-", 5, 10, false },
-    { "xoxs-", 5, 10, false },        { "xapp-", 5, 10, false },    { "hf_", 3, 30, false },
+    /* s: 0..3 */
+    { "sk_live_", 8, 16, false },
+    { "sk_test_", 8, 16, false },
+    { "sk-", 3, 20, false },
+    /* r: 3..4 */
+    { "rk_live_", 8, 16, false },
+    /* A: 4..7 */
+    { "AKIA", 4, 16, true },
+    { "ASIA", 4, 16, true },
+    { "AIza", 4, 35, false },
+    /* g: 7..14 */
+    { "ghp_", 4, 36, false },
+    { "gho_", 4, 36, false },
+    { "ghu_", 4, 36, false },
+    { "ghs_", 4, 36, false },
+    { "ghr_", 4, 36, false },
+    { "github_pat_", 11, 22, false },
+    { "glpat-", 6, 20, false },
+    /* x: 14..20 */
+    { "xoxb-", 5, 10, false },
+    { "xoxp-", 5, 10, false },
+    { "xoxa-", 5, 10, false },
+    { "xoxr-", 5, 10, false },
+    { "xoxs-", 5, 10, false },
+    { "xapp-", 5, 10, false },
+    /* h: 20..21 */
+    { "hf_", 3, 30, false },
 };
 
 
 static bool
 det_digit(unsigned char c)
 {
-    return (unsigned) (c - '0') < 10u;
+    return (det_cls[c] & DET_C_DIGIT) != 0;
 }
 
 
 static bool
 det_alpha(unsigned char c)
 {
-    return (unsigned) ((c | 0x20) - 'a') < 26u;
+    return (det_cls[c] & DET_C_ALPHA) != 0;
 }
 
 
 static bool
 det_alnum(unsigned char c)
 {
-    return det_digit(c) || det_alpha(c);
+    return (det_cls[c] & (DET_C_DIGIT | DET_C_ALPHA)) != 0;
 }
 
 
 static bool
 det_word(unsigned char c)
 {
-    return det_alnum(c) || c == '_';
+    return (det_cls[c] & (DET_C_DIGIT | DET_C_ALPHA | DET_C_UNDER)) != 0;
 }
 
 
 static bool
 det_hex(unsigned char c)
 {
-    return det_digit(c) || (unsigned) ((c | 0x20) - 'a') < 6u;
+    return (det_cls[c] & (DET_C_DIGIT | DET_C_HEXL)) != 0;
 }
 
 
@@ -166,7 +216,7 @@ det_space(unsigned char c)
 static bool
 det_keychar(unsigned char c)
 {
-    return det_word(c) || c == '-';
+    return (det_cls[c] & (DET_C_DIGIT | DET_C_ALPHA | DET_C_UNDER | DET_C_DASH)) != 0;
 }
 
 
@@ -195,6 +245,28 @@ det_num_start(const char *t, size_t i)
         return false;
     }
     return !((p == '-' || p == ',' || p == ':') && det_digit(pp));
+}
+
+
+/*
+ * Whether t[i] follows a separator (' ' or '-') after an alphanumeric group
+ * holding a digit: the tail of a longer run of groups such as an account
+ * number or an IBAN ("DE89 3704 0044 ..."), where no card or phone starts.
+ */
+static bool
+det_group_tail(const char *t, size_t i)
+{
+    size_t k;
+
+    if (i < 2 || (t[i - 1] != ' ' && t[i - 1] != '-')) {
+        return false;
+    }
+    for (k = i - 1; k > 0 && det_alnum((unsigned char) t[k - 1]); k--) {
+        if (det_digit((unsigned char) t[k - 1])) {
+            return true;
+        }
+    }
+    return false;
 }
 
 
@@ -272,8 +344,12 @@ sl__guard_detect(const char *t, size_t len, size_t from, unsigned mask, sl__guar
 
     for (i = from; i < len; i++) {
         unsigned char c = (unsigned char) t[i];
-        unsigned char p = i > 0 ? (unsigned char) t[i - 1] : ' ';
+        unsigned char p;
 
+        if (!(det_cls[c] & DET_C_START)) {
+            continue;
+        }
+        p = i > 0 ? (unsigned char) t[i - 1] : ' ';
         if (c == '@') {
             if ((mask & (1u << SL_GUARD_DET_EMAIL)) && (e = det_email(t, len, i, &s)) != 0) {
                 det_push(out, next, s, e, SL_GUARD_DET_EMAIL, false, from);
@@ -344,6 +420,11 @@ sl__guard_detect(const char *t, size_t len, size_t from, unsigned mask, sl__guar
         if ((mask & (1u << SL_GUARD_DET_IP)) && det_hex(c) && p != ':' && p != '.'
             && i >= next[SL_GUARD_DET_IP] && (e = det_ipv6(t, len, i)) != 0) {
             det_push(out, next, i, e, SL_GUARD_DET_IP, false, from);
+            continue;
+        }
+        /* nothing starts inside the rest of the word (each start needs a non-word before it) */
+        while (i + 1 < len && det_word((unsigned char) t[i + 1])) {
+            i++;
         }
     }
 }
@@ -466,7 +547,7 @@ det_card(const char *t, size_t len, size_t i)
     char sep = 0;
     unsigned char first = (unsigned char) t[i];
 
-    if (first < '2' || first > '6') {
+    if (first < '2' || first > '6' || det_group_tail(t, i)) {
         return 0;
     }
     while (ng < DET_CARD_GROUPS) {
@@ -533,6 +614,9 @@ det_phone(const char *t, size_t len, size_t i)
 
     if (t[i] == '+') {
         return det_phone_plus(t, len, i);
+    }
+    if (det_group_tail(t, i)) {
+        return 0;
     }
     e = det_phone_nanp(t, len, i);
     if (e == 0 && t[i] == '0') {
@@ -722,6 +806,14 @@ det_ipv6(const char *t, size_t len, size_t i)
     size_t j = i, colons = 0;
     bool digit = false;
 
+    /* an address starts with ':' or with 1..4 hex digits and a ':' */
+    while (j < len && j - i < 4 && det_hex((unsigned char) t[j])) {
+        j++;
+    }
+    if (j >= len || t[j] != ':') {
+        return 0;
+    }
+    j = i;
     while (j < len && (det_hex((unsigned char) t[j]) || t[j] == ':' || t[j] == '.')) {
         colons += t[j] == ':';
         digit = digit || det_digit((unsigned char) t[j]);
@@ -829,16 +921,39 @@ det_iban(const char *t, size_t len, size_t i)
 static size_t
 det_secret(const char *t, size_t len, size_t i, bool *open)
 {
-    size_t j;
+    size_t j, lo, hi;
 
     *open = false;
-    if (t[i] == 'e') {
+    /* the group of det_prefixes starting with t[i] */
+    switch (t[i]) {
+    case 'e':
         return det_jwt(t, len, i);
+    case 's':
+        lo = 0, hi = 3;
+        break;
+    case 'r':
+        lo = 3, hi = 4;
+        break;
+    case 'A':
+        lo = 4, hi = 7;
+        break;
+    case 'g':
+        lo = 7, hi = 14;
+        break;
+    case 'x':
+        lo = 14, hi = 20;
+        break;
+    case 'h':
+        lo = 20, hi = 21;
+        break;
+    default:
+        return 0;
     }
-    for (size_t k = 0; k < sizeof(det_prefixes) / sizeof(det_prefixes[0]); k++) {
+    for (size_t k = lo; k < hi; k++) {
         const det_prefix_t *p = &det_prefixes[k];
 
-        if (t[i] != p->prefix[0] || len - i < p->plen || memcmp(t + i, p->prefix, p->plen) != 0) {
+        if (len - i < p->plen || t[i + 1] != p->prefix[1]
+            || memcmp(t + i, p->prefix, p->plen) != 0) {
             continue;
         }
         j = i + p->plen;
@@ -1009,13 +1124,25 @@ deny_literal(const sl_guard_pattern_t *p, const char *t, size_t len, size_t from
 }
 
 
+/*
+ * regexec with REG_STARTEND: glibc keeps within [rm_so, rm_eo), but t
+ * must still be a C string (the sanitizers' interceptor and other libcs
+ * read up to its NUL), and texts here are not: t is matched as a copy.
+ */
 static void
-deny_regex(const sl_guard_pattern_t *p, const char *t, size_t len, size_t from, bool at_start,
+deny_regex(const sl_guard_pattern_t *p, const char *text, size_t len, size_t from, bool at_start,
            sl__guard_hits_t *out)
 {
     size_t pos = from;
     regmatch_t m;
+    char *t;
 
+    if (from >= len) {
+        return;
+    }
+    t = sl_xmalloc(len + 1);
+    memcpy(t, text, len);
+    t[len] = '\0';
     while (pos < len) {
         size_t s, e;
 
@@ -1023,7 +1150,7 @@ deny_regex(const sl_guard_pattern_t *p, const char *t, size_t len, size_t from, 
         m.rm_eo = (regoff_t) len;
         if (regexec(&p->re, t, 1, &m, REG_STARTEND | (pos > 0 || !at_start ? REG_NOTBOL : 0))
             != 0) {
-            return;
+            break;
         }
         s = (size_t) m.rm_so;
         e = (size_t) m.rm_eo;
@@ -1043,4 +1170,5 @@ deny_regex(const sl_guard_pattern_t *p, const char *t, size_t len, size_t from, 
         }
         pos = e;
     }
+    free(t);
 }

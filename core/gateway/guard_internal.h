@@ -80,6 +80,8 @@ typedef struct sl__guard_ph {
     char text[SL__GUARD_PH_MAX];
     size_t len;
     bool restorable; /* from an input check with restore: true */
+    uint64_t horig;  /* hashes of det and orig, and of text (the session's tables) */
+    uint64_t htext;
 } sl__guard_ph_t;
 
 /*
@@ -93,6 +95,9 @@ typedef struct sl__guard_sess {
     size_t nph;
     size_t phcap;
     size_t nrestorable;
+    uint32_t *by_orig; /* hash of the placeholders by label and text: index + 1, 0 empty */
+    uint32_t *by_text; /* and by their own text ("[EMAIL_1]") */
+    size_t tabcap;     /* slots of each (a power of two, at least twice nph) */
     unsigned counter[SL_GUARD_DET_COUNT + 1]; /* placeholders per label, the last: deny */
     sl_guard_decision_t *dec;
     size_t ndec;

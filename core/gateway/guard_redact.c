@@ -39,6 +39,9 @@ static size_t redact_cut(sl__guard_sess_t *s, const char *w, size_t n, size_t fr
 static void redact_sort(sl__guard_hits_t *h);
 static const sl__guard_ph_t *redact_placeholder(sl__guard_sess_t *s, unsigned det, bool restorable,
                                                 const char *p, size_t len);
+static uint64_t redact_hash(unsigned label, const char *p, size_t len);
+static const sl__guard_ph_t *redact_by_text(const sl__guard_sess_t *s, const char *p, size_t len);
+static void redact_index(sl__guard_sess_t *s, size_t i);
 static void redact_json_escape(sl_buf_t *out, const char *p, size_t len);
 static void redact_utf8(sl_buf_t *out, unsigned cp);
 
@@ -147,22 +150,94 @@ redact_collect(sl__guard_sess_t *s, unsigned dir, const char *w, size_t n, size_
 static void
 redact_restore_hits(sl__guard_sess_t *s, const char *w, size_t n, size_t from)
 {
-    const char *p = w + from, *end = w + n;
+    const char *p, *end;
 
+    if (n <= from) {
+        return; /* w may be NULL (an empty stream window) */
+    }
+    p = w + from;
+    end = w + n;
     while (p < end && (p = memchr(p, '[', (size_t) (end - p))) != NULL) {
-        for (size_t i = 0; i < s->nph; i++) {
-            const sl__guard_ph_t *ph = &s->ph[i];
+        /* [LABEL_N]: up to its ']', made of A-Z 0-9 _ only */
+        const char *q = p + 1;
+        const sl__guard_ph_t *ph;
 
-            if (ph->restorable && (size_t) (end - p) >= ph->len
-                && memcmp(p, ph->text, ph->len) == 0) {
-                sl__guard_hits_push(&s->hits, (size_t) (p - w), (size_t) (p - w) + ph->len,
+        while (q < end && (size_t) (q - p) < SL__GUARD_PH_MAX
+               && ((unsigned) (*q - 'A') < 26u || (unsigned) (*q - '0') < 10u || *q == '_')) {
+            q++;
+        }
+        if (q < end && *q == ']') {
+            ph = redact_by_text(s, p, (size_t) (q + 1 - p));
+            if (ph != NULL && ph->restorable) {
+                sl__guard_hits_push(&s->hits, (size_t) (p - w), (size_t) (q + 1 - w),
                                     SL_GUARD_DET_RESTORE, false);
                 s->hits.v[s->hits.n - 1].ph = ph;
-                break;
             }
         }
         p++;
     }
+}
+
+
+/* FNV-1a over the label and the text. */
+static uint64_t
+redact_hash(unsigned label, const char *p, size_t len)
+{
+    uint64_t h = 1469598103934665603ULL ^ label;
+
+    for (size_t i = 0; i < len; i++) {
+        h = (h ^ (unsigned char) p[i]) * 1099511628211ULL;
+    }
+    return h;
+}
+
+
+/* The placeholder whose text is p[0..len), or NULL. */
+static const sl__guard_ph_t *
+redact_by_text(const sl__guard_sess_t *s, const char *p, size_t len)
+{
+    size_t mask = s->tabcap - 1;
+
+    if (s->tabcap == 0) {
+        return NULL;
+    }
+    for (size_t k = (size_t) redact_hash(0, p, len) & mask; s->by_text[k] != 0;
+         k = (k + 1) & mask) {
+        const sl__guard_ph_t *ph = &s->ph[s->by_text[k] - 1];
+
+        if (ph->len == len && memcmp(ph->text, p, len) == 0) {
+            return ph;
+        }
+    }
+    return NULL;
+}
+
+
+/* Enters s->ph[i] in both tables, growing them (and entering every placeholder again) first. */
+static void
+redact_index(sl__guard_sess_t *s, size_t i)
+{
+    size_t mask, k;
+
+    if ((i + 1) * 2 > s->tabcap) {
+        s->tabcap = s->tabcap == 0 ? 16 : s->tabcap * 2;
+        s->by_orig = sl_pcalloc(s->pool, s->tabcap * sizeof(uint32_t));
+        s->by_text = sl_pcalloc(s->pool, s->tabcap * sizeof(uint32_t));
+        for (size_t j = 0; j < i; j++) {
+            redact_index(s, j);
+        }
+    }
+    mask = s->tabcap - 1;
+    k = (size_t) s->ph[i].horig & mask;
+    while (s->by_orig[k] != 0) {
+        k = (k + 1) & mask;
+    }
+    s->by_orig[k] = (uint32_t) (i + 1);
+    k = (size_t) s->ph[i].htext & mask;
+    while (s->by_text[k] != 0) {
+        k = (k + 1) & mask;
+    }
+    s->by_text[k] = (uint32_t) (i + 1);
 }
 
 
@@ -291,7 +366,6 @@ sl__guard_apply(sl__guard_sess_t *s, unsigned dir, const char *w, size_t n, size
     }
     if (blk != NULL) {
         limit = blk->start;
-        sl__guard_decide(s, blk->check, sl__guard_rule(blk->check, blk->det), output);
         s->blocked = blk->check;
         s->blocked_det = blk->det;
         s->blocked_output = output;
@@ -336,6 +410,10 @@ sl__guard_apply(sl__guard_sess_t *s, unsigned dir, const char *w, size_t n, size
     if (limit > pos) {
         sl_buf_append(out, w + pos, limit - pos);
     }
+    if (blk != NULL) {
+        /* after the decisions on the text before it, as a stream records them */
+        sl__guard_decide(s, blk->check, sl__guard_rule(blk->check, blk->det), output);
+    }
     *cut = limit;
     return blk != NULL ? SL_EDENIED : 0;
 }
@@ -346,10 +424,12 @@ static const sl__guard_ph_t *
 redact_placeholder(sl__guard_sess_t *s, unsigned det, bool restorable, const char *p, size_t len)
 {
     unsigned label = det < SL_GUARD_DET_COUNT ? det : SL_GUARD_DET_COUNT;
+    uint64_t h = redact_hash(label, p, len);
     sl__guard_ph_t *ph;
 
-    for (size_t i = 0; i < s->nph; i++) {
-        ph = &s->ph[i];
+    for (size_t k = s->tabcap == 0 ? 0 : (size_t) h & (s->tabcap - 1);
+         s->tabcap != 0 && s->by_orig[k] != 0; k = (k + 1) & (s->tabcap - 1)) {
+        ph = &s->ph[s->by_orig[k] - 1];
         if (ph->det == label && ph->orig.len == len && memcmp(ph->orig.p, p, len) == 0) {
             if (restorable && !ph->restorable) {
                 ph->restorable = true;
@@ -374,8 +454,29 @@ redact_placeholder(sl__guard_sess_t *s, unsigned det, bool restorable, const cha
     ph->orig = (sl_str_t){ sl_pstrndup(s->pool, p, len), len };
     ph->restorable = restorable;
     s->nrestorable += restorable ? 1 : 0;
-    ph->len = (size_t) snprintf(ph->text, sizeof(ph->text), "[%s_%u]", redact_labels[label],
-                                ++s->counter[label]);
+    {
+        /* "[LABEL_N]" (snprintf costs more than the rest of a match) */
+        char digits[12];
+        size_t nd = 0, ll = strlen(redact_labels[label]);
+        unsigned v = ++s->counter[label];
+
+        do {
+            digits[nd++] = (char) ('0' + v % 10);
+            v /= 10;
+        } while (v > 0);
+        ph->text[0] = '[';
+        memcpy(ph->text + 1, redact_labels[label], ll);
+        ph->text[1 + ll] = '_';
+        for (size_t k = 0; k < nd; k++) {
+            ph->text[2 + ll + k] = digits[nd - 1 - k];
+        }
+        ph->text[2 + ll + nd] = ']';
+        ph->text[3 + ll + nd] = '\0';
+        ph->len = 3 + ll + nd;
+    }
+    ph->horig = h;
+    ph->htext = redact_hash(0, ph->text, ph->len);
+    redact_index(s, s->nph - 1);
     return ph;
 }
 

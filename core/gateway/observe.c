@@ -417,6 +417,22 @@ obs_trace(sl_drv_req_t *rq, int status)
         obs_str(pool, at, "sluice.cache",
                 o->cache != NULL && o->cache[0] != '\0' ? o->cache : NULL);
     }
+    if (rq->guard != NULL) {
+        /* the guardrails: the policy, and one event per decision (never the matched text) */
+        size_t nd = 0;
+        const sl_guard_decision_t *d = sl_guard_decisions(rq->guard, &nd);
+
+        obs_str(pool, at, "sluice.guard.policy", sl_guard_policy_name(rq->guard));
+        for (size_t i = 0; i < nd; i++) {
+            sl_otlp_event_t *e = sl_otlp_event(pool, s, "guard_decision", now);
+
+            obs_str(pool, &e->attrs, "sluice.guard.policy", d[i].policy);
+            obs_str(pool, &e->attrs, "sluice.guard.rule",
+                    d[i].output ? sl_psprintf(pool, "output:%s", d[i].rule) : d[i].rule);
+            obs_str(pool, &e->attrs, "sluice.guard.action", sl_guard_action_name(d[i].action));
+            sl_otlp_int(pool, &e->attrs, "sluice.guard.count", (int64_t) d[i].count);
+        }
+    }
     obs_str(pool, at, "sluice.frontend", rq->fe->name);
     obs_str(pool, at, "sluice.request_id", r->request_id);
     obs_str(pool, at, "sluice.key.name", rq->acct.key_name);

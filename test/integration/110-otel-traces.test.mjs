@@ -346,6 +346,32 @@ describe('OpenTelemetry traces', () => {
     assertNoSecret(collector, sluice);
   });
 
+  it('carries the guardrails\' policy and decisions on the request span, never the matched text', async () => {
+    const collector = await startCollector();
+    running.push({ stop: () => collector.close() });
+    const sluice = await startSluice({
+      dir, mock, name: 'guard',
+      env: { OTEL_EXPORTER_OTLP_ENDPOINT: collector.url, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json', OTEL_BSP_SCHEDULE_DELAY: '100' },
+      config: (cfg) => {
+        cfg.guardrails = { policies: { pii: [{ detect: ['email'], action: 'redact', restore: true }, { deny: ['falcon'], action: 'log' }] }, apply: 'pii' };
+        return cfg;
+      },
+    });
+    running.push({ stop: () => sluice.stop() });
+    const traceId = crypto.randomBytes(16).toString('hex');
+    const res = await sluice.client().chat.completions.create(
+      { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'mail jo@example.com about falcon' }] },
+      { headers: { traceparent: `00-${traceId}-${crypto.randomBytes(8).toString('hex')}-01` } });
+    assert.equal(res.choices[0].message.content, 'mock reply: mail jo@example.com about falcon');
+    const req = await waitFor(() => traceSpans(collector, traceId).find((s) => s.kind === 2),
+      { timeoutMs: 10000, msg: 'the request span' });
+    assert.equal(req.attrs['sluice.guard.policy'], 'pii');
+    const decisions = req.events.filter((e) => e.name === 'guard_decision').map((e) => e.attrs);
+    assert.deepEqual(decisions.map((d) => `${d['sluice.guard.rule']}/${d['sluice.guard.action']}/${d['sluice.guard.count']}`).sort(),
+      ['deny[2]/log/1', 'email/redact/1', 'output:deny[2]/log/1']); // deny runs on both sides
+    for (const e of collector.exports) assert.ok(!e.body.toString('latin1').includes('jo@example.com'));
+  });
+
   it('serves every request while the collector is down or hangs, and counts the dropped spans', async () => {
     // nothing listens on this port
     const deadPort = await freePort();

@@ -41,6 +41,7 @@ static const char *streamed(sl__guard_sess_t *s, const char *text, size_t chunk,
                             bool *word_cut);
 static int load(const char *yaml, sl_conf_t **conf, char *err, size_t errlen);
 static sl_call_t *chat_call(sl_pool_t *pool, const char *body, const char *native);
+static sl_call_t *prompt_call(sl_pool_t *pool, size_t n, bool image);
 
 #define SLUICE_KEY "sk-sluice-0123456789abcdefghijklmnopqrstuvwxyzABCDEFG"
 #define JWT \
@@ -72,7 +73,7 @@ static const det_case_t det_cases[] = {
     { SL_GUARD_DET_PHONE, "order 12345678 and 4155550100", "" },
     { SL_GUARD_DET_PHONE, "on 2024-01-15 at 12:30:45, version 1.2.3", "" },
     { SL_GUARD_DET_PHONE, "+12 34 and 415-555-01000 and ID 0123456", "" },
-    { SL_GUARD_DET_PHONE, "card 4111 1111 1111 1111", "" },
+    { SL_GUARD_DET_PHONE, "card 4111 1111 1111 1111, iban DE89 3704 0044 0532 0130 01", "" },
     /* card */
     { SL_GUARD_DET_CARD, "card 4111 1111 1111 1111 exp 12/29", "4111 1111 1111 1111" },
     { SL_GUARD_DET_CARD, "4111-1111-1111-1111 and 5500000000000004",
@@ -83,6 +84,8 @@ static const det_case_t det_cases[] = {
     { SL_GUARD_DET_CARD, "41111111111111111111 is twenty digits", "" },
     { SL_GUARD_DET_CARD, "4111 1111-1111 1111 mixes separators", "" },
     { SL_GUARD_DET_CARD, "ref 1234567812345670, x4111111111111111", "" },
+    { SL_GUARD_DET_CARD, "iban DE89 3704 0044 0532 0130 01 (bad checksum)", "" },
+    { SL_GUARD_DET_CARD, "acct AB12-3704-0044-0532-0130-01", "" },
     /* iban */
     { SL_GUARD_DET_IBAN, "IBAN DE89 3704 0044 0532 0130 00, thanks",
       "DE89 3704 0044 0532 0130 00" },
@@ -111,6 +114,13 @@ static const det_case_t det_cases[] = {
     { SL_GUARD_DET_SECRET,
       "gh ghp_0123456789abcdefghijklmnopqrstuvwxyz slack xoxb-1234567890-abcdef",
       "ghp_0123456789abcdefghijklmnopqrstuvwxyz|xoxb-1234567890-abcdef" },
+    { SL_GUARD_DET_SECRET,
+      "sk_live_0123456789abcdefgh rk_live_0123456789abcdefgh ASIAIOSFODNN7EXAMPLE "
+      "github_pat_0123456789abcdefghijkl glpat-0123456789abcdefghij xapp-1-A0123-456 "
+      "hf_0123456789abcdefghijklmnopqrstu",
+      "sk_live_0123456789abcdefgh|rk_live_0123456789abcdefgh|ASIAIOSFODNN7EXAMPLE|"
+      "github_pat_0123456789abcdefghijkl|glpat-0123456789abcdefghij|xapp-1-A0123-456|"
+      "hf_0123456789abcdefghijklmnopqrstu" },
     { SL_GUARD_DET_SECRET, "token " JWT " ok", JWT },
     { SL_GUARD_DET_SECRET, "key:\n" PEM "\nend", PEM },
     { SL_GUARD_DET_SECRET, "sk-123 and desk-abcdefghijklmnopqrstuvwxyz and AKIA1234", "" },
@@ -181,39 +191,43 @@ test_patterns(void **state)
 {
     sl_pool_t *pool = sl_pool_create(0);
     sl__guard_hits_t h = { NULL, 0, 0 };
-    sl_guard_pattern_t p;
+    sl_guard_pattern_t pats[8]; /* each compiled pattern stays where the pool frees it */
+    size_t k = 0;
     char err[200];
     const char *t;
 
     (void) state;
     /* a literal: any case, white space runs, whole words */
-    assert_int_equal(sl_guard_pattern_compile(pool, "Project  Falcon", &p, err, sizeof(err)), 0);
+    assert_int_equal(
+        sl_guard_pattern_compile(pool, "Project  Falcon", &pats[k++], err, sizeof(err)), 0);
     t = "about PROJECT\n\t falcon, not project falconry or myproject falcon";
-    sl__guard_deny(&p, t, strlen(t), 0, true, &h);
+    sl__guard_deny(&pats[k - 1], t, strlen(t), 0, true, &h);
     assert_int_equal(h.n, 1);
     assert_int_equal(h.v[0].start, 6);
     assert_int_equal(h.v[0].end, 6 + strlen("PROJECT\n\t falcon"));
     /* a regular expression, (?i) accepted */
     h.n = 0;
     assert_int_equal(
-        sl_guard_pattern_compile(pool, "re:(?i)internal[- ]only", &p, err, sizeof(err)), 0);
+        sl_guard_pattern_compile(pool, "re:(?i)internal[- ]only", &pats[k++], err, sizeof(err)), 0);
     t = "INTERNAL ONLY, internal-only and internalonly";
-    sl__guard_deny(&p, t, strlen(t), 0, true, &h);
+    sl__guard_deny(&pats[k - 1], t, strlen(t), 0, true, &h);
     assert_int_equal(h.n, 2);
     assert_int_equal(h.v[1].start, 15);
     /* ^ holds only at the text's start */
     h.n = 0;
-    assert_int_equal(sl_guard_pattern_compile(pool, "re:^secret", &p, err, sizeof(err)), 0);
-    sl__guard_deny(&p, "secret", 6, 0, true, &h);
-    sl__guard_deny(&p, "secret", 6, 0, false, &h);
+    assert_int_equal(sl_guard_pattern_compile(pool, "re:^secret", &pats[k++], err, sizeof(err)), 0);
+    sl__guard_deny(&pats[k - 1], "secret", 6, 0, true, &h);
+    sl__guard_deny(&pats[k - 1], "secret", 6, 0, false, &h);
     assert_int_equal(h.n, 1);
     /* refused */
-    assert_int_equal(sl_guard_pattern_compile(pool, "re:(?=x)y", &p, err, sizeof(err)), -EINVAL);
+    assert_int_equal(sl_guard_pattern_compile(pool, "re:(?=x)y", &pats[k++], err, sizeof(err)),
+                     -EINVAL);
     assert_non_null(strstr(err, "POSIX"));
-    assert_int_equal(sl_guard_pattern_compile(pool, "re:a*", &p, err, sizeof(err)), -EINVAL);
+    assert_int_equal(sl_guard_pattern_compile(pool, "re:a*", &pats[k++], err, sizeof(err)),
+                     -EINVAL);
     assert_non_null(strstr(err, "empty string"));
-    assert_int_equal(sl_guard_pattern_compile(pool, "re:(", &p, err, sizeof(err)), -EINVAL);
-    assert_int_equal(sl_guard_pattern_compile(pool, " \t", &p, err, sizeof(err)), -EINVAL);
+    assert_int_equal(sl_guard_pattern_compile(pool, "re:(", &pats[k++], err, sizeof(err)), -EINVAL);
+    assert_int_equal(sl_guard_pattern_compile(pool, " \t", &pats[k++], err, sizeof(err)), -EINVAL);
     sl__guard_hits_free(&h);
     sl_pool_destroy(pool);
 }
@@ -377,7 +391,7 @@ test_block_and_output(void **state)
     assert_int_equal(rc, SL_EDENIED);
     assert_true(s->blocked_output);
     assert_string_equal(decisions(s),
-                        "deny[2]/block*1;email/redact*1;output:secret/redact*1;output:deny[2]/"
+                        "email/redact*1;deny[2]/block*1;output:secret/redact*1;output:deny[2]/"
                         "block*1");
     sl_pool_destroy(pool);
 }
@@ -705,6 +719,22 @@ chat_call(sl_pool_t *pool, const char *body, const char *native)
 }
 
 
+/* A chat call whose one user message is n bytes of text, with an image part after it. */
+static sl_call_t *
+prompt_call(sl_pool_t *pool, size_t n, bool image)
+{
+    char *x = sl_palloc(pool, n + 1), *body = sl_palloc(pool, n + 256);
+
+    memset(x, 'x', n);
+    x[n] = '\0';
+    snprintf(body, n + 256,
+             "{\"model\":\"demo-global\",\"messages\":[{\"role\":\"user\",\"content\":"
+             "[{\"type\":\"text\",\"text\":\"%s\"}%s]}]}",
+             x, image ? ",{\"type\":\"image_url\",\"image_url\":{\"url\":\"data:x\"}}" : "");
+    return chat_call(pool, body, NULL);
+}
+
+
 static void
 test_request(void **state)
 {
@@ -789,6 +819,20 @@ test_request(void **state)
     assert_int_equal(e.status, 403);
     assert_string_equal(e.code, "model_not_allowed");
     assert_string_equal(sl_guard_row(g), "strict/allowed/block");
+    who.model = "demo-global";
+
+    /* max_prompt_tokens (8000) counts the text, not the JSON around it, and an image as 1024
+       bytes: 32000 bytes of text pass, 32004 do not, nor 31000 with an image */
+    call = prompt_call(pool, 32000, false);
+    assert_true(call->raw.len / 4 > 8000);
+    assert_int_equal(sl_guard_request(conf->guard, &who, call, &g, &e), 0);
+    call = prompt_call(pool, 32004, false);
+    assert_int_equal(sl_guard_request(conf->guard, &who, call, &g, &e), SL_EDENIED);
+    assert_non_null(strstr(e.message, "max_prompt_tokens"));
+    call = prompt_call(pool, 31000, true);
+    assert_true(call->raw.len / 4 < 8000);
+    assert_int_equal(sl_guard_request(conf->guard, &who, call, &g, &e), SL_EDENIED);
+    assert_non_null(strstr(e.message, "max_prompt_tokens"));
 
     /* who decides: key > team > model > global; "none" stops the chain */
     who.model = "demo";
