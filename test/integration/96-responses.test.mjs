@@ -9,7 +9,7 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import OpenAI from 'openai';
-import { startStack, request, usageJson, createKey } from '../lib/harness.mjs';
+import { startStack, request, usageJson, createKey, sluiceCli, waitFor } from '../lib/harness.mjs';
 
 const WEATHER = {
   type: 'function', name: 'get_weather', description: 'Current weather for a city',
@@ -284,12 +284,19 @@ describe('POST /v1/responses (translated onto every kind)', () => {
         .withResponse();
       return { r: data, cache: response.headers.get('x-sluice-cache') };
     };
+    const entries = async () => JSON.parse((await sluiceCli(sluice, ['cache', 'stats', '--json'])).stdout).entries;
+    // fills are written after the answer, off the loop: wait for the entry before asking again
+    const filled = (n) => waitFor(async () => (await entries()) > n, { msg: 'the cache entry' });
+    let n = await entries();
     const a = await ask(false);
+    await filled(n);
     const b = await ask(false);
     assert.deepEqual([a.cache, b.cache], ['miss', 'hit']);
     assert.equal(b.r.output_text, a.r.output_text);
     assert.notEqual(b.r.id, a.r.id, 'a hit is a response of its own');
+    n = await entries();
     const c = await ask(true);
+    await filled(n);
     const d = await ask(true);
     assert.deepEqual([c.cache, d.cache], ['miss', 'hit']);
     assert.notEqual(d.r.id, c.r.id);
