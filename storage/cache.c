@@ -15,12 +15,20 @@
  *           the answer
  *   age     key be64 created ns + entry key, value be64 expires s
  *   vector  key partition + entry key, value: 16 bytes context, i64
- *           expires s, u32 dims, u32 words, u32 words[], f32 v[]
+ *           expires s, u32 dims, u32 words, u32 words[], f32 scale,
+ *           i8 codes[dims] (zero-padded to 4 bytes), f32 v[]
+ *
+ * A vector is kept twice: as floats, and as 8-bit codes (v[i] ~ codes[i] x
+ * scale, scale = max |v[i]| / 127). A lookup compares the codes, a quarter
+ * of the bytes, and computes the exact float similarity only for a vector
+ * whose estimate is within the quantisation's error bound of a candidate:
+ * the decision is the float one, most of the floats are never read.
  *   stats   SL_DBI_CACHE under "stats": u64 entries, u64 bytes
  */
 #include "storage/cache.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -29,13 +37,17 @@
 #include "core/gateway/pricing.h"
 #include "storage/ledger.h"
 
-#define CACHE_VERSION    1
-#define CACHE_FLAG_VEC   0x1u
-#define CACHE_HEAD       32 /* the fixed part of an entry */
-#define CACHE_NSTR       7
-#define CACHE_AGE_KEY    (8 + SL_CACHE_KEY_LEN)
-#define CACHE_VEC_KEY    (SL_CACHE_PART_LEN + SL_CACHE_KEY_LEN)
-#define CACHE_VEC_HEAD   (SL_CACHE_CTX_LEN + 16)
+#define CACHE_VERSION  1
+#define CACHE_FLAG_VEC 0x1u
+#define CACHE_HEAD     32 /* the fixed part of an entry */
+#define CACHE_NSTR     7
+#define CACHE_AGE_KEY  (8 + SL_CACHE_KEY_LEN)
+#define CACHE_VEC_KEY  (SL_CACHE_PART_LEN + SL_CACHE_KEY_LEN)
+#define CACHE_VEC_HEAD (SL_CACHE_CTX_LEN + 16)
+#define CACHE_CODES(d) (((size_t) (d) + 3) & ~(size_t) 3) /* bytes of d codes, padded */
+/* a vector record's length */
+#define CACHE_VEC_LEN(dims, nwords) \
+    (CACHE_VEC_HEAD + 4 * (size_t) (nwords) + 4 + CACHE_CODES(dims) + 4 * (size_t) (dims))
 #define CACHE_STATS_KEY  "stats"
 #define CACHE_STATS_KLEN 5
 #define CACHE_EVICT_MAX  256  /* evictions one fill may make */
@@ -96,7 +108,10 @@ typedef struct cache_match_arg {
     const sl_cache_query_t *q;
     sl_cache_match_t *out;
     size_t limit;
-    float *buf;
+    float *buf;     /* one vector's floats, aligned */
+    int8_t *codes;  /* the query's codes */
+    float scale;    /* and their scale */
+    float half_rms; /* sqrt(dims) / 2: a code's error bound is half_rms x scale */
 } cache_match_arg_t;
 
 static int cache_decode(sl_str_t val, cache_rec_t *r);
@@ -116,6 +131,8 @@ static int cache_match_cb(void *arg, sl_str_t key, sl_str_t val);
 static int cache_select_cb(void *arg, sl_str_t key, sl_str_t val);
 static int cache_del_txn(sl_txn_t *t, void *arg);
 static int cache_collect(sl_db_t *db, cache_keys_t *ks, bool expired);
+static int cache_del_batches(sl_db_t *db, cache_keys_t *ks, bool expired, size_t max, size_t *n);
+static float cache_quantize(const float *v, uint32_t dims, int8_t *codes);
 static bool cache_is_entry_key(sl_str_t key);
 static int cache_report_cb(void *arg, const sl_ledger_row_t *row);
 
@@ -394,12 +411,13 @@ sl_cache_put(sl_db_t *db, const sl_cache_entry_t *e, size_t cap, size_t *evicted
         const sl_cache_vec_t *v = e->vec;
         uint8_t *p;
         int64_t exp = e->expires;
+        float scale;
 
         if (v->dims == 0 || v->dims > SL_CACHE_DIMS_MAX || v->nwords > SL_CACHE_WORDS_MAX) {
             return SL_EPARSE;
         }
-        a.vlen = CACHE_VEC_HEAD + 4 * (size_t) v->nwords + 4 * (size_t) v->dims;
-        a.vec = malloc(a.vlen);
+        a.vlen = CACHE_VEC_LEN(v->dims, v->nwords);
+        a.vec = calloc(1, a.vlen);
         if (a.vec == NULL) {
             return -ENOMEM;
         }
@@ -412,7 +430,10 @@ sl_cache_put(sl_db_t *db, const sl_cache_entry_t *e, size_t cap, size_t *evicted
         if (v->nwords > 0) {
             memcpy(p, v->words, 4 * (size_t) v->nwords);
         }
-        memcpy(p + 4 * (size_t) v->nwords, v->v, 4 * (size_t) v->dims);
+        p += 4 * (size_t) v->nwords;
+        scale = cache_quantize(v->v, v->dims, (int8_t *) (p + 4));
+        memcpy(p, &scale, 4);
+        memcpy(p + 4 + CACHE_CODES(v->dims), v->v, 4 * (size_t) v->dims);
     }
     a.need =
         SL_CACHE_KEY_LEN + len + CACHE_AGE_KEY + 8 + (a.vec != NULL ? CACHE_VEC_KEY + a.vlen : 0);
@@ -545,6 +566,43 @@ sl_cache_dot(const float *a, const float *b, size_t n)
 }
 
 
+int32_t
+sl_cache_dot8(const int8_t *a, const int8_t *b, size_t n)
+{
+    int32_t s = 0; /* at most SL_CACHE_DIMS_MAX x 127 x 127: no overflow */
+
+    for (size_t i = 0; i < n; i++) {
+        s += (int32_t) a[i] * (int32_t) b[i];
+    }
+    return s;
+}
+
+
+/* The 8-bit codes of v (codes[i] x the result ~ v[i]); returns the scale. */
+static float
+cache_quantize(const float *v, uint32_t dims, int8_t *codes)
+{
+    float max = 0, scale;
+
+    for (uint32_t i = 0; i < dims; i++) {
+        float x = v[i] < 0 ? -v[i] : v[i];
+
+        max = x > max ? x : max;
+    }
+    if (!(max > 0) || max > 1e30f) {
+        memset(codes, 0, dims);
+        return 0; /* all zero, or not numbers: every estimate is 0, every bound wide */
+    }
+    scale = max / 127.0f;
+    for (uint32_t i = 0; i < dims; i++) {
+        float c = v[i] / scale;
+
+        codes[i] = (int8_t) (c < -127.0f ? -127 : c > 127.0f ? 127 : lrintf(c));
+    }
+    return scale;
+}
+
+
 int
 sl_cache_match(sl_txn_t *t, const sl_cache_query_t *q, size_t limit, sl_cache_match_t *out)
 {
@@ -560,11 +618,17 @@ sl_cache_match(sl_txn_t *t, const sl_cache_query_t *q, size_t limit, sl_cache_ma
     a.limit = limit;
     /* one aligned copy per vector: LMDB's values may sit at any 2-byte boundary */
     a.buf = malloc(4 * (size_t) q->dims);
-    if (a.buf == NULL) {
+    a.codes = malloc(q->dims);
+    if (a.buf == NULL || a.codes == NULL) {
+        free(a.buf);
+        free(a.codes);
         return -ENOMEM;
     }
+    a.scale = cache_quantize(q->v, q->dims, a.codes);
+    a.half_rms = sqrtf((float) q->dims) / 2.0f;
     rc = sl_db_scan(t, SL_DBI_CACHE_VEC, q->part, SL_CACHE_PART_LEN, cache_match_cb, &a);
     free(a.buf);
+    free(a.codes);
     return rc;
 }
 
@@ -579,7 +643,8 @@ cache_match_cb(void *arg, sl_str_t key, sl_str_t val)
     const uint8_t *p = (const uint8_t *) val.p;
     uint32_t dims, nwords;
     int64_t expires;
-    float score;
+    float score, scale, ea, eb, bound, floor;
+    const uint8_t *codes;
 
     if (key.len < SL_CACHE_PART_LEN || memcmp(key.p, q->part, SL_CACHE_PART_LEN) != 0) {
         return 1; /* past the partition */
@@ -594,15 +659,29 @@ cache_match_cb(void *arg, sl_str_t key, sl_str_t val)
     memcpy(&expires, p + 16, 8);
     memcpy(&dims, p + 24, 4);
     memcpy(&nwords, p + 28, 4);
-    if (dims != q->dims || nwords > SL_CACHE_WORDS_MAX
-        || val.len != CACHE_VEC_HEAD + 4 * (size_t) nwords + 4 * (size_t) dims) {
+    if (dims != q->dims || nwords > SL_CACHE_WORDS_MAX || val.len != CACHE_VEC_LEN(dims, nwords)) {
         return 0; /* another embedding model, or not a record of ours */
     }
     out->scanned++;
     if (expires <= q->now || memcmp(p, q->ctx, SL_CACHE_CTX_LEN) != 0) {
         return 0;
     }
-    memcpy(a->buf, p + CACHE_VEC_HEAD + 4 * (size_t) nwords, 4 * (size_t) dims);
+    codes = p + CACHE_VEC_HEAD + 4 * (size_t) nwords;
+    memcpy(&scale, codes, 4);
+    codes += 4;
+    /*
+     * |a.b - a'.b'| <= |a - a'| |b| + |a'| |b - b'| with |x - x'| <= half_rms
+     * x scale and unit vectors: ea + eb + ea eb, plus float rounding.
+     */
+    ea = a->half_rms * a->scale;
+    eb = a->half_rms * scale;
+    bound = ea + eb + ea * eb + 1e-4f;
+    floor = out->found ? out->score : q->threshold;
+    if ((float) sl_cache_dot8(a->codes, (const int8_t *) codes, dims) * a->scale * scale + bound
+        < floor) {
+        return 0; /* not close enough, whatever the rounding did */
+    }
+    memcpy(a->buf, codes + CACHE_CODES(dims), 4 * (size_t) dims);
     score = sl_cache_dot(q->v, a->buf, dims);
     if (score < q->threshold || (out->found && score <= out->score)) {
         return 0;
@@ -764,42 +843,17 @@ int
 sl_cache_expire(sl_db_t *db, int64_t now, size_t max, size_t *n)
 {
     cache_keys_t ks;
-    cache_del_arg_t d;
-    size_t total = 0;
-    int rc = 0;
 
     memset(&ks, 0, sizeof(ks));
     ks.max = max < CACHE_BATCH ? max : CACHE_BATCH;
     ks.now = now;
+    if (n != NULL) {
+        *n = 0;
+    }
     if (ks.max == 0) {
         return 0;
     }
-    ks.keys = malloc(ks.max * CACHE_AGE_KEY);
-    if (ks.keys == NULL) {
-        return -ENOMEM;
-    }
-    while (total < max) {
-        rc = cache_collect(db, &ks, true);
-        if (rc != 0 || ks.n == 0) {
-            break;
-        }
-        memset(&d, 0, sizeof(d));
-        d.ks = &ks;
-        d.expired = true;
-        rc = sl_db_write(db, cache_del_txn, &d);
-        if (rc != 0) {
-            break;
-        }
-        total += d.deleted;
-        if (ks.n < ks.max || d.deleted == 0) {
-            break;
-        }
-    }
-    free(ks.keys);
-    if (n != NULL) {
-        *n = total;
-    }
-    return rc;
+    return cache_del_batches(db, &ks, true, max, n);
 }
 
 
@@ -808,11 +862,10 @@ sl_cache_purge(sl_db_t *db, const char *model, const char *key, size_t *n)
 {
     cache_keys_t ks;
     cache_del_arg_t d;
-    size_t total = 0;
-    int rc = 0;
+    int rc;
 
-    memset(&d, 0, sizeof(d));
     if (model == NULL && key == NULL) {
+        memset(&d, 0, sizeof(d));
         d.all = true;
         rc = sl_db_write(db, cache_del_txn, &d);
         if (n != NULL) {
@@ -824,27 +877,45 @@ sl_cache_purge(sl_db_t *db, const char *model, const char *key, size_t *n)
     ks.max = CACHE_BATCH;
     ks.model = model;
     ks.key = key;
-    ks.keys = malloc(ks.max * CACHE_AGE_KEY);
-    if (ks.keys == NULL) {
+    return cache_del_batches(db, &ks, false, SIZE_MAX, n);
+}
+
+
+/*
+ * Deletes, up to max, the entries a read scan selects (expired ones, or
+ * those of ks->model / ks->key), ks->max per write transaction, so no
+ * write holds the lock for long. *n (when not NULL): how many went.
+ */
+static int
+cache_del_batches(sl_db_t *db, cache_keys_t *ks, bool expired, size_t max, size_t *n)
+{
+    cache_del_arg_t d;
+    size_t total = 0;
+    int rc = 0;
+
+    ks->keys = malloc(ks->max * CACHE_AGE_KEY);
+    if (ks->keys == NULL) {
         return -ENOMEM;
     }
-    for (;;) {
-        rc = cache_collect(db, &ks, false);
-        if (rc != 0 || ks.n == 0) {
+    while (total < max) {
+        rc = cache_collect(db, ks, expired);
+        if (rc != 0 || ks->n == 0) {
             break;
         }
         memset(&d, 0, sizeof(d));
-        d.ks = &ks;
+        d.ks = ks;
+        d.expired = expired;
         rc = sl_db_write(db, cache_del_txn, &d);
         if (rc != 0) {
             break;
         }
         total += d.deleted;
-        if (ks.n < ks.max || d.deleted == 0) {
+        if (ks->n < ks->max || d.deleted == 0) {
             break;
         }
     }
-    free(ks.keys);
+    free(ks->keys);
+    ks->keys = NULL;
     if (n != NULL) {
         *n = total;
     }

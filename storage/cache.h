@@ -138,6 +138,9 @@ int sl_cache_match(sl_txn_t *t, const sl_cache_query_t *q, size_t limit, sl_cach
  */
 float sl_cache_dot(const float *a, const float *b, size_t n);
 
+/* The dot product of two vectors of n 8-bit codes (n <= SL_CACHE_DIMS_MAX), vectorisable. */
+int32_t sl_cache_dot8(const int8_t *a, const int8_t *b, size_t n);
+
 /*
  * Deletes at most max entries that expired by now (unix s), in short write
  * transactions; *n (may be NULL) gets how many. Blocking: off the loop.

@@ -53,6 +53,8 @@ static void cache_key_work(uv_work_t *w);
 static void cache_key_done(uv_work_t *w, int status);
 static int cache_keyed(sl_drv_req_t *rq);
 static bool cache_guarded(const sl_drv_req_t *rq);
+static void cache_respond(sl_drv_req_t *rq, void *st, const sl_http_header_t *h, size_t n,
+                          sl_buf_t *out);
 static int64_t cache_now_ns(void);
 static char *cache_copy(char **at, const char *s);
 static void cache_fill_work(uv_work_t *w);
@@ -86,9 +88,8 @@ sl__cache_prepare(sl_drv_req_t *rq)
     if (h != NULL) {
         sl_cache_cc_parse(*h, &cc);
     }
-    if (cc.no_store || sl__drv_responses_stores(rq)) {
-        /* neither read nor written: bypass (a stored response's id must name what was stored) */
-        return;
+    if (cc.no_store) {
+        return; /* neither read nor written: bypass */
     }
     c = sl_pcalloc(rq->r->pool, sizeof(*c));
     c->status = "miss";
@@ -362,6 +363,7 @@ sl__cache_hit(sl_drv_req_t *rq, bool semantic)
     sl_buf_t out = SL_BUF_INIT;
     sl_answer_t ans;
     const char *age, *v, *why = NULL;
+    void *st = NULL;
     size_t n = 0;
 
     if (sl_cache_answer_decode(e->body, r->pool, &ans) != 0) {
@@ -369,8 +371,8 @@ sl__cache_hit(sl_drv_req_t *rq, bool semantic)
     }
     if (rq->call.stream && fe->stream_open != NULL) {
         sl_evs_t evs;
-        void *st = fe->stream_open(&rq->call);
 
+        st = fe->stream_open(&rq->call);
         memset(&evs, 0, sizeof(evs));
         evs.pool = r->pool;
         sl_cache_replay_events(&ans, &evs);
@@ -420,8 +422,38 @@ sl__cache_hit(sl_drv_req_t *rq, bool semantic)
     /* the row is committed before the answer's bytes go out, as for any request */
     sl__drv_record(rq, 200, NULL);
     sl__drv_log(rq, 200);
-    sl__drv_finish_respond(rq, 200, h, n, &out);
+    cache_respond(rq, st, h, n, &out);
     return 0;
+}
+
+
+/*
+ * Sends a hit's answer (out, the whole of it). A hit on /v1/responses is a
+ * response of its own (its id is this request's): it is stored before its
+ * last bytes go out, like any, so it can be retrieved and chained.
+ */
+static void
+cache_respond(sl_drv_req_t *rq, void *st, const sl_http_header_t *h, size_t n, sl_buf_t *out)
+{
+    if (st == NULL) {
+        if (!sl__drv_responses_hold(rq, NULL, out, 200, h, n, false)) {
+            sl__drv_finish_respond(rq, 200, h, n, out);
+        }
+        return;
+    }
+    if (rq->call.client_api != SL_API_RESPONSES) {
+        sl__drv_finish_respond(rq, 200, h, n, out);
+        return;
+    }
+    /* as a stream's end: the headers are out, the events wait for the store */
+    sl_http_start(rq->r, 200, h, n);
+    if (!sl__drv_responses_hold(rq, st, out, 200, NULL, 0, false)) {
+        if (out->len > 0) {
+            sl_http_write(rq->r, out->p, out->len);
+        }
+        sl_buf_free(out);
+        sl__drv_finish(rq);
+    }
 }
 
 

@@ -5,7 +5,8 @@
 // client and one filled from a stream to a JSON client with the same text;
 // Cache-Control no-cache / no-store / max-age; TTL; a model's opt-out; one
 // key does not read another's entries; /v1/messages; ledger rows with
-// savings; rate limits on hits; `sluice cache` and /admin/cache.
+// savings; rate limits on hits; `sluice cache` and /admin/cache; only
+// complete answers are kept; /v1/responses.
 
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -41,6 +42,9 @@ describe('response cache (exact)', () => {
         const root = cfg.providers.mock.base_url.replace(/\/v1$/, '');
         cfg.providers.anth = { kind: 'anthropic', base_url: root, api_key: 'env:MOCK_UPSTREAM_KEY' };
         cfg.models.claude = { targets: ['anth/claude-haiku-4-5'] };
+        // a chat-completions target for /v1/responses (an openai one would forward it natively)
+        cfg.providers.compat = { kind: 'vllm', base_url: cfg.providers.mock.base_url, api_key: 'env:MOCK_UPSTREAM_KEY' };
+        cfg.models.compat = { targets: ['compat/llama-3'] };
         cfg.models.nocache = { targets: ['mock/gpt-4o-mini-2024-07-18'], cache: false };
         cfg.models.short = { targets: ['mock/gpt-4o-mini-2024-07-18'], cache: { ttl: '1s' } };
         return cfg;
@@ -153,6 +157,29 @@ describe('response cache (exact)', () => {
     assert.equal(await upstream(text), 1);
   });
 
+  it('stores only complete answers: not an upstream error, not a stream cut short', async () => {
+    // x-mock-* headers reach the mock but are not part of the key
+    const text = unique('incomplete');
+    const body = { model: MODEL, messages: [{ role: 'user', content: text }] };
+    await assert.rejects(client.chat.completions.create(body, { headers: { 'x-mock-status': '400' }, maxRetries: 0 }),
+      (e) => e.status === 400);
+    const r1 = await client.chat.completions.create(body).withResponse();
+    assert.equal(r1.response.headers.get('x-sluice-cache'), 'miss', 'the error was not stored');
+    assert.equal(await upstream(text), 2);
+
+    const text2 = unique('cut short');
+    const body2 = { model: MODEL, messages: [{ role: 'user', content: text2 }] };
+    const cut = await client.chat.completions.create({ ...body2, stream: true },
+      { headers: { 'x-mock-chunks': '6', 'x-mock-reset-after': '2' }, maxRetries: 0 });
+    let s = null;
+    await assert.rejects(async () => { s = await collectStream(cut); }, 'the client sees the stream fail');
+    assert.equal(s, null);
+    const r2 = await client.chat.completions.create(body2).withResponse();
+    assert.equal(r2.response.headers.get('x-sluice-cache'), 'miss', 'the broken stream was not stored');
+    assert.equal(r2.data.choices[0].message.content, `mock reply: ${text2}`);
+    assert.equal(await upstream(text2), 2);
+  });
+
   it('Cache-Control: no-cache refreshes, no-store bypasses, max-age limits the age', async () => {
     const text = unique('directives');
     const ask = (headers) => client.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: text }] }, { headers }).withResponse();
@@ -244,6 +271,43 @@ describe('response cache (exact)', () => {
     assert.equal(c.response.headers.get('x-sluice-cache'), 'miss');
     const up = (await mock.requests()).filter((q) => q.path === '/v1/messages' && JSON.stringify(q.json).includes(text));
     assert.equal(up.length, 2, 'one messages request and one chat request reached the provider');
+  });
+
+  it('caches /v1/responses, replayed as JSON and as a stream of Responses events', async () => {
+    const text = unique('responses');
+    const body = { model: 'compat', instructions: 'be brief', input: text };
+    const before = await fills();
+    const a = await client.responses.create(body).withResponse();
+    assert.equal(a.response.headers.get('x-sluice-cache'), 'miss');
+    assert.equal(a.data.output_text, `mock reply: ${text}`);
+    await waitEntries(before + 1);
+    const b = await client.responses.create(body).withResponse();
+    assert.equal(b.response.headers.get('x-sluice-cache'), 'hit');
+    assert.equal(b.data.status, 'completed');
+    assert.equal(b.data.output_text, a.data.output_text);
+    assert.equal(b.data.usage.output_tokens, a.data.usage.output_tokens);
+    assert.equal(await upstream(text), 1, 'the mock saw the request once');
+    // a hit is a response of its own: stored like one, so it can be retrieved and chained
+    assert.notEqual(b.data.id, a.data.id);
+    assert.equal((await client.responses.retrieve(b.data.id)).output_text, a.data.output_text);
+    const next = await client.responses.create({ model: 'compat', input: `${text} again`, previous_response_id: b.data.id });
+    assert.equal(next.output_text, `mock reply: ${text} again`);
+    const chained = (await mock.requests()).at(-1).json.messages
+      .map((m) => (Array.isArray(m.content) ? m.content.map((p) => p.text).join('') : m.content));
+    assert.deepEqual(chained.slice(-3), [text, a.data.output_text, `${text} again`], JSON.stringify(chained));
+    const { data: stream, response } = await client.responses.create({ ...body, stream: true }).withResponse();
+    assert.equal(response.headers.get('x-sluice-cache'), 'hit');
+    let streamed = '';
+    let done = null;
+    for await (const ev of stream) {
+      if (ev.type === 'response.output_text.delta') streamed += ev.delta;
+      if (ev.type === 'response.completed') done = ev.response;
+    }
+    assert.equal(streamed, a.data.output_text);
+    assert.equal(done.status, 'completed');
+    assert.equal(done.usage.output_tokens, a.data.usage.output_tokens);
+    assert.equal((await client.responses.retrieve(done.id)).output_text, a.data.output_text);
+    assert.equal(await upstream(text), 2, 'the first request and the chained one, no more');
   });
 
   it('records a hit in the ledger: cost 0, saved_usd the answer\'s price; usage, stats and /metrics show it', async () => {

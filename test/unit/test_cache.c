@@ -812,6 +812,152 @@ test_dot(void **state)
 }
 
 
+static void
+test_dot8(void **state)
+{
+    int8_t a[21], b[21];
+    int32_t want = 0;
+
+    (void) state;
+    for (int i = 0; i < 21; i++) {
+        a[i] = (int8_t) (i % 2 ? -127 + i : 127 - i);
+        b[i] = (int8_t) (i * 6 - 60);
+        want += (int32_t) a[i] * b[i];
+    }
+    assert_int_equal(sl_cache_dot8(a, b, 21), want);
+    assert_int_equal(sl_cache_dot8(a, b, 0), 0);
+    /* the largest sum of the longest vector fits */
+    {
+        int8_t *x = malloc(SL_CACHE_DIMS_MAX);
+
+        assert_non_null(x);
+        memset(x, 0x81, SL_CACHE_DIMS_MAX); /* -127 */
+        assert_int_equal(sl_cache_dot8(x, x, SL_CACHE_DIMS_MAX), SL_CACHE_DIMS_MAX * 127 * 127);
+        free(x);
+    }
+}
+
+
+static uint64_t match_rand_state = 0x9e3779b97f4a7c15ull;
+
+
+static float
+match_rand(void)
+{
+    match_rand_state ^= match_rand_state << 13;
+    match_rand_state ^= match_rand_state >> 7;
+    match_rand_state ^= match_rand_state << 17;
+    return (float) (match_rand_state % 20001) / 10000.0f - 1.0f;
+}
+
+
+/* v = base + noise x a random direction, normalised. */
+static void
+match_vector(float *v, const float *base, uint32_t dims, float noise)
+{
+    double n = 0;
+
+    for (uint32_t i = 0; i < dims; i++) {
+        v[i] = base[i] + noise * match_rand();
+        n += (double) v[i] * v[i];
+    }
+    n = sqrt(n);
+    for (uint32_t i = 0; i < dims; i++) {
+        v[i] = (float) (v[i] / n);
+    }
+}
+
+
+/*
+ * The 8-bit codes only decide which floats are read: the answer is the
+ * float one. Vectors at cosines spread around the threshold, some with
+ * other words, at 64 and 1536 dimensions: the best accepted one and its
+ * score are what a plain float scan finds, also when the threshold sits
+ * just below or above a vector's similarity.
+ */
+static void
+test_store_match_codes(void **state)
+{
+    fixture_t *f = *state;
+    static const uint32_t sizes[] = { 64, 1536 };
+    enum { N = 60 };
+    uint32_t words[1] = { 5 }, other[1] = { 6 };
+    uint8_t part[SL_CACHE_PART_LEN], ctx[SL_CACHE_CTX_LEN];
+    float *base, *q, *v[N], score[N];
+
+    memset(ctx, 2, sizeof(ctx));
+    base = malloc(4 * 1536);
+    q = malloc(4 * 1536);
+    assert_non_null(base);
+    assert_non_null(q);
+    memset(base, 0, 4 * 1536);
+    for (unsigned s = 0; s < 2; s++) {
+        const uint32_t dims = sizes[s];
+
+        memset(part, 10 + (int) s, sizeof(part));
+        match_vector(base, base, dims, 1.0f); /* a random direction (base is noise first) */
+        match_vector(q, base, dims, 0.02f);
+        for (unsigned i = 0; i < N; i++) {
+            sl_cache_entry_t e = entry(f->pool, 1000 * (s + 1) + i, "m", "", 10, NOW);
+            sl_cache_vec_t vec;
+
+            v[i] = sl_palloc(f->pool, 4 * dims);
+            /* from nearly the query to far from it */
+            match_vector(v[i], base, dims, 0.002f + 0.0006f * (float) i * 64.0f / (float) dims);
+            score[i] = sl_cache_dot(q, v[i], dims);
+            memset(&vec, 0, sizeof(vec));
+            memcpy(vec.part, part, sizeof(part));
+            memcpy(vec.ctx, ctx, sizeof(ctx));
+            vec.v = v[i];
+            vec.dims = dims;
+            vec.words = i % 3 == 0 ? other : words;
+            vec.nwords = 1;
+            e.vec = &vec;
+            assert_rc(sl_cache_put(f->db, &e, 64u << 20, NULL), 0);
+        }
+        for (unsigned k = 0; k < 2 * N; k++) {
+            sl_cache_query_t qu;
+            sl_cache_match_t m;
+            sl_txn_t *t;
+            int best = -1;
+
+            memset(&qu, 0, sizeof(qu));
+            memcpy(qu.part, part, sizeof(part));
+            memcpy(qu.ctx, ctx, sizeof(ctx));
+            qu.v = q;
+            qu.dims = dims;
+            qu.words = words;
+            qu.nwords = 1;
+            qu.now = NOW;
+            /* a threshold a hair below or above each vector's similarity */
+            qu.threshold = score[k / 2] + (k % 2 ? 1e-6f : -1e-6f);
+            for (unsigned i = 0; i < N; i++) {
+                if (score[i] >= qu.threshold && i % 3 != 0
+                    && (best < 0 || score[i] > score[best])) {
+                    best = (int) i;
+                }
+            }
+            assert_rc(sl_db_read(f->db, &t), 0);
+            assert_rc(sl_cache_match(t, &qu, 0, &m), 0);
+            sl_db_abort(t);
+            assert_int_equal(m.scanned, N);
+            if (best < 0) {
+                assert_false(m.found);
+            } else {
+                uint8_t want[SL_CACHE_KEY_LEN];
+
+                key_of(want, 1000 * (s + 1) + (unsigned) best);
+                assert_true(m.found);
+                assert_memory_equal(m.key, want, SL_CACHE_KEY_LEN);
+                assert_true(m.score == score[best]);
+            }
+        }
+    }
+    free(base);
+    free(q);
+}
+
+
 int
 main(void)
 {
@@ -825,10 +971,12 @@ main(void)
         cmocka_unit_test(test_prompt),
         cmocka_unit_test(test_answer_roundtrip),
         cmocka_unit_test(test_dot),
+        cmocka_unit_test(test_dot8),
         cmocka_unit_test_setup_teardown(test_store_get_expire, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_eviction, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_purge, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_match, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_match_codes, setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
