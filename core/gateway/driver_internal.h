@@ -238,13 +238,6 @@ sl_driver_t *sl__drv_current(void);
 int sl__drv_responses_decoded(sl_drv_req_t *rq);
 
 /*
- * True when rq is a Responses request whose answer is to be stored (store
- * not false, responses.store on, a store open). The response cache stays
- * out of those: the id a hit would answer with must name a stored response.
- */
-bool sl__drv_responses_stores(const sl_drv_req_t *rq);
-
-/*
  * Before a successful Responses answer's last bytes: when the response is
  * to be stored, takes body (the whole answer, or a stream's last bytes:
  * fe_state is then the stream encoder's) into a write in the thread pool

@@ -84,6 +84,7 @@ typedef struct resp_del {
     int rc;
 } resp_del_t;
 
+static bool resp_stores(const sl_drv_req_t *rq);
 static void resp_enqueue(uv_loop_t *loop, resp_job_t *job);
 static void resp_kick(void);
 static void resp_batch_work(uv_work_t *w);
@@ -110,8 +111,9 @@ static const char *resp_query(sl_http_req_t *r, const char *name);
 /* ---------------------------------------------------------------- store */
 
 
-bool
-sl__drv_responses_stores(const sl_drv_req_t *rq)
+/* True when rq is a Responses request whose answer is to be stored. */
+static bool
+resp_stores(const sl_drv_req_t *rq)
 {
     int store;
 
@@ -134,7 +136,7 @@ sl__drv_responses_hold(sl_drv_req_t *rq, void *fe_state, sl_buf_t *body, int sta
     struct timespec ts;
     sl_str_t object;
 
-    if (status < 200 || status > 299 || !rq->acct.authed || !sl__drv_responses_stores(rq)) {
+    if (status < 200 || status > 299 || !rq->acct.authed || !resp_stores(rq)) {
         return false;
     }
     object = fe_state != NULL ? sl__frontend_responses_final(fe_state)
@@ -329,7 +331,6 @@ static void
 resp_store_done(resp_job_t *job)
 {
     sl_drv_req_t *rq = job->rq;
-    sl_buf_t tail;
 
     rq->working = false;
     if (job->rc == SL_ETOOBIG) {
@@ -351,8 +352,13 @@ resp_store_done(resp_job_t *job)
         sl__drv_finish(rq);
         return;
     }
-    tail = job->tail; /* job is in the request's pool, which the answer ends */
-    sl__drv_finish_respond(rq, job->status, job->h, job->n, &tail);
+    {
+        /* the job lives in the request's pool, which the response may reset */
+        sl_buf_t tail = job->tail;
+
+        job->tail = (sl_buf_t) SL_BUF_INIT;
+        sl__drv_finish_respond(rq, job->status, job->h, job->n, &tail);
+    }
 }
 
 

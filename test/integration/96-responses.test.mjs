@@ -278,7 +278,7 @@ describe('POST /v1/responses (translated onto every kind)', () => {
     assert.equal(next.output_text, 'mock reply: more');
   });
 
-  it('the response cache serves store: false requests, and a stored hit is a stored response of its own', async () => {
+  it('the response cache: a hit is a response of its own, stored when store is on', async () => {
     const ask = async (store) => {
       const { data, response } = await client.responses.create({ model: 'cached', input: `cache me ${store}`, store })
         .withResponse();
@@ -294,6 +294,7 @@ describe('POST /v1/responses (translated onto every kind)', () => {
     assert.deepEqual([a.cache, b.cache], ['miss', 'hit']);
     assert.equal(b.r.output_text, a.r.output_text);
     assert.notEqual(b.r.id, a.r.id, 'a hit is a response of its own');
+    await assert.rejects(client.responses.retrieve(b.r.id), (e) => e instanceof OpenAI.NotFoundError);
     n = await entries();
     const c = await ask(true);
     await filled(n);
