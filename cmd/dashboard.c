@@ -124,8 +124,7 @@ sl_cmd_dashboard(int argc, char **argv)
                                  token);
     sl_db_close(db);
     if (rc < 0) {
-        fprintf(stderr, "%s: the login link could not be stored: %s\n", DASH_PROG,
-                sl_strerror(rc));
+        fprintf(stderr, "%s: the login link could not be stored: %s\n", DASH_PROG, sl_strerror(rc));
         sl_conf_destroy(conf);
         return SL_CLI_FAIL;
     }

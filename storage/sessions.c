@@ -150,8 +150,7 @@ session_link_txn(sl_txn_t *t, void *arg)
 
 
 int
-sl_sessions_link_create(sl_db_t *db, int64_t now, int64_t ttl,
-                        char token[SL_SESSION_TOKEN_LEN + 1])
+sl_sessions_link_create(sl_db_t *db, int64_t now, int64_t ttl, char token[SL_SESSION_TOKEN_LEN + 1])
 {
     session_op_t op;
     int rc;

@@ -24,7 +24,7 @@
 
 #include "storage/db.h"
 
-#define SL_SESSION_TOKEN_LEN 43 /* base62 of 32 random bytes */
+#define SL_SESSION_TOKEN_LEN 43  /* base62 of 32 random bytes */
 #define SL_SESSION_PRUNE_MAX 256 /* expired records removed per creation */
 
 typedef struct sl_session {

@@ -103,3 +103,15 @@ sl_str_ct_eq(const char *a, size_t alen, const char *b, size_t blen)
     }
     return diff == 0;
 }
+
+
+uint64_t
+sl_str_hash(const char *s)
+{
+    uint64_t h = 14695981039346656037ULL;
+
+    while (*s != '\0') {
+        h = (h ^ (uint8_t) *s++) * 1099511628211ULL;
+    }
+    return h != 0 ? h : 1;
+}

@@ -124,7 +124,8 @@ static void
 test_payload(void **state)
 {
     json_t *detail = json_pack("{s:s}", "threshold", "80%");
-    json_t *p = sl_alerts_payload("budget", "warning", "key alice", "hello", 1796428800000LL, detail);
+    json_t *p =
+        sl_alerts_payload("budget", "warning", "key alice", "hello", 1796428800000LL, detail);
     json_t *a;
 
     (void) state;
@@ -177,8 +178,7 @@ test_conf(void **state)
     assert_int_equal(c->alerts.backoff, 50);
     sl_conf_destroy(c);
 
-    assert_int_equal(load("alerts: {budget: false, error_rate: false}\n", &c, err, sizeof(err)),
-                     0);
+    assert_int_equal(load("alerts: {budget: false, error_rate: false}\n", &c, err, sizeof(err)), 0);
     assert_int_equal(c->alerts.nbudget, 0);
     assert_int_equal(c->alerts.error_rate, 0);
     sl_conf_destroy(c);

@@ -52,7 +52,8 @@ static void
 test_link_once(void **state)
 {
     fixture_t *f = *state;
-    char link[SL_SESSION_TOKEN_LEN + 1], tok[SL_SESSION_TOKEN_LEN + 1], again[SL_SESSION_TOKEN_LEN + 1];
+    char link[SL_SESSION_TOKEN_LEN + 1], tok[SL_SESSION_TOKEN_LEN + 1],
+        again[SL_SESSION_TOKEN_LEN + 1];
     sl_session_t s, got;
 
     assert_rc(sl_sessions_link_create(f->db, NOW, 60000, link), 0);

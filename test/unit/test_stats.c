@@ -184,8 +184,8 @@ test_bounds(void **state)
 {
     (void) state;
     assert_null(sl_stats_create(T0, T0, SL_STATS_HOUR_MS));
-    assert_null(sl_stats_create(T0, T0 + (SL_STATS_BUCKETS_MAX + 1) * SL_STATS_HOUR_MS,
-                                SL_STATS_HOUR_MS));
+    assert_null(
+        sl_stats_create(T0, T0 + (SL_STATS_BUCKETS_MAX + 1) * SL_STATS_HOUR_MS, SL_STATS_HOUR_MS));
 }
 
 
