@@ -505,9 +505,9 @@ sl__admin_tail(sl_http_req_t *r)
         sl__admin_send(r, 500, NULL);
         return;
     }
-    sl__admin_send(
-        r, 200,
-        json_pack("{s:s, s:I, s:o}", "object", "list", "seq", (json_int_t) last, "data", data));
+    sl__admin_send(r, 200,
+                   json_pack("{s:s, s:I, s:b, s:o}", "object", "list", "seq", (json_int_t) last,
+                             "text", r->conf->dashboard.tail_text, "data", data));
 }
 
 

@@ -17,6 +17,7 @@
 #include "core/base/log.h"
 #include "core/admin/alerts.h"
 #include "core/admin/metrics.h"
+#include "core/admin/tail.h"
 #include "core/gateway/settle.h"
 #include "core/http/headers.h"
 #include "core/base/str.h"
@@ -561,6 +562,7 @@ attempt_events(sl_drv_attempt_t *a)
         attempt_fail(a, SL_FAIL_NONE, err->status, err);
         return 1;
     }
+    sl_tail_text_events(rq->tail_text, rq->r->pool, &a->evs);
     rq->fe->encode_events(a->fe_state, &a->evs, &a->out);
     if (!rq->committed) {
         if (!output) {
@@ -721,6 +723,7 @@ attempt_answer(sl_drv_attempt_t *a)
         attempt_fail(a, SL_FAIL_NONE, 502, &e);
         return;
     }
+    sl_tail_text_answer(rq->tail_text, r->pool, &ans);
     rq->committed = true;
     rq->served = a->call.target;
     rq->served_model = attempt_served_model(a, ans.model);

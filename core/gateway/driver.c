@@ -365,6 +365,7 @@ drv_decoded(sl_drv_req_t *rq)
         sl__frontend_bad_request_error(rq, "model", "Invalid value for 'model'.");
         return;
     }
+    rq->tail_text = sl_tail_text_new(r->conf, r->pool, &rq->call);
     if (sl_acct_limit(&rq->acct, r->pool, &retry, &why) < 0) {
         rq->retry_after = sl_psprintf(r->pool, "%u", retry);
         sl__drv_error_new(rq, 429, "rate_limit_exceeded", "rate_limit_exceeded", NULL, why);
@@ -642,7 +643,7 @@ sl__drv_record(sl_drv_req_t *rq, int status, const sl_usage_t *usage)
     row.cache = "bypass";
     sl_acct_record(rq->d->db, r->conf, &rq->acct, t, usage, &row);
     /* the dashboard's live tail and the alerts see the row as written */
-    sl_tail_add(&row);
+    sl_tail_add(&row, rq->tail_text);
     sl_alerts_record(&row, rq->acct.refs, rq->acct.nrefs);
 }
 

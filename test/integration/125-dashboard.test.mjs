@@ -12,6 +12,7 @@ import http from 'node:http';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
+import Anthropic from '@anthropic-ai/sdk';
 import {
   startStack, request, freePort, randomKey, writePricing, makeTmpDir, sluiceCli, createKey, waitFor,
 } from '../lib/harness.mjs';
@@ -267,5 +268,63 @@ describe('dashboard', () => {
     assert.equal((await admin('/admin/tail?limit=0', { headers: auth })).status, 400);
     assert.equal((await admin('/admin/stats?since=all', { headers: auth })).status, 400);
     assert.equal((await admin('/admin/stats?bucket=week', { headers: auth })).status, 400);
+  });
+});
+
+// dashboard.tail_text: the tail also keeps the start of the prompt and of
+// the answer (plain and streamed, Anthropic's format too), on one line,
+// bounded, cut between characters.
+describe('dashboard with tail_text', () => {
+  let stack, sluice, origin;
+
+  before(async () => {
+    const adminPort = await freePort();
+    stack = await startStack({
+      name: 'dashboard-text',
+      config: (cfg) => {
+        cfg.server.admin_listen = `127.0.0.1:${adminPort}`;
+        cfg.auth.admin_key = 'env:SLUICE_TEST_ADMIN_KEY';
+        cfg.dashboard = { tail_text: true };
+        return cfg;
+      },
+      env: { SLUICE_TEST_ADMIN_KEY: ADMIN_KEY },
+    });
+    ({ sluice } = stack);
+    origin = `http://127.0.0.1:${adminPort}`;
+  });
+
+  after(async () => { if (stack) await stack.stop(); });
+
+  it('shows the start of the prompt and of the answer', async () => {
+    const client = sluice.client();
+    await client.chat.completions.create({ model: 'gpt-4o-mini', messages: [
+      { role: 'system', content: 'be brief' },
+      { role: 'user', content: 'an earlier question' },
+      { role: 'assistant', content: 'an earlier answer' },
+      { role: 'user', content: [{ type: 'text', text: 'which lock\nopens first?' }] }] });
+    const s = await client.chat.completions.create({ model: 'gpt-4o-mini', stream: true,
+      messages: [{ role: 'user', content: 'streamed question' }] });
+    for await (const _ of s) { /* drain */ }
+    const long = 'é'.repeat(300); // 600 bytes: cut at 240, between two characters
+    await client.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: long }] });
+    const claude = new Anthropic({ baseURL: sluice.root, apiKey: sluice.key, maxRetries: 0 });
+    const ms = await claude.messages.create({ model: 'gpt-4o-mini', max_tokens: 64, stream: true,
+      messages: [{ role: 'user', content: [{ type: 'text', text: 'from claude code' }] }] });
+    for await (const _ of ms) { /* drain */ }
+    const r = await request(`${origin}/admin/tail?after=0`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } });
+    assert.equal(r.status, 200, r.body);
+    const j = r.json();
+    assert.equal(j.text, true);
+    assert.equal(j.data.length, 4);
+    assert.equal(j.data[0].prompt, 'which lock opens first?');
+    assert.equal(j.data[0].answer, 'mock reply: which lock opens first?');
+    assert.equal(j.data[1].prompt, 'streamed question');
+    assert.equal(j.data[1].answer, 'mock reply: streamed question');
+    assert.equal(j.data[2].prompt, 'é'.repeat(120));
+    assert.ok(Buffer.byteLength(j.data[2].answer) <= 240 && j.data[2].answer.startsWith('mock reply: éé'));
+    assert.ok(!j.data[2].answer.includes('?') && !j.data[2].answer.includes('\ufffd'));
+    assert.equal(j.data[3].endpoint, 'messages');
+    assert.equal(j.data[3].prompt, 'from claude code');
+    assert.equal(j.data[3].answer, 'mock reply: from claude code');
   });
 });
