@@ -378,7 +378,8 @@
   function renderTail() {
     const rows = state.tail.slice(-40).reverse().map((e) => ({
       attrs: { class: e.fresh ? 'fresh' : undefined, 'data-request': e.request_id },
-      cells: [clock(e.time_ms), e.key + (e.team ? ` (${e.team})` : ''), e.model,
+      cells: [clock(e.time_ms), e.key + (e.team ? ` (${e.team})` : ''),
+        el('span', {}, e.model, e.provider ? el('span', { class: 'to', text: ` → ${e.provider}/${e.served_model}` }) : null),
         e.provider ? `${e.provider}/${e.served_model}` : el('span', { class: 'sub', text: '–' }),
         el('span', { class: 'st s' + String(e.status)[0], text: String(e.status) }),
         String(e.attempts), dur(e.latency_us), e.ttft_us ? dur(e.ttft_us) : '–',
