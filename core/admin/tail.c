@@ -78,7 +78,8 @@ tail_copy(char *dst, size_t size, const char *src)
 /*
  * Appends src[0..n) to dst (SL_TAIL_TEXT_MAX bytes, *len used) with line
  * breaks and tabs as spaces, other control characters dropped, and never a
- * UTF-8 sequence cut in two: what is kept reads on one line.
+ * UTF-8 sequence cut in two: what is kept reads on one line. A character
+ * that does not fit fills *len (later pieces add nothing).
  */
 static void
 tail_text_put(char *dst, size_t *len, const char *src, size_t n)
@@ -101,7 +102,9 @@ tail_text_put(char *dst, size_t *len, const char *src, size_t n)
             size_t need = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : 2;
 
             if (at + need > SL_TAIL_TEXT_MAX) {
-                break;
+                dst[at] = '\0';
+                *len = SL_TAIL_TEXT_MAX;
+                return;
             }
         }
         dst[at++] = (char) c;

@@ -27,7 +27,7 @@
 
 /* A request's text for the tail (dashboard.tail_text); filled as it runs. */
 typedef struct sl_tail_text {
-    size_t nprompt;
+    size_t nprompt; /* bytes used, SL_TAIL_TEXT_MAX once full */
     size_t nanswer;
     char prompt[SL_TAIL_TEXT_MAX + 1];
     char answer[SL_TAIL_TEXT_MAX + 1];

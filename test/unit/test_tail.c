@@ -210,8 +210,25 @@ test_bounds(void **state)
     t = sl_tail_text_new(f->conf, f->pool, &c);
     /* 1 + 79 * 3 = 238: an 80th euro sign would end at 241 */
     assert_int_equal(strlen(t->prompt), 238);
-    assert_int_equal(t->nprompt, 238);
+    assert_int_equal(t->nprompt, SL_TAIL_TEXT_MAX); /* full: nothing more is added */
     assert_memory_equal(t->prompt + 235, "\xe2\x82\xac", 3);
+
+    /* a stream: 239 bytes, a euro sign that does not fit, then nothing more */
+    memset(body + 1, 'x', 239);
+    body[0] = body[240] = '"';
+    body[241] = '\0';
+    {
+        sl_ev_t v[3] = {
+            { .type = SL_EV_TEXT, .text = { body, 241 } },
+            { .type = SL_EV_TEXT, .text = sl_str_lit("\"\xe2\x82\xac\"") },
+            { .type = SL_EV_TEXT, .text = sl_str_lit("\"a\"") },
+        };
+        sl_evs_t evs = { .pool = f->pool, .v = v, .n = 3, .cap = 3 };
+
+        sl_tail_text_events(t, f->pool, &evs);
+    }
+    assert_int_equal(strlen(t->answer), 239);
+    assert_null(strchr(t->answer, 'a'));
 }
 
 
