@@ -207,6 +207,12 @@ describe('dashboard', () => {
           await page.click('#new-key');
           await page.fill('#key-form input[name=name]', 'from-the-page');
           await page.fill('#key-form input[name=budget]', '2.50');
+          await page.fill('#key-form input[name=models]', 'gpt-4o-mini');
+          // a bad expiry is refused with the API's message in the form
+          await page.fill('#key-form input[name=expires]', 'soon');
+          await page.click('#key-form button[type=submit]');
+          await waitFor(async () => /expires/i.test(await page.locator('#key-error').textContent()), { msg: 'the form shows the error' });
+          await page.fill('#key-form input[name=expires]', '30d');
           await page.click('#key-form button[type=submit]');
           await page.waitForSelector('#key-secret:not([hidden])');
           const key = await page.locator('#key-text').textContent();
@@ -215,6 +221,10 @@ describe('dashboard', () => {
           const c = sluice.client({ apiKey: key });
           await c.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'new key' }] });
           await page.waitForSelector('#t-keys tr[data-key="from-the-page"]');
+          const cells = await page.locator('#t-keys tr[data-key="from-the-page"] td').allTextContents();
+          assert.equal(cells[3], '$2.50 / month');
+          assert.equal(cells[4], 'gpt-4o-mini');
+          assert.match(cells[5], /^\d{4}-\d{2}-\d{2}$/);
           page.once('dialog', (d) => d.accept());
           await page.click('#t-keys tr[data-key="from-the-page"] button[data-revoke]');
           await waitFor(async () => (await page.locator('#t-keys tr[data-key="from-the-page"] .badge').textContent()) === 'revoked',
