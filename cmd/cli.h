@@ -35,8 +35,17 @@ int sl_cmd_backup(int argc, char **argv);  /* cmd/backup.c */
 int sl_cmd_usage(int argc, char **argv);   /* cmd/usage.c */
 int sl_cmd_stats(int argc, char **argv);   /* cmd/stats.c */
 int sl_cmd_budgets(int argc, char **argv); /* cmd/budgets.c */
+int sl_cmd_cache(int argc, char **argv);   /* cmd/cache.c */
+int sl_cmd_pricing(int argc, char **argv); /* cmd/pricing.c */
+int sl_cmd_guard(int argc, char **argv);   /* cmd/guard.c */
 
 int sl_cmd_dashboard(int argc, char **argv); /* cmd/dashboard.c */
+
+/*
+ * cmd/guard.c: 0 when name (a --guard value) is a policy of conf or
+ * "none" (NULL, a --no-guard, too); else prints why and returns SL_CLI_USAGE.
+ */
+int sl_cli_check_guard(const char *prog, const sl_conf_t *conf, const char *name);
 
 /*
  * Matches argv[*i] against option name, as "NAME VALUE" or "NAME=VALUE".

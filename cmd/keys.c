@@ -70,13 +70,14 @@ keys_help(FILE *f)
 {
     fprintf(f,
             "usage: sluice keys create --name NAME [--team T] [--models GLOB,...] [--rpm N]\n"
-            "                          [--tpm N] [--budget USD --period day|month|total]\n"
-            "                          [--expires 30d|YYYY-MM-DD] [--meta JSON] [--json]\n"
+            "                          [--tpm N] [--budget USD --period day|week|month|total]\n"
+            "                          [--expires 30d|YYYY-MM-DD] [--meta JSON] [--guard POLICY]\n"
+            "                          [--json]\n"
             "       sluice keys list [--json]\n"
             "       sluice keys show ID|NAME [--json]\n"
             "       sluice keys revoke ID|NAME\n"
             "       sluice keys update ID|NAME [create's options] [--no-team] [--all-models]\n"
-            "                          [--no-expiry] [--no-budget] [--no-meta]\n"
+            "                          [--no-expiry] [--no-budget] [--no-meta] [--no-guard]\n"
             "\n"
             "Client keys. create prints the new key (sk-sluice-...) as the last line of\n"
             "stdout, once: sluice keeps only its SHA-256. Keys take effect at once, with\n"
@@ -88,10 +89,13 @@ keys_help(FILE *f)
             "                   default: every model\n"
             "  --rpm N, --tpm N requests / tokens per minute (0: unlimited)\n"
             "  --budget USD     spend limit per period, e.g. 25 or 12.50\n"
-            "  --period P       day or month (UTC calendar), or total\n"
+            "  --period P       day, week or month (UTC calendar), or total\n"
             "  --expires E      a duration from now (12h, 30d) or a UTC date (valid through\n"
             "                   that day)\n"
             "  --meta JSON      free-form JSON object kept with the key\n"
+            "  --guard POLICY   guardrail policy of the key's requests (guardrails.policies in\n"
+            "                   the configuration, or none); beats its team's, the model's and\n"
+            "                   the global one. --no-guard: back to those\n"
             "  --json           print JSON instead of text\n"
             "  -c FILE          configuration file (default %s)\n",
             SL_CLI_DEFAULT_CONF);
@@ -107,6 +111,7 @@ sl_cmd_keys(int argc, char **argv)
                                          "sluice keys update" };
     keys_opts_t o;
     sl_pool_t *pool;
+    sl_conf_t *conf;
     sl_db_t *db;
     int rc;
 
@@ -134,10 +139,15 @@ sl_cmd_keys(int argc, char **argv)
         return rc < 0 ? SL_CLI_OK : rc;
     }
 
-    rc = sl_cli_open_db(o.prog, o.conf_file, 0, &db, NULL);
+    rc = sl_cli_open_db(o.prog, o.conf_file, 0, &db, &conf);
     if (rc != 0) {
         free(o.models_buf);
         return rc;
+    }
+    rc = (o.fields & SL_KEY_SET_GUARD) ? sl_cli_check_guard(o.prog, conf, o.spec.guard) : 0;
+    sl_conf_destroy(conf);
+    if (rc != 0) {
+        goto out_db;
     }
     pool = sl_pool_create(0);
     if (pool == NULL) {
@@ -235,7 +245,7 @@ keys_parse(int argc, char **argv, keys_opts_t *o)
     }
     if (o->sub == KEYS_CREATE && (o->fields & SL_KEY_SET_BUDGET) && o->spec.budget != 0
         && !o->period_given) {
-        fprintf(stderr, "%s: --budget needs --period day, month or total\n", o->prog);
+        fprintf(stderr, "%s: --budget needs --period day, week, month or total\n", o->prog);
         return SL_CLI_USAGE;
     }
     if (o->period_given && !(o->fields & SL_KEY_SET_BUDGET)) {
@@ -293,7 +303,7 @@ keys_parse_flag(int argc, char **argv, int *i, keys_opts_t *o)
         o->fields |= SL_KEY_SET_BUDGET;
     } else if ((rc = sl_cli_opt(p, argc, argv, i, "--period", &v)) != 0) {
         if (rc > 0 && sl_budget_period_parse(v, &o->spec.period) != 0) {
-            fprintf(stderr, "%s: --period is day, month or total, not \"%s\"\n", p, v);
+            fprintf(stderr, "%s: --period is day, week, month or total, not \"%s\"\n", p, v);
             return -1;
         }
         o->period_given = true;
@@ -310,6 +320,12 @@ keys_parse_flag(int argc, char **argv, int *i, keys_opts_t *o)
     } else if ((rc = sl_cli_opt(p, argc, argv, i, "--meta", &v)) != 0) {
         o->spec.metadata = v;
         o->fields |= SL_KEY_SET_METADATA;
+    } else if ((rc = sl_cli_opt(p, argc, argv, i, "--guard", &v)) != 0) {
+        o->spec.guard = v;
+        o->fields |= SL_KEY_SET_GUARD;
+    } else if (o->sub == KEYS_UPDATE && strcmp(arg, "--no-guard") == 0) {
+        o->spec.guard = NULL;
+        o->fields |= SL_KEY_SET_GUARD;
     } else if (o->sub == KEYS_UPDATE && strcmp(arg, "--no-team") == 0) {
         o->spec.team = NULL;
         o->fields |= SL_KEY_SET_TEAM;
@@ -556,7 +572,8 @@ keys_update(keys_opts_t *o, sl_db_t *db, sl_pool_t *pool)
 
     rc = sl_keys_update(db, o->target, &o->spec, o->fields, pool, &k);
     if (rc == -EINVAL && (o->fields & SL_KEY_SET_BUDGET)) {
-        fprintf(stderr, "%s: key \"%s\" has no budget yet: give --period day, month or total\n",
+        fprintf(stderr,
+                "%s: key \"%s\" has no budget yet: give --period day, week, month or total\n",
                 o->prog, o->target);
         return SL_CLI_USAGE;
     }
@@ -615,6 +632,9 @@ keys_print(const sl_key_t *k, int64_t now)
         printf("revoked   %s\n", when);
     }
     printf("key       \xe2\x80\xa6%s\n", k->last4);
+    if (k->guard != NULL) {
+        printf("guard     %s\n", k->guard);
+    }
     if (k->metadata != NULL) {
         printf("metadata  %s\n", k->metadata);
     }

@@ -68,8 +68,14 @@ static const cmd_t cmds[] = {
     { "budgets", NULL, sl_cmd_budgets, NULL,
       "every key and team budget: spent, reserved by requests in flight, remaining" },
     { "backup", NULL, sl_cmd_backup, NULL, "write a compacted copy of the storage to a file" },
+    { "cache", NULL, sl_cmd_cache, NULL,
+      "the response cache: stats (entries, hit ratio, savings) and purge" },
+    { "pricing", NULL, sl_cmd_pricing, NULL,
+      "show the price of a model (file, line, fields); check that every target has one" },
     { "dashboard", NULL, sl_cmd_dashboard, NULL,
       "print a one-time link that opens the dashboard logged in" },
+    { "guard", NULL, sl_cmd_guard, NULL,
+      "test a guardrail policy on a prompt from stdin, list them" },
     { "version", cmd_version, NULL, "sluice version", "print the version" },
 };
 

@@ -1,8 +1,9 @@
 /*
  * sluice stats: a terminal summary of the usage ledger. Spend today, over
  * the last 7 and 30 UTC calendar days (today included), the request count,
- * error rate and latency percentiles of the 30 days, and the top keys and
- * models by cost. Read-only, like `sluice usage`; integer money throughout.
+ * error rate, latency percentiles, response cache hits and their savings
+ * of the 30 days, and the top keys and models by cost. Read-only, like `sluice usage`; integer
+ * money throughout.
  */
 #include <stdbool.h>
 #include <stdint.h>
@@ -72,7 +73,8 @@ stats_help(FILE *f)
             "usage: sluice stats [-c FILE]\n"
             "\n"
             "A summary of the usage ledger: spend today, over 7 and 30 days (UTC calendar\n"
-            "days, today included), requests, error rate, p50/p95 latency, and the top %d\n"
+            "days, today included), requests, error rate, p50/p95 latency, cache hits and\n"
+            "what they saved, and the top %d\n"
             "keys and models by cost over the 30 days.\n"
             "\n"
             "  -c FILE   configuration file (default %s)\n",
@@ -194,6 +196,10 @@ stats_print(const sl_ledger_agg_t *days, const sl_ledger_agg_t *keys, const sl_l
     printf("\n");
     printf("latency       p50 %s   p95 %s\n", stats_ms(all->p50_us, b1, sizeof(b1)),
            stats_ms(all->p95_us, b2, sizeof(b2)));
+    printf("cache         %llu hits (%s of requests), saved %s USD\n",
+           (unsigned long long) all->cache_hits,
+           stats_percent(all->cache_hits, all->requests, b1, sizeof(b1)),
+           stats_usd(all->saved_nusd, b2, sizeof(b2)));
     if (days->skipped > 0) {
         printf("warning       %llu corrupted ledger row(s) skipped\n",
                (unsigned long long) days->skipped);

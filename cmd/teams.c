@@ -1,7 +1,8 @@
 /*
- * sluice teams: set, list and remove team budgets. A key joins a team with
- * `sluice keys create|update --team NAME`; a team's budget is shared by all
- * of its keys, on top of each key's own.
+ * sluice teams: set, list and remove team budgets and guardrail policies. A
+ * key joins a team with `sluice keys create|update --team NAME`; a team's
+ * budget is shared by all of its keys, on top of each key's own, and its
+ * policy applies to the keys that have none of their own.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -24,6 +25,7 @@ typedef struct teams_rows {
 static void teams_help(FILE *f);
 static int teams_set(const char *prog, sl_db_t *db, const char *name, uint64_t budget,
                      sl_budget_period_e period);
+static int teams_set_guard(const char *prog, sl_db_t *db, const char *name, const char *guard);
 static int teams_list(const char *prog, sl_db_t *db, bool json);
 static int teams_list_cb(void *arg, const sl_team_t *team);
 static int teams_rm(const char *prog, sl_db_t *db, const char *name);
@@ -33,17 +35,22 @@ static void
 teams_help(FILE *f)
 {
     fprintf(f,
-            "usage: sluice teams set NAME --budget USD --period day|month|total\n"
+            "usage: sluice teams set NAME [--budget USD --period day|week|month|total]\n"
+            "                             [--guard POLICY | --no-guard]\n"
             "       sluice teams list [--json]\n"
             "       sluice teams rm NAME\n"
             "\n"
-            "Team budgets, shared by every key created or updated with --team NAME.\n"
-            "Removing a team removes its budget only; its keys keep working.\n"
+            "Team budgets, shared by every key created or updated with --team NAME, and\n"
+            "team guardrail policies. Removing a team removes its budget and policy only;\n"
+            "its keys keep working.\n"
             "\n"
-            "  --budget USD  spend limit per period, e.g. 500 or 12.50\n"
-            "  --period P    day or month (UTC calendar), or total\n"
-            "  --json        print JSON instead of a table\n"
-            "  -c FILE       configuration file (default %s)\n",
+            "  --budget USD    spend limit per period, e.g. 500 or 12.50\n"
+            "  --period P      day, week or month (UTC calendar), or total\n"
+            "  --guard POLICY  guardrail policy for the team's keys that have none of their\n"
+            "                  own (guardrails.policies in the configuration, or none);\n"
+            "                  --no-guard removes it\n"
+            "  --json          print JSON instead of a table\n"
+            "  -c FILE         configuration file (default %s)\n",
             SL_CLI_DEFAULT_CONF);
 }
 
@@ -51,9 +58,10 @@ teams_help(FILE *f)
 int
 sl_cmd_teams(int argc, char **argv)
 {
-    const char *conf_file = SL_CLI_DEFAULT_CONF, *name = NULL, *v, *sub, *prog;
+    const char *conf_file = SL_CLI_DEFAULT_CONF, *name = NULL, *v, *sub, *prog, *guard = NULL;
     sl_budget_period_e period = SL_BUDGET_MONTH;
-    bool json = false, has_budget = false, has_period = false;
+    bool json = false, has_budget = false, has_period = false, has_guard = false;
+    sl_conf_t *conf = NULL;
     uint64_t budget = 0;
     sl_db_t *db;
     int rc;
@@ -104,11 +112,22 @@ sl_cmd_teams(int argc, char **argv)
                    && (rc = sl_cli_opt(prog, argc, argv, &i, "--period", &v)) != 0) {
             if (rc < 0 || sl_budget_period_parse(v, &period) != 0) {
                 if (rc > 0) {
-                    fprintf(stderr, "%s: --period is day, month or total, not \"%s\"\n", prog, v);
+                    fprintf(stderr, "%s: --period is day, week, month or total, not \"%s\"\n", prog,
+                            v);
                 }
                 return SL_CLI_USAGE;
             }
             has_period = true;
+        } else if (strcmp(sub, "set") == 0
+                   && (rc = sl_cli_opt(prog, argc, argv, &i, "--guard", &v)) != 0) {
+            if (rc < 0) {
+                return SL_CLI_USAGE;
+            }
+            guard = v;
+            has_guard = true;
+        } else if (strcmp(sub, "set") == 0 && strcmp(argv[i], "--no-guard") == 0) {
+            guard = NULL;
+            has_guard = true;
         } else if (strcmp(sub, "list") != 0 && name == NULL && argv[i][0] != '-') {
             name = argv[i];
         } else {
@@ -128,18 +147,28 @@ sl_cmd_teams(int argc, char **argv)
                     prog, name);
             return SL_CLI_USAGE;
         }
-        if (!has_budget || !has_period) {
-            fprintf(stderr, "%s: --budget and --period are required\n", prog);
+        if (has_budget != has_period || (!has_budget && !has_guard)) {
+            fprintf(stderr, "%s: give --budget with --period, --guard (or --no-guard), or both\n",
+                    prog);
             return SL_CLI_USAGE;
         }
     }
 
-    rc = sl_cli_open_db(prog, conf_file, 0, &db, NULL);
+    rc = sl_cli_open_db(prog, conf_file, 0, &db, &conf);
     if (rc != 0) {
         return rc;
     }
-    if (strcmp(sub, "set") == 0) {
-        rc = teams_set(prog, db, name, budget, period);
+    if (has_guard) {
+        rc = sl_cli_check_guard(prog, conf, guard);
+    }
+    sl_conf_destroy(conf);
+    if (rc != 0) {
+        /* nothing was changed */
+    } else if (strcmp(sub, "set") == 0) {
+        rc = has_budget ? teams_set(prog, db, name, budget, period) : 0;
+        if (rc == 0 && has_guard) {
+            rc = teams_set_guard(prog, db, name, guard);
+        }
     } else if (strcmp(sub, "list") == 0) {
         rc = teams_list(prog, db, json);
     } else {
@@ -174,9 +203,27 @@ teams_set(const char *prog, sl_db_t *db, const char *name, uint64_t budget,
 
 
 static int
+teams_set_guard(const char *prog, sl_db_t *db, const char *name, const char *guard)
+{
+    int rc = sl_teams_set_guard(db, name, guard, (int64_t) time(NULL));
+
+    if (rc != 0) {
+        fprintf(stderr, "%s: %s: %s\n", prog, name, sl_strerror(rc));
+        return SL_CLI_FAIL;
+    }
+    if (guard != NULL) {
+        printf("team %s: guardrail policy %s\n", name, guard);
+    } else {
+        printf("team %s: no guardrail policy of its own\n", name);
+    }
+    return 0;
+}
+
+
+static int
 teams_list(const char *prog, sl_db_t *db, bool json)
 {
-    static const char *const headers[] = { "TEAM", "BUDGET", "PERIOD", "UPDATED" };
+    static const char *const headers[] = { "TEAM", "BUDGET", "PERIOD", "UPDATED", "GUARD" };
     teams_rows_t rows = { NULL, NULL, 0 };
     sl_pool_t *pool = sl_pool_create(0);
     sl_txn_t *t;
@@ -189,7 +236,7 @@ teams_list(const char *prog, sl_db_t *db, bool json)
     if (json) {
         rows.array = json_array();
     } else {
-        rows.table = sl_cli_table_create(4, headers);
+        rows.table = sl_cli_table_create(5, headers);
     }
     rc = sl_db_read(db, &t);
     if (rc == 0) {
@@ -225,7 +272,7 @@ teams_list_cb(void *arg, const sl_team_t *team)
 {
     teams_rows_t *rows = arg;
     char usd[40], budget[48], updated[32];
-    const char *cells[4];
+    const char *cells[5];
 
     rows->n++;
     sl_budget_format_usd(team->budget, usd, sizeof(usd));
@@ -236,9 +283,10 @@ teams_list_cb(void *arg, const sl_team_t *team)
     }
     snprintf(budget, sizeof(budget), "$%s", usd);
     cells[0] = team->name;
-    cells[1] = budget;
-    cells[2] = sl_budget_period_name(team->period);
+    cells[1] = team->budget != 0 ? budget : "-";
+    cells[2] = team->budget != 0 ? sl_budget_period_name(team->period) : "-";
     cells[3] = updated;
+    cells[4] = team->guard != NULL ? team->guard : "-";
     sl_cli_table_add(rows->table, cells);
     return 0;
 }
@@ -257,6 +305,6 @@ teams_rm(const char *prog, sl_db_t *db, const char *name)
         fprintf(stderr, "%s: %s: %s\n", prog, name, sl_strerror(rc));
         return SL_CLI_FAIL;
     }
-    printf("team %s removed (its keys keep working, without a team budget)\n", name);
+    printf("team %s removed (its keys keep working, without a team budget or policy)\n", name);
     return 0;
 }

@@ -257,7 +257,10 @@ out_conf:
 }
 
 
-/* With flags (--by request), a last FLAGS column: worker_died, estimated, stream, ... */
+/*
+ * With flags (--by request), two last columns: FLAGS (worker_died,
+ * estimated, stream, ...) and GUARD (the guardrail decisions).
+ */
 static void
 usage_print_table(const sl_ledger_agg_t *a, bool flags)
 {
@@ -273,11 +276,17 @@ usage_print_table(const sl_ledger_agg_t *a, bool flags)
         "CACHE_HITS",
         "SAVED_USD",
     };
-    char cells[USAGE_COLS][USAGE_CELL];
-    int width[USAGE_COLS];
+    char cells[USAGE_COLS][USAGE_CELL], names[96];
+    int width[USAGE_COLS], fwidth = 5;
 
     for (size_t c = 0; c < USAGE_COLS; c++) {
         width[c] = (int) strlen(head[c]);
+    }
+    for (size_t i = 0; flags && i < a->ngroups; i++) {
+        sl_ledger_flag_names(a->groups[i].flags, names, sizeof(names));
+        if ((int) strlen(names) > fwidth) {
+            fwidth = (int) strlen(names);
+        }
     }
     for (size_t i = 0; i <= a->ngroups; i++) {
         usage_table_cells(a, i, cells);
@@ -293,18 +302,22 @@ usage_print_table(const sl_ledger_agg_t *a, bool flags)
     for (size_t c = 2; c < USAGE_COLS; c++) {
         printf("  %*s", width[c], head[c]);
     }
-    printf(flags ? "  FLAGS\n" : "\n");
+    if (flags) {
+        printf("  %-*s  GUARD", fwidth, "FLAGS");
+    }
+    printf("\n");
     for (size_t i = 0; i <= a->ngroups; i++) {
-        char names[96];
-
         usage_table_cells(a, i, cells);
         printf("%-*s  %-*s", width[0], cells[0], width[1], cells[1]);
         for (size_t c = 2; c < USAGE_COLS; c++) {
             printf("  %*s", width[c], cells[c]);
         }
         if (flags && i < a->ngroups) {
+            const char *guard = a->groups[i].guard;
+
             sl_ledger_flag_names(a->groups[i].flags, names, sizeof(names));
-            printf("  %s", names[0] != '\0' ? names : "-");
+            printf("  %-*s  ", fwidth, names[0] != '\0' ? names : "-");
+            printf("%s", guard != NULL && guard[0] != '\0' ? guard : "-");
         }
         printf("\n");
     }
@@ -348,7 +361,7 @@ usage_print_csv(const sl_ledger_agg_t *a, bool flags)
 
     printf("id,name,requests,errors,prompt_tokens,completion_tokens,cached_tokens,cost_usd,"
            "cache_hits,saved_usd%s\n",
-           flags ? ",flags" : "");
+           flags ? ",flags,guard" : "");
     for (size_t i = 0; i < a->ngroups; i++) {
         usage_cells(&a->groups[i], false, cells);
         usage_csv_field(cells[0]);
@@ -361,6 +374,8 @@ usage_print_csv(const sl_ledger_agg_t *a, bool flags)
             sl_ledger_flag_names(a->groups[i].flags, names, sizeof(names));
             printf(",");
             usage_csv_field(names);
+            printf(",");
+            usage_csv_field(a->groups[i].guard != NULL ? a->groups[i].guard : "");
         }
         printf("\n");
     }

@@ -30,6 +30,11 @@
  *  - n > 1 cannot be served (one choice per answer) and is refused;
  *    logprobs, penalties, seed, logit_bias and other OpenAI-only parameters
  *    are dropped.
+ *  - reasoning_effort is extended thinking with a budget (see
+ *    anthropic_thinking()); top_k goes as it is; the internal body's
+ *    sluice_reasoning (a Responses client's reasoning items, signed by
+ *    Anthropic) become thinking and redacted_thinking blocks again, first
+ *    in their assistant turn; file parts with base64 data are documents.
  *  - thinking blocks are reasoning (their signatures kept byte for byte),
  *    tool_use blocks tool calls (the input's JSON text as arguments); stop
  *    reasons keep what Anthropic tells apart (stop_sequence, pause_turn,
@@ -88,6 +93,9 @@ static void anthropic_set_system(json_t *body, json_t *system, bool parts);
 static int anthropic_max_tokens(json_t *in, json_t *body);
 static int anthropic_sampling(json_t *in, json_t *body);
 static int anthropic_tools(json_t *in, json_t *body);
+static int anthropic_thinking(json_t *in, json_t *body);
+static void anthropic_reasoning(json_t *reasoning, size_t index, json_t *blocks);
+static int anthropic_document(json_t *part, json_t *blocks);
 static int anthropic_tool_choice(json_t *in, json_t *body);
 static sl_http_header_t *anthropic_headers(sl_call_t *call, bool native, size_t *n);
 static const char *anthropic_dump(sl_pool_t *pool, json_t *v, size_t *len);
@@ -201,21 +209,30 @@ out_free_body:
 static bool
 anthropic_fast_body(sl_call_t *call, sl_buf_t *b)
 {
-    static const char *const keys[] = { "model",  "messages",       "max_tokens",
-                                        "stream", "stream_options", "max_completion_tokens" };
+    /* the last two are the Responses frontend's own, which this body does not need */
+    static const char *const keys[] = {
+        "model",
+        "messages",
+        "max_tokens",
+        "stream",
+        "stream_options",
+        "max_completion_tokens",
+        "sluice_response_id",
+        "sluice_previous_response_id",
+    };
     const sl_json_t *doc = call->doc;
     sl_buf_t system = SL_BUF_INIT;
-    int v[6];
+    int v[8];
     size_t found = 0;
     int64_t max_tokens;
     size_t len;
     sl_json_type_e st;
 
     if (sl_json_type(doc, SL_JSON_ROOT) != SL_JSON_OBJECT
-        || sl_json_lookup(doc, SL_JSON_ROOT, keys, 6, v) < 0) {
+        || sl_json_lookup(doc, SL_JSON_ROOT, keys, 8, v) < 0) {
         return false;
     }
-    for (size_t i = 0; i < 6; i++) {
+    for (size_t i = 0; i < 8; i++) {
         found += v[i] >= 0;
     }
     st = sl_json_type(doc, v[3]);
@@ -359,6 +376,10 @@ anthropic_build_body(sl_call_t *call, json_t *in, json_t *body)
     if (rc < 0) {
         goto out_free_system;
     }
+    rc = anthropic_thinking(in, body);
+    if (rc < 0) {
+        goto out_free_system;
+    }
     v = json_object_get(in, "user");
     if (json_is_string(v)) {
         json_object_set_new(body, "metadata", json_pack("{s:O}", "user_id", v));
@@ -412,6 +433,9 @@ anthropic_messages(json_t *in, json_t *body, json_t *system, bool *system_parts)
         }
         as = strcmp(role, "assistant") == 0 ? "assistant" : "user";
         blocks = json_array();
+        if (strcmp(as, "assistant") == 0) {
+            anthropic_reasoning(json_object_get(in, "sluice_reasoning"), i, blocks);
+        }
         rc = anthropic_message_blocks(m, role, blocks);
         if (rc < 0) {
             json_decref(blocks);
@@ -519,6 +543,8 @@ anthropic_content(json_t *content, bool user, json_t *blocks)
             rc = anthropic_text_block(part, blocks);
         } else if (user && strcmp(type, "image_url") == 0) {
             rc = anthropic_image(part, blocks);
+        } else if (user && strcmp(type, "file") == 0) {
+            rc = anthropic_document(part, blocks);
         } else if (!user && strcmp(type, "refusal") == 0) {
             rc = 0; /* the model's own refusal: nothing Anthropic can take back */
         } else {
@@ -854,6 +880,125 @@ anthropic_tools(json_t *in, json_t *body)
 }
 
 
+/*
+ * reasoning_effort -> extended thinking with a budget (minimal 1024, low
+ * 2048, medium 8192, high 24576 tokens; none: no thinking), max_tokens
+ * raised above the budget when it is not, and what Anthropic refuses
+ * with thinking left out (temperature, top_k, top_p below 0.95). A
+ * forced tool choice and thinking do not go together: the choice wins.
+ * Without thinking, top_k goes as it is.
+ */
+static int
+anthropic_thinking(json_t *in, json_t *body)
+{
+    static const struct {
+        const char *effort;
+        json_int_t budget;
+    } budgets[] = {
+        { "minimal", 1024 }, { "low", 2048 },    { "medium", 8192 },
+        { "high", 24576 },   { "xhigh", 32768 }, { "none", 0 },
+    };
+    json_t *effort = json_object_get(in, "reasoning_effort");
+    json_t *top_k = json_object_get(in, "top_k");
+    const char *choice =
+        json_string_value(json_object_get(json_object_get(body, "tool_choice"), "type"));
+    json_int_t budget = -1;
+    json_int_t max;
+
+    if (top_k != NULL && !json_is_null(top_k)) {
+        if (!json_is_integer(top_k) || json_integer_value(top_k) < 1) {
+            return SL_EPARSE;
+        }
+        json_object_set(body, "top_k", top_k);
+    }
+    if (effort == NULL || json_is_null(effort)) {
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof(budgets) / sizeof(budgets[0]) && json_is_string(effort); i++) {
+        if (strcmp(json_string_value(effort), budgets[i].effort) == 0) {
+            budget = budgets[i].budget;
+        }
+    }
+    if (budget < 0) {
+        return SL_EPARSE;
+    }
+    if (budget == 0
+        || (choice != NULL && (strcmp(choice, "any") == 0 || strcmp(choice, "tool") == 0))) {
+        return 0;
+    }
+    max = json_integer_value(json_object_get(body, "max_tokens"));
+    if (max <= budget) {
+        json_object_set_new(body, "max_tokens", json_integer(budget + max));
+    }
+    json_object_set_new(body, "thinking",
+                        json_pack("{s:s,s:I}", "type", "enabled", "budget_tokens", budget));
+    json_object_del(body, "temperature");
+    json_object_del(body, "top_k");
+    if (json_object_get(body, "top_p") != NULL
+        && json_number_value(json_object_get(body, "top_p")) < 0.95) {
+        json_object_del(body, "top_p");
+    }
+    return 0;
+}
+
+
+/*
+ * The thinking blocks of assistant message index (sluice_reasoning, from a
+ * Responses client's reasoning items): Anthropic's own, signature and all,
+ * first in the turn; what another provider wrote is not there (the
+ * frontend dropped it).
+ */
+static void
+anthropic_reasoning(json_t *reasoning, size_t index, json_t *blocks)
+{
+    json_t *e;
+    size_t i;
+
+    json_array_foreach(reasoning, i, e)
+    {
+        const char *kind = json_string_value(json_object_get(e, "kind"));
+        json_t *sig = json_object_get(e, "signature");
+
+        if (json_integer_value(json_object_get(e, "message")) != (json_int_t) index || kind == NULL
+            || !json_is_string(sig)) {
+            continue;
+        }
+        if (strcmp(kind, "anthropic") == 0) {
+            json_array_append_new(blocks, json_pack("{s:s,s:O,s:O}", "type", "thinking", "thinking",
+                                                    json_object_get(e, "text"), "signature", sig));
+        } else if (strcmp(kind, "redacted") == 0) {
+            json_array_append_new(blocks,
+                                  json_pack("{s:s,s:O}", "type", "redacted_thinking", "data", sig));
+        }
+    }
+}
+
+
+/* A file part with base64 data (a data: URL) -> a document block (PDF or text). */
+static int
+anthropic_document(json_t *part, json_t *blocks)
+{
+    const char *url =
+        json_string_value(json_object_get(json_object_get(part, "file"), "file_data"));
+    const char *comma;
+    const char *semi;
+
+    if (url == NULL || strncmp(url, "data:", 5) != 0) {
+        return SL_EPARSE;
+    }
+    comma = strchr(url, ',');
+    semi = strchr(url + 5, ';');
+    if (comma == NULL || semi == NULL || semi > comma || strncmp(semi, ";base64,", 8) != 0
+        || semi == url + 5) {
+        return SL_EPARSE;
+    }
+    json_array_append_new(blocks, json_pack("{s:s,s:{s:s,s:s%,s:s}}", "type", "document", "source",
+                                            "type", "base64", "media_type", url + 5,
+                                            (size_t) (semi - (url + 5)), "data", comma + 1));
+    return 0;
+}
+
+
 static int
 anthropic_tool_choice(json_t *in, json_t *body)
 {
@@ -1083,6 +1228,7 @@ anthropic_parse_response(const void *conf, sl_call_t *call, const sl_buf_t *body
     if (n > 0) {
         c->tools = sl_pcalloc(call->pool, (size_t) n * sizeof(sl_tool_call_t));
     }
+    c->parts = sl_pcalloc(call->pool, (sl_json_size(doc, content) + 1) * sizeof(sl_part_t));
     for (int b = sl_json_first(doc, content); b >= 0; b = sl_json_next(doc, content, b)) {
         if (anthropic_block(call, doc, b, c) < 0) {
             return SL_EUPSTREAM;
@@ -1110,6 +1256,7 @@ anthropic_block(sl_call_t *call, const sl_json_t *doc, int b, sl_choice_t *c)
         /* an empty first block still makes the content "", not null */
         c->text = c->text.len == 0 ? sl_json_raw(doc, v)
                                    : sl_jstr_concat(call->pool, c->text, sl_json_raw(doc, v));
+        c->parts[c->nparts++] = (sl_part_t){ SL_PART_TEXT, sl_json_raw(doc, v), sl_str_null, 0 };
         return 0;
     }
     if (sl_str_eq(type, "thinking")) {
@@ -1121,6 +1268,15 @@ anthropic_block(sl_call_t *call, const sl_json_t *doc, int b, sl_choice_t *c)
         }
         if (sig.len > 2) {
             c->signature = sig; /* byte for byte, as Anthropic wrote it */
+        }
+        c->parts[c->nparts++] = (sl_part_t){ SL_PART_REASONING, text, sig, 0 };
+        return 0;
+    }
+    if (sl_str_eq(type, "redacted_thinking")) {
+        sl_str_t data = sl__adapter_literal(doc, sl_json_get(doc, b, "data"), NULL);
+
+        if (data.len > 2) {
+            c->parts[c->nparts++] = (sl_part_t){ SL_PART_REDACTED, data, sl_str_null, 0 };
         }
         return 0;
     }
@@ -1141,9 +1297,10 @@ anthropic_block(sl_call_t *call, const sl_json_t *doc, int b, sl_choice_t *c)
         } else if (sl__adapter_json_literal(call->pool, doc, input, &t->args) < 0) {
             return SL_EPARSE;
         }
+        c->parts[c->nparts++] = (sl_part_t){ SL_PART_TOOL, sl_str_null, sl_str_null, c->ntools };
         c->ntools++;
     }
-    /* redacted_thinking, server tools, citations: carried by raw only */
+    /* server tools, citations: carried by raw only */
     return 0;
 }
 
@@ -1318,8 +1475,16 @@ anthropic_on_block_start(sl_stream_t *st, anthropic_stream_t *s, sl_evs_t *out)
     }
     id = sl__adapter_literal(s->doc, sl_json_get(s->doc, cb, "id"), NULL);
     name = sl__adapter_literal(s->doc, sl_json_get(s->doc, cb, "name"), NULL);
+    if (sl_str_eq(type, "redacted_thinking")) {
+        sl_str_t data = sl__adapter_literal(s->doc, sl_json_get(s->doc, cb, "data"), NULL);
+
+        if (data.len > 2) {
+            anthropic_push(out, SL_EV_REDACTED)->text = sl__adapter_keep(pool, data);
+        }
+        return;
+    }
     if (!sl_str_eq(type, "tool_use") || id.len < 2 || name.len < 2) {
-        return; /* redacted thinking, server tools: raw only */
+        return; /* server tools: raw only */
     }
     s->block = anthropic_int(s->doc, sl_json_get(s->doc, SL_JSON_ROOT, "index"), -1);
     s->block_tool = s->tools++;

@@ -8,7 +8,9 @@
  * cannot be one). Bodies, answers, streams and errors
  * are the OpenAI adapter's (openai_internal.h), not copies of it; Azure's
  * stream opens with a "choices": [] chunk of content-filter notes, which is
- * dropped.
+ * dropped. A client of OpenAI's Responses API is forwarded natively to
+ * Azure's v1 API, POST /openai/v1/responses, the deployment named as the
+ * body's model (the target's model, mapped through deployments).
  */
 #include "providers/provider.h"
 
@@ -44,6 +46,7 @@ const sl_provider_ops_t sl_provider_azure = {
     .kind = "azure",
     .default_base_url = NULL, /* https://RESOURCE.openai.azure.com: no default */
     .api = SL_API_CHAT,
+    .native_apis = 1u << SL_API_RESPONSES,
     .conf_parse = azure_conf_parse,
     .build_request = azure_build_request,
     .parse_response = sl__openai_parse_response,
@@ -153,6 +156,7 @@ azure_build_request(const void *conf, sl_call_t *call, sl_upstream_req_t *out)
     if (endpoint == NULL || az == NULL) {
         return SL_EDENIED;
     }
+
     for (size_t i = 0; i < az->ndeployments; i++) {
         if (strcmp(az->deployments[i].model, call->target->model) == 0) {
             deployment = az->deployments[i].name;
@@ -166,6 +170,12 @@ azure_build_request(const void *conf, sl_call_t *call, sl_upstream_req_t *out)
         }
         deployment = call->target->model;
     }
+    if (call->client_api == SL_API_RESPONSES) {
+        /* Azure's v1 API: the deployment is the body's model, no api-version */
+        path = sl_psprintf(call->pool, "%s/openai/v1/responses", p->base_path);
+        return sl__openai_responses_build(call, deployment, path, key != NULL ? "api-key" : NULL,
+                                          key, out);
+    }
     path = sl_psprintf(call->pool, "%s/openai/deployments/%s%s?api-version=%s", p->base_path,
                        deployment, endpoint, az->api_version);
     return sl__openai_build(call, NULL, path, key != NULL ? "api-key" : NULL, key, out);
@@ -176,5 +186,8 @@ static int
 azure_stream_event(const void *conf, sl_stream_t *st, const sl_sse_event_t *ev, sl_evs_t *out)
 {
     (void) conf;
+    if (st->call->forwarded && st->call->client_api == SL_API_RESPONSES) {
+        return sl__openai_responses_stream(st, ev, out);
+    }
     return sl__openai_stream(st, ev, &azure_quirks, out);
 }

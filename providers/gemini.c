@@ -48,7 +48,9 @@ static int gemini_build_request(const void *conf, sl_call_t *call, sl_upstream_r
 static int gemini_build_chat(sl_call_t *call, json_t *body, json_t *req);
 static int gemini_build_embed(sl_call_t *call, json_t *body, json_t *req, const char **method);
 static json_t *gemini_embed_request(const char *model, json_t *text, json_t *dimensions);
-static int gemini_messages(json_t *messages, json_t *req);
+static int gemini_messages(json_t *messages, json_t *reasoning, json_t *req);
+static void gemini_signature(json_t *reasoning, size_t index, json_t *parts);
+static int gemini_thinking(json_t *body, json_t *gc);
 static void gemini_add_turn(json_t *contents, const char *role, json_t *parts);
 static int gemini_text_parts(json_t *content, json_t *parts);
 static int gemini_user_parts(json_t *content, json_t *parts);
@@ -57,7 +59,7 @@ static int gemini_data_url(const char *url, json_t *parts);
 static const char *gemini_guess_mime(const char *url);
 static int gemini_assistant_parts(json_t *msg, json_t *names, json_t *parts);
 static int gemini_tool_part(json_t *msg, json_t *names, json_t *parts);
-static void gemini_generation_config(json_t *body, json_t *req);
+static int gemini_generation_config(json_t *body, json_t *req);
 static json_t *gemini_schema(json_t *src, unsigned depth);
 static int gemini_tools(json_t *body, json_t *req);
 static const char *gemini_model_path(sl_pool_t *pool, const char *model);
@@ -237,11 +239,15 @@ gemini_build_chat(sl_call_t *call, json_t *body, json_t *req)
     int rc;
 
     (void) call;
-    rc = gemini_messages(json_object_get(body, "messages"), req);
+    rc = gemini_messages(json_object_get(body, "messages"),
+                         json_object_get(body, "sluice_reasoning"), req);
     if (rc < 0) {
         return rc;
     }
-    gemini_generation_config(body, req);
+    rc = gemini_generation_config(body, req);
+    if (rc < 0) {
+        return rc;
+    }
     return gemini_tools(body, req);
 }
 
@@ -252,7 +258,7 @@ gemini_build_chat(sl_call_t *call, json_t *body, json_t *req)
  * calls in a single user turn.
  */
 static int
-gemini_messages(json_t *messages, json_t *req)
+gemini_messages(json_t *messages, json_t *reasoning, json_t *req)
 {
     json_t *contents = json_array();
     json_t *system = json_array();
@@ -282,6 +288,7 @@ gemini_messages(json_t *messages, json_t *req)
             rc = gemini_user_parts(content, parts);
         } else if (strcmp(role, "assistant") == 0) {
             rc = gemini_assistant_parts(msg, names, parts);
+            gemini_signature(reasoning, i, parts);
             turn = "model";
         } else if (strcmp(role, "tool") == 0 || strcmp(role, "function") == 0) {
             rc = gemini_tool_part(msg, names, parts);
@@ -594,8 +601,8 @@ gemini_tool_part(json_t *msg, json_t *names, json_t *parts)
 }
 
 
-/* temperature, top_p, max tokens, stop, n, seed, penalties, response_format. */
-static void
+/* temperature, top_p, max tokens, stop, n, seed, penalties, response_format, thinking. */
+static int
 gemini_generation_config(json_t *body, json_t *req)
 {
     static const char *const copy[][2] = {
@@ -646,10 +653,103 @@ gemini_generation_config(json_t *body, json_t *req)
             json_object_set_new(gc, "responseSchema", schema);
         }
     }
+    if (gemini_thinking(body, gc) < 0) {
+        json_decref(gc);
+        return SL_EPARSE;
+    }
     if (json_object_size(gc) > 0) {
         json_object_set(req, "generationConfig", gc);
     }
     json_decref(gc);
+    return 0;
+}
+
+
+/*
+ * Thinking: sluice_thinking (an Anthropic client's thinking: enabled with
+ * budget_tokens, adaptive as a dynamic budget, disabled), else
+ * reasoning_effort (minimal 512, low 1024, medium 8192, high 24576 tokens;
+ * none 0), as thinkingConfig with the thoughts returned. Returns 0 or
+ * SL_EPARSE (an effort Gemini has no budget for).
+ */
+static int
+gemini_thinking(json_t *body, json_t *gc)
+{
+    static const struct {
+        const char *effort;
+        json_int_t budget;
+    } budgets[] = {
+        { "minimal", 512 }, { "low", 1024 },    { "medium", 8192 },
+        { "high", 24576 },  { "xhigh", 32768 }, { "none", 0 },
+    };
+    json_t *thinking = json_object_get(body, "sluice_thinking");
+    json_t *effort = json_object_get(body, "reasoning_effort");
+    const char *type = json_string_value(json_object_get(thinking, "type"));
+    json_int_t budget = -2;
+
+    if (type != NULL && strcmp(type, "enabled") == 0
+        && json_is_integer(json_object_get(thinking, "budget_tokens"))) {
+        budget = json_integer_value(json_object_get(thinking, "budget_tokens"));
+    } else if (type != NULL && strcmp(type, "adaptive") == 0) {
+        budget = -1; /* Gemini decides */
+    } else if (type != NULL && strcmp(type, "disabled") == 0) {
+        budget = 0;
+    } else if (json_is_string(effort)) {
+        for (size_t i = 0; i < sizeof(budgets) / sizeof(budgets[0]); i++) {
+            if (strcmp(json_string_value(effort), budgets[i].effort) == 0) {
+                budget = budgets[i].budget;
+            }
+        }
+        if (budget == -2) {
+            return SL_EPARSE;
+        }
+    }
+    if (budget == -2) {
+        return 0;
+    }
+    json_object_set_new(
+        gc, "thinkingConfig",
+        budget == 0 ? json_pack("{s:I}", "thinkingBudget", budget)
+                    : json_pack("{s:I,s:b}", "thinkingBudget", budget, "includeThoughts", 1));
+    return 0;
+}
+
+
+/*
+ * The thought signature a Responses client carried back for model turn
+ * index (sluice_reasoning, kind gemini) goes on the turn's first function
+ * call, else its first part, where Gemini put it.
+ */
+static void
+gemini_signature(json_t *reasoning, size_t index, json_t *parts)
+{
+    json_t *e, *p, *at = NULL;
+    size_t i;
+
+    json_array_foreach(reasoning, i, e)
+    {
+        const char *kind = json_string_value(json_object_get(e, "kind"));
+        json_t *sig = json_object_get(e, "signature");
+
+        if (json_integer_value(json_object_get(e, "message")) != (json_int_t) index || kind == NULL
+            || strcmp(kind, "gemini") != 0 || !json_is_string(sig)) {
+            continue;
+        }
+        json_array_foreach(parts, i, p)
+        {
+            if (json_object_get(p, "functionCall") != NULL) {
+                at = p;
+                break;
+            }
+        }
+        if (at == NULL) {
+            at = json_array_get(parts, 0);
+        }
+        if (at != NULL) {
+            json_object_set(at, "thoughtSignature", sig);
+        }
+        return;
+    }
 }
 
 

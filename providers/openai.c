@@ -80,6 +80,7 @@ static int openai_build_request(const void *conf, sl_call_t *call, sl_upstream_r
 static int openai_preset_conf(sl_conf_ctx_t *cx, const sl_conf_node_t *node, void **conf);
 static size_t openai_edits(const sl_call_t *call, const sl__openai_quirks_t *q, sl_json_edit_t *ed,
                            sl_buf_t *dropped);
+static bool openai_internal(const sl_json_t *doc, int key);
 static bool openai_drops(const sl__openai_quirks_t *q, const sl_json_t *doc, int key,
                          sl_pool_t *pool, sl_str_t *name);
 static size_t openai_include_usage(const sl_call_t *call, sl_json_edit_t *ed);
@@ -140,6 +141,7 @@ const sl_provider_ops_t sl_provider_openai = {
     .kind = "openai",
     .default_base_url = NULL,
     .api = SL_API_CHAT,
+    .native_apis = 1u << SL_API_RESPONSES,
     .conf_parse = NULL,
     .build_request = openai_build_request,
     .parse_response = sl__openai_parse_response,
@@ -204,6 +206,11 @@ openai_build_request(const void *conf, sl_call_t *call, sl_upstream_req_t *out)
     }
     if (call->api_key != NULL && call->api_key->value != NULL) {
         auth = sl_psprintf(call->pool, "Bearer %s", call->api_key->value);
+    }
+    if (call->client_api == SL_API_RESPONSES && sl_provider_speaks(p->ops, SL_API_RESPONSES)) {
+        return sl__openai_responses_build(call, call->target->model,
+                                          sl_psprintf(call->pool, "%s/responses", p->base_path),
+                                          auth != NULL ? "authorization" : NULL, auth, out);
     }
     return sl__openai_build(call, conf, sl_psprintf(call->pool, "%s%s", p->base_path, endpoint),
                             auth != NULL ? "authorization" : NULL, auth, out);
@@ -293,7 +300,7 @@ openai_edits(const sl_call_t *call, const sl__openai_quirks_t *q, sl_json_edit_t
     bool kept = false;
     size_t prev_end = 0;
     size_t ned = 0;
-    sl_str_t name;
+    sl_str_t name = sl_str_null;
 
     for (int k = sl_json_first(doc, SL_JSON_ROOT); k >= 0; k = sl_json_next(doc, SL_JSON_ROOT, k)) {
         int v = sl_json_key_value(doc, k);
@@ -307,7 +314,8 @@ openai_edits(const sl_call_t *call, const sl__openai_quirks_t *q, sl_json_edit_t
             ed[ned].text = (sl_str_t){ call->target->model, strlen(call->target->model) };
             ed[ned].quote = true;
             ned++;
-        } else if (chat && openai_drops(q, doc, k, call->pool, &name)) {
+        } else if (chat
+                   && (openai_internal(doc, k) || openai_drops(q, doc, k, call->pool, &name))) {
             int next = sl_json_next(doc, SL_JSON_ROOT, k);
 
             ed[ned].quote = false;
@@ -323,6 +331,9 @@ openai_edits(const sl_call_t *call, const sl__openai_quirks_t *q, sl_json_edit_t
             ned++;
             if (v == call->stream_options) {
                 usage = false;
+            }
+            if (openai_internal(doc, k)) {
+                continue; /* the gateway's own: never the provider's business */
             }
             if (dropped->len > 0) {
                 sl_buf_puts(dropped, ", ");
@@ -340,6 +351,20 @@ openai_edits(const sl_call_t *call, const sl__openai_quirks_t *q, sl_json_edit_t
         ned += openai_include_usage(call, &ed[ned]);
     }
     return ned;
+}
+
+
+/*
+ * Whether key names one of the internal body's own members ("sluice_...":
+ * tool name maps, reasoning to carry back, the response id; see the
+ * frontends), which no OpenAI-shaped provider is sent.
+ */
+static bool
+openai_internal(const sl_json_t *doc, int key)
+{
+    sl_str_t raw = sl_json_raw(doc, key);
+
+    return raw.len > 8 && memcmp(raw.p, "\"sluice_", 8) == 0;
 }
 
 
@@ -521,6 +546,9 @@ sl__openai_parse_response(const void *conf, sl_call_t *call, const sl_buf_t *bod
     int n = 0;
 
     (void) conf;
+    if (call->forwarded && call->client_api == SL_API_RESPONSES) {
+        return sl__openai_responses_parse(call, body, out);
+    }
     /* a client of the provider's own API gets its bytes unchanged */
     out->raw = (sl_str_t){ body->p != NULL ? body->p : "", body->len };
     out->raw_api = call->api;
@@ -608,6 +636,9 @@ openai_choice(sl_call_t *call, const sl_json_t *doc, int c, int pos, sl_choice_t
 static int
 openai_stream_event(const void *conf, sl_stream_t *st, const sl_sse_event_t *ev, sl_evs_t *out)
 {
+    if (st->call->forwarded && st->call->client_api == SL_API_RESPONSES) {
+        return sl__openai_responses_stream(st, ev, out);
+    }
     return sl__openai_stream(st, ev, conf, out);
 }
 

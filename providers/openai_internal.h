@@ -64,4 +64,24 @@ int sl__openai_stream(sl_stream_t *st, const sl_sse_event_t *ev, const sl__opena
 int sl__openai_map_error(const void *conf, int status, const sl_buf_t *body, sl_pool_t *pool,
                          sl_error_t *out);
 
+/*
+ * OpenAI's Responses API forwarded natively (openai_responses.c): the
+ * client's own body (call->native) with `model` set to model, to path,
+ * with the credential header (auth_name NULL: none); sets
+ * call->forwarded. Returns 0 or SL_EPARSE.
+ */
+int sl__openai_responses_build(sl_call_t *call, const char *model, const char *path,
+                               const char *auth_name, const char *auth_value,
+                               sl_upstream_req_t *out);
+
+/*
+ * A whole Responses body -> the typed answer (one choice: output text,
+ * reasoning summary, function calls, usage) and raw = the body. Returns 0
+ * or SL_EUPSTREAM.
+ */
+int sl__openai_responses_parse(sl_call_t *call, const sl_buf_t *body, sl_answer_t *out);
+
+/* One Responses stream event -> typed events and raw (see openai_responses.c). Returns 0. */
+int sl__openai_responses_stream(sl_stream_t *st, const sl_sse_event_t *ev, sl_evs_t *out);
+
 #endif

@@ -53,6 +53,13 @@ struct sl_provider_ops {
     sl_api_e api;
 
     /*
+     * Further client APIs the adapter forwards natively, as bits (1u <<
+     * SL_API_x): OpenAI's Responses for the openai and azure kinds. 0 for
+     * none. sl_provider_speaks() tells both apart from translation.
+     */
+    unsigned native_apis;
+
+    /*
      * Master, at config load: provider-specific keys of the provider's YAML
      * map. Allocates in the generation pool only, no I/O. May be NULL when
      * the kind has no keys of its own. Returns 0 or SL_ECONF (with the
@@ -122,5 +129,12 @@ struct sl_provider_ops {
      */
     int (*local)(const void *conf, sl_call_t *call, sl_local_reply_t *out);
 };
+
+/* True when ops serves a client of api natively (ops->api or one of native_apis). */
+static inline bool
+sl_provider_speaks(const sl_provider_ops_t *ops, sl_api_e api)
+{
+    return ops->api == api || (ops->native_apis & (1u << api)) != 0;
+}
 
 #endif

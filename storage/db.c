@@ -117,9 +117,12 @@ static int db_damaged(const sl_db_t *db, const char *what, sl_dbi_e dbi);
 static uint64_t db_now_ms(void);
 
 static const char *const db_names[SL_DBI_COUNT] = {
-    [SL_DBI_META] = "meta",         [SL_DBI_KEYS] = "keys",       [SL_DBI_KEY_HASH] = "key_hash",
-    [SL_DBI_KEY_NAME] = "key_name", [SL_DBI_SECRETS] = "secrets", [SL_DBI_LEDGER] = "ledger",
-    [SL_DBI_SPEND] = "spend",       [SL_DBI_TEAMS] = "teams",     [SL_DBI_CACHE] = "cache",
+    [SL_DBI_META] = "meta",           [SL_DBI_KEYS] = "keys",
+    [SL_DBI_KEY_HASH] = "key_hash",   [SL_DBI_KEY_NAME] = "key_name",
+    [SL_DBI_SECRETS] = "secrets",     [SL_DBI_LEDGER] = "ledger",
+    [SL_DBI_SPEND] = "spend",         [SL_DBI_TEAMS] = "teams",
+    [SL_DBI_CACHE] = "cache",         [SL_DBI_CACHE_AGE] = "cache_age",
+    [SL_DBI_CACHE_VEC] = "cache_vec", [SL_DBI_RESPONSES] = "responses",
     [SL_DBI_SESSIONS] = "sessions",
 };
 
@@ -812,18 +815,25 @@ db_drop_cache(sl_db_t *db)
 }
 
 
+/* Empties the response cache: its entries and their two indexes. */
 static int
 db_drop_cache_txn(sl_txn_t *t, void *arg)
 {
+    static const sl_dbi_e dbis[] = { SL_DBI_CACHE, SL_DBI_CACHE_AGE, SL_DBI_CACHE_VEC };
     int mrc;
 
     (void) arg;
-    mrc = mdb_drop(t->txn, t->db->dbi[SL_DBI_CACHE], 0);
-    if (mrc == MDB_MAP_FULL) {
-        return -ENOSPC;
-    }
-    if (mrc != 0) {
-        return db_error(t->db, "mdb_drop()", SL_DBI_CACHE, mrc);
+    for (size_t i = 0; i < sizeof(dbis) / sizeof(dbis[0]); i++) {
+        if (!t->db->has[dbis[i]]) {
+            continue;
+        }
+        mrc = mdb_drop(t->txn, t->db->dbi[dbis[i]], 0);
+        if (mrc == MDB_MAP_FULL) {
+            return -ENOSPC;
+        }
+        if (mrc != 0) {
+            return db_error(t->db, "mdb_drop()", dbis[i], mrc);
+        }
     }
     return 0;
 }
@@ -1197,6 +1207,13 @@ sl_db_check_room(sl_db_t *db)
             return rc;
         }
     }
+    if (room < db->reserve && db_drop_cache(db) == 0) {
+        /* the response cache goes before the ledger and the keys run short */
+        rc = db_room(db, &room, &size);
+        if (rc != 0) {
+            return rc;
+        }
+    }
     if (room < db->reserve) {
         pthread_rwlock_rdlock(&db->lock);
         snprintf(why, sizeof(why),
@@ -1565,6 +1582,26 @@ sl_db_count(sl_txn_t *t, sl_dbi_e dbi, size_t *n)
         return db_error(t->db, "mdb_stat()", dbi, mrc);
     }
     *n = st.ms_entries;
+    return 0;
+}
+
+
+int
+sl_db_clear(sl_txn_t *t, sl_dbi_e dbi)
+{
+    int mrc;
+
+    if (!t->db->has[dbi]) {
+        return 0;
+    }
+    mrc = mdb_drop(t->txn, t->db->dbi[dbi], 0);
+    if (mrc == MDB_MAP_FULL) {
+        t->full = true;
+        return SL_ESTORE;
+    }
+    if (mrc != 0) {
+        return db_error(t->db, "mdb_drop()", dbi, mrc);
+    }
     return 0;
 }
 

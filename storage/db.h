@@ -58,16 +58,19 @@ typedef struct sl_txn sl_txn_t;
 
 /* The named databases. */
 typedef enum sl_dbi {
-    SL_DBI_META = 0, /* schema version and other singletons */
-    SL_DBI_KEYS,     /* key id -> key record */
-    SL_DBI_KEY_HASH, /* sha256(client key) -> key id */
-    SL_DBI_KEY_NAME, /* key name -> key id */
-    SL_DBI_SECRETS,  /* secret name -> sealed value */
-    SL_DBI_LEDGER,   /* be64 time ns + be32 worker/seq -> usage row */
-    SL_DBI_SPEND,    /* "k:<id>:<bucket>" / "t:<team>:<bucket>" -> spend counters */
-    SL_DBI_TEAMS,    /* team name -> team record (budget) */
-    SL_DBI_CACHE,    /* response cache (cache issue) */
-    SL_DBI_SESSIONS, /* dashboard logins: sha256(token) -> expiry (storage/sessions.h) */
+    SL_DBI_META = 0,  /* schema version and other singletons */
+    SL_DBI_KEYS,      /* key id -> key record */
+    SL_DBI_KEY_HASH,  /* sha256(client key) -> key id */
+    SL_DBI_KEY_NAME,  /* key name -> key id */
+    SL_DBI_SECRETS,   /* secret name -> sealed value */
+    SL_DBI_LEDGER,    /* be64 time ns + be32 worker/seq -> usage row */
+    SL_DBI_SPEND,     /* "k:<id>:<bucket>" / "t:<team>:<bucket>" -> spend counters */
+    SL_DBI_TEAMS,     /* team name -> team record (budget) */
+    SL_DBI_CACHE,     /* response cache: sha256 of the request -> entry (storage/cache.h) */
+    SL_DBI_CACHE_AGE, /* be64 fill time ns + entry key -> be64 expiry: oldest first */
+    SL_DBI_CACHE_VEC, /* partition + entry key -> prompt vector of the semantic cache */
+    SL_DBI_RESPONSES, /* stored responses of POST /v1/responses (storage/responses.h) */
+    SL_DBI_SESSIONS,  /* dashboard logins: sha256(token) -> expiry (storage/sessions.h) */
     SL_DBI_COUNT,
 } sl_dbi_e;
 
@@ -137,7 +140,7 @@ void sl_db_abort(sl_txn_t *t);
  * a full map, the transaction is aborted, the map grown (doubling, up to 16x
  * the size given to sl_db_open) and fn run again, so fn must be repeatable
  * (no side effects outside the txn). When the map cannot grow, the cache
- * database is emptied and fn tried once more; after that SL_EFULL (the
+ * databases are emptied and fn tried once more; after that SL_EFULL (the
  * storage enters the full state, logged once per episode). SL_EFULL also
  * when the map's disk space is not reserved yet and cannot be now: then fn
  * does not run at all. fn returns 0 to commit or a negative code to abort
@@ -160,6 +163,9 @@ int sl_db_get(sl_txn_t *t, sl_dbi_e dbi, const void *key, size_t klen, sl_str_t 
  */
 int sl_db_put(sl_txn_t *t, sl_dbi_e dbi, const void *key, size_t klen, const void *val, size_t vlen,
               bool noover);
+
+/* Deletes every record of dbi (it stays, empty). Returns 0 or SL_ESTORE. Write txn only. */
+int sl_db_clear(sl_txn_t *t, sl_dbi_e dbi);
 
 /* Deletes key. Returns 0, SL_ENOTFOUND or SL_ESTORE. */
 int sl_db_del(sl_txn_t *t, sl_dbi_e dbi, const void *key, size_t klen);

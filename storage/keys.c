@@ -3,15 +3,19 @@
  * authentication by hash, lookup by id or name, listing, revocation and
  * updates, and the record codec.
  *
- * Record layout, version 1 (integers big-endian):
+ * Record layout, version 2 (integers big-endian):
  *
- *     u8  version (1)        u8  period          u16 reserved (0)
+ *     u8  version (2)        u8  period          u16 reserved (0)
  *     i64 created            i64 expires         i64 revoked
  *     u64 rpm                u64 tpm             u64 budget (nano-USD)
  *     u8[4] last4
  *     str id, str name, str team, str metadata   (str: u16 length + bytes)
  *     u16 nmodels, nmodels x str
+ *     str guard                                  (version 2; "" for none)
  *     u32 FNV-1a of everything before it
+ *
+ * Version 1 records (without the guard) are still read; every write is
+ * version 2.
  *
  * Decoding checks every length against the record's end, the version, the
  * ranges and the checksum; it copies what it keeps into one pool block, so
@@ -34,7 +38,8 @@
 #include "core/conf/conf.h"
 #include "core/base/log.h"
 
-#define KEYS_VERSION    1
+#define KEYS_VERSION    2
+#define KEYS_VERSION_V1 1  /* no guard field */
 #define KEYS_FIXED_LEN  56 /* version .. last4 */
 #define KEYS_SUM_LEN    4
 #define KEYS_RANDOM_LEN 32
@@ -194,8 +199,15 @@ sl_key_spec_check(const sl_key_spec_t *spec, unsigned fields, int64_t now, char 
         }
     }
     if ((fields & SL_KEY_SET_BUDGET) && (fields & SL_KEY_SET_PERIOD) && spec->budget != 0
-        && (spec->period < SL_BUDGET_DAY || spec->period > SL_BUDGET_TOTAL)) {
-        return keys_errf(err, errlen, "a budget needs a period: day, month or total");
+        && (spec->period < SL_BUDGET_DAY || spec->period > SL_BUDGET_PERIOD_MAX)) {
+        return keys_errf(err, errlen, "a budget needs a period: day, week, month or total");
+    }
+    if ((fields & SL_KEY_SET_GUARD) && spec->guard != NULL && *spec->guard != '\0'
+        && !keys_name_ok(spec->guard)) {
+        return keys_errf(err, errlen,
+                         "invalid guard policy name: use 1 to %d letters, digits, '.', '_' or "
+                         "'-', starting with a letter or digit",
+                         SL_KEY_NAME_MAX);
     }
     if ((fields & SL_KEY_SET_EXPIRES) && spec->expires != 0 && spec->expires <= now) {
         return keys_errf(err, errlen, "the expiry is in the past");
@@ -548,6 +560,9 @@ keys_apply(sl_key_t *k, const sl_key_spec_t *c, unsigned fields, sl_pool_t *pool
     if (fields & SL_KEY_SET_EXPIRES) {
         k->expires = c->expires;
     }
+    if (fields & SL_KEY_SET_GUARD) {
+        k->guard = c->guard == NULL || *c->guard == '\0' ? NULL : sl_pstrdup(pool, c->guard);
+    }
     if (fields & SL_KEY_SET_METADATA) {
         k->metadata = NULL;
         if (c->metadata != NULL && *c->metadata != '\0') {
@@ -699,6 +714,7 @@ sl_key_json(const sl_key_t *k, int64_t now, const char *text)
     json_object_set_new(j, "revoked", keys_json_time(k->revoked));
     json_object_set_new(j, "last4", json_string(k->last4));
     json_object_set_new(j, "metadata", meta == NULL ? json_null() : meta);
+    json_object_set_new(j, "guard", k->guard == NULL ? json_null() : json_string(k->guard));
     return j;
 }
 
@@ -718,13 +734,14 @@ keys_json_time(int64_t t)
 static int
 keys_encode(const sl_key_t *k, sl_pool_t *pool, uint8_t **out, size_t *len)
 {
-    size_t n = KEYS_FIXED_LEN + KEYS_SUM_LEN + 2 * 5;
+    size_t n = KEYS_FIXED_LEN + KEYS_SUM_LEN + 2 * 6;
     const char *team = k->team == NULL ? "" : k->team;
     const char *meta = k->metadata == NULL ? "" : k->metadata;
+    const char *guard = k->guard == NULL ? "" : k->guard;
     uint8_t *buf, *p;
     uint32_t sum;
 
-    n += strlen(k->id) + strlen(k->name) + strlen(team) + strlen(meta);
+    n += strlen(k->id) + strlen(k->name) + strlen(team) + strlen(meta) + strlen(guard);
     for (size_t i = 0; i < k->nmodels; i++) {
         n += 2 + strlen(k->models[i]);
     }
@@ -751,6 +768,7 @@ keys_encode(const sl_key_t *k, sl_pool_t *pool, uint8_t **out, size_t *len)
     for (size_t i = 0; i < k->nmodels; i++) {
         p = keys_put_str(p, k->models[i]);
     }
+    p = keys_put_str(p, guard);
     sum = keys_fnv1a(buf, (size_t) (p - buf));
     *p++ = (uint8_t) (sum >> 24);
     *p++ = (uint8_t) (sum >> 16);
@@ -767,7 +785,7 @@ keys_decode(sl_str_t id, sl_str_t rec, sl_pool_t *pool, sl_key_t **out)
 {
     keys_reader_t r;
     const uint8_t *b = (const uint8_t *) rec.p;
-    sl_str_t sid, name, team, meta, models[SL_KEY_MODELS_MAX];
+    sl_str_t sid, name, team, meta, guard = { "", 0 }, models[SL_KEY_MODELS_MAX];
     uint64_t v[6];
     size_t nmodels, need;
     uint32_t sum;
@@ -778,7 +796,7 @@ keys_decode(sl_str_t id, sl_str_t rec, sl_pool_t *pool, sl_key_t **out)
     if (rec.len < KEYS_FIXED_LEN + KEYS_SUM_LEN + 2 * 5) {
         return keys_corrupt(id, "too short");
     }
-    if (b[0] != KEYS_VERSION) {
+    if (b[0] != KEYS_VERSION && b[0] != KEYS_VERSION_V1) {
         return keys_corrupt(id, "unknown version");
     }
     sum = (uint32_t) b[rec.len - 4] << 24 | (uint32_t) b[rec.len - 3] << 16
@@ -786,7 +804,7 @@ keys_decode(sl_str_t id, sl_str_t rec, sl_pool_t *pool, sl_key_t **out)
     if (sum != keys_fnv1a(b, rec.len - KEYS_SUM_LEN)) {
         return keys_corrupt(id, "checksum mismatch");
     }
-    if (b[1] > SL_BUDGET_TOTAL || b[2] != 0 || b[3] != 0) {
+    if (b[1] > SL_BUDGET_PERIOD_MAX || b[2] != 0 || b[3] != 0) {
         return keys_corrupt(id, "bad period or flags");
     }
     r.p = b + 4;
@@ -805,6 +823,9 @@ keys_decode(sl_str_t id, sl_str_t rec, sl_pool_t *pool, sl_key_t **out)
             return keys_corrupt(id, "bad model glob");
         }
     }
+    if (b[0] >= KEYS_VERSION && !keys_get_str(&r, &guard, SL_KEY_NAME_MAX)) {
+        return keys_corrupt(id, "bad guard");
+    }
     if (r.p != r.end) {
         return keys_corrupt(id, "trailing bytes");
     }
@@ -814,8 +835,8 @@ keys_decode(sl_str_t id, sl_str_t rec, sl_pool_t *pool, sl_key_t **out)
     }
 
     /* one pool block: the struct, the glob pointers, then every string */
-    need =
-        sizeof(*k) + (nmodels + 1) * sizeof(char *) + sid.len + name.len + team.len + meta.len + 4;
+    need = sizeof(*k) + (nmodels + 1) * sizeof(char *) + sid.len + name.len + team.len + meta.len
+           + guard.len + 5;
     for (size_t i = 0; i < nmodels; i++) {
         need += models[i].len + 1;
     }
@@ -830,6 +851,9 @@ keys_decode(sl_str_t id, sl_str_t rec, sl_pool_t *pool, sl_key_t **out)
     }
     if (meta.len > 0) {
         k->metadata = keys_take(&s, meta);
+    }
+    if (guard.len > 0) {
+        k->guard = keys_take(&s, guard);
     }
     for (size_t i = 0; i < nmodels; i++) {
         mp[i] = keys_take(&s, models[i]);

@@ -58,6 +58,7 @@ typedef struct sl_key {
     sl_budget_period_e period; /* meaningful when budget is not 0 */
     const char *metadata;      /* compact JSON object text; NULL when none */
     char last4[5];             /* last four characters of the key text, for display */
+    const char *guard;         /* guardrail policy (core/gateway/guard.h) or "none"; NULL: unset */
 } sl_key_t;
 
 /* Which fields of an sl_key_spec_t sl_keys_update() changes. */
@@ -73,6 +74,7 @@ typedef enum sl_key_field {
     SL_KEY_SET_PERIOD = 1u << 8, /* with SL_KEY_SET_BUDGET: the period; an update without it
                                     keeps the key's own (a key with no budget yet has none:
                                     -EINVAL) */
+    SL_KEY_SET_GUARD = 1u << 9,
 } sl_key_field_e;
 
 /* What a new key looks like, or (with a field mask) what an update changes. Borrowed. */
@@ -87,11 +89,12 @@ typedef struct sl_key_spec {
     sl_budget_period_e period;
     int64_t expires;      /* unix seconds; 0: never */
     const char *metadata; /* JSON object text, NULL or "": none */
+    const char *guard;    /* guardrail policy name, NULL or "": none set */
 } sl_key_spec_t;
 
 /*
  * Checks the fields of spec named by fields (all of them for a create):
- * name syntax, team syntax, glob count and length, metadata is a JSON
+ * name syntax, team and guard policy syntax, glob count and length, metadata is a JSON
  * object of at most SL_KEY_META_MAX bytes, expiry not in the past (relative
  * to now). On failure writes a one-line reason into err and returns
  * -EINVAL; logs nothing (it is the caller's input). Any context.
@@ -173,7 +176,8 @@ int sl_key_parse_expiry(const char *s, int64_t now, int64_t *at);
  * key (only when text is not NULL: the new key's text, at creation), team,
  * status at now, models, rpm, tpm, budget_usd (decimal string or null),
  * budget_nano_usd, period, created, expires, revoked (UTC times or null),
- * last4, metadata (object or null). Never the key's text otherwise.
+ * last4, metadata (object or null), guard (policy name or null). Never the
+ * key's text otherwise.
  * Returns a new reference, or NULL when out of memory. Any context.
  */
 json_t *sl_key_json(const sl_key_t *k, int64_t now, const char *text);

@@ -28,6 +28,7 @@
 #include "core/conf/conf.h"
 #include "core/base/errno.h"
 #include "core/base/log.h"
+#include "core/base/str.h"
 #include "core/gateway/pricing.h"
 
 #define LEDGER_VERSION  2
@@ -482,7 +483,7 @@ sl_spend_clear_reserved(sl_txn_t *t)
 int
 sl_budget_period_parse(const char *s, sl_budget_period_e *out)
 {
-    for (int p = SL_BUDGET_DAY; p <= SL_BUDGET_TOTAL; p++) {
+    for (int p = SL_BUDGET_DAY; p <= SL_BUDGET_PERIOD_MAX; p++) {
         if (strcmp(s, sl_budget_period_name((sl_budget_period_e) p)) == 0) {
             *out = (sl_budget_period_e) p;
             return 0;
@@ -498,6 +499,8 @@ sl_budget_period_name(sl_budget_period_e period)
     switch (period) {
     case SL_BUDGET_DAY:
         return "day";
+    case SL_BUDGET_WEEK:
+        return "week";
     case SL_BUDGET_MONTH:
         return "month";
     case SL_BUDGET_TOTAL:
@@ -806,6 +809,12 @@ agg_on_row(void *arg, const sl_ledger_row_t *row)
     } else if (ac->by == SL_LEDGER_BY_REQUEST && strcmp(ag->g.name, row->model) != 0) {
         ag->g.name = sl_pstrdup(ac->pool, row->model);
     }
+    if (ac->by == SL_LEDGER_BY_REQUEST && row->trace_id[0] != '\0') {
+        ag->g.trace_id = sl_pstrdup(ac->pool, row->trace_id);
+    }
+    if (ac->by == SL_LEDGER_BY_REQUEST && (ag->g.guard == NULL || row->guard[0] != '\0')) {
+        ag->g.guard = sl_pstrdup(ac->pool, row->guard);
+    }
     agg_add(ag, row);
     agg_add(&ac->total, row);
     return 0;
@@ -979,6 +988,16 @@ spend_key(char *buf, sl_budget_kind_e kind, const char *id, sl_budget_period_e p
         n = snprintf(buf, SPEND_KEY_MAX, "%c:%s:%04d%02d", kind == SL_BUDGET_TEAM ? 't' : 'k', id,
                      tm.tm_year + 1900, tm.tm_mon + 1);
         break;
+    case SL_BUDGET_WEEK: {
+        char week[16];
+
+        /* ISO 8601: weeks start on Monday, week 1 holds the year's first Thursday */
+        if (strftime(week, sizeof(week), "%GW%V", &tm) == 0) {
+            return SL_ESTORE;
+        }
+        n = snprintf(buf, SPEND_KEY_MAX, "%c:%s:%s", kind == SL_BUDGET_TEAM ? 't' : 'k', id, week);
+        break;
+    }
     case SL_BUDGET_TOTAL:
     default:
         n = snprintf(buf, SPEND_KEY_MAX, "%c:%s:all", kind == SL_BUDGET_TEAM ? 't' : 'k', id);
@@ -1142,9 +1161,13 @@ json_t *
 sl_ledger_group_json(const sl_ledger_group_t *g)
 {
     char usd[32], saved[32], id[SL_LEDGER_STR_MAX + 1], name[SL_LEDGER_STR_MAX + 1], names[128];
+    char trace[SL_LEDGER_STR_MAX + 1];
     json_t *flags = json_array(), *j;
     const char *p, *comma;
 
+    if (g->trace_id != NULL) {
+        sl_ledger_utf8_clean(g->trace_id, false, trace, sizeof(trace));
+    }
     sl_ledger_utf8_clean(g->id, false, id, sizeof(id));
     sl_ledger_utf8_clean(g->name, false, name, sizeof(name));
     sl_ledger_flag_names(g->flags, names, sizeof(names));
@@ -1155,14 +1178,21 @@ sl_ledger_group_json(const sl_ledger_group_t *g)
         }
         json_array_append_new(flags, json_stringn(p, (size_t) (comma - p)));
     }
-    j = json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:s, s:I, s:s, s:I, s:o*}", "id", id, "name",
-                  name, "requests", (json_int_t) g->requests, "errors", (json_int_t) g->errors,
-                  "prompt_tokens", (json_int_t) g->prompt_tokens, "completion_tokens",
-                  (json_int_t) g->completion_tokens, "cached_tokens", (json_int_t) g->cached_tokens,
-                  "cost_usd", sl_pricing_format_usd(g->cost_nusd, usd, sizeof(usd)), "cache_hits",
+    j = json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:s, s:I, s:s, s:I, s:o*, s:s*}", "id", id,
+                  "name", name, "requests", (json_int_t) g->requests, "errors",
+                  (json_int_t) g->errors, "prompt_tokens", (json_int_t) g->prompt_tokens,
+                  "completion_tokens", (json_int_t) g->completion_tokens, "cached_tokens",
+                  (json_int_t) g->cached_tokens, "cost_usd",
+                  sl_pricing_format_usd(g->cost_nusd, usd, sizeof(usd)), "cache_hits",
                   (json_int_t) g->cache_hits, "saved_usd",
                   sl_pricing_format_usd(g->saved_nusd, saved, sizeof(saved)), "worker_died",
-                  (json_int_t) g->worker_died, "flags", flags);
+                  (json_int_t) g->worker_died, "flags", flags, "trace_id",
+                  g->trace_id != NULL ? trace : NULL);
+    if (j != NULL && g->guard != NULL) {
+        sl_ledger_utf8_clean(g->guard, false, id, sizeof(id));
+        json_object_set_new(j, "guard", json_string(id));
+    }
+
     return j;
 }
 
@@ -1212,32 +1242,6 @@ sl_ledger_utf8_clean(const char *s, bool ctrl, char *out, size_t size)
 static size_t
 ledger_utf8_len(const unsigned char *p)
 {
-    unsigned char lo = 0x80, hi = 0xbf;
-    size_t n;
-
-    if (p[0] < 0x80) {
-        return 1;
-    }
-    if (p[0] >= 0xc2 && p[0] <= 0xdf) {
-        n = 2;
-    } else if (p[0] >= 0xe0 && p[0] <= 0xef) {
-        n = 3;
-        lo = p[0] == 0xe0 ? 0xa0 : 0x80;
-        hi = p[0] == 0xed ? 0x9f : 0xbf;
-    } else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
-        n = 4;
-        lo = p[0] == 0xf0 ? 0x90 : 0x80;
-        hi = p[0] == 0xf4 ? 0x8f : 0xbf;
-    } else {
-        return 0;
-    }
-    if (p[1] < lo || p[1] > hi) {
-        return 0;
-    }
-    for (size_t i = 2; i < n; i++) {
-        if (p[i] < 0x80 || p[i] > 0xbf) {
-            return 0;
-        }
-    }
-    return n;
+    /* p is NUL-terminated: a NUL is never a continuation byte, so nothing past it is read */
+    return sl_utf8_char_len((const char *) p, 4);
 }

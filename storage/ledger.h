@@ -8,7 +8,8 @@
  *
  * Spend (SL_DBI_SPEND): per key and per team, one record per budget period
  * bucket ("k:<id>:<bucket>", "t:<team>:<bucket>"; bucket "YYYYMMDD" for a
- * day, "YYYYMM" for a month, "all" for a lifetime budget, all UTC) holding
+ * day, "GGGGWww" for an ISO week (the ISO year: 2026W01 starts on Monday
+ * 2025-12-29), "YYYYMM" for a month, "all" for a lifetime budget, all UTC) holding
  * `spent` and `reserved` in nano-USD. A request reserves an estimate before
  * it goes upstream and settles the actual cost afterwards, in the same
  * write transaction as its ledger row:
@@ -155,6 +156,8 @@ typedef struct sl_ledger_group {
     uint64_t saved_nusd; /* what those hits would have cost; saturates */
     uint64_t p50_us;     /* nearest-rank percentiles of latency_us */
     uint64_t p95_us;
+    const char *trace_id; /* by request: the W3C trace id of its row, NULL when none */
+    const char *guard;    /* by request: its row's guardrail decisions ("" none); else NULL */
 } sl_ledger_group_t;
 
 typedef struct sl_ledger_agg {
@@ -192,7 +195,11 @@ typedef enum sl_budget_period {
     SL_BUDGET_DAY = 0, /* UTC calendar day */
     SL_BUDGET_MONTH,   /* UTC calendar month */
     SL_BUDGET_TOTAL,   /* lifetime */
+    SL_BUDGET_WEEK,    /* ISO 8601 week in UTC: Monday 00:00 to Sunday 24:00 */
 } sl_budget_period_e;
+
+/* The last valid sl_budget_period_e (records check against it). */
+#define SL_BUDGET_PERIOD_MAX SL_BUDGET_WEEK
 
 /*
  * One budget a request is subject to. Build refs only for budgets that
@@ -266,10 +273,10 @@ uint64_t sl_spend_remaining(uint64_t budget_nusd, const sl_spend_t *s);
  */
 int sl_spend_clear_reserved(sl_txn_t *t);
 
-/* "day", "month", "total". Returns 0 or SL_EPARSE. */
+/* "day", "week", "month", "total". Returns 0 or SL_EPARSE. */
 int sl_budget_period_parse(const char *s, sl_budget_period_e *out);
 
-/* "day", "month", "total". */
+/* "day", "week", "month", "total". */
 const char *sl_budget_period_name(sl_budget_period_e period);
 
 /*
@@ -306,7 +313,8 @@ void sl_ledger_utf8_clean(const char *s, bool ctrl, char *out, size_t size);
  * cached_tokens, cost_usd (exact decimal string), cache_hits, saved_usd
  * (exact decimal string: what the hits would have cost), worker_died (rows the
  * master wrote for a dead worker's requests), flags (names of the flags
- * seen: sl_ledger_flag_names)}. Bytes of id and name
+ * seen: sl_ledger_flag_names), and trace_id (by request, when the row has one)}.
+ * Bytes of id and name
  * that are not well-formed UTF-8 (a model name comes from a client and may
  * have been cut mid-character) become '?'. Returns a new reference, or
  * NULL when out of memory.

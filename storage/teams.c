@@ -1,11 +1,13 @@
 /*
- * Team records on LMDB. Layout, version 1 (big-endian):
+ * Team records on LMDB. Layout, version 2 (big-endian):
  *
- *     u8 version (1)   u8 period   u16 reserved (0)
- *     u64 budget (nano-USD)   i64 created   i64 updated
+ *     u8 version (2)   u8 period   u16 reserved (0)
+ *     u64 budget (nano-USD; 0: none)   i64 created   i64 updated
+ *     u16 length + the guard policy name ("" for none)   (version 2)
  *     u32 FNV-1a of everything before it
  *
- * The name is the record's key.
+ * Version 1 records (32 bytes, no guard) are still read; every write is
+ * version 2. The name is the record's key.
  */
 #include "storage/teams.h"
 
@@ -16,14 +18,19 @@
 #include "core/base/log.h"
 #include "storage/keys.h"
 
-#define TEAMS_VERSION 1
-#define TEAMS_REC_LEN 32
+#define TEAMS_VERSION    2
+#define TEAMS_VERSION_V1 1
+#define TEAMS_REC_LEN    32 /* version 1; version 2 adds 2 + the guard's length */
+#define TEAMS_GUARD_AT   28 /* where version 2 keeps the guard */
+#define TEAMS_REC_MAX    (TEAMS_REC_LEN + 2 + SL_KEY_NAME_MAX)
 
 typedef struct teams_set_arg {
     const char *name;
     uint64_t budget;
     sl_budget_period_e period;
     int64_t now;
+    bool set_budget;
+    const char *guard; /* !set_budget: the new guard ("" clears) */
 } teams_set_arg_t;
 
 typedef struct teams_list_arg {
@@ -36,8 +43,8 @@ typedef struct teams_list_arg {
 static int teams_set_txn(sl_txn_t *t, void *arg);
 static int teams_rm_txn(sl_txn_t *t, void *arg);
 static int teams_list_cb(void *arg, sl_str_t key, sl_str_t val);
-static void teams_encode(uint8_t *b, uint64_t budget, sl_budget_period_e period, int64_t created,
-                         int64_t updated);
+static size_t teams_encode(uint8_t *b, uint64_t budget, sl_budget_period_e period, int64_t created,
+                           int64_t updated, const char *guard);
 static int teams_decode(sl_str_t name, sl_str_t rec, sl_pool_t *pool, sl_team_t **out);
 static uint64_t teams_get_u64(const uint8_t *p);
 static uint32_t teams_fnv1a(const uint8_t *p, size_t len);
@@ -66,9 +73,21 @@ sl_team_name_valid(const char *name)
 int
 sl_teams_set(sl_db_t *db, const char *name, uint64_t budget, sl_budget_period_e period, int64_t now)
 {
-    teams_set_arg_t a = { name, budget, period, now };
+    teams_set_arg_t a = { name, budget, period, now, true, NULL };
 
-    if (!sl_team_name_valid(name) || period < SL_BUDGET_DAY || period > SL_BUDGET_TOTAL) {
+    if (!sl_team_name_valid(name) || period < SL_BUDGET_DAY || period > SL_BUDGET_PERIOD_MAX) {
+        return -EINVAL;
+    }
+    return sl_db_write(db, teams_set_txn, &a);
+}
+
+
+int
+sl_teams_set_guard(sl_db_t *db, const char *name, const char *guard, int64_t now)
+{
+    teams_set_arg_t a = { name, 0, SL_BUDGET_MONTH, now, false, guard != NULL ? guard : "" };
+
+    if (!sl_team_name_valid(name) || (*a.guard != '\0' && !sl_team_name_valid(a.guard))) {
         return -EINVAL;
     }
     return sl_db_write(db, teams_set_txn, &a);
@@ -79,20 +98,38 @@ static int
 teams_set_txn(sl_txn_t *t, void *arg)
 {
     teams_set_arg_t *a = arg;
-    uint8_t b[TEAMS_REC_LEN];
+    uint8_t b[TEAMS_REC_MAX];
     int64_t created = a->now;
-    sl_str_t old;
+    uint64_t budget = a->budget;
+    sl_budget_period_e period = a->period;
+    const char *guard = a->guard != NULL ? a->guard : "";
+    sl_pool_t *pool;
+    sl_team_t *old;
+    size_t len;
     int rc;
 
-    rc = sl_db_get(t, SL_DBI_TEAMS, a->name, strlen(a->name), &old);
-    if (rc == 0 && old.len == TEAMS_REC_LEN) {
-        /* keep the creation time; a corrupt old record is simply replaced */
-        created = (int64_t) teams_get_u64((const uint8_t *) old.p + 12);
-    } else if (rc != 0 && rc != SL_ENOTFOUND) {
-        return rc;
+    pool = sl_pool_create(0);
+    if (pool == NULL) {
+        return -ENOMEM;
     }
-    teams_encode(b, a->budget, a->period, created, a->now);
-    return sl_db_put(t, SL_DBI_TEAMS, a->name, strlen(a->name), b, sizeof(b), false);
+    rc = sl_teams_get(t, a->name, pool, &old);
+    if (rc == 0) {
+        /* keep the creation time and what this call does not change */
+        created = old->created;
+        if (a->set_budget) {
+            guard = old->guard != NULL ? old->guard : "";
+        } else {
+            budget = old->budget;
+            period = old->period;
+        }
+    } else if (rc != SL_ENOTFOUND && rc != SL_ESTORE) {
+        sl_pool_destroy(pool);
+        return rc; /* a corrupt old record is simply replaced */
+    }
+    len = teams_encode(b, budget, period, created, a->now, guard);
+    rc = sl_db_put(t, SL_DBI_TEAMS, a->name, strlen(a->name), b, len, false);
+    sl_pool_destroy(pool);
+    return rc;
 }
 
 
@@ -166,10 +203,13 @@ sl_team_json(const sl_team_t *team)
     sl_budget_format_usd(team->budget, usd, sizeof(usd));
     sl_ledger_format_time(team->updated, updated, sizeof(updated));
     json_object_set_new(j, "team", json_string(team->name));
-    json_object_set_new(j, "budget_usd", json_string(usd));
+    json_object_set_new(j, "budget_usd", team->budget != 0 ? json_string(usd) : json_null());
     json_object_set_new(j, "budget_nano_usd", json_integer((json_int_t) team->budget));
-    json_object_set_new(j, "period", json_string(sl_budget_period_name(team->period)));
+    json_object_set_new(j, "period",
+                        team->budget != 0 ? json_string(sl_budget_period_name(team->period))
+                                          : json_null());
     json_object_set_new(j, "updated", json_string(updated));
+    json_object_set_new(j, "guard", team->guard != NULL ? json_string(team->guard) : json_null());
     return j;
 }
 
@@ -182,11 +222,13 @@ teams_rm_txn(sl_txn_t *t, void *arg)
 }
 
 
-static void
+/* A version 2 record into b (TEAMS_REC_MAX bytes); returns its length. */
+static size_t
 teams_encode(uint8_t *b, uint64_t budget, sl_budget_period_e period, int64_t created,
-             int64_t updated)
+             int64_t updated, const char *guard)
 {
     uint64_t v[3] = { budget, (uint64_t) created, (uint64_t) updated };
+    size_t glen = strlen(guard), len = TEAMS_REC_LEN + 2 + glen;
     uint32_t sum;
 
     b[0] = TEAMS_VERSION;
@@ -198,11 +240,15 @@ teams_encode(uint8_t *b, uint64_t budget, sl_budget_period_e period, int64_t cre
             b[4 + 8 * f + i] = (uint8_t) (v[f] >> (56 - 8 * i));
         }
     }
-    sum = teams_fnv1a(b, TEAMS_REC_LEN - 4);
-    b[28] = (uint8_t) (sum >> 24);
-    b[29] = (uint8_t) (sum >> 16);
-    b[30] = (uint8_t) (sum >> 8);
-    b[31] = (uint8_t) sum;
+    b[TEAMS_GUARD_AT] = (uint8_t) (glen >> 8);
+    b[TEAMS_GUARD_AT + 1] = (uint8_t) glen;
+    memcpy(b + TEAMS_GUARD_AT + 2, guard, glen);
+    sum = teams_fnv1a(b, len - 4);
+    b[len - 4] = (uint8_t) (sum >> 24);
+    b[len - 3] = (uint8_t) (sum >> 16);
+    b[len - 2] = (uint8_t) (sum >> 8);
+    b[len - 1] = (uint8_t) sum;
+    return len;
 }
 
 
@@ -214,17 +260,28 @@ teams_decode(sl_str_t name, sl_str_t rec, sl_pool_t *pool, sl_team_t **out)
     sl_team_t *team;
     char safe[SL_KEY_NAME_MAX + 1];
     const char *why = NULL;
-    size_t n;
+    size_t n, glen = 0;
 
-    if (rec.len != TEAMS_REC_LEN) {
+    if (rec.len < TEAMS_REC_LEN) {
         why = "bad length";
-    } else if (b[0] != TEAMS_VERSION) {
+    } else if (b[0] != TEAMS_VERSION && b[0] != TEAMS_VERSION_V1) {
         why = "unknown version";
+    } else if (b[0] == TEAMS_VERSION_V1
+                   ? rec.len != TEAMS_REC_LEN
+                   : rec.len < TEAMS_REC_LEN + 2
+                         || (glen = (size_t) b[TEAMS_GUARD_AT] << 8 | b[TEAMS_GUARD_AT + 1])
+                                != rec.len - TEAMS_REC_LEN - 2
+                         || glen > SL_KEY_NAME_MAX
+                         || memchr(b + TEAMS_GUARD_AT + 2, '\0', glen) != NULL) {
+        why = "bad length";
     } else {
-        sum = (uint32_t) b[28] << 24 | (uint32_t) b[29] << 16 | (uint32_t) b[30] << 8 | b[31];
-        if (sum != teams_fnv1a(b, TEAMS_REC_LEN - 4)) {
+        size_t e = rec.len - 4;
+
+        sum =
+            (uint32_t) b[e] << 24 | (uint32_t) b[e + 1] << 16 | (uint32_t) b[e + 2] << 8 | b[e + 3];
+        if (sum != teams_fnv1a(b, e)) {
             why = "checksum mismatch";
-        } else if (b[1] > SL_BUDGET_TOTAL || b[2] != 0 || b[3] != 0) {
+        } else if (b[1] > SL_BUDGET_PERIOD_MAX || b[2] != 0 || b[3] != 0) {
             why = "bad period or flags";
         }
     }
@@ -244,6 +301,9 @@ teams_decode(sl_str_t name, sl_str_t rec, sl_pool_t *pool, sl_team_t **out)
     team->budget = teams_get_u64(b + 4);
     team->created = (int64_t) teams_get_u64(b + 12);
     team->updated = (int64_t) teams_get_u64(b + 20);
+    if (glen > 0) {
+        team->guard = sl_pstrndup(pool, (const char *) b + TEAMS_GUARD_AT + 2, glen);
+    }
     *out = team;
     return 0;
 }

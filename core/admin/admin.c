@@ -69,6 +69,8 @@ static const sl_http_route_t admin_routes[] = {
     { "DELETE", ADMIN_SECRETS_PREFIX "*", sl__admin_secret_delete, NULL },
     { "POST", "/admin/reload", admin_reload, NULL },
     { "GET", "/admin/targets", sl__admin_targets, NULL },
+    { "GET", "/admin/cache", sl__admin_cache_get, NULL },
+    { "DELETE", "/admin/cache", sl__admin_cache_delete, NULL },
     { "GET", "/metrics", sl__admin_metrics, NULL },
     { "GET", "/", sl__admin_dash_asset, NULL },
     { "GET", "/assets/*", sl__admin_dash_asset, NULL },

@@ -23,6 +23,9 @@
  *   POST   /admin/reload                 SIGHUP to the master (202)
  *   GET    /admin/targets                breakers, latency estimates, in-flight
  *                                        counts, headroom, credentials cooling down
+ *   GET    /admin/cache?since=7d         the response cache: entries, bytes, hits,
+ *                                        misses, hit ratio, savings (sluice cache stats)
+ *   DELETE /admin/cache?model=M&key=K    purge (neither: all): {"deleted": N}
  *   GET    /admin/stats?since=24h&bucket=hour  the dashboard's time series
  *   GET    /admin/budgets                budgets, spend this period, projection
  *   GET    /admin/tail?after=SEQ         recent requests (metadata only)

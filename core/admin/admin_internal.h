@@ -12,6 +12,7 @@
  *   admin_usage.c    what the gateway did and does: /admin/usage (the
  *                    ledger, grouped in the thread pool), /admin/targets
  *                    and /metrics
+ *   admin_cache.c    /admin/cache: the response cache's figures, purges
  *   admin_dash.c     the dashboard page, its login link and sessions
  *   admin_stats.c    what the dashboard reads: stats, budgets, tail, alerts
  *
@@ -142,9 +143,9 @@ void sl__admin_tail(sl_http_req_t *r);
 void sl__admin_alerts(sl_http_req_t *r);
 
 /*
- * Splits the query into the n parameters names allows; values[i] is a copy
+ * Splits r's query into the n parameters names allows; values[i] is a copy
  * in r->pool, or stays as it was when absent. Answers 400 itself and
- * returns -EINVAL for a parameter it does not know.
+ * returns -EINVAL for a parameter it does not know. (admin_usage.c)
  */
 int sl__admin_query(sl_http_req_t *r, const char *const *names, const char **values, size_t n);
 
@@ -152,5 +153,9 @@ int sl__admin_query(sl_http_req_t *r, const char *const *names, const char **val
 void sl__admin_usage(sl_http_req_t *r);
 void sl__admin_targets(sl_http_req_t *r);
 void sl__admin_metrics(sl_http_req_t *r);
+
+/* admin_cache.c: GET and DELETE /admin/cache. */
+void sl__admin_cache_get(sl_http_req_t *r);
+void sl__admin_cache_delete(sl_http_req_t *r);
 
 #endif

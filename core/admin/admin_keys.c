@@ -23,6 +23,7 @@
 #include "core/base/log.h"
 #include "core/base/pool.h"
 #include "core/base/str.h"
+#include "core/gateway/guard.h"
 #include "storage/keys.h"
 
 #define ADMIN_REVOKE "/revoke"
@@ -54,6 +55,7 @@ static const struct {
     { SL_KEY_SET_MODELS, "models" },   { SL_KEY_SET_RPM, "rpm" },
     { SL_KEY_SET_TPM, "tpm" },         { SL_KEY_SET_BUDGET, "budget_usd" },
     { SL_KEY_SET_EXPIRES, "expires" }, { SL_KEY_SET_METADATA, "metadata" },
+    { SL_KEY_SET_GUARD, "guard" },
 };
 
 
@@ -111,13 +113,13 @@ admin_key_fields(sl_http_req_t *r, json_t *body, admin_spec_t *as, bool create)
     if (!create && as->fields == 0 && !as->period_given) {
         sl__admin_bad(r, NULL,
                       "Nothing to change: give at least one of name, team, models, rpm, "
-                      "tpm, budget_usd (with period), expires or metadata.");
+                      "tpm, budget_usd (with period), expires, metadata or guard.");
         return -EINVAL;
     }
     /* as the CLI: a new key's budget needs its period (an update keeps the key's own),
      * and a period goes with a budget */
     if (create && as->budget_given && as->spec.budget != 0 && !as->period_given) {
-        sl__admin_bad(r, "period", "budget_usd needs period: day, month or total.");
+        sl__admin_bad(r, "period", "budget_usd needs period: day, week, month or total.");
         return -EINVAL;
     }
     if (as->period_given && !as->budget_given) {
@@ -201,7 +203,7 @@ admin_key_field(sl_http_req_t *r, const char *field, json_t *v, admin_spec_t *as
             return 0;
         }
         if (!json_is_string(v) || sl_budget_period_parse(json_string_value(v), &s->period) != 0) {
-            sl__admin_bad(r, "period", "period is day, month or total.");
+            sl__admin_bad(r, "period", "period is day, week, month or total.");
             return -EINVAL;
         }
         as->period_given = true;
@@ -221,6 +223,21 @@ admin_key_field(sl_http_req_t *r, const char *field, json_t *v, admin_spec_t *as
             return -EINVAL;
         }
         as->fields |= SL_KEY_SET_EXPIRES;
+    } else if (strcmp(field, "guard") == 0) {
+        /* a guardrail policy of this configuration, "none", or null: no policy of its own */
+        if (!json_is_string(v) && !json_is_null(v)) {
+            sl__admin_bad(r, "guard", "guard must be a policy name, or null for none.");
+            return -EINVAL;
+        }
+        s->guard = json_is_null(v) ? NULL : sl_pstrdup(r->pool, json_string_value(v));
+        if (s->guard != NULL && sl_guard_find(r->conf->guard, s->guard) == NULL) {
+            sl__admin_bad(r, "guard",
+                          "No guardrail policy \"%s\" in the configuration (guardrails.policies, "
+                          "or none).",
+                          s->guard);
+            return -EINVAL;
+        }
+        as->fields |= SL_KEY_SET_GUARD;
     } else if (strcmp(field, "metadata") == 0) {
         s->metadata = NULL;
         if (!json_is_null(v)) {

@@ -1,7 +1,8 @@
 /*
- * /admin/teams: the team budgets, as `sluice teams` manages them. PUT sets
- * a team's budget and period (both required, as `sluice teams set`) and
- * answers the team as stored; DELETE removes the budget.
+ * /admin/teams: the team budgets and guardrail policies, as `sluice teams`
+ * manages them. PUT sets a team's budget and period (together), its guard
+ * (a policy name, or null to remove it), or both, as `sluice teams set`,
+ * and answers the team as stored; DELETE removes the team's record.
  */
 #include "core/admin/admin_internal.h"
 
@@ -15,6 +16,7 @@
 
 #include "core/base/errno.h"
 #include "core/base/log.h"
+#include "core/gateway/guard.h"
 #include "storage/teams.h"
 
 static int admin_teams_list_cb(void *arg, const sl_team_t *team);
@@ -95,12 +97,13 @@ sl__admin_team_get(sl_http_req_t *r)
 }
 
 
-/* PUT /admin/teams/{name} {budget_usd, period}: as `sluice teams set`, both required. */
+/* PUT /admin/teams/{name} {budget_usd, period, guard}: as `sluice teams set`. */
 void
 sl__admin_team_put(sl_http_req_t *r)
 {
     sl_budget_period_e period = SL_BUDGET_MONTH;
-    bool has_budget = false, has_period = false;
+    bool has_budget = false, has_period = false, has_guard = false;
+    const char *guard = NULL;
     uint64_t budget = 0;
     const char *field;
     sl_str_t rest;
@@ -143,10 +146,22 @@ sl__admin_team_put(sl_http_req_t *r)
         } else if (strcmp(field, "period") == 0) {
             if (!json_is_string(v) || sl_budget_period_parse(json_string_value(v), &period) != 0) {
                 json_decref(body);
-                sl__admin_bad(r, "period", "period is day, month or total.");
+                sl__admin_bad(r, "period", "period is day, week, month or total.");
                 return;
             }
             has_period = true;
+        } else if (strcmp(field, "guard") == 0) {
+            if ((!json_is_string(v) && !json_is_null(v))
+                || (json_is_string(v)
+                    && sl_guard_find(r->conf->guard, json_string_value(v)) == NULL)) {
+                json_decref(body);
+                sl__admin_bad(r, "guard",
+                              "guard must be a guardrail policy of the configuration "
+                              "(guardrails.policies), \"none\", or null to remove the team's.");
+                return;
+            }
+            guard = json_is_string(v) ? sl_pstrdup(r->pool, json_string_value(v)) : NULL;
+            has_guard = true;
         } else {
             sl__admin_unknown_field(r, field, "field");
             json_decref(body);
@@ -154,12 +169,15 @@ sl__admin_team_put(sl_http_req_t *r)
         }
     }
     json_decref(body);
-    if (!has_budget || !has_period) {
+    if (has_budget != has_period || (!has_budget && !has_guard)) {
         sl__admin_bad(r, has_budget ? "period" : "budget_usd",
-                      "budget_usd and period are required.");
+                      "budget_usd and period are required (together), unless guard is given.");
         return;
     }
-    rc = sl_teams_set(sl__admin_db(), name, budget, period, (int64_t) time(NULL));
+    rc = has_budget ? sl_teams_set(sl__admin_db(), name, budget, period, (int64_t) time(NULL)) : 0;
+    if (rc == 0 && has_guard) {
+        rc = sl_teams_set_guard(sl__admin_db(), name, guard, (int64_t) time(NULL));
+    }
     if (rc == -EINVAL) {
         sl__admin_bad(r, NULL, "The team's fields are not valid.");
         return;
@@ -175,7 +193,11 @@ sl__admin_team_put(sl_http_req_t *r)
         sl__admin_store_error(r);
         return;
     }
-    sl_log(&r->log, SL_LOG_NOTICE, 0, "admin: team %s budget set from %s", name, r->client_addr);
+    sl_log(&r->log, SL_LOG_NOTICE, 0, "admin: team %s %s set from %s", name,
+           has_budget && has_guard ? "budget and guard"
+           : has_budget            ? "budget"
+                                   : "guard",
+           r->client_addr);
     sl__admin_send(r, 200, sl_team_json(team));
 }
 

@@ -39,11 +39,7 @@ static void admin_usage_work(uv_work_t *req);
 static void admin_usage_done(uv_work_t *req, int status);
 
 
-/*
- * Splits the query into the n parameters names allows; values[i] is a copy
- * in r->pool, or stays as it was when absent. Answers 400 itself and
- * returns -EINVAL for a parameter it does not know.
- */
+/* See admin_internal.h. */
 int
 sl__admin_query(sl_http_req_t *r, const char *const *names, const char **values, size_t n)
 {

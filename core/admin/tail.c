@@ -134,7 +134,7 @@ tail_text_content(const sl_json_t *doc, int content, sl_pool_t *pool, sl_str_t *
 
 
 sl_tail_text_t *
-sl_tail_text_new(const sl_conf_t *conf, sl_pool_t *pool, const sl_call_t *call)
+sl_tail_text_new(const sl_conf_t *conf, sl_pool_t *pool, const sl_call_t *call, bool answers)
 {
     const sl_json_t *doc = call->doc;
     sl_tail_text_t *t;
@@ -145,6 +145,7 @@ sl_tail_text_new(const sl_conf_t *conf, sl_pool_t *pool, const sl_call_t *call)
         return NULL;
     }
     t = sl_pcalloc(pool, sizeof(*t));
+    t->nanswer = answers ? 0 : SL_TAIL_TEXT_MAX;
     msgs = sl_json_get(doc, SL_JSON_ROOT, "messages");
     for (int m = sl_json_first(doc, msgs); m >= 0; m = sl_json_next(doc, msgs, m)) {
         sl_str_t role = { NULL, 0 }, text;
@@ -193,7 +194,7 @@ sl_tail_text_answer(sl_tail_text_t *t, sl_pool_t *pool, const sl_answer_t *ans)
 {
     sl_str_t s;
 
-    if (t == NULL || ans->nchoices == 0) {
+    if (t == NULL || ans->nchoices == 0 || t->nanswer == SL_TAIL_TEXT_MAX) {
         return;
     }
     if (ans->choices[0].text.len > 2 && sl_jstr_decode(pool, ans->choices[0].text, &s) == 0) {

@@ -12,6 +12,7 @@
 #ifndef SL_CORE_ADMIN_TAIL_H
 #define SL_CORE_ADMIN_TAIL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -28,7 +29,7 @@
 /* A request's text for the tail (dashboard.tail_text); filled as it runs. */
 typedef struct sl_tail_text {
     size_t nprompt; /* bytes used, SL_TAIL_TEXT_MAX once full */
-    size_t nanswer;
+    size_t nanswer; /* SL_TAIL_TEXT_MAX from the start when the answer is not kept */
     char prompt[SL_TAIL_TEXT_MAX + 1];
     char answer[SL_TAIL_TEXT_MAX + 1];
 } sl_tail_text_t;
@@ -42,9 +43,11 @@ int sl_tail_init(void);
 /*
  * A request's text holder, in pool, with the start of the last user
  * message of call's (OpenAI-shaped) request, or of an embeddings input;
+ * answers false: the answer is never kept (the guardrails rewrite it).
  * NULL when conf's dashboard.tail_text is off. Worker.
  */
-sl_tail_text_t *sl_tail_text_new(const sl_conf_t *conf, sl_pool_t *pool, const sl_call_t *call);
+sl_tail_text_t *sl_tail_text_new(const sl_conf_t *conf, sl_pool_t *pool, const sl_call_t *call,
+                                 bool answers);
 
 /* Adds the answer text of choice 0 among evs (a stream's) to t; t NULL: no-op. Worker. */
 void sl_tail_text_events(sl_tail_text_t *t, sl_pool_t *pool, const sl_evs_t *evs);

@@ -5,6 +5,7 @@
 #include "core/base/str.h"
 
 #include <limits.h>
+#include <stdint.h>
 
 #include "core/base/errno.h"
 
@@ -114,4 +115,41 @@ sl_str_hash(const char *s)
         h = (h ^ (uint8_t) *s++) * 1099511628211ULL;
     }
     return h != 0 ? h : 1;
+}
+
+
+size_t
+sl_utf8_char_len(const char *p, size_t n)
+{
+    const unsigned char *u = (const unsigned char *) p;
+    uint32_t cp;
+    size_t len;
+
+    if (u[0] < 0x80) {
+        return 1;
+    }
+    if (u[0] >= 0xc2 && u[0] <= 0xdf) {
+        len = 2;
+    } else if (u[0] >= 0xe0 && u[0] <= 0xef) {
+        len = 3;
+    } else if (u[0] >= 0xf0 && u[0] <= 0xf4) {
+        len = 4;
+    } else {
+        return 0;
+    }
+    if (n < len) {
+        return 0;
+    }
+    cp = u[0] & (0x7fu >> len);
+    for (size_t i = 1; i < len; i++) {
+        if ((u[i] & 0xc0) != 0x80) {
+            return 0;
+        }
+        cp = (cp << 6) | (u[i] & 0x3f);
+    }
+    if ((len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff)))
+        || (len == 4 && (cp < 0x10000 || cp > 0x10ffff))) {
+        return 0;
+    }
+    return len;
 }

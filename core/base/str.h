@@ -42,4 +42,11 @@ bool sl_str_ct_eq(const char *a, size_t alen, const char *b, size_t blen);
 /* FNV-1a (64 bits) of the NUL-terminated s, never 0 (callers use 0 for "free slot"). */
 uint64_t sl_str_hash(const char *s);
 
+/*
+ * Length of the well-formed UTF-8 character at p (n > 0 bytes left): 1 to
+ * 4, or 0 when p does not start one (a stray continuation byte, an overlong
+ * form, a surrogate, beyond U+10FFFF, or cut short).
+ */
+size_t sl_utf8_char_len(const char *p, size_t n);
+
 #endif

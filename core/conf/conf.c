@@ -536,6 +536,13 @@ sl_conf_current_provider(sl_conf_ctx_t *cx)
 }
 
 
+unsigned
+sl_conf_node_line(const sl_conf_node_t *n)
+{
+    return n != NULL ? (unsigned) n->y->start_mark.line + 1 : 0;
+}
+
+
 bool
 sl_conf_node_is_map(const sl_conf_node_t *n)
 {
@@ -1105,10 +1112,14 @@ conf_parse_root(sl_conf_ctx_t *cx)
     if (sl__conf_section(cx, root, "ledger", &n) != 0 || sl__conf_parse_ledger(cx, n) != 0) {
         return SL_ECONF;
     }
+    if (sl__conf_section(cx, root, "responses", &n) != 0 || sl__conf_parse_responses(cx, n) != 0) {
+        return SL_ECONF;
+    }
     n = sl_conf_get(cx, root, "pricing");
-    if (n != NULL
-        && (sl__conf_nonempty(cx, n, "pricing", &cx->conf->pricing_file) != 0
-            || sl__conf_parse_pricing(cx, n) != 0)) {
+    if (n != NULL && sl__conf_parse_pricing(cx, n) != 0) {
+        return SL_ECONF;
+    }
+    if (sl__conf_parse_accounting(cx, root) != 0) {
         return SL_ECONF;
     }
     /* routing and providers before models, whatever the order in the file */
@@ -1118,11 +1129,22 @@ conf_parse_root(sl_conf_ctx_t *cx)
     if (sl__conf_section(cx, root, "providers", &n) != 0 || sl__conf_parse_providers(cx, n) != 0) {
         return SL_ECONF;
     }
+    if (sl__conf_section(cx, root, "guardrails", &n) != 0
+        || sl__conf_parse_guardrails(cx, n) != 0) {
+        return SL_ECONF;
+    }
+    if (sl__conf_section(cx, root, "cache", &n) != 0 || sl__conf_parse_cache(cx, n) != 0) {
+        return SL_ECONF;
+    }
     if (sl__conf_section(cx, root, "models", &n) != 0 || sl__conf_parse_models(cx, n) != 0) {
         return SL_ECONF;
     }
     if (sl__conf_section(cx, root, "dashboard", &n) != 0 || sl__conf_parse_dashboard(cx, n) != 0
         || sl__conf_section(cx, root, "alerts", &n) != 0 || sl__conf_parse_alerts(cx, n) != 0) {
+        return SL_ECONF;
+    }
+    /* also without a telemetry: section: the OTEL_* environment may turn it on */
+    if (sl__conf_section(cx, root, "telemetry", &n) != 0 || sl__conf_parse_telemetry(cx, n) != 0) {
         return SL_ECONF;
     }
     return sl_conf_check_unknown(cx, root, NULL);

@@ -20,8 +20,17 @@
 #include "core/base/pool.h"
 
 typedef struct sl_provider_ops sl_provider_ops_t;
-typedef struct sl_db sl_db_t;           /* storage/db.h */
-typedef struct sl_pricing sl_pricing_t; /* core/gateway/pricing.h */
+typedef struct sl_db sl_db_t; /* storage/db.h */
+/*
+ * Completion tokens a budget reservation assumes when the request sets no
+ * max_tokens and the price data give no max_output for the model
+ * (budgets.default_output_tokens).
+ */
+#define SL_BUDGET_DEFAULT_OUTPUT 4096
+
+typedef struct sl_pricing sl_pricing_t;           /* core/gateway/pricing.h */
+typedef struct sl_guard_conf sl_guard_conf_t;     /* core/gateway/guard.h */
+typedef struct sl_guard_policy sl_guard_policy_t; /* core/gateway/guard.h */
 
 /*
  * HTTPS on a listen address: the PEM files as configured and their
@@ -181,6 +190,13 @@ typedef struct sl_rule_conf {
     sl_routing_conf_t routing; /* the model's, with the rule's strategy when it sets one */
 } sl_rule_conf_t;
 
+/* A model's `cache:`: what cache.enabled says, false, or true / {ttl, semantic}. */
+typedef enum sl_model_cache {
+    SL_MODEL_CACHE_DEFAULT = 0, /* no cache: key: cache.enabled decides */
+    SL_MODEL_CACHE_OFF,         /* cache: false */
+    SL_MODEL_CACHE_ON,          /* cache: true or a mapping */
+} sl_model_cache_e;
+
 typedef struct sl_model_conf {
     const char *name; /* public name clients ask for */
     sl_target_t *targets;
@@ -189,7 +205,30 @@ typedef struct sl_model_conf {
     sl_routing_conf_t routing; /* effective: routing: defaults with this model's keys over them */
     sl_rule_conf_t *rules;     /* in file order; NULL when none */
     size_t nrules;
+    sl_model_cache_e cache;         /* the response cache for this model */
+    uint64_t cache_ttl;             /* ms; 0: cache.ttl */
+    bool cache_no_semantic;         /* cache: {semantic: false}: exact lookups only */
+    const sl_guard_policy_t *guard; /* models.NAME.guard, NULL when unset */
 } sl_model_conf_t;
+
+/* cache.scope: who may read an entry another client's request filled. */
+typedef enum sl_cache_scope {
+    SL_CACHE_SCOPE_KEY = 0, /* the client key that filled it */
+    SL_CACHE_SCOPE_TEAM,    /* every key of its team (a key without a team: itself only) */
+    SL_CACHE_SCOPE_GLOBAL,  /* every client */
+} sl_cache_scope_e;
+
+/* cache: the response cache (core/gateway/cache.h, storage/cache.h). */
+typedef struct sl_cache_conf {
+    bool enabled; /* every model's default; a model's cache: overrides it */
+    uint64_t ttl; /* ms an entry is served after it was filled */
+    sl_cache_scope_e scope;
+    size_t max_size;       /* bytes of the map the cache may take; oldest entries go first */
+    bool semantic;         /* cache.semantic is configured */
+    sl_target_t embedding; /* cache.semantic.embedding: who embeds the prompts */
+    float threshold;       /* cosine similarity a candidate needs, (0, 1] */
+    unsigned max_messages; /* longer conversations skip the semantic lookup */
+} sl_cache_conf_t;
 
 /* ledger.on_full: what admission does while the storage is full (storage/db.h). */
 typedef enum sl_on_full {
@@ -236,6 +275,29 @@ typedef struct sl_alerts_conf {
     uint64_t backoff;            /* ms before the first retry, doubled per retry */
 } sl_alerts_conf_t;
 
+/*
+ * telemetry.otlp (core/conf/conf_telemetry.c): OpenTelemetry traces over
+ * OTLP/HTTP, from the file or the standard OTEL_* environment variables
+ * (the file wins key by key). Durations in ms.
+ */
+typedef struct sl_otlp_conf {
+    bool enabled;                 /* false: no spans are exported */
+    const char *endpoint;         /* the traces URL, e.g. "http://127.0.0.1:4318/v1/traces" */
+    const char *path;             /* its request path ("/v1/traces") */
+    bool protobuf;                /* http/protobuf; false: http/json */
+    sl_provider_conf_t collector; /* the collector as the upstream client takes it: host, port,
+                                     TLS, timeouts, headers (values may be secrets) */
+    const char *service_name;
+    sl_header_conf_t *resource; /* more resource attributes (OTEL_RESOURCE_ATTRIBUTES) */
+    size_t nresource;
+    double sampling;         /* share of new traces recorded, 0..1 */
+    bool parent_based;       /* a client's traceparent decides whether its trace is recorded */
+    unsigned queue_size;     /* spans waiting for export, per worker */
+    unsigned batch_size;     /* spans per export */
+    uint64_t flush_interval; /* ms: a batch that is not full goes after this long */
+    uint64_t timeout;        /* ms: one export, connection included */
+} sl_otlp_conf_t;
+
 typedef struct sl_conf {
     sl_pool_t *pool;  /* generation pool: owns everything below */
     const char *file; /* path it was loaded from */
@@ -250,6 +312,7 @@ typedef struct sl_conf {
     const char *error_log; /* path or "stderr" */
     sl_log_level_e log_level;
     const char *access_log; /* path, or NULL for none */
+    bool access_log_json;   /* access_log_format: json (one JSON object a line), else text */
     unsigned backlog;
     unsigned max_connections;    /* per worker */
     uint64_t header_timeout;     /* ms: request line + headers must arrive within it */
@@ -278,11 +341,23 @@ typedef struct sl_conf {
     uint64_t ledger_retention;           /* ms; 0 keeps every row */
     bool ledger_enabled;                 /* false: no usage rows and no budget enforcement */
     sl_on_full_e ledger_on_full;
+    uint64_t ledger_commit_window; /* ms rows wait to be committed together; 0: one loop turn */
     bool storage_init; /* `serve --init-storage` (command line, not YAML): a 0-byte data.mdb may
                           start an empty store */
 
-    const char *pricing_file;    /* NULL when not configured */
-    const sl_pricing_t *pricing; /* loaded from pricing_file (relative to the cwd), or NULL */
+    /* responses: (stored responses of POST /v1/responses) */
+    bool responses_store;         /* false: nothing is kept and previous_response_id is refused */
+    uint64_t responses_retention; /* ms a stored response is kept */
+    size_t responses_max_size;    /* bytes: a larger response (with its input) is not kept */
+
+    const char *pricing_file;         /* NULL when not configured; else pricing_files[0] */
+    const sl_pricing_t *pricing;      /* loaded from pricing_files (relative to the cwd), or NULL */
+    const char *const *pricing_files; /* `pricing:` as a list, in order (later files win) */
+    size_t npricing_files;
+    bool unpriced_reject; /* unpriced: reject: no upstream call to a target without a price */
+    uint64_t budget_max_reservation;          /* budgets.max_reservation in nano-USD, 0: none */
+    unsigned budget_max_reservation_permille; /* or as a share of the smallest budget, 0: none */
+    uint64_t budget_default_output;           /* budgets.default_output_tokens */
 
     sl_routing_conf_t routing; /* routing: as written, for direct provider/model requests and
                                   as every model's defaults */
@@ -292,8 +367,11 @@ typedef struct sl_conf {
     sl_model_conf_t *models;
     size_t nmodels;
 
+    sl_cache_conf_t cache;
     sl_dashboard_conf_t dashboard;
     sl_alerts_conf_t alerts;
+    sl_otlp_conf_t otlp;          /* telemetry.otlp */
+    const sl_guard_conf_t *guard; /* guardrails: (core/gateway/guard.h), NULL when absent */
 } sl_conf_t;
 
 /*
@@ -423,6 +501,9 @@ int sl_conf_errorf(sl_conf_ctx_t *cx, const sl_conf_node_t *n, const char *fmt, 
 
 /* True when n is a mapping. */
 bool sl_conf_node_is_map(const sl_conf_node_t *n);
+
+/* The 1-based line of n's first character in its file (0 for NULL). */
+unsigned sl_conf_node_line(const sl_conf_node_t *n);
 
 /* Number of key/value pairs of map; 0 when map is NULL or not a mapping. */
 size_t sl_conf_map_size(const sl_conf_node_t *map);

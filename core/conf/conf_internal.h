@@ -10,12 +10,18 @@
  *                     helpers every section uses: node access, secrets,
  *                     numbers, name checks. The only file that sees libyaml.
  *   conf_server.c     the defaults, server: (listen, TLS and its PEM files,
- *                     workers, logs, CORS), auth:, storage:, ledger:, pricing:
+ *                     workers, logs, CORS), auth:, storage:, ledger:
  *   conf_providers.c  providers: (base_url, headers, api_key credentials,
  *                     a provider's defaults and the adapter's own keys)
  *   conf_models.c     models: and their targets, routing: with a model's own
  *                     overrides, rules: and their when: conditions
+ *   conf_cache.c      cache: (and its semantic: part), a model's own cache:
+ *   conf_accounting.c pricing: (one file or a list), unpriced:, budgets:
  *   conf_dashboard.c  dashboard: and alerts:
+ *   conf_telemetry.c  telemetry: (OTLP trace export) and the standard
+ *                     OTEL_* environment variables
+ *   conf_guard.c      guardrails: (policies and their checks, apply) and a
+ *                     model's guard: key
  *
  * Nodes stay opaque outside conf.c: the section files reach them only
  * through the functions below, so libyaml's types stay behind one file.
@@ -154,27 +160,59 @@ bool sl__conf_valid_name(const char *s);
 /* An RFC 9110 token: the only characters allowed in a header name. */
 bool sl__conf_is_token(const char *s);
 
+/*
+ * conf_providers.c: an http[s]://host[:port][/path] URL into p's base_url,
+ * tls, host, port, host_header and base_path; what names the value in
+ * messages, secrets where credentials go instead of user info. Returns 0
+ * or SL_ECONF.
+ */
+int sl__conf_parse_url(sl_conf_ctx_t *cx, const sl_conf_node_t *n, const char *what,
+                       const char *secrets, const char *url, sl_provider_conf_t *p);
+
 /* conf_server.c: the built-in values every key starts from. */
 void sl__conf_defaults(sl_conf_t *conf);
+
+/* conf_accounting.c: the defaults of unpriced: and budgets:. */
+void sl__conf_accounting_defaults(sl_conf_t *conf);
 
 /*
  * The sections, in the order conf.c walks them: each reads its mapping
  * (NULL when absent) into cx->conf and reports its unknown keys. pricing
- * takes the `pricing:` node, whose path is already in cx->conf->pricing_file.
+ * takes the `pricing:` node (a path or a list of them).
  * routing comes before providers and providers before models, which refer
  * to both. Each returns 0, or SL_ECONF with the message recorded.
  */
 int sl__conf_parse_server(sl_conf_ctx_t *cx, const sl_conf_node_t *map);
 int sl__conf_parse_auth(sl_conf_ctx_t *cx, const sl_conf_node_t *map);
 int sl__conf_parse_storage(sl_conf_ctx_t *cx, const sl_conf_node_t *map);
+int sl__conf_parse_responses(sl_conf_ctx_t *cx, const sl_conf_node_t *map);
 int sl__conf_parse_ledger(sl_conf_ctx_t *cx, const sl_conf_node_t *map);
 int sl__conf_parse_pricing(sl_conf_ctx_t *cx, const sl_conf_node_t *n);
+/* conf_accounting.c: unpriced: and budgets: from the root mapping (NULL: none). */
+int sl__conf_parse_accounting(sl_conf_ctx_t *cx, const sl_conf_node_t *root);
 int sl__conf_parse_routing(sl_conf_ctx_t *cx, const sl_conf_node_t *map);
 int sl__conf_parse_providers(sl_conf_ctx_t *cx, const sl_conf_node_t *map);
 int sl__conf_parse_models(sl_conf_ctx_t *cx, const sl_conf_node_t *map);
+int sl__conf_parse_telemetry(sl_conf_ctx_t *cx, const sl_conf_node_t *map);
 
+/*
+ * conf_cache.c: the cache: section (after providers: the semantic
+ * embedding target names one), and a model's cache: value n (false, true
+ * or {ttl, semantic}) into m. Each returns 0 or SL_ECONF.
+ */
+int sl__conf_parse_cache(sl_conf_ctx_t *cx, const sl_conf_node_t *map);
+int sl__conf_parse_model_cache(sl_conf_ctx_t *cx, const sl_conf_node_t *n, sl_model_conf_t *m);
 /* conf_dashboard.c: dashboard: and alerts: (defaults included: map may be NULL). */
 int sl__conf_parse_dashboard(sl_conf_ctx_t *cx, const sl_conf_node_t *map);
 int sl__conf_parse_alerts(sl_conf_ctx_t *cx, const sl_conf_node_t *map);
+
+/*
+ * conf_guard.c: the guardrails: section (before models:, whose guard: key
+ * names its policies), and such a reference: a policy name or "none"
+ * (&sl_guard_policy_none). Each returns 0, or SL_ECONF with the message
+ * recorded.
+ */
+int sl__conf_parse_guardrails(sl_conf_ctx_t *cx, const sl_conf_node_t *map);
+int sl__conf_guard_ref(sl_conf_ctx_t *cx, const sl_conf_node_t *n, const sl_guard_policy_t **out);
 
 #endif

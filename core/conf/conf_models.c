@@ -110,6 +110,15 @@ conf_parse_model(sl_conf_ctx_t *cx, const sl_conf_node_t *key, const sl_conf_nod
         return SL_ECONF;
     }
 
+    n = sl_conf_get(cx, map, "guard");
+    if (n != NULL && sl__conf_guard_ref(cx, n, &m->guard) != 0) {
+        return SL_ECONF;
+    }
+    n = sl_conf_get(cx, map, "cache");
+    if (n != NULL && sl__conf_parse_model_cache(cx, n, m) != 0) {
+        return SL_ECONF;
+    }
+
     snprintf(where, sizeof(where), "model \"%s\"", m->name);
     return sl_conf_check_unknown(cx, map, where);
 }

@@ -28,8 +28,6 @@
 static void conf_provider_defaults(sl_provider_conf_t *p);
 static int conf_parse_provider(sl_conf_ctx_t *cx, const sl_conf_node_t *key,
                                const sl_conf_node_t *map, sl_provider_conf_t *p);
-static int conf_parse_base_url(sl_conf_ctx_t *cx, const sl_conf_node_t *n, const char *url,
-                               sl_provider_conf_t *p);
 static int conf_parse_forward_headers(sl_conf_ctx_t *cx, const sl_conf_node_t *n,
                                       sl_provider_conf_t *p);
 static int conf_parse_headers(sl_conf_ctx_t *cx, const sl_conf_node_t *n, sl_provider_conf_t *p);
@@ -136,13 +134,13 @@ conf_parse_provider(sl_conf_ctx_t *cx, const sl_conf_node_t *key, const sl_conf_
     n = sl_conf_get(cx, map, "base_url");
     if (n == NULL && p->ops->default_base_url != NULL) {
         /* a public service's own endpoint: errors, if any, point at the provider */
-        if (conf_parse_base_url(cx, key, p->ops->default_base_url, p) != 0) {
+        if (sl__conf_parse_url(cx, key, "base_url", "api_key", p->ops->default_base_url, p) != 0) {
             return SL_ECONF;
         }
     } else if (n == NULL) {
         return sl_conf_errorf(cx, key, "provider \"%s\" needs a base_url", p->name);
     } else if (sl__conf_scalar(cx, n, "base_url", &s) != 0
-               || conf_parse_base_url(cx, n, s, p) != 0) {
+               || sl__conf_parse_url(cx, n, "base_url", "api_key", s, p) != 0) {
         return SL_ECONF;
     }
 
@@ -195,10 +193,12 @@ conf_parse_provider(sl_conf_ctx_t *cx, const sl_conf_node_t *key, const sl_conf_
  * http[s]://host[:port][/path]. The host is a name or an IPv4 literal, or an
  * IPv6 literal in brackets; user info, queries and fragments are refused
  * (credentials belong in api_key, and adapters append their own paths).
+ * what names the value in messages ("base_url"), secrets where credentials
+ * go instead ("api_key").
  */
-static int
-conf_parse_base_url(sl_conf_ctx_t *cx, const sl_conf_node_t *n, const char *url,
-                    sl_provider_conf_t *p)
+int
+sl__conf_parse_url(sl_conf_ctx_t *cx, const sl_conf_node_t *n, const char *what,
+                   const char *secrets, const char *url, sl_provider_conf_t *p)
 {
     char addr[INET6_ADDRSTRLEN + 1];
     const char *auth, *end, *host, *close, *colon, *port_p = NULL;
@@ -210,7 +210,7 @@ conf_parse_base_url(sl_conf_ctx_t *cx, const sl_conf_node_t *n, const char *url,
 
     for (const char *c = url; *c != '\0'; c++) {
         if ((unsigned char) *c <= 0x20 || *c == 0x7f) {
-            return sl_conf_errorf(cx, n, "base_url must not contain spaces or control characters");
+            return sl_conf_errorf(cx, n, "%s must not contain spaces or control characters", what);
         }
     }
     if (strncasecmp(url, "https://", 8) == 0) {
@@ -222,35 +222,35 @@ conf_parse_base_url(sl_conf_ctx_t *cx, const sl_conf_node_t *n, const char *url,
         auth = url + 7;
         def = 80;
     } else {
-        return sl_conf_errorf(cx, n, "base_url \"%s\" must start with http:// or https://", url);
+        return sl_conf_errorf(cx, n, "%s \"%s\" must start with http:// or https://", what, url);
     }
     if (strpbrk(url, "?#") != NULL) {
-        return sl_conf_errorf(cx, n, "base_url \"%s\" must not have a query or fragment", url);
+        return sl_conf_errorf(cx, n, "%s \"%s\" must not have a query or fragment", what, url);
     }
     end = auth + strcspn(auth, "/");
     if (memchr(auth, '@', (size_t) (end - auth)) != NULL) {
         /* do not echo the URL: user info is often a password */
-        return sl_conf_errorf(cx, n, "base_url must not contain user info (use api_key)");
+        return sl_conf_errorf(cx, n, "%s must not contain user info (use %s)", what, secrets);
     }
 
     if (*auth == '[') {
         close = memchr(auth, ']', (size_t) (end - auth));
         if (close == NULL) {
-            return sl_conf_errorf(cx, n, "base_url \"%s\" has an unterminated IPv6 address", url);
+            return sl_conf_errorf(cx, n, "%s \"%s\" has an unterminated IPv6 address", what, url);
         }
         host = auth + 1;
         hlen = (size_t) (close - host);
         if (hlen == 0 || hlen >= sizeof(addr)) {
-            return sl_conf_errorf(cx, n, "base_url \"%s\" has an invalid IPv6 address", url);
+            return sl_conf_errorf(cx, n, "%s \"%s\" has an invalid IPv6 address", what, url);
         }
         memcpy(addr, host, hlen);
         addr[hlen] = '\0';
         if (inet_pton(AF_INET6, addr, &in6) != 1) {
-            return sl_conf_errorf(cx, n, "base_url \"%s\" has an invalid IPv6 address", url);
+            return sl_conf_errorf(cx, n, "%s \"%s\" has an invalid IPv6 address", what, url);
         }
         if (close + 1 < end) {
             if (close[1] != ':') {
-                return sl_conf_errorf(cx, n, "base_url \"%s\" has an invalid host", url);
+                return sl_conf_errorf(cx, n, "%s \"%s\" has an invalid host", what, url);
             }
             port_p = close + 2;
         }
@@ -263,7 +263,7 @@ conf_parse_base_url(sl_conf_ctx_t *cx, const sl_conf_node_t *n, const char *url,
             port_p = colon + 1;
         }
         if (!conf_valid_host(host, hlen)) {
-            return sl_conf_errorf(cx, n, "base_url \"%s\" has an invalid host", url);
+            return sl_conf_errorf(cx, n, "%s \"%s\" has an invalid host", what, url);
         }
     }
 
@@ -271,7 +271,7 @@ conf_parse_base_url(sl_conf_ctx_t *cx, const sl_conf_node_t *n, const char *url,
         const char *q = port_p;
 
         if (sl__conf_digits(&q, &port) != 0 || q != end || port < 1 || port > 65535) {
-            return sl_conf_errorf(cx, n, "base_url \"%s\" has an invalid port", url);
+            return sl_conf_errorf(cx, n, "%s \"%s\" has an invalid port", what, url);
         }
     } else {
         port = def;

@@ -3,9 +3,8 @@
  * built-in defaults every key starts from, server: (listen and admin_listen
  * addresses, TLS with its certificate and key read and checked here, the
  * worker count, logs, timeouts and limits, CORS), auth: (static keys, the
- * admin key), storage:, ledger: and pricing:, whose table is loaded into the
- * generation pool with everything else. Each reads its mapping into
- * cx->conf and reports the keys it does not know.
+ * admin key), storage: and ledger: (pricing: is conf_accounting.c's). Each
+ * reads its mapping into cx->conf and reports the keys it does not know.
  */
 #include "core/conf/conf_internal.h"
 
@@ -20,7 +19,6 @@
 
 #include "core/base/errno.h"
 #include "core/base/log.h"
-#include "core/gateway/pricing.h"
 #include "core/http/tls.h"
 
 #define CONF_PEM_MAX     (1024u * 1024)
@@ -75,6 +73,7 @@ static const conf_field_t conf_storage_fields[] = {
 static const conf_field_t conf_ledger_fields[] = {
     { "enabled", CONF_BOOL, offsetof(sl_conf_t, ledger_enabled), 0, 0 },
     { "retention", CONF_MSEC, offsetof(sl_conf_t, ledger_retention), 1, CONF_MS_MAX },
+    { "commit_window", CONF_MSEC, offsetof(sl_conf_t, ledger_commit_window), 0, 1000 },
     { NULL, CONF_BOOL, 0, 0, 0 },
 };
 
@@ -103,10 +102,11 @@ sl__conf_defaults(sl_conf_t *conf)
     conf->cors.enabled = false;
     conf->cors.max_age = 600;
     conf->storage_path = "var/";
-    conf->storage_map_size = CONF_GIB;
+    conf->storage_map_size = 256 * CONF_MIB;
     conf->storage_sync_interval = 1000;
     conf->ledger_retention = 90ull * 24 * 3600 * 1000;
     conf->ledger_enabled = true;
+    sl__conf_accounting_defaults(conf);
 }
 
 
@@ -448,6 +448,17 @@ conf_parse_logs(sl_conf_ctx_t *cx, const sl_conf_node_t *map)
         }
         conf->access_log = strcmp(s, "off") == 0 ? NULL : s;
     }
+
+    n = sl_conf_get(cx, map, "access_log_format");
+    if (n != NULL) {
+        if (sl__conf_scalar(cx, n, "access_log_format", &s) != 0) {
+            return SL_ECONF;
+        }
+        if (strcmp(s, "json") != 0 && strcmp(s, "text") != 0) {
+            return sl_conf_errorf(cx, n, "invalid access_log_format \"%s\" (use text or json)", s);
+        }
+        conf->access_log_json = strcmp(s, "json") == 0;
+    }
     return 0;
 }
 
@@ -540,37 +551,6 @@ sl__conf_parse_storage(sl_conf_ctx_t *cx, const sl_conf_node_t *map)
         return SL_ECONF;
     }
     return sl_conf_check_unknown(cx, map, "storage");
-}
-
-
-/*
- * Loads the table `pricing:` names into the generation pool, so a reload
- * swaps prices together with everything else. An unreadable file is
- * reported at the `pricing:` line; the table's own errors keep their
- * file:line:col, which point into the pricing file.
- */
-int
-sl__conf_parse_pricing(sl_conf_ctx_t *cx, const sl_conf_node_t *n)
-{
-    sl_pricing_t *pricing;
-    char err[1024];
-    int rc;
-
-    rc = sl_pricing_load(cx->conf->pricing_file, cx->pool, &pricing, err, sizeof(err));
-    if (rc == 0) {
-        cx->conf->pricing = pricing;
-        return 0;
-    }
-    if (rc != SL_ECONF) {
-        return sl_conf_errorf(cx, n, "cannot load pricing: %s", err);
-    }
-    if (!cx->failed) {
-        cx->failed = true;
-        if (cx->err != NULL && cx->errlen > 0) {
-            snprintf(cx->err, cx->errlen, "%s", err);
-        }
-    }
-    return SL_ECONF;
 }
 
 

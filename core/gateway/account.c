@@ -99,9 +99,13 @@ sl_acct_auth(sl_db_t *db, sl_http_req_t *r, sl_acct_t *a, const char **why)
     if (k->budget != 0) {
         a->refs[a->nrefs++] = (sl_budget_ref_t){ SL_BUDGET_KEY, k->id, k->budget, k->period };
     }
-    if (k->team != NULL && sl_teams_get(t, k->team, r->pool, &team) == 0 && team->budget != 0) {
-        a->refs[a->nrefs++] =
-            (sl_budget_ref_t){ SL_BUDGET_TEAM, team->name, team->budget, team->period };
+    a->key_guard = k->guard;
+    if (k->team != NULL && sl_teams_get(t, k->team, r->pool, &team) == 0) {
+        if (team->budget != 0) {
+            a->refs[a->nrefs++] =
+                (sl_budget_ref_t){ SL_BUDGET_TEAM, team->name, team->budget, team->period };
+        }
+        a->team_guard = team->guard;
     }
     sl_db_abort(t);
     a->authed = true;
@@ -125,18 +129,28 @@ sl_acct_allows(const sl_acct_t *a, const char *model)
 
 
 int
-sl_acct_limit(const sl_acct_t *a, sl_pool_t *pool, unsigned *retry_after, const char **why)
+sl_acct_limit(const sl_acct_t *a, sl_pool_t *pool, unsigned limits, uint64_t *retry_after_ms,
+              const char **why)
 {
+    uint64_t rpm = (limits & SL_ACCT_LIMIT_REQUESTS) ? a->rpm : 0;
+    uint64_t tpm = (limits & SL_ACCT_LIMIT_TOKENS) ? a->tpm : 0;
     const char *which = NULL;
+    struct timespec ts;
 
-    if (sl_limits_admit(a->key_id, a->rpm, a->tpm, (int64_t) time(NULL), retry_after, &which)) {
+    if (rpm == 0 && tpm == 0) {
+        return 0;
+    }
+    clock_gettime(CLOCK_REALTIME, &ts);
+    if (sl_limits_admit(a->key_id, rpm, tpm, (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000,
+                        retry_after_ms, &which)) {
         return 0;
     }
     *why = sl_psprintf(pool,
-                       "Rate limit reached for key \"%s\": %llu %s per minute. Try again in %u "
-                       "seconds.",
+                       "Rate limit reached for key \"%s\": %llu %s per minute. Try again in "
+                       "%llu.%03llu seconds.",
                        a->key_name, (unsigned long long) (which[0] == 't' ? a->tpm : a->rpm), which,
-                       *retry_after);
+                       (unsigned long long) (*retry_after_ms / 1000),
+                       (unsigned long long) (*retry_after_ms % 1000));
     return SL_EDENIED;
 }
 
@@ -179,6 +193,86 @@ sl_acct_admit(sl_db_t *db, const sl_conf_t *conf, sl_acct_t *a, const sl_call_t 
 }
 
 
+bool
+sl_acct_unpriced(const sl_conf_t *conf, const sl_target_t *target)
+{
+    const sl_provider_conf_t *p = target->provider;
+
+    return conf->unpriced_reject && strcmp(p->kind, "echo") != 0
+           && sl_pricing_find(conf->pricing, p->name, p->kind, target->model) == NULL;
+}
+
+
+uint64_t
+sl_acct_estimate(const sl_conf_t *conf, const sl_acct_t *a, const sl_price_t *price,
+                 size_t body_len, uint64_t max_tokens)
+{
+    uint64_t completion = max_tokens, estimate, cap = conf->budget_max_reservation, smallest;
+
+    if (price == NULL) {
+        return 0;
+    }
+    if (price->max_output != 0 && (completion == 0 || completion > price->max_output)) {
+        completion = price->max_output; /* the model cannot answer more */
+    }
+    if (completion == 0) {
+        completion = conf->budget_default_output;
+    }
+    estimate = sl_price_estimate(price, body_len, completion);
+    if (conf->budget_max_reservation_permille != 0 && a->nrefs > 0) {
+        smallest = UINT64_MAX;
+        for (size_t i = 0; i < a->nrefs; i++) {
+            if (a->refs[i].budget_nusd < smallest) {
+                smallest = a->refs[i].budget_nusd;
+            }
+        }
+        /* smallest x permille / 1000, without overflow */
+        cap = smallest / 1000 * conf->budget_max_reservation_permille
+              + smallest % 1000 * conf->budget_max_reservation_permille / 1000;
+    }
+    if ((conf->budget_max_reservation != 0 || conf->budget_max_reservation_permille != 0)
+        && estimate > cap) {
+        estimate = cap;
+    }
+    return estimate;
+}
+
+
+int
+sl_acct_spent_out(sl_db_t *db, const sl_conf_t *conf, const sl_acct_t *a, sl_pool_t *pool,
+                  const char **why)
+{
+    sl_txn_t *t;
+    int64_t now = time(NULL);
+    int rc = 0;
+
+    if (db == NULL || !conf->ledger_enabled || a->nrefs == 0 || sl_db_read(db, &t) < 0) {
+        return 0;
+    }
+    for (size_t i = 0; i < a->nrefs && rc == 0; i++) {
+        const sl_budget_ref_t *ref = &a->refs[i];
+        sl_spend_t s;
+        char budget[32];
+
+        if (sl_spend_get(t, ref->kind, ref->id, ref->period, now, &s) < 0
+            || s.spent < ref->budget_nusd) {
+            continue;
+        }
+        *why = sl_psprintf(pool,
+                           "You exceeded your current quota: the %s budget of %s USD per %s "
+                           "for %s \"%s\" is spent.",
+                           ref->kind == SL_BUDGET_KEY ? "key" : "team",
+                           sl_pricing_format_usd(ref->budget_nusd, budget, sizeof(budget)),
+                           sl_budget_period_name(ref->period),
+                           ref->kind == SL_BUDGET_KEY ? "key" : "team",
+                           ref->kind == SL_BUDGET_KEY ? a->key_name : ref->id);
+        rc = SL_EDENIED;
+    }
+    sl_db_abort(t);
+    return rc;
+}
+
+
 int
 sl_acct_reserve(sl_db_t *db, const sl_conf_t *conf, sl_acct_t *a, const sl_target_t *target,
                 size_t body_len, uint64_t max_tokens, sl_pool_t *pool, const char **why)
@@ -188,15 +282,23 @@ sl_acct_reserve(sl_db_t *db, const sl_conf_t *conf, sl_acct_t *a, const sl_targe
     uint64_t estimate;
     int rc;
 
+    if (sl_acct_unpriced(conf, target)) {
+        *why = sl_psprintf(pool,
+                           "The model `%s` of provider \"%s\" has no price in the gateway's "
+                           "pricing table, and the gateway does not send requests it cannot "
+                           "price (unpriced: reject).",
+                           target->model, p->name);
+        return SL_ENOTFOUND;
+    }
     if (db == NULL || !conf->ledger_enabled) {
         return 0;
     }
     if (a->nrefs == 0 || a->recorded) {
         return 0; /* no budget, or no row for this request: nothing to hold */
     }
-    estimate = conf->pricing != NULL ? sl_pricing_estimate(conf->pricing, p->name, p->kind,
-                                                           target->model, body_len, max_tokens)
-                                     : 0;
+    estimate =
+        sl_acct_estimate(conf, a, sl_pricing_find(conf->pricing, p->name, p->kind, target->model),
+                         body_len, max_tokens);
     if (a->reserved_at != 0 && estimate <= a->reserved) {
         return 0; /* a fallback target that costs no more than what is held */
     }
@@ -266,6 +368,7 @@ sl_acct_record(sl_db_t *db, const sl_conf_t *conf, sl_acct_t *a, const sl_target
                const sl_usage_t *usage, sl_ledger_row_t *row)
 {
     acct_record_arg_t ra;
+    uint64_t t0;
     int rc;
 
     if (db == NULL || a->recorded || !a->authed || !conf->ledger_enabled) {
@@ -301,14 +404,16 @@ sl_acct_record(sl_db_t *db, const sl_conf_t *conf, sl_acct_t *a, const sl_target
     ra.a = a;
     ra.row = row;
     ra.now = time(NULL);
+    t0 = uv_hrtime();
     rc = sl_db_write(db, acct_record_txn, &ra);
+    sl_metrics_ledger_write((uv_hrtime() - t0) / 1000);
     sl_settle_recorded(a, row, rc);
     if (rc < 0) {
         return SL_ESTORE;
     }
-    sl_limits_add_tokens(a->key_id, row->prompt_tokens + row->completion_tokens, (int64_t) ra.now);
-    sl_metric_add(SL_METRIC_PROMPT_TOKENS, row->prompt_tokens);
-    sl_metric_add(SL_METRIC_COMPLETION_TOKENS, row->completion_tokens);
-    sl_metric_add(SL_METRIC_COST_NUSD, row->cost_nusd);
+    if (a->tpm != 0) {
+        sl_limits_add_tokens(a->key_id, row->prompt_tokens + row->completion_tokens,
+                             (int64_t) ra.now * 1000);
+    }
     return 0;
 }

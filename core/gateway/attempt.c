@@ -49,7 +49,8 @@ struct sl_drv_attempt {
     bool upstream_stream;     /* the provider answered with an event stream */
     bool reported;            /* the breaker and in-flight count know how it ended */
     bool paused;
-    bool over; /* failed or finished: later events are ignored */
+    bool over;  /* failed or finished: later events are ignored */
+    void *span; /* observe.c's view of the attempt */
 };
 
 static void attempt_dom_work(uv_work_t *w);
@@ -66,7 +67,8 @@ static void attempt_on_headers(sl_upstream_call_t *uc, int status, const sl_http
 static void attempt_on_body(sl_upstream_call_t *uc, const char *p, size_t len, void *data);
 static void attempt_on_done(sl_upstream_call_t *uc, int rc, void *data);
 static int attempt_on_sse(void *data, const sl_sse_event_t *ev);
-static int attempt_events(sl_drv_attempt_t *a);
+static int attempt_events(sl_drv_attempt_t *a, bool final);
+static void attempt_guard_block(sl_drv_attempt_t *a, const sl_usage_t *usage, const sl_error_t *e);
 static void attempt_commit(sl_drv_attempt_t *a);
 static void attempt_write(sl_drv_attempt_t *a);
 static void attempt_answer(sl_drv_attempt_t *a);
@@ -112,7 +114,20 @@ sl__drv_attempt_next(sl_drv_req_t *rq)
             rc_ = sl_acct_reserve(rq->d->db, rq->r->conf, &rq->acct, t, rq->r->body.len,
                                   rq->call.max_tokens, rq->r->pool, &why);
             if (rc_ == SL_EDENIED && rq->attempts > 0) {
+                sl__drv_obs_event(rq, "budget_skip", t);
                 continue; /* too dear for what is left: a cheaper fallback may still do */
+            }
+            if (rc_ == SL_ENOTFOUND) {
+                /* unpriced: reject: never sent; a priced fallback may serve it */
+                if (!rq->have_error) {
+                    rq->have_error = true;
+                    rq->last_error = (sl_error_t){ .status = 403,
+                                                   .type = "invalid_request_error",
+                                                   .code = "model_not_priced",
+                                                   .param = "model",
+                                                   .message = why };
+                }
+                continue;
             }
             if (rc_ == SL_EDENIED) {
                 sl__drv_error_new(rq, 429, "insufficient_quota", "insufficient_quota", NULL, why);
@@ -134,6 +149,7 @@ sl__drv_attempt_next(sl_drv_req_t *rq)
             v = sl_state_breaker_enter(rt->state, now, rc);
             if (v == SL_BREAKER_SKIP) {
                 /* opened (or probed by another request) since the plan was made */
+                sl__drv_obs_event(rq, "breaker_skip", t);
                 continue;
             }
         }
@@ -149,7 +165,7 @@ sl__drv_attempt_next(sl_drv_req_t *rq)
         break;
     }
     rq->att = a;
-    if (rq->r->body.len >= SL_DRV_OFFLOOP_BYTES && a->ops->api != rq->call.client_api
+    if (rq->r->body.len >= SL_DRV_OFFLOOP_BYTES && !sl_provider_speaks(a->ops, rq->call.client_api)
         && a->ops->api != rq->call.api) {
         /* a translating adapter will want the DOM of a large body: built off the loop */
         rq->working = true;
@@ -204,7 +220,22 @@ attempt_build(sl_drv_attempt_t *a)
     int rc_;
 
     memset(&ureq, 0, sizeof(ureq));
-    rc_ = a->ops->build_request(a->ext, &a->call, &ureq);
+    if (rq->call.untranslatable != NULL && !sl_provider_speaks(a->ops, rq->call.client_api)) {
+        /* only a target that takes the client's own body can serve it */
+        rq->have_error = true;
+        rq->last_error = (sl_error_t){
+            .status = 400,
+            .type = "invalid_request_error",
+            .code = "unsupported_parameter",
+            .message = sl_psprintf(rq->r->pool,
+                                   "%s: provider \"%s\" (kind %s) does not speak this API, and "
+                                   "the request cannot be translated for it",
+                                   rq->call.untranslatable, t->provider->name, t->provider->kind),
+        };
+        rc_ = SL_EDENIED;
+    } else {
+        rc_ = a->ops->build_request(a->ext, &a->call, &ureq);
+    }
     if (rc_ == SL_EDENIED) {
         /* this kind does not serve the client's API: the next target may */
         attempt_report(a, true, 0);
@@ -228,6 +259,7 @@ attempt_build(sl_drv_attempt_t *a)
     rq->tries++;
     rq->attempts++;
     rq->last_target = t;
+    sl__drv_obs_attempt_start(rq, a->span, rq->attempts, a->breaker == SL_BREAKER_PROBE);
     if (rc_ == SL_ENOTFOUND) {
         sl_error_t e = {
             .status = 400,
@@ -304,6 +336,7 @@ attempt_create(sl_drv_req_t *rq, const sl_route_target_t *rt, int cred)
     hdrs = sl_palloc(pool, sizeof(*hdrs) * (rq->r->nheaders + 1));
     a->call.headers = hdrs;
     a->call.nheaders = sl_headers_upstream(p, rq->r->headers, rq->r->nheaders, hdrs);
+    a->span = sl__drv_obs_attempt(rq, rt->target, hdrs, &a->call.nheaders);
     a->ops = p->ops;
     a->ext = p->ext;
     a->body = (sl_buf_t) SL_BUF_INIT;
@@ -364,6 +397,7 @@ static void
 attempt_close(sl_drv_attempt_t *a)
 {
     attempt_report(a, false, 0); /* not reported yet: the client went away */
+    sl__drv_obs_attempt_end(a->rq, a->span);
     a->over = true;
     if (a->uc != NULL) {
         sl_upstream_cancel(a->uc);
@@ -483,6 +517,7 @@ attempt_on_headers(sl_upstream_call_t *uc, int status, const sl_http_header_t *h
     }
     a->upstream_stream = true;
     a->fe_state = rq->fe->stream_open(&a->call);
+    sl_guard_restart(rq->guard);
 }
 
 
@@ -532,22 +567,36 @@ attempt_on_sse(void *data, const sl_sse_event_t *ev)
     }
     sl_evs_reset(&a->evs);
     a->ops->stream_event(a->ext, &a->st, ev, &a->evs);
-    return attempt_events(a);
+    return attempt_events(a, false);
 }
 
 
 /*
- * One batch of typed events. Before the commit point its encoding is held;
- * the first real output commits. An error before it fails the attempt, an
- * error after it ends the client's stream. Returns non-zero to stop the
- * feed (the attempt or the request is over).
+ * One batch of typed events, through the guardrails' output filters first
+ * (final: the stream ended, let out what they hold). Before the commit
+ * point its encoding is held; the first real output commits. An error
+ * before it fails the attempt, an error after it ends the client's
+ * stream; so does an output check that blocks. Returns non-zero to stop
+ * the feed (the attempt or the request is over).
  */
 static int
-attempt_events(sl_drv_attempt_t *a)
+attempt_events(sl_drv_attempt_t *a, bool final)
 {
     sl_drv_req_t *rq = a->rq;
     const sl_error_t *err = NULL;
     bool output = false;
+    sl_error_t blocked;
+
+    if (sl_guard_events(rq->guard, &a->evs, final, &blocked) < 0) {
+        if (!rq->committed) {
+            sl_usage_t usage;
+
+            sl__drv_usage(rq, &a->st, &usage);
+            attempt_guard_block(a, &usage, &blocked);
+            return 1;
+        }
+        err = &blocked; /* what may go out before it does, then the in-band error */
+    }
 
     for (size_t i = 0; i < a->evs.n; i++) {
         const sl_ev_t *ev = &a->evs.v[i];
@@ -563,6 +612,7 @@ attempt_events(sl_drv_attempt_t *a)
         return 1;
     }
     sl_tail_text_events(rq->tail_text, rq->r->pool, &a->evs);
+    sl__cache_events(rq, a, &a->evs);
     rq->fe->encode_events(a->fe_state, &a->evs, &a->out);
     if (!rq->committed) {
         if (!output) {
@@ -625,6 +675,12 @@ attempt_on_done(sl_upstream_call_t *uc, int rc, void *data)
     }
     if (a->upstream_stream) {
         if (a->st.done && !a->st.failed) {
+            if (sl_guard_filters_output(rq->guard)) {
+                sl_evs_reset(&a->evs);
+                if (attempt_events(a, true) != 0) {
+                    return; /* blocked */
+                }
+            }
             if (!rq->committed) {
                 attempt_commit(a); /* a complete answer without output (empty) */
             }
@@ -695,7 +751,9 @@ attempt_answer(sl_drv_attempt_t *a)
     sl_answer_t ans;
     sl_buf_t out = SL_BUF_INIT;
     sl_http_header_t h[16];
+    sl_error_t blocked;
     size_t n = 0;
+    bool native;
 
     memset(&ans, 0, sizeof(ans));
     if (a->ops->parse_response(a->ext, &a->call, &a->body, &ans) < 0) {
@@ -707,6 +765,11 @@ attempt_answer(sl_drv_attempt_t *a)
         e.message = sl_psprintf(r->pool, "provider \"%s\" sent an answer that is not valid JSON",
                                 a->call.target->provider->name);
         attempt_fail(a, SL_FAIL_NONE, 502, &e);
+        return;
+    }
+    if (sl_guard_answer(rq->guard, &ans, &blocked) < 0) {
+        rq->served_model = attempt_served_model(a, ans.model);
+        attempt_guard_block(a, &ans.usage, &blocked);
         return;
     }
     if (rq->fe->encode_answer(&a->call, &ans, &out) < 0) {
@@ -724,6 +787,7 @@ attempt_answer(sl_drv_attempt_t *a)
         return;
     }
     sl_tail_text_answer(rq->tail_text, r->pool, &ans);
+    sl__cache_answer(rq, &ans);
     rq->committed = true;
     rq->served = a->call.target;
     rq->served_model = attempt_served_model(a, ans.model);
@@ -735,11 +799,33 @@ attempt_answer(sl_drv_attempt_t *a)
     h[n++] = (sl_http_header_t){ sl_str_lit("content-type"), sl_str_lit("application/json") };
     n += sl__drv_headers(rq, &h[n]);
     sl__drv_log(rq, a->status);
+    native = a->call.forwarded;
     attempt_close(a);
     sl_timer_cancel(rq->timer);
     rq->timer = NULL;
+    if (sl__drv_responses_hold(rq, NULL, &out, a->status, h, n, native)) {
+        return; /* stored first, then answered */
+    }
     rq->done = true;
     sl__drv_finish_respond(rq, a->status, h, n, &out);
+}
+
+
+/*
+ * An output check blocked the answer before the commit point: the target
+ * did its job (it is not failed over, and the usage is recorded), the
+ * client gets the guardrail's error.
+ */
+static void
+attempt_guard_block(sl_drv_attempt_t *a, const sl_usage_t *usage, const sl_error_t *e)
+{
+    sl_drv_req_t *rq = a->rq;
+
+    rq->served = a->call.target;
+    attempt_report(a, true, 0);
+    sl__drv_record(rq, e->status, usage);
+    attempt_close(a);
+    sl__drv_error(rq, e);
 }
 
 
@@ -749,6 +835,7 @@ attempt_stream_end(sl_drv_attempt_t *a)
 {
     sl_drv_req_t *rq = a->rq;
     sl_usage_t usage;
+    bool held;
 
     sl__drv_usage(rq, &a->st, &usage);
     rq->served_model = a->st.served_model;
@@ -759,10 +846,13 @@ attempt_stream_end(sl_drv_attempt_t *a)
     /* the ledger row is committed before the stream's last bytes go out */
     sl__drv_record(rq, 200, &usage);
     rq->fe->encode_end(a->fe_state, &usage, &a->out);
+    held = sl__drv_responses_hold(rq, a->fe_state, &a->out, 200, NULL, 0, a->call.forwarded);
     attempt_write(a);
     sl__drv_log(rq, 200);
     attempt_close(a);
-    sl__drv_finish(rq);
+    if (!held) {
+        sl__drv_finish(rq);
+    }
 }
 
 
@@ -857,6 +947,7 @@ attempt_fail(sl_drv_attempt_t *a, sl_fail_e fail, int status, const sl_error_t *
     rq->last_error = *e;
     rq->have_error = true;
     rq->retry_after = a->retry_after_text;
+    sl__drv_obs_attempt_fail(rq, a->span, a->status != 0 ? a->status : status, e);
     attempt_close(a);
     if ((bits & SL_RETRY_SAME) && rq->tries <= rc->retries
         && sl_state_budget_retry(now, rc->retry_budget)) {
@@ -885,6 +976,7 @@ attempt_fail(sl_drv_attempt_t *a, sl_fail_e fail, int status, const sl_error_t *
         attempt_give_up(rq);
         return;
     }
+    sl__drv_obs_attempt_next(a->span, (bits & SL_RETRY_SAME) ? "retry" : "fallback", wait);
     rq->timer = sl_timer_start(rq->d->loop, wait, attempt_on_wait, rq);
 }
 

@@ -45,6 +45,7 @@ sl_ev_is_output(const sl_ev_t *ev)
     case SL_EV_REASONING:
         return ev->text.len > 2 || ev->signature.len > 2;
     case SL_EV_TOOL_CALL:
+    case SL_EV_REDACTED:
         return true;
     default:
         return false;

@@ -80,11 +80,20 @@ typedef struct sl_call {
     const char *request_id;
     const sl_http_header_t *headers; /* client headers that may go upstream */
     size_t nheaders;
+    /*
+     * Why the client's body cannot be translated (a field only the client's
+     * own wire format has: a hosted tool, a server tool, a document by URL),
+     * or NULL. raw is then a stand-in that is never sent: only an adapter
+     * speaking client_api natively may serve the call; every other target
+     * refuses it with a 400 saying this.
+     */
+    const char *untranslatable;
 
     /* this attempt's own: */
     json_t *body;               /* private DOM of raw: NULL until sl_call_json() */
     const sl_target_t *target;  /* provider and the provider's model name */
     const sl_secret_t *api_key; /* the credential this attempt uses, NULL for none */
+    bool forwarded;             /* build_request forwarded native (answers come in client_api) */
 } sl_call_t;
 
 /*
@@ -113,6 +122,26 @@ typedef struct sl_tool_call {
     sl_str_t args; /* the arguments' JSON text, as a JSON string literal */
 } sl_tool_call_t;
 
+/*
+ * One piece of a choice in the order the provider wrote it: interleaved
+ * thinking (thinking, tool call, thinking, tool call) and redacted
+ * thinking need the order and one signature per block, which the joined
+ * fields of sl_choice_t cannot give.
+ */
+typedef enum sl_part_type {
+    SL_PART_TEXT = 1,  /* text: a piece of answer text */
+    SL_PART_REASONING, /* text and signature: one reasoning block */
+    SL_PART_REDACTED,  /* text: the provider's opaque (redacted) reasoning data */
+    SL_PART_TOOL,      /* tool: index into the choice's tools */
+} sl_part_type_e;
+
+typedef struct sl_part {
+    sl_part_type_e type;
+    sl_str_t text; /* literal */
+    sl_str_t signature;
+    size_t tool;
+} sl_part_t;
+
 /* One choice of a whole answer. Empty literals (len 0) are absent fields. */
 typedef struct sl_choice {
     unsigned index;
@@ -122,6 +151,12 @@ typedef struct sl_choice {
     sl_tool_call_t *tools;
     size_t ntools;
     sl_finish_e finish;
+    /*
+     * The same output as ordered pieces, when the adapter gives them (0:
+     * only the fields above); a frontend that keeps blocks apart reads these.
+     */
+    sl_part_t *parts;
+    size_t nparts;
 } sl_choice_t;
 
 /* A whole answer. */
@@ -150,7 +185,14 @@ typedef enum sl_ev_type {
     SL_EV_FINISH,    /* choice, finish */
     SL_EV_USAGE,     /* usage: the counts so far (the last one stands) */
     SL_EV_ERROR,     /* error: the provider reported a failure in the stream */
-    SL_EV_DONE,      /* the provider ended the stream cleanly */
+    /*
+     * The provider ended the stream cleanly. text, for a client of the
+     * adapter's own API whose wire format closes with an event of the
+     * provider's (Responses: response.completed), is that event SSE framed:
+     * the frontend writes it at the clean end (encode_end), after the row.
+     */
+    SL_EV_DONE,
+    SL_EV_REDACTED, /* choice, text: opaque (redacted) reasoning data, a block of its own */
 } sl_ev_type_e;
 
 /* One typed stream event; literals as in sl_answer_t. */

@@ -31,14 +31,18 @@ static void drv_model(sl_http_req_t *r);
 static void drv_chat(sl_http_req_t *r);
 static void drv_embeddings(sl_http_req_t *r);
 static void drv_messages(sl_http_req_t *r);
+static void drv_responses(sl_http_req_t *r);
 static int drv_messages_error(sl_pool_t *pool, int status, const char *type, const char *code,
                               const char *param, const char *message, sl_str_t *out);
 static void drv_handle(sl_http_req_t *r, sl_api_e api);
 static void drv_decode_work(uv_work_t *w);
 static void drv_decode_done(uv_work_t *w, int status);
 static void drv_decoded(sl_drv_req_t *rq);
+static bool drv_limit(sl_drv_req_t *rq, unsigned limits);
 static bool drv_auth(sl_http_req_t *r, const sl_frontend_t *fe, sl_acct_t *a);
 static int drv_plan(sl_drv_req_t *rq);
+static void drv_guard_run(sl_drv_req_t *rq);
+static int drv_guard(sl_drv_req_t *rq);
 static void drv_on_abort(sl_http_req_t *r);
 static void drv_on_drain(sl_http_req_t *r);
 static void drv_unlink(sl_drv_req_t *rq);
@@ -52,6 +56,15 @@ static const sl_http_route_t drv_routes[] = {
     { "POST", "/v1/embeddings", drv_embeddings, NULL },
     /* Anthropic's shape in and out, errors included (also the server's own) */
     { "POST", "/v1/messages", drv_messages, drv_messages_error },
+    { "POST", "/v1/messages/count_tokens", sl__drv_count_tokens, drv_messages_error },
+    { "GET", "/v1/messages/*", sl__drv_messages_other, drv_messages_error },
+    { "POST", "/v1/messages/*", sl__drv_messages_other, drv_messages_error },
+    { "PUT", "/v1/messages/*", sl__drv_messages_other, drv_messages_error },
+    { "PATCH", "/v1/messages/*", sl__drv_messages_other, drv_messages_error },
+    { "DELETE", "/v1/messages/*", sl__drv_messages_other, drv_messages_error },
+    { "POST", "/v1/responses", drv_responses, NULL },
+    { "GET", "/v1/responses/*", sl__drv_responses_route, NULL },
+    { "DELETE", "/v1/responses/*", sl__drv_responses_route, NULL },
 };
 
 
@@ -93,6 +106,13 @@ sl_driver_create(uv_loop_t *loop, const sl_conf_t *conf, sl_upstream_t *up, sl_d
     d->models_len = strlen(d->models_body);
     drv_current = d;
     return d;
+}
+
+
+sl_driver_t *
+sl__drv_current(void)
+{
+    return drv_current;
 }
 
 
@@ -252,6 +272,13 @@ drv_messages(sl_http_req_t *r)
 }
 
 
+static void
+drv_responses(sl_http_req_t *r)
+{
+    drv_handle(r, SL_API_RESPONSES);
+}
+
+
 /*
  * Errors the HTTP server produces on /v1/messages before the handler runs
  * (405, 413, 408, ...) in Anthropic's shape.
@@ -303,6 +330,7 @@ drv_handle(sl_http_req_t *r, sl_api_e api)
     if (!drv_auth(r, fe, &rq->acct)) {
         return;
     }
+    sl__drv_obs_begin(rq);
     r->data = rq;
     r->on_abort = drv_on_abort;
     r->on_drain = drv_on_drain;
@@ -328,6 +356,9 @@ drv_decode_work(uv_work_t *w)
 
     memset(&rq->decode_err, 0, sizeof(rq->decode_err));
     rq->decode_rc = rq->fe->decode(&rq->call, rq->r->body, &rq->decode_err);
+    if (rq->decode_rc == 0) {
+        drv_guard_run(rq); /* reading a large body's text must not hold the loop either */
+    }
 }
 
 
@@ -346,18 +377,18 @@ drv_decode_done(uv_work_t *w, int status)
 }
 
 
-/* The rest of the phases, once the body is decoded: policy, plan, admission, attempts. */
+/* The rest of the phases, once the body is decoded: policy, cache lookup, then the others. */
 static void
 drv_decoded(sl_drv_req_t *rq)
 {
     sl_http_req_t *r = rq->r;
-    sl_driver_t *d = rq->d;
     const sl_frontend_t *fe = rq->fe;
-    unsigned retry = 0;
-    const char *why = NULL;
 
     if (rq->decode_rc < 0) {
         sl__drv_error(rq, &rq->decode_err);
+        return;
+    }
+    if (rq->call.client_api == SL_API_RESPONSES && sl__drv_responses_decoded(rq) < 0) {
         return;
     }
     rq->public_model = fe->model(&rq->call);
@@ -365,16 +396,55 @@ drv_decoded(sl_drv_req_t *rq)
         sl__frontend_bad_request_error(rq, "model", "Invalid value for 'model'.");
         return;
     }
-    rq->tail_text = sl_tail_text_new(r->conf, r->pool, &rq->call);
-    if (sl_acct_limit(&rq->acct, r->pool, &retry, &why) < 0) {
-        rq->retry_after = sl_psprintf(r->pool, "%u", retry);
-        sl__drv_error_new(rq, 429, "rate_limit_exceeded", "rate_limit_exceeded", NULL, why);
+    sl__cache_prepare(rq);
+    if (!drv_limit(rq, sl__cache_may_hit(rq) ? SL_ACCT_LIMIT_REQUESTS : SL_ACCT_LIMIT_ALL)) {
         return;
     }
     if (!sl_acct_allows(&rq->acct, rq->public_model)) {
         sl__drv_error_new(rq, 403, "invalid_request_error", "model_not_allowed", "model",
                           sl_psprintf(r->pool, "This API key is not allowed to use the model `%s`.",
                                       rq->public_model));
+        return;
+    }
+    if (drv_guard(rq) < 0) {
+        return;
+    }
+    /* the prompt as it goes upstream (redacted); no answer text when the guardrails rewrite it */
+    rq->tail_text =
+        sl_tail_text_new(r->conf, r->pool, &rq->call, !sl_guard_filters_output(rq->guard));
+    if (sl__cache_lookup(rq) != 0) {
+        return; /* answered from the cache, or the lookup goes on and proceeds itself */
+    }
+    sl__drv_proceed(rq);
+}
+
+
+/* The key's rate limits (SL_ACCT_LIMIT_* bits); answers 429 itself. */
+static bool
+drv_limit(sl_drv_req_t *rq, unsigned limits)
+{
+    uint64_t retry_ms = 0;
+    const char *why = NULL;
+
+    if (sl_acct_limit(&rq->acct, rq->r->pool, limits, &retry_ms, &why) == 0) {
+        return true;
+    }
+    rq->retry_after =
+        sl_psprintf(rq->r->pool, "%llu", (unsigned long long) (retry_ms + 999) / 1000);
+    rq->retry_after_ms = sl_psprintf(rq->r->pool, "%llu", (unsigned long long) retry_ms);
+    sl__drv_error_new(rq, 429, "rate_limit_exceeded", "rate_limit_exceeded", NULL, why);
+    return false;
+}
+
+
+void
+sl__drv_proceed(sl_drv_req_t *rq)
+{
+    sl_http_req_t *r = rq->r;
+    sl_driver_t *d = rq->d;
+
+    /* a request the cache might have answered was held to rpm only so far */
+    if (sl__cache_may_hit(rq) && !drv_limit(rq, SL_ACCT_LIMIT_TOKENS)) {
         return;
     }
     rq->start_ms = sl_state_now();
@@ -395,6 +465,41 @@ drv_decoded(sl_drv_req_t *rq)
     d->active = rq;
     rq->linked = true;
     sl__drv_attempt_next(rq);
+}
+
+
+/*
+ * The guardrails' request phase: the policy of the key, its team, the
+ * model or the configuration runs its checks on the internal request (and
+ * may rewrite it). Thread pool or loop; touches only the request.
+ */
+static void
+drv_guard_run(sl_drv_req_t *rq)
+{
+    const sl_conf_t *conf = rq->r->conf;
+    const char *model = rq->fe->model(&rq->call);
+    const sl_model_conf_t *m = model != NULL ? sl_conf_model(conf, model, strlen(model)) : NULL;
+    sl_guard_who_t who = { rq->acct.key_guard, rq->acct.team_guard, model,
+                           m != NULL ? m->guard : NULL, rq->r->body.len };
+
+    rq->guarded = true;
+    memset(&rq->guard_err, 0, sizeof(rq->guard_err));
+    rq->guard_rc = sl_guard_request(conf->guard, &who, &rq->call, &rq->guard, &rq->guard_err);
+}
+
+
+/* Runs the request phase unless it ran off the loop; answers the client itself when it blocks. */
+static int
+drv_guard(sl_drv_req_t *rq)
+{
+    if (!rq->guarded) {
+        drv_guard_run(rq);
+    }
+    if (rq->guard_rc < 0) {
+        sl__drv_error(rq, &rq->guard_err);
+        return -1;
+    }
+    return 0;
 }
 
 
@@ -501,7 +606,7 @@ sl__drv_headers(sl_drv_req_t *rq, sl_http_header_t *h)
     h[n++] = (sl_http_header_t){ sl_str_lit("x-sluice-provider"),
                                  { t->provider->name, strlen(t->provider->name) } };
     h[n++] = (sl_http_header_t){ sl_str_lit("x-sluice-model"), { t->model, strlen(t->model) } };
-    h[n++] = (sl_http_header_t){ sl_str_lit("x-sluice-cache"), sl_str_lit("bypass") };
+    h[n++] = (sl_http_header_t){ sl_str_lit("x-sluice-cache"), sl__cache_status(rq) };
     {
         const char *attempts = sl_psprintf(pool, "%u", rq->attempts);
 
@@ -552,6 +657,10 @@ sl__drv_error(sl_drv_req_t *rq, const sl_error_t *e)
         h[n++] = (sl_http_header_t){ sl_str_lit("retry-after"),
                                      { rq->retry_after, strlen(rq->retry_after) } };
     }
+    if (rq->retry_after_ms != NULL) {
+        h[n++] = (sl_http_header_t){ sl_str_lit("retry-after-ms"),
+                                     { rq->retry_after_ms, strlen(rq->retry_after_ms) } };
+    }
     if (e->status == 429 && e->code != NULL && strcmp(e->code, "insufficient_quota") == 0) {
         /* waiting does not bring budget back: the OpenAI SDKs would retry twice */
         h[n++] = (sl_http_header_t){ sl_str_lit("x-should-retry"), sl_str_lit("false") };
@@ -569,11 +678,7 @@ sl__drv_log(sl_drv_req_t *rq, int status)
 {
     sl_http_req_t *r = rq->r;
 
-    sl_metric_add(status == 499   ? SL_METRIC_REQUESTS_ABORTED
-                  : status >= 500 ? SL_METRIC_REQUESTS_5XX
-                  : status >= 400 ? SL_METRIC_REQUESTS_4XX
-                                  : SL_METRIC_REQUESTS_2XX,
-                  1);
+    sl__drv_obs_end(rq, status);
     sl_log(&r->log, SL_LOG_INFO, 0, "\"%.*s %.*s\" %d model=%s target=%s/%s attempts=%u %llums",
            (int) r->method.len, r->method.p, (int) r->path.len, r->path.p, status,
            rq->public_model != NULL ? rq->public_model : "-",
@@ -640,11 +745,15 @@ sl__drv_record(sl_drv_req_t *rq, int status, const sl_usage_t *usage)
     row.latency_us = age / 1000;
     row.first_byte_us = rq->first_byte_us;
     row.ttft_us = rq->ttft_us;
-    row.cache = "bypass";
+    sl__cache_row(rq, &row);
+    row.trace_id = sl__drv_obs_trace_id(rq);
+    row.guard = sl_guard_row(rq->guard);
     sl_acct_record(rq->d->db, r->conf, &rq->acct, t, usage, &row);
+    sl__cache_fill(rq, status, usage);
     /* the dashboard's live tail and the alerts see the row as written */
     sl_tail_add(&row, rq->tail_text);
     sl_alerts_record(&row, rq->acct.refs, rq->acct.nrefs);
+    sl__drv_obs_record(rq, &row, usage);
 }
 
 

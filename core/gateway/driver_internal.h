@@ -15,6 +15,7 @@
 #include "core/gateway/frontend.h"
 #include "core/gateway/frontend_internal.h"
 #include "core/gateway/features.h"
+#include "core/gateway/guard.h"
 #include "core/http/http_server.h"
 #include "core/gateway/router.h"
 #include "core/base/sse.h"
@@ -24,6 +25,7 @@
 
 typedef struct sl_drv_req sl_drv_req_t;
 typedef struct sl_drv_attempt sl_drv_attempt_t;
+typedef struct sl_drv_obs sl_drv_obs_t;
 
 struct sl_driver {
     uv_loop_t *loop;
@@ -60,7 +62,8 @@ struct sl_drv_req {
     sl_timer_t *timer;     /* the wait before the next attempt */
     sl_error_t last_error; /* what the client gets when every attempt failed */
     bool have_error;
-    const char *retry_after; /* Retry-After for the client, or NULL */
+    const char *retry_after;    /* Retry-After for the client, or NULL */
+    const char *retry_after_ms; /* retry-after-ms for the client (our own rate limit), or NULL */
 
     /* work off the loop (decoding or a DOM of a large body) */
     uv_work_t work;
@@ -68,6 +71,13 @@ struct sl_drv_req {
     bool gone;     /* the client went away while it ran */
     int decode_rc; /* the frontend's decode, when it ran off the loop */
     sl_error_t decode_err;
+
+    struct sl_cache_req *cache; /* the response cache's state, NULL: it does not apply */
+    /* guardrails (core/gateway/guard.h): the request's state, NULL when no policy applies */
+    sl_guard_req_t *guard;
+    bool guarded; /* the request phase ran (off the loop, with a large body's decode) */
+    int guard_rc; /* its result */
+    sl_error_t guard_err;
 
     /* outcome */
     const sl_target_t *served;      /* the target whose answer the client got */
@@ -80,6 +90,7 @@ struct sl_drv_req {
     bool streaming;                 /* the client's response is an event stream already started */
     bool done;
     bool linked;
+    sl_drv_obs_t *obs; /* metrics, trace and access log fields (observe.c) */
     sl_drv_req_t *next_active;
     sl_drv_req_t *prev_active;
 };
@@ -150,5 +161,101 @@ void sl__drv_finish_respond(sl_drv_req_t *rq, int status, const sl_http_header_t
 
 /* Releases the request (sl_http_finish); rq and its pool are gone afterwards. */
 void sl__drv_finish(sl_drv_req_t *rq);
+
+/*
+ * The phases after the cache lookup missed: the token limit (when the
+ * lookup ran first), plan, admission, the first attempt.
+ */
+void sl__drv_proceed(sl_drv_req_t *rq);
+
+/* cache.c: the response cache (core/gateway/cache.h) */
+
+/*
+ * Whether the cache applies to rq (cache.enabled and the model's cache:,
+ * Cache-Control no-store) and how (no-cache, max-age); sets rq->cache.
+ * After decode, once the public model is known.
+ */
+void sl__cache_prepare(sl_drv_req_t *rq);
+
+/* True when rq may be answered by the cache: a hit counts against rpm, never tpm. */
+bool sl__cache_may_hit(const sl_drv_req_t *rq);
+
+/*
+ * The lookup phase, before the plan. Returns 0 when the request goes on
+ * (a miss, or the cache does not apply), non-zero when the cache took it
+ * over: answered a hit, or looks further off the loop (it then answers or
+ * calls sl__drv_proceed).
+ */
+int sl__cache_lookup(sl_drv_req_t *rq);
+
+/* One batch of stream events of attempt a, before the frontend encodes them: gathered to fill. */
+void sl__cache_events(sl_drv_req_t *rq, const void *a, const sl_evs_t *evs);
+
+/* The whole answer the client gets, kept to fill. */
+void sl__cache_answer(sl_drv_req_t *rq, const sl_answer_t *ans);
+
+/* The ledger row's cache fields (and a hit's provider, model and savings). */
+void sl__cache_row(sl_drv_req_t *rq, sl_ledger_row_t *row);
+
+/* After the row: a complete answer (status 200) is filled, off the loop. */
+void sl__cache_fill(sl_drv_req_t *rq, int status, const sl_usage_t *usage);
+
+/* x-sluice-cache: hit, semantic, miss or bypass. */
+sl_str_t sl__cache_status(const sl_drv_req_t *rq);
+/* The driver of the running generation. */
+sl_driver_t *sl__drv_current(void);
+
+/* responses.c (stored responses) */
+
+/*
+ * After a Responses request's decode: a previous_response_id puts the
+ * stored conversation before the input (the call is translated again).
+ * Returns 0, or a negative code after answering the client (400
+ * previous_response_not_found, 500).
+ */
+int sl__drv_responses_decoded(sl_drv_req_t *rq);
+
+/*
+ * Before a successful Responses answer's last bytes: when the response is
+ * to be stored, takes body (the whole answer, or a stream's last bytes:
+ * fe_state is then the stream encoder's) into a write in the thread pool
+ * and returns true; the request finishes when the write is done (status
+ * and the n headers h for a whole answer, copied). native: the answer came
+ * from a native upstream. False when nothing is stored: go on as usual.
+ */
+bool sl__drv_responses_hold(sl_drv_req_t *rq, void *fe_state, sl_buf_t *body, int status,
+                            const sl_http_header_t *h, size_t n, bool native);
+
+/* GET and DELETE /v1/responses/{id}, GET /v1/responses/{id}/input_items. */
+void sl__drv_responses_route(sl_http_req_t *r);
+
+/* count.c: POST /v1/messages/count_tokens; every other /v1/messages/... path (a 404). */
+void sl__drv_count_tokens(sl_http_req_t *r);
+void sl__drv_messages_other(sl_http_req_t *r);
+
+/*
+ * observe.c: what a request tells metrics, its trace and the access log.
+ * begin after authentication; attempt when an attempt is created (returns
+ * its handle, NULL without begin, and replaces a client's traceparent in the
+ * n headers h, which have room for one more, with the attempt's own while
+ * tracing is on); attempt_start once the adapter built its request (the
+ * number of the attempt; probe: the breaker let it through as a probe);
+ * attempt_fail when it failed (the upstream status, 0 for none, and the
+ * error), attempt_next when another try follows ("retry" or "fallback",
+ * after wait_ms); attempt_end when it is closed; event for a target skipped
+ * while attempting ("breaker_skip", "budget_skip"); trace_id is "" or the
+ * 32 hex digits for the ledger row; record when the row is written (its
+ * cost and cache status, and the usage); end in the log phase, once.
+ */
+void sl__drv_obs_begin(sl_drv_req_t *rq);
+void *sl__drv_obs_attempt(sl_drv_req_t *rq, const sl_target_t *t, sl_http_header_t *h, size_t *n);
+void sl__drv_obs_attempt_start(sl_drv_req_t *rq, void *span, unsigned number, bool probe);
+void sl__drv_obs_attempt_fail(sl_drv_req_t *rq, void *span, int status, const sl_error_t *e);
+void sl__drv_obs_attempt_next(void *span, const char *outcome, uint64_t wait_ms);
+void sl__drv_obs_attempt_end(sl_drv_req_t *rq, void *span);
+void sl__drv_obs_event(sl_drv_req_t *rq, const char *name, const sl_target_t *t);
+const char *sl__drv_obs_trace_id(const sl_drv_req_t *rq);
+void sl__drv_obs_record(sl_drv_req_t *rq, const sl_ledger_row_t *row, const sl_usage_t *usage);
+void sl__drv_obs_end(sl_drv_req_t *rq, int status);
 
 #endif

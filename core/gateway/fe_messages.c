@@ -6,19 +6,28 @@
  * Anthropic's shapes; an answer or event an Anthropic target produced
  * natively (raw_api SL_API_MESSAGES) goes back as the provider's bytes.
  *
- * Where the translation differs from Anthropic's API:
- *  - top_k and thinking are dropped from the chat body (they stay in
- *    call->native); thinking and redacted_thinking blocks of earlier
- *    assistant turns are dropped (only the model that wrote them can read
- *    them back); server tools and document blocks are refused.
+ * An Anthropic target gets the client's own body (thinking, top_k,
+ * output_config, documents, server tools, anthropic-beta and all); the
+ * translation is for every other target. Where it differs from Anthropic's
+ * API:
+ *  - thinking becomes sluice_thinking (Gemini's budget) and reasoning_effort,
+ *    output_config.format response_format, top_k top_k (messages_thinking());
+ *    thinking and redacted_thinking blocks of earlier assistant turns are
+ *    dropped (only the model that wrote them can read them back); documents
+ *    with base64 data or text become file and text parts.
+ *  - what only Anthropic's API takes (server tools, documents by URL,
+ *    search results and other block types, mcp_servers, container) makes
+ *    the request one for an Anthropic target only (call->untranslatable):
+ *    every other target refuses it with a 400 naming it.
  *  - tool results, which Anthropic puts in a user turn, become tool messages
  *    placed before the rest of that turn.
  *  - an answer's stop_sequence is always null: the typed answer says that a
  *    stop sequence ended it (stop_reason "stop_sequence") but not which one.
  *  - a stream's message_start carries the usage known when the first events
- *    arrive: Anthropic and Gemini targets report the input tokens there, an
- *    OpenAI-shaped target only at the end (then message_start says 0 and
- *    the final counts come in message_delta).
+ *    arrive: Anthropic and Gemini targets report the input tokens there; an
+ *    OpenAI-shaped target counts only at the end, so message_start carries
+ *    an estimate (the client's body in bytes / 4, rounded up) and the real
+ *    counts come in message_delta.
  *  - message_delta and message_stop are written at the clean end of the
  *    stream (encode_end, after the ledger row), with the request's final
  *    usage; a failure after the commit point is an `error` event instead.
@@ -62,13 +71,18 @@ static int messages_parse_error(sl_call_t *call, sl_str_t body, const sl_json_er
 static int messages_translate(sl_pool_t *pool, json_t *in, sl_str_t *out, const char **why);
 static int messages_system(json_t *system, json_t *msgs, const char **why);
 static json_t *messages_text(json_t *b);
-static int messages_turns(json_t *messages, json_t *msgs, const char **why);
-static int messages_user(json_t *content, json_t *msgs, const char **why);
+static int messages_turns(sl_pool_t *pool, json_t *messages, json_t *msgs, const char **why);
+static int messages_user(sl_pool_t *pool, json_t *content, json_t *msgs, const char **why);
+static int messages_document(sl_pool_t *pool, json_t *b, json_t *parts, const char **why);
+static int messages_only_anthropic(sl_pool_t *pool, const char *what, const char *type,
+                                   const char **why);
 static int messages_image(json_t *b, json_t *parts, const char **why);
-static int messages_tool_result(json_t *b, json_t *msgs, const char **why);
-static int messages_assistant(json_t *content, json_t *msgs, const char **why);
+static int messages_tool_result(sl_pool_t *pool, json_t *b, json_t *msgs, const char **why);
+static int messages_assistant(sl_pool_t *pool, json_t *content, json_t *msgs, const char **why);
 static int messages_options(json_t *in, json_t *req, const char **why);
-static int messages_tools(json_t *in, json_t *req, const char **why);
+static int messages_tools(sl_pool_t *pool, json_t *in, json_t *req, const char **why);
+static int messages_thinking(sl_pool_t *pool, json_t *in, json_t *req, const char **why);
+static int messages_standin(sl_pool_t *pool, json_t *in, sl_str_t *out);
 static const char *messages_dump(sl_pool_t *pool, json_t *v, size_t *len);
 static const char *messages_model(const sl_call_t *call);
 static int messages_encode_answer(const sl_call_t *call, const sl_answer_t *a, sl_buf_t *out);
@@ -119,7 +133,9 @@ messages_decode(sl_call_t *call, sl_str_t body, sl_error_t *err)
     sl_json_t *doc;
     json_t *in;
     const char *why = NULL;
+    const char *untranslatable = NULL;
     sl_str_t chat;
+    int rc;
 
     if (body.len == 0) {
         return sl__frontend_bad_request(err, NULL, NULL,
@@ -132,7 +148,13 @@ messages_decode(sl_call_t *call, sl_str_t body, sl_error_t *err)
                                                       : "'[' or '{' expected",
                                     err);
     }
-    if (messages_translate(call->pool, in, &chat, &why) < 0) {
+    rc = messages_translate(call->pool, in, &chat, &why);
+    if (rc == SL_EDENIED) {
+        /* only an Anthropic target can take it: the chat body is a stand-in never sent */
+        untranslatable = why;
+        rc = messages_standin(call->pool, in, &chat);
+    }
+    if (rc < 0) {
         return sl__frontend_bad_request(err, NULL, NULL, why);
     }
     doc = sl_json_create(call->pool);
@@ -142,7 +164,11 @@ messages_decode(sl_call_t *call, sl_str_t body, sl_error_t *err)
     }
     call->native = body;
     call->native_doc = doc;
-    return sl__frontend_read_chat(call, chat, err);
+    rc = sl__frontend_read_chat(call, chat, err);
+    if (rc == 0) {
+        call->untranslatable = untranslatable;
+    }
+    return rc;
 }
 
 
@@ -179,7 +205,9 @@ messages_parse_error(sl_call_t *call, sl_str_t body, const sl_json_error_t *jerr
 
 /*
  * The Anthropic request in -> the OpenAI chat body (NUL-terminated, in
- * pool). Returns 0, or SL_EPARSE with *why (static) saying what to fix.
+ * pool). Returns 0, SL_EPARSE with *why saying what to fix, or SL_EDENIED
+ * with *why naming what only Anthropic's API takes (the request is then
+ * for a native target only).
  */
 static int
 messages_translate(sl_pool_t *pool, json_t *in, sl_str_t *out, const char **why)
@@ -199,10 +227,6 @@ messages_translate(sl_pool_t *pool, json_t *in, sl_str_t *out, const char **why)
     if (rc < 0) {
         goto out_free_req;
     }
-    rc = messages_turns(json_object_get(in, "messages"), msgs, why);
-    if (rc < 0) {
-        goto out_free_req;
-    }
     v = json_object_get(in, "max_tokens");
     if (v == NULL) {
         *why = "max_tokens: Field required";
@@ -215,11 +239,19 @@ messages_translate(sl_pool_t *pool, json_t *in, sl_str_t *out, const char **why)
         goto out_free_req;
     }
     json_object_set(req, "max_tokens", v);
+    rc = messages_turns(pool, json_object_get(in, "messages"), msgs, why);
+    if (rc < 0) {
+        goto out_free_req;
+    }
     rc = messages_options(in, req, why);
     if (rc < 0) {
         goto out_free_req;
     }
-    rc = messages_tools(in, req, why);
+    rc = messages_tools(pool, in, req, why);
+    if (rc < 0) {
+        goto out_free_req;
+    }
+    rc = messages_thinking(pool, in, req, why);
     if (rc < 0) {
         goto out_free_req;
     }
@@ -306,7 +338,7 @@ messages_text(json_t *b)
 
 
 static int
-messages_turns(json_t *messages, json_t *msgs, const char **why)
+messages_turns(sl_pool_t *pool, json_t *messages, json_t *msgs, const char **why)
 {
     json_t *m;
     size_t i;
@@ -337,8 +369,8 @@ messages_turns(json_t *messages, json_t *msgs, const char **why)
             *why = "messages: content must be a string or a list of content blocks";
             return SL_EPARSE;
         }
-        rc = strcmp(role, "user") == 0 ? messages_user(content, msgs, why)
-                                       : messages_assistant(content, msgs, why);
+        rc = strcmp(role, "user") == 0 ? messages_user(pool, content, msgs, why)
+                                       : messages_assistant(pool, content, msgs, why);
         if (rc < 0) {
             return rc;
         }
@@ -349,7 +381,7 @@ messages_turns(json_t *messages, json_t *msgs, const char **why)
 
 /* A user turn's blocks: tool results first (as tool messages), then the rest as one message. */
 static int
-messages_user(json_t *content, json_t *msgs, const char **why)
+messages_user(sl_pool_t *pool, json_t *content, json_t *msgs, const char **why)
 {
     json_t *parts = json_array();
     json_t *b;
@@ -370,10 +402,11 @@ messages_user(json_t *content, json_t *msgs, const char **why)
         } else if (strcmp(type, "image") == 0) {
             rc = messages_image(b, parts, why);
         } else if (strcmp(type, "tool_result") == 0) {
-            rc = messages_tool_result(b, msgs, why);
+            rc = messages_tool_result(pool, b, msgs, why);
+        } else if (strcmp(type, "document") == 0) {
+            rc = messages_document(pool, b, parts, why);
         } else {
-            *why = "messages: this content block type is not supported by the gateway";
-            rc = SL_EPARSE;
+            rc = messages_only_anthropic(pool, "content blocks of type", type, why);
         }
         if (rc < 0) {
             break;
@@ -415,7 +448,7 @@ messages_image(json_t *b, json_t *parts, const char **why)
 
 /* tool_result -> a tool message; its content a string (text blocks joined). */
 static int
-messages_tool_result(json_t *b, json_t *msgs, const char **why)
+messages_tool_result(sl_pool_t *pool, json_t *b, json_t *msgs, const char **why)
 {
     json_t *id = json_object_get(b, "tool_use_id");
     json_t *content = json_object_get(b, "content");
@@ -435,7 +468,12 @@ messages_tool_result(json_t *b, json_t *msgs, const char **why)
             json_t *t = json_object_get(part, "text");
             const char *type = json_string_value(json_object_get(part, "type"));
 
-            if (type == NULL || strcmp(type, "text") != 0 || !json_is_string(t)) {
+            if (type != NULL && strcmp(type, "text") != 0) {
+                sl_buf_free(&text);
+                return messages_only_anthropic(pool, "tool_result content blocks of type", type,
+                                               why);
+            }
+            if (type == NULL || !json_is_string(t)) {
                 sl_buf_free(&text);
                 *why = "messages: tool_result content may hold text blocks only";
                 return SL_EPARSE;
@@ -458,7 +496,7 @@ messages_tool_result(json_t *b, json_t *msgs, const char **why)
 
 /* An assistant turn's blocks: text joined into content, tool_use blocks into tool_calls. */
 static int
-messages_assistant(json_t *content, json_t *msgs, const char **why)
+messages_assistant(sl_pool_t *pool, json_t *content, json_t *msgs, const char **why)
 {
     json_t *calls = json_array();
     json_t *msg;
@@ -491,8 +529,12 @@ messages_assistant(json_t *content, json_t *msgs, const char **why)
         } else if (type != NULL
                    && (strcmp(type, "thinking") == 0 || strcmp(type, "redacted_thinking") == 0)) {
             continue; /* only the model that wrote them could read them back */
+        } else if (type != NULL) {
+            json_decref(calls);
+            sl_buf_free(&text);
+            return messages_only_anthropic(pool, "content blocks of type", type, why);
         } else {
-            *why = "messages: this content block type is not supported by the gateway";
+            *why = "messages: a content block has no type";
             goto out_refuse;
         }
     }
@@ -562,7 +604,7 @@ messages_options(json_t *in, json_t *req, const char **why)
 
 /* tools (custom ones only) and tool_choice. */
 static int
-messages_tools(json_t *in, json_t *req, const char **why)
+messages_tools(sl_pool_t *pool, json_t *in, json_t *req, const char **why)
 {
     json_t *tools = json_object_get(in, "tools");
     json_t *tc = json_object_get(in, "tool_choice");
@@ -586,8 +628,13 @@ messages_tools(json_t *in, json_t *req, const char **why)
             json_t *schema = json_object_get(t, "input_schema");
             json_t *fn;
 
-            if ((tt != NULL && strcmp(tt, "custom") != 0) || !json_is_string(name)) {
-                *why = "tools: only custom tools with a name are supported by the gateway";
+            if (tt != NULL && strcmp(tt, "custom") != 0) {
+                /* web_search_20250305, code_execution, bash, text_editor, ...: Anthropic runs them
+                 */
+                return messages_only_anthropic(pool, "server tools like", tt, why);
+            }
+            if (!json_is_string(name)) {
+                *why = "tools: a custom tool needs a name";
                 return SL_EPARSE;
             }
             fn = json_pack("{s:O}", "name", name);
@@ -644,6 +691,164 @@ messages_dump(sl_pool_t *pool, json_t *v, size_t *len)
     p[n] = '\0';
     *len = n;
     return p;
+}
+
+
+/* Something only Anthropic's API takes: *why names it (pool). Returns SL_EDENIED. */
+static int
+messages_only_anthropic(sl_pool_t *pool, const char *what, const char *type, const char **why)
+{
+    *why = sl_psprintf(pool, "%s `%s`: only Anthropic's API takes them", what, type);
+    return SL_EDENIED;
+}
+
+
+/*
+ * A document block: base64 data (a PDF) -> a file part, plain text -> a
+ * text part; one by URL or by a file id is fetched by Anthropic only.
+ */
+static int
+messages_document(sl_pool_t *pool, json_t *b, json_t *parts, const char **why)
+{
+    json_t *src = json_object_get(b, "source");
+    const char *type = json_string_value(json_object_get(src, "type"));
+    const char *mt = json_string_value(json_object_get(src, "media_type"));
+    json_t *data = json_object_get(src, "data");
+    json_t *title = json_object_get(b, "title");
+    json_t *file;
+
+    if (type != NULL && strcmp(type, "base64") == 0 && mt != NULL && json_is_string(data)) {
+        file = json_pack("{s:o}", "file_data",
+                         json_sprintf("data:%s;base64,%s", mt, json_string_value(data)));
+        if (json_is_string(title)) {
+            json_object_set(file, "filename", title);
+        }
+        json_array_append_new(parts, json_pack("{s:s,s:o}", "type", "file", "file", file));
+        return 0;
+    }
+    if (type != NULL && strcmp(type, "text") == 0 && json_is_string(data)) {
+        json_array_append_new(parts, json_pack("{s:s,s:O}", "type", "text", "text", data));
+        return 0;
+    }
+    if (type == NULL) {
+        *why = "messages: a document needs a source with a type";
+        return SL_EPARSE;
+    }
+    return messages_only_anthropic(pool, "document sources of type", type, why);
+}
+
+
+/*
+ * thinking, output_config (and the older output_format), top_k and what
+ * only Anthropic runs (mcp_servers, container):
+ *  - thinking enabled with budget_tokens, or adaptive, or disabled, goes
+ *    as sluice_thinking (Gemini's thinking budget takes it exactly) and as
+ *    reasoning_effort for OpenAI-shaped targets: a budget up to 2048 is
+ *    low, up to 8192 medium, more high; adaptive is medium;
+ *  - output_config.format (json_schema) is response_format, with the
+ *    schema strict; output_config.effort is reasoning_effort;
+ *  - top_k goes as top_k.
+ */
+static int
+messages_thinking(sl_pool_t *pool, json_t *in, json_t *req, const char **why)
+{
+    json_t *thinking = json_object_get(in, "thinking");
+    json_t *oc = json_object_get(in, "output_config");
+    json_t *format = json_object_get(oc, "format");
+    json_t *effort = json_object_get(oc, "effort");
+    json_t *top_k = json_object_get(in, "top_k");
+    const char *type = json_string_value(json_object_get(thinking, "type"));
+    json_t *v;
+
+    v = json_object_get(in, "mcp_servers");
+    if (json_array_size(v) > 0) {
+        return messages_only_anthropic(pool, "request fields like", "mcp_servers", why);
+    }
+    v = json_object_get(in, "container");
+    if (v != NULL && !json_is_null(v)) {
+        return messages_only_anthropic(pool, "request fields like", "container", why);
+    }
+    if (thinking != NULL && !json_is_null(thinking)) {
+        json_t *budget = json_object_get(thinking, "budget_tokens");
+
+        if (type != NULL && strcmp(type, "enabled") == 0 && json_is_integer(budget)
+            && json_integer_value(budget) >= 1) {
+            json_int_t n = json_integer_value(budget);
+
+            json_object_set_new(req, "sluice_thinking",
+                                json_pack("{s:s,s:O}", "type", "enabled", "budget_tokens", budget));
+            json_object_set_new(req, "reasoning_effort",
+                                json_string(n <= 2048   ? "low"
+                                            : n <= 8192 ? "medium"
+                                                        : "high"));
+        } else if (type != NULL && strcmp(type, "adaptive") == 0) {
+            json_object_set_new(req, "sluice_thinking", json_pack("{s:s}", "type", "adaptive"));
+            json_object_set_new(req, "reasoning_effort", json_string("medium"));
+        } else if (type != NULL && strcmp(type, "disabled") == 0) {
+            json_object_set_new(req, "sluice_thinking", json_pack("{s:s}", "type", "disabled"));
+        } else {
+            *why = "thinking: expected {\"type\": \"enabled\", \"budget_tokens\": N}, "
+                   "{\"type\": \"adaptive\"} or {\"type\": \"disabled\"}";
+            return SL_EPARSE;
+        }
+    }
+    if (format == NULL || json_is_null(format)) {
+        format = json_object_get(in, "output_format");
+    }
+    if (format != NULL && !json_is_null(format)) {
+        const char *ft = json_string_value(json_object_get(format, "type"));
+        json_t *schema = json_object_get(format, "schema");
+
+        if (ft == NULL || strcmp(ft, "json_schema") != 0 || !json_is_object(schema)) {
+            *why = "output_config.format: expected {\"type\": \"json_schema\", \"schema\": {...}}";
+            return SL_EPARSE;
+        }
+        json_object_set_new(req, "response_format",
+                            json_pack("{s:s,s:{s:s,s:O,s:b}}", "type", "json_schema", "json_schema",
+                                      "name", "output", "schema", schema, "strict", 1));
+    }
+    if (json_is_string(effort)) {
+        json_object_set(req, "reasoning_effort", effort);
+    } else if (effort != NULL && !json_is_null(effort)) {
+        *why = "output_config.effort: Input should be a string";
+        return SL_EPARSE;
+    }
+    if (json_is_integer(top_k) && json_integer_value(top_k) >= 1) {
+        json_object_set(req, "top_k", top_k);
+    } else if (top_k != NULL && !json_is_null(top_k)) {
+        *why = "top_k: Input should be a positive integer";
+        return SL_EPARSE;
+    }
+    return 0;
+}
+
+
+/*
+ * The chat body of a request only an Anthropic target can serve: its
+ * model, max_tokens and stream, and one empty user turn. Never sent; it
+ * gives the driver what it reads (model, stream, the output limit).
+ */
+static int
+messages_standin(sl_pool_t *pool, json_t *in, sl_str_t *out)
+{
+    json_t *model = json_object_get(in, "model");
+    json_t *max = json_object_get(in, "max_tokens");
+    json_t *req = json_pack("{s:[{s:s,s:s}]}", "messages", "role", "user", "content", "");
+    size_t len = 0;
+
+    if (model != NULL) {
+        json_object_set(req, "model", model);
+    }
+    if (json_is_integer(max)) {
+        json_object_set(req, "max_tokens", max);
+    }
+    if (json_is_true(json_object_get(in, "stream"))) {
+        json_object_set_new(req, "stream", json_true());
+    }
+    out->p = messages_dump(pool, req, &len);
+    out->len = len;
+    json_decref(req);
+    return out->p != NULL ? 0 : SL_EPARSE;
 }
 
 
@@ -988,7 +1193,16 @@ messages_start(msg_stream_t *s, sl_buf_t *out)
     sl_buf_puts(out, ",\"type\":\"message\",\"role\":\"assistant\",\"model\":");
     sl_buf_append(out, model.p, model.len);
     sl_buf_puts(out, ",\"content\":[],\"stop_reason\":null,\"stop_sequence\":null,\"usage\":");
-    messages_usage(out, &s->usage, true);
+    if (s->usage.known || s->usage.prompt_tokens > 0) {
+        messages_usage(out, &s->usage, true);
+    } else {
+        /* an OpenAI-shaped target counts only at the end: an estimate, see the file comment */
+        sl_usage_t est;
+
+        memset(&est, 0, sizeof(est));
+        est.prompt_tokens = (s->call->native.len + 3) / 4;
+        messages_usage(out, &est, true);
+    }
     sl_buf_puts(out, "}}\n\n");
 }
 

@@ -9,7 +9,7 @@ static const sl_frontend_t *const frontends[SL_API_COUNT] = {
     [SL_API_CHAT] = &sl__frontend_chat,
     [SL_API_EMBEDDINGS] = &sl__frontend_embeddings,
     [SL_API_MESSAGES] = &sl__frontend_messages,
-    [SL_API_RESPONSES] = NULL,
+    [SL_API_RESPONSES] = &sl__frontend_responses,
 };
 
 

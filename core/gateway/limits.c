@@ -1,10 +1,14 @@
 /*
- * The shared rate-limit table: 4096 slots of per-key minute counters, in
- * the "limits" region of the shared segment (core/base/shm.h).
+ * The shared rate-limit table: 4096 slots of per-key one-second buckets,
+ * in the "limits" region of the shared segment (core/base/shm.h). Each slot
+ * is a ring of LIMITS_BUCKETS buckets indexed by second modulo the ring;
+ * head is the newest second written, and moving it forward clears the
+ * seconds skipped.
  */
 #include "core/gateway/limits.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <string.h>
@@ -12,37 +16,71 @@
 #include "core/base/log.h"
 #include "core/base/shm.h"
 
-#define LIMITS_SLOTS 4096 /* power of two */
-#define LIMITS_PROBE 32   /* slots tried before giving up */
+#define LIMITS_SLOTS   4096 /* power of two */
+#define LIMITS_PROBE   32   /* slots tried before giving up */
+#define LIMITS_BUCKETS 61   /* seconds: the current one and the 60 before it */
+#define LIMITS_MAGIC   0x736c6c6d31ULL
 
 typedef struct limits_slot {
-    _Atomic uint64_t key;    /* hash of the key id; 0 = free */
-    _Atomic uint64_t window; /* minute number the counters belong to */
-    _Atomic uint64_t requests;
-    _Atomic uint64_t tokens;
+    _Atomic uint64_t key; /* hash of the key id; 0 = free */
+    pthread_mutex_t lock; /* guards what follows */
+    int64_t head;         /* unix second of the newest bucket */
+    uint32_t requests[LIMITS_BUCKETS];
+    uint32_t tokens[LIMITS_BUCKETS];
 } limits_slot_t;
 
 typedef struct limits_table {
-    limits_slot_t slots[LIMITS_SLOTS];
+    uint64_t magic; /* LIMITS_MAGIC once the mutexes are made */
     atomic_bool full_logged;
+    limits_slot_t slots[LIMITS_SLOTS];
 } limits_table_t;
 
 static limits_table_t *limits;
 
 static uint64_t limits_hash(const char *s);
 static limits_slot_t *limits_slot(const char *key_id);
-static void limits_roll(limits_slot_t *s, uint64_t window);
+static void limits_lock(limits_slot_t *s);
+static void limits_advance(limits_slot_t *s, int64_t sec);
+static uint64_t limits_wait(const uint32_t *counts, const limits_slot_t *s, uint64_t sum,
+                            uint64_t limit, int64_t now_ms);
+static uint32_t limits_sat_add(uint32_t a, uint64_t b);
 
 
 int
 sl_limits_init(void)
 {
+    pthread_mutexattr_t attr;
+    int rc;
+
     if (limits != NULL) {
         return 0;
     }
-    /* a fresh region is zero: every slot is free; an existing one keeps its windows */
+    /* a fresh region is zero; an existing one (a reload) keeps its windows and mutexes */
     limits = sl_shm_region("limits", sizeof(limits_table_t));
-    return limits != NULL ? 0 : -ENOMEM;
+    if (limits == NULL) {
+        return -ENOMEM;
+    }
+    if (limits->magic == LIMITS_MAGIC) {
+        return 0;
+    }
+    rc = pthread_mutexattr_init(&attr);
+    if (rc == 0) {
+        rc = pthread_mutexattr_setpshared(&attr, PTHREAD_PROCESS_SHARED);
+    }
+    if (rc == 0) {
+        rc = pthread_mutexattr_setrobust(&attr, PTHREAD_MUTEX_ROBUST);
+    }
+    for (size_t i = 0; rc == 0 && i < LIMITS_SLOTS; i++) {
+        rc = pthread_mutex_init(&limits->slots[i].lock, &attr);
+    }
+    pthread_mutexattr_destroy(&attr);
+    if (rc != 0) {
+        sl_log(NULL, SL_LOG_EMERG, rc, "pthread_mutex_init() for the rate limit table failed");
+        limits = NULL;
+        return -rc;
+    }
+    limits->magic = LIMITS_MAGIC;
+    return 0;
 }
 
 
@@ -94,24 +132,62 @@ limits_slot(const char *key_id)
 }
 
 
-/* Starts a new window when the minute changed; the first worker to see it wins. */
+/* A holder that died mid-update left counts at worst one request off: take the lock on. */
 static void
-limits_roll(limits_slot_t *s, uint64_t window)
+limits_lock(limits_slot_t *s)
 {
-    uint64_t old = atomic_load_explicit(&s->window, memory_order_acquire);
-
-    if (old != window && atomic_compare_exchange_strong(&s->window, &old, window)) {
-        atomic_store_explicit(&s->requests, 0, memory_order_release);
-        atomic_store_explicit(&s->tokens, 0, memory_order_release);
+    if (pthread_mutex_lock(&s->lock) == EOWNERDEAD) {
+        pthread_mutex_consistent(&s->lock);
     }
 }
 
 
-bool
-sl_limits_admit(const char *key_id, uint64_t rpm, uint64_t tpm, int64_t now, unsigned *retry_after,
-                const char **which)
+/* Makes sec the newest bucket, clearing the seconds in between (or all, after a minute). */
+static void
+limits_advance(limits_slot_t *s, int64_t sec)
 {
-    uint64_t window = (uint64_t) now / 60;
+    int64_t from;
+
+    if (sec <= s->head) {
+        return; /* the same second, or a clock a little behind another worker's */
+    }
+    from = sec - s->head >= LIMITS_BUCKETS ? sec - LIMITS_BUCKETS + 1 : s->head + 1;
+    for (int64_t t = from; t <= sec; t++) {
+        s->requests[t % LIMITS_BUCKETS] = 0;
+        s->tokens[t % LIMITS_BUCKETS] = 0;
+    }
+    s->head = sec;
+}
+
+
+/*
+ * Milliseconds until the window's sum of counts falls below limit: the
+ * oldest buckets leave it one second at a time, bucket of second b at the
+ * start of second b + LIMITS_BUCKETS.
+ */
+static uint64_t
+limits_wait(const uint32_t *counts, const limits_slot_t *s, uint64_t sum, uint64_t limit,
+            int64_t now_ms)
+{
+    uint64_t gone = 0;
+    int64_t at;
+
+    for (int64_t b = s->head - LIMITS_BUCKETS + 1; b <= s->head; b++) {
+        gone += counts[((b % LIMITS_BUCKETS) + LIMITS_BUCKETS) % LIMITS_BUCKETS];
+        if (sum - gone < limit) {
+            at = (b + LIMITS_BUCKETS) * 1000;
+            return at > now_ms ? (uint64_t) (at - now_ms) : 1;
+        }
+    }
+    return (uint64_t) LIMITS_BUCKETS * 1000; /* not reached: everything leaves by then */
+}
+
+
+bool
+sl_limits_admit(const char *key_id, uint64_t rpm, uint64_t tpm, int64_t now_ms,
+                uint64_t *retry_after_ms, const char **which)
+{
+    uint64_t reqs = 0, toks = 0, wait = 0, w;
     limits_slot_t *s;
 
     if ((rpm == 0 && tpm == 0) || limits == NULL || key_id == NULL || *key_id == '\0') {
@@ -121,15 +197,30 @@ sl_limits_admit(const char *key_id, uint64_t rpm, uint64_t tpm, int64_t now, uns
     if (s == NULL) {
         return true;
     }
-    limits_roll(s, window);
-    *retry_after = (unsigned) (60 - (uint64_t) now % 60);
-    if (tpm != 0 && atomic_load_explicit(&s->tokens, memory_order_relaxed) >= tpm) {
-        *which = "tokens";
-        return false;
+    limits_lock(s);
+    limits_advance(s, now_ms / 1000);
+    for (size_t i = 0; i < LIMITS_BUCKETS; i++) {
+        reqs += s->requests[i];
+        toks += s->tokens[i];
     }
-    if (rpm != 0 && atomic_fetch_add_explicit(&s->requests, 1, memory_order_relaxed) >= rpm) {
-        atomic_fetch_sub_explicit(&s->requests, 1, memory_order_relaxed);
-        *which = "requests";
+    if (tpm != 0 && toks >= tpm) {
+        wait = limits_wait(s->tokens, s, toks, tpm, now_ms);
+        *which = "tokens";
+    }
+    if (rpm != 0 && reqs >= rpm) {
+        w = limits_wait(s->requests, s, reqs, rpm, now_ms);
+        if (w > wait) {
+            wait = w;
+            *which = "requests";
+        }
+    }
+    if (wait == 0 && rpm != 0) { /* a tokens-only check (after a cache miss) counts no request */
+        s->requests[s->head % LIMITS_BUCKETS] =
+            limits_sat_add(s->requests[s->head % LIMITS_BUCKETS], 1);
+    }
+    pthread_mutex_unlock(&s->lock);
+    if (wait != 0) {
+        *retry_after_ms = wait;
         return false;
     }
     return true;
@@ -137,7 +228,7 @@ sl_limits_admit(const char *key_id, uint64_t rpm, uint64_t tpm, int64_t now, uns
 
 
 void
-sl_limits_add_tokens(const char *key_id, uint64_t tokens, int64_t now)
+sl_limits_add_tokens(const char *key_id, uint64_t tokens, int64_t now_ms)
 {
     limits_slot_t *s;
 
@@ -148,6 +239,16 @@ sl_limits_add_tokens(const char *key_id, uint64_t tokens, int64_t now)
     if (s == NULL) {
         return;
     }
-    limits_roll(s, (uint64_t) now / 60);
-    atomic_fetch_add_explicit(&s->tokens, tokens, memory_order_relaxed);
+    limits_lock(s);
+    limits_advance(s, now_ms / 1000);
+    s->tokens[s->head % LIMITS_BUCKETS] =
+        limits_sat_add(s->tokens[s->head % LIMITS_BUCKETS], tokens);
+    pthread_mutex_unlock(&s->lock);
+}
+
+
+static uint32_t
+limits_sat_add(uint32_t a, uint64_t b)
+{
+    return b >= (uint64_t) (UINT32_MAX - a) ? UINT32_MAX : (uint32_t) (a + b);
 }

@@ -23,6 +23,8 @@
 #include "core/http/tls.h"
 
 static void conn_access_log(sl_http_conn_t *c);
+static void conn_access_log_json(sl_http_conn_t *c, uint64_t us);
+static void http_log_str(sl_buf_t *b, const char *p, size_t n);
 static sl_http_error_cb conn_error_format(const sl_http_conn_t *c);
 static void conn_build_head(sl_http_conn_t *c, int status, const sl_http_header_t *headers,
                             size_t nheaders, sl_http_body_e body, size_t clen);
@@ -187,9 +189,13 @@ conn_access_log(sl_http_conn_t *c)
         return;
     }
     c->logged = true;
+    us = (uv_hrtime() - r->start_ns) / 1000;
+    if (r->conf->access_log_json) {
+        conn_access_log_json(c, us);
+        return;
+    }
     now = time(NULL);
     gmtime_r(&now, &tm);
-    us = (uv_hrtime() - r->start_ns) / 1000;
     n = snprintf(line, sizeof(line),
                  "%s [%04d-%02d-%02dT%02d:%02d:%02dZ] \"%.*s %.*s HTTP/1.%u\" %d %llu %llu.%06llu "
                  "%s%s\n",
@@ -202,6 +208,78 @@ conn_access_log(sl_http_conn_t *c)
     if (n > 0) {
         sl_access_log_write(line, (size_t) n < sizeof(line) ? (size_t) n : sizeof(line) - 1);
     }
+}
+
+
+/*
+ * The JSON form of the access log line (server.access_log_format: json):
+ * one object, the server's fields and then the handler's (r->log_fields),
+ * strings escaped and any bytes that are not UTF-8 replaced, so every line
+ * parses. Never a header value or a body.
+ */
+static void
+conn_access_log_json(sl_http_conn_t *c, uint64_t us)
+{
+    sl_http_req_t *r = &c->req;
+    sl_buf_t b = SL_BUF_INIT;
+    struct timespec ts;
+    struct tm tm;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    gmtime_r(&ts.tv_sec, &tm);
+    sl_buf_printf(&b, "{\"time\":\"%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ\",\"remote_addr\":",
+                  tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                  ts.tv_nsec / 1000000);
+    http_log_str(&b, c->addr, strlen(c->addr));
+    sl_buf_puts(&b, ",\"method\":");
+    http_log_str(&b, r->method.p, r->method.len > 16 ? 16 : r->method.len);
+    sl_buf_puts(&b, ",\"path\":");
+    http_log_str(&b, r->path.p, r->path.len > 512 ? 512 : r->path.len);
+    sl_buf_printf(&b,
+                  ",\"protocol\":\"HTTP/1.%u\",\"status\":%d,\"bytes\":%llu,"
+                  "\"duration_ms\":%llu.%03llu,\"aborted\":%s,\"request_id\":",
+                  r->http_minor, c->resp_status, (unsigned long long) c->resp_bytes,
+                  (unsigned long long) (us / 1000), (unsigned long long) (us % 1000),
+                  r->aborted ? "true" : "false");
+    if (r->request_id != NULL) {
+        http_log_str(&b, r->request_id, strlen(r->request_id));
+    } else {
+        sl_buf_puts(&b, "null");
+    }
+    if (r->log_fields.len > 0) {
+        sl_buf_append(&b, r->log_fields.p, r->log_fields.len);
+    }
+    sl_buf_puts(&b, "}\n");
+    sl_access_log_write(b.p, b.len);
+    sl_buf_free(&b);
+}
+
+
+/* A JSON string of p[0..n): escaped, each byte that does not start valid UTF-8 as U+FFFD. */
+static void
+http_log_str(sl_buf_t *b, const char *p, size_t n)
+{
+    const unsigned char *u = (const unsigned char *) p;
+
+    sl_buf_append(b, "\"", 1);
+    for (size_t i = 0; i < n;) {
+        size_t len;
+
+        if (u[i] == '"' || u[i] == '\\') {
+            sl_buf_printf(b, "\\%c", u[i]);
+            i++;
+        } else if (u[i] < 0x20 || u[i] == 0x7f) {
+            sl_buf_printf(b, "\\u%04x", u[i]);
+            i++;
+        } else if ((len = sl_utf8_char_len(p + i, n - i)) == 0) {
+            sl_buf_puts(b, "\\ufffd");
+            i++;
+        } else {
+            sl_buf_append(b, u + i, len);
+            i += len;
+        }
+    }
+    sl_buf_append(b, "\"", 1);
 }
 
 

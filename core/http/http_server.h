@@ -57,7 +57,7 @@ typedef struct sl_http_route {
 /*
  * One request. Public because handlers read it on the hot path. Fields are
  * set by the server before the handler runs and are read-only to handlers,
- * except data, on_abort and on_drain which belong to the handler.
+ * except data, on_abort, on_drain and log_fields which belong to the handler.
  */
 struct sl_http_req {
     sl_pool_t *pool; /* request pool */
@@ -83,6 +83,8 @@ struct sl_http_req {
                                 libuv callback (never inside an sl_http_* call); the
                                 handler must still finish the request to release it */
     sl_http_req_cb on_drain; /* called when queued output fell below the low-water mark */
+    sl_str_t log_fields;     /* JSON members (",\"key\":value...") a JSON access log line adds
+                                (server.access_log_format: json); in r->pool, empty: none */
 };
 
 /*

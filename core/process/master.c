@@ -22,6 +22,7 @@
 
 #include "core/base/errno.h"
 #include "core/gateway/intent.h"
+#include "core/gateway/guard.h"
 #include "core/process/listen.h"
 #include "core/process/process.h"
 #include "core/gateway/limits.h"
@@ -197,7 +198,7 @@ master_shm_init(const sl_conf_t *conf)
 {
     int rc = sl_shm_init(sl_metrics_shm_size() + sl_limits_shm_size() + sl_state_shm_size(conf)
                          + sl_db_shared_size() + sl_intent_shm_size(sl_settle_capacity(conf))
-                         + sl_tail_shm_size() + sl_alerts_shm_size());
+                         + sl_tail_shm_size() + sl_alerts_shm_size() + sl_guard_shm_size());
 
     if (rc == 0) {
         rc = sl_metrics_init();
@@ -219,6 +220,9 @@ master_shm_init(const sl_conf_t *conf)
     }
     if (rc == 0) {
         rc = sl_alerts_init();
+    }
+    if (rc == 0) {
+        rc = sl_guard_init();
     }
     return rc;
 }

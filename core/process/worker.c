@@ -19,6 +19,7 @@
 #include "core/base/crypto.h"
 #include "core/admin/admin.h"
 #include "core/admin/alerts.h"
+#include "core/admin/telemetry.h"
 #include "core/base/errno.h"
 #include "core/http/http_server.h"
 #include "core/base/log.h"
@@ -27,9 +28,11 @@
 #include "core/gateway/settle.h"
 #include "core/http/tls.h"
 #include "core/http/upstream.h"
+#include "storage/cache.h"
 #include "storage/db.h"
 #include "storage/vault.h"
 #include "storage/ledger.h"
+#include "storage/responses.h"
 
 #define WORKER_DRAIN_POLL 50   /* ms between "all connections gone?" checks while draining */
 #define WORKER_TRIM_EVERY 2000 /* ms between looks at the connection count (worker_on_trim) */
@@ -51,6 +54,7 @@ typedef struct worker {
     sl_admin_t *admin;
     sl_alerts_t *alerts;
     sl_upstream_t *upstream;
+    sl_telemetry_t *telemetry; /* trace export; NULL when off */
     sl_driver_t *driver;
     sl_db_t *db;
     uv_timer_t sync_timer; /* flushes LMDB to disk every storage.sync_interval */
@@ -58,7 +62,7 @@ typedef struct worker {
     bool syncing;
     uv_timer_t trim_timer;  /* hands free heap memory back after a load peak */
     size_t conn_peak;       /* most connections seen since the last trim */
-    uv_timer_t prune_timer; /* ledger retention, slot 0 only */
+    uv_timer_t prune_timer; /* ledger retention and cache expiry, slot 0 only */
     uv_work_t prune_work;
     size_t pruned; /* rows the last batch deleted */
     bool pruning;
@@ -338,7 +342,10 @@ worker_on_trim(uv_timer_t *t)
 #define WORKER_PRUNE_EVERY 60000 /* ms between retention passes */
 #define WORKER_PRUNE_BATCH 500   /* rows per write transaction */
 
-/* Ledger retention: delete rows older than ledger.retention, in short batches. */
+/*
+ * Ledger retention: delete rows older than ledger.retention, in short
+ * batches; and expired response cache entries.
+ */
 static void
 worker_on_prune_timer(uv_timer_t *t)
 {
@@ -366,7 +373,14 @@ worker_prune_work(uv_work_t *req)
     before = (int64_t) ts.tv_sec * 1000000000 + ts.tv_nsec
              - (int64_t) w->ctx->conf->ledger_retention * 1000000;
     w->pruned = 0;
-    sl_ledger_prune(w->db, before, WORKER_PRUNE_BATCH, &w->pruned);
+    if (w->ctx->conf->ledger_retention > 0) {
+        sl_ledger_prune(w->db, before, WORKER_PRUNE_BATCH, &w->pruned);
+    }
+    /* the response cache's expired entries go in the same pass (each read misses them anyway) */
+    sl_cache_expire(w->db, (int64_t) ts.tv_sec, WORKER_PRUNE_BATCH, NULL);
+    before = (int64_t) ts.tv_sec * 1000000000 + ts.tv_nsec
+             - (int64_t) w->ctx->conf->responses_retention * 1000000;
+    sl_responses_prune(w->db, before, WORKER_PRUNE_BATCH, NULL);
 }
 
 
@@ -426,6 +440,7 @@ worker_stop(worker_t *w)
     sl_upstream_destroy(w->upstream);
     w->upstream = NULL;
     sl_alerts_stop(w->alerts);
+    sl_telemetry_shutdown(w->telemetry);
 }
 
 
@@ -487,6 +502,7 @@ sl_worker_run(const sl_worker_ctx_t *ctx)
         code = 2;
         goto out_loop;
     }
+    w.telemetry = sl_telemetry_create(&w.loop, ctx->conf);
     w.driver = sl_driver_create(&w.loop, ctx->conf, w.upstream, w.db);
     if (w.driver == NULL) {
         code = 2;
@@ -541,7 +557,7 @@ sl_worker_run(const sl_worker_ctx_t *ctx)
     uv_timer_start(&w.trim_timer, worker_on_trim, WORKER_TRIM_EVERY, WORKER_TRIM_EVERY);
     uv_timer_init(&w.loop, &w.prune_timer);
     w.prune_timer.data = &w;
-    if (ctx->slot == 0 && ctx->conf->ledger_retention > 0) {
+    if (ctx->slot == 0) {
         uv_timer_start(&w.prune_timer, worker_on_prune_timer, 10000, WORKER_PRUNE_EVERY);
     }
     uv_signal_init(&w.loop, &w.sig_term);
@@ -594,6 +610,7 @@ out_upstream:
         sl_upstream_destroy(w.upstream);
         uv_run(&w.loop, UV_RUN_DEFAULT);
     }
+    sl_telemetry_destroy(w.telemetry);
 out_loop:
     sl_alerts_stop(w.alerts);
     uv_walk(&w.loop, worker_close_walk, NULL);

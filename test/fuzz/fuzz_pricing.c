@@ -164,9 +164,15 @@ fuzz_price(const sl_pricing_t *p, const char *key)
     prefix[slash - key] = '\0';
     price = sl_pricing_find(p, prefix, "openai", model);
     if (price != NULL) {
-        fuzz_check(price->input <= SL_PRICE_MAX && price->output <= SL_PRICE_MAX
-                       && price->cached_input <= SL_PRICE_MAX && price->cache_write <= SL_PRICE_MAX,
-                   "a price above SL_PRICE_MAX");
+        const sl_price_rates_t *r[2] = { &price->rates, &price->long_rates };
+
+        for (int j = 0; j < 2; j++) {
+            fuzz_check(r[j]->input <= SL_PRICE_MAX && r[j]->output <= SL_PRICE_MAX
+                           && r[j]->cached_input <= SL_PRICE_MAX
+                           && r[j]->cache_write <= SL_PRICE_MAX
+                           && r[j]->cache_write_1h <= SL_PRICE_MAX,
+                       "a price above SL_PRICE_MAX");
+        }
     }
     for (size_t i = 0; i < sizeof(fuzz_usages) / sizeof(fuzz_usages[0]); i++) {
         uint64_t nusd = 0;
@@ -182,8 +188,11 @@ fuzz_price(const sl_pricing_t *p, const char *key)
         }
         if (rc == 0) {
             fuzz_check_usd(nusd);
-            /* usages 0..3 only grow */
-            if (i <= 3) {
+            /* usages 0..3 only grow (unless a long-context tier starts between two) */
+            if (i <= 3
+                && (i == 0 || price->above == 0
+                    || !(fuzz_usages[i - 1].prompt_tokens <= price->above
+                         && fuzz_usages[i].prompt_tokens > price->above))) {
                 fuzz_check(nusd >= last, "a larger usage cost less");
                 last = nusd;
             }

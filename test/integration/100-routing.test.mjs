@@ -57,6 +57,7 @@ describe('routing and resilience', () => {
           deadfirst: { targets: ['dead/deadfirst', 'pb/deadfirst'] },
           retry: { targets: ['pr/retry', 'pb/retry'], retries: 1 },
           brk: { ...two('brk'), breaker: { failures: 3, cooldown: '1500ms' } },
+          brkreload: { ...two('brkreload'), breaker: { failures: 2, cooldown: '60s' } },
           w: { targets: [{ target: 'pa/w', weight: 1 }, { target: 'pb/w', weight: 3 }], strategy: 'weighted' },
           dear: { targets: ['pa/dear-model', 'pb/dear-model'], strategy: 'cheapest' },
           cheap: { targets: ['pa/cheap-model', 'pb/cheap-model'], strategy: 'cheapest' },
@@ -227,6 +228,22 @@ describe('routing and resilience', () => {
       const r2 = await raw('brk');
       assert.equal(r2.headers['x-sluice-provider'], 'pa');
     }
+  });
+
+  it('an open breaker stays open across a reload (shared memory outlives the workers)', async () => {
+    await a.faults({ 'x-mock-status': '500' });
+    for (let i = 0; i < 2; i++) assert.equal((await raw('brkreload')).status, 200);
+    assert.equal((await a.stats()).requests, 2);
+    const old = sluice.workerPids();
+    sluice.signal('SIGHUP');
+    await sluice.waitWorkers({ notIn: old });
+    await a.faults({});
+    for (let i = 0; i < 4; i++) {
+      const r = await raw('brkreload');
+      assert.equal(r.headers['x-sluice-provider'], 'pb');
+      assert.equal(r.headers['x-sluice-attempts'], '1');
+    }
+    assert.equal((await a.stats()).requests, 2, 'the new generation skipped the open target too');
   });
 
   it('splits weighted traffic in proportion', async () => {

@@ -102,6 +102,12 @@ describe('gateway contract', () => {
     sluice.signal('SIGHUP');
     await sleep(1500);
     const k = await createKey(sluice, 'tight', ['--budget', '0.000001', '--period', 'day']);
+    /* the first request fits under its capped reservation (budgets.max_reservation) and overspends */
+    const first = await request(`${sluice.baseURL}/chat/completions`, {
+      method: 'POST', headers: { authorization: `Bearer ${k.key}`, 'content-type': 'application/json' },
+      body: { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] },
+    });
+    assert.equal(first.status, 200, first.body);
     const r = await request(`${sluice.baseURL}/chat/completions`, {
       method: 'POST', headers: { authorization: `Bearer ${k.key}`, 'content-type': 'application/json' },
       body: { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] },
@@ -113,7 +119,7 @@ describe('gateway contract', () => {
     await mock.reset();
     await assert.rejects(client.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] }), (e) => e.status === 429);
     const rows = (await usageJson(sluice, 'key')).filter((g) => g.name === 'tight');
-    assert.equal(rows[0].requests, 2, 'one row for the raw request, one for the SDK\'s (not three)');
+    assert.equal(rows[0].requests, 3, 'the spending request, the raw refusal, one for the SDK\'s (not four)');
   });
 
   it('a rate-limited request\'s ledger row records the model', async () => {

@@ -282,8 +282,9 @@ describe('dashboard', () => {
 });
 
 // dashboard.tail_text: the tail also keeps the start of the prompt and of
-// the answer (plain and streamed, Anthropic's format too), on one line,
-// bounded, cut between characters.
+// the answer (plain and streamed, Anthropic's format too, cache hits), on
+// one line, bounded, cut between characters; a prompt as the guardrails
+// redacted it, and no answer when they rewrite answers.
 describe('dashboard with tail_text', () => {
   let stack, sluice, origin;
 
@@ -295,6 +296,9 @@ describe('dashboard with tail_text', () => {
         cfg.server.admin_listen = `127.0.0.1:${adminPort}`;
         cfg.auth.admin_key = 'env:SLUICE_TEST_ADMIN_KEY';
         cfg.dashboard = { tail_text: true };
+        cfg.cache = { enabled: true, ttl: '1h', scope: 'key' };
+        cfg.guardrails = { policies: { rest: [{ detect: ['email'], action: 'redact', restore: true }] } };
+        cfg.models.restored = { targets: ['mock/gpt-4o-mini-2024-07-18'], guard: 'rest' };
         return cfg;
       },
       env: { SLUICE_TEST_ADMIN_KEY: ADMIN_KEY },
@@ -321,11 +325,20 @@ describe('dashboard with tail_text', () => {
     const ms = await claude.messages.create({ model: 'gpt-4o-mini', max_tokens: 64, stream: true,
       messages: [{ role: 'user', content: [{ type: 'text', text: 'from claude code' }] }] });
     for await (const _ of ms) { /* drain */ }
+    await client.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'streamed question' }] });
+    const red = await client.chat.completions.create({ model: 'restored', messages: [{ role: 'user', content: 'write to ann@example.com' }] });
+    assert.equal(red.choices[0].message.content, 'mock reply: write to ann@example.com'); // restored for the client
     const r = await request(`${origin}/admin/tail?after=0`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } });
     assert.equal(r.status, 200, r.body);
     const j = r.json();
     assert.equal(j.text, true);
-    assert.equal(j.data.length, 4);
+    assert.equal(j.data.length, 6);
+    assert.equal(j.data[4].cache, 'hit');
+    assert.equal(j.data[4].prompt, 'streamed question');
+    assert.equal(j.data[4].answer, 'mock reply: streamed question');
+    assert.match(j.data[5].prompt, /^write to \[EMAIL_1\]$/);
+    assert.equal(j.data[5].answer, '');
+    assert.ok(!JSON.stringify(j).includes('ann@example.com'), 'the tail shows a redacted address');
     assert.equal(j.data[0].prompt, 'which lock opens first?');
     assert.equal(j.data[0].answer, 'mock reply: which lock opens first?');
     assert.equal(j.data[1].prompt, 'streamed question');

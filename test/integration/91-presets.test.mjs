@@ -180,7 +180,7 @@ describe('OpenAI-compatible presets and Azure', () => {
     await client.chat.completions.create({ model: 'm-azure', messages: [{ role: 'user', content: 'az' }] });
     const e = await client.embeddings.create({ model: 'm-azure-embed', input: 'vector me' });
     assert.equal(e.data.length, 1);
-    assert.equal(e.data[0].embedding.length, 8);
+    assert.equal(e.data[0].embedding.length, 64);
     const [chat, emb] = await upstream();
     assert.equal(chat.path, '/openai/deployments/my-deploy/chat/completions?api-version=2024-10-21');
     // a model without a deployments entry is its own deployment name

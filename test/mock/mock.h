@@ -26,7 +26,7 @@
 #define SL_MOCK_LOG_MAX         100 /* requests kept for GET /__mock/requests */
 #define SL_MOCK_REPLY_MAX_CHARS 200 /* of the last user text, echoed in the reply */
 #define SL_MOCK_TOOL_ARGS       "{\"location\":\"Paris\"}"
-#define SL_MOCK_EMBED_DIMS      8
+#define SL_MOCK_EMBED_DIMS      64
 
 /* Command-line settings; immutable once the loop runs. */
 typedef struct sl_mock_conf {
@@ -188,5 +188,12 @@ bool sl__mock_is_gemini(const sl_mock_req_t *r);
 /* Answers a Gemini request, as sl__mock_anthropic does for Anthropic. */
 void sl__mock_gemini(sl_mock_t *m, const sl_mock_req_t *r, sl_mock_resp_t *resp,
                      const sl_mock_faults_t *f);
+
+/* Is r for OpenAI's Responses API (/v1/responses, Azure's /openai/v1/responses)? */
+bool sl__mock_is_responses(const sl_mock_req_t *r);
+
+/* Answers a Responses request (mock_responses.c); authentication and faults are done. */
+void sl__mock_responses(sl_mock_t *m, const sl_mock_req_t *r, sl_mock_resp_t *resp,
+                        const sl_mock_faults_t *f);
 
 #endif

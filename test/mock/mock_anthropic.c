@@ -30,7 +30,11 @@ typedef struct ant_msg {
     long long input_tokens;
     long long output_tokens;
     unsigned long long cache_read;
+    unsigned long long cache_write;    /* cache_creation_input_tokens */
+    unsigned long long cache_write_1h; /* of them, cache_creation.ephemeral_1h_input_tokens */
     bool stream_error;
+    sl_str_t thinking; /* empty: the request did not ask for thinking */
+    char signature[24];
 } ant_msg_t;
 
 static const char *ant_error_type(int status);
@@ -49,6 +53,8 @@ static void ant_open(sl_mock_t *m, const char *event);
 static void ant_close(sl_mock_t *m, sl_mock_resp_t *resp, bool last);
 static void ant_stream(sl_mock_t *m, const sl_mock_req_t *r, sl_mock_resp_t *resp,
                        const sl_mock_faults_t *f, const ant_msg_t *a);
+static void ant_sign(const char *p, size_t len, char *out);
+static const char *ant_check_thinking(const json_t *messages);
 
 
 bool
@@ -259,6 +265,10 @@ ant_messages(sl_mock_t *m, const sl_mock_req_t *r, sl_mock_resp_t *resp, const s
         return;
     }
     messages = json_object_get(root, "messages");
+    if (ant_check_thinking(messages) != NULL) {
+        ant_error(m, r, resp, 400, f, "invalid_request_error", ant_check_thinking(messages));
+        goto out;
+    }
     ant_text_of(json_object_get(root, "system"), &text, &chars, &unused);
     json_array_foreach(messages, i, msg)
     {
@@ -293,6 +303,17 @@ ant_messages(sl_mock_t *m, const sl_mock_req_t *r, sl_mock_resp_t *resp, const s
     if (h != NULL && sl_str_to_u64(sl_str_trim(h->value), &a.cache_read) != 0) {
         a.cache_read = 0;
     }
+    h = sl__mock_header(r, "x-mock-cache-write");
+    if (h != NULL && sl_str_to_u64(sl_str_trim(h->value), &a.cache_write) != 0) {
+        a.cache_write = 0;
+    }
+    h = sl__mock_header(r, "x-mock-cache-write-1h");
+    if (h != NULL && sl_str_to_u64(sl_str_trim(h->value), &a.cache_write_1h) != 0) {
+        a.cache_write_1h = 0;
+    }
+    if (a.cache_write_1h > a.cache_write) {
+        a.cache_write = a.cache_write_1h;
+    }
     h = sl__mock_header(r, "x-mock-stream-error");
     a.stream_error = h != NULL && sl_str_eq(sl_str_trim(h->value), "1");
 
@@ -319,6 +340,17 @@ ant_messages(sl_mock_t *m, const sl_mock_req_t *r, sl_mock_resp_t *resp, const s
         }
     }
 
+    {
+        const char *tt =
+            json_string_value(json_object_get(json_object_get(root, "thinking"), "type"));
+
+        if (tt != NULL && (strcmp(tt, "enabled") == 0 || strcmp(tt, "adaptive") == 0)) {
+            a.thinking.p = sl_psprintf(m->scratch, "Thinking about: %.*s", (int) last_user.len,
+                                       last_user.p != NULL ? last_user.p : "");
+            a.thinking.len = strlen(a.thinking.p);
+            ant_sign(a.thinking.p, a.thinking.len, a.signature);
+        }
+    }
     if (json_is_true(json_object_get(root, "stream"))) {
         ant_stream(m, r, resp, f, &a);
     } else {
@@ -336,9 +368,16 @@ static void
 ant_usage(sl_buf_t *b, const ant_msg_t *a, long long output_tokens)
 {
     sl_buf_printf(b,
-                  "{\"input_tokens\":%lld,\"cache_creation_input_tokens\":0,"
-                  "\"cache_read_input_tokens\":%llu,\"output_tokens\":%lld}",
-                  a->input_tokens, a->cache_read, output_tokens);
+                  "{\"input_tokens\":%lld,\"cache_creation_input_tokens\":%llu,"
+                  "\"cache_read_input_tokens\":%llu,\"output_tokens\":%lld",
+                  a->input_tokens, a->cache_write, a->cache_read, output_tokens);
+    if (a->cache_write > 0) {
+        sl_buf_printf(b,
+                      ",\"cache_creation\":{\"ephemeral_5m_input_tokens\":%llu,"
+                      "\"ephemeral_1h_input_tokens\":%llu}",
+                      a->cache_write - a->cache_write_1h, a->cache_write_1h);
+    }
+    sl_buf_puts(b, "}");
 }
 
 
@@ -353,13 +392,19 @@ ant_full(sl_mock_t *m, const sl_mock_req_t *r, sl_mock_resp_t *resp, const sl_mo
         b,
         "{\"id\":\"msg_mock%llu\",\"type\":\"message\",\"role\":\"assistant\",\"model\":", a->id);
     sl__mock_json_str(b, a->model.p, a->model.len);
+    sl_buf_puts(b, ",\"content\":[");
+    if (a->thinking.len > 0) {
+        sl_buf_puts(b, "{\"type\":\"thinking\",\"thinking\":");
+        sl__mock_json_str(b, a->thinking.p, a->thinking.len);
+        sl_buf_printf(b, ",\"signature\":\"%s\"},", a->signature);
+    }
     if (a->tool_name.len > 0) {
-        sl_buf_puts(b, ",\"content\":[{\"type\":\"tool_use\",\"id\":\"" ANT_TOOL_ID "\",\"name\":");
+        sl_buf_puts(b, "{\"type\":\"tool_use\",\"id\":\"" ANT_TOOL_ID "\",\"name\":");
         sl__mock_json_str(b, a->tool_name.p, a->tool_name.len);
         sl_buf_puts(b, ",\"input\":");
         sl_buf_append(b, a->reply.p, a->reply.len);
     } else {
-        sl_buf_puts(b, ",\"content\":[{\"type\":\"text\",\"text\":");
+        sl_buf_puts(b, "{\"type\":\"text\",\"text\":");
         sl__mock_json_str(b, a->reply.p, a->reply.len);
     }
     sl_buf_printf(b, "}],\"stop_reason\":\"%s\",\"stop_sequence\":null,\"usage\":", a->stop_reason);
@@ -396,6 +441,7 @@ ant_stream(sl_mock_t *m, const sl_mock_req_t *r, sl_mock_resp_t *resp, const sl_
     size_t pieces = f->chunks < chars ? f->chunks : chars;
     size_t at = 0;
     bool tool = a->tool_name.len > 0;
+    int block = a->thinking.len > 0 ? 1 : 0;
 
     sl__mock_head(m, r, resp, 200, "text/event-stream; charset=utf-8", -1, f, a->extra);
 
@@ -410,15 +456,41 @@ ant_stream(sl_mock_t *m, const sl_mock_req_t *r, sl_mock_resp_t *resp, const sl_
     sl_buf_puts(b, "}}");
     ant_close(m, resp, false);
 
+    if (a->thinking.len > 0) {
+        /* the thinking block first: start, one thinking_delta, the signature, stop */
+        ant_open(m, "content_block_start");
+        sl_buf_puts(b, "{\"type\":\"content_block_start\",\"index\":0,\"content_block\":"
+                       "{\"type\":\"thinking\",\"thinking\":\"\",\"signature\":\"\"}}");
+        ant_close(m, resp, false);
+        ant_open(m, "content_block_delta");
+        sl_buf_puts(b, "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":"
+                       "\"thinking_delta\",\"thinking\":");
+        sl__mock_json_str(b, a->thinking.p, a->thinking.len);
+        sl_buf_puts(b, "}}");
+        ant_close(m, resp, false);
+        ant_open(m, "content_block_delta");
+        sl_buf_printf(b,
+                      "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":"
+                      "\"signature_delta\",\"signature\":\"%s\"}}",
+                      a->signature);
+        ant_close(m, resp, false);
+        ant_open(m, "content_block_stop");
+        sl_buf_puts(b, "{\"type\":\"content_block_stop\",\"index\":0}");
+        ant_close(m, resp, false);
+    }
     ant_open(m, "content_block_start");
     if (tool) {
-        sl_buf_puts(b, "{\"type\":\"content_block_start\",\"index\":0,\"content_block\":"
-                       "{\"type\":\"tool_use\",\"id\":\"" ANT_TOOL_ID "\",\"name\":");
+        sl_buf_printf(b,
+                      "{\"type\":\"content_block_start\",\"index\":%d,\"content_block\":"
+                      "{\"type\":\"tool_use\",\"id\":\"" ANT_TOOL_ID "\",\"name\":",
+                      block);
         sl__mock_json_str(b, a->tool_name.p, a->tool_name.len);
         sl_buf_puts(b, ",\"input\":{}}}");
     } else {
-        sl_buf_puts(b, "{\"type\":\"content_block_start\",\"index\":0,\"content_block\":"
-                       "{\"type\":\"text\",\"text\":\"\"}}");
+        sl_buf_printf(b,
+                      "{\"type\":\"content_block_start\",\"index\":%d,\"content_block\":"
+                      "{\"type\":\"text\",\"text\":\"\"}}",
+                      block);
     }
     ant_close(m, resp, false);
 
@@ -433,7 +505,7 @@ ant_stream(sl_mock_t *m, const sl_mock_req_t *r, sl_mock_resp_t *resp, const sl_
         size_t len = sl__mock_utf8_prefix(a->reply.p + at, a->reply.len - at, want);
 
         ant_open(m, "content_block_delta");
-        sl_buf_puts(b, "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":");
+        sl_buf_printf(b, "{\"type\":\"content_block_delta\",\"index\":%d,\"delta\":", block);
         sl_buf_puts(b, tool ? "{\"type\":\"input_json_delta\",\"partial_json\":"
                             : "{\"type\":\"text_delta\",\"text\":");
         sl__mock_json_str(b, a->reply.p + at, len);
@@ -451,7 +523,7 @@ ant_stream(sl_mock_t *m, const sl_mock_req_t *r, sl_mock_resp_t *resp, const sl_
     }
 
     ant_open(m, "content_block_stop");
-    sl_buf_puts(b, "{\"type\":\"content_block_stop\",\"index\":0}");
+    sl_buf_printf(b, "{\"type\":\"content_block_stop\",\"index\":%d}", block);
     ant_close(m, resp, false);
 
     ant_open(m, "message_delta");
@@ -467,12 +539,61 @@ ant_stream(sl_mock_t *m, const sl_mock_req_t *r, sl_mock_resp_t *resp, const sl_
 
 paced:
     /* headers, message_start, content_block_start and ping go at once; each later event waits */
-    resp->paced_from = ANT_PREAMBLE;
+    resp->paced_from = ANT_PREAMBLE + (a->thinking.len > 0 ? 4 : 0);
     if (f->reset_after >= 0) {
-        resp->reset_after =
-            ANT_PREAMBLE + ((size_t) f->reset_after < pieces ? (size_t) f->reset_after : pieces);
+        resp->reset_after = resp->paced_from
+                            + ((size_t) f->reset_after < pieces ? (size_t) f->reset_after : pieces);
         if (resp->reset_after > resp->nseg) {
             resp->reset_after = resp->nseg;
         }
     }
+}
+
+
+/* The mock's signature of a thinking text: "sig_" + 16 hex digits of its FNV-1a hash. */
+static void
+ant_sign(const char *p, size_t len, char *out)
+{
+    uint64_t h = 14695981039346656037ull;
+
+    for (size_t i = 0; i < len; i++) {
+        h = (h ^ (uint8_t) p[i]) * 1099511628211ull;
+    }
+    snprintf(out, 24, "sig_%016llx", (unsigned long long) h);
+}
+
+
+/*
+ * Anthropic refuses a thinking block whose signature is not the one it
+ * gave: the mock checks its own, so a gateway that changed a byte of the
+ * thinking or of its signature is caught. NULL when every block is intact.
+ */
+static const char *
+ant_check_thinking(const json_t *messages)
+{
+    const json_t *msg, *b;
+    size_t i, k;
+    char want[24];
+
+    json_array_foreach(messages, i, msg)
+    {
+        json_array_foreach(json_object_get(msg, "content"), k, b)
+        {
+            const char *type = json_string_value(json_object_get(b, "type"));
+            const json_t *t = json_object_get(b, "thinking");
+            const char *sig = json_string_value(json_object_get(b, "signature"));
+
+            if (type == NULL || strcmp(type, "thinking") != 0) {
+                continue;
+            }
+            if (!json_is_string(t) || sig == NULL) {
+                return "thinking blocks need thinking and signature";
+            }
+            ant_sign(json_string_value(t), json_string_length(t), want);
+            if (strcmp(sig, want) != 0) {
+                return "Invalid `signature` in `thinking` block";
+            }
+        }
+    }
+    return NULL;
 }

@@ -8,6 +8,7 @@
 #include "test/mock/mock.h"
 
 #include <stdio.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -646,7 +647,7 @@ sl_mock_handle(sl_mock_t *m, const sl_mock_req_t *r, sl_mock_resp_t *resp)
         sl__mock_gemini(m, r, resp, &f);
         goto out;
     }
-    if (api_azure(r, NULL)) {
+    if (api_azure(r, NULL) || sl_str_eq(r->path, "/openai/v1/responses")) {
         if (!api_azure_authorized(m, r)) {
             api_error(m, r, resp, 401, &f,
                       "Access denied due to invalid subscription key or wrong API endpoint. Make "
@@ -804,6 +805,10 @@ api_route(sl_mock_t *m, const sl_mock_req_t *r, sl_mock_resp_t *resp, const sl_m
         return;
     }
 
+    if (sl__mock_is_responses(r)) {
+        sl__mock_responses(m, r, resp, f);
+        return;
+    }
     if (post && sl_str_eq(r->path, "/v1/chat/completions")) {
         api_chat(m, r, resp, f);
         return;
@@ -1199,39 +1204,68 @@ api_chat_stream(sl_mock_t *m, const sl_mock_req_t *r, sl_mock_resp_t *resp,
 
 
 /*
- * Eight deterministic values derived from the input (FNV-1a, then
- * xorshift). Each is k/1024, exact in float32, so the float and base64
- * encodings decode to the same numbers.
+ * SL_MOCK_EMBED_DIMS deterministic values for the input, meaningful enough
+ * for a semantic cache: a bag of words hashed into the dimensions. Words
+ * are runs of ASCII letters and digits (lower-cased) and UTF-8 bytes; each
+ * adds +1 or -1 (by its FNV-1a hash) to one dimension, and the vector is
+ * scaled to length 1. Texts with the same words get the same vector, texts
+ * sharing most of their words close ones. Each value is then rounded to a
+ * multiple of 1/1024, exact in float32, so the float and base64 encodings
+ * decode to the same numbers. A text without words gets (1, 0, 0, ...).
  */
 void
 sl__mock_embedding(sl_buf_t *b, const char *p, size_t len, bool base64)
 {
     static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    uint64_t x = 1469598103934665603ULL;
     unsigned char raw[SL_MOCK_EMBED_DIMS * 4];
+    double acc[SL_MOCK_EMBED_DIMS] = { 0 };
     float v[SL_MOCK_EMBED_DIMS];
+    double norm = 0;
+    size_t i = 0;
 
-    for (size_t i = 0; i < len; i++) {
-        x ^= (unsigned char) p[i];
-        x *= 1099511628211ULL;
+    while (i < len) {
+        uint32_t h = 2166136261u;
+        size_t n = 0;
+
+        for (; i < len; i++, n++) {
+            unsigned char c = (unsigned char) p[i];
+
+            if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
+                  || c >= 0x80)) {
+                break;
+            }
+            h ^= (uint32_t) (c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+            h *= 16777619u;
+        }
+        if (n > 0) {
+            acc[h % SL_MOCK_EMBED_DIMS] += (h >> 31) != 0 ? -1.0 : 1.0;
+        }
+        if (n == 0) {
+            i++;
+        }
     }
-    for (size_t i = 0; i < SL_MOCK_EMBED_DIMS; i++) {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        v[i] = (float) ((long) (x % 2049) - 1024) / 1024.0f;
+    for (i = 0; i < SL_MOCK_EMBED_DIMS; i++) {
+        norm += acc[i] * acc[i];
+    }
+    if (norm == 0) {
+        acc[0] = 1;
+        norm = 1;
+    }
+    norm = sqrt(norm);
+    for (i = 0; i < SL_MOCK_EMBED_DIMS; i++) {
+        v[i] = (float) floor(acc[i] / norm * 1024 + 0.5) / 1024.0f;
     }
 
     if (!base64) {
         sl_buf_append(b, "[", 1);
-        for (size_t i = 0; i < SL_MOCK_EMBED_DIMS; i++) {
+        for (i = 0; i < SL_MOCK_EMBED_DIMS; i++) {
             sl_buf_printf(b, "%s%.10g", i == 0 ? "" : ",", (double) v[i]);
         }
         sl_buf_append(b, "]", 1);
         return;
     }
 
-    for (size_t i = 0; i < SL_MOCK_EMBED_DIMS; i++) {
+    for (i = 0; i < SL_MOCK_EMBED_DIMS; i++) {
         uint32_t u;
 
         memcpy(&u, &v[i], 4);
@@ -1241,7 +1275,7 @@ sl__mock_embedding(sl_buf_t *b, const char *p, size_t len, bool base64)
         raw[i * 4 + 3] = (unsigned char) (u >> 24);
     }
     sl_buf_append(b, "\"", 1);
-    for (size_t i = 0; i < sizeof(raw); i += 3) {
+    for (i = 0; i < sizeof(raw); i += 3) {
         size_t n = sizeof(raw) - i < 3 ? sizeof(raw) - i : 3;
         uint32_t w = (uint32_t) raw[i] << 16;
         char out[4];

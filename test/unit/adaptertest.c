@@ -186,6 +186,8 @@ test_event_name(sl_ev_type_e type)
         return "error";
     case SL_EV_DONE:
         return "done";
+    case SL_EV_REDACTED:
+        return "redacted";
     }
     fail_msg("unknown event type %d", (int) type);
     return NULL;

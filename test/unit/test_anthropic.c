@@ -412,8 +412,8 @@ test_response_invalid(void **state)
         "\"msg\"",
         /* strings jansson refuses, in a block sluice reads */
         "{\"content\":[{\"type\":\"text\",\"text\":\"a\\u0000b\"}]}",
-        "{\"content\":[{\"type\":\"tool_use\",\"id\":\"t\",\"name\":\"f\",\"input\":"
-        "{\"k\":\"\x01\"}}]}",
+        ("{\"content\":[{\"type\":\"tool_use\",\"id\":\"t\",\"name\":\"f\",\"input\":"
+         "{\"k\":\"\x01\"}}]}"),
     };
     test_ctx_t *t = *state;
 

@@ -687,7 +687,7 @@ test_defaults(void **state)
         assert_int_equal(conf->nstatic_keys, 0);
         assert_null(conf->admin_key.value);
         assert_string_equal(conf->storage_path, "var/");
-        assert_int_equal(conf->storage_map_size, 1ULL << 30);
+        assert_int_equal(conf->storage_map_size, 256ULL << 20);
         assert_int_equal(conf->storage_sync_interval, 1000);
         assert_null(conf->pricing_file);
         assert_int_equal(conf->nproviders, 0);
@@ -949,7 +949,22 @@ test_errors_syntax(void **state)
         { "storage: [a]\n", "1:10: storage must be a mapping, not a list" },
         { "providers: [a]\n", "1:12: providers must be a mapping, not a list" },
         { "models: x\n", "1:9: models must be a mapping, not a scalar" },
-        { "pricing: [a]\n", "1:10: pricing must be a scalar value, not a list" },
+        { "pricing: {a: b}\n", "1:10: pricing must be a scalar value, not a mapping" },
+        { "pricing: []\n", "1:10: pricing must list 1 to 64 files" },
+        { "pricing: [[a]]\n", "1:11: pricing must be a scalar value, not a list" },
+        { "pricing: [no/such.yaml]\n",
+          "1:11: cannot load pricing: no/such.yaml: open() failed (2: No such file or directory)" },
+        { "unpriced: maybe\n", "1:11: invalid unpriced \"maybe\" (use allow or reject)" },
+        { "budgets: {max_reservation: 1.2345678}\n",
+          "1:28: invalid max_reservation \"1.2345678\" (USD with at most 6 decimals like 0.50, or "
+          "a share of the budget like 10%)" },
+        { "budgets: {max_reservation: 120%}\n",
+          "1:28: invalid max_reservation \"120%\" (a share of the budget, 0% to 100% with one "
+          "decimal at most, or USD like 0.50)" },
+        { "budgets: {default_output_tokens: 0}\n",
+          "1:34: default_output_tokens must be a whole number between 1 and 10000000" },
+        { "budgets: {cap: 1}\n", "1:11: unknown key \"cap\" in budgets" },
+        { "ledger: {commit_window: 2s}\n", "1:25: commit_window must be between 0ms and 1s" },
         { "pricing: \"\"\n", "1:10: pricing must not be empty" },
     };
 
@@ -1956,6 +1971,86 @@ test_tls_listen(void **state)
 }
 
 
+/* cache: and a model's cache: (core/conf/conf_cache.c). */
+static void
+test_cache(void **state)
+{
+    static const char *prov = "providers:\n  p: {kind: openai, base_url: \"http://x\"}\n";
+    static const test_error_t t[] = {
+        { "cache: {scope: world}\n",
+          "1:16: invalid cache scope \"world\" (use key, team or global)" },
+        { "cache: {ttl: 0}\n", "1:14: ttl must be between 1s and 365d" },
+        { "cache: {max_size: 1KiB}\n", "1:19: max_size must be between 64KiB and 1TiB" },
+        { "cache: {enable: true}\n", "1:9: unknown key \"enable\" in cache" },
+        { "cache: {semantic: {threshold: 0.9}}\n",
+          "1:19: cache.semantic needs an embedding target (\"provider/model\")" },
+        { "cache: {semantic: {embedding: nope/e}}\n",
+          "1:31: unknown provider \"nope\" in embedding target \"nope/e\"" },
+        { "cache: {semantic: {embedding: e}}\n",
+          "1:31: embedding target \"e\" must be \"provider/model\"" },
+    };
+    char err[TEST_ERR_MAX], yaml[512];
+    sl_conf_t *conf = NULL;
+    const sl_model_conf_t *m;
+
+    (void) state;
+    /* the defaults: off, 1h, key scope, 256MiB, no semantic part */
+    assert_int_equal(load("models: {}\n", &conf, err, sizeof(err)), 0);
+    assert_false(conf->cache.enabled);
+    assert_int_equal(conf->cache.ttl, 3600 * 1000);
+    assert_int_equal(conf->cache.scope, SL_CACHE_SCOPE_KEY);
+    assert_int_equal(conf->cache.max_size, 256u << 20);
+    assert_false(conf->cache.semantic);
+    sl_conf_destroy(conf);
+
+    snprintf(yaml, sizeof(yaml),
+             "%scache:\n  enabled: true\n  ttl: 10m\n  scope: team\n  max_size: 1MiB\n"
+             "  semantic: {embedding: p/text-embedding-3-small, threshold: 0.85, max_messages: 6}\n"
+             "models:\n  a: {targets: [p/x], cache: false}\n"
+             "  b: {targets: [p/x], cache: {ttl: 30s, semantic: false}}\n"
+             "  c: {targets: [p/x], cache: true}\n  d: {targets: [p/x]}\n",
+             prov);
+    if (load(yaml, &conf, err, sizeof(err)) != 0) {
+        fail_msg("%s", err);
+    }
+    assert_true(conf->cache.enabled);
+    assert_int_equal(conf->cache.ttl, 600 * 1000);
+    assert_int_equal(conf->cache.scope, SL_CACHE_SCOPE_TEAM);
+    assert_int_equal(conf->cache.max_size, 1u << 20);
+    assert_true(conf->cache.semantic);
+    assert_ptr_equal(conf->cache.embedding.provider, &conf->providers[0]);
+    assert_string_equal(conf->cache.embedding.model, "text-embedding-3-small");
+    assert_true(conf->cache.threshold > 0.849f && conf->cache.threshold < 0.851f);
+    assert_int_equal(conf->cache.max_messages, 6);
+    m = sl_conf_model(conf, "a", 1);
+    assert_int_equal(m->cache, SL_MODEL_CACHE_OFF);
+    m = sl_conf_model(conf, "b", 1);
+    assert_int_equal(m->cache, SL_MODEL_CACHE_ON);
+    assert_int_equal(m->cache_ttl, 30 * 1000);
+    assert_true(m->cache_no_semantic);
+    m = sl_conf_model(conf, "c", 1);
+    assert_int_equal(m->cache, SL_MODEL_CACHE_ON);
+    assert_int_equal(m->cache_ttl, 0);
+    m = sl_conf_model(conf, "d", 1);
+    assert_int_equal(m->cache, SL_MODEL_CACHE_DEFAULT);
+    sl_conf_destroy(conf);
+
+    expect_errors(t, sizeof(t) / sizeof(t[0]));
+    snprintf(yaml, sizeof(yaml), "%scache: {semantic: {embedding: p/e, threshold: 1.5}}\n", prov);
+    expect_error(yaml,
+                 "3:47: invalid threshold \"1.5\" (a cosine similarity above 0 and at most 1, "
+                 "e.g. 0.92)");
+    snprintf(yaml, sizeof(yaml), "%scache: {semantic: {embedding: p/e, threshold: 0}}\n", prov);
+    expect_error(yaml, "3:47: invalid threshold \"0\" (a cosine similarity above 0 and at most 1, "
+                       "e.g. 0.92)");
+    snprintf(yaml, sizeof(yaml), "%smodels:\n  m: {targets: [p/x], cache: maybe}\n", prov);
+    expect_error(yaml, "4:30: cache of model \"m\" must be true, false or a mapping");
+    snprintf(yaml, sizeof(yaml), "%smodels:\n  m: {targets: [p/x], cache: {ttl: 1m, size: 1}}\n",
+             prov);
+    expect_error(yaml, "4:40: unknown key \"size\" in cache");
+}
+
+
 int
 main(void)
 {
@@ -1985,6 +2080,7 @@ main(void)
         cmocka_unit_test(test_credentials),
         cmocka_unit_test(test_errors_routing),
         cmocka_unit_test(test_errors_rules),
+        cmocka_unit_test(test_cache),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

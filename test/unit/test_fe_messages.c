@@ -74,6 +74,8 @@ static void test_answer_cache_1h(void **state);
 static void test_answer_raw(void **state);
 static void test_streams(void **state);
 static void test_stream_empty(void **state);
+static void test_request_anthropic_only(void **state);
+static void test_request_mapped(void **state);
 static void test_stream_thinking(void **state);
 static void test_stream_raw(void **state);
 static void test_stream_raw_without_finish(void **state);
@@ -395,7 +397,11 @@ test_requests(void **state)
 }
 
 
-/* What the chat body drops (thinking, top_k) is still in call->native. */
+/*
+ * thinking and top_k are mapped for the other kinds (sluice_thinking,
+ * reasoning_effort, top_k); the thinking blocks of earlier turns are not
+ * (only Anthropic reads them back); all of it is still in call->native.
+ */
 static void
 test_request_native(void **state)
 {
@@ -411,8 +417,12 @@ test_request_native(void **state)
     sl_str_t sig;
 
     assert_int_equal(fe->decode(&t->call, lit(body), &err), 0);
-    assert_null(strstr(t->call.raw.p, "thinking"));
-    assert_null(strstr(t->call.raw.p, "top_k"));
+    assert_null(strstr(t->call.raw.p, "signature"));
+    assert_non_null(
+        strstr(t->call.raw.p, "\"sluice_thinking\":{\"type\":\"enabled\",\"budget_tokens\":1024}"));
+    assert_non_null(strstr(t->call.raw.p, "\"reasoning_effort\":\"low\""));
+    assert_non_null(strstr(t->call.raw.p, "\"top_k\":3"));
+    assert_null(t->call.untranslatable);
     assert_int_equal(t->call.native.len, strlen(body));
     assert_int_equal(
         sl_json_type(t->call.native_doc, sl_json_get(t->call.native_doc, SL_JSON_ROOT, "thinking")),
@@ -456,7 +466,13 @@ test_request_errors(void **state)
           "content" },
         { "{\"model\":\"m\",\"max_tokens\":5,\"messages\":[{\"role\":\"user\",\"content\":"
           "[{\"type\":\"document\",\"source\":{}}]}]}",
-          "not supported" },
+          "document" },
+        { "{\"model\":\"m\",\"max_tokens\":5,\"thinking\":{\"type\":\"on\"},\"messages\":"
+          "[{\"role\":\"user\",\"content\":\"x\"}]}",
+          "thinking" },
+        { "{\"model\":\"m\",\"max_tokens\":5,\"output_config\":{\"format\":{\"type\":\"x\"}},"
+          "\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
+          "output_config" },
         { "{\"model\":\"m\",\"max_tokens\":5,\"messages\":[{\"role\":\"user\",\"content\":"
           "[{\"type\":\"image\",\"source\":{\"type\":\"file\",\"file_id\":\"f\"}}]}]}",
           "image" },
@@ -469,9 +485,6 @@ test_request_errors(void **state)
         { "{\"model\":\"m\",\"max_tokens\":5,\"stream\":\"yes\",\"messages\":[{\"role\":\"user\","
           "\"content\":\"x\"}]}",
           "stream" },
-        { "{\"model\":\"m\",\"max_tokens\":5,\"tools\":[{\"type\":\"web_search_20250305\","
-          "\"name\":\"web_search\"}],\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
-          "tools" },
         { "{\"model\":\"m\",\"max_tokens\":5,\"tool_choice\":{\"type\":\"tool\"},\"messages\":"
           "[{\"role\":\"user\",\"content\":\"x\"}]}",
           "tool_choice" },
@@ -800,6 +813,88 @@ test_stream_empty(void **state)
     json_decref(got);
     json_decref(want);
     sl_buf_free(&b);
+}
+
+
+/*
+ * What only Anthropic's API takes (server tools, documents by URL, other
+ * block types, mcp_servers) decodes fine, for an Anthropic target only:
+ * call->untranslatable names it.
+ */
+static void
+test_request_anthropic_only(void **state)
+{
+    static const struct {
+        const char *body;
+        const char *why;
+    } cases[] = {
+        { "{\"model\":\"m\",\"max_tokens\":5,\"tools\":[{\"type\":\"web_search_20250305\","
+          "\"name\":\"web_search\"}],\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
+          "web_search_20250305" },
+        { "{\"model\":\"m\",\"max_tokens\":5,\"stream\":true,\"messages\":[{\"role\":\"user\","
+          "\"content\":[{\"type\":\"document\",\"source\":{\"type\":\"url\",\"url\":"
+          "\"https://x/y.pdf\"}}]}]}",
+          "url" },
+        { "{\"model\":\"m\",\"max_tokens\":5,\"messages\":[{\"role\":\"user\",\"content\":"
+          "[{\"type\":\"search_result\",\"source\":\"s\",\"title\":\"t\",\"content\":[]}]}]}",
+          "search_result" },
+        { "{\"model\":\"m\",\"max_tokens\":5,\"mcp_servers\":[{\"type\":\"url\"}],\"messages\":"
+          "[{\"role\":\"user\",\"content\":\"x\"}]}",
+          "mcp_servers" },
+    };
+    test_ctx_t *t = *state;
+    const sl_frontend_t *fe = messages();
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        sl_error_t err;
+
+        call_init(t);
+        assert_int_equal(fe->decode(&t->call, lit(cases[i].body), &err), 0);
+        if (t->call.untranslatable == NULL
+            || strstr(t->call.untranslatable, cases[i].why) == NULL) {
+            fail_msg("case %zu: untranslatable \"%s\", want \"%s\" in it", i,
+                     t->call.untranslatable != NULL ? t->call.untranslatable : "(null)",
+                     cases[i].why);
+        }
+        assert_int_equal(t->call.native.len, strlen(cases[i].body));
+    }
+    call_init(t);
+    assert_int_equal(fe->decode(&t->call, lit(cases[1].body), NULL), 0);
+    assert_true(t->call.stream);
+    assert_int_equal(t->call.max_tokens, 5);
+}
+
+
+/* output_config, documents with data: mapped for every target. */
+static void
+test_request_mapped(void **state)
+{
+    static const char body[] =
+        "{\"model\":\"m\",\"max_tokens\":5,\"output_config\":{\"effort\":\"high\",\"format\":"
+        "{\"type\":\"json_schema\",\"schema\":{\"type\":\"object\"}}},\"messages\":[{\"role\":"
+        "\"user\",\"content\":[{\"type\":\"document\",\"title\":\"a.pdf\",\"source\":{\"type\":"
+        "\"base64\",\"media_type\":\"application/pdf\",\"data\":\"JVBER\"}},{\"type\":\"document\","
+        "\"source\":{\"type\":\"text\",\"media_type\":\"text/plain\",\"data\":\"plain\"}}]}]}";
+    test_ctx_t *t = *state;
+    const sl_frontend_t *fe = messages();
+    json_t *got;
+    json_t *want;
+    sl_error_t err;
+
+    assert_int_equal(fe->decode(&t->call, lit(body), &err), 0);
+    assert_null(t->call.untranslatable);
+    got = json_loads(t->call.raw.p, 0, NULL);
+    want = json_loads(
+        "{\"model\":\"m\",\"max_tokens\":5,\"reasoning_effort\":\"high\",\"response_format\":"
+        "{\"type\":\"json_schema\",\"json_schema\":{\"name\":\"output\",\"schema\":{\"type\":"
+        "\"object\"},\"strict\":true}},\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":"
+        "\"file\",\"file\":{\"file_data\":\"data:application/pdf;base64,JVBER\",\"filename\":"
+        "\"a.pdf\"}},{\"type\":\"text\",\"text\":\"plain\"}]}]}",
+        0, NULL);
+    assert_non_null(want);
+    assert_json_equal(got, want, "mapped request");
+    json_decref(got);
+    json_decref(want);
 }
 
 
@@ -1346,6 +1441,8 @@ main(void)
         cmocka_unit_test(test_table),
         cmocka_unit_test_setup_teardown(test_requests, setup, teardown),
         cmocka_unit_test_setup_teardown(test_request_native, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_request_anthropic_only, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_request_mapped, setup, teardown),
         cmocka_unit_test_setup_teardown(test_request_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_responses, setup, teardown),
         cmocka_unit_test_setup_teardown(test_answer_thinking, setup, teardown),

@@ -78,6 +78,9 @@ static void test_list(void **state);
 static void test_corrupt_records(void **state);
 static void test_plaintext_absent(void **state);
 static void test_teams(void **state);
+static uint32_t fnv1a(const uint8_t *p, size_t len);
+static void test_key_guard(void **state);
+static void test_team_guard(void **state);
 
 
 static int
@@ -751,6 +754,167 @@ test_teams(void **state)
 }
 
 
+static uint32_t
+fnv1a(const uint8_t *p, size_t len)
+{
+    uint32_t h = 2166136261u;
+
+    for (size_t i = 0; i < len; i++) {
+        h ^= p[i];
+        h *= 16777619u;
+    }
+    return h;
+}
+
+
+/* A key's guardrail policy: set, shown, changed, cleared; version 1 records still read. */
+static void
+test_key_guard(void **state)
+{
+    test_ctx_t *c = *state;
+    sl_key_spec_t spec;
+    sl_key_t *k;
+    json_t *j;
+    char *text;
+    uint8_t rec[256], *p = rec;
+    uint32_t sum;
+    static const char id[] = "key_00112233445566aa";
+
+    memset(&spec, 0, sizeof(spec));
+    spec.name = "guarded";
+    spec.guard = "strict";
+    assert_rc(sl_keys_create(c->db, &spec, c->pool, &k, &text), 0);
+    assert_string_equal(k->guard, "strict");
+    assert_rc(auth(c, text, &k), 0);
+    assert_string_equal(k->guard, "strict");
+    j = sl_key_json(k, time(NULL), NULL);
+    assert_string_equal(json_string_value(json_object_get(j, "guard")), "strict");
+    json_decref(j);
+    spec.guard = "none";
+    assert_rc(sl_keys_update(c->db, "guarded", &spec, SL_KEY_SET_GUARD, c->pool, &k), 0);
+    assert_rc(find(c, "guarded", &k), 0);
+    assert_string_equal(k->guard, "none");
+    spec.guard = NULL;
+    assert_rc(sl_keys_update(c->db, "guarded", &spec, SL_KEY_SET_GUARD, c->pool, &k), 0);
+    assert_rc(find(c, "guarded", &k), 0);
+    assert_null(k->guard);
+    j = sl_key_json(k, time(NULL), NULL);
+    assert_true(json_is_null(json_object_get(j, "guard")));
+    json_decref(j);
+    spec.guard = "a b";
+    assert_rc(sl_keys_update(c->db, "guarded", &spec, SL_KEY_SET_GUARD, c->pool, &k), -EINVAL);
+
+    /* a record written before keys had a guard (version 1) */
+    *p++ = 1;
+    *p++ = SL_BUDGET_DAY;
+    *p++ = 0;
+    *p++ = 0;
+    memset(p, 0, 48);
+    p[7] = 100; /* created */
+    p += 48;
+    memcpy(p, "WXYZ", 4);
+    p += 4;
+    *p++ = 0;
+    *p++ = (uint8_t) strlen(id);
+    memcpy(p, id, strlen(id));
+    p += strlen(id);
+    *p++ = 0;
+    *p++ = 3;
+    memcpy(p, "old", 3);
+    p += 3;
+    memset(p, 0, 6); /* team, metadata, nmodels */
+    p += 6;
+    sum = fnv1a(rec, (size_t) (p - rec));
+    *p++ = (uint8_t) (sum >> 24);
+    *p++ = (uint8_t) (sum >> 16);
+    *p++ = (uint8_t) (sum >> 8);
+    *p++ = (uint8_t) sum;
+    raw_put(c->db, SL_DBI_KEYS, id, strlen(id), rec, (size_t) (p - rec));
+    assert_rc(find(c, id, &k), 0);
+    assert_string_equal(k->name, "old");
+    assert_string_equal(k->last4, "WXYZ");
+    assert_int_equal(k->created, 100);
+    assert_null(k->guard);
+    /* an update writes it as version 2, guard included */
+    spec.guard = "strict";
+    assert_rc(sl_keys_update(c->db, id, &spec, SL_KEY_SET_GUARD, c->pool, &k), 0);
+    assert_rc(find(c, id, &k), 0);
+    assert_string_equal(k->guard, "strict");
+    assert_string_equal(k->name, "old");
+}
+
+
+/* A team's guardrail policy, with or without a budget; version 1 records still read. */
+static void
+test_team_guard(void **state)
+{
+    test_ctx_t *c = *state;
+    uint8_t rec[32];
+    uint32_t sum;
+    sl_team_t *team;
+    sl_txn_t *t;
+    json_t *j;
+
+    /* a team with a policy and no budget */
+    assert_rc(sl_teams_set_guard(c->db, "ops", "strict", 1000), 0);
+    assert_rc(sl_db_read(c->db, &t), 0);
+    assert_rc(sl_teams_get(t, "ops", c->pool, &team), 0);
+    sl_db_abort(t);
+    assert_string_equal(team->guard, "strict");
+    assert_int_equal(team->budget, 0);
+    j = sl_team_json(team);
+    assert_true(json_is_null(json_object_get(j, "budget_usd")));
+    assert_string_equal(json_string_value(json_object_get(j, "guard")), "strict");
+    json_decref(j);
+    /* a budget keeps the policy, a policy keeps the budget */
+    assert_rc(sl_teams_set(c->db, "ops", 5000000000ULL, SL_BUDGET_MONTH, 2000), 0);
+    assert_rc(sl_teams_set_guard(c->db, "ops", "lax", 3000), 0);
+    assert_rc(sl_db_read(c->db, &t), 0);
+    assert_rc(sl_teams_get(t, "ops", c->pool, &team), 0);
+    sl_db_abort(t);
+    assert_string_equal(team->guard, "lax");
+    assert_int_equal(team->budget, 5000000000ULL);
+    assert_int_equal(team->period, SL_BUDGET_MONTH);
+    assert_int_equal(team->created, 1000);
+    assert_int_equal(team->updated, 3000);
+    assert_rc(sl_teams_set_guard(c->db, "ops", NULL, 4000), 0);
+    assert_rc(sl_db_read(c->db, &t), 0);
+    assert_rc(sl_teams_get(t, "ops", c->pool, &team), 0);
+    sl_db_abort(t);
+    assert_null(team->guard);
+    assert_int_equal(team->budget, 5000000000ULL);
+    assert_rc(sl_teams_set_guard(c->db, "ops", "no way", 4000), -EINVAL);
+
+    /* a version 1 record */
+    memset(rec, 0, sizeof(rec));
+    rec[0] = 1;
+    rec[1] = SL_BUDGET_DAY;
+    rec[11] = 7; /* budget */
+    rec[19] = 5; /* created */
+    rec[27] = 6; /* updated */
+    sum = fnv1a(rec, 28);
+    rec[28] = (uint8_t) (sum >> 24);
+    rec[29] = (uint8_t) (sum >> 16);
+    rec[30] = (uint8_t) (sum >> 8);
+    rec[31] = (uint8_t) sum;
+    raw_put(c->db, SL_DBI_TEAMS, "legacy", 6, rec, sizeof(rec));
+    assert_rc(sl_db_read(c->db, &t), 0);
+    assert_rc(sl_teams_get(t, "legacy", c->pool, &team), 0);
+    sl_db_abort(t);
+    assert_int_equal(team->budget, 7);
+    assert_int_equal(team->created, 5);
+    assert_null(team->guard);
+    assert_rc(sl_teams_set_guard(c->db, "legacy", "strict", 9), 0);
+    assert_rc(sl_db_read(c->db, &t), 0);
+    assert_rc(sl_teams_get(t, "legacy", c->pool, &team), 0);
+    sl_db_abort(t);
+    assert_int_equal(team->budget, 7);
+    assert_int_equal(team->period, SL_BUDGET_DAY);
+    assert_int_equal(team->created, 5);
+    assert_string_equal(team->guard, "strict");
+}
+
+
 int
 main(void)
 {
@@ -767,6 +931,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_corrupt_records, setup, teardown),
         cmocka_unit_test_setup_teardown(test_plaintext_absent, setup, teardown),
         cmocka_unit_test_setup_teardown(test_teams, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_key_guard, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_team_guard, setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

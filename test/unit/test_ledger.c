@@ -976,8 +976,11 @@ test_parse_names(void **state)
     assert_int_equal(p, SL_BUDGET_MONTH);
     assert_int_equal(sl_budget_period_parse("total", &p), 0);
     assert_int_equal(p, SL_BUDGET_TOTAL);
+    assert_int_equal(sl_budget_period_parse("week", &p), 0);
+    assert_int_equal(p, SL_BUDGET_WEEK);
     assert_int_equal(sl_budget_period_parse("year", &p), SL_EPARSE);
     assert_string_equal(sl_budget_period_name(SL_BUDGET_DAY), "day");
+    assert_string_equal(sl_budget_period_name(SL_BUDGET_WEEK), "week");
 }
 
 
@@ -1114,6 +1117,49 @@ test_rollover(void **state)
 }
 
 
+/*
+ * ISO weeks in UTC: Monday 00:00 to Sunday 24:00, the ISO year across New
+ * Year (2026-W01 runs from Monday 2025-12-29 to Sunday 2026-01-04).
+ */
+static void
+test_week(void **state)
+{
+    fixture_t *f = *state;
+    sl_budget_ref_t week = { SL_BUDGET_KEY, "wk", 1000, SL_BUDGET_WEEK };
+    sl_spend_t s;
+
+    /* Sunday 2026-11-29 23:59:59 ends week 48; Monday 2026-11-30 00:00:00 starts week 49 */
+    settle(f, &week, 1, 0, 7, 0, utc(2026, 11, 29, 23, 59, 59));
+    settle(f, &week, 1, 0, 11, 0, utc(2026, 11, 30, 0, 0, 0));
+    s = get(f, SL_BUDGET_KEY, "wk", SL_BUDGET_WEEK, utc(2026, 11, 23, 0, 0, 0)); /* Monday */
+    assert_int_equal(s.spent, 7);
+    s = get(f, SL_BUDGET_KEY, "wk", SL_BUDGET_WEEK, utc(2026, 12, 6, 23, 59, 59)); /* Sunday */
+    assert_int_equal(s.spent, 11);
+    s = get(f, SL_BUDGET_KEY, "wk", SL_BUDGET_WEEK, utc(2026, 12, 7, 0, 0, 0));
+    assert_int_equal(s.spent, 0);
+
+    /* across New Year: Monday 2025-12-29 and Sunday 2026-01-04 are one week, 2026-W01 */
+    week.id = "ny";
+    settle(f, &week, 1, 0, 5, 0, utc(2025, 12, 29, 0, 0, 0));
+    s = get(f, SL_BUDGET_KEY, "ny", SL_BUDGET_WEEK, utc(2026, 1, 4, 23, 0, 0));
+    assert_int_equal(s.spent, 5);
+    s = get(f, SL_BUDGET_KEY, "ny", SL_BUDGET_WEEK, utc(2025, 12, 28, 23, 59, 59));
+    assert_int_equal(s.spent, 0);
+    /* 2026-12-31 (Thursday) is in 2026-W53, not in 2027's first week */
+    settle(f, &week, 1, 0, 3, 0, utc(2026, 12, 31, 12, 0, 0));
+    s = get(f, SL_BUDGET_KEY, "ny", SL_BUDGET_WEEK, utc(2026, 12, 28, 0, 0, 0));
+    assert_int_equal(s.spent, 3);
+    s = get(f, SL_BUDGET_KEY, "ny", SL_BUDGET_WEEK, utc(2027, 1, 4, 0, 0, 0));
+    assert_int_equal(s.spent, 0);
+
+    /* a weekly budget refuses within its week and has room in the next */
+    week.id = "cap";
+    assert_ok(reserve(f, &week, 1, 900, utc(2026, 11, 30, 8, 0, 0), NULL));
+    assert_int_equal(reserve(f, &week, 1, 200, utc(2026, 12, 6, 8, 0, 0), NULL), SL_EDENIED);
+    assert_ok(reserve(f, &week, 1, 200, utc(2026, 12, 7, 8, 0, 0), NULL));
+}
+
+
 static void
 test_clear_reserved(void **state)
 {
@@ -1206,6 +1252,7 @@ main(void)
         cmocka_unit_test(test_parse_names),
         cmocka_unit_test_setup_teardown(test_reserve_settle, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rollover, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_week, setup, teardown),
         cmocka_unit_test_setup_teardown(test_clear_reserved, setup, teardown),
         cmocka_unit_test_setup_teardown(test_one_write, setup, teardown),
     };

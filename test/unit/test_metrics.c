@@ -1,12 +1,16 @@
 /*
  * Unit tests for core/admin/metrics.c: counters are shared across fork and render
  * as Prometheus text, with the per-target gauges of core/gateway/state.h (label
- * values escaped, each family's samples together).
+ * values escaped, each family's samples together); labelled series (requests,
+ * spend, histograms) merge across processes, and once a table is full new
+ * label sets fold into the "other" series.
  */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -33,12 +37,12 @@ test_shared_across_fork(void **state)
     assert_true(pid >= 0);
     if (pid == 0) {
         sl_metric_add(SL_METRIC_UNPRICED, 3);
-        sl_metric_add(SL_METRIC_COST_NUSD, 150);
+        sl_metric_add(SL_METRIC_UPSTREAM_ERRORS, 150);
         _exit(0);
     }
     assert_int_equal(waitpid(pid, &status, 0), pid);
     assert_int_equal(sl_metric_get(SL_METRIC_UNPRICED), 5);
-    assert_int_equal(sl_metric_get(SL_METRIC_COST_NUSD), 150);
+    assert_int_equal(sl_metric_get(SL_METRIC_UPSTREAM_ERRORS), 150);
 }
 
 
@@ -46,18 +50,192 @@ static void
 test_render(void **state)
 {
     sl_buf_t b = SL_BUF_INIT;
+    sl_metrics_req_t m;
 
     (void) state;
     assert_int_equal(sl_metrics_init(), 0);
-    sl_metric_add(SL_METRIC_REQUESTS_2XX, 7);
+    memset(&m, 0, sizeof(m));
+    m.frontend = "chat";
+    m.model = "rm";
+    m.provider = "rp";
+    m.status = 200;
+    for (int i = 0; i < 7; i++) {
+        sl_metrics_request(&m);
+    }
     sl_metrics_render(&b);
     sl_buf_append(&b, "", 1);
     assert_non_null(strstr(b.p, "# TYPE sluice_requests_total counter\n"));
-    assert_non_null(strstr(b.p, "sluice_requests_total{outcome=\"2xx\"} 7\n"));
+    assert_non_null(strstr(b.p, "sluice_requests_total{frontend=\"chat\",model=\"rm\",provider="
+                                "\"rp\",outcome=\"2xx\"} 7\n"));
     assert_non_null(strstr(b.p, "sluice_unpriced_requests_total "));
     /* one HELP per metric family, not per label set */
     assert_null(
         strstr(strstr(b.p, "# HELP sluice_requests_total") + 1, "# HELP sluice_requests_total"));
+    sl_buf_free(&b);
+}
+
+
+/* The value of the sample line that starts with prefix, or -1. */
+static double
+sample(const char *text, const char *prefix)
+{
+    const char *p = strstr(text, prefix);
+
+    return p != NULL ? strtod(p + strlen(prefix), NULL) : -1;
+}
+
+
+/*
+ * Requests from two processes land in one series; histograms are
+ * cumulative with count = the +Inf bucket and the sum in seconds; spend
+ * series carry tokens, cost, cache hits and savings by model, provider, key
+ * and team; a request that spent nothing makes no spend series.
+ */
+static void
+test_labelled(void **state)
+{
+    sl_buf_t b = SL_BUF_INIT;
+    sl_metrics_req_t m;
+    pid_t pid;
+    int status;
+
+    (void) state;
+    assert_int_equal(sl_metrics_init(), 0);
+    memset(&m, 0, sizeof(m));
+    m.frontend = "messages";
+    m.model = "lm";
+    m.provider = "lp";
+    m.key = "alice";
+    m.team = "eng";
+    m.status = 200;
+    m.duration_us = 30000; /* 0.03 s: in the 0.05 bucket */
+    m.ttft_us = 4000;
+    m.prompt_tokens = 100;
+    m.completion_tokens = 20;
+    m.cached_tokens = 40;
+    m.reasoning_tokens = 5;
+    m.cost_nusd = 1500;
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        sl_metrics_request(&m);
+        m.status = 502;
+        m.duration_us = 2000000; /* 2 s */
+        m.ttft_us = 0;
+        m.prompt_tokens = m.completion_tokens = m.cached_tokens = m.reasoning_tokens = 0;
+        m.cost_nusd = 0;
+        sl_metrics_request(&m);
+        _exit(0);
+    }
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    m.cache_hit = true;
+    m.saved_nusd = 700;
+    m.cost_nusd = 0;
+    m.prompt_tokens = 0;
+    m.completion_tokens = 0;
+    m.cached_tokens = 0;
+    m.reasoning_tokens = 0;
+    sl_metrics_request(&m);
+    m.key = "bob"; /* nothing spent and no hit: no spend series for bob */
+    m.cache_hit = false;
+    m.saved_nusd = 0;
+    sl_metrics_request(&m);
+    sl_metrics_upstream("lp", "lm-2024", true, 120000);
+    sl_metrics_upstream("lp", "lm-2024", false, 9000);
+    sl_metrics_ledger_write(250);
+
+    sl_metrics_render(&b);
+    sl_buf_append(&b, "", 1);
+#define L "frontend=\"messages\",model=\"lm\",provider=\"lp\""
+#define S "model=\"lm\",provider=\"lp\",key=\"alice\",team=\"eng\""
+    assert_int_equal(sample(b.p, "sluice_requests_total{" L ",outcome=\"2xx\"} "), 3);
+    assert_int_equal(sample(b.p, "sluice_requests_total{" L ",outcome=\"5xx\"} "), 1);
+    assert_int_equal(sample(b.p, "sluice_request_duration_seconds_bucket{" L ",le=\"0.025\"} "), 0);
+    assert_int_equal(sample(b.p, "sluice_request_duration_seconds_bucket{" L ",le=\"0.05\"} "), 3);
+    assert_int_equal(sample(b.p, "sluice_request_duration_seconds_bucket{" L ",le=\"2.5\"} "), 4);
+    assert_int_equal(sample(b.p, "sluice_request_duration_seconds_bucket{" L ",le=\"+Inf\"} "), 4);
+    assert_int_equal(sample(b.p, "sluice_request_duration_seconds_count{" L "} "), 4);
+    assert_true(sample(b.p, "sluice_request_duration_seconds_sum{" L "} ") > 2.0899
+                && sample(b.p, "sluice_request_duration_seconds_sum{" L "} ") < 2.0901);
+    assert_int_equal(sample(b.p, "sluice_time_to_first_token_seconds_bucket{" L ",le=\"0.005\"} "),
+                     3);
+    assert_int_equal(sample(b.p, "sluice_time_to_first_token_seconds_count{" L "} "), 3);
+    assert_int_equal(sample(b.p, "sluice_tokens_total{" S ",kind=\"prompt\"} "), 100);
+    assert_int_equal(sample(b.p, "sluice_tokens_total{" S ",kind=\"completion\"} "), 20);
+    assert_int_equal(sample(b.p, "sluice_cached_tokens_total{" S "} "), 40);
+    assert_int_equal(sample(b.p, "sluice_reasoning_tokens_total{" S "} "), 5);
+    assert_int_equal(sample(b.p, "sluice_cost_nanodollars_total{" S "} "), 1500);
+    assert_int_equal(sample(b.p, "sluice_cache_hits_total{" S "} "), 1);
+    assert_int_equal(sample(b.p, "sluice_cache_saved_nanodollars_total{" S "} "), 700);
+    assert_null(strstr(b.p, "key=\"bob\""));
+    assert_int_equal(sample(b.p, "sluice_upstream_latency_seconds_count{provider=\"lp\",model="
+                                 "\"lm-2024\",outcome=\"ok\"} "),
+                     1);
+    assert_int_equal(sample(b.p, "sluice_upstream_latency_seconds_bucket{provider=\"lp\",model="
+                                 "\"lm-2024\",outcome=\"error\",le=\"0.01\"} "),
+                     1);
+    assert_int_equal(sample(b.p, "sluice_ledger_write_seconds_bucket{le=\"0.005\"} "), 1);
+    assert_int_equal(sample(b.p, "sluice_ledger_write_seconds_count "), 1);
+#undef L
+#undef S
+    sl_buf_free(&b);
+}
+
+
+/*
+ * Label values are cut at a character boundary, and once the spend table is
+ * full a new label set is counted under the series whose labels are all
+ * "other", so the scrape stays bounded.
+ */
+static void
+test_bounded(void **state)
+{
+    sl_buf_t b = SL_BUF_INIT;
+    sl_metrics_req_t m;
+    char key[32], longm[300];
+    const char *p;
+
+    (void) state;
+    assert_int_equal(sl_metrics_init(), 0);
+    memset(&m, 0, sizeof(m));
+    m.frontend = "chat";
+    m.provider = "bp";
+    m.model = "bm";
+    m.status = 200;
+    m.prompt_tokens = 1;
+    for (int i = 0; i < SL_METRICS_SPEND + 10; i++) {
+        snprintf(key, sizeof(key), "k%d", i);
+        m.key = key;
+        sl_metrics_request(&m);
+    }
+    /* a 300-byte model name of two-byte characters: cut to whole characters */
+    for (size_t i = 0; i + 1 < sizeof(longm); i += 2) {
+        longm[i] = (char) 0xc3;
+        longm[i + 1] = (char) 0xa9;
+    }
+    longm[sizeof(longm) - 1] = '\0';
+    m.key = "k0";
+    m.model = longm;
+    sl_metrics_upstream("bp", longm, true, 1);
+    sl_metrics_render(&b);
+    sl_buf_append(&b, "", 1);
+    assert_true(sample(b.p, "sluice_tokens_total{model=\"other\",provider=\"other\",key=\"other\","
+                            "team=\"other\",kind=\"prompt\"} ")
+                >= 10);
+    /* the spend samples of one family never exceed the table */
+    {
+        size_t n = 0;
+
+        for (p = strstr(b.p, "sluice_cost_nanodollars_total{"); p != NULL;
+             p = strstr(p + 1, "sluice_cost_nanodollars_total{")) {
+            n++;
+        }
+        assert_true(n <= SL_METRICS_SPEND);
+    }
+    p = strstr(b.p, "sluice_upstream_latency_seconds_count{provider=\"bp\",model=\"");
+    assert_non_null(p);
+    p += strlen("sluice_upstream_latency_seconds_count{provider=\"bp\",model=\"");
+    assert_int_equal(strchr(p, '"') - p, 126); /* 63 whole characters of 2 bytes */
     sl_buf_free(&b);
 }
 
@@ -180,10 +358,9 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_shared_across_fork),
-        cmocka_unit_test(test_render),
-        cmocka_unit_test(test_target_gauges),
-        cmocka_unit_test(test_targets_json),
+        cmocka_unit_test(test_shared_across_fork), cmocka_unit_test(test_render),
+        cmocka_unit_test(test_labelled),           cmocka_unit_test(test_bounded),
+        cmocka_unit_test(test_target_gauges),      cmocka_unit_test(test_targets_json),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

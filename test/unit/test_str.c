@@ -32,6 +32,7 @@ static void test_to_u64(void **state);
 static void test_to_u64_overflow(void **state);
 static void test_to_u64_garbage(void **state);
 static void test_ct_eq(void **state);
+static void test_utf8_char_len(void **state);
 
 
 static sl_str_t
@@ -246,6 +247,26 @@ test_ct_eq(void **state)
 }
 
 
+/* Well-formed UTF-8 characters and what is refused (RFC 3629). */
+static void
+test_utf8_char_len(void **state)
+{
+    (void) state;
+    assert_int_equal(sl_utf8_char_len("a", 1), 1);
+    assert_int_equal(sl_utf8_char_len("\xc3\xa9", 2), 2);
+    assert_int_equal(sl_utf8_char_len("\xe2\x82\xac", 3), 3);
+    assert_int_equal(sl_utf8_char_len("\xf0\x9f\x98\x80", 4), 4);
+    assert_int_equal(sl_utf8_char_len("\xf4\x8f\xbf\xbf", 4), 4); /* U+10FFFF */
+    assert_int_equal(sl_utf8_char_len("\xc3\xa9", 1), 0);         /* cut short */
+    assert_int_equal(sl_utf8_char_len("\xa9", 1), 0);             /* a continuation byte */
+    assert_int_equal(sl_utf8_char_len("\xc0\xaf", 2), 0);         /* overlong */
+    assert_int_equal(sl_utf8_char_len("\xe0\x80\xaf", 3), 0);     /* overlong */
+    assert_int_equal(sl_utf8_char_len("\xf0\x80\x80\xaf", 4), 0); /* overlong */
+    assert_int_equal(sl_utf8_char_len("\xed\xa0\x80", 3), 0);     /* a surrogate */
+    assert_int_equal(sl_utf8_char_len("\xf4\x90\x80\x80", 4), 0); /* past U+10FFFF */
+    assert_int_equal(sl_utf8_char_len("\xe2\x82", 4), 0); /* a NUL where a continuation goes */
+}
+
 int
 main(void)
 {
@@ -259,6 +280,7 @@ main(void)
         cmocka_unit_test(test_to_u64_overflow),
         cmocka_unit_test(test_to_u64_garbage),
         cmocka_unit_test(test_ct_eq),
+        cmocka_unit_test(test_utf8_char_len),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -126,7 +126,7 @@ test_off(void **state)
     json_t *e;
 
     f->conf->dashboard.tail_text = false;
-    assert_null(sl_tail_text_new(f->conf, f->pool, &c));
+    assert_null(sl_tail_text_new(f->conf, f->pool, &c, true));
     sl_tail_add(&r, NULL);
     e = tail_newest();
     assert_string_equal(json_string_value(json_object_get(e, "request_id")), "req-off");
@@ -148,12 +148,12 @@ test_prompt(void **state)
                              "{\"type\":\"text\",\"text\":\"line one\\n\\nline\\ttwo\\u0007!\"}]},"
                              "{\"role\":\"tool\",\"content\":\"42\"}]}");
     sl_call_t emb = call_of(f, "{\"model\":\"e\",\"input\":[\"to embed\",\"more\"]}");
-    sl_tail_text_t *t = sl_tail_text_new(f->conf, f->pool, &c);
+    sl_tail_text_t *t = sl_tail_text_new(f->conf, f->pool, &c, true);
 
     assert_non_null(t);
     assert_string_equal(t->prompt, "line one line two!");
     assert_string_equal(t->answer, "");
-    t = sl_tail_text_new(f->conf, f->pool, &emb);
+    t = sl_tail_text_new(f->conf, f->pool, &emb, true);
     assert_string_equal(t->prompt, "to embed");
 }
 
@@ -164,7 +164,7 @@ test_answer(void **state)
 {
     fixture_t *f = *state;
     sl_call_t c = call_of(f, "{\"messages\":[{\"role\":\"user\",\"content\":\"q\"}]}");
-    sl_tail_text_t *t = sl_tail_text_new(f->conf, f->pool, &c);
+    sl_tail_text_t *t = sl_tail_text_new(f->conf, f->pool, &c, true);
     sl_ev_t v[4] = {
         { .type = SL_EV_TEXT, .choice = 0, .text = sl_str_lit("\"mock \"") },
         { .type = SL_EV_TEXT, .choice = 1, .text = sl_str_lit("\"other \"") },
@@ -186,6 +186,12 @@ test_answer(void **state)
     json_decref(e);
     sl_tail_text_answer(t, f->pool, &ans);
     assert_string_equal(t->answer, "whole");
+    /* answers false (the guardrails rewrite the answer): the prompt only */
+    t = sl_tail_text_new(f->conf, f->pool, &c, false);
+    sl_tail_text_events(t, f->pool, &evs);
+    sl_tail_text_answer(t, f->pool, &ans);
+    assert_string_equal(t->prompt, "q");
+    assert_string_equal(t->answer, "");
     /* NULL holders (tail_text off) are no-ops */
     sl_tail_text_events(NULL, f->pool, &evs);
     sl_tail_text_answer(NULL, f->pool, &ans);
@@ -207,7 +213,7 @@ test_bounds(void **state)
     }
     sprintf(p, "\"}]}");
     c = call_of(f, body);
-    t = sl_tail_text_new(f->conf, f->pool, &c);
+    t = sl_tail_text_new(f->conf, f->pool, &c, true);
     /* 1 + 79 * 3 = 238: an 80th euro sign would end at 241 */
     assert_int_equal(strlen(t->prompt), 238);
     assert_int_equal(t->nprompt, SL_TAIL_TEXT_MAX); /* full: nothing more is added */

@@ -1,0 +1,1067 @@
+/*
+ * Guardrails (see core/gateway/guard.h): policy lookup and compilation
+ * helpers for the configuration, the request phase (limits and the
+ * model allow-list on the token reader, then the text checks over every
+ * string of the internal request that a model reads), the answer filters
+ * (whole answers and stream events), the ledger string and the per-policy
+ * counters in the shared segment.
+ *
+ * Which strings of a request are text: every string value except those
+ * under keys that name, identify, type or carry binary data (model, role,
+ * type, id, name, tool_call_id, tool_use_id, call_id, image_url, url,
+ * source, data, media_type, detail, format, encoding_format,
+ * cache_control) and signed reasoning (thinking, signature,
+ * encrypted_content), which a provider checks byte for byte. Keys are
+ * never changed. The frontend's own body (call->native, e.g. an Anthropic
+ * body forwarded natively) is read and rewritten the same way as the
+ * internal one, with the same placeholders.
+ */
+#include "core/gateway/guard.h"
+
+#include <errno.h>
+#include <fnmatch.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/base/errno.h"
+#include "core/base/json.h"
+#include "core/base/shm.h"
+#include "core/gateway/features.h"
+#include "core/gateway/guard_internal.h"
+
+#define GUARD_SLOTS   64 /* policies the shared counters tell apart */
+#define GUARD_ACTIONS 3
+
+struct sl_guard_req {
+    sl__guard_sess_t sess;
+    bool out; /* the answer goes through the output filters */
+    bool counted;
+    sl__guard_stream_t *streams;
+    size_t nstreams;
+    size_t capstreams;
+    sl_ev_t *in; /* scratch: the batch being filtered */
+    size_t capin;
+    sl_buf_t text; /* scratch: a decoded literal */
+    sl_buf_t emit; /* scratch: what a stream lets out */
+};
+
+/* One walk over a request document. */
+typedef struct guard_walk {
+    sl_guard_req_t *g;
+    const sl_json_t *doc;
+    sl_pool_t *pool;
+    sl_json_edit_t *edits;
+    size_t nedits;
+    size_t capedits;
+    bool bad; /* a string the reader refuses */
+} guard_walk_t;
+
+typedef struct guard_slot {
+    _Atomic unsigned state; /* 0 free, 1 being claimed, 2 in use */
+    char name[SL_GUARD_NAME_MAX + 1];
+    _Atomic uint64_t v[GUARD_ACTIONS];
+} guard_slot_t;
+
+typedef struct guard_shm {
+    guard_slot_t slots[GUARD_SLOTS];
+    _Atomic uint64_t dropped[GUARD_ACTIONS]; /* decisions of policies without a slot */
+} guard_shm_t;
+
+static const sl_guard_policy_t *guard_choose(const sl_guard_conf_t *gc, const sl_guard_who_t *who,
+                                             const char **missing);
+static int guard_shape(sl_guard_req_t *g, const sl_guard_who_t *who, sl_call_t *call,
+                       sl_error_t *err);
+static int guard_limit(sl_guard_req_t *g, const sl_guard_check_t *c, const char *key, uint64_t have,
+                       uint64_t max, sl_error_t *err);
+static unsigned guard_images(const sl_json_t *doc, int msgs);
+static bool guard_str_eq(const sl_json_t *doc, int v, const char *s);
+static int guard_text_phase(sl_guard_req_t *g, sl_call_t *call, sl_error_t *err);
+static int guard_rewrite(sl_guard_req_t *g, sl_pool_t *pool, const sl_json_t *doc, sl_str_t src,
+                         sl_str_t *out_src, const sl_json_t **out_doc, sl_error_t *err);
+static int guard_walk(guard_walk_t *w, int v, unsigned depth);
+static int guard_walk_string(guard_walk_t *w, int v);
+static bool guard_skip_key(sl_str_t k);
+static void guard_block_error(sl_guard_req_t *g, sl_error_t *err);
+static const char *guard_what(unsigned det);
+static sl__guard_stream_t *guard_stream(sl_guard_req_t *g, unsigned choice, unsigned slot);
+static int guard_feed(sl_guard_req_t *g, sl__guard_stream_t *st, sl_str_t lit, bool final,
+                      sl_evs_t *evs, const sl_ev_t *like);
+static int guard_flush(sl_guard_req_t *g, sl_evs_t *evs, bool all, unsigned choice);
+static int guard_one(sl_guard_req_t *g, sl_str_t *lit, bool json, bool *changed);
+static void guard_req_free(void *arg);
+static guard_slot_t *guard_slot(const char *name);
+
+/* Keys whose string values are not text a model reads (or must not change). */
+static const char *const guard_skip[] = {
+    "model",           "role",          "type",       "id",        "name",
+    "tool_call_id",    "tool_use_id",   "call_id",    "image_url", "url",
+    "source",          "data",          "media_type", "detail",    "format",
+    "encoding_format", "cache_control", "thinking",   "signature", "encrypted_content",
+};
+
+static const char *const guard_det_names[] = {
+    [SL_GUARD_DET_EMAIL] = "email", [SL_GUARD_DET_PHONE] = "phone",
+    [SL_GUARD_DET_CARD] = "card",   [SL_GUARD_DET_IBAN] = "iban",
+    [SL_GUARD_DET_IP] = "ip",       [SL_GUARD_DET_SECRET] = "secret",
+    [SL_GUARD_DET_DENY] = "deny",   [SL_GUARD_DET_RESTORE] = "restore",
+};
+
+static const char *const guard_action_names[GUARD_ACTIONS] = { "log", "redact", "block" };
+
+const sl_guard_policy_t sl_guard_policy_none = { .name = SL_GUARD_NONE };
+
+static guard_shm_t *guard_shm;
+
+
+const char *
+sl_guard_action_name(sl_guard_action_e a)
+{
+    return (unsigned) a < GUARD_ACTIONS ? guard_action_names[a] : "-";
+}
+
+
+int
+sl_guard_det_find(const char *name)
+{
+    for (int i = 0; i < SL_GUARD_DET_COUNT; i++) {
+        if (strcmp(name, guard_det_names[i]) == 0) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+
+const char *
+sl_guard_det_name(unsigned det)
+{
+    return det <= SL_GUARD_DET_RESTORE ? guard_det_names[det] : "-";
+}
+
+
+const sl_guard_policy_t *
+sl_guard_find(const sl_guard_conf_t *gc, const char *name)
+{
+    if (strcmp(name, SL_GUARD_NONE) == 0) {
+        return &sl_guard_policy_none;
+    }
+    for (size_t i = 0; gc != NULL && i < gc->npolicies; i++) {
+        if (strcmp(gc->policies[i].name, name) == 0) {
+            return &gc->policies[i];
+        }
+    }
+    return NULL;
+}
+
+
+static void
+guard_regfree(void *arg)
+{
+    regfree(arg);
+}
+
+
+int
+sl_guard_pattern_compile(sl_pool_t *pool, const char *text, sl_guard_pattern_t *p, char *err,
+                         size_t errlen)
+{
+    char msg[160];
+    char *lit;
+    size_t n = 0;
+    int rc;
+
+    memset(p, 0, sizeof(*p));
+    p->text = text;
+    if (strncmp(text, "re:", 3) == 0) {
+        const char *re = text + 3;
+
+        if (strncmp(re, "(?i)", 4) == 0) {
+            re += 4; /* every pattern is case-insensitive already */
+        }
+        if (strstr(re, "(?") != NULL) {
+            snprintf(err, errlen,
+                     "\"(?\" is not POSIX extended regular expression syntax (only a leading "
+                     "(?i) is accepted, and patterns are case-insensitive anyway)");
+            return -EINVAL;
+        }
+        if (*re == '\0') {
+            snprintf(err, errlen, "the regular expression is empty");
+            return -EINVAL;
+        }
+        rc = regcomp(&p->re, re, REG_EXTENDED | REG_ICASE);
+        if (rc != 0) {
+            regerror(rc, &p->re, msg, sizeof(msg));
+            snprintf(err, errlen, "bad regular expression: %s", msg);
+            return -EINVAL;
+        }
+        sl_pool_on_destroy(pool, guard_regfree, &p->re);
+        if (regexec(&p->re, "", 0, NULL, 0) == 0) {
+            snprintf(err, errlen, "the regular expression matches the empty string");
+            return -EINVAL;
+        }
+        p->regex = true;
+        return 0;
+    }
+    lit = sl_palloc(pool, strlen(text) + 1);
+    for (const char *s = text; *s != '\0'; s++) {
+        unsigned char c = (unsigned char) *s;
+
+        if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v') {
+            if (n > 0 && lit[n - 1] != ' ') {
+                lit[n++] = ' ';
+            }
+            continue;
+        }
+        lit[n++] = (char) ((unsigned) (c - 'A') < 26u ? c | 0x20 : c);
+    }
+    while (n > 0 && lit[n - 1] == ' ') {
+        n--;
+    }
+    lit[n] = '\0';
+    if (n == 0) {
+        snprintf(err, errlen, "a deny literal must not be empty");
+        return -EINVAL;
+    }
+    p->lit = lit;
+    p->len = n;
+    return 0;
+}
+
+
+void
+sl_guard_policy_finish(sl_pool_t *pool, sl_guard_policy_t *p)
+{
+    size_t longest = 0;
+
+    p->in_detect = p->out_detect = 0;
+    p->in_text = p->out_text = p->restore = false;
+    for (size_t i = 0; i < p->nchecks; i++) {
+        sl_guard_check_t *c = &p->checks[i];
+
+        c->index = (unsigned) i + 1;
+        if (c->kind != SL_GUARD_DETECT && c->kind != SL_GUARD_DENY) {
+            continue;
+        }
+        if (c->kind == SL_GUARD_DENY && c->deny_rule == NULL) {
+            c->deny_rule = c->name != NULL ? c->name : sl_psprintf(pool, "deny[%u]", c->index);
+        }
+        if (c->on & SL_GUARD_INPUT) {
+            p->in_text = true;
+            p->in_detect |= c->detect;
+        }
+        if (c->on & SL_GUARD_OUTPUT) {
+            p->out_text = true;
+            p->out_detect |= c->detect;
+            for (size_t k = 0; k < c->ndeny; k++) {
+                if (!c->deny[k].regex && c->deny[k].len > longest) {
+                    longest = c->deny[k].len;
+                }
+            }
+        }
+        if (c->action == SL_GUARD_REDACT && c->restore && (c->on & SL_GUARD_INPUT)) {
+            p->restore = true;
+        }
+    }
+    p->hold = SL__GUARD_HOLD + longest;
+}
+
+
+/* ----------------------------------------------------------- the request */
+
+static const sl_guard_policy_t *
+guard_choose(const sl_guard_conf_t *gc, const sl_guard_who_t *who, const char **missing)
+{
+    const char *names[2] = { who->key_guard, who->team_guard };
+    const sl_guard_policy_t *p;
+
+    *missing = NULL;
+    for (size_t i = 0; i < 2; i++) {
+        if (names[i] == NULL || names[i][0] == '\0') {
+            continue;
+        }
+        p = sl_guard_find(gc, names[i]);
+        if (p == NULL) {
+            *missing = names[i];
+        }
+        return p;
+    }
+    if (who->model_policy != NULL) {
+        return who->model_policy;
+    }
+    return gc != NULL ? gc->apply : NULL;
+}
+
+
+int
+sl_guard_request(const sl_guard_conf_t *gc, const sl_guard_who_t *who, sl_call_t *call,
+                 sl_guard_req_t **out, sl_error_t *err)
+{
+    const sl_guard_policy_t *p;
+    const char *missing;
+    sl_guard_req_t *g;
+    int rc;
+
+    *out = NULL;
+    p = guard_choose(gc, who, &missing);
+    if (missing != NULL) {
+        memset(err, 0, sizeof(*err));
+        err->status = 500;
+        err->type = "api_error";
+        err->code = "guardrail_policy_missing";
+        err->message = sl_psprintf(call->pool,
+                                   "This API key is bound to the guardrail policy \"%s\", which "
+                                   "the gateway's configuration does not define.",
+                                   missing);
+        return SL_ENOTFOUND;
+    }
+    if (p == NULL || p->nchecks == 0) {
+        return 0;
+    }
+    g = sl_pcalloc(call->pool, sizeof(*g));
+    sl__guard_sess_init(&g->sess, call->pool, p);
+    sl_pool_on_destroy(call->pool, guard_req_free, g);
+    *out = g;
+    rc = guard_shape(g, who, call, err);
+    if (rc == 0 && p->in_text) {
+        rc = guard_text_phase(g, call, err);
+    }
+    g->out = p->out_text || g->sess.nrestorable > 0;
+    return rc;
+}
+
+
+static void
+guard_req_free(void *arg)
+{
+    sl_guard_req_t *g = arg;
+
+    for (size_t i = 0; i < g->nstreams; i++) {
+        sl__guard_stream_free(&g->streams[i]);
+    }
+    free(g->streams);
+    free(g->in);
+    sl_buf_free(&g->text);
+    sl_buf_free(&g->emit);
+}
+
+
+/* limits and models: the request's shape, read with the token reader. */
+static int
+guard_shape(sl_guard_req_t *g, const sl_guard_who_t *who, sl_call_t *call, sl_error_t *err)
+{
+    const sl_guard_policy_t *p = g->sess.policy;
+    const sl_json_t *doc = call->doc;
+    int msgs = sl_json_get(doc, SL_JSON_ROOT, "messages");
+    bool chat = call->api != SL_API_EMBEDDINGS;
+    int rc = 0;
+
+    for (size_t i = 0; i < p->nchecks && rc == 0; i++) {
+        const sl_guard_check_t *c = &p->checks[i];
+        const sl_guard_limits_t *l = &c->limits;
+
+        if (c->kind == SL_GUARD_MODELS) {
+            bool ok = false;
+
+            for (size_t k = 0; k < c->nmodels && !ok; k++) {
+                ok = fnmatch(c->models[k], who->model != NULL ? who->model : "", 0) == 0;
+            }
+            if (ok) {
+                continue;
+            }
+            sl__guard_decide(&g->sess, c, c->name != NULL ? c->name : "models", false);
+            if (c->action != SL_GUARD_BLOCK) {
+                continue;
+            }
+            memset(err, 0, sizeof(*err));
+            err->status = 403;
+            err->type = "invalid_request_error";
+            err->code = "model_not_allowed";
+            err->param = "model";
+            err->message = sl_psprintf(call->pool,
+                                       "Blocked by guardrail policy \"%s\", rule \"%s\": the model "
+                                       "`%s` is not allowed.",
+                                       p->name, c->name != NULL ? c->name : "models",
+                                       who->model != NULL ? who->model : "");
+            return SL_EDENIED;
+        }
+        if (c->kind != SL_GUARD_LIMITS) {
+            continue;
+        }
+        if (l->max_body > 0) {
+            rc = guard_limit(g, c, "max_body", who->body_len, l->max_body, err);
+        }
+        if (rc == 0 && l->max_output_tokens > 0) {
+            rc =
+                guard_limit(g, c, "max_output_tokens", call->max_tokens, l->max_output_tokens, err);
+        }
+        if (rc == 0 && l->max_messages > 0 && chat) {
+            rc = guard_limit(g, c, "max_messages", sl_json_size(doc, msgs), l->max_messages, err);
+        }
+        if (rc == 0 && l->max_images > 0 && chat) {
+            rc = guard_limit(g, c, "max_images", guard_images(doc, msgs), l->max_images, err);
+        }
+        if (rc == 0 && l->max_prompt_tokens > 0) {
+            uint64_t tokens;
+
+            if (chat) {
+                sl_features_t f;
+
+                sl_features_init(&f);
+                sl_features_from_chat(&f, doc, SL_JSON_ROOT, NULL);
+                tokens = f.prompt_tokens;
+            } else {
+                tokens = (sl_json_raw(doc, sl_json_get(doc, SL_JSON_ROOT, "input")).len + 3) / 4;
+            }
+            rc = guard_limit(g, c, "max_prompt_tokens", tokens, l->max_prompt_tokens, err);
+        }
+    }
+    return rc;
+}
+
+
+/* One limit: over it, a decision and (block) the error. */
+static int
+guard_limit(sl_guard_req_t *g, const sl_guard_check_t *c, const char *key, uint64_t have,
+            uint64_t max, sl_error_t *err)
+{
+    static const struct {
+        const char *key;
+        const char *what;
+    } what[] = {
+        { "max_body", "The request body is %llu bytes; at most %llu are allowed." },
+        { "max_output_tokens", "The request asks for up to %llu output tokens; at most %llu are "
+                               "allowed." },
+        { "max_messages", "The request has %llu messages; at most %llu are allowed." },
+        { "max_images", "The request has %llu images; at most %llu are allowed." },
+        { "max_prompt_tokens", "The prompt is about %llu tokens; at most %llu are allowed." },
+    };
+    const char *rule = c->name != NULL ? c->name : key;
+    const char *fmt = "";
+    sl_pool_t *pool = g->sess.pool;
+
+    if (have <= max) {
+        return 0;
+    }
+    sl__guard_decide(&g->sess, c, rule, false);
+    if (c->action != SL_GUARD_BLOCK) {
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof(what) / sizeof(what[0]); i++) {
+        if (strcmp(what[i].key, key) == 0) {
+            fmt = what[i].what;
+        }
+    }
+    memset(err, 0, sizeof(*err));
+    err->status = strcmp(key, "max_body") == 0 ? 413 : 400;
+    err->type = "invalid_request_error";
+    err->code = "guardrail_limit_exceeded";
+    err->param = strcmp(key, "max_output_tokens") == 0 ? "max_tokens" : NULL;
+    err->message = sl_psprintf(
+        pool, "Blocked by guardrail policy \"%s\", rule \"%s\": %s", g->sess.policy->name, rule,
+        sl_psprintf(pool, fmt, (unsigned long long) have, (unsigned long long) max));
+    return SL_EDENIED;
+}
+
+
+/* Image parts in the chat messages' contents. */
+static unsigned
+guard_images(const sl_json_t *doc, int msgs)
+{
+    unsigned n = 0;
+
+    for (int m = sl_json_first(doc, msgs); m >= 0; m = sl_json_next(doc, msgs, m)) {
+        int content = sl_json_get(doc, m, "content");
+
+        for (int part = sl_json_first(doc, content); part >= 0;
+             part = sl_json_next(doc, content, part)) {
+            int type = sl_json_get(doc, part, "type");
+
+            if (guard_str_eq(doc, type, "image_url") || guard_str_eq(doc, type, "image")
+                || guard_str_eq(doc, type, "input_image")) {
+                n++;
+            }
+        }
+    }
+    return n;
+}
+
+
+static bool
+guard_str_eq(const sl_json_t *doc, int v, const char *s)
+{
+    sl_str_t raw = sl_json_raw(doc, v);
+    size_t n = strlen(s);
+
+    return sl_json_type(doc, v) == SL_JSON_STRING && raw.len == n + 2
+           && memcmp(raw.p + 1, s, n) == 0;
+}
+
+
+/* detect and deny on the request: the internal body, and the client's own when it differs. */
+static int
+guard_text_phase(sl_guard_req_t *g, sl_call_t *call, sl_error_t *err)
+{
+    bool same = call->native.p == call->raw.p && call->native.len == call->raw.len;
+    const sl_json_t *doc;
+    sl_str_t src;
+    int rc;
+
+    rc = guard_rewrite(g, call->pool, call->doc, call->raw, &src, &doc, err);
+    if (rc < 0) {
+        return rc;
+    }
+    if (same) {
+        call->raw = call->native = src;
+        call->doc = call->native_doc = doc;
+        return 0;
+    }
+    call->raw = src;
+    call->doc = doc;
+    if (call->native.p == NULL) {
+        return 0;
+    }
+    rc = guard_rewrite(g, call->pool, call->native_doc, call->native, &src, &doc, err);
+    if (rc < 0) {
+        return rc;
+    }
+    call->native = src;
+    call->native_doc = doc;
+    return 0;
+}
+
+
+/* One document: its text checked, and rewritten when something was redacted. */
+static int
+guard_rewrite(sl_guard_req_t *g, sl_pool_t *pool, const sl_json_t *doc, sl_str_t src,
+              sl_str_t *out_src, const sl_json_t **out_doc, sl_error_t *err)
+{
+    guard_walk_t w;
+    sl_json_t *nd;
+    int rc;
+
+    memset(&w, 0, sizeof(w));
+    w.g = g;
+    w.doc = doc;
+    w.pool = pool;
+    *out_src = src;
+    *out_doc = doc;
+    rc = guard_walk(&w, SL_JSON_ROOT, 0);
+    if (rc == SL_EDENIED) {
+        guard_block_error(g, err);
+        return rc;
+    }
+    if (w.bad) {
+        memset(err, 0, sizeof(*err));
+        err->status = 400;
+        err->type = "invalid_request_error";
+        err->message = sl_psprintf(pool,
+                                   "Guardrail policy \"%s\" cannot read a string of this request: "
+                                   "it is not valid UTF-8 JSON text.",
+                                   g->sess.policy->name);
+        return SL_EDENIED;
+    }
+    if (w.nedits == 0) {
+        return 0;
+    }
+    nd = sl_json_create(pool);
+    if (sl_json_splice(pool, src, w.edits, w.nedits, out_src) < 0
+        || sl_json_parse(nd, out_src->p, out_src->len, NULL) < 0) {
+        memset(err, 0, sizeof(*err));
+        err->status = 500;
+        err->type = "api_error";
+        err->message = "The gateway could not apply a guardrail redaction.";
+        return SL_EPARSE;
+    }
+    *out_doc = nd;
+    return 0;
+}
+
+
+static int
+guard_walk(guard_walk_t *w, int v, unsigned depth)
+{
+    const sl_json_t *doc = w->doc;
+    sl_str_t key;
+    int rc;
+
+    switch (sl_json_type(doc, v)) {
+    case SL_JSON_STRING:
+        return guard_walk_string(w, v);
+    case SL_JSON_ARRAY:
+        for (int e = sl_json_first(doc, v); e >= 0; e = sl_json_next(doc, v, e)) {
+            rc = guard_walk(w, e, depth + 1);
+            if (rc != 0) {
+                return rc;
+            }
+        }
+        return 0;
+    case SL_JSON_OBJECT:
+        for (int k = sl_json_first(doc, v); k >= 0; k = sl_json_next(doc, v, k)) {
+            if (sl_json_string(doc, k, w->pool, &key) < 0 || guard_skip_key(key)) {
+                continue;
+            }
+            rc = guard_walk(w, sl_json_key_value(doc, k), depth + 1);
+            if (rc != 0) {
+                return rc;
+            }
+        }
+        return 0;
+    default:
+        return 0;
+    }
+}
+
+
+static bool
+guard_skip_key(sl_str_t k)
+{
+    for (size_t i = 0; i < sizeof(guard_skip) / sizeof(guard_skip[0]); i++) {
+        if (sl_str_eq(k, guard_skip[i])) {
+            return true;
+        }
+    }
+    return false;
+}
+
+
+static int
+guard_walk_string(guard_walk_t *w, int v)
+{
+    sl__guard_sess_t *s = &w->g->sess;
+    sl_str_t text, raw;
+    size_t cut;
+    bool changed;
+    char *copy;
+    int rc;
+
+    if (sl_json_string(w->doc, v, w->pool, &text) < 0) {
+        w->bad = true;
+        return 0;
+    }
+    sl_buf_clear(&s->scratch);
+    rc = sl__guard_apply(s, SL_GUARD_INPUT, text.p, text.len, 0, true, false, &s->scratch, &cut,
+                         &changed);
+    if (rc < 0 || !changed) {
+        return rc;
+    }
+    if (w->nedits == w->capedits) {
+        size_t cap = w->capedits == 0 ? 8 : w->capedits * 2;
+        sl_json_edit_t *e = sl_palloc(w->pool, cap * sizeof(*e));
+
+        if (w->nedits > 0) {
+            memcpy(e, w->edits, w->nedits * sizeof(*e));
+        }
+        w->edits = e;
+        w->capedits = cap;
+    }
+    copy = sl_palloc(w->pool, s->scratch.len + 1);
+    memcpy(copy, s->scratch.p, s->scratch.len);
+    copy[s->scratch.len] = '\0';
+    raw = sl_json_raw(w->doc, v);
+    w->edits[w->nedits++] = (sl_json_edit_t){ sl_json_offset(w->doc, v),
+                                              sl_json_offset(w->doc, v) + raw.len,
+                                              { copy, s->scratch.len },
+                                              true };
+    return 0;
+}
+
+
+/* What a detector found, for the client's message. */
+static const char *
+guard_what(unsigned det)
+{
+    switch (det) {
+    case SL_GUARD_DET_EMAIL:
+        return "an e-mail address";
+    case SL_GUARD_DET_PHONE:
+        return "a phone number";
+    case SL_GUARD_DET_CARD:
+        return "a payment card number";
+    case SL_GUARD_DET_IBAN:
+        return "a bank account number (IBAN)";
+    case SL_GUARD_DET_IP:
+        return "an IP address";
+    case SL_GUARD_DET_SECRET:
+        return "a secret (an API key, token or private key)";
+    default:
+        return "text this policy does not allow";
+    }
+}
+
+
+static void
+guard_block_error(sl_guard_req_t *g, sl_error_t *err)
+{
+    const sl__guard_sess_t *s = &g->sess;
+    const char *rule = sl__guard_rule(s->blocked, s->blocked_det);
+
+    memset(err, 0, sizeof(*err));
+    err->status = 400;
+    err->type = "invalid_request_error";
+    err->code = "guardrail_blocked";
+    err->message =
+        sl_psprintf(s->pool,
+                    "Blocked by guardrail policy \"%s\", rule \"%s%s\": the %s "
+                    "contains %s.",
+                    s->policy->name, s->blocked_output ? "output:" : "", rule,
+                    s->blocked_output ? "answer" : "request", guard_what(s->blocked_det));
+}
+
+
+const sl_guard_decision_t *
+sl_guard_decisions(const sl_guard_req_t *g, size_t *n)
+{
+    *n = g != NULL ? g->sess.ndec : 0;
+    return *n > 0 ? g->sess.dec : NULL;
+}
+
+
+const char *
+sl_guard_policy_name(const sl_guard_req_t *g)
+{
+    return g != NULL ? g->sess.policy->name : NULL;
+}
+
+
+bool
+sl_guard_filters_output(const sl_guard_req_t *g)
+{
+    return g != NULL && g->out;
+}
+
+
+const char *
+sl_guard_row(sl_guard_req_t *g)
+{
+    sl_buf_t b = SL_BUF_INIT;
+    const char *s;
+    guard_slot_t *slot = NULL;
+
+    if (g == NULL || g->sess.ndec == 0) {
+        return "";
+    }
+    if (!g->counted && guard_shm != NULL) {
+        slot = guard_slot(g->sess.policy->name);
+    }
+    for (size_t i = 0; i < g->sess.ndec; i++) {
+        const sl_guard_decision_t *d = &g->sess.dec[i];
+
+        sl_buf_printf(&b, "%s%s/%s%s/%s", i > 0 ? ";" : "", d->policy, d->output ? "output:" : "",
+                      d->rule, sl_guard_action_name(d->action));
+        if (!g->counted && guard_shm != NULL) {
+            atomic_fetch_add_explicit(slot != NULL ? &slot->v[d->action]
+                                                   : &guard_shm->dropped[d->action],
+                                      1, memory_order_relaxed);
+        }
+    }
+    g->counted = true;
+    s = sl_pstrndup(g->sess.pool, b.p, b.len);
+    sl_buf_free(&b);
+    return s;
+}
+
+
+/* ------------------------------------------------------------ the answer */
+
+static sl__guard_stream_t *
+guard_stream(sl_guard_req_t *g, unsigned choice, unsigned slot)
+{
+    sl__guard_stream_t *st;
+
+    for (size_t i = 0; i < g->nstreams; i++) {
+        if (g->streams[i].choice == choice && g->streams[i].slot == slot) {
+            return &g->streams[i];
+        }
+    }
+    if (g->nstreams == g->capstreams) {
+        g->capstreams = g->capstreams == 0 ? 2 : g->capstreams * 2;
+        g->streams = sl_xrealloc(g->streams, g->capstreams * sizeof(*g->streams));
+    }
+    st = &g->streams[g->nstreams++];
+    memset(st, 0, sizeof(*st));
+    st->choice = choice;
+    st->slot = slot;
+    st->json = slot > 0;
+    return st;
+}
+
+
+/*
+ * Feeds one literal to st; what may go out is pushed as an event like
+ * `like` (TEXT or TOOL_ARGS of st's choice and slot).
+ */
+static int
+guard_feed(sl_guard_req_t *g, sl__guard_stream_t *st, sl_str_t lit, bool final, sl_evs_t *evs,
+           const sl_ev_t *like)
+{
+    sl_ev_t ev = *like;
+    int rc;
+
+    sl_buf_clear(&g->text);
+    sl_buf_clear(&g->emit);
+    if (lit.len >= 2 && sl__guard_unquote(lit, &g->text) < 0) {
+        sl_evs_push(evs, like); /* not ours to read: as it came */
+        return 0;
+    }
+    rc = sl__guard_stream_feed(&g->sess, st, g->text.p != NULL ? g->text.p : "", g->text.len, final,
+                               &g->emit);
+    if (g->emit.len > 0) {
+        ev.text = sl_jstr_quote(evs->pool, (sl_str_t){ g->emit.p, g->emit.len });
+        sl_evs_push(evs, &ev);
+    }
+    return rc;
+}
+
+
+/* Lets out what the streams of choice (or all of them) still hold. */
+static int
+guard_flush(sl_guard_req_t *g, sl_evs_t *evs, bool all, unsigned choice)
+{
+    for (size_t i = 0; i < g->nstreams; i++) {
+        sl__guard_stream_t *st = &g->streams[i];
+        sl_ev_t like;
+
+        if ((!all && st->choice != choice) || st->blocked) {
+            continue;
+        }
+        memset(&like, 0, sizeof(like));
+        like.type = st->slot == 0 ? SL_EV_TEXT : SL_EV_TOOL_ARGS;
+        like.choice = st->choice;
+        like.index = st->slot > 0 ? st->slot - 1 : 0;
+        if (guard_feed(g, st, sl_str_null, true, evs, &like) < 0) {
+            return SL_EDENIED;
+        }
+    }
+    return 0;
+}
+
+
+int
+sl_guard_events(sl_guard_req_t *g, sl_evs_t *evs, bool final, sl_error_t *err)
+{
+    size_t n = evs->n;
+    int rc = 0;
+
+    if (g == NULL || !g->out) {
+        return 0;
+    }
+    if (n > g->capin) {
+        g->capin = n;
+        g->in = sl_xrealloc(g->in, n * sizeof(*g->in));
+    }
+    if (n > 0) {
+        memcpy(g->in, evs->v, n * sizeof(*g->in));
+    }
+    sl_evs_reset(evs);
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        const sl_ev_t *ev = &g->in[i];
+
+        switch (ev->type) {
+        case SL_EV_TEXT:
+            rc = guard_feed(g, guard_stream(g, ev->choice, 0), ev->text, false, evs, ev);
+            break;
+        case SL_EV_TOOL_ARGS:
+            rc =
+                guard_feed(g, guard_stream(g, ev->choice, ev->index + 1), ev->text, false, evs, ev);
+            break;
+        case SL_EV_TOOL_CALL:
+        case SL_EV_FINISH:
+            rc = guard_flush(g, evs, false, ev->choice);
+            if (rc == 0) {
+                sl_evs_push(evs, ev);
+            }
+            break;
+        case SL_EV_DONE:
+        case SL_EV_ERROR:
+            rc = guard_flush(g, evs, true, 0);
+            if (rc == 0) {
+                sl_evs_push(evs, ev);
+            }
+            break;
+        default:
+            sl_evs_push(evs, ev);
+            break;
+        }
+    }
+    if (rc == 0 && final) {
+        rc = guard_flush(g, evs, true, 0);
+    }
+    if (rc < 0) {
+        guard_block_error(g, err);
+        return SL_EDENIED;
+    }
+    return 0;
+}
+
+
+void
+sl_guard_restart(sl_guard_req_t *g)
+{
+    for (size_t i = 0; g != NULL && i < g->nstreams; i++) {
+        sl__guard_stream_free(&g->streams[i]);
+    }
+    if (g != NULL) {
+        g->nstreams = 0;
+    }
+}
+
+
+/* One whole literal through the output checks; *lit replaced when it changed. */
+static int
+guard_one(sl_guard_req_t *g, sl_str_t *lit, bool json, bool *changed)
+{
+    sl__guard_sess_t *s = &g->sess;
+    size_t cut;
+    bool ch = false;
+    int rc;
+
+    if (lit->len < 2) {
+        return 0;
+    }
+    sl_buf_clear(&g->text);
+    sl_buf_clear(&g->emit);
+    if (sl__guard_unquote(*lit, &g->text) < 0) {
+        return 0;
+    }
+    rc = sl__guard_apply(s, SL_GUARD_OUTPUT, g->text.p != NULL ? g->text.p : "", g->text.len, 0,
+                         true, json, &g->emit, &cut, &ch);
+    if (rc < 0) {
+        return rc;
+    }
+    if (ch) {
+        *lit = sl_jstr_quote(s->pool, (sl_str_t){ g->emit.p, g->emit.len });
+        *changed = true;
+    }
+    return 0;
+}
+
+
+int
+sl_guard_answer(sl_guard_req_t *g, sl_answer_t *a, sl_error_t *err)
+{
+    bool changed = false;
+
+    if (g == NULL || !g->out) {
+        return 0;
+    }
+    for (size_t i = 0; i < a->nchoices; i++) {
+        sl_choice_t *c = &a->choices[i];
+
+        if (guard_one(g, &c->text, false, &changed) < 0) {
+            guard_block_error(g, err);
+            return SL_EDENIED;
+        }
+        for (size_t k = 0; k < c->ntools; k++) {
+            if (guard_one(g, &c->tools[k].args, true, &changed) < 0) {
+                guard_block_error(g, err);
+                return SL_EDENIED;
+            }
+        }
+    }
+    if (changed) {
+        a->raw = sl_str_null;
+    }
+    return 0;
+}
+
+
+/* ------------------------------------------------------- shared counters */
+
+size_t
+sl_guard_shm_size(void)
+{
+    return sizeof(guard_shm_t);
+}
+
+
+int
+sl_guard_init(void)
+{
+    if (guard_shm != NULL) {
+        return 0;
+    }
+    guard_shm = sl_shm_region("guard", sizeof(guard_shm_t));
+    return guard_shm != NULL ? 0 : -ENOMEM;
+}
+
+
+/*
+ * The slot of a policy name, claimed on first use by whichever process
+ * gets there first. Two processes may claim one each for the same name;
+ * the rendering adds them up. NULL when every slot is taken.
+ */
+static guard_slot_t *
+guard_slot(const char *name)
+{
+    size_t len = strlen(name);
+
+    if (len > SL_GUARD_NAME_MAX) {
+        return NULL;
+    }
+    for (size_t i = 0; i < GUARD_SLOTS; i++) {
+        guard_slot_t *s = &guard_shm->slots[i];
+        unsigned st = atomic_load_explicit(&s->state, memory_order_acquire);
+
+        if (st == 2 && strcmp(s->name, name) == 0) {
+            return s;
+        }
+        if (st == 0) {
+            unsigned zero = 0;
+
+            if (atomic_compare_exchange_strong(&s->state, &zero, 1)) {
+                memcpy(s->name, name, len + 1);
+                atomic_store_explicit(&s->state, 2, memory_order_release);
+                return s;
+            }
+        }
+    }
+    return NULL;
+}
+
+
+void
+sl_guard_metrics_render(sl_buf_t *out)
+{
+    bool seen[GUARD_SLOTS] = { false };
+
+    sl_buf_puts(out, "# HELP sluice_guard_decisions_total Guardrail decisions by policy and "
+                     "action (one per rule and action in a request).\n"
+                     "# TYPE sluice_guard_decisions_total counter\n");
+    if (guard_shm == NULL) {
+        return;
+    }
+    for (size_t i = 0; i < GUARD_SLOTS; i++) {
+        guard_slot_t *s = &guard_shm->slots[i];
+        uint64_t v[GUARD_ACTIONS] = { 0 };
+
+        if (seen[i] || atomic_load_explicit(&s->state, memory_order_acquire) != 2) {
+            continue;
+        }
+        for (size_t j = i; j < GUARD_SLOTS; j++) {
+            guard_slot_t *o = &guard_shm->slots[j];
+
+            if (atomic_load_explicit(&o->state, memory_order_acquire) == 2
+                && strcmp(o->name, s->name) == 0) {
+                seen[j] = true;
+                for (size_t a = 0; a < GUARD_ACTIONS; a++) {
+                    v[a] += atomic_load_explicit(&o->v[a], memory_order_relaxed);
+                }
+            }
+        }
+        for (size_t a = 0; a < GUARD_ACTIONS; a++) {
+            /* policy names are [A-Za-z0-9._-]: nothing to escape */
+            sl_buf_printf(out, "sluice_guard_decisions_total{policy=\"%s\",action=\"%s\"} %llu\n",
+                          s->name, guard_action_names[a], (unsigned long long) v[a]);
+        }
+    }
+    for (size_t a = 0; a < GUARD_ACTIONS; a++) {
+        uint64_t d = atomic_load_explicit(&guard_shm->dropped[a], memory_order_relaxed);
+
+        if (d > 0) {
+            sl_buf_printf(out, "sluice_guard_decisions_total{policy=\"\",action=\"%s\"} %llu\n",
+                          guard_action_names[a], (unsigned long long) d);
+        }
+    }
+}

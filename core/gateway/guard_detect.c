@@ -1,0 +1,1046 @@
+/*
+ * The built-in detectors and the deny patterns: where they match in a
+ * text. One pass over the text dispatches on the byte at hand (a digit, an
+ * '@', a '+', a word's first letter, ...), so the cost is a table-free
+ * byte loop plus a bounded look at each candidate; a candidate is taken
+ * only when its checksum or shape holds:
+ *
+ *   email   local@domain: local part of [A-Za-z0-9._%+-] (at most 64),
+ *           a domain of at least two labels ([A-Za-z0-9-], not starting or
+ *           ending with '-') whose last label is 2 to 24 letters
+ *   phone   E.164 ("+" and 8 to 15 digits, single spaces, dashes, dots or
+ *           one "(0)" between groups), North American (415-555-0100,
+ *           415.555.0100, 415 555 0100, (415) 555-0100, 1-800-555-0100) and
+ *           national numbers with a trunk 0 in groups (020 7946 0958: 9 to
+ *           12 digits, one kind of separator); a plain run of digits is not
+ *           a phone number
+ *   card    13 to 19 digits, in groups of 2 to 6 with one kind of separator
+ *           (space or dash) or none, first digit 2 to 6, Luhn-valid
+ *   iban    a country code with its IBAN length (the ISO 13616 registry),
+ *           two check digits, the BBAN (letters and digits, optionally in
+ *           groups of four), mod 97 == 1
+ *   ip      IPv4 dotted quads (0..255, no leading zeros) and IPv6 (what
+ *           inet_pton(3) takes, with at least two ':' and a digit)
+ *   secret  key shapes: sk-... (OpenAI, Anthropic sk-ant-, sluice
+ *           sk-sluice-), sk_live_/sk_test_/rk_live_ (Stripe), AKIA/ASIA
+ *           (AWS access key ids), AIza (Google), ghp_/gho_/ghu_/ghs_/ghr_
+ *           and github_pat_ (GitHub), glpat- (GitLab), xoxb-/xoxp-/...
+ *           (Slack), hf_ (Hugging Face), JWTs (eyJ...eyJ...sig) and PEM
+ *           private key blocks (BEGIN ... PRIVATE KEY to its END line)
+ *
+ * Every match starts and ends at a boundary (the neighbour is not a
+ * letter, digit or '_', or not part of a longer number), which is what
+ * keeps "order 4111111111111112" or "v1.2.3.4.5" from matching.
+ */
+#include "core/gateway/guard_internal.h"
+
+#include <arpa/inet.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <regex.h>
+
+#define DET_CARD_GROUPS 24
+#define DET_IPV6_MAX    45
+
+typedef struct det_iban_len {
+    char cc[3];
+    unsigned char len;
+} det_iban_len_t;
+
+typedef struct det_prefix {
+    const char *prefix;
+    unsigned char plen;
+    unsigned char min; /* least bytes after the prefix */
+    bool aws;          /* exactly 16 of [A-Z0-9] */
+} det_prefix_t;
+
+static bool det_digit(unsigned char c);
+static bool det_alpha(unsigned char c);
+static bool det_alnum(unsigned char c);
+static bool det_word(unsigned char c);
+static bool det_hex(unsigned char c);
+static bool det_space(unsigned char c);
+static bool det_keychar(unsigned char c);
+static unsigned char det_lower(unsigned char c);
+static bool det_num_start(const char *t, size_t i);
+static size_t det_email(const char *t, size_t len, size_t at, size_t *start);
+static bool det_domain_ok(const char *d, size_t n);
+static size_t det_card(const char *t, size_t len, size_t i);
+static size_t det_phone(const char *t, size_t len, size_t i);
+static size_t det_phone_plus(const char *t, size_t len, size_t i);
+static size_t det_phone_nanp(const char *t, size_t len, size_t i);
+static size_t det_phone_national(const char *t, size_t len, size_t i);
+static bool det_num_end(const char *t, size_t len, size_t e);
+static size_t det_digits(const char *t, size_t len, size_t i, size_t n);
+static size_t det_ipv4(const char *t, size_t len, size_t i);
+static size_t det_ipv6(const char *t, size_t len, size_t i);
+static size_t det_iban(const char *t, size_t len, size_t i);
+static unsigned det_iban_len(unsigned char a, unsigned char b);
+static size_t det_secret(const char *t, size_t len, size_t i, bool *open);
+static size_t det_jwt(const char *t, size_t len, size_t i);
+static size_t det_pem(const char *t, size_t len, size_t i, bool *open);
+static size_t det_pem_label(const char *t, size_t len, size_t j);
+static const char *det_find(const char *t, size_t len, const char *s);
+static void det_push(sl__guard_hits_t *out, size_t *next, size_t s, size_t e, unsigned det,
+                     bool open, size_t from);
+static void deny_literal(const sl_guard_pattern_t *p, const char *t, size_t len, size_t from,
+                         sl__guard_hits_t *out);
+static void deny_regex(const sl_guard_pattern_t *p, const char *t, size_t len, size_t from,
+                       bool at_start, sl__guard_hits_t *out);
+
+/* ISO 13616 IBAN lengths by country (the SWIFT registry). */
+static const det_iban_len_t det_iban_lens[] = {
+    { "AD", 24 }, { "AE", 23 }, { "AL", 28 }, { "AT", 20 }, { "AZ", 28 }, { "BA", 20 },
+    { "BE", 16 }, { "BG", 22 }, { "BH", 22 }, { "BI", 27 }, { "BR", 29 }, { "BY", 28 },
+    { "CH", 21 }, { "CR", 22 }, { "CY", 28 }, { "CZ", 24 }, { "DE", 22 }, { "DJ", 27 },
+    { "DK", 18 }, { "DO", 28 }, { "EE", 20 }, { "EG", 29 }, { "ES", 24 }, { "FI", 18 },
+    { "FK", 18 }, { "FO", 18 }, { "FR", 27 }, { "GB", 22 }, { "GE", 22 }, { "GI", 23 },
+    { "GL", 18 }, { "GR", 27 }, { "GT", 28 }, { "HR", 21 }, { "HU", 28 }, { "IE", 22 },
+    { "IL", 23 }, { "IQ", 23 }, { "IS", 26 }, { "IT", 27 }, { "JO", 30 }, { "KW", 30 },
+    { "KZ", 20 }, { "LB", 28 }, { "LC", 32 }, { "LI", 21 }, { "LT", 20 }, { "LU", 20 },
+    { "LV", 21 }, { "LY", 25 }, { "MC", 27 }, { "MD", 24 }, { "ME", 22 }, { "MK", 19 },
+    { "MN", 20 }, { "MR", 27 }, { "MT", 31 }, { "MU", 30 }, { "NI", 28 }, { "NL", 18 },
+    { "NO", 15 }, { "OM", 23 }, { "PK", 24 }, { "PL", 28 }, { "PS", 29 }, { "PT", 25 },
+    { "QA", 29 }, { "RO", 24 }, { "RS", 22 }, { "RU", 33 }, { "SA", 24 }, { "SC", 31 },
+    { "SD", 18 }, { "SE", 24 }, { "SI", 19 }, { "SK", 24 }, { "SM", 27 }, { "SO", 23 },
+    { "ST", 25 }, { "SV", 28 }, { "TL", 23 }, { "TN", 24 }, { "TR", 26 }, { "UA", 29 },
+    { "VA", 22 }, { "VG", 24 }, { "XK", 20 }, { "YE", 30 },
+};
+
+/* Key shapes by prefix; the longest prefixes first where one begins another. */
+static const det_prefix_t det_prefixes[] = {
+    { "sk_live_", 8, 16, false },     { "sk_test_", 8, 16, false }, { "rk_live_", 8, 16, false },
+    { "sk-", 3, 20, false },          { "AKIA", 4, 16, true },      { "ASIA", 4, 16, true },
+    { "AIza", 4, 35, false },         { "ghp_", 4, 36, false },     { "gho_", 4, 36, false },
+    { "ghu_", 4, 36, false },         { "ghs_", 4, 36, false },     { "ghr_", 4, 36, false },
+    { "github_pat_", 11, 22, false }, { "glpat-", 6, 20, false },   { "xoxb-", 5, 10, false },
+    { "xoxp-", 5, 10, false },        { "xoxa-", 5, 10, false },    { "xoxr-", 5, 10, false },
+    { "xoxs-", 5, 10, false },        { "xapp-", 5, 10, false },    { "hf_", 3, 30, false },
+};
+
+
+static bool
+det_digit(unsigned char c)
+{
+    return (unsigned) (c - '0') < 10u;
+}
+
+
+static bool
+det_alpha(unsigned char c)
+{
+    return (unsigned) ((c | 0x20) - 'a') < 26u;
+}
+
+
+static bool
+det_alnum(unsigned char c)
+{
+    return det_digit(c) || det_alpha(c);
+}
+
+
+static bool
+det_word(unsigned char c)
+{
+    return det_alnum(c) || c == '_';
+}
+
+
+static bool
+det_hex(unsigned char c)
+{
+    return det_digit(c) || (unsigned) ((c | 0x20) - 'a') < 6u;
+}
+
+
+static bool
+det_space(unsigned char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+}
+
+
+/* What API keys are made of. */
+static bool
+det_keychar(unsigned char c)
+{
+    return det_word(c) || c == '-';
+}
+
+
+static unsigned char
+det_lower(unsigned char c)
+{
+    return (unsigned) (c - 'A') < 26u ? (unsigned char) (c | 0x20) : c;
+}
+
+
+/*
+ * Whether a number may start at t[i]: not glued to a word, and not the
+ * continuation of a number (1.234, 1,234, 12-34, +1, 1/2).
+ */
+static bool
+det_num_start(const char *t, size_t i)
+{
+    unsigned char p, pp;
+
+    if (i == 0) {
+        return true;
+    }
+    p = (unsigned char) t[i - 1];
+    pp = i >= 2 ? (unsigned char) t[i - 2] : ' ';
+    if (det_word(p) || p == '+' || p == '/' || p == '@' || p == '.') {
+        return false;
+    }
+    return !((p == '-' || p == ',' || p == ':') && det_digit(pp));
+}
+
+
+/* Whether a number may end at t[e]: not glued to a word nor going on as 1.5, 1-2, 1,5. */
+static bool
+det_num_end(const char *t, size_t len, size_t e)
+{
+    unsigned char c;
+
+    if (e >= len) {
+        return true;
+    }
+    c = (unsigned char) t[e];
+    if (det_word(c)) {
+        return false;
+    }
+    if ((c == '.' || c == '-' || c == ',' || c == '/') && e + 1 < len
+        && det_digit((unsigned char) t[e + 1])) {
+        return false;
+    }
+    return true;
+}
+
+
+/* The end of exactly n digits at t[i], or 0. */
+static size_t
+det_digits(const char *t, size_t len, size_t i, size_t n)
+{
+    for (size_t k = 0; k < n; k++) {
+        if (i + k >= len || !det_digit((unsigned char) t[i + k])) {
+            return 0;
+        }
+    }
+    return i + n;
+}
+
+
+void
+sl__guard_hits_push(sl__guard_hits_t *h, size_t start, size_t end, unsigned det, bool open)
+{
+    if (h->n == h->cap) {
+        h->cap = h->cap == 0 ? 16 : h->cap * 2;
+        h->v = sl_xrealloc(h->v, h->cap * sizeof(*h->v));
+    }
+    h->v[h->n++] = (sl__guard_hit_t){ start, end, det, open, NULL, NULL };
+}
+
+
+void
+sl__guard_hits_free(sl__guard_hits_t *h)
+{
+    free(h->v);
+    h->v = NULL;
+    h->n = h->cap = 0;
+}
+
+
+static void
+det_push(sl__guard_hits_t *out, size_t *next, size_t s, size_t e, unsigned det, bool open,
+         size_t from)
+{
+    if (s >= from && s >= next[det]) {
+        sl__guard_hits_push(out, s, e, det, open);
+        next[det] = e;
+    }
+}
+
+
+void
+sl__guard_detect(const char *t, size_t len, size_t from, unsigned mask, sl__guard_hits_t *out)
+{
+    size_t next[SL_GUARD_DET_COUNT] = { 0 };
+    size_t i, e, s;
+    bool open;
+
+    for (i = from; i < len; i++) {
+        unsigned char c = (unsigned char) t[i];
+        unsigned char p = i > 0 ? (unsigned char) t[i - 1] : ' ';
+
+        if (c == '@') {
+            if ((mask & (1u << SL_GUARD_DET_EMAIL)) && (e = det_email(t, len, i, &s)) != 0) {
+                det_push(out, next, s, e, SL_GUARD_DET_EMAIL, false, from);
+            }
+            continue;
+        }
+        if (det_digit(c)) {
+            if (det_digit(p) || !det_num_start(t, i)) {
+                continue;
+            }
+            if ((mask & (1u << SL_GUARD_DET_CARD)) && i >= next[SL_GUARD_DET_CARD]
+                && (e = det_card(t, len, i)) != 0) {
+                det_push(out, next, i, e, SL_GUARD_DET_CARD, false, from);
+            }
+            if ((mask & (1u << SL_GUARD_DET_PHONE)) && i >= next[SL_GUARD_DET_PHONE]
+                && (e = det_phone(t, len, i)) != 0) {
+                det_push(out, next, i, e, SL_GUARD_DET_PHONE, false, from);
+            }
+            if ((mask & (1u << SL_GUARD_DET_IP)) && i >= next[SL_GUARD_DET_IP]) {
+                e = det_ipv4(t, len, i);
+                if (e == 0 && p != ':' && !det_hex(p)) {
+                    e = det_ipv6(t, len, i);
+                }
+                if (e != 0) {
+                    det_push(out, next, i, e, SL_GUARD_DET_IP, false, from);
+                }
+            }
+            continue;
+        }
+        if (c == '+' || c == '(') {
+            if ((mask & (1u << SL_GUARD_DET_PHONE)) && i >= next[SL_GUARD_DET_PHONE] && !det_word(p)
+                && p != '+' && (e = det_phone(t, len, i)) != 0) {
+                det_push(out, next, i, e, SL_GUARD_DET_PHONE, false, from);
+            }
+            continue;
+        }
+        if (c == '-') {
+            if ((mask & (1u << SL_GUARD_DET_SECRET)) && p != '-' && i >= next[SL_GUARD_DET_SECRET]
+                && (e = det_pem(t, len, i, &open)) != 0) {
+                det_push(out, next, i, e, SL_GUARD_DET_SECRET, open, from);
+                i = e - 1;
+            }
+            continue;
+        }
+        if (c == ':') {
+            if ((mask & (1u << SL_GUARD_DET_IP)) && i + 1 < len && t[i + 1] == ':' && !det_hex(p)
+                && !det_word(p) && p != ':' && p != '.' && i >= next[SL_GUARD_DET_IP]
+                && (e = det_ipv6(t, len, i)) != 0) {
+                det_push(out, next, i, e, SL_GUARD_DET_IP, false, from);
+            }
+            continue;
+        }
+        if (!det_alpha(c) || det_keychar(p)) {
+            continue;
+        }
+        /* a word starts here */
+        if ((mask & (1u << SL_GUARD_DET_SECRET)) && i >= next[SL_GUARD_DET_SECRET]
+            && (e = det_secret(t, len, i, &open)) != 0) {
+            det_push(out, next, i, e, SL_GUARD_DET_SECRET, open, from);
+            i = e - 1;
+            continue;
+        }
+        if ((mask & (1u << SL_GUARD_DET_IBAN)) && i >= next[SL_GUARD_DET_IBAN]
+            && (e = det_iban(t, len, i)) != 0) {
+            det_push(out, next, i, e, SL_GUARD_DET_IBAN, false, from);
+            continue;
+        }
+        if ((mask & (1u << SL_GUARD_DET_IP)) && det_hex(c) && p != ':' && p != '.'
+            && i >= next[SL_GUARD_DET_IP] && (e = det_ipv6(t, len, i)) != 0) {
+            det_push(out, next, i, e, SL_GUARD_DET_IP, false, from);
+        }
+    }
+}
+
+
+/* ------------------------------------------------------------------ email */
+
+/* The address around the '@' at t[at]: its end, with *start; 0 when it is not one. */
+static size_t
+det_email(const char *t, size_t len, size_t at, size_t *start)
+{
+    size_t k = at, j = at + 1, e;
+
+    while (k > 0) {
+        unsigned char c = (unsigned char) t[k - 1];
+
+        if (!det_alnum(c) && c != '.' && c != '_' && c != '%' && c != '+' && c != '-') {
+            break;
+        }
+        if (at - --k > 64) {
+            return 0; /* longer than a local part may be */
+        }
+    }
+    while (k < at && t[k] == '.') {
+        k++;
+    }
+    if (k == at || t[at - 1] == '.') {
+        return 0;
+    }
+    while (j < len && j - at <= SL__GUARD_EMAIL_MAX
+           && (det_alnum((unsigned char) t[j]) || t[j] == '-'
+               || (t[j] == '.' && j + 1 < len && t[j + 1] != '.'))) {
+        j++;
+    }
+    e = j;
+    while (e > at + 1 && (t[e - 1] == '.' || t[e - 1] == '-')) {
+        e--;
+    }
+    if (e < len && (det_word((unsigned char) t[e]) || t[e] == '@')) {
+        return 0;
+    }
+    if (!det_domain_ok(t + at + 1, e - at - 1)) {
+        return 0;
+    }
+    *start = k;
+    return e;
+}
+
+
+/* At least two labels of [A-Za-z0-9-] (not starting or ending with '-'); a TLD of 2..24 letters. */
+static bool
+det_domain_ok(const char *d, size_t n)
+{
+    size_t labels = 0, s = 0;
+
+    if (n < 4 || n > 253) {
+        return false;
+    }
+    for (size_t i = 0; i <= n; i++) {
+        if (i < n && d[i] != '.') {
+            continue;
+        }
+        if (i == s || i - s > 63 || d[s] == '-' || d[i - 1] == '-') {
+            return false;
+        }
+        labels++;
+        if (i == n) {
+            if (i - s < 2 || i - s > 24) {
+                return false;
+            }
+            for (size_t k = s; k < i; k++) {
+                if (!det_alpha((unsigned char) d[k])) {
+                    return false;
+                }
+            }
+        }
+        s = i + 1;
+    }
+    return labels >= 2;
+}
+
+
+/* ------------------------------------------------------------------- card */
+
+bool
+sl__guard_luhn(const char *digits, size_t n)
+{
+    unsigned sum = 0;
+    bool dbl = false;
+
+    for (size_t i = n; i > 0; i--) {
+        unsigned d = (unsigned) (digits[i - 1] - '0');
+
+        if (dbl) {
+            d *= 2;
+            if (d > 9) {
+                d -= 9;
+            }
+        }
+        sum += d;
+        dbl = !dbl;
+    }
+    return n > 0 && sum % 10 == 0;
+}
+
+
+/*
+ * A card number starting at t[i]: groups of digits with one kind of
+ * separator; the longest run of whole groups from here with 13..19 digits
+ * that passes Luhn.
+ */
+static size_t
+det_card(const char *t, size_t len, size_t i)
+{
+    size_t gend[DET_CARD_GROUPS];
+    unsigned gdig[DET_CARD_GROUPS];
+    char digits[24];
+    size_t ng = 0, j = i;
+    unsigned total;
+    char sep = 0;
+    unsigned char first = (unsigned char) t[i];
+
+    if (first < '2' || first > '6') {
+        return 0;
+    }
+    while (ng < DET_CARD_GROUPS) {
+        size_t s = j;
+
+        while (j < len && det_digit((unsigned char) t[j]) && j - s <= 19) {
+            j++;
+        }
+        gdig[ng] = (unsigned) (j - s);
+        gend[ng] = j;
+        ng++;
+        if (j + 1 < len && (t[j] == ' ' || t[j] == '-') && (sep == 0 || sep == t[j])
+            && det_digit((unsigned char) t[j + 1])) {
+            sep = t[j];
+            j++;
+            continue;
+        }
+        break;
+    }
+    if (ng == 1) {
+        if (gdig[0] < 13 || gdig[0] > 19 || !det_num_end(t, len, gend[0])) {
+            return 0;
+        }
+        return sl__guard_luhn(t + i, gdig[0]) ? gend[0] : 0;
+    }
+    /* groups: the longest window from the first group */
+    for (size_t b = ng; b >= 2; b--) {
+        size_t k = 0;
+        bool ok = true;
+
+        total = 0;
+        for (size_t g = 0; g < b; g++) {
+            if (gdig[g] < 2 || gdig[g] > 6) {
+                ok = false;
+                break;
+            }
+            total += gdig[g];
+        }
+        if (!ok || total < 13 || total > 19) {
+            continue;
+        }
+        if (b == ng && !det_num_end(t, len, gend[b - 1])) {
+            continue;
+        }
+        for (size_t p = i; p < gend[b - 1]; p++) {
+            if (det_digit((unsigned char) t[p])) {
+                digits[k++] = t[p];
+            }
+        }
+        if (sl__guard_luhn(digits, k)) {
+            return gend[b - 1];
+        }
+    }
+    return 0;
+}
+
+
+/* ------------------------------------------------------------------ phone */
+
+static size_t
+det_phone(const char *t, size_t len, size_t i)
+{
+    size_t e;
+
+    if (t[i] == '+') {
+        return det_phone_plus(t, len, i);
+    }
+    e = det_phone_nanp(t, len, i);
+    if (e == 0 && t[i] == '0') {
+        e = det_phone_national(t, len, i);
+    }
+    return e;
+}
+
+
+/* +CC then 8..15 digits in all, single separators, at most one "(0)"-like group. */
+static size_t
+det_phone_plus(const char *t, size_t len, size_t i)
+{
+    size_t j = i + 1, last = 0;
+    unsigned digits = 0;
+    bool paren = false;
+
+    if (j >= len || t[j] < '1' || t[j] > '9') {
+        return 0;
+    }
+    while (j < len) {
+        unsigned char c = (unsigned char) t[j];
+
+        if (det_digit(c)) {
+            digits++;
+            j++;
+            last = j;
+            if (digits > 15) {
+                return 0;
+            }
+            continue;
+        }
+        if ((c == ' ' || c == '-' || c == '.') && last == j && j + 1 < len
+            && (det_digit((unsigned char) t[j + 1]) || t[j + 1] == '(')) {
+            j++;
+            continue;
+        }
+        if (c == '(' && !paren) {
+            size_t k = j + 1;
+
+            while (k < len && det_digit((unsigned char) t[k]) && k - j <= 4) {
+                k++;
+            }
+            if (k == j + 1 || k >= len || t[k] != ')') {
+                break;
+            }
+            digits += (unsigned) (k - j - 1);
+            k++;
+            if (k < len && t[k] == ' ') {
+                k++;
+            }
+            if (k >= len || !det_digit((unsigned char) t[k])) {
+                break;
+            }
+            paren = true;
+            j = k;
+            continue;
+        }
+        break;
+    }
+    if (digits < 8 || digits > 15) {
+        return 0;
+    }
+    return det_num_end(t, len, last) ? last : 0;
+}
+
+
+/* (415) 555-0100, 415-555-0100, 415.555.0100, 415 555 0100, 1-800-555-0100. */
+static size_t
+det_phone_nanp(const char *t, size_t len, size_t i)
+{
+    size_t j = i, e;
+    char sep;
+
+    if (t[i] == '(') {
+        j = det_digits(t, len, i + 1, 3);
+        if (j == 0 || j >= len || t[j] != ')') {
+            return 0;
+        }
+        j++;
+        if (j < len && t[j] == ' ') {
+            j++;
+        }
+        j = det_digits(t, len, j, 3);
+        if (j == 0 || j + 1 >= len || (t[j] != '-' && t[j] != '.')) {
+            return 0;
+        }
+        e = det_digits(t, len, j + 1, 4);
+        return e != 0 && det_num_end(t, len, e) ? e : 0;
+    }
+    if (t[i] == '1' && i + 2 < len && (t[i + 1] == '-' || t[i + 1] == '.' || t[i + 1] == ' ')
+        && det_digit((unsigned char) t[i + 2]) && det_digits(t, len, i + 2, 3) != 0 && i + 5 < len
+        && t[i + 5] == t[i + 1]) {
+        j = i + 2;
+    }
+    e = det_digits(t, len, j, 3);
+    if (e == 0 || e >= len) {
+        return 0;
+    }
+    sep = t[e];
+    if (sep != '-' && sep != '.' && sep != ' ') {
+        return 0;
+    }
+    e = det_digits(t, len, e + 1, 3);
+    if (e == 0 || e >= len || t[e] != sep) {
+        return 0;
+    }
+    e = det_digits(t, len, e + 1, 4);
+    return e != 0 && det_num_end(t, len, e) ? e : 0;
+}
+
+
+/* 020 7946 0958, 0800-123-4567: trunk 0, 2..6 groups, 9..12 digits, one separator kind. */
+static size_t
+det_phone_national(const char *t, size_t len, size_t i)
+{
+    size_t j = i, groups = 0, digits = 0;
+    char sep = 0;
+
+    for (;;) {
+        size_t s = j;
+
+        while (j < len && det_digit((unsigned char) t[j])) {
+            j++;
+        }
+        if ((groups == 0 && (j - s < 2 || j - s > 5)) || (groups > 0 && (j - s < 2 || j - s > 8))) {
+            return 0;
+        }
+        groups++;
+        digits += j - s;
+        if (j + 1 < len && (t[j] == ' ' || t[j] == '-') && (sep == 0 || sep == t[j])
+            && det_digit((unsigned char) t[j + 1]) && groups < 6) {
+            sep = t[j];
+            j++;
+            continue;
+        }
+        break;
+    }
+    if (groups < 2 || digits < 9 || digits > 12) {
+        return 0;
+    }
+    return det_num_end(t, len, j) ? j : 0;
+}
+
+
+/* --------------------------------------------------------------------- ip */
+
+static size_t
+det_ipv4(const char *t, size_t len, size_t i)
+{
+    size_t j = i;
+
+    for (int part = 0; part < 4; part++) {
+        size_t s = j;
+        unsigned v = 0;
+
+        while (j < len && det_digit((unsigned char) t[j]) && j - s < 3) {
+            v = v * 10 + (unsigned) (t[j] - '0');
+            j++;
+        }
+        if (j == s || v > 255 || (j - s > 1 && t[s] == '0')
+            || (j < len && det_digit((unsigned char) t[j]))) {
+            return 0;
+        }
+        if (part < 3) {
+            if (j + 1 >= len || t[j] != '.' || !det_digit((unsigned char) t[j + 1])) {
+                return 0;
+            }
+            j++;
+        }
+    }
+    if (j < len && (det_word((unsigned char) t[j]) || t[j] == ':')) {
+        return 0;
+    }
+    if (j + 1 < len && t[j] == '.' && det_digit((unsigned char) t[j + 1])) {
+        return 0;
+    }
+    return j;
+}
+
+
+static size_t
+det_ipv6(const char *t, size_t len, size_t i)
+{
+    char buf[DET_IPV6_MAX + 1];
+    unsigned char b6[16];
+    size_t j = i, colons = 0;
+    bool digit = false;
+
+    while (j < len && (det_hex((unsigned char) t[j]) || t[j] == ':' || t[j] == '.')) {
+        colons += t[j] == ':';
+        digit = digit || det_digit((unsigned char) t[j]);
+        j++;
+        if (j - i > DET_IPV6_MAX + 2) {
+            return 0;
+        }
+    }
+    if (colons < 2 || !digit || (j < len && det_word((unsigned char) t[j]))) {
+        return 0;
+    }
+    /* a sentence may end right after it */
+    for (int tries = 0; tries < 2 && j > i; tries++) {
+        if (j - i <= DET_IPV6_MAX) {
+            memcpy(buf, t + i, j - i);
+            buf[j - i] = '\0';
+            if (inet_pton(AF_INET6, buf, b6) == 1) {
+                return j;
+            }
+        }
+        if (t[j - 1] != '.' && !(t[j - 1] == ':' && (j - i < 2 || t[j - 2] != ':'))) {
+            return 0;
+        }
+        j--;
+    }
+    return 0;
+}
+
+
+/* ------------------------------------------------------------------- iban */
+
+static unsigned
+det_iban_len(unsigned char a, unsigned char b)
+{
+    a = (unsigned char) (a & ~0x20);
+    b = (unsigned char) (b & ~0x20);
+    for (size_t k = 0; k < sizeof(det_iban_lens) / sizeof(det_iban_lens[0]); k++) {
+        if (det_iban_lens[k].cc[0] == (char) a && det_iban_lens[k].cc[1] == (char) b) {
+            return det_iban_lens[k].len;
+        }
+    }
+    return 0;
+}
+
+
+bool
+sl__guard_iban_valid(const char *s, size_t n)
+{
+    unsigned rem = 0;
+
+    if (n < 15 || n > 34 || det_iban_len((unsigned char) s[0], (unsigned char) s[1]) != n
+        || !det_digit((unsigned char) s[2]) || !det_digit((unsigned char) s[3])) {
+        return false;
+    }
+    /* the first four characters go to the end; letters count as 10..35 */
+    for (size_t k = 0; k < n; k++) {
+        unsigned char c = (unsigned char) s[(k + 4) % n];
+
+        if (det_digit(c)) {
+            rem = (rem * 10 + (unsigned) (c - '0')) % 97;
+        } else if (det_alpha(c)) {
+            rem = (rem * 100 + (unsigned) ((c & ~0x20) - 'A' + 10)) % 97;
+        } else {
+            return false;
+        }
+    }
+    return rem == 1;
+}
+
+
+static size_t
+det_iban(const char *t, size_t len, size_t i)
+{
+    char buf[34];
+    size_t n = 0, j = i;
+    unsigned want;
+
+    if (i + 3 >= len || !det_alpha((unsigned char) t[i + 1]) || !det_digit((unsigned char) t[i + 2])
+        || !det_digit((unsigned char) t[i + 3])) {
+        return 0;
+    }
+    want = det_iban_len((unsigned char) t[i], (unsigned char) t[i + 1]);
+    if (want == 0) {
+        return 0;
+    }
+    while (n < want && j < len) {
+        if (det_alnum((unsigned char) t[j])) {
+            buf[n++] = t[j++];
+        } else if (t[j] == ' ' && n % 4 == 0 && j + 1 < len
+                   && det_alnum((unsigned char) t[j + 1])) {
+            j++;
+        } else {
+            break;
+        }
+    }
+    if (n != want || (j < len && det_word((unsigned char) t[j]))) {
+        return 0;
+    }
+    return sl__guard_iban_valid(buf, n) ? j : 0;
+}
+
+
+/* ----------------------------------------------------------------- secret */
+
+static size_t
+det_secret(const char *t, size_t len, size_t i, bool *open)
+{
+    size_t j;
+
+    *open = false;
+    if (t[i] == 'e') {
+        return det_jwt(t, len, i);
+    }
+    for (size_t k = 0; k < sizeof(det_prefixes) / sizeof(det_prefixes[0]); k++) {
+        const det_prefix_t *p = &det_prefixes[k];
+
+        if (t[i] != p->prefix[0] || len - i < p->plen || memcmp(t + i, p->prefix, p->plen) != 0) {
+            continue;
+        }
+        j = i + p->plen;
+        if (p->aws) {
+            while (j < len && j - i - p->plen < 16
+                   && (det_digit((unsigned char) t[j]) || (unsigned) (t[j] - 'A') < 26u)) {
+                j++;
+            }
+            if (j - i - p->plen != 16 || (j < len && det_keychar((unsigned char) t[j]))) {
+                return 0;
+            }
+            return j;
+        }
+        while (j < len && det_keychar((unsigned char) t[j])) {
+            j++;
+        }
+        return j - i - p->plen >= p->min ? j : 0;
+    }
+    return 0;
+}
+
+
+/* eyJ<header>.eyJ<payload>.<signature> (the signature may be empty: alg none). */
+static size_t
+det_jwt(const char *t, size_t len, size_t i)
+{
+    size_t j = i, s;
+
+    for (int part = 0; part < 3; part++) {
+        s = j;
+        if (part < 2 && (len - j < 3 || memcmp(t + j, "eyJ", 3) != 0)) {
+            return 0;
+        }
+        while (j < len && det_keychar((unsigned char) t[j])) {
+            j++;
+        }
+        if (part < 2) {
+            if (j - s < 10 || j >= len || t[j] != '.') {
+                return 0;
+            }
+            j++;
+        }
+    }
+    return j;
+}
+
+
+/* The end of a PEM label "... PRIVATE KEY-----" starting at t[j], or 0. */
+static size_t
+det_pem_label(const char *t, size_t len, size_t j)
+{
+    static const char tail[] = "PRIVATE KEY-----";
+    size_t s = j;
+
+    while (j < len && j - s < 64 && ((unsigned) (t[j] - 'A') < 26u || t[j] == ' ')) {
+        j++;
+    }
+    if (j - s < 11 || len - (j - 11) < sizeof(tail) - 1
+        || memcmp(t + j - 11, tail, sizeof(tail) - 1) != 0) {
+        return 0;
+    }
+    return j - 11 + sizeof(tail) - 1;
+}
+
+
+/* -----BEGIN ... PRIVATE KEY----- to its END line (or the text's end: open). */
+static size_t
+det_pem(const char *t, size_t len, size_t i, bool *open)
+{
+    const char *e;
+    size_t hdr, k, end;
+
+    *open = false;
+    if (len - i < 11 || memcmp(t + i, "-----BEGIN ", 11) != 0) {
+        return 0;
+    }
+    hdr = det_pem_label(t, len, i + 11);
+    if (hdr == 0) {
+        return 0;
+    }
+    e = det_find(t + hdr, len - hdr, "-----END ");
+    while (e != NULL) {
+        k = (size_t) (e - t) + 9;
+        end = det_pem_label(t, len, k);
+        if (end != 0) {
+            return end;
+        }
+        e = det_find(t + k, len - k, "-----END ");
+    }
+    *open = true;
+    return len;
+}
+
+
+static const char *
+det_find(const char *t, size_t len, const char *s)
+{
+    size_t n = strlen(s);
+
+    for (const char *p = t; p != NULL && (size_t) (t + len - p) >= n;) {
+        p = memchr(p, s[0], (size_t) (t + len - p) - n + 1);
+        if (p == NULL) {
+            return NULL;
+        }
+        if (memcmp(p, s, n) == 0) {
+            return p;
+        }
+        p++;
+    }
+    return NULL;
+}
+
+
+/* ------------------------------------------------------------------- deny */
+
+void
+sl__guard_deny(const sl_guard_pattern_t *p, const char *t, size_t len, size_t from, bool at_start,
+               sl__guard_hits_t *out)
+{
+    if (p->regex) {
+        deny_regex(p, t, len, from, at_start, out);
+    } else {
+        deny_literal(p, t, len, from, out);
+    }
+}
+
+
+/* Case-insensitive, white space runs as one space, whole words at the word ends. */
+static void
+deny_literal(const sl_guard_pattern_t *p, const char *t, size_t len, size_t from,
+             sl__guard_hits_t *out)
+{
+    const unsigned char *lit = (const unsigned char *) p->lit;
+    bool wstart = det_word(lit[0]), wend = det_word(lit[p->len - 1]);
+    size_t i = from;
+
+    while (i < len) {
+        size_t j = i, k = 0;
+
+        if (det_lower((unsigned char) t[i]) != lit[0]
+            || (wstart && i > 0 && det_word((unsigned char) t[i - 1]))) {
+            i++;
+            continue;
+        }
+        while (k < p->len && j < len) {
+            if (lit[k] == ' ') {
+                if (!det_space((unsigned char) t[j])) {
+                    break;
+                }
+                while (j < len && det_space((unsigned char) t[j])) {
+                    j++;
+                }
+                k++;
+            } else if (det_lower((unsigned char) t[j]) == lit[k]) {
+                j++;
+                k++;
+            } else {
+                break;
+            }
+        }
+        if (k == p->len && !(wend && j < len && det_word((unsigned char) t[j]))) {
+            sl__guard_hits_push(out, i, j, SL_GUARD_DET_DENY, false);
+            i = j;
+            continue;
+        }
+        i++;
+    }
+}
+
+
+static void
+deny_regex(const sl_guard_pattern_t *p, const char *t, size_t len, size_t from, bool at_start,
+           sl__guard_hits_t *out)
+{
+    size_t pos = from;
+    regmatch_t m;
+
+    while (pos < len) {
+        size_t s, e;
+
+        m.rm_so = (regoff_t) pos;
+        m.rm_eo = (regoff_t) len;
+        if (regexec(&p->re, t, 1, &m, REG_STARTEND | (pos > 0 || !at_start ? REG_NOTBOL : 0))
+            != 0) {
+            return;
+        }
+        s = (size_t) m.rm_so;
+        e = (size_t) m.rm_eo;
+        if (e <= s) {
+            pos = s + 1;
+            continue;
+        }
+        /* whole UTF-8 characters only */
+        while (s > 0 && ((unsigned char) t[s] & 0xc0) == 0x80) {
+            s--;
+        }
+        while (e < len && ((unsigned char) t[e] & 0xc0) == 0x80) {
+            e++;
+        }
+        if (s >= from) {
+            sl__guard_hits_push(out, s, e, SL_GUARD_DET_DENY, false);
+        }
+        pos = e;
+    }
+}

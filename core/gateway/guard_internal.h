@@ -1,0 +1,162 @@
+/*
+ * Module-private declarations of the guardrails (core/gateway/guard*.c):
+ *
+ *   guard_detect.c  the built-in detectors and the deny patterns: where
+ *                   they match in a text
+ *   guard_redact.c  the text engine (every check of a policy over one text:
+ *                   hits, block, placeholders, restore, decisions) and the
+ *                   streaming redactor built on it
+ *   guard.c         policies, the request phase, the answer filters, the
+ *                   ledger string and the shared counters
+ *
+ * Texts are decoded UTF-8 (JSON string values, answer text); every
+ * position is a byte offset. Nothing here is used outside core/gateway/
+ * except by the unit tests, the fuzz target and `sluice guard test`.
+ */
+#ifndef SL_CORE_GATEWAY_GUARD_INTERNAL_H
+#define SL_CORE_GATEWAY_GUARD_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/base/buf.h"
+#include "core/base/pool.h"
+#include "core/base/str.h"
+#include "core/gateway/guard.h"
+
+#define SL__GUARD_CTX       32   /* bytes of emitted text a stream keeps as left context */
+#define SL__GUARD_HOLD      64   /* least bytes a stream holds back for output checks */
+#define SL__GUARD_FORCE     4096 /* a stream emits a "word" this long even without a space */
+#define SL__GUARD_PH_MAX    40   /* bytes of a placeholder, "[REDACTED_4294967295]" fits */
+#define SL__GUARD_EMAIL_MAX 254
+
+/* One match in a text. */
+typedef struct sl__guard_hit {
+    size_t start;
+    size_t end;
+    unsigned det;                  /* sl_guard_det_e */
+    bool open;                     /* may go on past the end of the text (a PEM block) */
+    const sl_guard_check_t *check; /* NULL for the detectors alone and for restore */
+    const void *ph;                /* restore: the placeholder entry */
+} sl__guard_hit_t;
+
+/* A growable list of hits on the heap (reused between texts). */
+typedef struct sl__guard_hits {
+    sl__guard_hit_t *v;
+    size_t n;
+    size_t cap;
+} sl__guard_hits_t;
+
+void sl__guard_hits_push(sl__guard_hits_t *h, size_t start, size_t end, unsigned det, bool open);
+void sl__guard_hits_free(sl__guard_hits_t *h);
+
+/*
+ * guard_detect.c. Appends the matches of the detectors in mask (bits
+ * 1u << sl_guard_det_e) that start in t[from..len); t[0..from) is context
+ * (what came before, for the boundary tests). A match runs to where the
+ * text ends when the text may go on (a PEM block without its END line:
+ * open). Matches of one detector never overlap; matches of different ones
+ * may. Linear in len.
+ */
+void sl__guard_detect(const char *t, size_t len, size_t from, unsigned mask, sl__guard_hits_t *out);
+
+/*
+ * Appends the matches of deny pattern p starting in t[from..len).
+ * at_start: t[0] is the start of the whole text (a regex's ^).
+ */
+void sl__guard_deny(const sl_guard_pattern_t *p, const char *t, size_t len, size_t from,
+                    bool at_start, sl__guard_hits_t *out);
+
+/* The checksums, for the tests: Luhn over the digits of s; IBAN mod 97 of an IBAN without spaces.
+ */
+bool sl__guard_luhn(const char *digits, size_t n);
+bool sl__guard_iban_valid(const char *s, size_t n);
+
+/* A placeholder and what it stands for. */
+typedef struct sl__guard_ph {
+    unsigned det;
+    sl_str_t orig; /* in the pool */
+    char text[SL__GUARD_PH_MAX];
+    size_t len;
+    bool restorable; /* from an input check with restore: true */
+} sl__guard_ph_t;
+
+/*
+ * One request's (or one `sluice guard test` run's) guardrail state: the
+ * policy, its placeholders and the decisions. In pool.
+ */
+typedef struct sl__guard_sess {
+    sl_pool_t *pool;
+    const sl_guard_policy_t *policy;
+    sl__guard_ph_t *ph;
+    size_t nph;
+    size_t phcap;
+    size_t nrestorable;
+    unsigned counter[SL_GUARD_DET_COUNT + 1]; /* placeholders per label, the last: deny */
+    sl_guard_decision_t *dec;
+    size_t ndec;
+    size_t deccap;
+    const sl_guard_check_t *blocked; /* the check that blocked, when one did */
+    unsigned blocked_det;
+    bool blocked_output;
+    sl__guard_hits_t hits; /* scratch */
+    sl_buf_t scratch;      /* scratch */
+} sl__guard_sess_t;
+
+/* Initializes s for policy (buffers released with pool). */
+void sl__guard_sess_init(sl__guard_sess_t *s, sl_pool_t *pool, const sl_guard_policy_t *policy);
+
+/* Records a decision of check c about rule (deduplicated by rule, action and direction). */
+void sl__guard_decide(sl__guard_sess_t *s, const sl_guard_check_t *c, const char *rule,
+                      bool output);
+
+/* The rule name of a check's decision about det ("email", "deny[2]", its name). */
+const char *sl__guard_rule(const sl_guard_check_t *c, unsigned det);
+
+/*
+ * The text engine: runs the policy's text checks of direction dir
+ * (SL_GUARD_INPUT or SL_GUARD_OUTPUT; on output also the restore of the
+ * placeholders) over w[0..n), of which w[0..from) is context already
+ * dealt with. With final, everything up to n is decided; otherwise *cut
+ * is how far the text is decided: never inside a match or a placeholder,
+ * and, when output checks run, never inside a word and at least
+ * policy->hold bytes before n (a stream holds the rest back). Hits that
+ * start before *cut are applied and recorded as decisions; out gets
+ * w[from..*cut) with redactions and restores (JSON-escaped when json: the
+ * text is JSON, e.g. tool arguments). *changed tells whether out differs
+ * from the text. Returns 0, or SL_EDENIED when a block hit starts before
+ * the cut: *cut is then its start and out the text before it.
+ */
+int sl__guard_apply(sl__guard_sess_t *s, unsigned dir, const char *w, size_t n, size_t from,
+                    bool final, bool json, sl_buf_t *out, size_t *cut, bool *changed);
+
+/* The streaming redactor of one text (an answer's text or a tool call's arguments). */
+typedef struct sl__guard_stream {
+    sl_buf_t win; /* context + held text, decoded */
+    size_t from;  /* where the held text starts in win */
+    bool json;    /* the text is JSON */
+    bool started; /* the text's start is no longer in win */
+    bool blocked; /* a block ended it: nothing more goes out */
+    unsigned choice;
+    unsigned slot; /* 0: answer text; k + 1: tool call k's arguments */
+} sl__guard_stream_t;
+
+/*
+ * Feeds text[0..len) (decoded) to st and appends to out what may go out now
+ * (everything with final). Returns 0 or SL_EDENIED (out holds the text
+ * before the blocked match; the stream takes nothing more).
+ */
+int sl__guard_stream_feed(sl__guard_sess_t *s, sl__guard_stream_t *st, const char *text, size_t len,
+                          bool final, sl_buf_t *out);
+
+/* Releases st's buffers. */
+void sl__guard_stream_free(sl__guard_stream_t *st);
+
+/*
+ * Decodes a checked JSON string literal (quotes included) into out
+ * (appended). Returns 0 or SL_EPARSE.
+ */
+int sl__guard_unquote(sl_str_t lit, sl_buf_t *out);
+
+#endif

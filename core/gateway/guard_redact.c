@@ -1,0 +1,523 @@
+/*
+ * The guardrails' text engine and its streaming redactor.
+ *
+ * sl__guard_apply() runs every text check of a policy over one text at
+ * once: the detectors and deny patterns report their hits, a block hit
+ * wins over everything (the text up to it may still go out), log hits are
+ * recorded, and the redact hits (and, on the answer, the placeholders to
+ * restore) are applied left to right, the earliest and then the longest
+ * winning where two overlap. A redacted match becomes a placeholder
+ * [LABEL_N], numbered per label within the request; the same text always
+ * gets the same placeholder.
+ *
+ * A stream's text arrives in pieces, so the engine also says how far the
+ * text is decided (the cut): never inside a match, a placeholder or (with
+ * output checks) a word, and at least the policy's hold before the end,
+ * so a match that the next piece could still complete or extend is never
+ * cut in two. The streaming redactor keeps what lies past the cut, with a
+ * little of what went before as context for the boundary tests, and feeds
+ * it again with the next piece. For every text shorter than
+ * SL__GUARD_FORCE the pieces it emits join into exactly what the engine
+ * makes of the whole text (the fuzz target checks it).
+ */
+#include "core/gateway/guard_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/base/errno.h"
+#include "core/base/json.h"
+
+static void redact_free(void *arg);
+static bool redact_space(unsigned char c);
+static void redact_collect(sl__guard_sess_t *s, unsigned dir, const char *w, size_t n, size_t from);
+static void redact_restore_hits(sl__guard_sess_t *s, const char *w, size_t n, size_t from);
+static size_t redact_fragment(const char *w, size_t n, size_t from);
+static size_t redact_cut(sl__guard_sess_t *s, const char *w, size_t n, size_t from, size_t hold,
+                         bool words);
+static void redact_sort(sl__guard_hits_t *h);
+static const sl__guard_ph_t *redact_placeholder(sl__guard_sess_t *s, unsigned det, bool restorable,
+                                                const char *p, size_t len);
+static void redact_json_escape(sl_buf_t *out, const char *p, size_t len);
+static void redact_utf8(sl_buf_t *out, unsigned cp);
+
+static const char *const redact_labels[SL_GUARD_DET_COUNT + 1] = {
+    [SL_GUARD_DET_EMAIL] = "EMAIL",   [SL_GUARD_DET_PHONE] = "PHONE",
+    [SL_GUARD_DET_CARD] = "CARD",     [SL_GUARD_DET_IBAN] = "IBAN",
+    [SL_GUARD_DET_IP] = "IP",         [SL_GUARD_DET_SECRET] = "SECRET",
+    [SL_GUARD_DET_DENY] = "REDACTED",
+};
+
+
+void
+sl__guard_sess_init(sl__guard_sess_t *s, sl_pool_t *pool, const sl_guard_policy_t *policy)
+{
+    memset(s, 0, sizeof(*s));
+    s->pool = pool;
+    s->policy = policy;
+    sl_pool_on_destroy(pool, redact_free, s);
+}
+
+
+static void
+redact_free(void *arg)
+{
+    sl__guard_sess_t *s = arg;
+
+    sl__guard_hits_free(&s->hits);
+    sl_buf_free(&s->scratch);
+}
+
+
+const char *
+sl__guard_rule(const sl_guard_check_t *c, unsigned det)
+{
+    if (c->name != NULL) {
+        return c->name;
+    }
+    if (c->kind == SL_GUARD_DENY) {
+        return c->deny_rule;
+    }
+    return sl_guard_det_name(det);
+}
+
+
+void
+sl__guard_decide(sl__guard_sess_t *s, const sl_guard_check_t *c, const char *rule, bool output)
+{
+    for (size_t i = 0; i < s->ndec; i++) {
+        sl_guard_decision_t *d = &s->dec[i];
+
+        if (d->action == c->action && d->output == output && strcmp(d->rule, rule) == 0) {
+            d->count++;
+            return;
+        }
+    }
+    if (s->ndec == s->deccap) {
+        size_t cap = s->deccap == 0 ? 4 : s->deccap * 2;
+        sl_guard_decision_t *v = sl_palloc(s->pool, cap * sizeof(*v));
+
+        if (s->ndec > 0) {
+            memcpy(v, s->dec, s->ndec * sizeof(*v));
+        }
+        s->dec = v;
+        s->deccap = cap;
+    }
+    s->dec[s->ndec++] = (sl_guard_decision_t){ s->policy->name, rule, c->action, output, 1 };
+}
+
+
+static bool
+redact_space(unsigned char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+}
+
+
+/* Every text check of direction dir, over w[from..n). */
+static void
+redact_collect(sl__guard_sess_t *s, unsigned dir, const char *w, size_t n, size_t from)
+{
+    const sl_guard_policy_t *p = s->policy;
+    sl__guard_hits_t *h = &s->hits;
+
+    for (size_t i = 0; i < p->nchecks; i++) {
+        const sl_guard_check_t *c = &p->checks[i];
+        size_t before = h->n;
+
+        if (!(c->on & dir)) {
+            continue;
+        }
+        if (c->kind == SL_GUARD_DETECT) {
+            sl__guard_detect(w, n, from, c->detect, h);
+        } else if (c->kind == SL_GUARD_DENY) {
+            for (size_t k = 0; k < c->ndeny; k++) {
+                sl__guard_deny(&c->deny[k], w, n, from, from == 0, h);
+            }
+        }
+        for (size_t k = before; k < h->n; k++) {
+            h->v[k].check = c;
+        }
+    }
+}
+
+
+/* The restorable placeholders in w[from..n). */
+static void
+redact_restore_hits(sl__guard_sess_t *s, const char *w, size_t n, size_t from)
+{
+    const char *p = w + from, *end = w + n;
+
+    while (p < end && (p = memchr(p, '[', (size_t) (end - p))) != NULL) {
+        for (size_t i = 0; i < s->nph; i++) {
+            const sl__guard_ph_t *ph = &s->ph[i];
+
+            if (ph->restorable && (size_t) (end - p) >= ph->len
+                && memcmp(p, ph->text, ph->len) == 0) {
+                sl__guard_hits_push(&s->hits, (size_t) (p - w), (size_t) (p - w) + ph->len,
+                                    SL_GUARD_DET_RESTORE, false);
+                s->hits.v[s->hits.n - 1].ph = ph;
+                break;
+            }
+        }
+        p++;
+    }
+}
+
+
+/*
+ * Where a placeholder may have begun at the end of w: a '[' followed only
+ * by what placeholders are made of. n when there is none.
+ */
+static size_t
+redact_fragment(const char *w, size_t n, size_t from)
+{
+    size_t lo = n - from > SL__GUARD_PH_MAX ? n - SL__GUARD_PH_MAX : from;
+
+    for (size_t i = n; i > lo; i--) {
+        unsigned char c = (unsigned char) w[i - 1];
+
+        if (c == '[') {
+            return i - 1;
+        }
+        if (!((unsigned) (c - 'A') < 26u || (unsigned) (c - '0') < 10u || c == '_')) {
+            return n;
+        }
+    }
+    return n;
+}
+
+
+/* Insertion sort: by start, the longest first. Hits come nearly in order. */
+static void
+redact_sort(sl__guard_hits_t *h)
+{
+    for (size_t i = 1; i < h->n; i++) {
+        sl__guard_hit_t x = h->v[i];
+        size_t j = i;
+
+        while (j > 0
+               && (h->v[j - 1].start > x.start
+                   || (h->v[j - 1].start == x.start && h->v[j - 1].end < x.end))) {
+            h->v[j] = h->v[j - 1];
+            j--;
+        }
+        h->v[j] = x;
+    }
+}
+
+
+/* How far a text that may go on is decided (see sl__guard_apply). */
+static size_t
+redact_cut(sl__guard_sess_t *s, const char *w, size_t n, size_t from, size_t hold, bool words)
+{
+    sl__guard_hits_t *h = &s->hits;
+    size_t cut = n - from > hold ? n - hold : from, c0, f;
+
+    for (size_t i = 0; i < h->n; i++) {
+        const sl__guard_hit_t *x = &h->v[i];
+
+        /* a match at the very end may grow with the next piece */
+        if (x->det != SL_GUARD_DET_RESTORE && (x->open || x->end >= n) && x->start < cut) {
+            cut = x->start;
+        }
+    }
+    if (s->nrestorable > 0) {
+        f = redact_fragment(w, n, from);
+        if (f < cut) {
+            cut = f;
+        }
+    }
+    do {
+        c0 = cut;
+        if (words && cut < n && cut > from && !redact_space((unsigned char) w[cut - 1])) {
+            size_t p = cut - 1;
+
+            while (p > from && !redact_space((unsigned char) w[p - 1])) {
+                p--;
+            }
+            cut = p;
+        }
+        for (size_t i = 0; i < h->n; i++) {
+            if (h->v[i].start < cut && cut < h->v[i].end) {
+                cut = h->v[i].start;
+            }
+        }
+    } while (cut != c0);
+    if (cut == from && n - from >= SL__GUARD_FORCE) {
+        /* a "word" this long goes out anyway, decided as it stands */
+        return n;
+    }
+    while (cut > from && cut < n && ((unsigned char) w[cut] & 0xc0) == 0x80) {
+        cut--;
+    }
+    return cut;
+}
+
+
+int
+sl__guard_apply(sl__guard_sess_t *s, unsigned dir, const char *w, size_t n, size_t from, bool final,
+                bool json, sl_buf_t *out, size_t *cut, bool *changed)
+{
+    const sl_guard_policy_t *p = s->policy;
+    sl__guard_hits_t *h = &s->hits;
+    bool checks = dir == SL_GUARD_INPUT ? p->in_text : p->out_text;
+    const sl__guard_hit_t *blk = NULL;
+    size_t limit, pos = from;
+    bool output = dir == SL_GUARD_OUTPUT;
+
+    h->n = 0;
+    *changed = false;
+    if (checks) {
+        redact_collect(s, dir, w, n, from);
+    }
+    if (output && s->nrestorable > 0) {
+        redact_restore_hits(s, w, n, from);
+    }
+    redact_sort(h);
+    limit = final ? n : redact_cut(s, w, n, from, checks ? p->hold : 0, checks);
+
+    for (size_t i = 0; i < h->n; i++) {
+        const sl__guard_hit_t *x = &h->v[i];
+
+        if (x->start >= limit) {
+            break;
+        }
+        if (x->check != NULL && x->check->action == SL_GUARD_BLOCK) {
+            blk = x;
+            break;
+        }
+    }
+    if (blk != NULL) {
+        limit = blk->start;
+        sl__guard_decide(s, blk->check, sl__guard_rule(blk->check, blk->det), output);
+        s->blocked = blk->check;
+        s->blocked_det = blk->det;
+        s->blocked_output = output;
+    }
+
+    for (size_t i = 0; i < h->n; i++) {
+        const sl__guard_hit_t *x = &h->v[i];
+        const sl__guard_ph_t *ph;
+        bool restore = x->det == SL_GUARD_DET_RESTORE;
+
+        if (x->start >= limit) {
+            break;
+        }
+        if (!restore && x->check->action == SL_GUARD_LOG) {
+            sl__guard_decide(s, x->check, sl__guard_rule(x->check, x->det), output);
+            continue;
+        }
+        if ((!restore && x->check->action != SL_GUARD_REDACT) || x->start < pos) {
+            continue; /* a block past the limit, or overlapped by an earlier match */
+        }
+        if (x->end > limit) {
+            limit = x->start; /* blocked inside it: nothing of it goes out */
+            break;
+        }
+        sl_buf_append(out, w + pos, x->start - pos);
+        if (restore) {
+            ph = x->ph;
+            if (json) {
+                redact_json_escape(out, ph->orig.p, ph->orig.len);
+            } else {
+                sl_buf_append(out, ph->orig.p, ph->orig.len);
+            }
+        } else {
+            ph = redact_placeholder(s, x->det, !output && x->check->restore, w + x->start,
+                                    x->end - x->start);
+            sl_buf_append(out, ph->text, ph->len);
+            sl__guard_decide(s, x->check, sl__guard_rule(x->check, x->det), output);
+        }
+        *changed = true;
+        pos = x->end;
+    }
+    if (limit > pos) {
+        sl_buf_append(out, w + pos, limit - pos);
+    }
+    *cut = limit;
+    return blk != NULL ? SL_EDENIED : 0;
+}
+
+
+/* The placeholder of w[p..p+len) found by det (the same text gets the same one). */
+static const sl__guard_ph_t *
+redact_placeholder(sl__guard_sess_t *s, unsigned det, bool restorable, const char *p, size_t len)
+{
+    unsigned label = det < SL_GUARD_DET_COUNT ? det : SL_GUARD_DET_COUNT;
+    sl__guard_ph_t *ph;
+
+    for (size_t i = 0; i < s->nph; i++) {
+        ph = &s->ph[i];
+        if (ph->det == label && ph->orig.len == len && memcmp(ph->orig.p, p, len) == 0) {
+            if (restorable && !ph->restorable) {
+                ph->restorable = true;
+                s->nrestorable++;
+            }
+            return ph;
+        }
+    }
+    if (s->nph == s->phcap) {
+        size_t cap = s->phcap == 0 ? 8 : s->phcap * 2;
+        sl__guard_ph_t *v = sl_palloc(s->pool, cap * sizeof(*v));
+
+        if (s->nph > 0) {
+            memcpy(v, s->ph, s->nph * sizeof(*v));
+        }
+        s->ph = v;
+        s->phcap = cap;
+    }
+    ph = &s->ph[s->nph++];
+    memset(ph, 0, sizeof(*ph));
+    ph->det = label;
+    ph->orig = (sl_str_t){ sl_pstrndup(s->pool, p, len), len };
+    ph->restorable = restorable;
+    s->nrestorable += restorable ? 1 : 0;
+    ph->len = (size_t) snprintf(ph->text, sizeof(ph->text), "[%s_%u]", redact_labels[label],
+                                ++s->counter[label]);
+    return ph;
+}
+
+
+/* p as the body of a JSON string (without the quotes). */
+static void
+redact_json_escape(sl_buf_t *out, const char *p, size_t len)
+{
+    sl_buf_t q = SL_BUF_INIT;
+
+    sl_json_quote(&q, (sl_str_t){ p, len });
+    sl_buf_append(out, q.p + 1, q.len - 2);
+    sl_buf_free(&q);
+}
+
+
+int
+sl__guard_stream_feed(sl__guard_sess_t *s, sl__guard_stream_t *st, const char *text, size_t len,
+                      bool final, sl_buf_t *out)
+{
+    size_t cut = 0, keep;
+    bool changed;
+    int rc;
+
+    if (st->blocked) {
+        return SL_EDENIED;
+    }
+    sl_buf_append(&st->win, text, len);
+    rc = sl__guard_apply(s, SL_GUARD_OUTPUT, st->win.p, st->win.len, st->from, final, st->json, out,
+                         &cut, &changed);
+    if (rc < 0) {
+        st->blocked = true;
+        return rc;
+    }
+    /* keep some context before the cut for the boundary tests */
+    keep = cut > SL__GUARD_CTX ? cut - SL__GUARD_CTX : 0;
+    sl_buf_consume(&st->win, keep);
+    st->from = cut - keep;
+    st->started = st->started || cut > 0;
+    return 0;
+}
+
+
+void
+sl__guard_stream_free(sl__guard_stream_t *st)
+{
+    sl_buf_free(&st->win);
+}
+
+
+int
+sl__guard_unquote(sl_str_t lit, sl_buf_t *out)
+{
+    const char *p, *end;
+
+    if (lit.len < 2 || lit.p[0] != '"' || lit.p[lit.len - 1] != '"') {
+        return SL_EPARSE;
+    }
+    p = lit.p + 1;
+    end = lit.p + lit.len - 1;
+    while (p < end) {
+        const char *bs = memchr(p, '\\', (size_t) (end - p));
+        unsigned cp, lo;
+
+        if (bs == NULL) {
+            sl_buf_append(out, p, (size_t) (end - p));
+            return 0;
+        }
+        sl_buf_append(out, p, (size_t) (bs - p));
+        if (end - bs < 2) {
+            return SL_EPARSE;
+        }
+        switch (bs[1]) {
+        case '"':
+        case '\\':
+        case '/':
+            sl_buf_append(out, bs + 1, 1);
+            break;
+        case 'b':
+            sl_buf_append(out, "\b", 1);
+            break;
+        case 'f':
+            sl_buf_append(out, "\f", 1);
+            break;
+        case 'n':
+            sl_buf_append(out, "\n", 1);
+            break;
+        case 'r':
+            sl_buf_append(out, "\r", 1);
+            break;
+        case 't':
+            sl_buf_append(out, "\t", 1);
+            break;
+        case 'u':
+            if (end - bs < 6) {
+                return SL_EPARSE;
+            }
+            cp = (unsigned) strtoul((char[5]){ bs[2], bs[3], bs[4], bs[5], '\0' }, NULL, 16);
+            if (cp >= 0xd800 && cp < 0xdc00 && end - bs >= 12 && bs[6] == '\\' && bs[7] == 'u') {
+                lo = (unsigned) strtoul((char[5]){ bs[8], bs[9], bs[10], bs[11], '\0' }, NULL, 16);
+                if (lo >= 0xdc00 && lo < 0xe000) {
+                    redact_utf8(out, 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00));
+                    p = bs + 12;
+                    continue;
+                }
+            }
+            redact_utf8(out, cp);
+            p = bs + 6;
+            continue;
+        default:
+            return SL_EPARSE;
+        }
+        p = bs + 2;
+    }
+    return 0;
+}
+
+
+static void
+redact_utf8(sl_buf_t *out, unsigned cp)
+{
+    char b[4];
+    size_t n;
+
+    if (cp < 0x80) {
+        b[0] = (char) cp;
+        n = 1;
+    } else if (cp < 0x800) {
+        b[0] = (char) (0xc0 | (cp >> 6));
+        b[1] = (char) (0x80 | (cp & 0x3f));
+        n = 2;
+    } else if (cp < 0x10000) {
+        b[0] = (char) (0xe0 | (cp >> 12));
+        b[1] = (char) (0x80 | ((cp >> 6) & 0x3f));
+        b[2] = (char) (0x80 | (cp & 0x3f));
+        n = 3;
+    } else {
+        b[0] = (char) (0xf0 | (cp >> 18));
+        b[1] = (char) (0x80 | ((cp >> 12) & 0x3f));
+        b[2] = (char) (0x80 | ((cp >> 6) & 0x3f));
+        b[3] = (char) (0x80 | (cp & 0x3f));
+        n = 4;
+    }
+    sl_buf_append(out, b, n);
+}

@@ -1,0 +1,647 @@
+/*
+ * What a proxied request tells the outside once it ends: its labelled
+ * metrics (core/admin/metrics.h), its trace (one SERVER span for the
+ * request, one CLIENT span per upstream attempt, GenAI semantic-convention
+ * attributes plus sluice's own, exported by core/admin/telemetry.h) and the
+ * fields of its JSON access log line. The driver calls in at the start
+ * (after authentication), at each attempt, when the ledger row is written
+ * and at the end; everything lives in the request pool.
+ *
+ * Trace context: a client's valid `traceparent` makes the request span its
+ * child (a parent-based sampler follows its sampled flag); each attempt sends
+ * its own span's id upstream in `traceparent`, replacing the client's. With
+ * telemetry.otlp off, no span is recorded and a client's traceparent passes
+ * upstream untouched, but its trace id still reaches the ledger row and the
+ * access log. Nothing secret goes into a span: no key, no header, no prompt
+ * or answer text, no provider error message (only its code).
+ */
+#include "core/gateway/driver_internal.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/admin/metrics.h"
+#include "core/admin/otlp.h"
+#include "core/admin/telemetry.h"
+#include "core/base/json.h"
+#include "core/gateway/pricing.h"
+#include "core/gateway/trace.h"
+
+#define OBS_ATTR_MAX 1024 /* bytes kept of a string attribute */
+
+struct sl_drv_obs {
+    sl_trace_ctx_t parent; /* the client's traceparent */
+    bool has_parent;
+    bool recording;                /* spans are recorded and exported */
+    bool propagate;                /* tracing is on: attempts send our traceparent */
+    uint8_t trace_id[16];          /* the request's trace */
+    uint8_t span_id[8];            /* the request span */
+    char trace_hex[33];            /* "" when the request has no trace id */
+    uint64_t start_unix_ns;        /* arrival, wall clock */
+    sl_otlp_span_t span;           /* the request span */
+    struct obs_attempt **attempts; /* every attempt, in order */
+    size_t nattempts;
+    size_t attempts_cap;
+    bool recorded;    /* sl__drv_obs_record ran */
+    sl_usage_t usage; /* what the record phase saw */
+    uint64_t cost_nusd;
+    const char *cache; /* the ledger row's cache status */
+    bool cache_hit;
+    uint64_t saved_nusd;
+};
+
+/* What an attempt's span carries besides the otlp span. */
+typedef struct obs_attempt {
+    sl_otlp_span_t span;
+    const sl_target_t *target;
+    bool started; /* a real attempt (the adapter built a request) */
+    bool failed;  /* sl__drv_obs_attempt_fail ran */
+    bool ended;
+    const char *outcome;
+    uint64_t wait_ms;
+    uint64_t start_ns; /* uv_hrtime */
+} obs_attempt_t;
+
+static uint64_t obs_unix_ns(uint64_t hr_ns);
+static const char *obs_operation(const sl_drv_req_t *rq);
+static const char *obs_genai_provider(const sl_provider_conf_t *p);
+static const char *obs_name(sl_pool_t *pool, const char *op, const char *model);
+static void obs_str(sl_pool_t *pool, sl_otlp_attrs_t *a, const char *key, const char *v);
+static void obs_usage(sl_pool_t *pool, sl_otlp_attrs_t *a, const sl_usage_t *u);
+static void obs_trace(sl_drv_req_t *rq, int status);
+static void obs_metrics(sl_drv_req_t *rq, int status);
+static void obs_access(sl_drv_req_t *rq);
+static void obs_json_field(sl_pool_t *pool, sl_buf_t *b, const char *key, const char *v);
+static bool obs_model_known(const sl_drv_req_t *rq);
+
+
+void
+sl__drv_obs_begin(sl_drv_req_t *rq)
+{
+    sl_http_req_t *r = rq->r;
+    const sl_otlp_conf_t *oc = &r->conf->otlp;
+    sl_drv_obs_t *o = sl_pcalloc(r->pool, sizeof(*o));
+    const sl_str_t *tp = sl_http_req_header(r, "traceparent");
+    bool sampled;
+
+    rq->obs = o;
+    o->start_unix_ns = obs_unix_ns(r->start_ns);
+    if (tp != NULL && sl_trace_parse(*tp, &o->parent) == 0) {
+        o->has_parent = true;
+        memcpy(o->trace_id, o->parent.trace_id, 16);
+    }
+    o->propagate = oc->enabled;
+    if (!oc->enabled) {
+        if (o->has_parent) {
+            sl_trace_hex(o->trace_id, 16, o->trace_hex);
+        }
+        return;
+    }
+    if (!o->has_parent) {
+        sl_trace_new_id(o->trace_id, 16);
+    }
+    sl_trace_new_id(o->span_id, 8);
+    sl_trace_hex(o->trace_id, 16, o->trace_hex);
+    if (o->has_parent && oc->parent_based) {
+        sampled = (o->parent.flags & SL_TRACE_SAMPLED) != 0;
+    } else {
+        sampled = sl_trace_sample(o->trace_id, oc->sampling);
+    }
+    o->recording = sampled;
+    memcpy(o->span.trace_id, o->trace_id, 16);
+    memcpy(o->span.span_id, o->span_id, 8);
+    o->span.trace_flags = sampled ? SL_TRACE_SAMPLED : 0;
+    if (o->has_parent) {
+        memcpy(o->span.parent_id, o->parent.span_id, 8);
+        o->span.has_parent = true;
+        o->span.parent_remote = true;
+    }
+    o->span.kind = SL_OTLP_KIND_SERVER;
+    o->span.start_ns = o->start_unix_ns;
+}
+
+
+const char *
+sl__drv_obs_trace_id(const sl_drv_req_t *rq)
+{
+    return rq->obs != NULL ? rq->obs->trace_hex : "";
+}
+
+
+void *
+sl__drv_obs_attempt(sl_drv_req_t *rq, const sl_target_t *t, sl_http_header_t *h, size_t *n)
+{
+    sl_drv_obs_t *o = rq->obs;
+    sl_pool_t *pool = rq->r->pool;
+    obs_attempt_t *a;
+    char *tp;
+    size_t k = 0;
+
+    if (o == NULL) {
+        return NULL;
+    }
+    a = sl_pcalloc(pool, sizeof(*a));
+    a->target = t;
+    if (o->nattempts == o->attempts_cap) {
+        size_t cap = o->attempts_cap > 0 ? o->attempts_cap * 2 : 4;
+        obs_attempt_t **v = sl_palloc(pool, cap * sizeof(*v));
+
+        if (o->nattempts > 0) {
+            memcpy(v, o->attempts, o->nattempts * sizeof(*v));
+        }
+        o->attempts = v;
+        o->attempts_cap = cap;
+    }
+    o->attempts[o->nattempts++] = a;
+    if (!o->propagate) {
+        return a;
+    }
+    memcpy(a->span.trace_id, o->trace_id, 16);
+    sl_trace_new_id(a->span.span_id, 8);
+    memcpy(a->span.parent_id, o->span_id, 8);
+    a->span.has_parent = true;
+    a->span.kind = SL_OTLP_KIND_CLIENT;
+    a->span.trace_flags = o->recording ? SL_TRACE_SAMPLED : 0;
+
+    /* the client's traceparent (and nothing else) is replaced by this attempt's */
+    for (size_t i = 0; i < *n; i++) {
+        if (!sl_str_caseeq(h[i].name, "traceparent")) {
+            h[k++] = h[i];
+        }
+    }
+    tp = sl_palloc(pool, SL_TRACE_HEADER_LEN + 1);
+    sl_trace_format(a->span.trace_id, a->span.span_id, a->span.trace_flags, tp);
+    h[k++] = (sl_http_header_t){ sl_str_lit("traceparent"), { tp, SL_TRACE_HEADER_LEN } };
+    *n = k;
+    return a;
+}
+
+
+void
+sl__drv_obs_attempt_start(sl_drv_req_t *rq, void *span, unsigned number, bool probe)
+{
+    obs_attempt_t *a = span;
+    sl_pool_t *pool = rq->r->pool;
+    const sl_provider_conf_t *p;
+    sl_otlp_attrs_t *at;
+    const char *op = obs_operation(rq);
+
+    if (a == NULL) {
+        return;
+    }
+    a->started = true;
+    a->start_ns = uv_hrtime();
+    if (!rq->obs->recording) {
+        return;
+    }
+    p = a->target->provider;
+    at = &a->span.attrs;
+    a->span.start_ns = obs_unix_ns(a->start_ns);
+    a->span.name = obs_name(pool, op, a->target->model);
+    obs_str(pool, at, "gen_ai.operation.name", op);
+    obs_str(pool, at, "gen_ai.provider.name", obs_genai_provider(p));
+    obs_str(pool, at, "gen_ai.request.model", a->target->model);
+    obs_str(pool, at, "sluice.provider", p->name);
+    if (p->host != NULL) {
+        obs_str(pool, at, "server.address", p->host);
+        sl_otlp_int(pool, at, "server.port", (int64_t) p->port);
+    }
+    sl_otlp_int(pool, at, "sluice.attempt", (int64_t) number);
+    if (probe) {
+        sl_otlp_bool(pool, at, "sluice.breaker.probe", true);
+    }
+}
+
+
+void
+sl__drv_obs_attempt_fail(sl_drv_req_t *rq, void *span, int status, const sl_error_t *e)
+{
+    obs_attempt_t *a = span;
+
+    if (a == NULL || !a->started) {
+        return;
+    }
+    a->failed = true;
+    a->span.status = SL_OTLP_STATUS_ERROR;
+    a->span.status_message = e->code != NULL ? e->code : e->type;
+    if (status > 0 && rq->obs->recording) {
+        sl_otlp_int(rq->r->pool, &a->span.attrs, "http.response.status_code", status);
+    }
+}
+
+
+void
+sl__drv_obs_attempt_next(void *span, const char *outcome, uint64_t wait_ms)
+{
+    obs_attempt_t *a = span;
+
+    if (a != NULL) {
+        a->outcome = outcome;
+        a->wait_ms = wait_ms;
+    }
+}
+
+
+void
+sl__drv_obs_attempt_end(sl_drv_req_t *rq, void *span)
+{
+    obs_attempt_t *a = span;
+
+    if (a == NULL || !a->started || a->ended) {
+        return;
+    }
+    a->ended = true;
+    a->span.end_ns = obs_unix_ns(uv_hrtime());
+    sl_metrics_upstream(a->target->provider->name, a->target->model, !a->failed && rq->committed,
+                        (uv_hrtime() - a->start_ns) / 1000);
+}
+
+
+void
+sl__drv_obs_event(sl_drv_req_t *rq, const char *name, const sl_target_t *t)
+{
+    sl_drv_obs_t *o = rq->obs;
+    sl_otlp_event_t *e;
+
+    if (o == NULL || !o->recording) {
+        return;
+    }
+    e = sl_otlp_event(rq->r->pool, &o->span, name, obs_unix_ns(uv_hrtime()));
+    obs_str(rq->r->pool, &e->attrs, "sluice.provider", t->provider->name);
+    obs_str(rq->r->pool, &e->attrs, "gen_ai.request.model", t->model);
+}
+
+
+void
+sl__drv_obs_record(sl_drv_req_t *rq, const sl_ledger_row_t *row, const sl_usage_t *usage)
+{
+    sl_drv_obs_t *o = rq->obs;
+    const sl_conf_t *conf = rq->r->conf;
+    const sl_target_t *t = rq->served != NULL ? rq->served : rq->last_target;
+
+    if (o == NULL) {
+        return;
+    }
+    o->recorded = true;
+    o->usage = *usage;
+    o->cost_nusd = row->cost_nusd;
+    if ((rq->d->db == NULL || !conf->ledger_enabled) && t != NULL && conf->pricing != NULL
+        && (usage->prompt_tokens != 0 || usage->completion_tokens != 0)) {
+        /* no ledger to price it: priced here, for the metrics, span and log line */
+        if (sl_pricing_cost(conf->pricing, t->provider->name, t->provider->kind, t->model, usage,
+                            &o->cost_nusd)
+            < 0) {
+            o->cost_nusd = 0;
+        }
+    }
+    o->cache = row->cache;
+    o->cache_hit = (row->flags & SL_LEDGER_CACHE_HIT) != 0;
+    o->saved_nusd = row->saved_nusd;
+}
+
+
+void
+sl__drv_obs_end(sl_drv_req_t *rq, int status)
+{
+    if (rq->obs == NULL) {
+        return;
+    }
+    obs_metrics(rq, status);
+    obs_trace(rq, status);
+    obs_access(rq);
+}
+
+
+/* --------------------------------------------------------------- metrics */
+
+/* The model label: only names configuration knows, or that reached a target. */
+static bool
+obs_model_known(const sl_drv_req_t *rq)
+{
+    const char *m = rq->public_model;
+
+    return m != NULL
+           && (rq->last_target != NULL || sl_conf_model(rq->r->conf, m, strlen(m)) != NULL);
+}
+
+
+static void
+obs_metrics(sl_drv_req_t *rq, int status)
+{
+    sl_drv_obs_t *o = rq->obs;
+    const sl_target_t *t = rq->served != NULL ? rq->served : rq->last_target;
+    sl_metrics_req_t m;
+
+    memset(&m, 0, sizeof(m));
+    m.frontend = rq->fe->name;
+    m.model = obs_model_known(rq) ? rq->public_model : "";
+    m.provider = t != NULL ? t->provider->name : "";
+    m.key = rq->acct.key_name;
+    m.team = rq->acct.team;
+    m.status = status;
+    m.duration_us = (uv_hrtime() - rq->r->start_ns) / 1000;
+    m.ttft_us = rq->ttft_us;
+    if (o->recorded) {
+        m.prompt_tokens = o->usage.prompt_tokens;
+        m.completion_tokens = o->usage.completion_tokens;
+        m.cached_tokens = o->usage.cached_tokens;
+        m.cache_write_tokens = o->usage.cache_write_tokens;
+        m.reasoning_tokens = o->usage.reasoning_tokens;
+        m.cost_nusd = o->cost_nusd;
+        m.cache_hit = o->cache_hit;
+        m.saved_nusd = o->saved_nusd;
+    }
+    sl_metrics_request(&m);
+}
+
+
+/* --------------------------------------------------------------- traces */
+
+static void
+obs_trace(sl_drv_req_t *rq, int status)
+{
+    sl_drv_obs_t *o = rq->obs;
+    sl_http_req_t *r = rq->r;
+    sl_pool_t *pool = r->pool;
+    sl_otlp_span_t *s = &o->span;
+    sl_otlp_attrs_t *at = &s->attrs;
+    const sl_target_t *t = rq->served != NULL ? rq->served : rq->last_target;
+    const char *op = obs_operation(rq);
+    uint64_t now = obs_unix_ns(uv_hrtime());
+    char usd[32];
+
+    if (!o->recording) {
+        for (size_t i = 0; i < o->nattempts; i++) {
+            sl__drv_obs_attempt_end(rq, o->attempts[i]);
+        }
+        return;
+    }
+    s->name = obs_name(pool, op, rq->public_model);
+    s->end_ns = now;
+    obs_str(pool, at, "http.request.method", sl_pstrndup(pool, r->method.p, r->method.len));
+    obs_str(pool, at, "url.path", sl_pstrndup(pool, r->path.p, r->path.len));
+    sl_otlp_int(pool, at, "http.response.status_code", status);
+    obs_str(pool, at, "gen_ai.operation.name", op);
+    obs_str(pool, at, "gen_ai.request.model", rq->public_model);
+    if (rq->call.max_tokens > 0) {
+        sl_otlp_int(pool, at, "gen_ai.request.max_tokens", (int64_t) rq->call.max_tokens);
+    }
+    sl_otlp_bool(pool, at, "gen_ai.request.stream", rq->call.stream);
+    if (t != NULL) {
+        obs_str(pool, at, "gen_ai.provider.name", obs_genai_provider(t->provider));
+        obs_str(pool, at, "sluice.provider", t->provider->name);
+        obs_str(pool, at, "sluice.target.model", t->model);
+    }
+    if (rq->served != NULL) {
+        obs_str(pool, at, "gen_ai.response.model",
+                rq->served_model != NULL ? rq->served_model : rq->served->model);
+    }
+    if (o->recorded && (o->usage.prompt_tokens != 0 || o->usage.completion_tokens != 0)) {
+        obs_usage(pool, at, &o->usage);
+    }
+    if (o->recorded) {
+        obs_str(pool, at, "sluice.cost_usd",
+                sl_pstrdup(pool, sl_pricing_format_usd(o->cost_nusd, usd, sizeof(usd))));
+        obs_str(pool, at, "sluice.cache",
+                o->cache != NULL && o->cache[0] != '\0' ? o->cache : NULL);
+    }
+    obs_str(pool, at, "sluice.frontend", rq->fe->name);
+    obs_str(pool, at, "sluice.request_id", r->request_id);
+    obs_str(pool, at, "sluice.key.name", rq->acct.key_name);
+    if (rq->acct.team != NULL && rq->acct.team[0] != '\0') {
+        obs_str(pool, at, "sluice.team", rq->acct.team);
+    }
+    sl_otlp_int(pool, at, "sluice.attempts", (int64_t) rq->attempts);
+    if (rq->ttft_us != 0) {
+        sl_otlp_int(pool, at, "sluice.time_to_first_token_ms", (int64_t) (rq->ttft_us / 1000));
+    }
+    if (rq->routing != NULL) {
+        obs_str(pool, at, "sluice.route.strategy", sl_conf_strategy_name(rq->routing->strategy));
+    }
+    if (rq->plan.rule != NULL) {
+        sl_otlp_int(pool, at, "sluice.route.rule", (int64_t) rq->plan.rule->index);
+    }
+    for (size_t i = 0; i < rq->plan.nskipped; i++) {
+        sl_otlp_event_t *e = sl_otlp_event(pool, s, "breaker_skip", s->start_ns);
+
+        obs_str(pool, &e->attrs, "sluice.provider", rq->plan.skipped[i].target->provider->name);
+        obs_str(pool, &e->attrs, "gen_ai.request.model", rq->plan.skipped[i].target->model);
+    }
+    if (status >= 500) {
+        s->status = SL_OTLP_STATUS_ERROR;
+        s->status_message = sl_http_reason(status);
+    }
+    if (status == 499) {
+        sl_otlp_bool(pool, at, "sluice.client_aborted", true);
+    }
+    sl_telemetry_add(s);
+
+    for (size_t i = 0; i < o->nattempts; i++) {
+        obs_attempt_t *a = o->attempts[i];
+        sl_otlp_attrs_t *aa = &a->span.attrs;
+        bool served = i + 1 == o->nattempts && rq->served == a->target && rq->committed;
+        bool ok = status >= 200 && status <= 299;
+
+        if (!a->started) {
+            continue;
+        }
+        if (!a->ended) {
+            /* the answer's attempt: it ends with the request */
+            sl__drv_obs_attempt_end(rq, a);
+            if (served && ok) {
+                sl_otlp_int(pool, aa, "http.response.status_code", status);
+            }
+        }
+        if (served && !a->failed) {
+            obs_str(pool, aa, "gen_ai.response.model",
+                    rq->served_model != NULL ? rq->served_model : a->target->model);
+            if (o->recorded && (o->usage.prompt_tokens != 0 || o->usage.completion_tokens != 0)) {
+                obs_usage(pool, aa, &o->usage);
+            }
+            a->outcome = ok ? "ok" : "interrupted";
+            if (!ok) {
+                a->span.status = SL_OTLP_STATUS_ERROR;
+                a->span.status_message = status == 499 ? "client_gone" : "stream_interrupted";
+            }
+        } else if (a->outcome == NULL) {
+            a->outcome = a->failed ? "failed" : "cancelled";
+        }
+        obs_str(pool, aa, "sluice.attempt.outcome", a->outcome);
+        if (a->failed && a->span.status_message != NULL) {
+            obs_str(pool, aa, "error.type", a->span.status_message);
+        }
+        if (a->wait_ms > 0) {
+            sl_otlp_int(pool, aa, "sluice.retry.wait_ms", (int64_t) a->wait_ms);
+        }
+        sl_telemetry_add(&a->span);
+    }
+}
+
+
+static void
+obs_usage(sl_pool_t *pool, sl_otlp_attrs_t *a, const sl_usage_t *u)
+{
+    sl_otlp_int(pool, a, "gen_ai.usage.input_tokens", (int64_t) u->prompt_tokens);
+    sl_otlp_int(pool, a, "gen_ai.usage.output_tokens", (int64_t) u->completion_tokens);
+    sl_otlp_int(pool, a, "gen_ai.usage.cache_read.input_tokens", (int64_t) u->cached_tokens);
+    sl_otlp_int(pool, a, "gen_ai.usage.cache_creation.input_tokens",
+                (int64_t) u->cache_write_tokens);
+    sl_otlp_int(pool, a, "gen_ai.usage.reasoning.output_tokens", (int64_t) u->reasoning_tokens);
+    if (u->estimated) {
+        sl_otlp_bool(pool, a, "sluice.usage.estimated", true);
+    }
+}
+
+
+/* --------------------------------------------------------------- access log */
+
+static void
+obs_json_field(sl_pool_t *pool, sl_buf_t *b, const char *key, const char *v)
+{
+    sl_buf_printf(b, ",\"%s\":", key);
+    if (v == NULL) {
+        sl_buf_puts(b, "null");
+        return;
+    }
+    sl_json_quote(b, sl_otlp_clean(pool, (sl_str_t){ v, strlen(v) }));
+}
+
+
+/* The request's fields of a JSON access log line (core/http/http_server.h). */
+static void
+obs_access(sl_drv_req_t *rq)
+{
+    sl_drv_obs_t *o = rq->obs;
+    sl_http_req_t *r = rq->r;
+    const sl_target_t *t = rq->served != NULL ? rq->served : rq->last_target;
+    sl_buf_t b = SL_BUF_INIT;
+    char usd[32];
+
+    if (!r->conf->access_log_json || r->conf->access_log == NULL) {
+        return;
+    }
+    obs_json_field(r->pool, &b, "trace_id", o->trace_hex[0] != '\0' ? o->trace_hex : NULL);
+    obs_json_field(r->pool, &b, "key", rq->acct.key_name);
+    obs_json_field(r->pool, &b, "team",
+                   rq->acct.team != NULL && rq->acct.team[0] != '\0' ? rq->acct.team : NULL);
+    obs_json_field(r->pool, &b, "frontend", rq->fe->name);
+    obs_json_field(r->pool, &b, "model", rq->public_model);
+    obs_json_field(r->pool, &b, "served_model",
+                   rq->served == NULL         ? NULL
+                   : rq->served_model != NULL ? rq->served_model
+                                              : rq->served->model);
+    obs_json_field(r->pool, &b, "provider", t != NULL ? t->provider->name : NULL);
+    sl_buf_printf(&b, ",\"attempts\":%u,\"stream\":%s", rq->attempts,
+                  rq->call.stream ? "true" : "false");
+    sl_buf_printf(&b,
+                  ",\"prompt_tokens\":%llu,\"completion_tokens\":%llu,\"cached_tokens\":%llu,"
+                  "\"reasoning_tokens\":%llu,\"tokens_estimated\":%s,\"cost_usd\":%s",
+                  (unsigned long long) o->usage.prompt_tokens,
+                  (unsigned long long) o->usage.completion_tokens,
+                  (unsigned long long) o->usage.cached_tokens,
+                  (unsigned long long) o->usage.reasoning_tokens,
+                  o->usage.estimated ? "true" : "false",
+                  sl_pricing_format_usd(o->cost_nusd, usd, sizeof(usd)));
+    obs_json_field(r->pool, &b, "cache", o->cache != NULL && o->cache[0] != '\0' ? o->cache : NULL);
+    if (rq->ttft_us != 0) {
+        sl_buf_printf(&b, ",\"ttft_ms\":%llu.%03llu", (unsigned long long) (rq->ttft_us / 1000),
+                      (unsigned long long) (rq->ttft_us % 1000));
+    } else {
+        sl_buf_puts(&b, ",\"ttft_ms\":null");
+    }
+    r->log_fields.p = sl_pstrndup(r->pool, b.p, b.len);
+    r->log_fields.len = b.len;
+    sl_buf_free(&b);
+}
+
+
+/* --------------------------------------------------------------- helpers */
+
+/* A monotonic uv_hrtime() instant as unix nanoseconds. */
+static uint64_t
+obs_unix_ns(uint64_t hr_ns)
+{
+    struct timespec ts;
+    uint64_t now_hr = uv_hrtime();
+    uint64_t now;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    now = (uint64_t) ts.tv_sec * 1000000000u + (uint64_t) ts.tv_nsec;
+    return hr_ns <= now_hr ? now - (now_hr - hr_ns) : now + (hr_ns - now_hr);
+}
+
+
+/* gen_ai.operation.name: "chat" for chat and messages, "embeddings". */
+static const char *
+obs_operation(const sl_drv_req_t *rq)
+{
+    return rq->call.client_api == SL_API_EMBEDDINGS ? "embeddings" : "chat";
+}
+
+
+/* gen_ai.provider.name: the semantic conventions' name for the provider's kind. */
+static const char *
+obs_genai_provider(const sl_provider_conf_t *p)
+{
+    static const struct {
+        const char *kind;
+        const char *name;
+    } map[] = {
+        { "openai", "openai" },
+        { "azure", "azure.ai.openai" },
+        { "anthropic", "anthropic" },
+        { "gemini", "gcp.gemini" },
+        { "deepseek", "deepseek" },
+        { "mistral", "mistral_ai" },
+        { "groq", "groq" },
+        { "xai", "x_ai" },
+        { "perplexity", "perplexity" },
+    };
+
+    for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
+        if (strcmp(map[i].kind, p->kind) == 0) {
+            return map[i].name;
+        }
+    }
+    return p->kind; /* together, fireworks, ollama, vllm, echo, ...: the kind itself */
+}
+
+
+/* "{operation} {model}", as the GenAI conventions name spans; cut and cleaned. */
+static const char *
+obs_name(sl_pool_t *pool, const char *op, const char *model)
+{
+    sl_str_t s;
+
+    if (model == NULL || model[0] == '\0') {
+        return op;
+    }
+    s.p = sl_psprintf(pool, "%s %.*s", op, 200, model);
+    s.len = strlen(s.p);
+    while (s.len > 0 && ((unsigned char) s.p[s.len - 1] & 0xc0) == 0x80) {
+        s.len--; /* a cut in the middle of a character: drop the rest of it */
+    }
+    s = sl_otlp_clean(pool, s);
+    return sl_pstrndup(pool, s.p, s.len);
+}
+
+
+/* A string attribute, at most OBS_ATTR_MAX bytes (cut at a character boundary). */
+static void
+obs_str(sl_pool_t *pool, sl_otlp_attrs_t *a, const char *key, const char *v)
+{
+    size_t len;
+
+    if (v == NULL) {
+        return;
+    }
+    len = strlen(v);
+    if (len > OBS_ATTR_MAX) {
+        len = OBS_ATTR_MAX;
+        while (len > 0 && ((unsigned char) v[len] & 0xc0) == 0x80) {
+            len--;
+        }
+    }
+    sl_otlp_strn(pool, a, key, (sl_str_t){ v, len });
+}

@@ -1,0 +1,69 @@
+/*
+ * Stored responses (POST /v1/responses with store: true) on storage/db.h,
+ * in the named database SL_DBI_RESPONSES:
+ *
+ *     "r:" + id                      -> record (below)
+ *     "t:" + be64 created ns + id    -> "" (the retention index)
+ *
+ * A record keeps who made the response (key id, team) next to its JSON
+ * text, {"response": {...}, "input": [items]}, which the store does not
+ * read. Visibility is the caller's rule (sl_responses_visible): the key
+ * that made a response, or a key of the same team.
+ *
+ * Writes are short transactions of a few puts (blocking: run them off the
+ * loop); reads are the caller's read transaction. Any process with the
+ * environment open.
+ */
+#ifndef SL_STORAGE_RESPONSES_H
+#define SL_STORAGE_RESPONSES_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/base/pool.h"
+#include "core/base/str.h"
+#include "storage/db.h"
+
+#define SL_RESPONSES_ID_MAX 128 /* bytes of a response id */
+
+/* A stored response, as read (strings in the caller's pool, NUL-terminated). */
+typedef struct sl_resp_rec {
+    const char *key_id; /* "" for a static key */
+    const char *team;   /* "" for none */
+    int64_t created_ns;
+    sl_str_t json; /* {"response": ..., "input": [...]} */
+} sl_resp_rec_t;
+
+/*
+ * Stores (or replaces) response id. json is the record's JSON text.
+ * Returns 0, -EINVAL (an empty or too long id, a key id or team longer
+ * than 255 bytes; not logged), SL_EFULL or SL_ESTORE. Blocking.
+ */
+int sl_responses_put(sl_db_t *db, const char *id, const char *key_id, const char *team,
+                     int64_t created_ns, sl_str_t json);
+
+/*
+ * Reads response id into *out (in pool). Returns 0, SL_ENOTFOUND, or
+ * SL_ECORRUPT / SL_ESTORE (a record that does not decode is logged).
+ */
+int sl_responses_get(sl_txn_t *t, const char *id, sl_pool_t *pool, sl_resp_rec_t *out);
+
+/* True when a client with key_id and team ("" for none) may see rec. */
+bool sl_responses_visible(const sl_resp_rec_t *rec, const char *key_id, const char *team);
+
+/*
+ * Deletes response id when a client with key_id and team may see it.
+ * Returns 0, SL_ENOTFOUND (absent or not visible: the same answer, so
+ * that ids of others cannot be probed), SL_EFULL or SL_ESTORE. Blocking.
+ */
+int sl_responses_del(sl_db_t *db, const char *id, const char *key_id, const char *team);
+
+/*
+ * Deletes up to max responses created before before_ns, oldest first, in
+ * one write transaction; *deleted (may be NULL) gets how many. Returns 0,
+ * SL_EFULL or SL_ESTORE. Blocking.
+ */
+int sl_responses_prune(sl_db_t *db, int64_t before_ns, size_t max, size_t *deleted);
+
+#endif

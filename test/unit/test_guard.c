@@ -1,0 +1,928 @@
+/*
+ * Unit tests for the guardrails' detectors and text engine
+ * (core/gateway/guard_detect.c, guard_redact.c, guard.c): each detector on
+ * a table of true positives and near misses (a 16-digit order number that
+ * fails Luhn, an IBAN with a bad checksum, versions, dates, times), the
+ * checksums, deny literals and regular expressions, redaction with stable
+ * placeholders, restore, block and log, and the streaming redactor giving
+ * exactly the whole text's result for every way of cutting it into pieces.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include <unistd.h>
+
+#include "core/base/errno.h"
+#include "core/base/json.h"
+#include "core/base/pool.h"
+#include "core/conf/conf.h"
+#include "core/gateway/guard.h"
+#include "core/gateway/guard_internal.h"
+
+typedef struct det_case {
+    int det;
+    const char *text;
+    const char *want; /* matches joined by '|', "" for none */
+} det_case_t;
+
+static const char *matches(sl_pool_t *pool, unsigned mask, const char *text);
+static sl_guard_policy_t *policy(sl_pool_t *pool, const char *desc);
+static sl__guard_sess_t *sess(sl_pool_t *pool, const char *desc);
+static const char *apply(sl__guard_sess_t *s, unsigned dir, const char *text, int *rc);
+static const char *streamed(sl__guard_sess_t *s, const char *text, size_t chunk, int *rc,
+                            bool *word_cut);
+static int load(const char *yaml, sl_conf_t **conf, char *err, size_t errlen);
+static sl_call_t *chat_call(sl_pool_t *pool, const char *body, const char *native);
+
+#define SLUICE_KEY "sk-sluice-0123456789abcdefghijklmnopqrstuvwxyzABCDEFG"
+#define JWT \
+    "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U"
+#define PEM                                                                     \
+    "-----BEGIN RSA PRIVATE "                                                   \
+    "KEY-----\nMIIBOgIBAAJBAKj34GkxFhD90vcNLYLInFEX6Ppy1tPf9Cnzj4p4WGeKLs1Pt8Q" \
+    "u\nKUpRKfFLfRYC9AIKjbJTWit+CqvjWYzvQwECAwEAAQ==\n-----END RSA PRIVATE KEY-----"
+
+static const det_case_t det_cases[] = {
+    /* email */
+    { SL_GUARD_DET_EMAIL, "write to john.smith+tag@example.co.uk today",
+      "john.smith+tag@example.co.uk" },
+    { SL_GUARD_DET_EMAIL, "mail: a@b.io.", "a@b.io" },
+    { SL_GUARD_DET_EMAIL, "<bob_99@mail.example.org>, x@y.dev", "bob_99@mail.example.org|x@y.dev" },
+    { SL_GUARD_DET_EMAIL, "user@localhost", "" },
+    { SL_GUARD_DET_EMAIL, "ping @handle on chat", "" },
+    { SL_GUARD_DET_EMAIL, "a@b and x@y.c and n@host.123", "" },
+    { SL_GUARD_DET_EMAIL, "foo@-bar.com and foo@bar-.com", "" },
+    /* phone */
+    { SL_GUARD_DET_PHONE, "call +1 415 555 0100 now", "+1 415 555 0100" },
+    { SL_GUARD_DET_PHONE, "+44 20 7946 0958; +4915112345678", "+44 20 7946 0958|+4915112345678" },
+    { SL_GUARD_DET_PHONE, "UK: +44 (0)20 7946 0958", "+44 (0)20 7946 0958" },
+    { SL_GUARD_DET_PHONE, "(415) 555-0100 or 415-555-0100 or 415.555.0100",
+      "(415) 555-0100|415-555-0100|415.555.0100" },
+    { SL_GUARD_DET_PHONE, "toll free 1-800-555-0100.", "1-800-555-0100" },
+    { SL_GUARD_DET_PHONE, "office 020 7946 0958, desk 0800-123-4567",
+      "020 7946 0958|0800-123-4567" },
+    { SL_GUARD_DET_PHONE, "order 12345678 and 4155550100", "" },
+    { SL_GUARD_DET_PHONE, "on 2024-01-15 at 12:30:45, version 1.2.3", "" },
+    { SL_GUARD_DET_PHONE, "+12 34 and 415-555-01000 and ID 0123456", "" },
+    { SL_GUARD_DET_PHONE, "card 4111 1111 1111 1111", "" },
+    /* card */
+    { SL_GUARD_DET_CARD, "card 4111 1111 1111 1111 exp 12/29", "4111 1111 1111 1111" },
+    { SL_GUARD_DET_CARD, "4111-1111-1111-1111 and 5500000000000004",
+      "4111-1111-1111-1111|5500000000000004" },
+    { SL_GUARD_DET_CARD, "amex 3782 822463 10005, discover 6011111111111117",
+      "3782 822463 10005|6011111111111117" },
+    { SL_GUARD_DET_CARD, "order number 4111111111111112 shipped", "" },
+    { SL_GUARD_DET_CARD, "41111111111111111111 is twenty digits", "" },
+    { SL_GUARD_DET_CARD, "4111 1111-1111 1111 mixes separators", "" },
+    { SL_GUARD_DET_CARD, "ref 1234567812345670, x4111111111111111", "" },
+    /* iban */
+    { SL_GUARD_DET_IBAN, "IBAN DE89 3704 0044 0532 0130 00, thanks",
+      "DE89 3704 0044 0532 0130 00" },
+    { SL_GUARD_DET_IBAN, "GB82WEST12345698765432 / FR1420041010050500013M02606",
+      "GB82WEST12345698765432|FR1420041010050500013M02606" },
+    { SL_GUARD_DET_IBAN, "nl91abna0417164300", "nl91abna0417164300" },
+    { SL_GUARD_DET_IBAN, "IBAN DE89 3704 0044 0532 0130 01 has a bad checksum", "" },
+    { SL_GUARD_DET_IBAN, "DE8937040044053201300 is short, XX89370400440532013000 unknown", "" },
+    /* ip */
+    { SL_GUARD_DET_IP, "host 192.168.1.10, dns 8.8.8.8.", "192.168.1.10|8.8.8.8" },
+    { SL_GUARD_DET_IP, "v6 2001:db8::1 and fe80::1ff:fe23:4567:890a, lo ::1",
+      "2001:db8::1|fe80::1ff:fe23:4567:890a|::1" },
+    { SL_GUARD_DET_IP, "2001:0db8:85a3:0000:0000:8a2e:0370:7334",
+      "2001:0db8:85a3:0000:0000:8a2e:0370:7334" },
+    { SL_GUARD_DET_IP, "v1.2.3 and 1.2.3 and 256.1.1.1 and 1.2.3.4.5 and 01.02.03.04", "" },
+    { SL_GUARD_DET_IP, "at 12:30:45 use std::vector or Foo::Bar, mac 00:1a:2b:3c:4d:5e", "" },
+    /* secret */
+    { SL_GUARD_DET_SECRET, "key sk-proj-abcdefghijklmnopqrstuvwxyz012345 here",
+      "sk-proj-abcdefghijklmnopqrstuvwxyz012345" },
+    { SL_GUARD_DET_SECRET, "anthropic sk-ant-api03-AbCdEfGhIjKlMnOpQrStUv",
+      "sk-ant-api03-AbCdEfGhIjKlMnOpQrStUv" },
+    { SL_GUARD_DET_SECRET, "sluice " SLUICE_KEY, SLUICE_KEY },
+    { SL_GUARD_DET_SECRET,
+      "aws AKIAIOSFODNN7EXAMPLE google AIzaSyA1234567890abcdefghijklmnopqrstuv",
+      "AKIAIOSFODNN7EXAMPLE|AIzaSyA1234567890abcdefghijklmnopqrstuv" },
+    { SL_GUARD_DET_SECRET,
+      "gh ghp_0123456789abcdefghijklmnopqrstuvwxyz slack xoxb-1234567890-abcdef",
+      "ghp_0123456789abcdefghijklmnopqrstuvwxyz|xoxb-1234567890-abcdef" },
+    { SL_GUARD_DET_SECRET, "token " JWT " ok", JWT },
+    { SL_GUARD_DET_SECRET, "key:\n" PEM "\nend", PEM },
+    { SL_GUARD_DET_SECRET, "sk-123 and desk-abcdefghijklmnopqrstuvwxyz and AKIA1234", "" },
+    { SL_GUARD_DET_SECRET, "akiaiosfodnn7example, eyJhbGciOi alone, -----BEGIN PUBLIC KEY-----",
+      "" },
+};
+
+
+/* Every match of the detectors in mask, '|'-joined, in the pool. */
+static const char *
+matches(sl_pool_t *pool, unsigned mask, const char *text)
+{
+    sl__guard_hits_t h = { NULL, 0, 0 };
+    sl_buf_t b = SL_BUF_INIT;
+    const char *s;
+
+    sl__guard_detect(text, strlen(text), 0, mask, &h);
+    for (size_t i = 0; i < h.n; i++) {
+        sl_buf_printf(&b, "%s%.*s", i > 0 ? "|" : "", (int) (h.v[i].end - h.v[i].start),
+                      text + h.v[i].start);
+    }
+    s = sl_pstrndup(pool, b.p != NULL ? b.p : "", b.len);
+    sl_buf_free(&b);
+    sl__guard_hits_free(&h);
+    return s;
+}
+
+
+static void
+test_detectors(void **state)
+{
+    sl_pool_t *pool = sl_pool_create(0);
+
+    (void) state;
+    for (size_t i = 0; i < sizeof(det_cases) / sizeof(det_cases[0]); i++) {
+        const det_case_t *c = &det_cases[i];
+        const char *got = matches(pool, 1u << c->det, c->text);
+
+        if (strcmp(got, c->want) != 0) {
+            fail_msg("%s in \"%s\": got \"%s\", want \"%s\"", sl_guard_det_name((unsigned) c->det),
+                     c->text, got, c->want);
+        }
+    }
+    sl_pool_destroy(pool);
+}
+
+
+static void
+test_checksums(void **state)
+{
+    (void) state;
+    /* the near misses above fail for the reason they are there */
+    assert_true(sl__guard_luhn("4111111111111111", 16));
+    assert_false(sl__guard_luhn("4111111111111112", 16));
+    assert_true(sl__guard_luhn("378282246310005", 15));
+    assert_true(sl__guard_iban_valid("DE89370400440532013000", 22));
+    assert_false(sl__guard_iban_valid("DE89370400440532013001", 22));
+    assert_false(sl__guard_iban_valid("DE8937040044053201300", 21));
+    assert_true(sl__guard_iban_valid("GB82WEST12345698765432", 22));
+    assert_false(sl__guard_iban_valid("GB82WEST1234569876543!", 22));
+    assert_int_equal(sl_guard_det_find("iban"), SL_GUARD_DET_IBAN);
+    assert_int_equal(sl_guard_det_find("ssn"), -1);
+}
+
+
+static void
+test_patterns(void **state)
+{
+    sl_pool_t *pool = sl_pool_create(0);
+    sl__guard_hits_t h = { NULL, 0, 0 };
+    sl_guard_pattern_t p;
+    char err[200];
+    const char *t;
+
+    (void) state;
+    /* a literal: any case, white space runs, whole words */
+    assert_int_equal(sl_guard_pattern_compile(pool, "Project  Falcon", &p, err, sizeof(err)), 0);
+    t = "about PROJECT\n\t falcon, not project falconry or myproject falcon";
+    sl__guard_deny(&p, t, strlen(t), 0, true, &h);
+    assert_int_equal(h.n, 1);
+    assert_int_equal(h.v[0].start, 6);
+    assert_int_equal(h.v[0].end, 6 + strlen("PROJECT\n\t falcon"));
+    /* a regular expression, (?i) accepted */
+    h.n = 0;
+    assert_int_equal(
+        sl_guard_pattern_compile(pool, "re:(?i)internal[- ]only", &p, err, sizeof(err)), 0);
+    t = "INTERNAL ONLY, internal-only and internalonly";
+    sl__guard_deny(&p, t, strlen(t), 0, true, &h);
+    assert_int_equal(h.n, 2);
+    assert_int_equal(h.v[1].start, 15);
+    /* ^ holds only at the text's start */
+    h.n = 0;
+    assert_int_equal(sl_guard_pattern_compile(pool, "re:^secret", &p, err, sizeof(err)), 0);
+    sl__guard_deny(&p, "secret", 6, 0, true, &h);
+    sl__guard_deny(&p, "secret", 6, 0, false, &h);
+    assert_int_equal(h.n, 1);
+    /* refused */
+    assert_int_equal(sl_guard_pattern_compile(pool, "re:(?=x)y", &p, err, sizeof(err)), -EINVAL);
+    assert_non_null(strstr(err, "POSIX"));
+    assert_int_equal(sl_guard_pattern_compile(pool, "re:a*", &p, err, sizeof(err)), -EINVAL);
+    assert_non_null(strstr(err, "empty string"));
+    assert_int_equal(sl_guard_pattern_compile(pool, "re:(", &p, err, sizeof(err)), -EINVAL);
+    assert_int_equal(sl_guard_pattern_compile(pool, " \t", &p, err, sizeof(err)), -EINVAL);
+    sl__guard_hits_free(&h);
+    sl_pool_destroy(pool);
+}
+
+
+/*
+ * A policy from a compact description, one check per ';':
+ * "detect email card redact restore in", "deny falcon|re:x+y block out",
+ * "detect email log in out". Words: detectors / patterns, the action,
+ * restore, and the directions (default in).
+ */
+static sl_guard_policy_t *
+policy(sl_pool_t *pool, const char *desc)
+{
+    sl_guard_policy_t *p = sl_pcalloc(pool, sizeof(*p));
+    char *copy = sl_pstrdup(pool, desc), *save = NULL, *check;
+    char err[200];
+
+    p->name = "test";
+    p->checks = sl_pcalloc(pool, 8 * sizeof(*p->checks));
+    for (check = strtok_r(copy, ";", &save); check != NULL; check = strtok_r(NULL, ";", &save)) {
+        sl_guard_check_t *c = &p->checks[p->nchecks++];
+        char *s2 = NULL, *w = strtok_r(check, " ", &s2);
+
+        c->kind = strcmp(w, "deny") == 0 ? SL_GUARD_DENY : SL_GUARD_DETECT;
+        c->deny = sl_pcalloc(pool, 8 * sizeof(*c->deny));
+        while ((w = strtok_r(NULL, " ", &s2)) != NULL) {
+            if (strcmp(w, "redact") == 0) {
+                c->action = SL_GUARD_REDACT;
+            } else if (strcmp(w, "block") == 0) {
+                c->action = SL_GUARD_BLOCK;
+            } else if (strcmp(w, "log") == 0) {
+                c->action = SL_GUARD_LOG;
+            } else if (strcmp(w, "restore") == 0) {
+                c->restore = true;
+            } else if (strcmp(w, "in") == 0) {
+                c->on |= SL_GUARD_INPUT;
+            } else if (strcmp(w, "out") == 0) {
+                c->on |= SL_GUARD_OUTPUT;
+            } else if (c->kind == SL_GUARD_DETECT) {
+                assert_true(sl_guard_det_find(w) >= 0);
+                c->detect |= 1u << sl_guard_det_find(w);
+            } else {
+                char *s3 = NULL;
+
+                for (char *pat = strtok_r(w, "|", &s3); pat != NULL;
+                     pat = strtok_r(NULL, "|", &s3)) {
+                    assert_int_equal(sl_guard_pattern_compile(pool, sl_pstrdup(pool, pat),
+                                                              &c->deny[c->ndeny++], err,
+                                                              sizeof(err)),
+                                     0);
+                }
+            }
+        }
+        if (c->on == 0) {
+            c->on = SL_GUARD_INPUT;
+        }
+    }
+    sl_guard_policy_finish(pool, p);
+    return p;
+}
+
+
+/* A session of the policy desc, in pool (its buffers go with the pool). */
+static sl__guard_sess_t *
+sess(sl_pool_t *pool, const char *desc)
+{
+    sl__guard_sess_t *s = sl_palloc(pool, sizeof(*s));
+
+    sl__guard_sess_init(s, pool, policy(pool, desc));
+    return s;
+}
+
+
+/* The engine over a whole text; the result in the session's pool. */
+static const char *
+apply(sl__guard_sess_t *s, unsigned dir, const char *text, int *rc)
+{
+    sl_buf_t out = SL_BUF_INIT;
+    size_t cut = 0;
+    bool changed;
+    const char *r;
+
+    *rc = sl__guard_apply(s, dir, text, strlen(text), 0, true, false, &out, &cut, &changed);
+    r = sl_pstrndup(s->pool, out.p != NULL ? out.p : "", out.len);
+    if (*rc == 0) {
+        assert_int_equal(changed, strcmp(r, text) != 0);
+    }
+    sl_buf_free(&out);
+    return r;
+}
+
+
+static const char *
+decisions(sl__guard_sess_t *s)
+{
+    sl_buf_t b = SL_BUF_INIT;
+    const char *r;
+
+    for (size_t i = 0; i < s->ndec; i++) {
+        sl_buf_printf(&b, "%s%s%s/%s*%u", i > 0 ? ";" : "", s->dec[i].output ? "output:" : "",
+                      s->dec[i].rule, sl_guard_action_name(s->dec[i].action), s->dec[i].count);
+    }
+    r = sl_pstrndup(s->pool, b.p != NULL ? b.p : "", b.len);
+    sl_buf_free(&b);
+    return r;
+}
+
+
+static void
+test_redact_restore(void **state)
+{
+    sl_pool_t *pool = sl_pool_create(0);
+    sl__guard_sess_t *s = sess(pool, "detect email card redact restore;detect phone log");
+    int rc;
+
+    (void) state;
+    assert_string_equal(apply(s, SL_GUARD_INPUT,
+                              "mail a@b.io and c@d.io, again a@b.io; card 4111 1111 1111 1111, "
+                              "tel +1 415 555 0100",
+                              &rc),
+                        "mail [EMAIL_1] and [EMAIL_2], again [EMAIL_1]; card [CARD_1], tel +1 415 "
+                        "555 0100");
+    assert_int_equal(rc, 0);
+    assert_string_equal(decisions(s), "email/redact*3;card/redact*1;phone/log*1");
+    assert_int_equal(s->nrestorable, 3);
+    /* the same text in another string of the request: the same placeholder */
+    assert_string_equal(apply(s, SL_GUARD_INPUT, "c@d.io", &rc), "[EMAIL_2]");
+    /* the answer: placeholders back; unknown ones and look-alikes stay */
+    assert_string_equal(apply(s, SL_GUARD_OUTPUT,
+                              "Hi [EMAIL_1], your card [CARD_1] ([CARD_2], [EMAIL_1x], [EMAIL_1",
+                              &rc),
+                        "Hi a@b.io, your card 4111 1111 1111 1111 ([CARD_2], [EMAIL_1x], [EMAIL_1");
+    sl_pool_destroy(pool);
+}
+
+
+static void
+test_block_and_output(void **state)
+{
+    sl_pool_t *pool = sl_pool_create(0);
+    sl__guard_sess_t *s = sess(pool, "detect email redact;deny Project_Falcon|re:code[0-9]+ block "
+                                     "in out;detect secret redact out");
+    int rc;
+
+    (void) state;
+    assert_string_equal(apply(s, SL_GUARD_INPUT, "x@y.io wrote project_falcon", &rc),
+                        "[EMAIL_1] wrote ");
+    assert_int_equal(rc, SL_EDENIED);
+    assert_non_null(s->blocked);
+    assert_int_equal(s->blocked_det, SL_GUARD_DET_DENY);
+    assert_string_equal(sl__guard_rule(s->blocked, s->blocked_det), "deny[2]");
+    assert_false(s->blocked_output);
+    /* output: the email check is input only, the secret check output only */
+    s->blocked = NULL;
+    assert_string_equal(
+        apply(s, SL_GUARD_OUTPUT, "x@y.io key sk-abcdefghijklmnopqrstuvwxyz ok", &rc),
+        "x@y.io key [SECRET_1] ok");
+    assert_int_equal(rc, 0);
+    apply(s, SL_GUARD_OUTPUT, "the CODE42 is", &rc);
+    assert_int_equal(rc, SL_EDENIED);
+    assert_true(s->blocked_output);
+    assert_string_equal(decisions(s),
+                        "deny[2]/block*1;email/redact*1;output:secret/redact*1;output:deny[2]/"
+                        "block*1");
+    sl_pool_destroy(pool);
+}
+
+
+/* The text fed in pieces of chunk bytes (final at the end); what went out, joined. */
+static const char *
+streamed(sl__guard_sess_t *s, const char *text, size_t chunk, int *rc, bool *word_cut)
+{
+    sl__guard_stream_t st;
+    sl_buf_t out = SL_BUF_INIT, piece = SL_BUF_INIT;
+    size_t len = strlen(text);
+    const char *r;
+
+    memset(&st, 0, sizeof(st));
+    *rc = 0;
+    *word_cut = false;
+    for (size_t i = 0; i < len && *rc == 0; i += chunk) {
+        size_t n = len - i < chunk ? len - i : chunk;
+
+        sl_buf_clear(&piece);
+        *rc = sl__guard_stream_feed(s, &st, text + i, n, false, &piece);
+        if (piece.len > 0 && i + n < len && *rc == 0) {
+            unsigned char last = (unsigned char) piece.p[piece.len - 1];
+            unsigned char next = (unsigned char) text[i + n];
+
+            /* a piece never ends inside a word (a match would have been shown cut) */
+            if (last != ' ' && last != '\n' && next != ' ') {
+                *word_cut = true;
+            }
+        }
+        sl_buf_append(&out, piece.p, piece.len);
+    }
+    if (*rc == 0) {
+        sl_buf_clear(&piece);
+        *rc = sl__guard_stream_feed(s, &st, "", 0, true, &piece);
+        sl_buf_append(&out, piece.p, piece.len);
+    }
+    r = sl_pstrndup(s->pool, out.p != NULL ? out.p : "", out.len);
+    sl_buf_free(&out);
+    sl_buf_free(&piece);
+    sl__guard_stream_free(&st);
+    return r;
+}
+
+
+static void
+test_stream_equals_whole(void **state)
+{
+    static const char *const texts[] = {
+        "Dear [EMAIL_1], your card 4111 1111 1111 1111 and phone +44 20 7946 0958 are on file; "
+        "write to ops@example.com or call (415) 555-0100. IBAN DE89 3704 0044 0532 0130 00.",
+        "no matches at all, just words that go on and on and on without anything special",
+        "glued:ops@example.com,[EMAIL_1][EMAIL_1] 192.168.0.1 and 2001:db8::1 "
+        "sk-ant-api03-AbCdEfGhIjKlMnOpQrStUv and " JWT " end",
+        "short",
+        "[EMAIL_1",
+        "a very-long-word-without-any-space-at-all-that-keeps-going-past-the-hold-of-the-stream "
+        "then text",
+        "key\n" PEM "\nafter the key, 8.8.8.8",
+        "unicode café ☕ naïve [EMAIL_1] 😀 x@y.io",
+    };
+    sl_pool_t *pool = sl_pool_create(0);
+
+    (void) state;
+    for (size_t t = 0; t < sizeof(texts) / sizeof(texts[0]); t++) {
+        for (size_t chunk = 1; chunk <= 9; chunk++) {
+            sl__guard_sess_t *whole = sess(pool, "detect email redact restore in;detect email "
+                                                 "card phone iban ip secret redact out");
+            sl__guard_sess_t *st = sl_palloc(pool, sizeof(*st));
+            const char *a, *b;
+            bool cut;
+            int rc1, rc2;
+
+            sl__guard_sess_init(st, pool, whole->policy);
+            /* [EMAIL_1] is restorable in both */
+            apply(whole, SL_GUARD_INPUT, "me@home.org", &rc1);
+            apply(st, SL_GUARD_INPUT, "me@home.org", &rc1);
+            a = apply(whole, SL_GUARD_OUTPUT, texts[t], &rc1);
+            b = streamed(st, texts[t], chunk, &rc2, &cut);
+            if (strcmp(a, b) != 0 || rc1 != rc2) {
+                fail_msg("text %zu in pieces of %zu:\n whole  \"%s\"\n stream \"%s\"", t, chunk, a,
+                         b);
+            }
+            assert_false(cut);
+            assert_string_equal(decisions(whole), decisions(st));
+        }
+    }
+    sl_pool_destroy(pool);
+}
+
+
+static void
+test_stream_block(void **state)
+{
+    sl_pool_t *pool = sl_pool_create(0);
+    const char *text = "The plan for the next quarter is ready, and it mentions the codename "
+                       "falcon in the third paragraph of the memo";
+    sl__guard_sess_t *s = sess(pool, "deny falcon block out");
+    const char *out;
+    bool cut;
+    int rc;
+
+    (void) state;
+    out = streamed(s, text, 7, &rc, &cut);
+    assert_int_equal(rc, SL_EDENIED);
+    /* everything before the match, and not a byte of it */
+    assert_true(strncmp(text, out, strlen(out)) == 0);
+    assert_null(strstr(out, "falcon"));
+    assert_true(strlen(out) <= (size_t) (strstr(text, "falcon") - text));
+    /* with only restores to do, nothing is held but a possible placeholder */
+    s = sess(pool, "detect email redact restore");
+    apply(s, SL_GUARD_INPUT, "me@home.org", &rc);
+    {
+        sl__guard_stream_t st;
+        sl_buf_t piece = SL_BUF_INIT;
+
+        memset(&st, 0, sizeof(st));
+        assert_int_equal(sl__guard_stream_feed(s, &st, "Hello wor", 9, false, &piece), 0);
+        assert_int_equal(piece.len, 9);
+        sl_buf_clear(&piece);
+        assert_int_equal(sl__guard_stream_feed(s, &st, "ld [EMA", 7, false, &piece), 0);
+        assert_int_equal(piece.len, 3);
+        sl_buf_clear(&piece);
+        assert_int_equal(sl__guard_stream_feed(s, &st, "IL_1]!", 6, false, &piece), 0);
+        assert_int_equal(piece.len, strlen("me@home.org!"));
+        assert_memory_equal(piece.p, "me@home.org!", piece.len);
+        sl_buf_free(&piece);
+        sl__guard_stream_free(&st);
+    }
+    sl_pool_destroy(pool);
+}
+
+
+static void
+test_unquote(void **state)
+{
+    sl_buf_t b = SL_BUF_INIT;
+
+    (void) state;
+    assert_int_equal(sl__guard_unquote(sl_str_lit("\"a\\\"b\\\\c\\n\\u00e9\\ud83d\\ude00\""), &b),
+                     0);
+    assert_int_equal(b.len, strlen("a\"b\\c\né😀"));
+    assert_memory_equal(b.p, "a\"b\\c\né😀", b.len);
+    sl_buf_clear(&b);
+    assert_int_equal(sl__guard_unquote(sl_str_lit("\"\""), &b), 0);
+    assert_int_equal(b.len, 0);
+    assert_int_equal(sl__guard_unquote(sl_str_lit("x"), &b), SL_EPARSE);
+    sl_buf_free(&b);
+}
+
+
+#define CONF_HEAD                     \
+    "server: {listen: 127.0.0.1:1}\n" \
+    "providers: {demo: {kind: echo}}\n"
+
+#define CONF_GOOD                                                                               \
+    CONF_HEAD                                                                                   \
+    "guardrails:\n"                                                                             \
+    "  policies:\n"                                                                             \
+    "    strict:\n"                                                                             \
+    "      - {detect: [email, phone, card, iban, ip, secret], action: redact, restore: true}\n" \
+    "      - {deny: [\"project  falcon\", \"re:(?i)internal[- ]only\"], action: block}\n"       \
+    "      - {limits: {max_prompt_tokens: 8000, max_output_tokens: 2000, max_messages: 3,\n"    \
+    "                  max_images: 1, max_body: 64KiB}}\n"                                      \
+    "      - {models: [\"demo*\", \"demo/*\"], name: allowed}\n"                                \
+    "      - {detect: [secret], on: both, action: log, name: keys}\n"                           \
+    "    relaxed:\n"                                                                            \
+    "      - {deny: [forbidden], on: output}\n"                                                 \
+    "    empty:\n"                                                                              \
+    "  apply: strict\n"                                                                         \
+    "models:\n"                                                                                 \
+    "  demo: {targets: [demo/echo], guard: relaxed}\n"                                          \
+    "  demo-open: {targets: [demo/echo], guard: none}\n"                                        \
+    "  demo-global: {targets: [demo/echo]}\n"
+
+
+/* Loads yaml from a temporary file. */
+static int
+load(const char *yaml, sl_conf_t **conf, char *err, size_t errlen)
+{
+    char path[] = "/tmp/sl-guard-conf-XXXXXX";
+    int fd = mkstemp(path), rc;
+
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, yaml, strlen(yaml)), (ssize_t) strlen(yaml));
+    close(fd);
+    rc = sl_conf_load(path, conf, err, errlen);
+    unlink(path);
+    return rc;
+}
+
+
+static void
+test_conf(void **state)
+{
+    sl_conf_t *conf = NULL;
+    const sl_guard_policy_t *p;
+    const sl_guard_check_t *c;
+    char err[512];
+
+    (void) state;
+    if (load(CONF_GOOD, &conf, err, sizeof(err)) != 0) {
+        fail_msg("%s", err);
+    }
+    assert_non_null(conf->guard);
+    assert_int_equal(conf->guard->npolicies, 3);
+    p = sl_guard_find(conf->guard, "strict");
+    assert_ptr_equal(conf->guard->apply, p);
+    assert_int_equal(p->nchecks, 5);
+    c = &p->checks[0];
+    assert_int_equal(c->kind, SL_GUARD_DETECT);
+    assert_int_equal(c->detect, (1u << SL_GUARD_DET_COUNT) - 1);
+    assert_int_equal(c->action, SL_GUARD_REDACT);
+    assert_true(c->restore);
+    assert_int_equal(c->on, SL_GUARD_INPUT);
+    c = &p->checks[1];
+    assert_int_equal(c->kind, SL_GUARD_DENY);
+    assert_int_equal(c->ndeny, 2);
+    assert_string_equal(c->deny[0].lit, "project falcon");
+    assert_true(c->deny[1].regex);
+    assert_int_equal(c->on, SL_GUARD_INPUT | SL_GUARD_OUTPUT);
+    assert_string_equal(c->deny_rule, "deny[2]");
+    c = &p->checks[2];
+    assert_int_equal(c->limits.max_prompt_tokens, 8000);
+    assert_int_equal(c->limits.max_output_tokens, 2000);
+    assert_int_equal(c->limits.max_messages, 3);
+    assert_int_equal(c->limits.max_images, 1);
+    assert_int_equal(c->limits.max_body, 64 * 1024);
+    assert_int_equal(c->action, SL_GUARD_BLOCK);
+    c = &p->checks[3];
+    assert_int_equal(c->nmodels, 2);
+    assert_string_equal(c->name, "allowed");
+    assert_int_equal(p->checks[4].on, SL_GUARD_INPUT | SL_GUARD_OUTPUT);
+    assert_int_equal(p->checks[4].action, SL_GUARD_LOG);
+    assert_true(p->in_text);
+    assert_true(p->out_text);
+    assert_true(p->restore);
+    assert_int_equal(p->hold, SL__GUARD_HOLD + strlen("project falcon"));
+    assert_ptr_equal(sl_conf_model(conf, "demo", 4)->guard, sl_guard_find(conf->guard, "relaxed"));
+    assert_ptr_equal(sl_conf_model(conf, "demo-open", 9)->guard, &sl_guard_policy_none);
+    assert_null(sl_conf_model(conf, "demo-global", 11)->guard);
+    assert_false(sl_guard_find(conf->guard, "relaxed")->in_text);
+    assert_int_equal(sl_guard_find(conf->guard, "empty")->nchecks, 0);
+    sl_conf_destroy(conf);
+}
+
+
+static void
+test_conf_errors(void **state)
+{
+    static const struct {
+        const char *yaml;
+        const char *msg;
+    } bad[] = {
+        { "guardrails: {policies: {p: [{detect: [email, ssn]}]}}",
+          "unknown detector \"ssn\" (email, phone, card, iban, ip, secret)" },
+        { "guardrails: {policies: {p: [{detect: [email], deny: [x]}]}}",
+          "a check of policy \"p\" needs exactly one of detect, deny, limits or models" },
+        { "guardrails: {policies: {p: [{action: block}]}}",
+          "a check of policy \"p\" needs exactly one of detect, deny, limits or models" },
+        { "guardrails: {policies: {p: [{deny: [\"re:a(\"]}]}}", "deny pattern \"re:a(\": bad" },
+        { "guardrails: {policies: {p: [{deny: [\"re:(?s)x\"]}]}}", "deny pattern \"re:(?s)x\": " },
+        { "guardrails: {policies: {p: [{deny: [x], action: block, restore: true}]}}",
+          "restore goes with action redact on the input" },
+        { "guardrails: {policies: {p: [{limits: {max_messages: 2}, action: redact}]}}",
+          "action must be block or log, not \"redact\"" },
+        { "guardrails: {policies: {p: [{limits: {max_messages: 2}, on: output}]}}",
+          "on: goes with detect and deny checks only" },
+        { "guardrails: {policies: {p: [{limits: {max_tokens: 2}}]}}",
+          "unknown key \"max_tokens\"" },
+        { "guardrails: {policies: {p: [{detect: []}]}}", "detect must be a non-empty list" },
+        { "guardrails: {policies: {p: [{detect: [ip], on: sideways}]}}",
+          "on must be input, output or both, not \"sideways\"" },
+        { "guardrails: {policies: {p: [{deny: [x], colour: red}]}}", "unknown key \"colour\"" },
+        { "guardrails: {policies: {none: []}}", "\"none\" is reserved: it means no policy" },
+        { "guardrails: {policies: {\"a b\": []}}", "invalid policy name \"a b\"" },
+        { "guardrails: {policies: {p: []}, apply: q}", "unknown guardrail policy \"q\"" },
+        { "guardrails: {policies: {p: []}}\nmodels: {m: {targets: [demo/echo], guard: zz}}",
+          "unknown guardrail policy \"zz\"" },
+    };
+    char yaml[1024], err[512];
+    sl_conf_t *conf = NULL;
+
+    (void) state;
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        snprintf(yaml, sizeof(yaml), "%s%s\n", CONF_HEAD, bad[i].yaml);
+        if (load(yaml, &conf, err, sizeof(err)) == 0) {
+            fail_msg("loaded: %s", bad[i].yaml);
+        }
+        if (strstr(err, bad[i].msg) == NULL || strstr(err, "/tmp/sl-guard-conf-") != err) {
+            fail_msg("%s:\n got  \"%s\"\n want \"...%s...\"", bad[i].yaml, err, bad[i].msg);
+        }
+    }
+}
+
+
+/* A chat call on body (and native, when not NULL: a frontend's own body). */
+static sl_call_t *
+chat_call(sl_pool_t *pool, const char *body, const char *native)
+{
+    sl_call_t *call = sl_pcalloc(pool, sizeof(*call));
+    sl_json_t *doc = sl_json_create(pool);
+    int64_t n = 0;
+
+    call->pool = pool;
+    call->api = SL_API_CHAT;
+    call->raw = (sl_str_t){ body, strlen(body) };
+    assert_int_equal(sl_json_parse(doc, body, strlen(body), NULL), 0);
+    call->doc = doc;
+    call->model = sl_json_get(doc, SL_JSON_ROOT, "model");
+    call->native = call->raw;
+    call->native_doc = doc;
+    if (sl_json_int(doc, sl_json_get(doc, SL_JSON_ROOT, "max_tokens"), &n) == 0) {
+        call->max_tokens = (uint64_t) n;
+    }
+    if (native != NULL) {
+        sl_json_t *nd = sl_json_create(pool);
+
+        call->native = (sl_str_t){ native, strlen(native) };
+        assert_int_equal(sl_json_parse(nd, native, strlen(native), NULL), 0);
+        call->native_doc = nd;
+    }
+    return call;
+}
+
+
+static void
+test_request(void **state)
+{
+    sl_pool_t *pool = sl_pool_create(0);
+    sl_conf_t *conf = NULL;
+    sl_guard_who_t who;
+    sl_guard_req_t *g;
+    sl_call_t *call;
+    sl_error_t e;
+    char err[512];
+    size_t n;
+
+    (void) state;
+    if (load(CONF_GOOD, &conf, err, sizeof(err)) != 0) {
+        fail_msg("%s", err);
+    }
+    memset(&who, 0, sizeof(who));
+    who.model = "demo-global";
+    who.body_len = 100;
+
+    /* redacted in the internal body and in the client's own, with the same placeholders */
+    call = chat_call(pool,
+                     "{\"model\":\"demo-global\",\"messages\":[{\"role\":\"user\",\"content\":"
+                     "\"mail a@b.io, card 4111 1111 1111 1111\",\"name\":\"a@b.io\"}]}",
+                     "{\"model\":\"demo-global\",\"system\":\"x\",\"messages\":[{\"role\":\"user\","
+                     "\"content\":[{\"type\":\"text\",\"text\":\"mail a@b.io, card 4111 1111 1111 "
+                     "1111\"}]}]}");
+    assert_int_equal(sl_guard_request(conf->guard, &who, call, &g, &e), 0);
+    assert_non_null(g);
+    assert_string_equal(sl_guard_policy_name(g), "strict");
+    assert_string_equal(call->raw.p, "{\"model\":\"demo-global\",\"messages\":[{\"role\":\"user\","
+                                     "\"content\":\"mail [EMAIL_1], card [CARD_1]\",\"name\":"
+                                     "\"a@b.io\"}]}");
+    assert_non_null(strstr(call->native.p, "\"text\":\"mail [EMAIL_1], card [CARD_1]\""));
+    assert_int_equal(sl_json_type(call->doc, sl_json_get(call->doc, SL_JSON_ROOT, "messages")),
+                     SL_JSON_ARRAY);
+    assert_true(sl_guard_filters_output(g));
+    assert_string_equal(sl_guard_row(g), "strict/email/redact;strict/card/redact");
+    assert_non_null(sl_guard_decisions(g, &n));
+    assert_int_equal(n, 2);
+
+    /* blocked: a deny literal across white space, before any upstream call */
+    call = chat_call(pool,
+                     "{\"model\":\"demo-global\",\"messages\":[{\"role\":\"user\",\"content\":"
+                     "\"about PROJECT\\n falcon\"}]}",
+                     NULL);
+    assert_int_equal(sl_guard_request(conf->guard, &who, call, &g, &e), SL_EDENIED);
+    assert_int_equal(e.status, 400);
+    assert_string_equal(e.code, "guardrail_blocked");
+    assert_non_null(strstr(e.message, "policy \"strict\", rule \"deny[2]\""));
+    assert_null(strstr(e.message, "falcon"));
+    assert_string_equal(sl_guard_row(g), "strict/deny[2]/block");
+
+    /* limits: messages (400), output tokens, body (413), images; models (403) */
+    call = chat_call(pool,
+                     "{\"model\":\"demo-global\",\"messages\":[{\"role\":\"user\",\"content\":"
+                     "\"a\"},{\"role\":\"user\",\"content\":\"b\"},{\"role\":\"user\","
+                     "\"content\":\"c\"},{\"role\":\"user\",\"content\":\"d\"}]}",
+                     NULL);
+    assert_int_equal(sl_guard_request(conf->guard, &who, call, &g, &e), SL_EDENIED);
+    assert_int_equal(e.status, 400);
+    assert_string_equal(e.code, "guardrail_limit_exceeded");
+    assert_non_null(strstr(e.message, "rule \"max_messages\": The request has 4 messages; at "
+                                      "most 3 are allowed."));
+    call = chat_call(pool, "{\"model\":\"demo-global\",\"max_tokens\":2001,\"messages\":[]}", NULL);
+    assert_int_equal(sl_guard_request(conf->guard, &who, call, &g, &e), SL_EDENIED);
+    assert_string_equal(e.param, "max_tokens");
+    call = chat_call(pool,
+                     "{\"model\":\"demo-global\",\"messages\":[{\"role\":\"user\",\"content\":"
+                     "[{\"type\":\"image_url\",\"image_url\":{\"url\":\"data:a@b.io\"}},"
+                     "{\"type\":\"image_url\",\"image_url\":{\"url\":\"x\"}}]}]}",
+                     NULL);
+    assert_int_equal(sl_guard_request(conf->guard, &who, call, &g, &e), SL_EDENIED);
+    assert_non_null(strstr(e.message, "max_images"));
+    who.body_len = 65 * 1024;
+    call = chat_call(pool, "{\"model\":\"demo-global\",\"messages\":[]}", NULL);
+    assert_int_equal(sl_guard_request(conf->guard, &who, call, &g, &e), SL_EDENIED);
+    assert_int_equal(e.status, 413);
+    who.body_len = 100;
+    who.model = "gpt-4o";
+    assert_int_equal(sl_guard_request(conf->guard, &who, call, &g, &e), SL_EDENIED);
+    assert_int_equal(e.status, 403);
+    assert_string_equal(e.code, "model_not_allowed");
+    assert_string_equal(sl_guard_row(g), "strict/allowed/block");
+
+    /* who decides: key > team > model > global; "none" stops the chain */
+    who.model = "demo";
+    who.model_policy = sl_conf_model(conf, "demo", 4)->guard;
+    call = chat_call(pool,
+                     "{\"model\":\"demo\",\"messages\":[{\"role\":\"user\",\"content\":"
+                     "\"a@b.io\"}]}",
+                     NULL);
+    assert_int_equal(sl_guard_request(conf->guard, &who, call, &g, &e), 0);
+    assert_string_equal(sl_guard_policy_name(g), "relaxed");
+    assert_non_null(strstr(call->raw.p, "a@b.io")); /* relaxed reads only the answer */
+    who.team_guard = "strict";
+    assert_int_equal(sl_guard_request(conf->guard, &who, call, &g, &e), 0);
+    assert_string_equal(sl_guard_policy_name(g), "strict");
+    who.key_guard = "none";
+    assert_int_equal(sl_guard_request(conf->guard, &who, call, &g, &e), 0);
+    assert_null(g);
+    assert_string_equal(sl_guard_row(g), "");
+    who.key_guard = "gone";
+    assert_int_equal(sl_guard_request(conf->guard, &who, call, &g, &e), SL_ENOTFOUND);
+    assert_int_equal(e.status, 500);
+    assert_non_null(strstr(e.message, "\"gone\""));
+    who.key_guard = NULL;
+    who.team_guard = NULL;
+    who.model_policy = sl_conf_model(conf, "demo-open", 9)->guard;
+    assert_int_equal(sl_guard_request(conf->guard, &who, call, &g, &e), 0);
+    assert_null(g);
+
+    sl_conf_destroy(conf);
+    sl_pool_destroy(pool);
+}
+
+
+static void
+test_answer_and_events(void **state)
+{
+    sl_pool_t *pool = sl_pool_create(0);
+    sl_conf_t *conf = NULL;
+    sl_guard_who_t who;
+    sl_guard_req_t *g;
+    sl_call_t *call;
+    sl_error_t e;
+    sl_answer_t a;
+    sl_choice_t ch;
+    sl_tool_call_t tc;
+    sl_evs_t evs;
+    sl_ev_t ev;
+    sl_buf_t text = SL_BUF_INIT;
+    char err[512];
+
+    (void) state;
+    if (load(CONF_GOOD, &conf, err, sizeof(err)) != 0) {
+        fail_msg("%s", err);
+    }
+    memset(&who, 0, sizeof(who));
+    who.model = "demo-global";
+    call = chat_call(pool,
+                     "{\"model\":\"demo-global\",\"messages\":[{\"role\":\"user\",\"content\":"
+                     "\"mail \\\"q\\\"@b.io or a@b.io\"}]}",
+                     NULL);
+    assert_int_equal(sl_guard_request(conf->guard, &who, call, &g, &e), 0);
+    assert_non_null(strstr(call->raw.p, "[EMAIL_1]"));
+
+    /* a whole answer: text and tool arguments restored (JSON-escaped in the arguments) */
+    memset(&a, 0, sizeof(a));
+    memset(&ch, 0, sizeof(ch));
+    memset(&tc, 0, sizeof(tc));
+    ch.text = sl_str_lit("\"Sent to [EMAIL_1].\"");
+    tc.args = sl_str_lit("\"{\\\"to\\\":\\\"[EMAIL_1]\\\"}\"");
+    ch.tools = &tc;
+    ch.ntools = 1;
+    a.choices = &ch;
+    a.nchoices = 1;
+    a.raw = sl_str_lit("{}");
+    assert_int_equal(sl_guard_answer(g, &a, &e), 0);
+    assert_null(a.raw.p);
+    assert_int_equal(ch.text.len, strlen("\"Sent to a@b.io.\""));
+    assert_memory_equal(ch.text.p, "\"Sent to a@b.io.\"", ch.text.len);
+
+    /* output deny in a stream: the text before it goes out, then the error */
+    memset(&evs, 0, sizeof(evs));
+    evs.pool = pool;
+    memset(&ev, 0, sizeof(ev));
+    ev.type = SL_EV_TEXT;
+    ev.text = sl_str_lit("\"Hello [EMAIL_1], the word is \"");
+    sl_evs_push(&evs, &ev);
+    evs.raw = sl_str_lit("raw bytes");
+    assert_int_equal(sl_guard_events(g, &evs, false, &e), 0);
+    assert_null(evs.raw.p);
+    for (size_t i = 0; i < evs.n; i++) {
+        assert_int_equal(sl__guard_unquote(evs.v[i].text, &text), 0);
+    }
+    sl_evs_reset(&evs);
+    ev.text = sl_str_lit("\"Internal-Only, sorry\"");
+    sl_evs_push(&evs, &ev);
+    /* held back (it could still grow) until the choice finishes */
+    assert_int_equal(sl_guard_events(g, &evs, false, &e), 0);
+    assert_int_equal(evs.n, 0);
+    ev.type = SL_EV_FINISH;
+    ev.text = sl_str_null;
+    ev.finish = SL_FINISH_STOP;
+    sl_evs_push(&evs, &ev);
+    assert_int_equal(sl_guard_events(g, &evs, false, &e), SL_EDENIED);
+    for (size_t i = 0; i < evs.n; i++) {
+        assert_int_equal(sl__guard_unquote(evs.v[i].text, &text), 0);
+    }
+    assert_int_equal(text.len, strlen("Hello a@b.io, the word is "));
+    assert_memory_equal(text.p, "Hello a@b.io, the word is ", text.len);
+    assert_int_equal(e.status, 400);
+    assert_non_null(strstr(e.message, "rule \"output:deny[2]\": the answer contains"));
+    assert_non_null(strstr(sl_guard_row(g), "strict/output:deny[2]/block"));
+    sl_buf_free(&text);
+    sl_conf_destroy(conf);
+    sl_pool_destroy(pool);
+}
+
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_detectors),
+        cmocka_unit_test(test_checksums),
+        cmocka_unit_test(test_patterns),
+        cmocka_unit_test(test_redact_restore),
+        cmocka_unit_test(test_block_and_output),
+        cmocka_unit_test(test_stream_equals_whole),
+        cmocka_unit_test(test_stream_block),
+        cmocka_unit_test(test_unquote),
+        cmocka_unit_test(test_conf),
+        cmocka_unit_test(test_conf_errors),
+        cmocka_unit_test(test_request),
+        cmocka_unit_test(test_answer_and_events),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
