@@ -21,6 +21,7 @@
 #include "core/base/errno.h"
 #include "core/base/log.h"
 #include "core/base/pool.h"
+#include "core/base/str.h"
 #include "core/gateway/state.h"
 #include "storage/keys.h"
 #include "storage/ledger.h"
@@ -219,12 +220,7 @@ sl__admin_budgets(sl_http_req_t *r)
 static uint64_t
 budgets_hash(sl_budget_kind_e kind, const char *id)
 {
-    uint64_t h = 14695981039346656037ULL ^ (uint64_t) kind;
-
-    while (*id != '\0') {
-        h = (h ^ (uint8_t) *id++) * 1099511628211ULL;
-    }
-    return h;
+    return sl_str_hash(id) ^ (uint64_t) kind;
 }
 
 
@@ -509,9 +505,9 @@ sl__admin_tail(sl_http_req_t *r)
         sl__admin_send(r, 500, NULL);
         return;
     }
-    sl__admin_send(
-        r, 200,
-        json_pack("{s:s, s:I, s:o}", "object", "list", "seq", (json_int_t) last, "data", data));
+    sl__admin_send(r, 200,
+                   json_pack("{s:s, s:I, s:b, s:o}", "object", "list", "seq", (json_int_t) last,
+                             "text", r->conf->dashboard.tail_text, "data", data));
 }
 
 

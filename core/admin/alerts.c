@@ -17,6 +17,7 @@
 #include "core/base/log.h"
 #include "core/base/pool.h"
 #include "core/base/shm.h"
+#include "core/base/str.h"
 #include "core/gateway/state.h"
 #include "core/http/upstream.h"
 #include "core/http/url.h"
@@ -112,7 +113,6 @@ struct sl_alerts {
 static alerts_shm_t *alerts_shm;
 static sl_alerts_t *alerts_current;
 
-static uint64_t alerts_hash(const char *s);
 static int64_t alerts_now(void);
 static alerts_window_t *alerts_window(uint64_t h);
 static void alerts_raise(const char *kind, const char *severity, const char *subject,
@@ -161,19 +161,6 @@ sl_alerts_init(void)
 }
 
 
-/* FNV-1a, 64 bits; never 0 (0 marks a free slot). */
-static uint64_t
-alerts_hash(const char *p)
-{
-    uint64_t h = 14695981039346656037ULL;
-
-    while (*p != '\0') {
-        h = (h ^ (uint8_t) *p++) * 1099511628211ULL;
-    }
-    return h != 0 ? h : 1;
-}
-
-
 static int64_t
 alerts_now(void)
 {
@@ -184,7 +171,7 @@ alerts_now(void)
 bool
 sl_alerts_episode_begin(const char *key, int64_t expires, int64_t now)
 {
-    uint64_t h = alerts_hash(key), seen;
+    uint64_t h = sl_str_hash(key), seen;
     alerts_episode_t *e;
     uint32_t idle = 0;
     int64_t exp;
@@ -237,7 +224,7 @@ sl_alerts_episode_begin(const char *key, int64_t expires, int64_t now)
 void
 sl_alerts_episode_end(const char *key)
 {
-    uint64_t h = alerts_hash(key);
+    uint64_t h = sl_str_hash(key);
 
     if (alerts_shm == NULL) {
         return;
@@ -471,7 +458,7 @@ alerts_error_rate(const sl_ledger_row_t *row, int64_t now)
     if (ac->error_rate == 0 || row->model[0] == '\0' || alerts_shm == NULL) {
         return;
     }
-    w = alerts_window(alerts_hash(row->model));
+    w = alerts_window(sl_str_hash(row->model));
     if (w == NULL) {
         return;
     }

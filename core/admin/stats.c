@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "core/base/pool.h"
+#include "core/base/str.h"
 
 #define STATS_SLOTS    (SL_STATS_NAMES_MAX * 2) /* open addressing, at most half full */
 #define STATS_SERVED   4                        /* targets kept per model */
@@ -76,7 +77,6 @@ struct sl_stats {
     bool models_full;
 };
 
-static uint64_t stats_hash(const char *s);
 static uint64_t stats_sat_add(uint64_t a, uint64_t b);
 static uint64_t stats_bin_value(unsigned i);
 static void stats_name_add(sl_stats_t *s, stats_dim_t *d, const char *name, size_t bi,
@@ -143,19 +143,6 @@ sl_stats_destroy(sl_stats_t *s)
     free(s->models);
     free(s->b);
     free(s);
-}
-
-
-/* FNV-1a, 64 bits; never 0. */
-static uint64_t
-stats_hash(const char *p)
-{
-    uint64_t h = 14695981039346656037ULL;
-
-    while (*p != '\0') {
-        h = (h ^ (uint8_t) *p++) * 1099511628211ULL;
-    }
-    return h != 0 ? h : 1;
 }
 
 
@@ -249,7 +236,7 @@ stats_bucket_add(stats_bucket_t *b, const sl_ledger_row_t *row, bool error)
 static void
 stats_name_add(sl_stats_t *s, stats_dim_t *d, const char *name, size_t bi, uint64_t cost)
 {
-    uint64_t h = stats_hash(name);
+    uint64_t h = sl_str_hash(name);
     size_t slot = (size_t) (h % STATS_SLOTS);
     stats_name_t *n = NULL;
 

@@ -106,6 +106,18 @@ sl_str_ct_eq(const char *a, size_t alen, const char *b, size_t blen)
 }
 
 
+uint64_t
+sl_str_hash(const char *s)
+{
+    uint64_t h = 14695981039346656037ULL;
+
+    while (*s != '\0') {
+        h = (h ^ (uint8_t) *s++) * 1099511628211ULL;
+    }
+    return h != 0 ? h : 1;
+}
+
+
 size_t
 sl_utf8_char_len(const char *p, size_t n)
 {

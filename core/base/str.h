@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <string.h>
 
 typedef struct sl_str {
@@ -37,6 +38,9 @@ int sl_str_to_u64(sl_str_t s, unsigned long long *out);
 
 /* Constant-time comparison: time depends on lengths only, never on content. */
 bool sl_str_ct_eq(const char *a, size_t alen, const char *b, size_t blen);
+
+/* FNV-1a (64 bits) of the NUL-terminated s, never 0 (callers use 0 for "free slot"). */
+uint64_t sl_str_hash(const char *s);
 
 /*
  * Length of the well-formed UTF-8 character at p (n > 0 bytes left): 1 to

@@ -251,6 +251,7 @@ typedef struct sl_dashboard_conf {
     bool enabled;         /* GET / serves the dashboard; false: 404 */
     uint64_t session_ttl; /* ms a login lasts */
     uint64_t link_ttl;    /* ms within which a `sluice dashboard` link must be opened */
+    bool tail_text;       /* the live tail also shows the start of prompt and answer */
 } sl_dashboard_conf_t;
 
 #define SL_ALERTS_BUDGET_MAX 4

@@ -23,6 +23,7 @@ static const conf_field_t conf_dashboard_fields[] = {
     { "session_ttl", CONF_MSEC, offsetof(sl_dashboard_conf_t, session_ttl), 60 * 1000,
       30ULL * 86400 * 1000 },
     { "link_ttl", CONF_MSEC, offsetof(sl_dashboard_conf_t, link_ttl), 10 * 1000, 86400 * 1000 },
+    { "tail_text", CONF_BOOL, offsetof(sl_dashboard_conf_t, tail_text), 0, 0 },
     { NULL, CONF_BOOL, 0, 0, 0 },
 };
 

@@ -17,6 +17,7 @@
 #include "core/base/log.h"
 #include "core/admin/alerts.h"
 #include "core/admin/metrics.h"
+#include "core/admin/tail.h"
 #include "core/gateway/settle.h"
 #include "core/http/headers.h"
 #include "core/base/str.h"
@@ -623,6 +624,7 @@ attempt_events(sl_drv_attempt_t *a, bool final)
         attempt_fail(a, SL_FAIL_NONE, err->status, err);
         return 1;
     }
+    sl_tail_text_events(rq->tail_text, rq->r->pool, &a->evs);
     sl__cache_events(rq, a, &a->evs);
     rq->fe->encode_events(a->fe_state, &a->evs, &a->out);
     if (!rq->committed) {
@@ -794,6 +796,7 @@ attempt_answer(sl_drv_attempt_t *a)
         attempt_fail(a, SL_FAIL_NONE, 502, &e);
         return;
     }
+    sl_tail_text_answer(rq->tail_text, r->pool, &ans);
     sl__cache_answer(rq, &ans);
     rq->committed = true;
     rq->served = a->call.target;

@@ -27,6 +27,7 @@
 #include <time.h>
 
 #include "core/admin/metrics.h"
+#include "core/admin/tail.h"
 #include "core/base/crypto.h"
 #include "core/base/errno.h"
 #include "core/base/log.h"
@@ -407,7 +408,8 @@ sl__cache_hit(sl_drv_req_t *rq, bool semantic)
     c->hit = true;
     c->semantic_hit = semantic;
     c->status = semantic ? "semantic" : "hit";
-    sl_metrics_cache_lookup(true, semantic); /* its savings reach /metrics with the row */
+    sl_tail_text_answer(rq->tail_text, r->pool, &ans); /* the live tail (dashboard.tail_text) */
+    sl_metrics_cache_lookup(true, semantic);           /* its savings reach /metrics with the row */
 
     n += sl__drv_headers(rq, &h[n]);
     h[n++] =

@@ -423,6 +423,9 @@ drv_decoded(sl_drv_req_t *rq)
     if (drv_guard(rq) < 0) {
         return;
     }
+    /* the prompt as it goes upstream (redacted); no answer text when the guardrails rewrite it */
+    rq->tail_text =
+        sl_tail_text_new(r->conf, r->pool, &rq->call, !sl_guard_filters_output(rq->guard));
     if (sl__cache_lookup(rq) != 0) {
         return; /* answered from the cache, or the lookup goes on and proceeds itself */
     }
@@ -811,7 +814,7 @@ drv_recorded(void *arg)
 
     rq->recording = false;
     sl__cache_fill(rq, rq->rec_status, &rq->rec_usage);
-    sl_tail_add(&rq->row);
+    sl_tail_add(&rq->row, rq->tail_text);
     sl_alerts_record(&rq->row, rq->acct.refs, rq->acct.nrefs);
     sl__drv_obs_record(rq, &rq->row, &rq->rec_usage);
     rq->then(rq);

@@ -86,9 +86,10 @@ struct sl_drv_req {
     const sl_target_t *last_target; /* the last one tried */
     const char *served_model;
     uint64_t first_byte_us;
-    uint64_t ttft_us; /* arrival to a stream's first real output */
-    bool committed;   /* the client got real output */
-    bool streaming;   /* the client's response is an event stream already started */
+    uint64_t ttft_us;               /* arrival to a stream's first real output */
+    struct sl_tail_text *tail_text; /* dashboard.tail_text: text for the live tail, else NULL */
+    bool committed;                 /* the client got real output */
+    bool streaming;                 /* the client's response is an event stream already started */
     bool done;
 
     /* the record phase: the ledger row is being committed, then then() sends the end */

@@ -12,6 +12,7 @@ import http from 'node:http';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
+import Anthropic from '@anthropic-ai/sdk';
 import {
   startStack, request, freePort, randomKey, writePricing, makeTmpDir, sluiceCli, createKey, waitFor,
 } from '../lib/harness.mjs';
@@ -206,6 +207,12 @@ describe('dashboard', () => {
           await page.click('#new-key');
           await page.fill('#key-form input[name=name]', 'from-the-page');
           await page.fill('#key-form input[name=budget]', '2.50');
+          await page.fill('#key-form input[name=models]', 'gpt-4o-mini');
+          // a bad expiry is refused with the API's message in the form
+          await page.fill('#key-form input[name=expires]', 'soon');
+          await page.click('#key-form button[type=submit]');
+          await waitFor(async () => /expires/i.test(await page.locator('#key-error').textContent()), { msg: 'the form shows the error' });
+          await page.fill('#key-form input[name=expires]', '30d');
           await page.click('#key-form button[type=submit]');
           await page.waitForSelector('#key-secret:not([hidden])');
           const key = await page.locator('#key-text').textContent();
@@ -214,6 +221,10 @@ describe('dashboard', () => {
           const c = sluice.client({ apiKey: key });
           await c.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'new key' }] });
           await page.waitForSelector('#t-keys tr[data-key="from-the-page"]');
+          const cells = await page.locator('#t-keys tr[data-key="from-the-page"] td').allTextContents();
+          assert.equal(cells[3], '$2.50 / month');
+          assert.equal(cells[4], 'gpt-4o-mini');
+          assert.match(cells[5], /^\d{4}-\d{2}-\d{2}$/);
           page.once('dialog', (d) => d.accept());
           await page.click('#t-keys tr[data-key="from-the-page"] button[data-revoke]');
           await waitFor(async () => (await page.locator('#t-keys tr[data-key="from-the-page"] .badge').textContent()) === 'revoked',
@@ -267,5 +278,76 @@ describe('dashboard', () => {
     assert.equal((await admin('/admin/tail?limit=0', { headers: auth })).status, 400);
     assert.equal((await admin('/admin/stats?since=all', { headers: auth })).status, 400);
     assert.equal((await admin('/admin/stats?bucket=week', { headers: auth })).status, 400);
+  });
+});
+
+// dashboard.tail_text: the tail also keeps the start of the prompt and of
+// the answer (plain and streamed, Anthropic's format too, cache hits), on
+// one line, bounded, cut between characters; a prompt as the guardrails
+// redacted it, and no answer when they rewrite answers.
+describe('dashboard with tail_text', () => {
+  let stack, sluice, origin;
+
+  before(async () => {
+    const adminPort = await freePort();
+    stack = await startStack({
+      name: 'dashboard-text',
+      config: (cfg) => {
+        cfg.server.admin_listen = `127.0.0.1:${adminPort}`;
+        cfg.auth.admin_key = 'env:SLUICE_TEST_ADMIN_KEY';
+        cfg.dashboard = { tail_text: true };
+        cfg.cache = { enabled: true, ttl: '1h', scope: 'key' };
+        cfg.guardrails = { policies: { rest: [{ detect: ['email'], action: 'redact', restore: true }] } };
+        cfg.models.restored = { targets: ['mock/gpt-4o-mini-2024-07-18'], guard: 'rest' };
+        return cfg;
+      },
+      env: { SLUICE_TEST_ADMIN_KEY: ADMIN_KEY },
+    });
+    ({ sluice } = stack);
+    origin = `http://127.0.0.1:${adminPort}`;
+  });
+
+  after(async () => { if (stack) await stack.stop(); });
+
+  it('shows the start of the prompt and of the answer', async () => {
+    const client = sluice.client();
+    await client.chat.completions.create({ model: 'gpt-4o-mini', messages: [
+      { role: 'system', content: 'be brief' },
+      { role: 'user', content: 'an earlier question' },
+      { role: 'assistant', content: 'an earlier answer' },
+      { role: 'user', content: [{ type: 'text', text: 'which lock\nopens first?' }] }] });
+    const s = await client.chat.completions.create({ model: 'gpt-4o-mini', stream: true,
+      messages: [{ role: 'user', content: 'streamed question' }] });
+    for await (const _ of s) { /* drain */ }
+    const long = 'é'.repeat(300); // 600 bytes: cut at 240, between two characters
+    await client.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: long }] });
+    const claude = new Anthropic({ baseURL: sluice.root, apiKey: sluice.key, maxRetries: 0 });
+    const ms = await claude.messages.create({ model: 'gpt-4o-mini', max_tokens: 64, stream: true,
+      messages: [{ role: 'user', content: [{ type: 'text', text: 'from claude code' }] }] });
+    for await (const _ of ms) { /* drain */ }
+    await client.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'streamed question' }] });
+    const red = await client.chat.completions.create({ model: 'restored', messages: [{ role: 'user', content: 'write to ann@example.com' }] });
+    assert.equal(red.choices[0].message.content, 'mock reply: write to ann@example.com'); // restored for the client
+    const r = await request(`${origin}/admin/tail?after=0`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } });
+    assert.equal(r.status, 200, r.body);
+    const j = r.json();
+    assert.equal(j.text, true);
+    assert.equal(j.data.length, 6);
+    assert.equal(j.data[4].cache, 'hit');
+    assert.equal(j.data[4].prompt, 'streamed question');
+    assert.equal(j.data[4].answer, 'mock reply: streamed question');
+    assert.match(j.data[5].prompt, /^write to \[EMAIL_1\]$/);
+    assert.equal(j.data[5].answer, '');
+    assert.ok(!JSON.stringify(j).includes('ann@example.com'), 'the tail shows a redacted address');
+    assert.equal(j.data[0].prompt, 'which lock opens first?');
+    assert.equal(j.data[0].answer, 'mock reply: which lock opens first?');
+    assert.equal(j.data[1].prompt, 'streamed question');
+    assert.equal(j.data[1].answer, 'mock reply: streamed question');
+    assert.equal(j.data[2].prompt, 'é'.repeat(120));
+    assert.ok(Buffer.byteLength(j.data[2].answer) <= 240 && j.data[2].answer.startsWith('mock reply: éé'));
+    assert.ok(!j.data[2].answer.includes('?') && !j.data[2].answer.includes('\ufffd'));
+    assert.equal(j.data[3].endpoint, 'messages');
+    assert.equal(j.data[3].prompt, 'from claude code');
+    assert.equal(j.data[3].answer, 'mock reply: from claude code');
   });
 });

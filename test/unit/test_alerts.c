@@ -152,6 +152,7 @@ test_conf(void **state)
     assert_int_equal(load("", &c, err, sizeof(err)), 0);
     assert_true(c->dashboard.enabled);
     assert_int_equal(c->dashboard.session_ttl, 12 * 3600 * 1000);
+    assert_false(c->dashboard.tail_text);
     assert_int_equal(c->alerts.nbudget, 2);
     assert_int_equal(c->alerts.budget[0], 800);
     assert_int_equal(c->alerts.budget[1], 1000);
@@ -160,7 +161,7 @@ test_conf(void **state)
     sl_conf_destroy(c);
 
     setenv("SL_TEST_HOOK", "http://127.0.0.1:9/hook?token=t0p", 1);
-    assert_int_equal(load("dashboard: {session_ttl: 1h, link_ttl: 2m}\n"
+    assert_int_equal(load("dashboard: {session_ttl: 1h, link_ttl: 2m, tail_text: true}\n"
                           "alerts:\n  webhook: env:SL_TEST_HOOK\n  budget: [50%, 90%, 100%]\n"
                           "  error_rate: {threshold: 10%, window: 1m, min_requests: 5}\n"
                           "  retries: 2\n  backoff: 50ms\n",
@@ -168,6 +169,7 @@ test_conf(void **state)
                      0);
     assert_int_equal(c->dashboard.session_ttl, 3600 * 1000);
     assert_int_equal(c->dashboard.link_ttl, 120 * 1000);
+    assert_true(c->dashboard.tail_text);
     assert_string_equal(c->alerts.webhook.value, "http://127.0.0.1:9/hook?token=t0p");
     assert_int_equal(c->alerts.nbudget, 3);
     assert_int_equal(c->alerts.budget[0], 500);
@@ -193,6 +195,7 @@ test_conf(void **state)
     assert_int_equal(load("alerts: {bogus: 1}\n", &c, err, sizeof(err)), SL_ECONF);
     assert_non_null(strstr(err, "unknown key \"bogus\" in alerts"));
     assert_int_equal(load("dashboard: {session_ttl: 1s}\n", &c, err, sizeof(err)), SL_ECONF);
+    assert_int_equal(load("dashboard: {tail_text: maybe}\n", &c, err, sizeof(err)), SL_ECONF);
     unsetenv("SL_TEST_HOOK");
 }
 

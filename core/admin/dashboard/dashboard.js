@@ -316,7 +316,8 @@
     if (!rows.length) { t.replaceChildren(el('tbody', {}, el('tr', {}, el('td', { class: 'empty', colspan: head.length, text: empty })))); return; }
     t.replaceChildren(
       el('thead', {}, el('tr', {}, head.map(([h, cls]) => el('th', { class: cls, text: h })))),
-      el('tbody', {}, rows.map((r) => el('tr', r.attrs || {}, r.cells.map((c, i) => el('td', { class: head[i][1] }, c))))),
+      el('tbody', {}, rows.flatMap((r) => [el('tr', r.attrs || {}, r.cells.map((c, i) => el('td', { class: head[i][1] }, c))),
+        r.below ? el('tr', { class: 'below' }, el('td', { colspan: head.length }, r.below)) : null])),
     );
   }
 
@@ -377,11 +378,16 @@
   function renderTail() {
     const rows = state.tail.slice(-40).reverse().map((e) => ({
       attrs: { class: e.fresh ? 'fresh' : undefined, 'data-request': e.request_id },
-      cells: [clock(e.time_ms), e.key + (e.team ? ` (${e.team})` : ''), e.model,
+      cells: [clock(e.time_ms), e.key + (e.team ? ` (${e.team})` : ''),
+        el('span', {}, e.model, e.provider ? el('span', { class: 'to', text: ` → ${e.provider}/${e.served_model}` }) : null),
         e.provider ? `${e.provider}/${e.served_model}` : el('span', { class: 'sub', text: '–' }),
         el('span', { class: 'st s' + String(e.status)[0], text: String(e.status) }),
         String(e.attempts), dur(e.latency_us), e.ttft_us ? dur(e.ttft_us) : '–',
         `${num(e.prompt_tokens)} / ${num(e.completion_tokens)}`, usd(e.cost_nusd), e.cache || '–'],
+      // only with dashboard.tail_text: the start of the prompt and of the answer
+      below: 'prompt' in e ? el('div', { class: 'said' },
+        el('div', { class: 'q' }, el('b', { text: 'asked ' }), e.prompt || '–'),
+        e.answer ? el('div', { class: 'a' }, el('b', { text: 'answer ' }), e.answer) : null) : null,
     }));
     for (const e of state.tail) e.fresh = false;
     table('t-tail', [['Time'], ['Key'], ['Model'], ['Served by'], ['Status'], ['Tries', 'num'], ['Latency', 'num'], ['TTFT', 'num'], ['Tokens in / out', 'num'], ['Cost', 'num'], ['Cache']], rows, 'Waiting for requests…');
@@ -449,6 +455,7 @@
     for (const e of j.data) { e.fresh = state.tailSeq > 0; state.tail.push(e); }
     state.tail = state.tail.slice(-200);
     state.tailSeq = j.seq;
+    $('h-tail').textContent = j.text ? 'with the start of prompt and answer (dashboard.tail_text)' : 'metadata only: no prompt or answer text';
     renderTail();
   }
 
