@@ -33,6 +33,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static sl_str_t fuzz_literal(uint8_t b);
 static const sl_call_t *fuzz_decoded(void);
 static void fuzz_check(const sl_buf_t *out, bool failed, sl_str_t final);
+static const char *fuzz_blank_line(const char *p, const char *end);
 
 /* JSON string literals as adapters hand them over; "" is an absent one. */
 static const char *const fuzz_literals[] = {
@@ -93,6 +94,19 @@ fuzz_literal(uint8_t b)
 }
 
 
+/* The first "\n\n" in [p, end), or NULL. */
+static const char *
+fuzz_blank_line(const char *p, const char *end)
+{
+    for (; end - p >= 2; p++) {
+        if (p[0] == '\n' && p[1] == '\n') {
+            return p;
+        }
+    }
+    return NULL;
+}
+
+
 static void
 fuzz_check(const sl_buf_t *out, bool failed, sl_str_t final)
 {
@@ -107,12 +121,14 @@ fuzz_check(const sl_buf_t *out, bool failed, sl_str_t final)
         size_t tlen;
         json_t *ev;
 
-        if (nl == NULL || strncmp(p, "event: ", 7) != 0 || strncmp(nl + 1, "data: ", 6) != 0) {
+        /* out is not NUL-terminated: every look stays inside [p, end) */
+        if (nl == NULL || nl - p < 7 || memcmp(p, "event: ", 7) != 0 || end - (nl + 1) < 6
+            || memcmp(nl + 1, "data: ", 6) != 0) {
             abort();
         }
         tlen = (size_t) (nl - p - 7);
         data = nl + 7;
-        stop = strstr(data, "\n\n");
+        stop = fuzz_blank_line(data, end);
         if (stop == NULL || memchr(data, '\n', (size_t) (stop - data)) != NULL
             || tlen >= sizeof(last)) {
             abort();
