@@ -85,7 +85,7 @@ cmd_usage(FILE *f)
 {
     fprintf(f, "usage: sluice COMMAND [-c FILE] [--help]\n\ncommands:\n");
     for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
-        fprintf(f, "  %-8s %s\n", cmds[i].name, cmds[i].summary);
+        fprintf(f, "  %-9s %s\n", cmds[i].name, cmds[i].summary);
     }
     fprintf(f, "\n  -c FILE   configuration file (default %s)\n", SLUICE_DEFAULT_CONF);
 }
