@@ -50,6 +50,30 @@ test_rpm(void **state)
 }
 
 
+/*
+ * A request the response cache may answer is held to rpm before the lookup
+ * and to tpm only after a miss: that second, tokens-only check must not
+ * count the request again, or a key with rpm N would get N/2 misses.
+ */
+static void
+test_tokens_only_counts_no_request(void **state)
+{
+    uint64_t retry = 0;
+    const char *which = NULL;
+    int64_t now = 6000000000LL;
+
+    (void) state;
+    assert_int_equal(sl_limits_init(), 0);
+    for (int i = 0; i < 3; i++) {
+        assert_true(sl_limits_admit("key_split", 3, 0, now + 1000, &retry, &which));
+        assert_true(sl_limits_admit("key_split", 0, 1000, now + 1000, &retry, &which));
+    }
+    /* three requests counted, not six: the fourth is the one refused */
+    assert_false(sl_limits_admit("key_split", 3, 0, now + 1000, &retry, &which));
+    assert_string_equal(which, "requests");
+}
+
+
 /* rpm 6, as a new user tries it: six before a minute's end, six right after. */
 static void
 test_minute_boundary(void **state)
@@ -180,6 +204,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rpm),
+        cmocka_unit_test(test_tokens_only_counts_no_request),
         cmocka_unit_test(test_minute_boundary),
         cmocka_unit_test(test_sliding_property),
         cmocka_unit_test(test_tpm),
