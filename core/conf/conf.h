@@ -46,6 +46,8 @@ typedef struct sl_listen_tls {
     size_t cert_len;
     const char *key_pem; /* secret */
     size_t key_len;
+    bool session_tickets;     /* default true */
+    uint32_t session_timeout; /* seconds a session (ticket) may be resumed; default 3600 */
 } sl_listen_tls_t;
 
 typedef struct sl_listen_conf {

@@ -21,8 +21,11 @@
 #include "core/base/log.h"
 #include "core/http/tls.h"
 
-#define CONF_PEM_MAX     (1024u * 1024)
-#define CONF_WORKERS_MAX 256
+#define CONF_PEM_MAX             (1024u * 1024)
+#define CONF_WORKERS_MAX         256
+#define CONF_TLS_SESSION_TIMEOUT (3600u * 1000) /* 1 hour */
+#define CONF_TLS_SESSION_TIMEOUT_MAX \
+    (7u * 86400 * 1000) /* RFC 5077: a ticket hint of at most 7 days */
 
 static int conf_parse_listens(sl_conf_ctx_t *cx, const sl_conf_node_t *map);
 static int conf_parse_listen_list(sl_conf_ctx_t *cx, const sl_conf_node_t *n,
@@ -262,8 +265,9 @@ conf_parse_listen_item(sl_conf_ctx_t *cx, const sl_conf_node_t *n, const char *w
 
 
 /*
- * tls: {cert: FILE, key: FILE} reads and checks both PEM files; false (or
- * off, no) means plain HTTP and stores NULL.
+ * tls: {cert: FILE, key: FILE, session_tickets: BOOL, session_timeout:
+ * DURATION} reads and checks both PEM files; false (or off, no) means plain
+ * HTTP and stores NULL.
  */
 static int
 conf_parse_tls(sl_conf_ctx_t *cx, const sl_conf_node_t *n, const char *what,
@@ -272,6 +276,7 @@ conf_parse_tls(sl_conf_ctx_t *cx, const sl_conf_node_t *n, const char *what,
     const sl_conf_node_t *cn, *kn;
     sl_listen_tls_t *tls;
     char msg[512];
+    uint64_t timeout_ms;
     bool on;
 
     if (sl__conf_is_scalar(n) && sl__conf_parse_bool(sl__conf_text(n), &on) == 0 && !on) {
@@ -279,8 +284,8 @@ conf_parse_tls(sl_conf_ctx_t *cx, const sl_conf_node_t *n, const char *what,
         return 0;
     }
     if (!sl__conf_is_map(n)) {
-        return sl_conf_errorf(cx, n, "%s must be {cert: FILE, key: FILE} or false, not %s", what,
-                              sl__conf_type_name(n));
+        return sl_conf_errorf(cx, n, "%s must be {cert: FILE, key: FILE, ...} or false, not %s",
+                              what, sl__conf_type_name(n));
     }
     tls = sl_pcalloc(cx->pool, sizeof(*tls));
     cn = sl_conf_get(cx, n, "cert");
@@ -288,11 +293,18 @@ conf_parse_tls(sl_conf_ctx_t *cx, const sl_conf_node_t *n, const char *what,
     if (cn == NULL || kn == NULL) {
         return sl_conf_errorf(cx, n, "%s needs both cert and key (PEM files)", what);
     }
+    tls->session_tickets = true;
+    timeout_ms = CONF_TLS_SESSION_TIMEOUT;
     if (sl__conf_nonempty(cx, cn, "cert", &tls->cert_file) != 0
         || sl__conf_nonempty(cx, kn, "key", &tls->key_file) != 0
+        || sl_conf_get_bool(cx, n, "session_tickets", &tls->session_tickets) != 0
+        || sl_conf_get_duration(cx, n, "session_timeout", 1000, CONF_TLS_SESSION_TIMEOUT_MAX,
+                                &timeout_ms)
+               != 0
         || sl_conf_check_unknown(cx, n, what) != 0) {
         return SL_ECONF;
     }
+    tls->session_timeout = (uint32_t) (timeout_ms / 1000);
     if ((cx->flags & SL_CONF_NO_SECRETS) != 0) {
         /* a command that serves nothing: the key file may well be unreadable here */
         *out = tls;

@@ -237,8 +237,14 @@ conn_tls_on_read(sl_http_conn_t *c, const char *p, size_t n)
     if (c->state == SL_HTTP_LINGER) {
         return;
     }
+    /*
+     * No TLS record type: plain HTTP. A resumed handshake's second flight
+     * starts with change_cipher_spec, not handshake, so any type passes.
+     */
     if (c->tls_handshake && c->state == SL_HTTP_IDLE && c->nrequests == 0
-        && (unsigned char) p[0] != HTTP_TLS_HANDSHAKE && !sl_tls_pending(c->tls)) {
+        && ((unsigned char) p[0] < HTTP_TLS_RECORD_MIN
+            || (unsigned char) p[0] > HTTP_TLS_RECORD_MAX)
+        && !sl_tls_pending(c->tls)) {
         conn_tls_plain_http(c);
         return;
     }

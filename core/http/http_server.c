@@ -151,6 +151,10 @@ sl_http_server_listen_tls(sl_http_server_t *srv, int fd, const sl_listen_tls_t *
         close(fd);
         return SL_ETLS;
     }
+    if (tls->session_tickets) {
+        rc = sl_tls_conf_tickets(conf, tls->session_timeout);
+        SL_ASSERT(rc == 0); /* a server conf; the loader keeps the timeout above 0 */
+    }
     srv->tls_confs = sl_xrealloc(srv->tls_confs, (srv->ntls + 1) * sizeof(*srv->tls_confs));
     srv->tls_confs[srv->ntls++] = conf;
     rc = sl_http_server_listen_fd(srv, fd);

@@ -41,7 +41,8 @@
 #define HTTP_OVERLOAD_LOG     60000 /* ms between two "max_connections reached" messages */
 #define HTTP_PEER_CHECK       250 /* ms between checks of a half-closed client (see conn_peer_probe) */
 #define HTTP_TLS_OUT_KEEP     (16 * 1024) /* larger TLS output buffers are freed once sent */
-#define HTTP_TLS_HANDSHAKE    0x16        /* the content type of a TLS handshake record */
+#define HTTP_TLS_RECORD_MIN   0x14        /* TLS record content types: change_cipher_spec, */
+#define HTTP_TLS_RECORD_MAX   0x17        /* alert, handshake, application_data */
 
 #define HTTP_EXPOSE_HEADERS \
     "x-request-id, x-sluice-provider, x-sluice-model, x-sluice-cache, x-sluice-attempts"

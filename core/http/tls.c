@@ -13,6 +13,7 @@
 #include "core/http/tls.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +32,7 @@
 #include "core/base/errno.h"
 #include "core/base/log.h"
 #include "core/base/pool.h"
+#include "core/http/tls_ticket.h"
 
 #define TLS_SYSTEM_CA_FILE "/etc/ssl/certs/ca-certificates.crt"
 #define TLS_ERR_MAX        256
@@ -42,8 +44,13 @@ struct sl_tls_conf {
     mbedtls_x509_crt ca;
     mbedtls_x509_crt cert;
     mbedtls_pk_context key;
+    sl_tls_tickets_t *tickets; /* server with session tickets; NULL: none */
     bool server;
     bool verify;
+};
+
+struct sl_tls_session {
+    mbedtls_ssl_session s;
 };
 
 struct sl_tls {
@@ -55,6 +62,7 @@ struct sl_tls {
     unsigned char ip[16];
     size_t iplen; /* non-zero: the peer is an IP literal, checked against iPAddress SANs */
     bool closed;  /* close_notify received */
+    bool resumed; /* server: the handshake resumed a session from a ticket */
     char err[TLS_ERR_MAX];
 };
 
@@ -69,6 +77,8 @@ static int tls_bio_recv(void *ctx, unsigned char *p, size_t len);
 static int tls_verify_ip(void *arg, mbedtls_x509_crt *crt, int depth, uint32_t *flags);
 static bool tls_crt_has_ip(const mbedtls_x509_crt *crt, const unsigned char *ip, size_t iplen);
 static int tls_error(sl_tls_t *t, int mrc);
+static int tls_ticket_parse(void *p_ticket, mbedtls_ssl_session *session, unsigned char *buf,
+                            size_t len);
 static void tls_strerror(int mrc, char *buf, size_t len);
 
 /*
@@ -87,9 +97,20 @@ static const int tls_server_suites[] = {
 
 static const char *tls_server_alpn[] = { "http/1.1", NULL };
 
+/*
+ * Key exchange groups, the fast ones first. mbedTLS 2.28's default puts
+ * secp521r1 first and a server follows its own order, which made every
+ * full handshake several times slower than with X25519 or P-256.
+ */
+static const mbedtls_ecp_group_id tls_curves[] = {
+    MBEDTLS_ECP_DP_CURVE25519, MBEDTLS_ECP_DP_SECP256R1, MBEDTLS_ECP_DP_SECP384R1,
+    MBEDTLS_ECP_DP_SECP521R1,  MBEDTLS_ECP_DP_NONE,
+};
+
 static mbedtls_entropy_context tls_entropy;
 static mbedtls_ctr_drbg_context tls_drbg;
-static pid_t tls_seeded_pid; /* 0: never seeded */
+static pid_t tls_seeded_pid;      /* 0: never seeded */
+static sl_tls_t *tls_handshaking; /* the session in mbedtls_ssl_handshake (ticket callbacks) */
 
 
 int
@@ -168,6 +189,7 @@ tls_conf_new(bool server)
     mbedtls_ssl_conf_min_version(&conf->ssl, MBEDTLS_SSL_MAJOR_VERSION_3,
                                  MBEDTLS_SSL_MINOR_VERSION_3);
     mbedtls_ssl_conf_rng(&conf->ssl, mbedtls_ctr_drbg_random, &tls_drbg);
+    mbedtls_ssl_conf_curves(&conf->ssl, tls_curves);
     return conf;
 }
 
@@ -378,10 +400,78 @@ sl_tls_conf_destroy(sl_tls_conf_t *conf)
         return;
     }
     mbedtls_ssl_config_free(&conf->ssl);
+    sl__tls_tickets_destroy(conf->tickets);
     mbedtls_x509_crt_free(&conf->ca);
     mbedtls_x509_crt_free(&conf->cert);
     mbedtls_pk_free(&conf->key);
     free(conf);
+}
+
+
+int
+sl_tls_conf_tickets(sl_tls_conf_t *conf, uint32_t lifetime)
+{
+    if (!conf->server || lifetime == 0 || conf->cert.raw.p == NULL) {
+        return -EINVAL;
+    }
+    sl__tls_tickets_destroy(conf->tickets);
+    conf->tickets = sl__tls_tickets_new(conf->cert.raw.p, conf->cert.raw.len, lifetime,
+                                        mbedtls_ctr_drbg_random, &tls_drbg);
+    mbedtls_ssl_conf_session_tickets_cb(&conf->ssl, sl__tls_ticket_write, tls_ticket_parse,
+                                        conf->tickets);
+    return 0;
+}
+
+
+/* The ticket module's parse, noting on the session being handshaken that it resumed. */
+static int
+tls_ticket_parse(void *p_ticket, mbedtls_ssl_session *session, unsigned char *buf, size_t len)
+{
+    int mrc = sl__tls_ticket_parse(p_ticket, session, buf, len);
+
+    if (mrc == 0 && tls_handshaking != NULL) {
+        tls_handshaking->resumed = true;
+    }
+    return mrc;
+}
+
+
+bool
+sl_tls_resumed(const sl_tls_t *t)
+{
+    return t->resumed;
+}
+
+
+sl_tls_session_t *
+sl_tls_session_get(const sl_tls_t *t)
+{
+    sl_tls_session_t *s = sl_xcalloc(1, sizeof(*s));
+
+    mbedtls_ssl_session_init(&s->s);
+    if (mbedtls_ssl_get_session(&t->ssl, &s->s) != 0) {
+        sl_tls_session_free(s);
+        return NULL;
+    }
+    return s;
+}
+
+
+int
+sl_tls_session_set(sl_tls_t *t, const sl_tls_session_t *s)
+{
+    return mbedtls_ssl_set_session(&t->ssl, &s->s) == 0 ? 0 : SL_ETLS;
+}
+
+
+void
+sl_tls_session_free(sl_tls_session_t *s)
+{
+    if (s == NULL) {
+        return;
+    }
+    mbedtls_ssl_session_free(&s->s);
+    free(s);
 }
 
 
@@ -470,7 +560,9 @@ sl_tls_handshake(sl_tls_t *t)
     uint32_t flags;
     int n;
 
+    tls_handshaking = t;
     mrc = mbedtls_ssl_handshake(&t->ssl);
+    tls_handshaking = NULL;
     if (mrc == 0) {
         return 0;
     }

@@ -14,11 +14,13 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "core/base/buf.h"
 
 typedef struct sl_tls_conf sl_tls_conf_t;
 typedef struct sl_tls sl_tls_t;
+typedef struct sl_tls_session sl_tls_session_t;
 
 /*
  * Seeds the per-process DRBG. Returns 0 or SL_ETLS (logged). Idempotent per
@@ -62,6 +64,17 @@ sl_tls_conf_t *sl_tls_conf_server_pem(const char *cert, size_t cert_len, const c
 int sl_tls_check_server_pem(const char *cert, size_t cert_len, const char *key, size_t key_len,
                             char *err, size_t errlen);
 
+/*
+ * Turns on session tickets (RFC 5077) for a server configuration: tickets
+ * live `lifetime` seconds and any worker of the same master accepts them
+ * (see core/http/tls_ticket.h; the master calls sl_tls_tickets_init before
+ * forking). Returns 0, or -EINVAL for a client conf or a zero lifetime.
+ */
+int sl_tls_conf_tickets(sl_tls_conf_t *conf, uint32_t lifetime);
+
+/* Draws the ticket secret the workers share; the master calls it before forking. */
+int sl_tls_tickets_init(void);
+
 /* Frees a configuration; every session made from it must be gone. NULL is a no-op. */
 void sl_tls_conf_destroy(sl_tls_conf_t *conf);
 
@@ -74,6 +87,24 @@ sl_tls_t *sl_tls_create(sl_tls_conf_t *conf, const char *server_name);
 
 /* Frees a session. NULL is a no-op. */
 void sl_tls_destroy(sl_tls_t *t);
+
+/*
+ * Server: whether the finished handshake resumed a session from a ticket
+ * (an abbreviated handshake: no certificate, no key exchange).
+ */
+bool sl_tls_resumed(const sl_tls_t *t);
+
+/*
+ * Client resumption: sl_tls_session_get copies the session of a finished
+ * handshake (with its ticket, if the server sent one; NULL on failure; the
+ * caller frees it), and sl_tls_session_set offers it in the next
+ * handshake of another sl_tls_t of the same conf (before its first
+ * sl_tls_handshake; 0 or SL_ETLS). The copy holds the session's master
+ * secret: keep it in memory only.
+ */
+sl_tls_session_t *sl_tls_session_get(const sl_tls_t *t);
+int sl_tls_session_set(sl_tls_t *t, const sl_tls_session_t *s);
+void sl_tls_session_free(sl_tls_session_t *s);
 
 /* Gives the session ciphertext that arrived from the peer (copied). */
 void sl_tls_feed(sl_tls_t *t, const char *p, size_t len);

@@ -22,6 +22,7 @@
 
 #include "core/base/errno.h"
 #include "core/gateway/intent.h"
+#include "core/http/tls.h"
 #include "core/gateway/guard.h"
 #include "core/process/listen.h"
 #include "core/process/process.h"
@@ -801,6 +802,14 @@ sl_master_run(sl_conf_t *conf, const char *file)
     }
     rc = sl_listen_sync(&m.listeners, conf);
     if (rc < 0) {
+        sl_conf_destroy(conf);
+        return 1;
+    }
+    /* every worker, of every generation, inherits the one TLS ticket secret */
+    rc = sl_tls_tickets_init();
+    if (rc < 0) {
+        sl_log(NULL, SL_LOG_EMERG, rc, "getrandom() for the TLS ticket secret failed");
+        sl_listen_close_all(&m.listeners);
         sl_conf_destroy(conf);
         return 1;
     }

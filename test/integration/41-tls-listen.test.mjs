@@ -8,6 +8,7 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
+import { spawnSync } from 'node:child_process';
 import https from 'node:https';
 import net from 'node:net';
 import path from 'node:path';
@@ -43,10 +44,12 @@ describe('TLS on the client listener', () => {
       allowLog: [/\.yaml:\d+:\d+/],
       config: (cfg, { dir: sub, port }) => {
         // server.tls applies to every listen address that does not say tls: false
-        cfg.server.tls = { cert: certFile, key: keyFile };
+        cfg.server.tls = { cert: certFile, key: keyFile, session_timeout: '2h' };
         cfg.server.listen = [{ address: `127.0.0.1:${port}`, tls: false }, { address: `127.0.0.1:${tlsPort}` }];
         // the admin listener takes only its own tls
-        cfg.server.admin_listen = { address: `127.0.0.1:${adminPort}`, tls: { cert: certFile, key: keyFile } };
+        cfg.server.admin_listen = {
+          address: `127.0.0.1:${adminPort}`, tls: { cert: certFile, key: keyFile, session_tickets: false },
+        };
         cfg.server.header_timeout = '1s';
         cfg.server.access_log = path.join(sub, 'access.log');
         return cfg;
@@ -196,6 +199,52 @@ describe('TLS on the client listener', () => {
     const line = await waitFor(() => fs.readFileSync(file, 'utf8').split('\n').find((l) => l.includes('tls-access-log-1')),
       { timeoutMs: 3000, msg: 'the access log line' });
     assert.match(line, /"GET \/healthz HTTP\/1\.1" 200 /);
+  });
+
+  // Connects, waits for the session (with its ticket) the server sent; resolves
+  // { reused, session } and closes the connection.
+  function tlsSession(port, session) {
+    return withTimeout(new Promise((resolve, reject) => {
+      const s = tls.connect({ host: '127.0.0.1', port, servername: 'localhost', ca, session });
+      let got = null;
+      s.once('session', (buf) => { got = buf; });
+      s.once('secureConnect', () => {
+        // the ticket follows the handshake; one round trip makes sure it arrived
+        s.write('GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+      });
+      s.on('data', () => {});
+      s.once('end', () => resolve({ reused: s.isSessionReused(), session: got }));
+      s.once('error', reject);
+    }), 5000, 'TLS session');
+  }
+
+  it('resumes sessions from tickets on every worker and across a reload; session_tickets: false does not', async () => {
+    const first = await tlsSession(tlsPort);
+    assert.equal(first.reused, false);
+    assert.ok(first.session, 'the server sent a session ticket');
+    // reuse_port spreads these over both workers: every one resumes
+    for (let i = 0; i < 12; i++) {
+      const r = await tlsSession(tlsPort, first.session);
+      assert.equal(r.reused, true, `connection ${i} resumed`);
+    }
+    const pids0 = sluice.workerPids();
+    sluice.signal('SIGHUP');
+    await sluice.waitWorkers({ notIn: pids0, timeoutMs: 12000 });
+    for (let i = 0; i < 4; i++) {
+      assert.equal((await tlsSession(tlsPort, first.session)).reused, true, `after the reload, connection ${i}`);
+    }
+    // the ticket's lifetime hint is session_timeout
+    const sc = spawnSync('openssl', ['s_client', '-connect', `127.0.0.1:${tlsPort}`, '-CAfile', certs.ca,
+      '-servername', 'localhost'], { input: '', encoding: 'utf8', timeout: 10000 });
+    assert.match(sc.stdout, /TLS session ticket lifetime hint: 7200 \(seconds\)/, sc.stdout + sc.stderr);
+    // a ticket from nowhere: a full handshake, not an error
+    const forged = Buffer.from(first.session);
+    forged[forged.length - 20] ^= 0xff;
+    const r = await tlsSession(tlsPort, forged).catch((e) => ({ error: e }));
+    assert.equal(r.error, undefined, String(r.error));
+    // the admin listener has tickets off: it never resumes
+    const admin = await tlsSession(adminPort);
+    assert.equal((await tlsSession(adminPort, admin.session)).reused, false);
   });
 
   it('re-reads the certificate on SIGHUP; a bad one keeps the old generation with file:line:col', async () => {

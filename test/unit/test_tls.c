@@ -3,21 +3,27 @@
  * memory buffers only (no sockets). Certificates come from
  * test/unit/upstream/gen-certs.sh, run into a mkdtemp directory.
  */
+#include <errno.h>
 #include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 #include <uv.h>
 
+#include <mbedtls/ssl.h>
+
 #include "core/base/errno.h"
 #include "core/http/tls.h"
+#include "core/http/tls_ticket.h"
 
 static char tls_dir[64];
 
@@ -35,6 +41,15 @@ static void test_no_verify(void **state);
 static void test_bad_files(void **state);
 static void test_server_pem(void **state);
 static void test_read_into(void **state);
+static int tls_shake(sl_tls_t *cli, sl_tls_t *srv);
+static int tls_resume(sl_tls_conf_t *ccf, sl_tls_conf_t *scf, const sl_tls_session_t *sess,
+                      bool *resumed);
+static uint64_t tls_clock(void);
+static int tls_counter_rng(void *p, unsigned char *out, size_t len);
+static void test_ticket_resume(void **state);
+static void test_ticket_tamper(void **state);
+
+static uint64_t tls_clock_now; /* what tls_clock answers */
 static char *tls_slurp(const char *name, size_t *len);
 
 
@@ -294,7 +309,6 @@ test_server_pem(void **state)
     sl_tls_conf_t *scf, *ccf;
     sl_tls_t *cli, *srv;
     char err[256];
-    int crc = UV_EAGAIN, src = UV_EAGAIN;
     char saved;
 
     assert_int_equal(sl_tls_check_server_pem(crt, clen, key, klen, err, sizeof(err)), 0);
@@ -321,18 +335,7 @@ test_server_pem(void **state)
     assert_non_null(ccf);
     cli = sl_tls_create(ccf, "localhost");
     srv = sl_tls_create(scf, NULL);
-    for (int i = 0; i < 20 && (crc == UV_EAGAIN || src == UV_EAGAIN); i++) {
-        if (crc == UV_EAGAIN) {
-            crc = sl_tls_handshake(cli);
-        }
-        tls_pump(cli, srv);
-        if (src == UV_EAGAIN) {
-            src = sl_tls_handshake(srv);
-        }
-        tls_pump(srv, cli);
-    }
-    assert_int_equal(crc, 0);
-    assert_int_equal(src, 0);
+    assert_int_equal(tls_shake(cli, srv), 0);
     /* the client offered no ALPN: none agreed */
     assert_null(sl_tls_alpn(srv));
 
@@ -389,6 +392,222 @@ test_read_into(void **state)
 }
 
 
+/* Runs both handshakes of two fresh sessions to the end; returns the client's result. */
+static int
+tls_shake(sl_tls_t *cli, sl_tls_t *srv)
+{
+    int crc = UV_EAGAIN, src = UV_EAGAIN;
+
+    for (int i = 0; i < 20 && (crc == UV_EAGAIN || (crc == 0 && src == UV_EAGAIN)); i++) {
+        if (crc == UV_EAGAIN) {
+            crc = sl_tls_handshake(cli);
+        }
+        tls_pump(cli, srv);
+        if (src == UV_EAGAIN) {
+            src = sl_tls_handshake(srv);
+        }
+        tls_pump(srv, cli);
+    }
+    if (crc == 0) {
+        assert_int_equal(src, 0);
+    }
+    return crc;
+}
+
+
+/*
+ * One handshake against scf offering sess; *resumed says whether the server
+ * resumed it. A finished handshake also carries a byte each way.
+ */
+static int
+tls_resume(sl_tls_conf_t *ccf, sl_tls_conf_t *scf, const sl_tls_session_t *sess, bool *resumed)
+{
+    sl_tls_t *cli = sl_tls_create(ccf, "localhost");
+    sl_tls_t *srv = sl_tls_create(scf, NULL);
+    sl_buf_t plain = SL_BUF_INIT;
+    int rc;
+
+    assert_non_null(cli);
+    assert_non_null(srv);
+    if (sess != NULL) {
+        assert_int_equal(sl_tls_session_set(cli, sess), 0);
+    }
+    rc = tls_shake(cli, srv);
+    *resumed = sl_tls_resumed(srv);
+    if (rc == 0) {
+        assert_int_equal(sl_tls_write(cli, "x", 1), 0);
+        tls_pump(cli, srv);
+        assert_int_equal(sl_tls_read(srv, &plain), 1);
+        sl_buf_free(&plain);
+    }
+    sl_tls_destroy(cli);
+    sl_tls_destroy(srv);
+    return rc;
+}
+
+
+static uint64_t
+tls_clock(void)
+{
+    return tls_clock_now;
+}
+
+
+/*
+ * Session tickets: a ticket one server configuration issued resumes on
+ * another of the same certificate (another worker), within its lifetime
+ * only, not where tickets are off, and never on another certificate.
+ */
+static void
+test_ticket_resume(void **state)
+{
+    sl_tls_conf_t *ccf, *worker1, *worker2, *plain, *other;
+    sl_tls_session_t *sess;
+    sl_tls_t *cli, *srv;
+    bool resumed;
+    uint64_t issued = (uint64_t) time(NULL);
+
+    ccf = sl_tls_conf_client(tls_path("ca.crt"), true);
+    worker1 = sl_tls_conf_server(tls_path("good.crt"), tls_path("good.key"));
+    worker2 = sl_tls_conf_server(tls_path("good.crt"), tls_path("good.key"));
+    plain = sl_tls_conf_server(tls_path("good.crt"), tls_path("good.key"));
+    other = sl_tls_conf_server(tls_path("wrong.crt"), tls_path("wrong.key"));
+    assert_non_null(ccf);
+    assert_non_null(worker1);
+    assert_non_null(worker2);
+    assert_non_null(plain);
+    assert_non_null(other);
+    assert_int_equal(sl_tls_conf_tickets(ccf, 3600), -EINVAL);
+    assert_int_equal(sl_tls_conf_tickets(worker1, 0), -EINVAL);
+    assert_int_equal(sl_tls_conf_tickets(worker1, 3600), 0);
+    assert_int_equal(sl_tls_conf_tickets(worker2, 3600), 0);
+    assert_int_equal(sl_tls_conf_tickets(other, 3600), 0);
+    tls_clock_now = issued;
+    sl__tls_ticket_clock = tls_clock;
+
+    /* a full handshake with worker 1 leaves the client a ticket */
+    cli = sl_tls_create(ccf, "localhost");
+    srv = sl_tls_create(worker1, NULL);
+    assert_int_equal(tls_shake(cli, srv), 0);
+    assert_false(sl_tls_resumed(srv));
+    sess = sl_tls_session_get(cli);
+    assert_non_null(sess);
+    sl_tls_destroy(cli);
+    sl_tls_destroy(srv);
+
+    /* worker 2 resumes it; so does worker 1 until the lifetime ends */
+    assert_int_equal(tls_resume(ccf, worker2, sess, &resumed), 0);
+    assert_true(resumed);
+    tls_clock_now = issued + 3599;
+    assert_int_equal(tls_resume(ccf, worker1, sess, &resumed), 0);
+    assert_true(resumed);
+    tls_clock_now = issued + 3601;
+    assert_int_equal(tls_resume(ccf, worker1, sess, &resumed), 0);
+    assert_false(resumed);
+    tls_clock_now = issued + 3 * 3600;
+    assert_int_equal(tls_resume(ccf, worker2, sess, &resumed), 0);
+    assert_false(resumed);
+    tls_clock_now = issued;
+
+    /* tickets off: a full handshake */
+    assert_int_equal(tls_resume(ccf, plain, sess, &resumed), 0);
+    assert_false(resumed);
+    /* another certificate: the ticket is not accepted, the full handshake checks the name */
+    assert_int_equal(tls_resume(ccf, other, sess, &resumed), SL_ECERT);
+    assert_false(resumed);
+    /* nothing offered: a full handshake */
+    assert_int_equal(tls_resume(ccf, worker1, NULL, &resumed), 0);
+    assert_false(resumed);
+
+    sl__tls_ticket_clock = NULL;
+    sl_tls_session_free(sess);
+    sl_tls_conf_destroy(ccf);
+    sl_tls_conf_destroy(worker1);
+    sl_tls_conf_destroy(worker2);
+    sl_tls_conf_destroy(plain);
+    sl_tls_conf_destroy(other);
+    (void) state;
+}
+
+
+static int
+tls_counter_rng(void *p, unsigned char *out, size_t len)
+{
+    unsigned *n = p;
+
+    for (size_t i = 0; i < len; i++) {
+        out[i] = (unsigned char) (*n)++;
+    }
+    return 0;
+}
+
+
+/* A ticket changed anywhere, cut short, or of another certificate does not parse. */
+static void
+test_ticket_tamper(void **state)
+{
+    unsigned counter = 1;
+    sl_tls_tickets_t *tk =
+        sl__tls_tickets_new((const unsigned char *) "cert-a", 6, 600, tls_counter_rng, &counter);
+    sl_tls_tickets_t *tk2 =
+        sl__tls_tickets_new((const unsigned char *) "cert-a", 6, 600, tls_counter_rng, &counter);
+    sl_tls_tickets_t *other =
+        sl__tls_tickets_new((const unsigned char *) "cert-b", 6, 600, tls_counter_rng, &counter);
+    mbedtls_ssl_session in, out;
+    unsigned char ticket[2048], copy[2048];
+    size_t tlen;
+    uint32_t lifetime = 0;
+
+    mbedtls_ssl_session_init(&in);
+    in.ciphersuite = MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256;
+    memset(in.master, 0x5a, sizeof(in.master));
+    assert_int_equal(sl__tls_ticket_write(tk, &in, ticket, ticket + 40, &tlen, &lifetime),
+                     MBEDTLS_ERR_SSL_BUFFER_TOO_SMALL);
+    assert_int_equal(
+        sl__tls_ticket_write(tk, &in, ticket, ticket + sizeof(ticket), &tlen, &lifetime), 0);
+    assert_int_equal(lifetime, 600);
+    /* the master secret is not in the ticket in clear */
+    for (size_t i = 0; i + 8 <= tlen; i++) {
+        assert_false(memcmp(ticket + i, in.master, 8) == 0);
+    }
+
+    /* intact: both contexts of the certificate read it */
+    memcpy(copy, ticket, tlen);
+    mbedtls_ssl_session_init(&out);
+    assert_int_equal(sl__tls_ticket_parse(tk2, &out, copy, tlen), 0);
+    assert_int_equal(out.ciphersuite, in.ciphersuite);
+    assert_memory_equal(out.master, in.master, sizeof(in.master));
+    mbedtls_ssl_session_free(&out);
+
+    for (size_t i = 0; i < tlen; i++) {
+        memcpy(copy, ticket, tlen);
+        copy[i] ^= 0x01;
+        mbedtls_ssl_session_init(&out);
+        if (i < 4) {
+            /* the period: an old one is expired, any other not ours */
+            assert_int_not_equal(sl__tls_ticket_parse(tk, &out, copy, tlen), 0);
+        } else {
+            assert_int_equal(sl__tls_ticket_parse(tk, &out, copy, tlen),
+                             MBEDTLS_ERR_SSL_INVALID_MAC);
+        }
+        mbedtls_ssl_session_free(&out);
+    }
+    memcpy(copy, ticket, tlen);
+    mbedtls_ssl_session_init(&out);
+    assert_int_equal(sl__tls_ticket_parse(tk, &out, copy, tlen - 1), MBEDTLS_ERR_SSL_INVALID_MAC);
+    assert_int_equal(sl__tls_ticket_parse(tk, &out, copy, 20), MBEDTLS_ERR_SSL_BAD_INPUT_DATA);
+    memcpy(copy, ticket, tlen);
+    assert_int_equal(sl__tls_ticket_parse(other, &out, copy, tlen), MBEDTLS_ERR_SSL_INVALID_MAC);
+    mbedtls_ssl_session_free(&out);
+
+    mbedtls_ssl_session_free(&in);
+    sl__tls_tickets_destroy(tk);
+    sl__tls_tickets_destroy(tk2);
+    sl__tls_tickets_destroy(other);
+    (void) state;
+}
+
+
 int
 main(void)
 {
@@ -397,6 +616,7 @@ main(void)
         cmocka_unit_test(test_name_mismatch),      cmocka_unit_test(test_ip_literal),
         cmocka_unit_test(test_no_verify),          cmocka_unit_test(test_bad_files),
         cmocka_unit_test(test_server_pem),         cmocka_unit_test(test_read_into),
+        cmocka_unit_test(test_ticket_resume),      cmocka_unit_test(test_ticket_tamper),
     };
 
     return cmocka_run_group_tests(tests, tls_group_setup, tls_group_teardown);
