@@ -142,10 +142,10 @@ ticket_key(sl_tls_tickets_t *tk, uint32_t period)
         }
     }
     /* replace the slot of the older period (or an empty one) */
-    k = !tk->keys[0].ready                                                      ? &tk->keys[0]
-        : !tk->keys[1].ready                                                    ? &tk->keys[1]
+    k = !tk->keys[0].ready                                        ? &tk->keys[0]
+        : !tk->keys[1].ready                                      ? &tk->keys[1]
         : (int32_t) (tk->keys[0].period - tk->keys[1].period) < 0 ? &tk->keys[0]
-                                                                                : &tk->keys[1];
+                                                                  : &tk->keys[1];
     memcpy(msg, label, sizeof(label) - 1);
     memcpy(msg + sizeof(label) - 1, tk->cert_hash, 32);
     ticket_put_be(msg + sizeof(label) - 1 + 32, period, TICKET_PERIOD_LEN);

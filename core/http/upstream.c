@@ -396,6 +396,9 @@ sl__upstream_unref(sl_upstream_t *u)
 static void
 upstream_free(sl_upstream_t *u)
 {
+    for (size_t i = 0; i < u->npools; i++) {
+        sl_tls_session_free(u->pools[i].session);
+    }
     for (size_t i = 0; i < u->ntls; i++) {
         sl_tls_conf_destroy(u->tls[i]);
     }

@@ -310,6 +310,10 @@ conn_on_connect(uv_connect_t *req, int status)
         conn_fail(c, SL_ETLS);
         return;
     }
+    /* offer the pool's last session: a server that still knows it skips the full handshake */
+    if (c->pool->session != NULL) {
+        (void) sl_tls_session_set(c->tls, c->pool->session);
+    }
     c->state = UPSTREAM_CONN_HANDSHAKE;
     conn_handshake(c);
 }
@@ -356,9 +360,15 @@ conn_handshake(upstream_conn_t *c)
     if (rc != 0) {
         sl_log(&uc->log, SL_LOG_ERR, 0, "TLS handshake with upstream \"%s\" at %s failed: %s",
                c->pool->p->name, c->addr_text, sl_tls_last_error(c->tls));
+        /* the next connection starts afresh */
+        sl_tls_session_free(c->pool->session);
+        c->pool->session = NULL;
         conn_fail(c, rc);
         return;
     }
+    /* keep the newest session (and ticket) for the pool's next connection */
+    sl_tls_session_free(c->pool->session);
+    c->pool->session = sl_tls_session_get(c->tls);
     uc->timing.connected = uv_hrtime();
     conn_send(c);
 }

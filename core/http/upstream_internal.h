@@ -98,6 +98,7 @@ struct upstream_pool {
     sl_upstream_t *u;
     const sl_provider_conf_t *p;
     sl_tls_conf_t *tls;               /* NULL for plain http */
+    sl_tls_session_t *session;        /* the last TLS session, offered to resume; or NULL */
     TAILQ_HEAD(, upstream_conn) idle; /* most recently used first */
     TAILQ_HEAD(, upstream_conn) busy;
     TAILQ_HEAD(, sl_upstream_call) waiting;

@@ -63,6 +63,7 @@ struct srv {
     bool silent;
     bool greet; /* run the script on accept, before any request */
     int accepts;
+    int resumed; /* TLS handshakes that resumed a session */
     int requests;
     int eofs;
     bool final_sent;
@@ -173,6 +174,7 @@ static void destroy_cb(uv_timer_t *timer);
 static void test_destroy_in_flight(void **state);
 static void test_localhost(void **state);
 static void test_tls_ok(void **state);
+static void test_tls_resume(void **state);
 static void test_tls_ip_literal(void **state);
 static void test_tls_untrusted(void **state);
 static void test_tls_name_mismatch(void **state);
@@ -358,6 +360,7 @@ srv_on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
             return;
         }
         c->hs_done = true;
+        c->s->resumed += sl_tls_resumed(c->tls) ? 1 : 0;
     }
     rc = sl_tls_read(c->tls, &c->in);
     if (rc < 0) {
@@ -1288,6 +1291,33 @@ test_tls_ok(void **state)
 }
 
 
+/* Each answer closes its connection: the second and third connections resume the first's session.
+ */
+static void
+test_tls_resume(void **state)
+{
+    static const srv_step_t steps[] = {
+        { 0, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello", false },
+    };
+
+    srv_start_tls(&t.srv, "good", steps, 1);
+    assert_int_equal(sl_tls_conf_tickets(t.srv.tls, 3600), 0);
+    t_provider("localhost", t.srv.port, true);
+    t.prov.ca_file = cert_path("ca.crt");
+    t_create();
+    t.expect = 3;
+    t.on_done_hook = send_next;
+    t_send(0, "POST", "/", "x");
+    t_run();
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(t.recs[i].rc, 0);
+        assert_int_equal(t.recs[i].body.len, 5);
+    }
+    assert_int_equal(t.srv.accepts, 3);
+    assert_int_equal(t.srv.resumed, 2);
+}
+
+
 static void
 test_tls_ip_literal(void **state)
 {
@@ -1394,6 +1424,7 @@ main(void)
         cmocka_unit_test_setup(test_destroy_in_flight, test_setup),
         cmocka_unit_test_setup(test_localhost, test_setup),
         cmocka_unit_test_setup(test_tls_ok, test_setup),
+        cmocka_unit_test_setup(test_tls_resume, test_setup),
         cmocka_unit_test_setup(test_tls_ip_literal, test_setup),
         cmocka_unit_test_setup(test_tls_untrusted, test_setup),
         cmocka_unit_test_setup(test_tls_name_mismatch, test_setup),
