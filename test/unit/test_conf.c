@@ -1931,13 +1931,39 @@ test_tls_listen(void **state)
     }
     assert_int_equal(conf->nlisten, 1);
     assert_non_null(conf->listen[0].tls);
+    /* session tickets: on, for an hour, unless set */
+    assert_true(conf->listen[0].tls->session_tickets);
+    assert_int_equal(conf->listen[0].tls->session_timeout, 3600);
+    sl_conf_destroy(conf);
+    snprintf(yaml, sizeof(yaml),
+             "server:\n  tls: {cert: %s/good.crt, key: %s/good.key, session_tickets: false, "
+             "session_timeout: 10m}\n",
+             d, d);
+    conf = NULL;
+    if (load(yaml, &conf, err, sizeof(err)) != 0) {
+        fail_msg("%s", err);
+    }
+    assert_false(conf->listen[0].tls->session_tickets);
+    assert_int_equal(conf->listen[0].tls->session_timeout, 600);
     sl_conf_destroy(conf);
 
     /* errors, each at its node */
+    snprintf(yaml, sizeof(yaml),
+             "server:\n  tls: {cert: %s/good.crt, key: %s/good.key, session_timeout: 8d}\n", d, d);
+    snprintf(want, sizeof(want), "2:%zu: session_timeout must be between 1s and 7d",
+             strlen("  tls: {cert: /good.crt, key: /good.key, session_timeout: ") + 2 * strlen(d)
+                 + 1);
+    expect_error(yaml, want);
+    snprintf(yaml, sizeof(yaml),
+             "server:\n  tls: {cert: %s/good.crt, key: %s/good.key, session_tickets: 2}\n", d, d);
+    snprintf(want, sizeof(want), "2:%zu: session_tickets must be true or false",
+             strlen("  tls: {cert: /good.crt, key: /good.key, session_tickets: ") + 2 * strlen(d)
+                 + 1);
+    expect_error(yaml, want);
     snprintf(yaml, sizeof(yaml), "server:\n  tls: {cert: %s/good.crt}\n", d);
     expect_error(yaml, "2:8: server.tls needs both cert and key (PEM files)");
     expect_error("server:\n  tls: yes\n",
-                 "2:8: server.tls must be {cert: FILE, key: FILE} or false, not a scalar");
+                 "2:8: server.tls must be {cert: FILE, key: FILE, ...} or false, not a scalar");
     snprintf(yaml, sizeof(yaml), "server:\n  tls: {cert: %s/good.crt, key: %s/good.key, x: 1}\n", d,
              d);
     snprintf(want, sizeof(want), "2:%zu: unknown key \"x\" in server.tls",
@@ -1963,9 +1989,10 @@ test_tls_listen(void **state)
                  "2:12: listen needs an address (e.g. {address: 0.0.0.0:4443, tls: ...})");
     expect_error("server:\n  listen: {address: 127.0.0.1:1, port: 2}\n",
                  "2:34: unknown key \"port\" in listen");
-    expect_error("server:\n  admin_listen: {address: 127.0.0.1:1, tls: on}\n",
-                 "2:45: admin_listen 127.0.0.1:1 tls must be {cert: FILE, key: FILE} or false, "
-                 "not a scalar");
+    expect_error(
+        "server:\n  admin_listen: {address: 127.0.0.1:1, tls: on}\n",
+        "2:45: admin_listen 127.0.0.1:1 tls must be {cert: FILE, key: FILE, ...} or false, "
+        "not a scalar");
     sl_test_rmtree(d);
     (void) state;
 }
