@@ -5,6 +5,12 @@
 
 #include <string.h>
 
+/* a name and its length, as a constant initializer */
+#define HTTP_NAME(s)       \
+    {                      \
+        (s), sizeof(s) - 1 \
+    }
+
 
 const char *
 sl_http_reason(int status)
@@ -109,20 +115,21 @@ sl_http_is_field_value(sl_str_t value)
 bool
 sl_http_is_hop_by_hop(sl_str_t name)
 {
-    static const char *const hop[] = {
-        "connection",
-        "keep-alive",
-        "proxy-connection",
-        "te",
-        "trailer",
-        "transfer-encoding",
-        "upgrade",
-        "proxy-authenticate",
-        "proxy-authorization",
+    static const sl_str_t hop[] = {
+        HTTP_NAME("connection"),
+        HTTP_NAME("keep-alive"),
+        HTTP_NAME("proxy-connection"),
+        HTTP_NAME("te"),
+        HTTP_NAME("trailer"),
+        HTTP_NAME("transfer-encoding"),
+        HTTP_NAME("upgrade"),
+        HTTP_NAME("proxy-authenticate"),
+        HTTP_NAME("proxy-authorization"),
     };
 
+    /* lengths first: most names are none of these, and differ in length */
     for (size_t i = 0; i < sizeof(hop) / sizeof(hop[0]); i++) {
-        if (sl_str_caseeq(name, hop[i])) {
+        if (name.len == hop[i].len && sl_mem_caseeq(name.p, hop[i].p, name.len)) {
             return true;
         }
     }
@@ -133,8 +140,10 @@ sl_http_is_hop_by_hop(sl_str_t name)
 const sl_http_header_t *
 sl_http_find_header(const sl_http_header_t *h, size_t n, const char *name)
 {
+    size_t len = strlen(name);
+
     for (size_t i = 0; i < n; i++) {
-        if (sl_str_caseeq(h[i].name, name)) {
+        if (h[i].name.len == len && sl_mem_caseeq(h[i].name.p, name, len)) {
             return &h[i];
         }
     }

@@ -296,7 +296,7 @@ sl__http_conn_fail(sl_http_conn_t *c, int status, const char *code, const char *
     c->hdr_paused = false;
     c->linger = true;
     c->req.keepalive = false;
-    uv_timer_stop(&c->timer);
+    sl__http_conn_timer(c, 0);
     if (c->req.request_id == NULL) {
         sl__http_conn_request_id(c);
     }
@@ -395,7 +395,7 @@ conn_build_head(sl_http_conn_t *c, int status, const sl_http_header_t *headers, 
             /* the response's own writes meet a gone client */
             c->peer_check = false;
             if (c->queued == 0) {
-                uv_timer_stop(&c->timer);
+                sl__http_conn_timer(c, 0);
             }
         }
     }
@@ -597,7 +597,7 @@ conn_on_write(uv_write_t *req, int status)
         } else if (c->peer_check && c->state == SL_HTTP_BUSY) {
             sl__http_conn_timer(c, HTTP_PEER_CHECK);
         } else {
-            uv_timer_stop(&c->timer);
+            sl__http_conn_timer(c, 0);
         }
     }
     if (c->congested && c->queued < HTTP_LOW_WATER) {
