@@ -417,7 +417,14 @@ sl__upstream_call_set_phase(sl_upstream_call_t *uc, upstream_phase_e phase)
 }
 
 
-/* Arms the call's timer for the nearest of its deadlines. */
+/*
+ * Arms the call's timer for the nearest of its deadlines. A call moves
+ * through several phases, each re-arming: the libuv timer is restarted only
+ * when the deadline comes before the one it is armed for (call_on_timer
+ * checks what really expired and arms again for the rest), and a call with
+ * no deadline left keeps a timer armed for an earlier one, which then finds
+ * nothing expired.
+ */
 void
 sl__upstream_call_arm(sl_upstream_call_t *uc)
 {
@@ -449,11 +456,12 @@ sl__upstream_call_arm(sl_upstream_call_t *uc)
     if (p->total_timeout != 0 && uc->start + p->total_timeout < deadline) {
         deadline = uc->start + p->total_timeout;
     }
-    if (deadline == UINT64_MAX) {
-        uv_timer_stop(&uc->timer);
+    if (deadline == UINT64_MAX || (uc->timer_armed && uc->timer_due <= deadline)) {
         return;
     }
     uv_timer_start(&uc->timer, call_on_timer, deadline > now ? deadline - now : 0, 0);
+    uc->timer_armed = true;
+    uc->timer_due = deadline > now ? deadline : now;
 }
 
 
@@ -465,6 +473,7 @@ call_on_timer(uv_timer_t *timer)
     uint64_t now = uv_now(uc->u->loop);
     uint64_t from = uc->phase_start;
 
+    uc->timer_armed = false;
     if (uc->phase == UPSTREAM_PHASE_DONE) {
         uc->phase = UPSTREAM_PHASE_CLOSED;
         TAILQ_REMOVE(&uc->u->calls, uc, link);
@@ -541,6 +550,8 @@ sl__upstream_call_finish(sl_upstream_call_t *uc, int rc)
     uc->rc = rc;
     uc->phase = UPSTREAM_PHASE_DONE;
     uv_timer_start(&uc->timer, call_on_timer, 0, 0);
+    uc->timer_armed = true;
+    uc->timer_due = uv_now(uc->u->loop);
 }
 
 
