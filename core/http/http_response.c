@@ -646,8 +646,8 @@ conn_finish(sl_http_conn_t *c)
 static bool
 http_header_is_ours(sl_str_t name)
 {
-    return sl_str_caseeq(name, "content-length") || sl_str_caseeq(name, "date")
-           || sl_str_caseeq(name, "server") || sl_str_caseeq(name, "x-request-id")
+    return sl_str_caseeq_lit(name, "content-length") || sl_str_caseeq_lit(name, "date")
+           || sl_str_caseeq_lit(name, "server") || sl_str_caseeq_lit(name, "x-request-id")
            || sl_http_is_hop_by_hop(name);
 }
 

@@ -294,9 +294,10 @@ upstream_request_size(const sl_provider_conf_t *p, const sl_upstream_req_t *req,
 static bool
 upstream_header_skip(const sl_http_header_t *h)
 {
-    return h->name.len == 0 || sl_str_caseeq(h->name, "host")
-           || sl_str_caseeq(h->name, "content-length") || sl_str_caseeq(h->name, "connection")
-           || sl_str_caseeq(h->name, "transfer-encoding")
+    return h->name.len == 0 || sl_str_caseeq_lit(h->name, "host")
+           || sl_str_caseeq_lit(h->name, "content-length")
+           || sl_str_caseeq_lit(h->name, "connection")
+           || sl_str_caseeq_lit(h->name, "transfer-encoding")
            || upstream_bad_chars(h->name.p, h->name.len)
            || (h->value.len > 0
                && (memchr(h->value.p, '\r', h->value.len) != NULL
@@ -346,7 +347,6 @@ upstream_serialize(sl_upstream_call_t *uc, const sl_provider_conf_t *p,
 {
     char *d = uc->req;
     const sl_http_header_t *h;
-    int n;
 
     d = upstream_put(d, req->method, strlen(req->method));
     *d++ = ' ';
@@ -371,10 +371,19 @@ upstream_serialize(sl_upstream_call_t *uc, const sl_provider_conf_t *p,
         d = upstream_put(d, "\r\n", 2);
     }
     if (with_length) {
-        /* room for the longest number was counted; the terminating NUL lands in the slack */
-        n = snprintf(d, sizeof("Content-Length: 18446744073709551615\r\n"),
-                     "Content-Length: %zu\r\n", req->body_len);
-        d += n;
+        /* room for the longest number was counted */
+        char digits[20];
+        size_t v = req->body_len, k = 0;
+
+        d = upstream_put(d, "Content-Length: ", sizeof("Content-Length: ") - 1);
+        do {
+            digits[k++] = (char) ('0' + v % 10);
+            v /= 10;
+        } while (v != 0);
+        while (k > 0) {
+            *d++ = digits[--k];
+        }
+        d = upstream_put(d, "\r\n", 2);
     }
     d = upstream_put(d, "\r\n", 2);
     if (req->body_len > 0) {
