@@ -20,6 +20,17 @@
  * Decoding checks every length against the record's end, the version, the
  * ranges and the checksum; it copies what it keeps into one pool block, so
  * nothing points into LMDB's map after the transaction ends.
+ *
+ * Authentication cache: the hash index (SHA-256 of the text -> id) is
+ * written once, when a key is created, and never changed or deleted, so
+ * what it maps a text to can be remembered. Each thread keeps a small
+ * direct-mapped table of text -> id for the keys it authenticated, tagged
+ * with a keyed 128-bit SipHash of the text (per-process random key; the
+ * text itself is not kept), which spares the hot path the SHA-256 and the
+ * index read. The record is still read from the transaction on every
+ * request, so revocation, expiry, limits and budgets take effect at once;
+ * an id whose record is gone (a restored backup) drops its entry and the
+ * text is looked up again.
  */
 #include "storage/keys.h"
 
@@ -46,6 +57,16 @@
 #define KEYS_ID_RANDOM  8
 #define KEYS_AUTH_MAX   1024 /* longer "keys" are not hashed at all */
 #define KEYS_ID_PREFIX  "key_"
+#define KEYS_CACHE_SIZE 256 /* entries of the per-thread auth cache, a power of two */
+
+typedef struct keys_cache_entry {
+    uint64_t tag[2]; /* SipHash-2-4-128 of the text; {0, 0}: empty */
+    char id[SL_KEY_ID_LEN];
+} keys_cache_entry_t;
+
+static _Thread_local keys_cache_entry_t keys_cache[KEYS_CACHE_SIZE];
+static _Thread_local uint64_t keys_cache_key[2];
+static _Thread_local int keys_cache_state; /* 0 unseeded, 1 ready, -1 off (no randomness) */
 
 typedef struct keys_create_arg {
     const sl_key_t *key;
@@ -99,6 +120,8 @@ static bool keys_get_u64(keys_reader_t *r, uint64_t *v);
 static bool keys_get_u16(keys_reader_t *r, size_t *v);
 static bool keys_get_str(keys_reader_t *r, sl_str_t *s, size_t max);
 static uint32_t keys_fnv1a(const uint8_t *p, size_t len);
+static bool keys_cache_tag(const char *text, size_t len, uint64_t tag[2]);
+static void keys_siphash128(const uint64_t k[2], const uint8_t *p, size_t len, uint64_t out[2]);
 
 
 static int
@@ -330,9 +353,23 @@ sl_keys_auth(sl_txn_t *t, const char *text, size_t len, sl_pool_t *pool, sl_key_
     sl_str_t id;
     int rc;
 
+    uint64_t tag[2] = { 0, 0 };
+    keys_cache_entry_t *e = NULL;
+
     *key = NULL;
     if (len == 0 || len > KEYS_AUTH_MAX) {
         return SL_EAUTH;
+    }
+    if (keys_cache_tag(text, len, tag)) {
+        e = &keys_cache[tag[0] & (KEYS_CACHE_SIZE - 1)];
+        if (e->tag[0] == tag[0] && e->tag[1] == tag[1]) {
+            rc = keys_get_id(t, e->id, SL_KEY_ID_LEN, pool, key);
+            if (rc != SL_ENOTFOUND) {
+                return rc;
+            }
+            /* the record is gone (a restored backup): ask the index again */
+            memset(e, 0, sizeof(*e));
+        }
     }
     sl_crypto_sha256(text, len, hash);
     rc = sl_db_get(t, SL_DBI_KEY_HASH, hash, sizeof(hash), &id);
@@ -348,7 +385,102 @@ sl_keys_auth(sl_txn_t *t, const char *text, size_t len, sl_pool_t *pool, sl_key_
                (int) (id.len > SL_KEY_ID_LEN ? SL_KEY_ID_LEN : id.len), id.p);
         return SL_ESTORE;
     }
+    if (rc == 0 && e != NULL) {
+        /* id.len == SL_KEY_ID_LEN: keys_get_id checked it */
+        memcpy(e->id, id.p, SL_KEY_ID_LEN);
+        e->tag[0] = tag[0];
+        e->tag[1] = tag[1];
+    }
     return rc;
+}
+
+
+void
+sl_keys_auth_forget(void)
+{
+    memset(keys_cache, 0, sizeof(keys_cache));
+}
+
+
+/*
+ * The auth cache's tag of text into tag; false when the cache is off (no
+ * randomness for its key: every lookup then hashes). A {0, 0} tag, which
+ * marks an empty entry, is never returned.
+ */
+static bool
+keys_cache_tag(const char *text, size_t len, uint64_t tag[2])
+{
+    if (keys_cache_state == 0) {
+        keys_cache_state = sl_crypto_random(keys_cache_key, sizeof(keys_cache_key)) == 0 ? 1 : -1;
+    }
+    if (keys_cache_state < 0) {
+        return false;
+    }
+    keys_siphash128(keys_cache_key, (const uint8_t *) text, len, tag);
+    if (tag[0] == 0 && tag[1] == 0) {
+        tag[1] = 1;
+    }
+    return true;
+}
+
+
+#define KEYS_ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
+#define KEYS_SIPROUND           \
+    do {                        \
+        v0 += v1;               \
+        v1 = KEYS_ROTL(v1, 13); \
+        v1 ^= v0;               \
+        v0 = KEYS_ROTL(v0, 32); \
+        v2 += v3;               \
+        v3 = KEYS_ROTL(v3, 16); \
+        v3 ^= v2;               \
+        v0 += v3;               \
+        v3 = KEYS_ROTL(v3, 21); \
+        v3 ^= v0;               \
+        v2 += v1;               \
+        v1 = KEYS_ROTL(v1, 17); \
+        v1 ^= v2;               \
+        v2 = KEYS_ROTL(v2, 32); \
+    } while (0)
+
+
+/* SipHash-2-4 with a 128-bit output (the reference's outlen 16 variant) of p[0..len) under k. */
+static void
+keys_siphash128(const uint64_t k[2], const uint8_t *p, size_t len, uint64_t out[2])
+{
+    uint64_t v0 = k[0] ^ 0x736f6d6570736575ull, v1 = k[1] ^ 0x646f72616e646f6dull;
+    uint64_t v2 = k[0] ^ 0x6c7967656e657261ull, v3 = k[1] ^ 0x7465646279746573ull;
+    uint64_t m, b = (uint64_t) len << 56;
+    size_t i, left = len & 7;
+
+    v1 ^= 0xee;
+    for (i = 0; i + 8 <= len; i += 8) {
+        m = 0;
+        for (int j = 7; j >= 0; j--) {
+            m = m << 8 | p[i + (size_t) j];
+        }
+        v3 ^= m;
+        KEYS_SIPROUND;
+        KEYS_SIPROUND;
+        v0 ^= m;
+    }
+    for (size_t j = 0; j < left; j++) {
+        b |= (uint64_t) p[i + j] << (8 * j);
+    }
+    v3 ^= b;
+    KEYS_SIPROUND;
+    KEYS_SIPROUND;
+    v0 ^= b;
+    v2 ^= 0xee;
+    for (int r = 0; r < 4; r++) {
+        KEYS_SIPROUND;
+    }
+    out[0] = v0 ^ v1 ^ v2 ^ v3;
+    v1 ^= 0xdd;
+    for (int r = 0; r < 4; r++) {
+        KEYS_SIPROUND;
+    }
+    out[1] = v0 ^ v1 ^ v2 ^ v3;
 }
 
 

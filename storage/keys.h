@@ -122,6 +122,14 @@ int sl_keys_create(sl_db_t *db, const sl_key_spec_t *spec, sl_pool_t *pool, sl_k
 int sl_keys_auth(sl_txn_t *t, const char *text, size_t len, sl_pool_t *pool, sl_key_t **key);
 
 /*
+ * Forgets the calling thread's authentication cache (text -> id, see
+ * storage/keys.c). sluice never needs it: the hash index it caches is
+ * written once per key and never changed. For tests that rewrite the index
+ * behind sl_keys_auth's back.
+ */
+void sl_keys_auth_forget(void);
+
+/*
  * Finds a key by id ("key_...") or by name. Returns 0 and *key (in pool),
  * SL_ENOTFOUND or SL_ESTORE. Read or write transaction.
  */

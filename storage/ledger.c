@@ -1225,6 +1225,10 @@ sl_ledger_utf8_clean(const char *s, bool ctrl, char *out, size_t size)
     size_t o = 0, n;
 
     while (*p != '\0' && o + 4 < size) {
+        if (*p < 0x80 && (!ctrl || (*p >= 0x20 && *p != 0x7f))) {
+            out[o++] = (char) *p++; /* ASCII, the common case: no decoding */
+            continue;
+        }
         n = ledger_utf8_len(p);
         if (n == 0 || (ctrl && (*p < 0x20 || *p == 0x7f))) {
             out[o++] = '?';

@@ -43,9 +43,25 @@ sl_mem_caseeq(const char *a, const char *b, size_t len)
 bool
 sl_str_caseeq(sl_str_t a, const char *b)
 {
-    size_t n = strlen(b);
+    /* no strlen(b) first: most calls (header lookups) differ in the first byte */
+    for (size_t i = 0; i < a.len; i++) {
+        unsigned char x = (unsigned char) a.p[i];
+        unsigned char y = (unsigned char) b[i];
 
-    return a.len == n && sl_mem_caseeq(a.p, b, n);
+        if (y == '\0') {
+            return false;
+        }
+        if (x >= 'A' && x <= 'Z') {
+            x |= 0x20;
+        }
+        if (y >= 'A' && y <= 'Z') {
+            y |= 0x20;
+        }
+        if (x != y) {
+            return false;
+        }
+    }
+    return b[a.len] == '\0';
 }
 
 

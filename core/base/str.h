@@ -24,6 +24,10 @@ bool sl_str_eq(sl_str_t a, const char *b);
 /* ASCII case-insensitive equality with a C string (HTTP header names). */
 bool sl_str_caseeq(sl_str_t a, const char *b);
 
+/* sl_str_caseeq with a string literal: lengths compared first, no strlen. */
+#define sl_str_caseeq_lit(a, lit) \
+    ((a).len == sizeof(lit) - 1 && sl_mem_caseeq((a).p, (lit), sizeof(lit) - 1))
+
 /* ASCII case-insensitive comparison of two byte ranges of equal length. */
 bool sl_mem_caseeq(const char *a, const char *b, size_t len);
 

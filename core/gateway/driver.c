@@ -26,6 +26,7 @@
 static sl_driver_t *drv_current;
 
 static void drv_healthz(sl_http_req_t *r);
+static sl_str_t drv_uint(sl_pool_t *pool, uint64_t v);
 static void drv_models(sl_http_req_t *r);
 static void drv_model(sl_http_req_t *r);
 static void drv_chat(sl_http_req_t *r);
@@ -609,9 +610,8 @@ sl__drv_headers(sl_drv_req_t *rq, sl_http_header_t *h)
                                      { rq->r->request_id, strlen(rq->r->request_id) } };
     }
     if (rq->features.scored) {
-        const char *score = sl_psprintf(pool, "%u", sl_features_complexity(&rq->features)->score);
-
-        h[n++] = (sl_http_header_t){ sl_str_lit("x-sluice-complexity"), { score, strlen(score) } };
+        h[n++] = (sl_http_header_t){ sl_str_lit("x-sluice-complexity"),
+                                     drv_uint(pool, sl_features_complexity(&rq->features)->score) };
     }
     t = rq->served != NULL ? rq->served : rq->last_target; /* an error: who gave it */
     if (t == NULL) {
@@ -621,13 +621,28 @@ sl__drv_headers(sl_drv_req_t *rq, sl_http_header_t *h)
                                  { t->provider->name, strlen(t->provider->name) } };
     h[n++] = (sl_http_header_t){ sl_str_lit("x-sluice-model"), { t->model, strlen(t->model) } };
     h[n++] = (sl_http_header_t){ sl_str_lit("x-sluice-cache"), sl__cache_status(rq) };
-    {
-        const char *attempts = sl_psprintf(pool, "%u", rq->attempts);
-
-        h[n++] =
-            (sl_http_header_t){ sl_str_lit("x-sluice-attempts"), { attempts, strlen(attempts) } };
-    }
+    h[n++] = (sl_http_header_t){ sl_str_lit("x-sluice-attempts"), drv_uint(pool, rq->attempts) };
     return n;
+}
+
+
+/* v in decimal, in pool (a header value: no printf on the hot path). */
+static sl_str_t
+drv_uint(sl_pool_t *pool, uint64_t v)
+{
+    char tmp[20];
+    size_t k = 0;
+    char *s;
+
+    do {
+        tmp[k++] = (char) ('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    s = sl_palloc(pool, k);
+    for (size_t i = 0; i < k; i++) {
+        s[i] = tmp[k - 1 - i];
+    }
+    return (sl_str_t){ s, k };
 }
 
 

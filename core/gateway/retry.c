@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "core/base/errno.h"
+#include "core/base/pid.h"
 
 #define RETRY_NS_MAX (UINT64_MAX / 4)
 
@@ -30,7 +31,7 @@ sl_retry_rand(void *arg)
 {
     static uint64_t x;
     static pid_t owner;
-    pid_t pid = getpid();
+    pid_t pid = sl_pid(); /* cached: a system call per jitter is dear */
 
     (void) arg;
     if (x == 0 || owner != pid) {

@@ -8,63 +8,69 @@
 
 #include <string.h>
 
-static bool headers_listed(const char *const *list, sl_str_t name);
+static bool headers_listed(const sl_str_t *list, sl_str_t name);
 static bool headers_has_prefix(sl_str_t name, const char *prefix);
 static bool headers_token_listed(sl_str_t list, sl_str_t name);
 static bool headers_provider_sets(const sl_provider_conf_t *p, sl_str_t name);
 static bool headers_opted_in(const sl_provider_conf_t *p, sl_str_t name);
 
-static const char *const headers_never[] = {
+/* a name and its length, as a constant initializer */
+#define HEADERS_NAME(s)    \
+    {                      \
+        (s), sizeof(s) - 1 \
+    }
+
+static const sl_str_t headers_never[] = {
     /* framing and routing: sluice or the adapter sets them */
-    "host",
-    "content-length",
-    "content-type",
-    "expect",
-    "accept-encoding",
+    HEADERS_NAME("host"),
+    HEADERS_NAME("content-length"),
+    HEADERS_NAME("content-type"),
+    HEADERS_NAME("expect"),
+    HEADERS_NAME("accept-encoding"),
     /* credentials: the provider gets the gateway's own */
-    "authorization",
-    "x-api-key",
-    "api-key",
-    "x-goog-api-key",
-    "ocp-apim-subscription-key",
+    HEADERS_NAME("authorization"),
+    HEADERS_NAME("x-api-key"),
+    HEADERS_NAME("api-key"),
+    HEADERS_NAME("x-goog-api-key"),
+    HEADERS_NAME("ocp-apim-subscription-key"),
     /* may carry the dashboard's session: cookies are not scoped by port */
-    "cookie",
+    HEADERS_NAME("cookie"),
     /* sluice's own */
-    "x-request-id",
-    NULL,
+    HEADERS_NAME("x-request-id"),
+    { NULL, 0 },
 };
 
-static const char *const headers_opt_in[] = {
+static const sl_str_t headers_opt_in[] = {
     /* whose account pays: the gateway's key chooses that, not the client */
-    "openai-organization",
-    "openai-project",
-    "x-goog-user-project",
+    HEADERS_NAME("openai-organization"),
+    HEADERS_NAME("openai-project"),
+    HEADERS_NAME("x-goog-user-project"),
     /* the client's network */
-    "forwarded",
-    "x-real-ip",
-    "x-client-ip",
-    "client-ip",
-    "true-client-ip",
-    "cf-connecting-ip",
-    "fastly-client-ip",
-    "x-cluster-client-ip",
-    "x-original-forwarded-for",
-    "x-originating-ip",
-    "x-remote-ip",
-    "x-remote-addr",
-    "via",
+    HEADERS_NAME("forwarded"),
+    HEADERS_NAME("x-real-ip"),
+    HEADERS_NAME("x-client-ip"),
+    HEADERS_NAME("client-ip"),
+    HEADERS_NAME("true-client-ip"),
+    HEADERS_NAME("cf-connecting-ip"),
+    HEADERS_NAME("fastly-client-ip"),
+    HEADERS_NAME("x-cluster-client-ip"),
+    HEADERS_NAME("x-original-forwarded-for"),
+    HEADERS_NAME("x-originating-ip"),
+    HEADERS_NAME("x-remote-ip"),
+    HEADERS_NAME("x-remote-addr"),
+    HEADERS_NAME("via"),
     /* where the client's page lives */
-    "origin",
-    "referer",
-    NULL,
+    HEADERS_NAME("origin"),
+    HEADERS_NAME("referer"),
+    { NULL, 0 },
 };
 
 
 static bool
-headers_listed(const char *const *list, sl_str_t name)
+headers_listed(const sl_str_t *list, sl_str_t name)
 {
-    for (size_t i = 0; list[i] != NULL; i++) {
-        if (sl_str_caseeq(name, list[i])) {
+    for (size_t i = 0; list[i].p != NULL; i++) {
+        if (name.len == list[i].len && sl_mem_caseeq(name.p, list[i].p, name.len)) {
             return true;
         }
     }

@@ -5,6 +5,12 @@
 
 #include <string.h>
 
+/* a name and its length, as a constant initializer */
+#define HTTP_NAME(s)       \
+    {                      \
+        (s), sizeof(s) - 1 \
+    }
+
 
 const char *
 sl_http_reason(int status)
@@ -77,14 +83,25 @@ sl_http_reason(int status)
 bool
 sl_http_is_token(sl_str_t name)
 {
+    /* RFC 9110 tchar: ALPHA, DIGIT and !#$%&'*+-.^_`|~ (a table: this runs per header) */
+    static const uint8_t tchar[256] = {
+        ['!'] = 1, ['#'] = 1, ['$'] = 1, ['%'] = 1, ['&'] = 1, ['\''] = 1, ['*'] = 1, ['+'] = 1,
+        ['-'] = 1, ['.'] = 1, ['^'] = 1, ['_'] = 1, ['`'] = 1, ['|'] = 1,  ['~'] = 1, ['0'] = 1,
+        ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1,  ['7'] = 1, ['8'] = 1,
+        ['9'] = 1, ['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1,  ['f'] = 1, ['g'] = 1,
+        ['h'] = 1, ['i'] = 1, ['j'] = 1, ['k'] = 1, ['l'] = 1, ['m'] = 1,  ['n'] = 1, ['o'] = 1,
+        ['p'] = 1, ['q'] = 1, ['r'] = 1, ['s'] = 1, ['t'] = 1, ['u'] = 1,  ['v'] = 1, ['w'] = 1,
+        ['x'] = 1, ['y'] = 1, ['z'] = 1, ['A'] = 1, ['B'] = 1, ['C'] = 1,  ['D'] = 1, ['E'] = 1,
+        ['F'] = 1, ['G'] = 1, ['H'] = 1, ['I'] = 1, ['J'] = 1, ['K'] = 1,  ['L'] = 1, ['M'] = 1,
+        ['N'] = 1, ['O'] = 1, ['P'] = 1, ['Q'] = 1, ['R'] = 1, ['S'] = 1,  ['T'] = 1, ['U'] = 1,
+        ['V'] = 1, ['W'] = 1, ['X'] = 1, ['Y'] = 1, ['Z'] = 1,
+    };
+
     if (name.len == 0) {
         return false;
     }
     for (size_t i = 0; i < name.len; i++) {
-        unsigned char ch = (unsigned char) name.p[i];
-
-        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9')
-              || (ch != '\0' && strchr("!#$%&'*+-.^_`|~", ch) != NULL))) {
+        if (tchar[(unsigned char) name.p[i]] == 0) {
             return false;
         }
     }
@@ -109,20 +126,21 @@ sl_http_is_field_value(sl_str_t value)
 bool
 sl_http_is_hop_by_hop(sl_str_t name)
 {
-    static const char *const hop[] = {
-        "connection",
-        "keep-alive",
-        "proxy-connection",
-        "te",
-        "trailer",
-        "transfer-encoding",
-        "upgrade",
-        "proxy-authenticate",
-        "proxy-authorization",
+    static const sl_str_t hop[] = {
+        HTTP_NAME("connection"),
+        HTTP_NAME("keep-alive"),
+        HTTP_NAME("proxy-connection"),
+        HTTP_NAME("te"),
+        HTTP_NAME("trailer"),
+        HTTP_NAME("transfer-encoding"),
+        HTTP_NAME("upgrade"),
+        HTTP_NAME("proxy-authenticate"),
+        HTTP_NAME("proxy-authorization"),
     };
 
+    /* lengths first: most names are none of these, and differ in length */
     for (size_t i = 0; i < sizeof(hop) / sizeof(hop[0]); i++) {
-        if (sl_str_caseeq(name, hop[i])) {
+        if (name.len == hop[i].len && sl_mem_caseeq(name.p, hop[i].p, name.len)) {
             return true;
         }
     }
@@ -133,8 +151,10 @@ sl_http_is_hop_by_hop(sl_str_t name)
 const sl_http_header_t *
 sl_http_find_header(const sl_http_header_t *h, size_t n, const char *name)
 {
+    size_t len = strlen(name);
+
     for (size_t i = 0; i < n; i++) {
-        if (sl_str_caseeq(h[i].name, name)) {
+        if (h[i].name.len == len && sl_mem_caseeq(h[i].name.p, name, len)) {
             return &h[i];
         }
     }

@@ -53,14 +53,48 @@ static void conn_on_shutdown(uv_shutdown_t *req, int status);
 static void conn_on_close(uv_handle_t *handle);
 
 
+/*
+ * Sets the connection's timeout to ms from now (0: none). A request moves
+ * through several timeouts (headers, body, none while busy, send, idle),
+ * and restarting a libuv timer for each costs a heap removal and insertion:
+ * the libuv timer is only restarted when the new deadline comes before the
+ * one it is armed for; otherwise it fires early and conn_on_timer arms it
+ * again for what is left. Stopping only forgets the deadline.
+ */
 void
 sl__http_conn_timer(sl_http_conn_t *c, uint64_t ms)
 {
+    uint64_t d;
+
     if (ms == 0) {
-        uv_timer_stop(&c->timer);
+        c->timer_on = false;
+        return;
+    }
+    d = uv_now(c->timer.loop) + ms;
+    c->timer_on = true;
+    c->deadline = d;
+    if (c->timer_armed && c->timer_due <= d) {
         return;
     }
     uv_timer_start(&c->timer, conn_on_timer, ms, 0);
+    c->timer_armed = true;
+    c->timer_due = d;
+}
+
+
+void
+sl__http_conn_timer_now(sl_http_conn_t *c)
+{
+    uint64_t now = uv_now(c->timer.loop);
+
+    c->timer_on = true;
+    c->deadline = now;
+    if (c->timer_armed && c->timer_due <= now) {
+        return;
+    }
+    uv_timer_start(&c->timer, conn_on_timer, 0, 0);
+    c->timer_armed = true;
+    c->timer_due = now;
 }
 
 
@@ -505,7 +539,20 @@ static void
 conn_on_timer(uv_timer_t *timer)
 {
     sl_http_conn_t *c = timer->data;
+    uint64_t now = uv_now(timer->loop);
 
+    c->timer_armed = false;
+    if (!c->timer_on) {
+        return; /* stopped since it was armed */
+    }
+    if (now < c->deadline) {
+        /* armed for an earlier deadline that has since moved on */
+        uv_timer_start(&c->timer, conn_on_timer, c->deadline - now, 0);
+        c->timer_armed = true;
+        c->timer_due = c->deadline;
+        return;
+    }
+    c->timer_on = false;
     switch (c->state) {
     case SL_HTTP_IDLE:
         if (c->resume) {
@@ -745,7 +792,7 @@ sl__http_conn_request_done(sl_http_conn_t *c)
          * the sl_http_* call of the handler that just finished.
          */
         c->resume = true;
-        uv_timer_start(&c->timer, conn_on_timer, 0, 0);
+        sl__http_conn_timer_now(c);
     } else {
         sl__http_conn_timer(c, sl__http_conn_idle_timeout(c));
     }

@@ -170,7 +170,7 @@ sl__http_conn_dispatch(sl_http_conn_t *c)
 
     r->body = (sl_str_t){ c->body.p != NULL ? c->body.p : "", c->body.len };
     c->state = SL_HTTP_BUSY;
-    uv_timer_stop(&c->timer);
+    sl__http_conn_timer(c, 0);
 
     for (size_t i = 0; i < srv->nroutes; i++) {
         if (!sl__http_route_match(srv, i, r->path)) {

@@ -296,7 +296,7 @@ sl__http_conn_fail(sl_http_conn_t *c, int status, const char *code, const char *
     c->hdr_paused = false;
     c->linger = true;
     c->req.keepalive = false;
-    uv_timer_stop(&c->timer);
+    sl__http_conn_timer(c, 0);
     if (c->req.request_id == NULL) {
         sl__http_conn_request_id(c);
     }
@@ -395,7 +395,7 @@ conn_build_head(sl_http_conn_t *c, int status, const sl_http_header_t *headers, 
             /* the response's own writes meet a gone client */
             c->peer_check = false;
             if (c->queued == 0) {
-                uv_timer_stop(&c->timer);
+                sl__http_conn_timer(c, 0);
             }
         }
     }
@@ -597,7 +597,7 @@ conn_on_write(uv_write_t *req, int status)
         } else if (c->peer_check && c->state == SL_HTTP_BUSY) {
             sl__http_conn_timer(c, HTTP_PEER_CHECK);
         } else {
-            uv_timer_stop(&c->timer);
+            sl__http_conn_timer(c, 0);
         }
     }
     if (c->congested && c->queued < HTTP_LOW_WATER) {
@@ -646,8 +646,8 @@ conn_finish(sl_http_conn_t *c)
 static bool
 http_header_is_ours(sl_str_t name)
 {
-    return sl_str_caseeq(name, "content-length") || sl_str_caseeq(name, "date")
-           || sl_str_caseeq(name, "server") || sl_str_caseeq(name, "x-request-id")
+    return sl_str_caseeq_lit(name, "content-length") || sl_str_caseeq_lit(name, "date")
+           || sl_str_caseeq_lit(name, "server") || sl_str_caseeq_lit(name, "x-request-id")
            || sl_http_is_hop_by_hop(name);
 }
 

@@ -124,7 +124,16 @@ struct sl_http_server {
 
 struct sl_http_conn {
     uv_tcp_t tcp;
+    /*
+     * One timer for the connection's current timeout, kept lazily (see
+     * sl__http_conn_timer): deadline is what counts; the libuv timer may be
+     * armed earlier (timer_due) and then re-arms itself for the rest.
+     */
     uv_timer_t timer;
+    uint64_t deadline;  /* loop ms; valid while timer_on */
+    uint64_t timer_due; /* loop ms the libuv timer fires at; valid while timer_armed */
+    bool timer_on;
+    bool timer_armed;
     uv_shutdown_t shutdown;
     sl_tls_t *tls; /* NULL on a plain connection */
     llhttp_t parser;
@@ -201,6 +210,9 @@ const char *sl__http_server_date(sl_http_server_t *srv);
  * closed.
  */
 void sl__http_conn_timer(sl_http_conn_t *c, uint64_t ms);
+
+/* Fires the connection's timer on the next loop turn (a pipelined request resumes from it). */
+void sl__http_conn_timer_now(sl_http_conn_t *c);
 uint64_t sl__http_conn_idle_timeout(const sl_http_conn_t *c);
 void sl__http_conn_read_start(sl_http_conn_t *c);
 int sl__http_conn_tls_flush(sl_http_conn_t *c);

@@ -294,9 +294,10 @@ upstream_request_size(const sl_provider_conf_t *p, const sl_upstream_req_t *req,
 static bool
 upstream_header_skip(const sl_http_header_t *h)
 {
-    return h->name.len == 0 || sl_str_caseeq(h->name, "host")
-           || sl_str_caseeq(h->name, "content-length") || sl_str_caseeq(h->name, "connection")
-           || sl_str_caseeq(h->name, "transfer-encoding")
+    return h->name.len == 0 || sl_str_caseeq_lit(h->name, "host")
+           || sl_str_caseeq_lit(h->name, "content-length")
+           || sl_str_caseeq_lit(h->name, "connection")
+           || sl_str_caseeq_lit(h->name, "transfer-encoding")
            || upstream_bad_chars(h->name.p, h->name.len)
            || (h->value.len > 0
                && (memchr(h->value.p, '\r', h->value.len) != NULL
@@ -346,7 +347,6 @@ upstream_serialize(sl_upstream_call_t *uc, const sl_provider_conf_t *p,
 {
     char *d = uc->req;
     const sl_http_header_t *h;
-    int n;
 
     d = upstream_put(d, req->method, strlen(req->method));
     *d++ = ' ';
@@ -371,10 +371,19 @@ upstream_serialize(sl_upstream_call_t *uc, const sl_provider_conf_t *p,
         d = upstream_put(d, "\r\n", 2);
     }
     if (with_length) {
-        /* room for the longest number was counted; the terminating NUL lands in the slack */
-        n = snprintf(d, sizeof("Content-Length: 18446744073709551615\r\n"),
-                     "Content-Length: %zu\r\n", req->body_len);
-        d += n;
+        /* room for the longest number was counted */
+        char digits[20];
+        size_t v = req->body_len, k = 0;
+
+        d = upstream_put(d, "Content-Length: ", sizeof("Content-Length: ") - 1);
+        do {
+            digits[k++] = (char) ('0' + v % 10);
+            v /= 10;
+        } while (v != 0);
+        while (k > 0) {
+            *d++ = digits[--k];
+        }
+        d = upstream_put(d, "\r\n", 2);
     }
     d = upstream_put(d, "\r\n", 2);
     if (req->body_len > 0) {
@@ -420,7 +429,14 @@ sl__upstream_call_set_phase(sl_upstream_call_t *uc, upstream_phase_e phase)
 }
 
 
-/* Arms the call's timer for the nearest of its deadlines. */
+/*
+ * Arms the call's timer for the nearest of its deadlines. A call moves
+ * through several phases, each re-arming: the libuv timer is restarted only
+ * when the deadline comes before the one it is armed for (call_on_timer
+ * checks what really expired and arms again for the rest), and a call with
+ * no deadline left keeps a timer armed for an earlier one, which then finds
+ * nothing expired.
+ */
 void
 sl__upstream_call_arm(sl_upstream_call_t *uc)
 {
@@ -452,11 +468,12 @@ sl__upstream_call_arm(sl_upstream_call_t *uc)
     if (p->total_timeout != 0 && uc->start + p->total_timeout < deadline) {
         deadline = uc->start + p->total_timeout;
     }
-    if (deadline == UINT64_MAX) {
-        uv_timer_stop(&uc->timer);
+    if (deadline == UINT64_MAX || (uc->timer_armed && uc->timer_due <= deadline)) {
         return;
     }
     uv_timer_start(&uc->timer, call_on_timer, deadline > now ? deadline - now : 0, 0);
+    uc->timer_armed = true;
+    uc->timer_due = deadline > now ? deadline : now;
 }
 
 
@@ -468,6 +485,7 @@ call_on_timer(uv_timer_t *timer)
     uint64_t now = uv_now(uc->u->loop);
     uint64_t from = uc->phase_start;
 
+    uc->timer_armed = false;
     if (uc->phase == UPSTREAM_PHASE_DONE) {
         uc->phase = UPSTREAM_PHASE_CLOSED;
         TAILQ_REMOVE(&uc->u->calls, uc, link);
@@ -544,6 +562,8 @@ sl__upstream_call_finish(sl_upstream_call_t *uc, int rc)
     uc->rc = rc;
     uc->phase = UPSTREAM_PHASE_DONE;
     uv_timer_start(&uc->timer, call_on_timer, 0, 0);
+    uc->timer_armed = true;
+    uc->timer_due = uv_now(uc->u->loop);
 }
 
 

@@ -136,7 +136,7 @@ sl__upstream_call_acquire(sl_upstream_call_t *uc, bool fresh)
         pool->nidle--;
         TAILQ_INSERT_TAIL(&pool->busy, c, link);
         pool->nbusy++;
-        uv_timer_stop(&c->timer);
+        /* its keep-alive timer stays armed: conn_on_keepalive ignores a busy connection */
         c->reused = true;
         uc->timing.reused = true;
         uc->timing.connected = uv_hrtime();
@@ -794,7 +794,11 @@ conn_release(upstream_conn_t *c)
     pool->nidle++;
     c->state = UPSTREAM_CONN_IDLE;
     sl__upstream_conn_read_start(c);
-    uv_timer_start(&c->timer, conn_on_keepalive, p->keepalive_timeout, 0);
+    c->idle_until = uv_now(c->pool->u->loop) + p->keepalive_timeout;
+    if (!c->timer_armed) {
+        uv_timer_start(&c->timer, conn_on_keepalive, p->keepalive_timeout, 0);
+        c->timer_armed = true;
+    }
 }
 
 
@@ -802,7 +806,17 @@ static void
 conn_on_keepalive(uv_timer_t *timer)
 {
     upstream_conn_t *c = timer->data;
+    uint64_t now = uv_now(timer->loop);
 
+    c->timer_armed = false;
+    if (c->state != UPSTREAM_CONN_IDLE) {
+        return; /* busy again since it was armed: going idle arms it anew */
+    }
+    if (now < c->idle_until) {
+        uv_timer_start(&c->timer, conn_on_keepalive, c->idle_until - now, 0);
+        c->timer_armed = true;
+        return;
+    }
     sl__upstream_conn_close(c);
 }
 

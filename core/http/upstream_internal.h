@@ -112,7 +112,15 @@ struct upstream_pool {
 
 struct upstream_conn {
     uv_tcp_t tcp;
-    uv_timer_t timer; /* keepalive_timeout while idle */
+    /*
+     * keepalive_timeout while idle, kept lazily: going busy leaves it armed
+     * and going idle restarts it only when it is not armed already; when it
+     * fires early (the connection was busy meanwhile), it re-arms for the
+     * rest of idle_until.
+     */
+    uv_timer_t timer;
+    uint64_t idle_until; /* loop ms the idle connection closes at */
+    bool timer_armed;
     uv_connect_t connect_req;
     uv_write_t write_req;
     uv_getaddrinfo_t *dns; /* lookup in flight, or NULL */
@@ -145,7 +153,10 @@ struct upstream_conn {
 };
 
 struct sl_upstream_call {
+    /* armed for the nearest deadline or earlier (see sl__upstream_call_arm) */
     uv_timer_t timer;
+    uint64_t timer_due; /* loop ms; valid while timer_armed */
+    bool timer_armed;
     sl_upstream_t *u;
     upstream_pool_t *pool;
     upstream_conn_t *conn;

@@ -349,6 +349,49 @@ test_conf_forward_headers_errors(void **state)
 }
 
 
+/*
+ * The header-name helpers the hot path leans on: sl_http_is_token against
+ * RFC 9110's tchar for every byte, sl_http_is_hop_by_hop and
+ * sl_http_find_header case-insensitive and exact in length.
+ */
+static void
+test_http_name_helpers(void **state)
+{
+    static const sl_http_header_t hs[] = {
+        { { "Content-Typ", 11 }, { "a", 1 } },
+        { { "Content-Type", 12 }, { "b", 1 } },
+        { { "content-type2", 13 }, { "c", 1 } },
+        { { "X-Api-Key", 9 }, { "d", 1 } },
+    };
+    char one[2] = { 0, 0 };
+
+    (void) state;
+    for (int ch = 0; ch < 256; ch++) {
+        bool want = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9')
+                    || (ch != 0 && strchr("!#$%&'*+-.^_`|~", ch) != NULL);
+
+        one[0] = (char) ch;
+        assert_int_equal(sl_http_is_token((sl_str_t){ one, 1 }), want);
+    }
+    assert_true(sl_http_is_token(sl_str_lit("X-Sluice-Model")));
+    assert_false(sl_http_is_token(sl_str_lit("bad name")));
+    assert_false(sl_http_is_token(sl_str_lit("")));
+
+    assert_true(sl_http_is_hop_by_hop(sl_str_lit("Connection")));
+    assert_true(sl_http_is_hop_by_hop(sl_str_lit("TE")));
+    assert_true(sl_http_is_hop_by_hop(sl_str_lit("Proxy-Authorization")));
+    assert_false(sl_http_is_hop_by_hop(sl_str_lit("Connectio")));
+    assert_false(sl_http_is_hop_by_hop(sl_str_lit("Connections")));
+    assert_false(sl_http_is_hop_by_hop(sl_str_lit("tee")));
+
+    assert_ptr_equal(sl_http_find_header(hs, 4, "content-type"), &hs[1]);
+    assert_ptr_equal(sl_http_find_header(hs, 4, "x-api-key"), &hs[3]);
+    assert_null(sl_http_find_header(hs, 4, "content"));
+    assert_null(sl_http_find_header(hs, 3, "x-api-key"));
+    assert_true(sl_str_caseeq_lit(sl_str_lit("Content-Length"), "content-length"));
+    assert_false(sl_str_caseeq_lit(sl_str_lit("Content-Lengths"), "content-length"));
+}
+
 int
 main(void)
 {
@@ -360,6 +403,7 @@ main(void)
         cmocka_unit_test(test_provider_headers_win),
         cmocka_unit_test(test_conf_forward_headers),
         cmocka_unit_test(test_conf_forward_headers_errors),
+        cmocka_unit_test(test_http_name_helpers),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

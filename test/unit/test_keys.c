@@ -81,6 +81,7 @@ static void test_teams(void **state);
 static uint32_t fnv1a(const uint8_t *p, size_t len);
 static void test_key_guard(void **state);
 static void test_team_guard(void **state);
+static void test_auth_cache(void **state);
 
 
 static int
@@ -669,6 +670,7 @@ test_corrupt_records(void **state)
     assert_rc(auth(c, text, &a), 0);
     sl_crypto_sha256(text, strlen(text), hash);
     raw_put(c->db, SL_DBI_KEY_HASH, hash, sizeof(hash), "key_0123456789abcdef", 20);
+    sl_keys_auth_forget(); /* the index is never rewritten: its cache has to be told */
     assert_rc(auth(c, text, &a), SL_ESTORE);
     assert_true(log_has(c, "which is missing"));
     raw_put(c->db, SL_DBI_KEY_HASH, hash, sizeof(hash), "x", 1);
@@ -915,6 +917,55 @@ test_team_guard(void **state)
 }
 
 
+/*
+ * The auth cache (text -> id) answers from the record as it is now: an
+ * update and a revocation show at once, another text of the same length
+ * is not taken for the cached one, and when the database is replaced (a
+ * restored backup) without the key, its text no longer authenticates.
+ */
+static void
+test_auth_cache(void **state)
+{
+    test_ctx_t *c = *state;
+    sl_key_spec_t changes;
+    sl_key_t *k, *got;
+    char *text, *other, wrong[128];
+    char path2[160];
+    sl_db_t *db1;
+
+    k = create(c, "cached", &text);
+    create(c, "other", &other);
+    for (int i = 0; i < 3; i++) {
+        assert_rc(auth(c, text, &got), 0);
+        assert_string_equal(got->id, k->id);
+        assert_int_equal(got->rpm, 0);
+    }
+    assert_rc(auth(c, other, &got), 0);
+    assert_string_not_equal(got->id, k->id);
+    snprintf(wrong, sizeof(wrong), "%s", text);
+    wrong[strlen(wrong) - 1] = wrong[strlen(wrong) - 1] == 'a' ? 'b' : 'a';
+    assert_rc(auth(c, wrong, &got), SL_EAUTH);
+
+    memset(&changes, 0, sizeof(changes));
+    changes.rpm = 7;
+    assert_rc(sl_keys_update(c->db, k->id, &changes, SL_KEY_SET_RPM, c->pool, &got), 0);
+    assert_rc(auth(c, text, &got), 0);
+    assert_int_equal(got->rpm, 7);
+    assert_rc(sl_keys_revoke(c->db, k->id, time(NULL)), 0);
+    assert_rc(auth(c, text, &got), 0);
+    assert_true(got->revoked != 0);
+
+    /* another database at once (a restore): the cached id is not in it */
+    db1 = c->db;
+    snprintf(path2, sizeof(path2), "%s/db2", c->dir);
+    assert_rc(sl_db_open(path2, 1 << 20, 0, &c->db), 0);
+    assert_rc(auth(c, text, &got), SL_EAUTH);
+    assert_rc(auth(c, other, &got), SL_EAUTH);
+    sl_db_close(c->db);
+    c->db = db1;
+    assert_rc(auth(c, other, &got), 0);
+}
+
 int
 main(void)
 {
@@ -933,6 +984,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_teams, setup, teardown),
         cmocka_unit_test_setup_teardown(test_key_guard, setup, teardown),
         cmocka_unit_test_setup_teardown(test_team_guard, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_auth_cache, setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -103,6 +103,7 @@ typedef struct request {
 } request_t;
 
 static void test_v1_row(void **state);
+static void test_utf8_clean(void **state);
 static int setup(void **state);
 static int teardown(void **state);
 static int append_txn(sl_txn_t *t, void *arg);
@@ -1236,6 +1237,28 @@ test_one_write(void **state)
 }
 
 
+/* sl_ledger_utf8_clean: ASCII copied, controls '?' when asked, bad UTF-8 '?', good kept, room
+ * for 4. */
+static void
+test_utf8_clean(void **state)
+{
+    char out[16];
+
+    (void) state;
+    sl_ledger_utf8_clean("gpt-4o-mini", true, out, sizeof(out));
+    assert_string_equal(out, "gpt-4o-mini");
+    sl_ledger_utf8_clean("a\tb\x7f\x1b[0m", true, out, sizeof(out));
+    assert_string_equal(out, "a?b??[0m");
+    sl_ledger_utf8_clean("a\tb\x7f", false, out, sizeof(out));
+    assert_string_equal(out, "a\tb\x7f");
+    sl_ledger_utf8_clean("caf\xc3\xa9 \xc3( \xed\xa0\x80", true, out, sizeof(out));
+    assert_string_equal(out, "caf\xc3\xa9 ?( ???");
+    sl_ledger_utf8_clean("0123456789abcdefghij", true, out, 8);
+    assert_string_equal(out, "0123");
+    sl_ledger_utf8_clean("", true, out, sizeof(out));
+    assert_string_equal(out, "");
+}
+
 int
 main(void)
 {
@@ -1255,6 +1278,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_week, setup, teardown),
         cmocka_unit_test_setup_teardown(test_clear_reserved, setup, teardown),
         cmocka_unit_test_setup_teardown(test_one_write, setup, teardown),
+        cmocka_unit_test(test_utf8_clean),
     };
 
     /* corrupted rows log warnings by design: keep the test output to failures */

@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -367,6 +369,41 @@ test_ratelimit_headers(void **state)
 }
 
 
+/*
+ * sl_retry_rand keys its state to the process (the cached sl_pid, reset in
+ * a forked child): a worker forked after its master drew numbers draws a
+ * sequence of its own, not the master's next numbers.
+ */
+static void
+test_rand_after_fork(void **state)
+{
+    uint64_t mine[4], theirs[4];
+    int fds[2];
+    pid_t child;
+    int status;
+
+    (void) state;
+    (void) sl_retry_rand(NULL);
+    assert_int_equal(pipe(fds), 0);
+    child = fork();
+    assert_true(child >= 0);
+    if (child == 0) {
+        for (int i = 0; i < 4; i++) {
+            theirs[i] = sl_retry_rand(NULL);
+        }
+        _exit(write(fds[1], theirs, sizeof(theirs)) == (ssize_t) sizeof(theirs) ? 0 : 1);
+    }
+    close(fds[1]);
+    for (int i = 0; i < 4; i++) {
+        mine[i] = sl_retry_rand(NULL);
+    }
+    assert_int_equal(read(fds[0], theirs, sizeof(theirs)), sizeof(theirs));
+    close(fds[0]);
+    assert_int_equal(waitpid(child, &status, 0), child);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    assert_memory_not_equal(mine, theirs, sizeof(mine));
+}
+
 int
 main(void)
 {
@@ -378,6 +415,7 @@ main(void)
         cmocka_unit_test(test_durations),
         cmocka_unit_test(test_rfc3339),
         cmocka_unit_test(test_ratelimit_headers),
+        cmocka_unit_test(test_rand_after_fork),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

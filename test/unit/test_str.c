@@ -128,6 +128,12 @@ test_caseeq(void **state)
     assert_true(sl_str_caseeq(sl_str_null, ""));
     /* ASCII only: '@' (0x40) and '`' (0x60) differ by 0x20 but are not letters. */
     assert_false(sl_str_caseeq(sl_str_lit("@"), "`"));
+    /* either side a prefix of the other, a NUL inside the counted side */
+    assert_false(sl_str_caseeq(sl_str_lit("abcd"), "abc"));
+    assert_false(sl_str_caseeq(sl_str_lit("ab"), "abc"));
+    assert_false(sl_str_caseeq(sl_str_lit("abc"), ""));
+    assert_false(sl_str_caseeq((sl_str_t){ "ab\0", 3 }, "ab"));
+    assert_false(sl_str_caseeq((sl_str_t){ "ab\0d", 4 }, "ab"));
     assert_false(sl_str_caseeq(sl_str_lit("["), "{"));
     /* Non-ASCII bytes compare exactly. */
     assert_true(sl_str_caseeq(sl_str_lit("\xC3\xA9"), "\xC3\xA9"));

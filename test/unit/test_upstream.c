@@ -154,6 +154,7 @@ static void test_chunked_pieces(void **state);
 static void test_close_delimited(void **state);
 static void send_next(int i);
 static void test_keepalive_reuse(void **state);
+static void test_keepalive_lazy_timer(void **state);
 static void test_head(void **state);
 static void test_interim_response(void **state);
 static void send_later_cb(uv_timer_t *timer);
@@ -904,6 +905,61 @@ test_keepalive_reuse(void **state)
 }
 
 
+static int lazy_next;
+
+
+static void
+send_lazy_cb(uv_timer_t *timer)
+{
+    t_send(lazy_next, "POST", "/lazy", "x");
+}
+
+
+/* After call i: call i + 1 after 120 ms, 150 ms, then 400 ms (keepalive_timeout 200 ms). */
+static void
+send_lazy(int i)
+{
+    static const uint64_t after[] = { 120, 150, 400 };
+
+    if (i < 3) {
+        lazy_next = i + 1;
+        uv_ref((uv_handle_t *) &t.timer);
+        uv_timer_start(&t.timer, send_lazy_cb, after[i], 0);
+    }
+}
+
+
+/*
+ * The idle connection's keep-alive timer is kept lazily: armed when the
+ * connection first goes idle, left armed while it is reused, and re-armed
+ * for the rest when it fires early. Reused 120 ms and then 150 ms after
+ * going idle (270 ms after the timer was first armed for 200 ms: still
+ * open), closed 400 ms after going idle.
+ */
+static void
+test_keepalive_lazy_timer(void **state)
+{
+    srv_start(&t.srv, resp_hello, 1);
+    t_provider("127.0.0.1", t.srv.port, false);
+    t.prov.keepalive_timeout = 200;
+    t_create();
+    t.expect = 4;
+    t.on_done_hook = send_lazy;
+    t_send(0, "POST", "/", "x");
+    t_run();
+
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(t.recs[i].rc, 0);
+        assert_int_equal(t.recs[i].status, 200);
+    }
+    assert_false(t.recs[0].timing.reused);
+    assert_true(t.recs[1].timing.reused);
+    assert_true(t.recs[2].timing.reused);
+    assert_false(t.recs[3].timing.reused);
+    assert_int_equal(t.srv.accepts, 2);
+}
+
+
 static void
 test_head(void **state)
 {
@@ -1407,6 +1463,7 @@ main(void)
         cmocka_unit_test_setup(test_chunked_pieces, test_setup),
         cmocka_unit_test_setup(test_close_delimited, test_setup),
         cmocka_unit_test_setup(test_keepalive_reuse, test_setup),
+        cmocka_unit_test_setup(test_keepalive_lazy_timer, test_setup),
         cmocka_unit_test_setup(test_head, test_setup),
         cmocka_unit_test_setup(test_interim_response, test_setup),
         cmocka_unit_test_setup(test_stale_idle_closed, test_setup),
