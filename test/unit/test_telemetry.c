@@ -151,6 +151,14 @@ test_ids_after_fork(void **state)
 }
 
 
+static const sl_otlp_key_t test_k = SL_OTLP_KEY("k");
+static const sl_otlp_key_t test_i = SL_OTLP_KEY("i");
+static const sl_otlp_key_t test_d = SL_OTLP_KEY("d");
+static const sl_otlp_key_t test_b = SL_OTLP_KEY("b");
+static const sl_otlp_key_t test_n = SL_OTLP_KEY("n");
+static const sl_otlp_key_t test_bad = SL_OTLP_KEY("bad");
+
+
 /* A span with one of everything, ids 0x01.. and 0x02.. */
 static void
 test_span(sl_pool_t *pool, sl_otlp_span_t *s, bool protobuf)
@@ -163,7 +171,8 @@ test_span(sl_pool_t *pool, sl_otlp_span_t *s, bool protobuf)
     s->start_ns = 1;
     s->end_ns = 2;
     s->trace_flags = 1;
-    sl_otlp_str(pool, &s->attrs, "k", "v");
+    (void) pool;
+    sl_otlp_span_str(s, &test_k, "v");
 }
 
 
@@ -198,9 +207,9 @@ test_protobuf_span(void **state)
     memset(s.parent_id, 0x03, 8);
     s.has_parent = true;
     s.parent_remote = true;
-    sl_otlp_int(pool, &s.attrs, "i", -1);
-    sl_otlp_double(pool, &s.attrs, "d", 0.5);
-    sl_otlp_bool(pool, &s.attrs, "b", true);
+    sl_otlp_span_int(&s, &test_i, -1);
+    sl_otlp_span_double(&s, &test_d, 0.5);
+    sl_otlp_span_bool(&s, &test_b, true);
     sl_otlp_event(pool, &s, "e", 3);
     s.status = SL_OTLP_STATUS_ERROR;
     s.status_message = "m";
@@ -274,8 +283,8 @@ test_json(void **state)
     memset(s.parent_id, 0xab, 8);
     s.has_parent = true;
     s.start_ns = 1700000000123456789ull;
-    sl_otlp_int(pool, &s.attrs, "n", 12345678901234ll);
-    sl_otlp_strn(pool, &s.attrs, "bad", (sl_str_t){ "a\xff\"b", 4 });
+    sl_otlp_span_int(&s, &test_n, 12345678901234ll);
+    sl_otlp_span_strn(&s, &test_bad, (sl_str_t){ "a\xff\"b", 4 });
     sl_otlp_event(pool, &s, "ev", 5);
     s.status = SL_OTLP_STATUS_ERROR;
     sl_otlp_encode_span(&spans, &s);
