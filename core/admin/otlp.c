@@ -51,9 +51,13 @@ static char *otlp_pb_text(sl_buf_t *out, char *d, uint8_t tag, const char *p, si
 static char *otlp_pb_close(sl_buf_t *out, size_t start, char *d);
 static char *otlp_pb_attr(sl_buf_t *out, char *d, uint8_t tag, const sl_otlp_attr_t *a);
 static char *otlp_pb_attrs(sl_buf_t *out, char *d, uint8_t tag, const sl_otlp_attr_t *v, size_t n);
-static uint64_t otlp_word_bad(uint64_t w, bool json);
-static bool otlp_copy_plain(char *d, const char *p, size_t n, bool json);
+/* inlined into each attribute loop, where json is a constant: the call would cost more than the
+ * copy */
+static inline uint64_t otlp_word_bad(uint64_t w, bool json) __attribute__((always_inline));
+static inline bool otlp_copy_plain(char *d, const char *p, size_t n, bool json)
+    __attribute__((always_inline));
 static char *otlp_json_attr(sl_buf_t *out, char *d, const sl_otlp_attr_t *a, bool first);
+static char *otlp_json_attrs(sl_buf_t *out, char *d, const sl_otlp_attr_t *v, size_t n);
 static char *otlp_json_text(sl_buf_t *out, char *d, const char *p, size_t n);
 static void otlp_pb_span(sl_buf_t *out, const sl_otlp_span_t *s);
 static void otlp_json_span(sl_buf_t *out, const sl_otlp_span_t *s);
@@ -786,7 +790,7 @@ otlp_pb_attr(sl_buf_t *out, char *d, uint8_t tag, const sl_otlp_attr_t *a)
  * protobuf; for JSON also below 0x20, DEL, '"' or '\\' (a zero byte once
  * xor-ed with it). Exact for whether any byte is one.
  */
-static uint64_t
+static inline uint64_t
 otlp_word_bad(uint64_t w, bool json)
 {
     const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
@@ -806,7 +810,7 @@ otlp_word_bad(uint64_t w, bool json)
  * plain (otlp_word_bad). Up to 32 bytes move as overlapping words, checked
  * on the way: no call for the short strings nearly every value is.
  */
-static bool
+static inline bool
 otlp_copy_plain(char *d, const char *p, size_t n, bool json)
 {
     uint64_t w1, w2, w3, w4;
@@ -1049,6 +1053,56 @@ otlp_json_attr(sl_buf_t *out, char *d, const sl_otlp_attr_t *a, bool first)
 }
 
 
+/*
+ * The attributes v[0..n) joined by commas. Plain strings up to 32 bytes and
+ * integers are written here without a call; the rest by otlp_json_attr.
+ */
+static char *
+otlp_json_attrs(sl_buf_t *out, char *d, const sl_otlp_attr_t *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        const sl_otlp_attr_t *a = &v[i];
+        size_t len = a->len;
+        char *e;
+
+        if (a->type == SL_OTLP_STR && len <= 32) {
+            d = otlp_room_at(out, d, OTLP_KEY_COPY + 64 + len);
+            e = d + (i > 0 ? 1 : 0);
+            otlp_lit(e, "{\"key\":\"");
+            memcpy(e, a->key->name, OTLP_KEY_COPY); /* the name and padding, overwritten */
+            e += a->key->pb[1];
+            otlp_lit(e, "\",\"value\":{\"stringValue\":\"");
+            if (otlp_copy_plain(e, a->v.s, len, true)) {
+                e += len;
+                otlp_lit(e, "\"}}");
+                if (i > 0) {
+                    *d = ',';
+                }
+                d = e;
+                continue;
+            }
+        } else if (a->type == SL_OTLP_INT) {
+            d = otlp_room_at(out, d, OTLP_KEY_COPY + 64);
+            if (i > 0) {
+                *d++ = ',';
+            }
+            otlp_lit(d, "{\"key\":\"");
+            memcpy(d, a->key->name, OTLP_KEY_COPY);
+            d += a->key->pb[1];
+            otlp_lit(d, "\",\"value\":{\"intValue\":\"");
+            if (a->v.i < 0) {
+                *d++ = '-';
+            }
+            d = otlp_json_u64(d, a->v.i < 0 ? (uint64_t) 0 - (uint64_t) a->v.i : (uint64_t) a->v.i);
+            otlp_lit(d, "\"}}");
+            continue;
+        }
+        d = otlp_json_attr(out, d, a, i == 0);
+    }
+    return d;
+}
+
+
 static void
 otlp_json_span(sl_buf_t *out, const sl_otlp_span_t *s)
 {
@@ -1082,9 +1136,7 @@ otlp_json_span(sl_buf_t *out, const sl_otlp_span_t *s)
     otlp_lit(d, "\",\"flags\":");
     d = otlp_json_u64(d, f);
     otlp_lit(d, ",\"attributes\":[");
-    for (size_t i = 0; i < s->nattrs; i++) {
-        d = otlp_json_attr(out, d, &s->attrs[i], i == 0);
-    }
+    d = otlp_json_attrs(out, d, s->attrs, s->nattrs);
     d = otlp_room_at(out, d, 32);
     *d++ = ']';
     if (s->nevents > 0) {
@@ -1101,9 +1153,7 @@ otlp_json_span(sl_buf_t *out, const sl_otlp_span_t *s)
             otlp_lit(d, "\",\"name\":\"");
             d = otlp_json_text(out, d, e->name, strlen(e->name));
             otlp_lit(d, "\",\"attributes\":[");
-            for (size_t j = 0; j < e->nattrs; j++) {
-                d = otlp_json_attr(out, d, &e->attrs[j], j == 0);
-            }
+            d = otlp_json_attrs(out, d, e->attrs, e->nattrs);
             d = otlp_room_at(out, d, 32);
             otlp_lit(d, "]}");
         }

@@ -46,6 +46,7 @@ struct sl_telemetry {
     size_t nq;           /* queued spans */
     tel_batch_t *flying; /* the batch of the export in flight, or NULL */
     size_t nbody;        /* its spans */
+    size_t peak;         /* bytes of the largest export so far: what a batch buffer starts with */
     int status;          /* its response status */
     uint64_t rest_until; /* uv_now: no export before (after a failure) */
     uint64_t backoff;    /* ms, 0 after a success */
@@ -167,7 +168,7 @@ tel_batch(sl_telemetry_t *t)
     t->nb++;
     b->n = 0;
     b->b.len = 0;
-    sl_buf_reserve(&b->b, t->head + 1);
+    sl_buf_reserve(&b->b, t->peak > t->head ? t->peak : t->head + 1); /* grown once, not doubled */
     b->b.len = t->head;
     return b;
 }
@@ -200,6 +201,9 @@ tel_export(sl_telemetry_t *t)
     int rc;
 
     sl_otlp_export_tail(&b->b, oc->protobuf);
+    if (b->b.len > t->peak) {
+        t->peak = b->b.len;
+    }
     t->first = (t->first + 1) % t->nring;
     t->nb--;
     t->nq -= b->n;

@@ -405,6 +405,70 @@ test_plain_fast_path(void **state)
 }
 
 
+/*
+ * A span's attributes, written by the encoders' fast paths (strings up to
+ * 75 bytes checked and copied as words, integers without a call), are the
+ * bytes the reference encoder of an attribute list writes: strings of every
+ * length from 0 to 80, plain or with one odd byte at each position, and
+ * integers and bools of every varint length, in protobuf and JSON.
+ */
+static void
+test_span_attrs_match_list(void **state)
+{
+    static const unsigned char odd[] = { 0, '"', '\\', 0x01, 0x7f, 0xff, 0x80, 0xc3 };
+    static const int64_t ints[] = { 0,   1,         127,      128,
+                                    200, 16383,     16384,    1700000000123456789ll,
+                                    -1,  INT64_MIN, INT64_MAX };
+    sl_pool_t *pool = sl_pool_create(1024);
+
+    (void) state;
+    for (int pb = 0; pb < 2; pb++) {
+        for (size_t n = 0; n <= 80; n++) {
+            for (size_t k = 0; k <= sizeof(odd); k++) {
+                for (size_t i = 0; i < (k < sizeof(odd) ? n : 1); i++) {
+                    char v[80];
+                    sl_otlp_attrs_t ref;
+                    sl_otlp_span_t s;
+                    sl_buf_t b = SL_BUF_INIT;
+
+                    for (size_t j = 0; j < n; j++) {
+                        v[j] = (char) ('a' + j % 26);
+                    }
+                    if (k < sizeof(odd)) {
+                        v[i] = (char) odd[k];
+                    }
+                    sl_otlp_attrs_init(&ref, pb, 9); /* Span.attributes */
+                    sl_otlp_strn(pool, &ref, "k", (sl_str_t){ v, n });
+                    test_span(pool, &s, pb);
+                    s.nattrs = 0;
+                    sl_otlp_span_strn(&s, &test_k, (sl_str_t){ v, n });
+                    sl_otlp_encode_span(&b, &s);
+                    assert_non_null(memmem(b.p, b.len, ref.p, ref.len));
+                    sl_buf_free(&b);
+                }
+            }
+        }
+        for (size_t i = 0; i < sizeof(ints) / sizeof(ints[0]); i++) {
+            sl_otlp_attrs_t ref;
+            sl_otlp_span_t s;
+            sl_buf_t b = SL_BUF_INIT;
+
+            sl_otlp_attrs_init(&ref, pb, 9);
+            sl_otlp_int(pool, &ref, "i", ints[i]);
+            sl_otlp_bool(pool, &ref, "b", ints[i] != 0);
+            test_span(pool, &s, pb);
+            s.nattrs = 0;
+            sl_otlp_span_int(&s, &test_i, ints[i]);
+            sl_otlp_span_bool(&s, &test_b, ints[i] != 0);
+            sl_otlp_encode_span(&b, &s);
+            assert_non_null(memmem(b.p, b.len, ref.p, ref.len));
+            sl_buf_free(&b);
+        }
+    }
+    sl_pool_destroy(pool);
+}
+
+
 static void
 clear_env(void)
 {
@@ -618,6 +682,7 @@ main(void)
         cmocka_unit_test(test_conf_errors),
         cmocka_unit_test(test_ids_after_fork),
         cmocka_unit_test(test_plain_fast_path),
+        cmocka_unit_test(test_span_attrs_match_list),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
