@@ -794,14 +794,17 @@ static inline uint64_t
 otlp_word_bad(uint64_t w, bool json)
 {
     const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
-    uint64_t q = w ^ (ones * '"'), b = w ^ (ones * '\\'), d = w ^ (ones * 0x7f);
+    uint64_t q = w ^ (ones * '"'), b = w ^ (ones * '\\');
 
     if (!json) {
         return (w | ((w - ones) & ~w)) & highs;
     }
-    return (w | ((w - ones * 0x20) & ~w) | ((q - ones) & ~q) | ((b - ones) & ~b)
-            | ((d - ones) & ~d))
-           & highs;
+    /*
+     * ASCII bytes from 0x20 to 0x7e: x + 0x60 reaches the high bit, x + 1
+     * does not (a byte with its high bit set is bad already, and what its
+     * carries do to the next byte cannot turn "bad" into "plain").
+     */
+    return (w | ~(w + ones * 0x60) | (w + ones) | ((q - ones) & ~q) | ((b - ones) & ~b)) & highs;
 }
 
 

@@ -157,6 +157,7 @@ static tel_batch_t *
 tel_batch(sl_telemetry_t *t)
 {
     tel_batch_t *b;
+    size_t want;
 
     if (t->nb > 0) {
         b = &t->ring[(t->first + t->nb - 1) % t->nring];
@@ -166,9 +167,13 @@ tel_batch(sl_telemetry_t *t)
     }
     b = &t->ring[(t->first + t->nb) % t->nring];
     t->nb++;
+    want = t->peak > t->head ? t->peak : t->head + 1;
+    if (b->b.cap < want) {
+        sl_buf_free(&b->b); /* what it holds is spent: a fresh buffer, not a copy */
+    }
     b->n = 0;
     b->b.len = 0;
-    sl_buf_reserve(&b->b, t->peak > t->head ? t->peak : t->head + 1); /* grown once, not doubled */
+    sl_buf_reserve(&b->b, want); /* the largest export's size: grown once, not doubled */
     b->b.len = t->head;
     return b;
 }

@@ -113,7 +113,20 @@ sl_trace_hex(const uint8_t *p, size_t n, char *out)
                                 "c0c1c2c3c4c5c6c7c8c9cacbcccdcecfd0d1d2d3d4d5d6d7d8d9dadbdcdddedf"
                                 "e0e1e2e3e4e5e6e7e8e9eaebecedeeeff0f1f2f3f4f5f6f7f8f9fafbfcfdfeff";
 
-    for (size_t i = 0; i < n; i++) {
+    size_t i = 0;
+
+    for (; i + 8 <= n; i += 8) {
+        /* ids are 8 or 16 bytes: whole rounds, unrolled */
+        memcpy(out + 2 * i, pairs + 2 * p[i], 2);
+        memcpy(out + 2 * i + 2, pairs + 2 * p[i + 1], 2);
+        memcpy(out + 2 * i + 4, pairs + 2 * p[i + 2], 2);
+        memcpy(out + 2 * i + 6, pairs + 2 * p[i + 3], 2);
+        memcpy(out + 2 * i + 8, pairs + 2 * p[i + 4], 2);
+        memcpy(out + 2 * i + 10, pairs + 2 * p[i + 5], 2);
+        memcpy(out + 2 * i + 12, pairs + 2 * p[i + 6], 2);
+        memcpy(out + 2 * i + 14, pairs + 2 * p[i + 7], 2);
+    }
+    for (; i < n; i++) {
         memcpy(out + 2 * i, pairs + 2 * p[i], 2);
     }
     out[2 * n] = '\0';

@@ -409,13 +409,14 @@ test_plain_fast_path(void **state)
  * A span's attributes, written by the encoders' fast paths (strings up to
  * 75 bytes checked and copied as words, integers without a call), are the
  * bytes the reference encoder of an attribute list writes: strings of every
- * length from 0 to 80, plain or with one odd byte at each position, and
- * integers and bools of every varint length, in protobuf and JSON.
+ * length from 0 to 80 with a byte of each kind (plain or not) at each
+ * position, integers and bools of every varint length, in protobuf and JSON.
  */
 static void
 test_span_attrs_match_list(void **state)
 {
-    static const unsigned char odd[] = { 0, '"', '\\', 0x01, 0x7f, 0xff, 0x80, 0xc3 };
+    static const unsigned char odd[] = { 0,    '"',  '\\', 0x01, 0x1f, 0x20, 0x21, 0x23,
+                                         0x5b, 0x5d, 0x7e, 0x7f, 0xff, 0x80, 0xc3 };
     static const int64_t ints[] = { 0,   1,         127,      128,
                                     200, 16383,     16384,    1700000000123456789ll,
                                     -1,  INT64_MIN, INT64_MAX };
