@@ -1126,8 +1126,17 @@ otlp_json_span(sl_buf_t *out, const sl_otlp_span_t *s)
     otlp_lit(d, ",\"name\":\"");
     d = otlp_json_text(out, d, s->name, strlen(s->name));
     if (s->name_tail.p != NULL) {
+        const char *p = s->name_tail.p, *end = p + s->name_tail.len, *z;
+
         *d++ = ' ';
-        d = otlp_json_text(out, d, s->name_tail.p, s->name_tail.len);
+        /* a NUL in the tail is U+FFFD, as the protobuf encoding cleans it */
+        while (p < end && (z = memchr(p, '\0', (size_t) (end - p))) != NULL) {
+            d = otlp_json_text(out, d, p, (size_t) (z - p));
+            d = otlp_room_at(out, d, 8);
+            otlp_lit(d, "\\ufffd");
+            p = z + 1;
+        }
+        d = otlp_json_text(out, d, p, (size_t) (end - p));
     }
     d = otlp_room_at(out, d, 160);
     otlp_lit(d, "\",\"kind\":");

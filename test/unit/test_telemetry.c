@@ -470,6 +470,43 @@ test_span_attrs_match_list(void **state)
 }
 
 
+/*
+ * A span's name with a tail from outside (the model a client asked for):
+ * "<name> <tail>", the tail cleaned alike in both encodings (a NUL and a
+ * byte that starts no character are U+FFFD), escaped for JSON.
+ */
+static void
+test_span_name_tail(void **state)
+{
+    static const char want[] = "chat a\xef\xbf\xbd\"b\xef\xbf\xbd";
+    sl_pool_t *pool = sl_pool_create(1024);
+    sl_otlp_span_t s;
+    sl_buf_t b = SL_BUF_INIT;
+    json_t *doc;
+    json_error_t jerr;
+
+    (void) state;
+    test_span(pool, &s, true);
+    s.name = "chat";
+    s.name_tail = (sl_str_t){ "a\0\"b\xff", 5 };
+    sl_otlp_encode_span(&b, &s);
+    assert_non_null(memmem(b.p, b.len, "\x2a\x0e", 2)); /* name: 14 bytes */
+    assert_non_null(memmem(b.p, b.len, want, sizeof(want) - 1));
+    sl_buf_free(&b);
+
+    test_span(pool, &s, false);
+    s.name = "chat";
+    s.name_tail = (sl_str_t){ "a\0\"b\xff", 5 };
+    sl_otlp_encode_span(&b, &s);
+    doc = json_loadb(b.p, b.len, 0, &jerr);
+    assert_non_null(doc);
+    assert_string_equal(json_string_value(json_object_get(doc, "name")), want);
+    json_decref(doc);
+    sl_buf_free(&b);
+    sl_pool_destroy(pool);
+}
+
+
 static void
 clear_env(void)
 {
@@ -684,6 +721,7 @@ main(void)
         cmocka_unit_test(test_ids_after_fork),
         cmocka_unit_test(test_plain_fast_path),
         cmocka_unit_test(test_span_attrs_match_list),
+        cmocka_unit_test(test_span_name_tail),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
