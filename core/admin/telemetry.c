@@ -1,8 +1,10 @@
 /*
- * The OTLP/HTTP trace exporter of a worker: the span queue (encoded spans
- * back to back in one buffer, with the end offset of each), the batch
- * timer, and one export at a time through a private upstream client whose
- * only "provider" is the collector (conf->otlp.collector).
+ * The OTLP/HTTP trace exporter of a worker: the span queue (a ring of
+ * batch buffers, each an export request in the making: room for the
+ * export's head, then up to batch_size encoded spans; the buffers are
+ * reused, so a warm exporter allocates nothing), the batch timer, and one
+ * export at a time through a private upstream client whose only
+ * "provider" is the collector (conf->otlp.collector).
  */
 #include "core/admin/telemetry.h"
 
@@ -21,6 +23,12 @@
 #define TEL_LOG_EVERY   60000 /* ms between two messages about failing exports */
 #define TEL_LAST_MAX    2000  /* ms the last export may take when the worker stops */
 
+/* One export request in the making: head room, then the encoded spans. */
+typedef struct tel_batch {
+    sl_buf_t b;
+    size_t n; /* spans */
+} tel_batch_t;
+
 struct sl_telemetry {
     uv_loop_t *loop;
     const sl_otlp_conf_t *oc;
@@ -30,11 +38,15 @@ struct sl_telemetry {
     uv_timer_t timer;
     sl_pool_t *pool;          /* the resource attributes */
     sl_otlp_attrs_t resource; /* service.name, host.name, process.pid, OTEL_RESOURCE_ATTRIBUTES */
-    sl_buf_t queue;           /* encoded spans, back to back */
-    size_t *ends;             /* end offset of each queued span in queue */
-    size_t nq;
-    sl_buf_t body;       /* the export in flight */
+    size_t head;              /* bytes kept in front of a batch's spans for the export's head */
+    tel_batch_t *ring;        /* queued batches, oldest first from first, and the one in flight */
+    size_t nring;
+    size_t first;        /* the oldest queued batch */
+    size_t nb;           /* queued batches: all full but the last */
+    size_t nq;           /* queued spans */
+    tel_batch_t *flying; /* the batch of the export in flight, or NULL */
     size_t nbody;        /* its spans */
+    size_t peak;         /* bytes of the largest export so far: what a batch buffer starts with */
     int status;          /* its response status */
     uint64_t rest_until; /* uv_now: no export before (after a failure) */
     uint64_t backoff;    /* ms, 0 after a success */
@@ -56,6 +68,7 @@ static void tel_on_headers(sl_upstream_call_t *uc, int status, const sl_http_hea
 static void tel_on_body(sl_upstream_call_t *uc, const char *p, size_t len, void *data);
 static void tel_on_done(sl_upstream_call_t *uc, int rc, void *data);
 static void tel_free(sl_telemetry_t *t);
+static tel_batch_t *tel_batch(sl_telemetry_t *t);
 
 static const sl_upstream_cbs_t tel_cbs = {
     tel_on_headers,
@@ -100,9 +113,10 @@ sl_telemetry_create(uv_loop_t *loop, const sl_conf_t *conf)
         sl_otlp_str(t->pool, &t->resource, sl_otlp_key(t->pool, oc->resource[i].name),
                     oc->resource[i].value);
     }
-    t->queue = (sl_buf_t) SL_BUF_INIT;
-    t->body = (sl_buf_t) SL_BUF_INIT;
-    t->ends = sl_xcalloc(oc->queue_size, sizeof(*t->ends));
+    t->head = sl_otlp_export_head_max(&t->resource);
+    /* every queued batch is full but the last, plus the one in flight */
+    t->nring = (oc->queue_size + oc->batch_size - 1) / oc->batch_size + 1;
+    t->ring = sl_xcalloc(t->nring, sizeof(*t->ring));
     uv_timer_init(loop, &t->timer);
     t->timer.data = t;
     uv_timer_start(&t->timer, tel_on_timer, oc->flush_interval, oc->flush_interval);
@@ -116,6 +130,7 @@ void
 sl_telemetry_add(const sl_otlp_span_t *s)
 {
     sl_telemetry_t *t = tel_current;
+    tel_batch_t *b;
 
     if (t == NULL || t->stopping) {
         return;
@@ -124,14 +139,43 @@ sl_telemetry_add(const sl_otlp_span_t *s)
         sl_metric_add(SL_METRIC_SPANS_QUEUE_FULL, 1);
         return;
     }
-    if (!t->oc->protobuf && t->nq > 0) {
-        sl_buf_append(&t->queue, ",", 1);
+    b = tel_batch(t);
+    if (!t->oc->protobuf && b->n > 0) {
+        sl_buf_append(&b->b, ",", 1);
     }
-    sl_otlp_encode_span(&t->queue, s);
-    t->ends[t->nq++] = t->queue.len;
-    if (t->nq >= t->oc->batch_size && t->uc == NULL && uv_now(t->loop) >= t->rest_until) {
+    sl_otlp_encode_span(&b->b, s);
+    b->n++;
+    t->nq++;
+    if (b->n >= t->oc->batch_size && t->uc == NULL && uv_now(t->loop) >= t->rest_until) {
         tel_export(t);
     }
+}
+
+
+/* The batch the next span goes into: the last queued one, or a new one when it is full. */
+static tel_batch_t *
+tel_batch(sl_telemetry_t *t)
+{
+    tel_batch_t *b;
+    size_t want;
+
+    if (t->nb > 0) {
+        b = &t->ring[(t->first + t->nb - 1) % t->nring];
+        if (b->n < t->oc->batch_size) {
+            return b;
+        }
+    }
+    b = &t->ring[(t->first + t->nb) % t->nring];
+    t->nb++;
+    want = t->peak > t->head ? t->peak : t->head + 1;
+    if (b->b.cap < want) {
+        sl_buf_free(&b->b); /* what it holds is spent: a fresh buffer, not a copy */
+    }
+    b->n = 0;
+    b->b.len = 0;
+    sl_buf_reserve(&b->b, want); /* the largest export's size: grown once, not doubled */
+    b->b.len = t->head;
+    return b;
 }
 
 
@@ -147,33 +191,29 @@ tel_on_timer(uv_timer_t *h)
 
 
 /*
- * Sends the oldest batch_size queued spans (or fewer). JSON spans are
- * queued with a comma in front of all but the first, so a batch is one
- * slice of the queue minus a leading comma.
+ * Sends the oldest queued batch (batch_size spans, or fewer when the timer
+ * or the end calls): its head is written into the room in front of its
+ * spans, its tail after them; nothing is copied.
  */
 static void
 tel_export(sl_telemetry_t *t)
 {
     const sl_otlp_conf_t *oc = t->oc;
-    size_t n = t->nq < oc->batch_size ? t->nq : oc->batch_size;
-    size_t end = t->ends[n - 1];
+    tel_batch_t *b = &t->ring[t->first];
+    size_t n = sl_otlp_export_head(b->b.p + t->head, &t->resource, b->b.len - t->head);
     sl_http_header_t h[1];
     sl_upstream_req_t req;
     int rc;
 
-    sl_buf_clear(&t->body);
-    sl_otlp_encode_export(&t->body, &t->resource, t->queue.p, end);
-    sl_buf_consume(&t->queue, end);
-    if (!oc->protobuf && t->queue.len > 0 && t->queue.p[0] == ',') {
-        sl_buf_consume(&t->queue, 1);
-        end++;
+    sl_otlp_export_tail(&b->b, oc->protobuf);
+    if (b->b.len > t->peak) {
+        t->peak = b->b.len;
     }
-    memmove(t->ends, t->ends + n, (t->nq - n) * sizeof(*t->ends));
-    t->nq -= n;
-    for (size_t i = 0; i < t->nq; i++) {
-        t->ends[i] -= end;
-    }
-    t->nbody = n;
+    t->first = (t->first + 1) % t->nring;
+    t->nb--;
+    t->nq -= b->n;
+    t->flying = b;
+    t->nbody = b->n;
     t->status = 0;
 
     memset(&req, 0, sizeof(req));
@@ -184,8 +224,8 @@ tel_export(sl_telemetry_t *t)
     req.path = oc->path;
     req.headers = h;
     req.nheaders = 1;
-    req.body = t->body.p;
-    req.body_len = t->body.len;
+    req.body = b->b.p + t->head - n;
+    req.body_len = b->b.len - (t->head - n);
     rc = sl_upstream_send(t->up, &oc->collector, &req, &tel_cbs, t, NULL, &t->uc);
     if (rc < 0) {
         t->uc = NULL;
@@ -225,6 +265,7 @@ tel_on_done(sl_upstream_call_t *uc, int rc, void *data)
 
     (void) uc;
     t->uc = NULL;
+    t->flying = NULL; /* its buffer is reused */
     if (rc == 0 && t->status >= 200 && t->status <= 299) {
         sl_metric_add(SL_METRIC_SPANS_EXPORTED, t->nbody);
         t->backoff = 0;
@@ -258,7 +299,7 @@ tel_on_done(sl_upstream_call_t *uc, int rc, void *data)
         t->up = NULL;
         return;
     }
-    if (t->nq >= t->oc->batch_size && now >= t->rest_until) {
+    if (t->nb > 0 && t->ring[t->first].n >= t->oc->batch_size && now >= t->rest_until) {
         tel_export(t);
     }
 }
@@ -354,9 +395,10 @@ tel_on_close(uv_handle_t *h)
 static void
 tel_free(sl_telemetry_t *t)
 {
-    sl_buf_free(&t->queue);
-    sl_buf_free(&t->body);
-    free(t->ends);
+    for (size_t i = 0; i < t->nring; i++) {
+        sl_buf_free(&t->ring[i].b);
+    }
+    free(t->ring);
     sl_pool_destroy(t->pool);
     free(t);
 }

@@ -17,6 +17,7 @@
  */
 #include "core/gateway/driver_internal.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -29,6 +30,64 @@
 #include "core/gateway/trace.h"
 
 #define OBS_ATTR_MAX 1024 /* bytes kept of a string attribute */
+#define OBS_NAME_MAX 200  /* bytes kept of the model in a span's name */
+
+/* The attribute keys of sluice's spans (OpenTelemetry's GenAI and HTTP conventions, and sluice's
+ * own). */
+#define OBS_KEYS(X)                                                      \
+    X(METHOD, "http.request.method")                                     \
+    X(PATH, "url.path")                                                  \
+    X(STATUS, "http.response.status_code")                               \
+    X(OPERATION, "gen_ai.operation.name")                                \
+    X(GENAI_PROVIDER, "gen_ai.provider.name")                            \
+    X(REQUEST_MODEL, "gen_ai.request.model")                             \
+    X(RESPONSE_MODEL, "gen_ai.response.model")                           \
+    X(MAX_TOKENS, "gen_ai.request.max_tokens")                           \
+    X(STREAM, "gen_ai.request.stream")                                   \
+    X(INPUT_TOKENS, "gen_ai.usage.input_tokens")                         \
+    X(OUTPUT_TOKENS, "gen_ai.usage.output_tokens")                       \
+    X(CACHE_READ_TOKENS, "gen_ai.usage.cache_read.input_tokens")         \
+    X(CACHE_CREATION_TOKENS, "gen_ai.usage.cache_creation.input_tokens") \
+    X(REASONING_TOKENS, "gen_ai.usage.reasoning.output_tokens")          \
+    X(ESTIMATED, "sluice.usage.estimated")                               \
+    X(PROVIDER, "sluice.provider")                                       \
+    X(TARGET_MODEL, "sluice.target.model")                               \
+    X(SERVER_ADDRESS, "server.address")                                  \
+    X(SERVER_PORT, "server.port")                                        \
+    X(ATTEMPT, "sluice.attempt")                                         \
+    X(PROBE, "sluice.breaker.probe")                                     \
+    X(OUTCOME, "sluice.attempt.outcome")                                 \
+    X(ERROR_TYPE, "error.type")                                          \
+    X(RETRY_WAIT, "sluice.retry.wait_ms")                                \
+    X(COST, "sluice.cost_usd")                                           \
+    X(CACHE, "sluice.cache")                                             \
+    X(GUARD_POLICY, "sluice.guard.policy")                               \
+    X(GUARD_RULE, "sluice.guard.rule")                                   \
+    X(GUARD_ACTION, "sluice.guard.action")                               \
+    X(GUARD_COUNT, "sluice.guard.count")                                 \
+    X(FRONTEND, "sluice.frontend")                                       \
+    X(REQUEST_ID, "sluice.request_id")                                   \
+    X(KEY_NAME, "sluice.key.name")                                       \
+    X(TEAM, "sluice.team")                                               \
+    X(ATTEMPTS, "sluice.attempts")                                       \
+    X(TTFT, "sluice.time_to_first_token_ms")                             \
+    X(STRATEGY, "sluice.route.strategy")                                 \
+    X(RULE, "sluice.route.rule")                                         \
+    X(ABORTED, "sluice.client_aborted")
+
+enum {
+#define OBS_KEY_ID(id, name) OBS_K_##id,
+    OBS_KEYS(OBS_KEY_ID)
+#undef OBS_KEY_ID
+};
+
+static const sl_otlp_key_t obs_keys[] = {
+#define OBS_KEY(id, name) SL_OTLP_KEY(name),
+    OBS_KEYS(OBS_KEY)
+#undef OBS_KEY
+};
+
+#define obs_key(id) (&obs_keys[OBS_K_##id])
 
 struct sl_drv_obs {
     sl_trace_ctx_t parent; /* the client's traceparent */
@@ -39,6 +98,7 @@ struct sl_drv_obs {
     uint8_t span_id[8];            /* the request span */
     char trace_hex[33];            /* "" when the request has no trace id */
     uint64_t start_unix_ns;        /* arrival, wall clock */
+    uint64_t unix_off;             /* wall clock minus uv_hrtime(), read once at the start */
     sl_otlp_span_t span;           /* the request span */
     struct obs_attempt **attempts; /* every attempt, in order */
     size_t nattempts;
@@ -53,23 +113,23 @@ struct sl_drv_obs {
 
 /* What an attempt's span carries besides the otlp span. */
 typedef struct obs_attempt {
-    sl_otlp_span_t span;
     const sl_target_t *target;
     bool started; /* a real attempt (the adapter built a request) */
     bool failed;  /* sl__drv_obs_attempt_fail ran */
     bool ended;
     const char *outcome;
     uint64_t wait_ms;
-    uint64_t start_ns; /* uv_hrtime */
+    uint64_t start_ns;   /* uv_hrtime */
+    sl_otlp_span_t span; /* last: its attribute slots are never zeroed */
 } obs_attempt_t;
 
-static uint64_t obs_unix_ns(uint64_t hr_ns);
+static uint64_t obs_unix_ns(const sl_drv_obs_t *o, uint64_t hr_ns);
 static const char *obs_operation(const sl_drv_req_t *rq);
 static const char *obs_genai_provider(const sl_provider_conf_t *p);
-static const char *obs_name(sl_pool_t *pool, const char *op, const char *model);
-static void obs_str(sl_pool_t *pool, sl_otlp_attrs_t *a, const char *key, const char *v);
-static void obs_strn(sl_pool_t *pool, sl_otlp_attrs_t *a, const char *key, sl_str_t v);
-static void obs_usage(sl_pool_t *pool, sl_otlp_attrs_t *a, const sl_usage_t *u);
+static void obs_name(sl_otlp_span_t *s, const char *op, const char *model);
+static void obs_str(sl_otlp_span_t *s, const sl_otlp_key_t *k, const char *v);
+static void obs_strn(sl_otlp_span_t *s, const sl_otlp_key_t *k, sl_str_t v);
+static void obs_usage(sl_otlp_span_t *s, const sl_usage_t *u);
 static void obs_trace(sl_drv_req_t *rq, int status);
 static void obs_metrics(sl_drv_req_t *rq, int status);
 static void obs_access(sl_drv_req_t *rq);
@@ -84,10 +144,13 @@ sl__drv_obs_begin(sl_drv_req_t *rq)
     const sl_otlp_conf_t *oc = &r->conf->otlp;
     sl_drv_obs_t *o = sl_pcalloc(r->pool, sizeof(*o));
     const sl_str_t *tp = sl_http_req_header(r, "traceparent");
+    struct timespec ts;
     bool sampled;
 
     rq->obs = o;
-    o->start_unix_ns = obs_unix_ns(r->start_ns);
+    clock_gettime(CLOCK_REALTIME, &ts);
+    o->unix_off = (uint64_t) ts.tv_sec * 1000000000u + (uint64_t) ts.tv_nsec - uv_hrtime();
+    o->start_unix_ns = obs_unix_ns(o, r->start_ns);
     if (tp != NULL && sl_trace_parse(*tp, &o->parent) == 0) {
         o->has_parent = true;
         memcpy(o->trace_id, o->parent.trace_id, 16);
@@ -143,7 +206,9 @@ sl__drv_obs_attempt(sl_drv_req_t *rq, const sl_target_t *t, sl_http_header_t *h,
     if (o == NULL) {
         return NULL;
     }
-    a = sl_pcalloc(pool, sizeof(*a));
+    a = sl_palloc(pool, sizeof(*a));
+    memset(a, 0, offsetof(obs_attempt_t, span));
+    sl_otlp_span_init(&a->span, rq->r->conf->otlp.protobuf);
     a->target = t;
     if (o->nattempts == o->attempts_cap) {
         size_t cap = o->attempts_cap > 0 ? o->attempts_cap * 2 : 4;
@@ -159,7 +224,6 @@ sl__drv_obs_attempt(sl_drv_req_t *rq, const sl_target_t *t, sl_http_header_t *h,
     if (!o->propagate) {
         return a;
     }
-    sl_otlp_span_init(&a->span, rq->r->conf->otlp.protobuf);
     memcpy(a->span.trace_id, o->trace_id, 16);
     sl_trace_new_id(a->span.span_id, 8);
     memcpy(a->span.parent_id, o->span_id, 8);
@@ -169,12 +233,18 @@ sl__drv_obs_attempt(sl_drv_req_t *rq, const sl_target_t *t, sl_http_header_t *h,
 
     /* the client's traceparent (and nothing else) is replaced by this attempt's */
     for (size_t i = 0; i < *n; i++) {
-        if (!sl_str_caseeq(h[i].name, "traceparent")) {
+        if (h[i].name.len != sizeof("traceparent") - 1
+            || !sl_str_caseeq(h[i].name, "traceparent")) {
             h[k++] = h[i];
         }
     }
+    /* sl_trace_format's value, the trace id's hex taken from the request's */
     tp = sl_palloc(pool, SL_TRACE_HEADER_LEN + 1);
-    sl_trace_format(a->span.trace_id, a->span.span_id, a->span.trace_flags, tp);
+    memcpy(tp, "00-", 3);
+    memcpy(tp + 3, o->trace_hex, 32);
+    tp[35] = '-';
+    sl_trace_hex(a->span.span_id, 8, tp + 36);
+    memcpy(tp + 52, o->recording ? "-01" : "-00", 4);
     h[k++] = (sl_http_header_t){ sl_str_lit("traceparent"), { tp, SL_TRACE_HEADER_LEN } };
     *n = k;
     return a;
@@ -185,9 +255,8 @@ void
 sl__drv_obs_attempt_start(sl_drv_req_t *rq, void *span, unsigned number, bool probe)
 {
     obs_attempt_t *a = span;
-    sl_pool_t *pool = rq->r->pool;
     const sl_provider_conf_t *p;
-    sl_otlp_attrs_t *at;
+    sl_otlp_span_t *s;
     const char *op = obs_operation(rq);
 
     if (a == NULL) {
@@ -199,20 +268,20 @@ sl__drv_obs_attempt_start(sl_drv_req_t *rq, void *span, unsigned number, bool pr
         return;
     }
     p = a->target->provider;
-    at = &a->span.attrs;
-    a->span.start_ns = obs_unix_ns(a->start_ns);
-    a->span.name = obs_name(pool, op, a->target->model);
-    obs_str(pool, at, "gen_ai.operation.name", op);
-    obs_str(pool, at, "gen_ai.provider.name", obs_genai_provider(p));
-    obs_str(pool, at, "gen_ai.request.model", a->target->model);
-    obs_str(pool, at, "sluice.provider", p->name);
+    s = &a->span;
+    s->start_ns = obs_unix_ns(rq->obs, a->start_ns);
+    obs_name(s, op, a->target->model);
+    obs_str(s, obs_key(OPERATION), op);
+    obs_str(s, obs_key(GENAI_PROVIDER), obs_genai_provider(p));
+    obs_str(s, obs_key(REQUEST_MODEL), a->target->model);
+    obs_str(s, obs_key(PROVIDER), p->name);
     if (p->host != NULL) {
-        obs_str(pool, at, "server.address", p->host);
-        sl_otlp_int(pool, at, "server.port", (int64_t) p->port);
+        obs_str(s, obs_key(SERVER_ADDRESS), p->host);
+        sl_otlp_span_int(s, obs_key(SERVER_PORT), (int64_t) p->port);
     }
-    sl_otlp_int(pool, at, "sluice.attempt", (int64_t) number);
+    sl_otlp_span_int(s, obs_key(ATTEMPT), (int64_t) number);
     if (probe) {
-        sl_otlp_bool(pool, at, "sluice.breaker.probe", true);
+        sl_otlp_span_bool(s, obs_key(PROBE), true);
     }
 }
 
@@ -229,7 +298,7 @@ sl__drv_obs_attempt_fail(sl_drv_req_t *rq, void *span, int status, const sl_erro
     a->span.status = SL_OTLP_STATUS_ERROR;
     a->span.status_message = e->code != NULL ? e->code : e->type;
     if (status > 0 && rq->obs->recording) {
-        sl_otlp_int(rq->r->pool, &a->span.attrs, "http.response.status_code", status);
+        sl_otlp_span_int(&a->span, obs_key(STATUS), status);
     }
 }
 
@@ -250,14 +319,16 @@ void
 sl__drv_obs_attempt_end(sl_drv_req_t *rq, void *span)
 {
     obs_attempt_t *a = span;
+    uint64_t now;
 
     if (a == NULL || !a->started || a->ended) {
         return;
     }
     a->ended = true;
-    a->span.end_ns = obs_unix_ns(uv_hrtime());
+    now = uv_hrtime();
+    a->span.end_ns = obs_unix_ns(rq->obs, now);
     sl_metrics_upstream(a->target->provider->name, a->target->model, !a->failed && rq->committed,
-                        (uv_hrtime() - a->start_ns) / 1000);
+                        (now - a->start_ns) / 1000);
 }
 
 
@@ -270,9 +341,9 @@ sl__drv_obs_event(sl_drv_req_t *rq, const char *name, const sl_target_t *t)
     if (o == NULL || !o->recording) {
         return;
     }
-    e = sl_otlp_event(rq->r->pool, &o->span, name, obs_unix_ns(uv_hrtime()));
-    obs_str(rq->r->pool, &e->attrs, "sluice.provider", t->provider->name);
-    obs_str(rq->r->pool, &e->attrs, "gen_ai.request.model", t->model);
+    e = sl_otlp_event(rq->r->pool, &o->span, name, obs_unix_ns(o, uv_hrtime()));
+    sl_otlp_event_str(e, obs_key(PROVIDER), t->provider->name);
+    sl_otlp_event_str(e, obs_key(REQUEST_MODEL), t->model);
 }
 
 
@@ -368,11 +439,10 @@ obs_trace(sl_drv_req_t *rq, int status)
     sl_http_req_t *r = rq->r;
     sl_pool_t *pool = r->pool;
     sl_otlp_span_t *s = &o->span;
-    sl_otlp_attrs_t *at = &s->attrs;
     const sl_target_t *t = rq->served != NULL ? rq->served : rq->last_target;
     const char *op = obs_operation(rq);
-    uint64_t now = obs_unix_ns(uv_hrtime());
-    char usd[32];
+    uint64_t now = obs_unix_ns(o, uv_hrtime());
+    char usd[32]; /* lives until the spans are encoded, below */
     size_t nspans = 1;
 
     for (size_t i = 0; i < o->nattempts; i++) {
@@ -388,85 +458,83 @@ obs_trace(sl_drv_req_t *rq, int status)
         }
         return;
     }
-    s->name = obs_name(pool, op, rq->public_model);
+    obs_name(s, op, rq->public_model);
     s->end_ns = now;
-    obs_strn(pool, at, "http.request.method", r->method);
-    obs_strn(pool, at, "url.path", r->path);
-    sl_otlp_int(pool, at, "http.response.status_code", status);
-    obs_str(pool, at, "gen_ai.operation.name", op);
-    obs_str(pool, at, "gen_ai.request.model", rq->public_model);
+    obs_strn(s, obs_key(METHOD), r->method);
+    obs_strn(s, obs_key(PATH), r->path);
+    sl_otlp_span_int(s, obs_key(STATUS), status);
+    obs_str(s, obs_key(OPERATION), op);
+    obs_str(s, obs_key(REQUEST_MODEL), rq->public_model);
     if (rq->call.max_tokens > 0) {
-        sl_otlp_int(pool, at, "gen_ai.request.max_tokens", (int64_t) rq->call.max_tokens);
+        sl_otlp_span_int(s, obs_key(MAX_TOKENS), (int64_t) rq->call.max_tokens);
     }
-    sl_otlp_bool(pool, at, "gen_ai.request.stream", rq->call.stream);
+    sl_otlp_span_bool(s, obs_key(STREAM), rq->call.stream);
     if (t != NULL) {
-        obs_str(pool, at, "gen_ai.provider.name", obs_genai_provider(t->provider));
-        obs_str(pool, at, "sluice.provider", t->provider->name);
-        obs_str(pool, at, "sluice.target.model", t->model);
+        obs_str(s, obs_key(GENAI_PROVIDER), obs_genai_provider(t->provider));
+        obs_str(s, obs_key(PROVIDER), t->provider->name);
+        obs_str(s, obs_key(TARGET_MODEL), t->model);
     }
     if (rq->served != NULL) {
-        obs_str(pool, at, "gen_ai.response.model",
+        obs_str(s, obs_key(RESPONSE_MODEL),
                 rq->served_model != NULL ? rq->served_model : rq->served->model);
     }
     if (o->recorded && (o->usage.prompt_tokens != 0 || o->usage.completion_tokens != 0)) {
-        obs_usage(pool, at, &o->usage);
+        obs_usage(s, &o->usage);
     }
     if (o->recorded) {
-        obs_str(pool, at, "sluice.cost_usd",
-                sl_pstrdup(pool, sl_pricing_format_usd(o->cost_nusd, usd, sizeof(usd))));
-        obs_str(pool, at, "sluice.cache",
-                o->cache != NULL && o->cache[0] != '\0' ? o->cache : NULL);
+        obs_str(s, obs_key(COST), sl_pricing_format_usd(o->cost_nusd, usd, sizeof(usd)));
+        obs_str(s, obs_key(CACHE), o->cache != NULL && o->cache[0] != '\0' ? o->cache : NULL);
     }
     if (rq->guard != NULL) {
         /* the guardrails: the policy, and one event per decision (never the matched text) */
         size_t nd = 0;
         const sl_guard_decision_t *d = sl_guard_decisions(rq->guard, &nd);
 
-        obs_str(pool, at, "sluice.guard.policy", sl_guard_policy_name(rq->guard));
+        obs_str(s, obs_key(GUARD_POLICY), sl_guard_policy_name(rq->guard));
         for (size_t i = 0; i < nd; i++) {
             sl_otlp_event_t *e = sl_otlp_event(pool, s, "guard_decision", now);
 
-            obs_str(pool, &e->attrs, "sluice.guard.policy", d[i].policy);
-            obs_str(pool, &e->attrs, "sluice.guard.rule",
-                    d[i].output ? sl_psprintf(pool, "output:%s", d[i].rule) : d[i].rule);
-            obs_str(pool, &e->attrs, "sluice.guard.action", sl_guard_action_name(d[i].action));
-            sl_otlp_int(pool, &e->attrs, "sluice.guard.count", (int64_t) d[i].count);
+            sl_otlp_event_str(e, obs_key(GUARD_POLICY), d[i].policy);
+            sl_otlp_event_str(e, obs_key(GUARD_RULE),
+                              d[i].output ? sl_psprintf(pool, "output:%s", d[i].rule) : d[i].rule);
+            sl_otlp_event_str(e, obs_key(GUARD_ACTION), sl_guard_action_name(d[i].action));
+            sl_otlp_event_int(e, obs_key(GUARD_COUNT), (int64_t) d[i].count);
         }
     }
-    obs_str(pool, at, "sluice.frontend", rq->fe->name);
-    obs_str(pool, at, "sluice.request_id", r->request_id);
-    obs_str(pool, at, "sluice.key.name", rq->acct.key_name);
+    obs_str(s, obs_key(FRONTEND), rq->fe->name);
+    obs_str(s, obs_key(REQUEST_ID), r->request_id);
+    obs_str(s, obs_key(KEY_NAME), rq->acct.key_name);
     if (rq->acct.team != NULL && rq->acct.team[0] != '\0') {
-        obs_str(pool, at, "sluice.team", rq->acct.team);
+        obs_str(s, obs_key(TEAM), rq->acct.team);
     }
-    sl_otlp_int(pool, at, "sluice.attempts", (int64_t) rq->attempts);
+    sl_otlp_span_int(s, obs_key(ATTEMPTS), (int64_t) rq->attempts);
     if (rq->ttft_us != 0) {
-        sl_otlp_int(pool, at, "sluice.time_to_first_token_ms", (int64_t) (rq->ttft_us / 1000));
+        sl_otlp_span_int(s, obs_key(TTFT), (int64_t) (rq->ttft_us / 1000));
     }
     if (rq->routing != NULL) {
-        obs_str(pool, at, "sluice.route.strategy", sl_conf_strategy_name(rq->routing->strategy));
+        obs_str(s, obs_key(STRATEGY), sl_conf_strategy_name(rq->routing->strategy));
     }
     if (rq->plan.rule != NULL) {
-        sl_otlp_int(pool, at, "sluice.route.rule", (int64_t) rq->plan.rule->index);
+        sl_otlp_span_int(s, obs_key(RULE), (int64_t) rq->plan.rule->index);
     }
     for (size_t i = 0; i < rq->plan.nskipped; i++) {
         sl_otlp_event_t *e = sl_otlp_event(pool, s, "breaker_skip", s->start_ns);
 
-        obs_str(pool, &e->attrs, "sluice.provider", rq->plan.skipped[i].target->provider->name);
-        obs_str(pool, &e->attrs, "gen_ai.request.model", rq->plan.skipped[i].target->model);
+        sl_otlp_event_str(e, obs_key(PROVIDER), rq->plan.skipped[i].target->provider->name);
+        sl_otlp_event_str(e, obs_key(REQUEST_MODEL), rq->plan.skipped[i].target->model);
     }
     if (status >= 500) {
         s->status = SL_OTLP_STATUS_ERROR;
         s->status_message = sl_http_reason(status);
     }
     if (status == 499) {
-        sl_otlp_bool(pool, at, "sluice.client_aborted", true);
+        sl_otlp_span_bool(s, obs_key(ABORTED), true);
     }
     sl_telemetry_add(s);
 
     for (size_t i = 0; i < o->nattempts; i++) {
         obs_attempt_t *a = o->attempts[i];
-        sl_otlp_attrs_t *aa = &a->span.attrs;
+        sl_otlp_span_t *as = &a->span;
         bool served = i + 1 == o->nattempts && rq->served == a->target && rq->committed;
         bool ok = status >= 200 && status <= 299;
 
@@ -477,53 +545,52 @@ obs_trace(sl_drv_req_t *rq, int status)
             /* the answer's attempt: it ends with the request */
             sl__drv_obs_attempt_end(rq, a);
             if (served && ok) {
-                sl_otlp_int(pool, aa, "http.response.status_code", status);
+                sl_otlp_span_int(as, obs_key(STATUS), status);
             }
         }
         if (served && !a->failed) {
-            obs_str(pool, aa, "gen_ai.response.model",
+            obs_str(as, obs_key(RESPONSE_MODEL),
                     rq->served_model != NULL ? rq->served_model : a->target->model);
             if (o->recorded && (o->usage.prompt_tokens != 0 || o->usage.completion_tokens != 0)) {
-                obs_usage(pool, aa, &o->usage);
+                obs_usage(as, &o->usage);
             }
             a->outcome = ok ? "ok" : "interrupted";
             if (!ok) {
-                a->span.status = SL_OTLP_STATUS_ERROR;
-                a->span.status_message = status == 499 ? "client_gone" : "stream_interrupted";
+                as->status = SL_OTLP_STATUS_ERROR;
+                as->status_message = status == 499 ? "client_gone" : "stream_interrupted";
             }
         } else if (a->outcome == NULL) {
             a->outcome = a->failed ? "failed" : "cancelled";
         }
-        obs_str(pool, aa, "sluice.attempt.outcome", a->outcome);
-        if (a->failed && a->span.status_message != NULL) {
-            obs_str(pool, aa, "error.type", a->span.status_message);
+        obs_str(as, obs_key(OUTCOME), a->outcome);
+        if (a->failed && as->status_message != NULL) {
+            obs_str(as, obs_key(ERROR_TYPE), as->status_message);
         }
         if (a->wait_ms > 0) {
-            sl_otlp_int(pool, aa, "sluice.retry.wait_ms", (int64_t) a->wait_ms);
+            sl_otlp_span_int(as, obs_key(RETRY_WAIT), (int64_t) a->wait_ms);
         }
-        sl_telemetry_add(&a->span);
+        sl_telemetry_add(as);
     }
 }
 
 
 static void
-obs_usage(sl_pool_t *pool, sl_otlp_attrs_t *a, const sl_usage_t *u)
+obs_usage(sl_otlp_span_t *s, const sl_usage_t *u)
 {
-    sl_otlp_int(pool, a, "gen_ai.usage.input_tokens", (int64_t) u->prompt_tokens);
-    sl_otlp_int(pool, a, "gen_ai.usage.output_tokens", (int64_t) u->completion_tokens);
+    sl_otlp_span_int(s, obs_key(INPUT_TOKENS), (int64_t) u->prompt_tokens);
+    sl_otlp_span_int(s, obs_key(OUTPUT_TOKENS), (int64_t) u->completion_tokens);
     /* the breakdowns only when there is one: most answers have none */
     if (u->cached_tokens != 0) {
-        sl_otlp_int(pool, a, "gen_ai.usage.cache_read.input_tokens", (int64_t) u->cached_tokens);
+        sl_otlp_span_int(s, obs_key(CACHE_READ_TOKENS), (int64_t) u->cached_tokens);
     }
     if (u->cache_write_tokens != 0) {
-        sl_otlp_int(pool, a, "gen_ai.usage.cache_creation.input_tokens",
-                    (int64_t) u->cache_write_tokens);
+        sl_otlp_span_int(s, obs_key(CACHE_CREATION_TOKENS), (int64_t) u->cache_write_tokens);
     }
     if (u->reasoning_tokens != 0) {
-        sl_otlp_int(pool, a, "gen_ai.usage.reasoning.output_tokens", (int64_t) u->reasoning_tokens);
+        sl_otlp_span_int(s, obs_key(REASONING_TOKENS), (int64_t) u->reasoning_tokens);
     }
     if (u->estimated) {
-        sl_otlp_bool(pool, a, "sluice.usage.estimated", true);
+        sl_otlp_span_bool(s, obs_key(ESTIMATED), true);
     }
 }
 
@@ -592,17 +659,11 @@ obs_access(sl_drv_req_t *rq)
 
 /* --------------------------------------------------------------- helpers */
 
-/* A monotonic uv_hrtime() instant as unix nanoseconds. */
+/* A monotonic uv_hrtime() instant as unix nanoseconds (the clocks' offset read at the start). */
 static uint64_t
-obs_unix_ns(uint64_t hr_ns)
+obs_unix_ns(const sl_drv_obs_t *o, uint64_t hr_ns)
 {
-    struct timespec ts;
-    uint64_t now_hr = uv_hrtime();
-    uint64_t now;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    now = (uint64_t) ts.tv_sec * 1000000000u + (uint64_t) ts.tv_nsec;
-    return hr_ns <= now_hr ? now - (now_hr - hr_ns) : now + (hr_ns - now_hr);
+    return hr_ns + o->unix_off;
 }
 
 
@@ -642,48 +703,42 @@ obs_genai_provider(const sl_provider_conf_t *p)
 }
 
 
-/* "{operation} {model}", as the GenAI conventions name spans; cut and cleaned. */
-static const char *
-obs_name(sl_pool_t *pool, const char *op, const char *model)
+/*
+ * "{operation} {model}", as the GenAI conventions name spans: the model cut
+ * to OBS_NAME_MAX bytes at a character boundary (and cleaned when encoded).
+ */
+static void
+obs_name(sl_otlp_span_t *s, const char *op, const char *model)
 {
-    size_t ol, ml;
-    sl_str_t s, c;
-    char *p;
+    size_t ml;
 
+    s->name = op;
     if (model == NULL || model[0] == '\0') {
-        return op;
+        return;
     }
-    ol = strlen(op);
     ml = strlen(model);
-    if (ml > 200) {
-        ml = 200;
+    if (ml > OBS_NAME_MAX) {
+        ml = OBS_NAME_MAX;
         while (ml > 0 && ((unsigned char) model[ml] & 0xc0) == 0x80) {
             ml--; /* a cut in the middle of a character: drop all of it */
         }
     }
-    p = sl_palloc(pool, ol + 1 + ml + 1);
-    memcpy(p, op, ol);
-    p[ol] = ' ';
-    memcpy(p + ol + 1, model, ml);
-    p[ol + 1 + ml] = '\0';
-    s = (sl_str_t){ p, ol + 1 + ml };
-    c = sl_otlp_clean(pool, s);
-    return c.p == s.p ? p : sl_pstrndup(pool, c.p, c.len);
+    s->name_tail = (sl_str_t){ model, ml };
 }
 
 
 /* A string attribute, at most OBS_ATTR_MAX bytes (cut at a character boundary). */
 static void
-obs_str(sl_pool_t *pool, sl_otlp_attrs_t *a, const char *key, const char *v)
+obs_str(sl_otlp_span_t *s, const sl_otlp_key_t *k, const char *v)
 {
     if (v != NULL) {
-        obs_strn(pool, a, key, (sl_str_t){ v, strlen(v) });
+        obs_strn(s, k, (sl_str_t){ v, strlen(v) });
     }
 }
 
 
 static void
-obs_strn(sl_pool_t *pool, sl_otlp_attrs_t *a, const char *key, sl_str_t v)
+obs_strn(sl_otlp_span_t *s, const sl_otlp_key_t *k, sl_str_t v)
 {
     if (v.len > OBS_ATTR_MAX) {
         v.len = OBS_ATTR_MAX;
@@ -691,5 +746,5 @@ obs_strn(sl_pool_t *pool, sl_otlp_attrs_t *a, const char *key, sl_str_t v)
             v.len--;
         }
     }
-    sl_otlp_strn(pool, a, key, v);
+    sl_otlp_span_strn(s, k, v);
 }

@@ -22,6 +22,7 @@ static int trace_hex_byte(const char *p);
 static bool trace_all_zero(const uint8_t *p, size_t n);
 static uint64_t trace_next(void);
 static uint64_t trace_rotl(uint64_t x, int k);
+static void trace_rng_seed(const void *salt);
 static void trace_rng_at_fork(void);
 static void trace_rng_on_fork(void);
 
@@ -99,14 +100,34 @@ sl_trace_parse(sl_str_t v, sl_trace_ctx_t *out)
 }
 
 
+/* Two digits per byte from a table (a trace id is hexed on every traced request). */
 void
 sl_trace_hex(const uint8_t *p, size_t n, char *out)
 {
-    static const char hex[] = "0123456789abcdef";
+    static const char pairs[] = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
+                                "202122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3f"
+                                "404142434445464748494a4b4c4d4e4f505152535455565758595a5b5c5d5e5f"
+                                "606162636465666768696a6b6c6d6e6f707172737475767778797a7b7c7d7e7f"
+                                "808182838485868788898a8b8c8d8e8f909192939495969798999a9b9c9d9e9f"
+                                "a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf"
+                                "c0c1c2c3c4c5c6c7c8c9cacbcccdcecfd0d1d2d3d4d5d6d7d8d9dadbdcdddedf"
+                                "e0e1e2e3e4e5e6e7e8e9eaebecedeeeff0f1f2f3f4f5f6f7f8f9fafbfcfdfeff";
 
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = hex[p[i] >> 4];
-        out[2 * i + 1] = hex[p[i] & 0xf];
+    size_t i = 0;
+
+    for (; i + 8 <= n; i += 8) {
+        /* ids are 8 or 16 bytes: whole rounds, unrolled */
+        memcpy(out + 2 * i, pairs + 2 * p[i], 2);
+        memcpy(out + 2 * i + 2, pairs + 2 * p[i + 1], 2);
+        memcpy(out + 2 * i + 4, pairs + 2 * p[i + 2], 2);
+        memcpy(out + 2 * i + 6, pairs + 2 * p[i + 3], 2);
+        memcpy(out + 2 * i + 8, pairs + 2 * p[i + 4], 2);
+        memcpy(out + 2 * i + 10, pairs + 2 * p[i + 5], 2);
+        memcpy(out + 2 * i + 12, pairs + 2 * p[i + 6], 2);
+        memcpy(out + 2 * i + 14, pairs + 2 * p[i + 7], 2);
+    }
+    for (; i < n; i++) {
+        memcpy(out + 2 * i, pairs + 2 * p[i], 2);
     }
     out[2 * n] = '\0';
 }
@@ -172,27 +193,51 @@ trace_next(void)
 void
 sl_trace_new_id(uint8_t *id, size_t n)
 {
+    uint64_t r;
+
     /* a fork is noticed by an atfork handler, not getpid(): a system call per id is dear */
-    (void) pthread_once(&trace_rng_once, trace_rng_at_fork);
     if (!trace_rng_seeded) {
-        if (sl_crypto_random(trace_rng, sizeof(trace_rng)) < 0
-            || trace_all_zero((const uint8_t *) trace_rng, sizeof(trace_rng))) {
-            /* no DRBG (logged): still distinct per process and per moment */
-            trace_rng[0] = (uint64_t) getpid() * 0x9e3779b97f4a7c15ull;
-            trace_rng[1] = (uint64_t) (uintptr_t) id ^ 0xbf58476d1ce4e5b9ull;
-            trace_rng[2] = 0x94d049bb133111ebull;
-            trace_rng[3] = 1;
-        }
-        trace_rng_seeded = true;
+        trace_rng_seed(id);
+    }
+    if (n == 8 || n == 16) {
+        /* the ids of spans and traces: whole words, redrawn in the unlikely case they are zero */
+        do {
+            r = trace_next();
+            memcpy(id, &r, 8);
+            if (n == 16) {
+                uint64_t r2 = trace_next();
+
+                memcpy(id + 8, &r2, 8);
+                r |= r2;
+            }
+        } while (r == 0);
+        return;
     }
     do {
         for (size_t i = 0; i < n; i += 8) {
-            uint64_t r = trace_next();
             size_t k = n - i < 8 ? n - i : 8;
 
+            r = trace_next();
             memcpy(id + i, &r, k);
         }
     } while (trace_all_zero(id, n));
+}
+
+
+/* Seeds the generator from the DRBG (once per process: a fork clears trace_rng_seeded). */
+static void
+trace_rng_seed(const void *salt)
+{
+    (void) pthread_once(&trace_rng_once, trace_rng_at_fork);
+    if (sl_crypto_random(trace_rng, sizeof(trace_rng)) < 0
+        || trace_all_zero((const uint8_t *) trace_rng, sizeof(trace_rng))) {
+        /* no DRBG (logged): still distinct per process and per moment */
+        trace_rng[0] = (uint64_t) getpid() * 0x9e3779b97f4a7c15ull;
+        trace_rng[1] = (uint64_t) (uintptr_t) salt ^ 0xbf58476d1ce4e5b9ull;
+        trace_rng[2] = 0x94d049bb133111ebull;
+        trace_rng[3] = 1;
+    }
+    trace_rng_seeded = true;
 }
 
 

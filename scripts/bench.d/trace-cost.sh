@@ -7,6 +7,8 @@
 # included: the run waits one flush interval). Kernel work is not counted:
 # tracing adds one export write per batch_size spans to it.
 #   scripts/bench.d/trace-cost.sh [BUILD_DIR]    (default build-bench; N=2000)
+# MODES="notrace protobuf" picks modes; KEEP=DIR keeps each mode's callgrind
+# profile as DIR/MODE.cg (for callgrind_annotate).
 set -u
 cd "$(dirname "$0")/../.." || exit 1
 ROOT=$PWD
@@ -61,7 +63,7 @@ PIDS="$PIDS $!"
 MP=$(port_of "$TMP/mock.out") || { echo "the mock did not start" >&2; exit 1; }
 SP=$(port_of "$TMP/sink.out") || { echo "the sink did not start" >&2; exit 1; }
 
-for mode in notrace protobuf json down; do
+for mode in ${MODES:-notrace protobuf json down}; do
     case $mode in
     notrace) tel="" ;;
     protobuf | json) tel="telemetry: {otlp: {endpoint: http://127.0.0.1:$SP, sampling: 1.0, protocol: http/$mode, flush_interval: 1s}}" ;;
@@ -80,7 +82,7 @@ models:
   gpt-4o-mini: {targets: [mock/gpt-4o-mini]}
 $tel
 EOF
-    valgrind --tool=callgrind --trace-children=yes --callgrind-out-file="$d/cg.%p" \
+    valgrind --tool=callgrind --trace-children=yes --compress-strings=no --callgrind-out-file="$d/cg.%p" \
         "$BUILD/cmd/sluice" serve -c "$d/sluice.yaml" >"$d/out" 2>&1 &
     m=$!
     i=0
@@ -97,7 +99,9 @@ EOF
     callgrind_control -d "$w" >/dev/null 2>&1
     sleep 0.5
     # shellcheck disable=SC2012
-    ir=$(grep -h '^summary:\|^totals:' "$(ls -t "$d/cg.$w".* | head -n 1)" | head -n 1 | awk '{ print $2 }')
+    cg=$(ls -t "$d/cg.$w".* | head -n 1)
+    ir=$(grep -h '^summary:\|^totals:' "$cg" | head -n 1 | awk '{ print $2 }')
+    if [ -n "${KEEP:-}" ]; then mkdir -p "$KEEP" && cp "$cg" "$KEEP/$mode.cg"; fi
     printf '%-9s %8d instructions per request (%d requests)\n' "$mode" $((ir / N)) "$N"
     kill "$m"
     wait "$m" 2>/dev/null

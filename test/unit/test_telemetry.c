@@ -151,6 +151,14 @@ test_ids_after_fork(void **state)
 }
 
 
+static const sl_otlp_key_t test_k = SL_OTLP_KEY("k");
+static const sl_otlp_key_t test_i = SL_OTLP_KEY("i");
+static const sl_otlp_key_t test_d = SL_OTLP_KEY("d");
+static const sl_otlp_key_t test_b = SL_OTLP_KEY("b");
+static const sl_otlp_key_t test_n = SL_OTLP_KEY("n");
+static const sl_otlp_key_t test_bad = SL_OTLP_KEY("bad");
+
+
 /* A span with one of everything, ids 0x01.. and 0x02.. */
 static void
 test_span(sl_pool_t *pool, sl_otlp_span_t *s, bool protobuf)
@@ -163,7 +171,8 @@ test_span(sl_pool_t *pool, sl_otlp_span_t *s, bool protobuf)
     s->start_ns = 1;
     s->end_ns = 2;
     s->trace_flags = 1;
-    sl_otlp_str(pool, &s->attrs, "k", "v");
+    (void) pool;
+    sl_otlp_span_str(s, &test_k, "v");
 }
 
 
@@ -198,9 +207,9 @@ test_protobuf_span(void **state)
     memset(s.parent_id, 0x03, 8);
     s.has_parent = true;
     s.parent_remote = true;
-    sl_otlp_int(pool, &s.attrs, "i", -1);
-    sl_otlp_double(pool, &s.attrs, "d", 0.5);
-    sl_otlp_bool(pool, &s.attrs, "b", true);
+    sl_otlp_span_int(&s, &test_i, -1);
+    sl_otlp_span_double(&s, &test_d, 0.5);
+    sl_otlp_span_bool(&s, &test_b, true);
     sl_otlp_event(pool, &s, "e", 3);
     s.status = SL_OTLP_STATUS_ERROR;
     s.status_message = "m";
@@ -274,8 +283,8 @@ test_json(void **state)
     memset(s.parent_id, 0xab, 8);
     s.has_parent = true;
     s.start_ns = 1700000000123456789ull;
-    sl_otlp_int(pool, &s.attrs, "n", 12345678901234ll);
-    sl_otlp_strn(pool, &s.attrs, "bad", (sl_str_t){ "a\xff\"b", 4 });
+    sl_otlp_span_int(&s, &test_n, 12345678901234ll);
+    sl_otlp_span_strn(&s, &test_bad, (sl_str_t){ "a\xff\"b", 4 });
     sl_otlp_event(pool, &s, "ev", 5);
     s.status = SL_OTLP_STATUS_ERROR;
     sl_otlp_encode_span(&spans, &s);
@@ -392,6 +401,108 @@ test_plain_fast_path(void **state)
             }
         }
     }
+    sl_pool_destroy(pool);
+}
+
+
+/*
+ * A span's attributes, written by the encoders' fast paths (strings up to
+ * 75 bytes checked and copied as words, integers without a call), are the
+ * bytes the reference encoder of an attribute list writes: strings of every
+ * length from 0 to 80 with a byte of each kind (plain or not) at each
+ * position, integers and bools of every varint length, in protobuf and JSON.
+ */
+static void
+test_span_attrs_match_list(void **state)
+{
+    static const unsigned char odd[] = { 0,    '"',  '\\', 0x01, 0x1f, 0x20, 0x21, 0x23,
+                                         0x5b, 0x5d, 0x7e, 0x7f, 0xff, 0x80, 0xc3 };
+    static const int64_t ints[] = { 0,   1,         127,      128,
+                                    200, 16383,     16384,    1700000000123456789ll,
+                                    -1,  INT64_MIN, INT64_MAX };
+    sl_pool_t *pool = sl_pool_create(1024);
+
+    (void) state;
+    for (int pb = 0; pb < 2; pb++) {
+        for (size_t n = 0; n <= 80; n++) {
+            for (size_t k = 0; k <= sizeof(odd); k++) {
+                for (size_t i = 0; i < (k < sizeof(odd) ? n : 1); i++) {
+                    char v[80];
+                    sl_otlp_attrs_t ref;
+                    sl_otlp_span_t s;
+                    sl_buf_t b = SL_BUF_INIT;
+
+                    for (size_t j = 0; j < n; j++) {
+                        v[j] = (char) ('a' + j % 26);
+                    }
+                    if (k < sizeof(odd)) {
+                        v[i] = (char) odd[k];
+                    }
+                    sl_otlp_attrs_init(&ref, pb, 9); /* Span.attributes */
+                    sl_otlp_strn(pool, &ref, "k", (sl_str_t){ v, n });
+                    test_span(pool, &s, pb);
+                    s.nattrs = 0;
+                    sl_otlp_span_strn(&s, &test_k, (sl_str_t){ v, n });
+                    sl_otlp_encode_span(&b, &s);
+                    assert_non_null(memmem(b.p, b.len, ref.p, ref.len));
+                    sl_buf_free(&b);
+                }
+            }
+        }
+        for (size_t i = 0; i < sizeof(ints) / sizeof(ints[0]); i++) {
+            sl_otlp_attrs_t ref;
+            sl_otlp_span_t s;
+            sl_buf_t b = SL_BUF_INIT;
+
+            sl_otlp_attrs_init(&ref, pb, 9);
+            sl_otlp_int(pool, &ref, "i", ints[i]);
+            sl_otlp_bool(pool, &ref, "b", ints[i] != 0);
+            test_span(pool, &s, pb);
+            s.nattrs = 0;
+            sl_otlp_span_int(&s, &test_i, ints[i]);
+            sl_otlp_span_bool(&s, &test_b, ints[i] != 0);
+            sl_otlp_encode_span(&b, &s);
+            assert_non_null(memmem(b.p, b.len, ref.p, ref.len));
+            sl_buf_free(&b);
+        }
+    }
+    sl_pool_destroy(pool);
+}
+
+
+/*
+ * A span's name with a tail from outside (the model a client asked for):
+ * "<name> <tail>", the tail cleaned alike in both encodings (a NUL and a
+ * byte that starts no character are U+FFFD), escaped for JSON.
+ */
+static void
+test_span_name_tail(void **state)
+{
+    static const char want[] = "chat a\xef\xbf\xbd\"b\xef\xbf\xbd";
+    sl_pool_t *pool = sl_pool_create(1024);
+    sl_otlp_span_t s;
+    sl_buf_t b = SL_BUF_INIT;
+    json_t *doc;
+    json_error_t jerr;
+
+    (void) state;
+    test_span(pool, &s, true);
+    s.name = "chat";
+    s.name_tail = (sl_str_t){ "a\0\"b\xff", 5 };
+    sl_otlp_encode_span(&b, &s);
+    assert_non_null(memmem(b.p, b.len, "\x2a\x0e", 2)); /* name: 14 bytes */
+    assert_non_null(memmem(b.p, b.len, want, sizeof(want) - 1));
+    sl_buf_free(&b);
+
+    test_span(pool, &s, false);
+    s.name = "chat";
+    s.name_tail = (sl_str_t){ "a\0\"b\xff", 5 };
+    sl_otlp_encode_span(&b, &s);
+    doc = json_loadb(b.p, b.len, 0, &jerr);
+    assert_non_null(doc);
+    assert_string_equal(json_string_value(json_object_get(doc, "name")), want);
+    json_decref(doc);
+    sl_buf_free(&b);
     sl_pool_destroy(pool);
 }
 
@@ -609,6 +720,8 @@ main(void)
         cmocka_unit_test(test_conf_errors),
         cmocka_unit_test(test_ids_after_fork),
         cmocka_unit_test(test_plain_fast_path),
+        cmocka_unit_test(test_span_attrs_match_list),
+        cmocka_unit_test(test_span_name_tail),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
