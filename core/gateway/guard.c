@@ -16,7 +16,6 @@
  * body forwarded natively) is read and rewritten the same way as the
  * internal one, with the same placeholders.
  */
-#define _GNU_SOURCE /* memmem */
 
 #include "core/gateway/guard.h"
 
@@ -88,6 +87,8 @@ static int guard_shape(sl_guard_req_t *g, const sl_guard_who_t *who, sl_call_t *
 static int guard_limit(sl_guard_req_t *g, const sl_guard_check_t *c, const char *key, uint64_t have,
                        uint64_t max, sl_error_t *err);
 static unsigned guard_images(const sl_json_t *doc, int msgs);
+static bool guard_has_images(const sl_json_t *doc);
+static bool guard_content_images(const sl_json_t *doc, int content);
 static bool guard_str_eq(const sl_json_t *doc, int v, const char *s);
 static int guard_text_phase(sl_guard_req_t *g, sl_call_t *call, sl_error_t *err);
 static int guard_rewrite(sl_guard_req_t *g, sl_pool_t *pool, const sl_json_t *doc, sl_str_t src,
@@ -423,8 +424,7 @@ guard_shape(sl_guard_req_t *g, const sl_guard_who_t *who, sl_call_t *call, sl_er
         if (rc == 0 && l->max_prompt_tokens > 0) {
             uint64_t tokens;
 
-            if (chat && call->raw.len / 4 < l->max_prompt_tokens
-                && memmem(call->raw.p, call->raw.len, "image", 5) == NULL) {
+            if (chat && call->raw.len / 4 < l->max_prompt_tokens && !guard_has_images(doc)) {
                 /* the text is never longer than the body, and there is no image: under the limit
                    without reading it */
                 tokens = (call->raw.len + 3) / 4;
@@ -508,6 +508,47 @@ guard_images(const sl_json_t *doc, int msgs)
         }
     }
     return n;
+}
+
+
+/*
+ * Whether the prompt has an image where the router's estimate counts one
+ * (core/gateway/features.c: the messages' contents, tool results within
+ * them, a top-level system): with none, the estimate is at most the body's
+ * length / 4. Reads the tokens only.
+ */
+static bool
+guard_has_images(const sl_json_t *doc)
+{
+    int msgs = sl_json_get(doc, SL_JSON_ROOT, "messages");
+
+    for (int m = sl_json_first(doc, msgs); m >= 0; m = sl_json_next(doc, msgs, m)) {
+        if (guard_content_images(doc, sl_json_get(doc, m, "content"))) {
+            return true;
+        }
+    }
+    return guard_content_images(doc, sl_json_get(doc, SL_JSON_ROOT, "system"));
+}
+
+
+static bool
+guard_content_images(const sl_json_t *doc, int content)
+{
+    if (sl_json_type(doc, content) != SL_JSON_ARRAY) {
+        return false;
+    }
+    for (int part = sl_json_first(doc, content); part >= 0;
+         part = sl_json_next(doc, content, part)) {
+        int type = sl_json_get(doc, part, "type");
+
+        if (guard_str_eq(doc, type, "image_url") || guard_str_eq(doc, type, "image")
+            || guard_str_eq(doc, type, "input_image")
+            || (guard_str_eq(doc, type, "tool_result")
+                && guard_content_images(doc, sl_json_get(doc, part, "content")))) {
+            return true;
+        }
+    }
+    return false;
 }
 
 
