@@ -61,6 +61,14 @@ typedef struct stats_bucket {
     uint32_t ttft[SL_STATS_BINS];
 } stats_bucket_t;
 
+/* Guardrail decisions of one policy with one action (from the rows' guard field). */
+typedef struct stats_guard {
+    char policy[65];
+    char action[8]; /* log, redact, block */
+    uint64_t decisions;
+    uint64_t requests; /* rows with at least one such decision */
+} stats_guard_t;
+
 struct sl_stats {
     int64_t since;
     int64_t until;
@@ -75,6 +83,9 @@ struct sl_stats {
     stats_model_t *models;
     size_t nmodels;
     bool models_full;
+    stats_guard_t guard[SL_STATS_GUARD_MAX];
+    size_t nguard;
+    uint64_t guard_requests; /* rows with any decision */
 };
 
 static uint64_t stats_sat_add(uint64_t a, uint64_t b);
@@ -91,6 +102,8 @@ static json_t *stats_name_json(const sl_stats_t *s, const stats_name_t *n);
 static json_t *stats_models_json(const sl_stats_t *s);
 static json_t *stats_ms(uint64_t us, bool known);
 static json_t *stats_usd(uint64_t nusd);
+static void stats_guard_add(sl_stats_t *s, const char *guard);
+static json_t *stats_guard_json(const sl_stats_t *s);
 static int stats_cmp_name(const void *a, const void *b);
 static int stats_cmp_model(const void *a, const void *b);
 
@@ -337,6 +350,95 @@ sl_stats_add(sl_stats_t *s, const sl_ledger_row_t *row)
         stats_name_add(s, &s->dim[d], names[d], bi, row->cost_nusd);
     }
     stats_model_add(s, row, error);
+    if (row->guard != NULL && row->guard[0] != '\0') {
+        stats_guard_add(s, row->guard);
+    }
+}
+
+
+/*
+ * Counts the decisions of a row's guard field, "policy/rule/action;...":
+ * by policy and action (never the rule's text beyond its name, which the
+ * field already holds; nothing of the matched text is in it).
+ */
+static void
+stats_guard_add(sl_stats_t *s, const char *guard)
+{
+    size_t seen[SL_STATS_GUARD_MAX];
+    size_t nseen = 0;
+
+    s->guard_requests++;
+    for (const char *p = guard; *p != '\0';) {
+        const char *end = strchr(p, ';'), *slash = strchr(p, '/'), *act;
+        size_t plen, alen, k;
+
+        if (end == NULL) {
+            end = p + strlen(p);
+        }
+        act = end;
+        while (act > p && act[-1] != '/') {
+            act--;
+        }
+        if (slash != NULL && slash < end && act > slash) {
+            plen = (size_t) (slash - p);
+            alen = (size_t) (end - act);
+            for (k = 0; k < s->nguard; k++) {
+                if (strlen(s->guard[k].policy) == plen && memcmp(s->guard[k].policy, p, plen) == 0
+                    && strlen(s->guard[k].action) == alen
+                    && memcmp(s->guard[k].action, act, alen) == 0) {
+                    break;
+                }
+            }
+            if (k == s->nguard && k < SL_STATS_GUARD_MAX && plen < sizeof(s->guard[k].policy)
+                && alen < sizeof(s->guard[k].action)) {
+                memcpy(s->guard[k].policy, p, plen);
+                s->guard[k].policy[plen] = '\0';
+                memcpy(s->guard[k].action, act, alen);
+                s->guard[k].action[alen] = '\0';
+                s->nguard++;
+            }
+            if (k < s->nguard) {
+                bool counted = false;
+
+                s->guard[k].decisions++;
+                for (size_t i = 0; i < nseen; i++) {
+                    counted = counted || seen[i] == k;
+                }
+                if (!counted && nseen < SL_STATS_GUARD_MAX) {
+                    seen[nseen++] = k;
+                    s->guard[k].requests++;
+                }
+            }
+        }
+        p = *end == ';' ? end + 1 : end;
+    }
+}
+
+
+/* [{policy, action, decisions, requests}], the most decisions first. */
+static json_t *
+stats_guard_json(const sl_stats_t *s)
+{
+    json_t *a = json_array();
+    size_t order[SL_STATS_GUARD_MAX];
+
+    for (size_t i = 0; i < s->nguard; i++) {
+        size_t j = i;
+
+        while (j > 0 && s->guard[order[j - 1]].decisions < s->guard[i].decisions) {
+            order[j] = order[j - 1];
+            j--;
+        }
+        order[j] = i;
+    }
+    for (size_t i = 0; a != NULL && i < s->nguard; i++) {
+        const stats_guard_t *g = &s->guard[order[i]];
+
+        json_array_append_new(a, json_pack("{s:s, s:s, s:I, s:I}", "policy", g->policy, "action",
+                                           g->action, "decisions", (json_int_t) g->decisions,
+                                           "requests", (json_int_t) g->requests));
+    }
+    return a;
 }
 
 
@@ -530,7 +632,7 @@ sl_stats_json(const sl_stats_t *s)
     sl_ledger_format_time(s->until / 1000, until, sizeof(until));
     j = json_pack(
         "{s:s, s:s, s:s, s:I, s:o, s:o, s:o, s:o, s:o, s:o, s:{s:o, s:o, s:o}, s:{s:o, s:o, s:o}, "
-        "s:o, s:o, s:o, s:b}",
+        "s:o, s:o, s:o, s:b, s:o, s:I}",
         "since", since, "until", until, "bucket", s->bucket_ms >= SL_STATS_DAY_MS ? "day" : "hour",
         "bucket_ms", (json_int_t) s->bucket_ms, "buckets", buckets, "requests",
         stats_u64_series(s, offsetof(stats_bucket_t, requests)), "errors",
@@ -541,6 +643,7 @@ sl_stats_json(const sl_stats_t *s)
         stats_pct_series(s, false, 50), "p95", stats_pct_series(s, false, 95), "p99",
         stats_pct_series(s, false, 99), "ttft_us", "p50", stats_pct_series(s, true, 50), "p95",
         stats_pct_series(s, true, 95), "p99", stats_pct_series(s, true, 99), "series", series,
-        "total", total, "models", stats_models_json(s), "models_truncated", s->models_full);
+        "total", total, "models", stats_models_json(s), "models_truncated", s->models_full, "guard",
+        stats_guard_json(s), "guard_requests", (json_int_t) s->guard_requests);
     return j;
 }

@@ -28,6 +28,7 @@
 #define SL_STATS_NAMES_MAX   128
 #define SL_STATS_MODELS_MAX  64
 #define SL_STATS_TOP         8
+#define SL_STATS_GUARD_MAX   32 /* (policy, action) pairs counted; later ones are not */
 #define SL_STATS_HOUR_MS     (3600LL * 1000)
 #define SL_STATS_DAY_MS      (86400LL * 1000)
 
@@ -62,8 +63,10 @@ void sl_stats_add(sl_stats_t *s, const sl_ledger_row_t *row);
  * errors, cost_usd, cost_nusd, prompt_tokens, completion_tokens,
  * cache_hits, saved_usd, latency_us {p50, p95, p99}, ttft_us {...}},
  * models [{model, requests, errors, cost_usd, p95_us,
- * served [{provider, model, requests}]}]}. Percentiles without data are
- * null. Returns a new reference, or NULL when out of memory.
+ * served [{provider, model, requests}]}]}, guard [{policy, action,
+ * decisions, requests}] (the guardrail decisions of the rows, most first;
+ * requests: rows with one) and guard_requests (rows with any). Percentiles
+ * without data are null. Returns a new reference, or NULL when out of memory.
  */
 json_t *sl_stats_json(const sl_stats_t *s);
 

@@ -32,6 +32,7 @@ typedef struct tail_entry {
     char provider[64];
     char served_model[96];
     char cache[12];
+    char guard[160];                   /* the row's guardrail decisions, "policy/rule/action;..." */
     char prompt[SL_TAIL_TEXT_MAX + 4]; /* both empty unless dashboard.tail_text; +4: utf8_clean */
     char answer[SL_TAIL_TEXT_MAX + 4];
     bool text;
@@ -234,6 +235,7 @@ sl_tail_add(const sl_ledger_row_t *row, const sl_tail_text_t *text)
     tail_copy(e->provider, sizeof(e->provider), row->provider);
     tail_copy(e->served_model, sizeof(e->served_model), row->served_model);
     tail_copy(e->cache, sizeof(e->cache), row->cache);
+    tail_copy(e->guard, sizeof(e->guard), row->guard);
     e->text = text != NULL;
     tail_copy(e->prompt, sizeof(e->prompt), text != NULL ? text->prompt : "");
     tail_copy(e->answer, sizeof(e->answer), text != NULL ? text->answer : "");
@@ -284,12 +286,13 @@ sl_tail_json(uint64_t after, size_t limit, uint64_t *last)
         copy.provider[sizeof(copy.provider) - 1] = '\0';
         copy.served_model[sizeof(copy.served_model) - 1] = '\0';
         copy.cache[sizeof(copy.cache) - 1] = '\0';
+        copy.guard[sizeof(copy.guard) - 1] = '\0';
         copy.prompt[sizeof(copy.prompt) - 1] = '\0';
         copy.answer[sizeof(copy.answer) - 1] = '\0';
         sl_budget_format_usd(copy.cost_nusd, usd, sizeof(usd));
         sl_ledger_format_time(copy.time_ms / 1000, when, sizeof(when));
         o = json_pack("{s:I, s:s, s:I, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:i, s:I, s:I, "
-                      "s:I, s:I, s:s, s:I, s:s, s:b}",
+                      "s:I, s:I, s:s, s:I, s:s, s:b, s:s}",
                       "seq", (json_int_t) seq, "time", when, "time_ms", (json_int_t) copy.time_ms,
                       "request_id", copy.request_id, "key", copy.key, "team", copy.team, "endpoint",
                       copy.endpoint, "model", copy.model, "provider", copy.provider, "served_model",
@@ -298,7 +301,7 @@ sl_tail_json(uint64_t after, size_t limit, uint64_t *last)
                       (json_int_t) copy.ttft_us, "prompt_tokens", (json_int_t) copy.prompt_tokens,
                       "completion_tokens", (json_int_t) copy.completion_tokens, "cost_usd", usd,
                       "cost_nusd", (json_int_t) copy.cost_nusd, "cache", copy.cache, "stream",
-                      (copy.flags & SL_LEDGER_STREAM) != 0);
+                      (copy.flags & SL_LEDGER_STREAM) != 0, "guard", copy.guard);
         if (o != NULL && copy.text
             && (json_object_set_new(o, "prompt", json_string(copy.prompt)) != 0
                 || json_object_set_new(o, "answer", json_string(copy.answer)) != 0)) {

@@ -67,7 +67,8 @@ void sl_tail_add(const sl_ledger_row_t *row, const sl_tail_text_t *text);
  * limit of the newest, as a JSON array of objects {seq, time, request_id,
  * key, team, endpoint, model, provider, served_model, status, attempts,
  * latency_us, ttft_us (0: not a stream), prompt_tokens, completion_tokens,
- * cost_usd, cost_nusd, cache, stream}, plus prompt and answer for an entry
+ * cost_usd, cost_nusd, cache, stream, guard (the guardrail decisions,
+ * "policy/rule/action;...", "" for none)}, plus prompt and answer for an entry
  * written with text; *last gets the newest sequence number written so far.
  * Returns a new reference, or NULL when out of memory. Any process.
  */

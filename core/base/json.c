@@ -81,6 +81,7 @@ static size_t json_utf8_len(const unsigned char *p, const unsigned char *end);
 static int json_hex4(const char *s, const char *end, unsigned *out);
 static size_t json_utf8_put(unsigned cp, unsigned char *buf);
 static bool json_key_eq(const sl_json_t *doc, int k, const char *key, size_t klen);
+static size_t json_edits_before(const sl_json_edit_t *edits, size_t n, size_t at, bool upto);
 static size_t json_escaped_len(sl_str_t s);
 static char *json_escape(char *d, sl_str_t s);
 static void json_decref_cb(void *arg);
@@ -1082,6 +1083,93 @@ sl_json_splice(sl_pool_t *pool, sl_str_t src, const sl_json_edit_t *edits, size_
     *d = '\0';
     *out = (sl_str_t){ buf, len };
     return 0;
+}
+
+
+int
+sl_json_splice_strings(sl_json_t *into, const sl_json_t *doc, const sl_json_edit_t *edits, size_t n,
+                       sl_str_t *out)
+{
+    int64_t *shift;
+    unsigned t = 0, bad = 0;
+    int rc;
+
+    if (into == doc || doc->ntok == 0) {
+        return -EINVAL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const sl_json_edit_t *e = &edits[i];
+
+        if (e->quote || (i > 0 && e->start < edits[i - 1].end) || e->end < e->start
+            || e->end > doc->len) {
+            return -EINVAL;
+        }
+        for (size_t k = 0; k < e->text.len; k++) {
+            unsigned char c = (unsigned char) e->text.p[k];
+
+            bad |= (unsigned) (c == '"') | (unsigned) (c == '\\') | (unsigned) (c < 0x20);
+        }
+        if (bad) {
+            return -EINVAL;
+        }
+        /* the last token starting at or before the edit: the string holding it */
+        while (t + 1 < doc->ntok && (size_t) doc->tok[t + 1].start <= e->start) {
+            t++;
+        }
+        if (doc->tok[t].type != SL_JSON_STRING || (size_t) doc->tok[t].start > e->start
+            || e->end > (size_t) doc->tok[t].end) {
+            return -EINVAL;
+        }
+    }
+    rc = sl_json_splice(into->pool, (sl_str_t){ doc->p, doc->len }, edits, n, out);
+    if (rc < 0) {
+        return rc;
+    }
+    /* shift[i]: how far the edits before edit i moved what follows them */
+    shift = sl_palloc(into->pool, (n + 1) * sizeof(*shift));
+    shift[0] = 0;
+    for (size_t i = 0; i < n; i++) {
+        shift[i + 1] =
+            shift[i] + (int64_t) edits[i].text.len - (int64_t) (edits[i].end - edits[i].start);
+    }
+    if (into->cap < doc->ntok) {
+        into->tok = sl_xrealloc(into->tok, sizeof(json_tok_t) * doc->ntok);
+        into->cap = doc->ntok;
+    }
+    memcpy(into->tok, doc->tok, sizeof(json_tok_t) * doc->ntok);
+    into->ntok = doc->ntok;
+    into->p = out->p;
+    into->len = out->len;
+    into->work = 0;
+    for (unsigned i = 0; i < into->ntok; i++) {
+        json_tok_t *tk = &into->tok[i];
+
+        /* a start moves with the edits before it, an end with those up to it (a string's own) */
+        tk->start = (int) ((int64_t) tk->start
+                           + shift[json_edits_before(edits, n, (size_t) tk->start, false)]);
+        tk->end =
+            (int) ((int64_t) tk->end + shift[json_edits_before(edits, n, (size_t) tk->end, true)]);
+    }
+    return 0;
+}
+
+
+/* How many edits start before at (or at it, with upto). */
+static size_t
+json_edits_before(const sl_json_edit_t *edits, size_t n, size_t at, bool upto)
+{
+    size_t lo = 0, hi = n;
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+
+        if (edits[mid].start < at || (upto && edits[mid].start == at)) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    return lo;
 }
 
 

@@ -163,6 +163,21 @@ int sl_json_splice(sl_pool_t *pool, sl_str_t src, const sl_json_edit_t *edits, s
                    sl_str_t *out);
 
 /*
+ * sl_json_splice() of doc's own source (out, in into's pool) where every
+ * edit replaces bytes inside one string's body (from its first byte after
+ * the opening quote up to its closing quote) by unquoted text that is
+ * plain string content (no '"', '\\' or control byte): the document's
+ * shape is unchanged, so into gets doc's tokens moved to where they now
+ * are instead of reading out again (a string's value is then its new
+ * bytes). into is another reader (its previous document is replaced).
+ * Returns 0, or -EINVAL for edits out of order or range, quoted, not
+ * inside one string's body or with such a byte (into is then unchanged).
+ * Aborts on OOM (worker).
+ */
+int sl_json_splice_strings(sl_json_t *into, const sl_json_t *doc, const sl_json_edit_t *edits,
+                           size_t n, sl_str_t *out);
+
+/*
  * Appends s to b as a JSON string: quoted and escaped as sl_json_splice()
  * escapes quoted edits (jansson's json_dumps() way). s must be valid UTF-8
  * (a decoded sl_json_string() is). Aborts on OOM (worker).

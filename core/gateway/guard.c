@@ -16,7 +16,6 @@
  * body forwarded natively) is read and rewritten the same way as the
  * internal one, with the same placeholders.
  */
-#define _GNU_SOURCE /* memmem */
 
 #include "core/gateway/guard.h"
 
@@ -36,6 +35,12 @@
 #define GUARD_SLOTS   64 /* policies the shared counters tell apart */
 #define GUARD_ACTIONS 3
 
+/* A literal of an answer that the output filters replaced. */
+typedef struct guard_lit {
+    sl_str_t old;
+    sl_str_t now;
+} guard_lit_t;
+
 struct sl_guard_req {
     sl__guard_sess_t sess;
     bool out; /* the answer goes through the output filters */
@@ -45,8 +50,12 @@ struct sl_guard_req {
     size_t capstreams;
     sl_ev_t *in; /* scratch: the batch being filtered */
     size_t capin;
-    sl_buf_t text; /* scratch: a decoded literal */
-    sl_buf_t emit; /* scratch: what a stream lets out */
+    sl_buf_t text;       /* scratch: a decoded literal */
+    sl_buf_t emit;       /* scratch: what a stream lets out */
+    sl__guard_map_t map; /* scratch: the escapes of a decoded request string */
+    guard_lit_t *lits;   /* the literals an answer's filters changed (heap) */
+    size_t nlits;
+    size_t caplits;
 };
 
 /* One walk over a request document. */
@@ -78,6 +87,8 @@ static int guard_shape(sl_guard_req_t *g, const sl_guard_who_t *who, sl_call_t *
 static int guard_limit(sl_guard_req_t *g, const sl_guard_check_t *c, const char *key, uint64_t have,
                        uint64_t max, sl_error_t *err);
 static unsigned guard_images(const sl_json_t *doc, int msgs);
+static bool guard_has_images(const sl_json_t *doc);
+static bool guard_content_images(const sl_json_t *doc, int content);
 static bool guard_str_eq(const sl_json_t *doc, int v, const char *s);
 static int guard_text_phase(sl_guard_req_t *g, sl_call_t *call, sl_error_t *err);
 static int guard_rewrite(sl_guard_req_t *g, sl_pool_t *pool, const sl_json_t *doc, sl_str_t src,
@@ -93,6 +104,9 @@ static int guard_feed(sl_guard_req_t *g, sl__guard_stream_t *st, sl_str_t lit, b
 static int guard_flush(sl_guard_req_t *g, sl_evs_t *evs, bool all, unsigned choice);
 static int guard_parts(sl_guard_req_t *g, sl_choice_t *c, bool *changed);
 static int guard_one(sl_guard_req_t *g, sl_str_t *lit, bool json, bool *changed);
+static int guard_restore_lit(sl_guard_req_t *g, sl_str_t *lit, bool *changed);
+static void guard_lit_changed(sl_guard_req_t *g, sl_str_t old, sl_str_t now);
+static bool guard_raw_splice(sl_guard_req_t *g, sl_answer_t *a);
 static void guard_req_free(void *arg);
 static guard_slot_t *guard_slot(const char *name);
 
@@ -345,6 +359,8 @@ guard_req_free(void *arg)
     }
     free(g->streams);
     free(g->in);
+    free(g->map.v);
+    free(g->lits);
     sl_buf_free(&g->text);
     sl_buf_free(&g->emit);
 }
@@ -408,8 +424,7 @@ guard_shape(sl_guard_req_t *g, const sl_guard_who_t *who, sl_call_t *call, sl_er
         if (rc == 0 && l->max_prompt_tokens > 0) {
             uint64_t tokens;
 
-            if (chat && call->raw.len / 4 < l->max_prompt_tokens
-                && memmem(call->raw.p, call->raw.len, "image", 5) == NULL) {
+            if (chat && call->raw.len / 4 < l->max_prompt_tokens && !guard_has_images(doc)) {
                 /* the text is never longer than the body, and there is no image: under the limit
                    without reading it */
                 tokens = (call->raw.len + 3) / 4;
@@ -496,6 +511,47 @@ guard_images(const sl_json_t *doc, int msgs)
 }
 
 
+/*
+ * Whether the prompt has an image where the router's estimate counts one
+ * (core/gateway/features.c: the messages' contents, tool results within
+ * them, a top-level system): with none, the estimate is at most the body's
+ * length / 4. Reads the tokens only.
+ */
+static bool
+guard_has_images(const sl_json_t *doc)
+{
+    int msgs = sl_json_get(doc, SL_JSON_ROOT, "messages");
+
+    for (int m = sl_json_first(doc, msgs); m >= 0; m = sl_json_next(doc, msgs, m)) {
+        if (guard_content_images(doc, sl_json_get(doc, m, "content"))) {
+            return true;
+        }
+    }
+    return guard_content_images(doc, sl_json_get(doc, SL_JSON_ROOT, "system"));
+}
+
+
+static bool
+guard_content_images(const sl_json_t *doc, int content)
+{
+    if (sl_json_type(doc, content) != SL_JSON_ARRAY) {
+        return false;
+    }
+    for (int part = sl_json_first(doc, content); part >= 0;
+         part = sl_json_next(doc, content, part)) {
+        int type = sl_json_get(doc, part, "type");
+
+        if (guard_str_eq(doc, type, "image_url") || guard_str_eq(doc, type, "image")
+            || guard_str_eq(doc, type, "input_image")
+            || (guard_str_eq(doc, type, "tool_result")
+                && guard_content_images(doc, sl_json_get(doc, part, "content")))) {
+            return true;
+        }
+    }
+    return false;
+}
+
+
 static bool
 guard_str_eq(const sl_json_t *doc, int v, const char *s)
 {
@@ -573,9 +629,9 @@ guard_rewrite(sl_guard_req_t *g, sl_pool_t *pool, const sl_json_t *doc, sl_str_t
     if (w.nedits == 0) {
         return 0;
     }
+    /* the placeholders replace bytes inside strings: the tokens only move */
     nd = sl_json_create(pool);
-    if (sl_json_splice(pool, src, w.edits, w.nedits, out_src) < 0
-        || sl_json_parse(nd, out_src->p, out_src->len, NULL) < 0) {
+    if (sl_json_splice_strings(nd, doc, w.edits, w.nedits, out_src) < 0) {
         memset(err, 0, sizeof(*err));
         err->status = 500;
         err->type = "api_error";
@@ -634,44 +690,63 @@ guard_skip_key(sl_str_t k)
 }
 
 
+/*
+ * One string: checked as it stands in the body when it has no escapes (its
+ * bytes are its text), else decoded with a map back to the body; each
+ * placeholder then replaces the match's bytes in the body (escapes
+ * included), so the string is never written out again whole.
+ */
 static int
 guard_walk_string(guard_walk_t *w, int v)
 {
-    sl__guard_sess_t *s = &w->g->sess;
-    sl_str_t text, raw;
-    size_t cut;
+    sl_guard_req_t *g = w->g;
+    sl__guard_sess_t *s = &g->sess;
+    sl_str_t raw = sl_json_raw(w->doc, v);
+    const char *text = raw.p + 1;
+    size_t n = raw.len - 2, base = sl_json_offset(w->doc, v) + 1, cut, len;
+    unsigned plain = sl__guard_plain(text, n);
+    const sl__guard_map_t *map = NULL;
     bool changed;
-    char *copy;
     int rc;
 
-    if (sl_json_string(w->doc, v, w->pool, &text) < 0) {
-        w->bad = true;
+    if ((plain & SL__GUARD_PLAIN_HIGH) && sl_json_string_len(w->doc, v, &len) < 0) {
+        w->bad = true; /* a control byte or bad UTF-8 */
         return 0;
     }
-    sl_buf_clear(&s->scratch);
-    rc = sl__guard_apply(s, SL_GUARD_INPUT, text.p, text.len, 0, true, false, &s->scratch, &cut,
-                         &changed);
+    if (plain & SL__GUARD_PLAIN_ESC) {
+        sl_buf_clear(&g->text);
+        if (sl__guard_decode(text, n, &g->text, &g->map) < 0
+            || (g->map.unicode && !(plain & SL__GUARD_PLAIN_HIGH)
+                && sl_json_string_len(w->doc, v, &len) < 0)) {
+            w->bad = true; /* \u0000 or a lone surrogate */
+            return 0;
+        }
+        text = g->text.p != NULL ? g->text.p : "";
+        n = g->text.len;
+        map = &g->map;
+    }
+    rc = sl__guard_apply(s, SL_GUARD_INPUT, text, n, 0, true, false, NULL, &cut, &changed);
     if (rc < 0 || !changed) {
         return rc;
     }
-    if (w->nedits == w->capedits) {
-        size_t cap = w->capedits == 0 ? 8 : w->capedits * 2;
-        sl_json_edit_t *e = sl_palloc(w->pool, cap * sizeof(*e));
+    for (size_t i = 0; i < s->nrepl; i++) {
+        const sl__guard_repl_t *r = &s->repl[i];
 
-        if (w->nedits > 0) {
-            memcpy(e, w->edits, w->nedits * sizeof(*e));
+        if (w->nedits == w->capedits) {
+            size_t cap = w->capedits == 0 ? 16 : w->capedits * 2;
+            sl_json_edit_t *e = sl_palloc(w->pool, cap * sizeof(*e));
+
+            if (w->nedits > 0) {
+                memcpy(e, w->edits, w->nedits * sizeof(*e));
+            }
+            w->edits = e;
+            w->capedits = cap;
         }
-        w->edits = e;
-        w->capedits = cap;
+        w->edits[w->nedits++] = (sl_json_edit_t){ base + sl__guard_map_raw(map, r->start),
+                                                  base + sl__guard_map_raw(map, r->end),
+                                                  { r->ph->text, r->ph->len },
+                                                  false };
     }
-    copy = sl_palloc(w->pool, s->scratch.len + 1);
-    memcpy(copy, s->scratch.p, s->scratch.len);
-    copy[s->scratch.len] = '\0';
-    raw = sl_json_raw(w->doc, v);
-    w->edits[w->nedits++] = (sl_json_edit_t){ sl_json_offset(w->doc, v),
-                                              sl_json_offset(w->doc, v) + raw.len,
-                                              { copy, s->scratch.len },
-                                              true };
     return 0;
 }
 
@@ -928,6 +1003,9 @@ guard_one(sl_guard_req_t *g, sl_str_t *lit, bool json, bool *changed)
     if (lit->len < 2) {
         return 0;
     }
+    if (!s->policy->out_text && !json && guard_restore_lit(g, lit, changed) == 0) {
+        return 0;
+    }
     sl_buf_clear(&g->text);
     sl_buf_clear(&g->emit);
     if (sl__guard_unquote(*lit, &g->text) < 0) {
@@ -939,7 +1017,142 @@ guard_one(sl_guard_req_t *g, sl_str_t *lit, bool json, bool *changed)
         return rc;
     }
     if (ch) {
-        *lit = sl_jstr_quote(s->pool, (sl_str_t){ g->emit.p, g->emit.len });
+        sl_str_t now = sl_jstr_quote(s->pool, (sl_str_t){ g->emit.p, g->emit.len });
+
+        guard_lit_changed(g, *lit, now);
+        *lit = now;
+        *changed = true;
+    }
+    return 0;
+}
+
+
+static void
+guard_lit_changed(sl_guard_req_t *g, sl_str_t old, sl_str_t now)
+{
+    if (g->nlits == g->caplits) {
+        g->caplits = g->caplits == 0 ? 4 : g->caplits * 2;
+        g->lits = sl_xrealloc(g->lits, g->caplits * sizeof(*g->lits));
+    }
+    g->lits[g->nlits++] = (guard_lit_t){ old, now };
+}
+
+
+/*
+ * When every literal the filters changed lies in the provider's body that
+ * a->raw passes on (an adapter's literals point into it), that body gets
+ * them replaced in place: the client gets what it would without a policy,
+ * restored, and the frontend encodes nothing. Otherwise (false) a->raw is
+ * left for the caller to clear.
+ */
+static bool
+guard_raw_splice(sl_guard_req_t *g, sl_answer_t *a)
+{
+    const char *lo = a->raw.p, *hi = a->raw.p + a->raw.len, *at;
+    size_t len = a->raw.len, n = 0;
+    char *buf, *d;
+
+    if (lo == NULL) {
+        return false;
+    }
+    for (size_t i = 0; i < g->nlits; i++) {
+        guard_lit_t x = g->lits[i];
+        size_t j = n;
+
+        if (x.old.p < lo || x.old.p + x.old.len > hi) {
+            return false;
+        }
+        /* in order of position; the same literal read twice (text and parts) once */
+        while (j > 0 && g->lits[j - 1].old.p > x.old.p) {
+            g->lits[j] = g->lits[j - 1];
+            j--;
+        }
+        if (j > 0 && g->lits[j - 1].old.p == x.old.p) {
+            if (g->lits[j - 1].old.len != x.old.len || g->lits[j - 1].now.len != x.now.len
+                || memcmp(g->lits[j - 1].now.p, x.now.p, x.now.len) != 0) {
+                return false;
+            }
+            memmove(&g->lits[j], &g->lits[j + 1], (n - j) * sizeof(*g->lits));
+            continue;
+        }
+        g->lits[j] = x;
+        n++;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (i > 0 && g->lits[i - 1].old.p + g->lits[i - 1].old.len > g->lits[i].old.p) {
+            return false;
+        }
+        len = len - g->lits[i].old.len + g->lits[i].now.len;
+    }
+    buf = sl_palloc(g->sess.pool, len + 1);
+    d = buf;
+    at = lo;
+    for (size_t i = 0; i < n; i++) {
+        memcpy(d, at, (size_t) (g->lits[i].old.p - at));
+        d += g->lits[i].old.p - at;
+        memcpy(d, g->lits[i].now.p, g->lits[i].now.len);
+        d += g->lits[i].now.len;
+        at = g->lits[i].old.p + g->lits[i].old.len;
+    }
+    memcpy(d, at, (size_t) (hi - at));
+    d += hi - at;
+    *d = '\0';
+    a->raw = (sl_str_t){ buf, len };
+    return true;
+}
+
+
+/*
+ * Restore alone (no output checks) on a text literal as it stands: a
+ * placeholder is made of [A-Z0-9_] between brackets, none of which an
+ * escape writes but a backslash-u one, so it is found in the literal's
+ * bytes and replaced by its original, escaped. Returns 0, or -1 when the
+ * literal has a backslash-u escape (it is then decoded).
+ */
+static int
+guard_restore_lit(sl_guard_req_t *g, sl_str_t *lit, bool *changed)
+{
+    sl__guard_sess_t *s = &g->sess;
+    const char *p = lit->p + 1, *end = lit->p + lit->len - 1, *at = p;
+    sl_buf_t *out = &g->emit;
+    bool any = false;
+
+    for (const char *b = p; b < end && (b = memchr(b, '\\', (size_t) (end - b))) != NULL; b += 2) {
+        if (b + 1 < end && b[1] == 'u') {
+            return -1;
+        }
+    }
+    sl_buf_clear(out);
+    while (p < end && (p = memchr(p, '[', (size_t) (end - p))) != NULL) {
+        const char *q = p + 1;
+        const sl__guard_ph_t *ph;
+
+        while (q < end && (size_t) (q - p) < SL__GUARD_PH_MAX
+               && ((unsigned) (*q - 'A') < 26u || (unsigned) (*q - '0') < 10u || *q == '_')) {
+            q++;
+        }
+        if (q < end && *q == ']' && (ph = sl__guard_ph_find(s, p, (size_t) (q + 1 - p))) != NULL
+            && ph->restorable) {
+            sl_str_t o = sl__guard_ph_json(s, ph);
+
+            if (!any) {
+                sl_buf_append(out, "\"", 1);
+                any = true;
+            }
+            sl_buf_append(out, at, (size_t) (p - at));
+            sl_buf_append(out, o.p, o.len);
+            at = p = q + 1;
+            continue;
+        }
+        p++;
+    }
+    if (any) {
+        sl_buf_append(out, at, (size_t) (end - at));
+        sl_buf_append(out, "\"", 1);
+        sl_str_t now = { sl_pstrndup(s->pool, out->p, out->len), out->len };
+
+        guard_lit_changed(g, *lit, now);
+        *lit = now;
         *changed = true;
     }
     return 0;
@@ -954,6 +1167,7 @@ sl_guard_answer(sl_guard_req_t *g, sl_answer_t *a, sl_error_t *err)
     if (g == NULL || !g->out) {
         return 0;
     }
+    g->nlits = 0;
     for (size_t i = 0; i < a->nchoices; i++) {
         sl_choice_t *c = &a->choices[i];
 
@@ -972,9 +1186,10 @@ sl_guard_answer(sl_guard_req_t *g, sl_answer_t *a, sl_error_t *err)
             return SL_EDENIED;
         }
     }
-    if (changed) {
+    if (changed && !guard_raw_splice(g, a)) {
         a->raw = sl_str_null;
     }
+    g->nlits = 0;
     return 0;
 }
 

@@ -40,6 +40,10 @@
 
 #include <regex.h>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #define DET_CARD_GROUPS 24
 #define DET_IPV6_MAX    45
 
@@ -54,6 +58,18 @@ typedef struct det_prefix {
     unsigned char min; /* least bytes after the prefix */
     bool aws;          /* exactly 16 of [A-Z0-9] */
 } det_prefix_t;
+
+/* One scan of sl__guard_detect(). */
+typedef struct det_scan {
+    const char *t;
+    size_t len;
+    size_t from;
+    unsigned mask;
+    sl__guard_hits_t *out;
+    size_t next[SL_GUARD_DET_COUNT]; /* where each detector's next match may start */
+    size_t skip;                     /* no trigger before it is looked at */
+    size_t tried;                    /* the last word start a key was tried at, + 1 */
+} det_scan_t;
 
 static bool det_digit(unsigned char c);
 static bool det_alpha(unsigned char c);
@@ -85,6 +101,14 @@ static size_t det_pem_label(const char *t, size_t len, size_t j);
 static const char *det_find(const char *t, size_t len, const char *s);
 static void det_push(sl__guard_hits_t *out, size_t *next, size_t s, size_t e, unsigned det,
                      bool open, size_t from);
+static void det_chunk(const char *p, size_t n, uint64_t *trig, uint64_t *dig);
+static void det_at(det_scan_t *sc, size_t i) __attribute__((noinline));
+static unsigned det_num_want(const char *t, size_t len, size_t i, size_t r);
+static void det_number(det_scan_t *sc, size_t i, size_t r, unsigned want) __attribute__((noinline));
+static void det_iban_at(det_scan_t *sc, size_t i) __attribute__((noinline));
+static bool det_key_word(det_scan_t *sc, size_t j);
+static bool det_key_at(det_scan_t *sc, size_t ws);
+static void det_colon(det_scan_t *sc, size_t j);
 static void deny_literal(const sl_guard_pattern_t *p, const char *t, size_t len, size_t from,
                          sl__guard_hits_t *out);
 static void deny_regex(const sl_guard_pattern_t *p, const char *t, size_t len, size_t from,
@@ -92,28 +116,30 @@ static void deny_regex(const sl_guard_pattern_t *p, const char *t, size_t len, s
 
 /*
  * Character classes (ASCII; every byte >= 0x80 is none of them): DET_C_*
- * bits, and DET_C_START for the bytes where a match may begin (digits,
- * letters, '@', '+', '(', '-', ':'); the scan skips the others at once.
+ * bits, and DET_C_TRIG for the bytes where the scan stops to look (see
+ * sl__guard_detect): digits, '@', '+', '(', '-', '_', ':', 'A' and 'J'; and
+ * DET_C_NOSTART.
  */
-#define DET_C_DIGIT 1u
-#define DET_C_ALPHA 2u
-#define DET_C_UNDER 4u
-#define DET_C_HEXL  8u /* a-f A-F */
-#define DET_C_DASH  16u
-#define DET_C_START 32u
+#define DET_C_DIGIT   1u
+#define DET_C_ALPHA   2u
+#define DET_C_UNDER   4u
+#define DET_C_HEXL    8u /* a-f A-F */
+#define DET_C_DASH    16u
+#define DET_C_TRIG    32u
+#define DET_C_NOSTART 64u /* no number starts right after it: a digit, '_', '+', '/', '@', '.' */
 
 static const unsigned char det_cls[256] = {
-    0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,
-    0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  32, 0,  0,  32, 0,  48, 0,  0,
-    33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 32, 0,  0,  0,  0,  0,  32, 42, 42, 42, 42, 42, 42, 34,
-    34, 34, 34, 34, 34, 34, 34, 34, 34, 34, 34, 34, 34, 34, 34, 34, 34, 34, 34, 0,  0,  0,  0,  4,
-    0,  42, 42, 42, 42, 42, 42, 34, 34, 34, 34, 34, 34, 34, 34, 34, 34, 34, 34, 34, 34, 34, 34, 34,
-    34, 34, 34, 0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,
-    0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,
-    0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,
-    0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,
-    0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,
-    0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,
+    0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0, 0, 0, 0, 0, 0,  0,  0,  0,  0,  0,  0,  0,
+    0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0, 0, 0, 0, 0, 32, 0,  0,  96, 0,  48, 64, 64,
+    97, 97, 97, 97, 97, 97, 97, 97, 97, 97, 32, 0, 0, 0, 0, 0, 96, 42, 10, 10, 10, 10, 10, 2,
+    2,  2,  34, 2,  2,  2,  2,  2,  2,  2,  2,  2, 2, 2, 2, 2, 2,  2,  2,  0,  0,  0,  0,  100,
+    0,  10, 10, 10, 10, 10, 10, 2,  2,  2,  2,  2, 2, 2, 2, 2, 2,  2,  2,  2,  2,  2,  2,  2,
+    2,  2,  2,  0,  0,  0,  0,  0,  0,  0,  0,  0, 0, 0, 0, 0, 0,  0,  0,  0,  0,  0,  0,  0,
+    0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0, 0, 0, 0, 0, 0,  0,  0,  0,  0,  0,  0,  0,
+    0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0, 0, 0, 0, 0, 0,  0,  0,  0,  0,  0,  0,  0,
+    0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0, 0, 0, 0, 0, 0,  0,  0,  0,  0,  0,  0,  0,
+    0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0, 0, 0, 0, 0, 0,  0,  0,  0,  0,  0,  0,  0,
+    0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0, 0, 0, 0, 0,
 };
 
 /* ISO 13616 IBAN lengths by country (the SWIFT registry). */
@@ -335,98 +361,371 @@ det_push(sl__guard_hits_t *out, size_t *next, size_t s, size_t e, unsigned det, 
 }
 
 
+/*
+ * The bytes of p[0..n) (n <= 64) that may be triggers (a superset: the
+ * caller asks the table) in *trig, and its digits in *dig, as bits.
+ */
+static void
+det_chunk(const char *p, size_t n, uint64_t *trig, uint64_t *dig)
+{
+    uint64_t m = 0, d = 0;
+
+#if defined(__SSE2__)
+    if (n == 64) {
+        const __m128i c0 = _mm_set1_epi8('0'), c9 = _mm_set1_epi8(9);
+        const __m128i lo = _mm_set1_epi8(0x28), span = _mm_set1_epi8(0x19);
+        const __m128i cj = _mm_set1_epi8('J'), cu = _mm_set1_epi8('_');
+        unsigned tm[4], dm[4];
+
+        for (unsigned q = 0; q < 4; q++) {
+            __m128i x = _mm_loadu_si128((const __m128i *) (const void *) (p + 16 * q));
+            __m128i v = _mm_sub_epi8(x, c0);
+            __m128i w = _mm_sub_epi8(x, lo);
+            /* '(' to 'A' (0x28..0x41): digits, '(', '+', '-', ':', '@', 'A' and a few others */
+            __m128i r = _mm_cmpeq_epi8(_mm_min_epu8(w, span), w);
+
+            r = _mm_or_si128(r, _mm_or_si128(_mm_cmpeq_epi8(x, cj), _mm_cmpeq_epi8(x, cu)));
+            tm[q] = (unsigned) _mm_movemask_epi8(r);
+            dm[q] = (unsigned) _mm_movemask_epi8(_mm_cmpeq_epi8(_mm_min_epu8(v, c9), v));
+        }
+        *trig = tm[0] | (uint64_t) tm[1] << 16 | (uint64_t) tm[2] << 32 | (uint64_t) tm[3] << 48;
+        *dig = dm[0] | (uint64_t) dm[1] << 16 | (uint64_t) dm[2] << 32 | (uint64_t) dm[3] << 48;
+        return;
+    }
+#endif
+    for (size_t k = 0; k < n; k++) {
+        unsigned char c = det_cls[(unsigned char) p[k]];
+
+        m |= (c & DET_C_TRIG) ? (uint64_t) 1 << k : 0;
+        d |= (c & DET_C_DIGIT) ? (uint64_t) 1 << k : 0;
+    }
+    *trig = m;
+    *dig = d;
+}
+
+
 void
 sl__guard_detect(const char *t, size_t len, size_t from, unsigned mask, sl__guard_hits_t *out)
 {
-    size_t next[SL_GUARD_DET_COUNT] = { 0 };
-    size_t i, e, s;
-    bool open;
+    det_scan_t sc;
+    size_t b = from;
 
-    for (i = from; i < len; i++) {
-        unsigned char c = (unsigned char) t[i];
-        unsigned char p;
+    memset(&sc, 0, sizeof(sc));
+    sc.t = t;
+    sc.len = len;
+    sc.from = from;
+    sc.mask = mask;
+    sc.out = out;
+    sc.skip = from;
+    while (b < len) {
+        size_t n = len - b < 64 ? len - b : 64;
+        uint64_t trig, dig, m;
+        uint64_t carry = b > 0 && det_digit((unsigned char) t[b - 1]) ? 1 : 0;
 
-        if (!(det_cls[c] & DET_C_START)) {
-            continue;
-        }
-        p = i > 0 ? (unsigned char) t[i - 1] : ' ';
-        if (c == '@') {
-            if ((mask & (1u << SL_GUARD_DET_EMAIL)) && (e = det_email(t, len, i, &s)) != 0) {
-                det_push(out, next, s, e, SL_GUARD_DET_EMAIL, false, from);
-            }
-            continue;
-        }
-        if (det_digit(c)) {
-            if (det_digit(p) || !det_num_start(t, i)) {
+        det_chunk(t + b, n, &trig, &dig);
+        /* digits only where a run of them starts */
+        m = (trig & ~dig) | (dig & ~((dig << 1) | carry));
+        /* (bits below sc.skip are never set here: see the end of the loop) */
+        while (m != 0) {
+            unsigned k = (unsigned) __builtin_ctzll(m);
+            size_t i = b + k;
+            unsigned char c = (unsigned char) t[i];
+            unsigned char p = i > 0 ? (unsigned char) t[i - 1] : ' ';
+            unsigned want;
+
+            m &= m - 1;
+            if (dig & ((uint64_t) 1 << k)) {
+                /* the run's end: within the chunk, or further on */
+                size_t r = i + (size_t) __builtin_ctzll(~(dig >> k));
+
+                if (det_cls[p] & (DET_C_ALPHA | DET_C_NOSTART)) {
+                    /* glued to a word or the tail of a number: an IBAN's check digits at most */
+                    if ((det_cls[p] & DET_C_ALPHA) && (mask & (1u << SL_GUARD_DET_IBAN))) {
+                        det_iban_at(&sc, i);
+                    }
+                    continue;
+                }
+                if (r == b + 64) {
+                    while (r < len && det_digit((unsigned char) t[r])) {
+                        r++;
+                    }
+                }
+                want = det_num_want(t, len, i, r) & mask;
+                if (want != 0) {
+                    det_number(&sc, i, r, want);
+                }
                 continue;
             }
-            if ((mask & (1u << SL_GUARD_DET_CARD)) && i >= next[SL_GUARD_DET_CARD]
-                && (e = det_card(t, len, i)) != 0) {
-                det_push(out, next, i, e, SL_GUARD_DET_CARD, false, from);
+            if (!(det_cls[c] & DET_C_TRIG)) {
+                continue;
             }
-            if ((mask & (1u << SL_GUARD_DET_PHONE)) && i >= next[SL_GUARD_DET_PHONE]
-                && (e = det_phone(t, len, i)) != 0) {
-                det_push(out, next, i, e, SL_GUARD_DET_PHONE, false, from);
+            /* what could start here at all (det_at looks closer) */
+            if ((c == '-' || c == '_')
+                && !((unsigned) (p - 'a') < 26u || (c == '-' && i + 1 < len && t[i + 1] == '-'))) {
+                continue; /* key prefixes end in a lower-case letter; a PEM line starts "--" */
             }
-            if ((mask & (1u << SL_GUARD_DET_IP)) && i >= next[SL_GUARD_DET_IP]) {
-                e = det_ipv4(t, len, i);
-                if (e == 0 && p != ':' && !det_hex(p)) {
-                    e = det_ipv6(t, len, i);
-                }
-                if (e != 0) {
-                    det_push(out, next, i, e, SL_GUARD_DET_IP, false, from);
-                }
+            if (c == ':' && !det_hex(p) && !(i + 1 < len && t[i + 1] == ':')) {
+                continue;
             }
-            continue;
-        }
-        if (c == '+' || c == '(') {
-            if ((mask & (1u << SL_GUARD_DET_PHONE)) && i >= next[SL_GUARD_DET_PHONE] && !det_word(p)
-                && p != '+' && (e = det_phone(t, len, i)) != 0) {
-                det_push(out, next, i, e, SL_GUARD_DET_PHONE, false, from);
+            det_at(&sc, i);
+            if (sc.skip > i + 1) {
+                /* a key, a PEM block */
+                m = sc.skip - b >= 64 ? 0 : m & (~(uint64_t) 0 << (sc.skip - b));
             }
-            continue;
         }
-        if (c == '-') {
-            if ((mask & (1u << SL_GUARD_DET_SECRET)) && p != '-' && i >= next[SL_GUARD_DET_SECRET]
-                && (e = det_pem(t, len, i, &open)) != 0) {
-                det_push(out, next, i, e, SL_GUARD_DET_SECRET, open, from);
-                i = e - 1;
-            }
-            continue;
-        }
-        if (c == ':') {
-            if ((mask & (1u << SL_GUARD_DET_IP)) && i + 1 < len && t[i + 1] == ':' && !det_hex(p)
-                && !det_word(p) && p != ':' && p != '.' && i >= next[SL_GUARD_DET_IP]
-                && (e = det_ipv6(t, len, i)) != 0) {
-                det_push(out, next, i, e, SL_GUARD_DET_IP, false, from);
-            }
-            continue;
-        }
-        if (!det_alpha(c) || det_keychar(p)) {
-            continue;
-        }
-        /* a word starts here */
-        if ((mask & (1u << SL_GUARD_DET_SECRET)) && i >= next[SL_GUARD_DET_SECRET]
-            && (e = det_secret(t, len, i, &open)) != 0) {
-            det_push(out, next, i, e, SL_GUARD_DET_SECRET, open, from);
-            i = e - 1;
-            continue;
-        }
-        if ((mask & (1u << SL_GUARD_DET_IBAN)) && i >= next[SL_GUARD_DET_IBAN]
-            && (e = det_iban(t, len, i)) != 0) {
-            det_push(out, next, i, e, SL_GUARD_DET_IBAN, false, from);
-            continue;
-        }
-        if ((mask & (1u << SL_GUARD_DET_IP)) && det_hex(c) && p != ':' && p != '.'
-            && i >= next[SL_GUARD_DET_IP] && (e = det_ipv6(t, len, i)) != 0) {
-            det_push(out, next, i, e, SL_GUARD_DET_IP, false, from);
-            continue;
-        }
-        /* nothing starts inside the rest of the word (each start needs a non-word before it) */
-        while (i + 1 < len && det_word((unsigned char) t[i + 1])) {
-            i++;
+        b += n;
+        if (sc.skip > b) {
+            b = sc.skip;
         }
     }
+}
+
+
+/* What starts at (or around) the trigger byte t[i]. */
+static void
+det_at(det_scan_t *sc, size_t i)
+{
+    const char *t = sc->t;
+    unsigned char c = (unsigned char) t[i];
+    unsigned char p = i > 0 ? (unsigned char) t[i - 1] : ' ';
+    size_t e, s;
+    bool open;
+
+    switch (c) {
+    case '@':
+        if ((sc->mask & (1u << SL_GUARD_DET_EMAIL)) && (e = det_email(t, sc->len, i, &s)) != 0) {
+            det_push(sc->out, sc->next, s, e, SL_GUARD_DET_EMAIL, false, sc->from);
+        }
+        return;
+    case '+':
+    case '(':
+        if ((sc->mask & (1u << SL_GUARD_DET_PHONE)) && i >= sc->next[SL_GUARD_DET_PHONE]
+            && !det_word(p) && p != '+' && (e = det_phone(t, sc->len, i)) != 0) {
+            det_push(sc->out, sc->next, i, e, SL_GUARD_DET_PHONE, false, sc->from);
+        }
+        return;
+    case '-':
+        if (det_key_word(sc, i)) {
+            return;
+        }
+        if ((sc->mask & (1u << SL_GUARD_DET_SECRET)) && p != '-' && i + 1 < sc->len
+            && t[i + 1] == '-' && i >= sc->next[SL_GUARD_DET_SECRET]
+            && (e = det_pem(t, sc->len, i, &open)) != 0) {
+            det_push(sc->out, sc->next, i, e, SL_GUARD_DET_SECRET, open, sc->from);
+            sc->skip = e;
+        }
+        return;
+    case '_':
+        det_key_word(sc, i);
+        return;
+    case ':':
+        det_colon(sc, i);
+        return;
+    case 'A':
+        if (!det_keychar(p)) {
+            det_key_at(sc, i);
+        }
+        return;
+    case 'J':
+        if (i >= sc->from + 2 && t[i - 2] == 'e' && t[i - 1] == 'y'
+            && (i == 2 || !det_keychar((unsigned char) t[i - 3]))) {
+            det_key_at(sc, i - 2);
+        }
+        return;
+    default:
+        return;
+    }
+}
+
+
+/* The check digits at t[i] of an IBAN whose two-letter country code starts a word. */
+static void
+det_iban_at(det_scan_t *sc, size_t i)
+{
+    const char *t = sc->t;
+    size_t ws = i - 2, e;
+
+    if (i >= sc->from + 2 && det_alpha((unsigned char) t[i - 1]) && det_alpha((unsigned char) t[ws])
+        && (ws == 0 || !det_keychar((unsigned char) t[ws - 1])) && ws >= sc->next[SL_GUARD_DET_IBAN]
+        && ws >= sc->next[SL_GUARD_DET_SECRET] && (e = det_iban(t, sc->len, ws)) != 0) {
+        det_push(sc->out, sc->next, ws, e, SL_GUARD_DET_IBAN, false, sc->from);
+    }
+}
+
+
+/*
+ * The detectors a number starting with the run of digits t[i..r) could be
+ * (bits 1u << sl_guard_det_e; usually none): what the run's length and
+ * the two bytes after it allow.
+ */
+static inline unsigned
+det_num_want(const char *t, size_t len, size_t i, size_t r)
+{
+    size_t n = r - i;
+    unsigned char p = i > 0 ? (unsigned char) t[i - 1] : ' ';
+    unsigned char d0 = (unsigned char) t[i];
+    unsigned char c1 = r < len ? (unsigned char) t[r] : 0;
+    unsigned char c2 = r + 1 < len ? (unsigned char) t[r + 1] : 0;
+    bool grp = (c1 == ' ' || c1 == '-') && det_digit(c2);
+    unsigned want = 0;
+
+    if (d0 >= '2' && d0 <= '6' && ((n >= 13 && n <= 19) || (n >= 2 && n <= 6 && grp))) {
+        want |= 1u << SL_GUARD_DET_CARD;
+    }
+    if (((c1 == '-' || c1 == '.' || c1 == ' ') && (n == 3 || (n == 1 && d0 == '1')))
+        || (d0 == '0' && n >= 2 && n <= 5 && grp)) {
+        want |= 1u << SL_GUARD_DET_PHONE;
+    }
+    if ((n <= 3 && c1 == '.' && det_digit(c2))
+        || (p != ':' && !det_hex(p) && n <= 4 && (c1 == ':' || det_hex(c1)))) {
+        want |= 1u << SL_GUARD_DET_IP;
+    }
+    return want;
+}
+
+
+/*
+ * A number's start at the run of digits t[i..r), for the detectors in want
+ * (det_num_want(): card, phone, IPv4 or IPv6).
+ */
+static void
+det_number(det_scan_t *sc, size_t i, size_t r, unsigned want)
+{
+    const char *t = sc->t;
+    size_t len = sc->len, e;
+    unsigned char p = i > 0 ? (unsigned char) t[i - 1] : ' ';
+    unsigned char c1 = r < len ? (unsigned char) t[r] : 0;
+
+    if (!det_num_start(t, i)) {
+        return;
+    }
+    if ((want & (1u << SL_GUARD_DET_CARD)) && i >= sc->next[SL_GUARD_DET_CARD]
+        && (e = det_card(t, len, i)) != 0) {
+        det_push(sc->out, sc->next, i, e, SL_GUARD_DET_CARD, false, sc->from);
+    }
+    if ((want & (1u << SL_GUARD_DET_PHONE)) && i >= sc->next[SL_GUARD_DET_PHONE]
+        && (e = det_phone(t, len, i)) != 0) {
+        det_push(sc->out, sc->next, i, e, SL_GUARD_DET_PHONE, false, sc->from);
+    }
+    if ((want & (1u << SL_GUARD_DET_IP)) && i >= sc->next[SL_GUARD_DET_IP]) {
+        e = 0;
+        if (c1 == '.') {
+            e = det_ipv4(t, len, i);
+        }
+        if (e == 0 && p != ':' && !det_hex(p) && r - i <= 4 && (c1 == ':' || det_hex(c1))) {
+            e = det_ipv6(t, len, i);
+        }
+        if (e != 0) {
+            det_push(sc->out, sc->next, i, e, SL_GUARD_DET_IP, false, sc->from);
+        }
+    }
+}
+
+
+/*
+ * A key whose prefix holds the '-' or '_' at t[j] (sk-, ghp_, github_pat_,
+ * ...: the separator is at most 6 bytes into the word). True when one
+ * matched.
+ */
+static bool
+det_key_word(det_scan_t *sc, size_t j)
+{
+    size_t ws = j;
+
+    if (!(sc->mask & (1u << SL_GUARD_DET_SECRET))) {
+        return false;
+    }
+    while (ws > 0 && det_keychar((unsigned char) sc->t[ws - 1])) {
+        ws--;
+        if (j - ws > 6) {
+            return false;
+        }
+    }
+    if (ws == j || ws < sc->from || !det_alpha((unsigned char) sc->t[ws])) {
+        return false;
+    }
+    return det_key_at(sc, ws);
+}
+
+
+/* A key at the word start t[ws]: true when one matched (the scan goes on after it). */
+static bool
+det_key_at(det_scan_t *sc, size_t ws)
+{
+    size_t e;
+    bool open;
+
+    if (!(sc->mask & (1u << SL_GUARD_DET_SECRET)) || ws < sc->next[SL_GUARD_DET_SECRET]
+        || ws + 1 == sc->tried) {
+        return false;
+    }
+    sc->tried = ws + 1;
+    e = det_secret(sc->t, sc->len, ws, &open);
+    if (e == 0) {
+        return false;
+    }
+    det_push(sc->out, sc->next, ws, e, SL_GUARD_DET_SECRET, open, sc->from);
+    if (e > sc->skip) {
+        sc->skip = e;
+    }
+    return true;
+}
+
+
+/* IPv6 at the ':' of t[j]: after a word of 1 to 4 hex digits that starts with a letter, or "::". */
+static void
+det_colon(det_scan_t *sc, size_t j)
+{
+    const char *t = sc->t;
+    size_t len = sc->len, ws = j, e;
+    unsigned char p = j > 0 ? (unsigned char) t[j - 1] : ' ', q;
+
+    if (!(sc->mask & (1u << SL_GUARD_DET_IP))) {
+        return;
+    }
+    while (ws > 0 && j - ws < 5 && det_keychar((unsigned char) t[ws - 1])) {
+        ws--;
+    }
+    q = ws > 0 ? (unsigned char) t[ws - 1] : ' ';
+    if (ws < j && j - ws <= 4 && ws >= sc->from && !det_keychar(q) && q != ':' && q != '.'
+        && det_alpha((unsigned char) t[ws]) && det_hex((unsigned char) t[ws])
+        && ws >= sc->next[SL_GUARD_DET_IP] && ws >= sc->next[SL_GUARD_DET_SECRET]
+        && (e = det_ipv6(t, len, ws)) != 0) {
+        det_push(sc->out, sc->next, ws, e, SL_GUARD_DET_IP, false, sc->from);
+    }
+    if (j + 1 < len && t[j + 1] == ':' && !det_hex(p) && !det_word(p) && p != ':' && p != '.'
+        && j >= sc->next[SL_GUARD_DET_IP] && (e = det_ipv6(t, len, j)) != 0) {
+        det_push(sc->out, sc->next, j, e, SL_GUARD_DET_IP, false, sc->from);
+    }
+}
+
+
+unsigned
+sl__guard_plain(const char *p, size_t n)
+{
+    unsigned r = 0;
+    size_t i = 0;
+
+#if defined(__SSE2__)
+    __m128i esc = _mm_setzero_si128(), high = _mm_setzero_si128();
+
+    for (; i + 16 <= n; i += 16) {
+        __m128i x = _mm_loadu_si128((const __m128i *) (const void *) (p + i));
+
+        esc = _mm_or_si128(esc, _mm_cmpeq_epi8(x, _mm_set1_epi8('\\')));
+        /* signed: below 0x20, or 0x80 and above */
+        high = _mm_or_si128(high, _mm_cmplt_epi8(x, _mm_set1_epi8(0x20)));
+    }
+    r |= _mm_movemask_epi8(esc) != 0 ? SL__GUARD_PLAIN_ESC : 0;
+    r |= _mm_movemask_epi8(high) != 0 ? SL__GUARD_PLAIN_HIGH : 0;
+#endif
+    for (; i < n; i++) {
+        unsigned char c = (unsigned char) p[i];
+
+        r |= c == '\\' ? SL__GUARD_PLAIN_ESC : 0;
+        r |= c < 0x20 || c >= 0x80 ? SL__GUARD_PLAIN_HIGH : 0;
+    }
+    return r;
 }
 
 
@@ -572,6 +871,13 @@ det_card(const char *t, size_t len, size_t i)
             return 0;
         }
         return sl__guard_luhn(t + i, gdig[0]) ? gend[0] : 0;
+    }
+    total = 0;
+    for (size_t g = 0; g < ng; g++) {
+        total += gdig[g];
+    }
+    if (total < 13) {
+        return 0; /* no window of groups is long enough */
     }
     /* groups: the longest window from the first group */
     for (size_t b = ng; b >= 2; b--) {
@@ -804,7 +1110,7 @@ det_ipv6(const char *t, size_t len, size_t i)
     char buf[DET_IPV6_MAX + 1];
     unsigned char b6[16];
     size_t j = i, colons = 0;
-    bool digit = false;
+    bool digit = false, dbl = false;
 
     /* an address starts with ':' or with 1..4 hex digits and a ':' */
     while (j < len && j - i < 4 && det_hex((unsigned char) t[j])) {
@@ -816,6 +1122,7 @@ det_ipv6(const char *t, size_t len, size_t i)
     j = i;
     while (j < len && (det_hex((unsigned char) t[j]) || t[j] == ':' || t[j] == '.')) {
         colons += t[j] == ':';
+        dbl = dbl || (t[j] == ':' && j > i && t[j - 1] == ':');
         digit = digit || det_digit((unsigned char) t[j]);
         j++;
         if (j - i > DET_IPV6_MAX + 2) {
@@ -824,6 +1131,9 @@ det_ipv6(const char *t, size_t len, size_t i)
     }
     if (colons < 2 || !digit || (j < len && det_word((unsigned char) t[j]))) {
         return 0;
+    }
+    if (!dbl && colons < 6) {
+        return 0; /* neither "::" nor 8 groups (or 6 and an IPv4 address): 12:30:45 */
     }
     /* a sentence may end right after it */
     for (int tries = 0; tries < 2 && j > i; tries++) {

@@ -77,12 +77,23 @@ bool sl__guard_iban_valid(const char *s, size_t n);
 typedef struct sl__guard_ph {
     unsigned det;
     sl_str_t orig; /* in the pool */
+    sl_str_t
+        orig_json; /* orig as JSON string content (escaped, no quotes), made when first needed */
     char text[SL__GUARD_PH_MAX];
     size_t len;
     bool restorable; /* from an input check with restore: true */
     uint64_t horig;  /* hashes of det and orig, and of text (the session's tables) */
     uint64_t htext;
 } sl__guard_ph_t;
+
+/* A replacement sl__guard_apply() made (start..end of the text became ph's text, or ph's original).
+ */
+typedef struct sl__guard_repl {
+    size_t start;
+    size_t end;
+    const sl__guard_ph_t *ph;
+    bool restore;
+} sl__guard_repl_t;
 
 /*
  * One request's (or one `sluice guard test` run's) guardrail state: the
@@ -105,8 +116,11 @@ typedef struct sl__guard_sess {
     const sl_guard_check_t *blocked; /* the check that blocked, when one did */
     unsigned blocked_det;
     bool blocked_output;
-    sl__guard_hits_t hits; /* scratch */
-    sl_buf_t scratch;      /* scratch */
+    sl__guard_hits_t hits;  /* scratch */
+    sl_buf_t scratch;       /* scratch */
+    sl__guard_repl_t *repl; /* the replacements of the last sl__guard_apply() without out (heap) */
+    size_t nrepl;
+    size_t caprepl;
 } sl__guard_sess_t;
 
 /* Initializes s for policy (buffers released with pool). */
@@ -119,6 +133,12 @@ void sl__guard_decide(sl__guard_sess_t *s, const sl_guard_check_t *c, const char
 /* The rule name of a check's decision about det ("email", "deny[2]", its name). */
 const char *sl__guard_rule(const sl_guard_check_t *c, unsigned det);
 
+/* The placeholder whose text is p[0..len) ("[EMAIL_1]"), or NULL. */
+const sl__guard_ph_t *sl__guard_ph_find(const sl__guard_sess_t *s, const char *p, size_t len);
+
+/* ph's original as JSON string content (escaped, without quotes), made once in the pool. */
+sl_str_t sl__guard_ph_json(sl__guard_sess_t *s, const sl__guard_ph_t *ph);
+
 /*
  * The text engine: runs the policy's text checks of direction dir
  * (SL_GUARD_INPUT or SL_GUARD_OUTPUT; on output also the restore of the
@@ -130,8 +150,10 @@ const char *sl__guard_rule(const sl_guard_check_t *c, unsigned det);
  * start before *cut are applied and recorded as decisions; out gets
  * w[from..*cut) with redactions and restores (JSON-escaped when json: the
  * text is JSON, e.g. tool arguments). *changed tells whether out differs
- * from the text. Returns 0, or SL_EDENIED when a block hit starts before
- * the cut: *cut is then its start and out the text before it.
+ * from the text. Without out (NULL), the replacements go to s->repl
+ * instead (s->nrepl of them, in order; restores only on output). Returns
+ * 0, or SL_EDENIED when a block hit starts before the cut: *cut is then
+ * its start and out the text before it.
  */
 int sl__guard_apply(sl__guard_sess_t *s, unsigned dir, const char *w, size_t n, size_t from,
                     bool final, bool json, sl_buf_t *out, size_t *cut, bool *changed);
@@ -163,5 +185,37 @@ void sl__guard_stream_free(sl__guard_stream_t *st);
  * (appended). Returns 0 or SL_EPARSE.
  */
 int sl__guard_unquote(sl_str_t lit, sl_buf_t *out);
+
+/* One escape of a decoded string body: its bytes in the decoded text and in the body. */
+typedef struct sl__guard_esc {
+    size_t d;  /* where its decoded bytes start */
+    size_t dl; /* how many there are */
+    size_t r;  /* where the escape starts in the body (its backslash) */
+    size_t rl; /* its length: 2, 6 or 12 (a surrogate pair) */
+} sl__guard_esc_t;
+
+/* Where a decoded text's bytes are in the JSON string body it came from. */
+typedef struct sl__guard_map {
+    sl__guard_esc_t *v; /* heap */
+    size_t n;
+    size_t cap;
+    bool unicode; /* some escape is a \u one */
+} sl__guard_map_t;
+
+/*
+ * Decodes the checked JSON string body p[0..n) (no quotes) into out
+ * (appended), recording its escapes in map (reset first). Returns 0 or
+ * SL_EPARSE.
+ */
+int sl__guard_decode(const char *p, size_t n, sl_buf_t *out, sl__guard_map_t *map);
+
+/* The body offset of the decoded text's byte d (a character's first byte, or the text's end). */
+size_t sl__guard_map_raw(const sl__guard_map_t *map, size_t d);
+
+#define SL__GUARD_PLAIN_ESC  1u /* a backslash */
+#define SL__GUARD_PLAIN_HIGH 2u /* a control byte or one >= 0x80 */
+
+/* What p[0..n) holds besides printable ASCII: SL__GUARD_PLAIN_* bits. */
+unsigned sl__guard_plain(const char *p, size_t n);
 
 #endif

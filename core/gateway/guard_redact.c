@@ -44,6 +44,8 @@ static const sl__guard_ph_t *redact_by_text(const sl__guard_sess_t *s, const cha
 static void redact_index(sl__guard_sess_t *s, size_t i);
 static void redact_json_escape(sl_buf_t *out, const char *p, size_t len);
 static void redact_utf8(sl_buf_t *out, unsigned cp);
+static void redact_repl(sl__guard_sess_t *s, size_t start, size_t end, const sl__guard_ph_t *ph,
+                        bool restore);
 
 static const char *const redact_labels[SL_GUARD_DET_COUNT + 1] = {
     [SL_GUARD_DET_EMAIL] = "EMAIL",   [SL_GUARD_DET_PHONE] = "PHONE",
@@ -70,6 +72,7 @@ redact_free(void *arg)
 
     sl__guard_hits_free(&s->hits);
     sl_buf_free(&s->scratch);
+    free(s->repl);
 }
 
 
@@ -92,7 +95,8 @@ sl__guard_decide(sl__guard_sess_t *s, const sl_guard_check_t *c, const char *rul
     for (size_t i = 0; i < s->ndec; i++) {
         sl_guard_decision_t *d = &s->dec[i];
 
-        if (d->action == c->action && d->output == output && strcmp(d->rule, rule) == 0) {
+        if (d->action == c->action && d->output == output
+            && (d->rule == rule || strcmp(d->rule, rule) == 0)) {
             d->count++;
             return;
         }
@@ -179,16 +183,25 @@ redact_restore_hits(sl__guard_sess_t *s, const char *w, size_t n, size_t from)
 }
 
 
-/* FNV-1a over the label and the text. */
+/* A hash of the label and the text, eight bytes a step (murmur3's finalizer at the end). */
 static uint64_t
 redact_hash(unsigned label, const char *p, size_t len)
 {
-    uint64_t h = 1469598103934665603ULL ^ label;
+    uint64_t h = 0x9e3779b97f4a7c15ULL ^ ((uint64_t) label << 32) ^ len;
+    size_t i = 0;
 
-    for (size_t i = 0; i < len; i++) {
-        h = (h ^ (unsigned char) p[i]) * 1099511628211ULL;
+    for (; i < len; i += 8) {
+        uint64_t w = 0;
+
+        memcpy(&w, p + i, len - i < 8 ? len - i : 8);
+        h = (h ^ w) * 0xff51afd7ed558ccdULL;
+        h ^= h >> 29;
     }
-    return h;
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdULL;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ULL;
+    return h ^ (h >> 33);
 }
 
 
@@ -220,7 +233,7 @@ redact_index(sl__guard_sess_t *s, size_t i)
     size_t mask, k;
 
     if ((i + 1) * 2 > s->tabcap) {
-        s->tabcap = s->tabcap == 0 ? 16 : s->tabcap * 2;
+        s->tabcap = s->tabcap == 0 ? 64 : s->tabcap * 2;
         s->by_orig = sl_pcalloc(s->pool, s->tabcap * sizeof(uint32_t));
         s->by_text = sl_pcalloc(s->pool, s->tabcap * sizeof(uint32_t));
         for (size_t j = 0; j < i; j++) {
@@ -343,6 +356,7 @@ sl__guard_apply(sl__guard_sess_t *s, unsigned dir, const char *w, size_t n, size
     bool output = dir == SL_GUARD_OUTPUT;
 
     h->n = 0;
+    s->nrepl = 0;
     *changed = false;
     if (checks) {
         redact_collect(s, dir, w, n, from);
@@ -390,24 +404,29 @@ sl__guard_apply(sl__guard_sess_t *s, unsigned dir, const char *w, size_t n, size
             limit = x->start; /* blocked inside it: nothing of it goes out */
             break;
         }
-        sl_buf_append(out, w + pos, x->start - pos);
         if (restore) {
             ph = x->ph;
-            if (json) {
+        } else {
+            ph = redact_placeholder(s, x->det, !output && x->check->restore, w + x->start,
+                                    x->end - x->start);
+            sl__guard_decide(s, x->check, sl__guard_rule(x->check, x->det), output);
+        }
+        if (out == NULL) {
+            redact_repl(s, x->start, x->end, ph, restore);
+        } else {
+            sl_buf_append(out, w + pos, x->start - pos);
+            if (!restore) {
+                sl_buf_append(out, ph->text, ph->len);
+            } else if (json) {
                 redact_json_escape(out, ph->orig.p, ph->orig.len);
             } else {
                 sl_buf_append(out, ph->orig.p, ph->orig.len);
             }
-        } else {
-            ph = redact_placeholder(s, x->det, !output && x->check->restore, w + x->start,
-                                    x->end - x->start);
-            sl_buf_append(out, ph->text, ph->len);
-            sl__guard_decide(s, x->check, sl__guard_rule(x->check, x->det), output);
         }
         *changed = true;
         pos = x->end;
     }
-    if (limit > pos) {
+    if (limit > pos && out != NULL) {
         sl_buf_append(out, w + pos, limit - pos);
     }
     if (blk != NULL) {
@@ -416,6 +435,39 @@ sl__guard_apply(sl__guard_sess_t *s, unsigned dir, const char *w, size_t n, size
     }
     *cut = limit;
     return blk != NULL ? SL_EDENIED : 0;
+}
+
+
+static void
+redact_repl(sl__guard_sess_t *s, size_t start, size_t end, const sl__guard_ph_t *ph, bool restore)
+{
+    if (s->nrepl == s->caprepl) {
+        s->caprepl = s->caprepl == 0 ? 16 : s->caprepl * 2;
+        s->repl = sl_xrealloc(s->repl, s->caprepl * sizeof(*s->repl));
+    }
+    s->repl[s->nrepl++] = (sl__guard_repl_t){ start, end, ph, restore };
+}
+
+
+const sl__guard_ph_t *
+sl__guard_ph_find(const sl__guard_sess_t *s, const char *p, size_t len)
+{
+    return redact_by_text(s, p, len);
+}
+
+
+sl_str_t
+sl__guard_ph_json(sl__guard_sess_t *s, const sl__guard_ph_t *ph)
+{
+    sl__guard_ph_t *m = (sl__guard_ph_t *) ph; /* the session's own entry */
+    sl_buf_t q = SL_BUF_INIT;
+
+    if (m->orig_json.p == NULL) {
+        redact_json_escape(&q, ph->orig.p, ph->orig.len);
+        m->orig_json = (sl_str_t){ sl_pstrndup(s->pool, q.p != NULL ? q.p : "", q.len), q.len };
+        sl_buf_free(&q);
+    }
+    return m->orig_json;
 }
 
 
@@ -530,15 +582,25 @@ sl__guard_stream_free(sl__guard_stream_t *st)
 int
 sl__guard_unquote(sl_str_t lit, sl_buf_t *out)
 {
-    const char *p, *end;
-
     if (lit.len < 2 || lit.p[0] != '"' || lit.p[lit.len - 1] != '"') {
         return SL_EPARSE;
     }
-    p = lit.p + 1;
-    end = lit.p + lit.len - 1;
+    return sl__guard_decode(lit.p + 1, lit.len - 2, out, NULL);
+}
+
+
+int
+sl__guard_decode(const char *body, size_t n, sl_buf_t *out, sl__guard_map_t *map)
+{
+    const char *p = body, *end = body + n;
+
+    if (map != NULL) {
+        map->n = 0;
+        map->unicode = false;
+    }
     while (p < end) {
         const char *bs = memchr(p, '\\', (size_t) (end - p));
+        size_t d0, rl = 2;
         unsigned cp, lo;
 
         if (bs == NULL) {
@@ -546,6 +608,7 @@ sl__guard_unquote(sl_str_t lit, sl_buf_t *out)
             return 0;
         }
         sl_buf_append(out, p, (size_t) (bs - p));
+        d0 = out->len;
         if (end - bs < 2) {
             return SL_EPARSE;
         }
@@ -575,23 +638,59 @@ sl__guard_unquote(sl_str_t lit, sl_buf_t *out)
                 return SL_EPARSE;
             }
             cp = (unsigned) strtoul((char[5]){ bs[2], bs[3], bs[4], bs[5], '\0' }, NULL, 16);
+            rl = 6;
             if (cp >= 0xd800 && cp < 0xdc00 && end - bs >= 12 && bs[6] == '\\' && bs[7] == 'u') {
                 lo = (unsigned) strtoul((char[5]){ bs[8], bs[9], bs[10], bs[11], '\0' }, NULL, 16);
                 if (lo >= 0xdc00 && lo < 0xe000) {
-                    redact_utf8(out, 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00));
-                    p = bs + 12;
-                    continue;
+                    cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+                    rl = 12;
                 }
             }
             redact_utf8(out, cp);
-            p = bs + 6;
-            continue;
+            if (map != NULL) {
+                map->unicode = true;
+            }
+            break;
         default:
             return SL_EPARSE;
         }
-        p = bs + 2;
+        if (map != NULL) {
+            if (map->n == map->cap) {
+                map->cap = map->cap == 0 ? 16 : map->cap * 2;
+                map->v = sl_xrealloc(map->v, map->cap * sizeof(*map->v));
+            }
+            map->v[map->n++] = (sl__guard_esc_t){ d0, out->len - d0, (size_t) (bs - body), rl };
+        }
+        p = bs + rl;
     }
     return 0;
+}
+
+
+size_t
+sl__guard_map_raw(const sl__guard_map_t *map, size_t d)
+{
+    size_t lo = 0, hi = map != NULL ? map->n : 0;
+    const sl__guard_esc_t *e;
+
+    /* the last escape whose decoded bytes start at or before d */
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+
+        if (map->v[mid].d <= d) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    if (lo == 0) {
+        return d;
+    }
+    e = &map->v[lo - 1];
+    if (d < e->d + e->dl) {
+        return e->r;
+    }
+    return e->r + e->rl + (d - e->d - e->dl);
 }
 
 

@@ -776,6 +776,62 @@ test_request(void **state)
     assert_non_null(sl_guard_decisions(g, &n));
     assert_int_equal(n, 2);
 
+    /*
+     * a string with escapes: checked decoded, the placeholders put in place of the match's
+     * own bytes (escapes included), the rest of the string left as it was written
+     */
+    call = chat_call(pool,
+                     "{\"model\":\"demo-global\",\"messages\":[{\"role\":\"user\",\"content\":"
+                     "\"line\\none \\u0061@b.io\\t\\\"q\\\" x@y\\u002eio \\u00e9 4111 1111 1111 "
+                     "1111\\n\"}],\"max_tokens\":5}",
+                     NULL);
+    assert_int_equal(sl_guard_request(conf->guard, &who, call, &g, &e), 0);
+    assert_string_equal(call->raw.p,
+                        "{\"model\":\"demo-global\",\"messages\":[{\"role\":\"user\",\"content\":"
+                        "\"line\\none [EMAIL_1]\\t\\\"q\\\" [EMAIL_2] \\u00e9 [CARD_1]\\n\"}],"
+                        "\"max_tokens\":5}");
+    /* the tokens moved with the bytes: the reader still reads the new body */
+    {
+        int msgs = sl_json_get(call->doc, SL_JSON_ROOT, "messages");
+        int content = sl_json_get(call->doc, sl_json_first(call->doc, msgs), "content");
+        sl_str_t text;
+        int64_t mt;
+
+        assert_int_equal(sl_json_string(call->doc, content, pool, &text), 0);
+        assert_string_equal(text.p, "line\none [EMAIL_1]\t\"q\" [EMAIL_2] \xc3\xa9 [CARD_1]\n");
+        assert_int_equal(
+            sl_json_int(call->doc, sl_json_get(call->doc, SL_JSON_ROOT, "max_tokens"), &mt), 0);
+        assert_int_equal(mt, 5);
+    }
+    /* and restored in an answer literal written as is, or with \\u escapes (decoded) */
+    {
+        sl_answer_t a;
+        sl_choice_t c;
+        const char *raw = "{\"x\":\"[EMAIL_2] and [EMAIL_1], [CARD_1] [EMAIL_9]\"}";
+
+        memset(&a, 0, sizeof(a));
+        memset(&c, 0, sizeof(c));
+        a.raw = (sl_str_t){ raw, strlen(raw) };
+        c.text = (sl_str_t){ raw + 5, strlen(raw) - 6 };
+        a.choices = &c;
+        a.nchoices = 1;
+        assert_int_equal(sl_guard_answer(g, &a, &e), 0);
+        assert_true(
+            strncmp(c.text.p, "\"x@y.io and a@b.io, 4111 1111 1111 1111 [EMAIL_9]\"", c.text.len)
+            == 0);
+        /* the provider's body passed on with the literal replaced in place */
+        assert_true(
+            a.raw.len == strlen("{\"x\":\"x@y.io and a@b.io, 4111 1111 1111 1111 [EMAIL_9]\"}")
+            && memcmp(a.raw.p, "{\"x\":\"x@y.io and a@b.io, 4111 1111 1111 1111 [EMAIL_9]\"}",
+                      a.raw.len)
+                   == 0);
+        c.text = sl_str_lit("\"\\u005bEMAIL_1] \\\"[CARD_1]\\\"\"");
+        a.raw = sl_str_null;
+        assert_int_equal(sl_guard_answer(g, &a, &e), 0);
+        assert_true(strncmp(c.text.p, "\"a@b.io \\\"4111 1111 1111 1111\\\"\"", c.text.len) == 0);
+        assert_null(a.raw.p);
+    }
+
     /* blocked: a deny literal across white space, before any upstream call */
     call = chat_call(pool,
                      "{\"model\":\"demo-global\",\"messages\":[{\"role\":\"user\",\"content\":"

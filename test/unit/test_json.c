@@ -1109,6 +1109,57 @@ test_splice_escape(void **state)
 }
 
 
+/*
+ * Edits inside strings: the new reader holds the old tokens moved, and reads
+ * exactly what a fresh parse of the spliced bytes reads; edits that are not
+ * plain string content inside one string's body are refused.
+ */
+static void
+test_splice_strings(void **state)
+{
+    const char *src = "{\"a\":\"one two\",\"b\":[\"x\\ny\",{\"c\":\"\"}],\"d\":7}";
+    sl_json_t *doc = sl_json_create(*state), *moved = sl_json_create(*state);
+    sl_json_t *fresh = sl_json_create(*state);
+    sl_json_edit_t ed[3];
+    sl_str_t out, s1, s2;
+
+    assert_rc(sl_json_parse(doc, src, strlen(src), NULL), 0);
+    /* "one" -> "[W_1]" (longer), "\n" -> "" (shorter: an escape's bytes), insert into "" */
+    ed[0] = (sl_json_edit_t){ 6, 9, sl_str_lit("[W_1]"), false };
+    ed[1] = (sl_json_edit_t){ 22, 24, sl_str_lit(""), false };
+    ed[2] = (sl_json_edit_t){ 33, 33, sl_str_lit("in"), false };
+    assert_rc(sl_json_splice_strings(moved, doc, ed, 3, &out), 0);
+    assert_string_equal(out.p, "{\"a\":\"[W_1] two\",\"b\":[\"xy\",{\"c\":\"in\"}],\"d\":7}");
+    assert_rc(sl_json_parse(fresh, out.p, out.len, NULL), 0);
+    for (int v = 0; v < 11; v++) {
+        assert_int_equal(sl_json_type(moved, v), sl_json_type(fresh, v));
+        s1 = sl_json_raw(moved, v);
+        s2 = sl_json_raw(fresh, v);
+        assert_int_equal(sl_json_offset(moved, v), sl_json_offset(fresh, v));
+        assert_int_equal(s1.len, s2.len);
+        assert_true(s1.len == 0 || memcmp(s1.p, s2.p, s1.len) == 0);
+        assert_int_equal(sl_json_size(moved, v), sl_json_size(fresh, v));
+    }
+    assert_rc(sl_json_string(moved, sl_json_path(moved, 0, "b"), *state, &s1), SL_EPARSE);
+    assert_rc(sl_json_string(moved, sl_json_get(moved, 0, "a"), *state, &s1), 0);
+    assert_true(s1.len == 9 && memcmp(s1.p, "[W_1] two", 9) == 0);
+
+    /* refused: across a quote, outside strings, quoted, with a quote or control byte */
+    {
+        sl_json_edit_t bad[] = {
+            { 8, 16, sl_str_lit("x"), false },   { 0, 1, sl_str_lit("["), false },
+            { 6, 9, sl_str_lit("x"), true },     { 6, 9, sl_str_lit("a\"b"), false },
+            { 6, 9, sl_str_lit("a\nb"), false }, { 41, 42, sl_str_lit("1"), false },
+        };
+
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+            assert_rc(sl_json_splice_strings(moved, doc, &bad[i], 1, &out), -EINVAL);
+        }
+        assert_rc(sl_json_splice_strings(doc, doc, ed, 1, &out), -EINVAL);
+    }
+}
+
+
 static void
 test_dom(void **state)
 {
@@ -1150,6 +1201,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_key_escape_bound, setup, teardown),
         cmocka_unit_test_setup_teardown(test_splice, setup, teardown),
         cmocka_unit_test_setup_teardown(test_splice_escape, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_splice_strings, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dom, setup, teardown),
     };
 

@@ -90,6 +90,57 @@ test_buckets(void **state)
 }
 
 
+/*
+ * Guardrail decisions by policy and action, the most first: a decision per
+ * rule and action of a row, requests counted once per pair; rule names with
+ * a slash ("output:x") and policies past SL_STATS_GUARD_MAX pairs do not
+ * break the count.
+ */
+static void
+test_guard(void **state)
+{
+    static const char *const guards[] = {
+        "pii/email/redact;pii/card/redact",          "pii/falcon/block",  "",
+        "pii/email/redact;pii/output:deny[2]/block", "strict/models/log",
+    };
+    sl_stats_t *s = sl_stats_create(T0, T0 + SL_STATS_HOUR_MS, SL_STATS_HOUR_MS);
+    json_t *j, *g;
+    char buf[64];
+
+    (void) state;
+    for (size_t i = 0; i < sizeof(guards) / sizeof(guards[0]); i++) {
+        sl_ledger_row_t r = row(T0 + (int64_t) i, "m", "k", 200, 1, 1000);
+
+        r.guard = guards[i];
+        sl_stats_add(s, &r);
+    }
+    for (int i = 0; i < 40; i++) {
+        sl_ledger_row_t r = row(T0 + 100 + i, "m", "k", 200, 1, 1000);
+
+        snprintf(buf, sizeof(buf), "p%d/x/log", i);
+        r.guard = buf;
+        sl_stats_add(s, &r);
+    }
+    j = sl_stats_json(s);
+    g = json_object_get(j, "guard");
+    assert_int_equal(json_array_size(g), SL_STATS_GUARD_MAX);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(g, 0), "policy")), "pii");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(g, 0), "action")),
+                        "redact");
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(g, 0), "decisions")), 3);
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(g, 0), "requests")), 2);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(g, 1), "action")),
+                        "block");
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(g, 1), "decisions")), 2);
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(g, 1), "requests")), 2);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(g, 2), "policy")),
+                        "strict");
+    assert_int_equal(json_integer_value(json_object_get(j, "guard_requests")), 44);
+    json_decref(j);
+    sl_stats_destroy(s);
+}
+
+
 /* The top SL_STATS_TOP names by cost are kept; the rest add up into "other". */
 static void
 test_top_and_other(void **state)
@@ -209,6 +260,7 @@ main(void)
         cmocka_unit_test(test_buckets),     cmocka_unit_test(test_top_and_other),
         cmocka_unit_test(test_percentiles), cmocka_unit_test(test_models),
         cmocka_unit_test(test_bounds),      cmocka_unit_test(test_project),
+        cmocka_unit_test(test_guard),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

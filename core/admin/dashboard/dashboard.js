@@ -332,6 +332,31 @@
       })), 'No requests in this window yet.');
   }
 
+  // guardrail decisions over the window: policy, action (never the matched text: the ledger has none)
+  const GUARD_CLS = { block: 'bad', redact: 'warn', log: 'mute' };
+  function renderGuard(st) {
+    const list = st.guard || [];
+    const max = Math.max(1, ...list.map((g) => g.decisions));
+    $('h-guard').textContent = st.guard_requests ? `${num(st.guard_requests)} requests with a decision` : 'decisions by policy and action';
+    table('t-guard', [['Policy'], ['Action'], ['Decisions', 'num'], ['Requests', 'num']],
+      list.map((g) => {
+        const bar = el('span', { class: 'gbar ' + (GUARD_CLS[g.action] || '') }); bar.style.width = (g.decisions / max * 100).toFixed(1) + '%';
+        return { attrs: { 'data-guard': `${g.policy}/${g.action}` }, cells: [
+          el('strong', { text: g.policy }), el('span', { class: 'badge ' + (GUARD_CLS[g.action] || 'mute'), text: g.action }),
+          el('span', { class: 'gnum' }, bar, el('span', { text: num(g.decisions) })), num(g.requests)] };
+      }), 'No guardrail decisions in this window.');
+  }
+
+  // a row's decisions, "policy/rule/action;...", as badges
+  function guardBadges(s) {
+    if (!s) return el('span', { class: 'sub', text: '–' });
+    return el('span', { class: 'gds' }, ...s.split(';').filter(Boolean).map((d) => {
+      const parts = d.split('/');
+      const action = parts[parts.length - 1];
+      return el('span', { class: 'badge ' + (GUARD_CLS[action] || 'mute'), title: d, text: `${parts.slice(1, -1).join('/')} ${action}` });
+    }));
+  }
+
   function renderBudgets(list) {
     const box = $('budgets');
     if (!list.length) { box.replaceChildren(el('div', { class: 'empty', text: 'No key or team has a budget. Give one with sluice keys create --budget, or New key below.' })); return; }
@@ -339,17 +364,19 @@
       const used = b.budget_nusd ? b.spent_nusd / b.budget_nusd : 0;
       const proj = b.projected_nusd !== undefined && b.budget_nusd ? b.projected_nusd / b.budget_nusd : null;
       const cls = used >= 1 ? 'bad' : used >= 0.8 ? 'warn' : '';
+      // a share far past the budget (1519500%) says nothing a reader can use: past 10x it is capped
+      const share = (x) => (x >= 10 ? '> 10× the budget' : pct(x, 0));
       const fill = el('div', { class: 'fill ' + cls }); fill.style.width = Math.min(100, used * 100).toFixed(1) + '%';
       const bar = el('div', { class: 'bar', title: `${pct(used)} used` }, fill);
-      if (proj !== null) { const m = el('div', { class: 'proj', title: `projected ${pct(proj, 0)}` }); m.style.left = `calc(${Math.min(100, proj * 100).toFixed(1)}% - 1px)`; bar.append(m); }
+      if (proj !== null) { const m = el('div', { class: 'proj', title: `projected ${share(proj)}` }); m.style.left = `calc(${Math.min(100, proj * 100).toFixed(1)}% - 1px)`; bar.append(m); }
       const step = b.period === 'day' ? 3600000 : 86400000;
       const pts = (b.points || []).map((p) => ({ ...p, step }));
       return el('div', { class: 'budget', 'data-budget': `${b.kind}:${b.name}` },
         el('div', { class: 'head' }, el('div', { class: 'who', title: b.name }, el('span', { class: 'kind', text: b.kind }), b.name),
           el('div', { class: 'amt' }, el('strong', { text: usdText(b.spent_usd) }), ` of ${usdText(b.budget_usd)} / ${b.period === 'total' ? 'lifetime' : b.period}`)),
         bar,
-        el('div', { class: 'foot' }, el('span', { class: cls, text: `${pct(used, 0)} used` + (b.reserved_usd && parseFloat(b.reserved_usd) > 0 ? ` · ${usdText(b.reserved_usd)} in flight` : '') }),
-          proj !== null ? el('span', { class: proj >= 1 ? 'bad' : proj >= 0.8 ? 'warn' : '', text: `→ ${usdText(b.projected_usd)} by ${b.period_end.slice(0, 10)} (${pct(proj, 0)})` }) : el('span', { text: 'no period end' })),
+        el('div', { class: 'foot' }, el('span', { class: cls, text: (used >= 10 ? 'over budget' : `${pct(used, 0)} used`) + (b.reserved_usd && parseFloat(b.reserved_usd) > 0 ? ` · ${usdText(b.reserved_usd)} in flight` : '') }),
+          proj !== null ? el('span', { class: 'proj-text ' + (proj >= 1 ? 'bad' : proj >= 0.8 ? 'warn' : ''), text: `→ ${usdText(b.projected_usd)} by ${b.period_end.slice(0, 10)}` + (used >= 10 ? '' : ` (${share(proj)})`) }) : el('span', { text: 'no period end' })),
         b.period !== 'total' ? el('div', { class: 'spark' }, sparkline(pts, b.budget_nusd, b.projected_nusd || 0, b.period_start_ms, b.period_end_ms)) : null);
     }));
   }
@@ -383,14 +410,14 @@
         e.provider ? `${e.provider}/${e.served_model}` : el('span', { class: 'sub', text: '–' }),
         el('span', { class: 'st s' + String(e.status)[0], text: String(e.status) }),
         String(e.attempts), dur(e.latency_us), e.ttft_us ? dur(e.ttft_us) : '–',
-        `${num(e.prompt_tokens)} / ${num(e.completion_tokens)}`, usd(e.cost_nusd), e.cache || '–'],
+        `${num(e.prompt_tokens)} / ${num(e.completion_tokens)}`, usd(e.cost_nusd), e.cache || '–', guardBadges(e.guard)],
       // only with dashboard.tail_text: the start of the prompt and of the answer
       below: 'prompt' in e ? el('div', { class: 'said' },
         el('div', { class: 'q' }, el('b', { text: 'asked ' }), e.prompt || '–'),
         e.answer ? el('div', { class: 'a' }, el('b', { text: 'answer ' }), e.answer) : null) : null,
     }));
     for (const e of state.tail) e.fresh = false;
-    table('t-tail', [['Time'], ['Key'], ['Model'], ['Served by'], ['Status'], ['Tries', 'num'], ['Latency', 'num'], ['TTFT', 'num'], ['Tokens in / out', 'num'], ['Cost', 'num'], ['Cache']], rows, 'Waiting for requests…');
+    table('t-tail', [['Time'], ['Key'], ['Model'], ['Served by'], ['Status'], ['Tries', 'num'], ['Latency', 'num'], ['TTFT', 'num'], ['Tokens in / out', 'num'], ['Cost', 'num'], ['Cache'], ['Guardrails']], rows, 'Waiting for requests…');
   }
 
   function renderKeys(list) {
@@ -442,7 +469,7 @@
   async function loadStats() {
     const st = await api(`/admin/stats?since=${encodeURIComponent(state.since)}`);
     state.stats = st;
-    renderCards(st); renderSpend(st); renderTraffic(st); renderLatency(st); renderCache(st); renderModels(st);
+    renderCards(st); renderSpend(st); renderTraffic(st); renderLatency(st); renderCache(st); renderModels(st); renderGuard(st);
     $('h-traffic').textContent = `per ${st.bucket}, UTC`;
   }
   const loadBudgets = async () => renderBudgets((await api('/admin/budgets')).data);
