@@ -121,7 +121,8 @@ anthropic_usage(const sl_json_t *doc, int usage, anthropic_usage_t *u, sl_usage_
  * is not a JSON object, or a block whose strings jansson would refuse.
  */
 int
-sl__anthropic_parse_response(const void *conf, sl_call_t *call, const sl_buf_t *body, sl_answer_t *out)
+sl__anthropic_parse_response(const void *conf, sl_call_t *call, const sl_buf_t *body,
+                             sl_answer_t *out)
 {
     sl_json_t *doc = sl_json_create(call->pool);
     anthropic_usage_t u;
@@ -259,7 +260,8 @@ anthropic_stream_state(sl_stream_t *st)
  * not what they claim give no typed event.
  */
 int
-sl__anthropic_stream_event(const void *conf, sl_stream_t *st, const sl_sse_event_t *ev, sl_evs_t *out)
+sl__anthropic_stream_event(const void *conf, sl_stream_t *st, const sl_sse_event_t *ev,
+                           sl_evs_t *out)
 {
     anthropic_stream_t *s = anthropic_stream_state(st);
     bool pass = true;
@@ -565,7 +567,7 @@ anthropic_count(const sl_json_t *doc, int v, uint64_t dflt)
  */
 int
 sl__anthropic_map_error(const void *conf, int status, const sl_buf_t *body, sl_pool_t *pool,
-                    sl_error_t *out)
+                        sl_error_t *out)
 {
     json_t *root = NULL;
     json_t *err = NULL;

@@ -563,7 +563,7 @@ gemini_base64_floats(json_t *values)
  */
 int
 sl__gemini_map_error(const void *conf, int status, const sl_buf_t *body, sl_pool_t *pool,
-                 sl_error_t *out)
+                     sl_error_t *out)
 {
     json_t *root = NULL;
     json_t *err;

@@ -346,7 +346,7 @@ alerts_budget_one(const sl_ledger_row_t *row, const sl_budget_ref_t *ref, const 
                   int64_t now)
 {
     const sl_alerts_conf_t *ac = &alerts_current->conf->alerts;
-    char bucket[16], key[256], subject[160], spent[32], budget[32], share[16];
+    char bucket[16], key[256], subject[160], spent[32], budget[32], share[16], pct[32];
     double used =
         ref->budget_nusd > 0 ? (double) sp->spent * 1000.0 / (double) ref->budget_nusd : 1000.0;
     const char *who = ref->kind == SL_BUDGET_KEY ? "key" : "team";
@@ -380,16 +380,29 @@ alerts_budget_one(const sl_ledger_row_t *row, const sl_budget_ref_t *ref, const 
         }
         sl_budget_format_usd(sp->spent, spent, sizeof(spent));
         sl_budget_format_usd(ref->budget_nusd, budget, sizeof(budget));
-        alerts_raise(
-            "budget", ac->budget[i] >= 1000 ? "critical" : "warning", subject,
-            json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:i}", "scope", who, "name", name, "period",
-                      period, "threshold", share, "spent_usd", spent, "budget_usd", budget,
-                      "used_percent", (int) (used / 10.0)),
-            now, "%s budget: %s \"%s\" has spent $%s of its %s budget of $%s (%u%%)%s",
-            ac->budget[i] >= 1000 ? ":rotating_light:" : ":warning:", who, name, spent,
-            ref->period == SL_BUDGET_TOTAL ? "lifetime" : period, budget, (unsigned) (used / 10.0),
-            ac->budget[i] >= 1000 ? "; its requests are refused until the period ends." : ".");
+        alerts_raise("budget", ac->budget[i] >= 1000 ? "critical" : "warning", subject,
+                     json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:i}", "scope", who, "name", name,
+                               "period", period, "threshold", share, "spent_usd", spent,
+                               "budget_usd", budget, "used_percent", (int) (used / 10.0)),
+                     now, "%s budget: %s \"%s\" has spent $%s of its %s budget of $%s (%s)%s",
+                     ac->budget[i] >= 1000 ? ":rotating_light:" : ":warning:", who, name, spent,
+                     ref->period == SL_BUDGET_TOTAL ? "lifetime" : period, budget,
+                     sl__alerts_share_text(used, pct, sizeof(pct)),
+                     ac->budget[i] >= 1000 ? "; its requests are refused until the period ends."
+                                           : ".");
     }
+}
+
+
+const char *
+sl__alerts_share_text(double used, char *buf, size_t size)
+{
+    if (used >= 10000.0) {
+        snprintf(buf, size, "over 10x the budget");
+    } else {
+        snprintf(buf, size, "%u%%", (unsigned) (used / 10.0));
+    }
+    return buf;
 }
 
 

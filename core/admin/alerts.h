@@ -114,4 +114,11 @@ json_t *sl_alerts_json(size_t limit);
 json_t *sl_alerts_payload(const char *kind, const char *severity, const char *subject,
                           const char *text, int64_t time_ms, const json_t *detail);
 
+/*
+ * The share of a budget spent (used: tenths of a percent) as an alert says
+ * it: "85%", or "over 10x the budget" when one request cost far more than a
+ * small budget (a share in the thousands reads as a bug). Returns buf.
+ */
+const char *sl__alerts_share_text(double used, char *buf, size_t size);
+
 #endif

@@ -290,15 +290,27 @@ test_error_rate_and_model_down(void **state)
 }
 
 
+/* An alert's share of the budget: whole percent, and no share in the thousands. */
+static void
+test_share_text(void **state)
+{
+    char buf[32];
+
+    assert_string_equal(sl__alerts_share_text(800.0, buf, sizeof(buf)), "80%");
+    assert_string_equal(sl__alerts_share_text(1004.9, buf, sizeof(buf)), "100%");
+    assert_string_equal(sl__alerts_share_text(9999.0, buf, sizeof(buf)), "999%");
+    assert_string_equal(sl__alerts_share_text(15195000.0, buf, sizeof(buf)), "over 10x the budget");
+    (void) state;
+}
+
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_episodes),
-        cmocka_unit_test(test_url),
-        cmocka_unit_test(test_payload),
-        cmocka_unit_test(test_conf),
-        cmocka_unit_test(test_error_rate_and_model_down),
+        cmocka_unit_test(test_episodes), cmocka_unit_test(test_share_text),
+        cmocka_unit_test(test_url),      cmocka_unit_test(test_payload),
+        cmocka_unit_test(test_conf),     cmocka_unit_test(test_error_rate_and_model_down),
     };
 
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
