@@ -97,11 +97,12 @@ struct sl_drv_req {
     bool recording;
     void (*then)(sl_drv_req_t *rq);
     int end_status;
-    sl_buf_t end_body;    /* a whole answer, sent by then() */
-    sl_usage_t end_usage; /* a stream's usage, for its end */
-    sl_error_t end_error; /* the error then() answers or ends the stream with */
-    bool end_native;      /* the answer came from a native upstream (responses hold) */
-    sl_usage_t rec_usage; /* the row's usage, for what sees the row once committed */
+    sl_buf_t end_body;         /* a whole answer, sent by then() */
+    sl_usage_t end_usage;      /* a stream's usage, for its end */
+    sl_error_t end_error;      /* the error then() answers or ends the stream with */
+    bool end_native;           /* the answer came from a native upstream (responses hold) */
+    struct resp_job *resp_job; /* responses.c: the response being stored, NULL for none */
+    sl_usage_t rec_usage;      /* the row's usage, for what sees the row once committed */
     int rec_status;
     bool linked;
     sl_drv_obs_t *obs; /* metrics, trace and access log fields (observe.c) */
@@ -239,12 +240,30 @@ sl_driver_t *sl__drv_current(void);
 int sl__drv_responses_decoded(sl_drv_req_t *rq);
 
 /*
- * Before a successful Responses answer's last bytes: when the response is
- * to be stored, takes body (the whole answer, or a stream's last bytes:
- * fe_state is then the stream encoder's) into a write in the thread pool
- * and returns true; the request finishes when the write is done (status
- * and the n headers h for a whole answer, copied). native: the answer came
- * from a native upstream. False when nothing is stored: go on as usual.
+ * Right before the row of a successful Responses answer is recorded: when
+ * the response is to be stored, its record (from body, the whole answer)
+ * joins the ledger's group commit ahead of the row, so both are written in
+ * one transaction. native: the answer came from a native upstream.
+ * Nothing when it is not stored.
+ */
+void sl__drv_responses_stage(sl_drv_req_t *rq, const sl_buf_t *body, int status, bool native);
+
+/*
+ * The same for a stream that ended cleanly (before its row): the stream's
+ * end is encoded now into out (fe_state's encode_end with usage, which
+ * then adds nothing later), and its response object staged.
+ */
+void sl__drv_responses_stage_stream(sl_drv_req_t *rq, void *fe_state, const sl_usage_t *usage,
+                                    sl_buf_t *out, bool native);
+
+/*
+ * Before a successful Responses answer's last bytes (after its row): when
+ * its stored record is not committed yet, takes body (the whole answer, or
+ * a stream's last bytes: fe_state is then the stream encoder's) and
+ * returns true; the request finishes once the record is written (status
+ * and the n headers h for a whole answer, copied). An answer to store that
+ * was not staged (a cache hit's) is staged now, in a commit of its own.
+ * False when nothing is (or is still to be) stored: go on as usual.
  */
 bool sl__drv_responses_hold(sl_drv_req_t *rq, void *fe_state, sl_buf_t *body, int status,
                             const sl_http_header_t *h, size_t n, bool native);
