@@ -51,13 +51,21 @@
 /*
  * One response being stored: a step of the ledger's group commit, queued
  * before the request's row so that it is written in the same transaction
- * and done first; the answer is held while it is pending.
+ * and done first; the answer is held while it is pending. A large one
+ * (client body and response past SL_DRV_OFFLOOP_BYTES) is put together
+ * and written in the thread pool instead, in a transaction of its own
+ * after the row, so that its copies and its pages stay off the loop and
+ * out of the ledger's write lock.
  */
 typedef struct resp_job {
     sl_commit_item_t item; /* in the worker's group commit */
+    uv_work_t work;        /* or a large one, in the thread pool */
     sl_drv_req_t *rq;
     sl_resp_put_t put; /* id, key, team, created, the record's JSON (text) */
+    char id[SL_RESPONSES_ID_MAX + 1];
     sl_buf_t text;
+    sl_str_t object; /* a large one's response object, for the thread pool */
+    bool native;
     size_t max_size;
     int rc;
     bool pending;  /* queued, not committed yet */
@@ -81,8 +89,13 @@ typedef struct resp_del {
 } resp_del_t;
 
 static bool resp_stores(const sl_drv_req_t *rq, int status);
+static resp_job_t *resp_job_new(sl_drv_req_t *rq, bool native);
+static bool resp_large(const sl_drv_req_t *rq, sl_str_t object);
 static void resp_stage(sl_drv_req_t *rq, sl_str_t object, bool native);
-static int resp_record(resp_job_t *job, sl_str_t object, bool native);
+static void resp_offload(sl_drv_req_t *rq, sl_str_t object, bool native);
+static void resp_large_work(uv_work_t *w);
+static void resp_large_done(uv_work_t *w, int status);
+static int resp_record(resp_job_t *job, sl_str_t object, sl_pool_t *pool);
 static int resp_object_id(sl_pool_t *pool, sl_str_t object, sl_str_t *id);
 static int resp_job_txn(sl_txn_t *t, sl_commit_item_t *it);
 static void resp_job_done(sl_commit_item_t *it, int rc);
@@ -127,8 +140,10 @@ resp_stores(const sl_drv_req_t *rq, int status)
 void
 sl__drv_responses_stage(sl_drv_req_t *rq, const sl_buf_t *body, int status, bool native)
 {
-    if (rq->resp_job == NULL && resp_stores(rq, status)) {
-        resp_stage(rq, (sl_str_t){ body->p, body->len }, native);
+    sl_str_t object = { body->p, body->len };
+
+    if (rq->resp_job == NULL && resp_stores(rq, status) && !resp_large(rq, object)) {
+        resp_stage(rq, object, native);
     }
 }
 
@@ -142,7 +157,36 @@ sl__drv_responses_stage_stream(sl_drv_req_t *rq, void *fe_state, const sl_usage_
     }
     /* the stream's end now (the same bytes it would get later), for its response object */
     rq->fe->encode_end(fe_state, usage, out);
-    resp_stage(rq, sl__frontend_responses_final(fe_state), native);
+    if (!resp_large(rq, sl__frontend_responses_final(fe_state))) {
+        resp_stage(rq, sl__frontend_responses_final(fe_state), native);
+    }
+}
+
+
+static resp_job_t *
+resp_job_new(sl_drv_req_t *rq, bool native)
+{
+    resp_job_t *job = sl_pcalloc(rq->r->pool, sizeof(*job));
+    struct timespec ts;
+
+    job->rq = rq;
+    job->native = native;
+    job->max_size = rq->r->conf->responses_max_size;
+    job->put.id = job->id;
+    job->put.key_id = rq->acct.key_id != NULL ? rq->acct.key_id : "";
+    job->put.team = rq->acct.team != NULL ? rq->acct.team : "";
+    clock_gettime(CLOCK_REALTIME, &ts);
+    job->put.created_ns = (int64_t) ts.tv_sec * 1000000000 + ts.tv_nsec;
+    rq->resp_job = job;
+    return job;
+}
+
+
+/* True when the record of object is put together and written in the thread pool. */
+static bool
+resp_large(const sl_drv_req_t *rq, sl_str_t object)
+{
+    return rq->r->body.len + object.len > SL_DRV_OFFLOOP_BYTES;
 }
 
 
@@ -154,18 +198,9 @@ sl__drv_responses_stage_stream(sl_drv_req_t *rq, void *fe_state, const sl_usage_
 static void
 resp_stage(sl_drv_req_t *rq, sl_str_t object, bool native)
 {
-    sl_pool_t *pool = rq->r->pool;
-    resp_job_t *job = sl_pcalloc(pool, sizeof(*job));
-    struct timespec ts;
+    resp_job_t *job = resp_job_new(rq, native);
 
-    job->rq = rq;
-    job->max_size = rq->r->conf->responses_max_size;
-    job->put.key_id = rq->acct.key_id != NULL ? rq->acct.key_id : "";
-    job->put.team = rq->acct.team != NULL ? rq->acct.team : "";
-    clock_gettime(CLOCK_REALTIME, &ts);
-    job->put.created_ns = (int64_t) ts.tv_sec * 1000000000 + ts.tv_nsec;
-    rq->resp_job = job;
-    job->rc = resp_record(job, object, native);
+    job->rc = resp_record(job, object, rq->r->pool);
     if (job->rc < 0) {
         resp_report(job);
         return;
@@ -178,26 +213,71 @@ resp_stage(sl_drv_req_t *rq, sl_str_t object, bool native)
 }
 
 
+/* A large one: in the thread pool (the request waits, parked, for resp_large_done). */
+static void
+resp_offload(sl_drv_req_t *rq, sl_str_t object, bool native)
+{
+    resp_job_t *job = resp_job_new(rq, native);
+
+    job->object = object;
+    job->pending = true;
+    job->work.data = job;
+    if (uv_queue_work(rq->d->loop, &job->work, resp_large_work, resp_large_done) != 0) {
+        job->pending = false;
+        job->rc = SL_ESTORE;
+        resp_report(job);
+    }
+}
+
+
+/* Thread pool: the record (read-only use of the parked request), then its own transaction. */
+static void
+resp_large_work(uv_work_t *w)
+{
+    resp_job_t *job = w->data;
+    sl_pool_t *pool = sl_pool_create(0);
+
+    job->rc = resp_record(job, job->object, pool);
+    if (job->rc == 0) {
+        job->rc = sl_responses_put(job->rq->d->db, job->put.id, job->put.key_id, job->put.team,
+                                   job->put.created_ns, job->put.json);
+    }
+    sl_pool_destroy(pool);
+}
+
+
+static void
+resp_large_done(uv_work_t *w, int status)
+{
+    resp_job_t *job = w->data;
+
+    (void) status;
+    resp_job_done(&job->item, job->rc);
+}
+
+
 /*
- * The record's text and id: {"response":<the object as sent>,"input":
- * [items],"previous_response_id":..,"native":..}, put together from the
- * bytes with the client's body as the frontend tokenized it (no DOM, no
- * second parse). Returns 0, SL_EPARSE or SL_ETOOBIG.
+ * The record's text and id (job->id): {"response":<the object as sent>,
+ * "input":[items],"previous_response_id":..,"native":..}, put together
+ * from the bytes with the client's body as the frontend tokenized it (no
+ * DOM, no second parse); pool for what a parse needs. Returns 0,
+ * SL_EPARSE or SL_ETOOBIG.
  */
 static int
-resp_record(resp_job_t *job, sl_str_t object, bool native)
+resp_record(resp_job_t *job, sl_str_t object, sl_pool_t *pool)
 {
     sl_drv_req_t *rq = job->rq;
-    sl_pool_t *pool = rq->r->pool;
     const sl_json_t *cl = rq->call.native_doc;
     sl_buf_t *b = &job->text;
     sl_str_t id;
     int prev;
 
-    if (object.p == NULL || object.len == 0 || resp_object_id(pool, object, &id) < 0
-        || id.len == 0) {
+    if (object.p == NULL || object.len == 0 || resp_object_id(pool, object, &id) < 0 || id.len == 0
+        || id.len > SL_RESPONSES_ID_MAX || memchr(id.p, '\0', id.len) != NULL) {
         return SL_EPARSE;
     }
+    memcpy(job->id, id.p, id.len);
+    job->id[id.len] = '\0';
     if (rq->call.native.p != rq->r->body.p) {
         /* a native body rewritten with the whole conversation: the client's own is kept */
         sl_json_t *doc = sl_json_create(pool);
@@ -224,12 +304,11 @@ resp_record(resp_job_t *job, sl_str_t object, bool native)
     } else {
         sl_buf_puts(b, "null");
     }
-    sl_buf_puts(b, native ? ",\"native\":true}" : ",\"native\":false}");
+    sl_buf_puts(b, job->native ? ",\"native\":true}" : ",\"native\":false}");
     if (b->len > job->max_size) {
         sl_buf_free(b);
         return SL_ETOOBIG;
     }
-    job->put.id = sl_pstrndup(pool, id.p, id.len);
     job->put.json = (sl_str_t){ b->p, b->len };
     return 0;
 }
@@ -315,11 +394,15 @@ sl__drv_responses_hold(sl_drv_req_t *rq, void *fe_state, sl_buf_t *body, int sta
     resp_job_t *job;
 
     if (rq->resp_job == NULL && resp_stores(rq, status)) {
-        /* not staged with its row (a cache hit's answer): stored on its own now */
-        resp_stage(rq,
-                   fe_state != NULL ? sl__frontend_responses_final(fe_state)
-                                    : (sl_str_t){ body->p, body->len },
-                   native);
+        /* not staged with its row (a cache hit's answer, a large one): stored on its own now */
+        sl_str_t object = fe_state != NULL ? sl__frontend_responses_final(fe_state)
+                                           : (sl_str_t){ body->p, body->len };
+
+        if (resp_large(rq, object)) {
+            resp_offload(rq, object, native);
+        } else {
+            resp_stage(rq, object, native);
+        }
     }
     job = rq->resp_job;
     if (job == NULL || !job->pending) {

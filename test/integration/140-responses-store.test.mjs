@@ -177,3 +177,52 @@ describe('stored responses in the ledger row\'s commit', () => {
     }
   });
 });
+
+describe('stored responses without the ledger, and large ones', () => {
+  let dir, mock, sluice, client;
+
+  before(async () => {
+    dir = await makeTmpDir('responses-store-noledger');
+    mock = await startMock();
+    sluice = await startSluice({
+      dir, mock,
+      config: (cfg) => {
+        const root = cfg.providers.mock.base_url.replace(/\/v1$/, '');
+        cfg.providers.anth = { kind: 'anthropic', base_url: root, api_key: 'env:MOCK_UPSTREAM_KEY' };
+        cfg.models.claude = { targets: ['anth/claude-haiku-4-5'] };
+        cfg.ledger = { enabled: false };
+        return cfg;
+      },
+    });
+    client = new OpenAI({ baseURL: sluice.baseURL, apiKey: sluice.key, maxRetries: 0 });
+  });
+  after(async () => {
+    const errs = [];
+    if (sluice) await sluice.stop().catch((e) => errs.push(e));
+    if (mock) await mock.stop().catch((e) => errs.push(e));
+    if (errs.length) throw errs[0];
+    if (dir && !process.env.SLUICE_KEEP_TMP) await fsp.rm(dir, { recursive: true, force: true });
+  });
+
+  it('with the ledger off, a response is still stored before its answer leaves', async () => {
+    const r = await client.responses.create({ model: 'claude', input: 'no ledger here' });
+    assert.equal((await client.responses.retrieve(r.id)).output_text, 'mock reply: no ledger here');
+    const next = await client.responses.create({ model: 'claude', input: 'next', previous_response_id: r.id });
+    assert.equal(next.previous_response_id, r.id);
+  });
+
+  it('a large one (written off the loop) is stored before its answer, whole and streamed', async () => {
+    const big = 'y'.repeat(300 * 1024);
+    const whole = await client.responses.create({ model: 'claude', input: big });
+    const stream = await client.responses.create({ model: 'claude', input: [{ role: 'user', content: big }], stream: true });
+    let done;
+    for await (const ev of stream) if (ev.type === 'response.completed') done = ev.response;
+    for (const r of [whole, done]) {
+      const got = await client.responses.retrieve(r.id);
+      assert.equal(got.id, r.id);
+      const items = (await client.responses.inputItems.list(r.id)).data;
+      assert.equal(items.length, 1);
+      assert.equal(items[0].content[0].text.length, big.length);
+    }
+  });
+});
