@@ -97,14 +97,15 @@ struct sl_drv_req {
     bool recording;
     void (*then)(sl_drv_req_t *rq);
     int end_status;
-    sl_buf_t end_body;         /* a whole answer, sent by then() */
-    sl_usage_t end_usage;      /* a stream's usage, for its end */
-    sl_error_t end_error;      /* the error then() answers or ends the stream with */
-    bool end_native;           /* the answer came from a native upstream (responses hold) */
-    struct resp_job *resp_job; /* responses.c: the response being stored, NULL for none */
-    sl_usage_t rec_usage;      /* the row's usage, for what sees the row once committed */
+    sl_buf_t end_body;    /* a whole answer, sent by then() */
+    sl_usage_t end_usage; /* a stream's usage, for its end */
+    sl_error_t end_error; /* the error then() answers or ends the stream with */
+    bool end_native;      /* the answer came from a native upstream (responses hold) */
+    sl_usage_t rec_usage; /* the row's usage, for what sees the row once committed */
     int rec_status;
     bool linked;
+    /* responses.c: the response being stored, NULL for none */
+    struct resp_job *resp_job;
     sl_drv_obs_t *obs; /* metrics, trace and access log fields (observe.c) */
     sl_drv_req_t *next_active;
     sl_drv_req_t *prev_active;
@@ -262,7 +263,9 @@ void sl__drv_responses_stage_stream(sl_drv_req_t *rq, void *fe_state, const sl_u
  * a stream's last bytes: fe_state is then the stream encoder's) and
  * returns true; the request finishes once the record is written (status
  * and the n headers h for a whole answer, copied). An answer to store that
- * was not staged (a cache hit's) is staged now, in a commit of its own.
+ * was not staged (a cache hit's, or one past SL_DRV_OFFLOOP_BYTES, which
+ * is put together and written in the thread pool) is stored now, in a
+ * transaction of its own.
  * False when nothing is (or is still to be) stored: go on as usual.
  */
 bool sl__drv_responses_hold(sl_drv_req_t *rq, void *fe_state, sl_buf_t *body, int status,
