@@ -81,6 +81,13 @@ sl_responses_put_many(sl_db_t *db, sl_resp_put_t *v, size_t n)
 }
 
 
+int
+sl_responses_put_txn(sl_txn_t *t, const sl_resp_put_t *p)
+{
+    return resp_put_valid(p) ? resp_put_one(t, p) : -EINVAL;
+}
+
+
 static bool
 resp_put_valid(const sl_resp_put_t *p)
 {

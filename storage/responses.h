@@ -10,8 +10,9 @@
  * read. Visibility is the caller's rule (sl_responses_visible): the key
  * that made a response, or a key of the same team.
  *
- * Writes are short transactions of a few puts (blocking: run them off the
- * loop); reads are the caller's read transaction. Any process with the
+ * Writes are short transactions of a few puts (blocking), or puts inside
+ * the caller's write transaction (sl_responses_put_txn); reads are the
+ * caller's read transaction. Any process with the
  * environment open.
  */
 #ifndef SL_STORAGE_RESPONSES_H
@@ -61,6 +62,15 @@ typedef struct sl_resp_put {
  * stored). Blocking.
  */
 int sl_responses_put_many(sl_db_t *db, sl_resp_put_t *v, size_t n);
+
+/*
+ * Stores (or replaces) p inside the caller's write transaction t (a
+ * repeatable step of it: the ledger's group commit writes a response and
+ * its request's row together). Returns 0, -EINVAL (as sl_responses_put
+ * would refuse p; nothing written) or what the puts returned (SL_ESTORE;
+ * the caller's sl_db_write sees a full map itself).
+ */
+int sl_responses_put_txn(sl_txn_t *t, const sl_resp_put_t *p);
 
 /*
  * Reads response id into *out (in pool). Returns 0, SL_ENOTFOUND, or

@@ -811,7 +811,8 @@ attempt_answer(sl_drv_attempt_t *a)
     attempt_close(a);
     sl_timer_cancel(rq->timer);
     rq->timer = NULL;
-    /* the answer goes out once its row is committed */
+    /* the answer goes out once its row (and its stored response) is committed */
+    sl__drv_responses_stage(rq, &rq->end_body, rq->end_status, rq->end_native);
     sl__drv_record(rq, rq->end_status, &ans.usage, attempt_answer_end);
 }
 
@@ -874,7 +875,8 @@ attempt_stream_end(sl_drv_attempt_t *a)
                                 (a->first_output_ns - a->start_ns) / 1000);
     }
     attempt_halt(a);
-    /* the ledger row is committed before the stream's last bytes go out */
+    /* the ledger row (and a stored response) is committed before the stream's last bytes go out */
+    sl__drv_responses_stage_stream(rq, a->fe_state, &rq->end_usage, &a->out, a->call.forwarded);
     sl__drv_record(rq, 200, &rq->end_usage, attempt_stream_end_write);
 }
 

@@ -127,7 +127,7 @@ sl_commit_flush(sl_commit_t *c)
 {
     sl_commit_item_t *batch, *it, *next;
     uint64_t t0;
-    size_t n;
+    size_t n, rows;
     int rc;
 
     if (c->flushing) {
@@ -144,15 +144,16 @@ sl_commit_flush(sl_commit_t *c)
         batch = c->head;
         c->head = NULL;
         c->tail = &c->head;
-        n = 0;
+        n = rows = 0;
         for (it = batch; it != NULL; it = it->next) {
             n++;
+            rows += !it->aside;
         }
         t0 = uv_hrtime();
         rc = sl_db_write(c->db, commit_batch_txn, batch);
         sl_metrics_ledger_write((uv_hrtime() - t0) / 1000);
         if (rc == 0) {
-            commit_count(c, n);
+            commit_count(c, rows);
         }
         for (it = batch; it != NULL; it = next) {
             int one = rc;
@@ -163,7 +164,7 @@ sl_commit_flush(sl_commit_t *c)
                 /* one row must not fail its neighbours: each on its own */
                 one = sl_db_write(c->db, commit_one_txn, it);
                 if (one == 0) {
-                    commit_count(c, 1);
+                    commit_count(c, it->aside ? 0 : 1);
                 }
             }
             it->done(it, one);

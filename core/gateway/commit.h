@@ -20,6 +20,7 @@
 #ifndef SL_CORE_GATEWAY_COMMIT_H
 #define SL_CORE_GATEWAY_COMMIT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -36,11 +37,16 @@ typedef int (*sl_commit_txn_cb)(sl_txn_t *t, sl_commit_item_t *it);
 /* On the loop, once: rc is 0 (committed) or what the write returned. */
 typedef void (*sl_commit_done_cb)(sl_commit_item_t *it, int rc);
 
-/* Embedded in the caller's state, which must live until done runs. */
+/*
+ * Embedded in the caller's state, which must live until done runs. An item
+ * that is not a ledger row (aside: a stored response written in the same
+ * transaction as its request's row) is not counted as one.
+ */
 struct sl_commit_item {
     sl_commit_txn_cb txn;
     sl_commit_done_cb done;
     sl_commit_item_t *next; /* the queue's */
+    bool aside;
 };
 
 /*
@@ -60,7 +66,7 @@ void sl_commit_push(sl_commit_t *c, sl_commit_item_t *it);
 /* Writes what is queued now, synchronously, and calls the done callbacks. */
 void sl_commit_flush(sl_commit_t *c);
 
-/* Rows committed and batches written so far (for logs and tests). */
+/* Rows committed (items not aside) and batches written so far (for logs and tests). */
 void sl_commit_stats(const sl_commit_t *c, uint64_t *rows, uint64_t *batches);
 
 /*

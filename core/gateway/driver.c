@@ -92,7 +92,8 @@ sl_driver_create(uv_loop_t *loop, const sl_conf_t *conf, sl_upstream_t *up, sl_d
     d->conf = conf;
     d->up = up;
     d->db = db;
-    if (db != NULL && conf->ledger_enabled) {
+    if (db != NULL && (conf->ledger_enabled || conf->responses_store)) {
+        /* the ledger's rows and stored responses (responses.c) */
         d->commit = sl_commit_create(loop, db, conf->ledger_commit_window);
         if (d->commit == NULL) {
             json_decref(list);

@@ -104,6 +104,8 @@ struct sl_drv_req {
     sl_usage_t rec_usage; /* the row's usage, for what sees the row once committed */
     int rec_status;
     bool linked;
+    /* responses.c: the response being stored, NULL for none */
+    struct resp_job *resp_job;
     sl_drv_obs_t *obs; /* metrics, trace and access log fields (observe.c) */
     sl_drv_req_t *next_active;
     sl_drv_req_t *prev_active;
@@ -239,12 +241,32 @@ sl_driver_t *sl__drv_current(void);
 int sl__drv_responses_decoded(sl_drv_req_t *rq);
 
 /*
- * Before a successful Responses answer's last bytes: when the response is
- * to be stored, takes body (the whole answer, or a stream's last bytes:
- * fe_state is then the stream encoder's) into a write in the thread pool
- * and returns true; the request finishes when the write is done (status
- * and the n headers h for a whole answer, copied). native: the answer came
- * from a native upstream. False when nothing is stored: go on as usual.
+ * Right before the row of a successful Responses answer is recorded: when
+ * the response is to be stored, its record (from body, the whole answer)
+ * joins the ledger's group commit ahead of the row, so both are written in
+ * one transaction. native: the answer came from a native upstream.
+ * Nothing when it is not stored.
+ */
+void sl__drv_responses_stage(sl_drv_req_t *rq, const sl_buf_t *body, int status, bool native);
+
+/*
+ * The same for a stream that ended cleanly (before its row): the stream's
+ * end is encoded now into out (fe_state's encode_end with usage, which
+ * then adds nothing later), and its response object staged.
+ */
+void sl__drv_responses_stage_stream(sl_drv_req_t *rq, void *fe_state, const sl_usage_t *usage,
+                                    sl_buf_t *out, bool native);
+
+/*
+ * Before a successful Responses answer's last bytes (after its row): when
+ * its stored record is not committed yet, takes body (the whole answer, or
+ * a stream's last bytes: fe_state is then the stream encoder's) and
+ * returns true; the request finishes once the record is written (status
+ * and the n headers h for a whole answer, copied). An answer to store that
+ * was not staged (a cache hit's, or one past SL_DRV_OFFLOOP_BYTES, which
+ * is put together and written in the thread pool) is stored now, in a
+ * transaction of its own.
+ * False when nothing is (or is still to be) stored: go on as usual.
  */
 bool sl__drv_responses_hold(sl_drv_req_t *rq, void *fe_state, sl_buf_t *body, int status,
                             const sl_http_header_t *h, size_t n, bool native);

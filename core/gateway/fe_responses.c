@@ -163,6 +163,7 @@ static int responses_encode_end(void *state, const sl_usage_t *usage, sl_buf_t *
 static int responses_encode_stream_error(void *state, const sl_error_t *e, sl_buf_t *out);
 static int responses_encode_error(sl_pool_t *pool, const sl_error_t *e, sl_str_t *out);
 static void rs_quote_or_null(sl_buf_t *out, const char *s);
+static void rs_put_u64(sl_buf_t *out, unsigned long long v);
 
 const sl_frontend_t sl__frontend_responses = {
     .name = "responses",
@@ -1121,15 +1122,18 @@ rs_flush_reasoning(rs_ctx_t *x, size_t index)
 static const char *
 rs_dump(sl_pool_t *pool, json_t *v, size_t *len)
 {
-    size_t n = json_dumpb(v, NULL, 0, JSON_COMPACT);
+    char *t = json_dumps(v, JSON_COMPACT); /* one pass (json_dumpb would take two) */
+    size_t n;
     char *p;
 
-    if (n == 0) {
+    if (t == NULL || t[0] == '\0') {
+        free(t);
         return NULL;
     }
+    n = strlen(t);
     p = sl_palloc(pool, n + 1);
-    json_dumpb(v, p, n, JSON_COMPACT);
-    p[n] = '\0';
+    memcpy(p, t, n + 1);
+    free(t);
     *len = n;
     return p;
 }
@@ -1215,10 +1219,15 @@ rs_object_head(const sl_call_t *call, sl_str_t model, int64_t created, const cha
     } else {
         sl_buf_puts(out, "\"resp_0\"");
     }
-    sl_buf_printf(out,
-                  ",\"object\":\"response\",\"created_at\":%lld,\"status\":\"%s\","
-                  "\"background\":false,\"error\":null,\"incomplete_details\":",
-                  (long long) created, status);
+    sl_buf_puts(out, ",\"object\":\"response\",\"created_at\":");
+    if (created < 0) {
+        sl_buf_puts(out, "-");
+    }
+    rs_put_u64(out,
+               created < 0 ? 0ULL - (unsigned long long) created : (unsigned long long) created);
+    sl_buf_puts(out, ",\"status\":\"");
+    sl_buf_puts(out, status);
+    sl_buf_puts(out, "\",\"background\":false,\"error\":null,\"incomplete_details\":");
     if (strcmp(status, "incomplete") == 0) {
         sl_buf_printf(out, "{\"reason\":\"%s\"}",
                       finish == SL_FINISH_CONTENT_FILTER ? "content_filter" : "max_output_tokens");
@@ -1316,14 +1325,17 @@ rs_echo(const sl_call_t *call, const char *key, const char *dflt, sl_buf_t *out)
 static void
 rs_usage(const sl_usage_t *u, sl_buf_t *out)
 {
-    sl_buf_printf(out,
-                  "{\"input_tokens\":%llu,\"input_tokens_details\":{\"cached_tokens\":%llu},"
-                  "\"output_tokens\":%llu,\"output_tokens_details\":{\"reasoning_tokens\":%llu},"
-                  "\"total_tokens\":%llu}",
-                  (unsigned long long) u->prompt_tokens, (unsigned long long) u->cached_tokens,
-                  (unsigned long long) u->completion_tokens,
-                  (unsigned long long) u->reasoning_tokens,
-                  (unsigned long long) (u->prompt_tokens + u->completion_tokens));
+    sl_buf_puts(out, "{\"input_tokens\":");
+    rs_put_u64(out, (unsigned long long) u->prompt_tokens);
+    sl_buf_puts(out, ",\"input_tokens_details\":{\"cached_tokens\":");
+    rs_put_u64(out, (unsigned long long) u->cached_tokens);
+    sl_buf_puts(out, "},\"output_tokens\":");
+    rs_put_u64(out, (unsigned long long) u->completion_tokens);
+    sl_buf_puts(out, ",\"output_tokens_details\":{\"reasoning_tokens\":");
+    rs_put_u64(out, (unsigned long long) u->reasoning_tokens);
+    sl_buf_puts(out, "},\"total_tokens\":");
+    rs_put_u64(out, (unsigned long long) (u->prompt_tokens + u->completion_tokens));
+    sl_buf_puts(out, "}");
 }
 
 
@@ -1338,7 +1350,13 @@ rs_item_id(const sl_call_t *call, const char *prefix, size_t n, sl_buf_t *out)
         body.p += 5;
         body.len -= 5;
     }
-    sl_buf_printf(out, "\"%s_%.*s_%zu\"", prefix, (int) body.len, body.p, n);
+    sl_buf_puts(out, "\"");
+    sl_buf_puts(out, prefix);
+    sl_buf_puts(out, "_");
+    sl_buf_append(out, body.p, body.len);
+    sl_buf_puts(out, "_");
+    rs_put_u64(out, (unsigned long long) n);
+    sl_buf_puts(out, "\"");
 }
 
 
@@ -1403,10 +1421,10 @@ rs_write_message(const sl_call_t *call, size_t n, sl_str_t text, const char *sta
 {
     sl_buf_puts(out, "{\"id\":");
     rs_item_id(call, "msg", n, out);
-    sl_buf_printf(out,
-                  ",\"type\":\"message\",\"status\":\"%s\",\"role\":\"assistant\",\"content\":"
-                  "[{\"type\":\"output_text\",\"text\":\"",
-                  status);
+    sl_buf_puts(out, ",\"type\":\"message\",\"status\":\"");
+    sl_buf_puts(out, status);
+    sl_buf_puts(out,
+                "\",\"role\":\"assistant\",\"content\":[{\"type\":\"output_text\",\"text\":\"");
     sl_buf_append(out, text.p, text.len);
     sl_buf_puts(out, "\",\"annotations\":[],\"logprobs\":[]}]}");
 }
@@ -2054,6 +2072,21 @@ static int
 responses_encode_error(sl_pool_t *pool, const sl_error_t *e, sl_str_t *out)
 {
     return sl__frontend_chat.encode_error(pool, e, out);
+}
+
+
+/* v in decimal (no printf: the answers' hot path). */
+static void
+rs_put_u64(sl_buf_t *out, unsigned long long v)
+{
+    char d[24];
+    size_t k = sizeof(d);
+
+    do {
+        d[--k] = (char) ('0' + v % 10);
+        v /= 10;
+    } while (v > 0);
+    sl_buf_append(out, d + k, sizeof(d) - k);
 }
 
 

@@ -2,12 +2,19 @@
  * Stored responses, the driver's side (storage/responses.h keeps them):
  *
  *  - store: a Responses request whose answer succeeded, with store not
- *    false and responses.store on, is written with its input items before
- *    the answer's last bytes go out, in the thread pool: the response is
- *    held (the end of a stream, or a whole answer) until the write is done,
- *    so a client that chains at once finds it on any worker. The writes
- *    are a group commit: while one batch is written, the responses that
- *    finish queue up and go together in the next write transaction;
+ *    false and responses.store on, is written with its input items in the
+ *    same write transaction as its ledger row: its record (put together on
+ *    the loop from the response object as sent and the client's body as
+ *    the frontend tokenized it) joins the worker's group commit
+ *    (core/gateway/commit.h) right ahead of the row, so one transaction per
+ *    loop turn writes the rows and the responses of every request that
+ *    finished in it. The answer (a whole one, or a stream's end) goes out
+ *    once both committed, so a client that chains at once finds it on any
+ *    worker. A record that cannot go in (larger than responses.max_size, a
+ *    full map) is logged and the answer goes out all the same; a batch that
+ *    fails is written again one item per transaction, so a response never
+ *    costs its row (or another request's). A cache hit's answer, recorded
+ *    before it is known, is stored in a commit of its own;
  *  - previous_response_id: after decode, the chain of stored responses
  *    (each one's input items, then its output items, oldest first) is put
  *    before the request's input and the request translated again, so any
@@ -21,11 +28,13 @@
  *    response or to keys of its team (anything else is a 404, as for an id
  *    that does not exist).
  *
- * Worker context. Reads are short read transactions on the loop, writes
- * run in the thread pool.
+ * Worker context. Reads are short read transactions on the loop; stored
+ * responses are written by the group commit (on the loop, as the ledger's
+ * rows), DELETEs in the thread pool.
  */
 #include "core/gateway/driver_internal.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -39,39 +48,34 @@
 #define RESP_CHAIN_MAX 256 /* responses a previous_response_id chain may link */
 #define RESP_LIST_MAX  100 /* input items one page of input_items may hold */
 
-/* One response being stored while its answer is held. */
+/*
+ * One response being stored: a step of the ledger's group commit, queued
+ * before the request's row so that it is written in the same transaction
+ * and done first; the answer is held while it is pending. A large one
+ * (client body and response past SL_DRV_OFFLOOP_BYTES) is put together
+ * and written in the thread pool instead, in a transaction of its own
+ * after the row, so that its copies and its pages stay off the loop and
+ * out of the ledger's write lock.
+ */
 typedef struct resp_job {
-    struct resp_job *next; /* in the queue or the batch */
+    sl_commit_item_t item; /* in the worker's group commit */
+    uv_work_t work;        /* or a large one, in the thread pool */
     sl_drv_req_t *rq;
-    sl_db_t *db;
-    const char *key_id;
-    const char *team;
-    sl_str_t client; /* the client's own body */
-    sl_str_t object; /* the response object sent */
-    bool native;     /* the answer came from a native upstream */
+    sl_resp_put_t put; /* id, key, team, created, the record's JSON (text) */
+    char id[SL_RESPONSES_ID_MAX + 1];
+    sl_buf_t text;
+    sl_str_t object; /* a large one's response object, for the thread pool */
+    bool native;
     size_t max_size;
-    int64_t created_ns;
     int rc;
+    bool pending;  /* queued, not committed yet */
+    bool parked;   /* the answer waits for it (tail, status, h, n) */
     sl_buf_t tail; /* what is held back */
     int status;
     sl_http_header_t *h;
     size_t n;
     bool stream;
-    char *id;   /* thread pool: the response's id (malloc) */
-    char *text; /* thread pool: the record's JSON text (malloc) */
 } resp_job_t;
-
-/* The worker's group commit: jobs queue while a batch is in the thread pool. */
-typedef struct resp_writer {
-    uv_work_t work;
-    uv_loop_t *loop;
-    resp_job_t *queue;
-    resp_job_t **tail;
-    resp_job_t *batch; /* being written, all for one database */
-    bool busy;
-} resp_writer_t;
-
-static resp_writer_t resp_writer = { .tail = &resp_writer.queue };
 
 /* One DELETE in the thread pool. */
 typedef struct resp_del {
@@ -84,12 +88,18 @@ typedef struct resp_del {
     int rc;
 } resp_del_t;
 
-static bool resp_stores(const sl_drv_req_t *rq);
-static void resp_enqueue(uv_loop_t *loop, resp_job_t *job);
-static void resp_kick(void);
-static void resp_batch_work(uv_work_t *w);
-static void resp_batch_done(uv_work_t *w, int status);
-static void resp_store_prepare(resp_job_t *job);
+static bool resp_stores(const sl_drv_req_t *rq, int status);
+static resp_job_t *resp_job_new(sl_drv_req_t *rq, bool native);
+static bool resp_large(const sl_drv_req_t *rq, sl_str_t object);
+static void resp_stage(sl_drv_req_t *rq, sl_str_t object, bool native);
+static void resp_offload(sl_drv_req_t *rq, sl_str_t object, bool native);
+static void resp_large_work(uv_work_t *w);
+static void resp_large_done(uv_work_t *w, int status);
+static int resp_record(resp_job_t *job, sl_str_t object, sl_pool_t *pool);
+static int resp_object_id(sl_pool_t *pool, sl_str_t object, sl_str_t *id);
+static int resp_job_txn(sl_txn_t *t, sl_commit_item_t *it);
+static void resp_job_done(sl_commit_item_t *it, int rc);
+static void resp_report(resp_job_t *job);
 static void resp_store_done(resp_job_t *job);
 static void resp_input_items(const sl_json_t *cl, sl_str_t id, sl_buf_t *b);
 static void resp_item_id(sl_buf_t *b, sl_str_t suffix, size_t i);
@@ -101,6 +111,7 @@ static void resp_error(sl_http_req_t *r, int status, const char *type, const cha
 static int resp_auth(sl_http_req_t *r, sl_acct_t *a);
 static int resp_read(sl_http_req_t *r, const sl_acct_t *a, const char *id, json_t **out);
 static void resp_list(sl_http_req_t *r, json_t *rec);
+static json_t *resp_list_item(json_t *it);
 static void resp_respond_json(sl_http_req_t *r, int status, json_t *j);
 static void resp_delete(sl_http_req_t *r, const sl_acct_t *a, const char *id);
 static void resp_del_work(uv_work_t *w);
@@ -111,14 +122,14 @@ static const char *resp_query(sl_http_req_t *r, const char *name);
 /* ---------------------------------------------------------------- store */
 
 
-/* True when rq is a Responses request whose answer is to be stored. */
+/* True when rq is a Responses request whose answer (status) is to be stored. */
 static bool
-resp_stores(const sl_drv_req_t *rq)
+resp_stores(const sl_drv_req_t *rq, int status)
 {
     int store;
 
-    if (rq->call.client_api != SL_API_RESPONSES || !rq->r->conf->responses_store
-        || rq->d->db == NULL) {
+    if (status < 200 || status > 299 || rq->call.client_api != SL_API_RESPONSES || !rq->acct.authed
+        || !rq->r->conf->responses_store || rq->d->db == NULL || rq->d->commit == NULL) {
         return false;
     }
     store = sl_json_get(rq->call.native_doc, SL_JSON_ROOT, "store");
@@ -126,204 +137,290 @@ resp_stores(const sl_drv_req_t *rq)
 }
 
 
+void
+sl__drv_responses_stage(sl_drv_req_t *rq, const sl_buf_t *body, int status, bool native)
+{
+    sl_str_t object = { body->p, body->len };
+
+    if (rq->resp_job == NULL && resp_stores(rq, status) && !resp_large(rq, object)) {
+        resp_stage(rq, object, native);
+    }
+}
+
+
+void
+sl__drv_responses_stage_stream(sl_drv_req_t *rq, void *fe_state, const sl_usage_t *usage,
+                               sl_buf_t *out, bool native)
+{
+    if (rq->resp_job != NULL || fe_state == NULL || !resp_stores(rq, 200)) {
+        return;
+    }
+    /* the stream's end now (the same bytes it would get later), for its response object */
+    rq->fe->encode_end(fe_state, usage, out);
+    if (!resp_large(rq, sl__frontend_responses_final(fe_state))) {
+        resp_stage(rq, sl__frontend_responses_final(fe_state), native);
+    }
+}
+
+
+static resp_job_t *
+resp_job_new(sl_drv_req_t *rq, bool native)
+{
+    resp_job_t *job = sl_pcalloc(rq->r->pool, sizeof(*job));
+    struct timespec ts;
+
+    job->rq = rq;
+    job->native = native;
+    job->max_size = rq->r->conf->responses_max_size;
+    job->put.id = job->id;
+    job->put.key_id = rq->acct.key_id != NULL ? rq->acct.key_id : "";
+    job->put.team = rq->acct.team != NULL ? rq->acct.team : "";
+    clock_gettime(CLOCK_REALTIME, &ts);
+    job->put.created_ns = (int64_t) ts.tv_sec * 1000000000 + ts.tv_nsec;
+    rq->resp_job = job;
+    return job;
+}
+
+
+/* True when the record of object is put together and written in the thread pool. */
+static bool
+resp_large(const sl_drv_req_t *rq, sl_str_t object)
+{
+    return rq->r->body.len + object.len > SL_DRV_OFFLOOP_BYTES;
+}
+
+
+/*
+ * The record of object (the response as sent) goes into the group commit
+ * (before the row that follows it); one that cannot be stored (too large,
+ * no id) is reported now and holds nothing.
+ */
+static void
+resp_stage(sl_drv_req_t *rq, sl_str_t object, bool native)
+{
+    resp_job_t *job = resp_job_new(rq, native);
+
+    job->rc = resp_record(job, object, rq->r->pool);
+    if (job->rc < 0) {
+        resp_report(job);
+        return;
+    }
+    job->pending = true;
+    job->item.txn = resp_job_txn;
+    job->item.done = resp_job_done;
+    job->item.aside = true; /* not a ledger row */
+    sl_commit_push(rq->d->commit, &job->item);
+}
+
+
+/* A large one: in the thread pool (the request waits, parked, for resp_large_done). */
+static void
+resp_offload(sl_drv_req_t *rq, sl_str_t object, bool native)
+{
+    resp_job_t *job = resp_job_new(rq, native);
+
+    job->object = object;
+    job->pending = true;
+    job->work.data = job;
+    if (uv_queue_work(rq->d->loop, &job->work, resp_large_work, resp_large_done) != 0) {
+        job->pending = false;
+        job->rc = SL_ESTORE;
+        resp_report(job);
+    }
+}
+
+
+/* Thread pool: the record (read-only use of the parked request), then its own transaction. */
+static void
+resp_large_work(uv_work_t *w)
+{
+    resp_job_t *job = w->data;
+    sl_pool_t *pool = sl_pool_create(0);
+
+    job->rc = resp_record(job, job->object, pool);
+    if (job->rc == 0) {
+        job->rc = sl_responses_put(job->rq->d->db, job->put.id, job->put.key_id, job->put.team,
+                                   job->put.created_ns, job->put.json);
+    }
+    sl_pool_destroy(pool);
+}
+
+
+static void
+resp_large_done(uv_work_t *w, int status)
+{
+    resp_job_t *job = w->data;
+
+    (void) status;
+    resp_job_done(&job->item, job->rc);
+}
+
+
+/*
+ * The record's text and id (job->id): {"response":<the object as sent>,
+ * "input":[items],"previous_response_id":..,"native":..}, put together
+ * from the bytes with the client's body as the frontend tokenized it (no
+ * DOM, no second parse); pool for what a parse needs. Returns 0,
+ * SL_EPARSE or SL_ETOOBIG.
+ */
+static int
+resp_record(resp_job_t *job, sl_str_t object, sl_pool_t *pool)
+{
+    sl_drv_req_t *rq = job->rq;
+    const sl_json_t *cl = rq->call.native_doc;
+    sl_buf_t *b = &job->text;
+    sl_str_t id;
+    int prev;
+
+    if (object.p == NULL || object.len == 0 || resp_object_id(pool, object, &id) < 0 || id.len == 0
+        || id.len > SL_RESPONSES_ID_MAX || memchr(id.p, '\0', id.len) != NULL) {
+        return SL_EPARSE;
+    }
+    memcpy(job->id, id.p, id.len);
+    job->id[id.len] = '\0';
+    if (rq->call.native.p != rq->r->body.p) {
+        /* a native body rewritten with the whole conversation: the client's own is kept */
+        sl_json_t *doc = sl_json_create(pool);
+
+        if (sl_json_parse(doc, rq->r->body.p, rq->r->body.len, NULL) != 0) {
+            return SL_EPARSE;
+        }
+        cl = doc;
+    }
+    if (sl_json_type(cl, SL_JSON_ROOT) != SL_JSON_OBJECT) {
+        return SL_EPARSE;
+    }
+    sl_buf_reserve(b, object.len + rq->r->body.len + 256);
+    sl_buf_puts(b, "{\"response\":");
+    sl_buf_append(b, object.p, object.len);
+    sl_buf_puts(b, ",\"input\":");
+    resp_input_items(cl, id, b);
+    sl_buf_puts(b, ",\"previous_response_id\":");
+    prev = sl_json_get(cl, SL_JSON_ROOT, "previous_response_id");
+    if (sl_json_type(cl, prev) == SL_JSON_STRING) {
+        sl_str_t raw = sl_json_raw(cl, prev);
+
+        sl_buf_append(b, raw.p, raw.len);
+    } else {
+        sl_buf_puts(b, "null");
+    }
+    sl_buf_puts(b, job->native ? ",\"native\":true}" : ",\"native\":false}");
+    if (b->len > job->max_size) {
+        sl_buf_free(b);
+        return SL_ETOOBIG;
+    }
+    job->put.json = (sl_str_t){ b->p, b->len };
+    return 0;
+}
+
+
+/*
+ * The id of a response object: read straight from its start when it is
+ * ours ({"id":"..." with nothing to unescape), else with the tokenizer.
+ */
+static int
+resp_object_id(sl_pool_t *pool, sl_str_t object, sl_str_t *id)
+{
+    static const char head[] = "{\"id\":\"";
+    size_t hl = sizeof(head) - 1;
+    sl_json_t *doc;
+
+    if (object.len > hl && memcmp(object.p, head, hl) == 0) {
+        for (size_t i = hl; i < object.len; i++) {
+            unsigned char c = (unsigned char) object.p[i];
+
+            if (c == '"') {
+                *id = (sl_str_t){ object.p + hl, i - hl };
+                return 0;
+            }
+            if (c == '\\' || c < 0x20) {
+                break;
+            }
+        }
+    }
+    doc = sl_json_create(pool);
+    if (sl_json_parse(doc, object.p, object.len, NULL) != 0) {
+        return SL_EPARSE;
+    }
+    return sl_json_string(doc, sl_json_get(doc, SL_JSON_ROOT, "id"), pool, id);
+}
+
+
+/* Inside the batch's write transaction (repeatable): the record and its index entry. */
+static int
+resp_job_txn(sl_txn_t *t, sl_commit_item_t *it)
+{
+    resp_job_t *job = (resp_job_t *) (void *) ((char *) it - offsetof(resp_job_t, item));
+
+    return sl_responses_put_txn(t, &job->put);
+}
+
+
+/* On the loop once the batch committed (rc 0) or failed: an answer that waits goes out. */
+static void
+resp_job_done(sl_commit_item_t *it, int rc)
+{
+    resp_job_t *job = (resp_job_t *) (void *) ((char *) it - offsetof(resp_job_t, item));
+
+    job->pending = false;
+    job->rc = rc;
+    sl_buf_free(&job->text);
+    job->put.json = sl_str_null;
+    resp_report(job);
+    if (job->parked) {
+        resp_store_done(job);
+    }
+}
+
+
+static void
+resp_report(resp_job_t *job)
+{
+    sl_drv_req_t *rq = job->rq;
+
+    if (job->rc == SL_ETOOBIG) {
+        sl_log(&rq->r->log, SL_LOG_NOTICE, 0,
+               "response not stored: larger than responses.max_size (%zu bytes)", job->max_size);
+    } else if (job->rc < 0) {
+        sl_log(&rq->r->log, SL_LOG_WARN, job->rc, "response not stored");
+    }
+}
+
+
 bool
 sl__drv_responses_hold(sl_drv_req_t *rq, void *fe_state, sl_buf_t *body, int status,
                        const sl_http_header_t *h, size_t n, bool native)
 {
-    const sl_conf_t *conf = rq->r->conf;
-    sl_pool_t *pool = rq->r->pool;
     resp_job_t *job;
-    struct timespec ts;
-    sl_str_t object;
 
-    if (status < 200 || status > 299 || !rq->acct.authed || !resp_stores(rq)) {
-        return false;
+    if (rq->resp_job == NULL && resp_stores(rq, status)) {
+        /* not staged with its row (a cache hit's answer, a large one): stored on its own now */
+        sl_str_t object = fe_state != NULL ? sl__frontend_responses_final(fe_state)
+                                           : (sl_str_t){ body->p, body->len };
+
+        if (resp_large(rq, object)) {
+            resp_offload(rq, object, native);
+        } else {
+            resp_stage(rq, object, native);
+        }
     }
-    object = fe_state != NULL ? sl__frontend_responses_final(fe_state)
-                              : (sl_str_t){ body->p, body->len };
-    if (object.p == NULL || object.len == 0) {
-        return false;
+    job = rq->resp_job;
+    if (job == NULL || !job->pending) {
+        return false; /* stored (or reported) already: the answer goes on as usual */
     }
-    job = sl_pcalloc(pool, sizeof(*job));
-    job->rq = rq;
-    job->db = rq->d->db;
-    job->key_id = rq->acct.key_id != NULL ? rq->acct.key_id : "";
-    job->team = rq->acct.team != NULL ? rq->acct.team : "";
-    job->client = rq->r->body;
-    job->object = object;
-    job->native = native;
-    job->max_size = conf->responses_max_size;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    job->created_ns = (int64_t) ts.tv_sec * 1000000000 + ts.tv_nsec;
+    job->parked = true;
     job->tail = *body; /* the held bytes are the job's now */
     *body = (sl_buf_t) SL_BUF_INIT;
     job->status = status;
     job->stream = fe_state != NULL;
     if (n > 0) {
-        job->h = sl_palloc(pool, n * sizeof(*h));
+        job->h = sl_palloc(rq->r->pool, n * sizeof(*h));
         memcpy(job->h, h, n * sizeof(*h));
         job->n = n;
     }
     rq->working = true;
     rq->streaming = false; /* a shutdown now closes the connection instead of failing the stream */
-    resp_enqueue(rq->d->loop, job);
     return true;
-}
-
-
-/* Queues job for the next batch, and starts one when none is being written. */
-static void
-resp_enqueue(uv_loop_t *loop, resp_job_t *job)
-{
-    resp_writer.loop = loop;
-    job->next = NULL;
-    *resp_writer.tail = job;
-    resp_writer.tail = &job->next;
-    resp_kick();
-}
-
-
-/* Hands the queued jobs of one database to the thread pool as a batch (one at a time). */
-static void
-resp_kick(void)
-{
-    resp_writer_t *w = &resp_writer;
-    resp_job_t **at;
-
-    if (w->busy || w->queue == NULL) {
-        return;
-    }
-    w->batch = w->queue;
-    at = &w->queue->next;
-    while (*at != NULL && (*at)->db == w->batch->db) {
-        at = &(*at)->next;
-    }
-    w->queue = *at;
-    *at = NULL;
-    if (w->queue == NULL) {
-        w->tail = &w->queue;
-    }
-    w->busy = true;
-    if (uv_queue_work(w->loop, &w->work, resp_batch_work, resp_batch_done) != 0) {
-        for (resp_job_t *job = w->batch; job != NULL; job = job->next) {
-            job->rc = SL_ESTORE;
-        }
-        resp_batch_done(&w->work, UV_ECANCELED);
-    }
-}
-
-
-/* Thread pool: each record, then one write transaction for them all. */
-static void
-resp_batch_work(uv_work_t *w)
-{
-    resp_job_t *first = resp_writer.batch;
-    sl_resp_put_t *v;
-    size_t n = 0, i = 0;
-    int rc;
-
-    for (resp_job_t *job = first; job != NULL; job = job->next) {
-        resp_store_prepare(job);
-        n += job->rc == 0;
-    }
-    if (n == 0) {
-        return;
-    }
-    v = sl_xmalloc(n * sizeof(*v));
-    for (resp_job_t *job = first; job != NULL; job = job->next) {
-        if (job->rc == 0) {
-            v[i++] = (sl_resp_put_t){
-                job->id, job->key_id, job->team, job->created_ns, { job->text, strlen(job->text) },
-                0
-            };
-        }
-    }
-    rc = sl_responses_put_many(first->db, v, n);
-    i = 0;
-    for (resp_job_t *job = first; job != NULL; job = job->next) {
-        if (job->rc == 0) {
-            job->rc = rc != 0 ? rc : v[i].rc;
-            i++;
-        }
-    }
-    free(v);
-    (void) w;
-}
-
-
-/* Loop: every response of the batch goes out; then the next batch. */
-static void
-resp_batch_done(uv_work_t *w, int status)
-{
-    resp_job_t *job = resp_writer.batch;
-
-    (void) w;
-    (void) status;
-    resp_writer.batch = NULL;
-    resp_writer.busy = false;
-    while (job != NULL) {
-        resp_job_t *next = job->next; /* job lives in its request's pool */
-
-        free(job->id);
-        free(job->text);
-        resp_store_done(job);
-        job = next;
-    }
-    resp_kick();
-}
-
-
-/*
- * Thread pool: the record's text and id (rc 0 when it is to be written),
- * {"response":<the object as sent>,"input":[items],"previous_response_id":
- * ..,"native":..}, put together from the bytes with the tokenizer (no DOM).
- */
-static void
-resp_store_prepare(resp_job_t *job)
-{
-    sl_pool_t *pool = sl_pool_create(0);
-    sl_json_t *obj = sl_json_create(pool);
-    sl_json_t *cl = sl_json_create(pool);
-    sl_buf_t b = SL_BUF_INIT;
-    sl_str_t id;
-    int prev;
-
-    job->rc = SL_EPARSE;
-    if (sl_json_parse(obj, job->object.p, job->object.len, NULL) != 0
-        || sl_json_string(obj, sl_json_get(obj, SL_JSON_ROOT, "id"), pool, &id) != 0 || id.len == 0
-        || sl_json_parse(cl, job->client.p, job->client.len, NULL) != 0
-        || sl_json_type(cl, SL_JSON_ROOT) != SL_JSON_OBJECT) {
-        sl_pool_destroy(pool);
-        return;
-    }
-    sl_buf_puts(&b, "{\"response\":");
-    sl_buf_append(&b, job->object.p, job->object.len);
-    sl_buf_puts(&b, ",\"input\":");
-    resp_input_items(cl, id, &b);
-    sl_buf_puts(&b, ",\"previous_response_id\":");
-    prev = sl_json_get(cl, SL_JSON_ROOT, "previous_response_id");
-    if (sl_json_type(cl, prev) == SL_JSON_STRING) {
-        sl_str_t raw = sl_json_raw(cl, prev);
-
-        sl_buf_append(&b, raw.p, raw.len);
-    } else {
-        sl_buf_puts(&b, "null");
-    }
-    sl_buf_puts(&b, job->native ? ",\"native\":true}" : ",\"native\":false}");
-    if (b.len > job->max_size) {
-        job->rc = SL_ETOOBIG;
-        sl_buf_free(&b);
-    } else {
-        job->rc = 0;
-        job->text = sl_xmalloc(b.len + 1);
-        memcpy(job->text, b.p, b.len);
-        job->text[b.len] = '\0';
-        job->id = sl_xmalloc(id.len + 1);
-        memcpy(job->id, id.p, id.len);
-        job->id[id.len] = '\0';
-        sl_buf_free(&b);
-    }
-    sl_pool_destroy(pool);
 }
 
 
@@ -333,12 +430,6 @@ resp_store_done(resp_job_t *job)
     sl_drv_req_t *rq = job->rq;
 
     rq->working = false;
-    if (job->rc == SL_ETOOBIG) {
-        sl_log(&rq->r->log, SL_LOG_NOTICE, 0,
-               "response not stored: larger than responses.max_size (%zu bytes)", job->max_size);
-    } else if (job->rc < 0) {
-        sl_log(&rq->r->log, SL_LOG_WARN, job->rc, "response not stored");
-    }
     if (rq->gone) {
         sl_buf_free(&job->tail);
         sl__drv_finish(rq);
@@ -420,16 +511,40 @@ resp_input_items(const sl_json_t *cl, sl_str_t id, sl_buf_t *b)
 }
 
 
-/* Appends "id":"in_<suffix>_<i>" (suffix is valid UTF-8, as sl_json_string gives it). */
+/* Appends "id":"in_<suffix>_<i>" (suffix is valid UTF-8, as the id's reader gives it). */
 static void
 resp_item_id(sl_buf_t *b, sl_str_t suffix, size_t i)
 {
-    sl_buf_t t = SL_BUF_INIT;
+    char num[24];
+    size_t k = sizeof(num);
+    bool plain = true;
 
-    sl_buf_printf(&t, "in_%.*s_%zu", (int) suffix.len, suffix.p, i);
+    do {
+        num[--k] = (char) ('0' + i % 10);
+        i /= 10;
+    } while (i > 0);
+    for (size_t j = 0; j < suffix.len && plain; j++) {
+        unsigned char c = (unsigned char) suffix.p[j];
+
+        plain = c >= 0x20 && c != '"' && c != '\\' && c < 0x7f;
+    }
     sl_buf_puts(b, "\"id\":");
-    sl_json_quote(b, (sl_str_t){ t.p, t.len });
-    sl_buf_free(&t);
+    if (plain) {
+        sl_buf_puts(b, "\"in_");
+        sl_buf_append(b, suffix.p, suffix.len);
+        sl_buf_puts(b, "_");
+        sl_buf_append(b, num + k, sizeof(num) - k);
+        sl_buf_puts(b, "\"");
+    } else {
+        sl_buf_t t = SL_BUF_INIT;
+
+        sl_buf_puts(&t, "in_");
+        sl_buf_append(&t, suffix.p, suffix.len);
+        sl_buf_puts(&t, "_");
+        sl_buf_append(&t, num + k, sizeof(num) - k);
+        sl_json_quote(b, (sl_str_t){ t.p, t.len });
+        sl_buf_free(&t);
+    }
 }
 
 
@@ -769,7 +884,7 @@ resp_list(sl_http_req_t *r, json_t *rec)
             more = true;
             break;
         }
-        json_array_append(data, it);
+        json_array_append_new(data, resp_list_item(it));
     }
     list = json_pack("{s:s,s:o,s:O,s:O,s:b}", "object", "list", "data", data, "first_id",
                      json_array_size(data) > 0 ? json_object_get(json_array_get(data, 0), "id")
@@ -781,6 +896,42 @@ resp_list(sl_http_req_t *r, json_t *rec)
                      "has_more", more);
     resp_respond_json(r, 200, list);
     json_decref(list);
+}
+
+
+/*
+ * An input item as OpenAI lists it (a new reference): a message's string
+ * content becomes one part, input_text (output_text with no annotations
+ * for the assistant's), and a message without a status is "completed".
+ * Stored as sent, so records of any version read the same.
+ */
+static json_t *
+resp_list_item(json_t *it)
+{
+    const char *type = json_string_value(json_object_get(it, "type"));
+    const char *role = json_string_value(json_object_get(it, "role"));
+    json_t *content = json_object_get(it, "content");
+    json_t *out;
+
+    if (type == NULL || strcmp(type, "message") != 0) {
+        return json_incref(it);
+    }
+    out = json_copy(it);
+    if (out == NULL) {
+        return json_incref(it);
+    }
+    if (json_is_string(content)) {
+        json_t *part =
+            role != NULL && strcmp(role, "assistant") == 0
+                ? json_pack("{s:s,s:O,s:[]}", "type", "output_text", "text", content, "annotations")
+                : json_pack("{s:s,s:O}", "type", "input_text", "text", content);
+
+        json_object_set_new(out, "content", json_pack("[o]", part));
+    }
+    if (json_object_get(out, "status") == NULL) {
+        json_object_set_new(out, "status", json_string("completed"));
+    }
+    return out;
 }
 
 

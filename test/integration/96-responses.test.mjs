@@ -271,7 +271,8 @@ describe('POST /v1/responses (translated onto every kind)', () => {
     const suffix = r.id.slice(5);
     assert.deepEqual(items.map((x) => [x.type, x.id]),
       [['message', `in_${suffix}_0`], ['message', 'msg_given'], ['message', `in_${suffix}_2`]]);
-    assert.equal(items[0].content, 'first "quoted" \u00e9', 'kept as the client sent it');
+    assert.deepEqual(items[0].content, [{ type: 'input_text', text: 'first "quoted" \u00e9' }],
+      'a string content listed as OpenAI lists it');
     const next = await client.responses.create({ model: 'compat', input: 'more', previous_response_id: r.id });
     const up = JSON.stringify((await lastUpstream()).json.messages);
     assert.ok(up.includes('first \\"quoted\\" \u00e9') && up.includes('last'), up);

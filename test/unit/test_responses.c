@@ -39,6 +39,8 @@ static int teardown(void **state);
 static void test_store(void **state);
 static void test_prune(void **state);
 static void test_put_many(void **state);
+static int put_txn_cb(sl_txn_t *t, void *arg);
+static void test_put_txn(void **state);
 static int decode(sl_pool_t *pool, const char *body, sl_call_t *call, sl_error_t *err);
 static void test_translate_tools(void **state);
 static void test_translate_reasoning(void **state);
@@ -174,6 +176,50 @@ test_put_many(void **state)
     /* nothing valid: no transaction, no error */
     assert_rc(sl_responses_put_many(c->db, &v[1], 1), 0);
     assert_int_equal(v[1].rc, -EINVAL);
+}
+
+
+/* A write of the caller's: an invalid entry first (refused, nothing written), then two. */
+static int
+put_txn_cb(sl_txn_t *t, void *arg)
+{
+    sl_resp_put_t *v = arg;
+    int rc;
+
+    assert_rc(sl_responses_put_txn(t, &v[0]), -EINVAL);
+    rc = sl_responses_put_txn(t, &v[1]);
+    if (rc == 0) {
+        rc = sl_responses_put_txn(t, &v[2]);
+    }
+    return rc;
+}
+
+
+/* Responses stored inside another write transaction (the ledger's group commit), repeatably. */
+static void
+test_put_txn(void **state)
+{
+    test_ctx_t *c = *state;
+    sl_resp_put_t v[3] = {
+        { "", "k1", "", 10, sl_str_lit("{}"), 0 },
+        { "resp_x", "k1", "", 20, sl_str_lit("{\"x\":1}"), 0 },
+        { "resp_y", "k2", "t", 30, sl_str_lit("{\"y\":2}"), 0 },
+    };
+    sl_resp_rec_t rec;
+    size_t n = 0;
+    sl_txn_t *t;
+
+    assert_rc(sl_db_write(c->db, put_txn_cb, v), 0);
+    /* run again (as after the map grew): the same two, replaced, one index entry each */
+    assert_rc(sl_db_write(c->db, put_txn_cb, v), 0);
+    assert_rc(sl_db_read(c->db, &t), 0);
+    assert_rc(sl_responses_get(t, "resp_x", c->pool, &rec), 0);
+    assert_memory_equal(rec.json.p, "{\"x\":1}", 7);
+    assert_rc(sl_responses_get(t, "resp_y", c->pool, &rec), 0);
+    assert_string_equal(rec.team, "t");
+    assert_rc(sl_db_count(t, SL_DBI_RESPONSES, &n), 0);
+    assert_int_equal(n, 4); /* two records, two index entries */
+    sl_db_abort(t);
 }
 
 
@@ -386,6 +432,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_store, setup, teardown),
         cmocka_unit_test_setup_teardown(test_prune, setup, teardown),
         cmocka_unit_test_setup_teardown(test_put_many, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_put_txn, setup, teardown),
         cmocka_unit_test_setup_teardown(test_translate_tools, setup, teardown),
         cmocka_unit_test_setup_teardown(test_translate_reasoning, setup, teardown),
         cmocka_unit_test_setup_teardown(test_translate_native_only, setup, teardown),
