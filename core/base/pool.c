@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/base/log.h"
+
 #define POOL_ALIGN         16
 #define POOL_DEFAULT_BLOCK 4096
 
@@ -202,6 +204,27 @@ sl_pcalloc(sl_pool_t *pool, size_t n)
 
     memset(p, 0, n);
     return p;
+}
+
+
+void *
+sl_pgrow(sl_pool_t *pool, void *v, size_t n, size_t *cap, size_t first, size_t size)
+{
+    size_t next;
+    void *nv;
+
+    SL_ASSERT(n <= *cap && first > 0);
+    if (n < *cap) {
+        return v;
+    }
+    next = *cap == 0 ? first : *cap * 2;
+    SL_ASSERT(next > *cap && next <= SIZE_MAX / size);
+    nv = sl_palloc(pool, next * size);
+    if (n > 0) {
+        memcpy(nv, v, n * size);
+    }
+    *cap = next;
+    return nv;
 }
 
 

@@ -44,6 +44,14 @@ char *sl_pstrdup(sl_pool_t *pool, const char *s);
 /* printf into pool memory. Aborts on OOM. */
 char *sl_psprintf(sl_pool_t *pool, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/*
+ * Room for one more element in a pool array v of n elements of size bytes
+ * and capacity *cap: v itself while n < *cap, else a copy in pool memory
+ * with twice the capacity (first when *cap is 0), *cap updated. The old
+ * array stays in the pool until it is reset. Aborts on OOM.
+ */
+void *sl_pgrow(sl_pool_t *pool, void *v, size_t n, size_t *cap, size_t first, size_t size);
+
 /* Checked variants for the master: return NULL on OOM instead of aborting. */
 void *sl_pool_try_alloc(sl_pool_t *pool, size_t n);
 

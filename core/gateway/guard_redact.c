@@ -101,16 +101,7 @@ sl__guard_decide(sl__guard_sess_t *s, const sl_guard_check_t *c, const char *rul
             return;
         }
     }
-    if (s->ndec == s->deccap) {
-        size_t cap = s->deccap == 0 ? 4 : s->deccap * 2;
-        sl_guard_decision_t *v = sl_palloc(s->pool, cap * sizeof(*v));
-
-        if (s->ndec > 0) {
-            memcpy(v, s->dec, s->ndec * sizeof(*v));
-        }
-        s->dec = v;
-        s->deccap = cap;
-    }
+    s->dec = sl_pgrow(s->pool, s->dec, s->ndec, &s->deccap, 4, sizeof(*s->dec));
     s->dec[s->ndec++] = (sl_guard_decision_t){ s->policy->name, rule, c->action, output, 1 };
 }
 
@@ -490,16 +481,7 @@ redact_placeholder(sl__guard_sess_t *s, unsigned det, bool restorable, const cha
             return ph;
         }
     }
-    if (s->nph == s->phcap) {
-        size_t cap = s->phcap == 0 ? 8 : s->phcap * 2;
-        sl__guard_ph_t *v = sl_palloc(s->pool, cap * sizeof(*v));
-
-        if (s->nph > 0) {
-            memcpy(v, s->ph, s->nph * sizeof(*v));
-        }
-        s->ph = v;
-        s->phcap = cap;
-    }
+    s->ph = sl_pgrow(s->pool, s->ph, s->nph, &s->phcap, 8, sizeof(*s->ph));
     ph = &s->ph[s->nph++];
     memset(ph, 0, sizeof(*ph));
     ph->det = label;

@@ -45,6 +45,7 @@ static void test_pstrndup(void **state);
 static void test_psprintf(void **state);
 static void test_try_alloc_huge(void **state);
 static void test_xalloc(void **state);
+static void test_pgrow(void **state);
 
 
 static void
@@ -381,17 +382,52 @@ test_xalloc(void **state)
 }
 
 
+/* sl_pgrow: the same array while there is room, then a copy of twice the size. */
+static void
+test_pgrow(void **state)
+{
+    sl_pool_t *pool = sl_pool_create(0);
+    uint32_t *v = NULL, *prev;
+    size_t n = 0, cap = 0;
+
+    for (uint32_t i = 0; i < 1000; i++) {
+        prev = v;
+        v = sl_pgrow(pool, v, n, &cap, 4, sizeof(*v));
+        if (n < 4 && n > 0) {
+            assert_ptr_equal(v, prev);
+        }
+        assert_true(cap > n);
+        assert_true(cap == 4 || (cap & (cap - 1)) == 0);
+        v[n++] = i * 7;
+    }
+    assert_int_equal(cap, 1024);
+    for (uint32_t i = 0; i < 1000; i++) {
+        assert_int_equal(v[i], i * 7);
+    }
+    sl_pool_destroy(pool);
+    (void) state;
+}
+
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_create_destroy),   cmocka_unit_test(test_alignment),
-        cmocka_unit_test(test_many_small),       cmocka_unit_test(test_large),
-        cmocka_unit_test(test_tiny_block_size),  cmocka_unit_test(test_zero_size),
-        cmocka_unit_test(test_pcalloc),          cmocka_unit_test(test_reset),
-        cmocka_unit_test(test_hooks_on_destroy), cmocka_unit_test(test_hooks_on_reset),
-        cmocka_unit_test(test_pstrndup),         cmocka_unit_test(test_psprintf),
-        cmocka_unit_test(test_try_alloc_huge),   cmocka_unit_test(test_xalloc),
+        cmocka_unit_test(test_create_destroy),
+        cmocka_unit_test(test_alignment),
+        cmocka_unit_test(test_many_small),
+        cmocka_unit_test(test_large),
+        cmocka_unit_test(test_tiny_block_size),
+        cmocka_unit_test(test_zero_size),
+        cmocka_unit_test(test_pcalloc),
+        cmocka_unit_test(test_reset),
+        cmocka_unit_test(test_hooks_on_destroy),
+        cmocka_unit_test(test_hooks_on_reset),
+        cmocka_unit_test(test_pstrndup),
+        cmocka_unit_test(test_psprintf),
+        cmocka_unit_test(test_try_alloc_huge),
+        cmocka_unit_test(test_xalloc),
+        cmocka_unit_test(test_pgrow),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
