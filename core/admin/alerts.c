@@ -126,6 +126,8 @@ static void alerts_budget_one(const sl_ledger_row_t *row, const sl_budget_ref_t 
 static void alerts_period(sl_budget_period_e p, int64_t now, char *bucket, size_t size,
                           int64_t *end);
 static void alerts_error_rate(const sl_ledger_row_t *row, int64_t now);
+static bool alerts_episode_begin_h(uint64_t h, int64_t expires, int64_t now);
+static void alerts_episode_end_h(uint64_t h);
 static void alerts_on_poll(uv_timer_t *t);
 static int alerts_breaker_cb(void *arg, const sl_state_target_info_t *t);
 static int alerts_webhook_setup(sl_alerts_t *a);
@@ -171,7 +173,14 @@ alerts_now(void)
 bool
 sl_alerts_episode_begin(const char *key, int64_t expires, int64_t now)
 {
-    uint64_t h = sl_str_hash(key), seen;
+    return alerts_episode_begin_h(sl_str_hash(key), expires, now);
+}
+
+
+static bool
+alerts_episode_begin_h(uint64_t h, int64_t expires, int64_t now)
+{
+    uint64_t seen;
     alerts_episode_t *e;
     uint32_t idle = 0;
     int64_t exp;
@@ -224,8 +233,13 @@ sl_alerts_episode_begin(const char *key, int64_t expires, int64_t now)
 void
 sl_alerts_episode_end(const char *key)
 {
-    uint64_t h = sl_str_hash(key);
+    alerts_episode_end_h(sl_str_hash(key));
+}
 
+
+static void
+alerts_episode_end_h(uint64_t h)
+{
     if (alerts_shm == NULL) {
         return;
     }
@@ -466,7 +480,8 @@ alerts_error_rate(const sl_ledger_row_t *row, int64_t now)
     uint64_t requests = 0, errors = 0;
     alerts_window_t *w;
     alerts_slice_t *s;
-    char key[300], subject[160], window[32];
+    char subject[160], window[32];
+    uint64_t h;
 
     if (ac->error_rate == 0 || row->model[0] == '\0' || alerts_shm == NULL) {
         return;
@@ -496,14 +511,14 @@ alerts_error_rate(const sl_ledger_row_t *row, int64_t now)
             errors += atomic_load(&w->s[i].errors);
         }
     }
-    snprintf(key, sizeof(key), "error_rate|%s", row->model);
+    h = sl_str_hash2("error_rate|", row->model);
     if (requests < ac->error_min_requests || errors * 1000 < (uint64_t) ac->error_rate * requests) {
         if (errors * 1000 < (uint64_t) ac->error_rate * requests) {
-            sl_alerts_episode_end(key);
+            alerts_episode_end_h(h);
         }
         return;
     }
-    if (!sl_alerts_episode_begin(key, 0, now)) {
+    if (!alerts_episode_begin_h(h, 0, now)) {
         return;
     }
     snprintf(subject, sizeof(subject), "model %s", row->model);
@@ -525,14 +540,12 @@ void
 sl_alerts_record(const sl_ledger_row_t *row, const sl_budget_ref_t *refs, size_t n)
 {
     int64_t now = alerts_now();
-    char key[300];
 
     if (alerts_current == NULL || alerts_current->stopped) {
         return;
     }
     if (row->status < 400 && row->model != NULL && row->model[0] != '\0') {
-        snprintf(key, sizeof(key), "model_down|%s", row->model);
-        sl_alerts_episode_end(key);
+        alerts_episode_end_h(sl_str_hash2("model_down|", row->model));
     }
     if (row->model != NULL && !(row->flags & SL_LEDGER_GATEWAY)) {
         alerts_error_rate(row, now);
@@ -547,14 +560,13 @@ void
 sl_alerts_model_failed(const char *model, int status, unsigned attempts)
 {
     int64_t now = alerts_now();
-    char key[300], subject[160];
+    char subject[160];
 
     if (alerts_current == NULL || alerts_current->stopped
         || !alerts_current->conf->alerts.model_down || model == NULL || model[0] == '\0') {
         return;
     }
-    snprintf(key, sizeof(key), "model_down|%s", model);
-    if (!sl_alerts_episode_begin(key, 0, now)) {
+    if (!alerts_episode_begin_h(sl_str_hash2("model_down|", model), 0, now)) {
         return;
     }
     snprintf(subject, sizeof(subject), "model %s", model);

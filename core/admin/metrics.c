@@ -18,6 +18,7 @@
 #define METRICS_BUCKETS 15 /* finite histogram buckets; +Inf is one more */
 #define METRICS_PROBE   64 /* slots a lookup tries before counting under "other" */
 #define METRICS_SPIN    4096
+#define METRICS_LABELS  4 /* labels of a series, at most */
 
 /* Slot states of a labelled series. */
 #define METRICS_FREE  0u
@@ -49,7 +50,7 @@ typedef struct metrics_hist {
 typedef struct metrics_series {
     _Atomic uint32_t state;
     uint32_t hash;
-    char label[4][SL_METRICS_LABEL_MAX];
+    char label[METRICS_LABELS][SL_METRICS_LABEL_MAX];
 } metrics_series_t;
 
 typedef struct metrics_route {
@@ -130,8 +131,10 @@ static metrics_table_t metrics_table(void *base, size_t stride, size_t n, size_t
 static void metrics_other(const metrics_table_t *t);
 static metrics_series_t *metrics_slot(const metrics_table_t *t, size_t i);
 static metrics_series_t *metrics_find(const metrics_table_t *t, const char *const *values);
-static bool metrics_same(const metrics_series_t *s, size_t nlabels, const char *const *values);
-static uint32_t metrics_hash(size_t nlabels, const char *const *values);
+static bool metrics_same(const metrics_series_t *s, size_t nlabels, const char *const *values,
+                         const size_t *lens);
+static uint32_t metrics_hash(size_t nlabels, const char *const *values, const size_t *lens);
+static size_t metrics_label_len(const char *src);
 static void metrics_copy_label(char *dst, const char *src);
 static void metrics_observe(metrics_hist_t *h, uint64_t us);
 static void metrics_add(_Atomic uint64_t *v, uint64_t n);
@@ -409,8 +412,15 @@ metrics_other(const metrics_table_t *t)
 static metrics_series_t *
 metrics_find(const metrics_table_t *t, const char *const *values)
 {
-    uint32_t h = metrics_hash(t->nlabels, values);
+    size_t lens[METRICS_LABELS];
+    uint32_t h;
     size_t n = t->n - 1;
+
+    SL_ASSERT(t->nlabels <= METRICS_LABELS);
+    for (size_t k = 0; k < t->nlabels; k++) {
+        lens[k] = metrics_label_len(values[k]);
+    }
+    h = metrics_hash(t->nlabels, values, lens);
 
     for (size_t i = 0; i < METRICS_PROBE && i < n; i++) {
         metrics_series_t *s = metrics_slot(t, 1 + (h + i) % n);
@@ -437,7 +447,7 @@ metrics_find(const metrics_table_t *t, const char *const *values)
         if (st != METRICS_READY) {
             break;
         }
-        if (s->hash == h && metrics_same(s, t->nlabels, values)) {
+        if (s->hash == h && metrics_same(s, t->nlabels, values, lens)) {
             return s;
         }
     }
@@ -446,13 +456,12 @@ metrics_find(const metrics_table_t *t, const char *const *values)
 
 
 static bool
-metrics_same(const metrics_series_t *s, size_t nlabels, const char *const *values)
+metrics_same(const metrics_series_t *s, size_t nlabels, const char *const *values,
+             const size_t *lens)
 {
-    char v[SL_METRICS_LABEL_MAX];
-
     for (size_t i = 0; i < nlabels; i++) {
-        metrics_copy_label(v, values[i]);
-        if (strcmp(v, s->label[i]) != 0) {
+        if (s->label[i][lens[i]] != '\0'
+            || (lens[i] > 0 && memcmp(s->label[i], values[i], lens[i]) != 0)) {
             return false;
         }
     }
@@ -460,31 +469,28 @@ metrics_same(const metrics_series_t *s, size_t nlabels, const char *const *value
 }
 
 
-/* FNV-1a over the label values as stored (cut), NUL-separated. */
+/* FNV-1a over the label values as stored (cut to lens), NUL-separated. */
 static uint32_t
-metrics_hash(size_t nlabels, const char *const *values)
+metrics_hash(size_t nlabels, const char *const *values, const size_t *lens)
 {
-    char v[SL_METRICS_LABEL_MAX];
     uint32_t h = 2166136261u;
 
     for (size_t i = 0; i < nlabels; i++) {
-        metrics_copy_label(v, values[i]);
-        for (const char *p = v;; p++) {
-            h = (h ^ (unsigned char) *p) * 16777619u;
-            if (*p == '\0') {
-                break;
-            }
+        for (size_t k = 0; k < lens[i]; k++) {
+            h = (h ^ (unsigned char) values[i][k]) * 16777619u;
         }
+        h = h * 16777619u; /* the NUL: h ^ 0 */
     }
     return h;
 }
 
 
-/* Copies a label value, NULL as "", cut to the buffer at a UTF-8 character boundary. */
-static void
-metrics_copy_label(char *dst, const char *src)
+/* The stored length of a label value: NULL is "", cut to the buffer at a UTF-8 character boundary.
+ */
+static size_t
+metrics_label_len(const char *src)
 {
-    size_t len = src != NULL ? strlen(src) : 0;
+    size_t len = src != NULL ? strnlen(src, SL_METRICS_LABEL_MAX) : 0;
 
     if (len >= SL_METRICS_LABEL_MAX) {
         len = SL_METRICS_LABEL_MAX - 1;
@@ -492,6 +498,16 @@ metrics_copy_label(char *dst, const char *src)
             len--; /* src[len] continues a character: cut before that character */
         }
     }
+    return len;
+}
+
+
+/* Copies a label value as stored (metrics_label_len). */
+static void
+metrics_copy_label(char *dst, const char *src)
+{
+    size_t len = metrics_label_len(src);
+
     if (len > 0) {
         memcpy(dst, src, len);
     }

@@ -125,10 +125,20 @@ sl_str_ct_eq(const char *a, size_t alen, const char *b, size_t blen)
 uint64_t
 sl_str_hash(const char *s)
 {
+    return sl_str_hash2(s, "");
+}
+
+
+uint64_t
+sl_str_hash2(const char *a, const char *b)
+{
     uint64_t h = 14695981039346656037ULL;
 
-    while (*s != '\0') {
-        h = (h ^ (uint8_t) *s++) * 1099511628211ULL;
+    while (*a != '\0') {
+        h = (h ^ (uint8_t) *a++) * 1099511628211ULL;
+    }
+    while (*b != '\0') {
+        h = (h ^ (uint8_t) *b++) * 1099511628211ULL;
     }
     return h != 0 ? h : 1;
 }

@@ -46,6 +46,9 @@ bool sl_str_ct_eq(const char *a, size_t alen, const char *b, size_t blen);
 /* FNV-1a (64 bits) of the NUL-terminated s, never 0 (callers use 0 for "free slot"). */
 uint64_t sl_str_hash(const char *s);
 
+/* sl_str_hash of a followed by b, without joining them. */
+uint64_t sl_str_hash2(const char *a, const char *b);
+
 /*
  * Length of the well-formed UTF-8 character at p (n > 0 bytes left): 1 to
  * 4, or 0 when p does not start one (a stray continuation byte, an overlong

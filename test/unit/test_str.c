@@ -23,6 +23,7 @@ static sl_str_t str_of(const char *s);
 static void assert_trim(const char *in, const char *want);
 static void assert_u64(const char *in, unsigned long long want);
 static void assert_u64_bad(const char *in);
+static void test_hash2(void **state);
 static void test_lit(void **state);
 static void test_eq(void **state);
 static void test_caseeq(void **state);
@@ -273,10 +274,24 @@ test_utf8_char_len(void **state)
     assert_int_equal(sl_utf8_char_len("\xe2\x82", 4), 0); /* a NUL where a continuation goes */
 }
 
+/* sl_str_hash2 hashes two strings as one: the same value as their concatenation. */
+static void
+test_hash2(void **state)
+{
+    assert_true(sl_str_hash2("model_down|", "gpt-4o") == sl_str_hash("model_down|gpt-4o"));
+    assert_true(sl_str_hash2("", "x") == sl_str_hash("x"));
+    assert_true(sl_str_hash2("ab", "") == sl_str_hash("ab"));
+    assert_true(sl_str_hash2("", "") == sl_str_hash(""));
+    assert_true(sl_str_hash2("a|", "b") != sl_str_hash2("a", "|c"));
+    (void) state;
+}
+
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_hash2),
         cmocka_unit_test(test_lit),
         cmocka_unit_test(test_eq),
         cmocka_unit_test(test_caseeq),
