@@ -435,8 +435,10 @@ sl__guard_detect(const char *t, size_t len, size_t from, unsigned mask, sl__guar
 
             m &= m - 1;
             if (dig & ((uint64_t) 1 << k)) {
-                /* the run's end: within the chunk, or further on */
-                size_t r = i + (size_t) __builtin_ctzll(~(dig >> k));
+                /* the run's end: within the chunk, or further on (a chunk all digits has no 0 bit)
+                 */
+                uint64_t rest = ~(dig >> k);
+                size_t r = rest != 0 ? i + (size_t) __builtin_ctzll(rest) : b + 64;
 
                 if (det_cls[p] & (DET_C_ALPHA | DET_C_NOSTART)) {
                     /* glued to a word or the tail of a number: an IBAN's check digits at most */

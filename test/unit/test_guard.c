@@ -51,6 +51,8 @@ static sl_call_t *prompt_call(sl_pool_t *pool, size_t n, bool image);
     "KEY-----\nMIIBOgIBAAJBAKj34GkxFhD90vcNLYLInFEX6Ppy1tPf9Cnzj4p4WGeKLs1Pt8Q" \
     "u\nKUpRKfFLfRYC9AIKjbJTWit+CqvjWYzvQwECAwEAAQ==\n-----END RSA PRIVATE KEY-----"
 
+#define DIGITS64 "1111111111111111111111111111111111111111111111111111111111111111"
+
 static const det_case_t det_cases[] = {
     /* email */
     { SL_GUARD_DET_EMAIL, "write to john.smith+tag@example.co.uk today",
@@ -126,6 +128,9 @@ static const det_case_t det_cases[] = {
     { SL_GUARD_DET_SECRET, "sk-123 and desk-abcdefghijklmnopqrstuvwxyz and AKIA1234", "" },
     { SL_GUARD_DET_SECRET, "akiaiosfodnn7example, eyJhbGciOi alone, -----BEGIN PUBLIC KEY-----",
       "" },
+    /* a 64-byte scan chunk that is all digits (the run goes on past it), then a card */
+    { SL_GUARD_DET_CARD, DIGITS64 ", card 4111 1111 1111 1111", "4111 1111 1111 1111" },
+    { SL_GUARD_DET_PHONE, DIGITS64 DIGITS64 "9", "" },
 };
 
 
