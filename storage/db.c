@@ -1117,9 +1117,9 @@ db_back_lockfile(sl_db_t *db)
 static void
 db_set_full(sl_db_t *db, bool full, const char *why, size_t room)
 {
-    sl_metric_set(SL_METRIC_STORAGE_FULL, full ? 1 : 0);
     if (full) {
         if (!atomic_exchange(&db_state->full, true)) {
+            sl_metric_set(SL_METRIC_STORAGE_FULL, 1);
             sl_log(&sl_log_main, SL_LOG_ALERT, 0,
                    "storage \"%s\" is full: %s; until there is room again new requests are "
                    "handled as ledger.on_full says (free disk space, raise storage.map_size and "
@@ -1129,6 +1129,7 @@ db_set_full(sl_db_t *db, bool full, const char *why, size_t room)
         return;
     }
     if (atomic_exchange(&db_state->full, false)) {
+        sl_metric_set(SL_METRIC_STORAGE_FULL, 0);
         sl_log(&sl_log_main, SL_LOG_NOTICE, 0,
                "storage \"%s\" has room again (%zu bytes free in its map): requests are recorded "
                "again",
@@ -1178,11 +1179,18 @@ sl_db_check_room(sl_db_t *db)
 {
     char why[DB_WHY_MAX * 2];
     size_t room = 0, size = 0, max;
+    bool was_full;
     int rc;
 
     if (db->flags & SL_DB_RDONLY) {
         return 0;
     }
+    /*
+     * Only a measurement begun inside an episode may end it: room measured
+     * before another process entered the full state is stale by then, and
+     * ending the episode with it would flap (a notice, then a second alert).
+     */
+    was_full = atomic_load(&db_state->full);
     rc = db_ensure_backed(db);
     if (rc != 0 || db->reserve == 0) {
         return rc;
@@ -1226,7 +1234,7 @@ sl_db_check_room(sl_db_t *db)
         return SL_EFULL;
     }
     atomic_store(&db->eval_skip, (room - db->reserve) / DB_COMMIT_MAX);
-    if (room >= 2 * db->reserve) {
+    if (was_full && room >= 2 * db->reserve) {
         db_set_full(db, false, NULL, room);
     }
     return atomic_load(&db_state->full) ? SL_EFULL : 0;
@@ -1469,7 +1477,10 @@ sl_db_sync(sl_db_t *db)
     if (db->flags & SL_DB_RDONLY) {
         return 0;
     }
+    /* the map must not be replaced under msync: growing it takes the lock for writing */
+    pthread_rwlock_rdlock(&db->lock);
     mrc = mdb_env_sync(db->env, 1);
+    pthread_rwlock_unlock(&db->lock);
     if (mrc != 0) {
         return db_error(db, "mdb_env_sync()", SL_DBI_COUNT, mrc);
     }

@@ -15,11 +15,13 @@
 #define _GNU_SOURCE /* memmem */
 #include <errno.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <setjmp.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,6 +74,14 @@ typedef struct thread_arg {
     int rc;
 } thread_arg_t;
 
+/* A thread that syncs the map until told to stop, as a worker's sync pass does. */
+typedef struct sync_arg {
+    sl_db_t *db;
+    atomic_bool stop;
+    atomic_uint syncs;
+    int rc;
+} sync_arg_t;
+
 static int setup(void **state);
 static int teardown(void **state);
 static bool log_has(const test_ctx_t *c, const char *needle);
@@ -100,6 +110,7 @@ static void test_map_grows_in_one_txn(void **state);
 static void test_storage_full(void **state);
 static void test_map_resized_elsewhere(void **state);
 static void test_threads(void **state);
+static void test_sync_while_growing(void **state);
 static void test_nested_write(void **state);
 static void test_reader_check(void **state);
 static void test_backup(void **state);
@@ -705,6 +716,65 @@ test_threads(void **state)
 }
 
 
+static void *
+sync_thread(void *arg)
+{
+    sync_arg_t *sa = arg;
+
+    while (!atomic_load(&sa->stop) && sa->rc == 0) {
+        sa->rc = sl_db_sync(sa->db);
+        atomic_fetch_add(&sa->syncs, 1);
+    }
+    return NULL;
+}
+
+
+/*
+ * The map grows (and is mapped again) on one thread while another syncs it:
+ * a sync must never see the map half-replaced (msync of the old mapping
+ * fails with ENOMEM). Each round starts from a fresh 64 KiB map that grows
+ * four times.
+ */
+static void
+test_sync_while_growing(void **state)
+{
+    test_ctx_t *c = *state;
+    char path[sizeof(c->path) + 16];
+    pthread_t th;
+    sync_arg_t sa;
+    sl_db_t *db;
+
+    for (unsigned round = 0; round < 30; round++) {
+        put_arg_t a = { SL_DBI_KEYS, 0, 200, 4000, 0, 0 };
+
+        snprintf(path, sizeof(path), "%s-%u", c->path, round);
+        assert_rc(sl_db_open(path, 64 << 10, 0, &db), 0);
+        sa.db = db;
+        atomic_init(&sa.stop, false);
+        atomic_init(&sa.syncs, 0);
+        sa.rc = 0;
+        assert_int_equal(pthread_create(&th, NULL, sync_thread, &sa), 0);
+        while (atomic_load(&sa.syncs) == 0) {
+            sched_yield();
+        }
+        for (unsigned i = 0; i < 10; i++) {
+            a.first = i * 15;
+            a.count = 15;
+            if (sl_db_write(db, put_many, &a) != 0) {
+                break;
+            }
+        }
+        atomic_store(&sa.stop, true);
+        assert_int_equal(pthread_join(th, NULL), 0);
+        assert_rc(sa.rc, 0);
+        assert_int_equal(count_dbi(db, SL_DBI_KEYS), 150);
+        sl_db_close(db);
+    }
+    assert_true(log_has(c, "map grown to 1048576"));
+    assert_false(log_has(c, "mdb_env_sync"));
+}
+
+
 static void
 test_nested_write(void **state)
 {
@@ -1142,6 +1212,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_storage_full, setup, teardown),
         cmocka_unit_test_setup_teardown(test_map_resized_elsewhere, setup, teardown),
         cmocka_unit_test_setup_teardown(test_threads, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sync_while_growing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_nested_write, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reader_check, setup, teardown),
         cmocka_unit_test_setup_teardown(test_backup, setup, teardown),
