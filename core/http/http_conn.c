@@ -100,14 +100,15 @@ sl__http_conn_timer_now(sl_http_conn_t *c)
 
 /*
  * How long an idle keep-alive connection waits for its next request:
- * keepalive_timeout, or the short drain grace once the server drains.
+ * keepalive_timeout, or the short drain grace once the server drains for a
+ * stop (a retiring server keeps keepalive_timeout).
  */
 uint64_t
 sl__http_conn_idle_timeout(const sl_http_conn_t *c)
 {
     uint64_t ms = c->srv->conf->keepalive_timeout;
 
-    if (c->srv->draining && ms > HTTP_DRAIN_IDLE_GRACE) {
+    if (c->srv->draining && !c->srv->retiring && ms > HTTP_DRAIN_IDLE_GRACE) {
         ms = HTTP_DRAIN_IDLE_GRACE;
     }
     return ms;

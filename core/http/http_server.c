@@ -29,6 +29,7 @@ static void server_refuse(sl_http_server_t *srv, sl_http_conn_t *c, bool tls);
 static void server_on_listener_close(uv_handle_t *handle);
 static void server_close_listeners(sl_http_server_t *srv);
 static void conn_peer_addr(sl_http_conn_t *c);
+static bool server_conn_idle(const sl_http_conn_t *c);
 
 
 sl_http_server_t *
@@ -166,26 +167,55 @@ sl_http_server_listen_tls(sl_http_server_t *srv, int fd, const sl_listen_tls_t *
 
 
 void
-sl_http_server_drain(sl_http_server_t *srv)
+sl_http_server_drain(sl_http_server_t *srv, bool retire)
 {
     sl_http_conn_t *c;
     sl_http_conn_t *next;
 
+    if (srv->draining && (retire || !srv->retiring)) {
+        return; /* a stop asked twice, or a retire after a stop: nothing changes */
+    }
     srv->draining = true;
+    srv->retiring = retire;
     server_close_listeners(srv);
+    if (retire) {
+        return; /* idle connections keep their keep-alive timers */
+    }
     /*
      * An idle keep-alive connection is not closed at once: its client may
      * have sent the next request already, and closing now would reset it.
      * It gets a short grace instead; a request that arrives in it is served
      * with "Connection: close", and the close after a quiet second races
-     * only as much as any keep-alive timeout does.
+     * only as much as any keep-alive timeout does. sl__http_conn_timer only
+     * ever moves a deadline earlier.
      */
     for (c = srv->conns; c != NULL; c = next) {
         next = c->next;
-        if (c->state == SL_HTTP_IDLE && c->queued == 0 && c->rpos == c->rlen && !c->resume) {
+        if (server_conn_idle(c)) {
             sl__http_conn_timer(c, sl__http_conn_idle_timeout(c));
         }
     }
+}
+
+
+size_t
+sl_http_server_busy_connections(const sl_http_server_t *srv)
+{
+    const sl_http_conn_t *c;
+    size_t n = 0;
+
+    for (c = srv->conns; c != NULL; c = c->next) {
+        n += !server_conn_idle(c) && !c->closing;
+    }
+    return n;
+}
+
+
+/* Idle between requests: nothing read of the next one, nothing left to send. */
+static bool
+server_conn_idle(const sl_http_conn_t *c)
+{
+    return c->state == SL_HTTP_IDLE && c->queued == 0 && c->rpos == c->rlen && !c->resume;
 }
 
 

@@ -110,15 +110,30 @@ int sl_http_server_listen_fd(sl_http_server_t *srv, int fd);
 int sl_http_server_listen_tls(sl_http_server_t *srv, int fd, const sl_listen_tls_t *tls);
 
 /*
- * Graceful drain: stops accepting (closes the listener handles). An idle
- * keep-alive connection gets a short grace (1 s) for a request its client
- * may already have sent, which is answered with Connection: close; quiet
- * ones are closed after it. A busy connection finishes its response; when
- * that response went out with Connection: close it closes right after it,
- * else (a stream that began before the drain) it becomes idle and gets the
- * same grace.
+ * Graceful drain: stops accepting (closes the listener handles). Every
+ * request answered from then on goes out with Connection: close. A busy
+ * connection finishes its response; when that response went out with
+ * Connection: close it closes right after it, else (a stream that began
+ * before the drain) it becomes idle.
+ *
+ * What happens to an idle keep-alive connection depends on retire:
+ *  - false (a stop): a short grace (1 s) for a request its client may
+ *    already have sent; quiet ones are closed after it;
+ *  - true (a reload: the process is replaced, the service goes on): it is
+ *    kept until its client uses it (the answer carries Connection: close)
+ *    or closes it, or until its usual keepalive_timeout, as HAProxy's
+ *    idle-close-on-response does: closing a connection the client may be
+ *    sending on would reset that request. The caller bounds the whole by
+ *    drain_timeout (sl_http_server_close_all).
+ * A stop after a retire shortens the idle connections' wait to the grace.
  */
-void sl_http_server_drain(sl_http_server_t *srv);
+void sl_http_server_drain(sl_http_server_t *srv, bool retire);
+
+/*
+ * Connections of srv that are not idle between requests (a request being
+ * read, handled or answered).
+ */
+size_t sl_http_server_busy_connections(const sl_http_server_t *srv);
 
 /* Closes every connection now (fast stop). In-flight handlers get on_abort. */
 void sl_http_server_close_all(sl_http_server_t *srv);

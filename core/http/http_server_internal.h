@@ -110,6 +110,7 @@ struct sl_http_server {
     char date[40];
     char rid_prefix[17];
     bool draining;
+    bool retiring;             /* draining for a reload: idle connections keep keepalive_timeout */
     sl_tls_conf_t **tls_confs; /* one per TLS listener, freed with the server */
     size_t ntls;
     /*

@@ -459,7 +459,7 @@ master_send(master_t *m, master_proc_t *p, char cmd)
 
         /* the worker is gone or its pipe is broken: a signal still reaches it */
         sl_log(NULL, SL_LOG_WARN, err, "write() to worker process %d channel failed", (int) p->pid);
-        kill(p->pid, cmd == SL_WORKER_CMD_QUIT ? SIGQUIT : SIGTERM);
+        kill(p->pid, cmd == SL_WORKER_CMD_QUIT || cmd == SL_WORKER_CMD_RETIRE ? SIGQUIT : SIGTERM);
     }
 }
 
@@ -474,9 +474,10 @@ master_send_all(master_t *m, char cmd, bool only_old)
             continue;
         }
         master_send(m, p, cmd);
-        if (cmd == SL_WORKER_CMD_QUIT || cmd == SL_WORKER_CMD_TERMINATE) {
-            uint64_t grace = cmd == SL_WORKER_CMD_QUIT ? m->conf->drain_timeout + MASTER_KILL_GRACE
-                                                       : m->conf->stop_timeout;
+        if (cmd != SL_WORKER_CMD_REOPEN) {
+            uint64_t grace = cmd != SL_WORKER_CMD_TERMINATE
+                                 ? m->conf->drain_timeout + MASTER_KILL_GRACE
+                                 : m->conf->stop_timeout;
 
             p->exiting = true;
             if (p->kill_at == 0 || master_now() + grace < p->kill_at) {
@@ -705,7 +706,7 @@ master_reload(master_t *m)
     master_core_dumps(next);
     master_spawn_generation(m);
     /* the old workers keep their own copy of the old configuration */
-    master_send_all(m, SL_WORKER_CMD_QUIT, true);
+    master_send_all(m, SL_WORKER_CMD_RETIRE, true);
     sl_conf_destroy(old);
     sl_log(NULL, SL_LOG_NOTICE, 0, "generation %u started with %u workers", m->generation,
            m->conf->workers);

@@ -78,7 +78,7 @@ static void worker_on_ctl_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 static void worker_on_ctl_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 static void worker_on_signal(uv_signal_t *h, int signo);
 static size_t worker_connections(const worker_t *w);
-static void worker_drain(worker_t *w);
+static void worker_drain(worker_t *w, bool retire);
 static void worker_terminate(worker_t *w);
 static void worker_on_drain_deadline(uv_timer_t *t);
 static void worker_on_drain_poll(uv_timer_t *t);
@@ -136,13 +136,16 @@ worker_on_ctl_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
             sl_log(NULL, SL_LOG_WARN, 0, "master process went away, draining");
         }
         uv_read_stop(s);
-        worker_drain(w);
+        worker_drain(w, false);
         return;
     }
     for (ssize_t i = 0; i < nread; i++) {
         switch (buf->base[i]) {
         case SL_WORKER_CMD_QUIT:
-            worker_drain(w);
+            worker_drain(w, false);
+            break;
+        case SL_WORKER_CMD_RETIRE:
+            worker_drain(w, true);
             break;
         case SL_WORKER_CMD_TERMINATE:
             worker_terminate(w);
@@ -175,7 +178,7 @@ worker_on_signal(uv_signal_t *h, int signo)
         worker_terminate(w);
         break;
     case SIGQUIT:
-        worker_drain(w);
+        worker_drain(w, false);
         break;
     case SIGUSR1:
         sl_log_reopen();
@@ -200,19 +203,34 @@ worker_connections(const worker_t *w)
 }
 
 
+/*
+ * Stops accepting and leaves once every connection is gone, or at
+ * drain_timeout. retire (a reload) keeps idle keep-alive connections until
+ * their clients use or close them; a stop gives them a short grace. A stop
+ * that comes while retiring shortens that wait.
+ */
 static void
-worker_drain(worker_t *w)
+worker_drain(worker_t *w, bool retire)
 {
-    if (w->draining || w->stopping) {
+    if (w->stopping) {
+        return;
+    }
+    if (w->draining) {
+        if (!retire) {
+            sl_http_server_drain(w->server, false);
+            if (w->admin_server != NULL) {
+                sl_http_server_drain(w->admin_server, false);
+            }
+        }
         return;
     }
     w->draining = true;
     w->drain_started = uv_now(&w->loop);
-    sl_log(NULL, SL_LOG_INFO, 0, "gracefully shutting down, %zu connections open",
-           worker_connections(w));
-    sl_http_server_drain(w->server);
+    sl_log(NULL, SL_LOG_INFO, 0, "gracefully shutting down%s, %zu connections open",
+           retire ? " (replaced by a reload)" : "", worker_connections(w));
+    sl_http_server_drain(w->server, retire);
     if (w->admin_server != NULL) {
-        sl_http_server_drain(w->admin_server);
+        sl_http_server_drain(w->admin_server, retire);
     }
     uv_timer_start(&w->drain_timer, worker_on_drain_deadline, w->ctx->conf->drain_timeout, 0);
     uv_timer_start(&w->drain_poll, worker_on_drain_poll, 0, WORKER_DRAIN_POLL);
@@ -223,8 +241,15 @@ static void
 worker_on_drain_deadline(uv_timer_t *t)
 {
     worker_t *w = t->data;
+    size_t busy = sl_http_server_busy_connections(w->server);
 
-    sl_log(NULL, SL_LOG_WARN, 0, "drain timeout, closing %zu connections", worker_connections(w));
+    if (w->admin_server != NULL) {
+        busy += sl_http_server_busy_connections(w->admin_server);
+    }
+    /* idle keep-alive connections kept for their clients are no news; cut requests are */
+    sl_log(NULL, busy > 0 ? SL_LOG_WARN : SL_LOG_INFO, 0,
+           "drain timeout, closing %zu connections (%zu with a request in progress)",
+           worker_connections(w), busy);
     /* a stream cut here must not look complete: each gets an in-band error first */
     sl_driver_cut_streams(w->driver, "the gateway is shutting down and closed this stream "
                                      "(drain_timeout)");
@@ -252,10 +277,10 @@ worker_terminate(worker_t *w)
     if (w->stopping) {
         return;
     }
-    sl_http_server_drain(w->server);
+    sl_http_server_drain(w->server, false);
     sl_http_server_close_all(w->server);
     if (w->admin_server != NULL) {
-        sl_http_server_drain(w->admin_server);
+        sl_http_server_drain(w->admin_server, false);
         sl_http_server_close_all(w->admin_server);
     }
     w->draining = true;

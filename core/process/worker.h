@@ -21,7 +21,8 @@ typedef struct sl_worker_ctx {
 } sl_worker_ctx_t;
 
 /* Control bytes the master writes on the socketpair. */
-#define SL_WORKER_CMD_QUIT      'q' /* drain and exit */
+#define SL_WORKER_CMD_QUIT      'q' /* drain and exit: a stop (idle connections get a 1 s grace) */
+#define SL_WORKER_CMD_RETIRE    'e' /* drain and exit: a reload (idle connections stay until used) */
 #define SL_WORKER_CMD_TERMINATE 't' /* close everything and exit now */
 #define SL_WORKER_CMD_REOPEN    'r' /* reopen log files */
 

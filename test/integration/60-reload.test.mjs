@@ -6,6 +6,7 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import http from 'node:http';
+import net from 'node:net';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import {
@@ -134,6 +135,41 @@ describe('reload', () => {
     assert.ok(connections < stats.agentRequests / 2, `keep-alive barely reused: ${stats.agentRequests} requests on ${connections} connections`);
     const pids = await sluice.waitWorkers({ notIn: pids0, timeoutMs: 12000 });
     assert.equal(pids.length, 2, 'old generations drained, exactly `workers` left');
+  });
+
+  // A reload only replaces the process: a keep-alive connection left idle
+  // across it stays open (past the 1 s grace a stop gives) until its client
+  // uses it, and that request is answered with Connection: close instead of
+  // being reset. Raw sockets, so nothing retries.
+  it('keeps an idle keep-alive connection across a reload until its client uses it', async () => {
+    const pids0 = await sluice.waitWorkers();
+    const sock = net.connect(sluice.port, '127.0.0.1');
+    await new Promise((resolve, reject) => { sock.once('connect', resolve); sock.once('error', reject); });
+    let data = '';
+    let closed = false;
+    sock.on('data', (d) => { data += d.toString('latin1'); });
+    sock.on('close', () => { closed = true; });
+    sock.on('error', () => {});
+    const ask = (id) => {
+      const body = JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: id }] });
+      sock.write(`POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${sluice.key}\r\n` +
+        `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+    };
+    ask('before the reload');
+    await waitFor(() => data.includes('mock reply: before the reload'), { timeoutMs: 5000, msg: 'first answer' });
+    assert.match(data, /^HTTP\/1\.1 200/);
+    assert.match(data, /\r\nconnection: keep-alive\r\n/i);
+    data = '';
+    sluice.signal('SIGHUP');
+    await waitFor(() => sluice.workerPids().some((p) => !pids0.includes(p)), { timeoutMs: 10000, msg: 'new workers' });
+    await sleep(2500);
+    assert.equal(closed, false, 'the idle connection was closed under its client');
+    ask('after the reload');
+    await waitFor(() => data.includes('mock reply: after the reload') || closed, { timeoutMs: 5000, msg: 'second answer' });
+    assert.match(data, /^HTTP\/1\.1 200/, `answered on the old connection: ${JSON.stringify(data.slice(0, 200))}`);
+    assert.match(data, /\r\nconnection: close\r\n/i);
+    await waitFor(() => closed, { timeoutMs: 5000, msg: 'closed after the answer' });
+    await sluice.waitWorkers({ notIn: pids0, timeoutMs: 10000 });
   });
 
   it('finishes a stream that is in flight across a reload', async () => {

@@ -58,6 +58,7 @@ struct test_ctx {
     atomic_int aborts;
     atomic_int produced;
     atomic_int drains;
+    atomic_bool retire; /* what the next drain_async asks: a reload's retire, or a stop */
     atomic_int inflight;
     atomic_int max_inflight;
     atomic_int handled;
@@ -260,7 +261,7 @@ test_on_done(uv_async_t *async)
 {
     test_ctx_t *t = async->data;
 
-    sl_http_server_drain(t->srv);
+    sl_http_server_drain(t->srv, false);
     sl_http_server_close_all(t->srv);
     uv_close((uv_handle_t *) &t->done_async, NULL);
     uv_close((uv_handle_t *) &t->drain_async, NULL);
@@ -272,7 +273,7 @@ test_on_drain(uv_async_t *async)
 {
     test_ctx_t *t = async->data;
 
-    sl_http_server_drain(t->srv);
+    sl_http_server_drain(t->srv, atomic_load(&t->retire));
 }
 
 
@@ -2030,6 +2031,71 @@ test_drain(void **state)
 
 
 /*
+ * A reload retires the server: an idle keep-alive connection is kept past
+ * the stop's grace, so a client that sends on it a while later is answered
+ * (with Connection: close) instead of reset; a busy one finishes as in a
+ * stop. A stop after the retire gives the quiet ones the short grace.
+ */
+static void
+client_retire(test_ctx_t *t)
+{
+    cl_conn_t *busy = cl_open(t);
+    cl_conn_t *idle = cl_open(t);
+    cl_conn_t *late = cl_open(t);
+    cl_resp_t resp;
+
+    CHECK(t, busy->fd >= 0 && idle->fd >= 0 && late->fd >= 0);
+    cl_send(idle, "GET /echo HTTP/1.1\r\nHost: x\r\n\r\n");
+    CHECK_INT(t, cl_read(idle, &resp), 0);
+    cl_resp_free(&resp);
+    cl_send(late, "GET /echo HTTP/1.1\r\nHost: x\r\n\r\n");
+    CHECK_INT(t, cl_read(late, &resp), 0);
+    cl_resp_free(&resp);
+    cl_send(busy, "GET /slow?ms=300 HTTP/1.1\r\nHost: x\r\n\r\n");
+    ms_sleep(100);
+    atomic_store(&t->retire, true);
+    uv_async_send(&t->drain_async);
+
+    /* the busy one is answered with Connection: close and closed, as in a stop */
+    CHECK_INT(t, cl_read(busy, &resp), 0);
+    CHECK_INT(t, resp.status, 200);
+    CHECK_HDR(t, &resp, "connection", "close");
+    cl_resp_free(&resp);
+    CHECK(t, cl_wait_eof(busy, 1000));
+    /* no new connection is accepted */
+    CHECK(t, cl_fd(t->port, 0) < 0);
+
+    /* well past the stop's 1 s grace, the idle ones are still open */
+    CHECK(t, !cl_wait_eof(late, 1800));
+    cl_send(late, "GET /echo HTTP/1.1\r\nHost: x\r\n\r\n");
+    CHECK_INT(t, cl_read(late, &resp), 0);
+    CHECK_INT(t, resp.status, 200);
+    CHECK_HDR(t, &resp, "connection", "close");
+    cl_resp_free(&resp);
+    CHECK(t, cl_wait_eof(late, 1000));
+
+    /* a stop after the retire: the quiet one gets the grace, then is closed */
+    CHECK(t, !cl_wait_eof(idle, 0));
+    atomic_store(&t->retire, false);
+    uv_async_send(&t->drain_async);
+    CHECK(t, cl_wait_eof(idle, 2500));
+    cl_close(busy);
+    cl_close(idle);
+    cl_close(late);
+}
+
+
+static void
+test_retire(void **state)
+{
+    test_ctx_t t;
+
+    test_init(&t);
+    test_run(&t, client_retire);
+}
+
+
+/*
  * No response header value carries a control character: the writer sends
  * them as '?' (CR and LF too, so nothing is injected), drops a header whose
  * name is not a token, and keeps HTAB and UTF-8.
@@ -2307,6 +2373,7 @@ main(void)
         cmocka_unit_test(test_cors_star),
         cmocka_unit_test(test_max_connections),
         cmocka_unit_test(test_drain),
+        cmocka_unit_test(test_retire),
         cmocka_unit_test(test_drain_stream),
         cmocka_unit_test(test_half_close),
         cmocka_unit_test(test_header_values),
