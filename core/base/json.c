@@ -104,6 +104,7 @@ static void json_w_free(void *arg);
 static int json_w_push(sl_json_w_t *w, sl_json_type_e type, size_t start, size_t end);
 static bool json_w_begin(sl_json_w_t *w);
 static void json_w_done(sl_json_w_t *w, int t);
+static void json_w_quote(sl_json_w_t *w, sl_str_t s, bool key);
 
 /* What json_value() and json_key() did besides failing. */
 enum {
@@ -1427,6 +1428,7 @@ sl_json_w_create(sl_pool_t *pool, sl_json_t *doc)
     w->pool = pool;
     w->doc = doc;
     w->buf = (sl_buf_t) SL_BUF_INIT;
+    sl_buf_reserve(&w->buf, 256);
     doc->ntok = 0;
     doc->p = NULL;
     doc->len = 0;
@@ -1568,11 +1570,51 @@ sl_json_w_key(sl_json_w_t *w, sl_str_t key)
     }
     c->size++;
     t = json_w_push(w, SL_JSON_STRING, w->buf.len + 1, 0);
-    sl_json_quote(&w->buf, key);
-    w->doc->tok[t].end = (int) w->buf.len - 1;
+    json_w_quote(w, key, true);
+    w->doc->tok[t].end = (int) w->buf.len - 2;
     w->doc->tok[t].size = 1;
-    sl_buf_append(&w->buf, ":", 1);
     w->key = true;
+}
+
+
+/*
+ * s quoted (and escaped as sl_json_quote() escapes), then ':' for a key;
+ * text with nothing to escape, a key's usual case, in one copy.
+ */
+static void
+json_w_quote(sl_json_w_t *w, sl_str_t s, bool key)
+{
+    sl_buf_t *b = &w->buf;
+    size_t i = 0;
+    char *d;
+
+    while (i < s.len) {
+        unsigned char c = (unsigned char) s.p[i];
+
+        if (c < 0x20 || c == '"' || c == '\\') {
+            break;
+        }
+        i++;
+    }
+    if (i < s.len) {
+        sl_json_quote(b, s);
+        if (key) {
+            sl_buf_append(b, ":", 1);
+        }
+        return;
+    }
+    sl_buf_reserve(b, s.len + 3);
+    d = b->p + b->len;
+    *d++ = '"';
+    if (s.len > 0) {
+        memcpy(d, s.p, s.len);
+    }
+    d += s.len;
+    *d++ = '"';
+    if (key) {
+        *d++ = ':';
+    }
+    b->len = (size_t) (d - b->p);
 }
 
 
@@ -1585,7 +1627,7 @@ sl_json_w_str(sl_json_w_t *w, sl_str_t s)
         return;
     }
     t = json_w_push(w, SL_JSON_STRING, w->buf.len + 1, 0);
-    sl_json_quote(&w->buf, s);
+    json_w_quote(w, s, false);
     w->doc->tok[t].end = (int) w->buf.len - 1;
     json_w_done(w, t);
 }

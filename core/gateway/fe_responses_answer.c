@@ -164,10 +164,22 @@ rs_object_head(const sl_call_t *call, sl_str_t model, int64_t created, const cha
 static void
 rs_object_tail(const sl_call_t *call, const sl_usage_t *usage, sl_buf_t *out)
 {
-    enum { PARALLEL = 0, REASONING, STORE, TEMPERATURE, TEXT, TOOL_CHOICE, TOOLS, TOP_P, USER, METADATA, NKEYS };
+    enum {
+        PARALLEL = 0,
+        REASONING,
+        STORE,
+        TEMPERATURE,
+        TEXT,
+        TOOL_CHOICE,
+        TOOLS,
+        TOP_P,
+        USER,
+        METADATA,
+        NKEYS
+    };
     static const char *const keys[NKEYS] = {
         "parallel_tool_calls", "reasoning", "store", "temperature", "text",
-        "tool_choice", "tools", "top_p", "user", "metadata",
+        "tool_choice",         "tools",     "top_p", "user",        "metadata",
     };
     int v[NKEYS];
     int effort;

@@ -241,10 +241,9 @@ test_join(void **state)
                         "let me");
     calls = json_object_get(json_array_get(msgs, 1), "tool_calls");
     assert_int_equal(json_array_size(calls), 2);
-    assert_string_equal(
-        json_string_value(json_object_get(json_object_get(json_array_get(calls, 1), "function"),
-                                          "arguments")),
-        "{}");
+    assert_string_equal(json_string_value(json_object_get(
+                            json_object_get(json_array_get(calls, 1), "function"), "arguments")),
+                        "{}");
     assert_true(json_is_null(json_object_get(json_array_get(msgs, 3), "content")));
     assert_int_equal(json_array_size(json_object_get(json_array_get(msgs, 3), "tool_calls")), 1);
     names = json_object_get(chat, "sluice_tool_names");
