@@ -41,8 +41,6 @@ typedef struct chat_stream {
 static int chat_decode(sl_call_t *call, sl_str_t body, sl_error_t *err);
 static int embeddings_decode(sl_call_t *call, sl_str_t body, sl_error_t *err);
 static int chat_read(sl_call_t *call, sl_str_t body, sl_api_e api, sl_error_t *err);
-static int chat_check(sl_call_t *call, sl_str_t body, sl_json_t *doc, sl_api_e api,
-                      sl_error_t *err);
 static int chat_parse_error(sl_call_t *call, sl_str_t body, const sl_json_error_t *jerr,
                             const char *why, sl_error_t *err);
 static const char *chat_model(const sl_call_t *call);
@@ -116,13 +114,6 @@ sl__frontend_read_chat(sl_call_t *call, sl_str_t body, sl_error_t *err)
 }
 
 
-int
-sl__frontend_read_chat_doc(sl_call_t *call, sl_str_t body, sl_json_t *doc, sl_error_t *err)
-{
-    return chat_check(call, body, doc, SL_API_CHAT, err);
-}
-
-
 /* A 400 invalid_request_error for the client. Returns SL_EPARSE. */
 int
 sl__frontend_bad_request(sl_error_t *err, const char *code, const char *param, const char *message)
@@ -147,6 +138,12 @@ chat_read(sl_call_t *call, sl_str_t body, sl_api_e api, sl_error_t *err)
 {
     sl_json_error_t jerr;
     sl_json_t *doc;
+    sl_str_t model = sl_str_null;
+    int v[CHAT_NKEYS];
+    int usage = -1;
+    int64_t n = 0;
+    int64_t limit;
+    int rc;
 
     if (body.len == 0) {
         return sl__frontend_bad_request(err, NULL, NULL,
@@ -156,21 +153,6 @@ chat_read(sl_call_t *call, sl_str_t body, sl_api_e api, sl_error_t *err)
     if (sl_json_parse(doc, body.p, body.len, &jerr) < 0) {
         return chat_parse_error(call, body, &jerr, NULL, err);
     }
-    return chat_check(call, body, doc, api, err);
-}
-
-
-/* The checks of chat_read() on body, which doc holds tokenized. */
-static int
-chat_check(sl_call_t *call, sl_str_t body, sl_json_t *doc, sl_api_e api, sl_error_t *err)
-{
-    sl_str_t model = sl_str_null;
-    int v[CHAT_NKEYS];
-    int usage = -1;
-    int64_t n = 0;
-    int64_t limit;
-    int rc;
-
     switch (sl_json_type(doc, SL_JSON_ROOT)) {
     case SL_JSON_OBJECT:
         break;

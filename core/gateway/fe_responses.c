@@ -77,7 +77,6 @@ enum {
     RS_KEY_REASONING,
     RS_KEY_TEXT,
     RS_NKEYS,
-    RS_NKEYS_1 = 10, /* the first lookup's share (SL_JSON_LOOKUP_MAX a lookup) */
 };
 
 /* A reasoning item waiting for the assistant message it belongs to. */
@@ -148,6 +147,8 @@ static int rs_call_output(rs_ctx_t *x, int item);
 static void rs_reasoning_item(rs_ctx_t *x, int item);
 static void rs_flush_reasoning(rs_ctx_t *x);
 static sl_str_t rs_new_id(sl_call_t *call);
+static int rs_call(rs_ctx_t *x, sl_str_t chat, sl_json_t *doc);
+static void rs_lookup(rs_ctx_t *x);
 
 static const char *const rs_keys[RS_NKEYS] = {
     "model",
@@ -169,6 +170,10 @@ static const char *const rs_keys[RS_NKEYS] = {
     "metadata",
     "reasoning",
     "text",
+};
+
+static const unsigned char rs_key_len[RS_NKEYS] = {
+    5, 12, 5, 5, 11, 6, 5, 19, 10, 12, 20, 6, 17, 11, 5, 4, 8, 9, 4,
 };
 
 const sl_frontend_t sl__frontend_responses = {
@@ -268,13 +273,7 @@ sl__frontend_responses_translate(sl_call_t *call, const sl_rs_items_t *history, 
     x.err = err;
     x.in = call->native_doc;
     x.where_idx = (size_t) -1;
-    if (sl_json_lookup(x.in, SL_JSON_ROOT, rs_keys, RS_NKEYS_1, x.v) < 0
-        || sl_json_lookup(x.in, SL_JSON_ROOT, rs_keys + RS_NKEYS_1, RS_NKEYS - RS_NKEYS_1,
-                          x.v + RS_NKEYS_1)
-               < 0) {
-        return rs_bad(&x, NULL, NULL,
-                      "We could not parse the JSON body of your request: a duplicate object key.");
-    }
+    rs_lookup(&x);
     input = x.v[RS_KEY_INPUT];
     v = x.v[RS_KEY_MODEL];
     if (!rs_str(&x, x.in, v, &s) || s.len == 0) {
@@ -378,11 +377,68 @@ sl__frontend_responses_translate(sl_call_t *call, const sl_rs_items_t *history, 
     if (sl_json_w_finish(x.w, &chat) < 0) {
         return rs_bad(&x, NULL, NULL, "The request cannot be encoded.");
     }
-    rc = sl__frontend_read_chat_doc(call, chat, doc, err);
-    if (rc == 0) {
-        call->untranslatable = x.untranslatable;
+    return rs_call(&x, chat, doc);
+}
+
+
+/*
+ * The chat body into call, as the chat frontend would read it, from what
+ * the translation wrote (the model first, stream only when true, no
+ * stream_options, max_completion_tokens only when positive).
+ */
+static int
+rs_call(rs_ctx_t *x, sl_str_t chat, sl_json_t *doc)
+{
+    sl_call_t *call = x->call;
+    sl_str_t model;
+    int64_t n = 0;
+
+    if (!rs_str(x, x->in, x->v[RS_KEY_MODEL], &model) || !sl_http_is_field_value(model)) {
+        /* it would reach the x-sluice-model header (and the upstream request) */
+        return rs_bad(x, "invalid_value", "model",
+                      "Invalid 'model': control characters are not allowed.");
     }
-    return rc;
+    call->api = SL_API_CHAT;
+    call->raw = chat;
+    call->doc = doc;
+    call->model = sl_json_key_value(doc, sl_json_first(doc, SL_JSON_ROOT));
+    call->stream_options = -1;
+    call->stream = sl_json_is_true(x->in, x->v[RS_KEY_STREAM]);
+    call->client_wants_usage = false;
+    call->max_tokens =
+        sl_json_int(x->in, x->v[RS_KEY_MAX_OUTPUT], &n) == 0 && n > 0 ? (uint64_t) n : 0;
+    call->untranslatable = x->untranslatable;
+    return 0;
+}
+
+
+/*
+ * The top-level values the translation reads, in one pass over the
+ * client's members (sl_json_strict() took the body: no key repeats).
+ */
+static void
+rs_lookup(rs_ctx_t *x)
+{
+    const sl_json_t *in = x->in;
+
+    for (int i = 0; i < RS_NKEYS; i++) {
+        x->v[i] = -1;
+    }
+    for (int k = sl_json_first(in, SL_JSON_ROOT); k >= 0; k = sl_json_next(in, SL_JSON_ROOT, k)) {
+        sl_str_t key = sl_json_raw(in, k);
+
+        key = (sl_str_t){ key.p + 1, key.len - 2 };
+        if (memchr(key.p, '\\', key.len) != NULL
+            && sl_json_string(in, k, x->call->pool, &key) < 0) {
+            continue;
+        }
+        for (int i = 0; i < RS_NKEYS; i++) {
+            if (key.len == rs_key_len[i] && memcmp(key.p, rs_keys[i], key.len) == 0) {
+                x->v[i] = sl_json_key_value(in, k);
+                break;
+            }
+        }
+    }
 }
 
 

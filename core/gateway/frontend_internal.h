@@ -19,12 +19,6 @@ extern const sl_frontend_t sl__frontend_responses;
  */
 int sl__frontend_read_chat(sl_call_t *call, sl_str_t body, sl_error_t *err);
 
-/*
- * As sl__frontend_read_chat, for a body doc already holds tokenized (a
- * frontend that wrote it with sl_json_w_*): no second pass over it.
- */
-int sl__frontend_read_chat_doc(sl_call_t *call, sl_str_t body, sl_json_t *doc, sl_error_t *err);
-
 /* Fills *err as a 400 invalid_request_error. Returns SL_EPARSE. */
 int sl__frontend_bad_request(sl_error_t *err, const char *code, const char *param,
                              const char *message);
@@ -41,8 +35,9 @@ typedef struct sl_rs_items {
  * conversation of a previous response (history: n arrays of input and
  * output items, oldest first, each in a reader sl_json_strict() took; NULL
  * and 0 for none) before its input, written into the internal chat body
- * and its tokens, which call then reads as sl__frontend_read_chat_doc()
- * reads them; sets call->untranslatable. Returns 0 or SL_EPARSE with *err.
+ * and its tokens, set in call as sl__frontend_read_chat() sets a chat body
+ * (from what was written, without a pass over it); sets
+ * call->untranslatable. Returns 0 or SL_EPARSE with *err.
  */
 int sl__frontend_responses_translate(sl_call_t *call, const sl_rs_items_t *history, size_t n,
                                      sl_error_t *err);

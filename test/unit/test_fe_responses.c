@@ -183,6 +183,12 @@ test_tokens(void **state)
         assert_non_null(strstr(call.untranslatable, "input[2].content[2]"));
         json_decref(chat);
     }
+
+    /* a model the x-sluice-model header could not carry, as the chat frontend refuses it */
+    assert_int_equal(decode(pool, "{\"model\":\"m\\u0007\",\"input\":\"x\"}", &call, &err),
+                     SL_EPARSE);
+    assert_string_equal(err.param, "model");
+    assert_non_null(strstr(err.message, "control characters"));
 }
 
 
