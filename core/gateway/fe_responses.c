@@ -1466,15 +1466,13 @@ rs_new_id(sl_call_t *call)
 }
 
 
-/* The model the client named, from its own body. */
+/* The model the client named: the chat body holds the client's own value (call->model). */
 static const char *
 responses_model(const sl_call_t *call)
 {
     sl_str_t s;
 
-    if (sl_json_string(call->native_doc, sl_json_get(call->native_doc, SL_JSON_ROOT, "model"),
-                       call->pool, &s)
-        < 0) {
+    if (sl_json_string(call->doc, call->model, call->pool, &s) < 0) {
         return NULL;
     }
     return sl_pstrndup(call->pool, s.p, s.len);
