@@ -46,6 +46,18 @@ struct sl_json {
     uint64_t work;   /* steps of the last parse (sl__json_work) */
 };
 
+/* A writer (sl_json_w_*): the bytes so far and the open containers. */
+struct sl_json_w {
+    sl_pool_t *pool;
+    sl_json_t *doc; /* gets the tokens as they are written */
+    sl_buf_t buf;
+    int nopen;
+    int open[SL_JSON_W_DEPTH]; /* open containers (token indexes), innermost last */
+    bool key;                  /* a key was written: its value is due */
+    bool bad;                  /* misused: finish fails */
+    bool done;                 /* the top value is complete */
+};
+
 /* One parse in progress. */
 typedef struct json_parser {
     sl_json_t *doc;
@@ -85,6 +97,14 @@ static size_t json_edits_before(const sl_json_edit_t *edits, size_t n, size_t at
 static size_t json_escaped_len(sl_str_t s);
 static char *json_escape(char *d, sl_str_t s);
 static void json_decref_cb(void *arg);
+static int json_strict_keys(const sl_json_t *doc, int obj, sl_pool_t *pool);
+static int json_key_cmp(const void *a, const void *b);
+static bool json_real_ok(const char *p, size_t n);
+static void json_w_free(void *arg);
+static int json_w_push(sl_json_w_t *w, sl_json_type_e type, size_t start, size_t end);
+static bool json_w_begin(sl_json_w_t *w);
+static void json_w_done(sl_json_w_t *w, int t);
+static void json_w_quote(sl_json_w_t *w, sl_str_t s, bool key);
 
 /* What json_value() and json_key() did besides failing. */
 enum {
@@ -1275,4 +1295,448 @@ sl_json_quote(sl_buf_t *b, sl_str_t s)
     sl_buf_reserve(b, n);
     json_escape(b->p + b->len, s);
     b->len += n;
+}
+
+
+/* ------------------------------------------------------------ strict */
+
+
+int
+sl_json_strict(const sl_json_t *doc, sl_pool_t *pool)
+{
+    for (unsigned i = 0; i < doc->ntok; i++) {
+        const json_tok_t *t = &doc->tok[i];
+        size_t len;
+
+        switch ((sl_json_type_e) t->type) {
+        case SL_JSON_STRING:
+            if (json_unescape(doc->p + t->start, (size_t) (t->end - t->start), NULL, &len) < 0) {
+                return SL_EPARSE;
+            }
+            break;
+        case SL_JSON_OBJECT:
+            if (t->size > 1 && json_strict_keys(doc, (int) i, pool) < 0) {
+                return SL_EPARSE;
+            }
+            break;
+        case SL_JSON_NUMBER: {
+            const char *p = doc->p + t->start;
+            size_t n = (size_t) (t->end - t->start);
+            int64_t v;
+
+            if (memchr(p, '.', n) == NULL && memchr(p, 'e', n) == NULL
+                && memchr(p, 'E', n) == NULL) {
+                if (sl_json_int(doc, (int) i, &v) < 0) {
+                    return SL_EPARSE;
+                }
+            } else if (!json_real_ok(p, n)) {
+                return SL_EPARSE;
+            }
+            break;
+        }
+        default:
+            break;
+        }
+    }
+    return 0;
+}
+
+
+/* No key of obj (two members or more, strings already checked) repeats, compared decoded. */
+static int
+json_strict_keys(const sl_json_t *doc, int obj, sl_pool_t *pool)
+{
+    size_t n = doc->tok[obj].size;
+    sl_str_t small[8];
+    sl_str_t *keys = n <= 8 ? small : sl_palloc(pool, n * sizeof(*keys));
+    size_t i = 0;
+
+    for (int k = sl_json_first(doc, obj); k >= 0; k = sl_json_next(doc, obj, k)) {
+        if (sl_json_string(doc, k, pool, &keys[i]) < 0) {
+            return SL_EPARSE;
+        }
+        i++;
+    }
+    if (n <= 8) {
+        for (size_t a = 0; a < n; a++) {
+            for (size_t b = a + 1; b < n; b++) {
+                if (keys[a].len == keys[b].len && memcmp(keys[a].p, keys[b].p, keys[a].len) == 0) {
+                    return SL_EPARSE;
+                }
+            }
+        }
+        return 0;
+    }
+    qsort(keys, n, sizeof(*keys), json_key_cmp);
+    for (i = 1; i < n; i++) {
+        if (json_key_cmp(&keys[i - 1], &keys[i]) == 0) {
+            return SL_EPARSE;
+        }
+    }
+    return 0;
+}
+
+
+static int
+json_key_cmp(const void *a, const void *b)
+{
+    const sl_str_t *x = a;
+    const sl_str_t *y = b;
+
+    if (x->len != y->len) {
+        return x->len < y->len ? -1 : 1;
+    }
+    return x->len == 0 ? 0 : memcmp(x->p, y->p, x->len);
+}
+
+
+/* A real number (p[0..n), valid grammar) a double holds: strtod does not overflow. */
+static bool
+json_real_ok(const char *p, size_t n)
+{
+    char small[64];
+    char *s = small;
+    double d;
+    bool ok;
+
+    if (n >= sizeof(small)) {
+        s = malloc(n + 1);
+        if (s == NULL) {
+            return false;
+        }
+    }
+    memcpy(s, p, n);
+    s[n] = '\0';
+    errno = 0;
+    d = strtod(s, NULL);
+    ok = !(errno == ERANGE && (d > 1.0 || d < -1.0));
+    if (s != small) {
+        free(s);
+    }
+    return ok;
+}
+
+
+/* ------------------------------------------------------------ writer */
+
+
+sl_json_w_t *
+sl_json_w_create(sl_pool_t *pool, sl_json_t *doc)
+{
+    sl_json_w_t *w = sl_pcalloc(pool, sizeof(*w));
+
+    w->pool = pool;
+    w->doc = doc;
+    w->buf = (sl_buf_t) SL_BUF_INIT;
+    sl_buf_reserve(&w->buf, 256);
+    doc->ntok = 0;
+    doc->p = NULL;
+    doc->len = 0;
+    sl_pool_on_destroy(pool, json_w_free, w);
+    return w;
+}
+
+
+static void
+json_w_free(void *arg)
+{
+    sl_json_w_t *w = arg;
+
+    sl_buf_free(&w->buf);
+}
+
+
+/* A new token (as json_push). */
+static int
+json_w_push(sl_json_w_t *w, sl_json_type_e type, size_t start, size_t end)
+{
+    sl_json_t *doc = w->doc;
+    json_tok_t *t;
+
+    if (doc->ntok == doc->cap) {
+        unsigned cap = doc->cap == 0 ? JSON_INITIAL_TOKENS : doc->cap * 2;
+
+        doc->tok = sl_xrealloc(doc->tok, sizeof(json_tok_t) * cap);
+        doc->cap = cap;
+    }
+    t = &doc->tok[doc->ntok];
+    t->type = (unsigned) type;
+    t->start = (int) start;
+    t->end = (int) end;
+    t->size = 0;
+    t->next = 0;
+    return (int) doc->ntok++;
+}
+
+
+/* Before a value: its comma, its place in an array. False (and bad) where no value may go. */
+static bool
+json_w_begin(sl_json_w_t *w)
+{
+    json_tok_t *c;
+
+    if (w->bad || w->done) {
+        w->bad = true;
+        return false;
+    }
+    if (w->nopen == 0) {
+        return true;
+    }
+    c = &w->doc->tok[w->open[w->nopen - 1]];
+    if (c->type == SL_JSON_OBJECT) {
+        if (!w->key) {
+            w->bad = true;
+            return false;
+        }
+        w->key = false;
+        return true;
+    }
+    if (c->size > 0) {
+        sl_buf_append(&w->buf, ",", 1);
+    }
+    c->size++;
+    return true;
+}
+
+
+/* Value t is complete: its subtree (and its key's) ends here. */
+static void
+json_w_done(sl_json_w_t *w, int t)
+{
+    sl_json_t *doc = w->doc;
+
+    doc->tok[t].next = (int) doc->ntok;
+    if (w->nopen == 0) {
+        w->done = true;
+        return;
+    }
+    if (doc->tok[w->open[w->nopen - 1]].type == SL_JSON_OBJECT) {
+        doc->tok[t - 1].next = (int) doc->ntok;
+    }
+}
+
+
+void
+sl_json_w_open(sl_json_w_t *w, bool object)
+{
+    int t;
+
+    if (!json_w_begin(w)) {
+        return;
+    }
+    if (w->nopen == SL_JSON_W_DEPTH) {
+        w->bad = true;
+        return;
+    }
+    t = json_w_push(w, object ? SL_JSON_OBJECT : SL_JSON_ARRAY, w->buf.len, w->buf.len);
+    sl_buf_append(&w->buf, object ? "{" : "[", 1);
+    w->open[w->nopen++] = t;
+}
+
+
+void
+sl_json_w_close(sl_json_w_t *w)
+{
+    int t;
+
+    if (w->bad || w->nopen == 0 || w->key) {
+        w->bad = true;
+        return;
+    }
+    t = w->open[--w->nopen];
+    sl_buf_append(&w->buf, w->doc->tok[t].type == SL_JSON_OBJECT ? "}" : "]", 1);
+    w->doc->tok[t].end = (int) w->buf.len;
+    json_w_done(w, t);
+}
+
+
+void
+sl_json_w_key(sl_json_w_t *w, sl_str_t key)
+{
+    json_tok_t *c;
+    int t;
+
+    if (w->bad || w->nopen == 0 || w->key) {
+        w->bad = true;
+        return;
+    }
+    c = &w->doc->tok[w->open[w->nopen - 1]];
+    if (c->type != SL_JSON_OBJECT) {
+        w->bad = true;
+        return;
+    }
+    if (c->size > 0) {
+        sl_buf_append(&w->buf, ",", 1);
+    }
+    c->size++;
+    t = json_w_push(w, SL_JSON_STRING, w->buf.len + 1, 0);
+    json_w_quote(w, key, true);
+    w->doc->tok[t].end = (int) w->buf.len - 2;
+    w->doc->tok[t].size = 1;
+    w->key = true;
+}
+
+
+/*
+ * s quoted (and escaped as sl_json_quote() escapes), then ':' for a key;
+ * text with nothing to escape, a key's usual case, in one copy.
+ */
+static void
+json_w_quote(sl_json_w_t *w, sl_str_t s, bool key)
+{
+    sl_buf_t *b = &w->buf;
+    size_t i = 0;
+    char *d;
+
+    while (i < s.len) {
+        unsigned char c = (unsigned char) s.p[i];
+
+        if (c < 0x20 || c == '"' || c == '\\') {
+            break;
+        }
+        i++;
+    }
+    if (i < s.len) {
+        sl_json_quote(b, s);
+        if (key) {
+            sl_buf_append(b, ":", 1);
+        }
+        return;
+    }
+    sl_buf_reserve(b, s.len + 3);
+    d = b->p + b->len;
+    *d++ = '"';
+    if (s.len > 0) {
+        memcpy(d, s.p, s.len);
+    }
+    d += s.len;
+    *d++ = '"';
+    if (key) {
+        *d++ = ':';
+    }
+    b->len = (size_t) (d - b->p);
+}
+
+
+void
+sl_json_w_str(sl_json_w_t *w, sl_str_t s)
+{
+    int t;
+
+    if (!json_w_begin(w)) {
+        return;
+    }
+    t = json_w_push(w, SL_JSON_STRING, w->buf.len + 1, 0);
+    json_w_quote(w, s, false);
+    w->doc->tok[t].end = (int) w->buf.len - 1;
+    json_w_done(w, t);
+}
+
+
+void
+sl_json_w_scalar(sl_json_w_t *w, sl_json_type_e type, sl_str_t text)
+{
+    int t;
+
+    if (type != SL_JSON_NUMBER && type != SL_JSON_TRUE && type != SL_JSON_FALSE
+        && type != SL_JSON_NULL) {
+        w->bad = true;
+        return;
+    }
+    if (!json_w_begin(w)) {
+        return;
+    }
+    t = json_w_push(w, type, w->buf.len, w->buf.len + text.len);
+    sl_buf_append(&w->buf, text.p, text.len);
+    json_w_done(w, t);
+}
+
+
+void
+sl_json_w_value(sl_json_w_t *w, const sl_json_t *src, int v)
+{
+    sl_json_t *doc = w->doc;
+    size_t from;
+    size_t to;
+    long delta;
+    int first;
+    int n;
+
+    if (sl_json_type(src, v) == SL_JSON_NONE || src == doc) {
+        w->bad = true;
+        return;
+    }
+    if (!json_w_begin(w)) {
+        return;
+    }
+    from = json_raw_start(src, v);
+    to = json_raw_end(src, v);
+    delta = (long) w->buf.len - (long) from;
+    n = src->tok[v].next - v;
+    while (doc->cap - doc->ntok < (unsigned) n) {
+        unsigned cap = doc->cap == 0 ? JSON_INITIAL_TOKENS : doc->cap * 2;
+
+        doc->tok = sl_xrealloc(doc->tok, sizeof(json_tok_t) * cap);
+        doc->cap = cap;
+    }
+    first = (int) doc->ntok;
+    for (int i = 0; i < n; i++) {
+        json_tok_t t = src->tok[v + i];
+
+        t.start = (int) (t.start + delta);
+        t.end = (int) (t.end + delta);
+        t.next = t.next - v + first;
+        doc->tok[first + i] = t;
+    }
+    doc->ntok += (unsigned) n;
+    sl_buf_append(&w->buf, src->p + from, to - from);
+    json_w_done(w, first);
+}
+
+
+size_t
+sl_json_w_len(const sl_json_w_t *w)
+{
+    return w->buf.len;
+}
+
+
+int
+sl_json_w_finish(sl_json_w_t *w, sl_str_t *out)
+{
+    sl_json_t *doc = w->doc;
+    char *p;
+
+    if (w->bad || !w->done || w->buf.len >= JSON_MAX_LEN) {
+        doc->ntok = 0;
+        return -EINVAL;
+    }
+    p = sl_palloc(w->pool, w->buf.len + 1);
+    memcpy(p, w->buf.p, w->buf.len);
+    p[w->buf.len] = '\0';
+    doc->p = p;
+    doc->len = w->buf.len;
+    doc->work = 0;
+    sl_buf_free(&w->buf);
+    *out = (sl_str_t){ p, doc->len };
+    return 0;
+}
+
+
+bool
+sl__json_same(const sl_json_t *a, const sl_json_t *b)
+{
+    if (a->len != b->len || a->ntok != b->ntok || (a->len > 0 && memcmp(a->p, b->p, a->len) != 0)) {
+        return false;
+    }
+    for (unsigned i = 0; i < a->ntok; i++) {
+        const json_tok_t *x = &a->tok[i];
+        const json_tok_t *y = &b->tok[i];
+
+        if (x->start != y->start || x->end != y->end || x->next != y->next || x->size != y->size
+            || x->type != y->type) {
+            return false;
+        }
+    }
+    return true;
 }

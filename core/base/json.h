@@ -185,6 +185,71 @@ int sl_json_splice_strings(sl_json_t *into, const sl_json_t *doc, const sl_json_
 void sl_json_quote(sl_buf_t *b, sl_str_t s);
 
 /*
+ * Checks what sl_json_parse() leaves unchecked, over the whole document, as
+ * jansson with JSON_REJECT_DUPLICATES checks it: every string and key
+ * decodes (sl_json_string()'s rules), no object repeats a key (compared
+ * decoded), every integer fits int64_t and no real overflows a double.
+ * A document that passes can be copied piecewise (sl_json_w_value()) into
+ * one jansson takes. pool: decoded keys with escapes, and the key lists of
+ * large objects. Returns 0 or SL_EPARSE. Linear in the document, plus
+ * n log n in the members of objects of more than 8 members. Worker context.
+ */
+int sl_json_strict(const sl_json_t *doc, sl_pool_t *pool);
+
+/*
+ * A writer: a document written and tokenized at once, so a translation
+ * that produces JSON for the token reader needs no second pass over what it
+ * wrote. Values go in document order; commas and colons are the writer's.
+ * sl_json_w_finish() hands the bytes and their tokens to a reader, which
+ * then holds exactly what sl_json_parse() of the same bytes would hold.
+ * Misuse (a key outside an object, a value where a key is due, more than
+ * SL_JSON_W_DEPTH open containers, finishing with one open) makes finish
+ * fail. In the pool; aborts on OOM (worker).
+ */
+#define SL_JSON_W_DEPTH 32 /* containers the writer itself may hold open */
+
+typedef struct sl_json_w sl_json_w_t;
+
+/* A writer whose document doc (a reader of pool) receives at finish. */
+sl_json_w_t *sl_json_w_create(sl_pool_t *pool, sl_json_t *doc);
+
+/* Opens an object (true) or an array, as a value. */
+void sl_json_w_open(sl_json_w_t *w, bool object);
+
+/* Closes the innermost open container. */
+void sl_json_w_close(sl_json_w_t *w);
+
+/* A key of the open object: key is valid UTF-8 (quoted and escaped here). */
+void sl_json_w_key(sl_json_w_t *w, sl_str_t key);
+
+/* A string value: s is valid UTF-8 (quoted and escaped here). */
+void sl_json_w_str(sl_json_w_t *w, sl_str_t s);
+
+/*
+ * A number, true, false or null: text is the literal's bytes (a valid JSON
+ * number for SL_JSON_NUMBER).
+ */
+void sl_json_w_scalar(sl_json_w_t *w, sl_json_type_e type, sl_str_t text);
+
+/*
+ * A copy of value v of src (another reader), bytes and tokens: src's
+ * document must be one sl_json_strict() took (or the writer's own output)
+ * for the result to be one jansson takes.
+ */
+void sl_json_w_value(sl_json_w_t *w, const sl_json_t *src, int v);
+
+/* Bytes written so far (0: nothing yet). */
+size_t sl_json_w_len(const sl_json_w_t *w);
+
+/*
+ * Ends the document: *out is its bytes (in pool, NUL-terminated, the NUL
+ * not counted) and the reader given at create reads them. Returns 0, or
+ * -EINVAL for a writer misused or without one whole value (the reader then
+ * holds no document).
+ */
+int sl_json_w_finish(sl_json_w_t *w, sl_str_t *out);
+
+/*
  * jansson DOM of src (duplicate keys refused, as the proxy always did),
  * released when pool is destroyed; NULL when jansson refuses the bytes.
  * For adapters that translate (they want a DOM to edit).

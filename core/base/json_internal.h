@@ -5,6 +5,7 @@
 #ifndef SL_CORE_BASE_JSON_INTERNAL_H
 #define SL_CORE_BASE_JSON_INTERNAL_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "core/base/json.h"
@@ -16,5 +17,8 @@
  * tests hold it to 4 * len + 8). Any context.
  */
 uint64_t sl__json_work(const sl_json_t *doc);
+
+/* True when a and b hold the same bytes and the same tokens. Any context. */
+bool sl__json_same(const sl_json_t *a, const sl_json_t *b);
 
 #endif

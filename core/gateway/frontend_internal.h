@@ -23,14 +23,32 @@ int sl__frontend_read_chat(sl_call_t *call, sl_str_t body, sl_error_t *err);
 int sl__frontend_bad_request(sl_error_t *err, const char *code, const char *param,
                              const char *message);
 
+/* One array of Responses input (or output) items, in reader doc. */
+typedef struct sl_rs_items {
+    const sl_json_t *doc;
+    int items;
+} sl_rs_items_t;
+
 /*
  * The Responses frontend's translation (fe_responses.c): the client's
- * request in (a DOM of call->native), with the conversation of a previous
- * response (history: an array of input and output items, or NULL) before
- * its input, into the internal chat body read as sl__frontend_read_chat
- * reads one; sets call->untranslatable. Returns 0 or SL_EPARSE with *err.
+ * request (call->native_doc, which sl_json_strict() took), with the
+ * conversation of a previous response (history: n arrays of input and
+ * output items, oldest first, each in a reader sl_json_strict() took; NULL
+ * and 0 for none) before its input, written into the internal chat body
+ * and its tokens, set in call as sl__frontend_read_chat() sets a chat body
+ * (from what was written, without a pass over it); sets
+ * call->untranslatable. Returns 0 or SL_EPARSE with *err.
  */
-int sl__frontend_responses_translate(sl_call_t *call, json_t *in, json_t *history, sl_error_t *err);
+int sl__frontend_responses_translate(sl_call_t *call, const sl_rs_items_t *history, size_t n,
+                                     sl_error_t *err);
+
+/* The Responses frontend's answer side (fe_responses_answer.c): see sl_frontend_t. */
+int sl__responses_encode_answer(const sl_call_t *call, const sl_answer_t *a, sl_buf_t *out);
+void *sl__responses_stream_open(const sl_call_t *call);
+int sl__responses_encode_events(void *state, const sl_evs_t *evs, sl_buf_t *out);
+int sl__responses_encode_end(void *state, const sl_usage_t *usage, sl_buf_t *out);
+int sl__responses_encode_stream_error(void *state, const sl_error_t *e, sl_buf_t *out);
+int sl__responses_encode_error(sl_pool_t *pool, const sl_error_t *e, sl_str_t *out);
 
 /*
  * The response object a Responses stream's clean end carried (state from

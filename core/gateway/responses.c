@@ -103,8 +103,9 @@ static void resp_report(resp_job_t *job);
 static void resp_store_done(resp_job_t *job);
 static void resp_input_items(const sl_json_t *cl, sl_str_t id, sl_buf_t *b);
 static void resp_item_id(sl_buf_t *b, sl_str_t suffix, size_t i);
-static int resp_chain(sl_drv_req_t *rq, const char *id, json_t **history, bool *all_native);
-static int resp_native_rewrite(sl_drv_req_t *rq, json_t *in, json_t *history);
+static int resp_chain(sl_drv_req_t *rq, const char *id, sl_rs_items_t **history, size_t *n,
+                      bool *all_native);
+static int resp_native_rewrite(sl_drv_req_t *rq, const sl_rs_items_t *history, size_t n);
 static const sl_frontend_t *resp_fe(void);
 static void resp_error(sl_http_req_t *r, int status, const char *type, const char *code,
                        const char *param, const char *message);
@@ -556,8 +557,8 @@ sl__drv_responses_decoded(sl_drv_req_t *rq)
 {
     sl_call_t *call = &rq->call;
     int prev = sl_json_get(call->native_doc, SL_JSON_ROOT, "previous_response_id");
-    json_t *history = NULL;
-    json_t *in;
+    sl_rs_items_t *history = NULL;
+    size_t n = 0;
     bool all_native = true;
     sl_error_t err;
     sl_str_t id;
@@ -579,23 +580,16 @@ sl__drv_responses_decoded(sl_drv_req_t *rq)
                           "as input.");
         return SL_EDENIED;
     }
-    rc = resp_chain(rq, sl_pstrndup(rq->r->pool, id.p, id.len), &history, &all_native);
+    rc = resp_chain(rq, sl_pstrndup(rq->r->pool, id.p, id.len), &history, &n, &all_native);
     if (rc < 0) {
         return rc;
     }
-    in = sl_json_dom(rq->r->pool, call->native);
     memset(&err, 0, sizeof(err));
-    if (in == NULL || sl__frontend_responses_translate(call, in, history, &err) < 0) {
-        json_decref(history);
-        if (in == NULL) {
-            sl__frontend_bad_request_error(rq, NULL, "The request body cannot be read.");
-        } else {
-            sl__drv_error(rq, &err);
-        }
+    if (sl__frontend_responses_translate(call, history, n, &err) < 0) {
+        sl__drv_error(rq, &err);
         return SL_EPARSE;
     }
-    rc = all_native ? 0 : resp_native_rewrite(rq, in, history);
-    json_decref(history);
+    rc = all_native ? 0 : resp_native_rewrite(rq, history, n);
     if (rc < 0) {
         sl__frontend_bad_request_error(rq, NULL, "The request cannot be encoded.");
     }
@@ -605,77 +599,81 @@ sl__drv_responses_decoded(sl_drv_req_t *rq)
 
 /*
  * The conversation before response id: each response's input items, then
- * its output items, oldest first, into *history (a new reference). Answers
- * the client itself when the chain cannot be read.
+ * its output items, oldest first, as *n arrays of the records read with
+ * the token reader (in the request pool) into *history. Answers the client
+ * itself when the chain cannot be read.
  */
 static int
-resp_chain(sl_drv_req_t *rq, const char *id, json_t **history, bool *all_native)
+resp_chain(sl_drv_req_t *rq, const char *id, sl_rs_items_t **history, size_t *n, bool *all_native)
 {
-    json_t *recs = json_array();
-    json_t *out = json_array();
+    sl_pool_t *pool = rq->r->pool;
+    const sl_json_t **recs = sl_palloc(pool, RESP_CHAIN_MAX * sizeof(*recs));
+    size_t nrecs = 0;
+    sl_rs_items_t *out;
     sl_txn_t *t;
     const char *next = id;
-    json_t *rec;
-    size_t i;
+    size_t k = 0;
     int rc;
 
     rc = sl_db_read(rq->d->db, &t);
     if (rc < 0) {
-        json_decref(recs);
-        json_decref(out);
         sl__drv_error_new(rq, 500, "api_error", "storage_error", NULL,
                           "The gateway cannot read its response store right now.");
         return rc;
     }
-    while (next != NULL && json_array_size(recs) < RESP_CHAIN_MAX) {
+    while (next != NULL && nrecs < RESP_CHAIN_MAX) {
         sl_resp_rec_t r;
+        sl_json_t *doc;
+        sl_str_t p;
 
-        rc = sl_responses_get(t, next, rq->r->pool, &r);
+        rc = sl_responses_get(t, next, pool, &r);
         if (rc == 0 && !sl_responses_visible(&r, rq->acct.key_id, rq->acct.team)) {
             rc = SL_ENOTFOUND;
         }
         if (rc < 0) {
             break;
         }
-        rec = json_loadb(r.json.p, r.json.len, 0, NULL);
-        if (!json_is_object(rec)) {
-            json_decref(rec);
+        doc = sl_json_create(pool);
+        if (sl_json_parse(doc, r.json.p, r.json.len, NULL) < 0
+            || sl_json_type(doc, SL_JSON_ROOT) != SL_JSON_OBJECT || sl_json_strict(doc, pool) < 0) {
             rc = SL_ECORRUPT;
             break;
         }
-        json_array_insert_new(recs, 0, rec);
-        next = json_string_value(json_object_get(rec, "previous_response_id"));
+        recs[nrecs++] = doc;
+        next = NULL;
+        if (sl_json_string(doc, sl_json_get(doc, SL_JSON_ROOT, "previous_response_id"), pool, &p)
+            == 0) {
+            next = sl_pstrndup(pool, p.p, p.len);
+        }
     }
     sl_db_abort(t);
     if (rc == SL_ENOTFOUND) {
-        sl__drv_error_new(rq, 400, "invalid_request_error", "previous_response_not_found",
-                          "previous_response_id",
-                          sl_psprintf(rq->r->pool, "Previous response with id '%s' not found.",
-                                      json_array_size(recs) == 0 ? id : next));
+        sl__drv_error_new(
+            rq, 400, "invalid_request_error", "previous_response_not_found", "previous_response_id",
+            sl_psprintf(pool, "Previous response with id '%s' not found.", nrecs == 0 ? id : next));
     } else if (rc < 0) {
         sl__drv_error_new(rq, 500, "api_error", "storage_error", NULL,
                           "The gateway cannot read its response store right now.");
     }
     if (rc < 0) {
-        json_decref(recs);
-        json_decref(out);
         return rc;
     }
-    json_array_foreach(recs, i, rec)
-    {
-        json_t *items = json_object_get(rec, "input");
-        json_t *output = json_object_get(json_object_get(rec, "response"), "output");
+    out = sl_palloc(pool, (2 * nrecs + 1) * sizeof(*out));
+    for (size_t i = nrecs; i-- > 0;) {
+        const sl_json_t *doc = recs[i];
+        int items = sl_json_get(doc, SL_JSON_ROOT, "input");
+        int output = sl_json_path(doc, SL_JSON_ROOT, "response.output");
 
-        if (json_is_array(items)) {
-            json_array_extend(out, items);
+        if (sl_json_type(doc, items) == SL_JSON_ARRAY) {
+            out[k++] = (sl_rs_items_t){ doc, items };
         }
-        if (json_is_array(output)) {
-            json_array_extend(out, output);
+        if (sl_json_type(doc, output) == SL_JSON_ARRAY) {
+            out[k++] = (sl_rs_items_t){ doc, output };
         }
-        *all_native = *all_native && json_is_true(json_object_get(rec, "native"));
+        *all_native = *all_native && sl_json_is_true(doc, sl_json_get(doc, SL_JSON_ROOT, "native"));
     }
-    json_decref(recs);
     *history = out;
+    *n = k;
     return 0;
 }
 
@@ -684,30 +682,41 @@ resp_chain(sl_drv_req_t *rq, const char *id, json_t **history, bool *all_native)
  * The client's body for a native target when the chain is not all the
  * upstream's own: the whole conversation as input, no previous id.
  * Reasoning items of other providers (and ones without encrypted content)
- * are left out: OpenAI could not read them.
+ * are left out: OpenAI could not read them. A DOM: this is the rare path.
  */
 static int
-resp_native_rewrite(sl_drv_req_t *rq, json_t *in, json_t *history)
+resp_native_rewrite(sl_drv_req_t *rq, const sl_rs_items_t *history, size_t n)
 {
     sl_call_t *call = &rq->call;
-    json_t *body = json_deep_copy(in);
+    json_t *body = json_loadb(call->native.p, call->native.len, 0, NULL);
     json_t *input = json_array();
-    json_t *own = json_object_get(in, "input");
+    json_t *own = json_object_get(body, "input");
     sl_json_t *doc;
     json_t *it;
     size_t i, len;
     char *p;
 
-    json_array_foreach(history, i, it)
-    {
-        const char *type = json_string_value(json_object_get(it, "type"));
-        const char *enc = json_string_value(json_object_get(it, "encrypted_content"));
+    if (!json_is_object(body)) {
+        json_decref(body);
+        json_decref(input);
+        return SL_EPARSE;
+    }
+    for (size_t h = 0; h < n; h++) {
+        sl_str_t raw = sl_json_raw(history[h].doc, history[h].items);
+        json_t *items = json_loadb(raw.p, raw.len, 0, NULL);
 
-        if (type != NULL && strcmp(type, "reasoning") == 0
-            && (enc == NULL || strncmp(enc, "sl1.", 4) == 0)) {
-            continue;
+        json_array_foreach(items, i, it)
+        {
+            const char *type = json_string_value(json_object_get(it, "type"));
+            const char *enc = json_string_value(json_object_get(it, "encrypted_content"));
+
+            if (type != NULL && strcmp(type, "reasoning") == 0
+                && (enc == NULL || strncmp(enc, "sl1.", 4) == 0)) {
+                continue;
+            }
+            json_array_append(input, it);
         }
-        json_array_append(input, it);
+        json_decref(items);
     }
     if (json_is_string(own)) {
         json_array_append_new(input, json_pack("{s:s,s:O}", "role", "user", "content", own));

@@ -2,9 +2,11 @@
  * libFuzzer target for the Responses frontend's request decoder: any bytes
  * as a POST /v1/responses body. A body it takes must have become a chat
  * body jansson parses to an object with a non-empty messages array and the
- * gateway's response id; the same body is then translated again with its
- * own input as the conversation before it (what previous_response_id does),
- * which must hold the same. Errors must be 400s with a message.
+ * gateway's response id, and whose tokens (the token writer's) are what
+ * the token reader makes of the same bytes; the same body is then
+ * translated again with its own input as the conversation before it (what
+ * previous_response_id does), which must hold the same. Errors must be
+ * 400s with a message.
  *
  * Through meson (test/fuzz/meson.build, clang only):
  *   CC=clang meson setup build-fuzz -Db_sanitize=address,undefined -Db_lundef=false \
@@ -19,6 +21,7 @@
 
 #include <jansson.h>
 
+#include "core/base/json_internal.h"
 #include "core/base/pool.h"
 #include "core/gateway/frontend.h"
 #include "core/gateway/frontend_internal.h"
@@ -26,6 +29,7 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static void fuzz_check(const sl_call_t *call, int rc, const sl_error_t *err);
+static const sl_json_t *fuzz_reparse(sl_pool_t *pool, sl_str_t raw);
 
 
 /* A decoded call holds a chat body with messages; a refused one a 400 with a message. */
@@ -49,6 +53,19 @@ fuzz_check(const sl_call_t *call, int rc, const sl_error_t *err)
 }
 
 
+/* raw read by the token reader, to hold the writer's tokens against. */
+static const sl_json_t *
+fuzz_reparse(sl_pool_t *pool, sl_str_t raw)
+{
+    sl_json_t *doc = sl_json_create(pool);
+
+    if (sl_json_parse(doc, raw.p, raw.len, NULL) < 0) {
+        abort();
+    }
+    return doc;
+}
+
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -56,7 +73,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     sl_pool_t *pool = sl_pool_create(0);
     sl_call_t call;
     sl_error_t err;
-    json_t *in;
+    sl_rs_items_t history;
     int rc;
 
     memset(&call, 0, sizeof(call));
@@ -71,11 +88,18 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (rc == 0 && fe->model(&call) == NULL) {
         abort();
     }
-    in = rc == 0 ? sl_json_dom(pool, call.native) : NULL;
-    if (in != NULL && json_is_array(json_object_get(in, "input"))) {
+    if (rc == 0 && !sl__json_same(call.doc, fuzz_reparse(pool, call.raw))) {
+        abort(); /* the writer's tokens are the reader's */
+    }
+    history.doc = call.native_doc;
+    history.items = sl_json_get(call.native_doc, SL_JSON_ROOT, "input");
+    if (rc == 0 && sl_json_type(history.doc, history.items) == SL_JSON_ARRAY) {
         memset(&err, 0, sizeof(err));
-        rc = sl__frontend_responses_translate(&call, in, json_object_get(in, "input"), &err);
+        rc = sl__frontend_responses_translate(&call, &history, 1, &err);
         fuzz_check(&call, rc, &err);
+        if (rc == 0 && !sl__json_same(call.doc, fuzz_reparse(pool, call.raw))) {
+            abort();
+        }
     }
     sl_pool_destroy(pool);
     return 0;

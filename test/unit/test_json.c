@@ -3,7 +3,8 @@
  * with jansson on fixed and mutated documents),
  * error positions, key lookup (escaped and repeated keys), nested paths,
  * iteration, string decoding, integers, growth of the token array, reuse of
- * one reader, nesting depth, the splice writer and the jansson bridge; and
+ * one reader, nesting depth, the splice writer and the jansson bridge, the
+ * strict check (against jansson) and the token writer (against the reader); and
  * that the reader stays linear on hostile bodies (sl__json_work(), the
  * reader's own step count, not a clock: issue 7's 1 MB of [] took 31 s).
  */
@@ -81,6 +82,9 @@ static void assert_linear(const sl_json_t *doc, size_t len, const char *what);
 static void test_splice(void **state);
 static void test_splice_escape(void **state);
 static void test_dom(void **state);
+static void test_strict(void **state);
+static void test_writer(void **state);
+static void test_writer_misuse(void **state);
 
 
 static int
@@ -1177,6 +1181,159 @@ test_dom(void **state)
 }
 
 
+/* sl_json_strict() refuses exactly what jansson (duplicates refused) refuses of what the reader
+ * takes. */
+static void
+test_strict(void **state)
+{
+    static const char *const docs[] = {
+        "{\"a\":1,\"b\":[\"x\",{\"c\":null,\"d\":true}],\"e\":-0.5e3}",
+        "{\"a\":1,\"a\":2}",
+        "{\"a\":1,\"\\u0061\":2}",
+        "[{\"k\":{\"x\":1,\"y\":2,\"x\":3}}]",
+        "{\"k0\":0,\"k1\":1,\"k2\":2,\"k3\":3,\"k4\":4,\"k5\":5,\"k6\":6,\"k7\":7,\"k8\":8,\"k9\":"
+        "9}",
+        "{\"k0\":0,\"k1\":1,\"k2\":2,\"k3\":3,\"k4\":4,\"k5\":5,\"k6\":6,\"k7\":7,\"k8\":8,\"k3\":"
+        "9}",
+        "{\"\":0,\"k1\":1,\"k2\":2,\"k3\":3,\"k4\":4,\"k5\":5,\"k6\":6,\"k7\":7,\"k8\":8,\"\":9}",
+        "[\"bad \\ud800 surrogate\"]",
+        "{\"\\ud800\":1}",
+        "[\"nul \\u0000\"]",
+        "[\"ctl \x01\"]",
+        "[\"utf8 \xc3\"]",
+        "[\"utf8 \xc3\xa9 ok\"]",
+        "[9223372036854775807,-9223372036854775808]",
+        "[9223372036854775808]",
+        "[-9223372036854775809]",
+        "[1e400]",
+        "[-1e400]",
+        "[1e-400,0.0,123456789012345678901234567890.5]",
+        "\"top\"",
+        "{}",
+    };
+    sl_pool_t *pool = *state;
+
+    for (size_t i = 0; i < sizeof(docs) / sizeof(docs[0]); i++) {
+        sl_json_t *doc = parse_ok(pool, docs[i]);
+        json_t *root = json_loads(docs[i], JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, NULL);
+        int rc = sl_json_strict(doc, pool);
+
+        if ((rc == 0) != (root != NULL)) {
+            print_error("doc %zu: strict %d, jansson %s\n", i, rc,
+                        root != NULL ? "takes" : "refuses");
+            fail();
+        }
+        json_decref(root);
+    }
+}
+
+
+/* The writer's tokens are the reader's for the same bytes; copies carry their tokens. */
+static void
+test_writer(void **state)
+{
+    sl_pool_t *pool = *state;
+    sl_json_t *src = parse_ok(pool, "{\"x\": [1, {\"y\" : \"z\\n\"}, []], \"n\":null}");
+    sl_json_t *doc = sl_json_create(pool);
+    sl_json_w_t *w = sl_json_w_create(pool, doc);
+    sl_json_t *again;
+    sl_str_t out;
+
+    sl_json_w_open(w, true);
+    sl_json_w_key(w, sl_str_lit("model"));
+    sl_json_w_str(w, sl_str_lit("m \"q\" \x01"));
+    sl_json_w_key(w, sl_str_lit("k\\ey"));
+    sl_json_w_open(w, false);
+    sl_json_w_scalar(w, SL_JSON_NUMBER, sl_str_lit("-12.5"));
+    sl_json_w_value(w, src, sl_json_get(src, SL_JSON_ROOT, "x"));
+    sl_json_w_open(w, true);
+    sl_json_w_close(w);
+    sl_json_w_value(w, src, SL_JSON_ROOT);
+    sl_json_w_scalar(w, SL_JSON_TRUE, sl_str_lit("true"));
+    sl_json_w_close(w);
+    sl_json_w_key(w, sl_str_lit(""));
+    sl_json_w_value(w, src, sl_json_get(src, SL_JSON_ROOT, "n"));
+    sl_json_w_key(w, sl_str_lit("last"));
+    sl_json_w_open(w, false);
+    sl_json_w_close(w);
+    sl_json_w_close(w);
+    assert_rc(sl_json_w_finish(w, &out), 0);
+    assert_string_equal(out.p,
+                        "{\"model\":\"m \\\"q\\\" \\u0001\",\"k\\\\ey\":[-12.5,[1, {\"y\" : "
+                        "\"z\\n\"}, []],{},{\"x\": [1, {\"y\" : \"z\\n\"}, []], \"n\":null},true],"
+                        "\"\":null,\"last\":[]}");
+    again = parse_ok(pool, out.p);
+    assert_true(sl__json_same(doc, again));
+    assert_str(doc, sl_json_get(doc, SL_JSON_ROOT, "model"), "m \"q\" \x01");
+    assert_int_equal(sl_json_size(doc, sl_json_get(doc, SL_JSON_ROOT, "k\\ey")), 5);
+    assert_int_equal(sl_json_type(doc, sl_json_path(doc, SL_JSON_ROOT, "last")), SL_JSON_ARRAY);
+
+    /* a scalar alone is a document too; the reader may be written again */
+    w = sl_json_w_create(pool, doc);
+    sl_json_w_str(w, sl_str_lit("only"));
+    assert_rc(sl_json_w_finish(w, &out), 0);
+    assert_true(sl__json_same(doc, parse_ok(pool, "\"only\"")));
+}
+
+
+/* A writer misused fails at finish, and its reader holds no document. */
+static void
+test_writer_misuse(void **state)
+{
+    sl_pool_t *pool = *state;
+    sl_json_t *doc = sl_json_create(pool);
+    sl_json_w_t *w;
+    sl_str_t out;
+
+    for (int c = 0; c < 8; c++) {
+        w = sl_json_w_create(pool, doc);
+        switch (c) {
+        case 0: /* nothing */
+            break;
+        case 1: /* a key in an array */
+            sl_json_w_open(w, false);
+            sl_json_w_key(w, sl_str_lit("k"));
+            sl_json_w_close(w);
+            break;
+        case 2: /* a value where a key is due */
+            sl_json_w_open(w, true);
+            sl_json_w_str(w, sl_str_lit("v"));
+            sl_json_w_close(w);
+            break;
+        case 3: /* a key without its value */
+            sl_json_w_open(w, true);
+            sl_json_w_key(w, sl_str_lit("k"));
+            sl_json_w_close(w);
+            break;
+        case 4: /* left open */
+            sl_json_w_open(w, false);
+            break;
+        case 5: /* two top values */
+            sl_json_w_str(w, sl_str_lit("a"));
+            sl_json_w_str(w, sl_str_lit("b"));
+            break;
+        case 6: /* closed once too often */
+            sl_json_w_open(w, false);
+            sl_json_w_close(w);
+            sl_json_w_close(w);
+            break;
+        default: /* deeper than the writer's stack */
+            for (int i = 0; i <= SL_JSON_W_DEPTH; i++) {
+                sl_json_w_open(w, false);
+            }
+            for (int i = 0; i <= SL_JSON_W_DEPTH; i++) {
+                sl_json_w_close(w);
+            }
+            break;
+        }
+        if (sl_json_w_finish(w, &out) != -EINVAL) {
+            fail_msg("case %d: finish took a misused writer", c);
+        }
+        assert_int_equal(sl_json_type(doc, SL_JSON_ROOT), SL_JSON_NONE);
+    }
+}
+
+
 int
 main(void)
 {
@@ -1203,6 +1360,9 @@ main(void)
         cmocka_unit_test_setup_teardown(test_splice_escape, setup, teardown),
         cmocka_unit_test_setup_teardown(test_splice_strings, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dom, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_strict, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_writer, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_writer_misuse, setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
