@@ -35,6 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/sysmacros.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -53,9 +54,16 @@
 #define DB_SCHEMA_KEY   "schema_version"
 #define DB_BACK_RETRY   1000 /* ms: a failed reservation of disk space is retried this often */
 #define DB_COMMIT_MAX   (128u << 10) /* bytes of map one commit is assumed to take at most */
-#define DB_WHY_MAX      320
-#define DB_KEY_MAX      511          /* LMDB's default mdb_env_get_maxkeysize() */
-#define DB_LOCK_SIZE    (128u << 10) /* a new lock.mdb: more than LMDB's 1024 reader slots need */
+#define DB_FAULT_MIN    (64u << 10)  /* sl_db_prefault: bytes populated past the end at least */
+#define DB_FAULT_MAX    (16u << 20)  /* and at most */
+#ifdef MADV_POPULATE_WRITE
+#define DB_MADV_POPULATE_WRITE MADV_POPULATE_WRITE
+#else
+#define DB_MADV_POPULATE_WRITE 23 /* Linux 5.14; older kernels answer EINVAL */
+#endif
+#define DB_WHY_MAX   320
+#define DB_KEY_MAX   511          /* LMDB's default mdb_env_get_maxkeysize() */
+#define DB_LOCK_SIZE (128u << 10) /* a new lock.mdb: more than LMDB's 1024 reader slots need */
 
 struct sl_db {
     MDB_env *env;
@@ -74,6 +82,12 @@ struct sl_db {
     size_t reserve;            /* room kept for admitted requests; 0: no full state */
     int lockfd;                /* lock.mdb, open until after mdb_env_close (db_back_lockfile) */
     char grow_why[DB_WHY_MAX]; /* why the map could not grow last time, under lock exclusive */
+    /* sl_db_prefault: only its caller (one sync pass at a time) touches these */
+    size_t fault_last; /* me_last_pgno seen by the previous pass, 0 none */
+    size_t fault_to;   /* pages below this were populated (or used) already */
+    char *fault_addr;  /* the map's address, found for fault_size */
+    size_t fault_size; /* the map size fault_addr and fault_to belong to (a grow maps anew) */
+    bool fault_off;    /* the kernel has no MADV_POPULATE_WRITE */
 };
 
 /* The full state; one per machine once sl_db_shared_init mapped it. */
@@ -112,6 +126,7 @@ static int db_ensure_backed(sl_db_t *db);
 static void db_set_full(sl_db_t *db, bool full, const char *why, size_t room);
 static void db_after_commit(sl_db_t *db);
 static int db_room(sl_db_t *db, size_t *room, size_t *map_size);
+static char *db_map_addr(sl_db_t *db, size_t size);
 static bool db_sane_len(const sl_txn_t *t, size_t klen, size_t vlen);
 static int db_damaged(const sl_db_t *db, const char *what, sl_dbi_e dbi);
 static uint64_t db_now_ms(void);
@@ -1485,6 +1500,103 @@ sl_db_sync(sl_db_t *db)
         return db_error(db, "mdb_env_sync()", SL_DBI_COUNT, mrc);
     }
     return 0;
+}
+
+
+/*
+ * Populates, writable, the pages just past the map's last used one, sized
+ * to twice what the previous interval used (64 KiB to 16 MiB): the fault
+ * of a fresh page of a shared file mapping (page cache, the filesystem's
+ * block, zeroing) then happens here, in the thread pool, not on the loop
+ * inside a commit. Run right after the msync, which leaves every page it
+ * wrote back write-protected again. Contents are not changed.
+ */
+int
+sl_db_prefault(sl_db_t *db)
+{
+    MDB_envinfo info;
+    size_t first, want, end, pages;
+    int rc = 0;
+
+    if ((db->flags & SL_DB_RDONLY) || db->fault_off) {
+        return 0;
+    }
+    /* the map must not be replaced under madvise: growing it takes the lock for writing */
+    pthread_rwlock_rdlock(&db->lock);
+    mdb_env_info(db->env, &info);
+    if (info.me_mapsize != db->fault_size) {
+        /* LMDB tells a map's address only when it is fixed: the process's own table does */
+        db->fault_size = info.me_mapsize;
+        db->fault_addr = db_map_addr(db, info.me_mapsize);
+        db->fault_to = 0;
+    }
+    pages = info.me_mapsize / db->psize;
+    want = db->fault_last != 0 && info.me_last_pgno > db->fault_last
+               ? (info.me_last_pgno - db->fault_last) * 2
+               : 0;
+    db->fault_last = info.me_last_pgno;
+    if (want < DB_FAULT_MIN / db->psize) {
+        want = DB_FAULT_MIN / db->psize;
+    } else if (want > DB_FAULT_MAX / db->psize) {
+        want = DB_FAULT_MAX / db->psize;
+    }
+    first = info.me_last_pgno + 1;
+    if (first < db->fault_to) {
+        first = db->fault_to;
+    }
+    end = info.me_last_pgno + 1 + want;
+    if (end > pages) {
+        end = pages;
+    }
+    if (db->fault_addr != NULL && first < end
+        && madvise(db->fault_addr + first * db->psize, (end - first) * db->psize,
+                   DB_MADV_POPULATE_WRITE)
+               != 0) {
+        rc = -errno;
+    }
+    if (rc == 0 && db->fault_addr != NULL && first < end) {
+        db->fault_to = end;
+    }
+    pthread_rwlock_unlock(&db->lock);
+    if (rc == -EINVAL) {
+        db->fault_off = true; /* before Linux 5.14 */
+    }
+    /* any other failure (no block on a full disk, say) is the commit's to meet and report */
+    return 0;
+}
+
+
+/*
+ * Where data.mdb is mapped in this process with size bytes: the line of
+ * /proc/self/maps with its device and inode. NULL when none is found.
+ */
+static char *
+db_map_addr(sl_db_t *db, size_t size)
+{
+    char line[512];
+    struct stat st;
+    unsigned long lo, hi, ino;
+    unsigned maj, mnr;
+    char *addr = NULL;
+    FILE *f;
+    int fd;
+
+    if (mdb_env_get_fd(db->env, &fd) != 0 || fstat(fd, &st) != 0) {
+        return NULL;
+    }
+    f = fopen("/proc/self/maps", "re");
+    if (f == NULL) {
+        return NULL;
+    }
+    while (addr == NULL && fgets(line, sizeof(line), f) != NULL) {
+        if (sscanf(line, "%lx-%lx %*s %*s %x:%x %lu", &lo, &hi, &maj, &mnr, &ino) == 5
+            && ino == (unsigned long) st.st_ino && makedev(maj, mnr) == st.st_dev
+            && hi - lo == size) {
+            addr = (char *) (uintptr_t) lo;
+        }
+    }
+    fclose(f);
+    return addr;
 }
 
 

@@ -126,6 +126,17 @@ void sl_db_set_reserve(sl_db_t *db, size_t bytes);
  */
 int sl_db_check_room(sl_db_t *db);
 
+/*
+ * Faults in, writable, the pages the next interval's commits will likely
+ * take past the end of the map's used part (twice the last interval's
+ * growth, 64 KiB to 16 MiB), so that the loop's commits do not take those
+ * faults. Contents are unchanged. Call right after sl_db_sync, from one
+ * thread at a time. Returns 0 (also when the kernel cannot do it, or the
+ * pages could not be populated: the commit will meet the same condition).
+ * Blocking: worker thread pool.
+ */
+int sl_db_prefault(sl_db_t *db);
+
 /* Closes the environment. No transaction may be open. NULL is a no-op. */
 void sl_db_close(sl_db_t *db);
 

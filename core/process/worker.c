@@ -319,6 +319,7 @@ worker_sync_work(uv_work_t *req)
 
     sl_db_sync(w->db);
     sl_db_check_room(w->db);
+    sl_db_prefault(w->db);
 }
 
 

@@ -27,6 +27,7 @@
 #include <string.h>
 #include <signal.h>
 #include <sys/resource.h>
+#include <sys/time.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -111,6 +112,8 @@ static void test_storage_full(void **state);
 static void test_map_resized_elsewhere(void **state);
 static void test_threads(void **state);
 static void test_sync_while_growing(void **state);
+static void test_prefault(void **state);
+static long fresh_page_faults(sl_db_t *db, unsigned first, bool prefault);
 static void test_nested_write(void **state);
 static void test_reader_check(void **state);
 static void test_backup(void **state);
@@ -775,6 +778,59 @@ test_sync_while_growing(void **state)
 }
 
 
+/*
+ * Minor faults taken by a write of 40 fresh 4000-byte values (each its own
+ * page past the map's used end), after two intervals of the same growth
+ * synced, and prefaulted when prefault is true.
+ */
+static long
+fresh_page_faults(sl_db_t *db, unsigned first, bool prefault)
+{
+    put_arg_t a = { SL_DBI_KEYS, first, 40, 4000, 0, 0 };
+    struct rusage before, after;
+
+    for (int i = 0; i < 2; i++) {
+        assert_rc(sl_db_write(db, put_many, &a), 0);
+        a.first += 40;
+        assert_rc(sl_db_sync(db), 0);
+        if (prefault) {
+            assert_rc(sl_db_prefault(db), 0);
+        }
+    }
+    getrusage(RUSAGE_THREAD, &before);
+    assert_rc(sl_db_write(db, put_many, &a), 0);
+    getrusage(RUSAGE_THREAD, &after);
+    return after.ru_minflt - before.ru_minflt;
+}
+
+
+/*
+ * After a sync, sl_db_prefault populates the pages the next interval will
+ * likely take past the used end, so the commits that take them do not
+ * fault; the same writes without it fault on each fresh page.
+ */
+static void
+test_prefault(void **state)
+{
+    test_ctx_t *c = *state;
+    char path[sizeof(c->path) + 16];
+    long with, without;
+    sl_db_t *db;
+
+    snprintf(path, sizeof(path), "%s-plain", c->path);
+    assert_rc(sl_db_open(path, 8 << 20, 0, &db), 0);
+    without = fresh_page_faults(db, 0, false);
+    sl_db_close(db);
+    assert_rc(sl_db_open(c->path, 8 << 20, 0, &db), 0);
+    with = fresh_page_faults(db, 0, true);
+    assert_int_equal(count_dbi(db, SL_DBI_KEYS), 120);
+    sl_db_close(db);
+    print_message("minor faults of 40 fresh pages: %ld plain, %ld prefaulted\n", without, with);
+    assert_true(without >= 40);
+    assert_true(with < without / 4);
+}
+
+
 static void
 test_nested_write(void **state)
 {
@@ -1213,6 +1269,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_map_resized_elsewhere, setup, teardown),
         cmocka_unit_test_setup_teardown(test_threads, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sync_while_growing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_prefault, setup, teardown),
         cmocka_unit_test_setup_teardown(test_nested_write, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reader_check, setup, teardown),
         cmocka_unit_test_setup_teardown(test_backup, setup, teardown),
