@@ -79,6 +79,8 @@ struct sl_db {
 /* The full state; one per machine once sl_db_shared_init mapped it. */
 typedef struct db_state {
     atomic_bool full;
+    _Atomic uint64_t
+        synced_ms; /* CLOCK_MONOTONIC ms of the last sl_db_sync_shared() msync, 0 none */
 } db_state_t;
 
 struct sl_txn {
@@ -569,7 +571,7 @@ static int
 db_check_schema(sl_txn_t *t, bool write)
 {
     sl_db_t *db = t->db;
-    sl_str_t v;
+    sl_str_t v = sl_str_null;
     uint8_t be[4];
     uint32_t version = 0;
     int rc;
@@ -1301,6 +1303,7 @@ sl_db_shared_init(void)
     }
     db_state = p;
     atomic_init(&db_state->full, atomic_load(&db_local_state.full));
+    atomic_init(&db_state->synced_ms, 0);
     return 0;
 }
 
@@ -1376,6 +1379,39 @@ sl_db_put(sl_txn_t *t, sl_dbi_e dbi, const void *key, size_t klen, const void *v
     }
     if (mrc == MDB_MAP_FULL) {
         /* not an error yet: sl_db_write grows the map and runs the transaction again */
+        t->full = true;
+        return SL_ESTORE;
+    }
+    return db_error(t->db, "mdb_put()", dbi, mrc);
+}
+
+
+int
+sl_db_append(sl_txn_t *t, sl_dbi_e dbi, const void *key, size_t klen, const void *val, size_t vlen)
+{
+    MDB_val k = { klen, (void *) key }, v = { vlen, (void *) val };
+    int mrc;
+
+    if (t->full) {
+        return SL_ESTORE;
+    }
+    /*
+     * MDB_APPEND goes straight to the last leaf instead of searching, and a
+     * full last page splits off only the new key (older pages stay full).
+     * LMDB answers MDB_KEYEXIST, having changed nothing, when key is not
+     * past the last one (another worker wrote a later row): then insert.
+     */
+    mrc = mdb_put(t->txn, t->db->dbi[dbi], &k, &v, MDB_APPEND);
+    if (mrc == MDB_KEYEXIST) {
+        mrc = mdb_put(t->txn, t->db->dbi[dbi], &k, &v, MDB_NOOVERWRITE);
+    }
+    if (mrc == 0) {
+        return 0;
+    }
+    if (mrc == MDB_KEYEXIST) {
+        return -EEXIST;
+    }
+    if (mrc == MDB_MAP_FULL) {
         t->full = true;
         return SL_ESTORE;
     }
@@ -1474,6 +1510,31 @@ sl_db_sync(sl_db_t *db)
         return db_error(db, "mdb_env_sync()", SL_DBI_COUNT, mrc);
     }
     return 0;
+}
+
+
+int
+sl_db_sync_shared(sl_db_t *db, uint64_t min_ms)
+{
+    struct timespec ts;
+    uint64_t now, last;
+    int rc;
+
+    if (db->flags & SL_DB_RDONLY) {
+        return 0;
+    }
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    now = (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000 + 1; /* never 0 */
+    last = atomic_load(&db_state->synced_ms);
+    if (last != 0 && now - last < min_ms) {
+        return 0;
+    }
+    /* of the workers due at once, the one that moves the stamp syncs */
+    if (!atomic_compare_exchange_strong(&db_state->synced_ms, &last, now)) {
+        return 0;
+    }
+    rc = sl_db_sync(db);
+    return rc < 0 ? rc : 1;
 }
 
 

@@ -164,6 +164,14 @@ int sl_db_get(sl_txn_t *t, sl_dbi_e dbi, const void *key, size_t klen, sl_str_t 
 int sl_db_put(sl_txn_t *t, sl_dbi_e dbi, const void *key, size_t klen, const void *val, size_t vlen,
               bool noover);
 
+/*
+ * sl_db_put(noover) for keys that mostly come in ascending order (the
+ * ledger's time-ordered rows): cheaper when key sorts after every key in
+ * dbi, an ordinary insert when it does not. Returns as sl_db_put.
+ */
+int sl_db_append(sl_txn_t *t, sl_dbi_e dbi, const void *key, size_t klen, const void *val,
+                 size_t vlen);
+
 /* Deletes every record of dbi (it stays, empty). Returns 0 or SL_ESTORE. Write txn only. */
 int sl_db_clear(sl_txn_t *t, sl_dbi_e dbi);
 
@@ -181,6 +189,16 @@ int sl_db_scan(sl_txn_t *t, sl_dbi_e dbi, const void *from, size_t flen,
 
 /* Flushes committed data to disk (mdb_env_sync(force)). Blocking: run off the loop. */
 int sl_db_sync(sl_db_t *db);
+
+/*
+ * sl_db_sync() unless a process sharing the storage state
+ * (sl_db_shared_init) made one through this call less than min_ms ago:
+ * workers that each run it every interval, passing half of it, share one
+ * msync per interval between them, whichever is due first (any of them
+ * may be gone). Returns 1 when it synced, 0 when it skipped, or an error
+ * of sl_db_sync. Blocking: run off the loop.
+ */
+int sl_db_sync_shared(sl_db_t *db, uint64_t min_ms);
 
 /*
  * Compacting copy of the environment into the file path (mode 0600): written

@@ -150,6 +150,23 @@ test_mem_caseeq(void **state)
     assert_false(sl_mem_caseeq("abcX", "ABCy", 4));
     assert_true(sl_mem_caseeq("", "", 0));
     assert_true(sl_mem_caseeq("a\0b", "A\0B", 3));
+    /* eight bytes a step, then the rest: only A-Z and a-z fold, at every offset */
+    assert_true(sl_mem_caseeq("Content-Type", "content-type", 12));
+    assert_true(sl_mem_caseeq("X-SLUICE-REQUEST-ID", "x-sluice-request-id", 19));
+    assert_false(sl_mem_caseeq("content-typf", "content-type", 12));
+    assert_false(sl_mem_caseeq("Content-Type", "content-typ", 12));
+    for (unsigned x = 0; x < 256; x++) {
+        for (unsigned y = 0; y < 256; y++) {
+            char a[17] = "0123456789abcdef", b[17] = "0123456789ABCDEF";
+            bool want =
+                x == y || ((x | 0x20) == (y | 0x20) && (x | 0x20) >= 'a' && (x | 0x20) <= 'z');
+
+            a[x % 16] = (char) x;
+            b[x % 16] = (char) y;
+            assert_int_equal(sl_mem_caseeq(a, b, 16), want);
+            assert_int_equal(sl_mem_caseeq(a + 8, b + 8, 8), x % 16 < 8 || want);
+        }
+    }
 }
 
 
