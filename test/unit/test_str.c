@@ -165,6 +165,9 @@ test_mem_caseeq(void **state)
             b[x % 16] = (char) y;
             assert_int_equal(sl_mem_caseeq(a, b, 16), want);
             assert_int_equal(sl_mem_caseeq(a + 8, b + 8, 8), x % 16 < 8 || want);
+            assert_int_equal(sl_mem_caseeq(a + 4, b + 4, 12), x % 16 < 4 || want);
+            assert_int_equal(sl_mem_caseeq(a + 1, b + 1, 9), x % 16 < 1 || x % 16 > 9 || want);
+            assert_int_equal(sl_mem_caseeq(a + 11, b + 11, 5), x % 16 < 11 || want);
         }
     }
 }
@@ -268,6 +271,20 @@ test_ct_eq(void **state)
     /* A difference only in the last byte, and in the high bit. */
     assert_false(sl_str_ct_eq("sk-sluice-aaaa", 14, "sk-sluice-aaab", 14));
     assert_false(sl_str_ct_eq("\x80", 1, "\x00", 1));
+
+    /* eight bytes a step, then the rest: one differing bit anywhere counts */
+    for (size_t at = 0; at < 41; at++) {
+        for (unsigned bit = 0; bit < 8; bit++) {
+            char x[41], y[41];
+
+            memset(x, 'k', sizeof(x));
+            memcpy(y, x, sizeof(y));
+            y[at] = (char) (y[at] ^ (1u << bit));
+            assert_false(sl_str_ct_eq(x, sizeof(x), y, sizeof(y)));
+            assert_true(sl_str_ct_eq(x, sizeof(x), x, sizeof(x)));
+            assert_false(sl_str_ct_eq(x, at, y, sizeof(y)));
+        }
+    }
 }
 
 
