@@ -1225,6 +1225,10 @@ sl_ledger_utf8_clean(const char *s, bool ctrl, char *out, size_t size)
     const unsigned char *p = (const unsigned char *) s;
     size_t o = 0, n;
 
+    if (*p == '\0') {
+        out[0] = '\0'; /* an absent field, the commonest string of all */
+        return;
+    }
     /* the leading run of plain ASCII (most strings, whole) in one copy; the loop stops there too */
     if (size > 4) {
         o = ledger_plain_run(p, size - 4, ctrl);
