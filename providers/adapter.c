@@ -119,30 +119,7 @@ sl__adapter_json_literal(sl_pool_t *pool, const sl_json_t *doc, int v, sl_str_t 
 void
 sl__adapter_members(const sl_json_t *doc, int obj, const sl_str_t *keys, size_t n, int *vals)
 {
-    for (size_t i = 0; i < n; i++) {
-        vals[i] = -1;
-    }
-    if (sl_json_type(doc, obj) != SL_JSON_OBJECT) {
-        return;
-    }
-    for (int k = sl_json_first(doc, obj); k >= 0; k = sl_json_next(doc, obj, k)) {
-        sl_str_t raw = sl_json_raw(doc, k);
-        sl_str_t name = { raw.p + 1, raw.len - 2 };
-
-        if (memchr(name.p, '\\', name.len) != NULL) {
-            /* "mod\u0065l" is "model": the reader decodes; rare enough */
-            for (size_t i = 0; i < n; i++) {
-                vals[i] = sl_json_get(doc, obj, keys[i].p);
-            }
-            return;
-        }
-        for (size_t i = 0; i < n; i++) {
-            if (keys[i].len == name.len && memcmp(keys[i].p, name.p, name.len) == 0) {
-                vals[i] = sl_json_key_value(doc, k);
-                break;
-            }
-        }
-    }
+    sl_json_members(doc, obj, keys, n, vals);
 }
 
 

@@ -205,14 +205,14 @@ openai_build_request(const void *conf, sl_call_t *call, sl_upstream_req_t *out)
         return SL_EDENIED;
     }
     if (call->api_key != NULL && call->api_key->value != NULL) {
-        auth = sl_psprintf(call->pool, "Bearer %s", call->api_key->value);
+        auth = sl_pstrcat(call->pool, "Bearer ", call->api_key->value);
     }
     if (call->client_api == SL_API_RESPONSES && sl_provider_speaks(p->ops, SL_API_RESPONSES)) {
         return sl__openai_responses_build(call, call->target->model,
-                                          sl_psprintf(call->pool, "%s/responses", p->base_path),
+                                          sl_pstrcat(call->pool, p->base_path, "/responses"),
                                           auth != NULL ? "authorization" : NULL, auth, out);
     }
-    return sl__openai_build(call, conf, sl_psprintf(call->pool, "%s%s", p->base_path, endpoint),
+    return sl__openai_build(call, conf, sl_pstrcat(call->pool, p->base_path, endpoint),
                             auth != NULL ? "authorization" : NULL, auth, out);
 }
 

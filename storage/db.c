@@ -93,6 +93,8 @@ struct sl_db {
 /* The full state; one per machine once sl_db_shared_init mapped it. */
 typedef struct db_state {
     atomic_bool full;
+    _Atomic uint64_t
+        synced_ms; /* CLOCK_MONOTONIC ms of the last sl_db_sync_shared() msync, 0 none */
 } db_state_t;
 
 struct sl_txn {
@@ -584,7 +586,7 @@ static int
 db_check_schema(sl_txn_t *t, bool write)
 {
     sl_db_t *db = t->db;
-    sl_str_t v;
+    sl_str_t v = sl_str_null;
     uint8_t be[4];
     uint32_t version = 0;
     int rc;
@@ -1324,6 +1326,7 @@ sl_db_shared_init(void)
     }
     db_state = p;
     atomic_init(&db_state->full, atomic_load(&db_local_state.full));
+    atomic_init(&db_state->synced_ms, 0);
     return 0;
 }
 
@@ -1597,6 +1600,31 @@ db_map_addr(sl_db_t *db, size_t size)
     }
     fclose(f);
     return addr;
+}
+
+
+int
+sl_db_sync_shared(sl_db_t *db, uint64_t min_ms)
+{
+    struct timespec ts;
+    uint64_t now, last;
+    int rc;
+
+    if (db->flags & SL_DB_RDONLY) {
+        return 0;
+    }
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    now = (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000 + 1; /* never 0 */
+    last = atomic_load(&db_state->synced_ms);
+    if (last != 0 && now - last < min_ms) {
+        return 0;
+    }
+    /* of the workers due at once, the one that moves the stamp syncs */
+    if (!atomic_compare_exchange_strong(&db_state->synced_ms, &last, now)) {
+        return 0;
+    }
+    rc = sl_db_sync(db);
+    return rc < 0 ? rc : 1;
 }
 
 

@@ -194,6 +194,16 @@ int sl_db_scan(sl_txn_t *t, sl_dbi_e dbi, const void *from, size_t flen,
 int sl_db_sync(sl_db_t *db);
 
 /*
+ * sl_db_sync() unless a process sharing the storage state
+ * (sl_db_shared_init) made one through this call less than min_ms ago:
+ * workers that each run it every interval, passing half of it, share one
+ * msync per interval between them, whichever is due first (any of them
+ * may be gone). Returns 1 when it synced, 0 when it skipped, or an error
+ * of sl_db_sync. Blocking: run off the loop.
+ */
+int sl_db_sync_shared(sl_db_t *db, uint64_t min_ms);
+
+/*
  * Compacting copy of the environment into the file path (mode 0600): written
  * to a temporary file beside it, flushed, then renamed over path, so path is
  * either the old file or a complete copy. Safe while serving. To restore,

@@ -117,6 +117,7 @@ static int spend_key(char *buf, sl_budget_kind_e kind, const char *id, sl_budget
 static int spend_read(sl_txn_t *t, const char *key, size_t klen, sl_spend_t *s);
 static int spend_write(sl_txn_t *t, const char *key, size_t klen, const sl_spend_t *s);
 static int spend_collect(void *arg, sl_str_t key, sl_str_t val);
+static size_t ledger_plain_run(const unsigned char *p, size_t max, bool ctrl);
 static size_t ledger_utf8_len(const unsigned char *p);
 
 
@@ -1224,6 +1225,16 @@ sl_ledger_utf8_clean(const char *s, bool ctrl, char *out, size_t size)
     const unsigned char *p = (const unsigned char *) s;
     size_t o = 0, n;
 
+    if (*p == '\0') {
+        out[0] = '\0'; /* an absent field, the commonest string of all */
+        return;
+    }
+    /* the leading run of plain ASCII (most strings, whole) in one copy; the loop stops there too */
+    if (size > 4) {
+        o = ledger_plain_run(p, size - 4, ctrl);
+        memcpy(out, p, o);
+        p += o;
+    }
     while (*p != '\0' && o + 4 < size) {
         if (*p < 0x80 && (!ctrl || (*p >= 0x20 && *p != 0x7f))) {
             out[o++] = (char) *p++; /* ASCII, the common case: no decoding */
@@ -1240,6 +1251,41 @@ sl_ledger_utf8_clean(const char *s, bool ctrl, char *out, size_t size)
         p += n;
     }
     out[o] = '\0';
+}
+
+
+/*
+ * Bytes at the start of NUL-terminated p, at most max, that
+ * sl_ledger_utf8_clean() copies as they are without decoding: ASCII other
+ * than NUL (with ctrl, printable ASCII). Eight bytes a step inside the
+ * string's length (strnlen: nothing past the NUL is read).
+ */
+static size_t
+ledger_plain_run(const unsigned char *p, size_t max, bool ctrl)
+{
+    const uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
+    size_t len = strnlen((const char *) p, max), i = 0;
+
+    for (; i + 8 <= len; i += 8) {
+        uint64_t w, bad, del;
+
+        memcpy(&w, p + i, 8);
+        bad = w & high;
+        if (ctrl) {
+            del = w ^ (0x7f * ones);
+            bad |= (w - 0x20 * ones) & ~w & high; /* a byte below 0x20 */
+            bad |= (del - ones) & ~del & high;    /* a 0x7f */
+        }
+        if (bad != 0) {
+            break;
+        }
+    }
+    for (; i < len; i++) {
+        if (p[i] >= 0x80 || (ctrl && (p[i] < 0x20 || p[i] == 0x7f))) {
+            break;
+        }
+    }
+    return i;
 }
 
 

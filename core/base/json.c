@@ -76,13 +76,16 @@ static const bool json_string_stop[256] = { [0] = true, ['"'] = true, ['\\'] = t
 
 static void json_free_cb(void *arg);
 static int json_tokenize(json_parser_t *jp);
-static int json_read_value(json_parser_t *jp, int *out);
-static int json_read_key(json_parser_t *jp);
-static int json_read_string(json_parser_t *jp, int *out);
+/* the pass's steps, inlined into it: a call per token was a third of a small document's cost */
+static inline int json_read_value(json_parser_t *jp, int *out) __attribute__((always_inline));
+static inline int json_read_key(json_parser_t *jp) __attribute__((always_inline));
+static inline int json_read_string(json_parser_t *jp, int *out) __attribute__((always_inline));
 static int json_read_number(json_parser_t *jp, int *out);
 static int json_read_literal(json_parser_t *jp, int *out);
 static int json_push(json_parser_t *jp, sl_json_type_e type, size_t start, size_t end);
 static void json_skip_space(json_parser_t *jp);
+static size_t json_string_run(const char *p, size_t q, size_t len);
+static const char *json_ascii_run(const char *p, const char *end);
 static bool json_is_digit(const json_parser_t *jp, size_t at);
 static bool json_is_hex(char c);
 static int json_fail(const sl_json_t *doc, sl_json_error_t *err, size_t pos, const char *text);
@@ -255,7 +258,7 @@ json_tokenize(json_parser_t *jp)
  * container is read whole (JSON_DONE, *out its token); any other container
  * is opened (JSON_OPEN), and for an object its first key and ':' are read.
  */
-static int
+static inline int
 json_read_value(json_parser_t *jp, int *out)
 {
     sl_json_t *doc = jp->doc;
@@ -322,7 +325,7 @@ json_read_value(json_parser_t *jp, int *out)
 
 
 /* An object's key and its ':' (after whitespace); the key counts towards the depth limit. */
-static int
+static inline int
 json_read_key(json_parser_t *jp)
 {
     sl_json_t *doc = jp->doc;
@@ -363,7 +366,7 @@ json_read_key(json_parser_t *jp)
  * the bytes between them, are left to json_unescape() when asked for. A NUL
  * byte is refused, as jsmn refused it.
  */
-static int
+static inline int
 json_read_string(json_parser_t *jp, int *out)
 {
     const char *p = jp->p;
@@ -374,9 +377,7 @@ json_read_string(json_parser_t *jp, int *out)
     for (;;) {
         size_t from = q;
 
-        while (q < len && !json_string_stop[(unsigned char) p[q]]) {
-            q++;
-        }
+        q = json_string_run(p, q, len);
         jp->work += q - from + 1;
         if (q == len) {
             return json_fail(jp->doc, jp->err, len, "unexpected end of input");
@@ -524,6 +525,9 @@ json_skip_space(json_parser_t *jp)
 {
     size_t from = jp->pos;
 
+    if (from < jp->len && (unsigned char) jp->p[from] > ' ') {
+        return; /* compact JSON: no space between tokens */
+    }
     while (jp->pos < jp->len) {
         char c = jp->p[jp->pos];
 
@@ -533,6 +537,67 @@ json_skip_space(json_parser_t *jp)
         jp->pos++;
     }
     jp->work += jp->pos - from;
+}
+
+
+/*
+ * The first stop byte (json_string_stop) at or after q in p[0..len), or
+ * len. Eight bytes a step: a byte is zero, '"' or '\\' where the word,
+ * XORed with it repeated, has a zero byte, and the lowest byte flagged by
+ * (x - 0x01..) & ~x & 0x80.. is always a true one (a borrow only runs
+ * upwards from a zero byte), so the first flagged byte is the first stop.
+ */
+static size_t
+json_string_run(const char *p, size_t q, size_t len)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    const uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
+
+    for (; q + 8 <= len; q += 8) {
+        uint64_t w, qt, bs, m;
+
+        memcpy(&w, p + q, 8);
+        qt = w ^ (ones * '"');
+        bs = w ^ (ones * '\\');
+        m = (((w - ones) & ~w) | ((qt - ones) & ~qt) | ((bs - ones) & ~bs)) & high;
+        if (m != 0) {
+            return q + (size_t) __builtin_ctzll(m) / 8;
+        }
+    }
+#endif
+    while (q < len && !json_string_stop[(unsigned char) p[q]]) {
+        q++;
+    }
+    return q;
+}
+
+
+/*
+ * End of the run of plain ASCII (0x20 to 0x7f, no backslash) that starts at
+ * p, at most end: eight bytes a step as json_string_run(), then byte by byte.
+ */
+static const char *
+json_ascii_run(const char *p, const char *end)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    const uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
+
+    while (end - p >= 8) {
+        uint64_t w, bs;
+
+        memcpy(&w, p, 8);
+        bs = w ^ (ones * '\\');
+        /* any byte >= 0x80, below 0x20 (exact for "any" since 0x20 <= 0x80) or a backslash */
+        if (((w | ((w - ones * 0x20) & ~w) | ((bs - ones) & ~bs)) & high) != 0) {
+            break;
+        }
+        p += 8;
+    }
+#endif
+    while (p < end && (unsigned char) *p >= 0x20 && (unsigned char) *p < 0x80 && *p != '\\') {
+        p++;
+    }
+    return p;
 }
 
 
@@ -714,6 +779,41 @@ sl_json_lookup(const sl_json_t *doc, int obj, const char *const *keys, size_t n,
 }
 
 
+void
+sl_json_members(const sl_json_t *doc, int obj, const sl_str_t *keys, size_t n, int *vals)
+{
+    int end;
+
+    for (size_t i = 0; i < n; i++) {
+        vals[i] = -1;
+    }
+    if (sl_json_type(doc, obj) != SL_JSON_OBJECT || doc->tok[obj].size == 0) {
+        return;
+    }
+    /* a key's subtree holds its value: next steps from key to key, up to the object's end */
+    end = doc->tok[obj].next;
+    for (int k = obj + 1; k < end; k = doc->tok[k].next) {
+        const json_tok_t *t = &doc->tok[k];
+        const char *name = doc->p + t->start;
+        size_t len = (size_t) (t->end - t->start);
+
+        if (memchr(name, '\\', len) != NULL) {
+            /* "mod\u0065l" is "model": decoded lookups; rare enough */
+            for (size_t i = 0; i < n; i++) {
+                vals[i] = sl_json_get(doc, obj, keys[i].p);
+            }
+            return;
+        }
+        for (size_t i = 0; i < n; i++) {
+            if (keys[i].len == len && memcmp(keys[i].p, name, len) == 0) {
+                vals[i] = k + 1;
+                break;
+            }
+        }
+    }
+}
+
+
 int
 sl_json_first(const sl_json_t *doc, int v)
 {
@@ -840,12 +940,8 @@ json_unescape(const char *s, size_t n, char *dst, size_t *outlen)
 
         if (c >= 0x20 && c < 0x80 && c != '\\') {
             /* the common case: a run of plain ASCII */
-            const char *q = p + 1;
+            const char *q = json_ascii_run(p + 1, end);
 
-            while (q < end && (unsigned char) *q >= 0x20 && (unsigned char) *q < 0x80
-                   && *q != '\\') {
-                q++;
-            }
             if (dst != NULL) {
                 memcpy(dst + o, p, (size_t) (q - p));
             }
@@ -1020,6 +1116,7 @@ sl_json_int(const sl_json_t *doc, int v, int64_t *out)
     const char *p;
     const char *end;
     bool neg = false;
+    bool over = false;
     uint64_t limit;
     uint64_t n = 0;
 
@@ -1033,18 +1130,22 @@ sl_json_int(const sl_json_t *doc, int v, int64_t *out)
         neg = true;
         p++;
     }
-    if (memchr(p, '.', (size_t) (end - p)) != NULL || memchr(p, 'e', (size_t) (end - p)) != NULL
-        || memchr(p, 'E', (size_t) (end - p)) != NULL) {
-        return SL_EPARSE;
-    }
     limit = neg ? (uint64_t) INT64_MAX + 1 : (uint64_t) INT64_MAX;
+    /* one pass: a fraction or an exponent (any byte but a digit) wins over an overflow */
     for (; p < end; p++) {
         unsigned d = (unsigned) (*p - '0');
 
-        if (n > (limit - d) / 10) {
-            return SL_ETOOBIG;
+        if (d > 9) {
+            return SL_EPARSE;
+        }
+        if (over || n > (limit - d) / 10) {
+            over = true;
+            continue;
         }
         n = n * 10 + d;
+    }
+    if (over) {
+        return SL_ETOOBIG;
     }
     if (neg) {
         *out = n == (uint64_t) INT64_MAX + 1 ? INT64_MIN : -(int64_t) n;

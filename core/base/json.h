@@ -122,6 +122,15 @@ int sl_json_path(const sl_json_t *doc, int obj, const char *path);
  */
 int sl_json_lookup(const sl_json_t *doc, int obj, const char *const *keys, size_t n, int *vals);
 
+/*
+ * One pass over object obj's members: vals[i] gets the value of keys[i]
+ * (NUL-terminated, no two alike), or -1 (all -1 when obj is not an
+ * object). Answers what sl_json_get() answers for each key (a repeated
+ * member gives its last value; a member written with escapes is found too,
+ * through sl_json_get()), in one walk over the tokens.
+ */
+void sl_json_members(const sl_json_t *doc, int obj, const sl_str_t *keys, size_t n, int *vals);
+
 /* First element of an array or first key of an object; -1 when empty or not a container. */
 int sl_json_first(const sl_json_t *doc, int v);
 

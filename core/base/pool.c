@@ -249,6 +249,18 @@ sl_pstrdup(sl_pool_t *pool, const char *s)
 
 
 char *
+sl_pstrcat(sl_pool_t *pool, const char *a, const char *b)
+{
+    size_t na = strlen(a), nb = strlen(b);
+    char *d = sl_palloc(pool, na + nb + 1);
+
+    memcpy(d, a, na);
+    memcpy(d + na, b, nb + 1);
+    return d;
+}
+
+
+char *
 sl_psprintf(sl_pool_t *pool, const char *fmt, ...)
 {
     va_list ap;

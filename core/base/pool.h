@@ -41,6 +41,9 @@ char *sl_pstrndup(sl_pool_t *pool, const char *s, size_t n);
 /* Copies a NUL-terminated string. Aborts on OOM. */
 char *sl_pstrdup(sl_pool_t *pool, const char *s);
 
+/* a then b, NUL-terminated, in pool memory (sl_psprintf "%s%s" without printf). Aborts on OOM. */
+char *sl_pstrcat(sl_pool_t *pool, const char *a, const char *b);
+
 /* printf into pool memory. Aborts on OOM. */
 char *sl_psprintf(sl_pool_t *pool, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

@@ -24,6 +24,7 @@ static int retry_http_date(sl_str_t v, uint64_t *ms);
 static int retry_decimal_ms(sl_str_t v, uint64_t unit_ms, uint64_t *ms);
 static int retry_int(sl_str_t v, int64_t *out);
 static const sl_http_header_t *retry_header(const sl_http_header_t *h, size_t n, const char *name);
+static bool retry_has_ratelimit(const sl_http_header_t *h, size_t n);
 
 
 uint64_t
@@ -300,6 +301,22 @@ sl_retry_parse_after(sl_str_t value, uint64_t now, uint64_t *ms)
 }
 
 
+/* Whether a header name starts with x-ratelimit- or anthropic-ratelimit- (any case). */
+static bool
+retry_has_ratelimit(const sl_http_header_t *h, size_t n)
+{
+    for (size_t i = 0; h != NULL && i < n; i++) {
+        sl_str_t name = h[i].name;
+
+        if ((name.len > 12 && sl_mem_caseeq(name.p, "x-ratelimit-", 12))
+            || (name.len > 20 && sl_mem_caseeq(name.p, "anthropic-ratelimit-", 20))) {
+            return true;
+        }
+    }
+    return false;
+}
+
+
 static const sl_http_header_t *
 retry_header(const sl_http_header_t *h, size_t n, const char *name)
 {
@@ -523,6 +540,9 @@ sl_retry_ratelimit(const sl_http_header_t *h, size_t n, uint64_t now, sl_ratelim
     out->tokens_remaining = -1;
     out->requests_reset = 0;
     out->tokens_reset = 0;
+    if (!retry_has_ratelimit(h, n)) {
+        return false; /* most answers carry none: one pass instead of seven lookups */
+    }
 
     x = retry_header(h, n, "x-ratelimit-remaining-requests");
     if (x != NULL && retry_int(x->value, &out->requests_remaining) != 0) {

@@ -291,7 +291,8 @@ worker_terminate(worker_t *w)
 
 /*
  * Commits reach the page cache at once (MDB_NOSYNC); this puts them on disk
- * every storage.sync_interval, in the thread pool since fsync blocks. The
+ * every storage.sync_interval (one worker's msync for all), in the thread
+ * pool since fsync blocks. The
  * same pass looks at the room left in the map (growing it, or entering or
  * leaving the full state), and then, back on the loop, writes the rows
  * that failed to commit before.
@@ -317,7 +318,8 @@ worker_sync_work(uv_work_t *req)
 {
     worker_t *w = req->data;
 
-    sl_db_sync(w->db);
+    /* one msync covers every worker's commits: the first worker due makes it */
+    sl_db_sync_shared(w->db, w->ctx->conf->storage_sync_interval / 2);
     sl_db_check_room(w->db);
     sl_db_prefault(w->db);
 }

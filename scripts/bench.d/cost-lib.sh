@@ -13,7 +13,8 @@
 #   cost_run MODE PATH BODY WARMUP YAML     a sluice with YAML (providers, models, the rest)
 #                                           under callgrind; prints MODE's instructions per
 #                                           request and sets IR to it
-# Environment: N (requests measured), KEEP=DIR (keep each mode's profile as
+# Environment: N (requests measured), COST_CLIENT_KEY (the key the load sends
+# instead of BENCH_KEY, e.g. a stored key), KEEP=DIR (keep each mode's profile as
 # DIR/MODE.cg, for callgrind_annotate), COST_SETTLE (seconds to wait after
 # each load, default 1: a flush interval for exports).
 
@@ -62,7 +63,7 @@ cost_load() { # url body count
         let bad = 0;
         const one = () => new Promise((res) => {
           const r = http.request(url, { method: "POST", agent, headers: {
-            authorization: `Bearer ${process.env.BENCH_KEY}`, "content-type": "application/json" } },
+            authorization: `Bearer ${process.env.COST_CLIENT_KEY || process.env.BENCH_KEY}`, "content-type": "application/json" } },
             (rs) => { if (rs.statusCode !== 200) bad++; rs.resume(); rs.on("end", res); });
           r.end(body);
         });

@@ -345,6 +345,26 @@ fuzz_lookup(const sl_json_t *doc, int obj, sl_pool_t *pool)
     } else {
         fuzz_check(rc == SL_EPARSE, "lookup fails otherwise than SL_EPARSE");
     }
+    /* sl_json_members: what sl_json_get answers, for the keys seen once in keys[] */
+    {
+        sl_str_t mkeys[SL_JSON_LOOKUP_MAX];
+        size_t m = 0;
+
+        for (size_t i = 0; i < n; i++) {
+            bool dup = false;
+
+            for (size_t k = 0; k < i; k++) {
+                dup = dup || strcmp(keys[k], keys[i]) == 0;
+            }
+            if (!dup) {
+                mkeys[m++] = (sl_str_t){ keys[i], strlen(keys[i]) };
+            }
+        }
+        sl_json_members(doc, obj, mkeys, m, vals);
+        for (size_t i = 0; i < m; i++) {
+            fuzz_check(vals[i] == sl_json_get(doc, obj, mkeys[i].p), "members differs from get");
+        }
+    }
 }
 
 

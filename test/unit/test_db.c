@@ -101,6 +101,7 @@ static void *writer_thread(void *arg);
 static void *reader_thread(void *arg);
 static void test_open_modes(void **state);
 static void test_put_get_del(void **state);
+static void test_sync_shared(void **state);
 static void test_abort_on_error(void **state);
 static void test_scan(void **state);
 static void test_scan_delete(void **state);
@@ -351,6 +352,21 @@ test_put_get_del(void **state)
     sl_db_abort(NULL);
     assert_int_equal(count_dbi(db, SL_DBI_KEYS), 10);
     assert_int_equal(count_dbi(db, SL_DBI_SECRETS), 0);
+    sl_db_close(db);
+}
+
+
+/* sl_db_sync_shared: one msync per min_ms, whoever asks. */
+static void
+test_sync_shared(void **state)
+{
+    test_ctx_t *c = *state;
+    sl_db_t *db;
+
+    assert_rc(sl_db_open(c->path, 1 << 20, 0, &db), 0);
+    assert_int_equal(sl_db_sync_shared(db, 0), 1);
+    assert_int_equal(sl_db_sync_shared(db, 60000), 0);
+    assert_int_equal(sl_db_sync_shared(db, 0), 1);
     sl_db_close(db);
 }
 
@@ -1258,6 +1274,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_open_modes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_put_get_del, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sync_shared, setup, teardown),
         cmocka_unit_test_setup_teardown(test_abort_on_error, setup, teardown),
         cmocka_unit_test_setup_teardown(test_scan, setup, teardown),
         cmocka_unit_test_setup_teardown(test_scan_delete, setup, teardown),

@@ -2153,6 +2153,17 @@ test_field_value_checks(void **state)
     assert_false(sl_http_is_field_value(sl_str_lit("a\nb")));
     assert_false(sl_http_is_field_value(sl_str_lit("\x1b[31m")));
     assert_false(sl_http_is_field_value((sl_str_t){ nul, sizeof(nul) }));
+    /* eight bytes a step: every byte value at every offset of a 19-byte value */
+    for (unsigned b = 0; b < 256; b++) {
+        for (size_t at = 0; at < 19; at++) {
+            char v[19];
+
+            memset(v, 'a', sizeof(v));
+            v[at] = (char) b;
+            assert_int_equal(sl_http_is_field_value((sl_str_t){ v, sizeof(v) }),
+                             b >= 0x20 ? b != 0x7f : b == '\t');
+        }
+    }
     assert_true(sl_http_is_token(sl_str_lit("x-sluice-model")));
     assert_true(sl_http_is_token(sl_str_lit("!#$%&'*+-.^_`|~09azAZ")));
     assert_false(sl_http_is_token(sl_str_lit("")));

@@ -50,6 +50,7 @@ static void test_error_position(void **state);
 static void test_types(void **state);
 static void test_get(void **state);
 static void test_path(void **state);
+static void test_members(void **state);
 static void test_lookup(void **state);
 static void test_iterate(void **state);
 static void test_string(void **state);
@@ -497,6 +498,41 @@ test_lookup(void **state)
     assert_rc(sl_json_lookup(doc, SL_JSON_ROOT, keys, 4, v), 0);
     assert_int_equal(v[0], -1);
     assert_rc(sl_json_lookup(doc, SL_JSON_ROOT, keys, SL_JSON_LOOKUP_MAX + 1, v), -EINVAL);
+}
+
+
+/* sl_json_members: sl_json_get's answer for each key, in one walk. */
+static void
+test_members(void **state)
+{
+    static const sl_str_t keys[] = {
+        { "model", 5 }, { "messages", 8 }, { "stream", 6 }, { "absent", 6 }
+    };
+    static const char *const docs[] = {
+        "{\"stream\":false,\"model\":\"m\",\"messages\":[1],\"o\":{\"model\":\"x\"}}",
+        "{\"model\":\"cheap\",\"messages\":[],\"model\":\"dear\"}",
+        "{\"model\":\"cheap\",\"m\\u006fdel\":\"dear\",\"stream\":true}",
+        "{\"o\":{\"model\":1,\"model\":2},\"model\":{\"a\":[{}]},\"x\":null}",
+        "{}",
+        "[\"model\"]",
+        "\"model\"",
+    };
+    sl_json_t *doc;
+    int v[4];
+
+    for (size_t d = 0; d < sizeof(docs) / sizeof(docs[0]); d++) {
+        doc = parse_ok(*state, docs[d]);
+
+        sl_json_members(doc, SL_JSON_ROOT, keys, 4, v);
+        for (size_t i = 0; i < 4; i++) {
+            assert_int_equal(v[i], sl_json_get(doc, SL_JSON_ROOT, keys[i].p));
+        }
+    }
+    doc = parse_ok(*state, docs[1]);
+    sl_json_members(doc, SL_JSON_ROOT, keys, 4, v);
+    assert_str(doc, v[0], "dear");
+    sl_json_members(NULL, SL_JSON_ROOT, keys, 4, v);
+    assert_int_equal(v[0], -1);
 }
 
 
@@ -1339,6 +1375,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_valid, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_members, setup, teardown),
         cmocka_unit_test_setup_teardown(test_invalid, setup, teardown),
         cmocka_unit_test_setup_teardown(test_mutations, setup, teardown),
         cmocka_unit_test_setup_teardown(test_error_position, setup, teardown),

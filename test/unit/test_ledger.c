@@ -27,6 +27,7 @@
 
 #include "core/base/errno.h"
 #include "core/base/log.h"
+#include "core/base/str.h"
 #include "storage/db.h"
 #include "storage/ledger.h"
 
@@ -104,6 +105,8 @@ typedef struct request {
 
 static void test_v1_row(void **state);
 static void test_utf8_clean(void **state);
+static void test_utf8_clean_runs(void **state);
+static void utf8_clean_ref(const char *s, bool ctrl, char *out, size_t size);
 static int setup(void **state);
 static int teardown(void **state);
 static int append_txn(sl_txn_t *t, void *arg);
@@ -1259,6 +1262,65 @@ test_utf8_clean(void **state)
     assert_string_equal(out, "");
 }
 
+/*
+ * The same, against a byte-at-a-time reference, for strings whose leading
+ * ASCII run (copied eight bytes a step) ends at every offset, on every kind
+ * of byte (control, DEL, UTF-8, invalid UTF-8), in every room.
+ */
+static void
+test_utf8_clean_runs(void **state)
+{
+    static const char *const ends[] = { "\x01", "\x1f",     "\x7f",
+                                        "\t",   "\xc3\xa9", "\xe2\x82\xac",
+                                        "\xc3", "\xff",     "\xed\xa0\x80",
+                                        " ",    "~" };
+    char in[80], out[64], want[64];
+
+    (void) state;
+    for (size_t run = 0; run < 40; run++) {
+        for (size_t e = 0; e < sizeof(ends) / sizeof(ends[0]); e++) {
+            for (size_t i = 0; i < run; i++) {
+                in[i] = (char) ('!' + (i * 7) % 94);
+            }
+            snprintf(in + run, sizeof(in) - run, "%sxyz0123456789", ends[e]);
+            for (size_t size = 1; size <= sizeof(out); size++) {
+                for (int ctrl = 0; ctrl < 2; ctrl++) {
+                    sl_ledger_utf8_clean(in, ctrl, out, size);
+                    utf8_clean_ref(in, ctrl, want, size);
+                    assert_string_equal(out, want);
+                }
+            }
+        }
+    }
+}
+
+
+/* sl_ledger_utf8_clean as it was, one byte at a time. */
+static void
+utf8_clean_ref(const char *s, bool ctrl, char *out, size_t size)
+{
+    const unsigned char *p = (const unsigned char *) s;
+    size_t o = 0, n;
+
+    while (*p != '\0' && o + 4 < size) {
+        if (*p < 0x80 && (!ctrl || (*p >= 0x20 && *p != 0x7f))) {
+            out[o++] = (char) *p++;
+            continue;
+        }
+        n = sl_utf8_char_len((const char *) p, 4);
+        if (n == 0 || (ctrl && (*p < 0x20 || *p == 0x7f))) {
+            out[o++] = '?';
+            p++;
+            continue;
+        }
+        memcpy(out + o, p, n);
+        o += n;
+        p += n;
+    }
+    out[o] = '\0';
+}
+
+
 int
 main(void)
 {
@@ -1279,6 +1341,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_clear_reserved, setup, teardown),
         cmocka_unit_test_setup_teardown(test_one_write, setup, teardown),
         cmocka_unit_test(test_utf8_clean),
+        cmocka_unit_test(test_utf8_clean_runs),
     };
 
     /* corrupted rows log warnings by design: keep the test output to failures */

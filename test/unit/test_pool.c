@@ -336,6 +336,13 @@ test_psprintf(void **state)
     assert_int_equal(strlen(s), sizeof(big) + 1);
     assert_int_equal(s[0], '<');
     assert_int_equal(s[sizeof(big)], '>');
+
+    /* sl_pstrcat: "%s%s" without printf */
+    assert_string_equal(sl_pstrcat(pool, "Bearer ", "sk-x"), "Bearer sk-x");
+    assert_string_equal(sl_pstrcat(pool, "", ""), "");
+    s = sl_pstrcat(pool, big, "/v1");
+    assert_int_equal(strlen(s), sizeof(big) + 2);
+    assert_string_equal(s + sizeof(big) - 1, "/v1");
     sl_pool_destroy(pool);
 }
 

@@ -364,6 +364,19 @@ test_ratelimit_headers(void **state)
 
     assert_false(sl_retry_ratelimit(garbage, 3, JAN1_2024, &rl));
     assert_false(sl_retry_ratelimit(NULL, 0, JAN1_2024, &rl));
+    /* names in any case, among other headers (the pass that looks for any first) */
+    {
+        sl_http_header_t mixed[] = {
+            { str("Content-Type"), str("application/json") },
+            { str("X-RateLimit-Remaining-Tokens"), str("77") },
+            { str("x-ratelimit-"), str("5") },
+        };
+
+        assert_true(sl_retry_ratelimit(mixed, 3, JAN1_2024, &rl));
+        assert_int_equal(rl.tokens_remaining, 77);
+        assert_false(sl_retry_ratelimit(mixed + 2, 1, JAN1_2024, &rl));
+        assert_false(sl_retry_ratelimit(mixed, 1, JAN1_2024, &rl));
+    }
     assert_int_equal(rl.requests_remaining, -1);
     assert_int_equal(rl.tokens_remaining, -1);
 }

@@ -150,6 +150,26 @@ test_mem_caseeq(void **state)
     assert_false(sl_mem_caseeq("abcX", "ABCy", 4));
     assert_true(sl_mem_caseeq("", "", 0));
     assert_true(sl_mem_caseeq("a\0b", "A\0B", 3));
+    /* eight bytes a step, then the rest: only A-Z and a-z fold, at every offset */
+    assert_true(sl_mem_caseeq("Content-Type", "content-type", 12));
+    assert_true(sl_mem_caseeq("X-SLUICE-REQUEST-ID", "x-sluice-request-id", 19));
+    assert_false(sl_mem_caseeq("content-typf", "content-type", 12));
+    assert_false(sl_mem_caseeq("Content-Type", "content-typ", 12));
+    for (unsigned x = 0; x < 256; x++) {
+        for (unsigned y = 0; y < 256; y++) {
+            char a[17] = "0123456789abcdef", b[17] = "0123456789ABCDEF";
+            bool want =
+                x == y || ((x | 0x20) == (y | 0x20) && (x | 0x20) >= 'a' && (x | 0x20) <= 'z');
+
+            a[x % 16] = (char) x;
+            b[x % 16] = (char) y;
+            assert_int_equal(sl_mem_caseeq(a, b, 16), want);
+            assert_int_equal(sl_mem_caseeq(a + 8, b + 8, 8), x % 16 < 8 || want);
+            assert_int_equal(sl_mem_caseeq(a + 4, b + 4, 12), x % 16 < 4 || want);
+            assert_int_equal(sl_mem_caseeq(a + 1, b + 1, 9), x % 16 < 1 || x % 16 > 9 || want);
+            assert_int_equal(sl_mem_caseeq(a + 11, b + 11, 5), x % 16 < 11 || want);
+        }
+    }
 }
 
 
@@ -251,6 +271,20 @@ test_ct_eq(void **state)
     /* A difference only in the last byte, and in the high bit. */
     assert_false(sl_str_ct_eq("sk-sluice-aaaa", 14, "sk-sluice-aaab", 14));
     assert_false(sl_str_ct_eq("\x80", 1, "\x00", 1));
+
+    /* eight bytes a step, then the rest: one differing bit anywhere counts */
+    for (size_t at = 0; at < 41; at++) {
+        for (unsigned bit = 0; bit < 8; bit++) {
+            char x[41], y[41];
+
+            memset(x, 'k', sizeof(x));
+            memcpy(y, x, sizeof(y));
+            y[at] = (char) (y[at] ^ (1u << bit));
+            assert_false(sl_str_ct_eq(x, sizeof(x), y, sizeof(y)));
+            assert_true(sl_str_ct_eq(x, sizeof(x), x, sizeof(x)));
+            assert_false(sl_str_ct_eq(x, at, y, sizeof(y)));
+        }
+    }
 }
 
 
