@@ -34,6 +34,8 @@
  */
 #include "core/gateway/guard_internal.h"
 
+#include "core/base/errno.h"
+
 #include <arpa/inet.h>
 #include <stdlib.h>
 #include <string.h>
@@ -101,6 +103,7 @@ static size_t det_pem_label(const char *t, size_t len, size_t j);
 static const char *det_find(const char *t, size_t len, const char *s);
 static void det_push(sl__guard_hits_t *out, size_t *next, size_t s, size_t e, unsigned det,
                      bool open, size_t from);
+static unsigned det_isa_best(void);
 static void det_chunk(const char *p, size_t n, uint64_t *trig, uint64_t *dig);
 static void det_at(det_scan_t *sc, size_t i) __attribute__((noinline));
 static unsigned det_num_want(const char *t, size_t len, size_t i, size_t r);
@@ -113,6 +116,9 @@ static void deny_literal(const sl_guard_pattern_t *p, const char *t, size_t len,
                          sl__guard_hits_t *out);
 static void deny_regex(const sl_guard_pattern_t *p, const char *t, size_t len, size_t from,
                        bool at_start, sl__guard_hits_t *out);
+
+/* The scan's instruction set (SL__GUARD_ISA_*); chosen at the first scan. */
+static unsigned det_isa = SL__GUARD_ISA_BEST;
 
 /*
  * Character classes (ASCII; every byte >= 0x80 is none of them): DET_C_*
@@ -361,6 +367,35 @@ det_push(sl__guard_hits_t *out, size_t *next, size_t s, size_t e, unsigned det, 
 }
 
 
+/* The best instruction set of the scan this build and CPU have. */
+static unsigned
+det_isa_best(void)
+{
+#if defined(__SSE2__)
+    return SL__GUARD_ISA_SSE2;
+#else
+    return SL__GUARD_ISA_SCALAR;
+#endif
+}
+
+
+int
+sl__guard_detect_isa(unsigned isa)
+{
+    unsigned best = det_isa_best();
+
+    if (isa == SL__GUARD_ISA_BEST) {
+        det_isa = best;
+        return 0;
+    }
+    if (isa > best) {
+        return SL_ENOTFOUND;
+    }
+    det_isa = isa;
+    return 0;
+}
+
+
 /*
  * The bytes of p[0..n) (n <= 64) that may be triggers (a superset: the
  * caller asks the table) in *trig, and its digits in *dig, as bits.
@@ -371,7 +406,7 @@ det_chunk(const char *p, size_t n, uint64_t *trig, uint64_t *dig)
     uint64_t m = 0, d = 0;
 
 #if defined(__SSE2__)
-    if (n == 64) {
+    if (n == 64 && det_isa >= SL__GUARD_ISA_SSE2) {
         const __m128i c0 = _mm_set1_epi8('0'), c9 = _mm_set1_epi8(9);
         const __m128i lo = _mm_set1_epi8(0x28), span = _mm_set1_epi8(0x19);
         const __m128i cj = _mm_set1_epi8('J'), cu = _mm_set1_epi8('_');
@@ -410,6 +445,9 @@ sl__guard_detect(const char *t, size_t len, size_t from, unsigned mask, sl__guar
     det_scan_t sc;
     size_t b = from;
 
+    if (det_isa == SL__GUARD_ISA_BEST) {
+        det_isa = det_isa_best();
+    }
     memset(&sc, 0, sizeof(sc));
     sc.t = t;
     sc.len = len;

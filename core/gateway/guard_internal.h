@@ -61,6 +61,19 @@ void sl__guard_hits_free(sl__guard_hits_t *h);
  */
 void sl__guard_detect(const char *t, size_t len, size_t from, unsigned mask, sl__guard_hits_t *out);
 
+/* The instruction sets of the detectors' scan (sl__guard_detect_isa()). */
+#define SL__GUARD_ISA_SCALAR 0u
+#define SL__GUARD_ISA_SSE2   1u
+#define SL__GUARD_ISA_AVX2   2u
+#define SL__GUARD_ISA_BEST   99u /* the best this CPU has (the default) */
+
+/*
+ * For the tests: makes sl__guard_detect() scan with isa from now on, in
+ * this process (the matches are the same with each). Returns 0, or
+ * SL_ENOTFOUND when this build or CPU lacks it.
+ */
+int sl__guard_detect_isa(unsigned isa);
+
 /*
  * Appends the matches of deny pattern p starting in t[from..len).
  * at_start: t[0] is the start of the whole text (a regex's ^).
