@@ -340,7 +340,7 @@ void
 sl__guard_hits_push(sl__guard_hits_t *h, size_t start, size_t end, unsigned det, bool open)
 {
     if (h->n == h->cap) {
-        h->cap = h->cap == 0 ? 16 : h->cap * 2;
+        h->cap = h->cap == 0 ? 64 : h->cap * 2;
         h->v = sl_xrealloc(h->v, h->cap * sizeof(*h->v));
     }
     h->v[h->n++] = (sl__guard_hit_t){ start, end, det, open, NULL, NULL };

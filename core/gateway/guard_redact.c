@@ -92,6 +92,15 @@ sl__guard_rule(const sl_guard_check_t *c, unsigned det)
 void
 sl__guard_decide(sl__guard_sess_t *s, const sl_guard_check_t *c, const char *rule, bool output)
 {
+    /* the same rule is nearly always the same string: the pointers first, no strcmp */
+    for (size_t i = 0; i < s->ndec; i++) {
+        sl_guard_decision_t *d = &s->dec[i];
+
+        if (d->rule == rule && d->action == c->action && d->output == output) {
+            d->count++;
+            return;
+        }
+    }
     for (size_t i = 0; i < s->ndec; i++) {
         sl_guard_decision_t *d = &s->dec[i];
 
@@ -181,10 +190,19 @@ redact_hash(unsigned label, const char *p, size_t len)
     uint64_t h = 0x9e3779b97f4a7c15ULL ^ ((uint64_t) label << 32) ^ len;
     size_t i = 0;
 
-    for (; i < len; i += 8) {
+    for (; i + 8 <= len; i += 8) {
+        uint64_t w;
+
+        memcpy(&w, p + i, 8);
+        h = (h ^ w) * 0xff51afd7ed558ccdULL;
+        h ^= h >> 29;
+    }
+    if (i < len) {
         uint64_t w = 0;
 
-        memcpy(&w, p + i, len - i < 8 ? len - i : 8);
+        for (unsigned k = 0; i + k < len; k++) {
+            w |= (uint64_t) (unsigned char) p[i + k] << (8 * k);
+        }
         h = (h ^ w) * 0xff51afd7ed558ccdULL;
         h ^= h >> 29;
     }
@@ -196,52 +214,64 @@ redact_hash(unsigned label, const char *p, size_t len)
 }
 
 
-/* The placeholder whose text is p[0..len), or NULL. */
+/*
+ * The placeholder whose text is p[0..len), or NULL: "[LABEL_N]" is read as
+ * its label and number, which index the label's placeholders.
+ */
 static const sl__guard_ph_t *
 redact_by_text(const sl__guard_sess_t *s, const char *p, size_t len)
 {
-    size_t mask = s->tabcap - 1;
+    size_t us = len, v = 0;
+    const sl__guard_ph_t *ph;
 
-    if (s->tabcap == 0) {
+    if (s->nph == 0 || len < 4 || len > SL__GUARD_PH_MAX || p[0] != '[' || p[len - 1] != ']') {
         return NULL;
     }
-    for (size_t k = (size_t) redact_hash(0, p, len) & mask; s->by_text[k] != 0;
-         k = (k + 1) & mask) {
-        const sl__guard_ph_t *ph = &s->ph[s->by_text[k] - 1];
-
-        if (ph->len == len && memcmp(ph->text, p, len) == 0) {
-            return ph;
+    while (us > 1 && p[us - 1] != '_') {
+        us--;
+    }
+    /* N: 1 to 10 digits without a leading zero */
+    if (us <= 1 || us + 1 >= len || p[us] == '0' || len - 1 - us > 10) {
+        return NULL;
+    }
+    for (size_t k = us; k < len - 1; k++) {
+        if ((unsigned) (p[k] - '0') >= 10u) {
+            return NULL;
         }
+        v = v * 10 + (size_t) (p[k] - '0');
+    }
+    for (unsigned label = 0; label <= SL_GUARD_DET_COUNT; label++) {
+        if (redact_labels[label] == NULL || v > s->counter[label]
+            || strlen(redact_labels[label]) != us - 2
+            || memcmp(redact_labels[label], p + 1, us - 2) != 0) {
+            continue;
+        }
+        ph = s->by_label[label][v - 1];
+        return ph->len == len && memcmp(ph->text, p, len) == 0 ? ph : NULL;
     }
     return NULL;
 }
 
 
-/* Enters s->ph[i] in both tables, growing them (and entering every placeholder again) first. */
+/* Enters s->ph[i] in the table, growing it (and entering every placeholder again) first. */
 static void
 redact_index(sl__guard_sess_t *s, size_t i)
 {
     size_t mask, k;
 
     if ((i + 1) * 2 > s->tabcap) {
-        s->tabcap = s->tabcap == 0 ? 64 : s->tabcap * 2;
+        s->tabcap = s->tabcap == 0 ? 64 : s->tabcap * 4;
         s->by_orig = sl_pcalloc(s->pool, s->tabcap * sizeof(uint32_t));
-        s->by_text = sl_pcalloc(s->pool, s->tabcap * sizeof(uint32_t));
         for (size_t j = 0; j < i; j++) {
             redact_index(s, j);
         }
     }
     mask = s->tabcap - 1;
-    k = (size_t) s->ph[i].horig & mask;
+    k = (size_t) s->ph[i]->horig & mask;
     while (s->by_orig[k] != 0) {
         k = (k + 1) & mask;
     }
     s->by_orig[k] = (uint32_t) (i + 1);
-    k = (size_t) s->ph[i].htext & mask;
-    while (s->by_text[k] != 0) {
-        k = (k + 1) & mask;
-    }
-    s->by_text[k] = (uint32_t) (i + 1);
 }
 
 
@@ -433,7 +463,7 @@ static void
 redact_repl(sl__guard_sess_t *s, size_t start, size_t end, const sl__guard_ph_t *ph, bool restore)
 {
     if (s->nrepl == s->caprepl) {
-        s->caprepl = s->caprepl == 0 ? 16 : s->caprepl * 2;
+        s->caprepl = s->caprepl == 0 ? 64 : s->caprepl * 2;
         s->repl = sl_xrealloc(s->repl, s->caprepl * sizeof(*s->repl));
     }
     s->repl[s->nrepl++] = (sl__guard_repl_t){ start, end, ph, restore };
@@ -472,7 +502,7 @@ redact_placeholder(sl__guard_sess_t *s, unsigned det, bool restorable, const cha
 
     for (size_t k = s->tabcap == 0 ? 0 : (size_t) h & (s->tabcap - 1);
          s->tabcap != 0 && s->by_orig[k] != 0; k = (k + 1) & (s->tabcap - 1)) {
-        ph = &s->ph[s->by_orig[k] - 1];
+        ph = s->ph[s->by_orig[k] - 1];
         if (ph->det == label && ph->orig.len == len && memcmp(ph->orig.p, p, len) == 0) {
             if (restorable && !ph->restorable) {
                 ph->restorable = true;
@@ -481,13 +511,20 @@ redact_placeholder(sl__guard_sess_t *s, unsigned det, bool restorable, const cha
             return ph;
         }
     }
-    s->ph = sl_pgrow(s->pool, s->ph, s->nph, &s->phcap, 8, sizeof(*s->ph));
-    ph = &s->ph[s->nph++];
-    memset(ph, 0, sizeof(*ph));
+    /* the entry and its original in one piece of the pool; entries never move */
+    ph = sl_palloc(s->pool, sizeof(*ph) + len + 1);
+    memcpy((char *) (ph + 1), p, len);
+    ((char *) (ph + 1))[len] = '\0';
     ph->det = label;
-    ph->orig = (sl_str_t){ sl_pstrndup(s->pool, p, len), len };
+    ph->orig = (sl_str_t){ (const char *) (ph + 1), len };
+    ph->orig_json = (sl_str_t){ NULL, 0 };
     ph->restorable = restorable;
     s->nrestorable += restorable ? 1 : 0;
+    s->ph = sl_pgrow(s->pool, s->ph, s->nph, &s->phcap, 32, sizeof(*s->ph));
+    s->ph[s->nph++] = ph;
+    s->by_label[label] = sl_pgrow(s->pool, s->by_label[label], s->counter[label], &s->labcap[label],
+                                  16, sizeof(*s->by_label[label]));
+    s->by_label[label][s->counter[label]] = ph;
     {
         /* "[LABEL_N]" (snprintf costs more than the rest of a match) */
         char digits[12];
@@ -509,7 +546,6 @@ redact_placeholder(sl__guard_sess_t *s, unsigned det, bool restorable, const cha
         ph->len = 3 + ll + nd;
     }
     ph->horig = h;
-    ph->htext = redact_hash(0, ph->text, ph->len);
     redact_index(s, s->nph - 1);
     return ph;
 }

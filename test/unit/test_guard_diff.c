@@ -66,7 +66,8 @@ test_fixed(void **state)
         "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THs",
         "-----BEGIN RSA PRIVATE KEY-----\nMIIBOgIBAAJBAKj34GkxFhD9\n-----END RSA PRIVATE KEY-----",
         "-----BEGIN RSA PRIVATE KEY-----\nMIIBOgIBAAJBAKj34GkxFhD9 and no end",
-        "1111111111111111111111111111111111111111111111111111111111111111, card 4111 1111 1111 1111",
+        "1111111111111111111111111111111111111111111111111111111111111111, card 4111 1111 1111 "
+        "1111",
         "Ticket 7: the customer can be reached at jane.roe7@example.com or on +44 20 7946 0007 "
         "during office hours, the order number is 4111111111111112 and the request came from "
         "10.20.7.40 according to the support portal, version 2.4.1, logged at 12:30:45 on "
