@@ -132,8 +132,8 @@ static unsigned det_isa = SL__GUARD_ISA_BEST;
 /*
  * Character classes (ASCII; every byte >= 0x80 is none of them): DET_C_*
  * bits, and DET_C_TRIG for the bytes where the scan stops to look (see
- * sl__guard_detect): digits, '@', '+', '(', '-', '_', ':', 'A' and 'J'; and
- * DET_C_NOSTART.
+ * sl__guard_detect): digits, '@', '+', '(', '-', '_', ':', 'A' and 'J';
+ * DET_C_NOSTART and DET_C_LOCAL.
  */
 #define DET_C_DIGIT   1u
 #define DET_C_ALPHA   2u
@@ -141,20 +141,24 @@ static unsigned det_isa = SL__GUARD_ISA_BEST;
 #define DET_C_HEXL    8u /* a-f A-F */
 #define DET_C_DASH    16u
 #define DET_C_TRIG    32u
-#define DET_C_NOSTART 64u /* no number starts right after it: a digit, '_', '+', '/', '@', '.' */
+#define DET_C_NOSTART 64u  /* no number starts right after it: a digit, '_', '+', '/', '@', '.' */
+#define DET_C_LOCAL   128u /* an e-mail address's local part: [A-Za-z0-9._%+-] */
 
 static const unsigned char det_cls[256] = {
-    0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0, 0, 0, 0, 0, 0,  0,  0,  0,  0,  0,  0,  0,
-    0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0, 0, 0, 0, 0, 32, 0,  0,  96, 0,  48, 64, 64,
-    97, 97, 97, 97, 97, 97, 97, 97, 97, 97, 32, 0, 0, 0, 0, 0, 96, 42, 10, 10, 10, 10, 10, 2,
-    2,  2,  34, 2,  2,  2,  2,  2,  2,  2,  2,  2, 2, 2, 2, 2, 2,  2,  2,  0,  0,  0,  0,  100,
-    0,  10, 10, 10, 10, 10, 10, 2,  2,  2,  2,  2, 2, 2, 2, 2, 2,  2,  2,  2,  2,  2,  2,  2,
-    2,  2,  2,  0,  0,  0,  0,  0,  0,  0,  0,  0, 0, 0, 0, 0, 0,  0,  0,  0,  0,  0,  0,  0,
-    0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0, 0, 0, 0, 0, 0,  0,  0,  0,  0,  0,  0,  0,
-    0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0, 0, 0, 0, 0, 0,  0,  0,  0,  0,  0,  0,  0,
-    0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0, 0, 0, 0, 0, 0,  0,  0,  0,  0,  0,  0,  0,
-    0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0, 0, 0, 0, 0, 0,  0,  0,  0,  0,  0,  0,  0,
-    0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0, 0, 0, 0, 0,
+    0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,
+    0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   128,
+    0,   0,   32,  0,   0,   224, 0,   176, 192, 64,  225, 225, 225, 225, 225, 225, 225, 225, 225,
+    225, 32,  0,   0,   0,   0,   0,   96,  170, 138, 138, 138, 138, 138, 130, 130, 130, 162, 130,
+    130, 130, 130, 130, 130, 130, 130, 130, 130, 130, 130, 130, 130, 130, 130, 0,   0,   0,   0,
+    228, 0,   138, 138, 138, 138, 138, 138, 130, 130, 130, 130, 130, 130, 130, 130, 130, 130, 130,
+    130, 130, 130, 130, 130, 130, 130, 130, 130, 0,   0,   0,   0,   0,   0,   0,   0,   0,   0,
+    0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,
+    0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,
+    0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,
+    0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,
+    0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,
+    0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,
+    0,   0,   0,   0,   0,   0,   0,   0,   0,
 };
 
 /* ISO 13616 IBAN lengths by country (the SWIFT registry). */
@@ -842,7 +846,7 @@ det_email(const char *t, size_t len, size_t at, size_t *start)
     while (k > 0) {
         unsigned char c = (unsigned char) t[k - 1];
 
-        if (!det_alnum(c) && c != '.' && c != '_' && c != '%' && c != '+' && c != '-') {
+        if (!(det_cls[c] & DET_C_LOCAL)) {
             break;
         }
         if (at - --k > 64) {
@@ -856,7 +860,7 @@ det_email(const char *t, size_t len, size_t at, size_t *start)
         return 0;
     }
     while (j < len && j - at <= SL__GUARD_EMAIL_MAX
-           && (det_alnum((unsigned char) t[j]) || t[j] == '-'
+           && ((det_cls[(unsigned char) t[j]] & (DET_C_DIGIT | DET_C_ALPHA | DET_C_DASH))
                || (t[j] == '.' && j + 1 < len && t[j + 1] != '.'))) {
         j++;
     }
@@ -1220,6 +1224,10 @@ det_ipv6(const char *t, size_t len, size_t i)
     }
     if (j >= len || t[j] != ':') {
         return 0;
+    }
+    if (j + 1 >= len
+        || !(det_hex((unsigned char) t[j + 1]) || t[j + 1] == ':' || t[j + 1] == '.')) {
+        return 0; /* the scan below would stop after one ':' ("Ticket 7: the") */
     }
     j = i;
     while (j < len && (det_hex((unsigned char) t[j]) || t[j] == ':' || t[j] == '.')) {

@@ -126,6 +126,7 @@ typedef struct sl__guard_sess {
     sl_guard_decision_t *dec;
     size_t ndec;
     size_t deccap;
+    size_t lastdec;                  /* the decision last counted, + 1 (0: none) */
     const sl_guard_check_t *blocked; /* the check that blocked, when one did */
     unsigned blocked_det;
     bool blocked_output;

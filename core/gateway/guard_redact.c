@@ -54,6 +54,19 @@ static const char *const redact_labels[SL_GUARD_DET_COUNT + 1] = {
     [SL_GUARD_DET_DENY] = "REDACTED",
 };
 
+/* "[LABEL_", padded to a fixed size (copied whole), and its length */
+static const char redact_prefix[SL_GUARD_DET_COUNT + 1][12] = {
+    [SL_GUARD_DET_EMAIL] = "[EMAIL_",   [SL_GUARD_DET_PHONE] = "[PHONE_",
+    [SL_GUARD_DET_CARD] = "[CARD_",     [SL_GUARD_DET_IBAN] = "[IBAN_",
+    [SL_GUARD_DET_IP] = "[IP_",         [SL_GUARD_DET_SECRET] = "[SECRET_",
+    [SL_GUARD_DET_DENY] = "[REDACTED_",
+};
+static const unsigned char redact_prefix_len[SL_GUARD_DET_COUNT + 1] = {
+    [SL_GUARD_DET_EMAIL] = 7, [SL_GUARD_DET_PHONE] = 7, [SL_GUARD_DET_CARD] = 6,
+    [SL_GUARD_DET_IBAN] = 6,  [SL_GUARD_DET_IP] = 4,    [SL_GUARD_DET_SECRET] = 8,
+    [SL_GUARD_DET_DENY] = 10,
+};
+
 
 void
 sl__guard_sess_init(sl__guard_sess_t *s, sl_pool_t *pool, const sl_guard_policy_t *policy)
@@ -93,11 +106,18 @@ void
 sl__guard_decide(sl__guard_sess_t *s, const sl_guard_check_t *c, const char *rule, bool output)
 {
     /* the same rule is nearly always the same string: the pointers first, no strcmp */
-    for (size_t i = 0; i < s->ndec; i++) {
-        sl_guard_decision_t *d = &s->dec[i];
+    for (size_t k = 0; k <= s->ndec; k++) {
+        /* the decision counted last first, then the others */
+        size_t i = k == 0 ? s->lastdec : k;
+        sl_guard_decision_t *d;
 
+        if (i == 0 || i > s->ndec) {
+            continue; /* none yet, or the list was cut back since (guard_parts) */
+        }
+        d = &s->dec[i - 1];
         if (d->rule == rule && d->action == c->action && d->output == output) {
             d->count++;
+            s->lastdec = i;
             return;
         }
     }
@@ -107,11 +127,13 @@ sl__guard_decide(sl__guard_sess_t *s, const sl_guard_check_t *c, const char *rul
         if (d->action == c->action && d->output == output
             && (d->rule == rule || strcmp(d->rule, rule) == 0)) {
             d->count++;
+            s->lastdec = i + 1;
             return;
         }
     }
     s->dec = sl_pgrow(s->pool, s->dec, s->ndec, &s->deccap, 4, sizeof(*s->dec));
     s->dec[s->ndec++] = (sl_guard_decision_t){ s->policy->name, rule, c->action, output, 1 };
+    s->lastdec = s->ndec;
 }
 
 
@@ -260,7 +282,7 @@ redact_index(sl__guard_sess_t *s, size_t i)
     size_t mask, k;
 
     if ((i + 1) * 2 > s->tabcap) {
-        s->tabcap = s->tabcap == 0 ? 64 : s->tabcap * 4;
+        s->tabcap = s->tabcap == 0 ? 256 : s->tabcap * 4;
         s->by_orig = sl_pcalloc(s->pool, s->tabcap * sizeof(uint32_t));
         for (size_t j = 0; j < i; j++) {
             redact_index(s, j);
@@ -527,23 +549,19 @@ redact_placeholder(sl__guard_sess_t *s, unsigned det, bool restorable, const cha
     s->by_label[label][s->counter[label]] = ph;
     {
         /* "[LABEL_N]" (snprintf costs more than the rest of a match) */
-        char digits[12];
-        size_t nd = 0, ll = strlen(redact_labels[label]);
         unsigned v = ++s->counter[label];
+        size_t pl = redact_prefix_len[label], nd = 1;
 
-        do {
-            digits[nd++] = (char) ('0' + v % 10);
-            v /= 10;
-        } while (v > 0);
-        ph->text[0] = '[';
-        memcpy(ph->text + 1, redact_labels[label], ll);
-        ph->text[1 + ll] = '_';
-        for (size_t k = 0; k < nd; k++) {
-            ph->text[2 + ll + k] = digits[nd - 1 - k];
+        for (unsigned x = v; x >= 10; x /= 10) {
+            nd++;
         }
-        ph->text[2 + ll + nd] = ']';
-        ph->text[3 + ll + nd] = '\0';
-        ph->len = 3 + ll + nd;
+        memcpy(ph->text, redact_prefix[label], sizeof(redact_prefix[label]));
+        for (size_t k = nd; k > 0; k--, v /= 10) {
+            ph->text[pl + k - 1] = (char) ('0' + v % 10);
+        }
+        ph->text[pl + nd] = ']';
+        ph->text[pl + nd + 1] = '\0';
+        ph->len = pl + nd + 1;
     }
     ph->horig = h;
     redact_index(s, s->nph - 1);
