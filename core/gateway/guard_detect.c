@@ -113,6 +113,8 @@ static void det_chunk(const char *p, size_t n, uint64_t *trig, uint64_t *dig);
 #if defined(DET_AVX2)
 static void det_chunk_avx2(const char *p, uint64_t *trig, uint64_t *dig)
     __attribute__((target("avx2")));
+static unsigned det_plain_avx2(const char *p, size_t n, size_t *done)
+    __attribute__((target("avx2")));
 #endif
 static void det_at(det_scan_t *sc, size_t i) __attribute__((noinline));
 static unsigned det_num_want(const char *t, size_t len, size_t i, size_t r);
@@ -806,16 +808,46 @@ det_colon(det_scan_t *sc, size_t j)
 }
 
 
+#if defined(DET_AVX2)
+/* sl__guard_plain() of p[0..*done) with AVX2 (*done: the 32-byte blocks of n). */
+static unsigned
+det_plain_avx2(const char *p, size_t n, size_t *done)
+{
+    __m256i esc = _mm256_setzero_si256(), high = _mm256_setzero_si256();
+    size_t i = 0;
+
+    for (; i + 32 <= n; i += 32) {
+        __m256i x = _mm256_loadu_si256((const __m256i *) (const void *) (p + i));
+
+        esc = _mm256_or_si256(esc, _mm256_cmpeq_epi8(x, _mm256_set1_epi8('\\')));
+        /* signed: below 0x20, or 0x80 and above */
+        high = _mm256_or_si256(high, _mm256_cmpgt_epi8(_mm256_set1_epi8(0x20), x));
+    }
+    *done = i;
+    return (_mm256_movemask_epi8(esc) != 0 ? SL__GUARD_PLAIN_ESC : 0)
+           | (_mm256_movemask_epi8(high) != 0 ? SL__GUARD_PLAIN_HIGH : 0);
+}
+#endif
+
+
 unsigned
 sl__guard_plain(const char *p, size_t n)
 {
     unsigned r = 0;
     size_t i = 0;
 
+    if (det_isa == SL__GUARD_ISA_BEST) {
+        det_isa = det_isa_best();
+    }
+#if defined(DET_AVX2)
+    if (det_isa == SL__GUARD_ISA_AVX2) {
+        r = det_plain_avx2(p, n, &i);
+    }
+#endif
 #if defined(__SSE2__)
     __m128i esc = _mm_setzero_si128(), high = _mm_setzero_si128();
 
-    for (; i + 16 <= n; i += 16) {
+    for (; i + 16 <= n && det_isa >= SL__GUARD_ISA_SSE2; i += 16) {
         __m128i x = _mm_loadu_si128((const __m128i *) (const void *) (p + i));
 
         esc = _mm_or_si128(esc, _mm_cmpeq_epi8(x, _mm_set1_epi8('\\')));

@@ -10,5 +10,6 @@
 
 void sl__guard_ref_detect(const char *t, size_t len, size_t from, unsigned mask,
                           sl__guard_hits_t *out);
+unsigned sl__guard_ref_plain(const char *p, size_t n);
 
 #endif

@@ -264,6 +264,13 @@ guard_diff_check(const char *t, size_t len, size_t from, unsigned mask, char *wh
         got.n = 0;
         sl__guard_detect(c, len, from, mask, &got);
         rc = diff_same(&got, &ref, isa, why, whylen);
+        if (rc == 0
+            && sl__guard_plain(c + from, len - from) != sl__guard_ref_plain(c + from, len - from)) {
+            snprintf(why, whylen, "isa %u: sl__guard_plain() says %u, reference %u", isa,
+                     sl__guard_plain(c + from, len - from),
+                     sl__guard_ref_plain(c + from, len - from));
+            rc = -1;
+        }
     }
     sl__guard_detect_isa(SL__GUARD_ISA_BEST);
     sl__guard_hits_free(&got);
