@@ -29,7 +29,28 @@
 #include "core/base/errno.h"
 #include "core/base/json.h"
 
+#define REDACT_PENDING 8
+
+/*
+ * The decisions of one sl__guard_apply() counted as they come and recorded
+ * at its end, in the order of their first hit (what recording each at once
+ * would give): one look-up per rule instead of one per hit.
+ */
+typedef struct redact_pending {
+    struct {
+        const sl_guard_check_t *check;
+        unsigned det;
+        unsigned count;
+    } v[REDACT_PENDING];
+    size_t n;
+} redact_pending_t;
+
 static void redact_free(void *arg);
+static void redact_decide_n(sl__guard_sess_t *s, const sl_guard_check_t *c, const char *rule,
+                            bool output, unsigned count);
+static void redact_pend(redact_pending_t *pd, sl__guard_sess_t *s, const sl_guard_check_t *c,
+                        unsigned det, bool output);
+static void redact_pend_flush(redact_pending_t *pd, sl__guard_sess_t *s, bool output);
 static bool redact_space(unsigned char c);
 static void redact_collect(sl__guard_sess_t *s, unsigned dir, const char *w, size_t n, size_t from);
 static void redact_restore_hits(sl__guard_sess_t *s, const char *w, size_t n, size_t from);
@@ -105,35 +126,34 @@ sl__guard_rule(const sl_guard_check_t *c, unsigned det)
 void
 sl__guard_decide(sl__guard_sess_t *s, const sl_guard_check_t *c, const char *rule, bool output)
 {
-    /* the same rule is nearly always the same string: the pointers first, no strcmp */
-    for (size_t k = 0; k <= s->ndec; k++) {
-        /* the decision counted last first, then the others */
-        size_t i = k == 0 ? s->lastdec : k;
-        sl_guard_decision_t *d;
+    redact_decide_n(s, c, rule, output, 1);
+}
 
-        if (i == 0 || i > s->ndec) {
-            continue; /* none yet, or the list was cut back since (guard_parts) */
-        }
-        d = &s->dec[i - 1];
+
+/* sl__guard_decide() count times at once. */
+static void
+redact_decide_n(sl__guard_sess_t *s, const sl_guard_check_t *c, const char *rule, bool output,
+                unsigned count)
+{
+    /* the same rule is nearly always the same string: the pointers first, no strcmp */
+    for (size_t i = 0; i < s->ndec; i++) {
+        sl_guard_decision_t *d = &s->dec[i];
+
         if (d->rule == rule && d->action == c->action && d->output == output) {
-            d->count++;
-            s->lastdec = i;
+            d->count += count;
             return;
         }
     }
     for (size_t i = 0; i < s->ndec; i++) {
         sl_guard_decision_t *d = &s->dec[i];
 
-        if (d->action == c->action && d->output == output
-            && (d->rule == rule || strcmp(d->rule, rule) == 0)) {
-            d->count++;
-            s->lastdec = i + 1;
+        if (d->action == c->action && d->output == output && strcmp(d->rule, rule) == 0) {
+            d->count += count;
             return;
         }
     }
     s->dec = sl_pgrow(s->pool, s->dec, s->ndec, &s->deccap, 4, sizeof(*s->dec));
-    s->dec[s->ndec++] = (sl_guard_decision_t){ s->policy->name, rule, c->action, output, 1 };
-    s->lastdec = s->ndec;
+    s->dec[s->ndec++] = (sl_guard_decision_t){ s->policy->name, rule, c->action, output, count };
 }
 
 
@@ -281,7 +301,7 @@ redact_index(sl__guard_sess_t *s, size_t i)
 {
     size_t mask, k;
 
-    if ((i + 1) * 2 > s->tabcap) {
+    if ((i + 1) * 4 > s->tabcap * 3) {
         s->tabcap = s->tabcap == 0 ? 256 : s->tabcap * 4;
         s->by_orig = sl_pcalloc(s->pool, s->tabcap * sizeof(uint32_t));
         for (size_t j = 0; j < i; j++) {
@@ -397,9 +417,11 @@ sl__guard_apply(sl__guard_sess_t *s, unsigned dir, const char *w, size_t n, size
     const sl__guard_hit_t *blk = NULL;
     size_t limit, pos = from;
     bool output = dir == SL_GUARD_OUTPUT;
+    redact_pending_t pd;
 
     h->n = 0;
     s->nrepl = 0;
+    pd.n = 0;
     *changed = false;
     if (checks) {
         redact_collect(s, dir, w, n, from);
@@ -437,7 +459,7 @@ sl__guard_apply(sl__guard_sess_t *s, unsigned dir, const char *w, size_t n, size
             break;
         }
         if (!restore && x->check->action == SL_GUARD_LOG) {
-            sl__guard_decide(s, x->check, sl__guard_rule(x->check, x->det), output);
+            redact_pend(&pd, s, x->check, x->det, output);
             continue;
         }
         if ((!restore && x->check->action != SL_GUARD_REDACT) || x->start < pos) {
@@ -452,7 +474,7 @@ sl__guard_apply(sl__guard_sess_t *s, unsigned dir, const char *w, size_t n, size
         } else {
             ph = redact_placeholder(s, x->det, !output && x->check->restore, w + x->start,
                                     x->end - x->start);
-            sl__guard_decide(s, x->check, sl__guard_rule(x->check, x->det), output);
+            redact_pend(&pd, s, x->check, x->det, output);
         }
         if (out == NULL) {
             redact_repl(s, x->start, x->end, ph, restore);
@@ -472,12 +494,46 @@ sl__guard_apply(sl__guard_sess_t *s, unsigned dir, const char *w, size_t n, size
     if (limit > pos && out != NULL) {
         sl_buf_append(out, w + pos, limit - pos);
     }
+    redact_pend_flush(&pd, s, output);
     if (blk != NULL) {
         /* after the decisions on the text before it, as a stream records them */
         sl__guard_decide(s, blk->check, sl__guard_rule(blk->check, blk->det), output);
     }
     *cut = limit;
     return blk != NULL ? SL_EDENIED : 0;
+}
+
+
+/* Counts a decision of check c about det in pd (recording what is pending when pd is full). */
+static void
+redact_pend(redact_pending_t *pd, sl__guard_sess_t *s, const sl_guard_check_t *c, unsigned det,
+            bool output)
+{
+    for (size_t i = 0; i < pd->n; i++) {
+        if (pd->v[i].check == c && pd->v[i].det == det) {
+            pd->v[i].count++;
+            return;
+        }
+    }
+    if (pd->n == REDACT_PENDING) {
+        redact_pend_flush(pd, s, output);
+    }
+    pd->v[pd->n].check = c;
+    pd->v[pd->n].det = det;
+    pd->v[pd->n].count = 1;
+    pd->n++;
+}
+
+
+/* Records the decisions pending in pd, in the order of their first hit. */
+static void
+redact_pend_flush(redact_pending_t *pd, sl__guard_sess_t *s, bool output)
+{
+    for (size_t i = 0; i < pd->n; i++) {
+        redact_decide_n(s, pd->v[i].check, sl__guard_rule(pd->v[i].check, pd->v[i].det), output,
+                        pd->v[i].count);
+    }
+    pd->n = 0;
 }
 
 
@@ -542,10 +598,14 @@ redact_placeholder(sl__guard_sess_t *s, unsigned det, bool restorable, const cha
     ph->orig_json = (sl_str_t){ NULL, 0 };
     ph->restorable = restorable;
     s->nrestorable += restorable ? 1 : 0;
-    s->ph = sl_pgrow(s->pool, s->ph, s->nph, &s->phcap, 32, sizeof(*s->ph));
+    if (s->nph == s->phcap) {
+        s->ph = sl_pgrow(s->pool, s->ph, s->nph, &s->phcap, 32, sizeof(*s->ph));
+    }
     s->ph[s->nph++] = ph;
-    s->by_label[label] = sl_pgrow(s->pool, s->by_label[label], s->counter[label], &s->labcap[label],
-                                  16, sizeof(*s->by_label[label]));
+    if (s->counter[label] == s->labcap[label]) {
+        s->by_label[label] = sl_pgrow(s->pool, s->by_label[label], s->counter[label],
+                                      &s->labcap[label], 16, sizeof(*s->by_label[label]));
+    }
     s->by_label[label][s->counter[label]] = ph;
     {
         /* "[LABEL_N]" (snprintf costs more than the rest of a match) */
