@@ -735,10 +735,12 @@ guard_walk_string(guard_walk_t *w, int v)
         if (w->nedits == w->capedits) {
             w->edits = sl_pgrow(w->pool, w->edits, w->nedits, &w->capedits, 64, sizeof(*w->edits));
         }
-        w->edits[w->nedits++] = (sl_json_edit_t){ base + sl__guard_map_raw(map, r->start),
-                                                  base + sl__guard_map_raw(map, r->end),
-                                                  { r->ph->text, r->ph->len },
-                                                  false };
+        /* without escapes the text is the body's bytes: no map to look up */
+        w->edits[w->nedits++] =
+            (sl_json_edit_t){ base + (map != NULL ? sl__guard_map_raw(map, r->start) : r->start),
+                              base + (map != NULL ? sl__guard_map_raw(map, r->end) : r->end),
+                              { r->ph->text, r->ph->len },
+                              false };
     }
     return 0;
 }

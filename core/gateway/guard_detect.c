@@ -380,7 +380,12 @@ det_push(sl__guard_hits_t *out, size_t *next, size_t s, size_t e, unsigned det, 
          size_t from)
 {
     if (s >= from && s >= next[det]) {
-        sl__guard_hits_push(out, s, e, det, open);
+        if (out->n < out->cap) {
+            /* sl__guard_hits_push() without the call */
+            out->v[out->n++] = (sl__guard_hit_t){ s, e, det, open, NULL, NULL };
+        } else {
+            sl__guard_hits_push(out, s, e, det, open);
+        }
         next[det] = e;
     }
 }
