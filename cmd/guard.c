@@ -423,9 +423,9 @@ guard_matches(sl__guard_sess_t *s, unsigned dir, const char *text, size_t len, j
             }
         }
         for (size_t k = 0; k < s->nph && h->check->action == SL_GUARD_REDACT; k++) {
-            if (s->ph[k].orig.len == h->end - h->start
-                && memcmp(s->ph[k].orig.p, text + h->start, h->end - h->start) == 0) {
-                ph = s->ph[k].text;
+            if (s->ph[k]->orig.len == h->end - h->start
+                && memcmp(s->ph[k]->orig.p, text + h->start, h->end - h->start) == 0) {
+                ph = s->ph[k]->text;
             }
         }
         m = json_pack("{s:i,s:i,s:s,s:s,s:s}", "line", (int) line, "column", (int) col, "rule",

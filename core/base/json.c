@@ -73,6 +73,13 @@ typedef struct json_parser {
 
 /* Bytes that end a run of plain string bytes: the quote, an escape, and NUL (refused). */
 static const bool json_string_stop[256] = { [0] = true, ['"'] = true, ['\\'] = true };
+/* what may not stand as it is inside a JSON string: control bytes, '"' and '\\' */
+static const unsigned char json_raw_bad[256] = {
+    [0] = 1,  [1] = 1,  [2] = 1,  [3] = 1,  [4] = 1,  [5] = 1,   [6] = 1,    [7] = 1,  [8] = 1,
+    [9] = 1,  [10] = 1, [11] = 1, [12] = 1, [13] = 1, [14] = 1,  [15] = 1,   [16] = 1, [17] = 1,
+    [18] = 1, [19] = 1, [20] = 1, [21] = 1, [22] = 1, [23] = 1,  [24] = 1,   [25] = 1, [26] = 1,
+    [27] = 1, [28] = 1, [29] = 1, [30] = 1, [31] = 1, ['"'] = 1, ['\\'] = 1,
+};
 
 static void json_free_cb(void *arg);
 static int json_tokenize(json_parser_t *jp);
@@ -1226,9 +1233,7 @@ sl_json_splice_strings(sl_json_t *into, const sl_json_t *doc, const sl_json_edit
             return -EINVAL;
         }
         for (size_t k = 0; k < e->text.len; k++) {
-            unsigned char c = (unsigned char) e->text.p[k];
-
-            bad |= (unsigned) (c == '"') | (unsigned) (c == '\\') | (unsigned) (c < 0x20);
+            bad |= json_raw_bad[(unsigned char) e->text.p[k]];
         }
         if (bad) {
             return -EINVAL;

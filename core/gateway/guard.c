@@ -732,11 +732,15 @@ guard_walk_string(guard_walk_t *w, int v)
     for (size_t i = 0; i < s->nrepl; i++) {
         const sl__guard_repl_t *r = &s->repl[i];
 
-        w->edits = sl_pgrow(w->pool, w->edits, w->nedits, &w->capedits, 16, sizeof(*w->edits));
-        w->edits[w->nedits++] = (sl_json_edit_t){ base + sl__guard_map_raw(map, r->start),
-                                                  base + sl__guard_map_raw(map, r->end),
-                                                  { r->ph->text, r->ph->len },
-                                                  false };
+        if (w->nedits == w->capedits) {
+            w->edits = sl_pgrow(w->pool, w->edits, w->nedits, &w->capedits, 64, sizeof(*w->edits));
+        }
+        /* without escapes the text is the body's bytes: no map to look up */
+        w->edits[w->nedits++] =
+            (sl_json_edit_t){ base + (map != NULL ? sl__guard_map_raw(map, r->start) : r->start),
+                              base + (map != NULL ? sl__guard_map_raw(map, r->end) : r->end),
+                              { r->ph->text, r->ph->len },
+                              false };
     }
     return 0;
 }

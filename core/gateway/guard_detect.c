@@ -1,9 +1,13 @@
 /*
  * The built-in detectors and the deny patterns: where they match in a
  * text. One pass over the text dispatches on the byte at hand (a digit, an
- * '@', a '+', a word's first letter, ...), so the cost is a table-free
- * byte loop plus a bounded look at each candidate; a candidate is taken
- * only when its checksum or shape holds:
+ * '@', a '+', a word's first letter, ...): 64-byte chunks are classified
+ * at once (AVX2 when the CPU has it, chosen at run time; else SSE2; else a
+ * table), the scan visits only the bytes where a match can start, and
+ * takes a bounded look at each; a candidate is taken only when its
+ * checksum or shape holds. The instruction sets find the same matches
+ * (test/unit/test_guard_diff.c compares each with the reference
+ * detectors kept in test/guardref/):
  *
  *   email   local@domain: local part of [A-Za-z0-9._%+-] (at most 64),
  *           a domain of at least two labels ([A-Za-z0-9-], not starting or
@@ -34,6 +38,8 @@
  */
 #include "core/gateway/guard_internal.h"
 
+#include "core/base/errno.h"
+
 #include <arpa/inet.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +48,11 @@
 
 #if defined(__SSE2__)
 #include <emmintrin.h>
+#endif
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+/* AVX2 for the scan's chunks when the CPU has it (target attribute, runtime choice) */
+#define DET_AVX2 1
+#include <immintrin.h>
 #endif
 
 #define DET_CARD_GROUPS 24
@@ -83,7 +94,7 @@ static bool det_num_start(const char *t, size_t i);
 static bool det_group_tail(const char *t, size_t i);
 static size_t det_email(const char *t, size_t len, size_t at, size_t *start);
 static bool det_domain_ok(const char *d, size_t n);
-static size_t det_card(const char *t, size_t len, size_t i);
+static size_t det_card(const char *t, size_t len, size_t i, size_t r);
 static size_t det_phone(const char *t, size_t len, size_t i);
 static size_t det_phone_plus(const char *t, size_t len, size_t i);
 static size_t det_phone_nanp(const char *t, size_t len, size_t i);
@@ -101,7 +112,14 @@ static size_t det_pem_label(const char *t, size_t len, size_t j);
 static const char *det_find(const char *t, size_t len, const char *s);
 static void det_push(sl__guard_hits_t *out, size_t *next, size_t s, size_t e, unsigned det,
                      bool open, size_t from);
+static unsigned det_isa_best(void);
 static void det_chunk(const char *p, size_t n, uint64_t *trig, uint64_t *dig);
+#if defined(DET_AVX2)
+static void det_chunk_avx2(const char *p, uint64_t *trig, uint64_t *dig)
+    __attribute__((target("avx2")));
+static unsigned det_plain_avx2(const char *p, size_t n, size_t *done)
+    __attribute__((target("avx2")));
+#endif
 static void det_at(det_scan_t *sc, size_t i) __attribute__((noinline));
 static unsigned det_num_want(const char *t, size_t len, size_t i, size_t r);
 static void det_number(det_scan_t *sc, size_t i, size_t r, unsigned want) __attribute__((noinline));
@@ -114,11 +132,14 @@ static void deny_literal(const sl_guard_pattern_t *p, const char *t, size_t len,
 static void deny_regex(const sl_guard_pattern_t *p, const char *t, size_t len, size_t from,
                        bool at_start, sl__guard_hits_t *out);
 
+/* The scan's instruction set (SL__GUARD_ISA_*); chosen at the first scan. */
+static unsigned det_isa = SL__GUARD_ISA_BEST;
+
 /*
  * Character classes (ASCII; every byte >= 0x80 is none of them): DET_C_*
  * bits, and DET_C_TRIG for the bytes where the scan stops to look (see
- * sl__guard_detect): digits, '@', '+', '(', '-', '_', ':', 'A' and 'J'; and
- * DET_C_NOSTART.
+ * sl__guard_detect): digits, '@', '+', '(', '-', '_', ':', 'A' and 'J';
+ * DET_C_NOSTART and DET_C_LOCAL.
  */
 #define DET_C_DIGIT   1u
 #define DET_C_ALPHA   2u
@@ -126,20 +147,24 @@ static void deny_regex(const sl_guard_pattern_t *p, const char *t, size_t len, s
 #define DET_C_HEXL    8u /* a-f A-F */
 #define DET_C_DASH    16u
 #define DET_C_TRIG    32u
-#define DET_C_NOSTART 64u /* no number starts right after it: a digit, '_', '+', '/', '@', '.' */
+#define DET_C_NOSTART 64u  /* no number starts right after it: a digit, '_', '+', '/', '@', '.' */
+#define DET_C_LOCAL   128u /* an e-mail address's local part: [A-Za-z0-9._%+-] */
 
 static const unsigned char det_cls[256] = {
-    0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0, 0, 0, 0, 0, 0,  0,  0,  0,  0,  0,  0,  0,
-    0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0, 0, 0, 0, 0, 32, 0,  0,  96, 0,  48, 64, 64,
-    97, 97, 97, 97, 97, 97, 97, 97, 97, 97, 32, 0, 0, 0, 0, 0, 96, 42, 10, 10, 10, 10, 10, 2,
-    2,  2,  34, 2,  2,  2,  2,  2,  2,  2,  2,  2, 2, 2, 2, 2, 2,  2,  2,  0,  0,  0,  0,  100,
-    0,  10, 10, 10, 10, 10, 10, 2,  2,  2,  2,  2, 2, 2, 2, 2, 2,  2,  2,  2,  2,  2,  2,  2,
-    2,  2,  2,  0,  0,  0,  0,  0,  0,  0,  0,  0, 0, 0, 0, 0, 0,  0,  0,  0,  0,  0,  0,  0,
-    0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0, 0, 0, 0, 0, 0,  0,  0,  0,  0,  0,  0,  0,
-    0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0, 0, 0, 0, 0, 0,  0,  0,  0,  0,  0,  0,  0,
-    0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0, 0, 0, 0, 0, 0,  0,  0,  0,  0,  0,  0,  0,
-    0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0, 0, 0, 0, 0, 0,  0,  0,  0,  0,  0,  0,  0,
-    0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0, 0, 0, 0, 0,
+    0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,
+    0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   128,
+    0,   0,   32,  0,   0,   224, 0,   176, 192, 64,  225, 225, 225, 225, 225, 225, 225, 225, 225,
+    225, 32,  0,   0,   0,   0,   0,   96,  170, 138, 138, 138, 138, 138, 130, 130, 130, 162, 130,
+    130, 130, 130, 130, 130, 130, 130, 130, 130, 130, 130, 130, 130, 130, 130, 0,   0,   0,   0,
+    228, 0,   138, 138, 138, 138, 138, 138, 130, 130, 130, 130, 130, 130, 130, 130, 130, 130, 130,
+    130, 130, 130, 130, 130, 130, 130, 130, 130, 0,   0,   0,   0,   0,   0,   0,   0,   0,   0,
+    0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,
+    0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,
+    0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,
+    0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,
+    0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,
+    0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,
+    0,   0,   0,   0,   0,   0,   0,   0,   0,
 };
 
 /* ISO 13616 IBAN lengths by country (the SWIFT registry). */
@@ -334,7 +359,7 @@ void
 sl__guard_hits_push(sl__guard_hits_t *h, size_t start, size_t end, unsigned det, bool open)
 {
     if (h->n == h->cap) {
-        h->cap = h->cap == 0 ? 16 : h->cap * 2;
+        h->cap = h->cap == 0 ? 64 : h->cap * 2;
         h->v = sl_xrealloc(h->v, h->cap * sizeof(*h->v));
     }
     h->v[h->n++] = (sl__guard_hit_t){ start, end, det, open, NULL, NULL };
@@ -355,10 +380,86 @@ det_push(sl__guard_hits_t *out, size_t *next, size_t s, size_t e, unsigned det, 
          size_t from)
 {
     if (s >= from && s >= next[det]) {
-        sl__guard_hits_push(out, s, e, det, open);
+        if (out->n < out->cap) {
+            /* sl__guard_hits_push() without the call */
+            out->v[out->n++] = (sl__guard_hit_t){ s, e, det, open, NULL, NULL };
+        } else {
+            sl__guard_hits_push(out, s, e, det, open);
+        }
         next[det] = e;
     }
 }
+
+
+/* The best instruction set of the scan this build and CPU have. */
+static unsigned
+det_isa_best(void)
+{
+#if defined(DET_AVX2)
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx2")) {
+        return SL__GUARD_ISA_AVX2;
+    }
+#endif
+#if defined(__SSE2__)
+    return SL__GUARD_ISA_SSE2;
+#else
+    return SL__GUARD_ISA_SCALAR;
+#endif
+}
+
+
+int
+sl__guard_detect_isa(unsigned isa)
+{
+    unsigned best = det_isa_best();
+
+    if (isa == SL__GUARD_ISA_BEST) {
+        det_isa = best;
+        return 0;
+    }
+    if (isa > best) {
+        return SL_ENOTFOUND;
+    }
+    det_isa = isa;
+    return 0;
+}
+
+
+#if defined(DET_AVX2)
+/*
+ * det_chunk() of 64 bytes with AVX2: the triggers exactly (digits, '@',
+ * '+', '(', '-', '_', ':', 'A', 'J'), found by a look-up of each byte's
+ * low and high nibble (a bit per high nibble 2, 3, 4, 5 in the low
+ * nibble's entry), so no other punctuation reaches the table.
+ */
+static void
+det_chunk_avx2(const char *p, uint64_t *trig, uint64_t *dig)
+{
+    const __m256i c0 = _mm256_set1_epi8('0'), c9 = _mm256_set1_epi8(9);
+    const __m256i nib = _mm256_set1_epi8(0x0f), zero = _mm256_setzero_si256();
+    /* low nibble 0: '0' '@'; 1: '1' 'A'; 2..7, 9: digits; 8: '(' '8'; A: ':' 'J'; B: '+'; D: '-';
+     * F: '_' */
+    const __m256i lot = _mm256_setr_epi8(6, 6, 2, 2, 2, 2, 2, 2, 3, 2, 6, 1, 0, 1, 0, 8, 6, 6, 2, 2,
+                                         2, 2, 2, 2, 3, 2, 6, 1, 0, 1, 0, 8);
+    const __m256i hit = _mm256_setr_epi8(0, 0, 1, 2, 4, 8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 2,
+                                         4, 8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+    uint32_t tm[2], dm[2];
+
+    for (unsigned q = 0; q < 2; q++) {
+        __m256i x = _mm256_loadu_si256((const __m256i *) (const void *) (p + 32 * q));
+        __m256i v = _mm256_sub_epi8(x, c0);
+        /* a byte >= 0x80 looks up 0 in lot */
+        __m256i l = _mm256_shuffle_epi8(lot, x);
+        __m256i h = _mm256_shuffle_epi8(hit, _mm256_and_si256(_mm256_srli_epi16(x, 4), nib));
+
+        tm[q] = ~(uint32_t) _mm256_movemask_epi8(_mm256_cmpeq_epi8(_mm256_and_si256(l, h), zero));
+        dm[q] = (uint32_t) _mm256_movemask_epi8(_mm256_cmpeq_epi8(_mm256_min_epu8(v, c9), v));
+    }
+    *trig = tm[0] | (uint64_t) tm[1] << 32;
+    *dig = dm[0] | (uint64_t) dm[1] << 32;
+}
+#endif
 
 
 /*
@@ -370,8 +471,14 @@ det_chunk(const char *p, size_t n, uint64_t *trig, uint64_t *dig)
 {
     uint64_t m = 0, d = 0;
 
+#if defined(DET_AVX2)
+    if (n == 64 && det_isa == SL__GUARD_ISA_AVX2) {
+        det_chunk_avx2(p, trig, dig);
+        return;
+    }
+#endif
 #if defined(__SSE2__)
-    if (n == 64) {
+    if (n == 64 && det_isa >= SL__GUARD_ISA_SSE2) {
         const __m128i c0 = _mm_set1_epi8('0'), c9 = _mm_set1_epi8(9);
         const __m128i lo = _mm_set1_epi8(0x28), span = _mm_set1_epi8(0x19);
         const __m128i cj = _mm_set1_epi8('J'), cu = _mm_set1_epi8('_');
@@ -410,6 +517,9 @@ sl__guard_detect(const char *t, size_t len, size_t from, unsigned mask, sl__guar
     det_scan_t sc;
     size_t b = from;
 
+    if (det_isa == SL__GUARD_ISA_BEST) {
+        det_isa = det_isa_best();
+    }
     memset(&sc, 0, sizeof(sc));
     sc.t = t;
     sc.len = len;
@@ -446,6 +556,11 @@ sl__guard_detect(const char *t, size_t len, size_t from, unsigned mask, sl__guar
                         det_iban_at(&sc, i);
                     }
                     continue;
+                }
+                if ((p == '-' || p == ',' || p == ':') && i >= 2
+                    && det_digit((unsigned char) t[i - 2])) {
+                    continue; /* the tail of 12:30, 1,234, 12-34: no number starts (det_num_start)
+                               */
                 }
                 if (r == b + 64) {
                     while (r < len && det_digit((unsigned char) t[r])) {
@@ -602,7 +717,7 @@ det_number(det_scan_t *sc, size_t i, size_t r, unsigned want)
         return;
     }
     if ((want & (1u << SL_GUARD_DET_CARD)) && i >= sc->next[SL_GUARD_DET_CARD]
-        && (e = det_card(t, len, i)) != 0) {
+        && (e = det_card(t, len, i, r)) != 0) {
         det_push(sc->out, sc->next, i, e, SL_GUARD_DET_CARD, false, sc->from);
     }
     if ((want & (1u << SL_GUARD_DET_PHONE)) && i >= sc->next[SL_GUARD_DET_PHONE]
@@ -702,16 +817,46 @@ det_colon(det_scan_t *sc, size_t j)
 }
 
 
+#if defined(DET_AVX2)
+/* sl__guard_plain() of p[0..*done) with AVX2 (*done: the 32-byte blocks of n). */
+static unsigned
+det_plain_avx2(const char *p, size_t n, size_t *done)
+{
+    __m256i esc = _mm256_setzero_si256(), high = _mm256_setzero_si256();
+    size_t i = 0;
+
+    for (; i + 32 <= n; i += 32) {
+        __m256i x = _mm256_loadu_si256((const __m256i *) (const void *) (p + i));
+
+        esc = _mm256_or_si256(esc, _mm256_cmpeq_epi8(x, _mm256_set1_epi8('\\')));
+        /* signed: below 0x20, or 0x80 and above */
+        high = _mm256_or_si256(high, _mm256_cmpgt_epi8(_mm256_set1_epi8(0x20), x));
+    }
+    *done = i;
+    return (_mm256_movemask_epi8(esc) != 0 ? SL__GUARD_PLAIN_ESC : 0)
+           | (_mm256_movemask_epi8(high) != 0 ? SL__GUARD_PLAIN_HIGH : 0);
+}
+#endif
+
+
 unsigned
 sl__guard_plain(const char *p, size_t n)
 {
     unsigned r = 0;
     size_t i = 0;
 
+    if (det_isa == SL__GUARD_ISA_BEST) {
+        det_isa = det_isa_best();
+    }
+#if defined(DET_AVX2)
+    if (det_isa == SL__GUARD_ISA_AVX2) {
+        r = det_plain_avx2(p, n, &i);
+    }
+#endif
 #if defined(__SSE2__)
     __m128i esc = _mm_setzero_si128(), high = _mm_setzero_si128();
 
-    for (; i + 16 <= n; i += 16) {
+    for (; i + 16 <= n && det_isa >= SL__GUARD_ISA_SSE2; i += 16) {
         __m128i x = _mm_loadu_si128((const __m128i *) (const void *) (p + i));
 
         esc = _mm_or_si128(esc, _mm_cmpeq_epi8(x, _mm_set1_epi8('\\')));
@@ -742,7 +887,7 @@ det_email(const char *t, size_t len, size_t at, size_t *start)
     while (k > 0) {
         unsigned char c = (unsigned char) t[k - 1];
 
-        if (!det_alnum(c) && c != '.' && c != '_' && c != '%' && c != '+' && c != '-') {
+        if (!(det_cls[c] & DET_C_LOCAL)) {
             break;
         }
         if (at - --k > 64) {
@@ -756,7 +901,7 @@ det_email(const char *t, size_t len, size_t at, size_t *start)
         return 0;
     }
     while (j < len && j - at <= SL__GUARD_EMAIL_MAX
-           && (det_alnum((unsigned char) t[j]) || t[j] == '-'
+           && ((det_cls[(unsigned char) t[j]] & (DET_C_DIGIT | DET_C_ALPHA | DET_C_DASH))
                || (t[j] == '.' && j + 1 < len && t[j + 1] != '.'))) {
         j++;
     }
@@ -813,20 +958,17 @@ det_domain_ok(const char *d, size_t n)
 bool
 sl__guard_luhn(const char *digits, size_t n)
 {
+    /* a digit doubled, less 9 when above 9 */
+    static const unsigned char twice[10] = { 0, 2, 4, 6, 8, 1, 3, 5, 7, 9 };
     unsigned sum = 0;
-    bool dbl = false;
+    size_t i = n;
 
-    for (size_t i = n; i > 0; i--) {
-        unsigned d = (unsigned) (digits[i - 1] - '0');
-
-        if (dbl) {
-            d *= 2;
-            if (d > 9) {
-                d -= 9;
-            }
-        }
-        sum += d;
-        dbl = !dbl;
+    while (i >= 2) {
+        sum += (unsigned) (digits[i - 1] - '0') + twice[(unsigned) (digits[i - 2] - '0') % 10u];
+        i -= 2;
+    }
+    if (i == 1) {
+        sum += (unsigned) (digits[0] - '0');
     }
     return n > 0 && sum % 10 == 0;
 }
@@ -838,7 +980,7 @@ sl__guard_luhn(const char *digits, size_t n)
  * that passes Luhn.
  */
 static size_t
-det_card(const char *t, size_t len, size_t i)
+det_card(const char *t, size_t len, size_t i, size_t r)
 {
     size_t gend[DET_CARD_GROUPS];
     unsigned gdig[DET_CARD_GROUPS];
@@ -854,6 +996,9 @@ det_card(const char *t, size_t len, size_t i)
     while (ng < DET_CARD_GROUPS) {
         size_t s = j;
 
+        if (ng == 0) {
+            j = r - i <= 20 ? r : i + 20; /* the first run is known: t[i..r) */
+        }
         while (j < len && det_digit((unsigned char) t[j]) && j - s <= 19) {
             j++;
         }
@@ -1120,6 +1265,10 @@ det_ipv6(const char *t, size_t len, size_t i)
     }
     if (j >= len || t[j] != ':') {
         return 0;
+    }
+    if (j + 1 >= len
+        || !(det_hex((unsigned char) t[j + 1]) || t[j + 1] == ':' || t[j + 1] == '.')) {
+        return 0; /* the scan below would stop after one ':' ("Ticket 7: the") */
     }
     j = i;
     while (j < len && (det_hex((unsigned char) t[j]) || t[j] == ':' || t[j] == '.')) {

@@ -61,6 +61,19 @@ void sl__guard_hits_free(sl__guard_hits_t *h);
  */
 void sl__guard_detect(const char *t, size_t len, size_t from, unsigned mask, sl__guard_hits_t *out);
 
+/* The instruction sets of the detectors' scan (sl__guard_detect_isa()). */
+#define SL__GUARD_ISA_SCALAR 0u
+#define SL__GUARD_ISA_SSE2   1u
+#define SL__GUARD_ISA_AVX2   2u
+#define SL__GUARD_ISA_BEST   99u /* the best this CPU has (the default) */
+
+/*
+ * For the tests: makes sl__guard_detect() scan with isa from now on, in
+ * this process (the matches are the same with each). Returns 0, or
+ * SL_ENOTFOUND when this build or CPU lacks it.
+ */
+int sl__guard_detect_isa(unsigned isa);
+
 /*
  * Appends the matches of deny pattern p starting in t[from..len).
  * at_start: t[0] is the start of the whole text (a regex's ^).
@@ -82,8 +95,7 @@ typedef struct sl__guard_ph {
     char text[SL__GUARD_PH_MAX];
     size_t len;
     bool restorable; /* from an input check with restore: true */
-    uint64_t horig;  /* hashes of det and orig, and of text (the session's tables) */
-    uint64_t htext;
+    uint64_t horig;  /* hash of det and orig (the session's table) */
 } sl__guard_ph_t;
 
 /* A replacement sl__guard_apply() made (start..end of the text became ph's text, or ph's original).
@@ -102,17 +114,19 @@ typedef struct sl__guard_repl {
 typedef struct sl__guard_sess {
     sl_pool_t *pool;
     const sl_guard_policy_t *policy;
-    sl__guard_ph_t *ph;
+    sl__guard_ph_t **ph; /* every placeholder, in the order they were made (each in pool) */
     size_t nph;
     size_t phcap;
     size_t nrestorable;
-    uint32_t *by_orig; /* hash of the placeholders by label and text: index + 1, 0 empty */
-    uint32_t *by_text; /* and by their own text ("[EMAIL_1]") */
-    size_t tabcap;     /* slots of each (a power of two, at least twice nph) */
-    unsigned counter[SL_GUARD_DET_COUNT + 1]; /* placeholders per label, the last: deny */
+    uint32_t *by_orig; /* hash of the placeholders by label and text: index in ph + 1, 0 empty */
+    size_t tabcap;     /* its slots (a power of two, at most 3/4 full) */
+    unsigned counter[SL_GUARD_DET_COUNT + 1];          /* placeholders per label, the last: deny */
+    sl__guard_ph_t **by_label[SL_GUARD_DET_COUNT + 1]; /* label's placeholder N at [N - 1] */
+    size_t labcap[SL_GUARD_DET_COUNT + 1];
     sl_guard_decision_t *dec;
     size_t ndec;
     size_t deccap;
+    size_t lastdec;                  /* the decision last counted, + 1 (0: none) */
     const sl_guard_check_t *blocked; /* the check that blocked, when one did */
     unsigned blocked_det;
     bool blocked_output;

@@ -29,7 +29,28 @@
 #include "core/base/errno.h"
 #include "core/base/json.h"
 
+#define REDACT_PENDING 8
+
+/*
+ * The decisions of one sl__guard_apply() counted as they come and recorded
+ * at its end, in the order of their first hit (what recording each at once
+ * would give): one look-up per rule instead of one per hit.
+ */
+typedef struct redact_pending {
+    struct {
+        const sl_guard_check_t *check;
+        unsigned det;
+        unsigned count;
+    } v[REDACT_PENDING];
+    size_t n;
+} redact_pending_t;
+
 static void redact_free(void *arg);
+static void redact_decide_n(sl__guard_sess_t *s, const sl_guard_check_t *c, const char *rule,
+                            bool output, unsigned count);
+static void redact_pend(redact_pending_t *pd, sl__guard_sess_t *s, const sl_guard_check_t *c,
+                        unsigned det, bool output);
+static void redact_pend_flush(redact_pending_t *pd, sl__guard_sess_t *s, bool output);
 static bool redact_space(unsigned char c);
 static void redact_collect(sl__guard_sess_t *s, unsigned dir, const char *w, size_t n, size_t from);
 static void redact_restore_hits(sl__guard_sess_t *s, const char *w, size_t n, size_t from);
@@ -52,6 +73,19 @@ static const char *const redact_labels[SL_GUARD_DET_COUNT + 1] = {
     [SL_GUARD_DET_CARD] = "CARD",     [SL_GUARD_DET_IBAN] = "IBAN",
     [SL_GUARD_DET_IP] = "IP",         [SL_GUARD_DET_SECRET] = "SECRET",
     [SL_GUARD_DET_DENY] = "REDACTED",
+};
+
+/* "[LABEL_", padded to a fixed size (copied whole), and its length */
+static const char redact_prefix[SL_GUARD_DET_COUNT + 1][12] = {
+    [SL_GUARD_DET_EMAIL] = "[EMAIL_",   [SL_GUARD_DET_PHONE] = "[PHONE_",
+    [SL_GUARD_DET_CARD] = "[CARD_",     [SL_GUARD_DET_IBAN] = "[IBAN_",
+    [SL_GUARD_DET_IP] = "[IP_",         [SL_GUARD_DET_SECRET] = "[SECRET_",
+    [SL_GUARD_DET_DENY] = "[REDACTED_",
+};
+static const unsigned char redact_prefix_len[SL_GUARD_DET_COUNT + 1] = {
+    [SL_GUARD_DET_EMAIL] = 7, [SL_GUARD_DET_PHONE] = 7, [SL_GUARD_DET_CARD] = 6,
+    [SL_GUARD_DET_IBAN] = 6,  [SL_GUARD_DET_IP] = 4,    [SL_GUARD_DET_SECRET] = 8,
+    [SL_GUARD_DET_DENY] = 10,
 };
 
 
@@ -92,17 +126,34 @@ sl__guard_rule(const sl_guard_check_t *c, unsigned det)
 void
 sl__guard_decide(sl__guard_sess_t *s, const sl_guard_check_t *c, const char *rule, bool output)
 {
+    redact_decide_n(s, c, rule, output, 1);
+}
+
+
+/* sl__guard_decide() count times at once. */
+static void
+redact_decide_n(sl__guard_sess_t *s, const sl_guard_check_t *c, const char *rule, bool output,
+                unsigned count)
+{
+    /* the same rule is nearly always the same string: the pointers first, no strcmp */
     for (size_t i = 0; i < s->ndec; i++) {
         sl_guard_decision_t *d = &s->dec[i];
 
-        if (d->action == c->action && d->output == output
-            && (d->rule == rule || strcmp(d->rule, rule) == 0)) {
-            d->count++;
+        if (d->rule == rule && d->action == c->action && d->output == output) {
+            d->count += count;
+            return;
+        }
+    }
+    for (size_t i = 0; i < s->ndec; i++) {
+        sl_guard_decision_t *d = &s->dec[i];
+
+        if (d->action == c->action && d->output == output && strcmp(d->rule, rule) == 0) {
+            d->count += count;
             return;
         }
     }
     s->dec = sl_pgrow(s->pool, s->dec, s->ndec, &s->deccap, 4, sizeof(*s->dec));
-    s->dec[s->ndec++] = (sl_guard_decision_t){ s->policy->name, rule, c->action, output, 1 };
+    s->dec[s->ndec++] = (sl_guard_decision_t){ s->policy->name, rule, c->action, output, count };
 }
 
 
@@ -181,10 +232,19 @@ redact_hash(unsigned label, const char *p, size_t len)
     uint64_t h = 0x9e3779b97f4a7c15ULL ^ ((uint64_t) label << 32) ^ len;
     size_t i = 0;
 
-    for (; i < len; i += 8) {
+    for (; i + 8 <= len; i += 8) {
+        uint64_t w;
+
+        memcpy(&w, p + i, 8);
+        h = (h ^ w) * 0xff51afd7ed558ccdULL;
+        h ^= h >> 29;
+    }
+    if (i < len) {
         uint64_t w = 0;
 
-        memcpy(&w, p + i, len - i < 8 ? len - i : 8);
+        for (unsigned k = 0; i + k < len; k++) {
+            w |= (uint64_t) (unsigned char) p[i + k] << (8 * k);
+        }
         h = (h ^ w) * 0xff51afd7ed558ccdULL;
         h ^= h >> 29;
     }
@@ -196,52 +256,64 @@ redact_hash(unsigned label, const char *p, size_t len)
 }
 
 
-/* The placeholder whose text is p[0..len), or NULL. */
+/*
+ * The placeholder whose text is p[0..len), or NULL: "[LABEL_N]" is read as
+ * its label and number, which index the label's placeholders.
+ */
 static const sl__guard_ph_t *
 redact_by_text(const sl__guard_sess_t *s, const char *p, size_t len)
 {
-    size_t mask = s->tabcap - 1;
+    size_t us = len, v = 0;
+    const sl__guard_ph_t *ph;
 
-    if (s->tabcap == 0) {
+    if (s->nph == 0 || len < 4 || len > SL__GUARD_PH_MAX || p[0] != '[' || p[len - 1] != ']') {
         return NULL;
     }
-    for (size_t k = (size_t) redact_hash(0, p, len) & mask; s->by_text[k] != 0;
-         k = (k + 1) & mask) {
-        const sl__guard_ph_t *ph = &s->ph[s->by_text[k] - 1];
-
-        if (ph->len == len && memcmp(ph->text, p, len) == 0) {
-            return ph;
+    while (us > 1 && p[us - 1] != '_') {
+        us--;
+    }
+    /* N: 1 to 10 digits without a leading zero */
+    if (us <= 1 || us + 1 >= len || p[us] == '0' || len - 1 - us > 10) {
+        return NULL;
+    }
+    for (size_t k = us; k < len - 1; k++) {
+        if ((unsigned) (p[k] - '0') >= 10u) {
+            return NULL;
         }
+        v = v * 10 + (size_t) (p[k] - '0');
+    }
+    for (unsigned label = 0; label <= SL_GUARD_DET_COUNT; label++) {
+        if (redact_labels[label] == NULL || v > s->counter[label]
+            || strlen(redact_labels[label]) != us - 2
+            || memcmp(redact_labels[label], p + 1, us - 2) != 0) {
+            continue;
+        }
+        ph = s->by_label[label][v - 1];
+        return ph->len == len && memcmp(ph->text, p, len) == 0 ? ph : NULL;
     }
     return NULL;
 }
 
 
-/* Enters s->ph[i] in both tables, growing them (and entering every placeholder again) first. */
+/* Enters s->ph[i] in the table, growing it (and entering every placeholder again) first. */
 static void
 redact_index(sl__guard_sess_t *s, size_t i)
 {
     size_t mask, k;
 
-    if ((i + 1) * 2 > s->tabcap) {
-        s->tabcap = s->tabcap == 0 ? 64 : s->tabcap * 2;
+    if ((i + 1) * 4 > s->tabcap * 3) {
+        s->tabcap = s->tabcap == 0 ? 256 : s->tabcap * 4;
         s->by_orig = sl_pcalloc(s->pool, s->tabcap * sizeof(uint32_t));
-        s->by_text = sl_pcalloc(s->pool, s->tabcap * sizeof(uint32_t));
         for (size_t j = 0; j < i; j++) {
             redact_index(s, j);
         }
     }
     mask = s->tabcap - 1;
-    k = (size_t) s->ph[i].horig & mask;
+    k = (size_t) s->ph[i]->horig & mask;
     while (s->by_orig[k] != 0) {
         k = (k + 1) & mask;
     }
     s->by_orig[k] = (uint32_t) (i + 1);
-    k = (size_t) s->ph[i].htext & mask;
-    while (s->by_text[k] != 0) {
-        k = (k + 1) & mask;
-    }
-    s->by_text[k] = (uint32_t) (i + 1);
 }
 
 
@@ -345,9 +417,11 @@ sl__guard_apply(sl__guard_sess_t *s, unsigned dir, const char *w, size_t n, size
     const sl__guard_hit_t *blk = NULL;
     size_t limit, pos = from;
     bool output = dir == SL_GUARD_OUTPUT;
+    redact_pending_t pd;
 
     h->n = 0;
     s->nrepl = 0;
+    pd.n = 0;
     *changed = false;
     if (checks) {
         redact_collect(s, dir, w, n, from);
@@ -385,7 +459,7 @@ sl__guard_apply(sl__guard_sess_t *s, unsigned dir, const char *w, size_t n, size
             break;
         }
         if (!restore && x->check->action == SL_GUARD_LOG) {
-            sl__guard_decide(s, x->check, sl__guard_rule(x->check, x->det), output);
+            redact_pend(&pd, s, x->check, x->det, output);
             continue;
         }
         if ((!restore && x->check->action != SL_GUARD_REDACT) || x->start < pos) {
@@ -400,7 +474,7 @@ sl__guard_apply(sl__guard_sess_t *s, unsigned dir, const char *w, size_t n, size
         } else {
             ph = redact_placeholder(s, x->det, !output && x->check->restore, w + x->start,
                                     x->end - x->start);
-            sl__guard_decide(s, x->check, sl__guard_rule(x->check, x->det), output);
+            redact_pend(&pd, s, x->check, x->det, output);
         }
         if (out == NULL) {
             redact_repl(s, x->start, x->end, ph, restore);
@@ -420,6 +494,7 @@ sl__guard_apply(sl__guard_sess_t *s, unsigned dir, const char *w, size_t n, size
     if (limit > pos && out != NULL) {
         sl_buf_append(out, w + pos, limit - pos);
     }
+    redact_pend_flush(&pd, s, output);
     if (blk != NULL) {
         /* after the decisions on the text before it, as a stream records them */
         sl__guard_decide(s, blk->check, sl__guard_rule(blk->check, blk->det), output);
@@ -429,11 +504,44 @@ sl__guard_apply(sl__guard_sess_t *s, unsigned dir, const char *w, size_t n, size
 }
 
 
+/* Counts a decision of check c about det in pd (recording what is pending when pd is full). */
+static void
+redact_pend(redact_pending_t *pd, sl__guard_sess_t *s, const sl_guard_check_t *c, unsigned det,
+            bool output)
+{
+    for (size_t i = 0; i < pd->n; i++) {
+        if (pd->v[i].check == c && pd->v[i].det == det) {
+            pd->v[i].count++;
+            return;
+        }
+    }
+    if (pd->n == REDACT_PENDING) {
+        redact_pend_flush(pd, s, output);
+    }
+    pd->v[pd->n].check = c;
+    pd->v[pd->n].det = det;
+    pd->v[pd->n].count = 1;
+    pd->n++;
+}
+
+
+/* Records the decisions pending in pd, in the order of their first hit. */
+static void
+redact_pend_flush(redact_pending_t *pd, sl__guard_sess_t *s, bool output)
+{
+    for (size_t i = 0; i < pd->n; i++) {
+        redact_decide_n(s, pd->v[i].check, sl__guard_rule(pd->v[i].check, pd->v[i].det), output,
+                        pd->v[i].count);
+    }
+    pd->n = 0;
+}
+
+
 static void
 redact_repl(sl__guard_sess_t *s, size_t start, size_t end, const sl__guard_ph_t *ph, bool restore)
 {
     if (s->nrepl == s->caprepl) {
-        s->caprepl = s->caprepl == 0 ? 16 : s->caprepl * 2;
+        s->caprepl = s->caprepl == 0 ? 64 : s->caprepl * 2;
         s->repl = sl_xrealloc(s->repl, s->caprepl * sizeof(*s->repl));
     }
     s->repl[s->nrepl++] = (sl__guard_repl_t){ start, end, ph, restore };
@@ -472,7 +580,7 @@ redact_placeholder(sl__guard_sess_t *s, unsigned det, bool restorable, const cha
 
     for (size_t k = s->tabcap == 0 ? 0 : (size_t) h & (s->tabcap - 1);
          s->tabcap != 0 && s->by_orig[k] != 0; k = (k + 1) & (s->tabcap - 1)) {
-        ph = &s->ph[s->by_orig[k] - 1];
+        ph = s->ph[s->by_orig[k] - 1];
         if (ph->det == label && ph->orig.len == len && memcmp(ph->orig.p, p, len) == 0) {
             if (restorable && !ph->restorable) {
                 ph->restorable = true;
@@ -481,35 +589,41 @@ redact_placeholder(sl__guard_sess_t *s, unsigned det, bool restorable, const cha
             return ph;
         }
     }
-    s->ph = sl_pgrow(s->pool, s->ph, s->nph, &s->phcap, 8, sizeof(*s->ph));
-    ph = &s->ph[s->nph++];
-    memset(ph, 0, sizeof(*ph));
+    /* the entry and its original in one piece of the pool; entries never move */
+    ph = sl_palloc(s->pool, sizeof(*ph) + len + 1);
+    memcpy((char *) (ph + 1), p, len);
+    ((char *) (ph + 1))[len] = '\0';
     ph->det = label;
-    ph->orig = (sl_str_t){ sl_pstrndup(s->pool, p, len), len };
+    ph->orig = (sl_str_t){ (const char *) (ph + 1), len };
+    ph->orig_json = (sl_str_t){ NULL, 0 };
     ph->restorable = restorable;
     s->nrestorable += restorable ? 1 : 0;
+    if (s->nph == s->phcap) {
+        s->ph = sl_pgrow(s->pool, s->ph, s->nph, &s->phcap, 32, sizeof(*s->ph));
+    }
+    s->ph[s->nph++] = ph;
+    if (s->counter[label] == s->labcap[label]) {
+        s->by_label[label] = sl_pgrow(s->pool, s->by_label[label], s->counter[label],
+                                      &s->labcap[label], 16, sizeof(*s->by_label[label]));
+    }
+    s->by_label[label][s->counter[label]] = ph;
     {
         /* "[LABEL_N]" (snprintf costs more than the rest of a match) */
-        char digits[12];
-        size_t nd = 0, ll = strlen(redact_labels[label]);
         unsigned v = ++s->counter[label];
+        size_t pl = redact_prefix_len[label], nd = 1;
 
-        do {
-            digits[nd++] = (char) ('0' + v % 10);
-            v /= 10;
-        } while (v > 0);
-        ph->text[0] = '[';
-        memcpy(ph->text + 1, redact_labels[label], ll);
-        ph->text[1 + ll] = '_';
-        for (size_t k = 0; k < nd; k++) {
-            ph->text[2 + ll + k] = digits[nd - 1 - k];
+        for (unsigned x = v; x >= 10; x /= 10) {
+            nd++;
         }
-        ph->text[2 + ll + nd] = ']';
-        ph->text[3 + ll + nd] = '\0';
-        ph->len = 3 + ll + nd;
+        memcpy(ph->text, redact_prefix[label], sizeof(redact_prefix[label]));
+        for (size_t k = nd; k > 0; k--, v /= 10) {
+            ph->text[pl + k - 1] = (char) ('0' + v % 10);
+        }
+        ph->text[pl + nd] = ']';
+        ph->text[pl + nd + 1] = '\0';
+        ph->len = pl + nd + 1;
     }
     ph->horig = h;
-    ph->htext = redact_hash(0, ph->text, ph->len);
     redact_index(s, s->nph - 1);
     return ph;
 }

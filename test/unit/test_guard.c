@@ -370,6 +370,51 @@ test_redact_restore(void **state)
 }
 
 
+/* Placeholders are found by their label and number; near misses are none. */
+static void
+test_placeholder_find(void **state)
+{
+    static const char *const none[] = {
+        "[EMAIL_3]",    "[EMAIL_0]", "[EMAIL_01]", "[EMAIL_]", "[EMAIL1]",   "[email_1]",
+        "[EMAIL__1]",   "[CARD_2]",  "[PHONE_1]",  "[IP_1]",   "[_1]",       "[EMAIL_1",
+        "EMAIL_1]",     "[]",        "[EMAIL_1x]", "[MAIL_1]", "[XEMAIL_1]", "[EMAIL_99999999999]",
+        "[REDACTED_1]",
+    };
+    sl_pool_t *pool = sl_pool_create(0);
+    sl__guard_sess_t *s = sess(pool, "detect email card redact restore");
+    const sl__guard_ph_t *ph;
+    char many[4096];
+    size_t n = 0;
+    int rc;
+
+    (void) state;
+    assert_null(sl__guard_ph_find(s, "[EMAIL_1]", 9));
+    apply(s, SL_GUARD_INPUT, "a@b.io c@d.io 4111 1111 1111 1111", &rc);
+    ph = sl__guard_ph_find(s, "[EMAIL_2]", 9);
+    assert_non_null(ph);
+    assert_true(ph->orig.len == 6 && memcmp(ph->orig.p, "c@d.io", 6) == 0);
+    ph = sl__guard_ph_find(s, "[CARD_1]", 8);
+    assert_non_null(ph);
+    assert_true(ph->orig.len == 19 && memcmp(ph->orig.p, "4111 1111 1111 1111", 19) == 0);
+    for (size_t i = 0; i < sizeof(none) / sizeof(none[0]); i++) {
+        if (sl__guard_ph_find(s, none[i], strlen(none[i])) != NULL) {
+            fail_msg("\"%s\" found", none[i]);
+        }
+    }
+    /* many of one label: numbers of several digits */
+    for (unsigned i = 0; i < 150; i++) {
+        n += (size_t) snprintf(many + n, sizeof(many) - n, "u%u@x.io ", i);
+    }
+    apply(s, SL_GUARD_INPUT, many, &rc);
+    ph = sl__guard_ph_find(s, "[EMAIL_152]", 11);
+    assert_non_null(ph);
+    assert_true(ph->orig.len == 9 && memcmp(ph->orig.p, "u149@x.io", 9) == 0);
+    assert_null(sl__guard_ph_find(s, "[EMAIL_153]", 11));
+    assert_int_equal(s->nph, 153);
+    sl_pool_destroy(pool);
+}
+
+
 static void
 test_block_and_output(void **state)
 {
@@ -1019,6 +1064,7 @@ main(void)
         cmocka_unit_test(test_checksums),
         cmocka_unit_test(test_patterns),
         cmocka_unit_test(test_redact_restore),
+        cmocka_unit_test(test_placeholder_find),
         cmocka_unit_test(test_block_and_output),
         cmocka_unit_test(test_stream_equals_whole),
         cmocka_unit_test(test_stream_block),

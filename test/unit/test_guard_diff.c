@@ -1,0 +1,145 @@
+/*
+ * Differential unit test of the built-in detectors: the scan of
+ * core/gateway/guard_detect.c against the reference kept in
+ * test/guardref/ (the detectors before their speed work) on many random
+ * and adversarial texts, at every start offset class and detector mask,
+ * under each scan instruction set this machine has (scalar, SSE2, AVX2):
+ * every hit must be the same, in the same order.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "core/base/errno.h"
+#include "core/gateway/guard.h"
+#include "core/gateway/guard_internal.h"
+#include "guardref/guard_diff.h"
+
+#define DIFF_TEXTS 12000
+#define DIFF_CAP   (64 * 1024)
+
+static void diff_one(const char *t, size_t len, size_t from, unsigned mask);
+
+
+static void
+diff_one(const char *t, size_t len, size_t from, unsigned mask)
+{
+    char why[300];
+
+    if (guard_diff_check(t, len, from, mask, why, sizeof(why)) != 0) {
+        fail_msg("detectors differ from the reference (mask %#x, from %zu) on \"%.*s\": %s", mask,
+                 from, (int) (len < 400 ? len : 400), t, why);
+    }
+}
+
+
+/* Each instruction set the scan may use can be chosen; scalar always. */
+static void
+test_isa(void **state)
+{
+    (void) state;
+    assert_int_equal(sl__guard_detect_isa(SL__GUARD_ISA_SCALAR), 0);
+#if defined(__SSE2__)
+    assert_int_equal(sl__guard_detect_isa(SL__GUARD_ISA_SSE2), 0);
+#endif
+    assert_int_equal(sl__guard_detect_isa(SL__GUARD_ISA_AVX2 + 1), SL_ENOTFOUND);
+    assert_int_equal(sl__guard_detect_isa(SL__GUARD_ISA_BEST), 0);
+}
+
+
+/* The texts of the unit tables and the bench's prompt, every mask. */
+static void
+test_fixed(void **state)
+{
+    static const char *const texts[] = {
+        "write to john.smith+tag@example.co.uk today, +44 (0)20 7946 0958",
+        "card 4111 1111 1111 1111 exp 12/29, order number 4111111111111112 shipped",
+        "IBAN DE89 3704 0044 0532 0130 00, GB82WEST12345698765432 nl91abna0417164300",
+        "v6 2001:db8::1 and fe80::1ff:fe23:4567:890a, lo ::1 at 12:30:45 use std::vector",
+        "key sk-proj-abcdefghijklmnopqrstuvwxyz012345 AKIAIOSFODNN7EXAMPLE "
+        "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THs",
+        "-----BEGIN RSA PRIVATE KEY-----\nMIIBOgIBAAJBAKj34GkxFhD9\n-----END RSA PRIVATE KEY-----",
+        "-----BEGIN RSA PRIVATE KEY-----\nMIIBOgIBAAJBAKj34GkxFhD9 and no end",
+        "1111111111111111111111111111111111111111111111111111111111111111, card 4111 1111 1111 "
+        "1111",
+        "Ticket 7: the customer can be reached at jane.roe7@example.com or on +44 20 7946 0007 "
+        "during office hours, the order number is 4111111111111112 and the request came from "
+        "10.20.7.40 according to the support portal, version 2.4.1, logged at 12:30:45 on "
+        "2026-03-14. ",
+    };
+
+    (void) state;
+    for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+        size_t len = strlen(texts[i]);
+
+        for (unsigned mask = 0; mask < 1u << SL_GUARD_DET_COUNT; mask++) {
+            for (size_t from = 0; from < len; from += 1 + from / 3) {
+                diff_one(texts[i], len, from, mask);
+            }
+        }
+    }
+}
+
+
+/* Texts made of the pieces the detectors look for, changed a little. */
+static void
+test_random(void **state)
+{
+    char *buf = malloc(DIFF_CAP);
+    uint64_t rng = 0x9e3779b97f4a7c15ULL;
+    unsigned all = (1u << SL_GUARD_DET_COUNT) - 1;
+
+    (void) state;
+    assert_non_null(buf);
+    for (unsigned k = 0; k < DIFF_TEXTS; k++) {
+        size_t len = guard_diff_make(&rng, NULL, 0, buf, DIFF_CAP);
+        size_t from = k % 3 == 0 && len > 0 ? (size_t) (rng >> 7) % len : 0;
+        unsigned mask = k % 4 == 0 ? (unsigned) (rng >> 3) & all : all;
+
+        diff_one(buf, len, from, mask);
+    }
+    free(buf);
+}
+
+
+/* Random bytes, digits and separators only, and every byte value. */
+static void
+test_noise(void **state)
+{
+    static const char dense[] = "0123456789 -.:(+@";
+    char buf[2048];
+    uint64_t rng = 0x2545f4914f6cdd1dULL;
+
+    (void) state;
+    for (unsigned k = 0; k < 4000; k++) {
+        size_t len = (size_t) (rng % sizeof(buf));
+
+        for (size_t i = 0; i < len; i++) {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            buf[i] = k % 2 == 0 ? (char) (rng >> 24) : dense[(rng >> 24) % (sizeof(dense) - 1)];
+        }
+        diff_one(buf, len, 0, (1u << SL_GUARD_DET_COUNT) - 1);
+    }
+}
+
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_isa),
+        cmocka_unit_test(test_fixed),
+        cmocka_unit_test(test_random),
+        cmocka_unit_test(test_noise),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
