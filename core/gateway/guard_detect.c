@@ -1580,6 +1580,9 @@ deny_literal(const sl_guard_pattern_t *p, const char *t, size_t len, size_t from
             i = j;
             continue;
         }
+        if (j == len && k < p->len && i < out->partial) {
+            out->partial = i; /* the next piece may complete it */
+        }
         i++;
     }
 }

@@ -46,6 +46,12 @@ typedef struct sl__guard_hits {
     sl__guard_hit_t *v;
     size_t n;
     size_t cap;
+    /*
+     * The earliest start of a deny literal matched up to the text's end but
+     * not whole (SIZE_MAX: none): a stream must hold it back, since white
+     * space runs make a literal's match longer than any fixed hold.
+     */
+    size_t partial;
 } sl__guard_hits_t;
 
 void sl__guard_hits_push(sl__guard_hits_t *h, size_t start, size_t end, unsigned det, bool open);

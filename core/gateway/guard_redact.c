@@ -380,6 +380,9 @@ redact_cut(sl__guard_sess_t *s, const char *w, size_t n, size_t from, size_t hol
             cut = f;
         }
     }
+    if (h->partial < cut) {
+        cut = h->partial > from ? h->partial : from;
+    }
     do {
         c0 = cut;
         if (words && cut < n && cut > from && !redact_space((unsigned char) w[cut - 1])) {
@@ -396,8 +399,8 @@ redact_cut(sl__guard_sess_t *s, const char *w, size_t n, size_t from, size_t hol
             }
         }
     } while (cut != c0);
-    if (cut == from && n - from >= SL__GUARD_FORCE) {
-        /* a "word" this long goes out anyway, decided as it stands */
+    if (cut == from && n - from >= SL__GUARD_FORCE && h->partial == SIZE_MAX) {
+        /* a "word" this long goes out anyway, decided as it stands (not a deny literal's start) */
         return n;
     }
     while (cut > from && cut < n && ((unsigned char) w[cut] & 0xc0) == 0x80) {
@@ -420,6 +423,7 @@ sl__guard_apply(sl__guard_sess_t *s, unsigned dir, const char *w, size_t n, size
     redact_pending_t pd;
 
     h->n = 0;
+    h->partial = SIZE_MAX;
     s->nrepl = 0;
     pd.n = 0;
     *changed = false;

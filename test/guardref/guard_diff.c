@@ -249,7 +249,7 @@ int
 guard_diff_check(const char *t, size_t len, size_t from, unsigned mask, char *why, size_t whylen)
 {
     char *c = malloc(len > 0 ? len : 1);
-    sl__guard_hits_t ref = { NULL, 0, 0 }, got = { NULL, 0, 0 };
+    sl__guard_hits_t ref = { NULL, 0, 0, SIZE_MAX }, got = { NULL, 0, 0, SIZE_MAX };
     int rc = 0;
 
     if (c == NULL) {

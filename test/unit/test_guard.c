@@ -138,7 +138,7 @@ static const det_case_t det_cases[] = {
 static const char *
 matches(sl_pool_t *pool, unsigned mask, const char *text)
 {
-    sl__guard_hits_t h = { NULL, 0, 0 };
+    sl__guard_hits_t h = { NULL, 0, 0, SIZE_MAX };
     sl_buf_t b = SL_BUF_INIT;
     const char *s;
 
@@ -195,7 +195,7 @@ static void
 test_patterns(void **state)
 {
     sl_pool_t *pool = sl_pool_create(0);
-    sl__guard_hits_t h = { NULL, 0, 0 };
+    sl__guard_hits_t h = { NULL, 0, 0, SIZE_MAX };
     sl_guard_pattern_t pats[8]; /* each compiled pattern stays where the pool frees it */
     size_t k = 0;
     char err[200];
@@ -241,8 +241,8 @@ test_patterns(void **state)
 /*
  * A policy from a compact description, one check per ';':
  * "detect email card redact restore in", "deny falcon|re:x+y block out",
- * "detect email log in out". Words: detectors / patterns, the action,
- * restore, and the directions (default in).
+ * "detect email log in out". Words: detectors / patterns ('~' stands for a
+ * space in a literal), the action, restore, and the directions (default in).
  */
 static sl_guard_policy_t *
 policy(sl_pool_t *pool, const char *desc)
@@ -280,6 +280,9 @@ policy(sl_pool_t *pool, const char *desc)
 
                 for (char *pat = strtok_r(w, "|", &s3); pat != NULL;
                      pat = strtok_r(NULL, "|", &s3)) {
+                    for (char *q = pat; *q != '\0'; q++) {
+                        *q = *q == '~' ? ' ' : *q; /* "top~~secret": a literal with spaces */
+                    }
                     assert_int_equal(sl_guard_pattern_compile(pool, sl_pstrdup(pool, pat),
                                                               &c->deny[c->ndeny++], err,
                                                               sizeof(err)),
@@ -572,6 +575,47 @@ test_stream_block(void **state)
         sl_buf_free(&piece);
         sl__guard_stream_free(&st);
     }
+    sl_pool_destroy(pool);
+}
+
+
+/*
+ * A deny literal's white space matches a run of any length, so its match
+ * can be longer than what a stream holds back: the stream holds from where
+ * a partial match starts until it is decided, and blocks as the whole text
+ * does (found by fuzz_guard_stream: a 90-byte run of form feeds).
+ */
+static void
+test_stream_block_space_run(void **state)
+{
+    sl_pool_t *pool = sl_pool_create(0);
+    sl__guard_sess_t *s = sess(pool, "deny top~~secret! block out");
+    char text[256];
+    const char *out;
+    size_t n;
+    bool cut;
+    int rc;
+
+    (void) state;
+    n = (size_t) snprintf(text, sizeof(text), "%s", "The memo was marked top");
+    memset(text + n, '\f', 90);
+    n += 90;
+    snprintf(text + n, sizeof(text) - n, "%s", "secret! and it says more after that");
+    apply(s, SL_GUARD_OUTPUT, text, &rc);
+    assert_int_equal(rc, SL_EDENIED);
+    for (size_t piece = 1; piece <= 13; piece += 4) {
+        s = sess(pool, "deny top~~secret! block out");
+        out = streamed(s, text, piece, &rc, &cut);
+        assert_int_equal(rc, SL_EDENIED);
+        assert_true(strncmp(text, out, strlen(out)) == 0);
+        assert_true(strlen(out) <= strlen("The memo was marked "));
+    }
+    /* a partial match that the text then breaks goes out whole */
+    s = sess(pool, "deny top~~secret! block out");
+    memcpy(text + strlen("The memo was marked top") + 90, "secrets", 7);
+    out = streamed(s, text, 5, &rc, &cut);
+    assert_int_equal(rc, 0);
+    assert_string_equal(out, text);
     sl_pool_destroy(pool);
 }
 
@@ -1068,6 +1112,7 @@ main(void)
         cmocka_unit_test(test_block_and_output),
         cmocka_unit_test(test_stream_equals_whole),
         cmocka_unit_test(test_stream_block),
+        cmocka_unit_test(test_stream_block_space_run),
         cmocka_unit_test(test_unquote),
         cmocka_unit_test(test_conf),
         cmocka_unit_test(test_conf_errors),
