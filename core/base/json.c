@@ -89,6 +89,7 @@ static inline int json_read_key(json_parser_t *jp) __attribute__((always_inline)
 static inline int json_read_string(json_parser_t *jp, int *out) __attribute__((always_inline));
 static int json_read_number(json_parser_t *jp, int *out);
 static int json_read_literal(json_parser_t *jp, int *out);
+static inline int json_tok_add(sl_json_t *doc, sl_json_type_e type, size_t start, size_t end);
 static int json_push(json_parser_t *jp, sl_json_type_e type, size_t start, size_t end);
 static void json_skip_space(json_parser_t *jp);
 static size_t json_string_run(const char *p, size_t q, size_t len);
@@ -503,11 +504,10 @@ json_read_literal(json_parser_t *jp, int *out)
 }
 
 
-/* A new token; the array doubles when full (amortized O(1)). Aborts on OOM (worker). */
-static int
-json_push(json_parser_t *jp, sl_json_type_e type, size_t start, size_t end)
+/* A new token of doc; the array doubles when full (amortized O(1)). Aborts on OOM (worker). */
+static inline int
+json_tok_add(sl_json_t *doc, sl_json_type_e type, size_t start, size_t end)
 {
-    sl_json_t *doc = jp->doc;
     json_tok_t *t;
 
     if (doc->ntok == doc->cap) {
@@ -516,7 +516,6 @@ json_push(json_parser_t *jp, sl_json_type_e type, size_t start, size_t end)
         doc->tok = sl_xrealloc(doc->tok, sizeof(json_tok_t) * cap);
         doc->cap = cap;
     }
-    jp->work++;
     t = &doc->tok[doc->ntok];
     t->type = (unsigned) type;
     t->start = (int) start;
@@ -524,6 +523,15 @@ json_push(json_parser_t *jp, sl_json_type_e type, size_t start, size_t end)
     t->size = 0;
     t->next = 0;
     return (int) doc->ntok++;
+}
+
+
+/* A new token of the document being parsed. */
+static int
+json_push(json_parser_t *jp, sl_json_type_e type, size_t start, size_t end)
+{
+    jp->work++;
+    return json_tok_add(jp->doc, type, start, end);
 }
 
 
@@ -1552,26 +1560,11 @@ json_w_free(void *arg)
 }
 
 
-/* A new token (as json_push). */
+/* A new token of the document being written. */
 static int
 json_w_push(sl_json_w_t *w, sl_json_type_e type, size_t start, size_t end)
 {
-    sl_json_t *doc = w->doc;
-    json_tok_t *t;
-
-    if (doc->ntok == doc->cap) {
-        unsigned cap = doc->cap == 0 ? JSON_INITIAL_TOKENS : doc->cap * 2;
-
-        doc->tok = sl_xrealloc(doc->tok, sizeof(json_tok_t) * cap);
-        doc->cap = cap;
-    }
-    t = &doc->tok[doc->ntok];
-    t->type = (unsigned) type;
-    t->start = (int) start;
-    t->end = (int) end;
-    t->size = 0;
-    t->next = 0;
-    return (int) doc->ntok++;
+    return json_tok_add(w->doc, type, start, end);
 }
 
 

@@ -113,6 +113,7 @@ static void cl_send(cl_conn_t *cc, const char *s);
 static void cl_sendn(cl_conn_t *cc, const char *s, size_t n);
 static int cl_read(cl_conn_t *cc, cl_resp_t *resp);
 static bool cl_wait_eof(cl_conn_t *cc, int ms);
+static void cl_open_drain_set(test_ctx_t *t, cl_conn_t **busy, cl_conn_t **idle, cl_conn_t **late);
 static void cl_resp_free(cl_resp_t *resp);
 static bool cl_header(const cl_resp_t *resp, const char *name, char *out, size_t outlen);
 static bool cl_body_has(const cl_resp_t *resp, const char *s);
@@ -1978,23 +1979,37 @@ test_max_connections(void **state)
 }
 
 
+/*
+ * Three connections for the drain tests: idle and late each served once
+ * (keep-alive, now idle), busy with a 300 ms request under way.
+ */
+static void
+cl_open_drain_set(test_ctx_t *t, cl_conn_t **busy, cl_conn_t **idle, cl_conn_t **late)
+{
+    cl_resp_t resp;
+
+    *busy = cl_open(t);
+    *idle = cl_open(t);
+    *late = cl_open(t);
+    CHECK(t, (*busy)->fd >= 0 && (*idle)->fd >= 0 && (*late)->fd >= 0);
+    cl_send(*idle, "GET /echo HTTP/1.1\r\nHost: x\r\n\r\n");
+    CHECK_INT(t, cl_read(*idle, &resp), 0);
+    cl_resp_free(&resp);
+    cl_send(*late, "GET /echo HTTP/1.1\r\nHost: x\r\n\r\n");
+    CHECK_INT(t, cl_read(*late, &resp), 0);
+    cl_resp_free(&resp);
+    cl_send(*busy, "GET /slow?ms=300 HTTP/1.1\r\nHost: x\r\n\r\n");
+    ms_sleep(100);
+}
+
+
 static void
 client_drain(test_ctx_t *t)
 {
-    cl_conn_t *busy = cl_open(t);
-    cl_conn_t *idle = cl_open(t);
-    cl_conn_t *late = cl_open(t);
+    cl_conn_t *busy, *idle, *late;
     cl_resp_t resp;
 
-    CHECK(t, busy->fd >= 0 && idle->fd >= 0 && late->fd >= 0);
-    cl_send(idle, "GET /echo HTTP/1.1\r\nHost: x\r\n\r\n");
-    CHECK_INT(t, cl_read(idle, &resp), 0);
-    cl_resp_free(&resp);
-    cl_send(late, "GET /echo HTTP/1.1\r\nHost: x\r\n\r\n");
-    CHECK_INT(t, cl_read(late, &resp), 0);
-    cl_resp_free(&resp);
-    cl_send(busy, "GET /slow?ms=300 HTTP/1.1\r\nHost: x\r\n\r\n");
-    ms_sleep(100);
+    cl_open_drain_set(t, &busy, &idle, &late);
     uv_async_send(&t->drain_async);
     ms_sleep(50);
 
@@ -2039,20 +2054,10 @@ test_drain(void **state)
 static void
 client_retire(test_ctx_t *t)
 {
-    cl_conn_t *busy = cl_open(t);
-    cl_conn_t *idle = cl_open(t);
-    cl_conn_t *late = cl_open(t);
+    cl_conn_t *busy, *idle, *late;
     cl_resp_t resp;
 
-    CHECK(t, busy->fd >= 0 && idle->fd >= 0 && late->fd >= 0);
-    cl_send(idle, "GET /echo HTTP/1.1\r\nHost: x\r\n\r\n");
-    CHECK_INT(t, cl_read(idle, &resp), 0);
-    cl_resp_free(&resp);
-    cl_send(late, "GET /echo HTTP/1.1\r\nHost: x\r\n\r\n");
-    CHECK_INT(t, cl_read(late, &resp), 0);
-    cl_resp_free(&resp);
-    cl_send(busy, "GET /slow?ms=300 HTTP/1.1\r\nHost: x\r\n\r\n");
-    ms_sleep(100);
+    cl_open_drain_set(t, &busy, &idle, &late);
     atomic_store(&t->retire, true);
     uv_async_send(&t->drain_async);
 
