@@ -47,6 +47,7 @@
 #include "core/admin/metrics.h"
 #include "core/base/pool.h"
 #include "core/base/shm.h"
+#include "storage/responses.h"
 
 #define DB_MAX_READERS  1024
 #define DB_GROWTH_LIMIT 16 /* the map grows up to 16x the size given to sl_db_open */
@@ -132,6 +133,7 @@ static char *db_map_addr(sl_db_t *db, size_t size);
 static bool db_sane_len(const sl_txn_t *t, size_t klen, size_t vlen);
 static int db_damaged(const sl_db_t *db, const char *what, sl_dbi_e dbi);
 static uint64_t db_now_ms(void);
+static int db_stat(sl_txn_t *t, sl_dbi_e dbi, size_t *n, size_t *pages);
 
 static const char *const db_names[SL_DBI_COUNT] = {
     [SL_DBI_META] = "meta",           [SL_DBI_KEYS] = "keys",
@@ -140,7 +142,7 @@ static const char *const db_names[SL_DBI_COUNT] = {
     [SL_DBI_SPEND] = "spend",         [SL_DBI_TEAMS] = "teams",
     [SL_DBI_CACHE] = "cache",         [SL_DBI_CACHE_AGE] = "cache_age",
     [SL_DBI_CACHE_VEC] = "cache_vec", [SL_DBI_RESPONSES] = "responses",
-    [SL_DBI_SESSIONS] = "sessions",
+    [SL_DBI_SESSIONS] = "sessions",   [SL_DBI_RESPONSE_IDS] = "response_ids",
 };
 
 /*
@@ -149,7 +151,7 @@ static const char *const db_names[SL_DBI_COUNT] = {
  * nothing because every database was just created.
  */
 static const db_migrate_fn db_migrations[SL_DB_SCHEMA_VERSION] = {
-    [0] = NULL,
+    [0] = NULL, [1] = sl__responses_migrate_2, /* stored responses numbered in write order */
 };
 
 static db_state_t db_local_state;
@@ -1410,6 +1412,68 @@ sl_db_put(sl_txn_t *t, sl_dbi_e dbi, const void *key, size_t klen, const void *v
 
 
 int
+sl_db_reserve(sl_txn_t *t, sl_dbi_e dbi, const void *key, size_t klen, size_t vlen, bool append,
+              void **out)
+{
+    MDB_val k = { klen, (void *) key }, v = { vlen, NULL };
+    int mrc;
+
+    if (t->full) {
+        return SL_ESTORE;
+    }
+    mrc = mdb_put(t->txn, t->db->dbi[dbi], &k, &v, MDB_RESERVE | (append ? MDB_APPEND : 0));
+    if (mrc == 0) {
+        SL_ASSERT(v.mv_size == vlen);
+        *out = v.mv_data;
+        return 0;
+    }
+    if (mrc == MDB_KEYEXIST) {
+        return -EEXIST;
+    }
+    if (mrc == MDB_MAP_FULL) {
+        t->full = true;
+        return SL_ESTORE;
+    }
+    return db_error(t->db, "mdb_put()", dbi, mrc);
+}
+
+
+int
+sl_db_last(sl_txn_t *t, sl_dbi_e dbi, sl_str_t *key, sl_str_t *val)
+{
+    MDB_cursor *c;
+    MDB_val k, v;
+    int mrc, rc = 0;
+
+    if (t->full) {
+        return SL_ESTORE;
+    }
+    if (!t->db->has[dbi]) {
+        return SL_ENOTFOUND;
+    }
+    mrc = mdb_cursor_open(t->txn, t->db->dbi[dbi], &c);
+    if (mrc != 0) {
+        return db_error(t->db, "mdb_cursor_open()", dbi, mrc);
+    }
+    mrc = mdb_cursor_get(c, &k, &v, MDB_LAST);
+    if (mrc == MDB_NOTFOUND) {
+        rc = SL_ENOTFOUND;
+    } else if (mrc != 0) {
+        rc = db_error(t->db, "mdb_cursor_get()", dbi, mrc);
+    } else if (!db_sane_len(t, k.mv_size, v.mv_size)) {
+        rc = db_damaged(t->db, "mdb_cursor_get()", dbi);
+    } else {
+        key->p = k.mv_data;
+        key->len = k.mv_size;
+        val->p = v.mv_data;
+        val->len = v.mv_size;
+    }
+    mdb_cursor_close(c);
+    return rc;
+}
+
+
+int
 sl_db_del(sl_txn_t *t, sl_dbi_e dbi, const void *key, size_t klen)
 {
     MDB_val k = { klen, (void *) key };
@@ -1721,18 +1785,37 @@ db_fsync_dir(const char *path)
 int
 sl_db_count(sl_txn_t *t, sl_dbi_e dbi, size_t *n)
 {
+    return db_stat(t, dbi, n, NULL);
+}
+
+
+int
+sl_db_pages(sl_txn_t *t, sl_dbi_e dbi, size_t *pages)
+{
+    return db_stat(t, dbi, NULL, pages);
+}
+
+
+/* Records and pages (branch, leaf and overflow) of dbi; either may be NULL. */
+static int
+db_stat(sl_txn_t *t, sl_dbi_e dbi, size_t *n, size_t *pages)
+{
     MDB_stat st;
     int mrc;
 
-    *n = 0;
-    if (!t->db->has[dbi]) {
-        return 0;
+    memset(&st, 0, sizeof(st));
+    if (t->db->has[dbi]) {
+        mrc = mdb_stat(t->txn, t->db->dbi[dbi], &st);
+        if (mrc != 0) {
+            return db_error(t->db, "mdb_stat()", dbi, mrc);
+        }
     }
-    mrc = mdb_stat(t->txn, t->db->dbi[dbi], &st);
-    if (mrc != 0) {
-        return db_error(t->db, "mdb_stat()", dbi, mrc);
+    if (n != NULL) {
+        *n = st.ms_entries;
     }
-    *n = st.ms_entries;
+    if (pages != NULL) {
+        *pages = st.ms_branch_pages + st.ms_leaf_pages + st.ms_overflow_pages;
+    }
     return 0;
 }
 

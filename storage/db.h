@@ -58,23 +58,24 @@ typedef struct sl_txn sl_txn_t;
 
 /* The named databases. */
 typedef enum sl_dbi {
-    SL_DBI_META = 0,  /* schema version and other singletons */
-    SL_DBI_KEYS,      /* key id -> key record */
-    SL_DBI_KEY_HASH,  /* sha256(client key) -> key id */
-    SL_DBI_KEY_NAME,  /* key name -> key id */
-    SL_DBI_SECRETS,   /* secret name -> sealed value */
-    SL_DBI_LEDGER,    /* be64 time ns + be32 worker/seq -> usage row */
-    SL_DBI_SPEND,     /* "k:<id>:<bucket>" / "t:<team>:<bucket>" -> spend counters */
-    SL_DBI_TEAMS,     /* team name -> team record (budget) */
-    SL_DBI_CACHE,     /* response cache: sha256 of the request -> entry (storage/cache.h) */
-    SL_DBI_CACHE_AGE, /* be64 fill time ns + entry key -> be64 expiry: oldest first */
-    SL_DBI_CACHE_VEC, /* partition + entry key -> prompt vector of the semantic cache */
-    SL_DBI_RESPONSES, /* stored responses of POST /v1/responses (storage/responses.h) */
-    SL_DBI_SESSIONS,  /* dashboard logins: sha256(token) -> expiry (storage/sessions.h) */
+    SL_DBI_META = 0,     /* schema version and other singletons */
+    SL_DBI_KEYS,         /* key id -> key record */
+    SL_DBI_KEY_HASH,     /* sha256(client key) -> key id */
+    SL_DBI_KEY_NAME,     /* key name -> key id */
+    SL_DBI_SECRETS,      /* secret name -> sealed value */
+    SL_DBI_LEDGER,       /* be64 time ns + be32 worker/seq -> usage row */
+    SL_DBI_SPEND,        /* "k:<id>:<bucket>" / "t:<team>:<bucket>" -> spend counters */
+    SL_DBI_TEAMS,        /* team name -> team record (budget) */
+    SL_DBI_CACHE,        /* response cache: sha256 of the request -> entry (storage/cache.h) */
+    SL_DBI_CACHE_AGE,    /* be64 fill time ns + entry key -> be64 expiry: oldest first */
+    SL_DBI_CACHE_VEC,    /* partition + entry key -> prompt vector of the semantic cache */
+    SL_DBI_RESPONSES,    /* stored responses of POST /v1/responses (storage/responses.h) */
+    SL_DBI_SESSIONS,     /* dashboard logins: sha256(token) -> expiry (storage/sessions.h) */
+    SL_DBI_RESPONSE_IDS, /* response id -> its number in SL_DBI_RESPONSES */
     SL_DBI_COUNT,
 } sl_dbi_e;
 
-#define SL_DB_SCHEMA_VERSION 1
+#define SL_DB_SCHEMA_VERSION 2
 
 typedef enum sl_db_flags {
     SL_DB_RDONLY = 1u << 0, /* open read-only (reporting commands) */
@@ -175,6 +176,24 @@ int sl_db_get(sl_txn_t *t, sl_dbi_e dbi, const void *key, size_t klen, sl_str_t 
 int sl_db_put(sl_txn_t *t, sl_dbi_e dbi, const void *key, size_t klen, const void *val, size_t vlen,
               bool noover);
 
+/*
+ * Like sl_db_put, but the caller writes the value: *out points at vlen
+ * bytes reserved for it in the map, to be filled before the next call on
+ * t (MDB_RESERVE; no copy). append: key sorts after every key of dbi and
+ * goes at the end of the last page (MDB_APPEND), so that keys added in
+ * order fill their pages instead of leaving each half empty after a
+ * split; -EEXIST when it does not sort last. Returns 0, -EEXIST (not
+ * logged) or SL_ESTORE. Write txn only.
+ */
+int sl_db_reserve(sl_txn_t *t, sl_dbi_e dbi, const void *key, size_t klen, size_t vlen, bool append,
+                  void **out);
+
+/*
+ * Borrowed key and value of the last record of dbi (in key order).
+ * Returns 0, SL_ENOTFOUND (dbi is empty), SL_ECORRUPT or SL_ESTORE.
+ */
+int sl_db_last(sl_txn_t *t, sl_dbi_e dbi, sl_str_t *key, sl_str_t *val);
+
 /* Deletes every record of dbi (it stays, empty). Returns 0 or SL_ESTORE. Write txn only. */
 int sl_db_clear(sl_txn_t *t, sl_dbi_e dbi);
 
@@ -214,5 +233,8 @@ int sl_db_backup(sl_db_t *db, const char *path);
 
 /* Number of records in dbi. Returns 0 or SL_ESTORE. */
 int sl_db_count(sl_txn_t *t, sl_dbi_e dbi, size_t *n);
+
+/* Pages (branch, leaf and overflow) dbi takes. Returns 0 or SL_ESTORE. */
+int sl_db_pages(sl_txn_t *t, sl_dbi_e dbi, size_t *pages);
 
 #endif

@@ -1,11 +1,30 @@
 /*
- * Stored responses on LMDB. Record layout, version 1:
+ * Stored responses on LMDB, layout 2 (schema 2):
  *
- *     u8 version (1)   u8 key id length   u8 team length   u8 reserved (0)
- *     be64 created ns   key id   team   JSON text (the rest)
+ *     SL_DBI_RESPONSES      "z:" + be64 number  -> record
+ *     SL_DBI_RESPONSE_IDS   id                  -> be64 number
  *
- * The id is the record's key (after "r:"); the retention index key
- * "t:" + be64 created ns + id sorts the records by age.
+ * Records are numbered in the order their transactions write them, one
+ * more than the last, so each one is appended at the end of its tree
+ * (MDB_APPEND) and fills its page; the ids live in a tree of their own so
+ * that they never split a page of records. Keyed by id the records were
+ * not packed: an id is chosen when its request starts and stored when it
+ * ends, so ids arrive a little out of order, and every split in the
+ * middle of a page left half of it empty for good (two records of 1 KiB
+ * per 4 KiB page instead of three; each page is a fault, a zeroing and a
+ * write-back). The numbers order the records by when they were written,
+ * which retention walks from the oldest. "z:" sorts after the keys of
+ * layout 1, which share the tree while they are moved.
+ *
+ * Record, version 2:
+ *
+ *     u8 version (2)   u8 key id length   u8 team length   u8 id length
+ *     be64 created ns   id   key id   team   JSON text (the rest)
+ *
+ * Layout 1 (schema 1) was "r:" + id -> record version 1 (no id, the
+ * fourth byte 0) and "t:" + be64 created ns + id -> "" (the retention
+ * index); sl__responses_migrate_2 moves it to layout 2 when the storage
+ * is opened for writing.
  */
 #include "storage/responses.h"
 
@@ -16,9 +35,12 @@
 #include "core/base/errno.h"
 #include "core/base/log.h"
 
-#define RESP_VERSION  1
-#define RESP_HEAD_LEN 12
-#define RESP_KEY_MAX  (2 + 8 + SL_RESPONSES_ID_MAX)
+#define RESP_VERSION     2
+#define RESP_VERSION_1   1
+#define RESP_HEAD_LEN    12
+#define RESP_REC_KEY_LEN 10 /* "z:" + be64 */
+#define RESP_V1_KEY_MAX  (2 + 8 + SL_RESPONSES_ID_MAX)
+#define RESP_MIGRATE_MAX 256 /* layout 1 records moved per scan */
 
 typedef struct resp_put_arg {
     sl_resp_put_t *v;
@@ -32,22 +54,37 @@ typedef struct resp_del_arg {
 } resp_del_arg_t;
 
 typedef struct resp_prune_arg {
-    uint8_t before[8];
+    int64_t before;
     size_t max;
     size_t n;
     sl_txn_t *t;
 } resp_prune_arg_t;
 
+/* Layout 1 index keys collected by one scan of sl__responses_migrate_2. */
+typedef struct resp_migrate_arg {
+    const char *prefix; /* "t:" (index entries) or "r:" (records) */
+    size_t skip;        /* bytes before the id in such a key */
+    uint8_t keys[RESP_MIGRATE_MAX][RESP_V1_KEY_MAX];
+    size_t lens[RESP_MIGRATE_MAX];
+    size_t n;
+} resp_migrate_arg_t;
+
 static int resp_put_txn(sl_txn_t *t, void *arg);
 static int resp_put_one(sl_txn_t *t, const sl_resp_put_t *p);
 static bool resp_put_valid(const sl_resp_put_t *p);
+static int resp_next_number(sl_txn_t *t, uint64_t *num);
+static int resp_write(sl_txn_t *t, uint64_t num, const char *id, size_t idlen, const char *key_id,
+                      const char *team, int64_t created_ns, sl_str_t json);
+static int resp_find(sl_txn_t *t, const char *id, size_t idlen, uint8_t *rkey, sl_str_t *rec);
 static int resp_del_txn(sl_txn_t *t, void *arg);
 static int resp_prune_txn(sl_txn_t *t, void *arg);
 static int resp_prune_one(void *arg, sl_str_t key, sl_str_t val);
-static int resp_unindex(sl_txn_t *t, const char *id, size_t idlen, sl_str_t rec);
-static size_t resp_key(uint8_t *b, const char *id, size_t idlen);
-static size_t resp_index_key(uint8_t *b, int64_t created_ns, const char *id, size_t idlen);
+static int resp_migrate_collect(void *arg, sl_str_t key, sl_str_t val);
+static int resp_migrate_one(sl_txn_t *t, const uint8_t *key, size_t len, size_t skip,
+                            size_t *moved);
+static void resp_rec_key(uint8_t *b, uint64_t num);
 static int resp_decode(sl_str_t rec, sl_pool_t *pool, sl_resp_rec_t *out);
+static int resp_decode_id(sl_str_t rec, sl_str_t *id);
 static void resp_put_be64(uint8_t *p, uint64_t v);
 static uint64_t resp_get_be64(const uint8_t *p);
 
@@ -120,41 +157,119 @@ static int
 resp_put_one(sl_txn_t *t, const sl_resp_put_t *a)
 {
     size_t idlen = strlen(a->id);
-    size_t klen = strlen(a->key_id);
-    size_t tlen = strlen(a->team);
-    size_t len = RESP_HEAD_LEN + klen + tlen + a->json.len;
-    uint8_t key[RESP_KEY_MAX];
-    uint8_t *rec;
+    uint8_t be[8], rkey[RESP_REC_KEY_LEN];
     sl_str_t old;
-    size_t n;
+    uint64_t num;
     int rc;
 
-    n = resp_key(key, a->id, idlen);
-    rc = sl_db_get(t, SL_DBI_RESPONSES, key, n, &old);
-    if (rc == 0) {
-        rc = resp_unindex(t, a->id, idlen, old);
-    }
-    if (rc != 0 && rc != SL_ENOTFOUND) {
-        return rc;
-    }
-    rec = sl_xmalloc(len);
-    rec[0] = RESP_VERSION;
-    rec[1] = (uint8_t) klen;
-    rec[2] = (uint8_t) tlen;
-    rec[3] = 0;
-    resp_put_be64(rec + 4, (uint64_t) a->created_ns);
-    memcpy(rec + RESP_HEAD_LEN, a->key_id, klen);
-    memcpy(rec + RESP_HEAD_LEN + klen, a->team, tlen);
-    if (a->json.len > 0) {
-        memcpy(rec + RESP_HEAD_LEN + klen + tlen, a->json.p, a->json.len);
-    }
-    rc = sl_db_put(t, SL_DBI_RESPONSES, key, n, rec, len, false);
-    free(rec);
+    rc = resp_next_number(t, &num);
     if (rc != 0) {
         return rc;
     }
-    n = resp_index_key(key, a->created_ns, a->id, idlen);
-    return sl_db_put(t, SL_DBI_RESPONSES, key, n, "", 0, false);
+    resp_put_be64(be, num);
+    rc = sl_db_put(t, SL_DBI_RESPONSE_IDS, a->id, idlen, be, 8, true);
+    if (rc == -EEXIST) {
+        /* a replacement: its old record goes */
+        rc = resp_find(t, a->id, idlen, rkey, &old);
+        if (rc == 0) {
+            rc = sl_db_del(t, SL_DBI_RESPONSES, rkey, RESP_REC_KEY_LEN);
+        }
+        if (rc != 0 && rc != SL_ENOTFOUND) {
+            return rc;
+        }
+        rc = sl_db_put(t, SL_DBI_RESPONSE_IDS, a->id, idlen, be, 8, false);
+    }
+    if (rc != 0) {
+        return rc;
+    }
+    return resp_write(t, num, a->id, idlen, a->key_id, a->team, a->created_ns, a->json);
+}
+
+
+/* The number of the next record: one more than the last one's (1 for the first). */
+static int
+resp_next_number(sl_txn_t *t, uint64_t *num)
+{
+    sl_str_t key, val;
+    int rc;
+
+    rc = sl_db_last(t, SL_DBI_RESPONSES, &key, &val);
+    if (rc == SL_ENOTFOUND) {
+        *num = 1;
+        return 0;
+    }
+    if (rc != 0) {
+        return rc;
+    }
+    if (key.len == RESP_REC_KEY_LEN && memcmp(key.p, "z:", 2) == 0) {
+        *num = resp_get_be64((const uint8_t *) key.p + 2) + 1;
+    } else {
+        *num = 1; /* only layout 1 keys so far (being moved): "z:" sorts after them */
+    }
+    return 0;
+}
+
+
+/* Appends record num (its id key is the caller's). */
+static int
+resp_write(sl_txn_t *t, uint64_t num, const char *id, size_t idlen, const char *key_id,
+           const char *team, int64_t created_ns, sl_str_t json)
+{
+    size_t klen = strlen(key_id);
+    size_t tlen = strlen(team);
+    uint8_t rkey[RESP_REC_KEY_LEN];
+    uint8_t *rec;
+    void *out;
+    int rc;
+
+    resp_rec_key(rkey, num);
+    rc = sl_db_reserve(t, SL_DBI_RESPONSES, rkey, RESP_REC_KEY_LEN,
+                       RESP_HEAD_LEN + idlen + klen + tlen + json.len, true, &out);
+    if (rc == -EEXIST) {
+        /* the last record is numbered num or higher: resp_next_number was not asked */
+        sl_log(&sl_log_main, SL_LOG_ERR, 0, "stored response number %llu is taken",
+               (unsigned long long) num);
+        return SL_ESTORE;
+    }
+    if (rc != 0) {
+        return rc;
+    }
+    rec = out;
+    rec[0] = RESP_VERSION;
+    rec[1] = (uint8_t) klen;
+    rec[2] = (uint8_t) tlen;
+    rec[3] = (uint8_t) idlen;
+    resp_put_be64(rec + 4, (uint64_t) created_ns);
+    rec += RESP_HEAD_LEN;
+    memcpy(rec, id, idlen);
+    memcpy(rec + idlen, key_id, klen);
+    memcpy(rec + idlen + klen, team, tlen);
+    if (json.len > 0) {
+        memcpy(rec + idlen + klen + tlen, json.p, json.len);
+    }
+    return 0;
+}
+
+
+/* The record of id (borrowed) and its key. Returns 0, SL_ENOTFOUND or an error of the store. */
+static int
+resp_find(sl_txn_t *t, const char *id, size_t idlen, uint8_t *rkey, sl_str_t *rec)
+{
+    sl_str_t num;
+    int rc;
+
+    rc = sl_db_get(t, SL_DBI_RESPONSE_IDS, id, idlen, &num);
+    if (rc != 0) {
+        return rc;
+    }
+    if (num.len != 8) {
+        sl_log(&sl_log_main, SL_LOG_ERR, 0, "stored response \"%.*s\" has a malformed index entry",
+               (int) idlen, id);
+        return SL_ECORRUPT;
+    }
+    memcpy(rkey, "z:", 2);
+    memcpy(rkey + 2, num.p, 8);
+    return sl_db_get(t, SL_DBI_RESPONSES, rkey, RESP_REC_KEY_LEN, rec);
 }
 
 
@@ -162,16 +277,14 @@ int
 sl_responses_get(sl_txn_t *t, const char *id, sl_pool_t *pool, sl_resp_rec_t *out)
 {
     size_t idlen = strlen(id);
-    uint8_t key[RESP_KEY_MAX];
+    uint8_t rkey[RESP_REC_KEY_LEN];
     sl_str_t rec;
-    size_t n;
     int rc;
 
     if (idlen == 0 || idlen > SL_RESPONSES_ID_MAX) {
         return SL_ENOTFOUND;
     }
-    n = resp_key(key, id, idlen);
-    rc = sl_db_get(t, SL_DBI_RESPONSES, key, n, &rec);
+    rc = resp_find(t, id, idlen, rkey, &rec);
     if (rc != 0) {
         return rc;
     }
@@ -211,15 +324,13 @@ resp_del_txn(sl_txn_t *t, void *arg)
 {
     resp_del_arg_t *a = arg;
     size_t idlen = strlen(a->id);
-    uint8_t key[RESP_KEY_MAX];
+    uint8_t rkey[RESP_REC_KEY_LEN];
     sl_resp_rec_t rec;
     sl_str_t val;
     sl_pool_t *pool;
-    size_t n;
     int rc;
 
-    n = resp_key(key, a->id, idlen);
-    rc = sl_db_get(t, SL_DBI_RESPONSES, key, n, &val);
+    rc = resp_find(t, a->id, idlen, rkey, &val);
     if (rc != 0) {
         return rc;
     }
@@ -232,11 +343,11 @@ resp_del_txn(sl_txn_t *t, void *arg)
     if (rc != 0) {
         return rc;
     }
-    rc = resp_unindex(t, a->id, idlen, val);
-    if (rc != 0 && rc != SL_ENOTFOUND) {
+    rc = sl_db_del(t, SL_DBI_RESPONSES, rkey, RESP_REC_KEY_LEN);
+    if (rc != 0) {
         return rc;
     }
-    return sl_db_del(t, SL_DBI_RESPONSES, key, n);
+    return sl_db_del(t, SL_DBI_RESPONSE_IDS, a->id, idlen);
 }
 
 
@@ -248,7 +359,7 @@ sl_responses_prune(sl_db_t *db, int64_t before_ns, size_t max, size_t *deleted)
 
     memset(&a, 0, sizeof(a));
     a.max = max;
-    resp_put_be64(a.before, before_ns > 0 ? (uint64_t) before_ns : 0);
+    a.before = before_ns;
     if (max > 0 && before_ns > 0) {
         rc = sl_db_write(db, resp_prune_txn, &a);
     }
@@ -266,72 +377,178 @@ resp_prune_txn(sl_txn_t *t, void *arg)
 
     a->n = 0;
     a->t = t;
-    return sl_db_scan(t, SL_DBI_RESPONSES, "t:", 2, resp_prune_one, a);
+    return sl_db_scan(t, SL_DBI_RESPONSES, "z:", 2, resp_prune_one, a);
 }
 
 
-/* One index entry: stop at the first young one, else delete it and its record. */
+/*
+ * One record, oldest written first: stop at the first one created at or
+ * after the cut-off (a record written later but created earlier, by a
+ * longer request, waits for the next pass), else delete it and its id.
+ */
 static int
 resp_prune_one(void *arg, sl_str_t key, sl_str_t val)
 {
     resp_prune_arg_t *a = arg;
-    uint8_t rkey[RESP_KEY_MAX];
-    size_t idlen;
-    size_t n;
+    uint8_t rkey[RESP_REC_KEY_LEN];
+    char id[SL_RESPONSES_ID_MAX];
+    size_t idlen = 0;
+    sl_str_t ids;
     int rc;
 
-    (void) val;
-    if (key.len < 10 || memcmp(key.p, "t:", 2) != 0 || a->n >= a->max
-        || memcmp(key.p + 2, a->before, 8) >= 0) {
+    if (key.len != RESP_REC_KEY_LEN || memcmp(key.p, "z:", 2) != 0 || a->n >= a->max) {
         return 1;
     }
-    idlen = key.len - 10;
-    if (idlen > SL_RESPONSES_ID_MAX) {
-        return sl_db_del(a->t, SL_DBI_RESPONSES, key.p, key.len);
+    if (val.len >= RESP_HEAD_LEN
+        && (int64_t) resp_get_be64((const uint8_t *) val.p + 4) >= a->before) {
+        return 1;
     }
-    n = resp_key(rkey, key.p + 10, idlen);
-    rc = sl_db_del(a->t, SL_DBI_RESPONSES, rkey, n);
-    if (rc != 0 && rc != SL_ENOTFOUND) {
-        return rc;
+    /* copies: key and val lie on a page the deletes change */
+    memcpy(rkey, key.p, RESP_REC_KEY_LEN);
+    if (resp_decode_id(val, &ids) == 0 && ids.len <= sizeof(id)) {
+        memcpy(id, ids.p, ids.len);
+        idlen = ids.len;
     }
     a->n++;
-    return sl_db_del(a->t, SL_DBI_RESPONSES, key.p, key.len);
-}
-
-
-/* Removes the index entry of record rec of id. */
-static int
-resp_unindex(sl_txn_t *t, const char *id, size_t idlen, sl_str_t rec)
-{
-    uint8_t key[RESP_KEY_MAX];
-    size_t n;
-
-    if (rec.len < RESP_HEAD_LEN) {
-        return SL_ENOTFOUND;
+    rc = sl_db_del(a->t, SL_DBI_RESPONSES, rkey, RESP_REC_KEY_LEN);
+    if (rc == 0 && idlen > 0) {
+        rc = sl_db_del(a->t, SL_DBI_RESPONSE_IDS, id, idlen);
+        rc = rc == SL_ENOTFOUND ? 0 : rc;
     }
-    n = resp_index_key(key, (int64_t) resp_get_be64((const uint8_t *) rec.p + 4), id, idlen);
-    return sl_db_del(t, SL_DBI_RESPONSES, key, n);
+    return rc;
 }
 
 
-static size_t
-resp_key(uint8_t *b, const char *id, size_t idlen)
+int
+sl__responses_migrate_2(sl_txn_t *t)
 {
-    b[0] = 'r';
-    b[1] = ':';
-    memcpy(b + 2, id, idlen);
-    return 2 + idlen;
+    resp_migrate_arg_t *a = malloc(sizeof(*a));
+    size_t moved = 0;
+    int rc = 0;
+
+    if (a == NULL) {
+        return -ENOMEM;
+    }
+    /*
+     * Oldest first by the retention index ("t:" + be64 + id), then any
+     * record it missed ("r:" + id); a batch per scan, the scan's cursor
+     * done before the batch is moved.
+     */
+    for (int phase = 0; rc == 0 && phase < 2; phase++) {
+        a->prefix = phase == 0 ? "t:" : "r:";
+        a->skip = phase == 0 ? 10 : 2;
+        do {
+            a->n = 0;
+            rc = sl_db_scan(t, SL_DBI_RESPONSES, a->prefix, 2, resp_migrate_collect, a);
+            for (size_t i = 0; rc == 0 && i < a->n; i++) {
+                rc = resp_migrate_one(t, a->keys[i], a->lens[i], a->skip, &moved);
+            }
+        } while (rc == 0 && a->n == RESP_MIGRATE_MAX);
+    }
+    free(a);
+    if (rc == 0 && moved > 0) {
+        sl_log(&sl_log_main, SL_LOG_NOTICE, 0, "%zu stored responses moved to the new layout",
+               moved);
+    }
+    return rc;
 }
 
 
-static size_t
-resp_index_key(uint8_t *b, int64_t created_ns, const char *id, size_t idlen)
+static int
+resp_migrate_collect(void *arg, sl_str_t key, sl_str_t val)
 {
-    b[0] = 't';
+    resp_migrate_arg_t *a = arg;
+
+    (void) val;
+    if (key.len < 2 || memcmp(key.p, a->prefix, 2) != 0 || a->n == RESP_MIGRATE_MAX) {
+        return 1;
+    }
+    memcpy(a->keys[a->n], key.p, key.len < RESP_V1_KEY_MAX ? key.len : RESP_V1_KEY_MAX);
+    a->lens[a->n++] = key.len;
+    return 0;
+}
+
+
+/*
+ * Moves one layout 1 response to layout 2: key is its index entry or its
+ * record's key, the id after skip bytes. Both old keys go; a record that
+ * does not decode is dropped (logged).
+ */
+static int
+resp_migrate_one(sl_txn_t *t, const uint8_t *key, size_t len, size_t skip, size_t *moved)
+{
+    const char *id = (const char *) key + skip;
+    size_t idlen = len > skip ? len - skip : 0;
+    uint8_t okey[RESP_V1_KEY_MAX], be[8];
+    const uint8_t *p;
+    char kt[2][256];
+    sl_str_t rec, json;
+    int64_t created;
+    char *copy;
+    uint64_t num;
+    size_t klen, tlen;
+    int rc;
+
+    if (len > RESP_V1_KEY_MAX || idlen == 0 || idlen > SL_RESPONSES_ID_MAX) {
+        sl_log(&sl_log_main, SL_LOG_WARN, 0, "a stored response key of %zu bytes: dropped", len);
+        rc = len <= RESP_V1_KEY_MAX ? sl_db_del(t, SL_DBI_RESPONSES, key, len) : 0;
+        return rc == SL_ENOTFOUND ? 0 : rc;
+    }
+    if (skip == 10) {
+        rc = sl_db_del(t, SL_DBI_RESPONSES, key, len);
+        if (rc != 0) {
+            return rc;
+        }
+    }
+    okey[0] = 'r';
+    okey[1] = ':';
+    memcpy(okey + 2, id, idlen);
+    rc = sl_db_get(t, SL_DBI_RESPONSES, okey, 2 + idlen, &rec);
+    if (rc != 0) {
+        return rc == SL_ENOTFOUND ? 0 : rc;
+    }
+    p = (const uint8_t *) rec.p;
+    if (rec.len < RESP_HEAD_LEN || p[0] != RESP_VERSION_1
+        || RESP_HEAD_LEN + (size_t) p[1] + p[2] > rec.len) {
+        sl_log(&sl_log_main, SL_LOG_WARN, 0, "stored response \"%.*s\" does not decode: dropped",
+               (int) idlen, id);
+        return sl_db_del(t, SL_DBI_RESPONSES, okey, 2 + idlen);
+    }
+    /* copies: the puts below may move the page the record lies on */
+    klen = p[1];
+    tlen = p[2];
+    memcpy(kt[0], rec.p + RESP_HEAD_LEN, klen);
+    kt[0][klen] = '\0';
+    memcpy(kt[1], rec.p + RESP_HEAD_LEN + klen, tlen);
+    kt[1][tlen] = '\0';
+    created = (int64_t) resp_get_be64(p + 4);
+    json.len = rec.len - RESP_HEAD_LEN - klen - tlen;
+    copy = sl_xmalloc(json.len + 1);
+    memcpy(copy, rec.p + RESP_HEAD_LEN + klen + tlen, json.len);
+    json.p = copy;
+    rc = resp_next_number(t, &num);
+    if (rc == 0) {
+        resp_put_be64(be, num);
+        rc = sl_db_put(t, SL_DBI_RESPONSE_IDS, id, idlen, be, 8, false);
+    }
+    if (rc == 0) {
+        rc = resp_write(t, num, id, idlen, kt[0], kt[1], created, json);
+    }
+    free(copy);
+    if (rc == 0) {
+        rc = sl_db_del(t, SL_DBI_RESPONSES, okey, 2 + idlen);
+        *moved += rc == 0;
+    }
+    return rc;
+}
+
+
+static void
+resp_rec_key(uint8_t *b, uint64_t num)
+{
+    b[0] = 'z';
     b[1] = ':';
-    resp_put_be64(b + 2, (uint64_t) created_ns);
-    memcpy(b + 10, id, idlen);
-    return 10 + idlen;
+    resp_put_be64(b + 2, num);
 }
 
 
@@ -339,21 +556,38 @@ static int
 resp_decode(sl_str_t rec, sl_pool_t *pool, sl_resp_rec_t *out)
 {
     const uint8_t *p = (const uint8_t *) rec.p;
-    size_t klen, tlen;
+    size_t ilen, klen, tlen;
 
     if (rec.len < RESP_HEAD_LEN || p[0] != RESP_VERSION) {
         return SL_ECORRUPT;
     }
     klen = p[1];
     tlen = p[2];
-    if (RESP_HEAD_LEN + klen + tlen > rec.len) {
+    ilen = p[3];
+    if (RESP_HEAD_LEN + ilen + klen + tlen > rec.len) {
         return SL_ECORRUPT;
     }
     out->created_ns = (int64_t) resp_get_be64(p + 4);
-    out->key_id = sl_pstrndup(pool, rec.p + RESP_HEAD_LEN, klen);
-    out->team = sl_pstrndup(pool, rec.p + RESP_HEAD_LEN + klen, tlen);
-    out->json.len = rec.len - RESP_HEAD_LEN - klen - tlen;
-    out->json.p = sl_pstrndup(pool, rec.p + RESP_HEAD_LEN + klen + tlen, out->json.len);
+    out->key_id = sl_pstrndup(pool, rec.p + RESP_HEAD_LEN + ilen, klen);
+    out->team = sl_pstrndup(pool, rec.p + RESP_HEAD_LEN + ilen + klen, tlen);
+    out->json.len = rec.len - RESP_HEAD_LEN - ilen - klen - tlen;
+    out->json.p = sl_pstrndup(pool, rec.p + RESP_HEAD_LEN + ilen + klen + tlen, out->json.len);
+    return 0;
+}
+
+
+/* The id a record was stored under (borrowed). Returns 0 or SL_ECORRUPT. */
+static int
+resp_decode_id(sl_str_t rec, sl_str_t *id)
+{
+    const uint8_t *p = (const uint8_t *) rec.p;
+
+    if (rec.len < RESP_HEAD_LEN || p[0] != RESP_VERSION || p[3] == 0
+        || RESP_HEAD_LEN + (size_t) p[3] > rec.len) {
+        return SL_ECORRUPT;
+    }
+    id->p = rec.p + RESP_HEAD_LEN;
+    id->len = p[3];
     return 0;
 }
 

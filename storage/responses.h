@@ -1,10 +1,6 @@
 /*
  * Stored responses (POST /v1/responses with store: true) on storage/db.h,
- * in the named database SL_DBI_RESPONSES:
- *
- *     "r:" + id                      -> record (below)
- *     "t:" + be64 created ns + id    -> "" (the retention index)
- *
+ * in the named database SL_DBI_RESPONSES (the layout: storage/responses.c).
  * A record keeps who made the response (key id, team) next to its JSON
  * text, {"response": {...}, "input": [items]}, which the store does not
  * read. Visibility is the caller's rule (sl_responses_visible): the key
@@ -94,5 +90,12 @@ int sl_responses_del(sl_db_t *db, const char *id, const char *key_id, const char
  * SL_EFULL or SL_ESTORE. Blocking.
  */
 int sl_responses_prune(sl_db_t *db, int64_t before_ns, size_t max, size_t *deleted);
+
+/*
+ * Storage schema 1 -> 2 (storage/db.c runs it once, inside the opening
+ * write transaction): moves the responses of layout 1 to layout 2, oldest
+ * first. Repeatable. Returns 0 or an error of the store.
+ */
+int sl__responses_migrate_2(sl_txn_t *t);
 
 #endif

@@ -47,21 +47,11 @@ sl_buf_reserve(sl_buf_t *b, size_t n)
 
 
 void
-sl_buf_append(sl_buf_t *b, const void *data, size_t n)
+sl__buf_append_grow(sl_buf_t *b, const void *data, size_t n)
 {
-    if (n == 0) {
-        return;
-    }
     sl_buf_reserve(b, n);
     memcpy(b->p + b->len, data, n);
     b->len += n;
-}
-
-
-void
-sl_buf_puts(sl_buf_t *b, const char *s)
-{
-    sl_buf_append(b, s, strlen(s));
 }
 
 

@@ -7,6 +7,7 @@
 #define SL_CORE_BASE_BUF_H
 
 #include <stddef.h>
+#include <string.h>
 
 typedef struct sl_buf {
     char *p;
@@ -19,11 +20,30 @@ typedef struct sl_buf {
 /* Makes room for at least n more bytes. */
 void sl_buf_reserve(sl_buf_t *b, size_t n);
 
-/* Appends n bytes. */
-void sl_buf_append(sl_buf_t *b, const void *data, size_t n);
+/* sl_buf_append when the room is short: grows the buffer, then appends. */
+void sl__buf_append_grow(sl_buf_t *b, const void *data, size_t n);
 
-/* Appends a NUL-terminated string (without the NUL). */
-void sl_buf_puts(sl_buf_t *b, const char *s);
+/*
+ * Appends n bytes. Inline, so that an append that fits, the most common
+ * kind, is a compare and a memcpy of a size often known at compile time.
+ */
+static inline void
+sl_buf_append(sl_buf_t *b, const void *data, size_t n)
+{
+    if (n > b->cap - b->len) {
+        sl__buf_append_grow(b, data, n);
+    } else if (n > 0) {
+        memcpy(b->p + b->len, data, n);
+        b->len += n;
+    }
+}
+
+/* Appends a NUL-terminated string (without the NUL); a literal's length is folded. */
+static inline void
+sl_buf_puts(sl_buf_t *b, const char *s)
+{
+    sl_buf_append(b, s, strlen(s));
+}
 
 /* Appends printf output. */
 void sl_buf_printf(sl_buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

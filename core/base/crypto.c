@@ -25,6 +25,7 @@
 
 #include "core/base/errno.h"
 #include "core/base/log.h"
+#include "core/base/pid.h"
 
 static int crypto_seed_locked(void);
 static void crypto_log_error(const char *what, int mrc);
@@ -46,7 +47,7 @@ sl_crypto_init(void)
     int rc = 0;
 
     pthread_mutex_lock(&crypto_lock);
-    if (crypto_seeded_pid != getpid()) {
+    if (crypto_seeded_pid != sl_pid()) {
         rc = crypto_seed_locked();
     }
     pthread_mutex_unlock(&crypto_lock);
@@ -63,7 +64,7 @@ crypto_seed_locked(void)
 {
     struct timespec ts;
     char pers[80];
-    pid_t pid = getpid();
+    pid_t pid = sl_pid();
     int n, mrc;
 
     if (crypto_seeded_pid != 0) {
@@ -107,7 +108,7 @@ sl_crypto_random(void *buf, size_t len)
     int rc = 0, mrc;
 
     pthread_mutex_lock(&crypto_lock);
-    if (crypto_seeded_pid != getpid()) {
+    if (crypto_seeded_pid != sl_pid()) {
         rc = crypto_seed_locked();
     }
     /* mbedtls_ctr_drbg_random() gives at most 1024 bytes per call */

@@ -489,7 +489,7 @@ test_schema_newer(void **state)
 
     assert_rc(sl_db_open(c->path, 1 << 20, 0, &db), SL_ESTORE);
     assert_null(db);
-    assert_true(log_has(c, "has schema version 99, newer than the 1 this sluice knows"));
+    assert_true(log_has(c, "has schema version 99, newer than the 2 this sluice knows"));
     assert_rc(sl_db_open(c->path, 1 << 20, SL_DB_RDONLY, &db), SL_ESTORE);
 }
 
