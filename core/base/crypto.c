@@ -28,6 +28,7 @@
 #include "core/base/pid.h"
 
 static int crypto_seed_locked(void);
+static int crypto_draw_locked(unsigned char *p, size_t len);
 static void crypto_log_error(const char *what, int mrc);
 static int crypto_hex_val(char c);
 static int crypto_parse_hex(const char *p, size_t len, uint8_t out[SL_CRYPTO_KEY_LEN]);
@@ -39,6 +40,13 @@ static pthread_mutex_t crypto_lock = PTHREAD_MUTEX_INITIALIZER;
 static mbedtls_entropy_context crypto_entropy;
 static mbedtls_ctr_drbg_context crypto_drbg;
 static pid_t crypto_seeded_pid; /* 0: never seeded */
+
+#define CRYPTO_POOL       256 /* bytes of DRBG output a thread keeps for small draws */
+#define CRYPTO_POOL_SMALL 32  /* draws up to this many bytes come from the pool */
+
+static _Thread_local unsigned char crypto_pool[CRYPTO_POOL];
+static _Thread_local size_t crypto_pool_left; /* unserved bytes: crypto_pool[0..left) */
+static _Thread_local pid_t crypto_pool_pid;   /* the process that filled it */
 
 
 int
@@ -103,11 +111,45 @@ crypto_log_error(const char *what, int mrc)
 int
 sl_crypto_random(void *buf, size_t len)
 {
-    unsigned char *p = buf;
+    int rc;
+
+    if (len > CRYPTO_POOL_SMALL) {
+        pthread_mutex_lock(&crypto_lock);
+        rc = crypto_draw_locked(buf, len);
+        pthread_mutex_unlock(&crypto_lock);
+        return rc;
+    }
+    /*
+     * A small draw (an id, a nonce) comes from this thread's pool of DRBG
+     * output: one locked DRBG call per CRYPTO_POOL bytes instead of one per
+     * draw. A pool filled by another process (inherited through fork) is
+     * dropped, and served bytes are wiped from it.
+     */
+    if (crypto_pool_pid != sl_pid() || crypto_pool_left < len) {
+        pthread_mutex_lock(&crypto_lock);
+        rc = crypto_draw_locked(crypto_pool, sizeof(crypto_pool));
+        pthread_mutex_unlock(&crypto_lock);
+        if (rc != 0) {
+            crypto_pool_left = 0;
+            return rc;
+        }
+        crypto_pool_left = sizeof(crypto_pool);
+        crypto_pool_pid = sl_pid();
+    }
+    crypto_pool_left -= len;
+    memcpy(buf, crypto_pool + crypto_pool_left, len);
+    mbedtls_platform_zeroize(crypto_pool + crypto_pool_left, len);
+    return 0;
+}
+
+
+/* len bytes of the DRBG (seeded for this process first); crypto_lock is held. */
+static int
+crypto_draw_locked(unsigned char *p, size_t len)
+{
     size_t chunk;
     int rc = 0, mrc;
 
-    pthread_mutex_lock(&crypto_lock);
     if (crypto_seeded_pid != sl_pid()) {
         rc = crypto_seed_locked();
     }
@@ -123,7 +165,6 @@ sl_crypto_random(void *buf, size_t len)
         p += chunk;
         len -= chunk;
     }
-    pthread_mutex_unlock(&crypto_lock);
     return rc;
 }
 

@@ -35,7 +35,10 @@ static void test_base62(void **state);
 static void test_hex(void **state);
 static void test_parse_key(void **state);
 static void test_random(void **state);
+static void random_after_fork(size_t n);
 static void test_random_after_fork(void **state);
+static void test_random_small(void **state);
+static int cmp6(const void *a, const void *b);
 
 
 static void
@@ -280,35 +283,71 @@ test_random(void **state)
 
 
 /*
- * A child that inherited the parent's DRBG state would produce exactly the
- * bytes the parent draws next. It must reseed instead.
+ * A child that inherited the parent's DRBG state, or its pool of DRBG
+ * output for small draws, would produce exactly the bytes the parent
+ * draws next. It must reseed and refill instead. n: a small draw (from
+ * the pool) or a large one (straight from the DRBG).
  */
 static void
-test_random_after_fork(void **state)
+random_after_fork(size_t n)
 {
-    uint8_t mine[32], theirs[32];
+    uint8_t mine[64], theirs[64];
     int fds[2], status;
     pid_t pid;
 
-    assert_rc(sl_crypto_random(mine, sizeof(mine)), 0);
+    assert_true(n <= sizeof(mine));
+    assert_rc(sl_crypto_random(mine, n), 0);
     assert_int_equal(pipe(fds), 0);
     pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
         close(fds[0]);
-        if (sl_crypto_random(theirs, sizeof(theirs)) != 0
-            || write(fds[1], theirs, sizeof(theirs)) != (ssize_t) sizeof(theirs)) {
+        if (sl_crypto_random(theirs, n) != 0 || write(fds[1], theirs, n) != (ssize_t) n) {
             _exit(1);
         }
         _exit(0);
     }
     close(fds[1]);
-    assert_int_equal(read(fds[0], theirs, sizeof(theirs)), (int) sizeof(theirs));
+    assert_int_equal(read(fds[0], theirs, n), (int) n);
     close(fds[0]);
     assert_int_equal(waitpid(pid, &status, 0), pid);
     assert_int_equal(status, 0);
-    assert_rc(sl_crypto_random(mine, sizeof(mine)), 0);
-    assert_memory_not_equal(mine, theirs, sizeof(mine));
+    assert_rc(sl_crypto_random(mine, n), 0);
+    assert_memory_not_equal(mine, theirs, n);
+}
+
+
+static void
+test_random_after_fork(void **state)
+{
+    (void) state;
+    random_after_fork(8);
+    random_after_fork(32);
+    random_after_fork(64);
+}
+
+
+/* Small draws (pooled) and large ones agree with no repeats: 2,000 ids of 6 bytes all differ. */
+static void
+test_random_small(void **state)
+{
+    static uint8_t ids[2000][6];
+
+    (void) state;
+    for (size_t i = 0; i < 2000; i++) {
+        assert_rc(sl_crypto_random(ids[i], 6), 0);
+    }
+    qsort(ids, 2000, 6, cmp6);
+    for (size_t i = 1; i < 2000; i++) {
+        assert_memory_not_equal(ids[i - 1], ids[i], 6);
+    }
+}
+
+
+static int
+cmp6(const void *a, const void *b)
+{
+    return memcmp(a, b, 6);
 }
 
 
@@ -325,6 +364,7 @@ main(void)
         cmocka_unit_test(test_parse_key),
         cmocka_unit_test(test_random),
         cmocka_unit_test(test_random_after_fork),
+        cmocka_unit_test(test_random_small),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
