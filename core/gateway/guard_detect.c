@@ -90,10 +90,8 @@ static bool det_hex(unsigned char c);
 static bool det_space(unsigned char c);
 static bool det_keychar(unsigned char c);
 static unsigned char det_lower(unsigned char c);
-static bool det_num_start(const char *t, size_t i);
 static bool det_group_tail(const char *t, size_t i);
 static size_t det_email(const char *t, size_t len, size_t at, size_t *start);
-static bool det_domain_ok(const char *d, size_t n);
 static size_t det_card(const char *t, size_t len, size_t i, size_t r);
 static size_t det_phone(const char *t, size_t len, size_t i);
 static size_t det_phone_plus(const char *t, size_t len, size_t i);
@@ -275,27 +273,6 @@ static unsigned char
 det_lower(unsigned char c)
 {
     return (unsigned) (c - 'A') < 26u ? (unsigned char) (c | 0x20) : c;
-}
-
-
-/*
- * Whether a number may start at t[i]: not glued to a word, and not the
- * continuation of a number (1.234, 1,234, 12-34, +1, 1/2).
- */
-static bool
-det_num_start(const char *t, size_t i)
-{
-    unsigned char p, pp;
-
-    if (i == 0) {
-        return true;
-    }
-    p = (unsigned char) t[i - 1];
-    pp = i >= 2 ? (unsigned char) t[i - 2] : ' ';
-    if (det_word(p) || p == '+' || p == '/' || p == '@' || p == '.') {
-        return false;
-    }
-    return !((p == '-' || p == ',' || p == ':') && det_digit(pp));
 }
 
 
@@ -545,10 +522,8 @@ sl__guard_detect(const char *t, size_t len, size_t from, unsigned mask, sl__guar
 
             m &= m - 1;
             if (dig & ((uint64_t) 1 << k)) {
-                /* the run's end: within the chunk, or further on (a chunk all digits has no 0 bit)
-                 */
-                uint64_t rest = ~(dig >> k);
-                size_t r = rest != 0 ? i + (size_t) __builtin_ctzll(rest) : b + 64;
+                uint64_t rest;
+                size_t r;
 
                 if (det_cls[p] & (DET_C_ALPHA | DET_C_NOSTART)) {
                     /* glued to a word or the tail of a number: an IBAN's check digits at most */
@@ -559,9 +534,12 @@ sl__guard_detect(const char *t, size_t len, size_t from, unsigned mask, sl__guar
                 }
                 if ((p == '-' || p == ',' || p == ':') && i >= 2
                     && det_digit((unsigned char) t[i - 2])) {
-                    continue; /* the tail of 12:30, 1,234, 12-34: no number starts (det_num_start)
-                               */
+                    continue; /* the tail of 12:30, 1,234, 12-34: no number starts */
                 }
+                /* the run's end: within the chunk, or further on (a chunk all digits has no 0 bit)
+                 */
+                rest = ~(dig >> k);
+                r = rest != 0 ? i + (size_t) __builtin_ctzll(rest) : b + 64;
                 if (r == b + 64) {
                     while (r < len && det_digit((unsigned char) t[r])) {
                         r++;
@@ -679,22 +657,29 @@ static inline unsigned
 det_num_want(const char *t, size_t len, size_t i, size_t r)
 {
     size_t n = r - i;
-    unsigned char p = i > 0 ? (unsigned char) t[i - 1] : ' ';
     unsigned char d0 = (unsigned char) t[i];
     unsigned char c1 = r < len ? (unsigned char) t[r] : 0;
-    unsigned char c2 = r + 1 < len ? (unsigned char) t[r + 1] : 0;
-    bool grp = (c1 == ' ' || c1 == '-') && det_digit(c2);
+    bool card = d0 >= '2' && d0 <= '6';
     unsigned want = 0;
 
-    if (d0 >= '2' && d0 <= '6' && ((n >= 13 && n <= 19) || (n >= 2 && n <= 6 && grp))) {
+    if (card && n >= 13 && n <= 19) {
         want |= 1u << SL_GUARD_DET_CARD;
     }
-    if (((c1 == '-' || c1 == '.' || c1 == ' ') && (n == 3 || (n == 1 && d0 == '1')))
-        || (d0 == '0' && n >= 2 && n <= 5 && grp)) {
-        want |= 1u << SL_GUARD_DET_PHONE;
-    }
-    if ((n <= 3 && c1 == '.' && det_digit(c2))
-        || (p != ':' && !det_hex(p) && n <= 4 && (c1 == ':' || det_hex(c1)))) {
+    if (c1 == ' ' || c1 == '-' || c1 == '.') {
+        bool d2 = r + 1 < len && det_digit((unsigned char) t[r + 1]);
+
+        if (n == 3 || (n == 1 && d0 == '1')) {
+            want |= 1u << SL_GUARD_DET_PHONE;
+        }
+        if (c1 == '.') {
+            want |= n <= 3 && d2 ? 1u << SL_GUARD_DET_IP : 0;
+        } else if (d2 && n >= 2) {
+            /* groups: "4111 1111 ...", "020 7946 0958" */
+            want |= card && n <= 6 ? 1u << SL_GUARD_DET_CARD : 0;
+            want |= d0 == '0' && n <= 5 ? 1u << SL_GUARD_DET_PHONE : 0;
+        }
+    } else if (n <= 4 && (c1 == ':' || det_hex(c1)) && (i == 0 || t[i - 1] != ':')) {
+        /* IPv6 (the byte before is neither a letter nor a digit: see sl__guard_detect) */
         want |= 1u << SL_GUARD_DET_IP;
     }
     return want;
@@ -713,9 +698,7 @@ det_number(det_scan_t *sc, size_t i, size_t r, unsigned want)
     unsigned char p = i > 0 ? (unsigned char) t[i - 1] : ' ';
     unsigned char c1 = r < len ? (unsigned char) t[r] : 0;
 
-    if (!det_num_start(t, i)) {
-        return;
-    }
+    /* (the scan made sure that a number may start here) */
     if ((want & (1u << SL_GUARD_DET_CARD)) && i >= sc->next[SL_GUARD_DET_CARD]
         && (e = det_card(t, len, i, r)) != 0) {
         det_push(sc->out, sc->next, i, e, SL_GUARD_DET_CARD, false, sc->from);
@@ -878,11 +861,17 @@ sl__guard_plain(const char *p, size_t n)
 
 /* ------------------------------------------------------------------ email */
 
-/* The address around the '@' at t[at]: its end, with *start; 0 when it is not one. */
+/*
+ * The address around the '@' at t[at]: its end, with *start; 0 when it is
+ * not one. The domain is checked as it is read: a label ends at each '.'
+ * (not empty, at most 63 bytes, no '-' at either end), and the last label
+ * is 2 to 24 letters.
+ */
 static size_t
 det_email(const char *t, size_t len, size_t at, size_t *start)
 {
-    size_t k = at, j = at + 1, e;
+    size_t k = at, j = at + 1, e, ls = at + 1, bad = SIZE_MAX;
+    size_t lim = len - at > SL__GUARD_EMAIL_MAX + 1 ? at + SL__GUARD_EMAIL_MAX + 1 : len;
 
     while (k > 0) {
         unsigned char c = (unsigned char) t[k - 1];
@@ -900,10 +889,21 @@ det_email(const char *t, size_t len, size_t at, size_t *start)
     if (k == at || t[at - 1] == '.') {
         return 0;
     }
-    while (j < len && j - at <= SL__GUARD_EMAIL_MAX
-           && ((det_cls[(unsigned char) t[j]] & (DET_C_DIGIT | DET_C_ALPHA | DET_C_DASH))
-               || (t[j] == '.' && j + 1 < len && t[j + 1] != '.'))) {
-        j++;
+    while (j < lim) {
+        unsigned char c = (unsigned char) t[j];
+
+        if (det_cls[c] & (DET_C_DIGIT | DET_C_ALPHA | DET_C_DASH)) {
+            j++;
+            continue;
+        }
+        if (c != '.' || j + 1 >= len || t[j + 1] == '.') {
+            break;
+        }
+        /* the label t[ls..j) ends here: the first bad one's end is kept */
+        if (bad == SIZE_MAX && (j == ls || j - ls > 63 || t[ls] == '-' || t[j - 1] == '-')) {
+            bad = j;
+        }
+        ls = ++j;
     }
     e = j;
     while (e > at + 1 && (t[e - 1] == '.' || t[e - 1] == '-')) {
@@ -912,44 +912,20 @@ det_email(const char *t, size_t len, size_t at, size_t *start)
     if (e < len && (det_word((unsigned char) t[e]) || t[e] == '@')) {
         return 0;
     }
-    if (!det_domain_ok(t + at + 1, e - at - 1)) {
+    /* 4..253 bytes, every label before the last good, the last 2..24 letters after a '.' */
+    if (e - at - 1 < 4 || e - at - 1 > 253 || bad < e) {
+        return 0;
+    }
+    for (j = e; j > at + 1 && det_alpha((unsigned char) t[j - 1]); j--) {
+        if (e - j >= 24) {
+            return 0;
+        }
+    }
+    if (e - j < 2 || t[j - 1] != '.') {
         return 0;
     }
     *start = k;
     return e;
-}
-
-
-/* At least two labels of [A-Za-z0-9-] (not starting or ending with '-'); a TLD of 2..24 letters. */
-static bool
-det_domain_ok(const char *d, size_t n)
-{
-    size_t labels = 0, s = 0;
-
-    if (n < 4 || n > 253) {
-        return false;
-    }
-    for (size_t i = 0; i <= n; i++) {
-        if (i < n && d[i] != '.') {
-            continue;
-        }
-        if (i == s || i - s > 63 || d[s] == '-' || d[i - 1] == '-') {
-            return false;
-        }
-        labels++;
-        if (i == n) {
-            if (i - s < 2 || i - s > 24) {
-                return false;
-            }
-            for (size_t k = s; k < i; k++) {
-                if (!det_alpha((unsigned char) d[k])) {
-                    return false;
-                }
-            }
-        }
-        s = i + 1;
-    }
-    return labels >= 2;
 }
 
 

@@ -580,17 +580,22 @@ redact_placeholder(sl__guard_sess_t *s, unsigned det, bool restorable, const cha
 {
     unsigned label = det < SL_GUARD_DET_COUNT ? det : SL_GUARD_DET_COUNT;
     uint64_t h = redact_hash(label, p, len);
+    size_t k = 0, mask = s->tabcap - 1, pl, nd;
+    char num[10];
+    unsigned v;
     sl__guard_ph_t *ph;
 
-    for (size_t k = s->tabcap == 0 ? 0 : (size_t) h & (s->tabcap - 1);
-         s->tabcap != 0 && s->by_orig[k] != 0; k = (k + 1) & (s->tabcap - 1)) {
-        ph = s->ph[s->by_orig[k] - 1];
-        if (ph->det == label && ph->orig.len == len && memcmp(ph->orig.p, p, len) == 0) {
-            if (restorable && !ph->restorable) {
-                ph->restorable = true;
-                s->nrestorable++;
+    if (s->tabcap != 0) {
+        for (k = (size_t) h & mask; s->by_orig[k] != 0; k = (k + 1) & mask) {
+            ph = s->ph[s->by_orig[k] - 1];
+            if (ph->horig == h && ph->det == label && ph->orig.len == len
+                && memcmp(ph->orig.p, p, len) == 0) {
+                if (restorable && !ph->restorable) {
+                    ph->restorable = true;
+                    s->nrestorable++;
+                }
+                return ph;
             }
-            return ph;
         }
     }
     /* the entry and its original in one piece of the pool; entries never move */
@@ -611,24 +616,25 @@ redact_placeholder(sl__guard_sess_t *s, unsigned det, bool restorable, const cha
                                       &s->labcap[label], 16, sizeof(*s->by_label[label]));
     }
     s->by_label[label][s->counter[label]] = ph;
-    {
-        /* "[LABEL_N]" (snprintf costs more than the rest of a match) */
-        unsigned v = ++s->counter[label];
-        size_t pl = redact_prefix_len[label], nd = 1;
-
-        for (unsigned x = v; x >= 10; x /= 10) {
-            nd++;
-        }
-        memcpy(ph->text, redact_prefix[label], sizeof(redact_prefix[label]));
-        for (size_t k = nd; k > 0; k--, v /= 10) {
-            ph->text[pl + k - 1] = (char) ('0' + v % 10);
-        }
-        ph->text[pl + nd] = ']';
-        ph->text[pl + nd + 1] = '\0';
-        ph->len = pl + nd + 1;
-    }
+    /* "[LABEL_N]" (snprintf costs more than the rest of a match) */
+    v = ++s->counter[label];
+    nd = 0;
+    do {
+        num[sizeof(num) - ++nd] = (char) ('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    pl = redact_prefix_len[label];
+    memcpy(ph->text, redact_prefix[label], sizeof(redact_prefix[label]));
+    memcpy(ph->text + pl, num + sizeof(num) - nd, nd);
+    ph->text[pl + nd] = ']';
+    ph->text[pl + nd + 1] = '\0';
+    ph->len = pl + nd + 1;
     ph->horig = h;
-    redact_index(s, s->nph - 1);
+    if (s->nph * 4 > s->tabcap * 3) {
+        redact_index(s, s->nph - 1); /* grows the table and enters every placeholder again */
+    } else {
+        s->by_orig[k] = (uint32_t) s->nph; /* the free slot the look-up ended at */
+    }
     return ph;
 }
 
