@@ -57,6 +57,7 @@
 
 #define DET_CARD_GROUPS 24
 #define DET_IPV6_MAX    45
+#define DET_BATCH       32 /* chunks of 64 bytes classified at once */
 
 typedef struct det_iban_len {
     char cc[3];
@@ -111,9 +112,9 @@ static const char *det_find(const char *t, size_t len, const char *s);
 static void det_push(sl__guard_hits_t *out, size_t *next, size_t s, size_t e, unsigned det,
                      bool open, size_t from);
 static unsigned det_isa_best(void);
-static void det_chunk(const char *p, size_t n, uint64_t *trig, uint64_t *dig);
+static size_t det_chunks(const char *p, size_t n, uint64_t *trig, uint64_t *dig);
 #if defined(DET_AVX2)
-static void det_chunk_avx2(const char *p, uint64_t *trig, uint64_t *dig)
+static void det_chunks_avx2(const char *p, size_t nch, uint64_t *trig, uint64_t *dig)
     __attribute__((target("avx2")));
 static unsigned det_plain_avx2(const char *p, size_t n, size_t *done)
     __attribute__((target("avx2")));
@@ -405,13 +406,13 @@ sl__guard_detect_isa(unsigned isa)
 
 #if defined(DET_AVX2)
 /*
- * det_chunk() of 64 bytes with AVX2: the triggers exactly (digits, '@',
+ * det_chunks() of nch chunks of 64 bytes with AVX2: the triggers exactly (digits, '@',
  * '+', '(', '-', '_', ':', 'A', 'J'), found by a look-up of each byte's
  * low and high nibble (a bit per high nibble 2, 3, 4, 5 in the low
  * nibble's entry), so no other punctuation reaches the table.
  */
 static void
-det_chunk_avx2(const char *p, uint64_t *trig, uint64_t *dig)
+det_chunks_avx2(const char *p, size_t nch, uint64_t *trig, uint64_t *dig)
 {
     const __m256i c0 = _mm256_set1_epi8('0'), c9 = _mm256_set1_epi8(9);
     const __m256i nib = _mm256_set1_epi8(0x0f), zero = _mm256_setzero_si256();
@@ -421,41 +422,48 @@ det_chunk_avx2(const char *p, uint64_t *trig, uint64_t *dig)
                                          2, 2, 2, 2, 3, 2, 6, 1, 0, 1, 0, 8);
     const __m256i hit = _mm256_setr_epi8(0, 0, 1, 2, 4, 8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 2,
                                          4, 8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
-    uint32_t tm[2], dm[2];
 
-    for (unsigned q = 0; q < 2; q++) {
-        __m256i x = _mm256_loadu_si256((const __m256i *) (const void *) (p + 32 * q));
-        __m256i v = _mm256_sub_epi8(x, c0);
-        /* a byte >= 0x80 looks up 0 in lot */
-        __m256i l = _mm256_shuffle_epi8(lot, x);
-        __m256i h = _mm256_shuffle_epi8(hit, _mm256_and_si256(_mm256_srli_epi16(x, 4), nib));
+    for (size_t c = 0; c < nch; c++, p += 64) {
+        uint32_t tm[2], dm[2];
 
-        tm[q] = ~(uint32_t) _mm256_movemask_epi8(_mm256_cmpeq_epi8(_mm256_and_si256(l, h), zero));
-        dm[q] = (uint32_t) _mm256_movemask_epi8(_mm256_cmpeq_epi8(_mm256_min_epu8(v, c9), v));
+        for (unsigned q = 0; q < 2; q++) {
+            __m256i x = _mm256_loadu_si256((const __m256i *) (const void *) (p + 32 * q));
+            __m256i v = _mm256_sub_epi8(x, c0);
+            /* a byte >= 0x80 looks up 0 in lot */
+            __m256i l = _mm256_shuffle_epi8(lot, x);
+            __m256i h = _mm256_shuffle_epi8(hit, _mm256_and_si256(_mm256_srli_epi16(x, 4), nib));
+
+            tm[q] =
+                ~(uint32_t) _mm256_movemask_epi8(_mm256_cmpeq_epi8(_mm256_and_si256(l, h), zero));
+            dm[q] = (uint32_t) _mm256_movemask_epi8(_mm256_cmpeq_epi8(_mm256_min_epu8(v, c9), v));
+        }
+        trig[c] = tm[0] | (uint64_t) tm[1] << 32;
+        dig[c] = dm[0] | (uint64_t) dm[1] << 32;
     }
-    *trig = tm[0] | (uint64_t) tm[1] << 32;
-    *dig = dm[0] | (uint64_t) dm[1] << 32;
 }
 #endif
 
 
 /*
- * The bytes of p[0..n) (n <= 64) that may be triggers (a superset: the
- * caller asks the table) in *trig, and its digits in *dig, as bits.
+ * Classifies the chunks of p[0..n): DET_BATCH chunks of 64 bytes at most,
+ * or the last piece when n < 64. For chunk c, the bytes that may be
+ * triggers (a superset: the caller asks the table) in trig[c] and its
+ * digits in dig[c], as bits. Returns how many chunks.
  */
-static void
-det_chunk(const char *p, size_t n, uint64_t *trig, uint64_t *dig)
+static size_t
+det_chunks(const char *p, size_t n, uint64_t *trig, uint64_t *dig)
 {
+    size_t nch = n / 64 < DET_BATCH ? n / 64 : DET_BATCH;
     uint64_t m = 0, d = 0;
 
 #if defined(DET_AVX2)
-    if (n == 64 && det_isa == SL__GUARD_ISA_AVX2) {
-        det_chunk_avx2(p, trig, dig);
-        return;
+    if (nch > 0 && det_isa == SL__GUARD_ISA_AVX2) {
+        det_chunks_avx2(p, nch, trig, dig);
+        return nch;
     }
 #endif
 #if defined(__SSE2__)
-    if (n == 64 && det_isa >= SL__GUARD_ISA_SSE2) {
+    for (size_t c = 0; c < nch && det_isa >= SL__GUARD_ISA_SSE2; c++, p += 64) {
         const __m128i c0 = _mm_set1_epi8('0'), c9 = _mm_set1_epi8(9);
         const __m128i lo = _mm_set1_epi8(0x28), span = _mm_set1_epi8(0x19);
         const __m128i cj = _mm_set1_epi8('J'), cu = _mm_set1_epi8('_');
@@ -472,19 +480,30 @@ det_chunk(const char *p, size_t n, uint64_t *trig, uint64_t *dig)
             tm[q] = (unsigned) _mm_movemask_epi8(r);
             dm[q] = (unsigned) _mm_movemask_epi8(_mm_cmpeq_epi8(_mm_min_epu8(v, c9), v));
         }
-        *trig = tm[0] | (uint64_t) tm[1] << 16 | (uint64_t) tm[2] << 32 | (uint64_t) tm[3] << 48;
-        *dig = dm[0] | (uint64_t) dm[1] << 16 | (uint64_t) dm[2] << 32 | (uint64_t) dm[3] << 48;
-        return;
+        trig[c] = tm[0] | (uint64_t) tm[1] << 16 | (uint64_t) tm[2] << 32 | (uint64_t) tm[3] << 48;
+        dig[c] = dm[0] | (uint64_t) dm[1] << 16 | (uint64_t) dm[2] << 32 | (uint64_t) dm[3] << 48;
+        if (c + 1 == nch) {
+            return nch;
+        }
     }
 #endif
-    for (size_t k = 0; k < n; k++) {
-        unsigned char c = det_cls[(unsigned char) p[k]];
-
-        m |= (c & DET_C_TRIG) ? (uint64_t) 1 << k : 0;
-        d |= (c & DET_C_DIGIT) ? (uint64_t) 1 << k : 0;
+    if (nch == 0) {
+        nch = 1; /* the last piece */
+    } else {
+        n = 64;
     }
-    *trig = m;
-    *dig = d;
+    for (size_t c = 0; c < nch; c++, p += 64) {
+        m = d = 0;
+        for (size_t k = 0; k < n && k < 64; k++) {
+            unsigned char x = det_cls[(unsigned char) p[k]];
+
+            m |= (x & DET_C_TRIG) ? (uint64_t) 1 << k : 0;
+            d |= (x & DET_C_DIGIT) ? (uint64_t) 1 << k : 0;
+        }
+        trig[c] = m;
+        dig[c] = d;
+    }
+    return nch;
 }
 
 
@@ -492,7 +511,8 @@ void
 sl__guard_detect(const char *t, size_t len, size_t from, unsigned mask, sl__guard_hits_t *out)
 {
     det_scan_t sc;
-    size_t b = from;
+    size_t b = from, bi = 0, bn = 0;
+    uint64_t tb[DET_BATCH], db[DET_BATCH];
 
     if (det_isa == SL__GUARD_ISA_BEST) {
         det_isa = det_isa_best();
@@ -509,7 +529,13 @@ sl__guard_detect(const char *t, size_t len, size_t from, unsigned mask, sl__guar
         uint64_t trig, dig, m;
         uint64_t carry = b > 0 && det_digit((unsigned char) t[b - 1]) ? 1 : 0;
 
-        det_chunk(t + b, n, &trig, &dig);
+        if (bi == bn) {
+            bn = det_chunks(t + b, len - b, tb, db);
+            bi = 0;
+        }
+        trig = tb[bi];
+        dig = db[bi];
+        bi++;
         /* digits only where a run of them starts */
         m = (trig & ~dig) | (dig & ~((dig << 1) | carry));
         /* (bits below sc.skip are never set here: see the end of the loop) */
@@ -571,6 +597,7 @@ sl__guard_detect(const char *t, size_t len, size_t from, unsigned mask, sl__guar
         b += n;
         if (sc.skip > b) {
             b = sc.skip;
+            bn = bi; /* the chunks classified no longer start at b */
         }
     }
 }
@@ -939,7 +966,11 @@ sl__guard_luhn(const char *digits, size_t n)
     unsigned sum = 0;
     size_t i = n;
 
-    while (i >= 2) {
+    for (; i >= 4; i -= 4) {
+        sum += (unsigned) (digits[i - 1] - '0') + twice[(unsigned) (digits[i - 2] - '0') % 10u]
+               + (unsigned) (digits[i - 3] - '0') + twice[(unsigned) (digits[i - 4] - '0') % 10u];
+    }
+    if (i >= 2) {
         sum += (unsigned) (digits[i - 1] - '0') + twice[(unsigned) (digits[i - 2] - '0') % 10u];
         i -= 2;
     }
@@ -1232,7 +1263,7 @@ det_ipv6(const char *t, size_t len, size_t i)
 {
     char buf[DET_IPV6_MAX + 1];
     unsigned char b6[16];
-    size_t j = i, colons = 0;
+    size_t j = i, colons = 0, lim;
     bool digit = false, dbl = false;
 
     /* an address starts with ':' or with 1..4 hex digits and a ':' */
@@ -1246,15 +1277,23 @@ det_ipv6(const char *t, size_t len, size_t i)
         || !(det_hex((unsigned char) t[j + 1]) || t[j + 1] == ':' || t[j + 1] == '.')) {
         return 0; /* the scan below would stop after one ':' ("Ticket 7: the") */
     }
-    j = i;
-    while (j < len && (det_hex((unsigned char) t[j]) || t[j] == ':' || t[j] == '.')) {
-        colons += t[j] == ':';
-        dbl = dbl || (t[j] == ':' && j > i && t[j - 1] == ':');
-        digit = digit || det_digit((unsigned char) t[j]);
-        j++;
-        if (j - i > DET_IPV6_MAX + 2) {
-            return 0;
+    /* what an address is made of, up to DET_IPV6_MAX + 3 bytes (then it is too long) */
+    lim = len - i > DET_IPV6_MAX + 3 ? i + DET_IPV6_MAX + 3 : len;
+    for (j = i; j < lim; j++) {
+        unsigned char c = (unsigned char) t[j];
+        unsigned cl = det_cls[c];
+
+        if (cl & (DET_C_DIGIT | DET_C_HEXL)) {
+            digit = digit || (cl & DET_C_DIGIT);
+        } else if (c == ':') {
+            colons++;
+            dbl = dbl || (j > i && t[j - 1] == ':');
+        } else if (c != '.') {
+            break;
         }
+    }
+    if (j - i > DET_IPV6_MAX + 2) {
+        return 0;
     }
     if (colons < 2 || !digit || (j < len && det_word((unsigned char) t[j]))) {
         return 0;

@@ -242,8 +242,12 @@ redact_hash(unsigned label, const char *p, size_t len)
     if (i < len) {
         uint64_t w = 0;
 
-        for (unsigned k = 0; i + k < len; k++) {
-            w |= (uint64_t) (unsigned char) p[i + k] << (8 * k);
+        if (len >= 8) {
+            memcpy(&w, p + len - 8, 8); /* the last eight bytes, some hashed already */
+        } else {
+            for (unsigned k = 0; i + k < len; k++) {
+                w |= (uint64_t) (unsigned char) p[i + k] << (8 * k);
+            }
         }
         h = (h ^ w) * 0xff51afd7ed558ccdULL;
         h ^= h >> 29;
@@ -618,14 +622,21 @@ redact_placeholder(sl__guard_sess_t *s, unsigned det, bool restorable, const cha
     s->by_label[label][s->counter[label]] = ph;
     /* "[LABEL_N]" (snprintf costs more than the rest of a match) */
     v = ++s->counter[label];
-    nd = 0;
-    do {
-        num[sizeof(num) - ++nd] = (char) ('0' + v % 10);
-        v /= 10;
-    } while (v != 0);
     pl = redact_prefix_len[label];
     memcpy(ph->text, redact_prefix[label], sizeof(redact_prefix[label]));
-    memcpy(ph->text + pl, num + sizeof(num) - nd, nd);
+    if (v < 100) {
+        /* the usual case: one or two digits */
+        nd = v < 10 ? 1 : 2;
+        ph->text[pl] = (char) ('0' + (v < 10 ? v : v / 10));
+        ph->text[pl + 1] = (char) ('0' + v % 10);
+    } else {
+        nd = 0;
+        do {
+            num[sizeof(num) - ++nd] = (char) ('0' + v % 10);
+            v /= 10;
+        } while (v != 0);
+        memcpy(ph->text + pl, num + sizeof(num) - nd, nd);
+    }
     ph->text[pl + nd] = ']';
     ph->text[pl + nd + 1] = '\0';
     ph->len = pl + nd + 1;
