@@ -119,9 +119,9 @@ static void det_chunks_avx2(const char *p, size_t nch, uint64_t *trig, uint64_t 
 static unsigned det_plain_avx2(const char *p, size_t n, size_t *done)
     __attribute__((target("avx2")));
 #endif
-static void det_at(det_scan_t *sc, size_t i) __attribute__((noinline));
+static void det_at(det_scan_t *sc, size_t i);
 static unsigned det_num_want(const char *t, size_t len, size_t i, size_t r);
-static void det_number(det_scan_t *sc, size_t i, size_t r, unsigned want) __attribute__((noinline));
+static void det_number(det_scan_t *sc, size_t i, size_t r, unsigned want);
 static void det_iban_at(det_scan_t *sc, size_t i) __attribute__((noinline));
 static bool det_key_word(det_scan_t *sc, size_t j);
 static bool det_key_at(det_scan_t *sc, size_t ws);
@@ -961,17 +961,14 @@ det_email(const char *t, size_t len, size_t at, size_t *start)
 bool
 sl__guard_luhn(const char *digits, size_t n)
 {
-    /* a digit doubled, less 9 when above 9 */
-    static const unsigned char twice[10] = { 0, 2, 4, 6, 8, 1, 3, 5, 7, 9 };
     unsigned sum = 0;
     size_t i = n;
 
-    for (; i >= 4; i -= 4) {
-        sum += (unsigned) (digits[i - 1] - '0') + twice[(unsigned) (digits[i - 2] - '0') % 10u]
-               + (unsigned) (digits[i - 3] - '0') + twice[(unsigned) (digits[i - 4] - '0') % 10u];
-    }
-    if (i >= 2) {
-        sum += (unsigned) (digits[i - 1] - '0') + twice[(unsigned) (digits[i - 2] - '0') % 10u];
+    while (i >= 2) {
+        /* every second digit from the right doubled, less 9 when above 9 */
+        unsigned d = 2 * (unsigned) (unsigned char) (digits[i - 2] - '0');
+
+        sum += (unsigned) (unsigned char) (digits[i - 1] - '0') + d - (d > 9 ? 9 : 0);
         i -= 2;
     }
     if (i == 1) {
