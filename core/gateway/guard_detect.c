@@ -119,9 +119,9 @@ static void det_chunks_avx2(const char *p, size_t nch, uint64_t *trig, uint64_t 
 static unsigned det_plain_avx2(const char *p, size_t n, size_t *done)
     __attribute__((target("avx2")));
 #endif
-static void det_at(det_scan_t *sc, size_t i);
+static void det_at(det_scan_t *sc, size_t i, unsigned char p);
 static unsigned det_num_want(const char *t, size_t len, size_t i, size_t r);
-static void det_number(det_scan_t *sc, size_t i, size_t r, unsigned want);
+static void det_number(det_scan_t *sc, size_t i, size_t r, unsigned want, unsigned char c1);
 static void det_iban_at(det_scan_t *sc, size_t i) __attribute__((noinline));
 static bool det_key_word(det_scan_t *sc, size_t j);
 static bool det_key_at(det_scan_t *sc, size_t ws);
@@ -558,7 +558,8 @@ sl__guard_detect(const char *t, size_t len, size_t from, unsigned mask, sl__guar
                     }
                     continue;
                 }
-                if ((p == '-' || p == ',' || p == ':') && i >= 2
+                /* p is ',' '-' or ':' (bits 0, 1 and 14 from ',') */
+                if ((unsigned) (p - ',') < 15u && ((0x4003u >> (p - ',')) & 1u) && i >= 2
                     && det_digit((unsigned char) t[i - 2])) {
                     continue; /* the tail of 12:30, 1,234, 12-34: no number starts */
                 }
@@ -573,7 +574,7 @@ sl__guard_detect(const char *t, size_t len, size_t from, unsigned mask, sl__guar
                 }
                 want = det_num_want(t, len, i, r) & mask;
                 if (want != 0) {
-                    det_number(&sc, i, r, want);
+                    det_number(&sc, i, r, want, r < len ? (unsigned char) t[r] : 0);
                 }
                 continue;
             }
@@ -588,7 +589,7 @@ sl__guard_detect(const char *t, size_t len, size_t from, unsigned mask, sl__guar
             if (c == ':' && !det_hex(p) && !(i + 1 < len && t[i + 1] == ':')) {
                 continue;
             }
-            det_at(&sc, i);
+            det_at(&sc, i, p);
             if (sc.skip > i + 1) {
                 /* a key, a PEM block */
                 m = sc.skip - b >= 64 ? 0 : m & (~(uint64_t) 0 << (sc.skip - b));
@@ -603,13 +604,12 @@ sl__guard_detect(const char *t, size_t len, size_t from, unsigned mask, sl__guar
 }
 
 
-/* What starts at (or around) the trigger byte t[i]. */
+/* What starts at (or around) the trigger byte t[i] (p: the byte before it, or ' '). */
 static void
-det_at(det_scan_t *sc, size_t i)
+det_at(det_scan_t *sc, size_t i, unsigned char p)
 {
     const char *t = sc->t;
     unsigned char c = (unsigned char) t[i];
-    unsigned char p = i > 0 ? (unsigned char) t[i - 1] : ' ';
     size_t e, s;
     bool open;
 
@@ -715,15 +715,14 @@ det_num_want(const char *t, size_t len, size_t i, size_t r)
 
 /*
  * A number's start at the run of digits t[i..r), for the detectors in want
- * (det_num_want(): card, phone, IPv4 or IPv6).
+ * (det_num_want(): card, phone, IPv4 or IPv6); c1 is the byte after the
+ * run (0 at the text's end).
  */
 static void
-det_number(det_scan_t *sc, size_t i, size_t r, unsigned want)
+det_number(det_scan_t *sc, size_t i, size_t r, unsigned want, unsigned char c1)
 {
     const char *t = sc->t;
     size_t len = sc->len, e;
-    unsigned char p = i > 0 ? (unsigned char) t[i - 1] : ' ';
-    unsigned char c1 = r < len ? (unsigned char) t[r] : 0;
 
     /* (the scan made sure that a number may start here) */
     if ((want & (1u << SL_GUARD_DET_CARD)) && i >= sc->next[SL_GUARD_DET_CARD]
@@ -735,13 +734,8 @@ det_number(det_scan_t *sc, size_t i, size_t r, unsigned want)
         det_push(sc->out, sc->next, i, e, SL_GUARD_DET_PHONE, false, sc->from);
     }
     if ((want & (1u << SL_GUARD_DET_IP)) && i >= sc->next[SL_GUARD_DET_IP]) {
-        e = 0;
-        if (c1 == '.') {
-            e = det_ipv4(t, len, i);
-        }
-        if (e == 0 && p != ':' && !det_hex(p) && r - i <= 4 && (c1 == ':' || det_hex(c1))) {
-            e = det_ipv6(t, len, i);
-        }
+        /* IPv4 after a '.', else IPv6 (what det_num_want() asked for) */
+        e = c1 == '.' ? det_ipv4(t, len, i) : det_ipv6(t, len, i);
         if (e != 0) {
             det_push(sc->out, sc->next, i, e, SL_GUARD_DET_IP, false, sc->from);
         }
