@@ -893,16 +893,13 @@ det_email(const char *t, size_t len, size_t at, size_t *start)
 {
     size_t k = at, j = at + 1, e, ls = at + 1, bad = SIZE_MAX;
     size_t lim = len - at > SL__GUARD_EMAIL_MAX + 1 ? at + SL__GUARD_EMAIL_MAX + 1 : len;
+    size_t low = at > 65 ? at - 65 : 0;
 
-    while (k > 0) {
-        unsigned char c = (unsigned char) t[k - 1];
-
-        if (!(det_cls[c] & DET_C_LOCAL)) {
-            break;
-        }
-        if (at - --k > 64) {
-            return 0; /* longer than a local part may be */
-        }
+    while (k > low && (det_cls[(unsigned char) t[k - 1]] & DET_C_LOCAL)) {
+        k--;
+    }
+    if (at - k > 64) {
+        return 0; /* longer than a local part may be */
     }
     while (k < at && t[k] == '.') {
         k++;

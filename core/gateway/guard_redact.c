@@ -52,7 +52,7 @@ static void redact_pend(redact_pending_t *pd, sl__guard_sess_t *s, const sl_guar
                         unsigned det, bool output);
 static void redact_pend_flush(redact_pending_t *pd, sl__guard_sess_t *s, bool output);
 static bool redact_space(unsigned char c);
-static void redact_collect(sl__guard_sess_t *s, unsigned dir, const char *w, size_t n, size_t from);
+static bool redact_collect(sl__guard_sess_t *s, unsigned dir, const char *w, size_t n, size_t from);
 static void redact_restore_hits(sl__guard_sess_t *s, const char *w, size_t n, size_t from);
 static size_t redact_fragment(const char *w, size_t n, size_t from);
 static size_t redact_cut(sl__guard_sess_t *s, const char *w, size_t n, size_t from, size_t hold,
@@ -164,12 +164,13 @@ redact_space(unsigned char c)
 }
 
 
-/* Every text check of direction dir, over w[from..n). */
-static void
+/* Every text check of direction dir, over w[from..n). True when a block check found something. */
+static bool
 redact_collect(sl__guard_sess_t *s, unsigned dir, const char *w, size_t n, size_t from)
 {
     const sl_guard_policy_t *p = s->policy;
     sl__guard_hits_t *h = &s->hits;
+    bool block = false;
 
     for (size_t i = 0; i < p->nchecks; i++) {
         const sl_guard_check_t *c = &p->checks[i];
@@ -188,7 +189,9 @@ redact_collect(sl__guard_sess_t *s, unsigned dir, const char *w, size_t n, size_
         for (size_t k = before; k < h->n; k++) {
             h->v[k].check = c;
         }
+        block = block || (c->action == SL_GUARD_BLOCK && h->n > before);
     }
+    return block;
 }
 
 
@@ -349,8 +352,13 @@ static void
 redact_sort(sl__guard_hits_t *h)
 {
     for (size_t i = 1; i < h->n; i++) {
-        sl__guard_hit_t x = h->v[i];
+        sl__guard_hit_t x;
         size_t j = i;
+
+        if (h->v[i - 1].start < h->v[i].start) {
+            continue; /* in place already */
+        }
+        x = h->v[i];
 
         while (j > 0
                && (h->v[j - 1].start > x.start
@@ -423,7 +431,7 @@ sl__guard_apply(sl__guard_sess_t *s, unsigned dir, const char *w, size_t n, size
     bool checks = dir == SL_GUARD_INPUT ? p->in_text : p->out_text;
     const sl__guard_hit_t *blk = NULL;
     size_t limit, pos = from;
-    bool output = dir == SL_GUARD_OUTPUT;
+    bool output = dir == SL_GUARD_OUTPUT, block = false;
     redact_pending_t pd;
 
     h->n = 0;
@@ -432,7 +440,7 @@ sl__guard_apply(sl__guard_sess_t *s, unsigned dir, const char *w, size_t n, size
     pd.n = 0;
     *changed = false;
     if (checks) {
-        redact_collect(s, dir, w, n, from);
+        block = redact_collect(s, dir, w, n, from);
     }
     if (output && s->nrestorable > 0) {
         redact_restore_hits(s, w, n, from);
@@ -440,7 +448,7 @@ sl__guard_apply(sl__guard_sess_t *s, unsigned dir, const char *w, size_t n, size
     redact_sort(h);
     limit = final ? n : redact_cut(s, w, n, from, checks ? p->hold : 0, checks);
 
-    for (size_t i = 0; i < h->n; i++) {
+    for (size_t i = 0; block && i < h->n; i++) {
         const sl__guard_hit_t *x = &h->v[i];
 
         if (x->start >= limit) {
