@@ -57,6 +57,7 @@
 
 #define DET_CARD_GROUPS 24
 #define DET_IPV6_MAX    45
+#define DET_BATCH       32 /* chunks of 64 bytes classified at once */
 
 typedef struct det_iban_len {
     char cc[3];
@@ -90,10 +91,8 @@ static bool det_hex(unsigned char c);
 static bool det_space(unsigned char c);
 static bool det_keychar(unsigned char c);
 static unsigned char det_lower(unsigned char c);
-static bool det_num_start(const char *t, size_t i);
 static bool det_group_tail(const char *t, size_t i);
 static size_t det_email(const char *t, size_t len, size_t at, size_t *start);
-static bool det_domain_ok(const char *d, size_t n);
 static size_t det_card(const char *t, size_t len, size_t i, size_t r);
 static size_t det_phone(const char *t, size_t len, size_t i);
 static size_t det_phone_plus(const char *t, size_t len, size_t i);
@@ -113,16 +112,16 @@ static const char *det_find(const char *t, size_t len, const char *s);
 static void det_push(sl__guard_hits_t *out, size_t *next, size_t s, size_t e, unsigned det,
                      bool open, size_t from);
 static unsigned det_isa_best(void);
-static void det_chunk(const char *p, size_t n, uint64_t *trig, uint64_t *dig);
+static size_t det_chunks(const char *p, size_t n, uint64_t *trig, uint64_t *dig);
 #if defined(DET_AVX2)
-static void det_chunk_avx2(const char *p, uint64_t *trig, uint64_t *dig)
+static void det_chunks_avx2(const char *p, size_t nch, uint64_t *trig, uint64_t *dig)
     __attribute__((target("avx2")));
 static unsigned det_plain_avx2(const char *p, size_t n, size_t *done)
     __attribute__((target("avx2")));
 #endif
-static void det_at(det_scan_t *sc, size_t i) __attribute__((noinline));
+static void det_at(det_scan_t *sc, size_t i, unsigned char p);
 static unsigned det_num_want(const char *t, size_t len, size_t i, size_t r);
-static void det_number(det_scan_t *sc, size_t i, size_t r, unsigned want) __attribute__((noinline));
+static void det_number(det_scan_t *sc, size_t i, size_t r, unsigned want, unsigned char c1);
 static void det_iban_at(det_scan_t *sc, size_t i) __attribute__((noinline));
 static bool det_key_word(det_scan_t *sc, size_t j);
 static bool det_key_at(det_scan_t *sc, size_t ws);
@@ -279,27 +278,6 @@ det_lower(unsigned char c)
 
 
 /*
- * Whether a number may start at t[i]: not glued to a word, and not the
- * continuation of a number (1.234, 1,234, 12-34, +1, 1/2).
- */
-static bool
-det_num_start(const char *t, size_t i)
-{
-    unsigned char p, pp;
-
-    if (i == 0) {
-        return true;
-    }
-    p = (unsigned char) t[i - 1];
-    pp = i >= 2 ? (unsigned char) t[i - 2] : ' ';
-    if (det_word(p) || p == '+' || p == '/' || p == '@' || p == '.') {
-        return false;
-    }
-    return !((p == '-' || p == ',' || p == ':') && det_digit(pp));
-}
-
-
-/*
  * Whether t[i] follows a separator (' ' or '-') after an alphanumeric group
  * holding a digit: the tail of a longer run of groups such as an account
  * number or an IBAN ("DE89 3704 0044 ..."), where no card or phone starts.
@@ -428,13 +406,13 @@ sl__guard_detect_isa(unsigned isa)
 
 #if defined(DET_AVX2)
 /*
- * det_chunk() of 64 bytes with AVX2: the triggers exactly (digits, '@',
+ * det_chunks() of nch chunks of 64 bytes with AVX2: the triggers exactly (digits, '@',
  * '+', '(', '-', '_', ':', 'A', 'J'), found by a look-up of each byte's
  * low and high nibble (a bit per high nibble 2, 3, 4, 5 in the low
  * nibble's entry), so no other punctuation reaches the table.
  */
 static void
-det_chunk_avx2(const char *p, uint64_t *trig, uint64_t *dig)
+det_chunks_avx2(const char *p, size_t nch, uint64_t *trig, uint64_t *dig)
 {
     const __m256i c0 = _mm256_set1_epi8('0'), c9 = _mm256_set1_epi8(9);
     const __m256i nib = _mm256_set1_epi8(0x0f), zero = _mm256_setzero_si256();
@@ -444,41 +422,48 @@ det_chunk_avx2(const char *p, uint64_t *trig, uint64_t *dig)
                                          2, 2, 2, 2, 3, 2, 6, 1, 0, 1, 0, 8);
     const __m256i hit = _mm256_setr_epi8(0, 0, 1, 2, 4, 8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 2,
                                          4, 8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
-    uint32_t tm[2], dm[2];
 
-    for (unsigned q = 0; q < 2; q++) {
-        __m256i x = _mm256_loadu_si256((const __m256i *) (const void *) (p + 32 * q));
-        __m256i v = _mm256_sub_epi8(x, c0);
-        /* a byte >= 0x80 looks up 0 in lot */
-        __m256i l = _mm256_shuffle_epi8(lot, x);
-        __m256i h = _mm256_shuffle_epi8(hit, _mm256_and_si256(_mm256_srli_epi16(x, 4), nib));
+    for (size_t c = 0; c < nch; c++, p += 64) {
+        uint32_t tm[2], dm[2];
 
-        tm[q] = ~(uint32_t) _mm256_movemask_epi8(_mm256_cmpeq_epi8(_mm256_and_si256(l, h), zero));
-        dm[q] = (uint32_t) _mm256_movemask_epi8(_mm256_cmpeq_epi8(_mm256_min_epu8(v, c9), v));
+        for (unsigned q = 0; q < 2; q++) {
+            __m256i x = _mm256_loadu_si256((const __m256i *) (const void *) (p + 32 * q));
+            __m256i v = _mm256_sub_epi8(x, c0);
+            /* a byte >= 0x80 looks up 0 in lot */
+            __m256i l = _mm256_shuffle_epi8(lot, x);
+            __m256i h = _mm256_shuffle_epi8(hit, _mm256_and_si256(_mm256_srli_epi16(x, 4), nib));
+
+            tm[q] =
+                ~(uint32_t) _mm256_movemask_epi8(_mm256_cmpeq_epi8(_mm256_and_si256(l, h), zero));
+            dm[q] = (uint32_t) _mm256_movemask_epi8(_mm256_cmpeq_epi8(_mm256_min_epu8(v, c9), v));
+        }
+        trig[c] = tm[0] | (uint64_t) tm[1] << 32;
+        dig[c] = dm[0] | (uint64_t) dm[1] << 32;
     }
-    *trig = tm[0] | (uint64_t) tm[1] << 32;
-    *dig = dm[0] | (uint64_t) dm[1] << 32;
 }
 #endif
 
 
 /*
- * The bytes of p[0..n) (n <= 64) that may be triggers (a superset: the
- * caller asks the table) in *trig, and its digits in *dig, as bits.
+ * Classifies the chunks of p[0..n): DET_BATCH chunks of 64 bytes at most,
+ * or the last piece when n < 64. For chunk c, the bytes that may be
+ * triggers (a superset: the caller asks the table) in trig[c] and its
+ * digits in dig[c], as bits. Returns how many chunks.
  */
-static void
-det_chunk(const char *p, size_t n, uint64_t *trig, uint64_t *dig)
+static size_t
+det_chunks(const char *p, size_t n, uint64_t *trig, uint64_t *dig)
 {
+    size_t nch = n / 64 < DET_BATCH ? n / 64 : DET_BATCH;
     uint64_t m = 0, d = 0;
 
 #if defined(DET_AVX2)
-    if (n == 64 && det_isa == SL__GUARD_ISA_AVX2) {
-        det_chunk_avx2(p, trig, dig);
-        return;
+    if (nch > 0 && det_isa == SL__GUARD_ISA_AVX2) {
+        det_chunks_avx2(p, nch, trig, dig);
+        return nch;
     }
 #endif
 #if defined(__SSE2__)
-    if (n == 64 && det_isa >= SL__GUARD_ISA_SSE2) {
+    for (size_t c = 0; c < nch && det_isa >= SL__GUARD_ISA_SSE2; c++, p += 64) {
         const __m128i c0 = _mm_set1_epi8('0'), c9 = _mm_set1_epi8(9);
         const __m128i lo = _mm_set1_epi8(0x28), span = _mm_set1_epi8(0x19);
         const __m128i cj = _mm_set1_epi8('J'), cu = _mm_set1_epi8('_');
@@ -495,19 +480,30 @@ det_chunk(const char *p, size_t n, uint64_t *trig, uint64_t *dig)
             tm[q] = (unsigned) _mm_movemask_epi8(r);
             dm[q] = (unsigned) _mm_movemask_epi8(_mm_cmpeq_epi8(_mm_min_epu8(v, c9), v));
         }
-        *trig = tm[0] | (uint64_t) tm[1] << 16 | (uint64_t) tm[2] << 32 | (uint64_t) tm[3] << 48;
-        *dig = dm[0] | (uint64_t) dm[1] << 16 | (uint64_t) dm[2] << 32 | (uint64_t) dm[3] << 48;
-        return;
+        trig[c] = tm[0] | (uint64_t) tm[1] << 16 | (uint64_t) tm[2] << 32 | (uint64_t) tm[3] << 48;
+        dig[c] = dm[0] | (uint64_t) dm[1] << 16 | (uint64_t) dm[2] << 32 | (uint64_t) dm[3] << 48;
+        if (c + 1 == nch) {
+            return nch;
+        }
     }
 #endif
-    for (size_t k = 0; k < n; k++) {
-        unsigned char c = det_cls[(unsigned char) p[k]];
-
-        m |= (c & DET_C_TRIG) ? (uint64_t) 1 << k : 0;
-        d |= (c & DET_C_DIGIT) ? (uint64_t) 1 << k : 0;
+    if (nch == 0) {
+        nch = 1; /* the last piece */
+    } else {
+        n = 64;
     }
-    *trig = m;
-    *dig = d;
+    for (size_t c = 0; c < nch; c++, p += 64) {
+        m = d = 0;
+        for (size_t k = 0; k < n && k < 64; k++) {
+            unsigned char x = det_cls[(unsigned char) p[k]];
+
+            m |= (x & DET_C_TRIG) ? (uint64_t) 1 << k : 0;
+            d |= (x & DET_C_DIGIT) ? (uint64_t) 1 << k : 0;
+        }
+        trig[c] = m;
+        dig[c] = d;
+    }
+    return nch;
 }
 
 
@@ -515,7 +511,8 @@ void
 sl__guard_detect(const char *t, size_t len, size_t from, unsigned mask, sl__guard_hits_t *out)
 {
     det_scan_t sc;
-    size_t b = from;
+    size_t b = from, bi = 0, bn = 0;
+    uint64_t tb[DET_BATCH], db[DET_BATCH];
 
     if (det_isa == SL__GUARD_ISA_BEST) {
         det_isa = det_isa_best();
@@ -532,7 +529,13 @@ sl__guard_detect(const char *t, size_t len, size_t from, unsigned mask, sl__guar
         uint64_t trig, dig, m;
         uint64_t carry = b > 0 && det_digit((unsigned char) t[b - 1]) ? 1 : 0;
 
-        det_chunk(t + b, n, &trig, &dig);
+        if (bi == bn) {
+            bn = det_chunks(t + b, len - b, tb, db);
+            bi = 0;
+        }
+        trig = tb[bi];
+        dig = db[bi];
+        bi++;
         /* digits only where a run of them starts */
         m = (trig & ~dig) | (dig & ~((dig << 1) | carry));
         /* (bits below sc.skip are never set here: see the end of the loop) */
@@ -545,10 +548,8 @@ sl__guard_detect(const char *t, size_t len, size_t from, unsigned mask, sl__guar
 
             m &= m - 1;
             if (dig & ((uint64_t) 1 << k)) {
-                /* the run's end: within the chunk, or further on (a chunk all digits has no 0 bit)
-                 */
-                uint64_t rest = ~(dig >> k);
-                size_t r = rest != 0 ? i + (size_t) __builtin_ctzll(rest) : b + 64;
+                uint64_t rest;
+                size_t r;
 
                 if (det_cls[p] & (DET_C_ALPHA | DET_C_NOSTART)) {
                     /* glued to a word or the tail of a number: an IBAN's check digits at most */
@@ -557,11 +558,15 @@ sl__guard_detect(const char *t, size_t len, size_t from, unsigned mask, sl__guar
                     }
                     continue;
                 }
-                if ((p == '-' || p == ',' || p == ':') && i >= 2
+                /* p is ',' '-' or ':' (bits 0, 1 and 14 from ',') */
+                if ((unsigned) (p - ',') < 15u && ((0x4003u >> (p - ',')) & 1u) && i >= 2
                     && det_digit((unsigned char) t[i - 2])) {
-                    continue; /* the tail of 12:30, 1,234, 12-34: no number starts (det_num_start)
-                               */
+                    continue; /* the tail of 12:30, 1,234, 12-34: no number starts */
                 }
+                /* the run's end: within the chunk, or further on (a chunk all digits has no 0 bit)
+                 */
+                rest = ~(dig >> k);
+                r = rest != 0 ? i + (size_t) __builtin_ctzll(rest) : b + 64;
                 if (r == b + 64) {
                     while (r < len && det_digit((unsigned char) t[r])) {
                         r++;
@@ -569,7 +574,7 @@ sl__guard_detect(const char *t, size_t len, size_t from, unsigned mask, sl__guar
                 }
                 want = det_num_want(t, len, i, r) & mask;
                 if (want != 0) {
-                    det_number(&sc, i, r, want);
+                    det_number(&sc, i, r, want, r < len ? (unsigned char) t[r] : 0);
                 }
                 continue;
             }
@@ -584,7 +589,7 @@ sl__guard_detect(const char *t, size_t len, size_t from, unsigned mask, sl__guar
             if (c == ':' && !det_hex(p) && !(i + 1 < len && t[i + 1] == ':')) {
                 continue;
             }
-            det_at(&sc, i);
+            det_at(&sc, i, p);
             if (sc.skip > i + 1) {
                 /* a key, a PEM block */
                 m = sc.skip - b >= 64 ? 0 : m & (~(uint64_t) 0 << (sc.skip - b));
@@ -593,18 +598,18 @@ sl__guard_detect(const char *t, size_t len, size_t from, unsigned mask, sl__guar
         b += n;
         if (sc.skip > b) {
             b = sc.skip;
+            bn = bi; /* the chunks classified no longer start at b */
         }
     }
 }
 
 
-/* What starts at (or around) the trigger byte t[i]. */
+/* What starts at (or around) the trigger byte t[i] (p: the byte before it, or ' '). */
 static void
-det_at(det_scan_t *sc, size_t i)
+det_at(det_scan_t *sc, size_t i, unsigned char p)
 {
     const char *t = sc->t;
     unsigned char c = (unsigned char) t[i];
-    unsigned char p = i > 0 ? (unsigned char) t[i - 1] : ' ';
     size_t e, s;
     bool open;
 
@@ -679,22 +684,29 @@ static inline unsigned
 det_num_want(const char *t, size_t len, size_t i, size_t r)
 {
     size_t n = r - i;
-    unsigned char p = i > 0 ? (unsigned char) t[i - 1] : ' ';
     unsigned char d0 = (unsigned char) t[i];
     unsigned char c1 = r < len ? (unsigned char) t[r] : 0;
-    unsigned char c2 = r + 1 < len ? (unsigned char) t[r + 1] : 0;
-    bool grp = (c1 == ' ' || c1 == '-') && det_digit(c2);
+    bool card = d0 >= '2' && d0 <= '6';
     unsigned want = 0;
 
-    if (d0 >= '2' && d0 <= '6' && ((n >= 13 && n <= 19) || (n >= 2 && n <= 6 && grp))) {
+    if (card && n >= 13 && n <= 19) {
         want |= 1u << SL_GUARD_DET_CARD;
     }
-    if (((c1 == '-' || c1 == '.' || c1 == ' ') && (n == 3 || (n == 1 && d0 == '1')))
-        || (d0 == '0' && n >= 2 && n <= 5 && grp)) {
-        want |= 1u << SL_GUARD_DET_PHONE;
-    }
-    if ((n <= 3 && c1 == '.' && det_digit(c2))
-        || (p != ':' && !det_hex(p) && n <= 4 && (c1 == ':' || det_hex(c1)))) {
+    if (c1 == ' ' || c1 == '-' || c1 == '.') {
+        bool d2 = r + 1 < len && det_digit((unsigned char) t[r + 1]);
+
+        if (n == 3 || (n == 1 && d0 == '1')) {
+            want |= 1u << SL_GUARD_DET_PHONE;
+        }
+        if (c1 == '.') {
+            want |= n <= 3 && d2 ? 1u << SL_GUARD_DET_IP : 0;
+        } else if (d2 && n >= 2) {
+            /* groups: "4111 1111 ...", "020 7946 0958" */
+            want |= card && n <= 6 ? 1u << SL_GUARD_DET_CARD : 0;
+            want |= d0 == '0' && n <= 5 ? 1u << SL_GUARD_DET_PHONE : 0;
+        }
+    } else if (n <= 4 && (c1 == ':' || det_hex(c1)) && (i == 0 || t[i - 1] != ':')) {
+        /* IPv6 (the byte before is neither a letter nor a digit: see sl__guard_detect) */
         want |= 1u << SL_GUARD_DET_IP;
     }
     return want;
@@ -703,19 +715,16 @@ det_num_want(const char *t, size_t len, size_t i, size_t r)
 
 /*
  * A number's start at the run of digits t[i..r), for the detectors in want
- * (det_num_want(): card, phone, IPv4 or IPv6).
+ * (det_num_want(): card, phone, IPv4 or IPv6); c1 is the byte after the
+ * run (0 at the text's end).
  */
 static void
-det_number(det_scan_t *sc, size_t i, size_t r, unsigned want)
+det_number(det_scan_t *sc, size_t i, size_t r, unsigned want, unsigned char c1)
 {
     const char *t = sc->t;
     size_t len = sc->len, e;
-    unsigned char p = i > 0 ? (unsigned char) t[i - 1] : ' ';
-    unsigned char c1 = r < len ? (unsigned char) t[r] : 0;
 
-    if (!det_num_start(t, i)) {
-        return;
-    }
+    /* (the scan made sure that a number may start here) */
     if ((want & (1u << SL_GUARD_DET_CARD)) && i >= sc->next[SL_GUARD_DET_CARD]
         && (e = det_card(t, len, i, r)) != 0) {
         det_push(sc->out, sc->next, i, e, SL_GUARD_DET_CARD, false, sc->from);
@@ -725,13 +734,8 @@ det_number(det_scan_t *sc, size_t i, size_t r, unsigned want)
         det_push(sc->out, sc->next, i, e, SL_GUARD_DET_PHONE, false, sc->from);
     }
     if ((want & (1u << SL_GUARD_DET_IP)) && i >= sc->next[SL_GUARD_DET_IP]) {
-        e = 0;
-        if (c1 == '.') {
-            e = det_ipv4(t, len, i);
-        }
-        if (e == 0 && p != ':' && !det_hex(p) && r - i <= 4 && (c1 == ':' || det_hex(c1))) {
-            e = det_ipv6(t, len, i);
-        }
+        /* IPv4 after a '.', else IPv6 (what det_num_want() asked for) */
+        e = c1 == '.' ? det_ipv4(t, len, i) : det_ipv6(t, len, i);
         if (e != 0) {
             det_push(sc->out, sc->next, i, e, SL_GUARD_DET_IP, false, sc->from);
         }
@@ -878,21 +882,24 @@ sl__guard_plain(const char *p, size_t n)
 
 /* ------------------------------------------------------------------ email */
 
-/* The address around the '@' at t[at]: its end, with *start; 0 when it is not one. */
+/*
+ * The address around the '@' at t[at]: its end, with *start; 0 when it is
+ * not one. The domain is checked as it is read: a label ends at each '.'
+ * (not empty, at most 63 bytes, no '-' at either end), and the last label
+ * is 2 to 24 letters.
+ */
 static size_t
 det_email(const char *t, size_t len, size_t at, size_t *start)
 {
-    size_t k = at, j = at + 1, e;
+    size_t k = at, j = at + 1, e, ls = at + 1, bad = SIZE_MAX;
+    size_t lim = len - at > SL__GUARD_EMAIL_MAX + 1 ? at + SL__GUARD_EMAIL_MAX + 1 : len;
+    size_t low = at > 65 ? at - 65 : 0;
 
-    while (k > 0) {
-        unsigned char c = (unsigned char) t[k - 1];
-
-        if (!(det_cls[c] & DET_C_LOCAL)) {
-            break;
-        }
-        if (at - --k > 64) {
-            return 0; /* longer than a local part may be */
-        }
+    while (k > low && (det_cls[(unsigned char) t[k - 1]] & DET_C_LOCAL)) {
+        k--;
+    }
+    if (at - k > 64) {
+        return 0; /* longer than a local part may be */
     }
     while (k < at && t[k] == '.') {
         k++;
@@ -900,10 +907,21 @@ det_email(const char *t, size_t len, size_t at, size_t *start)
     if (k == at || t[at - 1] == '.') {
         return 0;
     }
-    while (j < len && j - at <= SL__GUARD_EMAIL_MAX
-           && ((det_cls[(unsigned char) t[j]] & (DET_C_DIGIT | DET_C_ALPHA | DET_C_DASH))
-               || (t[j] == '.' && j + 1 < len && t[j + 1] != '.'))) {
-        j++;
+    while (j < lim) {
+        unsigned char c = (unsigned char) t[j];
+
+        if (det_cls[c] & (DET_C_DIGIT | DET_C_ALPHA | DET_C_DASH)) {
+            j++;
+            continue;
+        }
+        if (c != '.' || j + 1 >= len || t[j + 1] == '.') {
+            break;
+        }
+        /* the label t[ls..j) ends here: the first bad one's end is kept */
+        if (bad == SIZE_MAX && (j == ls || j - ls > 63 || t[ls] == '-' || t[j - 1] == '-')) {
+            bad = j;
+        }
+        ls = ++j;
     }
     e = j;
     while (e > at + 1 && (t[e - 1] == '.' || t[e - 1] == '-')) {
@@ -912,44 +930,20 @@ det_email(const char *t, size_t len, size_t at, size_t *start)
     if (e < len && (det_word((unsigned char) t[e]) || t[e] == '@')) {
         return 0;
     }
-    if (!det_domain_ok(t + at + 1, e - at - 1)) {
+    /* 4..253 bytes, every label before the last good, the last 2..24 letters after a '.' */
+    if (e - at - 1 < 4 || e - at - 1 > 253 || bad < e) {
+        return 0;
+    }
+    for (j = e; j > at + 1 && det_alpha((unsigned char) t[j - 1]); j--) {
+        if (e - j >= 24) {
+            return 0;
+        }
+    }
+    if (e - j < 2 || t[j - 1] != '.') {
         return 0;
     }
     *start = k;
     return e;
-}
-
-
-/* At least two labels of [A-Za-z0-9-] (not starting or ending with '-'); a TLD of 2..24 letters. */
-static bool
-det_domain_ok(const char *d, size_t n)
-{
-    size_t labels = 0, s = 0;
-
-    if (n < 4 || n > 253) {
-        return false;
-    }
-    for (size_t i = 0; i <= n; i++) {
-        if (i < n && d[i] != '.') {
-            continue;
-        }
-        if (i == s || i - s > 63 || d[s] == '-' || d[i - 1] == '-') {
-            return false;
-        }
-        labels++;
-        if (i == n) {
-            if (i - s < 2 || i - s > 24) {
-                return false;
-            }
-            for (size_t k = s; k < i; k++) {
-                if (!det_alpha((unsigned char) d[k])) {
-                    return false;
-                }
-            }
-        }
-        s = i + 1;
-    }
-    return labels >= 2;
 }
 
 
@@ -958,13 +952,14 @@ det_domain_ok(const char *d, size_t n)
 bool
 sl__guard_luhn(const char *digits, size_t n)
 {
-    /* a digit doubled, less 9 when above 9 */
-    static const unsigned char twice[10] = { 0, 2, 4, 6, 8, 1, 3, 5, 7, 9 };
     unsigned sum = 0;
     size_t i = n;
 
     while (i >= 2) {
-        sum += (unsigned) (digits[i - 1] - '0') + twice[(unsigned) (digits[i - 2] - '0') % 10u];
+        /* every second digit from the right doubled, less 9 when above 9 */
+        unsigned d = 2 * (unsigned) (unsigned char) (digits[i - 2] - '0');
+
+        sum += (unsigned) (unsigned char) (digits[i - 1] - '0') + d - (d > 9 ? 9 : 0);
         i -= 2;
     }
     if (i == 1) {
@@ -1256,7 +1251,7 @@ det_ipv6(const char *t, size_t len, size_t i)
 {
     char buf[DET_IPV6_MAX + 1];
     unsigned char b6[16];
-    size_t j = i, colons = 0;
+    size_t j = i, colons = 0, lim;
     bool digit = false, dbl = false;
 
     /* an address starts with ':' or with 1..4 hex digits and a ':' */
@@ -1270,15 +1265,23 @@ det_ipv6(const char *t, size_t len, size_t i)
         || !(det_hex((unsigned char) t[j + 1]) || t[j + 1] == ':' || t[j + 1] == '.')) {
         return 0; /* the scan below would stop after one ':' ("Ticket 7: the") */
     }
-    j = i;
-    while (j < len && (det_hex((unsigned char) t[j]) || t[j] == ':' || t[j] == '.')) {
-        colons += t[j] == ':';
-        dbl = dbl || (t[j] == ':' && j > i && t[j - 1] == ':');
-        digit = digit || det_digit((unsigned char) t[j]);
-        j++;
-        if (j - i > DET_IPV6_MAX + 2) {
-            return 0;
+    /* what an address is made of, up to DET_IPV6_MAX + 3 bytes (then it is too long) */
+    lim = len - i > DET_IPV6_MAX + 3 ? i + DET_IPV6_MAX + 3 : len;
+    for (j = i; j < lim; j++) {
+        unsigned char c = (unsigned char) t[j];
+        unsigned cl = det_cls[c];
+
+        if (cl & (DET_C_DIGIT | DET_C_HEXL)) {
+            digit = digit || (cl & DET_C_DIGIT);
+        } else if (c == ':') {
+            colons++;
+            dbl = dbl || (j > i && t[j - 1] == ':');
+        } else if (c != '.') {
+            break;
         }
+    }
+    if (j - i > DET_IPV6_MAX + 2) {
+        return 0;
     }
     if (colons < 2 || !digit || (j < len && det_word((unsigned char) t[j]))) {
         return 0;

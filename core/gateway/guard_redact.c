@@ -52,7 +52,7 @@ static void redact_pend(redact_pending_t *pd, sl__guard_sess_t *s, const sl_guar
                         unsigned det, bool output);
 static void redact_pend_flush(redact_pending_t *pd, sl__guard_sess_t *s, bool output);
 static bool redact_space(unsigned char c);
-static void redact_collect(sl__guard_sess_t *s, unsigned dir, const char *w, size_t n, size_t from);
+static bool redact_collect(sl__guard_sess_t *s, unsigned dir, const char *w, size_t n, size_t from);
 static void redact_restore_hits(sl__guard_sess_t *s, const char *w, size_t n, size_t from);
 static size_t redact_fragment(const char *w, size_t n, size_t from);
 static size_t redact_cut(sl__guard_sess_t *s, const char *w, size_t n, size_t from, size_t hold,
@@ -164,12 +164,13 @@ redact_space(unsigned char c)
 }
 
 
-/* Every text check of direction dir, over w[from..n). */
-static void
+/* Every text check of direction dir, over w[from..n). True when a block check found something. */
+static bool
 redact_collect(sl__guard_sess_t *s, unsigned dir, const char *w, size_t n, size_t from)
 {
     const sl_guard_policy_t *p = s->policy;
     sl__guard_hits_t *h = &s->hits;
+    bool block = false;
 
     for (size_t i = 0; i < p->nchecks; i++) {
         const sl_guard_check_t *c = &p->checks[i];
@@ -188,7 +189,9 @@ redact_collect(sl__guard_sess_t *s, unsigned dir, const char *w, size_t n, size_
         for (size_t k = before; k < h->n; k++) {
             h->v[k].check = c;
         }
+        block = block || (c->action == SL_GUARD_BLOCK && h->n > before);
     }
+    return block;
 }
 
 
@@ -242,8 +245,12 @@ redact_hash(unsigned label, const char *p, size_t len)
     if (i < len) {
         uint64_t w = 0;
 
-        for (unsigned k = 0; i + k < len; k++) {
-            w |= (uint64_t) (unsigned char) p[i + k] << (8 * k);
+        if (len >= 8) {
+            memcpy(&w, p + len - 8, 8); /* the last eight bytes, some hashed already */
+        } else {
+            for (unsigned k = 0; i + k < len; k++) {
+                w |= (uint64_t) (unsigned char) p[i + k] << (8 * k);
+            }
         }
         h = (h ^ w) * 0xff51afd7ed558ccdULL;
         h ^= h >> 29;
@@ -345,8 +352,13 @@ static void
 redact_sort(sl__guard_hits_t *h)
 {
     for (size_t i = 1; i < h->n; i++) {
-        sl__guard_hit_t x = h->v[i];
+        sl__guard_hit_t x;
         size_t j = i;
+
+        if (h->v[i - 1].start < h->v[i].start) {
+            continue; /* in place already */
+        }
+        x = h->v[i];
 
         while (j > 0
                && (h->v[j - 1].start > x.start
@@ -419,7 +431,7 @@ sl__guard_apply(sl__guard_sess_t *s, unsigned dir, const char *w, size_t n, size
     bool checks = dir == SL_GUARD_INPUT ? p->in_text : p->out_text;
     const sl__guard_hit_t *blk = NULL;
     size_t limit, pos = from;
-    bool output = dir == SL_GUARD_OUTPUT;
+    bool output = dir == SL_GUARD_OUTPUT, block = false;
     redact_pending_t pd;
 
     h->n = 0;
@@ -428,7 +440,7 @@ sl__guard_apply(sl__guard_sess_t *s, unsigned dir, const char *w, size_t n, size
     pd.n = 0;
     *changed = false;
     if (checks) {
-        redact_collect(s, dir, w, n, from);
+        block = redact_collect(s, dir, w, n, from);
     }
     if (output && s->nrestorable > 0) {
         redact_restore_hits(s, w, n, from);
@@ -436,7 +448,7 @@ sl__guard_apply(sl__guard_sess_t *s, unsigned dir, const char *w, size_t n, size
     redact_sort(h);
     limit = final ? n : redact_cut(s, w, n, from, checks ? p->hold : 0, checks);
 
-    for (size_t i = 0; i < h->n; i++) {
+    for (size_t i = 0; block && i < h->n; i++) {
         const sl__guard_hit_t *x = &h->v[i];
 
         if (x->start >= limit) {
@@ -580,17 +592,22 @@ redact_placeholder(sl__guard_sess_t *s, unsigned det, bool restorable, const cha
 {
     unsigned label = det < SL_GUARD_DET_COUNT ? det : SL_GUARD_DET_COUNT;
     uint64_t h = redact_hash(label, p, len);
+    size_t k = 0, mask = s->tabcap - 1, pl, nd;
+    char num[10];
+    unsigned v;
     sl__guard_ph_t *ph;
 
-    for (size_t k = s->tabcap == 0 ? 0 : (size_t) h & (s->tabcap - 1);
-         s->tabcap != 0 && s->by_orig[k] != 0; k = (k + 1) & (s->tabcap - 1)) {
-        ph = s->ph[s->by_orig[k] - 1];
-        if (ph->det == label && ph->orig.len == len && memcmp(ph->orig.p, p, len) == 0) {
-            if (restorable && !ph->restorable) {
-                ph->restorable = true;
-                s->nrestorable++;
+    if (s->tabcap != 0) {
+        for (k = (size_t) h & mask; s->by_orig[k] != 0; k = (k + 1) & mask) {
+            ph = s->ph[s->by_orig[k] - 1];
+            if (ph->horig == h && ph->det == label && ph->orig.len == len
+                && memcmp(ph->orig.p, p, len) == 0) {
+                if (restorable && !ph->restorable) {
+                    ph->restorable = true;
+                    s->nrestorable++;
+                }
+                return ph;
             }
-            return ph;
         }
     }
     /* the entry and its original in one piece of the pool; entries never move */
@@ -611,24 +628,32 @@ redact_placeholder(sl__guard_sess_t *s, unsigned det, bool restorable, const cha
                                       &s->labcap[label], 16, sizeof(*s->by_label[label]));
     }
     s->by_label[label][s->counter[label]] = ph;
-    {
-        /* "[LABEL_N]" (snprintf costs more than the rest of a match) */
-        unsigned v = ++s->counter[label];
-        size_t pl = redact_prefix_len[label], nd = 1;
-
-        for (unsigned x = v; x >= 10; x /= 10) {
-            nd++;
-        }
-        memcpy(ph->text, redact_prefix[label], sizeof(redact_prefix[label]));
-        for (size_t k = nd; k > 0; k--, v /= 10) {
-            ph->text[pl + k - 1] = (char) ('0' + v % 10);
-        }
-        ph->text[pl + nd] = ']';
-        ph->text[pl + nd + 1] = '\0';
-        ph->len = pl + nd + 1;
+    /* "[LABEL_N]" (snprintf costs more than the rest of a match) */
+    v = ++s->counter[label];
+    pl = redact_prefix_len[label];
+    memcpy(ph->text, redact_prefix[label], sizeof(redact_prefix[label]));
+    if (v < 100) {
+        /* the usual case: one or two digits */
+        nd = v < 10 ? 1 : 2;
+        ph->text[pl] = (char) ('0' + (v < 10 ? v : v / 10));
+        ph->text[pl + 1] = (char) ('0' + v % 10);
+    } else {
+        nd = 0;
+        do {
+            num[sizeof(num) - ++nd] = (char) ('0' + v % 10);
+            v /= 10;
+        } while (v != 0);
+        memcpy(ph->text + pl, num + sizeof(num) - nd, nd);
     }
+    ph->text[pl + nd] = ']';
+    ph->text[pl + nd + 1] = '\0';
+    ph->len = pl + nd + 1;
     ph->horig = h;
-    redact_index(s, s->nph - 1);
+    if (s->nph * 4 > s->tabcap * 3) {
+        redact_index(s, s->nph - 1); /* grows the table and enters every placeholder again */
+    } else {
+        s->by_orig[k] = (uint32_t) s->nph; /* the free slot the look-up ended at */
+    }
     return ph;
 }
 

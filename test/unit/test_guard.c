@@ -418,6 +418,55 @@ test_placeholder_find(void **state)
 }
 
 
+/*
+ * Placeholders past the table's growth (at 192 and 768 of them): each
+ * text keeps its own, numbered in order of first sight, and a text seen
+ * again (in another order, after the growth) gets the same one back.
+ */
+static void
+test_placeholder_table(void **state)
+{
+    sl_pool_t *pool = sl_pool_create(0);
+    sl__guard_sess_t *s = sess(pool, "detect email ip redact restore");
+    sl_buf_t in = SL_BUF_INIT, want = SL_BUF_INIT;
+    const char *got;
+    int rc;
+
+    (void) state;
+    for (unsigned i = 0; i < 1000; i++) {
+        sl_buf_printf(&in, "u%u@x.io 10.0.%u.%u ", i, i / 250, i % 250);
+        sl_buf_printf(&want, "[EMAIL_%u] [IP_%u] ", i + 1, i + 1);
+    }
+    sl_buf_append(&in, "", 1);
+    sl_buf_append(&want, "", 1);
+    got = apply(s, SL_GUARD_INPUT, in.p, &rc);
+    assert_int_equal(rc, 0);
+    assert_string_equal(got, want.p);
+    assert_int_equal(s->nph, 2000);
+    /* again, last first, with one new text between */
+    sl_buf_clear(&in);
+    sl_buf_clear(&want);
+    for (unsigned i = 1000; i-- > 0;) {
+        sl_buf_printf(&in, "10.0.%u.%u u%u@x.io ", i / 250, i % 250, i);
+        sl_buf_printf(&want, "[IP_%u] [EMAIL_%u] ", i + 1, i + 1);
+        if (i == 500) {
+            sl_buf_printf(&in, "new@x.io ");
+            sl_buf_printf(&want, "[EMAIL_1001] ");
+        }
+    }
+    sl_buf_append(&in, "", 1);
+    sl_buf_append(&want, "", 1);
+    got = apply(s, SL_GUARD_INPUT, in.p, &rc);
+    assert_string_equal(got, want.p);
+    assert_int_equal(s->nph, 2001);
+    assert_non_null(sl__guard_ph_find(s, "[IP_1000]", 9));
+    assert_null(sl__guard_ph_find(s, "[IP_1001]", 9));
+    sl_buf_free(&in);
+    sl_buf_free(&want);
+    sl_pool_destroy(pool);
+}
+
+
 static void
 test_block_and_output(void **state)
 {
@@ -1104,19 +1153,13 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_detectors),
-        cmocka_unit_test(test_checksums),
-        cmocka_unit_test(test_patterns),
-        cmocka_unit_test(test_redact_restore),
-        cmocka_unit_test(test_placeholder_find),
-        cmocka_unit_test(test_block_and_output),
-        cmocka_unit_test(test_stream_equals_whole),
-        cmocka_unit_test(test_stream_block),
-        cmocka_unit_test(test_stream_block_space_run),
-        cmocka_unit_test(test_unquote),
-        cmocka_unit_test(test_conf),
-        cmocka_unit_test(test_conf_errors),
-        cmocka_unit_test(test_request),
+        cmocka_unit_test(test_detectors),         cmocka_unit_test(test_checksums),
+        cmocka_unit_test(test_patterns),          cmocka_unit_test(test_redact_restore),
+        cmocka_unit_test(test_placeholder_find),  cmocka_unit_test(test_placeholder_table),
+        cmocka_unit_test(test_block_and_output),  cmocka_unit_test(test_stream_equals_whole),
+        cmocka_unit_test(test_stream_block),      cmocka_unit_test(test_stream_block_space_run),
+        cmocka_unit_test(test_unquote),           cmocka_unit_test(test_conf),
+        cmocka_unit_test(test_conf_errors),       cmocka_unit_test(test_request),
         cmocka_unit_test(test_answer_and_events),
     };
 

@@ -25,6 +25,7 @@
 #define DIFF_CAP   (64 * 1024)
 
 static void diff_one(const char *t, size_t len, size_t from, unsigned mask);
+static size_t diff_run(char *p, char c, size_t n);
 
 
 static void
@@ -87,6 +88,124 @@ test_fixed(void **state)
 }
 
 
+/* Writes n bytes c at p; returns n. */
+static size_t
+diff_run(char *p, char c, size_t n)
+{
+    memset(p, c, n);
+    return n;
+}
+
+
+/*
+ * E-mail addresses at the edges of their rules (the domain is checked as it
+ * is read): label lengths 62 to 64, last labels of 1, 2, 24 and 25 letters
+ * or with a digit, '-' at a label's ends, trailing dots and dashes, local
+ * parts of 64 and 65 bytes, domains of 252 to 255 bytes.
+ */
+static void
+test_email_edges(void **state)
+{
+    static const char *const tails[] = { "",   " ", ".",  "-",  "..", ".-", "-.", ". ",
+                                         "@x", "_", ".a", ".1", "x",  ":",  ",",  ".-." };
+    static const char *const mids[] = { "example.", "a-b.", "-ab.", "ab-.", "a.",   "",
+                                        "x1.",      "ex..", ".ex.", "9.",   "e-x.", "1-2." };
+    char buf[700];
+    unsigned all = (1u << SL_GUARD_DET_COUNT) - 1;
+
+    (void) state;
+    for (size_t m = 0; m < sizeof(mids) / sizeof(mids[0]); m++) {
+        for (size_t tl = 0; tl <= 26; tl++) {
+            for (size_t t = 0; t < sizeof(tails) / sizeof(tails[0]); t++) {
+                for (unsigned v = 0; v < 4; v++) {
+                    size_t n = 0;
+
+                    n += (size_t) snprintf(buf + n, sizeof(buf) - n, "to ");
+                    n += diff_run(buf + n, 'j', v == 1 ? 64 : v == 2 ? 65 : 4);
+                    buf[n++] = '@';
+                    n += (size_t) snprintf(buf + n, sizeof(buf) - n, "%s", mids[m]);
+                    if (v == 3) {
+                        /* a long label, then the last: 62..64 letters by tl */
+                        n += diff_run(buf + n, 'd', 62 + tl % 3);
+                        buf[n++] = '.';
+                    }
+                    n += diff_run(buf + n, tl % 5 == 4 && tl > 4 ? 'Z' : 'c', tl);
+                    if (tl == 7) {
+                        buf[n - 3] = '4'; /* a digit in the last label */
+                    }
+                    n += (size_t) snprintf(buf + n, sizeof(buf) - n, "%s", tails[t]);
+                    diff_one(buf, n, 0, all);
+                    diff_one(buf, n, 0, 1u << SL_GUARD_DET_EMAIL);
+                }
+            }
+        }
+    }
+    /* domains of 250 to 256 bytes: labels of 60 */
+    for (size_t extra = 0; extra < 8; extra++) {
+        size_t n = (size_t) snprintf(buf, sizeof(buf), "x jo@");
+
+        for (unsigned k = 0; k < 4; k++) {
+            n += diff_run(buf + n, (char) ('a' + k), 60);
+            buf[n++] = '.';
+        }
+        n += diff_run(buf + n, 'b', 2 + extra % 4);
+        n += diff_run(buf + n, '.', extra / 4);
+        n += (size_t) snprintf(buf + n, sizeof(buf) - n, " ok");
+        diff_one(buf, n, 0, all);
+    }
+}
+
+
+/*
+ * A run of digits of every length 1..21 and first digit 0, 1, 2, 4 or 7,
+ * after each byte that may come before a number, followed by each byte the
+ * scan tells the detectors apart by, then a digit, a space or a letter and
+ * more groups of digits (or nothing).
+ */
+static void
+test_number_edges(void **state)
+{
+    static const char before[] = " :(-,+.a";
+    static const char firsts[] = "01247";
+    static const char after[] = " -.:,/aAfFgGx)(+@_";
+    static const char after2[] = "0 x";
+    static const char *const more[] = { "", "55", "555 5555", "2 34", "5.6.7" };
+    char buf[64];
+    unsigned all = (1u << SL_GUARD_DET_COUNT) - 1;
+
+    (void) state;
+    for (size_t b = 0; b <= sizeof(before) - 1; b++) {
+        for (size_t f = 0; f < sizeof(firsts) - 1; f++) {
+            for (size_t n = 1; n <= 21; n++) {
+                for (size_t a = 0; a <= sizeof(after) - 1; a++) {
+                    for (size_t a2 = 0; a2 < sizeof(after2) - 1; a2++) {
+                        for (size_t m = 0; m < sizeof(more) / sizeof(more[0]); m++) {
+                            size_t len = 0;
+                            unsigned d0 = (unsigned) (firsts[f] - '0');
+
+                            if (b < sizeof(before) - 1) {
+                                buf[len++] = '7';
+                                buf[len++] = before[b];
+                            }
+                            for (size_t k = 0; k < n; k++) {
+                                buf[len++] = (char) ('0' + (d0 + 3 * k) % 10);
+                            }
+                            if (a < sizeof(after) - 1) {
+                                buf[len++] = after[a];
+                                buf[len++] = after2[a2];
+                                memcpy(buf + len, more[m], strlen(more[m]));
+                                len += strlen(more[m]);
+                            }
+                            diff_one(buf, len, 0, all);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+
 /* Texts made of the pieces the detectors look for, changed a little. */
 static void
 test_random(void **state)
@@ -135,10 +254,9 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_isa),
-        cmocka_unit_test(test_fixed),
-        cmocka_unit_test(test_random),
-        cmocka_unit_test(test_noise),
+        cmocka_unit_test(test_isa),         cmocka_unit_test(test_fixed),
+        cmocka_unit_test(test_email_edges), cmocka_unit_test(test_number_edges),
+        cmocka_unit_test(test_random),      cmocka_unit_test(test_noise),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
