@@ -4,7 +4,9 @@
 # warm-up) with the 20 KiB prompt of scripts/bench's guard section, with no
 # policy (noguard), every built-in detector redacting with restore
 # (detectors) and a limits-only policy (limits); prints the worker's
-# user-space instructions per request for each and the ratios.
+# user-space instructions per request for each and the ratios. The mock's
+# answer echoes only the prompt's first 200 characters, so restoring the
+# answer is a small part of it.
 #   scripts/bench.d/guard-cost.sh [BUILD_DIR]    (default build-bench; N=300)
 # KEEP=DIR keeps each mode's callgrind profile as DIR/MODE.cg (for
 # callgrind_annotate). See cost-lib.sh.
@@ -30,7 +32,19 @@ guard_body() {
     printf '{"model":"gpt-4o-mini","max_tokens":1000,"messages":[{"role":"user","content":"%s"}]}' \
         "${text:0:$((GUARD_KB * 1024))}"
 }
-BODY=$(guard_body)
+# GUARD_TEXT=FILE: the prompt is FILE's first GUARD_KB KiB instead (e.g.
+# README.md: prose and code with hardly anything to redact), JSON-escaped
+text_body() {
+    head -c $((GUARD_KB * 1024)) "$1" | node -e '
+        let s = ""; process.stdin.on("data", (d) => (s += d)).on("end", () =>
+          process.stdout.write(JSON.stringify({ model: "gpt-4o-mini", max_tokens: 1000,
+            messages: [{ role: "user", content: s }] })));'
+}
+if [ -n "${GUARD_TEXT:-}" ]; then
+    BODY=$(text_body "$GUARD_TEXT")
+else
+    BODY=$(guard_body)
+fi
 
 cost_start_mock
 for mode in ${MODES:-noguard detectors limits}; do

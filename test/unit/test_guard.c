@@ -687,6 +687,72 @@ test_unquote(void **state)
 }
 
 
+/*
+ * sl__guard_decode against the JSON reader's own decoding on generated
+ * strings (plain runs of every length around the 16-byte copy steps,
+ * every escape, \u with surrogate pairs), and its map: decoded offsets
+ * map back into the raw string in order, the end to the end. Odd rounds
+ * decode after a prefix already in out (appended; the map is used on an
+ * empty one).
+ */
+static void
+test_decode_generated(void **state)
+{
+    static const char *const esc[] = { "\\n",     "\\t",     "\\\"",    "\\\\",
+                                       "\\/",     "\\b",     "\\f",     "\\r",
+                                       "\\u00e9", "\\u0040", "\\u20ac", "\\ud83d\\ude00" };
+    static const char plain[] = "abcdefghij@0123456789 .-";
+    sl_pool_t *pool = sl_pool_create(0);
+    sl_buf_t raw = SL_BUF_INIT, out = SL_BUF_INIT;
+    sl__guard_map_t map = { 0 };
+    unsigned seed = 7;
+
+    (void) state;
+    for (int round = 0; round < 400; round++) {
+        size_t pre = (size_t) (round % 2) * 3, n;
+        sl_json_t *doc = sl_json_create(pool);
+        sl_str_t want;
+
+        sl_buf_clear(&raw);
+        sl_buf_append(&raw, "\"", 1);
+        for (int part = 0; part < 1 + round % 9; part++) {
+            seed = seed * 1103515245u + 12345u;
+            n = (seed >> 16) % 40;
+            for (size_t i = 0; i < n; i++) {
+                seed = seed * 1103515245u + 12345u;
+                sl_buf_append(&raw, &plain[(seed >> 8) % (sizeof(plain) - 1)], 1);
+            }
+            if ((seed >> 12) % 3 != 0) {
+                sl_buf_puts(&raw, esc[(seed >> 20) % (sizeof(esc) / sizeof(esc[0]))]);
+            }
+        }
+        sl_buf_append(&raw, "\"", 1);
+        assert_int_equal(sl_json_parse(doc, raw.p, raw.len, NULL), 0);
+        assert_int_equal(sl_json_string(doc, SL_JSON_ROOT, pool, &want), 0);
+        sl_buf_clear(&out);
+        sl_buf_append(&out, "pre", pre);
+        assert_int_equal(sl__guard_decode(raw.p + 1, raw.len - 2, &out, &map), 0);
+        assert_int_equal(out.len, pre + want.len);
+        assert_memory_equal(out.p + pre, want.p, want.len);
+        if (pre == 0) {
+            size_t last = 0;
+
+            for (size_t d = 0; d <= want.len; d++) {
+                size_t r = sl__guard_map_raw(&map, d);
+
+                assert_true(r >= last && r <= raw.len - 2);
+                last = r;
+            }
+            assert_int_equal(sl__guard_map_raw(&map, want.len), raw.len - 2);
+        }
+        sl_pool_reset(pool);
+    }
+    free(map.v);
+    sl_buf_free(&raw);
+    sl_buf_free(&out);
+    sl_pool_destroy(pool);
+}
+
 #define CONF_HEAD                     \
     "server: {listen: 127.0.0.1:1}\n" \
     "providers: {demo: {kind: echo}}\n"
@@ -1153,13 +1219,21 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_detectors),         cmocka_unit_test(test_checksums),
-        cmocka_unit_test(test_patterns),          cmocka_unit_test(test_redact_restore),
-        cmocka_unit_test(test_placeholder_find),  cmocka_unit_test(test_placeholder_table),
-        cmocka_unit_test(test_block_and_output),  cmocka_unit_test(test_stream_equals_whole),
-        cmocka_unit_test(test_stream_block),      cmocka_unit_test(test_stream_block_space_run),
-        cmocka_unit_test(test_unquote),           cmocka_unit_test(test_conf),
-        cmocka_unit_test(test_conf_errors),       cmocka_unit_test(test_request),
+        cmocka_unit_test(test_detectors),
+        cmocka_unit_test(test_checksums),
+        cmocka_unit_test(test_patterns),
+        cmocka_unit_test(test_redact_restore),
+        cmocka_unit_test(test_placeholder_find),
+        cmocka_unit_test(test_placeholder_table),
+        cmocka_unit_test(test_block_and_output),
+        cmocka_unit_test(test_stream_equals_whole),
+        cmocka_unit_test(test_stream_block),
+        cmocka_unit_test(test_stream_block_space_run),
+        cmocka_unit_test(test_unquote),
+        cmocka_unit_test(test_decode_generated),
+        cmocka_unit_test(test_conf),
+        cmocka_unit_test(test_conf_errors),
+        cmocka_unit_test(test_request),
         cmocka_unit_test(test_answer_and_events),
     };
 
