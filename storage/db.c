@@ -134,6 +134,7 @@ static bool db_sane_len(const sl_txn_t *t, size_t klen, size_t vlen);
 static int db_damaged(const sl_db_t *db, const char *what, sl_dbi_e dbi);
 static uint64_t db_now_ms(void);
 static int db_stat(sl_txn_t *t, sl_dbi_e dbi, size_t *n, size_t *pages);
+static int db_put(sl_txn_t *t, sl_dbi_e dbi, MDB_val *k, MDB_val *v, unsigned flags);
 
 static const char *const db_names[SL_DBI_COUNT] = {
     [SL_DBI_META] = "meta",           [SL_DBI_KEYS] = "keys",
@@ -1390,24 +1391,8 @@ sl_db_put(sl_txn_t *t, sl_dbi_e dbi, const void *key, size_t klen, const void *v
           bool noover)
 {
     MDB_val k = { klen, (void *) key }, v = { vlen, (void *) val };
-    int mrc;
 
-    if (t->full) {
-        return SL_ESTORE;
-    }
-    mrc = mdb_put(t->txn, t->db->dbi[dbi], &k, &v, noover ? MDB_NOOVERWRITE : 0);
-    if (mrc == 0) {
-        return 0;
-    }
-    if (mrc == MDB_KEYEXIST) {
-        return -EEXIST;
-    }
-    if (mrc == MDB_MAP_FULL) {
-        /* not an error yet: sl_db_write grows the map and runs the transaction again */
-        t->full = true;
-        return SL_ESTORE;
-    }
-    return db_error(t->db, "mdb_put()", dbi, mrc);
+    return db_put(t, dbi, &k, &v, noover ? MDB_NOOVERWRITE : 0);
 }
 
 
@@ -1416,21 +1401,35 @@ sl_db_reserve(sl_txn_t *t, sl_dbi_e dbi, const void *key, size_t klen, size_t vl
               void **out)
 {
     MDB_val k = { klen, (void *) key }, v = { vlen, NULL };
+    int rc;
+
+    rc = db_put(t, dbi, &k, &v, MDB_RESERVE | (append ? MDB_APPEND : 0));
+    if (rc == 0) {
+        SL_ASSERT(v.mv_size == vlen);
+        *out = v.mv_data;
+    }
+    return rc;
+}
+
+
+/* mdb_put with flags: 0, -EEXIST (MDB_KEYEXIST) or SL_ESTORE (a full map marks t). */
+static int
+db_put(sl_txn_t *t, sl_dbi_e dbi, MDB_val *k, MDB_val *v, unsigned flags)
+{
     int mrc;
 
     if (t->full) {
         return SL_ESTORE;
     }
-    mrc = mdb_put(t->txn, t->db->dbi[dbi], &k, &v, MDB_RESERVE | (append ? MDB_APPEND : 0));
+    mrc = mdb_put(t->txn, t->db->dbi[dbi], k, v, flags);
     if (mrc == 0) {
-        SL_ASSERT(v.mv_size == vlen);
-        *out = v.mv_data;
         return 0;
     }
     if (mrc == MDB_KEYEXIST) {
         return -EEXIST;
     }
     if (mrc == MDB_MAP_FULL) {
+        /* not an error yet: sl_db_write grows the map and runs the transaction again */
         t->full = true;
         return SL_ESTORE;
     }
