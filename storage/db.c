@@ -1410,6 +1410,39 @@ sl_db_put(sl_txn_t *t, sl_dbi_e dbi, const void *key, size_t klen, const void *v
 
 
 int
+sl_db_append(sl_txn_t *t, sl_dbi_e dbi, const void *key, size_t klen, const void *val, size_t vlen)
+{
+    MDB_val k = { klen, (void *) key }, v = { vlen, (void *) val };
+    int mrc;
+
+    if (t->full) {
+        return SL_ESTORE;
+    }
+    /*
+     * MDB_APPEND goes straight to the last leaf instead of searching, and a
+     * full last page splits off only the new key (older pages stay full).
+     * LMDB answers MDB_KEYEXIST, having changed nothing, when key is not
+     * past the last one (another worker wrote a later row): then insert.
+     */
+    mrc = mdb_put(t->txn, t->db->dbi[dbi], &k, &v, MDB_APPEND);
+    if (mrc == MDB_KEYEXIST) {
+        mrc = mdb_put(t->txn, t->db->dbi[dbi], &k, &v, MDB_NOOVERWRITE);
+    }
+    if (mrc == 0) {
+        return 0;
+    }
+    if (mrc == MDB_KEYEXIST) {
+        return -EEXIST;
+    }
+    if (mrc == MDB_MAP_FULL) {
+        t->full = true;
+        return SL_ESTORE;
+    }
+    return db_error(t->db, "mdb_put()", dbi, mrc);
+}
+
+
+int
 sl_db_del(sl_txn_t *t, sl_dbi_e dbi, const void *key, size_t klen)
 {
     MDB_val k = { klen, (void *) key };

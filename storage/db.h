@@ -175,6 +175,14 @@ int sl_db_get(sl_txn_t *t, sl_dbi_e dbi, const void *key, size_t klen, sl_str_t 
 int sl_db_put(sl_txn_t *t, sl_dbi_e dbi, const void *key, size_t klen, const void *val, size_t vlen,
               bool noover);
 
+/*
+ * sl_db_put(noover) for keys that mostly come in ascending order (the
+ * ledger's time-ordered rows): cheaper when key sorts after every key in
+ * dbi, an ordinary insert when it does not. Returns as sl_db_put.
+ */
+int sl_db_append(sl_txn_t *t, sl_dbi_e dbi, const void *key, size_t klen, const void *val,
+                 size_t vlen);
+
 /* Deletes every record of dbi (it stays, empty). Returns 0 or SL_ESTORE. Write txn only. */
 int sl_db_clear(sl_txn_t *t, sl_dbi_e dbi);
 
