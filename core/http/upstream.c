@@ -413,6 +413,9 @@ upstream_free(sl_upstream_t *u)
     }
     free(u->tls);
     free(u->pools);
+    sl_buf_free(&u->spare_hbuf);
+    free(u->spare_hidx);
+    free(u->spare_hdrs);
     free(u);
 }
 

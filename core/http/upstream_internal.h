@@ -92,6 +92,16 @@ struct sl_upstream {
      */
     char rbuf[UPSTREAM_RBUF_SIZE];
     char pbuf[UPSTREAM_RBUF_SIZE];
+    /*
+     * A connection gives its header storage back once a response's headers
+     * are handed over (a long stream does not hold it); the worker keeps one
+     * set of it, when small, for the next response: no heap call per
+     * response. Empty (NULL) when none is kept.
+     */
+    sl_buf_t spare_hbuf;
+    struct upstream_hidx *spare_hidx;
+    sl_http_header_t *spare_hdrs;
+    unsigned spare_hcap;
 };
 
 struct upstream_pool {

@@ -67,6 +67,9 @@ struct srv {
     int requests;
     int eofs;
     bool final_sent;
+    const char *const
+        *answers; /* with nanswers: request n (from 1) gets answers[(n - 1) % nanswers] */
+    int nanswers;
     sl_buf_t last_req;
     srv_conn_t *conns;
 };
@@ -78,6 +81,7 @@ typedef struct rec {
     int body_before_final;
     sl_buf_t body;
     bool has_xa;
+    sl_buf_t heads; /* "name: value\n" for each response header, in order */
     int done;
     int rc;
     int order;
@@ -154,6 +158,7 @@ static void test_chunked_pieces(void **state);
 static void test_close_delimited(void **state);
 static void send_next(int i);
 static void test_keepalive_reuse(void **state);
+static void test_header_storage_reuse(void **state);
 static void test_keepalive_lazy_timer(void **state);
 static void test_head(void **state);
 static void test_interim_response(void **state);
@@ -213,6 +218,7 @@ group_teardown(void **state)
 
     for (int i = 0; i < MAX_CALLS; i++) {
         sl_buf_free(&t.recs[i].body);
+        sl_buf_free(&t.recs[i].heads);
     }
     sl_buf_free(&t.srv.last_req);
     snprintf(cmd, sizeof(cmd), "rm -rf %s", cert_dir);
@@ -450,6 +456,12 @@ srv_process(srv_conn_t *c)
         if (s->silent) {
             continue;
         }
+        if (s->answers != NULL) {
+            const char *a = s->answers[(s->requests - 1) % s->nanswers];
+
+            srv_send(c, a, strlen(a));
+            continue;
+        }
         c->responding = true;
         c->step = 0;
         c->waited = false;
@@ -552,6 +564,7 @@ t_init(void)
 {
     for (int i = 0; i < MAX_CALLS; i++) {
         sl_buf_free(&t.recs[i].body);
+        sl_buf_free(&t.recs[i].heads);
     }
     sl_buf_free(&t.srv.last_req);
     memset(&t, 0, sizeof(t));
@@ -671,6 +684,13 @@ t_on_headers(sl_upstream_call_t *uc, int status, const sl_http_header_t *headers
     r->status = status;
     r->header_calls++;
     r->has_xa = sl_http_find_header(headers, nheaders, "x-a") != NULL;
+    sl_buf_clear(&r->heads);
+    for (size_t i = 0; i < nheaders; i++) {
+        sl_buf_append(&r->heads, headers[i].name.p, headers[i].name.len);
+        sl_buf_append(&r->heads, ": ", 2);
+        sl_buf_append(&r->heads, headers[i].value.p, headers[i].value.len);
+        sl_buf_append(&r->heads, "\n", 1);
+    }
     if (t.pause_in_headers) {
         sl_upstream_pause(uc);
         t.paused = uc;
@@ -902,6 +922,65 @@ test_keepalive_reuse(void **state)
     assert_true(t.recs[2].timing.reused);
     assert_int_equal(t.srv.accepts, 1);
     assert_int_equal(t.srv.requests, 3);
+}
+
+
+/*
+ * The worker keeps one connection's header storage for the next response:
+ * responses in turn on one keep-alive connection with few headers, more
+ * headers than the kept index holds (40), a header larger than the kept
+ * buffer (6000 bytes), and few again each hand the callback exactly their
+ * own headers, in order, nothing left over from the one before.
+ */
+static void
+test_header_storage_reuse(void **state)
+{
+    static char answers[4][8192], want[4][8192];
+    static const char *const list[] = { answers[0], answers[1], answers[0], answers[2],
+                                        answers[3], answers[1], answers[0], answers[2] };
+    char big[6001];
+    size_t n, w;
+
+    (void) state;
+    sprintf(answers[0], "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-A: b\r\n\r\nhello");
+    sprintf(want[0], "Content-Length: 5\nX-A: b\n");
+    n = (size_t) sprintf(answers[1], "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n");
+    w = (size_t) sprintf(want[1], "Content-Length: 2\n");
+    for (int i = 0; i < 40; i++) {
+        n += (size_t) sprintf(answers[1] + n, "X-H%d: value %d\r\n", i, i * 3);
+        w += (size_t) sprintf(want[1] + w, "X-H%d: value %d\n", i, i * 3);
+    }
+    sprintf(answers[1] + n, "\r\nhi");
+    memset(big, 'q', 6000);
+    big[6000] = '\0';
+    sprintf(answers[2], "HTTP/1.1 201 Created\r\nX-Big: %s\r\nContent-Length: 0\r\n\r\n", big);
+    sprintf(want[2], "X-Big: %s\nContent-Length: 0\n", big);
+    sprintf(answers[3], "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nz");
+    sprintf(want[3], "Content-Length: 1\n");
+    t.srv.answers = list;
+    t.srv.nanswers = 8;
+    srv_start(&t.srv, NULL, 0);
+    t_provider("127.0.0.1", t.srv.port, false);
+    t_create();
+    t.expect = 8;
+    t.on_done_hook = send_next;
+    t_send(0, "POST", "/", "x");
+    t_run();
+
+    for (int i = 0; i < 8; i++) {
+        int a = list[i] == answers[0]   ? 0
+                : list[i] == answers[1] ? 1
+                : list[i] == answers[2] ? 2
+                                        : 3;
+
+        assert_int_equal(t.recs[i].rc, 0);
+        assert_int_equal(t.recs[i].status, a == 2 ? 201 : 200);
+        assert_int_equal(t.recs[i].header_calls, 1);
+        sl_buf_append(&t.recs[i].heads, "", 1);
+        assert_string_equal(t.recs[i].heads.p, want[a]);
+    }
+    assert_int_equal(t.srv.accepts, 1);
+    assert_int_equal(t.srv.requests, 8);
 }
 
 
@@ -1463,6 +1542,7 @@ main(void)
         cmocka_unit_test_setup(test_chunked_pieces, test_setup),
         cmocka_unit_test_setup(test_close_delimited, test_setup),
         cmocka_unit_test_setup(test_keepalive_reuse, test_setup),
+        cmocka_unit_test_setup(test_header_storage_reuse, test_setup),
         cmocka_unit_test_setup(test_keepalive_lazy_timer, test_setup),
         cmocka_unit_test_setup(test_head, test_setup),
         cmocka_unit_test_setup(test_interim_response, test_setup),
