@@ -82,6 +82,7 @@ typedef struct rec {
     sl_buf_t body;
     bool has_xa;
     sl_buf_t heads; /* "name: value\n" for each response header, in order */
+    sl_buf_t req;   /* the request the server last took when the call was done */
     int done;
     int rc;
     int order;
@@ -159,6 +160,7 @@ static void test_close_delimited(void **state);
 static void send_next(int i);
 static void test_keepalive_reuse(void **state);
 static void test_header_storage_reuse(void **state);
+static void test_call_block_reuse(void **state);
 static void test_keepalive_lazy_timer(void **state);
 static void test_head(void **state);
 static void test_interim_response(void **state);
@@ -219,6 +221,7 @@ group_teardown(void **state)
     for (int i = 0; i < MAX_CALLS; i++) {
         sl_buf_free(&t.recs[i].body);
         sl_buf_free(&t.recs[i].heads);
+        sl_buf_free(&t.recs[i].req);
     }
     sl_buf_free(&t.srv.last_req);
     snprintf(cmd, sizeof(cmd), "rm -rf %s", cert_dir);
@@ -565,6 +568,7 @@ t_init(void)
     for (int i = 0; i < MAX_CALLS; i++) {
         sl_buf_free(&t.recs[i].body);
         sl_buf_free(&t.recs[i].heads);
+        sl_buf_free(&t.recs[i].req);
     }
     sl_buf_free(&t.srv.last_req);
     memset(&t, 0, sizeof(t));
@@ -727,6 +731,8 @@ t_on_done(sl_upstream_call_t *uc, int rc, void *data)
     r->rc = rc;
     r->order = t.ndone;
     r->timing = *sl_upstream_timing(uc);
+    sl_buf_clear(&r->req);
+    sl_buf_append(&r->req, t.srv.last_req.p, t.srv.last_req.len);
     t.ndone++;
     if (t.on_done_hook != NULL) {
         t.on_done_hook((int) (r - t.recs));
@@ -981,6 +987,66 @@ test_header_storage_reuse(void **state)
     }
     assert_int_equal(t.srv.accepts, 1);
     assert_int_equal(t.srv.requests, 8);
+}
+
+
+static char *call_bodies[6];
+
+
+static void
+send_body_next(int i)
+{
+    if (i + 1 < t.expect) {
+        t_send(i + 1, "POST", "/b", call_bodies[i + 1]);
+    }
+}
+
+
+/*
+ * The worker keeps a closed call's block for the next call: bodies of
+ * changing size in turn (small, larger than the kept block may be, small,
+ * medium, small) each reach the server whole, request line and headers
+ * with them, nothing of the call before left in it.
+ */
+static void
+test_call_block_reuse(void **state)
+{
+    static const size_t sizes[] = { 3, 20000, 5, 3000, 1, 2900 };
+    char want[64];
+
+    (void) state;
+    for (int i = 0; i < 6; i++) {
+        call_bodies[i] = malloc(sizes[i] + 1);
+        assert_non_null(call_bodies[i]);
+        memset(call_bodies[i], 'a' + i, sizes[i]);
+        call_bodies[i][sizes[i]] = '\0';
+    }
+    srv_start(&t.srv, resp_hello, 1);
+    t_provider("127.0.0.1", t.srv.port, false);
+    t_create();
+    t.expect = 6;
+    t.on_done_hook = send_body_next;
+    t_send(0, "POST", "/b", call_bodies[0]);
+    t_run();
+
+    for (int i = 0; i < 6; i++) {
+        const char *req, *end;
+
+        assert_int_equal(t.recs[i].rc, 0);
+        assert_int_equal(t.recs[i].status, 200);
+        sl_buf_append(&t.recs[i].req, "", 1);
+        req = t.recs[i].req.p;
+        assert_memory_equal(req, "POST /b HTTP/1.1\r\n", 18);
+        snprintf(want, sizeof(want), "\r\nContent-Length: %zu\r\n", sizes[i]);
+        end = strstr(req, "\r\n\r\n");
+        assert_non_null(end);
+        assert_non_null(strstr(req, want));
+        assert_true(strstr(req, want) < end);
+        assert_int_equal(strlen(end + 4), sizes[i]);
+        assert_string_equal(end + 4, call_bodies[i]);
+        free(call_bodies[i]);
+    }
+    assert_int_equal(t.srv.accepts, 1);
 }
 
 
@@ -1543,6 +1609,7 @@ main(void)
         cmocka_unit_test_setup(test_close_delimited, test_setup),
         cmocka_unit_test_setup(test_keepalive_reuse, test_setup),
         cmocka_unit_test_setup(test_header_storage_reuse, test_setup),
+        cmocka_unit_test_setup(test_call_block_reuse, test_setup),
         cmocka_unit_test_setup(test_keepalive_lazy_timer, test_setup),
         cmocka_unit_test_setup(test_head, test_setup),
         cmocka_unit_test_setup(test_interim_response, test_setup),
