@@ -22,8 +22,8 @@
 
 #define POOL_ALIGN         16
 #define POOL_DEFAULT_BLOCK 4096
-#define POOL_KEEP_BLOCKS   3 /* blocks of the chain (the first included) a reset keeps */
-#define POOL_SPARE_MAX     ((size_t) 16384) /* largest dedicated block a reset keeps */
+#define POOL_KEEP_BLOCKS   2 /* blocks of the chain (the first included) a reset keeps */
+#define POOL_SPARE_MAX     ((size_t) 8192) /* largest dedicated block a reset keeps */
 
 typedef struct pool_block pool_block_t;
 typedef struct pool_cleanup pool_cleanup_t;

@@ -240,7 +240,7 @@ test_reset(void **state)
 
 
 /*
- * A reset keeps the first three blocks: the same allocations after it get
+ * A reset keeps the first two blocks: the same allocations after it get
  * the same addresses in them, start empty (every allocation of a round
  * holds its own bytes to the end: nothing overlaps, whatever the round
  * before left), and a pool that once needed many blocks goes back to three
@@ -270,8 +270,8 @@ test_reset_keeps_blocks(void **state)
             p[i] = sl_palloc(pool, SZ);
             assert_aligned(p[i]);
             memset(p[i], round * N + i, SZ);
-            if (i < 15) {
-                assert_ptr_equal(p[i], before[i]); /* the three kept blocks, in order */
+            if (i < 10) {
+                assert_ptr_equal(p[i], before[i]); /* the two kept blocks, in order */
             }
         }
         for (int i = 0; i < N; i++) {
@@ -288,7 +288,7 @@ test_reset_keeps_blocks(void **state)
             assert_ptr_equal(sl_palloc(pool, SZ), before[i]);
         }
         sl_pool_reset(pool);
-        for (int i = 0; i < 12; i++) {
+        for (int i = 0; i < 10; i++) {
             assert_ptr_equal(sl_palloc(pool, SZ), before[i]);
         }
     }
@@ -297,7 +297,7 @@ test_reset_keeps_blocks(void **state)
 
 
 /*
- * A reset keeps the largest dedicated block up to 16 KiB: the next large
+ * A reset keeps the largest dedicated block up to 8 KiB: the next large
  * allocation it can hold gets it (the same address although the heap's
  * freed chunks are taken first), and only one (a second in the same round
  * gets its own); one too big for it, or a block over 16 KiB, is not kept.
@@ -349,7 +349,7 @@ test_reset_keeps_spare(void **state)
     memset(big, 8, 20000);
     sl_pool_reset(pool);
     c = sl_palloc(pool, 6000);
-    assert_ptr_not_equal(c, big); /* over 16 KiB: never kept */
+    assert_ptr_not_equal(c, big); /* over 8 KiB: never kept */
     for (int i = 0; i < 16; i++) {
         free(hog[i]);
     }
