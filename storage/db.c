@@ -1438,6 +1438,26 @@ db_put(sl_txn_t *t, sl_dbi_e dbi, MDB_val *k, MDB_val *v, unsigned flags)
 
 
 int
+sl_db_append(sl_txn_t *t, sl_dbi_e dbi, const void *key, size_t klen, const void *val, size_t vlen)
+{
+    MDB_val k = { klen, (void *) key }, v = { vlen, (void *) val };
+    int rc;
+
+    /*
+     * MDB_APPEND goes straight to the last leaf instead of searching, and a
+     * full last page splits off only the new key (older pages stay full).
+     * LMDB answers MDB_KEYEXIST, having changed nothing, when key is not
+     * past the last one (another worker wrote a later row): then insert.
+     */
+    rc = db_put(t, dbi, &k, &v, MDB_APPEND);
+    if (rc == -EEXIST) {
+        rc = db_put(t, dbi, &k, &v, MDB_NOOVERWRITE);
+    }
+    return rc;
+}
+
+
+int
 sl_db_last(sl_txn_t *t, sl_dbi_e dbi, sl_str_t *key, sl_str_t *val)
 {
     MDB_cursor *c;

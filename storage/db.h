@@ -177,6 +177,14 @@ int sl_db_put(sl_txn_t *t, sl_dbi_e dbi, const void *key, size_t klen, const voi
               bool noover);
 
 /*
+ * sl_db_put(noover) for keys that mostly come in ascending order (the
+ * ledger's time-ordered rows): cheaper when key sorts after every key in
+ * dbi, an ordinary insert when it does not. Returns as sl_db_put.
+ */
+int sl_db_append(sl_txn_t *t, sl_dbi_e dbi, const void *key, size_t klen, const void *val,
+                 size_t vlen);
+
+/*
  * Like sl_db_put, but the caller writes the value: *out points at vlen
  * bytes reserved for it in the map, to be filled before the next call on
  * t (MDB_RESERVE; no copy). append: key sorts after every key of dbi and

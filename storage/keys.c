@@ -30,7 +30,11 @@
  * index read. The record is still read from the transaction on every
  * request, so revocation, expiry, limits and budgets take effect at once;
  * an id whose record is gone (a restored backup) drops its entry and the
- * text is looked up again.
+ * text is looked up again. The entry also keeps the bytes of the last
+ * record it decoded whole (checksum included, when it fits): a record read
+ * byte for byte the same is decoded without its checksum being computed
+ * again (identical bytes have the checksum that matched), and any other
+ * record, changed or damaged, is checked whole.
  */
 #include "storage/keys.h"
 
@@ -58,10 +62,13 @@
 #define KEYS_AUTH_MAX   1024 /* longer "keys" are not hashed at all */
 #define KEYS_ID_PREFIX  "key_"
 #define KEYS_CACHE_SIZE 256 /* entries of the per-thread auth cache, a power of two */
+#define KEYS_CACHE_REC  218 /* longest record an entry keeps the checked bytes of (entry: 256) */
 
 typedef struct keys_cache_entry {
     uint64_t tag[2]; /* SipHash-2-4-128 of the text; {0, 0}: empty */
     char id[SL_KEY_ID_LEN];
+    uint16_t reclen;             /* 0: no checked record kept */
+    uint8_t rec[KEYS_CACHE_REC]; /* the record last decoded whole, checksum matched */
 } keys_cache_entry_t;
 
 static _Thread_local keys_cache_entry_t keys_cache[KEYS_CACHE_SIZE];
@@ -111,7 +118,8 @@ static char *keys_compact_json(const char *text, sl_pool_t *pool);
 static int64_t keys_days_from_civil(int64_t y, unsigned m, unsigned d);
 static json_t *keys_json_time(int64_t t);
 static int keys_encode(const sl_key_t *k, sl_pool_t *pool, uint8_t **out, size_t *len);
-static int keys_decode(sl_str_t id, sl_str_t rec, sl_pool_t *pool, sl_key_t **out);
+static int keys_decode(sl_str_t id, sl_str_t rec, bool checked, sl_pool_t *pool, sl_key_t **out);
+static int keys_get_cached(sl_txn_t *t, keys_cache_entry_t *e, sl_pool_t *pool, sl_key_t **key);
 static const char *keys_take(char **s, sl_str_t src);
 static int keys_corrupt(sl_str_t id, const char *why);
 static uint8_t *keys_put_u64(uint8_t *p, uint64_t v);
@@ -363,7 +371,7 @@ sl_keys_auth(sl_txn_t *t, const char *text, size_t len, sl_pool_t *pool, sl_key_
     if (keys_cache_tag(text, len, tag)) {
         e = &keys_cache[tag[0] & (KEYS_CACHE_SIZE - 1)];
         if (e->tag[0] == tag[0] && e->tag[1] == tag[1]) {
-            rc = keys_get_id(t, e->id, SL_KEY_ID_LEN, pool, key);
+            rc = keys_get_cached(t, e, pool, key);
             if (rc != SL_ENOTFOUND) {
                 return rc;
             }
@@ -390,6 +398,37 @@ sl_keys_auth(sl_txn_t *t, const char *text, size_t len, sl_pool_t *pool, sl_key_
         memcpy(e->id, id.p, SL_KEY_ID_LEN);
         e->tag[0] = tag[0];
         e->tag[1] = tag[1];
+        e->reclen = 0; /* the next hit decodes whole and keeps the record */
+    }
+    return rc;
+}
+
+
+/*
+ * keys_get_id for a cached entry's id: a record byte for byte the one the
+ * entry kept is decoded without its checksum; any other is decoded whole
+ * and, when it is sound and fits, kept instead.
+ */
+static int
+keys_get_cached(sl_txn_t *t, keys_cache_entry_t *e, sl_pool_t *pool, sl_key_t **key)
+{
+    sl_str_t rec, ids = { e->id, SL_KEY_ID_LEN };
+    bool checked;
+    int rc;
+
+    rc = sl_db_get(t, SL_DBI_KEYS, e->id, SL_KEY_ID_LEN, &rec);
+    if (rc != 0) {
+        return rc;
+    }
+    checked = e->reclen != 0 && rec.len == e->reclen && memcmp(rec.p, e->rec, rec.len) == 0;
+    rc = keys_decode(ids, rec, checked, pool, key);
+    if (rc == 0 && !checked) {
+        if (rec.len <= KEYS_CACHE_REC) {
+            memcpy(e->rec, rec.p, rec.len);
+            e->reclen = (uint16_t) rec.len;
+        } else {
+            e->reclen = 0;
+        }
     }
     return rc;
 }
@@ -498,7 +537,7 @@ keys_get_id(sl_txn_t *t, const char *id, size_t idlen, sl_pool_t *pool, sl_key_t
     if (rc != 0) {
         return rc;
     }
-    return keys_decode(ids, rec, pool, key);
+    return keys_decode(ids, rec, false, pool, key);
 }
 
 
@@ -555,7 +594,7 @@ keys_list_cb(void *arg, sl_str_t key, sl_str_t val)
     keys_list_arg_t *a = arg;
     sl_key_t *k;
 
-    if (keys_decode(key, val, a->pool, &k) != 0) {
+    if (keys_decode(key, val, false, a->pool, &k) != 0) {
         a->corrupt = true;
         return 0;
     }
@@ -912,8 +951,13 @@ keys_encode(const sl_key_t *k, sl_pool_t *pool, uint8_t **out, size_t *len)
 }
 
 
+/*
+ * The key in rec into one block of pool (*out); SL_ESTORE, logged, when rec
+ * is damaged. checked: rec is byte for byte a record whose checksum matched
+ * before (the auth cache's), so it is not computed again.
+ */
 static int
-keys_decode(sl_str_t id, sl_str_t rec, sl_pool_t *pool, sl_key_t **out)
+keys_decode(sl_str_t id, sl_str_t rec, bool checked, sl_pool_t *pool, sl_key_t **out)
 {
     keys_reader_t r;
     const uint8_t *b = (const uint8_t *) rec.p;
@@ -933,7 +977,7 @@ keys_decode(sl_str_t id, sl_str_t rec, sl_pool_t *pool, sl_key_t **out)
     }
     sum = (uint32_t) b[rec.len - 4] << 24 | (uint32_t) b[rec.len - 3] << 16
           | (uint32_t) b[rec.len - 2] << 8 | b[rec.len - 1];
-    if (sum != keys_fnv1a(b, rec.len - KEYS_SUM_LEN)) {
+    if (!checked && sum != keys_fnv1a(b, rec.len - KEYS_SUM_LEN)) {
         return keys_corrupt(id, "checksum mismatch");
     }
     if (b[1] > SL_BUDGET_PERIOD_MAX || b[2] != 0 || b[3] != 0) {

@@ -179,7 +179,7 @@ sl_ledger_append_key(sl_txn_t *t, const sl_ledger_row_t *row, uint8_t key[SL_LED
     /* a collision needs the same ns, pid and a wrapped counter: try the next value */
     for (int tries = 0; tries < 4; tries++) {
         ledger_put_be32(key + 12, (uint32_t) atomic_fetch_add(&ledger_seq, 1));
-        rc = sl_db_put(t, SL_DBI_LEDGER, key, LEDGER_KEY_LEN, val, (size_t) (p - val), true);
+        rc = sl_db_append(t, SL_DBI_LEDGER, key, LEDGER_KEY_LEN, val, (size_t) (p - val));
         if (rc != -EEXIST) {
             return rc;
         }

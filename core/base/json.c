@@ -40,9 +40,11 @@ struct sl_json {
     sl_pool_t *pool;
     const char *p;
     size_t len;
-    json_tok_t *tok; /* heap, grown as documents need; freed with the pool */
+    json_tok_t *tok; /* the pool's (JSON_INITIAL_TOKENS), then the heap's (heap), grown as
+                        documents need; freed with the pool */
     unsigned ntok;   /* tokens of the current document, 0 when there is none */
     unsigned cap;    /* room in tok */
+    bool heap;       /* tok is on the heap (free it) */
     uint64_t work;   /* steps of the last parse (sl__json_work) */
 };
 
@@ -90,6 +92,7 @@ static inline int json_read_string(json_parser_t *jp, int *out) __attribute__((a
 static int json_read_number(json_parser_t *jp, int *out);
 static int json_read_literal(json_parser_t *jp, int *out);
 static inline int json_tok_add(sl_json_t *doc, sl_json_type_e type, size_t start, size_t end);
+static void json_tok_grow(sl_json_t *doc, unsigned need);
 static int json_push(json_parser_t *jp, sl_json_type_e type, size_t start, size_t end);
 static void json_skip_space(json_parser_t *jp);
 static size_t json_string_run(const char *p, size_t q, size_t len);
@@ -140,7 +143,9 @@ json_free_cb(void *arg)
 {
     sl_json_t *doc = arg;
 
-    free(doc->tok);
+    if (doc->heap) {
+        free(doc->tok);
+    }
 }
 
 
@@ -511,10 +516,7 @@ json_tok_add(sl_json_t *doc, sl_json_type_e type, size_t start, size_t end)
     json_tok_t *t;
 
     if (doc->ntok == doc->cap) {
-        unsigned cap = doc->cap == 0 ? JSON_INITIAL_TOKENS : doc->cap * 2;
-
-        doc->tok = sl_xrealloc(doc->tok, sizeof(json_tok_t) * cap);
-        doc->cap = cap;
+        json_tok_grow(doc, doc->ntok + 1);
     }
     t = &doc->tok[doc->ntok];
     t->type = (unsigned) type;
@@ -523,6 +525,37 @@ json_tok_add(sl_json_t *doc, sl_json_type_e type, size_t start, size_t end)
     t->size = 0;
     t->next = 0;
     return (int) doc->ntok++;
+}
+
+
+/*
+ * Room for need tokens in doc, doubling. The first array, JSON_INITIAL_TOKENS
+ * (what a chat request or answer needs), is taken from the document's pool,
+ * whose blocks a keep-alive connection's reset keeps: no heap call per
+ * document. A bigger one moves to the heap, its tokens copied. Aborts on OOM.
+ */
+static void
+json_tok_grow(sl_json_t *doc, unsigned need)
+{
+    unsigned cap = doc->cap == 0 ? JSON_INITIAL_TOKENS : doc->cap * 2;
+
+    while (cap < need) {
+        cap *= 2;
+    }
+    if (doc->cap == 0 && cap == JSON_INITIAL_TOKENS) {
+        doc->tok = sl_palloc(doc->pool, sizeof(json_tok_t) * cap);
+    } else if (!doc->heap) {
+        json_tok_t *tok = sl_xmalloc(sizeof(json_tok_t) * cap);
+
+        if (doc->ntok > 0) {
+            memcpy(tok, doc->tok, sizeof(json_tok_t) * doc->ntok);
+        }
+        doc->tok = tok;
+        doc->heap = true;
+    } else {
+        doc->tok = sl_xrealloc(doc->tok, sizeof(json_tok_t) * cap);
+    }
+    doc->cap = cap;
 }
 
 
@@ -1267,8 +1300,7 @@ sl_json_splice_strings(sl_json_t *into, const sl_json_t *doc, const sl_json_edit
             shift[i] + (int64_t) edits[i].text.len - (int64_t) (edits[i].end - edits[i].start);
     }
     if (into->cap < doc->ntok) {
-        into->tok = sl_xrealloc(into->tok, sizeof(json_tok_t) * doc->ntok);
-        into->cap = doc->ntok;
+        json_tok_grow(into, doc->ntok);
     }
     memcpy(into->tok, doc->tok, sizeof(json_tok_t) * doc->ntok);
     into->ntok = doc->ntok;
@@ -1772,11 +1804,8 @@ sl_json_w_value(sl_json_w_t *w, const sl_json_t *src, int v)
     to = json_raw_end(src, v);
     delta = (long) w->buf.len - (long) from;
     n = src->tok[v].next - v;
-    while (doc->cap - doc->ntok < (unsigned) n) {
-        unsigned cap = doc->cap == 0 ? JSON_INITIAL_TOKENS : doc->cap * 2;
-
-        doc->tok = sl_xrealloc(doc->tok, sizeof(json_tok_t) * cap);
-        doc->cap = cap;
+    if (doc->cap - doc->ntok < (unsigned) n) {
+        json_tok_grow(doc, doc->ntok + (unsigned) n);
     }
     first = (int) doc->ntok;
     for (int i = 0; i < n; i++) {

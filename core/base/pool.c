@@ -2,6 +2,13 @@
  * A bump allocator over a linked list of blocks. Allocations larger than a
  * quarter block get a block of their own so they do not waste the current
  * one. Cleanup hooks are kept in a singly linked list, newest first.
+ *
+ * A reset keeps the first POOL_KEEP_BLOCKS blocks of the chain (the rest is
+ * freed) and the largest of the dedicated blocks up to POOL_SPARE_MAX bytes
+ * (the spare, for the next large allocation it can hold): a keep-alive
+ * connection whose requests need a few blocks and a big structure does not
+ * allocate and free them again for every request. The blocks after cur are
+ * the kept, unused ones; moving on to one starts it empty.
  */
 #include "core/base/pool.h"
 
@@ -15,6 +22,8 @@
 
 #define POOL_ALIGN         16
 #define POOL_DEFAULT_BLOCK 4096
+#define POOL_KEEP_BLOCKS   2 /* blocks of the chain (the first included) a reset keeps */
+#define POOL_SPARE_MAX     ((size_t) 8192) /* largest dedicated block a reset keeps */
 
 typedef struct pool_block pool_block_t;
 typedef struct pool_cleanup pool_cleanup_t;
@@ -33,9 +42,10 @@ struct pool_cleanup {
 };
 
 struct sl_pool {
-    pool_block_t *head;  /* first block, kept across sl_pool_reset */
-    pool_block_t *cur;   /* block being filled */
+    pool_block_t *head;  /* first block, kept across sl_pool_reset (and the next few) */
+    pool_block_t *cur;   /* block being filled; the blocks after it are kept, unused */
     pool_block_t *large; /* dedicated blocks for big allocations */
+    pool_block_t *spare; /* a dedicated block a reset kept, unused; NULL when none */
     pool_cleanup_t *cleanups;
     size_t block_size;
 };
@@ -94,6 +104,7 @@ sl_pool_create(size_t block_size)
     }
     pool->cur = pool->head;
     pool->large = NULL;
+    pool->spare = NULL;
     pool->cleanups = NULL;
     pool->block_size = block_size;
     return pool;
@@ -133,6 +144,7 @@ sl_pool_destroy(sl_pool_t *pool)
     pool_run_cleanups(pool);
     pool_free_chain(pool->large);
     pool_free_chain(pool->head);
+    free(pool->spare);
     free(pool);
 }
 
@@ -140,11 +152,26 @@ sl_pool_destroy(sl_pool_t *pool)
 void
 sl_pool_reset(sl_pool_t *pool)
 {
+    pool_block_t *last = pool->head;
+
     pool_run_cleanups(pool);
-    pool_free_chain(pool->large);
-    pool->large = NULL;
-    pool_free_chain(pool->head->next);
-    pool->head->next = NULL;
+    while (pool->large != NULL) {
+        pool_block_t *b = pool->large;
+
+        pool->large = b->next;
+        if (b->size <= POOL_SPARE_MAX && (pool->spare == NULL || b->size > pool->spare->size)) {
+            free(pool->spare);
+            pool->spare = b;
+            b->next = NULL;
+        } else {
+            free(b);
+        }
+    }
+    for (int i = 1; i < POOL_KEEP_BLOCKS && last->next != NULL; i++) {
+        last = last->next;
+    }
+    pool_free_chain(last->next);
+    last->next = NULL;
     pool->head->used = 0;
     pool->cur = pool->head;
 }
@@ -160,9 +187,14 @@ sl_pool_try_alloc(sl_pool_t *pool, size_t n)
         n = 1;
     }
     if (n > pool->block_size / 4) {
-        b = pool_block_new(n);
-        if (b == NULL) {
-            return NULL;
+        if (pool->spare != NULL && pool->spare->size >= n) {
+            b = pool->spare;
+            pool->spare = NULL;
+        } else {
+            b = pool_block_new(n);
+            if (b == NULL) {
+                return NULL;
+            }
         }
         b->used = n;
         b->next = pool->large;
@@ -172,11 +204,15 @@ sl_pool_try_alloc(sl_pool_t *pool, size_t n)
     b = pool->cur;
     off = (b->used + POOL_ALIGN - 1) & ~(size_t) (POOL_ALIGN - 1);
     if (off + n > b->size) {
-        b = pool_block_new(pool->block_size);
-        if (b == NULL) {
-            return NULL;
+        if (b->next != NULL) {
+            b = b->next; /* kept by a reset: unused */
+        } else {
+            b = pool_block_new(pool->block_size);
+            if (b == NULL) {
+                return NULL;
+            }
+            pool->cur->next = b;
         }
-        pool->cur->next = b;
         pool->cur = b;
         off = 0;
     }

@@ -24,8 +24,10 @@ sl_pool_t *sl_pool_create(size_t block_size);
 void sl_pool_destroy(sl_pool_t *pool);
 
 /*
- * Releases everything allocated so far but keeps the first block for reuse
- * (keep-alive connections reset their request pool this way). Cleanup hooks run.
+ * Releases everything allocated so far but keeps the first two blocks and
+ * one block of a large allocation (up to 8 KiB) for reuse, empty
+ * (keep-alive connections reset their request pool this way). Cleanup
+ * hooks run.
  */
 void sl_pool_reset(sl_pool_t *pool);
 

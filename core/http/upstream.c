@@ -35,6 +35,8 @@
 #include "core/http/tls.h"
 #include "core/http/upstream_internal.h"
 
+#define UPSTREAM_SPARE_CALL 16384 /* largest call block (struct and request) a worker keeps */
+
 static size_t upstream_request_size(const sl_provider_conf_t *p, const sl_upstream_req_t *req,
                                     bool *with_length);
 static bool upstream_header_skip(const sl_http_header_t *h);
@@ -174,8 +176,25 @@ sl_upstream_send(sl_upstream_t *u, const sl_provider_conf_t *p, const sl_upstrea
     }
 
     len = upstream_request_size(p, req, &with_length);
-    uc = sl_xmalloc(sizeof(*uc) + len);
-    memset(uc, 0, sizeof(*uc));
+    uc = NULL;
+    for (unsigned i = u->nspare_calls; i-- > 0;) {
+        if (u->spare_call_size[i] >= sizeof(*uc) + len) {
+            size_t size = u->spare_call_size[i];
+
+            uc = u->spare_call[i];
+            u->nspare_calls--;
+            u->spare_call[i] = u->spare_call[u->nspare_calls];
+            u->spare_call_size[i] = u->spare_call_size[u->nspare_calls];
+            memset(uc, 0, sizeof(*uc));
+            uc->alloc_size = size;
+            break;
+        }
+    }
+    if (uc == NULL) {
+        uc = sl_xmalloc(sizeof(*uc) + len);
+        memset(uc, 0, sizeof(*uc));
+        uc->alloc_size = sizeof(*uc) + len;
+    }
     uc->u = u;
     uc->pool = pool;
     uc->cbs = *cbs;
@@ -413,6 +432,12 @@ upstream_free(sl_upstream_t *u)
     }
     free(u->tls);
     free(u->pools);
+    sl_buf_free(&u->spare_hbuf);
+    for (unsigned i = 0; i < u->nspare_calls; i++) {
+        free(u->spare_call[i]);
+    }
+    free(u->spare_hidx);
+    free(u->spare_hdrs);
     free(u);
 }
 
@@ -584,7 +609,14 @@ call_on_close(uv_handle_t *handle)
     sl_upstream_call_t *uc = handle->data;
     sl_upstream_t *u = uc->u;
 
-    free(uc);
+    /* kept for the next call when small (upstream_free frees it) */
+    if (u->nspare_calls < UPSTREAM_SPARE_CALLS && uc->alloc_size <= UPSTREAM_SPARE_CALL) {
+        u->spare_call[u->nspare_calls] = uc;
+        u->spare_call_size[u->nspare_calls] = uc->alloc_size;
+        u->nspare_calls++;
+    } else {
+        free(uc);
+    }
     sl__upstream_unref(u);
 }
 

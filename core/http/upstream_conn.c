@@ -30,6 +30,8 @@
 
 #define UPSTREAM_MAX_HEADER  (64 * 1024) /* status line excluded; all header bytes */
 #define UPSTREAM_MAX_HEADERS 256
+#define UPSTREAM_SPARE_HBUF  4096  /* largest header buffer a worker keeps */
+#define UPSTREAM_SPARE_HCAP  32    /* largest header index it keeps */
 #define UPSTREAM_DNS_TTL     30000 /* ms, positive answers */
 #define UPSTREAM_DNS_NEG_TTL 5000  /* ms, failures */
 
@@ -63,6 +65,7 @@ static int http_on_message_begin(llhttp_t *parser);
 static int http_on_header_field(llhttp_t *parser, const char *at, size_t len);
 static int http_on_header_value(llhttp_t *parser, const char *at, size_t len);
 static int http_on_headers_complete(llhttp_t *parser);
+static void conn_headers_release(upstream_conn_t *c);
 static int http_on_body(llhttp_t *parser, const char *at, size_t len);
 static int http_on_message_complete(llhttp_t *parser);
 
@@ -883,11 +886,40 @@ conn_free(upstream_conn_t *c)
 
     sl_tls_destroy(c->tls);
     sl_buf_free(&c->wbuf);
-    sl_buf_free(&c->hbuf);
-    free(c->hidx);
-    free(c->hdrs);
+    conn_headers_release(c);
     free(c);
     sl__upstream_unref(u);
+}
+
+
+/*
+ * Gives up the connection's header storage: kept by the worker for the next
+ * response when it keeps none and the storage is small, else freed.
+ */
+static void
+conn_headers_release(upstream_conn_t *c)
+{
+    sl_upstream_t *u = c->pool->u;
+
+    if (u->spare_hbuf.p == NULL && c->hbuf.cap <= UPSTREAM_SPARE_HBUF) {
+        u->spare_hbuf = c->hbuf;
+        sl_buf_clear(&u->spare_hbuf);
+    } else {
+        sl_buf_free(&c->hbuf);
+    }
+    if (u->spare_hidx == NULL && c->hidx != NULL && c->hcap <= UPSTREAM_SPARE_HCAP) {
+        u->spare_hidx = c->hidx;
+        u->spare_hdrs = c->hdrs;
+        u->spare_hcap = c->hcap;
+    } else {
+        free(c->hidx);
+        free(c->hdrs);
+    }
+    c->hbuf = SL_BUF_INIT;
+    c->hidx = NULL;
+    c->hdrs = NULL;
+    c->hcap = 0;
+    c->nh = 0;
 }
 
 
@@ -903,8 +935,21 @@ static int
 http_on_message_begin(llhttp_t *parser)
 {
     upstream_conn_t *c = parser->data;
+    sl_upstream_t *u = c->pool->u;
 
     sl_buf_clear(&c->hbuf);
+    if (c->hbuf.p == NULL && u->spare_hbuf.p != NULL) {
+        c->hbuf = u->spare_hbuf;
+        u->spare_hbuf = SL_BUF_INIT;
+    }
+    if (c->hidx == NULL && u->spare_hidx != NULL) {
+        c->hidx = u->spare_hidx;
+        c->hdrs = u->spare_hdrs;
+        c->hcap = u->spare_hcap;
+        u->spare_hidx = NULL;
+        u->spare_hdrs = NULL;
+        u->spare_hcap = 0;
+    }
     c->nh = 0;
     c->in_value = false;
     return 0;
@@ -989,13 +1034,7 @@ http_on_headers_complete(llhttp_t *parser)
         }
     }
     /* the headers were valid during the call only: a long stream does not keep their 2.5 KiB */
-    sl_buf_free(&c->hbuf);
-    free(c->hidx);
-    free(c->hdrs);
-    c->hidx = NULL;
-    c->hdrs = NULL;
-    c->hcap = 0;
-    c->nh = 0;
+    conn_headers_release(c);
     /* a response to HEAD has no body whatever its headers say */
     return uc->head ? 1 : 0;
 }

@@ -75,6 +75,8 @@ typedef struct upstream_hidx {
     uint32_t value_len;
 } upstream_hidx_t;
 
+#define UPSTREAM_SPARE_CALLS 16 /* closed calls' blocks a worker keeps for the next ones */
+
 struct sl_upstream {
     uv_loop_t *loop;
     const sl_conf_t *conf;
@@ -92,6 +94,20 @@ struct sl_upstream {
      */
     char rbuf[UPSTREAM_RBUF_SIZE];
     char pbuf[UPSTREAM_RBUF_SIZE];
+    /*
+     * A connection gives its header storage back once a response's headers
+     * are handed over (a long stream does not hold it); the worker keeps one
+     * set of it, when small, for the next response: no heap call per
+     * response. Empty (NULL) when none is kept.
+     */
+    sl_buf_t spare_hbuf;
+    struct upstream_hidx *spare_hidx;
+    sl_http_header_t *spare_hdrs;
+    unsigned spare_hcap;
+    /* closed calls' blocks (struct and request bytes), kept when small for the next calls */
+    struct sl_upstream_call *spare_call[UPSTREAM_SPARE_CALLS];
+    size_t spare_call_size[UPSTREAM_SPARE_CALLS]; /* their bytes */
+    unsigned nspare_calls;
 };
 
 struct upstream_pool {
@@ -158,6 +174,7 @@ struct sl_upstream_call {
     uint64_t timer_due; /* loop ms; valid while timer_armed */
     bool timer_armed;
     sl_upstream_t *u;
+    size_t alloc_size; /* bytes of the block the call lives in (its request follows it) */
     upstream_pool_t *pool;
     upstream_conn_t *conn;
     TAILQ_ENTRY(sl_upstream_call) link;      /* u->calls */

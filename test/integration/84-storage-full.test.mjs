@@ -210,8 +210,10 @@ describe('a full map with ledger.on_full: serve', () => {
 
   it('serves unrecorded, counted, with no reservation left; a reload with a bigger map ends it', async (t) => {
     const k = await createKey(sluice, 'big-spender', ['--budget', '1000', '--period', 'total']);
-    // a long direct model name makes each row about 2 KB: 16 MiB of map fills in a few thousand requests
-    const model = `mock/${'m'.repeat(900)}`;
+    // a direct model name at the ledger's 1024-byte string cap makes each row larger than
+    // half a page, so it takes an overflow page of its own (4 KiB of map per row however the
+    // ledger's leaves are packed: appends fill them): 16 MiB of map fills in a few thousand requests
+    const model = `mock/${'m'.repeat(1019)}`;
     let enough = false;
     const load = drive(sluice, { count: 40000, key: k.key, model, prefix: 'map', stopWhen: () => enough });
     const watch = (async () => {

@@ -101,7 +101,8 @@ static void *writer_thread(void *arg);
 static void *reader_thread(void *arg);
 static void test_open_modes(void **state);
 static void test_put_get_del(void **state);
-static void test_sync_shared(void **state);
+static void test_append(void **state);
+static int append_txn(sl_txn_t *t, void *arg);
 static void test_abort_on_error(void **state);
 static void test_scan(void **state);
 static void test_scan_delete(void **state);
@@ -356,18 +357,66 @@ test_put_get_del(void **state)
 }
 
 
-/* sl_db_sync_shared: one msync per min_ms, whoever asks. */
+/*
+ * sl_db_append: ascending keys, then keys that sort before the last (an
+ * ordinary insert, the transaction going on), a repeat (-EEXIST) and the
+ * value kept; everything committed and found in key order.
+ */
 static void
-test_sync_shared(void **state)
+test_append(void **state)
 {
     test_ctx_t *c = *state;
+    int rcs[4];
     sl_db_t *db;
+    sl_txn_t *t;
+    sl_str_t v;
+    char key[16];
 
     assert_rc(sl_db_open(c->path, 1 << 20, 0, &db), 0);
+    assert_rc(sl_db_write(db, append_txn, rcs), 0);
+    assert_rc(rcs[0], 0);
+    assert_rc(rcs[1], 0);
+    assert_rc(rcs[2], -EEXIST);
+    assert_rc(rcs[3], -EEXIST);
+    assert_int_equal(count_dbi(db, SL_DBI_LEDGER), 2001);
+    assert_rc(sl_db_read(db, &t), 0);
+    for (int i = 0; i < 2000; i++) {
+        snprintf(key, sizeof(key), "k%08d", i * 2);
+        assert_rc(sl_db_get(t, SL_DBI_LEDGER, key, 9, &v), 0);
+        assert_int_equal(v.len, 40);
+        assert_int_equal(v.p[0], 'a' + i % 26);
+    }
+    assert_rc(sl_db_get(t, SL_DBI_LEDGER, "k00000999", 9, &v), 0);
+    assert_int_equal(v.p[0], 'z');
+    sl_db_abort(t);
+    /* a second transaction appends after what the first committed */
+    assert_rc(sl_db_write(db, append_txn, rcs), 0);
+    assert_rc(rcs[0], -EEXIST);
+    /* sl_db_sync_shared: one msync per min_ms, whoever asks */
     assert_int_equal(sl_db_sync_shared(db, 0), 1);
     assert_int_equal(sl_db_sync_shared(db, 60000), 0);
     assert_int_equal(sl_db_sync_shared(db, 0), 1);
     sl_db_close(db);
+}
+
+
+static int
+append_txn(sl_txn_t *t, void *arg)
+{
+    int *rcs = arg;
+    char key[16], val[40];
+
+    rcs[0] = 0;
+    for (int i = 0; i < 2000 && rcs[0] == 0; i++) {
+        snprintf(key, sizeof(key), "k%08d", i * 2);
+        memset(val, 'a' + i % 26, sizeof(val));
+        rcs[0] = sl_db_append(t, SL_DBI_LEDGER, key, 9, val, sizeof(val));
+    }
+    memset(val, 'z', sizeof(val));
+    rcs[1] = sl_db_append(t, SL_DBI_LEDGER, "k00000999", 9, val, sizeof(val));
+    rcs[2] = sl_db_append(t, SL_DBI_LEDGER, "k00000999", 9, "y", 1);
+    rcs[3] = sl_db_append(t, SL_DBI_LEDGER, "k00003998", 9, "y", 1);
+    return 0;
 }
 
 
@@ -1274,7 +1323,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_open_modes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_put_get_del, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_sync_shared, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_append, setup, teardown),
         cmocka_unit_test_setup_teardown(test_abort_on_error, setup, teardown),
         cmocka_unit_test_setup_teardown(test_scan, setup, teardown),
         cmocka_unit_test_setup_teardown(test_scan_delete, setup, teardown),

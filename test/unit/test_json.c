@@ -57,6 +57,7 @@ static void test_string(void **state);
 static void test_int(void **state);
 static void test_growth(void **state);
 static void test_reuse(void **state);
+static void test_tok_boundary(void **state);
 static void test_depth(void **state);
 static void test_depth_limit(void **state);
 static void test_linear(void **state);
@@ -700,6 +701,60 @@ test_reuse(void **state)
     assert_rc(sl_json_parse(doc, "{\"b\":", 5, NULL), SL_EPARSE);
     assert_int_equal(sl_json_type(doc, 0), SL_JSON_NONE);
     assert_int_equal(sl_json_get(doc, 0, "b"), -1);
+}
+
+
+/*
+ * Token arrays around the first one's size (64 tokens, pool memory; then the
+ * heap): arrays of k numbers for k about 64, 128 and far past it, each read
+ * back whole; one reader going from small to big to small documents (the
+ * tokens move to the heap with their values), in a pool reset between
+ * rounds as a keep-alive connection's is; a writer copying a big subtree
+ * into a fresh document.
+ */
+static void
+test_tok_boundary(void **state)
+{
+    static const int ks[] = { 1, 62, 63, 64, 65, 66, 127, 128, 129, 300, 2000 };
+    sl_pool_t *pool = sl_pool_create(6144);
+    char *buf = malloc(16 * 2000 + 16);
+    int64_t n;
+
+    (void) state;
+    assert_non_null(buf);
+    for (int round = 0; round < 3; round++) {
+        sl_json_t *one = sl_json_create(pool);
+
+        for (size_t j = 0; j < sizeof(ks) / sizeof(ks[0]); j++) {
+            sl_json_t *doc = sl_json_create(pool);
+            size_t len = 0;
+            int i = 0;
+
+            buf[len++] = '[';
+            for (int e = 0; e < ks[j]; e++) {
+                len += (size_t) sprintf(buf + len, "%s%d", e > 0 ? "," : "", e * 7 + round);
+            }
+            buf[len++] = ']';
+            assert_rc(sl_json_parse(doc, buf, len, NULL), 0);
+            assert_rc(sl_json_parse(one, buf, len, NULL), 0);
+            assert_int_equal(sl_json_size(doc, 0), ks[j]);
+            assert_int_equal(sl_json_size(one, 0), ks[j]);
+            for (int e = sl_json_first(doc, 0); e >= 0; e = sl_json_next(doc, 0, e), i++) {
+                assert_rc(sl_json_int(doc, e, &n), 0);
+                assert_int_equal(n, i * 7 + round);
+                assert_rc(sl_json_int(one, e, &n), 0);
+                assert_int_equal(n, i * 7 + round);
+            }
+            assert_int_equal(i, ks[j]);
+        }
+        assert_rc(sl_json_parse(one, "{\"a\":[1,2]}", 11, NULL), 0);
+        assert_int_equal(sl_json_size(one, sl_json_get(one, 0, "a")), 2);
+        assert_rc(sl_json_int(one, sl_json_first(one, sl_json_get(one, 0, "a")), &n), 0);
+        assert_int_equal(n, 1);
+        sl_pool_reset(pool);
+    }
+    sl_pool_destroy(pool);
+    free(buf);
 }
 
 
@@ -1388,6 +1443,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_int, setup, teardown),
         cmocka_unit_test_setup_teardown(test_growth, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reuse, setup, teardown),
+        cmocka_unit_test(test_tok_boundary),
         cmocka_unit_test_setup_teardown(test_depth, setup, teardown),
         cmocka_unit_test_setup_teardown(test_depth_limit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_linear, setup, teardown),

@@ -82,6 +82,8 @@ static uint32_t fnv1a(const uint8_t *p, size_t len);
 static void test_key_guard(void **state);
 static void test_team_guard(void **state);
 static void test_auth_cache(void **state);
+static void test_auth_cache_record(void **state);
+static void same_key(const sl_key_t *a, const sl_key_t *b);
 
 
 static int
@@ -966,6 +968,116 @@ test_auth_cache(void **state)
     assert_rc(auth(c, other, &got), 0);
 }
 
+/*
+ * The checked record an auth cache entry keeps: a record byte for byte the
+ * same decodes to what a whole decode (sl_keys_find) gives; every
+ * single-byte change and every truncation of it is still refused with
+ * SL_ESTORE (then the sound record is accepted again); an update shows at
+ * once; a record too long to keep (large metadata) is decoded whole every
+ * time and still refused when damaged.
+ */
+static void
+test_auth_cache_record(void **state)
+{
+    test_ctx_t *c = *state;
+    sl_key_spec_t spec, changes;
+    const char *models[] = { "gpt-*", "mock/*" };
+    sl_key_t *k, *got, *ref;
+    sl_str_t rec;
+    char *text, *bad, meta[600];
+
+    memset(&spec, 0, sizeof(spec));
+    spec.name = "kept";
+    spec.team = "ops";
+    spec.models = models;
+    spec.nmodels = 2;
+    spec.rpm = 5;
+    spec.budget = 9;
+    spec.period = SL_BUDGET_DAY;
+    assert_rc(sl_keys_create(c->db, &spec, c->pool, &k, &text), 0);
+    rec = raw_get(c, SL_DBI_KEYS, k->id, strlen(k->id));
+    assert_true(rec.len <= 218);
+    assert_rc(find(c, k->id, &ref), 0);
+    for (int i = 0; i < 4; i++) {
+        /* miss, whole decode (kept), then decodes from the kept bytes */
+        assert_rc(auth(c, text, &got), 0);
+        same_key(got, ref);
+    }
+    bad = sl_palloc(c->pool, rec.len);
+    for (size_t i = 0; i < rec.len; i++) {
+        memcpy(bad, rec.p, rec.len);
+        bad[i] ^= (char) (1 + i % 255);
+        raw_put(c->db, SL_DBI_KEYS, k->id, strlen(k->id), bad, rec.len);
+        assert_rc(auth(c, text, &got), SL_ESTORE);
+        assert_null(got);
+        raw_put(c->db, SL_DBI_KEYS, k->id, strlen(k->id), rec.p, rec.len);
+        assert_rc(auth(c, text, &got), 0);
+        same_key(got, ref);
+    }
+    for (size_t len = 0; len < rec.len; len++) {
+        raw_put(c->db, SL_DBI_KEYS, k->id, strlen(k->id), rec.p, len);
+        assert_rc(auth(c, text, &got), SL_ESTORE);
+    }
+    raw_put(c->db, SL_DBI_KEYS, k->id, strlen(k->id), rec.p, rec.len);
+    assert_rc(auth(c, text, &got), 0);
+    same_key(got, ref);
+    memset(&changes, 0, sizeof(changes));
+    changes.rpm = 77;
+    assert_rc(sl_keys_update(c->db, k->id, &changes, SL_KEY_SET_RPM, c->pool, &got), 0);
+    assert_rc(auth(c, text, &got), 0);
+    assert_int_equal(got->rpm, 77);
+    assert_rc(auth(c, text, &got), 0);
+    assert_int_equal(got->rpm, 77);
+
+    /* too long to keep: whole decodes, damage still refused */
+    snprintf(meta, sizeof(meta), "{\"note\":\"%0500d\"}", 1);
+    memset(&changes, 0, sizeof(changes));
+    changes.metadata = meta;
+    assert_rc(sl_keys_update(c->db, k->id, &changes, SL_KEY_SET_METADATA, c->pool, &got), 0);
+    rec = raw_get(c, SL_DBI_KEYS, k->id, strlen(k->id));
+    assert_true(rec.len > 218);
+    assert_rc(find(c, k->id, &ref), 0);
+    for (int i = 0; i < 3; i++) {
+        assert_rc(auth(c, text, &got), 0);
+        same_key(got, ref);
+    }
+    bad = sl_palloc(c->pool, rec.len);
+    memcpy(bad, rec.p, rec.len);
+    bad[rec.len / 2] ^= 0x20;
+    raw_put(c->db, SL_DBI_KEYS, k->id, strlen(k->id), bad, rec.len);
+    assert_rc(auth(c, text, &got), SL_ESTORE);
+    raw_put(c->db, SL_DBI_KEYS, k->id, strlen(k->id), rec.p, rec.len);
+    assert_rc(auth(c, text, &got), 0);
+    same_key(got, ref);
+}
+
+
+/* Every field of a and b equal. */
+static void
+same_key(const sl_key_t *a, const sl_key_t *b)
+{
+    assert_string_equal(a->id, b->id);
+    assert_string_equal(a->name, b->name);
+    assert_string_equal(a->team != NULL ? a->team : "-", b->team != NULL ? b->team : "-");
+    assert_string_equal(a->metadata != NULL ? a->metadata : "-",
+                        b->metadata != NULL ? b->metadata : "-");
+    assert_string_equal(a->guard != NULL ? a->guard : "-", b->guard != NULL ? b->guard : "-");
+    assert_string_equal(a->last4, b->last4);
+    assert_int_equal(a->created, b->created);
+    assert_int_equal(a->expires, b->expires);
+    assert_int_equal(a->revoked, b->revoked);
+    assert_int_equal(a->rpm, b->rpm);
+    assert_int_equal(a->tpm, b->tpm);
+    assert_int_equal(a->budget, b->budget);
+    assert_int_equal(a->period, b->period);
+    assert_int_equal(a->nmodels, b->nmodels);
+    for (size_t i = 0; i < a->nmodels; i++) {
+        assert_string_equal(a->models[i], b->models[i]);
+    }
+    assert_null(a->models[a->nmodels]);
+}
+
+
 int
 main(void)
 {
@@ -985,6 +1097,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_key_guard, setup, teardown),
         cmocka_unit_test_setup_teardown(test_team_guard, setup, teardown),
         cmocka_unit_test_setup_teardown(test_auth_cache, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_auth_cache_record, setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

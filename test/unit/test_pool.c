@@ -39,6 +39,8 @@ static void test_tiny_block_size(void **state);
 static void test_zero_size(void **state);
 static void test_pcalloc(void **state);
 static void test_reset(void **state);
+static void test_reset_keeps_blocks(void **state);
+static void test_reset_keeps_spare(void **state);
 static void test_hooks_on_destroy(void **state);
 static void test_hooks_on_reset(void **state);
 static void test_pstrndup(void **state);
@@ -237,6 +239,124 @@ test_reset(void **state)
 }
 
 
+/*
+ * A reset keeps the first two blocks: the same allocations after it get
+ * the same addresses in them, start empty (every allocation of a round
+ * holds its own bytes to the end: nothing overlaps, whatever the round
+ * before left), and a pool that once needed many blocks goes back to three
+ * and grows again.
+ */
+static void
+test_reset_keeps_blocks(void **state)
+{
+    enum { N = 40, SZ = 192 }; /* 1024-byte blocks: five allocations a block, eight blocks */
+    sl_pool_t *pool = sl_pool_create(1024);
+    unsigned char *before[N], *p[N];
+    void *hog[2 * N];
+
+    (void) state;
+    for (int i = 0; i < N; i++) {
+        before[i] = sl_palloc(pool, SZ);
+        memset(before[i], 0xa5, SZ);
+    }
+    for (int round = 0; round < 4; round++) {
+        sl_pool_reset(pool);
+        /* blocks a reset freed go to these first (malloc reuses a freed chunk of the size) */
+        for (int i = 0; i < 2 * N; i++) {
+            hog[i] = malloc(1024 + 32);
+            assert_non_null(hog[i]);
+        }
+        for (int i = 0; i < N; i++) {
+            p[i] = sl_palloc(pool, SZ);
+            assert_aligned(p[i]);
+            memset(p[i], round * N + i, SZ);
+            if (i < 10) {
+                assert_ptr_equal(p[i], before[i]); /* the two kept blocks, in order */
+            }
+        }
+        for (int i = 0; i < N; i++) {
+            for (int j = 0; j < SZ; j++) {
+                assert_int_equal(p[i][j], (unsigned char) (round * N + i));
+            }
+        }
+        for (int i = 0; i < 2 * N; i++) {
+            free(hog[i]);
+        }
+        /* a smaller round between: only the first block used, the kept ones stay */
+        sl_pool_reset(pool);
+        for (int i = 0; i < 3; i++) {
+            assert_ptr_equal(sl_palloc(pool, SZ), before[i]);
+        }
+        sl_pool_reset(pool);
+        for (int i = 0; i < 10; i++) {
+            assert_ptr_equal(sl_palloc(pool, SZ), before[i]);
+        }
+    }
+    sl_pool_destroy(pool);
+}
+
+
+/*
+ * A reset keeps the largest dedicated block up to 8 KiB: the next large
+ * allocation it can hold gets it (the same address although the heap's
+ * freed chunks are taken first), and only one (a second in the same round
+ * gets its own); one too big for it, or a block over 16 KiB, is not kept.
+ * Every allocation holds its own bytes.
+ */
+static void
+test_reset_keeps_spare(void **state)
+{
+    sl_pool_t *pool = sl_pool_create(1024);
+    unsigned char *a, *b, *c, *d, *big;
+    void *hog[16];
+
+    (void) state;
+    a = sl_palloc(pool, 3000);
+    b = sl_palloc(pool, 5000);
+    big = sl_palloc(pool, 20000);
+    memset(a, 1, 3000);
+    memset(b, 2, 5000);
+    memset(big, 3, 20000);
+    sl_pool_reset(pool);
+    for (int i = 0; i < 16; i++) {
+        hog[i] = malloc(i % 2 == 0 ? 3000 + 32 : 5000 + 32);
+        assert_non_null(hog[i]);
+    }
+    c = sl_palloc(pool, 4000); /* the 5000-byte block, the larger one kept */
+    assert_ptr_equal(c, b);
+    d = sl_palloc(pool, 4000); /* no spare left: its own */
+    assert_ptr_not_equal(d, b);
+    memset(c, 4, 4000);
+    memset(d, 5, 4000);
+    for (int i = 0; i < 4000; i++) {
+        assert_int_equal(c[i], 4);
+        assert_int_equal(d[i], 5);
+    }
+    sl_pool_reset(pool);
+    c = sl_palloc(pool, 6000); /* larger than the spare (5000 or 4000): a new block */
+    memset(c, 6, 6000);
+    assert_ptr_not_equal(c, b);
+    assert_ptr_not_equal(c, d);
+    sl_pool_reset(pool);
+    c = sl_palloc(pool, 6000); /* the 6000-byte block kept */
+    d = sl_palloc(pool, 300);
+    memset(d, 7, 300);
+    for (int i = 0; i < 6000; i++) {
+        assert_int_equal(c[i], 6); /* a kept block is not cleared, nor overlapped */
+    }
+    sl_pool_reset(pool);
+    big = sl_palloc(pool, 20000);
+    memset(big, 8, 20000);
+    sl_pool_reset(pool);
+    c = sl_palloc(pool, 6000);
+    assert_ptr_not_equal(c, big); /* over 8 KiB: never kept */
+    for (int i = 0; i < 16; i++) {
+        free(hog[i]);
+    }
+    sl_pool_destroy(pool);
+}
+
+
 static void
 test_hooks_on_destroy(void **state)
 {
@@ -428,6 +548,8 @@ main(void)
         cmocka_unit_test(test_zero_size),
         cmocka_unit_test(test_pcalloc),
         cmocka_unit_test(test_reset),
+        cmocka_unit_test(test_reset_keeps_blocks),
+        cmocka_unit_test(test_reset_keeps_spare),
         cmocka_unit_test(test_hooks_on_destroy),
         cmocka_unit_test(test_hooks_on_reset),
         cmocka_unit_test(test_pstrndup),

@@ -67,6 +67,9 @@ struct srv {
     int requests;
     int eofs;
     bool final_sent;
+    const char *const
+        *answers; /* with nanswers: request n (from 1) gets answers[(n - 1) % nanswers] */
+    int nanswers;
     sl_buf_t last_req;
     srv_conn_t *conns;
 };
@@ -78,6 +81,8 @@ typedef struct rec {
     int body_before_final;
     sl_buf_t body;
     bool has_xa;
+    sl_buf_t heads; /* "name: value\n" for each response header, in order */
+    sl_buf_t req;   /* the request the server last took when the call was done */
     int done;
     int rc;
     int order;
@@ -154,6 +159,8 @@ static void test_chunked_pieces(void **state);
 static void test_close_delimited(void **state);
 static void send_next(int i);
 static void test_keepalive_reuse(void **state);
+static void test_header_storage_reuse(void **state);
+static void test_call_block_reuse(void **state);
 static void test_keepalive_lazy_timer(void **state);
 static void test_head(void **state);
 static void test_interim_response(void **state);
@@ -213,6 +220,8 @@ group_teardown(void **state)
 
     for (int i = 0; i < MAX_CALLS; i++) {
         sl_buf_free(&t.recs[i].body);
+        sl_buf_free(&t.recs[i].heads);
+        sl_buf_free(&t.recs[i].req);
     }
     sl_buf_free(&t.srv.last_req);
     snprintf(cmd, sizeof(cmd), "rm -rf %s", cert_dir);
@@ -450,6 +459,12 @@ srv_process(srv_conn_t *c)
         if (s->silent) {
             continue;
         }
+        if (s->answers != NULL) {
+            const char *a = s->answers[(s->requests - 1) % s->nanswers];
+
+            srv_send(c, a, strlen(a));
+            continue;
+        }
         c->responding = true;
         c->step = 0;
         c->waited = false;
@@ -552,6 +567,8 @@ t_init(void)
 {
     for (int i = 0; i < MAX_CALLS; i++) {
         sl_buf_free(&t.recs[i].body);
+        sl_buf_free(&t.recs[i].heads);
+        sl_buf_free(&t.recs[i].req);
     }
     sl_buf_free(&t.srv.last_req);
     memset(&t, 0, sizeof(t));
@@ -671,6 +688,13 @@ t_on_headers(sl_upstream_call_t *uc, int status, const sl_http_header_t *headers
     r->status = status;
     r->header_calls++;
     r->has_xa = sl_http_find_header(headers, nheaders, "x-a") != NULL;
+    sl_buf_clear(&r->heads);
+    for (size_t i = 0; i < nheaders; i++) {
+        sl_buf_append(&r->heads, headers[i].name.p, headers[i].name.len);
+        sl_buf_append(&r->heads, ": ", 2);
+        sl_buf_append(&r->heads, headers[i].value.p, headers[i].value.len);
+        sl_buf_append(&r->heads, "\n", 1);
+    }
     if (t.pause_in_headers) {
         sl_upstream_pause(uc);
         t.paused = uc;
@@ -707,6 +731,8 @@ t_on_done(sl_upstream_call_t *uc, int rc, void *data)
     r->rc = rc;
     r->order = t.ndone;
     r->timing = *sl_upstream_timing(uc);
+    sl_buf_clear(&r->req);
+    sl_buf_append(&r->req, t.srv.last_req.p, t.srv.last_req.len);
     t.ndone++;
     if (t.on_done_hook != NULL) {
         t.on_done_hook((int) (r - t.recs));
@@ -902,6 +928,125 @@ test_keepalive_reuse(void **state)
     assert_true(t.recs[2].timing.reused);
     assert_int_equal(t.srv.accepts, 1);
     assert_int_equal(t.srv.requests, 3);
+}
+
+
+/*
+ * The worker keeps one connection's header storage for the next response:
+ * responses in turn on one keep-alive connection with few headers, more
+ * headers than the kept index holds (40), a header larger than the kept
+ * buffer (6000 bytes), and few again each hand the callback exactly their
+ * own headers, in order, nothing left over from the one before.
+ */
+static void
+test_header_storage_reuse(void **state)
+{
+    static char answers[4][8192], want[4][8192];
+    static const char *const list[] = { answers[0], answers[1], answers[0], answers[2],
+                                        answers[3], answers[1], answers[0], answers[2] };
+    char big[6001];
+    size_t n, w;
+
+    (void) state;
+    sprintf(answers[0], "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-A: b\r\n\r\nhello");
+    sprintf(want[0], "Content-Length: 5\nX-A: b\n");
+    n = (size_t) sprintf(answers[1], "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n");
+    w = (size_t) sprintf(want[1], "Content-Length: 2\n");
+    for (int i = 0; i < 40; i++) {
+        n += (size_t) sprintf(answers[1] + n, "X-H%d: value %d\r\n", i, i * 3);
+        w += (size_t) sprintf(want[1] + w, "X-H%d: value %d\n", i, i * 3);
+    }
+    sprintf(answers[1] + n, "\r\nhi");
+    memset(big, 'q', 6000);
+    big[6000] = '\0';
+    sprintf(answers[2], "HTTP/1.1 201 Created\r\nX-Big: %s\r\nContent-Length: 0\r\n\r\n", big);
+    sprintf(want[2], "X-Big: %s\nContent-Length: 0\n", big);
+    sprintf(answers[3], "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nz");
+    sprintf(want[3], "Content-Length: 1\n");
+    t.srv.answers = list;
+    t.srv.nanswers = 8;
+    srv_start(&t.srv, NULL, 0);
+    t_provider("127.0.0.1", t.srv.port, false);
+    t_create();
+    t.expect = 8;
+    t.on_done_hook = send_next;
+    t_send(0, "POST", "/", "x");
+    t_run();
+
+    for (int i = 0; i < 8; i++) {
+        int a = list[i] == answers[0]   ? 0
+                : list[i] == answers[1] ? 1
+                : list[i] == answers[2] ? 2
+                                        : 3;
+
+        assert_int_equal(t.recs[i].rc, 0);
+        assert_int_equal(t.recs[i].status, a == 2 ? 201 : 200);
+        assert_int_equal(t.recs[i].header_calls, 1);
+        sl_buf_append(&t.recs[i].heads, "", 1);
+        assert_string_equal(t.recs[i].heads.p, want[a]);
+    }
+    assert_int_equal(t.srv.accepts, 1);
+    assert_int_equal(t.srv.requests, 8);
+}
+
+
+static char *call_bodies[6];
+
+
+static void
+send_body_next(int i)
+{
+    if (i + 1 < t.expect) {
+        t_send(i + 1, "POST", "/b", call_bodies[i + 1]);
+    }
+}
+
+
+/*
+ * The worker keeps a closed call's block for the next call: bodies of
+ * changing size in turn (small, larger than the kept block may be, small,
+ * medium, small) each reach the server whole, request line and headers
+ * with them, nothing of the call before left in it.
+ */
+static void
+test_call_block_reuse(void **state)
+{
+    static const size_t sizes[] = { 3, 20000, 5, 3000, 1, 2900 };
+    char want[64];
+
+    (void) state;
+    for (int i = 0; i < 6; i++) {
+        call_bodies[i] = malloc(sizes[i] + 1);
+        assert_non_null(call_bodies[i]);
+        memset(call_bodies[i], 'a' + i, sizes[i]);
+        call_bodies[i][sizes[i]] = '\0';
+    }
+    srv_start(&t.srv, resp_hello, 1);
+    t_provider("127.0.0.1", t.srv.port, false);
+    t_create();
+    t.expect = 6;
+    t.on_done_hook = send_body_next;
+    t_send(0, "POST", "/b", call_bodies[0]);
+    t_run();
+
+    for (int i = 0; i < 6; i++) {
+        const char *req, *end;
+
+        assert_int_equal(t.recs[i].rc, 0);
+        assert_int_equal(t.recs[i].status, 200);
+        sl_buf_append(&t.recs[i].req, "", 1);
+        req = t.recs[i].req.p;
+        assert_memory_equal(req, "POST /b HTTP/1.1\r\n", 18);
+        snprintf(want, sizeof(want), "\r\nContent-Length: %zu\r\n", sizes[i]);
+        end = strstr(req, "\r\n\r\n");
+        assert_non_null(end);
+        assert_non_null(strstr(req, want));
+        assert_true(strstr(req, want) < end);
+        assert_int_equal(strlen(end + 4), sizes[i]);
+        assert_string_equal(end + 4, call_bodies[i]);
+        free(call_bodies[i]);
+    }
+    assert_int_equal(t.srv.accepts, 1);
 }
 
 
@@ -1463,6 +1608,8 @@ main(void)
         cmocka_unit_test_setup(test_chunked_pieces, test_setup),
         cmocka_unit_test_setup(test_close_delimited, test_setup),
         cmocka_unit_test_setup(test_keepalive_reuse, test_setup),
+        cmocka_unit_test_setup(test_header_storage_reuse, test_setup),
+        cmocka_unit_test_setup(test_call_block_reuse, test_setup),
         cmocka_unit_test_setup(test_keepalive_lazy_timer, test_setup),
         cmocka_unit_test_setup(test_head, test_setup),
         cmocka_unit_test_setup(test_interim_response, test_setup),
