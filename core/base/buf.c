@@ -56,6 +56,33 @@ sl__buf_append_grow(sl_buf_t *b, const void *data, size_t n)
 
 
 void
+sl_buf_put_u64(sl_buf_t *b, unsigned long long v)
+{
+    char d[24];
+    size_t k = sizeof(d);
+
+    do {
+        d[--k] = (char) ('0' + v % 10);
+        v /= 10;
+    } while (v > 0);
+    sl_buf_append(b, d + k, sizeof(d) - k);
+}
+
+
+void
+sl_buf_put_i64(sl_buf_t *b, long long v)
+{
+    if (v < 0) {
+        sl_buf_append(b, "-", 1);
+        /* the magnitude in unsigned arithmetic: -LLONG_MIN does not fit */
+        sl_buf_put_u64(b, 0ULL - (unsigned long long) v);
+        return;
+    }
+    sl_buf_put_u64(b, (unsigned long long) v);
+}
+
+
+void
 sl_buf_printf(sl_buf_t *b, const char *fmt, ...)
 {
     va_list ap;

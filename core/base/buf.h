@@ -45,6 +45,12 @@ sl_buf_puts(sl_buf_t *b, const char *s)
     sl_buf_append(b, s, strlen(s));
 }
 
+/* Appends v in decimal (no printf: answers' hot paths). */
+void sl_buf_put_u64(sl_buf_t *b, unsigned long long v);
+
+/* Appends v in decimal, a '-' first when negative. */
+void sl_buf_put_i64(sl_buf_t *b, long long v);
+
 /* Appends printf output. */
 void sl_buf_printf(sl_buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

@@ -52,7 +52,6 @@ static int chat_encode_events(void *state, const sl_evs_t *evs, sl_buf_t *out);
 static void chat_chunk_open(chat_stream_t *s, sl_buf_t *out);
 static void chat_chunk_close(sl_buf_t *out, const char *finish);
 static void chat_choice_open(sl_buf_t *out, unsigned index);
-static void chat_uint(sl_buf_t *out, unsigned v);
 static int chat_encode_end(void *state, const sl_usage_t *usage, sl_buf_t *out);
 static int chat_encode_stream_error(void *state, const sl_error_t *e, sl_buf_t *out);
 static int chat_encode_error(sl_pool_t *pool, const sl_error_t *e, sl_str_t *out);
@@ -302,16 +301,18 @@ chat_encode_answer(const sl_call_t *call, const sl_answer_t *a, sl_buf_t *out)
     model = chat_literal(a->model, call->target != NULL ? call->target->model : "", call->pool);
     sl_buf_puts(out, "{\"id\":");
     sl_buf_append(out, id.p, id.len);
-    sl_buf_printf(out, ",\"object\":\"chat.completion\",\"created\":%lld,\"model\":",
-                  (long long) (a->created != 0 ? a->created : (int64_t) time(NULL)));
+    sl_buf_puts(out, ",\"object\":\"chat.completion\",\"created\":");
+    sl_buf_put_i64(out, (long long) (a->created != 0 ? a->created : (int64_t) time(NULL)));
+    sl_buf_puts(out, ",\"model\":");
     sl_buf_append(out, model.p, model.len);
     sl_buf_puts(out, ",\"choices\":[");
     for (size_t i = 0; i < a->nchoices; i++) {
         const sl_choice_t *c = &a->choices[i];
         const char *finish = sl_finish_openai(c->finish);
 
-        sl_buf_printf(out, "%s{\"index\":%u,\"message\":{\"role\":\"assistant\",\"content\":",
-                      i > 0 ? "," : "", c->index);
+        sl_buf_puts(out, i > 0 ? ",{\"index\":" : "{\"index\":");
+        sl_buf_put_u64(out, c->index);
+        sl_buf_puts(out, ",\"message\":{\"role\":\"assistant\",\"content\":");
         if (c->text.len >= 2) {
             sl_buf_append(out, c->text.p, c->text.len);
         } else {
@@ -366,15 +367,19 @@ embeddings_encode_answer(const sl_call_t *call, const sl_answer_t *a, sl_buf_t *
 static void
 chat_usage(sl_buf_t *out, const sl_usage_t *u)
 {
-    sl_buf_printf(out,
-                  "{\"prompt_tokens\":%llu,\"completion_tokens\":%llu,\"total_tokens\":%llu,"
-                  "\"prompt_tokens_details\":{\"cached_tokens\":%llu}",
-                  (unsigned long long) u->prompt_tokens, (unsigned long long) u->completion_tokens,
-                  (unsigned long long) (u->prompt_tokens + u->completion_tokens),
-                  (unsigned long long) u->cached_tokens);
+    sl_buf_puts(out, "{\"prompt_tokens\":");
+    sl_buf_put_u64(out, (unsigned long long) u->prompt_tokens);
+    sl_buf_puts(out, ",\"completion_tokens\":");
+    sl_buf_put_u64(out, (unsigned long long) u->completion_tokens);
+    sl_buf_puts(out, ",\"total_tokens\":");
+    sl_buf_put_u64(out, (unsigned long long) (u->prompt_tokens + u->completion_tokens));
+    sl_buf_puts(out, ",\"prompt_tokens_details\":{\"cached_tokens\":");
+    sl_buf_put_u64(out, (unsigned long long) u->cached_tokens);
+    sl_buf_puts(out, "}");
     if (u->reasoning_tokens > 0) {
-        sl_buf_printf(out, ",\"completion_tokens_details\":{\"reasoning_tokens\":%llu}",
-                      (unsigned long long) u->reasoning_tokens);
+        sl_buf_puts(out, ",\"completion_tokens_details\":{\"reasoning_tokens\":");
+        sl_buf_put_u64(out, (unsigned long long) u->reasoning_tokens);
+        sl_buf_puts(out, "}");
     }
     sl_buf_puts(out, "}");
 }
@@ -408,8 +413,9 @@ chat_chunk_open(chat_stream_t *s, sl_buf_t *out)
         }
         sl_buf_puts(&b, "data: {\"id\":");
         sl_buf_append(&b, s->id.p, s->id.len);
-        sl_buf_printf(&b, ",\"object\":\"chat.completion.chunk\",\"created\":%lld,\"model\":",
-                      (long long) s->created);
+        sl_buf_puts(&b, ",\"object\":\"chat.completion.chunk\",\"created\":");
+        sl_buf_put_i64(&b, (long long) s->created);
+        sl_buf_puts(&b, ",\"model\":");
         sl_buf_append(&b, s->model.p, s->model.len);
         p = sl_palloc(s->call->pool, b.len);
         memcpy(p, b.p, b.len);
@@ -425,26 +431,12 @@ static void
 chat_choice_open(sl_buf_t *out, unsigned index)
 {
     sl_buf_puts(out, ",\"choices\":[{\"index\":");
-    chat_uint(out, index);
+    sl_buf_put_u64(out, index);
     sl_buf_puts(out, ",\"delta\":");
 }
 
 
 /* A small unsigned number without printf. */
-static void
-chat_uint(sl_buf_t *out, unsigned v)
-{
-    char d[12];
-    size_t n = sizeof(d);
-
-    do {
-        d[--n] = (char) ('0' + v % 10);
-        v /= 10;
-    } while (v != 0);
-    sl_buf_append(out, d + n, sizeof(d) - n);
-}
-
-
 /* finish: a reason, or NULL for null. */
 static void
 chat_chunk_close(sl_buf_t *out, const char *finish)
@@ -497,7 +489,7 @@ chat_encode_events(void *state, const sl_evs_t *evs, sl_buf_t *out)
             chat_chunk_open(s, out);
             chat_choice_open(out, ev->choice);
             sl_buf_puts(out, "{\"tool_calls\":[{\"index\":");
-            chat_uint(out, ev->index);
+            sl_buf_put_u64(out, ev->index);
             sl_buf_puts(out, ",\"id\":");
             sl_buf_append(out, ev->id.p, ev->id.len);
             sl_buf_puts(out, ",\"type\":\"function\",\"function\":{\"name\":");
@@ -509,7 +501,7 @@ chat_encode_events(void *state, const sl_evs_t *evs, sl_buf_t *out)
             chat_chunk_open(s, out);
             chat_choice_open(out, ev->choice);
             sl_buf_puts(out, "{\"tool_calls\":[{\"index\":");
-            chat_uint(out, ev->index);
+            sl_buf_put_u64(out, ev->index);
             sl_buf_puts(out, ",\"function\":{\"arguments\":");
             sl_buf_append(out, ev->text.p, ev->text.len);
             sl_buf_puts(out, "}}]}");

@@ -85,7 +85,6 @@ static void rs_item_write(rs_stream_t *s, size_t i, const char *status, sl_buf_t
 static void rs_ref(rs_stream_t *s, size_t i, sl_buf_t *out);
 static rs_item_t *rs_tool_item(rs_stream_t *s, unsigned tool, size_t *at);
 static void rs_quote_or_null(sl_buf_t *out, const char *s);
-static void rs_put_u64(sl_buf_t *out, unsigned long long v);
 
 
 /* The body of literal lit (without its quotes); empty for an absent one. */
@@ -133,8 +132,8 @@ rs_object_head(const sl_call_t *call, sl_str_t model, int64_t created, const cha
     if (created < 0) {
         sl_buf_puts(out, "-");
     }
-    rs_put_u64(out,
-               created < 0 ? 0ULL - (unsigned long long) created : (unsigned long long) created);
+    sl_buf_put_u64(out, created < 0 ? 0ULL - (unsigned long long) created
+                                    : (unsigned long long) created);
     sl_buf_puts(out, ",\"status\":\"");
     sl_buf_puts(out, status);
     sl_buf_puts(out, "\",\"background\":false,\"error\":null,\"incomplete_details\":");
@@ -256,15 +255,15 @@ static void
 rs_usage(const sl_usage_t *u, sl_buf_t *out)
 {
     sl_buf_puts(out, "{\"input_tokens\":");
-    rs_put_u64(out, (unsigned long long) u->prompt_tokens);
+    sl_buf_put_u64(out, (unsigned long long) u->prompt_tokens);
     sl_buf_puts(out, ",\"input_tokens_details\":{\"cached_tokens\":");
-    rs_put_u64(out, (unsigned long long) u->cached_tokens);
+    sl_buf_put_u64(out, (unsigned long long) u->cached_tokens);
     sl_buf_puts(out, "},\"output_tokens\":");
-    rs_put_u64(out, (unsigned long long) u->completion_tokens);
+    sl_buf_put_u64(out, (unsigned long long) u->completion_tokens);
     sl_buf_puts(out, ",\"output_tokens_details\":{\"reasoning_tokens\":");
-    rs_put_u64(out, (unsigned long long) u->reasoning_tokens);
+    sl_buf_put_u64(out, (unsigned long long) u->reasoning_tokens);
     sl_buf_puts(out, "},\"total_tokens\":");
-    rs_put_u64(out, (unsigned long long) (u->prompt_tokens + u->completion_tokens));
+    sl_buf_put_u64(out, (unsigned long long) (u->prompt_tokens + u->completion_tokens));
     sl_buf_puts(out, "}");
 }
 
@@ -285,7 +284,7 @@ rs_item_id(const sl_call_t *call, const char *prefix, size_t n, sl_buf_t *out)
     sl_buf_puts(out, "_");
     sl_buf_append(out, body.p, body.len);
     sl_buf_puts(out, "_");
-    rs_put_u64(out, (unsigned long long) n);
+    sl_buf_put_u64(out, (unsigned long long) n);
     sl_buf_puts(out, "\"");
 }
 
@@ -1002,21 +1001,6 @@ int
 sl__responses_encode_error(sl_pool_t *pool, const sl_error_t *e, sl_str_t *out)
 {
     return sl__frontend_chat.encode_error(pool, e, out);
-}
-
-
-/* v in decimal (no printf: the answers' hot path). */
-static void
-rs_put_u64(sl_buf_t *out, unsigned long long v)
-{
-    char d[24];
-    size_t k = sizeof(d);
-
-    do {
-        d[--k] = (char) ('0' + v % 10);
-        v /= 10;
-    } while (v > 0);
-    sl_buf_append(out, d + k, sizeof(d) - k);
 }
 
 

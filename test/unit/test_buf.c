@@ -24,6 +24,7 @@ static void test_printf_long(void **state);
 static void test_consume(void **state);
 static void test_reserve(void **state);
 static void test_clear_free(void **state);
+static void test_put_numbers(void **state);
 
 
 /* b holds exactly want (no NUL termination assumed). */
@@ -252,6 +253,41 @@ test_clear_free(void **state)
 }
 
 
+/* Decimal appends against printf, at the edges of their types. */
+static void
+test_put_numbers(void **state)
+{
+    static const unsigned long long u[] = {
+        0, 1, 9, 10, 99, 100, 4294967295ULL, 4294967296ULL, 18446744073709551615ULL
+    };
+    static const long long s[] = {
+        0, -1, 1, -10, 1796540836LL, -9223372036854775807LL - 1, 9223372036854775807LL
+    };
+    sl_buf_t b = SL_BUF_INIT, w = SL_BUF_INIT;
+
+    (void) state;
+    for (size_t i = 0; i < sizeof(u) / sizeof(u[0]); i++) {
+        sl_buf_clear(&b);
+        sl_buf_clear(&w);
+        sl_buf_put_u64(&b, u[i]);
+        sl_buf_printf(&w, "%llu", u[i]);
+        assert_int_equal(b.len, w.len);
+        assert_memory_equal(b.p, w.p, w.len);
+    }
+    for (size_t i = 0; i < sizeof(s) / sizeof(s[0]); i++) {
+        sl_buf_clear(&b);
+        sl_buf_clear(&w);
+        sl_buf_puts(&b, "x");
+        sl_buf_put_i64(&b, s[i]);
+        sl_buf_printf(&w, "x%lld", s[i]);
+        assert_int_equal(b.len, w.len);
+        assert_memory_equal(b.p, w.p, w.len);
+    }
+    sl_buf_free(&b);
+    sl_buf_free(&w);
+}
+
+
 int
 main(void)
 {
@@ -261,6 +297,7 @@ main(void)
         cmocka_unit_test(test_puts),         cmocka_unit_test(test_printf),
         cmocka_unit_test(test_printf_long),  cmocka_unit_test(test_consume),
         cmocka_unit_test(test_reserve),      cmocka_unit_test(test_clear_free),
+        cmocka_unit_test(test_put_numbers),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
