@@ -1,11 +1,8 @@
 /*
- * Unit tests of the Responses API's pure parts: the store
- * (storage/responses.c: put, get, visibility by key and team, delete,
- * retention pruning, full pages for ids stored out of order, the move
- * from layout 1) and the frontend's translation (fe_responses.c:
- * namespaced and unsafe tool names, reasoning items carried or dropped,
- * hosted tools only for a native target, the echo and mapping back of
- * names in answers).
+ * Unit tests of the store of stored responses (storage/responses.c: put,
+ * get, visibility by key and team, delete, retention pruning, full pages
+ * for ids stored out of order, the move from layout 1). The frontend's
+ * translation is test_fe_responses.c's.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -16,13 +13,10 @@
 #include <string.h>
 
 #include <cmocka.h>
-#include <jansson.h>
 
 #include "core/base/errno.h"
 #include "core/base/log.h"
 #include "core/base/pool.h"
-#include "core/gateway/frontend.h"
-#include "core/gateway/frontend_internal.h"
 #include "storage/db.h"
 #include "storage/responses.h"
 #include "testutil.h"
@@ -45,11 +39,6 @@ static void test_put_txn(void **state);
 static void test_pack(void **state);
 static int put_layout1(sl_txn_t *t, void *arg);
 static void test_migrate(void **state);
-static int decode(sl_pool_t *pool, const char *body, sl_call_t *call, sl_error_t *err);
-static void test_translate_tools(void **state);
-static void test_translate_reasoning(void **state);
-static void test_translate_native_only(void **state);
-static void test_answer_names(void **state);
 
 
 static int
@@ -397,208 +386,6 @@ test_migrate(void **state)
 }
 
 
-static int
-decode(sl_pool_t *pool, const char *body, sl_call_t *call, sl_error_t *err)
-{
-    memset(call, 0, sizeof(*call));
-    memset(err, 0, sizeof(*err));
-    call->pool = pool;
-    call->client_api = SL_API_RESPONSES;
-    call->model = -1;
-    call->stream_options = -1;
-    call->request_id = "req-test";
-    return sl_frontend_get(SL_API_RESPONSES)->decode(call, (sl_str_t){ body, strlen(body) }, err);
-}
-
-
-/* Function tools, namespaces flattened, unsafe names replaced and mapped. */
-static void
-test_translate_tools(void **state)
-{
-    test_ctx_t *c = *state;
-    static const char body[] =
-        "{\"model\":\"m\",\"input\":\"x\",\"tool_choice\":{\"type\":\"function\",\"name\":\"b\","
-        "\"namespace\":\"mcp__s__\"},\"tools\":[{\"type\":\"function\",\"name\":\"plain_name\","
-        "\"parameters\":{\"type\":\"object\"},\"strict\":true},{\"type\":\"function\",\"name\":"
-        "\"dotted.name\"},{\"type\":\"namespace\",\"name\":\"mcp__s__\",\"tools\":[{\"type\":"
-        "\"function\",\"name\":\"b\"}]}]}";
-    sl_call_t call;
-    sl_error_t err;
-    json_t *chat, *tools, *names;
-    const char *safe;
-
-    assert_int_equal(decode(c->pool, body, &call, &err), 0);
-    assert_null(call.untranslatable);
-    chat = json_loadb(call.raw.p, call.raw.len, 0, NULL);
-    tools = json_object_get(chat, "tools");
-    assert_int_equal(json_array_size(tools), 3);
-    assert_string_equal(json_string_value(json_object_get(
-                            json_object_get(json_array_get(tools, 0), "function"), "name")),
-                        "plain_name");
-    assert_true(json_is_true(
-        json_object_get(json_object_get(json_array_get(tools, 0), "function"), "strict")));
-    safe = json_string_value(
-        json_object_get(json_object_get(json_array_get(tools, 1), "function"), "name"));
-    assert_string_equal(safe, "dotted_name_4c738d92");
-    assert_string_equal(json_string_value(json_object_get(
-                            json_object_get(json_array_get(tools, 2), "function"), "name")),
-                        "mcp__s__b");
-    assert_string_equal(
-        json_string_value(json_object_get(
-            json_object_get(json_object_get(chat, "tool_choice"), "function"), "name")),
-        "mcp__s__b");
-    names = json_object_get(chat, "sluice_tool_names");
-    assert_string_equal(json_string_value(json_object_get(json_object_get(names, safe), "name")),
-                        "dotted.name");
-    assert_string_equal(
-        json_string_value(json_object_get(json_object_get(names, "mcp__s__b"), "namespace")),
-        "mcp__s__");
-    assert_null(json_object_get(names, "plain_name"));
-    json_decref(chat);
-}
-
-
-/*
- * Reasoning items: a provider's signed one goes with the assistant
- * message after it; OpenAI's own and unsigned ones are dropped, silently.
- */
-static void
-test_translate_reasoning(void **state)
-{
-    test_ctx_t *c = *state;
-    static const char body[] =
-        "{\"model\":\"m\",\"input\":[{\"role\":\"user\",\"content\":\"q\"},"
-        "{\"type\":\"reasoning\",\"summary\":[{\"type\":\"summary_text\",\"text\":\"t\"}],"
-        "\"encrypted_content\":\"sl1.a.SIG\"},{\"type\":\"reasoning\",\"summary\":[],"
-        "\"encrypted_content\":\"gAAAA-openai\"},{\"type\":\"reasoning\",\"summary\":[]},"
-        "{\"type\":\"function_call\",\"call_id\":\"c1\",\"name\":\"f\",\"arguments\":\"{}\"},"
-        "{\"type\":\"function_call_output\",\"call_id\":\"c1\",\"output\":\"r\"},"
-        "{\"type\":\"reasoning\",\"encrypted_content\":\"sl1.g.GSIG\"},"
-        "{\"role\":\"assistant\",\"content\":[{\"type\":\"output_text\",\"text\":\"a\"}]},"
-        "{\"type\":\"reasoning\",\"encrypted_content\":\"sl1.r.DATA\"},"
-        "{\"role\":\"user\",\"content\":\"next\"}]}";
-    sl_call_t call;
-    sl_error_t err;
-    json_t *chat, *r;
-
-    assert_int_equal(decode(c->pool, body, &call, &err), 0);
-    chat = json_loadb(call.raw.p, call.raw.len, 0, NULL);
-    r = json_object_get(chat, "sluice_reasoning");
-    assert_int_equal(json_array_size(r), 2);
-    assert_string_equal(json_string_value(json_object_get(json_array_get(r, 0), "kind")),
-                        "anthropic");
-    assert_string_equal(json_string_value(json_object_get(json_array_get(r, 0), "signature")),
-                        "SIG");
-    assert_string_equal(json_string_value(json_object_get(json_array_get(r, 0), "text")), "t");
-    assert_int_equal(json_integer_value(json_object_get(json_array_get(r, 0), "message")), 1);
-    assert_string_equal(json_string_value(json_object_get(json_array_get(r, 1), "kind")), "gemini");
-    assert_int_equal(json_integer_value(json_object_get(json_array_get(r, 1), "message")), 3);
-    assert_int_equal(json_array_size(json_object_get(chat, "messages")), 5);
-    assert_null(strstr(call.raw.p, "gAAAA"));
-    assert_null(strstr(call.raw.p, "DATA")); /* no assistant turn followed it */
-    json_decref(chat);
-}
-
-
-/* Hosted tools and items: a request for a native target only, with what it is named. */
-static void
-test_translate_native_only(void **state)
-{
-    test_ctx_t *c = *state;
-    static const char *const bodies[] = {
-        "{\"model\":\"m\",\"input\":\"x\",\"tools\":[{\"type\":\"web_search\"}]}",
-        "{\"model\":\"m\",\"input\":[{\"role\":\"user\",\"content\":\"x\"},{\"type\":"
-        "\"web_search_call\",\"id\":\"ws\"}]}",
-        "{\"model\":\"m\",\"input\":\"x\",\"tools\":[{\"type\":\"namespace\",\"name\":\"n\","
-        "\"tools\":[{\"type\":\"custom\",\"name\":\"c\"}]}]}",
-        "{\"model\":\"m\",\"input\":\"x\",\"tool_choice\":{\"type\":\"file_search\"}}",
-    };
-    static const char *const names[] = { "web_search", "web_search_call", "custom", "file_search" };
-    sl_call_t call;
-    sl_error_t err;
-
-    for (size_t i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++) {
-        assert_int_equal(decode(c->pool, bodies[i], &call, &err), 0);
-        if (call.untranslatable == NULL || strstr(call.untranslatable, names[i]) == NULL) {
-            fail_msg("case %zu: untranslatable \"%s\"", i,
-                     call.untranslatable != NULL ? call.untranslatable : "(null)");
-        }
-    }
-    assert_int_equal(
-        decode(c->pool, "{\"model\":\"m\",\"input\":[{\"type\":\"nope\"}]}", &call, &err),
-        SL_EPARSE);
-    assert_string_equal(err.param, "input[0]");
-}
-
-
-/* An answer's tool call comes back under the client's own name and namespace. */
-static void
-test_answer_names(void **state)
-{
-    test_ctx_t *c = *state;
-    static const char body[] =
-        "{\"model\":\"m\",\"input\":\"x\",\"metadata\":{\"a\":\"b\"},\"tools\":[{\"type\":"
-        "\"namespace\",\"name\":\"mcp__s__\",\"tools\":[{\"type\":\"function\",\"name\":\"g.h\"}]}]"
-        "}";
-    const sl_frontend_t *fe = sl_frontend_get(SL_API_RESPONSES);
-    sl_provider_conf_t prov = { .name = "p", .kind = "anthropic" };
-    sl_target_t target = { &prov, "claude", 1 };
-    sl_tool_call_t tc = { sl_str_lit("\"toolu_1\""), { NULL, 0 }, sl_str_lit("\"{\\\"a\\\":1}\"") };
-    sl_part_t parts[2];
-    sl_choice_t ch;
-    sl_answer_t a;
-    sl_call_t call;
-    sl_error_t err;
-    sl_buf_t out = SL_BUF_INIT;
-    json_t *names, *r, *items;
-    const char *safe;
-    void *it;
-
-    assert_int_equal(decode(c->pool, body, &call, &err), 0);
-    call.target = &target;
-    r = json_loadb(call.raw.p, call.raw.len, 0, NULL);
-    names = json_object_get(r, "sluice_tool_names");
-    it = json_object_iter(names);
-    safe = sl_psprintf(c->pool, "\"%s\"", json_object_iter_key(it));
-    json_decref(r);
-    tc.name = (sl_str_t){ safe, strlen(safe) };
-    memset(&ch, 0, sizeof(ch));
-    ch.tools = &tc;
-    ch.ntools = 1;
-    ch.finish = SL_FINISH_TOOL_CALLS;
-    parts[0] = (sl_part_t){ SL_PART_REASONING, sl_str_lit("\"hmm\""), sl_str_lit("\"S1\""), 0 };
-    parts[1] = (sl_part_t){ SL_PART_TOOL, { NULL, 0 }, { NULL, 0 }, 0 };
-    ch.parts = parts;
-    ch.nparts = 2;
-    memset(&a, 0, sizeof(a));
-    a.choices = &ch;
-    a.nchoices = 1;
-    a.usage.known = true;
-    a.usage.prompt_tokens = 3;
-    a.usage.completion_tokens = 4;
-    assert_int_equal(fe->encode_answer(&call, &a, &out), 0);
-    r = json_loadb(out.p, out.len, 0, NULL);
-    assert_non_null(r);
-    items = json_object_get(r, "output");
-    assert_int_equal(json_array_size(items), 2);
-    assert_string_equal(
-        json_string_value(json_object_get(json_array_get(items, 0), "encrypted_content")),
-        "sl1.a.S1");
-    assert_string_equal(json_string_value(json_object_get(json_array_get(items, 1), "name")),
-                        "g.h");
-    assert_string_equal(json_string_value(json_object_get(json_array_get(items, 1), "namespace")),
-                        "mcp__s__");
-    assert_string_equal(json_string_value(json_object_get(json_array_get(items, 1), "call_id")),
-                        "toolu_1");
-    assert_string_equal(json_string_value(json_object_get(json_object_get(r, "metadata"), "a")),
-                        "b");
-    assert_int_equal(
-        json_integer_value(json_object_get(json_object_get(r, "usage"), "total_tokens")), 7);
-    json_decref(r);
-    sl_buf_free(&out);
-}
-
-
 int
 main(void)
 {
@@ -609,10 +396,6 @@ main(void)
         cmocka_unit_test_setup_teardown(test_put_txn, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pack, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrate, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_translate_tools, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_translate_reasoning, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_translate_native_only, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_answer_names, setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
