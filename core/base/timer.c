@@ -5,6 +5,7 @@
 
 #include <stdlib.h>
 
+#include "core/base/clock.h"
 #include "core/base/pool.h"
 
 struct sl_timer {
@@ -14,6 +15,7 @@ struct sl_timer {
 };
 
 static void timer_on_fire(uv_timer_t *h);
+static void timer_on_fire_run(uv_timer_t *h);
 static void timer_on_close(uv_handle_t *h);
 
 
@@ -42,8 +44,18 @@ sl_timer_cancel(sl_timer_t *t)
 }
 
 
+/* The callback with the clock read once for its whole run (core/base/clock.h). */
 static void
 timer_on_fire(uv_timer_t *h)
+{
+    sl_clock_enter();
+    timer_on_fire_run(h);
+    sl_clock_leave();
+}
+
+
+static void
+timer_on_fire_run(uv_timer_t *h)
 {
     sl_timer_t *t = h->data;
 

@@ -6,6 +6,7 @@
 
 #include <string.h>
 
+#include "core/base/clock.h"
 #include "core/base/errno.h"
 #include "core/gateway/limits.h"
 #include "core/base/log.h"
@@ -132,14 +133,11 @@ sl_acct_limit(const sl_acct_t *a, sl_pool_t *pool, unsigned limits, uint64_t *re
     uint64_t rpm = (limits & SL_ACCT_LIMIT_REQUESTS) ? a->rpm : 0;
     uint64_t tpm = (limits & SL_ACCT_LIMIT_TOKENS) ? a->tpm : 0;
     const char *which = NULL;
-    struct timespec ts;
 
     if (rpm == 0 && tpm == 0) {
         return 0;
     }
-    clock_gettime(CLOCK_REALTIME, &ts);
-    if (sl_limits_admit(a->key_id, rpm, tpm, (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000,
-                        retry_after_ms, &which)) {
+    if (sl_limits_admit(a->key_id, rpm, tpm, (int64_t) sl_clock_ms(), retry_after_ms, &which)) {
         return 0;
     }
     *why = sl_psprintf(pool,

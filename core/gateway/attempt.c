@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/base/clock.h"
 #include "core/base/errno.h"
 #include "core/base/log.h"
 #include "core/admin/alerts.h"
@@ -348,7 +349,7 @@ attempt_create(sl_drv_req_t *rq, const sl_route_target_t *rt, int cred)
     a->out = (sl_buf_t) SL_BUF_INIT;
     a->st.call = &a->call;
     a->evs.pool = pool;
-    a->start_ns = uv_hrtime();
+    a->start_ns = sl_clock_ns();
     sl_sse_init(&a->sse, 0);
     sl_pool_on_destroy(pool, attempt_free_bufs, a);
     if (rt->state != NULL) {
@@ -655,7 +656,7 @@ attempt_commit(sl_drv_attempt_t *a)
     rq->streaming = true;
     sl_timer_cancel(a->timer);
     a->timer = NULL;
-    a->first_output_ns = uv_hrtime();
+    a->first_output_ns = sl_clock_ns();
     rq->ttft_us = (a->first_output_ns - rq->r->start_ns) / 1000;
     attempt_report(a, true, 0);
     h[n++] = (sl_http_header_t){ sl_str_lit("content-type"), sl_str_lit("text/event-stream") };
@@ -803,7 +804,7 @@ attempt_answer(sl_drv_attempt_t *a)
     rq->served_model = attempt_served_model(a, ans.model);
     attempt_report(a, true, 0);
     if (a->rt->state != NULL) {
-        sl_state_latency_record(a->rt->state, (uv_hrtime() - a->start_ns) / 1000, 0);
+        sl_state_latency_record(a->rt->state, (sl_clock_ns() - a->start_ns) / 1000, 0);
     }
     rq->end_status = a->status;
     rq->end_body = out;
@@ -871,7 +872,7 @@ attempt_stream_end(sl_drv_attempt_t *a)
     sl__drv_usage(rq, &a->st, &rq->end_usage);
     rq->served_model = a->st.served_model;
     if (a->rt->state != NULL) {
-        sl_state_latency_record(a->rt->state, (uv_hrtime() - a->start_ns) / 1000,
+        sl_state_latency_record(a->rt->state, (sl_clock_ns() - a->start_ns) / 1000,
                                 (a->first_output_ns - a->start_ns) / 1000);
     }
     attempt_halt(a);

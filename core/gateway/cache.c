@@ -28,6 +28,7 @@
 
 #include "core/admin/metrics.h"
 #include "core/admin/tail.h"
+#include "core/base/clock.h"
 #include "core/base/crypto.h"
 #include "core/base/errno.h"
 #include "core/base/log.h"
@@ -314,10 +315,7 @@ sl__cache_missed(sl_drv_req_t *rq)
 static int64_t
 cache_now_ns(void)
 {
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t) ts.tv_sec * 1000000000 + ts.tv_nsec;
+    return (int64_t) sl_clock_real_ns();
 }
 
 

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 
 #include "core/admin/metrics.h"
+#include "core/base/clock.h"
 #include "core/base/log.h"
 
 struct sl_commit {
@@ -104,21 +105,27 @@ commit_disarm(sl_commit_t *c)
 static void
 commit_on_prepare(uv_prepare_t *h)
 {
+    sl_clock_enter();
     sl_commit_flush(h->data);
+    sl_clock_leave();
 }
 
 
 static void
 commit_on_check(uv_check_t *h)
 {
+    sl_clock_enter();
     sl_commit_flush(h->data);
+    sl_clock_leave();
 }
 
 
 static void
 commit_on_timer(uv_timer_t *h)
 {
+    sl_clock_enter();
     sl_commit_flush(h->data);
+    sl_clock_leave();
 }
 
 
@@ -152,6 +159,7 @@ sl_commit_flush(sl_commit_t *c)
         t0 = uv_hrtime();
         rc = sl_db_write(c->db, commit_batch_txn, batch);
         sl_metrics_ledger_write((uv_hrtime() - t0) / 1000);
+        sl_clock_forget(); /* the answers below leave after the commit, not at its start */
         if (rc == 0) {
             commit_count(c, rows);
         }

@@ -13,6 +13,7 @@
 
 #include <jansson.h>
 
+#include "core/base/clock.h"
 #include "core/base/errno.h"
 #include "core/base/log.h"
 #include "core/admin/alerts.h"
@@ -781,8 +782,7 @@ sl__drv_record(sl_drv_req_t *rq, int status, const sl_usage_t *usage,
     const sl_target_t *t = rq->served != NULL ? rq->served : rq->last_target;
     sl_ledger_row_t *row = &rq->row;
     sl_usage_t none;
-    struct timespec ts;
-    uint64_t age = uv_hrtime() - r->start_ns;
+    uint64_t age = sl_clock_ns() - r->start_ns;
 
     if (!rq->acct.authed || rq->acct.recorded) {
         then(rq);
@@ -792,9 +792,8 @@ sl__drv_record(sl_drv_req_t *rq, int status, const sl_usage_t *usage,
         memset(&none, 0, sizeof(none));
         usage = &none;
     }
-    clock_gettime(CLOCK_REALTIME, &ts);
     memset(row, 0, sizeof(*row));
-    row->time_ns = (int64_t) ts.tv_sec * 1000000000 + ts.tv_nsec - (int64_t) age;
+    row->time_ns = (int64_t) sl_clock_real_ns() - (int64_t) age;
     row->request_id = r->request_id;
     row->endpoint = rq->fe->name;
     row->model = rq->public_model != NULL ? rq->public_model : "";

@@ -25,6 +25,7 @@
 #include "core/admin/metrics.h"
 #include "core/admin/otlp.h"
 #include "core/admin/telemetry.h"
+#include "core/base/clock.h"
 #include "core/base/json.h"
 #include "core/gateway/pricing.h"
 #include "core/gateway/trace.h"
@@ -98,7 +99,7 @@ struct sl_drv_obs {
     uint8_t span_id[8];            /* the request span */
     char trace_hex[33];            /* "" when the request has no trace id */
     uint64_t start_unix_ns;        /* arrival, wall clock */
-    uint64_t unix_off;             /* wall clock minus uv_hrtime(), read once at the start */
+    uint64_t unix_off;             /* wall clock minus monotonic, read once at the start */
     sl_otlp_span_t span;           /* the request span */
     struct obs_attempt **attempts; /* every attempt, in order */
     size_t nattempts;
@@ -119,7 +120,7 @@ typedef struct obs_attempt {
     bool ended;
     const char *outcome;
     uint64_t wait_ms;
-    uint64_t start_ns;   /* uv_hrtime */
+    uint64_t start_ns;   /* monotonic (sl_clock_ns) */
     sl_otlp_span_t span; /* last: its attribute slots are never zeroed */
 } obs_attempt_t;
 
@@ -144,12 +145,10 @@ sl__drv_obs_begin(sl_drv_req_t *rq)
     const sl_otlp_conf_t *oc = &r->conf->otlp;
     sl_drv_obs_t *o = sl_pcalloc(r->pool, sizeof(*o));
     const sl_str_t *tp = sl_http_req_header(r, "traceparent");
-    struct timespec ts;
     bool sampled;
 
     rq->obs = o;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    o->unix_off = (uint64_t) ts.tv_sec * 1000000000u + (uint64_t) ts.tv_nsec - uv_hrtime();
+    o->unix_off = sl_clock_real_ns() - sl_clock_ns();
     o->start_unix_ns = obs_unix_ns(o, r->start_ns);
     if (tp != NULL && sl_trace_parse(*tp, &o->parent) == 0) {
         o->has_parent = true;
@@ -263,7 +262,7 @@ sl__drv_obs_attempt_start(sl_drv_req_t *rq, void *span, unsigned number, bool pr
         return;
     }
     a->started = true;
-    a->start_ns = uv_hrtime();
+    a->start_ns = sl_clock_ns();
     if (!rq->obs->recording) {
         return;
     }
@@ -325,7 +324,7 @@ sl__drv_obs_attempt_end(sl_drv_req_t *rq, void *span)
         return;
     }
     a->ended = true;
-    now = uv_hrtime();
+    now = sl_clock_ns();
     a->span.end_ns = obs_unix_ns(rq->obs, now);
     sl_metrics_upstream(a->target->provider->name, a->target->model, !a->failed && rq->committed,
                         (now - a->start_ns) / 1000);
@@ -341,7 +340,7 @@ sl__drv_obs_event(sl_drv_req_t *rq, const char *name, const sl_target_t *t)
     if (o == NULL || !o->recording) {
         return;
     }
-    e = sl_otlp_event(rq->r->pool, &o->span, name, obs_unix_ns(o, uv_hrtime()));
+    e = sl_otlp_event(rq->r->pool, &o->span, name, obs_unix_ns(o, sl_clock_ns()));
     sl_otlp_event_str(e, obs_key(PROVIDER), t->provider->name);
     sl_otlp_event_str(e, obs_key(REQUEST_MODEL), t->model);
 }
@@ -414,7 +413,7 @@ obs_metrics(sl_drv_req_t *rq, int status)
     m.key = rq->acct.key_name;
     m.team = rq->acct.team;
     m.status = status;
-    m.duration_us = (uv_hrtime() - rq->r->start_ns) / 1000;
+    m.duration_us = (sl_clock_ns() - rq->r->start_ns) / 1000;
     m.ttft_us = rq->ttft_us;
     if (o->recorded) {
         m.prompt_tokens = o->usage.prompt_tokens;
@@ -441,7 +440,7 @@ obs_trace(sl_drv_req_t *rq, int status)
     sl_otlp_span_t *s = &o->span;
     const sl_target_t *t = rq->served != NULL ? rq->served : rq->last_target;
     const char *op = obs_operation(rq);
-    uint64_t now = obs_unix_ns(o, uv_hrtime());
+    uint64_t now = obs_unix_ns(o, sl_clock_ns());
     char usd[32]; /* lives until the spans are encoded, below */
     size_t nspans = 1;
 
@@ -659,7 +658,7 @@ obs_access(sl_drv_req_t *rq)
 
 /* --------------------------------------------------------------- helpers */
 
-/* A monotonic uv_hrtime() instant as unix nanoseconds (the clocks' offset read at the start). */
+/* A monotonic sl_clock_ns() instant as unix nanoseconds (the clocks' offset read at the start). */
 static uint64_t
 obs_unix_ns(const sl_drv_obs_t *o, uint64_t hr_ns)
 {

@@ -41,6 +41,7 @@
 
 #include <jansson.h>
 
+#include "core/base/clock.h"
 #include "core/base/errno.h"
 #include "core/base/log.h"
 #include "storage/responses.h"
@@ -168,7 +169,6 @@ static resp_job_t *
 resp_job_new(sl_drv_req_t *rq, bool native)
 {
     resp_job_t *job = sl_pcalloc(rq->r->pool, sizeof(*job));
-    struct timespec ts;
 
     job->rq = rq;
     job->native = native;
@@ -176,8 +176,7 @@ resp_job_new(sl_drv_req_t *rq, bool native)
     job->put.id = job->id;
     job->put.key_id = rq->acct.key_id != NULL ? rq->acct.key_id : "";
     job->put.team = rq->acct.team != NULL ? rq->acct.team : "";
-    clock_gettime(CLOCK_REALTIME, &ts);
-    job->put.created_ns = (int64_t) ts.tv_sec * 1000000000 + ts.tv_nsec;
+    job->put.created_ns = (int64_t) sl_clock_real_ns();
     rq->resp_job = job;
     return job;
 }

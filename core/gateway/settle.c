@@ -13,6 +13,7 @@
 
 #include <uv.h>
 
+#include "core/base/clock.h"
 #include "core/base/errno.h"
 #include "core/gateway/intent.h"
 #include "core/base/json.h"
@@ -76,10 +77,7 @@ sl_settle_capacity(const sl_conf_t *conf)
 static int64_t
 settle_now_ns(void)
 {
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t) ts.tv_sec * SETTLE_NS + ts.tv_nsec;
+    return (int64_t) sl_clock_real_ns();
 }
 
 
@@ -109,7 +107,7 @@ sl_settle_admit(const sl_conf_t *conf, sl_acct_t *a, const sl_call_t *call)
     }
     in->start_ns = settle_now_ns();
     if (a->req != NULL) {
-        in->start_ns -= (int64_t) (uv_hrtime() - a->req->start_ns);
+        in->start_ns -= (int64_t) (sl_clock_ns() - a->req->start_ns);
         in->body_len = a->req->body.len;
         sl_intent_str(in->request_id, sizeof(in->request_id), a->req->request_id);
     }

@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/base/clock.h"
 #include "core/base/log.h"
 #include "core/base/pid.h"
 #include "core/base/shm.h"
@@ -245,10 +246,7 @@ state_register(const sl_conf_t *conf)
 uint64_t
 sl_state_now(void)
 {
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
+    return sl_clock_ms();
 }
 
 

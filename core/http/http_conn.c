@@ -24,6 +24,7 @@
 
 #include <llhttp.h>
 
+#include "core/base/clock.h"
 #include "core/base/errno.h"
 #include "core/base/log.h"
 #include "core/base/pool.h"
@@ -34,6 +35,7 @@ static void conn_on_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf);
 static void conn_rbuf(sl_http_conn_t *c);
 static void conn_keep(sl_http_conn_t *c);
 static void conn_on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf);
+static void conn_on_read_run(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf);
 static void conn_on_plain(sl_http_conn_t *c, size_t n);
 static void conn_tls_on_read(sl_http_conn_t *c, const char *p, size_t n);
 static int conn_tls_handshake(sl_http_conn_t *c);
@@ -217,8 +219,18 @@ conn_keep(sl_http_conn_t *c)
 }
 
 
+/* The callback with the clock read once for its whole run (core/base/clock.h). */
 static void
 conn_on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
+{
+    sl_clock_enter();
+    conn_on_read_run(stream, nread, buf);
+    sl_clock_leave();
+}
+
+
+static void
+conn_on_read_run(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 {
     sl_http_conn_t *c = stream->data;
 
@@ -713,7 +725,7 @@ sl__http_conn_request_begin(sl_http_conn_t *c)
     r->server = srv;
     r->conf = srv->conf;
     r->client_addr = c->addr;
-    r->start_ns = uv_hrtime();
+    r->start_ns = sl_clock_ns();
     r->http_minor = 1;
     r->body = (sl_str_t){ "", 0 };
 

@@ -17,6 +17,7 @@
 
 #include <jansson.h>
 
+#include "core/base/clock.h"
 #include "core/base/errno.h"
 #include "core/http/http.h"
 #include "core/base/log.h"
@@ -29,6 +30,7 @@ static sl_http_error_cb conn_error_format(const sl_http_conn_t *c);
 static void conn_build_head(sl_http_conn_t *c, int status, const sl_http_header_t *headers,
                             size_t nheaders, sl_http_body_e body, size_t clen);
 static void conn_on_write(uv_write_t *req, int status);
+static void conn_on_write_run(uv_write_t *req, int status);
 static int conn_finish(sl_http_conn_t *c);
 static bool http_header_is_ours(sl_str_t name);
 static bool http_status_has_body(int status);
@@ -189,7 +191,7 @@ conn_access_log(sl_http_conn_t *c)
         return;
     }
     c->logged = true;
-    us = (uv_hrtime() - r->start_ns) / 1000;
+    us = (sl_clock_ns() - r->start_ns) / 1000;
     if (r->conf->access_log_json) {
         conn_access_log_json(c, us);
         return;
@@ -574,8 +576,18 @@ sl__http_conn_send_raw(sl_http_conn_t *c, uv_buf_t *bufs, unsigned nbufs)
 }
 
 
+/* The callback with the clock read once for its whole run (core/base/clock.h). */
 static void
 conn_on_write(uv_write_t *req, int status)
+{
+    sl_clock_enter();
+    conn_on_write_run(req, status);
+    sl_clock_leave();
+}
+
+
+static void
+conn_on_write_run(uv_write_t *req, int status)
 {
     http_write_t *w = (http_write_t *) req;
     sl_http_conn_t *c = w->c;

@@ -30,6 +30,7 @@
 #include <string.h>
 #include <sys/queue.h>
 
+#include "core/base/clock.h"
 #include "core/base/errno.h"
 #include "core/base/pool.h"
 #include "core/http/tls.h"
@@ -48,6 +49,7 @@ static void upstream_serialize(sl_upstream_call_t *uc, const sl_provider_conf_t 
 static void upstream_free(sl_upstream_t *u);
 
 static void call_on_timer(uv_timer_t *timer);
+static void call_on_timer_run(uv_timer_t *timer);
 static void call_timeout(sl_upstream_call_t *uc, const char *which, uint64_t ms);
 static void call_close(sl_upstream_call_t *uc);
 static void call_on_close(uv_handle_t *handle);
@@ -208,7 +210,7 @@ sl_upstream_send(sl_upstream_t *u, const sl_provider_conf_t *p, const sl_upstrea
     TAILQ_INSERT_TAIL(&u->calls, uc, link);
     u->refs++;
 
-    uc->timing.start = uv_hrtime();
+    uc->timing.start = sl_clock_ns();
     uc->start = uv_now(u->loop);
     uc->phase = UPSTREAM_PHASE_CONNECT;
     uc->phase_start = uc->start;
@@ -502,8 +504,18 @@ sl__upstream_call_arm(sl_upstream_call_t *uc)
 }
 
 
+/* The callback with the clock read once for its whole run (core/base/clock.h). */
 static void
 call_on_timer(uv_timer_t *timer)
+{
+    sl_clock_enter();
+    call_on_timer_run(timer);
+    sl_clock_leave();
+}
+
+
+static void
+call_on_timer_run(uv_timer_t *timer)
 {
     sl_upstream_call_t *uc = timer->data;
     const sl_provider_conf_t *p = uc->pool->p;

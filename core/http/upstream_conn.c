@@ -23,6 +23,7 @@
 
 #include <llhttp.h>
 
+#include "core/base/clock.h"
 #include "core/base/errno.h"
 #include "core/base/log.h"
 #include "core/base/pool.h"
@@ -48,9 +49,11 @@ static void conn_handshake(upstream_conn_t *c);
 static void conn_send(upstream_conn_t *c);
 static int conn_flush(upstream_conn_t *c);
 static void conn_on_write(uv_write_t *req, int status);
+static void conn_on_write_run(uv_write_t *req, int status);
 static void conn_request_sent(upstream_conn_t *c);
 static void conn_on_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf);
 static void conn_on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf);
+static void conn_on_read_run(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf);
 static void conn_parse(upstream_conn_t *c, const char *p, size_t len);
 static void conn_eof(upstream_conn_t *c, int err);
 static void conn_complete(upstream_conn_t *c);
@@ -142,7 +145,7 @@ sl__upstream_call_acquire(sl_upstream_call_t *uc, bool fresh)
         /* its keep-alive timer stays armed: conn_on_keepalive ignores a busy connection */
         c->reused = true;
         uc->timing.reused = true;
-        uc->timing.connected = uv_hrtime();
+        uc->timing.connected = sl_clock_ns();
         conn_attach(c, uc);
         conn_send(c);
         return;
@@ -304,7 +307,7 @@ conn_on_connect(uv_connect_t *req, int status)
     }
     sl__upstream_conn_read_start(c);
     if (c->pool->tls == NULL) {
-        uc->timing.connected = uv_hrtime();
+        uc->timing.connected = sl_clock_ns();
         conn_send(c);
         return;
     }
@@ -372,7 +375,7 @@ conn_handshake(upstream_conn_t *c)
     /* keep the newest session (and ticket) for the pool's next connection */
     sl_tls_session_free(c->pool->session);
     c->pool->session = sl_tls_session_get(c->tls);
-    uc->timing.connected = uv_hrtime();
+    uc->timing.connected = sl_clock_ns();
     conn_send(c);
 }
 
@@ -482,8 +485,18 @@ conn_flush(upstream_conn_t *c)
 }
 
 
+/* The callback with the clock read once for its whole run (core/base/clock.h). */
 static void
 conn_on_write(uv_write_t *req, int status)
+{
+    sl_clock_enter();
+    conn_on_write_run(req, status);
+    sl_clock_leave();
+}
+
+
+static void
+conn_on_write_run(uv_write_t *req, int status)
 {
     upstream_conn_t *c = req->data;
     int rc;
@@ -518,7 +531,7 @@ conn_request_sent(upstream_conn_t *c)
     sl_upstream_call_t *uc = c->call;
 
     c->req_pending = false;
-    uc->timing.sent = uv_hrtime();
+    uc->timing.sent = sl_clock_ns();
     if (uc->phase == UPSTREAM_PHASE_SEND) {
         sl__upstream_call_set_phase(uc, UPSTREAM_PHASE_FIRST_BYTE);
     }
@@ -559,8 +572,18 @@ conn_on_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
 }
 
 
+/* The callback with the clock read once for its whole run (core/base/clock.h). */
 static void
 conn_on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
+{
+    sl_clock_enter();
+    conn_on_read_run(stream, nread, buf);
+    sl_clock_leave();
+}
+
+
+static void
+conn_on_read_run(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 {
     upstream_conn_t *c = stream->data;
     int rc;
@@ -637,7 +660,7 @@ conn_parse(upstream_conn_t *c, const char *p, size_t len)
     }
     if (!uc->got_byte) {
         uc->got_byte = true;
-        uc->timing.first_byte = uv_hrtime();
+        uc->timing.first_byte = sl_clock_ns();
         c->last_read = uv_now(uc->u->loop);
         sl__upstream_call_set_phase(uc, UPSTREAM_PHASE_READ);
     } else {
@@ -782,7 +805,7 @@ conn_release(upstream_conn_t *c)
         uc->phase = UPSTREAM_PHASE_CONNECT;
         c->reused = true;
         uc->timing.reused = true;
-        uc->timing.connected = uv_hrtime();
+        uc->timing.connected = sl_clock_ns();
         conn_attach(c, uc);
         conn_send(c);
         return;
