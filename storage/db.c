@@ -85,9 +85,8 @@ struct sl_db {
     char grow_why[DB_WHY_MAX]; /* why the map could not grow last time, under lock exclusive */
     /* sl_db_prefault: only its caller (one sync pass at a time) touches these */
     size_t fault_last; /* me_last_pgno seen by the previous pass, 0 none */
-    size_t fault_to;   /* pages below this were populated (or used) already */
     char *fault_addr;  /* the map's address, found for fault_size */
-    size_t fault_size; /* the map size fault_addr and fault_to belong to (a grow maps anew) */
+    size_t fault_size; /* the map size fault_addr belongs to (a grow maps anew) */
     bool fault_off;    /* the kernel has no MADV_POPULATE_WRITE */
 };
 
@@ -1591,11 +1590,15 @@ sl_db_sync(sl_db_t *db)
 
 /*
  * Populates, writable, the pages just past the map's last used one, sized
- * to twice what the previous interval used (64 KiB to 16 MiB): the fault
+ * to 1.5 times what the previous interval used (64 KiB to 16 MiB; each
+ * page populated and not used is written back as zeros by the next sync,
+ * and populated again): the fault
  * of a fresh page of a shared file mapping (page cache, the filesystem's
  * block, zeroing) then happens here, in the thread pool, not on the loop
  * inside a commit. Run right after the msync, which leaves every page it
- * wrote back write-protected again. Contents are not changed.
+ * wrote back write-protected again, those populated last time and not
+ * used yet included: the whole range is populated every time (a page
+ * still writable costs the madvise nothing). Contents are not changed.
  */
 int
 sl_db_prefault(sl_db_t *db)
@@ -1614,11 +1617,10 @@ sl_db_prefault(sl_db_t *db)
         /* LMDB tells a map's address only when it is fixed: the process's own table does */
         db->fault_size = info.me_mapsize;
         db->fault_addr = db_map_addr(db, info.me_mapsize);
-        db->fault_to = 0;
     }
     pages = info.me_mapsize / db->psize;
     want = db->fault_last != 0 && info.me_last_pgno > db->fault_last
-               ? (info.me_last_pgno - db->fault_last) * 2
+               ? (info.me_last_pgno - db->fault_last) * 3 / 2
                : 0;
     db->fault_last = info.me_last_pgno;
     if (want < DB_FAULT_MIN / db->psize) {
@@ -1627,9 +1629,6 @@ sl_db_prefault(sl_db_t *db)
         want = DB_FAULT_MAX / db->psize;
     }
     first = info.me_last_pgno + 1;
-    if (first < db->fault_to) {
-        first = db->fault_to;
-    }
     end = info.me_last_pgno + 1 + want;
     if (end > pages) {
         end = pages;
@@ -1639,9 +1638,6 @@ sl_db_prefault(sl_db_t *db)
                    DB_MADV_POPULATE_WRITE)
                != 0) {
         rc = -errno;
-    }
-    if (rc == 0 && db->fault_addr != NULL && first < end) {
-        db->fault_to = end;
     }
     pthread_rwlock_unlock(&db->lock);
     if (rc == -EINVAL) {
