@@ -1639,6 +1639,19 @@ sl_db_prefault(sl_db_t *db)
                != 0) {
         rc = -errno;
     }
+    if (rc == 0 && db->fault_addr != NULL) {
+        /*
+         * One read of each page from this process too: a hypervisor that maps
+         * guest page tables lazily (shadow paging) traps the first access to a
+         * new mapping even after the kernel populated it, and that trap was
+         * the loop's (perf: a store to each fresh page in mdb_page_alloc took
+         * ~0.4 us per request). A read changes nothing; a writer in another
+         * process may be filling the page meanwhile.
+         */
+        for (size_t pg = first; pg < end; pg++) {
+            (void) *(volatile const char *) (db->fault_addr + pg * db->psize);
+        }
+    }
     pthread_rwlock_unlock(&db->lock);
     if (rc == -EINVAL) {
         db->fault_off = true; /* before Linux 5.14 */
