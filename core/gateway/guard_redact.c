@@ -59,7 +59,6 @@ static bool redact_space(unsigned char c);
 static bool redact_collect(sl__guard_sess_t *s, unsigned dir, const char *w, size_t n, size_t from);
 static void redact_restore_hits(sl__guard_sess_t *s, const char *w, size_t n, size_t from);
 static size_t redact_fragment(const char *w, size_t n, size_t from);
-static size_t redact_span(const char *p, const char *end, char *d);
 static size_t redact_cut(sl__guard_sess_t *s, const char *w, size_t n, size_t from, size_t hold,
                          bool words);
 static void redact_sort(sl__guard_hits_t *h);
@@ -69,9 +68,15 @@ static uint64_t redact_hash(unsigned label, const char *p, size_t len);
 static const sl__guard_ph_t *redact_by_text(const sl__guard_sess_t *s, const char *p, size_t len);
 static void redact_index(sl__guard_sess_t *s, size_t i);
 static void redact_json_escape(sl_buf_t *out, const char *p, size_t len);
-static void redact_utf8(sl_buf_t *out, unsigned cp);
+static size_t redact_utf8(char *d, unsigned cp);
 static void redact_repl(sl__guard_sess_t *s, size_t start, size_t end, const sl__guard_ph_t *ph,
                         bool restore);
+
+/* What the one-byte escape \\X decodes to, by X (0: not one; \\u is read apart). */
+static const char redact_esc[256] = {
+    ['"'] = '"',  ['\\'] = '\\', ['/'] = '/',  ['b'] = '\b',
+    ['f'] = '\f', ['n'] = '\n',  ['r'] = '\r', ['t'] = '\t',
+};
 
 static const char *const redact_labels[SL_GUARD_DET_COUNT + 1] = {
     [SL_GUARD_DET_EMAIL] = "EMAIL",   [SL_GUARD_DET_PHONE] = "PHONE",
@@ -723,6 +728,7 @@ int
 sl__guard_decode(const char *body, size_t n, sl_buf_t *out, sl__guard_map_t *map)
 {
     const char *p = body, *end = body + n;
+    char *o;
 
     if (map != NULL) {
         map->n = 0;
@@ -734,44 +740,59 @@ sl__guard_decode(const char *body, size_t n, sl_buf_t *out, sl__guard_map_t *map
             map->v = sl_xmalloc(map->cap * sizeof(*map->v));
         }
     }
-    /* an escape never decodes to more bytes than it takes: one allocation */
+    /*
+     * an escape never decodes to more bytes than it takes: one allocation,
+     * and the decoded bytes are written in place (o never passes what was read)
+     */
+    if (n == 0) {
+        return 0;
+    }
     sl_buf_reserve(out, n);
+    o = out->p + out->len;
     while (p < end) {
-        size_t span = redact_span(p, end, out->p + out->len);
-        const char *bs = p + span;
-        size_t d0, rl = 2;
+        const char *bs;
+        size_t rl = 2;
+        char *o0;
         unsigned cp, lo;
 
-        out->len += span;
-        if (bs == end) {
-            return 0;
+        /* the bytes up to the next backslash: 16 at a time, stored whole (o stays behind p) */
+#if defined(__SSE2__)
+        while (end - p >= 16) {
+            __m128i v = _mm_loadu_si128((const __m128i *) (const void *) p);
+            unsigned m = (unsigned) _mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8('\\')));
+
+            _mm_storeu_si128((__m128i *) (void *) o, v);
+            if (m != 0) {
+                p += __builtin_ctz(m);
+                o += __builtin_ctz(m);
+                goto escape;
+            }
+            p += 16;
+            o += 16;
         }
-        d0 = out->len;
+#endif
+        while (p < end && *p != '\\') {
+            *o++ = *p++;
+        }
+        if (p == end) {
+            break;
+        }
+#if defined(__SSE2__)
+    escape:
+#endif
+        bs = p;
+        o0 = o;
         if (end - bs < 2) {
             return SL_EPARSE;
         }
-        switch (bs[1]) {
-        case '"':
-        case '\\':
-        case '/':
-            sl_buf_append(out, bs + 1, 1);
-            break;
-        case 'b':
-            sl_buf_append(out, "\b", 1);
-            break;
-        case 'f':
-            sl_buf_append(out, "\f", 1);
-            break;
-        case 'n':
-            sl_buf_append(out, "\n", 1);
-            break;
-        case 'r':
-            sl_buf_append(out, "\r", 1);
-            break;
-        case 't':
-            sl_buf_append(out, "\t", 1);
-            break;
-        case 'u':
+        if (bs[1] != 'u') {
+            char c = redact_esc[(unsigned char) bs[1]];
+
+            if (c == 0) {
+                return SL_EPARSE;
+            }
+            *o++ = c;
+        } else {
             if (end - bs < 6) {
                 return SL_EPARSE;
             }
@@ -784,23 +805,22 @@ sl__guard_decode(const char *body, size_t n, sl_buf_t *out, sl__guard_map_t *map
                     rl = 12;
                 }
             }
-            redact_utf8(out, cp);
+            o += redact_utf8(o, cp);
             if (map != NULL) {
                 map->unicode = true;
             }
-            break;
-        default:
-            return SL_EPARSE;
         }
         if (map != NULL) {
             if (map->n == map->cap) {
                 map->cap = map->cap == 0 ? 16 : map->cap * 2;
                 map->v = sl_xrealloc(map->v, map->cap * sizeof(*map->v));
             }
-            map->v[map->n++] = (sl__guard_esc_t){ d0, out->len - d0, (size_t) (bs - body), rl };
+            map->v[map->n++] = (sl__guard_esc_t){ (size_t) (o0 - out->p), (size_t) (o - o0),
+                                                  (size_t) (bs - body), rl };
         }
         p = bs + rl;
     }
+    out->len = (size_t) (o - out->p);
     return 0;
 }
 
@@ -832,63 +852,28 @@ sl__guard_map_raw(const sl__guard_map_t *map, size_t d)
 }
 
 
-/*
- * Copies p[0..end) to d up to its first backslash (or its end) and returns
- * how many bytes that was. d may take 16 bytes past the copy's end as long
- * as p has them too: sl__guard_decode writes no further into its output
- * than it has read of its input, and reserved as much.
- */
+/* Writes code point cp as UTF-8 at d; returns its length. */
 static size_t
-redact_span(const char *p, const char *end, char *d)
+redact_utf8(char *d, unsigned cp)
 {
-    const char *s = p;
-
-#if defined(__SSE2__)
-    const __m128i bsl = _mm_set1_epi8('\\');
-
-    while (end - p >= 16) {
-        __m128i v = _mm_loadu_si128((const __m128i *) (const void *) p);
-        unsigned m = (unsigned) _mm_movemask_epi8(_mm_cmpeq_epi8(v, bsl));
-
-        _mm_storeu_si128((__m128i *) (void *) d, v);
-        if (m != 0) {
-            return (size_t) (p - s) + (size_t) __builtin_ctz(m);
-        }
-        p += 16;
-        d += 16;
-    }
-#endif
-    while (p < end && *p != '\\') {
-        *d++ = *p++;
-    }
-    return (size_t) (p - s);
-}
-
-
-static void
-redact_utf8(sl_buf_t *out, unsigned cp)
-{
-    char b[4];
-    size_t n;
-
     if (cp < 0x80) {
-        b[0] = (char) cp;
-        n = 1;
-    } else if (cp < 0x800) {
-        b[0] = (char) (0xc0 | (cp >> 6));
-        b[1] = (char) (0x80 | (cp & 0x3f));
-        n = 2;
-    } else if (cp < 0x10000) {
-        b[0] = (char) (0xe0 | (cp >> 12));
-        b[1] = (char) (0x80 | ((cp >> 6) & 0x3f));
-        b[2] = (char) (0x80 | (cp & 0x3f));
-        n = 3;
-    } else {
-        b[0] = (char) (0xf0 | (cp >> 18));
-        b[1] = (char) (0x80 | ((cp >> 12) & 0x3f));
-        b[2] = (char) (0x80 | ((cp >> 6) & 0x3f));
-        b[3] = (char) (0x80 | (cp & 0x3f));
-        n = 4;
+        d[0] = (char) cp;
+        return 1;
     }
-    sl_buf_append(out, b, n);
+    if (cp < 0x800) {
+        d[0] = (char) (0xc0 | (cp >> 6));
+        d[1] = (char) (0x80 | (cp & 0x3f));
+        return 2;
+    }
+    if (cp < 0x10000) {
+        d[0] = (char) (0xe0 | (cp >> 12));
+        d[1] = (char) (0x80 | ((cp >> 6) & 0x3f));
+        d[2] = (char) (0x80 | (cp & 0x3f));
+        return 3;
+    }
+    d[0] = (char) (0xf0 | (cp >> 18));
+    d[1] = (char) (0x80 | ((cp >> 12) & 0x3f));
+    d[2] = (char) (0x80 | ((cp >> 6) & 0x3f));
+    d[3] = (char) (0x80 | (cp & 0x3f));
+    return 4;
 }
