@@ -90,6 +90,7 @@ static bool det_word(unsigned char c);
 static bool det_hex(unsigned char c);
 static bool det_space(unsigned char c);
 static bool det_keychar(unsigned char c);
+static bool det_key_start(unsigned char a, unsigned char b);
 static unsigned char det_lower(unsigned char c);
 static bool det_group_tail(const char *t, size_t i);
 static size_t det_email(const char *t, size_t len, size_t at, size_t *start);
@@ -267,6 +268,34 @@ static bool
 det_keychar(unsigned char c)
 {
     return (det_cls[c] & (DET_C_DIGIT | DET_C_ALPHA | DET_C_UNDER | DET_C_DASH)) != 0;
+}
+
+
+/*
+ * Whether a key shape (det_secret) may start with a, b: the first two
+ * bytes of a prefix (sk, rk, AK, AS, AI, gh, gi, gl, xo, xa, hf) or of a
+ * JWT (ey).
+ */
+static bool
+det_key_start(unsigned char a, unsigned char b)
+{
+    switch (a) {
+    case 's':
+    case 'r':
+        return b == 'k';
+    case 'A':
+        return b == 'K' || b == 'S' || b == 'I';
+    case 'g':
+        return b == 'h' || b == 'i' || b == 'l';
+    case 'x':
+        return b == 'o' || b == 'a';
+    case 'h':
+        return b == 'f';
+    case 'e':
+        return b == 'y';
+    default:
+        return false;
+    }
 }
 
 
@@ -589,6 +618,12 @@ sl__guard_detect(const char *t, size_t len, size_t from, unsigned mask, sl__guar
             if (c == ':' && !det_hex(p) && !(i + 1 < len && t[i + 1] == ':')) {
                 continue;
             }
+            if (c == ':' && det_digit(p)
+                && (i < 2 || !det_keychar((unsigned char) t[i - 2])
+                    || (det_digit((unsigned char) t[i - 2])
+                        && (i < 3 || !det_keychar((unsigned char) t[i - 3]))))) {
+                continue; /* 12:30, "Ticket 7:": the word before it does not start with a letter */
+            }
             det_at(&sc, i, p);
             if (sc.skip > i + 1) {
                 /* a key, a PEM block */
@@ -706,8 +741,16 @@ det_num_want(const char *t, size_t len, size_t i, size_t r)
             want |= d0 == '0' && n <= 5 ? 1u << SL_GUARD_DET_PHONE : 0;
         }
     } else if (n <= 4 && (c1 == ':' || det_hex(c1)) && (i == 0 || t[i - 1] != ':')) {
-        /* IPv6 (the byte before is neither a letter nor a digit: see sl__guard_detect) */
-        want |= 1u << SL_GUARD_DET_IP;
+        /*
+         * IPv6 (the byte before is neither a letter nor a digit: see
+         * sl__guard_detect); after "N:" an address goes on with a hex
+         * digit, ':' or '.' (det_ipv6 asks the same), not "Ticket 7: the"
+         */
+        if (c1 != ':'
+            || (r + 1 < len
+                && (det_hex((unsigned char) t[r + 1]) || t[r + 1] == ':' || t[r + 1] == '.'))) {
+            want |= 1u << SL_GUARD_DET_IP;
+        }
     }
     return want;
 }
@@ -762,7 +805,8 @@ det_key_word(det_scan_t *sc, size_t j)
             return false;
         }
     }
-    if (ws == j || ws < sc->from || !det_alpha((unsigned char) sc->t[ws])) {
+    if (ws == j || ws < sc->from
+        || !det_key_start((unsigned char) sc->t[ws], (unsigned char) sc->t[ws + 1])) {
         return false;
     }
     return det_key_at(sc, ws);
@@ -952,9 +996,35 @@ det_email(const char *t, size_t len, size_t at, size_t *start)
 bool
 sl__guard_luhn(const char *digits, size_t n)
 {
+    const uint64_t zeros = 0x3030303030303030ULL, dbl = 0x00ff00ff00ff00ffULL;
+    char buf[24];
+    uint64_t w[3], acc = 0;
     unsigned sum = 0;
     size_t i = n;
 
+    if (n == 0) {
+        return false;
+    }
+    if (n <= sizeof(buf)) {
+        /*
+         * eight digits a step: right-aligned in buf after '0's, so the
+         * digits doubled (every second from the right) are the even bytes
+         */
+        memset(buf, '0', sizeof(buf));
+        memcpy(buf + sizeof(buf) - n, digits, n);
+        memcpy(w, buf, sizeof(buf));
+        for (unsigned k = 0; k < 3; k++) {
+            uint64_t x = w[k] - zeros; /* each byte a digit 0..9 */
+            uint64_t d = x & dbl;      /* the doubled ones (little-endian: the even bytes) */
+            /* 2d, less 9 where d >= 5 (d + 123 reaches the byte's top bit) */
+            uint64_t ge5 = ((d + 0x7b7b7b7b7b7b7b7bULL) >> 7) & 0x0001000100010001ULL;
+
+            acc += (x & ~dbl) + 2 * d - 9 * ge5;
+        }
+        /* each byte at most 3 * 9 = 27: the sum of the eight fits one byte */
+        sum = (unsigned) ((acc * 0x0101010101010101ULL) >> 56);
+        return sum % 10 == 0;
+    }
     while (i >= 2) {
         /* every second digit from the right doubled, less 9 when above 9 */
         unsigned d = 2 * (unsigned) (unsigned char) (digits[i - 2] - '0');
@@ -965,7 +1035,7 @@ sl__guard_luhn(const char *digits, size_t n)
     if (i == 1) {
         sum += (unsigned) (digits[0] - '0');
     }
-    return n > 0 && sum % 10 == 0;
+    return sum % 10 == 0;
 }
 
 

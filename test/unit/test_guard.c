@@ -173,6 +173,50 @@ test_detectors(void **state)
 }
 
 
+/* Luhn as the standard states it, one digit at a time from the right. */
+static bool
+luhn_ref(const char *d, size_t n)
+{
+    unsigned sum = 0;
+
+    for (size_t k = 0; k < n; k++) {
+        unsigned v = (unsigned) (d[n - 1 - k] - '0');
+
+        if (k % 2 == 1) {
+            v = v * 2 > 9 ? v * 2 - 9 : v * 2;
+        }
+        sum += v;
+    }
+    return n > 0 && sum % 10 == 0;
+}
+
+
+/*
+ * sl__guard_luhn (eight digits a step up to 24, one at a time beyond)
+ * against the reference on random digit strings of every length 0..30,
+ * all nines and all zeros included.
+ */
+static void
+test_luhn_generated(void **state)
+{
+    char d[32];
+    unsigned seed = 11;
+
+    (void) state;
+    for (int round = 0; round < 20000; round++) {
+        size_t n = (size_t) round % 31;
+
+        for (size_t k = 0; k < n; k++) {
+            seed = seed * 1103515245u + 12345u;
+            d[k] = round % 97 == 0 ? '9' : round % 89 == 0 ? '0' : (char) ('0' + (seed >> 16) % 10);
+        }
+        if (sl__guard_luhn(d, n) != luhn_ref(d, n)) {
+            fail_msg("luhn differs on \"%.*s\"", (int) n, d);
+        }
+    }
+}
+
+
 static void
 test_checksums(void **state)
 {
@@ -1219,21 +1263,14 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_detectors),
-        cmocka_unit_test(test_checksums),
-        cmocka_unit_test(test_patterns),
-        cmocka_unit_test(test_redact_restore),
-        cmocka_unit_test(test_placeholder_find),
-        cmocka_unit_test(test_placeholder_table),
-        cmocka_unit_test(test_block_and_output),
-        cmocka_unit_test(test_stream_equals_whole),
-        cmocka_unit_test(test_stream_block),
-        cmocka_unit_test(test_stream_block_space_run),
-        cmocka_unit_test(test_unquote),
-        cmocka_unit_test(test_decode_generated),
-        cmocka_unit_test(test_conf),
-        cmocka_unit_test(test_conf_errors),
-        cmocka_unit_test(test_request),
+        cmocka_unit_test(test_detectors),         cmocka_unit_test(test_checksums),
+        cmocka_unit_test(test_patterns),          cmocka_unit_test(test_redact_restore),
+        cmocka_unit_test(test_placeholder_find),  cmocka_unit_test(test_placeholder_table),
+        cmocka_unit_test(test_block_and_output),  cmocka_unit_test(test_stream_equals_whole),
+        cmocka_unit_test(test_stream_block),      cmocka_unit_test(test_stream_block_space_run),
+        cmocka_unit_test(test_unquote),           cmocka_unit_test(test_decode_generated),
+        cmocka_unit_test(test_luhn_generated),    cmocka_unit_test(test_conf),
+        cmocka_unit_test(test_conf_errors),       cmocka_unit_test(test_request),
         cmocka_unit_test(test_answer_and_events),
     };
 
