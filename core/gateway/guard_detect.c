@@ -1133,6 +1133,9 @@ det_phone(const char *t, size_t len, size_t i)
     if (t[i] == '+') {
         return det_phone_plus(t, len, i);
     }
+    if (t[i] == '(' && (det_digits(t, len, i + 1, 3) == 0 || i + 4 >= len || t[i + 4] != ')')) {
+        return 0; /* "(415)" or nothing (det_phone_nanp asks the same first) */
+    }
     if (det_group_tail(t, i)) {
         return 0;
     }

@@ -34,6 +34,9 @@
 #include "core/base/json.h"
 
 #define REDACT_PENDING 8
+#define REDACT_SLAB    4096 /* bytes of pool cut at once for placeholders */
+#define REDACT_ALIGN   16   /* what the pool aligns to (an entry starts so) */
+#define REDACT_PER_HIT 128  /* bytes of text per hit a dense text has (the arrays' first size) */
 
 /*
  * The decisions of one sl__guard_apply() counted as they come and recorded
@@ -447,6 +450,17 @@ sl__guard_apply(sl__guard_sess_t *s, unsigned dir, const char *w, size_t n, size
     h->n = 0;
     h->partial = SIZE_MAX;
     s->nrepl = 0;
+    if (h->cap < (n - from) / REDACT_PER_HIT) {
+        /* room for a dense text's hits at once, not a doubling at a time */
+        h->cap = (n - from) / REDACT_PER_HIT;
+        free(h->v);
+        h->v = sl_xmalloc(h->cap * sizeof(*h->v));
+    }
+    if (out == NULL && s->caprepl < (n - from) / REDACT_PER_HIT) {
+        s->caprepl = (n - from) / REDACT_PER_HIT;
+        free(s->repl);
+        s->repl = sl_xmalloc(s->caprepl * sizeof(*s->repl));
+    }
     pd.n = 0;
     *changed = false;
     if (checks) {
@@ -602,7 +616,7 @@ redact_placeholder(sl__guard_sess_t *s, unsigned det, bool restorable, const cha
 {
     unsigned label = det < SL_GUARD_DET_COUNT ? det : SL_GUARD_DET_COUNT;
     uint64_t h = redact_hash(label, p, len);
-    size_t k = 0, mask = s->tabcap - 1, pl, nd;
+    size_t k = 0, mask = s->tabcap - 1, pl, nd, need;
     char num[10];
     unsigned v;
     sl__guard_ph_t *ph;
@@ -620,8 +634,22 @@ redact_placeholder(sl__guard_sess_t *s, unsigned det, bool restorable, const cha
             }
         }
     }
-    /* the entry and its original in one piece of the pool; entries never move */
-    ph = sl_palloc(s->pool, sizeof(*ph) + len + 1);
+    /*
+     * the entry and its original in one piece of the pool (entries never
+     * move), cut from a slab of the pool taken for several at once
+     */
+    need = (sizeof(*ph) + len + 1 + REDACT_ALIGN - 1) & ~(size_t) (REDACT_ALIGN - 1);
+    if (need > REDACT_SLAB / 4) {
+        ph = sl_palloc(s->pool, need); /* a long one alone */
+    } else {
+        if (need > s->slab_left) {
+            s->slab = sl_palloc(s->pool, REDACT_SLAB);
+            s->slab_left = REDACT_SLAB;
+        }
+        ph = (sl__guard_ph_t *) (void *) s->slab;
+        s->slab += need;
+        s->slab_left -= need;
+    }
     memcpy((char *) (ph + 1), p, len);
     ((char *) (ph + 1))[len] = '\0';
     ph->det = label;
