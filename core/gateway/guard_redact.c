@@ -761,9 +761,9 @@ sl__guard_decode(const char *body, size_t n, sl_buf_t *out, sl__guard_map_t *map
     if (map != NULL) {
         map->n = 0;
         map->unicode = false;
-        if (map->cap < n / 64) {
-            /* a guess (a newline every 64 bytes) that spares most of the doublings */
-            map->cap = n / 64;
+        if (map->cap < n / 32) {
+            /* a guess (an escape every 32 bytes: prose has one a line) that spares the doublings */
+            map->cap = n / 32;
             free(map->v);
             map->v = sl_xmalloc(map->cap * sizeof(*map->v));
         }
