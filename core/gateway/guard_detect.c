@@ -91,6 +91,7 @@ static bool det_hex(unsigned char c);
 static bool det_space(unsigned char c);
 static bool det_keychar(unsigned char c);
 static bool det_key_start(unsigned char a, unsigned char b);
+static bool det_key_sep(unsigned char p);
 static unsigned char det_lower(unsigned char c);
 static bool det_group_tail(const char *t, size_t i);
 static size_t det_email(const char *t, size_t len, size_t at, size_t *start);
@@ -296,6 +297,27 @@ det_key_start(unsigned char a, unsigned char b)
     default:
         return false;
     }
+}
+
+
+/*
+ * Whether p may come right before the first '-' or '_' of a key prefix:
+ * sk- sk_ rk_ (k), ghp_ gho_ ghu_ ghs_ ghr_ (p o u s r), github_ (b),
+ * glpat- (t), xoxb- xoxp- xoxa- xoxr- xoxs- xapp- (b p a r s), hf_ (f).
+ * A separator after another byte is a later one of its word (whose start
+ * the first one tried already), or one of a word no prefix starts; the
+ * words the 'A' and 'J' triggers try (AIza..., eyJ...) are tried there
+ * first.
+ */
+static bool
+det_key_sep(unsigned char p)
+{
+    const uint32_t az = 1u << ('k' - 'a') | 1u << ('p' - 'a') | 1u << ('o' - 'a')
+                        | 1u << ('u' - 'a') | 1u << ('s' - 'a') | 1u << ('r' - 'a')
+                        | 1u << ('b' - 'a') | 1u << ('t' - 'a') | 1u << ('a' - 'a')
+                        | 1u << ('f' - 'a');
+
+    return (unsigned) (p - 'a') < 26u && ((az >> (p - 'a')) & 1u);
 }
 
 
@@ -612,8 +634,8 @@ sl__guard_detect(const char *t, size_t len, size_t from, unsigned mask, sl__guar
             }
             /* what could start here at all (det_at looks closer) */
             if ((c == '-' || c == '_')
-                && !((unsigned) (p - 'a') < 26u || (c == '-' && i + 1 < len && t[i + 1] == '-'))) {
-                continue; /* key prefixes end in a lower-case letter; a PEM line starts "--" */
+                && !(det_key_sep(p) || (c == '-' && i + 1 < len && t[i + 1] == '-'))) {
+                continue; /* not a key prefix's first separator; a PEM line starts "--" */
             }
             if (c == ':' && !det_hex(p) && !(i + 1 < len && t[i + 1] == ':')) {
                 continue;
