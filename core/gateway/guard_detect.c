@@ -640,6 +640,10 @@ sl__guard_detect(const char *t, size_t len, size_t from, unsigned mask, sl__guar
             if (c == ':' && !det_hex(p) && !(i + 1 < len && t[i + 1] == ':')) {
                 continue;
             }
+            if (c == ':' && det_hex(p) && i >= 2 && det_keychar((unsigned char) t[i - 2])
+                && !det_hex((unsigned char) t[i - 2])) {
+                continue; /* "name:", "v_1:": the word before it is not all hex digits */
+            }
             if (c == ':' && det_digit(p)
                 && (i < 2 || !det_keychar((unsigned char) t[i - 2])
                     || (det_digit((unsigned char) t[i - 2])
