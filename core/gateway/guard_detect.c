@@ -102,6 +102,7 @@ static size_t det_phone_nanp(const char *t, size_t len, size_t i);
 static size_t det_phone_national(const char *t, size_t len, size_t i);
 static bool det_num_end(const char *t, size_t len, size_t e);
 static size_t det_digits(const char *t, size_t len, size_t i, size_t n);
+static inline size_t det_ipv4_part(const char *t, size_t len, size_t j);
 static size_t det_ipv4(const char *t, size_t len, size_t i);
 static size_t det_ipv6(const char *t, size_t len, size_t i);
 static size_t det_iban(const char *t, size_t len, size_t i);
@@ -1311,24 +1312,49 @@ det_phone_national(const char *t, size_t len, size_t i)
 
 /* --------------------------------------------------------------------- ip */
 
+/*
+ * The end of a dotted quad's part at t[j] (a digit): 0..255 without a
+ * leading zero and not followed by another digit; 0 when it is not one.
+ */
+static inline size_t
+det_ipv4_part(const char *t, size_t len, size_t j)
+{
+    unsigned v = (unsigned) (t[j] - '0');
+
+    j++;
+    if (j < len && det_digit((unsigned char) t[j])) {
+        if (v == 0) {
+            return 0; /* a leading zero */
+        }
+        v = v * 10 + (unsigned) (t[j] - '0');
+        j++;
+        if (j < len && det_digit((unsigned char) t[j])) {
+            v = v * 10 + (unsigned) (t[j] - '0');
+            j++;
+            if (v > 255 || (j < len && det_digit((unsigned char) t[j]))) {
+                return 0;
+            }
+        }
+    }
+    return j;
+}
+
+
 static size_t
 det_ipv4(const char *t, size_t len, size_t i)
 {
     size_t j = i;
 
+    if (!det_digit((unsigned char) t[i])) {
+        return 0;
+    }
     for (int part = 0; part < 4; part++) {
-        size_t s = j;
-        unsigned v = 0;
-
-        while (j < len && det_digit((unsigned char) t[j]) && j - s < 3) {
-            v = v * 10 + (unsigned) (t[j] - '0');
-            j++;
-        }
-        if (j == s || v > 255 || (j - s > 1 && t[s] == '0')
-            || (j < len && det_digit((unsigned char) t[j]))) {
+        j = det_ipv4_part(t, len, j);
+        if (j == 0) {
             return 0;
         }
         if (part < 3) {
+            /* a '.' and the next part's first digit */
             if (j + 1 >= len || t[j] != '.' || !det_digit((unsigned char) t[j + 1])) {
                 return 0;
             }
