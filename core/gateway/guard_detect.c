@@ -900,11 +900,21 @@ det_plain_avx2(const char *p, size_t n, size_t *done)
     __m256i esc = _mm256_setzero_si256(), high = _mm256_setzero_si256();
     size_t i = 0;
 
+    /* 64 bytes a step, then 32 */
+    for (; i + 64 <= n; i += 64) {
+        __m256i x = _mm256_loadu_si256((const __m256i *) (const void *) (p + i));
+        __m256i y = _mm256_loadu_si256((const __m256i *) (const void *) (p + i + 32));
+
+        esc = _mm256_or_si256(esc, _mm256_cmpeq_epi8(x, _mm256_set1_epi8('\\')));
+        esc = _mm256_or_si256(esc, _mm256_cmpeq_epi8(y, _mm256_set1_epi8('\\')));
+        /* signed: below 0x20, or 0x80 and above */
+        high = _mm256_or_si256(high, _mm256_cmpgt_epi8(_mm256_set1_epi8(0x20), x));
+        high = _mm256_or_si256(high, _mm256_cmpgt_epi8(_mm256_set1_epi8(0x20), y));
+    }
     for (; i + 32 <= n; i += 32) {
         __m256i x = _mm256_loadu_si256((const __m256i *) (const void *) (p + i));
 
         esc = _mm256_or_si256(esc, _mm256_cmpeq_epi8(x, _mm256_set1_epi8('\\')));
-        /* signed: below 0x20, or 0x80 and above */
         high = _mm256_or_si256(high, _mm256_cmpgt_epi8(_mm256_set1_epi8(0x20), x));
     }
     *done = i;

@@ -217,6 +217,50 @@ test_luhn_generated(void **state)
 }
 
 
+/*
+ * sl__guard_plain (64 and 32 bytes a step with AVX2, 16 with SSE2, then
+ * byte by byte) against a byte-by-byte reference under each instruction
+ * set this machine has: texts of 0 to 300 bytes, plain or with one or two
+ * bytes that count ('\\', a control byte, 0x80 and above) anywhere.
+ */
+static void
+test_plain_generated(void **state)
+{
+    static const unsigned char marks[] = { '\\', 0x00, 0x1f, 0x0a, 0x80, 0xc3, 0xff };
+    char t[300];
+    unsigned seed = 3;
+
+    (void) state;
+    for (unsigned isa = SL__GUARD_ISA_SCALAR; isa <= SL__GUARD_ISA_AVX2; isa++) {
+        if (sl__guard_detect_isa(isa) != 0) {
+            continue; /* this machine lacks it (scalar and SSE2 are always there on x86-64) */
+        }
+        for (int round = 0; round < 6000; round++) {
+            size_t n = (size_t) round % 301;
+            unsigned want = 0;
+
+            for (size_t k = 0; k < n; k++) {
+                seed = seed * 1103515245u + 12345u;
+                t[k] = (char) (0x20 + (seed >> 16) % 0x5c); /* ' '..'{' less '\\' below */
+                t[k] = t[k] == '\\' ? 'x' : t[k];
+            }
+            for (int m = 0; m < round % 3 && n > 0; m++) {
+                seed = seed * 1103515245u + 12345u;
+                t[(seed >> 8) % n] = (char) marks[(seed >> 20) % sizeof(marks)];
+            }
+            for (size_t k = 0; k < n; k++) {
+                unsigned char c = (unsigned char) t[k];
+
+                want |= c == '\\' ? SL__GUARD_PLAIN_ESC : 0;
+                want |= c < 0x20 || c >= 0x80 ? SL__GUARD_PLAIN_HIGH : 0;
+            }
+            assert_int_equal(sl__guard_plain(t, n), want);
+        }
+    }
+    assert_int_equal(sl__guard_detect_isa(SL__GUARD_ISA_BEST), 0);
+}
+
+
 static void
 test_checksums(void **state)
 {
@@ -1263,14 +1307,23 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_detectors),         cmocka_unit_test(test_checksums),
-        cmocka_unit_test(test_patterns),          cmocka_unit_test(test_redact_restore),
-        cmocka_unit_test(test_placeholder_find),  cmocka_unit_test(test_placeholder_table),
-        cmocka_unit_test(test_block_and_output),  cmocka_unit_test(test_stream_equals_whole),
-        cmocka_unit_test(test_stream_block),      cmocka_unit_test(test_stream_block_space_run),
-        cmocka_unit_test(test_unquote),           cmocka_unit_test(test_decode_generated),
-        cmocka_unit_test(test_luhn_generated),    cmocka_unit_test(test_conf),
-        cmocka_unit_test(test_conf_errors),       cmocka_unit_test(test_request),
+        cmocka_unit_test(test_detectors),
+        cmocka_unit_test(test_checksums),
+        cmocka_unit_test(test_patterns),
+        cmocka_unit_test(test_redact_restore),
+        cmocka_unit_test(test_placeholder_find),
+        cmocka_unit_test(test_placeholder_table),
+        cmocka_unit_test(test_block_and_output),
+        cmocka_unit_test(test_stream_equals_whole),
+        cmocka_unit_test(test_stream_block),
+        cmocka_unit_test(test_stream_block_space_run),
+        cmocka_unit_test(test_unquote),
+        cmocka_unit_test(test_decode_generated),
+        cmocka_unit_test(test_luhn_generated),
+        cmocka_unit_test(test_plain_generated),
+        cmocka_unit_test(test_conf),
+        cmocka_unit_test(test_conf_errors),
+        cmocka_unit_test(test_request),
         cmocka_unit_test(test_answer_and_events),
     };
 
