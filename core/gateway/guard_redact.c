@@ -33,10 +33,11 @@
 #include "core/base/errno.h"
 #include "core/base/json.h"
 
-#define REDACT_PENDING 8
-#define REDACT_SLAB    4096 /* bytes of pool cut at once for placeholders */
-#define REDACT_ALIGN   16   /* what the pool aligns to (an entry starts so) */
-#define REDACT_PER_HIT 128  /* bytes of text per hit a dense text has (the arrays' first size) */
+#define REDACT_PENDING   8
+#define REDACT_SLAB      4096 /* bytes of pool cut at once for placeholders */
+#define REDACT_ALIGN     16   /* what the pool aligns to (an entry starts so) */
+#define REDACT_TAB_FIRST 256  /* slots of the placeholders' table at first (1 KiB) */
+#define REDACT_PER_HIT   128  /* bytes of text per hit a dense text has (the arrays' first size) */
 
 /*
  * The decisions of one sl__guard_apply() counted as they come and recorded
@@ -241,38 +242,35 @@ redact_restore_hits(sl__guard_sess_t *s, const char *w, size_t n, size_t from)
 }
 
 
-/* A hash of the label and the text, eight bytes a step (murmur3's finalizer at the end). */
+/*
+ * A hash of the label and the text: eight bytes a step up to the last 9
+ * to 16, which are taken as two words of eight (overlapping), each mixed
+ * with its own multiplier, then one finishing mix.
+ */
 static uint64_t
 redact_hash(unsigned label, const char *p, size_t len)
 {
-    uint64_t h = 0x9e3779b97f4a7c15ULL ^ ((uint64_t) label << 32) ^ len;
+    uint64_t h = 0x9e3779b97f4a7c15ULL ^ ((uint64_t) label << 32) ^ len, a = 0, b = 0;
     size_t i = 0;
 
-    for (; i + 8 <= len; i += 8) {
-        uint64_t w;
-
-        memcpy(&w, p + i, 8);
-        h = (h ^ w) * 0xff51afd7ed558ccdULL;
-        h ^= h >> 29;
-    }
-    if (i < len) {
-        uint64_t w = 0;
-
-        if (len >= 8) {
-            memcpy(&w, p + len - 8, 8); /* the last eight bytes, some hashed already */
-        } else {
-            for (unsigned k = 0; i + k < len; k++) {
-                w |= (uint64_t) (unsigned char) p[i + k] << (8 * k);
-            }
+    if (len >= 8) {
+        for (; i + 16 < len; i += 8) {
+            memcpy(&a, p + i, 8);
+            h = (h ^ a) * 0xff51afd7ed558ccdULL;
+            h ^= h >> 29;
         }
-        h = (h ^ w) * 0xff51afd7ed558ccdULL;
-        h ^= h >> 29;
+        memcpy(&a, p + i, 8);
+        memcpy(&b, p + len - 8, 8);
+    } else {
+        for (unsigned k = 0; k < len; k++) {
+            a |= (uint64_t) (unsigned char) p[k] << (8 * k);
+        }
     }
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdULL;
-    h ^= h >> 33;
-    h *= 0xc4ceb9fe1a85ec53ULL;
-    return h ^ (h >> 33);
+    h ^= a * 0xff51afd7ed558ccdULL;
+    h ^= (b ^ (h >> 31)) * 0xc4ceb9fe1a85ec53ULL;
+    h ^= h >> 32;
+    h *= 0x9fb21c651e98df25ULL;
+    return h ^ (h >> 29);
 }
 
 
@@ -322,7 +320,7 @@ redact_index(sl__guard_sess_t *s, size_t i)
     size_t mask, k;
 
     if ((i + 1) * 4 > s->tabcap * 3) {
-        s->tabcap = s->tabcap == 0 ? 256 : s->tabcap * 4;
+        s->tabcap = s->tabcap == 0 ? REDACT_TAB_FIRST : s->tabcap * 4;
         s->by_orig = sl_pcalloc(s->pool, s->tabcap * sizeof(uint32_t));
         for (size_t j = 0; j < i; j++) {
             redact_index(s, j);
