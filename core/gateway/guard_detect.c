@@ -706,7 +706,8 @@ det_at(det_scan_t *sc, size_t i, unsigned char p)
         det_colon(sc, i);
         return;
     case 'A':
-        if (!det_keychar(p)) {
+        /* AKIA, ASIA, AIza */
+        if (!det_keychar(p) && i + 1 < sc->len && det_key_start('A', (unsigned char) t[i + 1])) {
             det_key_at(sc, i);
         }
         return;
