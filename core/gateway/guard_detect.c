@@ -683,8 +683,10 @@ det_at(det_scan_t *sc, size_t i, unsigned char p)
         return;
     case '+':
     case '(':
+        /* a '(' opens "(415)" or nothing (det_phone looks closer) */
         if ((sc->mask & (1u << SL_GUARD_DET_PHONE)) && i >= sc->next[SL_GUARD_DET_PHONE]
-            && !det_word(p) && p != '+' && (e = det_phone(t, sc->len, i)) != 0) {
+            && !det_word(p) && p != '+' && (c == '+' || (i + 4 < sc->len && t[i + 4] == ')'))
+            && (e = det_phone(t, sc->len, i)) != 0) {
             det_push(sc->out, sc->next, i, e, SL_GUARD_DET_PHONE, false, sc->from);
         }
         return;
