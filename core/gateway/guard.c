@@ -729,12 +729,21 @@ guard_walk_string(guard_walk_t *w, int v)
     if (rc < 0 || !changed) {
         return rc;
     }
+    if (w->nedits + s->nrepl > w->capedits) {
+        /* room for this string's edits at once (a doubling at a time left copies in the pool) */
+        size_t cap =
+            w->capedits * 2 > w->nedits + s->nrepl ? w->capedits * 2 : w->nedits + s->nrepl;
+        sl_json_edit_t *ev = sl_palloc(w->pool, cap * sizeof(*ev));
+
+        if (w->nedits > 0) {
+            memcpy(ev, w->edits, w->nedits * sizeof(*ev));
+        }
+        w->edits = ev;
+        w->capedits = cap;
+    }
     for (size_t i = 0; i < s->nrepl; i++) {
         const sl__guard_repl_t *r = &s->repl[i];
 
-        if (w->nedits == w->capedits) {
-            w->edits = sl_pgrow(w->pool, w->edits, w->nedits, &w->capedits, 64, sizeof(*w->edits));
-        }
         /* without escapes the text is the body's bytes: no map to look up */
         w->edits[w->nedits++] =
             (sl_json_edit_t){ base + (map != NULL ? sl__guard_map_raw(map, r->start) : r->start),

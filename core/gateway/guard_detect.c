@@ -90,6 +90,8 @@ static bool det_word(unsigned char c);
 static bool det_hex(unsigned char c);
 static bool det_space(unsigned char c);
 static bool det_keychar(unsigned char c);
+static bool det_key_start(unsigned char a, unsigned char b);
+static bool det_key_sep(unsigned char p);
 static unsigned char det_lower(unsigned char c);
 static bool det_group_tail(const char *t, size_t i);
 static size_t det_email(const char *t, size_t len, size_t at, size_t *start);
@@ -100,6 +102,7 @@ static size_t det_phone_nanp(const char *t, size_t len, size_t i);
 static size_t det_phone_national(const char *t, size_t len, size_t i);
 static bool det_num_end(const char *t, size_t len, size_t e);
 static size_t det_digits(const char *t, size_t len, size_t i, size_t n);
+static inline size_t det_ipv4_part(const char *t, size_t len, size_t j);
 static size_t det_ipv4(const char *t, size_t len, size_t i);
 static size_t det_ipv6(const char *t, size_t len, size_t i);
 static size_t det_iban(const char *t, size_t len, size_t i);
@@ -267,6 +270,55 @@ static bool
 det_keychar(unsigned char c)
 {
     return (det_cls[c] & (DET_C_DIGIT | DET_C_ALPHA | DET_C_UNDER | DET_C_DASH)) != 0;
+}
+
+
+/*
+ * Whether a key shape (det_secret) may start with a, b: the first two
+ * bytes of a prefix (sk, rk, AK, AS, AI, gh, gi, gl, xo, xa, hf) or of a
+ * JWT (ey).
+ */
+static bool
+det_key_start(unsigned char a, unsigned char b)
+{
+    switch (a) {
+    case 's':
+    case 'r':
+        return b == 'k';
+    case 'A':
+        return b == 'K' || b == 'S' || b == 'I';
+    case 'g':
+        return b == 'h' || b == 'i' || b == 'l';
+    case 'x':
+        return b == 'o' || b == 'a';
+    case 'h':
+        return b == 'f';
+    case 'e':
+        return b == 'y';
+    default:
+        return false;
+    }
+}
+
+
+/*
+ * Whether p may come right before the first '-' or '_' of a key prefix:
+ * sk- sk_ rk_ (k), ghp_ gho_ ghu_ ghs_ ghr_ (p o u s r), github_ (b),
+ * glpat- (t), xoxb- xoxp- xoxa- xoxr- xoxs- xapp- (b p a r s), hf_ (f).
+ * A separator after another byte is a later one of its word (whose start
+ * the first one tried already), or one of a word no prefix starts; the
+ * words the 'A' and 'J' triggers try (AIza..., eyJ...) are tried there
+ * first.
+ */
+static bool
+det_key_sep(unsigned char p)
+{
+    const uint32_t az = 1u << ('k' - 'a') | 1u << ('p' - 'a') | 1u << ('o' - 'a')
+                        | 1u << ('u' - 'a') | 1u << ('s' - 'a') | 1u << ('r' - 'a')
+                        | 1u << ('b' - 'a') | 1u << ('t' - 'a') | 1u << ('a' - 'a')
+                        | 1u << ('f' - 'a');
+
+    return (unsigned) (p - 'a') < 26u && ((az >> (p - 'a')) & 1u);
 }
 
 
@@ -583,11 +635,21 @@ sl__guard_detect(const char *t, size_t len, size_t from, unsigned mask, sl__guar
             }
             /* what could start here at all (det_at looks closer) */
             if ((c == '-' || c == '_')
-                && !((unsigned) (p - 'a') < 26u || (c == '-' && i + 1 < len && t[i + 1] == '-'))) {
-                continue; /* key prefixes end in a lower-case letter; a PEM line starts "--" */
+                && !(det_key_sep(p) || (c == '-' && i + 1 < len && t[i + 1] == '-'))) {
+                continue; /* not a key prefix's first separator; a PEM line starts "--" */
             }
             if (c == ':' && !det_hex(p) && !(i + 1 < len && t[i + 1] == ':')) {
                 continue;
+            }
+            if (c == ':' && det_hex(p) && i >= 2 && det_keychar((unsigned char) t[i - 2])
+                && !det_hex((unsigned char) t[i - 2])) {
+                continue; /* "name:", "v_1:": the word before it is not all hex digits */
+            }
+            if (c == ':' && det_digit(p)
+                && (i < 2 || !det_keychar((unsigned char) t[i - 2])
+                    || (det_digit((unsigned char) t[i - 2])
+                        && (i < 3 || !det_keychar((unsigned char) t[i - 3]))))) {
+                continue; /* 12:30, "Ticket 7:": the word before it does not start with a letter */
             }
             det_at(&sc, i, p);
             if (sc.skip > i + 1) {
@@ -621,8 +683,10 @@ det_at(det_scan_t *sc, size_t i, unsigned char p)
         return;
     case '+':
     case '(':
+        /* a '(' opens "(415)" or nothing (det_phone looks closer) */
         if ((sc->mask & (1u << SL_GUARD_DET_PHONE)) && i >= sc->next[SL_GUARD_DET_PHONE]
-            && !det_word(p) && p != '+' && (e = det_phone(t, sc->len, i)) != 0) {
+            && !det_word(p) && p != '+' && (c == '+' || (i + 4 < sc->len && t[i + 4] == ')'))
+            && (e = det_phone(t, sc->len, i)) != 0) {
             det_push(sc->out, sc->next, i, e, SL_GUARD_DET_PHONE, false, sc->from);
         }
         return;
@@ -644,7 +708,8 @@ det_at(det_scan_t *sc, size_t i, unsigned char p)
         det_colon(sc, i);
         return;
     case 'A':
-        if (!det_keychar(p)) {
+        /* AKIA, ASIA, AIza */
+        if (!det_keychar(p) && i + 1 < sc->len && det_key_start('A', (unsigned char) t[i + 1])) {
             det_key_at(sc, i);
         }
         return;
@@ -706,8 +771,16 @@ det_num_want(const char *t, size_t len, size_t i, size_t r)
             want |= d0 == '0' && n <= 5 ? 1u << SL_GUARD_DET_PHONE : 0;
         }
     } else if (n <= 4 && (c1 == ':' || det_hex(c1)) && (i == 0 || t[i - 1] != ':')) {
-        /* IPv6 (the byte before is neither a letter nor a digit: see sl__guard_detect) */
-        want |= 1u << SL_GUARD_DET_IP;
+        /*
+         * IPv6 (the byte before is neither a letter nor a digit: see
+         * sl__guard_detect); after "N:" an address goes on with a hex
+         * digit, ':' or '.' (det_ipv6 asks the same), not "Ticket 7: the"
+         */
+        if (c1 != ':'
+            || (r + 1 < len
+                && (det_hex((unsigned char) t[r + 1]) || t[r + 1] == ':' || t[r + 1] == '.'))) {
+            want |= 1u << SL_GUARD_DET_IP;
+        }
     }
     return want;
 }
@@ -762,7 +835,8 @@ det_key_word(det_scan_t *sc, size_t j)
             return false;
         }
     }
-    if (ws == j || ws < sc->from || !det_alpha((unsigned char) sc->t[ws])) {
+    if (ws == j || ws < sc->from
+        || !det_key_start((unsigned char) sc->t[ws], (unsigned char) sc->t[ws + 1])) {
         return false;
     }
     return det_key_at(sc, ws);
@@ -829,11 +903,21 @@ det_plain_avx2(const char *p, size_t n, size_t *done)
     __m256i esc = _mm256_setzero_si256(), high = _mm256_setzero_si256();
     size_t i = 0;
 
+    /* 64 bytes a step, then 32 */
+    for (; i + 64 <= n; i += 64) {
+        __m256i x = _mm256_loadu_si256((const __m256i *) (const void *) (p + i));
+        __m256i y = _mm256_loadu_si256((const __m256i *) (const void *) (p + i + 32));
+
+        esc = _mm256_or_si256(esc, _mm256_cmpeq_epi8(x, _mm256_set1_epi8('\\')));
+        esc = _mm256_or_si256(esc, _mm256_cmpeq_epi8(y, _mm256_set1_epi8('\\')));
+        /* signed: below 0x20, or 0x80 and above */
+        high = _mm256_or_si256(high, _mm256_cmpgt_epi8(_mm256_set1_epi8(0x20), x));
+        high = _mm256_or_si256(high, _mm256_cmpgt_epi8(_mm256_set1_epi8(0x20), y));
+    }
     for (; i + 32 <= n; i += 32) {
         __m256i x = _mm256_loadu_si256((const __m256i *) (const void *) (p + i));
 
         esc = _mm256_or_si256(esc, _mm256_cmpeq_epi8(x, _mm256_set1_epi8('\\')));
-        /* signed: below 0x20, or 0x80 and above */
         high = _mm256_or_si256(high, _mm256_cmpgt_epi8(_mm256_set1_epi8(0x20), x));
     }
     *done = i;
@@ -952,9 +1036,35 @@ det_email(const char *t, size_t len, size_t at, size_t *start)
 bool
 sl__guard_luhn(const char *digits, size_t n)
 {
+    const uint64_t zeros = 0x3030303030303030ULL, dbl = 0x00ff00ff00ff00ffULL;
+    char buf[24];
+    uint64_t w[3], acc = 0;
     unsigned sum = 0;
     size_t i = n;
 
+    if (n == 0) {
+        return false;
+    }
+    if (n <= sizeof(buf)) {
+        /*
+         * eight digits a step: right-aligned in buf after '0's, so the
+         * digits doubled (every second from the right) are the even bytes
+         */
+        memset(buf, '0', sizeof(buf));
+        memcpy(buf + sizeof(buf) - n, digits, n);
+        memcpy(w, buf, sizeof(buf));
+        for (unsigned k = 0; k < 3; k++) {
+            uint64_t x = w[k] - zeros; /* each byte a digit 0..9 */
+            uint64_t d = x & dbl;      /* the doubled ones (little-endian: the even bytes) */
+            /* 2d, less 9 where d >= 5 (d + 123 reaches the byte's top bit) */
+            uint64_t ge5 = ((d + 0x7b7b7b7b7b7b7b7bULL) >> 7) & 0x0001000100010001ULL;
+
+            acc += (x & ~dbl) + 2 * d - 9 * ge5;
+        }
+        /* each byte at most 3 * 9 = 27: the sum of the eight fits one byte */
+        sum = (unsigned) ((acc * 0x0101010101010101ULL) >> 56);
+        return sum % 10 == 0;
+    }
     while (i >= 2) {
         /* every second digit from the right doubled, less 9 when above 9 */
         unsigned d = 2 * (unsigned) (unsigned char) (digits[i - 2] - '0');
@@ -965,7 +1075,7 @@ sl__guard_luhn(const char *digits, size_t n)
     if (i == 1) {
         sum += (unsigned) (digits[0] - '0');
     }
-    return n > 0 && sum % 10 == 0;
+    return sum % 10 == 0;
 }
 
 
@@ -1062,6 +1172,9 @@ det_phone(const char *t, size_t len, size_t i)
 
     if (t[i] == '+') {
         return det_phone_plus(t, len, i);
+    }
+    if (t[i] == '(' && (det_digits(t, len, i + 1, 3) == 0 || i + 4 >= len || t[i + 4] != ')')) {
+        return 0; /* "(415)" or nothing (det_phone_nanp asks the same first) */
     }
     if (det_group_tail(t, i)) {
         return 0;
@@ -1212,24 +1325,49 @@ det_phone_national(const char *t, size_t len, size_t i)
 
 /* --------------------------------------------------------------------- ip */
 
+/*
+ * The end of a dotted quad's part at t[j] (a digit): 0..255 without a
+ * leading zero and not followed by another digit; 0 when it is not one.
+ */
+static inline size_t
+det_ipv4_part(const char *t, size_t len, size_t j)
+{
+    unsigned v = (unsigned) (t[j] - '0');
+
+    j++;
+    if (j < len && det_digit((unsigned char) t[j])) {
+        if (v == 0) {
+            return 0; /* a leading zero */
+        }
+        v = v * 10 + (unsigned) (t[j] - '0');
+        j++;
+        if (j < len && det_digit((unsigned char) t[j])) {
+            v = v * 10 + (unsigned) (t[j] - '0');
+            j++;
+            if (v > 255 || (j < len && det_digit((unsigned char) t[j]))) {
+                return 0;
+            }
+        }
+    }
+    return j;
+}
+
+
 static size_t
 det_ipv4(const char *t, size_t len, size_t i)
 {
     size_t j = i;
 
+    if (!det_digit((unsigned char) t[i])) {
+        return 0;
+    }
     for (int part = 0; part < 4; part++) {
-        size_t s = j;
-        unsigned v = 0;
-
-        while (j < len && det_digit((unsigned char) t[j]) && j - s < 3) {
-            v = v * 10 + (unsigned) (t[j] - '0');
-            j++;
-        }
-        if (j == s || v > 255 || (j - s > 1 && t[s] == '0')
-            || (j < len && det_digit((unsigned char) t[j]))) {
+        j = det_ipv4_part(t, len, j);
+        if (j == 0) {
             return 0;
         }
         if (part < 3) {
+            /* a '.' and the next part's first digit */
             if (j + 1 >= len || t[j] != '.' || !det_digit((unsigned char) t[j + 1])) {
                 return 0;
             }

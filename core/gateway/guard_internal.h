@@ -141,6 +141,8 @@ typedef struct sl__guard_sess {
     sl__guard_repl_t *repl; /* the replacements of the last sl__guard_apply() without out (heap) */
     size_t nrepl;
     size_t caprepl;
+    char *slab; /* where the next placeholder goes: a piece of pool cut for several */
+    size_t slab_left;
 } sl__guard_sess_t;
 
 /* Initializes s for policy (buffers released with pool). */

@@ -33,7 +33,11 @@
 #include "core/base/errno.h"
 #include "core/base/json.h"
 
-#define REDACT_PENDING 8
+#define REDACT_PENDING   8
+#define REDACT_SLAB      4096 /* bytes of pool cut at once for placeholders */
+#define REDACT_ALIGN     16   /* what the pool aligns to (an entry starts so) */
+#define REDACT_TAB_FIRST 256  /* slots of the placeholders' table at first (1 KiB) */
+#define REDACT_PER_HIT   128  /* bytes of text per hit a dense text has (the arrays' first size) */
 
 /*
  * The decisions of one sl__guard_apply() counted as they come and recorded
@@ -59,7 +63,6 @@ static bool redact_space(unsigned char c);
 static bool redact_collect(sl__guard_sess_t *s, unsigned dir, const char *w, size_t n, size_t from);
 static void redact_restore_hits(sl__guard_sess_t *s, const char *w, size_t n, size_t from);
 static size_t redact_fragment(const char *w, size_t n, size_t from);
-static size_t redact_span(const char *p, const char *end, char *d);
 static size_t redact_cut(sl__guard_sess_t *s, const char *w, size_t n, size_t from, size_t hold,
                          bool words);
 static void redact_sort(sl__guard_hits_t *h);
@@ -69,9 +72,15 @@ static uint64_t redact_hash(unsigned label, const char *p, size_t len);
 static const sl__guard_ph_t *redact_by_text(const sl__guard_sess_t *s, const char *p, size_t len);
 static void redact_index(sl__guard_sess_t *s, size_t i);
 static void redact_json_escape(sl_buf_t *out, const char *p, size_t len);
-static void redact_utf8(sl_buf_t *out, unsigned cp);
+static size_t redact_utf8(char *d, unsigned cp);
 static void redact_repl(sl__guard_sess_t *s, size_t start, size_t end, const sl__guard_ph_t *ph,
                         bool restore);
+
+/* What the one-byte escape \\X decodes to, by X (0: not one; \\u is read apart). */
+static const char redact_esc[256] = {
+    ['"'] = '"',  ['\\'] = '\\', ['/'] = '/',  ['b'] = '\b',
+    ['f'] = '\f', ['n'] = '\n',  ['r'] = '\r', ['t'] = '\t',
+};
 
 static const char *const redact_labels[SL_GUARD_DET_COUNT + 1] = {
     [SL_GUARD_DET_EMAIL] = "EMAIL",   [SL_GUARD_DET_PHONE] = "PHONE",
@@ -233,38 +242,35 @@ redact_restore_hits(sl__guard_sess_t *s, const char *w, size_t n, size_t from)
 }
 
 
-/* A hash of the label and the text, eight bytes a step (murmur3's finalizer at the end). */
+/*
+ * A hash of the label and the text: eight bytes a step up to the last 9
+ * to 16, which are taken as two words of eight (overlapping), each mixed
+ * with its own multiplier, then one finishing mix.
+ */
 static uint64_t
 redact_hash(unsigned label, const char *p, size_t len)
 {
-    uint64_t h = 0x9e3779b97f4a7c15ULL ^ ((uint64_t) label << 32) ^ len;
+    uint64_t h = 0x9e3779b97f4a7c15ULL ^ ((uint64_t) label << 32) ^ len, a = 0, b = 0;
     size_t i = 0;
 
-    for (; i + 8 <= len; i += 8) {
-        uint64_t w;
-
-        memcpy(&w, p + i, 8);
-        h = (h ^ w) * 0xff51afd7ed558ccdULL;
-        h ^= h >> 29;
-    }
-    if (i < len) {
-        uint64_t w = 0;
-
-        if (len >= 8) {
-            memcpy(&w, p + len - 8, 8); /* the last eight bytes, some hashed already */
-        } else {
-            for (unsigned k = 0; i + k < len; k++) {
-                w |= (uint64_t) (unsigned char) p[i + k] << (8 * k);
-            }
+    if (len >= 8) {
+        for (; i + 16 < len; i += 8) {
+            memcpy(&a, p + i, 8);
+            h = (h ^ a) * 0xff51afd7ed558ccdULL;
+            h ^= h >> 29;
         }
-        h = (h ^ w) * 0xff51afd7ed558ccdULL;
-        h ^= h >> 29;
+        memcpy(&a, p + i, 8);
+        memcpy(&b, p + len - 8, 8);
+    } else {
+        for (unsigned k = 0; k < len; k++) {
+            a |= (uint64_t) (unsigned char) p[k] << (8 * k);
+        }
     }
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdULL;
-    h ^= h >> 33;
-    h *= 0xc4ceb9fe1a85ec53ULL;
-    return h ^ (h >> 33);
+    h ^= a * 0xff51afd7ed558ccdULL;
+    h ^= (b ^ (h >> 31)) * 0xc4ceb9fe1a85ec53ULL;
+    h ^= h >> 32;
+    h *= 0x9fb21c651e98df25ULL;
+    return h ^ (h >> 29);
 }
 
 
@@ -314,7 +320,7 @@ redact_index(sl__guard_sess_t *s, size_t i)
     size_t mask, k;
 
     if ((i + 1) * 4 > s->tabcap * 3) {
-        s->tabcap = s->tabcap == 0 ? 256 : s->tabcap * 4;
+        s->tabcap = s->tabcap == 0 ? REDACT_TAB_FIRST : s->tabcap * 4;
         s->by_orig = sl_pcalloc(s->pool, s->tabcap * sizeof(uint32_t));
         for (size_t j = 0; j < i; j++) {
             redact_index(s, j);
@@ -442,6 +448,17 @@ sl__guard_apply(sl__guard_sess_t *s, unsigned dir, const char *w, size_t n, size
     h->n = 0;
     h->partial = SIZE_MAX;
     s->nrepl = 0;
+    if (h->cap < (n - from) / REDACT_PER_HIT) {
+        /* room for a dense text's hits at once, not a doubling at a time */
+        h->cap = (n - from) / REDACT_PER_HIT;
+        free(h->v);
+        h->v = sl_xmalloc(h->cap * sizeof(*h->v));
+    }
+    if (out == NULL && s->caprepl < (n - from) / REDACT_PER_HIT) {
+        s->caprepl = (n - from) / REDACT_PER_HIT;
+        free(s->repl);
+        s->repl = sl_xmalloc(s->caprepl * sizeof(*s->repl));
+    }
     pd.n = 0;
     *changed = false;
     if (checks) {
@@ -597,7 +614,7 @@ redact_placeholder(sl__guard_sess_t *s, unsigned det, bool restorable, const cha
 {
     unsigned label = det < SL_GUARD_DET_COUNT ? det : SL_GUARD_DET_COUNT;
     uint64_t h = redact_hash(label, p, len);
-    size_t k = 0, mask = s->tabcap - 1, pl, nd;
+    size_t k = 0, mask = s->tabcap - 1, pl, nd, need;
     char num[10];
     unsigned v;
     sl__guard_ph_t *ph;
@@ -615,8 +632,22 @@ redact_placeholder(sl__guard_sess_t *s, unsigned det, bool restorable, const cha
             }
         }
     }
-    /* the entry and its original in one piece of the pool; entries never move */
-    ph = sl_palloc(s->pool, sizeof(*ph) + len + 1);
+    /*
+     * the entry and its original in one piece of the pool (entries never
+     * move), cut from a slab of the pool taken for several at once
+     */
+    need = (sizeof(*ph) + len + 1 + REDACT_ALIGN - 1) & ~(size_t) (REDACT_ALIGN - 1);
+    if (need > REDACT_SLAB / 4) {
+        ph = sl_palloc(s->pool, need); /* a long one alone */
+    } else {
+        if (need > s->slab_left) {
+            s->slab = sl_palloc(s->pool, REDACT_SLAB);
+            s->slab_left = REDACT_SLAB;
+        }
+        ph = (sl__guard_ph_t *) (void *) s->slab;
+        s->slab += need;
+        s->slab_left -= need;
+    }
     memcpy((char *) (ph + 1), p, len);
     ((char *) (ph + 1))[len] = '\0';
     ph->det = label;
@@ -723,55 +754,71 @@ int
 sl__guard_decode(const char *body, size_t n, sl_buf_t *out, sl__guard_map_t *map)
 {
     const char *p = body, *end = body + n;
+    char *o;
 
     if (map != NULL) {
         map->n = 0;
         map->unicode = false;
-        if (map->cap < n / 64) {
-            /* a guess (a newline every 64 bytes) that spares most of the doublings */
-            map->cap = n / 64;
+        if (map->cap < n / 32) {
+            /* a guess (an escape every 32 bytes: prose has one a line) that spares the doublings */
+            map->cap = n / 32;
             free(map->v);
             map->v = sl_xmalloc(map->cap * sizeof(*map->v));
         }
     }
-    /* an escape never decodes to more bytes than it takes: one allocation */
+    /*
+     * an escape never decodes to more bytes than it takes: one allocation,
+     * and the decoded bytes are written in place (o never passes what was read)
+     */
+    if (n == 0) {
+        return 0;
+    }
     sl_buf_reserve(out, n);
+    o = out->p + out->len;
     while (p < end) {
-        size_t span = redact_span(p, end, out->p + out->len);
-        const char *bs = p + span;
-        size_t d0, rl = 2;
+        const char *bs;
+        size_t rl = 2;
+        char *o0;
         unsigned cp, lo;
 
-        out->len += span;
-        if (bs == end) {
-            return 0;
+        /* the bytes up to the next backslash: 16 at a time, stored whole (o stays behind p) */
+#if defined(__SSE2__)
+        while (end - p >= 16) {
+            __m128i v = _mm_loadu_si128((const __m128i *) (const void *) p);
+            unsigned m = (unsigned) _mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8('\\')));
+
+            _mm_storeu_si128((__m128i *) (void *) o, v);
+            if (m != 0) {
+                p += __builtin_ctz(m);
+                o += __builtin_ctz(m);
+                goto escape;
+            }
+            p += 16;
+            o += 16;
         }
-        d0 = out->len;
+#endif
+        while (p < end && *p != '\\') {
+            *o++ = *p++;
+        }
+        if (p == end) {
+            break;
+        }
+#if defined(__SSE2__)
+    escape:
+#endif
+        bs = p;
+        o0 = o;
         if (end - bs < 2) {
             return SL_EPARSE;
         }
-        switch (bs[1]) {
-        case '"':
-        case '\\':
-        case '/':
-            sl_buf_append(out, bs + 1, 1);
-            break;
-        case 'b':
-            sl_buf_append(out, "\b", 1);
-            break;
-        case 'f':
-            sl_buf_append(out, "\f", 1);
-            break;
-        case 'n':
-            sl_buf_append(out, "\n", 1);
-            break;
-        case 'r':
-            sl_buf_append(out, "\r", 1);
-            break;
-        case 't':
-            sl_buf_append(out, "\t", 1);
-            break;
-        case 'u':
+        if (bs[1] != 'u') {
+            char c = redact_esc[(unsigned char) bs[1]];
+
+            if (c == 0) {
+                return SL_EPARSE;
+            }
+            *o++ = c;
+        } else {
             if (end - bs < 6) {
                 return SL_EPARSE;
             }
@@ -784,23 +831,22 @@ sl__guard_decode(const char *body, size_t n, sl_buf_t *out, sl__guard_map_t *map
                     rl = 12;
                 }
             }
-            redact_utf8(out, cp);
+            o += redact_utf8(o, cp);
             if (map != NULL) {
                 map->unicode = true;
             }
-            break;
-        default:
-            return SL_EPARSE;
         }
         if (map != NULL) {
             if (map->n == map->cap) {
                 map->cap = map->cap == 0 ? 16 : map->cap * 2;
                 map->v = sl_xrealloc(map->v, map->cap * sizeof(*map->v));
             }
-            map->v[map->n++] = (sl__guard_esc_t){ d0, out->len - d0, (size_t) (bs - body), rl };
+            map->v[map->n++] = (sl__guard_esc_t){ (size_t) (o0 - out->p), (size_t) (o - o0),
+                                                  (size_t) (bs - body), rl };
         }
         p = bs + rl;
     }
+    out->len = (size_t) (o - out->p);
     return 0;
 }
 
@@ -832,63 +878,28 @@ sl__guard_map_raw(const sl__guard_map_t *map, size_t d)
 }
 
 
-/*
- * Copies p[0..end) to d up to its first backslash (or its end) and returns
- * how many bytes that was. d may take 16 bytes past the copy's end as long
- * as p has them too: sl__guard_decode writes no further into its output
- * than it has read of its input, and reserved as much.
- */
+/* Writes code point cp as UTF-8 at d; returns its length. */
 static size_t
-redact_span(const char *p, const char *end, char *d)
+redact_utf8(char *d, unsigned cp)
 {
-    const char *s = p;
-
-#if defined(__SSE2__)
-    const __m128i bsl = _mm_set1_epi8('\\');
-
-    while (end - p >= 16) {
-        __m128i v = _mm_loadu_si128((const __m128i *) (const void *) p);
-        unsigned m = (unsigned) _mm_movemask_epi8(_mm_cmpeq_epi8(v, bsl));
-
-        _mm_storeu_si128((__m128i *) (void *) d, v);
-        if (m != 0) {
-            return (size_t) (p - s) + (size_t) __builtin_ctz(m);
-        }
-        p += 16;
-        d += 16;
-    }
-#endif
-    while (p < end && *p != '\\') {
-        *d++ = *p++;
-    }
-    return (size_t) (p - s);
-}
-
-
-static void
-redact_utf8(sl_buf_t *out, unsigned cp)
-{
-    char b[4];
-    size_t n;
-
     if (cp < 0x80) {
-        b[0] = (char) cp;
-        n = 1;
-    } else if (cp < 0x800) {
-        b[0] = (char) (0xc0 | (cp >> 6));
-        b[1] = (char) (0x80 | (cp & 0x3f));
-        n = 2;
-    } else if (cp < 0x10000) {
-        b[0] = (char) (0xe0 | (cp >> 12));
-        b[1] = (char) (0x80 | ((cp >> 6) & 0x3f));
-        b[2] = (char) (0x80 | (cp & 0x3f));
-        n = 3;
-    } else {
-        b[0] = (char) (0xf0 | (cp >> 18));
-        b[1] = (char) (0x80 | ((cp >> 12) & 0x3f));
-        b[2] = (char) (0x80 | ((cp >> 6) & 0x3f));
-        b[3] = (char) (0x80 | (cp & 0x3f));
-        n = 4;
+        d[0] = (char) cp;
+        return 1;
     }
-    sl_buf_append(out, b, n);
+    if (cp < 0x800) {
+        d[0] = (char) (0xc0 | (cp >> 6));
+        d[1] = (char) (0x80 | (cp & 0x3f));
+        return 2;
+    }
+    if (cp < 0x10000) {
+        d[0] = (char) (0xe0 | (cp >> 12));
+        d[1] = (char) (0x80 | ((cp >> 6) & 0x3f));
+        d[2] = (char) (0x80 | (cp & 0x3f));
+        return 3;
+    }
+    d[0] = (char) (0xf0 | (cp >> 18));
+    d[1] = (char) (0x80 | ((cp >> 12) & 0x3f));
+    d[2] = (char) (0x80 | ((cp >> 6) & 0x3f));
+    d[3] = (char) (0x80 | (cp & 0x3f));
+    return 4;
 }

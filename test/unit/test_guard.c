@@ -173,6 +173,94 @@ test_detectors(void **state)
 }
 
 
+/* Luhn as the standard states it, one digit at a time from the right. */
+static bool
+luhn_ref(const char *d, size_t n)
+{
+    unsigned sum = 0;
+
+    for (size_t k = 0; k < n; k++) {
+        unsigned v = (unsigned) (d[n - 1 - k] - '0');
+
+        if (k % 2 == 1) {
+            v = v * 2 > 9 ? v * 2 - 9 : v * 2;
+        }
+        sum += v;
+    }
+    return n > 0 && sum % 10 == 0;
+}
+
+
+/*
+ * sl__guard_luhn (eight digits a step up to 24, one at a time beyond)
+ * against the reference on random digit strings of every length 0..30,
+ * all nines and all zeros included.
+ */
+static void
+test_luhn_generated(void **state)
+{
+    char d[32];
+    unsigned seed = 11;
+
+    (void) state;
+    for (int round = 0; round < 20000; round++) {
+        size_t n = (size_t) round % 31;
+
+        for (size_t k = 0; k < n; k++) {
+            seed = seed * 1103515245u + 12345u;
+            d[k] = round % 97 == 0 ? '9' : round % 89 == 0 ? '0' : (char) ('0' + (seed >> 16) % 10);
+        }
+        if (sl__guard_luhn(d, n) != luhn_ref(d, n)) {
+            fail_msg("luhn differs on \"%.*s\"", (int) n, d);
+        }
+    }
+}
+
+
+/*
+ * sl__guard_plain (64 and 32 bytes a step with AVX2, 16 with SSE2, then
+ * byte by byte) against a byte-by-byte reference under each instruction
+ * set this machine has: texts of 0 to 300 bytes, plain or with one or two
+ * bytes that count ('\\', a control byte, 0x80 and above) anywhere.
+ */
+static void
+test_plain_generated(void **state)
+{
+    static const unsigned char marks[] = { '\\', 0x00, 0x1f, 0x0a, 0x80, 0xc3, 0xff };
+    char t[300];
+    unsigned seed = 3;
+
+    (void) state;
+    for (unsigned isa = SL__GUARD_ISA_SCALAR; isa <= SL__GUARD_ISA_AVX2; isa++) {
+        if (sl__guard_detect_isa(isa) != 0) {
+            continue; /* this machine lacks it (scalar and SSE2 are always there on x86-64) */
+        }
+        for (int round = 0; round < 6000; round++) {
+            size_t n = (size_t) round % 301;
+            unsigned want = 0;
+
+            for (size_t k = 0; k < n; k++) {
+                seed = seed * 1103515245u + 12345u;
+                t[k] = (char) (0x20 + (seed >> 16) % 0x5c); /* ' '..'{' less '\\' below */
+                t[k] = t[k] == '\\' ? 'x' : t[k];
+            }
+            for (int m = 0; m < round % 3 && n > 0; m++) {
+                seed = seed * 1103515245u + 12345u;
+                t[(seed >> 8) % n] = (char) marks[(seed >> 20) % sizeof(marks)];
+            }
+            for (size_t k = 0; k < n; k++) {
+                unsigned char c = (unsigned char) t[k];
+
+                want |= c == '\\' ? SL__GUARD_PLAIN_ESC : 0;
+                want |= c < 0x20 || c >= 0x80 ? SL__GUARD_PLAIN_HIGH : 0;
+            }
+            assert_int_equal(sl__guard_plain(t, n), want);
+        }
+    }
+    assert_int_equal(sl__guard_detect_isa(SL__GUARD_ISA_BEST), 0);
+}
+
+
 static void
 test_checksums(void **state)
 {
@@ -689,11 +777,11 @@ test_unquote(void **state)
 
 /*
  * sl__guard_decode against the JSON reader's own decoding on generated
- * strings (plain runs of every length around the 16-byte copy steps,
- * every escape, \u with surrogate pairs), and its map: decoded offsets
- * map back into the raw string in order, the end to the end. Odd rounds
- * decode after a prefix already in out (appended; the map is used on an
- * empty one).
+ * strings (plain runs of every length around the 16- and 32-byte copy
+ * steps, every escape, \u with surrogate pairs), and its map: decoded
+ * offsets map back into the raw string in order, the end to the end. Odd
+ * rounds decode after a prefix already in out (appended; the map is used
+ * on an empty one).
  */
 static void
 test_decode_generated(void **state)
@@ -708,7 +796,7 @@ test_decode_generated(void **state)
     unsigned seed = 7;
 
     (void) state;
-    for (int round = 0; round < 400; round++) {
+    for (int round = 0; round < 800; round++) {
         size_t pre = (size_t) (round % 2) * 3, n;
         sl_json_t *doc = sl_json_create(pool);
         sl_str_t want;
@@ -717,7 +805,7 @@ test_decode_generated(void **state)
         sl_buf_append(&raw, "\"", 1);
         for (int part = 0; part < 1 + round % 9; part++) {
             seed = seed * 1103515245u + 12345u;
-            n = (seed >> 16) % 40;
+            n = (seed >> 16) % (round % 5 == 0 ? 100 : 40);
             for (size_t i = 0; i < n; i++) {
                 seed = seed * 1103515245u + 12345u;
                 sl_buf_append(&raw, &plain[(seed >> 8) % (sizeof(plain) - 1)], 1);
@@ -1231,6 +1319,8 @@ main(void)
         cmocka_unit_test(test_stream_block_space_run),
         cmocka_unit_test(test_unquote),
         cmocka_unit_test(test_decode_generated),
+        cmocka_unit_test(test_luhn_generated),
+        cmocka_unit_test(test_plain_generated),
         cmocka_unit_test(test_conf),
         cmocka_unit_test(test_conf_errors),
         cmocka_unit_test(test_request),

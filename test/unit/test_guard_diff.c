@@ -63,6 +63,10 @@ test_fixed(void **state)
         "card 4111 1111 1111 1111 exp 12/29, order number 4111111111111112 shipped",
         "IBAN DE89 3704 0044 0532 0130 00, GB82WEST12345698765432 nl91abna0417164300",
         "v6 2001:db8::1 and fe80::1ff:fe23:4567:890a, lo ::1 at 12:30:45 use std::vector",
+        "x_ ::1 ab_ ::2 a-b ::ffff:1.2.3.4 name: a1:b2::3 fe_1:: b-c:d::e 7a:: q7:: Ab:1::2",
+        "sk-proj-x1234567890abcdefghij xoxb-1234567890 ghp_abcdefghijklmnopqrstuvwxyz0123456789 "
+        "e-mail hf_abcdefghijklmnopqrstuvwxyz01234 AIzaSy-abcdefghijklmnopqrstuvwxyz012345 "
+        "eyJa-bcdefghij.eyJhbGciOiJ.sig (415) 555-0100 (0) (41) 555",
         "key sk-proj-abcdefghijklmnopqrstuvwxyz012345 AKIAIOSFODNN7EXAMPLE "
         "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THs",
         "-----BEGIN RSA PRIVATE KEY-----\nMIIBOgIBAAJBAKj34GkxFhD9\n-----END RSA PRIVATE KEY-----",
