@@ -16,6 +16,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include "core/base/errno.h"
 
 #define JSON_INITIAL_TOKENS 64                 /* a chat request or answer needs 10 to 50 */
@@ -96,6 +100,7 @@ static void json_tok_grow(sl_json_t *doc, unsigned need);
 static int json_push(json_parser_t *jp, sl_json_type_e type, size_t start, size_t end);
 static void json_skip_space(json_parser_t *jp);
 static size_t json_string_run(const char *p, size_t q, size_t len);
+static bool json_string_run16(const char *p, size_t *q, size_t len);
 static const char *json_ascii_run(const char *p, const char *end);
 static bool json_is_digit(const json_parser_t *jp, size_t at);
 static bool json_is_hex(char c);
@@ -588,16 +593,61 @@ json_skip_space(json_parser_t *jp)
 }
 
 
+#if defined(__SSE2__)
+/*
+ * Moves *q to the first stop byte (json_string_stop) at or after it,
+ * sixteen bytes a step while sixteen remain, and returns true; false, *q
+ * where fewer than sixteen remain, when none was found (the caller goes on
+ * from there). One compare per stop byte and a mask: a key or a short
+ * value is one step.
+ */
+static bool
+json_string_run16(const char *p, size_t *q, size_t len)
+{
+    const __m128i quote = _mm_set1_epi8('"'), bs = _mm_set1_epi8('\\');
+    const __m128i zero = _mm_setzero_si128();
+
+    for (size_t at = *q; at + 16 <= len; at += 16) {
+        __m128i x = _mm_loadu_si128((const __m128i *) (const void *) (p + at));
+        __m128i hit = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, quote), _mm_cmpeq_epi8(x, bs)),
+                                   _mm_cmpeq_epi8(x, zero));
+        unsigned m = (unsigned) _mm_movemask_epi8(hit);
+
+        *q = at + 16;
+        if (m != 0) {
+            *q = at + (size_t) __builtin_ctz(m);
+            return true;
+        }
+    }
+    return false;
+}
+#else
+/* Without SSE2: json_string_run's eight-byte steps do it all. */
+static bool
+json_string_run16(const char *p, size_t *q, size_t len)
+{
+    (void) p;
+    (void) q;
+    (void) len;
+    return false;
+}
+#endif
+
+
 /*
  * The first stop byte (json_string_stop) at or after q in p[0..len), or
- * len. Eight bytes a step: a byte is zero, '"' or '\\' where the word,
- * XORed with it repeated, has a zero byte, and the lowest byte flagged by
- * (x - 0x01..) & ~x & 0x80.. is always a true one (a borrow only runs
- * upwards from a zero byte), so the first flagged byte is the first stop.
+ * len. Past json_string_run16's blocks, eight bytes a step: a byte is zero, '"' or '\\' where the
+ * word, XORed with it repeated, has a zero byte, and the lowest byte flagged by (x - 0x01..) & ~x &
+ * 0x80.. is always a true one (a borrow only runs upwards from a zero byte), so the first flagged
+ * byte is the first stop.
  */
 static size_t
 json_string_run(const char *p, size_t q, size_t len)
 {
+    /* sixteen bytes a step first (SSE2), then eight, then one */
+    if (json_string_run16(p, &q, len)) {
+        return q;
+    }
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
     const uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
 

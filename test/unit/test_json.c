@@ -54,6 +54,7 @@ static void test_members(void **state);
 static void test_lookup(void **state);
 static void test_iterate(void **state);
 static void test_string(void **state);
+static void test_string_runs(void **state);
 static void test_int(void **state);
 static void test_growth(void **state);
 static void test_reuse(void **state);
@@ -609,6 +610,87 @@ test_string(void **state)
     assert_str(doc, v[14], "");
     assert_rc(sl_json_string(doc, v[15], *state, &s), SL_EPARSE);
     assert_rc(sl_json_string(doc, -1, *state, &s), SL_EPARSE);
+}
+
+
+/*
+ * The string scan takes sixteen bytes a step, then eight, then one: a
+ * stop byte (an escape's backslash, the closing quote, a NUL) at every
+ * position of strings of 0 to 80 bytes, each string at 16 alignments and
+ * ending its buffer or followed by more, in a buffer of exactly its size
+ * (ASan sees any read past it). The value must decode to what was
+ * written; a NUL anywhere is refused.
+ */
+static void
+test_string_runs(void **state)
+{
+    static const char *const stops[] = { "\\\"", "\\\\", "\\n", "" };
+
+    for (size_t n = 0; n <= 80; n++) {
+        for (size_t k = 0; k <= n; k++) {
+            for (size_t st = 0; st < sizeof(stops) / sizeof(stops[0]); st++) {
+                for (size_t pad = 0; pad < 16; pad++) {
+                    for (int tail = 0; tail < 2; tail++) {
+                        /* n plain bytes with stops[st] (or a NUL when "") at k */
+                        char enc[128], want[128], *buf;
+                        size_t elen = 0, wlen = 0, len;
+                        bool nul = stops[st][0] == '\0';
+                        sl_json_t *doc;
+                        int rc;
+
+                        for (size_t i = 0; i < n; i++) {
+                            char c = (char) ('a' + (i * 7 + n) % 26);
+
+                            if (i == k) {
+                                continue;
+                            }
+                            enc[elen++] = c;
+                            want[wlen++] = c;
+                        }
+                        if (k < n) {
+                            /* the stop replaces byte k */
+                            size_t at = k, sl = nul ? 1 : strlen(stops[st]);
+
+                            memmove(enc + at + sl, enc + at, elen - at);
+                            memcpy(enc + at, nul ? "\0" : stops[st], sl);
+                            elen += sl;
+                            memmove(want + k + 1, want + k, wlen - k);
+                            want[k] = nul ? '\0' : stops[st][1] == 'n' ? '\n' : stops[st][1];
+                            wlen++;
+                        }
+                        len = pad + 1 + elen + 1 + (tail ? 4 : 0);
+                        buf = test_malloc(len);
+                        memset(buf, ' ', pad);
+                        buf[pad] = '"';
+                        memcpy(buf + pad + 1, enc, elen);
+                        buf[pad + 1 + elen] = '"';
+                        if (tail) {
+                            memcpy(buf + pad + 2 + elen, "  \n ", 4);
+                        }
+                        doc = sl_json_create(*state);
+                        rc = sl_json_parse(doc, buf, len, NULL);
+                        if (nul && k < n) {
+                            assert_rc(rc, SL_EPARSE);
+                        } else {
+                            sl_str_t raw, got;
+
+                            assert_rc(rc, 0);
+                            raw = sl_json_raw(doc, SL_JSON_ROOT);
+                            assert_int_equal(raw.len, elen + 2);
+                            assert_ptr_equal(raw.p, buf + pad);
+                            assert_rc(sl_json_string(doc, SL_JSON_ROOT, *state, &got), 0);
+                            assert_int_equal(got.len, wlen);
+                            assert_memory_equal(got.p, want, wlen);
+                        }
+                        test_free(buf);
+                    }
+                }
+            }
+        }
+        /* the docs live in the pool: a fresh one per length */
+        sl_pool_destroy(*state);
+        *state = sl_pool_create(0);
+    }
 }
 
 
@@ -1440,6 +1522,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_lookup, setup, teardown),
         cmocka_unit_test_setup_teardown(test_iterate, setup, teardown),
         cmocka_unit_test_setup_teardown(test_string, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_string_runs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_int, setup, teardown),
         cmocka_unit_test_setup_teardown(test_growth, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reuse, setup, teardown),
