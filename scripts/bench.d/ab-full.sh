@@ -1,0 +1,95 @@
+#!/bin/bash
+# Two builds of sluice side by side on scripts/bench's accounting "full"
+# path (a stored key with rpm/tpm it never reaches, a pricing table, the
+# ledger; 2 workers each, one mock), in alternating wrk -t2 -c64 runs of D
+# seconds (default 5), R rounds (default 6): per run, the requests served
+# and the workers' CPU time per request (user + system of every thread,
+# from /proc). A pair of runs sees nearly the same machine, so the pairs
+# tell a few-percent change that whole bench runs on a shared machine do
+# not.
+#   scripts/bench.d/ab-full.sh BUILD_A BUILD_B     (build dirs: BUILD/cmd/sluice)
+# EXTRA="yaml line" adds to both configs (e.g. "ledger: {enabled: false}").
+set -u
+[ $# -eq 2 ] || { echo "usage: $0 BUILD_A BUILD_B" >&2; exit 2; }
+for b in "$1" "$2"; do
+    [ -x "$b/cmd/sluice" ] || { echo "no $b/cmd/sluice" >&2; exit 2; }
+done
+command -v wrk >/dev/null || { echo "wrk is needed (scripts/setup installs it)" >&2; exit 2; }
+BUILD_A=$1
+BUILD_B=$2
+T=$(mktemp -d /tmp/sluice-ab.XXXXXX)
+trap 'kill $(jobs -p) 2>/dev/null; wait; rm -rf "$T"' EXIT
+
+"$BUILD_A/test/mock/sluice-mock" --listen 127.0.0.1:0 >"$T/mock.out" 2>/dev/null &
+for _ in $(seq 1 50); do
+    MP=$(sed -n 's/^port=//p' "$T/mock.out")
+    [ -n "$MP" ] && break
+    sleep 0.1
+done
+[ -n "$MP" ] || { echo "the mock did not start" >&2; exit 1; }
+cat >"$T/pricing.yaml" <<EOP
+models:
+  mock/gpt-4o-mini: {input: 0.15, output: 0.6, cached_input: 0.075, max_output: 16384}
+EOP
+
+# start NAME BUILD: a sluice on a free port; sets PORT_NAME and WORKERS_NAME
+start() {
+    local name=$1 build=$2 port key master
+    port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    mkdir -p "$T/$name/var" && chmod 700 "$T/$name/var"
+    cat >"$T/$name/sluice.yaml" <<EOY
+server: {listen: 127.0.0.1:$port, workers: 2, pid_file: $T/$name/pid, error_log: $T/$name/err.log, log_level: warn}
+storage: {path: $T/$name/var}
+providers:
+  mock: {kind: openai, base_url: http://127.0.0.1:$MP/v1, max_idle: 256}
+models:
+  gpt-4o-mini: {targets: [mock/gpt-4o-mini]}
+pricing: $T/pricing.yaml
+${EXTRA:-}
+EOY
+    key=$("$build/cmd/sluice" keys create --name bench --rpm 1000000000 --tpm 1000000000000 \
+        --json -c "$T/$name/sluice.yaml" | sed -n 's/.*"key": *"\(sk-sluice-[^"]*\)".*/\1/p')
+    [ -n "$key" ] || { echo "$name: keys create failed" >&2; exit 1; }
+    "$build/cmd/sluice" serve -c "$T/$name/sluice.yaml" >"$T/$name/out" 2>&1 &
+    master=$!
+    for _ in $(seq 1 50); do
+        curl -s -o /dev/null "http://127.0.0.1:$port/healthz" && break
+        sleep 0.1
+    done
+    printf -v "PORT_$name" '%s' "$port"
+    printf -v "WORKERS_$name" '%s' "$(pgrep -P "$master" | tr '\n' ' ')"
+    cat >"$T/$name/req.lua" <<EOL
+wrk.method = "POST"
+wrk.body = [[{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Say hello"}]}]]
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer $key"
+EOL
+}
+
+# ticks PIDS: user + system clock ticks of every thread of PIDS
+ticks() {
+    local p
+    for p in $1; do cat /proc/"$p"/task/*/stat; done | sed 's/.*) //' | awk '{ t += $12 + $13 } END { print t + 0 }'
+}
+
+# run NAME [SECONDS]: one wrk run; prints NAME, requests and CPU us per request
+run() {
+    local name=$1 port workers t0 t1 n
+    port=PORT_$name
+    workers=WORKERS_$name
+    t0=$(ticks "${!workers}")
+    n=$(wrk -t2 -c64 -d"${2:-${D:-5}}"s -s "$T/$name/req.lua" "http://127.0.0.1:${!port}/v1/chat/completions" |
+        awk '/requests in/ { print $1 }')
+    t1=$(ticks "${!workers}")
+    awk -v n="$n" -v t=$((t1 - t0)) -v hz="$(getconf CLK_TCK)" -v name="$name" \
+        'BEGIN { if (n > 0) printf "%s %8d requests %6.1f us CPU per request\n", name, n, t * 1e6 / hz / n }'
+}
+
+start A "$BUILD_A"
+start B "$BUILD_B"
+run A 2 >/dev/null # warm-up
+run B 2 >/dev/null
+for _ in $(seq 1 "${R:-6}"); do
+    run A
+    run B
+done
