@@ -607,18 +607,20 @@ json_string_run16(const char *p, size_t *q, size_t len)
     const __m128i quote = _mm_set1_epi8('"'), bs = _mm_set1_epi8('\\');
     const __m128i zero = _mm_setzero_si128();
 
-    for (size_t at = *q; at + 16 <= len; at += 16) {
+    size_t at = *q;
+
+    for (; at + 16 <= len; at += 16) {
         __m128i x = _mm_loadu_si128((const __m128i *) (const void *) (p + at));
         __m128i hit = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, quote), _mm_cmpeq_epi8(x, bs)),
                                    _mm_cmpeq_epi8(x, zero));
         unsigned m = (unsigned) _mm_movemask_epi8(hit);
 
-        *q = at + 16;
         if (m != 0) {
             *q = at + (size_t) __builtin_ctz(m);
             return true;
         }
     }
+    *q = at;
     return false;
 }
 #else
