@@ -84,10 +84,13 @@ struct sl_db {
     int lockfd;                /* lock.mdb, open until after mdb_env_close (db_back_lockfile) */
     char grow_why[DB_WHY_MAX]; /* why the map could not grow last time, under lock exclusive */
     /* sl_db_prefault: only its caller (one sync pass at a time) touches these */
-    size_t fault_last; /* me_last_pgno seen by the previous pass, 0 none */
-    char *fault_addr;  /* the map's address, found for fault_size */
-    size_t fault_size; /* the map size fault_addr belongs to (a grow maps anew) */
-    bool fault_off;    /* the kernel has no MADV_POPULATE_WRITE */
+    size_t fault_last;  /* me_last_pgno seen by the previous populate, 0 none */
+    size_t fault_want;  /* pages the previous populate wanted */
+    size_t fault_end;   /* first page past the range it populated */
+    uint64_t fault_gen; /* db_state->sync_gen it saw */
+    char *fault_addr;   /* the map's address, found for fault_size */
+    size_t fault_size;  /* the map size fault_addr belongs to (a grow maps anew) */
+    bool fault_off;     /* the kernel has no MADV_POPULATE_WRITE */
 };
 
 /* The full state; one per machine once sl_db_shared_init mapped it. */
@@ -95,6 +98,7 @@ typedef struct db_state {
     atomic_bool full;
     _Atomic uint64_t
         synced_ms; /* CLOCK_MONOTONIC ms of the last sl_db_sync_shared() msync, 0 none */
+    _Atomic uint64_t sync_gen; /* msyncs done (sl_db_sync), for sl_db_prefault */
 } db_state_t;
 
 struct sl_txn {
@@ -1329,6 +1333,7 @@ sl_db_shared_init(void)
     db_state = p;
     atomic_init(&db_state->full, atomic_load(&db_local_state.full));
     atomic_init(&db_state->synced_ms, 0);
+    atomic_init(&db_state->sync_gen, 0);
     return 0;
 }
 
@@ -1584,35 +1589,48 @@ sl_db_sync(sl_db_t *db)
     if (mrc != 0) {
         return db_error(db, "mdb_env_sync()", SL_DBI_COUNT, mrc);
     }
+    /* every process's populated pages are write-protected again: each must prefault anew */
+    atomic_fetch_add(&db_state->sync_gen, 1);
     return 0;
 }
 
 
 /*
- * Populates, writable, the pages just past the map's last used one, sized
- * to 1.5 times what the previous interval used (64 KiB to 16 MiB; each
- * page populated and not used is written back as zeros by the next sync,
- * and populated again): the fault
- * of a fresh page of a shared file mapping (page cache, the filesystem's
- * block, zeroing) then happens here, in the thread pool, not on the loop
- * inside a commit. Run right after the msync, which leaves every page it
- * wrote back write-protected again, those populated last time and not
- * used yet included: the whole range is populated every time (a page
- * still writable costs the madvise nothing). Contents are not changed.
+ * Populates, writable, the pages just past the map's last used one: the
+ * fault of a fresh page of a shared file mapping (page cache, the
+ * filesystem's block, zeroing) then happens here, in the thread pool, not
+ * on the loop inside a commit. Page tables are per process, and an msync
+ * by any process writes back and write-protects every dirty page in all of
+ * them, the populated and unused ones too (written back as zeros): so the
+ * range is populated again after each msync any process made (sync_gen),
+ * and when the commits have taken half of it. Otherwise nothing is done,
+ * which makes the call cheap enough to run a few times per sync interval.
+ * The range is 1.5 times the growth since the previous populate, never
+ * under three quarters of the previous range (a burst is not forgotten at
+ * once), 64 KiB to 16 MiB. Contents are not changed.
  */
 int
 sl_db_prefault(sl_db_t *db)
 {
     MDB_envinfo info;
     size_t first, want, end, pages;
+    uint64_t gen;
     int rc = 0;
 
     if ((db->flags & SL_DB_RDONLY) || db->fault_off) {
         return 0;
     }
+    /* read before populating: an msync racing with it is seen by the next call */
+    gen = atomic_load(&db_state->sync_gen);
     /* the map must not be replaced under madvise: growing it takes the lock for writing */
     pthread_rwlock_rdlock(&db->lock);
     mdb_env_info(db->env, &info);
+    first = info.me_last_pgno + 1;
+    if (info.me_mapsize == db->fault_size && gen == db->fault_gen && db->fault_end > first
+        && (db->fault_end - first) * 2 > db->fault_want) {
+        pthread_rwlock_unlock(&db->lock);
+        return 0; /* more than half of the range populated last time is still there */
+    }
     if (info.me_mapsize != db->fault_size) {
         /* LMDB tells a map's address only when it is fixed: the process's own table does */
         db->fault_size = info.me_mapsize;
@@ -1622,17 +1640,19 @@ sl_db_prefault(sl_db_t *db)
     want = db->fault_last != 0 && info.me_last_pgno > db->fault_last
                ? (info.me_last_pgno - db->fault_last) * 3 / 2
                : 0;
-    db->fault_last = info.me_last_pgno;
+    if (want < db->fault_want * 3 / 4) {
+        want = db->fault_want * 3 / 4;
+    }
     if (want < DB_FAULT_MIN / db->psize) {
         want = DB_FAULT_MIN / db->psize;
     } else if (want > DB_FAULT_MAX / db->psize) {
         want = DB_FAULT_MAX / db->psize;
     }
-    first = info.me_last_pgno + 1;
-    end = info.me_last_pgno + 1 + want;
-    if (end > pages) {
-        end = pages;
-    }
+    end = first + want < pages ? first + want : pages;
+    db->fault_last = info.me_last_pgno;
+    db->fault_want = want;
+    db->fault_end = end;
+    db->fault_gen = gen;
     if (db->fault_addr != NULL && first < end
         && madvise(db->fault_addr + first * db->psize, (end - first) * db->psize,
                    DB_MADV_POPULATE_WRITE)
@@ -1657,7 +1677,7 @@ sl_db_prefault(sl_db_t *db)
         db->fault_off = true; /* before Linux 5.14 */
     }
     /* any other failure (no block on a full disk, say) is the commit's to meet and report */
-    return 0;
+    return rc == 0 && db->fault_addr != NULL && first < end ? 1 : 0;
 }
 
 

@@ -128,12 +128,16 @@ void sl_db_set_reserve(sl_db_t *db, size_t bytes);
 int sl_db_check_room(sl_db_t *db);
 
 /*
- * Faults in, writable, the pages the next interval's commits will likely
- * take past the end of the map's used part (twice the last interval's
- * growth, 64 KiB to 16 MiB), so that the loop's commits do not take those
- * faults. Contents are unchanged. Call right after sl_db_sync, from one
- * thread at a time. Returns 0 (also when the kernel cannot do it, or the
- * pages could not be populated: the commit will meet the same condition).
+ * Faults in, writable, the pages the next commits will likely take past the
+ * end of the map's used part (1.5 times the growth since the previous
+ * populate, 64 KiB to 16 MiB), so that the loop's commits do not take those
+ * faults; contents are unchanged. It populates only after an msync by any
+ * process sharing the storage state (which write-protects every process's
+ * populated pages again) or when the commits took half of the last range;
+ * otherwise it returns at once, so call it a few times per sync interval,
+ * from one thread at a time. Returns 1 when it populated pages, 0 when
+ * there was nothing to do (also when the kernel cannot do it, or the pages
+ * could not be populated: the commit will meet the same condition).
  * Blocking: worker thread pool.
  */
 int sl_db_prefault(sl_db_t *db);
@@ -223,10 +227,10 @@ int sl_db_sync(sl_db_t *db);
 /*
  * sl_db_sync() unless a process sharing the storage state
  * (sl_db_shared_init) made one through this call less than min_ms ago:
- * workers that each run it every interval, passing half of it, share one
- * msync per interval between them, whichever is due first (any of them
- * may be gone). Returns 1 when it synced, 0 when it skipped, or an error
- * of sl_db_sync. Blocking: run off the loop.
+ * workers that each run it several times per interval, passing the
+ * interval less half their period, share one msync per interval between
+ * them, whichever is due first (any of them may be gone). Returns 1 when it synced, 0 when it
+ * skipped, or an error of sl_db_sync. Blocking: run off the loop.
  */
 int sl_db_sync_shared(sl_db_t *db, uint64_t min_ms);
 

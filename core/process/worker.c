@@ -84,6 +84,7 @@ static void worker_on_drain_deadline(uv_timer_t *t);
 static void worker_on_drain_poll(uv_timer_t *t);
 static void worker_stop(worker_t *w);
 static void worker_close_walk(uv_handle_t *h, void *arg);
+static uint64_t worker_sync_tick(const sl_worker_ctx_t *ctx);
 static void worker_on_sync_timer(uv_timer_t *t);
 static void worker_sync_work(uv_work_t *req);
 static void worker_sync_done(uv_work_t *req, int status);
@@ -289,11 +290,25 @@ worker_terminate(worker_t *w)
 }
 
 
+/* The sync timer's period: an eighth of storage.sync_interval, 1 ms at least. */
+static uint64_t
+worker_sync_tick(const sl_worker_ctx_t *ctx)
+{
+    uint64_t tick = ctx->conf->storage_sync_interval / 8;
+
+    return tick > 0 ? tick : 1;
+}
+
+
 /*
  * Commits reach the page cache at once (MDB_NOSYNC); this puts them on disk
  * every storage.sync_interval (one worker's msync for all), in the thread
- * pool since fsync blocks. The
- * same pass looks at the room left in the map (growing it, or entering or
+ * pool since fsync blocks. The timer ticks eight times per interval: a tick
+ * makes the msync when the last one (any worker's) is an interval old, less
+ * half a tick, and re-populates this worker's fresh pages when another
+ * worker's msync write-protected them (sl_db_prefault: a no-op otherwise),
+ * so they fault on this loop for an eighth of an interval at most. The same
+ * pass looks at the room left in the map (growing it, or entering or
  * leaving the full state), and then, back on the loop, writes the rows
  * that failed to commit before.
  */
@@ -319,7 +334,7 @@ worker_sync_work(uv_work_t *req)
     worker_t *w = req->data;
 
     /* one msync covers every worker's commits: the first worker due makes it */
-    sl_db_sync_shared(w->db, w->ctx->conf->storage_sync_interval / 2);
+    sl_db_sync_shared(w->db, w->ctx->conf->storage_sync_interval - worker_sync_tick(w->ctx) / 2);
     sl_db_check_room(w->db);
     sl_db_prefault(w->db);
 }
@@ -584,8 +599,8 @@ sl_worker_run(const sl_worker_ctx_t *ctx)
     w.drain_timer.data = &w;
     w.drain_poll.data = &w;
     w.sync_timer.data = &w;
-    uv_timer_start(&w.sync_timer, worker_on_sync_timer, ctx->conf->storage_sync_interval,
-                   ctx->conf->storage_sync_interval);
+    uv_timer_start(&w.sync_timer, worker_on_sync_timer, worker_sync_tick(ctx),
+                   worker_sync_tick(ctx));
     uv_timer_init(&w.loop, &w.trim_timer);
     w.trim_timer.data = &w;
     uv_timer_start(&w.trim_timer, worker_on_trim, WORKER_TRIM_EVERY, WORKER_TRIM_EVERY);
