@@ -315,6 +315,12 @@ attempt_build(sl_drv_attempt_t *a)
     }
     sl_settle_target(&rq->acct, t);
     sl_intent_update(rq->acct.intent, 0); /* from here the provider may bill it */
+    /*
+     * Every adapter builds the body in the request's pool or points at the
+     * client's body, and attempt_halt cancels the call before either goes:
+     * it is written from there, not copied.
+     */
+    ureq.body_kept = true;
     rc_ = sl_upstream_send(rq->d->up, t->provider, &ureq, &attempt_cbs, a, &rq->r->log, &a->uc);
     if (rc_ < 0) {
         a->uc = NULL;

@@ -17,7 +17,7 @@ typedef struct sl_http_header {
 
 /*
  * An outbound request as an adapter describes it; sl_upstream_send copies
- * everything before it returns.
+ * everything before it returns, except a body marked body_kept.
  */
 typedef struct sl_upstream_req {
     const char *method;
@@ -26,6 +26,12 @@ typedef struct sl_upstream_req {
     size_t nheaders;
     const char *body;
     size_t body_len;
+    /*
+     * The body stays valid and unchanged until the call ends (on_done ran
+     * or sl_upstream_cancel returned): it is written from where it is, not
+     * copied (a large prompt is not copied once more).
+     */
+    bool body_kept;
 } sl_upstream_req_t;
 
 /* Reason phrase for a status code ("Not Found"); "Unknown" for codes it does not know. */

@@ -303,7 +303,7 @@ upstream_request_size(const sl_provider_conf_t *p, const sl_upstream_req_t *req,
     if (*with_length) {
         len += sizeof("Content-Length: 18446744073709551615\r\n") - 1;
     }
-    return len + 2 + req->body_len;
+    return len + 2 + (req->body_kept ? 0 : req->body_len);
 }
 
 
@@ -407,7 +407,10 @@ upstream_serialize(sl_upstream_call_t *uc, const sl_provider_conf_t *p,
         d = upstream_put(d, "\r\n", 2);
     }
     d = upstream_put(d, "\r\n", 2);
-    if (req->body_len > 0) {
+    if (req->body_len > 0 && req->body_kept) {
+        uc->body = req->body;
+        uc->body_len = req->body_len;
+    } else if (req->body_len > 0) {
         d = upstream_put(d, req->body, req->body_len);
     }
     uc->req_len = (size_t) (d - uc->req);

@@ -380,13 +380,19 @@ conn_handshake(upstream_conn_t *c)
 }
 
 
-/* Starts writing the attached call's request (plain: straight from the call's memory). */
+/*
+ * Starts writing the attached call's request, its head and then a kept body
+ * (plain: straight from the call's memory and the body's, one writev).
+ */
 static void
 conn_send(upstream_conn_t *c)
 {
     sl_upstream_call_t *uc = c->call;
-    uv_buf_t b;
-    int n, rc;
+    size_t total = uc->req_len + uc->body_len;
+    uv_buf_t b[2];
+    unsigned nb = 0;
+    size_t n;
+    int w, rc;
 
     c->state = UPSTREAM_CONN_ACTIVE;
     c->complete = false;
@@ -403,6 +409,9 @@ conn_send(upstream_conn_t *c)
 
     if (c->tls != NULL) {
         rc = sl_tls_write(c->tls, uc->req, uc->req_len);
+        if (rc == 0 && uc->body_len > 0) {
+            rc = sl_tls_write(c->tls, uc->body, uc->body_len);
+        }
         if (rc != 0) {
             sl_log(&uc->log, SL_LOG_ERR, 0, "TLS write to upstream \"%s\" at %s failed: %s",
                    c->pool->p->name, c->addr_text, sl_tls_last_error(c->tls));
@@ -418,20 +427,33 @@ conn_send(upstream_conn_t *c)
         return;
     }
 
-    b = uv_buf_init(uc->req, (unsigned) uc->req_len);
-    n = uv_try_write((uv_stream_t *) &c->tcp, &b, 1);
-    if (n == (int) uc->req_len) {
+    b[nb++] = uv_buf_init(uc->req, (unsigned) uc->req_len);
+    if (uc->body_len > 0) {
+        b[nb++] = uv_buf_init((char *) (uintptr_t) uc->body, (unsigned) uc->body_len);
+    }
+    w = uv_try_write((uv_stream_t *) &c->tcp, b, nb);
+    if (w >= 0 && (size_t) w == total) {
         conn_request_sent(c);
         return;
     }
-    if (n < 0 && n != UV_EAGAIN) {
-        conn_eof(c, n);
+    if (w < 0 && w != UV_EAGAIN) {
+        conn_eof(c, w);
         return;
     }
-    if (n > 0) {
-        b = uv_buf_init(uc->req + n, (unsigned) (uc->req_len - (size_t) n));
+    /* what is left: the rest of the head and the body, or the rest of the body */
+    n = w > 0 ? (size_t) w : 0;
+    nb = 0;
+    if (n < uc->req_len) {
+        b[nb++] = uv_buf_init(uc->req + n, (unsigned) (uc->req_len - n));
+        n = 0;
+    } else {
+        n -= uc->req_len;
     }
-    rc = uv_write(&c->write_req, (uv_stream_t *) &c->tcp, &b, 1, conn_on_write);
+    if (uc->body_len > n) {
+        b[nb++] = uv_buf_init((char *) (uintptr_t) (uc->body + n), (unsigned) (uc->body_len - n));
+    }
+    SL_ASSERT(nb > 0);
+    rc = uv_write(&c->write_req, (uv_stream_t *) &c->tcp, b, nb, conn_on_write);
     if (rc != 0) {
         conn_eof(c, rc);
         return;

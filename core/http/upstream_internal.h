@@ -192,8 +192,10 @@ struct sl_upstream_call {
     bool retried;
     bool paused;
     bool got_byte;
+    const char *body; /* a kept body (sl_upstream_req_t.body_kept), sent after req; or NULL */
+    size_t body_len;
     size_t req_len;
-    char req[]; /* the serialized request */
+    char req[]; /* the serialized request: its head, and its body unless kept */
 };
 
 /*

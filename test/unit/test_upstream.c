@@ -109,6 +109,7 @@ typedef struct tctx {
     bool pause_in_headers;
     sl_upstream_call_t *paused;
     const char *next_method;
+    bool kept; /* t_send marks its body body_kept */
     uint64_t started;
 } tctx_t;
 
@@ -161,6 +162,11 @@ static void send_next(int i);
 static void test_keepalive_reuse(void **state);
 static void test_header_storage_reuse(void **state);
 static void test_call_block_reuse(void **state);
+static void test_body_kept(void **state);
+static void test_tls_body_kept(void **state);
+static void test_stale_retry_kept(void **state);
+static void bodies_reach(const size_t *sizes, int n);
+static void stale_retry(bool kept);
 static void test_keepalive_lazy_timer(void **state);
 static void test_head(void **state);
 static void test_interim_response(void **state);
@@ -637,6 +643,7 @@ t_send(int i, const char *method, const char *path, const char *body)
         .nheaders = 3,
         .body = body,
         .body_len = body != NULL ? strlen(body) : 0,
+        .body_kept = t.kept,
     };
     sl_upstream_cbs_t cbs = { t_on_headers, t_on_body, t_on_done };
 
@@ -1012,24 +1019,74 @@ static void
 test_call_block_reuse(void **state)
 {
     static const size_t sizes[] = { 3, 20000, 5, 3000, 1, 2900 };
-    char want[64];
 
     (void) state;
-    for (int i = 0; i < 6; i++) {
+    srv_start(&t.srv, resp_hello, 1);
+    t_provider("127.0.0.1", t.srv.port, false);
+    bodies_reach(sizes, 6);
+    assert_int_equal(t.srv.accepts, 1);
+}
+
+
+/*
+ * A kept body is written from where it is, after the head: small ones, one
+ * of 8 MiB that the socket takes in many writes (the rest of the head and
+ * the body, then the rest of the body), and an empty one.
+ */
+static void
+test_body_kept(void **state)
+{
+    static const size_t sizes[] = { 3, 8u << 20, 5, 0, 3000, 1 };
+
+    (void) state;
+    srv_start(&t.srv, resp_hello, 1);
+    t_provider("127.0.0.1", t.srv.port, false);
+    t.kept = true;
+    bodies_reach(sizes, 6);
+    assert_int_equal(t.srv.accepts, 1);
+}
+
+
+/* Kept bodies over TLS: the head and the body are encrypted in turn. */
+static void
+test_tls_body_kept(void **state)
+{
+    static const size_t sizes[] = { 3, 1u << 20, 2 };
+
+    (void) state;
+    srv_start_tls(&t.srv, "good", resp_hello, 1);
+    t_provider("localhost", t.srv.port, true);
+    t.prov.ca_file = cert_path("ca.crt");
+    t.kept = true;
+    bodies_reach(sizes, 3);
+    assert_int_equal(t.srv.accepts, 1);
+}
+
+
+/*
+ * n calls in turn on the provider set up, with bodies of sizes[i] bytes of
+ * 'a' + i: each reaches the server whole, request line and headers with
+ * it, nothing of the call before left in it.
+ */
+static void
+bodies_reach(const size_t *sizes, int n)
+{
+    char want[64];
+
+    SL_ASSERT(n <= 6);
+    for (int i = 0; i < n; i++) {
         call_bodies[i] = malloc(sizes[i] + 1);
         assert_non_null(call_bodies[i]);
         memset(call_bodies[i], 'a' + i, sizes[i]);
         call_bodies[i][sizes[i]] = '\0';
     }
-    srv_start(&t.srv, resp_hello, 1);
-    t_provider("127.0.0.1", t.srv.port, false);
     t_create();
-    t.expect = 6;
+    t.expect = n;
     t.on_done_hook = send_body_next;
     t_send(0, "POST", "/b", call_bodies[0]);
     t_run();
 
-    for (int i = 0; i < 6; i++) {
+    for (int i = 0; i < n; i++) {
         const char *req, *end;
 
         assert_int_equal(t.recs[i].rc, 0);
@@ -1046,7 +1103,6 @@ test_call_block_reuse(void **state)
         assert_string_equal(end + 4, call_bodies[i]);
         free(call_bodies[i]);
     }
-    assert_int_equal(t.srv.accepts, 1);
 }
 
 
@@ -1192,14 +1248,34 @@ test_stale_idle_closed(void **state)
 }
 
 
-/* The server drops the connection when the second request arrives on it: retried transparently. */
+/* The connection goes stale under the second call, whose body was copied: retried whole. */
 static void
 test_stale_retry(void **state)
+{
+    stale_retry(false);
+}
+
+
+/* As test_stale_retry with kept bodies: the retry on a new connection sends the body whole again.
+ */
+static void
+test_stale_retry_kept(void **state)
+{
+    stale_retry(true);
+    assert_non_null(strstr(t.srv.last_req.p, "POST /later HTTP/1.1\r\n"));
+    assert_non_null(strstr(t.srv.last_req.p, "\r\nContent-Length: 1\r\n\r\nx"));
+}
+
+
+/* The server drops the connection when the second request arrives on it: retried transparently. */
+static void
+stale_retry(bool kept)
 {
     srv_start(&t.srv, resp_hello, 1);
     t.srv.drop_on_request = 2;
     t_provider("127.0.0.1", t.srv.port, false);
     t_create();
+    t.kept = kept;
     t.expect = 2;
     t.on_done_hook = send_later;
     t_send(0, "POST", "/", "x");
@@ -1610,11 +1686,14 @@ main(void)
         cmocka_unit_test_setup(test_keepalive_reuse, test_setup),
         cmocka_unit_test_setup(test_header_storage_reuse, test_setup),
         cmocka_unit_test_setup(test_call_block_reuse, test_setup),
+        cmocka_unit_test_setup(test_body_kept, test_setup),
+        cmocka_unit_test_setup(test_tls_body_kept, test_setup),
         cmocka_unit_test_setup(test_keepalive_lazy_timer, test_setup),
         cmocka_unit_test_setup(test_head, test_setup),
         cmocka_unit_test_setup(test_interim_response, test_setup),
         cmocka_unit_test_setup(test_stale_idle_closed, test_setup),
         cmocka_unit_test_setup(test_stale_retry, test_setup),
+        cmocka_unit_test_setup(test_stale_retry_kept, test_setup),
         cmocka_unit_test_setup(test_connect_refused, test_setup),
         cmocka_unit_test_setup(test_first_byte_timeout, test_setup),
         cmocka_unit_test_setup(test_idle_timeout, test_setup),
