@@ -183,6 +183,25 @@ sl__adapter_buf_str(const sl_buf_t *b)
 }
 
 
+bool
+sl__adapter_same_string(sl_str_t raw, const char *s)
+{
+    size_t len = strlen(s);
+
+    if (raw.len != len + 2 || raw.p[0] != '"' || memcmp(raw.p + 1, s, len) != 0) {
+        return false;
+    }
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char) s[i];
+
+        if (c < 0x20 || c == '"' || c == '\\') {
+            return false; /* raw holds these escaped, or is another string */
+        }
+    }
+    return true;
+}
+
+
 sl_str_t
 sl__adapter_quote(sl_pool_t *pool, const char *s)
 {

@@ -73,4 +73,11 @@ sl_str_t sl__adapter_buf_str(const sl_buf_t *b);
 /* The literal "s" of a NUL-terminated ASCII s without quotes or backslashes, in pool. */
 sl_str_t sl__adapter_quote(sl_pool_t *pool, const char *s);
 
+/*
+ * Whether raw, a JSON string's text as the client sent it (quotes
+ * included), is already how s is written: s needs no escape and raw is s
+ * between quotes. An edit setting raw to s would change nothing.
+ */
+bool sl__adapter_same_string(sl_str_t raw, const char *s);
+
 #endif

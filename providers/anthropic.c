@@ -1075,7 +1075,9 @@ anthropic_build_native(sl_call_t *call, sl_upstream_req_t *out)
     ed.end = ed.start + raw.len;
     ed.text = (sl_str_t){ call->target->model, strlen(call->target->model) };
     ed.quote = true;
-    if (sl_json_splice(call->pool, call->native, &ed, 1, &body) < 0) {
+    if (sl__adapter_same_string(raw, call->target->model)) {
+        body = call->native; /* the model is the target's already: not copied */
+    } else if (sl_json_splice(call->pool, call->native, &ed, 1, &body) < 0) {
         return SL_EPARSE;
     }
     out->method = "POST";

@@ -249,7 +249,12 @@ sl__openai_build(sl_call_t *call, const sl__openai_quirks_t *q, const char *path
     }
     ed = sl_palloc(call->pool, sizeof(*ed) * (sl_json_size(call->doc, SL_JSON_ROOT) + 2));
     ned = openai_edits(call, q, ed, &dropped);
-    rc = sl_json_splice(call->pool, call->raw, ed, ned, &body);
+    if (ned == 0) {
+        body = call->raw; /* the client's body as it is: not copied (sent from there) */
+        rc = 0;
+    } else {
+        rc = sl_json_splice(call->pool, call->raw, ed, ned, &body);
+    }
     if (rc == 0 && dropped.len > 0) {
         sl_log(&sl_log_main, SL_LOG_INFO, 0,
                "provider \"%s\" (kind %s) does not take %.*s: dropped from request %s",
@@ -309,11 +314,13 @@ openai_edits(const sl_call_t *call, const sl__openai_quirks_t *q, sl_json_edit_t
         size_t vend = vstart + raw.len;
 
         if (v == call->model) {
-            ed[ned].start = vstart;
-            ed[ned].end = vend;
-            ed[ned].text = (sl_str_t){ call->target->model, strlen(call->target->model) };
-            ed[ned].quote = true;
-            ned++;
+            if (!sl__adapter_same_string(raw, call->target->model)) {
+                ed[ned].start = vstart;
+                ed[ned].end = vend;
+                ed[ned].text = (sl_str_t){ call->target->model, strlen(call->target->model) };
+                ed[ned].quote = true;
+                ned++;
+            }
         } else if (chat
                    && (openai_internal(doc, k) || openai_drops(q, doc, k, call->pool, &name))) {
             int next = sl_json_next(doc, SL_JSON_ROOT, k);

@@ -706,6 +706,13 @@ test_native_request(void **state)
     h = sl_http_find_header(req.headers, req.nheaders, "anthropic-version");
     assert_true(sl_str_eq(h->value, "2023-06-01"));
 
+    /* the client named the target's model already: its bytes go as they are, not copied */
+    want = sl_pstrdup(t->pool, "{\"model\":\"claude-test\",\"max_tokens\":5}");
+    native_init(t, want, strlen(want));
+    assert_int_equal(anthropic()->build_request(NULL, &t->call, &req), 0);
+    assert_ptr_equal(req.body, want);
+    assert_int_equal(req.body_len, strlen(want));
+
     native_init(t, "{\"max_tokens\":5}", 16);
     assert_int_equal(anthropic()->build_request(NULL, &t->call, &req), SL_EPARSE);
 }

@@ -51,6 +51,8 @@ static void test_stream_passthrough(void **state);
 static void test_stream_typed(void **state);
 static void test_stream_error(void **state);
 static void test_stream_framing(void **state);
+static void test_build_model(void **state);
+static sl_upstream_req_t build_body(test_ctx_t *t, const char *body);
 
 
 static int
@@ -152,6 +154,58 @@ test_api(void **state)
             fail_msg("%s speaks api %d, not chat", family[i], (int) ops->api);
         }
     }
+}
+
+
+/* build_request on a non-streaming chat call whose body is body. */
+static sl_upstream_req_t
+build_body(test_ctx_t *t, const char *body)
+{
+    sl_json_t *doc = sl_json_create(t->pool);
+    sl_upstream_req_t req;
+
+    call_init(t, SL_API_CHAT, false, false);
+    assert_int_equal(sl_json_parse(doc, body, strlen(body), NULL), 0);
+    t->call.raw = t->call.native = (sl_str_t){ body, strlen(body) };
+    t->call.doc = t->call.native_doc = doc;
+    t->call.model = sl_json_get(doc, SL_JSON_ROOT, "model");
+    memset(&req, 0, sizeof(req));
+    assert_int_equal(openai()->build_request(NULL, &t->call, &req), 0);
+    return req;
+}
+
+
+/*
+ * The body goes out with the target's model: when the client named it
+ * already, written exactly so, the client's bytes are sent as they are
+ * (not copied); otherwise, an escape or a backslash of the model's own
+ * included, the model is rewritten.
+ */
+static void
+test_build_model(void **state)
+{
+    static const char same[] = "{\"model\":\"gpt-4o-mini\",\"messages\":[]}";
+    static const char alias[] = "{\"model\":\"m\",\"messages\":[]}";
+    static const char escaped[] = "{\"model\":\"gpt-4o\\u002dmini\",\"messages\":[]}";
+    static const char bs[] = "{\"model\":\"a\\b\",\"messages\":[]}";
+    test_ctx_t *t = *state;
+    sl_upstream_req_t req;
+
+    req = build_body(t, same);
+    assert_ptr_equal(req.body, same);
+    assert_int_equal(req.body_len, strlen(same));
+
+    req = build_body(t, alias);
+    assert_string_equal(req.body, same);
+    assert_ptr_not_equal(req.body, alias);
+
+    req = build_body(t, escaped);
+    assert_string_equal(req.body, same);
+
+    /* the client's "a\b" is a and a backspace; the target's a\b is written "a\\b" */
+    t->target.model = "a\\b";
+    req = build_body(t, bs);
+    assert_string_equal(req.body, "{\"model\":\"a\\\\b\",\"messages\":[]}");
 }
 
 
@@ -470,6 +524,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_api),
         cmocka_unit_test_setup_teardown(test_answer_text, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_build_model, setup, teardown),
         cmocka_unit_test_setup_teardown(test_answer_tools, setup, teardown),
         cmocka_unit_test_setup_teardown(test_answer_reasoning, setup, teardown),
         cmocka_unit_test_setup_teardown(test_answer_embeddings, setup, teardown),
