@@ -28,7 +28,7 @@
 #include "core/http/http_server.h"
 #include "core/http/tls.h"
 
-#define HTTP_RBUF_SIZE        16384
+#define HTTP_RBUF_SIZE        65536 /* one read takes a request with a 60 KiB body whole */
 #define HTTP_POOL_SIZE        6144
 #define HTTP_NHEADERS         16
 #define HTTP_HIGH_WATER       (256 * 1024)
