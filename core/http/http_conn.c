@@ -33,6 +33,7 @@
 static void conn_read_stop(sl_http_conn_t *c);
 static void conn_on_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf);
 static void conn_rbuf(sl_http_conn_t *c);
+static size_t conn_direct_room(sl_http_conn_t *c);
 static void conn_keep(sl_http_conn_t *c);
 static void conn_on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf);
 static void conn_on_read_run(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf);
@@ -156,13 +157,47 @@ static void
 conn_on_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
 {
     sl_http_conn_t *c = handle->data;
+    size_t room;
 
     if (c->tls != NULL) {
         *buf = uv_buf_init(c->srv->tls_rbuf, sizeof(c->srv->tls_rbuf));
         return;
     }
+    room = conn_direct_room(c);
+    if (room > 0) {
+        /* the rest of a long body goes where it stays, not through rbuf */
+        c->direct = true;
+        *buf = uv_buf_init(c->body.p + c->body.len, (unsigned) room);
+        return;
+    }
     conn_rbuf(c);
     *buf = uv_buf_init(c->rbuf + c->rlen, (unsigned) (HTTP_RBUF_SIZE - c->rlen));
+}
+
+
+/*
+ * Bytes the next read may put straight into the body's tail: with a
+ * Content-Length body under way, nothing else buffered and half a read
+ * buffer of the body in already (a body one read brings whole is read as
+ * usual), as many as the body still lacks (so no byte of a next request
+ * lands there), in room grown as the body arrives (a client announcing a
+ * large body gets no large buffer for it). 0 when the read goes to rbuf.
+ */
+static size_t
+conn_direct_room(sl_http_conn_t *c)
+{
+    size_t left, want;
+
+    if (c->state != SL_HTTP_BODY || c->err_status != 0 || c->need_exec || c->rpos != c->rlen
+        || c->body_length <= c->body.len || c->body.len < HTTP_RBUF_SIZE / 2) {
+        return 0;
+    }
+    left = c->body_length - c->body.len;
+    want = c->body.len > left ? left : c->body.len;
+    if (c->body.cap - c->body.len < want) {
+        sl_buf_reserve(&c->body, want);
+    }
+    return left < c->body.cap - c->body.len ? left : c->body.cap - c->body.len;
 }
 
 
@@ -234,18 +269,26 @@ conn_on_read_run(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 {
     sl_http_conn_t *c = stream->data;
 
-    if (nread == 0) {
-        return;
-    }
-    if (nread < 0) {
-        conn_on_read_error(c, nread);
+    if (nread <= 0) {
+        c->direct = false;
+        if (nread < 0) {
+            conn_on_read_error(c, nread);
+        }
         return;
     }
     if (c->tls != NULL) {
         conn_tls_on_read(c, buf->base, (size_t) nread);
         return;
     }
+    if (c->direct) {
+        /* parsed where they are: http_on_body sees its own tail and only counts them */
+        SL_ASSERT(c->state == SL_HTTP_BODY && c->rpos == c->rlen);
+        c->rbuf = buf->base;
+        c->rpos = 0;
+        c->rlen = 0;
+    }
     conn_on_plain(c, (size_t) nread);
+    c->direct = false;
 }
 
 

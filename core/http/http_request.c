@@ -407,6 +407,10 @@ http_on_body(llhttp_t *p, const char *at, size_t len)
         c->err_message = "Request body too large.";
         return -1;
     }
+    if (c->direct && at == c->body.p + c->body.len) {
+        c->body.len += len; /* read there directly (conn_direct_room) */
+        return 0;
+    }
     if (c->body.len + len > c->body.cap && c->body_length > c->body.len) {
         sl_buf_reserve(&c->body, c->body_length - c->body.len);
     }

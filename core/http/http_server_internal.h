@@ -178,6 +178,7 @@ struct sl_http_conn {
     bool eof;
     bool hdr_paused;     /* llhttp paused in on_headers_complete */
     bool need_exec;      /* llhttp must run again even without new bytes */
+    bool direct;         /* the read in progress goes straight into the body's tail */
     bool resume;         /* the IDLE timer fired at 0 ms: parse pipelined bytes */
     bool counted;        /* counted in srv->nactive */
     bool logged;         /* the access log line for this request is written */
@@ -186,7 +187,8 @@ struct sl_http_conn {
     bool tls_quiet;      /* no more TLS output: the session failed or close_notify went */
     int resp_status;     /* status of the response being sent */
     uint64_t resp_bytes; /* bytes of the response handed to the socket */
-    char *rbuf; /* the request bytes: srv->rbuf, or own while bytes wait between callbacks */
+    char *rbuf; /* the request bytes: srv->rbuf, own while bytes wait between callbacks, or the
+                   body's tail for one read (direct) */
     char *own;  /* HTTP_RBUF_SIZE bytes, only while unparsed (pipelined) bytes wait */
     char addr[64];
     char rid[HTTP_RID_MAX + 1];

@@ -4,7 +4,7 @@
 
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startStack, request, RawConn, curl, errorShape, parseResponses, waitFor } from '../lib/harness.mjs';
+import { startStack, request, RawConn, curl, errorShape, parseResponses, waitFor, sleep } from '../lib/harness.mjs';
 
 const CHAT = JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'raw hello' }] });
 
@@ -393,5 +393,50 @@ describe('inbound HTTP', () => {
       assert.match(rs[0].body, /data: \[DONE\]\s*$/);
       assert.equal(rs[1].status, 200);
     } finally { c.destroy(); }
+  });
+});
+
+describe('inbound HTTP: long bodies', () => {
+  let stack, sluice;
+
+  before(async () => {
+    stack = await startStack({ name: 'http-long' });
+    ({ sluice } = stack);
+  });
+  after(async () => { if (stack) await stack.stop(); });
+
+  // Past the first read, the rest of a long Content-Length body is read
+  // straight into its buffer (no copy through the read buffer): the
+  // provider must still get it byte for byte, however it arrives, and the
+  // next request on the connection must not be taken for body bytes.
+  it('passes a long body sent in uneven pieces on byte for byte, then serves the next request', async () => {
+    let content = '';
+    for (let i = 0; content.length < 400000; i++) content += `line ${i}: ${'abcdefghij'.slice(i % 10)} é\n`;
+    const body = JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content }] });
+    const bytes = Buffer.from(body);
+    const head = `POST /v1/chat/completions HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer ${sluice.key}\r\n`
+      + `Content-Type: application/json\r\nContent-Length: ${bytes.length}\r\n\r\n`;
+    const c = await RawConn.open(sluice.port);
+    try {
+      c.write(head);
+      let at = 0;
+      for (const n of [40000, 1, 65536, 3, 70000, 131072, 17]) {
+        c.write(bytes.subarray(at, at + n));
+        at += n;
+        await sleep(15);
+      }
+      // the rest and a second request in one write: nothing of it may join the body
+      c.write(Buffer.concat([bytes.subarray(at), Buffer.from(`GET /v1/models HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer ${sluice.key}\r\n\r\n`)]));
+      const rs = await c.responses(2, 10000);
+      assert.equal(rs[0].status, 200, rs[0].body);
+      assert.match(JSON.parse(rs[0].body).choices[0].message.content, /^mock reply: line 0: /);
+      assert.equal(rs[1].status, 200, rs[1].body);
+    } finally { c.destroy(); }
+    const reqs = await (await fetch(`${stack.mock.baseURL.replace(/\/v1$/, '')}/__mock/requests`)).json();
+    const got = reqs.filter((r) => r.path.endsWith('/chat/completions')).pop();
+    // the stack's gpt-4o-mini is the provider's gpt-4o-mini-2024-07-18: only that changes
+    const want = body.replace('"model":"gpt-4o-mini"', '"model":"gpt-4o-mini-2024-07-18"');
+    assert.equal(got.body.length, want.length);
+    assert.ok(got.body === want, 'the provider got another body');
   });
 });
