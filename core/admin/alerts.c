@@ -141,7 +141,8 @@ static void alerts_on_done(sl_upstream_call_t *uc, int rc, void *data);
 static void alerts_pop(sl_alerts_t *a, alerts_delivery_e how);
 static void alerts_set_delivery(uint64_t seq, alerts_delivery_e d, unsigned tries);
 
-static const sl_upstream_cbs_t alerts_cbs = { alerts_on_headers, alerts_on_body, alerts_on_done };
+static const sl_upstream_cbs_t alerts_cbs = { alerts_on_headers, alerts_on_body, alerts_on_done,
+                                              NULL };
 
 
 size_t

@@ -74,6 +74,7 @@ static const sl_upstream_cbs_t tel_cbs = {
     tel_on_headers,
     tel_on_body,
     tel_on_done,
+    NULL,
 };
 
 

@@ -50,8 +50,9 @@ struct sl_drv_attempt {
     bool upstream_stream;     /* the provider answered with an event stream */
     bool reported;            /* the breaker and in-flight count know how it ended */
     bool paused;
-    bool over;  /* failed or finished: later events are ignored */
-    void *span; /* observe.c's view of the attempt */
+    bool batching; /* inside one upstream read: its events' output goes out at its end */
+    bool over;     /* failed or finished: later events are ignored */
+    void *span;    /* observe.c's view of the attempt */
 };
 
 static void attempt_dom_work(uv_work_t *w);
@@ -67,6 +68,7 @@ static void attempt_on_first_token_timeout(void *data);
 static void attempt_on_headers(sl_upstream_call_t *uc, int status, const sl_http_header_t *headers,
                                size_t nheaders, void *data);
 static void attempt_on_body(sl_upstream_call_t *uc, const char *p, size_t len, void *data);
+static void attempt_on_read_end(sl_upstream_call_t *uc, void *data);
 static void attempt_on_done(sl_upstream_call_t *uc, int rc, void *data);
 static int attempt_on_sse(void *data, const sl_sse_event_t *ev);
 static int attempt_events(sl_drv_attempt_t *a, bool final);
@@ -89,6 +91,7 @@ static const sl_upstream_cbs_t attempt_cbs = {
     attempt_on_headers,
     attempt_on_body,
     attempt_on_done,
+    attempt_on_read_end,
 };
 
 
@@ -561,6 +564,7 @@ attempt_on_body(sl_upstream_call_t *uc, const char *p, size_t len, void *data)
         }
         return;
     }
+    a->batching = true;
     rc = sl_sse_feed(&a->sse, p, len, attempt_on_sse, a);
     if (a->over) {
         return; /* the attempt failed or the request ended inside the feed */
@@ -569,7 +573,27 @@ attempt_on_body(sl_upstream_call_t *uc, const char *p, size_t len, void *data)
         sl_log(&rq->r->log, SL_LOG_WARN, rc, "bad event stream from provider \"%s\"",
                a->call.target->provider->name);
     }
-    if (rq->committed && !a->paused && a->uc != NULL && sl_http_is_congested(rq->r)) {
+}
+
+
+/*
+ * The end of one upstream read: what its events encoded goes to the client
+ * in one write (a provider often sends several events in one segment),
+ * then the stream pauses if the client is slower than the provider.
+ */
+static void
+attempt_on_read_end(sl_upstream_call_t *uc, void *data)
+{
+    sl_drv_attempt_t *a = data;
+    sl_drv_req_t *rq = a->rq;
+
+    (void) uc;
+    a->batching = false;
+    if (a->over || !rq->committed) {
+        return;
+    }
+    attempt_write(a);
+    if (!a->paused && a->uc != NULL && sl_http_is_congested(rq->r)) {
         a->paused = true;
         sl_upstream_pause(a->uc);
     }
@@ -640,7 +664,9 @@ attempt_events(sl_drv_attempt_t *a, bool final)
         }
         attempt_commit(a);
     }
-    attempt_write(a);
+    if (!a->batching || err != NULL) {
+        attempt_write(a); /* else attempt_on_read_end writes what the whole read brought */
+    }
     if (err != NULL) {
         sl__drv_stream_fail(rq, err);
         return 1;

@@ -63,6 +63,7 @@ static const sl_upstream_cbs_t cache_embed_cbs = {
     cache_embed_on_headers,
     cache_embed_on_body,
     cache_embed_on_done,
+    NULL,
 };
 
 static uint64_t cache_warned_at; /* this worker's last warning, sl_state_now() ms */

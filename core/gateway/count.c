@@ -51,6 +51,7 @@ static const sl_upstream_cbs_t count_cbs = {
     count_on_headers,
     count_on_body,
     count_on_done,
+    NULL,
 };
 
 

@@ -43,6 +43,12 @@ typedef struct sl_upstream_cbs {
      * unless the call was cancelled; uc is invalid after it returns.
      */
     void (*on_done)(sl_upstream_call_t *uc, int rc, void *data);
+    /*
+     * Optional (NULL): the body bytes of one read were all handed to on_body;
+     * a consumer batching its output per read writes it now. Runs before the
+     * on_done of the read that completed the response.
+     */
+    void (*on_read_end)(sl_upstream_call_t *uc, void *data);
 } sl_upstream_cbs_t;
 
 /* Timing of a call, for logs and the ledger. Nanoseconds from uv_hrtime, 0 when not reached. */

@@ -690,8 +690,11 @@ conn_parse(upstream_conn_t *c, const char *p, size_t len)
     }
 
     err = llhttp_execute(&c->parser, p, len);
+    if (c->call == uc && uc->cbs.on_read_end != NULL) {
+        uc->cbs.on_read_end(uc, uc->data);
+    }
     if (c->call != uc) {
-        /* cancelled from on_headers or on_body */
+        /* cancelled from on_headers, on_body or on_read_end */
         return;
     }
     if (err == HPE_OK) {

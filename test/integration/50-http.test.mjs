@@ -396,6 +396,45 @@ describe('inbound HTTP', () => {
   });
 });
 
+// Several events of a stream that arrive in one upstream read go to the
+// client in one write, one HTTP chunk: the mock writes its whole stream at
+// once, so its nine events come in far fewer chunks than events.
+describe('inbound HTTP: stream batching', () => {
+  let stack, sluice;
+
+  before(async () => {
+    stack = await startStack({ name: 'http-batch' });
+    ({ sluice } = stack);
+  });
+  after(async () => { if (stack) await stack.stop(); });
+
+  it('writes the events of one upstream read as one chunk', async () => {
+    const body = JSON.stringify({ model: 'gpt-4o-mini', stream: true, messages: [{ role: 'user', content: 'one two three four five' }] });
+    const c = await RawConn.open(sluice.port);
+    try {
+      c.write(`POST /v1/chat/completions HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer ${sluice.key}\r\n`
+        + `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+      await c.until((x) => x.buf.includes('\r\n0\r\n\r\n'), 10000, 'the end of the stream');
+      const raw = c.buf.toString();
+      let at = raw.indexOf('\r\n\r\n') + 4;
+      let chunks = 0;
+      let text = '';
+      for (;;) {
+        const eol = raw.indexOf('\r\n', at);
+        const size = parseInt(raw.slice(at, eol), 16);
+        if (size === 0) break;
+        text += raw.slice(eol + 2, eol + 2 + size);
+        at = eol + 2 + size + 2;
+        chunks++;
+      }
+      const events = text.split('\n\n').filter((e) => e.startsWith('data: '));
+      assert.ok(events.length >= 5, `${events.length} events`);
+      assert.equal(events[events.length - 1], 'data: [DONE]');
+      assert.ok(chunks < events.length / 2, `${chunks} chunks for ${events.length} events`);
+    } finally { c.destroy(); }
+  });
+});
+
 describe('inbound HTTP: long bodies', () => {
   let stack, sluice;
 

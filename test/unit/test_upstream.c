@@ -79,6 +79,10 @@ typedef struct rec {
     int header_calls;
     int body_calls;
     int body_before_final;
+    int read_ends;           /* on_read_end calls */
+    int bodies_unread;       /* on_body calls since the last on_read_end */
+    size_t body_at_read_end; /* body bytes when on_read_end last ran */
+    bool read_end_after_done;
     sl_buf_t body;
     bool has_xa;
     sl_buf_t heads; /* "name: value\n" for each response header, in order */
@@ -147,6 +151,7 @@ static void t_on_watchdog(uv_timer_t *timer);
 static void t_on_headers(sl_upstream_call_t *uc, int status, const sl_http_header_t *headers,
                          size_t nheaders, void *data);
 static void t_on_body(sl_upstream_call_t *uc, const char *p, size_t len, void *data);
+static void t_on_read_end(sl_upstream_call_t *uc, void *data);
 static void t_on_done(sl_upstream_call_t *uc, int rc, void *data);
 static void t_on_close(uv_handle_t *handle);
 static int t_free_port(void);
@@ -645,7 +650,7 @@ t_send(int i, const char *method, const char *path, const char *body)
         .body_len = body != NULL ? strlen(body) : 0,
         .body_kept = t.kept,
     };
-    sl_upstream_cbs_t cbs = { t_on_headers, t_on_body, t_on_done };
+    sl_upstream_cbs_t cbs = { t_on_headers, t_on_body, t_on_done, t_on_read_end };
 
     t.recs[i].order = -1;
     assert_int_equal(sl_upstream_send(t.u, &t.prov, &req, &cbs, &t.recs[i], NULL, &t.recs[i].uc),
@@ -717,6 +722,7 @@ t_on_body(sl_upstream_call_t *uc, const char *p, size_t len, void *data)
     rec_t *r = data;
 
     r->body_calls++;
+    r->bodies_unread++;
     if (!t.srv.final_sent) {
         r->body_before_final++;
     }
@@ -726,6 +732,20 @@ t_on_body(sl_upstream_call_t *uc, const char *p, size_t len, void *data)
         uv_ref((uv_handle_t *) &t.timer);
         uv_timer_start(&t.timer, t_on_finish, 200, 0);
     }
+}
+
+
+/* The end of a read: every on_body of it ran, and on_done has not yet. */
+static void
+t_on_read_end(sl_upstream_call_t *uc, void *data)
+{
+    rec_t *r = data;
+
+    (void) uc;
+    r->read_ends++;
+    r->bodies_unread = 0;
+    r->body_at_read_end = r->body.len;
+    r->read_end_after_done |= r->done > 0;
 }
 
 
@@ -883,6 +903,11 @@ test_chunked_pieces(void **state)
     assert_true(t.recs[0].body_before_final >= 2);
     assert_int_equal(t.recs[0].body.len, 11);
     assert_memory_equal(t.recs[0].body.p, "hello world", 11);
+    /* each of the three pieces came in a read of its own, which on_read_end closed */
+    assert_true(t.recs[0].read_ends >= 3);
+    assert_int_equal(t.recs[0].bodies_unread, 0);
+    assert_int_equal(t.recs[0].body_at_read_end, 11);
+    assert_false(t.recs[0].read_end_after_done);
 }
 
 
