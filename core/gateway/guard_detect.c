@@ -105,6 +105,12 @@ static size_t det_digits(const char *t, size_t len, size_t i, size_t n);
 static inline size_t det_ipv4_part(const char *t, size_t len, size_t j);
 static size_t det_ipv4(const char *t, size_t len, size_t i);
 static size_t det_ipv6(const char *t, size_t len, size_t i);
+#if defined(__SSE2__)
+static int det_ipv6_shape16(const char *p, size_t *colons, bool *dbl, bool *digit);
+#endif
+static size_t det_ipv6_scan(const char *t, size_t len, size_t i, size_t *colons, bool *dbl,
+                            bool *digit);
+static size_t det_ipv6_end(const char *t, size_t i, size_t j) __attribute__((noinline));
 static size_t det_iban(const char *t, size_t len, size_t i);
 static unsigned det_iban_len(unsigned char a, unsigned char b);
 static size_t det_secret(const char *t, size_t len, size_t i, bool *open);
@@ -1387,10 +1393,49 @@ det_ipv4(const char *t, size_t len, size_t i)
 static size_t
 det_ipv6(const char *t, size_t len, size_t i)
 {
-    char buf[DET_IPV6_MAX + 1];
-    unsigned char b6[16];
-    size_t j = i, colons = 0, lim;
+    size_t j = 0, colons = 0;
     bool digit = false, dbl = false;
+    int k = 16;
+
+#if defined(__SSE2__)
+    if (i + 16 <= len && det_isa >= SL__GUARD_ISA_SSE2) {
+        k = det_ipv6_shape16(t + i, &colons, &dbl, &digit);
+        if (k == 0) {
+            return 0;
+        }
+        j = i + (size_t) k;
+    }
+#endif
+    if (k == 16) {
+        /* near the text's end, or the run goes on past the block: byte by byte */
+        j = det_ipv6_scan(t, len, i, &colons, &dbl, &digit);
+        if (j == 0) {
+            return 0;
+        }
+    }
+    if (j - i > DET_IPV6_MAX + 2) {
+        return 0;
+    }
+    if (colons < 2 || !digit || (j < len && det_word((unsigned char) t[j]))) {
+        return 0;
+    }
+    if (!dbl && colons < 6) {
+        return 0; /* neither "::" nor 8 groups (or 6 and an IPv4 address): 12:30:45 */
+    }
+    return det_ipv6_end(t, i, j);
+}
+
+
+/*
+ * The run of [0-9A-Fa-f:.] that an IPv6 address at t[i] would be (up to
+ * DET_IPV6_MAX + 3 bytes: then it is too long): its end, with its colons,
+ * whether two are adjacent and whether it holds a digit; 0 when no
+ * address starts at t[i].
+ */
+static size_t
+det_ipv6_scan(const char *t, size_t len, size_t i, size_t *colons, bool *dbl, bool *digit)
+{
+    size_t j = i, lim;
 
     /* an address starts with ':' or with 1..4 hex digits and a ':' */
     while (j < len && j - i < 4 && det_hex((unsigned char) t[j])) {
@@ -1403,30 +1448,70 @@ det_ipv6(const char *t, size_t len, size_t i)
         || !(det_hex((unsigned char) t[j + 1]) || t[j + 1] == ':' || t[j + 1] == '.')) {
         return 0; /* the scan below would stop after one ':' ("Ticket 7: the") */
     }
-    /* what an address is made of, up to DET_IPV6_MAX + 3 bytes (then it is too long) */
     lim = len - i > DET_IPV6_MAX + 3 ? i + DET_IPV6_MAX + 3 : len;
     for (j = i; j < lim; j++) {
         unsigned char c = (unsigned char) t[j];
         unsigned cl = det_cls[c];
 
         if (cl & (DET_C_DIGIT | DET_C_HEXL)) {
-            digit = digit || (cl & DET_C_DIGIT);
+            *digit = *digit || (cl & DET_C_DIGIT);
         } else if (c == ':') {
-            colons++;
-            dbl = dbl || (j > i && t[j - 1] == ':');
+            (*colons)++;
+            *dbl = *dbl || (j > i && t[j - 1] == ':');
         } else if (c != '.') {
             break;
         }
     }
-    if (j - i > DET_IPV6_MAX + 2) {
+    return j;
+}
+
+
+#if defined(__SSE2__)
+/*
+ * det_ipv6()'s look at the sixteen bytes p[0..16) at once: 0 when no
+ * address starts at p (no ':' after at most four hex digits, or none of
+ * [0-9A-Fa-f:.] after that ':'); else where the run of [0-9A-Fa-f:.]
+ * from p ends (16: not within the block) with its colons, whether two of
+ * them are adjacent and whether it holds a digit (below 16).
+ */
+static int
+det_ipv6_shape16(const char *p, size_t *colons, bool *dbl, bool *digit)
+{
+    __m128i x = _mm_loadu_si128((const __m128i *) (const void *) p);
+    __m128i v = _mm_sub_epi8(x, _mm_set1_epi8('0'));
+    __m128i w = _mm_sub_epi8(_mm_or_si128(x, _mm_set1_epi8(0x20)), _mm_set1_epi8('a'));
+    unsigned dm =
+        (unsigned) _mm_movemask_epi8(_mm_cmpeq_epi8(_mm_min_epu8(v, _mm_set1_epi8(9)), v));
+    unsigned lm =
+        (unsigned) _mm_movemask_epi8(_mm_cmpeq_epi8(_mm_min_epu8(w, _mm_set1_epi8(5)), w));
+    unsigned cm = (unsigned) _mm_movemask_epi8(_mm_cmpeq_epi8(x, _mm_set1_epi8(':')));
+    unsigned pm = (unsigned) _mm_movemask_epi8(_mm_cmpeq_epi8(x, _mm_set1_epi8('.')));
+    unsigned hx = dm | lm, mm = hx | cm | pm, below;
+    int h = __builtin_ctz(~hx), k;
+
+    /* 1..4 hex digits or none, a ':', then a hex digit, ':' or '.' */
+    if (h > 4 || !((cm >> h) & 1u) || !((mm >> (h + 1)) & 1u)) {
         return 0;
     }
-    if (colons < 2 || !digit || (j < len && det_word((unsigned char) t[j]))) {
-        return 0;
+    k = __builtin_ctz(~mm);
+    if (k < 16) {
+        below = (1u << k) - 1u;
+        *colons = (size_t) __builtin_popcount(cm & below);
+        *dbl = (cm & (cm << 1) & below) != 0;
+        *digit = (dm & below) != 0;
     }
-    if (!dbl && colons < 6) {
-        return 0; /* neither "::" nor 8 groups (or 6 and an IPv4 address): 12:30:45 */
-    }
+    return k;
+}
+#endif
+
+
+/* The end of the IPv6 address t[i..j) (its shape checked), or 0: what inet_pton(3) takes. */
+static size_t
+det_ipv6_end(const char *t, size_t i, size_t j)
+{
+    char buf[DET_IPV6_MAX + 1];
+    unsigned char b6[16];
+
     /* a sentence may end right after it */
     for (int tries = 0; tries < 2 && j > i; tries++) {
         if (j - i <= DET_IPV6_MAX) {

@@ -210,6 +210,82 @@ test_number_edges(void **state)
 }
 
 
+/*
+ * IPv6 addresses and near misses (times, C++ scopes, MAC addresses, runs
+ * of 15, 16 and 17 bytes, a trailing '.' or ':') at every offset 0..20
+ * after a prefix, followed by each byte that ends a run, at the text's end
+ * too: the address's run crosses the sixteen-byte look of det_ipv6() at
+ * every point, and the look falls back to the byte scan near the end.
+ */
+static void
+test_ipv6_edges(void **state)
+{
+    static const char *const addrs[] = {
+        "2001:db8::1",
+        "fe80::1ff:fe23:4567:890a",
+        "1:2:3:4:5:6:7:8",
+        "1:2:3:4:5:6:1.2.3.4",
+        "::ffff:10.0.0.1",
+        "::1",
+        "::",
+        "a::",
+        "12:30:45",
+        "00:1a:2b:3c:4d:5e",
+        "std::vector",
+        "dead:beef",
+        "2001:0db8:85a3:0000:0000:8a2e:0370:7334",
+        "1:2:3:4:5:6:7::",
+        "ab:cd::ef.",
+        "1::2:",
+        "12345::1",
+        "1:2:3:4:5:6:7:8:9",
+        "::1.2.3.4.5",
+        "1:2::3:4",
+        "abcd:1::",
+        "1::2:3:4:5:6:7",
+        "Fe80::Ab",
+        "f::g",
+        "7: the",
+        ":1",
+    };
+    static const char *const pre[] = { "", "ip ", "x=", "(" };
+    static const char after[] = " .:x,)-";
+    char buf[128];
+    unsigned all = (1u << SL_GUARD_DET_COUNT) - 1;
+
+    (void) state;
+    for (size_t a = 0; a < sizeof(addrs) / sizeof(addrs[0]); a++) {
+        for (size_t p = 0; p < sizeof(pre) / sizeof(pre[0]); p++) {
+            for (size_t off = 0; off <= 20; off++) {
+                for (size_t e = 0; e <= sizeof(after) - 1; e++) {
+                    for (size_t tail = 0; tail <= 20; tail += 5) {
+                        size_t len = 0, al = strlen(addrs[a]);
+
+                        memset(buf, 'q', off);
+                        if (off > 0) {
+                            buf[off - 1] = ' ';
+                        }
+                        len = off;
+                        memcpy(buf + len, pre[p], strlen(pre[p]));
+                        len += strlen(pre[p]);
+                        memcpy(buf + len, addrs[a], al);
+                        len += al;
+                        if (e < sizeof(after) - 1) {
+                            buf[len++] = after[e];
+                            /* then nothing, or more text: the run ends near or far from the end */
+                            memset(buf + len, 'z', tail);
+                            len += tail;
+                        }
+                        diff_one(buf, len, 0, all);
+                        diff_one(buf, len, 0, 1u << SL_GUARD_DET_IP);
+                    }
+                }
+            }
+        }
+    }
+}
+
+
 /* Texts made of the pieces the detectors look for, changed a little. */
 static void
 test_random(void **state)
@@ -261,6 +337,7 @@ main(void)
         cmocka_unit_test(test_isa),         cmocka_unit_test(test_fixed),
         cmocka_unit_test(test_email_edges), cmocka_unit_test(test_number_edges),
         cmocka_unit_test(test_random),      cmocka_unit_test(test_noise),
+        cmocka_unit_test(test_ipv6_edges),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
