@@ -570,7 +570,7 @@ sl__guard_detect(const char *t, size_t len, size_t from, unsigned mask, sl__guar
 {
     det_scan_t sc;
     size_t b = from, bi = 0, bn = 0;
-    uint64_t tb[DET_BATCH], db[DET_BATCH];
+    uint64_t tb[DET_BATCH], db[DET_BATCH], carry;
 
     if (det_isa == SL__GUARD_ISA_BEST) {
         det_isa = det_isa_best();
@@ -582,10 +582,10 @@ sl__guard_detect(const char *t, size_t len, size_t from, unsigned mask, sl__guar
     sc.mask = mask;
     sc.out = out;
     sc.skip = from;
+    /* whether the byte before the chunk is a digit (then a run at its start is no run's start) */
+    carry = b > 0 && b < len && det_digit((unsigned char) t[b - 1]) ? 1 : 0;
     while (b < len) {
-        size_t n = len - b < 64 ? len - b : 64;
         uint64_t trig, dig, m;
-        uint64_t carry = b > 0 && det_digit((unsigned char) t[b - 1]) ? 1 : 0;
 
         if (bi == bn) {
             bn = det_chunks(t + b, len - b, tb, db);
@@ -605,7 +605,8 @@ sl__guard_detect(const char *t, size_t len, size_t from, unsigned mask, sl__guar
             unsigned want;
 
             m &= m - 1;
-            if (dig & ((uint64_t) 1 << k)) {
+            if ((unsigned) (c - '0') < 10u) {
+                /* a digit: the start of a run (the other digits are not in m) */
                 uint64_t rest;
                 size_t r;
 
@@ -663,10 +664,14 @@ sl__guard_detect(const char *t, size_t len, size_t from, unsigned mask, sl__guar
                 m = sc.skip - b >= 64 ? 0 : m & (~(uint64_t) 0 << (sc.skip - b));
             }
         }
-        b += n;
-        if (sc.skip > b) {
+        /* a piece shorter than 64 bytes is the last: b then passes len */
+        if (sc.skip > b + 64) {
             b = sc.skip;
             bn = bi; /* the chunks classified no longer start at b */
+            carry = b < len && det_digit((unsigned char) t[b - 1]) ? 1 : 0;
+        } else {
+            b += 64;
+            carry = dig >> 63;
         }
     }
 }

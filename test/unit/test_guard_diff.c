@@ -286,6 +286,58 @@ test_ipv6_edges(void **state)
 }
 
 
+/*
+ * Numbers and keys around the scan's chunk boundaries (64 bytes, and the
+ * 2048 of a batch): a piece at every offset near one, after a digit, a
+ * space or a letter, and after a key whose end moves the scan into the
+ * middle of a chunk with a digit right before the next number.
+ */
+static void
+test_chunk_edges(void **state)
+{
+    static const char *const pieces[] = {
+        "4111111111111111",
+        "10.20.30.40",
+        "+44 20 7946 0958",
+        "12:30:45",
+        "2001:db8::1",
+        "415-555-0100",
+        "7",
+        "sk-abcdefghijklmnopqrstuv1234",
+        "sk-abcdefghijklmnopqrstuvwx 4111111111111111",
+        "sk-abcdefghijklmnopqrstuvwx4111111111111111 5",
+    };
+    static const size_t bases[] = { 64, 128, 2048, 4096 };
+    static const char before[] = "9 a";
+    char *buf = malloc(8192);
+    unsigned all = (1u << SL_GUARD_DET_COUNT) - 1;
+
+    (void) state;
+    assert_non_null(buf);
+    for (size_t p = 0; p < sizeof(pieces) / sizeof(pieces[0]); p++) {
+        size_t pl = strlen(pieces[p]);
+
+        for (size_t bs = 0; bs < sizeof(bases) / sizeof(bases[0]); bs++) {
+            for (size_t at = bases[bs] - pl - 2; at <= bases[bs] + 2; at++) {
+                for (size_t b = 0; b < sizeof(before) - 1; b++) {
+                    size_t len = at + pl;
+
+                    memset(buf, ' ', at);
+                    buf[at - 1] = before[b];
+                    memcpy(buf + at, pieces[p], pl);
+                    diff_one(buf, len, 0, all);
+                    /* more text after it, and a number right at the next chunk's start */
+                    memcpy(buf + len, " 99 4111111111111111", 20);
+                    diff_one(buf, len + 20, 0, all);
+                    diff_one(buf, len + 20, at > 3 ? at - 3 : 0, all);
+                }
+            }
+        }
+    }
+    free(buf);
+}
+
+
 /* Texts made of the pieces the detectors look for, changed a little. */
 static void
 test_random(void **state)
@@ -337,7 +389,7 @@ main(void)
         cmocka_unit_test(test_isa),         cmocka_unit_test(test_fixed),
         cmocka_unit_test(test_email_edges), cmocka_unit_test(test_number_edges),
         cmocka_unit_test(test_random),      cmocka_unit_test(test_noise),
-        cmocka_unit_test(test_ipv6_edges),
+        cmocka_unit_test(test_ipv6_edges),  cmocka_unit_test(test_chunk_edges),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
