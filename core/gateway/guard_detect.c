@@ -467,33 +467,34 @@ sl__guard_detect_isa(unsigned isa)
  * det_chunks() of nch chunks of 64 bytes with AVX2: the triggers exactly (digits, '@',
  * '+', '(', '-', '_', ':', 'A', 'J'), found by a look-up of each byte's
  * low and high nibble (a bit per high nibble 2, 3, 4, 5 in the low
- * nibble's entry), so no other punctuation reaches the table.
+ * nibble's entry; ':' has a bit of its own), so no other punctuation
+ * reaches the table. The digits are the bytes with the bit of high nibble
+ * 3 (value 2), shifted to the top of the byte for the mask.
  */
 static void
 det_chunks_avx2(const char *p, size_t nch, uint64_t *trig, uint64_t *dig)
 {
-    const __m256i c0 = _mm256_set1_epi8('0'), c9 = _mm256_set1_epi8(9);
     const __m256i nib = _mm256_set1_epi8(0x0f), zero = _mm256_setzero_si256();
-    /* low nibble 0: '0' '@'; 1: '1' 'A'; 2..7, 9: digits; 8: '(' '8'; A: ':' 'J'; B: '+'; D: '-';
-     * F: '_' */
-    const __m256i lot = _mm256_setr_epi8(6, 6, 2, 2, 2, 2, 2, 2, 3, 2, 6, 1, 0, 1, 0, 8, 6, 6, 2, 2,
-                                         2, 2, 2, 2, 3, 2, 6, 1, 0, 1, 0, 8);
-    const __m256i hit = _mm256_setr_epi8(0, 0, 1, 2, 4, 8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 2,
-                                         4, 8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+    /* low nibble 0: '0' '@'; 1: '1' 'A'; 2..7, 9: digits; 8: '(' '8'; A: ':' (16) 'J'; B: '+';
+     * D: '-'; F: '_' */
+    const __m256i lot = _mm256_setr_epi8(6, 6, 2, 2, 2, 2, 2, 2, 3, 2, 20, 1, 0, 1, 0, 8, 6, 6, 2,
+                                         2, 2, 2, 2, 2, 3, 2, 20, 1, 0, 1, 0, 8);
+    const __m256i hit = _mm256_setr_epi8(0, 0, 1, 2 | 16, 4, 8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                                         1, 2 | 16, 4, 8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
 
     for (size_t c = 0; c < nch; c++, p += 64) {
         uint32_t tm[2], dm[2];
 
         for (unsigned q = 0; q < 2; q++) {
             __m256i x = _mm256_loadu_si256((const __m256i *) (const void *) (p + 32 * q));
-            __m256i v = _mm256_sub_epi8(x, c0);
             /* a byte >= 0x80 looks up 0 in lot */
             __m256i l = _mm256_shuffle_epi8(lot, x);
             __m256i h = _mm256_shuffle_epi8(hit, _mm256_and_si256(_mm256_srli_epi16(x, 4), nib));
+            __m256i lh = _mm256_and_si256(l, h); /* 0..31: no sign bit */
 
-            tm[q] =
-                ~(uint32_t) _mm256_movemask_epi8(_mm256_cmpeq_epi8(_mm256_and_si256(l, h), zero));
-            dm[q] = (uint32_t) _mm256_movemask_epi8(_mm256_cmpeq_epi8(_mm256_min_epu8(v, c9), v));
+            tm[q] = (uint32_t) _mm256_movemask_epi8(_mm256_cmpgt_epi8(lh, zero));
+            /* bit 1 to bit 7 (the bits shifted in from the byte below land lower) */
+            dm[q] = (uint32_t) _mm256_movemask_epi8(_mm256_slli_epi16(lh, 6));
         }
         trig[c] = tm[0] | (uint64_t) tm[1] << 32;
         dig[c] = dm[0] | (uint64_t) dm[1] << 32;
