@@ -1502,7 +1502,10 @@ det_ipv6_shape16(const char *p, size_t *colons, bool *dbl, bool *digit)
     k = __builtin_ctz(~mm);
     if (k < 16) {
         below = (1u << k) - 1u;
-        *colons = (size_t) __builtin_popcount(cm & below);
+        *colons = 0;
+        for (unsigned c = cm & below; c != 0; c &= c - 1) {
+            (*colons)++; /* (a few: no popcount instruction to count on) */
+        }
         *dbl = (cm & (cm << 1) & below) != 0;
         *digit = (dm & below) != 0;
     }
