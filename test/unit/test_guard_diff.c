@@ -338,6 +338,66 @@ test_chunk_edges(void **state)
 }
 
 
+/*
+ * Addresses whose local part and domain end before, at and after the
+ * sixteen bytes det_email() looks at at once on either side of the '@':
+ * local parts of 1 to 20 bytes of every local character, domains of dotted
+ * labels of every length up to 20 with '-', ".." and a '.' at the block's
+ * end, then each tail, with and without text after it (the look needs
+ * sixteen bytes after the '@').
+ */
+static void
+test_email_blocks(void **state)
+{
+    static const char local[] = "ab.c_d%e+f-g1h";
+    static const char *const domains[] = {
+        "example.com",
+        "a.io",
+        "x-y.example.org",
+        "ab..cd",
+        "-a.com",
+        "a-.com",
+        "mail.example.co.",
+        "e.x",
+        "sub.do-main.net",
+        "aaaaaaaaaaaaa.b",
+        "aaaaaaaaaaaaaa.bb",
+        "aaaaaaaaaaaaa.bb.",
+        "a.b.c.d.e.f.g.hi",
+        "q1.2z",
+        ".ex.com",
+        "ex.c-m",
+        "a.example..com",
+        "mail.ex..org",
+        "ab.cd..",
+        "abcdefghijkl.de..",
+    };
+    static const char *const tails[] = { "", " ", ".", "..", "@", "_", "-", ".x" };
+    char buf[256];
+    unsigned all = (1u << SL_GUARD_DET_COUNT) - 1;
+
+    (void) state;
+    for (size_t ll = 1; ll <= 20; ll++) {
+        for (size_t d = 0; d < sizeof(domains) / sizeof(domains[0]); d++) {
+            for (size_t tl = 0; tl < sizeof(tails) / sizeof(tails[0]); tl++) {
+                for (unsigned pad = 0; pad < 2; pad++) {
+                    size_t n =
+                        (size_t) snprintf(buf, sizeof(buf), "write to %s", ll % 3 ? "" : "<");
+
+                    for (size_t k = 0; k < ll; k++) {
+                        buf[n++] = local[(k + d) % (sizeof(local) - 1)];
+                    }
+                    n += (size_t) snprintf(buf + n, sizeof(buf) - n, "@%s%s%s", domains[d],
+                                           tails[tl], pad ? " and then some more text" : "");
+                    diff_one(buf, n, 0, all);
+                    diff_one(buf, n, 0, 1u << SL_GUARD_DET_EMAIL);
+                }
+            }
+        }
+    }
+}
+
+
 /* Texts made of the pieces the detectors look for, changed a little. */
 static void
 test_random(void **state)
@@ -386,10 +446,11 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_isa),         cmocka_unit_test(test_fixed),
-        cmocka_unit_test(test_email_edges), cmocka_unit_test(test_number_edges),
-        cmocka_unit_test(test_random),      cmocka_unit_test(test_noise),
-        cmocka_unit_test(test_ipv6_edges),  cmocka_unit_test(test_chunk_edges),
+        cmocka_unit_test(test_isa),          cmocka_unit_test(test_fixed),
+        cmocka_unit_test(test_email_edges),  cmocka_unit_test(test_number_edges),
+        cmocka_unit_test(test_random),       cmocka_unit_test(test_noise),
+        cmocka_unit_test(test_ipv6_edges),   cmocka_unit_test(test_chunk_edges),
+        cmocka_unit_test(test_email_blocks),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
