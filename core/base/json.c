@@ -1313,7 +1313,8 @@ sl_json_splice_strings(sl_json_t *into, const sl_json_t *doc, const sl_json_edit
 {
     int64_t *shift;
     unsigned t = 0;
-    int rc;
+    size_t len = doc->len, at = 0;
+    char *buf, *d;
 
     if (into == doc || doc->ntok == 0) {
         return -EINVAL;
@@ -1336,18 +1337,27 @@ sl_json_splice_strings(sl_json_t *into, const sl_json_t *doc, const sl_json_edit
             || e->end > (size_t) doc->tok[t].end) {
             return -EINVAL;
         }
+        len += e->text.len - (e->end - e->start);
     }
-    rc = sl_json_splice(into->pool, (sl_str_t){ doc->p, doc->len }, edits, n, out);
-    if (rc < 0) {
-        return rc;
-    }
-    /* shift[i]: how far the edits before edit i moved what follows them */
+    /*
+     * sl_json_splice() of the edits just checked, and shift[i]: how far the
+     * edits before edit i moved what follows them
+     */
+    buf = sl_palloc(into->pool, len + 1);
     shift = sl_palloc(into->pool, (n + 1) * sizeof(*shift));
     shift[0] = 0;
+    d = buf;
     for (size_t i = 0; i < n; i++) {
-        shift[i + 1] =
-            shift[i] + (int64_t) edits[i].text.len - (int64_t) (edits[i].end - edits[i].start);
+        const sl_json_edit_t *e = &edits[i];
+
+        d = json_put(d, doc->p + at, e->start - at);
+        d = json_put(d, e->text.p, e->text.len);
+        at = e->end;
+        shift[i + 1] = shift[i] + (int64_t) e->text.len - (int64_t) (e->end - e->start);
     }
+    d = json_put(d, doc->p + at, doc->len - at);
+    *d = '\0';
+    *out = (sl_str_t){ buf, len };
     if (into->cap < doc->ntok) {
         json_tok_grow(into, doc->ntok);
     }
