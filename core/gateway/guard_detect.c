@@ -123,8 +123,8 @@ static size_t det_jwt(const char *t, size_t len, size_t i);
 static size_t det_pem(const char *t, size_t len, size_t i, bool *open);
 static size_t det_pem_label(const char *t, size_t len, size_t j);
 static const char *det_find(const char *t, size_t len, const char *s);
-static void det_push(sl__guard_hits_t *out, size_t *next, size_t s, size_t e, unsigned det,
-                     bool open, size_t from);
+static inline void det_push(sl__guard_hits_t *out, size_t *next, size_t s, size_t e, unsigned det,
+                            bool open, size_t from) __attribute__((always_inline));
 static unsigned det_isa_best(void);
 static size_t det_chunks(const char *p, size_t n, uint64_t *trig, uint64_t *dig);
 #if defined(DET_AVX2)
