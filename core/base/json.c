@@ -113,6 +113,8 @@ static int json_hex4(const char *s, const char *end, unsigned *out);
 static size_t json_utf8_put(unsigned cp, unsigned char *buf);
 static bool json_key_eq(const sl_json_t *doc, int k, const char *key, size_t klen);
 static size_t json_edits_before(const sl_json_edit_t *edits, size_t n, size_t at, bool upto);
+static bool json_raw_plain(const char *p, size_t n);
+static char *json_put(char *d, const char *s, size_t n);
 static size_t json_escaped_len(sl_str_t s);
 static char *json_escape(char *d, sl_str_t s);
 static void json_decref_cb(void *arg);
@@ -1289,13 +1291,11 @@ sl_json_splice(sl_pool_t *pool, sl_str_t src, const sl_json_edit_t *edits, size_
     for (size_t i = 0; i < n; i++) {
         const sl_json_edit_t *e = &edits[i];
 
-        memcpy(d, src.p + at, e->start - at);
-        d += e->start - at;
+        d = json_put(d, src.p + at, e->start - at);
         if (e->quote) {
             d = json_escape(d, e->text);
         } else {
-            memcpy(d, e->text.p, e->text.len);
-            d += e->text.len;
+            d = json_put(d, e->text.p, e->text.len);
         }
         at = e->end;
     }
@@ -1312,8 +1312,9 @@ sl_json_splice_strings(sl_json_t *into, const sl_json_t *doc, const sl_json_edit
                        sl_str_t *out)
 {
     int64_t *shift;
-    unsigned t = 0, bad = 0;
-    int rc;
+    unsigned t = 0;
+    size_t len = doc->len, at = 0;
+    char *buf, *d;
 
     if (into == doc || doc->ntok == 0) {
         return -EINVAL;
@@ -1325,10 +1326,7 @@ sl_json_splice_strings(sl_json_t *into, const sl_json_t *doc, const sl_json_edit
             || e->end > doc->len) {
             return -EINVAL;
         }
-        for (size_t k = 0; k < e->text.len; k++) {
-            bad |= json_raw_bad[(unsigned char) e->text.p[k]];
-        }
-        if (bad) {
+        if (!json_raw_plain(e->text.p, e->text.len)) {
             return -EINVAL;
         }
         /* the last token starting at or before the edit: the string holding it */
@@ -1339,18 +1337,27 @@ sl_json_splice_strings(sl_json_t *into, const sl_json_t *doc, const sl_json_edit
             || e->end > (size_t) doc->tok[t].end) {
             return -EINVAL;
         }
+        len += e->text.len - (e->end - e->start);
     }
-    rc = sl_json_splice(into->pool, (sl_str_t){ doc->p, doc->len }, edits, n, out);
-    if (rc < 0) {
-        return rc;
-    }
-    /* shift[i]: how far the edits before edit i moved what follows them */
+    /*
+     * sl_json_splice() of the edits just checked, and shift[i]: how far the
+     * edits before edit i moved what follows them
+     */
+    buf = sl_palloc(into->pool, len + 1);
     shift = sl_palloc(into->pool, (n + 1) * sizeof(*shift));
     shift[0] = 0;
+    d = buf;
     for (size_t i = 0; i < n; i++) {
-        shift[i + 1] =
-            shift[i] + (int64_t) edits[i].text.len - (int64_t) (edits[i].end - edits[i].start);
+        const sl_json_edit_t *e = &edits[i];
+
+        d = json_put(d, doc->p + at, e->start - at);
+        d = json_put(d, e->text.p, e->text.len);
+        at = e->end;
+        shift[i + 1] = shift[i] + (int64_t) e->text.len - (int64_t) (e->end - e->start);
     }
+    d = json_put(d, doc->p + at, doc->len - at);
+    *d = '\0';
+    *out = (sl_str_t){ buf, len };
     if (into->cap < doc->ntok) {
         json_tok_grow(into, doc->ntok);
     }
@@ -1369,6 +1376,99 @@ sl_json_splice_strings(sl_json_t *into, const sl_json_t *doc, const sl_json_edit
             (int) ((int64_t) tk->end + shift[json_edits_before(edits, n, (size_t) tk->end, true)]);
     }
     return 0;
+}
+
+
+/*
+ * Whether p[0..n) may stand as it is inside a JSON string (no control
+ * byte, '"' or '\\'). Up to sixteen bytes (a placeholder's few) as one
+ * vector of SSE2 made of two overlapping words; longer ones eight bytes a
+ * step, the last eight overlapping: a byte below 0x20, or one equal to '"'
+ * or '\\' after an xor, leaves a borrow in its top bit (exact for "any",
+ * which is all that is asked); the table below four.
+ */
+static bool
+json_raw_plain(const char *p, size_t n)
+{
+    const uint64_t ones = 0x0101010101010101ULL, tops = 0x8080808080808080ULL;
+    uint64_t acc = 0, x, q, b;
+    uint32_t lo, hi;
+    unsigned bad = 0;
+
+    if (n < 4) {
+        for (size_t k = 0; k < n; k++) {
+            bad |= json_raw_bad[(unsigned char) p[k]];
+        }
+        return bad == 0;
+    }
+#if defined(__SSE2__)
+    if (n <= 16) {
+        __m128i v;
+
+        if (n >= 8) {
+            memcpy(&x, p, 8);
+            memcpy(&q, p + n - 8, 8);
+            v = _mm_set_epi64x((long long) q, (long long) x);
+        } else {
+            memcpy(&lo, p, 4);
+            memcpy(&hi, p + n - 4, 4);
+            v = _mm_set_epi32((int) hi, (int) lo, (int) hi, (int) lo);
+        }
+        return _mm_movemask_epi8(
+                   _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
+                                             _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))),
+                                _mm_cmpeq_epi8(_mm_min_epu8(v, _mm_set1_epi8(0x1f)), v)))
+               == 0;
+    }
+#endif
+    for (size_t k = 0;; k += 8) {
+        if (k + 8 > n) {
+            if (n >= 8) {
+                memcpy(&x, p + n - 8, 8);
+            } else {
+                memcpy(&lo, p, 4);
+                memcpy(&hi, p + n - 4, 4);
+                x = lo | (uint64_t) hi << 32;
+            }
+        } else {
+            memcpy(&x, p + k, 8);
+        }
+        q = x ^ (ones * '"');
+        b = x ^ (ones * '\\');
+        acc |= ((x - ones * 0x20) & ~x) | ((q - ones) & ~q) | ((b - ones) & ~b);
+        if (k + 8 >= n) {
+            return (acc & tops) == 0;
+        }
+    }
+}
+
+
+/* memcpy() of n bytes to d, the few bytes of a short piece without the call; returns d + n. */
+static char *
+json_put(char *d, const char *s, size_t n)
+{
+    uint64_t a, b;
+    uint32_t x, y;
+
+    if (n > 16) {
+        memcpy(d, s, n);
+    } else if (n >= 8) {
+        /* two words of eight, overlapping */
+        memcpy(&a, s, 8);
+        memcpy(&b, s + n - 8, 8);
+        memcpy(d, &a, 8);
+        memcpy(d + n - 8, &b, 8);
+    } else if (n >= 4) {
+        memcpy(&x, s, 4);
+        memcpy(&y, s + n - 4, 4);
+        memcpy(d, &x, 4);
+        memcpy(d + n - 4, &y, 4);
+    } else {
+        for (size_t k = 0; k < n; k++) {
+            d[k] = s[k];
+        }
+    }
+    return d + n;
 }
 
 

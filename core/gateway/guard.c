@@ -111,12 +111,24 @@ static void guard_req_free(void *arg);
 static guard_slot_t *guard_slot(const char *name);
 
 /* Keys whose string values are not text a model reads (or must not change). */
-static const char *const guard_skip[] = {
-    "model",           "role",          "type",       "id",        "name",
-    "tool_call_id",    "tool_use_id",   "call_id",    "image_url", "url",
-    "source",          "data",          "media_type", "detail",    "format",
-    "encoding_format", "cache_control", "thinking",   "signature", "encrypted_content",
+/* (with their lengths: a key is compared only with the names of its length) */
+#define GUARD_KEY(s)       \
+    {                      \
+        (s), sizeof(s) - 1 \
+    }
+static const sl_str_t guard_skip[] = {
+    GUARD_KEY("model"),         GUARD_KEY("role"),
+    GUARD_KEY("type"),          GUARD_KEY("id"),
+    GUARD_KEY("name"),          GUARD_KEY("tool_call_id"),
+    GUARD_KEY("tool_use_id"),   GUARD_KEY("call_id"),
+    GUARD_KEY("image_url"),     GUARD_KEY("url"),
+    GUARD_KEY("source"),        GUARD_KEY("data"),
+    GUARD_KEY("media_type"),    GUARD_KEY("detail"),
+    GUARD_KEY("format"),        GUARD_KEY("encoding_format"),
+    GUARD_KEY("cache_control"), GUARD_KEY("thinking"),
+    GUARD_KEY("signature"),     GUARD_KEY("encrypted_content"),
 };
+#undef GUARD_KEY
 
 static const char *const guard_det_names[] = {
     [SL_GUARD_DET_EMAIL] = "email", [SL_GUARD_DET_PHONE] = "phone",
@@ -682,7 +694,7 @@ static bool
 guard_skip_key(sl_str_t k)
 {
     for (size_t i = 0; i < sizeof(guard_skip) / sizeof(guard_skip[0]); i++) {
-        if (sl_str_eq(k, guard_skip[i])) {
+        if (k.len == guard_skip[i].len && memcmp(k.p, guard_skip[i].p, k.len) == 0) {
             return true;
         }
     }

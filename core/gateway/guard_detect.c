@@ -95,6 +95,11 @@ static bool det_key_sep(unsigned char p);
 static unsigned char det_lower(unsigned char c);
 static bool det_group_tail(const char *t, size_t i);
 static size_t det_email(const char *t, size_t len, size_t at, size_t *start);
+#if defined(__SSE2__)
+static unsigned det_alnum16(__m128i x, unsigned *dash, unsigned *dot);
+static size_t det_email_local16(const char *p);
+static size_t det_email_domain16(const char *t, size_t at, size_t *bad);
+#endif
 static size_t det_card(const char *t, size_t len, size_t i, size_t r);
 static size_t det_phone(const char *t, size_t len, size_t i);
 static size_t det_phone_plus(const char *t, size_t len, size_t i);
@@ -105,6 +110,12 @@ static size_t det_digits(const char *t, size_t len, size_t i, size_t n);
 static inline size_t det_ipv4_part(const char *t, size_t len, size_t j);
 static size_t det_ipv4(const char *t, size_t len, size_t i);
 static size_t det_ipv6(const char *t, size_t len, size_t i);
+#if defined(__SSE2__)
+static int det_ipv6_shape16(const char *p, size_t *colons, bool *dbl, bool *digit);
+#endif
+static size_t det_ipv6_scan(const char *t, size_t len, size_t i, size_t *colons, bool *dbl,
+                            bool *digit);
+static size_t det_ipv6_end(const char *t, size_t i, size_t j) __attribute__((noinline));
 static size_t det_iban(const char *t, size_t len, size_t i);
 static unsigned det_iban_len(unsigned char a, unsigned char b);
 static size_t det_secret(const char *t, size_t len, size_t i, bool *open);
@@ -112,8 +123,8 @@ static size_t det_jwt(const char *t, size_t len, size_t i);
 static size_t det_pem(const char *t, size_t len, size_t i, bool *open);
 static size_t det_pem_label(const char *t, size_t len, size_t j);
 static const char *det_find(const char *t, size_t len, const char *s);
-static void det_push(sl__guard_hits_t *out, size_t *next, size_t s, size_t e, unsigned det,
-                     bool open, size_t from);
+static inline void det_push(sl__guard_hits_t *out, size_t *next, size_t s, size_t e, unsigned det,
+                            bool open, size_t from) __attribute__((always_inline));
 static unsigned det_isa_best(void);
 static size_t det_chunks(const char *p, size_t n, uint64_t *trig, uint64_t *dig);
 #if defined(DET_AVX2)
@@ -461,33 +472,34 @@ sl__guard_detect_isa(unsigned isa)
  * det_chunks() of nch chunks of 64 bytes with AVX2: the triggers exactly (digits, '@',
  * '+', '(', '-', '_', ':', 'A', 'J'), found by a look-up of each byte's
  * low and high nibble (a bit per high nibble 2, 3, 4, 5 in the low
- * nibble's entry), so no other punctuation reaches the table.
+ * nibble's entry; ':' has a bit of its own), so no other punctuation
+ * reaches the table. The digits are the bytes with the bit of high nibble
+ * 3 (value 2), shifted to the top of the byte for the mask.
  */
 static void
 det_chunks_avx2(const char *p, size_t nch, uint64_t *trig, uint64_t *dig)
 {
-    const __m256i c0 = _mm256_set1_epi8('0'), c9 = _mm256_set1_epi8(9);
     const __m256i nib = _mm256_set1_epi8(0x0f), zero = _mm256_setzero_si256();
-    /* low nibble 0: '0' '@'; 1: '1' 'A'; 2..7, 9: digits; 8: '(' '8'; A: ':' 'J'; B: '+'; D: '-';
-     * F: '_' */
-    const __m256i lot = _mm256_setr_epi8(6, 6, 2, 2, 2, 2, 2, 2, 3, 2, 6, 1, 0, 1, 0, 8, 6, 6, 2, 2,
-                                         2, 2, 2, 2, 3, 2, 6, 1, 0, 1, 0, 8);
-    const __m256i hit = _mm256_setr_epi8(0, 0, 1, 2, 4, 8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 2,
-                                         4, 8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+    /* low nibble 0: '0' '@'; 1: '1' 'A'; 2..7, 9: digits; 8: '(' '8'; A: ':' (16) 'J'; B: '+';
+     * D: '-'; F: '_' */
+    const __m256i lot = _mm256_setr_epi8(6, 6, 2, 2, 2, 2, 2, 2, 3, 2, 20, 1, 0, 1, 0, 8, 6, 6, 2,
+                                         2, 2, 2, 2, 2, 3, 2, 20, 1, 0, 1, 0, 8);
+    const __m256i hit = _mm256_setr_epi8(0, 0, 1, 2 | 16, 4, 8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                                         1, 2 | 16, 4, 8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
 
     for (size_t c = 0; c < nch; c++, p += 64) {
         uint32_t tm[2], dm[2];
 
         for (unsigned q = 0; q < 2; q++) {
             __m256i x = _mm256_loadu_si256((const __m256i *) (const void *) (p + 32 * q));
-            __m256i v = _mm256_sub_epi8(x, c0);
             /* a byte >= 0x80 looks up 0 in lot */
             __m256i l = _mm256_shuffle_epi8(lot, x);
             __m256i h = _mm256_shuffle_epi8(hit, _mm256_and_si256(_mm256_srli_epi16(x, 4), nib));
+            __m256i lh = _mm256_and_si256(l, h); /* 0..31: no sign bit */
 
-            tm[q] =
-                ~(uint32_t) _mm256_movemask_epi8(_mm256_cmpeq_epi8(_mm256_and_si256(l, h), zero));
-            dm[q] = (uint32_t) _mm256_movemask_epi8(_mm256_cmpeq_epi8(_mm256_min_epu8(v, c9), v));
+            tm[q] = (uint32_t) _mm256_movemask_epi8(_mm256_cmpgt_epi8(lh, zero));
+            /* bit 1 to bit 7 (the bits shifted in from the byte below land lower) */
+            dm[q] = (uint32_t) _mm256_movemask_epi8(_mm256_slli_epi16(lh, 6));
         }
         trig[c] = tm[0] | (uint64_t) tm[1] << 32;
         dig[c] = dm[0] | (uint64_t) dm[1] << 32;
@@ -564,7 +576,7 @@ sl__guard_detect(const char *t, size_t len, size_t from, unsigned mask, sl__guar
 {
     det_scan_t sc;
     size_t b = from, bi = 0, bn = 0;
-    uint64_t tb[DET_BATCH], db[DET_BATCH];
+    uint64_t tb[DET_BATCH], db[DET_BATCH], carry;
 
     if (det_isa == SL__GUARD_ISA_BEST) {
         det_isa = det_isa_best();
@@ -576,10 +588,10 @@ sl__guard_detect(const char *t, size_t len, size_t from, unsigned mask, sl__guar
     sc.mask = mask;
     sc.out = out;
     sc.skip = from;
+    /* whether the byte before the chunk is a digit (then a run at its start is no run's start) */
+    carry = b > 0 && b < len && det_digit((unsigned char) t[b - 1]) ? 1 : 0;
     while (b < len) {
-        size_t n = len - b < 64 ? len - b : 64;
         uint64_t trig, dig, m;
-        uint64_t carry = b > 0 && det_digit((unsigned char) t[b - 1]) ? 1 : 0;
 
         if (bi == bn) {
             bn = det_chunks(t + b, len - b, tb, db);
@@ -599,7 +611,8 @@ sl__guard_detect(const char *t, size_t len, size_t from, unsigned mask, sl__guar
             unsigned want;
 
             m &= m - 1;
-            if (dig & ((uint64_t) 1 << k)) {
+            if ((unsigned) (c - '0') < 10u) {
+                /* a digit: the start of a run (the other digits are not in m) */
                 uint64_t rest;
                 size_t r;
 
@@ -657,10 +670,14 @@ sl__guard_detect(const char *t, size_t len, size_t from, unsigned mask, sl__guar
                 m = sc.skip - b >= 64 ? 0 : m & (~(uint64_t) 0 << (sc.skip - b));
             }
         }
-        b += n;
-        if (sc.skip > b) {
+        /* a piece shorter than 64 bytes is the last: b then passes len */
+        if (sc.skip > b + 64) {
             b = sc.skip;
             bn = bi; /* the chunks classified no longer start at b */
+            carry = b < len && det_digit((unsigned char) t[b - 1]) ? 1 : 0;
+        } else {
+            b += 64;
+            carry = dig >> 63;
         }
     }
 }
@@ -979,6 +996,12 @@ det_email(const char *t, size_t len, size_t at, size_t *start)
     size_t lim = len - at > SL__GUARD_EMAIL_MAX + 1 ? at + SL__GUARD_EMAIL_MAX + 1 : len;
     size_t low = at > 65 ? at - 65 : 0;
 
+#if defined(__SSE2__)
+    if (at >= 16 && det_isa >= SL__GUARD_ISA_SSE2) {
+        /* the sixteen bytes before the '@' at once; byte by byte when all are local */
+        k = at - det_email_local16(t + at - 16);
+    }
+#endif
     while (k > low && (det_cls[(unsigned char) t[k - 1]] & DET_C_LOCAL)) {
         k--;
     }
@@ -991,6 +1014,12 @@ det_email(const char *t, size_t len, size_t at, size_t *start)
     if (k == at || t[at - 1] == '.') {
         return 0;
     }
+#if defined(__SSE2__)
+    if (len - at >= 17 && det_isa >= SL__GUARD_ISA_SSE2) {
+        /* a domain that ends within the sixteen bytes after the '@': found at once */
+        j = det_email_domain16(t, at, &bad);
+    }
+#endif
     while (j < lim) {
         unsigned char c = (unsigned char) t[j];
 
@@ -1029,6 +1058,78 @@ det_email(const char *t, size_t len, size_t at, size_t *start)
     *start = k;
     return e;
 }
+
+
+#if defined(__SSE2__)
+/* The letters and digits of p[0..16) (bits), and in *dash its '-', in *dot its '.'. */
+static unsigned
+det_alnum16(__m128i x, unsigned *dash, unsigned *dot)
+{
+    __m128i v = _mm_sub_epi8(x, _mm_set1_epi8('0'));
+    __m128i w = _mm_sub_epi8(_mm_or_si128(x, _mm_set1_epi8(0x20)), _mm_set1_epi8('a'));
+    __m128i d = _mm_cmpeq_epi8(_mm_min_epu8(v, _mm_set1_epi8(9)), v);
+    __m128i a = _mm_cmpeq_epi8(_mm_min_epu8(w, _mm_set1_epi8(25)), w);
+
+    *dash = (unsigned) _mm_movemask_epi8(_mm_cmpeq_epi8(x, _mm_set1_epi8('-')));
+    *dot = (unsigned) _mm_movemask_epi8(_mm_cmpeq_epi8(x, _mm_set1_epi8('.')));
+    return (unsigned) _mm_movemask_epi8(_mm_or_si128(d, a));
+}
+
+
+/*
+ * How many of the sixteen bytes p[0..16) that end right before an '@' are
+ * a local part's ([A-Za-z0-9._%+-]) counted back from the '@'; 0 when all
+ * sixteen are (det_email then goes on byte by byte from the '@').
+ */
+static size_t
+det_email_local16(const char *p)
+{
+    __m128i x = _mm_loadu_si128((const __m128i *) (const void *) p);
+    unsigned dash, dot, m = det_alnum16(x, &dash, &dot) | dash | dot;
+
+    m |= (unsigned) _mm_movemask_epi8(_mm_or_si128(
+        _mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('_')), _mm_cmpeq_epi8(x, _mm_set1_epi8('%'))),
+        _mm_cmpeq_epi8(x, _mm_set1_epi8('+'))));
+    if (m == 0xffffu) {
+        return 0;
+    }
+    /* the run of ones at the top: the bits above the highest zero */
+    return (size_t) (15 - (31 - __builtin_clz(~m & 0xffffu)));
+}
+
+
+/*
+ * det_email()'s domain loop over t[at + 1..at + 17) at once (t holds them):
+ * where the run of [A-Za-z0-9-] labels joined by single dots ends, with
+ * *bad the end of the first bad label (empty, or with '-' at either end);
+ * at + 1 (the loop then runs from there as before) when the run does not
+ * end within the sixteen bytes or a dot is their last.
+ */
+static size_t
+det_email_domain16(const char *t, size_t at, size_t *bad)
+{
+    __m128i x = _mm_loadu_si128((const __m128i *) (const void *) (t + at + 1));
+    unsigned dash, dot, m = det_alnum16(x, &dash, &dot) | dash;
+    /* a byte of neither kind ends it, and so does the first '.' of ".." */
+    unsigned stop = (~(m | dot) | (dot & (dot >> 1))) & 0xffffu;
+    size_t ls = at + 1, e;
+
+    if (stop == 0) {
+        return at + 1;
+    }
+    e = at + 1 + (size_t) __builtin_ctz(stop);
+    /* the labels that end at a '.' before the end (a few) */
+    for (unsigned d = dot & (((unsigned) 1 << __builtin_ctz(stop)) - 1u); d != 0; d &= d - 1) {
+        size_t j = at + 1 + (size_t) __builtin_ctz(d);
+
+        if (*bad == SIZE_MAX && (j == ls || t[ls] == '-' || t[j - 1] == '-')) {
+            *bad = j;
+        }
+        ls = j + 1;
+    }
+    return e;
+}
+#endif
 
 
 /* ------------------------------------------------------------------- card */
@@ -1387,10 +1488,49 @@ det_ipv4(const char *t, size_t len, size_t i)
 static size_t
 det_ipv6(const char *t, size_t len, size_t i)
 {
-    char buf[DET_IPV6_MAX + 1];
-    unsigned char b6[16];
-    size_t j = i, colons = 0, lim;
+    size_t j = 0, colons = 0;
     bool digit = false, dbl = false;
+    int k = 16;
+
+#if defined(__SSE2__)
+    if (i + 16 <= len && det_isa >= SL__GUARD_ISA_SSE2) {
+        k = det_ipv6_shape16(t + i, &colons, &dbl, &digit);
+        if (k == 0) {
+            return 0;
+        }
+        j = i + (size_t) k;
+    }
+#endif
+    if (k == 16) {
+        /* near the text's end, or the run goes on past the block: byte by byte */
+        j = det_ipv6_scan(t, len, i, &colons, &dbl, &digit);
+        if (j == 0) {
+            return 0;
+        }
+    }
+    if (j - i > DET_IPV6_MAX + 2) {
+        return 0;
+    }
+    if (colons < 2 || !digit || (j < len && det_word((unsigned char) t[j]))) {
+        return 0;
+    }
+    if (!dbl && colons < 6) {
+        return 0; /* neither "::" nor 8 groups (or 6 and an IPv4 address): 12:30:45 */
+    }
+    return det_ipv6_end(t, i, j);
+}
+
+
+/*
+ * The run of [0-9A-Fa-f:.] that an IPv6 address at t[i] would be (up to
+ * DET_IPV6_MAX + 3 bytes: then it is too long): its end, with its colons,
+ * whether two are adjacent and whether it holds a digit; 0 when no
+ * address starts at t[i].
+ */
+static size_t
+det_ipv6_scan(const char *t, size_t len, size_t i, size_t *colons, bool *dbl, bool *digit)
+{
+    size_t j = i, lim;
 
     /* an address starts with ':' or with 1..4 hex digits and a ':' */
     while (j < len && j - i < 4 && det_hex((unsigned char) t[j])) {
@@ -1403,30 +1543,73 @@ det_ipv6(const char *t, size_t len, size_t i)
         || !(det_hex((unsigned char) t[j + 1]) || t[j + 1] == ':' || t[j + 1] == '.')) {
         return 0; /* the scan below would stop after one ':' ("Ticket 7: the") */
     }
-    /* what an address is made of, up to DET_IPV6_MAX + 3 bytes (then it is too long) */
     lim = len - i > DET_IPV6_MAX + 3 ? i + DET_IPV6_MAX + 3 : len;
     for (j = i; j < lim; j++) {
         unsigned char c = (unsigned char) t[j];
         unsigned cl = det_cls[c];
 
         if (cl & (DET_C_DIGIT | DET_C_HEXL)) {
-            digit = digit || (cl & DET_C_DIGIT);
+            *digit = *digit || (cl & DET_C_DIGIT);
         } else if (c == ':') {
-            colons++;
-            dbl = dbl || (j > i && t[j - 1] == ':');
+            (*colons)++;
+            *dbl = *dbl || (j > i && t[j - 1] == ':');
         } else if (c != '.') {
             break;
         }
     }
-    if (j - i > DET_IPV6_MAX + 2) {
+    return j;
+}
+
+
+#if defined(__SSE2__)
+/*
+ * det_ipv6()'s look at the sixteen bytes p[0..16) at once: 0 when no
+ * address starts at p (no ':' after at most four hex digits, or none of
+ * [0-9A-Fa-f:.] after that ':'); else where the run of [0-9A-Fa-f:.]
+ * from p ends (16: not within the block) with its colons, whether two of
+ * them are adjacent and whether it holds a digit (below 16).
+ */
+static int
+det_ipv6_shape16(const char *p, size_t *colons, bool *dbl, bool *digit)
+{
+    __m128i x = _mm_loadu_si128((const __m128i *) (const void *) p);
+    __m128i v = _mm_sub_epi8(x, _mm_set1_epi8('0'));
+    __m128i w = _mm_sub_epi8(_mm_or_si128(x, _mm_set1_epi8(0x20)), _mm_set1_epi8('a'));
+    unsigned dm =
+        (unsigned) _mm_movemask_epi8(_mm_cmpeq_epi8(_mm_min_epu8(v, _mm_set1_epi8(9)), v));
+    unsigned lm =
+        (unsigned) _mm_movemask_epi8(_mm_cmpeq_epi8(_mm_min_epu8(w, _mm_set1_epi8(5)), w));
+    unsigned cm = (unsigned) _mm_movemask_epi8(_mm_cmpeq_epi8(x, _mm_set1_epi8(':')));
+    unsigned pm = (unsigned) _mm_movemask_epi8(_mm_cmpeq_epi8(x, _mm_set1_epi8('.')));
+    unsigned hx = dm | lm, mm = hx | cm | pm, below;
+    int h = __builtin_ctz(~hx), k;
+
+    /* 1..4 hex digits or none, a ':', then a hex digit, ':' or '.' */
+    if (h > 4 || !((cm >> h) & 1u) || !((mm >> (h + 1)) & 1u)) {
         return 0;
     }
-    if (colons < 2 || !digit || (j < len && det_word((unsigned char) t[j]))) {
-        return 0;
+    k = __builtin_ctz(~mm);
+    if (k < 16) {
+        below = (1u << k) - 1u;
+        *colons = 0;
+        for (unsigned c = cm & below; c != 0; c &= c - 1) {
+            (*colons)++; /* (a few: no popcount instruction to count on) */
+        }
+        *dbl = (cm & (cm << 1) & below) != 0;
+        *digit = (dm & below) != 0;
     }
-    if (!dbl && colons < 6) {
-        return 0; /* neither "::" nor 8 groups (or 6 and an IPv4 address): 12:30:45 */
-    }
+    return k;
+}
+#endif
+
+
+/* The end of the IPv6 address t[i..j) (its shape checked), or 0: what inet_pton(3) takes. */
+static size_t
+det_ipv6_end(const char *t, size_t i, size_t j)
+{
+    char buf[DET_IPV6_MAX + 1];
+    unsigned char b6[16];
+
     /* a sentence may end right after it */
     for (int tries = 0; tries < 2 && j > i; tries++) {
         if (j - i <= DET_IPV6_MAX) {

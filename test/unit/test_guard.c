@@ -841,6 +841,59 @@ test_decode_generated(void **state)
     sl_pool_destroy(pool);
 }
 
+/*
+ * One escape (\n, \\ or \u00e9) at every position of plain runs of 0 to 100
+ * bytes: before, across and after each 16- and 32-byte step of
+ * sl__guard_decode, against the JSON reader, with the map of the escape.
+ */
+static void
+test_decode_positions(void **state)
+{
+    static const char *const esc[] = { "\\n", "\\\\", "\\u00e9" };
+    sl_pool_t *pool = sl_pool_create(0);
+    sl_buf_t raw = SL_BUF_INIT, out = SL_BUF_INIT;
+    sl__guard_map_t map = { 0 };
+
+    (void) state;
+    for (size_t e = 0; e < sizeof(esc) / sizeof(esc[0]); e++) {
+        for (size_t len = 0; len <= 100; len++) {
+            for (size_t pos = 0; pos <= len; pos++) {
+                sl_json_t *doc = sl_json_create(pool);
+                sl_str_t want;
+
+                sl_buf_clear(&raw);
+                sl_buf_append(&raw, "\"", 1);
+                for (size_t i = 0; i < len; i++) {
+                    if (i == pos) {
+                        sl_buf_puts(&raw, esc[e]);
+                    }
+                    sl_buf_append(&raw, &"abcdefghijklmnopqrstuvwxyz0123456789"[i % 36], 1);
+                }
+                if (pos == len) {
+                    sl_buf_puts(&raw, esc[e]);
+                }
+                sl_buf_append(&raw, "\"", 1);
+                assert_int_equal(sl_json_parse(doc, raw.p, raw.len, NULL), 0);
+                assert_int_equal(sl_json_string(doc, SL_JSON_ROOT, pool, &want), 0);
+                sl_buf_clear(&out);
+                assert_int_equal(sl__guard_decode(raw.p + 1, raw.len - 2, &out, &map), 0);
+                assert_int_equal(out.len, want.len);
+                assert_memory_equal(out.p, want.p, want.len);
+                assert_int_equal(map.n, 1);
+                assert_int_equal(map.v[0].d, pos);
+                assert_int_equal(map.v[0].r, pos);
+                assert_int_equal(map.v[0].rl, strlen(esc[e]));
+                sl_pool_reset(pool);
+            }
+        }
+    }
+    free(map.v);
+    sl_buf_free(&raw);
+    sl_buf_free(&out);
+    sl_pool_destroy(pool);
+}
+
+
 #define CONF_HEAD                     \
     "server: {listen: 127.0.0.1:1}\n" \
     "providers: {demo: {kind: echo}}\n"
@@ -1307,23 +1360,15 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_detectors),
-        cmocka_unit_test(test_checksums),
-        cmocka_unit_test(test_patterns),
-        cmocka_unit_test(test_redact_restore),
-        cmocka_unit_test(test_placeholder_find),
-        cmocka_unit_test(test_placeholder_table),
-        cmocka_unit_test(test_block_and_output),
-        cmocka_unit_test(test_stream_equals_whole),
-        cmocka_unit_test(test_stream_block),
-        cmocka_unit_test(test_stream_block_space_run),
-        cmocka_unit_test(test_unquote),
-        cmocka_unit_test(test_decode_generated),
-        cmocka_unit_test(test_luhn_generated),
-        cmocka_unit_test(test_plain_generated),
-        cmocka_unit_test(test_conf),
-        cmocka_unit_test(test_conf_errors),
-        cmocka_unit_test(test_request),
+        cmocka_unit_test(test_detectors),         cmocka_unit_test(test_checksums),
+        cmocka_unit_test(test_patterns),          cmocka_unit_test(test_redact_restore),
+        cmocka_unit_test(test_placeholder_find),  cmocka_unit_test(test_placeholder_table),
+        cmocka_unit_test(test_block_and_output),  cmocka_unit_test(test_stream_equals_whole),
+        cmocka_unit_test(test_stream_block),      cmocka_unit_test(test_stream_block_space_run),
+        cmocka_unit_test(test_unquote),           cmocka_unit_test(test_decode_generated),
+        cmocka_unit_test(test_decode_positions),  cmocka_unit_test(test_luhn_generated),
+        cmocka_unit_test(test_plain_generated),   cmocka_unit_test(test_conf),
+        cmocka_unit_test(test_conf_errors),       cmocka_unit_test(test_request),
         cmocka_unit_test(test_answer_and_events),
     };
 

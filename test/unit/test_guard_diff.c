@@ -210,6 +210,194 @@ test_number_edges(void **state)
 }
 
 
+/*
+ * IPv6 addresses and near misses (times, C++ scopes, MAC addresses, runs
+ * of 15, 16 and 17 bytes, a trailing '.' or ':') at every offset 0..20
+ * after a prefix, followed by each byte that ends a run, at the text's end
+ * too: the address's run crosses the sixteen-byte look of det_ipv6() at
+ * every point, and the look falls back to the byte scan near the end.
+ */
+static void
+test_ipv6_edges(void **state)
+{
+    static const char *const addrs[] = {
+        "2001:db8::1",
+        "fe80::1ff:fe23:4567:890a",
+        "1:2:3:4:5:6:7:8",
+        "1:2:3:4:5:6:1.2.3.4",
+        "::ffff:10.0.0.1",
+        "::1",
+        "::",
+        "a::",
+        "12:30:45",
+        "00:1a:2b:3c:4d:5e",
+        "std::vector",
+        "dead:beef",
+        "2001:0db8:85a3:0000:0000:8a2e:0370:7334",
+        "1:2:3:4:5:6:7::",
+        "ab:cd::ef.",
+        "1::2:",
+        "12345::1",
+        "1:2:3:4:5:6:7:8:9",
+        "::1.2.3.4.5",
+        "1:2::3:4",
+        "abcd:1::",
+        "1::2:3:4:5:6:7",
+        "Fe80::Ab",
+        "f::g",
+        "7: the",
+        ":1",
+    };
+    static const char *const pre[] = { "", "ip ", "x=", "(" };
+    static const char after[] = " .:x,)-";
+    char buf[128];
+    unsigned all = (1u << SL_GUARD_DET_COUNT) - 1;
+
+    (void) state;
+    for (size_t a = 0; a < sizeof(addrs) / sizeof(addrs[0]); a++) {
+        for (size_t p = 0; p < sizeof(pre) / sizeof(pre[0]); p++) {
+            for (size_t off = 0; off <= 20; off++) {
+                for (size_t e = 0; e <= sizeof(after) - 1; e++) {
+                    for (size_t tail = 0; tail <= 20; tail += 5) {
+                        size_t len = 0, al = strlen(addrs[a]);
+
+                        memset(buf, 'q', off);
+                        if (off > 0) {
+                            buf[off - 1] = ' ';
+                        }
+                        len = off;
+                        memcpy(buf + len, pre[p], strlen(pre[p]));
+                        len += strlen(pre[p]);
+                        memcpy(buf + len, addrs[a], al);
+                        len += al;
+                        if (e < sizeof(after) - 1) {
+                            buf[len++] = after[e];
+                            /* then nothing, or more text: the run ends near or far from the end */
+                            memset(buf + len, 'z', tail);
+                            len += tail;
+                        }
+                        diff_one(buf, len, 0, all);
+                        diff_one(buf, len, 0, 1u << SL_GUARD_DET_IP);
+                    }
+                }
+            }
+        }
+    }
+}
+
+
+/*
+ * Numbers and keys around the scan's chunk boundaries (64 bytes, and the
+ * 2048 of a batch): a piece at every offset near one, after a digit, a
+ * space or a letter, and after a key whose end moves the scan into the
+ * middle of a chunk with a digit right before the next number.
+ */
+static void
+test_chunk_edges(void **state)
+{
+    static const char *const pieces[] = {
+        "4111111111111111",
+        "10.20.30.40",
+        "+44 20 7946 0958",
+        "12:30:45",
+        "2001:db8::1",
+        "415-555-0100",
+        "7",
+        "sk-abcdefghijklmnopqrstuv1234",
+        "sk-abcdefghijklmnopqrstuvwx 4111111111111111",
+        "sk-abcdefghijklmnopqrstuvwx4111111111111111 5",
+    };
+    static const size_t bases[] = { 64, 128, 2048, 4096 };
+    static const char before[] = "9 a";
+    char *buf = malloc(8192);
+    unsigned all = (1u << SL_GUARD_DET_COUNT) - 1;
+
+    (void) state;
+    assert_non_null(buf);
+    for (size_t p = 0; p < sizeof(pieces) / sizeof(pieces[0]); p++) {
+        size_t pl = strlen(pieces[p]);
+
+        for (size_t bs = 0; bs < sizeof(bases) / sizeof(bases[0]); bs++) {
+            for (size_t at = bases[bs] - pl - 2; at <= bases[bs] + 2; at++) {
+                for (size_t b = 0; b < sizeof(before) - 1; b++) {
+                    size_t len = at + pl;
+
+                    memset(buf, ' ', at);
+                    buf[at - 1] = before[b];
+                    memcpy(buf + at, pieces[p], pl);
+                    diff_one(buf, len, 0, all);
+                    /* more text after it, and a number right at the next chunk's start */
+                    memcpy(buf + len, " 99 4111111111111111", 20);
+                    diff_one(buf, len + 20, 0, all);
+                    diff_one(buf, len + 20, at > 3 ? at - 3 : 0, all);
+                }
+            }
+        }
+    }
+    free(buf);
+}
+
+
+/*
+ * Addresses whose local part and domain end before, at and after the
+ * sixteen bytes det_email() looks at at once on either side of the '@':
+ * local parts of 1 to 20 bytes of every local character, domains of dotted
+ * labels of every length up to 20 with '-', ".." and a '.' at the block's
+ * end, then each tail, with and without text after it (the look needs
+ * sixteen bytes after the '@').
+ */
+static void
+test_email_blocks(void **state)
+{
+    static const char local[] = "ab.c_d%e+f-g1h";
+    static const char *const domains[] = {
+        "example.com",
+        "a.io",
+        "x-y.example.org",
+        "ab..cd",
+        "-a.com",
+        "a-.com",
+        "mail.example.co.",
+        "e.x",
+        "sub.do-main.net",
+        "aaaaaaaaaaaaa.b",
+        "aaaaaaaaaaaaaa.bb",
+        "aaaaaaaaaaaaa.bb.",
+        "a.b.c.d.e.f.g.hi",
+        "q1.2z",
+        ".ex.com",
+        "ex.c-m",
+        "a.example..com",
+        "mail.ex..org",
+        "ab.cd..",
+        "abcdefghijkl.de..",
+    };
+    static const char *const tails[] = { "", " ", ".", "..", "@", "_", "-", ".x" };
+    char buf[256];
+    unsigned all = (1u << SL_GUARD_DET_COUNT) - 1;
+
+    (void) state;
+    for (size_t ll = 1; ll <= 20; ll++) {
+        for (size_t d = 0; d < sizeof(domains) / sizeof(domains[0]); d++) {
+            for (size_t tl = 0; tl < sizeof(tails) / sizeof(tails[0]); tl++) {
+                for (unsigned pad = 0; pad < 2; pad++) {
+                    size_t n =
+                        (size_t) snprintf(buf, sizeof(buf), "write to %s", ll % 3 ? "" : "<");
+
+                    for (size_t k = 0; k < ll; k++) {
+                        buf[n++] = local[(k + d) % (sizeof(local) - 1)];
+                    }
+                    n += (size_t) snprintf(buf + n, sizeof(buf) - n, "@%s%s%s", domains[d],
+                                           tails[tl], pad ? " and then some more text" : "");
+                    diff_one(buf, n, 0, all);
+                    diff_one(buf, n, 0, 1u << SL_GUARD_DET_EMAIL);
+                }
+            }
+        }
+    }
+}
+
+
 /* Texts made of the pieces the detectors look for, changed a little. */
 static void
 test_random(void **state)
@@ -258,9 +446,11 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_isa),         cmocka_unit_test(test_fixed),
-        cmocka_unit_test(test_email_edges), cmocka_unit_test(test_number_edges),
-        cmocka_unit_test(test_random),      cmocka_unit_test(test_noise),
+        cmocka_unit_test(test_isa),          cmocka_unit_test(test_fixed),
+        cmocka_unit_test(test_email_edges),  cmocka_unit_test(test_number_edges),
+        cmocka_unit_test(test_random),       cmocka_unit_test(test_noise),
+        cmocka_unit_test(test_ipv6_edges),   cmocka_unit_test(test_chunk_edges),
+        cmocka_unit_test(test_email_blocks),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -84,6 +84,7 @@ static void count_values(const sl_json_t *doc, int v, size_t *count);
 static void assert_linear(const sl_json_t *doc, size_t len, const char *what);
 static void test_splice(void **state);
 static void test_splice_escape(void **state);
+static void test_splice_strings_bytes(void **state);
 static void test_dom(void **state);
 static void test_strict(void **state);
 static void test_writer(void **state);
@@ -1337,6 +1338,62 @@ test_splice_strings(void **state)
 }
 
 
+/*
+ * The check of an edit's bytes (eight at a time) and its copy (short pieces
+ * without memcpy): every length up to 40, each byte that may not stand in
+ * a string and its neighbours at every position, against the plain rule.
+ */
+static void
+test_splice_strings_bytes(void **state)
+{
+    static const unsigned char probe[] = { 0x00, 0x01, 0x09, 0x1f, '"',  '\\', 0x20,
+                                           0x21, '#',  '!',  '[',  ']',  0x5b, 0x5d,
+                                           0x7f, 0x80, 0xa2, 0xdc, 0xe0, 0xff };
+    char src[96], text[41], want[128];
+    sl_json_t *doc = sl_json_create(*state), *moved = sl_json_create(*state);
+    sl_str_t out;
+
+    /* {"a":"xxx...x"} with 64 x's; the edits replace bytes 10..30 of the string */
+    memcpy(src, "{\"a\":\"", 6);
+    memset(src + 6, 'x', 64);
+    memcpy(src + 70, "\"}", 3);
+    assert_rc(sl_json_parse(doc, src, 72, NULL), 0);
+    for (size_t len = 0; len <= 40; len++) {
+        memset(text, 'A' + (int) (len % 26), len);
+        for (size_t pos = 0; pos <= len; pos++) {
+            for (size_t b = 0; b < sizeof(probe); b++) {
+                sl_json_edit_t ed = { 16, 36, { text, len }, false };
+                bool bad = probe[b] < 0x20 || probe[b] == '"' || probe[b] == '\\';
+                int rc;
+
+                if (pos == len && b > 0) {
+                    break; /* no byte to change: once as it is */
+                }
+                if (pos < len) {
+                    text[pos] = (char) probe[b];
+                }
+                rc = sl_json_splice_strings(moved, doc, &ed, 1, &out);
+                if (pos < len && bad) {
+                    assert_rc(rc, -EINVAL);
+                } else {
+                    assert_rc(rc, 0);
+                    memcpy(want, src, 16);
+                    memcpy(want + 16, text, len);
+                    memcpy(want + 16 + len, src + 36, 72 - 36);
+                    assert_int_equal(out.len, 72 - 20 + len);
+                    assert_memory_equal(out.p, want, out.len);
+                    assert_int_equal(out.p[out.len], '\0');
+                    assert_int_equal(sl_json_raw(moved, 2).len, 66 - 20 + len);
+                }
+                if (pos < len) {
+                    text[pos] = 'A' + (char) (len % 26);
+                }
+            }
+        }
+    }
+}
+
+
 static void
 test_dom(void **state)
 {
@@ -1535,6 +1592,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_splice, setup, teardown),
         cmocka_unit_test_setup_teardown(test_splice_escape, setup, teardown),
         cmocka_unit_test_setup_teardown(test_splice_strings, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_splice_strings_bytes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dom, setup, teardown),
         cmocka_unit_test_setup_teardown(test_strict, setup, teardown),
         cmocka_unit_test_setup_teardown(test_writer, setup, teardown),
