@@ -918,16 +918,21 @@ static void
 attempt_stream_end_write(sl_drv_req_t *rq)
 {
     sl_drv_attempt_t *a = rq->att;
+    sl_buf_t tail;
     bool held;
 
     rq->fe->encode_end(a->fe_state, &rq->end_usage, &a->out);
     held = sl__drv_responses_hold(rq, a->fe_state, &a->out, 200, NULL, 0, a->call.forwarded);
-    attempt_write(a);
+    tail = a->out; /* the end marker goes with the body's end: one write */
+    a->out = (sl_buf_t) SL_BUF_INIT;
     sl__drv_log(rq, 200);
     attempt_close(a);
     if (!held) {
-        sl__drv_finish(rq);
+        sl__drv_finish_with(rq, tail.p, tail.len);
+    } else if (tail.len > 0) {
+        sl_http_write(rq->r, tail.p, tail.len);
     }
+    sl_buf_free(&tail);
 }
 
 

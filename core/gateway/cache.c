@@ -449,14 +449,14 @@ cache_respond(sl_drv_req_t *rq, void *st, const sl_http_header_t *h, size_t n, s
         sl__drv_finish_respond(rq, 200, h, n, out);
         return;
     }
-    /* as a stream's end: the headers are out, the events wait for the store */
+    /* as a stream's end: the headers wait with the events for the store (one write) */
     sl_http_start(rq->r, 200, h, n);
     if (!sl__drv_responses_hold(rq, st, out, 200, NULL, 0, false)) {
-        if (out->len > 0) {
-            sl_http_write(rq->r, out->p, out->len);
-        }
-        sl_buf_free(out);
-        sl__drv_finish(rq);
+        sl_buf_t b = *out; /* out may live in rq (rq->end_body), which the finish releases */
+
+        memset(out, 0, sizeof(*out));
+        sl__drv_finish_with(rq, b.p, b.len);
+        sl_buf_free(&b);
     }
 }
 

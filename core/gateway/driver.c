@@ -861,11 +861,18 @@ drv_unlink(sl_drv_req_t *rq)
 void
 sl__drv_finish(sl_drv_req_t *rq)
 {
+    sl__drv_finish_with(rq, NULL, 0);
+}
+
+
+void
+sl__drv_finish_with(sl_drv_req_t *rq, const char *data, size_t len)
+{
     sl_timer_cancel(rq->timer);
     rq->timer = NULL;
     drv_unlink(rq);
     rq->done = true;
-    sl_http_finish(rq->r);
+    sl_http_finish_with(rq->r, data, len);
 }
 
 

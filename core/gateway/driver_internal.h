@@ -187,6 +187,9 @@ void sl__drv_finish_respond(sl_drv_req_t *rq, int status, const sl_http_header_t
 /* Releases the request (sl_http_finish); rq and its pool are gone afterwards. */
 void sl__drv_finish(sl_drv_req_t *rq);
 
+/* sl__drv_finish with a stream's last bytes, sent with its end in one write. */
+void sl__drv_finish_with(sl_drv_req_t *rq, const char *data, size_t len);
+
 /*
  * The phases after the cache lookup missed: the token limit (when the
  * lookup ran first), plan, admission, the first attempt.

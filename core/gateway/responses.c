@@ -436,11 +436,12 @@ resp_store_done(resp_job_t *job)
         return;
     }
     if (job->stream) {
-        if (job->tail.len > 0) {
-            sl_http_write(rq->r, job->tail.p, job->tail.len);
-        }
-        sl_buf_free(&job->tail);
-        sl__drv_finish(rq);
+        sl_buf_t tail = job->tail;
+
+        /* the job lives in the request's pool, which the finish releases */
+        job->tail = (sl_buf_t) SL_BUF_INIT;
+        sl__drv_finish_with(rq, tail.p, tail.len);
+        sl_buf_free(&tail);
         return;
     }
     {

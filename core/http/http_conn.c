@@ -806,6 +806,7 @@ static void
 conn_request_end(sl_http_conn_t *c)
 {
     sl_pool_reset(c->pool);
+    sl_buf_clear(&c->held);
     if (c->body.cap > HTTP_BODY_KEEP) {
         sl_buf_free(&c->body);
     } else {
@@ -986,5 +987,6 @@ sl__http_conn_free(sl_http_conn_t *c)
     free(c->own);
     sl_pool_destroy(c->pool);
     sl_buf_free(&c->body);
+    sl_buf_free(&c->held);
     free(c);
 }

@@ -23,6 +23,8 @@
 #include "core/base/log.h"
 #include "core/http/tls.h"
 
+static unsigned http_piece(sl_http_conn_t *c, const char *data, size_t len, char *line,
+                           const char *end, uv_buf_t bufs[3]);
 static void conn_access_log(sl_http_conn_t *c);
 static void conn_access_log_json(sl_http_conn_t *c, uint64_t us);
 static void http_log_str(sl_buf_t *b, const char *p, size_t n);
@@ -78,7 +80,6 @@ int
 sl_http_start(sl_http_req_t *r, int status, const sl_http_header_t *headers, size_t nheaders)
 {
     sl_http_conn_t *c = sl__http_conn(r);
-    uv_buf_t buf;
 
     if (c->finished || c->streaming) {
         sl_log(&r->log, SL_LOG_ALERT, 0, "sl_http_start() on a started response");
@@ -94,8 +95,10 @@ sl_http_start(sl_http_req_t *r, int status, const sl_http_header_t *headers, siz
     }
     conn_build_head(c, status, headers, nheaders,
                     c->chunked ? SL_HTTP_BODY_CHUNKED : SL_HTTP_BODY_CLOSE, 0);
-    buf = uv_buf_init(c->srv->head.p, (unsigned) c->srv->head.len);
-    return sl__http_conn_send(c, &buf, 1);
+    /* held for the first piece (or the end): one write instead of two */
+    sl_buf_clear(&c->held);
+    sl_buf_append(&c->held, c->srv->head.p, c->srv->head.len);
+    return 0;
 }
 
 
@@ -105,7 +108,7 @@ sl_http_write(sl_http_req_t *r, const char *data, size_t len)
     sl_http_conn_t *c = sl__http_conn(r);
     char line[24];
     uv_buf_t bufs[3];
-    char *p;
+    unsigned n;
 
     if (!c->streaming || c->finished) {
         sl_log(&r->log, SL_LOG_ALERT, 0, "sl_http_write() outside a streaming response");
@@ -118,24 +121,25 @@ sl_http_write(sl_http_req_t *r, const char *data, size_t len)
         /* an empty chunk would end the body */
         return 0;
     }
-    if (!c->chunked) {
-        bufs[0] = uv_buf_init((char *) data, (unsigned) len);
-        return sl__http_conn_send(c, bufs, 1);
-    }
-    p = sl__http_put_hex(line, len, 0);
-    p = sl__http_cat_lit(p, "\r\n");
-    bufs[0] = uv_buf_init(line, (unsigned) (p - line));
-    bufs[1] = uv_buf_init((char *) data, (unsigned) len);
-    bufs[2] = uv_buf_init("\r\n", 2);
-    return sl__http_conn_send(c, bufs, 3);
+    n = http_piece(c, data, len, line, "\r\n", bufs);
+    return sl__http_conn_send(c, bufs, n);
 }
 
 
 int
 sl_http_finish(sl_http_req_t *r)
 {
+    return sl_http_finish_with(r, NULL, 0);
+}
+
+
+int
+sl_http_finish_with(sl_http_req_t *r, const char *data, size_t len)
+{
     sl_http_conn_t *c = sl__http_conn(r);
-    uv_buf_t buf;
+    char line[24];
+    uv_buf_t bufs[3];
+    unsigned n = 0;
     int rc = 0;
 
     if (c->finished) {
@@ -150,12 +154,41 @@ sl_http_finish(sl_http_req_t *r)
         return sl__http_conn_error(c, 500, NULL, 0, "server_error", NULL, NULL,
                                    "The server had an error while processing your request.");
     }
-    if (c->chunked && !c->head_only) {
-        buf = uv_buf_init("0\r\n\r\n", 5);
-        rc = sl__http_conn_send(c, &buf, 1);
+    if (len > 0 && !c->head_only) {
+        /* the last piece and the body's end in one write */
+        n = http_piece(c, data, len, line, "\r\n0\r\n\r\n", bufs);
+    } else if (c->chunked && !c->head_only) {
+        bufs[n++] = uv_buf_init("0\r\n\r\n", 5);
+    }
+    if (n > 0 || c->held.len > 0) {
+        rc = sl__http_conn_send(c, bufs, n); /* with the head, if nothing was written yet */
     }
     conn_finish(c);
     return rc;
+}
+
+
+/*
+ * The buffers of one piece of a streaming body: as it is when close-delimited
+ * (HTTP/1.0), else a chunk of it, its size in line, ended by end ("\r\n",
+ * or that and the last chunk). Returns how many.
+ */
+static unsigned
+http_piece(sl_http_conn_t *c, const char *data, size_t len, char *line, const char *end,
+           uv_buf_t bufs[3])
+{
+    char *p;
+
+    if (!c->chunked) {
+        bufs[0] = uv_buf_init((char *) data, (unsigned) len);
+        return 1;
+    }
+    p = sl__http_put_hex(line, len, 0);
+    p = sl__http_cat_lit(p, "\r\n");
+    bufs[0] = uv_buf_init(line, (unsigned) (p - line));
+    bufs[1] = uv_buf_init((char *) data, (unsigned) len);
+    bufs[2] = uv_buf_init((char *) end, (unsigned) strlen(end));
+    return 3;
 }
 
 
@@ -495,8 +528,21 @@ conn_build_head(sl_http_conn_t *c, int status, const sl_http_header_t *headers, 
 int
 sl__http_conn_send(sl_http_conn_t *c, uv_buf_t *bufs, unsigned nbufs)
 {
+    uv_buf_t all[HTTP_SEND_BUFS + 1];
+
     if (c->closing) {
         return SL_ECLOSED;
+    }
+    if (c->held.len > 0) {
+        /* a streaming response's head goes with its first bytes */
+        SL_ASSERT(nbufs <= HTTP_SEND_BUFS);
+        all[0] = uv_buf_init(c->held.p, (unsigned) c->held.len);
+        for (unsigned i = 0; i < nbufs; i++) {
+            all[i + 1] = bufs[i];
+        }
+        bufs = all;
+        nbufs++;
+        c->held.len = 0; /* the bytes stay valid until the send below copied what it queues */
     }
     for (unsigned i = 0; i < nbufs; i++) {
         c->resp_bytes += bufs[i].len;

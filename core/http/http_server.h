@@ -179,16 +179,21 @@ int sl_http_respond_error(sl_http_req_t *r, int status, const char *type, const 
                           const char *param, const char *message);
 
 /*
- * Streaming response: sends the status line and headers (chunked transfer
- * encoding on HTTP/1.1, close-delimited on 1.0). Then sl_http_write() sends
- * each piece at once (no buffering beyond the socket) and sl_http_finish()
- * ends the body and finishes the request. sl_http_start and sl_http_write
- * return 0, SL_ECLOSED once the client is gone (the handler still finishes),
- * or -EINVAL when called out of order.
+ * Streaming response: the status line and headers (chunked transfer
+ * encoding on HTTP/1.1, close-delimited on 1.0), held until the first
+ * piece so that both go out in one write: call sl_http_write() (or
+ * sl_http_finish()) without waiting on anything in between. Then
+ * sl_http_write() sends each piece at once (no buffering beyond the
+ * socket) and sl_http_finish() ends the body and finishes the request. sl_http_start and
+ * sl_http_write return 0, SL_ECLOSED once the client is gone (the handler still finishes), or
+ * -EINVAL when called out of order.
  */
 int sl_http_start(sl_http_req_t *r, int status, const sl_http_header_t *headers, size_t nheaders);
 int sl_http_write(sl_http_req_t *r, const char *data, size_t len);
 int sl_http_finish(sl_http_req_t *r);
+
+/* sl_http_write(data) and sl_http_finish() in one write to the socket. */
+int sl_http_finish_with(sl_http_req_t *r, const char *data, size_t len);
 
 /* True when so much output is queued that the producer should pause until on_drain. */
 bool sl_http_is_congested(const sl_http_req_t *r);

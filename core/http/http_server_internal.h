@@ -31,6 +31,7 @@
 #define HTTP_RBUF_SIZE        65536 /* one read takes a request with a 60 KiB body whole */
 #define HTTP_POOL_SIZE        6144
 #define HTTP_NHEADERS         16
+#define HTTP_SEND_BUFS        4 /* at most this many buffers in one sl__http_conn_send */
 #define HTTP_HIGH_WATER       (256 * 1024)
 #define HTTP_LOW_WATER        (64 * 1024)
 #define HTTP_BODY_KEEP        (1024 * 1024) /* larger body buffers are freed between requests */
@@ -161,6 +162,7 @@ struct sl_http_conn {
     size_t body_length;   /* Content-Length of the request, 0 when chunked or none */
     size_t queued;        /* bytes handed to uv_write and not written yet */
     sl_buf_t body;
+    sl_buf_t held;  /* a streaming response's head, sent with its first piece (sl_http_start) */
     int err_status; /* a parser callback refused the request with this status */
     const char *err_code;
     const char *err_message;

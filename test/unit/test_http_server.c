@@ -131,6 +131,7 @@ static void h_echo_respond(sl_http_req_t *r);
 static void h_delay(sl_http_req_t *r);
 static void h_slow(sl_http_req_t *r);
 static void h_stream(sl_http_req_t *r);
+static void h_empty_stream(sl_http_req_t *r);
 static void h_big(sl_http_req_t *r);
 static void h_big_write(sl_http_req_t *r);
 static void h_big_abort(sl_http_req_t *r);
@@ -186,10 +187,15 @@ static void job_stream_abort(sl_http_req_t *r);
     } while (0)
 
 static const sl_http_route_t routes[] = {
-    { "GET", "/echo", h_echo, NULL },      { "POST", "/echo", h_echo, NULL },
-    { "GET", "/v1/models", h_echo, NULL }, { "GET", "/prefix/*", h_echo, NULL },
-    { "GET", "/delay", h_delay, NULL },    { "GET", "/slow", h_slow, NULL },
-    { "GET", "/stream", h_stream, NULL },  { "GET", "/big", h_big, NULL },
+    { "GET", "/echo", h_echo, NULL },
+    { "POST", "/echo", h_echo, NULL },
+    { "GET", "/v1/models", h_echo, NULL },
+    { "GET", "/prefix/*", h_echo, NULL },
+    { "GET", "/delay", h_delay, NULL },
+    { "GET", "/slow", h_slow, NULL },
+    { "GET", "/stream", h_stream, NULL },
+    { "GET", "/big", h_big, NULL },
+    { "GET", "/empty-stream", h_empty_stream, NULL },
     { "GET", "/badhdr", h_badhdr, NULL },
 };
 
@@ -796,11 +802,13 @@ job_on_stream(uv_timer_t *timer)
 
     j->step++;
     atomic_store(&T->produced, j->step);
-    sl_http_write(j->r, j->step == 2 ? "piece-2" : "piece-3", 7);
     if (j->step == 3) {
-        sl_http_finish(j->r);
+        /* the last piece and the end in one write */
+        sl_http_finish_with(j->r, "piece-3", 7);
         uv_close((uv_handle_t *) &j->timer, job_on_close);
+        return;
     }
+    sl_http_write(j->r, "piece-2", 7);
 }
 
 
@@ -814,6 +822,15 @@ job_stream_abort(sl_http_req_t *r)
     assert_int_equal(sl_http_write(r, "x", 1), SL_ECLOSED);
     sl_http_finish(r);
     uv_close((uv_handle_t *) &j->timer, job_on_close);
+}
+
+
+/* A stream that ends before its first piece: the head, held for that piece, goes with the end. */
+static void
+h_empty_stream(sl_http_req_t *r)
+{
+    assert_int_equal(sl_http_start(r, 200, NULL, 0), 0);
+    assert_int_equal(sl_http_finish(r), 0);
 }
 
 
@@ -1730,8 +1747,16 @@ client_stream(test_ctx_t *t)
     CHECK(t, resp.body.len == 21 && memcmp(resp.body.p, "piece-1piece-2piece-3", 21) == 0);
     cl_resp_free(&resp);
 
-    /* the connection is reusable after a streamed response */
+    /* a stream without a piece: its head and its end */
     cc->on_body = NULL;
+    cl_send(cc, "GET /empty-stream HTTP/1.1\r\nHost: x\r\n\r\n");
+    CHECK_INT(t, cl_read(cc, &resp), 0);
+    CHECK_INT(t, resp.status, 200);
+    CHECK(t, resp.chunked);
+    CHECK(t, resp.body.len == 0);
+    cl_resp_free(&resp);
+
+    /* the connection is reusable after a streamed response */
     cl_send(cc, "GET /echo HTTP/1.1\r\nHost: x\r\n\r\n");
     CHECK_INT(t, cl_read(cc, &resp), 0);
     CHECK_INT(t, resp.status, 200);
