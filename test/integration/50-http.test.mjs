@@ -4,6 +4,7 @@
 
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import net from 'node:net';
 import { startStack, request, RawConn, curl, errorShape, parseResponses, waitFor, sleep } from '../lib/harness.mjs';
 
 const CHAT = JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'raw hello' }] });
@@ -397,25 +398,58 @@ describe('inbound HTTP', () => {
 });
 
 // Several events of a stream that arrive in one upstream read go to the
-// client in one write, one HTTP chunk: the mock writes its whole stream at
-// once, so its nine events come in far fewer chunks than events.
+// client in one write, one HTTP chunk. The provider here is a socket that
+// writes its whole answer (nine events, each its own HTTP chunk, as OpenAI
+// sends them) in one write, so sluice reads them at once.
 describe('inbound HTTP: stream batching', () => {
-  let stack, sluice;
+  let stack, sluice, burst;
+  const EVENTS = 9;
 
   before(async () => {
-    stack = await startStack({ name: 'http-batch' });
+    const chunk = (s) => `${Buffer.byteLength(s).toString(16)}\r\n${s}\r\n`;
+    let answer = 'HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n';
+    for (let i = 0; i < EVENTS - 1; i++) {
+      const delta = i === 0 ? { role: 'assistant', content: '' } : { content: `w${i} ` };
+      answer += chunk(`data: ${JSON.stringify({ id: 'c1', object: 'chat.completion.chunk', created: 1, model: 'burst-model', choices: [{ index: 0, delta, finish_reason: i === EVENTS - 2 ? 'stop' : null }] })}\n\n`);
+    }
+    answer += chunk('data: [DONE]\n\n') + '0\r\n\r\n';
+    burst = net.createServer((sock) => {
+      let buf = Buffer.alloc(0);
+      sock.on('data', (d) => {
+        buf = Buffer.concat([buf, d]);
+        const end = buf.indexOf('\r\n\r\n');
+        const m = /content-length: *(\d+)/i.exec(buf.subarray(0, end).toString());
+        if (end >= 0 && buf.length >= end + 4 + Number(m ? m[1] : 0)) {
+          buf = Buffer.alloc(0);
+          sock.write(answer); // one write: one read on sluice's side
+        }
+      });
+      sock.on('error', () => {});
+    });
+    await new Promise((r) => burst.listen(0, '127.0.0.1', r));
+    stack = await startStack({
+      name: 'http-batch',
+      config: {
+        providers: { burst: { kind: 'openai', base_url: `http://127.0.0.1:${burst.address().port}/v1` } },
+        models: { burst: { targets: ['burst/burst-model'] } },
+      },
+    });
     ({ sluice } = stack);
   });
-  after(async () => { if (stack) await stack.stop(); });
+  after(async () => {
+    if (stack) await stack.stop();
+    if (burst) burst.close();
+  });
 
   it('writes the events of one upstream read as one chunk', async () => {
-    const body = JSON.stringify({ model: 'gpt-4o-mini', stream: true, messages: [{ role: 'user', content: 'one two three four five' }] });
+    const body = JSON.stringify({ model: 'burst', stream: true, messages: [{ role: 'user', content: 'hi' }] });
     const c = await RawConn.open(sluice.port);
     try {
       c.write(`POST /v1/chat/completions HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer ${sluice.key}\r\n`
         + `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
       await c.until((x) => x.buf.includes('\r\n0\r\n\r\n'), 10000, 'the end of the stream');
       const raw = c.buf.toString();
+      assert.match(raw, /^HTTP\/1\.1 200 /);
       let at = raw.indexOf('\r\n\r\n') + 4;
       let chunks = 0;
       let text = '';
@@ -428,9 +462,12 @@ describe('inbound HTTP: stream batching', () => {
         chunks++;
       }
       const events = text.split('\n\n').filter((e) => e.startsWith('data: '));
-      assert.ok(events.length >= 5, `${events.length} events`);
-      assert.equal(events[events.length - 1], 'data: [DONE]');
-      assert.ok(chunks < events.length / 2, `${chunks} chunks for ${events.length} events`);
+      assert.equal(events.length, EVENTS, text);
+      assert.equal(events[EVENTS - 1], 'data: [DONE]');
+      assert.equal(events.slice(1, -1).map((e) => JSON.parse(e.slice(6)).choices[0].delta.content).join(''),
+        'w1 w2 w3 w4 w5 w6 w7 ');
+      // the events before [DONE] in one chunk; [DONE] goes after the ledger row, with the end
+      assert.equal(chunks, 2, `${chunks} chunks for ${events.length} events`);
     } finally { c.destroy(); }
   });
 });
