@@ -9,6 +9,8 @@
 # not.
 #   scripts/bench.d/ab-full.sh BUILD_A BUILD_B     (build dirs: BUILD/cmd/sluice)
 # EXTRA="yaml line" adds to both configs (e.g. "ledger: {enabled: false}").
+# BODY_FILE=FILE sends FILE as the request body instead of the small chat
+# (a streamed chat, a long prompt; its model must be gpt-4o-mini).
 set -u
 [ $# -eq 2 ] || { echo "usage: $0 BUILD_A BUILD_B" >&2; exit 2; }
 for b in "$1" "$2"; do
@@ -59,8 +61,10 @@ EOY
     printf -v "PORT_$name" '%s' "$port"
     printf -v "WORKERS_$name" '%s' "$(pgrep -P "$master" | tr '\n' ' ')"
     cat >"$T/$name/req.lua" <<EOL
+local f = io.open("$T/body.json")
 wrk.method = "POST"
-wrk.body = [[{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Say hello"}]}]]
+wrk.body = f:read("*a")
+f:close()
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer $key"
 EOL
@@ -85,6 +89,11 @@ run() {
         'BEGIN { if (n > 0) printf "%s %8d requests %6.1f us CPU per request\n", name, n, t * 1e6 / hz / n }'
 }
 
+if [ -n "${BODY_FILE:-}" ]; then
+    cp "$BODY_FILE" "$T/body.json"
+else
+    printf '%s' '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Say hello"}]}' >"$T/body.json"
+fi
 start A "$BUILD_A"
 start B "$BUILD_B"
 run A 2 >/dev/null # warm-up
