@@ -812,11 +812,14 @@ sl_json_get(const sl_json_t *doc, int obj, const char *key)
 {
     size_t klen = strlen(key);
     int found = -1;
+    int end;
 
     if (sl_json_type(doc, obj) != SL_JSON_OBJECT) {
         return -1;
     }
-    for (int k = sl_json_first(doc, obj); k >= 0; k = sl_json_next(doc, obj, k)) {
+    /* a key's subtree holds its value: next steps from key to key, up to the object's end */
+    end = doc->tok[obj].next;
+    for (int k = obj + 1; k < end; k = doc->tok[k].next) {
         if (json_key_eq(doc, k, key, klen)) {
             found = k + 1;
         }
@@ -884,10 +887,12 @@ sl_json_lookup(const sl_json_t *doc, int obj, const char *const *keys, size_t n,
 void
 sl_json_members(const sl_json_t *doc, int obj, const sl_str_t *keys, size_t n, int *vals)
 {
+    size_t shortest = SIZE_MAX;
     int end;
 
     for (size_t i = 0; i < n; i++) {
         vals[i] = -1;
+        shortest = keys[i].len < shortest ? keys[i].len : shortest;
     }
     if (sl_json_type(doc, obj) != SL_JSON_OBJECT || doc->tok[obj].size == 0) {
         return;
@@ -898,19 +903,25 @@ sl_json_members(const sl_json_t *doc, int obj, const sl_str_t *keys, size_t n, i
         const json_tok_t *t = &doc->tok[k];
         const char *name = doc->p + t->start;
         size_t len = (size_t) (t->end - t->start);
+        size_t i;
 
-        if (memchr(name, '\\', len) != NULL) {
-            /* "mod\u0065l" is "model": decoded lookups; rare enough */
-            for (size_t i = 0; i < n; i++) {
-                vals[i] = sl_json_get(doc, obj, keys[i].p);
-            }
-            return;
-        }
-        for (size_t i = 0; i < n; i++) {
+        for (i = 0; i < n; i++) {
             if (keys[i].len == len && memcmp(keys[i].p, name, len) == 0) {
                 vals[i] = k + 1;
                 break;
             }
+        }
+        /*
+         * a key that matched none may be an escaped one: "mod\u0065l" is
+         * "model" (decoded lookups, rare enough). An escape is longer than
+         * what it stands for, so a key no longer than the shortest wanted
+         * one cannot be.
+         */
+        if (i == n && len > shortest && memchr(name, '\\', len) != NULL) {
+            for (i = 0; i < n; i++) {
+                vals[i] = sl_json_get(doc, obj, keys[i].p);
+            }
+            return;
         }
     }
 }

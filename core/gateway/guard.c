@@ -80,14 +80,20 @@ typedef struct guard_shm {
     _Atomic uint64_t dropped[GUARD_ACTIONS]; /* decisions of policies without a slot */
 } guard_shm_t;
 
+/* The prompt's images, counted once per request and only when a limit needs them. */
+typedef struct guard_images {
+    bool done;
+    unsigned parts; /* image parts of the messages' contents (max_images) */
+    bool any;       /* an image wherever the router's estimate counts one (max_prompt_tokens) */
+} guard_images_t;
+
 static const sl_guard_policy_t *guard_choose(const sl_guard_conf_t *gc, const sl_guard_who_t *who,
                                              const char **missing);
 static int guard_shape(sl_guard_req_t *g, const sl_guard_who_t *who, sl_call_t *call,
                        sl_error_t *err);
 static int guard_limit(sl_guard_req_t *g, const sl_guard_check_t *c, const char *key, uint64_t have,
                        uint64_t max, sl_error_t *err);
-static unsigned guard_images(const sl_json_t *doc, int msgs);
-static bool guard_has_images(const sl_json_t *doc);
+static void guard_images(const sl_json_t *doc, int msgs, int system, guard_images_t *out);
 static bool guard_content_images(const sl_json_t *doc, int content);
 static bool guard_str_eq(const sl_json_t *doc, int v, const char *s);
 static int guard_text_phase(sl_guard_req_t *g, sl_call_t *call, sl_error_t *err);
@@ -382,11 +388,15 @@ guard_req_free(void *arg)
 static int
 guard_shape(sl_guard_req_t *g, const sl_guard_who_t *who, sl_call_t *call, sl_error_t *err)
 {
+    static const sl_str_t root_keys[] = { sl_str_lit("messages"), sl_str_lit("system") };
     const sl_guard_policy_t *p = g->sess.policy;
     const sl_json_t *doc = call->doc;
-    int msgs = sl_json_get(doc, SL_JSON_ROOT, "messages");
     bool chat = call->api != SL_API_EMBEDDINGS;
+    guard_images_t images = { 0 };
+    int root[2];
     int rc = 0;
+
+    sl_json_members(doc, SL_JSON_ROOT, root_keys, 2, root);
 
     for (size_t i = 0; i < p->nchecks && rc == 0; i++) {
         const sl_guard_check_t *c = &p->checks[i];
@@ -428,15 +438,20 @@ guard_shape(sl_guard_req_t *g, const sl_guard_who_t *who, sl_call_t *call, sl_er
                 guard_limit(g, c, "max_output_tokens", call->max_tokens, l->max_output_tokens, err);
         }
         if (rc == 0 && l->max_messages > 0 && chat) {
-            rc = guard_limit(g, c, "max_messages", sl_json_size(doc, msgs), l->max_messages, err);
+            rc =
+                guard_limit(g, c, "max_messages", sl_json_size(doc, root[0]), l->max_messages, err);
         }
         if (rc == 0 && l->max_images > 0 && chat) {
-            rc = guard_limit(g, c, "max_images", guard_images(doc, msgs), l->max_images, err);
+            guard_images(doc, root[0], root[1], &images);
+            rc = guard_limit(g, c, "max_images", images.parts, l->max_images, err);
         }
         if (rc == 0 && l->max_prompt_tokens > 0) {
             uint64_t tokens;
 
-            if (chat && call->raw.len / 4 < l->max_prompt_tokens && !guard_has_images(doc)) {
+            if (chat && call->raw.len / 4 < l->max_prompt_tokens) {
+                guard_images(doc, root[0], root[1], &images);
+            }
+            if (chat && call->raw.len / 4 < l->max_prompt_tokens && !images.any) {
                 /* the text is never longer than the body, and there is no image: under the limit
                    without reading it */
                 tokens = (call->raw.len + 3) / 4;
@@ -500,46 +515,40 @@ guard_limit(sl_guard_req_t *g, const sl_guard_check_t *c, const char *key, uint6
 }
 
 
-/* Image parts in the chat messages' contents. */
-static unsigned
-guard_images(const sl_json_t *doc, int msgs)
+/*
+ * The images of a chat prompt (messages msgs, a top-level system), once:
+ * image parts of the messages' contents, and whether there is an image
+ * where the router's estimate counts one (core/gateway/features.c: those,
+ * tool results within them, the system). Reads the tokens only.
+ */
+static void
+guard_images(const sl_json_t *doc, int msgs, int system, guard_images_t *out)
 {
-    unsigned n = 0;
+    bool nested = false;
 
+    if (out->done) {
+        return;
+    }
+    out->done = true;
     for (int m = sl_json_first(doc, msgs); m >= 0; m = sl_json_next(doc, msgs, m)) {
         int content = sl_json_get(doc, m, "content");
 
+        if (sl_json_type(doc, content) != SL_JSON_ARRAY) {
+            continue; /* text, the common case */
+        }
         for (int part = sl_json_first(doc, content); part >= 0;
              part = sl_json_next(doc, content, part)) {
             int type = sl_json_get(doc, part, "type");
 
             if (guard_str_eq(doc, type, "image_url") || guard_str_eq(doc, type, "image")
                 || guard_str_eq(doc, type, "input_image")) {
-                n++;
+                out->parts++;
+            } else if (!nested && guard_str_eq(doc, type, "tool_result")) {
+                nested = guard_content_images(doc, sl_json_get(doc, part, "content"));
             }
         }
     }
-    return n;
-}
-
-
-/*
- * Whether the prompt has an image where the router's estimate counts one
- * (core/gateway/features.c: the messages' contents, tool results within
- * them, a top-level system): with none, the estimate is at most the body's
- * length / 4. Reads the tokens only.
- */
-static bool
-guard_has_images(const sl_json_t *doc)
-{
-    int msgs = sl_json_get(doc, SL_JSON_ROOT, "messages");
-
-    for (int m = sl_json_first(doc, msgs); m >= 0; m = sl_json_next(doc, msgs, m)) {
-        if (guard_content_images(doc, sl_json_get(doc, m, "content"))) {
-            return true;
-        }
-    }
-    return guard_content_images(doc, sl_json_get(doc, SL_JSON_ROOT, "system"));
+    out->any = out->parts > 0 || nested || guard_content_images(doc, system);
 }
 
 

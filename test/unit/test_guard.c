@@ -41,7 +41,7 @@ static const char *streamed(sl__guard_sess_t *s, const char *text, size_t chunk,
                             bool *word_cut);
 static int load(const char *yaml, sl_conf_t **conf, char *err, size_t errlen);
 static sl_call_t *chat_call(sl_pool_t *pool, const char *body, const char *native);
-static sl_call_t *prompt_call(sl_pool_t *pool, size_t n, bool image);
+static sl_call_t *prompt_call(sl_pool_t *pool, size_t n, const char *image, unsigned nimages);
 
 #define SLUICE_KEY "sk-sluice-0123456789abcdefghijklmnopqrstuvwxyzABCDEFG"
 #define JWT \
@@ -1069,19 +1069,38 @@ chat_call(sl_pool_t *pool, const char *body, const char *native)
 }
 
 
-/* A chat call whose one user message is n bytes of text, with an image part after it. */
+/*
+ * A chat call whose one user message is n bytes of text, with nimages
+ * images: image "part" (parts of the message), "tool" (inside a
+ * tool_result part of it) or "system" (parts of a top-level system).
+ */
 static sl_call_t *
-prompt_call(sl_pool_t *pool, size_t n, bool image)
+prompt_call(sl_pool_t *pool, size_t n, const char *image, unsigned nimages)
 {
-    char *x = sl_palloc(pool, n + 1), *body = sl_palloc(pool, n + 256);
+    static const char img[] = "{\"type\":\"image_url\",\"image_url\":{\"url\":\"data:x\"}}";
+    char *x = sl_palloc(pool, n + 1);
+    char *imgs = sl_pstrdup(pool, "");
+    const char *part = "", *tool = "", *system = "";
 
     memset(x, 'x', n);
     x[n] = '\0';
-    snprintf(body, n + 256,
-             "{\"model\":\"demo-global\",\"messages\":[{\"role\":\"user\",\"content\":"
-             "[{\"type\":\"text\",\"text\":\"%s\"}%s]}]}",
-             x, image ? ",{\"type\":\"image_url\",\"image_url\":{\"url\":\"data:x\"}}" : "");
-    return chat_call(pool, body, NULL);
+    for (unsigned i = 0; i < nimages; i++) {
+        imgs = sl_psprintf(pool, "%s%s%s", imgs, i > 0 ? "," : "", img);
+    }
+    if (strcmp(image, "part") == 0) {
+        part = sl_psprintf(pool, ",%s", imgs);
+    } else if (strcmp(image, "tool") == 0) {
+        tool = sl_psprintf(
+            pool, ",{\"type\":\"tool_result\",\"tool_use_id\":\"t1\",\"content\":[%s]}", imgs);
+    } else if (strcmp(image, "system") == 0) {
+        system = sl_psprintf(pool, "\"system\":[%s],", imgs);
+    }
+    return chat_call(pool,
+                     sl_psprintf(pool,
+                                 "{\"model\":\"demo-global\",%s\"messages\":[{\"role\":\"user\","
+                                 "\"content\":[{\"type\":\"text\",\"text\":\"%s\"}%s%s]}]}",
+                                 system, x, part, tool),
+                     NULL);
 }
 
 
@@ -1229,16 +1248,27 @@ test_request(void **state)
 
     /* max_prompt_tokens (8000) counts the text, not the JSON around it, and an image as 1024
        bytes: 32000 bytes of text pass, 32004 do not, nor 31000 with an image */
-    call = prompt_call(pool, 32000, false);
+    call = prompt_call(pool, 32000, "", 0);
     assert_true(call->raw.len / 4 > 8000);
     assert_int_equal(sl_guard_request(conf->guard, &who, call, &g, &e), 0);
-    call = prompt_call(pool, 32004, false);
+    call = prompt_call(pool, 32004, "", 0);
     assert_int_equal(sl_guard_request(conf->guard, &who, call, &g, &e), SL_EDENIED);
     assert_non_null(strstr(e.message, "max_prompt_tokens"));
-    call = prompt_call(pool, 31000, true);
-    assert_true(call->raw.len / 4 < 8000);
+    /* an image in a tool result or in a top-level system counts for the estimate too */
+    for (size_t i = 0; i < 3; i++) {
+        call = prompt_call(pool, 31000, (const char *[]){ "part", "tool", "system" }[i], 1);
+        assert_true(call->raw.len / 4 < 8000);
+        assert_int_equal(sl_guard_request(conf->guard, &who, call, &g, &e), SL_EDENIED);
+        assert_non_null(strstr(e.message, "max_prompt_tokens"));
+    }
+    /* max_images (1) counts the messages' own image parts: two fail, two in a tool result pass */
+    call = prompt_call(pool, 10, "part", 2);
     assert_int_equal(sl_guard_request(conf->guard, &who, call, &g, &e), SL_EDENIED);
-    assert_non_null(strstr(e.message, "max_prompt_tokens"));
+    assert_non_null(strstr(e.message, "The request has 2 images; at most 1 are allowed."));
+    call = prompt_call(pool, 10, "tool", 2);
+    assert_int_equal(sl_guard_request(conf->guard, &who, call, &g, &e), 0);
+    call = prompt_call(pool, 10, "part", 1);
+    assert_int_equal(sl_guard_request(conf->guard, &who, call, &g, &e), 0);
 
     /* who decides: key > team > model > global; "none" stops the chain */
     who.model = "demo";

@@ -515,6 +515,8 @@ test_members(void **state)
         "{\"stream\":false,\"model\":\"m\",\"messages\":[1],\"o\":{\"model\":\"x\"}}",
         "{\"model\":\"cheap\",\"messages\":[],\"model\":\"dear\"}",
         "{\"model\":\"cheap\",\"m\\u006fdel\":\"dear\",\"stream\":true}",
+        "{\"m\\u006fdel\":\"dear\",\"\\u0078\":1,\"model\":\"cheap\",\"str\\u0065am\":2}",
+        "{\"messages\":1,\"\\u0078\":1,\"stream\\\"\":2,\"\\\\\":3}",
         "{\"o\":{\"model\":1,\"model\":2},\"model\":{\"a\":[{}]},\"x\":null}",
         "{}",
         "[\"model\"]",
