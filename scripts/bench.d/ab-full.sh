@@ -11,12 +11,23 @@
 # EXTRA="yaml line" adds to both configs (e.g. "ledger: {enabled: false}").
 # BODY_FILE=FILE sends FILE as the request body instead of the small chat
 # (a streamed chat, a long prompt; its model must be gpt-4o-mini).
+#   scripts/bench.d/ab-full.sh BUILD_A nginx
+# puts nginx proxy_pass in B's place (scripts/bench's baseline: 2 workers,
+# upstream keepalive 64, access log off; its workers' CPU as B's): the
+# full path against nginx in pairs, beside scripts/bench's accounting
+# section, which measures the two in rounds of four targets. Either way
+# the last lines are the medians over the pairs of B/A CPU per request and
+# of A/B requests served.
 set -u
-[ $# -eq 2 ] || { echo "usage: $0 BUILD_A BUILD_B" >&2; exit 2; }
+[ $# -eq 2 ] || { echo "usage: $0 BUILD_A BUILD_B|nginx" >&2; exit 2; }
 for b in "$1" "$2"; do
+    [ "$b" = nginx ] && [ "$b" = "$2" ] && continue
     [ -x "$b/cmd/sluice" ] || { echo "no $b/cmd/sluice" >&2; exit 2; }
 done
 command -v wrk >/dev/null || { echo "wrk is needed (scripts/setup installs it)" >&2; exit 2; }
+if [ "$2" = nginx ]; then
+    command -v nginx >/dev/null || { echo "nginx is needed (scripts/setup installs it)" >&2; exit 2; }
+fi
 BUILD_A=$1
 BUILD_B=$2
 T=$(mktemp -d /tmp/sluice-ab.XXXXXX)
@@ -70,6 +81,47 @@ wrk.headers["Authorization"] = "Bearer $key"
 EOL
 }
 
+# start_nginx NAME: nginx proxy_pass to the mock on a free port, as scripts/bench's
+start_nginx() {
+    local name=$1 port d=$T/$1
+    port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    mkdir -p "$d/tmp"
+    cat >"$d/nginx.conf" <<EOY
+worker_processes 2;
+pid $d/nginx.pid;
+error_log $d/error.log notice;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    client_body_temp_path $d/tmp/body;
+    proxy_temp_path $d/tmp/proxy;
+    fastcgi_temp_path $d/tmp/fastcgi;
+    uwsgi_temp_path $d/tmp/uwsgi;
+    scgi_temp_path $d/tmp/scgi;
+    upstream mock { server 127.0.0.1:$MP; keepalive 64; }
+    server {
+        listen 127.0.0.1:$port;
+        location / { proxy_pass http://mock; proxy_http_version 1.1; proxy_set_header Connection ""; }
+    }
+}
+EOY
+    nginx -p "$d/" -c "$d/nginx.conf" -e "$d/error.log" -g 'daemon off;' >"$d/out" 2>&1 &
+    NGINX_MASTER=$!
+    for _ in $(seq 1 50); do
+        curl -s -o /dev/null "http://127.0.0.1:$port/" && break
+        sleep 0.1
+    done
+    printf -v "PORT_$name" '%s' "$port"
+    printf -v "WORKERS_$name" '%s' "$(pgrep -P "$NGINX_MASTER" | tr '\n' ' ')"
+    cat >"$d/req.lua" <<EOL
+local f = io.open("$T/body.json")
+wrk.method = "POST"
+wrk.body = f:read("*a")
+f:close()
+wrk.headers["Content-Type"] = "application/json"
+EOL
+}
+
 # ticks PIDS: user + system clock ticks of every thread of PIDS
 ticks() {
     local p
@@ -95,10 +147,21 @@ else
     printf '%s' '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Say hello"}]}' >"$T/body.json"
 fi
 start A "$BUILD_A"
-start B "$BUILD_B"
+if [ "$BUILD_B" = nginx ]; then
+    start_nginx B
+else
+    start B "$BUILD_B"
+fi
 run A 2 >/dev/null # warm-up
 run B 2 >/dev/null
 for _ in $(seq 1 "${R:-6}"); do
     run A
     run B
-done
+done | tee "$T/runs"
+# the pairs' ratios: B/A CPU per request (above 1: A is cheaper), A/B requests served
+awk '$1 == "A" { n = $2; c = $4 } $1 == "B" && c > 0 && $2 > 0 { cpu[k] = $4 / c; req[k] = n / $2; k++ }
+    function median(v, m,   i, j, t) {
+        for (i = 1; i < m; i++) for (j = i; j > 0 && v[j - 1] > v[j]; j--) { t = v[j]; v[j] = v[j - 1]; v[j - 1] = t }
+        return m % 2 ? v[int(m / 2)] : (v[m / 2 - 1] + v[m / 2]) / 2
+    }
+    END { if (k > 0) printf "median of %d pairs: CPU per request B/A %.3f, requests A/B %.3f\n", k, median(cpu, k), median(req, k) }' "$T/runs"
