@@ -99,6 +99,8 @@ static inline int json_tok_add(sl_json_t *doc, sl_json_type_e type, size_t start
 static void json_tok_grow(sl_json_t *doc, unsigned need);
 static int json_push(json_parser_t *jp, sl_json_type_e type, size_t start, size_t end);
 static void json_skip_space(json_parser_t *jp);
+static inline size_t json_string_next(const char *p, size_t q, size_t len)
+    __attribute__((always_inline));
 static size_t json_string_run(const char *p, size_t q, size_t len);
 static bool json_string_run16(const char *p, size_t *q, size_t len);
 static const char *json_ascii_run(const char *p, const char *end);
@@ -397,7 +399,7 @@ json_read_string(json_parser_t *jp, int *out)
     for (;;) {
         size_t from = q;
 
-        q = json_string_run(p, q, len);
+        q = json_string_next(p, q, len);
         jp->work += q - from + 1;
         if (q == len) {
             return json_fail(jp->doc, jp->err, len, "unexpected end of input");
@@ -625,6 +627,29 @@ json_string_run16(const char *p, size_t *q, size_t len)
     *q = at;
     return false;
 }
+
+
+/*
+ * json_string_run() with its first sixteen bytes looked at in place: a key
+ * or a short value ends there, without a call.
+ */
+static inline size_t
+json_string_next(const char *p, size_t q, size_t len)
+{
+    if (q + 16 <= len) {
+        const __m128i x = _mm_loadu_si128((const __m128i *) (const void *) (p + q));
+        const __m128i hit = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('"')),
+                                                      _mm_cmpeq_epi8(x, _mm_set1_epi8('\\'))),
+                                         _mm_cmpeq_epi8(x, _mm_setzero_si128()));
+        unsigned m = (unsigned) _mm_movemask_epi8(hit);
+
+        if (m != 0) {
+            return q + (size_t) __builtin_ctz(m);
+        }
+        q += 16;
+    }
+    return json_string_run(p, q, len);
+}
 #else
 /* Without SSE2: json_string_run's eight-byte steps do it all. */
 static bool
@@ -634,6 +659,13 @@ json_string_run16(const char *p, size_t *q, size_t len)
     (void) q;
     (void) len;
     return false;
+}
+
+
+static inline size_t
+json_string_next(const char *p, size_t q, size_t len)
+{
+    return json_string_run(p, q, len);
 }
 #endif
 
