@@ -98,7 +98,8 @@ static int json_read_literal(json_parser_t *jp, int *out);
 static inline int json_tok_add(sl_json_t *doc, sl_json_type_e type, size_t start, size_t end);
 static void json_tok_grow(sl_json_t *doc, unsigned need);
 static int json_push(json_parser_t *jp, sl_json_type_e type, size_t start, size_t end);
-static void json_skip_space(json_parser_t *jp);
+static inline void json_skip_space(json_parser_t *jp) __attribute__((always_inline));
+static void json_skip_space_run(json_parser_t *jp);
 static inline size_t json_string_next(const char *p, size_t q, size_t len)
     __attribute__((always_inline));
 static size_t json_string_run(const char *p, size_t q, size_t len);
@@ -577,14 +578,21 @@ json_push(json_parser_t *jp, sl_json_type_e type, size_t start, size_t end)
 }
 
 
-static void
+/* Whitespace at the cursor, skipped; compact JSON has none, and pays one compare in place. */
+static inline void
 json_skip_space(json_parser_t *jp)
+{
+    if (jp->pos >= jp->len || (unsigned char) jp->p[jp->pos] <= ' ') {
+        json_skip_space_run(jp);
+    }
+}
+
+
+static void
+json_skip_space_run(json_parser_t *jp)
 {
     size_t from = jp->pos;
 
-    if (from < jp->len && (unsigned char) jp->p[from] > ' ') {
-        return; /* compact JSON: no space between tokens */
-    }
     while (jp->pos < jp->len) {
         char c = jp->p[jp->pos];
 
