@@ -135,6 +135,7 @@ static unsigned det_plain_avx2(const char *p, size_t n, size_t *done)
 #endif
 static void det_at(det_scan_t *sc, size_t i, unsigned char p);
 static unsigned det_num_want(const char *t, size_t len, size_t i, size_t r);
+static inline bool det_few_digits(uint64_t dig, unsigned k, uint64_t next);
 static void det_number(det_scan_t *sc, size_t i, size_t r, unsigned want, unsigned char c1);
 static void det_iban_at(det_scan_t *sc, size_t i) __attribute__((noinline));
 static bool det_key_word(det_scan_t *sc, size_t j);
@@ -638,6 +639,10 @@ sl__guard_detect(const char *t, size_t len, size_t from, unsigned mask, sl__guar
                     }
                 }
                 want = det_num_want(t, len, i, r) & mask;
+                if ((want & (1u << SL_GUARD_DET_CARD)) && r - i <= 6
+                    && det_few_digits(dig, k, bi < bn ? db[bi] : ~(uint64_t) 0)) {
+                    want &= ~(1u << SL_GUARD_DET_CARD);
+                }
                 if (want != 0) {
                     det_number(&sc, i, r, want, r < len ? (unsigned char) t[r] : 0);
                 }
@@ -800,6 +805,27 @@ det_num_want(const char *t, size_t len, size_t i, size_t r)
         }
     }
     return want;
+}
+
+
+/*
+ * Whether the 19 bytes from bit k of a chunk's digits dig (next: the
+ * following chunk's, all ones when unknown) hold fewer than 13 digits: no
+ * card in groups starts there (det_card: a window of groups of 2 to 6
+ * digits with single separators, 13 to 19 digits in all, whose first 13
+ * digits are in at most 7 groups: 19 bytes).
+ */
+static inline bool
+det_few_digits(uint64_t dig, unsigned k, uint64_t next)
+{
+    uint64_t x = k == 0 ? dig : (dig >> k) | (next << (64 - k));
+
+    x &= ((uint64_t) 1 << 19) - 1;
+    /* a popcount without the instruction (a libgcc call without -mpopcnt) */
+    x = x - ((x >> 1) & 0x5555555555555555ULL);
+    x = (x & 0x3333333333333333ULL) + ((x >> 2) & 0x3333333333333333ULL);
+    x = (x + (x >> 4)) & 0x0f0f0f0f0f0f0f0fULL;
+    return ((x * 0x0101010101010101ULL) >> 56) < 13;
 }
 
 

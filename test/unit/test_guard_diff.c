@@ -306,6 +306,17 @@ test_chunk_edges(void **state)
         "sk-abcdefghijklmnopqrstuv1234",
         "sk-abcdefghijklmnopqrstuvwx 4111111111111111",
         "sk-abcdefghijklmnopqrstuvwx4111111111111111 5",
+        /* cards in groups (and near misses) across the 27 bytes the scan counts digits in */
+        "4111 1111 1111 1111",
+        "4111-1111-1111-1111",
+        "41 11 11 11 11 11 11 1",
+        "41 11 11 11 11 11 11 11 00",
+        "41 11 11 11 11 11 11 11 110",
+        "5555 5555 5555 4444 4",
+        "3782 822463 10005",
+        "20 7946 0958 4111 11",
+        "2026-03-14 4111-1111",
+        "4 1111 1111 1111 1111",
     };
     static const size_t bases[] = { 64, 128, 2048, 4096 };
     static const char before[] = "9 a";
