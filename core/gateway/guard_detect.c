@@ -619,7 +619,10 @@ sl__guard_detect(const char *t, size_t len, size_t from, unsigned mask, sl__guar
 
                 if (det_cls[p] & (DET_C_ALPHA | DET_C_NOSTART)) {
                     /* glued to a word or the tail of a number: an IBAN's check digits at most */
-                    if ((det_cls[p] & DET_C_ALPHA) && (mask & (1u << SL_GUARD_DET_IBAN))) {
+                    /* (a country code starts a word: "roe7", "v2" go no further) */
+                    if ((det_cls[p] & DET_C_ALPHA) && (mask & (1u << SL_GUARD_DET_IBAN)) && i >= 2
+                        && det_alpha((unsigned char) t[i - 2])
+                        && (i == 2 || !det_keychar((unsigned char) t[i - 3]))) {
                         det_iban_at(&sc, i);
                     }
                     continue;
