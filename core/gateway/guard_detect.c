@@ -1175,14 +1175,39 @@ sl__guard_luhn(const char *digits, size_t n)
     if (n == 0) {
         return false;
     }
+    if (n >= 8 && n <= 24) {
+        /*
+         * the words of buf below read from the digits themselves: the last
+         * eight, the eight before them, and the first n % 8 (or eight)
+         * moved up to the top of a word of '0's
+         */
+        size_t lead = n - 8 - (n > 16 ? 8 : 0);
+
+        memcpy(&w[2], digits + n - 8, 8);
+        if (n > 16) {
+            memcpy(&w[1], digits + n - 16, 8);
+        } else {
+            w[1] = zeros;
+        }
+        w[0] = zeros;
+        if (lead > 0) {
+            uint64_t x;
+
+            memcpy(&x, digits, 8);
+            x = lead == 8 ? x : x << (8 * (8 - lead)) | zeros >> (8 * lead);
+            w[n > 16 ? 0 : 1] = x;
+        }
+    }
     if (n <= sizeof(buf)) {
         /*
          * eight digits a step: right-aligned in buf after '0's, so the
          * digits doubled (every second from the right) are the even bytes
          */
-        memset(buf, '0', sizeof(buf));
-        memcpy(buf + sizeof(buf) - n, digits, n);
-        memcpy(w, buf, sizeof(buf));
+        if (n < 8) {
+            memset(buf, '0', sizeof(buf));
+            memcpy(buf + sizeof(buf) - n, digits, n);
+            memcpy(w, buf, sizeof(buf));
+        }
         for (unsigned k = 0; k < 3; k++) {
             uint64_t x = w[k] - zeros; /* each byte a digit 0..9 */
             uint64_t d = x & dbl;      /* the doubled ones (little-endian: the even bytes) */
