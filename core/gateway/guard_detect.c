@@ -101,6 +101,10 @@ static size_t det_email_local16(const char *p);
 static size_t det_email_domain16(const char *t, size_t at, size_t *bad);
 #endif
 static size_t det_card(const char *t, size_t len, size_t i, size_t r);
+#if defined(__SSE2__)
+/* (out of line: inlined into the scan, it cost the scan's registers more than the call) */
+static bool det_few_digits16(const char *p) __attribute__((noinline));
+#endif
 static size_t det_phone(const char *t, size_t len, size_t i);
 static size_t det_phone_plus(const char *t, size_t len, size_t i);
 static size_t det_phone_nanp(const char *t, size_t len, size_t i);
@@ -135,7 +139,6 @@ static unsigned det_plain_avx2(const char *p, size_t n, size_t *done)
 #endif
 static void det_at(det_scan_t *sc, size_t i, unsigned char p);
 static unsigned det_num_want(const char *t, size_t len, size_t i, size_t r);
-static inline bool det_few_digits(uint64_t dig, unsigned k, uint64_t next);
 static void det_number(det_scan_t *sc, size_t i, size_t r, unsigned want, unsigned char c1);
 static void det_iban_at(det_scan_t *sc, size_t i) __attribute__((noinline));
 static bool det_key_word(det_scan_t *sc, size_t j);
@@ -619,10 +622,7 @@ sl__guard_detect(const char *t, size_t len, size_t from, unsigned mask, sl__guar
 
                 if (det_cls[p] & (DET_C_ALPHA | DET_C_NOSTART)) {
                     /* glued to a word or the tail of a number: an IBAN's check digits at most */
-                    /* (a country code starts a word: "roe7", "v2" go no further) */
-                    if ((det_cls[p] & DET_C_ALPHA) && (mask & (1u << SL_GUARD_DET_IBAN)) && i >= 2
-                        && det_alpha((unsigned char) t[i - 2])
-                        && (i == 2 || !det_keychar((unsigned char) t[i - 3]))) {
+                    if ((det_cls[p] & DET_C_ALPHA) && (mask & (1u << SL_GUARD_DET_IBAN))) {
                         det_iban_at(&sc, i);
                     }
                     continue;
@@ -642,10 +642,6 @@ sl__guard_detect(const char *t, size_t len, size_t from, unsigned mask, sl__guar
                     }
                 }
                 want = det_num_want(t, len, i, r) & mask;
-                if ((want & (1u << SL_GUARD_DET_CARD)) && r - i <= 6
-                    && det_few_digits(dig, k, bi < bn ? db[bi] : ~(uint64_t) 0)) {
-                    want &= ~(1u << SL_GUARD_DET_CARD);
-                }
                 if (want != 0) {
                     det_number(&sc, i, r, want, r < len ? (unsigned char) t[r] : 0);
                 }
@@ -811,25 +807,30 @@ det_num_want(const char *t, size_t len, size_t i, size_t r)
 }
 
 
+#if defined(__SSE2__)
 /*
- * Whether the 19 bytes from bit k of a chunk's digits dig (next: the
- * following chunk's, all ones when unknown) hold fewer than 13 digits: no
+ * Whether the 19 bytes at p (32 readable) hold fewer than 13 digits: no
  * card in groups starts there (det_card: a window of groups of 2 to 6
  * digits with single separators, 13 to 19 digits in all, whose first 13
  * digits are in at most 7 groups: 19 bytes).
  */
-static inline bool
-det_few_digits(uint64_t dig, unsigned k, uint64_t next)
+static bool
+det_few_digits16(const char *p)
 {
-    uint64_t x = k == 0 ? dig : (dig >> k) | (next << (64 - k));
+    const __m128i c0 = _mm_set1_epi8('0'), c9 = _mm_set1_epi8(9);
+    __m128i v = _mm_sub_epi8(_mm_loadu_si128((const __m128i *) (const void *) p), c0);
+    __m128i w = _mm_sub_epi8(_mm_loadu_si128((const __m128i *) (const void *) (p + 16)), c0);
+    uint32_t x = (uint32_t) _mm_movemask_epi8(_mm_cmpeq_epi8(_mm_min_epu8(v, c9), v))
+                 | (uint32_t) _mm_movemask_epi8(_mm_cmpeq_epi8(_mm_min_epu8(w, c9), w)) << 16;
 
-    x &= ((uint64_t) 1 << 19) - 1;
+    x &= (1u << 19) - 1;
     /* a popcount without the instruction (a libgcc call without -mpopcnt) */
-    x = x - ((x >> 1) & 0x5555555555555555ULL);
-    x = (x & 0x3333333333333333ULL) + ((x >> 2) & 0x3333333333333333ULL);
-    x = (x + (x >> 4)) & 0x0f0f0f0f0f0f0f0fULL;
-    return ((x * 0x0101010101010101ULL) >> 56) < 13;
+    x = x - ((x >> 1) & 0x55555555u);
+    x = (x & 0x33333333u) + ((x >> 2) & 0x33333333u);
+    x = (x + (x >> 4)) & 0x0f0f0f0fu;
+    return ((x * 0x01010101u) >> 24) < 13;
 }
+#endif
 
 
 /*
@@ -1250,7 +1251,15 @@ det_card(const char *t, size_t len, size_t i, size_t r)
     char sep = 0;
     unsigned char first = (unsigned char) t[i];
 
-    if (first < '2' || first > '6' || det_group_tail(t, i)) {
+    if (first < '2' || first > '6') {
+        return 0;
+    }
+#if defined(__SSE2__)
+    if (r - i <= 6 && i + 32 <= len && det_isa >= SL__GUARD_ISA_SSE2 && det_few_digits16(t + i)) {
+        return 0; /* groups, but too few digits for a card */
+    }
+#endif
+    if (det_group_tail(t, i)) {
         return 0;
     }
     while (ng < DET_CARD_GROUPS) {
