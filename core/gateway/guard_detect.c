@@ -101,6 +101,10 @@ static size_t det_email_local16(const char *p);
 static size_t det_email_domain16(const char *t, size_t at, size_t *bad);
 #endif
 static size_t det_card(const char *t, size_t len, size_t i, size_t r);
+#if defined(__SSE2__)
+/* (out of line: inlined into the scan, it cost the scan's registers more than the call) */
+static bool det_few_digits16(const char *p) __attribute__((noinline));
+#endif
 static size_t det_phone(const char *t, size_t len, size_t i);
 static size_t det_phone_plus(const char *t, size_t len, size_t i);
 static size_t det_phone_nanp(const char *t, size_t len, size_t i);
@@ -803,6 +807,32 @@ det_num_want(const char *t, size_t len, size_t i, size_t r)
 }
 
 
+#if defined(__SSE2__)
+/*
+ * Whether the 19 bytes at p (32 readable) hold fewer than 13 digits: no
+ * card in groups starts there (det_card: a window of groups of 2 to 6
+ * digits with single separators, 13 to 19 digits in all, whose first 13
+ * digits are in at most 7 groups: 19 bytes).
+ */
+static bool
+det_few_digits16(const char *p)
+{
+    const __m128i c0 = _mm_set1_epi8('0'), c9 = _mm_set1_epi8(9);
+    __m128i v = _mm_sub_epi8(_mm_loadu_si128((const __m128i *) (const void *) p), c0);
+    __m128i w = _mm_sub_epi8(_mm_loadu_si128((const __m128i *) (const void *) (p + 16)), c0);
+    uint32_t x = (uint32_t) _mm_movemask_epi8(_mm_cmpeq_epi8(_mm_min_epu8(v, c9), v))
+                 | (uint32_t) _mm_movemask_epi8(_mm_cmpeq_epi8(_mm_min_epu8(w, c9), w)) << 16;
+
+    x &= (1u << 19) - 1;
+    /* a popcount without the instruction (a libgcc call without -mpopcnt) */
+    x = x - ((x >> 1) & 0x55555555u);
+    x = (x & 0x33333333u) + ((x >> 2) & 0x33333333u);
+    x = (x + (x >> 4)) & 0x0f0f0f0fu;
+    return ((x * 0x01010101u) >> 24) < 13;
+}
+#endif
+
+
 /*
  * A number's start at the run of digits t[i..r), for the detectors in want
  * (det_num_want(): card, phone, IPv4 or IPv6); c1 is the byte after the
@@ -1146,14 +1176,39 @@ sl__guard_luhn(const char *digits, size_t n)
     if (n == 0) {
         return false;
     }
+    if (n >= 8 && n <= 24) {
+        /*
+         * the words of buf below read from the digits themselves: the last
+         * eight, the eight before them, and the first n % 8 (or eight)
+         * moved up to the top of a word of '0's
+         */
+        size_t lead = n - 8 - (n > 16 ? 8 : 0);
+
+        memcpy(&w[2], digits + n - 8, 8);
+        if (n > 16) {
+            memcpy(&w[1], digits + n - 16, 8);
+        } else {
+            w[1] = zeros;
+        }
+        w[0] = zeros;
+        if (lead > 0) {
+            uint64_t x;
+
+            memcpy(&x, digits, 8);
+            x = lead == 8 ? x : x << (8 * (8 - lead)) | zeros >> (8 * lead);
+            w[n > 16 ? 0 : 1] = x;
+        }
+    }
     if (n <= sizeof(buf)) {
         /*
          * eight digits a step: right-aligned in buf after '0's, so the
          * digits doubled (every second from the right) are the even bytes
          */
-        memset(buf, '0', sizeof(buf));
-        memcpy(buf + sizeof(buf) - n, digits, n);
-        memcpy(w, buf, sizeof(buf));
+        if (n < 8) {
+            memset(buf, '0', sizeof(buf));
+            memcpy(buf + sizeof(buf) - n, digits, n);
+            memcpy(w, buf, sizeof(buf));
+        }
         for (unsigned k = 0; k < 3; k++) {
             uint64_t x = w[k] - zeros; /* each byte a digit 0..9 */
             uint64_t d = x & dbl;      /* the doubled ones (little-endian: the even bytes) */
@@ -1196,7 +1251,15 @@ det_card(const char *t, size_t len, size_t i, size_t r)
     char sep = 0;
     unsigned char first = (unsigned char) t[i];
 
-    if (first < '2' || first > '6' || det_group_tail(t, i)) {
+    if (first < '2' || first > '6') {
+        return 0;
+    }
+#if defined(__SSE2__)
+    if (r - i <= 6 && i + 32 <= len && det_isa >= SL__GUARD_ISA_SSE2 && det_few_digits16(t + i)) {
+        return 0; /* groups, but too few digits for a card */
+    }
+#endif
+    if (det_group_tail(t, i)) {
         return 0;
     }
     while (ng < DET_CARD_GROUPS) {

@@ -306,6 +306,17 @@ test_chunk_edges(void **state)
         "sk-abcdefghijklmnopqrstuv1234",
         "sk-abcdefghijklmnopqrstuvwx 4111111111111111",
         "sk-abcdefghijklmnopqrstuvwx4111111111111111 5",
+        /* cards in groups (and near misses) across the 27 bytes the scan counts digits in */
+        "4111 1111 1111 1111",
+        "4111-1111-1111-1111",
+        "41 11 11 11 11 11 11 1",
+        "41 11 11 11 11 11 11 11 00",
+        "41 11 11 11 11 11 11 11 110",
+        "5555 5555 5555 4444 4",
+        "3782 822463 10005",
+        "20 7946 0958 4111 11",
+        "2026-03-14 4111-1111",
+        "4 1111 1111 1111 1111",
     };
     static const size_t bases[] = { 64, 128, 2048, 4096 };
     static const char before[] = "9 a";
@@ -335,6 +346,46 @@ test_chunk_edges(void **state)
         }
     }
     free(buf);
+}
+
+
+/*
+ * IBANs and words ending in digits after each prefix (nothing: the text's
+ * start; a letter, a digit, '_' or '-' glued to it; a space, '.' or '/'
+ * before it), with the scan starting at every offset up to the country
+ * code and past it: the scan looks at a run of digits after a letter only
+ * where two letters start a word.
+ */
+static void
+test_iban_starts(void **state)
+{
+    static const char *const prefixes[] = { "", "x", "7", "_", "-", " ", ".", "/", "ab ", "a-" };
+    static const char *const words[] = {
+        "DE89370400440532013000",
+        "DE89 3704 0044 0532 0130 00",
+        "GB82WEST12345698765432",
+        "DE8",
+        "D89",
+        "roe7",
+        "v2",
+        "DE89 3704",
+        "de89370400440532013000",
+    };
+    char buf[64];
+    unsigned all = (1u << SL_GUARD_DET_COUNT) - 1;
+
+    (void) state;
+    for (size_t p = 0; p < sizeof(prefixes) / sizeof(prefixes[0]); p++) {
+        for (size_t w = 0; w < sizeof(words) / sizeof(words[0]); w++) {
+            size_t pl = strlen(prefixes[p]), len = pl + strlen(words[w]);
+
+            snprintf(buf, sizeof(buf), "%s%s", prefixes[p], words[w]);
+            for (size_t from = 0; from <= pl + 3 && from < len; from++) {
+                diff_one(buf, len, from, all);
+                diff_one(buf, len, from, 1u << SL_GUARD_DET_IBAN);
+            }
+        }
+    }
 }
 
 
@@ -450,7 +501,7 @@ main(void)
         cmocka_unit_test(test_email_edges),  cmocka_unit_test(test_number_edges),
         cmocka_unit_test(test_random),       cmocka_unit_test(test_noise),
         cmocka_unit_test(test_ipv6_edges),   cmocka_unit_test(test_chunk_edges),
-        cmocka_unit_test(test_email_blocks),
+        cmocka_unit_test(test_email_blocks), cmocka_unit_test(test_iban_starts),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
