@@ -57,6 +57,7 @@
 
 #define DET_CARD_GROUPS 24
 #define DET_IPV6_MAX    45
+#define DET_GROUP_MAX   8  /* the longest group det_group_tail() counts as one */
 #define DET_BATCH       32 /* chunks of 64 bytes classified at once */
 
 typedef struct det_iban_len {
@@ -348,21 +349,26 @@ det_lower(unsigned char c)
  * Whether t[i] follows a separator (' ' or '-') after an alphanumeric group
  * holding a digit: the tail of a longer run of groups such as an account
  * number or an IBAN ("DE89 3704 0044 ..."), where no card or phone starts.
+ * A group is at most DET_GROUP_MAX bytes: a longer run is a word ("8rrrrrrrrr
+ * 0044 ..." may hold a phone number), and the look back stays within the
+ * left context a stream keeps (SL__GUARD_CTX), so a stream decides as the
+ * whole text does.
  */
 static bool
 det_group_tail(const char *t, size_t i)
 {
-    size_t k;
+    bool digit = false;
 
     if (i < 2 || (t[i - 1] != ' ' && t[i - 1] != '-')) {
         return false;
     }
-    for (k = i - 1; k > 0 && det_alnum((unsigned char) t[k - 1]); k--) {
-        if (det_digit((unsigned char) t[k - 1])) {
-            return true;
+    for (size_t k = i - 1; k > 0 && det_alnum((unsigned char) t[k - 1]); k--) {
+        if (i - k > DET_GROUP_MAX) {
+            return false; /* a word, not a group */
         }
+        digit = digit || det_digit((unsigned char) t[k - 1]);
     }
-    return false;
+    return digit;
 }
 
 
