@@ -25,10 +25,11 @@
 #include "core/base/str.h"
 #include "core/gateway/guard.h"
 
-#define SL__GUARD_CTX       32   /* bytes of emitted text a stream keeps as left context */
-#define SL__GUARD_HOLD      64   /* least bytes a stream holds back for output checks */
-#define SL__GUARD_FORCE     4096 /* a stream emits a "word" this long even without a space */
-#define SL__GUARD_PH_MAX    40   /* bytes of a placeholder, "[REDACTED_4294967295]" fits */
+#define SL__GUARD_CTX       32          /* bytes of emitted text a stream keeps as left context */
+#define SL__GUARD_HOLD      64          /* least bytes a stream holds back for output checks */
+#define SL__GUARD_FORCE     4096        /* a stream emits a "word" this long even without a space */
+#define SL__GUARD_OPEN_MAX  (16 * 1024) /* ... and holds an open private key block this long */
+#define SL__GUARD_PH_MAX    40          /* bytes of a placeholder, "[REDACTED_4294967295]" fits */
 #define SL__GUARD_EMAIL_MAX 254
 
 /* One match in a text. */

@@ -18,7 +18,12 @@
  * little of what went before as context for the boundary tests, and feeds
  * it again with the next piece. For every text shorter than
  * SL__GUARD_FORCE the pieces it emits join into exactly what the engine
- * makes of the whole text (the fuzz target checks it).
+ * makes of the whole text (the fuzz target checks it). Past that a "word"
+ * without a space goes out as it stands; a private key block with no END
+ * line yet is held up to SL__GUARD_OPEN_MAX (an RSA 16384 key's PEM is
+ * about 13 KiB), so a real key is redacted whole, and once it ended it
+ * goes out whole while what follows it waits as usual. Each piece scans
+ * the text held again, so the bound also bounds that work.
  */
 #include "core/gateway/guard_internal.h"
 
@@ -63,6 +68,8 @@ static bool redact_space(unsigned char c);
 static bool redact_collect(sl__guard_sess_t *s, unsigned dir, const char *w, size_t n, size_t from);
 static void redact_restore_hits(sl__guard_sess_t *s, const char *w, size_t n, size_t from);
 static size_t redact_fragment(const char *w, size_t n, size_t from);
+static bool redact_open_at(const sl__guard_hits_t *h, size_t from);
+static size_t redact_closed_end(const sl__guard_hits_t *h, size_t from, size_t n);
 static size_t redact_cut(sl__guard_sess_t *s, const char *w, size_t n, size_t from, size_t hold,
                          bool words);
 static void redact_sort(sl__guard_hits_t *h);
@@ -382,6 +389,36 @@ redact_sort(sl__guard_hits_t *h)
 }
 
 
+/* Whether an open match (a private key block before its END line) holds the text at from. */
+static bool
+redact_open_at(const sl__guard_hits_t *h, size_t from)
+{
+    for (size_t i = 0; i < h->n; i++) {
+        if (h->v[i].open && h->v[i].start <= from) {
+            return true;
+        }
+    }
+    return false;
+}
+
+
+/* The end of the longest match that holds the text at from and ended before n; 0 for none. */
+static size_t
+redact_closed_end(const sl__guard_hits_t *h, size_t from, size_t n)
+{
+    size_t e = 0;
+
+    for (size_t i = 0; i < h->n; i++) {
+        const sl__guard_hit_t *x = &h->v[i];
+
+        if (!x->open && x->start <= from && x->end > from && x->end < n && x->end > e) {
+            e = x->end;
+        }
+    }
+    return e;
+}
+
+
 /* How far a text that may go on is decided (see sl__guard_apply). */
 static size_t
 redact_cut(sl__guard_sess_t *s, const char *w, size_t n, size_t from, size_t hold, bool words)
@@ -422,9 +459,15 @@ redact_cut(sl__guard_sess_t *s, const char *w, size_t n, size_t from, size_t hol
             }
         }
     } while (cut != c0);
-    if (cut == from && n - from >= SL__GUARD_FORCE && h->partial == SIZE_MAX) {
-        /* a "word" this long goes out anyway, decided as it stands (not a deny literal's start) */
-        return n;
+    if (cut == from && n - from >= SL__GUARD_FORCE && h->partial == SIZE_MAX
+        && (n - from >= SL__GUARD_OPEN_MAX || !redact_open_at(h, from))) {
+        /*
+         * a "word" this long goes out anyway, decided as it stands (not a
+         * deny literal's start); a long match that ended (a key block with
+         * its END line) goes out whole, and what follows it waits as usual
+         */
+        f = redact_closed_end(h, from, n);
+        return f != 0 ? f : n;
     }
     while (cut > from && cut < n && ((unsigned char) w[cut] & 0xc0) == 0x80) {
         cut--;

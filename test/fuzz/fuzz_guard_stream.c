@@ -14,8 +14,8 @@
  * are restored the same way in both. Any mismatch aborts. The promise
  * covers texts shorter than SL__GUARD_FORCE (core/gateway/guard_redact.c):
  * a stream lets a longer hold out as it stands rather than keep it without
- * bound (a "word" without whitespace, a private key with no END line), so
- * for a longer text only the rest is checked.
+ * bound (a "word" without whitespace; a private key with no END line past
+ * SL__GUARD_OPEN_MAX), so for a longer text only the rest is checked.
  *
  *   CC=clang meson setup build-fuzz -Db_sanitize=address,undefined -Db_lundef=false \
  *       -Dc_args=-fsanitize=fuzzer-no-link

@@ -37,6 +37,7 @@ static const char *matches(sl_pool_t *pool, unsigned mask, const char *text);
 static sl_guard_policy_t *policy(sl_pool_t *pool, const char *desc);
 static sl__guard_sess_t *sess(sl_pool_t *pool, const char *desc);
 static const char *apply(sl__guard_sess_t *s, unsigned dir, const char *text, int *rc);
+static void test_stream_long_key(void **state);
 static const char *streamed(sl__guard_sess_t *s, const char *text, size_t chunk, int *rc,
                             bool *word_cut);
 static int load(const char *yaml, sl_conf_t **conf, char *err, size_t errlen);
@@ -681,6 +682,77 @@ test_stream_equals_whole(void **state)
             assert_string_equal(decisions(whole), decisions(st));
         }
     }
+    sl_pool_destroy(pool);
+}
+
+
+/*
+ * A private key block longer than SL__GUARD_FORCE (an RSA 8192 key's PEM is
+ * about 6.5 KiB) is redacted whole in a stream as in the whole text, with
+ * its END line and what follows (an address), and without one (open to
+ * the end), whatever the pieces; past SL__GUARD_OPEN_MAX an open block goes
+ * out as it stands, its start redacted.
+ */
+static void
+test_stream_long_key(void **state)
+{
+    static const char line[] =
+        "MIIJKQIBAAKCAgEAx4Ufq1n0+TXqZ8uQ7yV0m1q2r3s4t5u6v7w8x9y0z1A2B3C4D5E6\n";
+    static const int lines[] = { 60, 100, 110 };
+    static const size_t chunks[] = { 1, 7, 97, 4000 };
+    sl_pool_t *pool = sl_pool_create(0);
+    sl_buf_t body = SL_BUF_INIT;
+    sl__guard_sess_t *st;
+    const char *out;
+    bool cut;
+    int rc;
+
+    (void) state;
+    for (size_t l = 0; l < sizeof(lines) / sizeof(lines[0]); l++) {
+        for (int end = 0; end < 2; end++) {
+            for (size_t c = 0; c < sizeof(chunks) / sizeof(chunks[0]); c++) {
+                const char *whole_out, *stream_out, *text;
+                sl__guard_sess_t *whole;
+                int rc1, rc2;
+
+                sl_buf_clear(&body);
+                sl_buf_puts(&body, "key: -----BEGIN RSA PRIVATE KEY-----\n");
+                for (int i = 0; i < lines[l]; i++) {
+                    sl_buf_puts(&body, line);
+                }
+                sl_buf_puts(&body,
+                            end ? "-----END RSA PRIVATE KEY-----\nthen ops@example.com" : "");
+                text = sl_pstrndup(pool, body.p, body.len);
+                assert_true(strlen(text) > SL__GUARD_FORCE);
+                whole = sess(pool, "detect email secret redact out");
+                st = sl_palloc(pool, sizeof(*st));
+                sl__guard_sess_init(st, pool, whole->policy);
+                whole_out = apply(whole, SL_GUARD_OUTPUT, text, &rc1);
+                stream_out = streamed(st, text, chunks[c], &rc2, &cut);
+                assert_int_equal(rc1, 0);
+                assert_int_equal(rc2, 0);
+                if (strcmp(stream_out, whole_out) != 0) {
+                    fail_msg("%d lines, END %d, pieces of %zu:\n whole  \"%s\"\n stream \"%s\"",
+                             lines[l], end, chunks[c], whole_out, stream_out);
+                }
+                assert_string_equal(stream_out,
+                                    end ? "key: [SECRET_1]\nthen [EMAIL_1]" : "key: [SECRET_1]");
+                assert_string_equal(decisions(whole), decisions(st));
+            }
+        }
+    }
+    /* past SL__GUARD_OPEN_MAX an open block goes out as it stands: its start is redacted */
+    st = sess(pool, "detect secret redact out");
+    sl_buf_clear(&body);
+    sl_buf_puts(&body, "-----BEGIN PRIVATE KEY-----\n");
+    while (body.len < SL__GUARD_OPEN_MAX + 4096) {
+        sl_buf_puts(&body, line);
+    }
+    out = streamed(st, sl_pstrndup(pool, body.p, body.len), 4000, &rc, &cut);
+    assert_int_equal(rc, 0);
+    assert_true(strncmp(out, "[SECRET_1]", 10) == 0);
+    assert_true(strlen(out) < body.len);
+    sl_buf_free(&body);
     sl_pool_destroy(pool);
 }
 
@@ -1401,15 +1473,25 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_detectors),         cmocka_unit_test(test_checksums),
-        cmocka_unit_test(test_patterns),          cmocka_unit_test(test_redact_restore),
-        cmocka_unit_test(test_placeholder_find),  cmocka_unit_test(test_placeholder_table),
-        cmocka_unit_test(test_block_and_output),  cmocka_unit_test(test_stream_equals_whole),
-        cmocka_unit_test(test_stream_block),      cmocka_unit_test(test_stream_block_space_run),
-        cmocka_unit_test(test_unquote),           cmocka_unit_test(test_decode_generated),
-        cmocka_unit_test(test_decode_positions),  cmocka_unit_test(test_luhn_generated),
-        cmocka_unit_test(test_plain_generated),   cmocka_unit_test(test_conf),
-        cmocka_unit_test(test_conf_errors),       cmocka_unit_test(test_request),
+        cmocka_unit_test(test_detectors),
+        cmocka_unit_test(test_checksums),
+        cmocka_unit_test(test_patterns),
+        cmocka_unit_test(test_redact_restore),
+        cmocka_unit_test(test_placeholder_find),
+        cmocka_unit_test(test_placeholder_table),
+        cmocka_unit_test(test_block_and_output),
+        cmocka_unit_test(test_stream_equals_whole),
+        cmocka_unit_test(test_stream_long_key),
+        cmocka_unit_test(test_stream_block),
+        cmocka_unit_test(test_stream_block_space_run),
+        cmocka_unit_test(test_unquote),
+        cmocka_unit_test(test_decode_generated),
+        cmocka_unit_test(test_decode_positions),
+        cmocka_unit_test(test_luhn_generated),
+        cmocka_unit_test(test_plain_generated),
+        cmocka_unit_test(test_conf),
+        cmocka_unit_test(test_conf_errors),
+        cmocka_unit_test(test_request),
         cmocka_unit_test(test_answer_and_events),
     };
 
