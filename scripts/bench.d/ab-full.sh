@@ -65,8 +65,17 @@ EOY
     [ -n "$key" ] || { echo "$name: keys create failed" >&2; exit 1; }
     "$build/cmd/sluice" serve -c "$T/$name/sluice.yaml" >"$T/$name/out" 2>&1 &
     master=$!
+    started "$name" "$port" "$master" /healthz \
+        "wrk.headers[\"Authorization\"] = \"Bearer $key\""
+}
+
+# started NAME PORT MASTER PATH [LUA]: waits until PATH answers on PORT, sets
+# PORT_NAME and WORKERS_NAME (MASTER's children), and writes NAME's wrk script
+# (the body of $T/body.json; LUA: one more line, such as a header)
+started() {
+    local name=$1 port=$2 master=$3
     for _ in $(seq 1 50); do
-        curl -s -o /dev/null "http://127.0.0.1:$port/healthz" && break
+        curl -s -o /dev/null "http://127.0.0.1:$port$4" && break
         sleep 0.1
     done
     printf -v "PORT_$name" '%s' "$port"
@@ -77,7 +86,7 @@ wrk.method = "POST"
 wrk.body = f:read("*a")
 f:close()
 wrk.headers["Content-Type"] = "application/json"
-wrk.headers["Authorization"] = "Bearer $key"
+${5:-}
 EOL
 }
 
@@ -106,20 +115,7 @@ http {
 }
 EOY
     nginx -p "$d/" -c "$d/nginx.conf" -e "$d/error.log" -g 'daemon off;' >"$d/out" 2>&1 &
-    NGINX_MASTER=$!
-    for _ in $(seq 1 50); do
-        curl -s -o /dev/null "http://127.0.0.1:$port/" && break
-        sleep 0.1
-    done
-    printf -v "PORT_$name" '%s' "$port"
-    printf -v "WORKERS_$name" '%s' "$(pgrep -P "$NGINX_MASTER" | tr '\n' ' ')"
-    cat >"$d/req.lua" <<EOL
-local f = io.open("$T/body.json")
-wrk.method = "POST"
-wrk.body = f:read("*a")
-f:close()
-wrk.headers["Content-Type"] = "application/json"
-EOL
+    started "$name" "$port" $! /
 }
 
 # ticks PIDS: user + system clock ticks of every thread of PIDS
@@ -159,7 +155,7 @@ for _ in $(seq 1 "${R:-6}"); do
     run B
 done | tee "$T/runs"
 # the pairs' ratios: B/A CPU per request (above 1: A is cheaper), A/B requests served
-awk '$1 == "A" { n = $2; c = $4 } $1 == "B" && c > 0 && $2 > 0 { cpu[k] = $4 / c; req[k] = n / $2; k++ }
+awk 'BEGIN { k = 0 } $1 == "A" { n = $2; c = $4 } $1 == "B" && c > 0 && $2 > 0 { cpu[k] = $4 / c; req[k] = n / $2; k++ }
     function median(v, m,   i, j, t) {
         for (i = 1; i < m; i++) for (j = i; j > 0 && v[j - 1] > v[j]; j--) { t = v[j]; v[j] = v[j - 1]; v[j - 1] = t }
         return m % 2 ? v[int(m / 2)] : (v[m / 2 - 1] + v[m / 2]) / 2
