@@ -8,7 +8,9 @@
 # tell a few-percent change that whole bench runs on a shared machine do
 # not.
 #   scripts/bench.d/ab-full.sh BUILD_A BUILD_B     (build dirs: BUILD/cmd/sluice)
-# EXTRA="yaml line" adds to both configs (e.g. "ledger: {enabled: false}").
+# EXTRA="yaml line" adds to both configs; EXTRA_A and EXTRA_B to one of
+# them, so BUILD_A and BUILD_B may be the same build: the ledger's cost in
+# pairs is  EXTRA_B="ledger: {enabled: false}" ab-full.sh build-bench build-bench
 # BODY_FILE=FILE sends FILE as the request body instead of the small chat
 # (a streamed chat, a long prompt; its model must be gpt-4o-mini).
 #   scripts/bench.d/ab-full.sh BUILD_A nginx
@@ -47,7 +49,8 @@ EOP
 
 # start NAME BUILD: a sluice on a free port; sets PORT_NAME and WORKERS_NAME
 start() {
-    local name=$1 build=$2 port key master
+    local name=$1 build=$2 port key master extra=EXTRA_$1
+    extra=${!extra:-}
     port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
     mkdir -p "$T/$name/var" && chmod 700 "$T/$name/var"
     cat >"$T/$name/sluice.yaml" <<EOY
@@ -59,6 +62,7 @@ models:
   gpt-4o-mini: {targets: [mock/gpt-4o-mini]}
 pricing: $T/pricing.yaml
 ${EXTRA:-}
+$extra
 EOY
     key=$("$build/cmd/sluice" keys create --name bench --rpm 1000000000 --tpm 1000000000000 \
         --json -c "$T/$name/sluice.yaml" | sed -n 's/.*"key": *"\(sk-sluice-[^"]*\)".*/\1/p')
