@@ -190,10 +190,14 @@ alerts_episode_begin_h(uint64_t h, int64_t expires, int64_t now)
         return false;
     }
     for (int round = 0; round < 2; round++) {
-        /* the episode's own slot, wherever it landed */
+        /* the episode's own slot, wherever it landed (see alerts_episode_end_h) */
         for (size_t i = 0; i < ALERTS_PROBE; i++) {
             e = &alerts_shm->ep[(h + i) % SL_ALERTS_EPISODES];
-            if (atomic_load(&e->hash) != h) {
+            seen = atomic_load(&e->hash);
+            if (seen == 0) {
+                break;
+            }
+            if (seen != h) {
                 continue;
             }
             exp = atomic_load(&e->expires);
@@ -244,10 +248,20 @@ alerts_episode_end_h(uint64_t h)
     if (alerts_shm == NULL) {
         return;
     }
+    /*
+     * A slot, once claimed, never frees again (a run-out one is taken over),
+     * and an episode takes the first free slot of its probe sequence: a free
+     * slot ends the search. Every request that succeeds ends two episodes
+     * that mostly never began, so this is one probe, not ALERTS_PROBE.
+     */
     for (size_t i = 0; i < ALERTS_PROBE; i++) {
         alerts_episode_t *e = &alerts_shm->ep[(h + i) % SL_ALERTS_EPISODES];
+        uint64_t seen = atomic_load(&e->hash);
 
-        if (atomic_load(&e->hash) == h) {
+        if (seen == 0) {
+            return;
+        }
+        if (seen == h) {
             atomic_store(&e->active, 0);
             return;
         }

@@ -84,6 +84,34 @@ test_episodes(void **state)
 }
 
 
+/*
+ * Episodes whose probe sequences overlap (500 in a table of 1024 slots)
+ * end one by one: ending one neither misses it nor ends another, and
+ * ending one that never began (its search stops at a free slot) ends none.
+ */
+static void
+test_episodes_shared_slots(void **state)
+{
+    char key[32];
+
+    (void) state;
+    for (int i = 0; i < 500; i++) {
+        snprintf(key, sizeof(key), "t|many|%d", i);
+        assert_true(sl_alerts_episode_begin(key, 0, 2000));
+    }
+    for (int i = 0; i < 500; i += 2) {
+        snprintf(key, sizeof(key), "t|many|%d", i);
+        sl_alerts_episode_end(key);
+        snprintf(key, sizeof(key), "t|none|%d", i);
+        sl_alerts_episode_end(key);
+    }
+    for (int i = 0; i < 500; i++) {
+        snprintf(key, sizeof(key), "t|many|%d", i);
+        assert_int_equal(sl_alerts_episode_begin(key, 0, 2001), i % 2 == 0);
+    }
+}
+
+
 /* Webhook URLs: scheme, host, port, target with query; no user info, no fragment. */
 static void
 test_url(void **state)
@@ -308,9 +336,13 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_episodes), cmocka_unit_test(test_share_text),
-        cmocka_unit_test(test_url),      cmocka_unit_test(test_payload),
-        cmocka_unit_test(test_conf),     cmocka_unit_test(test_error_rate_and_model_down),
+        cmocka_unit_test(test_episodes),
+        cmocka_unit_test(test_episodes_shared_slots),
+        cmocka_unit_test(test_share_text),
+        cmocka_unit_test(test_url),
+        cmocka_unit_test(test_payload),
+        cmocka_unit_test(test_conf),
+        cmocka_unit_test(test_error_rate_and_model_down),
     };
 
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
