@@ -3,6 +3,7 @@
  *
  *   guard_detect.c  the built-in detectors and the deny patterns: where
  *                   they match in a text
+ *   guard_memo.c    what the detectors found in the texts scanned last
  *   guard_redact.c  the text engine (every check of a policy over one text:
  *                   hits, block, placeholders, restore, decisions) and the
  *                   streaming redactor built on it
@@ -67,6 +68,33 @@ void sl__guard_hits_free(sl__guard_hits_t *h);
  * may. Linear in len.
  */
 void sl__guard_detect(const char *t, size_t len, size_t from, unsigned mask, sl__guard_hits_t *out);
+
+/*
+ * guard_memo.c. sl__guard_detect() of the whole text (from 0), answered
+ * from the process's memo when it scanned the same text (byte for byte)
+ * with the same mask at least twice before (the first scan notes only its
+ * hash, the second keeps it). Texts shorter than SL__GUARD_MEMO_MIN or
+ * longer than SL__GUARD_MEMO_TEXT_MAX are scanned and not kept; the memo
+ * keeps SL__GUARD_MEMO_BYTES of texts and their matches at most, dropping
+ * the oldest first. Event loop only.
+ */
+#define SL__GUARD_MEMO_MIN      1024
+#define SL__GUARD_MEMO_TEXT_MAX (256 * 1024)
+#define SL__GUARD_MEMO_BYTES    (8 * 1024 * 1024)
+
+void sl__guard_detect_whole(const char *t, size_t len, unsigned mask, sl__guard_hits_t *out);
+
+/* The memo's counters since the process started or the last sl__guard_memo_clear(). */
+typedef struct sl__guard_memo_stats {
+    uint64_t hits;
+    uint64_t misses;
+    size_t bytes; /* held now */
+} sl__guard_memo_stats_t;
+
+sl__guard_memo_stats_t sl__guard_memo_stats(void);
+
+/* Empties the memo and zeroes its counters (the tests). */
+void sl__guard_memo_clear(void);
 
 /* The instruction sets of the detectors' scan (sl__guard_detect_isa()). */
 #define SL__GUARD_ISA_SCALAR 0u

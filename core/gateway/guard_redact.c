@@ -201,7 +201,11 @@ redact_collect(sl__guard_sess_t *s, unsigned dir, const char *w, size_t n, size_
             continue;
         }
         if (c->kind == SL_GUARD_DETECT) {
-            sl__guard_detect(w, n, from, c->detect, h);
+            if (from == 0) {
+                sl__guard_detect_whole(w, n, c->detect, h); /* a request's text, mostly */
+            } else {
+                sl__guard_detect(w, n, from, c->detect, h);
+            }
         } else if (c->kind == SL_GUARD_DENY) {
             for (size_t k = 0; k < c->ndeny; k++) {
                 sl__guard_deny(&c->deny[k], w, n, from, from == 0, h);

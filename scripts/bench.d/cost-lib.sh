@@ -13,7 +13,8 @@
 #   cost_run MODE PATH BODY WARMUP YAML     a sluice with YAML (providers, models, the rest)
 #                                           under callgrind; prints MODE's instructions per
 #                                           request and sets IR to it
-# Environment: N (requests measured), COST_CLIENT_KEY (the key the load sends
+# Environment: N (requests measured), COST_VARY=1 (each request's first
+# message content gets a unique prefix), COST_CLIENT_KEY (the key the load sends
 # instead of BENCH_KEY, e.g. a stored key), KEEP=DIR (keep each mode's profile as
 # DIR/MODE.cg, for callgrind_annotate), COST_SETTLE (seconds to wait after
 # each load, default 1: a flush interval for exports).
@@ -60,12 +61,14 @@ cost_load() { # url body count
         import http from "node:http";
         const [url, body, n] = [process.argv[1], process.argv[2], Number(process.argv[3])];
         const agent = new http.Agent({ keepAlive: true, maxSockets: 4 });
-        let bad = 0;
+        // COST_VARY=1: every text unique (see scripts/bench.d/chat.lua)
+        const vary = process.env.COST_VARY === "1";
+        let bad = 0, seq = 0;
         const one = () => new Promise((res) => {
           const r = http.request(url, { method: "POST", agent, headers: {
             authorization: `Bearer ${process.env.COST_CLIENT_KEY || process.env.BENCH_KEY}`, "content-type": "application/json" } },
             (rs) => { if (rs.statusCode !== 200) bad++; rs.resume(); rs.on("end", res); });
-          r.end(body);
+          r.end(vary ? body.replace("\"content\":\"", `"content":"Request ${process.pid}-${++seq}. `) : body);
         });
         for (let i = 0; i < n; i += 4) await Promise.all([one(), one(), one(), one()]);
         agent.destroy();

@@ -6,11 +6,18 @@
 # (detectors) and a limits-only policy (limits); prints the worker's
 # user-space instructions per request for each and the ratios. The mock's
 # answer echoes only the prompt's first 200 characters, so restoring the
-# answer is a small part of it.
+# answer is a small part of it. Each request's text is unique (COST_VARY):
+# the detectors' memo answers for a text a worker scanned before, so these
+# are the figures of a scan. GUARD_SAME=1 sends one text throughout instead,
+# as an agent resends the earlier turns of its conversation (the memo's
+# figure).
 #   scripts/bench.d/guard-cost.sh [BUILD_DIR]    (default build-bench; N=300)
 # KEEP=DIR keeps each mode's callgrind profile as DIR/MODE.cg (for
 # callgrind_annotate). See cost-lib.sh.
 set -u
+if [ -z "${GUARD_SAME:-}" ]; then
+    export COST_VARY=1
+fi
 # shellcheck source=scripts/bench.d/cost-lib.sh
 . "$(dirname "$0")/cost-lib.sh"
 cost_init guard 300 "${1:-}"

@@ -7,7 +7,8 @@
 // lists blocking with each frontend's error shape and no upstream request;
 // an output deny list ending a committed stream with an in-band error;
 // per-key and per-team policies beating the global one; limits with their
-// status; the decisions in the ledger and /metrics; `sluice guard test`.
+// status; the decisions in the ledger and /metrics; `sluice guard test`; a
+// long text resent turn after turn (the detector memo) redacted alike.
 
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -90,6 +91,29 @@ describe('guardrails', () => {
     const r = await openai.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: PROMPT }] });
     assertRedacted(await lastUpstream());
     assert.equal(r.choices[0].message.content, `mock reply: ${PROMPT}`);
+  });
+
+  it('chat, an agent resending its conversation: a long text is redacted alike every time', async () => {
+    // over 1 KiB: the workers' detector memo keeps such a text from its second
+    // scan on and answers from the third; every turn must still go up redacted
+    const long = `${PROMPT}. ${'The shipment was split into two parcels and the second is late. '.repeat(24)}`;
+    assert.ok(long.length > 1024);
+    const bodies = [];
+    for (let turn = 0; turn < 5; turn++) {
+      const r = await openai.chat.completions.create({
+        model: 'gpt-4o-mini',
+        messages: [
+          { role: 'user', content: long },
+          { role: 'assistant', content: 'Noted.' },
+          { role: 'user', content: `turn ${turn}: and ${TRUE.email} again?` },
+        ],
+      });
+      const up = await lastUpstream();
+      assertRedacted(up);
+      bodies.push(JSON.parse(up).messages[0].content);
+      assert.equal(r.choices[0].message.content, `mock reply: turn ${turn}: and ${TRUE.email} again?`);
+    }
+    assert.ok(bodies.every((b) => b === bodies[0]), 'the long text went up the same each turn');
   });
 
   it('chat, streaming: placeholders cut across chunks are restored', async () => {

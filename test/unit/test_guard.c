@@ -160,6 +160,128 @@ matches(sl_pool_t *pool, unsigned mask, const char *text)
 }
 
 
+/* hits a and b are the same list: positions, detector, open */
+static void
+same_hits(const sl__guard_hits_t *a, const sl__guard_hits_t *b)
+{
+    assert_int_equal(a->n, b->n);
+    for (size_t i = 0; i < a->n; i++) {
+        assert_int_equal(a->v[i].start, b->v[i].start);
+        assert_int_equal(a->v[i].end, b->v[i].end);
+        assert_int_equal(a->v[i].det, b->v[i].det);
+        assert_int_equal(a->v[i].open, b->v[i].open);
+    }
+}
+
+
+/*
+ * The memo (guard_memo.c): a text scanned a third time is answered from it
+ * with the scan's very hits (the first scan notes its hash, the second
+ * keeps it); another mask, another text of the same length and
+ * the same sampled bytes, a short text and an open PEM block are not mixed
+ * up; appended hits follow those already in the list; and it holds at
+ * most SL__GUARD_MEMO_BYTES, dropping the oldest texts first.
+ */
+static void
+test_memo(void **state)
+{
+    const unsigned all = (1u << SL_GUARD_DET_COUNT) - 1;
+    sl__guard_hits_t want = { NULL, 0, 0, SIZE_MAX }, got = { NULL, 0, 0, SIZE_MAX };
+    sl__guard_memo_stats_t st;
+    size_t len = 4000;
+    char *t = malloc(SL__GUARD_MEMO_TEXT_MAX + 1), *u;
+
+    (void) state;
+    assert_non_null(t);
+    sl__guard_memo_clear();
+    for (size_t i = 0; i < len; i++) {
+        t[i] = "lorem ipsum dolor "[i % 18];
+    }
+    memcpy(t + 100, "mail jane@example.com now", 25);
+    memcpy(t + 2001, "call +44 20 7946 0958 now", 25);
+    sl__guard_detect(t, len, 0, all, &want);
+    assert_int_equal(want.n, 2);
+    sl__guard_detect_whole(t, len, all, &got);
+    same_hits(&want, &got);
+    assert_int_equal(sl__guard_memo_stats().bytes, 0); /* the first time: its hash alone */
+    got.n = 0;
+    sl__guard_detect_whole(t, len, all, &got);
+    same_hits(&want, &got);
+    st = sl__guard_memo_stats();
+    assert_int_equal(st.misses, 2);
+    assert_int_equal(st.hits, 0);
+    assert_true(st.bytes >= len);
+    /* again: from the memo, appended after what the list holds */
+    sl__guard_detect_whole(t, len, all, &got);
+    st = sl__guard_memo_stats();
+    assert_int_equal(st.hits, 1);
+    assert_int_equal(got.n, 4);
+    for (size_t i = 0; i < 2; i++) {
+        assert_int_equal(got.v[2 + i].start, want.v[i].start);
+        assert_int_equal(got.v[2 + i].end, want.v[i].end);
+        assert_int_equal(got.v[2 + i].det, want.v[i].det);
+    }
+    /* another mask is another scan */
+    got.n = 0;
+    sl__guard_detect_whole(t, len, 1u << SL_GUARD_DET_EMAIL, &got);
+    assert_int_equal(got.n, 1);
+    assert_int_equal(got.v[0].det, SL_GUARD_DET_EMAIL);
+    assert_int_equal(sl__guard_memo_stats().misses, 3);
+    /* one byte changed where the hash does not look: compared whole, scanned */
+    u = malloc(len);
+    assert_non_null(u);
+    memcpy(u, t, len);
+    /* the hash reads 8 bytes every 63 here (4000 bytes): 2016..2023, then 2079.. */
+    memcpy(u + 2030, " jo@example.org ", 16);
+    got.n = 0;
+    want.n = 0;
+    sl__guard_detect(u, len, 0, all, &want);
+    assert_int_equal(want.n, 3);
+    sl__guard_detect_whole(u, len, all, &got);
+    same_hits(&want, &got);
+    assert_int_equal(sl__guard_memo_stats().misses, 4);
+    /* short texts are scanned, not kept */
+    got.n = 0;
+    sl__guard_detect_whole("jane@example.com", 16, all, &got);
+    sl__guard_detect_whole("jane@example.com", 16, all, &got);
+    assert_int_equal(got.n, 2);
+    assert_int_equal(sl__guard_memo_stats().misses, 4);
+    /* an open PEM block at the end stays open */
+    memcpy(t + len - 60, "\n-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC", 60);
+    want.n = 0;
+    sl__guard_detect(t, len, 0, all, &want);
+    assert_true(want.n > 0 && want.v[want.n - 1].open);
+    for (int round = 0; round < 2; round++) {
+        got.n = 0;
+        sl__guard_detect_whole(t, len, all, &got);
+        same_hits(&want, &got);
+    }
+    /* full: the oldest texts go first, and the memo never holds more than its bytes */
+    sl__guard_memo_clear();
+    memset(t, 'a', SL__GUARD_MEMO_TEXT_MAX);
+    for (size_t i = 0; i < SL__GUARD_MEMO_BYTES / SL__GUARD_MEMO_TEXT_MAX + 4; i++) {
+        memcpy(t, &i, sizeof(i));
+        got.n = 0;
+        sl__guard_detect_whole(t, SL__GUARD_MEMO_TEXT_MAX, all, &got);
+        sl__guard_detect_whole(t, SL__GUARD_MEMO_TEXT_MAX, all, &got);
+        assert_true(sl__guard_memo_stats().bytes <= SL__GUARD_MEMO_BYTES);
+    }
+    /* the newest is there, the oldest gone */
+    st = sl__guard_memo_stats();
+    sl__guard_detect_whole(t, SL__GUARD_MEMO_TEXT_MAX, all, &got);
+    assert_int_equal(sl__guard_memo_stats().hits, st.hits + 1);
+    memset(t, 0, sizeof(size_t)); /* text 0 */
+    sl__guard_detect_whole(t, SL__GUARD_MEMO_TEXT_MAX, all, &got);
+    assert_int_equal(sl__guard_memo_stats().misses, st.misses + 1);
+    sl__guard_memo_clear();
+    assert_int_equal(sl__guard_memo_stats().bytes, 0);
+    free(u);
+    free(t);
+    sl__guard_hits_free(&want);
+    sl__guard_hits_free(&got);
+}
+
+
 static void
 test_detectors(void **state)
 {
@@ -1489,6 +1611,7 @@ main(void)
         cmocka_unit_test(test_decode_positions),
         cmocka_unit_test(test_luhn_generated),
         cmocka_unit_test(test_plain_generated),
+        cmocka_unit_test(test_memo),
         cmocka_unit_test(test_conf),
         cmocka_unit_test(test_conf_errors),
         cmocka_unit_test(test_request),
