@@ -49,8 +49,8 @@ static void memo_room(size_t need);
 
 static memo_entry_t memo[MEMO_SLOTS];
 static uint64_t memo_seen[MEMO_SLOTS]; /* by memo_hash: memo_hash_all of the text scanned last */
-static size_t memo_bytes;   /* text and hits of every entry */
-static uint64_t memo_clock; /* entries stored */
+static size_t memo_bytes;              /* text and hits of every entry */
+static uint64_t memo_clock;            /* entries stored */
 static sl__guard_memo_stats_t memo_stats;
 
 
@@ -99,8 +99,8 @@ sl__guard_detect_whole(const char *t, size_t len, unsigned mask, sl__guard_hits_
         const sl__guard_hit_t *x = &out->v[before + i];
 
         /* len <= SL__GUARD_MEMO_TEXT_MAX: every position fits */
-        e->hits[i] = (memo_hit_t){ (uint32_t) x->start, (uint32_t) x->end, (uint16_t) x->det,
-                                   x->open };
+        e->hits[i] =
+            (memo_hit_t){ (uint32_t) x->start, (uint32_t) x->end, (uint16_t) x->det, x->open };
     }
     e->hash = h;
     e->mask = mask;
