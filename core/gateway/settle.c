@@ -136,7 +136,7 @@ sl_settle_admit(const sl_conf_t *conf, sl_acct_t *a, const sl_call_t *call)
     sl_intent_str(in->key_name, sizeof(in->key_name), a->key_name);
     sl_intent_str(in->team, sizeof(in->team), a->team);
     sl_intent_str(in->endpoint, sizeof(in->endpoint), sl_api_name(call->client_api));
-    /* sl_json_string's result is not NUL-terminated */
+    /* the model's bytes in the body are not NUL-terminated */
     sl_intent_strn(in->model, sizeof(in->model), model.p, model.len);
     if (call->target != NULL) {
         sl_intent_str(in->provider, sizeof(in->provider), call->target->provider->name);
