@@ -527,8 +527,13 @@ ledger_put_varint(uint8_t *p, uint64_t v)
 static uint8_t *
 ledger_put_str(uint8_t *p, const char *s)
 {
-    size_t len = s != NULL ? strlen(s) : 0;
+    size_t len;
 
+    if (s == NULL || s[0] == '\0') {
+        *p = 0; /* an absent field (team, cache, guard...): no strlen call */
+        return p + 1;
+    }
+    len = strlen(s);
     if (len > SL_LEDGER_STR_MAX) {
         len = SL_LEDGER_STR_MAX;
         /* do not cut a UTF-8 sequence in half */
@@ -537,9 +542,7 @@ ledger_put_str(uint8_t *p, const char *s)
         }
     }
     p = ledger_put_varint(p, len);
-    if (len > 0) {
-        memcpy(p, s, len);
-    }
+    memcpy(p, s, len);
     return p + len;
 }
 

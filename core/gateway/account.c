@@ -29,6 +29,7 @@ static int acct_record_txn(sl_txn_t *t, sl_commit_item_t *it);
 static int acct_record_one(sl_txn_t *t, void *arg);
 static void acct_recorded(sl_commit_item_t *it, int rc);
 static sl_acct_t *acct_of(sl_commit_item_t *it);
+static void acct_add_tokens(const sl_acct_t *a, uint64_t tokens, time_t at);
 
 
 int
@@ -381,12 +382,19 @@ acct_recorded(sl_commit_item_t *it, int rc)
 
     sl_settle_recorded(a, row, rc);
     if (rc == 0) {
-        if (a->tpm != 0) {
-            sl_limits_add_tokens(a->key_id, row->prompt_tokens + row->completion_tokens,
-                                 (int64_t) a->record_at * 1000);
-        }
+        acct_add_tokens(a, row->prompt_tokens + row->completion_tokens, a->record_at);
     }
     a->on_recorded(a->on_recorded_arg);
+}
+
+
+/* A finished request's tokens, for the key's tpm (none: nothing to count). */
+static void
+acct_add_tokens(const sl_acct_t *a, uint64_t tokens, time_t at)
+{
+    if (a->tpm != 0) {
+        sl_limits_add_tokens(a->key_id, tokens, (int64_t) at * 1000);
+    }
 }
 
 
@@ -399,6 +407,15 @@ sl_acct_record(sl_db_t *db, sl_commit_t *commit, const sl_conf_t *conf, sl_acct_
     int rc;
 
     if (db == NULL || a->recorded || !a->authed || !conf->ledger_enabled) {
+        if (a->authed && a->row == NULL) {
+            /*
+             * No row for this request (the ledger is off): its tokens count
+             * against the key's tpm all the same. a->row marks it counted.
+             */
+            a->recorded = true;
+            a->row = row;
+            acct_add_tokens(a, usage->prompt_tokens + usage->completion_tokens, time(NULL));
+        }
         recorded(arg);
         return;
     }

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -30,6 +31,7 @@ static _Atomic int32_t *intent_owner;
 static sl_intent_t *intent_entries;
 
 static size_t intent_align(size_t n);
+static void intent_reset(sl_intent_t *in);
 
 
 static size_t
@@ -104,7 +106,7 @@ sl_intent_open(void)
         while (high < i + 1 && !atomic_compare_exchange_weak(&intent_tab->high, &high, i + 1)) {
         }
         in = &intent_entries[i];
-        memset(in, 0, sizeof(*in));
+        intent_reset(in);
         /* a reader after our death sees a zeroed entry or an open one, never a stale one */
         atomic_thread_fence(memory_order_release);
         in->state = SL_INTENT_OPEN;
@@ -122,6 +124,38 @@ sl_intent_open(void)
                intent_tab->capacity);
     }
     return NULL;
+}
+
+
+/*
+ * Zeroes the entry's numbers and empties its strings: the bytes past a
+ * string's NUL are never read, so the ~800 bytes of text need not be
+ * cleared (every request clears its entry).
+ */
+static void
+intent_reset(sl_intent_t *in)
+{
+    /* the numbers come first, then these strings and nothing else */
+    _Static_assert(offsetof(sl_intent_t, target_model) + sizeof(in->target_model)
+                           - offsetof(sl_intent_t, request_id)
+                       == sizeof(in->request_id) + sizeof(in->key_id) + sizeof(in->key_name)
+                              + sizeof(in->team) + sizeof(in->endpoint) + sizeof(in->provider)
+                              + sizeof(in->model) + sizeof(in->target_model),
+                   "sl_intent_t: a field among the strings that intent_reset does not clear");
+    _Static_assert(sizeof(sl_intent_t) - offsetof(sl_intent_t, target_model)
+                           - sizeof(in->target_model)
+                       < _Alignof(sl_intent_t),
+                   "sl_intent_t: a field after the strings that intent_reset does not clear");
+
+    memset(in, 0, offsetof(sl_intent_t, request_id));
+    in->request_id[0] = '\0';
+    in->key_id[0] = '\0';
+    in->key_name[0] = '\0';
+    in->team[0] = '\0';
+    in->endpoint[0] = '\0';
+    in->provider[0] = '\0';
+    in->model[0] = '\0';
+    in->target_model[0] = '\0';
 }
 
 
@@ -172,8 +206,13 @@ sl_intent_scan(pid_t pid, void (*cb)(void *arg, sl_intent_t *in), void *arg)
 void
 sl_intent_str(char *field, size_t size, const char *s)
 {
-    size_t len = s != NULL ? strlen(s) : 0;
+    sl_intent_strn(field, size, s, s != NULL ? strlen(s) : 0);
+}
 
+
+void
+sl_intent_strn(char *field, size_t size, const char *s, size_t len)
+{
     if (len >= size) {
         len = size - 1;
         /* do not cut a UTF-8 sequence in half */

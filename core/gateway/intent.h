@@ -88,7 +88,8 @@ size_t sl_intent_shm_size(size_t capacity);
 size_t sl_intent_capacity(void);
 
 /*
- * Claims a free entry for this process: zeroed, state SL_INTENT_OPEN. The
+ * Claims a free entry for this process: numbers 0, strings empty, state
+ * SL_INTENT_OPEN (the bytes past a string's NUL are left as they were). The
  * caller fills it and keeps the pointer until sl_intent_close. Returns
  * NULL when there is no table or no free entry (the first failure of a
  * run of them is logged). Worker context.
@@ -110,5 +111,8 @@ size_t sl_intent_scan(pid_t pid, void (*cb)(void *arg, sl_intent_t *in), void *a
 
 /* Copies s into a field of size bytes, truncating at a UTF-8 boundary. */
 void sl_intent_str(char *field, size_t size, const char *s);
+
+/* As sl_intent_str, for the len bytes at s (no NUL needed; NULL only with len 0). */
+void sl_intent_strn(char *field, size_t size, const char *s, size_t len);
 
 #endif

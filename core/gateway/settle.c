@@ -44,6 +44,7 @@ typedef struct settle_batch {
 static size_t settle_pending;
 
 static int64_t settle_now_ns(void);
+static sl_str_t settle_model(const sl_call_t *call);
 static void settle_collect(void *arg, sl_intent_t *in);
 static int settle_txn(sl_txn_t *t, void *arg);
 static void settle_row(const sl_conf_t *conf, const sl_intent_t *in, int64_t now_ns,
@@ -81,6 +82,25 @@ settle_now_ns(void)
 }
 
 
+/*
+ * The model the client asked for, as the request's row names it. The
+ * frontend decoded and checked that string before admission (a request
+ * whose model does not decode is refused first), so a body without an
+ * escape is the string itself, taken without decoding it again.
+ */
+static sl_str_t
+settle_model(const sl_call_t *call)
+{
+    sl_str_t raw = sl_json_raw(call->doc, call->model), model = sl_str_null;
+
+    if (raw.len >= 2 && raw.p[0] == '"' && memchr(raw.p + 1, '\\', raw.len - 2) == NULL) {
+        return (sl_str_t){ raw.p + 1, raw.len - 2 };
+    }
+    sl_json_string(call->doc, call->model, call->pool, &model);
+    return model;
+}
+
+
 int
 sl_settle_admit(const sl_conf_t *conf, sl_acct_t *a, const sl_call_t *call)
 {
@@ -103,7 +123,7 @@ sl_settle_admit(const sl_conf_t *conf, sl_acct_t *a, const sl_call_t *call)
         return 0;
     }
     if (call->doc != NULL) {
-        sl_json_string(call->doc, call->model, call->pool, &model);
+        model = settle_model(call);
     }
     in->start_ns = settle_now_ns();
     if (a->req != NULL) {
@@ -116,10 +136,8 @@ sl_settle_admit(const sl_conf_t *conf, sl_acct_t *a, const sl_call_t *call)
     sl_intent_str(in->key_name, sizeof(in->key_name), a->key_name);
     sl_intent_str(in->team, sizeof(in->team), a->team);
     sl_intent_str(in->endpoint, sizeof(in->endpoint), sl_api_name(call->client_api));
-    if (model.len > 0) {
-        /* sl_json_string's result is not NUL-terminated */
-        sl_intent_str(in->model, sizeof(in->model), sl_pstrndup(call->pool, model.p, model.len));
-    }
+    /* the model's bytes in the body are not NUL-terminated */
+    sl_intent_strn(in->model, sizeof(in->model), model.p, model.len);
     if (call->target != NULL) {
         sl_intent_str(in->provider, sizeof(in->provider), call->target->provider->name);
         sl_intent_str(in->target_model, sizeof(in->target_model), call->target->model);

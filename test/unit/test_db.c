@@ -52,7 +52,8 @@ typedef struct put_arg {
     unsigned first, count;
     size_t vlen;
     unsigned calls;
-    int fail; /* returned after the puts when non-zero */
+    int fail;    /* returned after the puts when non-zero */
+    bool append; /* sl_db_append instead of sl_db_put */
 } put_arg_t;
 
 typedef struct scan_arg {
@@ -102,6 +103,9 @@ static void *reader_thread(void *arg);
 static void test_open_modes(void **state);
 static void test_put_get_del(void **state);
 static void test_append(void **state);
+static void test_append_mixed(void **state);
+static int append_mixed_txn(sl_txn_t *t, void *arg);
+static int append_collect(void *arg, sl_str_t key, sl_str_t val);
 static int append_txn(sl_txn_t *t, void *arg);
 static void test_abort_on_error(void **state);
 static void test_scan(void **state);
@@ -207,7 +211,8 @@ put_many(sl_txn_t *t, void *arg)
     for (unsigned i = a->first; i < a->first + a->count; i++) {
         key_of(i, key, sizeof(key));
         memset(val, 'a' + (int) (i % 26), a->vlen);
-        rc = sl_db_put(t, a->dbi, key, strlen(key), val, a->vlen, false);
+        rc = a->append ? sl_db_append(t, a->dbi, key, strlen(key), val, a->vlen)
+                       : sl_db_put(t, a->dbi, key, strlen(key), val, a->vlen, false);
         if (rc != 0) {
             return rc;
         }
@@ -338,7 +343,7 @@ static void
 test_put_get_del(void **state)
 {
     test_ctx_t *c = *state;
-    put_arg_t a = { SL_DBI_KEYS, 0, 10, 100, 0, 0 };
+    put_arg_t a = { SL_DBI_KEYS, 0, 10, 100, 0, 0, false };
     sl_db_t *db;
     sl_txn_t *t;
     sl_str_t v;
@@ -405,6 +410,70 @@ test_append(void **state)
 }
 
 
+/*
+ * sl_db_append amid other writes of its transaction: a put that sorts
+ * last (the next append inserts), a delete of the last key (appends
+ * resume), appends to a second database in between, a value the caller
+ * reuses; every record as written, in key order.
+ */
+static void
+test_append_mixed(void **state)
+{
+    test_ctx_t *c = *state;
+    char seen[256] = "";
+    int rc = -1;
+    sl_db_t *db;
+    sl_txn_t *t;
+
+    assert_rc(sl_db_open(c->path, 1 << 20, 0, &db), 0);
+    assert_rc(sl_db_write(db, append_mixed_txn, &rc), 0);
+    assert_rc(rc, 0);
+    assert_rc(sl_db_read(db, &t), 0);
+    assert_rc(sl_db_scan(t, SL_DBI_LEDGER, NULL, 0, append_collect, seen), 0);
+    assert_string_equal(seen, "a2=x;a4=x;a5=p;a6=x;a8=x;b1=y;");
+    seen[0] = '\0';
+    assert_rc(sl_db_scan(t, SL_DBI_CACHE_AGE, NULL, 0, append_collect, seen), 0);
+    assert_string_equal(seen, "c1=z;c2=z;");
+    sl_db_abort(t);
+    sl_db_close(db);
+}
+
+
+static int
+append_mixed_txn(sl_txn_t *t, void *arg)
+{
+    int *rc = arg;
+
+    *rc = sl_db_append(t, SL_DBI_LEDGER, "a2", 2, "x", 1);
+    *rc |= sl_db_append(t, SL_DBI_LEDGER, "a4", 2, "x", 1);
+    *rc |= sl_db_append(t, SL_DBI_CACHE_AGE, "c1", 2, "z", 1);
+    *rc |= sl_db_put(t, SL_DBI_LEDGER, "a9", 2, "p", 1, false); /* now the last key */
+    *rc |= sl_db_append(t, SL_DBI_LEDGER, "a6", 2, "x", 1);     /* before it: inserted */
+    *rc |= sl_db_put(t, SL_DBI_LEDGER, "a5", 2, "p", 1, true);
+    *rc |= sl_db_del(t, SL_DBI_LEDGER, "a9", 2);
+    *rc |= sl_db_append(t, SL_DBI_LEDGER, "a8", 2, "x", 1); /* last again */
+    *rc |= sl_db_append(t, SL_DBI_CACHE_AGE, "c2", 2, "z", 1);
+    *rc |= sl_db_append(t, SL_DBI_LEDGER, "b1", 2, "y", 1);
+    if (sl_db_append(t, SL_DBI_LEDGER, "a6", 2, "w", 1) != -EEXIST) {
+        *rc = -1;
+    }
+    return 0;
+}
+
+
+static int
+append_collect(void *arg, sl_str_t key, sl_str_t val)
+{
+    char *seen = arg;
+
+    strncat(seen, key.p, key.len);
+    strcat(seen, "=");
+    strncat(seen, val.p, val.len);
+    strcat(seen, ";");
+    return 0;
+}
+
+
 static int
 append_txn(sl_txn_t *t, void *arg)
 {
@@ -441,7 +510,7 @@ static void
 test_abort_on_error(void **state)
 {
     test_ctx_t *c = *state;
-    put_arg_t a = { SL_DBI_KEYS, 0, 5, 10, 0, 0 };
+    put_arg_t a = { SL_DBI_KEYS, 0, 5, 10, 0, 0, false };
     del_arg_t d = { "k00000002", true, 0, 0, 0 };
     sl_db_t *db;
 
@@ -467,7 +536,7 @@ static void
 test_scan(void **state)
 {
     test_ctx_t *c = *state;
-    put_arg_t a = { SL_DBI_KEYS, 0, 50, 10, 0, 0 };
+    put_arg_t a = { SL_DBI_KEYS, 0, 50, 10, 0, 0, false };
     scan_arg_t s;
     sl_db_t *db;
     sl_txn_t *t;
@@ -509,7 +578,7 @@ static void
 test_scan_delete(void **state)
 {
     test_ctx_t *c = *state;
-    put_arg_t a = { SL_DBI_KEYS, 0, 3000, 40, 0, 0 };
+    put_arg_t a = { SL_DBI_KEYS, 0, 3000, 40, 0, 0, false };
     scan_arg_t s;
     sl_db_t *db;
 
@@ -566,7 +635,7 @@ static void
 test_map_grows(void **state)
 {
     test_ctx_t *c = *state;
-    put_arg_t a = { SL_DBI_KEYS, 0, 4, 1000, 0, 0 };
+    put_arg_t a = { SL_DBI_KEYS, 0, 4, 1000, 0, 0, false };
     sl_db_t *db;
     sl_txn_t *t;
     sl_str_t v;
@@ -600,7 +669,7 @@ static void
 test_map_grows_in_one_txn(void **state)
 {
     test_ctx_t *c = *state;
-    put_arg_t a = { SL_DBI_KEYS, 0, 100, 4000, 0, 0 };
+    put_arg_t a = { SL_DBI_KEYS, 0, 100, 4000, 0, 0, false };
     sl_db_t *db;
 
     /* one transaction bigger than the map: aborted, grown, run again until it fits */
@@ -608,6 +677,11 @@ test_map_grows_in_one_txn(void **state)
     assert_rc(sl_db_write(db, put_many, &a), 0);
     assert_true(a.calls > 1);
     assert_int_equal(count_dbi(db, SL_DBI_KEYS), 100);
+    /* appends too: each run of the transaction starts on a cursor of its own */
+    a = (put_arg_t){ SL_DBI_LEDGER, 0, 100, 4000, 0, 0, true };
+    assert_rc(sl_db_write(db, put_many, &a), 0);
+    assert_true(a.calls > 1);
+    assert_int_equal(count_dbi(db, SL_DBI_LEDGER), 100);
     sl_db_close(db);
 }
 
@@ -616,8 +690,8 @@ static void
 test_storage_full(void **state)
 {
     test_ctx_t *c = *state;
-    put_arg_t cache = { SL_DBI_CACHE, 0, 60, 4000, 0, 0 };
-    put_arg_t a = { SL_DBI_KEYS, 0, 10, 4000, 0, 0 };
+    put_arg_t cache = { SL_DBI_CACHE, 0, 60, 4000, 0, 0, false };
+    put_arg_t a = { SL_DBI_KEYS, 0, 10, 4000, 0, 0, false };
     unsigned i, fails, written = 0;
     int rc = 0, logged;
     sl_db_t *db;
@@ -674,7 +748,7 @@ static void
 test_map_resized_elsewhere(void **state)
 {
     test_ctx_t *c = *state;
-    put_arg_t a = { SL_DBI_KEYS, 0, 1, 10, 0, 0 };
+    put_arg_t a = { SL_DBI_KEYS, 0, 1, 10, 0, 0, false };
     sl_db_t *db;
     sl_txn_t *t;
     sl_str_t v;
@@ -690,7 +764,7 @@ test_map_resized_elsewhere(void **state)
     pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
-        put_arg_t big = { SL_DBI_KEYS, 1000, 100, 4000, 0, 0 };
+        put_arg_t big = { SL_DBI_KEYS, 1000, 100, 4000, 0, 0, false };
         sl_db_t *db2;
 
         /* the parent's handle is never touched here */
@@ -720,7 +794,7 @@ static void *
 writer_thread(void *arg)
 {
     thread_arg_t *ta = arg;
-    put_arg_t a = { SL_DBI_KEYS, 0, 2, 2000, 0, 0 };
+    put_arg_t a = { SL_DBI_KEYS, 0, 2, 2000, 0, 0, false };
 
     for (unsigned i = 0; i < 50 && ta->rc == 0; i++) {
         a.first = ta->base + i * 2;
@@ -818,7 +892,7 @@ test_sync_while_growing(void **state)
     sl_db_t *db;
 
     for (unsigned round = 0; round < 30; round++) {
-        put_arg_t a = { SL_DBI_KEYS, 0, 200, 4000, 0, 0 };
+        put_arg_t a = { SL_DBI_KEYS, 0, 200, 4000, 0, 0, false };
 
         snprintf(path, sizeof(path), "%s-%u", c->path, round);
         assert_rc(sl_db_open(path, 64 << 10, 0, &db), 0);
@@ -859,7 +933,7 @@ test_sync_while_growing(void **state)
 static long
 fresh_page_faults(sl_db_t *db, unsigned first, bool prefault)
 {
-    put_arg_t a = { SL_DBI_KEYS, first, 40, 4000, 0, 0 };
+    put_arg_t a = { SL_DBI_KEYS, first, 40, 4000, 0, 0, false };
     struct rusage before, after;
 
     for (int i = 0; i < 4; i++) {
@@ -938,7 +1012,7 @@ static int
 prefault_shared_run(test_ctx_t *c)
 {
     const char *path = c->path;
-    put_arg_t a = { SL_DBI_KEYS, 0, 40, 4000, 0, 0 };
+    put_arg_t a = { SL_DBI_KEYS, 0, 40, 4000, 0, 0, false };
     int go[2], done[2], status;
     long plain, again;
     sl_db_t *db;
@@ -953,7 +1027,7 @@ prefault_shared_run(test_ctx_t *c)
         return 11;
     }
     if (pid == 0) {
-        put_arg_t o = { SL_DBI_KEYS, 100000, 1, 100, 0, 0 };
+        put_arg_t o = { SL_DBI_KEYS, 100000, 1, 100, 0, 0, false };
 
         close(go[1]);
         if (sl_db_open(path, 8 << 20, 0, &db) != 0) {
@@ -1104,7 +1178,7 @@ static void
 test_backup(void **state)
 {
     test_ctx_t *c = *state;
-    put_arg_t a = { SL_DBI_KEYS, 0, 200, 500, 0, 0 };
+    put_arg_t a = { SL_DBI_KEYS, 0, 200, 500, 0, 0, false };
     char file[256], restore[256], data[300];
     struct stat st, st2;
     sl_db_t *db, *copy;
@@ -1187,7 +1261,7 @@ static void
 test_rdonly(void **state)
 {
     test_ctx_t *c = *state;
-    put_arg_t a = { SL_DBI_KEYS, 0, 3, 10, 0, 0 };
+    put_arg_t a = { SL_DBI_KEYS, 0, 3, 10, 0, 0, false };
     sl_db_t *db;
 
     /* read-only never creates anything */
@@ -1213,7 +1287,7 @@ static void
 test_zero_bytes(void **state)
 {
     test_ctx_t *c = *state;
-    put_arg_t a = { SL_DBI_KEYS, 0, 3, 10, 0, 0 };
+    put_arg_t a = { SL_DBI_KEYS, 0, 3, 10, 0, 0, false };
     char file[256];
     struct stat st;
     sl_db_t *db;
@@ -1249,7 +1323,7 @@ static void
 test_truncated(void **state)
 {
     test_ctx_t *c = *state;
-    put_arg_t a = { SL_DBI_KEYS, 0, 100, 1000, 0, 0 };
+    put_arg_t a = { SL_DBI_KEYS, 0, 100, 1000, 0, 0, false };
     char file[256];
     sl_db_t *db;
 
@@ -1271,7 +1345,7 @@ static void
 test_backed(void **state)
 {
     test_ctx_t *c = *state;
-    put_arg_t a = { SL_DBI_KEYS, 0, 300, 4000, 0, 0 };
+    put_arg_t a = { SL_DBI_KEYS, 0, 300, 4000, 0, 0, false };
     char file[256];
     struct stat st;
     sl_db_t *db;
@@ -1313,7 +1387,7 @@ test_disk_full(void **state)
 static int
 disk_full_child(test_ctx_t *c)
 {
-    put_arg_t a = { SL_DBI_KEYS, 0, 10, 4000, 0, 0 };
+    put_arg_t a = { SL_DBI_KEYS, 0, 10, 4000, 0, 0, false };
     struct rlimit rl;
     sl_db_t *db;
     int rc = 0;
@@ -1380,8 +1454,8 @@ static void
 test_reserve(void **state)
 {
     test_ctx_t *c = *state;
-    put_arg_t a = { SL_DBI_KEYS, 0, 5, 1000, 0, 0 };
-    put_arg_t d = { SL_DBI_KEYS, 0, 0, 0, 0, 0 };
+    put_arg_t a = { SL_DBI_KEYS, 0, 5, 1000, 0, 0, false };
+    put_arg_t d = { SL_DBI_KEYS, 0, 0, 0, 0, 0, false };
     unsigned i;
     sl_db_t *db;
 
@@ -1428,7 +1502,7 @@ test_shared_state(void **state)
         }
         pid2 = fork();
         if (pid2 == 0) {
-            put_arg_t a = { SL_DBI_KEYS, 0, 5, 1000, 0, 0 };
+            put_arg_t a = { SL_DBI_KEYS, 0, 5, 1000, 0, 0, false };
             sl_db_t *db;
 
             if (sl_db_open(c->path, 64 << 10, 0, &db) != 0) {
@@ -1464,6 +1538,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_open_modes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_put_get_del, setup, teardown),
         cmocka_unit_test_setup_teardown(test_append, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_append_mixed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_abort_on_error, setup, teardown),
         cmocka_unit_test_setup_teardown(test_scan, setup, teardown),
         cmocka_unit_test_setup_teardown(test_scan_delete, setup, teardown),

@@ -20,6 +20,7 @@
 static void test_table(void **state);
 static void test_dead_owner(void **state);
 static void test_str(void **state);
+static void test_reuse_cleared(void **state);
 static void count_cb(void *arg, sl_intent_t *in);
 static void close_cb(void *arg, sl_intent_t *in);
 
@@ -132,6 +133,48 @@ test_str(void **state)
     assert_string_equal(f, "abcd");
     sl_intent_str(f, sizeof(f), NULL);
     assert_string_equal(f, "");
+
+    /* sl_intent_strn: the bytes given, no NUL needed, cut as above */
+    sl_intent_strn(f, sizeof(f), "abXYZ", 2);
+    assert_string_equal(f, "ab");
+    sl_intent_strn(f, sizeof(f), "abcd\xc3\xa9zz", 6);
+    assert_string_equal(f, "abcd");
+    sl_intent_strn(f, sizeof(f), NULL, 0);
+    assert_string_equal(f, "");
+}
+
+
+/*
+ * An entry taken again after a request that filled every byte of it reads
+ * as new: every number 0, every string empty (a dead worker's entry must
+ * not show its previous request's row).
+ */
+static void
+test_reuse_cleared(void **state)
+{
+    static const uint8_t zero[offsetof(sl_intent_t, request_id)];
+    sl_intent_t *in, *again;
+
+    (void) state;
+    assert_int_equal(sl_intent_init(4), 0);
+    in = sl_intent_open();
+    assert_non_null(in);
+    memset(in, 0xff, sizeof(*in));
+    sl_intent_close(in);
+    again = sl_intent_open();
+    assert_ptr_equal(again, in);
+    assert_int_equal(again->state, SL_INTENT_OPEN);
+    again->state = 0; /* the one field open sets */
+    assert_memory_equal(again, zero, sizeof(zero));
+    assert_string_equal(again->request_id, "");
+    assert_string_equal(again->key_id, "");
+    assert_string_equal(again->key_name, "");
+    assert_string_equal(again->team, "");
+    assert_string_equal(again->endpoint, "");
+    assert_string_equal(again->provider, "");
+    assert_string_equal(again->model, "");
+    assert_string_equal(again->target_model, "");
+    sl_intent_close(again);
 }
 
 
@@ -142,6 +185,7 @@ main(void)
         cmocka_unit_test(test_table),
         cmocka_unit_test(test_dead_owner),
         cmocka_unit_test(test_str),
+        cmocka_unit_test(test_reuse_cleared),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

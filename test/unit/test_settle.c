@@ -25,6 +25,9 @@
 
 #include "core/conf/conf.h"
 #include "core/base/errno.h"
+#include "core/base/json.h"
+#include "core/base/pool.h"
+#include "core/gateway/account.h"
 #include "core/gateway/intent.h"
 #include "core/base/log.h"
 #include "core/gateway/settle.h"
@@ -46,6 +49,7 @@ static int worker(const char *path);
 static int on_row(void *arg, const sl_ledger_row_t *row);
 static void count_cb(void *arg, sl_intent_t *in);
 static void test_dead_worker(void **state);
+static void test_admit_model(void **state);
 
 static const sl_budget_ref_t settle_ref = { SL_BUDGET_KEY, "key_0123456789abcdef", 5000000000,
                                             SL_BUDGET_TOTAL };
@@ -237,11 +241,68 @@ test_dead_worker(void **state)
 }
 
 
+/*
+ * The intent names the model as the client asked for it: the string's bytes
+ * when it has no escape, decoded when it has (compared with sl_json_string,
+ * the reference), cut to the field at a UTF-8 boundary.
+ */
+static void
+test_admit_model(void **state)
+{
+    static const struct {
+        const char *body;
+        const char *model;
+    } cases[] = {
+        { "{\"model\":\"gpt-4o-mini\"}", "gpt-4o-mini" },
+        { "{\"model\":\"gpt\\u002d4o\"}", "gpt-4o" },
+        { "{\"model\":\"a\\\"b\\\\c\"}", "a\"b\\c" },
+        { "{\"model\":\"caf\xc3\xa9\"}", "caf\xc3\xa9" },
+        { "{\"model\":\"x\"}", "x" },
+    };
+    char long_body[600], long_model[SL_INTENT_MODEL_MAX + 1];
+    sl_pool_t *pool = sl_pool_create(0);
+    sl_json_t *doc = sl_json_create(pool);
+    sl_conf_t conf;
+
+    (void) state;
+    memset(&conf, 0, sizeof(conf));
+    assert_int_equal(sl_intent_init(8), 0);
+    for (size_t i = 0; i <= sizeof(cases) / sizeof(cases[0]); i++) {
+        const char *body = i < sizeof(cases) / sizeof(cases[0]) ? cases[i].body : long_body;
+        const char *want = i < sizeof(cases) / sizeof(cases[0]) ? cases[i].model : long_model;
+        sl_call_t call;
+        sl_acct_t a;
+        sl_str_t ref;
+
+        if (body == long_body) {
+            /* 199 ASCII bytes and then a two-byte character: the field keeps the 199 */
+            snprintf(long_body, sizeof(long_body), "{\"model\":\"%0199d\xc3\xa9tail\"}", 0);
+            snprintf(long_model, sizeof(long_model), "%0199d", 0);
+        }
+        memset(&call, 0, sizeof(call));
+        memset(&a, 0, sizeof(a));
+        assert_int_equal(sl_json_parse(doc, body, strlen(body), NULL), 0);
+        call.pool = pool;
+        call.doc = doc;
+        call.model = sl_json_get(doc, SL_JSON_ROOT, "model");
+        call.client_api = SL_API_CHAT;
+        assert_int_equal(sl_json_string(doc, call.model, pool, &ref), 0);
+        assert_int_equal(sl_settle_admit(&conf, &a, &call), 0);
+        assert_non_null(a.intent);
+        assert_string_equal(a.intent->model, want);
+        assert_memory_equal(a.intent->model, ref.p, strlen(want));
+        sl_intent_close(a.intent);
+    }
+    sl_pool_destroy(pool);
+}
+
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_dead_worker),
+        cmocka_unit_test(test_admit_model),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
