@@ -784,7 +784,13 @@ sl__drv_record(sl_drv_req_t *rq, int status, const sl_usage_t *usage,
     sl_usage_t none;
     uint64_t age = sl_clock_ns() - r->start_ns;
 
-    if (!rq->acct.authed || rq->acct.recorded) {
+    /*
+     * Once per request. A request admitted while the storage was full (no
+     * row: acct.recorded is set from the start) goes on all the same:
+     * sl_acct_record counts its tokens against its key's tpm, and the live
+     * tail, the alerts and the metrics see it, as with the ledger off.
+     */
+    if (!rq->acct.authed || rq->acct.row != NULL) {
         then(rq);
         return;
     }

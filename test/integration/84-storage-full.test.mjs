@@ -210,6 +210,7 @@ describe('a full map with ledger.on_full: serve', () => {
 
   it('serves unrecorded, counted, with no reservation left; a reload with a bigger map ends it', async (t) => {
     const k = await createKey(sluice, 'big-spender', ['--budget', '1000', '--period', 'total']);
+    const tpmKey = await createKey(sluice, 'tpm-one', ['--tpm', '1']); // before the map fills
     // a direct model name at the ledger's 1024-byte string cap makes each row larger than
     // half a page, so it takes an overflow page of its own (4 KiB of map per row however the
     // ledger's leaves are packed: appends fill them): 16 MiB of map fills in a few thousand requests
@@ -236,6 +237,12 @@ describe('a full map with ledger.on_full: serve', () => {
     const log = sluice.readLog();
     assert.equal(count(log, /\[alert\]/), 1, 'one alert');
     assert.equal(count(log, /\[(crit|error)\]/), 0, 'nothing per request');
+    // a request served unrecorded still counts its tokens against its key's tpm
+    const c = sluice.client({ apiKey: tpmKey.key });
+    const ask = () => c.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'count me' }] });
+    const first = await ask();
+    assert.ok(first.usage.total_tokens > 1, JSON.stringify(first.usage));
+    await assert.rejects(ask(), (e) => e.status === 429 && /tokens per minute/.test(e.message));
     // nothing is left reserved (no settlement failed half-way)
     const b = JSON.parse((await sluiceCli(sluice, ['budgets', '--json'])).stdout);
     assert.deepEqual(b.map((x) => x.reserved_nano_usd), [0]);
