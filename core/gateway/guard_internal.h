@@ -66,7 +66,8 @@ void sl__guard_hits_free(sl__guard_hits_t *h);
  * open). Matches of one detector never overlap; matches of different ones
  * may. Linear in len.
  */
-void sl__guard_detect(const char *t, size_t len, size_t from, unsigned mask, sl__guard_hits_t *out);
+void sl__guard_detect(const char *t, size_t len, size_t from, unsigned mask, sl__guard_hits_t *out)
+    __attribute__((noinline));
 
 /* The instruction sets of the detectors' scan (sl__guard_detect_isa()). */
 #define SL__GUARD_ISA_SCALAR 0u
@@ -93,16 +94,18 @@ void sl__guard_deny(const sl_guard_pattern_t *p, const char *t, size_t len, size
 bool sl__guard_luhn(const char *digits, size_t n);
 bool sl__guard_iban_valid(const char *s, size_t n);
 
-/* A placeholder and what it stands for. */
+#define SL__GUARD_PH_TEXT 24 /* a placeholder's text and its NUL: "[REDACTED_4294967295]" fits */
+
+/* A placeholder and what it stands for (fields ordered so that no padding is left between them). */
 typedef struct sl__guard_ph {
-    unsigned det;
     sl_str_t orig; /* in the pool */
     sl_str_t
-        orig_json; /* orig as JSON string content (escaped, no quotes), made when first needed */
-    char text[SL__GUARD_PH_MAX];
-    size_t len;
+        orig_json;  /* orig as JSON string content (escaped, no quotes), made when first needed */
+    uint64_t horig; /* hash of det and orig (the session's table) */
+    unsigned det;
+    uint8_t len;     /* of text */
     bool restorable; /* from an input check with restore: true */
-    uint64_t horig;  /* hash of det and orig (the session's table) */
+    char text[SL__GUARD_PH_TEXT];
 } sl__guard_ph_t;
 
 /* A replacement sl__guard_apply() made (start..end of the text became ph's text, or ph's original).
@@ -144,6 +147,7 @@ typedef struct sl__guard_sess {
     size_t caprepl;
     char *slab; /* where the next placeholder goes: a piece of pool cut for several */
     size_t slab_left;
+    size_t slab_size; /* of the last piece (each is twice the one before, up to a bound) */
 } sl__guard_sess_t;
 
 /* Initializes s for policy (buffers released with pool). */

@@ -39,10 +39,11 @@
 #include "core/base/json.h"
 
 #define REDACT_PENDING   8
-#define REDACT_SLAB      4096 /* bytes of pool cut at once for placeholders */
-#define REDACT_ALIGN     16   /* what the pool aligns to (an entry starts so) */
-#define REDACT_TAB_FIRST 256  /* slots of the placeholders' table at first (1 KiB) */
-#define REDACT_PER_HIT   128  /* bytes of text per hit a dense text has (the arrays' first size) */
+#define REDACT_SLAB      4096  /* bytes of pool cut at once for placeholders, at first */
+#define REDACT_SLAB_MAX  65536 /* ... doubling up to this */
+#define REDACT_ALIGN     _Alignof(sl__guard_ph_t) /* where an entry may start */
+#define REDACT_TAB_FIRST 256 /* slots of the placeholders' table at first (1 KiB) */
+#define REDACT_PER_HIT   128 /* bytes of text per hit a dense text has (the arrays' first size) */
 
 /*
  * The decisions of one sl__guard_apply() counted as they come and recorded
@@ -56,6 +57,7 @@ typedef struct redact_pending {
         unsigned count;
     } v[REDACT_PENDING];
     size_t n;
+    unsigned char last[SL_GUARD_DET_COUNT + 1]; /* by det: the entry it was last counted in, + 1 */
 } redact_pending_t;
 
 static void redact_free(void *arg);
@@ -63,9 +65,14 @@ static void redact_decide_n(sl__guard_sess_t *s, const sl_guard_check_t *c, cons
                             bool output, unsigned count);
 static void redact_pend(redact_pending_t *pd, sl__guard_sess_t *s, const sl_guard_check_t *c,
                         unsigned det, bool output);
+static void redact_pend_find(redact_pending_t *pd, sl__guard_sess_t *s, const sl_guard_check_t *c,
+                             unsigned det, bool output) __attribute__((noinline));
 static void redact_pend_flush(redact_pending_t *pd, sl__guard_sess_t *s, bool output);
 static bool redact_space(unsigned char c);
-static bool redact_collect(sl__guard_sess_t *s, unsigned dir, const char *w, size_t n, size_t from);
+static bool redact_collect(sl__guard_sess_t *s, unsigned dir, const char *w, size_t n, size_t from,
+                           unsigned *room);
+static void redact_reserve(sl__guard_sess_t *s, const unsigned *room);
+static void *redact_grow(sl_pool_t *pool, void *v, size_t n, size_t *cap, size_t need);
 static void redact_restore_hits(sl__guard_sess_t *s, const char *w, size_t n, size_t from);
 static size_t redact_fragment(const char *w, size_t n, size_t from);
 static bool redact_open_at(const sl__guard_hits_t *h, size_t from);
@@ -185,9 +192,14 @@ redact_space(unsigned char c)
 }
 
 
-/* Every text check of direction dir, over w[from..n). True when a block check found something. */
+/*
+ * Every text check of direction dir, over w[from..n). True when a block
+ * check found something. room[label] counts the redact hits of each label
+ * (the placeholders they may make).
+ */
 static bool
-redact_collect(sl__guard_sess_t *s, unsigned dir, const char *w, size_t n, size_t from)
+redact_collect(sl__guard_sess_t *s, unsigned dir, const char *w, size_t n, size_t from,
+               unsigned *room)
 {
     const sl_guard_policy_t *p = s->policy;
     sl__guard_hits_t *h = &s->hits;
@@ -196,6 +208,7 @@ redact_collect(sl__guard_sess_t *s, unsigned dir, const char *w, size_t n, size_
     for (size_t i = 0; i < p->nchecks; i++) {
         const sl_guard_check_t *c = &p->checks[i];
         size_t before = h->n;
+        unsigned redact = c->action == SL_GUARD_REDACT;
 
         if (!(c->on & dir)) {
             continue;
@@ -209,10 +222,52 @@ redact_collect(sl__guard_sess_t *s, unsigned dir, const char *w, size_t n, size_
         }
         for (size_t k = before; k < h->n; k++) {
             h->v[k].check = c;
+            room[h->v[k].det] += redact; /* a detector's or SL_GUARD_DET_DENY: the label */
         }
         block = block || (c->action == SL_GUARD_BLOCK && h->n > before);
     }
     return block;
+}
+
+
+/*
+ * Room in the placeholder arrays for room[label] more placeholders of each
+ * label (at least twice what there was, so that many texts of a few hits
+ * each do not copy them every time).
+ */
+static void
+redact_reserve(sl__guard_sess_t *s, const unsigned *room)
+{
+    size_t all = 0;
+
+    for (unsigned l = 0; l <= SL_GUARD_DET_COUNT; l++) {
+        if (s->counter[l] + (size_t) room[l] > s->labcap[l]) {
+            s->by_label[l] = redact_grow(s->pool, s->by_label[l], s->counter[l], &s->labcap[l],
+                                         s->counter[l] + (size_t) room[l]);
+        }
+        all += room[l];
+    }
+    if (s->nph + all > s->phcap) {
+        s->ph = redact_grow(s->pool, s->ph, s->nph, &s->phcap, s->nph + all);
+    }
+}
+
+
+/* A pool array of n placeholder pointers with room for need (at least twice *cap and 16): v, or a
+ * copy. */
+static void *
+redact_grow(sl_pool_t *pool, void *v, size_t n, size_t *cap, size_t need)
+{
+    size_t next = *cap * 2 > need ? *cap * 2 : need;
+    void *nv;
+
+    next = next > 16 ? next : 16;
+    nv = sl_palloc(pool, next * sizeof(sl__guard_ph_t *));
+    if (n > 0) {
+        memcpy(nv, v, n * sizeof(sl__guard_ph_t *));
+    }
+    *cap = next;
+    return nv;
 }
 
 
@@ -487,6 +542,7 @@ sl__guard_apply(sl__guard_sess_t *s, unsigned dir, const char *w, size_t n, size
     size_t limit, pos = from;
     bool output = dir == SL_GUARD_OUTPUT, block = false;
     redact_pending_t pd;
+    unsigned room[SL_GUARD_DET_COUNT + 1] = { 0 };
 
     h->n = 0;
     h->partial = SIZE_MAX;
@@ -503,9 +559,11 @@ sl__guard_apply(sl__guard_sess_t *s, unsigned dir, const char *w, size_t n, size
         s->repl = sl_xmalloc(s->caprepl * sizeof(*s->repl));
     }
     pd.n = 0;
+    memset(pd.last, 0, sizeof(pd.last));
     *changed = false;
     if (checks) {
-        block = redact_collect(s, dir, w, n, from);
+        block = redact_collect(s, dir, w, n, from, room);
+        redact_reserve(s, room);
     }
     if (output && s->nrestorable > 0) {
         redact_restore_hits(s, w, n, from);
@@ -585,24 +643,45 @@ sl__guard_apply(sl__guard_sess_t *s, unsigned dir, const char *w, size_t n, size
 }
 
 
-/* Counts a decision of check c about det in pd (recording what is pending when pd is full). */
+/* Counts a decision of check c about det in pd: in the entry of det's last one when it is c's. */
 static void
 redact_pend(redact_pending_t *pd, sl__guard_sess_t *s, const sl_guard_check_t *c, unsigned det,
             bool output)
 {
-    for (size_t i = 0; i < pd->n; i++) {
+    size_t i;
+
+    SL_ASSERT(det <= SL_GUARD_DET_COUNT); /* a detector's or SL_GUARD_DET_DENY, never a restore */
+    i = pd->last[det];
+    if (i > 0 && pd->v[i - 1].check == c) {
+        pd->v[i - 1].count++;
+    } else {
+        redact_pend_find(pd, s, c, det, output);
+    }
+}
+
+
+/* redact_pend() when det's last entry is not c's: c's entry of det, or a new one. */
+static void
+redact_pend_find(redact_pending_t *pd, sl__guard_sess_t *s, const sl_guard_check_t *c, unsigned det,
+                 bool output)
+{
+    size_t i;
+
+    for (i = 0; i < pd->n; i++) {
         if (pd->v[i].check == c && pd->v[i].det == det) {
             pd->v[i].count++;
+            pd->last[det] = (unsigned char) (i + 1);
             return;
         }
     }
     if (pd->n == REDACT_PENDING) {
-        redact_pend_flush(pd, s, output);
+        redact_pend_flush(pd, s, output); /* (which forgets every last entry) */
     }
     pd->v[pd->n].check = c;
     pd->v[pd->n].det = det;
     pd->v[pd->n].count = 1;
     pd->n++;
+    pd->last[det] = (unsigned char) pd->n;
 }
 
 
@@ -615,6 +694,7 @@ redact_pend_flush(redact_pending_t *pd, sl__guard_sess_t *s, bool output)
                         pd->v[i].count);
     }
     pd->n = 0;
+    memset(pd->last, 0, sizeof(pd->last));
 }
 
 
@@ -677,15 +757,19 @@ redact_placeholder(sl__guard_sess_t *s, unsigned det, bool restorable, const cha
     }
     /*
      * the entry and its original in one piece of the pool (entries never
-     * move), cut from a slab of the pool taken for several at once
+     * move), cut from a slab of the pool taken for several at once (each
+     * slab twice the last: a dense text takes a few)
      */
     need = (sizeof(*ph) + len + 1 + REDACT_ALIGN - 1) & ~(size_t) (REDACT_ALIGN - 1);
     if (need > REDACT_SLAB / 4) {
         ph = sl_palloc(s->pool, need); /* a long one alone */
     } else {
         if (need > s->slab_left) {
-            s->slab = sl_palloc(s->pool, REDACT_SLAB);
-            s->slab_left = REDACT_SLAB;
+            s->slab_size = s->slab_size == 0                ? REDACT_SLAB
+                           : s->slab_size < REDACT_SLAB_MAX ? s->slab_size * 2
+                                                            : REDACT_SLAB_MAX;
+            s->slab = sl_palloc(s->pool, s->slab_size);
+            s->slab_left = s->slab_size;
         }
         ph = (sl__guard_ph_t *) (void *) s->slab;
         s->slab += need;
@@ -698,14 +782,9 @@ redact_placeholder(sl__guard_sess_t *s, unsigned det, bool restorable, const cha
     ph->orig_json = (sl_str_t){ NULL, 0 };
     ph->restorable = restorable;
     s->nrestorable += restorable ? 1 : 0;
-    if (s->nph == s->phcap) {
-        s->ph = sl_pgrow(s->pool, s->ph, s->nph, &s->phcap, 32, sizeof(*s->ph));
-    }
+    /* redact_reserve() made room for every redact hit */
+    SL_ASSERT(s->nph < s->phcap && s->counter[label] < s->labcap[label]);
     s->ph[s->nph++] = ph;
-    if (s->counter[label] == s->labcap[label]) {
-        s->by_label[label] = sl_pgrow(s->pool, s->by_label[label], s->counter[label],
-                                      &s->labcap[label], 16, sizeof(*s->by_label[label]));
-    }
     s->by_label[label][s->counter[label]] = ph;
     /* "[LABEL_N]" (snprintf costs more than the rest of a match) */
     v = ++s->counter[label];
@@ -726,7 +805,7 @@ redact_placeholder(sl__guard_sess_t *s, unsigned det, bool restorable, const cha
     }
     ph->text[pl + nd] = ']';
     ph->text[pl + nd + 1] = '\0';
-    ph->len = pl + nd + 1;
+    ph->len = (uint8_t) (pl + nd + 1);
     ph->horig = h;
     if (s->nph * 4 > s->tabcap * 3) {
         redact_index(s, s->nph - 1); /* grows the table and enters every placeholder again */
