@@ -1337,6 +1337,25 @@ test_splice_strings(void **state)
         }
         assert_rc(sl_json_splice_strings(doc, doc, ed, 1, &out), -EINVAL);
     }
+    /*
+     * ... and after an edit that was fine: on past the string of the edit
+     * before, overlapping it, with a backslash, outside strings; the reader
+     * keeps what it held
+     */
+    {
+        sl_json_edit_t after[][2] = {
+            { { 6, 9, sl_str_lit("x"), false }, { 12, 16, sl_str_lit("x"), false } },
+            { { 6, 9, sl_str_lit("x"), false }, { 8, 10, sl_str_lit("x"), false } },
+            { { 6, 9, sl_str_lit("x"), false }, { 10, 11, sl_str_lit("\\"), false } },
+            { { 6, 9, sl_str_lit("x"), false }, { 41, 42, sl_str_lit("1"), false } },
+        };
+
+        for (size_t i = 0; i < sizeof(after) / sizeof(after[0]); i++) {
+            assert_rc(sl_json_splice_strings(moved, doc, after[i], 2, &out), -EINVAL);
+        }
+        assert_rc(sl_json_string(moved, sl_json_get(moved, 0, "a"), *state, &s1), 0);
+        assert_true(s1.len == 9 && memcmp(s1.p, "[W_1] two", 9) == 0);
+    }
 }
 
 
