@@ -21,6 +21,7 @@
 #include <stdint.h>
 
 #include "core/base/buf.h"
+#include "core/base/json.h"
 #include "core/base/pool.h"
 #include "core/base/str.h"
 #include "core/gateway/guard.h"
@@ -108,15 +109,6 @@ typedef struct sl__guard_ph {
     char text[SL__GUARD_PH_TEXT];
 } sl__guard_ph_t;
 
-/* A replacement sl__guard_apply() made (start..end of the text became ph's text, or ph's original).
- */
-typedef struct sl__guard_repl {
-    size_t start;
-    size_t end;
-    const sl__guard_ph_t *ph;
-    bool restore;
-} sl__guard_repl_t;
-
 /*
  * One request's (or one `sluice guard test` run's) guardrail state: the
  * policy, its placeholders and the decisions. In pool.
@@ -140,12 +132,13 @@ typedef struct sl__guard_sess {
     const sl_guard_check_t *blocked; /* the check that blocked, when one did */
     unsigned blocked_det;
     bool blocked_output;
-    sl__guard_hits_t hits;  /* scratch */
-    sl_buf_t scratch;       /* scratch */
-    sl__guard_repl_t *repl; /* the replacements of the last sl__guard_apply() without out (heap) */
+    sl__guard_hits_t hits; /* scratch */
+    sl_buf_t scratch;      /* scratch */
+    sl_json_edit_t *repl;  /* the redactions of sl__guard_apply() without out, as edits (heap) */
     size_t nrepl;
     size_t caprepl;
-    char *slab; /* where the next placeholder goes: a piece of pool cut for several */
+    size_t repl_base; /* where the text starts in the document those edits are of */
+    char *slab;       /* where the next placeholder goes: a piece of pool cut for several */
     size_t slab_left;
     size_t slab_size; /* of the last piece (each is twice the one before, up to a bound) */
 } sl__guard_sess_t;
@@ -177,8 +170,11 @@ sl_str_t sl__guard_ph_json(sl__guard_sess_t *s, const sl__guard_ph_t *ph);
  * start before *cut are applied and recorded as decisions; out gets
  * w[from..*cut) with redactions and restores (JSON-escaped when json: the
  * text is JSON, e.g. tool arguments). *changed tells whether out differs
- * from the text. Without out (NULL), the replacements go to s->repl
- * instead (s->nrepl of them, in order; restores only on output). Returns
+ * from the text. Without out (NULL; on input only), each redaction is
+ * appended to s->repl instead, as an edit of the document the text is in
+ * at s->repl_base (its bytes unescaped: from s->repl_base + start to
+ * s->repl_base + end, the placeholder's text; the caller empties
+ * s->repl). Returns
  * 0, or SL_EDENIED when a block hit starts before the cut: *cut is then
  * its start and out the text before it.
  */

@@ -87,8 +87,7 @@ static const sl__guard_ph_t *redact_by_text(const sl__guard_sess_t *s, const cha
 static void redact_index(sl__guard_sess_t *s, size_t i);
 static void redact_json_escape(sl_buf_t *out, const char *p, size_t len);
 static size_t redact_utf8(char *d, unsigned cp);
-static void redact_repl(sl__guard_sess_t *s, size_t start, size_t end, const sl__guard_ph_t *ph,
-                        bool restore);
+static void redact_repl_reserve(sl__guard_sess_t *s, size_t more);
 
 /* What the one-byte escape \\X decodes to, by X (0: not one; \\u is read apart). */
 static const char redact_esc[256] = {
@@ -546,17 +545,12 @@ sl__guard_apply(sl__guard_sess_t *s, unsigned dir, const char *w, size_t n, size
 
     h->n = 0;
     h->partial = SIZE_MAX;
-    s->nrepl = 0;
+    SL_ASSERT(out != NULL || dir == SL_GUARD_INPUT);
     if (h->cap < (n - from) / REDACT_PER_HIT) {
         /* room for a dense text's hits at once, not a doubling at a time */
         h->cap = (n - from) / REDACT_PER_HIT;
         free(h->v);
         h->v = sl_xmalloc(h->cap * sizeof(*h->v));
-    }
-    if (out == NULL && s->caprepl < (n - from) / REDACT_PER_HIT) {
-        s->caprepl = (n - from) / REDACT_PER_HIT;
-        free(s->repl);
-        s->repl = sl_xmalloc(s->caprepl * sizeof(*s->repl));
     }
     pd.n = 0;
     memset(pd.last, 0, sizeof(pd.last));
@@ -564,6 +558,9 @@ sl__guard_apply(sl__guard_sess_t *s, unsigned dir, const char *w, size_t n, size
     if (checks) {
         block = redact_collect(s, dir, w, n, from, room);
         redact_reserve(s, room);
+        if (out == NULL) {
+            redact_repl_reserve(s, h->n);
+        }
     }
     if (output && s->nrestorable > 0) {
         redact_restore_hits(s, w, n, from);
@@ -616,7 +613,10 @@ sl__guard_apply(sl__guard_sess_t *s, unsigned dir, const char *w, size_t n, size
             redact_pend(&pd, s, x->check, x->det, output);
         }
         if (out == NULL) {
-            redact_repl(s, x->start, x->end, ph, restore);
+            /* redact_repl_reserve() made room for every hit */
+            s->repl[s->nrepl++] = (sl_json_edit_t){
+                s->repl_base + x->start, s->repl_base + x->end, { ph->text, ph->len }, false
+            };
         } else {
             sl_buf_append(out, w + pos, x->start - pos);
             if (!restore) {
@@ -698,14 +698,14 @@ redact_pend_flush(redact_pending_t *pd, sl__guard_sess_t *s, bool output)
 }
 
 
+/* Room in s->repl for more edits (at least twice what there was). */
 static void
-redact_repl(sl__guard_sess_t *s, size_t start, size_t end, const sl__guard_ph_t *ph, bool restore)
+redact_repl_reserve(sl__guard_sess_t *s, size_t more)
 {
-    if (s->nrepl == s->caprepl) {
-        s->caprepl = s->caprepl == 0 ? 64 : s->caprepl * 2;
+    if (s->nrepl + more > s->caprepl) {
+        s->caprepl = s->caprepl * 2 > s->nrepl + more ? s->caprepl * 2 : s->nrepl + more;
         s->repl = sl_xrealloc(s->repl, s->caprepl * sizeof(*s->repl));
     }
-    s->repl[s->nrepl++] = (sl__guard_repl_t){ start, end, ph, restore };
 }
 
 
