@@ -41,7 +41,8 @@
 #define REDACT_PENDING   8
 #define REDACT_SLAB      4096  /* bytes of pool cut at once for placeholders, at first */
 #define REDACT_SLAB_MAX  65536 /* ... doubling up to this */
-#define REDACT_ALIGN     _Alignof(sl__guard_ph_t) /* where an entry may start */
+#define REDACT_ALIGN     _Alignof(sl__guard_ph_t)      /* where an entry may start */
+#define REDACT_ENTRY     (sizeof(sl__guard_ph_t) + 24) /* an entry with an e-mail address */
 #define REDACT_TAB_FIRST 256 /* slots of the placeholders' table at first (1 KiB) */
 #define REDACT_PER_HIT   128 /* bytes of text per hit a dense text has (the arrays' first size) */
 
@@ -232,12 +233,13 @@ redact_collect(sl__guard_sess_t *s, unsigned dir, const char *w, size_t n, size_
 /*
  * Room in the placeholder arrays for room[label] more placeholders of each
  * label (at least twice what there was, so that many texts of a few hits
- * each do not copy them every time).
+ * each do not copy them every time), and a slab for their entries when
+ * the one left looks short.
  */
 static void
 redact_reserve(sl__guard_sess_t *s, const unsigned *room)
 {
-    size_t all = 0;
+    size_t all = 0, size;
 
     for (unsigned l = 0; l <= SL_GUARD_DET_COUNT; l++) {
         if (s->counter[l] + (size_t) room[l] > s->labcap[l]) {
@@ -248,6 +250,13 @@ redact_reserve(sl__guard_sess_t *s, const unsigned *room)
     }
     if (s->nph + all > s->phcap) {
         s->ph = redact_grow(s->pool, s->ph, s->nph, &s->phcap, s->nph + all);
+    }
+    if (all * REDACT_ENTRY > s->slab_left && all * REDACT_ENTRY > REDACT_SLAB) {
+        /* a dense text: one slab for its entries (the doublings took several) */
+        size = all * REDACT_ENTRY < REDACT_SLAB_MAX ? all * REDACT_ENTRY : REDACT_SLAB_MAX;
+        s->slab = sl_palloc(s->pool, size);
+        s->slab_left = size;
+        s->slab_size = size > s->slab_size ? size : s->slab_size;
     }
 }
 
@@ -539,7 +548,8 @@ sl__guard_apply(sl__guard_sess_t *s, unsigned dir, const char *w, size_t n, size
     bool checks = dir == SL_GUARD_INPUT ? p->in_text : p->out_text;
     const sl__guard_hit_t *blk = NULL;
     size_t limit, pos = from;
-    bool output = dir == SL_GUARD_OUTPUT, block = false;
+    bool output = dir == SL_GUARD_OUTPUT, block = false, any = false;
+    sl_json_edit_t *ed = NULL; /* the next edit (without out, when there is room for some) */
     redact_pending_t pd;
     unsigned room[SL_GUARD_DET_COUNT + 1] = { 0 };
 
@@ -554,7 +564,6 @@ sl__guard_apply(sl__guard_sess_t *s, unsigned dir, const char *w, size_t n, size
     }
     pd.n = 0;
     memset(pd.last, 0, sizeof(pd.last));
-    *changed = false;
     if (checks) {
         block = redact_collect(s, dir, w, n, from, room);
         redact_reserve(s, room);
@@ -586,6 +595,9 @@ sl__guard_apply(sl__guard_sess_t *s, unsigned dir, const char *w, size_t n, size
         s->blocked_output = output;
     }
 
+    if (out == NULL && s->repl != NULL) {
+        ed = s->repl + s->nrepl;
+    }
     for (size_t i = 0; i < h->n; i++) {
         const sl__guard_hit_t *x = &h->v[i];
         const sl__guard_ph_t *ph;
@@ -614,7 +626,7 @@ sl__guard_apply(sl__guard_sess_t *s, unsigned dir, const char *w, size_t n, size
         }
         if (out == NULL) {
             /* redact_repl_reserve() made room for every hit */
-            s->repl[s->nrepl++] = (sl_json_edit_t){
+            *ed++ = (sl_json_edit_t){
                 s->repl_base + x->start, s->repl_base + x->end, { ph->text, ph->len }, false
             };
         } else {
@@ -627,13 +639,17 @@ sl__guard_apply(sl__guard_sess_t *s, unsigned dir, const char *w, size_t n, size
                 sl_buf_append(out, ph->orig.p, ph->orig.len);
             }
         }
-        *changed = true;
+        any = true;
         pos = x->end;
     }
     if (limit > pos && out != NULL) {
         sl_buf_append(out, w + pos, limit - pos);
     }
+    if (ed != NULL) {
+        s->nrepl = (size_t) (ed - s->repl);
+    }
     redact_pend_flush(&pd, s, output);
+    *changed = any;
     if (blk != NULL) {
         /* after the decisions on the text before it, as a stream records them */
         sl__guard_decide(s, blk->check, sl__guard_rule(blk->check, blk->det), output);
