@@ -116,7 +116,8 @@ static size_t json_utf8_len(const unsigned char *p, const unsigned char *end);
 static int json_hex4(const char *s, const char *end, unsigned *out);
 static size_t json_utf8_put(unsigned cp, unsigned char *buf);
 static bool json_key_eq(const sl_json_t *doc, int k, const char *key, size_t klen);
-static size_t json_edits_before(const sl_json_edit_t *edits, size_t n, size_t at, bool upto);
+static size_t json_edits_before(const sl_json_edit_t *edits, size_t n, size_t lo, size_t at,
+                                bool upto);
 static bool json_raw_plain(const char *p, size_t n);
 static char *json_put(char *d, const char *s, size_t n);
 static size_t json_escaped_len(sl_str_t s);
@@ -1365,7 +1366,8 @@ sl_json_splice_strings(sl_json_t *into, const sl_json_t *doc, const sl_json_edit
 {
     int64_t *shift;
     unsigned t = 0;
-    size_t room = doc->len, any = 0, at = 0;
+    size_t room = doc->len, any = 0, at = 0, b = 0; /* b: edits before the last token's start */
+    int prev = 0;
     char *buf, *d;
 
     if (into == doc || doc->ntok == 0) {
@@ -1431,11 +1433,16 @@ sl_json_splice_strings(sl_json_t *into, const sl_json_t *doc, const sl_json_edit
     for (unsigned i = 0; i < into->ntok; i++) {
         json_tok_t *tk = &into->tok[i];
 
-        /* a start moves with the edits before it, an end with those up to it (a string's own) */
-        tk->start = (int) ((int64_t) tk->start
-                           + shift[json_edits_before(edits, n, (size_t) tk->start, false)]);
-        tk->end =
-            (int) ((int64_t) tk->end + shift[json_edits_before(edits, n, (size_t) tk->end, true)]);
+        /*
+         * a start moves with the edits before it, an end with those up to it
+         * (a string's own); the tokens come in the order of their starts, so
+         * the count of the one before is where the search starts
+         */
+        b = json_edits_before(edits, n, tk->start >= prev ? b : 0, (size_t) tk->start, false);
+        prev = tk->start;
+        tk->start = (int) ((int64_t) tk->start + shift[b]);
+        tk->end = (int) ((int64_t) tk->end
+                         + shift[json_edits_before(edits, n, b, (size_t) tk->end, true)]);
     }
     return 0;
 }
@@ -1534,12 +1541,23 @@ json_put(char *d, const char *s, size_t n)
 }
 
 
-/* How many edits start before at (or at it, with upto). */
+/*
+ * How many edits start before at (or at it, with upto), given that the
+ * first lo do: steps of 1, 2, 4... from lo to a range that holds the
+ * answer (most often lo itself: no edit starts inside most tokens), then
+ * a binary search of it.
+ */
 static size_t
-json_edits_before(const sl_json_edit_t *edits, size_t n, size_t at, bool upto)
+json_edits_before(const sl_json_edit_t *edits, size_t n, size_t lo, size_t at, bool upto)
 {
-    size_t lo = 0, hi = n;
+    size_t step = 1, hi;
 
+    while (lo + step <= n
+           && (edits[lo + step - 1].start < at || (upto && edits[lo + step - 1].start == at))) {
+        lo += step;
+        step *= 2;
+    }
+    hi = lo + step - 1 < n ? lo + step - 1 : n;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
 

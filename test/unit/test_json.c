@@ -1360,6 +1360,53 @@ test_splice_strings(void **state)
 
 
 /*
+ * Many edits in one string, a few in those after it and none in others: the
+ * moved tokens (found from the count of the token before) equal a fresh
+ * parse of the spliced bytes.
+ */
+static void
+test_splice_strings_many(void **state)
+{
+    sl_json_t *doc = sl_json_create(*state), *moved = sl_json_create(*state);
+    sl_json_t *fresh = sl_json_create(*state);
+    sl_json_edit_t ed[200];
+    sl_buf_t src = SL_BUF_INIT;
+    size_t n = 0, at;
+    sl_str_t out, s1, s2;
+
+    sl_buf_append(&src, "{\"k\":[1,\"x\"],\"a\":\"", 18);
+    at = src.len;
+    for (unsigned i = 0; i < 150; i++) {
+        assert_true(n + 4 <= sizeof(ed) / sizeof(ed[0]));
+        sl_buf_append(&src, "ab", 2);
+        /* every other byte: "b" -> "[Q]", and "a" -> "" once in a while */
+        if (i % 7 == 3) {
+            ed[n++] = (sl_json_edit_t){ at + 2 * i, at + 2 * i + 1, sl_str_lit(""), false };
+        }
+        ed[n++] = (sl_json_edit_t){ at + 2 * i + 1, at + 2 * i + 2, sl_str_lit("[Q]"), false };
+    }
+    sl_buf_append(&src, "\",\"b\":[\"y\",{\"c\":\"zz\",\"d\":[]}],\"e\":\"w\"}", 38);
+    ed[n++] = (sl_json_edit_t){ src.len - 21, src.len - 20, sl_str_lit("[Z]"), false }; /* "zz" */
+    ed[n++] = (sl_json_edit_t){ src.len - 2, src.len - 2, sl_str_lit("in"), false };    /* "w" */
+    assert_rc(sl_json_parse(doc, src.p, src.len, NULL), 0);
+    assert_rc(sl_json_splice_strings(moved, doc, ed, n, &out), 0);
+    assert_rc(sl_json_parse(fresh, out.p, out.len, NULL), 0);
+    assert_rc(sl_json_string(fresh, sl_json_path(fresh, 0, "e"), *state, &s1), 0);
+    assert_true(s1.len == 3 && memcmp(s1.p, "win", 3) == 0);
+    for (int v = 0; v < 17; v++) {
+        assert_int_equal(sl_json_type(moved, v), sl_json_type(fresh, v));
+        s1 = sl_json_raw(moved, v);
+        s2 = sl_json_raw(fresh, v);
+        assert_int_equal(sl_json_offset(moved, v), sl_json_offset(fresh, v));
+        assert_int_equal(s1.len, s2.len);
+        assert_true(s1.len == 0 || memcmp(s1.p, s2.p, s1.len) == 0);
+        assert_int_equal(sl_json_size(moved, v), sl_json_size(fresh, v));
+    }
+    sl_buf_free(&src);
+}
+
+
+/*
  * The check of an edit's bytes (eight at a time) and its copy (short pieces
  * without memcpy): every length up to 40, each byte that may not stand in
  * a string and its neighbours at every position, against the plain rule.
@@ -1613,6 +1660,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_splice, setup, teardown),
         cmocka_unit_test_setup_teardown(test_splice_escape, setup, teardown),
         cmocka_unit_test_setup_teardown(test_splice_strings, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_splice_strings_many, setup, teardown),
         cmocka_unit_test_setup_teardown(test_splice_strings_bytes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dom, setup, teardown),
         cmocka_unit_test_setup_teardown(test_strict, setup, teardown),
