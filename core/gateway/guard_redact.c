@@ -86,6 +86,7 @@ static const sl__guard_ph_t *redact_placeholder(sl__guard_sess_t *s, unsigned de
 static uint64_t redact_hash(unsigned label, const char *p, size_t len);
 static const sl__guard_ph_t *redact_by_text(const sl__guard_sess_t *s, const char *p, size_t len);
 static void redact_index(sl__guard_sess_t *s, size_t i);
+static void redact_count_up(char *t, uint8_t *len);
 static void redact_json_escape(sl_buf_t *out, const char *p, size_t len);
 static size_t redact_utf8(char *d, unsigned cp);
 static void redact_repl_reserve(sl__guard_sess_t *s, size_t more);
@@ -753,9 +754,7 @@ redact_placeholder(sl__guard_sess_t *s, unsigned det, bool restorable, const cha
 {
     unsigned label = det < SL_GUARD_DET_COUNT ? det : SL_GUARD_DET_COUNT;
     uint64_t h = redact_hash(label, p, len);
-    size_t k = 0, mask = s->tabcap - 1, pl, nd, need;
-    char num[10];
-    unsigned v;
+    size_t k = 0, mask = s->tabcap - 1, pl, need;
     sl__guard_ph_t *ph;
 
     if (s->tabcap != 0) {
@@ -802,26 +801,18 @@ redact_placeholder(sl__guard_sess_t *s, unsigned det, bool restorable, const cha
     SL_ASSERT(s->nph < s->phcap && s->counter[label] < s->labcap[label]);
     s->ph[s->nph++] = ph;
     s->by_label[label][s->counter[label]] = ph;
-    /* "[LABEL_N]" (snprintf costs more than the rest of a match) */
-    v = ++s->counter[label];
-    pl = redact_prefix_len[label];
-    memcpy(ph->text, redact_prefix[label], sizeof(redact_prefix[label]));
-    if (v < 100) {
-        /* the usual case: one or two digits */
-        nd = v < 10 ? 1 : 2;
-        ph->text[pl] = (char) ('0' + (v < 10 ? v : v / 10));
-        ph->text[pl + 1] = (char) ('0' + v % 10);
+    /* "[LABEL_N]": the label's last one counted up (snprintf costs more than the rest of a match)
+     */
+    if (++s->counter[label] == 1) {
+        pl = redact_prefix_len[label];
+        memcpy(s->next[label], redact_prefix[label], sizeof(redact_prefix[label]));
+        memcpy(s->next[label] + pl, "1]", 3);
+        s->next_len[label] = (uint8_t) (pl + 2);
     } else {
-        nd = 0;
-        do {
-            num[sizeof(num) - ++nd] = (char) ('0' + v % 10);
-            v /= 10;
-        } while (v != 0);
-        memcpy(ph->text + pl, num + sizeof(num) - nd, nd);
+        redact_count_up(s->next[label], &s->next_len[label]);
     }
-    ph->text[pl + nd] = ']';
-    ph->text[pl + nd + 1] = '\0';
-    ph->len = (uint8_t) (pl + nd + 1);
+    memcpy(ph->text, s->next[label], sizeof(ph->text));
+    ph->len = s->next_len[label];
     ph->horig = h;
     if (s->nph * 4 > s->tabcap * 3) {
         redact_index(s, s->nph - 1); /* grows the table and enters every placeholder again */
@@ -829,6 +820,29 @@ redact_placeholder(sl__guard_sess_t *s, unsigned det, bool restorable, const cha
         s->by_orig[k] = (uint32_t) s->nph; /* the free slot the look-up ended at */
     }
     return ph;
+}
+
+
+/* t, the NUL-terminated "[LABEL_N]" of *len bytes, becomes "[LABEL_N+1]". */
+static void
+redact_count_up(char *t, uint8_t *len)
+{
+    size_t i = *len - 2; /* N's last digit */
+
+    while (t[i] == '9') {
+        t[i--] = '0';
+    }
+    if (t[i] != '_') {
+        t[i]++;
+        return;
+    }
+    /* N was all nines: a 1 before as many zeros */
+    SL_ASSERT(*len + 2 <= SL__GUARD_PH_TEXT);
+    t[i + 1] = '1';
+    t[*len - 1] = '0';
+    t[*len] = ']';
+    t[*len + 1] = '\0';
+    (*len)++;
 }
 
 
