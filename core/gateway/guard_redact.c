@@ -551,6 +551,7 @@ sl__guard_apply(sl__guard_sess_t *s, unsigned dir, const char *w, size_t n, size
     size_t limit, pos = from;
     bool output = dir == SL_GUARD_OUTPUT, block = false, any = false;
     sl_json_edit_t *ed = NULL; /* the next edit (without out, when there is room for some) */
+    size_t base = s->repl_base;
     redact_pending_t pd;
     unsigned room[SL_GUARD_DET_COUNT + 1] = { 0 };
 
@@ -603,15 +604,16 @@ sl__guard_apply(sl__guard_sess_t *s, unsigned dir, const char *w, size_t n, size
         const sl__guard_hit_t *x = &h->v[i];
         const sl__guard_ph_t *ph;
         bool restore = x->det == SL_GUARD_DET_RESTORE;
+        sl_guard_action_e action = restore ? SL_GUARD_REDACT : x->check->action; /* no check */
 
         if (x->start >= limit) {
             break;
         }
-        if (!restore && x->check->action == SL_GUARD_LOG) {
+        if (action == SL_GUARD_LOG) {
             redact_pend(&pd, s, x->check, x->det, output);
             continue;
         }
-        if ((!restore && x->check->action != SL_GUARD_REDACT) || x->start < pos) {
+        if (action != SL_GUARD_REDACT || x->start < pos) {
             continue; /* a block past the limit, or overlapped by an earlier match */
         }
         if (x->end > limit) {
@@ -627,9 +629,8 @@ sl__guard_apply(sl__guard_sess_t *s, unsigned dir, const char *w, size_t n, size
         }
         if (out == NULL) {
             /* redact_repl_reserve() made room for every hit */
-            *ed++ = (sl_json_edit_t){
-                s->repl_base + x->start, s->repl_base + x->end, { ph->text, ph->len }, false
-            };
+            *ed++ =
+                (sl_json_edit_t){ base + x->start, base + x->end, { ph->text, ph->len }, false };
         } else {
             sl_buf_append(out, w + pos, x->start - pos);
             if (!restore) {
