@@ -13,6 +13,7 @@
 #include "core/base/json_internal.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -115,7 +116,8 @@ static size_t json_utf8_len(const unsigned char *p, const unsigned char *end);
 static int json_hex4(const char *s, const char *end, unsigned *out);
 static size_t json_utf8_put(unsigned cp, unsigned char *buf);
 static bool json_key_eq(const sl_json_t *doc, int k, const char *key, size_t klen);
-static size_t json_edits_before(const sl_json_edit_t *edits, size_t n, size_t at, bool upto);
+static size_t json_edits_before(const sl_json_edit_t *edits, size_t n, size_t lo, size_t at,
+                                bool upto);
 static bool json_raw_plain(const char *p, size_t n);
 static char *json_put(char *d, const char *s, size_t n);
 static size_t json_escaped_len(sl_str_t s);
@@ -1364,43 +1366,54 @@ sl_json_splice_strings(sl_json_t *into, const sl_json_t *doc, const sl_json_edit
 {
     int64_t *shift;
     unsigned t = 0;
-    size_t len = doc->len, at = 0;
+    size_t room = doc->len, any = 0, at = 0, b = 0; /* b: edits before the last token's start */
+    int prev = 0;
     char *buf, *d;
 
     if (into == doc || doc->ntok == 0) {
         return -EINVAL;
     }
-    for (size_t i = 0; i < n; i++) {
-        const sl_json_edit_t *e = &edits[i];
-
-        if (e->quote || (i > 0 && e->start < edits[i - 1].end) || e->end < e->start
-            || e->end > doc->len) {
-            return -EINVAL;
-        }
-        if (!json_raw_plain(e->text.p, e->text.len)) {
-            return -EINVAL;
-        }
-        /* the last token starting at or before the edit: the string holding it */
-        while (t + 1 < doc->ntok && (size_t) doc->tok[t + 1].start <= e->start) {
-            t++;
-        }
-        if (doc->tok[t].type != SL_JSON_STRING || (size_t) doc->tok[t].start > e->start
-            || e->end > (size_t) doc->tok[t].end) {
-            return -EINVAL;
-        }
-        len += e->text.len - (e->end - e->start);
-    }
     /*
-     * sl_json_splice() of the edits just checked, and shift[i]: how far the
+     * sl_json_splice() with each edit checked as it comes, into room for the
+     * source and every edit's text (what valid edits write at most; a bad
+     * edit leaves the piece unused in the pool), and shift[i]: how far the
      * edits before edit i moved what follows them
      */
-    buf = sl_palloc(into->pool, len + 1);
+    for (size_t i = 0; i < n; i++) {
+        room += edits[i].text.len;
+        any |= edits[i].text.len;
+    }
+    if (any > INT_MAX) {
+        return -EINVAL; /* no text that long fits a document (and the sum cannot wrap) */
+    }
+    buf = sl_palloc(into->pool, room + 1);
     shift = sl_palloc(into->pool, (n + 1) * sizeof(*shift));
     shift[0] = 0;
     d = buf;
     for (size_t i = 0; i < n; i++) {
         const sl_json_edit_t *e = &edits[i];
+        const json_tok_t *tk = &doc->tok[t];
 
+        if (e->quote || e->start < at || e->end < e->start || e->end > doc->len
+            || !json_raw_plain(e->text.p, e->text.len)) {
+            return -EINVAL;
+        }
+        /*
+         * the last token starting at or before the edit: the string holding
+         * it (the one of the edit before, most often: nothing starts inside a
+         * string, so no later token starts before its end)
+         */
+        if (tk->type != SL_JSON_STRING || (size_t) tk->start > e->start
+            || e->end > (size_t) tk->end) {
+            while (t + 1 < doc->ntok && (size_t) doc->tok[t + 1].start <= e->start) {
+                t++;
+            }
+            tk = &doc->tok[t];
+            if (tk->type != SL_JSON_STRING || (size_t) tk->start > e->start
+                || e->end > (size_t) tk->end) {
+                return -EINVAL;
+            }
+        }
         d = json_put(d, doc->p + at, e->start - at);
         d = json_put(d, e->text.p, e->text.len);
         at = e->end;
@@ -1408,7 +1421,7 @@ sl_json_splice_strings(sl_json_t *into, const sl_json_t *doc, const sl_json_edit
     }
     d = json_put(d, doc->p + at, doc->len - at);
     *d = '\0';
-    *out = (sl_str_t){ buf, len };
+    *out = (sl_str_t){ buf, (size_t) (d - buf) };
     if (into->cap < doc->ntok) {
         json_tok_grow(into, doc->ntok);
     }
@@ -1420,11 +1433,16 @@ sl_json_splice_strings(sl_json_t *into, const sl_json_t *doc, const sl_json_edit
     for (unsigned i = 0; i < into->ntok; i++) {
         json_tok_t *tk = &into->tok[i];
 
-        /* a start moves with the edits before it, an end with those up to it (a string's own) */
-        tk->start = (int) ((int64_t) tk->start
-                           + shift[json_edits_before(edits, n, (size_t) tk->start, false)]);
-        tk->end =
-            (int) ((int64_t) tk->end + shift[json_edits_before(edits, n, (size_t) tk->end, true)]);
+        /*
+         * a start moves with the edits before it, an end with those up to it
+         * (a string's own); the tokens come in the order of their starts, so
+         * the count of the one before is where the search starts
+         */
+        b = json_edits_before(edits, n, tk->start >= prev ? b : 0, (size_t) tk->start, false);
+        prev = tk->start;
+        tk->start = (int) ((int64_t) tk->start + shift[b]);
+        tk->end = (int) ((int64_t) tk->end
+                         + shift[json_edits_before(edits, n, b, (size_t) tk->end, true)]);
     }
     return 0;
 }
@@ -1523,12 +1541,23 @@ json_put(char *d, const char *s, size_t n)
 }
 
 
-/* How many edits start before at (or at it, with upto). */
+/*
+ * How many edits start before at (or at it, with upto), given that the
+ * first lo do: steps of 1, 2, 4... from lo to a range that holds the
+ * answer (most often lo itself: no edit starts inside most tokens), then
+ * a binary search of it.
+ */
 static size_t
-json_edits_before(const sl_json_edit_t *edits, size_t n, size_t at, bool upto)
+json_edits_before(const sl_json_edit_t *edits, size_t n, size_t lo, size_t at, bool upto)
 {
-    size_t lo = 0, hi = n;
+    size_t step = 1, hi;
 
+    while (lo + step <= n
+           && (edits[lo + step - 1].start < at || (upto && edits[lo + step - 1].start == at))) {
+        lo += step;
+        step *= 2;
+    }
+    hi = lo + step - 1 < n ? lo + step - 1 : n;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
 

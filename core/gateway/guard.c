@@ -63,9 +63,6 @@ typedef struct guard_walk {
     sl_guard_req_t *g;
     const sl_json_t *doc;
     sl_pool_t *pool;
-    sl_json_edit_t *edits;
-    size_t nedits;
-    size_t capedits;
     bool bad; /* a string the reader refuses */
 } guard_walk_t;
 
@@ -632,6 +629,7 @@ guard_rewrite(sl_guard_req_t *g, sl_pool_t *pool, const sl_json_t *doc, sl_str_t
     w.pool = pool;
     *out_src = src;
     *out_doc = doc;
+    g->sess.nrepl = 0; /* the walk's strings append their edits */
     rc = guard_walk(&w, SL_JSON_ROOT, 0);
     if (rc == SL_EDENIED) {
         guard_block_error(g, err);
@@ -647,12 +645,12 @@ guard_rewrite(sl_guard_req_t *g, sl_pool_t *pool, const sl_json_t *doc, sl_str_t
                                    g->sess.policy->name);
         return SL_EDENIED;
     }
-    if (w.nedits == 0) {
+    if (g->sess.nrepl == 0) {
         return 0;
     }
     /* the placeholders replace bytes inside strings: the tokens only move */
     nd = sl_json_create(pool);
-    if (sl_json_splice_strings(nd, doc, w.edits, w.nedits, out_src) < 0) {
+    if (sl_json_splice_strings(nd, doc, g->sess.repl, g->sess.nrepl, out_src) < 0) {
         memset(err, 0, sizeof(*err));
         err->status = 500;
         err->type = "api_error";
@@ -727,6 +725,7 @@ guard_walk_string(guard_walk_t *w, int v)
     size_t n = raw.len - 2, base = sl_json_offset(w->doc, v) + 1, cut, len;
     unsigned plain = sl__guard_plain(text, n);
     const sl__guard_map_t *map = NULL;
+    size_t first = s->nrepl;
     bool changed;
     int rc;
 
@@ -746,31 +745,17 @@ guard_walk_string(guard_walk_t *w, int v)
         n = g->text.len;
         map = &g->map;
     }
+    /* without escapes the text is the body's bytes: its edits are the body's at once */
+    s->repl_base = map != NULL ? 0 : base;
     rc = sl__guard_apply(s, SL_GUARD_INPUT, text, n, 0, true, false, NULL, &cut, &changed);
-    if (rc < 0 || !changed) {
+    if (rc < 0 || map == NULL) {
         return rc;
     }
-    if (w->nedits + s->nrepl > w->capedits) {
-        /* room for this string's edits at once (a doubling at a time left copies in the pool) */
-        size_t cap =
-            w->capedits * 2 > w->nedits + s->nrepl ? w->capedits * 2 : w->nedits + s->nrepl;
-        sl_json_edit_t *ev = sl_palloc(w->pool, cap * sizeof(*ev));
+    for (size_t i = first; i < s->nrepl; i++) {
+        sl_json_edit_t *e = &s->repl[i];
 
-        if (w->nedits > 0) {
-            memcpy(ev, w->edits, w->nedits * sizeof(*ev));
-        }
-        w->edits = ev;
-        w->capedits = cap;
-    }
-    for (size_t i = 0; i < s->nrepl; i++) {
-        const sl__guard_repl_t *r = &s->repl[i];
-
-        /* without escapes the text is the body's bytes: no map to look up */
-        w->edits[w->nedits++] =
-            (sl_json_edit_t){ base + (map != NULL ? sl__guard_map_raw(map, r->start) : r->start),
-                              base + (map != NULL ? sl__guard_map_raw(map, r->end) : r->end),
-                              { r->ph->text, r->ph->len },
-                              false };
+        e->start = base + sl__guard_map_raw(map, e->start);
+        e->end = base + sl__guard_map_raw(map, e->end);
     }
     return 0;
 }

@@ -22,6 +22,7 @@
 #include <stdint.h>
 
 #include "core/base/buf.h"
+#include "core/base/json.h"
 #include "core/base/pool.h"
 #include "core/base/str.h"
 #include "core/gateway/guard.h"
@@ -67,7 +68,8 @@ void sl__guard_hits_free(sl__guard_hits_t *h);
  * open). Matches of one detector never overlap; matches of different ones
  * may. Linear in len.
  */
-void sl__guard_detect(const char *t, size_t len, size_t from, unsigned mask, sl__guard_hits_t *out);
+void sl__guard_detect(const char *t, size_t len, size_t from, unsigned mask, sl__guard_hits_t *out)
+    __attribute__((noinline));
 
 /*
  * guard_memo.c. sl__guard_detect() of the whole text (from 0), answered
@@ -121,26 +123,19 @@ void sl__guard_deny(const sl_guard_pattern_t *p, const char *t, size_t len, size
 bool sl__guard_luhn(const char *digits, size_t n);
 bool sl__guard_iban_valid(const char *s, size_t n);
 
-/* A placeholder and what it stands for. */
+#define SL__GUARD_PH_TEXT 24 /* a placeholder's text and its NUL: "[REDACTED_4294967295]" fits */
+
+/* A placeholder and what it stands for (fields ordered so that no padding is left between them). */
 typedef struct sl__guard_ph {
-    unsigned det;
     sl_str_t orig; /* in the pool */
     sl_str_t
-        orig_json; /* orig as JSON string content (escaped, no quotes), made when first needed */
-    char text[SL__GUARD_PH_MAX];
-    size_t len;
+        orig_json;  /* orig as JSON string content (escaped, no quotes), made when first needed */
+    uint64_t horig; /* hash of det and orig (the session's table) */
+    unsigned det;
+    uint8_t len;     /* of text */
     bool restorable; /* from an input check with restore: true */
-    uint64_t horig;  /* hash of det and orig (the session's table) */
+    char text[SL__GUARD_PH_TEXT];
 } sl__guard_ph_t;
-
-/* A replacement sl__guard_apply() made (start..end of the text became ph's text, or ph's original).
- */
-typedef struct sl__guard_repl {
-    size_t start;
-    size_t end;
-    const sl__guard_ph_t *ph;
-    bool restore;
-} sl__guard_repl_t;
 
 /*
  * One request's (or one `sluice guard test` run's) guardrail state: the
@@ -155,7 +150,9 @@ typedef struct sl__guard_sess {
     size_t nrestorable;
     uint32_t *by_orig; /* hash of the placeholders by label and text: index in ph + 1, 0 empty */
     size_t tabcap;     /* its slots (a power of two, at most 3/4 full) */
-    unsigned counter[SL_GUARD_DET_COUNT + 1];          /* placeholders per label, the last: deny */
+    unsigned counter[SL_GUARD_DET_COUNT + 1]; /* placeholders per label, the last: deny */
+    char next[SL_GUARD_DET_COUNT + 1][SL__GUARD_PH_TEXT]; /* label's last placeholder's text */
+    uint8_t next_len[SL_GUARD_DET_COUNT + 1];
     sl__guard_ph_t **by_label[SL_GUARD_DET_COUNT + 1]; /* label's placeholder N at [N - 1] */
     size_t labcap[SL_GUARD_DET_COUNT + 1];
     sl_guard_decision_t *dec;
@@ -165,13 +162,15 @@ typedef struct sl__guard_sess {
     const sl_guard_check_t *blocked; /* the check that blocked, when one did */
     unsigned blocked_det;
     bool blocked_output;
-    sl__guard_hits_t hits;  /* scratch */
-    sl_buf_t scratch;       /* scratch */
-    sl__guard_repl_t *repl; /* the replacements of the last sl__guard_apply() without out (heap) */
+    sl__guard_hits_t hits; /* scratch */
+    sl_buf_t scratch;      /* scratch */
+    sl_json_edit_t *repl;  /* the redactions of sl__guard_apply() without out, as edits (heap) */
     size_t nrepl;
     size_t caprepl;
-    char *slab; /* where the next placeholder goes: a piece of pool cut for several */
+    size_t repl_base; /* where the text starts in the document those edits are of */
+    char *slab;       /* where the next placeholder goes: a piece of pool cut for several */
     size_t slab_left;
+    size_t slab_size; /* of the last piece (each is twice the one before, up to a bound) */
 } sl__guard_sess_t;
 
 /* Initializes s for policy (buffers released with pool). */
@@ -201,8 +200,11 @@ sl_str_t sl__guard_ph_json(sl__guard_sess_t *s, const sl__guard_ph_t *ph);
  * start before *cut are applied and recorded as decisions; out gets
  * w[from..*cut) with redactions and restores (JSON-escaped when json: the
  * text is JSON, e.g. tool arguments). *changed tells whether out differs
- * from the text. Without out (NULL), the replacements go to s->repl
- * instead (s->nrepl of them, in order; restores only on output). Returns
+ * from the text. Without out (NULL; on input only), each redaction is
+ * appended to s->repl instead, as an edit of the document the text is in
+ * at s->repl_base (its bytes unescaped: from s->repl_base + start to
+ * s->repl_base + end, the placeholder's text; the caller empties
+ * s->repl). Returns
  * 0, or SL_EDENIED when a block hit starts before the cut: *cut is then
  * its start and out the text before it.
  */

@@ -39,10 +39,12 @@
 #include "core/base/json.h"
 
 #define REDACT_PENDING   8
-#define REDACT_SLAB      4096 /* bytes of pool cut at once for placeholders */
-#define REDACT_ALIGN     16   /* what the pool aligns to (an entry starts so) */
-#define REDACT_TAB_FIRST 256  /* slots of the placeholders' table at first (1 KiB) */
-#define REDACT_PER_HIT   128  /* bytes of text per hit a dense text has (the arrays' first size) */
+#define REDACT_SLAB      4096  /* bytes of pool cut at once for placeholders, at first */
+#define REDACT_SLAB_MAX  65536 /* ... doubling up to this */
+#define REDACT_ALIGN     _Alignof(sl__guard_ph_t)      /* where an entry may start */
+#define REDACT_ENTRY     (sizeof(sl__guard_ph_t) + 24) /* an entry with an e-mail address */
+#define REDACT_TAB_FIRST 256 /* slots of the placeholders' table at first (1 KiB) */
+#define REDACT_PER_HIT   128 /* bytes of text per hit a dense text has (the arrays' first size) */
 
 /*
  * The decisions of one sl__guard_apply() counted as they come and recorded
@@ -56,6 +58,7 @@ typedef struct redact_pending {
         unsigned count;
     } v[REDACT_PENDING];
     size_t n;
+    unsigned char last[SL_GUARD_DET_COUNT + 1]; /* by det: the entry it was last counted in, + 1 */
 } redact_pending_t;
 
 static void redact_free(void *arg);
@@ -63,9 +66,14 @@ static void redact_decide_n(sl__guard_sess_t *s, const sl_guard_check_t *c, cons
                             bool output, unsigned count);
 static void redact_pend(redact_pending_t *pd, sl__guard_sess_t *s, const sl_guard_check_t *c,
                         unsigned det, bool output);
+static void redact_pend_find(redact_pending_t *pd, sl__guard_sess_t *s, const sl_guard_check_t *c,
+                             unsigned det, bool output) __attribute__((noinline));
 static void redact_pend_flush(redact_pending_t *pd, sl__guard_sess_t *s, bool output);
 static bool redact_space(unsigned char c);
-static bool redact_collect(sl__guard_sess_t *s, unsigned dir, const char *w, size_t n, size_t from);
+static bool redact_collect(sl__guard_sess_t *s, unsigned dir, const char *w, size_t n, size_t from,
+                           unsigned *room);
+static void redact_reserve(sl__guard_sess_t *s, const unsigned *room);
+static void *redact_grow(sl_pool_t *pool, void *v, size_t n, size_t *cap, size_t need);
 static void redact_restore_hits(sl__guard_sess_t *s, const char *w, size_t n, size_t from);
 static size_t redact_fragment(const char *w, size_t n, size_t from);
 static bool redact_open_at(const sl__guard_hits_t *h, size_t from);
@@ -78,10 +86,10 @@ static const sl__guard_ph_t *redact_placeholder(sl__guard_sess_t *s, unsigned de
 static uint64_t redact_hash(unsigned label, const char *p, size_t len);
 static const sl__guard_ph_t *redact_by_text(const sl__guard_sess_t *s, const char *p, size_t len);
 static void redact_index(sl__guard_sess_t *s, size_t i);
+static void redact_count_up(char *t, uint8_t *len);
 static void redact_json_escape(sl_buf_t *out, const char *p, size_t len);
 static size_t redact_utf8(char *d, unsigned cp);
-static void redact_repl(sl__guard_sess_t *s, size_t start, size_t end, const sl__guard_ph_t *ph,
-                        bool restore);
+static void redact_repl_reserve(sl__guard_sess_t *s, size_t more);
 
 /* What the one-byte escape \\X decodes to, by X (0: not one; \\u is read apart). */
 static const char redact_esc[256] = {
@@ -185,9 +193,14 @@ redact_space(unsigned char c)
 }
 
 
-/* Every text check of direction dir, over w[from..n). True when a block check found something. */
+/*
+ * Every text check of direction dir, over w[from..n). True when a block
+ * check found something. room[label] counts the redact hits of each label
+ * (the placeholders they may make).
+ */
 static bool
-redact_collect(sl__guard_sess_t *s, unsigned dir, const char *w, size_t n, size_t from)
+redact_collect(sl__guard_sess_t *s, unsigned dir, const char *w, size_t n, size_t from,
+               unsigned *room)
 {
     const sl_guard_policy_t *p = s->policy;
     sl__guard_hits_t *h = &s->hits;
@@ -196,6 +209,7 @@ redact_collect(sl__guard_sess_t *s, unsigned dir, const char *w, size_t n, size_
     for (size_t i = 0; i < p->nchecks; i++) {
         const sl_guard_check_t *c = &p->checks[i];
         size_t before = h->n;
+        unsigned redact = c->action == SL_GUARD_REDACT;
 
         if (!(c->on & dir)) {
             continue;
@@ -213,10 +227,60 @@ redact_collect(sl__guard_sess_t *s, unsigned dir, const char *w, size_t n, size_
         }
         for (size_t k = before; k < h->n; k++) {
             h->v[k].check = c;
+            room[h->v[k].det] += redact; /* a detector's or SL_GUARD_DET_DENY: the label */
         }
         block = block || (c->action == SL_GUARD_BLOCK && h->n > before);
     }
     return block;
+}
+
+
+/*
+ * Room in the placeholder arrays for room[label] more placeholders of each
+ * label (at least twice what there was, so that many texts of a few hits
+ * each do not copy them every time), and a slab for their entries when
+ * the one left looks short.
+ */
+static void
+redact_reserve(sl__guard_sess_t *s, const unsigned *room)
+{
+    size_t all = 0, size;
+
+    for (unsigned l = 0; l <= SL_GUARD_DET_COUNT; l++) {
+        if (s->counter[l] + (size_t) room[l] > s->labcap[l]) {
+            s->by_label[l] = redact_grow(s->pool, s->by_label[l], s->counter[l], &s->labcap[l],
+                                         s->counter[l] + (size_t) room[l]);
+        }
+        all += room[l];
+    }
+    if (s->nph + all > s->phcap) {
+        s->ph = redact_grow(s->pool, s->ph, s->nph, &s->phcap, s->nph + all);
+    }
+    if (all * REDACT_ENTRY > s->slab_left && all * REDACT_ENTRY > REDACT_SLAB) {
+        /* a dense text: one slab for its entries (the doublings took several) */
+        size = all * REDACT_ENTRY < REDACT_SLAB_MAX ? all * REDACT_ENTRY : REDACT_SLAB_MAX;
+        s->slab = sl_palloc(s->pool, size);
+        s->slab_left = size;
+        s->slab_size = size > s->slab_size ? size : s->slab_size;
+    }
+}
+
+
+/* A pool array of n placeholder pointers with room for need (at least twice *cap and 16): v, or a
+ * copy. */
+static void *
+redact_grow(sl_pool_t *pool, void *v, size_t n, size_t *cap, size_t need)
+{
+    size_t next = *cap * 2 > need ? *cap * 2 : need;
+    void *nv;
+
+    next = next > 16 ? next : 16;
+    nv = sl_palloc(pool, next * sizeof(sl__guard_ph_t *));
+    if (n > 0) {
+        memcpy(nv, v, n * sizeof(sl__guard_ph_t *));
+    }
+    *cap = next;
+    return nv;
 }
 
 
@@ -489,27 +553,29 @@ sl__guard_apply(sl__guard_sess_t *s, unsigned dir, const char *w, size_t n, size
     bool checks = dir == SL_GUARD_INPUT ? p->in_text : p->out_text;
     const sl__guard_hit_t *blk = NULL;
     size_t limit, pos = from;
-    bool output = dir == SL_GUARD_OUTPUT, block = false;
+    bool output = dir == SL_GUARD_OUTPUT, block = false, any = false;
+    sl_json_edit_t *ed = NULL; /* the next edit (without out, when there is room for some) */
+    size_t base = s->repl_base;
     redact_pending_t pd;
+    unsigned room[SL_GUARD_DET_COUNT + 1] = { 0 };
 
     h->n = 0;
     h->partial = SIZE_MAX;
-    s->nrepl = 0;
+    SL_ASSERT(out != NULL || dir == SL_GUARD_INPUT);
     if (h->cap < (n - from) / REDACT_PER_HIT) {
         /* room for a dense text's hits at once, not a doubling at a time */
         h->cap = (n - from) / REDACT_PER_HIT;
         free(h->v);
         h->v = sl_xmalloc(h->cap * sizeof(*h->v));
     }
-    if (out == NULL && s->caprepl < (n - from) / REDACT_PER_HIT) {
-        s->caprepl = (n - from) / REDACT_PER_HIT;
-        free(s->repl);
-        s->repl = sl_xmalloc(s->caprepl * sizeof(*s->repl));
-    }
     pd.n = 0;
-    *changed = false;
+    memset(pd.last, 0, sizeof(pd.last));
     if (checks) {
-        block = redact_collect(s, dir, w, n, from);
+        block = redact_collect(s, dir, w, n, from, room);
+        redact_reserve(s, room);
+        if (out == NULL) {
+            redact_repl_reserve(s, h->n);
+        }
     }
     if (output && s->nrestorable > 0) {
         redact_restore_hits(s, w, n, from);
@@ -535,19 +601,23 @@ sl__guard_apply(sl__guard_sess_t *s, unsigned dir, const char *w, size_t n, size
         s->blocked_output = output;
     }
 
+    if (out == NULL && s->repl != NULL) {
+        ed = s->repl + s->nrepl;
+    }
     for (size_t i = 0; i < h->n; i++) {
         const sl__guard_hit_t *x = &h->v[i];
         const sl__guard_ph_t *ph;
         bool restore = x->det == SL_GUARD_DET_RESTORE;
+        sl_guard_action_e action = restore ? SL_GUARD_REDACT : x->check->action; /* no check */
 
         if (x->start >= limit) {
             break;
         }
-        if (!restore && x->check->action == SL_GUARD_LOG) {
+        if (action == SL_GUARD_LOG) {
             redact_pend(&pd, s, x->check, x->det, output);
             continue;
         }
-        if ((!restore && x->check->action != SL_GUARD_REDACT) || x->start < pos) {
+        if (action != SL_GUARD_REDACT || x->start < pos) {
             continue; /* a block past the limit, or overlapped by an earlier match */
         }
         if (x->end > limit) {
@@ -562,7 +632,9 @@ sl__guard_apply(sl__guard_sess_t *s, unsigned dir, const char *w, size_t n, size
             redact_pend(&pd, s, x->check, x->det, output);
         }
         if (out == NULL) {
-            redact_repl(s, x->start, x->end, ph, restore);
+            /* redact_repl_reserve() made room for every hit */
+            *ed++ =
+                (sl_json_edit_t){ base + x->start, base + x->end, { ph->text, ph->len }, false };
         } else {
             sl_buf_append(out, w + pos, x->start - pos);
             if (!restore) {
@@ -573,13 +645,17 @@ sl__guard_apply(sl__guard_sess_t *s, unsigned dir, const char *w, size_t n, size
                 sl_buf_append(out, ph->orig.p, ph->orig.len);
             }
         }
-        *changed = true;
+        any = true;
         pos = x->end;
     }
     if (limit > pos && out != NULL) {
         sl_buf_append(out, w + pos, limit - pos);
     }
+    if (ed != NULL) {
+        s->nrepl = (size_t) (ed - s->repl);
+    }
     redact_pend_flush(&pd, s, output);
+    *changed = any;
     if (blk != NULL) {
         /* after the decisions on the text before it, as a stream records them */
         sl__guard_decide(s, blk->check, sl__guard_rule(blk->check, blk->det), output);
@@ -589,24 +665,45 @@ sl__guard_apply(sl__guard_sess_t *s, unsigned dir, const char *w, size_t n, size
 }
 
 
-/* Counts a decision of check c about det in pd (recording what is pending when pd is full). */
+/* Counts a decision of check c about det in pd: in the entry of det's last one when it is c's. */
 static void
 redact_pend(redact_pending_t *pd, sl__guard_sess_t *s, const sl_guard_check_t *c, unsigned det,
             bool output)
 {
-    for (size_t i = 0; i < pd->n; i++) {
+    size_t i;
+
+    SL_ASSERT(det <= SL_GUARD_DET_COUNT); /* a detector's or SL_GUARD_DET_DENY, never a restore */
+    i = pd->last[det];
+    if (i > 0 && pd->v[i - 1].check == c) {
+        pd->v[i - 1].count++;
+    } else {
+        redact_pend_find(pd, s, c, det, output);
+    }
+}
+
+
+/* redact_pend() when det's last entry is not c's: c's entry of det, or a new one. */
+static void
+redact_pend_find(redact_pending_t *pd, sl__guard_sess_t *s, const sl_guard_check_t *c, unsigned det,
+                 bool output)
+{
+    size_t i;
+
+    for (i = 0; i < pd->n; i++) {
         if (pd->v[i].check == c && pd->v[i].det == det) {
             pd->v[i].count++;
+            pd->last[det] = (unsigned char) (i + 1);
             return;
         }
     }
     if (pd->n == REDACT_PENDING) {
-        redact_pend_flush(pd, s, output);
+        redact_pend_flush(pd, s, output); /* (which forgets every last entry) */
     }
     pd->v[pd->n].check = c;
     pd->v[pd->n].det = det;
     pd->v[pd->n].count = 1;
     pd->n++;
+    pd->last[det] = (unsigned char) pd->n;
 }
 
 
@@ -619,17 +716,18 @@ redact_pend_flush(redact_pending_t *pd, sl__guard_sess_t *s, bool output)
                         pd->v[i].count);
     }
     pd->n = 0;
+    memset(pd->last, 0, sizeof(pd->last));
 }
 
 
+/* Room in s->repl for more edits (at least twice what there was). */
 static void
-redact_repl(sl__guard_sess_t *s, size_t start, size_t end, const sl__guard_ph_t *ph, bool restore)
+redact_repl_reserve(sl__guard_sess_t *s, size_t more)
 {
-    if (s->nrepl == s->caprepl) {
-        s->caprepl = s->caprepl == 0 ? 64 : s->caprepl * 2;
+    if (s->nrepl + more > s->caprepl) {
+        s->caprepl = s->caprepl * 2 > s->nrepl + more ? s->caprepl * 2 : s->nrepl + more;
         s->repl = sl_xrealloc(s->repl, s->caprepl * sizeof(*s->repl));
     }
-    s->repl[s->nrepl++] = (sl__guard_repl_t){ start, end, ph, restore };
 }
 
 
@@ -661,9 +759,7 @@ redact_placeholder(sl__guard_sess_t *s, unsigned det, bool restorable, const cha
 {
     unsigned label = det < SL_GUARD_DET_COUNT ? det : SL_GUARD_DET_COUNT;
     uint64_t h = redact_hash(label, p, len);
-    size_t k = 0, mask = s->tabcap - 1, pl, nd, need;
-    char num[10];
-    unsigned v;
+    size_t k = 0, mask = s->tabcap - 1, pl, need;
     sl__guard_ph_t *ph;
 
     if (s->tabcap != 0) {
@@ -681,15 +777,19 @@ redact_placeholder(sl__guard_sess_t *s, unsigned det, bool restorable, const cha
     }
     /*
      * the entry and its original in one piece of the pool (entries never
-     * move), cut from a slab of the pool taken for several at once
+     * move), cut from a slab of the pool taken for several at once (each
+     * slab twice the last: a dense text takes a few)
      */
     need = (sizeof(*ph) + len + 1 + REDACT_ALIGN - 1) & ~(size_t) (REDACT_ALIGN - 1);
     if (need > REDACT_SLAB / 4) {
         ph = sl_palloc(s->pool, need); /* a long one alone */
     } else {
         if (need > s->slab_left) {
-            s->slab = sl_palloc(s->pool, REDACT_SLAB);
-            s->slab_left = REDACT_SLAB;
+            s->slab_size = s->slab_size == 0                ? REDACT_SLAB
+                           : s->slab_size < REDACT_SLAB_MAX ? s->slab_size * 2
+                                                            : REDACT_SLAB_MAX;
+            s->slab = sl_palloc(s->pool, s->slab_size);
+            s->slab_left = s->slab_size;
         }
         ph = (sl__guard_ph_t *) (void *) s->slab;
         s->slab += need;
@@ -702,35 +802,22 @@ redact_placeholder(sl__guard_sess_t *s, unsigned det, bool restorable, const cha
     ph->orig_json = (sl_str_t){ NULL, 0 };
     ph->restorable = restorable;
     s->nrestorable += restorable ? 1 : 0;
-    if (s->nph == s->phcap) {
-        s->ph = sl_pgrow(s->pool, s->ph, s->nph, &s->phcap, 32, sizeof(*s->ph));
-    }
+    /* redact_reserve() made room for every redact hit */
+    SL_ASSERT(s->nph < s->phcap && s->counter[label] < s->labcap[label]);
     s->ph[s->nph++] = ph;
-    if (s->counter[label] == s->labcap[label]) {
-        s->by_label[label] = sl_pgrow(s->pool, s->by_label[label], s->counter[label],
-                                      &s->labcap[label], 16, sizeof(*s->by_label[label]));
-    }
     s->by_label[label][s->counter[label]] = ph;
-    /* "[LABEL_N]" (snprintf costs more than the rest of a match) */
-    v = ++s->counter[label];
-    pl = redact_prefix_len[label];
-    memcpy(ph->text, redact_prefix[label], sizeof(redact_prefix[label]));
-    if (v < 100) {
-        /* the usual case: one or two digits */
-        nd = v < 10 ? 1 : 2;
-        ph->text[pl] = (char) ('0' + (v < 10 ? v : v / 10));
-        ph->text[pl + 1] = (char) ('0' + v % 10);
+    /* "[LABEL_N]": the label's last one counted up (snprintf costs more than the rest of a match)
+     */
+    if (++s->counter[label] == 1) {
+        pl = redact_prefix_len[label];
+        memcpy(s->next[label], redact_prefix[label], sizeof(redact_prefix[label]));
+        memcpy(s->next[label] + pl, "1]", 3);
+        s->next_len[label] = (uint8_t) (pl + 2);
     } else {
-        nd = 0;
-        do {
-            num[sizeof(num) - ++nd] = (char) ('0' + v % 10);
-            v /= 10;
-        } while (v != 0);
-        memcpy(ph->text + pl, num + sizeof(num) - nd, nd);
+        redact_count_up(s->next[label], &s->next_len[label]);
     }
-    ph->text[pl + nd] = ']';
-    ph->text[pl + nd + 1] = '\0';
-    ph->len = pl + nd + 1;
+    memcpy(ph->text, s->next[label], sizeof(ph->text));
+    ph->len = s->next_len[label];
     ph->horig = h;
     if (s->nph * 4 > s->tabcap * 3) {
         redact_index(s, s->nph - 1); /* grows the table and enters every placeholder again */
@@ -738,6 +825,29 @@ redact_placeholder(sl__guard_sess_t *s, unsigned det, bool restorable, const cha
         s->by_orig[k] = (uint32_t) s->nph; /* the free slot the look-up ended at */
     }
     return ph;
+}
+
+
+/* t, the NUL-terminated "[LABEL_N]" of *len bytes, becomes "[LABEL_N+1]". */
+static void
+redact_count_up(char *t, uint8_t *len)
+{
+    size_t i = *len - 2; /* N's last digit */
+
+    while (t[i] == '9') {
+        t[i--] = '0';
+    }
+    if (t[i] != '_') {
+        t[i]++;
+        return;
+    }
+    /* N was all nines: a 1 before as many zeros */
+    SL_ASSERT(*len + 2 <= SL__GUARD_PH_TEXT);
+    t[i + 1] = '1';
+    t[*len - 1] = '0';
+    t[*len] = ']';
+    t[*len + 1] = '\0';
+    (*len)++;
 }
 
 

@@ -41,6 +41,8 @@ typedef struct shape {
 static sl_json_t *parse_ok(sl_pool_t *pool, const char *s);
 static void assert_str(const sl_json_t *doc, int v, const char *want);
 static void assert_jansson_agrees(const char *p, size_t len, bool want_ok);
+static void assert_same_tokens(const sl_json_t *moved, const sl_json_t *fresh, int ntok);
+static void splice_many(sl_buf_t *src, unsigned units, sl_json_edit_t *ed, size_t *n);
 static int setup(void **state);
 static int teardown(void **state);
 static void test_valid(void **state);
@@ -84,6 +86,8 @@ static void count_values(const sl_json_t *doc, int v, size_t *count);
 static void assert_linear(const sl_json_t *doc, size_t len, const char *what);
 static void test_splice(void **state);
 static void test_splice_escape(void **state);
+static void test_splice_strings(void **state);
+static void test_splice_strings_many(void **state);
 static void test_splice_strings_bytes(void **state);
 static void test_dom(void **state);
 static void test_strict(void **state);
@@ -1289,6 +1293,22 @@ test_splice_escape(void **state)
 }
 
 
+/* The first ntok values of moved and fresh: the same types, bytes, places and sizes. */
+static void
+assert_same_tokens(const sl_json_t *moved, const sl_json_t *fresh, int ntok)
+{
+    for (int v = 0; v < ntok; v++) {
+        sl_str_t s1 = sl_json_raw(moved, v), s2 = sl_json_raw(fresh, v);
+
+        assert_int_equal(sl_json_type(moved, v), sl_json_type(fresh, v));
+        assert_int_equal(sl_json_offset(moved, v), sl_json_offset(fresh, v));
+        assert_int_equal(s1.len, s2.len);
+        assert_true(s1.len == 0 || memcmp(s1.p, s2.p, s1.len) == 0);
+        assert_int_equal(sl_json_size(moved, v), sl_json_size(fresh, v));
+    }
+}
+
+
 /*
  * Edits inside strings: the new reader holds the old tokens moved, and reads
  * exactly what a fresh parse of the spliced bytes reads; edits that are not
@@ -1301,7 +1321,7 @@ test_splice_strings(void **state)
     sl_json_t *doc = sl_json_create(*state), *moved = sl_json_create(*state);
     sl_json_t *fresh = sl_json_create(*state);
     sl_json_edit_t ed[3];
-    sl_str_t out, s1, s2;
+    sl_str_t out, s1;
 
     assert_rc(sl_json_parse(doc, src, strlen(src), NULL), 0);
     /* "one" -> "[W_1]" (longer), "\n" -> "" (shorter: an escape's bytes), insert into "" */
@@ -1311,15 +1331,7 @@ test_splice_strings(void **state)
     assert_rc(sl_json_splice_strings(moved, doc, ed, 3, &out), 0);
     assert_string_equal(out.p, "{\"a\":\"[W_1] two\",\"b\":[\"xy\",{\"c\":\"in\"}],\"d\":7}");
     assert_rc(sl_json_parse(fresh, out.p, out.len, NULL), 0);
-    for (int v = 0; v < 11; v++) {
-        assert_int_equal(sl_json_type(moved, v), sl_json_type(fresh, v));
-        s1 = sl_json_raw(moved, v);
-        s2 = sl_json_raw(fresh, v);
-        assert_int_equal(sl_json_offset(moved, v), sl_json_offset(fresh, v));
-        assert_int_equal(s1.len, s2.len);
-        assert_true(s1.len == 0 || memcmp(s1.p, s2.p, s1.len) == 0);
-        assert_int_equal(sl_json_size(moved, v), sl_json_size(fresh, v));
-    }
+    assert_same_tokens(moved, fresh, 11);
     assert_rc(sl_json_string(moved, sl_json_path(moved, 0, "b"), *state, &s1), SL_EPARSE);
     assert_rc(sl_json_string(moved, sl_json_get(moved, 0, "a"), *state, &s1), 0);
     assert_true(s1.len == 9 && memcmp(s1.p, "[W_1] two", 9) == 0);
@@ -1336,6 +1348,74 @@ test_splice_strings(void **state)
             assert_rc(sl_json_splice_strings(moved, doc, &bad[i], 1, &out), -EINVAL);
         }
         assert_rc(sl_json_splice_strings(doc, doc, ed, 1, &out), -EINVAL);
+    }
+    /*
+     * ... and after an edit that was fine: on past the string of the edit
+     * before, overlapping it, with a backslash, outside strings; the reader
+     * keeps what it held
+     */
+    {
+        sl_json_edit_t after[][2] = {
+            { { 6, 9, sl_str_lit("x"), false }, { 12, 16, sl_str_lit("x"), false } },
+            { { 6, 9, sl_str_lit("x"), false }, { 8, 10, sl_str_lit("x"), false } },
+            { { 6, 9, sl_str_lit("x"), false }, { 10, 11, sl_str_lit("\\"), false } },
+            { { 6, 9, sl_str_lit("x"), false }, { 41, 42, sl_str_lit("1"), false } },
+        };
+
+        for (size_t i = 0; i < sizeof(after) / sizeof(after[0]); i++) {
+            assert_rc(sl_json_splice_strings(moved, doc, after[i], 2, &out), -EINVAL);
+        }
+        assert_rc(sl_json_string(moved, sl_json_get(moved, 0, "a"), *state, &s1), 0);
+        assert_true(s1.len == 9 && memcmp(s1.p, "[W_1] two", 9) == 0);
+    }
+}
+
+
+/*
+ * Many edits in two strings, one in a string between them and none in
+ * others: the moved tokens (each found from the count of the token before)
+ * equal a fresh parse of the spliced bytes.
+ */
+static void
+test_splice_strings_many(void **state)
+{
+    sl_json_t *doc = sl_json_create(*state), *moved = sl_json_create(*state);
+    sl_json_t *fresh = sl_json_create(*state);
+    sl_json_edit_t ed[320];
+    sl_buf_t src = SL_BUF_INIT;
+    size_t n = 0;
+    sl_str_t out, s1;
+
+    sl_buf_append(&src, "{\"k\":[1,\"x\"],\"a\":\"", 18);
+    splice_many(&src, 100, ed, &n);
+    sl_buf_append(&src, "\",\"b\":[\"y\",{\"c\":\"zz\",\"d\":[]}],\"e\":\"", 35);
+    ed[n++] = (sl_json_edit_t){ src.len - 18, src.len - 17, sl_str_lit("[Z]"), false }; /* "zz" */
+    splice_many(&src, 150, ed, &n);
+    ed[n++] = (sl_json_edit_t){ src.len, src.len, sl_str_lit("in"), false };
+    sl_buf_append(&src, "\"}", 2);
+    assert_true(n <= sizeof(ed) / sizeof(ed[0]));
+    assert_rc(sl_json_parse(doc, src.p, src.len, NULL), 0);
+    assert_rc(sl_json_splice_strings(moved, doc, ed, n, &out), 0);
+    assert_rc(sl_json_parse(fresh, out.p, out.len, NULL), 0);
+    s1 = sl_json_raw(fresh, 12);
+    assert_true(s1.len == 6 && memcmp(s1.p, "\"[Z]z\"", 6) == 0);
+    assert_same_tokens(moved, fresh, 17);
+    sl_buf_free(&src);
+}
+
+
+/* Appends "ab" units times to src, with edits: each "b" -> "[Q]", an "a" -> "" once in a while. */
+static void
+splice_many(sl_buf_t *src, unsigned units, sl_json_edit_t *ed, size_t *n)
+{
+    for (unsigned i = 0; i < units; i++) {
+        size_t at = src->len;
+
+        sl_buf_append(src, "ab", 2);
+        if (i % 7 == 3) {
+            ed[(*n)++] = (sl_json_edit_t){ at, at + 1, sl_str_lit(""), false };
+        }
+        ed[(*n)++] = (sl_json_edit_t){ at + 1, at + 2, sl_str_lit("[Q]"), false };
     }
 }
 
@@ -1594,6 +1674,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_splice, setup, teardown),
         cmocka_unit_test_setup_teardown(test_splice_escape, setup, teardown),
         cmocka_unit_test_setup_teardown(test_splice_strings, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_splice_strings_many, setup, teardown),
         cmocka_unit_test_setup_teardown(test_splice_strings_bytes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dom, setup, teardown),
         cmocka_unit_test_setup_teardown(test_strict, setup, teardown),
