@@ -67,16 +67,41 @@ export async function makeTmpDir(name) {
   return fsp.mkdtemp(path.join(TMP_ROOT, `${name}-`));
 }
 
-export async function freePort() {
-  return new Promise((resolve, reject) => {
+// A port for a server a test starts later (sluice binds it itself). It is
+// taken below the kernel's ephemeral range: a port from that range, free a
+// moment ago, may be the source port of any outgoing connection by the time
+// sluice binds it (this made start-ups fail with "Address already in use"
+// under load). Falls back to a kernel-chosen port when the range leaves no
+// room below it.
+const EPHEMERAL_LOW = (() => {
+  try {
+    return Number(fs.readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
+  } catch {
+    return 32768;
+  }
+})();
+
+function tryListen(port) {
+  return new Promise((resolve) => {
     const srv = net.createServer();
     srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
+    srv.on('error', () => resolve(null));
+    srv.listen(port, '127.0.0.1', () => {
+      const got = srv.address().port;
+      srv.close(() => resolve(got));
     });
   });
+}
+
+export async function freePort() {
+  const low = 20000;
+  for (let i = 0; EPHEMERAL_LOW - low > 1000 && i < 50; i++) {
+    const port = await tryListen(low + Math.floor(Math.random() * (EPHEMERAL_LOW - low)));
+    if (port !== null) return port;
+  }
+  const port = await tryListen(0);
+  if (port === null) throw new Error('no free port');
+  return port;
 }
 
 export function portAccepts(port, host = '127.0.0.1', timeoutMs = 1000) {
