@@ -469,19 +469,40 @@ metrics_same(const metrics_series_t *s, size_t nlabels, const char *const *value
 }
 
 
-/* FNV-1a over the label values as stored (cut to lens), NUL-separated. */
+/*
+ * A hash of the label values as stored (cut to lens), eight bytes a step
+ * (the last step zero-padded) with each value's length mixed in, so that
+ * "ab","c" and "a","bc" differ. Every request looks its series up, so this
+ * runs per request; the table lives in the master's segment, which only
+ * this binary's processes share.
+ */
 static uint32_t
 metrics_hash(size_t nlabels, const char *const *values, const size_t *lens)
 {
-    uint32_t h = 2166136261u;
+    uint64_t h = 0x9e3779b97f4a7c15ULL;
 
     for (size_t i = 0; i < nlabels; i++) {
-        for (size_t k = 0; k < lens[i]; k++) {
-            h = (h ^ (unsigned char) values[i][k]) * 16777619u;
+        const char *v = values[i];
+        size_t k = 0;
+
+        for (; k + 8 <= lens[i]; k += 8) {
+            uint64_t w;
+
+            memcpy(&w, v + k, 8);
+            h = (h ^ w) * 0xff51afd7ed558ccdULL;
+            h ^= h >> 32;
         }
-        h = h * 16777619u; /* the NUL: h ^ 0 */
+        if (k < lens[i]) {
+            uint64_t w = 0;
+
+            memcpy(&w, v + k, lens[i] - k);
+            h = (h ^ w) * 0xff51afd7ed558ccdULL;
+            h ^= h >> 32;
+        }
+        h = (h ^ lens[i]) * 0xc4ceb9fe1a85ec53ULL;
+        h ^= h >> 29;
     }
-    return h;
+    return (uint32_t) (h ^ (h >> 32));
 }
 
 
