@@ -108,7 +108,6 @@ sl__guard_detect_whole(const char *t, size_t len, unsigned mask, sl__guard_hits_
     e->nhits = n;
     e->age = ++memo_clock;
     memo_bytes += size;
-    memo_stats.bytes = memo_bytes;
     SL_ASSERT(memo_bytes <= SL__GUARD_MEMO_BYTES);
 }
 
@@ -130,7 +129,6 @@ memo_drop(memo_entry_t *e)
     }
     SL_ASSERT(memo_bytes >= e->len + e->nhits * sizeof(memo_hit_t));
     memo_bytes -= e->len + e->nhits * sizeof(memo_hit_t);
-    memo_stats.bytes = memo_bytes;
     free(e->text);
     memset(e, 0, sizeof(*e));
 }
@@ -212,7 +210,10 @@ memo_hash_all(const char *t, size_t len, unsigned mask)
 sl__guard_memo_stats_t
 sl__guard_memo_stats(void)
 {
-    return memo_stats;
+    sl__guard_memo_stats_t st = memo_stats;
+
+    st.bytes = memo_bytes;
+    return st;
 }
 
 
