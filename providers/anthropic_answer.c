@@ -112,6 +112,10 @@ anthropic_usage(const sl_json_t *doc, int usage, anthropic_usage_t *u, sl_usage_
 }
 
 
+/* The member a skimmed answer is read for. */
+static const sl_str_t anthropic_usage_key = sl_str_lit("usage");
+
+
 /*
  * A Messages answer -> the typed answer (one choice), read with the token
  * reader: text blocks joined, thinking blocks as reasoning (joined; the
@@ -127,13 +131,18 @@ sl__anthropic_parse_response(const void *conf, sl_call_t *call, const sl_buf_t *
     sl_json_t *doc = sl_json_create(call->pool);
     anthropic_usage_t u;
     sl_choice_t *c;
+    bool skim;
     int content;
     int n;
 
     (void) conf;
     out->raw = (sl_str_t){ body->p != NULL ? body->p : "", body->len };
     out->raw_api = SL_API_MESSAGES;
-    if (sl_json_parse(doc, out->raw.p, out->raw.len, NULL) < 0
+    /* an answer that goes on as these bytes is read for its usage: content is skimmed */
+    skim = call->raw_answer && call->client_api == SL_API_MESSAGES;
+    if ((skim ? sl_json_parse_skim(doc, out->raw.p, out->raw.len, &anthropic_usage_key, 1, NULL)
+              : sl_json_parse(doc, out->raw.p, out->raw.len, NULL))
+            < 0
         || sl_json_type(doc, SL_JSON_ROOT) != SL_JSON_OBJECT) {
         return SL_EUPSTREAM;
     }
@@ -141,6 +150,9 @@ sl__anthropic_parse_response(const void *conf, sl_call_t *call, const sl_buf_t *
     out->model = sl__adapter_literal(doc, sl_json_get(doc, SL_JSON_ROOT, "model"), NULL);
     memset(&u, 0, sizeof(u));
     anthropic_usage(doc, sl_json_get(doc, SL_JSON_ROOT, "usage"), &u, &out->usage);
+    if (skim) {
+        return 0;
+    }
 
     c = sl_pcalloc(call->pool, sizeof(*c));
     out->choices = c;

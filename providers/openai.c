@@ -550,6 +550,7 @@ sl__openai_parse_response(const void *conf, sl_call_t *call, const sl_buf_t *bod
     int v[OA_NROOT];
     int64_t created;
     int choices;
+    bool skim;
     int n = 0;
 
     (void) conf;
@@ -559,7 +560,12 @@ sl__openai_parse_response(const void *conf, sl_call_t *call, const sl_buf_t *bod
     /* a client of the provider's own API gets its bytes unchanged */
     out->raw = (sl_str_t){ body->p != NULL ? body->p : "", body->len };
     out->raw_api = call->api;
-    if (sl_json_parse(doc, out->raw.p, out->raw.len, NULL) < 0) {
+    /* an answer that goes on as these bytes is read for its usage (embeddings: always) */
+    skim = call->api == SL_API_EMBEDDINGS || (call->raw_answer && call->client_api == call->api);
+    if ((skim ? sl_json_parse_skim(doc, out->raw.p, out->raw.len, &openai_root_keys[OA_USAGE], 1,
+                                   NULL)
+              : sl_json_parse(doc, out->raw.p, out->raw.len, NULL))
+        < 0) {
         return SL_EUPSTREAM;
     }
     type = sl_json_type(doc, SL_JSON_ROOT);
@@ -577,7 +583,7 @@ sl__openai_parse_response(const void *conf, sl_call_t *call, const sl_buf_t *bod
         out->created = created;
     }
     choices = v[OA_CHOICES];
-    if (sl_json_type(doc, choices) != SL_JSON_ARRAY || sl_json_size(doc, choices) == 0) {
+    if (skim || sl_json_type(doc, choices) != SL_JSON_ARRAY || sl_json_size(doc, choices) == 0) {
         return 0;
     }
     out->choices = sl_pcalloc(call->pool, sl_json_size(doc, choices) * sizeof(sl_choice_t));

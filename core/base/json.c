@@ -72,14 +72,22 @@ typedef struct json_parser {
     size_t len;
     size_t pos; /* the cursor: it only moves forward */
     sl_json_error_t *err;
-    uint64_t work;               /* loop steps, for sl__json_work() */
-    int depth;                   /* open non-empty containers and keys, for the limit */
+    uint64_t work;        /* loop steps, for sl__json_work() */
+    int depth;            /* open non-empty containers and keys, for the limit */
+    const sl_str_t *keep; /* sl_json_parse_skim(): members read whole, the rest skimmed */
+    size_t nkeep;
+    bool skim;                   /* top-level containers not in keep are skimmed */
     int nopen;                   /* entries in open */
     int open[SL_JSON_MAX_DEPTH]; /* open non-empty containers (token indexes), innermost last */
 } json_parser_t;
 
 /* Bytes that end a run of plain string bytes: the quote, an escape, and NUL (refused). */
 static const bool json_string_stop[256] = { [0] = true, ['"'] = true, ['\\'] = true };
+
+/* Bytes a skim stops at outside strings: a string's quote and the brackets. */
+static const bool json_skim_stop[256] = {
+    ['"'] = true, ['{'] = true, ['}'] = true, ['['] = true, [']'] = true,
+};
 /* what may not stand as it is inside a JSON string: control bytes, '"' and '\\' */
 static const unsigned char json_raw_bad[256] = {
     [0] = 1,  [1] = 1,  [2] = 1,  [3] = 1,  [4] = 1,  [5] = 1,   [6] = 1,    [7] = 1,  [8] = 1,
@@ -94,6 +102,12 @@ static int json_tokenize(json_parser_t *jp);
 static inline int json_read_value(json_parser_t *jp, int *out) __attribute__((always_inline));
 static inline int json_read_key(json_parser_t *jp) __attribute__((always_inline));
 static inline int json_read_string(json_parser_t *jp, int *out) __attribute__((always_inline));
+static inline int json_string_end(json_parser_t *jp, size_t q, size_t *end)
+    __attribute__((always_inline));
+static bool json_skims(const json_parser_t *jp, int key);
+static int json_skim(json_parser_t *jp, int t, int *out);
+static int json_parse(sl_json_t *doc, const char *p, size_t len, sl_json_error_t *err,
+                      const sl_str_t *keep, size_t nkeep, bool skim);
 static int json_read_number(json_parser_t *jp, int *out);
 static int json_read_literal(json_parser_t *jp, int *out);
 static inline int json_tok_add(sl_json_t *doc, sl_json_type_e type, size_t start, size_t end);
@@ -164,6 +178,22 @@ json_free_cb(void *arg)
 int
 sl_json_parse(sl_json_t *doc, const char *p, size_t len, sl_json_error_t *err)
 {
+    return json_parse(doc, p, len, err, NULL, 0, false);
+}
+
+
+int
+sl_json_parse_skim(sl_json_t *doc, const char *p, size_t len, const sl_str_t *keep, size_t nkeep,
+                   sl_json_error_t *err)
+{
+    return json_parse(doc, p, len, err, keep, nkeep, true);
+}
+
+
+static int
+json_parse(sl_json_t *doc, const char *p, size_t len, sl_json_error_t *err, const sl_str_t *keep,
+           size_t nkeep, bool skim)
+{
     json_parser_t jp;
     int rc;
 
@@ -188,6 +218,9 @@ sl_json_parse(sl_json_t *doc, const char *p, size_t len, sl_json_error_t *err)
     jp.err = err;
     jp.work = 0;
     jp.depth = 0;
+    jp.keep = keep;
+    jp.nkeep = nkeep;
+    jp.skim = skim;
     jp.nopen = 0;
     rc = json_tokenize(&jp);
     doc->work = jp.work;
@@ -315,6 +348,9 @@ json_read_value(json_parser_t *jp, int *out)
             return json_fail(doc, jp->err, (size_t) doc->tok[t].start,
                              "maximum nesting depth reached");
         }
+        if (jp->skim && json_skims(jp, t - 1)) {
+            return json_skim(jp, t, out);
+        }
         jp->open[jp->nopen++] = t;
         jp->depth++;
         if (type == SL_JSON_OBJECT) {
@@ -394,10 +430,28 @@ json_read_key(json_parser_t *jp)
 static inline int
 json_read_string(json_parser_t *jp, int *out)
 {
+    size_t q;
+    int rc = json_string_end(jp, jp->pos + 1, &q);
+
+    if (rc < 0) {
+        return rc;
+    }
+    *out = json_push(jp, SL_JSON_STRING, jp->pos + 1, q);
+    jp->pos = q + 1;
+    return JSON_DONE;
+}
+
+
+/*
+ * The closing quote (*end) of the string whose bytes start at q, its escapes
+ * checked for form as json_read_string() says. Returns JSON_DONE or the
+ * failure.
+ */
+static inline int
+json_string_end(json_parser_t *jp, size_t q, size_t *end)
+{
     const char *p = jp->p;
     size_t len = jp->len;
-    size_t start = jp->pos + 1;
-    size_t q = start;
 
     for (;;) {
         size_t from = q;
@@ -441,8 +495,90 @@ json_read_string(json_parser_t *jp, int *out)
             return json_fail(jp->doc, jp->err, q, "invalid escape");
         }
     }
-    *out = json_push(jp, SL_JSON_STRING, start, q);
-    jp->pos = q + 1;
+    *end = q;
+    return JSON_DONE;
+}
+
+
+/*
+ * Whether the container value of member key (a top-level member: the root
+ * object is the only open container) is skimmed: its name is not one the
+ * caller keeps. An escaped name is compared as written.
+ */
+static bool
+json_skims(const json_parser_t *jp, int key)
+{
+    const json_tok_t *k = &jp->doc->tok[key];
+    size_t n = (size_t) (k->end - k->start);
+
+    if (jp->nopen != 1 || jp->doc->tok[jp->open[0]].type != SL_JSON_OBJECT) {
+        return false;
+    }
+    for (size_t i = 0; i < jp->nkeep; i++) {
+        if (jp->keep[i].len == n && memcmp(jp->keep[i].p, jp->p + k->start, n) == 0) {
+            return false;
+        }
+    }
+    return true;
+}
+
+
+/*
+ * The rest of the container t opened (the cursor is past its opening
+ * bracket): brackets matched by kind, strings read for form
+ * (json_string_end), the other bytes passed over, no token written. t spans
+ * it and has no children. Linear; nesting is bounded as sl_json_parse()
+ * bounds it, counting containers only.
+ */
+static int
+json_skim(json_parser_t *jp, int t, int *out)
+{
+    sl_json_t *doc = jp->doc;
+    const char *p = jp->p;
+    char want[SL_JSON_MAX_DEPTH];
+    int room = SL_JSON_MAX_DEPTH - jp->depth;
+    size_t q = jp->pos;
+    int n = 0;
+    int rc;
+
+    want[n++] = doc->tok[t].type == SL_JSON_OBJECT ? '}' : ']';
+    while (n > 0) {
+        size_t from = q;
+
+        while (q < jp->len && !json_skim_stop[(unsigned char) p[q]]) {
+            q++;
+        }
+        jp->work += q - from + 1;
+        if (q == jp->len) {
+            return json_fail(doc, jp->err, q, "unexpected end of input");
+        }
+        switch (p[q]) {
+        case '"':
+            rc = json_string_end(jp, q + 1, &q);
+            if (rc < 0) {
+                return rc;
+            }
+            break;
+        case '{':
+        case '[':
+            if (n == room) {
+                return json_fail(doc, jp->err, q, "maximum nesting depth reached");
+            }
+            want[n++] = p[q] == '{' ? '}' : ']';
+            break;
+        default:
+            if (p[q] != want[n - 1]) {
+                return json_fail(doc, jp->err, q,
+                                 want[n - 1] == '}' ? "'}' expected" : "']' expected");
+            }
+            n--;
+            break;
+        }
+        q++;
+    }
+    jp->pos = q;
+    doc->tok[t].end = (int) q;
+    *out = t;
     return JSON_DONE;
 }
 

@@ -89,6 +89,21 @@ sl_json_t *sl_json_create(sl_pool_t *pool);
 int sl_json_parse(sl_json_t *doc, const char *p, size_t len, sl_json_error_t *err);
 
 /*
+ * sl_json_parse() for a caller that reads a few members of a top-level
+ * object and passes the bytes on: the value of a top-level member that is a
+ * non-empty object or array and whose name (as written) is none of the
+ * nkeep names in keep is skimmed, not read. Its brackets are matched by
+ * kind and its strings checked as the reader checks them, but nothing else
+ * in it is held to the grammar, and it becomes one token with no children
+ * (sl_json_size() 0; sl_json_raw() gives its bytes, which sl_json_parse()
+ * can read on their own). The rest of the document is read as
+ * sl_json_parse() reads it. Same returns and costs; a skimmed value costs
+ * no token.
+ */
+int sl_json_parse_skim(sl_json_t *doc, const char *p, size_t len, const sl_str_t *keep,
+                       size_t nkeep, sl_json_error_t *err);
+
+/*
  * Type of value v; SL_JSON_NONE for -1, an index out of range, a reader
  * holding no document, or doc NULL. Every reading call below takes these and
  * answers "absent" (-1, 0, an empty string, SL_EPARSE).

@@ -799,6 +799,8 @@ attempt_answer(sl_drv_attempt_t *a)
     sl_error_t blocked;
 
     memset(&ans, 0, sizeof(ans));
+    a->call.raw_answer =
+        rq->tail_text == NULL && !sl_guard_filters_output(rq->guard) && !sl__cache_stores(rq);
     if (a->ops->parse_response(a->ext, &a->call, &a->body, &ans) < 0) {
         sl_error_t e = { .status = 502,
                          .type = "api_error",

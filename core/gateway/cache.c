@@ -522,6 +522,13 @@ sl__cache_answer(sl_drv_req_t *rq, const sl_answer_t *ans)
 }
 
 
+bool
+sl__cache_stores(const sl_drv_req_t *rq)
+{
+    return rq->cache != NULL && rq->cache->store;
+}
+
+
 void
 sl__cache_row(sl_drv_req_t *rq, sl_ledger_row_t *row)
 {

@@ -94,6 +94,14 @@ typedef struct sl_call {
     const sl_target_t *target;  /* provider and the provider's model name */
     const sl_secret_t *api_key; /* the credential this attempt uses, NULL for none */
     bool forwarded;             /* build_request forwarded native (answers come in client_api) */
+    /*
+     * Set by the attempt before parse_response: nothing reads a whole
+     * answer's choices but the frontend, which sends raw when its raw_api
+     * is client_api (no cache store, no output guardrail, no live-tail
+     * text). The adapter may then leave them unread (nchoices 0) when it
+     * sets raw in client_api.
+     */
+    bool raw_answer;
 } sl_call_t;
 
 /*

@@ -222,6 +222,9 @@ void sl__cache_events(sl_drv_req_t *rq, const void *a, const sl_evs_t *evs);
 /* The whole answer the client gets, kept to fill. */
 void sl__cache_answer(sl_drv_req_t *rq, const sl_answer_t *ans);
 
+/* Whether sl__cache_answer() keeps rq's answer (it reads its choices). */
+bool sl__cache_stores(const sl_drv_req_t *rq);
+
 /* The ledger row's cache fields (and a hit's provider, model and savings). */
 void sl__cache_row(sl_drv_req_t *rq, sl_ledger_row_t *row);
 

@@ -19,7 +19,12 @@
  *     text gives a document both readers take with the same values, and
  *     sl_json_quote() writes the same bytes;
  *   - reuse: parsing a prefix first, then the document, with one reader,
- *     gives the same result as a fresh reader.
+ *     gives the same result as a fresh reader;
+ *   - skim: sl_json_parse_skim() (keeping the first member's name) takes
+ *     what the reader takes, within the same steps, with the same top-level
+ *     members: each of the same type and bytes, the kept one and scalars
+ *     with the same children, other containers with none; what it refuses
+ *     the reader refuses.
  *
  * Through meson (test/fuzz/meson.build, clang only):
  *   CC=clang meson setup build-fuzz -Db_sanitize=address,undefined -Db_lundef=false \
@@ -56,6 +61,7 @@ static void fuzz_lookup(const sl_json_t *doc, int obj, sl_pool_t *pool);
 static void fuzz_strings(const sl_json_t *doc, int v, sl_json_edit_t *edits, size_t *n,
                          sl_pool_t *pool);
 static void fuzz_splice(const sl_json_t *doc, sl_str_t src, json_t *j, sl_pool_t *pool);
+static void fuzz_skim(const sl_json_t *doc, const char *p, size_t size, int rc, sl_pool_t *pool);
 
 
 static void
@@ -90,6 +96,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     (void) sl_json_parse(again, p, size / 2, NULL);
     fuzz_check(sl_json_parse(again, p, size, NULL) == rc, "a reused reader disagrees");
 
+    fuzz_skim(doc, p, size, rc, pool);
     j = json_loadb(p, size, JSON_DECODE_ANY, &jerr);
     if (rc < 0) {
         fuzz_check(rc == SL_EPARSE, "refused with another code than SL_EPARSE");
@@ -129,6 +136,62 @@ out:
     free(p);
     sl_pool_destroy(pool);
     return 0;
+}
+
+
+/* The skim against the whole read (doc, rc) of the same bytes (see the header). */
+static void
+fuzz_skim(const sl_json_t *doc, const char *p, size_t size, int rc, sl_pool_t *pool)
+{
+    sl_json_t *sk = sl_json_create(pool);
+    sl_str_t keep = sl_str_null;
+    int first = sl_json_first(doc, SL_JSON_ROOT);
+    int src;
+    int k;
+
+    if (rc == 0 && sl_json_type(doc, SL_JSON_ROOT) == SL_JSON_OBJECT && first >= 0) {
+        keep = sl_json_raw(doc, first);
+        keep = (sl_str_t){ keep.p + 1, keep.len - 2 }; /* the name as written, no quotes */
+    }
+    src = sl_json_parse_skim(sk, p, size, &keep, keep.p != NULL ? 1 : 0, NULL);
+    fuzz_check(sl__json_work(sk) <= sl__json_work(doc) || rc < 0,
+               "the skim takes more steps than the whole read");
+    fuzz_check(sl__json_work(sk) <= 4 * (uint64_t) size + 8, "skim: more than 4 * len + 8 steps");
+    if (rc < 0) {
+        return; /* the skim may take it: it does not check every byte it passes */
+    }
+    fuzz_check(src == 0, "the skim refuses what the reader takes");
+    fuzz_check(sl_json_type(sk, SL_JSON_ROOT) == sl_json_type(doc, SL_JSON_ROOT),
+               "the skim reads another root");
+    if (sl_json_type(doc, SL_JSON_ROOT) != SL_JSON_OBJECT) {
+        fuzz_check(sl_json_size(sk, SL_JSON_ROOT) == sl_json_size(doc, SL_JSON_ROOT),
+                   "the skim reads a top-level array otherwise");
+        return;
+    }
+    fuzz_check(sl_json_size(sk, SL_JSON_ROOT) == sl_json_size(doc, SL_JSON_ROOT),
+               "the skim reads another number of members");
+    k = sl_json_first(sk, SL_JSON_ROOT);
+    for (int d = first; d >= 0; d = sl_json_next(doc, SL_JSON_ROOT, d)) {
+        int dv = sl_json_key_value(doc, d);
+        int sv = sl_json_key_value(sk, k);
+        sl_str_t a = sl_json_raw(doc, dv);
+        sl_str_t b = sl_json_raw(sk, sv);
+        sl_str_t dk = sl_json_raw(doc, d);
+        sl_str_t sk_key = sl_json_raw(sk, k);
+        bool kept = dk.len == keep.len + 2 && memcmp(dk.p + 1, keep.p, keep.len) == 0;
+        bool scalar =
+            sl_json_type(doc, dv) != SL_JSON_OBJECT && sl_json_type(doc, dv) != SL_JSON_ARRAY;
+
+        fuzz_check(dk.p == sk_key.p && dk.len == sk_key.len, "the skim moves a key");
+        fuzz_check(sl_json_type(sk, sv) == sl_json_type(doc, dv), "the skim reads another type");
+        fuzz_check(a.len == b.len && a.p == b.p, "the skim spans a value otherwise");
+        fuzz_check(
+            sl_json_size(sk, sv)
+                == (kept || scalar || sl_json_size(doc, dv) == 0 ? sl_json_size(doc, dv) : 0),
+            "the skim reads a member's children otherwise");
+        k = sl_json_next(sk, SL_JSON_ROOT, k);
+    }
+    fuzz_check(k == -1, "the skim reads more members");
 }
 
 

@@ -4,11 +4,14 @@
 // slow request on it still gets its 408 at header_timeout; and the key
 // lookup's per-worker cache (text -> id) still reads the key's record on
 // every request, so a change made by the CLI in another process applies to
-// the next request on a connection that already used the key.
+// the next request on a connection that already used the key. A chat answer
+// that goes to a chat client as the provider's bytes is read only for its
+// usage (its choices skimmed, not parsed): the bytes arrive unchanged and
+// the ledger row has the answer's tokens, whatever its text holds.
 
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startStack, RawConn, createKey, sluiceCli, sleep } from '../lib/harness.mjs';
+import { startStack, RawConn, createKey, sluiceCli, sleep, usageJson } from '../lib/harness.mjs';
 
 const CHAT = JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hot' }] });
 const post = (key) =>
@@ -55,6 +58,31 @@ describe('hot path: lazy connection timer, cached key lookup', () => {
       const rs = await c.responses(2, 6000);
       assert.equal(rs[1].status, 408);
     } finally { c.destroy(); }
+  });
+
+  it('a passed-through answer keeps its bytes and its usage reaches the ledger', async () => {
+    // brackets, quotes, escapes and non-ASCII in the text the mock echoes back
+    const text = 'skim ] } [{ "quoted" \\ back\\slash \u00e9 \u{1F600} ]] }} end';
+    const body = JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: text }] });
+    const c = await RawConn.open(sluice.port);
+    let r;
+    try {
+      c.write(`POST /v1/chat/completions HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer ${sluice.key}\r\n` +
+        `x-request-id: skim-1\r\nContent-Type: application/json\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+      [r] = await c.responses(1, 10000);
+    } finally { c.destroy(); }
+    assert.equal(r.status, 200, r.body);
+    const a = JSON.parse(r.body);
+    assert.equal(a.choices[0].message.content, `mock reply: ${text}`);
+    assert.equal(a.object, 'chat.completion');
+    // the mock writes its JSON compactly: a body re-encoded by the gateway would differ
+    assert.equal(r.body.includes('"choices":[{"index":0,"message":{"role":"assistant","content":'), true, r.body);
+    assert.ok(a.usage.prompt_tokens > 10 && a.usage.completion_tokens > 10, JSON.stringify(a.usage));
+    const row = (await usageJson(sluice, 'request')).find((x) => x.id === 'skim-1');
+    assert.ok(row, 'no ledger row for skim-1');
+    assert.equal(row.prompt_tokens, a.usage.prompt_tokens);
+    assert.equal(row.completion_tokens, a.usage.completion_tokens);
   });
 
   it('a key update by the CLI applies to the next request of a connection that used the key', async () => {

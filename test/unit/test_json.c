@@ -66,6 +66,8 @@ static void test_depth_limit(void **state);
 static void test_linear(void **state);
 static void test_linear_refused(void **state);
 static void test_key_escape_bound(void **state);
+static void test_skim(void **state);
+static void test_skim_refused(void **state);
 static void shape_open(sl_buf_t *b);
 static void shape_list(sl_buf_t *b, size_t n, const char *item);
 static void gen_arrays(sl_buf_t *b, size_t n);
@@ -1225,6 +1227,113 @@ test_key_escape_bound(void **state)
 }
 
 
+/*
+ * sl_json_parse_skim: top-level containers not kept are one childless
+ * token spanning their bytes (strings holding brackets and escaped quotes
+ * included); kept ones, scalars and the members after a skimmed value are
+ * read as sl_json_parse reads them.
+ */
+static void
+test_skim(void **state)
+{
+    static const char src[] =
+        "{\"id\":\"x\",\"choices\":[{\"message\":{\"content\":\"a ]} \\\"[{ b\"},\"n\":[1,{}]}],"
+        " \"usage\" : {\"prompt_tokens\":3,\"details\":{\"cached\":1}},\"e\":{},\"tail\":[[\"]\"]],"
+        "\"z\":true}";
+    static const char choices[] = "[{\"message\":{\"content\":\"a ]} \\\"[{ b\"},\"n\":[1,{}]}]";
+    static const sl_str_t keep[] = { sl_str_lit("usage") };
+    sl_json_t *doc = sl_json_create(*state);
+    sl_json_t *full = sl_json_create(*state);
+    sl_json_t *part = sl_json_create(*state);
+    int ch, u, tail;
+    int64_t n = 0;
+    sl_str_t raw;
+
+    assert_rc(sl_json_parse_skim(doc, src, strlen(src), keep, 1, NULL), 0);
+    assert_rc(sl_json_parse(full, src, strlen(src), NULL), 0);
+    assert_int_equal(sl_json_size(doc, SL_JSON_ROOT), 6);
+    assert_str(doc, sl_json_get(doc, SL_JSON_ROOT, "id"), "x");
+    ch = sl_json_get(doc, SL_JSON_ROOT, "choices");
+    assert_int_equal(sl_json_type(doc, ch), SL_JSON_ARRAY);
+    assert_int_equal(sl_json_size(doc, ch), 0);
+    assert_int_equal(sl_json_first(doc, ch), -1);
+    raw = sl_json_raw(doc, ch);
+    assert_true(sl_str_eq(raw, choices));
+    assert_true(sl_str_eq(sl_json_raw(full, sl_json_get(full, SL_JSON_ROOT, "choices")), choices));
+    /* its bytes read on their own */
+    assert_rc(sl_json_parse(part, raw.p, raw.len, NULL), 0);
+    assert_int_equal(sl_json_size(part, SL_JSON_ROOT), 1);
+    /* the kept member is read whole, its nested object too */
+    u = sl_json_get(doc, SL_JSON_ROOT, "usage");
+    assert_int_equal(sl_json_size(doc, u), 2);
+    assert_rc(sl_json_int(doc, sl_json_path(doc, u, "details.cached"), &n), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(sl_json_type(doc, sl_json_get(doc, SL_JSON_ROOT, "e")), SL_JSON_OBJECT);
+    tail = sl_json_get(doc, SL_JSON_ROOT, "tail");
+    assert_true(sl_str_eq(sl_json_raw(doc, tail), "[[\"]\"]]"));
+    assert_int_equal(sl_json_type(doc, sl_json_get(doc, SL_JSON_ROOT, "z")), SL_JSON_TRUE);
+    /* a root that is not an object, and containers below the top level, are read whole */
+    assert_rc(sl_json_parse_skim(doc, "[[1,2],{\"a\":[3]}]", 17, keep, 1, NULL), 0);
+    assert_int_equal(sl_json_size(doc, sl_json_first(doc, SL_JSON_ROOT)), 2);
+    assert_rc(
+        sl_json_parse_skim(doc, "{\"usage\":{\"a\":[1]},\"b\":{\"c\":[2,3]}}", 35, keep, 1, NULL),
+        0);
+    assert_int_equal(sl_json_size(doc, sl_json_get(doc, SL_JSON_ROOT, "usage")), 1);
+    assert_int_equal(sl_json_size(doc, sl_json_path(doc, SL_JSON_ROOT, "usage.a")), 1);
+    assert_int_equal(sl_json_size(doc, sl_json_get(doc, SL_JSON_ROOT, "b")), 0);
+    /* with no name kept, every top-level container is skimmed */
+    assert_rc(sl_json_parse_skim(doc, "{\"usage\":{\"a\":1}}", 17, NULL, 0, NULL), 0);
+    assert_int_equal(sl_json_size(doc, sl_json_get(doc, SL_JSON_ROOT, "usage")), 0);
+}
+
+
+/*
+ * A skimmed value is refused for what the skim checks (brackets by kind,
+ * strings and their escapes, the end of input, nesting) and for what the
+ * reader checks around it; what it does not check (a number's or a
+ * literal's spelling inside it) passes.
+ */
+static void
+test_skim_refused(void **state)
+{
+    static const char *const bad[] = {
+        "{\"c\":[{]}",         "{\"c\":[}",           "{\"c\":{\"a\":[1}}", "{\"c\":[\"a]",
+        "{\"c\":[\"\\q\"]}",   "{\"c\":[\"\\u12\"]}", "{\"c\":[1]",         "{\"c\":[1]]}",
+        "{\"c\":[1] \"d\":2}", "{\"c\":[\"a\0\"]}",   "{\"c\":[",
+    };
+    sl_json_t *doc = sl_json_create(*state);
+    sl_json_error_t err;
+    sl_buf_t deep = SL_BUF_INIT;
+
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        /* the NUL one is measured past its NUL */
+        size_t len = i == 9 ? 12 : strlen(bad[i]);
+
+        if (sl_json_parse_skim(doc, bad[i], len, NULL, 0, &err) != SL_EPARSE) {
+            print_error("skim took bad document %zu: %.*s\n", i, (int) len, bad[i]);
+            fail();
+        }
+        assert_true(err.pos <= len);
+        assert_int_equal(sl_json_type(doc, SL_JSON_ROOT), SL_JSON_NONE);
+    }
+    assert_rc(sl_json_parse_skim(doc, "{\"c\":[tru, 1.2.3, x]}", 21, NULL, 0, NULL), 0);
+    assert_int_equal(sl_json_parse(doc, "{\"c\":[tru, 1.2.3, x]}", 21, NULL), SL_EPARSE);
+    /* nesting: bounded as the reader bounds it */
+    sl_buf_puts(&deep, "{\"c\":");
+    for (int i = 0; i < SL_JSON_MAX_DEPTH; i++) {
+        sl_buf_puts(&deep, "[");
+    }
+    for (int i = 0; i < SL_JSON_MAX_DEPTH; i++) {
+        sl_buf_puts(&deep, "]");
+    }
+    sl_buf_puts(&deep, "}");
+    assert_int_equal(sl_json_parse_skim(doc, deep.p, deep.len, NULL, 0, &err), SL_EPARSE);
+    assert_string_equal(err.text, "maximum nesting depth reached");
+    assert_true(sl__json_work(doc) <= 4 * deep.len + 8);
+    sl_buf_free(&deep);
+}
+
+
 static void
 test_splice(void **state)
 {
@@ -1671,6 +1780,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_linear, setup, teardown),
         cmocka_unit_test_setup_teardown(test_linear_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_key_escape_bound, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_skim, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_skim_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_splice, setup, teardown),
         cmocka_unit_test_setup_teardown(test_splice_escape, setup, teardown),
         cmocka_unit_test_setup_teardown(test_splice_strings, setup, teardown),
