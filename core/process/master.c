@@ -413,7 +413,10 @@ master_spawn(master_t *m, unsigned slot)
         ctx.nlisten = nfds;
         ctx.admin_fd = admin_fd;
         ctx.ctl_fd = sv[1];
-        _exit(sl_worker_run(&ctx));
+        int rc = sl_worker_run(&ctx);
+
+        sl_process_profile_dump();
+        _exit(rc);
     }
     close(sv[1]);
     p = &m->procs[m->nprocs++];

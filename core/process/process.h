@@ -40,4 +40,14 @@ int sl_process_core_dumps(bool enable);
  */
 int sl_process_notify(const char *state);
 
+/*
+ * In a build that writes a profile for profile-guided optimization (meson
+ * -Db_pgo=generate, scripts/build-release's first pass), writes this
+ * process's counts now: a worker leaves with _exit(), which skips the exit
+ * handler that writes them, so without this only the master's part and
+ * `serve --single` would be profiled. Concurrent writers merge (libgcov
+ * locks each file). In any other build it does nothing. Any process.
+ */
+void sl_process_profile_dump(void);
+
 #endif
