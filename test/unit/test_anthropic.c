@@ -718,10 +718,15 @@ test_native_request(void **state)
 }
 
 
-/* A whole answer for a Messages client: raw, with the typed answer beside it. */
+/*
+ * A whole answer for a Messages client: raw, with the typed answer beside it;
+ * with raw_answer (no one else reads it), raw and the usage only.
+ */
 static void
 test_native_answer(void **state)
 {
+    static const char bad[] = "{\"id\":\"msg_1\",\"content\":[{\"type\":\"text\"]},"
+                              "\"usage\":{\"input_tokens\":1}}";
     test_ctx_t *t = *state;
     size_t len;
     const char *raw = sl_test_fixture(t->pool, DIR, "native_req.json", &len);
@@ -737,6 +742,18 @@ test_native_answer(void **state)
     assert_int_equal(a.raw_api, SL_API_MESSAGES);
     assert_true(a.choices[0].signature.len > 2);
     assert_int_equal(a.usage.cache_write_1h_tokens, 1500);
+
+    /* nothing but the frontend reads it: the content is skimmed, the usage read */
+    t->call.raw_answer = true;
+    got = answer(t, "resp_thinking.in.json", &a, &body);
+    json_decref(got);
+    assert_ptr_equal(a.raw.p, body.p);
+    assert_int_equal(a.nchoices, 0);
+    assert_int_equal(a.usage.cache_write_1h_tokens, 1500);
+    assert_true(a.id.len > 2);
+    body = (sl_buf_t){ (char *) bad, sizeof(bad) - 1, sizeof(bad) - 1 };
+    memset(&a, 0, sizeof(a));
+    assert_int_equal(anthropic()->parse_response(NULL, &t->call, &body, &a), SL_EUPSTREAM);
 }
 
 

@@ -47,6 +47,7 @@ static void test_answer_tools(void **state);
 static void test_answer_reasoning(void **state);
 static void test_answer_embeddings(void **state);
 static void test_answer_invalid(void **state);
+static void test_answer_raw(void **state);
 static void test_stream_passthrough(void **state);
 static void test_stream_typed(void **state);
 static void test_stream_error(void **state);
@@ -338,6 +339,56 @@ test_answer_invalid(void **state)
 
 
 /*
+ * With raw_answer (nothing but the frontend reads the answer) a chat client
+ * gets the bytes and the usage, and the choices are skimmed: none are
+ * typed. Broken brackets or strings in them still make SL_EUPSTREAM; a
+ * client of another API gets the typed choices all the same.
+ */
+static void
+test_answer_raw(void **state)
+{
+    static const char *const bad[] = {
+        "{\"id\":\"x\",\"choices\":[{\"message\":{]}],\"usage\":{\"prompt_tokens\":1}}",
+        "{\"id\":\"x\",\"choices\":[{\"message\":\"\\q\"}],\"usage\":{}}",
+        "{\"id\":\"x\",\"choices\":[{\"message\":\"open]}",
+    };
+    test_ctx_t *t = *state;
+    sl_buf_t out = SL_BUF_INIT;
+    sl_answer_t a;
+    sl_buf_t body;
+
+    call_init(t, SL_API_CHAT, false, false);
+    t->call.raw_answer = true;
+    parse(t, "resp_text.json", &a, &body);
+    assert_int_equal(a.nchoices, 0);
+    assert_int_equal(a.raw_api, SL_API_CHAT);
+    assert_true(a.usage.known);
+    assert_int_equal(a.usage.prompt_tokens, 12);
+    assert_int_equal(a.usage.completion_tokens, 5);
+    assert_int_equal(a.usage.cached_tokens, 4);
+    assert_int_equal(a.usage.reasoning_tokens, 2);
+    assert_int_equal(a.created, 1700000000);
+    assert_true(a.id.len > 2 && a.model.len > 2);
+    assert_int_equal(sl_frontend_get(SL_API_CHAT)->encode_answer(&t->call, &a, &out), 0);
+    assert_int_equal(out.len, body.len);
+    assert_memory_equal(out.p, body.p, body.len);
+    sl_buf_free(&out);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        sl_buf_t b = { (char *) bad[i], strlen(bad[i]), strlen(bad[i]) };
+
+        memset(&a, 0, sizeof(a));
+        assert_int_equal(openai()->parse_response(NULL, &t->call, &b, &a), SL_EUPSTREAM);
+    }
+    /* a Messages client needs the choices: raw_answer does not skim for it */
+    call_init(t, SL_API_MESSAGES, false, false);
+    t->call.raw_answer = true;
+    parse(t, "resp_text.json", &a, &body);
+    assert_int_equal(a.nchoices, 1);
+    assert_int_equal(a.choices[0].finish, SL_FINISH_STOP);
+}
+
+
+/*
  * A chat client gets the provider's events unchanged (the frontend's
  * [DONE] at the end), but for the usage chunk when it did not ask for
  * usage; the typed events are there all the same.
@@ -529,6 +580,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_answer_reasoning, setup, teardown),
         cmocka_unit_test_setup_teardown(test_answer_embeddings, setup, teardown),
         cmocka_unit_test_setup_teardown(test_answer_invalid, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_answer_raw, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stream_passthrough, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stream_typed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stream_error, setup, teardown),
