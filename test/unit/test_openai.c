@@ -41,6 +41,7 @@ static int teardown(void **state);
 static const sl_provider_ops_t *openai(void);
 static void call_init(test_ctx_t *t, sl_api_e client_api, bool stream, bool wants_usage);
 static void parse(test_ctx_t *t, const char *name, sl_answer_t *a, sl_buf_t *body);
+static void assert_text_raw(test_ctx_t *t, const sl_answer_t *a, const sl_buf_t *body);
 static void test_api(void **state);
 static void test_answer_text(void **state);
 static void test_answer_tools(void **state);
@@ -138,6 +139,28 @@ parse(test_ctx_t *t, const char *name, sl_answer_t *a, sl_buf_t *body)
 }
 
 
+/* resp_text.json's answer: a chat client gets its bytes; its usage and created are read. */
+static void
+assert_text_raw(test_ctx_t *t, const sl_answer_t *a, const sl_buf_t *body)
+{
+    sl_buf_t out = SL_BUF_INIT;
+
+    assert_int_equal(a->raw_api, SL_API_CHAT);
+    assert_ptr_equal(a->raw.p, body->p);
+    assert_int_equal(a->raw.len, body->len);
+    assert_int_equal(sl_frontend_get(SL_API_CHAT)->encode_answer(&t->call, a, &out), 0);
+    assert_int_equal(out.len, body->len);
+    assert_memory_equal(out.p, body->p, body->len);
+    sl_buf_free(&out);
+    assert_true(a->usage.known);
+    assert_int_equal(a->usage.prompt_tokens, 12);
+    assert_int_equal(a->usage.completion_tokens, 5);
+    assert_int_equal(a->usage.cached_tokens, 4);
+    assert_int_equal(a->usage.reasoning_tokens, 2);
+    assert_int_equal(a->created, 1700000000);
+}
+
+
 static void
 test_api(void **state)
 {
@@ -217,24 +240,10 @@ test_answer_text(void **state)
     test_ctx_t *t = *state;
     sl_answer_t a;
     sl_buf_t body;
-    sl_buf_t out = SL_BUF_INIT;
 
     call_init(t, SL_API_CHAT, false, false);
     parse(t, "resp_text.json", &a, &body);
-    assert_int_equal(a.raw_api, SL_API_CHAT);
-    assert_ptr_equal(a.raw.p, body.p);
-    assert_int_equal(a.raw.len, body.len);
-    assert_int_equal(sl_frontend_get(SL_API_CHAT)->encode_answer(&t->call, &a, &out), 0);
-    assert_int_equal(out.len, body.len);
-    assert_memory_equal(out.p, body.p, body.len);
-    sl_buf_free(&out);
-
-    assert_true(a.usage.known);
-    assert_int_equal(a.usage.prompt_tokens, 12);
-    assert_int_equal(a.usage.completion_tokens, 5);
-    assert_int_equal(a.usage.cached_tokens, 4);
-    assert_int_equal(a.usage.reasoning_tokens, 2);
-    assert_int_equal(a.created, 1700000000);
+    assert_text_raw(t, &a, &body);
     assert_int_equal(a.nchoices, 1);
     assert_int_equal(a.choices[0].finish, SL_FINISH_STOP);
 
@@ -353,7 +362,6 @@ test_answer_raw(void **state)
         "{\"id\":\"x\",\"choices\":[{\"message\":\"open]}",
     };
     test_ctx_t *t = *state;
-    sl_buf_t out = SL_BUF_INIT;
     sl_answer_t a;
     sl_buf_t body;
 
@@ -361,18 +369,8 @@ test_answer_raw(void **state)
     t->call.raw_answer = true;
     parse(t, "resp_text.json", &a, &body);
     assert_int_equal(a.nchoices, 0);
-    assert_int_equal(a.raw_api, SL_API_CHAT);
-    assert_true(a.usage.known);
-    assert_int_equal(a.usage.prompt_tokens, 12);
-    assert_int_equal(a.usage.completion_tokens, 5);
-    assert_int_equal(a.usage.cached_tokens, 4);
-    assert_int_equal(a.usage.reasoning_tokens, 2);
-    assert_int_equal(a.created, 1700000000);
+    assert_text_raw(t, &a, &body);
     assert_true(a.id.len > 2 && a.model.len > 2);
-    assert_int_equal(sl_frontend_get(SL_API_CHAT)->encode_answer(&t->call, &a, &out), 0);
-    assert_int_equal(out.len, body.len);
-    assert_memory_equal(out.p, body.p, body.len);
-    sl_buf_free(&out);
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         sl_buf_t b = { (char *) bad[i], strlen(bad[i]), strlen(bad[i]) };
 
