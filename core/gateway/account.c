@@ -37,6 +37,7 @@ sl_acct_auth(sl_db_t *db, sl_http_req_t *r, sl_acct_t *a, const char **why)
 {
     const sl_conf_t *conf = r->conf;
     sl_str_t key = sl_http_req_credential(r);
+    bool stored;
     bool ok = false;
     sl_txn_t *t;
     sl_key_t *k;
@@ -51,9 +52,22 @@ sl_acct_auth(sl_db_t *db, sl_http_req_t *r, sl_acct_t *a, const char **why)
         return SL_EAUTH;
     }
 
-    /* static keys: every one is compared, whatever matched (constant time) */
+    /*
+     * static keys: every one is compared, whatever matched (constant time),
+     * but a stored key's text (SL_KEY_PREFIX, which is public) is compared
+     * only with static keys that have the prefix too: no other can match.
+     */
+    stored = key.len >= sizeof(SL_KEY_PREFIX) - 1
+             && memcmp(key.p, SL_KEY_PREFIX, sizeof(SL_KEY_PREFIX) - 1) == 0;
     for (size_t i = 0; i < conf->nstatic_keys; i++) {
-        ok |= sl_str_ct_eq(key.p, key.len, conf->static_keys[i].value, conf->static_keys[i].len);
+        const sl_secret_t *s = &conf->static_keys[i];
+
+        if (stored
+            && (s->len < sizeof(SL_KEY_PREFIX) - 1
+                || memcmp(s->value, SL_KEY_PREFIX, sizeof(SL_KEY_PREFIX) - 1) != 0)) {
+            continue;
+        }
+        ok |= sl_str_ct_eq(key.p, key.len, s->value, s->len);
     }
     if (ok) {
         a->key_id = "";
@@ -63,8 +77,7 @@ sl_acct_auth(sl_db_t *db, sl_http_req_t *r, sl_acct_t *a, const char **why)
         return 0;
     }
     *why = "Incorrect API key provided.";
-    if (db == NULL || key.len < sizeof(SL_KEY_PREFIX) - 1
-        || memcmp(key.p, SL_KEY_PREFIX, sizeof(SL_KEY_PREFIX) - 1) != 0) {
+    if (db == NULL || !stored) {
         return SL_EAUTH;
     }
 

@@ -744,7 +744,7 @@ sl__drv_log(sl_drv_req_t *rq, int status)
            rq->public_model != NULL ? rq->public_model : "-",
            rq->served != NULL ? rq->served->provider->name : "-",
            rq->served != NULL ? rq->served->model : "-", rq->attempts,
-           (unsigned long long) ((uv_hrtime() - r->start_ns) / 1000000));
+           (unsigned long long) ((sl_clock_ns() - r->start_ns) / 1000000));
 }
 
 

@@ -14,10 +14,17 @@ import {
 describe('client keys', () => {
   let stack, sluice, revokedKey;
 
+  // a static key spelled like a stored one is still a static key
+  const prefixedStatic = `sk-sluice-static-${Math.random().toString(16).slice(2)}`;
+
   before(async () => {
     stack = await startStack({
       name: 'keys',
-      config: { models: { 'other-model': { targets: ['mock/other-target'] } } },
+      config: {
+        auth: { static_keys: ['env:SLUICE_TEST_KEY', 'env:SLUICE_PREFIXED_KEY'] },
+        models: { 'other-model': { targets: ['mock/other-target'] } },
+      },
+      env: { SLUICE_PREFIXED_KEY: prefixedStatic },
     });
     ({ sluice } = stack);
   });
@@ -40,6 +47,18 @@ describe('client keys', () => {
     assert.equal(r.status, 401, `${what}: ${r.status} ${r.body}`);
     assert.equal(errorShape(r.json()).code, 'invalid_api_key', `${what}: ${r.body}`);
   }
+
+
+  it('a static key with the stored keys\' prefix is compared as a static key', async () => {
+    const ok = await chatWith(prefixedStatic);
+    assert.equal(ok.status, 200, ok.body);
+    assert401(await chatWith(`${prefixedStatic}x`), 'one character more');
+    assert401(await chatWith(prefixedStatic.slice(0, -1)), 'one character less');
+    // the plain static key and a stored key work beside it
+    assert.equal((await chatWith(sluice.key)).status, 200);
+    const k = await createKey(sluice, 'beside-static');
+    assert.equal((await chatWith(k.key)).status, 200);
+  });
 
   it('a created key works with the SDK and is shut out of every worker by revoke, with no reload', async () => {
     const k = await createKey(sluice, 'revoke-me');
