@@ -106,6 +106,7 @@ static inline int json_string_end(json_parser_t *jp, size_t q, size_t *end)
     __attribute__((always_inline));
 static bool json_skims(const json_parser_t *jp, int key);
 static int json_skim(json_parser_t *jp, int t, int *out);
+static size_t json_skim_run(const char *p, size_t q, size_t len);
 static int json_parse(sl_json_t *doc, const char *p, size_t len, sl_json_error_t *err,
                       const sl_str_t *keep, size_t nkeep, bool skim);
 static int json_read_number(json_parser_t *jp, int *out);
@@ -545,9 +546,7 @@ json_skim(json_parser_t *jp, int t, int *out)
     while (n > 0) {
         size_t from = q;
 
-        while (q < jp->len && !json_skim_stop[(unsigned char) p[q]]) {
-            q++;
-        }
+        q = json_skim_run(p, q, jp->len);
         jp->work += q - from + 1;
         if (q == jp->len) {
             return json_fail(doc, jp->err, q, "unexpected end of input");
@@ -776,6 +775,36 @@ json_string_run16(const char *p, size_t *q, size_t len)
 
 
 /*
+ * The first byte a skim stops at (json_skim_stop) at or after q in
+ * p[0..len), or len: sixteen bytes a step while sixteen remain (an
+ * embedding's numbers pass at that pace). '[' and ']' are '{' and '}'
+ * with bit 0x20 clear, so two compares find the four brackets.
+ */
+static size_t
+json_skim_run(const char *p, size_t q, size_t len)
+{
+    const __m128i quote = _mm_set1_epi8('"'), open = _mm_set1_epi8('{');
+    const __m128i close = _mm_set1_epi8('}'), bit = _mm_set1_epi8(0x20);
+
+    for (; q + 16 <= len; q += 16) {
+        __m128i x = _mm_loadu_si128((const __m128i *) (const void *) (p + q));
+        __m128i y = _mm_or_si128(x, bit);
+        __m128i hit = _mm_or_si128(_mm_cmpeq_epi8(x, quote),
+                                   _mm_or_si128(_mm_cmpeq_epi8(y, open), _mm_cmpeq_epi8(y, close)));
+        unsigned m = (unsigned) _mm_movemask_epi8(hit);
+
+        if (m != 0) {
+            return q + (size_t) __builtin_ctz(m);
+        }
+    }
+    while (q < len && !json_skim_stop[(unsigned char) p[q]]) {
+        q++;
+    }
+    return q;
+}
+
+
+/*
  * json_string_run() with its first sixteen bytes looked at in place: a key
  * or a short value ends there, without a call.
  */
@@ -797,6 +826,17 @@ json_string_next(const char *p, size_t q, size_t len)
     return json_string_run(p, q, len);
 }
 #else
+/* Without SSE2: a byte a step. */
+static size_t
+json_skim_run(const char *p, size_t q, size_t len)
+{
+    while (q < len && !json_skim_stop[(unsigned char) p[q]]) {
+        q++;
+    }
+    return q;
+}
+
+
 /* Without SSE2: json_string_run's eight-byte steps do it all. */
 static bool
 json_string_run16(const char *p, size_t *q, size_t len)
