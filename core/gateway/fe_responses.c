@@ -427,6 +427,9 @@ rs_lookup(rs_ctx_t *x)
     for (int k = sl_json_first(in, SL_JSON_ROOT); k >= 0; k = sl_json_next(in, SL_JSON_ROOT, k)) {
         sl_str_t key = sl_json_raw(in, k);
 
+        if (key.len < 2) {
+            continue; /* a key is a quoted string: never (and GCC's -Wstringop-overread asks) */
+        }
         key = (sl_str_t){ key.p + 1, key.len - 2 };
         if (memchr(key.p, '\\', key.len) != NULL
             && sl_json_string(in, k, x->call->pool, &key) < 0) {
