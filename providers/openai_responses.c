@@ -158,16 +158,25 @@ oar_item(sl_call_t *call, const sl_json_t *doc, int item, sl_choice_t *c)
 }
 
 
+/* The member a skimmed answer is read for. */
+static const sl_str_t oar_usage_key = sl_str_lit("usage");
+
+
 int
 sl__openai_responses_parse(sl_call_t *call, const sl_buf_t *body, sl_answer_t *out)
 {
     sl_json_t *doc = sl_json_create(call->pool);
     sl_choice_t *c;
+    bool skim;
     int output;
 
     out->raw = (sl_str_t){ body->p != NULL ? body->p : "", body->len };
     out->raw_api = SL_API_RESPONSES;
-    if (sl_json_parse(doc, out->raw.p, out->raw.len, NULL) < 0
+    /* an answer that goes on as these bytes is read for its usage: output is skimmed */
+    skim = call->raw_answer && call->client_api == SL_API_RESPONSES;
+    if ((skim ? sl_json_parse_skim(doc, out->raw.p, out->raw.len, &oar_usage_key, 1, NULL)
+              : sl_json_parse(doc, out->raw.p, out->raw.len, NULL))
+            < 0
         || sl_json_type(doc, SL_JSON_ROOT) != SL_JSON_OBJECT) {
         return SL_EUPSTREAM;
     }
@@ -178,6 +187,9 @@ sl__openai_responses_parse(sl_call_t *call, const sl_buf_t *body, sl_answer_t *o
         out->created = 0;
     }
     oar_usage(doc, sl_json_get(doc, SL_JSON_ROOT, "usage"), &out->usage);
+    if (skim) {
+        return 0;
+    }
     output = sl_json_get(doc, SL_JSON_ROOT, "output");
     c = sl_pcalloc(call->pool, sizeof(*c));
     c->tools = sl_pcalloc(call->pool, (sl_json_size(doc, output) + 1) * sizeof(sl_tool_call_t));

@@ -49,6 +49,7 @@ static void test_answer_reasoning(void **state);
 static void test_answer_embeddings(void **state);
 static void test_answer_invalid(void **state);
 static void test_answer_raw(void **state);
+static void test_answer_responses_raw(void **state);
 static void test_stream_passthrough(void **state);
 static void test_stream_typed(void **state);
 static void test_stream_error(void **state);
@@ -387,6 +388,43 @@ test_answer_raw(void **state)
 
 
 /*
+ * A Responses client of a Responses target (forwarded) gets the bytes; with
+ * raw_answer the output items are skimmed, the usage read all the same.
+ */
+static void
+test_answer_responses_raw(void **state)
+{
+    static const char resp[] =
+        "{\"id\":\"resp_1\",\"object\":\"response\",\"created_at\":1700000000,"
+        "\"model\":\"gpt-4o\",\"status\":\"completed\",\"output\":[{\"type\":\"message\","
+        "\"role\":\"assistant\",\"content\":[{\"type\":\"output_text\",\"text\":\"hi ]}\"}]}],"
+        "\"usage\":{\"input_tokens\":9,\"output_tokens\":3,\"total_tokens\":12}}";
+    static const char bad[] = "{\"id\":\"resp_1\",\"output\":[{\"type\":\"message\"}}],"
+                              "\"usage\":{\"input_tokens\":9}}";
+    test_ctx_t *t = *state;
+    sl_buf_t body = { (char *) resp, sizeof(resp) - 1, sizeof(resp) - 1 };
+    sl_buf_t broken = { (char *) bad, sizeof(bad) - 1, sizeof(bad) - 1 };
+    sl_answer_t a;
+
+    for (int raw = 0; raw < 2; raw++) {
+        call_init(t, SL_API_RESPONSES, false, false);
+        t->call.forwarded = true;
+        t->call.raw_answer = raw == 1;
+        memset(&a, 0, sizeof(a));
+        assert_int_equal(openai()->parse_response(NULL, &t->call, &body, &a), 0);
+        assert_int_equal(a.raw_api, SL_API_RESPONSES);
+        assert_ptr_equal(a.raw.p, body.p);
+        assert_int_equal(a.nchoices, raw == 1 ? 0 : 1);
+        assert_int_equal(a.usage.prompt_tokens, 9);
+        assert_int_equal(a.usage.completion_tokens, 3);
+        assert_int_equal(a.created, 1700000000);
+        memset(&a, 0, sizeof(a));
+        assert_int_equal(openai()->parse_response(NULL, &t->call, &broken, &a), SL_EUPSTREAM);
+    }
+}
+
+
+/*
  * A chat client gets the provider's events unchanged (the frontend's
  * [DONE] at the end), but for the usage chunk when it did not ask for
  * usage; the typed events are there all the same.
@@ -579,6 +617,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_answer_embeddings, setup, teardown),
         cmocka_unit_test_setup_teardown(test_answer_invalid, setup, teardown),
         cmocka_unit_test_setup_teardown(test_answer_raw, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_answer_responses_raw, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stream_passthrough, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stream_typed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stream_error, setup, teardown),
