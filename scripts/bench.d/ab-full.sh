@@ -2,7 +2,8 @@
 # Two builds of sluice side by side on scripts/bench's accounting "full"
 # path (a stored key with rpm/tpm it never reaches, a pricing table, the
 # ledger; 2 workers each, one mock), in alternating wrk -t2 -c64 runs of D
-# seconds (default 5), R rounds (default 6): per run, the requests served
+# seconds (default 5), R rounds (default 6; each pair runs in the other
+# order than the one before, as the second run of a pair gains): per run, the requests served
 # and the workers' CPU time per request (user + system of every thread,
 # from /proc). A pair of runs sees nearly the same machine, so the pairs
 # tell a few-percent change that whole bench runs on a shared machine do
@@ -154,12 +155,20 @@ else
 fi
 run A 2 >/dev/null # warm-up
 run B 2 >/dev/null
-for _ in $(seq 1 "${R:-6}"); do
-    run A
-    run B
+# each pair in the other order than the last: the second run of a pair
+# was seen to gain ~2% (one build against a same-code twin, both ways round)
+for i in $(seq 1 "${R:-6}"); do
+    if [ $((i % 2)) = 1 ]; then
+        run A
+        run B
+    else
+        run B
+        run A
+    fi
 done | tee "$T/runs"
 # the pairs' ratios: B/A CPU per request (above 1: A is cheaper), A/B requests served
-awk 'BEGIN { k = 0 } $1 == "A" { n = $2; c = $4 } $1 == "B" && c > 0 && $2 > 0 { cpu[k] = $4 / c; req[k] = n / $2; k++ }
+awk 'BEGIN { k = 0 } $1 == "A" { an = $2; ac = $4 } $1 == "B" { bn = $2; bc = $4 }
+    an > 0 && ac > 0 && bn > 0 && bc > 0 { cpu[k] = bc / ac; req[k] = an / bn; k++; an = ac = bn = bc = 0 }
     function median(v, m,   i, j, t) {
         for (i = 1; i < m; i++) for (j = i; j > 0 && v[j - 1] > v[j]; j--) { t = v[j]; v[j] = v[j - 1]; v[j - 1] = t }
         return m % 2 ? v[int(m / 2)] : (v[m / 2 - 1] + v[m / 2]) / 2
