@@ -783,14 +783,15 @@ json_string_run16(const char *p, size_t *q, size_t len)
 static size_t
 json_skim_run(const char *p, size_t q, size_t len)
 {
-    const __m128i quote = _mm_set1_epi8('"'), open = _mm_set1_epi8('{');
-    const __m128i close = _mm_set1_epi8('}'), bit = _mm_set1_epi8(0x20);
+    const __m128i quote = _mm_set1_epi8('"'), lbrace = _mm_set1_epi8('{');
+    const __m128i rbrace = _mm_set1_epi8('}'), bit = _mm_set1_epi8(0x20);
 
     for (; q + 16 <= len; q += 16) {
         __m128i x = _mm_loadu_si128((const __m128i *) (const void *) (p + q));
         __m128i y = _mm_or_si128(x, bit);
-        __m128i hit = _mm_or_si128(_mm_cmpeq_epi8(x, quote),
-                                   _mm_or_si128(_mm_cmpeq_epi8(y, open), _mm_cmpeq_epi8(y, close)));
+        __m128i hit =
+            _mm_or_si128(_mm_cmpeq_epi8(x, quote),
+                         _mm_or_si128(_mm_cmpeq_epi8(y, lbrace), _mm_cmpeq_epi8(y, rbrace)));
         unsigned m = (unsigned) _mm_movemask_epi8(hit);
 
         if (m != 0) {
