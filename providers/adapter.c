@@ -12,6 +12,19 @@
 static bool adapter_strings_ok(const sl_json_t *doc, int v, unsigned depth);
 static void adapter_buf_free(void *arg);
 
+/* The member a skimmed answer is read for. */
+static const sl_str_t adapter_usage_key = sl_str_lit("usage");
+
+
+int
+sl__adapter_parse_answer(sl_json_t *doc, sl_str_t raw, bool skim)
+{
+    if (skim) {
+        return sl_json_parse_skim(doc, raw.p, raw.len, &adapter_usage_key, 1, NULL);
+    }
+    return sl_json_parse(doc, raw.p, raw.len, NULL);
+}
+
 
 sl_str_t
 sl__adapter_literal(const sl_json_t *doc, int v, size_t *len)

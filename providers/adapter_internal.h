@@ -26,6 +26,14 @@
 sl_str_t sl__adapter_literal(const sl_json_t *doc, int v, size_t *len);
 
 /*
+ * Reads a whole answer's bytes into doc: all of them, or with skim (the
+ * answer goes to the client as these bytes and nothing else reads it:
+ * call->raw_answer) the top-level scalars and "usage" only, the other
+ * containers skimmed (sl_json_parse_skim). sl_json_parse's returns.
+ */
+int sl__adapter_parse_answer(sl_json_t *doc, sl_str_t raw, bool skim);
+
+/*
  * A copy of lit in pool (NUL-terminated), for an event's literal: the
  * stream's bytes are the SSE parser's, reused for the next event, while a
  * frontend may keep a literal (the START's id and model) for the rest of

@@ -112,10 +112,6 @@ anthropic_usage(const sl_json_t *doc, int usage, anthropic_usage_t *u, sl_usage_
 }
 
 
-/* The member a skimmed answer is read for. */
-static const sl_str_t anthropic_usage_key = sl_str_lit("usage");
-
-
 /*
  * A Messages answer -> the typed answer (one choice), read with the token
  * reader: text blocks joined, thinking blocks as reasoning (joined; the
@@ -140,9 +136,7 @@ sl__anthropic_parse_response(const void *conf, sl_call_t *call, const sl_buf_t *
     out->raw_api = SL_API_MESSAGES;
     /* an answer that goes on as these bytes is read for its usage: content is skimmed */
     skim = call->raw_answer && call->client_api == SL_API_MESSAGES;
-    if ((skim ? sl_json_parse_skim(doc, out->raw.p, out->raw.len, &anthropic_usage_key, 1, NULL)
-              : sl_json_parse(doc, out->raw.p, out->raw.len, NULL))
-            < 0
+    if (sl__adapter_parse_answer(doc, out->raw, skim) < 0
         || sl_json_type(doc, SL_JSON_ROOT) != SL_JSON_OBJECT) {
         return SL_EUPSTREAM;
     }

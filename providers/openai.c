@@ -562,10 +562,7 @@ sl__openai_parse_response(const void *conf, sl_call_t *call, const sl_buf_t *bod
     out->raw_api = call->api;
     /* an answer that goes on as these bytes is read for its usage (embeddings: always) */
     skim = call->api == SL_API_EMBEDDINGS || (call->raw_answer && call->client_api == call->api);
-    if ((skim ? sl_json_parse_skim(doc, out->raw.p, out->raw.len, &openai_root_keys[OA_USAGE], 1,
-                                   NULL)
-              : sl_json_parse(doc, out->raw.p, out->raw.len, NULL))
-        < 0) {
+    if (sl__adapter_parse_answer(doc, out->raw, skim) < 0) {
         return SL_EUPSTREAM;
     }
     type = sl_json_type(doc, SL_JSON_ROOT);

@@ -158,10 +158,6 @@ oar_item(sl_call_t *call, const sl_json_t *doc, int item, sl_choice_t *c)
 }
 
 
-/* The member a skimmed answer is read for. */
-static const sl_str_t oar_usage_key = sl_str_lit("usage");
-
-
 int
 sl__openai_responses_parse(sl_call_t *call, const sl_buf_t *body, sl_answer_t *out)
 {
@@ -174,9 +170,7 @@ sl__openai_responses_parse(sl_call_t *call, const sl_buf_t *body, sl_answer_t *o
     out->raw_api = SL_API_RESPONSES;
     /* an answer that goes on as these bytes is read for its usage: output is skimmed */
     skim = call->raw_answer && call->client_api == SL_API_RESPONSES;
-    if ((skim ? sl_json_parse_skim(doc, out->raw.p, out->raw.len, &oar_usage_key, 1, NULL)
-              : sl_json_parse(doc, out->raw.p, out->raw.len, NULL))
-            < 0
+    if (sl__adapter_parse_answer(doc, out->raw, skim) < 0
         || sl_json_type(doc, SL_JSON_ROOT) != SL_JSON_OBJECT) {
         return SL_EUPSTREAM;
     }
