@@ -76,8 +76,9 @@ describe('hot path: lazy connection timer, cached key lookup', () => {
     const a = JSON.parse(r.body);
     assert.equal(a.choices[0].message.content, `mock reply: ${text}`);
     assert.equal(a.object, 'chat.completion');
-    // the mock writes its JSON compactly: a body re-encoded by the gateway would differ
-    assert.equal(r.body.includes('"choices":[{"index":0,"message":{"role":"assistant","content":'), true, r.body);
+    // the provider's own bytes: the gateway's chat encoder writes neither refusal nor system_fingerprint
+    assert.equal(r.body.includes('"refusal":null},"logprobs":null'), true, r.body);
+    assert.equal(r.body.endsWith(',"system_fingerprint":"fp_mock"}'), true, r.body);
     assert.ok(a.usage.prompt_tokens > 10 && a.usage.completion_tokens > 10, JSON.stringify(a.usage));
     const row = (await usageJson(sluice, 'request')).find((x) => x.id === 'skim-1');
     assert.ok(row, 'no ledger row for skim-1');
