@@ -289,6 +289,7 @@ json_tokenize(json_parser_t *jp)
             }
             if (jp->p[jp->pos] == ',') {
                 jp->pos++;
+                jp->work++; /* every byte a step, as a skim counts them */
                 if (ct->type == SL_JSON_OBJECT) {
                     rc = json_read_key(jp);
                     if (rc < 0) {
@@ -414,6 +415,7 @@ json_read_key(json_parser_t *jp)
         return json_fail(doc, jp->err, jp->pos, "':' expected");
     }
     jp->pos++;
+    jp->work++;
     if (jp->depth == SL_JSON_MAX_DEPTH) {
         return json_fail(doc, jp->err, json_raw_start(doc, t), "maximum nesting depth reached");
     }

@@ -12,7 +12,9 @@
 
 /*
  * Steps the last sl_json_parse() on doc took: every turn of the reader's
- * loops and every byte its scans passed. The reader is linear when this
+ * loops and every byte its scans passed (a skim's bytes, and a ',' or ':'
+ * the reader steps over, one each, so a skim never takes more steps than
+ * the whole read of the same bytes). The reader is linear when this
  * stays within a small multiple of the input's length for any input (the
  * tests hold it to 4 * len + 8). Any context.
  */

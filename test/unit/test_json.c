@@ -1288,6 +1288,52 @@ test_skim(void **state)
 
 
 /*
+ * A skim never takes more steps than the whole read of the same bytes:
+ * its scan counts every byte it passes, and so does the reader, ',' and
+ * ':' included (a nest of keys and containers only once took one more,
+ * fuzz_json).
+ */
+static void
+test_skim_steps(void **state)
+{
+    static const char *const docs[] = {
+        "{\"a\":{\"b\":{}}}",
+        "{\"a\":{\"b\":{\"c\":[]}}}",
+        "{\"a\":[{},{}],\"b\":[{},{}]}",
+        "{\"a\":{\"b\":[1,2,3]},\"c\":{\"d\":{\"e\":{}}}}",
+        "{\"a\" : { \"b\" : { } } , \"c\" : [ [ ] , { } ] }",
+    };
+    sl_json_t *whole = sl_json_create(*state);
+    sl_json_t *skim = sl_json_create(*state);
+    sl_buf_t deep = SL_BUF_INIT;
+
+    for (size_t i = 0; i < sizeof(docs) / sizeof(docs[0]); i++) {
+        assert_rc(sl_json_parse(whole, docs[i], strlen(docs[i]), NULL), 0);
+        assert_rc(sl_json_parse_skim(skim, docs[i], strlen(docs[i]), NULL, 0, NULL), 0);
+        if (sl__json_work(skim) > sl__json_work(whole)) {
+            print_error("skim of %s: %llu steps, whole read %llu\n", docs[i],
+                        (unsigned long long) sl__json_work(skim),
+                        (unsigned long long) sl__json_work(whole));
+            fail();
+        }
+    }
+    /* sixty objects deep, each one key: the shape fuzz_json found */
+    sl_buf_puts(&deep, "{\"m\":1,\"mess\":");
+    for (int i = 0; i < 60; i++) {
+        sl_buf_puts(&deep, "{\"a\":");
+    }
+    sl_buf_puts(&deep, "[]");
+    for (int i = 0; i < 61; i++) {
+        sl_buf_puts(&deep, "}");
+    }
+    assert_rc(sl_json_parse(whole, deep.p, deep.len, NULL), 0);
+    assert_rc(sl_json_parse_skim(skim, deep.p, deep.len, NULL, 0, NULL), 0);
+    assert_true(sl__json_work(skim) <= sl__json_work(whole));
+    sl_buf_free(&deep);
+}
+
+
+/*
  * A skimmed value is refused for what the skim checks (brackets by kind,
  * strings and their escapes, the end of input, nesting) and for what the
  * reader checks around it; what it does not check (a number's or a
@@ -1781,6 +1827,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_linear_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_key_escape_bound, setup, teardown),
         cmocka_unit_test_setup_teardown(test_skim, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_skim_steps, setup, teardown),
         cmocka_unit_test_setup_teardown(test_skim_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_splice, setup, teardown),
         cmocka_unit_test_setup_teardown(test_splice_escape, setup, teardown),
