@@ -6,9 +6,9 @@
  * traces), most of them inside the same callback.
  *
  * The loop's entry points that carry requests (a client's or an
- * upstream's read, the call and one-shot timers, the ledger's group
- * commit, a client write's completion) bracket their work with
- * sl_clock_enter() and sl_clock_leave(). Inside a bracket the first
+ * upstream's read, the call and one-shot timers, the ended calls'
+ * on_done, the ledger's group commit, a client write's completion) bracket
+ * their work with sl_clock_enter() and sl_clock_leave(). Inside a bracket the first
  * sl_clock_ns() or sl_clock_real_ns() reads its clock and the rest of the
  * callback gets that instant; outside one (another callback, another
  * thread, the master) every call reads the clock. So an instant is never

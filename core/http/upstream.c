@@ -9,13 +9,14 @@
  * behind it. The timer carries every deadline of the call (the nearest of
  * the phase deadline and total_timeout); the idle deadline is lazy: reads
  * only record their time and the timer re-arms itself when it fires early
- * (nginx does the same with its timer tree). on_done always runs from that
- * timer, armed at zero, so it never nests inside connection code or inside
- * sl_upstream_send.
+ * (nginx does the same with its timer tree). on_done always runs on the
+ * next loop turn, from the client's idle handle (u->done), so it never
+ * nests inside connection code or inside sl_upstream_send.
  *
  * Memory: a connection is freed when its two handles (socket, keep-alive
  * timer) closed; a call when its timer closed; the client itself once the
- * last connection and call are gone after sl_upstream_destroy.
+ * last connection and call, and its done handle, are gone after
+ * sl_upstream_destroy.
  *
  * This file holds the public API, the request's serialization and a call's
  * life; upstream_conn.c the connections (see upstream_internal.h).
@@ -32,6 +33,7 @@
 
 #include "core/base/clock.h"
 #include "core/base/errno.h"
+#include "core/base/log.h"
 #include "core/base/pool.h"
 #include "core/http/tls.h"
 #include "core/http/upstream_internal.h"
@@ -53,6 +55,8 @@ static void call_on_timer_run(uv_timer_t *timer);
 static void call_timeout(sl_upstream_call_t *uc, const char *which, uint64_t ms);
 static void call_close(sl_upstream_call_t *uc);
 static void call_on_close(uv_handle_t *handle);
+static void upstream_on_done(uv_idle_t *idle);
+static void upstream_on_idle_close(uv_handle_t *handle);
 
 
 sl_upstream_t *
@@ -67,6 +71,7 @@ sl_upstream_create(uv_loop_t *loop, const sl_conf_t *conf)
     u->loop = loop;
     u->conf = conf;
     TAILQ_INIT(&u->calls);
+    TAILQ_INIT(&u->done);
     u->npools = conf->nproviders;
     u->pools = sl_xcalloc(u->npools > 0 ? u->npools : 1, sizeof(upstream_pool_t));
     u->tls = sl_xcalloc(u->npools > 0 ? u->npools : 1, sizeof(sl_tls_conf_t *));
@@ -116,6 +121,9 @@ sl_upstream_create(uv_loop_t *loop, const sl_conf_t *conf)
         u->tls[u->ntls++] = tls;
         pool->tls = tls;
     }
+    uv_idle_init(loop, &u->done_idle);
+    u->done_idle.data = u;
+    u->refs++; /* until done_idle closed */
     return u;
 
 out_free:
@@ -138,6 +146,8 @@ sl_upstream_destroy(sl_upstream_t *u)
         uc = TAILQ_FIRST(&u->calls);
         sl_upstream_cancel(uc);
     }
+    SL_ASSERT(TAILQ_EMPTY(&u->done));
+    uv_close((uv_handle_t *) &u->done_idle, upstream_on_idle_close);
     for (size_t i = 0; i < u->npools; i++) {
         pool = &u->pools[i];
         while (!TAILQ_EMPTY(&pool->idle)) {
@@ -465,7 +475,11 @@ sl__upstream_call_set_phase(sl_upstream_call_t *uc, upstream_phase_e phase)
  * when the deadline comes before the one it is armed for (call_on_timer
  * checks what really expired and arms again for the rest), and a call with
  * no deadline left keeps a timer armed for an earlier one, which then finds
- * nothing expired.
+ * nothing expired. Before the response starts, the timer is armed no later
+ * than idle_timeout from now: the read phase's deadline, idle_timeout after
+ * it starts, then never comes before it, so a call arms its timer once
+ * (first_byte_timeout is usually the longer one: it would fire early only
+ * for an answer slower than idle_timeout to start).
  */
 void
 sl__upstream_call_arm(sl_upstream_call_t *uc)
@@ -501,6 +515,10 @@ sl__upstream_call_arm(sl_upstream_call_t *uc)
     if (deadline == UINT64_MAX || (uc->timer_armed && uc->timer_due <= deadline)) {
         return;
     }
+    if (uc->phase < UPSTREAM_PHASE_READ && p->idle_timeout != 0
+        && now + p->idle_timeout < deadline) {
+        deadline = now + p->idle_timeout;
+    }
     uv_timer_start(&uc->timer, call_on_timer, deadline > now ? deadline - now : 0, 0);
     uc->timer_armed = true;
     uc->timer_due = deadline > now ? deadline : now;
@@ -526,12 +544,8 @@ call_on_timer_run(uv_timer_t *timer)
     uint64_t from = uc->phase_start;
 
     uc->timer_armed = false;
-    if (uc->phase == UPSTREAM_PHASE_DONE) {
-        uc->phase = UPSTREAM_PHASE_CLOSED;
-        TAILQ_REMOVE(&uc->u->calls, uc, link);
-        uc->cbs.on_done(uc, uc->rc, uc->data);
-        uv_close((uv_handle_t *) &uc->timer, call_on_close);
-        return;
+    if (uc->phase >= UPSTREAM_PHASE_DONE) {
+        return; /* ended: on_done is due from u->done */
     }
     if (p->total_timeout != 0 && now >= uc->start + p->total_timeout) {
         call_timeout(uc, "total_timeout", p->total_timeout);
@@ -595,24 +609,82 @@ call_timeout(sl_upstream_call_t *uc, const char *which, uint64_t ms)
 }
 
 
-/* Ends the call with rc; on_done runs from the zero timer, outside any connection code. */
+/*
+ * Ends the call with rc; on_done runs on the next loop turn (upstream_on_done),
+ * outside any connection code. The timer is left as it is: it finds the
+ * call ended if it fires first, and closes with the call.
+ */
 void
 sl__upstream_call_finish(sl_upstream_call_t *uc, int rc)
 {
+    sl_upstream_t *u = uc->u;
+
+    SL_ASSERT(uc->phase < UPSTREAM_PHASE_DONE);
     uc->rc = rc;
     uc->phase = UPSTREAM_PHASE_DONE;
-    uv_timer_start(&uc->timer, call_on_timer, 0, 0);
-    uc->timer_armed = true;
-    uc->timer_due = uv_now(uc->u->loop);
+    if (TAILQ_EMPTY(&u->done)) {
+        uv_idle_start(&u->done_idle, upstream_on_done);
+    }
+    TAILQ_INSERT_TAIL(&u->done, uc, done_link);
+}
+
+
+/*
+ * The on_done of the calls that ended before this loop turn, in the order
+ * they ended: as many as were due when it started (an on_done may cancel
+ * one that is due, or start an attempt that ends at once: that one waits
+ * for the next turn, so I/O is not starved).
+ */
+static void
+upstream_on_done(uv_idle_t *idle)
+{
+    sl_upstream_t *u = idle->data;
+    sl_upstream_call_t *uc;
+    size_t n = 0;
+
+    sl_clock_enter();
+    TAILQ_FOREACH(uc, &u->done, done_link)
+    {
+        n++;
+    }
+    while (n-- > 0 && !TAILQ_EMPTY(&u->done)) {
+        uc = TAILQ_FIRST(&u->done);
+        TAILQ_REMOVE(&u->done, uc, done_link);
+        SL_ASSERT(uc->phase == UPSTREAM_PHASE_DONE);
+        uc->phase = UPSTREAM_PHASE_CLOSED;
+        TAILQ_REMOVE(&u->calls, uc, link);
+        uc->cbs.on_done(uc, uc->rc, uc->data);
+        uv_close((uv_handle_t *) &uc->timer, call_on_close);
+    }
+    if (TAILQ_EMPTY(&u->done)) {
+        uv_idle_stop(&u->done_idle);
+    }
+    sl_clock_leave();
+}
+
+
+static void
+upstream_on_idle_close(uv_handle_t *handle)
+{
+    sl__upstream_unref(handle->data);
 }
 
 
 static void
 call_close(sl_upstream_call_t *uc)
 {
+    sl_upstream_t *u = uc->u;
+
     if (uc->phase != UPSTREAM_PHASE_CLOSED) {
+        if (uc->phase == UPSTREAM_PHASE_DONE) {
+            /* cancelled with its on_done due: it never runs */
+            TAILQ_REMOVE(&u->done, uc, done_link);
+            if (TAILQ_EMPTY(&u->done)) {
+                uv_idle_stop(&u->done_idle);
+            }
+        }
         uc->phase = UPSTREAM_PHASE_CLOSED;
-        TAILQ_REMOVE(&uc->u->calls, uc, link);
+        TAILQ_REMOVE(&u->calls, uc, link);
         uv_close((uv_handle_t *) &uc->timer, call_on_close);
     }
 }

@@ -57,7 +57,7 @@ typedef enum upstream_phase {
     UPSTREAM_PHASE_SEND,       /* writing the request: first_byte_timeout */
     UPSTREAM_PHASE_FIRST_BYTE, /* request written: first_byte_timeout */
     UPSTREAM_PHASE_READ,       /* response started: idle_timeout between reads */
-    UPSTREAM_PHASE_DONE,       /* on_done pending on the zero timer */
+    UPSTREAM_PHASE_DONE,       /* on_done due (u->done) */
     UPSTREAM_PHASE_CLOSED,     /* on_done ran or the call was cancelled */
 } upstream_phase_e;
 
@@ -85,7 +85,14 @@ struct sl_upstream {
     sl_tls_conf_t **tls; /* distinct client configurations, owned */
     size_t ntls;
     TAILQ_HEAD(, sl_upstream_call) calls; /* every call not yet closed */
-    size_t refs;                          /* live connections and calls */
+    /*
+     * Calls whose on_done is due, run by done_idle on the next loop turn:
+     * one handle for them all, where a zero timer per call cost a timer
+     * heap insertion and removal per request.
+     */
+    TAILQ_HEAD(, sl_upstream_call) done;
+    uv_idle_t done_idle;
+    size_t refs; /* live connections and calls, and done_idle until it closed */
     bool destroyed;
     /*
      * Every read is parsed before its callback returns, so the connections
@@ -179,6 +186,7 @@ struct sl_upstream_call {
     upstream_conn_t *conn;
     TAILQ_ENTRY(sl_upstream_call) link;      /* u->calls */
     TAILQ_ENTRY(sl_upstream_call) wait_link; /* pool->waiting */
+    TAILQ_ENTRY(sl_upstream_call) done_link; /* u->done */
     sl_upstream_cbs_t cbs;
     void *data;
     sl_log_t log;
@@ -225,8 +233,8 @@ void sl__upstream_conn_read_stop(upstream_conn_t *c);
  * call's timer (the wait for a slot and the connection set-up share one
  * connect_timeout); sl__upstream_call_arm arms it for the nearest of the
  * call's deadlines. sl__upstream_call_finish ends the call with rc (0 or a
- * negative code): on_done runs from the zero timer, outside any connection
- * code.
+ * negative code): on_done runs on the next loop turn (u->done), outside any
+ * connection code.
  */
 void sl__upstream_call_set_phase(sl_upstream_call_t *uc, upstream_phase_e phase);
 void sl__upstream_call_arm(sl_upstream_call_t *uc);

@@ -181,6 +181,8 @@ static void test_stale_idle_closed(void **state);
 static void test_stale_retry(void **state);
 static void test_connect_refused(void **state);
 static void test_first_byte_timeout(void **state);
+static void test_first_byte_after_idle(void **state);
+static void test_first_byte_timeout_idle_shorter(void **state);
 static void test_idle_timeout(void **state);
 static void test_total_timeout(void **state);
 static void test_pause_resume(void **state);
@@ -189,6 +191,8 @@ static void test_truncated(void **state);
 static void test_pool_limit(void **state);
 static void test_pool_wait_timeout(void **state);
 static void test_cancel_mid_response(void **state);
+static void cancel_other(int i);
+static void test_cancel_when_done(void **state);
 static void destroy_cb(uv_timer_t *timer);
 static void test_destroy_in_flight(void **state);
 static void test_localhost(void **state);
@@ -1347,6 +1351,54 @@ test_first_byte_timeout(void **state)
 }
 
 
+/*
+ * Before the response starts, a call's timer is armed no later than
+ * idle_timeout ahead, so the read phase never needs to re-arm it: an answer
+ * that starts after idle_timeout but within first_byte_timeout is not cut
+ * (the timer fires early, finds nothing expired and re-arms for the rest),
+ * and a silent upstream still times out at first_byte_timeout, not at
+ * idle_timeout.
+ */
+static void
+test_first_byte_after_idle(void **state)
+{
+    static const srv_step_t steps[] = {
+        { 250, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello", false },
+    };
+
+    srv_start(&t.srv, steps, 1);
+    t_provider("127.0.0.1", t.srv.port, false);
+    t.prov.idle_timeout = 80;
+    t.prov.first_byte_timeout = 2000;
+    t_create();
+    t.expect = 1;
+    t_send(0, "POST", "/", "x");
+    t_run();
+    assert_int_equal(t.recs[0].rc, 0);
+    assert_int_equal(t.recs[0].status, 200);
+    assert_int_equal(t.recs[0].body.len, 5);
+    assert_memory_equal(t.recs[0].body.p, "hello", 5);
+    assert_true(uv_now(&t.loop) - t.started >= 250);
+}
+
+
+static void
+test_first_byte_timeout_idle_shorter(void **state)
+{
+    srv_start(&t.srv, resp_hello, 1);
+    t.srv.silent = true;
+    t_provider("127.0.0.1", t.srv.port, false);
+    t.prov.idle_timeout = 50;
+    t.prov.first_byte_timeout = 250;
+    t_create();
+    t.expect = 1;
+    t_send(0, "POST", "/", "x");
+    t_run();
+    assert_int_equal(t.recs[0].rc, SL_ETIMEOUT);
+    assert_true(uv_now(&t.loop) - t.started >= 250);
+}
+
+
 static void
 test_idle_timeout(void **state)
 {
@@ -1524,6 +1576,42 @@ test_cancel_mid_response(void **state)
     assert_int_equal(t.recs[0].done, 0);
     /* the connection was closed, not pooled */
     assert_int_equal(t.srv.eofs, 1);
+}
+
+
+/* From the first call's on_done: cancels the other one, and ends the test 100 ms later. */
+static void
+cancel_other(int i)
+{
+    sl_upstream_cancel(t.recs[1 - i].uc);
+    uv_ref((uv_handle_t *) &t.timer);
+    uv_timer_start(&t.timer, t_on_finish, 100, 0);
+}
+
+
+/*
+ * A call cancelled while its on_done is due gets none: both answers come
+ * 50 ms after their requests, so both calls end in one loop turn, and the
+ * first on_done cancels the other call, ended too. Nothing of it is left
+ * (the sanitizer build checks the memory).
+ */
+static void
+test_cancel_when_done(void **state)
+{
+    static const srv_step_t steps[] = {
+        { 50, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello", false },
+    };
+
+    srv_start(&t.srv, steps, 1);
+    t_provider("127.0.0.1", t.srv.port, false);
+    t_create();
+    t.expect = 2; /* not reached: cancel_other ends the test */
+    t.on_done_hook = cancel_other;
+    t_send(0, "POST", "/", "x");
+    t_send(1, "POST", "/", "x");
+    t_run();
+    assert_int_equal(t.recs[0].done + t.recs[1].done, 1);
+    assert_int_equal(t.recs[t.recs[0].done == 1 ? 0 : 1].rc, 0);
 }
 
 
@@ -1721,6 +1809,8 @@ main(void)
         cmocka_unit_test_setup(test_stale_retry_kept, test_setup),
         cmocka_unit_test_setup(test_connect_refused, test_setup),
         cmocka_unit_test_setup(test_first_byte_timeout, test_setup),
+        cmocka_unit_test_setup(test_first_byte_after_idle, test_setup),
+        cmocka_unit_test_setup(test_first_byte_timeout_idle_shorter, test_setup),
         cmocka_unit_test_setup(test_idle_timeout, test_setup),
         cmocka_unit_test_setup(test_total_timeout, test_setup),
         cmocka_unit_test_setup(test_pause_resume, test_setup),
@@ -1729,6 +1819,7 @@ main(void)
         cmocka_unit_test_setup(test_pool_limit, test_setup),
         cmocka_unit_test_setup(test_pool_wait_timeout, test_setup),
         cmocka_unit_test_setup(test_cancel_mid_response, test_setup),
+        cmocka_unit_test_setup(test_cancel_when_done, test_setup),
         cmocka_unit_test_setup(test_destroy_in_flight, test_setup),
         cmocka_unit_test_setup(test_localhost, test_setup),
         cmocka_unit_test_setup(test_tls_ok, test_setup),
