@@ -113,23 +113,24 @@ sl_trace_hex(const uint8_t *p, size_t n, char *out)
                                 "c0c1c2c3c4c5c6c7c8c9cacbcccdcecfd0d1d2d3d4d5d6d7d8d9dadbdcdddedf"
                                 "e0e1e2e3e4e5e6e7e8e9eaebecedeeeff0f1f2f3f4f5f6f7f8f9fafbfcfdfeff";
 
-    size_t i = 0;
+    const uint8_t *end = p + n;
 
-    for (; i + 8 <= n; i += 8) {
+    /* pointers, not 2 * i: GCC's loop analysis warned of an index overflow no caller can reach */
+    for (; end - p >= 8; p += 8, out += 16) {
         /* ids are 8 or 16 bytes: whole rounds, unrolled */
-        memcpy(out + 2 * i, pairs + 2 * p[i], 2);
-        memcpy(out + 2 * i + 2, pairs + 2 * p[i + 1], 2);
-        memcpy(out + 2 * i + 4, pairs + 2 * p[i + 2], 2);
-        memcpy(out + 2 * i + 6, pairs + 2 * p[i + 3], 2);
-        memcpy(out + 2 * i + 8, pairs + 2 * p[i + 4], 2);
-        memcpy(out + 2 * i + 10, pairs + 2 * p[i + 5], 2);
-        memcpy(out + 2 * i + 12, pairs + 2 * p[i + 6], 2);
-        memcpy(out + 2 * i + 14, pairs + 2 * p[i + 7], 2);
+        memcpy(out, pairs + 2 * p[0], 2);
+        memcpy(out + 2, pairs + 2 * p[1], 2);
+        memcpy(out + 4, pairs + 2 * p[2], 2);
+        memcpy(out + 6, pairs + 2 * p[3], 2);
+        memcpy(out + 8, pairs + 2 * p[4], 2);
+        memcpy(out + 10, pairs + 2 * p[5], 2);
+        memcpy(out + 12, pairs + 2 * p[6], 2);
+        memcpy(out + 14, pairs + 2 * p[7], 2);
     }
-    for (; i < n; i++) {
-        memcpy(out + 2 * i, pairs + 2 * p[i], 2);
+    for (; p < end; p++, out += 2) {
+        memcpy(out, pairs + 2 * p[0], 2);
     }
-    out[2 * n] = '\0';
+    *out = '\0';
 }
 
 
