@@ -525,7 +525,8 @@ attempt_on_headers(sl_upstream_call_t *uc, int status, const sl_http_header_t *h
             rq->first_byte_us = (tm->first_byte - tm->sent) / 1000;
         }
     }
-    after = sl_retry_after(headers, nheaders, now);
+    /* a wait the provider asks for comes with a refusal (429, 503): a success is not searched */
+    after = status >= 400 ? sl_retry_after(headers, nheaders, now) : -1;
     if (after >= 0) {
         a->retry_after = (uint64_t) after;
         a->retry_after_text =
