@@ -141,6 +141,8 @@ static uint64_t db_now_ms(void);
 static int db_stat(sl_txn_t *t, sl_dbi_e dbi, size_t *n, size_t *pages);
 static int db_put(sl_txn_t *t, sl_dbi_e dbi, MDB_val *k, MDB_val *v, unsigned flags);
 static int db_put_rc(sl_txn_t *t, sl_dbi_e dbi, int mrc);
+static int db_append(sl_txn_t *t, sl_dbi_e dbi, const void *key, size_t klen, const void *val,
+                     size_t vlen, sl_str_t *last);
 
 static const char *const db_names[SL_DBI_COUNT] = {
     [SL_DBI_META] = "meta",           [SL_DBI_KEYS] = "keys",
@@ -1453,7 +1455,28 @@ db_put_rc(sl_txn_t *t, sl_dbi_e dbi, int mrc)
 int
 sl_db_append(sl_txn_t *t, sl_dbi_e dbi, const void *key, size_t klen, const void *val, size_t vlen)
 {
-    MDB_val k = { klen, (void *) key }, v = { vlen, (void *) val };
+    return db_append(t, dbi, key, klen, val, vlen, NULL);
+}
+
+
+int
+sl_db_append_only(sl_txn_t *t, sl_dbi_e dbi, const void *key, size_t klen, const void *val,
+                  size_t vlen, sl_str_t *last)
+{
+    SL_ASSERT(last != NULL);
+    return db_append(t, dbi, key, klen, val, vlen, last);
+}
+
+
+/*
+ * sl_db_append (last NULL: a key that does not sort last is inserted) and
+ * sl_db_append_only (it is not: 1, with *last set).
+ */
+static int
+db_append(sl_txn_t *t, sl_dbi_e dbi, const void *key, size_t klen, const void *val, size_t vlen,
+          sl_str_t *last)
+{
+    MDB_val k = { klen, (void *) key }, v = { vlen, (void *) val }, lk, lv;
     int mrc;
 
     if (t->full || !t->write) {
@@ -1477,11 +1500,23 @@ sl_db_append(sl_txn_t *t, sl_dbi_e dbi, const void *key, size_t klen, const void
      * MDB_APPEND goes straight to the last leaf instead of searching, and a
      * full last page splits off only the new key (older pages stay full).
      * LMDB answers MDB_KEYEXIST, having changed nothing, when key is not
-     * past the last one (another worker wrote a later row): then insert.
+     * past the last one (another worker wrote a later row): then insert,
+     * or tell the caller which key it must pass.
      */
     mrc = mdb_cursor_put(t->append, &k, &v, MDB_APPEND);
-    if (mrc == MDB_KEYEXIST) {
+    if (mrc == MDB_KEYEXIST && last == NULL) {
         mrc = mdb_cursor_put(t->append, &k, &v, MDB_NOOVERWRITE);
+    } else if (mrc == MDB_KEYEXIST) {
+        mrc = mdb_cursor_get(t->append, &lk, &lv, MDB_LAST);
+        if (mrc == 0 && !db_sane_len(t, lk.mv_size, lv.mv_size)) {
+            return db_damaged(t->db, "mdb_cursor_get()", dbi);
+        }
+        if (mrc == 0) {
+            last->p = lk.mv_data;
+            last->len = lk.mv_size;
+            return 1;
+        }
+        return db_error(t->db, "mdb_cursor_get()", dbi, mrc);
     }
     return db_put_rc(t, dbi, mrc);
 }

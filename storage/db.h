@@ -189,6 +189,16 @@ int sl_db_append(sl_txn_t *t, sl_dbi_e dbi, const void *key, size_t klen, const 
                  size_t vlen);
 
 /*
+ * sl_db_append that never inserts: stores val under key when key sorts
+ * after every key of dbi, and otherwise stores nothing and returns 1 with
+ * *last set to dbi's last key (valid until the next write on t), so that
+ * the caller can choose a key that sorts after it (the ledger does).
+ * Returns 0, 1, -EEXIST or SL_ESTORE. Write txn only.
+ */
+int sl_db_append_only(sl_txn_t *t, sl_dbi_e dbi, const void *key, size_t klen, const void *val,
+                      size_t vlen, sl_str_t *last);
+
+/*
  * Like sl_db_put, but the caller writes the value: *out points at vlen
  * bytes reserved for it in the map, to be filled before the next call on
  * t (MDB_RESERVE; no copy). append: key sorts after every key of dbi and

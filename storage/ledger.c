@@ -1,17 +1,30 @@
 /*
  * The usage ledger and the spend counters on the LMDB environment.
  *
- * Ledger value, version 2: one byte 0x02, then LEB128 varints for attempts,
+ * Ledger key: be64 time, be32 pid, be32 sequence. The time is the row's
+ * (the request's arrival) plus a lag, 0 unless the row arrived at the
+ * ledger after a later one: then the key goes just past the ledger's last
+ * key, so that every row is appended (MDB_APPEND) and pages stay full.
+ * Rows are written when their requests end, so with requests in parallel
+ * about half of them come after a later-arriving one; inserted in the
+ * middle, each split a full page in two and the ledger's pages were ~60%
+ * full (more pages to write, write back and fault in per row). A row more
+ * than LEDGER_LAG_MAX behind is inserted at its own time instead. So rows
+ * are in key order, which is their time order give or take LEDGER_LAG_MAX,
+ * and a scan from a time seeks to it and skips what started before.
+ *
+ * Ledger value, version 3: one byte 0x03, then LEB128 varints for attempts,
  * status, prompt, completion, cached and cache-write tokens, cost, flags,
  * latency, first-byte latency, saved cost, reasoning tokens, 1-hour
  * cache-write tokens and time to first token, then eleven strings, each a
  * varint length and its bytes: request id, key id, key name, team,
  * endpoint, model, provider, served model, cache status, guardrail
- * decisions, trace id. Version 1 (0x01) rows, written before, have the
- * first ten varints and eight strings; they read with the rest zero or
- * empty. The time, pid and sequence live in the key. A decoder accepts
- * exactly these layouts; anything else (another version, truncation,
- * trailing bytes) is a corrupted row and is skipped.
+ * decisions, trace id, then a varint, the key's lag in ns. Version 2
+ * (0x02) rows, written before, lack the lag (0). Version 1 (0x01) rows
+ * have the first ten varints and eight strings; they read with the rest
+ * zero or empty. A decoder accepts exactly these layouts; anything else
+ * (another version, truncation, trailing bytes, a lag past the key's time)
+ * is a corrupted row and is skipped.
  *
  * Spend value, version 1: one byte 0x01, be64 spent, be64 reserved.
  */
@@ -32,7 +45,7 @@
 #include "core/base/str.h"
 #include "core/gateway/pricing.h"
 
-#define LEDGER_VERSION  2
+#define LEDGER_VERSION  3
 #define LEDGER_KEY_LEN  SL_LEDGER_KEY_LEN
 #define LEDGER_NSTRS    11
 #define LEDGER_NINTS    14
@@ -40,8 +53,9 @@
 #define LEDGER_V1_NINTS 10
 #define LEDGER_VARINT   10 /* bytes of the longest uint64 varint */
 #define LEDGER_ROW_MAX \
-    (1 + LEDGER_NINTS * LEDGER_VARINT + LEDGER_NSTRS * (LEDGER_VARINT + SL_LEDGER_STR_MAX))
-#define LEDGER_NS 1000000000LL
+    (1 + (LEDGER_NINTS + 1) * LEDGER_VARINT + LEDGER_NSTRS * (LEDGER_VARINT + SL_LEDGER_STR_MAX))
+#define LEDGER_LAG_MAX (3600 * 1000000000ull) /* ns: one hour */
+#define LEDGER_NS      1000000000LL
 
 #define SPEND_VERSION 1
 #define SPEND_VAL_LEN 17
@@ -50,6 +64,7 @@
 
 /* The rows of one scan, and what the caller wants from them. */
 typedef struct ledger_scan {
+    int64_t since_ns;
     int64_t until_ns; /* INT64_MAX: no end */
     int (*cb)(void *arg, const sl_ledger_row_t *row);
     void *arg;
@@ -95,6 +110,7 @@ static int ledger_get_varint(const uint8_t **pp, const uint8_t *end, uint64_t *v
 static int ledger_get_u32(const uint8_t **pp, const uint8_t *end, uint32_t *v);
 static void ledger_put_be64(uint8_t *p, uint64_t v);
 static uint64_t ledger_get_be64(const uint8_t *p);
+static uint64_t ledger_lag(uint64_t start, sl_str_t last);
 static void ledger_put_be32(uint8_t *p, uint32_t v);
 static uint32_t ledger_get_be32(const uint8_t *p);
 static int ledger_decode(sl_str_t key, sl_str_t val, sl_ledger_row_t *row, sl_buf_t *scratch);
@@ -142,7 +158,9 @@ sl_ledger_has(sl_txn_t *t, const uint8_t key[SL_LEDGER_KEY_LEN])
 int
 sl_ledger_append_key(sl_txn_t *t, const sl_ledger_row_t *row, uint8_t key[SL_LEDGER_KEY_LEN])
 {
-    uint8_t val[LEDGER_ROW_MAX], *p = val;
+    uint8_t val[LEDGER_ROW_MAX], *p = val, *end;
+    uint64_t start, lag;
+    sl_str_t last;
     uint32_t pid = row->pid != 0 ? row->pid : (uint32_t) sl_pid();
     const char *strs[LEDGER_NSTRS] = {
         row->request_id, row->key_id,       row->key_name, row->team,  row->endpoint, row->model,
@@ -174,12 +192,26 @@ sl_ledger_append_key(sl_txn_t *t, const sl_ledger_row_t *row, uint8_t key[SL_LED
         p = ledger_put_str(p, strs[i]);
     }
 
-    ledger_put_be64(key, row->time_ns > 0 ? (uint64_t) row->time_ns : 0);
+    start = row->time_ns > 0 ? (uint64_t) row->time_ns : 0;
     ledger_put_be32(key + 8, pid);
     /* a collision needs the same ns, pid and a wrapped counter: try the next value */
     for (int tries = 0; tries < 4; tries++) {
+        ledger_put_be64(key, start);
         ledger_put_be32(key + 12, (uint32_t) atomic_fetch_add(&ledger_seq, 1));
-        rc = sl_db_append(t, SL_DBI_LEDGER, key, LEDGER_KEY_LEN, val, (size_t) (p - val));
+        end = ledger_put_varint(p, 0);
+        rc = sl_db_append_only(t, SL_DBI_LEDGER, key, LEDGER_KEY_LEN, val, (size_t) (end - val),
+                               &last);
+        if (rc == 1) {
+            lag = ledger_lag(start, last);
+            ledger_put_be64(key, start + lag);
+            end = ledger_put_varint(p, lag);
+            /* a lag of 0 (the row is too far behind): an insert among the older rows */
+            rc = lag > 0 ? sl_db_append_only(t, SL_DBI_LEDGER, key, LEDGER_KEY_LEN, val,
+                                             (size_t) (end - val), &last)
+                         : sl_db_append(t, SL_DBI_LEDGER, key, LEDGER_KEY_LEN, val,
+                                        (size_t) (end - val));
+            SL_ASSERT(rc != 1); /* the write lock is held: nothing came after last */
+        }
         if (rc != -EEXIST) {
             return rc;
         }
@@ -187,6 +219,27 @@ sl_ledger_append_key(sl_txn_t *t, const sl_ledger_row_t *row, uint8_t key[SL_LED
     sl_log(&sl_log_main, SL_LOG_ERR, 0, "ledger: no free key at %lld for pid %u",
            (long long) row->time_ns, pid);
     return SL_ESTORE;
+}
+
+
+/*
+ * How far past its start time a row's key must go to sort after last (the
+ * ledger's last key): 0 when that is more than LEDGER_LAG_MAX, or last is
+ * not a ledger key.
+ */
+static uint64_t
+ledger_lag(uint64_t start, sl_str_t last)
+{
+    uint64_t t;
+
+    if (last.len != LEDGER_KEY_LEN) {
+        return 0;
+    }
+    t = ledger_get_be64((const uint8_t *) last.p);
+    if (t < start || t - start >= LEDGER_LAG_MAX || t == UINT64_MAX) {
+        return 0;
+    }
+    return t - start + 1;
 }
 
 
@@ -637,11 +690,11 @@ ledger_decode(sl_str_t key, sl_str_t val, sl_ledger_row_t *row, sl_buf_t *scratc
         &row->endpoint,   &row->model,  &row->provider, &row->served_model,
         &row->cache,      &row->guard,  &row->trace_id,
     };
-    uint64_t time, len;
+    uint64_t time, len, lag;
     unsigned version;
     size_t nstrs;
 
-    if (key.len != LEDGER_KEY_LEN || val.len < 1 || (*p != 1 && *p != LEDGER_VERSION)) {
+    if (key.len != LEDGER_KEY_LEN || val.len < 1 || *p < 1 || *p > LEDGER_VERSION) {
         return SL_EPARSE;
     }
     version = *p++;
@@ -690,6 +743,12 @@ ledger_decode(sl_str_t key, sl_str_t val, sl_ledger_row_t *row, sl_buf_t *scratc
         sl_buf_append(scratch, "", 1);
         p += len;
     }
+    if (version >= 3) {
+        if (ledger_get_varint(&p, end, &lag) != 0 || lag > time) {
+            return SL_EPARSE;
+        }
+        row->time_ns = (int64_t) (time - lag);
+    }
     return p == end ? 0 : SL_EPARSE;
 }
 
@@ -699,6 +758,7 @@ ledger_scan_range(sl_txn_t *t, ledger_scan_t *sc, int64_t since_ns)
 {
     uint8_t from[8];
 
+    sc->since_ns = since_ns;
     ledger_put_be64(from, since_ns > 0 ? (uint64_t) since_ns : 0);
     return sl_db_scan(t, SL_DBI_LEDGER, from, sizeof(from), ledger_on_row, sc);
 }
@@ -711,7 +771,8 @@ ledger_on_row(void *arg, sl_str_t key, sl_str_t val)
     sl_ledger_row_t row;
     const uint8_t *k = (const uint8_t *) key.p;
 
-    if (key.len >= 8 && ledger_get_be64(k) >= (uint64_t) sc->until_ns) {
+    /* a key is its row's time plus at most LEDGER_LAG_MAX (no overflow: until_ns <= INT64_MAX) */
+    if (key.len >= 8 && ledger_get_be64(k) >= (uint64_t) sc->until_ns + LEDGER_LAG_MAX) {
         return 1;
     }
     if (ledger_decode(key, val, &row, &sc->scratch) != 0) {
@@ -726,6 +787,9 @@ ledger_on_row(void *arg, sl_str_t key, sl_str_t val)
                    key.len);
         }
         return 0;
+    }
+    if (row.time_ns < sc->since_ns || row.time_ns >= sc->until_ns) {
+        return 0; /* its key lags: it came in before since (or after until) */
     }
     return sc->cb(sc->arg, &row);
 }

@@ -92,8 +92,10 @@ typedef struct sl_ledger_row {
 
 /*
  * Appends row inside the caller's write transaction. NULL strings are
- * stored as "". The key takes row->time_ns (negative counts as 0),
- * row->pid (0: getpid()) and the next value of a per-process counter.
+ * stored as "". The key takes row->time_ns (negative counts as 0) or,
+ * when the ledger's last key is later and less than an hour later, a time
+ * just past that key (the row keeps its own time: ledger.c); row->pid
+ * (0: getpid()) and the next value of a per-process counter.
  * Returns 0 or SL_ESTORE (logged). Worker context; no allocation.
  */
 int sl_ledger_append(sl_txn_t *t, const sl_ledger_row_t *row);
@@ -111,8 +113,9 @@ int sl_ledger_append_key(sl_txn_t *t, const sl_ledger_row_t *row, uint8_t key[SL
 int sl_ledger_has(sl_txn_t *t, const uint8_t key[SL_LEDGER_KEY_LEN]);
 
 /*
- * Calls cb(arg, row) for every row with time_ns >= since_ns, oldest first,
- * until cb returns non-zero: 1 stops the scan and returns 0, a negative
+ * Calls cb(arg, row) for every row with time_ns >= since_ns in key order
+ * (the order of their commits: by time, give or take the hour a key may
+ * lag behind), until cb returns non-zero: 1 stops the scan and returns 0, a negative
  * code stops it and is returned. The row and its strings are valid only
  * during the call. Rows that do not decode are skipped with a warning.
  * Read or write transaction. Returns 0, cb's code or SL_ESTORE.
@@ -121,7 +124,8 @@ int sl_ledger_scan(sl_txn_t *t, int64_t since_ns, int (*cb)(void *arg, const sl_
                    void *arg);
 
 /*
- * Deletes at most max_rows of the oldest rows older than before_ns, in one
+ * Deletes at most max_rows of the oldest rows older than before_ns (by key:
+ * a row whose key lags goes with the rows written around it), in one
  * short write transaction of its own, and stores how many in *deleted
  * (may be NULL). Call it again while *deleted == max_rows. Worker (off the
  * loop or from a timer with a small max_rows) or CLI context. Returns 0 or

@@ -414,7 +414,8 @@ test_append(void **state)
  * sl_db_append amid other writes of its transaction: a put that sorts
  * last (the next append inserts), a delete of the last key (appends
  * resume), appends to a second database in between, a value the caller
- * reuses; every record as written, in key order.
+ * reuses, sl_db_append_only's refusals; every record as written, in key
+ * order.
  */
 static void
 test_append_mixed(void **state)
@@ -430,7 +431,7 @@ test_append_mixed(void **state)
     assert_rc(rc, 0);
     assert_rc(sl_db_read(db, &t), 0);
     assert_rc(sl_db_scan(t, SL_DBI_LEDGER, NULL, 0, append_collect, seen), 0);
-    assert_string_equal(seen, "a2=x;a4=x;a5=p;a6=x;a8=x;b1=y;");
+    assert_string_equal(seen, "a2=x;a4=x;a5=p;a6=x;a8=x;b1=y;b2=o;");
     seen[0] = '\0';
     assert_rc(sl_db_scan(t, SL_DBI_CACHE_AGE, NULL, 0, append_collect, seen), 0);
     assert_string_equal(seen, "c1=z;c2=z;");
@@ -443,6 +444,7 @@ static int
 append_mixed_txn(sl_txn_t *t, void *arg)
 {
     int *rc = arg;
+    sl_str_t last;
 
     *rc = sl_db_append(t, SL_DBI_LEDGER, "a2", 2, "x", 1);
     *rc |= sl_db_append(t, SL_DBI_LEDGER, "a4", 2, "x", 1);
@@ -455,6 +457,20 @@ append_mixed_txn(sl_txn_t *t, void *arg)
     *rc |= sl_db_append(t, SL_DBI_CACHE_AGE, "c2", 2, "z", 1);
     *rc |= sl_db_append(t, SL_DBI_LEDGER, "b1", 2, "y", 1);
     if (sl_db_append(t, SL_DBI_LEDGER, "a6", 2, "w", 1) != -EEXIST) {
+        *rc = -1;
+    }
+    /* append only: before the last or equal to it, nothing is stored and the last key told */
+    if (sl_db_append_only(t, SL_DBI_LEDGER, "a7", 2, "w", 1, &last) != 1 || last.len != 2
+        || memcmp(last.p, "b1", 2) != 0) {
+        *rc = -1;
+    }
+    if (sl_db_append_only(t, SL_DBI_LEDGER, "b1", 2, "w", 1, &last) != 1
+        || memcmp(last.p, "b1", 2) != 0) {
+        *rc = -1;
+    }
+    *rc |= sl_db_append_only(t, SL_DBI_LEDGER, "b2", 2, "o", 1, &last);
+    if (sl_db_append_only(t, SL_DBI_CACHE_AGE, "c0", 2, "w", 1, &last) != 1
+        || memcmp(last.p, "c2", 2) != 0) {
         *rc = -1;
     }
     return 0;

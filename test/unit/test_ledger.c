@@ -86,7 +86,7 @@ typedef struct workers {
     pid_t pids[3];
     uint32_t last_seq[3];
     size_t per_pid[3];
-    int64_t last_time;
+    int64_t last_time[3];
 } workers_t;
 
 typedef struct fields {
@@ -525,7 +525,12 @@ test_v1_row(void **state)
 }
 
 
-/* Rows from several workers, written out of order, read back by time, pid, sequence. */
+/*
+ * Rows from several workers, each transaction's written out of order: a
+ * row behind the ledger's last key is appended after it (its key lags), so
+ * they read back in the order they were written, each with its own time,
+ * pid and sequence; a scan from a time skips the lagging rows before it.
+ */
 static void
 test_order(void **state)
 {
@@ -536,7 +541,9 @@ test_order(void **state)
         row_at(base + 10, 100, "w1-a"),  row_at(base + 20, 100, "w1-b"),
         row_at(base + 10, 100, "w1-a2"), row_at(base + 20, 200, "w2-b"),
     };
-    static const char *const want[] = { "w1-a2", "w1-a", "w2-a", "w1-b", "w2-b", "w2-c" };
+    static const char *const want[] = { "w1-b", "w1-a2", "w2-b", "w2-c", "w2-a", "w1-a" };
+    static const int64_t want_time[] = { 20, 10, 20, 30, 10, 10 };
+    static const uint32_t want_pid[] = { 100, 100, 200, 200, 200, 100 };
     collected_t c;
 
     /* two "workers" committing separately, the second one first */
@@ -548,17 +555,24 @@ test_order(void **state)
     assert_int_equal(c.n, 6);
     for (size_t i = 0; i < 6; i++) {
         assert_string_equal(c.request_id[i], want[i]);
+        assert_int_equal(c.time[i], base + want_time[i]);
+        assert_int_equal(c.pid[i], want_pid[i]);
     }
-    /* same ns, same pid: the sequence keeps them apart and in append order */
+    /* one pid: the sequence follows the order of the appends */
     assert_true(c.seq[0] < c.seq[1]);
-    assert_int_equal(c.pid[0], 100);
-    assert_int_equal(c.pid[2], 200);
+    assert_true(c.seq[4] < c.seq[5] || c.pid[4] != c.pid[5]);
 
-    /* since: inclusive */
+    /* since: inclusive, by the row's own time, not its key's */
     memset(&c, 0, sizeof(c));
     scan(f, base + 20, &c, 0);
     assert_int_equal(c.n, 3);
     assert_string_equal(c.request_id[0], "w1-b");
+    assert_string_equal(c.request_id[1], "w2-b");
+    assert_string_equal(c.request_id[2], "w2-c");
+    memset(&c, 0, sizeof(c));
+    scan(f, base + 21, &c, 0);
+    assert_int_equal(c.n, 1);
+    assert_string_equal(c.request_id[0], "w2-c");
 
     /* a callback returning 1 stops cleanly, a negative code is passed on */
     memset(&c, 0, sizeof(c));
@@ -571,6 +585,79 @@ test_order(void **state)
     c.stop_rc = -EIO;
     scan(f, 0, &c, -EIO);
     assert_int_equal(c.n, 1);
+}
+
+
+/*
+ * Out-of-order rows fill the ledger's pages as rows in order do (inserted
+ * among the older rows, each split a full page in two); a row more than an
+ * hour behind is inserted at its own time; an aggregate's end counts rows
+ * by their time; a lag past the key's time is a corrupted row.
+ */
+static void
+test_lag(void **state)
+{
+    fixture_t *f = *state;
+    int64_t base = (int64_t) T0 * NS, hour = 3600 * NS;
+    sl_ledger_row_t rows[6], old = row_at(base - 2 * hour, 7, "old");
+    static const uint8_t bad_lag[] = {
+        3,    0,    0,    0,    0,    0,    0,    0, 0, 0, 0,
+        0,    0,    0,    0,                                  /* version 3, fourteen zero varints */
+        0,    0,    0,    0,    0,    0,    0,    0, 0, 0, 0, /* eleven empty strings */
+        0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01, /* a lag of 2^42 ns > the key's 2^40 */
+    };
+    uint8_t key[16];
+    size_t ordered, lagged, n = 3000;
+    sl_ledger_agg_t *a;
+    collected_t c;
+    sl_txn_t *t;
+
+    /* n rows in order, in transactions of six */
+    for (size_t i = 0; i < n; i += 6) {
+        for (size_t j = 0; j < 6; j++) {
+            rows[j] = row_at(base + (int64_t) (i + j) * 1000, 1, "r");
+        }
+        append(f, rows, 6);
+    }
+    assert_ok(sl_db_read(f->db, &t));
+    assert_ok(sl_db_pages(t, SL_DBI_LEDGER, &ordered));
+    sl_db_abort(t);
+    /* n more from 1 ms on, 100 ns apart, each transaction's newest first: all behind the last */
+    for (size_t i = 0; i < n; i += 6) {
+        for (size_t j = 0; j < 6; j++) {
+            rows[j] = row_at(base + 1000000 + (int64_t) (i + 5 - j) * 100, 2, "r");
+        }
+        append(f, rows, 6);
+    }
+    assert_ok(sl_db_read(f->db, &t));
+    assert_ok(sl_db_pages(t, SL_DBI_LEDGER, &lagged));
+    sl_db_abort(t);
+    assert_true(ordered > 10);
+    assert_true(lagged * 10 <= ordered * 21);
+
+    /* two hours behind: at its own time, first of all */
+    append(f, &old, 1);
+    memset(&c, 0, sizeof(c));
+    c.stop_after = 1;
+    c.stop_rc = 1;
+    scan(f, 0, &c, 0);
+    assert_string_equal(c.request_id[0], "old");
+    assert_int_equal(c.time[0], base - 2 * hour);
+
+    /* the aggregate's end is by time: the lagging rows' keys are past it, their times before */
+    a = aggregate(f, base, base + (int64_t) n * 1000, SL_LEDGER_BY_KEY);
+    assert_int_equal(a->total.requests, 2 * n);
+    sl_ledger_agg_free(a);
+    a = aggregate(f, base, base + 1150000, SL_LEDGER_BY_KEY);
+    assert_int_equal(a->total.requests, 1150 + 1500);
+    sl_ledger_agg_free(a);
+
+    make_key(key, (uint64_t) 1 << 40);
+    put_raw(f, key, sizeof(key), bad_lag, sizeof(bad_lag));
+    a = aggregate(f, 0, 0, SL_LEDGER_BY_KEY);
+    assert_int_equal(a->total.requests, 2 * n + 1);
+    assert_int_equal(a->skipped, 1);
+    sl_ledger_agg_free(a);
 }
 
 
@@ -648,13 +735,17 @@ workers_cb(void *arg, const sl_ledger_row_t *row)
     for (i = 0; i < 3 && (uint32_t) w->pids[i] != row->pid; i++) {
     }
     assert_true(i < 3);
-    /* time order overall; a worker's own rows also in the order it wrote them */
-    assert_true(row->time_ns >= w->last_time);
-    w->last_time = row->time_ns;
+    /*
+     * Rows come in the order of the commits (a row that took the write lock
+     * after a later one lags behind it); a worker's own rows, written one
+     * after the other, in their order and with their times.
+     */
     if (w->per_pid[i] > 0) {
         assert_true(row->seq > w->last_seq[i]);
+        assert_true(row->time_ns > w->last_time[i]);
     }
     w->last_seq[i] = row->seq;
+    w->last_time[i] = row->time_ns;
     w->per_pid[i]++;
     w->n++;
     return 0;
@@ -1327,6 +1418,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_fields, setup, teardown),
         cmocka_unit_test_setup_teardown(test_order, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lag, setup, teardown),
         cmocka_unit_test_setup_teardown(test_v1_row, setup, teardown),
         cmocka_unit_test_setup_teardown(test_workers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_corrupted, setup, teardown),
