@@ -588,6 +588,42 @@ test_order(void **state)
 }
 
 
+/* Rows written by hand: version 2 (no lag) at its key's time, version 3 its lag before it. */
+static void
+test_v2_v3_rows(void **state)
+{
+    fixture_t *f = *state;
+    static const uint8_t v2[] = {
+        2, 1,   0xc8, 0x01, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* attempts 1, status 200 */
+        2, 'r', '2',  0,    0, 0, 0, 0, 0, 0, 0, 0, 0,          /* request id "r2" */
+    };
+    static const uint8_t v3[] = {
+        3, 1, 0xc8, 0x01, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        0, 2, 'r',  '3',  0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 5, /* lag 5 ns */
+    };
+    int64_t base = (int64_t) T0 * NS;
+    uint8_t key[16];
+    collected_t c;
+
+    make_key(key, (uint64_t) base + 10);
+    put_raw(f, key, sizeof(key), v2, sizeof(v2));
+    make_key(key, (uint64_t) base + 20);
+    put_raw(f, key, sizeof(key), v3, sizeof(v3));
+    memset(&c, 0, sizeof(c));
+    scan(f, 0, &c, 0);
+    assert_int_equal(c.n, 2);
+    assert_string_equal(c.request_id[0], "r2");
+    assert_int_equal(c.time[0], base + 10);
+    assert_string_equal(c.request_id[1], "r3");
+    assert_int_equal(c.time[1], base + 15);
+    /* since between the v3 row's time and its key's: it is in */
+    memset(&c, 0, sizeof(c));
+    scan(f, base + 12, &c, 0);
+    assert_int_equal(c.n, 1);
+    assert_string_equal(c.request_id[0], "r3");
+}
+
+
 /*
  * Out-of-order rows fill the ledger's pages as rows in order do (inserted
  * among the older rows, each split a full page in two); a row more than an
@@ -1419,6 +1455,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_fields, setup, teardown),
         cmocka_unit_test_setup_teardown(test_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lag, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_v2_v3_rows, setup, teardown),
         cmocka_unit_test_setup_teardown(test_v1_row, setup, teardown),
         cmocka_unit_test_setup_teardown(test_workers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_corrupted, setup, teardown),
