@@ -1638,20 +1638,49 @@ sl_db_scan(sl_txn_t *t, sl_dbi_e dbi, const void *from, size_t flen,
 int
 sl_db_sync(sl_db_t *db)
 {
-    int mrc;
+    MDB_envinfo info;
+    size_t len = 0;
+    int mrc, err = 0;
 
     if (db->flags & SL_DB_RDONLY) {
         return 0;
     }
     /* the map must not be replaced under msync: growing it takes the lock for writing */
     pthread_rwlock_rdlock(&db->lock);
-    mrc = mdb_env_sync(db->env, 1);
+    mdb_env_info(db->env, &info);
+    if (info.me_mapsize != db->fault_size) {
+        db->fault_size = info.me_mapsize;
+        db->fault_addr = db_map_addr(db, info.me_mapsize);
+    }
+    if (db->fault_addr != NULL) {
+        /*
+         * Only the pages in use, up to the last commit's last page: the
+         * pages past it hold nothing to keep, and those sl_db_prefault
+         * populated would otherwise be written back as zeros and
+         * write-protected, each a TLB flush in every worker, and populated
+         * again. A commit after the meta was read is the next sync's.
+         */
+        len = (info.me_last_pgno + 1) * db->psize;
+        len = len < info.me_mapsize ? len : info.me_mapsize;
+        if (msync(db->fault_addr, len, MS_SYNC) != 0) {
+            err = errno;
+        }
+        mrc = 0;
+    } else {
+        mrc = mdb_env_sync(db->env, 1);
+    }
     pthread_rwlock_unlock(&db->lock);
+    if (err != 0) {
+        sl_log(&sl_log_main, SL_LOG_ERR, err, "msync() of storage \"%s\" failed", db->path);
+        return -err;
+    }
     if (mrc != 0) {
         return db_error(db, "mdb_env_sync()", SL_DBI_COUNT, mrc);
     }
-    /* every process's populated pages are write-protected again: each must prefault anew */
-    atomic_fetch_add(&db_state->sync_gen, 1);
+    if (len == 0) {
+        /* the whole map: every process's populated pages are write-protected again */
+        atomic_fetch_add(&db_state->sync_gen, 1);
+    }
     return 0;
 }
 
@@ -1661,11 +1690,14 @@ sl_db_sync(sl_db_t *db)
  * fault of a fresh page of a shared file mapping (page cache, the
  * filesystem's block, zeroing) then happens here, in the thread pool, not
  * on the loop inside a commit. Page tables are per process, and an msync
- * by any process writes back and write-protects every dirty page in all of
- * them, the populated and unused ones too (written back as zeros): so the
- * range is populated again after each msync any process made (sync_gen),
- * and when the commits have taken half of it. Otherwise nothing is done,
- * which makes the call cheap enough to run a few times per sync interval.
+ * by any process writes back and write-protects every dirty page of its
+ * range in all of them. sl_db_sync's covers the pages in use only, so a
+ * populated range past them survives it; one of the whole map (when the
+ * map's address is unknown) takes the populated, unused pages too (written
+ * back as zeros), and the range is then populated again (sync_gen). It is
+ * also populated again when the commits have taken half of it. Otherwise
+ * nothing is done, which makes the call cheap enough to run a few times
+ * per sync interval.
  * The range is 1.5 times the growth since the previous populate, never
  * under three quarters of the previous range (a burst is not forgotten at
  * once), 64 KiB to 16 MiB. Contents are not changed.

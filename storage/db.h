@@ -231,7 +231,11 @@ int sl_db_del(sl_txn_t *t, sl_dbi_e dbi, const void *key, size_t klen);
 int sl_db_scan(sl_txn_t *t, sl_dbi_e dbi, const void *from, size_t flen,
                int (*cb)(void *arg, sl_str_t key, sl_str_t val), void *arg);
 
-/* Flushes committed data to disk (mdb_env_sync(force)). Blocking: run off the loop. */
+/*
+ * Flushes committed data to disk: an msync of the map's pages up to the
+ * last commit's last page (mdb_env_sync(force), the whole map, when the
+ * map's address is not known). Blocking: run off the loop.
+ */
 int sl_db_sync(sl_db_t *db);
 
 /*

@@ -305,9 +305,10 @@ worker_sync_tick(const sl_worker_ctx_t *ctx)
  * every storage.sync_interval (one worker's msync for all), in the thread
  * pool since fsync blocks. The timer ticks eight times per interval: a tick
  * makes the msync when the last one (any worker's) is an interval old, less
- * half a tick, and re-populates this worker's fresh pages when another
- * worker's msync write-protected them (sl_db_prefault: a no-op otherwise),
- * so they fault on this loop for an eighth of an interval at most. The same
+ * half a tick, and populates the pages past the map's used ones when the
+ * commits took half of those populated before, or a whole-map msync
+ * write-protected them (sl_db_prefault: a no-op otherwise), so fresh pages
+ * fault on this loop for an eighth of an interval at most. The same
  * pass looks at the room left in the map (growing it, or entering or
  * leaving the full state), and then, back on the loop, writes the rows
  * that failed to commit before.
