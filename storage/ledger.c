@@ -7,11 +7,12 @@
  * key, so that every row is appended (MDB_APPEND) and pages stay full.
  * Rows are written when their requests end, so with requests in parallel
  * about half of them come after a later-arriving one; inserted in the
- * middle, each split a full page in two and the ledger's pages were ~60%
- * full (more pages to write, write back and fault in per row). A row more
- * than LEDGER_LAG_MAX behind is inserted at its own time instead. So rows
- * are in key order, which is their time order give or take LEDGER_LAG_MAX,
- * and a scan from a time seeks to it and skips what started before.
+ * middle, each split a full page in two and the ledger's pages were two
+ * thirds full (more pages to write, write back and fault in per row). A
+ * row more than LEDGER_LAG_MAX behind is inserted at its own time instead.
+ * So rows are in key order, which is their time order give or take
+ * LEDGER_LAG_MAX, and a scan from a time seeks to it and skips what
+ * started before.
  *
  * Ledger value, version 3: one byte 0x03, then LEB128 varints for attempts,
  * status, prompt, completion, cached and cache-write tokens, cost, flags,
