@@ -1091,7 +1091,11 @@ prefault_shared_run(test_ctx_t *c)
     }
     sl_db_close(db);
     fprintf(stderr, "minor faults of 20 fresh pages after another process's msync: %ld\n", after);
-    return after >= 0 && after < 20 / 3 ? 0 : 18; /* LMDB reuses a few freed pages */
+    /*
+     * LMDB reuses a few freed pages, which the msync did write-protect: 4
+     * to 7 faults seen (the ASan build the most); a whole-map msync, 24 to 27
+     */
+    return after >= 0 && after < 12 ? 0 : 18;
 }
 
 
