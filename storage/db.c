@@ -83,11 +83,12 @@ struct sl_db {
     size_t reserve;            /* room kept for admitted requests; 0: no full state */
     int lockfd;                /* lock.mdb, open until after mdb_env_close (db_back_lockfile) */
     char grow_why[DB_WHY_MAX]; /* why the map could not grow last time, under lock exclusive */
-    /* sl_db_prefault: only its caller (one sync pass at a time) touches these */
+    /* sl_db_prefault and sl_db_sync (one sync pass at a time, or at exit) touch these */
     size_t fault_last;  /* me_last_pgno seen by the previous populate, 0 none */
     size_t fault_want;  /* pages the previous populate wanted */
     size_t fault_end;   /* first page past the range it populated */
     uint64_t fault_gen; /* db_state->sync_gen it saw */
+    size_t fault_map;   /* the map size it populated in (a grow maps anew: populate again) */
     char *fault_addr;   /* the map's address, found for fault_size */
     size_t fault_size;  /* the map size fault_addr belongs to (a grow maps anew) */
     bool fault_off;     /* the kernel has no MADV_POPULATE_WRITE */
@@ -135,6 +136,7 @@ static void db_set_full(sl_db_t *db, bool full, const char *why, size_t room);
 static void db_after_commit(sl_db_t *db);
 static int db_room(sl_db_t *db, size_t *room, size_t *map_size);
 static char *db_map_addr(sl_db_t *db, size_t size);
+static char *db_map_find(sl_db_t *db, size_t size);
 static bool db_sane_len(const sl_txn_t *t, size_t klen, size_t vlen);
 static int db_damaged(const sl_db_t *db, const char *what, sl_dbi_e dbi);
 static uint64_t db_now_ms(void);
@@ -1648,11 +1650,7 @@ sl_db_sync(sl_db_t *db)
     /* the map must not be replaced under msync: growing it takes the lock for writing */
     pthread_rwlock_rdlock(&db->lock);
     mdb_env_info(db->env, &info);
-    if (info.me_mapsize != db->fault_size) {
-        db->fault_size = info.me_mapsize;
-        db->fault_addr = db_map_addr(db, info.me_mapsize);
-    }
-    if (db->fault_addr != NULL) {
+    if (db_map_addr(db, info.me_mapsize) != NULL) {
         /*
          * Only the pages in use, up to the last commit's last page: the
          * pages past it hold nothing to keep, and those sl_db_prefault
@@ -1719,16 +1717,13 @@ sl_db_prefault(sl_db_t *db)
     pthread_rwlock_rdlock(&db->lock);
     mdb_env_info(db->env, &info);
     first = info.me_last_pgno + 1;
-    if (info.me_mapsize == db->fault_size && gen == db->fault_gen && db->fault_end > first
+    if (info.me_mapsize == db->fault_map && gen == db->fault_gen && db->fault_end > first
         && (db->fault_end - first) * 2 > db->fault_want) {
         pthread_rwlock_unlock(&db->lock);
         return 0; /* more than half of the range populated last time is still there */
     }
-    if (info.me_mapsize != db->fault_size) {
-        /* LMDB tells a map's address only when it is fixed: the process's own table does */
-        db->fault_size = info.me_mapsize;
-        db->fault_addr = db_map_addr(db, info.me_mapsize);
-    }
+    db_map_addr(db, info.me_mapsize);
+    db->fault_map = info.me_mapsize;
     pages = info.me_mapsize / db->psize;
     want = db->fault_last != 0 && info.me_last_pgno > db->fault_last
                ? (info.me_last_pgno - db->fault_last) * 3 / 2
@@ -1775,11 +1770,28 @@ sl_db_prefault(sl_db_t *db)
 
 
 /*
+ * Where data.mdb is mapped in this process with size bytes (db->fault_addr,
+ * looked up again when the size changed: a grow maps anew), or NULL. LMDB
+ * tells a map's address only when it is fixed: the process's own table does.
+ * Its callers are the sync pass's (one at a time) and the worker's exit.
+ */
+static char *
+db_map_addr(sl_db_t *db, size_t size)
+{
+    if (size != db->fault_size) {
+        db->fault_size = size;
+        db->fault_addr = db_map_find(db, size);
+    }
+    return db->fault_addr;
+}
+
+
+/*
  * Where data.mdb is mapped in this process with size bytes: the line of
  * /proc/self/maps with its device and inode. NULL when none is found.
  */
 static char *
-db_map_addr(sl_db_t *db, size_t size)
+db_map_find(sl_db_t *db, size_t size)
 {
     char line[512];
     struct stat st;
