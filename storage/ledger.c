@@ -14,18 +14,26 @@
  * LEDGER_LAG_MAX, and a scan from a time seeks to it and skips what
  * started before.
  *
- * Ledger value, version 3: one byte 0x03, then LEB128 varints for attempts,
+ * Ledger value, version 4: one byte 0x04, then LEB128 varints for attempts,
  * status, prompt, completion, cached and cache-write tokens, cost, flags,
  * latency, first-byte latency, saved cost, reasoning tokens, 1-hour
- * cache-write tokens and time to first token, then eleven strings, each a
- * varint length and its bytes: request id, key id, key name, team,
- * endpoint, model, provider, served model, cache status, guardrail
- * decisions, trace id, then a varint, the key's lag in ns. Version 2
- * (0x02) rows, written before, lack the lag (0). Version 1 (0x01) rows
- * have the first ten varints and eight strings; they read with the rest
- * zero or empty. A decoder accepts exactly these layouts; anything else
- * (another version, truncation, trailing bytes, a lag past the key's time)
- * is a corrupted row and is skipped.
+ * cache-write tokens and time to first token, then eleven strings:
+ * request id, key id, key name, team, endpoint, model, provider, served
+ * model, cache status, guardrail decisions, trace id, then a varint, the
+ * key's lag in ns. A string starts with a varint h: h & 3 is its form and
+ * n = h >> 2. Form 0: n bytes, the string. Form 1: a varint p, p bytes,
+ * then n bytes: the string is those p bytes followed by the 2n lowercase
+ * hex digits of the n bytes (request and trace ids, the hex part of key
+ * ids: a third of the row, stored in half the room). Form 2 (served model
+ * only, n 0): the same as the model. Form 3 is not used.
+ *
+ * Version 3 (0x03) rows, written before, hold each string as a varint
+ * length and its bytes. Version 2 rows also lack the lag (0). Version 1
+ * rows have the first ten varints and eight strings; they read with the
+ * rest zero or empty. A decoder accepts exactly these layouts; anything
+ * else (another version or form, truncation, trailing bytes, a string
+ * longer than SL_LEDGER_STR_MAX, a lag past the key's time) is a corrupted
+ * row and is skipped.
  *
  * Spend value, version 1: one byte 0x01, be64 spent, be64 reserved.
  */
@@ -46,17 +54,23 @@
 #include "core/base/str.h"
 #include "core/gateway/pricing.h"
 
-#define LEDGER_VERSION  3
+#define LEDGER_VERSION  4
 #define LEDGER_KEY_LEN  SL_LEDGER_KEY_LEN
 #define LEDGER_NSTRS    11
 #define LEDGER_NINTS    14
 #define LEDGER_V1_NSTRS 8
 #define LEDGER_V1_NINTS 10
 #define LEDGER_VARINT   10 /* bytes of the longest uint64 varint */
-#define LEDGER_ROW_MAX \
-    (1 + (LEDGER_NINTS + 1) * LEDGER_VARINT + LEDGER_NSTRS * (LEDGER_VARINT + SL_LEDGER_STR_MAX))
-#define LEDGER_LAG_MAX (3600 * 1000000000ull) /* ns: one hour */
-#define LEDGER_NS      1000000000LL
+#define LEDGER_ROW_MAX                      \
+    (1 + (LEDGER_NINTS + 1) * LEDGER_VARINT \
+     + LEDGER_NSTRS * (2 * LEDGER_VARINT + SL_LEDGER_STR_MAX))
+#define LEDGER_SERVED    7  /* the served model's index among the strings */
+#define LEDGER_STR_BYTES 0u /* version 4 string forms (the header) */
+#define LEDGER_STR_HEX   1u
+#define LEDGER_STR_MODEL 2u
+#define LEDGER_HEX_MIN   16                     /* hex digits: a shorter run is stored as bytes */
+#define LEDGER_LAG_MAX   (3600 * 1000000000ull) /* ns: one hour */
+#define LEDGER_NS        1000000000LL
 
 #define SPEND_VERSION 1
 #define SPEND_VAL_LEN 17
@@ -107,6 +121,9 @@ static atomic_uint_fast32_t ledger_seq;
 
 static uint8_t *ledger_put_varint(uint8_t *p, uint64_t v);
 static uint8_t *ledger_put_str(uint8_t *p, const char *s);
+static int ledger_hex_digit(char c);
+static int ledger_get_str(const uint8_t **pp, const uint8_t *end, unsigned version,
+                          const char *model, sl_buf_t *scratch, const char **out);
 static int ledger_get_varint(const uint8_t **pp, const uint8_t *end, uint64_t *v);
 static int ledger_get_u32(const uint8_t **pp, const uint8_t *end, uint32_t *v);
 static void ledger_put_be64(uint8_t *p, uint64_t v);
@@ -190,6 +207,11 @@ sl_ledger_append_key(sl_txn_t *t, const sl_ledger_row_t *row, uint8_t key[SL_LED
         p = ledger_put_varint(p, ints[i]);
     }
     for (size_t i = 0; i < LEDGER_NSTRS; i++) {
+        if (i == LEDGER_SERVED && row->served_model != NULL && row->served_model[0] != '\0'
+            && row->model != NULL && strcmp(row->served_model, row->model) == 0) {
+            *p++ = LEDGER_STR_MODEL; /* n 0 */
+            continue;
+        }
         p = ledger_put_str(p, strs[i]);
     }
 
@@ -578,10 +600,11 @@ ledger_put_varint(uint8_t *p, uint64_t v)
 }
 
 
+/* A string in version 4's forms: bytes, or bytes then a run of hex digits packed. */
 static uint8_t *
 ledger_put_str(uint8_t *p, const char *s)
 {
-    size_t len;
+    size_t len, j;
 
     if (s == NULL || s[0] == '\0') {
         *p = 0; /* an absent field (team, cache, guard...): no strlen call */
@@ -595,9 +618,98 @@ ledger_put_str(uint8_t *p, const char *s)
             len--;
         }
     }
-    p = ledger_put_varint(p, len);
-    memcpy(p, s, len);
-    return p + len;
+    /* the run of lowercase hex digits the string ends with, cut to an even length */
+    for (j = len; j > 0 && ledger_hex_digit(s[j - 1]) >= 0; j--) {
+    }
+    j += (len - j) & 1;
+    if (len - j < LEDGER_HEX_MIN) {
+        p = ledger_put_varint(p, (uint64_t) len << 2 | LEDGER_STR_BYTES);
+        memcpy(p, s, len);
+        return p + len;
+    }
+    p = ledger_put_varint(p, (uint64_t) (len - j) / 2 << 2 | LEDGER_STR_HEX);
+    p = ledger_put_varint(p, j);
+    memcpy(p, s, j);
+    p += j;
+    for (size_t k = j; k < len; k += 2) {
+        *p++ = (uint8_t) (ledger_hex_digit(s[k]) << 4 | ledger_hex_digit(s[k + 1]));
+    }
+    return p;
+}
+
+
+/* 0..15 for a lowercase hex digit, else -1. */
+static int
+ledger_hex_digit(char c)
+{
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+
+/*
+ * One string of a row of this version, copied NUL-terminated into scratch
+ * (which has room: ledger_decode) as *out; model is the row's model when
+ * the string is the served model, else NULL. SL_EPARSE when it is not one
+ * the encoder writes.
+ */
+static int
+ledger_get_str(const uint8_t **pp, const uint8_t *end, unsigned version, const char *model,
+               sl_buf_t *scratch, const char **out)
+{
+    static const char digits[16] = "0123456789abcdef";
+    const uint8_t *p = *pp;
+    uint64_t h, n = 0, len;
+    unsigned form = LEDGER_STR_BYTES;
+    char *o;
+
+    if (ledger_get_varint(&p, end, &h) != 0) {
+        return SL_EPARSE;
+    }
+    len = h;
+    if (version >= 4) {
+        form = (unsigned) (h & 3u);
+        len = h >> 2;
+    }
+    if (form == LEDGER_STR_MODEL) {
+        if (model == NULL || len != 0) {
+            return SL_EPARSE;
+        }
+        len = strlen(model);
+        SL_ASSERT(scratch->len + len < scratch->cap);
+        *out = scratch->p + scratch->len;
+        sl_buf_append(scratch, model, len + 1);
+        *pp = p;
+        return 0;
+    }
+    if (form == LEDGER_STR_HEX) {
+        n = len; /* n bytes of hex after len bytes */
+        if (n == 0 || ledger_get_varint(&p, end, &len) != 0) {
+            return SL_EPARSE;
+        }
+    } else if (form != LEDGER_STR_BYTES) {
+        return SL_EPARSE;
+    }
+    if (len > (uint64_t) (end - p) || n > (uint64_t) (end - p) - len
+        || len + 2 * n > SL_LEDGER_STR_MAX || memchr(p, '\0', (size_t) len) != NULL) {
+        return SL_EPARSE;
+    }
+    SL_ASSERT(scratch->len + len + 2 * n < scratch->cap);
+    o = scratch->p + scratch->len;
+    *out = o;
+    memcpy(o, p, (size_t) len);
+    o += len;
+    p += len;
+    for (uint64_t k = 0; k < n; k++, p++) {
+        *o++ = digits[*p >> 4];
+        *o++ = digits[*p & 15u];
+    }
+    *o++ = '\0';
+    scratch->len = (size_t) (o - scratch->p);
+    *pp = p;
+    return 0;
 }
 
 
@@ -680,7 +792,7 @@ ledger_get_be32(const uint8_t *p)
 /*
  * Decodes one row; its strings are copied, NUL-terminated, into scratch,
  * which is sized up front so the pointers stay valid. SL_EPARSE when the
- * key or value is not exactly a version 1 or 2 row.
+ * key or value is not exactly a row of version 1 to 4.
  */
 static int
 ledger_decode(sl_str_t key, sl_str_t val, sl_ledger_row_t *row, sl_buf_t *scratch)
@@ -691,7 +803,7 @@ ledger_decode(sl_str_t key, sl_str_t val, sl_ledger_row_t *row, sl_buf_t *scratc
         &row->endpoint,   &row->model,  &row->provider, &row->served_model,
         &row->cache,      &row->guard,  &row->trace_id,
     };
-    uint64_t time, len, lag;
+    uint64_t time, lag;
     unsigned version;
     size_t nstrs;
 
@@ -728,21 +840,24 @@ ledger_decode(sl_str_t key, sl_str_t val, sl_ledger_row_t *row, sl_buf_t *scratc
         return SL_EPARSE;
     }
 
+    /*
+     * room for every string, so that the pointers handed out stay valid:
+     * each string's bytes once and its packed hex twice over (2 * val.len
+     * at most), the served model as the model (SL_LEDGER_STR_MAX at most)
+     * and the NULs
+     */
     sl_buf_clear(scratch);
-    sl_buf_reserve(scratch, val.len + LEDGER_NSTRS);
+    sl_buf_reserve(scratch, 2 * val.len + SL_LEDGER_STR_MAX + LEDGER_NSTRS + 1);
     for (size_t i = 0; i < LEDGER_NSTRS; i++) {
         if (i >= nstrs) {
             *strs[i] = ""; /* a version 1 row */
             continue;
         }
-        if (ledger_get_varint(&p, end, &len) != 0 || len > (uint64_t) (end - p)
-            || len > SL_LEDGER_STR_MAX || memchr(p, '\0', (size_t) len) != NULL) {
+        if (ledger_get_str(&p, end, version, i == LEDGER_SERVED ? row->model : NULL, scratch,
+                           strs[i])
+            != 0) {
             return SL_EPARSE;
         }
-        *strs[i] = scratch->p + scratch->len;
-        sl_buf_append(scratch, p, (size_t) len);
-        sl_buf_append(scratch, "", 1);
-        p += len;
     }
     if (version >= 3) {
         if (ledger_get_varint(&p, end, &lag) != 0 || lag > time) {

@@ -95,6 +95,17 @@ typedef struct fields {
 } fields_t;
 
 /* A finished request: its row and its spend, in one transaction. */
+/* every string of up to 8 rows, as a scan hands them out */
+typedef struct strings {
+    size_t n;
+    char s[8][11][SL_LEDGER_STR_MAX + 1];
+} strings_t;
+
+typedef struct sizes {
+    size_t n;
+    size_t len[8]; /* the values' lengths, in key order */
+} sizes_t;
+
 typedef struct request {
     sl_ledger_row_t row;
     const sl_budget_ref_t *refs;
@@ -104,6 +115,8 @@ typedef struct request {
 } request_t;
 
 static void test_v1_row(void **state);
+static void test_v4_strings(void **state);
+static void test_v4_rows(void **state);
 static void test_utf8_clean(void **state);
 static void test_utf8_clean_runs(void **state);
 static void utf8_clean_ref(const char *s, bool ctrl, char *out, size_t size);
@@ -115,6 +128,8 @@ static int clear_txn(sl_txn_t *t, void *arg);
 static int spend_txn(sl_txn_t *t, void *arg);
 static int collect_cb(void *arg, const sl_ledger_row_t *row);
 static int fields_cb(void *arg, const sl_ledger_row_t *row);
+static int strings_cb(void *arg, const sl_ledger_row_t *row);
+static int sizes_cb(void *arg, sl_str_t key, sl_str_t val);
 static int workers_cb(void *arg, const sl_ledger_row_t *row);
 static int request_txn(sl_txn_t *t, void *arg);
 static void make_key(uint8_t *key, uint64_t time_ns);
@@ -449,6 +464,38 @@ fields_cb(void *arg, const sl_ledger_row_t *row)
 }
 
 
+static int
+strings_cb(void *arg, const sl_ledger_row_t *row)
+{
+    strings_t *st = arg;
+    const char *v[11] = {
+        row->request_id, row->key_id,       row->key_name, row->team,  row->endpoint, row->model,
+        row->provider,   row->served_model, row->cache,    row->guard, row->trace_id,
+    };
+
+    assert_true(st->n < 8);
+    for (size_t i = 0; i < 11; i++) {
+        assert_non_null(v[i]);
+        assert_true(strlen(v[i]) <= SL_LEDGER_STR_MAX);
+        strcpy(st->s[st->n][i], v[i]);
+    }
+    st->n++;
+    return 0;
+}
+
+
+static int
+sizes_cb(void *arg, sl_str_t key, sl_str_t val)
+{
+    sizes_t *sz = arg;
+
+    (void) key;
+    assert_true(sz->n < 8);
+    sz->len[sz->n++] = val.len;
+    return 0;
+}
+
+
 /* Every field comes back; NULL strings read as ""; long strings are cut. */
 static void
 test_fields(void **state)
@@ -522,6 +569,185 @@ test_v1_row(void **state)
     assert_ok(sl_ledger_scan(t, 0, fields_cb, &fl));
     sl_db_abort(t);
     assert_int_equal(fl.n, 4);
+}
+
+
+/*
+ * Version 4's string forms round-trip every string: runs of lowercase hex
+ * digits packed (ids, with and without a prefix, odd runs, a run as long
+ * as a string may be), the served model stored as "the model", and what
+ * must stay bytes (uppercase, a short run, UTF-8). A row of the usual
+ * shape takes the bytes the header's layout says: 99, against 147 before.
+ */
+static void
+test_v4_strings(void **state)
+{
+    fixture_t *f = *state;
+    int64_t base = (int64_t) T0 * NS;
+    char all_hex[SL_LEDGER_STR_MAX + 1], long_hex[SL_LEDGER_STR_MAX + 10],
+        cut[SL_LEDGER_STR_MAX + 1];
+    sl_ledger_row_t rows[4];
+    strings_t *st = calloc(1, sizeof(*st));
+    sizes_t sz = { 0, { 0 } };
+    const char *want[4][11];
+    uint8_t from[8] = { 0 };
+    sl_txn_t *t;
+
+    assert_non_null(st);
+    memset(all_hex, 'a', SL_LEDGER_STR_MAX);
+    all_hex[SL_LEDGER_STR_MAX] = '\0';
+    memset(long_hex, 'f', sizeof(long_hex) - 1);
+    long_hex[sizeof(long_hex) - 1] = '\0';
+    memcpy(cut, long_hex, SL_LEDGER_STR_MAX);
+    cut[SL_LEDGER_STR_MAX] = '\0';
+    memset(rows, 0, sizeof(rows));
+    for (size_t i = 0; i < 4; i++) {
+        rows[i].time_ns = base + (int64_t) i;
+    }
+    rows[0].request_id = "0123456789abcdef0123456789abcdef";
+    rows[0].key_id = "key_6de6fcdf86cdc662";
+    rows[0].endpoint = "chat";
+    rows[0].model = "gpt-4o-mini";
+    rows[0].provider = "mock";
+    rows[0].served_model = "gpt-4o-mini";
+    rows[0].cache = "bypass";
+    rows[0].trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+    rows[1].request_id = "x0123456789abcdef0"; /* an odd run: "x0" then 16 digits */
+    rows[1].key_id = "ABCDEF0123456789ABCD";   /* uppercase: bytes */
+    rows[1].team = "deadbeefdeadbeef";         /* a run of exactly LEDGER_HEX_MIN */
+    rows[1].model = "gpt-4o-mini";
+    rows[1].served_model = "gpt-4o-mini-2024-07-18";
+    rows[1].trace_id = "0123456789abcde"; /* too short a run */
+    rows[2].request_id = all_hex;         /* 512 bytes of hex */
+    rows[2].key_name = long_hex;          /* cut to SL_LEDGER_STR_MAX, then packed */
+    rows[2].served_model = "only-served"; /* no model: stays bytes */
+    rows[3].request_id = "caf\xc3\xa9-00112233445566778899";
+    rows[3].model = "m";
+    rows[3].served_model = "m";
+    rows[3].guard = "pii/email/redact";
+    append(f, rows, 4);
+
+    for (size_t i = 0; i < 4; i++) {
+        const char *v[11] = {
+            rows[i].request_id, rows[i].key_id, rows[i].key_name, rows[i].team,
+            rows[i].endpoint,   rows[i].model,  rows[i].provider, rows[i].served_model,
+            rows[i].cache,      rows[i].guard,  rows[i].trace_id,
+        };
+
+        for (size_t j = 0; j < 11; j++) {
+            want[i][j] = v[j] != NULL ? v[j] : "";
+        }
+    }
+    want[2][2] = cut;
+    assert_ok(sl_db_read(f->db, &t));
+    assert_ok(sl_ledger_scan(t, 0, strings_cb, st));
+    assert_ok(sl_db_scan(t, SL_DBI_LEDGER, from, sizeof(from), sizes_cb, &sz));
+    sl_db_abort(t);
+    assert_int_equal(st->n, 4);
+    for (size_t i = 0; i < 4; i++) {
+        for (size_t j = 0; j < 11; j++) {
+            assert_string_equal(st->s[i][j], want[i][j]);
+        }
+    }
+    /*
+     * row 0: version 1, fourteen zero varints 14, request id 1 + 1 + 16,
+     * key id 1 + 1 + 4 + 8, key name and team 1 each, "chat" 5,
+     * "gpt-4o-mini" 12, "mock" 5, served model 1, "bypass" 7, guard 1,
+     * trace id 1 + 1 + 16, lag 1
+     */
+    assert_int_equal(sz.n, 4);
+    assert_int_equal(sz.len[0], 99);
+    free(st);
+}
+
+
+/* Version 4 rows written by hand decode; each string form's misuse is a corrupted row. */
+static void
+test_v4_rows(void **state)
+{
+    fixture_t *f = *state;
+#define Z14 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0
+    /* request id "r" + packed abcd, key id "k", model "modl", served model: the model */
+    static const uint8_t good[] = {
+        4, Z14, 9, 1, 'r', 0xab, 0xcd, 4, 'k', 0, 0, 0, 16, 'm', 'o', 'd', 'l', 0, 2, 0, 0, 0, 0,
+    };
+    static const uint8_t form3[] = { 4, Z14, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 };
+    static const uint8_t model_first[] = { 4, Z14, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 };
+    static const uint8_t model_len[] = { 4, Z14, 0, 0, 0, 0, 0, 0, 0, 6, 'x', 0, 0, 0, 0 };
+    static const uint8_t hex_empty[] = { 4, Z14, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 };
+    static const uint8_t hex_nul[] = {
+        4, Z14, 9, 1, 0, 0xab, 0xcd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0
+    };
+    static const uint8_t hex_short[] = { 4, Z14, 9, 1, 'r', 0xab };
+#undef Z14
+    uint8_t key[16], too_long[15 + 2 + 1 + 30 + 500 + 11];
+    size_t n = 0;
+    sl_ledger_agg_t *a;
+    collected_t c;
+    strings_t *st = calloc(1, sizeof(*st));
+    sl_txn_t *t;
+    const struct {
+        const uint8_t *v;
+        size_t len;
+    } bad[] = {
+        { form3, sizeof(form3) },         { model_first, sizeof(model_first) },
+        { model_len, sizeof(model_len) }, { hex_empty, sizeof(hex_empty) },
+        { hex_nul, sizeof(hex_nul) },     { hex_short, sizeof(hex_short) },
+        { too_long, sizeof(too_long) },
+    };
+
+    assert_non_null(st);
+    /* request id: 30 bytes then 500 packed, 1000 digits: 1030 > SL_LEDGER_STR_MAX */
+    memset(too_long, 0, sizeof(too_long));
+    too_long[n++] = 4;
+    n += 14;
+    too_long[n++] = (uint8_t) (0x80 | ((500u << 2 | 1u) & 0x7f));
+    too_long[n++] = (uint8_t) ((500u << 2 | 1u) >> 7);
+    too_long[n++] = 30;
+    memset(too_long + n, 'r', 30);
+    n += 30 + 500 + 11; /* the digits, ten empty strings, a zero lag */
+    assert_int_equal(n, sizeof(too_long));
+
+    make_key(key, (uint64_t) T0 * NS);
+    put_raw(f, key, sizeof(key), good, sizeof(good));
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        make_key(key, (uint64_t) T0 * NS + 1 + i);
+        put_raw(f, key, sizeof(key), bad[i].v, bad[i].len);
+    }
+    memset(&c, 0, sizeof(c));
+    scan(f, 0, &c, 0);
+    assert_int_equal(c.n, 1);
+    assert_ok(sl_db_read(f->db, &t));
+    assert_ok(sl_ledger_scan(t, 0, strings_cb, st));
+    sl_db_abort(t);
+    assert_int_equal(st->n, 1);
+    assert_string_equal(st->s[0][0], "rabcd");
+    assert_string_equal(st->s[0][1], "k");
+    assert_string_equal(st->s[0][5], "modl");
+    assert_string_equal(st->s[0][7], "modl");
+    a = aggregate(f, 0, 0, SL_LEDGER_BY_KEY);
+    assert_int_equal(a->total.requests, 1);
+    assert_int_equal(a->skipped, sizeof(bad) / sizeof(bad[0]));
+    sl_ledger_agg_free(a);
+
+    /* every byte of the good row set to each of a few values: read or skipped, never more */
+    for (size_t i = 0; i < sizeof(good); i++) {
+        static const uint8_t vals[] = { 0, 1, 2, 3, 6, 0x7f, 0x80, 0xff };
+
+        for (size_t j = 0; j < sizeof(vals); j++) {
+            uint8_t m[sizeof(good)];
+
+            memcpy(m, good, sizeof(good));
+            m[i] = vals[j];
+            make_key(key, (uint64_t) (T0 + 1) * NS + i * sizeof(vals) + j);
+            put_raw(f, key, sizeof(key), m, sizeof(m));
+        }
+    }
+    a = aggregate(f, (int64_t) (T0 + 1) * NS, 0, SL_LEDGER_BY_KEY);
+    assert_int_equal(a->total.requests + a->skipped, sizeof(good) * 8);
+    assert_true(a->total.requests > 0 && a->skipped > 0);
+    sl_ledger_agg_free(a);
+    free(st);
 }
 
 
@@ -1457,6 +1683,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lag, setup, teardown),
         cmocka_unit_test_setup_teardown(test_v2_v3_rows, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_v4_strings, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_v4_rows, setup, teardown),
         cmocka_unit_test_setup_teardown(test_v1_row, setup, teardown),
         cmocka_unit_test_setup_teardown(test_workers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_corrupted, setup, teardown),
