@@ -249,7 +249,7 @@ static int
 json_tokenize(json_parser_t *jp)
 {
     sl_json_t *doc = jp->doc;
-    int t;
+    int t = -1; /* json_read_value sets it unless it fails (GCC 12 with --coverage cannot tell) */
     int rc;
 
     for (;;) {
@@ -433,7 +433,7 @@ json_read_key(json_parser_t *jp)
 static inline int
 json_read_string(json_parser_t *jp, int *out)
 {
-    size_t q;
+    size_t q = 0; /* json_string_end sets it unless it fails (likewise) */
     int rc = json_string_end(jp, jp->pos + 1, &q);
 
     if (rc < 0) {
