@@ -619,7 +619,9 @@ ledger_put_str(uint8_t *p, const char *s)
         }
     }
     /* the run of lowercase hex digits the string ends with, cut to an even length */
-    for (j = len; j > 0 && ledger_hex_digit(s[j - 1]) >= 0; j--) {
+    j = len;
+    while (j > 0 && ledger_hex_digit(s[j - 1]) >= 0) {
+        j--;
     }
     j += (len - j) & 1;
     if (len - j < LEDGER_HEX_MIN) {
