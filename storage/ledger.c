@@ -119,9 +119,16 @@ typedef struct spend_keys {
 
 static atomic_uint_fast32_t ledger_seq;
 
+/* A lowercase hex digit's value plus one; 0 for every other byte (ledger_put_str). */
+static const uint8_t ledger_hex[256] = {
+    ['0'] = 1, ['1'] = 2,  ['2'] = 3,  ['3'] = 4,  ['4'] = 5,  ['5'] = 6,  ['6'] = 7,  ['7'] = 8,
+    ['8'] = 9, ['9'] = 10, ['a'] = 11, ['b'] = 12, ['c'] = 13, ['d'] = 14, ['e'] = 15, ['f'] = 16,
+};
+
 static uint8_t *ledger_put_varint(uint8_t *p, uint64_t v);
 static uint8_t *ledger_put_str(uint8_t *p, const char *s);
-static int ledger_hex_digit(char c);
+static bool ledger_hex8(const char *s);
+static void ledger_pack8(const char *s, uint8_t *out);
 static int ledger_get_str(const uint8_t **pp, const uint8_t *end, unsigned version,
                           const char *model, sl_buf_t *scratch, const char **out);
 static int ledger_get_varint(const uint8_t **pp, const uint8_t *end, uint64_t *v);
@@ -604,7 +611,7 @@ ledger_put_varint(uint8_t *p, uint64_t v)
 static uint8_t *
 ledger_put_str(uint8_t *p, const char *s)
 {
-    size_t len, j;
+    size_t len, j, k;
 
     if (s == NULL || s[0] == '\0') {
         *p = 0; /* an absent field (team, cache, guard...): no strlen call */
@@ -620,7 +627,10 @@ ledger_put_str(uint8_t *p, const char *s)
     }
     /* the run of lowercase hex digits the string ends with, cut to an even length */
     j = len;
-    while (j > 0 && ledger_hex_digit(s[j - 1]) >= 0) {
+    while (j >= 8 && ledger_hex8(s + j - 8)) {
+        j -= 8; /* ids are runs of 16 and 32 */
+    }
+    while (j > 0 && ledger_hex[(uint8_t) s[j - 1]] != 0) {
         j--;
     }
     j += (len - j) & 1;
@@ -633,21 +643,51 @@ ledger_put_str(uint8_t *p, const char *s)
     p = ledger_put_varint(p, j);
     memcpy(p, s, j);
     p += j;
-    for (size_t k = j; k < len; k += 2) {
-        *p++ = (uint8_t) (ledger_hex_digit(s[k]) << 4 | ledger_hex_digit(s[k + 1]));
+    for (k = j; k + 8 <= len; k += 8, p += 4) {
+        ledger_pack8(s + k, p);
+    }
+    for (; k < len; k += 2) {
+        *p++ = (uint8_t) ((ledger_hex[(uint8_t) s[k]] - 1) << 4
+                          | (ledger_hex[(uint8_t) s[k + 1]] - 1));
     }
     return p;
 }
 
 
-/* 0..15 for a lowercase hex digit, else -1. */
-static int
-ledger_hex_digit(char c)
+/* Whether the 8 bytes at s are all lowercase hex digits (no branch per byte). */
+static bool
+ledger_hex8(const char *s)
 {
-    if (c >= '0' && c <= '9') {
-        return c - '0';
+    unsigned all = 1;
+
+    for (unsigned i = 0; i < 8; i++) {
+        all &= ledger_hex[(uint8_t) s[i]] != 0;
     }
-    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+    return all != 0;
+}
+
+
+/*
+ * The 4 bytes that the 8 lowercase hex digits at s stand for, into out, a
+ * word at a time: a digit's low nibble, plus 9 for a letter (bit 6 set),
+ * is its value; then each pair of nibbles is joined into a byte, and the
+ * four bytes moved together.
+ */
+static void
+ledger_pack8(const char *s, uint8_t *out)
+{
+    uint64_t w = 0, n, m;
+
+    for (unsigned i = 0; i < 8; i++) {
+        w |= (uint64_t) (uint8_t) s[i] << (8 * i); /* the first digit lowest */
+    }
+    n = (w & 0x0f0f0f0f0f0f0f0full) + ((w >> 6) & 0x0101010101010101ull) * 9;
+    m = ((n << 4) | (n >> 8)) & 0x00ff00ff00ff00ffull; /* byte 2i: digits 2i and 2i + 1 */
+    m = (m | (m >> 8)) & 0x0000ffff0000ffffull;
+    m = (m | (m >> 16)) & 0x00000000ffffffffull;
+    for (unsigned i = 0; i < 4; i++) {
+        out[i] = (uint8_t) (m >> (8 * i));
+    }
 }
 
 
