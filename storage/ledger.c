@@ -47,6 +47,7 @@
 #include <unistd.h>
 
 #include "core/base/buf.h"
+#include "core/base/crypto.h"
 #include "core/conf/conf.h"
 #include "core/base/errno.h"
 #include "core/base/log.h"
@@ -701,7 +702,6 @@ static int
 ledger_get_str(const uint8_t **pp, const uint8_t *end, unsigned version, const char *model,
                sl_buf_t *scratch, const char **out)
 {
-    static const char digits[16] = "0123456789abcdef";
     const uint8_t *p = *pp;
     uint64_t h, n = 0, len;
     unsigned form = LEDGER_STR_BYTES;
@@ -742,15 +742,9 @@ ledger_get_str(const uint8_t **pp, const uint8_t *end, unsigned version, const c
     o = scratch->p + scratch->len;
     *out = o;
     memcpy(o, p, (size_t) len);
-    o += len;
-    p += len;
-    for (uint64_t k = 0; k < n; k++, p++) {
-        *o++ = digits[*p >> 4];
-        *o++ = digits[*p & 15u];
-    }
-    *o++ = '\0';
-    scratch->len = (size_t) (o - scratch->p);
-    *pp = p;
+    sl_crypto_hex(p + len, (size_t) n, o + len); /* NUL-terminated, also when n is 0 */
+    scratch->len += (size_t) (len + 2 * n + 1);
+    *pp = p + len + n;
     return 0;
 }
 
