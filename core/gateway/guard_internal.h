@@ -150,9 +150,7 @@ typedef struct sl__guard_sess {
     size_t nrestorable;
     uint32_t *by_orig; /* hash of the placeholders by label and text: index in ph + 1, 0 empty */
     size_t tabcap;     /* its slots (a power of two, at most 3/4 full) */
-    unsigned counter[SL_GUARD_DET_COUNT + 1]; /* placeholders per label, the last: deny */
-    char next[SL_GUARD_DET_COUNT + 1][SL__GUARD_PH_TEXT]; /* label's last placeholder's text */
-    uint8_t next_len[SL_GUARD_DET_COUNT + 1];
+    unsigned counter[SL_GUARD_DET_COUNT + 1];          /* placeholders per label, the last: deny */
     sl__guard_ph_t **by_label[SL_GUARD_DET_COUNT + 1]; /* label's placeholder N at [N - 1] */
     size_t labcap[SL_GUARD_DET_COUNT + 1];
     sl_guard_decision_t *dec;

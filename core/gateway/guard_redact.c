@@ -806,18 +806,25 @@ redact_placeholder(sl__guard_sess_t *s, unsigned det, bool restorable, const cha
     SL_ASSERT(s->nph < s->phcap && s->counter[label] < s->labcap[label]);
     s->ph[s->nph++] = ph;
     s->by_label[label][s->counter[label]] = ph;
-    /* "[LABEL_N]": the label's last one counted up (snprintf costs more than the rest of a match)
+    /*
+     * "[LABEL_N]": a copy of the label's last one, counted up in place
+     * (snprintf costs more than the rest of a match). Counting up in a
+     * buffer of the session and copying that out stalled each match: the
+     * copy's wide loads waited for the count's byte stores to reach the
+     * cache (a third of sl__guard_apply's samples, perf, a dense prompt).
      */
     if (++s->counter[label] == 1) {
         pl = redact_prefix_len[label];
-        memcpy(s->next[label], redact_prefix[label], sizeof(redact_prefix[label]));
-        memcpy(s->next[label] + pl, "1]", 3);
-        s->next_len[label] = (uint8_t) (pl + 2);
+        memcpy(ph->text, redact_prefix[label], sizeof(redact_prefix[label]));
+        memcpy(ph->text + pl, "1]", 3);
+        ph->len = (uint8_t) (pl + 2);
     } else {
-        redact_count_up(s->next[label], &s->next_len[label]);
+        const sl__guard_ph_t *last = s->by_label[label][s->counter[label] - 2];
+
+        memcpy(ph->text, last->text, sizeof(ph->text));
+        ph->len = last->len;
+        redact_count_up(ph->text, &ph->len);
     }
-    memcpy(ph->text, s->next[label], sizeof(ph->text));
-    ph->len = s->next_len[label];
     ph->horig = h;
     if (s->nph * 4 > s->tabcap * 3) {
         redact_index(s, s->nph - 1); /* grows the table and enters every placeholder again */
