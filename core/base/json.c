@@ -27,6 +27,28 @@
 #define JSON_MAX_LEN        ((size_t) 1 << 30) /* keeps every size under 2^29 */
 
 /*
+ * 1 where the target has SSE2 (every x86-64), so that json_raw_plain16() is
+ * a vector. A plain if tests it: what it guards is compiled either way.
+ */
+#if defined(__SSE2__)
+#define JSON_SSE2 1
+#else
+#define JSON_SSE2 0
+#endif
+
+/*
+ * 1 where a word's first byte in memory is its lowest, which the eight-byte
+ * steps of json_string_run() rely on (the lowest flagged byte is the first
+ * stop). Elsewhere those and json_ascii_run()'s are skipped: a byte a step
+ * does it all. Tested with a plain if, as JSON_SSE2.
+ */
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define JSON_LITTLE_ENDIAN 1
+#else
+#define JSON_LITTLE_ENDIAN 0
+#endif
+
+/*
  * 16 bytes: a body of [],[],… needs a token per 3 bytes, so tokens are most
  * of what a hostile document costs (an 8 MiB body: 45 MB, each page of it
  * faulted in fresh).
@@ -134,6 +156,7 @@ static bool json_key_eq(const sl_json_t *doc, int k, const char *key, size_t kle
 static size_t json_edits_before(const sl_json_edit_t *edits, size_t n, size_t lo, size_t at,
                                 bool upto);
 static bool json_raw_plain(const char *p, size_t n);
+static inline bool json_raw_plain16(const char *p, size_t n) __attribute__((always_inline));
 static char *json_put(char *d, const char *s, size_t n);
 static size_t json_escaped_len(sl_str_t s);
 static char *json_escape(char *d, sl_str_t s);
@@ -873,21 +896,21 @@ json_string_run(const char *p, size_t q, size_t len)
     if (json_string_run16(p, &q, len)) {
         return q;
     }
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-    const uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
+    if (JSON_LITTLE_ENDIAN) {
+        const uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
 
-    for (; q + 8 <= len; q += 8) {
-        uint64_t w, qt, bs, m;
+        for (; q + 8 <= len; q += 8) {
+            uint64_t w, qt, bs, m;
 
-        memcpy(&w, p + q, 8);
-        qt = w ^ (ones * '"');
-        bs = w ^ (ones * '\\');
-        m = (((w - ones) & ~w) | ((qt - ones) & ~qt) | ((bs - ones) & ~bs)) & high;
-        if (m != 0) {
-            return q + (size_t) __builtin_ctzll(m) / 8;
+            memcpy(&w, p + q, 8);
+            qt = w ^ (ones * '"');
+            bs = w ^ (ones * '\\');
+            m = (((w - ones) & ~w) | ((qt - ones) & ~qt) | ((bs - ones) & ~bs)) & high;
+            if (m != 0) {
+                return q + (size_t) __builtin_ctzll(m) / 8;
+            }
         }
     }
-#endif
     while (q < len && !json_string_stop[(unsigned char) p[q]]) {
         q++;
     }
@@ -902,21 +925,21 @@ json_string_run(const char *p, size_t q, size_t len)
 static const char *
 json_ascii_run(const char *p, const char *end)
 {
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-    const uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
+    if (JSON_LITTLE_ENDIAN) {
+        const uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
 
-    while (end - p >= 8) {
-        uint64_t w, bs;
+        while (end - p >= 8) {
+            uint64_t w, bs;
 
-        memcpy(&w, p, 8);
-        bs = w ^ (ones * '\\');
-        /* any byte >= 0x80, below 0x20 (exact for "any" since 0x20 <= 0x80) or a backslash */
-        if (((w | ((w - ones * 0x20) & ~w) | ((bs - ones) & ~bs)) & high) != 0) {
-            break;
+            memcpy(&w, p, 8);
+            bs = w ^ (ones * '\\');
+            /* any byte >= 0x80, below 0x20 (exact for "any" since 0x20 <= 0x80) or a backslash */
+            if (((w | ((w - ones * 0x20) & ~w) | ((bs - ones) & ~bs)) & high) != 0) {
+                break;
+            }
+            p += 8;
         }
-        p += 8;
     }
-#endif
     while (p < end && (unsigned char) *p >= 0x20 && (unsigned char) *p < 0x80 && *p != '\\') {
         p++;
     }
@@ -1627,10 +1650,55 @@ sl_json_splice_strings(sl_json_t *into, const sl_json_t *doc, const sl_json_edit
 }
 
 
+#if defined(__SSE2__)
+/*
+ * json_raw_plain() of 4 <= n <= 16 bytes (a placeholder's few) as one
+ * vector: two overlapping words of eight bytes, or below eight two
+ * overlapping words of four, each twice.
+ */
+static inline bool
+json_raw_plain16(const char *p, size_t n)
+{
+    uint64_t x, q;
+    uint32_t lo, hi;
+    __m128i v;
+
+    if (n >= 8) {
+        memcpy(&x, p, 8);
+        memcpy(&q, p + n - 8, 8);
+        v = _mm_set_epi64x((long long) q, (long long) x);
+    } else {
+        memcpy(&lo, p, 4);
+        memcpy(&hi, p + n - 4, 4);
+        v = _mm_set_epi32((int) hi, (int) lo, (int) hi, (int) lo);
+    }
+    return _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
+                                                       _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))),
+                                          _mm_cmpeq_epi8(_mm_min_epu8(v, _mm_set1_epi8(0x1f)), v)))
+           == 0;
+}
+#else
+/*
+ * Without SSE2: never called (JSON_SSE2 is 0, and json_raw_plain()'s
+ * eight-byte steps take these sizes too); the table, for a correct answer.
+ */
+static inline bool
+json_raw_plain16(const char *p, size_t n)
+{
+    unsigned bad = 0;
+
+    for (size_t k = 0; k < n; k++) {
+        bad |= json_raw_bad[(unsigned char) p[k]];
+    }
+    return bad == 0;
+}
+#endif
+
+
 /*
  * Whether p[0..n) may stand as it is inside a JSON string (no control
- * byte, '"' or '\\'). Up to sixteen bytes (a placeholder's few) as one
- * vector of SSE2 made of two overlapping words; longer ones eight bytes a
+ * byte, '"' or '\\'). Up to sixteen bytes with SSE2 as one vector
+ * (json_raw_plain16()); longer ones, and all without SSE2, eight bytes a
  * step, the last eight overlapping: a byte below 0x20, or one equal to '"'
  * or '\\' after an xor, leaves a borrow in its top bit (exact for "any",
  * which is all that is asked); the table below four.
@@ -1649,26 +1717,9 @@ json_raw_plain(const char *p, size_t n)
         }
         return bad == 0;
     }
-#if defined(__SSE2__)
-    if (n <= 16) {
-        __m128i v;
-
-        if (n >= 8) {
-            memcpy(&x, p, 8);
-            memcpy(&q, p + n - 8, 8);
-            v = _mm_set_epi64x((long long) q, (long long) x);
-        } else {
-            memcpy(&lo, p, 4);
-            memcpy(&hi, p + n - 4, 4);
-            v = _mm_set_epi32((int) hi, (int) lo, (int) hi, (int) lo);
-        }
-        return _mm_movemask_epi8(
-                   _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
-                                             _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))),
-                                _mm_cmpeq_epi8(_mm_min_epu8(v, _mm_set1_epi8(0x1f)), v)))
-               == 0;
+    if (JSON_SSE2 && n <= 16) {
+        return json_raw_plain16(p, n);
     }
-#endif
     for (size_t k = 0;; k += 8) {
         if (k + 8 > n) {
             if (n >= 8) {

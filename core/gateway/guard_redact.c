@@ -89,6 +89,9 @@ static void redact_index(sl__guard_sess_t *s, size_t i);
 static void redact_count_up(char *t, uint8_t *len);
 static void redact_json_escape(sl_buf_t *out, const char *p, size_t len);
 static size_t redact_utf8(char *d, unsigned cp);
+/* inlined: it is the decode's inner loop */
+static inline bool redact_copy_plain(char **op, const char **pp, const char *end)
+    __attribute__((always_inline));
 static void redact_repl_reserve(sl__guard_sess_t *s, size_t more);
 
 /* What the one-byte escape \\X decodes to, by X (0: not one; \\u is read apart). */
@@ -945,49 +948,9 @@ sl__guard_decode(const char *body, size_t n, sl_buf_t *out, sl__guard_map_t *map
         char *o0;
         unsigned cp, lo;
 
-        /* the bytes up to the next backslash: 32 or 16 at a time, stored whole (o stays behind p)
-         */
-#if defined(__SSE2__)
-        while (end - p >= 32) {
-            __m128i v = _mm_loadu_si128((const __m128i *) (const void *) p);
-            __m128i w = _mm_loadu_si128((const __m128i *) (const void *) (p + 16));
-            unsigned m = (unsigned) _mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8('\\')))
-                         | (unsigned) _mm_movemask_epi8(_mm_cmpeq_epi8(w, _mm_set1_epi8('\\')))
-                               << 16;
-
-            _mm_storeu_si128((__m128i *) (void *) o, v);
-            _mm_storeu_si128((__m128i *) (void *) (o + 16), w);
-            if (m != 0) {
-                p += __builtin_ctz(m);
-                o += __builtin_ctz(m);
-                goto escape;
-            }
-            p += 32;
-            o += 32;
-        }
-        while (end - p >= 16) {
-            __m128i v = _mm_loadu_si128((const __m128i *) (const void *) p);
-            unsigned m = (unsigned) _mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8('\\')));
-
-            _mm_storeu_si128((__m128i *) (void *) o, v);
-            if (m != 0) {
-                p += __builtin_ctz(m);
-                o += __builtin_ctz(m);
-                goto escape;
-            }
-            p += 16;
-            o += 16;
-        }
-#endif
-        while (p < end && *p != '\\') {
-            *o++ = *p++;
-        }
-        if (p == end) {
+        if (!redact_copy_plain(&o, &p, end)) {
             break;
         }
-#if defined(__SSE2__)
-    escape:
-#endif
         bs = p;
         o0 = o;
         if (end - bs < 2) {
@@ -1031,6 +994,79 @@ sl__guard_decode(const char *body, size_t n, sl_buf_t *out, sl__guard_map_t *map
     out->len = (size_t) (o - out->p);
     return 0;
 }
+
+
+#if defined(__SSE2__)
+/*
+ * Copies the bytes from *pp up to the next backslash (or up to end) to *op
+ * and moves both cursors past them; true when *pp stopped at a backslash,
+ * false at end. 32 or 16 bytes at a time while that many remain, each
+ * block stored whole, so up to 31 bytes past the new *op may be written
+ * too: *op must have room for end - *pp bytes (the decode's o never runs
+ * ahead of its p, and its buffer holds the whole body). Inlined, both
+ * cursors stay in registers.
+ */
+static inline bool
+redact_copy_plain(char **op, const char **pp, const char *end)
+{
+    const char *p = *pp;
+    char *o = *op;
+
+    while (end - p >= 32) {
+        __m128i v = _mm_loadu_si128((const __m128i *) (const void *) p);
+        __m128i w = _mm_loadu_si128((const __m128i *) (const void *) (p + 16));
+        unsigned m = (unsigned) _mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8('\\')))
+                     | (unsigned) _mm_movemask_epi8(_mm_cmpeq_epi8(w, _mm_set1_epi8('\\'))) << 16;
+
+        _mm_storeu_si128((__m128i *) (void *) o, v);
+        _mm_storeu_si128((__m128i *) (void *) (o + 16), w);
+        if (m != 0) {
+            *pp = p + __builtin_ctz(m);
+            *op = o + __builtin_ctz(m);
+            return true;
+        }
+        p += 32;
+        o += 32;
+    }
+    while (end - p >= 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *) (const void *) p);
+        unsigned m = (unsigned) _mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8('\\')));
+
+        _mm_storeu_si128((__m128i *) (void *) o, v);
+        if (m != 0) {
+            *pp = p + __builtin_ctz(m);
+            *op = o + __builtin_ctz(m);
+            return true;
+        }
+        p += 16;
+        o += 16;
+    }
+    while (p < end && *p != '\\') {
+        *o++ = *p++;
+    }
+    *pp = p;
+    *op = o;
+    return p < end;
+}
+#else
+/*
+ * Without SSE2: the same a byte at a time (only the bytes it moves past
+ * are written; *op must have room for end - *pp bytes all the same).
+ */
+static inline bool
+redact_copy_plain(char **op, const char **pp, const char *end)
+{
+    const char *p = *pp;
+    char *o = *op;
+
+    while (p < end && *p != '\\') {
+        *o++ = *p++;
+    }
+    *pp = p;
+    *op = o;
+    return p < end;
+}
+#endif
 
 
 size_t
