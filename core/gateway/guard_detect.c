@@ -5,7 +5,8 @@
  * at once (AVX2 when the CPU has it, chosen at run time; else SSE2; else a
  * table), the scan visits only the bytes where a match can start, and
  * takes a bounded look at each; a candidate is taken only when its
- * checksum or shape holds. The instruction sets find the same matches
+ * checksum or shape holds (the number detectors, card to ip, are in
+ * guard_detect_num.c). The instruction sets find the same matches
  * (test/unit/test_guard_diff.c compares each with the reference
  * detectors kept in test/guardref/):
  *
@@ -65,15 +66,7 @@
 #define DET_AVX2 0
 #endif
 
-#define DET_CARD_GROUPS 24
-#define DET_IPV6_MAX    45
-#define DET_GROUP_MAX   8  /* the longest group det_group_tail() counts as one */
-#define DET_BATCH       32 /* chunks of 64 bytes classified at once */
-
-typedef struct det_iban_len {
-    char cc[3];
-    unsigned char len;
-} det_iban_len_t;
+#define DET_BATCH 32 /* chunks of 64 bytes classified at once */
 
 typedef struct det_prefix {
     const char *prefix;
@@ -94,41 +87,17 @@ typedef struct det_scan {
     size_t tried;                    /* the last word start a key was tried at, + 1 */
 } det_scan_t;
 
-static bool det_digit(unsigned char c);
-static bool det_alpha(unsigned char c);
-static bool det_alnum(unsigned char c);
-static bool det_word(unsigned char c);
-static bool det_hex(unsigned char c);
 static bool det_space(unsigned char c);
 static bool det_keychar(unsigned char c);
 static bool det_key_start(unsigned char a, unsigned char b);
 static bool det_key_sep(unsigned char p);
 static unsigned char det_lower(unsigned char c);
-static bool det_group_tail(const char *t, size_t i);
 static size_t det_email(const char *t, size_t len, size_t at, size_t *start);
 #if DET_SSE2
 static unsigned det_alnum16(__m128i x, unsigned *dash, unsigned *dot);
 #endif
 static size_t det_email_local16(const char *p);
 static size_t det_email_domain16(const char *t, size_t at, size_t *bad);
-static size_t det_card(const char *t, size_t len, size_t i, size_t r);
-/* (out of line: inlined into the scan, it cost the scan's registers more than the call) */
-static bool det_few_digits16(const char *p) __attribute__((noinline));
-static size_t det_phone(const char *t, size_t len, size_t i);
-static size_t det_phone_plus(const char *t, size_t len, size_t i);
-static size_t det_phone_nanp(const char *t, size_t len, size_t i);
-static size_t det_phone_national(const char *t, size_t len, size_t i);
-static bool det_num_end(const char *t, size_t len, size_t e);
-static size_t det_digits(const char *t, size_t len, size_t i, size_t n);
-static inline size_t det_ipv4_part(const char *t, size_t len, size_t j);
-static size_t det_ipv4(const char *t, size_t len, size_t i);
-static size_t det_ipv6(const char *t, size_t len, size_t i);
-static int det_ipv6_shape16(const char *p, size_t *colons, bool *dbl, bool *digit);
-static size_t det_ipv6_scan(const char *t, size_t len, size_t i, size_t *colons, bool *dbl,
-                            bool *digit);
-static size_t det_ipv6_end(const char *t, size_t i, size_t j) __attribute__((noinline));
-static size_t det_iban(const char *t, size_t len, size_t i);
-static unsigned det_iban_len(unsigned char a, unsigned char b);
 static size_t det_secret(const char *t, size_t len, size_t i, bool *open);
 static size_t det_jwt(const char *t, size_t len, size_t i);
 static size_t det_pem(const char *t, size_t len, size_t i, bool *open);
@@ -165,22 +134,8 @@ static void deny_regex(const sl_guard_pattern_t *p, const char *t, size_t len, s
 /* The scan's instruction set (SL__GUARD_ISA_*); chosen at the first scan. */
 static unsigned det_isa = SL__GUARD_ISA_BEST;
 
-/*
- * Character classes (ASCII; every byte >= 0x80 is none of them): DET_C_*
- * bits, and DET_C_TRIG for the bytes where the scan stops to look (see
- * sl__guard_detect): digits, '@', '+', '(', '-', '_', ':', 'A' and 'J';
- * DET_C_NOSTART and DET_C_LOCAL.
- */
-#define DET_C_DIGIT   1u
-#define DET_C_ALPHA   2u
-#define DET_C_UNDER   4u
-#define DET_C_HEXL    8u /* a-f A-F */
-#define DET_C_DASH    16u
-#define DET_C_TRIG    32u
-#define DET_C_NOSTART 64u  /* no number starts right after it: a digit, '_', '+', '/', '@', '.' */
-#define DET_C_LOCAL   128u /* an e-mail address's local part: [A-Za-z0-9._%+-] */
-
-static const unsigned char det_cls[256] = {
+/* The byte classes (SL__GUARD_C_* in guard_internal.h, which says what each is). */
+const unsigned char sl__guard_cls[256] = {
     0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,
     0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   128,
     0,   0,   32,  0,   0,   224, 0,   176, 192, 64,  225, 225, 225, 225, 225, 225, 225, 225, 225,
@@ -195,25 +150,6 @@ static const unsigned char det_cls[256] = {
     0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,
     0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,
     0,   0,   0,   0,   0,   0,   0,   0,   0,
-};
-
-/* ISO 13616 IBAN lengths by country (the SWIFT registry). */
-static const det_iban_len_t det_iban_lens[] = {
-    { "AD", 24 }, { "AE", 23 }, { "AL", 28 }, { "AT", 20 }, { "AZ", 28 }, { "BA", 20 },
-    { "BE", 16 }, { "BG", 22 }, { "BH", 22 }, { "BI", 27 }, { "BR", 29 }, { "BY", 28 },
-    { "CH", 21 }, { "CR", 22 }, { "CY", 28 }, { "CZ", 24 }, { "DE", 22 }, { "DJ", 27 },
-    { "DK", 18 }, { "DO", 28 }, { "EE", 20 }, { "EG", 29 }, { "ES", 24 }, { "FI", 18 },
-    { "FK", 18 }, { "FO", 18 }, { "FR", 27 }, { "GB", 22 }, { "GE", 22 }, { "GI", 23 },
-    { "GL", 18 }, { "GR", 27 }, { "GT", 28 }, { "HR", 21 }, { "HU", 28 }, { "IE", 22 },
-    { "IL", 23 }, { "IQ", 23 }, { "IS", 26 }, { "IT", 27 }, { "JO", 30 }, { "KW", 30 },
-    { "KZ", 20 }, { "LB", 28 }, { "LC", 32 }, { "LI", 21 }, { "LT", 20 }, { "LU", 20 },
-    { "LV", 21 }, { "LY", 25 }, { "MC", 27 }, { "MD", 24 }, { "ME", 22 }, { "MK", 19 },
-    { "MN", 20 }, { "MR", 27 }, { "MT", 31 }, { "MU", 30 }, { "NI", 28 }, { "NL", 18 },
-    { "NO", 15 }, { "OM", 23 }, { "PK", 24 }, { "PL", 28 }, { "PS", 29 }, { "PT", 25 },
-    { "QA", 29 }, { "RO", 24 }, { "RS", 22 }, { "RU", 33 }, { "SA", 24 }, { "SC", 31 },
-    { "SD", 18 }, { "SE", 24 }, { "SI", 19 }, { "SK", 24 }, { "SM", 27 }, { "SO", 23 },
-    { "ST", 25 }, { "SV", 28 }, { "TL", 23 }, { "TN", 24 }, { "TR", 26 }, { "UA", 29 },
-    { "VA", 22 }, { "VG", 24 }, { "XK", 20 }, { "YE", 30 },
 };
 
 /*
@@ -252,41 +188,6 @@ static const det_prefix_t det_prefixes[] = {
 
 
 static bool
-det_digit(unsigned char c)
-{
-    return (det_cls[c] & DET_C_DIGIT) != 0;
-}
-
-
-static bool
-det_alpha(unsigned char c)
-{
-    return (det_cls[c] & DET_C_ALPHA) != 0;
-}
-
-
-static bool
-det_alnum(unsigned char c)
-{
-    return (det_cls[c] & (DET_C_DIGIT | DET_C_ALPHA)) != 0;
-}
-
-
-static bool
-det_word(unsigned char c)
-{
-    return (det_cls[c] & (DET_C_DIGIT | DET_C_ALPHA | DET_C_UNDER)) != 0;
-}
-
-
-static bool
-det_hex(unsigned char c)
-{
-    return (det_cls[c] & (DET_C_DIGIT | DET_C_HEXL)) != 0;
-}
-
-
-static bool
 det_space(unsigned char c)
 {
     return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
@@ -297,7 +198,9 @@ det_space(unsigned char c)
 static bool
 det_keychar(unsigned char c)
 {
-    return (det_cls[c] & (DET_C_DIGIT | DET_C_ALPHA | DET_C_UNDER | DET_C_DASH)) != 0;
+    return (sl__guard_cls[c]
+            & (SL__GUARD_C_DIGIT | SL__GUARD_C_ALPHA | SL__GUARD_C_UNDER | SL__GUARD_C_DASH))
+           != 0;
 }
 
 
@@ -357,67 +260,6 @@ det_lower(unsigned char c)
 }
 
 
-/*
- * Whether t[i] follows a separator (' ' or '-') after an alphanumeric group
- * holding a digit: the tail of a longer run of groups such as an account
- * number or an IBAN ("DE89 3704 0044 ..."), where no card or phone starts.
- * A group is at most DET_GROUP_MAX bytes: a longer run is a word ("8rrrrrrrrr
- * 0044 ..." may hold a phone number), and the look back stays within the
- * left context a stream keeps (SL__GUARD_CTX), so a stream decides as the
- * whole text does.
- */
-static bool
-det_group_tail(const char *t, size_t i)
-{
-    bool digit = false;
-
-    if (i < 2 || (t[i - 1] != ' ' && t[i - 1] != '-')) {
-        return false;
-    }
-    for (size_t k = i - 1; k > 0 && det_alnum((unsigned char) t[k - 1]); k--) {
-        if (i - k > DET_GROUP_MAX) {
-            return false; /* a word, not a group */
-        }
-        digit = digit || det_digit((unsigned char) t[k - 1]);
-    }
-    return digit;
-}
-
-
-/* Whether a number may end at t[e]: not glued to a word nor going on as 1.5, 1-2, 1,5. */
-static bool
-det_num_end(const char *t, size_t len, size_t e)
-{
-    unsigned char c;
-
-    if (e >= len) {
-        return true;
-    }
-    c = (unsigned char) t[e];
-    if (det_word(c)) {
-        return false;
-    }
-    if ((c == '.' || c == '-' || c == ',' || c == '/') && e + 1 < len
-        && det_digit((unsigned char) t[e + 1])) {
-        return false;
-    }
-    return true;
-}
-
-
-/* The end of exactly n digits at t[i], or 0. */
-static size_t
-det_digits(const char *t, size_t len, size_t i, size_t n)
-{
-    for (size_t k = 0; k < n; k++) {
-        if (i + k >= len || !det_digit((unsigned char) t[i + k])) {
-            return 0;
-        }
-    }
-    return i + n;
-}
-
-
 void
 sl__guard_hits_push(sl__guard_hits_t *h, size_t start, size_t end, unsigned det, bool open)
 {
@@ -451,6 +293,14 @@ det_push(sl__guard_hits_t *out, size_t *next, size_t s, size_t e, unsigned det, 
         }
         next[det] = e;
     }
+}
+
+
+/* (the number detectors ask within a scan, which made det_isa the set it scans with) */
+bool
+sl__guard_simd(void)
+{
+    return det_isa >= SL__GUARD_ISA_SSE2;
 }
 
 
@@ -622,10 +472,10 @@ det_chunks(const char *p, size_t n, uint64_t *trig, uint64_t *dig)
     for (size_t c = 0; c < nch; c++, p += 64) {
         m = d = 0;
         for (size_t k = 0; k < n && k < 64; k++) {
-            unsigned char x = det_cls[(unsigned char) p[k]];
+            unsigned char x = sl__guard_cls[(unsigned char) p[k]];
 
-            m |= (x & DET_C_TRIG) ? (uint64_t) 1 << k : 0;
-            d |= (x & DET_C_DIGIT) ? (uint64_t) 1 << k : 0;
+            m |= (x & SL__GUARD_C_TRIG) ? (uint64_t) 1 << k : 0;
+            d |= (x & SL__GUARD_C_DIGIT) ? (uint64_t) 1 << k : 0;
         }
         trig[c] = m;
         dig[c] = d;
@@ -652,7 +502,7 @@ sl__guard_detect(const char *t, size_t len, size_t from, unsigned mask, sl__guar
     sc.out = out;
     sc.skip = from;
     /* whether the byte before the chunk is a digit (then a run at its start is no run's start) */
-    carry = b > 0 && b < len && det_digit((unsigned char) t[b - 1]) ? 1 : 0;
+    carry = b > 0 && b < len && sl__guard_digit((unsigned char) t[b - 1]) ? 1 : 0;
     while (b < len) {
         uint64_t trig, dig, m;
 
@@ -679,16 +529,17 @@ sl__guard_detect(const char *t, size_t len, size_t from, unsigned mask, sl__guar
                 uint64_t rest;
                 size_t r;
 
-                if (det_cls[p] & (DET_C_ALPHA | DET_C_NOSTART)) {
+                if (sl__guard_cls[p] & (SL__GUARD_C_ALPHA | SL__GUARD_C_NOSTART)) {
                     /* glued to a word or the tail of a number: an IBAN's check digits at most */
-                    if ((det_cls[p] & DET_C_ALPHA) && (mask & (1u << SL_GUARD_DET_IBAN))) {
+                    if ((sl__guard_cls[p] & SL__GUARD_C_ALPHA)
+                        && (mask & (1u << SL_GUARD_DET_IBAN))) {
                         det_iban_at(&sc, i);
                     }
                     continue;
                 }
                 /* p is ',' '-' or ':' (bits 0, 1 and 14 from ',') */
                 if ((unsigned) (p - ',') < 15u && ((0x4003u >> (p - ',')) & 1u) && i >= 2
-                    && det_digit((unsigned char) t[i - 2])) {
+                    && sl__guard_digit((unsigned char) t[i - 2])) {
                     continue; /* the tail of 12:30, 1,234, 12-34: no number starts */
                 }
                 /* the run's end: within the chunk, or further on (a chunk all digits has no 0 bit)
@@ -696,7 +547,7 @@ sl__guard_detect(const char *t, size_t len, size_t from, unsigned mask, sl__guar
                 rest = ~(dig >> k);
                 r = rest != 0 ? i + (size_t) __builtin_ctzll(rest) : b + 64;
                 if (r == b + 64) {
-                    while (r < len && det_digit((unsigned char) t[r])) {
+                    while (r < len && sl__guard_digit((unsigned char) t[r])) {
                         r++;
                     }
                 }
@@ -706,7 +557,7 @@ sl__guard_detect(const char *t, size_t len, size_t from, unsigned mask, sl__guar
                 }
                 continue;
             }
-            if (!(det_cls[c] & DET_C_TRIG)) {
+            if (!(sl__guard_cls[c] & SL__GUARD_C_TRIG)) {
                 continue;
             }
             /* what could start here at all (det_at looks closer) */
@@ -714,16 +565,16 @@ sl__guard_detect(const char *t, size_t len, size_t from, unsigned mask, sl__guar
                 && !(det_key_sep(p) || (c == '-' && i + 1 < len && t[i + 1] == '-'))) {
                 continue; /* not a key prefix's first separator; a PEM line starts "--" */
             }
-            if (c == ':' && !det_hex(p) && !(i + 1 < len && t[i + 1] == ':')) {
+            if (c == ':' && !sl__guard_hex(p) && !(i + 1 < len && t[i + 1] == ':')) {
                 continue;
             }
-            if (c == ':' && det_hex(p) && i >= 2 && det_keychar((unsigned char) t[i - 2])
-                && !det_hex((unsigned char) t[i - 2])) {
+            if (c == ':' && sl__guard_hex(p) && i >= 2 && det_keychar((unsigned char) t[i - 2])
+                && !sl__guard_hex((unsigned char) t[i - 2])) {
                 continue; /* "name:", "v_1:": the word before it is not all hex digits */
             }
-            if (c == ':' && det_digit(p)
+            if (c == ':' && sl__guard_digit(p)
                 && (i < 2 || !det_keychar((unsigned char) t[i - 2])
-                    || (det_digit((unsigned char) t[i - 2])
+                    || (sl__guard_digit((unsigned char) t[i - 2])
                         && (i < 3 || !det_keychar((unsigned char) t[i - 3]))))) {
                 continue; /* 12:30, "Ticket 7:": the word before it does not start with a letter */
             }
@@ -737,7 +588,7 @@ sl__guard_detect(const char *t, size_t len, size_t from, unsigned mask, sl__guar
         if (sc.skip > b + 64) {
             b = sc.skip;
             bn = bi; /* the chunks classified no longer start at b */
-            carry = b < len && det_digit((unsigned char) t[b - 1]) ? 1 : 0;
+            carry = b < len && sl__guard_digit((unsigned char) t[b - 1]) ? 1 : 0;
         } else {
             b += 64;
             carry = dig >> 63;
@@ -765,8 +616,8 @@ det_at(det_scan_t *sc, size_t i, unsigned char p)
     case '(':
         /* a '(' opens "(415)" or nothing (det_phone looks closer) */
         if ((sc->mask & (1u << SL_GUARD_DET_PHONE)) && i >= sc->next[SL_GUARD_DET_PHONE]
-            && !det_word(p) && p != '+' && (c == '+' || (i + 4 < sc->len && t[i + 4] == ')'))
-            && (e = det_phone(t, sc->len, i)) != 0) {
+            && !sl__guard_word(p) && p != '+' && (c == '+' || (i + 4 < sc->len && t[i + 4] == ')'))
+            && (e = sl__guard_phone(t, sc->len, i)) != 0) {
             det_push(sc->out, sc->next, i, e, SL_GUARD_DET_PHONE, false, sc->from);
         }
         return;
@@ -812,9 +663,10 @@ det_iban_at(det_scan_t *sc, size_t i)
     const char *t = sc->t;
     size_t ws = i - 2, e;
 
-    if (i >= sc->from + 2 && det_alpha((unsigned char) t[i - 1]) && det_alpha((unsigned char) t[ws])
+    if (i >= sc->from + 2 && sl__guard_alpha((unsigned char) t[i - 1])
+        && sl__guard_alpha((unsigned char) t[ws])
         && (ws == 0 || !det_keychar((unsigned char) t[ws - 1])) && ws >= sc->next[SL_GUARD_DET_IBAN]
-        && ws >= sc->next[SL_GUARD_DET_SECRET] && (e = det_iban(t, sc->len, ws)) != 0) {
+        && ws >= sc->next[SL_GUARD_DET_SECRET] && (e = sl__guard_iban(t, sc->len, ws)) != 0) {
         det_push(sc->out, sc->next, ws, e, SL_GUARD_DET_IBAN, false, sc->from);
     }
 }
@@ -838,7 +690,7 @@ det_num_want(const char *t, size_t len, size_t i, size_t r)
         want |= 1u << SL_GUARD_DET_CARD;
     }
     if (c1 == ' ' || c1 == '-' || c1 == '.') {
-        bool d2 = r + 1 < len && det_digit((unsigned char) t[r + 1]);
+        bool d2 = r + 1 < len && sl__guard_digit((unsigned char) t[r + 1]);
 
         if (n == 3 || (n == 1 && d0 == '1')) {
             want |= 1u << SL_GUARD_DET_PHONE;
@@ -850,7 +702,7 @@ det_num_want(const char *t, size_t len, size_t i, size_t r)
             want |= card && n <= 6 ? 1u << SL_GUARD_DET_CARD : 0;
             want |= d0 == '0' && n <= 5 ? 1u << SL_GUARD_DET_PHONE : 0;
         }
-    } else if (n <= 4 && (c1 == ':' || det_hex(c1)) && (i == 0 || t[i - 1] != ':')) {
+    } else if (n <= 4 && (c1 == ':' || sl__guard_hex(c1)) && (i == 0 || t[i - 1] != ':')) {
         /*
          * IPv6 (the byte before is neither a letter nor a digit: see
          * sl__guard_detect); after "N:" an address goes on with a hex
@@ -858,46 +710,13 @@ det_num_want(const char *t, size_t len, size_t i, size_t r)
          */
         if (c1 != ':'
             || (r + 1 < len
-                && (det_hex((unsigned char) t[r + 1]) || t[r + 1] == ':' || t[r + 1] == '.'))) {
+                && (sl__guard_hex((unsigned char) t[r + 1]) || t[r + 1] == ':'
+                    || t[r + 1] == '.'))) {
             want |= 1u << SL_GUARD_DET_IP;
         }
     }
     return want;
 }
-
-
-#if DET_SSE2
-/*
- * Whether the 19 bytes at p (32 readable) hold fewer than 13 digits: no
- * card in groups starts there (det_card: a window of groups of 2 to 6
- * digits with single separators, 13 to 19 digits in all, whose first 13
- * digits are in at most 7 groups: 19 bytes).
- */
-static bool
-det_few_digits16(const char *p)
-{
-    const __m128i c0 = _mm_set1_epi8('0'), c9 = _mm_set1_epi8(9);
-    __m128i v = _mm_sub_epi8(_mm_loadu_si128((const __m128i *) (const void *) p), c0);
-    __m128i w = _mm_sub_epi8(_mm_loadu_si128((const __m128i *) (const void *) (p + 16)), c0);
-    uint32_t x = (uint32_t) _mm_movemask_epi8(_mm_cmpeq_epi8(_mm_min_epu8(v, c9), v))
-                 | (uint32_t) _mm_movemask_epi8(_mm_cmpeq_epi8(_mm_min_epu8(w, c9), w)) << 16;
-
-    x &= (1u << 19) - 1;
-    /* a popcount without the instruction (a libgcc call without -mpopcnt) */
-    x = x - ((x >> 1) & 0x55555555u);
-    x = (x & 0x33333333u) + ((x >> 2) & 0x33333333u);
-    x = (x + (x >> 4)) & 0x0f0f0f0fu;
-    return ((x * 0x01010101u) >> 24) < 13;
-}
-#else
-/* (no SSE2 in this build: never called; false leaves det_card() to look) */
-static bool
-det_few_digits16(const char *p)
-{
-    (void) p;
-    return false;
-}
-#endif
 
 
 /*
@@ -913,16 +732,16 @@ det_number(det_scan_t *sc, size_t i, size_t r, unsigned want, unsigned char c1)
 
     /* (the scan made sure that a number may start here) */
     if ((want & (1u << SL_GUARD_DET_CARD)) && i >= sc->next[SL_GUARD_DET_CARD]
-        && (e = det_card(t, len, i, r)) != 0) {
+        && (e = sl__guard_card(t, len, i, r)) != 0) {
         det_push(sc->out, sc->next, i, e, SL_GUARD_DET_CARD, false, sc->from);
     }
     if ((want & (1u << SL_GUARD_DET_PHONE)) && i >= sc->next[SL_GUARD_DET_PHONE]
-        && (e = det_phone(t, len, i)) != 0) {
+        && (e = sl__guard_phone(t, len, i)) != 0) {
         det_push(sc->out, sc->next, i, e, SL_GUARD_DET_PHONE, false, sc->from);
     }
     if ((want & (1u << SL_GUARD_DET_IP)) && i >= sc->next[SL_GUARD_DET_IP]) {
         /* IPv4 after a '.', else IPv6 (what det_num_want() asked for) */
-        e = c1 == '.' ? det_ipv4(t, len, i) : det_ipv6(t, len, i);
+        e = c1 == '.' ? sl__guard_ipv4(t, len, i) : sl__guard_ipv6(t, len, i);
         if (e != 0) {
             det_push(sc->out, sc->next, i, e, SL_GUARD_DET_IP, false, sc->from);
         }
@@ -997,13 +816,13 @@ det_colon(det_scan_t *sc, size_t j)
     }
     q = ws > 0 ? (unsigned char) t[ws - 1] : ' ';
     if (ws < j && j - ws <= 4 && ws >= sc->from && !det_keychar(q) && q != ':' && q != '.'
-        && det_alpha((unsigned char) t[ws]) && det_hex((unsigned char) t[ws])
+        && sl__guard_alpha((unsigned char) t[ws]) && sl__guard_hex((unsigned char) t[ws])
         && ws >= sc->next[SL_GUARD_DET_IP] && ws >= sc->next[SL_GUARD_DET_SECRET]
-        && (e = det_ipv6(t, len, ws)) != 0) {
+        && (e = sl__guard_ipv6(t, len, ws)) != 0) {
         det_push(sc->out, sc->next, ws, e, SL_GUARD_DET_IP, false, sc->from);
     }
-    if (j + 1 < len && t[j + 1] == ':' && !det_hex(p) && !det_word(p) && p != ':' && p != '.'
-        && j >= sc->next[SL_GUARD_DET_IP] && (e = det_ipv6(t, len, j)) != 0) {
+    if (j + 1 < len && t[j + 1] == ':' && !sl__guard_hex(p) && !sl__guard_word(p) && p != ':'
+        && p != '.' && j >= sc->next[SL_GUARD_DET_IP] && (e = sl__guard_ipv6(t, len, j)) != 0) {
         det_push(sc->out, sc->next, j, e, SL_GUARD_DET_IP, false, sc->from);
     }
 }
@@ -1127,7 +946,7 @@ det_email(const char *t, size_t len, size_t at, size_t *start)
         /* the sixteen bytes before the '@' at once; byte by byte when all are local */
         k = at - det_email_local16(t + at - 16);
     }
-    while (k > low && (det_cls[(unsigned char) t[k - 1]] & DET_C_LOCAL)) {
+    while (k > low && (sl__guard_cls[(unsigned char) t[k - 1]] & SL__GUARD_C_LOCAL)) {
         k--;
     }
     if (at - k > 64) {
@@ -1146,7 +965,7 @@ det_email(const char *t, size_t len, size_t at, size_t *start)
     while (j < lim) {
         unsigned char c = (unsigned char) t[j];
 
-        if (det_cls[c] & (DET_C_DIGIT | DET_C_ALPHA | DET_C_DASH)) {
+        if (sl__guard_cls[c] & (SL__GUARD_C_DIGIT | SL__GUARD_C_ALPHA | SL__GUARD_C_DASH)) {
             j++;
             continue;
         }
@@ -1163,14 +982,14 @@ det_email(const char *t, size_t len, size_t at, size_t *start)
     while (e > at + 1 && (t[e - 1] == '.' || t[e - 1] == '-')) {
         e--;
     }
-    if (e < len && (det_word((unsigned char) t[e]) || t[e] == '@')) {
+    if (e < len && (sl__guard_word((unsigned char) t[e]) || t[e] == '@')) {
         return 0;
     }
     /* 4..253 bytes, every label before the last good, the last 2..24 letters after a '.' */
     if (e - at - 1 < 4 || e - at - 1 > 253 || bad < e) {
         return 0;
     }
-    for (j = e; j > at + 1 && det_alpha((unsigned char) t[j - 1]); j--) {
+    for (j = e; j > at + 1 && sl__guard_alpha((unsigned char) t[j - 1]); j--) {
         if (e - j >= 24) {
             return 0;
         }
@@ -1272,616 +1091,6 @@ det_email_domain16(const char *t, size_t at, size_t *bad)
 #endif
 
 
-/* ------------------------------------------------------------------- card */
-
-bool
-sl__guard_luhn(const char *digits, size_t n)
-{
-    const uint64_t zeros = 0x3030303030303030ULL, dbl = 0x00ff00ff00ff00ffULL;
-    char buf[24];
-    uint64_t w[3], acc = 0;
-    unsigned sum = 0;
-    size_t i = n;
-
-    if (n == 0) {
-        return false;
-    }
-    if (n >= 8 && n <= 24) {
-        /*
-         * the words of buf below read from the digits themselves: the last
-         * eight, the eight before them, and the first n % 8 (or eight)
-         * moved up to the top of a word of '0's
-         */
-        size_t lead = n - 8 - (n > 16 ? 8 : 0);
-
-        memcpy(&w[2], digits + n - 8, 8);
-        if (n > 16) {
-            memcpy(&w[1], digits + n - 16, 8);
-        } else {
-            w[1] = zeros;
-        }
-        w[0] = zeros;
-        if (lead > 0) {
-            uint64_t x;
-
-            memcpy(&x, digits, 8);
-            x = lead == 8 ? x : x << (8 * (8 - lead)) | zeros >> (8 * lead);
-            w[n > 16 ? 0 : 1] = x;
-        }
-    }
-    if (n <= sizeof(buf)) {
-        /*
-         * eight digits a step: right-aligned in buf after '0's, so the
-         * digits doubled (every second from the right) are the even bytes
-         */
-        if (n < 8) {
-            memset(buf, '0', sizeof(buf));
-            memcpy(buf + sizeof(buf) - n, digits, n);
-            memcpy(w, buf, sizeof(buf));
-        }
-        for (unsigned k = 0; k < 3; k++) {
-            uint64_t x = w[k] - zeros; /* each byte a digit 0..9 */
-            uint64_t d = x & dbl;      /* the doubled ones (little-endian: the even bytes) */
-            /* 2d, less 9 where d >= 5 (d + 123 reaches the byte's top bit) */
-            uint64_t ge5 = ((d + 0x7b7b7b7b7b7b7b7bULL) >> 7) & 0x0001000100010001ULL;
-
-            acc += (x & ~dbl) + 2 * d - 9 * ge5;
-        }
-        /* each byte at most 3 * 9 = 27: the sum of the eight fits one byte */
-        sum = (unsigned) ((acc * 0x0101010101010101ULL) >> 56);
-        return sum % 10 == 0;
-    }
-    while (i >= 2) {
-        /* every second digit from the right doubled, less 9 when above 9 */
-        unsigned d = 2 * (unsigned) (unsigned char) (digits[i - 2] - '0');
-
-        sum += (unsigned) (unsigned char) (digits[i - 1] - '0') + d - (d > 9 ? 9 : 0);
-        i -= 2;
-    }
-    if (i == 1) {
-        sum += (unsigned) (digits[0] - '0');
-    }
-    return sum % 10 == 0;
-}
-
-
-/*
- * A card number starting at t[i]: groups of digits with one kind of
- * separator; the longest run of whole groups from here with 13..19 digits
- * that passes Luhn.
- */
-static size_t
-det_card(const char *t, size_t len, size_t i, size_t r)
-{
-    size_t gend[DET_CARD_GROUPS];
-    unsigned gdig[DET_CARD_GROUPS];
-    char digits[24];
-    size_t ng = 0, j = i;
-    unsigned total;
-    char sep = 0;
-    unsigned char first = (unsigned char) t[i];
-
-    if (first < '2' || first > '6') {
-        return 0;
-    }
-    if (DET_SSE2 && r - i <= 6 && i + 32 <= len && det_isa >= SL__GUARD_ISA_SSE2
-        && det_few_digits16(t + i)) {
-        return 0; /* groups, but too few digits for a card */
-    }
-    if (det_group_tail(t, i)) {
-        return 0;
-    }
-    while (ng < DET_CARD_GROUPS) {
-        size_t s = j;
-
-        if (ng == 0) {
-            j = r - i <= 20 ? r : i + 20; /* the first run is known: t[i..r) */
-        }
-        while (j < len && det_digit((unsigned char) t[j]) && j - s <= 19) {
-            j++;
-        }
-        gdig[ng] = (unsigned) (j - s);
-        gend[ng] = j;
-        ng++;
-        if (j + 1 < len && (t[j] == ' ' || t[j] == '-') && (sep == 0 || sep == t[j])
-            && det_digit((unsigned char) t[j + 1])) {
-            sep = t[j];
-            j++;
-            continue;
-        }
-        break;
-    }
-    if (ng == 1) {
-        if (gdig[0] < 13 || gdig[0] > 19 || !det_num_end(t, len, gend[0])) {
-            return 0;
-        }
-        return sl__guard_luhn(t + i, gdig[0]) ? gend[0] : 0;
-    }
-    total = 0;
-    for (size_t g = 0; g < ng; g++) {
-        total += gdig[g];
-    }
-    if (total < 13) {
-        return 0; /* no window of groups is long enough */
-    }
-    /* groups: the longest window from the first group */
-    for (size_t b = ng; b >= 2; b--) {
-        size_t k = 0;
-        bool ok = true;
-
-        total = 0;
-        for (size_t g = 0; g < b; g++) {
-            if (gdig[g] < 2 || gdig[g] > 6) {
-                ok = false;
-                break;
-            }
-            total += gdig[g];
-        }
-        if (!ok || total < 13 || total > 19) {
-            continue;
-        }
-        if (b == ng && !det_num_end(t, len, gend[b - 1])) {
-            continue;
-        }
-        for (size_t p = i; p < gend[b - 1]; p++) {
-            if (det_digit((unsigned char) t[p])) {
-                digits[k++] = t[p];
-            }
-        }
-        if (sl__guard_luhn(digits, k)) {
-            return gend[b - 1];
-        }
-    }
-    return 0;
-}
-
-
-/* ------------------------------------------------------------------ phone */
-
-static size_t
-det_phone(const char *t, size_t len, size_t i)
-{
-    size_t e;
-
-    if (t[i] == '+') {
-        return det_phone_plus(t, len, i);
-    }
-    if (t[i] == '(' && (det_digits(t, len, i + 1, 3) == 0 || i + 4 >= len || t[i + 4] != ')')) {
-        return 0; /* "(415)" or nothing (det_phone_nanp asks the same first) */
-    }
-    if (det_group_tail(t, i)) {
-        return 0;
-    }
-    e = det_phone_nanp(t, len, i);
-    if (e == 0 && t[i] == '0') {
-        e = det_phone_national(t, len, i);
-    }
-    return e;
-}
-
-
-/* +CC then 8..15 digits in all, single separators, at most one "(0)"-like group. */
-static size_t
-det_phone_plus(const char *t, size_t len, size_t i)
-{
-    size_t j = i + 1, last = 0;
-    unsigned digits = 0;
-    bool paren = false;
-
-    if (j >= len || t[j] < '1' || t[j] > '9') {
-        return 0;
-    }
-    while (j < len) {
-        unsigned char c = (unsigned char) t[j];
-
-        if (det_digit(c)) {
-            digits++;
-            j++;
-            last = j;
-            if (digits > 15) {
-                return 0;
-            }
-            continue;
-        }
-        if ((c == ' ' || c == '-' || c == '.') && last == j && j + 1 < len
-            && (det_digit((unsigned char) t[j + 1]) || t[j + 1] == '(')) {
-            j++;
-            continue;
-        }
-        if (c == '(' && !paren) {
-            size_t k = j + 1;
-
-            while (k < len && det_digit((unsigned char) t[k]) && k - j <= 4) {
-                k++;
-            }
-            if (k == j + 1 || k >= len || t[k] != ')') {
-                break;
-            }
-            digits += (unsigned) (k - j - 1);
-            k++;
-            if (k < len && t[k] == ' ') {
-                k++;
-            }
-            if (k >= len || !det_digit((unsigned char) t[k])) {
-                break;
-            }
-            paren = true;
-            j = k;
-            continue;
-        }
-        break;
-    }
-    if (digits < 8 || digits > 15) {
-        return 0;
-    }
-    return det_num_end(t, len, last) ? last : 0;
-}
-
-
-/* (415) 555-0100, 415-555-0100, 415.555.0100, 415 555 0100, 1-800-555-0100. */
-static size_t
-det_phone_nanp(const char *t, size_t len, size_t i)
-{
-    size_t j = i, e;
-    char sep;
-
-    if (t[i] == '(') {
-        j = det_digits(t, len, i + 1, 3);
-        if (j == 0 || j >= len || t[j] != ')') {
-            return 0;
-        }
-        j++;
-        if (j < len && t[j] == ' ') {
-            j++;
-        }
-        j = det_digits(t, len, j, 3);
-        if (j == 0 || j + 1 >= len || (t[j] != '-' && t[j] != '.')) {
-            return 0;
-        }
-        e = det_digits(t, len, j + 1, 4);
-        return e != 0 && det_num_end(t, len, e) ? e : 0;
-    }
-    if (t[i] == '1' && i + 2 < len && (t[i + 1] == '-' || t[i + 1] == '.' || t[i + 1] == ' ')
-        && det_digit((unsigned char) t[i + 2]) && det_digits(t, len, i + 2, 3) != 0 && i + 5 < len
-        && t[i + 5] == t[i + 1]) {
-        j = i + 2;
-    }
-    e = det_digits(t, len, j, 3);
-    if (e == 0 || e >= len) {
-        return 0;
-    }
-    sep = t[e];
-    if (sep != '-' && sep != '.' && sep != ' ') {
-        return 0;
-    }
-    e = det_digits(t, len, e + 1, 3);
-    if (e == 0 || e >= len || t[e] != sep) {
-        return 0;
-    }
-    e = det_digits(t, len, e + 1, 4);
-    return e != 0 && det_num_end(t, len, e) ? e : 0;
-}
-
-
-/* 020 7946 0958, 0800-123-4567: trunk 0, 2..6 groups, 9..12 digits, one separator kind. */
-static size_t
-det_phone_national(const char *t, size_t len, size_t i)
-{
-    size_t j = i, groups = 0, digits = 0;
-    char sep = 0;
-
-    for (;;) {
-        size_t s = j;
-
-        while (j < len && det_digit((unsigned char) t[j])) {
-            j++;
-        }
-        if ((groups == 0 && (j - s < 2 || j - s > 5)) || (groups > 0 && (j - s < 2 || j - s > 8))) {
-            return 0;
-        }
-        groups++;
-        digits += j - s;
-        if (j + 1 < len && (t[j] == ' ' || t[j] == '-') && (sep == 0 || sep == t[j])
-            && det_digit((unsigned char) t[j + 1]) && groups < 6) {
-            sep = t[j];
-            j++;
-            continue;
-        }
-        break;
-    }
-    if (groups < 2 || digits < 9 || digits > 12) {
-        return 0;
-    }
-    return det_num_end(t, len, j) ? j : 0;
-}
-
-
-/* --------------------------------------------------------------------- ip */
-
-/*
- * The end of a dotted quad's part at t[j] (a digit): 0..255 without a
- * leading zero and not followed by another digit; 0 when it is not one.
- */
-static inline size_t
-det_ipv4_part(const char *t, size_t len, size_t j)
-{
-    unsigned v = (unsigned) (t[j] - '0');
-
-    j++;
-    if (j < len && det_digit((unsigned char) t[j])) {
-        if (v == 0) {
-            return 0; /* a leading zero */
-        }
-        v = v * 10 + (unsigned) (t[j] - '0');
-        j++;
-        if (j < len && det_digit((unsigned char) t[j])) {
-            v = v * 10 + (unsigned) (t[j] - '0');
-            j++;
-            if (v > 255 || (j < len && det_digit((unsigned char) t[j]))) {
-                return 0;
-            }
-        }
-    }
-    return j;
-}
-
-
-static size_t
-det_ipv4(const char *t, size_t len, size_t i)
-{
-    size_t j = i;
-
-    if (!det_digit((unsigned char) t[i])) {
-        return 0;
-    }
-    for (int part = 0; part < 4; part++) {
-        j = det_ipv4_part(t, len, j);
-        if (j == 0) {
-            return 0;
-        }
-        if (part < 3) {
-            /* a '.' and the next part's first digit */
-            if (j + 1 >= len || t[j] != '.' || !det_digit((unsigned char) t[j + 1])) {
-                return 0;
-            }
-            j++;
-        }
-    }
-    if (j < len && (det_word((unsigned char) t[j]) || t[j] == ':')) {
-        return 0;
-    }
-    if (j + 1 < len && t[j] == '.' && det_digit((unsigned char) t[j + 1])) {
-        return 0;
-    }
-    return j;
-}
-
-
-static size_t
-det_ipv6(const char *t, size_t len, size_t i)
-{
-    size_t j = 0, colons = 0;
-    bool digit = false, dbl = false;
-    int k = 16;
-
-    if (DET_SSE2 && i + 16 <= len && det_isa >= SL__GUARD_ISA_SSE2) {
-        k = det_ipv6_shape16(t + i, &colons, &dbl, &digit);
-        if (k == 0) {
-            return 0;
-        }
-        j = i + (size_t) k;
-    }
-    if (k == 16) {
-        /* near the text's end, or the run goes on past the block: byte by byte */
-        j = det_ipv6_scan(t, len, i, &colons, &dbl, &digit);
-        if (j == 0) {
-            return 0;
-        }
-    }
-    if (j - i > DET_IPV6_MAX + 2) {
-        return 0;
-    }
-    if (colons < 2 || !digit || (j < len && det_word((unsigned char) t[j]))) {
-        return 0;
-    }
-    if (!dbl && colons < 6) {
-        return 0; /* neither "::" nor 8 groups (or 6 and an IPv4 address): 12:30:45 */
-    }
-    return det_ipv6_end(t, i, j);
-}
-
-
-/*
- * The run of [0-9A-Fa-f:.] that an IPv6 address at t[i] would be (up to
- * DET_IPV6_MAX + 3 bytes: then it is too long): its end, with its colons,
- * whether two are adjacent and whether it holds a digit; 0 when no
- * address starts at t[i].
- */
-static size_t
-det_ipv6_scan(const char *t, size_t len, size_t i, size_t *colons, bool *dbl, bool *digit)
-{
-    size_t j = i, lim;
-
-    /* an address starts with ':' or with 1..4 hex digits and a ':' */
-    while (j < len && j - i < 4 && det_hex((unsigned char) t[j])) {
-        j++;
-    }
-    if (j >= len || t[j] != ':') {
-        return 0;
-    }
-    if (j + 1 >= len
-        || !(det_hex((unsigned char) t[j + 1]) || t[j + 1] == ':' || t[j + 1] == '.')) {
-        return 0; /* the scan below would stop after one ':' ("Ticket 7: the") */
-    }
-    lim = len - i > DET_IPV6_MAX + 3 ? i + DET_IPV6_MAX + 3 : len;
-    for (j = i; j < lim; j++) {
-        unsigned char c = (unsigned char) t[j];
-        unsigned cl = det_cls[c];
-
-        if (cl & (DET_C_DIGIT | DET_C_HEXL)) {
-            *digit = *digit || (cl & DET_C_DIGIT);
-        } else if (c == ':') {
-            (*colons)++;
-            *dbl = *dbl || (j > i && t[j - 1] == ':');
-        } else if (c != '.') {
-            break;
-        }
-    }
-    return j;
-}
-
-
-#if DET_SSE2
-/*
- * det_ipv6()'s look at the sixteen bytes p[0..16) at once: 0 when no
- * address starts at p (no ':' after at most four hex digits, or none of
- * [0-9A-Fa-f:.] after that ':'); else where the run of [0-9A-Fa-f:.]
- * from p ends (16: not within the block) with its colons, whether two of
- * them are adjacent and whether it holds a digit (below 16).
- */
-static int
-det_ipv6_shape16(const char *p, size_t *colons, bool *dbl, bool *digit)
-{
-    __m128i x = _mm_loadu_si128((const __m128i *) (const void *) p);
-    __m128i v = _mm_sub_epi8(x, _mm_set1_epi8('0'));
-    __m128i w = _mm_sub_epi8(_mm_or_si128(x, _mm_set1_epi8(0x20)), _mm_set1_epi8('a'));
-    unsigned dm =
-        (unsigned) _mm_movemask_epi8(_mm_cmpeq_epi8(_mm_min_epu8(v, _mm_set1_epi8(9)), v));
-    unsigned lm =
-        (unsigned) _mm_movemask_epi8(_mm_cmpeq_epi8(_mm_min_epu8(w, _mm_set1_epi8(5)), w));
-    unsigned cm = (unsigned) _mm_movemask_epi8(_mm_cmpeq_epi8(x, _mm_set1_epi8(':')));
-    unsigned pm = (unsigned) _mm_movemask_epi8(_mm_cmpeq_epi8(x, _mm_set1_epi8('.')));
-    unsigned hx = dm | lm, mm = hx | cm | pm, below;
-    int h = __builtin_ctz(~hx), k;
-
-    /* 1..4 hex digits or none, a ':', then a hex digit, ':' or '.' */
-    if (h > 4 || !((cm >> h) & 1u) || !((mm >> (h + 1)) & 1u)) {
-        return 0;
-    }
-    k = __builtin_ctz(~mm);
-    if (k < 16) {
-        below = (1u << k) - 1u;
-        *colons = 0;
-        for (unsigned c = cm & below; c != 0; c &= c - 1) {
-            (*colons)++; /* (a few: no popcount instruction to count on) */
-        }
-        *dbl = (cm & (cm << 1) & below) != 0;
-        *digit = (dm & below) != 0;
-    }
-    return k;
-}
-#else
-/* (no SSE2 in this build: never called; 16 would send det_ipv6() byte by byte) */
-static int
-det_ipv6_shape16(const char *p, size_t *colons, bool *dbl, bool *digit)
-{
-    (void) p;
-    (void) colons;
-    (void) dbl;
-    (void) digit;
-    return 16;
-}
-#endif
-
-
-/* The end of the IPv6 address t[i..j) (its shape checked), or 0: what inet_pton(3) takes. */
-static size_t
-det_ipv6_end(const char *t, size_t i, size_t j)
-{
-    char buf[DET_IPV6_MAX + 1];
-    unsigned char b6[16];
-
-    /* a sentence may end right after it */
-    for (int tries = 0; tries < 2 && j > i; tries++) {
-        if (j - i <= DET_IPV6_MAX) {
-            memcpy(buf, t + i, j - i);
-            buf[j - i] = '\0';
-            if (inet_pton(AF_INET6, buf, b6) == 1) {
-                return j;
-            }
-        }
-        if (t[j - 1] != '.' && !(t[j - 1] == ':' && (j - i < 2 || t[j - 2] != ':'))) {
-            return 0;
-        }
-        j--;
-    }
-    return 0;
-}
-
-
-/* ------------------------------------------------------------------- iban */
-
-static unsigned
-det_iban_len(unsigned char a, unsigned char b)
-{
-    a = (unsigned char) (a & ~0x20);
-    b = (unsigned char) (b & ~0x20);
-    for (size_t k = 0; k < sizeof(det_iban_lens) / sizeof(det_iban_lens[0]); k++) {
-        if (det_iban_lens[k].cc[0] == (char) a && det_iban_lens[k].cc[1] == (char) b) {
-            return det_iban_lens[k].len;
-        }
-    }
-    return 0;
-}
-
-
-bool
-sl__guard_iban_valid(const char *s, size_t n)
-{
-    unsigned rem = 0;
-
-    if (n < 15 || n > 34 || det_iban_len((unsigned char) s[0], (unsigned char) s[1]) != n
-        || !det_digit((unsigned char) s[2]) || !det_digit((unsigned char) s[3])) {
-        return false;
-    }
-    /* the first four characters go to the end; letters count as 10..35 */
-    for (size_t k = 0; k < n; k++) {
-        unsigned char c = (unsigned char) s[(k + 4) % n];
-
-        if (det_digit(c)) {
-            rem = (rem * 10 + (unsigned) (c - '0')) % 97;
-        } else if (det_alpha(c)) {
-            rem = (rem * 100 + (unsigned) ((c & ~0x20) - 'A' + 10)) % 97;
-        } else {
-            return false;
-        }
-    }
-    return rem == 1;
-}
-
-
-static size_t
-det_iban(const char *t, size_t len, size_t i)
-{
-    char buf[34];
-    size_t n = 0, j = i;
-    unsigned want;
-
-    if (i + 3 >= len || !det_alpha((unsigned char) t[i + 1]) || !det_digit((unsigned char) t[i + 2])
-        || !det_digit((unsigned char) t[i + 3])) {
-        return 0;
-    }
-    want = det_iban_len((unsigned char) t[i], (unsigned char) t[i + 1]);
-    if (want == 0) {
-        return 0;
-    }
-    while (n < want && j < len) {
-        if (det_alnum((unsigned char) t[j])) {
-            buf[n++] = t[j++];
-        } else if (t[j] == ' ' && n % 4 == 0 && j + 1 < len
-                   && det_alnum((unsigned char) t[j + 1])) {
-            j++;
-        } else {
-            break;
-        }
-    }
-    if (n != want || (j < len && det_word((unsigned char) t[j]))) {
-        return 0;
-    }
-    return sl__guard_iban_valid(buf, n) ? j : 0;
-}
-
-
 /* ----------------------------------------------------------------- secret */
 
 static size_t
@@ -1925,7 +1134,7 @@ det_secret(const char *t, size_t len, size_t i, bool *open)
         j = i + p->plen;
         if (p->aws) {
             while (j < len && j - i - p->plen < 16
-                   && (det_digit((unsigned char) t[j]) || (unsigned) (t[j] - 'A') < 26u)) {
+                   && (sl__guard_digit((unsigned char) t[j]) || (unsigned) (t[j] - 'A') < 26u)) {
                 j++;
             }
             if (j - i - p->plen != 16 || (j < len && det_keychar((unsigned char) t[j]))) {
@@ -2053,14 +1262,14 @@ deny_literal(const sl_guard_pattern_t *p, const char *t, size_t len, size_t from
              sl__guard_hits_t *out)
 {
     const unsigned char *lit = (const unsigned char *) p->lit;
-    bool wstart = det_word(lit[0]), wend = det_word(lit[p->len - 1]);
+    bool wstart = sl__guard_word(lit[0]), wend = sl__guard_word(lit[p->len - 1]);
     size_t i = from;
 
     while (i < len) {
         size_t j = i, k = 0;
 
         if (det_lower((unsigned char) t[i]) != lit[0]
-            || (wstart && i > 0 && det_word((unsigned char) t[i - 1]))) {
+            || (wstart && i > 0 && sl__guard_word((unsigned char) t[i - 1]))) {
             i++;
             continue;
         }
@@ -2080,7 +1289,7 @@ deny_literal(const sl_guard_pattern_t *p, const char *t, size_t len, size_t from
                 break;
             }
         }
-        if (k == p->len && !(wend && j < len && det_word((unsigned char) t[j]))) {
+        if (k == p->len && !(wend && j < len && sl__guard_word((unsigned char) t[j]))) {
             sl__guard_hits_push(out, i, j, SL_GUARD_DET_DENY, false);
             i = j;
             continue;

@@ -3,6 +3,8 @@
  *
  *   guard_detect.c  the built-in detectors and the deny patterns: where
  *                   they match in a text
+ *   guard_detect_num.c  the number detectors the scan calls (card, phone,
+ *                   IP, IBAN)
  *   guard_memo.c    what the detectors found in the texts scanned last
  *   guard_redact.c  the text engine (every check of a policy over one text:
  *                   hits, block, placeholders, restore, decisions) and the
@@ -117,6 +119,70 @@ int sl__guard_detect_isa(unsigned isa);
  */
 void sl__guard_deny(const sl_guard_pattern_t *p, const char *t, size_t len, size_t from,
                     bool at_start, sl__guard_hits_t *out);
+
+/*
+ * The detectors' byte classes (ASCII; every byte >= 0x80 is none of them):
+ * sl__guard_cls[c] holds c's SL__GUARD_C_* bits, SL__GUARD_C_TRIG for the
+ * bytes where the scan stops to look (see sl__guard_detect): digits, '@',
+ * '+', '(', '-', '_', ':', 'A' and 'J'.
+ */
+#define SL__GUARD_C_DIGIT 1u
+#define SL__GUARD_C_ALPHA 2u
+#define SL__GUARD_C_UNDER 4u
+#define SL__GUARD_C_HEXL  8u /* a-f A-F */
+#define SL__GUARD_C_DASH  16u
+#define SL__GUARD_C_TRIG  32u
+#define SL__GUARD_C_NOSTART \
+    64u /* no number starts right after it: a digit, '_', '+', '/', '@', '.' */
+#define SL__GUARD_C_LOCAL 128u /* an e-mail address's local part: [A-Za-z0-9._%+-] */
+
+extern const unsigned char sl__guard_cls[256];
+
+/* Whether c is a digit; a letter; either; either or '_'; a hex digit. */
+static inline bool
+sl__guard_digit(unsigned char c)
+{
+    return (sl__guard_cls[c] & SL__GUARD_C_DIGIT) != 0;
+}
+
+static inline bool
+sl__guard_alpha(unsigned char c)
+{
+    return (sl__guard_cls[c] & SL__GUARD_C_ALPHA) != 0;
+}
+
+static inline bool
+sl__guard_alnum(unsigned char c)
+{
+    return (sl__guard_cls[c] & (SL__GUARD_C_DIGIT | SL__GUARD_C_ALPHA)) != 0;
+}
+
+static inline bool
+sl__guard_word(unsigned char c)
+{
+    return (sl__guard_cls[c] & (SL__GUARD_C_DIGIT | SL__GUARD_C_ALPHA | SL__GUARD_C_UNDER)) != 0;
+}
+
+static inline bool
+sl__guard_hex(unsigned char c)
+{
+    return (sl__guard_cls[c] & (SL__GUARD_C_DIGIT | SL__GUARD_C_HEXL)) != 0;
+}
+
+/*
+ * guard_detect_num.c: the number detectors sl__guard_detect() calls where
+ * a number may start, at t[i] (for a card, t[i..r) is the run of digits
+ * there): the end of the match starting at t[i] (an IBAN's country code),
+ * or 0.
+ */
+size_t sl__guard_card(const char *t, size_t len, size_t i, size_t r);
+size_t sl__guard_phone(const char *t, size_t len, size_t i);
+size_t sl__guard_ipv4(const char *t, size_t len, size_t i);
+size_t sl__guard_ipv6(const char *t, size_t len, size_t i);
+size_t sl__guard_iban(const char *t, size_t len, size_t i);
+
+/* Within a scan: whether its instruction set (sl__guard_detect_isa()) is SSE2 or better. */
+bool sl__guard_simd(void);
 
 /* The checksums, for the tests: Luhn over the digits of s; IBAN mod 97 of an IBAN without spaces.
  */
