@@ -21,7 +21,7 @@
 
 #define NUM_CARD_GROUPS 24
 #define NUM_IPV6_MAX    45
-#define NUM_GROUP_MAX   8  /* the longest group num_group_tail() counts as one */
+#define NUM_GROUP_MAX   8 /* the longest group num_group_tail() counts as one */
 
 typedef struct num_iban_len {
     char cc[3];
@@ -250,8 +250,7 @@ sl__guard_card(const char *t, size_t len, size_t i, size_t r)
     if (first < '2' || first > '6') {
         return 0;
     }
-    if (NUM_SSE2 && r - i <= 6 && i + 32 <= len && sl__guard_simd()
-        && num_few_digits16(t + i)) {
+    if (NUM_SSE2 && r - i <= 6 && i + 32 <= len && sl__guard_simd() && num_few_digits16(t + i)) {
         return 0; /* groups, but too few digits for a card */
     }
     if (num_group_tail(t, i)) {
@@ -428,8 +427,8 @@ num_phone_nanp(const char *t, size_t len, size_t i)
         return e != 0 && num_end(t, len, e) ? e : 0;
     }
     if (t[i] == '1' && i + 2 < len && (t[i + 1] == '-' || t[i + 1] == '.' || t[i + 1] == ' ')
-        && sl__guard_digit((unsigned char) t[i + 2]) && num_digits(t, len, i + 2, 3) != 0 && i + 5 < len
-        && t[i + 5] == t[i + 1]) {
+        && sl__guard_digit((unsigned char) t[i + 2]) && num_digits(t, len, i + 2, 3) != 0
+        && i + 5 < len && t[i + 5] == t[i + 1]) {
         j = i + 2;
     }
     e = num_digits(t, len, j, 3);
@@ -741,7 +740,8 @@ sl__guard_iban(const char *t, size_t len, size_t i)
     size_t n = 0, j = i;
     unsigned want;
 
-    if (i + 3 >= len || !sl__guard_alpha((unsigned char) t[i + 1]) || !sl__guard_digit((unsigned char) t[i + 2])
+    if (i + 3 >= len || !sl__guard_alpha((unsigned char) t[i + 1])
+        || !sl__guard_digit((unsigned char) t[i + 2])
         || !sl__guard_digit((unsigned char) t[i + 3])) {
         return 0;
     }
