@@ -14,7 +14,7 @@
 #include "core/base/errno.h"
 #include "core/base/pool.h"
 #include "storage/keys.h"
-#include "storage/ledger.h"
+#include "storage/spend.h"
 #include "storage/teams.h"
 
 #define BUDGETS_PROG "sluice budgets"

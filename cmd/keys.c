@@ -17,6 +17,8 @@
 #include "core/base/errno.h"
 #include "core/base/pool.h"
 #include "storage/keys.h"
+#include "storage/ledger.h"
+#include "storage/spend.h"
 
 #define KEYS_PROG "sluice keys"
 

@@ -14,6 +14,8 @@
 #include "cmd/cli.h"
 #include "core/base/errno.h"
 #include "core/base/pool.h"
+#include "storage/ledger.h"
+#include "storage/spend.h"
 #include "storage/teams.h"
 
 typedef struct teams_rows {

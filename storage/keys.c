@@ -52,6 +52,8 @@
 #include "core/base/errno.h"
 #include "core/conf/conf.h"
 #include "core/base/log.h"
+#include "storage/ledger.h"
+#include "storage/spend.h"
 
 #define KEYS_VERSION    2
 #define KEYS_VERSION_V1 1  /* no guard field */

@@ -29,7 +29,7 @@
 
 #include "core/base/pool.h"
 #include "storage/db.h"
-#include "storage/ledger.h"
+#include "storage/spend.h"
 
 #define SL_KEY_PREFIX     "sk-sluice-"
 #define SL_KEY_TEXT_LEN   53 /* prefix + 43 base62 characters */

@@ -17,6 +17,8 @@
 #include "core/base/errno.h"
 #include "core/base/log.h"
 #include "storage/keys.h"
+#include "storage/ledger.h"
+#include "storage/spend.h"
 
 #define TEAMS_VERSION    2
 #define TEAMS_VERSION_V1 1

@@ -19,7 +19,7 @@
 
 #include "core/base/pool.h"
 #include "storage/db.h"
-#include "storage/ledger.h"
+#include "storage/spend.h"
 
 typedef struct sl_team {
     const char *name;          /* in the caller's pool */

@@ -30,7 +30,7 @@
 #include "core/base/pool.h"
 #include "core/base/str.h"
 #include "core/gateway/pricing.h"
-#include "storage/ledger.h"
+#include "storage/spend.h"
 #include "storage/vault.h"
 
 #define ADMIN_NAME_MAX   128 /* longest {name} in a path: a vault name */

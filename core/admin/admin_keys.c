@@ -25,6 +25,7 @@
 #include "core/base/str.h"
 #include "core/gateway/guard.h"
 #include "storage/keys.h"
+#include "storage/spend.h"
 
 #define ADMIN_REVOKE "/revoke"
 

@@ -25,6 +25,7 @@
 #include "core/gateway/state.h"
 #include "storage/keys.h"
 #include "storage/ledger.h"
+#include "storage/spend.h"
 #include "storage/teams.h"
 
 #define STATS_DEFAULT_SINCE "24h"

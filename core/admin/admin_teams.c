@@ -17,6 +17,7 @@
 #include "core/base/errno.h"
 #include "core/base/log.h"
 #include "core/gateway/guard.h"
+#include "storage/spend.h"
 #include "storage/teams.h"
 
 static int admin_teams_list_cb(void *arg, const sl_team_t *team);

@@ -21,6 +21,7 @@
 #include "core/gateway/state.h"
 #include "core/http/upstream.h"
 #include "core/http/url.h"
+#include "storage/spend.h"
 
 #define ALERTS_PROBE       16 /* slots an episode or a model may land in */
 #define ALERTS_WIN_BUCKETS 6  /* an error window in 6 slices */

@@ -43,6 +43,7 @@
 #include "core/conf/conf.h"
 #include "storage/db.h"
 #include "storage/ledger.h"
+#include "storage/spend.h"
 
 #define SL_ALERTS_RING     64 /* alerts the dashboard can show */
 #define SL_ALERTS_EPISODES 1024

@@ -10,6 +10,7 @@
 
 #include "core/base/pool.h"
 #include "core/base/str.h"
+#include "storage/spend.h"
 
 #define STATS_SLOTS    (SL_STATS_NAMES_MAX * 2) /* open addressing, at most half full */
 #define STATS_SERVED   4                        /* targets kept per model */

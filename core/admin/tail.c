@@ -12,6 +12,7 @@
 #include "core/base/log.h"
 #include "core/base/shm.h"
 #include "core/base/str.h"
+#include "storage/spend.h"
 
 typedef struct tail_entry {
     _Atomic uint64_t seq; /* 0 while empty or being written, else its sequence number */

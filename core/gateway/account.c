@@ -15,6 +15,7 @@
 #include "core/gateway/settle.h"
 #include "core/base/str.h"
 #include "storage/keys.h"
+#include "storage/spend.h"
 #include "storage/teams.h"
 
 typedef struct acct_reserve_arg {

@@ -26,6 +26,7 @@
 #include "providers/provider.h"
 #include "storage/db.h"
 #include "storage/ledger.h"
+#include "storage/spend.h"
 
 /* One request's account; lives in the request pool (zero it before use). */
 typedef struct sl_acct {

@@ -21,6 +21,7 @@
 #include "core/base/pid.h"
 #include "core/admin/metrics.h"
 #include "core/gateway/pricing.h"
+#include "storage/spend.h"
 
 #define SETTLE_ROW_RESERVE  1024 /* map bytes kept per request that may be in flight */
 #define SETTLE_RESERVE_MIN  (64u << 10)

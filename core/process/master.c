@@ -37,7 +37,7 @@
 #include "core/process/worker.h"
 #include "storage/db.h"
 #include "storage/vault.h"
-#include "storage/ledger.h"
+#include "storage/spend.h"
 
 #define MASTER_BACKOFF_MIN  100   /* ms */
 #define MASTER_BACKOFF_MAX  30000 /* ms */

@@ -21,6 +21,7 @@
 #include "core/conf/conf.h"
 #include "core/gateway/account.h"
 #include "core/gateway/pricing.h"
+#include "storage/spend.h"
 
 static sl_pricing_t *load(sl_pool_t *pool);
 

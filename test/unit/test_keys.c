@@ -28,6 +28,7 @@
 #include "core/base/pool.h"
 #include "storage/db.h"
 #include "storage/keys.h"
+#include "storage/spend.h"
 #include "storage/teams.h"
 
 

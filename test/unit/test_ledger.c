@@ -30,6 +30,7 @@
 #include "core/base/str.h"
 #include "storage/db.h"
 #include "storage/ledger.h"
+#include "storage/spend.h"
 
 #define NS 1000000000LL
 

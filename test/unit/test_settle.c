@@ -33,6 +33,7 @@
 #include "core/gateway/settle.h"
 #include "storage/db.h"
 #include "storage/ledger.h"
+#include "storage/spend.h"
 
 #define RESERVED 1000000
 
