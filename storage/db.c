@@ -49,14 +49,16 @@
 #include "core/base/shm.h"
 #include "storage/responses.h"
 
-#define DB_MAX_READERS  1024
-#define DB_GROWTH_LIMIT 16 /* the map grows up to 16x the size given to sl_db_open */
-#define DB_DEFAULT_MAP  ((size_t) 1 << 30)
-#define DB_SCHEMA_KEY   "schema_version"
-#define DB_BACK_RETRY   1000 /* ms: a failed reservation of disk space is retried this often */
-#define DB_COMMIT_MAX   (128u << 10) /* bytes of map one commit is assumed to take at most */
-#define DB_FAULT_MIN    (64u << 10)  /* sl_db_prefault: bytes populated past the end at least */
-#define DB_FAULT_MAX    (16u << 20)  /* and at most */
+#define DB_MAX_READERS   1024
+#define DB_GROWTH_LIMIT  16 /* the map grows up to 16x the size given to sl_db_open */
+#define DB_DEFAULT_MAP   ((size_t) 1 << 30)
+#define DB_SCHEMA_KEY    "schema_version"
+#define DB_BACK_RETRY    1000 /* ms: a failed reservation of disk space is retried this often */
+#define DB_COMMIT_MAX    (128u << 10) /* bytes of map one commit is assumed to take at most */
+#define DB_FAULT_MIN     (64u << 10)  /* sl_db_prefault: bytes populated past the end at least */
+#define DB_EMPTY_WAIT_MS 1000u /* db_check_file: how long an empty data.mdb may be a new one */
+#define DB_EMPTY_STEP_MS 10u
+#define DB_FAULT_MAX     (16u << 20) /* and at most */
 #ifdef MADV_POPULATE_WRITE
 #define DB_MADV_POPULATE_WRITE MADV_POPULATE_WRITE
 #else
@@ -517,8 +519,11 @@ out_abort:
 /*
  * Looks at data.mdb before LMDB does. A file of 0 bytes is a store that was
  * truncated (or a copy that failed): LMDB would silently start an empty
- * store in it, so it is refused unless SL_DB_INIT says to start one. *size
- * is the file's length, -1 when there is none yet.
+ * store in it, so it is refused unless SL_DB_INIT says to start one. It is
+ * also, for a moment, a new store another process is creating (LMDB makes
+ * the file, then writes its first pages): so the file must stay empty for
+ * DB_EMPTY_WAIT_MS before it is called truncated. *size is the file's
+ * length, -1 when there is none yet.
  */
 static int
 db_check_file(const char *path, unsigned flags, off_t *size)
@@ -533,17 +538,23 @@ db_check_file(const char *path, unsigned flags, off_t *size)
         sl_log(&sl_log_main, SL_LOG_ERR, 0, "storage path \"%s\" is too long", path);
         return -ENAMETOOLONG;
     }
-    if (stat(file, &st) != 0) {
-        err = errno;
-        if (err == ENOENT) {
+    for (unsigned waited = 0;; waited += DB_EMPTY_STEP_MS) {
+        if (stat(file, &st) != 0) {
+            err = errno;
+            if (err == ENOENT) {
+                return 0;
+            }
+            sl_log(&sl_log_main, SL_LOG_ERR, err, "stat() \"%s\" failed", file);
+            return -err;
+        }
+        *size = st.st_size;
+        if (st.st_size > 0) {
             return 0;
         }
-        sl_log(&sl_log_main, SL_LOG_ERR, err, "stat() \"%s\" failed", file);
-        return -err;
-    }
-    *size = st.st_size;
-    if (st.st_size > 0) {
-        return 0;
+        if (((flags & SL_DB_INIT) && !(flags & SL_DB_RDONLY)) || waited >= DB_EMPTY_WAIT_MS) {
+            break;
+        }
+        nanosleep(&(struct timespec){ 0, DB_EMPTY_STEP_MS * 1000000L }, NULL);
     }
     if ((flags & SL_DB_INIT) && !(flags & SL_DB_RDONLY)) {
         sl_log(&sl_log_main, SL_LOG_WARN, 0,

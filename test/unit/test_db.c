@@ -130,7 +130,9 @@ static void test_reader_check(void **state);
 static void test_backup(void **state);
 static void test_corrupt_file(void **state);
 static void test_rdonly(void **state);
+static void empty_store(test_ctx_t *c, char *file, size_t size);
 static void test_zero_bytes(void **state);
+static void test_empty_new(void **state);
 static void test_truncated(void **state);
 static void test_backed(void **state);
 static void test_disk_full(void **state);
@@ -1035,6 +1037,8 @@ prefault_shared_run(test_ctx_t *c)
     pid_t pid;
     char b;
 
+    /* a write to the other process, should it have ended, fails rather than kills */
+    signal(SIGPIPE, SIG_IGN);
     if (sl_db_shared_init() != 0 || pipe(go) != 0 || pipe(done) != 0) {
         return 10;
     }
@@ -1082,7 +1086,9 @@ prefault_shared_run(test_ctx_t *c)
      */
     a.count = 20;
     if (prefault_other_sync(go, done) != 0) {
-        return 15;
+        /* the other process ended: its exit code (20 or 21) says where, as 35 or 36 */
+        close(go[1]);
+        return waitpid(pid, &status, 0) == pid && WIFEXITED(status) ? 15 + WEXITSTATUS(status) : 15;
     }
     after = write_faults(db, &a);
     close(go[1]);
@@ -1299,6 +1305,20 @@ test_rdonly(void **state)
 }
 
 
+/* c->path, a storage directory whose data.mdb (file, its path) has 0 bytes. */
+static void
+empty_store(test_ctx_t *c, char *file, size_t size)
+{
+    FILE *f;
+
+    assert_int_equal(mkdir(c->path, 0700), 0);
+    snprintf(file, size, "%s/data.mdb", c->path);
+    f = fopen(file, "wb");
+    assert_non_null(f);
+    fclose(f);
+}
+
+
 /* A data.mdb of 0 bytes is a truncated store: refused, untouched, unless SL_DB_INIT. */
 static void
 test_zero_bytes(void **state)
@@ -1308,13 +1328,8 @@ test_zero_bytes(void **state)
     char file[256];
     struct stat st;
     sl_db_t *db;
-    FILE *f;
 
-    assert_int_equal(mkdir(c->path, 0700), 0);
-    snprintf(file, sizeof(file), "%s/data.mdb", c->path);
-    f = fopen(file, "wb");
-    assert_non_null(f);
-    fclose(f);
+    empty_store(c, file, sizeof(file));
 
     assert_rc(sl_db_open(c->path, 1 << 20, 0, &db), SL_ECORRUPT);
     assert_null(db);
@@ -1332,6 +1347,39 @@ test_zero_bytes(void **state)
     assert_rc(sl_db_open(c->path, 1 << 20, 0, &db), 0);
     assert_int_equal(count_dbi(db, SL_DBI_KEYS), 3);
     sl_db_close(db);
+}
+
+
+/*
+ * A data.mdb of 0 bytes that another process is making a new store in (LMDB
+ * creates the file, then writes its first pages) is not a truncated store:
+ * an open meanwhile waits for the pages and opens it. (Two processes
+ * opening a new storage directory at once failed now and then this way,
+ * with "is empty (0 bytes)".)
+ */
+static void
+test_empty_new(void **state)
+{
+    test_ctx_t *c = *state;
+    char file[256];
+    sl_db_t *db;
+    int status;
+    pid_t pid;
+
+    empty_store(c, file, sizeof(file));
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        /* finds the file empty: the new store's pages come within DB_EMPTY_WAIT_MS */
+        _exit(sl_db_open(c->path, 1 << 20, 0, &db) == 0 ? 0 : 1);
+    }
+    /* the process making the store: its first pages 100 ms later */
+    nanosleep(&(struct timespec){ 0, 100 * 1000000L }, NULL);
+    assert_rc(sl_db_open(c->path, 1 << 20, SL_DB_INIT, &db), 0);
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    sl_db_close(db);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
 }
 
 
@@ -1575,6 +1623,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_corrupt_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rdonly, setup, teardown),
         cmocka_unit_test_setup_teardown(test_zero_bytes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_empty_new, setup, teardown),
         cmocka_unit_test_setup_teardown(test_truncated, setup, teardown),
         cmocka_unit_test_setup_teardown(test_backed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_disk_full, setup, teardown),
