@@ -132,9 +132,9 @@ void sl__guard_deny(const sl_guard_pattern_t *p, const char *t, size_t len, size
 #define SL__GUARD_C_HEXL  8u /* a-f A-F */
 #define SL__GUARD_C_DASH  16u
 #define SL__GUARD_C_TRIG  32u
-#define SL__GUARD_C_NOSTART \
-    64u /* no number starts right after it: a digit, '_', '+', '/', '@', '.' */
-#define SL__GUARD_C_LOCAL 128u /* an e-mail address's local part: [A-Za-z0-9._%+-] */
+/* no number starts right after it: a digit, '_', '+', '/', '@', '.' */
+#define SL__GUARD_C_NOSTART 64u
+#define SL__GUARD_C_LOCAL   128u /* an e-mail address's local part: [A-Za-z0-9._%+-] */
 
 extern const unsigned char sl__guard_cls[256];
 
