@@ -27,6 +27,8 @@ typedef struct spend_keys {
 static uint64_t spend_sat_add(uint64_t a, uint64_t b);
 static int spend_key(char *buf, sl_budget_kind_e kind, const char *id, sl_budget_period_e period,
                      time_t when, size_t *len);
+static int spend_bucket(sl_txn_t *t, const sl_budget_ref_t *ref, time_t when, char *key,
+                        size_t *klen, sl_spend_t *s);
 static int spend_read(sl_txn_t *t, const char *key, size_t klen, sl_spend_t *s);
 static int spend_write(sl_txn_t *t, const char *key, size_t klen, const sl_spend_t *s);
 static int spend_collect(void *arg, sl_str_t key, sl_str_t val);
@@ -43,10 +45,7 @@ sl_spend_reserve(sl_txn_t *t, const sl_budget_ref_t *refs, size_t n, uint64_t es
 
     /* check all before writing any: a refusal changes nothing */
     for (size_t i = 0; i < n; i++) {
-        rc = spend_key(key, refs[i].kind, refs[i].id, refs[i].period, now, &klen);
-        if (rc == 0) {
-            rc = spend_read(t, key, klen, &s);
-        }
+        rc = spend_bucket(t, &refs[i], now, key, &klen, &s);
         if (rc != 0) {
             return rc;
         }
@@ -63,10 +62,7 @@ sl_spend_reserve(sl_txn_t *t, const sl_budget_ref_t *refs, size_t n, uint64_t es
     }
     for (size_t i = 0; i < n; i++) {
         /* read again: two refs may share a bucket */
-        rc = spend_key(key, refs[i].kind, refs[i].id, refs[i].period, now, &klen);
-        if (rc == 0) {
-            rc = spend_read(t, key, klen, &s);
-        }
+        rc = spend_bucket(t, &refs[i], now, key, &klen, &s);
         if (rc == 0) {
             s.reserved = spend_sat_add(s.reserved, estimate);
             rc = spend_write(t, key, klen, &s);
@@ -90,10 +86,7 @@ sl_spend_settle(sl_txn_t *t, const sl_budget_ref_t *refs, size_t n, uint64_t res
 
     for (size_t i = 0; i < n; i++) {
         if (reserved > 0) {
-            rc = spend_key(key, refs[i].kind, refs[i].id, refs[i].period, reserved_at, &klen);
-            if (rc == 0) {
-                rc = spend_read(t, key, klen, &s);
-            }
+            rc = spend_bucket(t, &refs[i], reserved_at, key, &klen, &s);
             if (rc != 0) {
                 return rc;
             }
@@ -111,10 +104,7 @@ sl_spend_settle(sl_txn_t *t, const sl_budget_ref_t *refs, size_t n, uint64_t res
             }
         }
         if (actual > 0) {
-            rc = spend_key(key, refs[i].kind, refs[i].id, refs[i].period, now, &klen);
-            if (rc == 0) {
-                rc = spend_read(t, key, klen, &s);
-            }
+            rc = spend_bucket(t, &refs[i], now, key, &klen, &s);
             if (rc == 0) {
                 s.spent = spend_sat_add(s.spent, actual);
                 rc = spend_write(t, key, klen, &s);
@@ -336,6 +326,17 @@ spend_key(char *buf, sl_budget_kind_e kind, const char *id, sl_budget_period_e p
     }
     *len = (size_t) n;
     return 0;
+}
+
+
+/* The key (SPEND_KEY_MAX bytes) and counters of ref's bucket for when. */
+static int
+spend_bucket(sl_txn_t *t, const sl_budget_ref_t *ref, time_t when, char *key, size_t *klen,
+             sl_spend_t *s)
+{
+    int rc = spend_key(key, ref->kind, ref->id, ref->period, when, klen);
+
+    return rc != 0 ? rc : spend_read(t, key, *klen, s);
 }
 
 
