@@ -304,6 +304,16 @@ sl__guard_simd(void)
 }
 
 
+unsigned
+sl__guard_isa(void)
+{
+    if (det_isa == SL__GUARD_ISA_BEST) {
+        det_isa = det_isa_best();
+    }
+    return det_isa;
+}
+
+
 /* The best instruction set of the scan this build and CPU have. */
 static unsigned
 det_isa_best(void)

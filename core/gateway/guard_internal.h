@@ -184,6 +184,9 @@ size_t sl__guard_iban(const char *t, size_t len, size_t i);
 /* Within a scan: whether its instruction set (sl__guard_detect_isa()) is SSE2 or better. */
 bool sl__guard_simd(void);
 
+/* The scan's instruction set (SL__GUARD_ISA_*), as the next scan will pick it. */
+unsigned sl__guard_isa(void);
+
 /* The checksums, for the tests: Luhn over the digits of s; IBAN mod 97 of an IBAN without spaces.
  */
 bool sl__guard_luhn(const char *digits, size_t n);
