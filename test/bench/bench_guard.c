@@ -22,6 +22,7 @@
  * Each is the median of nine timings of PASSES passes (default 2000),
  * thread CPU time. No timing here is a test.
  */
+#include <malloc.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -290,6 +291,13 @@ main(int argc, char **argv)
         fprintf(stderr, "bench_guard: the text is shorter than 16 bytes\n");
         return 2;
     }
+    /*
+     * as in a worker under load: its heap's top is seldom free, so freed
+     * blocks stay (here every pass frees all it took, and glibc would give
+     * the top back and take it again with each pass: brk and page faults)
+     */
+    mallopt(M_TRIM_THRESHOLD, 64 << 20);
+    mallopt(M_MMAP_THRESHOLD, 32 << 20);
     conf = bench_conf();
     if (conf == NULL) {
         return 1;
