@@ -7,13 +7,14 @@
  * the cursor or closes a container it opened. (jsmn, which this replaced,
  * looked for the open container by walking back over earlier tokens: a
  * 1 MB body of [] took half a minute.) Also the string decoder shared by
- * lookups and callers, the splice writer and the jansson bridge.
+ * lookups and callers, the strict check and the jansson bridge. The writer
+ * (sl_json_w_*) is in json_write.c, the splice and sl_json_quote() in
+ * json_splice.c.
  */
 #include "core/base/json.h"
 #include "core/base/json_internal.h"
 
 #include <errno.h>
-#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,69 +24,19 @@
 
 #include "core/base/errno.h"
 
-#define JSON_INITIAL_TOKENS 64                 /* a chat request or answer needs 10 to 50 */
-#define JSON_MAX_LEN        ((size_t) 1 << 30) /* keeps every size under 2^29 */
-
-/*
- * 1 where the target has SSE2 (every x86-64), so that json_raw_plain16() is
- * a vector. A plain if tests it: what it guards is compiled either way.
- */
-#if defined(__SSE2__)
-#define JSON_SSE2 1
-#else
-#define JSON_SSE2 0
-#endif
+#define JSON_INITIAL_TOKENS 64 /* a chat request or answer needs 10 to 50 */
 
 /*
  * 1 where a word's first byte in memory is its lowest, which the eight-byte
  * steps of json_string_run() rely on (the lowest flagged byte is the first
  * stop). Elsewhere those and json_ascii_run()'s are skipped: a byte a step
- * does it all. Tested with a plain if, as JSON_SSE2.
+ * does it all. Tested with a plain if, as json_splice.c tests JSON_SSE2.
  */
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
 #define JSON_LITTLE_ENDIAN 1
 #else
 #define JSON_LITTLE_ENDIAN 0
 #endif
-
-/*
- * 16 bytes: a body of [],[],… needs a token per 3 bytes, so tokens are most
- * of what a hostile document costs (an 8 MiB body: 45 MB, each page of it
- * faulted in fresh).
- */
-typedef struct json_tok {
-    int start;          /* first byte; a string's first byte after its quote */
-    int end;            /* one past the last byte; a string's closing quote */
-    int next;           /* index of the first token after the subtree (a key's holds its value) */
-    unsigned size : 29; /* members or elements; 1 for a key, 0 for other scalars */
-    unsigned type : 3;  /* sl_json_type_e */
-} json_tok_t;
-
-_Static_assert(sizeof(json_tok_t) == 16, "a token is 16 bytes");
-
-struct sl_json {
-    sl_pool_t *pool;
-    const char *p;
-    size_t len;
-    json_tok_t *tok; /* the pool's (JSON_INITIAL_TOKENS), then the heap's (heap), grown as
-                        documents need; freed with the pool */
-    unsigned ntok;   /* tokens of the current document, 0 when there is none */
-    unsigned cap;    /* room in tok */
-    bool heap;       /* tok is on the heap (free it) */
-    uint64_t work;   /* steps of the last parse (sl__json_work) */
-};
-
-/* A writer (sl_json_w_*): the bytes so far and the open containers. */
-struct sl_json_w {
-    sl_pool_t *pool;
-    sl_json_t *doc; /* gets the tokens as they are written */
-    sl_buf_t buf;
-    int nopen;
-    int open[SL_JSON_W_DEPTH]; /* open containers (token indexes), innermost last */
-    bool key;                  /* a key was written: its value is due */
-    bool bad;                  /* misused: finish fails */
-    bool done;                 /* the top value is complete */
-};
 
 /* One parse in progress. */
 typedef struct json_parser {
@@ -110,13 +61,6 @@ static const bool json_string_stop[256] = { [0] = true, ['"'] = true, ['\\'] = t
 static const bool json_skim_stop[256] = {
     ['"'] = true, ['{'] = true, ['}'] = true, ['['] = true, [']'] = true,
 };
-/* what may not stand as it is inside a JSON string: control bytes, '"' and '\\' */
-static const unsigned char json_raw_bad[256] = {
-    [0] = 1,  [1] = 1,  [2] = 1,  [3] = 1,  [4] = 1,  [5] = 1,   [6] = 1,    [7] = 1,  [8] = 1,
-    [9] = 1,  [10] = 1, [11] = 1, [12] = 1, [13] = 1, [14] = 1,  [15] = 1,   [16] = 1, [17] = 1,
-    [18] = 1, [19] = 1, [20] = 1, [21] = 1, [22] = 1, [23] = 1,  [24] = 1,   [25] = 1, [26] = 1,
-    [27] = 1, [28] = 1, [29] = 1, [30] = 1, [31] = 1, ['"'] = 1, ['\\'] = 1,
-};
 
 static void json_free_cb(void *arg);
 static int json_tokenize(json_parser_t *jp);
@@ -134,7 +78,6 @@ static int json_parse(sl_json_t *doc, const char *p, size_t len, sl_json_error_t
 static int json_read_number(json_parser_t *jp, int *out);
 static int json_read_literal(json_parser_t *jp, int *out);
 static inline int json_tok_add(sl_json_t *doc, sl_json_type_e type, size_t start, size_t end);
-static void json_tok_grow(sl_json_t *doc, unsigned need);
 static int json_push(json_parser_t *jp, sl_json_type_e type, size_t start, size_t end);
 static inline void json_skip_space(json_parser_t *jp) __attribute__((always_inline));
 static void json_skip_space_run(json_parser_t *jp);
@@ -146,29 +89,15 @@ static const char *json_ascii_run(const char *p, const char *end);
 static bool json_is_digit(const json_parser_t *jp, size_t at);
 static bool json_is_hex(char c);
 static int json_fail(const sl_json_t *doc, sl_json_error_t *err, size_t pos, const char *text);
-static size_t json_raw_start(const sl_json_t *doc, int v);
-static size_t json_raw_end(const sl_json_t *doc, int v);
 static int json_unescape(const char *s, size_t n, char *dst, size_t *outlen);
 static size_t json_utf8_len(const unsigned char *p, const unsigned char *end);
 static int json_hex4(const char *s, const char *end, unsigned *out);
 static size_t json_utf8_put(unsigned cp, unsigned char *buf);
 static bool json_key_eq(const sl_json_t *doc, int k, const char *key, size_t klen);
-static size_t json_edits_before(const sl_json_edit_t *edits, size_t n, size_t lo, size_t at,
-                                bool upto);
-static bool json_raw_plain(const char *p, size_t n);
-static inline bool json_raw_plain16(const char *p, size_t n) __attribute__((always_inline));
-static char *json_put(char *d, const char *s, size_t n);
-static size_t json_escaped_len(sl_str_t s);
-static char *json_escape(char *d, sl_str_t s);
 static void json_decref_cb(void *arg);
 static int json_strict_keys(const sl_json_t *doc, int obj, sl_pool_t *pool);
 static int json_key_cmp(const void *a, const void *b);
 static bool json_real_ok(const char *p, size_t n);
-static void json_w_free(void *arg);
-static int json_w_push(sl_json_w_t *w, sl_json_type_e type, size_t start, size_t end);
-static bool json_w_begin(sl_json_w_t *w);
-static void json_w_done(sl_json_w_t *w, int t);
-static void json_w_quote(sl_json_w_t *w, sl_str_t s, bool key);
 
 /* What json_value() and json_key() did besides failing. */
 enum {
@@ -225,7 +154,7 @@ json_parse(sl_json_t *doc, const char *p, size_t len, sl_json_error_t *err, cons
     doc->work = 0;
     doc->p = p;
     doc->len = len;
-    if (len >= JSON_MAX_LEN) {
+    if (len >= SL__JSON_MAX_LEN) {
         if (err != NULL) {
             err->pos = 0;
             err->line = 1;
@@ -287,7 +216,7 @@ json_tokenize(json_parser_t *jp)
         /* t is complete: record where its subtree ends, then close what it completes */
         for (;;) {
             int c;
-            json_tok_t *ct;
+            sl__json_tok_t *ct;
 
             jp->work++;
             doc->tok[t].next = (int) doc->ntok;
@@ -440,7 +369,7 @@ json_read_key(json_parser_t *jp)
     jp->pos++;
     jp->work++;
     if (jp->depth == SL_JSON_MAX_DEPTH) {
-        return json_fail(doc, jp->err, json_raw_start(doc, t), "maximum nesting depth reached");
+        return json_fail(doc, jp->err, sl__json_raw_start(doc, t), "maximum nesting depth reached");
     }
     jp->depth++;
     return JSON_DONE;
@@ -534,7 +463,7 @@ json_string_end(json_parser_t *jp, size_t q, size_t *end)
 static bool
 json_skims(const json_parser_t *jp, int key)
 {
-    const json_tok_t *k = &jp->doc->tok[key];
+    const sl__json_tok_t *k = &jp->doc->tok[key];
     size_t n = (size_t) (k->end - k->start);
 
     if (jp->nopen != 1 || jp->doc->tok[jp->open[0]].type != SL_JSON_OBJECT) {
@@ -685,10 +614,10 @@ json_read_literal(json_parser_t *jp, int *out)
 static inline int
 json_tok_add(sl_json_t *doc, sl_json_type_e type, size_t start, size_t end)
 {
-    json_tok_t *t;
+    sl__json_tok_t *t;
 
     if (doc->ntok == doc->cap) {
-        json_tok_grow(doc, doc->ntok + 1);
+        sl__json_tok_grow(doc, doc->ntok + 1);
     }
     t = &doc->tok[doc->ntok];
     t->type = (unsigned) type;
@@ -700,14 +629,22 @@ json_tok_add(sl_json_t *doc, sl_json_type_e type, size_t start, size_t end)
 }
 
 
+/* json_tok_add() for the writer (json_write.c): the reader's own calls stay inlined. */
+int
+sl__json_tok_add(sl_json_t *doc, sl_json_type_e type, size_t start, size_t end)
+{
+    return json_tok_add(doc, type, start, end);
+}
+
+
 /*
  * Room for need tokens in doc, doubling. The first array, JSON_INITIAL_TOKENS
  * (what a chat request or answer needs), is taken from the document's pool,
  * whose blocks a keep-alive connection's reset keeps: no heap call per
  * document. A bigger one moves to the heap, its tokens copied. Aborts on OOM.
  */
-static void
-json_tok_grow(sl_json_t *doc, unsigned need)
+void
+sl__json_tok_grow(sl_json_t *doc, unsigned need)
 {
     unsigned cap = doc->cap == 0 ? JSON_INITIAL_TOKENS : doc->cap * 2;
 
@@ -715,17 +652,17 @@ json_tok_grow(sl_json_t *doc, unsigned need)
         cap *= 2;
     }
     if (doc->cap == 0 && cap == JSON_INITIAL_TOKENS) {
-        doc->tok = sl_palloc(doc->pool, sizeof(json_tok_t) * cap);
+        doc->tok = sl_palloc(doc->pool, sizeof(sl__json_tok_t) * cap);
     } else if (!doc->heap) {
-        json_tok_t *tok = sl_xmalloc(sizeof(json_tok_t) * cap);
+        sl__json_tok_t *tok = sl_xmalloc(sizeof(sl__json_tok_t) * cap);
 
         if (doc->ntok > 0) {
-            memcpy(tok, doc->tok, sizeof(json_tok_t) * doc->ntok);
+            memcpy(tok, doc->tok, sizeof(sl__json_tok_t) * doc->ntok);
         }
         doc->tok = tok;
         doc->heap = true;
     } else {
-        doc->tok = sl_xrealloc(doc->tok, sizeof(json_tok_t) * cap);
+        doc->tok = sl_xrealloc(doc->tok, sizeof(sl__json_tok_t) * cap);
     }
     doc->cap = cap;
 }
@@ -987,25 +924,6 @@ json_fail(const sl_json_t *doc, sl_json_error_t *err, size_t pos, const char *te
 }
 
 
-/* First byte of value v in the source: a string's opening quote. */
-static size_t
-json_raw_start(const sl_json_t *doc, int v)
-{
-    const json_tok_t *t = &doc->tok[v];
-
-    return t->type == SL_JSON_STRING ? (size_t) t->start - 1 : (size_t) t->start;
-}
-
-
-/* One past the last byte of value v: past a string's closing quote. */
-static size_t
-json_raw_end(const sl_json_t *doc, int v)
-{
-    const json_tok_t *t = &doc->tok[v];
-
-    return t->type == SL_JSON_STRING ? (size_t) t->end + 1 : (size_t) t->end;
-}
-
 sl_json_type_e
 sl_json_type(const sl_json_t *doc, int v)
 {
@@ -1036,8 +954,8 @@ sl_json_raw(const sl_json_t *doc, int v)
     if (sl_json_type(doc, v) == SL_JSON_NONE) {
         return sl_str_null;
     }
-    start = json_raw_start(doc, v);
-    return (sl_str_t){ doc->p + start, json_raw_end(doc, v) - start };
+    start = sl__json_raw_start(doc, v);
+    return (sl_str_t){ doc->p + start, sl__json_raw_end(doc, v) - start };
 }
 
 
@@ -1047,7 +965,7 @@ sl_json_offset(const sl_json_t *doc, int v)
     if (sl_json_type(doc, v) == SL_JSON_NONE) {
         return 0;
     }
-    return json_raw_start(doc, v);
+    return sl__json_raw_start(doc, v);
 }
 
 
@@ -1144,7 +1062,7 @@ sl_json_members(const sl_json_t *doc, int obj, const sl_str_t *keys, size_t n, i
     /* a key's subtree holds its value: next steps from key to key, up to the object's end */
     end = doc->tok[obj].next;
     for (int k = obj + 1; k < end; k = doc->tok[k].next) {
-        const json_tok_t *t = &doc->tok[k];
+        const sl__json_tok_t *t = &doc->tok[k];
         const char *name = doc->p + t->start;
         size_t len = (size_t) (t->end - t->start);
         size_t i;
@@ -1205,7 +1123,7 @@ sl_json_key_value(const sl_json_t *doc, int k)
 static bool
 json_key_eq(const sl_json_t *doc, int k, const char *key, size_t klen)
 {
-    const json_tok_t *t = &doc->tok[k];
+    const sl__json_tok_t *t = &doc->tok[k];
     const char *s = doc->p + t->start;
     size_t n = (size_t) (t->end - t->start);
     char buf[64];
@@ -1236,7 +1154,7 @@ json_key_eq(const sl_json_t *doc, int k, const char *key, size_t klen)
 int
 sl_json_string(const sl_json_t *doc, int v, sl_pool_t *pool, sl_str_t *out)
 {
-    const json_tok_t *t;
+    const sl__json_tok_t *t;
     const char *s;
     size_t n;
     size_t len;
@@ -1266,7 +1184,7 @@ sl_json_string(const sl_json_t *doc, int v, sl_pool_t *pool, sl_str_t *out)
 int
 sl_json_string_len(const sl_json_t *doc, int v, size_t *len)
 {
-    const json_tok_t *t;
+    const sl__json_tok_t *t;
 
     if (sl_json_type(doc, v) != SL_JSON_STRING) {
         return SL_EPARSE;
@@ -1469,7 +1387,7 @@ json_utf8_put(unsigned cp, unsigned char *buf)
 int
 sl_json_int(const sl_json_t *doc, int v, int64_t *out)
 {
-    const json_tok_t *t;
+    const sl__json_tok_t *t;
     const char *p;
     const char *end;
     bool neg = false;
@@ -1520,362 +1438,6 @@ sl_json_is_true(const sl_json_t *doc, int v)
 }
 
 
-int
-sl_json_splice(sl_pool_t *pool, sl_str_t src, const sl_json_edit_t *edits, size_t n, sl_str_t *out)
-{
-    size_t len = 0;
-    size_t at = 0;
-    char *buf;
-    char *d;
-
-    for (size_t i = 0; i < n; i++) {
-        const sl_json_edit_t *e = &edits[i];
-
-        if (e->start < at || e->end < e->start || e->end > src.len) {
-            return -EINVAL;
-        }
-        len += e->start - at;
-        len += e->quote ? json_escaped_len(e->text) : e->text.len;
-        at = e->end;
-    }
-    len += src.len - at;
-
-    buf = sl_palloc(pool, len + 1);
-    d = buf;
-    at = 0;
-    for (size_t i = 0; i < n; i++) {
-        const sl_json_edit_t *e = &edits[i];
-
-        d = json_put(d, src.p + at, e->start - at);
-        if (e->quote) {
-            d = json_escape(d, e->text);
-        } else {
-            d = json_put(d, e->text.p, e->text.len);
-        }
-        at = e->end;
-    }
-    memcpy(d, src.p + at, src.len - at);
-    d += src.len - at;
-    *d = '\0';
-    *out = (sl_str_t){ buf, len };
-    return 0;
-}
-
-
-int
-sl_json_splice_strings(sl_json_t *into, const sl_json_t *doc, const sl_json_edit_t *edits, size_t n,
-                       sl_str_t *out)
-{
-    int64_t *shift;
-    unsigned t = 0;
-    size_t room = doc->len, any = 0, at = 0, b = 0; /* b: edits before the last token's start */
-    int prev = 0;
-    char *buf, *d;
-
-    if (into == doc || doc->ntok == 0) {
-        return -EINVAL;
-    }
-    /*
-     * sl_json_splice() with each edit checked as it comes, into room for the
-     * source and every edit's text (what valid edits write at most; a bad
-     * edit leaves the piece unused in the pool), and shift[i]: how far the
-     * edits before edit i moved what follows them
-     */
-    for (size_t i = 0; i < n; i++) {
-        room += edits[i].text.len;
-        any |= edits[i].text.len;
-    }
-    if (any > INT_MAX) {
-        return -EINVAL; /* no text that long fits a document (and the sum cannot wrap) */
-    }
-    buf = sl_palloc(into->pool, room + 1);
-    shift = sl_palloc(into->pool, (n + 1) * sizeof(*shift));
-    shift[0] = 0;
-    d = buf;
-    for (size_t i = 0; i < n; i++) {
-        const sl_json_edit_t *e = &edits[i];
-        const json_tok_t *tk = &doc->tok[t];
-
-        if (e->quote || e->start < at || e->end < e->start || e->end > doc->len
-            || !json_raw_plain(e->text.p, e->text.len)) {
-            return -EINVAL;
-        }
-        /*
-         * the last token starting at or before the edit: the string holding
-         * it (the one of the edit before, most often: nothing starts inside a
-         * string, so no later token starts before its end)
-         */
-        if (tk->type != SL_JSON_STRING || (size_t) tk->start > e->start
-            || e->end > (size_t) tk->end) {
-            while (t + 1 < doc->ntok && (size_t) doc->tok[t + 1].start <= e->start) {
-                t++;
-            }
-            tk = &doc->tok[t];
-            if (tk->type != SL_JSON_STRING || (size_t) tk->start > e->start
-                || e->end > (size_t) tk->end) {
-                return -EINVAL;
-            }
-        }
-        d = json_put(d, doc->p + at, e->start - at);
-        d = json_put(d, e->text.p, e->text.len);
-        at = e->end;
-        shift[i + 1] = shift[i] + (int64_t) e->text.len - (int64_t) (e->end - e->start);
-    }
-    d = json_put(d, doc->p + at, doc->len - at);
-    *d = '\0';
-    *out = (sl_str_t){ buf, (size_t) (d - buf) };
-    if (into->cap < doc->ntok) {
-        json_tok_grow(into, doc->ntok);
-    }
-    memcpy(into->tok, doc->tok, sizeof(json_tok_t) * doc->ntok);
-    into->ntok = doc->ntok;
-    into->p = out->p;
-    into->len = out->len;
-    into->work = 0;
-    for (unsigned i = 0; i < into->ntok; i++) {
-        json_tok_t *tk = &into->tok[i];
-
-        /*
-         * a start moves with the edits before it, an end with those up to it
-         * (a string's own); the tokens come in the order of their starts, so
-         * the count of the one before is where the search starts
-         */
-        b = json_edits_before(edits, n, tk->start >= prev ? b : 0, (size_t) tk->start, false);
-        prev = tk->start;
-        tk->start = (int) ((int64_t) tk->start + shift[b]);
-        tk->end = (int) ((int64_t) tk->end
-                         + shift[json_edits_before(edits, n, b, (size_t) tk->end, true)]);
-    }
-    return 0;
-}
-
-
-#if defined(__SSE2__)
-/*
- * json_raw_plain() of 4 <= n <= 16 bytes (a placeholder's few) as one
- * vector: two overlapping words of eight bytes, or below eight two
- * overlapping words of four, each twice.
- */
-static inline bool
-json_raw_plain16(const char *p, size_t n)
-{
-    uint64_t x, q;
-    uint32_t lo, hi;
-    __m128i v;
-
-    if (n >= 8) {
-        memcpy(&x, p, 8);
-        memcpy(&q, p + n - 8, 8);
-        v = _mm_set_epi64x((long long) q, (long long) x);
-    } else {
-        memcpy(&lo, p, 4);
-        memcpy(&hi, p + n - 4, 4);
-        v = _mm_set_epi32((int) hi, (int) lo, (int) hi, (int) lo);
-    }
-    return _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
-                                                       _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))),
-                                          _mm_cmpeq_epi8(_mm_min_epu8(v, _mm_set1_epi8(0x1f)), v)))
-           == 0;
-}
-#else
-/*
- * Without SSE2: never called (JSON_SSE2 is 0, and json_raw_plain()'s
- * eight-byte steps take these sizes too); the table, for a correct answer.
- */
-static inline bool
-json_raw_plain16(const char *p, size_t n)
-{
-    unsigned bad = 0;
-
-    for (size_t k = 0; k < n; k++) {
-        bad |= json_raw_bad[(unsigned char) p[k]];
-    }
-    return bad == 0;
-}
-#endif
-
-
-/*
- * Whether p[0..n) may stand as it is inside a JSON string (no control
- * byte, '"' or '\\'). Up to sixteen bytes with SSE2 as one vector
- * (json_raw_plain16()); longer ones, and all without SSE2, eight bytes a
- * step, the last eight overlapping: a byte below 0x20, or one equal to '"'
- * or '\\' after an xor, leaves a borrow in its top bit (exact for "any",
- * which is all that is asked); the table below four.
- */
-static bool
-json_raw_plain(const char *p, size_t n)
-{
-    const uint64_t ones = 0x0101010101010101ULL, tops = 0x8080808080808080ULL;
-    uint64_t acc = 0, x, q, b;
-    uint32_t lo, hi;
-    unsigned bad = 0;
-
-    if (n < 4) {
-        for (size_t k = 0; k < n; k++) {
-            bad |= json_raw_bad[(unsigned char) p[k]];
-        }
-        return bad == 0;
-    }
-    if (JSON_SSE2 && n <= 16) {
-        return json_raw_plain16(p, n);
-    }
-    for (size_t k = 0;; k += 8) {
-        if (k + 8 > n) {
-            if (n >= 8) {
-                memcpy(&x, p + n - 8, 8);
-            } else {
-                memcpy(&lo, p, 4);
-                memcpy(&hi, p + n - 4, 4);
-                x = lo | (uint64_t) hi << 32;
-            }
-        } else {
-            memcpy(&x, p + k, 8);
-        }
-        q = x ^ (ones * '"');
-        b = x ^ (ones * '\\');
-        acc |= ((x - ones * 0x20) & ~x) | ((q - ones) & ~q) | ((b - ones) & ~b);
-        if (k + 8 >= n) {
-            return (acc & tops) == 0;
-        }
-    }
-}
-
-
-/* memcpy() of n bytes to d, the few bytes of a short piece without the call; returns d + n. */
-static char *
-json_put(char *d, const char *s, size_t n)
-{
-    uint64_t a, b;
-    uint32_t x, y;
-
-    if (n > 16) {
-        memcpy(d, s, n);
-    } else if (n >= 8) {
-        /* two words of eight, overlapping */
-        memcpy(&a, s, 8);
-        memcpy(&b, s + n - 8, 8);
-        memcpy(d, &a, 8);
-        memcpy(d + n - 8, &b, 8);
-    } else if (n >= 4) {
-        memcpy(&x, s, 4);
-        memcpy(&y, s + n - 4, 4);
-        memcpy(d, &x, 4);
-        memcpy(d + n - 4, &y, 4);
-    } else {
-        for (size_t k = 0; k < n; k++) {
-            d[k] = s[k];
-        }
-    }
-    return d + n;
-}
-
-
-/*
- * How many edits start before at (or at it, with upto), given that the
- * first lo do: steps of 1, 2, 4... from lo to a range that holds the
- * answer (most often lo itself: no edit starts inside most tokens), then
- * a binary search of it.
- */
-static size_t
-json_edits_before(const sl_json_edit_t *edits, size_t n, size_t lo, size_t at, bool upto)
-{
-    size_t step = 1, hi;
-
-    while (lo + step <= n
-           && (edits[lo + step - 1].start < at || (upto && edits[lo + step - 1].start == at))) {
-        lo += step;
-        step *= 2;
-    }
-    hi = lo + step - 1 < n ? lo + step - 1 : n;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-
-        if (edits[mid].start < at || (upto && edits[mid].start == at)) {
-            lo = mid + 1;
-        } else {
-            hi = mid;
-        }
-    }
-    return lo;
-}
-
-
-/* Bytes json_escape() writes for s, quotes included. */
-static size_t
-json_escaped_len(sl_str_t s)
-{
-    size_t n = 2;
-
-    for (size_t i = 0; i < s.len; i++) {
-        unsigned char c = (unsigned char) s.p[i];
-
-        if (c == '"' || c == '\\' || c == '\b' || c == '\f' || c == '\n' || c == '\r'
-            || c == '\t') {
-            n += 2;
-        } else if (c < 0x20) {
-            n += 6;
-        } else {
-            n++;
-        }
-    }
-    return n;
-}
-
-
-/* Writes s as a JSON string at d, the way jansson's dump does; returns the end. */
-static char *
-json_escape(char *d, sl_str_t s)
-{
-    static const char hex[] = "0123456789ABCDEF";
-
-    *d++ = '"';
-    for (size_t i = 0; i < s.len; i++) {
-        unsigned char c = (unsigned char) s.p[i];
-        char esc = 0;
-
-        switch (c) {
-        case '"':
-            esc = '"';
-            break;
-        case '\\':
-            esc = '\\';
-            break;
-        case '\b':
-            esc = 'b';
-            break;
-        case '\f':
-            esc = 'f';
-            break;
-        case '\n':
-            esc = 'n';
-            break;
-        case '\r':
-            esc = 'r';
-            break;
-        case '\t':
-            esc = 't';
-            break;
-        default:
-            break;
-        }
-        if (esc != 0) {
-            *d++ = '\\';
-            *d++ = esc;
-        } else if (c < 0x20) {
-            memcpy(d, "\\u00", 4);
-            d[4] = hex[c >> 4];
-            d[5] = hex[c & 0xf];
-            d += 6;
-        } else {
-            *d++ = (char) c;
-        }
-    }
-    *d++ = '"';
-    return d;
-}
-
-
 json_t *
 sl_json_dom(sl_pool_t *pool, sl_str_t src)
 {
@@ -1895,17 +1457,6 @@ json_decref_cb(void *arg)
 }
 
 
-void
-sl_json_quote(sl_buf_t *b, sl_str_t s)
-{
-    size_t n = json_escaped_len(s);
-
-    sl_buf_reserve(b, n);
-    json_escape(b->p + b->len, s);
-    b->len += n;
-}
-
-
 /* ------------------------------------------------------------ strict */
 
 
@@ -1913,7 +1464,7 @@ int
 sl_json_strict(const sl_json_t *doc, sl_pool_t *pool)
 {
     for (unsigned i = 0; i < doc->ntok; i++) {
-        const json_tok_t *t = &doc->tok[i];
+        const sl__json_tok_t *t = &doc->tok[i];
         size_t len;
 
         switch ((sl_json_type_e) t->type) {
@@ -2025,294 +1576,6 @@ json_real_ok(const char *p, size_t n)
 }
 
 
-/* ------------------------------------------------------------ writer */
-
-
-sl_json_w_t *
-sl_json_w_create(sl_pool_t *pool, sl_json_t *doc)
-{
-    sl_json_w_t *w = sl_pcalloc(pool, sizeof(*w));
-
-    w->pool = pool;
-    w->doc = doc;
-    w->buf = (sl_buf_t) SL_BUF_INIT;
-    sl_buf_reserve(&w->buf, 256);
-    doc->ntok = 0;
-    doc->p = NULL;
-    doc->len = 0;
-    sl_pool_on_destroy(pool, json_w_free, w);
-    return w;
-}
-
-
-static void
-json_w_free(void *arg)
-{
-    sl_json_w_t *w = arg;
-
-    sl_buf_free(&w->buf);
-}
-
-
-/* A new token of the document being written. */
-static int
-json_w_push(sl_json_w_t *w, sl_json_type_e type, size_t start, size_t end)
-{
-    return json_tok_add(w->doc, type, start, end);
-}
-
-
-/* Before a value: its comma, its place in an array. False (and bad) where no value may go. */
-static bool
-json_w_begin(sl_json_w_t *w)
-{
-    json_tok_t *c;
-
-    if (w->bad || w->done) {
-        w->bad = true;
-        return false;
-    }
-    if (w->nopen == 0) {
-        return true;
-    }
-    c = &w->doc->tok[w->open[w->nopen - 1]];
-    if (c->type == SL_JSON_OBJECT) {
-        if (!w->key) {
-            w->bad = true;
-            return false;
-        }
-        w->key = false;
-        return true;
-    }
-    if (c->size > 0) {
-        sl_buf_append(&w->buf, ",", 1);
-    }
-    c->size++;
-    return true;
-}
-
-
-/* Value t is complete: its subtree (and its key's) ends here. */
-static void
-json_w_done(sl_json_w_t *w, int t)
-{
-    sl_json_t *doc = w->doc;
-
-    doc->tok[t].next = (int) doc->ntok;
-    if (w->nopen == 0) {
-        w->done = true;
-        return;
-    }
-    if (doc->tok[w->open[w->nopen - 1]].type == SL_JSON_OBJECT) {
-        doc->tok[t - 1].next = (int) doc->ntok;
-    }
-}
-
-
-void
-sl_json_w_open(sl_json_w_t *w, bool object)
-{
-    int t;
-
-    if (!json_w_begin(w)) {
-        return;
-    }
-    if (w->nopen == SL_JSON_W_DEPTH) {
-        w->bad = true;
-        return;
-    }
-    t = json_w_push(w, object ? SL_JSON_OBJECT : SL_JSON_ARRAY, w->buf.len, w->buf.len);
-    sl_buf_append(&w->buf, object ? "{" : "[", 1);
-    w->open[w->nopen++] = t;
-}
-
-
-void
-sl_json_w_close(sl_json_w_t *w)
-{
-    int t;
-
-    if (w->bad || w->nopen == 0 || w->key) {
-        w->bad = true;
-        return;
-    }
-    t = w->open[--w->nopen];
-    sl_buf_append(&w->buf, w->doc->tok[t].type == SL_JSON_OBJECT ? "}" : "]", 1);
-    w->doc->tok[t].end = (int) w->buf.len;
-    json_w_done(w, t);
-}
-
-
-void
-sl_json_w_key(sl_json_w_t *w, sl_str_t key)
-{
-    json_tok_t *c;
-    int t;
-
-    if (w->bad || w->nopen == 0 || w->key) {
-        w->bad = true;
-        return;
-    }
-    c = &w->doc->tok[w->open[w->nopen - 1]];
-    if (c->type != SL_JSON_OBJECT) {
-        w->bad = true;
-        return;
-    }
-    if (c->size > 0) {
-        sl_buf_append(&w->buf, ",", 1);
-    }
-    c->size++;
-    t = json_w_push(w, SL_JSON_STRING, w->buf.len + 1, 0);
-    json_w_quote(w, key, true);
-    w->doc->tok[t].end = (int) w->buf.len - 2;
-    w->doc->tok[t].size = 1;
-    w->key = true;
-}
-
-
-/*
- * s quoted (and escaped as sl_json_quote() escapes), then ':' for a key;
- * text with nothing to escape, a key's usual case, in one copy.
- */
-static void
-json_w_quote(sl_json_w_t *w, sl_str_t s, bool key)
-{
-    sl_buf_t *b = &w->buf;
-    size_t i = 0;
-    char *d;
-
-    while (i < s.len) {
-        unsigned char c = (unsigned char) s.p[i];
-
-        if (c < 0x20 || c == '"' || c == '\\') {
-            break;
-        }
-        i++;
-    }
-    if (i < s.len) {
-        sl_json_quote(b, s);
-        if (key) {
-            sl_buf_append(b, ":", 1);
-        }
-        return;
-    }
-    sl_buf_reserve(b, s.len + 3);
-    d = b->p + b->len;
-    *d++ = '"';
-    if (s.len > 0) {
-        memcpy(d, s.p, s.len);
-    }
-    d += s.len;
-    *d++ = '"';
-    if (key) {
-        *d++ = ':';
-    }
-    b->len = (size_t) (d - b->p);
-}
-
-
-void
-sl_json_w_str(sl_json_w_t *w, sl_str_t s)
-{
-    int t;
-
-    if (!json_w_begin(w)) {
-        return;
-    }
-    t = json_w_push(w, SL_JSON_STRING, w->buf.len + 1, 0);
-    json_w_quote(w, s, false);
-    w->doc->tok[t].end = (int) w->buf.len - 1;
-    json_w_done(w, t);
-}
-
-
-void
-sl_json_w_scalar(sl_json_w_t *w, sl_json_type_e type, sl_str_t text)
-{
-    int t;
-
-    if (type != SL_JSON_NUMBER && type != SL_JSON_TRUE && type != SL_JSON_FALSE
-        && type != SL_JSON_NULL) {
-        w->bad = true;
-        return;
-    }
-    if (!json_w_begin(w)) {
-        return;
-    }
-    t = json_w_push(w, type, w->buf.len, w->buf.len + text.len);
-    sl_buf_append(&w->buf, text.p, text.len);
-    json_w_done(w, t);
-}
-
-
-void
-sl_json_w_value(sl_json_w_t *w, const sl_json_t *src, int v)
-{
-    sl_json_t *doc = w->doc;
-    size_t from;
-    size_t to;
-    long delta;
-    int first;
-    int n;
-
-    if (sl_json_type(src, v) == SL_JSON_NONE || src == doc) {
-        w->bad = true;
-        return;
-    }
-    if (!json_w_begin(w)) {
-        return;
-    }
-    from = json_raw_start(src, v);
-    to = json_raw_end(src, v);
-    delta = (long) w->buf.len - (long) from;
-    n = src->tok[v].next - v;
-    if (doc->cap - doc->ntok < (unsigned) n) {
-        json_tok_grow(doc, doc->ntok + (unsigned) n);
-    }
-    first = (int) doc->ntok;
-    for (int i = 0; i < n; i++) {
-        json_tok_t t = src->tok[v + i];
-
-        t.start = (int) (t.start + delta);
-        t.end = (int) (t.end + delta);
-        t.next = t.next - v + first;
-        doc->tok[first + i] = t;
-    }
-    doc->ntok += (unsigned) n;
-    sl_buf_append(&w->buf, src->p + from, to - from);
-    json_w_done(w, first);
-}
-
-
-size_t
-sl_json_w_len(const sl_json_w_t *w)
-{
-    return w->buf.len;
-}
-
-
-int
-sl_json_w_finish(sl_json_w_t *w, sl_str_t *out)
-{
-    sl_json_t *doc = w->doc;
-    char *p;
-
-    if (w->bad || !w->done || w->buf.len >= JSON_MAX_LEN) {
-        doc->ntok = 0;
-        return -EINVAL;
-    }
-    p = sl_palloc(w->pool, w->buf.len + 1);
-    memcpy(p, w->buf.p, w->buf.len);
-    p[w->buf.len] = '\0';
-    doc->p = p;
-    doc->len = w->buf.len;
-    doc->work = 0;
-    sl_buf_free(&w->buf);
-    *out = (sl_str_t){ p, doc->len };
-    return 0;
-}
-
-
 bool
 sl__json_same(const sl_json_t *a, const sl_json_t *b)
 {
@@ -2320,8 +1583,8 @@ sl__json_same(const sl_json_t *a, const sl_json_t *b)
         return false;
     }
     for (unsigned i = 0; i < a->ntok; i++) {
-        const json_tok_t *x = &a->tok[i];
-        const json_tok_t *y = &b->tok[i];
+        const sl__json_tok_t *x = &a->tok[i];
+        const sl__json_tok_t *y = &b->tok[i];
 
         if (x->start != y->start || x->end != y->end || x->next != y->next || x->size != y->size
             || x->type != y->type) {
