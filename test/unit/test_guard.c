@@ -1051,10 +1051,10 @@ test_unquote(void **state)
 /*
  * sl__guard_decode against the JSON reader's own decoding on generated
  * strings (plain runs of every length around the 16- and 32-byte copy
- * steps, every escape, \u with surrogate pairs), and its map: decoded
- * offsets map back into the raw string in order, the end to the end. Odd
- * rounds decode after a prefix already in out (appended; the map is used
- * on an empty one).
+ * steps, and runs of several steps; every escape, \u with surrogate
+ * pairs), and its map: decoded offsets map back into the raw string in
+ * order, the end to the end. Odd rounds decode after a prefix already in
+ * out (appended; the map is used on an empty one).
  */
 static void
 test_decode_generated(void **state)
@@ -1069,7 +1069,7 @@ test_decode_generated(void **state)
     unsigned seed = 7;
 
     (void) state;
-    for (int round = 0; round < 800; round++) {
+    for (int round = 0; round < 2000; round++) {
         size_t pre = (size_t) (round % 2) * 3, n;
         sl_json_t *doc = sl_json_create(pool);
         sl_str_t want;
@@ -1078,7 +1078,7 @@ test_decode_generated(void **state)
         sl_buf_append(&raw, "\"", 1);
         for (int part = 0; part < 1 + round % 9; part++) {
             seed = seed * 1103515245u + 12345u;
-            n = (seed >> 16) % (round % 5 == 0 ? 100 : 40);
+            n = (seed >> 16) % (round % 5 == 0 ? 300 : 40);
             for (size_t i = 0; i < n; i++) {
                 seed = seed * 1103515245u + 12345u;
                 sl_buf_append(&raw, &plain[(seed >> 8) % (sizeof(plain) - 1)], 1);
