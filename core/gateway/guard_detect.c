@@ -501,9 +501,7 @@ sl__guard_detect(const char *t, size_t len, size_t from, unsigned mask, sl__guar
     size_t b = from, bi = 0, bn = 0;
     uint64_t tb[DET_BATCH], db[DET_BATCH], carry;
 
-    if (det_isa == SL__GUARD_ISA_BEST) {
-        det_isa = det_isa_best();
-    }
+    (void) sl__guard_isa(); /* det_isa chosen */
     memset(&sc, 0, sizeof(sc));
     sc.t = t;
     sc.len = len;
@@ -918,9 +916,7 @@ sl__guard_plain(const char *p, size_t n)
     unsigned r = 0;
     size_t i = 0;
 
-    if (det_isa == SL__GUARD_ISA_BEST) {
-        det_isa = det_isa_best();
-    }
+    (void) sl__guard_isa(); /* det_isa chosen */
     if (DET_AVX2 && det_isa == SL__GUARD_ISA_AVX2) {
         r = det_plain_avx2(p, n, &i);
     }
