@@ -722,23 +722,21 @@ guard_walk_string(guard_walk_t *w, int v)
     sl__guard_sess_t *s = &g->sess;
     sl_str_t raw = sl_json_raw(w->doc, v);
     const char *text = raw.p + 1;
-    size_t n = raw.len - 2, base = sl_json_offset(w->doc, v) + 1, cut, len;
+    size_t n = raw.len - 2, base = sl_json_offset(w->doc, v) + 1, cut;
     unsigned plain = sl__guard_plain(text, n);
     const sl__guard_map_t *map = NULL;
     size_t first = s->nrepl;
     bool changed;
     int rc;
 
-    if ((plain & SL__GUARD_PLAIN_HIGH) && sl_json_string_len(w->doc, v, &len) < 0) {
+    if ((plain & SL__GUARD_PLAIN_HIGH) && sl__guard_utf8(text, n) < 0) {
         w->bad = true; /* a control byte or bad UTF-8 */
         return 0;
     }
     if (plain & SL__GUARD_PLAIN_ESC) {
         sl_buf_clear(&g->text);
-        if (sl__guard_decode(text, n, &g->text, &g->map) < 0
-            || (g->map.unicode && !(plain & SL__GUARD_PLAIN_HIGH)
-                && sl_json_string_len(w->doc, v, &len) < 0)) {
-            w->bad = true; /* \u0000 or a lone surrogate */
+        if (sl__guard_decode(text, n, &g->text, &g->map, true) < 0) {
+            w->bad = true; /* a bad escape, \u0000 or a lone surrogate */
             return 0;
         }
         text = g->text.p != NULL ? g->text.p : "";

@@ -319,15 +319,17 @@ typedef struct sl__guard_map {
     sl__guard_esc_t *v; /* heap */
     size_t n;
     size_t cap;
-    bool unicode; /* some escape is a \u one */
 } sl__guard_map_t;
 
 /*
- * Decodes the checked JSON string body p[0..n) (no quotes) into out
- * (appended), recording its escapes in map (reset first). Returns 0 or
- * SL_EPARSE.
+ * Decodes the JSON string body p[0..n) (no quotes) into out (appended),
+ * recording its escapes in map (reset first) unless it is NULL. Returns 0,
+ * or SL_EPARSE for an escape that is not one (a bad letter, a \u without
+ * four hex digits). Strict, SL_EPARSE also for the escapes the JSON reader
+ * refuses: \u0000 and a surrogate not in a pair (its bytes outside the
+ * escapes are sl__guard_utf8's to check); else those decode as they are.
  */
-int sl__guard_decode(const char *p, size_t n, sl_buf_t *out, sl__guard_map_t *map);
+int sl__guard_decode(const char *p, size_t n, sl_buf_t *out, sl__guard_map_t *map, bool strict);
 
 /* The body offset of the decoded text's byte d (a character's first byte, or the text's end). */
 size_t sl__guard_map_raw(const sl__guard_map_t *map, size_t d);
@@ -337,5 +339,12 @@ size_t sl__guard_map_raw(const sl__guard_map_t *map, size_t d);
 
 /* What p[0..n) holds besides printable ASCII: SL__GUARD_PLAIN_* bits. */
 unsigned sl__guard_plain(const char *p, size_t n);
+
+/*
+ * Whether the bytes of a JSON string body p[0..n) outside its escapes are
+ * what the JSON reader takes (guard_utf8.c): 0, or SL_EPARSE for a control
+ * byte or invalid UTF-8.
+ */
+int sl__guard_utf8(const char *p, size_t n);
 
 #endif

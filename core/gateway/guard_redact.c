@@ -89,6 +89,8 @@ static void redact_index(sl__guard_sess_t *s, size_t i);
 static void redact_count_up(char *t, uint8_t *len);
 static void redact_json_escape(sl_buf_t *out, const char *p, size_t len);
 static size_t redact_utf8(char *d, unsigned cp);
+static int redact_hex4(const char *p, unsigned *cp);
+static size_t redact_u(const char *bs, const char *end, bool strict, unsigned *cp);
 /* inlined: it is the decode's inner loop */
 static inline bool redact_copy_plain(char **op, const char **pp, const char *end)
     __attribute__((always_inline));
@@ -913,19 +915,18 @@ sl__guard_unquote(sl_str_t lit, sl_buf_t *out)
     if (lit.len < 2 || lit.p[0] != '"' || lit.p[lit.len - 1] != '"') {
         return SL_EPARSE;
     }
-    return sl__guard_decode(lit.p + 1, lit.len - 2, out, NULL);
+    return sl__guard_decode(lit.p + 1, lit.len - 2, out, NULL, false);
 }
 
 
 int
-sl__guard_decode(const char *body, size_t n, sl_buf_t *out, sl__guard_map_t *map)
+sl__guard_decode(const char *body, size_t n, sl_buf_t *out, sl__guard_map_t *map, bool strict)
 {
     const char *p = body, *end = body + n;
     char *o;
 
     if (map != NULL) {
         map->n = 0;
-        map->unicode = false;
         if (map->cap < n / 32) {
             /* a guess (an escape every 32 bytes: prose has one a line) that spares the doublings */
             map->cap = n / 32;
@@ -946,7 +947,7 @@ sl__guard_decode(const char *body, size_t n, sl_buf_t *out, sl__guard_map_t *map
         const char *bs;
         size_t rl = 2;
         char *o0;
-        unsigned cp, lo;
+        unsigned cp;
 
         if (!redact_copy_plain(&o, &p, end)) {
             break;
@@ -964,22 +965,11 @@ sl__guard_decode(const char *body, size_t n, sl_buf_t *out, sl__guard_map_t *map
             }
             *o++ = c;
         } else {
-            if (end - bs < 6) {
+            rl = redact_u(bs, end, strict, &cp);
+            if (rl == 0) {
                 return SL_EPARSE;
             }
-            cp = (unsigned) strtoul((char[5]){ bs[2], bs[3], bs[4], bs[5], '\0' }, NULL, 16);
-            rl = 6;
-            if (cp >= 0xd800 && cp < 0xdc00 && end - bs >= 12 && bs[6] == '\\' && bs[7] == 'u') {
-                lo = (unsigned) strtoul((char[5]){ bs[8], bs[9], bs[10], bs[11], '\0' }, NULL, 16);
-                if (lo >= 0xdc00 && lo < 0xe000) {
-                    cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
-                    rl = 12;
-                }
-            }
             o += redact_utf8(o, cp);
-            if (map != NULL) {
-                map->unicode = true;
-            }
         }
         if (map != NULL) {
             if (map->n == map->cap) {
@@ -1093,6 +1083,57 @@ sl__guard_map_raw(const sl__guard_map_t *map, size_t d)
         return e->r;
     }
     return e->r + e->rl + (d - e->d - e->dl);
+}
+
+
+/*
+ * The \\u escape at bs (its backslash): its length (6, or 12 for a
+ * surrogate pair) and code point, or 0 when its hex digits are not four.
+ * Strict, also 0 where the JSON reader refuses it: \\u0000, or a
+ * surrogate not in a pair; else such a surrogate is a code point of its
+ * own (written as UTF-8 would, if it could).
+ */
+static size_t
+redact_u(const char *bs, const char *end, bool strict, unsigned *cp)
+{
+    unsigned lo;
+
+    if (end - bs < 6 || redact_hex4(bs + 2, cp) < 0) {
+        return 0;
+    }
+    if (*cp >= 0xd800 && *cp < 0xdc00 && end - bs >= 12 && bs[6] == '\\' && bs[7] == 'u'
+        && redact_hex4(bs + 8, &lo) == 0 && lo >= 0xdc00 && lo < 0xe000) {
+        *cp = 0x10000 + ((*cp - 0xd800) << 10) + (lo - 0xdc00);
+        return 12;
+    }
+    if (strict && (*cp == 0 || (*cp >= 0xd800 && *cp < 0xe000))) {
+        return 0;
+    }
+    return 6;
+}
+
+
+/* The four hex digits at p: 0 with their value in *v, or -1. */
+static int
+redact_hex4(const char *p, unsigned *v)
+{
+    unsigned x = 0;
+
+    for (int i = 0; i < 4; i++) {
+        unsigned char c = (unsigned char) p[i];
+        unsigned d;
+
+        if (c >= '0' && c <= '9') {
+            d = c - '0';
+        } else if ((c | 0x20) >= 'a' && (c | 0x20) <= 'f') {
+            d = (unsigned) ((c | 0x20) - 'a' + 10);
+        } else {
+            return -1;
+        }
+        x = x << 4 | d;
+    }
+    *v = x;
+    return 0;
 }
 
 

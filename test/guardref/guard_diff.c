@@ -8,10 +8,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/base/json.h"
+#include "core/base/pool.h"
 #include "core/gateway/guard_internal.h"
 #include "guardref/guard_detect_ref.h"
 
 static uint64_t diff_next(uint64_t *rng);
+static bool diff_utf8_ref(const char *t, size_t len);
 static int diff_same(const sl__guard_hits_t *a, const sl__guard_hits_t *b, unsigned isa, char *why,
                      size_t whylen);
 
@@ -250,12 +253,14 @@ guard_diff_check(const char *t, size_t len, size_t from, unsigned mask, char *wh
 {
     char *c = malloc(len > 0 ? len : 1);
     sl__guard_hits_t ref = { NULL, 0, 0, SIZE_MAX }, got = { NULL, 0, 0, SIZE_MAX };
+    bool utf8;
     int rc = 0;
 
     if (c == NULL) {
         abort();
     }
     memcpy(c, t, len);
+    utf8 = diff_utf8_ref(c + from, len - from);
     sl__guard_ref_detect(c, len, from, mask, &ref);
     for (unsigned isa = SL__GUARD_ISA_SCALAR; isa <= SL__GUARD_ISA_AVX2 && rc == 0; isa++) {
         if (sl__guard_detect_isa(isa) < 0) {
@@ -271,10 +276,41 @@ guard_diff_check(const char *t, size_t len, size_t from, unsigned mask, char *wh
                      sl__guard_ref_plain(c + from, len - from));
             rc = -1;
         }
+        if (rc == 0 && (sl__guard_utf8(c + from, len - from) == 0) != utf8) {
+            snprintf(why, whylen, "isa %u: sl__guard_utf8() says %s, the JSON reader %s", isa,
+                     utf8 ? "invalid" : "valid", utf8 ? "valid" : "invalid");
+            rc = -1;
+        }
     }
     sl__guard_detect_isa(SL__GUARD_ISA_BEST);
     sl__guard_hits_free(&got);
     free(ref.v);
     free(c);
     return rc;
+}
+
+
+/*
+ * Whether the JSON reader takes t[0..len) as a string's bytes (what
+ * sl__guard_utf8() answers): quoted, with '"' and '\\' read as 'x'
+ * (sl__guard_utf8() does not look into escapes).
+ */
+static bool
+diff_utf8_ref(const char *t, size_t len)
+{
+    sl_pool_t *pool = sl_pool_create(0);
+    sl_json_t *doc = sl_json_create(pool);
+    char *q = sl_palloc(pool, len + 2);
+    size_t n;
+    bool ok;
+
+    q[0] = '"';
+    for (size_t i = 0; i < len; i++) {
+        q[i + 1] = t[i] == '"' || t[i] == '\\' ? 'x' : t[i];
+    }
+    q[len + 1] = '"';
+    ok =
+        sl_json_parse(doc, q, len + 2, NULL) == 0 && sl_json_string_len(doc, SL_JSON_ROOT, &n) == 0;
+    sl_pool_destroy(pool);
+    return ok;
 }

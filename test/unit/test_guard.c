@@ -43,6 +43,10 @@ static const char *streamed(sl__guard_sess_t *s, const char *text, size_t chunk,
 static int load(const char *yaml, sl_conf_t **conf, char *err, size_t errlen);
 static sl_call_t *chat_call(sl_pool_t *pool, const char *body, const char *native);
 static sl_call_t *prompt_call(sl_pool_t *pool, size_t n, const char *image, unsigned nimages);
+static sl_conf_t *good_conf(sl_guard_who_t *who);
+static sl_call_t *text_call(sl_pool_t *pool, const char *a, const char *b, const char *c);
+static bool utf8_ref(sl_pool_t *pool, const unsigned char *s, size_t n);
+static void utf8_check(sl_pool_t *pool, const unsigned char *s, size_t n);
 
 #define SLUICE_KEY "sk-sluice-0123456789abcdefghijklmnopqrstuvwxyzABCDEFG"
 #define JWT \
@@ -1092,7 +1096,7 @@ test_decode_generated(void **state)
         assert_int_equal(sl_json_string(doc, SL_JSON_ROOT, pool, &want), 0);
         sl_buf_clear(&out);
         sl_buf_append(&out, "pre", pre);
-        assert_int_equal(sl__guard_decode(raw.p + 1, raw.len - 2, &out, &map), 0);
+        assert_int_equal(sl__guard_decode(raw.p + 1, raw.len - 2, &out, &map, true), 0);
         assert_int_equal(out.len, pre + want.len);
         assert_memory_equal(out.p + pre, want.p, want.len);
         if (pre == 0) {
@@ -1113,6 +1117,197 @@ test_decode_generated(void **state)
     sl_buf_free(&out);
     sl_pool_destroy(pool);
 }
+
+/*
+ * Whether the JSON reader takes s[0..n) as a string's bytes: the reference
+ * for sl__guard_utf8 ('"' and '\\' read as 'x', which it takes as well:
+ * sl__guard_utf8 does not look into escapes).
+ */
+static bool
+utf8_ref(sl_pool_t *pool, const unsigned char *s, size_t n)
+{
+    sl_json_t *doc = sl_json_create(pool);
+    char *q = sl_palloc(pool, n + 2);
+    size_t len;
+
+    q[0] = '"';
+    for (size_t i = 0; i < n; i++) {
+        q[i + 1] = s[i] == '"' || s[i] == '\\' ? 'x' : (char) s[i];
+    }
+    q[n + 1] = '"';
+    return sl_json_parse(doc, q, n + 2, NULL) == 0
+           && sl_json_string_len(doc, SL_JSON_ROOT, &len) == 0;
+}
+
+
+/* sl__guard_utf8 of s[0..n) under every instruction set this machine has, against utf8_ref. */
+static void
+utf8_check(sl_pool_t *pool, const unsigned char *s, size_t n)
+{
+    bool want = utf8_ref(pool, s, n);
+
+    for (unsigned isa = SL__GUARD_ISA_SCALAR; isa <= SL__GUARD_ISA_AVX2; isa++) {
+        if (sl__guard_detect_isa(isa) != 0) {
+            continue; /* this machine lacks it */
+        }
+        if ((sl__guard_utf8((const char *) s, n) == 0) != want) {
+            char hex[3 * 80 + 1] = "";
+
+            for (size_t i = 0; i < n && i < 80; i++) {
+                snprintf(hex + 3 * i, 4, "%02x ", s[i]);
+            }
+            fail_msg("isa %u: sl__guard_utf8 says %s, the JSON reader %s: %zu bytes: %s", isa,
+                     want ? "invalid" : "valid", want ? "valid" : "invalid", n, hex);
+        }
+    }
+    sl_pool_reset(pool);
+}
+
+
+/*
+ * sl__guard_utf8 against the JSON reader: every pair of bytes, every
+ * three-byte sequence from E0..EF and the four-byte ones from F0..F7 with
+ * bytes around the continuation range, each at the start, across the
+ * 32-byte step (and the block before's last three bytes) and cut short at
+ * the end; then generated strings of valid and broken sequences.
+ */
+static void
+test_utf8(void **state)
+{
+    static const size_t at[] = { 0, 29, 30, 31, 33, 40 };
+    static const unsigned char edge[] = { 0x00, 0x1f, 0x20, 0x7f, 0x80, 0x8f, 0x90,
+                                          0x9f, 0xa0, 0xbf, 0xc0, 0xc2, 0xe0, 0xf0 };
+    static const char *const seqs[] = { "a",
+                                        "\xc3\xa9",
+                                        "\xe2\x80\x94",
+                                        "\xf0\x9f\x98\x80",
+                                        "\xed\x9f\xbf",
+                                        "\xee\x80\x80",
+                                        "\xf4\x8f\xbf\xbf",
+                                        "\xef\xbf\xbf",
+                                        "\xc2\x80",
+                                        "\n",
+                                        "\xc0\xaf",
+                                        "\xed\xa0\x80",
+                                        "\xf4\x90\x80\x80",
+                                        "\xe0\x9f\xbf",
+                                        "\xf0\x8f\xbf\xbf",
+                                        "\x80",
+                                        "\xbf\xbf",
+                                        "\xf8\x88\x80\x80",
+                                        "\xc3",
+                                        "\xe2\x80",
+                                        "\xf0\x9f\x98",
+                                        "\x01",
+                                        "\xff" };
+    sl_pool_t *pool = sl_pool_create(0);
+    unsigned char b[64];
+    unsigned seed = 11;
+
+    (void) state;
+    for (size_t k = 0; k < sizeof(at) / sizeof(at[0]); k++) {
+        for (unsigned x = 0; x < 256; x++) {
+            for (unsigned y = 0; y < 256; y++) {
+                memset(b, 'a', sizeof(b));
+                b[at[k]] = (unsigned char) x;
+                b[at[k] + 1] = (unsigned char) y;
+                utf8_check(pool, b, at[k] + (k % 2 == 0 ? 2 : 9));
+            }
+        }
+    }
+    for (size_t k = 0; k < sizeof(at) / sizeof(at[0]); k++) {
+        for (unsigned x = 0xe0; x <= 0xf7; x++) {
+            for (unsigned y = 0x70; y < 0xc4; y++) {
+                for (size_t z = 0; z < sizeof(edge); z++) {
+                    memset(b, 'a', sizeof(b));
+                    b[at[k]] = (unsigned char) x;
+                    b[at[k] + 1] = (unsigned char) y;
+                    b[at[k] + 2] = edge[z];
+                    b[at[k] + 3] = x >= 0xf0 ? edge[(z * 5 + y) % sizeof(edge)] : 'a';
+                    utf8_check(pool, b, at[k] + 4);
+                    utf8_check(pool, b, at[k] + 3); /* cut short, for a four-byte one */
+                }
+            }
+        }
+    }
+    for (int round = 0; round < 20000; round++) {
+        unsigned char t[400];
+        size_t n = 0, want = (size_t) round % 380;
+
+        while (n < want) {
+            const char *q;
+            size_t ql;
+
+            seed = seed * 1103515245u + 12345u;
+            /* mostly ASCII and valid sequences; a broken one now and then */
+            q = (seed >> 16) % 4 != 0 ? "abc d" : seqs[(seed >> 8) % (round % 7 == 0 ? 23 : 10)];
+            ql = strlen(q) > 0 ? strlen(q) : 1;
+            if (n + ql > sizeof(t)) {
+                break;
+            }
+            memcpy(t + n, q, ql);
+            n += ql;
+        }
+        utf8_check(pool, t, n);
+    }
+    assert_int_equal(sl__guard_detect_isa(SL__GUARD_ISA_BEST), 0);
+    sl_pool_destroy(pool);
+}
+
+
+/*
+ * sl__guard_decode strict (a request's string) refuses the escapes the
+ * JSON reader refuses, and decodes them as they are when not (an answer's
+ * literal, passed on whatever it holds); a bad escape fails either way.
+ */
+static void
+test_decode_strict(void **state)
+{
+    static const struct {
+        const char *in;
+        bool lenient; /* decodes when not strict */
+        const char *out;
+    } cases[] = {
+        { "a\\u0000b", true, "a\0b" },
+        { "\\ud800 x", true, "\xed\xa0\x80 x" },
+        { "x\\udc00", true, "x\xed\xb0\x80" },
+        { "\\ud800\\u0041", true,
+          "\xed\xa0\x80"
+          "A" },
+        { "\\ud83d\\ude00!", true, NULL }, /* a pair: strict decodes it too */
+        { "\\u12G4", false, NULL },
+        { "\\u12", false, NULL },
+        { "\\x", false, NULL },
+        { "tail\\", false, NULL },
+    };
+    sl_buf_t out = SL_BUF_INIT;
+    sl__guard_map_t map = { 0 };
+
+    (void) state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const char *in = cases[i].in;
+        bool pair = strstr(in, "\\ud83d") != NULL;
+
+        sl_buf_clear(&out);
+        assert_int_equal(sl__guard_decode(in, strlen(in), &out, &map, true), pair ? 0 : SL_EPARSE);
+        sl_buf_clear(&out);
+        assert_int_equal(sl__guard_decode(in, strlen(in), &out, NULL, false),
+                         cases[i].lenient ? 0 : SL_EPARSE);
+        if (cases[i].out != NULL) {
+            size_t want = strcmp(in, "a\\u0000b") == 0 ? 3 : strlen(cases[i].out);
+
+            assert_int_equal(out.len, want);
+            assert_memory_equal(out.p, cases[i].out, want);
+        }
+        if (pair) {
+            assert_int_equal(out.len, 5);
+            assert_memory_equal(out.p, "\xf0\x9f\x98\x80!", 5);
+        }
+    }
+    free(map.v);
+    sl_buf_free(&out);
+}
+
 
 /*
  * One escape (\n, \\ or \u00e9) at every position of plain runs of 0 to 100
@@ -1149,7 +1344,7 @@ test_decode_positions(void **state)
                 assert_int_equal(sl_json_parse(doc, raw.p, raw.len, NULL), 0);
                 assert_int_equal(sl_json_string(doc, SL_JSON_ROOT, pool, &want), 0);
                 sl_buf_clear(&out);
-                assert_int_equal(sl__guard_decode(raw.p + 1, raw.len - 2, &out, &map), 0);
+                assert_int_equal(sl__guard_decode(raw.p + 1, raw.len - 2, &out, &map, true), 0);
                 assert_int_equal(out.len, want.len);
                 assert_memory_equal(out.p, want.p, want.len);
                 assert_int_equal(map.n, 1);
@@ -1377,6 +1572,92 @@ prompt_call(sl_pool_t *pool, size_t n, const char *image, unsigned nimages)
 }
 
 
+/* A chat call whose one user message is the JSON string body a, b and c make. */
+static sl_call_t *
+text_call(sl_pool_t *pool, const char *a, const char *b, const char *c)
+{
+    return chat_call(pool,
+                     sl_psprintf(pool,
+                                 "{\"model\":\"demo-global\",\"messages\":[{\"role\":\"user\","
+                                 "\"content\":\"%s%s%s\"}]}",
+                                 a, b, c),
+                     NULL);
+}
+
+
+/* CONF_GOOD loaded (the test fails when it does not), and who asking for its model "demo-global".
+ */
+static sl_conf_t *
+good_conf(sl_guard_who_t *who)
+{
+    sl_conf_t *conf = NULL;
+    char err[512];
+
+    if (load(CONF_GOOD, &conf, err, sizeof(err)) != 0) {
+        fail_msg("%s", err);
+    }
+    memset(who, 0, sizeof(*who));
+    who->model = "demo-global";
+    return conf;
+}
+
+
+/*
+ * A request string the guard cannot read is refused (400), whatever is
+ * wrong with it and wherever: a control byte or invalid UTF-8 in its bytes,
+ * \u0000 or a lone surrogate in its escapes (an escape of the wrong form
+ * does not get past the JSON reader); short, or past the 32-byte
+ * steps of the UTF-8 check, with an escape elsewhere in it or not. Text in
+ * any script, escaped or not, is read and redacted.
+ */
+static void
+test_request_text(void **state)
+{
+    static const char *const bad[] = {
+        "\xc3",    "\xc0\xaf",  "\xed\xa0\x80", "\xf4\x90\x80\x80", "\x01", "\xe2\x80 ",
+        "\\u0000", "\\ud800 x", "\\udc00",      "\\ud800\\u0041",   "\xff"
+    };
+    static const char *const good[] = {
+        "caf\xc3\xa9", "\xe2\x80\x94",   "\xf0\x9f\x98\x80",
+        "\\u00e9",     "\\ud83d\\ude00", "\xe6\x97\xa5\xe6\x9c\xac"
+    };
+    static const char *const pre[] = { "", "0123456789 abcdefghijklmnopqrstuvwxyz 0123456789 " };
+    sl_pool_t *pool = sl_pool_create(0);
+    sl_conf_t *conf = NULL;
+    sl_guard_who_t who;
+    sl_guard_req_t *g;
+    sl_call_t *call;
+    sl_error_t e;
+
+    (void) state;
+    conf = good_conf(&who);
+    who.body_len = 100;
+    for (size_t p = 0; p < 2; p++) {
+        for (size_t esc = 0; esc < 2; esc++) {
+            const char *tail = esc ? " mail a@b.io\\n" : " mail a@b.io";
+
+            for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+                call = text_call(pool, pre[p], bad[i], tail);
+                assert_int_equal(sl_guard_request(conf->guard, &who, call, &g, &e), SL_EDENIED);
+                assert_int_equal(e.status, 400);
+                if (strstr(e.message, "it is not valid UTF-8 JSON text") == NULL) {
+                    fail_msg("case %zu (prefix %zu, escape %zu): %s", i, p, esc, e.message);
+                }
+            }
+            for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+                call = text_call(pool, pre[p], good[i], tail);
+                assert_int_equal(sl_guard_request(conf->guard, &who, call, &g, &e), 0);
+                assert_non_null(
+                    strstr(call->raw.p, sl_psprintf(pool, "%s%s mail [EMAIL_1]", pre[p], good[i])));
+            }
+            sl_pool_reset(pool);
+        }
+    }
+    sl_conf_destroy(conf);
+    sl_pool_destroy(pool);
+}
+
+
 static void
 test_request(void **state)
 {
@@ -1386,15 +1667,10 @@ test_request(void **state)
     sl_guard_req_t *g;
     sl_call_t *call;
     sl_error_t e;
-    char err[512];
     size_t n;
 
     (void) state;
-    if (load(CONF_GOOD, &conf, err, sizeof(err)) != 0) {
-        fail_msg("%s", err);
-    }
-    memset(&who, 0, sizeof(who));
-    who.model = "demo-global";
+    conf = good_conf(&who);
     who.body_len = 100;
 
     /* redacted in the internal body and in the client's own, with the same placeholders */
@@ -1590,14 +1866,9 @@ test_answer_and_events(void **state)
     sl_evs_t evs;
     sl_ev_t ev;
     sl_buf_t text = SL_BUF_INIT;
-    char err[512];
 
     (void) state;
-    if (load(CONF_GOOD, &conf, err, sizeof(err)) != 0) {
-        fail_msg("%s", err);
-    }
-    memset(&who, 0, sizeof(who));
-    who.model = "demo-global";
+    conf = good_conf(&who);
     call = chat_call(pool,
                      "{\"model\":\"demo-global\",\"messages\":[{\"role\":\"user\",\"content\":"
                      "\"mail \\\"q\\\"@b.io or a@b.io\"}]}",
@@ -1677,6 +1948,8 @@ main(void)
         cmocka_unit_test(test_unquote),
         cmocka_unit_test(test_decode_generated),
         cmocka_unit_test(test_decode_positions),
+        cmocka_unit_test(test_utf8),
+        cmocka_unit_test(test_decode_strict),
         cmocka_unit_test(test_luhn_generated),
         cmocka_unit_test(test_plain_generated),
         cmocka_unit_test(test_memo),
@@ -1684,6 +1957,7 @@ main(void)
         cmocka_unit_test(test_conf),
         cmocka_unit_test(test_conf_errors),
         cmocka_unit_test(test_request),
+        cmocka_unit_test(test_request_text),
         cmocka_unit_test(test_answer_and_events),
     };
 
