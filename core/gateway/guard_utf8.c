@@ -55,22 +55,32 @@ static int utf8_avx2(const char *p, size_t n);
 
 /* By the first byte's high nibble. */
 static const unsigned char utf8_first_high[16] = {
-    U8_TOO_LONG, U8_TOO_LONG, U8_TOO_LONG, U8_TOO_LONG, U8_TOO_LONG, U8_TOO_LONG,
-    U8_TOO_LONG, U8_TOO_LONG, U8_TWO_CONTS, U8_TWO_CONTS, U8_TWO_CONTS, U8_TWO_CONTS,
-    U8_TOO_SHORT | U8_OVERLONG_2,                             /* C */
-    U8_TOO_SHORT,                                             /* D */
-    U8_TOO_SHORT | U8_OVERLONG_3 | U8_SURROGATE,              /* E */
-    U8_TOO_SHORT | U8_TOO_LARGE | U8_HIGH_8X,                 /* F */
+    U8_TOO_LONG,
+    U8_TOO_LONG,
+    U8_TOO_LONG,
+    U8_TOO_LONG,
+    U8_TOO_LONG,
+    U8_TOO_LONG,
+    U8_TOO_LONG,
+    U8_TOO_LONG,
+    U8_TWO_CONTS,
+    U8_TWO_CONTS,
+    U8_TWO_CONTS,
+    U8_TWO_CONTS,
+    U8_TOO_SHORT | U8_OVERLONG_2,                /* C */
+    U8_TOO_SHORT,                                /* D */
+    U8_TOO_SHORT | U8_OVERLONG_3 | U8_SURROGATE, /* E */
+    U8_TOO_SHORT | U8_TOO_LARGE | U8_HIGH_8X,    /* F */
 };
 
 /* By the first byte's low nibble. */
 static const unsigned char utf8_first_low[16] = {
-    U8_ANY | U8_OVERLONG_3 | U8_OVERLONG_2 | U8_HIGH_8X,      /* x0: E0, C0, F0 */
-    U8_ANY | U8_OVERLONG_2,                                   /* x1: C1 */
+    U8_ANY | U8_OVERLONG_3 | U8_OVERLONG_2 | U8_HIGH_8X, /* x0: E0, C0, F0 */
+    U8_ANY | U8_OVERLONG_2,                              /* x1: C1 */
     U8_ANY,
     U8_ANY,
-    U8_ANY | U8_TOO_LARGE,                                    /* x4: F4 */
-    U8_ANY | U8_TOO_LARGE | U8_HIGH_8X,                       /* F5.. */
+    U8_ANY | U8_TOO_LARGE,              /* x4: F4 */
+    U8_ANY | U8_TOO_LARGE | U8_HIGH_8X, /* F5.. */
     U8_ANY | U8_TOO_LARGE | U8_HIGH_8X,
     U8_ANY | U8_TOO_LARGE | U8_HIGH_8X,
     U8_ANY | U8_TOO_LARGE | U8_HIGH_8X,
@@ -78,20 +88,29 @@ static const unsigned char utf8_first_low[16] = {
     U8_ANY | U8_TOO_LARGE | U8_HIGH_8X,
     U8_ANY | U8_TOO_LARGE | U8_HIGH_8X,
     U8_ANY | U8_TOO_LARGE | U8_HIGH_8X,
-    U8_ANY | U8_TOO_LARGE | U8_HIGH_8X | U8_SURROGATE,        /* xD: ED */
+    U8_ANY | U8_TOO_LARGE | U8_HIGH_8X | U8_SURROGATE, /* xD: ED */
     U8_ANY | U8_TOO_LARGE | U8_HIGH_8X,
     U8_ANY | U8_TOO_LARGE | U8_HIGH_8X,
 };
 
 /* By the second byte's high nibble. */
 static const unsigned char utf8_second_high[16] = {
-    U8_TOO_SHORT, U8_TOO_SHORT, U8_TOO_SHORT, U8_TOO_SHORT, U8_TOO_SHORT, U8_TOO_SHORT,
-    U8_TOO_SHORT, U8_TOO_SHORT,
+    U8_TOO_SHORT,
+    U8_TOO_SHORT,
+    U8_TOO_SHORT,
+    U8_TOO_SHORT,
+    U8_TOO_SHORT,
+    U8_TOO_SHORT,
+    U8_TOO_SHORT,
+    U8_TOO_SHORT,
     U8_TOO_LONG | U8_OVERLONG_2 | U8_TWO_CONTS | U8_OVERLONG_3 | U8_HIGH_8X,   /* 8 */
     U8_TOO_LONG | U8_OVERLONG_2 | U8_TWO_CONTS | U8_OVERLONG_3 | U8_TOO_LARGE, /* 9 */
     U8_TOO_LONG | U8_OVERLONG_2 | U8_TWO_CONTS | U8_SURROGATE | U8_TOO_LARGE,  /* A */
     U8_TOO_LONG | U8_OVERLONG_2 | U8_TWO_CONTS | U8_SURROGATE | U8_TOO_LARGE,  /* B */
-    U8_TOO_SHORT, U8_TOO_SHORT, U8_TOO_SHORT, U8_TOO_SHORT,
+    U8_TOO_SHORT,
+    U8_TOO_SHORT,
+    U8_TOO_SHORT,
+    U8_TOO_SHORT,
 };
 
 
@@ -149,12 +168,11 @@ utf8_avx2(const char *p, size_t n)
     const __m256i ctl = _mm256_set1_epi8(0x1f);
     /* the last three bytes of a block: a lead byte of 4, 3 or 2 bytes there is left open */
     const __m256i open_max = _mm256_setr_epi8(
-        (char) 0xff, (char) 0xff, (char) 0xff, (char) 0xff, (char) 0xff, (char) 0xff,
-        (char) 0xff, (char) 0xff, (char) 0xff, (char) 0xff, (char) 0xff, (char) 0xff,
-        (char) 0xff, (char) 0xff, (char) 0xff, (char) 0xff, (char) 0xff, (char) 0xff,
-        (char) 0xff, (char) 0xff, (char) 0xff, (char) 0xff, (char) 0xff, (char) 0xff,
-        (char) 0xff, (char) 0xff, (char) 0xff, (char) 0xff, (char) 0xff, (char) 0xef,
-        (char) 0xdf, (char) 0xbf);
+        (char) 0xff, (char) 0xff, (char) 0xff, (char) 0xff, (char) 0xff, (char) 0xff, (char) 0xff,
+        (char) 0xff, (char) 0xff, (char) 0xff, (char) 0xff, (char) 0xff, (char) 0xff, (char) 0xff,
+        (char) 0xff, (char) 0xff, (char) 0xff, (char) 0xff, (char) 0xff, (char) 0xff, (char) 0xff,
+        (char) 0xff, (char) 0xff, (char) 0xff, (char) 0xff, (char) 0xff, (char) 0xff, (char) 0xff,
+        (char) 0xff, (char) 0xef, (char) 0xdf, (char) 0xbf);
     __m256i prev = _mm256_set1_epi8(0x20), err = _mm256_setzero_si256();
     __m256i open = _mm256_setzero_si256();
     char last[32];
@@ -189,8 +207,7 @@ utf8_avx2(const char *p, size_t n)
         p3 = _mm256_alignr_epi8(in, before, 13);
         special = _mm256_and_si256(
             _mm256_and_si256(
-                _mm256_shuffle_epi8(first_high,
-                                    _mm256_and_si256(_mm256_srli_epi16(p1, 4), nib)),
+                _mm256_shuffle_epi8(first_high, _mm256_and_si256(_mm256_srli_epi16(p1, 4), nib)),
                 _mm256_shuffle_epi8(first_low, _mm256_and_si256(p1, nib))),
             _mm256_shuffle_epi8(second_high, _mm256_and_si256(_mm256_srli_epi16(in, 4), nib)));
         /* 0x80 where the byte two before is E0.. or the one three before F0..: a 3rd or 4th */
