@@ -13,6 +13,7 @@
  */
 #include "core/base/json.h"
 #include "core/base/json_internal.h"
+#include "core/base/str.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -84,13 +85,14 @@ static void json_skip_space_run(json_parser_t *jp);
 static inline size_t json_string_next(const char *p, size_t q, size_t len)
     __attribute__((always_inline));
 static size_t json_string_run(const char *p, size_t q, size_t len);
+static const char *json_ascii_run16(const char *p, const char *end);
+static const char *json_text_run(const char *p, const char *end);
 static bool json_string_run16(const char *p, size_t *q, size_t len);
 static const char *json_ascii_run(const char *p, const char *end);
 static bool json_is_digit(const json_parser_t *jp, size_t at);
 static bool json_is_hex(char c);
 static int json_fail(const sl_json_t *doc, sl_json_error_t *err, size_t pos, const char *text);
 static int json_unescape(const char *s, size_t n, char *dst, size_t *outlen);
-static size_t json_utf8_len(const unsigned char *p, const unsigned char *end);
 static int json_hex4(const char *s, const char *end, unsigned *out);
 static size_t json_utf8_put(unsigned cp, unsigned char *buf);
 static bool json_key_eq(const sl_json_t *doc, int k, const char *key, size_t klen);
@@ -788,7 +790,73 @@ json_string_next(const char *p, size_t q, size_t len)
     }
     return json_string_run(p, q, len);
 }
+
+
+/*
+ * json_ascii_run() sixteen bytes a step while sixteen remain: where the
+ * first block with a byte below 0x20 or above 0x7f (negative, as signed
+ * bytes: one compare finds both) or a backslash starts, or where fewer
+ * than sixteen remain.
+ */
+static const char *
+json_ascii_run16(const char *p, const char *end)
+{
+    while (end - p >= 16) {
+        __m128i x = _mm_loadu_si128((const __m128i *) (const void *) p);
+        __m128i stop = _mm_or_si128(_mm_cmplt_epi8(x, _mm_set1_epi8(0x20)),
+                                    _mm_cmpeq_epi8(x, _mm_set1_epi8('\\')));
+        unsigned m = (unsigned) _mm_movemask_epi8(stop);
+
+        if (m != 0) {
+            return p + __builtin_ctz(m);
+        }
+        p += 16;
+    }
+    return p;
+}
+
+
+/* The first backslash or control byte at or after p, or end: sixteen bytes a step, then one. */
+static const char *
+json_text_run(const char *p, const char *end)
+{
+    while (end - p >= 16) {
+        __m128i x = _mm_loadu_si128((const __m128i *) (const void *) p);
+        __m128i stop = _mm_or_si128(_mm_cmpeq_epi8(_mm_min_epu8(x, _mm_set1_epi8(0x1f)), x),
+                                    _mm_cmpeq_epi8(x, _mm_set1_epi8('\\')));
+        unsigned m = (unsigned) _mm_movemask_epi8(stop);
+
+        if (m != 0) {
+            return p + __builtin_ctz(m);
+        }
+        p += 16;
+    }
+    while (p < end && (unsigned char) *p >= 0x20 && *p != '\\') {
+        p++;
+    }
+    return p;
+}
 #else
+/* Without SSE2: a byte a step. */
+static const char *
+json_text_run(const char *p, const char *end)
+{
+    while (p < end && (unsigned char) *p >= 0x20 && *p != '\\') {
+        p++;
+    }
+    return p;
+}
+
+
+/* Without SSE2: json_ascii_run's eight-byte steps do it all. */
+static const char *
+json_ascii_run16(const char *p, const char *end)
+{
+    (void) end;
+    return p;
+}
+
+
 /* Without SSE2: a byte a step. */
 static size_t
 json_skim_run(const char *p, size_t q, size_t len)
@@ -857,11 +925,13 @@ json_string_run(const char *p, size_t q, size_t len)
 
 /*
  * End of the run of plain ASCII (0x20 to 0x7f, no backslash) that starts at
- * p, at most end: eight bytes a step as json_string_run(), then byte by byte.
+ * p, at most end: sixteen bytes a step with SSE2, eight as
+ * json_string_run(), then byte by byte.
  */
 static const char *
 json_ascii_run(const char *p, const char *end)
 {
+    p = json_ascii_run16(p, end);
     if (JSON_LITTLE_ENDIAN) {
         const uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
 
@@ -1228,12 +1298,18 @@ json_unescape(const char *s, size_t n, char *dst, size_t *outlen)
             return SL_EPARSE;
         }
         if (c >= 0x80) {
-            k = json_utf8_len((const unsigned char *) p, (const unsigned char *) end);
-            if (k == 0) {
+            /* text in other scripts: up to the next escape or control byte, checked at once */
+            const char *q = json_text_run(p + 1, end);
+
+            if (sl_utf8_text(p, (size_t) (q - p)) < 0) {
                 return SL_EPARSE;
             }
-            src = (const unsigned char *) p;
-            p += k;
+            if (dst != NULL) {
+                memcpy(dst + o, p, (size_t) (q - p));
+            }
+            o += (size_t) (q - p);
+            p = q;
+            continue;
         } else {
             unsigned cp;
 
@@ -1294,40 +1370,6 @@ json_unescape(const char *s, size_t n, char *dst, size_t *outlen)
     }
     *outlen = o;
     return 0;
-}
-
-
-/* Length of the valid UTF-8 sequence at p (not ASCII), or 0. */
-static size_t
-json_utf8_len(const unsigned char *p, const unsigned char *end)
-{
-    unsigned char c = p[0];
-    unsigned char lo = 0x80;
-    unsigned char hi = 0xbf;
-    size_t n;
-
-    if (c >= 0xc2 && c <= 0xdf) {
-        n = 2;
-    } else if (c >= 0xe0 && c <= 0xef) {
-        n = 3;
-        lo = c == 0xe0 ? 0xa0 : 0x80; /* no overlong forms */
-        hi = c == 0xed ? 0x9f : 0xbf; /* no surrogates */
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        n = 4;
-        lo = c == 0xf0 ? 0x90 : 0x80;
-        hi = c == 0xf4 ? 0x8f : 0xbf; /* nothing past U+10FFFF */
-    } else {
-        return 0;
-    }
-    if ((size_t) (end - p) < n || p[1] < lo || p[1] > hi) {
-        return 0;
-    }
-    for (size_t i = 2; i < n; i++) {
-        if (p[i] < 0x80 || p[i] > 0xbf) {
-            return 0;
-        }
-    }
-    return n;
 }
 
 

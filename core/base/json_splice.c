@@ -41,6 +41,16 @@ static inline bool json_raw_plain16(const char *p, size_t n) __attribute__((alwa
 static char *json_put(char *d, const char *s, size_t n);
 static size_t json_escaped_len(sl_str_t s);
 static char *json_escape(char *d, sl_str_t s);
+static char *json_escape_one(char *d, unsigned char c);
+static unsigned json_esc16(const char *p);
+
+/* the bytes an escape adds, by byte: "\\n" and its kind 1, "\\u001f" and its kind 5 */
+static const unsigned char json_esc_extra[256] = {
+    [0] = 5,  [1] = 5,  [2] = 5,  [3] = 5,  [4] = 5,  [5] = 5,   [6] = 5,    [7] = 5,  [8] = 1,
+    [9] = 1,  [10] = 1, [11] = 5, [12] = 1, [13] = 1, [14] = 5,  [15] = 5,   [16] = 5, [17] = 5,
+    [18] = 5, [19] = 5, [20] = 5, [21] = 5, [22] = 5, [23] = 5,  [24] = 5,   [25] = 5, [26] = 5,
+    [27] = 5, [28] = 5, [29] = 5, [30] = 5, [31] = 5, ['"'] = 1, ['\\'] = 1,
+};
 
 
 int
@@ -324,79 +334,132 @@ json_edits_before(const sl_json_edit_t *edits, size_t n, size_t lo, size_t at, b
 }
 
 
-/* Bytes json_escape() writes for s, quotes included. */
+/*
+ * Bytes json_escape() writes for s, quotes included: s's own, and what
+ * its escapes add, found sixteen bytes at a time (json_esc16()).
+ */
 static size_t
 json_escaped_len(sl_str_t s)
 {
-    size_t n = 2;
+    size_t n = s.len + 2, i = 0;
 
-    for (size_t i = 0; i < s.len; i++) {
-        unsigned char c = (unsigned char) s.p[i];
-
-        if (c == '"' || c == '\\' || c == '\b' || c == '\f' || c == '\n' || c == '\r'
-            || c == '\t') {
-            n += 2;
-        } else if (c < 0x20) {
-            n += 6;
-        } else {
-            n++;
+    for (; i + 16 <= s.len; i += 16) {
+        for (unsigned m = json_esc16(s.p + i); m != 0; m &= m - 1) {
+            n += json_esc_extra[(unsigned char) s.p[i + (size_t) __builtin_ctz(m)]];
         }
+    }
+    for (; i < s.len; i++) {
+        n += json_esc_extra[(unsigned char) s.p[i]];
     }
     return n;
 }
 
 
-/* Writes s as a JSON string at d, the way jansson's dump does; returns the end. */
+/*
+ * Writes s as a JSON string at d, the way jansson's dump does; returns the
+ * end. Sixteen bytes at a time are stored whole and kept up to the first
+ * byte that needs an escape (the rest is written again from there): d
+ * always has room for them, since each byte of s takes one byte of d at
+ * least.
+ */
 static char *
 json_escape(char *d, sl_str_t s)
 {
-    static const char hex[] = "0123456789ABCDEF";
+    size_t i = 0;
 
     *d++ = '"';
-    for (size_t i = 0; i < s.len; i++) {
-        unsigned char c = (unsigned char) s.p[i];
-        char esc = 0;
+    while (i < s.len) {
+        unsigned char c;
 
-        switch (c) {
-        case '"':
-            esc = '"';
-            break;
-        case '\\':
-            esc = '\\';
-            break;
-        case '\b':
-            esc = 'b';
-            break;
-        case '\f':
-            esc = 'f';
-            break;
-        case '\n':
-            esc = 'n';
-            break;
-        case '\r':
-            esc = 'r';
-            break;
-        case '\t':
-            esc = 't';
-            break;
-        default:
-            break;
+        if (i + 16 <= s.len) {
+            unsigned m = json_esc16(s.p + i);
+
+            memcpy(d, s.p + i, 16);
+            if (m == 0) {
+                d += 16;
+                i += 16;
+                continue;
+            }
+            d += __builtin_ctz(m);
+            i += (size_t) __builtin_ctz(m);
         }
-        if (esc != 0) {
-            *d++ = '\\';
-            *d++ = esc;
-        } else if (c < 0x20) {
-            memcpy(d, "\\u00", 4);
-            d[4] = hex[c >> 4];
-            d[5] = hex[c & 0xf];
-            d += 6;
-        } else {
+        c = (unsigned char) s.p[i++];
+        if (json_esc_extra[c] == 0) {
             *d++ = (char) c;
+        } else {
+            d = json_escape_one(d, c);
         }
     }
     *d++ = '"';
     return d;
 }
+
+
+/* Writes the escape of c (a control byte, '"' or '\\') at d; returns the end. */
+static char *
+json_escape_one(char *d, unsigned char c)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    char esc = 0;
+
+    switch (c) {
+    case '"':
+        esc = '"';
+        break;
+    case '\\':
+        esc = '\\';
+        break;
+    case '\b':
+        esc = 'b';
+        break;
+    case '\f':
+        esc = 'f';
+        break;
+    case '\n':
+        esc = 'n';
+        break;
+    case '\r':
+        esc = 'r';
+        break;
+    case '\t':
+        esc = 't';
+        break;
+    default:
+        memcpy(d, "\\u00", 4);
+        d[4] = hex[c >> 4];
+        d[5] = hex[c & 0xf];
+        return d + 6;
+    }
+    d[0] = '\\';
+    d[1] = esc;
+    return d + 2;
+}
+
+
+#if defined(__SSE2__)
+/* The bits of the sixteen bytes at p that need an escape (a control byte, '"' or '\\'). */
+static unsigned
+json_esc16(const char *p)
+{
+    __m128i v = _mm_loadu_si128((const __m128i *) (const void *) p);
+
+    return (unsigned) _mm_movemask_epi8(_mm_or_si128(
+        _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')), _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))),
+        _mm_cmpeq_epi8(_mm_min_epu8(v, _mm_set1_epi8(0x1f)), v)));
+}
+#else
+/* Without SSE2: the same from the table, a byte at a time. */
+static unsigned
+json_esc16(const char *p)
+{
+    unsigned m = 0;
+
+    for (unsigned k = 0; k < 16; k++) {
+        m |= (json_esc_extra[(unsigned char) p[k]] != 0 ? 1u : 0u) << k;
+    }
+    return m;
+}
+#endif
 
 
 void

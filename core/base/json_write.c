@@ -170,44 +170,14 @@ sl_json_w_key(sl_json_w_t *w, sl_str_t key)
 }
 
 
-/*
- * s quoted (and escaped as sl_json_quote() escapes), then ':' for a key;
- * text with nothing to escape, a key's usual case, in one copy.
- */
+/* s quoted (and escaped) by sl_json_quote(), then ':' for a key. */
 static void
 json_w_quote(sl_json_w_t *w, sl_str_t s, bool key)
 {
-    sl_buf_t *b = &w->buf;
-    size_t i = 0;
-    char *d;
-
-    while (i < s.len) {
-        unsigned char c = (unsigned char) s.p[i];
-
-        if (c < 0x20 || c == '"' || c == '\\') {
-            break;
-        }
-        i++;
-    }
-    if (i < s.len) {
-        sl_json_quote(b, s);
-        if (key) {
-            sl_buf_append(b, ":", 1);
-        }
-        return;
-    }
-    sl_buf_reserve(b, s.len + 3);
-    d = b->p + b->len;
-    *d++ = '"';
-    if (s.len > 0) {
-        memcpy(d, s.p, s.len);
-    }
-    d += s.len;
-    *d++ = '"';
+    sl_json_quote(&w->buf, s);
     if (key) {
-        *d++ = ':';
+        sl_buf_append(&w->buf, ":", 1);
     }
-    b->len = (size_t) (d - b->p);
 }
 
 

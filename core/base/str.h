@@ -56,4 +56,14 @@ uint64_t sl_str_hash2(const char *a, const char *b);
  */
 size_t sl_utf8_char_len(const char *p, size_t n);
 
+/*
+ * Whether p[0..n) is text a JSON string may hold as it is (utf8.c): 0, or
+ * SL_EPARSE for a control byte (below 0x20) or invalid UTF-8 (as
+ * sl_utf8_char_len() reads it). 32 bytes a step when the CPU has AVX2.
+ */
+int sl_utf8_text(const char *p, size_t n);
+
+/* For the tests: whether sl_utf8_text() may use AVX2; true when it now does. */
+bool sl_utf8_text_simd(bool on);
+
 #endif

@@ -28,6 +28,7 @@
 
 #include "core/base/errno.h"
 #include "core/base/json.h"
+#include "core/base/str.h"
 #include "core/base/shm.h"
 #include "core/gateway/features.h"
 #include "core/gateway/guard_internal.h"
@@ -729,7 +730,7 @@ guard_walk_string(guard_walk_t *w, int v)
     bool changed;
     int rc;
 
-    if ((plain & SL__GUARD_PLAIN_HIGH) && sl__guard_utf8(text, n) < 0) {
+    if ((plain & SL__GUARD_PLAIN_HIGH) && sl_utf8_text(text, n) < 0) {
         w->bad = true; /* a control byte or bad UTF-8 */
         return 0;
     }

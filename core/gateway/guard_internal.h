@@ -327,7 +327,7 @@ typedef struct sl__guard_map {
  * or SL_EPARSE for an escape that is not one (a bad letter, a \u without
  * four hex digits). Strict, SL_EPARSE also for the escapes the JSON reader
  * refuses: \u0000 and a surrogate not in a pair (its bytes outside the
- * escapes are sl__guard_utf8's to check); else those decode as they are.
+ * escapes are sl_utf8_text's to check); else those decode as they are.
  */
 int sl__guard_decode(const char *p, size_t n, sl_buf_t *out, sl__guard_map_t *map, bool strict);
 
@@ -339,12 +339,5 @@ size_t sl__guard_map_raw(const sl__guard_map_t *map, size_t d);
 
 /* What p[0..n) holds besides printable ASCII: SL__GUARD_PLAIN_* bits. */
 unsigned sl__guard_plain(const char *p, size_t n);
-
-/*
- * Whether the bytes of a JSON string body p[0..n) outside its escapes are
- * what the JSON reader takes (guard_utf8.c): 0, or SL_EPARSE for a control
- * byte or invalid UTF-8.
- */
-int sl__guard_utf8(const char *p, size_t n);
 
 #endif

@@ -7,8 +7,8 @@
  * whether the rest is a text as it stands or a list of pieces
  * (guard_diff_make(): prefixes, digit groups, separators, ...); the second
  * where the scan starts (a fraction of the text). Any difference in the
- * hits aborts, as does one in sl__guard_plain() or in sl__guard_utf8()
- * (against the JSON reader).
+ * hits aborts, as does one in sl__guard_plain() or in sl_utf8_text()
+ * (against a character-at-a-time reference).
  *
  *   ninja -C build-fuzz test/fuzz/fuzz_guard_detect
  *   build-fuzz/test/fuzz/fuzz_guard_detect -max_total_time=60 test/fuzz/corpus/guard_detect

@@ -8,8 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/base/json.h"
-#include "core/base/pool.h"
+#include "core/base/str.h"
 #include "core/gateway/guard_internal.h"
 #include "guardref/guard_detect_ref.h"
 
@@ -267,6 +266,7 @@ guard_diff_check(const char *t, size_t len, size_t from, unsigned mask, char *wh
             continue; /* not on this machine */
         }
         got.n = 0;
+        sl_utf8_text_simd(isa == SL__GUARD_ISA_AVX2); /* byte by byte under the others */
         sl__guard_detect(c, len, from, mask, &got);
         rc = diff_same(&got, &ref, isa, why, whylen);
         if (rc == 0
@@ -276,13 +276,14 @@ guard_diff_check(const char *t, size_t len, size_t from, unsigned mask, char *wh
                      sl__guard_ref_plain(c + from, len - from));
             rc = -1;
         }
-        if (rc == 0 && (sl__guard_utf8(c + from, len - from) == 0) != utf8) {
-            snprintf(why, whylen, "isa %u: sl__guard_utf8() says %s, the JSON reader %s", isa,
+        if (rc == 0 && (sl_utf8_text(c + from, len - from) == 0) != utf8) {
+            snprintf(why, whylen, "isa %u: sl_utf8_text() says %s, the reference %s", isa,
                      utf8 ? "invalid" : "valid", utf8 ? "valid" : "invalid");
             rc = -1;
         }
     }
     sl__guard_detect_isa(SL__GUARD_ISA_BEST);
+    sl_utf8_text_simd(true);
     sl__guard_hits_free(&got);
     free(ref.v);
     free(c);
@@ -291,26 +292,17 @@ guard_diff_check(const char *t, size_t len, size_t from, unsigned mask, char *wh
 
 
 /*
- * Whether the JSON reader takes t[0..len) as a string's bytes (what
- * sl__guard_utf8() answers): quoted, with '"' and '\\' read as 'x'
- * (sl__guard_utf8() does not look into escapes).
+ * What sl_utf8_text() of t[0..len) answers, a character at a time by
+ * sl_utf8_char_len(): no byte below 0x20, no ill-formed character.
  */
 static bool
 diff_utf8_ref(const char *t, size_t len)
 {
-    sl_pool_t *pool = sl_pool_create(0);
-    sl_json_t *doc = sl_json_create(pool);
-    char *q = sl_palloc(pool, len + 2);
-    size_t n;
-    bool ok;
-
-    q[0] = '"';
-    for (size_t i = 0; i < len; i++) {
-        q[i + 1] = t[i] == '"' || t[i] == '\\' ? 'x' : t[i];
+    for (size_t i = 0, k; i < len; i += k) {
+        k = sl_utf8_char_len(t + i, len - i);
+        if (k == 0 || (unsigned char) t[i] < 0x20) {
+            return false;
+        }
     }
-    q[len + 1] = '"';
-    ok =
-        sl_json_parse(doc, q, len + 2, NULL) == 0 && sl_json_string_len(doc, SL_JSON_ROOT, &n) == 0;
-    sl_pool_destroy(pool);
-    return ok;
+    return true;
 }

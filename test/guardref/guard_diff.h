@@ -13,8 +13,8 @@
 /*
  * Runs both detectors over t[0..len) (from and mask as sl__guard_detect
  * takes them) and both sl__guard_plain() over t[from..len) under every
- * instruction set of the scan, and sl__guard_utf8() over t[from..len)
- * against the JSON reader; 0 when every run gives exactly the
+ * instruction set of the scan, and sl_utf8_text() over t[from..len)
+ * against a character-at-a-time reference; 0 when every run gives exactly the
  * reference's hits (same order) and answers, else -1 with what
  * differs in why (NUL-terminated). The text is copied to a buffer of its
  * exact size first, so a read past it is a sanitizer report.

@@ -46,8 +46,6 @@ static sl_call_t *prompt_call(sl_pool_t *pool, size_t n, const char *image, unsi
 static sl_conf_t *good_conf(sl_guard_who_t *who);
 static int exact_decode(sl_buf_t raw, sl_buf_t *out, sl__guard_map_t *map);
 static sl_call_t *text_call(sl_pool_t *pool, const char *a, const char *b, const char *c);
-static bool utf8_ref(sl_pool_t *pool, const unsigned char *s, size_t n);
-static void utf8_check(sl_pool_t *pool, const unsigned char *s, size_t n);
 
 #define SLUICE_KEY "sk-sluice-0123456789abcdefghijklmnopqrstuvwxyzABCDEFG"
 #define JWT \
@@ -1139,143 +1137,6 @@ test_decode_generated(void **state)
 }
 
 /*
- * Whether the JSON reader takes s[0..n) as a string's bytes: the reference
- * for sl__guard_utf8 ('"' and '\\' read as 'x', which it takes as well:
- * sl__guard_utf8 does not look into escapes).
- */
-static bool
-utf8_ref(sl_pool_t *pool, const unsigned char *s, size_t n)
-{
-    sl_json_t *doc = sl_json_create(pool);
-    char *q = sl_palloc(pool, n + 2);
-    size_t len;
-
-    q[0] = '"';
-    for (size_t i = 0; i < n; i++) {
-        q[i + 1] = s[i] == '"' || s[i] == '\\' ? 'x' : (char) s[i];
-    }
-    q[n + 1] = '"';
-    return sl_json_parse(doc, q, n + 2, NULL) == 0
-           && sl_json_string_len(doc, SL_JSON_ROOT, &len) == 0;
-}
-
-
-/* sl__guard_utf8 of s[0..n) under every instruction set this machine has, against utf8_ref. */
-static void
-utf8_check(sl_pool_t *pool, const unsigned char *s, size_t n)
-{
-    bool want = utf8_ref(pool, s, n);
-
-    for (unsigned isa = SL__GUARD_ISA_SCALAR; isa <= SL__GUARD_ISA_AVX2; isa++) {
-        if (sl__guard_detect_isa(isa) != 0) {
-            continue; /* this machine lacks it */
-        }
-        if ((sl__guard_utf8((const char *) s, n) == 0) != want) {
-            char hex[3 * 80 + 1] = "";
-
-            for (size_t i = 0; i < n && i < 80; i++) {
-                snprintf(hex + 3 * i, 4, "%02x ", s[i]);
-            }
-            fail_msg("isa %u: sl__guard_utf8 says %s, the JSON reader %s: %zu bytes: %s", isa,
-                     want ? "invalid" : "valid", want ? "valid" : "invalid", n, hex);
-        }
-    }
-    sl_pool_reset(pool);
-}
-
-
-/*
- * sl__guard_utf8 against the JSON reader: every pair of bytes, every
- * three-byte sequence from E0..EF and the four-byte ones from F0..F7 with
- * bytes around the continuation range, each at the start, across the
- * 32-byte step (and the block before's last three bytes) and cut short at
- * the end; then generated strings of valid and broken sequences.
- */
-static void
-test_utf8(void **state)
-{
-    static const size_t at[] = { 0, 29, 30, 31, 33, 40 };
-    static const unsigned char edge[] = { 0x00, 0x1f, 0x20, 0x7f, 0x80, 0x8f, 0x90,
-                                          0x9f, 0xa0, 0xbf, 0xc0, 0xc2, 0xe0, 0xf0 };
-    static const char *const seqs[] = { "a",
-                                        "\xc3\xa9",
-                                        "\xe2\x80\x94",
-                                        "\xf0\x9f\x98\x80",
-                                        "\xed\x9f\xbf",
-                                        "\xee\x80\x80",
-                                        "\xf4\x8f\xbf\xbf",
-                                        "\xef\xbf\xbf",
-                                        "\xc2\x80",
-                                        "\n",
-                                        "\xc0\xaf",
-                                        "\xed\xa0\x80",
-                                        "\xf4\x90\x80\x80",
-                                        "\xe0\x9f\xbf",
-                                        "\xf0\x8f\xbf\xbf",
-                                        "\x80",
-                                        "\xbf\xbf",
-                                        "\xf8\x88\x80\x80",
-                                        "\xc3",
-                                        "\xe2\x80",
-                                        "\xf0\x9f\x98",
-                                        "\x01",
-                                        "\xff" };
-    sl_pool_t *pool = sl_pool_create(0);
-    unsigned char b[64];
-    unsigned seed = 11;
-
-    (void) state;
-    for (size_t k = 0; k < sizeof(at) / sizeof(at[0]); k++) {
-        for (unsigned x = 0; x < 256; x++) {
-            for (unsigned y = 0; y < 256; y++) {
-                memset(b, 'a', sizeof(b));
-                b[at[k]] = (unsigned char) x;
-                b[at[k] + 1] = (unsigned char) y;
-                utf8_check(pool, b, at[k] + (k % 2 == 0 ? 2 : 9));
-            }
-        }
-    }
-    for (size_t k = 0; k < sizeof(at) / sizeof(at[0]); k++) {
-        for (unsigned x = 0xe0; x <= 0xf7; x++) {
-            for (unsigned y = 0x70; y < 0xc4; y++) {
-                for (size_t z = 0; z < sizeof(edge); z++) {
-                    memset(b, 'a', sizeof(b));
-                    b[at[k]] = (unsigned char) x;
-                    b[at[k] + 1] = (unsigned char) y;
-                    b[at[k] + 2] = edge[z];
-                    b[at[k] + 3] = x >= 0xf0 ? edge[(z * 5 + y) % sizeof(edge)] : 'a';
-                    utf8_check(pool, b, at[k] + 4);
-                    utf8_check(pool, b, at[k] + 3); /* cut short, for a four-byte one */
-                }
-            }
-        }
-    }
-    for (int round = 0; round < 20000; round++) {
-        unsigned char t[400];
-        size_t n = 0, want = (size_t) round % 380;
-
-        while (n < want) {
-            const char *q;
-            size_t ql;
-
-            seed = seed * 1103515245u + 12345u;
-            /* mostly ASCII and valid sequences; a broken one now and then */
-            q = (seed >> 16) % 4 != 0 ? "abc d" : seqs[(seed >> 8) % (round % 7 == 0 ? 23 : 10)];
-            ql = strlen(q) > 0 ? strlen(q) : 1;
-            if (n + ql > sizeof(t)) {
-                break;
-            }
-            memcpy(t + n, q, ql);
-            n += ql;
-        }
-        utf8_check(pool, t, n);
-    }
-    assert_int_equal(sl__guard_detect_isa(SL__GUARD_ISA_BEST), 0);
-    sl_pool_destroy(pool);
-}
-
-
-/*
  * sl__guard_decode strict (a request's string) refuses the escapes the
  * JSON reader refuses, and decodes them as they are when not (an answer's
  * literal, passed on whatever it holds); a bad escape fails either way.
@@ -1968,7 +1829,6 @@ main(void)
         cmocka_unit_test(test_unquote),
         cmocka_unit_test(test_decode_generated),
         cmocka_unit_test(test_decode_positions),
-        cmocka_unit_test(test_utf8),
         cmocka_unit_test(test_decode_strict),
         cmocka_unit_test(test_luhn_generated),
         cmocka_unit_test(test_plain_generated),

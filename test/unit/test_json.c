@@ -94,6 +94,7 @@ static void test_splice_strings_bytes(void **state);
 static void test_dom(void **state);
 static void test_strict(void **state);
 static void test_writer(void **state);
+static void test_quote_generated(void **state);
 static void test_writer_misuse(void **state);
 
 
@@ -1801,6 +1802,82 @@ test_writer_misuse(void **state)
 }
 
 
+/*
+ * sl_json_quote against jansson's dump on generated strings (the escaped
+ * bytes, '/', DEL and UTF-8 among plain runs of every length around the
+ * sixteen-byte steps), each copied to a heap block of its exact size (a
+ * read past it is a sanitizer report); and the JSON reader reads back
+ * what was quoted.
+ */
+static void
+test_quote_generated(void **state)
+{
+    static const char *const piece[] = { "a",
+                                         "bcdefghijklmnopq",
+                                         " ",
+                                         "\"",
+                                         "\\",
+                                         "/",
+                                         "\b",
+                                         "\f",
+                                         "\n",
+                                         "\r",
+                                         "\t",
+                                         "\x01",
+                                         "\x1f",
+                                         "\x7f",
+                                         "\xc3\xa9",
+                                         "\xe2\x82\xac",
+                                         "\xf0\x9f\x98\x80" };
+    sl_pool_t *pool = sl_pool_create(0);
+    sl_buf_t in = SL_BUF_INIT, out = SL_BUF_INIT;
+    unsigned seed = 5;
+
+    (void) state;
+    for (int round = 0; round < 4000; round++) {
+        size_t want = (size_t) round % 90;
+        sl_json_t *doc = sl_json_create(pool);
+        json_t *js;
+        char *ref, *exact;
+        sl_str_t back;
+
+        sl_buf_clear(&in);
+        while (in.len < want) {
+            seed = seed * 1103515245u + 12345u;
+            /* mostly plain text, so that whole sixteen-byte steps happen */
+            sl_buf_puts(&in, (seed >> 16) % 3 != 0
+                                 ? piece[(seed >> 8) % 2]
+                                 : piece[(seed >> 8) % (sizeof(piece) / sizeof(piece[0]))]);
+        }
+        exact = malloc(in.len > 0 ? in.len : 1);
+        assert_non_null(exact);
+        if (in.len > 0) {
+            memcpy(exact, in.p, in.len);
+        }
+        sl_buf_clear(&out);
+        sl_json_quote(&out, (sl_str_t){ exact, in.len });
+        js = json_stringn(exact, in.len);
+        assert_non_null(js);
+        ref = json_dumps(js, JSON_ENCODE_ANY);
+        assert_non_null(ref);
+        if (out.len != strlen(ref) || memcmp(out.p, ref, out.len) != 0) {
+            fail_msg("round %d: quoted %.*s, jansson %s", round, (int) out.len, out.p, ref);
+        }
+        assert_int_equal(sl_json_parse(doc, out.p, out.len, NULL), 0);
+        assert_int_equal(sl_json_string(doc, SL_JSON_ROOT, pool, &back), 0);
+        assert_int_equal(back.len, in.len);
+        assert_memory_equal(back.p, in.p, in.len);
+        free(ref);
+        json_decref(js);
+        free(exact);
+        sl_pool_reset(pool);
+    }
+    sl_buf_free(&in);
+    sl_buf_free(&out);
+    sl_pool_destroy(pool);
+}
+
+
 int
 main(void)
 {
@@ -1821,6 +1898,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_growth, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reuse, setup, teardown),
         cmocka_unit_test(test_tok_boundary),
+        cmocka_unit_test(test_quote_generated),
         cmocka_unit_test_setup_teardown(test_depth, setup, teardown),
         cmocka_unit_test_setup_teardown(test_depth_limit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_linear, setup, teardown),

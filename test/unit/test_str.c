@@ -4,6 +4,7 @@
  * compare, including inputs of different lengths.
  */
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <setjmp.h>
@@ -34,6 +35,9 @@ static void test_to_u64_overflow(void **state);
 static void test_to_u64_garbage(void **state);
 static void test_ct_eq(void **state);
 static void test_utf8_char_len(void **state);
+static bool utf8_ref(const unsigned char *s, size_t n);
+static void utf8_check(const unsigned char *s, size_t n);
+static void test_utf8_text(void **state);
 
 
 static sl_str_t
@@ -321,6 +325,136 @@ test_hash2(void **state)
 }
 
 
+/*
+ * The reference for sl_utf8_text: a character at a time by
+ * sl_utf8_char_len (tested on its own above), no byte below 0x20.
+ */
+static bool
+utf8_ref(const unsigned char *s, size_t n)
+{
+    for (size_t i = 0, k; i < n; i += k) {
+        k = sl_utf8_char_len((const char *) s + i, n - i);
+        if (k == 0 || s[i] < 0x20) {
+            return false;
+        }
+    }
+    return true;
+}
+
+
+/* sl_utf8_text of s[0..n), byte by byte and with AVX2 (when the CPU has it), against utf8_ref. */
+static void
+utf8_check(const unsigned char *s, size_t n)
+{
+    bool want = utf8_ref(s, n);
+
+    for (int simd = 0; simd < 2; simd++) {
+        if (!sl_utf8_text_simd(simd == 1) && simd == 1) {
+            break; /* this machine lacks AVX2 */
+        }
+        if ((sl_utf8_text((const char *) s, n) == 0) != want) {
+            char hex[3 * 80 + 1] = "";
+
+            for (size_t i = 0; i < n && i < 80; i++) {
+                snprintf(hex + 3 * i, 4, "%02x ", s[i]);
+            }
+            fail_msg("%s: sl_utf8_text says %s, the reference %s: %zu bytes: %s",
+                     simd == 1 ? "AVX2" : "bytewise", want ? "invalid" : "valid",
+                     want ? "valid" : "invalid", n, hex);
+        }
+    }
+}
+
+
+/*
+ * sl_utf8_text against the reference: every pair of bytes, every
+ * three-byte sequence from E0..EF and the four-byte ones from F0..F7 with
+ * bytes around the continuation range, each at the start, across the
+ * 32-byte step (and the block before's last three bytes) and cut short at
+ * the end; then generated strings of valid and broken sequences.
+ */
+static void
+test_utf8_text(void **state)
+{
+    static const size_t at[] = { 0, 29, 30, 31, 33, 40 };
+    static const unsigned char edge[] = { 0x00, 0x1f, 0x20, 0x7f, 0x80, 0x8f, 0x90,
+                                          0x9f, 0xa0, 0xbf, 0xc0, 0xc2, 0xe0, 0xf0 };
+    static const char *const seqs[] = { "a",
+                                        "\xc3\xa9",
+                                        "\xe2\x80\x94",
+                                        "\xf0\x9f\x98\x80",
+                                        "\xed\x9f\xbf",
+                                        "\xee\x80\x80",
+                                        "\xf4\x8f\xbf\xbf",
+                                        "\xef\xbf\xbf",
+                                        "\xc2\x80",
+                                        "\n",
+                                        "\xc0\xaf",
+                                        "\xed\xa0\x80",
+                                        "\xf4\x90\x80\x80",
+                                        "\xe0\x9f\xbf",
+                                        "\xf0\x8f\xbf\xbf",
+                                        "\x80",
+                                        "\xbf\xbf",
+                                        "\xf8\x88\x80\x80",
+                                        "\xc3",
+                                        "\xe2\x80",
+                                        "\xf0\x9f\x98",
+                                        "\x01",
+                                        "\xff" };
+    unsigned char b[64];
+    unsigned seed = 11;
+
+    (void) state;
+    for (size_t k = 0; k < sizeof(at) / sizeof(at[0]); k++) {
+        for (unsigned x = 0; x < 256; x++) {
+            for (unsigned y = 0; y < 256; y++) {
+                memset(b, 'a', sizeof(b));
+                b[at[k]] = (unsigned char) x;
+                b[at[k] + 1] = (unsigned char) y;
+                utf8_check(b, at[k] + (k % 2 == 0 ? 2 : 9));
+            }
+        }
+    }
+    for (size_t k = 0; k < sizeof(at) / sizeof(at[0]); k++) {
+        for (unsigned x = 0xe0; x <= 0xf7; x++) {
+            for (unsigned y = 0x70; y < 0xc4; y++) {
+                for (size_t z = 0; z < sizeof(edge); z++) {
+                    memset(b, 'a', sizeof(b));
+                    b[at[k]] = (unsigned char) x;
+                    b[at[k] + 1] = (unsigned char) y;
+                    b[at[k] + 2] = edge[z];
+                    b[at[k] + 3] = x >= 0xf0 ? edge[(z * 5 + y) % sizeof(edge)] : 'a';
+                    utf8_check(b, at[k] + 4);
+                    utf8_check(b, at[k] + 3); /* cut short, for a four-byte one */
+                }
+            }
+        }
+    }
+    for (int round = 0; round < 20000; round++) {
+        unsigned char t[400];
+        size_t n = 0, want = (size_t) round % 380;
+
+        while (n < want) {
+            const char *q;
+            size_t ql;
+
+            seed = seed * 1103515245u + 12345u;
+            /* mostly ASCII and valid sequences; a broken one now and then */
+            q = (seed >> 16) % 4 != 0 ? "abc d" : seqs[(seed >> 8) % (round % 7 == 0 ? 23 : 10)];
+            ql = strlen(q) > 0 ? strlen(q) : 1;
+            if (n + ql > sizeof(t)) {
+                break;
+            }
+            memcpy(t + n, q, ql);
+            n += ql;
+        }
+        utf8_check(t, n);
+    }
+    sl_utf8_text_simd(true);
+}
+
+
 int
 main(void)
 {
@@ -336,6 +470,7 @@ main(void)
         cmocka_unit_test(test_to_u64_garbage),
         cmocka_unit_test(test_ct_eq),
         cmocka_unit_test(test_utf8_char_len),
+        cmocka_unit_test(test_utf8_text),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,32 +1,30 @@
 /*
- * Whether a request string's bytes are text the JSON reader takes (what
- * core/base/json.c's json_unescape refuses outside the escapes): no control
- * byte (below 0x20) and valid UTF-8, with no overlong form, no surrogate,
- * nothing past U+10FFFF and no sequence cut short. The escapes are ASCII
- * and are not looked into (sl__guard_decode checks them).
+ * Whether bytes are text a JSON string may hold as they are (what the JSON
+ * reader, core/base/json.c, takes between its escapes): no control byte
+ * (below 0x20) and valid UTF-8, with no overlong form, no surrogate,
+ * nothing past U+10FFFF and no sequence cut short.
  *
- * The guard asks only for a string with a byte outside printable ASCII
- * (sl__guard_plain), which in real prompts is most of them: one em dash or
- * curly quote is enough. Byte by byte, that check took longer than the
- * detectors' whole scan of the same text. With AVX2 (when the scan uses it,
- * sl__guard_isa()) it takes 32 bytes a step, by the lookup method of Keiser
- * and Lemire ("Validating UTF-8 in less than one instruction per byte",
- * 2021): every error of a pair of bytes is one bit in three 16-entry tables,
- * looked up by the first byte's high and low nibbles and the second byte's
- * high nibble; a bit set in all three is an error. The one case that needs
- * more than a pair, a third or fourth byte of a sequence, is where the byte
- * two before starts a three-byte sequence or the byte three before a
- * four-byte one: there the pair must be two continuation bytes, and
- * nowhere else. A block of ASCII only checks for control bytes and for a
- * sequence the block before left open.
+ * Byte by byte this is slow on text in other scripts (a mispredicted
+ * branch a character: 25 us for 20 KiB of Cyrillic), and the guard and
+ * the JSON reader ask it of every string with a byte outside printable
+ * ASCII, which in real prompts is most of them. With AVX2 (when the CPU
+ * has it, chosen at run time) it takes 32 bytes a step, by the lookup
+ * method of Keiser and Lemire ("Validating UTF-8 in less than one
+ * instruction per byte", 2021): every error of a pair of bytes is one bit
+ * in three 16-entry tables, looked up by the first byte's high and low
+ * nibbles and the second byte's high nibble; a bit set in all three is an
+ * error. The one case that needs more than a pair, a third or fourth byte
+ * of a sequence, is where the byte two before starts a three-byte sequence
+ * or the byte three before a four-byte one: there the pair must be two
+ * continuation bytes, and nowhere else. A block of ASCII only checks for
+ * control bytes and for a sequence the block before left open.
  */
-#include "core/gateway/guard_internal.h"
+#include "core/base/str.h"
 
 #include <stdbool.h>
 #include <string.h>
 
 #include "core/base/errno.h"
-#include "core/base/str.h"
 
 /* 1 when the AVX2 code is built (target attribute, chosen at run time); 0: a stand-in */
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
@@ -52,6 +50,10 @@ static int utf8_scalar(const unsigned char *p, size_t n);
 static int utf8_avx2(const char *p, size_t n) __attribute__((target("avx2")));
 #endif
 static int utf8_avx2(const char *p, size_t n);
+static bool utf8_cpu_avx2(void);
+
+/* whether sl_utf8_text() uses AVX2: -1 until its first call (sl_utf8_text_simd() sets it) */
+static int utf8_simd = -1;
 
 /* By the first byte's high nibble. */
 static const unsigned char utf8_first_high[16] = {
@@ -115,12 +117,23 @@ static const unsigned char utf8_second_high[16] = {
 
 
 int
-sl__guard_utf8(const char *p, size_t n)
+sl_utf8_text(const char *p, size_t n)
 {
-    if (UTF8_AVX2 && sl__guard_isa() == SL__GUARD_ISA_AVX2) {
+    if (utf8_simd < 0) {
+        utf8_simd = utf8_cpu_avx2() ? 1 : 0;
+    }
+    if (UTF8_AVX2 && utf8_simd == 1) {
         return utf8_avx2(p, n);
     }
     return utf8_scalar((const unsigned char *) p, n);
+}
+
+
+bool
+sl_utf8_text_simd(bool on)
+{
+    utf8_simd = on && utf8_cpu_avx2() ? 1 : 0;
+    return utf8_simd == 1;
 }
 
 
@@ -222,11 +235,27 @@ utf8_avx2(const char *p, size_t n)
     err = _mm256_or_si256(err, open); /* a sequence the text ends in */
     return _mm256_testz_si256(err, err) ? 0 : SL_EPARSE;
 }
+
+
+/* Whether this CPU runs AVX2. */
+static bool
+utf8_cpu_avx2(void)
+{
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2");
+}
 #else
-/* (no AVX2 code in this build: sl__guard_isa() is never AVX2, and nothing calls it) */
+/* (no AVX2 code in this build: utf8_simd is never 1, and nothing calls it) */
 static int
 utf8_avx2(const char *p, size_t n)
 {
     return utf8_scalar((const unsigned char *) p, n);
+}
+
+
+static bool
+utf8_cpu_avx2(void)
+{
+    return false;
 }
 #endif
