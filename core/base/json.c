@@ -1236,15 +1236,19 @@ sl_json_string(const sl_json_t *doc, int v, sl_pool_t *pool, sl_str_t *out)
     t = &doc->tok[v];
     s = doc->p + t->start;
     n = (size_t) (t->end - t->start);
-    if (json_unescape(s, n, NULL, &len) < 0) {
-        return SL_EPARSE;
-    }
     if (memchr(s, '\\', n) == NULL) {
+        /* its bytes are its text: checked only */
+        if (json_unescape(s, n, NULL, &len) < 0) {
+            return SL_EPARSE;
+        }
         *out = (sl_str_t){ s, n };
         return 0;
     }
-    d = sl_palloc(pool, len + 1);
-    json_unescape(s, n, d, &len);
+    /* decoded in one pass: never longer than the escaped bytes */
+    d = sl_palloc(pool, n + 1);
+    if (json_unescape(s, n, d, &len) < 0) {
+        return SL_EPARSE;
+    }
     d[len] = '\0';
     *out = (sl_str_t){ d, len };
     return 0;
