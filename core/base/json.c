@@ -101,7 +101,7 @@ static int json_strict_keys(const sl_json_t *doc, int obj, sl_pool_t *pool);
 static int json_key_cmp(const void *a, const void *b);
 static bool json_real_ok(const char *p, size_t n);
 
-/* What json_value() and json_key() did besides failing. */
+/* What json_read_value() and json_read_key() did besides failing. */
 enum {
     JSON_DONE = 0, /* read a whole value (*out) */
     JSON_OPEN = 1, /* opened a container (an object's first key read too): its children come next */

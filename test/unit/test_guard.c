@@ -1136,6 +1136,7 @@ test_decode_generated(void **state)
     sl_pool_destroy(pool);
 }
 
+
 /*
  * sl__guard_decode strict (a request's string) refuses the escapes the
  * JSON reader refuses, and decodes them as they are when not (an answer's
