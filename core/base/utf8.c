@@ -21,6 +21,7 @@
  */
 #include "core/base/str.h"
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <string.h>
 
@@ -52,8 +53,12 @@ static int utf8_avx2(const char *p, size_t n) __attribute__((target("avx2")));
 static int utf8_avx2(const char *p, size_t n);
 static bool utf8_cpu_avx2(void);
 
-/* whether sl_utf8_text() uses AVX2: -1 until its first call (sl_utf8_text_simd() sets it) */
-static int utf8_simd = -1;
+/*
+ * Whether sl_utf8_text() uses AVX2: -1 until its first call
+ * (sl_utf8_text_simd() sets it). Atomic: the thread pool's decodes and
+ * guard checks call it beside the loop (all store the same answer).
+ */
+static _Atomic int utf8_simd = -1;
 
 /* By the first byte's high nibble. */
 static const unsigned char utf8_first_high[16] = {
@@ -119,10 +124,13 @@ static const unsigned char utf8_second_high[16] = {
 int
 sl_utf8_text(const char *p, size_t n)
 {
-    if (utf8_simd < 0) {
-        utf8_simd = utf8_cpu_avx2() ? 1 : 0;
+    int simd = atomic_load_explicit(&utf8_simd, memory_order_relaxed);
+
+    if (simd < 0) {
+        simd = utf8_cpu_avx2() ? 1 : 0;
+        atomic_store_explicit(&utf8_simd, simd, memory_order_relaxed);
     }
-    if (UTF8_AVX2 && utf8_simd == 1) {
+    if (UTF8_AVX2 && simd == 1) {
         return utf8_avx2(p, n);
     }
     return utf8_scalar((const unsigned char *) p, n);
@@ -132,8 +140,10 @@ sl_utf8_text(const char *p, size_t n)
 bool
 sl_utf8_text_simd(bool on)
 {
-    utf8_simd = on && utf8_cpu_avx2() ? 1 : 0;
-    return utf8_simd == 1;
+    int simd = on && utf8_cpu_avx2() ? 1 : 0;
+
+    atomic_store_explicit(&utf8_simd, simd, memory_order_relaxed);
+    return simd == 1;
 }
 
 
