@@ -298,6 +298,12 @@ sl_guard_policy_finish(sl_pool_t *pool, sl_guard_policy_t *p)
         }
     }
     p->hold = SL__GUARD_HOLD + longest;
+    /*
+     * the scan's instruction set, chosen here while the configuration loads
+     * (before the workers and their thread pools exist): the scans that run
+     * in the pool beside the loop then only read it
+     */
+    (void) sl__guard_isa();
 }
 
 

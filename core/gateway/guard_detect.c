@@ -131,7 +131,12 @@ static void deny_literal(const sl_guard_pattern_t *p, const char *t, size_t len,
 static void deny_regex(const sl_guard_pattern_t *p, const char *t, size_t len, size_t from,
                        bool at_start, sl__guard_hits_t *out);
 
-/* The scan's instruction set (SL__GUARD_ISA_*); chosen at the first scan. */
+/*
+ * The scan's instruction set (SL__GUARD_ISA_*): chosen by the first
+ * sl__guard_isa(), which loading a configuration with a guard policy makes
+ * (sl_guard_policy_finish), before any worker or thread exists; after that
+ * only the tests change it.
+ */
 static unsigned det_isa = SL__GUARD_ISA_BEST;
 
 /* The byte classes (SL__GUARD_C_* in guard_internal.h, which says what each is). */
