@@ -99,6 +99,7 @@ static int guard_rewrite(sl_guard_req_t *g, sl_pool_t *pool, const sl_json_t *do
                          sl_str_t *out_src, const sl_json_t **out_doc, sl_error_t *err);
 static int guard_walk(guard_walk_t *w, int v, unsigned depth);
 static int guard_walk_string(guard_walk_t *w, int v);
+static int guard_walk_twin(guard_walk_t *w, const char *text, size_t n, size_t base);
 static bool guard_skip_key(sl_str_t k);
 static void guard_block_error(sl_guard_req_t *g, sl_error_t *err);
 static const char *guard_what(unsigned det);
@@ -113,6 +114,9 @@ static void guard_lit_changed(sl_guard_req_t *g, sl_str_t old, sl_str_t now);
 static bool guard_raw_splice(sl_guard_req_t *g, sl_answer_t *a);
 static void guard_req_free(void *arg);
 static guard_slot_t *guard_slot(const char *name);
+
+/* Whether strings with escapes are scanned as twins (sl__guard_twin_enable(): the tests). */
+static bool guard_twin_on = true;
 
 /* Keys whose string values are not text a model reads (or must not change). */
 /* (with their lengths: a key is compared only with the names of its length) */
@@ -269,7 +273,7 @@ sl_guard_policy_finish(sl_pool_t *pool, sl_guard_policy_t *p)
     size_t longest = 0;
 
     p->in_detect = p->out_detect = 0;
-    p->in_text = p->out_text = p->restore = false;
+    p->in_text = p->in_deny = p->out_text = p->restore = false;
     for (size_t i = 0; i < p->nchecks; i++) {
         sl_guard_check_t *c = &p->checks[i];
 
@@ -282,6 +286,7 @@ sl_guard_policy_finish(sl_pool_t *pool, sl_guard_policy_t *p)
         }
         if (c->on & SL_GUARD_INPUT) {
             p->in_text = true;
+            p->in_deny = p->in_deny || c->kind == SL_GUARD_DENY;
             p->in_detect |= c->detect;
         }
         if (c->on & SL_GUARD_OUTPUT) {
@@ -740,6 +745,12 @@ guard_walk_string(guard_walk_t *w, int v)
         w->bad = true; /* a control byte or bad UTF-8 */
         return 0;
     }
+    if ((plain & SL__GUARD_PLAIN_ESC) && !s->policy->in_deny && guard_twin_on) {
+        rc = guard_walk_twin(w, text, n, base);
+        if (rc != SL__GUARD_UNTWIN) {
+            return rc;
+        }
+    }
     if (plain & SL__GUARD_PLAIN_ESC) {
         sl_buf_clear(&g->text);
         if (sl__guard_decode(text, n, &g->text, &g->map, true) < 0) {
@@ -763,6 +774,44 @@ guard_walk_string(guard_walk_t *w, int v)
         e->end = base + sl__guard_map_raw(map, e->end);
     }
     return 0;
+}
+
+
+/*
+ * A string with escapes scanned as its twin (sl__guard_twin): its matches
+ * are at the body's offsets, as a string's without escapes. The detectors
+ * only: a deny pattern may hold an escape's byte anywhere (a line break in
+ * a regex), so a policy with one decodes. SL__GUARD_UNTWIN when the string
+ * has an escape a twin cannot hold or a match holds an escape's bytes (a
+ * private key block): nothing was recorded, and the caller decodes it.
+ */
+static int
+guard_walk_twin(guard_walk_t *w, const char *text, size_t n, size_t base)
+{
+    sl_guard_req_t *g = w->g;
+    sl__guard_sess_t *s = &g->sess;
+    size_t cut;
+    bool changed;
+    int rc;
+
+    sl_buf_clear(&g->text);
+    sl_buf_reserve(&g->text, n);
+    if (sl__guard_twin(text, n, g->text.p) < 0) {
+        return SL__GUARD_UNTWIN;
+    }
+    g->text.len = n;
+    s->repl_base = base;
+    s->twin = true;
+    rc = sl__guard_apply(s, SL_GUARD_INPUT, g->text.p, n, 0, true, false, NULL, &cut, &changed);
+    s->twin = false;
+    return rc;
+}
+
+
+void
+sl__guard_twin_enable(bool on)
+{
+    guard_twin_on = on;
 }
 
 

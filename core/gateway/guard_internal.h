@@ -235,6 +235,7 @@ typedef struct sl__guard_sess {
     size_t nrepl;
     size_t caprepl;
     size_t repl_base; /* where the text starts in the document those edits are of */
+    bool twin;        /* sl__guard_apply()'s text is a twin (sl__guard_twin()) */
     char *slab;       /* where the next placeholder goes: a piece of pool cut for several */
     size_t slab_left;
     size_t slab_size; /* of the last piece (each is twice the one before, up to a bound) */
@@ -273,8 +274,12 @@ sl_str_t sl__guard_ph_json(sl__guard_sess_t *s, const sl__guard_ph_t *ph);
  * s->repl_base + end, the placeholder's text; the caller empties
  * s->repl). Returns
  * 0, or SL_EDENIED when a block hit starts before the cut: *cut is then
- * its start and out the text before it.
+ * its start and out the text before it. With s->twin (a request string's
+ * twin, final, from 0, no out), SL__GUARD_UNTWIN when a hit covers a byte
+ * an escape wrote: nothing was applied or recorded, and the caller
+ * decodes the string instead.
  */
+#define SL__GUARD_UNTWIN 1
 int sl__guard_apply(sl__guard_sess_t *s, unsigned dir, const char *w, size_t n, size_t from,
                     bool final, bool json, sl_buf_t *out, size_t *cut, bool *changed);
 
@@ -330,6 +335,22 @@ typedef struct sl__guard_map {
  * escapes are sl_utf8_text's to check); else those decode as they are.
  */
 int sl__guard_decode(const char *p, size_t n, sl_buf_t *out, sl__guard_map_t *map, bool strict);
+
+/*
+ * A request string's twin: the JSON string body p[0..n) (as the JSON reader
+ * took it) with each escape \n \t \r \b \f \" \\ written as two
+ * copies of the byte it stands for ("a\nb" becomes 'a' '\n' '\n' 'b'),
+ * into out (n bytes). The detectors find in it what they find in the
+ * decoded text (the escapes' bytes end every match they do not hold), at
+ * the body's offsets: no decode and no map (sl_guard_request scans a twin
+ * when the policy has no deny list on input, and decodes a string whose
+ * matches hold an escape's bytes). Returns 0, or SL_ENOTFOUND when p holds
+ * an escape a twin cannot (\/ and \uXXXX; out is then undefined).
+ */
+int sl__guard_twin(const char *p, size_t n, char *out);
+
+/* For the tests: whether sl_guard_request scans twins (the default) or decodes every string. */
+void sl__guard_twin_enable(bool on);
 
 /* The body offset of the decoded text's byte d (a character's first byte, or the text's end). */
 size_t sl__guard_map_raw(const sl__guard_map_t *map, size_t d);

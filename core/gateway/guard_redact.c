@@ -95,11 +95,22 @@ static size_t redact_u(const char *bs, const char *end, bool strict, unsigned *c
 static inline bool redact_copy_plain(char **op, const char **pp, const char *end)
     __attribute__((always_inline));
 static void redact_repl_reserve(sl__guard_sess_t *s, size_t more);
+static bool redact_twin_clean(const sl__guard_hits_t *h, const char *w);
+static uint64_t redact_backslashes(const char *p);
 
 /* What the one-byte escape \\X decodes to, by X (0: not one; \\u is read apart). */
 static const char redact_esc[256] = {
     ['"'] = '"',  ['\\'] = '\\', ['/'] = '/',  ['b'] = '\b',
     ['f'] = '\f', ['n'] = '\n',  ['r'] = '\r', ['t'] = '\t',
+};
+
+/*
+ * What a twin writes for the escape \X, by X (0: a twin cannot hold it;
+ * \/ is not one, for '/' and "//" end a number differently: "1/2", "1//2").
+ */
+static const char redact_twin_esc[256] = {
+    ['"'] = '"',  ['\\'] = '\\', ['b'] = '\b', ['f'] = '\f',
+    ['n'] = '\n', ['r'] = '\r',  ['t'] = '\t',
 };
 
 static const char *const redact_labels[SL_GUARD_DET_COUNT + 1] = {
@@ -575,8 +586,14 @@ sl__guard_apply(sl__guard_sess_t *s, unsigned dir, const char *w, size_t n, size
     }
     pd.n = 0;
     memset(pd.last, 0, sizeof(pd.last));
+    SL_ASSERT(!s->twin || (dir == SL_GUARD_INPUT && out == NULL && from == 0 && final));
     if (checks) {
         block = redact_collect(s, dir, w, n, from, room);
+        if (s->twin && !redact_twin_clean(h, w)) {
+            *cut = 0;
+            *changed = false;
+            return SL__GUARD_UNTWIN; /* nothing applied or recorded yet */
+        }
         redact_reserve(s, room);
         if (out == NULL) {
             redact_repl_reserve(s, h->n);
@@ -984,6 +1001,98 @@ sl__guard_decode(const char *body, size_t n, sl_buf_t *out, sl__guard_map_t *map
     out->len = (size_t) (o - out->p);
     return 0;
 }
+
+
+int
+sl__guard_twin(const char *body, size_t n, char *out)
+{
+    size_t i = 0, next = 0; /* next: where an escape may start (past the last one) */
+
+    memcpy(out, body, n);
+    for (;; i += 64) {
+        uint64_t m;
+
+        if (i + 64 <= n) {
+            m = redact_backslashes(body + i);
+        } else {
+            /* the last piece, a byte at a time */
+            m = 0;
+            for (size_t k = i; k < n; k++) {
+                m |= body[k] == '\\' ? (uint64_t) 1 << (k - i) : 0;
+            }
+        }
+        while (m != 0) {
+            size_t j = i + (size_t) __builtin_ctzll(m);
+            char c;
+
+            m &= m - 1;
+            if (j < next) {
+                continue; /* the second byte of \\ */
+            }
+            c = j + 1 < n ? redact_twin_esc[(unsigned char) body[j + 1]] : 0;
+            if (c == 0) {
+                return SL_ENOTFOUND;
+            }
+            out[j] = out[j + 1] = c;
+            next = j + 2;
+        }
+        if (i + 64 >= n) {
+            return 0;
+        }
+    }
+}
+
+
+/*
+ * Whether no hit in h covers a byte of the twin w that an escape wrote: a
+ * control byte, '"' or '\\' (a JSON string holds none of them as they
+ * are). The detectors take none of those into an e-mail address, a number
+ * or a key, so only a private key block (its line breaks) is not clean.
+ */
+static bool
+redact_twin_clean(const sl__guard_hits_t *h, const char *w)
+{
+    for (size_t i = 0; i < h->n; i++) {
+        for (size_t k = h->v[i].start; k < h->v[i].end; k++) {
+            unsigned char c = (unsigned char) w[k];
+
+            if (c < 0x20 || c == '"' || c == '\\') {
+                return false;
+            }
+        }
+    }
+    return true;
+}
+
+
+#if defined(__SSE2__)
+/* The backslashes of p[0..64), a bit each. */
+static uint64_t
+redact_backslashes(const char *p)
+{
+    const __m128i bs = _mm_set1_epi8('\\');
+    uint64_t m = 0;
+
+    for (unsigned q = 0; q < 4; q++) {
+        __m128i x = _mm_loadu_si128((const __m128i *) (const void *) (p + 16 * q));
+
+        m |= (uint64_t) (unsigned) _mm_movemask_epi8(_mm_cmpeq_epi8(x, bs)) << (16 * q);
+    }
+    return m;
+}
+#else
+/* Without SSE2: the same a byte at a time. */
+static uint64_t
+redact_backslashes(const char *p)
+{
+    uint64_t m = 0;
+
+    for (unsigned k = 0; k < 64; k++) {
+        m |= p[k] == '\\' ? (uint64_t) 1 << k : 0;
+    }
+    return m;
+}
+#endif
 
 
 #if defined(__SSE2__)

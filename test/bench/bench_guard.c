@@ -18,7 +18,8 @@
  * detector redacting, with restore) adds to a chat request whose one
  * message is the text (sl_guard_request on the parsed request, each pass
  * a new pool, parse and text, less the same passes without the policy):
- * the scan, the JSON escapes' decoding, the placeholders and the splice.
+ * the scan, reading past the JSON escapes (a twin or a decode), the
+ * placeholders and the splice.
  * Each is the median of nine timings of PASSES passes (default 2000),
  * thread CPU time. No timing here is a test.
  */

@@ -8,7 +8,9 @@
  * (guard_diff_make(): prefixes, digit groups, separators, ...); the second
  * where the scan starts (a fraction of the text). Any difference in the
  * hits aborts, as does one in sl__guard_plain() or in sl_utf8_text()
- * (against a character-at-a-time reference).
+ * (against a character-at-a-time reference), or, when the scan starts at
+ * 0, one between the hits in the text's twin as a request string
+ * (sl__guard_twin) and the text's own.
  *
  *   ninja -C build-fuzz test/fuzz/fuzz_guard_detect
  *   build-fuzz/test/fuzz/fuzz_guard_detect -max_total_time=60 test/fuzz/corpus/guard_detect

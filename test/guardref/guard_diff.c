@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/base/errno.h"
 #include "core/base/str.h"
 #include "core/gateway/guard_internal.h"
 #include "guardref/guard_detect_ref.h"
@@ -16,6 +17,10 @@ static uint64_t diff_next(uint64_t *rng);
 static bool diff_utf8_ref(const char *t, size_t len);
 static int diff_same(const sl__guard_hits_t *a, const sl__guard_hits_t *b, unsigned isa, char *why,
                      size_t whylen);
+static int diff_twin(const char *t, size_t len, unsigned mask, const sl__guard_hits_t *ref,
+                     char *why, size_t whylen);
+static size_t diff_escape(const char *t, size_t len, bool slash, char *body, size_t *off);
+static bool diff_twin_clean(const sl__guard_hits_t *h, const char *w);
 
 /* What the detectors look for, whole and in part, and what stands between. */
 static const char *const diff_pieces[] = {
@@ -284,6 +289,9 @@ guard_diff_check(const char *t, size_t len, size_t from, unsigned mask, char *wh
     }
     sl__guard_detect_isa(SL__GUARD_ISA_BEST);
     sl_utf8_text_simd(true);
+    if (rc == 0 && from == 0) {
+        rc = diff_twin(c, len, mask, &ref, why, whylen);
+    }
     sl__guard_hits_free(&got);
     free(ref.v);
     free(c);
@@ -302,6 +310,145 @@ diff_utf8_ref(const char *t, size_t len)
         k = sl_utf8_char_len(t + i, len - i);
         if (k == 0 || (unsigned char) t[i] < 0x20) {
             return false;
+        }
+    }
+    return true;
+}
+
+
+/*
+ * t[0..len) as a JSON string body, then its twin (sl__guard_twin): when no
+ * hit in the twin covers a byte an escape wrote, its hits must be ref's
+ * (t's own) at the body's offsets. Line breaks, tabs, quotes, backslashes,
+ * \b and \f are the escapes a twin holds; '/' is written \/ when len is a
+ * multiple of 3 and the other control bytes \u00XX, which a twin refuses.
+ */
+static int
+diff_twin(const char *t, size_t len, unsigned mask, const sl__guard_hits_t *ref, char *why,
+          size_t whylen)
+{
+    size_t *off = malloc((len + 1) * sizeof(*off)), blen;
+    char *body = malloc(6 * len + 1), *tw;
+    sl__guard_hits_t got = { NULL, 0, 0, SIZE_MAX };
+    bool refuse = false;
+    int rc = 0, trc;
+
+    if (off == NULL || body == NULL) {
+        abort();
+    }
+    blen = diff_escape(t, len, len % 3 == 0, body, off);
+    for (size_t i = 0; i + 1 < blen; i++) {
+        if (body[i] == '\\') {
+            refuse = refuse || body[i + 1] == '/' || body[i + 1] == 'u';
+            i++;
+        }
+    }
+    tw = malloc(blen > 0 ? blen : 1); /* its exact size: a write past it is a sanitizer report */
+    if (tw == NULL) {
+        abort();
+    }
+    trc = sl__guard_twin(body, blen, tw);
+    if (trc != (refuse ? SL_ENOTFOUND : 0)) {
+        snprintf(why, whylen, "sl__guard_twin() returned %d on a body %s\\/ or \\u", trc,
+                 refuse ? "with" : "without");
+        rc = -1;
+    } else if (!refuse) {
+        sl__guard_detect(tw, blen, 0, mask, &got);
+        if (diff_twin_clean(&got, tw)) {
+            for (size_t i = 0; i < ref->n && rc == 0; i++) {
+                const sl__guard_hit_t *x = &ref->v[i], *y = i < got.n ? &got.v[i] : NULL;
+
+                if (y == NULL || y->start != off[x->start] || y->end != off[x->end]
+                    || y->det != x->det || y->open != x->open) {
+                    snprintf(why, whylen,
+                             "twin: hit %zu of the text, %zu..%zu det %u, is %zu..%zu in the "
+                             "body, the twin's %zd..%zd det %d (%zu hits, the text %zu)",
+                             i, x->start, x->end, x->det, off[x->start], off[x->end],
+                             y != NULL ? (ssize_t) y->start : -1, y != NULL ? (ssize_t) y->end : -1,
+                             y != NULL ? (int) y->det : -1, got.n, ref->n);
+                    rc = -1;
+                }
+            }
+            if (rc == 0 && got.n != ref->n) {
+                snprintf(why, whylen, "twin: %zu hits, the text %zu", got.n, ref->n);
+                rc = -1;
+            }
+        }
+    }
+    sl__guard_hits_free(&got);
+    free(tw);
+    free(body);
+    free(off);
+    return rc;
+}
+
+
+/* t[0..len) JSON-escaped into body (room for 6 * len); off[i]: where t[i] starts in it. */
+static size_t
+diff_escape(const char *t, size_t len, bool slash, char *body, size_t *off)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t n = 0;
+
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char) t[i];
+        const char *e = NULL;
+
+        off[i] = n;
+        switch (c) {
+        case '\n':
+            e = "\\n";
+            break;
+        case '\t':
+            e = "\\t";
+            break;
+        case '\r':
+            e = "\\r";
+            break;
+        case '\b':
+            e = "\\b";
+            break;
+        case '\f':
+            e = "\\f";
+            break;
+        case '"':
+            e = "\\\"";
+            break;
+        case '\\':
+            e = "\\\\";
+            break;
+        case '/':
+            e = slash ? "\\/" : NULL;
+            break;
+        default:
+            break;
+        }
+        if (e != NULL) {
+            body[n++] = e[0];
+            body[n++] = e[1];
+        } else if (c < 0x20) {
+            memcpy(body + n, "\\u00", 4);
+            body[n + 4] = hex[c >> 4];
+            body[n + 5] = hex[c & 15];
+            n += 6;
+        } else {
+            body[n++] = (char) c;
+        }
+    }
+    off[len] = n;
+    return n;
+}
+
+
+/* Whether no hit in h covers a control byte, '"' or '\\' of w (what only an escape writes). */
+static bool
+diff_twin_clean(const sl__guard_hits_t *h, const char *w)
+{
+    for (size_t i = 0; i < h->n; i++) {
+        for (size_t k = h->v[i].start; k < h->v[i].end; k++) {
+            if ((unsigned char) w[k] < 0x20 || w[k] == '"' || w[k] == '\\') {
+                return false;
+            }
         }
     }
     return true;

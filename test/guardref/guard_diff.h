@@ -14,7 +14,9 @@
  * Runs both detectors over t[0..len) (from and mask as sl__guard_detect
  * takes them) and both sl__guard_plain() over t[from..len) under every
  * instruction set of the scan, and sl_utf8_text() over t[from..len)
- * against a character-at-a-time reference; 0 when every run gives exactly the
+ * against a character-at-a-time reference; and, when from is 0, the hits
+ * in the twin of t as a JSON string body (sl__guard_twin) against t's own
+ * when none covers an escape's bytes. 0 when every run gives exactly the
  * reference's hits (same order) and answers, else -1 with what
  * differs in why (NUL-terminated). The text is copied to a buffer of its
  * exact size first, so a read past it is a sanitizer report.

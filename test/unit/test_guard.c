@@ -44,6 +44,8 @@ static int load(const char *yaml, sl_conf_t **conf, char *err, size_t errlen);
 static sl_call_t *chat_call(sl_pool_t *pool, const char *body, const char *native);
 static sl_call_t *prompt_call(sl_pool_t *pool, size_t n, const char *image, unsigned nimages);
 static sl_conf_t *good_conf(sl_guard_who_t *who);
+static const char *twin_request(sl_conf_t *conf, sl_pool_t *pool, const char *text, bool twin,
+                                const char **row);
 static int exact_decode(sl_buf_t raw, sl_buf_t *out, sl__guard_map_t *map);
 static sl_call_t *text_call(sl_pool_t *pool, const char *a, const char *b, const char *c);
 
@@ -1484,6 +1486,153 @@ good_conf(sl_guard_who_t *who)
 }
 
 
+/* A detectors-only policy: its request strings with escapes are scanned as twins. */
+#define CONF_TWIN                                                                               \
+    CONF_HEAD                                                                                   \
+    "guardrails:\n"                                                                             \
+    "  policies:\n"                                                                             \
+    "    pii:\n"                                                                                \
+    "      - {detect: [email, phone, card, iban, ip, secret], action: redact, restore: true}\n" \
+    "      - {detect: [secret], action: log, name: keys}\n"                                     \
+    "  apply: pii\n"                                                                            \
+    "models:\n"                                                                                 \
+    "  demo-global: {targets: [demo/echo]}\n"
+
+
+/*
+ * The body a chat request whose message is the JSON string body text
+ * becomes under CONF_TWIN, with strings with escapes scanned as twins or
+ * decoded (twin false); *row: its decisions.
+ */
+static const char *
+twin_request(sl_conf_t *conf, sl_pool_t *pool, const char *text, bool twin, const char **row)
+{
+    sl_guard_who_t who;
+    sl_guard_req_t *g;
+    sl_call_t *call = text_call(pool, text, "", "");
+    sl_error_t e;
+
+    memset(&who, 0, sizeof(who));
+    who.model = "demo-global";
+    who.body_len = call->raw.len;
+    sl_answer_t a;
+    sl_choice_t c;
+
+    sl__guard_twin_enable(twin);
+    assert_int_equal(sl_guard_request(conf->guard, &who, call, &g, &e), 0);
+    sl__guard_twin_enable(true);
+    assert_non_null(g);
+    /* the originals the placeholders stand for, restored in an answer */
+    memset(&a, 0, sizeof(a));
+    memset(&c, 0, sizeof(c));
+    c.text = sl_str_lit("\"[EMAIL_1] [EMAIL_2] [SECRET_1] [SECRET_2] [CARD_1] [IP_1] [PHONE_1]\"");
+    a.choices = &c;
+    a.nchoices = 1;
+    assert_int_equal(sl_guard_answer(g, &a, &e), 0);
+    *row = sl_psprintf(pool, "%s, answer %.*s", sl_guard_row(g), (int) c.text.len, c.text.p);
+    /* the body the reader reads again: the tokens moved with the bytes */
+    assert_int_equal(sl_json_parse(sl_json_create(pool), call->raw.p, call->raw.len, NULL), 0);
+    return sl_pstrndup(pool, call->raw.p, call->raw.len);
+}
+
+
+/*
+ * A string with escapes is scanned as its twin (no decode): the same body
+ * and decisions as decoding it gives, on fixed strings and on strings
+ * made of matches, near misses and escapes; a match holding an escape's
+ * bytes (a private key block's line breaks), \/ and \u escapes take the
+ * decode.
+ */
+static void
+test_request_twin(void **state)
+{
+    static const char *const fixed[] = {
+        "write to jane@example.com\\nor \\\"bob@example.org\\\", call +44 20 7946 0958\\tnow",
+        "key:\\n-----BEGIN RSA PRIVATE KEY-----\\nMIIBOgIBAAJBAKj34GkxFhD9\\n-----END RSA PRIVATE "
+        "KEY-----\\nmail a@b.io",
+        "path C:\\\\x 10.0.0.1\\/24 a@b.io 1\\/2",
+        "caf\\u00e9 a@b.io\\n",
+        "no match\\n here",
+    };
+    static const char *const pieces[] = {
+        "a@b.io",
+        "jane.roe@example.com",
+        "+44 20 7946 0958",
+        "4111 1111 1111 1111",
+        "4111111111111112",
+        "10.0.0.1",
+        "2001:db8::1",
+        "DE89 3704 0044 0532 0130 00",
+        "sk-proj-abcdefghijklmnopqrstuvwxyz012345",
+        " ",
+        " ",
+        "x",
+        "12",
+        "\\n",
+        "\\n",
+        "\\t",
+        "\\\"",
+        "\\\\",
+        "\\r",
+        "\\/",
+        "\\u00e9",
+        "-----BEGIN RSA PRIVATE KEY-----",
+        "MIIBOgIBAAJBAKj34GkxFhD9",
+        "-----END RSA PRIVATE KEY-----",
+        ".",
+        "-",
+        ":",
+    };
+    sl_pool_t *pool = sl_pool_create(0);
+    sl_conf_t *conf = NULL;
+    const char *body, *row, *row_dec;
+    uint64_t rng = 0x9e3779b97f4a7c15ULL;
+    char err[512];
+    sl_buf_t text = SL_BUF_INIT;
+
+    (void) state;
+    if (load(CONF_TWIN, &conf, err, sizeof(err)) != 0) {
+        fail_msg("%s", err);
+    }
+    body = twin_request(conf, pool, fixed[0], true, &row);
+    assert_string_equal(body, "{\"model\":\"demo-global\",\"messages\":[{\"role\":\"user\","
+                              "\"content\":\"write to [EMAIL_1]\\nor \\\"[EMAIL_2]\\\", call "
+                              "[PHONE_1]\\tnow\"}]}");
+    assert_string_equal(row, "pii/email/redact;pii/phone/redact, answer \"jane@example.com "
+                             "bob@example.org [SECRET_1] [SECRET_2] [CARD_1] [IP_1] +44 20 7946 "
+                             "0958\"");
+    body = twin_request(conf, pool, fixed[1], true, &row);
+    assert_non_null(strstr(body, "\"key:\\n[SECRET_1]\\nmail [EMAIL_1]\""));
+    assert_string_equal(row, "pii/secret/redact;pii/keys/log;pii/email/redact, answer \"a@b.io "
+                             "[EMAIL_2] -----BEGIN RSA PRIVATE KEY-----\\nMIIBOgIBAAJBAKj34GkxFhD9"
+                             "\\n-----END RSA PRIVATE KEY----- [SECRET_2] [CARD_1] [IP_1] "
+                             "[PHONE_1]\"");
+    for (size_t k = 0; k < sizeof(fixed) / sizeof(fixed[0]) + 600; k++) {
+        const char *t = k < sizeof(fixed) / sizeof(fixed[0]) ? fixed[k] : NULL;
+
+        if (t == NULL) {
+            sl_buf_clear(&text);
+            for (unsigned i = (unsigned) (rng % 24) + 1; i > 0; i--) {
+                rng ^= rng << 13;
+                rng ^= rng >> 7;
+                rng ^= rng << 17;
+                sl_buf_puts(&text, pieces[(rng >> 20) % (sizeof(pieces) / sizeof(pieces[0]))]);
+            }
+            t = sl_pstrndup(pool, text.p, text.len);
+        }
+        body = twin_request(conf, pool, t, true, &row);
+        if (strcmp(body, twin_request(conf, pool, t, false, &row_dec)) != 0
+            || strcmp(row, row_dec) != 0) {
+            fail_msg("\"%s\": the twin gives %s (%s), the decode %s (%s)", t, body, row,
+                     twin_request(conf, pool, t, false, &row_dec), row_dec);
+        }
+    }
+    sl_buf_free(&text);
+    sl_conf_destroy(conf);
+    sl_pool_destroy(pool);
+}
+
+
 /*
  * A request string the guard cannot read is refused (400), whatever is
  * wrong with it and wherever: a control byte or invalid UTF-8 in its bytes,
@@ -1839,6 +1988,7 @@ main(void)
         cmocka_unit_test(test_conf_errors),
         cmocka_unit_test(test_request),
         cmocka_unit_test(test_request_text),
+        cmocka_unit_test(test_request_twin),
         cmocka_unit_test(test_answer_and_events),
     };
 

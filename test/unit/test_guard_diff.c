@@ -477,6 +477,69 @@ test_random(void **state)
 }
 
 
+/*
+ * A request string's twin (sl__guard_twin; guard_diff_check() compares its
+ * hits with the text's when no hit covers an escape's bytes): texts with
+ * the bytes JSON escapes next to what the detectors look for, and the
+ * generated texts with such bytes strewn in.
+ */
+static void
+test_twin(void **state)
+{
+    static const char *const texts[] = {
+        "mail\njane.roe@example.com\n",
+        "\"jane@example.com\"",
+        "a\\b@example.org\\c",
+        "card \"4111 1111 1111 1111\"\tok",
+        "+44 20\n7946 0958",
+        "+44 20 7946 0958\r\n",
+        "(415)\n555-0100",
+        "415\t555\t0100",
+        "10.0.0.1\n",
+        "\\\\10.0.0.1\\",
+        "1/2 10.0.0.1/24",
+        "1\n2\n3\n4",
+        "2001:db8::1\n::1\t",
+        "ab\n::1",
+        "\bsk-proj-abcdefghijklmnopqrstuvwxyz\f",
+        "x\neyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.abc",
+        "-----BEGIN RSA PRIVATE KEY-----\nMIIBOgIBAAJBAKj34GkxFhD9\n-----END RSA PRIVATE "
+        "KEY-----\n",
+        "DE89 3704 0044 0532 0130 00\n",
+        "\nDE89370400440532013000\"",
+        "12:30\n:45 x\n12",
+        "order\n4111111111111112\n",
+        "\"\"\"",
+        "\\",
+        "\n",
+    };
+    static const char strew[] = "\n\t\r\"\\\b\f/";
+    char *buf = malloc(DIFF_CAP);
+    uint64_t rng = 0xd1b54a32d192ed03ULL;
+    unsigned all = (1u << SL_GUARD_DET_COUNT) - 1;
+
+    (void) state;
+    assert_non_null(buf);
+    for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+        diff_one(texts[i], strlen(texts[i]), 0, all);
+    }
+    for (unsigned k = 0; k < DIFF_TEXTS / 2; k++) {
+        size_t len = guard_diff_make(&rng, NULL, 0, buf, DIFF_CAP);
+
+        for (size_t i = 0; i < len; i++) {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            if ((rng >> 32) % 8 == 0) {
+                buf[i] = strew[(rng >> 40) % (sizeof(strew) - 1)];
+            }
+        }
+        diff_one(buf, len, 0, all);
+    }
+    free(buf);
+}
+
+
 /* Random bytes, digits and separators only, and every byte value. */
 static void
 test_noise(void **state)
@@ -509,6 +572,7 @@ main(void)
         cmocka_unit_test(test_random),       cmocka_unit_test(test_noise),
         cmocka_unit_test(test_ipv6_edges),   cmocka_unit_test(test_chunk_edges),
         cmocka_unit_test(test_email_blocks), cmocka_unit_test(test_iban_starts),
+        cmocka_unit_test(test_twin),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
