@@ -3,7 +3,9 @@
 // untouched) and restored for the client, on /v1/chat/completions,
 // /v1/messages and /v1/responses (to an OpenAI-shaped and to an Anthropic
 // target), JSON and
-// streaming with placeholders split across chunks, and embeddings; deny
+// streaming with placeholders split across chunks, and embeddings; a
+// prompt with JSON escapes (line breaks, quotes, backslashes) around every
+// match under a detectors-only policy, which reads it in place; deny
 // lists blocking with each frontend's error shape and no upstream request;
 // an output deny list ending a committed stream with an in-band error;
 // per-key and per-team policies beating the global one; limits with their
@@ -61,12 +63,16 @@ describe('guardrails', () => {
             noemail: [{ detect: ['email'], action: 'block' }],
             nophone: [{ detect: ['phone'], action: 'block' }],
             onlymini: [{ models: ['gpt-4o-mini'] }],
+            // detectors only: request strings with escapes are scanned as their twins
+            pii: [{ detect: ['email', 'phone', 'card', 'iban', 'ip', 'secret'], action: 'redact', restore: true }],
           },
           apply: 'strict',
         };
         cfg.models.claude = { targets: ['anth/claude-haiku-4-5'] };
         cfg.models.watched = { targets: ['mock/gpt-4o-mini-2024-07-18'], guard: 'outdeny' };
         cfg.models.open = { targets: ['mock/gpt-4o-mini-2024-07-18'], guard: 'none' };
+        cfg.models.pii = { targets: ['mock/gpt-4o-mini-2024-07-18'], guard: 'pii' };
+        cfg.models['pii-claude'] = { targets: ['anth/claude-haiku-4-5'], guard: 'pii' };
         return cfg;
       },
     });
@@ -154,6 +160,33 @@ describe('guardrails', () => {
       assertRedacted(await lastUpstream());
       assert.equal(text, `mock reply: ${PROMPT}`);
       assert.equal(types.at(-1), 'message_stop');
+    });
+  }
+
+  // line breaks, tabs, quotes and backslashes (JSON escapes) next to every
+  // match: a detectors-only policy reads such a string in place (its twin);
+  // a private key across lines is a match holding escapes: its string decoded
+  const PEM = '-----BEGIN RSA PRIVATE KEY-----\nMIIBOgIBAAJBAKj34GkxFhD9\n-----END RSA PRIVATE KEY-----';
+  const ESCAPED = `mail\n"${TRUE.email}"\tcard ${TRUE.card}\\ phone ${TRUE.phone}\r\nIBAN ${TRUE.iban}\n` +
+    `host "${TRUE.ip}"\nkey\t${TRUE.secret}\n${NEAR.join('\n')}\nC:\\dir\\`;
+  const KEYED = `and the key:\n${PEM}\n`;
+  const TURNS = [{ role: 'user', content: ESCAPED }, { role: 'assistant', content: 'Noted.' }, { role: 'user', content: KEYED }];
+  for (const model of ['pii', 'pii-claude']) {
+    it(`escapes around the matches (${model}): redacted upstream with the escapes kept, restored`, async () => {
+      const r = await openai.chat.completions.create({ model, messages: TURNS });
+      const up = await lastUpstream();
+      assertRedacted(up);
+      assert.ok(!up.includes('MIIBOgIBAAJBAKj34GkxFhD9'), `the private key went upstream: ${up}`);
+      const text = (c) => (typeof c === 'string' ? c : c[0].text);
+      const sent = JSON.parse(up).messages.map((m) => text(m.content));
+      let want = ESCAPED;
+      for (const [i, t] of Object.values(TRUE).entries()) want = want.replace(t, PLACEHOLDERS[i]);
+      assert.deepEqual(sent, [want, 'Noted.', 'and the key:\n[SECRET_2]\n']);
+      assert.equal(r.choices[0].message.content, `mock reply: ${KEYED}`);
+
+      const m = await anthropic.messages.create({ model, max_tokens: 100, messages: [TURNS[0]] });
+      assertRedacted(await lastUpstream());
+      assert.equal(m.content[0].text, `mock reply: ${ESCAPED}`);
     });
   }
 
