@@ -100,6 +100,7 @@ static int guard_rewrite(sl_guard_req_t *g, sl_pool_t *pool, const sl_json_t *do
 static int guard_walk(guard_walk_t *w, int v, unsigned depth);
 static int guard_walk_string(guard_walk_t *w, int v);
 static int guard_walk_twin(guard_walk_t *w, const char *text, size_t n, size_t base);
+static bool guard_deny_decoded(const sl_guard_check_t *c);
 static bool guard_skip_key(sl_str_t k);
 static void guard_block_error(sl_guard_req_t *g, sl_error_t *err);
 static const char *guard_what(unsigned det);
@@ -273,7 +274,7 @@ sl_guard_policy_finish(sl_pool_t *pool, sl_guard_policy_t *p)
     size_t longest = 0;
 
     p->in_detect = p->out_detect = 0;
-    p->in_text = p->in_deny = p->out_text = p->restore = false;
+    p->in_text = p->in_decode = p->out_text = p->restore = false;
     for (size_t i = 0; i < p->nchecks; i++) {
         sl_guard_check_t *c = &p->checks[i];
 
@@ -286,7 +287,7 @@ sl_guard_policy_finish(sl_pool_t *pool, sl_guard_policy_t *p)
         }
         if (c->on & SL_GUARD_INPUT) {
             p->in_text = true;
-            p->in_deny = p->in_deny || c->kind == SL_GUARD_DENY;
+            p->in_decode = p->in_decode || guard_deny_decoded(c);
             p->in_detect |= c->detect;
         }
         if (c->on & SL_GUARD_OUTPUT) {
@@ -745,7 +746,7 @@ guard_walk_string(guard_walk_t *w, int v)
         w->bad = true; /* a control byte or bad UTF-8 */
         return 0;
     }
-    if ((plain & SL__GUARD_PLAIN_ESC) && !s->policy->in_deny && guard_twin_on) {
+    if ((plain & SL__GUARD_PLAIN_ESC) && !s->policy->in_decode && guard_twin_on) {
         rc = guard_walk_twin(w, text, n, base);
         if (rc != SL__GUARD_UNTWIN) {
             return rc;
@@ -778,10 +779,40 @@ guard_walk_string(guard_walk_t *w, int v)
 
 
 /*
+ * Whether deny check c must read the request's strings decoded, not as
+ * their twins (guard_walk_twin): a regex may match an escape's byte
+ * anywhere ('.' takes a line break), and so does a literal with '"', '\\'
+ * or a control byte. A literal without them matches in a twin where it
+ * matches in the decoded text: its other bytes are never an escape's, and
+ * its white space takes a run of them, the twin's doubled line break as
+ * well (such a match holds an escape's bytes: decoded again).
+ */
+static bool
+guard_deny_decoded(const sl_guard_check_t *c)
+{
+    for (size_t k = 0; c->kind == SL_GUARD_DENY && k < c->ndeny; k++) {
+        const sl_guard_pattern_t *d = &c->deny[k];
+
+        if (d->regex) {
+            return true;
+        }
+        for (size_t i = 0; i < d->len; i++) {
+            unsigned char b = (unsigned char) d->lit[i];
+
+            if (b < 0x20 || b == '"' || b == '\\') {
+                return true;
+            }
+        }
+    }
+    return false;
+}
+
+
+/*
  * A string with escapes scanned as its twin (sl__guard_twin): its matches
- * are at the body's offsets, as a string's without escapes. The detectors
- * only: a deny pattern may hold an escape's byte anywhere (a line break in
- * a regex), so a policy with one decodes. SL__GUARD_UNTWIN when the string
+ * are at the body's offsets, as a string's without escapes. Not for a
+ * policy whose deny patterns read decoded text (guard_deny_decoded: a
+ * regex, a literal with '"'). SL__GUARD_UNTWIN when the string
  * has an escape a twin cannot hold or a match holds an escape's bytes (a
  * private key block): nothing was recorded, and the caller decodes it.
  */

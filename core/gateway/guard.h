@@ -127,7 +127,8 @@ typedef struct sl_guard_policy {
     unsigned in_detect;  /* detectors some input check uses */
     unsigned out_detect; /* detectors some output check uses */
     bool in_text;        /* some check reads the request's text */
-    bool in_deny;        /* some deny list reads the request's text */
+    bool in_decode;      /* an input deny pattern reads the request's strings decoded (see
+                            sl_guard_policy_finish) */
     bool out_text;       /* some check reads the answer's text */
     bool restore;        /* some redact check restores */
     size_t hold;         /* bytes a stream holds back for the output checks */

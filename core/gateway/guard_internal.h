@@ -343,7 +343,8 @@ int sl__guard_decode(const char *p, size_t n, sl_buf_t *out, sl__guard_map_t *ma
  * into out (n bytes). The detectors find in it what they find in the
  * decoded text (the escapes' bytes end every match they do not hold), at
  * the body's offsets: no decode and no map (sl_guard_request scans a twin
- * when the policy has no deny list on input, and decodes a string whose
+ * unless an input deny pattern needs the decoded text, a regex or a
+ * literal with '"', '\\' or a control byte, and decodes a string whose
  * matches hold an escape's bytes). Returns 0, or SL_ENOTFOUND when p holds
  * an escape a twin cannot (\/ and \uXXXX; out is then undefined).
  */

@@ -1486,7 +1486,10 @@ good_conf(sl_guard_who_t *who)
 }
 
 
-/* A detectors-only policy: its request strings with escapes are scanned as twins. */
+/*
+ * A policy of detectors and deny literals: its request strings with escapes
+ * are scanned as twins (not those of "quoted" and "regex").
+ */
 #define CONF_TWIN                                                                               \
     CONF_HEAD                                                                                   \
     "guardrails:\n"                                                                             \
@@ -1494,6 +1497,9 @@ good_conf(sl_guard_who_t *who)
     "    pii:\n"                                                                                \
     "      - {detect: [email, phone, card, iban, ip, secret], action: redact, restore: true}\n" \
     "      - {detect: [secret], action: log, name: keys}\n"                                     \
+    "      - {deny: [\"project  falcon\", \"top secret\"], action: redact}\n"                   \
+    "    quoted: [{deny: [\"say \\\"hi\\\"\"]}]\n"                                              \
+    "    regex: [{deny: [\"re:a.b\"]}]\n"                                                       \
     "  apply: pii\n"                                                                            \
     "models:\n"                                                                                 \
     "  demo-global: {targets: [demo/echo]}\n"
@@ -1553,6 +1559,7 @@ test_request_twin(void **state)
         "path C:\\\\x 10.0.0.1\\/24 a@b.io 1\\/2",
         "caf\\u00e9 a@b.io\\n",
         "no match\\n here",
+        "project\\n  falcon, \\\"project falcon\\\", Top\\tSECRET\\\\ a@b.io",
     };
     static const char *const pieces[] = {
         "a@b.io",
@@ -1564,6 +1571,14 @@ test_request_twin(void **state)
         "2001:db8::1",
         "DE89 3704 0044 0532 0130 00",
         "sk-proj-abcdefghijklmnopqrstuvwxyz012345",
+        "project",
+        "falcon",
+        "Project Falcon",
+        "top",
+        "secret",
+        "Top\\tSecret",
+        "\\f",
+        "\\b",
         " ",
         " ",
         "x",
@@ -1594,6 +1609,10 @@ test_request_twin(void **state)
     if (load(CONF_TWIN, &conf, err, sizeof(err)) != 0) {
         fail_msg("%s", err);
     }
+    /* a deny literal reads twins; a regex and a literal with a quote the decoded text */
+    assert_false(sl_guard_find(conf->guard, "pii")->in_decode);
+    assert_true(sl_guard_find(conf->guard, "quoted")->in_decode);
+    assert_true(sl_guard_find(conf->guard, "regex")->in_decode);
     body = twin_request(conf, pool, fixed[0], true, &row);
     assert_string_equal(body, "{\"model\":\"demo-global\",\"messages\":[{\"role\":\"user\","
                               "\"content\":\"write to [EMAIL_1]\\nor \\\"[EMAIL_2]\\\", call "
