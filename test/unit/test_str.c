@@ -431,6 +431,19 @@ test_utf8_text(void **state)
             }
         }
     }
+    /* each sequence at every offset of ASCII text: the 128-byte ASCII steps' edges, open ends */
+    for (size_t q = 0; q < sizeof(seqs) / sizeof(seqs[0]); q++) {
+        size_t ql = strlen(seqs[q]) > 0 ? strlen(seqs[q]) : 1;
+
+        for (size_t off = 0; off + ql <= 300; off++) {
+            unsigned char t[300];
+
+            memset(t, 'a', sizeof(t));
+            memcpy(t + off, seqs[q], ql);
+            utf8_check(t, sizeof(t));
+            utf8_check(t, off + ql); /* ending with it */
+        }
+    }
     for (int round = 0; round < 20000; round++) {
         unsigned char t[400];
         size_t n = 0, want = (size_t) round % 380;
