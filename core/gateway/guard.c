@@ -812,9 +812,10 @@ guard_deny_decoded(const sl_guard_check_t *c)
  * A string with escapes scanned as its twin (sl__guard_twin): its matches
  * are at the body's offsets, as a string's without escapes. Not for a
  * policy whose deny patterns read decoded text (guard_deny_decoded: a
- * regex, a literal with '"'). SL__GUARD_UNTWIN when the string
- * has an escape a twin cannot hold or a match holds an escape's bytes (a
- * private key block): nothing was recorded, and the caller decodes it.
+ * regex, a literal with '"', '\\' or a control byte). SL__GUARD_UNTWIN
+ * when the string has an escape a twin cannot hold or a match holds an
+ * escape's bytes (a private key block): nothing was recorded, and the
+ * caller decodes it.
  */
 static int
 guard_walk_twin(guard_walk_t *w, const char *text, size_t n, size_t base)

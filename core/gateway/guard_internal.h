@@ -346,7 +346,7 @@ int sl__guard_decode(const char *p, size_t n, sl_buf_t *out, sl__guard_map_t *ma
  * unless an input deny pattern needs the decoded text, a regex or a
  * literal with '"', '\\' or a control byte, and decodes a string whose
  * matches hold an escape's bytes). Returns 0, or SL_ENOTFOUND when p holds
- * an escape a twin cannot (\/ and \uXXXX; out is then undefined).
+ * an escape a twin cannot (\/ and the \u ones; out is then undefined).
  */
 int sl__guard_twin(const char *p, size_t n, char *out);
 
